@@ -1,0 +1,57 @@
+// The one catalogue of coded errors. Every error pgvip reports to a person or a peer has a code here,
+// a message template, an HTTP status where it crosses HTTP, and a line in docs/errors.md (a test keeps
+// the two in step). Wire values of codes never change once released.
+
+export type ErrorCategory = 'config' | 'auth' | 'protocol' | 'state' | 'postgres' | 'vip' | 'internal';
+
+export interface ErrorSpec {
+  readonly category: ErrorCategory;
+  readonly httpStatus?: number;
+  readonly message: string;
+}
+
+export const errorCatalogue = {
+  // configuration
+  PGVIP_CONFIG_UNREADABLE: { category: 'config', message: 'cannot read the config file' },
+  PGVIP_CONFIG_SYNTAX: { category: 'config', message: 'the config file is not valid YAML' },
+  PGVIP_CONFIG_INVALID: { category: 'config', message: 'the config file has invalid fields' },
+  PGVIP_CONFIG_TIMING: { category: 'config', message: 'the configured timings break a safety inequality' },
+  // authentication (node-to-node)
+  PGVIP_AUTH_MISSING: { category: 'auth', httpStatus: 401, message: 'the request carries no pgvip authentication header' },
+  PGVIP_AUTH_BAD_MAC: { category: 'auth', httpStatus: 401, message: 'the request MAC does not verify' },
+  PGVIP_AUTH_REPLAY: { category: 'auth', httpStatus: 401, message: 'the request was already seen (replay)' },
+  PGVIP_AUTH_WRONG_CLUSTER: { category: 'auth', httpStatus: 403, message: 'the request is for another cluster' },
+  PGVIP_AUTH_UNKNOWN_SENDER: { category: 'auth', httpStatus: 403, message: 'the sender is not a member of this cluster' },
+  // protocol
+  PGVIP_BAD_REQUEST: { category: 'protocol', httpStatus: 400, message: 'the request body does not match the protocol schema' },
+  PGVIP_PROTOCOL_VERSION: { category: 'protocol', httpStatus: 400, message: 'unsupported protocol version' },
+  PGVIP_STALE_TERM: { category: 'protocol', httpStatus: 409, message: 'the request carries a term older than the highest term seen' },
+  PGVIP_NOT_FOUND: { category: 'protocol', httpStatus: 404, message: 'no such endpoint' },
+  // durable state
+  PGVIP_STATE_CORRUPT: { category: 'state', message: 'the durable state file is corrupt; refusing to start at term 0' },
+  PGVIP_STATE_WRITE: { category: 'state', message: 'cannot persist durable state' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+
+/** An error with a catalogue code; `detail` says what exactly was wrong and how to fix it. */
+export class PgvipError extends Error {
+  readonly code: ErrorCode;
+  readonly detail: string;
+  readonly httpStatus: number | undefined;
+  constructor(code: ErrorCode, detail: string, options?: { cause?: unknown }) {
+    const spec: ErrorSpec = errorCatalogue[code];
+    super(`${code}: ${spec.message}: ${detail}`, options);
+    this.name = 'PgvipError';
+    this.code = code;
+    this.detail = detail;
+    this.httpStatus = spec.httpStatus;
+  }
+  get category(): ErrorCategory {
+    return errorCatalogue[this.code].category;
+  }
+}
+
+export function isPgvipError(e: unknown, code?: ErrorCode): e is PgvipError {
+  return e instanceof PgvipError && (code === undefined || e.code === code);
+}

@@ -1,0 +1,42 @@
+// Makes a fresh clone runnable: checks the Node version and installs npm dependencies when they are
+// missing or older than the lockfile. Plain JavaScript with no dependencies, because it runs before
+// any are installed. System packages are handled by scripts/system-deps.mjs, on demand.
+import { existsSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export function checkNode() {
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  if (major < 20 || (major === 20 && minor < 18)) {
+    console.error(`pgvip needs Node.js >= 20.18 (found ${process.versions.node}). Install a newer Node.js and retry.`);
+    process.exit(1);
+  }
+}
+
+function depsAreCurrent() {
+  const marker = path.join(repoRoot, 'node_modules', '.package-lock.json');
+  const lock = path.join(repoRoot, 'package-lock.json');
+  if (!existsSync(marker) || !existsSync(path.join(repoRoot, 'node_modules', 'tsx'))) return false;
+  if (!existsSync(lock)) return true;
+  return statSync(marker).mtimeMs >= statSync(lock).mtimeMs;
+}
+
+export function ensureNpmDeps() {
+  checkNode();
+  if (depsAreCurrent()) return;
+  const hasLock = existsSync(path.join(repoRoot, 'package-lock.json'));
+  const args = hasLock ? ['ci', '--no-audit', '--no-fund'] : ['install', '--no-audit', '--no-fund'];
+  console.error(`bootstrap: installing npm dependencies (npm ${args[0]}) ...`);
+  const r = spawnSync('npm', args, { cwd: repoRoot, stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error('bootstrap: npm install failed; check your network access to the npm registry and retry.');
+    process.exit(r.status ?? 1);
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  ensureNpmDeps();
+}

@@ -1,0 +1,29 @@
+// Installs the Debian packages a test run needs, when running as root; otherwise says what is missing.
+// Each entry maps a test-file path fragment to the commands it needs and the package providing them.
+import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+
+const needs = [
+  // { match: 'test/ec2-emulator', check: '/usr/bin/aws', pkg: 'awscli' },
+];
+
+export function ensureSystemDeps(files) {
+  const missing = new Set();
+  for (const n of needs) {
+    if (files.some((f) => f.includes(n.match)) && !existsSync(n.check)) missing.add(n.pkg);
+  }
+  if (missing.size === 0) return;
+  const pkgs = [...missing];
+  if (process.getuid?.() !== 0) {
+    console.error(`tests need Debian packages: ${pkgs.join(' ')}. Run as root, or: sudo apt-get install -y ${pkgs.join(' ')}`);
+    process.exit(1);
+  }
+  console.error(`bootstrap: apt-get install ${pkgs.join(' ')} ...`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  spawnSync('apt-get', ['update', '-q'], { stdio: 'inherit', env });
+  const r = spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...pkgs], { stdio: 'inherit', env });
+  if (r.status !== 0) {
+    console.error(`apt-get install ${pkgs.join(' ')} failed`);
+    process.exit(1);
+  }
+}

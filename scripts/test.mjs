@@ -1,0 +1,56 @@
+// `npm test`: bootstrap a fresh clone, then lint, type-check and run every test file.
+// Usage: npm test [-- --only PATTERN] (PATTERN filters test files by substring)
+import { readdirSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { ensureNpmDeps, repoRoot } from './bootstrap.mjs';
+import { ensureSystemDeps } from './system-deps.mjs';
+
+ensureNpmDeps();
+
+const argv = process.argv.slice(2);
+const onlyIdx = argv.indexOf('--only');
+const only = onlyIdx >= 0 ? argv[onlyIdx + 1] : undefined;
+const skipStatic = argv.includes('--no-static');
+
+function run(title, cmd, args, env = {}) {
+  console.log(`\n== ${title}`);
+  const r = spawnSync(cmd, args, { cwd: repoRoot, stdio: 'inherit', env: { ...process.env, ...env } });
+  if (r.status !== 0) {
+    console.error(`\n${title} failed (exit ${r.status ?? r.signal}).`);
+    process.exit(r.status || 1);
+  }
+}
+
+function findTests(dir, out = []) {
+  for (const name of readdirSync(dir)) {
+    if (name === 'node_modules' || name === 'dist' || name.startsWith('.')) continue;
+    const full = path.join(dir, name);
+    if (statSync(full).isDirectory()) findTests(full, out);
+    else if (name.endsWith('.test.ts')) out.push(path.relative(repoRoot, full));
+  }
+  return out;
+}
+
+if (!skipStatic) {
+  run('lint', 'npx', ['eslint', '.']);
+  run('type-check', 'npx', ['tsc', '-b']);
+  run('type-check tests', 'npx', ['tsc', '-p', 'test/tsconfig.json', '--noEmit']);
+}
+
+const files = [...findTests(path.join(repoRoot, 'packages')), ...findTests(path.join(repoRoot, 'test'))]
+  .filter((f) => !only || f.includes(only))
+  .sort();
+if (files.length === 0) {
+  console.error('no test files matched');
+  process.exit(1);
+}
+ensureSystemDeps(files);
+run(`tests (${files.length} files)`, process.execPath, [
+  '--conditions=pgvip-source',
+  '--import',
+  'tsx',
+  '--test',
+  '--test-reporter=spec',
+  ...files,
+]);
