@@ -1,0 +1,92 @@
+// Timings of the protocol and the inequalities between them (DESIGN §4).
+// Every duration is in milliseconds of the measuring node's monotonic clock.
+
+export interface Timings {
+  /** How often the primary renews its lease and every node checks its peers. */
+  readonly heartbeatMs: number;
+  /** Timeout of one peer check / protocol request; must fit inside a heartbeat. */
+  readonly requestTimeoutMs: number;
+  /** Nominal lease length L. */
+  readonly leaseMs: number;
+  /** Clock-rate drift bound ρ between any two nodes (0.01 = 1 %). */
+  readonly maxDriftRatio: number;
+  /** Extra safety margin on both sides of the lease. */
+  readonly leaseMarginMs: number;
+  /** Consecutive failed checks before a node counts a peer as failed. */
+  readonly failureChecks: number;
+  /** Timeout of the primary's real write probe; a probe slower than this is a stall. */
+  readonly writeProbeTimeoutMs: number;
+  /** Consecutive stalled/failed write probes before the primary gives up (fence + release). */
+  readonly writeProbeFailures: number;
+  /** A standby is eligible only if it was streaming within this window before the election. */
+  readonly streamingGraceMs: number;
+  /** How long the primary waits for a lost sync standby before asking the witness to degrade to async. */
+  readonly syncDegradeAfterMs: number;
+}
+
+export const defaultTimings: Timings = {
+  heartbeatMs: 500,
+  requestTimeoutMs: 400,
+  leaseMs: 3000,
+  maxDriftRatio: 0.01,
+  leaseMarginMs: 100,
+  failureChecks: 3,
+  writeProbeTimeoutMs: 2000,
+  writeProbeFailures: 2,
+  streamingGraceMs: 10000,
+  syncDegradeAfterMs: 5000,
+};
+
+/** How long the primary may trust a lease, counted from when it SENT the renewal: L(1−ρ)−margin. */
+export function leaseValidMs(t: Timings): number {
+  return t.leaseMs * (1 - t.maxDriftRatio) - t.leaseMarginMs;
+}
+
+/** How long a grantor keeps its promise, counted from when it RECEIVED the request: L(1+ρ)+margin. */
+export function promiseMs(t: Timings): number {
+  return t.leaseMs * (1 + t.maxDriftRatio) + t.leaseMarginMs;
+}
+
+export interface TimingViolation {
+  /** The field a person should change. */
+  readonly field: keyof Timings;
+  /** Which inequality failed, why it matters, and what would be valid. */
+  readonly message: string;
+}
+
+/** The inequalities the timings must satisfy; an empty list means they are consistent. */
+export function timingViolations(t: Timings): TimingViolation[] {
+  const out: TimingViolation[] = [];
+  if (!(t.maxDriftRatio >= 0 && t.maxDriftRatio < 0.1)) {
+    out.push({ field: 'maxDriftRatio', message: `maxDriftRatio ${t.maxDriftRatio} must be in [0, 0.1): drift beyond 10 % means a broken clock, not drift` });
+  }
+  if (!(t.requestTimeoutMs < t.heartbeatMs)) {
+    out.push({ field: 'requestTimeoutMs', message: `requestTimeoutMs ${t.requestTimeoutMs} must be < heartbeatMs ${t.heartbeatMs}: a check must finish before the next one starts` });
+  }
+  const valid = leaseValidMs(t);
+  const minValid = 2 * t.heartbeatMs + t.requestTimeoutMs;
+  if (!(valid >= minValid)) {
+    const need = Math.ceil((minValid + t.leaseMarginMs) / (1 - t.maxDriftRatio));
+    out.push({
+      field: 'leaseMs',
+      message: `leaseMs·(1−ρ)−leaseMarginMs = ${valid.toFixed(0)} must be ≥ 2·heartbeatMs + requestTimeoutMs = ${minValid}: otherwise one lost renewal fences a healthy primary; raise leaseMs to at least ${need}`,
+    });
+  }
+  if (!(t.failureChecks >= 1 && Number.isInteger(t.failureChecks))) {
+    out.push({ field: 'failureChecks', message: `failureChecks ${t.failureChecks} must be an integer ≥ 1` });
+  }
+  const minGrace = promiseMs(t) + t.failureChecks * t.heartbeatMs;
+  if (!(t.streamingGraceMs > minGrace)) {
+    out.push({
+      field: 'streamingGraceMs',
+      message: `streamingGraceMs ${t.streamingGraceMs} must be > leaseMs·(1+ρ)+leaseMarginMs + failureChecks·heartbeatMs = ${minGrace.toFixed(0)}: otherwise the standby turns ineligible before it may ask for a vote, and no failover can ever happen`,
+    });
+  }
+  if (!(t.writeProbeTimeoutMs >= t.requestTimeoutMs)) {
+    out.push({ field: 'writeProbeTimeoutMs', message: `writeProbeTimeoutMs ${t.writeProbeTimeoutMs} must be ≥ requestTimeoutMs ${t.requestTimeoutMs}` });
+  }
+  if (!(t.syncDegradeAfterMs >= t.failureChecks * t.heartbeatMs)) {
+    out.push({ field: 'syncDegradeAfterMs', message: `syncDegradeAfterMs ${t.syncDegradeAfterMs} must be ≥ failureChecks·heartbeatMs = ${t.failureChecks * t.heartbeatMs}: do not drop sync replication on a single missed check` });
+  }
+  return out;
+}
