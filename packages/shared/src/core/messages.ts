@@ -1,0 +1,141 @@
+// The messages between agents and witness, as plain types. The zod wire schemas in src/wire mirror
+// these exactly (a compile-time check keeps them in step); the core only ever sees parsed values.
+//
+// Every message carries the protocol version, the cluster, the sender's term and the sender.
+// Durations travel as relative milliseconds, never as wall-clock instants: each node measures
+// time on its own monotonic clock.
+
+export type NodeId = string;
+/** A WAL position (PostgreSQL LSN) as a byte offset. Travels as text 'X/Y' on the wire. */
+export type Lsn = bigint;
+
+export const PROTOCOL_VERSION = 1 as const;
+
+export interface Envelope {
+  readonly v: typeof PROTOCOL_VERSION;
+  readonly cluster: string;
+  /** The sender's current term (for requests that propose a term: the proposed term). */
+  readonly term: number;
+  readonly from: NodeId;
+}
+
+/** What a database node's agent reports about itself on GET /status. */
+export type AgentRole = 'primary' | 'promoting' | 'standby' | 'candidate' | 'fenced' | 'rejoining' | 'demoted' | 'starting';
+
+export interface PgSnapshot {
+  /** PostgreSQL answered the agent's last check. */
+  readonly running: boolean;
+  readonly inRecovery: boolean;
+  /** Accepts writes: not in recovery and not fenced read-only. */
+  readonly writable: boolean;
+  readonly timeline: number;
+  /** Primary: current WAL insert/flush LSN. Standby: last received (flushed) LSN. */
+  readonly lsn: Lsn;
+  /** Standby: last replayed LSN (equals lsn on a primary). */
+  readonly replayLsn: Lsn;
+  /** Standby: the WAL receiver is streaming from the primary. */
+  readonly streaming: boolean;
+  /** Primary: the standby named in synchronous_standby_names, or null when async. */
+  readonly syncStandby: NodeId | null;
+  /** Primary: the standby PostgreSQL reports as sync (pg_stat_replication.sync_state = 'sync'). */
+  readonly standbyInSync: boolean;
+}
+
+export interface AgentStatus extends Envelope {
+  /** The node the sender believes is primary for `term`, or null when unknown. */
+  readonly primaryOfTerm: NodeId | null;
+  readonly role: AgentRole;
+  readonly pg: PgSnapshot;
+  /** Remaining lease validity on the sender's clock (primary only), 0 when none. */
+  readonly leaseRemainingMs: number;
+  /** Why this node could not be promoted right now, or null when it is eligible. */
+  readonly promotionBlocker: string | null;
+  readonly maintenance: boolean;
+}
+
+/** The primary asks a grantor to renew its lease; carries its replication position. */
+export interface LeaseRequest extends Envelope {
+  readonly kind: 'lease-request';
+  /** Sequence number chosen by the sender, echoed in the reply to match it to its send time. */
+  readonly seq: number;
+  readonly lsn: Lsn;
+  readonly timeline: number;
+  readonly syncStandby: NodeId | null;
+}
+
+export interface LeaseReply extends Envelope {
+  readonly kind: 'lease-reply';
+  readonly seq: number;
+  readonly granted: boolean;
+  readonly reason: string;
+  /** The witness's per-cluster maintenance flag (agents adopt it). */
+  readonly maintenance: boolean;
+}
+
+/** The primary gives up its lease early after fencing itself (fast path). */
+export interface LeaseRelease extends Envelope {
+  readonly kind: 'lease-release';
+  readonly reason: string;
+}
+
+/** A standby asks for the vote for `term` (= its current term + 1). */
+export interface VoteRequest extends Envelope {
+  readonly kind: 'vote-request';
+  /** The term in which the candidate was a standby. */
+  readonly lastTerm: number;
+  /** The candidate's final received LSN (WAL receiver state at request time). */
+  readonly lsn: Lsn;
+  readonly timeline: number;
+}
+
+export interface VoteReply extends Envelope {
+  readonly kind: 'vote-reply';
+  readonly granted: boolean;
+  readonly reason: string;
+}
+
+/** The primary asks the witness to agree to a change of the sync standby's standing. */
+export interface SyncUpdate extends Envelope {
+  readonly kind: 'sync-update';
+  readonly standby: NodeId;
+  /** degrade: drop to async (standby becomes ineligible); restore: standby caught up and is sync again. */
+  readonly change: 'degrade' | 'restore';
+}
+
+export interface SyncUpdateReply extends Envelope {
+  readonly kind: 'sync-update-reply';
+  readonly granted: boolean;
+  readonly reason: string;
+}
+
+/** Witness → primary: begin a planned switchover to `to`. */
+export interface SwitchoverRequest extends Envelope {
+  readonly kind: 'switchover-request';
+  readonly to: NodeId;
+}
+
+/** Old primary → standby: after fencing and catch-up, the old primary hands `term` over. */
+export interface Handover extends Envelope {
+  readonly kind: 'handover';
+  readonly to: NodeId;
+  /** The old primary's final LSN after fencing: the standby must have replayed it. */
+  readonly finalLsn: Lsn;
+  readonly timeline: number;
+}
+
+/** Operator (through the witness or directly) → standby: promote without a vote. */
+export interface ManualPromote extends Envelope {
+  readonly kind: 'manual-promote';
+  readonly acceptDataLoss: true;
+  readonly requestedBy: string;
+}
+
+/** A generic acknowledgement for one-way notices (release, handover, switchover-request). */
+export interface Ack extends Envelope {
+  readonly kind: 'ack';
+  readonly accepted: boolean;
+  readonly reason: string;
+}
+
+export type PeerRequest = LeaseRequest | LeaseRelease | VoteRequest | SyncUpdate | SwitchoverRequest | Handover | ManualPromote;
+export type PeerReply = LeaseReply | VoteReply | SyncUpdateReply | Ack;
