@@ -30,6 +30,17 @@ export const errorCatalogue = {
   // durable state
   PGVIP_STATE_CORRUPT: { category: 'state', message: 'the durable state file is corrupt; refusing to start at term 0' },
   PGVIP_STATE_WRITE: { category: 'state', message: 'cannot persist durable state' },
+  // postgres
+  PGVIP_PG_UNREACHABLE: { category: 'postgres', message: 'cannot reach PostgreSQL (not running, refusing connections, starting or shutting down)' },
+  PGVIP_PG_TIMEOUT: { category: 'postgres', message: 'PostgreSQL did not answer within the time bound (stalled or overloaded)' },
+  PGVIP_PG_QUERY_FAILED: { category: 'postgres', message: 'a PostgreSQL statement failed' },
+  PGVIP_PG_READ_ONLY: { category: 'postgres', message: 'PostgreSQL refused a write: the server is a standby or fenced read-only' },
+  PGVIP_PG_NOT_STANDBY: { category: 'postgres', message: 'the operation needs a standby but PostgreSQL is not in recovery' },
+  PGVIP_PG_PROMOTE_FAILED: { category: 'postgres', message: 'PostgreSQL did not finish promotion in time' },
+  PGVIP_PG_FENCE_FAILED: { category: 'postgres', message: 'could not fence PostgreSQL against writes' },
+  PGVIP_PG_CTL_FAILED: { category: 'postgres', message: 'pg_ctl could not start or stop PostgreSQL' },
+  PGVIP_PG_REWIND_FAILED: { category: 'postgres', message: 'pg_rewind failed and the base-backup fallback is disabled' },
+  PGVIP_PG_BASE_BACKUP_FAILED: { category: 'postgres', message: 'pg_basebackup from the primary failed' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCatalogue;
