@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
 const needs = [
-  // { match: 'test/ec2-emulator', check: '/usr/bin/aws', pkg: 'awscli' },
+  { match: 'test/ec2-emulator', check: '/usr/bin/aws', pkg: 'awscli' },
 ];
 
 export function ensureSystemDeps(files) {

@@ -1,0 +1,124 @@
+// The emulated slice of a VPC: VPCs, subnets, network interfaces (ENIs) and route tables.
+// A snapshot is immutable; every mutation produces a new one, which is what lets the store keep a
+// history and serve stale describes, a lagging data plane and a lagging IMDS from the same data.
+
+export type Tags = Readonly<Record<string, string>>;
+
+export interface Vpc {
+  readonly id: string;
+  readonly cidrBlock: string;
+}
+
+export interface Subnet {
+  readonly id: string;
+  readonly vpcId: string;
+  readonly cidrBlock: string;
+  readonly availabilityZone: string;
+}
+
+export interface NetworkInterface {
+  readonly id: string;
+  readonly subnetId: string;
+  readonly macAddress: string;
+  /** The primary private address: fixed for the life of the ENI, never reassignable. */
+  readonly privateIpAddress: string;
+  /** Secondary private addresses in the order they were assigned (the VIP lives here). */
+  readonly secondaryPrivateIpAddresses: readonly string[];
+  /** Instance the ENI is attached to; undefined for a detached ENI (status "available"). */
+  readonly instanceId: string | undefined;
+  readonly attachmentId: string | undefined;
+  readonly deviceIndex: number;
+  readonly sourceDestCheck: boolean;
+  readonly description: string;
+  readonly tags: Tags;
+  /** Per-ENI limit on private IPv4 addresses (primary included); depends on the instance type in AWS. */
+  readonly ipv4AddressesMax: number;
+}
+
+export type RouteOrigin = 'CreateRouteTable' | 'CreateRoute' | 'EnableVgwRoutePropagation';
+
+export interface Route {
+  readonly destinationCidrBlock: string;
+  readonly networkInterfaceId?: string;
+  readonly gatewayId?: string;
+  readonly origin: RouteOrigin;
+}
+
+export interface RouteTable {
+  readonly id: string;
+  readonly vpcId: string;
+  readonly routes: readonly Route[];
+  readonly tags: Tags;
+  /** Subnets explicitly associated with this table (shown in associationSet). */
+  readonly subnetIds: readonly string[];
+  readonly main: boolean;
+}
+
+export interface Ec2Snapshot {
+  readonly region: string;
+  readonly accountId: string;
+  readonly vpcs: readonly Vpc[];
+  readonly subnets: readonly Subnet[];
+  readonly networkInterfaces: readonly NetworkInterface[];
+  readonly routeTables: readonly RouteTable[];
+}
+
+export function findNetworkInterface(s: Ec2Snapshot, id: string): NetworkInterface | undefined {
+  return s.networkInterfaces.find((eni) => eni.id === id);
+}
+
+export function findSubnet(s: Ec2Snapshot, id: string): Subnet | undefined {
+  return s.subnets.find((subnet) => subnet.id === id);
+}
+
+export function findVpc(s: Ec2Snapshot, id: string): Vpc | undefined {
+  return s.vpcs.find((vpc) => vpc.id === id);
+}
+
+export function findRouteTable(s: Ec2Snapshot, id: string): RouteTable | undefined {
+  return s.routeTables.find((table) => table.id === id);
+}
+
+/** Every private address of an ENI, primary first (the order IMDS local-ipv4s uses). */
+export function privateAddressesOf(eni: NetworkInterface): string[] {
+  return [eni.privateIpAddress, ...eni.secondaryPrivateIpAddresses];
+}
+
+/** The ENI holding `address` (primary or secondary), if any. */
+export function holderOfAddress(s: Ec2Snapshot, address: string): NetworkInterface | undefined {
+  return s.networkInterfaces.find((eni) => privateAddressesOf(eni).includes(address));
+}
+
+/** The instance's ENIs ordered by device index (index 0 is the primary interface). */
+export function interfacesOfInstance(s: Ec2Snapshot, instanceId: string): NetworkInterface[] {
+  return s.networkInterfaces.filter((eni) => eni.instanceId === instanceId).sort((a, b) => a.deviceIndex - b.deviceIndex);
+}
+
+/**
+ * A route to an ENI is "blackhole" when the ENI is gone or detached: traffic for it is dropped.
+ * That is derived, not stored, so it follows attachment changes the way EC2 reports it.
+ */
+export function routeState(s: Ec2Snapshot, route: Route): 'active' | 'blackhole' {
+  if (route.networkInterfaceId === undefined) return 'active';
+  const eni = findNetworkInterface(s, route.networkInterfaceId);
+  return eni?.instanceId !== undefined ? 'active' : 'blackhole';
+}
+
+/** Returns a copy of `s` with one ENI replaced by `update(eni)`. */
+export function withNetworkInterface(s: Ec2Snapshot, id: string, update: (eni: NetworkInterface) => NetworkInterface): Ec2Snapshot {
+  return { ...s, networkInterfaces: s.networkInterfaces.map((eni) => (eni.id === id ? update(eni) : eni)) };
+}
+
+/** Returns a copy of `s` with one route table replaced by `update(table)`. */
+export function withRouteTable(s: Ec2Snapshot, id: string, update: (table: RouteTable) => RouteTable): Ec2Snapshot {
+  return { ...s, routeTables: s.routeTables.map((table) => (table.id === id ? update(table) : table)) };
+}
+
+/** Deep-freezes a snapshot so that no holder of an old view can change history by accident. */
+export function freezeSnapshot<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) freezeSnapshot(child);
+  }
+  return value;
+}
