@@ -1,0 +1,882 @@
+// The decision core of a database node's agent: pure step functions from (state, input) to
+// (state, ordered actions, one-sentence reason). Time arrives in every input as `nowMs`, read from
+// the node's monotonic clock by the shell (or the simulator's drifting clock).
+//
+// Roles are not stored; they follow from the durable term record and PostgreSQL's observed state:
+//   primaryOfTerm = self, PG in recovery        → promoting (run the promotion pipeline)
+//   primaryOfTerm = self, PG writable, lease ok → primary
+//   primaryOfTerm = self, no valid lease        → fenced (keep asking for the lease)
+//   primaryOfTerm ≠ self, PG not in recovery    → demoted (fence, drop the VIP, rejoin)
+//   primaryOfTerm ≠ self, PG in recovery        → standby (grant leases, watch the primary, campaign)
+
+import type { Action, Effect, EffectKind, EffectResult, FenceMode, NotifyEvent, StepOutput } from './actions.js';
+import { promotionBlocker, type PrimaryReport } from './eligibility.js';
+import {
+  PROTOCOL_VERSION,
+  type AgentRole,
+  type AgentStatus,
+  type Envelope,
+  type Handover,
+  type LeaseReply,
+  type LeaseRequest,
+  type Lsn,
+  type NodeId,
+  type PeerReply,
+  type PeerRequest,
+  type PgSnapshot,
+  type SyncUpdateReply,
+  type VoteReply,
+} from './messages.js';
+import { leaseValidMs, promiseMs, type Timings } from './timings.js';
+
+export interface AgentDurable {
+  /** The highest term this node has seen (I2). */
+  readonly term: number;
+  /** The node that is primary for `term`, or null while unknown. */
+  readonly primaryOfTerm: NodeId | null;
+}
+
+export interface AgentSettings {
+  readonly cluster: string;
+  readonly self: NodeId;
+  readonly peer: NodeId;
+  readonly witness: NodeId;
+  readonly timings: Timings;
+  readonly replication: 'sync' | 'async';
+  readonly lagBytesMax: bigint;
+  readonly fencing: FenceMode;
+  /** How often a primary re-verifies that EC2 routes the VIP to it. */
+  readonly vipVerifyEveryMs: number;
+  /** The longest one EC2 call may take; the VIP is only moved while the lease outlives it. */
+  readonly vipCallBudgetMs: number;
+  /** A switchover that has not handed over within this time is aborted and the primary resumes. */
+  readonly switchoverTimeoutMs: number;
+}
+
+export function defaultAgentSettings(base: Pick<AgentSettings, 'cluster' | 'self' | 'peer' | 'witness' | 'timings'> & Partial<AgentSettings>): AgentSettings {
+  return {
+    replication: 'sync',
+    lagBytesMax: 16n * 1024n * 1024n,
+    fencing: 'read-only',
+    vipVerifyEveryMs: 10 * base.timings.heartbeatMs,
+    vipCallBudgetMs: 1000,
+    switchoverTimeoutMs: 4 * base.timings.leaseMs,
+    ...base,
+  };
+}
+
+interface Promise_ {
+  readonly term: number;
+  readonly holder: NodeId;
+  readonly untilMs: number;
+}
+
+interface InFlight {
+  readonly id: number;
+  readonly kind: EffectKind;
+  readonly startedAtMs: number;
+}
+
+interface Switchover {
+  readonly to: NodeId;
+  readonly step: 'fencing' | 'catching-up';
+  readonly startedAtMs: number;
+  readonly finalLsn: Lsn | null;
+}
+
+export interface AgentState {
+  readonly settings: AgentSettings;
+  readonly durable: AgentDurable;
+  readonly bootAtMs: number;
+  readonly nowMs: number;
+  /** Last observation of the local PostgreSQL. */
+  readonly pg: PgSnapshot | null;
+  /** Last status of the peer agent; null when the last check failed. */
+  readonly peer: AgentStatus | null;
+  readonly peerFailedChecks: number;
+  readonly lastStreamingAtMs: number | null;
+  /** Standby side: the last lease request of the primary (its LSN, timeline, sync standby). */
+  readonly primaryReport: PrimaryReport | null;
+  /** Standby side: the promise made with the last lease grant. */
+  readonly promise: Promise_ | null;
+  /** The primary of this term released its lease (fast path) or handed the term over. */
+  readonly releasedTerm: number | null;
+  /** Primary side: lease validity on this node's clock. */
+  readonly lease: { readonly term: number; readonly validUntilMs: number } | null;
+  readonly leaseSends: readonly { readonly seq: number; readonly sentAtMs: number; readonly term: number }[];
+  readonly nextSeq: number;
+  readonly nextEffectId: number;
+  /** The one pipeline effect in flight (promotion, VIP, rejoin, sync setting, unfence). */
+  readonly inFlight: InFlight | null;
+  readonly fenceInFlight: InFlight | null;
+  /** PostgreSQL is fenced by us in this incarnation (read-only or stopped). */
+  readonly fenced: boolean;
+  readonly fenceReason: string | null;
+  /** We must release our lease once fenced (fast path). */
+  readonly releasePending: boolean;
+  readonly receiverStopped: boolean;
+  readonly syncCleared: boolean;
+  readonly vip: 'unknown' | 'moved' | 'local' | 'held';
+  readonly lastVipCheckAtMs: number;
+  readonly vipDropped: boolean;
+  readonly campaign: { readonly term: number; readonly sentAtMs: number } | null;
+  readonly writeProbeFailures: number;
+  /** Primary side: sync replication bookkeeping. */
+  readonly sync: { readonly confirmedAtWitness: boolean; readonly lostSinceMs: number | null; readonly requestSentAtMs: number | null };
+  readonly switchover: Switchover | null;
+  readonly maintenance: boolean;
+  /** An operator asked this node to promote without a vote (accept data loss). */
+  readonly manualPromoteTerm: number | null;
+}
+
+export type WriteProbe = 'ok' | 'stalled' | 'failed' | 'read-only' | 'not-run';
+
+export type AgentInput =
+  | { readonly kind: 'tick'; readonly nowMs: number; readonly pg: PgSnapshot; readonly writeProbe: WriteProbe; readonly peer: AgentStatus | null }
+  | { readonly kind: 'request'; readonly nowMs: number; readonly msg: PeerRequest }
+  | { readonly kind: 'reply'; readonly nowMs: number; readonly msg: PeerReply }
+  | { readonly kind: 'effect-done'; readonly nowMs: number; readonly result: EffectResult };
+
+export type AgentOutput = StepOutput<AgentState, AgentDurable>;
+
+/** A fresh agent after (re)start: volatile knowledge is empty, and promises it may have made are assumed live. */
+export function bootAgent(settings: AgentSettings, durable: AgentDurable, nowMs: number): AgentState {
+  return {
+    settings,
+    durable,
+    bootAtMs: nowMs,
+    nowMs,
+    pg: null,
+    peer: null,
+    peerFailedChecks: 0,
+    lastStreamingAtMs: null,
+    primaryReport: null,
+    // I6: a restarted node cannot know what it promised before the crash, so it behaves as if it had
+    // promised the current primary a full lease at boot.
+    promise: durable.primaryOfTerm !== null && durable.primaryOfTerm !== settings.self
+      ? { term: durable.term, holder: durable.primaryOfTerm, untilMs: nowMs + promiseMs(settings.timings) }
+      : null,
+    releasedTerm: null,
+    lease: null,
+    leaseSends: [],
+    nextSeq: 1,
+    nextEffectId: 1,
+    inFlight: null,
+    fenceInFlight: null,
+    fenced: false,
+    fenceReason: null,
+    releasePending: false,
+    receiverStopped: false,
+    syncCleared: false,
+    vip: 'unknown',
+    lastVipCheckAtMs: -Infinity,
+    vipDropped: false,
+    campaign: null,
+    writeProbeFailures: 0,
+    sync: { confirmedAtWitness: false, lostSinceMs: null, requestSentAtMs: null },
+    switchover: null,
+    maintenance: false,
+    manualPromoteTerm: null,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// A step under construction: collects actions and reasons, keeps persist first (rule 2).
+
+class Step {
+  s: AgentState;
+  readonly actions: Action<AgentDurable>[] = [];
+  readonly reasons: string[] = [];
+  #persisted = false;
+  constructor(s: AgentState) {
+    this.s = s;
+  }
+  set(patch: Partial<AgentState>): void {
+    this.s = { ...this.s, ...patch };
+  }
+  because(reason: string): void {
+    this.reasons.push(reason);
+  }
+  persist(durable: AgentDurable): void {
+    this.s = { ...this.s, durable };
+    // Rule 2: one persist, first in the list, carrying the newest durable state.
+    if (this.#persisted) {
+      this.actions[0] = { kind: 'persist', state: durable };
+    } else {
+      this.actions.unshift({ kind: 'persist', state: durable });
+      this.#persisted = true;
+    }
+  }
+  send(to: NodeId, msg: PeerRequest): void {
+    this.actions.push({ kind: 'send', to, msg });
+  }
+  reply(to: NodeId, msg: PeerReply): void {
+    this.actions.push({ kind: 'reply', to, msg });
+  }
+  notify(event: NotifyEvent, detail: string): void {
+    this.actions.push({ kind: 'notify', event, detail });
+  }
+  effect(effect: Effect, slot: 'pipeline' | 'fence' = 'pipeline'): void {
+    const id = this.s.nextEffectId;
+    const inFlight: InFlight = { id, kind: effect.kind, startedAtMs: this.s.nowMs };
+    this.set(slot === 'fence' ? { nextEffectId: id + 1, fenceInFlight: inFlight } : { nextEffectId: id + 1, inFlight });
+    this.actions.push({ kind: 'effect', id, effect });
+  }
+  envelope(): Envelope {
+    return { v: PROTOCOL_VERSION, cluster: this.s.settings.cluster, term: this.s.durable.term, from: this.s.settings.self };
+  }
+  output(fallback: string): AgentOutput {
+    return { state: this.s, actions: this.actions, reason: this.reasons.length > 0 ? this.reasons.join('; ') : fallback };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Derived facts.
+
+export function isPrimaryOfTerm(s: AgentState): boolean {
+  return s.durable.primaryOfTerm === s.settings.self;
+}
+
+export function leaseRemainingMs(s: AgentState): number {
+  if (s.lease === null || s.lease.term !== s.durable.term || !isPrimaryOfTerm(s)) return 0;
+  return Math.max(0, s.lease.validUntilMs - s.nowMs);
+}
+
+function promiseLive(s: AgentState): boolean {
+  return s.promise !== null && s.nowMs < s.promise.untilMs && s.releasedTerm !== s.promise.term;
+}
+
+/** Boot grace of a restarted primary: one lease round trip before it fences for want of a lease. */
+function inBootGrace(s: AgentState): boolean {
+  const t = s.settings.timings;
+  return s.nowMs < s.bootAtMs + t.heartbeatMs + t.requestTimeoutMs;
+}
+
+export function agentRole(s: AgentState): AgentRole {
+  const pg = s.pg;
+  if (pg === null) return 'starting';
+  if (isPrimaryOfTerm(s)) {
+    if (pg.inRecovery) return 'promoting';
+    if (s.fenced || !pg.writable || leaseRemainingMs(s) === 0) return 'fenced';
+    return 'primary';
+  }
+  if (s.inFlight?.kind === 'rejoin') return 'rejoining';
+  if (!pg.inRecovery && pg.running) return 'demoted';
+  if (s.campaign !== null) return 'candidate';
+  return 'standby';
+}
+
+function blocker(s: AgentState): string | null {
+  return promotionBlocker({
+    self: s.settings.self,
+    nowMs: s.nowMs,
+    timings: s.settings.timings,
+    replication: s.settings.replication,
+    lagBytesMax: s.settings.lagBytesMax,
+    pg: s.pg,
+    lastStreamingAtMs: s.lastStreamingAtMs,
+    primaryReport: s.primaryReport,
+    maintenance: s.maintenance,
+  });
+}
+
+const downPg: PgSnapshot = {
+  running: false, inRecovery: false, writable: false, timeline: 0, lsn: 0n, replayLsn: 0n,
+  streaming: false, syncStandby: null, standbyInSync: false,
+};
+
+/** The status this agent serves on GET /status. */
+export function agentStatus(s: AgentState): AgentStatus {
+  return {
+    v: PROTOCOL_VERSION,
+    cluster: s.settings.cluster,
+    term: s.durable.term,
+    from: s.settings.self,
+    primaryOfTerm: s.durable.primaryOfTerm,
+    role: agentRole(s),
+    pg: s.pg ?? downPg,
+    leaseRemainingMs: leaseRemainingMs(s),
+    promotionBlocker: blocker(s),
+    maintenance: s.maintenance,
+  };
+}
+
+/** Whether a status shows a primary that is alive and serving writes. */
+function showsHealthyPrimary(st: AgentStatus): boolean {
+  return (st.role === 'primary' || st.role === 'promoting') && st.pg.running && (st.pg.writable || st.pg.inRecovery);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The step function.
+
+export function stepAgent(state: AgentState, input: AgentInput): AgentOutput {
+  const st = new Step({ ...state, nowMs: Math.max(state.nowMs, input.nowMs) });
+  switch (input.kind) {
+    case 'tick':
+      onTick(st, input.pg, input.writeProbe, input.peer);
+      return st.output('nothing to do');
+    case 'request':
+      onRequest(st, input.msg);
+      return st.output(`answered ${input.msg.kind} from ${input.msg.from}`);
+    case 'reply':
+      onReply(st, input.msg);
+      evaluate(st);
+      return st.output(`noted ${input.msg.kind} from ${input.msg.from}`);
+    case 'effect-done':
+      onEffectDone(st, input.result);
+      evaluate(st);
+      return st.output('effect finished');
+  }
+}
+
+/** Learn a higher term (or the primary of the current one). Persists before anything acts on it. */
+function adoptTerm(st: Step, term: number, primaryOfTerm: NodeId | null, source: NodeId): void {
+  const d = st.s.durable;
+  if (term < d.term) return;
+  if (term === d.term && (d.primaryOfTerm !== null || primaryOfTerm === null)) return;
+  st.persist({ term, primaryOfTerm });
+  const patch: { -readonly [K in keyof AgentState]?: AgentState[K] } = { campaign: null, switchover: null };
+  if (term > d.term) {
+    patch.lease = null;
+    patch.releasedTerm = null;
+    patch.sync = { confirmedAtWitness: false, lostSinceMs: null, requestSentAtMs: null };
+  }
+  // The holder of our promise has itself moved on: its lease is void (handover, or it learned it lost).
+  if (st.s.promise !== null && source === st.s.promise.holder) patch.promise = null;
+  st.set(patch);
+  st.because(`learned term ${term} (primary ${primaryOfTerm ?? 'unknown'}) from ${source}`);
+}
+
+function onTick(st: Step, pg: PgSnapshot, writeProbe: WriteProbe, peer: AgentStatus | null): void {
+  const s = st.s;
+  const peerFailed = peerCheckFailed(s, pg, peer);
+  st.set({
+    pg,
+    peer,
+    peerFailedChecks: peerFailed ? s.peerFailedChecks + 1 : 0,
+    lastStreamingAtMs: pg.streaming ? s.nowMs : s.lastStreamingAtMs,
+    writeProbeFailures: writeProbe === 'stalled' || writeProbe === 'failed' || (!pg.running && isPrimaryOfTerm(s)) ? s.writeProbeFailures + 1 : 0,
+  });
+  if (peerFailed && st.s.peerFailedChecks === s.settings.timings.failureChecks) {
+    st.notify('failure-detected', `${s.settings.peer} failed ${st.s.peerFailedChecks} consecutive checks`);
+  }
+  if (peer !== null) {
+    if (peer.term > st.s.durable.term || (peer.term === st.s.durable.term && st.s.durable.primaryOfTerm === null)) {
+      adoptTerm(st, peer.term, peer.primaryOfTerm, peer.from);
+    }
+    if (!isPrimaryOfTerm(st.s) && peer.term === st.s.durable.term) st.set({ maintenance: peer.maintenance });
+  }
+  evaluate(st);
+  if (isPrimaryOfTerm(st.s) && st.s.switchover === null) sendLeaseRequests(st);
+}
+
+/** One check of the peer as a primary failed: judged on two signals, never on the agent alone. */
+function peerCheckFailed(s: AgentState, pg: PgSnapshot, peer: AgentStatus | null): boolean {
+  if (isPrimaryOfTerm(s) || s.durable.primaryOfTerm !== s.settings.peer) return false;
+  // A reachable agent is believed about its primary, unless WAL still streams from a writable server.
+  if (peer !== null) return !(showsHealthyPrimary(peer) || (pg.streaming && peer.pg.running && peer.pg.writable));
+  // Agent unreachable: only a failure if PostgreSQL stopped streaming to us too.
+  return !pg.streaming;
+}
+
+/** Decide what to do now, given everything known. Called after every input. */
+function evaluate(st: Step): void {
+  checkLease(st);
+  if (isPrimaryOfTerm(st.s)) {
+    actAsPrimary(st);
+  } else {
+    actAsNonPrimary(st);
+  }
+}
+
+/** Rule one of the primary: a lapsed lease fences before anything else (DESIGN §4). */
+function checkLease(st: Step): void {
+  const s = st.s;
+  const pg = s.pg;
+  if (pg === null || !pg.running || pg.inRecovery) return;
+  const primary = isPrimaryOfTerm(s);
+  // A PostgreSQL that is not in recovery on a node that is not primary of the term must never write.
+  const mustBeFenced = primary ? leaseRemainingMs(s) === 0 && !inBootGrace(s) : true;
+  if (mustBeFenced && pg.writable) {
+    const why = primary ? `lease for term ${s.durable.term} lapsed` : `term ${s.durable.term} belongs to ${s.durable.primaryOfTerm ?? 'another node'}`;
+    fence(st, why);
+  }
+  // Once writes are fenced the VIP leaves the interface: it is useless without writes, and EC2 will
+  // route it to the new primary anyway.
+  if ((mustBeFenced || s.fenced) && !st.s.vipDropped && st.s.fenceInFlight === null && st.s.inFlight === null && s.switchover === null) {
+    st.effect({ kind: 'drop-vip-local' });
+    st.set({ vip: 'unknown' });
+  }
+}
+
+function fence(st: Step, why: string): void {
+  if (st.s.fenceInFlight !== null) return;
+  st.effect({ kind: 'fence', mode: st.s.settings.fencing }, 'fence');
+  st.set({ fenceReason: why, vipDropped: false });
+  st.because(`fencing: ${why}`);
+}
+
+function sendLeaseRequests(st: Step): void {
+  const s = st.s;
+  const pg = s.pg;
+  if (pg === null || s.releasePending || s.releasedTerm === s.durable.term) return;
+  const seq = s.nextSeq;
+  const msg: LeaseRequest = {
+    ...st.envelope(),
+    kind: 'lease-request',
+    seq,
+    lsn: pg.lsn,
+    timeline: pg.timeline,
+    syncStandby: pg.syncStandby,
+  };
+  const sends = [...s.leaseSends, { seq, sentAtMs: s.nowMs, term: s.durable.term }];
+  st.set({ nextSeq: seq + 1, leaseSends: sends.length > 16 ? sends.slice(-16) : sends });
+  st.send(s.settings.witness, msg);
+  st.send(s.settings.peer, msg);
+}
+
+// --- primary --------------------------------------------------------------------------------
+
+function actAsPrimary(st: Step): void {
+  const s = st.s;
+  const pg = s.pg;
+  if (pg === null) return;
+  const t = s.settings.timings;
+
+  // Fast path: our own PostgreSQL is dead or cannot write. Fence, then release the lease.
+  if (!pg.inRecovery && s.writeProbeFailures >= t.writeProbeFailures && !s.releasePending && s.releasedTerm !== s.durable.term) {
+    if (!s.fenced) fence(st, `postgresql failed ${s.writeProbeFailures} write probes`);
+    st.set({ releasePending: true });
+    st.because('giving up the lease: local postgresql cannot write');
+    return maybeRelease(st);
+  }
+  if (s.releasePending) return maybeRelease(st);
+  if (s.releasedTerm === s.durable.term && s.writeProbeFailures === 0 && pg.running && !pg.inRecovery) {
+    // PostgreSQL recovered before anyone took over: ask for the lease again. Safe: a grantor that has
+    // voted for a newer term refuses, and one that grants again promises again.
+    st.set({ releasedTerm: null });
+    st.because(`postgresql recovered; asking for the lease for term ${s.durable.term} again`);
+  }
+
+  if (pg.inRecovery) return promotionPipeline(st);
+  if (!pg.running) return;
+
+  if (s.switchover !== null) return progressSwitchover(st);
+
+  const leaseOk = leaseRemainingMs(s) > 0;
+  if (!leaseOk) return;
+  if ((s.fenced || !pg.writable) && s.fenceInFlight === null && s.inFlight === null && s.releasedTerm !== s.durable.term) {
+    // The lease came back in the same term: nobody else can have been elected, so writes may resume.
+    st.effect({ kind: 'unfence' });
+    st.because(`lease regained for term ${s.durable.term}: unfencing`);
+    return;
+  }
+  if (s.fenced || !pg.writable) return;
+  if (s.inFlight === null) {
+    if (!vipPipeline(st)) manageSync(st);
+  }
+}
+
+function maybeRelease(st: Step): void {
+  const s = st.s;
+  if (!s.fenced || s.fenceInFlight !== null) return; // rule: fence BEFORE release
+  const msg = { ...st.envelope(), kind: 'lease-release' as const, reason: s.fenceReason ?? 'fenced' };
+  st.send(s.settings.witness, msg);
+  st.send(s.settings.peer, msg);
+  st.set({ releasePending: false, releasedTerm: s.durable.term, lease: null });
+  st.notify('lease-released', `released lease for term ${s.durable.term}: ${msg.reason}`);
+  st.because(`released the lease for term ${s.durable.term} after fencing`);
+}
+
+/** Standby → primary in the current term: stop WAL receiver → clear sync names → promote. */
+function promotionPipeline(st: Step): void {
+  const s = st.s;
+  if (s.inFlight !== null || s.fenceInFlight !== null) return;
+  if (promiseLive(s) && s.manualPromoteTerm !== s.durable.term) {
+    st.because(`won term ${s.durable.term} but waiting out the promise to ${s.promise?.holder} (${Math.round((s.promise?.untilMs ?? 0) - s.nowMs)} ms left)`);
+    return;
+  }
+  if (!s.receiverStopped) {
+    st.effect({ kind: 'stop-wal-receiver' });
+    st.because(`promoting for term ${s.durable.term}: stopping the WAL receiver`);
+    return;
+  }
+  if (!s.syncCleared) {
+    st.effect({ kind: 'set-sync-standby', standby: null });
+    return;
+  }
+  st.effect({ kind: 'promote' });
+  st.because(`promoting for term ${s.durable.term}`);
+}
+
+/** Returns true when it started a VIP step. */
+function vipPipeline(st: Step): boolean {
+  const s = st.s;
+  switch (s.vip) {
+    case 'unknown':
+      if (s.nowMs - s.lastVipCheckAtMs < s.settings.timings.heartbeatMs) return false;
+      st.effect({ kind: 'verify-vip' });
+      st.set({ lastVipCheckAtMs: s.nowMs });
+      return true;
+    case 'moved':
+      st.effect({ kind: 'add-vip-local' });
+      return true;
+    case 'local':
+      st.effect({ kind: 'verify-vip' });
+      st.set({ lastVipCheckAtMs: s.nowMs });
+      return true;
+    case 'held':
+      if (s.nowMs - s.lastVipCheckAtMs >= s.settings.vipVerifyEveryMs) {
+        st.effect({ kind: 'verify-vip' });
+        st.set({ lastVipCheckAtMs: s.nowMs });
+        return true;
+      }
+      return false;
+  }
+}
+
+function moveVip(st: Step): void {
+  const s = st.s;
+  const budget = leaseRemainingMs(s) - s.settings.timings.leaseMarginMs;
+  if (budget < s.settings.vipCallBudgetMs) {
+    st.because('VIP move waits for a fresher lease');
+    return;
+  }
+  st.effect({ kind: 'move-vip-cloud', term: s.durable.term, budgetMs: s.settings.vipCallBudgetMs });
+  st.because(`moving the VIP to ${s.settings.self} for term ${s.durable.term}`);
+}
+
+function manageSync(st: Step): void {
+  const s = st.s;
+  const pg = s.pg;
+  if (pg === null || s.settings.replication !== 'sync') return;
+  const t = s.settings.timings;
+  const peer = s.settings.peer;
+  const peerStreaming = s.peer !== null && s.peer.term === s.durable.term && s.peer.pg.inRecovery && s.peer.pg.streaming;
+  if (pg.syncStandby === null) {
+    // Turning sync on is always safe (it only makes commits wait); do it once the standby streams.
+    if (peerStreaming) st.effect({ kind: 'set-sync-standby', standby: peer });
+    return;
+  }
+  if (pg.standbyInSync) {
+    st.set({ sync: { ...s.sync, lostSinceMs: null } });
+    if (!s.sync.confirmedAtWitness && (s.sync.requestSentAtMs === null || s.nowMs - s.sync.requestSentAtMs >= t.heartbeatMs)) {
+      st.send(s.settings.witness, { ...st.envelope(), kind: 'sync-update', standby: peer, change: 'restore' });
+      st.set({ sync: { ...st.s.sync, requestSentAtMs: s.nowMs } });
+    }
+    return;
+  }
+  const lostSince = s.sync.lostSinceMs ?? s.nowMs;
+  st.set({ sync: { ...s.sync, lostSinceMs: lostSince } });
+  if (s.nowMs - lostSince >= t.syncDegradeAfterMs && (s.sync.requestSentAtMs === null || s.nowMs - s.sync.requestSentAtMs >= t.heartbeatMs)) {
+    st.send(s.settings.witness, { ...st.envelope(), kind: 'sync-update', standby: peer, change: 'degrade' });
+    st.set({ sync: { ...st.s.sync, requestSentAtMs: s.nowMs } });
+    st.because(`asking the witness to degrade to async: ${peer} not in sync for ${Math.round(s.nowMs - lostSince)} ms`);
+  }
+}
+
+function progressSwitchover(st: Step): void {
+  const s = st.s;
+  const sw = s.switchover;
+  if (sw === null) return;
+  if (s.nowMs - sw.startedAtMs > s.settings.switchoverTimeoutMs) {
+    st.set({ switchover: null });
+    st.because(`switchover to ${sw.to} timed out; resuming as primary`);
+    st.notify('switchover', `switchover to ${sw.to} aborted after ${s.settings.switchoverTimeoutMs} ms`);
+    return;
+  }
+  if (sw.step !== 'catching-up' || sw.finalLsn === null) return;
+  const peer = s.peer;
+  if (peer === null || peer.term !== s.durable.term || !peer.pg.inRecovery || peer.pg.replayLsn < sw.finalLsn) return;
+  // The standby has replayed everything we ever wrote: hand the next term over (old primary + new
+  // primary form the majority for it; the witness learns it from the new primary's first lease).
+  const term = s.durable.term + 1;
+  st.persist({ term, primaryOfTerm: sw.to });
+  const msg: Handover = { ...st.envelope(), kind: 'handover', to: sw.to, finalLsn: sw.finalLsn, timeline: s.pg?.timeline ?? 0 };
+  st.send(sw.to, msg);
+  st.set({ switchover: null, lease: null, releasedTerm: null });
+  st.notify('switchover', `handed term ${term} over to ${sw.to} at ${sw.finalLsn}`);
+  st.because(`switchover: ${sw.to} replayed our final LSN; handing over term ${term}`);
+}
+
+// --- standby / demoted ----------------------------------------------------------------------
+
+function actAsNonPrimary(st: Step): void {
+  const s = st.s;
+  const pg = s.pg;
+  if (pg === null) return;
+  if (!pg.inRecovery) return rejoinIfPossible(st);
+  if (s.inFlight !== null && s.inFlight.kind === 'rejoin') return;
+  maybeCampaign(st);
+}
+
+function rejoinIfPossible(st: Step): void {
+  const s = st.s;
+  if (s.fenceInFlight !== null || s.inFlight !== null) return;
+  if (s.pg?.running && s.pg.writable && !s.fenced) return; // checkLease is fencing it
+  const primary = s.durable.primaryOfTerm;
+  const peer = s.peer;
+  if (primary === null || primary !== s.settings.peer || peer === null) return;
+  // Rewind only from a primary that has finished promoting in our term.
+  if (peer.term !== s.durable.term || peer.pg.inRecovery || !peer.pg.running) return;
+  st.effect({ kind: 'rejoin', primary });
+  st.because(`rejoining as a standby of ${primary} (term ${s.durable.term})`);
+}
+
+function maybeCampaign(st: Step): void {
+  const s = st.s;
+  const t = s.settings.timings;
+  const nextTerm = s.durable.term + 1;
+  if (s.campaign !== null) {
+    if (s.nowMs - s.campaign.sentAtMs < t.requestTimeoutMs + t.heartbeatMs) return;
+    st.set({ campaign: null }); // no answer: try again below
+  }
+  const primaryReleased = s.releasedTerm === s.durable.term;
+  const primaryFailed = primaryReleased || s.peerFailedChecks >= t.failureChecks;
+  if (!primaryFailed) return;
+  if (s.durable.primaryOfTerm !== s.settings.peer && s.durable.primaryOfTerm !== null) return;
+  if (promiseLive(s)) return; // includes the promise a restarted node assumes it made (bootAgent)
+  const why = blocker(s);
+  if (why !== null) {
+    if (s.peerFailedChecks === t.failureChecks) st.because(`primary failed but this node may not promote: ${why}`);
+    return;
+  }
+  st.set({ campaign: { term: nextTerm, sentAtMs: s.nowMs } });
+  st.send(s.settings.witness, {
+    ...st.envelope(),
+    term: nextTerm,
+    kind: 'vote-request',
+    lastTerm: s.durable.term,
+    lsn: s.pg?.lsn ?? 0n,
+    timeline: s.pg?.timeline ?? 0,
+  });
+  st.notify('vote-requested', `asked ${s.settings.witness} for term ${nextTerm}`);
+  st.because(`asking for the vote for term ${nextTerm}: ${primaryReleased ? 'primary released its lease' : `${s.settings.peer} failed ${s.peerFailedChecks} checks`}`);
+}
+
+// --- incoming requests ------------------------------------------------------------------------
+
+function onRequest(st: Step, msg: PeerRequest): void {
+  const s = st.s;
+  const deny = (reason: string) => st.because(`denied ${msg.kind} from ${msg.from}: ${reason}`);
+  switch (msg.kind) {
+    case 'lease-request': {
+      const reply = (granted: boolean, reason: string): void => {
+        const r: LeaseReply = { ...st.envelope(), kind: 'lease-reply', seq: msg.seq, granted, reason, maintenance: st.s.maintenance };
+        st.reply(msg.from, r);
+      };
+      if (msg.term < s.durable.term) { deny('stale term'); return reply(false, `stale term ${msg.term} < ${s.durable.term}`); }
+      adoptTerm(st, msg.term, msg.from, msg.from);
+      const d = st.s.durable;
+      if (d.primaryOfTerm !== msg.from) { deny(`term belongs to ${d.primaryOfTerm}`); return reply(false, `term ${d.term} belongs to ${d.primaryOfTerm}`); }
+      if (st.s.campaign !== null) return reply(false, 'campaigning for the next term');
+      if (st.s.pg !== null && !st.s.pg.inRecovery && st.s.pg.writable) return reply(false, 'this node is not a standby');
+      const promise = { term: d.term, holder: msg.from, untilMs: st.s.nowMs + promiseMs(s.settings.timings) };
+      st.set({ promise, primaryReport: { term: msg.term, lsn: msg.lsn, timeline: msg.timeline, syncStandby: msg.syncStandby, atMs: st.s.nowMs }, peerFailedChecks: 0 });
+      return reply(true, 'granted');
+    }
+    case 'lease-release': {
+      if (msg.term === s.durable.term && msg.from === s.durable.primaryOfTerm) {
+        st.set({ releasedTerm: msg.term, promise: null });
+        st.because(`${msg.from} released its lease for term ${msg.term}: ${msg.reason}`);
+      }
+      st.reply(msg.from, { ...st.envelope(), kind: 'ack', accepted: true, reason: 'noted' });
+      evaluate(st);
+      return;
+    }
+    case 'handover': {
+      const repeat = msg.term === s.durable.term && isPrimaryOfTerm(s);
+      if (msg.to !== s.settings.self || (msg.term <= s.durable.term && !repeat)) {
+        st.reply(msg.from, { ...st.envelope(), kind: 'ack', accepted: false, reason: 'stale or misaddressed handover' });
+        return;
+      }
+      if (s.pg !== null && s.pg.replayLsn < msg.finalLsn) {
+        st.reply(msg.from, { ...st.envelope(), kind: 'ack', accepted: false, reason: `replayed ${s.pg.replayLsn} < final ${msg.finalLsn}` });
+        return;
+      }
+      adoptTerm(st, msg.term, s.settings.self, msg.from);
+      st.reply(msg.from, { ...st.envelope(), kind: 'ack', accepted: true, reason: `taking over term ${msg.term}` });
+      st.notify('switchover', `received term ${msg.term} from ${msg.from}`);
+      evaluate(st);
+      return;
+    }
+    case 'switchover-request': {
+      const reject = (reason: string) => st.reply(msg.from, { ...st.envelope(), kind: 'ack', accepted: false, reason });
+      if (msg.term < s.durable.term) return reject('stale term');
+      if (!isPrimaryOfTerm(s) || agentRole(s) !== 'primary') return reject('this node is not the primary');
+      if (msg.to !== s.settings.peer) return reject(`${msg.to} is not the standby`);
+      if (s.switchover !== null) return reject('a switchover is already running');
+      const peer = s.peer;
+      if (peer === null || !peer.pg.streaming || peer.promotionBlocker !== null) {
+        return reject(`standby not ready: ${peer === null ? 'unreachable' : peer.promotionBlocker ?? 'not streaming'}`);
+      }
+      st.set({ switchover: { to: msg.to, step: 'fencing', startedAtMs: s.nowMs, finalLsn: null } });
+      fence(st, `switchover to ${msg.to}`);
+      st.reply(msg.from, { ...st.envelope(), kind: 'ack', accepted: true, reason: 'switchover started' });
+      return;
+    }
+    case 'manual-promote': {
+      if (msg.term <= s.durable.term) {
+        st.reply(msg.from, { ...st.envelope(), kind: 'ack', accepted: false, reason: `term ${msg.term} is not above ${s.durable.term}` });
+        return;
+      }
+      adoptTerm(st, msg.term, s.settings.self, msg.from);
+      st.set({ manualPromoteTerm: msg.term, promise: null });
+      st.notify('manual-failover', `${msg.requestedBy} forced promotion for term ${msg.term}, accepting data loss`);
+      st.reply(msg.from, { ...st.envelope(), kind: 'ack', accepted: true, reason: 'promoting (data loss accepted)' });
+      evaluate(st);
+      return;
+    }
+    case 'vote-request':
+    case 'sync-update':
+      // Agents do not vote or arbitrate sync; only the witness does.
+      st.reply(msg.from, { ...st.envelope(), kind: 'ack', accepted: false, reason: `${msg.kind} goes to the witness` });
+      return;
+  }
+}
+
+// --- replies to our own requests ----------------------------------------------------------------
+
+function onReply(st: Step, msg: PeerReply): void {
+  const s = st.s;
+  if (msg.term > s.durable.term) {
+    adoptTerm(st, msg.term, null, msg.from);
+  }
+  switch (msg.kind) {
+    case 'lease-reply':
+      return onLeaseReply(st, msg);
+    case 'vote-reply':
+      return onVoteReply(st, msg);
+    case 'sync-update-reply':
+      return onSyncReply(st, msg);
+    case 'ack':
+      return;
+  }
+}
+
+function onLeaseReply(st: Step, msg: LeaseReply): void {
+  const s = st.s;
+  if (msg.from === s.settings.witness) st.set({ maintenance: msg.maintenance });
+  const sent = s.leaseSends.find((x) => x.seq === msg.seq);
+  if (!msg.granted || sent === undefined || sent.term !== s.durable.term || !isPrimaryOfTerm(s)) return;
+  // Counted from when the request was SENT: the grantor's promise started later than that.
+  const validUntilMs = sent.sentAtMs + leaseValidMs(s.settings.timings);
+  if (s.lease === null || s.lease.term !== s.durable.term || validUntilMs > s.lease.validUntilMs) {
+    st.set({ lease: { term: s.durable.term, validUntilMs } });
+  }
+}
+
+function onVoteReply(st: Step, msg: VoteReply): void {
+  const s = st.s;
+  const c = s.campaign;
+  if (c === null || msg.term !== c.term) return;
+  st.set({ campaign: null });
+  if (!msg.granted) {
+    st.because(`vote for term ${c.term} denied: ${msg.reason}`);
+    return;
+  }
+  st.persist({ term: c.term, primaryOfTerm: s.settings.self });
+  // The vote is also the witness's first lease grant for the new term, counted from the request.
+  st.set({
+    lease: { term: c.term, validUntilMs: c.sentAtMs + leaseValidMs(s.settings.timings) },
+    receiverStopped: false,
+    syncCleared: false,
+    releasedTerm: null,
+    vip: 'unknown',
+    lastVipCheckAtMs: -Infinity,
+  });
+  st.notify('vote-granted', `won term ${c.term}`);
+  st.because(`won term ${c.term} with the vote of ${msg.from}`);
+}
+
+function onSyncReply(st: Step, msg: SyncUpdateReply): void {
+  const s = st.s;
+  if (!msg.granted) {
+    st.set({ sync: { ...s.sync, requestSentAtMs: null } });
+    return;
+  }
+  const pg = s.pg;
+  if (pg === null) return;
+  if (pg.syncStandby !== null && !pg.standbyInSync) {
+    // The witness marked the standby ineligible: only now may commits stop waiting for it.
+    if (s.inFlight === null) {
+      st.effect({ kind: 'set-sync-standby', standby: null });
+      st.notify('sync-degraded', `${s.settings.peer} lost; replication degraded to async with witness agreement`);
+      st.because('degrading to async with the witness\'s agreement');
+    }
+    st.set({ sync: { confirmedAtWitness: false, lostSinceMs: null, requestSentAtMs: null } });
+  } else if (pg.standbyInSync) {
+    st.set({ sync: { confirmedAtWitness: true, lostSinceMs: null, requestSentAtMs: null } });
+    st.notify('sync-restored', `${s.settings.peer} is the synchronous standby again`);
+  }
+}
+
+// --- effect results -------------------------------------------------------------------------------
+
+function onEffectDone(st: Step, r: EffectResult): void {
+  const s = st.s;
+  if (s.fenceInFlight !== null && s.fenceInFlight.id === r.id) {
+    st.set({ fenceInFlight: null, fenced: r.ok ? true : s.fenced, pg: r.ok && s.pg !== null ? { ...s.pg, writable: false } : s.pg });
+    if (r.ok) {
+      st.notify('fenced', `fenced (${s.settings.fencing}): ${s.fenceReason ?? ''}`);
+      if (s.switchover !== null && s.switchover.step === 'fencing') {
+        st.set({ switchover: { ...s.switchover, step: 'catching-up', finalLsn: r.finalLsn ?? s.pg?.lsn ?? 0n } });
+      }
+    } else {
+      st.because(`fence failed (${r.detail}); retrying`);
+    }
+    return;
+  }
+  const f = s.inFlight;
+  if (f === null || f.id !== r.id) return; // a result from an earlier incarnation or a stale effect
+  st.set({ inFlight: null });
+  if (!r.ok) {
+    st.because(`${f.kind} failed: ${r.detail}; will retry`);
+    if (f.kind === 'verify-vip') st.set({ vip: s.vip === 'held' || s.vip === 'local' ? 'unknown' : s.vip });
+    if (f.kind === 'move-vip-cloud') st.set({ vip: 'unknown' });
+    return;
+  }
+  switch (f.kind) {
+    case 'stop-wal-receiver':
+      st.set({ receiverStopped: true });
+      return;
+    case 'set-sync-standby':
+      if (isPrimaryOfTerm(s) && s.pg?.inRecovery) st.set({ syncCleared: true });
+      return;
+    case 'promote':
+      st.notify('promoted', `promoted for term ${s.durable.term}`);
+      st.because(`promoted for term ${s.durable.term}`);
+      st.set({ pg: s.pg === null ? null : { ...s.pg, inRecovery: false, writable: true, streaming: false }, vip: 'unknown', lastVipCheckAtMs: -Infinity, fenced: false });
+      return;
+    case 'verify-vip':
+      if (r.vipPlacement === 'elsewhere') {
+        st.set({ vip: 'unknown' });
+        moveVip(st);
+      } else if (r.vipPlacement === 'cloud-only') {
+        st.set({ vip: 'moved' });
+      } else {
+        if (s.vip !== 'held') st.notify('vip-moved', `VIP verified on ${s.settings.self} for term ${s.durable.term}`);
+        st.set({ vip: 'held' });
+      }
+      return;
+    case 'move-vip-cloud':
+      st.set({ vip: 'moved' });
+      return;
+    case 'add-vip-local':
+      st.set({ vip: 'local' });
+      return;
+    case 'drop-vip-local':
+      st.set({ vipDropped: true });
+      return;
+    case 'unfence':
+      st.set({ fenced: false, fenceReason: null, vipDropped: false, vip: 'unknown', lastVipCheckAtMs: -Infinity, pg: s.pg === null ? null : { ...s.pg, writable: true } });
+      return;
+    case 'rejoin':
+      st.set({ fenced: false, fenceReason: null, vipDropped: false, receiverStopped: false, syncCleared: false, pg: s.pg === null ? null : { ...s.pg, inRecovery: true, writable: false } });
+      st.notify('rejoined', `rejoined as a standby of ${s.durable.primaryOfTerm}: ${r.detail}`);
+      st.because(`rejoined as a standby of ${s.durable.primaryOfTerm}`);
+      return;
+    case 'fence':
+      return;
+  }
+}

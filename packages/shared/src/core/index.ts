@@ -1,0 +1,6 @@
+export * from './actions.js';
+export * from './agent.js';
+export * from './eligibility.js';
+export * from './messages.js';
+export * from './timings.js';
+export * from './witness.js';
