@@ -210,7 +210,9 @@ function adopt(st: Step, term: number, primary: NodeId, source: NodeId): void {
 
 function onRequest(st: Step, msg: PeerRequest): void {
   const s = st.s;
-  const reply = (r: PeerReply) => st.actions.push({ kind: 'reply', to: msg.from, msg: r });
+  const reply = (r: PeerReply): void => {
+    st.actions.push({ kind: 'reply', to: msg.from, msg: r });
+  };
   const ack = (accepted: boolean, reason: string) => reply({ ...st.envelope(), kind: 'ack', accepted, reason });
   if (!s.settings.nodes.includes(msg.from)) return ack(false, `${msg.from} is not a member of ${s.settings.cluster}`);
   switch (msg.kind) {
