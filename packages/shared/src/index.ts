@@ -1,2 +1,3 @@
 export * from './errors.js';
 export * from './core/index.js';
+export * from './config/index.js';

@@ -1,0 +1,18 @@
+// Public surface of the configuration module.
+export {
+  AgentConfigSchema,
+  ClusterConfigSchema,
+  WitnessConfigSchema,
+  logLevels,
+  type AgentConfig,
+  type ClusterConfig,
+  type NodeConfig,
+  type NotificationsConfig,
+  type VipConfig,
+  type WitnessConfig,
+} from './schema.js';
+export { TimingsSchema } from './timings-schema.js';
+export { notificationEventNames, notificationEvents, type NotificationEventName } from './events.js';
+export { formatConfigError, loadAgentConfig, loadWitnessConfig, parseConfigText, type ConfigKind, type ConfigOf } from './load.js';
+export { readSecretFile } from './secret-file.js';
+export { configReferenceCommand, configReferencePath, describeConfigSchema } from './reference.js';

@@ -1,0 +1,156 @@
+// Renders docs/configuration.md from the schema itself, so the reference cannot drift from what
+// the loader accepts: field tables come from walking the zod schemas, the timing figures from the
+// core's own defaults and derivations. A test compares the file with this output.
+import { defaultTimings, leaseValidMs, promiseMs } from '../core/timings.js';
+import { notificationEvents } from './events.js';
+import { AgentConfigSchema, ClusterConfigSchema, WitnessConfigSchema } from './schema.js';
+import { walkSchema, type FieldRow, type Stops } from './schema-walk.js';
+
+export const configReferencePath = 'docs/configuration.md';
+export const configReferenceCommand = 'npm run docs:config';
+
+function cell(text: string): string {
+  return text.replaceAll('|', '\\|').replaceAll('\n', ' ');
+}
+
+function table(rows: readonly FieldRow[]): string {
+  const lines = ['| field | type | default | meaning |', '|---|---|---|---|'];
+  for (const row of rows) {
+    lines.push(`| \`${row.path}\` | ${cell(row.type)} | ${cell(row.defaultText)} | ${cell(row.description)} |`);
+  }
+  return lines.join('\n');
+}
+
+function clusterSections(): string {
+  const { rows, subTables } = walkSchema(ClusterConfigSchema);
+  const parts = [table(rows)];
+  for (const sub of subTables) parts.push(`### \`${sub.title}\`\n\n${table(sub.rows)}`);
+  return parts.join('\n\n');
+}
+
+/** The cut length of the flapping-link scenario (DESIGN §9, scenario 16). */
+const flappingCutMs = 2000;
+
+function timingSection(): string {
+  const t = defaultTimings;
+  const valid = leaseValidMs(t);
+  const promise = promiseMs(t);
+  const detection = t.failureChecks * t.heartbeatMs;
+  const renewalBudget = 2 * t.heartbeatMs + t.requestTimeoutMs;
+  const cutSlack = valid - flappingCutMs - t.heartbeatMs;
+  return `## Timings: the inequalities and why the defaults are what they are
+
+All durations are milliseconds on the monotonic clock of the node that measures them; wall-clock
+jumps change nothing. With L = \`leaseMs\`, ρ = \`maxDriftRatio\` and m = \`leaseMarginMs\`:
+
+- the primary trusts a lease for **L·(1−ρ)−m** from the moment it *sent* the renewal
+  (${valid} ms with the defaults), and
+- a grantor keeps its promise not to vote for a higher term for **L·(1+ρ)+m** from the moment it
+  *received* the renewal (${promise} ms).
+
+Since the first is shorter than the second even when clocks drift by ρ, the primary always fences
+before any grantor may vote for its successor: two writers are impossible by construction. The
+loader checks these inequalities (the core's \`timingViolations()\`) and names the field to change
+and a value that would work:
+
+| inequality | why | defaults |
+|---|---|---|
+| 0 ≤ maxDriftRatio < 0.1 | drift beyond 10 % means a broken clock, not drift | ρ = ${t.maxDriftRatio} |
+| requestTimeoutMs < heartbeatMs | a check must finish before the next one starts | ${t.requestTimeoutMs} < ${t.heartbeatMs} |
+| L·(1−ρ)−m ≥ 2·heartbeatMs + requestTimeoutMs | the lease outlives two lost renewals plus the third one's round trip, so one lost packet never fences a healthy primary | ${valid} ≥ ${renewalBudget} |
+| streamingGraceMs > L·(1+ρ)+m + failureChecks·heartbeatMs | the standby must still count as recently streaming when it is finally allowed to ask for a vote, or no failover could ever happen | ${t.streamingGraceMs} > ${promise + detection} |
+| writeProbeTimeoutMs ≥ requestTimeoutMs | a write probe gets at least as long as a peer check | ${t.writeProbeTimeoutMs} ≥ ${t.requestTimeoutMs} |
+| syncDegradeAfterMs ≥ failureChecks·heartbeatMs | synchronous replication is not dropped on a single missed check | ${t.syncDegradeAfterMs} ≥ ${detection} |
+
+**Fast enough.** When the primary's host is lost, its last renewal reached the standby and the
+witness at about the same moment. Both see the primary fail after failureChecks·heartbeatMs =
+${detection} ms, but may vote only once their promise has run out, after L·(1+ρ)+m = ${promise} ms. The
+standby then asks for the vote, persists the new term, promotes PostgreSQL (a few hundred ms) and
+moves the VIP (an EC2 call and \`ip addr add\`, a few hundred ms): about ${(promise / 1000).toFixed(1)} s + promote + VIP
+≈ 4 s from host loss to the first write through the VIP, against a target of 5 s (median).
+When only PostgreSQL dies, its own agent notices within writeProbeFailures (${t.writeProbeFailures}) probes, fences
+and releases its lease, so the vote does not wait for the promise at all.
+
+**No false failover.**
+
+- A lost renewal costs nothing: the lease survives two lost renewals in a row (${valid} ms ≥
+  ${renewalBudget} ms), and it needs only one grant besides the primary's own, from the witness *or* the
+  standby.
+- Cutting one link never fails over: the primary keeps its lease through the other grantor, and
+  a vote needs both the standby and the witness to have lost the primary by their own checks.
+- A flapping link (${flappingCutMs / 1000} s cuts every 5 s) therefore never touches the lease; even a ${flappingCutMs / 1000} s cut of both
+  of the primary's links at once is ridden out, since the cut plus one heartbeat until the next
+  renewal (${flappingCutMs} + ${t.heartbeatMs} ms) stays below the lease validity of ${valid} ms, with ${cutSlack} ms to spare for
+  the round trip.
+- A standby that lost its stream is ineligible only after streamingGraceMs (${t.streamingGraceMs} ms), well after
+  it could ask for a vote (${promise + detection} ms).
+
+Change timings only together, and keep them identical in the agent files and the witness file:
+every node computes leases and promises from its own copy.`;
+}
+
+function eventsSection(): string {
+  const lines = Object.entries(notificationEvents).map(([name, meaning]) => `| \`${name}\` | ${cell(meaning)} |`);
+  return `## Notification events
+
+A channel's \`events\` lists the names it wants, or \`['*']\` for all of them.
+
+| event | meaning |
+|---|---|
+${lines.join('\n')}`;
+}
+
+/** The whole of docs/configuration.md. */
+export function describeConfigSchema(): string {
+  const clusterStop: Stops = new Map([[ClusterConfigSchema, 'cluster block (see below)']]);
+  const agent = walkSchema(AgentConfigSchema, clusterStop);
+  const witness = walkSchema(WitnessConfigSchema, clusterStop);
+  return `<!-- Generated from packages/shared/src/config by \`${configReferenceCommand}\`; do not edit by hand: edit the .describe() texts in the schema. A test fails when this file is out of date. -->
+
+# Configuration reference
+
+pgvip reads one YAML file per daemon:
+
+- **the agent file** on each database node (\`/etc/pgvip/agent.yaml\`): which node this is, where
+  the agent listens, and the **cluster block**;
+- **the witness file** on the witness instance (\`/etc/pgvip/witness.yaml\`): where it listens,
+  and the cluster block of **every** cluster it serves.
+
+The cluster block has the same shape everywhere, so one block can be pasted into the three files of
+a cluster (the two agent files differ only in \`self\`). It must describe the same cluster in all
+three files. Commented examples: \`deploy/examples/agent-db-a.yaml\`, \`agent-db-b.yaml\`,
+\`witness.yaml\` and \`cluster-route-table.yaml\` (cross-AZ).
+
+Unknown keys are errors (a misspelt key would otherwise silently leave the real one at its default),
+and the loader reports every problem at once, one per line, as
+\`<file>: <path.to.field>: <what is wrong> (got <value>); <what would be valid>\`:
+
+\`\`\`
+PGVIP_CONFIG_INVALID: the config file has invalid fields (2 problems)
+  /etc/pgvip/agent.yaml: cluster.nodes[1].agent.port: must be an integer from 1 to 65535 (got 70000)
+  /etc/pgvip/agent.yaml: cluster.vip.mode: must be one of secondary-ip, route-table (got "secondary_ip"); did you mean "secondary-ip"?
+\`\`\`
+
+Files named by the configuration (\`auth.keyFile\`, \`postgres.passwordFile\`, \`secretFile\`,
+\`tokenFile\`) are not read by the loader but by the daemons when they need them; they must exist, be
+non-empty and have mode 0600 (no access for group or others).
+
+In the tables, \`a.b\` is a nested key and \`a[]\` an item of a list; *required* fields have no default.
+
+## The agent file
+
+${table(agent.rows)}
+
+## The witness file
+
+${table(witness.rows)}
+
+## The cluster block
+
+${clusterSections()}
+
+${timingSection()}
+
+${eventsSection()}
+`;
+}

@@ -1,0 +1,278 @@
+// The configuration files, as zod schemas. One cluster block (ClusterConfigSchema) describes a
+// primary/standby pair, its witness and its VIP; the agent file on each database node and the
+// witness file both embed it unchanged, so the same block can be pasted into all three files.
+// Every field has a `.describe()` text: docs/configuration.md is generated from them.
+import { z } from 'zod';
+import {
+  absolutePath,
+  awsRegion,
+  closedObject,
+  discriminatorError,
+  dnsLabel,
+  ec2Id,
+  host,
+  integer,
+  ipv4Address,
+  listOf,
+  nonEmptyText,
+  oneOf,
+  port,
+} from './fields.js';
+import { NotificationsSchema } from './notifications-schema.js';
+import { problem } from './problem.js';
+import { closestMatch } from './suggest.js';
+import { TimingsSchema } from './timings-schema.js';
+import { whenValidAt } from './when-valid.js';
+
+const interfaceName = () =>
+  z
+    .string({ error: 'must be a network interface name as `ip link` shows it, e.g. eth0 or ens5' })
+    .regex(/^[A-Za-z0-9._-]{1,15}$/, { error: 'must be a network interface name as `ip link` shows it, e.g. eth0 or ens5' })
+    .meta({ typeLabel: 'interface name' });
+
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+const defaultAgentPort = 8008;
+
+const logLevel = () => oneOf(logLevels).default('info').describe('Least severe log level written (JSON lines on stdout).');
+
+// ---- nodes ---------------------------------------------------------------------------------
+
+const NodeSchema = closedObject({
+  id: dnsLabel('db-a').describe('Name of this database node, unique in the cluster; also its replication application_name by default.'),
+  agent: closedObject({
+    host: host('10.0.1.11').describe('Address at which the other node and the witness reach this node\'s agent.'),
+    port: port().default(defaultAgentPort).describe('TCP port of this node\'s agent.'),
+  }).describe('How peers reach the agent on this node.'),
+  postgres: closedObject({
+    host: host('10.0.1.11').describe('Address of this node\'s PostgreSQL, as the other node uses it to stream from it (primary_conninfo) and the local agent to monitor it.'),
+    port: port().default(5432).describe('PostgreSQL port.'),
+    user: nonEmptyText('pgvip').default('pgvip').describe('Role the agents connect as, for health checks, write probes, promotion and replication; needs LOGIN and REPLICATION and the right to run pg_promote().'),
+    database: nonEmptyText('postgres').default('postgres').describe('Database the agent connects to for checks and write probes.'),
+    passwordFile: absolutePath('/etc/pgvip/pg-password').optional().meta({ defaultLabel: 'none (peer/cert auth or .pgpass)' }).describe('File holding the role\'s password (mode 0600). Read by the agent, never by the config loader.'),
+    dataDir: absolutePath('/var/lib/postgresql/15/main').describe('PostgreSQL data directory (PGDATA) on this node; used for pg_rewind and base backups on rejoin.'),
+    binDir: absolutePath('/usr/lib/postgresql/15/bin').default('/usr/lib/postgresql/15/bin').describe('Directory of pg_ctl, pg_rewind and pg_basebackup.'),
+    osUser: nonEmptyText('postgres').default('postgres').describe('Operating-system user that owns dataDir and runs PostgreSQL; the agent runs PostgreSQL tools as this user.'),
+    applicationName: dnsLabel('db-a').optional().meta({ defaultLabel: 'the node id' }).describe('application_name this node uses when it streams as a standby; the primary names it in synchronous_standby_names.'),
+  }).describe('This node\'s PostgreSQL.'),
+  vip: closedObject({
+    eniId: ec2Id('eni', 'eni-0123456789abcdef0').optional().meta({ defaultLabel: 'from IMDS' }).describe('Network interface that receives the VIP (secondary-ip mode) or that /32 routes point at (route-table mode). Required when vip.discovery is "config".'),
+    instanceId: ec2Id('i', 'i-0123456789abcdef0').optional().meta({ defaultLabel: 'from IMDS' }).describe('EC2 instance of this node; used to verify the VIP and in log lines.'),
+  }).optional().describe('This node\'s EC2 identity, when it is configured rather than discovered through IMDS.'),
+}).transform((node) => ({ ...node, postgres: { ...node.postgres, applicationName: node.postgres.applicationName ?? node.id } }));
+
+// ---- the VIP ------------------------------------------------------------------------------------
+
+const vipModes = ['secondary-ip', 'route-table'] as const;
+
+const vipAddress = () => ipv4Address('10.0.1.100').describe('The virtual IP address clients connect to.');
+const vipInterface = () => interfaceName().default('eth0').describe('OS network device on which the agent adds the VIP (ip addr add).');
+const vipRegion = () => awsRegion().optional().meta({ defaultLabel: 'from IMDS' }).describe('AWS region of the EC2 API endpoint. Required when discovery is "config".');
+const vipDiscovery = () =>
+  oneOf(['imds', 'config'])
+    .default('imds')
+    .describe('"imds": learn instance, ENI, region and subnet from the instance metadata service (IMDSv2), with any configured value taking precedence; "config": use only configured values (every node\'s vip.eniId and the region are then required).');
+
+const SecondaryIpVipSchema = closedObject({
+  mode: z.literal('secondary-ip').describe('Move the VIP as an EC2 secondary private IP between the nodes\' ENIs (both nodes in one subnet, so one AZ).'),
+  address: vipAddress(),
+  interface: vipInterface(),
+  prefixLength: integer(16, 28).optional().meta({ defaultLabel: 'from IMDS (subnet CIDR)' }).describe('Prefix length used with ip addr add, i.e. the subnet\'s (AWS subnets are /16 to /28). Required when discovery is "config".'),
+  region: vipRegion(),
+  discovery: vipDiscovery(),
+});
+
+const RouteTableVipSchema = closedObject({
+  mode: z.literal('route-table').describe('Point the VIP\'s /32 route in each listed route table at the primary\'s ENI (nodes in different AZs). The VIP should lie outside the VPC CIDR, and both ENIs need source/destination check disabled.'),
+  address: vipAddress(),
+  interface: vipInterface(),
+  routeTableIds: listOf(ec2Id('rtb', 'rtb-0123456789abcdef0'), 'route table ids, e.g. [rtb-0123456789abcdef0]', 1).describe('Every route table whose subnets\' clients must reach the VIP; each needs the VIP\'s /32 route created beforehand.'),
+  region: vipRegion(),
+  discovery: vipDiscovery(),
+});
+
+const VipSchema = z
+  .discriminatedUnion('mode', [SecondaryIpVipSchema, RouteTableVipSchema], discriminatorError('mode', vipModes))
+  .describe('How the VIP is moved to the primary.');
+
+// ---- the cluster ------------------------------------------------------------------------------
+
+const AuthSchema = closedObject({
+  keyFile: absolutePath('/etc/pgvip/cluster.key').optional().describe('File holding the cluster\'s shared secret key (mode 0600) that authenticates every request between agents and witness. Required unless disabled is true. Read by the daemons, never by the config loader.'),
+  disabled: z.boolean({ error: 'must be true or false' }).default(false).meta({ typeLabel: 'boolean' }).describe('Set to true to run without authentication (a lab only: anyone who can reach the ports could then steer the cluster).'),
+})
+  .superRefine((auth, ctx) => {
+    if (auth.disabled && auth.keyFile !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['disabled'], message: problem('contradicts auth.keyFile', auth.disabled, 'remove disabled to authenticate with the key file, or remove keyFile to run without authentication') });
+    } else if (!auth.disabled && auth.keyFile === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['keyFile'], message: problem('is required unless auth.disabled is true', undefined, 'set it to a file holding the cluster\'s shared key, e.g. /etc/pgvip/cluster.key, or set auth.disabled: true (lab only)') });
+    }
+  })
+  .describe('How agents and witness authenticate each other.');
+
+type NodeOutput = z.output<typeof NodeSchema>;
+
+/** The two node ids must differ: each is a sender identity and an application_name. */
+function checkDistinctNodeIds(nodes: readonly NodeOutput[], ctx: z.RefinementCtx): void {
+  const first = nodes[0];
+  nodes.forEach((node, i) => {
+    if (i > 0 && first !== undefined && node.id === first.id) {
+      ctx.addIssue({ code: 'custom', path: ['nodes', i, 'id'], message: problem('duplicates nodes[0].id', node.id, 'the two nodes need different ids, e.g. db-a and db-b') });
+    }
+  });
+}
+
+const ClusterObjectSchema = closedObject({
+  name: dnsLabel('main').describe('Name of the cluster; one witness tells its clusters apart by it, and every request carries it.'),
+  nodes: z
+    .array(NodeSchema, { error: 'must be a list of exactly two database nodes' })
+    .length(2, { error: 'exactly two database nodes are required (a primary and its standby)' })
+    .describe('The two database nodes, in any order (which one is primary is state, not config).'),
+  witness: closedObject({
+    id: dnsLabel('witness').default('witness').describe('Name of the witness; must differ from the node ids.'),
+    host: host('10.0.2.20').describe('Address at which the agents reach the witness.'),
+    port: port().default(8009).describe('TCP port of the witness.'),
+  }).describe('The third voter, on a separate instance (ideally in a third AZ).'),
+  vip: VipSchema,
+  replication: closedObject({
+    mode: oneOf(['sync', 'async']).default('sync').describe('"sync": the primary names the standby in synchronous_standby_names, so an automatic failover loses no acknowledged write. "async": faster commits, but a failover may lose up to lagBytesMax of acknowledged writes.'),
+    lagBytesMax: integer(0).default(16 * 1024 * 1024).meta({ typeLabel: 'bytes (integer ≥ 0)' }).describe('A standby further behind than this many bytes of WAL is not eligible for promotion (the async-mode bound on data loss).'),
+  })
+    .prefault({})
+    .describe('Replication mode and the eligibility bound on lag.'),
+  fencing: closedObject({
+    mode: oneOf(['read-only', 'fast-stop'])
+      .default('read-only')
+      .describe('How a primary that lost its lease stops writes: "read-only" sets default_transaction_read_only and terminates client backends (fast, keeps caches warm); "fast-stop" runs pg_ctl stop -m fast.'),
+  })
+    .prefault({})
+    .describe('How a primary fences itself.'),
+  timings: TimingsSchema,
+  auth: AuthSchema,
+  notifications: NotificationsSchema,
+})
+  .superRefine((cluster, ctx) => checkDistinctNodeIds(cluster.nodes, ctx), whenValidAt(['nodes', '*', 'id']))
+  .superRefine((cluster, ctx) => {
+    const clash = cluster.nodes.findIndex((node) => node.id === cluster.witness.id);
+    if (clash >= 0) {
+      ctx.addIssue({ code: 'custom', path: ['witness', 'id'], message: problem(`is also the id of nodes[${clash}]`, cluster.witness.id, 'give the witness its own id, e.g. witness') });
+    }
+  }, whenValidAt(['nodes', '*', 'id'], ['witness', 'id']))
+  .superRefine((cluster, ctx) => {
+    if (cluster.vip.discovery !== 'config') return;
+    const why = 'is required when vip.discovery is "config"';
+    if (cluster.vip.region === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['vip', 'region'], message: problem(why, undefined, 'set the AWS region, e.g. eu-west-1, or use discovery: imds') });
+    }
+    if (cluster.vip.mode === 'secondary-ip' && cluster.vip.prefixLength === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['vip', 'prefixLength'], message: problem(why, undefined, 'set the subnet\'s prefix length, e.g. 24, or use discovery: imds') });
+    }
+    cluster.nodes.forEach((node, i) => {
+      if (node.vip?.eniId === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['nodes', i, 'vip', 'eniId'], message: problem(why, undefined, `set ${node.id}'s ENI id, e.g. eni-0123456789abcdef0, or use discovery: imds`) });
+      }
+    });
+  }, whenValidAt(['vip'], ['nodes', '*', 'vip'], ['nodes', '*', 'id']))
+  .superRefine((cluster, ctx) => {
+    // The VIP must be an address nobody owns permanently, or "moving" it would steal a host's own address.
+    const owners: [string, string][] = [['witness.host', cluster.witness.host]];
+    cluster.nodes.forEach((node, i) => owners.push([`nodes[${i}].agent.host`, node.agent.host], [`nodes[${i}].postgres.host`, node.postgres.host]));
+    const owner = owners.find(([, address]) => address === cluster.vip.address);
+    if (owner !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['vip', 'address'], message: problem(`is also ${owner[0]}`, cluster.vip.address, 'the VIP must be an extra address that only the primary holds; give the hosts their own addresses') });
+    }
+  }, whenValidAt(['vip', 'address'], ['witness', 'host'], ['nodes', '*', 'agent', 'host'], ['nodes', '*', 'postgres', 'host']));
+
+export const ClusterConfigSchema = ClusterObjectSchema.describe('One primary/standby pair, its witness and its VIP.');
+
+// ---- the agent file ---------------------------------------------------------------------------
+
+const AgentObjectSchema = closedObject({
+  self: dnsLabel('db-a').describe('Which of cluster.nodes this file configures (its id).'),
+  listen: closedObject({
+    host: host('0.0.0.0').default('0.0.0.0').describe('Address the agent\'s HTTP server binds to.'),
+    port: port().optional().meta({ defaultLabel: 'this node\'s agent.port' }).describe('Port the agent\'s HTTP server binds to.'),
+  })
+    .prefault({})
+    .describe('Where the agent listens.'),
+  stateDir: absolutePath('/var/lib/pgvip').default('/var/lib/pgvip').describe('Directory of the durable state file (highest term seen, votes, promises); must survive reboots.'),
+  logLevel: logLevel(),
+  cluster: ClusterConfigSchema,
+}).superRefine((agent, ctx) => {
+  const ids = agent.cluster.nodes.map((node) => node.id);
+  if (!ids.includes(agent.self)) {
+    const guess = closestMatch(agent.self, ids);
+    const hint = guess === undefined ? '' : ` (did you mean "${guess}"?)`;
+    ctx.addIssue({ code: 'custom', path: ['self'], message: problem(`names no node of cluster "${agent.cluster.name}"`, agent.self, `use one of ${ids.join(', ')}${hint}`) });
+  }
+}, whenValidAt(['self'], ['cluster', 'nodes', '*', 'id'], ['cluster', 'name']));
+
+export const AgentConfigSchema = AgentObjectSchema.transform((agent) => {
+  const node = agent.cluster.nodes.find((n) => n.id === agent.self);
+  // The refinement above guarantees `node`; the fallback only keeps the type total.
+  return { ...agent, listen: { host: agent.listen.host, port: agent.listen.port ?? node?.agent.port ?? defaultAgentPort } };
+}).describe('The file on each database node (default /etc/pgvip/agent.yaml).');
+
+// ---- the witness file ---------------------------------------------------------------------------
+
+function isLoopback(address: string): boolean {
+  return address === 'localhost' || /^127\./.test(address);
+}
+
+const OperatorApiSchema = closedObject({
+  host: host('127.0.0.1').default('127.0.0.1').describe('Address the operator API (CLI, dashboard, switchover) binds to.'),
+  port: port().default(8010).describe('Port of the operator API.'),
+  tokenFile: absolutePath('/etc/pgvip/operator.token').optional().describe('File holding the bearer token operators present (mode 0600). Required when host is not a loopback address: the API can trigger switchovers.'),
+})
+  .superRefine((api, ctx) => {
+    if (!isLoopback(api.host) && api.tokenFile === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['tokenFile'], message: problem(`is required when operatorApi.host is not a loopback address (host is ${api.host})`, undefined, 'set it to a file holding the operators\' token, e.g. /etc/pgvip/operator.token, or bind host to 127.0.0.1') });
+    }
+  })
+  .prefault({})
+  .describe('The operator API: state of every cluster, event history, switchover, maintenance and manual override.');
+
+const WitnessObjectSchema = closedObject({
+  id: dnsLabel('witness').default('witness').describe('Name of this witness; each cluster\'s witness.id must match it.'),
+  listen: closedObject({
+    host: host('0.0.0.0').default('0.0.0.0').describe('Address the witness\'s peer API binds to.'),
+    port: port().default(8009).describe('Port of the witness\'s peer API (the clusters\' witness.port).'),
+  })
+    .prefault({})
+    .describe('Where the witness listens for agents.'),
+  stateDir: absolutePath('/var/lib/pgvip').default('/var/lib/pgvip').describe('Directory of the durable state (terms, votes, promises, event history); must survive reboots.'),
+  logLevel: logLevel(),
+  operatorApi: OperatorApiSchema,
+  clusters: listOf(ClusterConfigSchema, 'clusters', 1).describe('Every cluster this witness serves, each a cluster block as in the agent files.'),
+})
+  .superRefine((witness, ctx) => {
+    const seen = new Map<string, number>();
+    witness.clusters.forEach((cluster, i) => {
+      const earlier = seen.get(cluster.name);
+      if (earlier !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['clusters', i, 'name'], message: problem(`duplicates clusters[${earlier}].name`, cluster.name, 'every cluster needs its own name') });
+      } else {
+        seen.set(cluster.name, i);
+      }
+    });
+  }, whenValidAt(['clusters', '*', 'name']))
+  .superRefine((witness, ctx) => {
+    witness.clusters.forEach((cluster, i) => {
+      if (cluster.witness.id !== witness.id) {
+        ctx.addIssue({ code: 'custom', path: ['clusters', i, 'witness', 'id'], message: problem(`differs from this witness's id "${witness.id}"`, cluster.witness.id, `set it to "${witness.id}", or change id at the top of this file: agents address their witness by this id`) });
+      }
+    });
+  }, whenValidAt(['id'], ['clusters', '*', 'witness', 'id']))
+  .superRefine((witness, ctx) => {
+    if (witness.operatorApi.port === witness.listen.port) {
+      ctx.addIssue({ code: 'custom', path: ['operatorApi', 'port'], message: problem('is also listen.port', witness.operatorApi.port, 'the operator API needs a port of its own, e.g. 8010') });
+    }
+  }, whenValidAt(['listen', 'port'], ['operatorApi', 'port']));
+
+export const WitnessConfigSchema = WitnessObjectSchema.describe('The file on the witness instance (default /etc/pgvip/witness.yaml).');
+
+export type ClusterConfig = z.output<typeof ClusterConfigSchema>;
+export type NodeConfig = ClusterConfig['nodes'][number];
+export type VipConfig = ClusterConfig['vip'];
+export type NotificationsConfig = ClusterConfig['notifications'];
+export type AgentConfig = z.output<typeof AgentConfigSchema>;
+export type WitnessConfig = z.output<typeof WitnessConfigSchema>;

@@ -1,0 +1,33 @@
+// The `timings` block: every field of the core's `Timings`, optional, defaulting to
+// `defaultTimings`, and then checked as a whole by the core's own `timingViolations()` so the
+// config file and the decision core can never disagree about what is safe.
+import type { z } from 'zod';
+import { defaultTimings, timingViolations, type Timings } from '../core/timings.js';
+import { closedObject, decimal, durationMs, integer } from './fields.js';
+
+/** Marks an issue as a broken timing inequality (the loader reports those as PGVIP_CONFIG_TIMING). */
+export const timingIssueKind = 'timing';
+
+const d = defaultTimings;
+
+const timingFields = {
+  heartbeatMs: durationMs(10, 60_000).default(d.heartbeatMs).describe('How often the primary renews its lease and every node checks its peers.'),
+  requestTimeoutMs: durationMs(1, 60_000).default(d.requestTimeoutMs).describe('Timeout of one peer check or protocol request; must be shorter than heartbeatMs.'),
+  leaseMs: durationMs(100, 600_000).default(d.leaseMs).describe('Nominal lease length L. The primary trusts a lease for L·(1−ρ)−leaseMarginMs from sending the renewal; grantors keep their promise for L·(1+ρ)+leaseMarginMs.'),
+  maxDriftRatio: decimal().default(d.maxDriftRatio).describe('Bound ρ on how much faster or slower one node\'s monotonic clock may run than another\'s (0.01 = 1 %); must be in [0, 0.1).'),
+  leaseMarginMs: durationMs(0, 60_000).default(d.leaseMarginMs).describe('Extra safety margin on both sides of the lease (scheduling delays, timer slack).'),
+  failureChecks: integer(1, 100).default(d.failureChecks).describe('Consecutive failed checks before a node counts a peer as failed.'),
+  writeProbeTimeoutMs: durationMs(1, 600_000).default(d.writeProbeTimeoutMs).describe('Timeout of the primary\'s real write probe; a slower probe counts as a stall.'),
+  writeProbeFailures: integer(1, 100).default(d.writeProbeFailures).describe('Consecutive stalled or failed write probes before the primary fences itself and releases its lease.'),
+  streamingGraceMs: durationMs(1, 3_600_000).default(d.streamingGraceMs).describe('A standby is eligible for promotion only if it was streaming within this window before the election.'),
+  syncDegradeAfterMs: durationMs(1, 3_600_000).default(d.syncDegradeAfterMs).describe('How long the primary waits for a lost synchronous standby before asking the witness to let it drop to async.'),
+} satisfies { [K in keyof Timings]: z.ZodType<Timings[K]> };
+
+export const TimingsSchema = closedObject(timingFields)
+  .superRefine((timings, ctx) => {
+    for (const violation of timingViolations(timings)) {
+      ctx.addIssue({ code: 'custom', path: [violation.field], message: violation.message, params: { kind: timingIssueKind } });
+    }
+  })
+  .prefault({})
+  .describe('Protocol timings in milliseconds of each node\'s monotonic clock. Omit a field to use its default; the whole block must satisfy the inequalities below.');
