@@ -1,0 +1,200 @@
+// zod schemas for every protocol message in core/messages.ts. Objects are strict (an unknown field
+// is an error, not silently dropped: a peer sending fields we do not know speaks another protocol)
+// and parse into frozen values (peers' reports are immutable snapshots).
+//
+// At the bottom, `SchemasMatchCoreTypes` makes the compiler prove that each schema's parsed type is
+// exactly the core type, so the two can never drift apart.
+import { z } from 'zod';
+import type {
+  Ack,
+  AgentStatus,
+  Handover,
+  LeaseRelease,
+  LeaseReply,
+  LeaseRequest,
+  ManualPromote,
+  PgSnapshot,
+  SwitchoverRequest,
+  SyncUpdate,
+  SyncUpdateReply,
+  VoteReply,
+  VoteRequest,
+} from '../core/messages.js';
+import type { Equals, Expect } from './exact.js';
+import {
+  counterSchema,
+  durationMsSchema,
+  envelopeShape,
+  lsnSchema,
+  nodeIdSchema,
+  reasonSchema,
+  termSchema,
+  timelineSchema,
+} from './fields.js';
+
+// Wire values of enums never change once released (docs/protocol.md); add, never rename.
+export const agentRoleSchema = z.enum(['primary', 'promoting', 'standby', 'candidate', 'fenced', 'rejoining', 'demoted', 'starting']);
+
+export const pgSnapshotSchema = z
+  .strictObject({
+    running: z.boolean(),
+    inRecovery: z.boolean(),
+    writable: z.boolean(),
+    timeline: timelineSchema,
+    lsn: lsnSchema,
+    replayLsn: lsnSchema,
+    streaming: z.boolean(),
+    syncStandby: nodeIdSchema.nullable(),
+    standbyInSync: z.boolean(),
+  })
+  .readonly();
+
+export const agentStatusSchema = z
+  .strictObject({
+    ...envelopeShape,
+    primaryOfTerm: nodeIdSchema.nullable(),
+    role: agentRoleSchema,
+    pg: pgSnapshotSchema,
+    leaseRemainingMs: durationMsSchema,
+    promotionBlocker: reasonSchema.nullable(),
+    maintenance: z.boolean(),
+  })
+  .readonly();
+
+export const leaseRequestSchema = z
+  .strictObject({
+    ...envelopeShape,
+    kind: z.literal('lease-request'),
+    seq: counterSchema,
+    lsn: lsnSchema,
+    timeline: timelineSchema,
+    syncStandby: nodeIdSchema.nullable(),
+  })
+  .readonly();
+
+export const leaseReplySchema = z
+  .strictObject({
+    ...envelopeShape,
+    kind: z.literal('lease-reply'),
+    seq: counterSchema,
+    granted: z.boolean(),
+    reason: reasonSchema,
+    maintenance: z.boolean(),
+  })
+  .readonly();
+
+export const leaseReleaseSchema = z
+  .strictObject({
+    ...envelopeShape,
+    kind: z.literal('lease-release'),
+    reason: reasonSchema,
+  })
+  .readonly();
+
+export const voteRequestSchema = z
+  .strictObject({
+    ...envelopeShape,
+    kind: z.literal('vote-request'),
+    lastTerm: termSchema,
+    lsn: lsnSchema,
+    timeline: timelineSchema,
+  })
+  .readonly();
+
+export const voteReplySchema = z
+  .strictObject({
+    ...envelopeShape,
+    kind: z.literal('vote-reply'),
+    granted: z.boolean(),
+    reason: reasonSchema,
+  })
+  .readonly();
+
+export const syncUpdateSchema = z
+  .strictObject({
+    ...envelopeShape,
+    kind: z.literal('sync-update'),
+    standby: nodeIdSchema,
+    change: z.enum(['degrade', 'restore']),
+  })
+  .readonly();
+
+export const syncUpdateReplySchema = z
+  .strictObject({
+    ...envelopeShape,
+    kind: z.literal('sync-update-reply'),
+    granted: z.boolean(),
+    reason: reasonSchema,
+  })
+  .readonly();
+
+export const switchoverRequestSchema = z
+  .strictObject({
+    ...envelopeShape,
+    kind: z.literal('switchover-request'),
+    to: nodeIdSchema,
+  })
+  .readonly();
+
+export const handoverSchema = z
+  .strictObject({
+    ...envelopeShape,
+    kind: z.literal('handover'),
+    to: nodeIdSchema,
+    finalLsn: lsnSchema,
+    timeline: timelineSchema,
+  })
+  .readonly();
+
+export const manualPromoteSchema = z
+  .strictObject({
+    ...envelopeShape,
+    kind: z.literal('manual-promote'),
+    // Only `true` parses: a manual promotion without the explicit data-loss flag is not a request.
+    acceptDataLoss: z.literal(true, { error: 'a manual promotion must carry acceptDataLoss: true' }),
+    requestedBy: z.string().min(1).max(200),
+  })
+  .readonly();
+
+export const ackSchema = z
+  .strictObject({
+    ...envelopeShape,
+    kind: z.literal('ack'),
+    accepted: z.boolean(),
+    reason: reasonSchema,
+  })
+  .readonly();
+
+/** Schemas of the messages that carry a `kind`, by kind (AgentStatus has none: it is GET /status's body). */
+export const schemasByKind = {
+  'lease-request': leaseRequestSchema,
+  'lease-reply': leaseReplySchema,
+  'lease-release': leaseReleaseSchema,
+  'vote-request': voteRequestSchema,
+  'vote-reply': voteReplySchema,
+  'sync-update': syncUpdateSchema,
+  'sync-update-reply': syncUpdateReplySchema,
+  'switchover-request': switchoverRequestSchema,
+  handover: handoverSchema,
+  'manual-promote': manualPromoteSchema,
+  ack: ackSchema,
+} as const;
+
+// Fails to compile when any schema's parsed type differs from its core type in any way: a missing or
+// extra field, a wider or narrower field type, or a lost `readonly`. Exported only so that the
+// compiler does not flag it as unused.
+export type SchemasMatchCoreTypes = [
+  Expect<Equals<z.output<typeof pgSnapshotSchema>, PgSnapshot>>,
+  Expect<Equals<z.output<typeof agentStatusSchema>, AgentStatus>>,
+  Expect<Equals<z.output<typeof leaseRequestSchema>, LeaseRequest>>,
+  Expect<Equals<z.output<typeof leaseReplySchema>, LeaseReply>>,
+  Expect<Equals<z.output<typeof leaseReleaseSchema>, LeaseRelease>>,
+  Expect<Equals<z.output<typeof voteRequestSchema>, VoteRequest>>,
+  Expect<Equals<z.output<typeof voteReplySchema>, VoteReply>>,
+  Expect<Equals<z.output<typeof syncUpdateSchema>, SyncUpdate>>,
+  Expect<Equals<z.output<typeof syncUpdateReplySchema>, SyncUpdateReply>>,
+  Expect<Equals<z.output<typeof switchoverRequestSchema>, SwitchoverRequest>>,
+  Expect<Equals<z.output<typeof handoverSchema>, Handover>>,
+  Expect<Equals<z.output<typeof manualPromoteSchema>, ManualPromote>>,
+  Expect<Equals<z.output<typeof ackSchema>, Ack>>,
+];
