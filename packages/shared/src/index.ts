@@ -1,3 +1,5 @@
 export * from './errors.js';
 export * from './core/index.js';
+export * from './wire/index.js';
+export * from './auth/index.js';
 export * from './config/index.js';

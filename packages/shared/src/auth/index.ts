@@ -1,0 +1,13 @@
+export { AUTH_HEADER } from './header.js';
+export type { HeaderBag } from './header.js';
+export { KEY_BYTES, formatKeyFile, generateKey, loadKey, parseKeyFile, writeKeyFile } from './key.js';
+export type { ClusterKey } from './key.js';
+export { bodyDigest } from './mac.js';
+export type { Body } from './mac.js';
+export { WINDOW_SIZE, defaultReplayLimits } from './replay.js';
+export type { ReplayLimits } from './replay.js';
+export { createSigner } from './signer.js';
+export type { IncomingReply, OutgoingRequest, SignedRequest, Signer, SignerOptions } from './signer.js';
+export { checkTerm } from './term.js';
+export { checkEnvelopeIdentity, createVerifier } from './verifier.js';
+export type { ClusterAuthConfig, IncomingRequest, OutgoingReply, VerifiedRequest, Verifier, VerifierOptions } from './verifier.js';
