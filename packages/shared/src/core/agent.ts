@@ -739,7 +739,9 @@ function onRequest(st: Step, msg: PeerRequest): void {
 
 function onReply(st: Step, msg: PeerReply): void {
   const s = st.s;
-  if (msg.term > s.durable.term) {
+  // A granted vote carries the new term itself: it is handled by onVoteReply, not adopted blindly.
+  const wonVote = msg.kind === 'vote-reply' && msg.granted && s.campaign !== null && msg.term === s.campaign.term;
+  if (msg.term > s.durable.term && !wonVote) {
     adoptTerm(st, msg.term, null, msg.from);
   }
   switch (msg.kind) {

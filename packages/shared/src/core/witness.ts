@@ -285,7 +285,7 @@ function decideVote(st: Step, msg: Extract<PeerRequest, { kind: 'vote-request' }
   const t = s.settings.timings;
   const answer = (granted: boolean, reason: string): VoteReply => {
     st.because(`${granted ? 'voted for' : 'refused'} ${msg.from} in term ${msg.term}: ${reason}`);
-    return { ...st.envelope(), kind: 'vote-reply', term: Math.max(st.s.durable.term, msg.term), granted, reason };
+    return { ...st.envelope(), kind: 'vote-reply', granted, reason };
   };
   if (msg.term === d.votedTerm && d.votedFor === msg.from && d.primaryOfTerm === msg.from) return answer(true, 'already voted for this candidate in this term');
   if (msg.term <= d.term) return answer(false, `term ${msg.term} is not above ${d.term}`);

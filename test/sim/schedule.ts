@@ -1,0 +1,92 @@
+// Fault schedules: what happens to the simulated cluster, and when. Every fault heals by itself
+// after its duration, and everything is healed at `healAtMs` so convergence can be checked.
+
+export type Host = 'db-a' | 'db-b' | 'witness';
+export const HOSTS: readonly Host[] = ['db-a', 'db-b', 'witness'];
+export const DB_NODES = ['db-a', 'db-b'] as const;
+export type DbNode = (typeof DB_NODES)[number];
+
+export type Ec2FaultKind = 'throttle' | '5xx' | 'hang' | 'lost' | 'stale' | 'slow-remap';
+
+export type Fault =
+  /** Drop traffic from a to b (and b to a unless oneWay). */
+  | { readonly kind: 'partition'; readonly at: number; readonly a: Host; readonly b: Host; readonly oneWay: boolean; readonly durMs: number }
+  /** Cut a host from both others (its processes keep running). */
+  | { readonly kind: 'isolate'; readonly at: number; readonly node: Host; readonly durMs: number }
+  /** Random loss on the link a↔b with probability p. */
+  | { readonly kind: 'loss'; readonly at: number; readonly a: Host; readonly b: Host; readonly p: number; readonly durMs: number }
+  /** Extra one-way delay on a→b (reordering follows from the jitter). */
+  | { readonly kind: 'delay'; readonly at: number; readonly a: Host; readonly b: Host; readonly extraMs: number; readonly durMs: number }
+  /** Flapping link: cut for cutMs every periodMs during durMs. */
+  | { readonly kind: 'flap'; readonly at: number; readonly a: Host; readonly b: Host; readonly cutMs: number; readonly periodMs: number; readonly durMs: number }
+  | { readonly kind: 'crash-agent'; readonly at: number; readonly node: Host; readonly downMs: number }
+  /** The whole host dies (agent and PostgreSQL) and boots again after downMs (PostgreSQL restarts as it was). */
+  | { readonly kind: 'crash-host'; readonly at: number; readonly node: Host; readonly downMs: number }
+  /** kill -9 of PostgreSQL; systemd starts it again after downMs. */
+  | { readonly kind: 'kill-pg'; readonly at: number; readonly node: DbNode; readonly downMs: number }
+  /** SIGSTOP / freezer of every process on the host. */
+  | { readonly kind: 'pause-host'; readonly at: number; readonly node: Host; readonly durMs: number }
+  /** Writes and write probes hang for durMs. */
+  | { readonly kind: 'stall-disk'; readonly at: number; readonly node: DbNode; readonly durMs: number }
+  | { readonly kind: 'ec2'; readonly at: number; readonly fault: Ec2FaultKind; readonly durMs: number }
+  | { readonly kind: 'switchover'; readonly at: number }
+  | { readonly kind: 'maintenance'; readonly at: number; readonly durMs: number };
+
+export interface Schedule {
+  readonly seed: number;
+  /** Clock rate of each host, within 1 ± ρ. */
+  readonly clockRates: Readonly<Record<Host, number>>;
+  readonly replication: 'sync' | 'async';
+  /** Base one-way network delay range. */
+  readonly delayMs: readonly [number, number];
+  readonly duplicateP: number;
+  readonly faults: readonly Fault[];
+  /** All faults end here; the run continues to `endMs` to check convergence. */
+  readonly healAtMs: number;
+  readonly endMs: number;
+}
+
+export function baseSchedule(seed: number, faults: Fault[] = [], patch: Partial<Schedule> = {}): Schedule {
+  return {
+    seed,
+    clockRates: { 'db-a': 1, 'db-b': 1, witness: 1 },
+    replication: 'sync',
+    delayMs: [1, 3],
+    duplicateP: 0,
+    faults,
+    healAtMs: 60_000,
+    endMs: 85_000,
+    ...patch,
+  };
+}
+
+export function describeFault(f: Fault): string {
+  switch (f.kind) {
+    case 'partition':
+      return `partition ${f.a} ${f.oneWay ? '→' : '↔'} ${f.b} for ${f.durMs} ms`;
+    case 'isolate':
+      return `isolate ${f.node} for ${f.durMs} ms`;
+    case 'loss':
+      return `${Math.round(f.p * 100)}% loss ${f.a} ↔ ${f.b} for ${f.durMs} ms`;
+    case 'delay':
+      return `+${f.extraMs} ms delay ${f.a} → ${f.b} for ${f.durMs} ms`;
+    case 'flap':
+      return `flap ${f.a} ↔ ${f.b}: ${f.cutMs} ms cut every ${f.periodMs} ms for ${f.durMs} ms`;
+    case 'crash-agent':
+      return `kill the agent on ${f.node} for ${f.downMs} ms`;
+    case 'crash-host':
+      return `crash host ${f.node} for ${f.downMs} ms`;
+    case 'kill-pg':
+      return `kill -9 postgresql on ${f.node} (restarted after ${f.downMs} ms)`;
+    case 'pause-host':
+      return `pause host ${f.node} for ${f.durMs} ms`;
+    case 'stall-disk':
+      return `stall the disk of ${f.node} for ${f.durMs} ms`;
+    case 'ec2':
+      return `EC2 ${f.fault} for ${f.durMs} ms`;
+    case 'switchover':
+      return 'operator: switchover';
+    case 'maintenance':
+      return `operator: maintenance on for ${f.durMs} ms`;
+  }
+}
