@@ -5,17 +5,15 @@
 // File format: the key as hex text on one line (what `openssl rand -hex 32` prints), so it survives
 // copy-paste, config management and editors that add a trailing newline.
 import { randomBytes } from 'node:crypto';
-import { open, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
+import { readSecretFile } from '../config/secret-file.js';
 import { PgvipError } from '../errors.js';
 
 /** A cluster key: raw bytes, at least KEY_BYTES of them. */
 export type ClusterKey = Buffer;
 
-/** 256 bits: the HMAC-SHA256 block of security; shorter keys are refused. */
+/** 256 bits, the full strength of HMAC-SHA256; shorter keys are refused. */
 export const KEY_BYTES = 32;
-
-// A key file is a line of hex; anything much larger is the wrong file (a config, a certificate).
-const MAX_KEY_FILE_BYTES = 4096;
 
 /** A new random key (KEY_BYTES bytes from the OS's CSPRNG). */
 export function generateKey(): ClusterKey {
@@ -41,33 +39,13 @@ export function parseKeyFile(text: string, source: string): ClusterKey {
 }
 
 /**
- * Reads a key file and refuses one that others could read or that belongs to someone else: a key
- * readable by any local user lets that user forge votes, so a lax mode is an error, not a warning.
+ * Reads a cluster key file. Missing, empty or group/other-accessible files are refused by the one
+ * secret-file reader every daemon uses (PGVIP_CONFIG_UNREADABLE / PGVIP_CONFIG_INVALID, with the
+ * fix); content that is not a long-enough hex key is PGVIP_AUTH_KEY_FILE. `field` is the config
+ * field that named the file, for the error message.
  */
-export async function loadKey(path: string): Promise<ClusterKey> {
-  let file;
-  try {
-    file = await open(path, 'r');
-  } catch (e) {
-    throw keyFileError(path, `cannot open it (${(e as NodeJS.ErrnoException).code ?? String(e)})`, e);
-  }
-  try {
-    // stat the opened descriptor, not the path, so the checks apply to the bytes we read.
-    const info = await file.stat();
-    if (!info.isFile()) throw keyFileError(path, 'it is not a regular file');
-    if ((info.mode & 0o077) !== 0) {
-      const mode = (info.mode & 0o777).toString(8).padStart(4, '0');
-      throw keyFileError(path, `its mode ${mode} lets other users read or change it; run: chmod 600 ${path}`);
-    }
-    const uid = process.getuid?.();
-    if (uid !== undefined && info.uid !== uid && info.uid !== 0) {
-      throw keyFileError(path, `it is owned by uid ${info.uid}, but pgvip runs as uid ${uid}; chown it to the service user`);
-    }
-    if (info.size > MAX_KEY_FILE_BYTES) throw keyFileError(path, `it is ${info.size} bytes, far larger than a key file`);
-    return parseKeyFile(await file.readFile('utf8'), path);
-  } finally {
-    await file.close();
-  }
+export async function loadKey(path: string, field = 'auth.keyFile'): Promise<ClusterKey> {
+  return parseKeyFile(await readSecretFile(path, field), `${field} (${path})`);
 }
 
 /** Writes a new key file with mode 0600; never overwrites an existing one (that would split the cluster). */
@@ -79,6 +57,6 @@ export async function writeKeyFile(path: string, key: ClusterKey): Promise<void>
   }
 }
 
-function keyFileError(path: string, why: string, cause?: unknown): PgvipError {
-  return new PgvipError('PGVIP_AUTH_KEY_FILE', `key file ${path}: ${why}`, cause === undefined ? undefined : { cause });
+function keyFileError(source: string, why: string, cause?: unknown): PgvipError {
+  return new PgvipError('PGVIP_AUTH_KEY_FILE', `key file ${source}: ${why}`, cause === undefined ? undefined : { cause });
 }
