@@ -31,14 +31,23 @@ function memberOf(value: unknown, key: PropertyKey): unknown {
   return value !== null && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[key] : undefined;
 }
 
+function paramOf(issue: z.core.$ZodIssue, name: string): unknown {
+  return issue.code === 'custom' ? issue.params?.[name] : undefined;
+}
+
+function isComposed(issue: z.core.$ZodIssue): boolean {
+  return paramOf(issue, 'composed') === true;
+}
+
 export function issueToProblem(issue: z.core.$ZodIssue): ConfigProblem {
   const input: unknown = issue.input;
   let path = issue.path;
   let message: string;
   switch (issue.code) {
     case 'custom':
-      // Cross-field checks compose their whole sentence (they know which value to show).
-      message = issue.message;
+      // Cross-field checks compose their whole sentence (they know which value to show); other
+      // custom checks (refinements inside a field builder) are worded like any field check.
+      message = isComposed(issue) ? issue.message : withGot(issue.message, input);
       break;
     case 'unrecognized_keys': {
       const only = issue.keys.length === 1 ? issue.keys[0] : undefined;
@@ -62,7 +71,7 @@ export function issueToProblem(issue: z.core.$ZodIssue): ConfigProblem {
     default:
       message = input === undefined ? `is required (got nothing); ${issue.message}` : withGot(issue.message, input);
   }
-  const timing = issue.code === 'custom' && issue.params?.['kind'] === timingIssueKind;
+  const timing = isComposed(issue) && paramOf(issue, 'kind') === timingIssueKind;
   return { path: formatPath(path), message, timing };
 }
 

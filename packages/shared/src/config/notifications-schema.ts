@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { notificationEventNames } from './events.js';
 import { absolutePath, closedObject, durationMs, emailAddress, flag, host, httpUrl, integer, listOf, oneOf, port } from './fields.js';
-import { problem } from './problem.js';
+import { addComposedIssue, problem } from './problem.js';
 
 const everyEvent = '*';
 
@@ -12,7 +12,7 @@ function eventFilter() {
   return listOf(oneOf([everyEvent, ...notificationEventNames]), 'event names', 1)
     .superRefine((events, ctx) => {
       if (events.includes(everyEvent) && events.length > 1) {
-        ctx.addIssue({ code: 'custom', message: problem("mixes '*' with event names", events, "'*' already means every event: list '*' alone, or only the names you want") });
+        addComposedIssue(ctx, [], problem("mixes '*' with event names", events, "'*' already means every event: list '*' alone, or only the names you want"));
       }
     })
     .default([everyEvent])

@@ -1,6 +1,8 @@
 // The one sentence shape of every config problem: `<what is wrong> (got <value>); <what would be
-// valid>`. Built-in zod checks get their "(got …)" added by the loader (issues.ts); cross-field
-// checks know better which value to show, so they compose the whole sentence here.
+// valid>`. Field checks get their "(got …)" added by the loader (issues.ts); cross-field checks
+// know better which value to show, so they compose the whole sentence here and report it with
+// `addComposedIssue`, which tells the loader to print it as it is.
+import type { z } from 'zod';
 
 const maxShownLength = 60;
 
@@ -18,4 +20,12 @@ export function showValue(value: unknown): string {
 
 export function problem(what: string, got: unknown, fix: string): string {
   return `${what} (got ${showValue(got)}); ${fix}`;
+}
+
+/**
+ * Reports a problem whose message is already complete (it names the value and the fix): the
+ * `composed` param tells the loader to print it as it is; `kind` sorts it (e.g. timing issues).
+ */
+export function addComposedIssue(ctx: z.RefinementCtx, path: PropertyKey[], message: string, kind?: string): void {
+  ctx.addIssue({ code: 'custom', path, message, params: kind === undefined ? { composed: true } : { composed: true, kind } });
 }

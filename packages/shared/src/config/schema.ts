@@ -19,7 +19,7 @@ import {
   port,
 } from './fields.js';
 import { NotificationsSchema } from './notifications-schema.js';
-import { problem } from './problem.js';
+import { addComposedIssue, problem } from './problem.js';
 import { closestMatch } from './suggest.js';
 import { TimingsSchema } from './timings-schema.js';
 import { whenValidAt } from './when-valid.js';
@@ -102,9 +102,9 @@ const AuthSchema = closedObject({
 })
   .superRefine((auth, ctx) => {
     if (auth.disabled && auth.keyFile !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['disabled'], message: problem('contradicts auth.keyFile', auth.disabled, 'remove disabled to authenticate with the key file, or remove keyFile to run without authentication') });
+      addComposedIssue(ctx, ['disabled'], problem('contradicts auth.keyFile', auth.disabled, 'remove disabled to authenticate with the key file, or remove keyFile to run without authentication'));
     } else if (!auth.disabled && auth.keyFile === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['keyFile'], message: problem('is required unless auth.disabled is true', undefined, 'set it to a file holding the cluster\'s shared key, e.g. /etc/pgvip/cluster.key, or set auth.disabled: true (lab only)') });
+      addComposedIssue(ctx, ['keyFile'], problem('is required unless auth.disabled is true', undefined, 'set it to a file holding the cluster\'s shared key, e.g. /etc/pgvip/cluster.key, or set auth.disabled: true (lab only)'));
     }
   })
   .describe('How agents and witness authenticate each other.');
@@ -116,7 +116,7 @@ function checkDistinctNodeIds(nodes: readonly NodeOutput[], ctx: z.RefinementCtx
   const first = nodes[0];
   nodes.forEach((node, i) => {
     if (i > 0 && first !== undefined && node.id === first.id) {
-      ctx.addIssue({ code: 'custom', path: ['nodes', i, 'id'], message: problem('duplicates nodes[0].id', node.id, 'the two nodes need different ids, e.g. db-a and db-b') });
+      addComposedIssue(ctx, ['nodes', i, 'id'], problem('duplicates nodes[0].id', node.id, 'the two nodes need different ids, e.g. db-a and db-b'));
     }
   });
 }
@@ -154,21 +154,21 @@ const ClusterObjectSchema = closedObject({
   .superRefine((cluster, ctx) => {
     const clash = cluster.nodes.findIndex((node) => node.id === cluster.witness.id);
     if (clash >= 0) {
-      ctx.addIssue({ code: 'custom', path: ['witness', 'id'], message: problem(`is also the id of nodes[${clash}]`, cluster.witness.id, 'give the witness its own id, e.g. witness') });
+      addComposedIssue(ctx, ['witness', 'id'], problem(`is also the id of nodes[${clash}]`, cluster.witness.id, 'give the witness its own id, e.g. witness'));
     }
   }, whenValidAt(['nodes', '*', 'id'], ['witness', 'id']))
   .superRefine((cluster, ctx) => {
     if (cluster.vip.discovery !== 'config') return;
     const why = 'is required when vip.discovery is "config"';
     if (cluster.vip.region === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['vip', 'region'], message: problem(why, undefined, 'set the AWS region, e.g. eu-west-1, or use discovery: imds') });
+      addComposedIssue(ctx, ['vip', 'region'], problem(why, undefined, 'set the AWS region, e.g. eu-west-1, or use discovery: imds'));
     }
     if (cluster.vip.mode === 'secondary-ip' && cluster.vip.prefixLength === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['vip', 'prefixLength'], message: problem(why, undefined, 'set the subnet\'s prefix length, e.g. 24, or use discovery: imds') });
+      addComposedIssue(ctx, ['vip', 'prefixLength'], problem(why, undefined, 'set the subnet\'s prefix length, e.g. 24, or use discovery: imds'));
     }
     cluster.nodes.forEach((node, i) => {
       if (node.vip?.eniId === undefined) {
-        ctx.addIssue({ code: 'custom', path: ['nodes', i, 'vip', 'eniId'], message: problem(why, undefined, `set ${node.id}'s ENI id, e.g. eni-0123456789abcdef0, or use discovery: imds`) });
+        addComposedIssue(ctx, ['nodes', i, 'vip', 'eniId'], problem(why, undefined, `set ${node.id}'s ENI id, e.g. eni-0123456789abcdef0, or use discovery: imds`));
       }
     });
   }, whenValidAt(['vip'], ['nodes', '*', 'vip'], ['nodes', '*', 'id']))
@@ -178,7 +178,7 @@ const ClusterObjectSchema = closedObject({
     cluster.nodes.forEach((node, i) => owners.push([`nodes[${i}].agent.host`, node.agent.host], [`nodes[${i}].postgres.host`, node.postgres.host]));
     const owner = owners.find(([, address]) => address === cluster.vip.address);
     if (owner !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['vip', 'address'], message: problem(`is also ${owner[0]}`, cluster.vip.address, 'the VIP must be an extra address that only the primary holds; give the hosts their own addresses') });
+      addComposedIssue(ctx, ['vip', 'address'], problem(`is also ${owner[0]}`, cluster.vip.address, 'the VIP must be an extra address that only the primary holds; give the hosts their own addresses'));
     }
   }, whenValidAt(['vip', 'address'], ['witness', 'host'], ['nodes', '*', 'agent', 'host'], ['nodes', '*', 'postgres', 'host']));
 
@@ -202,7 +202,7 @@ const AgentObjectSchema = closedObject({
   if (!ids.includes(agent.self)) {
     const guess = closestMatch(agent.self, ids);
     const hint = guess === undefined ? '' : ` (did you mean "${guess}"?)`;
-    ctx.addIssue({ code: 'custom', path: ['self'], message: problem(`names no node of cluster "${agent.cluster.name}"`, agent.self, `use one of ${ids.join(', ')}${hint}`) });
+    addComposedIssue(ctx, ['self'], problem(`names no node of cluster "${agent.cluster.name}"`, agent.self, `use one of ${ids.join(', ')}${hint}`));
   }
 }, whenValidAt(['self'], ['cluster', 'nodes', '*', 'id'], ['cluster', 'name']));
 
@@ -225,7 +225,7 @@ const OperatorApiSchema = closedObject({
 })
   .superRefine((api, ctx) => {
     if (!isLoopback(api.host) && api.tokenFile === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['tokenFile'], message: problem(`is required when operatorApi.host is not a loopback address (host is ${api.host})`, undefined, 'set it to a file holding the operators\' token, e.g. /etc/pgvip/operator.token, or bind host to 127.0.0.1') });
+      addComposedIssue(ctx, ['tokenFile'], problem(`is required when operatorApi.host is not a loopback address (host is ${api.host})`, undefined, 'set it to a file holding the operators\' token, e.g. /etc/pgvip/operator.token, or bind host to 127.0.0.1'));
     }
   })
   .prefault({})
@@ -249,7 +249,7 @@ const WitnessObjectSchema = closedObject({
     witness.clusters.forEach((cluster, i) => {
       const earlier = seen.get(cluster.name);
       if (earlier !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['clusters', i, 'name'], message: problem(`duplicates clusters[${earlier}].name`, cluster.name, 'every cluster needs its own name') });
+        addComposedIssue(ctx, ['clusters', i, 'name'], problem(`duplicates clusters[${earlier}].name`, cluster.name, 'every cluster needs its own name'));
       } else {
         seen.set(cluster.name, i);
       }
@@ -258,13 +258,13 @@ const WitnessObjectSchema = closedObject({
   .superRefine((witness, ctx) => {
     witness.clusters.forEach((cluster, i) => {
       if (cluster.witness.id !== witness.id) {
-        ctx.addIssue({ code: 'custom', path: ['clusters', i, 'witness', 'id'], message: problem(`differs from this witness's id "${witness.id}"`, cluster.witness.id, `set it to "${witness.id}", or change id at the top of this file: agents address their witness by this id`) });
+        addComposedIssue(ctx, ['clusters', i, 'witness', 'id'], problem(`differs from this witness's id "${witness.id}"`, cluster.witness.id, `set it to "${witness.id}", or change id at the top of this file: agents address their witness by this id`));
       }
     });
   }, whenValidAt(['id'], ['clusters', '*', 'witness', 'id']))
   .superRefine((witness, ctx) => {
     if (witness.operatorApi.port === witness.listen.port) {
-      ctx.addIssue({ code: 'custom', path: ['operatorApi', 'port'], message: problem('is also listen.port', witness.operatorApi.port, 'the operator API needs a port of its own, e.g. 8010') });
+      addComposedIssue(ctx, ['operatorApi', 'port'], problem('is also listen.port', witness.operatorApi.port, 'the operator API needs a port of its own, e.g. 8010'));
     }
   }, whenValidAt(['listen', 'port'], ['operatorApi', 'port']));
 

@@ -4,6 +4,7 @@
 import type { z } from 'zod';
 import { defaultTimings, timingViolations, type Timings } from '../core/timings.js';
 import { closedObject, decimal, durationMs, integer } from './fields.js';
+import { addComposedIssue } from './problem.js';
 
 /** Marks an issue as a broken timing inequality (the loader reports those as PGVIP_CONFIG_TIMING). */
 export const timingIssueKind = 'timing';
@@ -26,7 +27,8 @@ const timingFields = {
 export const TimingsSchema = closedObject(timingFields)
   .superRefine((timings, ctx) => {
     for (const violation of timingViolations(timings)) {
-      ctx.addIssue({ code: 'custom', path: [violation.field], message: violation.message, params: { kind: timingIssueKind } });
+      // The core's message already names the values and what would satisfy the inequality.
+      addComposedIssue(ctx, [violation.field], violation.message, timingIssueKind);
     }
   })
   .prefault({})

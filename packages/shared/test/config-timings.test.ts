@@ -1,0 +1,61 @@
+// Goal: each timing inequality, when broken, is reported as PGVIP_CONFIG_TIMING at the field to
+// change, with the inequality and what would satisfy it.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseConfigText } from '../src/config/index.js';
+import { agentYaml, problemsOf } from './config-helpers.js';
+
+async function timingProblems(timings: Record<string, number>): Promise<string[]> {
+  return problemsOf(() => parseConfigText(agentYaml((d) => { d.cluster.timings = timings; }), 'agent', 'agent.yaml'), 'PGVIP_CONFIG_TIMING');
+}
+
+function only(lines: readonly string[], field: string): string {
+  assert.equal(lines.length, 1, lines.join('\n'));
+  const line = lines[0] ?? '';
+  assert.ok(line.startsWith(`agent.yaml: cluster.timings.${field}: `), line);
+  return line;
+}
+
+test('maxDriftRatio of 10 % or more is refused', async () => {
+  const line = only(await timingProblems({ maxDriftRatio: 0.2 }), 'maxDriftRatio');
+  assert.match(line, /maxDriftRatio 0\.2 must be in \[0, 0\.1\)/);
+});
+
+test('requestTimeoutMs must be shorter than heartbeatMs', async () => {
+  const line = only(await timingProblems({ requestTimeoutMs: 600 }), 'requestTimeoutMs');
+  assert.match(line, /requestTimeoutMs 600 must be < heartbeatMs 500/);
+});
+
+test('a lease that would not survive two lost renewals names the leaseMs that would', async () => {
+  const line = only(await timingProblems({ leaseMs: 1000 }), 'leaseMs');
+  assert.match(line, /= 890 must be ≥ 2·heartbeatMs \+ requestTimeoutMs = 1400/);
+  assert.match(line, /raise leaseMs to at least 1516/);
+});
+
+test('streamingGraceMs must outlast the wait before a standby may ask for a vote', async () => {
+  const line = only(await timingProblems({ streamingGraceMs: 4000 }), 'streamingGraceMs');
+  assert.match(line, /streamingGraceMs 4000 must be > .* = 4630/);
+});
+
+test('writeProbeTimeoutMs may not be shorter than requestTimeoutMs', async () => {
+  const line = only(await timingProblems({ writeProbeTimeoutMs: 300 }), 'writeProbeTimeoutMs');
+  assert.match(line, /writeProbeTimeoutMs 300 must be ≥ requestTimeoutMs 400/);
+});
+
+test('syncDegradeAfterMs may not drop sync replication on a single missed check', async () => {
+  const line = only(await timingProblems({ syncDegradeAfterMs: 1000 }), 'syncDegradeAfterMs');
+  assert.match(line, /syncDegradeAfterMs 1000 must be ≥ failureChecks·heartbeatMs = 1500/);
+});
+
+test('a malformed timing field is PGVIP_CONFIG_INVALID, and the inequalities wait until it is fixed', async () => {
+  const lines = await problemsOf(
+    () => parseConfigText(agentYaml((d) => { d.cluster.timings = { heartbeatMs: '500ms', leaseMs: 1000 }; }), 'agent', 'agent.yaml'),
+    'PGVIP_CONFIG_INVALID',
+  );
+  assert.deepEqual(lines, ['agent.yaml: cluster.timings.heartbeatMs: must be an integer from 10 to 60000 (got "500ms")']);
+});
+
+test('a misspelt timing field suggests the real one', async () => {
+  const lines = await problemsOf(() => parseConfigText(agentYaml((d) => { d.cluster.timings = { leaseMS: 4000 }; }), 'agent', 'agent.yaml'), 'PGVIP_CONFIG_INVALID');
+  assert.match(lines[0] ?? '', /^agent\.yaml: cluster\.timings\.leaseMS: unknown key \(got 4000\); did you mean "leaseMs"\?/);
+});
