@@ -28,6 +28,13 @@ test('a host that is neither an IPv4 address nor a host name is rejected', async
   lineAbout(lines, 'agent.yaml', 'cluster.witness.host', 'must be an IPv4 address or a host name', '(got "10.0.2.256")');
 });
 
+test('hosts may be IPv4 addresses or DNS names, but not malformed names', async () => {
+  const ok = parseConfigText(agentYaml((d) => { d.cluster.witness.host = 'witness.pgvip.internal'; }), 'agent', 'agent.yaml');
+  assert.equal(ok.cluster.witness.host, 'witness.pgvip.internal');
+  const lines = await problemsOf(agent(agentYaml((d) => { d.cluster.nodes[0].agent.host = '-db-a'; })), 'PGVIP_CONFIG_INVALID');
+  lineAbout(lines, 'agent.yaml', 'cluster.nodes[0].agent.host', '(got "-db-a")', 'e.g. 10.0.1.11');
+});
+
 test('a missing required field says it is required and what it must be', async () => {
   const lines = await problemsOf(agent(agentYaml((d) => { delete d.cluster.nodes[0].postgres.dataDir; })), 'PGVIP_CONFIG_INVALID');
   lineAbout(lines, 'agent.yaml', 'cluster.nodes[0].postgres.dataDir', 'is required (got nothing)', 'must be an absolute path', '/var/lib/postgresql/15/main');

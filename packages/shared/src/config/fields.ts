@@ -20,7 +20,7 @@ function labelled<T extends z.ZodType>(schema: T, typeLabel: string): T {
 const ipv4Pattern = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 // RFC 1123 host names; the last label may not be all digits, so "10.0.1.300" is a bad address,
 // not a host name.
-const hostNamePattern = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]*[a-z-][a-z0-9-]*$/i;
+const hostNamePattern = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*(?![0-9]+$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
 const dnsLabelPattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export function isIPv4(value: string): boolean {
@@ -92,7 +92,7 @@ export function ec2Id(prefix: 'eni' | 'i' | 'rtb', example: string): z.ZodString
 }
 
 export function awsRegion(): z.ZodString {
-  return patternString(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region name, e.g. eu-west-1', 'AWS region');
+  return patternString(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region name, e.g. eu-west-1', 'AWS region');
 }
 
 export function emailAddress(example: string): z.ZodEmail {

@@ -133,7 +133,7 @@ PGVIP_CONFIG_INVALID: the config file has invalid fields (2 problems)
 
 Files named by the configuration (\`auth.keyFile\`, \`postgres.passwordFile\`, \`secretFile\`,
 \`tokenFile\`) are not read by the loader but by the daemons when they need them; they must exist, be
-non-empty and have mode 0600 (no access for group or others).
+non-empty and be accessible to their owner only (mode 0600 or 0400).
 
 In the tables, \`a.b\` is a nested key and \`a[]\` an item of a list; *required* fields have no default.
 
