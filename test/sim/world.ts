@@ -158,7 +158,6 @@ export class World {
   #maxAckTimeline = 0;
   #maxTermSeen: Record<Host, number> = { 'db-a': 0, 'db-b': 0, witness: 0 };
   #manualTerms = new Set<number>();
-  #maintenanceOn = false;
 
   constructor(sched: Schedule, opts: RunOptions = {}) {
     this.sched = sched;
@@ -449,6 +448,10 @@ export class World {
     }
   }
   #checkReply(h: Host, msg: PeerReply): void {
+    // I4: automatic failover is paused in maintenance (planned switchovers and manual overrides are not votes).
+    if (msg.kind === 'vote-reply' && msg.granted && this.witness.disk.maintenance && msg.reason !== 'already voted for this candidate in this term') {
+      this.violation(`I4: the witness voted for ${msg.primaryOfTerm} in term ${msg.term} while the cluster is in maintenance`);
+    }
     // I2: a grant is only ever given in the grantor's current term, never to a lower one.
     if ((msg.kind === 'lease-reply' || msg.kind === 'vote-reply') && msg.granted && msg.term < this.#maxTermSeen[h]) {
       this.violation(`I2: ${h} granted ${msg.kind} in term ${msg.term} after seeing ${this.#maxTermSeen[h]}`);
@@ -543,6 +546,12 @@ export class World {
           const seen = stale ? this.#ownerAt(this.t - 2000) : this.routed;
           return { ok: true, detail: 'described', vipPlacement: seen === n ? 'here' : 'elsewhere' };
         });
+      case 'start-postgres':
+        return finish(this.rng.int(300, 800), () => {
+          if (this.#stalled(n)) return fail('start timed out (disk stalled)');
+          p.running = true;
+          return { ok: true, detail: 'started' };
+        });
       case 'rejoin': {
         const src = e.primary as DbNode;
         const ok = this.#pgUsable(src) && !this.pg[src].inRecovery && this.linkUp(n, src) && this.linkUp(src, n);
@@ -573,7 +582,6 @@ export class World {
     const term = this.agents[n].disk.term;
     const maxTl = Math.max(this.pg['db-a'].timeline, this.pg['db-b'].timeline);
     if (p.timeline < maxTl) this.violation(`I4: ${n} promoted from stale timeline ${p.timeline} (newest ${maxTl})`);
-    if (this.#maintenanceOn && !this.#manualTerms.has(term)) this.violation(`I4: ${n} promoted while the cluster is in maintenance`);
     p.history.set(p.timeline, p.lsn);
     p.timeline = maxTl + 1;
     p.inRecovery = false;
@@ -804,12 +812,8 @@ export class World {
       case 'switchover':
         return this.operator({ kind: 'switchover', to: null, delayMs: 0, by: 'sim' });
       case 'maintenance':
-        this.#maintenanceOn = true;
         this.operator({ kind: 'maintenance', on: true, by: 'sim' });
-        this.after(f.durMs, () => {
-          this.operator({ kind: 'maintenance', on: false, by: 'sim' });
-          this.after(this.timings.heartbeatMs * 4, () => (this.#maintenanceOn = false));
-        });
+        this.after(f.durMs, () => this.operator({ kind: 'maintenance', on: false, by: 'sim' }));
         return;
     }
   }

@@ -40,6 +40,8 @@ export type Effect =
   | { readonly kind: 'add-vip-local' }
   /** Check that EC2 (and IMDS) show the VIP on this node. */
   | { readonly kind: 'verify-vip' }
+  /** Start PostgreSQL again (pg_ctl start) in its configured role; a fenced server comes back read-only. */
+  | { readonly kind: 'start-postgres' }
   /** Rewind (or re-clone) this node and start it as a standby of `primary`. */
   | { readonly kind: 'rejoin'; readonly primary: NodeId };
 

@@ -127,6 +127,7 @@ export interface AgentState {
   readonly maintenance: boolean;
   /** An operator asked this node to promote without a vote (accept data loss). */
   readonly manualPromoteTerm: number | null;
+  readonly lastStartAttemptAtMs: number;
 }
 
 export type WriteProbe = 'ok' | 'stalled' | 'failed' | 'read-only' | 'not-run';
@@ -177,6 +178,7 @@ export function bootAgent(settings: AgentSettings, durable: AgentDurable, nowMs:
     switchover: null,
     maintenance: false,
     manualPromoteTerm: null,
+    lastStartAttemptAtMs: -Infinity,
   };
 }
 
@@ -459,7 +461,7 @@ function actAsPrimary(st: Step): void {
   }
 
   if (pg.inRecovery) return promotionPipeline(st);
-  if (!pg.running) return;
+  if (!pg.running) return restartFencedPostgres(st);
 
   if (s.switchover !== null) return progressSwitchover(st);
 
@@ -475,6 +477,20 @@ function actAsPrimary(st: Step): void {
   if (s.inFlight === null) {
     if (!vipPipeline(st)) manageSync(st);
   }
+}
+
+/**
+ * Our PostgreSQL is down after we fenced and released (crash, or a stop on a stalled disk). Start it
+ * again: it comes back read-only (the fence is in its configuration), and either someone else took
+ * over (we rejoin) or nobody did and we regain the lease and unfence.
+ */
+function restartFencedPostgres(st: Step): void {
+  const s = st.s;
+  if (!s.fenced || s.inFlight !== null || s.fenceInFlight !== null || s.releasedTerm !== s.durable.term) return;
+  if (s.nowMs - s.lastStartAttemptAtMs < 2 * s.settings.timings.heartbeatMs) return;
+  st.set({ lastStartAttemptAtMs: s.nowMs });
+  st.effect({ kind: 'start-postgres' });
+  st.because('starting the fenced postgresql again');
 }
 
 function maybeRelease(st: Step): void {
@@ -626,7 +642,8 @@ function rejoinIfPossible(st: Step): void {
 function maybeCampaign(st: Step): void {
   const s = st.s;
   const t = s.settings.timings;
-  const nextTerm = s.durable.term + 1;
+  // When the current term's primary is unknown, we may have won it and lost the reply: ask for it again.
+  const nextTerm = s.durable.primaryOfTerm === null && s.durable.term > 0 ? s.durable.term : s.durable.term + 1;
   if (s.campaign !== null) {
     if (s.nowMs - s.campaign.sentAtMs < t.requestTimeoutMs + t.heartbeatMs) return;
     st.set({ campaign: null }); // no answer: try again below
@@ -646,7 +663,7 @@ function maybeCampaign(st: Step): void {
     ...st.envelope(),
     term: nextTerm,
     kind: 'vote-request',
-    lastTerm: s.durable.term,
+    lastTerm: nextTerm === s.durable.term ? s.durable.term - 1 : s.durable.term,
     lsn: s.pg?.lsn ?? 0n,
     timeline: s.pg?.timeline ?? 0,
   });
@@ -662,7 +679,7 @@ function onRequest(st: Step, msg: PeerRequest): void {
   switch (msg.kind) {
     case 'lease-request': {
       const reply = (granted: boolean, reason: string): void => {
-        const r: LeaseReply = { ...st.envelope(), kind: 'lease-reply', seq: msg.seq, granted, reason, maintenance: st.s.maintenance };
+        const r: LeaseReply = { ...st.envelope(), kind: 'lease-reply', seq: msg.seq, granted, reason, maintenance: st.s.maintenance, primaryOfTerm: st.s.durable.primaryOfTerm };
         st.reply(msg.from, r);
       };
       if (msg.term < s.durable.term) { deny('stale term'); return reply(false, `stale term ${msg.term} < ${s.durable.term}`); }
@@ -741,7 +758,9 @@ function onReply(st: Step, msg: PeerReply): void {
   const s = st.s;
   // A granted vote carries the new term itself: it is handled by onVoteReply, not adopted blindly.
   const wonVote = msg.kind === 'vote-reply' && msg.granted && s.campaign !== null && msg.term === s.campaign.term;
-  if (msg.term > s.durable.term && !wonVote) {
+  if (msg.term >= s.durable.term && !wonVote && msg.kind !== 'ack' && msg.kind !== 'sync-update-reply') {
+    adoptTerm(st, msg.term, msg.primaryOfTerm, msg.from);
+  } else if (msg.term > s.durable.term && !wonVote) {
     adoptTerm(st, msg.term, null, msg.from);
   }
   switch (msg.kind) {
@@ -879,6 +898,7 @@ function onEffectDone(st: Step, r: EffectResult): void {
       st.because(`rejoined as a standby of ${s.durable.primaryOfTerm}`);
       return;
     case 'fence':
+    case 'start-postgres':
       return;
   }
 }

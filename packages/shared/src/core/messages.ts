@@ -68,6 +68,8 @@ export interface LeaseReply extends Envelope {
   readonly seq: number;
   readonly granted: boolean;
   readonly reason: string;
+  /** The grantor's primary for its `term` (so a deposed primary learns who replaced it). */
+  readonly primaryOfTerm: NodeId | null;
   /** The witness's per-cluster maintenance flag (agents adopt it). */
   readonly maintenance: boolean;
 }
@@ -92,6 +94,8 @@ export interface VoteReply extends Envelope {
   readonly kind: 'vote-reply';
   readonly granted: boolean;
   readonly reason: string;
+  /** The witness's primary for its `term`: a candidate whose earlier grant was lost learns it won. */
+  readonly primaryOfTerm: NodeId | null;
 }
 
 /** The primary asks the witness to agree to a change of the sync standby's standing. */

@@ -218,7 +218,7 @@ function onRequest(st: Step, msg: PeerRequest): void {
   switch (msg.kind) {
     case 'lease-request': {
       const answer = (granted: boolean, reason: string) => {
-        const r: LeaseReply = { ...st.envelope(), kind: 'lease-reply', seq: msg.seq, granted, reason, maintenance: st.s.durable.maintenance };
+        const r: LeaseReply = { ...st.envelope(), kind: 'lease-reply', seq: msg.seq, granted, reason, maintenance: st.s.durable.maintenance, primaryOfTerm: st.s.durable.primaryOfTerm };
         reply(r);
       };
       if (msg.term < s.durable.term) return answer(false, `stale term ${msg.term} < ${s.durable.term}`);
@@ -285,7 +285,7 @@ function decideVote(st: Step, msg: Extract<PeerRequest, { kind: 'vote-request' }
   const t = s.settings.timings;
   const answer = (granted: boolean, reason: string): VoteReply => {
     st.because(`${granted ? 'voted for' : 'refused'} ${msg.from} in term ${msg.term}: ${reason}`);
-    return { ...st.envelope(), kind: 'vote-reply', granted, reason };
+    return { ...st.envelope(), kind: 'vote-reply', granted, reason, primaryOfTerm: st.s.durable.primaryOfTerm };
   };
   if (msg.term === d.votedTerm && d.votedFor === msg.from && d.primaryOfTerm === msg.from) return answer(true, 'already voted for this candidate in this term');
   if (msg.term <= d.term) return answer(false, `term ${msg.term} is not above ${d.term}`);
