@@ -1,0 +1,71 @@
+// Configuration of the local PostgreSQL server the agent manages, with the defaults filled in.
+import path from 'node:path';
+import { PgvipError } from '@pgvip/shared';
+import { isValidStandbyName, type PgEndpoint } from './port.js';
+
+export interface PostgresTimeouts {
+  /** TCP connect + authentication. A stalled postmaster accepts the TCP connection but never answers. */
+  readonly connectMs: number;
+  /** One short SQL call (observe, settings, fence), including connecting. */
+  readonly queryMs: number;
+  /** Waiting for the WAL receiver to stop and replay to catch up before promotion. */
+  readonly walReceiverStopMs: number;
+  readonly startMs: number;
+  readonly stopMs: number;
+  readonly rewindMs: number;
+  readonly baseBackupMs: number;
+}
+
+export interface LocalPostgresConfig extends PgEndpoint {
+  /** This node's name; its application_name when streaming (what synchronous_standby_names names) and its heartbeat row. */
+  readonly nodeName: string;
+  readonly dataDir: string;
+  /** Directory of pg_ctl, pg_rewind, pg_basebackup. Default /usr/lib/postgresql/15/bin. */
+  readonly binDir?: string;
+  /** The OS user that owns dataDir and runs the server. Default postgres. */
+  readonly osUser?: string;
+  /** Server log written by pg_ctl -l. Default: <dataDir>/../postgresql-<basename of dataDir>.log (outside dataDir, so base backups do not copy it). */
+  readonly logFile?: string;
+  /** Extra postgres options for pg_ctl -o, e.g. ['-c', 'config_file=/etc/postgresql/15/main/postgresql.conf']. */
+  readonly serverOptions?: readonly string[];
+  readonly timeouts?: Partial<PostgresTimeouts>;
+}
+
+export interface ResolvedPostgresConfig extends Required<Omit<LocalPostgresConfig, 'password' | 'timeouts'>> {
+  readonly password: string | undefined;
+  readonly timeouts: PostgresTimeouts;
+}
+
+export const defaultPostgresTimeouts: PostgresTimeouts = {
+  connectMs: 1_000,
+  queryMs: 3_000,
+  walReceiverStopMs: 10_000,
+  startMs: 60_000,
+  stopMs: 30_000,
+  rewindMs: 10 * 60_000,
+  baseBackupMs: 60 * 60_000,
+};
+
+export function resolvePostgresConfig(config: LocalPostgresConfig): ResolvedPostgresConfig {
+  if (!isValidStandbyName(config.nodeName)) {
+    throw new PgvipError('PGVIP_CONFIG_INVALID', `postgres nodeName ${JSON.stringify(config.nodeName)} must match [A-Za-z0-9_.-]{1,63}: it is used as application_name`);
+  }
+  if (!path.isAbsolute(config.dataDir)) {
+    throw new PgvipError('PGVIP_CONFIG_INVALID', `postgres dataDir must be an absolute path, got ${JSON.stringify(config.dataDir)}`);
+  }
+  const dataDir = path.resolve(config.dataDir);
+  return {
+    nodeName: config.nodeName,
+    host: config.host,
+    port: config.port,
+    user: config.user,
+    database: config.database,
+    password: config.password,
+    dataDir,
+    binDir: config.binDir ?? '/usr/lib/postgresql/15/bin',
+    osUser: config.osUser ?? 'postgres',
+    logFile: config.logFile ?? path.join(path.dirname(dataDir), `postgresql-${path.basename(dataDir)}.log`),
+    serverOptions: config.serverOptions ?? [],
+    timeouts: { ...defaultPostgresTimeouts, ...config.timeouts },
+  };
+}

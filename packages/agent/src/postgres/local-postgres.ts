@@ -1,0 +1,289 @@
+// PostgresPort for the PostgreSQL server on this host: SQL through short-lived bounded sessions
+// (sql-session.ts), process control through pg_ctl, rejoin through pg_rewind / pg_basebackup.
+import { PgvipError, isPgvipError } from '@pgvip/shared';
+import { updateAutoConfFile } from './auto-conf.js';
+import { resolvePostgresConfig, type LocalPostgresConfig, type ResolvedPostgresConfig } from './config.js';
+import { parseLsn, parseLsnOrNull } from './lsn.js';
+import { applyManagedSettings } from './managed-settings.js';
+import { observationFromRow, observeSql, standbyTimelineSql, type ObserveRow } from './observe-query.js';
+import { lookUpOsUser, type OsUser } from './os-command.js';
+import { isPostmasterRunning, startPostmaster, stopPostmaster, stopPostmasterEscalating, type PgCtlContext } from './pg-ctl.js';
+import {
+  isValidStandbyName,
+  synchronousStandbyNamesFor,
+  type FenceMode,
+  type FenceResult,
+  type FinalWalPosition,
+  type ManagedSettingsReport,
+  type PgEndpoint,
+  type PgObservation,
+  type PostgresPort,
+  type PromoteResult,
+  type RejoinOptions,
+  type RejoinResult,
+  type StopMode,
+  type WriteProbeResult,
+} from './port.js';
+import { configureAsStandby, conninfoFor, replaceWithBaseBackup, rewindFrom } from './rejoin.js';
+import { alterSystem } from './server-config.js';
+import { pollInSession, sqlLiteral, withSession, type SqlSession } from './sql-session.js';
+
+/** The warning PostgreSQL gives when a statement timeout interrupts the wait for the synchronous standby: the commit is local only. */
+const syncWaitCancelled = /canceling (the )?wait for synchronous replication/i;
+
+export class LocalPostgres implements PostgresPort {
+  readonly #config: ResolvedPostgresConfig;
+
+  constructor(config: LocalPostgresConfig) {
+    this.#config = resolvePostgresConfig(config);
+  }
+
+  get config(): ResolvedPostgresConfig {
+    return this.#config;
+  }
+
+  #session<T>(timeoutMs: number, work: (session: SqlSession) => Promise<T>): Promise<T> {
+    return withSession(this.#config, { timeoutMs, connectTimeoutMs: this.#config.timeouts.connectMs }, work);
+  }
+
+  async #processContext(): Promise<PgCtlContext> {
+    return { config: this.#config, osUser: await this.#osUser() };
+  }
+
+  #osUser(): Promise<OsUser> {
+    return lookUpOsUser(this.#config.osUser);
+  }
+
+  async observe(): Promise<PgObservation> {
+    try {
+      const [row] = await this.#session(this.#config.timeouts.queryMs, (s) => s.query<ObserveRow>(observeSql));
+      if (!row) throw new PgvipError('PGVIP_PG_QUERY_FAILED', 'the observation query returned no row');
+      return observationFromRow(row);
+    } catch (err) {
+      if (!isPgvipError(err)) throw err;
+      return { reachable: false, errorCode: err.code, detail: err.detail };
+    }
+  }
+
+  async writeProbe(timeoutMs: number): Promise<WriteProbeResult> {
+    const startedAt = performance.now();
+    const elapsed = (): number => Math.round(performance.now() - startedAt);
+    try {
+      await withSession(this.#config, { timeoutMs, connectTimeoutMs: Math.min(this.#config.timeouts.connectMs, timeoutMs) }, async (s) => {
+        // One round trip; the statement timeout travels with the transaction and also bounds COMMIT's
+        // wait for the synchronous standby.
+        const budgetMs = Math.max(1, Math.floor(s.remainingMs()));
+        await s.query(
+          `BEGIN; SET LOCAL statement_timeout = ${budgetMs}; ` +
+            `INSERT INTO pgvip.heartbeat AS h (node, beats, written_at) VALUES (${sqlLiteral(this.#config.nodeName)}, 1, clock_timestamp()) ` +
+            `ON CONFLICT (node) DO UPDATE SET beats = h.beats + 1, written_at = excluded.written_at; COMMIT;`,
+        );
+        // A cancelled synchronous-commit wait still returns COMMIT: the write is local only, not acknowledged.
+        if (s.notices.some((n) => syncWaitCancelled.test(n))) {
+          throw new PgvipError('PGVIP_PG_TIMEOUT', `committed locally but the synchronous standby did not confirm within ${timeoutMs} ms`);
+        }
+      });
+      return { outcome: 'ok', durationMs: elapsed() };
+    } catch (err) {
+      if (!isPgvipError(err)) throw err;
+      if (err.code === 'PGVIP_PG_TIMEOUT') return { outcome: 'timeout', durationMs: elapsed(), detail: err.detail };
+      if (err.code === 'PGVIP_PG_READ_ONLY') return { outcome: 'read-only', durationMs: elapsed(), detail: err.detail };
+      return { outcome: 'error', durationMs: elapsed(), errorCode: err.code, detail: err.detail };
+    }
+  }
+
+  async ensureSchema(): Promise<void> {
+    await this.#session(this.#config.timeouts.queryMs, (s) =>
+      // synchronous_commit local: creating the table must not hang behind a missing synchronous standby;
+      // it reaches the standby with the next replicated write anyway.
+      s.query(
+        'SET synchronous_commit = local; CREATE SCHEMA IF NOT EXISTS pgvip; ' +
+          'CREATE TABLE IF NOT EXISTS pgvip.heartbeat (node text PRIMARY KEY, beats bigint NOT NULL, written_at timestamptz NOT NULL);',
+      ),
+    );
+  }
+
+  async ensureManagedSettings(): Promise<ManagedSettingsReport> {
+    return this.#session(this.#config.timeouts.queryMs, (s) => applyManagedSettings(s));
+  }
+
+  async stopWalReceiverAndReadFinalLsn(): Promise<FinalWalPosition> {
+    return this.#session(this.#config.timeouts.walReceiverStopMs, async (s) => {
+      await requireStandby(s, 'stopping the WAL receiver');
+      // An empty primary_conninfo (reloadable since PostgreSQL 13) stops the receiver and keeps it
+      // stopped; terminating the walreceiver process instead would only restart it after
+      // wal_retrieve_retry_interval. Persisted, so a restart does not resume streaming either.
+      await alterSystem(s, { primary_conninfo: '' });
+      await pollInSession(s, 'the WAL receiver to stop', async () => {
+        const [row] = await s.query<{ running: number }>('SELECT count(*)::int AS running FROM pg_stat_wal_receiver WHERE pid IS NOT NULL');
+        return row?.running === 0 ? true : undefined;
+      });
+      // A paused replay would hold the final position back forever; promotion ends the pause anyway.
+      await s.query("SELECT pg_wal_replay_resume() WHERE pg_get_wal_replay_pause_state() <> 'not paused'");
+      return pollInSession(s, 'replay to reach the last received WAL', async () => {
+        const [row] = await s.query<{ receive_lsn: string | null; replay_lsn: string; timeline: number }>(
+          `SELECT pg_last_wal_receive_lsn()::text AS receive_lsn, pg_last_wal_replay_lsn()::text AS replay_lsn, ${standbyTimelineSql} AS timeline`,
+        );
+        if (!row) return undefined;
+        const receiveLsn = parseLsnOrNull(row.receive_lsn);
+        const replayLsn = parseLsn(row.replay_lsn);
+        if (receiveLsn !== null && replayLsn < receiveLsn) return undefined;
+        return { receiveLsn, replayLsn, timelineId: Number(row.timeline) };
+      });
+    });
+  }
+
+  async resumeWalReceiver(primary: PgEndpoint): Promise<void> {
+    await this.#session(this.#config.timeouts.queryMs, async (s) => {
+      await requireStandby(s, 'resuming the WAL receiver');
+      await alterSystem(s, { primary_conninfo: conninfoFor(primary, { applicationName: this.#config.nodeName, includePassword: true }) });
+    });
+  }
+
+  async setSynchronousStandby(name: string | null): Promise<void> {
+    if (name !== null && !isValidStandbyName(name)) {
+      throw new PgvipError('PGVIP_CONFIG_INVALID', `standby name ${JSON.stringify(name)} must match [A-Za-z0-9_.-]{1,63}`);
+    }
+    const wanted = synchronousStandbyNamesFor(name);
+    await this.#session(this.#config.timeouts.queryMs, async (s) => {
+      // Commits waiting for a standby are released by the checkpointer once it has reloaded, a moment
+      // after this returns; new commits already use the new value.
+      if ((await currentSetting(s, 'synchronous_standby_names')) !== wanted) await alterSystem(s, { synchronous_standby_names: wanted });
+    });
+  }
+
+  async promote(waitSeconds: number): Promise<PromoteResult> {
+    return this.#session(waitSeconds * 1000 + this.#config.timeouts.queryMs, async (s) => {
+      if (await isInRecovery(s)) {
+        if ((await currentSetting(s, 'synchronous_standby_names')) !== '') await alterSystem(s, { synchronous_standby_names: '' });
+        const [row] = await s.query<{ promoted: boolean }>('SELECT pg_promote(true, $1) AS promoted', [waitSeconds]);
+        if (!row?.promoted) throw new PgvipError('PGVIP_PG_PROMOTE_FAILED', `still in recovery ${waitSeconds} s after pg_promote`);
+        return { alreadyPrimary: false, timelineId: await primaryTimeline(s) };
+      }
+      return { alreadyPrimary: true, timelineId: await primaryTimeline(s) };
+    });
+  }
+
+  async fence(mode: FenceMode): Promise<FenceResult> {
+    if (mode === 'fast-stop') {
+      const ctx = await this.#processContext();
+      try {
+        await stopPostmasterEscalating(ctx);
+      } catch (err) {
+        throw new PgvipError('PGVIP_PG_FENCE_FAILED', `cannot stop the server: ${describe(err)}`, { cause: err });
+      }
+      await this.#persistReadOnly(true);
+      return { mode, terminatedBackends: 0 };
+    }
+    try {
+      return { mode, terminatedBackends: await this.#session(this.#config.timeouts.queryMs, fenceReadOnly) };
+    } catch (err) {
+      if (isPgvipError(err, 'PGVIP_PG_UNREACHABLE') && !(await this.isRunning())) {
+        // Nothing accepts writes now; make sure nothing will after a restart either.
+        await this.#persistReadOnly(true);
+        return { mode, terminatedBackends: 0 };
+      }
+      throw isPgvipError(err, 'PGVIP_PG_FENCE_FAILED') ? err : new PgvipError('PGVIP_PG_FENCE_FAILED', describe(err), { cause: err });
+    }
+  }
+
+  async unfence(): Promise<void> {
+    if (!(await this.isRunning())) {
+      await this.#persistReadOnly(false);
+      await this.start();
+      return;
+    }
+    await this.#session(this.#config.timeouts.queryMs, async (s) => {
+      if ((await currentSetting(s, 'default_transaction_read_only')) !== 'off') await alterSystem(s, { default_transaction_read_only: null });
+    });
+  }
+
+  async #persistReadOnly(readOnly: boolean): Promise<void> {
+    await updateAutoConfFile(this.#config.dataDir, await this.#osUser(), { default_transaction_read_only: readOnly ? 'on' : null });
+  }
+
+  async rejoinAsStandby(options: RejoinOptions): Promise<RejoinResult> {
+    const startedAt = performance.now();
+    const ctx = await this.#processContext();
+    await stopPostmasterEscalating(ctx);
+    // pg_rewind reads the source's timeline from its control file, which shows a promotion only after
+    // the next checkpoint; without one it would report "no rewind required" for a diverged node.
+    await withSession(options.primary, { timeoutMs: this.#config.timeouts.rewindMs, connectTimeoutMs: this.#config.timeouts.connectMs }, (s) => s.query('CHECKPOINT'));
+    const rewindFailure = await rewindFrom(ctx, options.primary);
+    if (rewindFailure !== null) {
+      if (options.allowBaseBackup === false) throw new PgvipError('PGVIP_PG_REWIND_FAILED', rewindFailure);
+      await replaceWithBaseBackup(ctx, options.primary);
+    }
+    await configureAsStandby(ctx, options.primary);
+    await startPostmaster(ctx);
+    return { path: rewindFailure === null ? 'rewind' : 'base-backup', rewindFailure, durationMs: Math.round(performance.now() - startedAt) };
+  }
+
+  async start(): Promise<void> {
+    await startPostmaster(await this.#processContext());
+  }
+
+  async stop(mode: StopMode): Promise<void> {
+    await stopPostmaster(await this.#processContext(), mode);
+  }
+
+  async isRunning(): Promise<boolean> {
+    try {
+      return await isPostmasterRunning(await this.#processContext());
+    } catch {
+      return false;
+    }
+  }
+}
+
+/**
+ * The read-only fence on a running server; returns how many client backends it terminated. Only
+ * client backends go: walsenders keep streaming so a standby can catch up to the final LSN.
+ */
+async function fenceReadOnly(s: SqlSession): Promise<number> {
+  // alterSystem waits for the reload, so no backend can start read-write after this line.
+  await alterSystem(s, { default_transaction_read_only: 'on' });
+  // OFFSET 0 keeps the filter inside: pg_terminate_backend must only ever see other client backends.
+  const [row] = await s.query<{ pids: number[] }>(
+    `SELECT coalesce(array_agg(pid), '{}') AS pids
+       FROM (SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() OFFSET 0) AS others
+      WHERE pg_terminate_backend(pid)`,
+  );
+  const pids = row?.pids ?? [];
+  if (pids.length > 0) {
+    try {
+      await pollInSession(s, 'terminated backends to exit', async () => {
+        const [left] = await s.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ANY($1::int[])', [pids]);
+        return left?.n === 0 ? true : undefined;
+      });
+    } catch (err) {
+      throw new PgvipError('PGVIP_PG_FENCE_FAILED', `read-only is set but client backends did not exit: ${describe(err)}`, { cause: err });
+    }
+  }
+  return pids.length;
+}
+
+async function isInRecovery(s: SqlSession): Promise<boolean> {
+  const [row] = await s.query<{ in_recovery: boolean }>('SELECT pg_is_in_recovery() AS in_recovery');
+  return row?.in_recovery === true;
+}
+
+async function requireStandby(s: SqlSession, what: string): Promise<void> {
+  if (!(await isInRecovery(s))) throw new PgvipError('PGVIP_PG_NOT_STANDBY', `${what} needs a standby; this server is a primary`);
+}
+
+async function currentSetting(s: SqlSession, name: string): Promise<string> {
+  const [row] = await s.query<{ value: string }>('SELECT current_setting($1) AS value', [name]);
+  return row?.value ?? '';
+}
+
+/** The timeline a primary writes, from its current WAL file name (exact right after promotion). */
+async function primaryTimeline(s: SqlSession): Promise<number> {
+  const [row] = await s.query<{ timeline: number }>("SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int AS timeline");
+  return Number(row?.timeline);
+}
+
+function describe(err: unknown): string {
+  if (isPgvipError(err)) return `${err.code}: ${err.detail}`;
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,220 @@
+// The agent's view of its local PostgreSQL: everything the decision loop may observe or do to it.
+// Two implementations: LocalPostgres (SQL over short-lived connections, pg_ctl, pg_rewind) and
+// FakePostgres (in memory, for unit tests of the agent). Both follow the contract below, which
+// test/fixtures/postgres-port-contract.ts checks against each.
+//
+// Rules every method follows:
+// - Bounded: every call finishes within its configured timeout, even against a stalled server.
+// - Probes return values, commands throw: observe() and writeProbe() never reject for a PostgreSQL
+//   fault (an unknown state is an observation); every other method rejects with a PgvipError
+//   (PGVIP_PG_*), most often PGVIP_PG_UNREACHABLE (nothing to talk to) or PGVIP_PG_TIMEOUT (stalled).
+// - Idempotent: calling a command again after it succeeded (or after a crash half-way) is safe and
+//   ends in the same state, so a restarted agent can replay its last action.
+import type { ErrorCode } from '@pgvip/shared';
+import type { Lsn } from './lsn.js';
+
+/** How to reach a PostgreSQL server. The user must be a superuser with the REPLICATION attribute. */
+export interface PgEndpoint {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly database: string;
+  readonly password?: string;
+}
+
+export type PgRole = 'primary' | 'standby';
+
+/** A standby as the primary sees it (one row of pg_stat_replication). */
+export interface ReplicaView {
+  readonly applicationName: string;
+  readonly clientAddress: string | null;
+  /** 'startup' | 'catchup' | 'streaming' | 'backup' | 'stopping' */
+  readonly state: string;
+  /** 'async' | 'potential' | 'sync' | 'quorum' */
+  readonly syncState: string;
+  readonly flushLsn: Lsn | null;
+  readonly replayLsn: Lsn | null;
+  /** How long ago the standby's last reply arrived, by the primary's clock; null before the first reply. */
+  readonly replyAgeMs: number | null;
+}
+
+/** This standby's WAL receiver (pg_stat_wal_receiver); absent when no receiver runs. */
+export interface WalReceiverView {
+  /** 'starting' | 'streaming' | 'waiting' | 'restarting' | 'stopping' */
+  readonly status: string;
+  readonly senderHost: string | null;
+  readonly senderPort: number | null;
+  readonly receivedTimelineId: number | null;
+  /** How long ago the last message from the primary arrived, by this server's clock. */
+  readonly lastMessageAgeMs: number | null;
+}
+
+export interface PgReachableObservation {
+  readonly reachable: true;
+  readonly role: PgRole;
+  /** pg_is_in_recovery(); role is derived from it and kept for readability. */
+  readonly inRecovery: boolean;
+  /**
+   * The timeline this server writes (primary: from the current WAL file name, exact right after a
+   * promotion) or follows (standby: the highest of the received, restartpoint and min-recovery timelines).
+   */
+  readonly timelineId: number;
+  /** Primary: pg_current_wal_lsn(); null on a standby. */
+  readonly currentLsn: Lsn | null;
+  /** Standby: last WAL flushed by the receiver; null on a primary or a standby that never streamed since start. */
+  readonly receiveLsn: Lsn | null;
+  /** Standby: last WAL replayed; null on a primary. */
+  readonly replayLsn: Lsn | null;
+  readonly walReceiver: WalReceiverView | null;
+  /** Standbys connected to this server; empty on a standby without cascading replicas. */
+  readonly replicas: readonly ReplicaView[];
+  /** The raw setting; compare with synchronousStandbyNamesFor(name) to know whether it names a standby. */
+  readonly synchronousStandbyNames: string;
+  /** true while the server is fenced read-only (or configured so by someone else). */
+  readonly defaultTransactionReadOnly: boolean;
+}
+
+export interface PgUnreachableObservation {
+  readonly reachable: false;
+  /** PGVIP_PG_UNREACHABLE (down), PGVIP_PG_TIMEOUT (stalled) or PGVIP_PG_QUERY_FAILED. */
+  readonly errorCode: ErrorCode;
+  readonly detail: string;
+}
+
+export type PgObservation = PgReachableObservation | PgUnreachableObservation;
+
+export type WriteProbeResult =
+  | { readonly outcome: 'ok'; readonly durationMs: number }
+  /** No commit acknowledged within the bound: stalled server or disk, or a synchronous standby that does not answer. */
+  | { readonly outcome: 'timeout'; readonly durationMs: number; readonly detail: string }
+  /** The server refused the write: it is a standby or fenced read-only. */
+  | { readonly outcome: 'read-only'; readonly durationMs: number; readonly detail: string }
+  | { readonly outcome: 'error'; readonly durationMs: number; readonly errorCode: ErrorCode; readonly detail: string };
+
+/** Where a standby stood once its WAL receiver had stopped and replay had caught up with what it received. */
+export interface FinalWalPosition {
+  /** Last WAL flushed by the receiver before it stopped; null when it never streamed since start. */
+  readonly receiveLsn: Lsn | null;
+  /** Last WAL replayed; at or past receiveLsn when this returns. */
+  readonly replayLsn: Lsn;
+  readonly timelineId: number;
+}
+
+export interface PromoteResult {
+  /** true when the server was already a primary and nothing was done. */
+  readonly alreadyPrimary: boolean;
+  /** The timeline the server now writes. */
+  readonly timelineId: number;
+}
+
+/**
+ * read-only: default_transaction_read_only=on and every client backend terminated; replication keeps
+ * streaming so a standby can catch up to the final LSN (switchover). fast-stop: the server is stopped
+ * (pg_ctl -m fast, then -m immediate); the hard fence. Both persist read-only in postgresql.auto.conf,
+ * so a server someone else restarts comes back read-only.
+ */
+export type FenceMode = 'read-only' | 'fast-stop';
+
+export interface FenceResult {
+  readonly mode: FenceMode;
+  /** Client backends terminated (read-only mode); 0 for fast-stop. */
+  readonly terminatedBackends: number;
+}
+
+export type StopMode = 'smart' | 'fast' | 'immediate';
+
+export interface ManagedSettingsReport {
+  /** Settings whose value this call changed, e.g. ['wal_retrieve_retry_interval']. */
+  readonly changed: readonly string[];
+  /** Managed settings that only take effect after a restart and are still waiting for it. */
+  readonly pendingRestart: readonly string[];
+}
+
+export interface RejoinOptions {
+  /** The new primary to rewind against and stream from. */
+  readonly primary: PgEndpoint;
+  /** When pg_rewind fails, replace the data directory with a fresh pg_basebackup (default true). */
+  readonly allowBaseBackup?: boolean;
+}
+
+export interface RejoinResult {
+  /** rewind: pg_rewind succeeded (or found nothing to rewind); base-backup: the data directory was replaced. */
+  readonly path: 'rewind' | 'base-backup';
+  /** Why pg_rewind was not enough, when path is base-backup. */
+  readonly rewindFailure: string | null;
+  readonly durationMs: number;
+}
+
+export interface PostgresPort {
+  /** One snapshot in one round trip. Never rejects for PostgreSQL faults. */
+  observe(): Promise<PgObservation>;
+
+  /**
+   * A real write (upsert of this node's heartbeat row, committed, synchronously replicated when
+   * synchronous mode is on), bounded end to end by timeoutMs including connecting. Never rejects.
+   */
+  writeProbe(timeoutMs: number): Promise<WriteProbeResult>;
+
+  /** Creates the pgvip schema and heartbeat table on a primary. Idempotent. Throws PGVIP_PG_READ_ONLY on a standby or fenced server. */
+  ensureSchema(): Promise<void>;
+
+  /** Sets the server settings pgvip depends on (see managed-settings.ts) and reloads. Idempotent. */
+  ensureManagedSettings(): Promise<ManagedSettingsReport>;
+
+  /**
+   * Stops this standby's WAL receiver, waits for replay to reach what was received, and returns that
+   * final position; the first step of a promotion (I4). Idempotent. Throws PGVIP_PG_NOT_STANDBY on a
+   * primary, PGVIP_PG_TIMEOUT when the receiver does not stop or replay does not catch up in time.
+   */
+  stopWalReceiverAndReadFinalLsn(): Promise<FinalWalPosition>;
+
+  /** Undoes stopWalReceiverAndReadFinalLsn (an aborted promotion): streams from `primary` again. Idempotent. Throws PGVIP_PG_NOT_STANDBY on a primary. */
+  resumeWalReceiver(primary: PgEndpoint): Promise<void>;
+
+  /**
+   * Names the one synchronous standby (by application_name), or null for asynchronous replication;
+   * reloads and returns once this server uses the new value. Idempotent.
+   */
+  setSynchronousStandby(name: string | null): Promise<void>;
+
+  /**
+   * Clears synchronous_standby_names (a promoted standby must not wait for itself), then
+   * pg_promote(wait) and returns the new timeline. Idempotent: on a primary it returns alreadyPrimary.
+   * Throws PGVIP_PG_PROMOTE_FAILED when promotion does not finish within waitSeconds.
+   */
+  promote(waitSeconds: number): Promise<PromoteResult>;
+
+  /** Stops the server from accepting writes (see FenceMode). Idempotent; on a stopped server it only persists read-only. Throws PGVIP_PG_FENCE_FAILED. */
+  fence(mode: FenceMode): Promise<FenceResult>;
+
+  /** Accepts writes again: clears the persisted read-only setting and starts the server if it is stopped. Idempotent. */
+  unfence(): Promise<void>;
+
+  /**
+   * Turns this server into a streaming standby of `primary`: stop, pg_rewind (base backup when that
+   * fails and is allowed), write standby.signal and primary_conninfo, start. Idempotent: a failed or
+   * interrupted rejoin can be run again. Throws PGVIP_PG_REWIND_FAILED, PGVIP_PG_BASE_BACKUP_FAILED, PGVIP_PG_CTL_FAILED.
+   */
+  rejoinAsStandby(options: RejoinOptions): Promise<RejoinResult>;
+
+  /** Starts the server as it is configured (primary or standby) and waits until it accepts connections. Idempotent. Throws PGVIP_PG_CTL_FAILED. */
+  start(): Promise<void>;
+
+  /** Stops the server and waits for it to exit. Idempotent. Throws PGVIP_PG_CTL_FAILED (e.g. fast stop hangs on a stalled disk). */
+  stop(mode: StopMode): Promise<void>;
+
+  /** Whether a postmaster runs for the data directory (pg_ctl status), reachable or not. Never rejects. */
+  isRunning(): Promise<boolean>;
+}
+
+/** The synchronous_standby_names value that makes `name` the one synchronous standby ('' for async). */
+export function synchronousStandbyNamesFor(name: string | null): string {
+  return name === null ? '' : `"${name}"`;
+}
+
+const standbyNamePattern = /^[A-Za-z0-9_.-]{1,63}$/;
+
+/** application_name values pgvip accepts for standbys: they travel unquoted through conninfo and SQL. */
+export function isValidStandbyName(name: string): boolean {
+  return standbyNamePattern.test(name);
+}

@@ -1,0 +1,105 @@
+// Turning a stopped former primary (or a broken standby) into a standby of the new primary.
+//
+// pg_rewind first: it copies only the blocks that changed since the timelines forked, so it takes
+// seconds. When it cannot work (the target's WAL since the fork is gone, the data directory is
+// damaged, the timelines are unrelated) the fallback is a fresh pg_basebackup.
+//
+// The fallback empties the data directory in place and backs up into it, instead of backing up
+// beside it and swapping: a data directory is often a mount point (EBS volume), which cannot be
+// renamed, and its sibling may be on a smaller disk. What is lost is the diverged tail the old
+// primary wrote after it lost its term; the cluster never acknowledged it under the new term. An
+// operator who wants to inspect it first disables the fallback (allowBaseBackup: false). An
+// interrupted backup leaves a broken directory that the next rejoin replaces again.
+import { readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { PgvipError } from '@pgvip/shared';
+import { updateAutoConfFile, writeFileAtomically } from './auto-conf.js';
+import type { ResolvedPostgresConfig } from './config.js';
+import { outputTail, runAsOsUser, type CommandResult, type OsUser } from './os-command.js';
+import type { PgEndpoint } from './port.js';
+
+export interface RejoinContext {
+  readonly config: ResolvedPostgresConfig;
+  readonly osUser: OsUser;
+}
+
+function quoteConninfoValue(value: string): string {
+  return /^[A-Za-z0-9_./:@-]+$/.test(value) ? value : `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+/**
+ * A libpq keyword/value connection string. The password is left out unless asked for: command lines
+ * are visible in ps, so tools get it through PGPASSWORD instead; only primary_conninfo stores it
+ * (as pg_basebackup -R would).
+ */
+export function conninfoFor(endpoint: PgEndpoint, extra: { applicationName?: string; includePassword?: boolean } = {}): string {
+  const pairs: Array<[string, string]> = [
+    ['host', endpoint.host],
+    ['port', String(endpoint.port)],
+    ['user', endpoint.user],
+    ['dbname', endpoint.database],
+  ];
+  if (extra.includePassword && endpoint.password !== undefined) pairs.push(['password', endpoint.password]);
+  if (extra.applicationName !== undefined) pairs.push(['application_name', extra.applicationName]);
+  return pairs.map(([k, v]) => `${k}=${quoteConninfoValue(v)}`).join(' ');
+}
+
+function toolEnv(ctx: RejoinContext, primary: PgEndpoint): Record<string, string> {
+  const env: Record<string, string> = { PGCONNECT_TIMEOUT: String(Math.max(2, Math.ceil(ctx.config.timeouts.connectMs / 1000))) };
+  if (primary.password !== undefined) env.PGPASSWORD = primary.password;
+  return env;
+}
+
+function toolRun(ctx: RejoinContext, tool: string, args: readonly string[], primary: PgEndpoint, timeoutMs: number): Promise<CommandResult> {
+  return runAsOsUser(ctx.osUser, path.join(ctx.config.binDir, tool), args, {
+    timeoutMs,
+    cwd: path.dirname(ctx.config.dataDir),
+    env: toolEnv(ctx, primary),
+  });
+}
+
+/** Runs pg_rewind against `primary`; returns null on success, else why it failed. */
+export async function rewindFrom(ctx: RejoinContext, primary: PgEndpoint): Promise<string | null> {
+  const result = await toolRun(
+    ctx,
+    'pg_rewind',
+    ['--target-pgdata', ctx.config.dataDir, '--source-server', conninfoFor(primary)],
+    primary,
+    ctx.config.timeouts.rewindMs,
+  );
+  if (result.exitCode === 0) return null;
+  return result.timedOut ? `pg_rewind timed out after ${ctx.config.timeouts.rewindMs} ms` : `pg_rewind exit ${result.exitCode ?? result.signal}: ${outputTail(result)}`;
+}
+
+/** Empties the data directory (keeping the directory itself) and fills it with a fresh base backup of `primary`. */
+export async function replaceWithBaseBackup(ctx: RejoinContext, primary: PgEndpoint): Promise<void> {
+  const { dataDir } = ctx.config;
+  for (const entry of await readdir(dataDir)) {
+    await rm(path.join(dataDir, entry), { recursive: true, force: true });
+  }
+  const result = await toolRun(
+    ctx,
+    'pg_basebackup',
+    ['--pgdata', dataDir, '--dbname', conninfoFor(primary), '--wal-method', 'stream', '--checkpoint', 'fast', '--no-password'],
+    primary,
+    ctx.config.timeouts.baseBackupMs,
+  );
+  if (result.exitCode !== 0) {
+    const why = result.timedOut ? `timed out after ${ctx.config.timeouts.baseBackupMs} ms` : `exit ${result.exitCode ?? result.signal}: ${outputTail(result)}`;
+    throw new PgvipError('PGVIP_PG_BASE_BACKUP_FAILED', `pg_basebackup of ${primary.host}:${primary.port} into ${dataDir}: ${why}`);
+  }
+}
+
+/**
+ * Makes the stopped server start as a standby of `primary`: standby.signal, primary_conninfo naming
+ * this node (so synchronous_standby_names can name it), and no read-only fence (recovery makes a
+ * standby read-only anyway, and a leftover fence would make it read-only after a later promotion).
+ */
+export async function configureAsStandby(ctx: RejoinContext, primary: PgEndpoint): Promise<void> {
+  const { config, osUser } = ctx;
+  await updateAutoConfFile(config.dataDir, osUser, {
+    primary_conninfo: conninfoFor(primary, { applicationName: config.nodeName, includePassword: true }),
+    default_transaction_read_only: null,
+  });
+  await writeFileAtomically(path.join(config.dataDir, 'standby.signal'), '', osUser);
+}

@@ -1,0 +1,152 @@
+// Short-lived, hard-bounded SQL sessions.
+//
+// Why a fresh connection per call instead of a kept-open one: the agent talks to its server a few
+// times per heartbeat, and a local connection costs a few milliseconds. In exchange nothing survives
+// a call: no half-open socket to a stalled or restarted server to detect, no session state that a
+// promotion, a restart or our own pg_terminate_backend sweep could have changed behind our back, and
+// concurrent calls cannot queue behind each other. (The agent must connect as a superuser, so the
+// superuser_reserved_connections slots keep it working even when clients exhaust max_connections.)
+//
+// Three bounds, because each catches a different fault:
+// - a connect timer: a stopped (SIGSTOP) or overloaded postmaster accepts the TCP connection into its
+//   backlog but never answers the startup packet;
+// - statement_timeout sent in the startup packet: the server cancels work itself and releases locks;
+// - a client-side deadline that destroys the socket: a stalled backend never sends the cancel's error.
+import pg from 'pg';
+import { PgvipError, isPgvipError } from '@pgvip/shared';
+import type { PgEndpoint } from './port.js';
+
+export interface SqlSession {
+  /** Runs one statement (or a ;-separated simple query when params is absent) and returns its rows as typed by the caller's SELECT. */
+  query<Row extends object>(sql: string, params?: readonly unknown[]): Promise<Row[]>;
+  /** Messages of NOTICE/WARNING responses received so far, in order (lc_messages is C, so they are English). */
+  readonly notices: readonly string[];
+  /** Milliseconds left before the session deadline. */
+  remainingMs(): number;
+}
+
+export interface SessionBounds {
+  /** The whole call, connect included. */
+  readonly timeoutMs: number;
+  readonly connectTimeoutMs: number;
+}
+
+/** Opens a session, runs `work`, closes it; every failure becomes a PgvipError with a PGVIP_PG_* code. */
+export async function withSession<T>(endpoint: PgEndpoint, bounds: SessionBounds, work: (session: SqlSession) => Promise<T>): Promise<T> {
+  const startedAt = performance.now();
+  const timeoutMs = Math.max(1, Math.floor(bounds.timeoutMs));
+  const client = new pg.Client({
+    host: endpoint.host,
+    port: endpoint.port,
+    user: endpoint.user,
+    database: endpoint.database,
+    password: endpoint.password,
+    application_name: 'pgvip-agent',
+    statement_timeout: timeoutMs,
+    // English messages whatever the server's locale: the write probe recognises one warning by its text.
+    options: '-c lc_messages=C',
+  });
+  const notices: string[] = [];
+  client.on('notice', (notice) => notices.push(notice.message ?? ''));
+  // A socket error on an idle client is emitted as 'error'; the pending call (if any) already rejects
+  // with it, and without a listener Node would crash the agent.
+  client.on('error', () => undefined);
+
+  let abortedBy: 'connect' | 'deadline' | null = null;
+  const abort = (why: 'connect' | 'deadline'): void => {
+    if (abortedBy !== null) return;
+    abortedBy = why;
+    client.connection.stream.destroy();
+  };
+  const deadlineTimer = setTimeout(() => abort('deadline'), timeoutMs);
+  const connectTimer = setTimeout(() => abort('connect'), Math.min(bounds.connectTimeoutMs, timeoutMs));
+  const where = `${endpoint.host}:${endpoint.port}`;
+
+  const session: SqlSession = {
+    async query<Row extends object>(sql: string, params?: readonly unknown[]): Promise<Row[]> {
+      const result = params === undefined ? await client.query(sql) : await client.query(sql, [...params]);
+      // A multi-statement simple query yields one result per statement; callers want the last one.
+      const last = Array.isArray(result) ? (result.at(-1) as pg.QueryResult | undefined) : result;
+      return (last?.rows ?? []) as Row[];
+    },
+    notices,
+    remainingMs: () => timeoutMs - (performance.now() - startedAt),
+  };
+
+  try {
+    try {
+      await client.connect();
+    } finally {
+      clearTimeout(connectTimer);
+    }
+    return await work(session);
+  } catch (err) {
+    throw toPgvipError(err, abortedBy, where, timeoutMs, bounds.connectTimeoutMs);
+  } finally {
+    clearTimeout(deadlineTimer);
+    closeQuietly(client, abortedBy !== null);
+  }
+}
+
+/** Ends the session politely when the server still talks, without making the caller wait for it. */
+function closeQuietly(client: pg.Client, alreadyDestroyed: boolean): void {
+  if (alreadyDestroyed) return;
+  const stream = client.connection.stream;
+  const forceTimer = setTimeout(() => stream.destroy(), 1_000);
+  forceTimer.unref();
+  client.end().then(
+    () => clearTimeout(forceTimer),
+    () => clearTimeout(forceTimer),
+  );
+}
+
+const unreachableSocketErrors = new Set(['ECONNREFUSED', 'ENOENT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EADDRNOTAVAIL']);
+
+/**
+ * SQLSTATEs that mean "the server is going away or not there yet": 57P01 admin_shutdown (also our
+ * own pg_terminate_backend), 57P02 crash_shutdown, 57P03 cannot_connect_now (starting, shutting down,
+ * not yet consistent), class 08 connection exceptions.
+ */
+function isServerGoneState(sqlState: string): boolean {
+  return sqlState === '57P01' || sqlState === '57P02' || sqlState === '57P03' || sqlState.startsWith('08');
+}
+
+function toPgvipError(err: unknown, abortedBy: 'connect' | 'deadline' | null, where: string, timeoutMs: number, connectTimeoutMs: number): PgvipError {
+  if (isPgvipError(err)) return err;
+  if (abortedBy === 'connect') {
+    return new PgvipError('PGVIP_PG_TIMEOUT', `${where} accepted no session within ${Math.min(connectTimeoutMs, timeoutMs)} ms`, { cause: err });
+  }
+  if (abortedBy === 'deadline') {
+    return new PgvipError('PGVIP_PG_TIMEOUT', `${where} did not answer within ${timeoutMs} ms`, { cause: err });
+  }
+  const code = (err as { code?: unknown }).code;
+  const message = err instanceof Error ? err.message : String(err);
+  if (typeof code === 'string' && unreachableSocketErrors.has(code)) {
+    return new PgvipError('PGVIP_PG_UNREACHABLE', `${where}: ${message}`, { cause: err });
+  }
+  if (err instanceof pg.DatabaseError && typeof code === 'string') {
+    if (code === '57014') return new PgvipError('PGVIP_PG_TIMEOUT', `${where}: ${message} (statement_timeout ${timeoutMs} ms)`, { cause: err });
+    if (code === '25006') return new PgvipError('PGVIP_PG_READ_ONLY', `${where}: ${message}`, { cause: err });
+    if (isServerGoneState(code)) return new PgvipError('PGVIP_PG_UNREACHABLE', `${where}: ${message} (SQLSTATE ${code})`, { cause: err });
+    return new PgvipError('PGVIP_PG_QUERY_FAILED', `${where}: ${message} (SQLSTATE ${code})`, { cause: err });
+  }
+  if (/Connection terminated/i.test(message)) {
+    return new PgvipError('PGVIP_PG_UNREACHABLE', `${where}: the server closed the connection`, { cause: err });
+  }
+  return new PgvipError('PGVIP_PG_QUERY_FAILED', `${where}: ${message}`, { cause: err });
+}
+
+/** Re-runs `check` until it returns a value, within the session's deadline; then PGVIP_PG_TIMEOUT naming `what`. */
+export async function pollInSession<T>(session: SqlSession, what: string, check: () => Promise<T | undefined>, intervalMs = 20): Promise<T> {
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (session.remainingMs() < intervalMs) throw new PgvipError('PGVIP_PG_TIMEOUT', `gave up waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** A string literal for SQL text where parameters are not allowed (ALTER SYSTEM, multi-statement queries). */
+export function sqlLiteral(value: string): string {
+  return pg.escapeLiteral(value);
+}
