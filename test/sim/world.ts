@@ -290,7 +290,8 @@ export class World {
     const p = this.pg[n];
     if (!p.running) return 'failed';
     if (p.inRecovery) return 'not-run';
-    if (this.#stalled(n)) return 'stalled';
+    // A probe on a stalled disk finishes late; it only counts as stalled if it outlasts its timeout.
+    if (this.#stalled(n) && p.stalledUntil - this.t >= this.timings.writeProbeTimeoutMs) return 'stalled';
     if (p.readOnly) return 'read-only';
     // The probe commits with synchronous_commit = local: a lost standby must not look like a stall.
     p.lsn += 10n;

@@ -128,6 +128,8 @@ export interface AgentState {
   /** An operator asked this node to promote without a vote (accept data loss). */
   readonly manualPromoteTerm: number | null;
   readonly lastStartAttemptAtMs: number;
+  /** When we released our lease (fast path); we give the standby a full promise period to take over. */
+  readonly releasedAtMs: number;
 }
 
 export type WriteProbe = 'ok' | 'stalled' | 'failed' | 'read-only' | 'not-run';
@@ -179,6 +181,7 @@ export function bootAgent(settings: AgentSettings, durable: AgentDurable, nowMs:
     maintenance: false,
     manualPromoteTerm: null,
     lastStartAttemptAtMs: -Infinity,
+    releasedAtMs: -Infinity,
   };
 }
 
@@ -421,7 +424,8 @@ function fence(st: Step, why: string): void {
 function sendLeaseRequests(st: Step): void {
   const s = st.s;
   const pg = s.pg;
-  if (pg === null || s.releasePending || s.releasedTerm === s.durable.term) return;
+  // No renewals without a running server: its report (timeline, LSN) would be meaningless.
+  if (pg === null || !pg.running || s.releasePending || s.releasedTerm === s.durable.term) return;
   const seq = s.nextSeq;
   const msg: LeaseRequest = {
     ...st.envelope(),
@@ -453,7 +457,8 @@ function actAsPrimary(st: Step): void {
     return maybeRelease(st);
   }
   if (s.releasePending) return maybeRelease(st);
-  if (s.releasedTerm === s.durable.term && s.writeProbeFailures === 0 && pg.running && !pg.inRecovery) {
+  const standbysTurn = s.nowMs - s.releasedAtMs < promiseMs(t);
+  if (s.releasedTerm === s.durable.term && s.writeProbeFailures === 0 && pg.running && !pg.inRecovery && !standbysTurn) {
     // PostgreSQL recovered before anyone took over: ask for the lease again. Safe: a grantor that has
     // voted for a newer term refuses, and one that grants again promises again.
     st.set({ releasedTerm: null });
@@ -487,6 +492,8 @@ function actAsPrimary(st: Step): void {
 function restartFencedPostgres(st: Step): void {
   const s = st.s;
   if (!s.fenced || s.inFlight !== null || s.fenceInFlight !== null || s.releasedTerm !== s.durable.term) return;
+  // The standby gets a full promise period to take over before we bring our server back.
+  if (s.nowMs - s.releasedAtMs < promiseMs(s.settings.timings)) return;
   if (s.nowMs - s.lastStartAttemptAtMs < 2 * s.settings.timings.heartbeatMs) return;
   st.set({ lastStartAttemptAtMs: s.nowMs });
   st.effect({ kind: 'start-postgres' });
@@ -499,7 +506,7 @@ function maybeRelease(st: Step): void {
   const msg = { ...st.envelope(), kind: 'lease-release' as const, reason: s.fenceReason ?? 'fenced' };
   st.send(s.settings.witness, msg);
   st.send(s.settings.peer, msg);
-  st.set({ releasePending: false, releasedTerm: s.durable.term, lease: null });
+  st.set({ releasePending: false, releasedTerm: s.durable.term, lease: null, releasedAtMs: s.nowMs });
   st.notify('lease-released', `released lease for term ${s.durable.term}: ${msg.reason}`);
   st.because(`released the lease for term ${s.durable.term} after fencing`);
 }

@@ -1,0 +1,29 @@
+// Spreads seeded schedules over worker threads (one per core) and merges the results.
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { BulkResult } from './bulk.js';
+
+export async function runParallel(firstSeed: number, count: number, workers = Math.max(1, Math.min(availableParallelism(), 4))): Promise<BulkResult> {
+  const per = Math.ceil(count / workers);
+  const jobs: Promise<BulkResult>[] = [];
+  for (let w = 0; w < workers; w++) {
+    const from = firstSeed + w * per;
+    const n = Math.min(per, firstSeed + count - from);
+    if (n <= 0) break;
+    jobs.push(new Promise((resolve, reject) => {
+      const worker = new Worker(new URL('./bulk-worker.mjs', import.meta.url), {
+        workerData: { firstSeed: from, count: n },
+        execArgv: ['--conditions=pgvip-source'],
+      });
+      worker.once('message', resolve);
+      worker.once('error', reject);
+      worker.once('exit', (code) => code !== 0 && reject(new Error(`simulation worker exited with ${code}`)));
+    }));
+  }
+  const results = await Promise.all(jobs);
+  return {
+    runs: results.reduce((a, r) => a + r.runs, 0),
+    simulatedMs: results.reduce((a, r) => a + r.simulatedMs, 0),
+    failures: results.flatMap((r) => r.failures),
+  };
+}
