@@ -22,6 +22,7 @@ export const errorCatalogue = {
   PGVIP_AUTH_REPLAY: { category: 'auth', httpStatus: 401, message: 'the request was already seen (replay)' },
   PGVIP_AUTH_WRONG_CLUSTER: { category: 'auth', httpStatus: 403, message: 'the request is for another cluster' },
   PGVIP_AUTH_UNKNOWN_SENDER: { category: 'auth', httpStatus: 403, message: 'the sender is not a member of this cluster' },
+  PGVIP_AUTH_STALE_EPOCH: { category: 'auth', httpStatus: 401, message: 'the request was signed for an earlier run of the receiving node; sign it again and resend it' },
   PGVIP_AUTH_WRONG_RECIPIENT: { category: 'auth', httpStatus: 403, message: 'the request is addressed to another node' },
   PGVIP_AUTH_SENDER_MISMATCH: { category: 'auth', httpStatus: 403, message: "the message's cluster or sender differs from the authenticated one" },
   PGVIP_AUTH_KEY_FILE: { category: 'config', message: 'the cluster key file does not hold a usable key, or cannot be created' },
