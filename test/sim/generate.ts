@@ -1,7 +1,7 @@
 // Random fault schedules (fast-check arbitraries). A seed names one schedule: `randomSchedule(seed)`
 // is what `npm run sim -- --seed N` replays.
 import fc from 'fast-check';
-import { defaultTimings } from '@pgvip/shared';
+import { defaultTimings } from '@pgvip/shared/core';
 import { DB_NODES, HOSTS, type Ec2FaultKind, type Fault, type Host, type Schedule } from './schedule.js';
 
 const HEAL_AT = 60_000;

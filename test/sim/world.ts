@@ -31,7 +31,7 @@ import {
   type WitnessState,
   type WriteProbe,
   type OperatorCommand,
-} from '@pgvip/shared';
+} from '@pgvip/shared/core';
 import { EventHeap, type Timed } from './heap.js';
 import { Rng } from './rng.js';
 import { DB_NODES, describeFault, HOSTS, type DbNode, type Ec2FaultKind, type Fault, type Host, type Schedule } from './schedule.js';

@@ -449,8 +449,10 @@ function actAsPrimary(st: Step): void {
   if (pg === null) return;
   const t = s.settings.timings;
 
-  // Fast path: our own PostgreSQL is dead or cannot write. Fence, then release the lease.
-  if (!pg.inRecovery && s.writeProbeFailures >= t.writeProbeFailures && !s.releasePending && s.releasedTerm !== s.durable.term) {
+  // Fast path: our own PostgreSQL is dead (one check: a refused connection is definitive) or cannot
+  // write (consecutive stalled probes). Fence, then release the lease.
+  const pgGone = !pg.running && !pg.inRecovery && s.writeProbeFailures >= 1;
+  if (!pg.inRecovery && (pgGone || s.writeProbeFailures >= t.writeProbeFailures) && !s.releasePending && s.releasedTerm !== s.durable.term) {
     if (!s.fenced) fence(st, `postgresql failed ${s.writeProbeFailures} write probes`);
     st.set({ releasePending: true });
     st.because('giving up the lease: local postgresql cannot write');
@@ -875,6 +877,8 @@ function onEffectDone(st: Step, r: EffectResult): void {
       st.notify('promoted', `promoted for term ${s.durable.term}`);
       st.because(`promoted for term ${s.durable.term}`);
       st.set({ pg: s.pg === null ? null : { ...s.pg, inRecovery: false, writable: true, streaming: false }, vip: 'unknown', lastVipCheckAtMs: -Infinity, fenced: false });
+      // A standby never held the VIP: move it at once instead of asking EC2 first.
+      moveVip(st);
       return;
     case 'verify-vip':
       if (r.vipPlacement === 'elsewhere') {

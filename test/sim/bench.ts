@@ -1,0 +1,94 @@
+// `npm run bench:sim`: throughput of the simulator and the failover times and false failovers the
+// real core produces at default timings. Writes bench/results/sim.json.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { defaultTimings } from '@pgvip/shared/core';
+import { runParallel } from './parallel.js';
+import { Rng } from './rng.js';
+import { baseSchedule, type Fault, type Host, type Schedule } from './schedule.js';
+import { runSchedule } from './world.js';
+
+const RUNS = Number(process.env.PGVIP_BENCH_RUNS ?? 200);
+const THROUGHPUT_SCHEDULES = Number(process.env.PGVIP_BENCH_SCHEDULES ?? 2000);
+
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+}
+const stats = (xs: number[]) => ({ runs: xs.length, p50: Math.round(quantile(xs, 0.5)), p95: Math.round(quantile(xs, 0.95)), max: Math.round(Math.max(...xs)) });
+
+/** Random drift and fault instant, so the fault lands anywhere in the heartbeat cycle. */
+function variedSchedule(seed: number, fault: (at: number) => Fault[], patch: Partial<Schedule> = {}): { schedule: Schedule; faultAt: number } {
+  const rng = new Rng(seed);
+  const rate = () => 1 - defaultTimings.maxDriftRatio + 2 * defaultTimings.maxDriftRatio * rng.next();
+  const faultAt = 10_000 + rng.int(0, 1000);
+  return { schedule: baseSchedule(seed, fault(faultAt), { clockRates: { 'db-a': rate(), 'db-b': rate(), witness: rate() }, endMs: 45_000, healAtMs: 40_000, ...patch }), faultAt };
+}
+
+function failoverTimes(fault: (at: number) => Fault[]): number[] {
+  const out: number[] = [];
+  for (let seed = 1; seed <= RUNS; seed++) {
+    const { schedule, faultAt } = variedSchedule(seed, fault);
+    const r = runSchedule(schedule);
+    if (r.violations.length > 0) throw new Error(`seed ${seed}: ${r.violations[0]}`);
+    const ack = r.acks.find((a) => a.t >= faultAt && a.node === 'db-b');
+    if (ack === undefined) throw new Error(`seed ${seed}: no failover`);
+    out.push(ack.t - faultAt);
+  }
+  return out;
+}
+
+function falseFailovers(): { runs: number; false_failovers: number } {
+  const links: [Host, Host][] = [['db-a', 'witness'], ['db-a', 'db-b'], ['db-b', 'witness']];
+  let runs = 0;
+  let promotions = 0;
+  for (let seed = 1; seed <= Math.max(5, Math.round(RUNS / 20)); seed++) {
+    for (const [a, b] of links) {
+      const flaky: ((at: number) => Fault[])[] = [
+        (at) => [{ kind: 'flap', at, a, b, cutMs: 2000, periodMs: 5000, durMs: 120_000 }],
+        (at) => [{ kind: 'loss', at, a, b, p: 0.3, durMs: 60_000 }],
+      ];
+      for (const f of flaky) {
+        const { schedule } = variedSchedule(seed, f, { healAtMs: 135_000, endMs: 150_000 });
+        const r = runSchedule(schedule);
+        runs++;
+        promotions += r.promotions.length;
+      }
+    }
+    // The whole primary flapping: 2 s cuts of both its links every 5 s.
+    const { schedule } = variedSchedule(seed, (at) => [
+      { kind: 'flap', at, a: 'db-a', b: 'witness', cutMs: 2000, periodMs: 5000, durMs: 120_000 },
+      { kind: 'flap', at, a: 'db-a', b: 'db-b', cutMs: 2000, periodMs: 5000, durMs: 120_000 },
+    ], { healAtMs: 135_000, endMs: 150_000 });
+    runs++;
+    promotions += runSchedule(schedule).promotions.length;
+  }
+  return { runs, false_failovers: promotions };
+}
+
+const t0 = performance.now();
+const bulk = await runParallel(1_000_000, THROUGHPUT_SCHEDULES);
+const seconds = (performance.now() - t0) / 1000;
+console.log(`throughput: ${bulk.runs} schedules in ${seconds.toFixed(1)} s (${bulk.failures.length} violations)`);
+const hostLoss = stats(failoverTimes((at) => [{ kind: 'crash-host', at, node: 'db-a', downMs: 25_000 }]));
+console.log('host loss', hostLoss);
+const pgCrash = stats(failoverTimes((at) => [{ kind: 'kill-pg', at, node: 'db-a', downMs: 25_000 }]));
+console.log('postgresql crash', pgCrash);
+const flaky = falseFailovers();
+console.log('flaky networks', flaky);
+const result = {
+  generated_at: new Date().toISOString(),
+  timings: defaultTimings,
+  model: 'promote 200-600 ms, EC2 API 20-150 ms + remap 200-800 ms, one-way network delay 1-3 ms, client write every 100 ms',
+  schedules_per_second: Number((bulk.runs / seconds).toFixed(1)),
+  throughput_violations: bulk.failures.length,
+  host_loss_failover_ms: hostLoss,
+  pg_crash_failover_ms: pgCrash,
+  false_failovers: flaky.false_failovers,
+  flaky_runs: flaky.runs,
+  targets: { host_loss_p50_ms: 5000, host_loss_max_ms: 8000, pg_crash_p50_ms: 2000, false_failovers: 0 },
+};
+const out = path.resolve('bench/results/sim.json');
+mkdirSync(path.dirname(out), { recursive: true });
+writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+console.log(`wrote ${out}`);

@@ -1,0 +1,60 @@
+// Goal: the simulator has teeth — each deliberately broken core variant is caught breaking an
+// invariant, while the real core passes the very same targeted schedules.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { baseSchedule, type Schedule } from './schedule.js';
+import { ignoresEligibility, leaseFromReplyTime, witnessForgetsPromise } from './variants.js';
+import { defaultTimings, timingViolations, type Timings } from '@pgvip/shared/core';
+import { realCores, runSchedule, type Cores } from './world.js';
+
+/** Run the targeted schedules with a core; return the first violation found, or null. */
+function firstViolation(arb: fc.Arbitrary<Schedule>, cores: Cores, runs: number, timings: Timings): string | null {
+  const out = fc.check(fc.property(arb, (s) => runSchedule(s, { cores, timings }).violations.length === 0), { numRuns: runs, seed: 42 });
+  if (!out.failed || out.counterexample === null) return null;
+  return runSchedule(out.counterexample[0], { cores, timings }).violations[0] ?? 'failed';
+}
+
+// A legal configuration with a long request timeout, so slow grants still count.
+const patientTimings: Timings = { ...defaultTimings, heartbeatMs: 1000, requestTimeoutMs: 950, leaseMs: 3100 };
+assert.deepEqual(timingViolations(patientTimings), []);
+
+const seed = fc.integer({ min: 1, max: 1_000_000 });
+
+// Slow replies to the primary, then the primary is cut off.
+const slowRepliesThenIsolation = fc.record({ seed, delay: fc.integer({ min: 600, max: 900 }), isolateAt: fc.integer({ min: 14_000, max: 16_000 }) }).map(({ seed, delay, isolateAt }) =>
+  baseSchedule(seed, [
+    { kind: 'delay', at: 10_000, a: 'witness', b: 'db-a', extraMs: delay, durMs: 20_000 },
+    { kind: 'delay', at: 10_000, a: 'db-b', b: 'db-a', extraMs: delay, durMs: 20_000 },
+    { kind: 'isolate', at: isolateAt, node: 'db-a', durMs: 20_000 },
+  ], { endMs: 60_000, healAtMs: 40_000 }));
+
+// The primary holds its lease through the witness alone, is isolated, and the witness restarts.
+const witnessRestartDuringIsolation = fc.record({ seed, isolateAfter: fc.integer({ min: 3_300, max: 4_500 }), restartAfter: fc.integer({ min: 0, max: 200 }), down: fc.integer({ min: 20, max: 200 }) }).map(({ seed, isolateAfter, restartAfter, down }) =>
+  baseSchedule(seed, [
+    { kind: 'partition', at: 10_000, a: 'db-a', b: 'db-b', oneWay: false, durMs: 20_000 },
+    { kind: 'isolate', at: 10_000 + isolateAfter, node: 'db-a', durMs: 15_000 },
+    { kind: 'crash-host', at: 10_000 + isolateAfter + restartAfter, node: 'witness', downMs: down },
+  ], { endMs: 60_000, healAtMs: 40_000 }));
+
+// Replication is cut long enough to degrade to async, then the primary host dies.
+const degradeThenHostLoss = fc.record({ seed, crashAfter: fc.integer({ min: 7_000, max: 12_000 }) }).map(({ seed, crashAfter }) =>
+  baseSchedule(seed, [
+    { kind: 'partition', at: 10_000, a: 'db-a', b: 'db-b', oneWay: false, durMs: 25_000 },
+    { kind: 'crash-host', at: 10_000 + crashAfter, node: 'db-a', downMs: 20_000 },
+  ], { endMs: 70_000, healAtMs: 45_000 }));
+
+const cases = [
+  { name: 'lease counted from reply time', arb: slowRepliesThenIsolation, variant: leaseFromReplyTime, expect: /I1/, timings: patientTimings },
+  { name: 'witness forgets its promise on restart', arb: witnessRestartDuringIsolation, variant: witnessForgetsPromise, expect: /I1/, timings: defaultTimings },
+  { name: 'standby and witness ignore eligibility', arb: degradeThenHostLoss, variant: ignoresEligibility, expect: /I3/, timings: defaultTimings },
+];
+
+for (const c of cases) {
+  test(`the simulator catches a core where the ${c.name}`, () => {
+    const broken = firstViolation(c.arb, c.variant, 150, c.timings);
+    assert.ok(broken !== null, `the broken variant (${c.name}) went unnoticed`);
+    assert.match(broken, c.expect);
+    assert.equal(firstViolation(c.arb, realCores, 60, c.timings), null, 'the real core must pass the same schedules');
+  });
+}
