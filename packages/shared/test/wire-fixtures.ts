@@ -38,10 +38,10 @@ export const agentStatus: AgentStatus = {
 };
 
 export const leaseRequest: LeaseRequest = { ...envelope, kind: 'lease-request', seq: 41, lsn: MAX_LSN, timeline: 3, syncStandby: null };
-export const leaseReply: LeaseReply = { ...envelope, from: 'witness', kind: 'lease-reply', seq: 41, granted: true, reason: 'granted', maintenance: true };
+export const leaseReply: LeaseReply = { ...envelope, from: 'witness', kind: 'lease-reply', seq: 41, granted: true, reason: 'granted', primaryOfTerm: 'db-a', maintenance: true };
 export const leaseRelease: LeaseRelease = { ...envelope, kind: 'lease-release', reason: 'postgres stopped accepting writes; fenced' };
 export const voteRequest: VoteRequest = { ...envelope, from: 'db-b', term: 8, kind: 'vote-request', lastTerm: 7, lsn: 0n, timeline: 3 };
-export const voteReply: VoteReply = { ...envelope, from: 'witness', term: 8, kind: 'vote-reply', granted: false, reason: 'db-a still holds a lease' };
+export const voteReply: VoteReply = { ...envelope, from: 'witness', term: 8, kind: 'vote-reply', granted: false, reason: 'db-a still holds a lease', primaryOfTerm: null };
 export const syncUpdate: SyncUpdate = { ...envelope, kind: 'sync-update', standby: 'db-b', change: 'degrade' };
 export const syncUpdateReply: SyncUpdateReply = { ...envelope, from: 'witness', kind: 'sync-update-reply', granted: true, reason: 'db-b unreachable from witness too' };
 export const switchoverRequest: SwitchoverRequest = { ...envelope, from: 'witness', kind: 'switchover-request', to: 'db-b' };

@@ -79,6 +79,7 @@ export const leaseReplySchema = z
     seq: counterSchema,
     granted: z.boolean(),
     reason: reasonSchema,
+    primaryOfTerm: nodeIdSchema.nullable(),
     maintenance: z.boolean(),
   })
   .readonly();
@@ -107,6 +108,7 @@ export const voteReplySchema = z
     kind: z.literal('vote-reply'),
     granted: z.boolean(),
     reason: reasonSchema,
+    primaryOfTerm: nodeIdSchema.nullable(),
   })
   .readonly();
 
