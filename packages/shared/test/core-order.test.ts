@@ -1,0 +1,66 @@
+// Goal: the order rules written on the core's output type hold — persist first, fence before release,
+// stop the WAL receiver before promoting, and every step says one sentence.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable, stepAgent, stepWitness,
+  PROTOCOL_VERSION, type AgentState, type PgSnapshot,
+} from '../src/core/index.js';
+
+const settings = (self: 'db-a' | 'db-b') => defaultAgentSettings({ cluster: 'c1', self, peer: self === 'db-a' ? 'db-b' : 'db-a', witness: 'witness', timings: defaultTimings });
+const primaryPg: PgSnapshot = { running: true, inRecovery: false, writable: true, timeline: 1, lsn: 100n, replayLsn: 100n, streaming: false, syncStandby: 'db-b', standbyInSync: true };
+const env = (term: number, from: string) => ({ v: PROTOCOL_VERSION, cluster: 'c1', term, from });
+
+function primaryWithLease(): AgentState {
+  let s = bootAgent(settings('db-a'), { term: 3, primaryOfTerm: 'db-a' }, 0);
+  s = stepAgent(s, { kind: 'tick', nowMs: 0, pg: primaryPg, writeProbe: 'ok', peer: null }).state;
+  const seq = s.leaseSends.at(-1)!.seq;
+  s = stepAgent(s, { kind: 'reply', nowMs: 5, msg: { ...env(3, 'witness'), kind: 'lease-reply', seq, granted: true, reason: 'granted', maintenance: false, primaryOfTerm: 'db-a' } }).state;
+  return s;
+}
+
+test('a lease counts from the send time and lapses into a fence before anything else', () => {
+  const s = primaryWithLease();
+  assert.equal(s.lease?.validUntilMs, 0 + defaultTimings.leaseMs * (1 - defaultTimings.maxDriftRatio) - defaultTimings.leaseMarginMs);
+  const out = stepAgent(s, { kind: 'tick', nowMs: 5000, pg: primaryPg, writeProbe: 'ok', peer: null });
+  assert.equal(out.actions[0]?.kind, 'effect');
+  assert.deepEqual(out.actions[0]?.kind === 'effect' && out.actions[0].effect, { kind: 'fence', mode: 'read-only' });
+  assert.match(out.reason, /fencing: lease for term 3 lapsed/);
+});
+
+test('the fast path fences first and releases the lease only after the fence is done', () => {
+  const s = primaryWithLease();
+  const deadPg: PgSnapshot = { ...primaryPg, running: false, writable: false };
+  const out = stepAgent(s, { kind: 'tick', nowMs: 500, pg: deadPg, writeProbe: 'failed', peer: null });
+  const fence = out.actions.find((a) => a.kind === 'effect');
+  assert.ok(fence?.kind === 'effect' && fence.effect.kind === 'fence');
+  assert.ok(!out.actions.some((a) => a.kind === 'send' && a.msg.kind === 'lease-release'), 'no release before the fence finished');
+  const done = stepAgent(out.state, { kind: 'effect-done', nowMs: 520, result: { id: fence.id, ok: true, detail: 'fenced', finalLsn: 100n } });
+  const releases = done.actions.filter((a) => a.kind === 'send' && a.msg.kind === 'lease-release');
+  assert.equal(releases.length, 2, 'released to the witness and the standby');
+});
+
+test('a won vote is persisted first, then the WAL receiver stops before promotion', () => {
+  let s = bootAgent(settings('db-b'), { term: 3, primaryOfTerm: 'db-a' }, -10_000);
+  s = { ...s, campaign: { term: 4, sentAtMs: 0 }, promise: null };
+  const out = stepAgent(s, { kind: 'reply', nowMs: 10, msg: { ...env(4, 'witness'), kind: 'vote-reply', granted: true, reason: 'ok', primaryOfTerm: 'db-b' } });
+  assert.deepEqual(out.actions[0], { kind: 'persist', state: { term: 4, primaryOfTerm: 'db-b' } });
+  const standbyPg: PgSnapshot = { ...primaryPg, inRecovery: true, writable: false, streaming: false, syncStandby: null, standbyInSync: false };
+  const next = stepAgent({ ...out.state, pg: standbyPg }, { kind: 'tick', nowMs: 20, pg: standbyPg, writeProbe: 'not-run', peer: null });
+  const effects = next.actions.filter((a) => a.kind === 'effect').map((a) => a.kind === 'effect' && a.effect.kind);
+  assert.deepEqual(effects, ['stop-wal-receiver']);
+});
+
+test('the witness persists its vote before it answers, and refuses a second candidate in the same term', () => {
+  const ws = { cluster: 'c1', self: 'witness', nodes: ['db-a', 'db-b'] as const, timings: defaultTimings, replication: 'sync' as const, lagBytesMax: 1n };
+  let w = bootWitness({ ...ws, nodes: ['db-a', 'db-b'] }, { ...initialWitnessDurable, term: 3, primaryOfTerm: 'db-a', syncEligible: 'db-b' }, -100_000);
+  w = { ...w, promise: null, releasedTerm: 3 };
+  const out = stepWitness(w, { kind: 'request', nowMs: 0, msg: { ...env(4, 'db-b'), kind: 'vote-request', lastTerm: 3, lsn: 100n, timeline: 1 } });
+  assert.equal(out.actions[0]?.kind, 'persist');
+  const reply = out.actions.find((a) => a.kind === 'reply');
+  assert.ok(reply?.kind === 'reply' && reply.msg.kind === 'vote-reply' && reply.msg.granted);
+  assert.match(out.reason, /voted for db-b in term 4/);
+  const again = stepWitness(out.state, { kind: 'request', nowMs: 1, msg: { ...env(4, 'db-a'), kind: 'vote-request', lastTerm: 3, lsn: 100n, timeline: 1 } });
+  const r2 = again.actions.find((a) => a.kind === 'reply');
+  assert.ok(r2?.kind === 'reply' && r2.msg.kind === 'vote-reply' && !r2.msg.granted);
+});
