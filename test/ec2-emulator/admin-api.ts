@@ -2,7 +2,7 @@
 // separate process: inspect control plane and truth, long-poll truth changes, change faults and
 // delays at runtime, read the request log, and serve IMDS processes in other namespaces.
 import { z } from 'zod';
-import { faultPlanSchema, type FaultInjector } from './faults.js';
+import { faultPlanSchema, type FaultInjector, type FaultPlan } from './faults.js';
 import type { RequestLog } from './request-log.js';
 import type { Ec2Store } from './store.js';
 
@@ -33,7 +33,7 @@ const timingUpdateSchema = z.strictObject({
 /** Longest a truth long-poll may wait, so a forgotten client cannot hold a socket forever. */
 const longPollMaxMs = 60_000;
 
-function parseBody<T>(schema: z.ZodType<T>, body: string): T | AdminResponse {
+function parseBody<T>(schema: z.ZodType<T, unknown>, body: string): T | AdminResponse {
   let raw: unknown;
   try {
     raw = JSON.parse(body === '' ? '{}' : body);
@@ -78,7 +78,8 @@ export async function handleAdmin(deps: AdminDeps, request: AdminRequest): Promi
       return ok(faults.status());
     case 'POST /__admin/faults': {
       // Accepts a plan ({rules, seed}) or a bare list of rules.
-      const plan = parseBody(z.union([faultPlanSchema, z.array(faultPlanSchema.shape.rules.element).transform((rules) => ({ rules }))]), request.body);
+      const schema = request.body.trimStart().startsWith('[') ? faultPlanSchema.shape.rules.transform((rules) => ({ rules })) : faultPlanSchema;
+      const plan = parseBody<FaultPlan>(schema, request.body);
       if (isResponse(plan)) return plan;
       faults.set(plan);
       return ok(faults.status());

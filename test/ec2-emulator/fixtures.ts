@@ -1,8 +1,10 @@
 // Shared test data and clients for the emulator's tests: one VPC in 198.18.0.0/15 (a range reserved
 // for test networks), two DB nodes' ENIs in the same subnet with the VIP 198.18.1.100 on db-a,
 // a third-party ENI of another cluster, and route tables for the cross-AZ mode.
+import assert from 'node:assert/strict';
+import type { TestContext } from 'node:test';
 import { EC2Client } from '@aws-sdk/client-ec2';
-import type { Ec2EmulatorConfig } from './index.js';
+import { startEc2Emulator, type Ec2Emulator, type Ec2EmulatorConfig } from './index.js';
 
 // The SDK must never reach for a real IMDS (or real credentials) from a test.
 process.env.AWS_EC2_METADATA_DISABLED = 'true';
@@ -50,9 +52,14 @@ export function ec2Client(endpoint: string, options: ClientOptions = {}): EC2Cli
     endpoint,
     credentials: { accessKeyId: options.accessKeyId ?? 'AKIDTESTDEFAULT0', secretAccessKey: 'not-checked-by-the-emulator' },
     maxAttempts: options.maxAttempts ?? 1,
-    requestHandler: { requestTimeout: options.requestTimeoutMs ?? 5_000, connectionTimeout: 2_000 },
+    // Since @smithy/node-http-handler 4.x a requestTimeout only logs a warning unless
+    // throwOnRequestTimeout is set: without it a hung EC2 call hangs its caller forever.
+    requestHandler: { requestTimeout: options.requestTimeoutMs ?? 5_000, connectionTimeout: 2_000, throwOnRequestTimeout: true },
   });
 }
+
+/** Per-suite limit, so that a regression that hangs fails the run instead of stalling it. */
+export const suiteTimeout = { timeout: 20_000 };
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -67,4 +74,50 @@ export async function eventually<T>(probe: () => Promise<T | undefined> | T | un
     if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(20);
   }
+}
+
+/** Starts an emulator that is closed when the test ends, pass or fail. */
+export async function emulatorForTest(t: TestContext, config: Ec2EmulatorConfig = baseConfig()): Promise<Ec2Emulator> {
+  const ec2 = await startEc2Emulator(config);
+  t.after(() => ec2.close());
+  return ec2;
+}
+
+/** A hand-made Query API call, for what the SDK would refuse to send (missing or unknown parameters). */
+export async function postQuery(url: string, fields: Record<string, string>, headers: Record<string, string> = {}) {
+  const res = await fetch(`${url}/`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', ...headers },
+    body: new URLSearchParams({ Version: '2016-11-15', ...fields }),
+    signal: AbortSignal.timeout(5_000),
+  });
+  const text = await res.text();
+  return {
+    status: res.status,
+    requestId: res.headers.get('x-amzn-requestid'),
+    contentType: res.headers.get('content-type'),
+    text,
+    code: /<Code>([^<]*)<\/Code>/.exec(text)?.[1],
+    message: /<Message>([^<]*)<\/Message>/.exec(text)?.[1],
+  };
+}
+
+interface SdkError {
+  name: string;
+  message: string;
+  $metadata?: { httpStatusCode?: number; requestId?: string; attempts?: number };
+}
+
+/** Asserts that an SDK call fails with the EC2 error `code`, its HTTP status and (optionally) message. */
+export async function expectEc2Error(call: Promise<unknown>, code: string, httpStatus: number, message?: string | RegExp): Promise<SdkError> {
+  let caught: SdkError | undefined;
+  await assert.rejects(call, (err: SdkError) => {
+    caught = err;
+    return true;
+  });
+  assert.equal(caught!.name, code, `expected ${code}, got ${caught!.name}: ${caught!.message}`);
+  assert.equal(caught!.$metadata?.httpStatusCode, httpStatus);
+  if (typeof message === 'string') assert.equal(caught!.message, message);
+  else if (message) assert.match(caught!.message, message);
+  return caught!;
 }
