@@ -1,11 +1,15 @@
 // The x-pgvip-auth header, on requests and on replies:
 //
-//   request  v1 cluster=prod sender=db-a to=witness boot=<32 hex> seq=<n> mac=<64 hex>
-//   reply    v1 cluster=prod sender=witness boot=<request's boot> seq=<request's seq> mac=<64 hex>
+//   request  v1 cluster=prod sender=db-a to=witness epoch=<32 hex> boot=<32 hex> seq=<n> mac=<64 hex>
+//   reply    v1 cluster=prod sender=witness epoch=<32 hex> boot=<request's boot> seq=<request's seq> mac=<64 hex>
 //   disabled none cluster=prod sender=db-a to=witness   (reply: none cluster=prod sender=witness)
+//
+// `epoch` is the receiving node's epoch as the sender knows it (request) or the responder's current
+// epoch (reply); `boot` and `seq` identify the request (see replay.ts and verifier.ts).
 //
 // Parsing is strict — fixed field order, single spaces, lower-case hex, no leading zeros — so every
 // header has exactly one spelling: a changed byte is always a changed value or a malformed header.
+import { randomBytes } from 'node:crypto';
 import type { NodeId } from '../core/messages.js';
 import { PgvipError } from '../errors.js';
 import { isValidName } from '../wire/fields.js';
@@ -21,6 +25,7 @@ export interface SignedFields {
   readonly scheme: 'v1';
   readonly cluster: string;
   readonly sender: NodeId;
+  readonly epoch: string;
   readonly boot: string;
   readonly seq: number;
   readonly mac: string;
@@ -37,8 +42,8 @@ export type RequestAuthHeader = (SignedFields | UnsignedFields) & { readonly to:
 export type ReplyAuthHeader = SignedFields | UnsignedFields;
 
 const layouts = {
-  request: { v1: ['cluster', 'sender', 'to', 'boot', 'seq', 'mac'], none: ['cluster', 'sender', 'to'] },
-  reply: { v1: ['cluster', 'sender', 'boot', 'seq', 'mac'], none: ['cluster', 'sender'] },
+  request: { v1: ['cluster', 'sender', 'to', 'epoch', 'boot', 'seq', 'mac'], none: ['cluster', 'sender', 'to'] },
+  reply: { v1: ['cluster', 'sender', 'epoch', 'boot', 'seq', 'mac'], none: ['cluster', 'sender'] },
 } as const;
 
 // Far longer than any valid header; stops a hostile header before any work is done on it.
@@ -48,10 +53,23 @@ const valueRules: Readonly<Record<string, { test: (v: string) => boolean; rule: 
   cluster: { test: isValidName, rule: 'a cluster name' },
   sender: { test: isValidName, rule: 'a node id' },
   to: { test: isValidName, rule: 'a node id' },
-  boot: { test: (v) => /^[0-9a-f]{32}$/.test(v), rule: '32 lower-case hex digits' },
+  epoch: { test: isRandomId, rule: '32 lower-case hex digits' },
+  boot: { test: isRandomId, rule: '32 lower-case hex digits' },
   seq: { test: (v) => /^[1-9][0-9]{0,15}$/.test(v) && Number.isSafeInteger(Number(v)), rule: 'a positive whole number' },
   mac: { test: (v) => /^[0-9a-f]{64}$/.test(v), rule: '64 lower-case hex digits' },
 };
+
+/** Boot ids and epochs: 128 random bits as lower-case hex. */
+export function isRandomId(text: string): boolean {
+  return /^[0-9a-f]{32}$/.test(text);
+}
+
+export function newRandomId(): string {
+  return randomBytes(16).toString('hex');
+}
+
+/** The epoch a client sends before it has heard from a peer: never a peer's epoch, so always refused. */
+export const UNKNOWN_EPOCH = '0'.repeat(32);
 
 export function formatRequestHeader(h: RequestAuthHeader): string {
   return format(h, layouts.request[h.scheme]);

@@ -4,10 +4,10 @@ export { KEY_BYTES, formatKeyFile, generateKey, loadKey, parseKeyFile, writeKeyF
 export type { ClusterKey } from './key.js';
 export { bodyDigest } from './mac.js';
 export type { Body } from './mac.js';
-export { WINDOW_SIZE, defaultReplayLimits } from './replay.js';
+export { defaultReplayLimits } from './replay.js';
 export type { ReplayLimits } from './replay.js';
 export { createSigner } from './signer.js';
-export type { IncomingReply, OutgoingRequest, SignedRequest, Signer, SignerOptions } from './signer.js';
+export type { IncomingReply, OutgoingRequest, SignedRequest, Signer, SignerOptions, VerifiedReply } from './signer.js';
 export { checkTerm } from './term.js';
-export { checkEnvelopeIdentity, createVerifier } from './verifier.js';
+export { AuthenticatedRejection, checkEnvelopeIdentity, createVerifier } from './verifier.js';
 export type { ClusterAuthConfig, IncomingRequest, OutgoingReply, VerifiedRequest, Verifier, VerifierOptions } from './verifier.js';

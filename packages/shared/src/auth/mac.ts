@@ -18,6 +18,8 @@ export interface RequestMacFields {
   readonly sender: NodeId;
   /** The node the request is addressed to, so it cannot be redirected to another member. */
   readonly to: NodeId;
+  /** The recipient's epoch as the sender last learnt it, so the request is void once the recipient restarts. */
+  readonly epoch: string;
   readonly boot: string;
   readonly seq: number;
   readonly method: string;
@@ -27,13 +29,15 @@ export interface RequestMacFields {
 }
 
 export function requestMac(key: ClusterKey, f: RequestMacFields): string {
-  const canonical = ['pgvip-request', PROTOCOL_VERSION, f.cluster, f.sender, f.to, f.boot, f.seq, f.method, f.path, f.bodyDigest];
+  const canonical = ['pgvip-request', PROTOCOL_VERSION, f.cluster, f.sender, f.to, f.epoch, f.boot, f.seq, f.method, f.path, f.bodyDigest];
   return hmacHex(key, canonical);
 }
 
 export interface ReplyMacFields {
   readonly cluster: string;
   readonly responder: NodeId;
+  /** The responder's current epoch, which the client adopts for its next requests. */
+  readonly epoch: string;
   /** The request's boot id, sequence number and MAC: the reply answers that request and no other. */
   readonly boot: string;
   readonly seq: number;
@@ -43,7 +47,7 @@ export interface ReplyMacFields {
 }
 
 export function replyMac(key: ClusterKey, f: ReplyMacFields): string {
-  const canonical = ['pgvip-reply', PROTOCOL_VERSION, f.cluster, f.responder, f.boot, f.seq, f.requestMac, f.status, f.bodyDigest];
+  const canonical = ['pgvip-reply', PROTOCOL_VERSION, f.cluster, f.responder, f.epoch, f.boot, f.seq, f.requestMac, f.status, f.bodyDigest];
   return hmacHex(key, canonical);
 }
 

@@ -1,62 +1,41 @@
-// Replay protection without clocks. Each sender process picks a random boot id when it starts and
-// numbers its requests 1, 2, 3… within that boot. The verifier remembers, per (cluster, sender), which
-// sequence numbers it has accepted for the sender's most recent boots, and refuses any it has seen.
+// Replay memory, without clocks. Each sender process picks a random boot id when it starts and
+// numbers its requests 1, 2, 3… within that boot. Within one verifier epoch (see verifier.ts), the
+// verifier remembers per (cluster, sender) the highest number it accepted from each of the sender's
+// recent boots, and refuses any request that is not above it.
 //
-// Sequence numbers are tracked with a sliding window (as IPsec and WireGuard do) rather than only the
-// highest one: a sender with several connections open may have request 8 overtake request 7, and
-// request 7 is still genuine. Each number is accepted at most once either way; numbers that fall
-// more than WINDOW_SIZE behind the highest are refused.
+// Refusing every number at or below the highest — not just the ones already seen — also refuses a
+// genuine request that was overtaken by a later one. That is deliberate: the receiver then handles
+// each sender process's requests in the order they were sent, so a request held back by the network
+// (or by an attacker) can never be applied after its successors. Clients keep one connection per
+// peer, so overtaking is rare, and a refused request is no worse than a lost one.
 //
-// Memory is bounded: `recentBoots` windows per sender, plus up to `retiredBoots` boot ids of older
-// processes that are refused outright. A boot id older than both — more than recentBoots +
-// retiredBoots restarts of one sender during this verifier's lifetime — is forgotten and would look
-// like a new process again (docs/security.md discusses why that and a verifier restart are harmless).
-import { PgvipError } from '../errors.js';
+// Memory is bounded: `recentBoots` boots per sender keep their highest number; older boots of the
+// sender are only remembered as retired (refused outright), up to `retiredBoots` of them. When a
+// sender needs more than that, the memory is full: the verifier starts a new epoch instead of
+// forgetting anything, since a forgotten boot's requests would look new again.
+import type { NodeId } from '../core/messages.js';
 
 export interface ReplayLimits {
-  /** Boots per sender whose sequence windows are kept. A sender normally has one live boot. */
+  /** Boots per sender whose highest sequence number is kept. A sender normally has one live boot. */
   readonly recentBoots: number;
-  /** Boot ids of superseded processes per sender that stay refused. */
+  /** Boot ids of superseded sender processes, per sender, that stay refused within an epoch. */
   readonly retiredBoots: number;
 }
 
-export const defaultReplayLimits: ReplayLimits = { recentBoots: 4, retiredBoots: 1024 };
+export const defaultReplayLimits: ReplayLimits = { recentBoots: 4, retiredBoots: 64 };
 
-export const WINDOW_SIZE = 64;
-const WINDOW_MASK = (1n << BigInt(WINDOW_SIZE)) - 1n;
+export type ReplayVerdict =
+  | { readonly accepted: true }
+  | { readonly accepted: false; readonly why: string }
+  /** Accepting would need more memory than the limits allow: start a new epoch. */
+  | { readonly accepted: false; readonly full: true };
 
-/** Sequence numbers seen in one boot: the highest, and a bitmap of the WINDOW_SIZE below it. */
-class SequenceWindow {
-  #highest: number;
-  /** Bit i set: sequence number (highest − i) has been accepted. */
-  #seen = 1n;
-
-  constructor(firstSeq: number) {
-    this.#highest = firstSeq;
-  }
-
-  /** Records `seq`, or returns why it must be refused. */
-  accept(seq: number): string | null {
-    if (seq > this.#highest) {
-      const advance = seq - this.#highest;
-      this.#seen = advance >= WINDOW_SIZE ? 1n : ((this.#seen << BigInt(advance)) | 1n) & WINDOW_MASK;
-      this.#highest = seq;
-      return null;
-    }
-    const behind = this.#highest - seq;
-    if (behind >= WINDOW_SIZE) return `seq ${seq} is ${behind} behind the highest seen (${this.#highest}), beyond the replay window`;
-    const bit = 1n << BigInt(behind);
-    if ((this.#seen & bit) !== 0n) return `seq ${seq} was already accepted (highest seen ${this.#highest})`;
-    this.#seen |= bit;
-    return null;
-  }
-}
+const ACCEPTED: ReplayVerdict = { accepted: true };
 
 /** What one sender's recent processes have sent. */
 class SenderHistory {
-  /** Map order is least recently used first. */
-  readonly #recent = new Map<string, SequenceWindow>();
-  /** Set order is oldest first. */
+  /** Boot id → highest accepted sequence number; Map order is least recently used first. */
+  readonly #recent = new Map<string, number>();
   readonly #retired = new Set<string>();
   readonly #limits: ReplayLimits;
 
@@ -64,39 +43,30 @@ class SenderHistory {
     this.#limits = limits;
   }
 
-  accept(boot: string, seq: number): string | null {
-    const window = this.#recent.get(boot);
-    if (window !== undefined) {
-      const problem = window.accept(seq);
-      if (problem === null) this.#touch(boot, window);
-      return problem;
+  accept(boot: string, seq: number): ReplayVerdict {
+    const highest = this.#recent.get(boot);
+    if (highest !== undefined && seq <= highest) {
+      return { accepted: false, why: `seq ${seq} is not above ${highest}, the highest already accepted from this process` };
     }
-    if (this.#retired.has(boot)) return `boot ${boot} belongs to a sender process that has since been replaced`;
-    this.#touch(boot, new SequenceWindow(seq));
-    this.#evictBeyondLimits();
-    return null;
-  }
-
-  #touch(boot: string, window: SequenceWindow): void {
+    if (highest === undefined && this.#retired.has(boot)) {
+      return { accepted: false, why: `boot ${boot} belongs to a sender process that has since been replaced` };
+    }
+    if (highest === undefined && this.#recent.size >= this.#limits.recentBoots && this.#retired.size >= this.#limits.retiredBoots) {
+      return { accepted: false, full: true };
+    }
     this.#recent.delete(boot);
-    this.#recent.set(boot, window);
-  }
-
-  #evictBeyondLimits(): void {
-    for (const boot of this.#recent.keys()) {
+    this.#recent.set(boot, seq);
+    for (const old of this.#recent.keys()) {
       if (this.#recent.size <= this.#limits.recentBoots) break;
-      this.#recent.delete(boot);
-      this.#retired.add(boot);
+      this.#recent.delete(old);
+      this.#retired.add(old);
     }
-    for (const boot of this.#retired) {
-      if (this.#retired.size <= this.#limits.retiredBoots) break;
-      this.#retired.delete(boot);
-    }
+    return ACCEPTED;
   }
 }
 
-/** A verifier's replay memory. Call `accept` only after the MAC has verified, so forgeries take no space. */
-export class ReplayGuard {
+/** One epoch's replay memory. Feed it only requests whose MAC verified, so forgeries take no space. */
+export class ReplayMemory {
   readonly #senders = new Map<string, SenderHistory>();
   readonly #limits: ReplayLimits;
 
@@ -107,8 +77,8 @@ export class ReplayGuard {
     }
   }
 
-  /** Records (boot, seq) for the sender, or throws PGVIP_AUTH_REPLAY if it was seen before. */
-  accept(cluster: string, sender: string, boot: string, seq: number): void {
+  /** Records (boot, seq) for the sender if it is new and in order. */
+  accept(cluster: string, sender: NodeId, boot: string, seq: number): ReplayVerdict {
     // Names cannot contain '/', so this key is unambiguous.
     const key = `${cluster}/${sender}`;
     let history = this.#senders.get(key);
@@ -116,7 +86,6 @@ export class ReplayGuard {
       history = new SenderHistory(this.#limits);
       this.#senders.set(key, history);
     }
-    const problem = history.accept(boot, seq);
-    if (problem !== null) throw new PgvipError('PGVIP_AUTH_REPLAY', `request from ${sender} in cluster ${cluster}: ${problem}`);
+    return history.accept(boot, seq);
   }
 }

@@ -1,14 +1,22 @@
 // The server side: checks incoming requests and signs the replies to them. One verifier per daemon;
 // a witness serving many clusters holds every cluster's key and member list in one verifier.
+//
+// Replay protection across restarts, without clocks or disk: the verifier picks a random *epoch* when
+// it starts, and accepts only requests signed for its current epoch. Clients learn the epoch from the
+// verifier's signed replies — the first request a client sends to a peer, and the first after the
+// peer restarts, is refused with PGVIP_AUTH_STALE_EPOCH in a signed reply that names the new epoch,
+// and the client resends. So every request captured before a restart is void afterwards, and within
+// an epoch the replay memory (replay.ts) accepts each request at most once, in order.
 import type { Envelope, NodeId } from '../core/messages.js';
+import type { ErrorCode } from '../errors.js';
 import { PgvipError } from '../errors.js';
-import { AUTH_HEADER, formatReplyHeader, parseRequestHeader, readAuthHeader } from './header.js';
+import { AUTH_HEADER, formatReplyHeader, newRandomId, parseRequestHeader, readAuthHeader } from './header.js';
 import type { HeaderBag } from './header.js';
 import { KEY_BYTES } from './key.js';
 import type { ClusterKey } from './key.js';
 import { bodyDigest, macsEqual, replyMac, requestMac } from './mac.js';
 import type { Body } from './mac.js';
-import { ReplayGuard } from './replay.js';
+import { ReplayMemory } from './replay.js';
 import type { ReplayLimits } from './replay.js';
 
 /** One cluster's credentials: its key (or an explicit opt-out) and every node allowed to send. */
@@ -33,8 +41,31 @@ export interface IncomingRequest {
 }
 
 export type VerifiedRequest =
-  | { readonly authenticated: true; readonly cluster: string; readonly sender: NodeId; readonly boot: string; readonly seq: number; readonly mac: string }
+  | {
+      readonly authenticated: true;
+      readonly cluster: string;
+      readonly sender: NodeId;
+      /** The epoch the reply announces: the one the request was accepted in, or the current one for a refusal. */
+      readonly epoch: string;
+      readonly boot: string;
+      readonly seq: number;
+      readonly mac: string;
+    }
   | { readonly authenticated: false; readonly cluster: string; readonly sender: NodeId };
+
+/**
+ * A request whose MAC verified but which is refused anyway: a replay, or signed for an old epoch.
+ * Its sender is known, so the refusal can and should be signed (`signReply(error.request, …)`):
+ * that is how a client learns the new epoch.
+ */
+export class AuthenticatedRejection extends PgvipError {
+  readonly request: VerifiedRequest;
+  constructor(code: ErrorCode, detail: string, request: VerifiedRequest) {
+    super(code, detail);
+    this.name = 'AuthenticatedRejection';
+    this.request = request;
+  }
+}
 
 export interface OutgoingReply {
   readonly status: number;
@@ -46,9 +77,14 @@ export interface Verifier {
   readonly self: NodeId;
   /** Clusters configured with `authDisabled`: callers must log them loudly at start. */
   readonly unauthenticatedClusters: readonly string[];
-  /** Who sent the request, or a PGVIP_AUTH_* error; a request is accepted at most once. */
+  /** The current epoch (changes only when the replay memory fills up). */
+  readonly epoch: string;
+  /**
+   * Who sent the request, or a PGVIP_AUTH_* error (an AuthenticatedRejection when the sender is
+   * known). A request is accepted at most once, ever, by this verifier and any later one.
+   */
   verifyRequest(request: IncomingRequest): VerifiedRequest;
-  /** The headers that authenticate a reply to a verified request. */
+  /** The headers that authenticate a reply (or a refusal) to a verified request. */
   signReply(request: VerifiedRequest, reply: OutgoingReply): { readonly [AUTH_HEADER]: string };
 }
 
@@ -66,7 +102,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (key !== null && key.length < KEY_BYTES) throw new RangeError(`cluster ${name}: the key is ${key.length} bytes; at least ${KEY_BYTES} are required`);
     clusters.set(name, { key, members: new Set(config.members) });
   }
-  const replay = new ReplayGuard(options.replayLimits);
+  let epoch = newRandomId();
+  let replay = new ReplayMemory(options.replayLimits);
+
+  // A new epoch voids every request signed so far, so the memory of them can go.
+  function startNewEpoch(): void {
+    epoch = newRandomId();
+    replay = new ReplayMemory(options.replayLimits);
+  }
 
   function verifyRequest(request: IncomingRequest): VerifiedRequest {
     const header = parseRequestHeader(readAuthHeader(request.headers, 'request'));
@@ -90,6 +133,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       cluster,
       sender,
       to,
+      epoch: header.epoch,
       boot,
       seq,
       method: request.method,
@@ -99,9 +143,19 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (!macsEqual(expected, mac)) {
       throw new PgvipError('PGVIP_AUTH_BAD_MAC', `the request from ${sender} does not verify: wrong cluster key, or method, path, body or header changed in transit`);
     }
-    // Only now, with the MAC proven, may the request touch replay memory.
-    replay.accept(cluster, sender, boot, seq);
-    return { authenticated: true, cluster, sender, boot, seq, mac };
+    // Only now, with the MAC proven, may the request touch replay memory or earn a signed refusal.
+    const refuse = (code: ErrorCode, detail: string): AuthenticatedRejection =>
+      new AuthenticatedRejection(code, detail, { authenticated: true, cluster, sender, epoch, boot, seq, mac });
+    if (header.epoch !== epoch) {
+      throw refuse('PGVIP_AUTH_STALE_EPOCH', `${sender} signed the request for epoch ${header.epoch}; ${self} is in epoch ${epoch} (it restarted, or this is first contact)`);
+    }
+    const verdict = replay.accept(cluster, sender, boot, seq);
+    if ('full' in verdict) {
+      startNewEpoch();
+      throw refuse('PGVIP_AUTH_STALE_EPOCH', `${self}'s replay memory is full (${sender} restarted many times); it started epoch ${epoch}`);
+    }
+    if (!verdict.accepted) throw refuse('PGVIP_AUTH_REPLAY', `request from ${sender} in cluster ${cluster}: ${verdict.why}`);
+    return { authenticated: true, cluster, sender, epoch, boot, seq, mac };
   }
 
   function signReply(request: VerifiedRequest, reply: OutgoingReply): { readonly [AUTH_HEADER]: string } {
@@ -110,13 +164,21 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (!request.authenticated || key === null) {
       return { [AUTH_HEADER]: formatReplyHeader({ scheme: 'none', cluster, sender: self }) };
     }
-    const { boot, seq } = request;
-    const mac = replyMac(key, { cluster, responder: self, boot, seq, requestMac: request.mac, status: reply.status, bodyDigest: bodyDigest(reply.body) });
-    return { [AUTH_HEADER]: formatReplyHeader({ scheme: 'v1', cluster, sender: self, boot, seq, mac }) };
+    const fields = { cluster, epoch: request.epoch, boot: request.boot, seq: request.seq };
+    const mac = replyMac(key, { ...fields, responder: self, requestMac: request.mac, status: reply.status, bodyDigest: bodyDigest(reply.body) });
+    return { [AUTH_HEADER]: formatReplyHeader({ scheme: 'v1', sender: self, ...fields, mac }) };
   }
 
   const unauthenticatedClusters = [...clusters].filter(([, c]) => c.key === null).map(([name]) => name);
-  return { self, unauthenticatedClusters, verifyRequest, signReply };
+  return {
+    self,
+    unauthenticatedClusters,
+    get epoch() {
+      return epoch;
+    },
+    verifyRequest,
+    signReply,
+  };
 }
 
 /**
