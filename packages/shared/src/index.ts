@@ -3,3 +3,4 @@ export * from './core/index.js';
 export * from './wire/index.js';
 export * from './auth/index.js';
 export * from './config/index.js';
+export * from './state/index.js';

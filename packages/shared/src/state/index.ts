@@ -1,0 +1,2 @@
+export * from './durable-file.js';
+export * from './schemas.js';
