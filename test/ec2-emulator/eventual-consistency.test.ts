@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AssignPrivateIpAddressesCommand, DescribeNetworkInterfacesCommand, ReplaceRouteCommand, UnassignPrivateIpAddressesCommand } from '@aws-sdk/client-ec2';
 import { holderOfAddress, type TruthChange } from './index.js';
-import { baseConfig, dbA, dbB, ec2Client, emulatorForTest, eventually, expectEc2Error, other, overlayVip, sleep, vip , suiteTimeout } from './fixtures.js';
+import { baseConfig, dbA, dbB, ec2Client, emulatorForTest, eventually, expectEc2Error, other, overlayVip, sleep, vip, suiteTimeout } from './fixtures.js';
 
 const timing = { remapDelayMs: 400, describeStaleMs: 250, imdsLagMs: 0 };
 

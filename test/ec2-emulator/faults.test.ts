@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { AssignPrivateIpAddressesCommand, DescribeNetworkInterfacesCommand } from '@aws-sdk/client-ec2';
 import { FaultInjector } from './faults.js';
 import { holderOfAddress, startEc2Emulator } from './index.js';
-import { baseConfig, dbA, dbB, ec2Client, emulatorForTest, expectEc2Error, postQuery, vip , suiteTimeout } from './fixtures.js';
+import { baseConfig, dbA, dbB, ec2Client, emulatorForTest, expectEc2Error, postQuery, vip, suiteTimeout } from './fixtures.js';
 
 const moveVipToDbB = new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip], AllowReassignment: true });
 

@@ -11,15 +11,20 @@ const stringOrList = z.union([z.string(), z.array(z.string()).min(1)]).transform
 const conditionOperators = ['StringEquals', 'StringNotEquals', 'StringLike', 'StringNotLike'] as const;
 type ConditionOperator = (typeof conditionOperators)[number];
 
-const conditionKey = z
-  .string()
-  .refine((key) => /^(aws|ec2):ResourceTag\/.+$/.test(key) || key === 'aws:RequestedRegion', {
-    message: 'the emulator supports only the condition keys aws:ResourceTag/<key>, ec2:ResourceTag/<key> and aws:RequestedRegion',
-  });
+const conditionKeyPattern = /^(?:aws|ec2):ResourceTag\/.+$|^aws:RequestedRegion$/;
 
-const condition = z.partialRecord(z.enum(conditionOperators, {
-  error: `the emulator supports only the condition operators ${conditionOperators.join(', ')}`,
-}), z.record(conditionKey, stringOrList));
+const condition = z.record(z.string(), z.record(z.string(), stringOrList)).superRefine((operators, ctx) => {
+  for (const [operator, keys] of Object.entries(operators)) {
+    if (!(conditionOperators as readonly string[]).includes(operator)) {
+      ctx.addIssue({ code: 'custom', path: [operator], message: `the emulator supports only the condition operators ${conditionOperators.join(', ')}` });
+    }
+    for (const key of Object.keys(keys)) {
+      if (!conditionKeyPattern.test(key)) {
+        ctx.addIssue({ code: 'custom', path: [operator, key], message: 'the emulator supports only the condition keys aws:ResourceTag/<key>, ec2:ResourceTag/<key> and aws:RequestedRegion' });
+      }
+    }
+  }
+});
 
 const statement = z
   .strictObject({
@@ -34,10 +39,25 @@ const statement = z
   .refine((s) => (s.Action === undefined) !== (s.NotAction === undefined), { message: 'a statement needs exactly one of Action and NotAction' })
   .refine((s) => (s.Resource === undefined) !== (s.NotResource === undefined), { message: 'a statement needs exactly one of Resource and NotResource' });
 
+type OneOrMore<T> = T | T[];
+
+/** A policy statement as written in a policy file (before normalisation to lists). */
+export interface IamStatementInput {
+  Sid?: string;
+  Effect: 'Allow' | 'Deny';
+  Action?: OneOrMore<string>;
+  NotAction?: OneOrMore<string>;
+  Resource?: OneOrMore<string>;
+  NotResource?: OneOrMore<string>;
+  Condition?: Record<string, Record<string, OneOrMore<string>>>;
+}
+
 export const iamPolicySchema = z.strictObject({
   Version: z.literal(['2012-10-17', '2008-10-17']).optional(),
   Id: z.string().optional(),
-  Statement: z.union([statement, z.array(statement)]).transform((s) => (Array.isArray(s) ? s : [s])),
+  // One statement or a list of them, normalised to a list (a union would blur the error messages).
+  // The parameter's type keeps the schema's input type precise, so configs and tests are type-checked.
+  Statement: z.preprocess((s: OneOrMore<IamStatementInput>) => (Array.isArray(s) ? s : [s]), z.array(statement)),
 });
 
 export type IamPolicy = z.output<typeof iamPolicySchema>;

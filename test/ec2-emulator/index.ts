@@ -89,11 +89,11 @@ export async function startResolvedEc2Emulator(config: ResolvedEmulatorConfig, o
 }
 
 /** Validates `config` (throws EmulatorConfigError with every problem listed) and starts the emulator. */
-export function startEc2Emulator(config: Ec2EmulatorConfig, options: StartOptions = {}): Promise<Ec2Emulator> {
+export async function startEc2Emulator(config: Ec2EmulatorConfig, options: StartOptions = {}): Promise<Ec2Emulator> {
   return startResolvedEc2Emulator(resolveEmulatorConfig(config, options.baseDir), options);
 }
 
 /** Loads a JSON or YAML config file and starts the emulator; `overrides` win over the file (e.g. the port). */
-export function startEc2EmulatorFromFile(file: string, overrides: { host?: string; port?: number } = {}): Promise<Ec2Emulator> {
+export async function startEc2EmulatorFromFile(file: string, overrides: { host?: string; port?: number } = {}): Promise<Ec2Emulator> {
   return startResolvedEc2Emulator({ ...loadEmulatorConfigFile(file), ...overrides });
 }

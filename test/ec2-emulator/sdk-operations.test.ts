@@ -10,7 +10,7 @@ import {
   UnassignPrivateIpAddressesCommand,
   type EC2Client,
 } from '@aws-sdk/client-ec2';
-import { baseConfig, dbA, dbB, ec2Client, emulatorForTest, expectEc2Error, other, overlayVip, postQuery, vip , suiteTimeout } from './fixtures.js';
+import { baseConfig, dbA, dbB, ec2Client, emulatorForTest, expectEc2Error, other, overlayVip, postQuery, vip, suiteTimeout } from './fixtures.js';
 
 async function holdersOf(client: EC2Client, address: string): Promise<string[]> {
   const out = await client.send(new DescribeNetworkInterfacesCommand({ Filters: [{ Name: 'addresses.private-ip-address', Values: [address] }] }));
