@@ -31,6 +31,11 @@ export const errorCatalogue = {
   PGVIP_PROTOCOL_VERSION: { category: 'protocol', httpStatus: 400, message: 'unsupported protocol version' },
   PGVIP_STALE_TERM: { category: 'protocol', httpStatus: 409, message: 'the request carries a term older than the highest term seen' },
   PGVIP_NOT_FOUND: { category: 'protocol', httpStatus: 404, message: 'no such endpoint' },
+  // peers (node-to-node transport)
+  PGVIP_PEER_UNREACHABLE: { category: 'protocol', message: 'a peer could not be reached' },
+  PGVIP_PEER_TIMEOUT: { category: 'protocol', message: 'a peer did not answer in time' },
+  PGVIP_PEER_REFUSED: { category: 'protocol', message: 'a peer refused the request' },
+  PGVIP_INTERNAL: { category: 'internal', httpStatus: 500, message: 'an internal error occurred' },
   // durable state
   PGVIP_STATE_CORRUPT: { category: 'state', message: 'the durable state file is corrupt; refusing to start at term 0' },
   PGVIP_STATE_WRITE: { category: 'state', message: 'cannot persist durable state' },

@@ -4,3 +4,4 @@ export * from './wire/index.js';
 export * from './auth/index.js';
 export * from './config/index.js';
 export * from './state/index.js';
+export * from './transport/index.js';

@@ -1,0 +1,2 @@
+export * from './peer-client.js';
+export * from './protocol-routes.js';

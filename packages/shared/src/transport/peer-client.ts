@@ -1,0 +1,117 @@
+// The client side of the peer protocol: signed requests over keep-alive HTTP (undici), one connection
+// per peer so requests arrive in the order they were signed, a timeout on every call, and replies that
+// are authenticated and parsed before anyone sees them.
+import { Pool } from 'undici';
+import type { Signer } from '../auth/signer.js';
+import type { AgentStatus, NodeId, PeerReply, PeerRequest } from '../core/messages.js';
+import { PgvipError, isPgvipError } from '../errors.js';
+import { decodeMessageBody, serializeMessage } from '../wire/codec.js';
+import { endpoints, type EndpointSpec } from '../wire/endpoints.js';
+
+export interface PeerAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface PeerClientOptions {
+  readonly signer: Signer;
+  readonly peers: Readonly<Record<NodeId, PeerAddress>>;
+  /** Per-call timeout (the protocol's requestTimeoutMs). */
+  readonly timeoutMs: number;
+}
+
+export interface PeerClient {
+  /** Send one protocol request; resolves with the verified, parsed reply. Throws PgvipError. */
+  send(to: NodeId, msg: PeerRequest): Promise<PeerReply>;
+  /** GET /v1/status of an agent. Throws PgvipError. */
+  status(to: NodeId): Promise<AgentStatus>;
+  close(): Promise<void>;
+}
+
+interface RawReply {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: string;
+}
+
+export function createPeerClient(options: PeerClientOptions): PeerClient {
+  const pools = new Map<NodeId, Pool>();
+  const poolFor = (to: NodeId): Pool => {
+    let pool = pools.get(to);
+    if (pool === undefined) {
+      const addr = options.peers[to];
+      if (addr === undefined) throw new PgvipError('PGVIP_PEER_UNREACHABLE', `no address configured for ${to}`);
+      const host = addr.host.includes(':') ? `[${addr.host}]` : addr.host;
+      pool = new Pool(`http://${host}:${addr.port}`, {
+        connections: 1,
+        pipelining: 1,
+        keepAliveTimeout: 30_000,
+        connectTimeout: options.timeoutMs,
+        headersTimeout: options.timeoutMs,
+        bodyTimeout: options.timeoutMs,
+      });
+      pools.set(to, pool);
+    }
+    return pool;
+  };
+
+  async function exchange(to: NodeId, spec: EndpointSpec, body: string): Promise<string> {
+    // At most two attempts: the second only when the peer restarted (new epoch) and asked for it.
+    for (let attempt = 1; ; attempt++) {
+      const signed = options.signer.signRequest({ to, method: spec.method, path: spec.path, body });
+      const raw = await call(to, spec, body, signed.headers);
+      const verdict = options.signer.verifyReply({ request: signed, status: raw.status, headers: raw.headers, body: raw.body });
+      if (verdict.resend && attempt === 1) continue;
+      if (raw.status >= 400) throw remoteError(to, raw);
+      return raw.body;
+    }
+  }
+
+  async function call(to: NodeId, spec: EndpointSpec, body: string, auth: Record<string, string>): Promise<RawReply> {
+    try {
+      const res = await poolFor(to).request({
+        method: spec.method,
+        path: spec.path,
+        headers: { ...auth, ...(spec.method === 'POST' ? { 'content-type': 'application/json' } : {}) },
+        body: spec.method === 'POST' ? body : null,
+        signal: AbortSignal.timeout(options.timeoutMs),
+      });
+      const text = await res.body.text();
+      return { status: res.statusCode, headers: res.headers, body: text };
+    } catch (e) {
+      if (isPgvipError(e)) throw e;
+      const err = e as Error & { code?: string };
+      const timedOut = err.name === 'TimeoutError' || err.name === 'AbortError' || /Timeout/.test(err.code ?? '') || /Timeout/.test(err.name);
+      throw new PgvipError(timedOut ? 'PGVIP_PEER_TIMEOUT' : 'PGVIP_PEER_UNREACHABLE', `${to} ${spec.method} ${spec.path}: ${err.code ?? err.name}: ${err.message}`, { cause: e });
+    }
+  }
+
+  return {
+    async send(to, msg) {
+      const spec = endpoints[msg.kind];
+      const text = await exchange(to, spec, serializeMessage(msg));
+      return decodeMessageBody(spec.reply, text) as PeerReply;
+    },
+    async status(to) {
+      const spec = endpoints.status;
+      const text = await exchange(to, spec, '');
+      return decodeMessageBody(spec.reply, text) as AgentStatus;
+    },
+    async close() {
+      await Promise.all([...pools.values()].map((p) => p.close()));
+      pools.clear();
+    },
+  };
+}
+
+/** A coded error reply from a peer: `{ error: { code, message } }`. */
+function remoteError(to: NodeId, raw: RawReply): PgvipError {
+  let detail = `HTTP ${raw.status}`;
+  try {
+    const parsed = JSON.parse(raw.body) as { error?: { code?: string; message?: string } };
+    if (parsed.error?.code) detail = `${parsed.error.code}: ${parsed.error.message ?? ''}`;
+  } catch {
+    // not JSON: keep the status line
+  }
+  return new PgvipError('PGVIP_PEER_REFUSED', `${to} refused the request: ${detail}`);
+}

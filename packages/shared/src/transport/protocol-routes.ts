@@ -1,0 +1,62 @@
+// The server side of the peer protocol for fastify: routes come from the endpoint table, the MAC is
+// checked over the raw body bytes before any parsing, the message must speak for its signer, and every
+// reply — refusals included — is signed so the client can trust it. Errors are coded 4xx replies.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AuthenticatedRejection, checkEnvelopeIdentity, type Verifier, type VerifiedRequest } from '../auth/verifier.js';
+import type { AgentStatus, PeerReply, PeerRequest } from '../core/messages.js';
+import { PgvipError, isPgvipError } from '../errors.js';
+import { decodeMessageBody, serializeMessage } from '../wire/codec.js';
+import { endpoints, type Daemon, type EndpointName } from '../wire/endpoints.js';
+
+export interface ProtocolHandlers {
+  readonly daemon: Daemon;
+  readonly verifier: Verifier;
+  /** Handle one verified, parsed request and return its reply. */
+  handle(msg: PeerRequest, from: VerifiedRequest): Promise<PeerReply> | PeerReply;
+  /** For agents: the status served on GET /v1/status (for the cluster named by the signer). */
+  status?(cluster: string): AgentStatus;
+}
+
+export function errorBody(e: PgvipError): string {
+  return JSON.stringify({ error: { code: e.code, message: e.message } });
+}
+
+export function registerProtocolRoutes(app: FastifyInstance, h: ProtocolHandlers): void {
+  // Keep the exact bytes: the MAC covers them, and JSON re-serialisation would not reproduce them.
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => done(null, body));
+
+  for (const [name, spec] of Object.entries(endpoints) as [EndpointName, (typeof endpoints)[EndpointName]][]) {
+    if (!(spec.servedBy as readonly Daemon[]).includes(h.daemon)) continue;
+    app.route({
+      method: spec.method,
+      url: spec.path,
+      handler: async (req: FastifyRequest, reply: FastifyReply) => {
+        const raw = typeof req.body === 'string' ? req.body : '';
+        let verified: VerifiedRequest | null = null;
+        try {
+          verified = h.verifier.verifyRequest({ method: req.method, path: req.url, headers: req.headers, body: raw });
+          let out: string;
+          if (name === 'status') {
+            if (h.status === undefined) throw new PgvipError('PGVIP_NOT_FOUND', 'this daemon serves no status');
+            out = serializeMessage(h.status(verified.cluster));
+          } else {
+            const msg = decodeMessageBody(spec.request!, raw) as PeerRequest;
+            checkEnvelopeIdentity(msg, verified);
+            out = serializeMessage(await h.handle(msg, verified));
+          }
+          return send(reply, 200, out, verified);
+        } catch (e) {
+          const known = e instanceof AuthenticatedRejection ? e.request : verified;
+          const err = isPgvipError(e) ? e : new PgvipError('PGVIP_INTERNAL', (e as Error).message, { cause: e });
+          if (err.code === 'PGVIP_INTERNAL') req.log.error({ err: e }, 'protocol handler failed');
+          return send(reply, err.httpStatus ?? 500, errorBody(err), known);
+        }
+      },
+    });
+  }
+
+  function send(reply: FastifyReply, status: number, body: string, signFor: VerifiedRequest | null) {
+    if (signFor !== null) reply.headers(h.verifier.signReply(signFor, { status, body }));
+    return reply.code(status).type('application/json').send(body);
+  }
+}

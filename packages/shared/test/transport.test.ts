@@ -1,0 +1,85 @@
+// Goal: the peer transport carries signed requests and replies end to end over real sockets: the
+// first request learns the peer's epoch, bad input gets a coded 4xx, and a peer that is down or
+// silent fails within the timeout with a coded error.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import Fastify from 'fastify';
+import { createSigner, createVerifier, generateKey } from '../src/auth/index.js';
+import { PROTOCOL_VERSION, type LeaseRequest, type PeerRequest } from '../src/core/messages.js';
+import { isPgvipError } from '../src/errors.js';
+import { createPeerClient, registerProtocolRoutes } from '../src/transport/index.js';
+
+const key = generateKey();
+const members = ['db-a', 'db-b', 'witness'];
+
+async function witnessServer(t: { after: (fn: () => Promise<void> | void) => void }) {
+  const app = Fastify();
+  const seen: PeerRequest[] = [];
+  registerProtocolRoutes(app, {
+    daemon: 'witness',
+    verifier: createVerifier({ self: 'witness', clusters: { c1: { members, key } } }),
+    handle: (msg) => {
+      seen.push(msg);
+      return { v: PROTOCOL_VERSION, cluster: 'c1', term: msg.term, from: 'witness', kind: 'lease-reply', seq: (msg as LeaseRequest).seq, granted: true, reason: 'granted', maintenance: false, primaryOfTerm: msg.from };
+    },
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  t.after(() => app.close());
+  const port = (app.server.address() as { port: number }).port;
+  return { app, port, seen };
+}
+
+const lease = (seq: number): LeaseRequest => ({ v: PROTOCOL_VERSION, cluster: 'c1', term: 2, from: 'db-a', kind: 'lease-request', seq, lsn: 0x3000060n, timeline: 1, syncStandby: 'db-b' });
+
+test('a signed lease request is answered with a verified, parsed reply', async (t) => {
+  const { port, seen } = await witnessServer(t);
+  const client = createPeerClient({ signer: createSigner({ cluster: 'c1', sender: 'db-a', key }), peers: { witness: { host: '127.0.0.1', port } }, timeoutMs: 1000 });
+  t.after(() => client.close());
+  for (const seq of [1, 2, 3]) {
+    const reply = await client.send('witness', lease(seq));
+    assert.equal(reply.kind, 'lease-reply');
+    assert.ok(reply.kind === 'lease-reply' && reply.granted && reply.seq === seq);
+  }
+  assert.equal(seen.length, 3);
+  assert.equal((seen[0] as LeaseRequest).lsn, 0x3000060n);
+});
+
+test('a client with the wrong key is refused with a coded error, and nothing is handled', async (t) => {
+  const { port, seen } = await witnessServer(t);
+  const client = createPeerClient({ signer: createSigner({ cluster: 'c1', sender: 'db-a', key: generateKey() }), peers: { witness: { host: '127.0.0.1', port } }, timeoutMs: 1000 });
+  t.after(() => client.close());
+  await assert.rejects(client.send('witness', lease(1)), (e) => isPgvipError(e) && /PGVIP_AUTH|PGVIP_PEER_REFUSED/.test(e.message));
+  assert.equal(seen.length, 0);
+});
+
+test('a malformed body gets a coded 400, an unsigned request a coded 401', async (t) => {
+  const { app } = await witnessServer(t);
+  const unsigned = await app.inject({ method: 'POST', url: '/v1/lease', headers: { 'content-type': 'application/json' }, payload: '{}' });
+  assert.equal(unsigned.statusCode, 401);
+  assert.equal(JSON.parse(unsigned.body).error.code, 'PGVIP_AUTH_MISSING');
+  const signer = createSigner({ cluster: 'c1', sender: 'db-a', key });
+  // First contact learns the epoch; the second request is then accepted up to the schema check.
+  for (let i = 0; i < 2; i++) {
+    const body = '{"v":1,"cluster":"c1"}';
+    const signed = signer.signRequest({ to: 'witness', method: 'POST', path: '/v1/lease', body });
+    const res = await app.inject({ method: 'POST', url: '/v1/lease', headers: { ...signed.headers, 'content-type': 'application/json' }, payload: body });
+    const verdict = signer.verifyReply({ request: signed, status: res.statusCode, headers: res.headers as Record<string, string>, body: res.body });
+    if (verdict.resend) continue;
+    assert.equal(res.statusCode, 400);
+    assert.equal(JSON.parse(res.body).error.code, 'PGVIP_BAD_REQUEST');
+  }
+});
+
+test('a silent peer times out and a closed port is unreachable, both coded', async (t) => {
+  const silent = createServer(() => {}).listen(0, '127.0.0.1');
+  t.after(() => silent.close());
+  await new Promise((r) => silent.once('listening', r));
+  const silentPort = (silent.address() as { port: number }).port;
+  const client = createPeerClient({ signer: createSigner({ cluster: 'c1', sender: 'db-a', key }), peers: { witness: { host: '127.0.0.1', port: silentPort }, 'db-b': { host: '127.0.0.1', port: 1 } }, timeoutMs: 300 });
+  t.after(() => client.close());
+  const started = Date.now();
+  await assert.rejects(client.send('witness', lease(1)), (e) => isPgvipError(e, 'PGVIP_PEER_TIMEOUT'));
+  assert.ok(Date.now() - started < 3000);
+  await assert.rejects(client.status('db-b'), (e) => isPgvipError(e, 'PGVIP_PEER_UNREACHABLE'));
+});
