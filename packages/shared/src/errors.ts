@@ -50,6 +50,13 @@ export const errorCatalogue = {
   PGVIP_PG_CTL_FAILED: { category: 'postgres', message: 'pg_ctl could not start or stop PostgreSQL' },
   PGVIP_PG_REWIND_FAILED: { category: 'postgres', message: 'pg_rewind failed and the base-backup fallback is disabled' },
   PGVIP_PG_BASE_BACKUP_FAILED: { category: 'postgres', message: 'pg_basebackup from the primary failed' },
+  // vip
+  PGVIP_VIP_EC2_FAILED: { category: 'vip', message: 'EC2 refused or failed a call that moves or checks the VIP' },
+  PGVIP_VIP_UNAUTHORIZED: { category: 'vip', message: "EC2 denied a VIP call: the instance's IAM role lacks a permission, or its credentials are not accepted" },
+  PGVIP_VIP_TIMEOUT: { category: 'vip', message: 'the VIP call did not succeed within its time budget (timeouts, throttling or EC2 server errors until the end)' },
+  PGVIP_VIP_IMDS: { category: 'vip', message: 'the instance metadata service (IMDSv2) did not answer as expected' },
+  PGVIP_VIP_OS_ADDRESS: { category: 'vip', message: 'could not add, remove or read the VIP on the OS network interface' },
+  PGVIP_VIP_NOT_FOUND: { category: 'vip', message: 'an EC2 resource the VIP needs does not exist (network interface, route table or route)' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCatalogue;
