@@ -427,7 +427,14 @@ export class World {
   #persist(h: Host, d: AgentDurable | WitnessDurable): void {
     if (d.term < this.#maxTermSeen[h]) this.violation(`I2: ${h} persisted term ${d.term} below ${this.#maxTermSeen[h]}`);
     this.#maxTermSeen[h] = Math.max(this.#maxTermSeen[h], d.term);
-    if (h === 'witness') this.witness.disk = d as WitnessDurable;
+    if (h === 'witness') {
+      const w = d as WitnessDurable;
+      // I4: automatic failover is paused in maintenance — no new vote may be recorded while it is on.
+      if (w.maintenance && w.votedTerm > this.witness.disk.votedTerm && !this.#manualTerms.has(w.votedTerm)) {
+        this.violation(`I4: the witness voted for ${w.votedFor} in term ${w.votedTerm} while the cluster is in maintenance`);
+      }
+      this.witness.disk = w;
+    }
     else this.agents[h].disk = d as AgentDurable;
   }
   #perform(h: Host, inc: number, a: Action<AgentDurable | WitnessDurable>, respond?: (r: PeerReply) => void): void {
@@ -449,10 +456,6 @@ export class World {
     }
   }
   #checkReply(h: Host, msg: PeerReply): void {
-    // I4: automatic failover is paused in maintenance (planned switchovers and manual overrides are not votes).
-    if (msg.kind === 'vote-reply' && msg.granted && this.witness.disk.maintenance && msg.reason !== 'already voted for this candidate in this term') {
-      this.violation(`I4: the witness voted for ${msg.primaryOfTerm} in term ${msg.term} while the cluster is in maintenance`);
-    }
     // I2: a grant is only ever given in the grantor's current term, never to a lower one.
     if ((msg.kind === 'lease-reply' || msg.kind === 'vote-reply') && msg.granted && msg.term < this.#maxTermSeen[h]) {
       this.violation(`I2: ${h} granted ${msg.kind} in term ${msg.term} after seeing ${this.#maxTermSeen[h]}`);
