@@ -1,0 +1,102 @@
+// `npm run release`: builds pgvip and packs what a host needs into release/pgvip-<version>.tar.gz:
+//
+//   pgvip-<version>/
+//     package.json, package-lock.json        the root manifest and the exact lockfile
+//     packages/<pkg>/package.json + dist/     compiled shared, agent and witness packages
+//     node_modules/                           production dependencies only (npm ci --omit=dev)
+//     deploy/                                 install.sh, pgvip-upgrade, systemd units, IAM policies, examples, CDK app source
+//     docs/, README.md
+//
+// Why `npm ci --omit=dev` into a staging copy of the workspace layout rather than `npm pack` per
+// workspace: npm ci installs exactly the versions in package-lock.json (what the tests ran against)
+// and links the workspace packages to each other as npm does in development, while installing packed
+// tarballs would resolve version ranges against the registry again at release time. Lifecycle
+// scripts are not run (--ignore-scripts): no runtime dependency needs one, and a release should not
+// execute code fetched from the registry.
+//
+// Usage: node scripts/release.mjs [--out DIR] [--no-build]
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+function fail(message) {
+  console.error(`release: ${message}`);
+  process.exit(1);
+}
+
+function run(cmd, args, cwd) {
+  const r = spawnSync(cmd, args, { cwd, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, npm_config_update_notifier: 'false' } });
+  if (r.status !== 0) fail(`${cmd} ${args.join(' ')} failed (exit ${r.status ?? r.signal})`);
+}
+
+function parseArgs(argv) {
+  const options = { out: path.join(repoRoot, 'release'), build: true };
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--out') options.out = path.resolve(argv[++i] ?? fail('--out needs a directory'));
+    else if (argv[i] === '--no-build') options.build = false;
+    else fail(`unknown argument ${argv[i]}; usage: node scripts/release.mjs [--out DIR] [--no-build]`);
+  }
+  return options;
+}
+
+// Files that exist only for development or are rebuilt on demand.
+const excluded = new Set(['node_modules', 'cdk.out', '.tsbuildinfo']);
+const copyFilter = (src) => !excluded.has(path.basename(src)) && !src.endsWith('.tsbuildinfo');
+
+export function buildRelease({ out, build }) {
+  const rootManifest = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8'));
+  const version = rootManifest.version;
+  if (!/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(version ?? '')) fail(`package.json version ${JSON.stringify(version)} is not a semantic version`);
+  const name = `pgvip-${version}`;
+
+  if (build) run(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-b'], repoRoot);
+
+  mkdirSync(out, { recursive: true });
+  const staging = mkdtempSync(path.join(out, `.staging-${name}-`));
+  try {
+    const tree = path.join(staging, name);
+    mkdirSync(tree);
+    for (const file of ['package.json', 'package-lock.json', 'README.md']) cpSync(path.join(repoRoot, file), path.join(tree, file));
+    cpSync(path.join(repoRoot, 'docs'), path.join(tree, 'docs'), { recursive: true });
+    cpSync(path.join(repoRoot, 'deploy'), path.join(tree, 'deploy'), { recursive: true, filter: copyFilter });
+
+    // Every workspace's manifest must be present, or npm ci finds the lockfile out of sync; only the
+    // runtime packages (those with a dist/) bring their compiled code.
+    for (const workspace of rootManifest.workspaces) {
+      const from = path.join(repoRoot, workspace);
+      mkdirSync(path.join(tree, workspace), { recursive: true });
+      cpSync(path.join(from, 'package.json'), path.join(tree, workspace, 'package.json'));
+      if (workspace.startsWith('packages/')) {
+        if (!existsSync(path.join(from, 'dist'))) fail(`${workspace}/dist is missing: build first (npm run build) or drop --no-build`);
+        cpSync(path.join(from, 'dist'), path.join(tree, workspace, 'dist'), { recursive: true, filter: copyFilter });
+      }
+    }
+
+    run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], tree);
+
+    // The release must run from its own node_modules: load both daemons' packages there, so a
+    // runtime dependency declared as a devDependency fails the release instead of a host.
+    run(process.execPath, ['--input-type=module', '-e', "await import('@pgvip/agent'); await import('@pgvip/witness');"], tree);
+
+    const tarball = path.join(out, `${name}.tar.gz`);
+    // Owner root and sorted names: the archive does not leak the build user and lists files stably.
+    run('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '-czf', tarball, '-C', staging, name], repoRoot);
+    const sha256 = createHash('sha256').update(readFileSync(tarball)).digest('hex');
+    writeFileSync(`${tarball}.sha256`, `${sha256}  ${path.basename(tarball)}\n`);
+    return { version, tarball, sha256 };
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { tarball, sha256 } = buildRelease(parseArgs(process.argv.slice(2)));
+  console.log(`release: ${path.relative(process.cwd(), tarball)} (sha256 ${sha256})`);
+  // Leave older releases alone but say what is there, so nobody ships a stale file by mistake.
+  const others = readdirSync(path.dirname(tarball)).filter((f) => f.endsWith('.tar.gz') && f !== path.basename(tarball));
+  if (others.length > 0) console.log(`release: also in ${path.dirname(tarball)}: ${others.join(', ')}`);
+}
