@@ -34,6 +34,10 @@ function sc(goal: string, faults: Fault[], expect: (r: RunResult) => string[], p
 }
 
 export const scenarios: Record<string, Scenario> = {
+  'bootstrap': sc('a never-elected cluster elects the running primary for term 1 and routes the VIP to it',
+    [],
+    (r) => (r.finalPrimary === 'db-a' ? [] : [`final primary ${r.finalPrimary}`]),
+    { bootstrap: true }),
   'row01-switchover': sc('planned switchover: db-b becomes primary, old primary rejoins, nothing lost',
     [{ kind: 'switchover', at: FAULT_AT }],
     (r) => [...promotions(r, 1), ...noLoss(r), ...(r.finalPrimary === 'db-b' ? [] : [`final primary ${r.finalPrimary}`])]),

@@ -44,6 +44,8 @@ export interface Schedule {
   /** All faults end here; the run continues to `endMs` to check convergence. */
   readonly healAtMs: number;
   readonly endMs: number;
+  /** Start from a never-elected cluster (term 0) instead of db-a as primary of term 1. */
+  readonly bootstrap?: boolean;
 }
 
 export function baseSchedule(seed: number, faults: Fault[] = [], patch: Partial<Schedule> = {}): Schedule {

@@ -186,6 +186,17 @@ export class World {
       disk: { ...initialWitnessDurable, term: 1, primaryOfTerm: 'db-a', votedTerm: 1, votedFor: 'db-a', syncEligible: sched.replication === 'sync' ? 'db-b' : null },
     };
     for (const h of HOSTS) this.#maxTermSeen[h] = 1;
+    if (sched.bootstrap === true) {
+      const fresh: AgentDurable = { term: 0, primaryOfTerm: null };
+      this.agents['db-a'].disk = fresh;
+      this.agents['db-b'].disk = fresh;
+      this.witness.disk = { ...initialWitnessDurable, syncEligible: null };
+      this.ec2Owner = null;
+      this.ec2OwnerTerm = 0;
+      this.routed = null;
+      this.#ownerHistory.length = 0;
+      for (const h of HOSTS) this.#maxTermSeen[h] = 0;
+    }
   }
 
   // --- time and events -------------------------------------------------------------------------

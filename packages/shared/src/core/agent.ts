@@ -360,7 +360,10 @@ function onTick(st: Step, pg: PgSnapshot, writeProbe: WriteProbe, peer: AgentSta
     peer,
     peerFailedChecks: peerFailed ? s.peerFailedChecks + 1 : 0,
     lastStreamingAtMs: pg.streaming ? s.nowMs : s.lastStreamingAtMs,
-    writeProbeFailures: writeProbe === 'stalled' || writeProbe === 'failed' || (!pg.running && isPrimaryOfTerm(s)) ? s.writeProbeFailures + 1 : 0,
+    // A probe still in flight ('not-run') neither counts nor clears: a stalled probe outlives ticks.
+    writeProbeFailures: writeProbe === 'stalled' || writeProbe === 'failed' || (!pg.running && isPrimaryOfTerm(s))
+      ? s.writeProbeFailures + 1
+      : writeProbe === 'not-run' && pg.running ? s.writeProbeFailures : 0,
   });
   if (peerFailed && st.s.peerFailedChecks === s.settings.timings.failureChecks) {
     st.notify('failure-detected', `${s.settings.peer} failed ${st.s.peerFailedChecks} consecutive checks`);
@@ -399,6 +402,8 @@ function checkLease(st: Step): void {
   const s = st.s;
   const pg = s.pg;
   if (pg === null || !pg.running || pg.inRecovery) return;
+  // Term 0: the cluster has never elected anyone; the server's writability predates pgvip.
+  if (s.durable.term === 0) return;
   const primary = isPrimaryOfTerm(s);
   // A PostgreSQL that is not in recovery on a node that is not primary of the term must never write.
   const mustBeFenced = primary ? leaseRemainingMs(s) === 0 && !inBootGrace(s) : true;
@@ -630,9 +635,25 @@ function actAsNonPrimary(st: Step): void {
   const s = st.s;
   const pg = s.pg;
   if (pg === null) return;
+  if (s.durable.term === 0) return bootstrap(st);
   if (!pg.inRecovery) return rejoinIfPossible(st);
   if (s.inFlight !== null && s.inFlight.kind === 'rejoin') return;
   maybeCampaign(st);
+}
+
+/**
+ * First start of a cluster: the node whose PostgreSQL already runs as a primary asks the witness for
+ * term 1; the standby waits to learn it. The witness grants term 1 once, to one node.
+ */
+function bootstrap(st: Step): void {
+  const s = st.s;
+  const pg = s.pg;
+  if (pg === null || !pg.running || pg.inRecovery) return;
+  const t = s.settings.timings;
+  if (s.campaign !== null && s.nowMs - s.campaign.sentAtMs < t.requestTimeoutMs + t.heartbeatMs) return;
+  st.set({ campaign: { term: 1, sentAtMs: s.nowMs } });
+  st.send(s.settings.witness, { ...st.envelope(), term: 1, kind: 'vote-request', lastTerm: 0, lsn: pg.lsn, timeline: pg.timeline });
+  st.because('bootstrapping the cluster: asking the witness for term 1');
 }
 
 function rejoinIfPossible(st: Step): void {

@@ -291,7 +291,8 @@ function decideVote(st: Step, msg: Extract<PeerRequest, { kind: 'vote-request' }
   if (msg.term <= d.term) return answer(false, `term ${msg.term} is not above ${d.term}`);
   if (msg.term !== d.term + 1 || msg.lastTerm !== d.term) return answer(false, `candidate missed a term (it was in ${msg.lastTerm}, the cluster is in ${d.term})`);
   if (d.maintenance) return answer(false, 'cluster is in maintenance');
-  if (s.nowMs < s.bootAtMs + promiseMs(t)) return answer(false, 'witness restarted recently and waits out the promises it may have made');
+  const neverPromised = d.term === 0 && d.votedTerm === 0;
+  if (s.nowMs < s.bootAtMs + promiseMs(t) && !neverPromised) return answer(false, 'witness restarted recently and waits out the promises it may have made');
   if (promiseLive(s)) return answer(false, `lease promised to ${s.promise?.holder} for ${Math.round((s.promise?.untilMs ?? 0) - s.nowMs)} ms more`);
   const bootstrap = d.term === 0 && d.primaryOfTerm === null;
   if (bootstrap) {

@@ -1,0 +1,161 @@
+// Wires an agent from its config: durable state, keys, peers, PostgreSQL and VIP ports, the loop and
+// the HTTP server. Ports can be injected (tests use fakes); main.ts passes the real ones.
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import {
+  agentDurableSchema,
+  createDurableFile,
+  createPeerClient,
+  createSigner,
+  createVerifier,
+  loadKey,
+  readSecretFile,
+  type AgentConfig,
+  type ClusterConfig,
+  type ClusterKey,
+  type NodeConfig,
+} from '@pgvip/shared';
+import { bootAgent, defaultAgentSettings, type AgentSettings } from '@pgvip/shared/core';
+import { monotonicNow, type MonotonicClock } from './clock.js';
+import { createAgentMetrics } from './metrics.js';
+import { LocalPostgres } from './postgres/local-postgres.js';
+import type { PgEndpoint, PostgresPort } from './postgres/port.js';
+import { AgentRunner } from './runner.js';
+import { buildServer } from './server.js';
+import type { VipPort } from './vip/port.js';
+
+export interface AgentDaemonOptions {
+  readonly logger: Logger;
+  readonly vip: VipPort;
+  readonly pg?: PostgresPort;
+  readonly clock?: MonotonicClock;
+  /** Listen on the configured address (default true; tests may use inject()). */
+  readonly listen?: boolean;
+  /** Overrides the configured listen port (0 = any free port; tests). */
+  readonly port?: number;
+  readonly onFatal?: (err: Error) => void;
+}
+
+export interface AgentDaemon {
+  readonly app: FastifyInstance;
+  readonly runner: AgentRunner;
+  readonly settings: AgentSettings;
+  /** The port the HTTP server listens on (0 when not listening). */
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+function nodes(cluster: ClusterConfig, self: string): { me: NodeConfig; peer: NodeConfig } {
+  const me = cluster.nodes.find((n) => n.id === self);
+  const peer = cluster.nodes.find((n) => n.id !== self);
+  if (me === undefined || peer === undefined) throw new Error(`node ${self} is not in cluster ${cluster.name}`);
+  return { me, peer };
+}
+
+/** How this agent reaches a node's PostgreSQL from outside that node (for pg_rewind / streaming). */
+function remoteEndpoint(n: NodeConfig, password: string | undefined): PgEndpoint {
+  const local = n.postgres.host === '127.0.0.1' || n.postgres.host === 'localhost' || n.postgres.host === '::1';
+  return { host: local ? n.agent.host : n.postgres.host, port: n.postgres.port, user: n.postgres.user, database: n.postgres.database, ...(password === undefined ? {} : { password }) };
+}
+
+export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOptions): Promise<AgentDaemon> {
+  const cluster = cfg.cluster;
+  const { me, peer } = nodes(cluster, cfg.self);
+  const logger = opts.logger.child({ cluster: cluster.name, node: cfg.self });
+  const clock = opts.clock ?? monotonicNow;
+  const settings = defaultAgentSettings({
+    cluster: cluster.name,
+    self: me.id,
+    peer: peer.id,
+    witness: cluster.witness.id,
+    timings: cluster.timings,
+    replication: cluster.replication.mode,
+    lagBytesMax: BigInt(cluster.replication.lagBytesMax),
+    fencing: cluster.fencing.mode,
+  });
+
+  let key: ClusterKey | null = null;
+  if (cluster.auth.disabled) {
+    logger.warn('AUTHENTICATION IS DISABLED for this cluster: any host that reaches the agent port can drive failovers');
+  } else {
+    key = await loadKey(cluster.auth.keyFile!, 'cluster.auth.keyFile');
+  }
+  const password = me.postgres.passwordFile === undefined ? undefined : (await readSecretFile(me.postgres.passwordFile, `nodes[${me.id}].postgres.passwordFile`)).trim();
+  const peerPassword = peer.postgres.passwordFile === undefined ? password : undefined;
+
+  const members = [me.id, peer.id, cluster.witness.id];
+  const signer = key === null ? createSigner({ cluster: cluster.name, sender: me.id, authDisabled: true }) : createSigner({ cluster: cluster.name, sender: me.id, key });
+  const verifier = createVerifier({ self: me.id, clusters: { [cluster.name]: key === null ? { members, authDisabled: true } : { members, key } } });
+  const peers = createPeerClient({
+    signer,
+    peers: { [peer.id]: { host: peer.agent.host, port: peer.agent.port }, [cluster.witness.id]: { host: cluster.witness.host, port: cluster.witness.port } },
+    timeoutMs: cluster.timings.requestTimeoutMs,
+  });
+
+  const stateFile = createDurableFile(path.join(cfg.stateDir, `agent-${cluster.name}.json`), agentDurableSchema, { term: 0, primaryOfTerm: null });
+  const durable = stateFile.load();
+
+  const pg =
+    opts.pg ??
+    new LocalPostgres({
+      nodeName: me.postgres.applicationName,
+      host: me.postgres.host,
+      port: me.postgres.port,
+      user: me.postgres.user,
+      database: me.postgres.database,
+      ...(password === undefined ? {} : { password }),
+      dataDir: me.postgres.dataDir,
+      binDir: me.postgres.binDir,
+      osUser: me.postgres.osUser,
+    });
+  try {
+    const report = await pg.ensureManagedSettings();
+    if (report.changed.length > 0) logger.info({ changed: report.changed }, 'applied managed postgresql settings');
+    if (report.pendingRestart.length > 0) logger.warn({ pendingRestart: report.pendingRestart }, 'managed settings wait for a postgresql restart');
+  } catch (e) {
+    logger.warn({ err: e }, 'could not apply managed postgresql settings now; will run without them until the next start');
+  }
+
+  const metrics = createAgentMetrics({ cluster: cluster.name, node: me.id });
+  const runner = new AgentRunner({
+    initial: bootAgent(settings, durable, clock()),
+    ports: {
+      pg,
+      vip: opts.vip,
+      endpoints: { [peer.id]: remoteEndpoint(peer, peerPassword), [me.id]: remoteEndpoint(me, password) },
+      names: { [me.id]: me.postgres.applicationName, [peer.id]: peer.postgres.applicationName },
+      promoteWaitSeconds: 60,
+    },
+    peers,
+    stateFile,
+    logger,
+    metrics,
+    clock,
+    onFatal:
+      opts.onFatal ??
+      ((err) => {
+        logger.fatal({ err }, 'cannot persist durable state: stopping so that no action runs on an unpersisted term');
+        process.exit(70);
+      }),
+  });
+  const app = buildServer({ runner, verifier, metrics, logger, clock });
+  let port = 0;
+  if (opts.listen !== false) {
+    await app.listen({ host: cfg.listen.host, port: opts.port ?? cfg.listen.port });
+    port = (app.server.address() as { port: number }).port;
+    logger.info({ host: cfg.listen.host, port }, 'agent listening');
+  }
+  runner.start();
+  return {
+    app,
+    runner,
+    settings,
+    port,
+    async close() {
+      await runner.stop();
+      await app.close();
+      await peers.close();
+    },
+  };
+}

@@ -1,0 +1,71 @@
+// Carries out the core's effects on the ports and reports each as an EffectResult. Every effect is
+// bounded by the ports' own timeouts; a failure is a result (the core retries), never a crash.
+import type { Effect, EffectResult } from '@pgvip/shared/core';
+import { isPgvipError } from '@pgvip/shared';
+import type { PgEndpoint, PostgresPort } from './postgres/port.js';
+import type { VipPort } from './vip/port.js';
+
+export interface EffectPorts {
+  readonly pg: PostgresPort;
+  readonly vip: VipPort;
+  /** How to reach each node's PostgreSQL (for rejoin). */
+  readonly endpoints: Readonly<Record<string, PgEndpoint>>;
+  /** application_name of each node. */
+  readonly names: Readonly<Record<string, string>>;
+  readonly promoteWaitSeconds: number;
+}
+
+export async function runEffect(id: number, effect: Effect, p: EffectPorts): Promise<EffectResult> {
+  const ok = (detail: string, extra: Partial<EffectResult> = {}): EffectResult => ({ id, ok: true, detail, ...extra });
+  try {
+    switch (effect.kind) {
+      case 'fence': {
+        const r = await p.pg.fence(effect.mode);
+        const obs = await p.pg.observe();
+        const finalLsn = obs.reachable ? obs.currentLsn ?? obs.receiveLsn ?? undefined : undefined;
+        return ok(`fenced (${r.mode}, ${r.terminatedBackends} backends terminated)`, finalLsn === undefined ? {} : { finalLsn });
+      }
+      case 'unfence':
+        await p.pg.unfence();
+        return ok('unfenced');
+      case 'drop-vip-local':
+        await p.vip.dropLocal();
+        return ok('VIP removed from the interface');
+      case 'add-vip-local':
+        await p.vip.addLocal();
+        return ok('VIP added to the interface');
+      case 'stop-wal-receiver': {
+        const r = await p.pg.stopWalReceiverAndReadFinalLsn();
+        return ok(`WAL receiver stopped at ${r.receiveLsn ?? r.replayLsn}`, { finalLsn: r.receiveLsn ?? r.replayLsn });
+      }
+      case 'set-sync-standby': {
+        const name = effect.standby === null ? null : p.names[effect.standby] ?? effect.standby;
+        await p.pg.setSynchronousStandby(name);
+        return ok(`synchronous_standby_names = ${name ?? "''"}`);
+      }
+      case 'promote': {
+        const r = await p.pg.promote(p.promoteWaitSeconds);
+        return ok(r.alreadyPrimary ? 'already primary' : `promoted to timeline ${r.timelineId}`);
+      }
+      case 'move-vip-cloud': {
+        const r = await p.vip.moveInCloud({ term: effect.term, budgetMs: effect.budgetMs });
+        return ok(`VIP assigned in EC2 (request ids ${r.requestIds.join(', ') || 'none'})`);
+      }
+      case 'verify-vip': {
+        const placement = await p.vip.verify();
+        return ok(`VIP ${placement}`, { vipPlacement: placement });
+      }
+      case 'start-postgres':
+        await p.pg.start();
+        return ok('postgresql started');
+      case 'rejoin': {
+        const primary = p.endpoints[effect.primary];
+        if (primary === undefined) return { id, ok: false, detail: `no PostgreSQL endpoint configured for ${effect.primary}` };
+        const r = await p.pg.rejoinAsStandby({ primary });
+        return ok(`${r.path}${r.rewindFailure ? ` (pg_rewind failed: ${r.rewindFailure})` : ''} in ${Math.round(r.durationMs)} ms`);
+      }
+    }
+  } catch (e) {
+    return { id, ok: false, detail: isPgvipError(e) ? e.message : `${(e as Error).name}: ${(e as Error).message}` };
+  }
+}

@@ -1,0 +1,58 @@
+// Translates the PostgreSQL port's observations into the core's PgSnapshot and WriteProbe values.
+import type { PgSnapshot, WriteProbe } from '@pgvip/shared/core';
+import type { PgObservation, WriteProbeResult } from './postgres/port.js';
+import { synchronousStandbyNamesFor } from './postgres/port.js';
+
+export const downSnapshot: PgSnapshot = {
+  running: false, inRecovery: false, writable: false, timeline: 0, lsn: 0n, replayLsn: 0n,
+  streaming: false, syncStandby: null, standbyInSync: false,
+};
+
+export interface SnapshotContext {
+  /** The peer's application_name: the only standby pgvip manages. */
+  readonly peerName: string;
+  readonly peerNode: string;
+  /** WAL older than this on the receiver means streaming has stopped, whatever its status says. */
+  readonly streamFreshMs: number;
+  /** The last good snapshot, kept while the server is merely slow (a stall is not a crash). */
+  readonly previous: PgSnapshot | null;
+}
+
+export function toSnapshot(obs: PgObservation, ctx: SnapshotContext): PgSnapshot {
+  if (!obs.reachable) {
+    // A timeout means a stalled server, not a dead one: keep the last view and let the write probe
+    // decide (a refused connection, by contrast, is definitive).
+    if (obs.errorCode === 'PGVIP_PG_TIMEOUT' && ctx.previous !== null && ctx.previous.running) return ctx.previous;
+    return downSnapshot;
+  }
+  const lsn = obs.currentLsn ?? obs.receiveLsn ?? obs.replayLsn ?? 0n;
+  const receiver = obs.walReceiver;
+  const streaming = obs.inRecovery && receiver !== null && receiver.status === 'streaming' && (receiver.lastMessageAgeMs ?? Infinity) <= ctx.streamFreshMs;
+  const syncStandby = !obs.inRecovery && obs.synchronousStandbyNames.trim() === synchronousStandbyNamesFor(ctx.peerName) ? ctx.peerNode : null;
+  const replica = obs.replicas.find((r) => r.applicationName === ctx.peerName);
+  return {
+    running: true,
+    inRecovery: obs.inRecovery,
+    writable: !obs.inRecovery && !obs.defaultTransactionReadOnly,
+    timeline: obs.timelineId,
+    lsn,
+    replayLsn: obs.replayLsn ?? lsn,
+    streaming,
+    syncStandby,
+    standbyInSync: syncStandby !== null && replica !== undefined && replica.state === 'streaming' && replica.syncState === 'sync',
+  };
+}
+
+export function toWriteProbe(r: WriteProbeResult | null): WriteProbe {
+  if (r === null) return 'not-run';
+  switch (r.outcome) {
+    case 'ok':
+      return 'ok';
+    case 'timeout':
+      return 'stalled';
+    case 'read-only':
+      return 'read-only';
+    case 'error':
+      return 'failed';
+  }
+}

@@ -1,0 +1,224 @@
+// The agent's shell around the decision core: it observes PostgreSQL and the peer every heartbeat,
+// feeds the core, and carries out what the core returns in the order written on its output type:
+// persist (fsync) first, then replies and sends, then effects (whose results come back as inputs),
+// notifications last and fire-and-forget. All core steps run one at a time on the event loop.
+import type { Logger } from 'pino';
+import {
+  agentRole,
+  agentStatus,
+  leaseRemainingMs,
+  stepAgent,
+  type Action,
+  type AgentDurable,
+  type AgentInput,
+  type AgentState,
+  type AgentStatus,
+  type PeerReply,
+  type PeerRequest,
+  type PgSnapshot,
+} from '@pgvip/shared/core';
+import { PgvipError, type DurableFile, type PeerClient } from '@pgvip/shared';
+import type { MonotonicClock } from './clock.js';
+import { runEffect, type EffectPorts } from './effects.js';
+import { ROLES, type AgentMetrics } from './metrics.js';
+import { toSnapshot, toWriteProbe } from './pg-snapshot.js';
+import type { WriteProbeResult } from './postgres/port.js';
+
+export interface RunnerDeps {
+  readonly initial: AgentState;
+  readonly ports: EffectPorts;
+  readonly peers: PeerClient;
+  readonly stateFile: DurableFile<AgentDurable>;
+  readonly logger: Logger;
+  readonly metrics: AgentMetrics;
+  readonly clock: MonotonicClock;
+  /** Called when durable state cannot be written: continuing could break I2, so the process must stop. */
+  readonly onFatal: (err: Error) => void;
+}
+
+/** Reasons that are routine and only logged at debug level. */
+const ROUTINE = /^(nothing to do|answered lease-request|noted (lease-reply|ack|sync-update-reply)|effect finished|answered lease-release)/;
+
+export class AgentRunner {
+  #s: AgentState;
+  readonly #d: RunnerDeps;
+  #timer: NodeJS.Timeout | null = null;
+  #stopped = false;
+  #ticking = false;
+  #probe: Promise<void> | null = null;
+  #probeResult: WriteProbeResult | null = null;
+  #lastSnapshot: PgSnapshot | null = null;
+  #lastReason = '';
+
+  constructor(deps: RunnerDeps) {
+    this.#d = deps;
+    this.#s = deps.initial;
+  }
+
+  get state(): AgentState {
+    return this.#s;
+  }
+
+  status(): AgentStatus {
+    return agentStatus({ ...this.#s, nowMs: this.#d.clock() });
+  }
+
+  start(): void {
+    this.#d.logger.info({ term: this.#s.durable.term, primaryOfTerm: this.#s.durable.primaryOfTerm }, 'agent loop started');
+    this.#schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    await this.#probe;
+  }
+
+  /** A request from the witness or the peer; resolves with the core's reply (after any persist). */
+  handleRequest(msg: PeerRequest): PeerReply {
+    let reply: PeerReply | null = null;
+    this.#step({ kind: 'request', nowMs: this.#d.clock(), msg }, (r) => (reply = r));
+    if (reply === null) throw new PgvipError('PGVIP_INTERNAL', `the core produced no reply to ${msg.kind}`);
+    return reply;
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => void this.#tick(), delayMs);
+  }
+
+  async #tick(): Promise<void> {
+    const t = this.#s.settings.timings;
+    const started = this.#d.clock();
+    if (!this.#ticking) {
+      this.#ticking = true;
+      try {
+        await this.#observeAndStep();
+      } catch (e) {
+        this.#d.logger.error({ err: e }, 'tick failed');
+      } finally {
+        this.#ticking = false;
+      }
+    }
+    this.#schedule(Math.max(0, t.heartbeatMs - (this.#d.clock() - started)));
+  }
+
+  async #observeAndStep(): Promise<void> {
+    const s = this.#s;
+    const { settings } = s;
+    const [obs, peer] = await Promise.all([
+      this.#d.ports.pg.observe(),
+      this.#d.peers.status(settings.peer).catch((e: unknown) => {
+        this.#d.metrics.checksFailed.inc({ check: 'peer' });
+        this.#d.logger.debug({ err: e }, 'peer status failed');
+        return null;
+      }),
+    ]);
+    const pg = toSnapshot(obs, {
+      peerName: this.#d.ports.names[settings.peer] ?? settings.peer,
+      peerNode: settings.peer,
+      streamFreshMs: Math.max(2000, 4 * settings.timings.heartbeatMs),
+      previous: this.#lastSnapshot,
+    });
+    if (!obs.reachable) this.#d.metrics.checksFailed.inc({ check: 'postgres' });
+    this.#lastSnapshot = pg;
+    this.#maybeStartProbe(pg);
+    const probe = this.#probeResult;
+    this.#probeResult = null;
+    if (probe !== null && probe.outcome !== 'ok') this.#d.metrics.checksFailed.inc({ check: 'write-probe' });
+    this.#step({ kind: 'tick', nowMs: this.#d.clock(), pg, writeProbe: toWriteProbe(probe), peer: peer as AgentStatus | null });
+  }
+
+  /** The write probe runs beside the ticks: a stalled one may outlive several heartbeats. */
+  #maybeStartProbe(pg: PgSnapshot): void {
+    const s = this.#s;
+    if (this.#probe !== null || s.durable.primaryOfTerm !== s.settings.self || !pg.running || pg.inRecovery) return;
+    this.#probe = this.#d.ports.pg
+      .writeProbe(s.settings.timings.writeProbeTimeoutMs)
+      .then((r) => {
+        this.#probeResult = r;
+      })
+      .finally(() => {
+        this.#probe = null;
+      });
+  }
+
+  #step(input: AgentInput, respond?: (r: PeerReply) => void): void {
+    const out = stepAgent(this.#s, input);
+    this.#s = out.state;
+    if (!ROUTINE.test(out.reason) && out.reason !== this.#lastReason) {
+      this.#d.logger.info({ term: out.state.durable.term, role: agentRole(out.state) }, out.reason);
+    } else {
+      this.#d.logger.debug({ term: out.state.durable.term }, out.reason);
+    }
+    this.#lastReason = out.reason;
+    this.#updateGauges();
+    this.#execute(out.actions, respond);
+  }
+
+  #execute(actions: readonly Action<AgentDurable>[], respond?: (r: PeerReply) => void): void {
+    for (const a of actions) {
+      switch (a.kind) {
+        case 'persist':
+          try {
+            this.#d.stateFile.save(a.state);
+          } catch (e) {
+            // Nothing after a failed persist may happen: a reply or effect would act on a term that
+            // is not on disk.
+            this.#d.onFatal(e as Error);
+            return;
+          }
+          break;
+        case 'reply':
+          respond?.(a.msg);
+          break;
+        case 'send':
+          this.#send(a.to, a.msg);
+          break;
+        case 'effect':
+          this.#effect(a.id, a.effect);
+          break;
+        case 'notify':
+          this.#d.metrics.events.inc({ event: a.event });
+          this.#d.logger.warn({ event: a.event, term: this.#s.durable.term }, a.detail);
+          break;
+      }
+    }
+  }
+
+  #send(to: string, msg: PeerRequest): void {
+    this.#d.peers
+      .send(to, msg)
+      .then((reply) => {
+        if (!this.#stopped) this.#step({ kind: 'reply', nowMs: this.#d.clock(), msg: reply });
+      })
+      .catch((e: unknown) => this.#d.logger.debug({ err: e, to, kind: msg.kind }, 'request failed'));
+  }
+
+  #effect(id: number, effect: Parameters<typeof runEffect>[1]): void {
+    const log = this.#d.logger.child({ effect: effect.kind });
+    log.info('effect started');
+    void runEffect(id, effect, this.#d.ports).then((result) => {
+      if (result.ok) {
+        log.info({ detail: result.detail }, 'effect done');
+        if (effect.kind === 'promote') this.#d.metrics.promotions.inc();
+        if (effect.kind === 'move-vip-cloud') this.#d.metrics.vipMoves.inc();
+      } else {
+        log.warn({ detail: result.detail }, 'effect failed');
+        this.#d.metrics.effectErrors.inc({ effect: effect.kind });
+      }
+      if (!this.#stopped) this.#step({ kind: 'effect-done', nowMs: this.#d.clock(), result });
+    });
+  }
+
+  #updateGauges(): void {
+    const s = this.#s;
+    const m = this.#d.metrics;
+    const role = agentRole(s);
+    for (const r of ROLES) m.role.set({ role: r }, r === role ? 1 : 0);
+    m.term.set(s.durable.term);
+    m.leaseRemaining.set(leaseRemainingMs(s) / 1000);
+    const report = s.primaryReport;
+    if (report !== null && s.pg !== null && s.pg.inRecovery) m.lagBytes.set(Number(report.lsn > s.pg.lsn ? report.lsn - s.pg.lsn : 0n));
+  }
+}

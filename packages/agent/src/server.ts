@@ -1,0 +1,80 @@
+// The agent's HTTP API (fastify). Health endpoints answer with status codes like Patroni's, so load
+// balancers and scripts can use them; the protocol endpoints are authenticated (transport/); only
+// main.ts listens.
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { agentRole, leaseRemainingMs, type AgentStatus, type PeerReply, type PeerRequest } from '@pgvip/shared/core';
+import { PgvipError, encodeMessage, errorBody, registerProtocolRoutes, type Verifier } from '@pgvip/shared';
+import type { AgentRunner } from './runner.js';
+import type { AgentMetrics } from './metrics.js';
+
+export interface ServerDeps {
+  readonly runner: Pick<AgentRunner, 'state' | 'status' | 'handleRequest'>;
+  readonly verifier: Verifier;
+  readonly metrics: AgentMetrics;
+  readonly logger?: Logger;
+  readonly clock: () => number;
+}
+
+export function buildServer(deps: ServerDeps): FastifyInstance {
+  const app: FastifyInstance = Fastify({
+    // pino's Logger is a FastifyBaseLogger; the cast only bridges fastify's generic parameter.
+    ...(deps.logger === undefined ? {} : { loggerInstance: deps.logger as unknown as FastifyBaseLogger }),
+    disableRequestLogging: true,
+    return503OnClosing: true,
+  });
+
+  const snapshot = () => {
+    const s = { ...deps.runner.state, nowMs: deps.clock() };
+    return { s, role: agentRole(s), leaseMs: leaseRemainingMs(s) };
+  };
+
+  app.get('/health', async () => {
+    const { s, role } = snapshot();
+    return { status: 'ok', node: s.settings.self, cluster: s.settings.cluster, role, term: s.durable.term };
+  });
+
+  // 200 only while this node is the writable primary holding a valid lease.
+  app.get('/primary', async (_req, reply) => {
+    const { s, role, leaseMs } = snapshot();
+    const ok = role === 'primary' && leaseMs > 0 && s.pg?.writable === true;
+    return reply.code(ok ? 200 : 503).send({ role, term: s.durable.term, leaseRemainingMs: Math.round(leaseMs) });
+  });
+
+  // 200 while streaming as a standby; ?lag=BYTES also requires the lag to be within BYTES.
+  app.get<{ Querystring: { lag?: string } }>('/replica', async (req, reply) => {
+    const { s, role } = snapshot();
+    let maxLag: bigint | null = null;
+    if (req.query.lag !== undefined) {
+      if (!/^\d{1,19}$/.test(req.query.lag)) {
+        const e = new PgvipError('PGVIP_BAD_REQUEST', `lag must be a number of bytes, got ${JSON.stringify(req.query.lag)}`);
+        return reply.code(400).type('application/json').send(errorBody(e));
+      }
+      maxLag = BigInt(req.query.lag);
+    }
+    const report = s.primaryReport;
+    const lag = report !== null && s.pg !== null ? (report.lsn > s.pg.lsn ? report.lsn - s.pg.lsn : 0n) : null;
+    const streaming = s.pg?.inRecovery === true && s.pg.streaming;
+    const ok = (role === 'standby' || role === 'candidate') && streaming && (maxLag === null || (lag !== null && lag <= maxLag));
+    return reply.code(ok ? 200 : 503).send({ role, streaming, lagBytes: lag === null ? null : Number(lag) });
+  });
+
+  app.get('/status', async () => encodeMessage(deps.runner.status()));
+
+  app.get('/metrics', async (_req, reply) => {
+    reply.type(deps.metrics.registry.contentType);
+    return deps.metrics.registry.metrics();
+  });
+
+  registerProtocolRoutes(app, {
+    daemon: 'agent',
+    verifier: deps.verifier,
+    handle: (msg: PeerRequest): PeerReply => deps.runner.handleRequest(msg),
+    status: (): AgentStatus => deps.runner.status(),
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).type('application/json').send(errorBody(new PgvipError('PGVIP_NOT_FOUND', `${req.method} ${req.url}`)));
+  });
+  return app;
+}
