@@ -3,6 +3,7 @@
 // delays at runtime, read the request log, and serve IMDS processes in other namespaces.
 import { z } from 'zod';
 import { faultPlanSchema, type FaultInjector, type FaultPlan } from './faults.js';
+import { timingUpdateSchema } from './config.js';
 import type { RequestLog } from './request-log.js';
 import type { Ec2Store } from './store.js';
 
@@ -23,12 +24,6 @@ export interface AdminResponse {
   readonly httpStatus: number;
   readonly json: unknown;
 }
-
-const timingUpdateSchema = z.strictObject({
-  remapDelayMs: z.number().int().nonnegative().optional(),
-  describeStaleMs: z.number().int().nonnegative().optional(),
-  imdsLagMs: z.number().int().nonnegative().optional(),
-});
 
 /** Longest a truth long-poll may wait, so a forgotten client cannot hold a socket forever. */
 const longPollMaxMs = 60_000;
@@ -92,7 +87,7 @@ export async function handleAdmin(deps: AdminDeps, request: AdminRequest): Promi
     case 'POST /__admin/timing': {
       const update = parseBody(timingUpdateSchema, request.body);
       if (isResponse(update)) return update;
-      store.setTiming(Object.fromEntries(Object.entries(update).filter(([, v]) => v !== undefined)));
+      store.setTiming(update);
       return ok(store.timing);
     }
     case 'GET /__admin/requests': {

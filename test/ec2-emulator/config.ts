@@ -25,6 +25,13 @@ const cidrBlock = z.string().refine((s) => parseCidr(s, { strict: true }) !== un
 const tags = z.record(z.string(), z.string()).default({});
 const durationMs = z.number().int().nonnegative();
 
+/** A change of delays at runtime (admin API and TS API); absent fields keep their value. */
+export const timingUpdateSchema = z.strictObject({
+  remapDelayMs: durationMs.optional(),
+  describeStaleMs: durationMs.optional(),
+  imdsLagMs: durationMs.optional(),
+});
+
 const networkInterfaceSchema = z.strictObject({
   id: id('eni'),
   subnetId: id('subnet'),
@@ -69,28 +76,26 @@ const accessKeySchema = z
   })
   .refine((k) => (k.policyFile === undefined) !== (k.policy === undefined), 'give exactly one of policyFile and policy');
 
-export const emulatorConfigSchema = z
-  .strictObject({
-    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'expected a region like us-east-1').default('us-east-1'),
-    accountId: z.string().regex(/^\d{12}$/, 'expected a 12-digit account id').default('123456789012'),
-    host: z.string().default('127.0.0.1'),
-    port: z.number().int().min(0).max(65535).default(0),
-    vpcs: z.array(z.strictObject({ id: id('vpc'), cidrBlock })).min(1),
-    subnets: z.array(z.strictObject({ id: id('subnet'), vpcId: id('vpc'), cidrBlock, availabilityZone: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, 'expected an availability zone like us-east-1a') })).min(1),
-    networkInterfaces: z.array(networkInterfaceSchema).default([]),
-    routeTables: z.array(routeTableSchema).default([]),
-    timing: z
-      .strictObject({ remapDelayMs: durationMs.default(0), describeStaleMs: durationMs.default(0), imdsLagMs: durationMs.default(0) })
-      .default({ remapDelayMs: 0, describeStaleMs: 0, imdsLagMs: 0 }),
-    faults: faultPlanSchema.default({ rules: [] }),
-    /** When present, every request must be signed with one of these access keys and is checked against its policy. */
-    iam: z.strictObject({ accessKeys: z.record(z.string().regex(/^[A-Z0-9]{16,128}$/, 'expected an access key id like AKIAEXAMPLE12345'), accessKeySchema) }).optional(),
-    /** IMDS servers to start with the emulator (the CLI's --imds-port adds one). */
-    imds: z
-      .array(z.strictObject({ instanceId: id('i'), port: z.number().int().min(0).max(65535), host: z.string().default('127.0.0.1'), tokensRequired: z.boolean().default(true) }))
-      .default([]),
-  })
-  .superRefine(checkReferences);
+export const emulatorConfigSchema = z.strictObject({
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'expected a region like us-east-1').default('us-east-1'),
+  accountId: z.string().regex(/^\d{12}$/, 'expected a 12-digit account id').default('123456789012'),
+  host: z.string().default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(0),
+  vpcs: z.array(z.strictObject({ id: id('vpc'), cidrBlock })).min(1),
+  subnets: z.array(z.strictObject({ id: id('subnet'), vpcId: id('vpc'), cidrBlock, availabilityZone: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, 'expected an availability zone like us-east-1a') })).min(1),
+  networkInterfaces: z.array(networkInterfaceSchema).default([]),
+  routeTables: z.array(routeTableSchema).default([]),
+  timing: z
+    .strictObject({ remapDelayMs: durationMs.default(0), describeStaleMs: durationMs.default(0), imdsLagMs: durationMs.default(0) })
+    .default({ remapDelayMs: 0, describeStaleMs: 0, imdsLagMs: 0 }),
+  faults: faultPlanSchema.default({ rules: [] }),
+  /** When present, every request must be signed with one of these access keys and is checked against its policy. */
+  iam: z.strictObject({ accessKeys: z.record(z.string().regex(/^[A-Z0-9]{16,128}$/, 'expected an access key id like AKIAEXAMPLE12345'), accessKeySchema) }).optional(),
+  /** IMDS servers to start with the emulator (the CLI's --imds-port adds one). */
+  imds: z
+    .array(z.strictObject({ instanceId: id('i'), port: z.number().int().min(0).max(65535), host: z.string().default('127.0.0.1'), tokensRequired: z.boolean().default(true) }))
+    .default([]),
+});
 
 export type Ec2EmulatorConfig = z.input<typeof emulatorConfigSchema>;
 export type ParsedEmulatorConfig = z.output<typeof emulatorConfigSchema>;
@@ -101,8 +106,13 @@ function duplicates(values: readonly string[]): string[] {
   return [...new Set(values.filter((v, i) => values.indexOf(v) !== i))];
 }
 
-function checkReferences(c: ParsedEmulatorConfig, ctx: z.RefinementCtx): void {
-  const issue = ({ message, path }: Issue) => ctx.addIssue({ code: 'custom', message, path });
+/**
+ * Cross-reference checks. They run only on a config whose fields are each valid (a separate step,
+ * not a zod refinement, because zod runs refinements even after non-fatal field errors).
+ */
+function referenceIssues(c: ParsedEmulatorConfig): Issue[] {
+  const issues: Issue[] = [];
+  const issue = (found: Issue) => issues.push(found);
   for (const [name, list] of [['vpcs', c.vpcs], ['subnets', c.subnets], ['networkInterfaces', c.networkInterfaces], ['routeTables', c.routeTables]] as const) {
     for (const dup of duplicates(list.map((x) => x.id))) issue({ message: `duplicate id ${dup}`, path: [name] });
   }
@@ -161,6 +171,7 @@ function checkReferences(c: ParsedEmulatorConfig, ctx: z.RefinementCtx): void {
       if (subnets.get(subnetId)?.vpcId !== table.vpcId) issue({ message: `subnet ${subnetId} is not in ${table.vpcId}`, path: ['routeTables', i, 'subnetIds', j] });
     });
   });
+  return issues;
 }
 
 export class EmulatorConfigError extends Error {
@@ -198,6 +209,11 @@ export function resolveEmulatorConfig(raw: unknown, baseDir = process.cwd(), sou
   const parsed = emulatorConfigSchema.safeParse(raw);
   if (!parsed.success) throw new EmulatorConfigError(`${source} is invalid:\n${z.prettifyError(parsed.error)}`);
   const c = parsed.data;
+  const issues = referenceIssues(c);
+  if (issues.length > 0) {
+    const error = new z.ZodError(issues.map((i) => ({ code: 'custom' as const, input: undefined, ...i })));
+    throw new EmulatorConfigError(`${source} is invalid:\n${z.prettifyError(error)}`);
+  }
   const iam =
     c.iam &&
     new Map(

@@ -3,8 +3,8 @@
 //   const imds = await startImds({ instanceId: 'i-0aaa', source: ec2 });
 //   ec2.onTruthChange(({ truth }) => programRouter(truth));
 //   ...; await imds.close(); await ec2.close();
-import { loadEmulatorConfigFile, initialSnapshot, resolveEmulatorConfig, type Ec2EmulatorConfig, type ResolvedEmulatorConfig } from './config.js';
-import { FaultInjector, type FaultPlan, type FaultRule, type FaultRuleStatus } from './faults.js';
+import { loadEmulatorConfigFile, initialSnapshot, resolveEmulatorConfig, timingUpdateSchema, type Ec2EmulatorConfig, type ResolvedEmulatorConfig } from './config.js';
+import { FaultInjector, faultPlanSchema, type FaultPlan, type FaultRule, type FaultRuleStatus } from './faults.js';
 import { closeServer, createEmulatorServer, listen } from './http-server.js';
 import type { Ec2Snapshot } from './model.js';
 import { RequestLog, type LoggedRequest } from './request-log.js';
@@ -74,14 +74,16 @@ export async function startResolvedEc2Emulator(config: ResolvedEmulatorConfig, o
     truth: () => store.truth,
     onTruthChange: (listener) => store.onTruthChange(listener),
     imdsView: () => store.imdsView(),
-    setFaults: (plan) => faults.set(Array.isArray(plan) ? { rules: [...plan] } : (plan as FaultPlan)),
+    // Validated like the admin API's input: a typo'd probability must not silently mean "always".
+    setFaults: (plan) => faults.set(faultPlanSchema.parse(Array.isArray(plan) ? { rules: plan } : plan)),
     faults: () => faults.status(),
-    setTiming: (timing) => store.setTiming(timing),
+    setTiming: (timing) => store.setTiming(timingUpdateSchema.parse(timing)),
     requests: (filter) => log.entries(filter),
     close: () => {
       closing ??= (async () => {
-        store.close();
+        // Server first: a request arriving while closing must not find the store already closed.
         await closeServer(server);
+        store.close();
       })();
       return closing;
     },

@@ -96,7 +96,8 @@ export class QueryParams {
   rejectUnknown(known: ReadonlySet<string>): void {
     for (const key of this.#fields.keys()) {
       const top = key.split('.')[0]!;
-      if (!envelopeParameters.has(top) && !known.has(top)) {
+      // X-Amz-* fields carry a presigned request's signature, not operation input.
+      if (!envelopeParameters.has(top) && !known.has(top) && !top.startsWith('X-Amz-')) {
         throw new Ec2ApiError('UnknownParameter', `The parameter ${top} is not recognized`);
       }
     }

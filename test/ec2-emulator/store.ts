@@ -85,7 +85,8 @@ export class Ec2Store {
 
   /** Changes the delays at runtime; already scheduled remaps keep their due time. */
   setTiming(update: Partial<Timing>): void {
-    this.#timing = { ...this.#timing, ...update };
+    const defined = Object.entries(update).filter(([, value]) => value !== undefined);
+    this.#timing = { ...this.#timing, ...Object.fromEntries(defined) };
   }
 
   /** The state the API has accepted (what validations see). */
