@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 
 const needs = [
   { match: 'test/ec2-emulator', check: '/usr/bin/aws', pkg: 'awscli' },
+  { match: 'test/deploy', check: '/usr/bin/systemd-analyze', pkg: 'systemd' },
 ];
 
 export function ensureSystemDeps(files) {
