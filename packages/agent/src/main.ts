@@ -1,0 +1,69 @@
+// `pgvip-agent --config /etc/pgvip/agent.yaml`: the agent daemon. Only this file listens and exits.
+//
+// Environment (mainly for tests and the lab): PGVIP_EC2_ENDPOINT (or AWS_ENDPOINT_URL_EC2) and
+// PGVIP_IMDS_ENDPOINT point the VIP port at an emulator; AWS credentials come from the SDK's usual chain.
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { formatConfigError, isPgvipError, loadAgentConfig } from '@pgvip/shared';
+import { startAgentDaemon } from './daemon.js';
+import { createVipPort, vipPortConfigOf } from './vip/ec2-vip.js';
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({ options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
+  } catch (e) {
+    console.error(`pgvip-agent: ${(e as Error).message}\nusage: pgvip-agent --config FILE`);
+    return 2;
+  }
+  if (args.values.help || args.values.config === undefined) {
+    console.error('usage: pgvip-agent --config FILE');
+    return args.values.help ? 0 : 2;
+  }
+  let cfg;
+  try {
+    cfg = await loadAgentConfig(args.values.config);
+  } catch (e) {
+    console.error(formatConfigError(e));
+    return 2;
+  }
+  const logger = pino({ level: cfg.logLevel, base: { daemon: 'pgvip-agent' }, redact: ['password', '*.password', 'key', '*.key'] });
+  const ec2Endpoint = process.env.PGVIP_EC2_ENDPOINT ?? process.env.AWS_ENDPOINT_URL_EC2;
+  const imdsEndpoint = process.env.PGVIP_IMDS_ENDPOINT;
+  const vip = createVipPort(vipPortConfigOf(cfg), {
+    logger: logger.child({ component: 'vip' }),
+    ...(ec2Endpoint === undefined ? {} : { ec2Endpoint }),
+    ...(imdsEndpoint === undefined ? {} : { imdsEndpoint }),
+  });
+  let daemon;
+  try {
+    daemon = await startAgentDaemon(cfg, { logger, vip });
+  } catch (e) {
+    if (isPgvipError(e)) {
+      logger.fatal({ code: e.code }, e.message);
+      console.error(e.message);
+      return e.category === 'config' ? 2 : 1;
+    }
+    throw e;
+  }
+  // SIGTERM (systemd stop, upgrades): stop cleanly. The durable state is already on disk, and a
+  // restarted agent gets its lease back within one heartbeat, so an upgrade causes no failover.
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal }, 'stopping');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await daemon.close();
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error(`pgvip-agent: unexpected error: ${(e as Error).stack ?? String(e)}`);
+    process.exit(1);
+  },
+);
