@@ -26,7 +26,7 @@ import {
 } from './port.js';
 import { configureAsStandby, conninfoFor, replaceWithBaseBackup, rewindFrom } from './rejoin.js';
 import { alterSystem } from './server-config.js';
-import { pollInSession, sqlLiteral, withSession, type SqlSession } from './sql-session.js';
+import { cancelLeadMs, pollInSession, sqlLiteral, withSession, type SqlSession } from './sql-session.js';
 
 /** The warning PostgreSQL gives when a statement timeout interrupts the wait for the synchronous standby: the commit is local only. */
 const syncWaitCancelled = /canceling (the )?wait for synchronous replication/i;
@@ -70,9 +70,10 @@ export class LocalPostgres implements PostgresPort {
     const elapsed = (): number => Math.round(performance.now() - startedAt);
     try {
       await withSession(this.#config, { timeoutMs, connectTimeoutMs: Math.min(this.#config.timeouts.connectMs, timeoutMs) }, async (s) => {
-        // One round trip; the statement timeout travels with the transaction and also bounds COMMIT's
-        // wait for the synchronous standby.
-        const budgetMs = Math.max(1, Math.floor(s.remainingMs()));
+        // One round trip. The statement timeout travels with the transaction and bounds the INSERT (a
+        // lock, a stalled disk) even if this agent dies; COMMIT's wait for the synchronous standby is
+        // bounded by the session's cancel request instead (see sql-session.ts).
+        const budgetMs = Math.max(1, Math.floor(s.remainingMs()) - cancelLeadMs(timeoutMs));
         await s.query(
           `BEGIN; SET LOCAL statement_timeout = ${budgetMs}; ` +
             `INSERT INTO pgvip.heartbeat AS h (node, beats, written_at) VALUES (${sqlLiteral(this.#config.nodeName)}, 1, clock_timestamp()) ` +

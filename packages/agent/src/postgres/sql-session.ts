@@ -7,11 +7,17 @@
 // concurrent calls cannot queue behind each other. (The agent must connect as a superuser, so the
 // superuser_reserved_connections slots keep it working even when clients exhaust max_connections.)
 //
-// Three bounds, because each catches a different fault:
+// Four bounds, because each catches a different fault:
 // - a connect timer: a stopped (SIGSTOP) or overloaded postmaster accepts the TCP connection into its
 //   backlog but never answers the startup packet;
-// - statement_timeout sent in the startup packet: the server cancels work itself and releases locks;
-// - a client-side deadline that destroys the socket: a stalled backend never sends the cancel's error.
+// - statement_timeout sent in the startup packet: the server cancels a statement itself and releases
+//   its locks, even if the agent dies meanwhile;
+// - a cancel request shortly before the deadline: PostgreSQL switches statement_timeout off before
+//   the actual commit, so a COMMIT waiting for a synchronous standby that is gone waits forever, and
+//   so would its backend after we hang up. A cancel ends that wait (the commit stays local, with a
+//   warning the caller can recognise) and leaves no stuck backend behind;
+// - a client-side deadline that destroys the socket: a stalled server answers nothing at all.
+import { connect as connectSocket } from 'node:net';
 import pg from 'pg';
 import { PgvipError, isPgvipError } from '@pgvip/shared';
 import type { PgEndpoint } from './port.js';
@@ -52,13 +58,23 @@ export async function withSession<T>(endpoint: PgEndpoint, bounds: SessionBounds
   // with it, and without a listener Node would crash the agent.
   client.on('error', () => undefined);
 
+  let connected = false;
+  let cancelSent = false;
+  const cancelRunningStatement = (): void => {
+    const key = client as unknown as BackendKey;
+    if (!connected || cancelSent || key.processID === null || key.secretKey === null) return;
+    cancelSent = true;
+    sendCancelRequest(endpoint, key.processID, key.secretKey);
+  };
   let abortedBy: 'connect' | 'deadline' | null = null;
   const abort = (why: 'connect' | 'deadline'): void => {
     if (abortedBy !== null) return;
     abortedBy = why;
+    cancelRunningStatement();
     client.connection.stream.destroy();
   };
   const deadlineTimer = setTimeout(() => abort('deadline'), timeoutMs);
+  const cancelTimer = setTimeout(cancelRunningStatement, timeoutMs - cancelLeadMs(timeoutMs));
   const connectTimer = setTimeout(() => abort('connect'), Math.min(bounds.connectTimeoutMs, timeoutMs));
   const where = `${endpoint.host}:${endpoint.port}`;
 
@@ -76,6 +92,7 @@ export async function withSession<T>(endpoint: PgEndpoint, bounds: SessionBounds
   try {
     try {
       await client.connect();
+      connected = true;
     } finally {
       clearTimeout(connectTimer);
     }
@@ -84,8 +101,46 @@ export async function withSession<T>(endpoint: PgEndpoint, bounds: SessionBounds
     throw toPgvipError(err, abortedBy, where, timeoutMs, bounds.connectTimeoutMs);
   } finally {
     clearTimeout(deadlineTimer);
+    clearTimeout(cancelTimer);
     closeQuietly(client, abortedBy !== null);
   }
+}
+
+/**
+ * How long before the deadline the running statement is cancelled: long enough for a live server to
+ * answer the cancel (and say why it was slow), short next to the bound.
+ */
+export function cancelLeadMs(timeoutMs: number): number {
+  return Math.min(100, Math.floor(timeoutMs / 5));
+}
+
+/** pg.Client learns these from BackendKeyData; @types/pg does not declare them. */
+interface BackendKey {
+  readonly processID: number | null;
+  readonly secretKey: number | null;
+}
+
+/** Protocol code of a CancelRequest (1234 << 16 | 5678). */
+const cancelRequestCode = 80877102;
+
+/**
+ * Sends PostgreSQL's CancelRequest on a separate connection, as libpq's PQcancel does. Fire and
+ * forget: the answer to a cancel is the cancelled statement's own result on the session.
+ */
+function sendCancelRequest(endpoint: PgEndpoint, processId: number, secretKey: number): void {
+  const packet = Buffer.alloc(16);
+  packet.writeInt32BE(16, 0);
+  packet.writeInt32BE(cancelRequestCode, 4);
+  packet.writeInt32BE(processId, 8);
+  packet.writeInt32BE(secretKey, 12);
+  const socket = endpoint.host.startsWith('/')
+    ? connectSocket({ path: `${endpoint.host}/.s.PGSQL.${endpoint.port}` })
+    : connectSocket({ host: endpoint.host, port: endpoint.port });
+  const giveUp = setTimeout(() => socket.destroy(), 1_000);
+  giveUp.unref();
+  socket.once('connect', () => socket.end(packet));
+  socket.once('close', () => clearTimeout(giveUp));
+  socket.on('error', () => undefined); // a server that cannot take a cancel is one the deadline handles
 }
 
 /** Ends the session politely when the server still talks, without making the caller wait for it. */
