@@ -370,7 +370,8 @@ export class World {
   #startAgent(n: DbNode): void {
     const proc = this.agents[n];
     proc.inc++;
-    proc.state = this.cores.bootAgent(this.#agentSettings[n], proc.disk, this.local(n));
+    // Each process's lease seqs start above every earlier one's (the shell's persisted boot counter).
+    proc.state = this.cores.bootAgent(this.#agentSettings[n], proc.disk, this.local(n), proc.inc * 2 ** 32);
     this.log(n, `agent started (term ${proc.disk.term}, primary ${proc.disk.primaryOfTerm})`);
     const inc = proc.inc;
     this.after(this.rng.int(0, 50), () => this.#onHost(n, () => this.#agentTick(n, inc)));

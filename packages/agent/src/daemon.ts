@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import {
   agentDurableSchema,
+  bootCountSchema,
   createDurableFile,
   createPeerClient,
   createSigner,
@@ -95,6 +96,11 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
 
   const stateFile = createDurableFile(path.join(cfg.stateDir, `agent-${cluster.name}.json`), agentDurableSchema, { term: 0, primaryOfTerm: null });
   const durable = stateFile.load();
+  // Every process's lease-request seqs start above those of all earlier processes of this node, so
+  // grantors can tell a delayed release from an earlier process from a current one.
+  const bootFile = createDurableFile(path.join(cfg.stateDir, `agent-${cluster.name}.boots`), bootCountSchema, 0);
+  const boots = bootFile.load() + 1;
+  bootFile.save(boots);
 
   const pg =
     opts.pg ??
@@ -119,7 +125,7 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
 
   const metrics = createAgentMetrics({ cluster: cluster.name, node: me.id });
   const runner = new AgentRunner({
-    initial: bootAgent(settings, durable, clock()),
+    initial: bootAgent(settings, durable, clock(), boots * 2 ** 32),
     ports: {
       pg,
       vip: opts.vip,

@@ -64,3 +64,17 @@ test('the witness persists its vote before it answers, and refuses a second cand
   const r2 = again.actions.find((a) => a.kind === 'reply');
   assert.ok(r2?.kind === 'reply' && r2.msg.kind === 'vote-reply' && !r2.msg.granted);
 });
+
+test('a release older than the lease granted since is ignored; a newer one is honoured', () => {
+  const ws = { cluster: 'c1', self: 'witness', nodes: ['db-a', 'db-b'] as [string, string], timings: defaultTimings, replication: 'sync' as const, lagBytesMax: 1n };
+  let w = bootWitness(ws, { ...initialWitnessDurable, term: 3, primaryOfTerm: 'db-a', syncEligible: 'db-b' }, -100_000);
+  const req = (seq: number) => ({ ...env(3, 'db-a'), kind: 'lease-request' as const, seq, lsn: 1n, timeline: 1, syncStandby: 'db-b' });
+  w = stepWitness(w, { kind: 'request', nowMs: 0, msg: req(2 ** 33 + 1) }).state; // granted to a newer process
+  const old = stepWitness(w, { kind: 'request', nowMs: 10, msg: { ...env(3, 'db-a'), kind: 'lease-release', reason: 'old', leaseSeq: 2 ** 32 + 7 } });
+  assert.equal(old.state.releasedTerm, null);
+  assert.ok(old.state.promise !== null);
+  assert.match(old.reason, /ignored a release/);
+  const fresh = stepWitness(w, { kind: 'request', nowMs: 10, msg: { ...env(3, 'db-a'), kind: 'lease-release', reason: 'pg died', leaseSeq: 2 ** 33 + 1 } });
+  assert.equal(fresh.state.releasedTerm, 3);
+  assert.equal(fresh.state.promise, null);
+});

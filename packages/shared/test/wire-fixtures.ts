@@ -39,7 +39,7 @@ export const agentStatus: AgentStatus = {
 
 export const leaseRequest: LeaseRequest = { ...envelope, kind: 'lease-request', seq: 41, lsn: MAX_LSN, timeline: 3, syncStandby: null };
 export const leaseReply: LeaseReply = { ...envelope, from: 'witness', kind: 'lease-reply', seq: 41, granted: true, reason: 'granted', primaryOfTerm: 'db-a', maintenance: true };
-export const leaseRelease: LeaseRelease = { ...envelope, kind: 'lease-release', reason: 'postgres stopped accepting writes; fenced' };
+export const leaseRelease: LeaseRelease = { ...envelope, kind: 'lease-release', reason: 'postgres stopped accepting writes; fenced', leaseSeq: 41 };
 export const voteRequest: VoteRequest = { ...envelope, from: 'db-b', term: 8, kind: 'vote-request', lastTerm: 7, lsn: 0n, timeline: 3 };
 export const voteReply: VoteReply = { ...envelope, from: 'witness', term: 8, kind: 'vote-reply', granted: false, reason: 'db-a still holds a lease', primaryOfTerm: null };
 export const syncUpdate: SyncUpdate = { ...envelope, kind: 'sync-update', standby: 'db-b', change: 'degrade' };

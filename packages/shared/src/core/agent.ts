@@ -69,6 +69,8 @@ interface Promise_ {
   readonly term: number;
   readonly holder: NodeId;
   readonly untilMs: number;
+  /** The seq of the lease request behind this promise (0 when assumed at boot). */
+  readonly seq: number;
 }
 
 interface InFlight {
@@ -142,8 +144,13 @@ export type AgentInput =
 
 export type AgentOutput = StepOutput<AgentState, AgentDurable>;
 
-/** A fresh agent after (re)start: volatile knowledge is empty, and promises it may have made are assumed live. */
-export function bootAgent(settings: AgentSettings, durable: AgentDurable, nowMs: number): AgentState {
+/**
+ * A fresh agent after (re)start: volatile knowledge is empty, and promises it may have made are
+ * assumed live. `seqBase` must exceed every lease-request seq an earlier process of this node sent
+ * (the shell derives it from a persisted boot counter), so grantors can order requests and releases
+ * across restarts.
+ */
+export function bootAgent(settings: AgentSettings, durable: AgentDurable, nowMs: number, seqBase = 1): AgentState {
   return {
     settings,
     durable,
@@ -157,12 +164,12 @@ export function bootAgent(settings: AgentSettings, durable: AgentDurable, nowMs:
     // I6: a restarted node cannot know what it promised before the crash, so it behaves as if it had
     // promised the current primary a full lease at boot.
     promise: durable.primaryOfTerm !== null && durable.primaryOfTerm !== settings.self
-      ? { term: durable.term, holder: durable.primaryOfTerm, untilMs: nowMs + promiseMs(settings.timings) }
+      ? { term: durable.term, holder: durable.primaryOfTerm, untilMs: nowMs + promiseMs(settings.timings), seq: 0 }
       : null,
     releasedTerm: null,
     lease: null,
     leaseSends: [],
-    nextSeq: 1,
+    nextSeq: Math.max(1, seqBase),
     nextEffectId: 1,
     inFlight: null,
     fenceInFlight: null,
@@ -510,7 +517,7 @@ function restartFencedPostgres(st: Step): void {
 function maybeRelease(st: Step): void {
   const s = st.s;
   if (!s.fenced || s.fenceInFlight !== null) return; // rule: fence BEFORE release
-  const msg = { ...st.envelope(), kind: 'lease-release' as const, reason: s.fenceReason ?? 'fenced' };
+  const msg = { ...st.envelope(), kind: 'lease-release' as const, reason: s.fenceReason ?? 'fenced', leaseSeq: s.nextSeq - 1 };
   st.send(s.settings.witness, msg);
   st.send(s.settings.peer, msg);
   st.set({ releasePending: false, releasedTerm: s.durable.term, lease: null, releasedAtMs: s.nowMs });
@@ -718,12 +725,14 @@ function onRequest(st: Step, msg: PeerRequest): void {
       if (d.primaryOfTerm !== msg.from) { deny(`term belongs to ${d.primaryOfTerm}`); return reply(false, `term ${d.term} belongs to ${d.primaryOfTerm}`); }
       if (st.s.campaign !== null) return reply(false, 'campaigning for the next term');
       if (st.s.pg !== null && !st.s.pg.inRecovery && st.s.pg.writable) return reply(false, 'this node is not a standby');
-      const promise = { term: d.term, holder: msg.from, untilMs: st.s.nowMs + promiseMs(s.settings.timings) };
+      const promise = { term: d.term, holder: msg.from, untilMs: st.s.nowMs + promiseMs(s.settings.timings), seq: msg.seq };
       st.set({ promise, primaryReport: { term: msg.term, lsn: msg.lsn, timeline: msg.timeline, syncStandby: msg.syncStandby, atMs: st.s.nowMs }, peerFailedChecks: 0 });
       return reply(true, 'granted');
     }
     case 'lease-release': {
-      if (msg.term === s.durable.term && msg.from === s.durable.primaryOfTerm) {
+      const stale = s.promise !== null && s.promise.holder === msg.from && msg.leaseSeq < s.promise.seq;
+      if (stale) st.because(`ignored a release from ${msg.from} older than the lease it granted since`);
+      if (msg.term === s.durable.term && msg.from === s.durable.primaryOfTerm && !stale) {
         st.set({ releasedTerm: msg.term, promise: null });
         st.because(`${msg.from} released its lease for term ${msg.term}: ${msg.reason}`);
       }

@@ -78,6 +78,12 @@ export interface LeaseReply extends Envelope {
 export interface LeaseRelease extends Envelope {
   readonly kind: 'lease-release';
   readonly reason: string;
+  /**
+   * The highest lease-request seq the releasing primary sent before releasing. A grantor ignores a
+   * release older than the request behind its current promise: a delayed release from an earlier
+   * agent process must never cancel a lease granted since.
+   */
+  readonly leaseSeq: number;
 }
 
 /** A standby asks for the vote for `term` (= its current term + 1). */

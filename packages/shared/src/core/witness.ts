@@ -55,7 +55,7 @@ export interface WitnessState {
   readonly bootAtMs: number;
   readonly nowMs: number;
   /** The promise made with the last lease grant (or vote). */
-  readonly promise: { readonly term: number; readonly holder: NodeId; readonly untilMs: number } | null;
+  readonly promise: { readonly term: number; readonly holder: NodeId; readonly untilMs: number; readonly seq: number } | null;
   readonly releasedTerm: number | null;
   readonly primaryReport: PrimaryReport | null;
   readonly views: Readonly<Record<NodeId, NodeView>>;
@@ -88,7 +88,7 @@ export function bootWitness(settings: WitnessSettings, durable: WitnessDurable, 
     bootAtMs: nowMs,
     nowMs,
     // I6: promises made before a restart are unknown, so assume a full one to the current primary.
-    promise: durable.primaryOfTerm === null ? null : { term: durable.term, holder: durable.primaryOfTerm, untilMs: nowMs + promiseMs(settings.timings) },
+    promise: durable.primaryOfTerm === null ? null : { term: durable.term, holder: durable.primaryOfTerm, untilMs: nowMs + promiseMs(settings.timings), seq: 0 },
     releasedTerm: null,
     primaryReport: null,
     views,
@@ -226,14 +226,18 @@ function onRequest(st: Step, msg: PeerRequest): void {
       const d = st.s.durable;
       if (d.primaryOfTerm !== msg.from) return answer(false, `term ${d.term} belongs to ${d.primaryOfTerm}`);
       st.set({
-        promise: { term: d.term, holder: msg.from, untilMs: st.s.nowMs + promiseMs(s.settings.timings) },
+        promise: { term: d.term, holder: msg.from, untilMs: st.s.nowMs + promiseMs(s.settings.timings), seq: msg.seq },
         releasedTerm: st.s.releasedTerm === d.term ? null : st.s.releasedTerm,
         primaryReport: { term: msg.term, lsn: msg.lsn, timeline: msg.timeline, syncStandby: msg.syncStandby, atMs: st.s.nowMs },
       });
       return answer(true, 'granted');
     }
     case 'lease-release': {
-      if (msg.term === s.durable.term && msg.from === s.durable.primaryOfTerm) {
+      // A release older than the request behind the current promise comes from an earlier agent
+      // process (or was delayed): it must not cancel the lease granted since.
+      const stale = s.promise !== null && s.promise.holder === msg.from && msg.leaseSeq < s.promise.seq;
+      if (stale) st.because(`ignored a release from ${msg.from} older than the lease granted since`);
+      if (msg.term === s.durable.term && msg.from === s.durable.primaryOfTerm && !stale) {
         st.set({ releasedTerm: msg.term, promise: null });
         st.notify('lease-released', `${msg.from} released its lease for term ${msg.term}: ${msg.reason}`);
         st.because(`${msg.from} released its lease: ${msg.reason}`);
@@ -307,7 +311,7 @@ function decideVote(st: Step, msg: Extract<PeerRequest, { kind: 'vote-request' }
   }
   st.persist({ ...d, term: msg.term, primaryOfTerm: msg.from, votedTerm: msg.term, votedFor: msg.from, syncEligible: null });
   // The vote doubles as the first lease grant of the new term.
-  st.set({ promise: { term: msg.term, holder: msg.from, untilMs: s.nowMs + promiseMs(t) }, releasedTerm: null, primaryReport: null });
+  st.set({ promise: { term: msg.term, holder: msg.from, untilMs: s.nowMs + promiseMs(t), seq: 0 }, releasedTerm: null, primaryReport: null });
   st.notify('vote-granted', `voted for ${msg.from} in term ${msg.term}`);
   return answer(true, bootstrap ? 'bootstrap of the cluster' : `primary ${d.primaryOfTerm} failed`);
 }
@@ -377,7 +381,7 @@ function onOperator(st: Step, c: OperatorCommand): void {
       if (to === null || !s.settings.nodes.includes(to)) return verdict(false, 'name the node to promote with --to');
       const term = d.term + 1;
       st.persist({ ...d, term, primaryOfTerm: to, votedTerm: term, votedFor: to, syncEligible: null });
-      st.set({ promise: { term, holder: to, untilMs: s.nowMs + promiseMs(s.settings.timings) }, releasedTerm: null, primaryReport: null });
+      st.set({ promise: { term, holder: to, untilMs: s.nowMs + promiseMs(s.settings.timings), seq: 0 }, releasedTerm: null, primaryReport: null });
       st.actions.push({ kind: 'send', to, msg: { ...st.envelope(), kind: 'manual-promote', acceptDataLoss: true, requestedBy: c.by } });
       st.notify('manual-failover', `${c.by} forced ${to} to primary in term ${term}, accepting data loss`);
       return verdict(true, `forcing ${to} to primary in term ${term} (data loss accepted)`);

@@ -14,3 +14,6 @@ export const witnessDurableSchema: z.ZodType<WitnessDurable> = z
 
 /** One witness file holds the durable state of every cluster it serves. */
 export const witnessStateFileSchema = z.record(z.string(), witnessDurableSchema);
+
+/** How many times an agent process has started on this node (seeds its lease-request seqs). */
+export const bootCountSchema: z.ZodType<number> = z.number().int().nonnegative().max(2 ** 20);

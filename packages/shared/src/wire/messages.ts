@@ -89,6 +89,7 @@ export const leaseReleaseSchema = z
     ...envelopeShape,
     kind: z.literal('lease-release'),
     reason: reasonSchema,
+    leaseSeq: counterSchema,
   })
   .readonly();
 
