@@ -27,7 +27,6 @@ export const ec2ErrorStatus = {
   UnauthorizedOperation: 403,
   Unavailable: 503,
   UnknownParameter: 400,
-  UnsupportedProtocol: 400,
 } as const;
 
 // Codes contain dots on the wire (InvalidNetworkInterfaceID.NotFound); the table uses `_` so the

@@ -119,6 +119,18 @@ describe('IMDS metadata paths', suiteTimeout, () => {
     assert.equal((await call(`${imds.url}/latest/meta-data/ami-launch-index`, { headers: { 'X-aws-ec2-metadata-token': session } })).status, 404);
   });
 
+  it('lists every ENI of a multi-homed instance, the primary interface first', async (t) => {
+    const config = baseConfig();
+    const secondEni = { id: 'eni-0b2', instanceId: dbB.instanceId, deviceIndex: 1, subnetId: 'subnet-0b2', macAddress: '02:00:00:00:0b:02', privateIpAddress: '198.18.2.12' };
+    const ec2 = await emulatorForTest(t, { ...config, networkInterfaces: [...config.networkInterfaces!, secondEni] });
+    const imds = await imdsForTest(t, ec2, dbB.instanceId);
+    const session = await token(imds);
+    assert.equal(await metadata(imds, 'network/interfaces/macs/', session), `${dbB.mac}/\n02:00:00:00:0b:02/`);
+    assert.equal(await metadata(imds, 'mac', session), dbB.mac);
+    assert.equal(await metadata(imds, 'network/interfaces/macs/02:00:00:00:0b:02/subnet-ipv4-cidr-block', session), '198.18.2.0/24');
+    assert.equal(await metadata(imds, 'network/interfaces/macs/02:00:00:00:0b:02/device-number', session), '1');
+  });
+
   it('refuses to serve an instance the emulator does not know', async (t) => {
     const ec2 = await emulatorForTest(t);
     await assert.rejects(startImds({ instanceId: 'i-0fff', source: ec2 }), /instance i-0fff has no network interface/);

@@ -93,6 +93,22 @@ describe('AssignPrivateIpAddresses', suiteTimeout, () => {
     assert.deepEqual(out.AssignedPrivateIpAddresses?.map((a) => a.PrivateIpAddress), ['198.18.1.4', '198.18.1.5']);
   });
 
+  it('reports a subnet without enough free addresses for SecondaryPrivateIpAddressCount', async (t) => {
+    // A /28 has 16 addresses; EC2 reserves 5 and the ENI's primary takes one: 10 are free.
+    const ec2 = await emulatorForTest(t, baseConfig({
+      subnets: [{ id: 'subnet-0c3', vpcId: 'vpc-0a1', cidrBlock: '198.18.3.0/28', availabilityZone: 'us-east-1a' }],
+      networkInterfaces: [{ id: 'eni-0c3', instanceId: 'i-0c3', subnetId: 'subnet-0c3', privateIpAddress: '198.18.3.4', ipv4AddressesMax: 50 }],
+      routeTables: [],
+    }));
+    const client = ec2Client(ec2.url);
+    await expectEc2Error(
+      client.send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: 'eni-0c3', SecondaryPrivateIpAddressCount: 11 })),
+      'InsufficientFreeAddressesInSubnet', 400,
+    );
+    const out = await client.send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: 'eni-0c3', SecondaryPrivateIpAddressCount: 10 }));
+    assert.equal(out.AssignedPrivateIpAddresses?.length, 10);
+  });
+
   it('reports unknown and malformed ENI ids', async (t) => {
     const ec2 = await emulatorForTest(t);
     const client = ec2Client(ec2.url);
@@ -261,6 +277,20 @@ describe('ReplaceRoute and CreateRoute', suiteTimeout, () => {
     await expectEc2Error(
       client.send(new ReplaceRouteCommand({ RouteTableId: 'rtb-0a1', DestinationCidrBlock: overlayCidr, InstanceId: 'i-0fff' })),
       'InvalidInstanceID.NotFound', 400,
+    );
+    await expectEc2Error(
+      client.send(new ReplaceRouteCommand({ RouteTableId: 'rtb-0a1', DestinationCidrBlock: overlayCidr, InstanceId: 'db-b' })),
+      'InvalidInstanceID.Malformed', 400,
+    );
+  });
+
+  it('refuses an instance target with several ENIs: the caller must name one', async (t) => {
+    const config = baseConfig();
+    const secondEni = { id: 'eni-0b2', instanceId: dbB.instanceId, deviceIndex: 1, subnetId: 'subnet-0a1', privateIpAddress: '198.18.1.12' };
+    const ec2 = await emulatorForTest(t, { ...config, networkInterfaces: [...config.networkInterfaces!, secondEni] });
+    await expectEc2Error(
+      ec2Client(ec2.url).send(new ReplaceRouteCommand({ RouteTableId: 'rtb-0a1', DestinationCidrBlock: overlayCidr, InstanceId: dbB.instanceId })),
+      'InvalidInstanceID', 400, /There are multiple interfaces attached to instance 'i-0bbb'/,
     );
   });
 
