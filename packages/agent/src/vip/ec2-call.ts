@@ -33,7 +33,7 @@ export interface Ec2Failure {
 const retryable: ReadonlySet<FailureKind> = new Set(['throttled', 'server', 'timeout', 'network']);
 const throttlingCodes = new Set(['RequestLimitExceeded', 'Throttling', 'ThrottlingException', 'RequestThrottled', 'RequestThrottledException', 'TooManyRequestsException']);
 const notFoundCodes = /^Invalid(NetworkInterfaceID|RouteTableID|InstanceID)\.NotFound$/;
-const networkCodes = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
+const networkCodes = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
 
 interface SdkErrorShape {
   name?: unknown;
@@ -54,10 +54,11 @@ export function classifyEc2Error(err: unknown): Ec2Failure {
   if (name === 'UnauthorizedOperation' || name === 'AuthFailure' || name === 'Blocked' || name === 'OptInRequired') return failure('unauthorized');
   if (throttlingCodes.has(name) || httpStatus === 429) return failure('throttled');
   if (notFoundCodes.test(name)) return failure('not-found');
+  // The SDK names a reset connection "TimeoutError" too; its code tells the two apart.
+  if (transportCode !== undefined && networkCodes.has(transportCode)) return failure('network', transportCode);
   if (name === 'TimeoutError' || transportCode === 'ETIMEDOUT') return failure('timeout', 'TimeoutError');
   if (httpStatus !== undefined && httpStatus >= 500) return failure('server');
   if (httpStatus !== undefined && httpStatus >= 400) return failure('client');
-  if (transportCode !== undefined && networkCodes.has(transportCode)) return failure('network', transportCode);
   if (/socket hang up|ECONNRESET/i.test(message)) return failure('network', 'ECONNRESET');
   // Anything else (a parse error, a bug) would fail the same way again: do not spin on it.
   return failure('client');
