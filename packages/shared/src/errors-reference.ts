@@ -9,6 +9,7 @@ const categoryTitles: Record<ErrorCategory, string> = {
   state: 'Durable state',
   postgres: 'PostgreSQL',
   vip: 'VIP and EC2',
+  operator: 'Witness operator API',
   internal: 'Internal',
 };
 
