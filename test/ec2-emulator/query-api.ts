@@ -6,12 +6,13 @@ import type { IamPrincipal } from './config.js';
 import { dryRunSucceeded, Ec2ApiError } from './errors.js';
 import type { FaultInjector, FaultKind } from './faults.js';
 import { authorize, unauthorizedMessage } from './iam.js';
+import type { Ec2Operation } from './operation.js';
 import { operations } from './operations.js';
 import { QueryParams } from './query-params.js';
 import type { RequestLog } from './request-log.js';
 import { credentialScopeOf } from './sigv4.js';
 import type { Ec2Store } from './store.js';
-import { errorDocument, successDocument } from './xml.js';
+import { errorDocument, successDocument, type XmlElement } from './xml.js';
 
 export interface QueryApiDeps {
   readonly store: Ec2Store;
@@ -52,6 +53,21 @@ function identify(deps: QueryApiDeps, request: QueryRequest, params: QueryParams
   return { accessKeyId: scope.accessKeyId, principal };
 }
 
+/** What follows the front door for every operation: parameters → IAM → DryRun → execute. */
+function runOperation(store: Ec2Store, action: string, operation: Ec2Operation, params: QueryParams, principal: IamPrincipal | undefined): XmlElement[] {
+  params.rejectUnknown(operation.parameters);
+  const dryRun = operation.supportsDryRun ? (params.boolean('DryRun') ?? false) : false;
+  const resources = operation.resources(params, store.control);
+  if (principal) {
+    const authRequest = { action: `ec2:${action}`, region: store.control.region, resources };
+    const decision = authorize(principal.policies, authRequest);
+    if (!decision.allowed) throw new Ec2ApiError('UnauthorizedOperation', unauthorizedMessage(principal.arn, authRequest, decision));
+  }
+  // A DryRun answers only after the permission check: that is what makes it a permission probe.
+  if (dryRun) throw dryRunSucceeded();
+  return operation.execute(params, store);
+}
+
 export function handleQuery(deps: QueryApiDeps, request: QueryRequest): QueryOutcome {
   const requestId = randomUUID();
   let params: QueryParams | undefined;
@@ -84,16 +100,7 @@ export function handleQuery(deps: QueryApiDeps, request: QueryRequest): QueryOut
       record('hang');
       return { kind: 'hang', requestId };
     }
-    params.rejectUnknown(operation.parameters);
-    const dryRun = operation.supportsDryRun ? (params.boolean('DryRun') ?? false) : false;
-    const resources = operation.resources(params, deps.store.control);
-    if (caller.principal) {
-      const authRequest = { action: `ec2:${action}`, region: deps.store.control.region, resources };
-      const decision = authorize(caller.principal.policies, authRequest);
-      if (!decision.allowed) throw new Ec2ApiError('UnauthorizedOperation', unauthorizedMessage(caller.principal.arn, authRequest, decision));
-    }
-    if (dryRun) throw dryRunSucceeded();
-    const body = operation.execute(params, deps.store);
+    const body = runOperation(deps.store, action, operation, params, caller.principal);
     answer = { kind: 'answer', httpStatus: 200, requestId, xml: successDocument(action, requestId, body) };
     if (fault !== 'lost-response') record('ok');
   } catch (err) {
