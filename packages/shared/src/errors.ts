@@ -58,7 +58,7 @@ export const errorCatalogue = {
   PGVIP_VIP_OS_ADDRESS: { category: 'vip', message: 'could not add, remove or read the VIP on the OS network interface' },
   PGVIP_VIP_NOT_FOUND: { category: 'vip', message: 'an EC2 resource the VIP needs does not exist (network interface, route table or route)' },
   // witness / operator
-  PGVIP_OPERATOR_AUTH: { category: 'operator', httpStatus: 401, message: 'the operator API needs a valid bearer token (Authorization: Bearer <token from operatorApi.tokenFile>)' },
+  PGVIP_OPERATOR_AUTH: { category: 'operator', httpStatus: 401, message: 'the operator API needs a valid bearer token: an Authorization header of Bearer and the token in operatorApi.tokenFile' },
   PGVIP_OPERATOR_BAD_REQUEST: { category: 'operator', httpStatus: 400, message: 'the operator request is malformed (bad JSON, unknown or missing fields, or invalid values)' },
   PGVIP_OPERATOR_REFUSED: { category: 'operator', httpStatus: 409, message: 'the witness refused the operator command in the current cluster state' },
   PGVIP_UNKNOWN_CLUSTER: { category: 'operator', httpStatus: 404, message: 'this witness serves no cluster of that name' },

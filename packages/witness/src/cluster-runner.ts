@@ -1,0 +1,303 @@
+// One cluster's shell around the witness core. It owns the core state and is the only place that
+// feeds it: polls, peer requests, replies to the witness's own sends, operator commands. Each input
+// is one synchronous step, so steps of a cluster never interleave, and the actions run in the order
+// the core wrote on them (core/actions.ts):
+//
+//   persist  first, and on disk (fsync) before anything else of the same step happens: a vote or a
+//            new term is never answered or acted on before it is durable. If it cannot be written,
+//            the whole step is discarded: the old state stays in force and nothing is sent.
+//   reply    returned to the HTTP handler that delivered the request.
+//   send     through the signed peer client; the peer's reply comes back as a `reply` input.
+//   notify   recorded in the history and handed to the notifier, which never blocks.
+import type { Logger } from 'pino';
+import {
+  PgvipError,
+  bootWitness,
+  stepWitness,
+  type Action,
+  type ClusterConfig,
+  type NodeId,
+  type OperatorCommand,
+  type PeerClient,
+  type PeerReply,
+  type PeerRequest,
+  type AgentStatus,
+  type WitnessDurable,
+  type WitnessInput,
+  type WitnessOutput,
+  type WitnessState,
+} from '@pgvip/shared';
+import type { Clock } from './clock.js';
+import type { Notifier, PgvipEvent } from './events.js';
+import type { History } from './history.js';
+import type { ClusterMetricsSnapshot, WitnessMetrics } from './metrics.js';
+import type { WitnessStateStore } from './state-store.js';
+import { clusterView, type ClusterView } from './view.js';
+
+export interface ClusterRunnerDeps {
+  readonly cluster: ClusterConfig;
+  /** This witness's node id. */
+  readonly self: NodeId;
+  readonly store: WitnessStateStore;
+  readonly peers: PeerClient;
+  readonly history: History;
+  readonly notifier: Notifier;
+  readonly metrics: WitnessMetrics;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+/** How a send triggered by a step ended: the peer's answer, or why there was none. */
+export interface SendOutcome {
+  readonly to: NodeId;
+  readonly kind: PeerRequest['kind'];
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+export interface OperatorResult {
+  /** The core's verdict: accepted or refused, and why. */
+  readonly verdict: { readonly ok: boolean; readonly message: string };
+  /** The sends the command caused (switchover request, manual promote), once they are answered. */
+  readonly sends: Promise<SendOutcome[]>;
+}
+
+const NEUTRAL_SENDS: Promise<SendOutcome[]> = Promise.resolve([]);
+
+export class ClusterRunner {
+  readonly name: string;
+  readonly nodes: readonly [NodeId, NodeId];
+  #state: WitnessState;
+  readonly #d: ClusterRunnerDeps;
+  readonly #log: Logger;
+  /** Whether each agent answered its last status poll (the core keeps the last status, not this). */
+  readonly #reachable = new Map<NodeId, boolean>();
+  #closed = false;
+
+  constructor(deps: ClusterRunnerDeps) {
+    const c = deps.cluster;
+    const [a, b] = c.nodes;
+    if (a === undefined || b === undefined) throw new RangeError(`cluster ${c.name} needs exactly two nodes`);
+    this.#d = deps;
+    this.name = c.name;
+    this.nodes = [a.id, b.id];
+    this.#log = deps.log;
+    const durable = deps.store.durable(c.name);
+    this.#state = bootWitness(
+      { cluster: c.name, self: deps.self, nodes: this.nodes, timings: c.timings, replication: c.replication.mode, lagBytesMax: BigInt(c.replication.lagBytesMax) },
+      durable,
+      deps.clock.monotonicMs(),
+    );
+    deps.metrics.addCluster(c.name, this.nodes, () => this.metricsSnapshot());
+  }
+
+  get state(): WitnessState {
+    return this.#state;
+  }
+
+  get durable(): WitnessDurable {
+    return this.#state.durable;
+  }
+
+  /** The result of one poll of one node. */
+  poll(node: NodeId, status: AgentStatus | null, pgReachable: boolean): void {
+    if (this.#closed) return;
+    this.#reachable.set(node, status !== null);
+    try {
+      this.#run({ kind: 'poll', nowMs: this.#d.clock.monotonicMs(), node, status, pgReachable });
+    } catch (e) {
+      // The step was discarded (its state could not be persisted); the next poll tries again.
+      this.#log.error({ err: e, term: this.#state.durable.term, node }, 'poll step failed; state unchanged');
+    }
+  }
+
+  /**
+   * A verified request from an agent of this cluster; returns the reply to send back. Throws a
+   * PgvipError when the step could not be made durable (the request is then answered with an error,
+   * never with a decision that is not on disk).
+   */
+  request(msg: PeerRequest): PeerReply {
+    if (this.#closed) throw new PgvipError('PGVIP_INTERNAL', 'the witness is shutting down');
+    const { replies } = this.#run({ kind: 'request', nowMs: this.#d.clock.monotonicMs(), msg });
+    const [reply, ...extra] = replies;
+    if (reply === undefined || extra.length > 0) {
+      throw new PgvipError('PGVIP_INTERNAL', `the witness core produced ${replies.length} replies to one ${msg.kind}`);
+    }
+    return reply;
+  }
+
+  /** An operator command; the verdict is the core's. Throws PgvipError when it could not be persisted. */
+  operator(command: OperatorCommand): OperatorResult {
+    if (this.#closed) throw new PgvipError('PGVIP_INTERNAL', 'the witness is shutting down');
+    const { out, sends } = this.#run({ kind: 'operator', nowMs: this.#d.clock.monotonicMs(), command });
+    const verdict = out.verdict ?? { ok: false, message: 'the witness core gave no verdict' };
+    return { verdict, sends: sends.length === 0 ? NEUTRAL_SENDS : Promise.all(sends) };
+  }
+
+  /** Records an event of the shell's own (start, operator command, failed notification). */
+  record(type: string, node: NodeId | null, detail: string): PgvipEvent {
+    const event = this.#d.history.append({ cluster: this.name, type, node, term: this.#state.durable.term, detail });
+    this.#d.notifier.notify(event);
+    return event;
+  }
+
+  view(eventCount = 10): ClusterView {
+    const c = this.#d.cluster;
+    return clusterView(this.#state, {
+      nowMs: this.#d.clock.monotonicMs(),
+      reachable: this.#reachable,
+      vip: { address: c.vip.address, mode: c.vip.mode },
+      events: this.#d.history.recent(this.name, eventCount),
+    });
+  }
+
+  metricsSnapshot(): ClusterMetricsSnapshot {
+    const v = this.view(0);
+    return {
+      cluster: v.cluster,
+      term: v.term,
+      primary: v.primary,
+      nodes: v.nodes.map((n) => ({ node: n.node, reachable: n.reachable, pgReachable: n.pgReachable })),
+      promiseRemainingMs: v.promiseRemainingMs,
+      maintenance: v.maintenance,
+    };
+  }
+
+  /** Stops feeding the core: late replies to earlier sends are dropped. */
+  close(): void {
+    this.#closed = true;
+  }
+
+  #run(input: WitnessInput): { out: WitnessOutput; replies: PeerReply[]; sends: Promise<SendOutcome>[] } {
+    const before = this.#state;
+    const out = stepWitness(before, input);
+    const persist = out.actions.find((a): a is Extract<Action<WitnessDurable>, { kind: 'persist' }> => a.kind === 'persist');
+    if (persist !== undefined) {
+      if (out.actions[0] !== persist) throw new PgvipError('PGVIP_INTERNAL', 'the witness core emitted persist after another action');
+      // Throws PGVIP_STATE_WRITE: then this step never happened (state, replies and sends discarded).
+      this.#d.store.save(this.name, persist.state);
+    }
+    this.#state = out.state;
+    this.#logStep(input, out);
+    this.#count(input, before, out);
+
+    const replies: PeerReply[] = [];
+    const sends: Promise<SendOutcome>[] = [];
+    for (const action of out.actions) {
+      switch (action.kind) {
+        case 'persist':
+          break;
+        case 'reply':
+          replies.push(action.msg);
+          break;
+        case 'send':
+          sends.push(this.#send(action.to, action.msg));
+          break;
+        case 'notify':
+          this.#notify(action.event, action.detail, input, before, out.state);
+          break;
+        case 'effect':
+          // The witness has no effects to run; the core never asks for one here.
+          this.#log.error({ term: out.state.durable.term, effect: action.effect.kind }, 'witness core asked for an effect; ignored');
+          break;
+      }
+    }
+    return { out, replies, sends };
+  }
+
+  async #send(to: NodeId, msg: PeerRequest): Promise<SendOutcome> {
+    const log = this.#log.child({ to, kind: msg.kind });
+    try {
+      const reply = await this.#d.peers.send(to, msg);
+      // The transport proved who signed the reply; its body must speak for the same node and cluster.
+      if (reply.from !== to || reply.cluster !== this.name) {
+        log.warn({ term: this.#state.durable.term, replyFrom: reply.from, replyCluster: reply.cluster }, 'reply speaks for another node or cluster; ignored');
+        return { to, kind: msg.kind, ok: false, detail: `${to} answered as ${reply.from} of ${reply.cluster}` };
+      }
+      if (!this.#closed) {
+        try {
+          this.#run({ kind: 'reply', nowMs: this.#d.clock.monotonicMs(), msg: reply });
+        } catch (e) {
+          log.error({ err: e, term: this.#state.durable.term }, 'reply step failed; state unchanged');
+        }
+      }
+      // Every reply kind carries a decision and its reason (ack: accepted; the others: granted).
+      const accepted = reply.kind === 'ack' ? reply.accepted : reply.granted;
+      return { to, kind: msg.kind, ok: accepted, detail: `${to} ${accepted ? 'accepted' : 'refused'}: ${reply.reason}` };
+    } catch (e) {
+      const why = e instanceof PgvipError ? e.message : String(e);
+      log.warn({ err: e, term: this.#state.durable.term }, `sending ${msg.kind} to ${to} failed`);
+      return { to, kind: msg.kind, ok: false, detail: `${to} did not answer: ${why}` };
+    }
+  }
+
+  #notify(event: string, detail: string, input: WitnessInput, before: WitnessState, after: WitnessState): void {
+    const history = this.#d.history.append({ cluster: this.name, type: event, node: eventNode(event, input, before, after), term: after.durable.term, detail });
+    this.#d.notifier.notify(history);
+  }
+
+  #logStep(input: WitnessInput, out: WitnessOutput): void {
+    const eventful = out.actions.some((a) => a.kind === 'persist' || a.kind === 'notify');
+    const fields = { term: out.state.durable.term, input: input.kind };
+    if (eventful || out.reason !== routineReason(input)) this.#log.info(fields, out.reason);
+    else this.#log.debug(fields, out.reason);
+  }
+
+  #count(input: WitnessInput, before: WitnessState, out: WitnessOutput): void {
+    const m = this.#d.metrics;
+    if (input.kind === 'poll') {
+      const was = before.views[input.node]?.failedChecks ?? 0;
+      const now = out.state.views[input.node]?.failedChecks ?? 0;
+      if (now > was) m.checkFailed(this.name, input.node);
+    }
+    for (const a of out.actions) {
+      if (a.kind === 'reply' && a.msg.kind === 'vote-reply') m.vote(this.name, a.msg.granted);
+      // A vote while some node was primary replaces it: an automatic failover. The first vote
+      // of a new cluster (no primary yet) is a bootstrap, not a failover.
+      if (a.kind === 'notify' && a.event === 'vote-granted' && before.durable.primaryOfTerm !== null) m.failover(this.name, 'automatic');
+      if (a.kind === 'notify' && a.event === 'manual-failover') m.failover(this.name, 'manual');
+    }
+  }
+}
+
+/**
+ * The sentence the core gives a step that decided nothing of note (core/witness.ts `output`
+ * fallbacks). Such steps happen every heartbeat per node, so they are logged at debug only.
+ */
+function routineReason(input: WitnessInput): string {
+  switch (input.kind) {
+    case 'poll':
+      return `polled ${input.node}`;
+    case 'request':
+      return `answered ${input.msg.kind} from ${input.msg.from}`;
+    case 'reply':
+      return `noted ${input.msg.kind} from ${input.msg.from}`;
+    case 'operator':
+      return `operator ${input.command.kind}`;
+  }
+}
+
+/** Which node an event is about, from the step that raised it. */
+function eventNode(event: string, input: WitnessInput, before: WitnessState, after: WitnessState): NodeId | null {
+  switch (event) {
+    case 'vote-granted':
+    case 'manual-failover':
+      return after.durable.primaryOfTerm;
+    case 'switchover':
+      return before.switchover?.to ?? null;
+    case 'maintenance':
+      return null;
+    case 'sync-degraded':
+    case 'sync-restored':
+      return input.kind === 'request' && input.msg.kind === 'sync-update' ? input.msg.standby : null;
+  }
+  switch (input.kind) {
+    case 'poll':
+      return input.node;
+    case 'request':
+    case 'reply':
+      return input.msg.from;
+    case 'operator':
+      return null;
+  }
+}

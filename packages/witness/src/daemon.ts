@@ -1,0 +1,189 @@
+// Wires one witness process together: config → durable state → keys, verifier, signers and peer
+// clients per cluster → history, metrics, notifiers → one runner and one poller per cluster → the
+// two HTTP servers. It builds and stops things; it does not listen (main.ts and tests do).
+//
+// One witness serves every cluster of its config: each cluster has its own core state, runner,
+// poller, peer client and notifier, and all of them share one state file, one history, one
+// verifier (it holds every cluster's key) and one pair of servers.
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import {
+  PgvipError,
+  createPeerClient,
+  createSigner,
+  createVerifier,
+  loadKey,
+  promiseMs,
+  readSecretFile,
+  type ClusterAuthConfig,
+  type ClusterConfig,
+  type ClusterKey,
+  type PeerClient,
+  type WitnessConfig,
+} from '@pgvip/shared';
+import { systemClock, type Clock } from './clock.js';
+import { ClusterRunner } from './cluster-runner.js';
+import type { Notifier, PgvipEvent } from './events.js';
+import { openHistory, type History } from './history.js';
+import { createWitnessMetrics, type WitnessMetrics } from './metrics.js';
+import { checkNotificationSecrets, createNotifier, notificationFailedType } from './notify/index.js';
+import { createPoller, type Poller } from './poller.js';
+import { buildOperatorServer, buildServer } from './server.js';
+import { openWitnessStateStore } from './state-store.js';
+
+/** Builds the notifier of one cluster; `onFailure` records a delivery that failed for good. */
+export type NotifierFactory = (cluster: ClusterConfig, onFailure: (e: PgvipEvent, channel: string, err: Error) => void, log: Logger) => Notifier;
+
+export interface WitnessDaemonDeps {
+  readonly log: Logger;
+  readonly clock?: Clock;
+  /** Defaults to the webhook/command/e-mail notifier of ./notify. */
+  readonly notifierFor?: NotifierFactory;
+  readonly history?: { readonly maxFileBytes?: number; readonly keepFiles?: number };
+  /** Extra routes on the operator server (the dashboard). */
+  readonly extendOperator?: (app: FastifyInstance) => void;
+}
+
+export interface WitnessDaemon {
+  /** The peer protocol server (listen on config.listen). */
+  readonly protocol: FastifyInstance;
+  /** The operator API server (listen on config.operatorApi). */
+  readonly operator: FastifyInstance;
+  readonly runners: ReadonlyMap<string, ClusterRunner>;
+  readonly history: History;
+  readonly metrics: WitnessMetrics;
+  readonly stateFile: string;
+  /** Starts every cluster's poller, spread over the heartbeat. */
+  startPolling(): void;
+  /** Stops polling, closes both servers, flushes the history, closes notifiers and peer clients. */
+  close(): Promise<void>;
+}
+
+const defaultNotifierFor: NotifierFactory = (cluster, onFailure, log) => createNotifier(cluster.notifications, { logger: log, onFailure });
+
+/**
+ * Throws PgvipError: PGVIP_STATE_CORRUPT (state file unreadable: never start over at term 0),
+ * config-category codes for unusable key, token or secret files.
+ */
+export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDaemonDeps): Promise<WitnessDaemon> {
+  const clock = deps.clock ?? systemClock;
+  const log = deps.log;
+  const store = openWitnessStateStore(config.stateDir);
+
+  // Read every secret before anything starts, so a bad file stops the daemon with a clear message.
+  const keys = new Map<string, ClusterKey | null>();
+  for (const [i, c] of config.clusters.entries()) {
+    const field = `clusters[${i}].auth.keyFile`;
+    keys.set(c.name, c.auth.disabled || c.auth.keyFile === undefined ? null : await loadKey(c.auth.keyFile, field));
+    await checkNotificationSecrets(c.notifications, `clusters[${i}].notifications`);
+  }
+  const token = config.operatorApi.tokenFile === undefined ? null : (await readSecretFile(config.operatorApi.tokenFile, 'operatorApi.tokenFile')).trim();
+  if (token === '') throw new PgvipError('PGVIP_CONFIG_INVALID', `operatorApi.tokenFile: ${config.operatorApi.tokenFile} holds only white space; put the operators' token in it`);
+
+  const auth: Record<string, ClusterAuthConfig> = {};
+  for (const c of config.clusters) {
+    const key = keys.get(c.name) ?? null;
+    const members = c.nodes.map((n) => n.id);
+    auth[c.name] = key === null ? { members, authDisabled: true } : { members, key };
+  }
+  const verifier = createVerifier({ self: config.id, clusters: auth });
+  for (const name of verifier.unauthenticatedClusters) {
+    log.warn({ cluster: name }, `AUTHENTICATION DISABLED for cluster ${name}: anyone who can reach the witness can steer it (auth.disabled: true is for labs only)`);
+  }
+
+  const history = await openHistory({
+    dir: path.join(config.stateDir, 'history'),
+    clusters: config.clusters.map((c) => c.name),
+    clock,
+    log: log.child({ component: 'history' }),
+    ...deps.history,
+  });
+  const metrics = createWitnessMetrics();
+  const notifierFor = deps.notifierFor ?? defaultNotifierFor;
+
+  const runners = new Map<string, ClusterRunner>();
+  const pollers: Poller[] = [];
+  const peerClients: PeerClient[] = [];
+  const notifiers: Notifier[] = [];
+  for (const [index, c] of config.clusters.entries()) {
+    const clusterLog = log.child({ cluster: c.name });
+    const key = keys.get(c.name) ?? null;
+    const signer = createSigner(key === null ? { cluster: c.name, sender: config.id, authDisabled: true } : { cluster: c.name, sender: config.id, key });
+    const peers = createPeerClient({
+      signer,
+      peers: Object.fromEntries(c.nodes.map((n) => [n.id, { host: n.agent.host, port: n.agent.port }])),
+      timeoutMs: c.timings.requestTimeoutMs,
+    });
+    peerClients.push(peers);
+    const notifier = notifierFor(
+      c,
+      (e, channel, err) => {
+        // Recorded in the history (and shown to operators), never notified again: the notifier drops
+        // events of this type, so a broken channel cannot feed itself.
+        runners.get(c.name)?.record(notificationFailedType, e.node, `${channel} could not deliver event ${e.id} (${e.type}): ${err.message}`);
+      },
+      clusterLog.child({ component: 'notify' }),
+    );
+    notifiers.push(notifier);
+    const runner = new ClusterRunner({ cluster: c, self: config.id, store, peers, history, notifier, metrics, clock, log: clusterLog.child({ component: 'runner' }) });
+    runners.set(c.name, runner);
+    pollers.push(
+      createPoller({
+        cluster: c.name,
+        nodes: c.nodes.map((n) => ({ id: n.id, postgres: { host: n.postgres.host, port: n.postgres.port } })),
+        heartbeatMs: c.timings.heartbeatMs,
+        timeoutMs: c.timings.requestTimeoutMs,
+        peers,
+        onPoll: (node, status, pgReachable) => runner.poll(node, status, pgReachable),
+        clock,
+        metrics,
+        log: clusterLog.child({ component: 'poller' }),
+        // Spread the clusters' polls evenly over a heartbeat instead of firing them all at once.
+        offsetMs: (index / config.clusters.length) * c.timings.heartbeatMs,
+      }),
+    );
+    const d = runner.durable;
+    const waitMs = Math.round(promiseMs(c.timings));
+    const detail = `witness ${config.id} started in term ${d.term} (primary ${d.primaryOfTerm ?? 'none'}${d.maintenance ? ', MAINTENANCE on' : ''}); it votes for nobody for ${waitMs} ms, the longest promise it may have made before starting`;
+    runner.record('witness-started', null, detail);
+    clusterLog.info({ term: d.term, primary: d.primaryOfTerm, maintenance: d.maintenance }, detail);
+  }
+
+  const protocol = buildServer({ verifier, runners, log: log.child({ component: 'protocol' }) });
+  const operator = buildOperatorServer({
+    runners,
+    history,
+    metrics,
+    token,
+    clock,
+    log: log.child({ component: 'operator' }),
+    ...(deps.extendOperator === undefined ? {} : { extend: deps.extendOperator }),
+  });
+  if (token === null) log.info({ host: config.operatorApi.host, port: config.operatorApi.port }, 'operator API without a token (loopback only)');
+
+  let closing: Promise<void> | undefined;
+  return {
+    protocol,
+    operator,
+    runners,
+    history,
+    metrics,
+    stateFile: store.path,
+    startPolling() {
+      for (const poller of pollers) poller.start();
+    },
+    close() {
+      closing ??= (async () => {
+        await Promise.all(pollers.map((p) => p.stop()));
+        await Promise.all([protocol.close(), operator.close()]);
+        for (const r of runners.values()) r.close();
+        await history.close();
+        await Promise.all(notifiers.map((n) => n.close()));
+        await Promise.all(peerClients.map((p) => p.close()));
+        log.info('witness stopped');
+      })();
+      return closing;
+    },
+  };
+}

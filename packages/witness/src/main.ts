@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+// pgvip-witness --config /etc/pgvip/witness.yaml
+//
+// Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 2 for a configuration problem (the file,
+// or a key/token/secret file it names; printed without a stack trace), 1 for anything else that
+// stops the daemon (a corrupt state file, a port in use).
+import { Command } from 'commander';
+import { pino, type Logger } from 'pino';
+import { formatConfigError, isPgvipError, loadWitnessConfig, type WitnessConfig } from '@pgvip/shared';
+import { createWitnessDaemon, type WitnessDaemon } from './daemon.js';
+
+const program = new Command()
+  .name('pgvip-witness')
+  .description('The pgvip witness: the third voter of every cluster in its config, with the operator API.')
+  .option('-c, --config <file>', 'witness config file', '/etc/pgvip/witness.yaml')
+  .showHelpAfterError();
+program.parse();
+const { config: configPath } = program.opts<{ config: string }>();
+
+function isConfigProblem(e: unknown): boolean {
+  return isPgvipError(e) && e.category === 'config';
+}
+
+let config: WitnessConfig;
+try {
+  config = await loadWitnessConfig(configPath);
+} catch (e) {
+  process.stderr.write(`${formatConfigError(e)}\n`);
+  process.exit(2);
+}
+
+const log: Logger = pino({
+  level: config.logLevel,
+  base: { daemon: 'pgvip-witness', witness: config.id },
+  // Nothing secret is logged on purpose; this is the safety net for a header that slips into a line.
+  redact: ['req.headers.authorization', 'headers.authorization', 'headers["x-pgvip-auth"]', 'token'],
+});
+
+process.on('uncaughtException', (err) => {
+  log.fatal({ err }, 'uncaught exception; exiting so the service manager restarts the witness');
+  process.exit(1);
+});
+process.on('unhandledRejection', (err) => {
+  log.fatal({ err }, 'unhandled rejection; exiting so the service manager restarts the witness');
+  process.exit(1);
+});
+
+let daemon: WitnessDaemon;
+try {
+  daemon = await createWitnessDaemon(config, { log });
+} catch (e) {
+  if (isConfigProblem(e)) {
+    process.stderr.write(`${formatConfigError(e)}\n`);
+    process.exit(2);
+  }
+  if (isPgvipError(e, 'PGVIP_STATE_CORRUPT')) {
+    log.fatal({ code: e.code, stateDir: config.stateDir }, `refusing to start: ${e.message}`);
+  } else {
+    log.fatal({ err: e }, `cannot start the witness: ${(e as Error).message}`);
+  }
+  process.exit(1);
+}
+
+try {
+  await daemon.protocol.listen({ host: config.listen.host, port: config.listen.port });
+  await daemon.operator.listen({ host: config.operatorApi.host, port: config.operatorApi.port });
+} catch (e) {
+  log.fatal({ err: e }, `cannot listen: ${(e as Error).message}`);
+  await daemon.close();
+  process.exit(1);
+}
+daemon.startPolling();
+log.info(
+  { listen: config.listen, operatorApi: { host: config.operatorApi.host, port: config.operatorApi.port }, clusters: config.clusters.map((c) => c.name), stateFile: daemon.stateFile },
+  `witness ${config.id} serving ${config.clusters.length} cluster(s)`,
+);
+
+let stopping = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting at once');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'shutting down: stop polling, close servers, flush history');
+    daemon.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'error while shutting down');
+        process.exit(1);
+      },
+    );
+  });
+}

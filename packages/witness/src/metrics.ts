@@ -1,0 +1,139 @@
+// Prometheus metrics of the witness. Gauges that describe the current state of a cluster are read
+// from the cluster runners at scrape time (so they can never disagree with the operator API);
+// counters and the poll histogram are fed as things happen. One registry per daemon, so tests can
+// run several witnesses in one process.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** What a cluster looks like right now, as the metrics need it. */
+export interface ClusterMetricsSnapshot {
+  readonly cluster: string;
+  readonly term: number;
+  readonly primary: string | null;
+  readonly nodes: readonly { readonly node: string; readonly reachable: boolean; readonly pgReachable: boolean }[];
+  readonly promiseRemainingMs: number;
+  readonly maintenance: boolean;
+}
+
+export interface WitnessMetrics {
+  readonly registry: Registry;
+  /** Adds a cluster whose state gauges are read from `snapshot` at every scrape. */
+  addCluster(cluster: string, nodes: readonly string[], snapshot: () => ClusterMetricsSnapshot): void;
+  /** One poll of one node (status request + PostgreSQL port check) took this long. */
+  pollObserved(seconds: number): void;
+  /** A poll counted as a failed check of the primary (the core's failure counter went up). */
+  checkFailed(cluster: string, node: string): void;
+  vote(cluster: string, granted: boolean): void;
+  failover(cluster: string, kind: 'automatic' | 'manual'): void;
+}
+
+// Polls on loopback take well under a millisecond; over a VPC a few; a poll near requestTimeoutMs
+// (400 ms by default) is a problem. Fine buckets at the low end make the p99 meaningful.
+const pollBuckets = [0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.6, 1];
+
+export function createWitnessMetrics(options: { readonly defaultMetrics?: boolean } = {}): WitnessMetrics {
+  const registry = new Registry();
+  // Process CPU, memory, event-loop lag: what tells an operator the witness itself is healthy.
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  const sources = new Map<string, () => ClusterMetricsSnapshot>();
+  const snapshots = (): ClusterMetricsSnapshot[] => [...sources.values()].map((f) => f());
+
+  new Gauge({
+    name: 'pgvip_witness_term',
+    help: 'Current term of each cluster, as the witness knows it.',
+    labelNames: ['cluster'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of snapshots()) this.set({ cluster: s.cluster }, s.term);
+    },
+  });
+  new Gauge({
+    name: 'pgvip_witness_primary',
+    help: '1 for the node the witness counts as primary of the current term, 0 for the other node.',
+    labelNames: ['cluster', 'node'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of snapshots()) for (const n of s.nodes) this.set({ cluster: s.cluster, node: n.node }, n.node === s.primary ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'pgvip_witness_promise_remaining_seconds',
+    help: 'How long the witness still keeps its lease promise (it votes for no other node before then).',
+    labelNames: ['cluster'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of snapshots()) this.set({ cluster: s.cluster }, s.promiseRemainingMs / 1000);
+    },
+  });
+  new Gauge({
+    name: 'pgvip_witness_maintenance',
+    help: '1 while automatic failover of the cluster is paused for maintenance.',
+    labelNames: ['cluster'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of snapshots()) this.set({ cluster: s.cluster }, s.maintenance ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'pgvip_witness_node_reachable',
+    help: "1 when the node's agent answered the witness's last status poll.",
+    labelNames: ['cluster', 'node'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of snapshots()) for (const n of s.nodes) this.set({ cluster: s.cluster, node: n.node }, n.reachable ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'pgvip_witness_postgres_reachable',
+    help: "1 when the witness's last direct TCP check of the node's PostgreSQL port succeeded.",
+    labelNames: ['cluster', 'node'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of snapshots()) for (const n of s.nodes) this.set({ cluster: s.cluster, node: n.node }, n.pgReachable ? 1 : 0);
+    },
+  });
+  const checksFailed = new Counter({
+    name: 'pgvip_witness_checks_failed_total',
+    help: 'Polls that counted as a failed check of the primary (agent and PostgreSQL judged together).',
+    labelNames: ['cluster', 'node'],
+    registers: [registry],
+  });
+  const votes = new Counter({
+    name: 'pgvip_witness_votes_total',
+    help: 'Vote requests answered, by result.',
+    labelNames: ['cluster', 'result'],
+    registers: [registry],
+  });
+  const failovers = new Counter({
+    name: 'pgvip_witness_failovers_total',
+    help: 'New primaries made through this witness: automatic (a vote after the primary failed) or manual (operator, data loss accepted).',
+    labelNames: ['cluster', 'kind'],
+    registers: [registry],
+  });
+  const pollDuration = new Histogram({
+    name: 'pgvip_witness_poll_duration_seconds',
+    help: "Duration of one poll of one node: the agent's status and the PostgreSQL port check, in parallel.",
+    buckets: pollBuckets,
+    registers: [registry],
+  });
+
+  return {
+    registry,
+    addCluster(cluster, nodes, snapshot) {
+      sources.set(cluster, snapshot);
+      // Export zeros from the start, so rate() and alerts see a series before the first event.
+      for (const node of nodes) checksFailed.inc({ cluster, node }, 0);
+      for (const result of ['granted', 'refused']) votes.inc({ cluster, result }, 0);
+      for (const kind of ['automatic', 'manual']) failovers.inc({ cluster, kind }, 0);
+    },
+    pollObserved: (seconds) => pollDuration.observe(seconds),
+    checkFailed: (cluster, node) => checksFailed.inc({ cluster, node }),
+    vote: (cluster, granted) => votes.inc({ cluster, result: granted ? 'granted' : 'refused' }),
+    failover: (cluster, kind) => failovers.inc({ cluster, kind }),
+  };
+}

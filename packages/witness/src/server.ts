@@ -1,0 +1,234 @@
+// The witness's two HTTP servers, built but not started (only main.ts and tests listen):
+//
+//  - buildServer: the peer protocol on listen.port. Requests are authenticated by the shared
+//    protocol routes, then routed to the runner of the cluster they were signed for.
+//  - buildOperatorServer: the operator API on operatorApi.host:port (JSON), with /health and
+//    /metrics; the CLI and the dashboard use it. Every route except the public ones below needs
+//    `Authorization: Bearer <token>` when a token file is configured.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { PgvipError, isPgvipError, registerProtocolRoutes, type OperatorCommand, type Verifier } from '@pgvip/shared';
+import type { ClusterRunner } from './cluster-runner.js';
+import type { History } from './history.js';
+import type { WitnessMetrics } from './metrics.js';
+import type { Clock } from './clock.js';
+
+export interface ProtocolServerDeps {
+  readonly verifier: Verifier;
+  readonly runners: ReadonlyMap<string, ClusterRunner>;
+  readonly log: Logger;
+}
+
+export function buildServer(deps: ProtocolServerDeps): FastifyInstance {
+  // Requests are logged by the runners' decisions, not one line per lease renewal.
+  const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, logController: quietRequests(), return503OnClosing: true });
+  registerProtocolRoutes(app, {
+    daemon: 'witness',
+    verifier: deps.verifier,
+    handle(msg, verified) {
+      const runner = deps.runners.get(verified.cluster);
+      // The verifier only accepts clusters it has keys for, and it is built from the same config.
+      if (runner === undefined) throw new PgvipError('PGVIP_AUTH_WRONG_CLUSTER', `this witness does not serve cluster ${verified.cluster}`);
+      return runner.request(msg);
+    },
+  });
+  app.setNotFoundHandler((req, reply) => sendError(reply, new PgvipError('PGVIP_NOT_FOUND', `${req.method} ${req.url}`)));
+  return app;
+}
+
+export interface OperatorServerDeps {
+  readonly runners: ReadonlyMap<string, ClusterRunner>;
+  readonly history: History;
+  readonly metrics: WitnessMetrics;
+  /** The bearer token operators must present, or null when the API is open (loopback only). */
+  readonly token: string | null;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Routes of other modules on the same server (the dashboard). */
+  readonly extend?: (app: FastifyInstance) => void;
+}
+
+/** Requests served without a token: the health check, and the dashboard's page and assets, which hold no cluster data (the page reads it from /api/v1 with the token). */
+function isPublic(req: FastifyRequest): boolean {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  const path = req.url.split('?', 1)[0] ?? '';
+  return path === '/health' || path === '/' || path.startsWith('/dashboard/');
+}
+
+const HISTORY_LIMIT_DEFAULT = 50;
+const HISTORY_LIMIT_MAX = 1000;
+/** A scheduled switchover may name a time slightly in the past (clock skew, typing time); older means a mistake. */
+const SWITCHOVER_PAST_TOLERANCE_MS = 60_000;
+const SWITCHOVER_MAX_AHEAD_MS = 7 * 24 * 3600_000;
+
+export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
+  const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, logController: quietRequests(), return503OnClosing: true, bodyLimit: 16 * 1024 });
+  const tokenDigest = deps.token === null ? null : digest(deps.token);
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (tokenDigest === null || isPublic(req)) return;
+    const header = req.headers.authorization ?? '';
+    const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
+    // Compare digests: equal length always, so the comparison time says nothing about the token.
+    if (match?.[1] === undefined || !timingSafeEqual(digest(match[1]), tokenDigest)) {
+      deps.log.warn({ ip: req.ip, method: req.method, url: req.url, tokenPresent: match !== null }, 'operator API request refused: missing or wrong bearer token');
+      return sendError(reply, new PgvipError('PGVIP_OPERATOR_AUTH', match === null ? 'no bearer token' : 'the bearer token does not match operatorApi.tokenFile'));
+    }
+  });
+
+  app.setErrorHandler((err: unknown, req, reply) => {
+    if (isPgvipError(err)) {
+      if ((err.httpStatus ?? 500) >= 500) req.log.error({ err }, 'operator request failed');
+      return sendError(reply, err);
+    }
+    // Fastify's own refusals (bad JSON, wrong content type, body too large) are the client's fault.
+    const status = (err as { statusCode?: number }).statusCode;
+    if (status !== undefined && status >= 400 && status < 500) return sendError(reply, new PgvipError('PGVIP_OPERATOR_BAD_REQUEST', (err as Error).message));
+    req.log.error({ err }, 'operator request failed');
+    return sendError(reply, new PgvipError('PGVIP_INTERNAL', (err as Error).message ?? String(err)));
+  });
+  app.setNotFoundHandler((req, reply) => sendError(reply, new PgvipError('PGVIP_NOT_FOUND', `${req.method} ${req.url}`)));
+
+  const runnerOf = (name: string): ClusterRunner => {
+    const r = deps.runners.get(name);
+    if (r === undefined) throw new PgvipError('PGVIP_UNKNOWN_CLUSTER', `${name} (this witness serves ${[...deps.runners.keys()].join(', ')})`);
+    return r;
+  };
+
+  app.get('/health', async () => ({ ok: true, clusters: deps.runners.size }));
+  app.get('/metrics', async (_req, reply) => {
+    const text = await deps.metrics.registry.metrics();
+    return reply.type(deps.metrics.registry.contentType).send(text);
+  });
+
+  app.get('/api/v1/clusters', async () => ({ clusters: [...deps.runners.values()].map((r) => r.view()) }));
+  app.get<{ Params: { name: string } }>('/api/v1/clusters/:name', async (req) => runnerOf(req.params.name).view());
+  app.get<{ Params: { name: string }; Querystring: Record<string, string | string[] | undefined> }>('/api/v1/clusters/:name/history', async (req) => {
+    const runner = runnerOf(req.params.name);
+    const q = req.query;
+    onlyKeys(q, ['limit', 'before'], 'query');
+    const limit = q.limit === undefined ? HISTORY_LIMIT_DEFAULT : wholeNumber(q.limit, 'limit', 1, HISTORY_LIMIT_MAX);
+    const before = q.before === undefined ? undefined : wholeNumber(q.before, 'before', 1, Number.MAX_SAFE_INTEGER);
+    const events = await deps.history.read({ cluster: runner.name, limit, ...(before === undefined ? {} : { before }) });
+    return { events };
+  });
+
+  type Post = FastifyRequest<{ Params: { name: string }; Body: unknown }>;
+
+  app.post('/api/v1/clusters/:name/switchover', async (req: Post, reply) => {
+    const runner = runnerOf(req.params.name);
+    const body = objectBody(req.body, ['to', 'at']);
+    const to = nodeField(body.to, runner);
+    let delayMs = 0;
+    if (body.at !== undefined) {
+      const atMs = isoTime(body.at);
+      const wallNow = deps.clock.wallMs();
+      if (atMs < wallNow - SWITCHOVER_PAST_TOLERANCE_MS) throw badRequest(`at: ${String(body.at)} is in the past`);
+      if (atMs > wallNow + SWITCHOVER_MAX_AHEAD_MS) throw badRequest(`at: ${String(body.at)} is more than 7 days ahead`);
+      // Converted once, here: from now on the core counts the delay on the monotonic clock, so a
+      // wall-clock jump on the witness cannot move the switchover.
+      delayMs = Math.max(0, atMs - wallNow);
+    }
+    const by = operatorName(req);
+    const what = `switchover${to === null ? '' : ` to ${to}`}${body.at === undefined ? '' : ` at ${String(body.at)}`}`;
+    return command(reply, runner, { kind: 'switchover', to, delayMs, by }, by, what);
+  });
+
+  app.post('/api/v1/clusters/:name/failover', async (req: Post, reply) => {
+    const runner = runnerOf(req.params.name);
+    const body = objectBody(req.body, ['to', 'acceptDataLoss']);
+    const to = nodeField(body.to, runner);
+    if (body.acceptDataLoss !== true) throw badRequest('acceptDataLoss: must be true: a forced failover skips the vote and may lose acknowledged writes');
+    const by = operatorName(req);
+    return command(reply, runner, { kind: 'failover', to, acceptDataLoss: true, by }, by, `forced failover${to === null ? '' : ` to ${to}`} (data loss accepted)`);
+  });
+
+  app.post('/api/v1/clusters/:name/maintenance', async (req: Post, reply) => {
+    const runner = runnerOf(req.params.name);
+    const body = objectBody(req.body, ['on']);
+    if (typeof body.on !== 'boolean') throw badRequest(`on: must be true or false (got ${JSON.stringify(body.on)})`);
+    const by = operatorName(req);
+    return command(reply, runner, { kind: 'maintenance', on: body.on, by }, by, `maintenance ${body.on ? 'on' : 'off'}`);
+  });
+
+  async function command(reply: FastifyReply, runner: ClusterRunner, cmd: OperatorCommand, by: string, what: string) {
+    const result = runner.operator(cmd);
+    const log = deps.log.child({ cluster: runner.name, term: runner.durable.term });
+    // Wait for the primary's or the promoted node's answer (bounded by the peer timeout), so the
+    // operator learns at once whether the node took the command, not only that the witness did.
+    const outcomes = await result.sends;
+    const message = [result.verdict.message, ...outcomes.map((o) => o.detail)].join('; ');
+    runner.record('operator-command', cmd.kind === 'maintenance' ? null : (cmd.to ?? null), `${by}: ${what}: ${result.verdict.ok ? 'accepted' : 'refused'}: ${message}`);
+    log.info({ by, command: cmd.kind, ok: result.verdict.ok }, `operator ${what}: ${message}`);
+    if (!result.verdict.ok) {
+      const refused = new PgvipError('PGVIP_OPERATOR_REFUSED', message);
+      return reply.code(refused.httpStatus ?? 409).send({ ok: false, message, error: { code: refused.code, message: refused.message } });
+    }
+    return { ok: true, message };
+  }
+
+  deps.extend?.(app);
+  return app;
+}
+
+/** No log line per request: the witness logs its decisions, and per-request lines would drown them. */
+function quietRequests(): LogController {
+  return new LogController({ disableRequestLogging: true });
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+function sendError(reply: FastifyReply, e: PgvipError) {
+  return reply.code(e.httpStatus ?? 500).type('application/json').send({ error: { code: e.code, message: e.message } });
+}
+
+function badRequest(detail: string): PgvipError {
+  return new PgvipError('PGVIP_OPERATOR_BAD_REQUEST', detail);
+}
+
+/** A JSON object with only the known fields: a misspelt field would otherwise be silently ignored. */
+function objectBody(body: unknown, known: readonly string[]): Record<string, unknown> {
+  const obj = body === undefined || body === null ? {} : body;
+  if (typeof obj !== 'object' || Array.isArray(obj)) throw badRequest('the body must be a JSON object');
+  onlyKeys(obj as Record<string, unknown>, known, 'body');
+  return obj as Record<string, unknown>;
+}
+
+function onlyKeys(obj: Record<string, unknown>, known: readonly string[], where: string): void {
+  const unknown = Object.keys(obj).filter((k) => !known.includes(k));
+  if (unknown.length > 0) throw badRequest(`${where}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (expected ${known.join(', ') || 'none'})`);
+}
+
+function nodeField(value: unknown, runner: ClusterRunner): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || !runner.nodes.includes(value)) {
+    throw badRequest(`to: ${JSON.stringify(value)} is not a node of ${runner.name} (nodes: ${runner.nodes.join(', ')})`);
+  }
+  return value;
+}
+
+// An explicit offset is required: a bare local time would be read in the witness's time zone.
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+function isoTime(value: unknown): number {
+  const ms = typeof value === 'string' && ISO_TIME.test(value) ? Date.parse(value) : NaN;
+  if (!Number.isFinite(ms)) throw badRequest(`at: ${JSON.stringify(value)} is not an ISO-8601 time with an offset, e.g. 2030-01-31T14:00:00Z`);
+  return ms;
+}
+
+function wholeNumber(raw: string | string[], name: string, min: number, max: number): number {
+  const text = Array.isArray(raw) ? '' : raw;
+  const n = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw badRequest(`${name}: must be a whole number from ${min} to ${max} (got ${JSON.stringify(raw)})`);
+  return n;
+}
+
+/** Who asked, for the history: the optional x-pgvip-operator header (the CLI sends the user name) and the client address. */
+function operatorName(req: FastifyRequest): string {
+  const raw = req.headers['x-pgvip-operator'];
+  const name = typeof raw === 'string' ? raw.replace(/[^\x20-\x7e]/g, '').trim().slice(0, 100) : '';
+  return `${name || 'operator'}@${req.ip}`;
+}

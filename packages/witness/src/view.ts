@@ -1,0 +1,85 @@
+// What the operator API (and through it the CLI and the dashboard) shows of a cluster. Built from
+// the core's state by a pure function, so a test can check it without a daemon.
+import type { AgentRole, NodeId, WitnessState } from '@pgvip/shared';
+import type { PgvipEvent } from './events.js';
+
+export interface NodeView {
+  readonly node: NodeId;
+  /** The agent answered the witness's last status poll. */
+  readonly reachable: boolean;
+  /** The witness's last direct TCP check of the node's PostgreSQL port succeeded. */
+  readonly pgReachable: boolean;
+  /** The rest comes from the node's last status (possibly old when unreachable: see lastSeenMsAgo). */
+  readonly role: AgentRole | null;
+  readonly term: number | null;
+  readonly leaseRemainingMs: number | null;
+  /** Bytes of WAL the node is behind the primary (primary LSN − node LSN); null for the primary or when unknown. */
+  readonly lagBytes: number | null;
+  readonly timeline: number | null;
+  readonly streaming: boolean | null;
+  /** Why the node could not be promoted now (its own verdict, or unreachable); null when eligible. */
+  readonly promotionBlocker: string | null;
+  readonly lastSeenMsAgo: number | null;
+}
+
+export interface ClusterView {
+  readonly cluster: string;
+  readonly term: number;
+  readonly primary: NodeId | null;
+  readonly syncEligible: NodeId | null;
+  readonly maintenance: boolean;
+  /** How long the witness keeps its lease promise (no vote for another node before then). */
+  readonly promiseRemainingMs: number;
+  readonly vip: { readonly address: string; readonly mode: string };
+  /** A requested switchover not yet acknowledged by the primary, and when it is due. */
+  readonly switchover: { readonly to: NodeId; readonly dueInMs: number } | null;
+  readonly nodes: readonly NodeView[];
+  /** The latest events, newest first. */
+  readonly events: readonly PgvipEvent[];
+}
+
+export interface ViewExtras {
+  readonly nowMs: number;
+  readonly reachable: ReadonlyMap<NodeId, boolean>;
+  readonly vip: { readonly address: string; readonly mode: string };
+  readonly events: readonly PgvipEvent[];
+}
+
+export function clusterView(s: WitnessState, x: ViewExtras): ClusterView {
+  const primary = s.durable.primaryOfTerm;
+  const primaryLsn = primary === null ? null : (s.views[primary]?.status?.pg.lsn ?? null);
+  const promise = s.promise;
+  return {
+    cluster: s.settings.cluster,
+    term: s.durable.term,
+    primary,
+    syncEligible: s.durable.syncEligible,
+    maintenance: s.durable.maintenance,
+    // Measured against the caller's clock, not the time of the last step: the view may be read
+    // between polls.
+    promiseRemainingMs: promise === null || s.releasedTerm === promise.term ? 0 : Math.max(0, Math.round(promise.untilMs - x.nowMs)),
+    vip: x.vip,
+    switchover: s.switchover === null ? null : { to: s.switchover.to, dueInMs: Math.max(0, Math.round(s.switchover.atMs - x.nowMs)) },
+    nodes: s.settings.nodes.map((node): NodeView => {
+      const v = s.views[node];
+      const st = v?.status ?? null;
+      const reachable = x.reachable.get(node) ?? false;
+      const lag = node === primary || st === null || primaryLsn === null ? null : primaryLsn > st.pg.lsn ? primaryLsn - st.pg.lsn : 0n;
+      return {
+        node,
+        reachable,
+        pgReachable: v?.pgReachable ?? false,
+        role: st?.role ?? null,
+        term: st?.term ?? null,
+        leaseRemainingMs: st?.leaseRemainingMs ?? null,
+        lagBytes: lag === null ? null : Number(lag),
+        timeline: st?.pg.timeline ?? null,
+        streaming: st?.pg.streaming ?? null,
+        // A node the witness cannot reach is never shown as eligible on the strength of an old report.
+        promotionBlocker: !reachable ? 'agent unreachable from the witness' : st === null ? 'no status received yet' : st.promotionBlocker,
+        lastSeenMsAgo: v?.lastSeenAtMs === null || v?.lastSeenAtMs === undefined ? null : Math.max(0, Math.round(x.nowMs - v.lastSeenAtMs)),
+      };
+    }),
+    events: x.events,
+  };
+}
