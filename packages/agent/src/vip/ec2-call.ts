@@ -64,7 +64,7 @@ export function classifyEc2Error(err: unknown): Ec2Failure {
   return failure('client');
 }
 
-/** The PgvipError for a call that will not be retried; `cause` keeps the failure for callers that branch on the EC2 code. */
+/** A failed EC2 call; `failure` keeps the last attempt's failure for callers that branch on the EC2 code (RouteAlreadyExists, ...). */
 export class Ec2CallError extends PgvipError {
   readonly failure: Ec2Failure;
   readonly operation: string;
