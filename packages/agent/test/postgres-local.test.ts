@@ -29,8 +29,9 @@ describe('Given a real primary with a streaming standby', () => {
     await cluster.primary.psql('CREATE TABLE app_writes (id int)');
   });
   after(async () => {
-    cluster.primary.thaw();
-    await cluster.cleanup();
+    // Optional: before() may have failed before the cluster existed.
+    cluster?.primary.thaw();
+    await cluster?.cleanup();
   });
 
   test('When the primary is fenced read-only, Then an open writer is cut before it commits and new writes are refused until unfence', async () => {
