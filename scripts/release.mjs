@@ -1,6 +1,7 @@
 // `npm run release`: builds pgvip and packs what a host needs into release/pgvip-<version>.tar.gz:
 //
 //   pgvip-<version>/
+//     release.json                           name, version and git commit of this release
 //     package.json, package-lock.json        the root manifest and the exact lockfile
 //     packages/<pkg>/package.json + dist/     compiled shared, agent and witness packages
 //     node_modules/                           production dependencies only (npm ci --omit=dev)
@@ -43,6 +44,11 @@ function parseArgs(argv) {
   return options;
 }
 
+function gitCommit() {
+  const r = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
 // Files that exist only for development or are rebuilt on demand.
 const excluded = new Set(['node_modules', 'cdk.out', '.tsbuildinfo']);
 const copyFilter = (src) => !excluded.has(path.basename(src)) && !src.endsWith('.tsbuildinfo');
@@ -61,6 +67,9 @@ export function buildRelease({ out, build }) {
     const tree = path.join(staging, name);
     mkdirSync(tree);
     for (const file of ['package.json', 'package-lock.json', 'README.md']) cpSync(path.join(repoRoot, file), path.join(tree, file));
+    // The marker install.sh looks for: it refuses a development checkout, whose node_modules hold
+    // every dev dependency and whose dist may be stale.
+    writeFileSync(path.join(tree, 'release.json'), `${JSON.stringify({ name: 'pgvip', version, commit: gitCommit() }, null, 2)}\n`);
     cpSync(path.join(repoRoot, 'docs'), path.join(tree, 'docs'), { recursive: true });
     cpSync(path.join(repoRoot, 'deploy'), path.join(tree, 'deploy'), { recursive: true, filter: copyFilter });
 

@@ -5,7 +5,10 @@ import { spawnSync } from 'node:child_process';
 
 const needs = [
   { match: 'test/ec2-emulator', check: '/usr/bin/aws', pkg: 'awscli' },
+  { match: 'postgres', check: '/usr/lib/postgresql/15/bin/pg_ctl', pkg: 'postgresql-15' },
+  { match: 'vip', check: '/usr/sbin/ip', pkg: 'iproute2' },
   { match: 'test/deploy', check: '/usr/bin/systemd-analyze', pkg: 'systemd' },
+  { match: 'test/deploy', check: '/usr/bin/shellcheck', pkg: 'shellcheck' },
 ];
 
 export function ensureSystemDeps(files) {

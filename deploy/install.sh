@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Installs the pgvip release this script belongs to (the directory above deploy/) on this host.
+#
+#   sudo ./pgvip-<version>/deploy/install.sh --role agent     # on db-a and db-b
+#   sudo ./pgvip-<version>/deploy/install.sh --role witness   # on the witness
+#
+# What it does, each step only when needed, so running it again changes nothing:
+#   - service user: the witness runs as a new system user `pgvip`; the agent runs as the PostgreSQL
+#     OS user (default postgres, which must exist already) -- see deploy/systemd/pgvip-agent.service
+#   - /opt/pgvip/<version>   the release, root-owned and read-only to the daemons
+#   - /opt/pgvip/current     symlink to the release in use, created on the first install only
+#   - /etc/pgvip             config directory (root:<service group> 0750) with a skeleton config
+#                            copied from deploy/examples, never overwritten
+#   - /var/lib/pgvip         durable state (<service user> 0700)
+#   - the systemd unit, enabled but NOT started or restarted: install.sh never restarts a running
+#     daemon. Switching a running host to another release is pgvip-upgrade's job (docs/runbook.md).
+#   - /usr/local/sbin/pgvip-upgrade, and on the witness the operator CLI /usr/local/bin/pgvip
+#
+# Options:
+#   --role agent|witness   required
+#   --pg-user NAME         agent: the OS user that owns PGDATA and runs PostgreSQL (default postgres)
+#   --node PATH            the Node.js (>= 20.18) binary the units run (default /usr/bin/node)
+#   --switch               also point /opt/pgvip/current at this release (used by pgvip-upgrade)
+#   --no-enable            do not enable the unit
+# Environment:
+#   PGVIP_ROOT             prefix for every path written (default /). With another prefix nothing
+#                          outside it is touched: users go into $PGVIP_ROOT/etc/passwd
+#                          (useradd --prefix), the unit is enabled offline (systemctl --root), and no
+#                          daemon is reloaded. Used by the tests and for building machine images.
+set -euo pipefail
+
+die() {
+  echo "install.sh: $*" >&2
+  exit 1
+}
+note() { echo "install.sh: $*"; }
+
+role=""
+pg_user="postgres"
+node_bin="/usr/bin/node"
+switch_current=0
+enable_unit=1
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --role) role="${2:-}"; shift 2 ;;
+    --pg-user) pg_user="${2:-}"; shift 2 ;;
+    --node) node_bin="${2:-}"; shift 2 ;;
+    --switch) switch_current=1; shift ;;
+    --no-enable) enable_unit=0; shift ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown argument '$1' (see --help)" ;;
+  esac
+done
+[[ "$role" == agent || "$role" == witness ]] || die "--role agent|witness is required"
+[[ "$pg_user" =~ ^[a-z_][a-z0-9_-]*$ ]] || die "--pg-user '$pg_user' is not a user name"
+[[ "$(id -u)" -eq 0 ]] || die "run as root (it creates users and root-owned directories)"
+
+root="${PGVIP_ROOT:-/}"
+[[ "$root" == /* ]] || die "PGVIP_ROOT must be an absolute path, got '$root'"
+root="${root%/}"            # "" for the real system, so "$root/etc" is always right
+release="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+
+# ---- the release and Node.js ----
+for f in release.json package.json packages/agent/dist packages/witness/dist node_modules deploy/systemd; do
+  [[ -e "$release/$f" ]] || die "$release is not a pgvip release (no $f); build one with: npm run release"
+done
+[[ -x "$node_bin" ]] || die "Node.js not found at $node_bin; install Node.js >= 20.18 or pass --node PATH"
+# shellcheck disable=SC2016 # JavaScript, not shell: ${...} is a template literal
+"$node_bin" -e '
+  const [major, minor] = process.versions.node.split(".").map(Number);
+  if (major < 20 || (major === 20 && minor < 18)) { console.error(`Node.js ${process.version} is too old: pgvip needs >= 20.18`); process.exit(1); }
+' || die "$node_bin is not a usable Node.js"
+version="$("$node_bin" -p 'require(process.argv[1]).version' "$release/release.json")"
+[[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]] || die "release version '$version' is not a semantic version"
+
+# ---- users (looked up in $root's passwd, so a prefix never consults the real system) ----
+passwd_entry() {
+  if [[ -z "$root" ]]; then getent passwd "$1" || true; else grep -E "^$1:" "$root/etc/passwd" 2>/dev/null || true; fi
+}
+if [[ "$role" == witness ]]; then
+  service_user=pgvip
+  if [[ -z "$(passwd_entry pgvip)" ]]; then
+    prefix_args=()
+    if [[ -n "$root" ]]; then prefix_args=(--prefix "$root"); fi
+    useradd "${prefix_args[@]}" --system --user-group --home-dir /var/lib/pgvip --no-create-home \
+      --shell /usr/sbin/nologin --comment "pgvip witness" pgvip
+    note "created system user pgvip"
+  fi
+else
+  service_user="$pg_user"
+  [[ -n "$(passwd_entry "$pg_user")" ]] || die "user $pg_user does not exist: install PostgreSQL first, or pass --pg-user with the OS user that owns PGDATA"
+fi
+entry="$(passwd_entry "$service_user")"
+uid="$(cut -d: -f3 <<<"$entry")"
+gid="$(cut -d: -f4 <<<"$entry")"
+
+# ---- directories ----
+install -d -m 0755 -o 0 -g 0 "$root/opt/pgvip"
+install -d -m 0750 -o 0 -g "$gid" "$root/etc/pgvip"
+install -d -m 0700 -o "$uid" -g "$gid" "$root/var/lib/pgvip"
+
+# ---- the release: copied whole into a temporary name, then renamed, so a version directory is
+# either complete or absent; versions are immutable once installed ----
+target="$root/opt/pgvip/$version"
+if [[ "$(cd "$target" 2>/dev/null && pwd -P)" == "$release" ]]; then
+  : # running the installed copy's own install.sh
+elif [[ -e "$target" ]]; then
+  note "release $version is already in $target"
+else
+  staging="$(mktemp -d "$root/opt/pgvip/.install-$version.XXXXXX")"
+  trap 'rm -rf "$staging"' EXIT
+  # Code is root's (cp without preserving ownership makes it the copier's): the daemons may read
+  # and run it, never change it, whatever umask the release was unpacked with.
+  cp -R -P --preserve=mode,timestamps,links "$release/." "$staging/"
+  chmod -R u+rwX,go+rX,go-w "$staging"
+  mv -T "$staging" "$target"
+  trap - EXIT
+  note "installed release $version in $target"
+fi
+
+current="$root/opt/pgvip/current"
+if [[ ! -L "$current" ]]; then
+  if [[ -e "$current" ]]; then die "$current exists and is not a symlink; move it away"; fi
+  ln -s "$version" "$current"
+  note "current release: $version"
+elif [[ "$(readlink "$current")" != "$version" ]]; then
+  if [[ $switch_current -eq 1 ]]; then
+    # Atomic: a new link under a temporary name renamed over the old one, never a moment without it.
+    ln -sfn "$version" "$current.new"
+    mv -T "$current.new" "$current"
+    note "current release: $version"
+  else
+    note "current release stays $(readlink "$current"); switch with: pgvip-upgrade $version"
+  fi
+fi
+
+# ---- config skeleton: copied once, never overwritten ----
+config="$root/etc/pgvip/$role.yaml"
+if [[ ! -e "$config" ]]; then
+  example="$release/deploy/examples/$([[ $role == agent ]] && echo agent-db-a.yaml || echo witness.yaml)"
+  install -m 0640 -o 0 -g "$gid" "$example" "$config"
+  note "wrote $config from $(basename "$example"): edit it before the first start"
+fi
+
+# Remember the install-time choices, so pgvip-upgrade installs the next release the same way.
+install_env="$root/etc/pgvip/install.env"
+printf 'PGVIP_ROLE=%s\nPGVIP_PG_USER=%s\nPGVIP_NODE=%s\n' "$role" "$pg_user" "$node_bin" >"$install_env.new"
+chmod 0644 "$install_env.new"
+mv -f "$install_env.new" "$install_env"
+
+# ---- systemd unit ----
+unit="pgvip-$role.service"
+unit_path="$root/etc/systemd/system/$unit"
+install -d -m 0755 "$root/etc/systemd/system"
+# The shipped units name /usr/bin/node and User=postgres; only those two lines are adapted.
+substitutions=(-e "s#^ExecStart=/usr/bin/node #ExecStart=$node_bin #")
+if [[ "$role" == agent ]]; then substitutions+=(-e "s#^User=postgres\$#User=$pg_user#"); fi
+rendered="$(sed "${substitutions[@]}" "$release/deploy/systemd/$unit")"
+unit_changed=0
+if [[ ! -f "$unit_path" ]] || [[ "$(cat "$unit_path")" != "$rendered" ]]; then
+  printf '%s\n' "$rendered" >"$unit_path.new"
+  chmod 0644 "$unit_path.new"
+  mv -f "$unit_path.new" "$unit_path"
+  unit_changed=1
+  note "installed $unit_path"
+fi
+
+# ---- helper commands ----
+install -d -m 0755 "$root/usr/local/sbin" "$root/usr/local/bin"
+install -m 0755 -o 0 -g 0 "$release/deploy/pgvip-upgrade.sh" "$root/usr/local/sbin/pgvip-upgrade"
+if [[ "$role" == witness ]]; then
+  cli="$root/usr/local/bin/pgvip"
+  printf '#!/bin/sh\n# pgvip operator CLI (installed by deploy/install.sh)\nexec %s /opt/pgvip/current/packages/witness/dist/cli.js "$@"\n' "$node_bin" >"$cli.new"
+  chmod 0755 "$cli.new"
+  mv -f "$cli.new" "$cli"
+fi
+
+# ---- enable, never (re)start ----
+systemd_running=0
+if [[ -z "$root" && -d /run/systemd/system ]]; then systemd_running=1; fi
+if [[ $systemd_running -eq 1 && $unit_changed -eq 1 ]]; then
+  systemctl daemon-reload
+fi
+if [[ $enable_unit -eq 1 ]] && command -v systemctl >/dev/null; then
+  if [[ -n "$root" ]]; then
+    systemctl --root="$root" --quiet enable "$unit"
+  else
+    systemctl --quiet enable "$unit"
+  fi
+fi
+if [[ $systemd_running -eq 1 ]] && systemctl --quiet is-active "$unit"; then
+  if [[ $unit_changed -eq 1 ]]; then
+    note "$unit is running: the new unit file takes effect at its next restart (pgvip-upgrade)"
+  fi
+else
+  note "next: edit $config (docs/deploy.md), then: systemctl start $unit"
+fi
