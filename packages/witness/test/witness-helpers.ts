@@ -65,8 +65,14 @@ export interface WitnessSpec {
 /** A loopback port where nothing listens (connects are refused at once). */
 export const closedPort = 9;
 
-/** Writes key and token files into stateDir's parent and returns the config the real loader produced. */
+/** Writes key and token files under stateDir and returns the config the real loader produced. */
 export function witnessConfig(spec: WitnessSpec): WitnessConfig {
+  // JSON is YAML: the real loader checks it exactly as it would a file.
+  return parseConfigText(JSON.stringify(witnessDocument(spec)), 'witness', 'test-witness.yaml');
+}
+
+/** The witness config document (as a config file would hold it), with key and token files written under stateDir. */
+export function witnessDocument(spec: WitnessSpec & { readonly listenPort?: number; readonly operatorPort?: number }): Record<string, unknown> {
   const secrets = mkdtempSync(path.join(spec.stateDir, 'secrets-'));
   const clusters = spec.clusters.map((c, i) => {
     let auth: Record<string, unknown> = { disabled: true };
@@ -93,15 +99,13 @@ export function witnessConfig(spec: WitnessSpec): WitnessConfig {
       auth,
     };
   });
-  let operatorApi: Record<string, unknown> = { host: '127.0.0.1', port: 8010 };
+  let operatorApi: Record<string, unknown> = { host: '127.0.0.1', port: spec.operatorPort ?? 8010 };
   if (spec.token !== undefined) {
     const tokenFile = path.join(secrets, 'operator.token');
     writeFileSync(tokenFile, `${spec.token}\n`, { mode: 0o600 });
     operatorApi = { ...operatorApi, tokenFile };
   }
-  // JSON is YAML: the real loader checks it exactly as it would a file.
-  const doc = { stateDir: spec.stateDir, logLevel: 'debug', listen: { host: '127.0.0.1', port: 8009 }, operatorApi, clusters };
-  return parseConfigText(JSON.stringify(doc), 'witness', 'test-witness.yaml');
+  return { stateDir: spec.stateDir, logLevel: 'debug', listen: { host: '127.0.0.1', port: spec.listenPort ?? 8009 }, operatorApi, clusters };
 }
 
 export interface LogRecord {
