@@ -1,0 +1,167 @@
+// The operator API as the CLI sees it: one small undici client with timeouts, the response shapes,
+// and the mapping of every way a request can fail to an exit code and a sentence.
+import { Agent, request } from 'undici';
+import type { PgvipEvent } from '../events.js';
+import { CliError, exitCodes, usageError } from './errors.js';
+
+export interface NodeView {
+  readonly node: string;
+  readonly reachable: boolean;
+  readonly pgReachable: boolean | null;
+  readonly role: string;
+  readonly term: number | null;
+  readonly leaseRemainingMs: number | null;
+  readonly lagBytes: number | null;
+  readonly timeline: number | null;
+  readonly streaming: boolean | null;
+  readonly promotionBlocker: string | null;
+  readonly lastSeenMsAgo: number | null;
+}
+
+export interface ClusterView {
+  readonly cluster: string;
+  readonly term: number;
+  readonly primary: string | null;
+  readonly syncEligible: boolean | null;
+  readonly maintenance: boolean;
+  readonly promiseRemainingMs: number | null;
+  readonly vip: { readonly address: string; readonly mode: string };
+  readonly nodes: readonly NodeView[];
+  readonly events: readonly PgvipEvent[];
+}
+
+export interface CommandReply {
+  readonly ok: boolean;
+  readonly message: string;
+}
+
+export interface ClientOptions {
+  /** Base URL of the operator API, e.g. http://127.0.0.1:8010. */
+  readonly baseUrl: string;
+  readonly token: string | undefined;
+  /** Where the token came from, for the message when it is refused. */
+  readonly tokenSource: string | undefined;
+  readonly readTimeoutMs?: number;
+  /** Commands (switchover, failover) may wait for the witness to finish them. */
+  readonly commandTimeoutMs?: number;
+}
+
+/** Reads, then validates, the witness URL: a typo must be a usage error, not "unreachable". */
+export function parseWitnessUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw usageError(`--witness ${text}: not a URL; give the operator API's address, e.g. http://127.0.0.1:8010`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw usageError(`--witness ${text}: must be an http:// or https:// URL`);
+  return url.origin + url.pathname.replace(/\/+$/, '');
+}
+
+export class OperatorClient {
+  readonly baseUrl: string;
+  readonly #options: ClientOptions;
+  // Our own pool, closed at the end, so a finished command never waits on a keep-alive socket.
+  readonly #dispatcher = new Agent({ connect: { timeout: 3_000 } });
+
+  constructor(options: ClientOptions) {
+    this.baseUrl = options.baseUrl;
+    this.#options = options;
+  }
+
+  async close(): Promise<void> {
+    await this.#dispatcher.destroy();
+  }
+
+  async clusters(): Promise<ClusterView[]> {
+    const body = await this.#call('GET', '/api/v1/clusters');
+    const list = (body as { clusters?: unknown }).clusters;
+    if (!Array.isArray(list)) throw this.#notAWitness('the answer to GET /api/v1/clusters has no clusters list');
+    return list.map((c) => this.#clusterView(c));
+  }
+
+  /** One cluster; undefined when the witness does not serve it. */
+  async cluster(name: string): Promise<ClusterView | undefined> {
+    const body = await this.#call('GET', `/api/v1/clusters/${encodeURIComponent(name)}`, undefined, { notFoundIsUndefined: true });
+    return body === undefined ? undefined : this.#clusterView(body);
+  }
+
+  async history(name: string, limit: number, before?: number): Promise<PgvipEvent[]> {
+    const query = new URLSearchParams({ limit: String(limit) });
+    if (before !== undefined) query.set('before', String(before));
+    const body = await this.#call('GET', `/api/v1/clusters/${encodeURIComponent(name)}/history?${query}`);
+    const events = (body as { events?: unknown }).events;
+    if (!Array.isArray(events)) throw this.#notAWitness('the history answer has no events list');
+    return events as PgvipEvent[];
+  }
+
+  async command(name: string, command: 'switchover' | 'failover' | 'maintenance', payload: object): Promise<CommandReply> {
+    const body = await this.#call('POST', `/api/v1/clusters/${encodeURIComponent(name)}/${command}`, payload);
+    const reply = body as Partial<CommandReply>;
+    if (typeof reply.ok !== 'boolean') throw this.#notAWitness(`the answer to ${command} has no "ok" field`);
+    return { ok: reply.ok, message: typeof reply.message === 'string' ? reply.message : '' };
+  }
+
+  #clusterView(raw: unknown): ClusterView {
+    const c = raw as Partial<ClusterView> | null;
+    if (c === null || typeof c !== 'object' || typeof c.cluster !== 'string' || !Array.isArray(c.nodes)) {
+      throw this.#notAWitness('a cluster in the answer lacks its name or its nodes');
+    }
+    return { ...c, events: Array.isArray(c.events) ? c.events : [] } as ClusterView;
+  }
+
+  #notAWitness(why: string): CliError {
+    return new CliError(exitCodes.unreachable, `${this.baseUrl} did not answer like a pgvip witness (${why}); is --witness the operator API's address?`);
+  }
+
+  async #call(method: 'GET' | 'POST', path: string, payload?: object, opts: { notFoundIsUndefined?: boolean } = {}): Promise<unknown> {
+    const timeoutMs = method === 'GET' ? (this.#options.readTimeoutMs ?? 5_000) : (this.#options.commandTimeoutMs ?? 60_000);
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'pgvip-cli' };
+    if (this.#options.token !== undefined) headers.authorization = `Bearer ${this.#options.token}`;
+    if (payload !== undefined) headers['content-type'] = 'application/json';
+    let status: number;
+    let text: string;
+    try {
+      const res = await request(`${this.baseUrl}${path}`, {
+        method,
+        headers,
+        ...(payload === undefined ? {} : { body: JSON.stringify(payload) }),
+        dispatcher: this.#dispatcher,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      status = res.statusCode;
+      text = await res.body.text();
+    } catch (err) {
+      throw new CliError(exitCodes.unreachable, `cannot reach the witness at ${this.baseUrl}: ${describeNetworkError(err, timeoutMs)}; is pgvip-witness running, and is --witness (or PGVIP_WITNESS_URL) its operator API address?`);
+    }
+    let body: unknown;
+    try {
+      body = text === '' ? {} : JSON.parse(text);
+    } catch {
+      throw this.#notAWitness(`HTTP ${status} with a body that is not JSON`);
+    }
+    if (status >= 200 && status < 300) return body;
+    const apiError = (body as { error?: { code?: unknown; message?: unknown } }).error;
+    const code = typeof apiError?.code === 'string' ? apiError.code : undefined;
+    const message = typeof apiError?.message === 'string' ? apiError.message : text.slice(0, 200);
+    if (status === 401 || status === 403) {
+      const hint =
+        this.#options.token === undefined
+          ? 'the operator API needs a token: pass --token-file PATH (or set PGVIP_TOKEN_FILE)'
+          : `the token from ${this.#options.tokenSource} was not accepted; check it matches the witness's operatorApi.tokenFile`;
+      throw new CliError(exitCodes.auth, `the witness refused the request (HTTP ${status}${message ? `: ${message}` : ''}); ${hint}`, code);
+    }
+    if (status === 404 && opts.notFoundIsUndefined) return undefined;
+    if (status === 503) throw new CliError(exitCodes.unreachable, `the witness at ${this.baseUrl} is unavailable (HTTP 503${message ? `: ${message}` : ''}); it may be starting or stopping`, code);
+    if (status >= 500) throw new CliError(exitCodes.failed, `the witness failed the request (HTTP ${status}${code ? ` ${code}` : ''}): ${message}`, code);
+    throw new CliError(exitCodes.failed, `the witness refused: ${code ? `${code}: ` : ''}${message}`, code);
+  }
+}
+
+function describeNetworkError(err: unknown, timeoutMs: number): string {
+  if (!(err instanceof Error)) return String(err);
+  if (err.name === 'TimeoutError' || (err as { code?: unknown }).code === 'UND_ERR_CONNECT_TIMEOUT') return `no answer within ${timeoutMs} ms`;
+  const code = (err as { code?: unknown }).code ?? (err.cause as { code?: unknown } | undefined)?.code;
+  if (typeof code !== 'string' || err.message.includes(code)) return err.message;
+  return `${code} (${err.message})`;
+}

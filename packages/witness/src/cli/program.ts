@@ -1,0 +1,344 @@
+// The `pgvip` command line: commander wiring, global options, and one action per command. Every
+// action either returns normally (exit 0) or throws a CliError; runCli() turns both into output
+// and an exit code, so no command can leave the process with a stack trace or a stray code.
+import { readFile } from 'node:fs/promises';
+import type { AgentConfig, WitnessConfig } from '@pgvip/shared';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { OperatorClient, parseWitnessUrl, type ClusterView } from './api.js';
+import { confirm } from './confirm.js';
+import { runDoctor, type Check } from './doctor.js';
+import { CliError, exitCodes, usageError, type ExitCode } from './errors.js';
+import { paint, styleFor, type Style } from './format.js';
+import { defaultImdsUrl } from './imds.js';
+import { renderCluster, renderHistory } from './render.js';
+import { parseAt } from './when.js';
+
+export const defaultWitnessUrl = 'http://127.0.0.1:8010';
+
+/**
+ * The shared package (config loader, secret files) is loaded only by the commands that read a
+ * file: it brings zod, yaml and the peer transport, and `pgvip status` should not wait for them.
+ */
+const shared = () => import('@pgvip/shared');
+
+interface GlobalOptions {
+  witness: string;
+  tokenFile?: string;
+  cluster?: string;
+  json?: boolean;
+}
+
+/** Where the output goes; tests and main.ts pass process streams. */
+export interface CliIo {
+  readonly stdout: NodeJS.WriteStream;
+  readonly stderr: NodeJS.WriteStream;
+}
+
+class Session {
+  readonly json: boolean;
+  readonly style: Style;
+  readonly #io: CliIo;
+  readonly #global: GlobalOptions;
+  readonly #tokenFromEnv: boolean;
+  #client: OperatorClient | undefined;
+
+  constructor(io: CliIo, global: GlobalOptions, tokenFromEnv: boolean) {
+    this.#io = io;
+    this.#global = global;
+    this.#tokenFromEnv = tokenFromEnv;
+    this.json = global.json === true;
+    this.style = styleFor(io.stdout);
+  }
+
+  print(text: string): void {
+    this.#io.stdout.write(`${text}\n`);
+  }
+
+  printJson(value: unknown): void {
+    this.#io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  /** The operator API client, made on first use: check-config and doctor never need one. */
+  async client(): Promise<OperatorClient> {
+    if (this.#client) return this.#client;
+    const baseUrl = parseWitnessUrl(this.#global.witness);
+    let token: string | undefined;
+    const tokenFile = this.#global.tokenFile;
+    const tokenSource = tokenFile === undefined ? undefined : this.#tokenFromEnv ? `PGVIP_TOKEN_FILE (${tokenFile})` : tokenFile;
+    if (tokenFile !== undefined) {
+      const { isPgvipError, readSecretFile } = await shared();
+      try {
+        token = await readSecretFile(tokenFile, this.#tokenFromEnv ? 'PGVIP_TOKEN_FILE' : '--token-file');
+      } catch (err) {
+        throw usageError(isPgvipError(err) ? err.detail : String(err));
+      }
+    }
+    this.#client = new OperatorClient({ baseUrl, token, tokenSource });
+    return this.#client;
+  }
+
+  async close(): Promise<void> {
+    await this.#client?.close();
+  }
+
+  /** The cluster a command acts on: --cluster, or the witness's only one. */
+  async cluster(): Promise<ClusterView> {
+    const client = await this.client();
+    const name = this.#global.cluster;
+    if (name !== undefined) {
+      const view = await client.cluster(name);
+      if (view !== undefined) return view;
+      const names = (await client.clusters()).map((c) => c.cluster);
+      throw usageError(`no cluster "${name}" on the witness at ${client.baseUrl}; it serves: ${names.join(', ') || 'none'}`);
+    }
+    const all = await client.clusters();
+    if (all.length === 1) return all[0]!;
+    if (all.length === 0) throw new CliError(exitCodes.failed, `the witness at ${client.baseUrl} serves no cluster`);
+    throw usageError(`the witness serves ${all.length} clusters (${all.map((c) => c.cluster).join(', ')}): choose one with --cluster NAME`);
+  }
+
+  async allClusters(): Promise<ClusterView[]> {
+    return this.#global.cluster === undefined ? (await this.client()).clusters() : [await this.cluster()];
+  }
+}
+
+function positiveInteger(name: string, max: number) {
+  return (text: string): number => {
+    if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > max) throw new InvalidArgumentError(`${name} must be a whole number from 1 to ${max}.`);
+    return Number(text);
+  };
+}
+
+/** --to NODE must name a node of the cluster; a typo must not reach the witness. */
+function checkNode(view: ClusterView, node: string | undefined): void {
+  if (node !== undefined && !view.nodes.some((n) => n.node === node)) {
+    throw usageError(`--to ${node}: no such node in cluster ${view.cluster}; its nodes are ${view.nodes.map((n) => n.node).join(', ')}`);
+  }
+}
+
+function markFor(status: Check['status'], style: Style): string {
+  if (status === 'ok') return paint(style, ['green'], '✔');
+  if (status === 'fail') return paint(style, ['red', 'bold'], '✘');
+  return paint(style, ['yellow'], 'ℹ');
+}
+
+/** The kind of a config file by its top-level keys, for check-config without --kind. */
+function guessKind(text: string): 'agent' | 'witness' | undefined {
+  if (/^clusters[ \t]*:/m.test(text)) return 'witness';
+  if (/^(cluster|self)[ \t]*:/m.test(text)) return 'agent';
+  return undefined;
+}
+
+export function buildProgram(io: CliIo, run: (action: (session: Session) => Promise<void>, command: Command) => Promise<void>): Command {
+  const program = new Command('pgvip')
+    .description('Operate pgvip clusters through their witness: state, history, switchover, maintenance; and check config files and a node\'s AWS setup.')
+    .addOption(new Option('--witness <url>', 'operator API of the witness').env('PGVIP_WITNESS_URL').default(defaultWitnessUrl))
+    .addOption(new Option('--token-file <path>', 'file holding the operator API token (mode 0600)').env('PGVIP_TOKEN_FILE'))
+    .option('--cluster <name>', 'cluster to act on (default: the only one the witness serves)')
+    .option('--json', 'print JSON documents for scripts instead of tables')
+    .showSuggestionAfterError()
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+      outputError: (text, write) => write(`pgvip: ${text.replace(/^error: /, '').trimEnd()} (see pgvip --help)\n`),
+    })
+    .exitOverride();
+
+  program
+    .command('status')
+    .description('one row per node: role, term, lease, lag, timeline, eligibility, VIP holder; maintenance shown loudly')
+    .action((_opts, cmd: Command) =>
+      run(async (s) => {
+        const views = await s.allClusters();
+        if (s.json) s.printJson({ clusters: views });
+        else s.print(views.map((v) => renderCluster(v, s.style)).join('\n\n'));
+      }, cmd),
+    );
+
+  program
+    .command('history')
+    .description('the cluster\'s events, newest first')
+    .option('--limit <n>', 'how many events (1-1000)', positiveInteger('--limit', 1000), 20)
+    .option('--before <id>', 'only events older than this event id (to page back)', positiveInteger('--before', Number.MAX_SAFE_INTEGER))
+    .action((opts: { limit: number; before?: number }, cmd: Command) =>
+      run(async (s) => {
+        const view = await s.cluster();
+        const events = await (await s.client()).history(view.cluster, opts.limit, opts.before);
+        if (s.json) s.printJson({ cluster: view.cluster, events });
+        else s.print(renderHistory(view.cluster, events, s.style));
+      }, cmd),
+    );
+
+  program
+    .command('switchover')
+    .description('planned, lossless change of primary: fence, wait for the standby to catch up, hand over')
+    .option('--to <node>', 'the node to promote (default: the standby)')
+    .option('--at <time>', 'when: HH:MM (next occurrence, local time) or an ISO 8601 date-time (default: now)')
+    .option('-y, --yes', 'do not ask for confirmation (required when stdin is not a terminal)')
+    .action((opts: { to?: string; at?: string; yes?: boolean }, cmd: Command) =>
+      run(async (s) => {
+        const at = opts.at === undefined ? undefined : parseAt(opts.at);
+        const view = await s.cluster();
+        checkNode(view, opts.to);
+        if (opts.to !== undefined && opts.to === view.primary) {
+          throw new CliError(exitCodes.failed, `${opts.to} is already the primary of ${view.cluster}; nothing to switch over`, 'refused');
+        }
+        const others = view.nodes.filter((n) => n.node !== view.primary);
+        const target = opts.to ?? (others.length === 1 ? others[0]!.node : undefined);
+        if (!opts.yes) {
+          const when = at === undefined ? 'now' : `at ${at.toString()}`;
+          await confirm(
+            `Switch over cluster ${view.cluster} from ${view.primary ?? '(no primary)'} to ${target ?? '(the witness chooses)'} ${when}? Writes pause briefly; no acknowledged write is lost.`,
+            'switchover',
+          );
+        }
+        const reply = await (await s.client()).command(view.cluster, 'switchover', { ...(target === undefined ? {} : { to: target }), ...(at === undefined ? {} : { at: at.toISOString() }) });
+        report(s, view.cluster, 'switchover', reply);
+      }, cmd),
+    );
+
+  program
+    .command('failover')
+    .description('MANUAL failover that may lose acknowledged writes: only when automatic failover cannot happen')
+    .option('--to <node>', 'the node to promote (default: the standby)')
+    .option('--force', 'required: promote without the safety checks of an automatic failover')
+    .option('--accept-data-loss', 'required: acknowledge that writes the promoted node has not received are lost')
+    .action((opts: { to?: string; force?: boolean; acceptDataLoss?: boolean }, cmd: Command) =>
+      run(async (s) => {
+        if (!opts.force || !opts.acceptDataLoss) {
+          const missing = [!opts.force && '--force', !opts.acceptDataLoss && '--accept-data-loss'].filter(Boolean).join(' and ');
+          throw usageError(
+            `refusing a manual failover without ${missing}. It promotes a node without the checks of an automatic failover, and writes ` +
+              'that node has not received are LOST. Use it only when automatic failover cannot happen (witness lost, standby ineligible); ' +
+              'for a planned change of primary without loss, use: pgvip switchover',
+          );
+        }
+        const view = await s.cluster();
+        checkNode(view, opts.to);
+        const reply = await (await s.client()).command(view.cluster, 'failover', { ...(opts.to === undefined ? {} : { to: opts.to }), acceptDataLoss: true });
+        report(s, view.cluster, 'failover', reply);
+      }, cmd),
+    );
+
+  program
+    .command('maintenance')
+    .description('pause (on) or resume (off) automatic failover for the cluster')
+    .addArgument(new Argument('<state>', 'on or off').choices(['on', 'off']))
+    .action((state: 'on' | 'off', _opts, cmd: Command) =>
+      run(async (s) => {
+        const view = await s.cluster();
+        const reply = await (await s.client()).command(view.cluster, 'maintenance', { on: state === 'on' });
+        report(s, view.cluster, 'maintenance', reply);
+      }, cmd),
+    );
+
+  program
+    .command('check-config')
+    .description('validate an agent or witness config file and print every problem (exit 2 when invalid)')
+    .argument('<file>', 'the YAML file')
+    .addOption(new Option('--kind <kind>', 'agent or witness (default: guessed from the top-level keys)').choices(['agent', 'witness']))
+    .action((file: string, opts: { kind?: 'agent' | 'witness' }, cmd: Command) =>
+      run(async (s) => {
+        let text: string;
+        try {
+          text = await readFile(file, 'utf8');
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          throw usageError(`${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(err)}`);
+        }
+        const kind = opts.kind ?? guessKind(text);
+        if (kind === undefined) throw usageError(`${file}: cannot tell an agent file (top-level cluster:) from a witness file (top-level clusters:); pass --kind agent or --kind witness`);
+        const { formatConfigError, isPgvipError, parseConfigText } = await shared();
+        let summary: string;
+        try {
+          summary = kind === 'agent' ? describeAgent(parseConfigText(text, 'agent', file)) : describeWitness(parseConfigText(text, 'witness', file));
+        } catch (err) {
+          if (!isPgvipError(err)) throw err;
+          if (s.json) s.printJson({ file, kind, valid: false, code: err.code, problems: err.detail.split('\n') });
+          else s.print(`${markFor('fail', s.style)} ${file} is not a valid ${kind} config\n${formatConfigError(err)}`);
+          throw new CliError(exitCodes.usage, '', 'invalid-config');
+        }
+        if (s.json) s.printJson({ file, kind, valid: true, summary });
+        else s.print(`${markFor('ok', s.style)} ${file} is a valid ${kind} config: ${summary}`);
+      }, cmd),
+    );
+
+  program
+    .command('doctor')
+    .description('on a database node: check IMDS, the ENI, route tables, the VIP\'s subnet and IAM permissions (exit 1 if any check fails)')
+    .requiredOption('--config <file>', 'the agent config file, e.g. /etc/pgvip/agent.yaml')
+    .option('--imds <url>', 'instance metadata service', defaultImdsUrl)
+    .option('--ec2-endpoint <url>', 'EC2 API endpoint (default: the region\'s, or AWS_ENDPOINT_URL_EC2)')
+    .action((opts: { config: string; imds: string; ec2Endpoint?: string }, cmd: Command) =>
+      run(async (s) => {
+        const { formatConfigError, loadAgentConfig } = await shared();
+        let config: AgentConfig;
+        try {
+          config = await loadAgentConfig(opts.config);
+        } catch (err) {
+          throw usageError(formatConfigError(err));
+        }
+        // The SDK's credential provider must read the same IMDS the checks do.
+        if (opts.imds !== defaultImdsUrl) process.env.AWS_EC2_METADATA_SERVICE_ENDPOINT = opts.imds;
+        const checks = await runDoctor({ config, imdsUrl: opts.imds, ...(opts.ec2Endpoint === undefined ? {} : { ec2Endpoint: opts.ec2Endpoint }), timeoutMs: 3_000 });
+        const failed = checks.filter((c) => c.status === 'fail').length;
+        const head = `cluster ${config.cluster.name}, node ${config.self}, VIP ${config.cluster.vip.address} (${config.cluster.vip.mode})`;
+        if (s.json) {
+          s.printJson({ ok: failed === 0, cluster: config.cluster.name, node: config.self, checks });
+        } else {
+          const lines = checks.map((c) => `${markFor(c.status, s.style)} ${c.title}: ${c.detail}${c.fix !== undefined && c.status !== 'ok' ? `\n    ${c.status === 'fail' ? 'fix' : 'hint'}: ${c.fix}` : ''}`);
+          const verdict = failed === 0 ? 'no problem found' : `${failed} problem${failed === 1 ? '' : 's'} found`;
+          s.print(`pgvip doctor: ${head}\n${lines.join('\n')}\n${verdict}`);
+        }
+        if (failed > 0) throw new CliError(exitCodes.failed, '', 'check-failed');
+      }, cmd),
+    );
+
+  return program;
+}
+
+function report(s: Session, cluster: string, command: string, reply: { ok: boolean; message: string }): void {
+  if (s.json) s.printJson({ cluster, command, ...reply });
+  else s.print(`${reply.ok ? '✔' : '✘'} ${command} ${cluster}: ${reply.message}`);
+  if (!reply.ok) throw new CliError(exitCodes.failed, '', 'refused');
+}
+
+function describeAgent(config: AgentConfig): string {
+  return `cluster ${config.cluster.name}, node ${config.self}, VIP ${config.cluster.vip.address} (${config.cluster.vip.mode}), witness ${config.cluster.witness.host}:${config.cluster.witness.port}`;
+}
+
+function describeWitness(config: WitnessConfig): string {
+  const names = config.clusters.map((c) => c.name).join(', ');
+  return `witness ${config.id}, ${config.clusters.length} cluster${config.clusters.length === 1 ? '' : 's'} (${names}), operator API ${config.operatorApi.host}:${config.operatorApi.port}`;
+}
+
+/** Parses argv, runs the command, prints any error, and returns the exit code. Never throws. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCode> {
+  let session: Session | undefined;
+  let exitCode: ExitCode = exitCodes.ok;
+  const fail = (err: unknown) => {
+    const error = err instanceof CliError ? err : new CliError(exitCodes.failed, `unexpected error: ${err instanceof Error ? err.message : String(err)}`, 'internal');
+    exitCode = error.exitCode;
+    if (error.message === '') return; // the command has printed its own verdict
+    if (session?.json) io.stdout.write(`${JSON.stringify({ error: { code: error.code, message: error.message, exitCode: error.exitCode } }, null, 2)}\n`);
+    else io.stderr.write(`pgvip: ${error.message}\n`);
+  };
+  const program = buildProgram(io, async (action, command) => {
+    const global = command.optsWithGlobals<GlobalOptions>();
+    session = new Session(io, global, command.parent?.getOptionValueSource('tokenFile') === 'env');
+    await action(session);
+  });
+  try {
+    await program.parseAsync([...argv]);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here with code 0; every parse error is a usage error.
+      exitCode = err.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
+    } else {
+      fail(err);
+    }
+  } finally {
+    await session?.close().catch(() => undefined);
+  }
+  return exitCode;
+}

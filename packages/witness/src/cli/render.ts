@@ -1,0 +1,68 @@
+// What `pgvip status` and `pgvip history` print for people. Scripts use --json instead: these
+// layouts may change, the JSON documents do not.
+import type { PgvipEvent } from '../events.js';
+import type { ClusterView, NodeView } from './api.js';
+import { banner, formatBytes, formatDurationMs, formatTime, paint, table, type Style } from './format.js';
+
+/** What the node is doing, from the two signals the witness has: its agent and its PostgreSQL. */
+export function nodeState(n: NodeView): string {
+  if (!n.reachable) return n.pgReachable === true ? 'agent down, pg up' : 'unreachable';
+  if (n.pgReachable === false) return 'postgres down';
+  if (n.streaming === true) return 'streaming';
+  if (n.streaming === false && n.role !== 'primary') return 'not streaming';
+  return 'running';
+}
+
+/** Whether the node could be promoted now, and if not, why (the witness's promotionBlocker). */
+export function promotion(view: ClusterView, n: NodeView): string {
+  if (n.node === view.primary) return '-';
+  return n.promotionBlocker === null ? 'eligible' : `blocked: ${n.promotionBlocker}`;
+}
+
+export function renderCluster(view: ClusterView, style: Style, eventsShown = 5): string {
+  const out: string[] = [];
+  if (view.maintenance) {
+    out.push(
+      banner(style, [
+        `MAINTENANCE MODE: automatic failover is PAUSED for cluster ${view.cluster}`,
+        'a failed primary will NOT be replaced until you run:',
+        `  pgvip maintenance off --cluster ${view.cluster}`,
+      ], 'warning'),
+    );
+  }
+  if (view.primary === null) {
+    out.push(banner(style, [`NO PRIMARY: cluster ${view.cluster} has no node holding write authority (term ${view.term})`], 'alarm'));
+  }
+  const headers = ['VIP', 'Node', 'Role', 'Term', 'Lease', 'Lag', 'TL', 'State', 'Promotion', 'Last seen'];
+  const rows = view.nodes.map((n) => [
+    n.node === view.primary ? '*' : '',
+    n.node,
+    n.role,
+    n.term === null ? '-' : String(n.term),
+    formatDurationMs(n.leaseRemainingMs),
+    formatBytes(n.lagBytes),
+    n.timeline === null ? '-' : String(n.timeline),
+    nodeState(n),
+    promotion(view, n),
+    n.lastSeenMsAgo === null ? 'never' : `${formatDurationMs(n.lastSeenMsAgo)} ago`,
+  ]);
+  const title = `Cluster: ${view.cluster} (term ${view.term}${view.maintenance ? ', MAINTENANCE' : ''})`;
+  out.push(table(headers, rows, title));
+  const facts = [
+    `* holds the VIP ${view.vip.address} (${view.vip.mode})${view.primary === null ? ': nobody, while there is no primary' : `: ${view.primary}`}`,
+    `replication: ${view.syncEligible === null ? 'unknown' : view.syncEligible ? 'synchronous, standby eligible' : 'NOT synchronous, standby ineligible until it catches up'}`,
+  ];
+  if (view.promiseRemainingMs !== null && view.promiseRemainingMs > 0) facts.push(`witness lease promise: ${formatDurationMs(view.promiseRemainingMs)} left`);
+  out.push(facts.join('\n'));
+  const latest = view.events.slice(0, eventsShown);
+  if (latest.length > 0) {
+    out.push(`latest events (newest first):\n${latest.map((e) => `  ${formatTime(e.at)}  ${e.type}${e.node === null ? '' : ` ${e.node}`}  term ${e.term}: ${e.detail}`).join('\n')}`);
+  }
+  return out.join('\n');
+}
+
+export function renderHistory(cluster: string, events: readonly PgvipEvent[], style: Style): string {
+  if (events.length === 0) return `no events recorded for cluster ${cluster}`;
+  const rows = events.map((e) => [formatTime(e.at), String(e.id), e.type, e.node ?? '-', String(e.term), e.detail]);
+  return `${paint(style, ['bold'], `History of cluster ${cluster}, newest first`)}\n${table(['Time', 'Id', 'Event', 'Node', 'Term', 'Detail'], rows)}`;
+}

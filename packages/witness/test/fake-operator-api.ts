@@ -1,0 +1,182 @@
+// A stand-in for the witness's operator API (the contract in docs/cli.md), with canned clusters,
+// for the CLI and dashboard tests. It keeps just enough state for commands to have visible effects
+// (a switchover changes the primary, maintenance shows in the next GET) and records every request.
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { ClusterView, NodeView } from '../src/cli/api.js';
+import type { PgvipEvent } from '../src/events.js';
+
+export interface RecordedRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly authorization: string | undefined;
+  readonly body: unknown;
+}
+
+export interface FakeApiOptions {
+  /** When set, every /api/ request must carry `Authorization: Bearer <token>`. */
+  readonly token?: string;
+  readonly clusters?: ClusterView[];
+}
+
+export interface FakeOperatorApi {
+  readonly app: FastifyInstance;
+  /** Mutable: tests change it between polls. */
+  readonly clusters: ClusterView[];
+  readonly history: Map<string, PgvipEvent[]>;
+  readonly requests: RecordedRequest[];
+  /** Answers every /api/ request with this instead, while set (status, body; or 'hang'). */
+  override: { status: number; body: unknown } | 'hang' | undefined;
+}
+
+const at = (minutesAgo: number) => new Date(Date.UTC(2025, 5, 1, 12, 0, 0) - minutesAgo * 60_000).toISOString();
+
+export function node(overrides: Partial<NodeView> & { node: string }): NodeView {
+  return {
+    reachable: true,
+    pgReachable: true,
+    role: 'standby',
+    term: 7,
+    leaseRemainingMs: null,
+    lagBytes: 0,
+    timeline: 3,
+    streaming: true,
+    promotionBlocker: null,
+    lastSeenMsAgo: 210,
+    ...overrides,
+  };
+}
+
+export function mainCluster(): ClusterView {
+  return {
+    cluster: 'main',
+    term: 7,
+    primary: 'db-a',
+    syncEligible: true,
+    maintenance: false,
+    promiseRemainingMs: 2_950,
+    vip: { address: '198.18.1.100', mode: 'secondary-ip' },
+    nodes: [
+      node({ node: 'db-a', role: 'primary', leaseRemainingMs: 2_400, lagBytes: null, streaming: null }),
+      node({ node: 'db-b', lagBytes: 1_572_864 }),
+    ],
+    events: [
+      { id: 12, at: at(2), cluster: 'main', type: 'vip-moved', node: 'db-a', term: 7, detail: 'VIP 198.18.1.100 moved to db-a and verified' },
+      { id: 11, at: at(3), cluster: 'main', type: 'switchover', node: 'db-a', term: 7, detail: 'switchover to db-a completed in 640 ms' },
+    ],
+  };
+}
+
+export function billingCluster(): ClusterView {
+  return {
+    cluster: 'billing',
+    term: 3,
+    primary: 'billing-b',
+    syncEligible: false,
+    maintenance: false,
+    promiseRemainingMs: 0,
+    vip: { address: '198.19.0.10', mode: 'route-table' },
+    nodes: [
+      node({ node: 'billing-a', reachable: false, pgReachable: true, role: 'unknown', term: 2, lagBytes: null, timeline: null, streaming: null, promotionBlocker: 'agent unreachable', lastSeenMsAgo: 42_000 }),
+      node({ node: 'billing-b', role: 'primary', term: 3, leaseRemainingMs: 2_100, lagBytes: null, streaming: null }),
+    ],
+    events: [],
+  };
+}
+
+function historyOf(view: ClusterView): PgvipEvent[] {
+  const types = ['witness-started', 'node-unreachable', 'node-recovered', 'fenced', 'failover', 'vip-moved', 'rejoined', 'maintenance', 'switchover', 'vip-moved'];
+  return types
+    .map((type, i) => ({ id: i + 3, at: at(60 - i), cluster: view.cluster, type, node: type === 'witness-started' ? null : 'db-a', term: 5 + Math.floor(i / 4), detail: `${type} #${i + 3}` }))
+    .reverse();
+}
+
+function refuse(reply: FastifyReply, status: number, code: string, message: string) {
+  return reply.code(status).send({ error: { code, message } });
+}
+
+export function buildFakeOperatorApi(options: FakeApiOptions = {}): FakeOperatorApi {
+  const app = Fastify({ forceCloseConnections: true });
+  const clusters = options.clusters ?? [mainCluster()];
+  const api: FakeOperatorApi = {
+    app,
+    clusters,
+    history: new Map(clusters.map((c) => [c.cluster, historyOf(c)])),
+    requests: [],
+    override: undefined,
+  };
+  const find = (name: string) => api.clusters.findIndex((c) => c.cluster === name);
+  let nextId = 100;
+  const record = (i: number, type: string, nodeName: string | null, detail: string) => {
+    const view = api.clusters[i]!;
+    const e: PgvipEvent = { id: nextId++, at: new Date().toISOString(), cluster: view.cluster, type, node: nodeName, term: view.term, detail };
+    api.clusters[i] = { ...view, events: [e, ...view.events] };
+    api.history.get(view.cluster)?.unshift(e);
+  };
+
+  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+    if (!req.url.startsWith('/api/')) return;
+    if (api.override === 'hang') return new Promise<never>(() => undefined);
+    if (api.override !== undefined) return reply.code(api.override.status).send(api.override.body);
+    if (options.token !== undefined && req.headers.authorization !== `Bearer ${options.token}`) {
+      return refuse(reply, 401, 'PGVIP_OPERATOR_UNAUTHORIZED', 'missing or wrong bearer token');
+    }
+    return undefined;
+  });
+  app.addHook('preHandler', async (req) => {
+    api.requests.push({ method: req.method, url: req.url, authorization: req.headers.authorization, body: req.body });
+  });
+
+  app.get('/health', async () => ({ ok: true }));
+  app.get('/api/v1/clusters', async () => ({ clusters: api.clusters }));
+  app.get<{ Params: { name: string } }>('/api/v1/clusters/:name', async (req, reply) => {
+    const i = find(req.params.name);
+    return i < 0 ? refuse(reply, 404, 'PGVIP_NOT_FOUND', `no cluster ${req.params.name}`) : api.clusters[i];
+  });
+  app.get<{ Params: { name: string }; Querystring: { limit?: string; before?: string } }>('/api/v1/clusters/:name/history', async (req, reply) => {
+    const events = api.history.get(req.params.name);
+    if (events === undefined) return refuse(reply, 404, 'PGVIP_NOT_FOUND', `no cluster ${req.params.name}`);
+    const limit = Number(req.query.limit ?? 50);
+    const before = req.query.before === undefined ? Infinity : Number(req.query.before);
+    return { events: events.filter((e) => e.id < before).slice(0, limit) };
+  });
+  app.post<{ Params: { name: string }; Body: { to?: string; at?: string } }>('/api/v1/clusters/:name/switchover', async (req, reply) => {
+    const i = find(req.params.name);
+    if (i < 0) return refuse(reply, 404, 'PGVIP_NOT_FOUND', `no cluster ${req.params.name}`);
+    const view = api.clusters[i]!;
+    if (view.maintenance) return refuse(reply, 409, 'PGVIP_MAINTENANCE', `cluster ${view.cluster} is in maintenance; switch it off first`);
+    const to = req.body?.to ?? view.nodes.find((n) => n.node !== view.primary)?.node;
+    const target = view.nodes.find((n) => n.node === to);
+    if (target === undefined || target.promotionBlocker !== null) return refuse(reply, 409, 'PGVIP_NOT_ELIGIBLE', `${to} cannot be promoted: ${target?.promotionBlocker ?? 'unknown node'}`);
+    if (req.body?.at !== undefined) return { ok: true, message: `switchover to ${to} scheduled at ${req.body.at}` };
+    api.clusters[i] = { ...view, term: view.term + 1, primary: to!, nodes: view.nodes.map((n) => ({ ...n, role: n.node === to ? 'primary' : 'standby', term: view.term + 1 })) };
+    record(i, 'switchover', to!, `switchover to ${to} completed`);
+    return { ok: true, message: `switchover to ${to} completed: term ${view.term + 1}` };
+  });
+  app.post<{ Params: { name: string }; Body: { to?: string; acceptDataLoss?: boolean } }>('/api/v1/clusters/:name/failover', async (req, reply) => {
+    const i = find(req.params.name);
+    if (i < 0) return refuse(reply, 404, 'PGVIP_NOT_FOUND', `no cluster ${req.params.name}`);
+    if (req.body?.acceptDataLoss !== true) return refuse(reply, 400, 'PGVIP_BAD_REQUEST', 'a manual failover needs acceptDataLoss: true');
+    const view = api.clusters[i]!;
+    const to = req.body.to ?? view.nodes.find((n) => n.node !== view.primary)?.node;
+    api.clusters[i] = { ...view, term: view.term + 1, primary: to! };
+    record(i, 'manual-override', to!, `manual failover to ${to}, accepting data loss`);
+    return { ok: true, message: `${to} promoted at term ${view.term + 1}; writes it had not received are lost` };
+  });
+  app.post<{ Params: { name: string }; Body: { on?: unknown } }>('/api/v1/clusters/:name/maintenance', async (req, reply) => {
+    const i = find(req.params.name);
+    if (i < 0) return refuse(reply, 404, 'PGVIP_NOT_FOUND', `no cluster ${req.params.name}`);
+    if (typeof req.body?.on !== 'boolean') return refuse(reply, 400, 'PGVIP_BAD_REQUEST', 'on must be true or false');
+    api.clusters[i] = { ...api.clusters[i]!, maintenance: req.body.on };
+    record(i, 'maintenance', null, `maintenance ${req.body.on ? 'on' : 'off'}`);
+    return { ok: true, message: req.body.on ? 'maintenance on: automatic failover paused' : 'maintenance off: automatic failover resumed' };
+  });
+  return api;
+}
+
+/** Builds and starts the fake on a loopback port. */
+export async function startFakeOperatorApi(options: FakeApiOptions = {}): Promise<FakeOperatorApi & { url: string; close(): Promise<void> }> {
+  const api = buildFakeOperatorApi(options);
+  await api.app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = api.app.server.address() as { port: number };
+  return Object.assign(api, { url: `http://127.0.0.1:${port}`, close: () => api.app.close() });
+}
