@@ -31,7 +31,7 @@ async function main(): Promise<number> {
   const ec2Endpoint = process.env.PGVIP_EC2_ENDPOINT ?? process.env.AWS_ENDPOINT_URL_EC2;
   const imdsEndpoint = process.env.PGVIP_IMDS_ENDPOINT;
   const vip = createVipPort(vipPortConfigOf(cfg), {
-    logger: logger.child({ component: 'vip' }),
+    logger,
     ...(ec2Endpoint === undefined ? {} : { ec2Endpoint }),
     ...(imdsEndpoint === undefined ? {} : { imdsEndpoint }),
   });

@@ -49,6 +49,7 @@ export class AgentRunner {
   #probeResult: WriteProbeResult | null = null;
   #lastSnapshot: PgSnapshot | null = null;
   #lastReason = '';
+  #schemaReady = false;
 
   constructor(deps: RunnerDeps) {
     this.#d = deps;
@@ -133,14 +134,27 @@ export class AgentRunner {
   #maybeStartProbe(pg: PgSnapshot): void {
     const s = this.#s;
     if (this.#probe !== null || s.durable.primaryOfTerm !== s.settings.self || !pg.running || pg.inRecovery) return;
-    this.#probe = this.#d.ports.pg
-      .writeProbe(s.settings.timings.writeProbeTimeoutMs)
+    const port = this.#d.ports.pg;
+    this.#probe = this.#ensureSchema()
+      .then(() => port.writeProbe(s.settings.timings.writeProbeTimeoutMs, { localCommit: true }))
       .then((r) => {
         this.#probeResult = r;
       })
       .finally(() => {
         this.#probe = null;
       });
+  }
+
+  /** The probe's heartbeat table is created once per process, on the first writable primary. */
+  async #ensureSchema(): Promise<void> {
+    if (this.#schemaReady) return;
+    try {
+      await this.#d.ports.pg.ensureSchema();
+      this.#schemaReady = true;
+    } catch (e) {
+      // The probe that follows reports the same problem as a failed write; nothing more to do here.
+      this.#d.logger.debug({ err: e }, 'could not create the heartbeat table');
+    }
   }
 
   #step(input: AgentInput, respond?: (r: PeerReply) => void): void {

@@ -28,6 +28,7 @@ import {
   type RejoinResult,
   type ReplicaView,
   type StopMode,
+  type WriteProbeOptions,
   type WriteProbeResult,
 } from './port.js';
 
@@ -190,7 +191,7 @@ export class FakePostgres implements PostgresPort {
     };
   }
 
-  async writeProbe(timeoutMs: number): Promise<WriteProbeResult> {
+  async writeProbe(timeoutMs: number, options: WriteProbeOptions = {}): Promise<WriteProbeResult> {
     const failure = this.#sqlFailure();
     if (failure?.code === 'PGVIP_PG_TIMEOUT') return { outcome: 'timeout', durationMs: timeoutMs, detail: failure.detail };
     if (failure) return { outcome: 'error', durationMs: 0, errorCode: failure.code, detail: failure.detail };
@@ -205,7 +206,7 @@ export class FakePostgres implements PostgresPort {
     this.#walLsn += bytesPerHeartbeat; // committed locally in any case
     this.#settle();
     const syncNames = this.#setting('synchronous_standby_names');
-    if (syncNames !== '' && !this.#replicas().some((r) => r.syncState === 'sync')) {
+    if (!options.localCommit && syncNames !== '' && !this.#replicas().some((r) => r.syncState === 'sync')) {
       return { outcome: 'timeout', durationMs: timeoutMs, detail: `committed locally but the synchronous standby did not confirm within ${timeoutMs} ms` };
     }
     return { outcome: 'ok', durationMs: 0 };

@@ -22,6 +22,7 @@ import {
   type RejoinOptions,
   type RejoinResult,
   type StopMode,
+  type WriteProbeOptions,
   type WriteProbeResult,
 } from './port.js';
 import { configureAsStandby, conninfoFor, replaceWithBaseBackup, rewindFrom } from './rejoin.js';
@@ -65,7 +66,7 @@ export class LocalPostgres implements PostgresPort {
     }
   }
 
-  async writeProbe(timeoutMs: number): Promise<WriteProbeResult> {
+  async writeProbe(timeoutMs: number, options: WriteProbeOptions = {}): Promise<WriteProbeResult> {
     const startedAt = performance.now();
     const elapsed = (): number => Math.round(performance.now() - startedAt);
     try {
@@ -75,7 +76,7 @@ export class LocalPostgres implements PostgresPort {
         // bounded by the session's cancel request instead (see sql-session.ts).
         const budgetMs = Math.max(1, Math.floor(s.remainingMs()) - cancelLeadMs(timeoutMs));
         await s.query(
-          `BEGIN; SET LOCAL statement_timeout = ${budgetMs}; ` +
+          `BEGIN; SET LOCAL statement_timeout = ${budgetMs}; ${options.localCommit ? 'SET LOCAL synchronous_commit = local; ' : ''}` +
             `INSERT INTO pgvip.heartbeat AS h (node, beats, written_at) VALUES (${sqlLiteral(this.#config.nodeName)}, 1, clock_timestamp()) ` +
             `ON CONFLICT (node) DO UPDATE SET beats = h.beats + 1, written_at = excluded.written_at; COMMIT;`,
         );

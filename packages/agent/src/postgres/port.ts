@@ -145,6 +145,15 @@ export interface RejoinResult {
   readonly durationMs: number;
 }
 
+export interface WriteProbeOptions {
+  /**
+   * Commit with synchronous_commit = local: the probe then measures this server and its disk only.
+   * The agent's health probe uses it, because a lost synchronous standby is handled by degrading to
+   * async with the witness's agreement — it must not look like a stalled primary.
+   */
+  readonly localCommit?: boolean;
+}
+
 export interface PostgresPort {
   /** One snapshot in one round trip. Never rejects for PostgreSQL faults. */
   observe(): Promise<PgObservation>;
@@ -153,7 +162,7 @@ export interface PostgresPort {
    * A real write (upsert of this node's heartbeat row, committed, synchronously replicated when
    * synchronous mode is on), bounded end to end by timeoutMs including connecting. Never rejects.
    */
-  writeProbe(timeoutMs: number): Promise<WriteProbeResult>;
+  writeProbe(timeoutMs: number, options?: WriteProbeOptions): Promise<WriteProbeResult>;
 
   /** Creates the pgvip schema and heartbeat table on a primary. Idempotent. Throws PGVIP_PG_READ_ONLY on a standby or fenced server. */
   ensureSchema(): Promise<void>;

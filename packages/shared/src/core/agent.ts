@@ -76,6 +76,7 @@ interface Promise_ {
 interface InFlight {
   readonly id: number;
   readonly kind: EffectKind;
+  readonly effect: Effect;
   readonly startedAtMs: number;
 }
 
@@ -230,7 +231,7 @@ class Step {
   }
   effect(effect: Effect, slot: 'pipeline' | 'fence' = 'pipeline'): void {
     const id = this.s.nextEffectId;
-    const inFlight: InFlight = { id, kind: effect.kind, startedAtMs: this.s.nowMs };
+    const inFlight: InFlight = { id, kind: effect.kind, effect, startedAtMs: this.s.nowMs };
     this.set(slot === 'fence' ? { nextEffectId: id + 1, fenceInFlight: inFlight } : { nextEffectId: id + 1, inFlight });
     this.actions.push({ kind: 'effect', id, effect });
   }
@@ -612,6 +613,23 @@ function manageSync(st: Step): void {
   }
 }
 
+/** Why the peer cannot take over in a planned switchover right now, or null. */
+function switchoverBlocker(s: AgentState): string | null {
+  const peer = s.peer;
+  const pg = s.pg;
+  if (peer === null) return 'unreachable';
+  if (pg === null) return 'local postgresql not observed yet';
+  if (!peer.pg.inRecovery || !peer.pg.streaming) return 'not streaming';
+  if (peer.pg.timeline !== pg.timeline) return `on timeline ${peer.pg.timeline}, primary on ${pg.timeline}`;
+  if (s.settings.replication === 'sync') {
+    if (pg.syncStandby !== s.settings.peer || !pg.standbyInSync) return 'not the synchronous standby yet';
+  } else {
+    const lag = pg.lsn > peer.pg.lsn ? pg.lsn - peer.pg.lsn : 0n;
+    if (lag > s.settings.lagBytesMax) return `lag ${lag} bytes exceeds lagBytesMax`;
+  }
+  return null;
+}
+
 function progressSwitchover(st: Step): void {
   const s = st.s;
   const sw = s.switchover;
@@ -762,10 +780,9 @@ function onRequest(st: Step, msg: PeerRequest): void {
       if (!isPrimaryOfTerm(s) || agentRole(s) !== 'primary') return reject('this node is not the primary');
       if (msg.to !== s.settings.peer) return reject(`${msg.to} is not the standby`);
       if (s.switchover !== null) return reject('a switchover is already running');
-      const peer = s.peer;
-      if (peer === null || !peer.pg.streaming || peer.promotionBlocker !== null) {
-        return reject(`standby not ready: ${peer === null ? 'unreachable' : peer.promotionBlocker ?? 'not streaming'}`);
-      }
+      // The primary judges readiness from its own replication view, which is authoritative for sync.
+      const notReady = switchoverBlocker(s);
+      if (notReady !== null) return reject(`standby not ready: ${notReady}`);
       st.set({ switchover: { to: msg.to, step: 'fencing', startedAtMs: s.nowMs, finalLsn: null } });
       fence(st, `switchover to ${msg.to}`);
       st.reply(msg.from, { ...st.envelope(), kind: 'ack', accepted: true, reason: 'switchover started' });
@@ -900,9 +917,13 @@ function onEffectDone(st: Step, r: EffectResult): void {
     case 'stop-wal-receiver':
       st.set({ receiverStopped: true });
       return;
-    case 'set-sync-standby':
+    case 'set-sync-standby': {
+      const standby = f.effect.kind === 'set-sync-standby' ? f.effect.standby : null;
       if (isPrimaryOfTerm(s) && s.pg?.inRecovery) st.set({ syncCleared: true });
+      // Remember what we set until the next observation shows it, so it is not set again meanwhile.
+      else if (s.pg !== null) st.set({ pg: { ...s.pg, syncStandby: standby, standbyInSync: standby === null ? false : s.pg.standbyInSync } });
       return;
+    }
     case 'promote':
       st.notify('promoted', `promoted for term ${s.durable.term}`);
       st.because(`promoted for term ${s.durable.term}`);

@@ -1,0 +1,124 @@
+// Goal: the real agent and witness daemons, talking over real loopback sockets with authentication,
+// bootstrap a cluster, fail over when the primary's PostgreSQL dies, bring the old primary back as a
+// standby and hand the primary role back on a planned switchover. PostgreSQL and EC2 are in-memory
+// fakes here (the lab runs the real ones).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { formatKeyFile, generateKey, parseConfigText, type AgentConfig, type WitnessConfig } from '@pgvip/shared';
+import { FakePgNetwork, FakePostgres } from '../../packages/agent/src/postgres/fake.js';
+import { FakeVipCloud, FakeVipPort } from '../../packages/agent/src/vip/fake.js';
+import { startAgentDaemon, type AgentDaemon } from '../../packages/agent/src/daemon.js';
+import { createWitnessDaemon } from '../../packages/witness/src/daemon.js';
+
+async function freePort(): Promise<number> {
+  const s = createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => s.once('listening', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** A TCP listener standing in for a PostgreSQL port, for the witness's direct check. */
+async function pgPort(port: number): Promise<Server> {
+  const s = createServer((c) => c.destroy()).listen(port, '127.0.0.1');
+  await new Promise((r) => s.once('listening', r));
+  return s;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('bootstrap, failover on a dead PostgreSQL, rejoin and switchover through the real daemons', { timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pgvip-daemons-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const keyFile = path.join(dir, 'cluster.key');
+  writeFileSync(keyFile, formatKeyFile(generateKey()), { mode: 0o600 });
+  const [pa, pb, pw, po, qa, qb] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const cluster = `
+  name: orders
+  nodes:
+    - id: db-a
+      agent: { host: 127.0.0.1, port: ${pa} }
+      postgres: { host: 127.0.0.1, port: ${qa}, dataDir: /srv/a }
+    - id: db-b
+      agent: { host: 127.0.0.1, port: ${pb} }
+      postgres: { host: 127.0.0.1, port: ${qb}, dataDir: /srv/b }
+  witness: { host: 127.0.0.1, port: ${pw} }
+  vip: { mode: secondary-ip, address: 198.18.1.100, discovery: imds }
+  auth: { keyFile: ${keyFile} }`;
+  const agentCfg = (self: string): AgentConfig => parseConfigText(`self: ${self}\nlisten: { host: 127.0.0.1 }\nstateDir: ${dir}/${self}\ncluster:${cluster}`, 'agent', `${self}.yaml`);
+  const witnessCfg: WitnessConfig = parseConfigText(
+    `id: witness\nlisten: { host: 127.0.0.1, port: ${pw} }\noperatorApi: { host: 127.0.0.1, port: ${po} }\nstateDir: ${dir}/witness\nclusters:\n  -${cluster.replace(/\n {2}/g, '\n    ').replace(/^ {4}/, ' ')}`,
+    'witness',
+    'witness.yaml',
+  );
+
+  const network = new FakePgNetwork();
+  const pgA = new FakePostgres({ network, nodeName: 'db-a', endpoint: { host: '127.0.0.1', port: qa, user: 'pgvip', database: 'postgres' } });
+  const pgB = new FakePostgres({ network, nodeName: 'db-b', endpoint: { host: '127.0.0.1', port: qb, user: 'pgvip', database: 'postgres' }, standbyOf: pgA.endpoint });
+  const listeners = { a: await pgPort(qa), b: await pgPort(qb) };
+  t.after(() => {
+    listeners.a.close();
+    listeners.b.close();
+  });
+  const cloud = new FakeVipCloud();
+  const log = pino({ level: process.env.PGVIP_TEST_LOG ?? 'silent' });
+
+  const witness = await createWitnessDaemon(witnessCfg, { log: log.child({ daemon: 'witness' }) });
+  await witness.protocol.listen({ host: '127.0.0.1', port: pw });
+  await witness.operator.listen({ host: '127.0.0.1', port: po });
+  witness.startPolling();
+  t.after(() => witness.close());
+  const agents: Record<string, AgentDaemon> = {};
+  for (const [self, pg] of [['db-a', pgA], ['db-b', pgB]] as const) {
+    agents[self] = await startAgentDaemon(agentCfg(self), { logger: log.child({ daemon: self }), pg, vip: new FakeVipPort(cloud, self), onFatal: (e) => assert.fail(e) });
+    t.after(() => agents[self]!.close());
+  }
+  const primaryCode = async (n: string) => (await agents[n]!.app.inject({ url: '/primary' })).statusCode;
+  const clusterView = async () => {
+    const res = await fetch(`http://127.0.0.1:${po}/api/v1/clusters/orders`);
+    return (await res.json()) as { term: number; primary: string | null; syncEligible: string | null; nodes: { node: string; promotionBlocker: string | null }[] };
+  };
+
+  // Given a fresh cluster, Then db-a (already a running primary) is elected for term 1 and takes the VIP.
+  await until('db-a to be primary with a lease', async () => (await primaryCode('db-a')) === 200);
+  await until('the VIP on db-a', () => cloud.assignedTo === 'db-a');
+  await until('db-b to be the sync-eligible standby', async () => (await clusterView()).syncEligible === 'db-b');
+  assert.equal((await clusterView()).term, 1);
+  assert.equal(await primaryCode('db-b'), 503);
+
+  // When PostgreSQL on db-a dies, Then db-a fences and releases, and db-b is promoted with the VIP.
+  pgA.crash();
+  listeners.a.close();
+  await until('db-b to be primary', async () => (await primaryCode('db-b')) === 200);
+  await until('the VIP on db-b', () => cloud.assignedTo === 'db-b');
+  const view = await clusterView();
+  assert.equal(view.term, 2);
+  assert.equal(view.primary, 'db-b');
+
+  // When db-a's PostgreSQL can run again, Then db-a rejoins as a standby of db-b.
+  listeners.a = await pgPort(qa);
+  await until('db-a to stream from db-b', async () => (await agents['db-a']!.app.inject({ url: '/replica' })).statusCode === 200, 30_000);
+
+  // When an operator asks for a switchover, Then db-a is primary again in term 3 with nothing lost.
+  await until('db-a to be sync-eligible again', async () => (await clusterView()).syncEligible === 'db-a', 30_000);
+  await until('the witness to see db-a ready', async () => (await clusterView()).nodes.find((n) => n.node === 'db-a')?.promotionBlocker === null);
+  const sw = await fetch(`http://127.0.0.1:${po}/api/v1/clusters/orders/switchover`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"to":"db-a"}' });
+  assert.equal(sw.status, 200, await sw.text());
+  await until('db-a to be primary after the switchover', async () => (await primaryCode('db-a')) === 200, 30_000);
+  await until('the VIP back on db-a', () => cloud.assignedTo === 'db-a');
+  assert.equal((await clusterView()).term, 3);
+  await until('db-b to stream from db-a', async () => (await agents['db-b']!.app.inject({ url: '/replica' })).statusCode === 200, 30_000);
+});
