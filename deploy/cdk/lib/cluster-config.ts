@@ -1,0 +1,100 @@
+// What the CDK app needs to know about one pgvip cluster, read from a JSON file (`-c config=FILE`).
+// Everything is explicit, including the VPC's id, CIDR and subnets: the app never looks anything up
+// in an AWS account at synth time, so `cdk synth` runs offline and deterministically.
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'expected an IPv4 address like 10.0.1.100');
+const cidr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'expected a CIDR block like 10.0.0.0/16');
+const subnet = z.strictObject({
+  id: z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'expected a subnet id like subnet-0123abcd'),
+  availabilityZone: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, 'expected an availability zone like eu-west-1a'),
+  cidrBlock: cidr,
+});
+const node = z.strictObject({
+  /** The node's fixed primary private address (the agent configs name it). */
+  address: ipv4,
+  subnet,
+});
+
+const common = {
+  /** Cluster name: the `pgvip:cluster` tag value and the config's cluster.name. */
+  clusterName: z.string().regex(/^[a-z0-9-]{1,63}$/, 'expected a cluster name of [a-z0-9-], at most 63 characters'),
+  vpc: z.strictObject({ id: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, 'expected a VPC id like vpc-0123abcd'), cidrBlock: cidr }),
+  vip: ipv4,
+  dbA: node,
+  dbB: node,
+  witness: node,
+  /** Who may connect to PostgreSQL (the VIP and the nodes) on 5432: CIDR blocks and/or security groups. */
+  clients: z
+    .strictObject({
+      cidrBlocks: z.array(cidr).default([]),
+      securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'expected a security group id like sg-0123abcd')).default([]),
+    })
+    .refine((c) => c.cidrBlocks.length + c.securityGroupIds.length > 0, 'name at least one client CIDR block or security group')
+    .refine((c) => !c.cidrBlocks.some((b) => b.endsWith('/0')), 'PostgreSQL must not be open to the whole internet (a /0 client block)'),
+  dbInstanceType: z.string().default('m6i.large'),
+  witnessInstanceType: z.string().default('t3.small'),
+  dbVolumeGiB: z.number().int().min(8).max(16384).default(100),
+  /** A release tarball built by `npm run release`; when given, instances download and install it at boot. */
+  releaseTarball: z.string().optional(),
+  /** Grant the instances AWS Systems Manager access (Session Manager instead of SSH keys). */
+  ssm: z.boolean().default(true),
+};
+
+export const clusterConfigSchema = z
+  .discriminatedUnion('mode', [
+    z.strictObject({ mode: z.literal('secondary-ip'), ...common }),
+    z.strictObject({
+      mode: z.literal('route-table'),
+      ...common,
+      /** Every route table whose subnets' clients reach the VIP; each gets the VIP's /32 route. */
+      routeTableIds: z.array(z.string().regex(/^rtb-[0-9a-f]{8,17}$/, 'expected a route table id like rtb-0123abcd')).min(1),
+    }),
+  ])
+  .superRefine((c, ctx) => {
+    const issue = (path: string[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+    for (const name of ['dbA', 'dbB', 'witness'] as const) {
+      if (!inCidr(c[name].address, c[name].subnet.cidrBlock)) issue([name, 'address'], `${c[name].address} is not inside its subnet ${c[name].subnet.cidrBlock}`);
+      if (!inCidr(c[name].address, c.vpc.cidrBlock)) issue([name, 'address'], `${c[name].address} is not inside the VPC ${c.vpc.cidrBlock}`);
+    }
+    const azs = new Set([c.dbA.subnet.availabilityZone, c.dbB.subnet.availabilityZone]);
+    if (azs.has(c.witness.subnet.availabilityZone)) {
+      issue(['witness', 'subnet', 'availabilityZone'], 'put the witness in an availability zone of its own, so that losing one AZ never takes two voters');
+    }
+    if (c.mode === 'secondary-ip') {
+      // A secondary IP can only move between ENIs of one subnet.
+      if (c.dbA.subnet.id !== c.dbB.subnet.id) issue(['dbB', 'subnet', 'id'], 'secondary-ip mode needs both DB nodes in one subnet; use route-table mode across AZs');
+      if (!inCidr(c.vip, c.dbA.subnet.cidrBlock)) issue(['vip'], `the VIP ${c.vip} must be a free address of the DB subnet ${c.dbA.subnet.cidrBlock}`);
+    } else {
+      if (c.dbA.subnet.availabilityZone === c.dbB.subnet.availabilityZone) issue(['dbB', 'subnet', 'availabilityZone'], 'route-table mode is for DB nodes in different AZs');
+      // Inside the VPC CIDR the VPC's local route would win over the /32 route.
+      if (inCidr(c.vip, c.vpc.cidrBlock)) issue(['vip'], `the VIP ${c.vip} must lie outside the VPC CIDR ${c.vpc.cidrBlock} in route-table mode`);
+    }
+    for (const a of ['dbA', 'dbB', 'witness'] as const) if (c[a].address === c.vip) issue(['vip'], `the VIP must not be ${a}'s own address`);
+  });
+
+export type ClusterConfig = z.output<typeof clusterConfigSchema>;
+export type ClusterConfigInput = z.input<typeof clusterConfigSchema>;
+
+function toNumber(ip: string): number {
+  return ip.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
+}
+
+export function inCidr(ip: string, block: string): boolean {
+  const [base, bits] = block.split('/') as [string, string];
+  const size = 2 ** (32 - Number(bits));
+  const start = Math.floor(toNumber(base) / size) * size;
+  return toNumber(ip) >= start && toNumber(ip) < start + size;
+}
+
+/** Validates a cluster description; throws one error listing every problem with its field. */
+export function parseClusterConfig(raw: unknown, source = 'cluster config'): ClusterConfig {
+  const parsed = clusterConfigSchema.safeParse(raw);
+  if (!parsed.success) throw new Error(`${source} is invalid:\n${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
+export function loadClusterConfig(file: string): ClusterConfig {
+  return parseClusterConfig(JSON.parse(readFileSync(file, 'utf8')), file);
+}
