@@ -38,7 +38,8 @@ export class ImdsReader {
       if (err instanceof Error && err.name === 'TimeoutError') throw new Error(`no answer within ${this.#timeoutMs} ms`);
       const cause = err instanceof Error && err.cause instanceof Error ? err.cause : undefined;
       const code = (cause as { code?: unknown } | undefined)?.code;
-      throw new Error(typeof code === 'string' ? `${code} (${cause!.message})` : err instanceof Error ? err.message : String(err));
+      if (cause !== undefined) throw new Error(typeof code === 'string' && !cause.message.includes(code) ? `${code} (${cause.message})` : cause.message);
+      throw new Error(err instanceof Error ? err.message : String(err));
     }
   }
 }

@@ -23,7 +23,8 @@ export function parseCidr(text: string): Cidr | undefined {
   const prefixLength = Number(prefix);
   if (base === undefined || !Number.isInteger(prefixLength) || prefixLength < 0 || prefixLength > 32) return undefined;
   const size = 2 ** (32 - prefixLength);
-  return { text: text.trim(), network: base - (base % size), prefixLength, size };
+  const network = base - (base % size);
+  return { text: `${intToIpv4(network)}/${prefixLength}`, network, prefixLength, size };
 }
 
 export function cidrContains(cidr: Cidr, address: string): boolean {
