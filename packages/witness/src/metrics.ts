@@ -20,6 +20,8 @@ export interface WitnessMetrics {
   addCluster(cluster: string, nodes: readonly string[], snapshot: () => ClusterMetricsSnapshot): void;
   /** One poll of one node (status request + PostgreSQL port check) took this long. */
   pollObserved(seconds: number): void;
+  /** A poll of a node started more than 1.5 heartbeats after the previous one. */
+  missedHeartbeat(cluster: string, node: string): void;
   /** A poll counted as a failed check of the primary (the core's failure counter went up). */
   checkFailed(cluster: string, node: string): void;
   vote(cluster: string, granted: boolean): void;
@@ -103,6 +105,12 @@ export function createWitnessMetrics(options: { readonly defaultMetrics?: boolea
     labelNames: ['cluster', 'node'],
     registers: [registry],
   });
+  const missed = new Counter({
+    name: 'pgvip_witness_missed_heartbeats_total',
+    help: 'Polls that started more than 1.5 heartbeats after the previous poll of the same node (the witness fell behind).',
+    labelNames: ['cluster', 'node'],
+    registers: [registry],
+  });
   const votes = new Counter({
     name: 'pgvip_witness_votes_total',
     help: 'Vote requests answered, by result.',
@@ -127,11 +135,15 @@ export function createWitnessMetrics(options: { readonly defaultMetrics?: boolea
     addCluster(cluster, nodes, snapshot) {
       sources.set(cluster, snapshot);
       // Export zeros from the start, so rate() and alerts see a series before the first event.
-      for (const node of nodes) checksFailed.inc({ cluster, node }, 0);
+      for (const node of nodes) {
+        checksFailed.inc({ cluster, node }, 0);
+        missed.inc({ cluster, node }, 0);
+      }
       for (const result of ['granted', 'refused']) votes.inc({ cluster, result }, 0);
       for (const kind of ['automatic', 'manual']) failovers.inc({ cluster, kind }, 0);
     },
     pollObserved: (seconds) => pollDuration.observe(seconds),
+    missedHeartbeat: (cluster, node) => missed.inc({ cluster, node }),
     checkFailed: (cluster, node) => checksFailed.inc({ cluster, node }),
     vote: (cluster, granted) => votes.inc({ cluster, result: granted ? 'granted' : 'refused' }),
     failover: (cluster, kind) => failovers.inc({ cluster, kind }),

@@ -62,9 +62,17 @@ export function createPoller(d: PollerDeps): Poller {
     }
   }
 
+  const logs = new Map(d.nodes.map((n) => [n.id, d.log.child({ node: n.id })]));
+  const lastStartMs = new Map<NodeId, number>();
+
   async function pollOnce(node: PolledNode): Promise<void> {
-    const log = d.log.child({ node: node.id });
+    const log = logs.get(node.id) ?? d.log;
     const started = d.clock.monotonicMs();
+    // A poll that starts more than 1.5 heartbeats after the previous one means the witness fell
+    // behind (a stalled event loop, or a skipped slot): failure detection is slower by as much.
+    const last = lastStartMs.get(node.id);
+    lastStartMs.set(node.id, started);
+    if (last !== undefined && started - last > 1.5 * d.heartbeatMs) d.metrics.missedHeartbeat(d.cluster, node.id);
     const [{ status, why }, pgReachable] = await Promise.all([fetchStatus(node.id, log), probe(node.postgres.host, node.postgres.port, d.timeoutMs)]);
     d.metrics.pollObserved((d.clock.monotonicMs() - started) / 1000);
     const prev = lastUp.get(node.id);

@@ -1,0 +1,289 @@
+// `npm run bench:witness`: can one witness serve 100 clusters at the default heartbeat (DESIGN §8)?
+//
+// Starts the real witness (`pgvip-witness`, its own process) on a config of N clusters whose 2·N
+// agents are emulated by a second process (emulated-agents.ts: real loopback sockets, the real
+// signed protocol, a PostgreSQL stand-in per node, and lease renewals from every primary). After a
+// warm-up it measures for --duration seconds:
+//
+//   missed_heartbeats  polls that started more than 1.5 heartbeats after the previous poll of the
+//                      same node (the witness's pgvip_witness_missed_heartbeats_total), plus nodes
+//                      never polled in the window (seen by the agents, so a stuck witness cannot
+//                      hide them). The agents also report late *arrivals*, which include their own lag.
+//   poll_p99_ms        99th percentile of one poll (status + PostgreSQL probe), from the witness's
+//                      own histogram over the window (interpolated inside a bucket, as Prometheus does)
+//   cpu_pct_of_core    the witness process's CPU time (process.cpuUsage, exported as
+//                      process_cpu_seconds_total) over wall time, in % of one core
+//   rss_mb             the witness's largest resident set size seen in the window
+//
+// The witness runs as deployed: compiled (`tsc -b packages/witness` first, then dist/main.js);
+// `--runtime source` runs it from TypeScript through tsx instead (more memory, same logic).
+//
+// Usage: npm run bench:witness [-- --clusters 100 --duration 60 --warmup 10 --runtime dist --out bench/results/witness.json]
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
+import { createServer } from 'node:net';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+import { defaultTimings, formatKeyFile, generateKey } from '@pgvip/shared';
+import type { AgentNode, AgentsReport, ChildMessage, ParentMessage } from './emulated-agents.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(here, '../../..');
+
+function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
+}
+const clusters = Number(option('clusters', '100'));
+const durationS = Number(option('duration', '60'));
+const warmupS = Number(option('warmup', '10'));
+const outFile = path.resolve(repoRoot, option('out', 'bench/results/witness.json'));
+const runtime = option('runtime', 'dist');
+if (runtime !== 'dist' && runtime !== 'source') throw new Error(`--runtime must be dist or source (got ${runtime})`);
+const heartbeatMs = defaultTimings.heartbeatMs;
+
+/** What "one witness serves 100 clusters at the default heartbeat" has to mean in numbers. */
+const targets = {
+  missed_heartbeats: { max: 0, why: 'every node polled every heartbeat: failure detection time depends on it' },
+  poll_p99_ms: { max: 100, why: 'a quarter of requestTimeoutMs (400 ms): polls never come near timing out on their own' },
+  cpu_pct_of_core: { max: 50, why: 'the witness runs one event loop; half a core leaves 2x headroom on it and the second core free (DESIGN §8: 2 cores)' },
+  rss_mb: { max: 200, why: 'fits a small instance next to the OS' },
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const nodeArgs = ['--conditions=pgvip-source', '--import', 'tsx'];
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+/** Parses Prometheus text into name{labels} → value. */
+function parseMetrics(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    out.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return out;
+}
+
+/** Sum of every series of a metric (all label values). */
+function sumOf(m: Map<string, number>, name: string): number {
+  let sum = 0;
+  for (const [key, value] of m) if (key === name || key.startsWith(`${name}{`)) sum += value;
+  return sum;
+}
+
+/** The q-quantile of the difference of two scrapes of a histogram, interpolated linearly in its bucket. */
+function histogramQuantile(name: string, before: Map<string, number>, after: Map<string, number>, q: number): number {
+  const buckets: { le: number; count: number }[] = [];
+  for (const [key, value] of after) {
+    const m = new RegExp(`^${name}_bucket\\{le="([^"]+)"\\}$`).exec(key);
+    if (m?.[1] === undefined) continue;
+    buckets.push({ le: m[1] === '+Inf' ? Infinity : Number(m[1]), count: value - (before.get(key) ?? 0) });
+  }
+  buckets.sort((a, b) => a.le - b.le);
+  const total = buckets.at(-1)?.count ?? 0;
+  if (total === 0) return NaN;
+  const rank = q * total;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const b of buckets) {
+    if (b.count >= rank) {
+      if (b.le === Infinity) return prevLe;
+      return prevLe + ((b.le - prevLe) * (rank - prevCount)) / Math.max(1, b.count - prevCount);
+    }
+    prevLe = b.le;
+    prevCount = b.count;
+  }
+  return prevLe;
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pgvip-witness-bench-'));
+  const children: ChildProcess[] = [];
+  const cleanup = () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.on('SIGINT', () => {
+    cleanup();
+    process.exit(130);
+  });
+  try {
+    // Keys, one per cluster, shared by the witness config and the emulated agents.
+    const keyDir = path.join(dir, 'keys');
+    mkdirSync(keyDir, { mode: 0o700 });
+    const names = Array.from({ length: clusters }, (_, i) => `c${String(i + 1).padStart(3, '0')}`);
+    for (const name of names) writeFileSync(path.join(keyDir, `${name}.key`), formatKeyFile(generateKey()), { mode: 0o600 });
+
+    console.log(`starting ${2 * clusters} emulated agents ...`);
+    const agents = spawn(process.execPath, [...nodeArgs, path.join(here, 'emulated-agents.ts'), '--clusters', String(clusters), '--keys', keyDir, '--heartbeat', String(heartbeatMs)], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    children.push(agents);
+    const fromAgents = (kind: ChildMessage['kind']) =>
+      new Promise<ChildMessage>((resolve, reject) => {
+        const onMessage = (m: ChildMessage) => {
+          if (m.kind !== kind) return;
+          agents.off('message', onMessage);
+          resolve(m);
+        };
+        agents.on('message', onMessage);
+        agents.once('exit', (code) => reject(new Error(`emulated agents exited with ${code}`)));
+      });
+    const toAgents = (m: ParentMessage) => agents.send(m);
+    const ready = await fromAgents('ready');
+    const nodes = (ready as Extract<ChildMessage, { kind: 'ready' }>).nodes;
+
+    const listenPort = await freePort();
+    const operatorPort = await freePort();
+    const byCluster = new Map<string, AgentNode[]>();
+    for (const n of nodes) byCluster.set(n.cluster, [...(byCluster.get(n.cluster) ?? []), n]);
+    const config = {
+      stateDir: path.join(dir, 'state'),
+      logLevel: 'info',
+      listen: { host: '127.0.0.1', port: listenPort },
+      operatorApi: { host: '127.0.0.1', port: operatorPort },
+      clusters: names.map((name, i) => ({
+        name,
+        nodes: (byCluster.get(name) ?? []).map((n) => ({
+          id: n.node,
+          agent: { host: '127.0.0.1', port: n.agentPort },
+          postgres: { host: '127.0.0.1', port: n.pgPort, dataDir: '/var/lib/postgresql/15/main' },
+        })),
+        witness: { host: '127.0.0.1', port: listenPort },
+        vip: { mode: 'secondary-ip', address: `198.18.${Math.floor(i / 250)}.${(i % 250) + 1}` },
+        auth: { keyFile: path.join(keyDir, `${name}.key`) },
+      })),
+    };
+    const configFile = path.join(dir, 'witness.yaml');
+    writeFileSync(configFile, JSON.stringify(config, null, 2));
+
+    let witnessArgs = [...nodeArgs, path.join(repoRoot, 'packages/witness/src/main.ts')];
+    if (runtime === 'dist') {
+      console.log('compiling the witness (tsc -b packages/witness) ...');
+      const built = spawnSync('npx', ['tsc', '-b', 'packages/witness'], { cwd: repoRoot, stdio: 'inherit' });
+      if (built.status !== 0) throw new Error('tsc -b packages/witness failed; fix the build or use --runtime source');
+      witnessArgs = [path.join(repoRoot, 'packages/witness/dist/main.js')];
+    }
+    console.log(`starting the witness (${runtime}) for ${clusters} clusters (heartbeat ${heartbeatMs} ms) ...`);
+    const witnessLog = path.join(dir, 'witness.log');
+    // PGVIP_BENCH_WITNESS_NODE_OPTIONS: extra node flags for the witness, e.g. --cpu-prof to profile it.
+    const extra = (process.env.PGVIP_BENCH_WITNESS_NODE_OPTIONS ?? '').split(' ').filter((a) => a !== '');
+    const witness = spawn(process.execPath, [...extra, ...witnessArgs, '--config', configFile], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(witness);
+    let logLines = 0;
+    const logStream = createWriteStream(witnessLog);
+    witness.stdout?.on('data', (b: Buffer) => {
+      logLines += b.toString().split('\n').length - 1;
+      logStream.write(b);
+    });
+    const metricsUrl = `http://127.0.0.1:${operatorPort}/metrics`;
+    const scrape = async () => parseMetrics(await (await request(metricsUrl)).body.text());
+    for (let i = 0; ; i++) {
+      try {
+        if ((await request(`http://127.0.0.1:${operatorPort}/health`)).statusCode === 200) break;
+      } catch {
+        if (i > 300 || witness.exitCode !== null) throw new Error(`the witness did not start; see ${witnessLog}`);
+      }
+      await sleep(100);
+    }
+    toAgents({ kind: 'start-leases', witnessPort: listenPort });
+    console.log(`warming up for ${warmupS} s ...`);
+    await sleep(warmupS * 1000);
+
+    // All clusters healthy before measuring: term 1, db-a primary, every node reachable.
+    for (let attempt = 1; ; attempt++) {
+      const views = (await (await request(`http://127.0.0.1:${operatorPort}/api/v1/clusters`)).body.json()) as { clusters: { term: number; primary: string; nodes: { reachable: boolean; pgReachable: boolean }[] }[] };
+      const unhealthy = views.clusters.filter((c) => c.term !== 1 || c.primary !== 'db-a' || !c.nodes.every((n) => n.reachable && n.pgReachable));
+      if (views.clusters.length === clusters && unhealthy.length === 0) break;
+      if (attempt >= 30) throw new Error(`${unhealthy.length} of ${views.clusters.length} clusters still not healthy ${30 + warmupS} s after start`);
+      await sleep(1000);
+    }
+
+    console.log(`measuring for ${durationS} s ...`);
+    toAgents({ kind: 'window-start' });
+    const before = await scrape();
+    const t0 = performance.now();
+    const loadBefore = loadavg()[0] ?? NaN;
+    let rssMax = before.get('process_resident_memory_bytes') ?? 0;
+    const logLinesBefore = logLines;
+    while (performance.now() - t0 < durationS * 1000) {
+      await sleep(Math.min(10_000, durationS * 1000 - (performance.now() - t0)));
+      rssMax = Math.max(rssMax, (await scrape()).get('process_resident_memory_bytes') ?? 0);
+    }
+    const reportPromise = fromAgents('report');
+    toAgents({ kind: 'window-end' });
+    const after = await scrape();
+    const wallS = (performance.now() - t0) / 1000;
+    const report = ((await reportPromise) as Extract<ChildMessage, { kind: 'report' }>).report as AgentsReport;
+    rssMax = Math.max(rssMax, after.get('process_resident_memory_bytes') ?? 0);
+
+    const cpuS = (after.get('process_cpu_seconds_total') ?? NaN) - (before.get('process_cpu_seconds_total') ?? NaN);
+    const failovers = sumOf(after, 'pgvip_witness_failovers_total') - sumOf(before, 'pgvip_witness_failovers_total');
+    const checksFailed = sumOf(after, 'pgvip_witness_checks_failed_total') - sumOf(before, 'pgvip_witness_checks_failed_total');
+    const result = {
+      generated_at: new Date().toISOString(),
+      clusters,
+      duration_s: Math.round(wallS * 10) / 10,
+      heartbeat_ms: heartbeatMs,
+      missed_heartbeats: sumOf(after, 'pgvip_witness_missed_heartbeats_total') - sumOf(before, 'pgvip_witness_missed_heartbeats_total') + report.unpolledNodes,
+      poll_p99_ms: Math.round(histogramQuantile('pgvip_witness_poll_duration_seconds', before, after, 0.99) * 1000 * 100) / 100,
+      cpu_pct_of_core: Math.round((cpuS / wallS) * 1000) / 10,
+      rss_mb: Math.round((rssMax / 1024 / 1024) * 10) / 10,
+      detail: {
+        polls: report.polls,
+        polls_expected: Math.round((2 * clusters * wallS * 1000) / heartbeatMs),
+        late_poll_arrivals_at_agents: report.missedHeartbeats,
+        nodes_never_polled: report.unpolledNodes,
+        max_poll_arrival_gap_ms: report.maxPollGapMs,
+        event_loop_lag_p99_ms: Math.round((after.get('nodejs_eventloop_lag_p99_seconds') ?? NaN) * 1000 * 10) / 10,
+        emulated_agents_cpu_pct_of_core: report.cpuPctOfCore,
+        lease_renewals: report.leases,
+        lease_renewals_refused: report.leasesRefused,
+        lease_renewal_errors: report.leaseErrors,
+        lease_p99_ms: report.leaseP99Ms,
+        failed_checks_total: checksFailed,
+        failovers_total: failovers,
+        witness_log_lines_in_window: logLines - logLinesBefore,
+        runtime: runtime === 'dist' ? 'compiled JavaScript (dist/main.js)' : 'TypeScript source through tsx',
+        host_cores: availableParallelism(),
+        host_load_1m: { at_start: Math.round(loadBefore * 100) / 100, at_end: Math.round((loadavg()[0] ?? NaN) * 100) / 100 },
+        note: 'the witness and the emulated agents (and anything else running) share the host',
+      },
+      targets,
+      met: {} as Record<string, boolean>,
+    };
+    for (const [name, target] of Object.entries(targets)) result.met[name] = (result[name as keyof typeof targets] as number) <= target.max;
+
+    toAgents({ kind: 'exit' });
+    witness.kill('SIGTERM');
+    const [witnessCode] = await Promise.all([exited(witness), exited(agents)]);
+    logStream.end();
+    if (witnessCode !== 0) throw new Error(`the witness exited with ${witnessCode} on SIGTERM; see ${witnessLog}`);
+
+    mkdirSync(path.dirname(outFile), { recursive: true });
+    writeFileSync(outFile, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(JSON.stringify(result, null, 2));
+    console.log(`wrote ${path.relative(repoRoot, outFile)}`);
+    if (Object.values(result.met).includes(false)) process.exitCode = 1;
+  } finally {
+    cleanup();
+  }
+}
+
+await main();
