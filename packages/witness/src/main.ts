@@ -5,6 +5,7 @@
 // or a key/token/secret file it names; printed without a stack trace), 1 for anything else that
 // stops the daemon (a corrupt state file, a port in use).
 import { Command } from 'commander';
+import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { formatConfigError, isPgvipError, loadWitnessConfig, type WitnessConfig } from '@pgvip/shared';
 import { createWitnessDaemon, type WitnessDaemon } from './daemon.js';
@@ -45,9 +46,12 @@ process.on('unhandledRejection', (err) => {
   process.exit(1);
 });
 
+// DASHBOARD: once src/dashboard/index.ts exists, set this to its registerDashboard (import { registerDashboard } from './dashboard/index.js').
+const extendOperator: ((app: FastifyInstance) => void) | undefined = undefined;
+
 let daemon: WitnessDaemon;
 try {
-  daemon = await createWitnessDaemon(config, { log });
+  daemon = await createWitnessDaemon(config, { log, ...(extendOperator === undefined ? {} : { extendOperator }) });
 } catch (e) {
   if (isConfigProblem(e)) {
     process.stderr.write(`${formatConfigError(e)}\n`);
