@@ -14,7 +14,7 @@
 #   - /var/lib/pgvip         durable state (<service user> 0700)
 #   - the systemd unit, enabled but NOT started or restarted: install.sh never restarts a running
 #     daemon. Switching a running host to another release is pgvip-upgrade's job (docs/runbook.md).
-#   - /usr/local/sbin/pgvip-upgrade, and on the witness the operator CLI /usr/local/bin/pgvip
+#   - /usr/local/sbin/pgvip-upgrade, and the operator CLI /usr/local/bin/pgvip (doctor, status, ...)
 #
 # Options:
 #   --role agent|witness   required
@@ -168,12 +168,12 @@ fi
 # ---- helper commands ----
 install -d -m 0755 "$root/usr/local/sbin" "$root/usr/local/bin"
 install -m 0755 -o 0 -g 0 "$release/deploy/pgvip-upgrade.sh" "$root/usr/local/sbin/pgvip-upgrade"
-if [[ "$role" == witness ]]; then
-  cli="$root/usr/local/bin/pgvip"
-  printf '#!/bin/sh\n# pgvip operator CLI (installed by deploy/install.sh)\nexec %s /opt/pgvip/current/packages/witness/dist/cli.js "$@"\n' "$node_bin" >"$cli.new"
-  chmod 0755 "$cli.new"
-  mv -f "$cli.new" "$cli"
-fi
+# The CLI on every host: operators use it on the witness (status, switchover), and `pgvip doctor`
+# checks a database node's IMDS, ENI and IAM permissions where it runs.
+cli="$root/usr/local/bin/pgvip"
+printf '#!/bin/sh\n# pgvip operator CLI (installed by deploy/install.sh)\nexec %s /opt/pgvip/current/packages/witness/dist/cli.js "$@"\n' "$node_bin" >"$cli.new"
+chmod 0755 "$cli.new"
+mv -f "$cli.new" "$cli"
 
 # ---- enable, never (re)start ----
 systemd_running=0
