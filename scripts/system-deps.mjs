@@ -9,11 +9,24 @@ const needs = [
   { match: 'vip', check: '/usr/sbin/ip', pkg: 'iproute2' },
   { match: 'test/deploy', check: '/usr/bin/systemd-analyze', pkg: 'systemd' },
   { match: 'test/deploy', check: '/usr/bin/shellcheck', pkg: 'shellcheck' },
+  // The network-namespace lab (test/lab): real PostgreSQL, nftables faults, libfaketime clock jumps,
+  // ping and curl for the baseline shell loop, the AWS CLI the baseline calls. rootOnly: the lab
+  // needs root and skips itself without it, so a non-root run does not need these.
+  { match: 'test/lab', check: '/usr/sbin/ip', pkg: 'iproute2', rootOnly: true },
+  { match: 'test/lab', check: '/usr/lib/postgresql/15/bin/postgres', pkg: 'postgresql-15', rootOnly: true },
+  { match: 'test/lab', check: '/usr/sbin/nft', pkg: 'nftables', rootOnly: true },
+  { match: 'test/lab', check: '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1', pkg: 'libfaketime', rootOnly: true },
+  { match: 'test/lab', check: '/usr/bin/ping', pkg: 'iputils-ping', rootOnly: true },
+  { match: 'test/lab', check: '/usr/bin/curl', pkg: 'curl', rootOnly: true },
+  { match: 'test/lab', check: '/usr/bin/aws', pkg: 'awscli', rootOnly: true },
+  { match: 'test/lab', check: '/usr/bin/setpriv', pkg: 'util-linux', rootOnly: true },
 ];
 
 export function ensureSystemDeps(files) {
   const missing = new Set();
+  const root = process.getuid?.() === 0;
   for (const n of needs) {
+    if (n.rootOnly && !root) continue;
     if (files.some((f) => f.includes(n.match)) && !existsSync(n.check)) missing.add(n.pkg);
   }
   if (missing.size === 0) return;

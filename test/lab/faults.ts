@@ -1,0 +1,209 @@
+// The lab's fault tools, all real and all reversible:
+//
+//   network  nftables, one table `inet pgvip_lab` per host namespace, rebuilt atomically from the list
+//            of active faults on every change: full isolation, one-way cuts (asymmetric drops),
+//            partitions (both directions), random loss with `numgen random mod 100 < P`. There is no
+//            netem on this kernel, and none is needed: a drop is what a partition looks like.
+//   hosts    the cgroup v1 freezer stops every process of a host at once (agent, PostgreSQL, baseline
+//            loop) without them noticing; SIGSTOP/SIGCONT as the alternative for a single tree.
+//   postgres kill -9 of the whole server (postmaster and children), and a disk stall: SIGSTOP of the
+//            server's processes, so every statement hangs exactly as on a device that stopped
+//            answering, while the agent beside it keeps running.
+//   clocks   libfaketime in the agents and the witness reads a per-host offset file; writing "+1h"
+//            jumps that host's wall clock by an hour at once. Monotonic clocks are left alone (pgvip
+//            never trusts wall time, and the test is that nothing happens).
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { freezerCgroupOf, mustRun } from './exec.js';
+import { signalServer, type PgServer } from './postgres.js';
+import { hostNames, type HostName, type Topology } from './topology.js';
+
+export type NetworkFault =
+  /** Nothing in or out of the host's eth0 (loopback keeps working). */
+  | { readonly kind: 'isolate'; readonly host: HostName }
+  /** Packets from `from` to `to` are dropped; the other direction flows (asymmetric). */
+  | { readonly kind: 'cut'; readonly from: HostName; readonly to: HostName }
+  /** Each packet between a and b (both directions) is dropped with probability percent/100. */
+  | { readonly kind: 'loss'; readonly a: HostName; readonly b: HostName; readonly percent: number };
+
+export const nftTable = 'pgvip_lab';
+
+export function describeNetworkFault(f: NetworkFault): string {
+  switch (f.kind) {
+    case 'isolate':
+      return `${f.host} isolated`;
+    case 'cut':
+      return `${f.from} → ${f.to} dropped`;
+    case 'loss':
+      return `${f.percent}% loss between ${f.a} and ${f.b}`;
+  }
+}
+
+/**
+ * The nftables script that makes `host`'s table enforce `faults` (pure, so it is unit-tested).
+ * One transaction: make sure the table exists, flush it, declare the chains with the rules.
+ */
+export function nftScript(t: Topology, host: HostName, faults: readonly NetworkFault[]): string {
+  const input: string[] = [];
+  const output: string[] = [];
+  const addr = (h: HostName) => t.hosts[h].address;
+  for (const f of faults) {
+    if (f.kind === 'isolate' && f.host === host) {
+      input.push('iifname "eth0" drop');
+      output.push('oifname "eth0" drop');
+    } else if (f.kind === 'cut') {
+      // Enforced at the sender, so the receiver's view stays untouched: a true one-way loss.
+      if (f.from === host) output.push(`oifname "eth0" ip daddr ${addr(f.to)} drop`);
+    } else if (f.kind === 'loss') {
+      const pct = Math.max(0, Math.min(100, Math.round(f.percent)));
+      // Each side drops its own outgoing share: loss in both directions, independently per packet.
+      if (f.a === host) output.push(`oifname "eth0" ip daddr ${addr(f.b)} numgen random mod 100 < ${pct} drop`);
+      if (f.b === host) output.push(`oifname "eth0" ip daddr ${addr(f.a)} numgen random mod 100 < ${pct} drop`);
+    }
+  }
+  const chain = (name: string, hook: string, rules: string[]) =>
+    `  chain ${name} {\n    type filter hook ${hook} priority 0; policy accept;\n${rules.map((r) => `    ${r}\n`).join('')}  }\n`;
+  return `table inet ${nftTable} {}\nflush table inet ${nftTable}\ntable inet ${nftTable} {\n${chain('input', 'input', input)}${chain('output', 'output', output)}}\n`;
+}
+
+export interface FaultRecord {
+  readonly atMs: number;
+  readonly what: string;
+}
+
+export class Faults {
+  readonly #t: Topology;
+  readonly #labDir: string;
+  #network: NetworkFault[] = [];
+  readonly #frozen = new Set<HostName>();
+  readonly #stalled = new Map<string, PgServer>();
+  readonly #clockShifted = new Set<HostName>();
+  /** Every fault and heal, with its wall-clock time (for timelines). */
+  readonly log: FaultRecord[] = [];
+
+  constructor(t: Topology, labDir: string) {
+    this.#t = t;
+    this.#labDir = labDir;
+  }
+
+  #record(what: string): number {
+    const atMs = Date.now();
+    this.log.push({ atMs, what });
+    return atMs;
+  }
+
+  get networkFaults(): readonly NetworkFault[] {
+    return this.#network;
+  }
+
+  /** Creates the (empty) table in every host namespace. */
+  async init(): Promise<void> {
+    await this.#apply(hostNames);
+    for (const h of hostNames) writeFileSync(this.clockFile(h), '+0\n');
+  }
+
+  async #apply(hosts: readonly HostName[]): Promise<void> {
+    await Promise.all(hosts.map((h) => mustRun('ip', ['netns', 'exec', this.#t.hosts[h].ns, 'nft', '-f', '-'], { input: nftScript(this.#t, h, this.#network), timeoutMs: 10_000 })));
+  }
+
+  #touched(f: NetworkFault): HostName[] {
+    switch (f.kind) {
+      case 'isolate':
+        return [f.host];
+      case 'cut':
+        return [f.from];
+      case 'loss':
+        return [f.a, f.b];
+    }
+  }
+
+  /** Adds network faults; resolves (with the wall-clock time) once every rule is in force. */
+  async network(...faults: NetworkFault[]): Promise<number> {
+    this.#network = [...this.#network, ...faults];
+    await this.#apply([...new Set(faults.flatMap((f) => this.#touched(f)))]);
+    return this.#record(faults.map(describeNetworkFault).join(', '));
+  }
+
+  isolate(host: HostName): Promise<number> {
+    return this.network({ kind: 'isolate', host });
+  }
+
+  /** Both directions between a and b. */
+  partition(a: HostName, b: HostName): Promise<number> {
+    return this.network({ kind: 'cut', from: a, to: b }, { kind: 'cut', from: b, to: a });
+  }
+
+  /** Removes the given faults (compared by value), or all of them. */
+  async healNetwork(...faults: NetworkFault[]): Promise<number> {
+    const key = (f: NetworkFault) => JSON.stringify(f);
+    const removing = faults.length === 0 ? this.#network : faults;
+    const gone = new Set(removing.map(key));
+    const hosts = [...new Set(removing.flatMap((f) => this.#touched(f)))];
+    this.#network = this.#network.filter((f) => !gone.has(key(f)));
+    await this.#apply(hosts);
+    return this.#record(`healed: ${removing.length === 0 ? 'nothing' : removing.map(describeNetworkFault).join(', ')}`);
+  }
+
+  // --- hosts -------------------------------------------------------------------------------------
+
+  /** Freezes every process of the host (cgroup v1 freezer); resolves once the kernel reports FROZEN. */
+  async freeze(host: HostName): Promise<number> {
+    const state = `${freezerCgroupOf(host)}/freezer.state`;
+    writeFileSync(state, 'FROZEN');
+    this.#frozen.add(host);
+    const at = this.#record(`${host} frozen`);
+    for (let i = 0; i < 200 && readFileSync(state, 'utf8').trim() !== 'FROZEN'; i++) await new Promise((r) => setTimeout(r, 10));
+    return at;
+  }
+
+  async thaw(host: HostName): Promise<number> {
+    writeFileSync(`${freezerCgroupOf(host)}/freezer.state`, 'THAWED');
+    this.#frozen.delete(host);
+    return this.#record(`${host} thawed`);
+  }
+
+  // --- postgres ----------------------------------------------------------------------------------
+
+  /** kill -9 of PostgreSQL: the postmaster and all its processes. */
+  killPostgres(s: PgServer): number {
+    const pids = signalServer(s, 'SIGKILL');
+    return this.#record(`kill -9 PostgreSQL on ${s.node} (${pids.length} processes)`);
+  }
+
+  /** A stalled disk: every process of the server stops (SIGSTOP), postmaster first so it forks nothing new. */
+  stallPostgres(s: PgServer): number {
+    signalServer(s, 'SIGSTOP');
+    this.#stalled.set(s.node, s);
+    return this.#record(`disk stall on ${s.node} (PostgreSQL stopped)`);
+  }
+
+  resumePostgres(s: PgServer): number {
+    signalServer(s, 'SIGCONT');
+    this.#stalled.delete(s.node);
+    return this.#record(`disk stall on ${s.node} over`);
+  }
+
+  // --- clocks ------------------------------------------------------------------------------------
+
+  clockFile(host: HostName): string {
+    return path.join(this.#labDir, 'hosts', host, 'faketime.rc');
+  }
+
+  /** Shifts the host's wall clock (as its agent/witness sees it) by e.g. "+1h" or "-1h" at once. */
+  shiftClock(host: HostName, offset: string): number {
+    writeFileSync(this.clockFile(host), `${offset}\n`);
+    if (offset === '+0') this.#clockShifted.delete(host);
+    else this.#clockShifted.add(host);
+    return this.#record(`${host} wall clock ${offset}`);
+  }
+
+  // --- all ---------------------------------------------------------------------------------------
+
+  /** Ends every fault that is still in force: network, frozen hosts, stalled servers, shifted clocks. */
+  async healAll(): Promise<void> {
+    for (const host of [...this.#frozen]) await this.thaw(host);
+    for (const s of [...this.#stalled.values()]) this.resumePostgres(s);
+    for (const host of [...this.#clockShifted]) this.shiftClock(host, '+0');
+    if (this.#network.length > 0) await this.healNetwork();
+  }
+}

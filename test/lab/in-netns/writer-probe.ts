@@ -1,0 +1,106 @@
+// Runs INSIDE the client namespace (started by ../writer.ts): an application writing through the VIP.
+//
+// Every `intervalMs` it sends one INSERT with a fresh id on a free connection ("lane"). Lanes are
+// independent, so while one hangs on a stalled or vanished server the others keep trying: writes
+// overlap in time, which is what lets the checkers see two servers acknowledging at once.
+//
+// Each write ends as exactly one of:
+//   ok       the server acknowledged the commit (the row exists wherever that server's WAL went);
+//   failed   it certainly did not commit: no connection, or an error raised before commit
+//            (read-only transaction, server starting up or shutting down at connect);
+//   unknown  the outcome is not known: the connection broke or the deadline passed after the
+//            statement was sent (it may have committed, e.g. while waiting for a sync standby).
+import pg from 'pg';
+import { serveRpc } from '../ipc.js';
+import type { WriteRecord, WriterConfig } from '../writer.js';
+
+const config = JSON.parse(process.argv[2]!) as WriterConfig;
+
+interface Lane {
+  readonly index: number;
+  client: pg.Client | null;
+  busy: boolean;
+}
+
+const lanes: Lane[] = Array.from({ length: config.lanes }, (_, index) => ({ index, client: null, busy: false }));
+let nextId = config.firstId;
+let pending: WriteRecord[] = [];
+let skipped = 0;
+
+/** SQLSTATEs that mean "refused before any change": the write certainly did not happen. */
+const refusedBeforeCommit = new Set(['25006', '57P03', '53300', '28000', '3D000']);
+
+function drop(lane: Lane): void {
+  const c = lane.client;
+  lane.client = null;
+  if (c === null) return;
+  // Destroy instead of end(): a server that stopped answering would never complete a polite close.
+  (c as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+}
+
+async function write(lane: Lane): Promise<void> {
+  const id = nextId++;
+  const sentAt = Date.now();
+  let phase: 'connect' | 'query' = 'connect';
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${config.writeTimeoutMs} ms`)), config.writeTimeoutMs);
+  });
+  try {
+    if (lane.client === null) {
+      const c = new pg.Client({ host: config.vip, port: config.port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: config.connectTimeoutMs, application_name: `lab-writer-${lane.index}` });
+      c.on('error', () => undefined); // a broken connection is noticed by the next query
+      lane.client = c;
+      await Promise.race([c.connect(), deadline]);
+    }
+    phase = 'query';
+    const r = await Promise.race([
+      lane.client.query<{ server: string; timeline: number }>(
+        "INSERT INTO lab.writes (id, lane) VALUES ($1, $2) RETURNING current_setting('cluster_name') AS server, " +
+          "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int AS timeline",
+        [id, lane.index],
+      ),
+      deadline,
+    ]);
+    const row = r.rows[0]!;
+    pending.push({ id, lane: lane.index, sentAt, doneAt: Date.now(), outcome: 'ok', server: row.server, timeline: Number(row.timeline) });
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    const certain = phase === 'connect' || (e.code !== undefined && refusedBeforeCommit.has(e.code));
+    pending.push({ id, lane: lane.index, sentAt, doneAt: Date.now(), outcome: certain ? 'failed' : 'unknown', error: `${phase}: ${e.code ? `${e.code} ` : ''}${e.message}`.slice(0, 200) });
+    drop(lane);
+  } finally {
+    clearTimeout(timer);
+    lane.busy = false;
+  }
+}
+
+const ticker = setInterval(() => {
+  const lane = lanes.find((l) => !l.busy);
+  if (lane === undefined) {
+    skipped += 1;
+    return;
+  }
+  lane.busy = true;
+  void write(lane);
+}, config.intervalMs);
+
+const flusher = setInterval(() => {
+  if (pending.length === 0) return;
+  const batch = pending;
+  pending = [];
+  emit({ type: 'records', records: batch, skipped });
+}, 100);
+
+const { emit } = serveRpc({}, async () => {
+  clearInterval(ticker);
+  // Let in-flight writes end (each is bounded by writeTimeoutMs), then hand over the last records.
+  const until = Date.now() + config.writeTimeoutMs + 500;
+  while (lanes.some((l) => l.busy) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  clearInterval(flusher);
+  if (pending.length > 0) emit({ type: 'records', records: pending, skipped });
+  pending = [];
+  for (const l of lanes) drop(l);
+});
+
+emit({ type: 'ready' });

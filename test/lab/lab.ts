@@ -1,0 +1,465 @@
+// The lab: three real hosts and a client on one machine (DESIGN §10). `startLab()` builds the
+// network, the EC2/IMDS emulator, PostgreSQL 15 (primary + synchronous standby), starts the agents and
+// the witness (or the baseline failover loop instead), waits until the cluster has elected a primary
+// and the VIP routes to it, and starts the writer probe. `down()` removes everything it made; an exit
+// hook does the same if the process ends first, and the next start clears what a crashed run left.
+//
+//   const lab = await startLab({ progress: console.log });
+//   const { primary } = await lab.waitHealthy();
+//   const faultAt = await lab.faults.isolate(primary);
+//   ...; await lab.faults.healAll(); const report = await lab.checkSince(faultAt);
+//   await lab.down();
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { startBaselineLoop, baselineProblems } from './baseline/baseline.js';
+import { acknowledged, clusterProblems, lostAckedWrites, overlappingWriters, writeGap, type AgentStatusView, type ClusterSnapshot, type HealthyCluster, type Overlap, type WriteGap } from './checkers.js';
+import { agentUser, witnessUser, writeLabConfigs, type LabConfigs } from './configs.js';
+import { LabEmulator, labSecretAccessKey } from './emulator.js';
+import { Faults } from './faults.js';
+import { nodeArgv } from './ipc.js';
+import { firstLine, readLog, type LogLine, type Milestone } from './logs.js';
+import { acquireLabLock, createNetwork, releaseLabLock, removeLabResourcesSync, removeNetwork } from './netns.js';
+import { createPgCluster, type PgServer } from './postgres.js';
+import { Service } from './supervisor.js';
+import { clusterName, dbNodes, ec2Endpoint, hostNames, imdsEndpoint, otherNode, topologyFor, type DbNode, type Topology, type VipMode } from './topology.js';
+import { waitFor } from './wait.js';
+import { WriterProbe, type WriteRecord, type WriterOptions } from './writer.js';
+
+export type LabSystem = 'pgvip' | 'baseline';
+
+export interface LabOptions {
+  /** What keeps the VIP on the primary: pgvip's agents and witness, or the baseline shell loop. */
+  readonly system?: LabSystem;
+  readonly vipMode?: VipMode;
+  /** Overrides of the cluster's timings (default: pgvip's defaults, which is what the lab tests). */
+  readonly timings?: Readonly<Record<string, number>>;
+  /** Start the writer probe (default true). */
+  readonly writer?: boolean | WriterOptions;
+  /** Progress lines ("starting PostgreSQL on db-a", ...). */
+  readonly progress?: (line: string) => void;
+  /** Keep the lab directory (configs, logs) after down() (default: keep it only when down() follows a failure). */
+  readonly keepDir?: boolean;
+  /** Load libfaketime into the daemons so wall-clock jumps can be injected (default true). */
+  readonly faketime?: boolean;
+}
+
+export class LabNeedsRootError extends Error {
+  constructor() {
+    super('the lab creates network namespaces, nftables rules and cgroups, and runs PostgreSQL as the postgres user: it needs root (run it with sudo)');
+    this.name = 'LabNeedsRootError';
+  }
+}
+
+export function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+const labRoot = '/tmp';
+const labDirPrefix = 'pgvip-lab-';
+const faketimeLib = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
+
+/** Removes lab directories whose owning process is gone (a crashed run); a live owner's are kept. */
+function clearStaleLabDirs(): void {
+  for (const name of readdirSync(labRoot)) {
+    if (!name.startsWith(labDirPrefix)) continue;
+    const owner = Number(name.slice(labDirPrefix.length).split('-')[0]);
+    if (!Number.isInteger(owner)) continue;
+    let alive = false;
+    try {
+      process.kill(owner, 0);
+      alive = true;
+    } catch (err) {
+      alive = (err as NodeJS.ErrnoException).code === 'EPERM';
+    }
+    if (!alive || owner === process.pid) rmSync(path.join(labRoot, name), { recursive: true, force: true });
+  }
+}
+
+// One teardown path for every way a process can end: exit, Ctrl-C, kill.
+let hooksInstalled = false;
+let liveLab: Lab | null = null;
+function installExitHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  const teardown = () => {
+    if (liveLab === null) return;
+    liveLab = null;
+    removeLabResourcesSync();
+    releaseLabLock();
+  };
+  process.once('exit', teardown);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      teardown();
+      process.kill(process.pid, signal);
+    });
+  }
+}
+
+export interface CheckReport {
+  readonly fromMs: number;
+  readonly toMs: number;
+  readonly writes: { readonly total: number; readonly ok: number; readonly failed: number; readonly unknown: number };
+  readonly lost: readonly WriteRecord[];
+  readonly overlap: Overlap;
+  readonly gap: WriteGap;
+  readonly final: HealthyCluster;
+}
+
+export class Lab {
+  readonly dir: string;
+  readonly topology: Topology;
+  readonly system: LabSystem;
+  readonly options: LabOptions;
+  readonly faults: Faults;
+  emulator!: LabEmulator;
+  pg!: Record<DbNode, PgServer>;
+  writer: WriterProbe | null = null;
+  configs: LabConfigs | null = null;
+  readonly agents = {} as Record<DbNode, Service>;
+  witness: Service | null = null;
+  /** The baseline's failover loop (system "baseline"), on the current standby. */
+  baseline: Service | null = null;
+  /** The primary and standby as of the last healthy check. */
+  roles: HealthyCluster | null = null;
+  #failed = false;
+  #down = false;
+
+  private constructor(options: LabOptions) {
+    this.options = options;
+    this.system = options.system ?? 'pgvip';
+    this.topology = topologyFor(options.vipMode ?? 'secondary-ip');
+    this.dir = mkdtempSync(path.join(labRoot, `${labDirPrefix}${process.pid}-`));
+    this.faults = new Faults(this.topology, this.dir);
+  }
+
+  progress(line: string): void {
+    this.options.progress?.(line);
+  }
+
+  static async start(options: LabOptions = {}): Promise<Lab> {
+    if (!isRoot()) throw new LabNeedsRootError();
+    acquireLabLock();
+    installExitHooks();
+    clearStaleLabDirs();
+    const lab = new Lab(options);
+    liveLab = lab;
+    try {
+      await lab.#up();
+      return lab;
+    } catch (err) {
+      lab.#failed = true;
+      await lab.down().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async #up(): Promise<void> {
+    const t = this.topology;
+    // Readable by the postgres and nobody users, who run the daemons; each host dir is owned by its user.
+    chmodSync(this.dir, 0o755);
+    mkdirSync(path.join(this.dir, 'logs'));
+    for (const h of hostNames) mkdirSync(path.join(this.dir, 'hosts', h), { recursive: true, mode: 0o755 });
+
+    this.progress(`network: namespaces ${hostNames.map((h) => t.hosts[h].ns).join(', ')} and ${t.router.ns} (router)`);
+    await createNetwork(t);
+    await this.faults.init();
+
+    this.progress(`EC2 + IMDS emulator on ${t.router.serviceAddress} (${t.vipMode} mode)`);
+    this.emulator = await LabEmulator.start(t, this.dir);
+    if (!this.emulator.iamEnforced) this.progress('note: no IAM policy in deploy/iam for this mode; EC2 calls are not checked against one');
+
+    this.pg = await createPgCluster(t, this.dir, { synchronousStandby: this.system === 'baseline', log: (l) => this.progress(l) });
+
+    if (this.system === 'pgvip') {
+      this.configs = writeLabConfigs(t, this.dir, this.pg, this.options.timings);
+      for (const n of dbNodes) {
+        this.agents[n] = new Service({
+          name: `agent ${n}`,
+          host: n,
+          argv: [...this.#clockWrapper(n), ...nodeArgv('packages/agent/src/main.ts', ['--config', this.configs.agents[n]])],
+          // As in deploy/systemd/pgvip-agent.service: the PostgreSQL user, CAP_NET_ADMIN only (ip addr).
+          run: { user: agentUser, caps: ['net_admin'] },
+          env: this.#daemonEnv(n),
+          logFile: path.join(this.dir, 'logs', `agent-${n}.log`),
+        });
+      }
+      this.witness = new Service({
+        name: 'witness',
+        host: 'witness',
+        argv: [...this.#clockWrapper('witness'), ...nodeArgv('packages/witness/src/main.ts', ['--config', this.configs.witness])],
+        run: { user: witnessUser },
+        env: this.#daemonEnv('witness'),
+        logFile: path.join(this.dir, 'logs', 'witness.log'),
+      });
+      this.progress('starting the witness and the agents on db-a and db-b');
+      this.witness.start();
+      for (const n of dbNodes) this.agents[n].start();
+      this.progress('waiting for the cluster to elect db-a and route the VIP to it');
+      await this.waitHealthy(180_000);
+    } else {
+      this.progress('assigning the VIP to db-a (the operator\'s one-time setup) and starting the baseline loop on db-b');
+      await startBaselineLoop(this, { primary: 'db-a', standby: 'db-b', initialVip: true });
+      await this.waitHealthy(60_000);
+    }
+
+    if (this.options.writer !== false) {
+      this.progress(`writer probe in the client namespace, writing through the VIP ${t.vip.address}`);
+      this.writer = await WriterProbe.start(t, this.dir, typeof this.options.writer === 'object' ? this.options.writer : {});
+      await this.writer.waitForAcks(0, 5, 60_000);
+    }
+  }
+
+  /**
+   * `env LD_PRELOAD=libfaketime ...` in front of a daemon, so its wall clock can be shifted at runtime
+   * (faults.shiftClock). Set by `env` right before node, not in the spawn environment: the root
+   * tools on the way (sh, ip, setpriv) must not load it, or libfaketime shares a semaphore with the
+   * daemon that the daemon's user may not open.
+   */
+  #clockWrapper(host: DbNode | 'witness'): string[] {
+    if (this.options.faketime === false || !existsSync(faketimeLib)) return [];
+    return [
+      '/usr/bin/env',
+      `LD_PRELOAD=${faketimeLib}`,
+      `FAKETIME_TIMESTAMP_FILE=${this.faults.clockFile(host)}`,
+      // Only the wall clock moves: pgvip measures every duration on the monotonic clock.
+      'FAKETIME_DONT_FAKE_MONOTONIC=1',
+      'FAKETIME_CACHE_DURATION=1',
+      'FAKETIME_DISABLE_SHM=1',
+    ];
+  }
+
+  /** Environment of a daemon on `host`: the emulator's endpoints and the host's instance-role keys. */
+  #daemonEnv(host: DbNode | 'witness'): Record<string, string> {
+    const t = this.topology;
+    const env: Record<string, string> = { HOME: path.join(this.dir, 'hosts', host) };
+    if (host !== 'witness') {
+      Object.assign(env, {
+        PGVIP_EC2_ENDPOINT: ec2Endpoint(t),
+        PGVIP_IMDS_ENDPOINT: imdsEndpoint(t, host),
+        AWS_ACCESS_KEY_ID: t.ec2[host].accessKeyId,
+        AWS_SECRET_ACCESS_KEY: labSecretAccessKey,
+        AWS_REGION: t.region,
+        // The SDK must never look for credentials at the real IMDS address.
+        AWS_EC2_METADATA_DISABLED: 'true',
+      });
+    }
+    return env;
+  }
+
+  // --- observing ----------------------------------------------------------------------------------
+
+  /** GET /status of a node's agent, asked from inside the VPC; null when it does not answer. */
+  async agentStatus(node: DbNode, timeoutMs = 1_500): Promise<AgentStatusView | null> {
+    try {
+      const r = await this.emulator.http(`http://${this.topology.hosts[node].address}:${this.topology.ports.agent}/status`, { timeoutMs });
+      return r.status === 200 ? (JSON.parse(r.body) as AgentStatusView) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** A call to the witness's operator API (with the operator token). */
+  async operator(method: 'GET' | 'POST', apiPath: string, body?: unknown, timeoutMs = 5_000): Promise<{ status: number; json: unknown }> {
+    const t = this.topology;
+    const r = await this.emulator.http(`http://${t.hosts.witness.address}:${t.ports.operator}${apiPath}`, {
+      method,
+      headers: { authorization: `Bearer ${this.configs?.operatorToken ?? ''}`, 'x-pgvip-operator': 'lab', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      timeoutMs,
+    });
+    let json: unknown = null;
+    try {
+      json = JSON.parse(r.body);
+    } catch {
+      json = r.body;
+    }
+    return { status: r.status, json };
+  }
+
+  async witnessView(): Promise<{ term: number; primary: string | null; nodes: Array<Record<string, unknown>> } | null> {
+    if (this.witness === null) return null;
+    try {
+      const r = await this.operator('GET', `/api/v1/clusters/${clusterName}`, undefined, 1_500);
+      return r.status === 200 ? (r.json as { term: number; primary: string | null; nodes: Array<Record<string, unknown>> }) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async snapshot(): Promise<ClusterSnapshot> {
+    const [a, b, vipNode, witness] = await Promise.all([this.agentStatus('db-a'), this.agentStatus('db-b'), this.emulator.vipNode(), this.witnessView()]);
+    return { statuses: { 'db-a': a, 'db-b': b }, vipNode, witness: witness === null ? null : { term: witness.term, primary: witness.primary } };
+  }
+
+  /** What keeps the cluster from being healthy now (empty when it is), and the roles when it is. */
+  async health(): Promise<{ problems: string[]; healthy: HealthyCluster | null }> {
+    if (this.system === 'baseline') return baselineProblems(this);
+    return clusterProblems(await this.snapshot(), { sync: true });
+  }
+
+  /** Waits until exactly one primary holds the newest term and the VIP and the other node streams in sync. */
+  async waitHealthy(timeoutMs = 120_000): Promise<HealthyCluster> {
+    let last: string[] = [];
+    const healthy = await waitFor(
+      'a healthy cluster',
+      timeoutMs,
+      async () => {
+        const h = await this.health();
+        last = h.problems;
+        return h.healthy;
+      },
+      250,
+      () => last.join('; '),
+    );
+    this.roles = healthy;
+    return healthy;
+  }
+
+  /** The log of a daemon: "db-a"/"db-b" (agents), "witness", or "baseline". */
+  logOf(source: DbNode | 'witness' | 'baseline'): LogLine[] {
+    const file = source === 'witness' ? 'witness.log' : source === 'baseline' ? 'baseline.log' : `agent-${source}.log`;
+    return readLog(path.join(this.dir, 'logs', file), source);
+  }
+
+  /** Events the witness handed to the operator's notification command since `fromMs` (its pager). */
+  operatorEvents(fromMs = 0): Array<{ atMs: number; type: string; node: string | null; detail: string }> {
+    if (this.configs === null || !existsSync(this.configs.eventsFile)) return [];
+    const out: Array<{ atMs: number; type: string; node: string | null; detail: string }> = [];
+    for (const line of readFileSync(this.configs.eventsFile, 'utf8').split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        const e = JSON.parse(line) as { at: string; type: string; node: string | null; detail: string };
+        const atMs = Date.parse(e.at);
+        if (atMs >= fromMs) out.push({ atMs, type: e.type, node: e.node, detail: e.detail });
+      } catch {
+        // a line being written
+      }
+    }
+    return out;
+  }
+
+  /** Terms seen in the agents' logs and statuses since `fromMs`: how many promotions happened. */
+  promotionsSince(fromMs: number): Array<{ node: DbNode; atMs: number; msg: string }> {
+    return dbNodes.flatMap((n) => this.logOf(n).filter((l) => l.atMs >= fromMs && l.event === 'promoted').map((l) => ({ node: n, atMs: l.atMs, msg: l.msg })));
+  }
+
+  /** The failover timeline after a fault at `faultAt`, from the daemons' logs, the router and the writer. */
+  timeline(faultAt: number, oldPrimary: DbNode, newPrimary: DbNode = otherNode(oldPrimary)): Milestone[] {
+    const oldLog = this.logOf(oldPrimary);
+    const newLog = this.logOf(newPrimary);
+    const witnessLog = this.witness === null ? [] : this.logOf('witness');
+    const pick = (lines: LogLine[], m: (l: LogLine) => boolean, source: string): { atMs: number | null; source: string } => {
+      const l = firstLine(lines, faultAt, m);
+      return { atMs: l?.atMs ?? null, source };
+    };
+    const earliest = (...c: Array<{ atMs: number | null; source: string }>) => c.filter((x) => x.atMs !== null).sort((a, b) => a.atMs! - b.atMs!)[0] ?? { atMs: null, source: '' };
+    const vip = this.emulator.vipMovesSince(faultAt).find((m) => m.node === newPrimary);
+    const ack = this.writer === null ? undefined : acknowledged(this.writer.records).find((r) => r.sentAt >= faultAt && r.server === newPrimary);
+    if (this.system === 'baseline') {
+      const base = this.logOf('baseline');
+      return [
+        { label: 'fault injected', atMs: faultAt, source: 'lab' },
+        { label: 'first missed ping', ...pick(base, (l) => /missed/.test(l.msg), 'baseline loop') },
+        { label: 'promoting (3 pings missed)', ...pick(base, (l) => /promoting/.test(l.msg), 'baseline loop') },
+        { label: 'PostgreSQL promoted', ...pick(base, (l) => /^promoted/.test(l.msg), 'baseline loop') },
+        { label: `VIP routes to ${newPrimary}`, atMs: vip?.atMs ?? null, source: 'EC2 truth → router' },
+        { label: `first acknowledged write on ${newPrimary}`, atMs: ack?.doneAt ?? null, source: 'writer probe' },
+      ];
+    }
+    return [
+      { label: 'fault injected', atMs: faultAt, source: 'lab' },
+      {
+        label: 'failure detected',
+        ...earliest(
+          pick(newLog, (l) => l.event === 'failure-detected', `agent ${newPrimary}`),
+          pick(witnessLog, (l) => /failed \d+ checks|failure-detected/.test(l.msg) || l.event === 'failure-detected', 'witness'),
+          pick(oldLog, (l) => /^fencing:/.test(l.msg) || l.event === 'lease-released', `agent ${oldPrimary}`),
+        ),
+      },
+      { label: `${oldPrimary} fenced`, ...pick(oldLog, (l) => l.event === 'fenced', `agent ${oldPrimary}`) },
+      { label: `vote: ${newPrimary} won the next term`, ...earliest(pick(newLog, (l) => /^won term/.test(l.msg) || /received term/.test(l.msg) || /taking over term/.test(l.msg), `agent ${newPrimary}`), pick(witnessLog, (l) => new RegExp(`voted for ${newPrimary}`).test(l.msg), 'witness')) },
+      { label: `PostgreSQL on ${newPrimary} promoted`, ...pick(newLog, (l) => l.event === 'promoted' || /^promoted for term/.test(l.msg), `agent ${newPrimary}`) },
+      { label: `VIP routes to ${newPrimary}`, atMs: vip?.atMs ?? null, source: 'EC2 truth → router' },
+      { label: `first acknowledged write on ${newPrimary}`, atMs: ack?.doneAt ?? null, source: 'writer probe' },
+      { label: `${oldPrimary} rejoined as a standby`, ...pick(oldLog, (l) => l.event === 'rejoined', `agent ${oldPrimary}`) },
+    ];
+  }
+
+  /** Ids of lab.writes rows on `node` (from `minId` on), read from inside the VPC. */
+  async rowIdsOn(node: DbNode, minId: number): Promise<Set<number>> {
+    const rows = await this.emulator.sql(this.topology.hosts[node].address, 'SELECT id FROM lab.writes WHERE id >= $1', [minId], 30_000);
+    return new Set(rows.map((r) => Number(r[0])));
+  }
+
+  /**
+   * The cross-cutting checks of a scenario that started at `fromMs`, once the cluster is healthy
+   * again: lost acknowledged writes (against the final primary), overlapping writers, the write gap,
+   * and the final state (one primary with the newest term and the VIP).
+   */
+  async checkSince(fromMs: number, healthyWithinMs = 120_000): Promise<CheckReport> {
+    const final = await this.waitHealthy(healthyWithinMs);
+    if (this.writer === null) throw new Error('checkSince needs the writer probe');
+    // Writes sent until now must be recorded before they can be checked: wait for newer acks.
+    const settledAt = Date.now();
+    await this.writer.waitForAcks(settledAt, 3, 30_000, final.primary);
+    const records = this.writer.since(fromMs, settledAt);
+    const acked = acknowledged(records);
+    const minId = Math.min(...records.map((r) => r.id));
+    const present = acked.length === 0 ? new Set<number>() : await this.rowIdsOn(final.primary as DbNode, minId);
+    return {
+      fromMs,
+      toMs: settledAt,
+      writes: { total: records.length, ok: acked.length, failed: records.filter((r) => r.outcome === 'failed').length, unknown: records.filter((r) => r.outcome === 'unknown').length },
+      lost: lostAckedWrites(records, present),
+      overlap: overlappingWriters(records),
+      gap: writeGap(records, fromMs, settledAt),
+      final,
+    };
+  }
+
+  /** Asks the witness for a planned switchover to `to`. */
+  switchover(to: DbNode): Promise<{ status: number; json: unknown }> {
+    return this.operator('POST', `/api/v1/clusters/${clusterName}/switchover`, { to }, 15_000);
+  }
+
+  /** Ends every fault and makes sure every daemon runs again (the state between scenario rows). */
+  async restoreAll(): Promise<void> {
+    await this.faults.healAll();
+    await this.emulator.reset();
+    for (const s of [...Object.values(this.agents), ...(this.witness ? [this.witness] : [])]) s.start();
+  }
+
+  markFailed(): void {
+    this.#failed = true;
+  }
+
+  /** Stops everything and removes every namespace, cgroup and process the lab made. */
+  async down(): Promise<void> {
+    if (this.#down) return;
+    this.#down = true;
+    const errors: unknown[] = [];
+    const attempt = async (f: () => Promise<unknown>) => {
+      try {
+        await f();
+      } catch (err) {
+        errors.push(err);
+      }
+    };
+    await attempt(() => this.faults.healAll());
+    if (this.writer) await attempt(() => this.writer!.stop());
+    const services = [...Object.values(this.agents), ...(this.witness ? [this.witness] : []), ...(this.baseline ? [this.baseline] : [])];
+    await attempt(() => Promise.all(services.map((s) => s.stop(3_000))));
+    if (this.emulator) await attempt(() => this.emulator.close());
+    await attempt(() => removeNetwork());
+    releaseLabLock();
+    if (liveLab === this) liveLab = null;
+    if (this.options.keepDir || this.#failed) this.progress(`lab directory kept: ${this.dir}`);
+    else rmSync(this.dir, { recursive: true, force: true });
+    if (errors.length > 0) throw new Error(`lab teardown: ${errors.map((e) => (e as Error).message).join('; ')}`);
+  }
+}
+
+export function startLab(options: LabOptions = {}): Promise<Lab> {
+  return Lab.start(options);
+}

@@ -1,0 +1,110 @@
+// The lab's fixed shape: which "hosts" exist, their addresses, ports and EC2 identities.
+//
+// Every address is in 198.18.0.0/15 (RFC 2544's benchmarking range): the lab never sends a packet
+// anywhere else. Each host is a network namespace with ONE interface (eth0) whose other end lives in
+// the "vpc" router namespace; there is no shared L2 segment, exactly as in a VPC, where every packet
+// goes through the fabric and the fabric alone decides which instance an address reaches.
+//
+//   secondary-ip mode: db-a and db-b share the subnet 198.18.1.0/24; the VIP 198.18.1.100 is an EC2
+//     secondary address of whichever ENI holds it.
+//   route-table mode: db-b lives in another subnet (another AZ); the VIP 198.19.0.10 lies outside
+//     every subnet and reaches the ENI its /32 route in the route table points at.
+
+export const labPrefix = 'pgvip-lab-';
+export const clusterName = 'lab';
+
+export const dbNodes = ['db-a', 'db-b'] as const;
+export type DbNode = (typeof dbNodes)[number];
+export const hostNames = ['db-a', 'db-b', 'witness', 'client'] as const;
+export type HostName = (typeof hostNames)[number];
+export type VipMode = 'secondary-ip' | 'route-table';
+
+export function isDbNode(name: string): name is DbNode {
+  return (dbNodes as readonly string[]).includes(name);
+}
+
+export function otherNode(node: DbNode): DbNode {
+  return node === 'db-a' ? 'db-b' : 'db-a';
+}
+
+/** The namespace of a host (or of the router). */
+export function nsOf(host: HostName | 'vpc'): string {
+  return `${labPrefix}${host}`;
+}
+
+export interface HostNet {
+  readonly name: HostName;
+  readonly ns: string;
+  /** The host's own address on eth0. */
+  readonly address: string;
+  /** Prefix length of the host's subnet (what EC2 would put on the interface). */
+  readonly prefixLength: number;
+  readonly subnetCidr: string;
+  /** The router's address on this host's link: the default gateway. */
+  readonly gateway: string;
+  /** Name of the router-side interface of this host's link (inside the vpc namespace). */
+  readonly routerDevice: string;
+}
+
+export interface Ec2Identity {
+  readonly instanceId: string;
+  readonly eniId: string;
+  readonly subnetId: string;
+  /** Access key of the instance role the host's processes use (one per host, so IAM is enforced per host). */
+  readonly accessKeyId: string;
+}
+
+export interface Topology {
+  readonly vipMode: VipMode;
+  readonly hosts: Readonly<Record<HostName, HostNet>>;
+  readonly router: { readonly ns: string; readonly serviceAddress: string };
+  readonly vip: { readonly address: string; readonly prefixLength: number };
+  readonly vpcCidr: string;
+  readonly region: string;
+  readonly accountId: string;
+  readonly ec2: Readonly<Record<DbNode, Ec2Identity>>;
+  readonly routeTableId: string;
+  readonly ports: { readonly ec2: number; readonly imds: Readonly<Record<DbNode, number>>; readonly agent: number; readonly witness: number; readonly operator: number; readonly postgres: number };
+}
+
+function host(name: HostName, address: string, subnet: number, routerDevice = name): HostNet {
+  return { name, ns: nsOf(name), address, prefixLength: 24, subnetCidr: `198.18.${subnet}.0/24`, gateway: `198.18.${subnet}.1`, routerDevice };
+}
+
+export function topologyFor(vipMode: VipMode = 'secondary-ip'): Topology {
+  const dbBSubnet = vipMode === 'secondary-ip' ? 1 : 4;
+  return {
+    vipMode,
+    hosts: {
+      'db-a': host('db-a', '198.18.1.11', 1),
+      'db-b': host('db-b', `198.18.${dbBSubnet}.12`, dbBSubnet),
+      witness: host('witness', '198.18.2.20', 2),
+      client: host('client', '198.18.3.30', 3),
+    },
+    // The EC2 API and every instance's IMDS answer on this address of the router: the "AWS side".
+    router: { ns: nsOf('vpc'), serviceAddress: '198.18.0.1' },
+    vip: vipMode === 'secondary-ip' ? { address: '198.18.1.100', prefixLength: 24 } : { address: '198.19.0.10', prefixLength: 32 },
+    vpcCidr: '198.18.0.0/16',
+    region: 'eu-west-1',
+    accountId: '123456789012',
+    ec2: {
+      'db-a': { instanceId: 'i-0db0a0001', eniId: 'eni-0db0a0001', subnetId: 'subnet-0db00001', accessKeyId: 'AKIALABDBA0000000001' },
+      'db-b': { instanceId: 'i-0db0b0002', eniId: 'eni-0db0b0002', subnetId: vipMode === 'secondary-ip' ? 'subnet-0db00001' : 'subnet-0db00004', accessKeyId: 'AKIALABDBB0000000002' },
+    },
+    routeTableId: 'rtb-0ab000001',
+    ports: { ec2: 80, imds: { 'db-a': 8101, 'db-b': 8102 }, agent: 8008, witness: 8009, operator: 8010, postgres: 5432 },
+  };
+}
+
+export function ec2Endpoint(t: Topology): string {
+  return `http://${t.router.serviceAddress}:${t.ports.ec2}`;
+}
+
+export function imdsEndpoint(t: Topology, node: DbNode): string {
+  return `http://${t.router.serviceAddress}:${t.ports.imds[node]}`;
+}
+
+/** The node whose ENI is `eniId`, if it is one of the database nodes. */
+export function nodeOfEni(t: Topology, eniId: string | undefined): DbNode | null {
+  return dbNodes.find((n) => t.ec2[n].eniId === eniId) ?? null;
+}
