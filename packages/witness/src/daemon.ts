@@ -19,6 +19,7 @@ import {
   type ClusterAuthConfig,
   type ClusterConfig,
   type ClusterKey,
+  type NodeConfig,
   type PeerClient,
   type WitnessConfig,
 } from '@pgvip/shared';
@@ -58,6 +59,17 @@ export interface WitnessDaemon {
   startPolling(): void;
   /** Stops polling, closes both servers, flushes the history, closes notifiers and peer clients. */
   close(): Promise<void>;
+}
+
+/**
+ * Where the witness reaches a node's PostgreSQL. postgres.host may be a loopback address (what the
+ * local agent uses); from the witness the server is then reached at the node's agent host, as the
+ * peer agent does for streaming.
+ */
+function probeHost(n: NodeConfig): string {
+  const h = n.postgres.host;
+  const loopback = h === 'localhost' || h === '::1' || /^127\./.test(h);
+  return loopback ? n.agent.host : h;
 }
 
 const defaultNotifierFor: NotifierFactory = (cluster, onFailure, log) => createNotifier(cluster.notifications, { logger: log, onFailure });
@@ -131,7 +143,7 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
     pollers.push(
       createPoller({
         cluster: c.name,
-        nodes: c.nodes.map((n) => ({ id: n.id, postgres: { host: n.postgres.host, port: n.postgres.port } })),
+        nodes: c.nodes.map((n) => ({ id: n.id, postgres: { host: probeHost(n), port: n.postgres.port } })),
         heartbeatMs: c.timings.heartbeatMs,
         timeoutMs: c.timings.requestTimeoutMs,
         peers,
@@ -178,8 +190,9 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
         await Promise.all(pollers.map((p) => p.stop()));
         await Promise.all([protocol.close(), operator.close()]);
         for (const r of runners.values()) r.close();
-        await history.close();
+        // Notifiers before the history: a delivery that fails during their close grace is still recorded.
         await Promise.all(notifiers.map((n) => n.close()));
+        await history.close();
         await Promise.all(peerClients.map((p) => p.close()));
         log.info('witness stopped');
       })();
