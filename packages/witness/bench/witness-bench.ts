@@ -19,6 +19,7 @@
 // `--runtime source` runs it from TypeScript through tsx instead (more memory, same logic).
 //
 // Usage: npm run bench:witness [-- --clusters 100 --duration 60 --warmup 10 --runtime dist --out bench/results/witness.json]
+// Environment: PGVIP_BENCH_KEEP=1 keeps the temporary directory (config, state, witness log).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
@@ -116,7 +117,9 @@ async function main(): Promise<void> {
   const children: ChildProcess[] = [];
   const cleanup = () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    // PGVIP_BENCH_KEEP=1 keeps the config, state and witness log for a look afterwards.
+    if (process.env.PGVIP_BENCH_KEEP === '1') console.log(`kept ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
   };
   process.on('SIGINT', () => {
     cleanup();
