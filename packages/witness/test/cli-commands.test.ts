@@ -82,10 +82,10 @@ describe('pgvip switchover', { concurrency: true, timeout: 120_000 }, () => {
     assert.equal(self.stderr, 'pgvip: db-a is already the primary of main; nothing to switch over\n');
     const refused = await runPgvip(['--witness', api.url, 'switchover', '--yes']);
     assert.equal(refused.code, 1);
-    assert.equal(refused.stderr, 'pgvip: the witness refused: PGVIP_NOT_ELIGIBLE: db-b cannot be promoted: lag 20 MiB > lagBytesMax 16 MiB\n');
+    assert.equal(refused.stderr, 'pgvip: the witness refused: PGVIP_OPERATOR_REFUSED: db-b cannot be promoted: lag 20 MiB > lagBytesMax 16 MiB\n');
     const json = await runPgvip(['--witness', api.url, '--json', 'switchover', '--yes']);
     assert.equal(json.code, 1);
-    assert.deepEqual(JSON.parse(json.stdout), { error: { code: 'PGVIP_NOT_ELIGIBLE', message: 'the witness refused: PGVIP_NOT_ELIGIBLE: db-b cannot be promoted: lag 20 MiB > lagBytesMax 16 MiB', exitCode: 1 } });
+    assert.deepEqual(JSON.parse(json.stdout), { error: { code: 'PGVIP_OPERATOR_REFUSED', message: 'the witness refused: PGVIP_OPERATOR_REFUSED: db-b cannot be promoted: lag 20 MiB > lagBytesMax 16 MiB', exitCode: 1 } });
   });
 });
 
@@ -128,7 +128,7 @@ describe('pgvip maintenance', { concurrency: true, timeout: 120_000 }, () => {
     // Switchover is refused while in maintenance: the witness says why.
     const refused = await runPgvip(['--witness', api.url, 'switchover', '--yes']);
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /PGVIP_MAINTENANCE: cluster main is in maintenance/);
+    assert.equal(refused.stderr, 'pgvip: the witness refused: PGVIP_OPERATOR_REFUSED: cluster main is in maintenance: switch it off first\n');
     const off = await runPgvip(['--witness', api.url, '--json', 'maintenance', 'off']);
     assert.equal(off.code, 0, off.stderr);
     assert.deepEqual(JSON.parse(off.stdout), { cluster: 'main', command: 'maintenance', ok: true, message: 'maintenance off: automatic failover resumed' });
@@ -148,9 +148,9 @@ describe('pgvip maintenance', { concurrency: true, timeout: 120_000 }, () => {
 
   it('exits 1 with the witness\'s message when it fails the request (500)', async (t) => {
     const api = await fakeApi(t);
-    api.override = { status: 500, body: { error: { code: 'PGVIP_STATE_WRITE', message: 'cannot persist durable state: ENOSPC' } } };
+    api.override = { status: 500, body: { error: { code: 'PGVIP_INTERNAL', message: 'PGVIP_INTERNAL: an internal error occurred: ENOSPC' } } };
     const r = await runPgvip(['--witness', api.url, '--cluster', 'main', 'maintenance', 'on']);
     assert.equal(r.code, 1);
-    assert.equal(r.stderr, 'pgvip: the witness failed the request (HTTP 500 PGVIP_STATE_WRITE): cannot persist durable state: ENOSPC\n');
+    assert.equal(r.stderr, 'pgvip: the witness failed the request (HTTP 500 PGVIP_INTERNAL): an internal error occurred: ENOSPC\n');
   });
 });

@@ -48,8 +48,9 @@ describe('pgvip status', { concurrency: true, timeout: 120_000 }, () => {
     assert.match(r.stdout, /!!! MAINTENANCE MODE: automatic failover is PAUSED for cluster billing +!!!/);
     assert.match(r.stdout, /!!! {3}pgvip maintenance off --cluster billing +!!!/);
     assert.match(r.stdout, /\+ Cluster: billing \(term 3, MAINTENANCE\)/);
-    assert.match(r.stdout, /\| +\| billing-a \| unknown \| 2 +\| - +\| - +\| - +\| agent down, pg up \| blocked: agent unreachable \| 42 s ago +\|/);
-    assert.match(r.stdout, /replication: NOT synchronous, standby ineligible until it catches up/);
+    assert.match(r.stdout, /\| +\| billing-a \| unknown \| 2 +\| - +\| - +\| - +\| agent down, pg up \| blocked: agent unreachable from the witness \| 42 s ago +\|/);
+    assert.match(r.stdout, /sync standby: none \(async replication, or sync degraded: no standby is known to hold every acknowledged write\)/);
+    assert.match(r.stdout, /sync standby: db-b \(holds every acknowledged write\)/);
     // The banner comes before the table it is about.
     assert.ok(r.stdout.indexOf('MAINTENANCE MODE') < r.stdout.indexOf('Cluster: billing'));
   });
@@ -70,6 +71,17 @@ describe('pgvip status', { concurrency: true, timeout: 120_000 }, () => {
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /!!! NO PRIMARY: cluster main has no node holding write authority \(term 7\) !!!/);
       assert.match(r.stdout, /\* holds the VIP 198\.18\.1\.100 \(secondary-ip\): nobody, while there is no primary/);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it('shows a pending switchover and when it is due', async () => {
+    const api = await startFakeOperatorApi({ clusters: [{ ...mainCluster(), switchover: { to: 'db-b', dueInMs: 300_000 } }] });
+    try {
+      const r = await runPgvip(['--witness', api.url, 'status']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /\nswitchover to db-b pending, due in 5 min\n/);
     } finally {
       await api.close();
     }
@@ -152,8 +164,10 @@ describe('pgvip authentication to the operator API', { concurrency: true, timeou
   it('sends the token from --token-file or PGVIP_TOKEN_FILE as a bearer token', async (t) => {
     dir = tempDir(t, 'pgvip-token-');
     const file = writeFile600(path.join(dir, 'operator.token'), `${token}\n`);
-    const flag = await runPgvip(['--witness', api.url, '--token-file', file, 'status']);
+    const flag = await runPgvip(['--witness', api.url, '--token-file', file, 'status'], { env: { USER: 'alice' } });
     assert.equal(flag.code, 0, flag.stderr);
+    // Who asked goes along, for the witness's history of operator commands.
+    assert.ok(api.requests.every((r) => typeof r.operator === 'string' && r.operator.length > 0));
     const env = await runPgvip(['--witness', api.url, 'status'], { env: { PGVIP_TOKEN_FILE: file } });
     assert.equal(env.code, 0, env.stderr);
     assert.ok(api.requests.some((r) => r.authorization === `Bearer ${token}`));
@@ -162,14 +176,14 @@ describe('pgvip authentication to the operator API', { concurrency: true, timeou
   it('exits 4 without a token or with a wrong one, saying which', async (t) => {
     const none = await runPgvip(['--witness', api.url, 'status']);
     assert.equal(none.code, 4);
-    assert.match(none.stderr, /^pgvip: the witness refused the request \(HTTP 401: missing or wrong bearer token\); the operator API needs a token: pass --token-file PATH \(or set PGVIP_TOKEN_FILE\)\n$/);
+    assert.match(none.stderr, /^pgvip: the witness refused the request \(HTTP 401: the operator API needs a valid bearer token: .*: no bearer token\); the operator API needs a token: pass --token-file PATH \(or set PGVIP_TOKEN_FILE\)\n$/);
     const wrongFile = writeFile600(path.join(tempDir(t, 'pgvip-token-'), 'wrong.token'), 'nope');
     const wrong = await runPgvip(['--witness', api.url, 'status'], { env: { PGVIP_TOKEN_FILE: wrongFile } });
     assert.equal(wrong.code, 4);
     assert.match(wrong.stderr, new RegExp(`the token from PGVIP_TOKEN_FILE \\(${wrongFile}\\) was not accepted`));
     const json = await runPgvip(['--witness', api.url, '--json', 'history']);
     assert.equal(json.code, 4);
-    assert.equal((JSON.parse(json.stdout) as { error: { code: string } }).error.code, 'PGVIP_OPERATOR_UNAUTHORIZED');
+    assert.equal((JSON.parse(json.stdout) as { error: { code: string } }).error.code, 'PGVIP_OPERATOR_AUTH');
   });
 
   it('exits 2 for a missing, empty or group-readable token file, with the fix', async (t) => {

@@ -1,14 +1,18 @@
-// A stand-in for the witness's operator API (the contract in docs/cli.md), with canned clusters,
-// for the CLI and dashboard tests. It keeps just enough state for commands to have visible effects
-// (a switchover changes the primary, maintenance shows in the next GET) and records every request.
+// A stand-in for the witness's operator API (server.ts; the contract in docs/cli.md), with canned
+// clusters, for the CLI and dashboard tests. It answers in the same shapes — the views are the
+// server's own types, errors are PgvipErrors sent as server.ts sends them — and keeps just enough
+// state for commands to have visible effects (a switchover changes the primary, maintenance shows
+// in the next GET). It records every request.
+import { PgvipError, type ErrorCode } from '@pgvip/shared';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { ClusterView, NodeView } from '../src/cli/api.js';
 import type { PgvipEvent } from '../src/events.js';
+import type { ClusterView, NodeView } from '../src/view.js';
 
 export interface RecordedRequest {
   readonly method: string;
   readonly url: string;
   readonly authorization: string | undefined;
+  readonly operator: string | undefined;
   readonly body: unknown;
 }
 
@@ -51,10 +55,11 @@ export function mainCluster(): ClusterView {
     cluster: 'main',
     term: 7,
     primary: 'db-a',
-    syncEligible: true,
+    syncEligible: 'db-b',
     maintenance: false,
     promiseRemainingMs: 2_950,
     vip: { address: '198.18.1.100', mode: 'secondary-ip' },
+    switchover: null,
     nodes: [
       node({ node: 'db-a', role: 'primary', leaseRemainingMs: 2_400, lagBytes: null, streaming: null }),
       node({ node: 'db-b', lagBytes: 1_572_864 }),
@@ -71,12 +76,13 @@ export function billingCluster(): ClusterView {
     cluster: 'billing',
     term: 3,
     primary: 'billing-b',
-    syncEligible: false,
+    syncEligible: null,
     maintenance: false,
     promiseRemainingMs: 0,
     vip: { address: '198.19.0.10', mode: 'route-table' },
+    switchover: null,
     nodes: [
-      node({ node: 'billing-a', reachable: false, pgReachable: true, role: 'unknown', term: 2, lagBytes: null, timeline: null, streaming: null, promotionBlocker: 'agent unreachable', lastSeenMsAgo: 42_000 }),
+      node({ node: 'billing-a', reachable: false, pgReachable: true, role: null, term: 2, lagBytes: null, timeline: null, streaming: null, promotionBlocker: 'agent unreachable from the witness', lastSeenMsAgo: 42_000 }),
       node({ node: 'billing-b', role: 'primary', term: 3, leaseRemainingMs: 2_100, lagBytes: null, streaming: null }),
     ],
     events: [],
@@ -90,8 +96,20 @@ function historyOf(view: ClusterView): PgvipEvent[] {
     .reverse();
 }
 
-function refuse(reply: FastifyReply, status: number, code: string, message: string) {
-  return reply.code(status).send({ error: { code, message } });
+/** As server.ts answers a coded error. */
+function refuse(reply: FastifyReply, code: ErrorCode, detail: string) {
+  const e = new PgvipError(code, detail);
+  return reply.code(e.httpStatus ?? 500).send({ error: { code: e.code, message: e.message } });
+}
+
+/** As server.ts answers a command the cluster refuses: 409 with the sentence and the code. */
+function refuseCommand(reply: FastifyReply, message: string) {
+  const e = new PgvipError('PGVIP_OPERATOR_REFUSED', message);
+  return reply.code(409).send({ ok: false, message, error: { code: e.code, message: e.message } });
+}
+
+function unknownCluster(reply: FastifyReply, name: string) {
+  return refuse(reply, 'PGVIP_UNKNOWN_CLUSTER', name);
 }
 
 export function buildFakeOperatorApi(options: FakeApiOptions = {}): FakeOperatorApi {
@@ -118,35 +136,37 @@ export function buildFakeOperatorApi(options: FakeApiOptions = {}): FakeOperator
     if (api.override === 'hang') return new Promise<never>(() => undefined);
     if (api.override !== undefined) return reply.code(api.override.status).send(api.override.body);
     if (options.token !== undefined && req.headers.authorization !== `Bearer ${options.token}`) {
-      return refuse(reply, 401, 'PGVIP_OPERATOR_UNAUTHORIZED', 'missing or wrong bearer token');
+      return refuse(reply, 'PGVIP_OPERATOR_AUTH', req.headers.authorization === undefined ? 'no bearer token' : 'the bearer token does not match operatorApi.tokenFile');
     }
     return undefined;
   });
   app.addHook('preHandler', async (req) => {
-    api.requests.push({ method: req.method, url: req.url, authorization: req.headers.authorization, body: req.body });
+    const operator = req.headers['x-pgvip-operator'];
+    api.requests.push({ method: req.method, url: req.url, authorization: req.headers.authorization, operator: typeof operator === 'string' ? operator : undefined, body: req.body });
   });
 
   app.get('/health', async () => ({ ok: true }));
   app.get('/api/v1/clusters', async () => ({ clusters: api.clusters }));
   app.get<{ Params: { name: string } }>('/api/v1/clusters/:name', async (req, reply) => {
     const i = find(req.params.name);
-    return i < 0 ? refuse(reply, 404, 'PGVIP_NOT_FOUND', `no cluster ${req.params.name}`) : api.clusters[i];
+    return i < 0 ? unknownCluster(reply, req.params.name) : api.clusters[i];
   });
   app.get<{ Params: { name: string }; Querystring: { limit?: string; before?: string } }>('/api/v1/clusters/:name/history', async (req, reply) => {
     const events = api.history.get(req.params.name);
-    if (events === undefined) return refuse(reply, 404, 'PGVIP_NOT_FOUND', `no cluster ${req.params.name}`);
+    if (events === undefined) return unknownCluster(reply, req.params.name);
     const limit = Number(req.query.limit ?? 50);
     const before = req.query.before === undefined ? Infinity : Number(req.query.before);
     return { events: events.filter((e) => e.id < before).slice(0, limit) };
   });
   app.post<{ Params: { name: string }; Body: { to?: string; at?: string } }>('/api/v1/clusters/:name/switchover', async (req, reply) => {
     const i = find(req.params.name);
-    if (i < 0) return refuse(reply, 404, 'PGVIP_NOT_FOUND', `no cluster ${req.params.name}`);
+    if (i < 0) return unknownCluster(reply, req.params.name);
     const view = api.clusters[i]!;
-    if (view.maintenance) return refuse(reply, 409, 'PGVIP_MAINTENANCE', `cluster ${view.cluster} is in maintenance; switch it off first`);
+    if (view.maintenance) return refuseCommand(reply, `cluster ${view.cluster} is in maintenance: switch it off first`);
     const to = req.body?.to ?? view.nodes.find((n) => n.node !== view.primary)?.node;
     const target = view.nodes.find((n) => n.node === to);
-    if (target === undefined || target.promotionBlocker !== null) return refuse(reply, 409, 'PGVIP_NOT_ELIGIBLE', `${to} cannot be promoted: ${target?.promotionBlocker ?? 'unknown node'}`);
+    if (target === undefined) return refuse(reply, 'PGVIP_OPERATOR_BAD_REQUEST', `to: ${JSON.stringify(to)} is not a node of ${view.cluster}`);
+    if (target.promotionBlocker !== null) return refuseCommand(reply, `${to} cannot be promoted: ${target.promotionBlocker}`);
     if (req.body?.at !== undefined) return { ok: true, message: `switchover to ${to} scheduled at ${req.body.at}` };
     api.clusters[i] = { ...view, term: view.term + 1, primary: to!, nodes: view.nodes.map((n) => ({ ...n, role: n.node === to ? 'primary' : 'standby', term: view.term + 1 })) };
     record(i, 'switchover', to!, `switchover to ${to} completed`);
@@ -154,8 +174,8 @@ export function buildFakeOperatorApi(options: FakeApiOptions = {}): FakeOperator
   });
   app.post<{ Params: { name: string }; Body: { to?: string; acceptDataLoss?: boolean } }>('/api/v1/clusters/:name/failover', async (req, reply) => {
     const i = find(req.params.name);
-    if (i < 0) return refuse(reply, 404, 'PGVIP_NOT_FOUND', `no cluster ${req.params.name}`);
-    if (req.body?.acceptDataLoss !== true) return refuse(reply, 400, 'PGVIP_BAD_REQUEST', 'a manual failover needs acceptDataLoss: true');
+    if (i < 0) return unknownCluster(reply, req.params.name);
+    if (req.body?.acceptDataLoss !== true) return refuse(reply, 'PGVIP_OPERATOR_BAD_REQUEST', 'acceptDataLoss: must be true');
     const view = api.clusters[i]!;
     const to = req.body.to ?? view.nodes.find((n) => n.node !== view.primary)?.node;
     api.clusters[i] = { ...view, term: view.term + 1, primary: to! };
@@ -164,8 +184,8 @@ export function buildFakeOperatorApi(options: FakeApiOptions = {}): FakeOperator
   });
   app.post<{ Params: { name: string }; Body: { on?: unknown } }>('/api/v1/clusters/:name/maintenance', async (req, reply) => {
     const i = find(req.params.name);
-    if (i < 0) return refuse(reply, 404, 'PGVIP_NOT_FOUND', `no cluster ${req.params.name}`);
-    if (typeof req.body?.on !== 'boolean') return refuse(reply, 400, 'PGVIP_BAD_REQUEST', 'on must be true or false');
+    if (i < 0) return unknownCluster(reply, req.params.name);
+    if (typeof req.body?.on !== 'boolean') return refuse(reply, 'PGVIP_OPERATOR_BAD_REQUEST', 'on: must be true or false');
     api.clusters[i] = { ...api.clusters[i]!, maintenance: req.body.on };
     record(i, 'maintenance', null, `maintenance ${req.body.on ? 'on' : 'off'}`);
     return { ok: true, message: req.body.on ? 'maintenance on: automatic failover paused' : 'maintenance off: automatic failover resumed' };

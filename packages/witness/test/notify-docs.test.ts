@@ -12,7 +12,7 @@ const doc = readFileSync(new URL('../../../docs/notifications.md', import.meta.u
 
 describe('docs/notifications.md', () => {
   it('has one table row per notification event, with its meaning', () => {
-    const section = doc.slice(doc.indexOf('## Events'), doc.indexOf('## The event document'));
+    const section = doc.slice(doc.indexOf('## Events'), doc.indexOf('### Names in the history'));
     const rows = [...section.matchAll(/^\| `([a-z-]+)` \| (.+) \|$/gm)].map((m) => [m[1], m[2]]);
     assert.deepEqual(Object.fromEntries(rows), notificationEvents);
   });

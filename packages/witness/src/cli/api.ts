@@ -1,34 +1,13 @@
 // The operator API as the CLI sees it: one small undici client with timeouts, the response shapes,
 // and the mapping of every way a request can fail to an exit code and a sentence.
+import { userInfo } from 'node:os';
 import { Agent, request } from 'undici';
 import type { PgvipEvent } from '../events.js';
+import type { ClusterView } from '../view.js';
 import { CliError, exitCodes, usageError } from './errors.js';
 
-export interface NodeView {
-  readonly node: string;
-  readonly reachable: boolean;
-  readonly pgReachable: boolean | null;
-  readonly role: string;
-  readonly term: number | null;
-  readonly leaseRemainingMs: number | null;
-  readonly lagBytes: number | null;
-  readonly timeline: number | null;
-  readonly streaming: boolean | null;
-  readonly promotionBlocker: string | null;
-  readonly lastSeenMsAgo: number | null;
-}
-
-export interface ClusterView {
-  readonly cluster: string;
-  readonly term: number;
-  readonly primary: string | null;
-  readonly syncEligible: boolean | null;
-  readonly maintenance: boolean;
-  readonly promiseRemainingMs: number | null;
-  readonly vip: { readonly address: string; readonly mode: string };
-  readonly nodes: readonly NodeView[];
-  readonly events: readonly PgvipEvent[];
-}
+// The views are the witness's own types (view.ts): the CLI and the server cannot drift apart.
+export type { ClusterView, NodeView } from '../view.js';
 
 export interface CommandReply {
   readonly ok: boolean;
@@ -116,7 +95,8 @@ export class OperatorClient {
 
   async #call(method: 'GET' | 'POST', path: string, payload?: object, opts: { notFoundIsUndefined?: boolean } = {}): Promise<unknown> {
     const timeoutMs = method === 'GET' ? (this.#options.readTimeoutMs ?? 5_000) : (this.#options.commandTimeoutMs ?? 60_000);
-    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'pgvip-cli' };
+    // x-pgvip-operator: who asked, for the witness's history of operator commands.
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'pgvip-cli', 'x-pgvip-operator': operatorName() };
     if (this.#options.token !== undefined) headers.authorization = `Bearer ${this.#options.token}`;
     if (payload !== undefined) headers['content-type'] = 'application/json';
     let status: number;
@@ -141,9 +121,12 @@ export class OperatorClient {
       throw this.#notAWitness(`HTTP ${status} with a body that is not JSON`);
     }
     if (status >= 200 && status < 300) return body;
-    const apiError = (body as { error?: { code?: unknown; message?: unknown } }).error;
+    const { error: apiError, message: topMessage } = body as { error?: { code?: unknown; message?: unknown }; message?: unknown };
     const code = typeof apiError?.code === 'string' ? apiError.code : undefined;
-    const message = typeof apiError?.message === 'string' ? apiError.message : text.slice(0, 200);
+    // A refused command carries its plain sentence at the top level; coded errors start their
+    // message with the code, which is printed once, in front.
+    const rawMessage = typeof topMessage === 'string' ? topMessage : typeof apiError?.message === 'string' ? apiError.message : text.slice(0, 200);
+    const message = code !== undefined && rawMessage.startsWith(`${code}: `) ? rawMessage.slice(code.length + 2) : rawMessage;
     if (status === 401 || status === 403) {
       const hint =
         this.#options.token === undefined
@@ -155,6 +138,15 @@ export class OperatorClient {
     if (status === 503) throw new CliError(exitCodes.unreachable, `the witness at ${this.baseUrl} is unavailable (HTTP 503${message ? `: ${message}` : ''}); it may be starting or stopping`, code);
     if (status >= 500) throw new CliError(exitCodes.failed, `the witness failed the request (HTTP ${status}${code ? ` ${code}` : ''}): ${message}`, code);
     throw new CliError(exitCodes.failed, `the witness refused: ${code ? `${code}: ` : ''}${message}`, code);
+  }
+}
+
+function operatorName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    // No passwd entry for our uid (a container): the environment may still know.
+    return process.env.USER ?? process.env.LOGNAME ?? 'unknown';
   }
 }
 

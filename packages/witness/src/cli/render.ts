@@ -10,6 +10,7 @@ export function nodeState(n: NodeView): string {
   if (n.pgReachable === false) return 'postgres down';
   if (n.streaming === true) return 'streaming';
   if (n.streaming === false && n.role !== 'primary') return 'not streaming';
+  if (n.role === null) return 'no status yet';
   return 'running';
 }
 
@@ -37,7 +38,7 @@ export function renderCluster(view: ClusterView, style: Style, eventsShown = 5):
   const rows = view.nodes.map((n) => [
     n.node === view.primary ? '*' : '',
     n.node,
-    n.role,
+    n.role ?? 'unknown',
     n.term === null ? '-' : String(n.term),
     formatDurationMs(n.leaseRemainingMs),
     formatBytes(n.lagBytes),
@@ -50,9 +51,12 @@ export function renderCluster(view: ClusterView, style: Style, eventsShown = 5):
   out.push(table(headers, rows, title));
   const facts = [
     `* holds the VIP ${view.vip.address} (${view.vip.mode})${view.primary === null ? ': nobody, while there is no primary' : `: ${view.primary}`}`,
-    `replication: ${view.syncEligible === null ? 'unknown' : view.syncEligible ? 'synchronous, standby eligible' : 'NOT synchronous, standby ineligible until it catches up'}`,
+    view.syncEligible === null
+      ? 'sync standby: none (async replication, or sync degraded: no standby is known to hold every acknowledged write)'
+      : `sync standby: ${view.syncEligible} (holds every acknowledged write)`,
   ];
-  if (view.promiseRemainingMs !== null && view.promiseRemainingMs > 0) facts.push(`witness lease promise: ${formatDurationMs(view.promiseRemainingMs)} left`);
+  if (view.switchover !== null) facts.push(paint(style, ['bold'], `switchover to ${view.switchover.to} pending, due ${view.switchover.dueInMs <= 0 ? 'now' : `in ${formatDurationMs(view.switchover.dueInMs)}`}`));
+  if (view.promiseRemainingMs > 0) facts.push(`witness lease promise: ${formatDurationMs(view.promiseRemainingMs)} left`);
   out.push(facts.join('\n'));
   const latest = view.events.slice(0, eventsShown);
   if (latest.length > 0) {

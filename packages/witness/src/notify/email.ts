@@ -3,6 +3,7 @@
 // the witness sends one summary mail ("N further events suppressed") listing them. A flapping
 // cluster therefore costs an inbox ratePerHour mails an hour, and nobody misses that it flapped.
 import { notificationEvents } from '@pgvip/shared';
+import { subscriptionName } from './event-names.js';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type { PgvipEvent } from '../events.js';
 import { sleep, type NotifierClock } from './clock.js';
@@ -124,11 +125,12 @@ export class EmailChannel {
     // A slot while events wait to be summarised (the reopen timer has not fired yet): one mail
     // carries both.
     const summary = this.#suppressed.count > 0 ? `\n${this.#suppressed.take(this.#target.ratePerHour)}` : '';
-    const meaning = eventMeanings[e.type];
+    const name = subscriptionName(e.type);
+    const meaning = name === undefined ? undefined : eventMeanings[name];
     const text =
       `${e.type}${e.node === null ? '' : ` on ${e.node}`} in cluster ${e.cluster} (term ${e.term})\n\n` +
       `${e.detail}\n\n` +
-      (meaning === undefined ? '' : `What this event means: ${meaning}.\n`) +
+      (meaning === undefined ? '' : `What this event means: ${meaning}${name === e.type ? '' : ` (subscribed to as "${name}")`}.\n`) +
       `When: ${e.at} (witness clock)\nEvent id: ${e.id}\n` +
       summary +
       `\n${signature}`;

@@ -18,6 +18,7 @@ import { deliverWebhook, webhookLabel } from './webhook.js';
 export { systemClock, type NotifierClock } from './clock.js';
 export { commandArgs, commandEnv } from './command.js';
 export { eventSubject } from './email.js';
+export { subscriptionName, subscriptionNameOf } from './event-names.js';
 export { defaultRetryPolicy, type RetryPolicy } from './retry.js';
 export { deliveryHeader, eventHeader, signatureHeader, signBody } from './webhook.js';
 
