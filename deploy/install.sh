@@ -170,8 +170,11 @@ install -d -m 0755 "$root/usr/local/sbin" "$root/usr/local/bin"
 install -m 0755 -o 0 -g 0 "$release/deploy/pgvip-upgrade.sh" "$root/usr/local/sbin/pgvip-upgrade"
 # The CLI on every host: operators use it on the witness (status, switchover), and `pgvip doctor`
 # checks a database node's IMDS, ENI and IAM permissions where it runs.
+# The entry point is the witness package's declared `pgvip` bin, under the current release.
+cli_entry="$("$node_bin" -p 'require(process.argv[1]).bin.pgvip' "$release/packages/witness/package.json")"
+[[ -f "$release/packages/witness/$cli_entry" ]] || die "the release lacks the CLI packages/witness/$cli_entry"
 cli="$root/usr/local/bin/pgvip"
-printf '#!/bin/sh\n# pgvip operator CLI (installed by deploy/install.sh)\nexec %s /opt/pgvip/current/packages/witness/dist/cli.js "$@"\n' "$node_bin" >"$cli.new"
+printf '#!/bin/sh\n# pgvip operator CLI (installed by deploy/install.sh)\nexec %s /opt/pgvip/current/packages/witness/%s "$@"\n' "$node_bin" "${cli_entry#./}" >"$cli.new"
 chmod 0755 "$cli.new"
 mv -f "$cli.new" "$cli"
 

@@ -67,7 +67,14 @@ function snapshot(root: string): Map<string, string> {
     for (const name of readdirSync(dir).sort()) {
       const full = path.join(dir, name);
       const s = lstatSync(full);
-      const content = s.isSymbolicLink() ? `-> ${readlinkSync(full)}` : s.isFile() ? `${s.size}:${readFileSync(full).toString('base64').slice(0, 64)}` : 'dir';
+      // Release files (thousands, immutable) by size and mtime, which any rewrite changes; the
+      // few files outside /opt by content.
+      const inRelease = path.relative(root, full).includes('opt/pgvip/');
+      const content = s.isSymbolicLink()
+        ? `-> ${readlinkSync(full)}`
+        : s.isFile()
+          ? inRelease ? `${s.size}@${s.mtimeMs}` : readFileSync(full).toString('base64')
+          : 'dir';
       out.set(path.relative(root, full), `${s.uid}:${s.gid}:${(s.mode & 0o7777).toString(8)} ${content}`);
       if (s.isDirectory()) walk(full);
     }
@@ -135,7 +142,16 @@ describe('install.sh and pgvip-upgrade on a release built by scripts/release.mjs
     const unit = readFileSync(path.join(root, 'etc/systemd/system/pgvip-witness.service'), 'utf8');
     assert.match(unit, new RegExp(`^ExecStart=${process.execPath.replace(/[/.]/g, '\\$&')} /opt/pgvip/current/packages/witness/dist/main\\.js --config /etc/pgvip/witness\\.yaml$`, 'm'));
     assert.equal(readlinkSync(path.join(root, 'etc/systemd/system/multi-user.target.wants/pgvip-witness.service')), '/etc/systemd/system/pgvip-witness.service');
-    assert.match(readFileSync(path.join(root, 'usr/local/bin/pgvip'), 'utf8'), /exec \S+ \/opt\/pgvip\/current\/packages\/witness\/dist\/cli\.js "\$@"/);
+    const cli = /^exec (\S+) \/opt\/pgvip\/current\/(packages\/witness\/\S+) "\$@"$/m.exec(readFileSync(path.join(root, 'usr/local/bin/pgvip'), 'utf8'));
+    assert.ok(cli, 'the CLI wrapper runs the current release');
+    assert.equal(cli[1], process.execPath);
+    // The installed entry points load with the release's production dependencies alone.
+    const entryPoints = [cli[2]!, 'packages/witness/dist/main.js', 'packages/agent/dist/main.js'];
+    for (const entry of entryPoints) {
+      const run = spawnSync(process.execPath, [path.join(root, 'opt/pgvip/current', entry), '--help'], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(run.status, 0, `${entry} --help:\n${run.stdout}\n${run.stderr}`);
+      assert.match(run.stdout + run.stderr, /usage|Usage/, entry);
+    }
     assert.equal(owner(path.join(root, 'usr/local/sbin/pgvip-upgrade')).mode, '0755');
     assert.doesNotMatch(first.stdout + first.stderr, /restart/i, 'install.sh never restarts anything');
 
@@ -190,9 +206,13 @@ describe('install.sh and pgvip-upgrade on a release built by scripts/release.mjs
     assert.ok(root, 'runs after the witness install');
     // The next release: the same tree under a new version number.
     const next = path.join(work, 'next', 'pgvip-9.9.9');
-    cpSync(release, next, { recursive: true, verbatimSymlinks: true });
+    // Hard links: a copy without copying thousands of files (install.sh still copies it for real).
+    mkdirSync(path.dirname(next));
+    const linked = spawnSync('cp', ['-al', release, next], { encoding: 'utf8' });
+    assert.equal(linked.status, 0, linked.stderr);
     for (const file of ['release.json', 'package.json']) {
       const json = JSON.parse(readFileSync(path.join(next, file), 'utf8')) as { version: string };
+      rmSync(path.join(next, file)); // unlink first: writing through the hard link would change the original
       writeFileSync(path.join(next, file), JSON.stringify({ ...json, version: '9.9.9' }, null, 2));
     }
     const up = ok(upgrade(root, next), 'upgrade');
