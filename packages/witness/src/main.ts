@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { formatConfigError, isPgvipError, loadWitnessConfig, type WitnessConfig } from '@pgvip/shared';
 import { createWitnessDaemon, type WitnessDaemon } from './daemon.js';
+import { registerDashboard } from './dashboard/index.js';
 
 const program = new Command()
   .name('pgvip-witness')
@@ -46,8 +47,8 @@ process.on('unhandledRejection', (err) => {
   process.exit(1);
 });
 
-// DASHBOARD: once src/dashboard/index.ts exists, set this to its registerDashboard (import { registerDashboard } from './dashboard/index.js').
-const extendOperator: ((app: FastifyInstance) => void) | undefined = undefined;
+// The read-only dashboard at GET / of the operator API (docs/witness-dashboard.md).
+const extendOperator: ((app: FastifyInstance) => void) | undefined = (app) => registerDashboard(app);
 
 let daemon: WitnessDaemon;
 try {
