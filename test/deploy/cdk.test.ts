@@ -4,8 +4,10 @@
 // key in Secrets Manager, and cdk-nag's AWS Solutions checks clean, every acknowledgment with a reason
 // and standing for a real finding.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -24,9 +26,15 @@ interface Synth {
   readonly template: Template;
 }
 
+/** Cloud assemblies go to temporary directories, removed when the suite ends. */
+const outdirs: string[] = [];
+after(() => outdirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
 function synth(cluster: ClusterConfig, acknowledgeNagFindings = true): Synth {
   // No env: account and region stay tokens, so nothing can be looked up in an AWS account.
-  const app = new App();
+  const outdir = mkdtempSync(path.join(tmpdir(), 'pgvip-cdk-'));
+  outdirs.push(outdir);
+  const app = new App({ outdir });
   const stack = new PgvipClusterStack(app, `pgvip-${cluster.clusterName}`, { cluster, acknowledgeNagFindings });
   return { app, stack, template: Template.fromStack(stack) };
 }
