@@ -254,6 +254,8 @@ async function main(): Promise<void> {
         late_poll_arrivals_at_agents: report.missedHeartbeats,
         nodes_never_polled: report.unpolledNodes,
         max_poll_arrival_gap_ms: report.maxPollGapMs,
+        heap_used_mb: Math.round(((after.get('nodejs_heap_size_used_bytes') ?? NaN) / 1024 / 1024) * 10) / 10,
+        external_mb: Math.round(((after.get('nodejs_external_memory_bytes') ?? NaN) / 1024 / 1024) * 10) / 10,
         event_loop_lag_p99_ms: Math.round((after.get('nodejs_eventloop_lag_p99_seconds') ?? NaN) * 1000 * 10) / 10,
         emulated_agents_cpu_pct_of_core: report.cpuPctOfCore,
         lease_renewals: report.leases,

@@ -154,12 +154,18 @@ export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
 
   async function command(reply: FastifyReply, runner: ClusterRunner, cmd: OperatorCommand, by: string, what: string) {
     const result = runner.operator(cmd);
+    // The node the command is about: as named, or as the core chose it (by default the other node).
+    let node: string | null = null;
+    if (cmd.kind !== 'maintenance') {
+      const chosen = cmd.kind === 'failover' ? runner.durable.primaryOfTerm : (runner.state.switchover?.to ?? null);
+      node = cmd.to ?? (result.verdict.ok ? chosen : null);
+    }
     const log = deps.log.child({ cluster: runner.name, term: runner.durable.term });
     // Wait for the primary's or the promoted node's answer (bounded by the peer timeout), so the
     // operator learns at once whether the node took the command, not only that the witness did.
     const outcomes = await result.sends;
     const message = [result.verdict.message, ...outcomes.map((o) => o.detail)].join('; ');
-    runner.record('operator-command', cmd.kind === 'maintenance' ? null : (cmd.to ?? null), `${by}: ${what}: ${result.verdict.ok ? 'accepted' : 'refused'}: ${message}`);
+    runner.record('operator-command', node, `${by}: ${what}: ${result.verdict.ok ? 'accepted' : 'refused'}: ${message}`);
     log.info({ by, command: cmd.kind, ok: result.verdict.ok }, `operator ${what}: ${message}`);
     if (!result.verdict.ok) {
       const refused = new PgvipError('PGVIP_OPERATOR_REFUSED', message);
