@@ -162,11 +162,13 @@ export function buildFakeOperatorApi(options: FakeApiOptions = {}): FakeOperator
     const i = find(req.params.name);
     if (i < 0) return unknownCluster(reply, req.params.name);
     const view = api.clusters[i]!;
-    if (view.maintenance) return refuseCommand(reply, `cluster ${view.cluster} is in maintenance: switch it off first`);
+    // The refusals of the witness's core (core/witness.ts, onOperator), in its words.
+    if (view.primary === null) return refuseCommand(reply, 'no primary known; nothing to switch over from');
     const to = req.body?.to ?? view.nodes.find((n) => n.node !== view.primary)?.node;
     const target = view.nodes.find((n) => n.node === to);
     if (target === undefined) return refuse(reply, 'PGVIP_OPERATOR_BAD_REQUEST', `to: ${JSON.stringify(to)} is not a node of ${view.cluster}`);
-    if (target.promotionBlocker !== null) return refuseCommand(reply, `${to} cannot be promoted: ${target.promotionBlocker}`);
+    if (to === view.primary) return refuseCommand(reply, `${to} is already the primary`);
+    if (target.promotionBlocker !== null) return refuseCommand(reply, `${to} is not ready: ${target.promotionBlocker}`);
     if (req.body?.at !== undefined) return { ok: true, message: `switchover to ${to} scheduled at ${req.body.at}` };
     api.clusters[i] = { ...view, term: view.term + 1, primary: to!, nodes: view.nodes.map((n) => ({ ...n, role: n.node === to ? 'primary' : 'standby', term: view.term + 1 })) };
     record(i, 'switchover', to!, `switchover to ${to} completed`);
