@@ -34,7 +34,7 @@ export interface EmailChannelDeps {
   /** Bound on connecting, the greeting and each SMTP command. */
   readonly smtpTimeoutMs: number;
   readonly onFailed: (e: PgvipEvent, err: Error) => void;
-  readonly onAttemptFailed: (attempt: number, err: Error, retryInMs: number) => void;
+  readonly onAttemptFailed: (e: PgvipEvent, attempt: number, err: Error, retryInMs: number) => void;
   readonly onAbandoned: (count: number, suppressed: number) => void;
 }
 
@@ -198,7 +198,7 @@ export class EmailChannel {
       }
       if (attempt === this.#deps.retry.attempts) break;
       const delayMs = backoffDelayMs(this.#deps.retry, attempt, this.#deps.random);
-      this.#deps.onAttemptFailed(attempt, new Error(lastError), delayMs);
+      this.#deps.onAttemptFailed(mail.about, attempt, new Error(lastError), delayMs);
       await sleep(this.#deps.clock, delayMs, signal);
     }
     throw new Error(`gave up after ${this.#deps.retry.attempts} attempt${this.#deps.retry.attempts === 1 ? '' : 's'}; last: ${lastError}`);

@@ -90,9 +90,8 @@ export function createNotifier(config: NotificationsConfig, options: NotifierOpt
     if (count > 0) log.warn({ channel, count }, `shutdown: ${count} notification(s) on ${channel} were not delivered`);
     if (suppressed > 0) log.warn({ channel, suppressed }, `shutdown: ${suppressed} rate-limited event(s) on ${channel} were never summarised by mail`);
   };
-  const retryLogger = (channel: string, e: () => PgvipEvent | undefined) => (attempt: number, err: Error, retryInMs: number) => {
-    const event = e();
-    log.info({ channel, attempt, retryInMs: Math.round(retryInMs), event: event?.type, eventId: event?.id, err: err.message }, `notification attempt ${attempt} failed on ${channel}; retrying`);
+  const retryLogger = (channel: string) => (e: PgvipEvent, attempt: number, err: Error, retryInMs: number) => {
+    log.info({ channel, attempt, retryInMs: Math.round(retryInMs), event: e.type, eventId: e.id, err: err.message }, `notification attempt ${attempt} failed on ${channel}; retrying`);
   };
 
   // One connection pool for every webhook of this notifier, destroyed by close().
@@ -101,11 +100,9 @@ export function createNotifier(config: NotificationsConfig, options: NotifierOpt
 
   config.webhooks.forEach((hook, index) => {
     const label = webhookLabel(hook.url, index);
-    let current: PgvipEvent | undefined;
     const queue = new DeliveryQueue<PgvipEvent>({
       capacity: queueCapacity,
       deliver: async (e, signal) => {
-        current = e;
         await deliverWebhook(hook, e, {
           field: `notifications.webhooks[${index}]`,
           dispatcher,
@@ -113,7 +110,7 @@ export function createNotifier(config: NotificationsConfig, options: NotifierOpt
           clock,
           random,
           userAgent,
-          onAttemptFailed: retryLogger(label, () => current),
+          onAttemptFailed: retryLogger(label),
         }, signal);
       },
       onFailed: (e, err) => reportFailure(e, label, err),
@@ -135,7 +132,6 @@ export function createNotifier(config: NotificationsConfig, options: NotifierOpt
   }
 
   if (config.email !== undefined) {
-    let current: PgvipEvent | undefined;
     const email: EmailChannel = new EmailChannel(config.email, {
       clock,
       retry,
@@ -143,16 +139,13 @@ export function createNotifier(config: NotificationsConfig, options: NotifierOpt
       queueCapacity,
       smtpTimeoutMs: options.smtpTimeoutMs ?? 10_000,
       onFailed: (e, err) => reportFailure(e, email.label, err),
-      onAttemptFailed: retryLogger(`email ${config.email.smtpHost}:${config.email.smtpPort}`, () => current),
+      onAttemptFailed: retryLogger(`email ${config.email.smtpHost}:${config.email.smtpPort}`),
       onAbandoned: (count, suppressed) => abandoned(email.label)(count, suppressed),
     });
     channels.push({
       label: email.label,
       wants: eventFilter(config.email.events),
-      accept: (e) => {
-        current = e;
-        email.accept(e);
-      },
+      accept: (e) => email.accept(e),
       idle: () => email.idle(),
       close: (grace) => email.close(grace),
     });

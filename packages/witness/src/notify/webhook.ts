@@ -24,7 +24,7 @@ export interface WebhookDeps {
   readonly random: () => number;
   readonly userAgent: string;
   /** Called before each retry: the witness logs every failed attempt, not only the last. */
-  readonly onAttemptFailed: (attempt: number, err: Error, retryInMs: number) => void;
+  readonly onAttemptFailed: (e: PgvipEvent, attempt: number, err: Error, retryInMs: number) => void;
 }
 
 export const signatureHeader = 'x-pgvip-signature';
@@ -95,7 +95,7 @@ export async function deliverWebhook(target: WebhookTarget, e: PgvipEvent, deps:
     }
     if (attempt === deps.retry.attempts) break;
     const delayMs = Math.min(deps.retry.maxDelayMs, Math.max(retryAfterMs ?? 0, backoffDelayMs(deps.retry, attempt, deps.random)));
-    deps.onAttemptFailed(attempt, new Error(lastError), delayMs);
+    deps.onAttemptFailed(e, attempt, new Error(lastError), delayMs);
     await sleep(deps.clock, delayMs, signal);
   }
   throw new Error(`gave up after ${deps.retry.attempts} attempt${deps.retry.attempts === 1 ? '' : 's'}; last: ${lastError}`);
