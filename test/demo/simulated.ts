@@ -1,5 +1,6 @@
-// `npm run demo`: until the network-namespace lab lands, a simulated three-node cluster (the real
-// decision core, simulated PostgreSQL, EC2 and network) loses its primary in front of you.
+// `npm run demo -- --simulated`: a simulated three-node cluster (the real decision core, simulated
+// PostgreSQL, EC2 and network) loses its primary in front of you. No root needed; the default demo
+// (cli.ts) does the same with real processes in the network-namespace lab.
 import { scenarios } from '../sim/scenarios.js';
 import { describeFault } from '../sim/schedule.js';
 import { runSchedule } from '../sim/world.js';
@@ -14,7 +15,7 @@ const shows = [
 
 console.log('pgvip demo — simulated cluster: db-a (primary), db-b (sync standby), witness; VIP on db-a.');
 console.log('Every decision is made by the real pgvip core; PostgreSQL, EC2 and the network are simulated.');
-console.log('(The real-process lab with network namespaces replaces this demo once it lands.)\n');
+console.log('(`sudo npm run demo` shows the same with real processes in the network-namespace lab.)\n');
 let failed = false;
 for (const show of shows) {
   const sc = scenarios[show.name]!;

@@ -83,13 +83,13 @@ function status(from: string, role: string, term: number, extra: Partial<AgentSt
 
 describe('the final-state check', () => {
   it('accepts one primary with the newest term, a lease and the VIP, and an eligible streaming standby', () => {
-    const r = clusterProblems({ statuses: { 'db-a': status('db-a', 'primary', 3), 'db-b': status('db-b', 'standby', 3) }, vipNode: 'db-a', witness: { term: 3, primary: 'db-a' } }, { sync: true });
+    const r = clusterProblems({ statuses: { 'db-a': status('db-a', 'primary', 3), 'db-b': status('db-b', 'standby', 3) }, vipNode: 'db-a', witness: { term: 3, primary: 'db-a', syncEligible: 'db-b' } }, { sync: true });
     assert.deepEqual(r, { problems: [], healthy: { primary: 'db-a', standby: 'db-b', term: 3 } });
   });
 
   it('names every problem: the VIP elsewhere, a writable standby, a lagging term, a witness that disagrees', () => {
     const r = clusterProblems(
-      { statuses: { 'db-a': status('db-a', 'primary', 3), 'db-b': status('db-b', 'standby', 2, { writable: true }) }, vipNode: 'db-b', witness: { term: 3, primary: 'db-b' } },
+      { statuses: { 'db-a': status('db-a', 'primary', 3), 'db-b': status('db-b', 'standby', 2, { writable: true }) }, vipNode: 'db-b', witness: { term: 3, primary: 'db-b', syncEligible: 'db-b' } },
       { sync: true },
     );
     assert.equal(r.healthy, null);
@@ -97,6 +97,11 @@ describe('the final-state check', () => {
     assert.ok(r.problems.some((p) => /db-b is not the primary but its PostgreSQL accepts writes/.test(p)));
     assert.ok(r.problems.some((p) => /standby db-b is on term 2/.test(p)));
     assert.ok(r.problems.some((p) => /witness sees term 3 primary db-b/.test(p)));
+  });
+
+  it('in sync mode the standby must be sync-eligible at the witness, or a failover would be refused', () => {
+    const r = clusterProblems({ statuses: { 'db-a': status('db-a', 'primary', 3), 'db-b': status('db-b', 'standby', 3) }, vipNode: 'db-a', witness: { term: 3, primary: 'db-a', syncEligible: 'db-a' } }, { sync: true });
+    assert.deepEqual(r.problems, ['the witness does not hold db-b sync-eligible yet (it holds db-a)']);
   });
 
   it('two primaries are never healthy', () => {

@@ -119,8 +119,8 @@ export interface ClusterSnapshot {
   readonly statuses: Readonly<Record<string, AgentStatusView | null>>;
   /** The node the EC2 truth (and so the router) sends VIP traffic to. */
   readonly vipNode: string | null;
-  /** The witness's view of the cluster (term and primary), when it answered. */
-  readonly witness: { readonly term: number; readonly primary: string | null } | null;
+  /** The witness's view of the cluster (term, primary, the standby it holds eligible), when it answered. */
+  readonly witness: { readonly term: number; readonly primary: string | null; readonly syncEligible: string | null } | null;
 }
 
 export interface HealthyCluster {
@@ -157,6 +157,9 @@ export function clusterProblems(s: ClusterSnapshot, options: { sync: boolean }):
   if (s.vipNode !== p.from) problems.push(`the VIP routes to ${s.vipNode ?? 'nowhere'}, not to the primary ${p.from}`);
   if (s.witness === null) problems.push('the witness does not answer');
   else if (s.witness.term !== term || s.witness.primary !== p.from) problems.push(`the witness sees term ${s.witness.term} primary ${s.witness.primary ?? 'none'}, not term ${term} primary ${p.from}`);
+  // In sync mode the witness votes only for the standby it recorded as holding every acknowledged
+  // write; until it has re-marked the standby, a failover is (rightly) refused.
+  else if (options.sync && s.witness.syncEligible !== sb.from) problems.push(`the witness does not hold ${sb.from} sync-eligible yet (it holds ${s.witness.syncEligible ?? 'nobody'})`);
   return { problems, healthy: problems.length === 0 ? { primary: p.from, standby: sb.from, term } : null };
 }
 

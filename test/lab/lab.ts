@@ -16,10 +16,12 @@ import { acknowledged, clusterProblems, lostAckedWrites, overlappingWriters, wri
 import { agentUser, witnessUser, writeLabConfigs, type LabConfigs } from './configs.js';
 import { LabEmulator, labSecretAccessKey } from './emulator.js';
 import { Faults } from './faults.js';
+import { mustRun } from './exec.js';
 import { nodeArgv } from './ipc.js';
-import { firstLine, readLog, type LogLine, type Milestone } from './logs.js';
+import { LogFollower, firstLine, readLog, type LogLine, type Milestone } from './logs.js';
 import { acquireLabLock, createNetwork, releaseLabLock, removeLabResourcesSync, removeNetwork } from './netns.js';
 import { createPgCluster, type PgServer } from './postgres.js';
+import { Reaper } from './reaper.js';
 import { Service } from './supervisor.js';
 import { clusterName, dbNodes, ec2Endpoint, hostNames, imdsEndpoint, otherNode, topologyFor, type DbNode, type Topology, type VipMode } from './topology.js';
 import { waitFor } from './wait.js';
@@ -41,6 +43,13 @@ export interface LabOptions {
   readonly keepDir?: boolean;
   /** Load libfaketime into the daemons so wall-clock jumps can be injected (default true). */
   readonly faketime?: boolean;
+}
+
+export interface WitnessView {
+  readonly term: number;
+  readonly primary: string | null;
+  readonly syncEligible: string | null;
+  readonly nodes: ReadonlyArray<Record<string, unknown>>;
 }
 
 export class LabNeedsRootError extends Error {
@@ -83,8 +92,10 @@ function installExitHooks(): void {
   hooksInstalled = true;
   const teardown = () => {
     if (liveLab === null) return;
+    const lab = liveLab;
     liveLab = null;
     removeLabResourcesSync();
+    lab.reaper?.close();
     releaseLabLock();
   };
   process.once('exit', teardown);
@@ -104,6 +115,8 @@ export interface CheckReport {
   readonly overlap: Overlap;
   readonly gap: WriteGap;
   readonly final: HealthyCluster;
+  /** Hosts with the VIP on their own interface at the end (I5: only the primary should have it). */
+  readonly vipOnInterfaces: readonly DbNode[];
 }
 
 export class Lab {
@@ -113,6 +126,8 @@ export class Lab {
   readonly options: LabOptions;
   readonly faults: Faults;
   emulator!: LabEmulator;
+  /** Spawns the long-lived processes and reaps their orphans (reaper.py). */
+  reaper!: Reaper;
   pg!: Record<DbNode, PgServer>;
   writer: WriterProbe | null = null;
   configs: LabConfigs | null = null;
@@ -169,12 +184,14 @@ export class Lab {
     this.emulator = await LabEmulator.start(t, this.dir);
     if (!this.emulator.iamEnforced) this.progress('note: no IAM policy in deploy/iam for this mode; EC2 calls are not checked against one');
 
-    this.pg = await createPgCluster(t, this.dir, { synchronousStandby: this.system === 'baseline', log: (l) => this.progress(l) });
+    this.reaper = await Reaper.start();
+    this.pg = await createPgCluster(t, this.dir, { reaper: this.reaper, synchronousStandby: this.system === 'baseline', log: (l) => this.progress(l) });
 
     if (this.system === 'pgvip') {
       this.configs = writeLabConfigs(t, this.dir, this.pg, this.options.timings);
       for (const n of dbNodes) {
         this.agents[n] = new Service({
+          reaper: this.reaper,
           name: `agent ${n}`,
           host: n,
           argv: [...this.#clockWrapper(n), ...nodeArgv('packages/agent/src/main.ts', ['--config', this.configs.agents[n]])],
@@ -185,6 +202,7 @@ export class Lab {
         });
       }
       this.witness = new Service({
+        reaper: this.reaper,
         name: 'witness',
         host: 'witness',
         argv: [...this.#clockWrapper('witness'), ...nodeArgv('packages/witness/src/main.ts', ['--config', this.configs.witness])],
@@ -277,11 +295,11 @@ export class Lab {
     return { status: r.status, json };
   }
 
-  async witnessView(): Promise<{ term: number; primary: string | null; nodes: Array<Record<string, unknown>> } | null> {
+  async witnessView(): Promise<WitnessView | null> {
     if (this.witness === null) return null;
     try {
       const r = await this.operator('GET', `/api/v1/clusters/${clusterName}`, undefined, 1_500);
-      return r.status === 200 ? (r.json as { term: number; primary: string | null; nodes: Array<Record<string, unknown>> }) : null;
+      return r.status === 200 ? (r.json as WitnessView) : null;
     } catch {
       return null;
     }
@@ -289,13 +307,32 @@ export class Lab {
 
   async snapshot(): Promise<ClusterSnapshot> {
     const [a, b, vipNode, witness] = await Promise.all([this.agentStatus('db-a'), this.agentStatus('db-b'), this.emulator.vipNode(), this.witnessView()]);
-    return { statuses: { 'db-a': a, 'db-b': b }, vipNode, witness: witness === null ? null : { term: witness.term, primary: witness.primary } };
+    return { statuses: { 'db-a': a, 'db-b': b }, vipNode, witness: witness === null ? null : { term: witness.term, primary: witness.primary, syncEligible: witness.syncEligible } };
   }
 
-  /** What keeps the cluster from being healthy now (empty when it is), and the roles when it is. */
+  /**
+   * What keeps the cluster from being healthy now (empty when it is), and the roles when it is. Besides
+   * what the daemons and EC2 report, the writer must see it end to end: writes through the VIP
+   * acknowledged by the primary within the last two seconds.
+   */
   async health(): Promise<{ problems: string[]; healthy: HealthyCluster | null }> {
-    if (this.system === 'baseline') return baselineProblems(this);
-    return clusterProblems(await this.snapshot(), { sync: true });
+    const h = this.system === 'baseline' ? await baselineProblems(this) : clusterProblems(await this.snapshot(), { sync: true });
+    if (h.healthy === null || this.writer === null) return h;
+    const now = Date.now();
+    const recent = acknowledged(this.writer.since(now - 2_500)).filter((r) => r.server === h.healthy!.primary && r.doneAt >= now - 2_000);
+    if (recent.length > 0) return h;
+    return { problems: [`no write through the VIP was acknowledged by ${h.healthy.primary} in the last 2 s`], healthy: null };
+  }
+
+  /** The database hosts that have the VIP configured on their own interface (the agents' `ip addr add`). */
+  async vipOnInterfaces(): Promise<DbNode[]> {
+    const holders: DbNode[] = [];
+    for (const n of dbNodes) {
+      const out = await mustRun('ip', ['-n', this.topology.hosts[n].ns, '-j', '-4', 'addr', 'show', 'dev', 'eth0']);
+      const links = JSON.parse(out) as Array<{ addr_info?: Array<{ local?: string }> }>;
+      if (links.some((l) => l.addr_info?.some((a) => a.local === this.topology.vip.address))) holders.push(n);
+    }
+    return holders;
   }
 
   /** Waits until exactly one primary holds the newest term and the VIP and the other node streams in sync. */
@@ -316,10 +353,18 @@ export class Lab {
     return healthy;
   }
 
+  logFile(source: DbNode | 'witness' | 'baseline'): string {
+    return path.join(this.dir, 'logs', source === 'witness' ? 'witness.log' : source === 'baseline' ? 'baseline.log' : `agent-${source}.log`);
+  }
+
   /** The log of a daemon: "db-a"/"db-b" (agents), "witness", or "baseline". */
   logOf(source: DbNode | 'witness' | 'baseline'): LogLine[] {
-    const file = source === 'witness' ? 'witness.log' : source === 'baseline' ? 'baseline.log' : `agent-${source}.log`;
-    return readLog(path.join(this.dir, 'logs', file), source);
+    return readLog(this.logFile(source), source);
+  }
+
+  /** Follows a daemon's log from now on (to act the moment it reports a step). */
+  follow(source: DbNode | 'witness' | 'baseline'): LogFollower {
+    return new LogFollower(this.logFile(source), source);
   }
 
   /** Events the witness handed to the operator's notification command since `fromMs` (its pager). */
@@ -339,9 +384,17 @@ export class Lab {
     return out;
   }
 
-  /** Terms seen in the agents' logs and statuses since `fromMs`: how many promotions happened. */
-  promotionsSince(fromMs: number): Array<{ node: DbNode; atMs: number; msg: string }> {
-    return dbNodes.flatMap((n) => this.logOf(n).filter((l) => l.atMs >= fromMs && l.event === 'promoted').map((l) => ({ node: n, atMs: l.atMs, msg: l.msg })));
+  /** Promotions since `fromMs`: one per (node, term) the agents reported promoted (a resumed promotion reports again). */
+  promotionsSince(fromMs: number): Array<{ node: DbNode; term: number; atMs: number }> {
+    const seen = new Map<string, { node: DbNode; term: number; atMs: number }>();
+    for (const n of dbNodes) {
+      for (const l of this.logOf(n)) {
+        if (l.atMs < fromMs || l.event !== 'promoted') continue;
+        const term = Number(l.fields.term);
+        if (!seen.has(`${n}@${term}`)) seen.set(`${n}@${term}`, { node: n, term, atMs: l.atMs });
+      }
+    }
+    return [...seen.values()].sort((a, b) => a.atMs - b.atMs);
   }
 
   /** The failover timeline after a fault at `faultAt`, from the daemons' logs, the router and the writer. */
@@ -415,6 +468,7 @@ export class Lab {
       overlap: overlappingWriters(records),
       gap: writeGap(records, fromMs, settledAt),
       final,
+      vipOnInterfaces: await this.vipOnInterfaces(),
     };
   }
 
@@ -452,6 +506,7 @@ export class Lab {
     await attempt(() => Promise.all(services.map((s) => s.stop(3_000))));
     if (this.emulator) await attempt(() => this.emulator.close());
     await attempt(() => removeNetwork());
+    this.reaper?.close();
     releaseLabLock();
     if (liveLab === this) liveLab = null;
     if (this.options.keepDir || this.#failed) this.progress(`lab directory kept: ${this.dir}`);

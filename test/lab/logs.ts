@@ -1,7 +1,7 @@
 // Reading what the daemons said: their logs are pino JSON lines (one object per line, `time` in
 // wall-clock ms, `msg` the one-sentence reason, `event` on notifications). The lab turns them into
 // timelines: fault → detected → vote → promoted → VIP moved → writes resume.
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 
 export interface LogLine {
   readonly atMs: number;
@@ -15,8 +15,12 @@ export interface LogLine {
 /** Every JSON line of `file` (other lines, e.g. a stack trace on stderr, are skipped). */
 export function readLog(file: string, source: string): LogLine[] {
   if (!existsSync(file)) return [];
+  return parseLines(readFileSync(file, 'utf8').split('\n'), source);
+}
+
+function parseLines(lines: readonly string[], source: string): LogLine[] {
   const out: LogLine[] = [];
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
+  for (const line of lines) {
     if (!line.startsWith('{')) continue;
     try {
       const o = JSON.parse(line) as Record<string, unknown>;
@@ -52,4 +56,51 @@ export function renderMilestones(milestones: readonly Milestone[], zeroMs: numbe
   return milestones
     .map((m) => `  ${m.atMs === null ? '        —   ' : `+${String(Math.round(m.atMs - zeroMs)).padStart(7)} ms`}  ${m.label.padEnd(40)} ${m.atMs === null ? '' : `(${m.source})`}`)
     .join('\n');
+}
+
+/**
+ * Follows a growing log file (like `tail -f`): each poll() returns the complete lines written since
+ * the last one. Used to act at the moment a daemon reports a step (row 19 kills an agent mid-promotion).
+ */
+export class LogFollower {
+  readonly #file: string;
+  readonly #source: string;
+  #offset: number;
+  #partial = '';
+
+  /** Starts at the current end of the file: only lines written from now on are seen. */
+  constructor(file: string, source: string) {
+    this.#file = file;
+    this.#source = source;
+    this.#offset = existsSync(file) ? statSync(file).size : 0;
+  }
+
+  poll(): LogLine[] {
+    if (!existsSync(this.#file)) return [];
+    const size = statSync(this.#file).size;
+    if (size <= this.#offset) return [];
+    const fd = openSync(this.#file, 'r');
+    const buf = Buffer.alloc(size - this.#offset);
+    try {
+      readSync(fd, buf, 0, buf.length, this.#offset);
+    } finally {
+      closeSync(fd);
+    }
+    this.#offset = size;
+    const text = this.#partial + buf.toString('utf8');
+    const lines = text.split('\n');
+    this.#partial = lines.pop() ?? '';
+    return parseLines(lines, this.#source);
+  }
+
+  /** Resolves with the first new line that matches, polling every `intervalMs`. */
+  async waitFor(match: (l: LogLine) => boolean, timeoutMs: number, intervalMs = 10): Promise<LogLine> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const hit = this.poll().find(match);
+      if (hit) return hit;
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+    throw new Error(`no matching line in ${this.#file} within ${timeoutMs} ms`);
+  }
 }

@@ -105,17 +105,20 @@ export function removeLabResourcesSync(): void {
   }
 }
 
+/** The pid of a live process holding the lab lock (another lab run on this machine), or null. */
+export function labLockOwner(): number | null {
+  if (!existsSync(lockFile)) return null;
+  const owner = Number(readFileSync(lockFile, 'utf8').trim());
+  return Number.isInteger(owner) && owner !== process.pid && isAlive(owner) ? owner : null;
+}
+
 /**
  * Takes the machine-wide lab lock. A lock held by a live process is a lab in use: refuse. A lock
  * of a dead owner, or none while pgvip-lab-* resources exist, means a crashed run: clear it all.
  */
 export function acquireLabLock(): void {
-  if (existsSync(lockFile)) {
-    const owner = Number(readFileSync(lockFile, 'utf8').trim());
-    if (Number.isInteger(owner) && owner !== process.pid && isAlive(owner)) {
-      throw new Error(`another lab is running (pid ${owner}, lock ${lockFile}); only one lab fits on a machine (the namespace names are fixed)`);
-    }
-  }
+  const owner = labLockOwner();
+  if (owner !== null) throw new Error(`another lab is running (pid ${owner}, lock ${lockFile}); only one lab fits on a machine (the namespace names are fixed)`);
   removeLabResourcesSync();
   writeFileSync(lockFile, `${process.pid}\n`);
 }

@@ -9,7 +9,8 @@
 // to a Debian server: configuration that belongs to the host, not to the data.
 import { appendFileSync, chownSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { mustRun, mustRunOnHost, osUser, runOnHost, type RunResult } from './exec.js';
+import { CommandError, mustRun, mustRunOnHost, onHost, osUser, runOnHost, type RunResult } from './exec.js';
+import type { Reaper } from './reaper.js';
 import { dbNodes, type DbNode, type HostName, type Topology } from './topology.js';
 
 export const pgBinDir = '/usr/lib/postgresql/15/bin';
@@ -76,13 +77,14 @@ export const labSchemaSql =
   "server text NOT NULL DEFAULT current_setting('cluster_name'), written_at timestamptz NOT NULL DEFAULT clock_timestamp());";
 
 export interface PgClusterOptions {
+  readonly reaper: Reaper;
   /** Name the standby in synchronous_standby_names on the primary (the baseline; pgvip's agent manages it itself). */
   readonly synchronousStandby?: boolean;
   readonly log?: (line: string) => void;
 }
 
 /** Creates and starts db-a (primary) and db-b (streaming standby of db-a). */
-export async function createPgCluster(t: Topology, labDir: string, options: PgClusterOptions = {}): Promise<Record<DbNode, PgServer>> {
+export async function createPgCluster(t: Topology, labDir: string, options: PgClusterOptions): Promise<Record<DbNode, PgServer>> {
   const log = options.log ?? (() => undefined);
   const servers = { 'db-a': pgServerFor(t, labDir, 'db-a'), 'db-b': pgServerFor(t, labDir, 'db-b') };
   for (const n of dbNodes) {
@@ -99,7 +101,7 @@ export async function createPgCluster(t: Topology, labDir: string, options: PgCl
   appendFileSync(path.join(primary.dataDir, 'postgresql.conf'), serverSettings);
   writeFileSync(path.join(primary.dataDir, 'pg_hba.conf'), hba);
   log('starting PostgreSQL on db-a');
-  await startServer(primary);
+  await startServer(primary, options.reaper);
   await psql('db-a', labSchemaSql);
   log('base backup of db-a onto db-b');
   await mustRunOnHost('db-b', [bin('pg_basebackup'), '-D', standby.dataDir, '-d', `host=${primary.address} port=${primary.port} user=postgres application_name=db-b`, '-X', 'stream', '-c', 'fast', '-R', '--no-sync'], {
@@ -113,14 +115,19 @@ export async function createPgCluster(t: Topology, labDir: string, options: PgCl
     await psql('db-a', `ALTER SYSTEM SET synchronous_standby_names = '"db-b"'; SELECT pg_reload_conf();`);
   }
   log('starting PostgreSQL on db-b');
-  await startServer(standby);
+  await startServer(standby, options.reaper);
   await waitForStreaming('db-a', 'db-b', 60_000);
   return servers;
 }
 
-/** pg_ctl start on the server's host (in its cgroup, as postgres); waits until it accepts connections. */
-export async function startServer(s: PgServer): Promise<void> {
-  await mustRunOnHost(s.node, [bin('pg_ctl'), 'start', '-D', s.dataDir, '-w', '-t', '60', '-l', s.logFile, '-o', `-p ${s.port}`], { user: 'postgres', timeoutMs: 70_000 });
+/**
+ * pg_ctl start on the server's host (in its cgroup, as postgres); waits until it accepts connections.
+ * Started through the reaper, which becomes the daemonized postmaster's parent (see reaper.py).
+ */
+export async function startServer(s: PgServer, reaper: Reaper): Promise<void> {
+  const argv = onHost(s.node, [bin('pg_ctl'), 'start', '-D', s.dataDir, '-w', '-t', '60', '-l', s.logFile, '-o', `-p ${s.port}`], { user: 'postgres' });
+  const r = await reaper.run(argv, { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C', LC_ALL: 'C' }, timeoutMs: 70_000 });
+  if (r.code !== 0) throw new CommandError(`pg_ctl start on ${s.node}`, r);
 }
 
 export async function stopServer(s: PgServer, mode: 'fast' | 'immediate' = 'fast'): Promise<void> {

@@ -2,13 +2,15 @@
 // start on a host (namespace + cgroup + user), append stdout/stderr to a log file, and restart after
 // any exit, one second later (Restart=always, RestartSec=1). Faults use kill9() (the daemon dies and
 // comes back), stop() (gone for good, like `systemctl stop`) and start() again.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, closeSync, openSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { onHost, type HostExecOptions } from './exec.js';
 import { repoRoot } from './ipc.js';
+import type { Reaper } from './reaper.js';
 import type { HostName } from './topology.js';
 
 export interface ServiceSpec {
+  /** Spawns the process and reaps its orphans (a postmaster the daemon started), as systemd would. */
+  readonly reaper: Reaper;
   /** e.g. "agent db-a", "witness", "baseline db-b". */
   readonly name: string;
   readonly host: HostName;
@@ -24,7 +26,8 @@ export interface ServiceSpec {
 
 export class Service {
   readonly spec: ServiceSpec;
-  #child: ChildProcess | null = null;
+  #pid: number | null = null;
+  #starting: Promise<void> | null = null;
   #wanted = false;
   #restartTimer: NodeJS.Timeout | null = null;
   #exitWaiters: Array<() => void> = [];
@@ -39,13 +42,13 @@ export class Service {
     return this.spec.name;
   }
 
-  /** The running process's pid (the daemon itself: `ip netns exec` and the cgroup shell exec into it). */
+  /** The running process's pid (the daemon itself: the cgroup shell, `ip netns exec` and setpriv exec into it). */
   get pid(): number | null {
-    return this.#child?.pid ?? null;
+    return this.#pid;
   }
 
   get running(): boolean {
-    return this.#child !== null;
+    return this.#pid !== null || this.#starting !== null;
   }
 
   #note(line: string): void {
@@ -59,45 +62,49 @@ export class Service {
   /** Starts the service (and keeps it running); a no-op when it runs. */
   start(): void {
     this.#wanted = true;
-    if (this.#child !== null || this.#restartTimer !== null) return;
+    if (this.#pid !== null || this.#starting !== null || this.#restartTimer !== null) return;
     this.#spawn();
   }
 
   #spawn(): void {
     const argv = onHost(this.spec.host, this.spec.argv, this.spec.run);
-    const fd = openSync(this.spec.logFile, 'a');
-    let child: ChildProcess;
-    try {
-      // Detached: a Ctrl-C in the lab's terminal reaches the lab, which then stops its services in
-      // order; it must not kill the daemons behind the supervisor's back.
-      child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd], detached: true, cwd: repoRoot, env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...this.spec.env } });
-    } finally {
-      closeSync(fd);
+    const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...this.spec.env };
+    this.#starting = this.spec.reaper.spawn(argv, { env, log: this.spec.logFile, cwd: repoRoot }).then(
+      (pid) => {
+        this.#starting = null;
+        this.#pid = pid;
+        this.starts += 1;
+        this.#note(`started (pid ${pid})`);
+        void this.spec.reaper.exited(pid).then((status) => this.#onExit(status.signal === null ? `code ${status.code}` : `signal ${status.signal}`));
+      },
+      (err: unknown) => {
+        this.#starting = null;
+        this.#onExit(`could not start: ${(err as Error).message}`);
+      },
+    );
+  }
+
+  #onExit(how: string): void {
+    this.#pid = null;
+    this.#note(`exited (${how})`);
+    for (const w of this.#exitWaiters.splice(0)) w();
+    if (this.#wanted && this.spec.restart !== false) {
+      this.#restartTimer = setTimeout(() => {
+        this.#restartTimer = null;
+        if (this.#wanted) this.#spawn();
+      }, this.spec.restartDelayMs ?? 1_000);
     }
-    this.starts += 1;
-    this.#child = child;
-    this.#note(`started (pid ${child.pid})`);
-    child.once('exit', (code, signal) => {
-      this.#child = null;
-      this.#note(`exited (${signal ?? `code ${code}`})`);
-      for (const w of this.#exitWaiters.splice(0)) w();
-      if (this.#wanted && this.spec.restart !== false) {
-        this.#restartTimer = setTimeout(() => {
-          this.#restartTimer = null;
-          if (this.#wanted) this.#spawn();
-        }, this.spec.restartDelayMs ?? 1_000);
-      }
-    });
   }
 
   #exited(): Promise<void> {
-    if (this.#child === null) return Promise.resolve();
+    if (this.#pid === null) return Promise.resolve();
     return new Promise((resolve) => this.#exitWaiters.push(resolve));
   }
 
   /** kill -9 the daemon; the restart policy brings it back. Resolves once it has exited. */
   async kill9(): Promise<void> {
-    const pid = this.pid;
+    await this.#starting;
+    const pid = this.#pid;
     if (pid === null) return;
     this.#note('kill -9 (fault)');
     const exited = this.#exited();
@@ -116,7 +123,8 @@ export class Service {
       clearTimeout(this.#restartTimer);
       this.#restartTimer = null;
     }
-    const pid = this.pid;
+    await this.#starting;
+    const pid = this.#pid;
     if (pid === null) return;
     const exited = this.#exited();
     try {

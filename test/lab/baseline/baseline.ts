@@ -52,6 +52,7 @@ export async function startBaselineLoop(lab: Lab, roles: { primary: DbNode; stan
   if (roles.initialVip) await assignVip(lab, roles.primary);
   await lab.baseline?.stop();
   lab.baseline = new Service({
+    reaper: lab.reaper,
     name: `baseline ${roles.standby}`,
     host: roles.standby,
     argv: ['/bin/sh', script],
@@ -129,7 +130,7 @@ export async function repairBaseline(lab: Lab): Promise<HealthyCluster> {
   const primaryState = await nodeState(lab, primary);
   if (!primaryState.up) {
     // No failover happened (the loop never noticed, e.g. PostgreSQL died on a live host): restart it.
-    if (postmasterPid(lab.pg[primary]) === null) await startServer(lab.pg[primary]);
+    if (postmasterPid(lab.pg[primary]) === null) await startServer(lab.pg[primary], lab.reaper);
   } else if (primaryState.inRecovery) {
     throw new Error(`the VIP routes to ${primary}, which is still a standby: the baseline left no primary`);
   }
@@ -151,7 +152,7 @@ export async function repairBaseline(lab: Lab): Promise<HealthyCluster> {
     writeFileSync(autoConf, [...kept, `primary_conninfo = '${source} application_name=${old}'`, ''].join('\n'));
     writeFileSync(path.join(lab.pg[old].dataDir, 'standby.signal'), '');
     await mustRunOnHost(old, ['chown', 'postgres:postgres', autoConf, path.join(lab.pg[old].dataDir, 'standby.signal')], { cgroup: false });
-    await startServer(lab.pg[old]);
+    await startServer(lab.pg[old], lab.reaper);
   }
   await lab.emulator.sql(t.hosts[primary].address, `ALTER SYSTEM SET synchronous_standby_names = '"${old}"'`, [], 10_000);
   await lab.emulator.sql(t.hosts[primary].address, 'SELECT pg_reload_conf()', [], 10_000);
