@@ -17,7 +17,7 @@ import { agentUser, witnessUser, writeLabConfigs, type LabConfigs } from './conf
 import { LabEmulator, labSecretAccessKey } from './emulator.js';
 import { Faults } from './faults.js';
 import { mustRun } from './exec.js';
-import { nodeArgv } from './ipc.js';
+import { nodeArgv, repoRoot } from './ipc.js';
 import { LogFollower, firstLine, readLog, type LogLine, type Milestone } from './logs.js';
 import { acquireLabLock, createNetwork, releaseLabLock, removeLabResourcesSync, removeNetwork } from './netns.js';
 import { createPgCluster, type PgServer } from './postgres.js';
@@ -37,6 +37,8 @@ export interface LabOptions {
   readonly timings?: Readonly<Record<string, number>>;
   /** Start the writer probe (default true). */
   readonly writer?: boolean | WriterOptions;
+  /** Run the agents and the witness from their compiled dist/ (as in production; needs `tsc -b` first) instead of from source. */
+  readonly compiled?: boolean;
   /** Progress lines ("starting PostgreSQL on db-a", ...). */
   readonly progress?: (line: string) => void;
   /** Keep the lab directory (configs, logs) after down() (default: keep it only when down() follows a failure). */
@@ -194,7 +196,7 @@ export class Lab {
           reaper: this.reaper,
           name: `agent ${n}`,
           host: n,
-          argv: [...this.#clockWrapper(n), ...nodeArgv('packages/agent/src/main.ts', ['--config', this.configs.agents[n]])],
+          argv: [...this.#clockWrapper(n), ...this.#daemonArgv('agent', ['--config', this.configs.agents[n]])],
           // As in deploy/systemd/pgvip-agent.service: the PostgreSQL user, CAP_NET_ADMIN only (ip addr).
           run: { user: agentUser, caps: ['net_admin'] },
           env: this.#daemonEnv(n),
@@ -205,7 +207,7 @@ export class Lab {
         reaper: this.reaper,
         name: 'witness',
         host: 'witness',
-        argv: [...this.#clockWrapper('witness'), ...nodeArgv('packages/witness/src/main.ts', ['--config', this.configs.witness])],
+        argv: [...this.#clockWrapper('witness'), ...this.#daemonArgv('witness', ['--config', this.configs.witness])],
         run: { user: witnessUser },
         env: this.#daemonEnv('witness'),
         logFile: path.join(this.dir, 'logs', 'witness.log'),
@@ -234,6 +236,12 @@ export class Lab {
    * tools on the way (sh, ip, setpriv) must not load it, or libfaketime shares a semaphore with the
    * daemon that the daemon's user may not open.
    */
+  /** How a daemon is started: from source through tsx, or compiled as a release runs it. */
+  #daemonArgv(daemon: 'agent' | 'witness', args: readonly string[]): string[] {
+    if (this.options.compiled === true) return [process.execPath, path.join(repoRoot, `packages/${daemon}/dist/main.js`), ...args];
+    return nodeArgv(`packages/${daemon}/src/main.ts`, args);
+  }
+
   #clockWrapper(host: DbNode | 'witness'): string[] {
     if (this.options.faketime === false || !existsSync(faketimeLib)) return [];
     return [

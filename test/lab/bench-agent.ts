@@ -1,0 +1,86 @@
+// `npm run bench:agent`: one agent's footprint and health latency, measured in the lab (as root):
+// the primary's agent — with a live synchronous standby, the witness and writes flowing — is sampled
+// for PGVIP_BENCH_SECONDS (default 60) at the default heartbeat: resident memory and CPU time from
+// /proc. Then /health is loaded from the client namespace with concurrent keep-alive requests.
+// The agents run compiled (dist/), as in production. Writes bench/results/agent.json.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { ensureSystemDeps } from '../../scripts/system-deps.mjs';
+import { nodeArgv, repoRoot } from './ipc.js';
+import { isRoot, Lab } from './lab.js';
+import { runOnHost } from './exec.js';
+
+const SECONDS = Number(process.env.PGVIP_BENCH_SECONDS ?? 60);
+const LOAD_SECONDS = Number(process.env.PGVIP_BENCH_LOAD_SECONDS ?? 10);
+const CONCURRENCY = Number(process.env.PGVIP_BENCH_CONCURRENCY ?? 16);
+const CLOCK_TICKS_PER_S = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
+
+function cpuTicks(pid: number): number {
+  // Fields 14 and 15 of /proc/PID/stat: utime and stime, in clock ticks. The command name (field 2)
+  // may contain spaces, so count from its closing parenthesis.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m === null ? NaN : Number(m[1]) / 1024;
+}
+
+async function main(): Promise<void> {
+  if (!isRoot()) {
+    console.error('bench:agent runs the lab (network namespaces, PostgreSQL as the postgres user): run it as root, e.g. sudo npm run bench:agent');
+    process.exit(2);
+  }
+  ensureSystemDeps(['test/lab']);
+  console.log('building dist/ (the agents run compiled, as in production) ...');
+  const build = spawnSync('npx', ['tsc', '-b'], { cwd: repoRoot, stdio: 'inherit' });
+  if (build.status !== 0) process.exit(1);
+  const lab = await Lab.start({ compiled: true, progress: (l) => console.log(`  ${l}`) });
+  try {
+    const { primary } = await lab.waitHealthy();
+    const pid = lab.agents[primary].pid;
+    if (pid === null) throw new Error(`the agent on ${primary} is not running`);
+    console.log(`sampling the agent on ${primary} (pid ${pid}) for ${SECONDS} s ...`);
+    const rss: number[] = [];
+    const t0 = performance.now();
+    const c0 = cpuTicks(pid);
+    while (performance.now() - t0 < SECONDS * 1000) {
+      rss.push(rssMb(pid));
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    const elapsedS = (performance.now() - t0) / 1000;
+    const cpuPct = ((cpuTicks(pid) - c0) / CLOCK_TICKS_PER_S / elapsedS) * 100;
+    rss.sort((a, b) => a - b);
+    const url = `http://${lab.topology.hosts[primary].address}:${lab.topology.ports.agent}/health`;
+    console.log(`loading ${url} with ${CONCURRENCY} concurrent requests for ${LOAD_SECONDS} s ...`);
+    const load = await runOnHost('client', nodeArgv('test/lab/in-netns/health-load.ts', [url, String(CONCURRENCY), String(LOAD_SECONDS * 1000)]), { timeoutMs: (LOAD_SECONDS + 60) * 1000 });
+    if (load.code !== 0) throw new Error(`load generator failed: ${load.stderr}`);
+    const health = JSON.parse(load.stdout.trim().split('\n').at(-1)!) as { requests: number; errors: number; p50_ms: number; p99_ms: number; max_ms: number };
+    const result = {
+      generated_at: new Date().toISOString(),
+      node: primary,
+      role: 'primary with a live synchronous standby, witness and writer',
+      heartbeat_ms: 500,
+      sampled_seconds: Math.round(elapsedS),
+      rss_mb: Number(rss[rss.length - 1]!.toFixed(1)),
+      rss_median_mb: Number(rss[Math.floor(rss.length / 2)]!.toFixed(1)),
+      cpu_pct_of_core: Number(cpuPct.toFixed(2)),
+      health_load: { concurrency: CONCURRENCY, seconds: LOAD_SECONDS, requests: health.requests, errors: health.errors },
+      health_p50_ms: Number(health.p50_ms.toFixed(2)),
+      health_p99_ms: Number(health.p99_ms.toFixed(2)),
+      targets: { rss_mb: 80, cpu_pct_of_core: 2, health_p99_ms: 5 },
+    };
+    const out = path.join(repoRoot, 'bench/results/agent.json');
+    mkdirSync(path.dirname(out), { recursive: true });
+    writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(JSON.stringify(result, null, 2));
+    console.log(`wrote ${out}`);
+  } finally {
+    await lab.down();
+  }
+}
+
+await main();
