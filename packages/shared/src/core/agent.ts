@@ -211,7 +211,12 @@ class Step {
     this.reasons.push(reason);
   }
   persist(durable: AgentDurable): void {
-    this.s = { ...this.s, durable };
+    // The witness forgets the sync-eligible standby at every new term, so a primary of a new term must
+    // confirm it again, whichever way the term came (learned, won by vote, handed over in a
+    // switchover). A confirmation carried over from an older term would never be sent again, and
+    // the next failover would be refused for good.
+    const sync = durable.term > this.s.durable.term ? { confirmedAtWitness: false, lostSinceMs: null, requestSentAtMs: null } : this.s.sync;
+    this.s = { ...this.s, durable, sync };
     // Rule 2: one persist, first in the list, carrying the newest durable state.
     if (this.#persisted) {
       this.actions[0] = { kind: 'persist', state: durable };
