@@ -10,6 +10,7 @@ import { ensureSystemDeps } from '../../scripts/system-deps.mjs';
 import { nodeArgv, repoRoot } from './ipc.js';
 import { isRoot, Lab } from './lab.js';
 import { runOnHost } from './exec.js';
+import type { DbNode } from './topology.js';
 
 const SECONDS = Number(process.env.PGVIP_BENCH_SECONDS ?? 60);
 const LOAD_SECONDS = Number(process.env.PGVIP_BENCH_LOAD_SECONDS ?? 10);
@@ -40,7 +41,7 @@ async function main(): Promise<void> {
   if (build.status !== 0) process.exit(1);
   const lab = await Lab.start({ compiled: true, progress: (l) => console.log(`  ${l}`) });
   try {
-    const { primary } = await lab.waitHealthy();
+    const primary = (await lab.waitHealthy()).primary as DbNode;
     const pid = lab.agents[primary].pid;
     if (pid === null) throw new Error(`the agent on ${primary} is not running`);
     console.log(`sampling the agent on ${primary} (pid ${pid}) for ${SECONDS} s ...`);
