@@ -23,6 +23,7 @@ const needs = [
   { match: 'test/lab', check: '/usr/bin/curl', pkg: 'curl', rootOnly: true },
   { match: 'test/lab', check: '/usr/bin/aws', pkg: 'awscli', rootOnly: true },
   { match: 'test/lab', check: '/usr/bin/setpriv', pkg: 'util-linux', rootOnly: true },
+  { match: 'test/lab', check: '/usr/bin/python3', pkg: 'python3', rootOnly: true },
 ];
 
 export function ensureSystemDeps(files) {

@@ -230,18 +230,18 @@ export class Lab {
     }
   }
 
-  /**
-   * `env LD_PRELOAD=libfaketime ...` in front of a daemon, so its wall clock can be shifted at runtime
-   * (faults.shiftClock). Set by `env` right before node, not in the spawn environment: the root
-   * tools on the way (sh, ip, setpriv) must not load it, or libfaketime shares a semaphore with the
-   * daemon that the daemon's user may not open.
-   */
   /** How a daemon is started: from source through tsx, or compiled as a release runs it. */
   #daemonArgv(daemon: 'agent' | 'witness', args: readonly string[]): string[] {
     if (this.options.compiled === true) return [process.execPath, path.join(repoRoot, `packages/${daemon}/dist/main.js`), ...args];
     return nodeArgv(`packages/${daemon}/src/main.ts`, args);
   }
 
+  /**
+   * `env LD_PRELOAD=libfaketime ...` in front of a daemon, so its wall clock can be shifted at runtime
+   * (faults.shiftClock). Set by `env` right before node, not in the spawn environment: the root
+   * tools on the way (sh, ip, setpriv) must not load it, or libfaketime shares a semaphore with the
+   * daemon that the daemon's user may not open.
+   */
   #clockWrapper(host: DbNode | 'witness'): string[] {
     if (this.options.faketime === false || !existsSync(faketimeLib)) return [];
     return [

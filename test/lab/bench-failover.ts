@@ -1,0 +1,293 @@
+// `npm run bench:failover` (as root): failover measured on real processes in the lab, for pgvip and for
+// the baseline shell loop it replaces (test/lab/baseline). For each system and scenario, N runs (default
+// 20), each from a healthy pair with writes flowing through the VIP:
+//
+//   host-loss   the primary host is frozen and its traffic dropped (DESIGN §9 row 3)
+//   pg-crash    kill -9 of PostgreSQL on the primary, the host and agent alive (row 2)
+//   switchover  a planned switchover (row 1; pgvip only: the baseline has no such thing)
+//   isolation   the primary fully isolated, its processes alive, healed after the takeover (row 7)
+//
+// Per run: ms from the fault to the first write acknowledged through the VIP by the new primary, the
+// longest write gap, acknowledged writes missing from the final primary, overlapping writers (two
+// servers acknowledging in the same span), and time during which BOTH servers accepted writes when
+// asked directly (split brain). Writes bench/results/failover.json and bench/results/failover.md.
+//
+//   npm run bench:failover -- [--runs 20] [--systems pgvip,baseline] [--scenarios host-loss,pg-crash,switchover,isolation]
+import { cpus, release } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ensureSystemDeps } from '../../scripts/system-deps.mjs';
+import { repairBaseline } from './baseline/baseline.js';
+import { acknowledged, firstAckAfter, lostAckedWrites, overlappingWriters, percentile, writeGap } from './checkers.js';
+import { repoRoot } from './ipc.js';
+import { isRoot, startLab, type Lab, type LabSystem } from './lab.js';
+import { otherNode, type DbNode } from './topology.js';
+import { hold } from './wait.js';
+import { WritableProbe } from './writable-probe.js';
+
+const scenarioNames = ['host-loss', 'pg-crash', 'switchover', 'isolation'] as const;
+type ScenarioName = (typeof scenarioNames)[number];
+
+const scenarioInfo: Record<ScenarioName, { row: number; title: string }> = {
+  'host-loss': { row: 3, title: 'primary host lost (frozen + traffic dropped)' },
+  'pg-crash': { row: 2, title: 'kill -9 of PostgreSQL on the primary' },
+  switchover: { row: 1, title: 'planned switchover' },
+  isolation: { row: 7, title: 'primary fully isolated, processes alive' },
+};
+
+interface RunResult {
+  readonly run: number;
+  readonly oldPrimary: string;
+  /** Fault → first write acknowledged through the VIP by the other node; null when that never happened. */
+  readonly recoveryMs: number | null;
+  readonly writeGapMs: number;
+  readonly lostAckedWrites: number;
+  readonly overlappingWrites: number;
+  /** Time both servers accepted writes, asked directly (split brain). */
+  readonly dualWritableMs: number;
+  readonly writes: { readonly ok: number; readonly failed: number; readonly unknown: number };
+  /** pgvip: milestones in ms after the fault, from the daemons' logs and the router. */
+  readonly milestones?: Readonly<Record<string, number | null>>;
+  readonly note?: string;
+}
+
+interface ScenarioSummary {
+  readonly scenario: ScenarioName;
+  readonly designRow: number;
+  readonly title: string;
+  readonly supported: boolean;
+  readonly note?: string;
+  readonly runs: number;
+  readonly recovered: number;
+  readonly recoveryMs: { readonly p50: number | null; readonly p95: number | null; readonly max: number | null };
+  readonly maxWriteGapMs: number | null;
+  readonly lostAckedWrites: number;
+  readonly overlappingWrites: number;
+  readonly runsWithTwoWritablePrimaries: number;
+  readonly maxDualWritableMs: number;
+  readonly milestonesP50?: Readonly<Record<string, number | null>>;
+  readonly samples: readonly RunResult[];
+}
+
+const { values: args } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '20' },
+    systems: { type: 'string', default: 'pgvip,baseline' },
+    scenarios: { type: 'string', default: scenarioNames.join(',') },
+    out: { type: 'string', default: path.join(repoRoot, 'bench', 'results') },
+  },
+});
+const runs = Number(args.runs);
+const systems = args.systems!.split(',') as LabSystem[];
+const scenarios = args.scenarios!.split(',') as ScenarioName[];
+
+const t0 = Date.now();
+const log = (line: string): void => console.log(`[${((Date.now() - t0) / 60_000).toFixed(1).padStart(5)} min] ${line}`);
+
+/** How long a run waits for writes to resume before it counts as "no failover". */
+function recoveryDeadlineMs(system: LabSystem, scenario: ScenarioName): number {
+  // The baseline never notices a dead PostgreSQL on a live host: 25 s (5× pgvip's worst) shows that.
+  return system === 'baseline' && scenario === 'pg-crash' ? 25_000 : 60_000;
+}
+
+async function inject(lab: Lab, scenario: ScenarioName, primary: DbNode, standby: DbNode): Promise<number> {
+  switch (scenario) {
+    case 'host-loss': {
+      const at = await lab.faults.isolate(primary);
+      await lab.faults.freeze(primary);
+      return at;
+    }
+    case 'pg-crash':
+      return lab.faults.killPostgres(lab.pg[primary]);
+    case 'switchover': {
+      const at = Date.now();
+      const res = await lab.switchover(standby);
+      if (res.status !== 200) throw new Error(`switchover refused: ${JSON.stringify(res.json)}`);
+      return at;
+    }
+    case 'isolation':
+      return lab.faults.isolate(primary);
+  }
+}
+
+async function oneRun(lab: Lab, scenario: ScenarioName, run: number): Promise<RunResult> {
+  const before = await lab.waitHealthy(180_000);
+  const primary = before.primary as DbNode;
+  const standby = otherNode(primary);
+  await hold(1_500); // steady writes before the fault, so the gap has a start
+  const probe = new WritableProbe();
+  probe.start();
+  const faultAt = await inject(lab, scenario, primary, standby);
+  let recoveryMs: number | null = null;
+  try {
+    await lab.writer!.waitForAcks(faultAt, 1, recoveryDeadlineMs(lab.system, scenario), standby);
+    recoveryMs = firstAckAfter(lab.writer!.records, faultAt, { server: standby })!.doneAt - faultAt;
+  } catch {
+    // no failover within the deadline: recorded as such
+  }
+  // Keep the fault a moment after the takeover: the old primary's return is part of the run.
+  if (scenario === 'host-loss' || scenario === 'isolation') await hold(3_000);
+  await lab.faults.healAll();
+  // After the heal, whoever still accepts writes shows it now (the baseline never fences).
+  await hold(3_000);
+  const dual = await probe.stop();
+  const milestones =
+    lab.system === 'pgvip' && scenario !== 'switchover'
+      ? Object.fromEntries(lab.timeline(faultAt, primary, standby).map((m) => [m.label.replace(primary, 'old primary').replace(standby, 'new primary'), m.atMs === null ? null : m.atMs - faultAt]))
+      : undefined;
+
+  let records;
+  let finalPrimary: DbNode;
+  if (lab.system === 'pgvip') {
+    const report = await lab.checkSince(faultAt, 180_000);
+    records = lab.writer!.since(faultAt, report.toMs);
+    finalPrimary = report.final.primary as DbNode;
+  } else {
+    // The operator's repair (rewind the loser, restart the loop), then read the survivor's rows.
+    const healthy = await repairBaseline(lab);
+    finalPrimary = healthy.primary as DbNode;
+    records = lab.writer!.since(faultAt, Date.now() - 1_000);
+  }
+  const acked = acknowledged(records);
+  const present = acked.length === 0 ? new Set<number>() : await lab.rowIdsOn(finalPrimary, Math.min(...records.map((r) => r.id)));
+  const end = records.at(-1)?.doneAt ?? Date.now();
+  return {
+    run,
+    oldPrimary: primary,
+    recoveryMs,
+    writeGapMs: writeGap(records, faultAt, end).gapMs,
+    lostAckedWrites: lostAckedWrites(records, present).length,
+    overlappingWrites: overlappingWriters(records).writes,
+    dualWritableMs: dual.longestMs,
+    writes: { ok: acked.length, failed: records.filter((r) => r.outcome === 'failed').length, unknown: records.filter((r) => r.outcome === 'unknown').length },
+    ...(milestones === undefined ? {} : { milestones }),
+    ...(recoveryMs === null ? { note: `no write acknowledged by ${standby} within ${recoveryDeadlineMs(lab.system, scenario) / 1000} s` } : {}),
+  };
+}
+
+function summarize(scenario: ScenarioName, samples: RunResult[]): ScenarioSummary {
+  const rec = samples.flatMap((s) => (s.recoveryMs === null ? [] : [s.recoveryMs]));
+  const milestoneNames = [...new Set(samples.flatMap((s) => Object.keys(s.milestones ?? {})))];
+  const milestonesP50 = milestoneNames.length === 0 ? undefined : Object.fromEntries(milestoneNames.map((m) => [m, percentile(samples.flatMap((s) => (s.milestones?.[m] == null ? [] : [s.milestones[m]!])), 50)]));
+  return {
+    scenario,
+    designRow: scenarioInfo[scenario].row,
+    title: scenarioInfo[scenario].title,
+    supported: true,
+    runs: samples.length,
+    recovered: rec.length,
+    recoveryMs: { p50: percentile(rec, 50), p95: percentile(rec, 95), max: rec.length === 0 ? null : Math.max(...rec) },
+    maxWriteGapMs: samples.length === 0 ? null : Math.max(...samples.map((s) => s.writeGapMs)),
+    lostAckedWrites: samples.reduce((a, s) => a + s.lostAckedWrites, 0),
+    overlappingWrites: samples.reduce((a, s) => a + s.overlappingWrites, 0),
+    runsWithTwoWritablePrimaries: samples.filter((s) => s.dualWritableMs > 0).length,
+    maxDualWritableMs: Math.max(0, ...samples.map((s) => s.dualWritableMs)),
+    ...(milestonesP50 === undefined ? {} : { milestonesP50 }),
+    samples,
+  };
+}
+
+async function benchSystem(system: LabSystem): Promise<ScenarioSummary[]> {
+  const out: ScenarioSummary[] = [];
+  log(`${system}: building the lab`);
+  const lab = await startLab({ system, progress: (l) => log(`${system}: ${l}`) });
+  try {
+    for (const scenario of scenarios) {
+      if (system === 'baseline' && scenario === 'switchover') {
+        out.push({ ...summarize(scenario, []), supported: false, note: 'the baseline has no switchover: moving the primary by hand means promoting, reassigning the VIP and rebuilding the old primary, with writes lost or refused meanwhile' });
+        continue;
+      }
+      const samples: RunResult[] = [];
+      for (let i = 1; i <= runs; i++) {
+        const r = await oneRun(lab, scenario, i);
+        samples.push(r);
+        log(`${system} ${scenario} ${i}/${runs}: ${r.recoveryMs === null ? 'no failover' : `writes back after ${r.recoveryMs} ms`}, gap ${r.writeGapMs} ms, lost ${r.lostAckedWrites}, overlapping ${r.overlappingWrites}, two writable ${r.dualWritableMs} ms`);
+      }
+      out.push(summarize(scenario, samples));
+    }
+  } catch (err) {
+    lab.markFailed();
+    throw err;
+  } finally {
+    await lab.down();
+  }
+  return out;
+}
+
+const ms = (v: number | null): string => (v === null ? '—' : v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${v} ms`);
+
+function markdown(results: Record<string, ScenarioSummary[]>, meta: Record<string, unknown>): string {
+  const lines = [
+    '# Failover in the lab: pgvip and the baseline shell loop',
+    '',
+    `Generated by \`npm run bench:failover\` on ${String(meta.date)} (${String(meta.cpus)} cores, Linux ${String(meta.kernel)}, Node ${String(meta.node)}), ${runs} runs per scenario and system.`,
+    'Real PostgreSQL 15 (synchronous replication), real pgvip agents and witness at their default timings, the EC2 emulator, and',
+    'a VPC of network namespaces (docs/lab.md). The writer probe writes through the VIP every 20 ms.',
+    '',
+    '- **writes back**: from the fault to the first write acknowledged through the VIP by the new primary (p50 / p95 / max over the runs that recovered).',
+    '- **write gap**: the longest time without an acknowledged write, over all runs (for runs that never recovered: until the lab repaired them).',
+    '- **lost**: acknowledged writes missing from the final primary. **overlapping**: writes acknowledged while another server also acknowledged (I1).',
+    '- **two writable**: runs in which both servers accepted writes when asked directly, and the longest such stretch seen (sampled every ~0.5 s, until the',
+    '  repair at the end of the run). Through the VIP the VPC lets one server at a time reach clients, so split brain shows up here: a second primary',
+    '  that anything reaching it by its own address would write to, holding writes the other never sees.',
+    '',
+    '| scenario (DESIGN §9 row) | system | recovered | writes back p50 | p95 | max | max write gap | lost | overlapping | two writable (longest) |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const scenario of scenarios) {
+    for (const system of systems) {
+      const s = results[system]?.find((x) => x.scenario === scenario);
+      if (!s) continue;
+      const label = `${s.title} (row ${s.designRow})`;
+      if (!s.supported) {
+        lines.push(`| ${label} | ${system} | not supported | — | — | — | — | — | — | — |`);
+        continue;
+      }
+      lines.push(
+        `| ${label} | ${system} | ${s.recovered}/${s.runs} | ${ms(s.recoveryMs.p50)} | ${ms(s.recoveryMs.p95)} | ${ms(s.recoveryMs.max)} | ${ms(s.maxWriteGapMs)} | ${s.lostAckedWrites} | ${s.overlappingWrites} | ${s.runsWithTwoWritablePrimaries}/${s.runs}${s.runsWithTwoWritablePrimaries > 0 ? ` (${ms(s.maxDualWritableMs)})` : ''} |`,
+      );
+    }
+  }
+  const pgvip = results.pgvip ?? [];
+  const withMilestones = pgvip.filter((s) => s.milestonesP50 !== undefined);
+  if (withMilestones.length > 0) {
+    lines.push('', '## Where pgvip spends the time (median ms after the fault)', '');
+    for (const s of withMilestones) {
+      lines.push(`**${s.title}**: ${Object.entries(s.milestonesP50!).filter(([k]) => k !== 'fault injected').map(([k, v]) => `${k} ${v === null ? '—' : v}`).join(' → ')}`, '');
+    }
+  }
+  lines.push('## Notes', '');
+  for (const n of meta.notes as string[]) lines.push(`- ${n}`);
+  lines.push('');
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  if (!isRoot()) {
+    console.error('the failover benchmark runs the network-namespace lab and needs root: sudo npm run bench:failover');
+    process.exit(1);
+  }
+  ensureSystemDeps(['test/lab']);
+  const results: Record<string, ScenarioSummary[]> = {};
+  for (const system of systems) results[system] = await benchSystem(system);
+  const notes = [
+    'pgvip targets (DESIGN §8): host lost → first write p50 ≤ 5 s, max ≤ 8 s; PostgreSQL crash p50 ≤ 2 s; switchover gap ≤ 1 s; 0 lost writes.',
+    'The baseline is test/lab/baseline/failover-loop.sh: it pings the primary host every second and after 3 misses runs pg_ctl promote, the real `aws ec2 assign-private-ip-addresses --allow-reassignment` and `ip addr add`. It runs with the same synchronous replication (synchronous_standby_names set on the primary only, as an operator would; a standby that inherited it would hang after its promotion).',
+    'The baseline never notices a dead PostgreSQL on a live host (it pings the host): after kill -9 writes stop until someone restarts the server.',
+    'Under isolation the baseline promotes the standby while the old primary keeps accepting writes; after the heal both stay writable until the lab repairs the pair (pg_rewind). With synchronous replication the isolated old primary cannot acknowledge anything (its standby is gone), so no acknowledged write is lost here; with asynchronous replication its last writes would be.',
+    'Each run starts from a healthy pair (the previous old primary rejoined: pgvip by itself, the baseline by the lab playing operator), so the roles alternate between db-a and db-b.',
+    `Machine: a shared ${String(cpus().length)}-core VM; other work ran at the same time, so the tails include scheduling delays.`,
+  ];
+  const meta = { date: new Date().toISOString().slice(0, 10), cpus: cpus().length, kernel: release(), node: process.version, runsPerScenario: runs, notes };
+  mkdirSync(args.out!, { recursive: true });
+  writeFileSync(path.join(args.out!, 'failover.json'), `${JSON.stringify({ ...meta, systems: results }, null, 2)}\n`);
+  writeFileSync(path.join(args.out!, 'failover.md'), markdown(results, meta));
+  log(`wrote ${path.join(args.out!, 'failover.json')} and failover.md`);
+  process.exit(0);
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench:failover failed: ${(err as Error).stack ?? String(err)}`);
+  process.exit(1);
+});
