@@ -414,19 +414,21 @@ function evaluate(st: Step): void {
 function checkLease(st: Step): void {
   const s = st.s;
   const pg = s.pg;
-  if (pg === null || !pg.running || pg.inRecovery) return;
+  if (pg === null) return;
   // Term 0: the cluster has never elected anyone; the server's writability predates pgvip.
   if (s.durable.term === 0) return;
   const primary = isPrimaryOfTerm(s);
   // A PostgreSQL that is not in recovery on a node that is not primary of the term must never write.
   const mustBeFenced = primary ? leaseRemainingMs(s) === 0 && !inBootGrace(s) : true;
-  if (mustBeFenced && pg.writable) {
+  if (pg.running && !pg.inRecovery && mustBeFenced && pg.writable) {
     const why = primary ? `lease for term ${s.durable.term} lapsed` : `term ${s.durable.term} belongs to ${s.durable.primaryOfTerm ?? 'another node'}`;
     fence(st, why);
   }
-  // Once writes are fenced the VIP leaves the interface: it is useless without writes, and EC2 will
-  // route it to the new primary anyway.
-  if ((mustBeFenced || s.fenced) && !st.s.vipDropped && st.s.fenceInFlight === null && st.s.inFlight === null && s.switchover === null) {
+  // Only a node that may write keeps the VIP on its interface: once fenced, released or deposed it
+  // removes it (useless without writes, and EC2 routes it to the new primary anyway). A promoting
+  // node and a primary within its lease or boot grace keep it.
+  const mayHoldVip = primary && !s.fenced && s.releasedTerm !== s.durable.term && (pg.inRecovery || leaseRemainingMs(s) > 0 || inBootGrace(s));
+  if (!mayHoldVip && !st.s.vipDropped && st.s.fenceInFlight === null && st.s.inFlight === null && s.switchover === null) {
     st.effect({ kind: 'drop-vip-local' });
     st.set({ vip: 'unknown' });
   }
