@@ -140,8 +140,11 @@ export class Faults {
     const gone = new Set(removing.map(key));
     const hosts = [...new Set(removing.flatMap((f) => this.#touched(f)))];
     this.#network = this.#network.filter((f) => !gone.has(key(f)));
+    // A fault counts from when it is in force (after nft returns), a heal from just before: what the
+    // hosts do after the heal must never look as if it came before it.
+    const at = this.#record(`healed: ${removing.length === 0 ? 'nothing' : removing.map(describeNetworkFault).join(', ')}`);
     await this.#apply(hosts);
-    return this.#record(`healed: ${removing.length === 0 ? 'nothing' : removing.map(describeNetworkFault).join(', ')}`);
+    return at;
   }
 
   // --- hosts -------------------------------------------------------------------------------------
@@ -149,38 +152,43 @@ export class Faults {
   /** Freezes every process of the host (cgroup v1 freezer); resolves once the kernel reports FROZEN. */
   async freeze(host: HostName): Promise<number> {
     const state = `${freezerCgroupOf(host)}/freezer.state`;
+    // The time is taken before the write: the host may stop (or, for thaw, act) the moment it lands.
+    const at = this.#record(`${host} frozen`);
     writeFileSync(state, 'FROZEN');
     this.#frozen.add(host);
-    const at = this.#record(`${host} frozen`);
     for (let i = 0; i < 200 && readFileSync(state, 'utf8').trim() !== 'FROZEN'; i++) await new Promise((r) => setTimeout(r, 10));
     return at;
   }
 
   async thaw(host: HostName): Promise<number> {
+    const at = this.#record(`${host} thawed`);
     writeFileSync(`${freezerCgroupOf(host)}/freezer.state`, 'THAWED');
     this.#frozen.delete(host);
-    return this.#record(`${host} thawed`);
+    return at;
   }
 
   // --- postgres ----------------------------------------------------------------------------------
 
   /** kill -9 of PostgreSQL: the postmaster and all its processes. */
   killPostgres(s: PgServer): number {
-    const pids = signalServer(s, 'SIGKILL');
-    return this.#record(`kill -9 PostgreSQL on ${s.node} (${pids.length} processes)`);
+    const at = this.#record(`kill -9 PostgreSQL on ${s.node}`);
+    signalServer(s, 'SIGKILL');
+    return at;
   }
 
   /** A stalled disk: every process of the server stops (SIGSTOP), postmaster first so it forks nothing new. */
   stallPostgres(s: PgServer): number {
+    const at = this.#record(`disk stall on ${s.node} (PostgreSQL stopped)`);
     signalServer(s, 'SIGSTOP');
     this.#stalled.set(s.node, s);
-    return this.#record(`disk stall on ${s.node} (PostgreSQL stopped)`);
+    return at;
   }
 
   resumePostgres(s: PgServer): number {
+    const at = this.#record(`disk stall on ${s.node} over`);
     signalServer(s, 'SIGCONT');
     this.#stalled.delete(s.node);
-    return this.#record(`disk stall on ${s.node} over`);
+    return at;
   }
 
   // --- clocks ------------------------------------------------------------------------------------

@@ -70,11 +70,20 @@ function chownToPostgres(p: string): void {
   chownSync(p, u.uid, u.gid);
 }
 
-/** The writer probe's table: one row per write, with the id the probe chose and the server that took it. */
+/**
+ * The writer probe's table (one row per write, with the id the probe chose and the server that took
+ * it) and its role. The application is NOT a superuser, as in production: when its connections pile
+ * up (every write that times out waiting for a lost synchronous standby leaves a backend behind),
+ * superuser_reserved_connections keeps room for the agent, which connects as a superuser.
+ */
 export const labSchemaSql =
   'CREATE SCHEMA IF NOT EXISTS lab; ' +
   'CREATE TABLE IF NOT EXISTS lab.writes (id bigint PRIMARY KEY, lane int NOT NULL, ' +
-  "server text NOT NULL DEFAULT current_setting('cluster_name'), written_at timestamptz NOT NULL DEFAULT clock_timestamp());";
+  "server text NOT NULL DEFAULT current_setting('cluster_name'), written_at timestamptz NOT NULL DEFAULT clock_timestamp()); " +
+  'CREATE ROLE app LOGIN; GRANT USAGE ON SCHEMA lab TO app; GRANT SELECT, INSERT ON lab.writes TO app;';
+
+/** The role the writer probe (the application) connects as. */
+export const appUser = 'app';
 
 export interface PgClusterOptions {
   readonly reaper: Reaper;

@@ -2,6 +2,7 @@
 // (in-netns/writer-probe.ts), and the controller's record of every write it made.
 import path from 'node:path';
 import { Helper } from './ipc.js';
+import { appUser } from './postgres.js';
 import type { Topology } from './topology.js';
 
 export type WriteOutcome = 'ok' | 'failed' | 'unknown';
@@ -22,6 +23,8 @@ export interface WriteRecord {
 
 export interface WriterConfig {
   readonly vip: string;
+  /** The application's role (not a superuser). */
+  readonly user: string;
   readonly port: number;
   readonly intervalMs: number;
   readonly lanes: number;
@@ -66,6 +69,7 @@ export class WriterProbe {
   static async start(t: Topology, labDir: string, options: WriterOptions = {}): Promise<WriterProbe> {
     const config: WriterConfig = {
       vip: t.vip.address,
+      user: appUser,
       port: t.ports.postgres,
       intervalMs: options.intervalMs ?? 20,
       lanes: options.lanes ?? 6,

@@ -48,7 +48,7 @@ async function write(lane: Lane): Promise<void> {
   });
   try {
     if (lane.client === null) {
-      const c = new pg.Client({ host: config.vip, port: config.port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: config.connectTimeoutMs, application_name: `lab-writer-${lane.index}` });
+      const c = new pg.Client({ host: config.vip, port: config.port, user: config.user, database: 'postgres', connectionTimeoutMillis: config.connectTimeoutMs, application_name: `lab-writer-${lane.index}` });
       c.on('error', () => undefined); // a broken connection is noticed by the next query
       lane.client = c;
       await Promise.race([c.connect(), deadline]);
