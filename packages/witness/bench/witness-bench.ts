@@ -87,6 +87,14 @@ function sumOf(m: Map<string, number>, name: string): number {
   return sum;
 }
 
+/** % of the observations between two scrapes of a histogram that were slower than `le` (a bucket bound). */
+function slowerThanPct(name: string, before: Map<string, number>, after: Map<string, number>, le: number): number {
+  const key = `${name}_bucket{le="${le}"}`;
+  const total = (after.get(`${name}_count`) ?? 0) - (before.get(`${name}_count`) ?? 0);
+  const within = (after.get(key) ?? NaN) - (before.get(key) ?? 0);
+  return total === 0 ? NaN : Math.round(((total - within) / total) * 10000) / 100;
+}
+
 /** The q-quantile of the difference of two scrapes of a histogram, interpolated linearly in its bucket. */
 function histogramQuantile(name: string, before: Map<string, number>, after: Map<string, number>, q: number): number {
   const buckets: { le: number; count: number }[] = [];
@@ -225,9 +233,12 @@ async function main(): Promise<void> {
     const loadBefore = loadavg()[0] ?? NaN;
     let rssMax = before.get('process_resident_memory_bytes') ?? 0;
     const logLinesBefore = logLines;
+    const rssSamples: number[] = [Math.round(rssMax / 1024 / 1024)];
     while (performance.now() - t0 < durationS * 1000) {
       await sleep(Math.min(10_000, durationS * 1000 - (performance.now() - t0)));
-      rssMax = Math.max(rssMax, (await scrape()).get('process_resident_memory_bytes') ?? 0);
+      const rss = (await scrape()).get('process_resident_memory_bytes') ?? 0;
+      rssSamples.push(Math.round(rss / 1024 / 1024));
+      rssMax = Math.max(rssMax, rss);
     }
     const reportPromise = fromAgents('report');
     toAgents({ kind: 'window-end' });
@@ -254,6 +265,9 @@ async function main(): Promise<void> {
         late_poll_arrivals_at_agents: report.missedHeartbeats,
         nodes_never_polled: report.unpolledNodes,
         max_poll_arrival_gap_ms: report.maxPollGapMs,
+        polls_over_100ms_pct: slowerThanPct('pgvip_witness_poll_duration_seconds', before, after, 0.1),
+        polls_over_200ms_pct: slowerThanPct('pgvip_witness_poll_duration_seconds', before, after, 0.2),
+        rss_mb_every_10s: rssSamples,
         heap_used_mb: Math.round(((after.get('nodejs_heap_size_used_bytes') ?? NaN) / 1024 / 1024) * 10) / 10,
         external_mb: Math.round(((after.get('nodejs_external_memory_bytes') ?? NaN) / 1024 / 1024) * 10) / 10,
         event_loop_lag_p99_ms: Math.round((after.get('nodejs_eventloop_lag_p99_seconds') ?? NaN) * 1000 * 10) / 10,
