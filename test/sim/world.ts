@@ -480,7 +480,7 @@ export class World {
       (answer) => this.#serve(to, msg, answer),
       (reply) => {
         if (reply === null || this.#procInc(from) !== inc) return;
-        if (from === 'witness') this.#stepWitness(inc, { kind: 'reply', nowMs: this.local('witness'), msg: reply });
+        if (from === 'witness') this.#stepWitness(inc, { kind: 'reply', nowMs: this.local('witness'), msg: reply, inReplyTo: msg.kind });
         else this.#stepAgent(from, inc, { kind: 'reply', nowMs: this.local(from), msg: reply });
       },
     );

@@ -78,3 +78,12 @@ test('a release older than the lease granted since is ignored; a newer one is ho
   assert.equal(fresh.state.releasedTerm, 3);
   assert.equal(fresh.state.promise, null);
 });
+
+test('only the answer to the switchover request settles a pending switchover', () => {
+  const ws = { cluster: 'c1', self: 'witness', nodes: ['db-a', 'db-b'] as [string, string], timings: defaultTimings, replication: 'sync' as const, lagBytesMax: 1n };
+  let w = bootWitness(ws, { ...initialWitnessDurable, term: 3, primaryOfTerm: 'db-a', syncEligible: 'db-b' }, 0);
+  w = { ...w, switchover: { to: 'db-b', atMs: 0, sentAtMs: 1 } };
+  const ack = { ...env(3, 'db-a'), kind: 'ack' as const, accepted: true, reason: 'ok' };
+  assert.notEqual(stepWitness(w, { kind: 'reply', nowMs: 2, msg: ack, inReplyTo: 'manual-promote' }).state.switchover, null);
+  assert.equal(stepWitness(w, { kind: 'reply', nowMs: 2, msg: ack, inReplyTo: 'switchover-request' }).state.switchover, null);
+});

@@ -216,7 +216,7 @@ export class ClusterRunner {
       }
       if (!this.#closed) {
         try {
-          this.#run({ kind: 'reply', nowMs: this.#d.clock.monotonicMs(), msg: reply });
+          this.#run({ kind: 'reply', nowMs: this.#d.clock.monotonicMs(), msg: reply, inReplyTo: msg.kind });
         } catch (e) {
           log.error({ err: e, term: this.#state.durable.term }, 'reply step failed; state unchanged');
         }

@@ -66,7 +66,8 @@ export interface WitnessState {
 export type WitnessInput =
   | { readonly kind: 'poll'; readonly nowMs: number; readonly node: NodeId; readonly status: AgentStatus | null; readonly pgReachable: boolean }
   | { readonly kind: 'request'; readonly nowMs: number; readonly msg: PeerRequest }
-  | { readonly kind: 'reply'; readonly nowMs: number; readonly msg: PeerReply }
+  /** The answer to a request the witness sent; `inReplyTo` names that request's kind. */
+  | { readonly kind: 'reply'; readonly nowMs: number; readonly msg: PeerReply; readonly inReplyTo: PeerRequest['kind'] }
   | { readonly kind: 'operator'; readonly nowMs: number; readonly command: OperatorCommand };
 
 export type OperatorCommand =
@@ -142,7 +143,7 @@ export function stepWitness(state: WitnessState, input: WitnessInput): WitnessOu
       onRequest(st, input.msg);
       return st.output(`answered ${input.msg.kind} from ${input.msg.from}`);
     case 'reply':
-      onReply(st, input.msg);
+      onReply(st, input.msg, input.inReplyTo);
       return st.output(`noted ${input.msg.kind} from ${input.msg.from}`);
     case 'operator':
       onOperator(st, input.command);
@@ -329,8 +330,9 @@ function eligibilityBlocker(s: WitnessState, msg: Extract<PeerRequest, { kind: '
   return null;
 }
 
-function onReply(st: Step, msg: PeerReply): void {
-  if (msg.kind === 'ack' && st.s.switchover !== null && st.s.switchover.sentAtMs !== null) {
+function onReply(st: Step, msg: PeerReply, inReplyTo: PeerRequest['kind']): void {
+  // Only the answer to the switchover request settles a pending switchover (not, say, a manual-promote ack).
+  if (inReplyTo === 'switchover-request' && msg.kind === 'ack' && st.s.switchover !== null && st.s.switchover.sentAtMs !== null) {
     const sw = st.s.switchover;
     st.set({ switchover: null });
     st.notify('switchover', msg.accepted ? `switchover to ${sw.to} started by ${msg.from}` : `switchover to ${sw.to} refused by ${msg.from}: ${msg.reason}`);

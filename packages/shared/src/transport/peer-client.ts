@@ -68,13 +68,17 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
   }
 
   async function call(to: NodeId, spec: EndpointSpec, body: string, auth: Record<string, string>): Promise<RawReply> {
+    // A timer cleared on completion (AbortSignal.timeout would fire after every successful call too,
+    // which costs a busy witness measurable CPU).
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new DOMException('request timed out', 'TimeoutError')), options.timeoutMs);
     try {
       const res = await poolFor(to).request({
         method: spec.method,
         path: spec.path,
         headers: { ...auth, ...(spec.method === 'POST' ? { 'content-type': 'application/json' } : {}) },
         body: spec.method === 'POST' ? body : null,
-        signal: AbortSignal.timeout(options.timeoutMs),
+        signal: abort.signal,
       });
       const text = await res.body.text();
       return { status: res.statusCode, headers: res.headers, body: text };
@@ -83,6 +87,8 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
       const err = e as Error & { code?: string };
       const timedOut = err.name === 'TimeoutError' || err.name === 'AbortError' || /Timeout/.test(err.code ?? '') || /Timeout/.test(err.name);
       throw new PgvipError(timedOut ? 'PGVIP_PEER_TIMEOUT' : 'PGVIP_PEER_UNREACHABLE', `${to} ${spec.method} ${spec.path}: ${err.code ?? err.name}: ${err.message}`, { cause: e });
+    } finally {
+      clearTimeout(timer);
     }
   }
 
