@@ -13,6 +13,7 @@
 // asked directly (split brain). Writes bench/results/failover.json and bench/results/failover.md.
 //
 //   npm run bench:failover -- [--runs 20] [--systems pgvip,baseline] [--scenarios host-loss,pg-crash,switchover,isolation]
+import { spawnSync } from 'node:child_process';
 import { cpus, release } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -83,6 +84,7 @@ const systems = args.systems!.split(',') as LabSystem[];
 const scenarios = args.scenarios!.split(',') as ScenarioName[];
 
 const t0 = Date.now();
+let compiled = false;
 const log = (line: string): void => console.log(`[${((Date.now() - t0) / 60_000).toFixed(1).padStart(5)} min] ${line}`);
 
 /** How long a run waits for writes to resume before it counts as "no failover". */
@@ -191,7 +193,7 @@ function summarize(scenario: ScenarioName, samples: RunResult[]): ScenarioSummar
 async function benchSystem(system: LabSystem): Promise<ScenarioSummary[]> {
   const out: ScenarioSummary[] = [];
   log(`${system}: building the lab`);
-  const lab = await startLab({ system, progress: (l) => log(`${system}: ${l}`) });
+  const lab = await startLab({ system, compiled, progress: (l) => log(`${system}: ${l}`) });
   try {
     for (const scenario of scenarios) {
       if (system === 'baseline' && scenario === 'switchover') {
@@ -199,12 +201,25 @@ async function benchSystem(system: LabSystem): Promise<ScenarioSummary[]> {
         continue;
       }
       const samples: RunResult[] = [];
+      const errors: string[] = [];
+      let failuresInARow = 0;
       for (let i = 1; i <= runs; i++) {
-        const r = await oneRun(lab, scenario, i);
-        samples.push(r);
-        log(`${system} ${scenario} ${i}/${runs}: ${r.recoveryMs === null ? 'no failover' : `writes back after ${r.recoveryMs} ms`}, gap ${r.writeGapMs} ms, lost ${r.lostAckedWrites}, overlapping ${r.overlappingWrites}, two writable ${r.dualWritableMs} ms`);
+        try {
+          const r = await oneRun(lab, scenario, i);
+          samples.push(r);
+          log(`${system} ${scenario} ${i}/${runs}: ${r.recoveryMs === null ? 'no failover' : `writes back after ${r.recoveryMs} ms`}, gap ${r.writeGapMs} ms, lost ${r.lostAckedWrites}, overlapping ${r.overlappingWrites}, two writable ${r.dualWritableMs} ms`);
+        } catch (err) {
+          // A run that could not be completed (the cluster did not become healthy again) is reported,
+          // not hidden; after three in a row the scenario is abandoned with what it has.
+          errors.push(`run ${i}: ${(err as Error).message}`);
+          log(`${system} ${scenario} ${i}/${runs}: FAILED: ${(err as Error).message}`);
+          await lab.restoreAll().catch(() => undefined);
+          if (++failuresInARow >= 3) break;
+          continue;
+        }
+        failuresInARow = 0;
       }
-      out.push(summarize(scenario, samples));
+      out.push({ ...summarize(scenario, samples), ...(errors.length > 0 ? { note: `${errors.length} run(s) could not be completed: ${errors.join(' | ')}` } : {}) });
     }
   } catch (err) {
     lab.markFailed();
@@ -259,6 +274,9 @@ function markdown(results: Record<string, ScenarioSummary[]>, meta: Record<strin
   }
   lines.push('## Notes', '');
   for (const n of meta.notes as string[]) lines.push(`- ${n}`);
+  for (const system of systems) {
+    for (const sc of results[system] ?? []) if (sc.supported && sc.note) lines.push(`- ${system}, ${sc.scenario}: ${sc.note}`);
+  }
   lines.push('');
   return lines.join('\n');
 }
@@ -269,6 +287,10 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   ensureSystemDeps(['test/lab']);
+  // The daemons run compiled, as a release runs them; from source when the tree does not build.
+  log('building dist/ (tsc -b) so the daemons run as in production');
+  compiled = spawnSync('npx', ['tsc', '-b'], { cwd: repoRoot, stdio: 'inherit' }).status === 0;
+  if (!compiled) log('tsc -b failed: running the daemons from source (tsx) instead');
   const results: Record<string, ScenarioSummary[]> = {};
   for (const system of systems) results[system] = await benchSystem(system);
   const notes = [
@@ -279,7 +301,8 @@ async function main(): Promise<void> {
     'Each run starts from a healthy pair (the previous old primary rejoined: pgvip by itself, the baseline by the lab playing operator), so the roles alternate between db-a and db-b.',
     `Machine: a shared ${String(cpus().length)}-core VM; other work ran at the same time, so the tails include scheduling delays.`,
   ];
-  const meta = { date: new Date().toISOString().slice(0, 10), cpus: cpus().length, kernel: release(), node: process.version, runsPerScenario: runs, notes };
+  if (!compiled) notes.push('The daemons ran from source (tsx), because tsc -b failed at the time of the run.');
+  const meta = { date: new Date().toISOString().slice(0, 10), cpus: cpus().length, kernel: release(), node: process.version, runsPerScenario: runs, daemons: compiled ? 'compiled (dist/)' : 'source (tsx)', notes };
   mkdirSync(args.out!, { recursive: true });
   writeFileSync(path.join(args.out!, 'failover.json'), `${JSON.stringify({ ...meta, systems: results }, null, 2)}\n`);
   writeFileSync(path.join(args.out!, 'failover.md'), markdown(results, meta));

@@ -33,6 +33,10 @@ const note = (line: string): void => {
 describe('lab: DESIGN §9 scenarios on real processes', { skip, timeout: 40 * 60_000 }, () => {
   let lab: Lab;
   let currentRow = '';
+  let previousRow = '(the start)';
+  let brokenBy: string | null = null;
+  /** Row 9: ms from the cut to the primary's degrade to async. */
+  let syncDegradedAfterMs: number | null = null;
   /** Rows after which a host other than the primary still had the VIP on its own interface. */
   const staleVip: string[] = [];
 
@@ -57,8 +61,19 @@ describe('lab: DESIGN §9 scenarios on real processes', { skip, timeout: 40 * 60
   function row(title: string, body: (r: Row) => Promise<void>, timeoutMs = 5 * 60_000): void {
     it(title, { timeout: timeoutMs }, async () => {
       currentRow = title.split(':')[0]!;
+      // A row that left the cluster broken (no primary after 3 minutes) ends the series: the rows
+      // after it fail at once, naming it, instead of each waiting out the same broken cluster.
+      assert.equal(brokenBy, null, `not run: the cluster did not recover after ${brokenBy}`);
       await lab.restoreAll();
-      const h = await lab.waitHealthy(180_000);
+      let h;
+      try {
+        h = await lab.waitHealthy(180_000);
+      } catch (err) {
+        brokenBy = previousRow;
+        throw err;
+      } finally {
+        previousRow = currentRow;
+      }
       note(`${title}: primary ${h.primary}, standby ${h.standby}, term ${h.term}`);
       try {
         await body({ primary: h.primary as DbNode, standby: h.standby as DbNode, term: h.term, startedAt: Date.now() });
@@ -214,7 +229,10 @@ describe('lab: DESIGN §9 scenarios on real processes', { skip, timeout: 40 * 60
 
   row('row 9: primary↔standby cut only — no failover; sync degrades only with the witness; the standby is ineligible meanwhile', async (r) => {
     const faultAt = await lab.faults.partition(r.primary, r.standby);
-    const degraded = await waitFor('the primary to degrade to async', 30_000, async () => lab.logOf(r.primary).find((l) => l.atMs >= faultAt && l.event === 'sync-degraded'));
+    const degraded = await waitFor('the primary to degrade to async', 120_000, async () => lab.logOf(r.primary).find((l) => l.atMs >= faultAt && l.event === 'sync-degraded'));
+    syncDegradedAfterMs = degraded.atMs - faultAt;
+    note(`degraded to async ${syncDegradedAfterMs} ms after the cut`);
+    assert.deepEqual(lab.promotionsSince(faultAt), [], 'no promotion while the link is cut');
     const agreed = lab.logOf('witness').find((l) => l.atMs >= faultAt && /agreed to degrade/.test(l.msg));
     assert.ok(agreed && agreed.atMs <= degraded.atMs + 50, 'the witness agreed before the primary degraded');
     await lab.writer!.waitForAcks(degraded.atMs, 20, 20_000, r.primary);
@@ -223,6 +241,13 @@ describe('lab: DESIGN §9 scenarios on real processes', { skip, timeout: 40 * 60
     await hold(5_000);
     const report = await crossChecks(faultAt);
     assertNoFailover(r, report);
+  });
+
+  // DESIGN §5 / docs/configuration.md: writes block at most syncDegradeAfterMs (5 s) when the
+  // synchronous standby disappears. Known gap: the agent judges "in sync" from pg_stat_replication,
+  // which keeps showing a silently cut standby as streaming/sync until wal_sender_timeout (60 s).
+  it('row 9 (cont.): writes block at most about syncDegradeAfterMs when the synchronous standby is cut off', { todo: 'agent: a silently lost standby is noticed only after wal_sender_timeout (60 s)' }, () => {
+    assert.ok(syncDegradedAfterMs !== null && syncDegradedAfterMs < 5_000 + 10_000, `degraded after ${syncDegradedAfterMs} ms`);
   });
 
   row('row 10: standby↔witness cut only — no failover, no write impact', async (r) => {
@@ -303,20 +328,6 @@ describe('lab: DESIGN §9 scenarios on real processes', { skip, timeout: 40 * 60
     assertFailedOver(r, report);
   });
 
-  row('row 16a: the primary loses every link 2 s out of every 5 s for 2 min — at most one failover, no loop', async (r) => {
-    const until = Date.now() + 120_000;
-    while (Date.now() < until) {
-      await lab.faults.isolate(r.primary);
-      await hold(2_000);
-      await lab.faults.healNetwork();
-      await hold(3_000);
-    }
-    await crossChecks(r.startedAt);
-    const promotions = lab.promotionsSince(r.startedAt).length;
-    note(`promotions during the flapping: ${promotions}`);
-    assert.ok(promotions <= 1, `${promotions} promotions`);
-  }, 8 * 60_000);
-
   row('row 16b: 30% random loss on the primary↔witness link for 60 s — no false failover', async (r) => {
     await lab.faults.network({ kind: 'loss', a: r.primary, b: 'witness', percent: 30 });
     await hold(60_000);
@@ -362,7 +373,21 @@ describe('lab: DESIGN §9 scenarios on real processes', { skip, timeout: 40 * 60
     });
   }
 
-  // Last, because a failure here leaves the cluster without a primary for the rows after it.
+  // The two rows below run last: when they fail, the cluster may be left without a primary.
+  row('row 16a: the primary loses every link 2 s out of every 5 s for 2 min — at most one failover, no loop', async (r) => {
+    const until = Date.now() + 120_000;
+    while (Date.now() < until) {
+      await lab.faults.isolate(r.primary);
+      await hold(2_000);
+      await lab.faults.healNetwork();
+      await hold(3_000);
+    }
+    await crossChecks(r.startedAt);
+    const promotions = lab.promotionsSince(r.startedAt).length;
+    note(`promotions during the flapping: ${promotions}`);
+    assert.ok(promotions <= 1, `${promotions} promotions`);
+  }, 8 * 60_000);
+
   row('row 13: the primary host dies while the witness is down — no automatic promotion; the documented override (data loss accepted) is accepted', async (r) => {
     await lab.witness!.stop();
     const faultAt = await lab.faults.isolate(r.primary);
@@ -398,3 +423,36 @@ describe('lab: DESIGN §9 scenarios on real processes', { skip, timeout: 40 * 60
   });
 });
 
+
+describe('lab: route-table mode (the VIP as a /32 route, the nodes in different subnets)', { skip, timeout: 10 * 60_000 }, () => {
+  let lab: Lab;
+
+  before(async () => {
+    lab = await startLab({ vipMode: 'route-table', progress: note });
+  }, { timeout: 5 * 60_000 });
+
+  after(async () => {
+    await lab?.down();
+    const left = (await run('ip', ['netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith('pgvip-lab-'));
+    assert.deepEqual(left, [], 'the lab must leave no namespace behind');
+  }, { timeout: 2 * 60_000 });
+
+  it('the route follows the primary: bootstrap, host loss, the old primary rejoins; nothing lost, never two writers', { timeout: 5 * 60_000 }, async () => {
+    const h = await lab.waitHealthy();
+    const primary = h.primary as DbNode;
+    const standby = h.standby as DbNode;
+    const faultAt = await lab.faults.isolate(primary);
+    await lab.faults.freeze(primary);
+    await lab.writer!.waitForAcks(faultAt, 3, 60_000, standby);
+    await lab.faults.healAll();
+    const report = await lab.checkSince(faultAt, 180_000);
+    assert.deepEqual(report.lost.map((w) => w.id), [], 'acknowledged writes lost');
+    assert.equal(report.overlap.writes, 0, report.overlap.details.join('; '));
+    assert.equal(report.final.primary, standby);
+    // EC2's truth is a route in the route table, and the router follows it.
+    const table = (await lab.emulator.snapshot()).routeTables.find((t) => t.id === lab.topology.routeTableId);
+    const route = table?.routes.find((r) => r.destinationCidrBlock === `${lab.topology.vip.address}/32`);
+    assert.equal(route?.networkInterfaceId, lab.topology.ec2[standby].eniId, 'the /32 route points at the new primary');
+    assert.ok((await lab.emulator.requests('ReplaceRoute')).length > 0, 'the agents moved the VIP with ReplaceRoute');
+  });
+});
