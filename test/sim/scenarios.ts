@@ -102,6 +102,15 @@ export const scenarios: Record<string, Scenario> = {
   'row15-long-stall': sc('a long disk stall on the primary: fence first, then failover',
     [{ kind: 'stall-disk', at: FAULT_AT, node: 'db-a', durMs: 20_000 }],
     (r) => [...promotions(r, 1), ...noLoss(r)]),
+  'row15-long-stall-then-failback': sc('after a long disk stall moved the primary away, the old node promotes cleanly when the new primary dies: no self-fence from probe failures of its old term (found by the lab)',
+    [{ kind: 'stall-disk', at: FAULT_AT, node: 'db-a', durMs: 20_000 }, { kind: 'crash-host', at: FAULT_AT + 40_000, node: 'db-b', downMs: 10_000 }],
+    (r) => {
+      const back = r.promotions.find((p) => p.node === 'db-a');
+      if (back === undefined) return [...promotions(r, 2)];
+      const ack = firstAckAfter(r, back.t, 'db-a');
+      return [...promotions(r, 2), ...noLoss(r), ...(ack !== null && ack - back.t < 2_000 ? [] : [`db-a acknowledged no write within 2 s of its promotion (${ack === null ? 'none' : `${Math.round(ack - back.t)} ms`})`])];
+    },
+    { healAtMs: 70_000, endMs: 100_000 }),
   'row16-flapping-link': sc('the primary↔witness link flaps (2 s cuts every 5 s for 2 min): no failover',
     [{ kind: 'flap', at: FAULT_AT, a: 'db-a', b: 'witness', cutMs: 2_000, periodMs: 5_000, durMs: 120_000 }],
     (r) => promotions(r, 0),

@@ -215,8 +215,12 @@ class Step {
     // confirm it again, whichever way the term came (learned, won by vote, handed over in a
     // switchover). A confirmation carried over from an older term would never be sent again, and
     // the next failover would be refused for good.
-    const sync = durable.term > this.s.durable.term ? { confirmedAtWitness: false, lostSinceMs: null, requestSentAtMs: null } : this.s.sync;
-    this.s = { ...this.s, durable, sync };
+    // For the same reason, what belonged to the old term's lease is dropped: a release still pending
+    // (it would block the primary's logic of the new term for good) and the count of failed write
+    // probes (a standby never probes, so an old count would fence a freshly promoted primary at once).
+    const newTerm = durable.term > this.s.durable.term;
+    const sync = newTerm ? { confirmedAtWitness: false, lostSinceMs: null, requestSentAtMs: null } : this.s.sync;
+    this.s = { ...this.s, durable, sync, ...(newTerm ? { releasePending: false, writeProbeFailures: 0 } : {}) };
     // Rule 2: one persist, first in the list, carrying the newest durable state.
     if (this.#persisted) {
       this.actions[0] = { kind: 'persist', state: durable };
@@ -524,7 +528,11 @@ function restartFencedPostgres(st: Step): void {
 
 function maybeRelease(st: Step): void {
   const s = st.s;
-  if (!s.fenced || s.fenceInFlight !== null) return; // rule: fence BEFORE release
+  if (s.fenceInFlight !== null) return;
+  // Rule: fence BEFORE release. A fence that failed (a server refusing sessions, a stop that timed out)
+  // is tried again; otherwise the lease would be neither released nor renewed, and the standby would
+  // have to wait for it to run out.
+  if (!s.fenced) return fence(st, s.fenceReason ?? 'local postgresql cannot write');
   const msg = { ...st.envelope(), kind: 'lease-release' as const, reason: s.fenceReason ?? 'fenced', leaseSeq: s.nextSeq - 1 };
   st.send(s.settings.witness, msg);
   st.send(s.settings.peer, msg);
