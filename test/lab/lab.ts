@@ -392,17 +392,25 @@ export class Lab {
     return out;
   }
 
-  /** Promotions since `fromMs`: one per (node, term) the agents reported promoted (a resumed promotion reports again). */
-  promotionsSince(fromMs: number): Array<{ node: DbNode; term: number; atMs: number }> {
-    const seen = new Map<string, { node: DbNode; term: number; atMs: number }>();
+  /**
+   * Promotions since `fromMs`, from PostgreSQL's own logs (every promotion selects a new timeline):
+   * the ground truth, also when the agent that asked for it was killed before it could say so.
+   */
+  promotionsSince(fromMs: number): Array<{ node: DbNode; timeline: number; atMs: number }> {
+    const out: Array<{ node: DbNode; timeline: number; atMs: number }> = [];
     for (const n of dbNodes) {
-      for (const l of this.logOf(n)) {
-        if (l.atMs < fromMs || l.event !== 'promoted') continue;
-        const term = Number(l.fields.term);
-        if (!seen.has(`${n}@${term}`)) seen.set(`${n}@${term}`, { node: n, term, atMs: l.atMs });
+      let text = '';
+      try {
+        text = readFileSync(this.pg[n].logFile, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const m of text.matchAll(/^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}\.\d{3}) UTC .*selected new timeline ID: (\d+)/gm)) {
+        const atMs = Date.parse(`${m[1]}T${m[2]}Z`);
+        if (atMs >= fromMs) out.push({ node: n, timeline: Number(m[3]), atMs });
       }
     }
-    return [...seen.values()].sort((a, b) => a.atMs - b.atMs);
+    return out.sort((a, b) => a.atMs - b.atMs);
   }
 
   /** The failover timeline after a fault at `faultAt`, from the daemons' logs, the router and the writer. */

@@ -54,6 +54,8 @@ shared_buffers = '32MB'
 # survives and fsync only costs time on a shared test machine.
 fsync = off
 log_line_prefix = '%m [%p] %a '
+# UTC timestamps: the lab reads promotions ("selected new timeline ID") from these logs.
+log_timezone = 'UTC'
 log_min_messages = warning
 `;
 
