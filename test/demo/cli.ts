@@ -81,7 +81,8 @@ async function realDemo(): Promise<void> {
     await lab.writer!.waitForAcks(faultAt, 1, 60_000, s);
     await watch(lab, t0, () => false, 2_000);
     console.log(`\n  failover timeline (ms after the fault; from the agents' and witness's logs, the router and the writer):`);
-    console.log(renderMilestones(lab.timeline(faultAt, p, s).filter((m) => !/rejoined/.test(m.label)), faultAt));
+    // The old primary's fence and rejoin come when it is back (part 3): it is frozen until then.
+    console.log(renderMilestones(lab.timeline(faultAt, p, s).filter((m) => !/rejoined|fenced/.test(m.label)), faultAt));
 
     console.log(`\n== 3. ${p} comes back: it must not accept a single write, and rejoins as a standby (pg_rewind)`);
     const backAt = await lab.faults.thaw(p);

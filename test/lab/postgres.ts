@@ -123,7 +123,8 @@ export async function createPgCluster(t: Topology, labDir: string, options: PgCl
   if (options.synchronousStandby) {
     // Set on db-a only, after the copy: the baseline never touches it, and a standby that inherited
     // it would wait for itself after promotion.
-    await psql('db-a', `ALTER SYSTEM SET synchronous_standby_names = '"db-b"'; SELECT pg_reload_conf();`);
+    await psql('db-a', `ALTER SYSTEM SET synchronous_standby_names = '"db-b"'`);
+    await psql('db-a', 'SELECT pg_reload_conf()');
   }
   log('starting PostgreSQL on db-b');
   await startServer(standby, options.reaper);
