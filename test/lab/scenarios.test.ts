@@ -282,8 +282,13 @@ describe('lab: DESIGN §9 scenarios on real processes', { skip, timeout: 40 * 60
   row('row 12: witness killed, later restarted — no failover; it waits out its promises', async (r) => {
     await lab.witness!.stop();
     await hold(15_000);
+    const restartedAt = Date.now();
     lab.witness!.start();
     await waitFor('the witness to answer again', 60_000, () => lab.witnessView());
+    // I6: it cannot know what it promised before it died, so it assumes a full promise at boot.
+    const boot = lab.logOf('witness').find((l) => l.atMs >= restartedAt && /votes for nobody for \d+ ms/.test(l.msg));
+    assert.ok(boot, 'the restarted witness announced that it waits out its promises');
+    note(`witness at boot: ${boot.msg}`);
     await hold(5_000);
     const report = await crossChecks(r.startedAt);
     assertNoFailover(r, report);
