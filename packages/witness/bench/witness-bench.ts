@@ -9,7 +9,7 @@
 //                      same node (the witness's pgvip_witness_missed_heartbeats_total), plus nodes
 //                      never polled in the window (seen by the agents, so a stuck witness cannot
 //                      hide them). The agents also report late *arrivals*, which include their own lag.
-//   poll_p99_ms        99th percentile of one poll (status + PostgreSQL probe), from the witness's
+//   poll_p99_ms        99th percentile of one poll (status, and the PostgreSQL probe if made), from the witness's
 //                      own histogram over the window (interpolated inside a bucket, as Prometheus does)
 //   cpu_pct_of_core    the witness process's CPU time (process.cpuUsage, exported as
 //                      process_cpu_seconds_total) over wall time, in % of one core

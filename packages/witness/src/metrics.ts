@@ -18,7 +18,7 @@ export interface WitnessMetrics {
   readonly registry: Registry;
   /** Adds a cluster whose state gauges are read from `snapshot` at every scrape. */
   addCluster(cluster: string, nodes: readonly string[], snapshot: () => ClusterMetricsSnapshot): void;
-  /** One poll of one node (status request + PostgreSQL port check) took this long. */
+  /** One poll of one node (status request, and the PostgreSQL probe when one was made) took this long. */
   pollObserved(seconds: number): void;
   /** A poll of a node started more than 1.5 heartbeats after the previous one. */
   missedHeartbeat(cluster: string, node: string): void;
@@ -91,7 +91,7 @@ export function createWitnessMetrics(options: { readonly defaultMetrics?: boolea
   });
   new Gauge({
     name: 'pgvip_witness_postgres_reachable',
-    help: "1 when the witness's last direct TCP check of the node's PostgreSQL port succeeded.",
+    help: "1 when the witness's latest direct probe of the node's PostgreSQL port succeeded (made on every poll the agent does not answer, else every 10 s).",
     labelNames: ['cluster', 'node'],
     registers: [registry],
     collect() {
@@ -125,7 +125,7 @@ export function createWitnessMetrics(options: { readonly defaultMetrics?: boolea
   });
   const pollDuration = new Histogram({
     name: 'pgvip_witness_poll_duration_seconds',
-    help: "Duration of one poll of one node: the agent's status and the PostgreSQL port check, in parallel.",
+    help: "Duration of one poll of one node: the agent's status, and the PostgreSQL probe when one was made.",
     buckets: pollBuckets,
     registers: [registry],
   });

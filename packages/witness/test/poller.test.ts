@@ -1,6 +1,8 @@
-// Goal: each node is polled every heartbeat with the agent's status and a PostgreSQL probe in
-// parallel, polls of one node never overlap, a status speaking for someone else counts as
-// unreachable, and the probe tells a live PostgreSQL port from a refused or a frozen one.
+// Goal: each node is polled every heartbeat with the agent's status, and its PostgreSQL port is
+// probed whenever the core needs that signal (every poll whose status fails carries a probe of its
+// own) and otherwise only now and then; polls of one node never overlap, a status speaking for
+// someone else counts as unreachable, and the probe tells a live PostgreSQL port from a refused or
+// a frozen one.
 import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import { test } from 'node:test';
@@ -118,4 +120,104 @@ test('a status that speaks for another node or cluster counts as unreachable; fa
   // And reachability changes are logged once each, not every heartbeat
   const transitions = lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('db-a:'));
   assert.deepEqual(transitions.map((l) => l.msg), ['db-a: agent unreachable, postgresql unreachable', 'db-a: postgresql unreachable']);
+});
+
+/** A poller of one node whose agent answers (or fails) as `agent` says, with a counting probe. */
+function probePoller(t: { after(fn: () => unknown): void }, o: { heartbeatMs: number; timeoutMs: number; probeRefreshMs?: number; agent: () => Promise<AgentStatus>; pgUp: () => boolean }) {
+  const polls: { status: AgentStatus | null; pg: boolean; probesSoFar: number }[] = [];
+  let probes = 0;
+  const peers: PeerClient = { status: () => o.agent(), send: () => Promise.reject(new Error('not used')), close: () => Promise.resolve() };
+  const poller = createPoller({
+    cluster: 'c1',
+    nodes: [{ id: 'db-a', postgres: { host: '127.0.0.1', port: 1 } }],
+    heartbeatMs: o.heartbeatMs,
+    timeoutMs: o.timeoutMs,
+    peers,
+    onPoll: (_node, status, pg) => void polls.push({ status, pg, probesSoFar: probes }),
+    clock: systemClock,
+    metrics: createWitnessMetrics({ defaultMetrics: false }),
+    log: memoryLog().log,
+    probe: async () => {
+      probes++;
+      return o.pgUp();
+    },
+    ...(o.probeRefreshMs === undefined ? {} : { probeRefreshMs: o.probeRefreshMs }),
+  });
+  t.after(() => poller.stop());
+  return { poller, polls, probes: () => probes };
+}
+
+test('a node whose agent answers is probed at the first poll and then only every probeRefreshMs', async (t) => {
+  // Given a healthy agent and PostgreSQL, a 30 ms heartbeat and a probe refresh every 300 ms
+  const { poller, polls, probes } = probePoller(t, { heartbeatMs: 30, timeoutMs: 20, probeRefreshMs: 300, agent: async () => agentStatus('c1', 'db-a'), pgUp: () => true });
+  // When it runs for about 20 heartbeats (600 ms)
+  poller.start();
+  await sleep(620);
+  await poller.stop();
+  // Then PostgreSQL was probed at the first poll and at each refresh, not every heartbeat
+  assert.ok(polls.length >= 12, `${polls.length} polls`);
+  assert.ok(probes() >= 2 && probes() <= 3, `${probes()} probes in ${polls.length} polls`);
+  // And every poll reported the latest probe's result
+  assert.ok(polls.every((p) => p.status !== null && p.pg));
+});
+
+test('a poll whose agent does not answer is judged with a probe made during that poll', async (t) => {
+  // Given a node that is healthy at first
+  let agentUp = true;
+  let pgUp = true;
+  const { poller, polls } = probePoller(t, {
+    heartbeatMs: 30,
+    timeoutMs: 20,
+    agent: async () => {
+      if (!agentUp) throw new PgvipError('PGVIP_PEER_UNREACHABLE', 'connection refused');
+      return agentStatus('c1', 'db-a');
+    },
+    pgUp: () => pgUp,
+  });
+  poller.start();
+  while (polls.length < 3) await sleep(5);
+  // When its agent stops answering while PostgreSQL is still up, and later PostgreSQL goes too
+  agentUp = false;
+  const firstDown = polls.length;
+  while (polls.length < firstDown + 3) await sleep(5);
+  pgUp = false;
+  const pgDown = polls.length;
+  while (polls.length < pgDown + 3) await sleep(5);
+  await poller.stop();
+  // Then each poll without an answer from the agent carried a probe of its own: the first one
+  // already saw PostgreSQL up, and the first one after PostgreSQL went saw it down
+  const withoutAgent = polls.slice(firstDown);
+  for (const [i, p] of withoutAgent.entries()) {
+    const before = i === 0 ? (polls[firstDown - 1]?.probesSoFar ?? 0) : (withoutAgent[i - 1]?.probesSoFar ?? 0);
+    if (p.status === null) assert.ok(p.probesSoFar > before, `poll ${firstDown + i} without the agent reused an older probe`);
+  }
+  assert.equal(withoutAgent[0]?.status, null);
+  assert.equal(withoutAgent[0]?.pg, true);
+  const afterPg = polls.slice(pgDown + 1);
+  assert.ok(afterPg.length > 0 && afterPg.every((p) => p.status === null && !p.pg));
+});
+
+test('a status slower than its head start gets a probe in parallel, and the poll still ends within the timeout', async (t) => {
+  // Given an agent that answers healthy polls quickly, then takes 60 ms (the head start is 100/8 = 12.5 ms)
+  let slow = false;
+  const { poller, polls } = probePoller(t, {
+    heartbeatMs: 150,
+    timeoutMs: 100,
+    agent: async () => {
+      if (slow) await sleep(60);
+      return agentStatus('c1', 'db-a');
+    },
+    pgUp: () => true,
+  });
+  poller.start();
+  while (polls.length < 2) await sleep(5);
+  const quick = polls.at(-1)?.probesSoFar ?? 0;
+  slow = true;
+  const from = polls.length;
+  while (polls.length < from + 2) await sleep(5);
+  await poller.stop();
+  // Then the quick polls after the first made no probe, and each slow poll made one
+  assert.equal(quick, 1);
+  const slowPolls = polls.slice(from);
+  assert.ok(slowPolls.every((p, i) => p.probesSoFar === quick + i + 1), JSON.stringify(slowPolls.map((p) => p.probesSoFar)));
 });

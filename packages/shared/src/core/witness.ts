@@ -64,6 +64,7 @@ export interface WitnessState {
 }
 
 export type WitnessInput =
+  /** `pgReachable` must come from a probe made during this poll whenever `status` is null (decisions read it only then; views show it always). */
   | { readonly kind: 'poll'; readonly nowMs: number; readonly node: NodeId; readonly status: AgentStatus | null; readonly pgReachable: boolean }
   | { readonly kind: 'request'; readonly nowMs: number; readonly msg: PeerRequest }
   /** The answer to a request the witness sent; `inReplyTo` names that request's kind. */
