@@ -4,7 +4,7 @@
 // cluster therefore costs an inbox ratePerHour mails an hour, and nobody misses that it flapped.
 import { notificationEvents } from '@pgvip/shared';
 import { subscriptionName } from './event-names.js';
-import nodemailer, { type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { PgvipEvent } from '../events.js';
 import { sleep, type NotifierClock } from './clock.js';
 import { DeliveryQueue } from './queue.js';
@@ -83,7 +83,11 @@ export class EmailChannel {
   readonly label: string;
   readonly #target: EmailTarget;
   readonly #deps: EmailChannelDeps;
-  readonly #transport: Transporter;
+  /**
+   * Made at the first mail: nodemailer is loaded only then, so a witness without an e-mail channel
+   * (or one that has not needed it yet) does not carry its ~15 MB of code.
+   */
+  #transport: Promise<Transporter> | undefined;
   readonly #queue: DeliveryQueue<Mail>;
   /** Monotonic times of the mails sent (or being sent) in the last hour, oldest first. */
   readonly #sentAtMs: number[] = [];
@@ -95,18 +99,6 @@ export class EmailChannel {
     this.#target = target;
     this.#deps = deps;
     this.label = `email ${target.smtpHost}:${target.smtpPort}`;
-    this.#transport = nodemailer.createTransport({
-      host: target.smtpHost,
-      port: target.smtpPort,
-      // Port 465 speaks TLS from the first byte (SMTPS); every other port starts in plain text.
-      secure: target.smtpPort === 465,
-      // startTls true: refuse a relay without STARTTLS; false: never upgrade; unset: when offered.
-      requireTLS: target.startTls === true,
-      ignoreTLS: target.startTls === false,
-      connectionTimeout: deps.smtpTimeoutMs,
-      greetingTimeout: deps.smtpTimeoutMs,
-      socketTimeout: deps.smtpTimeoutMs,
-    });
     this.#queue = new DeliveryQueue<Mail>({
       capacity: deps.queueCapacity,
       deliver: (mail, signal) => this.#send(mail, signal),
@@ -148,7 +140,28 @@ export class EmailChannel {
     const unsent = this.#suppressed.count;
     await this.#queue.close(graceMs);
     if (unsent > 0) this.#deps.onAbandoned(0, unsent);
-    this.#transport.close();
+    // Unset when no mail was ever sent; a transport that failed to load has nothing to close.
+    await this.#transport?.then((t) => t.close(), () => undefined);
+  }
+
+  #transporter(): Promise<Transporter> {
+    const target = this.#target;
+    const timeoutMs = this.#deps.smtpTimeoutMs;
+    this.#transport ??= import('nodemailer').then((m) =>
+      m.default.createTransport({
+        host: target.smtpHost,
+        port: target.smtpPort,
+        // Port 465 speaks TLS from the first byte (SMTPS); every other port starts in plain text.
+        secure: target.smtpPort === 465,
+        // startTls true: refuse a relay without STARTTLS; false: never upgrade; unset: when offered.
+        requireTLS: target.startTls === true,
+        ignoreTLS: target.startTls === false,
+        connectionTimeout: timeoutMs,
+        greetingTimeout: timeoutMs,
+        socketTimeout: timeoutMs,
+      }),
+    );
+    return this.#transport;
   }
 
   /** Counts a mail against the sliding hour, if the limit allows one now. */
@@ -187,7 +200,8 @@ export class EmailChannel {
     let lastError = '';
     for (let attempt = 1; attempt <= this.#deps.retry.attempts; attempt++) {
       try {
-        await this.#transport.sendMail({ from: this.#target.from, to: [...this.#target.to], subject: mail.subject, text: mail.text });
+        const transport = await this.#transporter();
+        await transport.sendMail({ from: this.#target.from, to: [...this.#target.to], subject: mail.subject, text: mail.text });
         return;
       } catch (err) {
         if (signal.aborted) throw err;
