@@ -16,6 +16,42 @@ export interface SnapshotContext {
   readonly streamFreshMs: number;
   /** The last good snapshot, kept while the server is merely slow (a stall is not a crash). */
   readonly previous: PgSnapshot | null;
+  /** Tracks the peer's replies to this primary (pg_stat_replication.reply_time). */
+  readonly replies: ReplyWatch;
+  /** This agent's monotonic clock, ms. */
+  readonly nowMs: number;
+}
+
+/**
+ * A standby silent for longer than this is not in sync, whatever pg_stat_replication's state says.
+ * The standby replies at least every wal_receiver_status_interval (1 s, a managed setting), so three
+ * missed replies are a lost standby, not a slow one. Without this a silently cut standby would show
+ * as "streaming, sync" until wal_sender_timeout (60 s) and commits would hang that long before the
+ * sync degrade could even start.
+ */
+export const standbyReplySilenceMs = 3_000;
+
+/**
+ * Notices a standby that stopped replying. reply_time is the standby's own wall clock, so its age
+ * cannot be computed against ours (clocks differ, and jump); instead this remembers, on the agent's
+ * monotonic clock, when the value last changed.
+ */
+export class ReplyWatch {
+  #value: string | null = null;
+  #changedAtMs = 0;
+
+  /** ms since the standby's reply_time last changed; null when there is no reply to watch. */
+  silentMs(replyTime: string | null, nowMs: number): number | null {
+    if (replyTime === null) {
+      this.#value = null;
+      return null;
+    }
+    if (replyTime !== this.#value) {
+      this.#value = replyTime;
+      this.#changedAtMs = nowMs;
+    }
+    return nowMs - this.#changedAtMs;
+  }
 }
 
 export function toSnapshot(obs: PgObservation, ctx: SnapshotContext): PgSnapshot {
@@ -30,6 +66,8 @@ export function toSnapshot(obs: PgObservation, ctx: SnapshotContext): PgSnapshot
   const streaming = obs.inRecovery && receiver !== null && receiver.status === 'streaming' && (receiver.lastMessageAgeMs ?? Infinity) <= ctx.streamFreshMs;
   const syncStandby = !obs.inRecovery && obs.synchronousStandbyNames.trim() === synchronousStandbyNamesFor(ctx.peerName) ? ctx.peerNode : null;
   const replica = obs.replicas.find((r) => r.applicationName === ctx.peerName);
+  const silentMs = ctx.replies.silentMs(replica?.replyTime ?? null, ctx.nowMs);
+  const replying = silentMs !== null && silentMs <= standbyReplySilenceMs;
   return {
     running: true,
     inRecovery: obs.inRecovery,
@@ -39,7 +77,7 @@ export function toSnapshot(obs: PgObservation, ctx: SnapshotContext): PgSnapshot
     replayLsn: obs.replayLsn ?? lsn,
     streaming,
     syncStandby,
-    standbyInSync: syncStandby !== null && replica !== undefined && replica.state === 'streaming' && replica.syncState === 'sync',
+    standbyInSync: syncStandby !== null && replica !== undefined && replica.state === 'streaming' && replica.syncState === 'sync' && replying,
   };
 }
 

@@ -21,7 +21,7 @@ import { PgvipError, type DurableFile, type PeerClient } from '@pgvip/shared';
 import type { MonotonicClock } from './clock.js';
 import { runEffect, type EffectPorts } from './effects.js';
 import { ROLES, type AgentMetrics } from './metrics.js';
-import { toSnapshot, toWriteProbe } from './pg-snapshot.js';
+import { ReplyWatch, toSnapshot, toWriteProbe } from './pg-snapshot.js';
 import type { WriteProbeResult } from './postgres/port.js';
 
 export interface RunnerDeps {
@@ -48,6 +48,7 @@ export class AgentRunner {
   #probe: Promise<void> | null = null;
   #probeResult: WriteProbeResult | null = null;
   #lastSnapshot: PgSnapshot | null = null;
+  readonly #replies = new ReplyWatch();
   #lastReason = '';
   #schemaReady = false;
 
@@ -120,6 +121,8 @@ export class AgentRunner {
       peerNode: settings.peer,
       streamFreshMs: Math.max(2000, 4 * settings.timings.heartbeatMs),
       previous: this.#lastSnapshot,
+      replies: this.#replies,
+      nowMs: this.#d.clock(),
     });
     if (!obs.reachable) this.#d.metrics.checksFailed.inc({ check: 'postgres' });
     this.#lastSnapshot = pg;

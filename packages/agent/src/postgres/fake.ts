@@ -391,6 +391,8 @@ export class FakePostgres implements PostgresPort {
     }
   }
 
+  #replies = 0;
+
   #replicas(): ReplicaView[] {
     const syncNames = this.#setting('synchronous_standby_names');
     return this.network
@@ -403,7 +405,8 @@ export class FakePostgres implements PostgresPort {
         syncState: syncNames !== '' && syncNames === synchronousStandbyNamesFor(n.nodeName) ? 'sync' : 'async',
         flushLsn: n.#receiveLsn,
         replayLsn: n.#walLsn,
-        replyAgeMs: 0,
+        // A streaming standby replies all the time: a new reply at every look.
+        replyTime: String(++this.#replies),
       }))
       .sort((x, y) => x.applicationName.localeCompare(y.applicationName));
   }

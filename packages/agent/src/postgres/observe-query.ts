@@ -43,7 +43,7 @@ SELECT
       'sync_state', sync_state,
       'flush_lsn', flush_lsn::text,
       'replay_lsn', replay_lsn::text,
-      'reply_age_ms', (extract(epoch FROM clock_timestamp() - reply_time) * 1000)::bigint)
+      'reply_time', reply_time::text)
       ORDER BY application_name), '[]'::json)
      FROM pg_stat_replication) AS replicas
 `;
@@ -71,7 +71,7 @@ export interface ObserveRow {
     sync_state: string;
     flush_lsn: string | null;
     replay_lsn: string | null;
-    reply_age_ms: number | string | null;
+    reply_time: string | null;
   }>;
 }
 
@@ -95,7 +95,7 @@ export function observationFromRow(row: ObserveRow): PgReachableObservation {
     syncState: r.sync_state,
     flushLsn: parseLsnOrNull(r.flush_lsn),
     replayLsn: parseLsnOrNull(r.replay_lsn),
-    replyAgeMs: numberOrNull(r.reply_age_ms),
+    replyTime: r.reply_time,
   }));
   return {
     reachable: true,

@@ -34,8 +34,12 @@ export interface ReplicaView {
   readonly syncState: string;
   readonly flushLsn: Lsn | null;
   readonly replayLsn: Lsn | null;
-  /** How long ago the standby's last reply arrived, by the primary's clock; null before the first reply. */
-  readonly replyAgeMs: number | null;
+  /**
+   * reply_time as text: when the standby sent its last reply, by the STANDBY's wall clock. Only ever
+   * compared with its own earlier values (has a new reply come?), never with a local clock: the two
+   * hosts' wall clocks may differ by any amount. Null before the first reply.
+   */
+  readonly replyTime: string | null;
 }
 
 /** This standby's WAL receiver (pg_stat_wal_receiver); absent when no receiver runs. */

@@ -21,7 +21,7 @@ const timingFields = {
   writeProbeTimeoutMs: durationMs(1, 600_000).default(d.writeProbeTimeoutMs).describe('Timeout of the primary\'s real write probe; a slower probe counts as a stall.'),
   writeProbeFailures: integer(1, 100).default(d.writeProbeFailures).describe('Consecutive stalled or failed write probes before the primary fences itself and releases its lease.'),
   streamingGraceMs: durationMs(1, 3_600_000).default(d.streamingGraceMs).describe('A standby is eligible for promotion only if it was streaming within this window before the election.'),
-  syncDegradeAfterMs: durationMs(1, 3_600_000).default(d.syncDegradeAfterMs).describe('How long the primary waits for a lost synchronous standby before asking the witness to let it drop to async.'),
+  syncDegradeAfterMs: durationMs(1, 3_600_000).default(d.syncDegradeAfterMs).describe('How long the primary waits for a lost synchronous standby (gone from pg_stat_replication, or silent for 3 s) before asking the witness to let it drop to async; commits wait meanwhile.'),
 } satisfies { [K in keyof Timings]: z.ZodType<Timings[K]> };
 
 export const TimingsSchema = closedObject(timingFields)

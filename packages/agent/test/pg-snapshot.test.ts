@@ -1,0 +1,53 @@
+// Goal: the primary's view of its synchronous standby notices a standby that stopped replying, by its
+// own monotonic clock, whatever the standby's wall clock says (reply_time is the standby's clock).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ReplyWatch, standbyReplySilenceMs, toSnapshot } from '../src/pg-snapshot.js';
+import type { PgObservation } from '../src/postgres/port.js';
+import { synchronousStandbyNamesFor } from '../src/postgres/port.js';
+
+function primaryWithSyncStandby(replyTime: string | null): PgObservation {
+  return {
+    reachable: true,
+    role: 'primary',
+    inRecovery: false,
+    timelineId: 1,
+    currentLsn: 100n,
+    receiveLsn: null,
+    replayLsn: null,
+    walReceiver: null,
+    replicas: [{ applicationName: 'db-b', clientAddress: '198.18.1.12', state: 'streaming', syncState: 'sync', flushLsn: 100n, replayLsn: 100n, replyTime }],
+    synchronousStandbyNames: synchronousStandbyNamesFor('db-b'),
+    defaultTransactionReadOnly: false,
+  };
+}
+
+function inSync(replies: ReplyWatch, replyTime: string | null, nowMs: number): boolean {
+  return toSnapshot(primaryWithSyncStandby(replyTime), { peerName: 'db-b', peerNode: 'db-b', streamFreshMs: 2_000, previous: null, replies, nowMs }).standbyInSync;
+}
+
+test('Given a sync standby whose replies keep coming, Then it is in sync', () => {
+  const replies = new ReplyWatch();
+  for (let i = 0; i < 20; i++) assert.equal(inSync(replies, `2026-12-03 14:00:${String(i).padStart(2, '0')}+00`, i * 1_000), true);
+});
+
+test('Given a sync standby that stops replying, Then it is out of sync once silent for longer than the limit, and back in sync at its next reply', () => {
+  const replies = new ReplyWatch();
+  const same = '2026-12-03 14:00:00+00';
+  assert.equal(inSync(replies, same, 0), true);
+  assert.equal(inSync(replies, same, standbyReplySilenceMs), true, 'silent exactly the limit: still in sync');
+  assert.equal(inSync(replies, same, standbyReplySilenceMs + 1), false, 'silent past the limit: out of sync, though pg_stat_replication still says streaming/sync');
+  assert.equal(inSync(replies, same, 60_000), false);
+  assert.equal(inSync(replies, '2026-12-03 14:01:00+00', 60_500), true, 'a new reply');
+});
+
+test('Given the standby\'s wall clock far behind or ahead of ours, Then only whether its replies change matters', () => {
+  const replies = new ReplyWatch();
+  assert.equal(inSync(replies, '1999-01-01 00:00:00+00', 0), true);
+  assert.equal(inSync(replies, '1999-01-01 00:00:01+00', 1_000), true);
+  assert.equal(inSync(replies, '2099-01-01 00:00:00+00', 2_000), true, 'a jump of the standby\'s clock is just a new reply');
+});
+
+test('Given no reply row for the standby, Then it is not in sync', () => {
+  assert.equal(inSync(new ReplyWatch(), null, 0), false);
+});
