@@ -7,47 +7,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { list, parseUnit, unitDir, value } from './systemd-unit.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
-const unitDir = path.join(repoRoot, 'deploy/systemd');
 const units = ['pgvip-agent.service', 'pgvip-witness.service'] as const;
 /** Where install.sh puts the current release; ExecStart runs the daemons from there. */
 const installPrefix = '/opt/pgvip/current/';
-
-/** A unit file as systemd reads it: section → key → every value assigned (keys may repeat). */
-type Unit = Map<string, Map<string, string[]>>;
-
-function parseUnit(text: string): Unit {
-  const unit: Unit = new Map();
-  let section: Map<string, string[]> | undefined;
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
-    const header = /^\[(.+)\]$/.exec(line);
-    if (header) {
-      section = new Map();
-      unit.set(header[1]!, section);
-      continue;
-    }
-    const eq = line.indexOf('=');
-    assert.ok(section && eq > 0, `not a key=value line inside a section: ${line}`);
-    const key = line.slice(0, eq).trim();
-    section.set(key, [...(section.get(key) ?? []), line.slice(eq + 1).trim()]);
-  }
-  return unit;
-}
-
-/** The effective value of a setting: the last assignment wins, as in systemd. */
-function value(unit: Unit, section: string, key: string): string | undefined {
-  return unit.get(section)?.get(key)?.at(-1);
-}
-
-/** Space-separated list settings accumulate over assignments; an empty assignment resets them. */
-function list(unit: Unit, section: string, key: string): string[] {
-  let items: string[] = [];
-  for (const v of unit.get(section)?.get(key) ?? []) items = v === '' ? [] : [...items, ...v.split(/\s+/)];
-  return items;
-}
 
 let workDir: string;
 

@@ -20,6 +20,7 @@ import { mustRun } from './exec.js';
 import { nodeArgv, repoRoot } from './ipc.js';
 import { LogFollower, firstLine, readLog, type LogLine, type Milestone } from './logs.js';
 import { acquireLabLock, createNetwork, releaseLabLock, removeLabResourcesSync, removeNetwork } from './netns.js';
+import { daemonUnitEnvironment } from '../deploy/systemd-unit.js';
 import { createPgCluster, type PgServer } from './postgres.js';
 import { Reaper } from './reaper.js';
 import { Service } from './supervisor.js';
@@ -255,10 +256,14 @@ export class Lab {
     ];
   }
 
-  /** Environment of a daemon on `host`: the emulator's endpoints and the host's instance-role keys. */
+  /**
+   * Environment of a daemon on `host`: the emulator's endpoints and the host's instance-role keys;
+   * compiled, also what its systemd unit sets (Node and malloc tuning), so the lab runs it as deployed.
+   */
   #daemonEnv(host: DbNode | 'witness'): Record<string, string> {
     const t = this.topology;
-    const env: Record<string, string> = { HOME: path.join(this.dir, 'hosts', host) };
+    const unitEnv = this.options.compiled === true ? daemonUnitEnvironment(host === 'witness' ? 'witness' : 'agent') : {};
+    const env: Record<string, string> = { ...unitEnv, HOME: path.join(this.dir, 'hosts', host) };
     if (host !== 'witness') {
       Object.assign(env, {
         PGVIP_EC2_ENDPOINT: ec2Endpoint(t),

@@ -84,6 +84,28 @@ describe('OsAddress with a scripted ip', () => {
   });
 });
 
+describe('OsAddress reading its own namespace in-process (no `ip` spawned for a check)', () => {
+  const info = (address: string, cidr: string | null, netmask: string) => ({ address, cidr, netmask, family: 'IPv4' as const, mac: '02:00:00:00:00:01', internal: false });
+
+  it('finds the VIP on the device with its prefix, from the cidr or else the netmask, and ignores other devices', async () => {
+    const readInterfaces = () => ({
+      eth0: [info('198.18.1.10', '198.18.1.10/24', '255.255.255.0'), info(vip, '198.18.1.100/32', '255.255.255.255'), info(vip, null, '255.255.255.0')],
+      eth1: [info(vip, '198.18.1.100/16', '255.255.0.0')],
+    });
+    assert.deepEqual(await new OsAddress({ address: vip, device: 'eth0', readInterfaces }).prefixesPresent(), [32, 24]);
+    assert.equal(await new OsAddress({ address: '198.18.1.101', device: 'eth0', readInterfaces }).isPresent(), false);
+  });
+
+  it('reads the real loopback device', async () => {
+    assert.deepEqual(await new OsAddress({ address: '127.0.0.1', device: 'lo' }).prefixesPresent(), [8]);
+    assert.equal(await new OsAddress({ address: vip, device: 'lo' }).isPresent(), false);
+  });
+
+  it('asks `ip` about a device it does not list, so a missing device is still an error', async () => {
+    await assert.rejects(new OsAddress({ address: vip, device: 'nope0', readInterfaces: () => ({}) }).isPresent(), (err) => isPgvipError(err, 'PGVIP_VIP_OS_ADDRESS') && /nope0/.test(err.detail));
+  });
+});
+
 const isRoot = process.getuid?.() === 0;
 const namespacePrefix = 'pgvip-t-vip-';
 

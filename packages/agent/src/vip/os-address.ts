@@ -5,7 +5,13 @@
 //
 // The command runner is injectable, so unit tests run without root; with `netns` every command runs
 // in that network namespace (`ip -n NS`, the lab's way of giving each "host" its own interfaces).
+//
+// Reading is the frequent part (every VIP check, every few seconds on the primary) and changing is
+// rare, so in the agent's own namespace the addresses are read in-process (getifaddrs, through
+// os.networkInterfaces) instead of spawning `ip -j addr show`: a fork of the agent costs far more CPU
+// than the check itself.
 import { execFile } from 'node:child_process';
+import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { PgvipError } from '@pgvip/shared';
 
 export interface CommandOutcome {
@@ -55,6 +61,11 @@ export interface OsAddressOptions {
   readonly run?: RunCommand;
   /** Bound on each `ip` invocation (default 5000 ms). */
   readonly timeoutMs?: number;
+  /**
+   * Reads this namespace's addresses (default os.networkInterfaces). Only used when neither `netns`
+   * nor `run` is given: both mean the addresses live somewhere `ip` must look.
+   */
+  readonly readInterfaces?: () => NodeJS.Dict<NetworkInterfaceInfo[]>;
 }
 
 export class OsAddress {
@@ -63,6 +74,7 @@ export class OsAddress {
   readonly #netns: string | undefined;
   readonly #run: RunCommand;
   readonly #timeoutMs: number;
+  readonly #readInterfaces: (() => NodeJS.Dict<NetworkInterfaceInfo[]>) | null;
 
   constructor(options: OsAddressOptions) {
     this.address = options.address;
@@ -70,6 +82,7 @@ export class OsAddress {
     this.#netns = options.netns;
     this.#run = options.run ?? runCommand;
     this.#timeoutMs = options.timeoutMs ?? 5_000;
+    this.#readInterfaces = options.netns === undefined && options.run === undefined ? (options.readInterfaces ?? networkInterfaces) : null;
   }
 
   /** `ip addr add VIP/prefix dev DEVICE`; done when the address is already there with that prefix. */
@@ -100,6 +113,9 @@ export class OsAddress {
 
   /** The prefix lengths with which the VIP is configured on the device (usually zero or one). */
   async prefixesPresent(): Promise<number[]> {
+    // A device with no address at all is not listed; `ip` below then says whether it exists.
+    const device = this.#readInterfaces?.()[this.device];
+    if (device !== undefined) return device.filter((a) => a.family === 'IPv4' && a.address === this.address).map((a) => prefixLengthOf(a));
     const out = await this.#ip(['-j', '-4', 'addr', 'show', 'dev', this.device]);
     if (out.exitCode !== 0) throw this.#failure(`ip addr show dev ${this.device}`, out);
     let links: unknown;
@@ -123,4 +139,11 @@ export class OsAddress {
     const why = out.timedOut ? `timed out after ${this.#timeoutMs} ms` : `exit ${out.exitCode ?? 'abnormal'}: ${out.stderr.trim() || out.stdout.trim() || 'no output'}`;
     return new PgvipError('PGVIP_VIP_OS_ADDRESS', `${command}${where} failed, ${why}`);
   }
+}
+
+/** The prefix length of an address from os.networkInterfaces (its cidr, else counted from the netmask). */
+function prefixLengthOf(a: NetworkInterfaceInfo): number {
+  const fromCidr = a.cidr === null ? NaN : Number(a.cidr.slice(a.cidr.indexOf('/') + 1));
+  if (Number.isInteger(fromCidr)) return fromCidr;
+  return a.netmask.split('.').reduce((bits, octet) => bits + (Number(octet) >>> 0).toString(2).replace(/0/g, '').length, 0);
 }
