@@ -83,3 +83,39 @@ test('a silent peer times out and a closed port is unreachable, both coded', asy
   assert.ok(Date.now() - started < 3000);
   await assert.rejects(client.status('db-b'), (e) => isPgvipError(e, 'PGVIP_PEER_UNREACHABLE'));
 });
+
+/**
+ * A peer whose TCP handshake never completes, as when its host drops packets: a listener that never
+ * accepts, with its accept queue already full, so the kernel drops every further SYN. (Node always
+ * accepts, so the listener is a python3 process.)
+ */
+async function unansweredPort(t: { after: (fn: () => Promise<void> | void) => void }): Promise<number> {
+  const { spawn } = await import('node:child_process');
+  const { connect } = await import('node:net');
+  const py = spawn('python3', ['-c', 'import socket,sys\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\nsys.stdin.read()'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  t.after(() => void py.kill());
+  const port = await new Promise<number>((resolve) => py.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+  // Fill the accept queue (backlog 0 holds one connection; a second is kept half-open).
+  for (let i = 0; i < 2; i++) {
+    const filler = connect(port, '127.0.0.1');
+    filler.on('error', () => undefined);
+    t.after(() => void filler.destroy());
+  }
+  await new Promise((r) => setTimeout(r, 100));
+  return port;
+}
+
+test('a peer whose connection never completes fails every call at the timeout, not at the HTTP client\'s own connect timer', async (t) => {
+  const port = await unansweredPort(t);
+  const timeoutMs = 200;
+  const client = createPeerClient({ signer: createSigner({ cluster: 'c1', sender: 'db-a', key }), peers: { witness: { host: '127.0.0.1', port } }, timeoutMs });
+  t.after(() => client.close());
+  // undici on its own ends such a call only after its connect timeout, which it rounds up to about a
+  // second: a heartbeat-paced caller would then miss every other beat. Each call must end near timeoutMs.
+  for (let i = 0; i < 3; i++) {
+    const started = performance.now();
+    await assert.rejects(client.send('witness', lease(i + 1)), (e) => isPgvipError(e, 'PGVIP_PEER_TIMEOUT'));
+    const took = performance.now() - started;
+    assert.ok(took < 900, `call ${i + 1} took ${Math.round(took)} ms with a ${timeoutMs} ms timeout`);
+  }
+});

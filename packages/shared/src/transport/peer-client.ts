@@ -67,13 +67,30 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
     }
   }
 
+  /** Replaces the pool of `to` with a fresh one (at its next call) and ends everything the old one had going. */
+  function retire(to: NodeId, pool: Pool, reason: Error): void {
+    if (pools.get(to) === pool) pools.delete(to);
+    pool.destroy(reason).catch(() => undefined);
+  }
+
   async function call(to: NodeId, spec: EndpointSpec, body: string, auth: Record<string, string>): Promise<RawReply> {
     // A timer cleared on completion (AbortSignal.timeout would fire after every successful call too,
     // which costs a busy witness measurable CPU).
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(new DOMException('request timed out', 'TimeoutError')), options.timeoutMs);
+    const pool = poolFor(to);
+    const timer = setTimeout(() => {
+      const reason = new DOMException('request timed out', 'TimeoutError');
+      abort.abort(reason);
+      // The abort alone ends a request that is on the wire, but not one still waiting for its
+      // connection: undici keeps that until its own connect timeout, which its coarse timers stretch
+      // to a second or more (measured: every call to a host that drops packets took 1.0–1.5 s instead
+      // of timeoutMs, so a witness polled a lost primary every 1.3 s instead of every heartbeat and
+      // detection took twice as long). A peer that has not answered in time gets a fresh pool; the
+      // old one is destroyed, which ends its connect attempt and whatever queued behind it now.
+      retire(to, pool, reason);
+    }, options.timeoutMs);
     try {
-      const res = await poolFor(to).request({
+      const res = await pool.request({
         method: spec.method,
         path: spec.path,
         headers: { ...auth, ...(spec.method === 'POST' ? { 'content-type': 'application/json' } : {}) },
