@@ -3,7 +3,7 @@
 // for PGVIP_BENCH_SECONDS (default 60) at the default heartbeat: resident memory and CPU time from
 // /proc. Then /health is loaded from the client namespace with concurrent keep-alive requests.
 // The agents run compiled (dist/), as in production. Writes bench/results/agent.json.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { ensureSystemDeps } from '../../scripts/system-deps.mjs';
@@ -17,12 +17,32 @@ const LOAD_SECONDS = Number(process.env.PGVIP_BENCH_LOAD_SECONDS ?? 10);
 const CONCURRENCY = Number(process.env.PGVIP_BENCH_CONCURRENCY ?? 16);
 const CLOCK_TICKS_PER_S = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
 
-function cpuTicks(pid: number): number {
-  // Fields 14 and 15 of /proc/PID/stat: utime and stime, in clock ticks. The command name (field 2)
-  // may contain spaces, so count from its closing parenthesis.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** utime and stime of a process or thread, in clock ticks (fields 14 and 15 of its stat file). */
+function cpuTimes(statFile: string): { user: number; system: number } {
+  // The command name (field 2) may contain spaces, so count from its closing parenthesis.
+  const stat = readFileSync(statFile, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
+  return { user: Number(fields[11]), system: Number(fields[12]) };
+}
+
+function cpuTicks(pid: number): number {
+  const t = cpuTimes(`/proc/${pid}/stat`);
+  return t.user + t.system;
+}
+
+/** CPU ticks per thread name (main thread = the process name; V8 and libuv workers have their own). */
+function threadTicks(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      const t = cpuTimes(`/proc/${pid}/task/${tid}/stat`);
+      byName.set(name, (byName.get(name) ?? 0) + t.user + t.system);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return byName;
 }
 
 function rssMb(pid: number): number {
@@ -48,12 +68,18 @@ async function main(): Promise<void> {
     const rss: number[] = [];
     const t0 = performance.now();
     const c0 = cpuTicks(pid);
+    const times0 = cpuTimes(`/proc/${pid}/stat`);
+    const threads0 = threadTicks(pid);
     while (performance.now() - t0 < SECONDS * 1000) {
       rss.push(rssMb(pid));
       await new Promise((r) => setTimeout(r, 1000));
     }
     const elapsedS = (performance.now() - t0) / 1000;
     const cpuPct = ((cpuTicks(pid) - c0) / CLOCK_TICKS_PER_S / elapsedS) * 100;
+    const pctOf = (ticks: number): number => Number(((ticks / CLOCK_TICKS_PER_S / elapsedS) * 100).toFixed(2));
+    const times1 = cpuTimes(`/proc/${pid}/stat`);
+    // Where the CPU goes: user vs kernel, and which threads (main = JavaScript; V8 = GC/compiler; libuv = fs/dns/crypto pool).
+    const threads = Object.fromEntries([...threadTicks(pid)].map(([name, ticks]) => [name, pctOf(ticks - (threads0.get(name) ?? 0))] as const).filter(([, pct]) => pct > 0).sort((a, b) => b[1] - a[1]));
     rss.sort((a, b) => a - b);
     const url = `http://${lab.topology.hosts[primary].address}:${lab.topology.ports.agent}/health`;
     console.log(`loading ${url} with ${CONCURRENCY} concurrent requests for ${LOAD_SECONDS} s ...`);
@@ -69,6 +95,7 @@ async function main(): Promise<void> {
       rss_mb: Number(rss[rss.length - 1]!.toFixed(1)),
       rss_median_mb: Number(rss[Math.floor(rss.length / 2)]!.toFixed(1)),
       cpu_pct_of_core: Number(cpuPct.toFixed(2)),
+      cpu_detail: { user_pct: pctOf(times1.user - times0.user), system_pct: pctOf(times1.system - times0.system), by_thread_pct: threads },
       health_load: { concurrency: CONCURRENCY, seconds: LOAD_SECONDS, requests: health.requests, errors: health.errors },
       health_p50_ms: Number(health.p50_ms.toFixed(2)),
       health_p99_ms: Number(health.p99_ms.toFixed(2)),

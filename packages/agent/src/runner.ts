@@ -24,6 +24,9 @@ import { ROLES, type AgentMetrics } from './metrics.js';
 import { ReplyWatch, toSnapshot, toWriteProbe } from './pg-snapshot.js';
 import type { WriteProbeResult } from './postgres/port.js';
 
+/** How often the primary looks at its standby while a switchover waits for it to catch up. */
+export const switchoverCatchUpPollMs = 50;
+
 export interface RunnerDeps {
   readonly initial: AgentState;
   readonly ports: EffectPorts;
@@ -102,7 +105,10 @@ export class AgentRunner {
         this.#ticking = false;
       }
     }
-    this.#schedule(Math.max(0, t.heartbeatMs - (this.#d.clock() - started)));
+    // While a switchover waits for the standby to replay our final LSN, writes are down: look again
+    // soon instead of a heartbeat later (the primary sends no lease renewals meanwhile).
+    const periodMs = this.#s.switchover?.step === 'catching-up' ? Math.min(switchoverCatchUpPollMs, t.heartbeatMs) : t.heartbeatMs;
+    this.#schedule(Math.max(0, periodMs - (this.#d.clock() - started)));
   }
 
   async #observeAndStep(): Promise<void> {

@@ -49,6 +49,11 @@ export interface AgentSettings {
   readonly vipVerifyEveryMs: number;
   /** The longest one EC2 call may take; the VIP is only moved while the lease outlives it. */
   readonly vipCallBudgetMs: number;
+  /**
+   * How long a node that may no longer hold the VIP keeps it on its interface while EC2 may still
+   * route it here (until a check shows EC2 routes it elsewhere, at most this long).
+   */
+  readonly vipKeepWhileRoutedMs: number;
   /** A switchover that has not handed over within this time is aborted and the primary resumes. */
   readonly switchoverTimeoutMs: number;
 }
@@ -60,6 +65,7 @@ export function defaultAgentSettings(base: Pick<AgentSettings, 'cluster' | 'self
     fencing: 'read-only',
     vipVerifyEveryMs: 10 * base.timings.heartbeatMs,
     vipCallBudgetMs: 1000,
+    vipKeepWhileRoutedMs: 2 * base.timings.leaseMs,
     switchoverTimeoutMs: 4 * base.timings.leaseMs,
     ...base,
   };
@@ -122,6 +128,10 @@ export interface AgentState {
   readonly vip: 'unknown' | 'moved' | 'local' | 'held';
   readonly lastVipCheckAtMs: number;
   readonly vipDropped: boolean;
+  /** Since when this node may not hold the VIP but has not dropped it from its interface yet. */
+  readonly vipUnheldSinceMs: number | null;
+  /** A VIP check since then showed EC2 routing the VIP to another node. */
+  readonly vipRoutedElsewhere: boolean;
   readonly campaign: { readonly term: number; readonly sentAtMs: number } | null;
   readonly writeProbeFailures: number;
   /** Primary side: sync replication bookkeeping. */
@@ -182,6 +192,8 @@ export function bootAgent(settings: AgentSettings, durable: AgentDurable, nowMs:
     vip: 'unknown',
     lastVipCheckAtMs: -Infinity,
     vipDropped: false,
+    vipUnheldSinceMs: null,
+    vipRoutedElsewhere: false,
     campaign: null,
     writeProbeFailures: 0,
     sync: { confirmedAtWitness: false, lostSinceMs: null, requestSentAtMs: null },
@@ -428,13 +440,44 @@ function checkLease(st: Step): void {
     const why = primary ? `lease for term ${s.durable.term} lapsed` : `term ${s.durable.term} belongs to ${s.durable.primaryOfTerm ?? 'another node'}`;
     fence(st, why);
   }
-  // Only a node that may write keeps the VIP on its interface: once fenced, released or deposed it
-  // removes it (useless without writes, and EC2 routes it to the new primary anyway). A promoting
-  // node and a primary within its lease or boot grace keep it.
-  const mayHoldVip = primary && !s.fenced && s.releasedTerm !== s.durable.term && (pg.inRecovery || leaseRemainingMs(s) > 0 || inBootGrace(s));
-  if (!mayHoldVip && !st.s.vipDropped && st.s.fenceInFlight === null && st.s.inFlight === null && s.switchover === null) {
+  if (mayHoldVip(s)) {
+    if (s.vipUnheldSinceMs !== null) st.set({ vipUnheldSinceMs: null, vipRoutedElsewhere: false });
+  } else if (!st.s.vipDropped && st.s.fenceInFlight === null && st.s.inFlight === null && s.switchover === null) {
+    releaseLocalVip(st);
+  }
+}
+
+/**
+ * Only a node that may write keeps the VIP for good: once fenced, released or deposed it removes it
+ * from its interface (EC2 routes it to the new primary). A promoting node and a primary within its
+ * lease or boot grace may hold it.
+ */
+function mayHoldVip(s: AgentState): boolean {
+  if (!isPrimaryOfTerm(s) || s.fenced || s.releasedTerm === s.durable.term || s.pg === null) return false;
+  return s.pg.inRecovery || leaseRemainingMs(s) > 0 || inBootGrace(s);
+}
+
+/**
+ * A node that may no longer hold the VIP removes it from its interface — but not while EC2 may still
+ * route it here: until the new primary has taken it, clients reaching this node are better served by
+ * a refusal (PostgreSQL down: connection refused; fenced: a read-only error), on which they retry at
+ * once, than by an address that is gone, which silently drops their connection attempts and costs
+ * each a TCP SYN retransmission (1 s, then 2 s...). Writes are unaffected: this node is fenced or
+ * down already. So it checks where EC2 routes the VIP, every heartbeat, and drops it as soon as EC2
+ * routes it elsewhere, or after vipKeepWhileRoutedMs in any case (EC2 unreachable from here).
+ */
+function releaseLocalVip(st: Step): void {
+  const s = st.s;
+  const since = s.vipUnheldSinceMs ?? s.nowMs;
+  if (s.vipUnheldSinceMs === null) st.set({ vipUnheldSinceMs: since, vipRoutedElsewhere: false });
+  if (st.s.vipRoutedElsewhere || s.nowMs - since >= s.settings.vipKeepWhileRoutedMs) {
     st.effect({ kind: 'drop-vip-local' });
-    st.set({ vip: 'unknown' });
+    st.set({ vip: 'unknown', vipUnheldSinceMs: null, vipRoutedElsewhere: false });
+    return;
+  }
+  if (s.nowMs - s.lastVipCheckAtMs >= s.settings.timings.heartbeatMs) {
+    st.effect({ kind: 'verify-vip' });
+    st.set({ lastVipCheckAtMs: s.nowMs });
   }
 }
 
@@ -787,6 +830,10 @@ function onRequest(st: Step, msg: PeerRequest): void {
       st.reply(msg.from, { ...st.envelope(), kind: 'ack', accepted: true, reason: `taking over term ${msg.term}` });
       st.notify('switchover', `received term ${msg.term} from ${msg.from}`);
       evaluate(st);
+      // A handed-over term comes without a lease (a vote is a grant; a handover is not): ask for one
+      // now rather than at the next heartbeat, or the promotion may finish first and the new primary
+      // would fence itself for want of a lease, adding a lease round to the switchover's write gap.
+      if (isPrimaryOfTerm(st.s) && st.s.switchover === null) sendLeaseRequests(st);
       return;
     }
     case 'switchover-request': {
@@ -947,6 +994,11 @@ function onEffectDone(st: Step, r: EffectResult): void {
       moveVip(st);
       return;
     case 'verify-vip':
+      // A node on its way out only learns whether EC2 still routes the VIP here (releaseLocalVip).
+      if (!mayHoldVip(s)) {
+        if (r.vipPlacement === 'elsewhere') st.set({ vipRoutedElsewhere: true });
+        return;
+      }
       if (r.vipPlacement === 'elsewhere') {
         st.set({ vip: 'unknown' });
         moveVip(st);
