@@ -762,11 +762,17 @@ function maybeCampaign(st: Step): void {
     st.set({ campaign: null }); // no answer: try again below
   }
   const primaryReleased = s.releasedTerm === s.durable.term;
+  // Asking again for the current term whose primary we do not know is only a question: the witness
+  // grants it solely if it already voted for us in that term (its reply was lost), and otherwise
+  // refuses and names the primary. It needs neither a failed primary nor eligibility (both were
+  // judged when the vote was first asked for) — without it, a node that won a vote whose reply was
+  // lost, and then learned the term without its primary, waited forever for a primary nobody named.
+  const askingAgain = nextTerm === s.durable.term;
   const primaryFailed = primaryReleased || s.peerFailedChecks >= t.failureChecks;
-  if (!primaryFailed) return;
+  if (!primaryFailed && !askingAgain) return;
   if (s.durable.primaryOfTerm !== s.settings.peer && s.durable.primaryOfTerm !== null) return;
   if (promiseLive(s)) return; // includes the promise a restarted node assumes it made (bootAgent)
-  const why = blocker(s);
+  const why = askingAgain ? null : blocker(s);
   if (why !== null) {
     if (s.peerFailedChecks === t.failureChecks) st.because(`primary failed but this node may not promote: ${why}`);
     return;
