@@ -46,6 +46,9 @@ export class AgentRunner {
   #s: AgentState;
   readonly #d: RunnerDeps;
   #timer: NodeJS.Timeout | null = null;
+  /** Notices that this process did not run for a while (see #watchPauses). */
+  #pauseWatch: NodeJS.Timeout | null = null;
+  #pauseWatchAtMs = 0;
   #stopped = false;
   #ticking = false;
   #probe: Promise<void> | null = null;
@@ -71,11 +74,30 @@ export class AgentRunner {
   start(): void {
     this.#d.logger.info({ term: this.#s.durable.term, primaryOfTerm: this.#s.durable.primaryOfTerm }, 'agent loop started');
     this.#schedule(0);
+    this.#pauseWatchAtMs = this.#d.clock();
+    this.#pauseWatch = setInterval(() => this.#watchPauses(), this.#s.settings.timings.heartbeatMs);
+  }
+
+  /**
+   * A timer that should fire every heartbeat and fires much later means the process did not run
+   * (SIGSTOP, a frozen cgroup, a paused VM, a stalled event loop). On resume every overdue timer
+   * fires at once, this one among the first: the core decides again right away — a primary whose
+   * lease lapsed meanwhile fences now, not after the next tick's observations (which may wait for
+   * a peer's timeout first).
+   */
+  #watchPauses(): void {
+    const now = this.#d.clock();
+    const gapMs = now - this.#pauseWatchAtMs;
+    this.#pauseWatchAtMs = now;
+    if (gapMs <= 2 * this.#s.settings.timings.heartbeatMs) return;
+    this.#d.logger.warn({ pausedMs: Math.round(gapMs) }, `the agent did not run for ${Math.round(gapMs)} ms: deciding again before anything else`);
+    this.#step({ kind: 'wake', nowMs: now, pausedMs: gapMs });
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
+    if (this.#pauseWatch !== null) clearInterval(this.#pauseWatch);
     await this.#probe;
   }
 

@@ -87,3 +87,13 @@ test('only the answer to the switchover request settles a pending switchover', (
   assert.notEqual(stepWitness(w, { kind: 'reply', nowMs: 2, msg: ack, inReplyTo: 'manual-promote' }).state.switchover, null);
   assert.equal(stepWitness(w, { kind: 'reply', nowMs: 2, msg: ack, inReplyTo: 'switchover-request' }).state.switchover, null);
 });
+
+test('a primary woken after a pause with its lease lapsed fences before anything else, without waiting for a new observation', () => {
+  const s = primaryWithLease();
+  const out = stepAgent(s, { kind: 'wake', nowMs: 9_000, pausedMs: 8_500 });
+  assert.deepEqual(out.actions[0]?.kind === 'effect' && out.actions[0].effect, { kind: 'fence', mode: 'read-only' });
+  assert.match(out.reason, /fencing: lease for term 3 lapsed/);
+  // Within its lease, a wake changes nothing.
+  const early = stepAgent(s, { kind: 'wake', nowMs: 1_000, pausedMs: 1_001 });
+  assert.ok(!early.actions.some((a) => a.kind === 'effect' && a.effect.kind === 'fence'));
+});

@@ -151,7 +151,13 @@ export type AgentInput =
   | { readonly kind: 'tick'; readonly nowMs: number; readonly pg: PgSnapshot; readonly writeProbe: WriteProbe; readonly peer: AgentStatus | null }
   | { readonly kind: 'request'; readonly nowMs: number; readonly msg: PeerRequest }
   | { readonly kind: 'reply'; readonly nowMs: number; readonly msg: PeerReply }
-  | { readonly kind: 'effect-done'; readonly nowMs: number; readonly result: EffectResult };
+  | { readonly kind: 'effect-done'; readonly nowMs: number; readonly result: EffectResult }
+  /**
+   * The shell noticed it did not run for a while (the host or process was paused, or its event loop
+   * stalled): decide again with what is known — above all, fence if the lease lapsed meanwhile —
+   * without waiting for fresh observations (DESIGN §4: on resume, check the lease before any action).
+   */
+  | { readonly kind: 'wake'; readonly nowMs: number; readonly pausedMs: number };
 
 export type AgentOutput = StepOutput<AgentState, AgentDurable>;
 
@@ -360,6 +366,9 @@ export function stepAgent(state: AgentState, input: AgentInput): AgentOutput {
       onEffectDone(st, input.result);
       evaluate(st);
       return st.output('effect finished');
+    case 'wake':
+      evaluate(st);
+      return st.output(`resumed after ${Math.round(input.pausedMs)} ms without running`);
   }
 }
 
