@@ -45,6 +45,13 @@ function threadTicks(pid: number): Map<string, number> {
   return byName;
 }
 
+/** The resident set split into anonymous memory (heap, malloc) and file pages (the node binary, libraries). */
+function rssParts(pid: number): { anon: number; file: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
+  return { anon: kb('RssAnon') / 1024, file: kb('RssFile') / 1024 };
+}
+
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m === null ? NaN : Number(m[1]) / 1024;
@@ -66,12 +73,14 @@ async function main(): Promise<void> {
     if (pid === null) throw new Error(`the agent on ${primary} is not running`);
     console.log(`sampling the agent on ${primary} (pid ${pid}) for ${SECONDS} s ...`);
     const rss: number[] = [];
+    const parts: { anon: number; file: number }[] = [];
     const t0 = performance.now();
     const c0 = cpuTicks(pid);
     const times0 = cpuTimes(`/proc/${pid}/stat`);
     const threads0 = threadTicks(pid);
     while (performance.now() - t0 < SECONDS * 1000) {
       rss.push(rssMb(pid));
+      parts.push(rssParts(pid));
       await new Promise((r) => setTimeout(r, 1000));
     }
     const elapsedS = (performance.now() - t0) / 1000;
@@ -94,6 +103,8 @@ async function main(): Promise<void> {
       sampled_seconds: Math.round(elapsedS),
       rss_mb: Number(rss[rss.length - 1]!.toFixed(1)),
       rss_median_mb: Number(rss[Math.floor(rss.length / 2)]!.toFixed(1)),
+      // At the sample with the largest resident set: what is the process's own (anon) and what are shared file pages.
+      rss_at_max: (({ anon, file }) => ({ anon_mb: Number(anon.toFixed(1)), file_mb: Number(file.toFixed(1)) }))(parts.reduce((a, b) => (a.anon + a.file >= b.anon + b.file ? a : b))),
       cpu_pct_of_core: Number(cpuPct.toFixed(2)),
       cpu_detail: { user_pct: pctOf(times1.user - times0.user), system_pct: pctOf(times1.system - times0.system), by_thread_pct: threads },
       health_load: { concurrency: CONCURRENCY, seconds: LOAD_SECONDS, requests: health.requests, errors: health.errors },
