@@ -12,11 +12,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { acknowledged, firstAckAfter } from './checkers.js';
-import { run } from './exec.js';
+import path from 'node:path';
+import { run, runOnHost } from './exec.js';
+import { labSecretAccessKey } from './emulator.js';
 import { isRoot, startLab, type CheckReport, type Lab } from './lab.js';
 import { renderMilestones } from './logs.js';
 import { labLockOwner } from './netns.js';
-import type { DbNode } from './topology.js';
+import { ec2Endpoint, type DbNode } from './topology.js';
 import { hold, waitFor } from './wait.js';
 
 const busy = isRoot() ? labLockOwner() : null;
@@ -131,6 +133,27 @@ describe('lab: DESIGN §9 scenarios on real processes', { skip, timeout: 40 * 60
     assert.ok(!log.some((l) => l.atMs >= faultAt && l.msg === 'effect started' && l.fields.effect === 'unfence'), `${r.primary} never unfenced`);
     assert.ok(lab.logOf(r.primary).some((l) => l.atMs >= faultAt && l.event === 'rejoined'), `${r.primary} rejoined as a standby`);
   }
+
+  // DESIGN §10 / issue 6: the agents run under exactly deploy/iam's policy, enforced by the emulator
+  // for their instance-role keys: what the policy grants works, anything else is refused.
+  it('the agents act under deploy/iam\'s least-privilege policy: the EC2 API grants what it allows and refuses the rest', { timeout: 2 * 60_000 }, async () => {
+    assert.equal(lab.emulator.iamEnforced, true, 'deploy/iam/agent-secondary-ip.json is enforced for the agents\' keys');
+    const t = lab.topology;
+    const aws = (args: string[]) => runOnHost('db-a', ['/usr/bin/aws', 'ec2', ...args, '--endpoint-url', ec2Endpoint(t)], {
+      cgroup: false,
+      timeoutMs: 60_000,
+      env: {
+        PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: path.join(lab.dir, 'hosts', 'db-a'),
+        AWS_ACCESS_KEY_ID: t.ec2['db-a'].accessKeyId, AWS_SECRET_ACCESS_KEY: labSecretAccessKey, AWS_DEFAULT_REGION: t.region,
+        AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_EC2_METADATA_DISABLED: 'true', AWS_PAGER: '',
+      },
+    });
+    const allowed = await aws(['describe-network-interfaces', '--network-interface-ids', t.ec2['db-a'].eniId]);
+    assert.equal(allowed.code, 0, `DescribeNetworkInterfaces is granted: ${allowed.stderr}`);
+    const refused = await aws(['describe-route-tables']);
+    assert.notEqual(refused.code, 0, 'DescribeRouteTables is not in the secondary-ip policy');
+    assert.match(refused.stderr, /UnauthorizedOperation/);
+  });
 
   row('row 1: planned switchover — the standby becomes primary, the old primary rejoins, nothing is lost', async (r) => {
     const res = await lab.switchover(r.standby);
