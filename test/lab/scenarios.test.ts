@@ -12,9 +12,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { acknowledged, firstAckAfter } from './checkers.js';
-import path from 'node:path';
+import { awsEnv } from './baseline/baseline.js';
 import { run, runOnHost } from './exec.js';
-import { labSecretAccessKey } from './emulator.js';
 import { isRoot, startLab, type CheckReport, type Lab } from './lab.js';
 import { renderMilestones } from './logs.js';
 import { labLockOwner } from './netns.js';
@@ -139,15 +138,7 @@ describe('lab: DESIGN §9 scenarios on real processes', { skip, timeout: 40 * 60
   it('the agents act under deploy/iam\'s least-privilege policy: the EC2 API grants what it allows and refuses the rest', { timeout: 2 * 60_000 }, async () => {
     assert.equal(lab.emulator.iamEnforced, true, 'deploy/iam/agent-secondary-ip.json is enforced for the agents\' keys');
     const t = lab.topology;
-    const aws = (args: string[]) => runOnHost('db-a', ['/usr/bin/aws', 'ec2', ...args, '--endpoint-url', ec2Endpoint(t)], {
-      cgroup: false,
-      timeoutMs: 60_000,
-      env: {
-        PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: path.join(lab.dir, 'hosts', 'db-a'),
-        AWS_ACCESS_KEY_ID: t.ec2['db-a'].accessKeyId, AWS_SECRET_ACCESS_KEY: labSecretAccessKey, AWS_DEFAULT_REGION: t.region,
-        AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_EC2_METADATA_DISABLED: 'true', AWS_PAGER: '',
-      },
-    });
+    const aws = (args: string[]) => runOnHost('db-a', ['/usr/bin/aws', 'ec2', ...args, '--endpoint-url', ec2Endpoint(t)], { cgroup: false, timeoutMs: 60_000, env: awsEnv(lab, 'db-a') });
     const allowed = await aws(['describe-network-interfaces', '--network-interface-ids', t.ec2['db-a'].eniId]);
     assert.equal(allowed.code, 0, `DescribeNetworkInterfaces is granted: ${allowed.stderr}`);
     const refused = await aws(['describe-route-tables']);

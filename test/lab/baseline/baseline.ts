@@ -20,7 +20,7 @@ const script = path.join(path.dirname(new URL(import.meta.url).pathname), 'failo
 const cleanPath = '/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** Environment of the AWS CLI on `node`: the host's instance-role keys, and no user config of the machine. */
-function awsEnv(lab: Lab, node: DbNode): Record<string, string> {
+export function awsEnv(lab: Pick<Lab, 'topology' | 'dir'>, node: DbNode): Record<string, string> {
   const t = lab.topology;
   return {
     PATH: cleanPath,
