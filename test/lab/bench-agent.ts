@@ -25,11 +25,6 @@ function cpuTimes(statFile: string): { user: number; system: number } {
   return { user: Number(fields[11]), system: Number(fields[12]) };
 }
 
-function cpuTicks(pid: number): number {
-  const t = cpuTimes(`/proc/${pid}/stat`);
-  return t.user + t.system;
-}
-
 /** CPU ticks per thread name (main thread = the process name; V8 and libuv workers have their own). */
 function threadTicks(pid: number): Map<string, number> {
   const byName = new Map<string, number>();
@@ -45,16 +40,11 @@ function threadTicks(pid: number): Map<string, number> {
   return byName;
 }
 
-/** The resident set split into anonymous memory (heap, malloc) and file pages (the node binary, libraries). */
-function rssParts(pid: number): { anon: number; file: number } {
+/** The resident set in MB, and its split into anonymous memory (heap, malloc) and file pages (the node binary, libraries). */
+function residentSet(pid: number): { total: number; anon: number; file: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
-  return { anon: kb('RssAnon') / 1024, file: kb('RssFile') / 1024 };
-}
-
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m === null ? NaN : Number(m[1]) / 1024;
+  const mb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
+  return { total: mb('VmRSS'), anon: mb('RssAnon'), file: mb('RssFile') };
 }
 
 async function main(): Promise<void> {
@@ -72,24 +62,22 @@ async function main(): Promise<void> {
     const pid = lab.agents[primary].pid;
     if (pid === null) throw new Error(`the agent on ${primary} is not running`);
     console.log(`sampling the agent on ${primary} (pid ${pid}) for ${SECONDS} s ...`);
-    const rss: number[] = [];
-    const parts: { anon: number; file: number }[] = [];
+    const rss: { total: number; anon: number; file: number }[] = [];
     const t0 = performance.now();
-    const c0 = cpuTicks(pid);
     const times0 = cpuTimes(`/proc/${pid}/stat`);
     const threads0 = threadTicks(pid);
     while (performance.now() - t0 < SECONDS * 1000) {
-      rss.push(rssMb(pid));
-      parts.push(rssParts(pid));
+      rss.push(residentSet(pid));
       await new Promise((r) => setTimeout(r, 1000));
     }
     const elapsedS = (performance.now() - t0) / 1000;
-    const cpuPct = ((cpuTicks(pid) - c0) / CLOCK_TICKS_PER_S / elapsedS) * 100;
     const pctOf = (ticks: number): number => Number(((ticks / CLOCK_TICKS_PER_S / elapsedS) * 100).toFixed(2));
     const times1 = cpuTimes(`/proc/${pid}/stat`);
+    const cpuPct = pctOf(times1.user + times1.system - times0.user - times0.system);
     // Where the CPU goes: user vs kernel, and which threads (main = JavaScript; V8 = GC/compiler; libuv = fs/dns/crypto pool).
     const threads = Object.fromEntries([...threadTicks(pid)].map(([name, ticks]) => [name, pctOf(ticks - (threads0.get(name) ?? 0))] as const).filter(([, pct]) => pct > 0).sort((a, b) => b[1] - a[1]));
-    rss.sort((a, b) => a - b);
+    rss.sort((a, b) => a.total - b.total);
+    const largest = rss[rss.length - 1]!;
     const url = `http://${lab.topology.hosts[primary].address}:${lab.topology.ports.agent}/health`;
     console.log(`loading ${url} with ${CONCURRENCY} concurrent requests for ${LOAD_SECONDS} s ...`);
     const load = await runOnHost('client', nodeArgv('test/lab/in-netns/health-load.ts', [url, String(CONCURRENCY), String(LOAD_SECONDS * 1000)]), { timeoutMs: (LOAD_SECONDS + 60) * 1000 });
@@ -101,11 +89,11 @@ async function main(): Promise<void> {
       role: 'primary with a live synchronous standby, witness and writer',
       heartbeat_ms: 500,
       sampled_seconds: Math.round(elapsedS),
-      rss_mb: Number(rss[rss.length - 1]!.toFixed(1)),
-      rss_median_mb: Number(rss[Math.floor(rss.length / 2)]!.toFixed(1)),
+      rss_mb: Number(largest.total.toFixed(1)),
+      rss_median_mb: Number(rss[Math.floor(rss.length / 2)]!.total.toFixed(1)),
       // At the sample with the largest resident set: what is the process's own (anon) and what are shared file pages.
-      rss_at_max: (({ anon, file }) => ({ anon_mb: Number(anon.toFixed(1)), file_mb: Number(file.toFixed(1)) }))(parts.reduce((a, b) => (a.anon + a.file >= b.anon + b.file ? a : b))),
-      cpu_pct_of_core: Number(cpuPct.toFixed(2)),
+      rss_at_max: { anon_mb: Number(largest.anon.toFixed(1)), file_mb: Number(largest.file.toFixed(1)) },
+      cpu_pct_of_core: cpuPct,
       cpu_detail: { user_pct: pctOf(times1.user - times0.user), system_pct: pctOf(times1.system - times0.system), by_thread_pct: threads },
       health_load: { concurrency: CONCURRENCY, seconds: LOAD_SECONDS, requests: health.requests, errors: health.errors },
       health_p50_ms: Number(health.p50_ms.toFixed(2)),
