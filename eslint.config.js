@@ -32,4 +32,15 @@ export default tseslint.config(
       'no-restricted-properties': ['error', { object: 'Math', property: 'random', message: 'The core is deterministic: randomness is an input.' }],
     },
   },
+  {
+    // The agent reaches the EC2 SDK through vip/ec2-sdk.ts only: that module is what the build
+    // replaces with a bundle of the few operations used (see its header).
+    files: ['packages/agent/src/**/*.ts'],
+    ignores: ['packages/agent/src/vip/ec2-sdk.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{ group: ['@aws-sdk/*', '@smithy/*'], allowTypeImports: true, message: 'Import the EC2 SDK through ./vip/ec2-sdk.js (it is bundled at build time).' }],
+      }],
+    },
+  },
 );

@@ -59,7 +59,7 @@ export function buildRelease({ out, build }) {
   if (!/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(version ?? '')) fail(`package.json version ${JSON.stringify(version)} is not a semantic version`);
   const name = `pgvip-${version}`;
 
-  if (build) run(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-b'], repoRoot);
+  if (build) run(process.execPath, [path.join(repoRoot, 'scripts/build.mjs')], repoRoot);
 
   mkdirSync(out, { recursive: true });
   const staging = mkdtempSync(path.join(out, `.staging-${name}-`));

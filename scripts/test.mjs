@@ -34,7 +34,7 @@ function findTests(dir, out = []) {
 
 if (!skipStatic) {
   run('lint', 'npx', ['eslint', '.']);
-  run('type-check', 'npx', ['tsc', '-b']);
+  run('type-check and build', process.execPath, [path.join(repoRoot, 'scripts/build.mjs')]);
   run('type-check tests', 'npx', ['tsc', '-p', 'test/tsconfig.json', '--noEmit']);
 }
 

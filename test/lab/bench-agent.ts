@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   }
   ensureSystemDeps(['test/lab']);
   console.log('building dist/ (the agents run compiled, as in production) ...');
-  const build = spawnSync('npx', ['tsc', '-b'], { cwd: repoRoot, stdio: 'inherit' });
+  const build = spawnSync(process.execPath, [path.join(repoRoot, 'scripts/build.mjs')], { cwd: repoRoot, stdio: 'inherit' });
   if (build.status !== 0) process.exit(1);
   const lab = await Lab.start({ compiled: true, progress: (l) => console.log(`  ${l}`) });
   try {

@@ -317,9 +317,9 @@ async function main(): Promise<void> {
   }
   ensureSystemDeps(['test/lab']);
   // The daemons run compiled, as a release runs them; from source when the tree does not build.
-  log('building dist/ (tsc -b) so the daemons run as in production');
-  compiled = spawnSync('npx', ['tsc', '-b'], { cwd: repoRoot, stdio: 'inherit' }).status === 0;
-  if (!compiled) log('tsc -b failed: running the daemons from source (tsx) instead');
+  log('building dist/ (scripts/build.mjs) so the daemons run as in production');
+  compiled = spawnSync(process.execPath, [path.join(repoRoot, 'scripts/build.mjs')], { cwd: repoRoot, stdio: 'inherit' }).status === 0;
+  if (!compiled) log('the build failed: running the daemons from source (tsx) instead');
   const results: Record<string, ScenarioSummary[]> = {};
   const daemons = compiled ? 'compiled (dist/)' : 'source (tsx)';
   const meta = { date: new Date().toISOString().slice(0, 10), cpus: cpus().length, kernel: release(), node: process.version, runsPerScenario: runs, daemons, notes: benchNotes(daemons) };

@@ -4,7 +4,7 @@
 //
 // Discovery runs on first use and is kept once it succeeds; a failure is not kept, so the next
 // effect tries again. dropLocal() never needs it: fencing must work when IMDS and EC2 are gone.
-import { EC2Client, type EC2ClientConfig } from '@aws-sdk/client-ec2';
+import { EC2Client, type EC2ClientConfig } from './ec2-sdk.js';
 import type { AgentConfig, VipConfig } from '@pgvip/shared';
 import type { Logger } from 'pino';
 import type { CloudRouting } from './cloud-routing.js';

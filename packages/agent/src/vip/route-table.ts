@@ -3,7 +3,7 @@
 // the route gets it with CreateRoute; and if that races with another writer (or with our own earlier
 // attempt whose answer was lost) RouteAlreadyExists sends us back to ReplaceRoute. Pointing a route
 // that already points at us is a no-op, so the whole move is idempotent.
-import { CreateRouteCommand, DescribeRouteTablesCommand, ReplaceRouteCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { CreateRouteCommand, DescribeRouteTablesCommand, ReplaceRouteCommand, type EC2Client } from './ec2-sdk.js';
 import { PgvipError } from '@pgvip/shared';
 import type { CloudRouting, CloudView } from './cloud-routing.js';
 import type { VipTarget } from './discovery.js';

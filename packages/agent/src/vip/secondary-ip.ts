@@ -6,7 +6,7 @@
 // EC2 acknowledges at once but remaps asynchronously (seconds), and DescribeNetworkInterfaces is
 // eventually consistent. So "routed here" needs two witnesses: the API says our ENI holds the VIP,
 // and IMDS's local-ipv4s of our ENI (AWS's documented way to confirm a remap) lists it.
-import { AssignPrivateIpAddressesCommand, DescribeNetworkInterfacesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { AssignPrivateIpAddressesCommand, DescribeNetworkInterfacesCommand, type EC2Client } from './ec2-sdk.js';
 import type { Logger } from 'pino';
 import type { CloudRouting, CloudView } from './cloud-routing.js';
 import type { VipTarget } from './discovery.js';
