@@ -3,7 +3,7 @@
 // for PGVIP_BENCH_SECONDS (default 60) at the default heartbeat: resident memory and CPU time from
 // /proc. Then /health is loaded from the client namespace with concurrent keep-alive requests.
 // The agents run compiled (dist/), as in production. Writes bench/results/agent.json.
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { ensureSystemDeps } from '../../scripts/system-deps.mjs';
@@ -15,6 +15,8 @@ import type { DbNode } from './topology.js';
 const SECONDS = Number(process.env.PGVIP_BENCH_SECONDS ?? 60);
 const LOAD_SECONDS = Number(process.env.PGVIP_BENCH_LOAD_SECONDS ?? 10);
 const CONCURRENCY = Number(process.env.PGVIP_BENCH_CONCURRENCY ?? 16);
+/** A directory for V8 CPU profiles of the agents (written when the lab stops them), to see where the CPU goes. */
+const CPU_PROFILE_DIR = process.env.PGVIP_BENCH_CPU_PROF;
 const CLOCK_TICKS_PER_S = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
 
 /** utime and stime of a process or thread, in clock ticks (fields 14 and 15 of its stat file). */
@@ -56,7 +58,13 @@ async function main(): Promise<void> {
   console.log('building dist/ (the agents run compiled, as in production) ...');
   const build = spawnSync(process.execPath, [path.join(repoRoot, 'scripts/build.mjs')], { cwd: repoRoot, stdio: 'inherit' });
   if (build.status !== 0) process.exit(1);
-  const lab = await Lab.start({ compiled: true, progress: (l) => console.log(`  ${l}`) });
+  if (CPU_PROFILE_DIR !== undefined) {
+    // The agents may run as another user: the directory must be theirs to write.
+    mkdirSync(CPU_PROFILE_DIR, { recursive: true, mode: 0o1777 });
+    chmodSync(CPU_PROFILE_DIR, 0o1777);
+  }
+  const agentNodeArgs = CPU_PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${path.resolve(CPU_PROFILE_DIR)}`];
+  const lab = await Lab.start({ compiled: true, agentNodeArgs, progress: (l) => console.log(`  ${l}`) });
   try {
     const primary = (await lab.waitHealthy()).primary as DbNode;
     const pid = lab.agents[primary].pid;
@@ -100,11 +108,16 @@ async function main(): Promise<void> {
       health_p99_ms: Number(health.p99_ms.toFixed(2)),
       targets: { rss_mb: 80, cpu_pct_of_core: 2, health_p99_ms: 5 },
     };
-    const out = path.join(repoRoot, 'bench/results/agent.json');
-    mkdirSync(path.dirname(out), { recursive: true });
-    writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
     console.log(JSON.stringify(result, null, 2));
-    console.log(`wrote ${out}`);
+    if (CPU_PROFILE_DIR === undefined) {
+      const out = path.join(repoRoot, 'bench/results/agent.json');
+      mkdirSync(path.dirname(out), { recursive: true });
+      writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+      console.log(`wrote ${out}`);
+    } else {
+      // A profiled agent is slower: its figures are not the benchmark's.
+      console.log(`profiled run: bench/results/agent.json left as it was; profiles go to ${CPU_PROFILE_DIR} when the agents stop`);
+    }
   } finally {
     await lab.down();
   }

@@ -40,6 +40,8 @@ export interface LabOptions {
   readonly writer?: boolean | WriterOptions;
   /** Run the agents and the witness from their compiled dist/ (as in production; needs `tsc -b` first) instead of from source. */
   readonly compiled?: boolean;
+  /** Extra Node.js flags for the agents when compiled (e.g. --cpu-prof for a profile of the bench). */
+  readonly agentNodeArgs?: readonly string[];
   /** Progress lines ("starting PostgreSQL on db-a", ...). */
   readonly progress?: (line: string) => void;
   /** Keep the lab directory (configs, logs) after down() (default: keep it only when down() follows a failure). */
@@ -233,7 +235,10 @@ export class Lab {
 
   /** How a daemon is started: from source through tsx, or compiled as a release runs it. */
   #daemonArgv(daemon: 'agent' | 'witness', args: readonly string[]): string[] {
-    if (this.options.compiled === true) return [process.execPath, path.join(repoRoot, `packages/${daemon}/dist/main.js`), ...args];
+    if (this.options.compiled === true) {
+      const nodeArgs = daemon === 'agent' ? (this.options.agentNodeArgs ?? []) : [];
+      return [process.execPath, ...nodeArgs, path.join(repoRoot, `packages/${daemon}/dist/main.js`), ...args];
+    }
     return nodeArgv(`packages/${daemon}/src/main.ts`, args);
   }
 

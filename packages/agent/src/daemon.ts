@@ -102,6 +102,8 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
   const boots = bootFile.load() + 1;
   bootFile.save(boots);
 
+  // A port passed in belongs to the caller; one made here is closed with the daemon.
+  const ownPg = opts.pg === undefined;
   const pg =
     opts.pg ??
     new LocalPostgres({
@@ -162,6 +164,7 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
       await runner.stop();
       await app.close();
       await peers.close();
+      if (ownPg) pg.close();
     },
   };
 }

@@ -162,6 +162,9 @@ export class FakePostgres implements PostgresPort {
 
   // --- PostgresPort ----------------------------------------------------------------------------
 
+  /** Nothing is kept open here. */
+  close(): void {}
+
   async observe(): Promise<PgObservation> {
     const failure = this.#sqlFailure();
     if (failure) return { reachable: false, errorCode: failure.code, detail: failure.detail };

@@ -27,16 +27,28 @@ import {
 } from './port.js';
 import { configureAsStandby, conninfoFor, replaceWithBaseBackup, rewindFrom } from './rejoin.js';
 import { alterSystem } from './server-config.js';
-import { cancelLeadMs, pollInSession, sqlLiteral, withSession, type SqlSession } from './sql-session.js';
+import { KeptSession, cancelLeadMs, pollInSession, sqlLiteral, withSession, type SqlSession } from './sql-session.js';
 
 /** The warning PostgreSQL gives when a statement timeout interrupts the wait for the synchronous standby: the commit is local only. */
 const syncWaitCancelled = /canceling (the )?wait for synchronous replication/i;
 
 export class LocalPostgres implements PostgresPort {
   readonly #config: ResolvedPostgresConfig;
+  /** The heartbeat's two statements each keep a connection open (see KeptSession). */
+  readonly #observeSession: KeptSession;
+  readonly #probeSession: KeptSession;
 
   constructor(config: LocalPostgresConfig) {
     this.#config = resolvePostgresConfig(config);
+    this.#observeSession = new KeptSession(this.#config, this.#config.timeouts.queryMs);
+    // The probe bounds its transaction with SET LOCAL; the session's own timeout only backs that up.
+    this.#probeSession = new KeptSession(this.#config, this.#config.timeouts.queryMs);
+  }
+
+  /** Closes the kept connections (daemon shutdown). */
+  close(): void {
+    this.#observeSession.close();
+    this.#probeSession.close();
   }
 
   get config(): ResolvedPostgresConfig {
@@ -57,7 +69,9 @@ export class LocalPostgres implements PostgresPort {
 
   async observe(): Promise<PgObservation> {
     try {
-      const [row] = await this.#session(this.#config.timeouts.queryMs, (s) => s.query<ObserveRow>(observeSql));
+      const [row] = await this.#observeSession.run({ timeoutMs: this.#config.timeouts.queryMs, connectTimeoutMs: this.#config.timeouts.connectMs }, (s) =>
+        s.query<ObserveRow>(observeSql),
+      );
       if (!row) throw new PgvipError('PGVIP_PG_QUERY_FAILED', 'the observation query returned no row');
       return observationFromRow(row);
     } catch (err) {
@@ -70,7 +84,7 @@ export class LocalPostgres implements PostgresPort {
     const startedAt = performance.now();
     const elapsed = (): number => Math.round(performance.now() - startedAt);
     try {
-      await withSession(this.#config, { timeoutMs, connectTimeoutMs: Math.min(this.#config.timeouts.connectMs, timeoutMs) }, async (s) => {
+      await this.#probeSession.run({ timeoutMs, connectTimeoutMs: Math.min(this.#config.timeouts.connectMs, timeoutMs) }, async (s) => {
         // One round trip. The statement timeout travels with the transaction and bounds the INSERT (a
         // lock, a stalled disk) even if this agent dies; COMMIT's wait for the synchronous standby is
         // bounded by the session's cancel request instead (see sql-session.ts).

@@ -159,6 +159,9 @@ export interface WriteProbeOptions {
 }
 
 export interface PostgresPort {
+  /** Releases connections kept between calls (daemon shutdown); later calls still work. */
+  close(): void;
+
   /** One snapshot in one round trip. Never rejects for PostgreSQL faults. */
   observe(): Promise<PgObservation>;
 
