@@ -33,13 +33,13 @@ export default tseslint.config(
     },
   },
   {
-    // The agent reaches the EC2 SDK through vip/ec2-sdk.ts only: that module is what the build
-    // replaces with a bundle of the few operations used (see its header).
+    // The agent reaches the EC2 SDK through vip/ec2-sdk.ts only: that list of operations is what
+    // lets the agent's bundle leave the rest of the SDK out (see its header).
     files: ['packages/agent/src/**/*.ts'],
     ignores: ['packages/agent/src/vip/ec2-sdk.ts'],
     rules: {
       'no-restricted-imports': ['error', {
-        patterns: [{ group: ['@aws-sdk/*', '@smithy/*'], allowTypeImports: true, message: 'Import the EC2 SDK through ./vip/ec2-sdk.js (it is bundled at build time).' }],
+        patterns: [{ group: ['@aws-sdk/*', '@smithy/*'], allowTypeImports: true, message: 'Import the EC2 SDK through ./vip/ec2-sdk.js (the bundle keeps only what it lists).' }],
       }],
     },
   },

@@ -1,10 +1,10 @@
-// `node scripts/build.mjs`: compiles every package (tsc -b), then bundles the agent's slice of the
-// EC2 SDK (bundle-agent-sdk.mjs). Everything that runs the daemons compiled — `npm run build`, the
+// `node scripts/build.mjs`: compiles every package (tsc -b), then replaces the agent's entry
+// dist/main.js with one tree-shaken bundle (bundle-agent.mjs). Everything that runs the daemons compiled — `npm run build`, the
 // test runner, the benchmarks and the release — builds through here, so dist/ is always the same.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleAgentSdk } from './bundle-agent-sdk.mjs';
+import { bundleAgent } from './bundle-agent.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -14,7 +14,7 @@ if (tsc.status !== 0) {
   process.exit(tsc.status || 1);
 }
 try {
-  await bundleAgentSdk();
+  await bundleAgent();
 } catch (e) {
   console.error(`build: ${e instanceof Error ? e.message : e}`);
   process.exit(1);

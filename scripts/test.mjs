@@ -35,6 +35,8 @@ function findTests(dir, out = []) {
 if (!skipStatic) {
   run('lint', 'npx', ['eslint', '.']);
   run('type-check and build', process.execPath, [path.join(repoRoot, 'scripts/build.mjs')]);
+  // dist/ is fresh: the lab scenarios run the daemons from it, as a release runs them.
+  process.env.PGVIP_LAB_COMPILED = '1';
   run('type-check tests', 'npx', ['tsc', '-p', 'test/tsconfig.json', '--noEmit']);
 }
 

@@ -1,7 +1,7 @@
 // `npm run bench:agent`: one agent's footprint and health latency, measured in the lab (as root):
 // the primary's agent — with a live synchronous standby, the witness and writes flowing — is sampled
-// for PGVIP_BENCH_SECONDS (default 60) at the default heartbeat: resident memory and CPU time from
-// /proc. Then /health is loaded from the client namespace with concurrent keep-alive requests.
+// for PGVIP_BENCH_SECONDS (default 60), after PGVIP_BENCH_WARMUP_SECONDS (default 20), at the
+// default heartbeat: resident memory and CPU time from /proc. Then /health is loaded from the client namespace with concurrent keep-alive requests.
 // The agents run compiled (dist/), as in production. Writes bench/results/agent.json.
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,6 +13,12 @@ import { runOnHost } from './exec.js';
 import type { DbNode } from './topology.js';
 
 const SECONDS = Number(process.env.PGVIP_BENCH_SECONDS ?? 60);
+/**
+ * Seconds between the cluster becoming healthy and the start of sampling. A daemon runs for months;
+ * its first seconds (V8 compiling the hot paths, the heartbeat table created, the first VIP
+ * verification, the standby's first sync round) are not what it costs for the rest of them.
+ */
+const WARMUP_SECONDS = Number(process.env.PGVIP_BENCH_WARMUP_SECONDS ?? 20);
 const LOAD_SECONDS = Number(process.env.PGVIP_BENCH_LOAD_SECONDS ?? 10);
 const CONCURRENCY = Number(process.env.PGVIP_BENCH_CONCURRENCY ?? 16);
 /** A directory for V8 CPU profiles of the agents (written when the lab stops them), to see where the CPU goes. */
@@ -69,7 +75,9 @@ async function main(): Promise<void> {
     const primary = (await lab.waitHealthy()).primary as DbNode;
     const pid = lab.agents[primary].pid;
     if (pid === null) throw new Error(`the agent on ${primary} is not running`);
-    console.log(`sampling the agent on ${primary} (pid ${pid}) for ${SECONDS} s ...`);
+    console.log(`letting the agent on ${primary} (pid ${pid}) warm up for ${WARMUP_SECONDS} s ...`);
+    await new Promise((r) => setTimeout(r, WARMUP_SECONDS * 1000));
+    console.log(`sampling it for ${SECONDS} s ...`);
     const rss: { total: number; anon: number; file: number }[] = [];
     const t0 = performance.now();
     const times0 = cpuTimes(`/proc/${pid}/stat`);
@@ -96,6 +104,7 @@ async function main(): Promise<void> {
       node: primary,
       role: 'primary with a live synchronous standby, witness and writer',
       heartbeat_ms: 500,
+      warmup_seconds: WARMUP_SECONDS,
       sampled_seconds: Math.round(elapsedS),
       rss_mb: Number(largest.total.toFixed(1)),
       rss_median_mb: Number(rss[Math.floor(rss.length / 2)]!.total.toFixed(1)),

@@ -20,6 +20,11 @@ import { labLockOwner } from './netns.js';
 import { ec2Endpoint, type DbNode } from './topology.js';
 import { hold, waitFor } from './wait.js';
 
+// `npm test` builds dist/ first and then runs the daemons as a release does: the bundled agent
+// (scripts/bundle-agent.mjs) with its systemd unit's Node and malloc settings. A run without that
+// build (--no-static) runs them from source.
+const compiled = process.env.PGVIP_LAB_COMPILED === '1';
+
 const busy = isRoot() ? labLockOwner() : null;
 const skip = !isRoot()
   ? 'the lab needs root (network namespaces, nftables, cgroups, PostgreSQL as postgres): run `sudo npm test`'
@@ -42,7 +47,7 @@ describe('lab: DESIGN §9 scenarios on real processes', { skip, timeout: 40 * 60
   const staleVip: string[] = [];
 
   before(async () => {
-    lab = await startLab({ progress: note });
+    lab = await startLab({ compiled, progress: note });
   }, { timeout: 5 * 60_000 });
 
   after(async () => {
@@ -447,7 +452,7 @@ describe('lab: route-table mode (the VIP as a /32 route, the nodes in different 
   let lab: Lab;
 
   before(async () => {
-    lab = await startLab({ vipMode: 'route-table', progress: note });
+    lab = await startLab({ vipMode: 'route-table', compiled, progress: note });
   }, { timeout: 5 * 60_000 });
 
   after(async () => {

@@ -1,0 +1,127 @@
+// Goal: the agent as the build ships it — one bundle of src/main.ts (scripts/bundle-agent.mjs) — is a
+// working daemon: it parses its arguments and config with clear errors, starts, serves its HTTP API,
+// and stops on SIGTERM; and it carries only the slice of the EC2 SDK the agent uses.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { formatKeyFile, generateKey } from '@pgvip/shared';
+import { agentEntry, bundleForNode, type BundleStats } from '../../../scripts/bundle-agent.mjs';
+
+let dir: string;
+let bundle: string;
+let stats: BundleStats;
+
+before(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'pgvip-agent-bundle-'));
+  bundle = path.join(dir, 'main.js');
+  stats = await bundleForNode({ entry: agentEntry, outfile: bundle });
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function runBundle(args: readonly string[]): { status: number | null; output: string } {
+  const r = spawnSync(process.execPath, [bundle, ...args], { encoding: 'utf8', timeout: 30_000 });
+  return { status: r.status, output: r.stdout + r.stderr };
+}
+
+describe('the bundled agent', { timeout: 120_000 }, () => {
+  it('is one file that leaves the unused EC2 schemas out', () => {
+    const code = readFileSync(bundle, 'utf8');
+    assert.ok(stats.inputs > 100, `${stats.inputs} modules bundled`);
+    assert.ok(stats.keysRewritten > 1_000);
+    const schemas = code.match(/\bvar \w+\$=\[|,\w+\$=\[/g)?.length ?? 0;
+    assert.ok(schemas > 10 && schemas < 400, `${schemas} EC2 schemas kept (the SDK has ~3,400)`);
+    assert.doesNotMatch(code, /RunInstancesRequest\$=/, 'an operation the agent never sends is not in the bundle');
+  });
+
+  it('answers --help and refuses bad arguments and configs with the coded error', () => {
+    const help = runBundle(['--help']);
+    assert.equal(help.status, 0, help.output);
+    assert.match(help.output, /usage: pgvip-agent --config FILE/);
+    assert.equal(runBundle(['--bogus']).status, 2);
+
+    const missing = runBundle(['--config', path.join(dir, 'nope.yaml')]);
+    assert.equal(missing.status, 2, missing.output);
+    assert.match(missing.output, /PGVIP_CONFIG_UNREADABLE/);
+
+    const badFile = path.join(dir, 'bad.yaml');
+    writeFileSync(badFile, 'self: db-a\nlisten: { host: 127.0.0.1 }\nstateDir: /tmp\ncluster: { name: 7 }\n');
+    const bad = runBundle(['--config', badFile]);
+    assert.equal(bad.status, 2, bad.output);
+    assert.match(bad.output, /cluster\.name/, 'the error names the field');
+  });
+
+  it('starts, serves /health, /status and /metrics, and stops on SIGTERM', async () => {
+    const keyFile = path.join(dir, 'cluster.key');
+    writeFileSync(keyFile, formatKeyFile(generateKey()), { mode: 0o600 });
+    const [agentPort, peerPort, witnessPort, pgPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const configFile = path.join(dir, 'agent.yaml');
+    // Nothing listens on the PostgreSQL, peer and witness ports: the agent runs as a node whose
+    // server is down and which has no quorum, and must say so rather than fail.
+    writeFileSync(
+      configFile,
+      `self: db-a
+listen: { host: 127.0.0.1 }
+stateDir: ${path.join(dir, 'state')}
+cluster:
+  name: orders
+  nodes:
+    - id: db-a
+      agent: { host: 127.0.0.1, port: ${agentPort} }
+      postgres: { host: 127.0.0.1, port: ${pgPort}, dataDir: ${path.join(dir, 'pgdata')} }
+      vip: { eniId: eni-0aaa }
+    - id: db-b
+      agent: { host: 127.0.0.1, port: ${peerPort} }
+      postgres: { host: 127.0.0.1, port: ${pgPort}, dataDir: ${path.join(dir, 'pgdata')} }
+      vip: { eniId: eni-0bbb }
+  witness: { host: 127.0.0.1, port: ${witnessPort} }
+  vip: { mode: secondary-ip, address: 198.18.1.100, discovery: config, interface: lo, region: us-east-1, prefixLength: 24 }
+  auth: { keyFile: ${keyFile} }
+`,
+    );
+    const child = spawn(process.execPath, [bundle, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AWS_EC2_METADATA_DISABLED: 'true' } });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const base = `http://127.0.0.1:${agentPort}`;
+      const deadline = performance.now() + 20_000;
+      let health: Response | undefined;
+      while (health === undefined) {
+        health = await fetch(`${base}/health`, { signal: AbortSignal.timeout(1_000) }).catch(() => undefined);
+        if (health === undefined) {
+          assert.ok(child.exitCode === null && performance.now() < deadline, `the agent never listened:\n${output}`);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
+      assert.ok([200, 503].includes(health.status), `GET /health: ${health.status}`);
+      const status = await fetch(`${base}/status`);
+      assert.equal(status.status, 200);
+      const body = (await status.json()) as { from?: string; role?: string; promotionBlocker?: string };
+      assert.equal(body.from, 'db-a', JSON.stringify(body));
+      assert.notEqual(body.role, 'primary');
+      assert.equal(body.promotionBlocker, 'postgresql is not running');
+      assert.equal((await fetch(`${base}/primary`)).status, 503, 'a node without a lease is never the primary');
+      const metrics = await fetch(`${base}/metrics`);
+      assert.equal(metrics.status, 200);
+      assert.match(await metrics.text(), /^pgvip_agent_role\{/m);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const code = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve('timeout'), 15_000))]);
+    assert.equal(code, 0, `exit on SIGTERM:\n${output}`);
+    assert.match(output, /agent listening/);
+  });
+});

@@ -1,0 +1,137 @@
+// `node scripts/bundle-agent.mjs` (run by scripts/build.mjs after `tsc -b`): replaces the agent's
+// compiled entry, packages/agent/dist/main.js, with one esbuild bundle of the daemon and every
+// module it runs — @pgvip/shared, fastify, pg, undici, zod, pino, the EC2 SDK — tree-shaken, with
+// whitespace and syntax minified. Identifiers keep their names, so stack traces still name the
+// functions; main.js.map maps them back to the sources (`--enable-source-maps`).
+//
+// Why: the agent is meant to sit in a few tens of MB beside PostgreSQL, and V8 keeps the source text
+// of every module it loads in the heap, plus code and objects for every module body it runs. Loaded
+// as ~600 separate files, the daemon's modules cost ~30 MB of anonymous memory; as one tree-shaken,
+// minified file ~24 MB (measured after a full GC; bench:agent has the running figures).
+//
+// The largest single saving is the EC2 SDK. Its Node entry (dist-cjs/index.js) is one 2 MB file with
+// every EC2 operation and ~3,400 shape schemas, all built on load (~21 MB), for the five operations
+// the agent sends. Its ES modules (dist-es) tree-shake — once the plugin below removes one obstacle:
+// the schemas are array literals whose member-trait objects use computed keys naming module
+// constants, `{ [_xN]: "..." }` with `const _xN = "xmlName"`. A bundler must assume a computed key
+// may run code (a key's toString), so it keeps every schema. Rewriting each such key to the string
+// literal the constant holds is exact — the constants are string literals — and leaves the literals
+// free of side effects, so the unused ones are dropped. The build fails loudly if an SDK upgrade
+// changes that layout (nothing rewritten), rather than shipping an agent 20 MB larger without a word.
+// packages/agent/test/ec2-sdk-bundle.test.ts checks, with these same options, that the SDK so
+// bundled answers every call as the package does; test/agent-bundle.test.ts runs the bundle itself.
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const agentEntry = path.join(repoRoot, 'packages/agent/src/main.ts');
+export const agentBundle = path.join(repoRoot, 'packages/agent/dist/main.js');
+
+const schemaModule = /[\\/]@aws-sdk[\\/][^\\/]+[\\/]dist-es[\\/](?:submodules[\\/][^\\/]+[\\/])?schemas[\\/]schemas_\d+\.js$/;
+
+/** Rewrites `[_name]:` to `"value":` wherever `const _name = "value";` is declared in the module. */
+export function inlineConstantKeys(source) {
+  const constants = new Map();
+  for (const m of source.matchAll(/^const (_\w+) = ("[^"\\\n]*");$/gm)) constants.set(m[1], m[2]);
+  let rewritten = 0;
+  const contents = source.replace(/\[(_\w+)\]:/g, (whole, name) => {
+    const value = constants.get(name);
+    if (value === undefined) return whole;
+    rewritten++;
+    return `${value}:`;
+  });
+  return { contents, rewritten };
+}
+
+function constantKeysPlugin(stats) {
+  return {
+    name: 'pgvip-inline-schema-keys',
+    setup(build) {
+      build.onLoad({ filter: schemaModule }, async (args) => {
+        const { contents, rewritten } = inlineConstantKeys(await readFile(args.path, 'utf8'));
+        stats.keysRewritten += rewritten;
+        stats.schemaModules++;
+        return { contents, loader: 'js' };
+      });
+    },
+  };
+}
+
+/**
+ * Bundles `entry` (TypeScript or JavaScript) into the ES module `outfile` (+ .map) with the agent's
+ * options; the output appears only when complete. Returns what it did.
+ */
+export async function bundleForNode({ entry, outfile }) {
+  const stats = { schemaModules: 0, keysRewritten: 0, bytes: 0, inputs: 0 };
+  const temporary = `${outfile}.${process.pid}.tmp`;
+  const discard = () => {
+    rmSync(temporary, { force: true });
+    rmSync(`${temporary}.map`, { force: true });
+  };
+  try {
+    const result = await esbuild.build({
+      entryPoints: [entry],
+      outfile: temporary,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      // Workspace packages from their sources; dist-es (the "module" field) is what tree-shakes.
+      conditions: ['pgvip-source'],
+      mainFields: ['module', 'main'],
+      // pg's optional native binding: never installed, required only if asked for.
+      external: ['pg-native'],
+      // Bundled CommonJS that requires Node built-ins needs a real require in an ES module.
+      banner: { js: "import { createRequire as __pgvipCreateRequire } from 'node:module';\nconst require = __pgvipCreateRequire(import.meta.url);" },
+      minifyWhitespace: true,
+      minifySyntax: true,
+      sourcemap: true,
+      legalComments: 'eof',
+      metafile: true,
+      logLevel: 'warning',
+      plugins: [constantKeysPlugin(stats)],
+    });
+    stats.bytes = Object.values(result.metafile.outputs).find((o) => o.entryPoint !== undefined)?.bytes ?? 0;
+    stats.inputs = Object.keys(result.metafile.inputs).length;
+  } catch (e) {
+    discard();
+    throw e;
+  }
+  if (stats.schemaModules > 0 && stats.keysRewritten === 0) {
+    discard();
+    throw new Error(
+      `no EC2 schema keys were rewritten (${stats.schemaModules} schema modules seen): ` +
+        '@aws-sdk/client-ec2 changed the layout of dist-es/schemas; update inlineConstantKeys() in scripts/bundle-agent.mjs, ' +
+        'or the agent loads every EC2 schema (~20 MB more memory).',
+    );
+  }
+  // The map and the code name the temporary file; point them at the final one.
+  const map = JSON.parse(readFileSync(`${temporary}.map`, 'utf8'));
+  map.file = path.basename(outfile);
+  writeFileSync(`${temporary}.map`, JSON.stringify(map));
+  const code = readFileSync(temporary, 'utf8');
+  writeFileSync(temporary, code.replace(/\/\/# sourceMappingURL=.*$/m, `//# sourceMappingURL=${path.basename(outfile)}.map`));
+  renameSync(`${temporary}.map`, `${outfile}.map`);
+  renameSync(temporary, outfile);
+  return stats;
+}
+
+/** Replaces dist/main.js with the bundle; fails when the EC2 schemas were not tree-shaken. */
+export async function bundleAgent() {
+  const stats = await bundleForNode({ entry: agentEntry, outfile: agentBundle });
+  if (stats.schemaModules === 0) throw new Error('the agent bundle holds no EC2 schema module: is src/vip/ec2-sdk.ts still imported?');
+  return stats;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  try {
+    const stats = await bundleAgent();
+    console.log(`bundle-agent: ${path.relative(repoRoot, agentBundle)} ${(stats.bytes / 1024).toFixed(0)} KiB from ${stats.inputs} modules (${stats.keysRewritten} EC2 schema keys inlined)`);
+  } catch (e) {
+    console.error(`bundle-agent: ${e instanceof Error ? e.message : e}`);
+    process.exit(1);
+  }
+}
