@@ -65,3 +65,18 @@ export function environmentOf(unit: Unit): Record<string, string> {
 export function daemonUnitEnvironment(daemon: 'agent' | 'witness'): Record<string, string> {
   return environmentOf(parseUnit(readFileSync(path.join(unitDir, `pgvip-${daemon}.service`), 'utf8')));
 }
+
+/**
+ * The Node.js flags on a unit's ExecStart line: the words between the node binary and the script
+ * (V8 flags that NODE_OPTIONS does not accept must go there).
+ */
+export function execStartNodeFlags(unit: Unit): string[] {
+  const words = unitWords(value(unit, 'Service', 'ExecStart') ?? '');
+  const script = words.findIndex((w, i) => i > 0 && !w.startsWith('-'));
+  return words.slice(1, script < 0 ? words.length : script);
+}
+
+/** The Node.js flags deploy/systemd/pgvip-<daemon>.service starts its daemon with. */
+export function daemonUnitNodeFlags(daemon: 'agent' | 'witness'): string[] {
+  return execStartNodeFlags(parseUnit(readFileSync(path.join(unitDir, `pgvip-${daemon}.service`), 'utf8')));
+}

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { list, parseUnit, unitDir, value } from './systemd-unit.js';
+import { execStartNodeFlags, list, parseUnit, unitDir, value } from './systemd-unit.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const units = ['pgvip-agent.service', 'pgvip-witness.service'] as const;
@@ -149,7 +149,12 @@ describe('systemd units', { timeout: 60_000 }, () => {
     const entryPoints = { 'pgvip-agent.service': ['agent', '/etc/pgvip/agent.yaml'], 'pgvip-witness.service': ['witness', '/etc/pgvip/witness.yaml'] } as const;
     for (const name of units) {
       const [pkg, config] = entryPoints[name];
-      const [node, script, ...args] = value(parseUnit(read(name)), 'Service', 'ExecStart')!.split(/\s+/);
+      const unit = parseUnit(read(name));
+      const flags = execStartNodeFlags(unit);
+      const [node, script, ...args] = value(unit, 'Service', 'ExecStart')!.split(/\s+/).filter((w, i) => i === 0 || !flags.includes(w));
+      // Node refuses to start with a flag it does not know: that would be a crash loop, not a warning.
+      const accepted = spawnSync(process.execPath, [...flags, '-e', '0'], { encoding: 'utf8' });
+      assert.equal(accepted.status, 0, `${name}: node rejects ${flags.join(' ')}: ${accepted.stderr}`);
       assert.equal(node, '/usr/bin/node', `${name}: install.sh --node rewrites this path when Node.js lives elsewhere`);
       assert.equal(script, `${installPrefix}packages/${pkg}/dist/main.js`, name);
       assert.deepEqual(args, ['--config', config], name);

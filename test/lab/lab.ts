@@ -20,7 +20,7 @@ import { mustRun } from './exec.js';
 import { nodeArgv, repoRoot } from './ipc.js';
 import { LogFollower, firstLine, readLog, type LogLine, type Milestone } from './logs.js';
 import { acquireLabLock, createNetwork, releaseLabLock, removeLabResourcesSync, removeNetwork } from './netns.js';
-import { daemonUnitEnvironment } from '../deploy/systemd-unit.js';
+import { daemonUnitEnvironment, daemonUnitNodeFlags } from '../deploy/systemd-unit.js';
 import { createPgCluster, type PgServer } from './postgres.js';
 import { Reaper } from './reaper.js';
 import { Service } from './supervisor.js';
@@ -38,7 +38,7 @@ export interface LabOptions {
   readonly timings?: Readonly<Record<string, number>>;
   /** Start the writer probe (default true). */
   readonly writer?: boolean | WriterOptions;
-  /** Run the agents and the witness from their compiled dist/ (as in production; needs `tsc -b` first) instead of from source. */
+  /** Run the agents and the witness from their compiled dist/ (as in production, with their systemd units' Node flags and environment; needs `npm run build` first) instead of from source. */
   readonly compiled?: boolean;
   /** Extra Node.js flags for the agents when compiled (e.g. --cpu-prof for a profile of the bench). */
   readonly agentNodeArgs?: readonly string[];
@@ -236,7 +236,8 @@ export class Lab {
   /** How a daemon is started: from source through tsx, or compiled as a release runs it. */
   #daemonArgv(daemon: 'agent' | 'witness', args: readonly string[]): string[] {
     if (this.options.compiled === true) {
-      const nodeArgs = daemon === 'agent' ? (this.options.agentNodeArgs ?? []) : [];
+      // As its systemd unit starts it: the unit's Node flags, then any the caller adds.
+      const nodeArgs = [...daemonUnitNodeFlags(daemon), ...(daemon === 'agent' ? (this.options.agentNodeArgs ?? []) : [])];
       return [process.execPath, ...nodeArgs, path.join(repoRoot, `packages/${daemon}/dist/main.js`), ...args];
     }
     return nodeArgv(`packages/${daemon}/src/main.ts`, args);

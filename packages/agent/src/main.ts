@@ -2,6 +2,7 @@
 //
 // Environment (mainly for tests and the lab): PGVIP_EC2_ENDPOINT (or AWS_ENDPOINT_URL_EC2) and
 // PGVIP_IMDS_ENDPOINT point the VIP port at an emulator; AWS credentials come from the SDK's usual chain.
+import './v8-tiering.js'; // first: see the module
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { formatConfigError, isPgvipError, loadAgentConfig } from '@pgvip/shared';

@@ -242,10 +242,13 @@ export class AgentRunner {
 
   #effect(id: number, effect: Parameters<typeof runEffect>[1]): void {
     const log = this.#d.logger.child({ effect: effect.kind });
-    log.info('effect started');
+    // The primary re-verifies the VIP it holds every vipVerifyEveryMs: routine, so at debug level
+    // when it confirms what is known (a failure still warns). Every other effect is news.
+    const routine = effect.kind === 'verify-vip' && this.#s.vip === 'held';
+    log[routine ? 'debug' : 'info']('effect started');
     void runEffect(id, effect, this.#d.ports).then((result) => {
       if (result.ok) {
-        log.info({ detail: result.detail }, 'effect done');
+        log[routine ? 'debug' : 'info']({ detail: result.detail }, 'effect done');
         if (effect.kind === 'promote') this.#d.metrics.promotions.inc();
         if (effect.kind === 'move-vip-cloud') this.#d.metrics.vipMoves.inc();
       } else {
