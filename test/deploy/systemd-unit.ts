@@ -61,9 +61,14 @@ export function environmentOf(unit: Unit): Record<string, string> {
   return env;
 }
 
+/** deploy/systemd/pgvip-<daemon>.service, parsed. */
+function daemonUnit(daemon: 'agent' | 'witness'): Unit {
+  return parseUnit(readFileSync(path.join(unitDir, `pgvip-${daemon}.service`), 'utf8'));
+}
+
 /** The environment deploy/systemd/pgvip-<daemon>.service gives its daemon. */
 export function daemonUnitEnvironment(daemon: 'agent' | 'witness'): Record<string, string> {
-  return environmentOf(parseUnit(readFileSync(path.join(unitDir, `pgvip-${daemon}.service`), 'utf8')));
+  return environmentOf(daemonUnit(daemon));
 }
 
 /**
@@ -78,5 +83,5 @@ export function execStartNodeFlags(unit: Unit): string[] {
 
 /** The Node.js flags deploy/systemd/pgvip-<daemon>.service starts its daemon with. */
 export function daemonUnitNodeFlags(daemon: 'agent' | 'witness'): string[] {
-  return execStartNodeFlags(parseUnit(readFileSync(path.join(unitDir, `pgvip-${daemon}.service`), 'utf8')));
+  return execStartNodeFlags(daemonUnit(daemon));
 }

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { execStartNodeFlags, list, parseUnit, unitDir, value } from './systemd-unit.js';
+import { execStartNodeFlags, list, parseUnit, unitDir, unitWords, value } from './systemd-unit.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const units = ['pgvip-agent.service', 'pgvip-witness.service'] as const;
@@ -151,7 +151,8 @@ describe('systemd units', { timeout: 60_000 }, () => {
       const [pkg, config] = entryPoints[name];
       const unit = parseUnit(read(name));
       const flags = execStartNodeFlags(unit);
-      const [node, script, ...args] = value(unit, 'Service', 'ExecStart')!.split(/\s+/).filter((w, i) => i === 0 || !flags.includes(w));
+      const [node, ...rest] = unitWords(value(unit, 'Service', 'ExecStart')!);
+      const [script, ...args] = rest.slice(flags.length);
       // Node refuses to start with a flag it does not know: that would be a crash loop, not a warning.
       const accepted = spawnSync(process.execPath, [...flags, '-e', '0'], { encoding: 'utf8' });
       assert.equal(accepted.status, 0, `${name}: node rejects ${flags.join(' ')}: ${accepted.stderr}`);
