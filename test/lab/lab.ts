@@ -18,7 +18,7 @@ import { LabEmulator, labSecretAccessKey } from './emulator.js';
 import { Faults } from './faults.js';
 import { mustRun } from './exec.js';
 import { nodeArgv, repoRoot } from './ipc.js';
-import { LogFollower, firstLine, readLog, type LogLine, type Milestone } from './logs.js';
+import { LogFollower, firstLine, readLog, recentSummary, type LogLine, type Milestone } from './logs.js';
 import { acquireLabLock, createNetwork, releaseLabLock, removeLabResourcesSync, removeNetwork } from './netns.js';
 import { daemonUnitEnvironment, daemonUnitNodeFlags } from '../deploy/systemd-unit.js';
 import { createPgCluster, type PgServer } from './postgres.js';
@@ -366,10 +366,16 @@ export class Lab {
         return h.healthy;
       },
       250,
-      () => last.join('; '),
+      () => `${last.join('; ')}${this.system === 'baseline' ? '' : this.#recentLogs()}`,
     );
     this.roles = healthy;
     return healthy;
+  }
+
+  /** What the agents and the witness said last: printed with a failure, so that CI's output shows why. */
+  #recentLogs(): string {
+    const sources = [...dbNodes, ...(this.witness === null ? [] : ['witness' as const])];
+    return sources.map((s) => `\n  ${s} said last:\n    ${recentSummary(this.logOf(s)).join('\n    ')}`).join('');
   }
 
   logFile(source: DbNode | 'witness' | 'baseline'): string {

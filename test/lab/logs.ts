@@ -59,6 +59,28 @@ export function renderMilestones(milestones: readonly Milestone[], zeroMs: numbe
 }
 
 /**
+ * The last `count` things a daemon said at info level or above, oldest first, repeats folded ("×3"),
+ * each with its effect and detail: what a failed lab row prints, so that a CI log alone shows why.
+ */
+export function recentSummary(lines: readonly LogLine[], count = 15): string[] {
+  const folded: Array<{ text: string; atMs: number; times: number }> = [];
+  for (const l of lines) {
+    if ((l.level ?? 30) < 30) continue;
+    const f = l.fields;
+    const extra = [f.effect, f.detail, f.reason, f.err && typeof f.err === 'object' ? (f.err as { message?: unknown }).message : undefined]
+      .filter((x): x is string => typeof x === 'string' && x !== '')
+      .join(' | ');
+    const text = `${l.msg}${extra ? ` [${extra}]` : ''}`;
+    const last = folded.at(-1);
+    if (last?.text === text) {
+      last.times++;
+      last.atMs = l.atMs;
+    } else folded.push({ text, atMs: l.atMs, times: 1 });
+  }
+  return folded.slice(-count).map((e) => `${new Date(e.atMs).toISOString().slice(11, 23)} ${e.text}${e.times > 1 ? ` (×${e.times})` : ''}`);
+}
+
+/**
  * Follows a growing log file (like `tail -f`): each poll() returns the complete lines written since
  * the last one. Used to act at the moment a daemon reports a step (row 19 kills an agent mid-promotion).
  */
@@ -67,6 +89,8 @@ export class LogFollower {
   readonly #source: string;
   #offset: number;
   #partial = '';
+  /** Everything read so far, for the error of a waitFor that times out. */
+  readonly #seen: LogLine[] = [];
 
   /** Starts at the current end of the file: only lines written from now on are seen. */
   constructor(file: string, source: string) {
@@ -90,7 +114,9 @@ export class LogFollower {
     const text = this.#partial + buf.toString('utf8');
     const lines = text.split('\n');
     this.#partial = lines.pop() ?? '';
-    return parseLines(lines, this.#source);
+    const parsed = parseLines(lines, this.#source);
+    this.#seen.push(...parsed);
+    return parsed;
   }
 
   /** Resolves with the first new line that matches, polling every `intervalMs`. */
@@ -101,6 +127,6 @@ export class LogFollower {
       if (hit) return hit;
       await new Promise((r) => setTimeout(r, intervalMs));
     }
-    throw new Error(`no matching line in ${this.#file} within ${timeoutMs} ms`);
+    throw new Error(`no matching line in ${this.#file} within ${timeoutMs} ms; it said meanwhile:\n    ${recentSummary(this.#seen).join('\n    ')}`);
   }
 }

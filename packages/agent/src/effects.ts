@@ -2,6 +2,7 @@
 // bounded by the ports' own timeouts; a failure is a result (the core retries), never a crash.
 import type { Effect, EffectResult } from '@pgvip/shared/core';
 import { isPgvipError } from '@pgvip/shared';
+import { formatLsn } from './postgres/lsn.js';
 import type { PgEndpoint, PostgresPort } from './postgres/port.js';
 import type { VipPort } from './vip/port.js';
 
@@ -36,7 +37,12 @@ export async function runEffect(id: number, effect: Effect, p: EffectPorts): Pro
         return ok('VIP added to the interface');
       case 'stop-wal-receiver': {
         const r = await p.pg.stopWalReceiverAndReadFinalLsn();
-        return ok(`WAL receiver stopped at ${r.receiveLsn ?? r.replayLsn}`, { finalLsn: r.receiveLsn ?? r.replayLsn });
+        // Replay ends short of the received position only when the stream was cut inside a record.
+        const incomplete = r.receiveLsn !== null && r.replayLsn < r.receiveLsn;
+        const detail = incomplete
+          ? `WAL receiver stopped; replayed to ${formatLsn(r.replayLsn)}, the incomplete record after it (received to ${formatLsn(r.receiveLsn)}) is discarded`
+          : `WAL receiver stopped at ${formatLsn(r.replayLsn)}`;
+        return ok(detail, { finalLsn: r.replayLsn });
       }
       case 'set-sync-standby': {
         const name = effect.standby === null ? null : p.names[effect.standby] ?? effect.standby;

@@ -99,7 +99,10 @@ export type WriteProbeResult =
 export interface FinalWalPosition {
   /** Last WAL flushed by the receiver before it stopped; null when it never streamed since start. */
   readonly receiveLsn: Lsn | null;
-  /** Last WAL replayed; at or past receiveLsn when this returns. */
+  /**
+   * Last WAL replayed: at or past receiveLsn, or before it when the stream was cut inside a record
+   * (that incomplete record is never replayed; promotion discards it).
+   */
   readonly replayLsn: Lsn;
   readonly timelineId: number;
 }
