@@ -73,6 +73,8 @@ export interface RunResult {
   readonly acks: readonly AckRecord[];
   readonly promotions: readonly PromotionRecord[];
   readonly vipMoves: readonly { t: number; node: DbNode; term: number }[];
+  /** What the cores told operators (notify actions), in order. */
+  readonly notifications: readonly { t: number; host: Host; event: string; detail: string }[];
   readonly finalPrimary: DbNode | null;
   readonly writesAttempted: number;
 }
@@ -129,6 +131,7 @@ export class World {
   readonly rng: Rng;
   readonly violations: string[] = [];
   readonly transcript: string[] = [];
+  readonly notifications: { t: number; host: Host; event: string; detail: string }[] = [];
   readonly acks: AckRecord[] = [];
   readonly promotions: PromotionRecord[] = [];
   readonly vipMoves: { t: number; node: DbNode; term: number }[] = [];
@@ -460,6 +463,7 @@ export class World {
       case 'send':
         return this.#send(h, inc, a.to as Host, a.msg);
       case 'notify':
+        this.notifications.push({ t: this.t, host: h, event: a.event, detail: a.detail });
         this.log(h, `notify ${a.event}: ${a.detail}`);
         return;
       case 'effect':
@@ -859,6 +863,7 @@ export class World {
       schedule: s,
       violations: this.violations,
       transcript: this.transcript,
+      notifications: this.notifications,
       acks: this.acks,
       promotions: this.promotions,
       vipMoves: this.vipMoves,

@@ -61,7 +61,12 @@ export type NotifyEvent =
   | 'sync-restored'
   | 'maintenance'
   | 'manual-failover'
-  | 'agent-unreachable';
+  | 'agent-unreachable'
+  | 'node-unreachable'
+  | 'node-recovered'
+  | 'failover-blocked'
+  | 'rejoin-failed'
+  | 'vip-error';
 
 export type Action<Durable> =
   | { readonly kind: 'persist'; readonly state: Durable }

@@ -143,6 +143,10 @@ export interface AgentState {
   readonly lastStartAttemptAtMs: number;
   /** When we released our lease (fast path); we give the standby a full promise period to take over. */
   readonly releasedAtMs: number;
+  /** Rejoins that failed in a row (rewind and base backup both), and when the last one did: the next waits longer. */
+  readonly rejoinFailures: { readonly count: number; readonly lastAtMs: number };
+  /** VIP steps (EC2 move, OS address, verification) that failed in a row; operators hear of it at vipErrorAfterFailures. */
+  readonly vipFailures: number;
 }
 
 export type WriteProbe = 'ok' | 'stalled' | 'failed' | 'read-only' | 'not-run';
@@ -208,7 +212,21 @@ export function bootAgent(settings: AgentSettings, durable: AgentDurable, nowMs:
     manualPromoteTerm: null,
     lastStartAttemptAtMs: -Infinity,
     releasedAtMs: -Infinity,
+    rejoinFailures: { count: 0, lastAtMs: -Infinity },
+    vipFailures: 0,
   };
+}
+
+/** Consecutive failures of VIP steps after which the agent reports `vip-error`. */
+export const vipErrorAfterFailures = 3;
+
+/**
+ * How long a node waits after its n-th failed rejoin in a row before the next attempt: 1 s doubling
+ * to at most 60 s. Each attempt may copy the whole database (the base-backup fallback), so a cause
+ * that needs an operator (a wrong password, a full disk) must not turn into back-to-back copies.
+ */
+export function rejoinBackoffMs(failures: number): number {
+  return failures <= 0 ? 0 : Math.min(60_000, 1000 * 2 ** (failures - 1));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -757,6 +775,7 @@ function rejoinIfPossible(st: Step): void {
   if (primary === null || primary !== s.settings.peer || peer === null) return;
   // Rewind only from a primary that has finished promoting in our term.
   if (peer.term !== s.durable.term || peer.pg.inRecovery || !peer.pg.running) return;
+  if (s.nowMs - s.rejoinFailures.lastAtMs < rejoinBackoffMs(s.rejoinFailures.count)) return;
   st.effect({ kind: 'rejoin', primary });
   st.because(`rejoining as a standby of ${primary} (term ${s.durable.term})`);
 }
@@ -988,8 +1007,19 @@ function onEffectDone(st: Step, r: EffectResult): void {
     st.because(`${f.kind} failed: ${r.detail}; will retry`);
     if (f.kind === 'verify-vip') st.set({ vip: s.vip === 'held' || s.vip === 'local' ? 'unknown' : s.vip });
     if (f.kind === 'move-vip-cloud') st.set({ vip: 'unknown' });
+    if (f.kind === 'rejoin') {
+      const count = s.rejoinFailures.count + 1;
+      st.set({ rejoinFailures: { count, lastAtMs: s.nowMs } });
+      st.notify('rejoin-failed', `rejoin as a standby of ${s.durable.primaryOfTerm} failed (${count} in a row; next try in ${rejoinBackoffMs(count) / 1000} s): ${r.detail}`);
+    }
+    if (f.kind === 'move-vip-cloud' || f.kind === 'add-vip-local' || f.kind === 'verify-vip') {
+      st.set({ vipFailures: s.vipFailures + 1 });
+      if (s.vipFailures + 1 === vipErrorAfterFailures) st.notify('vip-error', `${vipErrorAfterFailures} VIP steps in a row failed, the last (${f.kind}): ${r.detail}`);
+    }
     return;
   }
+  if (f.kind === 'move-vip-cloud' || f.kind === 'add-vip-local' || f.kind === 'verify-vip') st.set({ vipFailures: 0 });
+  if (f.kind === 'rejoin') st.set({ rejoinFailures: { count: 0, lastAtMs: -Infinity } });
   switch (f.kind) {
     case 'stop-wal-receiver':
       st.set({ receiverStopped: true });

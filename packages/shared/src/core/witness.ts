@@ -47,6 +47,12 @@ export interface NodeView {
   readonly pgReachable: boolean;
   readonly failedChecks: number;
   readonly lastSeenAtMs: number | null;
+  /** Consecutive polls without an answer from the agent (any role). */
+  readonly missedPolls: number;
+  /** Operators were told this node is unreachable or failed, and not yet that it recovered. */
+  readonly reportedDown: boolean;
+  /** The term in which operators were told that this node's rejoin failed. */
+  readonly rejoinFailedTerm: number | null;
 }
 
 export interface WitnessState {
@@ -61,6 +67,10 @@ export interface WitnessState {
   readonly views: Readonly<Record<NodeId, NodeView>>;
   /** A planned switchover waiting to be sent to the primary. */
   readonly switchover: { readonly to: NodeId; readonly atMs: number; readonly sentAtMs: number | null } | null;
+  /** Since when the current term's primary counts as failed (checks or release), or null. */
+  readonly primaryFailedSinceMs: number | null;
+  /** The term for which operators were told that no automatic failover can happen. */
+  readonly blockedNotifiedTerm: number | null;
 }
 
 export type WitnessInput =
@@ -83,7 +93,7 @@ export type WitnessOutput = StepOutput<WitnessState, WitnessDurable> & {
 
 export function bootWitness(settings: WitnessSettings, durable: WitnessDurable, nowMs: number): WitnessState {
   const views: Record<NodeId, NodeView> = {};
-  for (const n of settings.nodes) views[n] = { status: null, pgReachable: false, failedChecks: 0, lastSeenAtMs: null };
+  for (const n of settings.nodes) views[n] = { status: null, pgReachable: false, failedChecks: 0, lastSeenAtMs: null, missedPolls: 0, reportedDown: false, rejoinFailedTerm: null };
   return {
     settings,
     durable,
@@ -95,6 +105,8 @@ export function bootWitness(settings: WitnessSettings, durable: WitnessDurable, 
     primaryReport: null,
     views,
     switchover: null,
+    primaryFailedSinceMs: null,
+    blockedNotifiedTerm: null,
   };
 }
 
@@ -138,6 +150,7 @@ export function stepWitness(state: WitnessState, input: WitnessInput): WitnessOu
   switch (input.kind) {
     case 'poll':
       onPoll(st, input.node, input.status, input.pgReachable);
+      watchForBlockedFailover(st);
       maybeSendSwitchover(st);
       return st.output(`polled ${input.node}`);
     case 'request':
@@ -181,17 +194,37 @@ function onPoll(st: Step, node: NodeId, status: AgentStatus | null, pgReachable:
   const prev = s.views[node];
   if (prev === undefined) return;
   const failed = checkFailed(s, node, status, pgReachable);
-  const view: NodeView = {
+  const checks = s.settings.timings.failureChecks;
+  let view: NodeView = {
     status: status ?? prev.status,
     pgReachable,
     failedChecks: failed ? prev.failedChecks + 1 : 0,
     lastSeenAtMs: status !== null ? s.nowMs : prev.lastSeenAtMs,
+    missedPolls: status === null ? prev.missedPolls + 1 : 0,
+    reportedDown: prev.reportedDown,
+    rejoinFailedTerm: prev.rejoinFailedTerm,
   };
-  st.set({ views: { ...s.views, [node]: view } });
-  if (failed && view.failedChecks === s.settings.timings.failureChecks) {
+  // The agent retries a failed rejoin with growing waits; the witness sees an attempt end in
+  // anything but a standby (its agent's log has the reason). Once per term and node.
+  const rejoinEnded = prev.status?.role === 'rejoining' && status !== null && status.role !== 'rejoining';
+  if (rejoinEnded && !(status.role === 'standby' && status.pg.inRecovery) && prev.rejoinFailedTerm !== s.durable.term) {
+    st.notify('rejoin-failed', `${node} tried to rejoin as a standby of ${s.durable.primaryOfTerm} and is ${status.role} again; it retries with growing waits (its agent log says why)`);
+    view = { ...view, rejoinFailedTerm: s.durable.term };
+  }
+  if (failed && view.failedChecks === checks) {
     st.notify('failure-detected', `primary ${node} failed ${view.failedChecks} consecutive checks (agent ${status === null ? 'unreachable' : `reports ${status.role}`}, postgresql ${pgReachable ? 'reachable' : 'unreachable'})`);
     st.because(`primary ${node} failed ${view.failedChecks} checks`);
+    view = { ...view, reportedDown: true };
+  } else if (!failed && node !== s.durable.primaryOfTerm && view.missedPolls === checks && !view.reportedDown) {
+    // The primary's failures are reported above; a standby (or a deposed primary) that stops
+    // answering matters too: it can no longer take over.
+    st.notify('node-unreachable', `${node} did not answer ${checks} consecutive polls (postgresql ${pgReachable ? 'reachable' : 'unreachable'}); it cannot take over meanwhile`);
+    view = { ...view, reportedDown: true };
+  } else if (view.reportedDown && !failed && status !== null && status.pg.running && (status.role === 'primary' || status.role === 'standby')) {
+    st.notify('node-recovered', `${node} answers again as ${status.role}`);
+    view = { ...view, reportedDown: false };
   }
+  st.set({ views: { ...s.views, [node]: view } });
   if (status === null && prev.status !== null && node === s.durable.primaryOfTerm && pgReachable && prev.failedChecks === 0 && prev.lastSeenAtMs !== null) {
     st.notify('agent-unreachable', `agent on ${node} unreachable while its postgresql answers: agent failure, not a database failure`);
   }
@@ -199,6 +232,45 @@ function onPoll(st: Step, node: NodeId, status: AgentStatus | null, pgReachable:
   if (status !== null && status.term > s.durable.term && status.primaryOfTerm !== null) {
     adopt(st, status.term, status.primaryOfTerm, node);
   }
+}
+
+/**
+ * Tells operators, once per term, that the primary has failed and no automatic failover will follow
+ * unless something changes: the standby says why it cannot be promoted, or does not answer either.
+ * Only after the time a failover would normally take (the standby's promise plus its own checks),
+ * and only while the standby does not stream: a standby still streaming sees a live primary (the
+ * witness alone lost it, DESIGN §9 row 8), which is no failure at all. A refused vote reports at once
+ * (decideVote).
+ */
+function watchForBlockedFailover(st: Step): void {
+  const s = st.s;
+  const d = s.durable;
+  const failed = d.primaryOfTerm !== null && primaryFailed(s);
+  if (!failed) {
+    if (s.primaryFailedSinceMs !== null) st.set({ primaryFailedSinceMs: null });
+    return;
+  }
+  if (s.primaryFailedSinceMs === null) {
+    st.set({ primaryFailedSinceMs: s.nowMs });
+    return;
+  }
+  const t = s.settings.timings;
+  if (s.nowMs - s.primaryFailedSinceMs < promiseMs(t) + (t.failureChecks + 2) * t.heartbeatMs) return;
+  const standby = otherNode(s, d.primaryOfTerm!);
+  const view = s.views[standby];
+  if (view === undefined) return;
+  if (view.status === null || view.missedPolls >= t.failureChecks) return reportBlocked(st, `${standby} does not answer the witness either`);
+  if (view.status.term > d.term || view.status.pg.streaming) return;
+  if (d.maintenance) return reportBlocked(st, 'the cluster is in maintenance');
+  if (view.status.promotionBlocker !== null) return reportBlocked(st, `${standby} cannot be promoted: ${view.status.promotionBlocker}`);
+}
+
+function reportBlocked(st: Step, why: string): void {
+  const s = st.s;
+  if (s.blockedNotifiedTerm === s.durable.term) return;
+  st.set({ blockedNotifiedTerm: s.durable.term });
+  st.notify('failover-blocked', `primary ${s.durable.primaryOfTerm} failed in term ${s.durable.term}, but no automatic failover is allowed: ${why}`);
+  st.because(`failover blocked: ${why}`);
 }
 
 function adopt(st: Step, term: number, primary: NodeId, source: NodeId): void {
@@ -296,7 +368,10 @@ function decideVote(st: Step, msg: Extract<PeerRequest, { kind: 'vote-request' }
   if (msg.term === d.votedTerm && d.votedFor === msg.from && d.primaryOfTerm === msg.from) return answer(true, 'already voted for this candidate in this term');
   if (msg.term <= d.term) return answer(false, `term ${msg.term} is not above ${d.term}`);
   if (msg.term !== d.term + 1 || msg.lastTerm !== d.term) return answer(false, `candidate missed a term (it was in ${msg.lastTerm}, the cluster is in ${d.term})`);
-  if (d.maintenance) return answer(false, 'cluster is in maintenance');
+  if (d.maintenance) {
+    if (d.primaryOfTerm !== null && primaryFailed(s)) reportBlocked(st, 'the cluster is in maintenance');
+    return answer(false, 'cluster is in maintenance');
+  }
   const neverPromised = d.term === 0 && d.votedTerm === 0;
   if (s.nowMs < s.bootAtMs + promiseMs(t) && !neverPromised) return answer(false, 'witness restarted recently and waits out the promises it may have made');
   if (promiseLive(s)) return answer(false, `lease promised to ${s.promise?.holder} for ${Math.round((s.promise?.untilMs ?? 0) - s.nowMs)} ms more`);
@@ -309,7 +384,10 @@ function decideVote(st: Step, msg: Extract<PeerRequest, { kind: 'vote-request' }
     if (d.primaryOfTerm === msg.from) return answer(false, 'the candidate is already the primary');
     if (!primaryFailed(s)) return answer(false, `primary ${d.primaryOfTerm} is healthy by the witness's checks`);
     const blocker = eligibilityBlocker(s, msg);
-    if (blocker !== null) return answer(false, blocker);
+    if (blocker !== null) {
+      reportBlocked(st, `the witness refused ${msg.from}'s vote request: ${blocker}`);
+      return answer(false, blocker);
+    }
   }
   st.persist({ ...d, term: msg.term, primaryOfTerm: msg.from, votedTerm: msg.term, votedFor: msg.from, syncEligible: null });
   // The vote doubles as the first lease grant of the new term.
