@@ -2,9 +2,10 @@
 // bootstrap a cluster, fail over when the primary's PostgreSQL dies, bring the old primary back as a
 // standby and hand the primary role back on a planned switchover. PostgreSQL and EC2 are in-memory
 // fakes here (the lab runs the real ones).
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -40,7 +41,8 @@ async function until<T>(what: string, fn: () => Promise<T | undefined> | T | und
   }
 }
 
-test('bootstrap, failover on a dead PostgreSQL, rejoin and switchover through the real daemons', { timeout: 120_000 }, async (t) => {
+/** Both agents and the witness as real daemons on loopback; `notifications` goes into the cluster block. */
+async function startCluster(t: TestContext, notifications = '') {
   const dir = mkdtempSync(path.join(tmpdir(), 'pgvip-daemons-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const keyFile = path.join(dir, 'cluster.key');
@@ -57,7 +59,7 @@ test('bootstrap, failover on a dead PostgreSQL, rejoin and switchover through th
       postgres: { host: 127.0.0.1, port: ${qb}, dataDir: /srv/b }
   witness: { host: 127.0.0.1, port: ${pw} }
   vip: { mode: secondary-ip, address: 198.18.1.100, discovery: imds }
-  auth: { keyFile: ${keyFile} }`;
+  auth: { keyFile: ${keyFile} }${notifications}`;
   const agentCfg = (self: string): AgentConfig => parseConfigText(`self: ${self}\nlisten: { host: 127.0.0.1 }\nstateDir: ${dir}/${self}\ncluster:${cluster}`, 'agent', `${self}.yaml`);
   const witnessCfg: WitnessConfig = parseConfigText(
     `id: witness\nlisten: { host: 127.0.0.1, port: ${pw} }\noperatorApi: { host: 127.0.0.1, port: ${po} }\nstateDir: ${dir}/witness\nclusters:\n  -${cluster.replace(/\n {2}/g, '\n    ').replace(/^ {4}/, ' ')}`,
@@ -92,6 +94,11 @@ test('bootstrap, failover on a dead PostgreSQL, rejoin and switchover through th
     return (await res.json()) as { term: number; primary: string | null; syncEligible: string | null; nodes: { node: string; promotionBlocker: string | null }[] };
   };
 
+  return { agents, witness, pgA, pgB, listeners, cloud, primaryCode, clusterView, operatorPort: po, pgPortA: qa };
+}
+
+test('bootstrap, failover on a dead PostgreSQL, rejoin and switchover through the real daemons', { timeout: 120_000 }, async (t) => {
+  const { agents, pgA, listeners, cloud, primaryCode, clusterView, operatorPort: po, pgPortA: qa } = await startCluster(t);
   // Given a fresh cluster, Then db-a (already a running primary) is elected for term 1 and takes the VIP.
   await until('db-a to be primary with a lease', async () => (await primaryCode('db-a')) === 200);
   await until('the VIP on db-a', () => cloud.assignedTo === 'db-a');
@@ -121,4 +128,51 @@ test('bootstrap, failover on a dead PostgreSQL, rejoin and switchover through th
   await until('the VIP back on db-a', () => cloud.assignedTo === 'db-a');
   assert.equal((await clusterView()).term, 3);
   await until('db-b to stream from db-a', async () => (await agents['db-b']!.app.inject({ url: '/replica' })).statusCode === 200, 30_000);
+});
+
+test('operators hear through a real webhook that a failover is blocked, that it happened once unblocked, and that the old primary rejoined and recovered', { timeout: 120_000 }, async (t) => {
+  const received: Array<{ type: string; node: string; detail: string }> = [];
+  const hook = createHttpServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+    req.on('end', () => {
+      received.push(JSON.parse(body) as { type: string; node: string; detail: string });
+      res.end();
+    });
+  }).listen(0, '127.0.0.1');
+  await new Promise((r) => hook.once('listening', r));
+  t.after(() => hook.close());
+  const hookUrl = `http://127.0.0.1:${(hook.address() as { port: number }).port}/pgvip`;
+  const { pgA, listeners, primaryCode, clusterView, operatorPort: po, pgPortA: qa } = await startCluster(
+    t,
+    `\n  notifications:\n    webhooks:\n      - url: ${hookUrl}\n        events: [failover, failover-blocked, node-unreachable, node-recovered, rejoined]`,
+  );
+  const operator = (what: string, body: object) =>
+    fetch(`http://127.0.0.1:${po}/api/v1/clusters/orders/${what}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const types = () => received.map((e) => e.type);
+
+  await until('db-a to be primary', async () => (await primaryCode('db-a')) === 200);
+  await until('db-b to be the sync-eligible standby', async () => (await clusterView()).syncEligible === 'db-b');
+
+  // Given maintenance, When the primary's PostgreSQL dies, Then operators hear that no failover follows.
+  assert.equal((await operator('maintenance', { on: true })).status, 200);
+  pgA.crash();
+  listeners.a.close();
+  const blocked = await until('a failover-blocked event', () => received.find((e) => e.type === 'failover-blocked'), 30_000);
+  assert.match(blocked.detail, /primary db-a failed in term 1, but no automatic failover is allowed: the cluster is in maintenance/);
+  assert.equal(await primaryCode('db-b'), 503, 'nobody promoted in maintenance');
+  await until('db-a reported as failed', () => types().includes('failure-detected'), 10_000);
+
+  // When maintenance ends, Then the failover happens and is announced; the old primary's return too.
+  assert.equal((await operator('maintenance', { on: false })).status, 200);
+  await until('db-b to be primary', async () => (await primaryCode('db-b')) === 200, 30_000);
+  await until('a failover event', () => types().includes('vote-granted'), 10_000);
+  listeners.a = await pgPort(qa);
+  const rejoined = await until('a rejoined event', () => received.find((e) => e.type === 'rejoined'), 40_000);
+  assert.equal(rejoined.node, 'db-a');
+  assert.match(rejoined.detail, /db-a is a standby of db-b again/);
+  const recovered = await until('a node-recovered event', () => received.find((e) => e.type === 'node-recovered'), 10_000);
+  assert.equal(recovered.node, 'db-a');
+  assert.match(recovered.detail, /db-a answers again as standby/);
+  assert.deepEqual(types().filter((x) => x === 'failover-blocked'), ['failover-blocked'], 'once per term');
 });

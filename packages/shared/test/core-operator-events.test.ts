@@ -1,7 +1,7 @@
 // Goal: the events operators subscribe to are raised by the cores when — and only when — they mean
 // what the docs say: failover-blocked (the primary failed and no automatic failover will follow),
-// node-unreachable for a standby, node-recovered, rejoin-failed (with a growing wait between
-// attempts), vip-error after repeated VIP failures.
+// node-unreachable for a standby, node-recovered, rejoined, rejoin-failed (with a growing wait
+// between attempts), vip-error after repeated VIP failures.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -103,8 +103,8 @@ describe('witness: node-unreachable and node-recovered', () => {
   });
 });
 
-describe('witness: rejoin-failed', () => {
-  test('a rejoin attempt that ends in anything but a streaming standby is reported once per term; a successful one is not', () => {
+describe('witness: rejoin-failed and rejoined', () => {
+  test('a rejoin attempt that ends in anything but a standby is rejoin-failed, once per term; a successful one is rejoined, once', () => {
     const w0 = bootWitness(witnessSettings, { ...initialWitnessDurable, term: 4, primaryOfTerm: 'db-b', syncEligible: null }, -100_000);
     const newPrimary = { ...status('db-b', 'primary', primaryPg), term: 4, primaryOfTerm: 'db-b' };
     const old = (role: AgentStatus['role'], pg: PgSnapshot) => ({ ...status('db-a', role, pg), term: 4, primaryOfTerm: 'db-b' });
@@ -119,7 +119,8 @@ describe('witness: rejoin-failed', () => {
     assert.deepEqual(events.map((e) => e.event), ['rejoin-failed']);
     assert.match(events[0]!.detail, /db-a tried to rejoin as a standby of db-b and is demoted again/);
     const ok = pollFor(pollFor(w0, 0, 0, old('rejoining', demoted), newPrimary).w, 500, 500, old('standby', standbyPg), newPrimary);
-    assert.deepEqual(ok.events, []);
+    assert.deepEqual(ok.events.map((e) => [e.event, e.detail]), [['rejoined', 'db-a is a standby of db-b again']]);
+    assert.deepEqual(pollFor(ok.w, 1_000, 3_000, old('standby', standbyPg), newPrimary).events, [], 'once');
   });
 });
 

@@ -8,7 +8,7 @@ export const notificationEvents = {
   fenced: 'a primary stopped accepting writes (lease lost, its PostgreSQL failed, or a newer term was seen)',
   rejoined: 'an old primary came back as a streaming standby',
   'rejoin-failed': 'an old primary\'s rejoin (pg_rewind, then the base-backup fallback) ended without a streaming standby; the agent retries with growing waits (1 s doubling to 1 min), its log says why; once per term and node',
-  'vip-moved': 'the VIP was moved to a new node and verified',
+  'vip-moved': 'the VIP was moved to a new node and verified; raised by that node\'s agent: its log and pgvip_agent_events_total, not yet the witness\'s channels',
   'vip-error': 'three VIP steps in a row (EC2 call, OS address, verification) failed; raised by the agent itself: its log and pgvip_agent_events_total, not yet the witness\'s channels',
   'sync-degraded': 'the primary dropped to async replication with the witness\'s agreement; the standby is ineligible until it catches up',
   'sync-restored': 'the caught-up standby is synchronous, and eligible, again',

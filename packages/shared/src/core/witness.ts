@@ -53,6 +53,8 @@ export interface NodeView {
   readonly reportedDown: boolean;
   /** The term in which operators were told that this node's rejoin failed. */
   readonly rejoinFailedTerm: number | null;
+  /** The term in which operators were told that this node rejoined as a standby. */
+  readonly rejoinedTerm: number | null;
 }
 
 export interface WitnessState {
@@ -93,7 +95,7 @@ export type WitnessOutput = StepOutput<WitnessState, WitnessDurable> & {
 
 export function bootWitness(settings: WitnessSettings, durable: WitnessDurable, nowMs: number): WitnessState {
   const views: Record<NodeId, NodeView> = {};
-  for (const n of settings.nodes) views[n] = { status: null, pgReachable: false, failedChecks: 0, lastSeenAtMs: null, missedPolls: 0, reportedDown: false, rejoinFailedTerm: null };
+  for (const n of settings.nodes) views[n] = { status: null, pgReachable: false, failedChecks: 0, lastSeenAtMs: null, missedPolls: 0, reportedDown: false, rejoinFailedTerm: null, rejoinedTerm: null };
   return {
     settings,
     durable,
@@ -203,6 +205,7 @@ function onPoll(st: Step, node: NodeId, status: AgentStatus | null, pgReachable:
     missedPolls: status === null ? prev.missedPolls + 1 : 0,
     reportedDown: prev.reportedDown,
     rejoinFailedTerm: prev.rejoinFailedTerm,
+    rejoinedTerm: prev.rejoinedTerm,
   };
   // The agent retries a failed rejoin with growing waits; the witness sees an attempt end in
   // anything but a standby (its agent's log has the reason). Once per term and node.
@@ -210,6 +213,12 @@ function onPoll(st: Step, node: NodeId, status: AgentStatus | null, pgReachable:
   if (rejoinEnded && !(status.role === 'standby' && status.pg.inRecovery) && prev.rejoinFailedTerm !== s.durable.term) {
     st.notify('rejoin-failed', `${node} tried to rejoin as a standby of ${s.durable.primaryOfTerm} and is ${status.role} again; it retries with growing waits (its agent log says why)`);
     view = { ...view, rejoinFailedTerm: s.durable.term };
+  }
+  // An old primary (after a failover or a switchover) reporting a standby in the current term.
+  const wasOutOfService = prev.status !== null && ['rejoining', 'demoted', 'fenced', 'primary', 'promoting'].includes(prev.status.role);
+  if (wasOutOfService && status !== null && status.role === 'standby' && status.pg.inRecovery && status.term === s.durable.term && node !== s.durable.primaryOfTerm && prev.rejoinedTerm !== s.durable.term) {
+    st.notify('rejoined', `${node} is a standby of ${s.durable.primaryOfTerm} again`);
+    view = { ...view, rejoinedTerm: s.durable.term };
   }
   if (failed && view.failedChecks === checks) {
     st.notify('failure-detected', `primary ${node} failed ${view.failedChecks} consecutive checks (agent ${status === null ? 'unreachable' : `reports ${status.role}`}, postgresql ${pgReachable ? 'reachable' : 'unreachable'})`);
