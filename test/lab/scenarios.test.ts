@@ -429,7 +429,9 @@ describe('lab: DESIGN §9 scenarios on real processes', { skip, timeout: 40 * 60
       return res.status === 200 ? res : null;
     });
     note(`manual failover: ${JSON.stringify(forced.json)}`);
-    assert.ok(lab.operatorEvents(faultAt).some((e) => e.type === 'manual-failover'), 'the override is in the operator\'s events');
+    // The command channel delivers asynchronously, one event after another: wait for it.
+    await waitFor('the override in the operator\'s events', 15_000, async () => lab.operatorEvents(faultAt).some((e) => e.type === 'manual-failover'), 100, () => lab.operatorEvents(faultAt).map((e) => e.type).join(', '));
+    note(`operator events since the fault: ${lab.operatorEvents(faultAt).map((e) => e.type).join(', ')}`);
   });
 
   it('row 13 (cont.): after the override the standby promotes and takes the VIP, and the old primary rejoins', { timeout: 3 * 60_000 }, async () => {
