@@ -11,6 +11,7 @@ import {
   defaultAgentSettings,
   defaultTimings,
   initialWitnessDurable,
+  leaseValidMs,
   stepAgent,
   stepWitness,
   type Action,
@@ -489,14 +490,18 @@ export class World {
       },
     );
   }
+  /** Every sim node runs the same timings, so the lease-length check of the grantors always passes; it is exercised on every request. */
+  get #senderLeaseValidMs(): number {
+    return leaseValidMs(this.timings);
+  }
   #serve(to: Host, msg: PeerRequest, answer: (r: PeerReply) => void): void {
     if (to === 'witness') {
       if (this.witness.state === null) return;
-      this.#stepWitness(this.witness.inc, { kind: 'request', nowMs: this.local('witness'), msg }, answer);
+      this.#stepWitness(this.witness.inc, { kind: 'request', nowMs: this.local('witness'), msg, peerLeaseValidMs: this.#senderLeaseValidMs }, answer);
     } else {
       const proc = this.agents[to];
       if (proc.state === null) return;
-      this.#stepAgent(to, proc.inc, { kind: 'request', nowMs: this.local(to), msg }, answer);
+      this.#stepAgent(to, proc.inc, { kind: 'request', nowMs: this.local(to), msg, peerLeaseValidMs: this.#senderLeaseValidMs }, answer);
     }
   }
 

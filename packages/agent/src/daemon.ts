@@ -17,7 +17,7 @@ import {
   type ClusterKey,
   type NodeConfig,
 } from '@pgvip/shared';
-import { bootAgent, defaultAgentSettings, type AgentSettings } from '@pgvip/shared/core';
+import { bootAgent, defaultAgentSettings, leaseValidMs, type AgentSettings } from '@pgvip/shared/core';
 import { monotonicNow, type MonotonicClock } from './clock.js';
 import { createAgentMetrics } from './metrics.js';
 import { LocalPostgres } from './postgres/local-postgres.js';
@@ -92,6 +92,8 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
     signer,
     peers: { [peer.id]: { host: peer.agent.host, port: peer.agent.port }, [cluster.witness.id]: { host: cluster.witness.host, port: cluster.witness.port } },
     timeoutMs: cluster.timings.requestTimeoutMs,
+    // Grantors refuse a lease this node would count longer than their promise covers (mismatched timings).
+    leaseValidMs: leaseValidMs(cluster.timings),
   });
 
   const stateFile = createDurableFile(path.join(cfg.stateDir, `agent-${cluster.name}.json`), agentDurableSchema, { term: 0, primaryOfTerm: null });

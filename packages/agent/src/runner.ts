@@ -102,9 +102,9 @@ export class AgentRunner {
   }
 
   /** A request from the witness or the peer; resolves with the core's reply (after any persist). */
-  handleRequest(msg: PeerRequest): PeerReply {
+  handleRequest(msg: PeerRequest, peerLeaseValidMs?: number): PeerReply {
     let reply: PeerReply | null = null;
-    this.#step({ kind: 'request', nowMs: this.#d.clock(), msg }, (r) => (reply = r));
+    this.#step({ kind: 'request', nowMs: this.#d.clock(), msg, peerLeaseValidMs }, (r) => (reply = r));
     if (reply === null) throw new PgvipError('PGVIP_INTERNAL', `the core produced no reply to ${msg.kind}`);
     return reply;
   }

@@ -69,7 +69,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   registerProtocolRoutes(app, {
     daemon: 'agent',
     verifier: deps.verifier,
-    handle: (msg: PeerRequest): PeerReply => deps.runner.handleRequest(msg),
+    handle: (msg: PeerRequest, _from, meta): PeerReply => deps.runner.handleRequest(msg, meta.peerLeaseValidMs),
     status: (): AgentStatus => deps.runner.status(),
   });
 

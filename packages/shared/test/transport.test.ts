@@ -8,7 +8,7 @@ import Fastify from 'fastify';
 import { createSigner, createVerifier, generateKey } from '../src/auth/index.js';
 import { PROTOCOL_VERSION, type LeaseRequest, type PeerRequest } from '../src/core/messages.js';
 import { isPgvipError } from '../src/errors.js';
-import { createPeerClient, registerProtocolRoutes } from '../src/transport/index.js';
+import { createPeerClient, leaseValidHeader, registerProtocolRoutes, type RequestMeta } from '../src/transport/index.js';
 
 const key = generateKey();
 const members = ['db-a', 'db-b', 'witness'];
@@ -16,18 +16,20 @@ const members = ['db-a', 'db-b', 'witness'];
 async function witnessServer(t: { after: (fn: () => Promise<void> | void) => void }) {
   const app = Fastify();
   const seen: PeerRequest[] = [];
+  const metas: RequestMeta[] = [];
   registerProtocolRoutes(app, {
     daemon: 'witness',
     verifier: createVerifier({ self: 'witness', clusters: { c1: { members, key } } }),
-    handle: (msg) => {
+    handle: (msg, _from, meta) => {
       seen.push(msg);
+      metas.push(meta);
       return { v: PROTOCOL_VERSION, cluster: 'c1', term: msg.term, from: 'witness', kind: 'lease-reply', seq: (msg as LeaseRequest).seq, granted: true, reason: 'granted', maintenance: false, primaryOfTerm: msg.from };
     },
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   t.after(() => app.close());
   const port = (app.server.address() as { port: number }).port;
-  return { app, port, seen };
+  return { app, port, seen, metas };
 }
 
 const lease = (seq: number): LeaseRequest => ({ v: PROTOCOL_VERSION, cluster: 'c1', term: 2, from: 'db-a', kind: 'lease-request', seq, lsn: 0x3000060n, timeline: 1, syncStandby: 'db-b' });
@@ -69,6 +71,28 @@ test('a malformed body gets a coded 400, an unsigned request a coded 401', async
     assert.equal(res.statusCode, 400);
     assert.equal(JSON.parse(res.body).error.code, 'PGVIP_BAD_REQUEST');
   }
+});
+
+test('the sender\'s lease validity travels in a header to the handler; a malformed value gets a coded 400 and is not handled', async (t) => {
+  const { app, port, seen, metas } = await witnessServer(t);
+  const client = createPeerClient({ signer: createSigner({ cluster: 'c1', sender: 'db-a', key }), peers: { witness: { host: '127.0.0.1', port } }, timeoutMs: 1000, leaseValidMs: 2870 });
+  t.after(() => client.close());
+  await client.send('witness', lease(1));
+  assert.deepEqual(metas, [{ peerLeaseValidMs: 2870 }]);
+  const signer = createSigner({ cluster: 'c1', sender: 'db-a', key });
+  for (const bad of ['soon', '-5', '']) {
+    for (let i = 0; i < 2; i++) {
+      const body = JSON.stringify({ ...lease(10 + i), lsn: '0/3000060' });
+      const signed = signer.signRequest({ to: 'witness', method: 'POST', path: '/v1/lease', body });
+      const res = await app.inject({ method: 'POST', url: '/v1/lease', headers: { ...signed.headers, [leaseValidHeader]: bad, 'content-type': 'application/json' }, payload: body });
+      const verdict = signer.verifyReply({ request: signed, status: res.statusCode, headers: res.headers as Record<string, string>, body: res.body });
+      if (verdict.resend) continue;
+      assert.equal(res.statusCode, 400, res.body);
+      assert.equal(JSON.parse(res.body).error.code, 'PGVIP_BAD_REQUEST');
+      assert.match(JSON.parse(res.body).error.message, /x-pgvip-lease-valid-ms must be a positive number/);
+    }
+  }
+  assert.equal(seen.length, 1, 'nothing malformed reached the handler');
 });
 
 test('a silent peer times out and a closed port is unreachable, both coded', async (t) => {

@@ -116,9 +116,9 @@ export class ClusterRunner {
    * PgvipError when the step could not be made durable (the request is then answered with an error,
    * never with a decision that is not on disk).
    */
-  request(msg: PeerRequest): PeerReply {
+  request(msg: PeerRequest, peerLeaseValidMs?: number): PeerReply {
     if (this.#closed) throw new PgvipError('PGVIP_INTERNAL', 'the witness is shutting down');
-    const { replies } = this.#run({ kind: 'request', nowMs: this.#d.clock.monotonicMs(), msg });
+    const { replies } = this.#run({ kind: 'request', nowMs: this.#d.clock.monotonicMs(), msg, peerLeaseValidMs });
     const [reply, ...extra] = replies;
     if (reply === undefined || extra.length > 0) {
       throw new PgvipError('PGVIP_INTERNAL', `the witness core produced ${replies.length} replies to one ${msg.kind}`);

@@ -26,11 +26,11 @@ export function buildServer(deps: ProtocolServerDeps): FastifyInstance {
   registerProtocolRoutes(app, {
     daemon: 'witness',
     verifier: deps.verifier,
-    handle(msg, verified) {
+    handle(msg, verified, meta) {
       const runner = deps.runners.get(verified.cluster);
       // The verifier only accepts clusters it has keys for, and it is built from the same config.
       if (runner === undefined) throw new PgvipError('PGVIP_AUTH_WRONG_CLUSTER', `this witness does not serve cluster ${verified.cluster}`);
-      return runner.request(msg);
+      return runner.request(msg, meta.peerLeaseValidMs);
     },
   });
   app.setNotFoundHandler((req, reply) => sendError(reply, new PgvipError('PGVIP_NOT_FOUND', `${req.method} ${req.url}`)));

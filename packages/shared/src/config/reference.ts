@@ -86,7 +86,13 @@ and releases its lease, so the vote does not wait for the promise at all.
   it could ask for a vote (${promise + detection} ms).
 
 Change timings only together, and keep them identical in the agent files and the witness file:
-every node computes leases and promises from its own copy.`;
+every node computes leases and promises from its own copy. The nodes check the part that safety
+rests on: every lease request and vote request says how long its sender will count the lease valid
+(leaseMs·(1−ρ)−leaseMarginMs by the sender's timings), and the witness and the standby refuse one
+longer than their own timings give — a primary with such a lease could still write after their
+promises ended. A shorter one is granted, so roll a change out one node at a time in the safe
+order: when shortening the lease, the primary's agent first; when lengthening it, the witness and
+the standby first, the primary last. A refusal is logged with the values and the fix.`;
 }
 
 function eventsSection(): string {

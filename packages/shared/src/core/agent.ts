@@ -27,7 +27,7 @@ import {
   type SyncUpdateReply,
   type VoteReply,
 } from './messages.js';
-import { leaseValidMs, promiseMs, type Timings } from './timings.js';
+import { leaseLengthConflict, leaseValidMs, promiseMs, type Timings } from './timings.js';
 
 export interface AgentDurable {
   /** The highest term this node has seen (I2). */
@@ -153,7 +153,8 @@ export type WriteProbe = 'ok' | 'stalled' | 'failed' | 'read-only' | 'not-run';
 
 export type AgentInput =
   | { readonly kind: 'tick'; readonly nowMs: number; readonly pg: PgSnapshot; readonly writeProbe: WriteProbe; readonly peer: AgentStatus | null }
-  | { readonly kind: 'request'; readonly nowMs: number; readonly msg: PeerRequest }
+  /** `peerLeaseValidMs`: how long the sender counts a lease valid by its own timings (leaseLengthConflict). */
+  | { readonly kind: 'request'; readonly nowMs: number; readonly msg: PeerRequest; readonly peerLeaseValidMs?: number | undefined }
   | { readonly kind: 'reply'; readonly nowMs: number; readonly msg: PeerReply }
   | { readonly kind: 'effect-done'; readonly nowMs: number; readonly result: EffectResult }
   /**
@@ -374,7 +375,7 @@ export function stepAgent(state: AgentState, input: AgentInput): AgentOutput {
       onTick(st, input.pg, input.writeProbe, input.peer);
       return st.output('nothing to do');
     case 'request':
-      onRequest(st, input.msg);
+      onRequest(st, input.msg, input.peerLeaseValidMs);
       return st.output(`answered ${input.msg.kind} from ${input.msg.from}`);
     case 'reply':
       onReply(st, input.msg);
@@ -820,7 +821,7 @@ function maybeCampaign(st: Step): void {
 
 // --- incoming requests ------------------------------------------------------------------------
 
-function onRequest(st: Step, msg: PeerRequest): void {
+function onRequest(st: Step, msg: PeerRequest, peerLeaseValidMs: number | undefined): void {
   const s = st.s;
   const deny = (reason: string) => st.because(`denied ${msg.kind} from ${msg.from}: ${reason}`);
   switch (msg.kind) {
@@ -835,6 +836,8 @@ function onRequest(st: Step, msg: PeerRequest): void {
       if (d.primaryOfTerm !== msg.from) { deny(`term belongs to ${d.primaryOfTerm}`); return reply(false, `term ${d.term} belongs to ${d.primaryOfTerm}`); }
       if (st.s.campaign !== null) return reply(false, 'campaigning for the next term');
       if (st.s.pg !== null && !st.s.pg.inRecovery && st.s.pg.writable) return reply(false, 'this node is not a standby');
+      const conflict = leaseLengthConflict(s.settings.timings, peerLeaseValidMs);
+      if (conflict !== null) { deny(conflict); return reply(false, conflict); }
       const promise = { term: d.term, holder: msg.from, untilMs: st.s.nowMs + promiseMs(s.settings.timings), seq: msg.seq };
       st.set({ promise, primaryReport: { term: msg.term, lsn: msg.lsn, timeline: msg.timeline, syncStandby: msg.syncStandby, atMs: st.s.nowMs }, peerFailedChecks: 0 });
       return reply(true, 'granted');

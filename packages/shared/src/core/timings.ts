@@ -42,6 +42,20 @@ export function leaseValidMs(t: Timings): number {
   return t.leaseMs * (1 - t.maxDriftRatio) - t.leaseMarginMs;
 }
 
+/**
+ * Why a grantor must refuse a lease (or a vote, which doubles as the first lease of its term) to a
+ * node that counts it valid for `requesterValidMs`, or null. The inequality between lease and promise
+ * holds for one set of timings; a requester whose own timings give it a longer lease than this node's
+ * would hold write authority after this node's promise ended. Shorter is safe, so changing timings
+ * one node at a time in that direction never refuses anything. Absent (an older release): unchecked.
+ */
+export function leaseLengthConflict(own: Timings, requesterValidMs: number | undefined): string | null {
+  if (requesterValidMs === undefined) return null;
+  const mine = leaseValidMs(own);
+  if (requesterValidMs <= mine + 0.001) return null;
+  return `the requester counts its lease valid for ${Math.round(requesterValidMs)} ms, longer than the ${Math.round(mine)} ms this node's promise covers: give every node the same timings (leaseMs, maxDriftRatio, leaseMarginMs)`;
+}
+
 /** How long a grantor keeps its promise, counted from when it RECEIVED the request: L(1+ρ)+margin. */
 export function promiseMs(t: Timings): number {
   return t.leaseMs * (1 + t.maxDriftRatio) + t.leaseMarginMs;

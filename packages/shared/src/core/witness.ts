@@ -15,7 +15,7 @@ import {
   type PeerRequest,
   type VoteReply,
 } from './messages.js';
-import { promiseMs, type Timings } from './timings.js';
+import { leaseLengthConflict, promiseMs, type Timings } from './timings.js';
 
 export interface WitnessDurable {
   readonly term: number;
@@ -78,7 +78,8 @@ export interface WitnessState {
 export type WitnessInput =
   /** `pgReachable` must come from a probe made during this poll whenever `status` is null (decisions read it only then; views show it always). */
   | { readonly kind: 'poll'; readonly nowMs: number; readonly node: NodeId; readonly status: AgentStatus | null; readonly pgReachable: boolean }
-  | { readonly kind: 'request'; readonly nowMs: number; readonly msg: PeerRequest }
+  /** `peerLeaseValidMs`: how long the sender counts a lease valid by its own timings (leaseLengthConflict). */
+  | { readonly kind: 'request'; readonly nowMs: number; readonly msg: PeerRequest; readonly peerLeaseValidMs?: number | undefined }
   /** The answer to a request the witness sent; `inReplyTo` names that request's kind. */
   | { readonly kind: 'reply'; readonly nowMs: number; readonly msg: PeerReply; readonly inReplyTo: PeerRequest['kind'] }
   | { readonly kind: 'operator'; readonly nowMs: number; readonly command: OperatorCommand };
@@ -156,7 +157,7 @@ export function stepWitness(state: WitnessState, input: WitnessInput): WitnessOu
       maybeSendSwitchover(st);
       return st.output(`polled ${input.node}`);
     case 'request':
-      onRequest(st, input.msg);
+      onRequest(st, input.msg, input.peerLeaseValidMs);
       return st.output(`answered ${input.msg.kind} from ${input.msg.from}`);
     case 'reply':
       onReply(st, input.msg, input.inReplyTo);
@@ -291,7 +292,7 @@ function adopt(st: Step, term: number, primary: NodeId, source: NodeId): void {
   st.because(`learned term ${term} (primary ${primary}) from ${source}`);
 }
 
-function onRequest(st: Step, msg: PeerRequest): void {
+function onRequest(st: Step, msg: PeerRequest, peerLeaseValidMs: number | undefined): void {
   const s = st.s;
   const reply = (r: PeerReply): void => {
     st.actions.push({ kind: 'reply', to: msg.from, msg: r });
@@ -308,6 +309,11 @@ function onRequest(st: Step, msg: PeerRequest): void {
       adopt(st, msg.term, msg.from, msg.from);
       const d = st.s.durable;
       if (d.primaryOfTerm !== msg.from) return answer(false, `term ${d.term} belongs to ${d.primaryOfTerm}`);
+      const conflict = leaseLengthConflict(s.settings.timings, peerLeaseValidMs);
+      if (conflict !== null) {
+        st.because(`refused a lease to ${msg.from}: ${conflict}`);
+        return answer(false, conflict);
+      }
       st.set({
         promise: { term: d.term, holder: msg.from, untilMs: st.s.nowMs + promiseMs(s.settings.timings), seq: msg.seq },
         releasedTerm: st.s.releasedTerm === d.term ? null : st.s.releasedTerm,
@@ -328,7 +334,7 @@ function onRequest(st: Step, msg: PeerRequest): void {
       return ack(true, 'noted');
     }
     case 'vote-request':
-      return reply(decideVote(st, msg));
+      return reply(decideVote(st, msg, peerLeaseValidMs));
     case 'sync-update': {
       const answer = (granted: boolean, reason: string) => reply({ ...st.envelope(), kind: 'sync-update-reply', granted, reason });
       if (msg.term !== s.durable.term || msg.from !== s.durable.primaryOfTerm) return answer(false, `not the primary of term ${s.durable.term}`);
@@ -366,7 +372,7 @@ function standbyLooksGone(s: WitnessState, standby: NodeId): boolean {
   return !view.status.pg.streaming;
 }
 
-function decideVote(st: Step, msg: Extract<PeerRequest, { kind: 'vote-request' }>): VoteReply {
+function decideVote(st: Step, msg: Extract<PeerRequest, { kind: 'vote-request' }>, peerLeaseValidMs: number | undefined): VoteReply {
   const s = st.s;
   const d = s.durable;
   const t = s.settings.timings;
@@ -377,6 +383,9 @@ function decideVote(st: Step, msg: Extract<PeerRequest, { kind: 'vote-request' }
   if (msg.term === d.votedTerm && d.votedFor === msg.from && d.primaryOfTerm === msg.from) return answer(true, 'already voted for this candidate in this term');
   if (msg.term <= d.term) return answer(false, `term ${msg.term} is not above ${d.term}`);
   if (msg.term !== d.term + 1 || msg.lastTerm !== d.term) return answer(false, `candidate missed a term (it was in ${msg.lastTerm}, the cluster is in ${d.term})`);
+  // The vote doubles as the first lease grant of the new term: the same bound applies.
+  const conflict = leaseLengthConflict(t, peerLeaseValidMs);
+  if (conflict !== null) return answer(false, conflict);
   if (d.maintenance) {
     if (d.primaryOfTerm !== null && primaryFailed(s)) reportBlocked(st, 'the cluster is in maintenance');
     return answer(false, 'cluster is in maintenance');

@@ -18,7 +18,20 @@ export interface PeerClientOptions {
   readonly peers: Readonly<Record<NodeId, PeerAddress>>;
   /** Per-call timeout (the protocol's requestTimeoutMs). */
   readonly timeoutMs: number;
+  /**
+   * How long this node counts a lease valid by its own timings (leaseValidMs), sent with every
+   * request as leaseValidHeader so grantors can refuse a lease longer than their promise covers.
+   */
+  readonly leaseValidMs?: number;
 }
+
+/**
+ * The sender's lease validity in ms. A header, not a message field: message objects are strict, so a
+ * new field would be a new protocol version, while a header is ignored by releases that predate it
+ * (they simply do not check). It is not covered by the MAC; it guards against misconfiguration, not
+ * against someone on the path, who could drop the traffic anyway.
+ */
+export const leaseValidHeader = 'x-pgvip-lease-valid-ms';
 
 export interface PeerClient {
   /** Send one protocol request; resolves with the verified, parsed reply. Throws PgvipError. */
@@ -36,6 +49,7 @@ interface RawReply {
 
 export function createPeerClient(options: PeerClientOptions): PeerClient {
   const pools = new Map<NodeId, Pool>();
+  const extraHeaders: Record<string, string> = options.leaseValidMs === undefined ? {} : { [leaseValidHeader]: String(options.leaseValidMs) };
   const poolFor = (to: NodeId): Pool => {
     let pool = pools.get(to);
     if (pool === undefined) {
@@ -93,7 +107,7 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
       const res = await pool.request({
         method: spec.method,
         path: spec.path,
-        headers: { ...auth, ...(spec.method === 'POST' ? { 'content-type': 'application/json' } : {}) },
+        headers: { ...auth, ...extraHeaders, ...(spec.method === 'POST' ? { 'content-type': 'application/json' } : {}) },
         body: spec.method === 'POST' ? body : null,
         signal: abort.signal,
       });

@@ -7,14 +7,30 @@ import type { AgentStatus, PeerReply, PeerRequest } from '../core/messages.js';
 import { PgvipError, isPgvipError } from '../errors.js';
 import { decodeMessageBody, serializeMessage } from '../wire/codec.js';
 import { endpoints, type Daemon, type EndpointName } from '../wire/endpoints.js';
+import { leaseValidHeader } from './peer-client.js';
 
 export interface ProtocolHandlers {
   readonly daemon: Daemon;
   readonly verifier: Verifier;
   /** Handle one verified, parsed request and return its reply. */
-  handle(msg: PeerRequest, from: VerifiedRequest): Promise<PeerReply> | PeerReply;
+  handle(msg: PeerRequest, from: VerifiedRequest, meta: RequestMeta): Promise<PeerReply> | PeerReply;
   /** For agents: the status served on GET /v1/status (for the cluster named by the signer). */
   status?(cluster: string): AgentStatus;
+}
+
+/** What a request says besides its message: the sender's lease validity (leaseValidHeader), when sent. */
+export interface RequestMeta {
+  readonly peerLeaseValidMs: number | undefined;
+}
+
+function requestMeta(headers: FastifyRequest['headers']): RequestMeta {
+  const raw = headers[leaseValidHeader];
+  if (raw === undefined) return { peerLeaseValidMs: undefined };
+  const value = Array.isArray(raw) || raw.trim() === '' ? Number.NaN : Number(raw);
+  if (!(Number.isFinite(value) && value > 0)) {
+    throw new PgvipError('PGVIP_BAD_REQUEST', `header ${leaseValidHeader} must be a positive number of milliseconds, got ${JSON.stringify(raw)}`);
+  }
+  return { peerLeaseValidMs: value };
 }
 
 export function errorBody(e: PgvipError): string {
@@ -42,7 +58,7 @@ export function registerProtocolRoutes(app: FastifyInstance, h: ProtocolHandlers
           } else {
             const msg = decodeMessageBody(spec.request!, raw) as PeerRequest;
             checkEnvelopeIdentity(msg, verified);
-            out = serializeMessage(await h.handle(msg, verified));
+            out = serializeMessage(await h.handle(msg, verified, requestMeta(req.headers)));
           }
           return send(reply, 200, out, verified);
         } catch (e) {
