@@ -41,8 +41,17 @@ async function until<T>(what: string, fn: () => Promise<T | undefined> | T | und
   }
 }
 
-/** Both agents and the witness as real daemons on loopback; `notifications` goes into the cluster block. */
-async function startCluster(t: TestContext, notifications = '') {
+interface ClusterOptions {
+  /** YAML lines appended to the cluster block of every daemon (e.g. notifications). */
+  readonly extra?: string;
+  /** YAML lines appended to the agents' cluster block only (e.g. other timings). */
+  readonly agentExtra?: string;
+  /** Where the daemons' log lines go (default: nowhere, or stdout with PGVIP_TEST_LOG=level). */
+  readonly logLines?: string[];
+}
+
+/** Both agents and the witness as real daemons on loopback. */
+async function startCluster(t: TestContext, options: ClusterOptions = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'pgvip-daemons-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const keyFile = path.join(dir, 'cluster.key');
@@ -59,8 +68,8 @@ async function startCluster(t: TestContext, notifications = '') {
       postgres: { host: 127.0.0.1, port: ${qb}, dataDir: /srv/b }
   witness: { host: 127.0.0.1, port: ${pw} }
   vip: { mode: secondary-ip, address: 198.18.1.100, discovery: imds }
-  auth: { keyFile: ${keyFile} }${notifications}`;
-  const agentCfg = (self: string): AgentConfig => parseConfigText(`self: ${self}\nlisten: { host: 127.0.0.1 }\nstateDir: ${dir}/${self}\ncluster:${cluster}`, 'agent', `${self}.yaml`);
+  auth: { keyFile: ${keyFile} }${options.extra ?? ''}`;
+  const agentCfg = (self: string): AgentConfig => parseConfigText(`self: ${self}\nlisten: { host: 127.0.0.1 }\nstateDir: ${dir}/${self}\ncluster:${cluster}${options.agentExtra ?? ''}`, 'agent', `${self}.yaml`);
   const witnessCfg: WitnessConfig = parseConfigText(
     `id: witness\nlisten: { host: 127.0.0.1, port: ${pw} }\noperatorApi: { host: 127.0.0.1, port: ${po} }\nstateDir: ${dir}/witness\nclusters:\n  -${cluster.replace(/\n {2}/g, '\n    ').replace(/^ {4}/, ' ')}`,
     'witness',
@@ -76,7 +85,8 @@ async function startCluster(t: TestContext, notifications = '') {
     listeners.b.close();
   });
   const cloud = new FakeVipCloud();
-  const log = pino({ level: process.env.PGVIP_TEST_LOG ?? 'silent' });
+  const lines = options.logLines;
+  const log = lines === undefined ? pino({ level: process.env.PGVIP_TEST_LOG ?? 'silent' }) : pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
 
   const witness = await createWitnessDaemon(witnessCfg, { log: log.child({ daemon: 'witness' }) });
   await witness.protocol.listen({ host: '127.0.0.1', port: pw });
@@ -143,10 +153,9 @@ test('operators hear through a real webhook that a failover is blocked, that it 
   await new Promise((r) => hook.once('listening', r));
   t.after(() => hook.close());
   const hookUrl = `http://127.0.0.1:${(hook.address() as { port: number }).port}/pgvip`;
-  const { pgA, listeners, primaryCode, clusterView, operatorPort: po, pgPortA: qa } = await startCluster(
-    t,
-    `\n  notifications:\n    webhooks:\n      - url: ${hookUrl}\n        events: [failover, failover-blocked, node-unreachable, node-recovered, rejoined]`,
-  );
+  const { pgA, listeners, primaryCode, clusterView, operatorPort: po, pgPortA: qa } = await startCluster(t, {
+    extra: `\n  notifications:\n    webhooks:\n      - url: ${hookUrl}\n        events: [failover, failover-blocked, node-unreachable, node-recovered, rejoined]`,
+  });
   const operator = (what: string, body: object) =>
     fetch(`http://127.0.0.1:${po}/api/v1/clusters/orders/${what}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const types = () => received.map((e) => e.type);
@@ -175,4 +184,13 @@ test('operators hear through a real webhook that a failover is blocked, that it 
   assert.equal(recovered.node, 'db-a');
   assert.match(recovered.detail, /db-a answers again as standby/);
   assert.deepEqual(types().filter((x) => x === 'failover-blocked'), ['failover-blocked'], 'once per term');
+});
+
+test('agents whose timings give a longer lease than the witness\'s promise covers are refused, and the logs say why', { timeout: 60_000 }, async (t) => {
+  const lines: string[] = [];
+  const { primaryCode, clusterView } = await startCluster(t, { agentExtra: '\n  timings: { leaseMs: 6000 }', logLines: lines });
+  const reason = /longer than the 2870 ms this node's promise covers: give every node the same timings/;
+  await until('the witness to refuse db-a', () => lines.some((l) => reason.test(l)), 20_000);
+  assert.equal((await clusterView()).term, 0, 'no election: the bootstrap vote is a lease too');
+  assert.equal(await primaryCode('db-a'), 503);
 });
