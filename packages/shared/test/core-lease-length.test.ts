@@ -76,3 +76,26 @@ describe('the standby as grantor', () => {
     assert.notEqual(granted.state.promise, null);
   });
 });
+
+test('the primary says once why a grantor refuses its lease (not every heartbeat), and again after a grant', () => {
+  const settings = defaultAgentSettings({ cluster: 'c1', self: 'db-a', peer: 'db-b', witness: 'witness', timings: defaultTimings });
+  const primaryPg: PgSnapshot = { running: true, inRecovery: false, writable: true, timeline: 1, lsn: 100n, replayLsn: 100n, streaming: false, syncStandby: 'db-b', standbyInSync: true };
+  let s = bootAgent(settings, { term: 3, primaryOfTerm: 'db-a' }, 0);
+  const reasons: string[] = [];
+  const answer = (nowMs: number, granted: boolean) => {
+    s = stepAgent(s, { kind: 'tick', nowMs, pg: primaryPg, writeProbe: 'ok', peer: null }).state;
+    const seq = s.leaseSends.at(-1)!.seq;
+    const reason = granted ? 'granted' : leaseLengthConflict(defaultTimings, longer)!;
+    const out = stepAgent(s, { kind: 'reply', nowMs: nowMs + 5, msg: { ...env(3, 'witness'), kind: 'lease-reply', seq, granted, reason, maintenance: false, primaryOfTerm: 'db-a' } });
+    s = out.state;
+    reasons.push(out.reason);
+  };
+  answer(0, false);
+  answer(500, false);
+  answer(1000, true);
+  answer(1500, false);
+  const said = reasons.filter((r) => /witness refused the lease for term 3: .*same timings/.test(r));
+  assert.equal(said.length, 2, reasons.join('\n'));
+  assert.match(reasons[0]!, /witness refused the lease for term 3/);
+  assert.doesNotMatch(reasons[1]!, /refused/);
+});

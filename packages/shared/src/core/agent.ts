@@ -147,6 +147,8 @@ export interface AgentState {
   readonly rejoinFailures: { readonly count: number; readonly lastAtMs: number };
   /** VIP steps (EC2 move, OS address, verification) that failed in a row; operators hear of it at vipErrorAfterFailures. */
   readonly vipFailures: number;
+  /** The last reason each grantor gave for refusing our lease, until it grants again: said once, not every heartbeat. */
+  readonly leaseRefusals: Readonly<Record<NodeId, string>>;
 }
 
 export type WriteProbe = 'ok' | 'stalled' | 'failed' | 'read-only' | 'not-run';
@@ -215,6 +217,7 @@ export function bootAgent(settings: AgentSettings, durable: AgentDurable, nowMs:
     releasedAtMs: -Infinity,
     rejoinFailures: { count: 0, lastAtMs: -Infinity },
     vipFailures: 0,
+    leaseRefusals: {},
   };
 }
 
@@ -934,6 +937,14 @@ function onLeaseReply(st: Step, msg: LeaseReply): void {
   const s = st.s;
   if (msg.from === s.settings.witness) st.set({ maintenance: msg.maintenance });
   const sent = s.leaseSends.find((x) => x.seq === msg.seq);
+  const lastRefusal = s.leaseRefusals[msg.from];
+  if (!msg.granted && sent !== undefined && sent.term === s.durable.term && lastRefusal !== msg.reason) {
+    st.set({ leaseRefusals: { ...s.leaseRefusals, [msg.from]: msg.reason } });
+    st.because(`${msg.from} refused the lease for term ${s.durable.term}: ${msg.reason}`);
+  } else if (msg.granted && lastRefusal !== undefined) {
+    const { [msg.from]: _granted, ...others } = s.leaseRefusals;
+    st.set({ leaseRefusals: others });
+  }
   if (!msg.granted || sent === undefined || sent.term !== s.durable.term || !isPrimaryOfTerm(s)) return;
   // Counted from when the request was SENT: the grantor's promise started later than that.
   const validUntilMs = sent.sentAtMs + leaseValidMs(s.settings.timings);
