@@ -133,6 +133,8 @@ export class World {
   readonly violations: string[] = [];
   readonly transcript: string[] = [];
   readonly notifications: { t: number; host: Host; event: string; detail: string }[] = [];
+  /** Every sim node runs the same timings, so the grantors' lease-length check always passes; it is exercised on every request. */
+  readonly #senderLeaseValidMs: number;
   readonly acks: AckRecord[] = [];
   readonly promotions: PromotionRecord[] = [];
   readonly vipMoves: { t: number; node: DbNode; term: number }[] = [];
@@ -166,6 +168,7 @@ export class World {
   constructor(sched: Schedule, opts: RunOptions = {}) {
     this.sched = sched;
     this.timings = opts.timings ?? defaultTimings;
+    this.#senderLeaseValidMs = leaseValidMs(this.timings);
     this.cores = opts.cores ?? realCores;
     this.#record = opts.transcript ?? false;
     this.rng = new Rng(sched.seed);
@@ -489,10 +492,6 @@ export class World {
         else this.#stepAgent(from, inc, { kind: 'reply', nowMs: this.local(from), msg: reply });
       },
     );
-  }
-  /** Every sim node runs the same timings, so the lease-length check of the grantors always passes; it is exercised on every request. */
-  get #senderLeaseValidMs(): number {
-    return leaseValidMs(this.timings);
   }
   #serve(to: Host, msg: PeerRequest, answer: (r: PeerReply) => void): void {
     if (to === 'witness') {

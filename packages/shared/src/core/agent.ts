@@ -1000,6 +1000,25 @@ function onSyncReply(st: Step, msg: SyncUpdateReply): void {
 
 // --- effect results -------------------------------------------------------------------------------
 
+/**
+ * Failures in a row of the steps an operator must hear about when they keep failing: a rejoin
+ * (each failure reported; the next attempt waits rejoinBackoffMs) and the VIP steps (reported once,
+ * at vipErrorAfterFailures). A success starts the count again.
+ */
+function countRepeatedFailures(st: Step, kind: EffectKind, r: EffectResult): void {
+  const s = st.s;
+  if (kind === 'rejoin') {
+    if (r.ok) return st.set({ rejoinFailures: { count: 0, lastAtMs: -Infinity } });
+    const count = s.rejoinFailures.count + 1;
+    st.set({ rejoinFailures: { count, lastAtMs: s.nowMs } });
+    st.notify('rejoin-failed', `rejoin as a standby of ${s.durable.primaryOfTerm} failed (${count} in a row; next try in ${rejoinBackoffMs(count) / 1000} s): ${r.detail}`);
+  } else if (kind === 'move-vip-cloud' || kind === 'add-vip-local' || kind === 'verify-vip') {
+    const count = r.ok ? 0 : s.vipFailures + 1;
+    st.set({ vipFailures: count });
+    if (count === vipErrorAfterFailures) st.notify('vip-error', `${vipErrorAfterFailures} VIP steps in a row failed, the last (${kind}): ${r.detail}`);
+  }
+}
+
 function onEffectDone(st: Step, r: EffectResult): void {
   const s = st.s;
   if (s.fenceInFlight !== null && s.fenceInFlight.id === r.id) {
@@ -1017,23 +1036,13 @@ function onEffectDone(st: Step, r: EffectResult): void {
   const f = s.inFlight;
   if (f === null || f.id !== r.id) return; // a result from an earlier incarnation or a stale effect
   st.set({ inFlight: null });
+  countRepeatedFailures(st, f.kind, r);
   if (!r.ok) {
     st.because(`${f.kind} failed: ${r.detail}; will retry`);
     if (f.kind === 'verify-vip') st.set({ vip: s.vip === 'held' || s.vip === 'local' ? 'unknown' : s.vip });
     if (f.kind === 'move-vip-cloud') st.set({ vip: 'unknown' });
-    if (f.kind === 'rejoin') {
-      const count = s.rejoinFailures.count + 1;
-      st.set({ rejoinFailures: { count, lastAtMs: s.nowMs } });
-      st.notify('rejoin-failed', `rejoin as a standby of ${s.durable.primaryOfTerm} failed (${count} in a row; next try in ${rejoinBackoffMs(count) / 1000} s): ${r.detail}`);
-    }
-    if (f.kind === 'move-vip-cloud' || f.kind === 'add-vip-local' || f.kind === 'verify-vip') {
-      st.set({ vipFailures: s.vipFailures + 1 });
-      if (s.vipFailures + 1 === vipErrorAfterFailures) st.notify('vip-error', `${vipErrorAfterFailures} VIP steps in a row failed, the last (${f.kind}): ${r.detail}`);
-    }
     return;
   }
-  if (f.kind === 'move-vip-cloud' || f.kind === 'add-vip-local' || f.kind === 'verify-vip') st.set({ vipFailures: 0 });
-  if (f.kind === 'rejoin') st.set({ rejoinFailures: { count: 0, lastAtMs: -Infinity } });
   switch (f.kind) {
     case 'stop-wal-receiver':
       st.set({ receiverStopped: true });

@@ -208,19 +208,7 @@ function onPoll(st: Step, node: NodeId, status: AgentStatus | null, pgReachable:
     rejoinFailedTerm: prev.rejoinFailedTerm,
     rejoinedTerm: prev.rejoinedTerm,
   };
-  // The agent retries a failed rejoin with growing waits; the witness sees an attempt end in
-  // anything but a standby (its agent's log has the reason). Once per term and node.
-  const rejoinEnded = prev.status?.role === 'rejoining' && status !== null && status.role !== 'rejoining';
-  if (rejoinEnded && !(status.role === 'standby' && status.pg.inRecovery) && prev.rejoinFailedTerm !== s.durable.term) {
-    st.notify('rejoin-failed', `${node} tried to rejoin as a standby of ${s.durable.primaryOfTerm} and is ${status.role} again; it retries with growing waits (its agent log says why)`);
-    view = { ...view, rejoinFailedTerm: s.durable.term };
-  }
-  // An old primary (after a failover or a switchover) reporting a standby in the current term.
-  const wasOutOfService = prev.status !== null && ['rejoining', 'demoted', 'fenced', 'primary', 'promoting'].includes(prev.status.role);
-  if (wasOutOfService && status !== null && status.role === 'standby' && status.pg.inRecovery && status.term === s.durable.term && node !== s.durable.primaryOfTerm && prev.rejoinedTerm !== s.durable.term) {
-    st.notify('rejoined', `${node} is a standby of ${s.durable.primaryOfTerm} again`);
-    view = { ...view, rejoinedTerm: s.durable.term };
-  }
+  view = { ...view, ...reportRejoin(st, node, prev, status) };
   if (failed && view.failedChecks === checks) {
     st.notify('failure-detected', `primary ${node} failed ${view.failedChecks} consecutive checks (agent ${status === null ? 'unreachable' : `reports ${status.role}`}, postgresql ${pgReachable ? 'reachable' : 'unreachable'})`);
     st.because(`primary ${node} failed ${view.failedChecks} checks`);
@@ -281,6 +269,28 @@ function reportBlocked(st: Step, why: string): void {
   st.set({ blockedNotifiedTerm: s.durable.term });
   st.notify('failover-blocked', `primary ${s.durable.primaryOfTerm} failed in term ${s.durable.term}, but no automatic failover is allowed: ${why}`);
   st.because(`failover blocked: ${why}`);
+}
+
+/**
+ * How an old primary's way back looks from the polls, once per term and node: `rejoined` when it
+ * reports a standby of the current term; `rejoin-failed` when an attempt ends in anything else (the
+ * agent retries with growing waits, and its log has the reason). Returns the view's new marks.
+ */
+function reportRejoin(st: Step, node: NodeId, prev: NodeView, status: AgentStatus | null): Partial<NodeView> {
+  const s = st.s;
+  const term = s.durable.term;
+  if (status === null || prev.status === null) return {};
+  const isStandby = status.role === 'standby' && status.pg.inRecovery;
+  if (prev.status.role === 'rejoining' && status.role !== 'rejoining' && !isStandby && prev.rejoinFailedTerm !== term) {
+    st.notify('rejoin-failed', `${node} tried to rejoin as a standby of ${s.durable.primaryOfTerm} and is ${status.role} again; it retries with growing waits (its agent log says why)`);
+    return { rejoinFailedTerm: term };
+  }
+  const wasOutOfService = ['rejoining', 'demoted', 'fenced', 'primary', 'promoting'].includes(prev.status.role);
+  if (wasOutOfService && isStandby && status.term === term && node !== s.durable.primaryOfTerm && prev.rejoinedTerm !== term) {
+    st.notify('rejoined', `${node} is a standby of ${s.durable.primaryOfTerm} again`);
+    return { rejoinedTerm: term };
+  }
+  return {};
 }
 
 function adopt(st: Step, term: number, primary: NodeId, source: NodeId): void {
