@@ -82,7 +82,7 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
   } else {
     key = await loadKey(cluster.auth.keyFile!, 'cluster.auth.keyFile');
   }
-  const password = me.postgres.passwordFile === undefined ? undefined : (await readSecretFile(me.postgres.passwordFile, `nodes[${me.id}].postgres.passwordFile`)).trim();
+  const password = me.postgres.passwordFile === undefined ? undefined : await readSecretFile(me.postgres.passwordFile, `nodes[${me.id}].postgres.passwordFile`);
   const peerPassword = peer.postgres.passwordFile === undefined ? password : undefined;
 
   const members = [me.id, peer.id, cluster.witness.id];

@@ -61,3 +61,22 @@ test('a directory is not a secret file', async () => {
   const [line] = await problemsOf(() => readSecretFile(dir, 'cluster.auth.keyFile'), 'PGVIP_CONFIG_UNREADABLE');
   assert.match(line ?? '', /is not a regular file/);
 });
+
+test('every reader gets the same secret whatever line ends or spaces surround it', async () => {
+  // The witness and the CLI once disagreed about a token file ending in two newlines.
+  for (const [name, content] of [
+    ['two-newlines', 'tok3n\n\n'],
+    ['crlf', 'tok3n\r\n'],
+    ['spaces', '  tok3n \t\n'],
+    ['bare', 'tok3n'],
+  ] as const) {
+    const file = await secretFile(`${name}.token`, content, 0o600);
+    assert.equal(await readSecretFile(file, 'operatorApi.tokenFile'), 'tok3n', name);
+  }
+});
+
+test('a file of white space only holds no secret', async () => {
+  const file = await secretFile('blank.token', ' \r\n\n', 0o600);
+  const [line] = await problemsOf(() => readSecretFile(file, 'operatorApi.tokenFile'), 'PGVIP_CONFIG_INVALID');
+  assert.match(line ?? '', /holds no secret/);
+});

@@ -138,8 +138,9 @@ PGVIP_CONFIG_INVALID: the config file has invalid fields (2 problems)
 \`\`\`
 
 Files named by the configuration (\`auth.keyFile\`, \`postgres.passwordFile\`, \`secretFile\`,
-\`tokenFile\`) are not read by the loader but by the daemons when they need them; they must exist, be
-non-empty and be accessible to their owner only (mode 0600 or 0400).
+\`tokenFile\`) are not read by the loader but by the daemons when they need them, and by
+\`pgvip check-config\`; they must exist, be non-empty and be accessible to their owner only (mode 0600
+or 0400). White space around the secret (newlines, CRLF, spaces) is not part of it, for every reader.
 
 In the tables, \`a.b\` is a nested key and \`a[]\` an item of a list; *required* fields have no default.
 

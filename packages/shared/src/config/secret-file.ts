@@ -1,6 +1,7 @@
 // Secrets named by the config (auth.keyFile, postgres.passwordFile, webhook secretFile, operator
-// tokenFile) are read by the daemons when they need them, through this one function, so every
-// daemon refuses a missing, empty or exposed secret with the same clear words.
+// tokenFile) and the CLI's --token-file are read through this one function, by the daemons when
+// they need them and by `pgvip check-config`, so every program refuses a missing, empty or exposed
+// secret with the same clear words and reads the same secret from the same bytes.
 import { readFile, stat } from 'node:fs/promises';
 import { PgvipError } from '../errors.js';
 import { problem } from './problem.js';
@@ -10,8 +11,17 @@ function octal(mode: number): string {
 }
 
 /**
- * Reads a secret file and returns its content without the trailing newline an editor or `echo`
- * adds. `field` names the config field that points at the file, e.g. `cluster.auth.keyFile`.
+ * The secret a file's text holds: the text without surrounding white space. Editors, `echo`,
+ * Windows tools and config management add newlines (one, two, CRLF) or spaces; a secret that
+ * differed by them between two readers would work in one program and not in another.
+ */
+export function secretOfText(text: string): string {
+  return text.trim();
+}
+
+/**
+ * Reads a secret file and returns its content without surrounding white space (secretOfText).
+ * `field` names the config field that points at the file, e.g. `cluster.auth.keyFile`.
  * Throws PGVIP_CONFIG_UNREADABLE when the file is missing or unreadable, and PGVIP_CONFIG_INVALID
  * when it is empty or readable by group or others (a secret anyone on the host can read is no secret).
  */
@@ -42,8 +52,8 @@ export async function readSecretFile(path: string, field: string): Promise<strin
     const code = (err as NodeJS.ErrnoException).code;
     throw new PgvipError('PGVIP_CONFIG_UNREADABLE', `${field}: cannot read ${path} (${code ?? String(err)}); make it readable by the user the daemon runs as (owner of the file, mode 0600)`, { cause: err });
   }
-  const secret = content.replace(/\r?\n$/, '');
-  if (secret.trim() === '') {
+  const secret = secretOfText(content);
+  if (secret === '') {
     throw new PgvipError('PGVIP_CONFIG_INVALID', `${field}: ${problem(`${path} holds no secret`, content, 'write the secret into it')}`);
   }
   return secret;
