@@ -1,6 +1,6 @@
 // Configuration of the local PostgreSQL server the agent manages, with the defaults filled in.
 import path from 'node:path';
-import { PgvipError } from '@pgvip/shared';
+import { PgvipError, shellUnsafePathProblem } from '@pgvip/shared';
 import { isValidStandbyName, type PgEndpoint } from './port.js';
 
 export interface PostgresTimeouts {
@@ -54,6 +54,13 @@ export function resolvePostgresConfig(config: LocalPostgresConfig): ResolvedPost
     throw new PgvipError('PGVIP_CONFIG_INVALID', `postgres dataDir must be an absolute path, got ${JSON.stringify(config.dataDir)}`);
   }
   const dataDir = path.resolve(config.dataDir);
+  const binDir = config.binDir ?? '/usr/lib/postgresql/15/bin';
+  const logFile = config.logFile ?? path.join(path.dirname(dataDir), `postgresql-${path.basename(dataDir)}.log`);
+  // The config schema refuses these already; a LocalPostgres built by other code must not reach pg_ctl either.
+  for (const [name, value] of [['dataDir', dataDir], ['binDir', binDir], ['logFile', logFile]] as const) {
+    const problem = shellUnsafePathProblem(value);
+    if (problem !== undefined) throw new PgvipError('PGVIP_CONFIG_INVALID', `postgres ${name} ${JSON.stringify(value)} ${problem}`);
+  }
   return {
     nodeName: config.nodeName,
     host: config.host,
@@ -62,9 +69,9 @@ export function resolvePostgresConfig(config: LocalPostgresConfig): ResolvedPost
     database: config.database,
     password: config.password,
     dataDir,
-    binDir: config.binDir ?? '/usr/lib/postgresql/15/bin',
+    binDir,
     osUser: config.osUser ?? 'postgres',
-    logFile: config.logFile ?? path.join(path.dirname(dataDir), `postgresql-${path.basename(dataDir)}.log`),
+    logFile,
     serverOptions: config.serverOptions ?? [],
     timeouts: { ...defaultPostgresTimeouts, ...config.timeouts },
   };

@@ -81,6 +81,25 @@ export function absolutePath(example: string): z.ZodString {
   return patternString(/^\/\S*$/, `must be an absolute path without spaces, e.g. ${example}`, 'absolute path');
 }
 
+// pg_ctl (start, stop, status) and pg_rewind start postgres with system()/popen(), i.e. through
+// /bin/sh, with the data directory, the binaries' directory and the log file written into the
+// command line inside double quotes. There `$(...)`, backticks, `"` and `\` are still shell syntax:
+// dataDir `/x/pg$(touch${IFS}/tmp/x)` would run `touch` as the PostgreSQL user. Such paths are
+// refused outright, with room only for the characters paths are made of.
+const shellSafePathPattern = /^\/[A-Za-z0-9._+,:=@/-]*$/;
+const shellSafePathRule = 'pg_ctl and pg_rewind run postgres through /bin/sh with this path in the command line, where characters such as $ ` " \\ ; & | ( ) < > * ? \' ! or white space would be run as shell code';
+
+/** Why `value` must not reach a shell command line, or undefined when it is safe there. */
+export function shellUnsafePathProblem(value: string): string | undefined {
+  return shellSafePathPattern.test(value) ? undefined : `may hold only letters, digits and / . _ - + , : = @ (${shellSafePathRule})`;
+}
+
+/** An absolute path that PostgreSQL's tools pass through /bin/sh (dataDir, binDir). */
+export function shellSafePath(example: string): z.ZodString {
+  const sentence = `must be an absolute path of letters, digits and / . _ - + , : = @ only, e.g. ${example}: ${shellSafePathRule}`;
+  return patternString(shellSafePathPattern, sentence, 'absolute path (no shell metacharacters)');
+}
+
 export function nonEmptyText(example: string): z.ZodString {
   const sentence = `must be a non-empty string, e.g. ${example}`;
   return labelled(z.string({ error: sentence }).min(1, { error: sentence }), 'string');

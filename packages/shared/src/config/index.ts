@@ -15,4 +15,5 @@ export { TimingsSchema } from './timings-schema.js';
 export { notificationEventNames, notificationEvents, type NotificationEventName } from './events.js';
 export { formatConfigError, loadAgentConfig, loadWitnessConfig, parseConfigText, type ConfigKind, type ConfigOf } from './load.js';
 export { readSecretFile } from './secret-file.js';
+export { shellUnsafePathProblem } from './fields.js';
 export { configReferenceCommand, configReferencePath, describeConfigSchema } from './reference.js';

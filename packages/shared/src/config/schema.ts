@@ -17,6 +17,7 @@ import {
   nonEmptyText,
   oneOf,
   port,
+  shellSafePath,
 } from './fields.js';
 import { NotificationsSchema } from './notifications-schema.js';
 import { addComposedIssue, problem } from './problem.js';
@@ -49,8 +50,8 @@ const NodeSchema = closedObject({
     user: nonEmptyText('pgvip').default('pgvip').describe('Role the agents connect as, for health checks, write probes, promotion and replication; needs LOGIN and REPLICATION and the right to run pg_promote().'),
     database: nonEmptyText('postgres').default('postgres').describe('Database the agent connects to for checks and write probes.'),
     passwordFile: absolutePath('/etc/pgvip/pg-password').optional().meta({ defaultLabel: 'none (peer/cert auth or .pgpass)' }).describe('File holding the role\'s password (mode 0600). Read by the agent, never by the config loader.'),
-    dataDir: absolutePath('/var/lib/postgresql/15/main').describe('PostgreSQL data directory (PGDATA) on this node; used for pg_rewind and base backups on rejoin.'),
-    binDir: absolutePath('/usr/lib/postgresql/15/bin').default('/usr/lib/postgresql/15/bin').describe('Directory of pg_ctl, pg_rewind and pg_basebackup.'),
+    dataDir: shellSafePath('/var/lib/postgresql/15/main').describe('PostgreSQL data directory (PGDATA) on this node; used for pg_rewind and base backups on rejoin.'),
+    binDir: shellSafePath('/usr/lib/postgresql/15/bin').default('/usr/lib/postgresql/15/bin').describe('Directory of pg_ctl, pg_rewind and pg_basebackup.'),
     osUser: nonEmptyText('postgres').default('postgres').describe('Operating-system user that owns dataDir and runs PostgreSQL; the agent runs PostgreSQL tools as this user.'),
     applicationName: dnsLabel('db-a').optional().meta({ defaultLabel: 'the node id' }).describe('application_name this node uses when it streams as a standby; the primary names it in synchronous_standby_names.'),
   }).describe('This node\'s PostgreSQL.'),
