@@ -2,6 +2,7 @@
 // Each entry maps a test-file path fragment to the commands it needs and the package providing them.
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { ensureCommitGuard, pgServerHeader } from './commit-guard.mjs';
 
 const needs = [
   { match: 'test/ec2-emulator', check: '/usr/bin/aws', pkg: 'awscli' },
@@ -24,9 +25,21 @@ const needs = [
   { match: 'test/lab', check: '/usr/bin/aws', pkg: 'awscli', rootOnly: true },
   { match: 'test/lab', check: '/usr/bin/setpriv', pkg: 'util-linux', rootOnly: true },
   { match: 'test/lab', check: '/usr/bin/python3', pkg: 'python3', rootOnly: true },
+  // pgvip_commit_guard, the PostgreSQL extension the agent arms with its lease, is built from source
+  // with PGXS (scripts/commit-guard.mjs) and installed into PostgreSQL's directories, so only root
+  // builds it; the PostgreSQL tests and the lab load it.
+  { match: 'postgres', check: pgServerHeader, pkg: 'postgresql-server-dev-15', rootOnly: true, commitGuard: true },
+  { match: 'commit-guard', check: pgServerHeader, pkg: 'postgresql-server-dev-15', rootOnly: true, commitGuard: true },
+  { match: 'test/lab', check: pgServerHeader, pkg: 'postgresql-server-dev-15', rootOnly: true, commitGuard: true },
 ];
 
 export function ensureSystemDeps(files) {
+  installPackages(files);
+  const root = process.getuid?.() === 0;
+  if (root && needs.some((n) => n.commitGuard && files.some((f) => f.includes(n.match)))) ensureCommitGuard();
+}
+
+function installPackages(files) {
   const missing = new Set();
   const root = process.getuid?.() === 0;
   for (const n of needs) {
