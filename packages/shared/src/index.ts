@@ -5,3 +5,4 @@ export * from './auth/index.js';
 export * from './config/index.js';
 export * from './state/index.js';
 export * from './transport/index.js';
+export * from './text/index.js';

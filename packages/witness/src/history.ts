@@ -15,6 +15,7 @@ import { mkdir, open, readdir, rename, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { cleanText } from '@pgvip/shared/text';
 import type { Clock } from './clock.js';
 import type { PgvipEvent } from './events.js';
 
@@ -186,7 +187,7 @@ export async function openHistory(options: HistoryOptions): Promise<History> {
 
   return {
     append(e) {
-      const event: PgvipEvent = { id: ++lastId, at: new Date(clock.wallMs()).toISOString(), cluster: e.cluster, type: e.type, node: e.node, term: e.term, detail: e.detail };
+      const event: PgvipEvent = plainText({ id: ++lastId, at: new Date(clock.wallMs()).toISOString(), cluster: e.cluster, type: e.type, node: e.node, term: e.term, detail: e.detail });
       let list = recentByCluster.get(event.cluster);
       if (list === undefined) recentByCluster.set(event.cluster, (list = []));
       list.push(event);
@@ -214,6 +215,23 @@ export async function openHistory(options: HistoryOptions): Promise<History> {
       await enqueue(writeBatch);
       await enqueue(() => handle.close());
     },
+  };
+}
+
+/** Longest detail kept; a detail quotes at most 500 characters of a hook's stderr or a webhook's answer. */
+export const detailMaxChars = 2000;
+
+/**
+ * The event with every text field as plain text (cleanText): details quote webhook answers and
+ * hooks' stderr, so they may hold terminal escape sequences meant for the screen of whoever reads
+ * the history.
+ */
+function plainText(e: PgvipEvent): PgvipEvent {
+  return {
+    ...e,
+    type: cleanText(e.type, { maxChars: 100 }),
+    node: e.node === null ? null : cleanText(e.node, { maxChars: 100 }),
+    detail: cleanText(e.detail, { maxChars: detailMaxChars }),
   };
 }
 

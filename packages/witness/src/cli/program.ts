@@ -3,6 +3,7 @@
 // and an exit code, so no command can leave the process with a stack trace or a stray code.
 import { readFile } from 'node:fs/promises';
 import type { AgentConfig, WitnessConfig } from '@pgvip/shared';
+import { cleanText, terminalSafeJson } from '@pgvip/shared/text';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { OperatorClient, parseWitnessUrl, type ClusterView } from './api.js';
 import { confirm } from './confirm.js';
@@ -55,7 +56,7 @@ class Session {
   }
 
   printJson(value: unknown): void {
-    this.#io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+    this.#io.stdout.write(`${terminalSafeJson(value)}\n`);
   }
 
   /** The operator API client, made on first use: check-config and doctor never need one. */
@@ -299,7 +300,7 @@ export function buildProgram(io: CliIo, run: (action: (session: Session) => Prom
 
 function report(s: Session, cluster: string, command: string, reply: { ok: boolean; message: string }): void {
   if (s.json) s.printJson({ cluster, command, ...reply });
-  else s.print(`${reply.ok ? '✔' : '✘'} ${command} ${cluster}: ${reply.message}`);
+  else s.print(`${reply.ok ? '✔' : '✘'} ${command} ${cluster}: ${cleanText(reply.message, { multiline: true })}`);
   if (!reply.ok) throw new CliError(exitCodes.failed, '', 'refused');
 }
 
@@ -320,8 +321,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
     const error = err instanceof CliError ? err : new CliError(exitCodes.failed, `unexpected error: ${err instanceof Error ? err.message : String(err)}`, 'internal');
     exitCode = error.exitCode;
     if (error.message === '') return; // the command has printed its own verdict
-    if (session?.json) io.stdout.write(`${JSON.stringify({ error: { code: error.code, message: error.message, exitCode: error.exitCode } }, null, 2)}\n`);
-    else io.stderr.write(`pgvip: ${error.message}\n`);
+    // A message may quote the witness's (or whatever answers at its URL's) words: plain text only.
+    if (session?.json) io.stdout.write(`${terminalSafeJson({ error: { code: error.code, message: error.message, exitCode: error.exitCode } })}\n`);
+    else io.stderr.write(`pgvip: ${cleanText(error.message, { multiline: true, maxChars: 4000 })}\n`);
   };
   const program = buildProgram(io, async (action, command) => {
     const global = command.optsWithGlobals<GlobalOptions>();

@@ -2,6 +2,7 @@
 // layouts may change, the JSON documents do not.
 import type { PgvipEvent } from '../events.js';
 import type { ClusterView, NodeView } from './api.js';
+import { cleanStrings } from '@pgvip/shared/text';
 import { banner, formatBytes, formatDurationMs, formatTime, paint, table, type Style } from './format.js';
 
 /** What the node is doing, from the two signals the witness has: its agent and its PostgreSQL. */
@@ -20,7 +21,13 @@ export function promotion(view: ClusterView, n: NodeView): string {
   return n.promotionBlocker === null ? 'eligible' : `blocked: ${n.promotionBlocker}`;
 }
 
-export function renderCluster(view: ClusterView, style: Style, eventsShown = 5): string {
+// Everything printed below comes from the witness, and event details quote webhook answers and
+// hooks' stderr: each string is made plain text (cleanStrings) before it reaches the terminal, so an
+// escape sequence recorded by an older witness or slipped in by anything at the URL cannot clear
+// the operator's screen or retitle the window. Only our own colours (paint) are added afterwards.
+
+export function renderCluster(untrusted: ClusterView, style: Style, eventsShown = 5): string {
+  const view = cleanStrings(untrusted);
   const out: string[] = [];
   if (view.maintenance) {
     out.push(
@@ -65,7 +72,9 @@ export function renderCluster(view: ClusterView, style: Style, eventsShown = 5):
   return out.join('\n');
 }
 
-export function renderHistory(cluster: string, events: readonly PgvipEvent[], style: Style): string {
+export function renderHistory(untrustedCluster: string, untrusted: readonly PgvipEvent[], style: Style): string {
+  const cluster = cleanStrings(untrustedCluster);
+  const events = cleanStrings(untrusted);
   if (events.length === 0) return `no events recorded for cluster ${cluster}`;
   const rows = events.map((e) => [formatTime(e.at), String(e.id), e.type, e.node ?? '-', String(e.term), e.detail]);
   return `${paint(style, ['bold'], `History of cluster ${cluster}, newest first`)}\n${table(['Time', 'Id', 'Event', 'Node', 'Term', 'Detail'], rows)}`;

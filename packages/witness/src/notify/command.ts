@@ -5,6 +5,7 @@
 //   env:   PGVIP_EVENT_ID, _AT, _CLUSTER, _TYPE, _NODE, _TERM, _DETAIL
 //   stdin: the event as one line of JSON (the same document a webhook receives)
 import { spawn } from 'node:child_process';
+import { cleanText } from '@pgvip/shared/text';
 import type { PgvipEvent } from '../events.js';
 
 export interface CommandTarget {
@@ -84,7 +85,9 @@ export function runCommand(target: CommandTarget, e: PgvipEvent, signal: AbortSi
     });
     child.on('close', (code, sig) => {
       cleanup();
-      const tail = stderr.trim() === '' ? '' : `; stderr: ${stderr.trim().replace(/\s*\n\s*/g, ' | ')}`;
+      // The hook's stderr is quoted in the history, which operators read on a terminal: plain text only.
+      const said = cleanText(stderr, { multiline: true, maxChars: stderrTailChars }).trim();
+      const tail = said === '' ? '' : `; stderr: ${said.replace(/\s*\n\s*/g, ' | ')}`;
       if (killedBecause !== undefined) reject(new Error(`${target.path} ${killedBecause}${tail}`));
       else if (code === 0) resolve();
       else reject(new Error(`${target.path} ${code !== null ? `exited with status ${code}` : `was killed by ${sig}`}${tail}`));

@@ -4,6 +4,7 @@
 // same bytes cannot help).
 import { createHmac } from 'node:crypto';
 import { readSecretFile } from '@pgvip/shared';
+import { cleanText } from '@pgvip/shared/text';
 import { request, type Dispatcher } from 'undici';
 import type { PgvipEvent } from '../events.js';
 import { sleep, type NotifierClock } from './clock.js';
@@ -136,7 +137,9 @@ async function readSnippet(body: Dispatcher.ResponseData['body'], maxChars: numb
   } finally {
     body.destroy();
   }
-  return text.replace(/\s+/g, ' ').trim().slice(0, maxChars);
+  // Whatever answers may put terminal escape sequences in its body: the snippet ends up in the
+  // history, which operators read on a terminal.
+  return cleanText(text, { maxChars }).replace(/\s+/g, ' ').trim();
 }
 
 function describeRequestError(err: unknown, timeoutMs: number): string {
