@@ -5,6 +5,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import {
   agentDurableSchema,
+  agentPreflight,
+  agentStateFileNames,
   bootCountSchema,
   createDurableFile,
   createPeerClient,
@@ -64,6 +66,10 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
   const cluster = cfg.cluster;
   const { me, peer } = nodes(cluster, cfg.self);
   const logger = opts.logger.child({ cluster: cluster.name, node: cfg.self });
+  // The checks `pgvip check-config` makes (secret files, state directory and files): the first
+  // problem stops the start with its code and fix.
+  const [problem] = await agentPreflight(cfg);
+  if (problem !== undefined) throw problem;
   const clock = opts.clock ?? monotonicNow;
   const settings = defaultAgentSettings({
     cluster: cluster.name,
@@ -96,11 +102,12 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
     leaseValidMs: leaseValidMs(cluster.timings),
   });
 
-  const stateFile = createDurableFile(path.join(cfg.stateDir, `agent-${cluster.name}.json`), agentDurableSchema, { term: 0, primaryOfTerm: null });
+  const files = agentStateFileNames(cluster.name);
+  const stateFile = createDurableFile(path.join(cfg.stateDir, files.state), agentDurableSchema, { term: 0, primaryOfTerm: null });
   const durable = stateFile.load();
   // Every process's lease-request seqs start above those of all earlier processes of this node, so
   // grantors can tell a delayed release from an earlier process from a current one.
-  const bootFile = createDurableFile(path.join(cfg.stateDir, `agent-${cluster.name}.boots`), bootCountSchema, 0);
+  const bootFile = createDurableFile(path.join(cfg.stateDir, files.boots), bootCountSchema, 0);
   const boots = bootFile.load() + 1;
   bootFile.save(boots);
 
@@ -142,6 +149,7 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
     logger,
     metrics,
     clock,
+    commitGuard: cluster.fencing.commitGuard,
     onFatal:
       opts.onFatal ??
       ((err) => {

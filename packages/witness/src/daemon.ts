@@ -16,6 +16,7 @@ import {
   loadKey,
   promiseMs,
   readSecretFile,
+  witnessPreflight,
   type ClusterAuthConfig,
   type ClusterConfig,
   type ClusterKey,
@@ -95,6 +96,10 @@ const defaultNotifierFor: NotifierFactory = (cluster, onFailure, log) => createN
 export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDaemonDeps): Promise<WitnessDaemon> {
   const clock = deps.clock ?? systemClock;
   const log = deps.log;
+  // The checks `pgvip check-config` makes (secret files, state directory and file): the first
+  // problem stops the start with its code and fix, never a raw EACCES from somewhere later.
+  const [problem] = await witnessPreflight(config);
+  if (problem !== undefined) throw problem;
   const store = openWitnessStateStore(config.stateDir);
 
   // Read every secret before anything starts, so a bad file stops the daemon with a clear message.

@@ -58,7 +58,8 @@ try {
     process.stderr.write(`${formatConfigError(e)}\n`);
     process.exit(2);
   }
-  if (isPgvipError(e, 'PGVIP_STATE_CORRUPT')) {
+  if (isPgvipError(e)) {
+    // A coded error says what is wrong and the fix (e.g. PGVIP_STATE_WRITE, PGVIP_STATE_CORRUPT): no stack.
     log.fatal({ code: e.code, stateDir: config.stateDir }, `refusing to start: ${e.message}`);
   } else {
     log.fatal({ err: e }, `cannot start the witness: ${(e as Error).message}`);

@@ -3,7 +3,7 @@
 // and fsyncs it (shared durable-file), and returns only once it is on disk: the runner answers a
 // vote only after that.
 import path from 'node:path';
-import { createDurableFile, initialWitnessDurable, witnessStateFileSchema, type WitnessDurable } from '@pgvip/shared';
+import { createDurableFile, initialWitnessDurable, witnessStateFileName, witnessStateFileSchema, type WitnessDurable } from '@pgvip/shared';
 
 export interface WitnessStateStore {
   readonly path: string;
@@ -13,7 +13,7 @@ export interface WitnessStateStore {
   save(cluster: string, durable: WitnessDurable): void;
 }
 
-export const stateFileName = 'witness-state.json';
+export const stateFileName = witnessStateFileName;
 
 /** Reads the state file (throws PGVIP_STATE_CORRUPT when it exists but does not parse). */
 export function openWitnessStateStore(stateDir: string): WitnessStateStore {

@@ -16,4 +16,5 @@ export { notificationEventNames, notificationEvents, type NotificationEventName 
 export { formatConfigError, loadAgentConfig, loadWitnessConfig, parseConfigText, type ConfigKind, type ConfigOf } from './load.js';
 export { readSecretFile } from './secret-file.js';
 export { shellUnsafePathProblem } from './fields.js';
+export { agentPreflight, witnessPreflight, type PreflightOptions } from './preflight.js';
 export { configReferenceCommand, configReferencePath, describeConfigSchema } from './reference.js';

@@ -1,2 +1,3 @@
 export * from './durable-file.js';
 export * from './schemas.js';
+export * from './state-dir.js';

@@ -1,0 +1,111 @@
+// What a daemon checks on its host before it starts, beyond the config file itself: the key, token,
+// password and webhook secret files the config names, the state directory, and the state files in
+// it. The daemons run these checks first and refuse to start on the first problem; `pgvip
+// check-config` runs the very same checks and prints every problem, so a config it calls valid is
+// one the daemon starts with.
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { loadKey } from '../auth/key.js';
+import { PgvipError, isPgvipError } from '../errors.js';
+import { createDurableFile } from '../state/durable-file.js';
+import { agentDurableSchema, bootCountSchema, witnessStateFileSchema } from '../state/schemas.js';
+import { agentStateFileNames, checkStateDir, checkStateDirFor, witnessStateFileName, type ServiceUser } from '../state/state-dir.js';
+import type { AgentConfig, WitnessConfig } from './schema.js';
+import { readSecretFile } from './secret-file.js';
+
+export interface PreflightOptions {
+  /**
+   * Judge files for this user instead of this process (check-config run as root for a daemon that
+   * runs as postgres or pgvip): secret files must be owned by it, since mode 0600 lets only the
+   * owner read them, and the state directory must be writable by it. Without it the checks act as
+   * this process, exactly as the daemon does (and create the state directory when missing).
+   */
+  readonly asUser?: ServiceUser;
+}
+
+type Check = () => unknown;
+
+/** Runs every check; returns the coded problems (anything else is a bug and is thrown). */
+async function collect(checks: readonly Check[]): Promise<PgvipError[]> {
+  const problems: PgvipError[] = [];
+  for (const check of checks) {
+    try {
+      await check();
+    } catch (e) {
+      if (!isPgvipError(e)) throw e;
+      problems.push(e);
+    }
+  }
+  return problems;
+}
+
+function checkOwner(file: string, field: string, user: ServiceUser | undefined): void {
+  if (user === undefined || user.uid === 0) return;
+  const { uid } = statSync(file);
+  if (uid !== user.uid) {
+    throw new PgvipError('PGVIP_CONFIG_INVALID', `${field}: ${file} is owned by uid ${uid}, but the daemon runs as ${user.name} and mode 0600 lets only the owner read it; run: chown ${user.name} ${file}`);
+  }
+}
+
+function secretCheck(file: string, field: string, user: ServiceUser | undefined, read: (file: string, field: string) => Promise<unknown>): Check {
+  return async () => {
+    await read(file, field);
+    checkOwner(file, field, user);
+  };
+}
+
+function stateDirCheck(dir: string, user: ServiceUser | undefined): Check {
+  return () => (user === undefined ? checkStateDir(dir) : checkStateDirFor(dir, user));
+}
+
+/** Checks that depend on each other: the first problem ends them (an unwritable directory is one problem). */
+function inOrder(...checks: Check[]): Check {
+  return async () => {
+    for (const check of checks) await check();
+  };
+}
+
+/** Reads a state file without changing it (PGVIP_STATE_CORRUPT when it does not parse). */
+function stateFileCheck<T>(file: string, schema: Parameters<typeof createDurableFile<T>>[1], initial: T): Check {
+  return () => createDurableFile(file, schema, initial).load();
+}
+
+/** The problems that would stop `pgvip-agent` with this config on this host (empty: none). */
+export function agentPreflight(config: AgentConfig, options: PreflightOptions = {}): Promise<PgvipError[]> {
+  const { asUser } = options;
+  const cluster = config.cluster;
+  const me = cluster.nodes.find((n) => n.id === config.self);
+  const checks: Check[] = [];
+  if (!cluster.auth.disabled && cluster.auth.keyFile !== undefined) checks.push(secretCheck(cluster.auth.keyFile, 'cluster.auth.keyFile', asUser, loadKey));
+  if (me?.postgres.passwordFile !== undefined) checks.push(secretCheck(me.postgres.passwordFile, `nodes[${me.id}].postgres.passwordFile`, asUser, readSecretFile));
+  const files = agentStateFileNames(cluster.name);
+  checks.push(
+    inOrder(
+      stateDirCheck(config.stateDir, asUser),
+      stateFileCheck(path.join(config.stateDir, files.state), agentDurableSchema, { term: 0, primaryOfTerm: null }),
+      stateFileCheck(path.join(config.stateDir, files.boots), bootCountSchema, 0),
+    ),
+  );
+  return collect(checks);
+}
+
+/** The problems that would stop `pgvip-witness` with this config on this host (empty: none). */
+export function witnessPreflight(config: WitnessConfig, options: PreflightOptions = {}): Promise<PgvipError[]> {
+  const { asUser } = options;
+  const checks: Check[] = [];
+  for (const [i, c] of config.clusters.entries()) {
+    if (!c.auth.disabled && c.auth.keyFile !== undefined) checks.push(secretCheck(c.auth.keyFile, `clusters[${i}].auth.keyFile`, asUser, loadKey));
+    for (const [j, hook] of c.notifications.webhooks.entries()) {
+      if (hook.secretFile !== undefined) checks.push(secretCheck(hook.secretFile, `clusters[${i}].notifications.webhooks[${j}].secretFile`, asUser, readSecretFile));
+    }
+  }
+  if (config.operatorApi.tokenFile !== undefined) checks.push(secretCheck(config.operatorApi.tokenFile, 'operatorApi.tokenFile', asUser, readSecretFile));
+  checks.push(
+    inOrder(
+      stateDirCheck(config.stateDir, asUser),
+      stateDirCheck(path.join(config.stateDir, 'history'), asUser),
+      stateFileCheck(path.join(config.stateDir, witnessStateFileName), witnessStateFileSchema, {}),
+    ),
+  );
+  return collect(checks);
+}
