@@ -4,7 +4,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { agentRole, leaseRemainingMs, type AgentStatus, type PeerReply, type PeerRequest } from '@pgvip/shared/core';
-import { PgvipError, encodeMessage, errorBody, registerProtocolRoutes, type Verifier } from '@pgvip/shared';
+import { PgvipError, applyServerLimits, encodeMessage, errorBody, registerProtocolRoutes, serverLimitOptions, type Verifier } from '@pgvip/shared';
 import type { AgentRunner } from './runner.js';
 import type { AgentMetrics } from './metrics.js';
 
@@ -22,7 +22,11 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     ...(deps.logger === undefined ? {} : { loggerInstance: deps.logger as unknown as FastifyBaseLogger }),
     disableRequestLogging: true,
     return503OnClosing: true,
+    // Timeouts, body size and a connection cap (transport/server-limits.ts): slow clients must not
+    // take the file descriptors /health, PostgreSQL and the peers need.
+    ...serverLimitOptions(),
   });
+  applyServerLimits(app);
 
   const snapshot = () => {
     const s = { ...deps.runner.state, nowMs: deps.clock() };

@@ -35,6 +35,7 @@ export const errorCatalogue = {
   PGVIP_PEER_UNREACHABLE: { category: 'protocol', message: 'a peer could not be reached' },
   PGVIP_PEER_TIMEOUT: { category: 'protocol', message: 'a peer did not answer in time' },
   PGVIP_PEER_REFUSED: { category: 'protocol', message: 'a peer refused the request' },
+  PGVIP_REPLY_TOO_LARGE: { category: 'protocol', message: 'a reply was larger than pgvip replies ever are (64 KiB): whatever answers at that address is not a pgvip daemon, or misbehaves' },
   PGVIP_INTERNAL: { category: 'internal', httpStatus: 500, message: 'an internal error occurred' },
   // durable state
   PGVIP_STATE_CORRUPT: { category: 'state', message: 'the durable state file is corrupt; refusing to start at term 0' },

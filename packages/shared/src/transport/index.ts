@@ -1,2 +1,5 @@
 export * from './peer-client.js';
 export * from './protocol-routes.js';
+export * from './rate-limited-log.js';
+export * from './server-limits.js';
+export * from './reply-body.js';

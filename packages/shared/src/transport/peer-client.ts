@@ -7,6 +7,7 @@ import type { AgentStatus, NodeId, PeerReply, PeerRequest } from '../core/messag
 import { PgvipError, isPgvipError } from '../errors.js';
 import { decodeMessageBody, serializeMessage } from '../wire/codec.js';
 import { endpoints, type EndpointSpec } from '../wire/endpoints.js';
+import { readReplyBody } from './reply-body.js';
 
 export interface PeerAddress {
   readonly host: string;
@@ -111,10 +112,16 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
         body: spec.method === 'POST' ? body : null,
         signal: abort.signal,
       });
-      const text = await res.body.text();
+      // Capped: the whole body is read before its MAC can be checked, and anyone at the peer's
+      // address decides its size (a 1 GB reply once made the witness hold 742 MB).
+      const text = await readReplyBody(res.body, res.headers, `${to} ${spec.method} ${spec.path}`);
       return { status: res.statusCode, headers: res.headers, body: text };
     } catch (e) {
-      if (isPgvipError(e)) throw e;
+      if (isPgvipError(e)) {
+        // A connection abandoned in the middle of a reply: start the next call on a fresh one.
+        retire(to, pool, e);
+        throw e;
+      }
       const err = e as Error & { code?: string };
       const timedOut = err.name === 'TimeoutError' || err.name === 'AbortError' || /Timeout/.test(err.code ?? '') || /Timeout/.test(err.name);
       throw new PgvipError(timedOut ? 'PGVIP_PEER_TIMEOUT' : 'PGVIP_PEER_UNREACHABLE', `${to} ${spec.method} ${spec.path}: ${err.code ?? err.name}: ${err.message}`, { cause: e });

@@ -8,6 +8,7 @@ import { PgvipError, isPgvipError } from '../errors.js';
 import { decodeMessageBody, serializeMessage } from '../wire/codec.js';
 import { endpoints, type Daemon, type EndpointName } from '../wire/endpoints.js';
 import { leaseValidHeader } from './peer-client.js';
+import { refusalLog } from './server-limits.js';
 
 export interface ProtocolHandlers {
   readonly daemon: Daemon;
@@ -65,6 +66,11 @@ export function registerProtocolRoutes(app: FastifyInstance, h: ProtocolHandlers
           const known = e instanceof AuthenticatedRejection ? e.request : verified;
           const err = isPgvipError(e) ? e : new PgvipError('PGVIP_INTERNAL', (e as Error).message, { cause: e });
           if (err.code === 'PGVIP_INTERNAL') req.log.error({ err: e }, 'protocol handler failed');
+          // A node with the wrong key, or someone probing; rate-limited, since the sender sets the
+          // pace. A stale epoch is routine (first contact, or after a restart) and not worth a line.
+          else if (err.category === 'auth' && err.code !== 'PGVIP_AUTH_STALE_EPOCH') {
+            refusalLog(app).warn(err.code, { remoteAddress: req.ip, url: req.url }, `protocol request refused: ${err.message}`);
+          }
           return send(reply, err.httpStatus ?? 500, errorBody(err), known);
         }
       },
