@@ -25,10 +25,11 @@ cluster:
 
 describe('pgvip check-config', { concurrency: true, timeout: 120_000 }, () => {
   it('accepts the shipped examples, telling agent and witness files apart by themselves', async () => {
-    const agent = await runPgvip(['check-config', 'deploy/examples/agent-db-a.yaml']);
+    // --no-host-checks: the files they name (/etc/pgvip/cluster.key, ...) are not on this test host.
+    const agent = await runPgvip(['check-config', 'deploy/examples/agent-db-a.yaml', '--no-host-checks']);
     assert.equal(agent.code, 0, agent.stderr);
     assert.equal(agent.stdout, '✔ deploy/examples/agent-db-a.yaml is a valid agent config: cluster orders, node db-a, VIP 10.0.1.100 (secondary-ip), witness 10.0.2.20:8009\n');
-    const witness = await runPgvip(['check-config', 'deploy/examples/witness.yaml', '--json']);
+    const witness = await runPgvip(['check-config', 'deploy/examples/witness.yaml', '--json', '--no-host-checks']);
     assert.equal(witness.code, 0, witness.stderr);
     assert.deepEqual(JSON.parse(witness.stdout), {
       file: 'deploy/examples/witness.yaml',

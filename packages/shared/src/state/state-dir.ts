@@ -89,9 +89,9 @@ export function checkStateDirFor(dir: string, user: ServiceUser): void {
       break;
     }
     if (!info.isDirectory()) throw new PgvipError('PGVIP_STATE_WRITE', `state directory ${dir} cannot be used: ${next} is not a directory; point stateDir at a directory`);
-    if (!permits(user, info, 1)) throw refuse(`${next} is not searchable by ${user.name}`);
     existing = next;
-    if (i === parts.length - 1) break;
+    if (i === parts.length - 1) break; // the directory itself: judged below, with its mode
+    if (!permits(user, info, 1)) throw refuse(`${next} is not searchable by ${user.name}`);
   }
   const info = statSync(existing);
   if (!permits(user, info, 3)) throw refuse(missing ? `it does not exist, and ${user.name} cannot create it in ${existing}` : `mode 0${(info.mode & 0o777).toString(8)}, owner uid ${info.uid}`);

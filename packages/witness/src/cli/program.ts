@@ -6,6 +6,7 @@ import type { AgentConfig, WitnessConfig } from '@pgvip/shared';
 import { cleanText, terminalSafeJson } from '@pgvip/shared/text';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { OperatorClient, parseWitnessUrl, type ClusterView } from './api.js';
+import { checkHost } from './check-config.js';
 import { confirm } from './confirm.js';
 import { runDoctor, type Check } from './doctor.js';
 import { CliError, exitCodes, usageError, type ExitCode } from './errors.js';
@@ -235,10 +236,12 @@ export function buildProgram(io: CliIo, run: (action: (session: Session) => Prom
 
   program
     .command('check-config')
-    .description('validate an agent or witness config file and print every problem (exit 2 when invalid)')
+    .description('validate an agent or witness config file, then check this host as the daemon does before it starts (key, token, password and secret files, state directory); print every problem (exit 2 when any)')
     .argument('<file>', 'the YAML file')
     .addOption(new Option('--kind <kind>', 'agent or witness (default: guessed from the top-level keys)').choices(['agent', 'witness']))
-    .action((file: string, opts: { kind?: 'agent' | 'witness' }, cmd: Command) =>
+    .option('--no-host-checks', 'check the file only, not the files and directories it names on this host (for a file meant for another host)')
+    .option('--user <name>', 'as root: check the files for this user (default: the daemon\'s, postgres for an agent file, pgvip for a witness file)')
+    .action((file: string, opts: { kind?: 'agent' | 'witness'; hostChecks: boolean; user?: string }, cmd: Command) =>
       run(async (s) => {
         let text: string;
         try {
@@ -251,16 +254,34 @@ export function buildProgram(io: CliIo, run: (action: (session: Session) => Prom
         if (kind === undefined) throw usageError(`${file}: cannot tell an agent file (top-level cluster:) from a witness file (top-level clusters:); pass --kind agent or --kind witness`);
         const { formatConfigError, isPgvipError, parseConfigText } = await shared();
         let summary: string;
+        let config: AgentConfig | WitnessConfig;
         try {
-          summary = kind === 'agent' ? describeAgent(parseConfigText(text, 'agent', file)) : describeWitness(parseConfigText(text, 'witness', file));
+          config = parseConfigText(text, kind, file);
+          summary = kind === 'agent' ? describeAgent(config as AgentConfig) : describeWitness(config as WitnessConfig);
         } catch (err) {
           if (!isPgvipError(err)) throw err;
           if (s.json) s.printJson({ file, kind, valid: false, code: err.code, problems: err.detail.split('\n') });
           else s.print(`${markFor('fail', s.style)} ${file} is not a valid ${kind} config\n${formatConfigError(err)}`);
           throw new CliError(exitCodes.usage, '', 'invalid-config');
         }
-        if (s.json) s.printJson({ file, kind, valid: true, summary });
-        else s.print(`${markFor('ok', s.style)} ${file} is a valid ${kind} config: ${summary}`);
+        if (!opts.hostChecks) {
+          if (s.json) s.printJson({ file, kind, valid: true, summary });
+          else s.print(`${markFor('ok', s.style)} ${file} is a valid ${kind} config: ${summary}`);
+          return;
+        }
+        const host = await checkHost(kind, config, opts.user);
+        const checkedAs = host.note ?? `checked as ${host.user.name}`;
+        if (host.problems.length > 0) {
+          const count = `${host.problems.length} problem${host.problems.length === 1 ? '' : 's'}`;
+          if (s.json) {
+            s.printJson({ file, kind, valid: false, code: host.problems[0]!.code, problems: host.problems.flatMap((p) => p.detail.split('\n')), codes: host.problems.map((p) => p.code), checkedAs: host.user.name });
+          } else {
+            s.print(`${markFor('fail', s.style)} ${file} is a valid ${kind} config, but pgvip-${kind} would refuse to start on this host (${count}; ${checkedAs}):\n${host.problems.map(formatConfigError).join('\n')}`);
+          }
+          throw new CliError(exitCodes.usage, '', 'invalid-config');
+        }
+        if (s.json) s.printJson({ file, kind, valid: true, summary, checkedAs: host.user.name });
+        else s.print(`${markFor('ok', s.style)} ${file} is a valid ${kind} config: ${summary}\n  and this host is ready for it: key, token, password and secret files, state directory (${checkedAs})`);
       }, cmd),
     );
 
