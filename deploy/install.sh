@@ -10,7 +10,8 @@
 #   - /opt/pgvip/<version>   the release, root-owned and read-only to the daemons
 #   - /opt/pgvip/current     symlink to the release in use, created on the first install only
 #   - /etc/pgvip             config directory (root:<service group> 0750) with a skeleton config
-#                            copied from deploy/examples, never overwritten
+#                            copied from deploy/examples, never overwritten; on the witness also
+#                            operator.token, the operator API's token (pgvip 0600, random, made once)
 #   - /var/lib/pgvip         durable state (<service user> 0700)
 #   - the systemd unit, enabled but NOT started or restarted: install.sh never restarts a running
 #     daemon. Switching a running host to another release is pgvip-upgrade's job (docs/runbook.md).
@@ -140,6 +141,19 @@ if [[ ! -e "$config" ]]; then
   example="$release/deploy/examples/$([[ $role == agent ]] && echo agent-db-a.yaml || echo witness.yaml)"
   install -m 0640 -o 0 -g "$gid" "$example" "$config"
   note "wrote $config from $(basename "$example"): edit it before the first start"
+fi
+
+# ---- the operator API token (witness): made once, never overwritten, never printed ----
+# The witness refuses to start without it (operatorApi.tokenFile); the example config names it.
+if [[ "$role" == witness ]]; then
+  token_file="$root/etc/pgvip/operator.token"
+  if [[ ! -e "$token_file" ]]; then
+    token_new="$(mktemp "$root/etc/pgvip/.operator.token.XXXXXX")" # mode 0600 from the start
+    "$node_bin" -e 'process.stdout.write(require("node:crypto").randomBytes(32).toString("hex") + "\n")' >"$token_new"
+    chown "$uid:$gid" "$token_new"
+    mv -T "$token_new" "$token_file"
+    note "created the operator API token $token_file (0600, owned by $service_user): the CLI reads it with --token-file"
+  fi
 fi
 
 # Remember the install-time choices, so pgvip-upgrade installs the next release the same way.

@@ -129,6 +129,12 @@ describe('install.sh and pgvip-upgrade on a release built by scripts/release.mjs
     assert.deepEqual(owner(path.join(root, 'var/lib/pgvip')), { uid, gid, mode: '0700' });
     assert.deepEqual(owner(path.join(root, 'etc/pgvip/witness.yaml')), { uid: 0, gid, mode: '0640' });
     assert.equal(readFileSync(path.join(root, 'etc/pgvip/witness.yaml'), 'utf8'), readFileSync(path.join(repoRoot, 'deploy/examples/witness.yaml'), 'utf8'));
+    // The operator API's token, which the skeleton config names: the service user's alone, random, made once.
+    const tokenFile = path.join(root, 'etc/pgvip/operator.token');
+    assert.deepEqual(owner(tokenFile), { uid, gid, mode: '0600' });
+    assert.match(readFileSync(tokenFile, 'utf8'), /^[0-9a-f]{64}\n$/);
+    assert.match(readFileSync(path.join(root, 'etc/pgvip/witness.yaml'), 'utf8'), /^ {2}tokenFile: \/etc\/pgvip\/operator\.token$/m);
+    assert.doesNotMatch(first.stdout + first.stderr, new RegExp(readFileSync(tokenFile, 'utf8').trim()), 'the token is never printed');
 
     assert.equal(readlinkSync(path.join(root, 'opt/pgvip/current')), version);
     const installed = path.join(root, 'opt/pgvip', version);
@@ -166,6 +172,7 @@ describe('install.sh and pgvip-upgrade on a release built by scripts/release.mjs
     const root = freshRoot('agent');
     ok(install(root, '--role', 'agent'), 'agent install');
     assert.equal(passwdEntry(root, 'pgvip'), undefined, 'the agent needs no user of its own');
+    assert.equal(existsSync(path.join(root, 'etc/pgvip/operator.token')), false, 'the operator token is the witness\'s');
     assert.deepEqual(owner(path.join(root, 'var/lib/pgvip')), { uid: ids.postgres, gid: ids.postgres, mode: '0700' });
     assert.deepEqual(owner(path.join(root, 'etc/pgvip/agent.yaml')), { uid: 0, gid: ids.postgres, mode: '0640' });
     assert.equal(readFileSync(path.join(root, 'etc/pgvip/agent.yaml'), 'utf8'), readFileSync(path.join(repoRoot, 'deploy/examples/agent-db-a.yaml'), 'utf8'));

@@ -16,6 +16,10 @@ import { FakeVipCloud, FakeVipPort } from '../../packages/agent/src/vip/fake.js'
 import { startAgentDaemon, type AgentDaemon } from '../../packages/agent/src/daemon.js';
 import { createWitnessDaemon } from '../../packages/witness/src/daemon.js';
 
+/** The witness's operator API token, as deploy/install.sh makes one, and the header that presents it. */
+const operatorToken = generateKey().toString('hex');
+const operatorAuth = { authorization: `Bearer ${operatorToken}` };
+
 async function freePort(): Promise<number> {
   const s = createServer().listen(0, '127.0.0.1');
   await new Promise((r) => s.once('listening', r));
@@ -56,6 +60,8 @@ async function startCluster(t: TestContext, options: ClusterOptions = {}) {
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const keyFile = path.join(dir, 'cluster.key');
   writeFileSync(keyFile, formatKeyFile(generateKey()), { mode: 0o600 });
+  const tokenFile = path.join(dir, 'operator.token');
+  writeFileSync(tokenFile, `${operatorToken}\n`, { mode: 0o600 });
   const [pa, pb, pw, po, qa, qb] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
   const cluster = `
   name: orders
@@ -71,7 +77,7 @@ async function startCluster(t: TestContext, options: ClusterOptions = {}) {
   auth: { keyFile: ${keyFile} }${options.extra ?? ''}`;
   const agentCfg = (self: string): AgentConfig => parseConfigText(`self: ${self}\nlisten: { host: 127.0.0.1 }\nstateDir: ${dir}/${self}\ncluster:${cluster}${options.agentExtra ?? ''}`, 'agent', `${self}.yaml`);
   const witnessCfg: WitnessConfig = parseConfigText(
-    `id: witness\nlisten: { host: 127.0.0.1, port: ${pw} }\noperatorApi: { host: 127.0.0.1, port: ${po} }\nstateDir: ${dir}/witness\nclusters:\n  -${cluster.replace(/\n {2}/g, '\n    ').replace(/^ {4}/, ' ')}`,
+    `id: witness\nlisten: { host: 127.0.0.1, port: ${pw} }\noperatorApi: { host: 127.0.0.1, port: ${po}, tokenFile: ${tokenFile} }\nstateDir: ${dir}/witness\nclusters:\n  -${cluster.replace(/\n {2}/g, '\n    ').replace(/^ {4}/, ' ')}`,
     'witness',
     'witness.yaml',
   );
@@ -100,7 +106,7 @@ async function startCluster(t: TestContext, options: ClusterOptions = {}) {
   }
   const primaryCode = async (n: string) => (await agents[n]!.app.inject({ url: '/primary' })).statusCode;
   const clusterView = async () => {
-    const res = await fetch(`http://127.0.0.1:${po}/api/v1/clusters/orders`);
+    const res = await fetch(`http://127.0.0.1:${po}/api/v1/clusters/orders`, { headers: operatorAuth });
     return (await res.json()) as { term: number; primary: string | null; syncEligible: string | null; nodes: { node: string; promotionBlocker: string | null }[] };
   };
 
@@ -132,7 +138,7 @@ test('bootstrap, failover on a dead PostgreSQL, rejoin and switchover through th
   // When an operator asks for a switchover, Then db-a is primary again in term 3 with nothing lost.
   await until('db-a to be sync-eligible again', async () => (await clusterView()).syncEligible === 'db-a', 30_000);
   await until('the witness to see db-a ready', async () => (await clusterView()).nodes.find((n) => n.node === 'db-a')?.promotionBlocker === null);
-  const sw = await fetch(`http://127.0.0.1:${po}/api/v1/clusters/orders/switchover`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"to":"db-a"}' });
+  const sw = await fetch(`http://127.0.0.1:${po}/api/v1/clusters/orders/switchover`, { method: 'POST', headers: { ...operatorAuth, 'content-type': 'application/json' }, body: '{"to":"db-a"}' });
   assert.equal(sw.status, 200, await sw.text());
   await until('db-a to be primary after the switchover', async () => (await primaryCode('db-a')) === 200, 30_000);
   await until('the VIP back on db-a', () => cloud.assignedTo === 'db-a');
@@ -157,7 +163,7 @@ test('operators hear through a real webhook that a failover is blocked, that it 
     extra: `\n  notifications:\n    webhooks:\n      - url: ${hookUrl}\n        events: [failover, failover-blocked, node-unreachable, node-recovered, rejoined]`,
   });
   const operator = (what: string, body: object) =>
-    fetch(`http://127.0.0.1:${po}/api/v1/clusters/orders/${what}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    fetch(`http://127.0.0.1:${po}/api/v1/clusters/orders/${what}`, { method: 'POST', headers: { ...operatorAuth, 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const types = () => received.map((e) => e.type);
 
   await until('db-a to be primary', async () => (await primaryCode('db-a')) === 200);

@@ -60,6 +60,9 @@ export const errorCatalogue = {
   PGVIP_VIP_NOT_FOUND: { category: 'vip', message: 'an EC2 resource the VIP needs does not exist (network interface, route table or route)' },
   // witness / operator
   PGVIP_OPERATOR_AUTH: { category: 'operator', httpStatus: 401, message: 'the operator API needs a valid bearer token: an Authorization header of Bearer and the token in operatorApi.tokenFile' },
+  PGVIP_OPERATOR_HOST: { category: 'operator', httpStatus: 421, message: "the request's Host is not an address or name of this operator API (operatorApi.host, loopback, localhost or operatorApi.hostNames); a browser page that re-pointed its own name at the witness (DNS rebinding) looks like this" },
+  PGVIP_OPERATOR_ORIGIN: { category: 'operator', httpStatus: 403, message: "the request comes from a web page of another origin; only the witness's own dashboard page and clients that send no Origin (the CLI, curl) may call the operator API" },
+  PGVIP_OPERATOR_CONTENT_TYPE: { category: 'operator', httpStatus: 415, message: 'an operator command must be sent with Content-Type: application/json' },
   PGVIP_OPERATOR_BAD_REQUEST: { category: 'operator', httpStatus: 400, message: 'the operator request is malformed (bad JSON, unknown or missing fields, or invalid values)' },
   PGVIP_OPERATOR_REFUSED: { category: 'operator', httpStatus: 409, message: 'the witness refused the operator command in the current cluster state' },
   PGVIP_UNKNOWN_CLUSTER: { category: 'operator', httpStatus: 404, message: 'this witness serves no cluster of that name' },

@@ -63,11 +63,11 @@ test('notification channels get their defaults', () => {
   });
 });
 
-test('a witness config with only clusters gets all defaults', () => {
+test('a witness config with only clusters and the token file gets all defaults', () => {
   const config = parseConfigText(witnessYaml(), 'witness', 'witness.yaml');
   assert.equal(config.id, 'witness');
   assert.deepEqual(config.listen, { host: '0.0.0.0', port: 8009 });
-  assert.deepEqual(config.operatorApi, { host: '127.0.0.1', port: 8010 });
+  assert.deepEqual(config.operatorApi, { host: '127.0.0.1', port: 8010, auth: 'token', tokenFile: '/etc/pgvip/operator.token', hostNames: [] });
   assert.equal(config.stateDir, '/var/lib/pgvip');
   assert.equal(config.clusters.length, 1);
 });

@@ -29,7 +29,8 @@ export function agentYaml(edit: (doc: EditableDoc) => void = () => {}): string {
 }
 
 export function witnessYaml(edit: (doc: EditableDoc) => void = () => {}): string {
-  const doc = { clusters: [minimalCluster('main')] };
+  // The operator API's token file is the one field a witness file cannot leave out.
+  const doc = { operatorApi: { tokenFile: '/etc/pgvip/operator.token' } as Record<string, unknown>, clusters: [minimalCluster('main')] };
   edit(doc);
   return stringify(doc);
 }

@@ -150,9 +150,20 @@ test('a witness with no clusters is refused', async () => {
   lineAbout(lines, 'witness.yaml', 'clusters', 'non-empty list of clusters', '(got 0)');
 });
 
-test('an operator API on a public address needs a token file', async () => {
-  const lines = await problemsOf(witness(witnessYaml((d) => { d.operatorApi = { host: '0.0.0.0' }; })), 'PGVIP_CONFIG_INVALID');
-  lineAbout(lines, 'witness.yaml', 'operatorApi.tokenFile', 'not a loopback address', 'or bind host to 127.0.0.1');
+test('the operator API needs a token file unless auth: disabled says otherwise, and only on loopback', async () => {
+  // Given no token file, on loopback (the default) or on a public address
+  for (const operatorApi of [{}, { host: '0.0.0.0' }]) {
+    const lines = await problemsOf(witness(witnessYaml((d) => { d.operatorApi = operatorApi; })), 'PGVIP_CONFIG_INVALID');
+    // Then the field is named, with why and how to make one
+    lineAbout(lines, 'witness.yaml', 'operatorApi.tokenFile', 'is required: the operator API can switch over', 'openssl rand -hex 32 > /etc/pgvip/operator.token', 'operatorApi.auth: disabled');
+  }
+  // auth: disabled is accepted on loopback only, and never together with a token file
+  const open = parseConfigText(witnessYaml((d) => { d.operatorApi = { auth: 'disabled' }; }), 'witness', 'witness.yaml');
+  assert.equal(open.operatorApi.auth, 'disabled');
+  const remote = await problemsOf(witness(witnessYaml((d) => { d.operatorApi = { host: '0.0.0.0', auth: 'disabled' }; })), 'PGVIP_CONFIG_INVALID');
+  lineAbout(remote, 'witness.yaml', 'operatorApi.auth', 'only be "disabled" when operatorApi.host is a loopback address', 'bind host to 127.0.0.1');
+  const both = await problemsOf(witness(witnessYaml((d) => { d.operatorApi = { auth: 'disabled', tokenFile: '/etc/pgvip/operator.token' }; })), 'PGVIP_CONFIG_INVALID');
+  lineAbout(both, 'witness.yaml', 'operatorApi.auth', 'contradicts operatorApi.tokenFile');
 });
 
 test('every problem in a file is reported in one pass, including cross-field ones', async () => {

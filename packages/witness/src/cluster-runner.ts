@@ -135,8 +135,8 @@ export class ClusterRunner {
   }
 
   /** Records an event of the shell's own (start, operator command, failed notification). */
-  record(type: string, node: NodeId | null, detail: string): PgvipEvent {
-    const event = this.#d.history.append({ cluster: this.name, type, node, term: this.#state.durable.term, detail });
+  record(type: string, node: NodeId | null, detail: string, who?: Pick<PgvipEvent, 'operator' | 'operatorClaimed'>): PgvipEvent {
+    const event = this.#d.history.append({ cluster: this.name, type, node, term: this.#state.durable.term, detail, ...who });
     this.#d.notifier.notify(event);
     return event;
   }

@@ -30,6 +30,7 @@ import type { Notifier, PgvipEvent } from './events.js';
 import { openHistory, type History } from './history.js';
 import { createWitnessMetrics, type WitnessMetrics } from './metrics.js';
 import { checkNotificationSecrets, createNotifier, notificationFailedType } from './notify/index.js';
+import { allowedOperatorHosts } from './operator-guard.js';
 import { createPoller, type Poller } from './poller.js';
 import { buildOperatorServer, buildServer } from './server.js';
 import { openWitnessStateStore } from './state-store.js';
@@ -87,6 +88,21 @@ export function pollOffsetMs(index: number, count: number, heartbeatMs: number):
   return (Math.floor((index * slots) / count) / slots) * heartbeatMs;
 }
 
+/**
+ * The operator API's token: required unless operatorApi.auth is "disabled" (the config loader
+ * already insists on tokenFile; this is the daemon's own check, for configs built in code).
+ * Throws PgvipError (config category) naming operatorApi.tokenFile and the fix.
+ */
+async function operatorToken(api: WitnessConfig['operatorApi']): Promise<string | null> {
+  if (api.auth === 'disabled') return null;
+  if (api.tokenFile === undefined) {
+    throw new PgvipError('PGVIP_CONFIG_INVALID', 'operatorApi.tokenFile: is required: the operator API can switch over, fail over and pause failover; set it to a 0600 file holding the operators\' token, e.g. /etc/pgvip/operator.token (deploy/install.sh creates one), or set operatorApi.auth: disabled (unsafe)');
+  }
+  const token = (await readSecretFile(api.tokenFile, 'operatorApi.tokenFile')).trim();
+  if (token === '') throw new PgvipError('PGVIP_CONFIG_INVALID', `operatorApi.tokenFile: ${api.tokenFile} holds only white space; put the operators' token in it`);
+  return token;
+}
+
 const defaultNotifierFor: NotifierFactory = (cluster, onFailure, log) => createNotifier(cluster.notifications, { logger: log, onFailure });
 
 /**
@@ -109,8 +125,7 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
     keys.set(c.name, c.auth.disabled || c.auth.keyFile === undefined ? null : await loadKey(c.auth.keyFile, field));
     await checkNotificationSecrets(c.notifications, `clusters[${i}].notifications`);
   }
-  const token = config.operatorApi.tokenFile === undefined ? null : (await readSecretFile(config.operatorApi.tokenFile, 'operatorApi.tokenFile')).trim();
-  if (token === '') throw new PgvipError('PGVIP_CONFIG_INVALID', `operatorApi.tokenFile: ${config.operatorApi.tokenFile} holds only white space; put the operators' token in it`);
+  const token = await operatorToken(config.operatorApi);
 
   const auth: Record<string, ClusterAuthConfig> = {};
   for (const c of config.clusters) {
@@ -186,11 +201,17 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
     history,
     metrics,
     token,
+    allowedHosts: allowedOperatorHosts(config.operatorApi.host, config.operatorApi.hostNames),
     clock,
     log: log.child({ component: 'operator' }),
     ...(deps.extendOperator === undefined ? {} : { extend: deps.extendOperator }),
   });
-  if (token === null) log.info({ host: config.operatorApi.host, port: config.operatorApi.port }, 'operator API without a token (loopback only)');
+  if (token === null) {
+    log.warn(
+      { host: config.operatorApi.host, port: config.operatorApi.port, auth: 'disabled' },
+      'OPERATOR API WITHOUT A TOKEN (operatorApi.auth: disabled): any local user can switch over, fail over or pause failover; set operatorApi.tokenFile and remove auth: disabled',
+    );
+  }
 
   let closing: Promise<void> | undefined;
   return {

@@ -20,6 +20,13 @@ export interface PgvipEvent {
   readonly term: number;
   /** One human sentence. */
   readonly detail: string;
+  /**
+   * Operator commands only: who asked, as `name@address`. The name is what the client said
+   * (x-pgvip-operator; the CLI sends the OS user name): every operator presents the same token, so
+   * the witness cannot tell who it was, and says so with `operatorClaimed: true`.
+   */
+  readonly operator?: string;
+  readonly operatorClaimed?: true;
 }
 
 /** Somewhere events are pushed to (webhook, command, e-mail, ...). */

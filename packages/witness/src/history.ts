@@ -187,7 +187,7 @@ export async function openHistory(options: HistoryOptions): Promise<History> {
 
   return {
     append(e) {
-      const event: PgvipEvent = plainText({ id: ++lastId, at: new Date(clock.wallMs()).toISOString(), cluster: e.cluster, type: e.type, node: e.node, term: e.term, detail: e.detail });
+      const event: PgvipEvent = plainText({ id: ++lastId, at: new Date(clock.wallMs()).toISOString(), cluster: e.cluster, type: e.type, node: e.node, term: e.term, detail: e.detail, ...(e.operator === undefined ? {} : { operator: e.operator, operatorClaimed: true as const }) });
       let list = recentByCluster.get(event.cluster);
       if (list === undefined) recentByCluster.set(event.cluster, (list = []));
       list.push(event);
@@ -223,8 +223,8 @@ export const detailMaxChars = 2000;
 
 /**
  * The event with every text field as plain text (cleanText): details quote webhook answers and
- * hooks' stderr, so they may hold terminal escape sequences meant for the screen of whoever reads
- * the history.
+ * hooks' stderr, and the operator name is what a client claimed, so any of them may hold terminal
+ * escape sequences meant for the screen of whoever reads the history.
  */
 function plainText(e: PgvipEvent): PgvipEvent {
   return {
@@ -232,6 +232,7 @@ function plainText(e: PgvipEvent): PgvipEvent {
     type: cleanText(e.type, { maxChars: 100 }),
     node: e.node === null ? null : cleanText(e.node, { maxChars: 100 }),
     detail: cleanText(e.detail, { maxChars: detailMaxChars }),
+    ...(e.operator === undefined ? {} : { operator: cleanText(e.operator, { maxChars: 200 }) }),
   };
 }
 

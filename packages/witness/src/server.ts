@@ -3,16 +3,18 @@
 //  - buildServer: the peer protocol on listen.port. Requests are authenticated by the shared
 //    protocol routes, then routed to the runner of the cluster they were signed for.
 //  - buildOperatorServer: the operator API on operatorApi.host:port (JSON), with /health and
-//    /metrics; the CLI and the dashboard use it. Every route except the public ones below needs
-//    `Authorization: Bearer <token>` when a token file is configured.
-import { createHash, timingSafeEqual } from 'node:crypto';
+//    /metrics; the CLI and the dashboard use it. Every request passes operator-guard.ts first: its
+//    Host must name this API, a browser's Origin must be the API's own, commands must be JSON, and
+//    every route except /health and the dashboard's page needs `Authorization: Bearer <token>`
+//    (unless operatorApi.auth is "disabled").
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { PgvipError, isPgvipError, registerProtocolRoutes, type OperatorCommand, type Verifier } from '@pgvip/shared';
+import { PgvipError, applyServerLimits, isPgvipError, refusalLog, registerProtocolRoutes, serverLimitOptions, type OperatorCommand, type Verifier } from '@pgvip/shared';
 import type { ClusterRunner } from './cluster-runner.js';
 import type { History } from './history.js';
 import type { WitnessMetrics } from './metrics.js';
 import type { Clock } from './clock.js';
+import { operatorGuard } from './operator-guard.js';
 
 export interface ProtocolServerDeps {
   readonly verifier: Verifier;
@@ -22,7 +24,9 @@ export interface ProtocolServerDeps {
 
 export function buildServer(deps: ProtocolServerDeps): FastifyInstance {
   // Requests are logged by the runners' decisions, not one line per lease renewal.
-  const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, logController: quietRequests(), return503OnClosing: true });
+  const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, logController: quietRequests(), return503OnClosing: true, ...serverLimitOptions() });
+  // Timeouts, body size and a connection cap, as on every pgvip server (transport/server-limits.ts).
+  applyServerLimits(app);
   registerProtocolRoutes(app, {
     daemon: 'witness',
     verifier: deps.verifier,
@@ -41,19 +45,14 @@ export interface OperatorServerDeps {
   readonly runners: ReadonlyMap<string, ClusterRunner>;
   readonly history: History;
   readonly metrics: WitnessMetrics;
-  /** The bearer token operators must present, or null when the API is open (loopback only). */
+  /** The bearer token operators must present, or null when operatorApi.auth is "disabled" (loopback only). */
   readonly token: string | null;
+  /** Names and addresses a request may give as its Host (allowedOperatorHosts). */
+  readonly allowedHosts: ReadonlySet<string>;
   readonly clock: Clock;
   readonly log: Logger;
   /** Routes of other modules on the same server (the dashboard). */
   readonly extend?: (app: FastifyInstance) => void;
-}
-
-/** Requests served without a token: the health check, and the dashboard's page and assets, which hold no cluster data (the page reads it from /api/v1 with the token). */
-function isPublic(req: FastifyRequest): boolean {
-  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-  const path = req.url.split('?', 1)[0] ?? '';
-  return path === '/health' || path === '/' || path.startsWith('/dashboard/');
 }
 
 const HISTORY_LIMIT_DEFAULT = 50;
@@ -63,18 +62,18 @@ const SWITCHOVER_PAST_TOLERANCE_MS = 60_000;
 const SWITCHOVER_MAX_AHEAD_MS = 7 * 24 * 3600_000;
 
 export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
-  const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, logController: quietRequests(), return503OnClosing: true, bodyLimit: 16 * 1024 });
-  const tokenDigest = deps.token === null ? null : digest(deps.token);
+  const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, logController: quietRequests(), return503OnClosing: true, ...serverLimitOptions({ bodyLimitBytes: 16 * 1024 }) });
+  applyServerLimits(app);
+  const guard = operatorGuard({ token: deps.token, allowedHosts: deps.allowedHosts });
 
+  // onRequest: before the body is read or parsed, so a refused request costs nothing more.
   app.addHook('onRequest', async (req, reply) => {
-    if (tokenDigest === null || isPublic(req)) return;
-    const header = req.headers.authorization ?? '';
-    const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
-    // Compare digests: equal length always, so the comparison time says nothing about the token.
-    if (match?.[1] === undefined || !timingSafeEqual(digest(match[1]), tokenDigest)) {
-      deps.log.warn({ ip: req.ip, method: req.method, url: req.url, tokenPresent: match !== null }, 'operator API request refused: missing or wrong bearer token');
-      return sendError(reply, new PgvipError('PGVIP_OPERATOR_AUTH', match === null ? 'no bearer token' : 'the bearer token does not match operatorApi.tokenFile'));
-    }
+    const refusal = guard(req);
+    if (refusal === null) return;
+    const { error, tokenPresent } = refusal;
+    // Rate-limited per code: whoever sends refused requests must not decide how much the witness logs.
+    refusalLog(app).warn(error.code, { ip: req.ip, method: req.method, url: req.url, host: req.headers.host, origin: req.headers.origin, tokenPresent, code: error.code }, `operator API request refused: ${error.detail}`);
+    return sendError(reply, error);
   });
 
   app.setErrorHandler((err: unknown, req, reply) => {
@@ -130,9 +129,9 @@ export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
       // wall-clock jump on the witness cannot move the switchover.
       delayMs = Math.max(0, atMs - wallNow);
     }
-    const by = operatorName(req);
+    const by = claimedOperator(req);
     const what = `switchover${to === null ? '' : ` to ${to}`}${body.at === undefined ? '' : ` at ${String(body.at)}`}`;
-    return command(reply, runner, { kind: 'switchover', to, delayMs, by }, by, what);
+    return command(reply, runner, { kind: 'switchover', to, delayMs, by: by.label }, by, what);
   });
 
   app.post('/api/v1/clusters/:name/failover', async (req: Post, reply) => {
@@ -140,19 +139,19 @@ export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
     const body = objectBody(req.body, ['to', 'acceptDataLoss']);
     const to = nodeField(body.to, runner);
     if (body.acceptDataLoss !== true) throw badRequest('acceptDataLoss: must be true: a forced failover skips the vote and may lose acknowledged writes');
-    const by = operatorName(req);
-    return command(reply, runner, { kind: 'failover', to, acceptDataLoss: true, by }, by, `forced failover${to === null ? '' : ` to ${to}`} (data loss accepted)`);
+    const by = claimedOperator(req);
+    return command(reply, runner, { kind: 'failover', to, acceptDataLoss: true, by: by.label }, by, `forced failover${to === null ? '' : ` to ${to}`} (data loss accepted)`);
   });
 
   app.post('/api/v1/clusters/:name/maintenance', async (req: Post, reply) => {
     const runner = runnerOf(req.params.name);
     const body = objectBody(req.body, ['on']);
     if (typeof body.on !== 'boolean') throw badRequest(`on: must be true or false (got ${JSON.stringify(body.on)})`);
-    const by = operatorName(req);
-    return command(reply, runner, { kind: 'maintenance', on: body.on, by }, by, `maintenance ${body.on ? 'on' : 'off'}`);
+    const by = claimedOperator(req);
+    return command(reply, runner, { kind: 'maintenance', on: body.on, by: by.label }, by, `maintenance ${body.on ? 'on' : 'off'}`);
   });
 
-  async function command(reply: FastifyReply, runner: ClusterRunner, cmd: OperatorCommand, by: string, what: string) {
+  async function command(reply: FastifyReply, runner: ClusterRunner, cmd: OperatorCommand, by: ClaimedOperator, what: string) {
     const result = runner.operator(cmd);
     // The node the command is about: as named, or as the core chose it (by default the other node).
     let node: string | null = null;
@@ -165,8 +164,8 @@ export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
     // operator learns at once whether the node took the command, not only that the witness did.
     const outcomes = await result.sends;
     const message = [result.verdict.message, ...outcomes.map((o) => o.detail)].join('; ');
-    runner.record('operator-command', node, `${by}: ${what}: ${result.verdict.ok ? 'accepted' : 'refused'}: ${message}`);
-    log.info({ by, command: cmd.kind, ok: result.verdict.ok }, `operator ${what}: ${message}`);
+    runner.record('operator-command', node, `${by.label}: ${what}: ${result.verdict.ok ? 'accepted' : 'refused'}: ${message}`, { operator: by.operator, operatorClaimed: true });
+    log.info({ by: by.operator, operatorClaimed: true, command: cmd.kind, ok: result.verdict.ok }, `operator ${what}: ${message}`);
     if (!result.verdict.ok) {
       const refused = new PgvipError('PGVIP_OPERATOR_REFUSED', message);
       return reply.code(refused.httpStatus ?? 409).send({ ok: false, message, error: { code: refused.code, message: refused.message } });
@@ -181,10 +180,6 @@ export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
 /** No log line per request: the witness logs its decisions, and per-request lines would drown them. */
 function quietRequests(): LogController {
   return new LogController({ disableRequestLogging: true });
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
 }
 
 function sendError(reply: FastifyReply, e: PgvipError) {
@@ -232,9 +227,21 @@ function wholeNumber(raw: string | string[], name: string, min: number, max: num
   return n;
 }
 
-/** Who asked, for the history: the optional x-pgvip-operator header (the CLI sends the user name) and the client address. */
-function operatorName(req: FastifyRequest): string {
+interface ClaimedOperator {
+  /** `name@address`, for the event's operator field. */
+  readonly operator: string;
+  /** The same, marked as claimed, for sentences (history details, the core's events). */
+  readonly label: string;
+}
+
+/**
+ * Who asked, for the history: the optional x-pgvip-operator header (the CLI sends the OS user name)
+ * and the client address. The name is the client's claim, not proven: every operator presents the
+ * same token. So it is recorded as claimed, never as an authenticated identity.
+ */
+function claimedOperator(req: FastifyRequest): ClaimedOperator {
   const raw = req.headers['x-pgvip-operator'];
   const name = typeof raw === 'string' ? raw.replace(/[^\x20-\x7e]/g, '').trim().slice(0, 100) : '';
-  return `${name || 'operator'}@${req.ip}`;
+  const operator = `${name || 'unnamed'}@${req.ip}`;
+  return { operator, label: `${operator} (claimed)` };
 }

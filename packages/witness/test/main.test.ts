@@ -80,6 +80,22 @@ describe('pgvip-witness as a process', { concurrency: true }, () => {
     assert.ok(!run.stderr().includes('    at '));
   });
 
+  test('without an operator token file the witness does not start: exit 2, naming operatorApi.tokenFile and the fix', async (t) => {
+    const dir = tempDir(t);
+    const doc = witnessDocument({ stateDir: dir, clusters: [{ name: 'c1', key: null }] }) as { operatorApi: Record<string, unknown> };
+    // Given no tokenFile, or one that does not exist
+    const { tokenFile: _dropped, ...noToken } = doc.operatorApi;
+    const none = runWitness(t, writeConfig(dir, { ...doc, operatorApi: noToken }));
+    const missingDir = tempDir(t);
+    const missing = runWitness(t, writeConfig(missingDir, { ...doc, operatorApi: { ...noToken, tokenFile: path.join(missingDir, 'operator.token') } }));
+    // Then each run stops before serving, and says which field and what to do
+    assert.equal(await none.code, 2);
+    assert.match(none.stderr(), /^PGVIP_CONFIG_INVALID: .*\n.*witness\.yaml: operatorApi\.tokenFile: is required: the operator API can switch over, fail over and pause failover.*openssl rand -hex 32.*operatorApi\.auth: disabled runs without one \(unsafe\)/s);
+    assert.equal(await missing.code, 2);
+    assert.match(missing.stderr(), /^PGVIP_CONFIG_UNREADABLE: .*\n {2}operatorApi\.tokenFile: .*operator\.token does not exist; create it with mode 0600/);
+    for (const run of [none, missing]) assert.ok(!run.stderr().includes('    at '), run.stderr());
+  });
+
   test('a corrupt state file stops the witness with exit 1 and one fatal line naming the file', async (t) => {
     const dir = tempDir(t);
     writeFileSync(path.join(dir, stateFileName), 'not json at all');

@@ -116,21 +116,28 @@ test('maintenance on and off is persisted, recorded and shown; bad bodies change
     assert.equal(res.statusCode, status, `${url} ${JSON.stringify(body)}: ${res.body}`);
     assert.equal(res.json().error.code, code);
   }
+  // A POST without a JSON body is refused before it reaches a route (operator-api-guard.test.ts)
   const noBody = await s.daemon.operator.inject({ method: 'POST', url: '/api/v1/clusters/c1/maintenance', headers: auth });
-  assert.equal(noBody.statusCode, 400);
+  assert.equal(noBody.statusCode, 415);
+  const emptyJson = await s.daemon.operator.inject({ method: 'POST', url: '/api/v1/clusters/c1/maintenance', headers: { ...auth, 'content-type': 'application/json' } });
+  assert.equal(emptyJson.statusCode, 400);
   assert.deepEqual(await snapshot(s), before);
 
   // When maintenance is switched on
   const on = await s.api('POST', '/api/v1/clusters/c1/maintenance', { on: true }, { ...auth, 'x-pgvip-operator': 'alice' });
   assert.equal(on.statusCode, 200);
   assert.deepEqual(on.json(), { ok: true, message: 'maintenance on: automatic failover paused' });
-  // Then it is durable, visible, and recorded with who asked
+  // Then it is durable, visible, and recorded with who asked, marked as the client's unproven claim
   assert.equal(s.c1.durable.maintenance, true);
   assert.match(s.stateFile(), /"maintenance": true/);
   assert.equal(((await s.api('GET', '/api/v1/clusters/c1')).json() as ClusterView).maintenance, true);
-  const events = (await s.api('GET', '/api/v1/clusters/c1/history?limit=2')).json().events as { type: string; detail: string }[];
+  const events = (await s.api('GET', '/api/v1/clusters/c1/history?limit=2')).json().events as { type: string; detail: string; operator?: string; operatorClaimed?: boolean }[];
   assert.deepEqual(events.map((e) => e.type), ['operator-command', 'maintenance']);
-  assert.match(events[0]?.detail ?? '', /^alice@127\.0\.0\.1: maintenance on: accepted/);
+  assert.match(events[0]?.detail ?? '', /^alice@127\.0\.0\.1 \(claimed\): maintenance on: accepted/);
+  assert.equal(events[0]?.operator, 'alice@127.0.0.1');
+  assert.equal(events[0]?.operatorClaimed, true);
+  assert.equal(events[1]?.detail, 'maintenance on for c1 by alice@127.0.0.1 (claimed)');
+  assert.equal(events[1]?.operator, undefined);
   // And off again
   const off = await s.api('POST', '/api/v1/clusters/c1/maintenance', { on: false });
   assert.equal(off.statusCode, 200);

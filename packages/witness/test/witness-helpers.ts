@@ -2,6 +2,7 @@
 // pino sink, a manual monotonic clock, emulated agents (signed protocol servers with a scripted
 // status that grant nothing) and a stand-in for a PostgreSQL port. Everything binds to loopback
 // and is closed by the test that made it.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -58,7 +59,10 @@ export interface ClusterSpec {
 export interface WitnessSpec {
   readonly stateDir: string;
   readonly clusters: readonly ClusterSpec[];
+  /** The operator API's token (default: a random one, written to a 0600 file under stateDir). */
   readonly token?: string;
+  /** operatorApi.auth: "disabled" instead of a token file (the unsafe mode, for its own tests). */
+  readonly operatorAuth?: 'disabled';
   readonly timings?: Record<string, number>;
 }
 
@@ -100,9 +104,11 @@ export function witnessDocument(spec: WitnessSpec & { readonly listenPort?: numb
     };
   });
   let operatorApi: Record<string, unknown> = { host: '127.0.0.1', port: spec.operatorPort ?? 8010 };
-  if (spec.token !== undefined) {
+  if (spec.operatorAuth === 'disabled') {
+    operatorApi = { ...operatorApi, auth: 'disabled' };
+  } else {
     const tokenFile = path.join(secrets, 'operator.token');
-    writeFileSync(tokenFile, `${spec.token}\n`, { mode: 0o600 });
+    writeFileSync(tokenFile, `${spec.token ?? randomBytes(24).toString('hex')}\n`, { mode: 0o600 });
     operatorApi = { ...operatorApi, tokenFile };
   }
   return { stateDir: spec.stateDir, logLevel: 'debug', listen: { host: '127.0.0.1', port: spec.listenPort ?? 8009 }, operatorApi, clusters };

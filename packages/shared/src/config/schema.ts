@@ -144,6 +144,9 @@ const ClusterObjectSchema = closedObject({
     mode: oneOf(['read-only', 'fast-stop'])
       .default('read-only')
       .describe('How a primary that lost its lease stops writes: "read-only" sets default_transaction_read_only and terminates client backends (fast, keeps caches warm); "fast-stop" runs pg_ctl stop -m fast.'),
+    commitGuard: oneOf(['auto', 'off'])
+      .default('auto')
+      .describe('"auto": when PostgreSQL has the pgvip_commit_guard extension loaded (shared_preload_libraries; docs/deploy.md), the agent writes its lease end into it at every renewal, and PostgreSQL itself refuses every write commit after that moment — so a primary frozen past its lease cannot commit a single write when it runs again, before its agent has fenced it. Without the extension the agent notes once that the guard is absent. "off": the agent never arms it (a guard it armed earlier stays armed until PostgreSQL restarts).'),
   })
     .prefault({})
     .describe('How a primary fences itself.'),
@@ -220,13 +223,25 @@ function isLoopback(address: string): boolean {
 }
 
 const OperatorApiSchema = closedObject({
-  host: host('127.0.0.1').default('127.0.0.1').describe('Address the operator API (CLI, dashboard, switchover) binds to.'),
+  host: host('127.0.0.1').default('127.0.0.1').describe('Address the operator API (CLI, dashboard, switchover) binds to. Requests must name it (or loopback, localhost, or one of hostNames) in their Host header.'),
   port: port().default(8010).describe('Port of the operator API.'),
-  tokenFile: absolutePath('/etc/pgvip/operator.token').optional().describe('File holding the bearer token operators present (mode 0600). Required when host is not a loopback address: the API can trigger switchovers.'),
+  auth: oneOf(['token', 'disabled'])
+    .default('token')
+    .describe('"token": every request except /health and the dashboard\'s page needs Authorization: Bearer <the token in tokenFile>. "disabled": no token (UNSAFE: any local user can then switch over, fail over or pause failover; the witness logs a warning at start); loopback host only.'),
+  tokenFile: absolutePath('/etc/pgvip/operator.token').optional().describe('File holding the bearer token operators present (mode 0600, owned by the witness\'s user); deploy/install.sh creates /etc/pgvip/operator.token. Required unless auth is "disabled": the API can trigger switchovers.'),
+  hostNames: listOf(host('witness.internal'), 'host names')
+    .default([])
+    .describe('Other names or addresses operators reach the API by (a DNS name, the address behind a wildcard host); requests whose Host header names anything else are refused.'),
 })
   .superRefine((api, ctx) => {
-    if (!isLoopback(api.host) && api.tokenFile === undefined) {
-      addComposedIssue(ctx, ['tokenFile'], problem(`is required when operatorApi.host is not a loopback address (host is ${api.host})`, undefined, 'set it to a file holding the operators\' token, e.g. /etc/pgvip/operator.token, or bind host to 127.0.0.1'));
+    if (api.auth === 'token' && api.tokenFile === undefined) {
+      addComposedIssue(ctx, ['tokenFile'], problem('is required: the operator API can switch over, fail over and pause failover, so it needs a token', undefined, 'set it to a 0600 file holding the operators\' token, e.g. /etc/pgvip/operator.token (deploy/install.sh creates one; or run: (umask 077; openssl rand -hex 32 > /etc/pgvip/operator.token) && chown pgvip: /etc/pgvip/operator.token); operatorApi.auth: disabled runs without one (unsafe)'));
+    }
+    if (api.auth === 'disabled' && api.tokenFile !== undefined) {
+      addComposedIssue(ctx, ['auth'], problem('contradicts operatorApi.tokenFile', api.auth, 'remove auth to require the token in tokenFile, or remove tokenFile to run without a token (unsafe)'));
+    }
+    if (api.auth === 'disabled' && !isLoopback(api.host)) {
+      addComposedIssue(ctx, ['auth'], problem(`may only be "disabled" when operatorApi.host is a loopback address (host is ${api.host})`, api.auth, 'set operatorApi.tokenFile and remove auth, or bind host to 127.0.0.1'));
     }
   })
   .prefault({})

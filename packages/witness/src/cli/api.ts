@@ -98,14 +98,16 @@ export class OperatorClient {
     // x-pgvip-operator: who asked, for the witness's history of operator commands.
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'pgvip-cli', 'x-pgvip-operator': operatorName() };
     if (this.#options.token !== undefined) headers.authorization = `Bearer ${this.#options.token}`;
-    if (payload !== undefined) headers['content-type'] = 'application/json';
+    // Every POST is JSON, an empty object at least: the witness refuses any other (a browser page
+    // could send those without asking first).
+    if (method === 'POST') headers['content-type'] = 'application/json';
     let status: number;
     let text: string;
     try {
       const res = await request(`${this.baseUrl}${path}`, {
         method,
         headers,
-        ...(payload === undefined ? {} : { body: JSON.stringify(payload) }),
+        ...(method === 'POST' ? { body: JSON.stringify(payload ?? {}) } : {}),
         dispatcher: this.#dispatcher,
         signal: AbortSignal.timeout(timeoutMs),
       });
