@@ -74,6 +74,19 @@ describe('untrusted text in the history', { timeout: 120_000 }, () => {
     }
   });
 
+  it('a refusal or error whose words carry escape sequences is printed without them', async (t) => {
+    const api = await startFakeOperatorApi();
+    t.after(() => api.close());
+    // An error in pgvip's own shape, with a hostile message
+    api.override = { status: 409, body: { error: { code: 'PGVIP_OPERATOR_BAD_REQUEST', message: `${hostile}bad\u009b2J request` } } };
+    for (const args of [['status'], ['--json', 'status']]) {
+      const failed = await runPgvip(['--witness', api.url, ...args]);
+      assert.notEqual(failed.code, 0);
+      assert.match(failed.stdout + failed.stderr, /bad/);
+      assert.doesNotMatch(failed.stdout + failed.stderr, terminalControl, `pgvip ${args.join(' ')}`);
+    }
+  });
+
   it('records stored raw (by an older witness) are printed without their escape sequences', async (t) => {
     const cluster = mainCluster();
     const raw = { ...cluster.events[0]!, detail: `${hostile}webhook[0] answered HTTP 400: \u009b2Jnope\r\u202eoverwritten` };
