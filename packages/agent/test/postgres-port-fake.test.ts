@@ -11,6 +11,7 @@ postgresPortContract(
       b: standby,
       endpointOf: (node) => nodes[node].endpoint,
       breakRewind: async (node) => nodes[node].breakRewind(),
+      clientWrite: (node) => nodes[node].clientWrite(),
     };
   },
   { eventuallyMs: 500, boundSlackMs: 50 },

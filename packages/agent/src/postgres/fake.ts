@@ -9,7 +9,8 @@
 // to the bound.
 //
 // Test controls: crash(), stall()/resume() (a SIGSTOPped server), cutLinkToUpstream()/healLinkToUpstream(),
-// breakRewind() (pg_rewind will fail: the base-backup fallback runs).
+// breakRewind() (pg_rewind will fail: the base-backup fallback runs), clientWrite() (an application
+// session that leaves read-only mode and inserts).
 import { PgvipError, type ErrorCode } from '@pgvip/shared';
 import type { Lsn } from './lsn.js';
 import { managedSettings } from './managed-settings.js';
@@ -31,6 +32,9 @@ import {
   type WriteProbeOptions,
   type WriteProbeResult,
 } from './port.js';
+
+/** What became of FakePostgres.clientWrite(). */
+export type FakeClientWrite = 'written' | 'refused' | 'read-only' | 'unreachable';
 
 const firstLsn: Lsn = 0x3000000n;
 const bytesPerHeartbeat: Lsn = 0x80n;
@@ -109,6 +113,8 @@ export class FakePostgres implements PostgresPort {
   #rewindBroken = false;
   /** Restart-only settings changed since the last start, with their new value. */
   #pendingRestart = new Map<string, string>();
+  /** The fence's pg_hba.conf block: application roles are refused; kept across restarts, as the file is. */
+  #clientsRefused = false;
 
   constructor(options: FakePostgresOptions) {
     this.network = options.network;
@@ -158,6 +164,20 @@ export class FakePostgres implements PostgresPort {
 
   get running(): boolean {
     return this.#running;
+  }
+
+  /**
+   * An application session (not the agent's role) that logs in, leaves read-only mode (SET SESSION
+   * CHARACTERISTICS AS TRANSACTION READ WRITE) and inserts: 'refused' while fenced, 'read-only' on a
+   * standby, 'unreachable' when the server is down or stalled.
+   */
+  async clientWrite(): Promise<FakeClientWrite> {
+    if (this.#sqlFailure() !== null) return 'unreachable';
+    if (this.#clientsRefused) return 'refused';
+    if (this.#inRecovery) return 'read-only';
+    this.#walLsn += bytesPerHeartbeat;
+    this.#settle();
+    return 'written';
   }
 
   // --- PostgresPort ----------------------------------------------------------------------------
@@ -278,16 +298,19 @@ export class FakePostgres implements PostgresPort {
       this.#settle();
       this.#running = false;
       this.settings.set('default_transaction_read_only', 'on');
+      this.#clientsRefused = true;
       return { mode, terminatedBackends: 0 };
     }
     if (this.#stalled) throw new PgvipError('PGVIP_PG_FENCE_FAILED', `${endpointKey(this.endpoint)} did not answer within the bound`);
     this.settings.set('default_transaction_read_only', 'on');
+    this.#clientsRefused = true;
     return { mode, terminatedBackends: 0 };
   }
 
   async unfence(): Promise<void> {
     if (this.#running) this.#requireSql();
     this.settings.set('default_transaction_read_only', 'off');
+    this.#clientsRefused = false;
     if (!this.#running) await this.start();
   }
 
@@ -302,6 +325,7 @@ export class FakePostgres implements PostgresPort {
     this.#becomeCopyOf(primary);
     this.#upstream = options.primary;
     this.settings.set('default_transaction_read_only', 'off');
+    this.#clientsRefused = false;
     this.#running = true;
     this.#applyPendingRestart();
     return { path: rewindFailure === null ? 'rewind' : 'base-backup', rewindFailure, durationMs: 0 };

@@ -1,8 +1,10 @@
 // PostgresPort for the PostgreSQL server on this host: SQL through short-lived bounded sessions
 // (sql-session.ts), process control through pg_ctl, rejoin through pg_rewind / pg_basebackup.
+import path from 'node:path';
 import { PgvipError, isPgvipError } from '@pgvip/shared';
 import { updateAutoConfFile } from './auto-conf.js';
 import { resolvePostgresConfig, type LocalPostgresConfig, type ResolvedPostgresConfig } from './config.js';
+import { hbaFenceInstalled, setHbaFence } from './hba-fence.js';
 import { parseLsn, parseLsnOrNull } from './lsn.js';
 import { applyManagedSettings } from './managed-settings.js';
 import { observationFromRow, observeSql, standbyTimelineSql, type ObserveRow } from './observe-query.js';
@@ -26,8 +28,9 @@ import {
   type WriteProbeResult,
 } from './port.js';
 import { configureAsStandby, conninfoFor, replaceWithBaseBackup, rewindFrom } from './rejoin.js';
-import { alterSystem } from './server-config.js';
+import { alterSystem, reloadAndWait } from './server-config.js';
 import { KeptSession, cancelLeadMs, pollInSession, sqlLiteral, withSession, type SqlSession } from './sql-session.js';
+import { processExists, terminateUnlistedBackends } from './unlisted-backends.js';
 
 /** The warning PostgreSQL gives when a statement timeout interrupts the wait for the synchronous standby: the commit is local only. */
 const syncWaitCancelled = /canceling (the )?wait for synchronous replication/i;
@@ -37,6 +40,11 @@ export class LocalPostgres implements PostgresPort {
   /** The heartbeat's two statements each keep a connection open (see KeptSession). */
   readonly #observeSession: KeptSession;
   readonly #probeSession: KeptSession;
+  /**
+   * What the fence's pg_hba.conf block needs, as last read from the running server (every fence, and
+   * at start through ensureManagedSettings), so a fence of a stopped server can write the block too.
+   */
+  #fenceTargets: FenceTargets | null = null;
 
   constructor(config: LocalPostgresConfig) {
     this.#config = resolvePostgresConfig(config);
@@ -120,7 +128,10 @@ export class LocalPostgres implements PostgresPort {
   }
 
   async ensureManagedSettings(): Promise<ManagedSettingsReport> {
-    return this.#session(this.#config.timeouts.queryMs, (s) => applyManagedSettings(s));
+    return this.#session(this.#config.timeouts.queryMs, async (s) => {
+      this.#fenceTargets = await readFenceTargets(s);
+      return applyManagedSettings(s);
+    });
   }
 
   async stopWalReceiverAndReadFinalLsn(): Promise<FinalWalPosition> {
@@ -204,15 +215,15 @@ export class LocalPostgres implements PostgresPort {
       } catch (err) {
         throw new PgvipError('PGVIP_PG_FENCE_FAILED', `cannot stop the server: ${describe(err)}`, { cause: err });
       }
-      await this.#persistReadOnly(true);
+      await this.#persistFence();
       return { mode, terminatedBackends: 0 };
     }
     try {
-      return { mode, terminatedBackends: await this.#session(this.#config.timeouts.queryMs, fenceReadOnly) };
+      return { mode, terminatedBackends: await this.#session(this.#config.timeouts.queryMs, (s) => this.#fenceRunning(s)) };
     } catch (err) {
       if (isPgvipError(err, 'PGVIP_PG_UNREACHABLE') && !(await this.isRunning())) {
         // Nothing accepts writes now; make sure nothing will after a restart either.
-        await this.#persistReadOnly(true);
+        await this.#persistFence();
         return { mode, terminatedBackends: 0 };
       }
       throw isPgvipError(err, 'PGVIP_PG_FENCE_FAILED') ? err : new PgvipError('PGVIP_PG_FENCE_FAILED', describe(err), { cause: err });
@@ -221,17 +232,69 @@ export class LocalPostgres implements PostgresPort {
 
   async unfence(): Promise<void> {
     if (!(await this.isRunning())) {
+      await setHbaFence(this.#hbaFile(), null);
       await this.#persistReadOnly(false);
       await this.start();
       return;
     }
     await this.#session(this.#config.timeouts.queryMs, async (s) => {
-      if ((await currentSetting(s, 'default_transaction_read_only')) !== 'off') await alterSystem(s, { default_transaction_read_only: null });
+      this.#fenceTargets = await readFenceTargets(s);
+      // Both in one reload: clients are admitted again and may write.
+      const hbaChanged = await setHbaFence(this.#fenceTargets.hbaFile, null);
+      const readOnly = (await currentSetting(s, 'default_transaction_read_only')) !== 'off';
+      if (readOnly) await alterSystem(s, { default_transaction_read_only: null });
+      else if (hbaChanged) await reloadAndWait(s);
     });
   }
 
   async #persistReadOnly(readOnly: boolean): Promise<void> {
     await updateAutoConfFile(this.#config.dataDir, await this.#osUser(), { default_transaction_read_only: readOnly ? 'on' : null });
+  }
+
+  /** The server's pg_hba.conf: as it last said (hba_file may point outside dataDir), else the default. */
+  #hbaFile(): string {
+    return this.#fenceTargets?.hbaFile ?? path.join(this.#config.dataDir, 'pg_hba.conf');
+  }
+
+  /**
+   * The fence of a stopped server, for whoever starts it next: read-only in postgresql.auto.conf and
+   * the pg_hba.conf block with the roles last seen (none known yet: an empty block, which start()
+   * fills in).
+   */
+  async #persistFence(): Promise<void> {
+    await setHbaFence(this.#hbaFile(), this.#fenceTargets?.roles ?? []);
+    await this.#persistReadOnly(true);
+  }
+
+  /**
+   * The read-only fence on a running server; returns how many client sessions it ended. The order
+   * matters: the pg_hba.conf block and read-only are loaded first (one reload), so a client cut off
+   * below can neither log in again nor find a writable default; then every client session goes,
+   * including those still logging in under the old rules. Walsenders and background processes stay:
+   * a standby keeps streaming (it can catch up to the final LSN of a switchover), caches stay warm.
+   */
+  async #fenceRunning(s: SqlSession): Promise<number> {
+    const targets = await readFenceTargets(s);
+    this.#fenceTargets = targets;
+    // The file's fsync and ALTER SYSTEM's overlap; one reload then loads both. reloadAndWait returns
+    // once the postmaster has reloaded, so no session can log in or start read-write after this.
+    const hbaWritten = setHbaFence(targets.hbaFile, targets.roles);
+    hbaWritten.catch(() => undefined); // awaited below; a failure must not surface as unhandled meanwhile
+    await s.query("ALTER SYSTEM SET default_transaction_read_only = 'on'");
+    await hbaWritten;
+    await reloadAndWait(s, 2);
+    const terminated = await terminateClientBackends(s, this.#config.dataDir);
+    // A pg_hba.conf with an error anywhere is not reloaded at all, so the block is not in force: a
+    // failed fence (retried, and the lease is not released early) says so rather than a false success.
+    const [broken] = await s.query<{ line_number: number; error: string }>('SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL LIMIT 1');
+    if (broken) {
+      throw new PgvipError(
+        'PGVIP_PG_FENCE_FAILED',
+        `read-only is set and ${terminated} client sessions ended, but ${targets.hbaFile} line ${broken.line_number} has an error (${broken.error}), so the server ` +
+          'keeps its previous rules and clients may log in again: fix that line',
+      );
+    }
+    return terminated;
   }
 
   async rejoinAsStandby(options: RejoinOptions): Promise<RejoinResult> {
@@ -247,12 +310,20 @@ export class LocalPostgres implements PostgresPort {
       await replaceWithBaseBackup(ctx, options.primary);
     }
     await configureAsStandby(ctx, options.primary);
+    // A standby serves reads: no fence block (pg_rewind and pg_basebackup replace a pg_hba.conf that
+    // lives in dataDir with the primary's copy, but hba_file may point elsewhere).
+    await setHbaFence(this.#hbaFile(), null);
     await startPostmaster(ctx);
     return { path: rewindFailure === null ? 'rewind' : 'base-backup', rewindFailure, durationMs: Math.round(performance.now() - startedAt) };
   }
 
   async start(): Promise<void> {
     await startPostmaster(await this.#processContext());
+    // A server fenced while stopped has a block with the roles known then (perhaps none): complete the
+    // fence now that the server can say which roles exist, and end any session that got in meanwhile.
+    if (await hbaFenceInstalled(this.#hbaFile())) {
+      await this.#session(this.#config.timeouts.queryMs, (s) => this.#fenceRunning(s));
+    }
   }
 
   async stop(mode: StopMode): Promise<void> {
@@ -266,33 +337,51 @@ export class LocalPostgres implements PostgresPort {
       return false;
     }
   }
+
+}
+
+interface FenceTargets {
+  /** The server's hba_file setting. */
+  readonly hbaFile: string;
+  /** Roles the fence refuses: every role that can log in, except the agent's own (session_user). */
+  readonly roles: readonly string[];
+}
+
+async function readFenceTargets(s: SqlSession): Promise<FenceTargets> {
+  const [row] = await s.query<{ hba_file: string; roles: string[] }>(
+    "SELECT current_setting('hba_file') AS hba_file, array(SELECT rolname::text FROM pg_roles WHERE rolcanlogin AND rolname <> session_user ORDER BY 1) AS roles",
+  );
+  if (!row) throw new PgvipError('PGVIP_PG_QUERY_FAILED', 'reading hba_file and the login roles returned no row');
+  return { hbaFile: row.hba_file, roles: row.roles };
 }
 
 /**
- * The read-only fence on a running server; returns how many client backends it terminated. Only
- * client backends go: walsenders keep streaming so a standby can catch up to the final LSN.
+ * Ends every client session but ours and waits until they have exited; returns how many. Only client
+ * backends go (walsenders, autovacuum and background workers stay), plus the server processes not
+ * listed yet, which are clients still logging in (see unlisted-backends.ts).
  */
-async function fenceReadOnly(s: SqlSession): Promise<number> {
-  // alterSystem waits for the reload, so no backend can start read-write after this line.
-  await alterSystem(s, { default_transaction_read_only: 'on' });
+async function terminateClientBackends(s: SqlSession, dataDir: string): Promise<number> {
   // OFFSET 0 keeps the filter inside: pg_terminate_backend must only ever see other client backends.
-  const [row] = await s.query<{ pids: number[] }>(
-    `SELECT coalesce(array_agg(pid), '{}') AS pids
-       FROM (SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() OFFSET 0) AS others
-      WHERE pg_terminate_backend(pid)`,
+  const [row] = await s.query<{ pids: number[]; listed: number[]; own: number }>(
+    `SELECT (SELECT coalesce(array_agg(pid), '{}')
+               FROM (SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() OFFSET 0) AS others
+              WHERE pg_terminate_backend(pid)) AS pids,
+            array(SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL) AS listed,
+            pg_backend_pid() AS own`,
   );
   const pids = row?.pids ?? [];
-  if (pids.length > 0) {
+  const unlisted = row ? await terminateUnlistedBackends(dataDir, row.own, new Set(row.listed)) : [];
+  if (pids.length + unlisted.length > 0) {
     try {
       await pollInSession(s, 'terminated backends to exit', async () => {
         const [left] = await s.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ANY($1::int[])', [pids]);
-        return left?.n === 0 ? true : undefined;
-      });
+        return left?.n === 0 && !unlisted.some(processExists) ? true : undefined;
+      }, 2);
     } catch (err) {
       throw new PgvipError('PGVIP_PG_FENCE_FAILED', `read-only is set but client backends did not exit: ${describe(err)}`, { cause: err });
     }
   }
-  return pids.length;
+  return pids.length + unlisted.length;
 }
 
 async function isInRecovery(s: SqlSession): Promise<boolean> {

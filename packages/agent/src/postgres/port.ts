@@ -115,10 +115,13 @@ export interface PromoteResult {
 }
 
 /**
- * read-only: default_transaction_read_only=on and every client backend terminated; replication keeps
- * streaming so a standby can catch up to the final LSN (switchover). fast-stop: the server is stopped
- * (pg_ctl -m fast, then -m immediate); the hard fence. Both persist read-only in postgresql.auto.conf,
- * so a server someone else restarts comes back read-only.
+ * read-only: a pg_hba.conf block refusing every role but the agent's (see hba-fence.ts) and
+ * default_transaction_read_only=on, loaded, and then every client session terminated, so no client
+ * can write by any path (SET default_transaction_read_only = off, BEGIN READ WRITE...); replication
+ * keeps streaming so a standby can catch up to the final LSN (switchover), and the server keeps its
+ * caches. fast-stop: the server is stopped (pg_ctl -m fast, then -m immediate); the hard fence. Both
+ * persist the block and read-only, so a server someone else restarts comes back fenced; unfence and
+ * rejoin remove both.
  */
 export type FenceMode = 'read-only' | 'fast-stop';
 
@@ -203,10 +206,14 @@ export interface PostgresPort {
    */
   promote(waitSeconds: number): Promise<PromoteResult>;
 
-  /** Stops the server from accepting writes (see FenceMode). Idempotent; on a stopped server it only persists read-only. Throws PGVIP_PG_FENCE_FAILED. */
+  /**
+   * Stops the server from accepting writes (see FenceMode). Idempotent; on a stopped server it only
+   * persists the fence. Throws PGVIP_PG_FENCE_FAILED (also when pg_hba.conf cannot be written or
+   * has an error that keeps the server on its old rules: clients could log in again).
+   */
   fence(mode: FenceMode): Promise<FenceResult>;
 
-  /** Accepts writes again: clears the persisted read-only setting and starts the server if it is stopped. Idempotent. */
+  /** Accepts writes again: clears the persisted fence (pg_hba.conf block, read-only) and starts the server if it is stopped. Idempotent. */
   unfence(): Promise<void>;
 
   /**
@@ -216,7 +223,11 @@ export interface PostgresPort {
    */
   rejoinAsStandby(options: RejoinOptions): Promise<RejoinResult>;
 
-  /** Starts the server as it is configured (primary or standby) and waits until it accepts connections. Idempotent. Throws PGVIP_PG_CTL_FAILED. */
+  /**
+   * Starts the server as it is configured (primary or standby) and waits until it accepts connections;
+   * a server fenced while stopped gets its fence completed (the roles to refuse are read now).
+   * Idempotent. Throws PGVIP_PG_CTL_FAILED, PGVIP_PG_FENCE_FAILED.
+   */
   start(): Promise<void>;
 
   /** Stops the server and waits for it to exit. Idempotent. Throws PGVIP_PG_CTL_FAILED (e.g. fast stop hangs on a stalled disk). */

@@ -14,9 +14,10 @@ export async function alterSystem(session: SqlSession, changes: Readonly<Record<
   await reloadAndWait(session);
 }
 
-export async function reloadAndWait(session: SqlSession): Promise<void> {
+/** pg_reload_conf(), then polls our backend's load time every intervalMs until it moves. */
+export async function reloadAndWait(session: SqlSession, intervalMs = 10): Promise<void> {
   const loadTime = async (): Promise<string> => (await session.query<{ t: string }>('SELECT pg_conf_load_time()::text AS t'))[0]?.t ?? '';
   const before = await loadTime();
   await session.query('SELECT pg_reload_conf()');
-  await pollInSession(session, 'the configuration reload', async () => ((await loadTime()) !== before ? true : undefined), 10);
+  await pollInSession(session, 'the configuration reload', async () => ((await loadTime()) !== before ? true : undefined), intervalMs);
 }
