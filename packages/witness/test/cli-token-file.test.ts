@@ -1,0 +1,34 @@
+// Goal: the CLI and the witness read a token file the same way: one ending in two newlines, in
+// CRLF or with spaces around the token works for both (it used to work for the witness only).
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { test } from 'node:test';
+import { runPgvip } from './cli-helpers.js';
+import { startDaemon, tempDir, witnessConfig } from './witness-helpers.js';
+
+test('a token file with \\n\\n, \\r\\n or spaces around the token works for the witness and the CLI alike', async (t) => {
+  const dir = tempDir(t);
+  const config = witnessConfig({ stateDir: dir, clusters: [{ name: 'c1', key: null }] });
+  const tokenFile = config.operatorApi.tokenFile;
+  assert.ok(tokenFile !== undefined);
+  for (const [name, content] of [
+    ['two newlines', 's3cret-operator-token\n\n'],
+    ['CRLF', 's3cret-operator-token\r\n'],
+    ['spaces', '  s3cret-operator-token \t\n'],
+  ] as const) {
+    writeFileSync(tokenFile, content, { mode: 0o600 });
+    // The witness reads the file at start, the CLI at each run.
+    const daemon = await startDaemon(t, config);
+    await daemon.operator.listen({ host: '127.0.0.1', port: 0 });
+    const url = `http://127.0.0.1:${(daemon.operator.server.address() as AddressInfo).port}`;
+    const r = await runPgvip(['--witness', url, '--token-file', tokenFile, 'status']);
+    assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+    assert.match(r.stdout, /Cluster: c1/);
+    const wrong = path.join(dir, 'wrong.token');
+    writeFileSync(wrong, 'another-token\n', { mode: 0o600 });
+    assert.notEqual((await runPgvip(['--witness', url, '--token-file', wrong, 'status'])).code, 0, 'a wrong token is still refused');
+    await daemon.close();
+  }
+});
