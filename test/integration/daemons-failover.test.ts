@@ -52,6 +52,8 @@ interface ClusterOptions {
   readonly agentExtra?: string;
   /** Where the daemons' log lines go (default: nowhere, or stdout with PGVIP_TEST_LOG=level). */
   readonly logLines?: string[];
+  /** Both fake servers have pgvip_commit_guard loaded (default false). */
+  readonly commitGuard?: boolean;
 }
 
 /** Both agents and the witness as real daemons on loopback. */
@@ -83,8 +85,9 @@ async function startCluster(t: TestContext, options: ClusterOptions = {}) {
   );
 
   const network = new FakePgNetwork();
-  const pgA = new FakePostgres({ network, nodeName: 'db-a', endpoint: { host: '127.0.0.1', port: qa, user: 'pgvip', database: 'postgres' } });
-  const pgB = new FakePostgres({ network, nodeName: 'db-b', endpoint: { host: '127.0.0.1', port: qb, user: 'pgvip', database: 'postgres' }, standbyOf: pgA.endpoint });
+  const guard = { commitGuard: options.commitGuard === true };
+  const pgA = new FakePostgres({ network, nodeName: 'db-a', endpoint: { host: '127.0.0.1', port: qa, user: 'pgvip', database: 'postgres' }, ...guard });
+  const pgB = new FakePostgres({ network, nodeName: 'db-b', endpoint: { host: '127.0.0.1', port: qb, user: 'pgvip', database: 'postgres' }, standbyOf: pgA.endpoint, ...guard });
   const listeners = { a: await pgPort(qa), b: await pgPort(qb) };
   t.after(() => {
     listeners.a.close();
@@ -199,4 +202,40 @@ test('agents whose timings give a longer lease than the witness\'s promise cover
   await until('the witness to refuse db-a', () => lines.some((l) => reason.test(l)), 20_000);
   assert.equal((await clusterView()).term, 0, 'no election: the bootstrap vote is a lease too');
   assert.equal(await primaryCode('db-a'), 503);
+});
+
+test('the commit guard follows the lease: armed at every renewal, refusing writes by itself once a silent primary\'s lease ends, and armed on the new primary before it is promoted', { timeout: 60_000 }, async (t) => {
+  const { agents, pgA, pgB, listeners, primaryCode, clusterView } = await startCluster(t, { commitGuard: true });
+  const calls: string[] = [];
+  const arm = pgB.armCommitGuard.bind(pgB);
+  const promote = pgB.promote.bind(pgB);
+  pgB.armCommitGuard = (untilMs) => (calls.push(untilMs > performance.now() ? 'arm' : 'arm-past'), arm(untilMs));
+  pgB.promote = (waitSeconds) => (calls.push('promote'), promote(waitSeconds));
+
+  // Given db-a is primary, Then its PostgreSQL holds a deadline that moves with every renewal.
+  await until('db-a to be primary with a lease', async () => (await primaryCode('db-a')) === 200);
+  const first = await until('db-a\'s guard to be armed', async () => (await pgA.commitGuardStatus()).remainingMs ?? undefined);
+  assert.ok(first > 0 && first <= 3_000, `remaining ${first} ms`);
+  const firstEnd = performance.now() + first;
+  await until('a renewal to move the deadline', async () => performance.now() + ((await pgA.commitGuardStatus()).remainingMs ?? 0) > firstEnd + 100);
+  assert.equal((await pgA.writeProbe(1_000)).outcome, 'ok');
+  await until('db-b to be the sync-eligible standby', async () => (await clusterView()).syncEligible === 'db-b');
+
+  // When db-a's agent stops (as on a frozen host: its PostgreSQL runs on, nobody fences it),
+  // Then once the lease has ended PostgreSQL refuses writes by itself.
+  await agents['db-a']!.close();
+  const left = (await pgA.commitGuardStatus()).remainingMs ?? 0;
+  assert.ok(left > 0, 'still within the lease');
+  await new Promise((r) => setTimeout(r, left + 20));
+  const refused = await pgA.writeProbe(1_000);
+  assert.ok(refused.outcome === 'read-only' && /pgvip commit guard/.test(refused.detail), JSON.stringify(refused));
+
+  // And when the host stays frozen (its server answers nothing), db-b, elected, arms its own guard
+  // before its promotion, so its first write is guarded.
+  pgA.stall();
+  listeners.a.close();
+  await until('db-b to be primary', async () => (await primaryCode('db-b')) === 200, 30_000);
+  assert.ok(calls.indexOf('arm') >= 0 && calls.indexOf('arm') < calls.indexOf('promote'), calls.join(' '));
+  const b = await pgB.commitGuardStatus();
+  assert.ok(b.active && (b.remainingMs ?? 0) > 0, JSON.stringify(b));
 });

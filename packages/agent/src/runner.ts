@@ -19,6 +19,7 @@ import {
 } from '@pgvip/shared/core';
 import { PgvipError, type DurableFile, type PeerClient } from '@pgvip/shared';
 import type { MonotonicClock } from './clock.js';
+import { CommitGuardArmer, type CommitGuardMode } from './commit-guard-armer.js';
 import { runEffect, type EffectPorts } from './effects.js';
 import { ROLES, type AgentMetrics } from './metrics.js';
 import { ReplyWatch, toSnapshot, toWriteProbe } from './pg-snapshot.js';
@@ -37,6 +38,8 @@ export interface RunnerDeps {
   readonly clock: MonotonicClock;
   /** Called when durable state cannot be written: continuing could break I2, so the process must stop. */
   readonly onFatal: (err: Error) => void;
+  /** fencing.commitGuard (default 'auto': arm PostgreSQL's commit guard when it has one). */
+  readonly commitGuard?: CommitGuardMode;
 }
 
 /** Reasons that are routine and only logged at debug level. */
@@ -57,10 +60,12 @@ export class AgentRunner {
   readonly #replies = new ReplyWatch();
   #lastReason = '';
   #schemaReady = false;
+  readonly #guard: CommitGuardArmer;
 
   constructor(deps: RunnerDeps) {
     this.#d = deps;
     this.#s = deps.initial;
+    this.#guard = new CommitGuardArmer({ pg: deps.ports.pg, logger: deps.logger.child({ component: 'commit-guard' }), clock: deps.clock, mode: deps.commitGuard ?? 'auto' });
   }
 
   get state(): AgentState {
@@ -99,6 +104,7 @@ export class AgentRunner {
     if (this.#timer !== null) clearTimeout(this.#timer);
     if (this.#pauseWatch !== null) clearInterval(this.#pauseWatch);
     await this.#probe;
+    await this.#guard.idle();
   }
 
   /** A request from the witness or the peer; resolves with the core's reply (after any persist). */
@@ -199,6 +205,16 @@ export class AgentRunner {
     this.#lastReason = out.reason;
     this.#updateGauges();
     this.#execute(out.actions, respond);
+    this.#armCommitGuard();
+  }
+
+  /**
+   * PostgreSQL's commit guard follows the lease: armed with its end at every renewal, and with the
+   * vote that wins a term, so it is armed before the promotion that follows (DESIGN §4).
+   */
+  #armCommitGuard(): void {
+    const s = this.#s;
+    this.#guard.update(leaseRemainingMs(s) > 0 && s.lease !== null ? s.lease.validUntilMs : null);
   }
 
   #execute(actions: readonly Action<AgentDurable>[], respond?: (r: PeerReply) => void): void {

@@ -3,8 +3,8 @@ import { FakePgNetwork } from '@pgvip/agent';
 import { postgresPortContract } from '../../../test/fixtures/postgres-port-contract.js';
 
 postgresPortContract(
-  async (_t, { synchronous }) => {
-    const { primary, standby } = FakePgNetwork.pair({ synchronous });
+  async (_t, { synchronous, commitGuard }) => {
+    const { primary, standby } = FakePgNetwork.pair({ synchronous, commitGuard: commitGuard === true });
     const nodes = { a: primary, b: standby };
     return {
       a: primary,

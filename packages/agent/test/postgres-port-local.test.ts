@@ -30,8 +30,8 @@ async function clientWrite(endpoint: PgEndpoint): Promise<ClientWrite> {
 }
 
 postgresPortContract(
-  async (t, { synchronous }) => {
-    const cluster = await startPgCluster(t, { synchronous });
+  async (t, { synchronous, commitGuard }) => {
+    const cluster = await startPgCluster(t, { synchronous, commitGuard: commitGuard === true });
     const nodes = { a: cluster.primary, b: cluster.standby };
     await cluster.primary.psql(appSetupSql);
     return {

@@ -10,12 +10,14 @@
 //
 // Test controls: crash(), stall()/resume() (a SIGSTOPped server), cutLinkToUpstream()/healLinkToUpstream(),
 // breakRewind() (pg_rewind will fail: the base-backup fallback runs), clientWrite() (an application
-// session that leaves read-only mode and inserts).
+// session that leaves read-only mode and inserts). The commit guard is modelled
+// when the node is made with commitGuard: true (its deadline on the `clock` option, default performance.now).
 import { PgvipError, type ErrorCode } from '@pgvip/shared';
 import type { Lsn } from './lsn.js';
 import { managedSettings } from './managed-settings.js';
 import {
   isValidStandbyName,
+  type CommitGuardStatus,
   synchronousStandbyNamesFor,
   type FenceMode,
   type FenceResult,
@@ -58,15 +60,17 @@ export class FakePgNetwork {
   }
 
   /** A primary 'db-a' and a standby 'db-b' streaming from it, like test/fixtures/pg-cluster.ts. */
-  static pair(options: { synchronous?: boolean } = {}): { network: FakePgNetwork; primary: FakePostgres; standby: FakePostgres } {
+  static pair(options: { synchronous?: boolean; commitGuard?: boolean } = {}): { network: FakePgNetwork; primary: FakePostgres; standby: FakePostgres } {
     const network = new FakePgNetwork();
-    const primary = new FakePostgres({ network, nodeName: 'db-a', endpoint: { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' } });
+    const guard = { commitGuard: options.commitGuard === true };
+    const primary = new FakePostgres({ network, nodeName: 'db-a', endpoint: { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' }, ...guard });
     if (options.synchronous) primary.settings.set('synchronous_standby_names', synchronousStandbyNamesFor('db-b'));
     const standby = new FakePostgres({
       network,
       nodeName: 'db-b',
       endpoint: { host: '127.0.0.2', port: 5432, user: 'postgres', database: 'postgres' },
       standbyOf: primary.endpoint,
+      ...guard,
     });
     return { network, primary, standby };
   }
@@ -79,6 +83,10 @@ export interface FakePostgresOptions {
   /** Start as a standby streaming from this primary (a fresh base backup of it); default: a new primary. */
   readonly standbyOf?: PgEndpoint;
   readonly dataChecksums?: boolean;
+  /** pgvip_commit_guard is loaded and created (default false: the server does not have it). */
+  readonly commitGuard?: boolean;
+  /** The clock armCommitGuard deadlines are on (default performance.now, as the agent's). */
+  readonly clock?: () => number;
 }
 
 export class FakePostgres implements PostgresPort {
@@ -115,12 +123,18 @@ export class FakePostgres implements PostgresPort {
   #pendingRestart = new Map<string, string>();
   /** The fence's pg_hba.conf block: application roles are refused; kept across restarts, as the file is. */
   #clientsRefused = false;
+  readonly #guardLoaded: boolean;
+  readonly #clock: () => number;
+  /** The commit guard's deadline in shared memory: null until armed, and again after every restart. */
+  #guardDeadlineMs: number | null = null;
 
   constructor(options: FakePostgresOptions) {
     this.network = options.network;
     this.nodeName = options.nodeName;
     this.endpoint = options.endpoint;
     this.settings.set('data_checksums', options.dataChecksums ? 'on' : 'off');
+    this.#guardLoaded = options.commitGuard === true;
+    this.#clock = options.clock ?? (() => performance.now());
     options.network.register(this);
     if (options.standbyOf) {
       const primary = this.#resolve(options.standbyOf);
@@ -135,6 +149,7 @@ export class FakePostgres implements PostgresPort {
   crash(): void {
     this.#settle();
     this.#running = false;
+    this.#guardDeadlineMs = null;
   }
 
   /** The server stops answering but stays "running" (SIGSTOP, a frozen host, a hung disk). */
@@ -226,6 +241,8 @@ export class FakePostgres implements PostgresPort {
     if (this.#inRecovery || this.#setting('default_transaction_read_only') === 'on') {
       return { outcome: 'read-only', durationMs: 0, detail: 'cannot execute INSERT in a read-only transaction' };
     }
+    const guard = this.#guardRefusal('start a write');
+    if (guard !== null) return { outcome: 'read-only', durationMs: 0, detail: guard };
     this.#walLsn += bytesPerHeartbeat; // committed locally in any case
     this.#settle();
     const syncNames = this.#setting('synchronous_standby_names');
@@ -240,6 +257,9 @@ export class FakePostgres implements PostgresPort {
     if (this.#inRecovery || this.#setting('default_transaction_read_only') === 'on') {
       throw new PgvipError('PGVIP_PG_READ_ONLY', 'cannot execute CREATE SCHEMA in a read-only transaction');
     }
+    // IF NOT EXISTS writes nothing when the table is there, so the guard lets that commit through.
+    const guard = this.#hasSchema ? null : this.#guardRefusal('commit a transaction that wrote');
+    if (guard !== null) throw new PgvipError('PGVIP_PG_READ_ONLY', guard);
     this.#hasSchema = true;
     this.#walLsn += bytesPerHeartbeat;
   }
@@ -298,6 +318,7 @@ export class FakePostgres implements PostgresPort {
       this.#settle();
       this.#running = false;
       this.settings.set('default_transaction_read_only', 'on');
+      this.#guardDeadlineMs = null;
       this.#clientsRefused = true;
       return { mode, terminatedBackends: 0 };
     }
@@ -342,10 +363,33 @@ export class FakePostgres implements PostgresPort {
     if (this.#stalled) throw new PgvipError('PGVIP_PG_CTL_FAILED', `pg_ctl stop of ${this.nodeName} timed out`);
     this.#settle();
     this.#running = false;
+    this.#guardDeadlineMs = null; // shared memory goes with the server
   }
 
   async isRunning(): Promise<boolean> {
     return this.#running;
+  }
+
+  async commitGuardStatus(): Promise<CommitGuardStatus> {
+    this.#requireSql();
+    if (!this.#guardLoaded) return { loaded: false, created: false, enabled: false, active: false, remainingMs: null };
+    const d = this.#guardDeadlineMs;
+    return { loaded: true, created: true, enabled: true, active: d !== null && !this.#inRecovery, remainingMs: d === null ? null : d - this.#clock() };
+  }
+
+  async armCommitGuard(untilMs: number): Promise<boolean> {
+    this.#requireSql();
+    if (!this.#guardLoaded) return false;
+    this.#guardDeadlineMs = untilMs;
+    return true;
+  }
+
+  /** The guard's refusal of a write commit, as pgvip_commit_guard words it, or null when it lets it through. */
+  #guardRefusal(what: string): string | null {
+    const d = this.#guardDeadlineMs;
+    if (d === null || this.#inRecovery) return null;
+    const lateMs = this.#clock() - d;
+    return lateMs >= 0 ? `pgvip commit guard: cannot ${what}: this server's pgvip lease ended ${lateMs.toFixed(1)} ms ago` : null;
   }
 
   // --- the model -------------------------------------------------------------------------------

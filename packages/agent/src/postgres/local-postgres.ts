@@ -3,6 +3,8 @@
 import path from 'node:path';
 import { PgvipError, isPgvipError } from '@pgvip/shared';
 import { updateAutoConfFile } from './auto-conf.js';
+import { toHostMonotonicUs } from '../clock.js';
+import { armCommitGuardIn, readCommitGuardStatus } from './commit-guard.js';
 import { resolvePostgresConfig, type LocalPostgresConfig, type ResolvedPostgresConfig } from './config.js';
 import { hbaFenceInstalled, setHbaFence } from './hba-fence.js';
 import { parseLsn, parseLsnOrNull } from './lsn.js';
@@ -12,6 +14,7 @@ import { lookUpOsUser, type OsUser } from './os-command.js';
 import { isPostmasterRunning, startPostmaster, stopPostmaster, stopPostmasterEscalating, type PgCtlContext } from './pg-ctl.js';
 import {
   isValidStandbyName,
+  type CommitGuardStatus,
   synchronousStandbyNamesFor,
   type FenceMode,
   type FenceResult,
@@ -40,6 +43,8 @@ export class LocalPostgres implements PostgresPort {
   /** The heartbeat's two statements each keep a connection open (see KeptSession). */
   readonly #observeSession: KeptSession;
   readonly #probeSession: KeptSession;
+  /** The commit guard is armed at every lease renewal (see commit-guard.ts). */
+  readonly #guardSession: KeptSession;
   /**
    * What the fence's pg_hba.conf block needs, as last read from the running server (every fence, and
    * at start through ensureManagedSettings), so a fence of a stopped server can write the block too.
@@ -51,12 +56,14 @@ export class LocalPostgres implements PostgresPort {
     this.#observeSession = new KeptSession(this.#config, this.#config.timeouts.queryMs);
     // The probe bounds its transaction with SET LOCAL; the session's own timeout only backs that up.
     this.#probeSession = new KeptSession(this.#config, this.#config.timeouts.queryMs);
+    this.#guardSession = new KeptSession(this.#config, this.#config.timeouts.queryMs);
   }
 
   /** Closes the kept connections (daemon shutdown). */
   close(): void {
     this.#observeSession.close();
     this.#probeSession.close();
+    this.#guardSession.close();
   }
 
   get config(): ResolvedPostgresConfig {
@@ -338,6 +345,18 @@ export class LocalPostgres implements PostgresPort {
     }
   }
 
+  async commitGuardStatus(): Promise<CommitGuardStatus> {
+    return this.#guardSession.run(this.#guardBounds(), readCommitGuardStatus);
+  }
+
+  async armCommitGuard(untilMs: number): Promise<boolean> {
+    const deadlineUs = toHostMonotonicUs(untilMs);
+    return this.#guardSession.run(this.#guardBounds(), (s) => armCommitGuardIn(s, deadlineUs));
+  }
+
+  #guardBounds(): { timeoutMs: number; connectTimeoutMs: number } {
+    return { timeoutMs: this.#config.timeouts.queryMs, connectTimeoutMs: this.#config.timeouts.connectMs };
+  }
 }
 
 interface FenceTargets {

@@ -164,6 +164,20 @@ export interface WriteProbeOptions {
   readonly localCommit?: boolean;
 }
 
+/** pgvip_commit_guard as this server has it (see packages/agent/pg-commit-guard). */
+export interface CommitGuardStatus {
+  /** The library is loaded (it is in shared_preload_libraries): the guard can work. */
+  readonly loaded: boolean;
+  /** Its functions exist in the agent's database (CREATE EXTENSION ran); armCommitGuard creates them on a primary. */
+  readonly created: boolean;
+  /** pgvip_commit_guard.enabled (an operator may switch the guard off with a reload). */
+  readonly enabled: boolean;
+  /** Armed, enabled and not in recovery: a write commit past the deadline is refused now. */
+  readonly active: boolean;
+  /** Milliseconds until the deadline (negative once past); null while never armed. */
+  readonly remainingMs: number | null;
+}
+
 export interface PostgresPort {
   /** Releases connections kept between calls (daemon shutdown); later calls still work. */
   close(): void;
@@ -235,6 +249,20 @@ export interface PostgresPort {
 
   /** Whether a postmaster runs for the data directory (pg_ctl status), reachable or not. Never rejects. */
   isRunning(): Promise<boolean>;
+
+  /** The commit guard's state; `loaded: false` when the server does not have it. Throws PGVIP_PG_*. */
+  commitGuardStatus(): Promise<CommitGuardStatus>;
+
+  /**
+   * Arms the commit guard: from `untilMs` on (the agent's monotonic clock, performance.now(), which
+   * reads this host's CLOCK_MONOTONIC) the server refuses every commit that writes, until armed
+   * again with a later deadline; an earlier one ends writes sooner. The server converts nothing
+   * relative, so a call that arrives late still ends writes at `untilMs`. Works on a standby too
+   * (which ignores the guard until promoted), so a promoted server is guarded from its first write.
+   * Creates the extension's functions when they are missing and the server can write. Returns false,
+   * and does nothing, when the library is not loaded. Idempotent. Throws PGVIP_PG_*.
+   */
+  armCommitGuard(untilMs: number): Promise<boolean>;
 }
 
 /** The synchronous_standby_names value that makes `name` the one synchronous standby ('' for async). */
