@@ -10,8 +10,9 @@ const needs = [
   { match: 'vip', check: '/usr/sbin/ip', pkg: 'iproute2' },
   { match: 'test/deploy', check: '/usr/bin/systemd-analyze', pkg: 'systemd' },
   { match: 'test/deploy', check: '/usr/bin/shellcheck', pkg: 'shellcheck' },
-  // The witness dashboard test drives a real browser; the CLI test answers a prompt on a pty.
+  // The witness dashboard and operator API tests drive a real browser; the CLI test answers a prompt on a pty.
   { match: 'dashboard', check: '/usr/bin/chromium', pkg: 'chromium' },
+  { match: 'operator-api-browser', check: '/usr/bin/chromium', pkg: 'chromium' },
   { match: 'cli-commands', check: '/usr/bin/script', pkg: 'bsdutils' },
   // The network-namespace lab (test/lab): real PostgreSQL, nftables faults, libfaketime clock jumps,
   // ping and curl for the baseline shell loop, the AWS CLI the baseline calls. rootOnly: the lab
