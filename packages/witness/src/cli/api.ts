@@ -1,6 +1,7 @@
 // The operator API as the CLI sees it: one small undici client with timeouts, the response shapes,
 // and the mapping of every way a request can fail to an exit code and a sentence.
 import { userInfo } from 'node:os';
+import { isPgvipError, readReplyBody } from '@pgvip/shared';
 import { Agent, request } from 'undici';
 import type { PgvipEvent } from '../events.js';
 import type { ClusterView } from '../view.js';
@@ -89,8 +90,16 @@ export class OperatorClient {
     return { ...c, events: Array.isArray(c.events) ? c.events : [] } as ClusterView;
   }
 
-  #notAWitness(why: string): CliError {
-    return new CliError(exitCodes.unreachable, `${this.baseUrl} did not answer like a pgvip witness (${why}); is --witness the operator API's address?`);
+  #notAWitness(why: string, code?: string): CliError {
+    return new CliError(exitCodes.unreachable, `${this.baseUrl} did not answer like a pgvip witness (${why}); is --witness the operator API's address?`, code);
+  }
+
+  /** An error status without pgvip's error shape (`{"error": {"code": "PGVIP_…", "message": …}}`). */
+  #notPgvip(status: number, text: string): CliError {
+    // eslint-disable-next-line no-control-regex -- control characters are what must not reach the terminal
+    const start = text.replace(/[\x00-\x1f\x7f-\x9f]+/g, ' ').trim().slice(0, 100);
+    const what = start === '' ? 'empty body' : `body: ${JSON.stringify(start)}`;
+    return new CliError(exitCodes.unreachable, `the server at ${this.baseUrl} is not a pgvip witness (HTTP ${status}, ${what}); is --witness the operator API's address?`);
   }
 
   async #call(method: 'GET' | 'POST', path: string, payload?: object, opts: { notFoundIsUndefined?: boolean } = {}): Promise<unknown> {
@@ -112,19 +121,25 @@ export class OperatorClient {
         signal: AbortSignal.timeout(timeoutMs),
       });
       status = res.statusCode;
-      text = await res.body.text();
+      // Capped at 64 KiB: the witness's answers are a few KiB; whatever else answers decides the size.
+      text = await readReplyBody(res.body, res.headers, `${method} ${path}`);
     } catch (err) {
+      if (isPgvipError(err, 'PGVIP_REPLY_TOO_LARGE')) throw this.#notAWitness(err.detail, err.code);
       throw new CliError(exitCodes.unreachable, `cannot reach the witness at ${this.baseUrl}: ${describeNetworkError(err, timeoutMs)}; is pgvip-witness running, and is --witness (or PGVIP_WITNESS_URL) its operator API address?`);
     }
     let body: unknown;
     try {
       body = text === '' ? {} : JSON.parse(text);
     } catch {
-      throw this.#notAWitness(`HTTP ${status} with a body that is not JSON`);
+      throw status >= 200 && status < 300 ? this.#notAWitness(`HTTP ${status} with a body that is not JSON`) : this.#notPgvip(status, text);
     }
     if (status >= 200 && status < 300) return body;
-    const { error: apiError, message: topMessage } = body as { error?: { code?: unknown; message?: unknown }; message?: unknown };
-    const code = typeof apiError?.code === 'string' ? apiError.code : undefined;
+    const { error: apiError, message: topMessage } = (body ?? {}) as { error?: { code?: unknown; message?: unknown }; message?: unknown };
+    const code = typeof apiError?.code === 'string' && apiError.code.startsWith('PGVIP_') ? apiError.code : undefined;
+    // Every refusal of the witness is coded; one without a code (a 404 with an empty body, a
+    // proxy's error page) comes from something else at that address. 503 is also what fastify
+    // answers while the witness shuts down, so it keeps its own message.
+    if (code === undefined && status !== 503) throw this.#notPgvip(status, text);
     // A refused command carries its plain sentence at the top level; coded errors start their
     // message with the code, which is printed once, in front.
     const rawMessage = typeof topMessage === 'string' ? topMessage : typeof apiError?.message === 'string' ? apiError.message : text.slice(0, 200);
