@@ -108,8 +108,8 @@ describe('the operator API in a browser', { timeout: 120_000 }, () => {
     );
     await page.goto(site);
     // When it runs
-    await page.evaluate(() => (window as unknown as { attack: () => Promise<void> }).attack());
-    const results = await page.evaluate(() => (window as unknown as { results: Record<string, string> }).results);
+    await page.evaluate(() => (globalThis as unknown as { attack: () => Promise<void> }).attack());
+    const results = await page.evaluate(() => (globalThis as unknown as { results: Record<string, string> }).results);
     // Then the simple requests reached the witness (the browser sent them) and were refused with their codes
     await eventually('the form post reached the witness', () => w.seen.filter((s) => s.method === 'POST').length >= 4);
     const posts = w.seen.filter((s) => s.method === 'POST').map((s) => `${s.url.replace('/api/v1/clusters/c1/', '')} ${s.status} ${s.code}`);
