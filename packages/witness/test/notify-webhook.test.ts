@@ -2,6 +2,7 @@
 // and never let a dead, slow or hanging receiver delay the daemon or grow its memory.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { createServer } from 'node:http';
 import { describe, it, type TestContext } from 'node:test';
 import type { NotificationsConfig } from '@pgvip/shared';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
@@ -216,5 +217,33 @@ describe('webhook notifications', { timeout: 30_000 }, () => {
     notifier.notify(event());
     assert.deepEqual(failures.failures, [], 'shutdown losses are logged, not recorded as failures');
     assert.ok(log.lines.some((l) => l.level === 'warn' && /2 notification\(s\) on webhook\[0\] .* were not delivered/.test(l.msg ?? '')));
+  });
+});
+
+describe('webhook answers', () => {
+  it('reads at most 4 KiB of an answer, even an endless one, and keeps a snippet of it', async (t) => {
+    let sent = 0;
+    const chunk = Buffer.alloc(256 * 1024, 0x78);
+    const server = createServer((req, res) => {
+      req.resume();
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      const pump = () => {
+        while (!res.destroyed) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+      };
+      pump();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    t.after(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))));
+    const { notifier, failures } = notifierFor(t, webhooks({ url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hook` }));
+    const started = performance.now();
+    notifier.notify(event());
+    await failures.next(1);
+    assert.ok(performance.now() - started < 2_000, 'three attempts, none waiting for the endless body');
+    assert.match(failures.failures[0]!.message, /^gave up after 3 attempts; last: answered HTTP 500: x{100,200}…?$/);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(sent < 3 * 16 * 1024 ** 2, `the receiver got ${sent} bytes out`);
   });
 });

@@ -124,19 +124,29 @@ async function postOnce(target: WebhookTarget, body: string, headers: Record<str
   return { status: res.statusCode, snippet, retryAfterMs: seconds === undefined ? undefined : seconds * 1000 };
 }
 
+/** At most this much of an answer's body is read (for its snippet); the rest is never read. */
+export const webhookAnswerReadBytes = 4 * 1024;
+
 /** The start of a response body, for the error message; the rest is discarded unread. */
 async function readSnippet(body: Dispatcher.ResponseData['body'], maxChars: number): Promise<string> {
-  let text = '';
+  // Counted in bytes and cut inside a chunk: the receiver decides how large its answer and its
+  // chunks are, the witness decides how much of it it holds.
+  const parts: Buffer[] = [];
+  let bytes = 0;
   try {
     for await (const chunk of body) {
-      text += Buffer.isBuffer(chunk) ? chunk.toString('utf8') : String(chunk);
-      if (text.length >= maxChars) break;
+      const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+      const part = b.subarray(0, webhookAnswerReadBytes - bytes);
+      parts.push(part);
+      bytes += part.length;
+      if (bytes >= webhookAnswerReadBytes) break;
     }
   } catch {
     // A body cut short still leaves the status code, which is what decides.
   } finally {
     body.destroy();
   }
+  const text = Buffer.concat(parts, bytes).toString('utf8');
   // Whatever answers may put terminal escape sequences in its body: the snippet ends up in the
   // history, which operators read on a terminal.
   return cleanText(text, { maxChars }).replace(/\s+/g, ' ').trim();
