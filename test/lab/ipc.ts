@@ -13,9 +13,12 @@ import type { HostName } from './topology.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** node with tsx and the pgvip-source condition: runs a TypeScript entry point from source. */
-export function nodeArgv(entry: string, args: readonly string[] = []): string[] {
-  return [process.execPath, '--conditions=pgvip-source', '--import', 'tsx', path.resolve(repoRoot, entry), ...args];
+/**
+ * node with tsx and the pgvip-source condition: runs a TypeScript entry point from source, from the
+ * checkout or from a copy of it (`root`; `--import tsx` resolves from the cwd, so start it there).
+ */
+export function nodeArgv(entry: string, args: readonly string[] = [], root: string = repoRoot): string[] {
+  return [process.execPath, '--conditions=pgvip-source', '--import', 'tsx', path.resolve(root, entry), ...args];
 }
 
 export interface RpcRequest {

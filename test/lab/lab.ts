@@ -23,6 +23,7 @@ import { acquireLabLock, createNetwork, releaseLabLock, removeLabResourcesSync, 
 import { daemonUnitEnvironment, daemonUnitNodeFlags } from '../deploy/systemd-unit.js';
 import { createPgCluster, type PgServer } from './postgres.js';
 import { Reaper } from './reaper.js';
+import { prepareLabRuntime, type LabRuntime } from './runtime.js';
 import { Service } from './supervisor.js';
 import { clusterName, dbNodes, ec2Endpoint, hostNames, imdsEndpoint, otherNode, topologyFor, type DbNode, type Topology, type VipMode } from './topology.js';
 import { waitFor } from './wait.js';
@@ -135,6 +136,8 @@ export class Lab {
   reaper!: Reaper;
   pg!: Record<DbNode, PgServer>;
   writer: WriterProbe | null = null;
+  /** The lab's copy of the daemons' code, which they run from (runtime.ts: the checkout may be closed to their users). */
+  runtime!: LabRuntime;
   configs: LabConfigs | null = null;
   readonly agents = {} as Record<DbNode, Service>;
   witness: Service | null = null;
@@ -180,6 +183,10 @@ export class Lab {
     chmodSync(this.dir, 0o755);
     mkdirSync(path.join(this.dir, 'logs'));
     for (const h of hostNames) mkdirSync(path.join(this.dir, 'hosts', h), { recursive: true, mode: 0o755 });
+    // The daemons run as postgres and nobody, who may not be able to enter the checkout (a clone in
+    // /root or in `mktemp -d`): they run from a copy in the lab directory instead.
+    this.runtime = prepareLabRuntime(repoRoot, path.join(this.dir, 'runtime'), { compiled: this.options.compiled === true });
+    this.progress(`daemons' code copied to ${this.runtime.root} (${this.runtime.packages.length} npm packages, ${(this.runtime.bytes / 1e6).toFixed(0)} MB), readable by their users`);
 
     this.progress(`network: namespaces ${hostNames.map((h) => t.hosts[h].ns).join(', ')} and ${t.router.ns} (router)`);
     await createNetwork(t);
@@ -203,6 +210,7 @@ export class Lab {
           // As in deploy/systemd/pgvip-agent.service: the PostgreSQL user, CAP_NET_ADMIN only (ip addr).
           run: { user: agentUser, caps: ['net_admin'] },
           env: this.#daemonEnv(n),
+          cwd: this.runtime.root,
           logFile: path.join(this.dir, 'logs', `agent-${n}.log`),
         });
       }
@@ -213,6 +221,7 @@ export class Lab {
         argv: [...this.#clockWrapper('witness'), ...this.#daemonArgv('witness', ['--config', this.configs.witness])],
         run: { user: witnessUser },
         env: this.#daemonEnv('witness'),
+        cwd: this.runtime.root,
         logFile: path.join(this.dir, 'logs', 'witness.log'),
       });
       this.progress('starting the witness and the agents on db-a and db-b');
@@ -233,14 +242,14 @@ export class Lab {
     }
   }
 
-  /** How a daemon is started: from source through tsx, or compiled as a release runs it. */
+  /** How a daemon is started, from the lab's runtime copy: from source through tsx, or compiled as a release runs it. */
   #daemonArgv(daemon: 'agent' | 'witness', args: readonly string[]): string[] {
     if (this.options.compiled === true) {
       // As its systemd unit starts it: the unit's Node flags, then any the caller adds.
       const nodeArgs = [...daemonUnitNodeFlags(daemon), ...(daemon === 'agent' ? (this.options.agentNodeArgs ?? []) : [])];
-      return [process.execPath, ...nodeArgs, path.join(repoRoot, `packages/${daemon}/dist/main.js`), ...args];
+      return [process.execPath, ...nodeArgs, path.join(this.runtime.root, `packages/${daemon}/dist/main.js`), ...args];
     }
-    return nodeArgv(`packages/${daemon}/src/main.ts`, args);
+    return nodeArgv(`packages/${daemon}/src/main.ts`, args, this.runtime.root);
   }
 
   /**
@@ -542,6 +551,8 @@ export class Lab {
     this.reaper?.close();
     releaseLabLock();
     if (liveLab === this) liveLab = null;
+    // The configs and logs are what a kept directory is for; the code copy would only fill /tmp.
+    if (this.runtime !== undefined) rmSync(this.runtime.root, { recursive: true, force: true });
     if (this.options.keepDir || this.#failed) this.progress(`lab directory kept: ${this.dir}`);
     else rmSync(this.dir, { recursive: true, force: true });
     if (errors.length > 0) throw new Error(`lab teardown: ${errors.map((e) => (e as Error).message).join('; ')}`);

@@ -10,10 +10,15 @@
 //
 // Needs root (namespaces, nftables, cgroups, PostgreSQL as postgres); skipped otherwise.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { acknowledged, firstAckAfter } from './checkers.js';
 import { awsEnv } from './baseline/baseline.js';
-import { run, runOnHost } from './exec.js';
+import { makeClosedClone } from './closed-clone.js';
+import { osUser, run, runOnHost } from './exec.js';
+import { repoRoot } from './ipc.js';
 import { isRoot, startLab, type CheckReport, type Lab } from './lab.js';
 import { renderMilestones } from './logs.js';
 import { labLockOwner } from './netns.js';
@@ -480,5 +485,31 @@ describe('lab: route-table mode (the VIP as a /32 route, the nodes in different 
     const route = table?.routes.find((r) => r.destinationCidrBlock === `${lab.topology.vip.address}/32`);
     assert.equal(route?.networkInterfaceId, lab.topology.ec2[standby].eniId, 'the /32 route points at the new primary');
     assert.ok((await lab.emulator.requests('ReplaceRoute')).length > 0, 'the agents moved the VIP with ReplaceRoute');
+  });
+});
+
+// A newcomer's first run: a clone in /root or in `mktemp -d` sits in a directory the daemons' users
+// (postgres, nobody) cannot enter; the lab runs them from its own copy of their code (runtime.ts).
+// This lab's controller runs from such a clone, its files closed too (umask 077).
+describe('lab: from a clone that other users cannot enter', { skip, timeout: 10 * 60_000 }, () => {
+  it('the agents and the witness start as their users and elect a primary', { timeout: 8 * 60_000 }, async () => {
+    const clone = makeClosedClone(repoRoot);
+    try {
+      const fromClone = (await import(pathToFileURL(path.join(clone.root, 'test/lab/lab.ts')).href)) as { startLab: typeof startLab };
+      const l = await fromClone.startLab({ compiled, writer: false, progress: note });
+      try {
+        assert.equal(l.roles?.primary, 'db-a');
+        assert.ok(l.runtime.root.startsWith(`${l.dir}/`), `the daemons' code is in the lab directory, not the clone: ${l.runtime.root}`);
+        for (const [service, user] of [[l.agents['db-a'], 'postgres'], [l.witness!, 'nobody']] as const) {
+          const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${service.pid}/status`, 'utf8'))?.[1]);
+          assert.equal(uid, osUser(user).uid, `${service.name} runs as ${user}`);
+          assert.ok(readFileSync(`/proc/${service.pid}/cmdline`, 'utf8').includes(l.runtime.root), `${service.name} runs from the copy`);
+        }
+      } finally {
+        await l.down();
+      }
+    } finally {
+      clone.remove();
+    }
   });
 });

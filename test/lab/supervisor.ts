@@ -18,6 +18,8 @@ export interface ServiceSpec {
   readonly run?: HostExecOptions;
   readonly env?: Readonly<Record<string, string>>;
   readonly logFile: string;
+  /** Working directory (default the checkout; the daemons get the lab's runtime copy, see runtime.ts). */
+  readonly cwd?: string;
   /** Delay before a restart (default 1000 ms, systemd's RestartSec=1 in deploy/systemd). */
   readonly restartDelayMs?: number;
   /** Restart after an exit (default true). */
@@ -69,7 +71,7 @@ export class Service {
   #spawn(): void {
     const argv = onHost(this.spec.host, this.spec.argv, this.spec.run);
     const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...this.spec.env };
-    this.#starting = this.spec.reaper.spawn(argv, { env, log: this.spec.logFile, cwd: repoRoot }).then(
+    this.#starting = this.spec.reaper.spawn(argv, { env, log: this.spec.logFile, cwd: this.spec.cwd ?? repoRoot }).then(
       (pid) => {
         this.#starting = null;
         this.#pid = pid;
