@@ -19,7 +19,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { allowedActions, clusterTagKey, loadPolicyTemplate, renderAgentPolicy, type PolicyDocumentJson, type VipMode } from '../../deploy/cdk/lib/iam-policies.js';
 import { decodeAuthorizationFailure, holderOfAddress, startEc2Emulator, type Ec2Emulator, type Ec2EmulatorConfig, type IamPolicyInput } from '../ec2-emulator/index.js';
-import { expectEc2Error } from '../ec2-emulator/fixtures.js';
+import { expectEc2Error, testSecretAccessKey } from '../ec2-emulator/fixtures.js';
 
 // Ids shaped like real AWS ids (8 hex digits), since the policy renderer checks them.
 const region = 'eu-west-1';
@@ -35,7 +35,10 @@ const untagged = { eni: 'eni-0d0d0d0d', instance: 'i-0d0d0d0d' };
 /** rtb-a holds the VIP route already (ReplaceRoute), rtb-b does not yet (CreateRoute), rtb-c is not the cluster's. */
 const rtb = { a: 'rtb-0aaa0aaa', b: 'rtb-0bbb0bbb', c: 'rtb-0ccc0ccc' };
 
-function emulatorConfig(accessKeys: NonNullable<Ec2EmulatorConfig['iam']>['accessKeys']): Ec2EmulatorConfig {
+type AccessKeyConfig = NonNullable<NonNullable<Ec2EmulatorConfig['iam']>['accessKeys']>[string];
+
+/** Every key signs with the test secret, which the emulator verifies. */
+function emulatorConfig(accessKeys: Record<string, Omit<AccessKeyConfig, 'secretAccessKey'>>): Ec2EmulatorConfig {
   return {
     region,
     accountId: account,
@@ -52,7 +55,7 @@ function emulatorConfig(accessKeys: NonNullable<Ec2EmulatorConfig['iam']>['acces
       { id: rtb.b, vpcId: 'vpc-0e0e0e0e' },
       { id: rtb.c, vpcId: 'vpc-0e0e0e0e', routes: [{ destinationCidrBlock: `${overlayVip}/32`, networkInterfaceId: dbA.eni }] },
     ],
-    iam: { accessKeys },
+    iam: { accessKeys: Object.fromEntries(Object.entries(accessKeys).map(([id, key]) => [id, { ...key, secretAccessKey: testSecretAccessKey }])) },
   };
 }
 
@@ -106,7 +109,7 @@ function ec2Client(endpoint: string, accessKeyId: string): EC2Client {
   return new EC2Client({
     region,
     endpoint,
-    credentials: { accessKeyId, secretAccessKey: 'not-checked-by-the-emulator' },
+    credentials: { accessKeyId, secretAccessKey: testSecretAccessKey },
     maxAttempts: 1,
     requestHandler: { requestTimeout: 5_000, connectionTimeout: 2_000, throwOnRequestTimeout: true },
   });
@@ -147,7 +150,7 @@ async function outcome(call: AgentCall, client: EC2Client): Promise<string | und
 describe('IAM policies in deploy/iam, enforced by the EC2 emulator', { timeout: 60_000 }, () => {
   let dir: string;
   const emulators: Ec2Emulator[] = [];
-  const start = async (accessKeys: NonNullable<Ec2EmulatorConfig['iam']>['accessKeys']) => {
+  const start = async (accessKeys: Parameters<typeof emulatorConfig>[0]) => {
     const ec2 = await startEc2Emulator(emulatorConfig(accessKeys), { baseDir: dir });
     emulators.push(ec2);
     return ec2;

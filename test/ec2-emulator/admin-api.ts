@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { faultPlanSchema, type FaultInjector, type FaultPlan } from './faults.js';
 import { timingUpdateSchema } from './config.js';
+import type { CredentialStore } from './credentials.js';
 import type { RequestLog } from './request-log.js';
 import type { Ec2Store } from './store.js';
 
@@ -11,6 +12,7 @@ export interface AdminDeps {
   readonly store: Ec2Store;
   readonly faults: FaultInjector;
   readonly log: RequestLog;
+  readonly credentials: CredentialStore | undefined;
 }
 
 export interface AdminRequest {
@@ -48,6 +50,9 @@ const ok = (json: unknown): AdminResponse => ({ httpStatus: 200, json });
 export async function handleAdmin(deps: AdminDeps, request: AdminRequest): Promise<AdminResponse> {
   const { store, faults, log } = deps;
   const route = `${request.method} ${request.path.replace(/\/+$/, '')}`;
+  // An IMDS in another process serves its instance the role credentials the emulator issued.
+  const roleCredentials = /^GET \/__admin\/role-credentials\/(i-[0-9a-f]+)$/.exec(route);
+  if (roleCredentials) return ok({ credentials: deps.credentials?.roleCredentials(roleCredentials[1]!) ?? null });
   switch (route) {
     case 'GET /__admin/state':
       return ok({

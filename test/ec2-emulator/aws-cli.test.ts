@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { holderOfAddress } from './index.js';
-import { baseConfig, dbA, dbB, emulatorForTest, other, overlayVip, region, vip } from './fixtures.js';
+import { holderOfAddress, startImds } from './index.js';
+import { baseConfig, dbA, dbB, emulatorForTest, other, overlayVip, region, testSecretAccessKey, vip } from './fixtures.js';
 
 const awsCli = '/usr/bin/aws';
 
@@ -22,19 +22,23 @@ before(() => {
 });
 after(() => rmSync(home, { recursive: true, force: true }));
 
+/** Who the CLI is: an access key and its secret, or an instance whose role it finds through IMDS. */
+type CliCredentials = { readonly accessKeyId: string; readonly secretAccessKey: string } | { readonly imdsUrl: string };
+
 /**
  * Runs `aws --endpoint-url URL ec2 ARGS --output json` asynchronously (the emulator runs in this
  * process, so a synchronous spawn would deadlock), with an environment that holds nothing but
  * what the test sets: no profile, config file or real credentials can leak in.
  */
-function aws(endpoint: string, args: string[], accessKeyId = 'AKIDCLITEST00001'): Promise<CliResult> {
+function aws(endpoint: string, args: string[], credentials: CliCredentials = { accessKeyId: 'AKIDCLITEST00001', secretAccessKey: testSecretAccessKey }): Promise<CliResult> {
   const env = {
     PATH: '/usr/bin:/bin',
     HOME: home,
-    AWS_ACCESS_KEY_ID: accessKeyId,
-    AWS_SECRET_ACCESS_KEY: 'not-checked-by-the-emulator',
+    ...('imdsUrl' in credentials
+      ? // botocore appends `latest/…` to the endpoint: it must end in a slash, as its default does.
+        { AWS_EC2_METADATA_SERVICE_ENDPOINT: `${credentials.imdsUrl}/` }
+      : { AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true' }),
     AWS_DEFAULT_REGION: region,
-    AWS_EC2_METADATA_DISABLED: 'true',
     AWS_CONFIG_FILE: path.join(home, 'no-config'),
     AWS_SHARED_CREDENTIALS_FILE: path.join(home, 'no-credentials'),
     AWS_PAGER: '',
@@ -67,10 +71,10 @@ describe('the AWS CLI against the emulator', { timeout: 90_000 }, () => {
     assert.deepEqual(enis[0]?.PrivateIpAddresses, [{ PrivateIpAddress: dbB.primaryIp, Primary: true }, { PrivateIpAddress: vip, Primary: false }]);
   });
 
-  it('prints the AWS error line and exits 254 when the address is in use, then unassigns', async (t) => {
+  it('prints the AWS error line and exits 254 when the address is held elsewhere and may not move, then unassigns', async (t) => {
     const ec2 = await emulatorForTest(t);
     const refused = await aws(ec2.url, ['assign-private-ip-addresses', '--network-interface-id', other.eni, '--private-ip-addresses', vip]);
-    assertCliError(refused, 'InvalidIPAddress.InUse', 'AssignPrivateIpAddresses', `Address ${vip} is in use.`);
+    assertCliError(refused, 'InvalidParameterValue', 'AssignPrivateIpAddresses', `[${vip}] assigned, but move is not allowed.`);
     const unassigned = await aws(ec2.url, ['unassign-private-ip-addresses', '--network-interface-id', dbA.eni, '--private-ip-addresses', vip]);
     assert.equal(unassigned.exitCode, 0, unassigned.stderr);
     assert.equal(holderOfAddress(ec2.state.control, vip), undefined);
@@ -115,19 +119,39 @@ describe('the AWS CLI against the emulator', { timeout: 90_000 }, () => {
       baseConfig({
         iam: {
           accessKeys: {
-            AKIAREADONLYCLI01: { user: 'reader', policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ec2:Describe*', Resource: '*' }] } },
+            AKIAREADONLYCLI01: { secretAccessKey: testSecretAccessKey, user: 'reader', policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ec2:Describe*', Resource: '*' }] } },
           },
         },
       }),
     );
-    const denied = await aws(ec2.url, ['assign-private-ip-addresses', '--network-interface-id', dbB.eni, '--private-ip-addresses', vip, '--allow-reassignment'], 'AKIAREADONLYCLI01');
+    const reader = { accessKeyId: 'AKIAREADONLYCLI01', secretAccessKey: testSecretAccessKey };
+    const denied = await aws(ec2.url, ['assign-private-ip-addresses', '--network-interface-id', dbB.eni, '--private-ip-addresses', vip, '--allow-reassignment'], reader);
     assert.equal(denied.exitCode, 254);
     assert.match(
       denied.stderr.trim(),
       /^An error occurred \(UnauthorizedOperation\) when calling the AssignPrivateIpAddresses operation: You are not authorized to perform this operation\. User: arn:aws:iam::123456789012:user\/reader is not authorized to perform: ec2:AssignPrivateIpAddresses on resource: arn:aws:ec2:us-east-1:123456789012:network-interface\/eni-0bbb .*Encoded authorization failure message: \S+$/,
     );
-    const unknownKey = await aws(ec2.url, ['describe-network-interfaces'], 'AKIANOTCONFIGURED');
+    const unknownKey = await aws(ec2.url, ['describe-network-interfaces'], { ...reader, accessKeyId: 'AKIANOTCONFIGURED' });
     assertCliError(unknownKey, 'AuthFailure', 'DescribeNetworkInterfaces', 'AWS was not able to validate the provided access credentials');
+    // The CLI's signature is verified: the right key id with a wrong secret is refused as EC2 refuses it.
+    assert.equal((await aws(ec2.url, ['describe-network-interfaces'], reader)).exitCode, 0);
+    const wrongSecret = await aws(ec2.url, ['describe-network-interfaces'], { ...reader, secretAccessKey: `${testSecretAccessKey}x` });
+    assertCliError(wrongSecret, 'AuthFailure', 'DescribeNetworkInterfaces', 'AWS was not able to validate the provided access credentials');
     assert.equal(holderOfAddress(ec2.state.control, vip)?.id, dbA.eni);
+  });
+
+  it('runs on an instance role found through IMDS, with no keys in its environment, under the role\'s policy', async (t) => {
+    const ec2 = await emulatorForTest(
+      t,
+      baseConfig({ iam: { roles: { 'pgvip-db': { instances: [dbB.instanceId], policy: { Statement: { Effect: 'Allow', Action: 'ec2:DescribeNetworkInterfaces', Resource: '*' } } } } } }),
+    );
+    const imds = await startImds({ instanceId: dbB.instanceId, source: ec2 });
+    t.after(() => imds.close());
+    const described = await aws(ec2.url, ['describe-network-interfaces', '--network-interface-ids', dbB.eni], { imdsUrl: imds.url });
+    assert.equal(described.exitCode, 0, described.stderr);
+    assert.equal(ec2.requests().at(-1)?.principal, `arn:aws:sts::123456789012:assumed-role/pgvip-db/${dbB.instanceId}`);
+    const refused = await aws(ec2.url, ['describe-route-tables'], { imdsUrl: imds.url });
+    assert.equal(refused.exitCode, 254);
+    assert.match(refused.stderr, /\(UnauthorizedOperation\) when calling the DescribeRouteTables operation: .*assumed-role\/pgvip-db\/i-0bbb/);
   });
 });

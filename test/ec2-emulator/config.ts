@@ -38,6 +38,8 @@ const networkInterfaceSchema = z.strictObject({
   /** Omit for a detached ENI. */
   instanceId: id('i').optional(),
   deviceIndex: z.number().int().nonnegative().default(0),
+  /** When the ENI was attached (ISO 8601); default: when the emulator started. */
+  attachTime: z.iso.datetime().optional(),
   privateIpAddress: ipv4,
   secondaryPrivateIpAddresses: z.array(ipv4).default([]),
   macAddress: z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, 'expected a lower-case MAC like 02:00:00:00:00:01').optional(),
@@ -66,15 +68,31 @@ const routeTableSchema = z.strictObject({
   tags,
 });
 
+/** Where a principal's permissions come from: a policy file (relative to the config file) or the policy inline. */
+const policySource = {
+  /** Path to an IAM policy JSON file (relative to the config file). */
+  policyFile: z.string().min(1).optional(),
+  policy: iamPolicySchema.optional(),
+};
+const onePolicySource = [(k: { policyFile?: string | undefined; policy?: unknown }) => (k.policyFile === undefined) !== (k.policy === undefined), 'give exactly one of policyFile and policy'] as const;
+
 const accessKeySchema = z
   .strictObject({
+    /** The key's secret: every request signed with the key id is verified against it (SigV4), as EC2 does. */
+    secretAccessKey: z.string().min(1, 'give the secret the clients sign with'),
     /** A user name or a full principal ARN, shown in UnauthorizedOperation messages. */
     user: z.string().min(1).optional(),
-    /** Path to an IAM policy JSON file (relative to the config file). */
-    policyFile: z.string().min(1).optional(),
-    policy: iamPolicySchema.optional(),
+    ...policySource,
   })
-  .refine((k) => (k.policyFile === undefined) !== (k.policy === undefined), 'give exactly one of policyFile and policy');
+  .refine(...onePolicySource);
+
+/** An IAM role attached to instances through an instance profile (of the same name): IMDS hands them its temporary credentials. */
+const instanceRoleSchema = z
+  .strictObject({
+    instances: z.array(id('i')).min(1),
+    ...policySource,
+  })
+  .refine(...onePolicySource);
 
 export const emulatorConfigSchema = z.strictObject({
   region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'expected a region like us-east-1').default('us-east-1'),
@@ -90,7 +108,15 @@ export const emulatorConfigSchema = z.strictObject({
     .default({ remapDelayMs: 0, describeStaleMs: 0, imdsLagMs: 0 }),
   faults: faultPlanSchema.default({ rules: [] }),
   /** When present, every request must be signed with one of these access keys and is checked against its policy. */
-  iam: z.strictObject({ accessKeys: z.record(z.string().regex(/^[A-Z0-9]{16,128}$/, 'expected an access key id like AKIAEXAMPLE12345'), accessKeySchema) }).optional(),
+  iam: z
+    .strictObject({
+      accessKeys: z.record(z.string().regex(/^[A-Z0-9]{16,128}$/, 'expected an access key id like AKIAEXAMPLE12345'), accessKeySchema).default({}),
+      /** Role name → its policy and the instances it is attached to (IMDS serves them the role's temporary credentials). */
+      roles: z.record(z.string().regex(/^[\w+=,.@-]{1,64}$/, 'expected an IAM role name (letters, digits and +=,.@_-, at most 64)'), instanceRoleSchema).default({}),
+      /** Lifetime of the temporary credentials IMDS hands out (AWS: about 6 h; shorter to test expiry and rotation). */
+      roleCredentialsTtlSeconds: z.number().int().min(1).max(43_200).default(21_600),
+    })
+    .optional(),
   /** IMDS servers to start with the emulator (the CLI's --imds-port adds one). */
   imds: z
     .array(z.strictObject({ instanceId: id('i'), port: z.number().int().min(0).max(65535), host: z.string().default('127.0.0.1'), tokensRequired: z.boolean().default(true) }))
@@ -171,6 +197,18 @@ function referenceIssues(c: ParsedEmulatorConfig): Issue[] {
       if (subnets.get(subnetId)?.vpcId !== table.vpcId) issue({ message: `subnet ${subnetId} is not in ${table.vpcId}`, path: ['routeTables', i, 'subnetIds', j] });
     });
   });
+  const instances = new Set(c.networkInterfaces.flatMap((e) => (e.instanceId ? [e.instanceId] : [])));
+  const roleOf = new Map<string, string>();
+  for (const [role, { instances: attached }] of Object.entries(c.iam?.roles ?? {})) {
+    attached.forEach((instanceId, j) => {
+      const where = ['iam', 'roles', role, 'instances', j];
+      if (!instances.has(instanceId)) issue({ message: `no network interface is attached to ${instanceId}`, path: where });
+      // An instance has at most one instance profile, and a profile one role.
+      const other = roleOf.get(instanceId);
+      if (other !== undefined) issue({ message: `${instanceId} already has the role ${other}`, path: where });
+      roleOf.set(instanceId, role);
+    });
+  }
   return issues;
 }
 
@@ -181,15 +219,34 @@ export class EmulatorConfigError extends Error {
   }
 }
 
+/** Who a request is made by, and what it may do. */
 export interface IamPrincipal {
-  readonly accessKeyId: string;
+  /** `arn:aws:iam::ACCOUNT:user/NAME`, or `arn:aws:sts::ACCOUNT:assumed-role/ROLE/i-…` for an instance role. */
   readonly arn: string;
   readonly policies: readonly IamPolicy[];
 }
 
+export interface StaticAccessKey {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly principal: IamPrincipal;
+}
+
+export interface InstanceRole {
+  readonly roleName: string;
+  readonly instanceIds: readonly string[];
+  readonly policies: readonly IamPolicy[];
+}
+
+export interface ResolvedIam {
+  readonly accessKeys: ReadonlyMap<string, StaticAccessKey>;
+  readonly roles: readonly InstanceRole[];
+  readonly roleCredentialsTtlSeconds: number;
+}
+
 export interface ResolvedEmulatorConfig extends Omit<ParsedEmulatorConfig, 'iam'> {
-  /** Undefined when IAM is not enforced. */
-  readonly iam: ReadonlyMap<string, IamPrincipal> | undefined;
+  /** Undefined when IAM is not enforced (then nothing is signed or checked). */
+  readonly iam: ResolvedIam | undefined;
 }
 
 function readPolicyFile(file: string, where: string): IamPolicy {
@@ -214,16 +271,20 @@ export function resolveEmulatorConfig(raw: unknown, baseDir = process.cwd(), sou
     const error = new z.ZodError(issues.map((i) => ({ code: 'custom' as const, input: undefined, ...i })));
     throw new EmulatorConfigError(`${source} is invalid:\n${z.prettifyError(error)}`);
   }
-  const iam =
-    c.iam &&
-    new Map(
+  const policyOf = (key: { policy?: IamPolicy | undefined; policyFile?: string | undefined }, where: string) =>
+    key.policy ?? readPolicyFile(path.resolve(baseDir, key.policyFile!), `${source}: ${where}`);
+  const iam: ResolvedIam | undefined = c.iam && {
+    accessKeys: new Map(
       Object.entries(c.iam.accessKeys).map(([accessKeyId, key]) => {
-        const policy = key.policy ?? readPolicyFile(path.resolve(baseDir, key.policyFile!), `${source}: iam.accessKeys.${accessKeyId}`);
         const user = key.user ?? `emulated-${accessKeyId}`;
         const arn = user.startsWith('arn:') ? user : `arn:aws:iam::${c.accountId}:user/${user}`;
-        return [accessKeyId, { accessKeyId, arn, policies: [policy] }];
+        const policies = [policyOf(key, `iam.accessKeys.${accessKeyId}`)];
+        return [accessKeyId, { accessKeyId, secretAccessKey: key.secretAccessKey, principal: { arn, policies } }];
       }),
-    );
+    ),
+    roles: Object.entries(c.iam.roles).map(([roleName, role]) => ({ roleName, instanceIds: role.instances, policies: [policyOf(role, `iam.roles.${roleName}`)] })),
+    roleCredentialsTtlSeconds: c.iam.roleCredentialsTtlSeconds,
+  };
   return { ...c, iam };
 }
 
@@ -250,7 +311,7 @@ function macFor(index: number): string {
 }
 
 /** The initial state: ENIs get a MAC and attachment id when none is given; tables get their local route. */
-export function initialSnapshot(c: ResolvedEmulatorConfig): Ec2Snapshot {
+export function initialSnapshot(c: ResolvedEmulatorConfig, startedAt = new Date()): Ec2Snapshot {
   const usedMacs = new Set(c.networkInterfaces.flatMap((e) => (e.macAddress ? [e.macAddress] : [])));
   let nextMac = 0;
   const freshMac = () => {
@@ -267,6 +328,8 @@ export function initialSnapshot(c: ResolvedEmulatorConfig): Ec2Snapshot {
       secondaryPrivateIpAddresses: e.secondaryPrivateIpAddresses,
       instanceId: e.instanceId,
       attachmentId: e.instanceId ? `eni-attach-${e.id.slice('eni-'.length)}` : undefined,
+      // The configured ENIs were attached when the emulated VPC came up.
+      attachTime: e.instanceId ? new Date(e.attachTime ?? startedAt).toISOString() : undefined,
       deviceIndex: e.deviceIndex,
       sourceDestCheck: e.sourceDestCheck,
       description: e.description,

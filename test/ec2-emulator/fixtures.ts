@@ -17,6 +17,8 @@ export const overlayVip = '198.19.0.10';
 export const dbA = { instanceId: 'i-0aaa', eni: 'eni-0aaa', primaryIp: '198.18.1.10', mac: '02:00:00:00:0a:01' } as const;
 export const dbB = { instanceId: 'i-0bbb', eni: 'eni-0bbb', primaryIp: '198.18.1.11', mac: '02:00:00:00:0b:01' } as const;
 export const other = { instanceId: 'i-0ddd', eni: 'eni-0ddd', primaryIp: '198.18.1.20' } as const;
+/** When the fixture's ENIs were attached: fixed, so that two emulators answer describes identically. */
+export const attachTime = '2026-01-05T10:00:00.000Z';
 
 export function baseConfig(overrides: Partial<Ec2EmulatorConfig> = {}): Ec2EmulatorConfig {
   return {
@@ -28,9 +30,9 @@ export function baseConfig(overrides: Partial<Ec2EmulatorConfig> = {}): Ec2Emula
       { id: 'subnet-0b2', vpcId: 'vpc-0a1', cidrBlock: '198.18.2.0/24', availabilityZone: 'us-east-1b' },
     ],
     networkInterfaces: [
-      { id: dbA.eni, instanceId: dbA.instanceId, subnetId: 'subnet-0a1', macAddress: dbA.mac, privateIpAddress: dbA.primaryIp, secondaryPrivateIpAddresses: [vip], tags: { 'pgvip:cluster': 'main', Name: 'db-a' } },
-      { id: dbB.eni, instanceId: dbB.instanceId, subnetId: 'subnet-0a1', macAddress: dbB.mac, privateIpAddress: dbB.primaryIp, tags: { 'pgvip:cluster': 'main', Name: 'db-b' } },
-      { id: other.eni, instanceId: other.instanceId, subnetId: 'subnet-0a1', privateIpAddress: other.primaryIp, tags: { 'pgvip:cluster': 'other' }, ipv4AddressesMax: 2 },
+      { id: dbA.eni, instanceId: dbA.instanceId, attachTime, subnetId: 'subnet-0a1', macAddress: dbA.mac, privateIpAddress: dbA.primaryIp, secondaryPrivateIpAddresses: [vip], tags: { 'pgvip:cluster': 'main', Name: 'db-a' } },
+      { id: dbB.eni, instanceId: dbB.instanceId, attachTime, subnetId: 'subnet-0a1', macAddress: dbB.mac, privateIpAddress: dbB.primaryIp, tags: { 'pgvip:cluster': 'main', Name: 'db-b' } },
+      { id: other.eni, instanceId: other.instanceId, attachTime, subnetId: 'subnet-0a1', privateIpAddress: other.primaryIp, tags: { 'pgvip:cluster': 'other' }, ipv4AddressesMax: 2 },
     ],
     routeTables: [
       { id: 'rtb-0a1', vpcId: 'vpc-0a1', main: true, routes: [{ destinationCidrBlock: `${overlayVip}/32`, networkInterfaceId: dbA.eni }], tags: { 'pgvip:cluster': 'main' } },
@@ -40,8 +42,15 @@ export function baseConfig(overrides: Partial<Ec2EmulatorConfig> = {}): Ec2Emula
   };
 }
 
+/**
+ * The secret of every test access key. With an `iam` block the emulator verifies each signature
+ * against its key's `secretAccessKey`, so a config names this one for the keys the clients use.
+ */
+export const testSecretAccessKey = 'pgvip-test-secret/0123456789abcdefghijklmnopqrst';
+
 export interface ClientOptions {
   readonly accessKeyId?: string;
+  readonly secretAccessKey?: string;
   readonly maxAttempts?: number;
   readonly requestTimeoutMs?: number;
 }
@@ -50,7 +59,7 @@ export function ec2Client(endpoint: string, options: ClientOptions = {}): EC2Cli
   return new EC2Client({
     region,
     endpoint,
-    credentials: { accessKeyId: options.accessKeyId ?? 'AKIDTESTDEFAULT0', secretAccessKey: 'not-checked-by-the-emulator' },
+    credentials: { accessKeyId: options.accessKeyId ?? 'AKIDTESTDEFAULT0', secretAccessKey: options.secretAccessKey ?? testSecretAccessKey },
     maxAttempts: options.maxAttempts ?? 1,
     // Since @smithy/node-http-handler 4.x a requestTimeout only logs a warning unless
     // throwOnRequestTimeout is set: without it a hung EC2 call hangs its caller forever.

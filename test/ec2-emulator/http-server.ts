@@ -8,7 +8,8 @@ import { handleQuery, type QueryApiDeps } from './query-api.js';
 
 const bodyLimitBytes = 1 << 20;
 
-export function readBody(req: IncomingMessage): Promise<string | undefined> {
+/** The body's bytes as received (the signature covers them), or undefined past the size limit. */
+export function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -16,7 +17,7 @@ export function readBody(req: IncomingMessage): Promise<string | undefined> {
       size += chunk.length;
       if (size <= bodyLimitBytes) chunks.push(chunk);
     });
-    req.on('end', () => resolve(size > bodyLimitBytes ? undefined : Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => resolve(size > bodyLimitBytes ? undefined : Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
@@ -40,12 +41,12 @@ async function serve(deps: QueryApiDeps & AdminDeps, req: IncomingMessage, res: 
     return;
   }
   if (url.pathname.startsWith('/__admin/')) {
-    const answer = await handleAdmin(deps, { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, body });
+    const answer = await handleAdmin(deps, { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, body: body.toString('utf8') });
     const json = JSON.stringify(answer.json, null, 2);
     res.writeHead(answer.httpStatus, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(json) }).end(json);
     return;
   }
-  const outcome = handleQuery(deps, { body, urlQuery: url.search, authorization: req.headers.authorization });
+  const outcome = handleQuery(deps, { method: req.method ?? 'GET', target: req.url ?? '/', rawHeaders: req.rawHeaders, body });
   switch (outcome.kind) {
     case 'answer':
       sendQueryAnswer(res, outcome.httpStatus, outcome.requestId, outcome.xml);

@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { authorize, iamPolicySchema, type IamPolicyInput } from './iam.js';
 import { decodeAuthorizationFailure, EmulatorConfigError, startEc2Emulator, type Ec2Emulator } from './index.js';
-import { accountId, baseConfig, dbB, ec2Client, expectEc2Error, other, overlayVip, postQuery, region, suiteTimeout, vip } from './fixtures.js';
+import { accountId, baseConfig, dbB, ec2Client, expectEc2Error, other, overlayVip, postQuery, region, suiteTimeout, testSecretAccessKey, vip } from './fixtures.js';
 
 const eniArn = (id: string) => `arn:aws:ec2:${region}:${accountId}:network-interface/${id}`;
 const routeTableArn = (id: string) => `arn:aws:ec2:${region}:${accountId}:route-table/${id}`;
@@ -70,10 +70,10 @@ describe('IAM enforcement through the SDK', suiteTimeout, () => {
       baseConfig({
         iam: {
           accessKeys: {
-            [keys.agent]: { user: 'db-agent', policyFile: 'agent.json' },
-            [keys.routes]: { policyFile: 'routes.json' },
-            [keys.reader]: { policyFile: 'reader.json' },
-            [keys.admin]: { user: 'arn:aws:sts::123456789012:assumed-role/ops/alice', policyFile: 'admin.json' },
+            [keys.agent]: { secretAccessKey: testSecretAccessKey, user: 'db-agent', policyFile: 'agent.json' },
+            [keys.routes]: { secretAccessKey: testSecretAccessKey, policyFile: 'routes.json' },
+            [keys.reader]: { secretAccessKey: testSecretAccessKey, policyFile: 'reader.json' },
+            [keys.admin]: { secretAccessKey: testSecretAccessKey, user: 'arn:aws:sts::123456789012:assumed-role/ops/alice', policyFile: 'admin.json' },
           },
         },
       }),
@@ -188,7 +188,7 @@ describe('IAM policy evaluation', suiteTimeout, () => {
 
   it('reports a missing policy file as a config error', async () => {
     await assert.rejects(
-      startEc2Emulator(baseConfig({ iam: { accessKeys: { AKIAMISSINGFILE01: { policyFile: '/nonexistent/policy.json' } } } })),
+      startEc2Emulator(baseConfig({ iam: { accessKeys: { AKIAMISSINGFILE01: { secretAccessKey: testSecretAccessKey, policyFile: '/nonexistent/policy.json' } } } })),
       (err: Error) => err instanceof EmulatorConfigError && /iam\.accessKeys\.AKIAMISSINGFILE01: cannot read IAM policy \/nonexistent\/policy\.json/.test(err.message),
     );
   });

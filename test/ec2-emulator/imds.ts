@@ -3,12 +3,15 @@
 // emulator's IMDS view, which trails the truth by `imdsLagMs`.
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { RoleCredentials } from './credentials.js';
 import { closeServer, listen } from './http-server.js';
 import { instanceMetadata, lookupMetadata } from './instance-metadata.js';
 import type { Ec2Snapshot } from './model.js';
 
 export interface ImdsViewSource {
   imdsView(): Ec2Snapshot | Promise<Ec2Snapshot>;
+  /** The instance role's current temporary credentials; undefined when the instance has none (or IAM is off). */
+  roleCredentials?(instanceId: string): RoleCredentials | undefined | Promise<RoleCredentials | undefined>;
 }
 
 export interface ImdsOptions {
@@ -42,8 +45,16 @@ export function remoteImdsSource(emulatorUrl: string, timeoutMs = 2_000): ImdsVi
       if (!res.ok) throw new Error(`the EC2 emulator at ${emulatorUrl} answered ${res.status}`);
       return (await res.json()) as Ec2Snapshot;
     },
+    async roleCredentials(instanceId) {
+      const res = await fetch(new URL(`/__admin/role-credentials/${encodeURIComponent(instanceId)}`, emulatorUrl), { signal: AbortSignal.timeout(timeoutMs) });
+      if (!res.ok) throw new Error(`the EC2 emulator at ${emulatorUrl} answered ${res.status}`);
+      return ((await res.json()) as { credentials: RoleCredentials | null }).credentials ?? undefined;
+    },
   };
 }
+
+/** Paths whose answer depends on the instance role: the meta-data listing and everything under iam/. */
+const roleDependentPath = /^\/latest\/meta-data\/?$|^\/latest\/meta-data\/iam(\/|$)/;
 
 /** IMDS answers errors with a small HTML page, as the real one does. */
 function sendError(res: ServerResponse, status: number, title: string): void {
@@ -86,7 +97,9 @@ export async function startImds(options: ImdsOptions): Promise<ImdsServer> {
   }
 
   async function serveMetadata(path: string, res: ServerResponse): Promise<void> {
-    const tree = instanceMetadata(await source.imdsView(), instanceId);
+    // Credentials are issued (and rotated) only when asked for, as the SDKs ask: not on every poll of local-ipv4s.
+    const role = roleDependentPath.test(path) ? await source.roleCredentials?.(instanceId) : undefined;
+    const tree = instanceMetadata(await source.imdsView(), instanceId, role);
     const text = tree && lookupMetadata(tree, path);
     if (text === undefined) return sendError(res, 404, 'Not Found');
     sendText(res, text);

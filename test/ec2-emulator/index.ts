@@ -4,6 +4,7 @@
 //   ec2.onTruthChange(({ truth }) => programRouter(truth));
 //   ...; await imds.close(); await ec2.close();
 import { loadEmulatorConfigFile, initialSnapshot, resolveEmulatorConfig, timingUpdateSchema, type Ec2EmulatorConfig, type ResolvedEmulatorConfig } from './config.js';
+import { CredentialStore, type RoleCredentials } from './credentials.js';
 import { FaultInjector, faultPlanSchema, type FaultPlan, type FaultRule, type FaultRuleStatus } from './faults.js';
 import { closeServer, createEmulatorServer, listen } from './http-server.js';
 import type { Ec2Snapshot } from './model.js';
@@ -12,6 +13,7 @@ import { Ec2Store, type Clock, type Timing, type TruthChange } from './store.js'
 
 export { EmulatorConfigError, emulatorConfigSchema, loadEmulatorConfigFile, resolveEmulatorConfig } from './config.js';
 export type { Ec2EmulatorConfig, ResolvedEmulatorConfig } from './config.js';
+export type { RoleCredentials } from './credentials.js';
 export { decodeAuthorizationFailure } from './iam.js';
 export type { IamPolicyInput } from './iam.js';
 export { remoteImdsSource, startImds } from './imds.js';
@@ -35,6 +37,8 @@ export interface Ec2Emulator {
   onTruthChange(listener: (change: TruthChange) => void): () => void;
   /** What IMDS serves now (the truth as of `imdsLagMs` ago); makes the emulator an IMDS source. */
   imdsView(): Ec2Snapshot;
+  /** The temporary credentials of `instanceId`'s role that IMDS hands out now (issued or rotated on demand); undefined without a role. */
+  roleCredentials(instanceId: string): RoleCredentials | undefined;
   /** Replaces the fault rules (counters and RNG restart). */
   setFaults(faults: FaultPlan | readonly FaultRule[]): void;
   faults(): { seed: number; rules: FaultRuleStatus[] };
@@ -56,7 +60,8 @@ export async function startResolvedEc2Emulator(config: ResolvedEmulatorConfig, o
   const store = new Ec2Store(initialSnapshot(config), config.timing, options.clock);
   const faults = new FaultInjector(config.faults);
   const log = new RequestLog();
-  const server = createEmulatorServer({ store, faults, iam: config.iam, log });
+  const credentials = config.iam && new CredentialStore(config.iam, config.accountId);
+  const server = createEmulatorServer({ store, faults, credentials, log });
   let port: number;
   try {
     port = await listen(server, config.host, config.port);
@@ -74,6 +79,7 @@ export async function startResolvedEc2Emulator(config: ResolvedEmulatorConfig, o
     truth: () => store.truth,
     onTruthChange: (listener) => store.onTruthChange(listener),
     imdsView: () => store.imdsView(),
+    roleCredentials: (instanceId) => credentials?.roleCredentials(instanceId),
     // Validated like the admin API's input: a typo'd probability must not silently mean "always".
     setFaults: (plan) => faults.set(faultPlanSchema.parse(Array.isArray(plan) ? { rules: plan } : plan)),
     faults: () => faults.status(),

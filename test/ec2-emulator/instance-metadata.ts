@@ -1,5 +1,6 @@
 // The instance metadata tree of one instance, built from an EC2 snapshot: the paths pgvip's VIP
 // discovery reads (instance-id, mac, interface-id, local-ipv4s, subnet CIDR, region, ...).
+import { imdsIamDocuments, type RoleCredentials } from './credentials.js';
 import { findSubnet, findVpc, interfacesOfInstance, privateAddressesOf, type Ec2Snapshot } from './model.js';
 
 /** A directory maps names to files (text) or subdirectories. */
@@ -12,8 +13,12 @@ function hostnameOf(address: string, region: string): string {
   return `ip-${address.replaceAll('.', '-')}.${domain}`;
 }
 
-/** The tree under `/`, or undefined when the snapshot has no ENI attached to the instance. */
-export function instanceMetadata(s: Ec2Snapshot, instanceId: string): MetadataDirectory | undefined {
+/**
+ * The tree under `/`, or undefined when the snapshot has no ENI attached to the instance. With the
+ * instance role's credentials, `meta-data/iam/` holds `info` and `security-credentials/ROLE`, the
+ * documents the SDKs' instance-metadata credential providers read.
+ */
+export function instanceMetadata(s: Ec2Snapshot, instanceId: string, role?: RoleCredentials): MetadataDirectory | undefined {
   const enis = interfacesOfInstance(s, instanceId);
   const primary = enis[0];
   if (!primary) return undefined;
@@ -49,6 +54,7 @@ export function instanceMetadata(s: Ec2Snapshot, instanceId: string): MetadataDi
     latest: {
       'meta-data': {
         hostname: hostnameOf(primary.privateIpAddress, s.region),
+        ...(role ? { iam: iamDirectory(role) } : {}),
         'instance-id': instanceId,
         'local-hostname': hostnameOf(primary.privateIpAddress, s.region),
         'local-ipv4': primary.privateIpAddress,
@@ -59,6 +65,11 @@ export function instanceMetadata(s: Ec2Snapshot, instanceId: string): MetadataDi
       dynamic: { 'instance-identity': { document: JSON.stringify(identityDocument, null, 2) } },
     },
   };
+}
+
+function iamDirectory(role: RoleCredentials): MetadataDirectory {
+  const documents = imdsIamDocuments(role);
+  return { info: documents.info, 'security-credentials': { [role.roleName]: documents.credentials } };
 }
 
 /**

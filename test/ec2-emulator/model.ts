@@ -27,6 +27,8 @@ export interface NetworkInterface {
   /** Instance the ENI is attached to; undefined for a detached ENI (status "available"). */
   readonly instanceId: string | undefined;
   readonly attachmentId: string | undefined;
+  /** ISO 8601 time the ENI was attached (the emulator's start for configured ENIs); undefined when detached. */
+  readonly attachTime: string | undefined;
   readonly deviceIndex: number;
   readonly sourceDestCheck: boolean;
   readonly description: string;

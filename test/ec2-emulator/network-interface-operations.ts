@@ -87,13 +87,19 @@ export const assignPrivateIpAddresses: Ec2Operation = {
     if (count !== undefined) {
       assigned = freeAddresses(s, subnet, count);
     } else {
+      const heldElsewhere: string[] = [];
       for (const address of requested) {
         checkAddressFitsSubnet(address, subnet);
         const holder = holderOfAddress(s, address);
-        // A primary address is bound to its ENI for life; a secondary one moves only when allowed.
-        const isPrimary = holder?.privateIpAddress === address;
-        const heldElsewhere = holder !== undefined && holder.id !== eni.id;
-        if (isPrimary || (heldElsewhere && !allowReassignment)) throw new Ec2ApiError('InvalidIPAddress.InUse', `Address ${address} is in use.`);
+        if (holder !== undefined && holder.id !== eni.id) heldElsewhere.push(address);
+        // A primary address is bound to its ENI for life (the emulator's wording: AWS's is not on record).
+        if (holder?.privateIpAddress === address && (holder.id === eni.id || allowReassignment)) {
+          throw new Ec2ApiError('InvalidParameterValue', `Address ${address} is the primary private IP address of ${holder.id} and cannot be reassigned.`);
+        }
+      }
+      // A secondary address moves only when allowed; EC2 words the refusal this way.
+      if (heldElsewhere.length > 0 && !allowReassignment) {
+        throw new Ec2ApiError('InvalidParameterValue', `[${heldElsewhere.join(', ')}] assigned, but move is not allowed.`);
       }
       assigned = requested;
     }
@@ -204,6 +210,7 @@ function networkInterfaceXml(s: Ec2Snapshot, eni: NetworkInterface): XmlElement[
           ...el('deviceIndex', eni.deviceIndex),
           ...el('networkCardIndex', 0),
           ...el('status', 'attached'),
+          ...el('attachTime', eni.attachTime),
           ...el('deleteOnTermination', eni.deviceIndex === 0),
         ])
       : []),

@@ -47,9 +47,10 @@ export class QueryParams {
     return this.#fields.get(name) ?? undefined;
   }
 
-  required(name: string): string {
+  /** `spokenName`: how EC2's MissingParameter message names the field, where that differs from the wire name. */
+  required(name: string, spokenName = name): string {
     const value = this.string(name);
-    if (value === undefined || value === '') throw missingParameter(name);
+    if (value === undefined || value === '') throw missingParameter(spokenName);
     return value;
   }
 

@@ -8,6 +8,8 @@ export interface LoggedRequest {
   readonly requestId: string;
   readonly action: string;
   readonly accessKeyId: string | undefined;
+  /** The authenticated caller's ARN (a user, or an instance role's session); undefined when IAM is not enforced. */
+  readonly principal?: string | undefined;
   readonly params: Readonly<Record<string, string>>;
   readonly outcome: RequestOutcome;
   /** The EC2 error code, for outcome "error". */

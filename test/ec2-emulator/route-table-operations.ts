@@ -21,7 +21,8 @@ import type { QueryParams } from './query-params.js';
 import { el, set, type XmlElement } from './xml.js';
 
 function routeTableId(params: QueryParams): string {
-  const id = params.required('RouteTableId');
+  // EC2 names this one in lower camel case when it is missing ("…the parameter routeTableId").
+  const id = params.required('RouteTableId', 'routeTableId');
   checkIdFormat(id, idPatterns.routeTable, 'InvalidRouteTableID.Malformed', 'rtb');
   return id;
 }

@@ -10,7 +10,7 @@ import {
   UnassignPrivateIpAddressesCommand,
   type EC2Client,
 } from '@aws-sdk/client-ec2';
-import { baseConfig, dbA, dbB, ec2Client, emulatorForTest, expectEc2Error, other, overlayVip, postQuery, vip, suiteTimeout } from './fixtures.js';
+import { attachTime, baseConfig, dbA, dbB, ec2Client, emulatorForTest, expectEc2Error, other, overlayVip, postQuery, vip, suiteTimeout } from './fixtures.js';
 
 async function holdersOf(client: EC2Client, address: string): Promise<string[]> {
   const out = await client.send(new DescribeNetworkInterfacesCommand({ Filters: [{ Name: 'addresses.private-ip-address', Values: [address] }] }));
@@ -38,7 +38,7 @@ describe('AssignPrivateIpAddresses', suiteTimeout, () => {
     const ec2 = await emulatorForTest(t);
     await expectEc2Error(
       ec2Client(ec2.url).send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip] })),
-      'InvalidIPAddress.InUse', 400, `Address ${vip} is in use.`,
+      'InvalidParameterValue', 400, `[${vip}] assigned, but move is not allowed.`,
     );
   });
 
@@ -46,7 +46,7 @@ describe('AssignPrivateIpAddresses', suiteTimeout, () => {
     const ec2 = await emulatorForTest(t);
     await expectEc2Error(
       ec2Client(ec2.url).send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [dbA.primaryIp], AllowReassignment: true })),
-      'InvalidIPAddress.InUse', 400,
+      'InvalidParameterValue', 400, /primary private IP address of eni-0aaa and cannot be reassigned/,
     );
   });
 
@@ -183,6 +183,7 @@ describe('DescribeNetworkInterfaces', suiteTimeout, () => {
     assert.equal(eni?.Attachment?.InstanceId, dbA.instanceId);
     assert.equal(eni?.Attachment?.DeviceIndex, 0);
     assert.equal(eni?.Attachment?.Status, 'attached');
+    assert.deepEqual(eni?.Attachment?.AttachTime, new Date(attachTime));
     assert.deepEqual(eni?.TagSet, [{ Key: 'pgvip:cluster', Value: 'main' }, { Key: 'Name', Value: 'db-a' }]);
     assert.deepEqual(eni?.PrivateIpAddresses?.map((a) => [a.PrivateIpAddress, a.Primary]), [[dbA.primaryIp, true], [vip, false]]);
   });
@@ -315,6 +316,9 @@ describe('ReplaceRoute and CreateRoute', suiteTimeout, () => {
     );
     const noTarget = await postQuery(ec2.url, { Action: 'CreateRoute', RouteTableId: 'rtb-0a1', DestinationCidrBlock: '198.19.0.11/32' });
     assert.equal(noTarget.code, 'MissingParameter');
+    // EC2 names the missing table in lower camel case, as in its other route messages.
+    const noTable = await postQuery(ec2.url, { Action: 'ReplaceRoute', DestinationCidrBlock: overlayCidr, NetworkInterfaceId: dbB.eni });
+    assert.deepEqual([noTable.status, noTable.code, noTable.message], [400, 'MissingParameter', 'The request must contain the parameter routeTableId']);
   });
 
   it('answers DryRun with DryRunOperation and changes nothing', async (t) => {

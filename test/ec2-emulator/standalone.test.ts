@@ -5,13 +5,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { AssignPrivateIpAddressesCommand, DescribeNetworkInterfacesCommand } from '@aws-sdk/client-ec2';
+import { AssignPrivateIpAddressesCommand, DescribeNetworkInterfacesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { EmulatorConfigError, loadEmulatorConfigFile, resolveEmulatorConfig, startEc2EmulatorFromFile } from './index.js';
-import { baseConfig, dbA, dbB, ec2Client, emulatorForTest, eventually, expectEc2Error, suiteTimeout, vip } from './fixtures.js';
+import { baseConfig, dbA, dbB, ec2Client, emulatorForTest, eventually, expectEc2Error, region, suiteTimeout, vip } from './fixtures.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const exampleConfig = path.join(import.meta.dirname, 'examples/two-nodes.yaml');
 const exampleKey = 'AKIAEXAMPLEAGENT01';
+const exampleSecret = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 
 let dir: string;
 before(() => {
@@ -89,12 +90,15 @@ describe('config validation', suiteTimeout, () => {
   it('loads the example YAML file with its policy file', async (t) => {
     const config = loadEmulatorConfigFile(exampleConfig);
     assert.equal(config.networkInterfaces.length, 2);
-    assert.equal(config.iam?.get(exampleKey)?.arn, 'arn:aws:iam::123456789012:user/db-agent');
-    assert.equal(config.iam?.get(exampleKey)?.policies[0]?.Statement.length, 2);
+    assert.equal(config.iam?.accessKeys.get(exampleKey)?.principal.arn, 'arn:aws:iam::123456789012:user/db-agent');
+    assert.equal(config.iam?.accessKeys.get(exampleKey)?.principal.policies[0]?.Statement.length, 2);
     const ec2 = await startEc2EmulatorFromFile(exampleConfig, { port: 0 });
     t.after(() => ec2.close());
-    const out = await ec2Client(ec2.url, { accessKeyId: exampleKey }).send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: [dbA.eni] }));
+    const out = await ec2Client(ec2.url, { accessKeyId: exampleKey, secretAccessKey: exampleSecret }).send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: [dbA.eni] }));
     assert.deepEqual(out.NetworkInterfaces?.[0]?.PrivateIpAddresses?.map((a) => a.PrivateIpAddress), [dbA.primaryIp, vip]);
+    // Without attachTime in the file, the ENIs were attached when the emulator started.
+    const attachedAgoMs = Date.now() - (out.NetworkInterfaces?.[0]?.Attachment?.AttachTime?.getTime() ?? NaN);
+    assert.ok(attachedAgoMs >= 0 && attachedAgoMs < 60_000, `attached ${attachedAgoMs} ms ago`);
   });
 
   it('says which file is not valid YAML or JSON', () => {
@@ -116,7 +120,7 @@ describe('npm run ec2-emulator', { timeout: 60_000 }, () => {
       return ec2 && imds ? [ec2, imds] : undefined;
     }, 20_000, `the listening lines (output so far: ${cli.output()})`);
 
-    const agent = ec2Client(ec2Url!, { accessKeyId: exampleKey });
+    const agent = ec2Client(ec2Url!, { accessKeyId: exampleKey, secretAccessKey: exampleSecret });
     await agent.send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip], AllowReassignment: true }));
     const out = await agent.send(new DescribeNetworkInterfacesCommand({ Filters: [{ Name: 'addresses.private-ip-address', Values: [vip] }] }));
     assert.deepEqual(out.NetworkInterfaces?.map((e) => e.NetworkInterfaceId), [dbB.eni]);
@@ -140,13 +144,20 @@ describe('npm run ec2-emulator', { timeout: 60_000 }, () => {
     assert.match(cli.output(), /→ at vpcs/);
   });
 
-  it('runs IMDS alone against an emulator elsewhere, and stops on SIGINT', async (t) => {
-    const ec2 = await emulatorForTest(t);
+  it('runs IMDS alone against an emulator elsewhere, with its instance role, and stops on SIGINT', async (t) => {
+    const ec2 = await emulatorForTest(t, baseConfig({ iam: { roles: { 'pgvip-db': { instances: [dbB.instanceId], policy: { Statement: { Effect: 'Allow', Action: 'ec2:Describe*', Resource: '*' } } } } } }));
     const cli = startCli(t, ['--emulator-url', ec2.url, '--imds-port', '0', '--instance', dbB.instanceId]);
     const imdsUrl = await eventually(() => listeningUrl(cli.output(), /IMDS for i-0bbb/), 20_000, 'the IMDS listening line');
     const session = await (await fetch(`${imdsUrl}/latest/api/token`, { method: 'PUT', headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '60' } })).text();
     const localIpv4 = await (await fetch(`${imdsUrl}/latest/meta-data/local-ipv4`, { headers: { 'X-aws-ec2-metadata-token': session } })).text();
     assert.equal(localIpv4, dbB.primaryIp);
+    // The role credentials come from the emulator (its admin API), so the EC2 API there accepts them.
+    const role = await (await fetch(`${imdsUrl}/latest/meta-data/iam/security-credentials/`, { headers: { 'X-aws-ec2-metadata-token': session } })).text();
+    assert.equal(role, 'pgvip-db');
+    const creds = (await (await fetch(`${imdsUrl}/latest/meta-data/iam/security-credentials/pgvip-db`, { headers: { 'X-aws-ec2-metadata-token': session } })).json()) as Record<string, string>;
+    const client = new EC2Client({ region, endpoint: ec2.url, maxAttempts: 1, credentials: { accessKeyId: creds.AccessKeyId!, secretAccessKey: creds.SecretAccessKey!, sessionToken: creds.Token! } });
+    await client.send(new DescribeNetworkInterfacesCommand({}));
+    assert.equal(ec2.requests().at(-1)?.principal, `arn:aws:sts::123456789012:assumed-role/pgvip-db/${dbB.instanceId}`);
     cli.child.kill('SIGINT');
     assert.deepEqual(await cli.exited, { code: 0, signal: null });
   });

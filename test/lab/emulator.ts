@@ -3,8 +3,11 @@
 // emulator's truth (in-netns/vpc-fabric.ts does the work; this is the controller's handle on it).
 //
 // The ENIs carry the tag pgvip:cluster=<cluster>, and when deploy/iam/agent-<mode>.json exists,
-// every request must be signed with one host's access key and is checked against that policy,
-// rendered for this cluster exactly as deployed: the lab proves the policy is enough.
+// both database instances have the instance role `agentRoleName` with that policy, rendered for this
+// cluster exactly as deployed: each host's IMDS hands out that role's temporary credentials, every
+// request must be signed with them (SigV4, verified) and is checked against the policy. The
+// daemons and the AWS CLI on the hosts get no keys: they find the role through the SDK's default
+// credential chain, as on an instance. The lab proves the policy is enough.
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { policyTemplatePath, renderAgentPolicy } from '../../deploy/cdk/lib/iam-policies.js';
@@ -35,7 +38,8 @@ export interface VipRouteEvent {
   readonly cause: string;
 }
 
-export const labSecretAccessKey = 'lab-secret-not-checked-by-the-emulator';
+/** The database hosts' instance role (one role for both, as deploy/cdk attaches it). */
+export const agentRoleName = 'pgvip-agent';
 
 export function emulatorConfigFor(t: Topology): { config: Ec2EmulatorConfig; iamEnforced: boolean } {
   const vpcId = 'vpc-0ab000001';
@@ -68,9 +72,7 @@ export function emulatorConfigFor(t: Topology): { config: Ec2EmulatorConfig; iam
       routeTables: routeTableMode
         ? [{ id: t.routeTableId, vpcId, main: true, routes: [{ destinationCidrBlock: `${t.vip.address}/32`, networkInterfaceId: t.ec2['db-a'].eniId }], subnetIds: subnets.map((s) => s.id) }]
         : [],
-      ...(policy === undefined
-        ? {}
-        : { iam: { accessKeys: Object.fromEntries(dbNodes.map((n) => [t.ec2[n].accessKeyId, { user: `pgvip-agent-${n}`, policy: policy as never }])) } }),
+      ...(policy === undefined ? {} : { iam: { roles: { [agentRoleName]: { instances: dbNodes.map((n) => t.ec2[n].instanceId), policy: policy as never } } } }),
     },
   };
 }

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { startBaselineLoop, baselineProblems } from './baseline/baseline.js';
 import { acknowledged, clusterProblems, lostAckedWrites, overlappingWriters, writeGap, type AgentStatusView, type ClusterSnapshot, type HealthyCluster, type Overlap, type WriteGap } from './checkers.js';
 import { agentUser, witnessUser, writeLabConfigs, type LabConfigs } from './configs.js';
-import { LabEmulator, labSecretAccessKey } from './emulator.js';
+import { LabEmulator } from './emulator.js';
 import { Faults } from './faults.js';
 import { mustRun } from './exec.js';
 import { nodeArgv, repoRoot } from './ipc.js';
@@ -272,8 +272,10 @@ export class Lab {
   }
 
   /**
-   * Environment of a daemon on `host`: the emulator's endpoints and the host's instance-role keys;
-   * compiled, also what its systemd unit sets (Node and malloc tuning), so the lab runs it as deployed.
+   * Environment of a daemon on `host`: the emulator's endpoints, and no AWS keys: the agent's SDK
+   * finds the host's instance-role credentials through its default chain, from the host's IMDS
+   * (AWS_EC2_METADATA_SERVICE_ENDPOINT, which the agent reads for its own IMDS calls too), as on EC2.
+   * Compiled, also what its systemd unit sets (Node and malloc tuning), so the lab runs it as deployed.
    */
   #daemonEnv(host: DbNode | 'witness'): Record<string, string> {
     const t = this.topology;
@@ -282,12 +284,11 @@ export class Lab {
     if (host !== 'witness') {
       Object.assign(env, {
         PGVIP_EC2_ENDPOINT: ec2Endpoint(t),
-        PGVIP_IMDS_ENDPOINT: imdsEndpoint(t, host),
-        AWS_ACCESS_KEY_ID: t.ec2[host].accessKeyId,
-        AWS_SECRET_ACCESS_KEY: labSecretAccessKey,
+        AWS_EC2_METADATA_SERVICE_ENDPOINT: `${imdsEndpoint(t, host)}/`,
         AWS_REGION: t.region,
-        // The SDK must never look for credentials at the real IMDS address.
-        AWS_EC2_METADATA_DISABLED: 'true',
+        // No shared config or credentials file of the machine may stand in for the instance role.
+        AWS_CONFIG_FILE: '/dev/null',
+        AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
       });
     }
     return env;

@@ -154,6 +154,13 @@ describe('lab: DESIGN §9 scenarios on real processes', { skip, timeout: 40 * 60
     const refused = await aws(['describe-route-tables']);
     assert.notEqual(refused.code, 0, 'DescribeRouteTables is not in the secondary-ip policy');
     assert.match(refused.stderr, /UnauthorizedOperation/);
+    // No host holds a key: the agents (which put the VIP on the primary at bootstrap) and the CLI
+    // above signed with their instance's temporary role credentials from IMDS, verified by the emulator.
+    const calls = await lab.emulator.requests();
+    const sessions = new Set(calls.map((c) => c.principal));
+    assert.ok(calls.some((c) => c.action === 'AssignPrivateIpAddresses' && c.outcome === 'ok'), 'the primary agent assigned the VIP');
+    for (const c of calls) assert.match(`${c.accessKeyId} ${c.principal}`, /^ASIA\w+ arn:aws:sts::\d+:assumed-role\/pgvip-agent\/i-\w+$/, `${c.action} by ${c.accessKeyId}`);
+    note(`EC2 calls so far came from ${[...sessions].join(', ')}`);
   });
 
   row('row 1: planned switchover — the standby becomes primary, the old primary rejoins, nothing is lost', async (r) => {

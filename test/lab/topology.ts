@@ -50,8 +50,6 @@ export interface Ec2Identity {
   readonly instanceId: string;
   readonly eniId: string;
   readonly subnetId: string;
-  /** Access key of the instance role the host's processes use (one per host, so IAM is enforced per host). */
-  readonly accessKeyId: string;
 }
 
 export interface Topology {
@@ -88,8 +86,8 @@ export function topologyFor(vipMode: VipMode = 'secondary-ip'): Topology {
     region: 'eu-west-1',
     accountId: '123456789012',
     ec2: {
-      'db-a': { instanceId: 'i-0db0a0001', eniId: 'eni-0db0a0001', subnetId: 'subnet-0db00001', accessKeyId: 'AKIALABDBA0000000001' },
-      'db-b': { instanceId: 'i-0db0b0002', eniId: 'eni-0db0b0002', subnetId: vipMode === 'secondary-ip' ? 'subnet-0db00001' : 'subnet-0db00004', accessKeyId: 'AKIALABDBB0000000002' },
+      'db-a': { instanceId: 'i-0db0a0001', eniId: 'eni-0db0a0001', subnetId: 'subnet-0db00001' },
+      'db-b': { instanceId: 'i-0db0b0002', eniId: 'eni-0db0b0002', subnetId: vipMode === 'secondary-ip' ? 'subnet-0db00001' : 'subnet-0db00004' },
     },
     routeTableId: 'rtb-0ab000001',
     ports: { ec2: 80, imds: { 'db-a': 8101, 'db-b': 8102 }, agent: 8008, witness: 8009, operator: 8010, postgres: 5432 },

@@ -1,7 +1,9 @@
 // `pgvip-agent --config /etc/pgvip/agent.yaml`: the agent daemon. Only this file listens and exits.
 //
 // Environment (mainly for tests and the lab): PGVIP_EC2_ENDPOINT (or AWS_ENDPOINT_URL_EC2) and
-// PGVIP_IMDS_ENDPOINT point the VIP port at an emulator; AWS credentials come from the SDK's usual chain.
+// PGVIP_IMDS_ENDPOINT (or AWS_EC2_METADATA_SERVICE_ENDPOINT, the SDK's own variable) point the VIP
+// port at an emulator. AWS credentials come from the SDK's default chain: on EC2, the instance role
+// from IMDS — the same IMDS the agent reads, since the SDK honours AWS_EC2_METADATA_SERVICE_ENDPOINT too.
 import './v8-tiering.js'; // first: see the module
 import { parseArgs } from 'node:util';
 import pino from 'pino';
@@ -17,9 +19,14 @@ async function main(): Promise<number> {
     console.error(`pgvip-agent: ${(e as Error).message}\nusage: pgvip-agent --config FILE`);
     return 2;
   }
-  if (args.values.help || args.values.config === undefined) {
-    console.error('usage: pgvip-agent --config FILE');
-    return args.values.help ? 0 : 2;
+  // Asked for, the usage goes to stdout (exit 0); as a usage error, to stderr (exit 2).
+  if (args.values.help) {
+    console.log('usage: pgvip-agent --config FILE\n  the pgvip agent: the daemon on each database node (docs/configuration.md)');
+    return 0;
+  }
+  if (args.values.config === undefined) {
+    console.error('pgvip-agent: --config is required\nusage: pgvip-agent --config FILE');
+    return 2;
   }
   let cfg;
   try {
@@ -30,7 +37,7 @@ async function main(): Promise<number> {
   }
   const logger = pino({ level: cfg.logLevel, base: { daemon: 'pgvip-agent' }, redact: ['password', '*.password', 'key', '*.key'] });
   const ec2Endpoint = process.env.PGVIP_EC2_ENDPOINT ?? process.env.AWS_ENDPOINT_URL_EC2;
-  const imdsEndpoint = process.env.PGVIP_IMDS_ENDPOINT;
+  const imdsEndpoint = process.env.PGVIP_IMDS_ENDPOINT ?? process.env.AWS_EC2_METADATA_SERVICE_ENDPOINT;
   const vip = createVipPort(vipPortConfigOf(cfg), {
     logger,
     ...(ec2Endpoint === undefined ? {} : { ec2Endpoint }),

@@ -3,7 +3,7 @@
 // every call and error exactly as the package does against the EC2 emulator, and is the small thing
 // it is built to be.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as sdk from '@aws-sdk/client-ec2';
 import { bundleForNode, inlineConstantKeys, type BundleStats } from '../../../scripts/bundle-agent.mjs';
 import * as sourceModule from '../src/vip/ec2-sdk.js';
+import { startImds } from '../../../test/ec2-emulator/index.js';
 import { baseConfig, dbA, dbB, emulatorForTest, overlayVip, region, vip } from '../../../test/ec2-emulator/fixtures.js';
 
 type Sdk = typeof sourceModule;
@@ -111,6 +112,30 @@ describe('the agent SDK bundle', { timeout: 60_000 }, () => {
     const fromPackage = await run(sdk);
     assert.deepEqual(await run(bundled), fromPackage);
     assert.deepEqual(fromPackage.map((r) => (r as { error?: { name: string } }).error?.name), ['RequestLimitExceeded', 'InternalError', 'Unavailable', 'TimeoutError']);
+  });
+
+  it('finds the instance role through the default credential chain (IMDS), with no keys in its environment', async (t) => {
+    // On EC2 the agent builds its client without credentials: the chain's IMDS provider must be in
+    // the bundle and work from it (the provider modules are loaded by dynamic import).
+    const role = { 'pgvip-agent': { instances: [dbB.instanceId], policy: { Statement: { Effect: 'Allow' as const, Action: 'ec2:DescribeNetworkInterfaces', Resource: '*' } } } };
+    const ec2 = await emulatorForTest(t, baseConfig({ iam: { roles: role } }));
+    const imds = await startImds({ instanceId: dbB.instanceId, source: ec2 });
+    t.after(() => imds.close());
+    const script =
+      `const m = await import(${JSON.stringify(pathToFileURL(bundlePath).href)});` +
+      `const c = new m.EC2Client({ region: ${JSON.stringify(region)}, endpoint: ${JSON.stringify(ec2.url)}, maxAttempts: 1 });` +
+      `const out = await c.send(new m.DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: [${JSON.stringify(dbB.eni)}] }));` +
+      'process.stdout.write(out.NetworkInterfaces[0].NetworkInterfaceId);';
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.url, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' };
+    // Asynchronously: the emulator answers from this process.
+    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, ['--input-type=module', '-e', script], { env, cwd: dir, timeout: 30_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+      );
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, dbB.eni);
+    assert.equal(ec2.requests()[0]?.principal, `arn:aws:sts::123456789012:assumed-role/pgvip-agent/${dbB.instanceId}`);
   });
 
   it('costs a fraction of the package in memory once loaded', () => {

@@ -38,7 +38,7 @@ const keys = { full: 'AKIAVIPFULLPOLICY1', partial: 'AKIAVIPPARTIALPOL1' } as co
 async function emulatorWithPolicies(t: Parameters<typeof emulatorForTest>[0], full: IamPolicyInput, partial: IamPolicyInput) {
   return emulatorForTest(
     t,
-    baseConfig({ iam: { accessKeys: { [keys.full]: { user: 'db-b-agent', policy: full }, [keys.partial]: { user: 'db-b-agent-partial', policy: partial } } } }),
+    baseConfig({ iam: { accessKeys: { [keys.full]: { secretAccessKey: testSecret, user: 'db-b-agent', policy: full }, [keys.partial]: { secretAccessKey: testSecret, user: 'db-b-agent-partial', policy: partial } } } }),
   );
 }
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startEc2Emulator, startImds, type Ec2Emulator, type ImdsServer } from '../../../test/ec2-emulator/index.js';
-import { baseConfig, dbA, overlayVip, vip } from '../../../test/ec2-emulator/fixtures.js';
+import { baseConfig, dbA, overlayVip, testSecretAccessKey, vip } from '../../../test/ec2-emulator/fixtures.js';
 import { repoRoot, runPgvip, type CliResult } from './cli-helpers.js';
 import { tempDir } from './notify-helpers.js';
 
@@ -79,7 +79,7 @@ describe('pgvip doctor', { concurrency: 2, timeout: 300_000 }, () => {
       {
         ...config,
         networkInterfaces: config.networkInterfaces!.map((eni) => (eni.id === dbA.eni ? { ...eni, sourceDestCheck } : eni)),
-        iam: { accessKeys: Object.fromEntries(Object.entries(keys).map(([name, key]) => [key, { user: `doctor-${name}`, policyFile: `${name}.json` }])) },
+        iam: { accessKeys: Object.fromEntries(Object.entries(keys).map(([name, key]) => [key, { secretAccessKey: testSecretAccessKey, user: `doctor-${name}`, policyFile: `${name}.json` }])) },
       },
       { baseDir: dir },
     );
@@ -105,7 +105,7 @@ describe('pgvip doctor', { concurrency: 2, timeout: 300_000 }, () => {
     const file = path.join(l.dir, `agent-${Math.random().toString(36).slice(2)}.yaml`);
     writeFileSync(file, yaml);
     return runPgvip(['doctor', '--config', file, '--imds', imdsUrl, '--ec2-endpoint', l.ec2.url, ...extra], {
-      env: { AWS_ACCESS_KEY_ID: key, AWS_SECRET_ACCESS_KEY: 'not-checked-by-the-emulator' },
+      env: { AWS_ACCESS_KEY_ID: key, AWS_SECRET_ACCESS_KEY: testSecretAccessKey },
       timeoutMs: 90_000,
     });
   }

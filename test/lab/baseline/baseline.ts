@@ -9,7 +9,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { mustRunOnHost, runOnHost } from '../exec.js';
-import { labSecretAccessKey } from '../emulator.js';
 import type { Lab } from '../lab.js';
 import { pgBinDir, postmasterPid, startServer, stopServer, waitForStreaming } from '../postgres.js';
 import { Service } from '../supervisor.js';
@@ -19,18 +18,20 @@ import type { HealthyCluster } from '../checkers.js';
 const script = path.join(path.dirname(new URL(import.meta.url).pathname), 'failover-loop.sh');
 const cleanPath = '/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** Environment of the AWS CLI on `node`: the host's instance-role keys, and no user config of the machine. */
+/**
+ * Environment of the AWS CLI on `node`: no keys and no user config of the machine; the CLI takes the
+ * host's instance-role credentials from the host's IMDS, as it would on an instance.
+ */
 export function awsEnv(lab: Pick<Lab, 'topology' | 'dir'>, node: DbNode): Record<string, string> {
   const t = lab.topology;
   return {
     PATH: cleanPath,
     HOME: path.join(lab.dir, 'hosts', node),
-    AWS_ACCESS_KEY_ID: t.ec2[node].accessKeyId,
-    AWS_SECRET_ACCESS_KEY: labSecretAccessKey,
+    // With the slash: botocore appends `latest/…` to it, as to its default http://169.254.169.254/.
+    AWS_EC2_METADATA_SERVICE_ENDPOINT: `${imdsEndpoint(t, node)}/`,
     AWS_DEFAULT_REGION: t.region,
     AWS_CONFIG_FILE: '/dev/null',
     AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-    AWS_EC2_METADATA_DISABLED: 'true',
     AWS_PAGER: '',
   };
 }

@@ -12,7 +12,8 @@
 # Environment (set by test/lab/baseline/baseline.ts):
 #   PRIMARY_ADDR  the primary's host address      VIP, VIP_PREFIX  the VIP and its prefix length
 #   PGDATA, PGBIN the local data directory / bin  EC2_ENDPOINT, IMDS_ENDPOINT  the emulator
-#   plus AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION for the AWS CLI.
+#   plus AWS_DEFAULT_REGION and AWS_EC2_METADATA_SERVICE_ENDPOINT for the AWS CLI, which takes the
+#   instance role's credentials from IMDS like on EC2.
 
 log() { echo "$(date +%s%3N) baseline: $*"; }
 
