@@ -139,6 +139,11 @@ async function main(): Promise<void> {
     mkdirSync(keyDir, { mode: 0o700 });
     const names = Array.from({ length: clusters }, (_, i) => `c${String(i + 1).padStart(3, '0')}`);
     for (const name of names) writeFileSync(path.join(keyDir, `${name}.key`), formatKeyFile(generateKey()), { mode: 0o600 });
+    // The operator API's token (the witness requires one): the bench reads metrics and views with it.
+    const operatorToken = generateKey().toString('hex');
+    const tokenFile = path.join(keyDir, 'operator.token');
+    writeFileSync(tokenFile, `${operatorToken}\n`, { mode: 0o600 });
+    const operatorAuth = { headers: { authorization: `Bearer ${operatorToken}` } };
 
     console.log(`starting ${2 * clusters} emulated agents ...`);
     const agents = spawn(process.execPath, [...nodeArgs, path.join(here, 'emulated-agents.ts'), '--clusters', String(clusters), '--keys', keyDir, '--heartbeat', String(heartbeatMs)], {
@@ -168,7 +173,7 @@ async function main(): Promise<void> {
       stateDir: path.join(dir, 'state'),
       logLevel: 'info',
       listen: { host: '127.0.0.1', port: listenPort },
-      operatorApi: { host: '127.0.0.1', port: operatorPort },
+      operatorApi: { host: '127.0.0.1', port: operatorPort, tokenFile },
       clusters: names.map((name, i) => ({
         name,
         nodes: (byCluster.get(name) ?? []).map((n) => ({
@@ -204,7 +209,7 @@ async function main(): Promise<void> {
       logStream.write(b);
     });
     const metricsUrl = `http://127.0.0.1:${operatorPort}/metrics`;
-    const scrape = async () => parseMetrics(await (await request(metricsUrl)).body.text());
+    const scrape = async () => parseMetrics(await (await request(metricsUrl, operatorAuth)).body.text());
     for (let i = 0; ; i++) {
       try {
         if ((await request(`http://127.0.0.1:${operatorPort}/health`)).statusCode === 200) break;
@@ -219,7 +224,7 @@ async function main(): Promise<void> {
 
     // All clusters healthy before measuring: term 1, db-a primary, every node reachable.
     for (let attempt = 1; ; attempt++) {
-      const views = (await (await request(`http://127.0.0.1:${operatorPort}/api/v1/clusters`)).body.json()) as { clusters: { term: number; primary: string; nodes: { reachable: boolean; pgReachable: boolean }[] }[] };
+      const views = (await (await request(`http://127.0.0.1:${operatorPort}/api/v1/clusters`, operatorAuth)).body.json()) as { clusters: { term: number; primary: string; nodes: { reachable: boolean; pgReachable: boolean }[] }[] };
       const unhealthy = views.clusters.filter((c) => c.term !== 1 || c.primary !== 'db-a' || !c.nodes.every((n) => n.reachable && n.pgReachable));
       if (views.clusters.length === clusters && unhealthy.length === 0) break;
       if (attempt >= 30) throw new Error(`${unhealthy.length} of ${views.clusters.length} clusters still not healthy ${30 + warmupS} s after start`);
