@@ -21,7 +21,16 @@ die() {
 }
 note() { echo "pgvip-upgrade: $*"; }
 
-[[ $# -eq 1 && "$1" != -* ]] || die "usage: pgvip-upgrade RELEASE (a pgvip-<version>.tar.gz, an extracted release directory, or an installed version)"
+usage="usage: pgvip-upgrade RELEASE (a pgvip-<version>.tar.gz, an extracted release directory, or an installed version)"
+if [[ $# -eq 1 && ( "$1" == -h || "$1" == --help ) ]]; then
+  sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+  exit 0
+fi
+if [[ $# -ne 1 || "$1" == -* ]]; then
+  [[ "${1:-}" == -* ]] && echo "pgvip-upgrade: unknown option '$1'" >&2
+  echo "pgvip-upgrade: $usage" >&2
+  exit 2
+fi
 [[ "$(id -u)" -eq 0 ]] || die "run as root"
 root="${PGVIP_ROOT:-/}"
 [[ "$root" == /* ]] || die "PGVIP_ROOT must be an absolute path, got '$root'"

@@ -5,6 +5,7 @@ import { existsSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { parseCommandLine } from './cli-args.mjs';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -38,5 +39,6 @@ export function ensureNpmDeps() {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  parseCommandLine({ usage: 'usage: npm run bootstrap\n  checks the Node.js version and installs the npm dependencies when they are missing or older than package-lock.json' });
   ensureNpmDeps();
 }

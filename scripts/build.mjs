@@ -1,12 +1,17 @@
 // `node scripts/build.mjs`: compiles every package (tsc -b), then replaces the agent's entry
 // dist/main.js with one tree-shaken bundle (bundle-agent.mjs). Everything that runs the daemons compiled — `npm run build`, the
 // test runner, the benchmarks and the release — builds through here, so dist/ is always the same.
+// It installs the npm dependencies first when they are missing (a fresh clone), after reading its
+// command line, so that `--help` installs nothing.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { bundleAgent } from './bundle-agent.mjs';
+import { ensureNpmDeps, repoRoot } from './bootstrap.mjs';
+import { parseCommandLine } from './cli-args.mjs';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+parseCommandLine({ usage: 'usage: npm run build\n  compiles every package into dist/ (tsc -b) and bundles the agent daemon into packages/agent/dist/main.js' });
+ensureNpmDeps();
+// Imported only now: the bundler is an npm dependency.
+const { bundleAgent } = await import('./bundle-agent.mjs');
 
 const tsc = spawnSync(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-b'], { cwd: repoRoot, stdio: 'inherit' });
 if (tsc.status !== 0) {

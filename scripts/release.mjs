@@ -21,6 +21,7 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseCommandLine } from './cli-args.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -34,14 +35,13 @@ function run(cmd, args, cwd) {
   if (r.status !== 0) fail(`${cmd} ${args.join(' ')} failed (exit ${r.status ?? r.signal})`);
 }
 
-function parseArgs(argv) {
-  const options = { out: path.join(repoRoot, 'release'), build: true };
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--out') options.out = path.resolve(argv[++i] ?? fail('--out needs a directory'));
-    else if (argv[i] === '--no-build') options.build = false;
-    else fail(`unknown argument ${argv[i]}; usage: node scripts/release.mjs [--out DIR] [--no-build]`);
-  }
-  return options;
+function parseReleaseArgs(argv) {
+  const { values } = parseCommandLine({
+    argv,
+    usage: 'usage: npm run release [-- --out DIR] [--no-build]\n  builds pgvip and packs release/pgvip-<version>.tar.gz (--out: another directory; --no-build: use dist/ as it is)',
+    options: { out: { type: 'string' }, 'no-build': { type: 'boolean' } },
+  });
+  return { out: values.out === undefined ? path.join(repoRoot, 'release') : path.resolve(values.out), build: values['no-build'] !== true };
 }
 
 function gitCommit() {
@@ -103,7 +103,7 @@ export function buildRelease({ out, build }) {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { tarball, sha256 } = buildRelease(parseArgs(process.argv.slice(2)));
+  const { tarball, sha256 } = buildRelease(parseReleaseArgs(process.argv.slice(2)));
   console.log(`release: ${path.relative(process.cwd(), tarball)} (sha256 ${sha256})`);
   // Leave older releases alone but say what is there, so nobody ships a stale file by mistake.
   const others = readdirSync(path.dirname(tarball)).filter((f) => f.endsWith('.tar.gz') && f !== path.basename(tarball));

@@ -1,17 +1,23 @@
 // `npm test`: bootstrap a fresh clone, then lint, type-check and run every test file.
-// Usage: npm test [-- --only PATTERN] (PATTERN filters test files by substring)
+// Usage: npm test [-- --only PATTERN] [--no-static] (PATTERN filters test files by substring)
 import { readdirSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { ensureNpmDeps, repoRoot } from './bootstrap.mjs';
+import { parseCommandLine } from './cli-args.mjs';
 import { ensureSystemDeps } from './system-deps.mjs';
 
+const { values } = parseCommandLine({
+  usage: `usage: npm test [-- --only PATTERN] [--no-static]
+  bootstraps, lints, type-checks, builds and runs every test (as root: also the lab; PGVIP_LAB=0 leaves its scenarios out)
+  --only PATTERN   only the test files whose path contains PATTERN
+  --no-static      no lint, type-check or build: run the tests from source`,
+  options: { only: { type: 'string' }, 'no-static': { type: 'boolean' } },
+});
 ensureNpmDeps();
 
-const argv = process.argv.slice(2);
-const onlyIdx = argv.indexOf('--only');
-const only = onlyIdx >= 0 ? argv[onlyIdx + 1] : undefined;
-const skipStatic = argv.includes('--no-static');
+const only = values.only;
+const skipStatic = values['no-static'] === true;
 
 function run(title, cmd, args, env = {}) {
   console.log(`\n== ${title}`);

@@ -3,6 +3,7 @@
 // host (frozen, its traffic dropped), prints the failover timeline from the daemons' own logs, brings
 // the old primary back as a standby, checks that nothing was lost and nobody wrote twice, and tears
 // everything down. `npm run demo -- --simulated` runs the simulator's version instead (no root).
+import { parseCommandLine } from '../../scripts/cli-args.mjs';
 import { ensureSystemDeps } from '../../scripts/system-deps.mjs';
 import { acknowledged, firstAckAfter } from '../lab/checkers.js';
 import { isRoot, startLab, type Lab } from '../lab/lab.js';
@@ -10,7 +11,15 @@ import { renderMilestones } from '../lab/logs.js';
 import type { DbNode } from '../lab/topology.js';
 import { hold, waitFor } from '../lab/wait.js';
 
-if (process.argv.includes('--simulated')) {
+const { values } = parseCommandLine({
+  usage: `usage: npm run demo [-- --simulated]
+  (as root) a real three-host cluster in network namespaces loses its primary: the failover timeline,
+  then checks that no acknowledged write was lost. Works from any clone (the daemons run from a copy).
+  --simulated   the simulator's version of the same story (no root needed)`,
+  options: { simulated: { type: 'boolean' } },
+});
+
+if (values.simulated === true) {
   await import('./simulated.js');
 } else {
   await realDemo();

@@ -7,11 +7,20 @@
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { parseCommandLine } from '../../scripts/cli-args.mjs';
 import { ensureSystemDeps } from '../../scripts/system-deps.mjs';
 import { nodeArgv, repoRoot } from './ipc.js';
 import { isRoot, Lab } from './lab.js';
 import { runOnHost } from './exec.js';
 import type { DbNode } from './topology.js';
+
+parseCommandLine({
+  usage: `usage: npm run bench:agent   (as root; builds the daemons, then runs the lab)
+  one agent's memory, CPU and /health latency on real processes; writes bench/results/agent.json.
+  Environment: PGVIP_BENCH_SECONDS (sampled, default 60), PGVIP_BENCH_WARMUP_SECONDS (default 20),
+  PGVIP_BENCH_LOAD_SECONDS (default 4), PGVIP_BENCH_LOAD_ROUNDS (default 5), PGVIP_BENCH_CONCURRENCY
+  (default 16), PGVIP_BENCH_CPU_PROF (a directory for CPU profiles), PGVIP_BENCH_NODE_ARGS (agent Node flags)`,
+});
 
 const SECONDS = Number(process.env.PGVIP_BENCH_SECONDS ?? 60);
 /**

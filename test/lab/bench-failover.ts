@@ -18,7 +18,7 @@ import { spawnSync } from 'node:child_process';
 import { cpus, release } from 'node:os';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandLine, usageError } from '../../scripts/cli-args.mjs';
 import { ensureSystemDeps } from '../../scripts/system-deps.mjs';
 import { repairBaseline } from './baseline/baseline.js';
 import { acknowledged, firstAckAfter, lostAckedWrites, overlappingWriters, percentile, writeGap } from './checkers.js';
@@ -72,7 +72,12 @@ interface ScenarioSummary {
   readonly samples: readonly RunResult[];
 }
 
-const { values: args } = parseArgs({
+const usage = `usage: npm run bench:failover -- [--runs N] [--systems pgvip,baseline] [--scenarios ${scenarioNames.join(',')}] [--out DIR]
+       npm run bench:failover -- --render   (rewrite failover.md from failover.json, no lab)
+  (as root) N runs (default 20) of each scenario for each system in the lab; writes failover.json and
+  failover.md into DIR (default bench/results)`;
+const { values: args } = parseCommandLine({
+  usage,
   options: {
     runs: { type: 'string', default: '20' },
     systems: { type: 'string', default: 'pgvip,baseline' },
@@ -85,6 +90,9 @@ const { values: args } = parseArgs({
 const runs = Number(args.runs);
 const systems = args.systems!.split(',') as LabSystem[];
 const scenarios = args.scenarios!.split(',') as ScenarioName[];
+if (!Number.isInteger(runs) || runs < 1) usageError(usage, `--runs must be a positive whole number (got ${args.runs})`);
+for (const s of systems) if (s !== 'pgvip' && s !== 'baseline') usageError(usage, `--systems: unknown system ${s}`);
+for (const s of scenarios) if (!scenarioNames.includes(s)) usageError(usage, `--scenarios: unknown scenario ${s}`);
 
 const t0 = Date.now();
 let compiled = false;

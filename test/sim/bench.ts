@@ -3,10 +3,18 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { defaultTimings } from '@pgvip/shared/core';
+import { parseCommandLine } from '../../scripts/cli-args.mjs';
 import { runParallel } from './parallel.js';
 import { Rng } from './rng.js';
 import { baseSchedule, type Fault, type Host, type Schedule } from './schedule.js';
 import { runSchedule } from './world.js';
+
+parseCommandLine({
+  usage: `usage: npm run bench:sim
+  the simulator's throughput, and the failover times and false failovers of the real core at default
+  timings; writes bench/results/sim.json. Environment: PGVIP_BENCH_RUNS (runs per scenario, default 200),
+  PGVIP_BENCH_SCHEDULES (schedules for the throughput, default 2000)`,
+});
 
 const RUNS = Number(process.env.PGVIP_BENCH_RUNS ?? 200);
 const THROUGHPUT_SCHEDULES = Number(process.env.PGVIP_BENCH_SCHEDULES ?? 2000);

@@ -1,11 +1,18 @@
 // `npm run sim -- --seed N [--scenario NAME] [--quiet]`: replay one simulated run with a readable transcript.
-import { parseArgs } from 'node:util';
+import { parseCommandLine, usageError } from '../../scripts/cli-args.mjs';
 import { randomSchedule } from './generate.js';
 import { scenarios } from './scenarios.js';
 import { describeFault } from './schedule.js';
 import { runSchedule } from './world.js';
 
-const { values } = parseArgs({
+const usage = `usage: npm run sim -- [--seed N] [--scenario NAME] [--quiet] [--list]
+  --seed N          the seed of the random fault schedule (default 1)
+  --scenario NAME   replay a named DESIGN §9 scenario instead of a random schedule
+  --quiet           no transcript, only the outcome
+  --list            list the named scenarios`;
+
+const { values } = parseCommandLine({
+  usage,
   options: {
     seed: { type: 'string', default: '1' },
     scenario: { type: 'string' },
@@ -20,15 +27,13 @@ if (values.list) {
 }
 const seed = Number(values.seed);
 if (!Number.isSafeInteger(seed)) {
-  console.error(`--seed must be an integer (got ${values.seed})`);
-  process.exit(2);
+  usageError(usage, `--seed must be an integer (got ${values.seed})`);
 }
 let schedule;
 if (values.scenario !== undefined) {
   const sc = scenarios[values.scenario];
   if (sc === undefined) {
-    console.error(`unknown scenario ${values.scenario}; try --list`);
-    process.exit(2);
+    usageError(usage, `unknown scenario ${values.scenario}; try --list`);
   }
   console.log(`scenario ${values.scenario}: ${sc.goal}`);
   schedule = sc.schedule(seed);

@@ -28,21 +28,30 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { defaultTimings, formatKeyFile, generateKey } from '@pgvip/shared';
+import { parseCommandLine, usageError } from '../../../scripts/cli-args.mjs';
 import type { AgentNode, AgentsReport, ChildMessage, ParentMessage } from './emulated-agents.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../../..');
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
+const usage = `usage: npm run bench:witness [-- --clusters N --duration S --warmup S --runtime dist|source --out FILE]
+  --clusters N       clusters the witness serves, two emulated agents each (default 100)
+  --duration S       seconds measured (default 60), after --warmup S seconds (default 10)
+  --runtime R        run the witness compiled (dist, the default; builds it first) or from source
+  --out FILE         where the results go (default bench/results/witness.json)`;
+const { values: args } = parseCommandLine({
+  usage,
+  options: { clusters: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' }, runtime: { type: 'string' }, out: { type: 'string' } },
+});
+const clusters = Number(args.clusters ?? '100');
+const durationS = Number(args.duration ?? '60');
+const warmupS = Number(args.warmup ?? '10');
+const outFile = path.resolve(repoRoot, args.out ?? 'bench/results/witness.json');
+const runtime = args.runtime ?? 'dist';
+if (runtime !== 'dist' && runtime !== 'source') usageError(usage, `--runtime must be dist or source (got ${runtime})`);
+for (const [name, n] of [['clusters', clusters], ['duration', durationS], ['warmup', warmupS]] as const) {
+  if (!Number.isInteger(n) || n < 0) usageError(usage, `--${name} must be a whole number (got ${args[name]})`);
 }
-const clusters = Number(option('clusters', '100'));
-const durationS = Number(option('duration', '60'));
-const warmupS = Number(option('warmup', '10'));
-const outFile = path.resolve(repoRoot, option('out', 'bench/results/witness.json'));
-const runtime = option('runtime', 'dist');
-if (runtime !== 'dist' && runtime !== 'source') throw new Error(`--runtime must be dist or source (got ${runtime})`);
 const heartbeatMs = defaultTimings.heartbeatMs;
 
 /** What "one witness serves 100 clusters at the default heartbeat" has to mean in numbers. */
