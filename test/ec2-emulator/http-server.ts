@@ -22,8 +22,10 @@ export function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   });
 }
 
-function sendQueryAnswer(res: ServerResponse, httpStatus: number, requestId: string, xml: string): void {
+function sendQueryAnswer(res: ServerResponse, httpStatus: number, requestId: string, xml: string, nowMs: number): void {
   res.writeHead(httpStatus, {
+    // The server's clock, which the SDKs sample to correct their own (a skewed host's next request is signed right).
+    Date: new Date(nowMs).toUTCString(),
     'Content-Type': 'text/xml;charset=UTF-8',
     'Content-Length': Buffer.byteLength(xml),
     // The JS SDK reads $metadata.requestId only from this header, not from the body.
@@ -49,7 +51,7 @@ async function serve(deps: QueryApiDeps & AdminDeps, req: IncomingMessage, res: 
   const outcome = handleQuery(deps, { method: req.method ?? 'GET', target: req.url ?? '/', rawHeaders: req.rawHeaders, body });
   switch (outcome.kind) {
     case 'answer':
-      sendQueryAnswer(res, outcome.httpStatus, outcome.requestId, outcome.xml);
+      sendQueryAnswer(res, outcome.httpStatus, outcome.requestId, outcome.xml, (deps.now ?? Date.now)());
       return;
     case 'hang':
       // Leave the request open: only the client's timeout (or the emulator closing) ends it.

@@ -53,15 +53,18 @@ export interface StartOptions {
   /** Directory that relative `policyFile` paths are resolved against (default: the working directory). */
   readonly baseDir?: string;
   readonly clock?: Clock;
+  /** The emulator's wall clock (ms): request dates and credential expirations are judged by it; default Date.now. */
+  readonly wallClock?: () => number;
 }
 
 /** Starts an emulator from an already validated config (see loadEmulatorConfigFile). */
-export async function startResolvedEc2Emulator(config: ResolvedEmulatorConfig, options: { clock?: Clock } = {}): Promise<Ec2Emulator> {
+export async function startResolvedEc2Emulator(config: ResolvedEmulatorConfig, options: { clock?: Clock; wallClock?: () => number } = {}): Promise<Ec2Emulator> {
   const store = new Ec2Store(initialSnapshot(config), config.timing, options.clock);
   const faults = new FaultInjector(config.faults);
   const log = new RequestLog();
-  const credentials = config.iam && new CredentialStore(config.iam, config.accountId);
-  const server = createEmulatorServer({ store, faults, credentials, log });
+  const now = options.wallClock ?? Date.now;
+  const credentials = config.iam && new CredentialStore(config.iam, config.accountId, now);
+  const server = createEmulatorServer({ store, faults, credentials, log, now });
   let port: number;
   try {
     port = await listen(server, config.host, config.port);

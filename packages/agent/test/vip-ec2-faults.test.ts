@@ -2,9 +2,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isPgvipError } from '@pgvip/shared';
-import { holderOfAddress, type FaultRule } from '../../../test/ec2-emulator/index.js';
+import { holderOfAddress, startEc2Emulator, type FaultRule } from '../../../test/ec2-emulator/index.js';
 import { baseConfig, dbA, dbB, emulatorForTest, suiteTimeout, vip } from '../../../test/ec2-emulator/fixtures.js';
-import { emulatedPort, secondaryIpVip } from './vip-helpers.js';
+import { emulatedPort, secondaryIpVip, testSecret } from './vip-helpers.js';
 
 const nodeB = { eniId: dbB.eni, instanceId: dbB.instanceId };
 const faulty = (...rules: FaultRule[]) => baseConfig({ faults: { rules } });
@@ -68,6 +68,20 @@ describe('EC2 faults on the move', suiteTimeout, () => {
     assert.deepEqual(outcomes(ec2.requests()), ['lost-response', 'ok']);
     assert.deepEqual(requestIds, [ec2.requests()[1]!.requestId]);
     assert.equal(b.logs.find((l) => l.attempt === 1)?.failure, 'network');
+    assert.equal(holderOfAddress(ec2.state.control, vip)?.id, dbB.eni);
+  });
+
+  it('retries when EC2 refuses the host\'s clock (20 min off): the SDK corrects its offset from the answer and the next attempt goes through', async (t) => {
+    // EC2's clock 20 minutes ahead of this host's, signatures verified: the first request is dated too far back.
+    const ec2 = await startEc2Emulator(
+      baseConfig({ iam: { accessKeys: { AKIDVIPTESTS00001: { secretAccessKey: testSecret, policy: { Statement: { Effect: 'Allow', Action: 'ec2:*', Resource: '*' } } } } } }),
+      { wallClock: () => Date.now() + 20 * 60_000 },
+    );
+    t.after(() => ec2.close());
+    const b = emulatedPort(t, ec2, { vip: secondaryIpVip(), self: nodeB });
+    await b.port.moveInCloud({ term: 2, budgetMs: 2_000 });
+    assert.deepEqual(outcomes(ec2.requests()), ['RequestExpired', 'ok']);
+    assert.equal(b.logs.find((l) => l.attempt === 1)?.failure, 'clock-skew');
     assert.equal(holderOfAddress(ec2.state.control, vip)?.id, dbB.eni);
   });
 

@@ -18,7 +18,7 @@ export interface RetryPolicy {
 export const defaultRetryPolicy: RetryPolicy = { baseDelayMs: 50, maxDelayMs: 1_000 };
 
 /** How one failed attempt is judged. */
-export type FailureKind = 'throttled' | 'server' | 'timeout' | 'network' | 'unauthorized' | 'not-found' | 'client';
+export type FailureKind = 'throttled' | 'server' | 'timeout' | 'network' | 'clock-skew' | 'unauthorized' | 'not-found' | 'client';
 
 /** A failed attempt, reduced to what decides a retry and what may be logged (never the request). */
 export interface Ec2Failure {
@@ -30,7 +30,7 @@ export interface Ec2Failure {
   readonly requestId: string | undefined;
 }
 
-const retryable: ReadonlySet<FailureKind> = new Set(['throttled', 'server', 'timeout', 'network']);
+const retryable: ReadonlySet<FailureKind> = new Set(['throttled', 'server', 'timeout', 'network', 'clock-skew']);
 const throttlingCodes = new Set(['RequestLimitExceeded', 'Throttling', 'ThrottlingException', 'RequestThrottled', 'RequestThrottledException', 'TooManyRequestsException']);
 const notFoundCodes = /^Invalid(NetworkInterfaceID|RouteTableID|InstanceID)\.NotFound$/;
 const networkCodes = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
@@ -39,7 +39,7 @@ interface SdkErrorShape {
   name?: unknown;
   code?: unknown;
   message?: unknown;
-  $metadata?: { httpStatusCode?: number; requestId?: string };
+  $metadata?: { httpStatusCode?: number; requestId?: string; clockSkewCorrected?: boolean };
 }
 
 /** Classifies whatever the SDK threw. */
@@ -51,6 +51,10 @@ export function classifyEc2Error(err: unknown): Ec2Failure {
   const requestId = e.$metadata?.requestId;
   const message = typeof e.message === 'string' ? e.message : String(err);
   const failure = (kind: FailureKind, code = name): Ec2Failure => ({ kind, code, message, httpStatus, requestId });
+  // EC2 refused the request's date (more than 15 minutes from its clock: RequestExpired, or
+  // AuthFailure) and the SDK has just corrected its clock offset from the answer's Date header: the
+  // next attempt is signed with EC2's time. A host whose wall clock jumped must not lose a failover to it.
+  if (e.$metadata?.clockSkewCorrected === true) return failure('clock-skew');
   if (name === 'UnauthorizedOperation' || name === 'AuthFailure' || name === 'Blocked' || name === 'OptInRequired') return failure('unauthorized');
   if (throttlingCodes.has(name) || httpStatus === 429) return failure('throttled');
   if (notFoundCodes.test(name)) return failure('not-found');
