@@ -84,6 +84,12 @@ export function buildRelease({ out, build }) {
         cpSync(path.join(from, 'dist'), path.join(tree, workspace, 'dist'), { recursive: true, filter: copyFilter });
       }
     }
+    // The PostgreSQL commit guard ships as source: it is built on each database node against that
+    // node's PostgreSQL server headers (docs/deploy.md); build output never ships.
+    cpSync(path.join(repoRoot, 'packages/agent/pg-commit-guard'), path.join(tree, 'packages/agent/pg-commit-guard'), {
+      recursive: true,
+      filter: (src) => !/\.(o|so|bc)$/.test(src),
+    });
 
     run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], tree);
 

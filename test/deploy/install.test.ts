@@ -102,9 +102,10 @@ describe('install.sh and pgvip-upgrade on a release built by scripts/release.mjs
   it('the release holds the compiled daemons, production dependencies only, deploy/ and its marker', () => {
     const marker = JSON.parse(readFileSync(path.join(release, 'release.json'), 'utf8')) as { name: string; version: string };
     assert.deepEqual([marker.name, marker.version], ['pgvip', version]);
-    for (const f of ['packages/agent/dist/index.js', 'packages/witness/dist/index.js', 'packages/shared/dist/index.js', 'deploy/install.sh', 'deploy/systemd/pgvip-agent.service', 'deploy/iam/agent-secondary-ip.json']) {
+    for (const f of ['packages/agent/dist/index.js', 'packages/witness/dist/index.js', 'packages/shared/dist/index.js', 'deploy/install.sh', 'deploy/systemd/pgvip-agent.service', 'deploy/iam/agent-secondary-ip.json', 'packages/agent/pg-commit-guard/Makefile', 'packages/agent/pg-commit-guard/pgvip_commit_guard.c']) {
       assert.ok(statSync(path.join(release, f)).isFile(), f);
     }
+    assert.deepEqual(readdirSync(path.join(release, 'packages/agent/pg-commit-guard')).filter((f) => /\.(o|so)$/.test(f)), [], 'the commit guard ships as source only');
     const sha = readFileSync(`${tarball}.sha256`, 'utf8');
     assert.match(sha, new RegExp(`^[0-9a-f]{64}  pgvip-${version.replace(/\./g, '\\.')}\\.tar\\.gz\\n$`));
     // Development tools and the CDK toolchain must not ship to hosts.

@@ -2,9 +2,11 @@
 // nothing is at stake. It proves what can be proven without acting — IMDS answers, the ENI and the
 // route tables exist, the VIP fits the subnet, and each IAM permission whose API has a DryRun
 // (DryRunOperation = allowed, UnauthorizedOperation = missing) — and says plainly what cannot:
-// AssignPrivateIpAddresses and UnassignPrivateIpAddresses have no DryRun in the EC2 API.
+// AssignPrivateIpAddresses and UnassignPrivateIpAddresses have no DryRun in the EC2 API. Last, it asks
+// the node's PostgreSQL whether the commit guard is loaded and active (doctor-postgres.ts).
 import type * as Ec2Sdk from '@aws-sdk/client-ec2';
 import type { AgentConfig } from '@pgvip/shared';
+import { commitGuardCheck } from './doctor-postgres.js';
 import { ImdsReader } from './imds.js';
 import { awsReservedReason, cidrContains, parseCidr, type Cidr } from './ipv4.js';
 
@@ -46,6 +48,12 @@ type Ec2Outcome<T> =
 const policyFileOf = { 'secondary-ip': 'deploy/iam/agent-secondary-ip.json', 'route-table': 'deploy/iam/agent-route-table.json' } as const;
 
 export async function runDoctor(options: DoctorOptions): Promise<Check[]> {
+  const checks = await awsChecks(options);
+  checks.push(await commitGuardCheck(options.config, options.timeoutMs));
+  return checks;
+}
+
+async function awsChecks(options: DoctorOptions): Promise<Check[]> {
   const { config } = options;
   const cluster = config.cluster;
   const node = cluster.nodes.find((n) => n.id === config.self)!;
