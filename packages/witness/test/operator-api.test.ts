@@ -20,10 +20,12 @@ async function setup(t: TestContext) {
   const daemon = await startDaemon(t, witnessConfig({ stateDir, token: TOKEN, clusters: [{ name: 'c1' }, { name: 'c2' }] }), { clock });
   const c1 = daemon.runners.get('c1');
   assert.ok(c1);
-  const granted = c1.request(lease(1));
-  assert.ok(granted.kind === 'lease-reply' && granted.granted);
+  // The witness learns term 1 from the agents' reports before db-a asks for its lease (a lease
+  // request never creates a term).
   c1.poll('db-a', agentStatus('c1', 'db-a'), true);
   c1.poll('db-b', agentStatus('c1', 'db-b'), true);
+  const granted = c1.request(lease(1));
+  assert.ok(granted.kind === 'lease-reply' && granted.granted, JSON.stringify(granted));
   const restore: SyncUpdate = { v: PROTOCOL_VERSION, cluster: 'c1', term: 1, from: 'db-a', kind: 'sync-update', standby: 'db-b', change: 'restore' };
   c1.request(restore);
   await daemon.history.flush();
