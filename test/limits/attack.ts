@@ -201,12 +201,13 @@ export interface Daemon {
 
 /**
  * Runs a daemon's main.ts from source (tsx), with its soft and hard open-file limit set to `nofile`
- * by prlimit when given (prlimit execs the command, so the pid is the daemon's).
+ * by prlimit when given (prlimit execs the command, so the pid is the daemon's). `root` is the
+ * checkout whose daemon runs (another one, to compare with an older release).
  */
-export function runDaemon(mainTs: string, configFile: string, nofile?: number): Daemon {
-  const node = [process.execPath, '--conditions=pgvip-source', '--import', 'tsx', path.join(repoRoot, mainTs), '--config', configFile];
+export function runDaemon(mainTs: string, configFile: string, nofile?: number, root = repoRoot): Daemon {
+  const node = [process.execPath, '--conditions=pgvip-source', '--import', 'tsx', path.join(root, mainTs), '--config', configFile];
   const [cmd, ...args] = nofile === undefined ? node : ['prlimit', `--nofile=${nofile}:${nofile}`, ...node];
-  const child = spawn(cmd!, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AWS_EC2_METADATA_DISABLED: 'true' } });
+  const child = spawn(cmd!, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AWS_EC2_METADATA_DISABLED: 'true' } });
   let out = '';
   child.stdout!.on('data', (b: Buffer) => void (out += b.toString()));
   child.stderr!.on('data', (b: Buffer) => void (out += b.toString()));
