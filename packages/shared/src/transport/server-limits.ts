@@ -94,35 +94,48 @@ export function refusalLog(app: FastifyInstance): RateLimitedLog {
  * Caps the open connections of `app`'s server and logs, rate-limited, the connections the limits cut.
  * Call once, right after creating the app with serverLimitOptions().
  *
- * At the cap, a new connection does not get refused: the oldest connection that is still sending
- * its request (or idle between requests) is closed to make room. A refused newcomer would let a
- * client that holds the cap in slow connections keep /health unreachable for as long as it keeps
- * them open; evicting the oldest unfinished one lets a health check — which sends its request at once
- * and is answered in a millisecond — through. Connections whose request has fully arrived and is being
- * answered are never evicted; when every connection is such, the newcomer is closed.
+ * At the cap, a new connection does not get refused: an older one is closed to make room. A refused
+ * newcomer would let a client that holds the cap in slow connections keep /health unreachable for as
+ * long as it keeps them open, while a health check sends its request at once and is answered within
+ * a millisecond. Closed first: the longest-waiting connection that is still sending a request (or
+ * has sent nothing yet); only when there is none, the longest-idle keep-alive connection between two
+ * requests (a peer's, which would reconnect for its next heartbeat). A connection whose request has
+ * fully arrived and is being answered is never closed; when every one is such, the newcomer is.
  */
+interface Conn {
+  /** The request being received or answered; null between requests. */
+  req: IncomingMessage | null;
+  /** Responses finished on this connection. */
+  answered: number;
+}
+
 export function applyServerLimits(app: FastifyInstance, opts: { readonly maxConnections?: number } = {}): void {
   const cap = opts.maxConnections ?? maxConnections();
   const refusals = refusalLog(app);
   const server = app.server;
   // Least recently progressed first (Map keeps insertion order; a finished response moves its socket
-  // to the end), with the request each socket is on, if any.
-  const sockets = new Map<Socket, IncomingMessage | null>();
+  // to the end), with the request each socket is on, if any, and how many it has had answered.
+  const sockets = new Map<Socket, Conn>();
+  const receiving = (c: Conn) => (c.req !== null && !c.req.complete) || (c.req === null && c.answered === 0);
+  const idle = (c: Conn) => c.req === null && c.answered > 0;
 
-  const beingAnswered = (req: IncomingMessage | null | undefined) => req?.complete === true;
+  function evict(old: Socket, why: string): void {
+    sockets.delete(old);
+    old.destroy();
+    refusals.warn('connection-evicted', { remoteAddress: old.remoteAddress, maxConnections: cap }, `${cap} connections open (the cap): closed ${why}`);
+  }
 
   server.on('connection', (socket: Socket) => {
-    sockets.set(socket, null);
+    sockets.set(socket, { req: null, answered: 0 });
     socket.once('close', () => sockets.delete(socket));
     if (sockets.size <= cap) return;
-    for (const [old, req] of sockets) {
+    let idleOne: Socket | null = null;
+    for (const [old, conn] of sockets) {
       if (old === socket) break;
-      if (beingAnswered(req)) continue;
-      sockets.delete(old);
-      old.destroy();
-      refusals.warn('connection-evicted', { remoteAddress: old.remoteAddress, maxConnections: cap }, `${cap} connections open (the cap): closed the longest-waiting one that had not sent a complete request`);
-      return;
+      if (receiving(conn)) return evict(old, 'the longest-waiting one that had not sent a complete request');
+      if (idleOne === null && idle(conn)) idleOne = old;
     }
+    if (idleOne !== null) return evict(idleOne, 'the longest-idle keep-alive connection');
     sockets.delete(socket);
     socket.destroy();
     refusals.warn('connection-refused', { remoteAddress: socket.remoteAddress, maxConnections: cap }, `${cap} connections open (the cap), all being answered: refused a new one`);
@@ -130,12 +143,16 @@ export function applyServerLimits(app: FastifyInstance, opts: { readonly maxConn
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const socket = req.socket;
-    if (!sockets.has(socket)) return;
-    sockets.set(socket, req);
+    const conn = sockets.get(socket);
+    if (conn === undefined) return;
+    conn.req = req;
     res.once('close', () => {
-      if (!sockets.has(socket)) return;
+      if (sockets.get(socket) !== conn) return;
+      conn.req = null;
+      conn.answered++;
+      // Moved to the end: it made progress.
       sockets.delete(socket);
-      sockets.set(socket, null);
+      sockets.set(socket, conn);
     });
   });
 
