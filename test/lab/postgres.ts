@@ -7,7 +7,7 @@
 // include resolves next to each node's own data directory, so cluster_name stays the node id on
 // both (the writer probe reads it to tell the servers apart). This is what /etc/postgresql/... is
 // to a Debian server: configuration that belongs to the host, not to the data.
-import { appendFileSync, chownSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CommandError, mustRun, mustRunOnHost, onHost, osUser, runOnHost, type RunResult } from './exec.js';
 import type { Reaper } from './reaper.js';
@@ -59,6 +59,17 @@ log_timezone = 'UTC'
 log_min_messages = warning
 `;
 
+/** The commit guard's library, when the bootstrap has installed it (as root it does: scripts/commit-guard.mjs). */
+export const commitGuardLibrary = path.join(pgBinDir, '../lib/pgvip_commit_guard.so');
+
+/**
+ * The lab's servers load pgvip_commit_guard as a production server would (docs/deploy.md); the
+ * agents find it and arm it with their lease (fencing.commitGuard: auto).
+ */
+function commitGuardSettings(): string {
+  return existsSync(commitGuardLibrary) ? "shared_preload_libraries = 'pgvip_commit_guard'\n" : '';
+}
+
 const hba = `
 local   all          all                    trust
 host    all          all   127.0.0.1/32     trust
@@ -109,7 +120,7 @@ export async function createPgCluster(t: Topology, labDir: string, options: PgCl
   const standby = servers['db-b'];
   log('initdb on db-a');
   await mustRunOnHost('db-a', [bin('initdb'), '-D', primary.dataDir, '--data-checksums', '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync'], { user: 'postgres', cgroup: false, timeoutMs: 120_000 });
-  appendFileSync(path.join(primary.dataDir, 'postgresql.conf'), serverSettings);
+  appendFileSync(path.join(primary.dataDir, 'postgresql.conf'), serverSettings + commitGuardSettings());
   writeFileSync(path.join(primary.dataDir, 'pg_hba.conf'), hba);
   log('starting PostgreSQL on db-a');
   await startServer(primary, options.reaper);

@@ -25,6 +25,9 @@ import { labLockOwner } from './netns.js';
 import { ec2Endpoint, type DbNode } from './topology.js';
 import { hold, waitFor } from './wait.js';
 
+import { DirectWriter, createDirectWritesTable } from './direct-writer.js';
+import { judgeFreezeCycle, type FreezeCycle } from './frozen-primary-writes.js';
+import { psql } from './postgres.js';
 // `npm test` builds dist/ first and then runs the daemons as a release does: the bundled agent
 // (scripts/bundle-agent.mjs) with its systemd unit's Node and malloc settings. A run without that
 // build (--no-static) runs them from source.
@@ -38,6 +41,8 @@ const skip = !isRoot()
     : false;
 const verbose = process.env.PGVIP_LAB_VERBOSE === '1';
 const note = (line: string): void => {
+/** Issue 11's row: how many times the primary host is frozen past its lease and thawed. */
+const freezeCycles = Number(process.env.PGVIP_LAB_FREEZE_CYCLES ?? 3);
   if (verbose) console.log(`    ${line}`);
 };
 
@@ -454,6 +459,52 @@ describe('lab: DESIGN §9 scenarios on real processes', { skip, timeout: 40 * 60
   });
 
   // I5 on the hosts themselves: EC2 and the router follow the term (checked after every row), and so
+  // Issue 11: a frozen host's PostgreSQL runs again before its agent, and the agent's read-only fence
+  // needs a connection, ALTER SYSTEM and a reload: without the commit guard a client connected to
+  // the node's own address got writes acknowledged there for 100–330 ms after the thaw, while the new
+  // primary had been writing for seconds. PGVIP_LAB_COMMIT_GUARD=off runs the same row without it.
+  row('issue 11: the primary host frozen past its lease and thawed, again and again — with a client writing to each node\'s own address (synchronous_commit local), the old primary commits nothing after its lease', async (r) => {
+    const guardOff = process.env.PGVIP_LAB_COMMIT_GUARD === 'off';
+    for (const n of [r.primary, r.standby]) {
+      assert.equal(await psql(n, "SELECT count(*) FROM pg_settings WHERE name = 'pgvip_commit_guard.enabled'"), '1', `${n} loads pgvip_commit_guard`);
+      if (guardOff) {
+        await psql(n, 'ALTER SYSTEM SET pgvip_commit_guard.enabled = off');
+        await psql(n, 'SELECT pg_reload_conf()');
+      }
+    }
+    await waitFor(`${r.primary}'s agent to arm the commit guard`, 30_000, async () => (await psql(r.primary, 'SELECT active FROM pgvip_guard_status()').catch(() => '')) === (guardOff ? 'f' : 't'));
+    await createDirectWritesTable(r.primary);
+    const writer = await DirectWriter.start(lab.topology, lab.dir);
+    const cycles: FreezeCycle[] = [];
+    try {
+      for (let i = 0; i < freezeCycles; i++) {
+        const h = i === 0 ? { primary: r.primary, standby: r.standby } : await lab.waitHealthy(180_000);
+        const primary = h.primary as DbNode;
+        const standby = h.standby as DbNode;
+        await waitFor(`direct writes acknowledged by ${primary}`, 30_000, async () => writer.records.some((w) => w.server === primary && w.doneAt > Date.now() - 500));
+        const frozenAt = await lab.faults.freeze(primary);
+        await waitFor(`${standby} to take direct writes`, 60_000, async () => writer.records.some((w) => w.server === standby && w.sentAt >= frozenAt && w.outcome === 'ok'));
+        await hold(2_000); // the new primary writes for seconds while the old one is still frozen
+        const thawedAt = await lab.faults.thaw(primary);
+        await waitFor(`${primary} to rejoin as a standby`, 120_000, async () => (await lab.agentStatus(primary))?.role === 'standby');
+        cycles.push({ primary, standby, frozenAt, thawedAt, endAt: Date.now() });
+      }
+    } finally {
+      await lab.faults.healAll();
+      await writer.stop();
+    }
+    for (const [i, c] of cycles.entries()) {
+      const v = judgeFreezeCycle(writer.records, c);
+      note(`freeze ${i + 1} of ${c.primary}: ${v.refusedByGuard.length} writes refused by its guard after the thaw (first ${v.firstRefusalLateMs ?? '?'} ms past the lease), ${v.ackedAfterThaw.length} acknowledged after the thaw, ${v.afterDeadline.length} after its lease, ${v.afterNewPrimary.length} after ${c.standby}'s first write`);
+      assert.notEqual(v.newPrimaryFirstMs, null, `${c.standby} took over in freeze ${i + 1}`);
+      assert.deepEqual(v.afterNewPrimary.map((w) => w.id), [], `freeze ${i + 1}: ${c.primary} acknowledged writes after ${c.standby}'s first, by the servers' clocks`);
+      assert.deepEqual(v.afterDeadline.map((w) => w.id), [], `freeze ${i + 1}: ${c.primary} acknowledged writes after its lease deadline, by its own clock`);
+    }
+    // The case did happen: a write waited on the frozen server and was refused when it ran again.
+    assert.ok(cycles.some((c) => judgeFreezeCycle(writer.records, c).refusedByGuard.length > 0), 'a write sent to the frozen primary was refused by its commit guard after the thaw');
+    await crossChecks(r.startedAt);
+  }, 12 * 60_000);
+
   // must the OS address: a demoted host that kept the VIP would answer its own local clients from a
   // standby. Collected over all rows, so that one such row does not hide the others' results.
   it('I5 on the hosts: after every row only the primary has the VIP on its interface', () => {
