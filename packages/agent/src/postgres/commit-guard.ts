@@ -30,9 +30,15 @@ export async function readCommitGuardStatus(s: SqlSession): Promise<CommitGuardS
   return { loaded: row.loaded, created: true, enabled: row.enabled === true, active: row.active === true, remainingMs: row.remaining_ms };
 }
 
+/** Sets the deadline (microseconds on CLOCK_MONOTONIC) on a server known to have the extension: one round trip. */
+export async function setCommitGuardDeadline(s: SqlSession, deadlineUs: bigint): Promise<void> {
+  await s.query('SELECT pgvip_guard_set_deadline_at($1::bigint)', [deadlineUs.toString()]);
+}
+
 /**
- * Sets the deadline (microseconds on CLOCK_MONOTONIC); creates the extension first when the library
- * is loaded but its functions are missing and this server can write. False when not loaded.
+ * Sets the deadline (microseconds on CLOCK_MONOTONIC) after checking that the library is loaded;
+ * creates the extension first when its functions are missing and this server can write. False when
+ * not loaded.
  */
 export async function armCommitGuardIn(s: SqlSession, deadlineUs: bigint): Promise<boolean> {
   const status = await readCommitGuardStatus(s);
@@ -47,7 +53,7 @@ export async function armCommitGuardIn(s: SqlSession, deadlineUs: bigint): Promi
     await s.query(`SET synchronous_commit = local; CREATE EXTENSION IF NOT EXISTS ${commitGuardExtension}`);
   }
   try {
-    await s.query('SELECT pgvip_guard_set_deadline_at($1::bigint)', [deadlineUs.toString()]);
+    await setCommitGuardDeadline(s, deadlineUs);
   } catch (err) {
     throw isPgvipError(err) ? err : new PgvipError('PGVIP_PG_QUERY_FAILED', `cannot arm ${commitGuardExtension}: ${String(err)}`, { cause: err });
   }

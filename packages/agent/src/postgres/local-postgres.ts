@@ -4,7 +4,7 @@ import path from 'node:path';
 import { PgvipError, isPgvipError } from '@pgvip/shared';
 import { updateAutoConfFile } from './auto-conf.js';
 import { toHostMonotonicUs } from '../clock.js';
-import { armCommitGuardIn, readCommitGuardStatus } from './commit-guard.js';
+import { armCommitGuardIn, readCommitGuardStatus, setCommitGuardDeadline } from './commit-guard.js';
 import { resolvePostgresConfig, type LocalPostgresConfig, type ResolvedPostgresConfig } from './config.js';
 import { hbaFenceInstalled, setHbaFence } from './hba-fence.js';
 import { parseLsn, parseLsnOrNull } from './lsn.js';
@@ -45,6 +45,8 @@ export class LocalPostgres implements PostgresPort {
   readonly #probeSession: KeptSession;
   /** The commit guard is armed at every lease renewal (see commit-guard.ts). */
   readonly #guardSession: KeptSession;
+  /** The last arm found the extension and set the deadline. */
+  #guardArmed = false;
   /**
    * What the fence's pg_hba.conf block needs, as last read from the running server (every fence, and
    * at start through ensureManagedSettings), so a fence of a stopped server can write the block too.
@@ -351,7 +353,19 @@ export class LocalPostgres implements PostgresPort {
 
   async armCommitGuard(untilMs: number): Promise<boolean> {
     const deadlineUs = toHostMonotonicUs(untilMs);
-    return this.#guardSession.run(this.#guardBounds(), (s) => armCommitGuardIn(s, deadlineUs));
+    // Once armed, each renewal is one statement; any failure checks everything again next time
+    // (a restart without the library, a dropped extension).
+    if (this.#guardArmed) {
+      try {
+        await this.#guardSession.run(this.#guardBounds(), (s) => setCommitGuardDeadline(s, deadlineUs));
+        return true;
+      } catch (err) {
+        this.#guardArmed = false;
+        throw err;
+      }
+    }
+    this.#guardArmed = await this.#guardSession.run(this.#guardBounds(), (s) => armCommitGuardIn(s, deadlineUs));
+    return this.#guardArmed;
   }
 
   #guardBounds(): { timeoutMs: number; connectTimeoutMs: number } {
