@@ -1,10 +1,11 @@
 // Goal: pgvip_commit_guard, loaded into a real PostgreSQL 15, refuses every commit that writes once
 // the lease deadline the agent set has passed — including a transaction that began before it and a
 // server that was stopped (SIGSTOP, as a frozen host) across it — while reads and replication go on,
-// and re-arming allows writes again.
+// and re-arming allows writes again; and the agent can still fence, unfence and re-arm past it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pg from 'pg';
+import { LocalPostgres } from '@pgvip/agent';
 import { commitGuardInstalled, startPgCluster, type PgNode } from '../../../test/fixtures/pg-cluster.js';
 import { waitUntil } from '../../../test/fixtures/wait-until.js';
 
@@ -84,6 +85,16 @@ test('Given a primary with the commit guard armed 200 ms ahead, When the deadlin
   await refused(c.query('INSERT INTO t (v) VALUES (8)'));
   await primary.psql('SELECT pgvip_guard_disarm()');
   await c.query('INSERT INTO t (v) VALUES (8)');
+
+  // Past the deadline the agent still does its work (none of it has a transaction id): it fences,
+  // unfences and re-arms, and the server writes again.
+  await primary.psql('SELECT pgvip_guard_set_deadline(0)');
+  const agent = new LocalPostgres(primary.agentConfig);
+  t.after(() => agent.close());
+  assert.equal((await agent.fence('read-only')).mode, 'read-only');
+  await agent.unfence();
+  assert.equal(await agent.armCommitGuard(performance.now() + 5_000), true);
+  await primary.psql('INSERT INTO t (v) VALUES (9)');
 });
 
 test('Given an armed primary that is stopped (SIGSTOP, as a frozen host) across its deadline, When it runs again, Then the write a client sent meanwhile is refused before the agent could act', { skip }, async (t) => {
