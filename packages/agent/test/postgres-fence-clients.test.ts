@@ -240,3 +240,29 @@ test('Given hba_file outside the data directory, When the fenced server is resta
   await writer.query('INSERT INTO app_writes VALUES (1)');
   await writer.end();
 });
+
+test('Given a standby whose hba_file (outside dataDir) still has a fence block, When it is promoted, Then the new primary admits its clients', async (t) => {
+  const cluster = await startPgCluster(t);
+  const { primary: oldPrimary, standby: node } = cluster;
+  await setUpApp(oldPrimary);
+  await waitUntil('the standby to have the app role', 15_000, async () => (await node.psql("SELECT count(*) FROM pg_roles WHERE rolname = 'app'")) === '1');
+  const hbaFile = path.join(path.dirname(node.dataDir), 'pg_hba.conf');
+  // A block left behind where a restarted agent that never saw the server running would not look.
+  await writeFile(hbaFile, `# BEGIN pgvip fence: left over\nhost all "app" all reject\n# END pgvip fence\n${await readFile(path.join(node.dataDir, 'pg_hba.conf'), 'utf8')}`);
+  const owner = await stat(node.dataDir);
+  await chown(hbaFile, owner.uid, owner.gid);
+  const config = { ...node.agentConfig, serverOptions: ['-c', `hba_file=${hbaFile}`] };
+  await new LocalPostgres(config).stop('fast');
+  const agent = new LocalPostgres(config); // nothing remembered: it looks for pg_hba.conf in dataDir
+  t.after(() => agent.close());
+  await agent.start();
+  assert.equal(await attempt(async () => (await clientSession(node, 'app')).end()), '28000', 'the leftover block refuses clients');
+
+  await new LocalPostgres(oldPrimary.agentConfig).stop('fast');
+  await agent.stopWalReceiverAndReadFinalLsn();
+  await agent.promote(30);
+  assert.doesNotMatch(await readFile(hbaFile, 'utf8'), /pgvip fence/);
+  const writer = await clientSession(node, 'app');
+  await writer.query('INSERT INTO app_writes VALUES (1)');
+  await writer.end();
+});

@@ -208,6 +208,10 @@ export class LocalPostgres implements PostgresPort {
     return this.#session(waitSeconds * 1000 + this.#config.timeouts.queryMs, async (s) => {
       if (await isInRecovery(s)) {
         if ((await currentSetting(s, 'synchronous_standby_names')) !== '') await alterSystem(s, { synchronous_standby_names: '' });
+        // The new primary must admit its clients: a fence block left from this node's past (one a
+        // rejoin could not find, or copied by hand) would refuse them all.
+        this.#fenceTargets = await readFenceTargets(s);
+        if (await setHbaFence(this.#fenceTargets.hbaFile, null)) await reloadAndWait(s);
         const [row] = await s.query<{ promoted: boolean }>('SELECT pg_promote(true, $1) AS promoted', [waitSeconds]);
         if (!row?.promoted) throw new PgvipError('PGVIP_PG_PROMOTE_FAILED', `still in recovery ${waitSeconds} s after pg_promote`);
         return { alreadyPrimary: false, timelineId: await primaryTimeline(s) };
@@ -320,9 +324,14 @@ export class LocalPostgres implements PostgresPort {
     }
     await configureAsStandby(ctx, options.primary);
     // A standby serves reads: no fence block (pg_rewind and pg_basebackup replace a pg_hba.conf that
-    // lives in dataDir with the primary's copy, but hba_file may point elsewhere).
+    // lives in dataDir with the primary's copy, but hba_file may point elsewhere: where it was last
+    // seen here, then where the running server says; promote() checks once more).
     await setHbaFence(this.#hbaFile(), null);
     await startPostmaster(ctx);
+    await this.#session(this.#config.timeouts.queryMs, async (s) => {
+      this.#fenceTargets = await readFenceTargets(s);
+      if (await setHbaFence(this.#fenceTargets.hbaFile, null)) await reloadAndWait(s);
+    }).catch(() => undefined); // the rejoin itself succeeded; a standby that refuses reads is fixed by the next promote()
     return { path: rewindFailure === null ? 'rewind' : 'base-backup', rewindFailure, durationMs: Math.round(performance.now() - startedAt) };
   }
 
