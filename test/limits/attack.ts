@@ -97,34 +97,39 @@ export interface ProbeResult {
   readonly okMs: number[];
   /** Probes that got no answer within the probe timeout, or an error. */
   failed: number;
+  /** Why they failed: 'timeout', an error code (ECONNRESET, ...) or 'HTTP 5xx'. */
+  readonly why: Record<string, number>;
 }
 
 /** GETs `path` every `everyMs` on a fresh connection each (as a load balancer's health check does) until stopped. */
 export function probeHealth(opts: { port: number; path: string; everyMs: number; timeoutMs: number }): { result: ProbeResult; stop(): Promise<void> } {
-  const result: ProbeResult = { okMs: [], failed: 0 };
+  const result: ProbeResult = { okMs: [], failed: 0, why: {} };
   let stopped = false;
   let running: Promise<void> = Promise.resolve();
   const once = (): Promise<void> =>
     new Promise((resolve) => {
       const started = performance.now();
       let done = false;
-      const finish = (ok: boolean) => {
+      const finish = (ok: boolean, why = '') => {
         if (done) return;
         done = true;
         if (ok) result.okMs.push(performance.now() - started);
-        else result.failed++;
+        else {
+          result.failed++;
+          result.why[why] = (result.why[why] ?? 0) + 1;
+        }
         resolve();
       };
       const req = httpRequest({ host: '127.0.0.1', port: opts.port, path: opts.path, agent: false, timeout: opts.timeoutMs }, (res) => {
         res.resume();
-        res.on('end', () => finish(res.statusCode !== undefined && res.statusCode < 500));
-        res.on('error', () => finish(false));
+        res.on('end', () => finish(res.statusCode !== undefined && res.statusCode < 500, `HTTP ${res.statusCode}`));
+        res.on('error', (e: Error & { code?: string }) => finish(false, e.code ?? e.message));
       });
       req.on('timeout', () => {
+        finish(false, 'timeout');
         req.destroy();
-        finish(false);
       });
-      req.on('error', () => finish(false));
+      req.on('error', (e: Error & { code?: string }) => finish(false, e.code ?? e.message));
       req.end();
     });
   const loop = async () => {

@@ -126,6 +126,7 @@ async function slowBodyRun(name: string, targets: { port: number; path: string; 
     healthP99Ms: round(percentile(probe.result.okMs, 99)),
     healthAnswered: probe.result.okMs.length,
     healthUnanswered: probe.result.failed,
+    healthUnansweredWhy: probe.result.why,
     slowOpened: attacks.reduce((n, a) => n + a.stats.opened, 0),
     slowRefused: attacks.reduce((n, a) => n + a.stats.failed, 0),
     slowCut: cut.length,

@@ -20,6 +20,10 @@ async function server(t: TestContext, cap: number) {
     return { ok: true };
   });
   app.post('/v1/lease', async () => ({ ok: true }));
+  // Refused before the body is read, as the operator API refuses a request without a token.
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.url === '/refused') return reply.code(401).send({ refused: true });
+  });
   await app.listen({ host: '127.0.0.1', port: 0 });
   t.after(() => app.close());
   return { port: (app.server.address() as { port: number }).port, release };
@@ -88,6 +92,22 @@ test('at the cap, a health check gets in by closing the oldest slow sender; idle
   release();
   await sleep(50);
   for (const c of [answering, slow3, extra]) c.socket.destroy();
+});
+
+test('a request refused before its body arrived still counts as sending: it goes before an idle keep-alive connection', async (t) => {
+  const { port } = await server(t, 3);
+  const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => keepAlive.destroy());
+  assert.equal(await get(port, '/health', keepAlive), 200);
+  const refused = await open(port, 'POST /refused HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{');
+  // Used after the refused connection opened: the keep-alive one is the more recent to progress.
+  assert.equal(await get(port, '/health', keepAlive), 200);
+  const other = await open(port, slowBody);
+  assert.equal(await get(port, '/health'), 200);
+  await sleep(50);
+  assert.deepEqual([refused.closed(), other.closed()], [true, false]);
+  assert.equal(await get(port, '/health', keepAlive), 200);
+  other.socket.destroy();
 });
 
 test('when every connection is being answered, the newcomer is the one closed', async (t) => {

@@ -103,21 +103,27 @@ export function refusalLog(app: FastifyInstance): RateLimitedLog {
  * fully arrived and is being answered is never closed; when every one is such, the newcomer is.
  */
 interface Conn {
-  /** The request being received or answered; null between requests. */
+  /** The connection's latest request (null before the first has its headers). */
   req: IncomingMessage | null;
-  /** Responses finished on this connection. */
-  answered: number;
+  /** Its response is not finished yet. */
+  responding: boolean;
 }
+
+/**
+ * Still sending: nothing parsed yet, or a request whose body has not all arrived — also after it was
+ * answered (a refusal does not wait for the body, which Node then reads and discards).
+ */
+const receiving = (c: Conn) => c.req === null || !c.req.complete;
+/** Between two requests of a keep-alive connection. */
+const idle = (c: Conn) => c.req !== null && c.req.complete && !c.responding;
 
 export function applyServerLimits(app: FastifyInstance, opts: { readonly maxConnections?: number } = {}): void {
   const cap = opts.maxConnections ?? maxConnections();
   const refusals = refusalLog(app);
   const server = app.server;
-  // Least recently progressed first (Map keeps insertion order; a finished response moves its socket
-  // to the end), with the request each socket is on, if any, and how many it has had answered.
+  // Least recently progressed first: Map keeps insertion order, and a request answered in full moves
+  // its socket to the end.
   const sockets = new Map<Socket, Conn>();
-  const receiving = (c: Conn) => (c.req !== null && !c.req.complete) || (c.req === null && c.answered === 0);
-  const idle = (c: Conn) => c.req === null && c.answered > 0;
 
   function evict(old: Socket, why: string): void {
     sockets.delete(old);
@@ -126,7 +132,7 @@ export function applyServerLimits(app: FastifyInstance, opts: { readonly maxConn
   }
 
   server.on('connection', (socket: Socket) => {
-    sockets.set(socket, { req: null, answered: 0 });
+    sockets.set(socket, { req: null, responding: false });
     socket.once('close', () => sockets.delete(socket));
     if (sockets.size <= cap) return;
     let idleOne: Socket | null = null;
@@ -146,10 +152,11 @@ export function applyServerLimits(app: FastifyInstance, opts: { readonly maxConn
     const conn = sockets.get(socket);
     if (conn === undefined) return;
     conn.req = req;
+    conn.responding = true;
     res.once('close', () => {
-      if (sockets.get(socket) !== conn) return;
-      conn.req = null;
-      conn.answered++;
+      if (sockets.get(socket) !== conn || conn.req !== req) return;
+      conn.responding = false;
+      if (!req.complete) return;
       // Moved to the end: it made progress.
       sockets.delete(socket);
       sockets.set(socket, conn);
