@@ -35,7 +35,13 @@ function ownedDir(dir: string, user: string): string {
   return dir;
 }
 
-export function writeLabConfigs(t: Topology, labDir: string, pg: Readonly<Record<DbNode, PgServer>>, timings: Readonly<Record<string, number>> = {}): LabConfigs {
+export function writeLabConfigs(
+  t: Topology,
+  labDir: string,
+  pg: Readonly<Record<DbNode, PgServer>>,
+  timings: Readonly<Record<string, number>> = {},
+  replication: 'sync' | 'async' = 'sync',
+): LabConfigs {
   const key = `${randomBytes(32).toString('hex')}\n`;
   const operatorToken = randomBytes(24).toString('hex');
   const hostDir = (h: string) => path.join(labDir, 'hosts', h);
@@ -56,7 +62,7 @@ export function writeLabConfigs(t: Topology, labDir: string, pg: Readonly<Record
       t.vipMode === 'secondary-ip'
         ? { mode: 'secondary-ip', address: t.vip.address, interface: 'eth0', discovery: 'imds' }
         : { mode: 'route-table', address: t.vip.address, interface: 'eth0', routeTableIds: [t.routeTableId], discovery: 'imds' },
-    replication: { mode: 'sync' },
+    replication: { mode: replication },
     ...(Object.keys(timings).length > 0 ? { timings } : {}),
     auth: { keyFile },
     // The operator's pager: every event is appended to a file the lab reads (rows 5 and 9 assert on it).

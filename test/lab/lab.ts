@@ -37,6 +37,8 @@ export interface LabOptions {
   readonly vipMode?: VipMode;
   /** Overrides of the cluster's timings (default: pgvip's defaults, which is what the lab tests). */
   readonly timings?: Readonly<Record<string, number>>;
+  /** pgvip's replication.mode (default sync); in async mode the healthy check needs no synchronous standby. */
+  readonly replication?: 'sync' | 'async';
   /** Start the writer probe (default true). */
   readonly writer?: boolean | WriterOptions;
   /** Run the agents and the witness from their compiled dist/ (as in production, with their systemd units' Node flags and environment; needs `npm run build` first) instead of from source. */
@@ -200,7 +202,7 @@ export class Lab {
     this.pg = await createPgCluster(t, this.dir, { reaper: this.reaper, synchronousStandby: this.system === 'baseline', log: (l) => this.progress(l) });
 
     if (this.system === 'pgvip') {
-      this.configs = writeLabConfigs(t, this.dir, this.pg, this.options.timings);
+      this.configs = writeLabConfigs(t, this.dir, this.pg, this.options.timings, this.options.replication);
       for (const n of dbNodes) {
         this.agents[n] = new Service({
           reaper: this.reaper,
@@ -345,7 +347,7 @@ export class Lab {
    * acknowledged by the primary within the last two seconds.
    */
   async health(): Promise<{ problems: string[]; healthy: HealthyCluster | null }> {
-    const h = this.system === 'baseline' ? await baselineProblems(this) : clusterProblems(await this.snapshot(), { sync: true });
+    const h = this.system === 'baseline' ? await baselineProblems(this) : clusterProblems(await this.snapshot(), { sync: this.options.replication !== 'async' });
     if (h.healthy === null || this.writer === null) return h;
     const now = Date.now();
     const recent = acknowledged(this.writer.since(now - 2_500)).filter((r) => r.server === h.healthy!.primary && r.doneAt >= now - 2_000);

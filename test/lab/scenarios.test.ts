@@ -22,6 +22,7 @@ import { repoRoot } from './ipc.js';
 import { isRoot, startLab, type CheckReport, type Lab } from './lab.js';
 import { renderMilestones } from './logs.js';
 import { labLockOwner } from './netns.js';
+import { fencedPrimaryClientsSuite } from './fenced-primary-clients.js';
 import { ec2Endpoint, type DbNode } from './topology.js';
 import { hold, waitFor } from './wait.js';
 
@@ -571,3 +572,5 @@ describe('lab: from a clone that other users cannot enter', { skip, timeout: 10 
     }
   });
 });
+
+fencedPrimaryClientsSuite({ skip, compiled });
