@@ -143,7 +143,7 @@ const ClusterObjectSchema = closedObject({
   fencing: closedObject({
     mode: oneOf(['read-only', 'fast-stop'])
       .default('read-only')
-      .describe('How a primary that lost its lease stops writes: "read-only" sets default_transaction_read_only and terminates client backends (fast, keeps caches warm); "fast-stop" runs pg_ctl stop -m fast.'),
+      .describe('How a primary that lost its lease stops writes: "read-only" puts a block at the top of pg_hba.conf that refuses every login role but the agent\'s (replication still connects), sets default_transaction_read_only and terminates every client session, so no client can write by any path (fast, keeps caches warm and the standby streaming); "fast-stop" runs pg_ctl stop -m fast. Both persist, so a restarted server stays fenced; the agent must be able to write the server\'s hba_file.'),
     commitGuard: oneOf(['auto', 'off'])
       .default('auto')
       .describe('"auto": when PostgreSQL has the pgvip_commit_guard extension loaded (shared_preload_libraries; docs/deploy.md), the agent writes its lease end into it at every renewal, and PostgreSQL itself refuses every write commit after that moment — so a primary frozen past its lease cannot commit a single write when it runs again, before its agent has fenced it. Without the extension the agent notes once that the guard is absent. "off": the agent never arms it (a guard it armed earlier stays armed until PostgreSQL restarts).'),
