@@ -144,4 +144,18 @@ export const scenarios: Record<string, Scenario> = {
   'row20-new-primary-dies': sc('the new primary dies before the old one has rejoined: the stale node is not promoted',
     [{ kind: 'isolate', at: FAULT_AT, node: 'db-a', durMs: 15_000 }, { kind: 'crash-host', at: FAULT_AT + 10_000, node: 'db-b', downMs: 30_000 }],
     (r) => promotions(r, 1, [0, FAULT_AT + 40_000])),
+  'forged-lease-requests': sc('a key holder sends both grantors lease requests for terms no vote created (the next term, and 2^53 − 1): refused and nothing adopted; the switchover after them hands over term 2 (issue 11)',
+    [
+      { kind: 'forge-lease-request', at: FAULT_AT, to: 'witness', from: 'db-b', ahead: 1 },
+      { kind: 'forge-lease-request', at: FAULT_AT, to: 'db-b', from: 'db-a', ahead: 1 },
+      { kind: 'forge-lease-request', at: FAULT_AT + 1_000, to: 'witness', from: 'db-a', ahead: 'max-safe-integer' },
+      { kind: 'forge-lease-request', at: FAULT_AT + 1_000, to: 'db-b', from: 'db-a', ahead: 'max-safe-integer' },
+      { kind: 'switchover', at: FAULT_AT + 10_000 },
+    ],
+    (r) => [
+      ...promotions(r, 1),
+      ...noLoss(r),
+      ...r.promotions.filter((p) => p.term !== 2).map((p) => `${p.node} promoted for term ${p.term}, not 2`),
+      ...(r.finalPrimary === 'db-b' ? [] : [`final primary ${r.finalPrimary}`]),
+    ]),
 };

@@ -30,7 +30,13 @@ export type Fault =
   | { readonly kind: 'stall-disk'; readonly at: number; readonly node: DbNode; readonly durMs: number }
   | { readonly kind: 'ec2'; readonly at: number; readonly fault: Ec2FaultKind; readonly durMs: number }
   | { readonly kind: 'switchover'; readonly at: number }
-  | { readonly kind: 'maintenance'; readonly at: number; readonly durMs: number };
+  | { readonly kind: 'maintenance'; readonly at: number; readonly durMs: number }
+  /**
+   * Someone holding the cluster key sends `to` a correctly signed lease request in the name of `from`
+   * for a term no vote created: `ahead` terms above the newest any node holds, or 2^53 − 1.
+   * The wire bound stops the latter before the core in a daemon; the simulator hands it to the core.
+   */
+  | { readonly kind: 'forge-lease-request'; readonly at: number; readonly to: Host; readonly from: DbNode; readonly ahead: number | 'max-safe-integer' };
 
 export interface Schedule {
   readonly seed: number;
@@ -90,5 +96,7 @@ export function describeFault(f: Fault): string {
       return 'operator: switchover';
     case 'maintenance':
       return `operator: maintenance on for ${f.durMs} ms`;
+    case 'forge-lease-request':
+      return `a key holder sends ${f.to} a lease request from ${f.from} for ${f.ahead === 'max-safe-integer' ? 'term 2^53 − 1' : `the newest term + ${f.ahead}`}`;
   }
 }

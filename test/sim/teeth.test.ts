@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { baseSchedule, type Schedule } from './schedule.js';
-import { ignoresEligibility, leaseFromReplyTime, witnessForgetsPromise } from './variants.js';
+import { adoptsLeaseRequestTerm, ignoresEligibility, leaseFromReplyTime, witnessForgetsPromise } from './variants.js';
 import { defaultTimings, timingViolations, type Timings } from '@pgvip/shared/core';
 import { realCores, runSchedule, type Cores } from './world.js';
 
@@ -44,10 +44,24 @@ const degradeThenHostLoss = fc.record({ seed, crashAfter: fc.integer({ min: 7_00
     { kind: 'crash-host', at: 10_000 + crashAfter, node: 'db-a', downMs: 20_000 },
   ], { endMs: 70_000, healAtMs: 45_000 }));
 
+// A key holder sends a grantor lease requests for terms no vote created, around a failover.
+const forgedLeaseRequests = fc.record({
+  seed,
+  to: fc.constantFrom('witness' as const, 'db-a' as const, 'db-b' as const),
+  from: fc.constantFrom('db-a' as const, 'db-b' as const),
+  ahead: fc.oneof(fc.integer({ min: 1, max: 3 }), fc.constant('max-safe-integer' as const)),
+  forgeAt: fc.integer({ min: 5_000, max: 25_000 }),
+}).map(({ seed, to, from, ahead, forgeAt }) =>
+  baseSchedule(seed, [
+    { kind: 'forge-lease-request', at: forgeAt, to, from, ahead },
+    { kind: 'crash-host', at: 15_000, node: 'db-a', downMs: 10_000 },
+  ], { endMs: 60_000, healAtMs: 35_000 }));
+
 const cases = [
   { name: 'lease counted from reply time', arb: slowRepliesThenIsolation, variant: leaseFromReplyTime, expect: /I1/, timings: patientTimings },
   { name: 'witness forgets its promise on restart', arb: witnessRestartDuringIsolation, variant: witnessForgetsPromise, expect: /I1/, timings: defaultTimings },
   { name: 'standby and witness ignore eligibility', arb: degradeThenHostLoss, variant: ignoresEligibility, expect: /I3/, timings: defaultTimings },
+  { name: 'grantors adopt the term of a forged lease request', arb: forgedLeaseRequests, variant: adoptsLeaseRequestTerm, expect: /I7/, timings: defaultTimings },
 ];
 
 for (const c of cases) {

@@ -1,6 +1,6 @@
 // Deliberately broken variants of the core, planted by wrapping the real step functions. The teeth
 // tests assert that the simulator catches each one; if it stopped doing so, its checks would be blind.
-import { type AgentState, type WitnessState } from '@pgvip/shared/core';
+import { type Action, type AgentState, type WitnessState } from '@pgvip/shared/core';
 import { realCores, type Cores } from './world.js';
 
 /** Bug: the primary counts its lease from when the grant ARRIVED instead of when it sent the request. */
@@ -41,3 +41,25 @@ export const ignoresEligibility: Cores = {
     return realCores.stepWitness(s, input);
   },
 };
+
+/**
+ * Bug: a grantor believes a lease request's term, as releases before the term rules did: it adopts a
+ * term no vote created (a key holder's forged request), and with it the sender as its primary.
+ */
+export const adoptsLeaseRequestTerm: Cores = {
+  ...realCores,
+  stepAgent: (s, input) => {
+    if (input.kind !== 'request' || input.msg.kind !== 'lease-request' || input.msg.term <= s.durable.term) return realCores.stepAgent(s, input);
+    return adoptFirst(realCores.stepAgent({ ...s, durable: { term: input.msg.term, primaryOfTerm: input.msg.from } }, input));
+  },
+  stepWitness: (s, input) => {
+    if (input.kind !== 'request' || input.msg.kind !== 'lease-request' || input.msg.term <= s.durable.term) return realCores.stepWitness(s, input);
+    return adoptFirst(realCores.stepWitness({ ...s, durable: { ...s.durable, term: input.msg.term, primaryOfTerm: input.msg.from, syncEligible: null } }, input));
+  },
+};
+
+/** The adopted term goes to disk first, as the real core's adoption would. */
+function adoptFirst<O extends { readonly state: { readonly durable: D }; readonly actions: readonly Action<D>[] }, D>(out: O): O {
+  if (out.actions[0]?.kind === 'persist') return out;
+  return { ...out, actions: [{ kind: 'persist', state: out.state.durable }, ...out.actions] };
+}

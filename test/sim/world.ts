@@ -164,6 +164,8 @@ export class World {
   #maxAckTimeline = 0;
   #maxTermSeen: Record<Host, number> = { 'db-a': 0, 'db-b': 0, witness: 0 };
   #manualTerms = new Set<number>();
+  /** Terms that a vote, a forced failover or a handover created (I7: no node holds any other). */
+  readonly #createdTerms = new Set<number>([1]);
 
   constructor(sched: Schedule, opts: RunOptions = {}) {
     this.sched = sched;
@@ -203,6 +205,7 @@ export class World {
       this.routed = null;
       this.#ownerHistory.length = 0;
       for (const h of HOSTS) this.#maxTermSeen[h] = 0;
+      this.#createdTerms.clear();
     }
   }
 
@@ -431,6 +434,7 @@ export class World {
       for (const a of list) this.#perform(h, inc, a, respond);
     };
     if (first?.kind === 'persist') {
+      this.#noteCreatedTerm(h, first.state, actions);
       this.#persist(h, first.state);
       // fsync takes a moment: a crash in between loses the sends but never the persisted term.
       this.after(1, () => this.#onHost(h, () => {
@@ -443,8 +447,23 @@ export class World {
   #procInc(h: Host): number {
     return h === 'witness' ? this.witness.inc : this.agents[h].inc;
   }
+  /**
+   * Terms are created in three places only: the witness's vote and forced failover (a new votedTerm)
+   * and a primary's handover (it persists the next term and sends it in the same step).
+   */
+  #noteCreatedTerm(h: Host, d: AgentDurable | WitnessDurable, actions: readonly Action<AgentDurable | WitnessDurable>[]): void {
+    if (h === 'witness') {
+      const w = d as WitnessDurable;
+      if (w.votedTerm > this.witness.disk.votedTerm) this.#createdTerms.add(w.votedTerm);
+    } else if (actions.some((a) => a.kind === 'send' && a.msg.kind === 'handover' && a.msg.term === d.term)) {
+      this.#createdTerms.add(d.term);
+    }
+  }
   #persist(h: Host, d: AgentDurable | WitnessDurable): void {
     if (d.term < this.#maxTermSeen[h]) this.violation(`I2: ${h} persisted term ${d.term} below ${this.#maxTermSeen[h]}`);
+    // I7: a node adopts only terms that were created; a forged one (a key holder's lease request)
+    // must be refused, above all one that leaves no room for the next term.
+    if (d.term > 0 && !this.#createdTerms.has(d.term)) this.violation(`I7: ${h} persisted term ${d.term}, which no vote, forced failover or handover created`);
     this.#maxTermSeen[h] = Math.max(this.#maxTermSeen[h], d.term);
     if (h === 'witness') {
       const w = d as WitnessDurable;
@@ -839,7 +858,15 @@ export class World {
         this.operator({ kind: 'maintenance', on: true, by: 'sim' });
         this.after(f.durMs, () => this.operator({ kind: 'maintenance', on: false, by: 'sim' }));
         return;
+      case 'forge-lease-request':
+        return this.#forgeLeaseRequest(f.to, f.from, f.ahead);
     }
+  }
+  /** A key holder's lease request: it arrives wherever the attacker sits, past every partition. */
+  #forgeLeaseRequest(to: Host, from: DbNode, ahead: number | 'max-safe-integer'): void {
+    const term = ahead === 'max-safe-integer' ? Number.MAX_SAFE_INTEGER : Math.max(...Object.values(this.#maxTermSeen)) + ahead;
+    const msg: PeerRequest = { v: 1, cluster: 'sim', term, from, kind: 'lease-request', seq: 2 ** 40, lsn: 0n, timeline: 1, syncStandby: null };
+    this.after(this.rng.int(1, 3), () => this.#onHost(to, () => this.#serve(to, msg, (r) => this.log(to, `answered the forged lease request for term ${term}: ${r.kind === 'lease-reply' && r.granted ? 'granted' : 'refused'}`))));
   }
   /** Force-manual promotion bookkeeping (accept-data-loss runs are exempt from I3/I4 data checks). */
   markManual(term: number): void {

@@ -30,6 +30,7 @@ export const errorCatalogue = {
   PGVIP_BAD_REQUEST: { category: 'protocol', httpStatus: 400, message: 'the request body does not match the protocol schema' },
   PGVIP_PROTOCOL_VERSION: { category: 'protocol', httpStatus: 400, message: 'unsupported protocol version' },
   PGVIP_STALE_TERM: { category: 'protocol', httpStatus: 409, message: 'the request carries a term older than the highest term seen' },
+  PGVIP_TERM_OUT_OF_RANGE: { category: 'protocol', httpStatus: 400, message: 'the message carries a term above 2^48 (281474976710656), the highest any node accepts; no election gets there, so the sender is broken or forged the message with the cluster key' },
   PGVIP_NOT_FOUND: { category: 'protocol', httpStatus: 404, message: 'no such endpoint' },
   // peers (node-to-node transport)
   PGVIP_PEER_UNREACHABLE: { category: 'protocol', message: 'a peer could not be reached' },

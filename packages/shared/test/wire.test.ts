@@ -74,7 +74,6 @@ describe('wire: malformed messages name the failing field', () => {
     ['an LSN sent as a number', fixtures.voteRequest, { lsn: 5 }, /lsn: /],
     ['a negative term', fixtures.ack, { term: -1 }, /term: must not be negative/],
     ['a fractional term', fixtures.ack, { term: 2.5 }, /term: must be a whole number/],
-    ['a term beyond safe integers', fixtures.ack, { term: 2 ** 53 }, /term: /],
     ['an over-long node id', fixtures.ack, { from: 'n'.repeat(64) }, /from: a node id must be 1–63/],
     ['a node id with a space', fixtures.switchoverRequest, { to: 'db b' }, /to: a node id must be/],
     ['a cluster name with =', fixtures.ack, { cluster: 'a=b' }, /cluster: a cluster name must be/],

@@ -33,6 +33,8 @@ test('a vote survives a restart, and the restarted witness votes for nobody whil
   const first = await createWitnessDaemon(config, { log: memoryLog().log, clock: clock1, notifierFor: () => nullNotifier });
   const r1 = first.runners.get('c1');
   assert.ok(r1);
+  // (a witness without state learns the term from the primary's status: a lease request teaches none)
+  r1.poll('db-a', agentStatus('c1', 'db-a'), true);
   r1.request(lease(1));
   r1.request({ ...env('db-a', 1), kind: 'sync-update', standby: 'db-b', change: 'restore' });
   r1.poll('db-b', agentStatus('c1', 'db-b'), true);
@@ -87,6 +89,7 @@ test('clusters absent from the config keep their state in the file', async (t) =
   const old = { term: 9, primaryOfTerm: 'db-a', votedTerm: 9, votedFor: 'db-a', syncEligible: null, maintenance: false };
   writeFileSync(file, JSON.stringify({ format: 'pgvip-state', version: 1, state: { retired: old } }));
   const daemon = await startDaemon(t, witnessConfig({ stateDir, clusters: [{ name: 'c1' }] }), { clock: manualClock() });
+  daemon.runners.get('c1')?.poll('db-a', agentStatus('c1', 'db-a'), true);
   daemon.runners.get('c1')?.request(lease(1));
   const state = (JSON.parse(readFileSync(file, 'utf8')) as { state: Record<string, { term: number }> }).state;
   assert.deepEqual(state.retired, old);

@@ -27,6 +27,7 @@ import {
   type SyncUpdateReply,
   type VoteReply,
 } from './messages.js';
+import { isTermInRange, termAfter, termBoundReached, unvotedTermProblem } from './terms.js';
 import { leaseLengthConflict, leaseValidMs, promiseMs, type Timings } from './timings.js';
 
 export interface AgentDurable {
@@ -394,10 +395,15 @@ export function stepAgent(state: AgentState, input: AgentInput): AgentOutput {
   }
 }
 
-/** Learn a higher term (or the primary of the current one). Persists before anything acts on it. */
+/**
+ * Learn a higher term (or the primary of the current one). Persists before anything acts on it.
+ * Callers pass only terms learned legitimately: from the witness (the voter), from the peer's
+ * status or replies, or a handover; never from a lease request (see onRequest).
+ */
 function adoptTerm(st: Step, term: number, primaryOfTerm: NodeId | null, source: NodeId): void {
   const d = st.s.durable;
-  if (term < d.term) return;
+  // The wire refuses such terms already; this keeps the bound on every path into the durable state.
+  if (term < d.term || !isTermInRange(term)) return;
   if (term === d.term && (d.primaryOfTerm !== null || primaryOfTerm === null)) return;
   st.persist({ term, primaryOfTerm });
   const patch: { -readonly [K in keyof AgentState]?: AgentState[K] } = { campaign: null, switchover: null };
@@ -788,7 +794,8 @@ function maybeCampaign(st: Step): void {
   const s = st.s;
   const t = s.settings.timings;
   // When the current term's primary is unknown, we may have won it and lost the reply: ask for it again.
-  const nextTerm = s.durable.primaryOfTerm === null && s.durable.term > 0 ? s.durable.term : s.durable.term + 1;
+  const nextTerm = s.durable.primaryOfTerm === null && s.durable.term > 0 ? s.durable.term : termAfter(s.durable.term);
+  if (nextTerm === null) return;
   if (s.campaign !== null) {
     if (s.nowMs - s.campaign.sentAtMs < t.requestTimeoutMs + t.heartbeatMs) return;
     st.set({ campaign: null }); // no answer: try again below
@@ -833,7 +840,15 @@ function onRequest(st: Step, msg: PeerRequest, peerLeaseValidMs: number | undefi
         const r: LeaseReply = { ...st.envelope(), kind: 'lease-reply', seq: msg.seq, granted, reason, maintenance: st.s.maintenance, primaryOfTerm: st.s.durable.primaryOfTerm };
         st.reply(msg.from, r);
       };
+      if (msg.from !== s.settings.peer) { deny('not the peer'); return reply(false, `${msg.from} is not the peer of ${s.settings.self}; only the peer may hold a lease from it`); }
       if (msg.term < s.durable.term) { deny('stale term'); return reply(false, `stale term ${msg.term} < ${s.durable.term}`); }
+      // A lease request never teaches a term: it is the sender's own claim, and anyone holding the
+      // cluster key could claim any term (2^53 − 1 once made a node unable to persist its next term).
+      // Every real term was created by a vote, a forced failover or a handover, and this node learns
+      // those from the witness's replies, from its peer's status, or from the handover itself; until
+      // then it refuses, and adopts nothing.
+      const unvoted = unvotedTermProblem(msg.term, s.durable.term);
+      if (unvoted !== null) { deny(unvoted); return reply(false, unvoted); }
       adoptTerm(st, msg.term, msg.from, msg.from);
       const d = st.s.durable;
       if (d.primaryOfTerm !== msg.from) { deny(`term belongs to ${d.primaryOfTerm}`); return reply(false, `term ${d.term} belongs to ${d.primaryOfTerm}`); }
@@ -862,6 +877,14 @@ function onRequest(st: Step, msg: PeerRequest, peerLeaseValidMs: number | undefi
         st.reply(msg.from, { ...st.envelope(), kind: 'ack', accepted: false, reason: 'stale or misaddressed handover' });
         return;
       }
+      // Only the primary of our term hands over, and only the term right after it: it persisted that
+      // term itself, one above the term we share (it checked our term before it handed over).
+      if (!repeat && (msg.from !== s.durable.primaryOfTerm || msg.term !== termAfter(s.durable.term))) {
+        const why = `a handover of term ${msg.term} from ${msg.from}, but only the primary of term ${s.durable.term} (${s.durable.primaryOfTerm ?? 'unknown'}) may hand over, and only term ${s.durable.term + 1}`;
+        deny(why);
+        st.reply(msg.from, { ...st.envelope(), kind: 'ack', accepted: false, reason: why });
+        return;
+      }
       if (s.pg !== null && s.pg.replayLsn < msg.finalLsn) {
         st.reply(msg.from, { ...st.envelope(), kind: 'ack', accepted: false, reason: `replayed ${s.pg.replayLsn} < final ${msg.finalLsn}` });
         return;
@@ -880,6 +903,7 @@ function onRequest(st: Step, msg: PeerRequest, peerLeaseValidMs: number | undefi
       const reject = (reason: string) => st.reply(msg.from, { ...st.envelope(), kind: 'ack', accepted: false, reason });
       if (msg.term < s.durable.term) return reject('stale term');
       if (!isPrimaryOfTerm(s) || agentRole(s) !== 'primary') return reject('this node is not the primary');
+      if (termAfter(s.durable.term) === null) return reject(termBoundReached);
       if (msg.to !== s.settings.peer) return reject(`${msg.to} is not the standby`);
       if (s.switchover !== null) return reject('a switchover is already running');
       // The primary judges readiness from its own replication view, which is authoritative for sync.
@@ -891,6 +915,12 @@ function onRequest(st: Step, msg: PeerRequest, peerLeaseValidMs: number | undefi
       return;
     }
     case 'manual-promote': {
+      // The forced failover is the witness's vote (it persisted it before sending): from anyone else
+      // it would be a term no vote created.
+      if (msg.from !== s.settings.witness) {
+        st.reply(msg.from, { ...st.envelope(), kind: 'ack', accepted: false, reason: `a forced promotion comes from the witness ${s.settings.witness}, not ${msg.from}` });
+        return;
+      }
       if (msg.term <= s.durable.term) {
         st.reply(msg.from, { ...st.envelope(), kind: 'ack', accepted: false, reason: `term ${msg.term} is not above ${s.durable.term}` });
         return;

@@ -15,6 +15,7 @@ import {
   type PeerRequest,
   type VoteReply,
 } from './messages.js';
+import { isTermInRange, termAfter, termBoundReached, unvotedTermProblem } from './terms.js';
 import { leaseLengthConflict, promiseMs, type Timings } from './timings.js';
 
 export interface WitnessDurable {
@@ -73,6 +74,12 @@ export interface WitnessState {
   readonly primaryFailedSinceMs: number | null;
   /** The term for which operators were told that no automatic failover can happen. */
   readonly blockedNotifiedTerm: number | null;
+  /**
+   * The term the primary will hand over in the switchover this witness asked for, once it accepted:
+   * the one term a lease request may teach (the new primary asks before any poll shows it). Not
+   * persisted: after a restart the polls teach it instead.
+   */
+  readonly handoverExpected: { readonly term: number; readonly to: NodeId; readonly untilMs: number } | null;
 }
 
 export type WitnessInput =
@@ -110,6 +117,7 @@ export function bootWitness(settings: WitnessSettings, durable: WitnessDurable, 
     switchover: null,
     primaryFailedSinceMs: null,
     blockedNotifiedTerm: null,
+    handoverExpected: null,
   };
 }
 
@@ -293,12 +301,15 @@ function reportRejoin(st: Step, node: NodeId, prev: NodeView, status: AgentStatu
   return {};
 }
 
+/** Learn a term from a primary's status or an expected handover (never from a bare lease request). */
 function adopt(st: Step, term: number, primary: NodeId, source: NodeId): void {
   const d = st.s.durable;
+  // The wire refuses such terms already; this keeps the bound on every path into the durable state.
+  if (!isTermInRange(term)) return;
   if (term < d.term || (term === d.term && d.primaryOfTerm !== null)) return;
   // A new term means the old primary must catch up again before it may ever be promoted.
   st.persist({ ...d, term, primaryOfTerm: primary, syncEligible: term > d.term ? null : d.syncEligible });
-  st.set({ releasedTerm: null, primaryReport: null });
+  st.set({ releasedTerm: null, primaryReport: null, handoverExpected: null });
   st.because(`learned term ${term} (primary ${primary}) from ${source}`);
 }
 
@@ -316,6 +327,16 @@ function onRequest(st: Step, msg: PeerRequest, peerLeaseValidMs: number | undefi
         reply(r);
       };
       if (msg.term < s.durable.term) return answer(false, `stale term ${msg.term} < ${s.durable.term}`);
+      // A lease request never teaches a term (anyone holding the cluster key could claim any),
+      // except the handover of the switchover this witness asked for: the terms it voted in are
+      // its own, and every other new term reaches it through the polls (a primary's status).
+      const h = s.handoverExpected;
+      const handedOver = h !== null && h.term === msg.term && h.to === msg.from && s.nowMs < h.untilMs && msg.term === termAfter(s.durable.term);
+      const unvoted = handedOver ? null : unvotedTermProblem(msg.term, s.durable.term);
+      if (unvoted !== null) {
+        st.because(`refused a lease to ${msg.from}: ${unvoted}`);
+        return answer(false, unvoted);
+      }
       adopt(st, msg.term, msg.from, msg.from);
       const d = st.s.durable;
       if (d.primaryOfTerm !== msg.from) return answer(false, `term ${d.term} belongs to ${d.primaryOfTerm}`);
@@ -392,7 +413,7 @@ function decideVote(st: Step, msg: Extract<PeerRequest, { kind: 'vote-request' }
   };
   if (msg.term === d.votedTerm && d.votedFor === msg.from && d.primaryOfTerm === msg.from) return answer(true, 'already voted for this candidate in this term');
   if (msg.term <= d.term) return answer(false, `term ${msg.term} is not above ${d.term}`);
-  if (msg.term !== d.term + 1 || msg.lastTerm !== d.term) return answer(false, `candidate missed a term (it was in ${msg.lastTerm}, the cluster is in ${d.term})`);
+  if (msg.term !== termAfter(d.term) || msg.lastTerm !== d.term) return answer(false, `candidate missed a term (it was in ${msg.lastTerm}, the cluster is in ${d.term})`);
   // The vote doubles as the first lease grant of the new term: the same bound applies.
   const conflict = leaseLengthConflict(t, peerLeaseValidMs);
   if (conflict !== null) return answer(false, conflict);
@@ -442,6 +463,13 @@ function onReply(st: Step, msg: PeerReply, inReplyTo: PeerRequest['kind']): void
   if (inReplyTo === 'switchover-request' && msg.kind === 'ack' && st.s.switchover !== null && st.s.switchover.sentAtMs !== null) {
     const sw = st.s.switchover;
     st.set({ switchover: null });
+    // The primary of our term accepted: it will hand the next term to sw.to.
+    const d = st.s.durable;
+    const next = termAfter(d.term);
+    // It gives up after its switchover timeout (4 leases by default); twice that covers it.
+    if (msg.accepted && msg.term === d.term && msg.from === d.primaryOfTerm && next !== null) {
+      st.set({ handoverExpected: { term: next, to: sw.to, untilMs: st.s.nowMs + 8 * st.s.settings.timings.leaseMs } });
+    }
     st.notify('switchover', msg.accepted ? `switchover to ${sw.to} started by ${msg.from}` : `switchover to ${sw.to} refused by ${msg.from}: ${msg.reason}`);
     st.because(`switchover ${msg.accepted ? 'started' : `refused: ${msg.reason}`}`);
   }
@@ -488,7 +516,8 @@ function onOperator(st: Step, c: OperatorCommand): void {
       const primary = d.primaryOfTerm;
       const to = c.to ?? (primary === null ? null : otherNode(s, primary));
       if (to === null || !s.settings.nodes.includes(to)) return verdict(false, 'name the node to promote with --to');
-      const term = d.term + 1;
+      const term = termAfter(d.term);
+      if (term === null) return verdict(false, termBoundReached);
       st.persist({ ...d, term, primaryOfTerm: to, votedTerm: term, votedFor: to, syncEligible: null });
       st.set({ promise: { term, holder: to, untilMs: s.nowMs + promiseMs(s.settings.timings), seq: 0 }, releasedTerm: null, primaryReport: null });
       st.actions.push({ kind: 'send', to, msg: { ...st.envelope(), kind: 'manual-promote', acceptDataLoss: true, requestedBy: c.by } });

@@ -1,9 +1,19 @@
 // Schemas of the durable states, so a file written by one version is checked when read back.
 import { z } from 'zod';
 import type { AgentDurable } from '../core/agent.js';
+import { MAX_TERM } from '../core/terms.js';
 import type { WitnessDurable } from '../core/witness.js';
 
-const term = z.number().int().nonnegative();
+// Files written before the bound existed hold small terms and load as before. A term above it can
+// only come from a forged message adopted by a release without the bound; a node that loaded it
+// could not persist its next term, so it is refused here with the way out.
+const term = z
+  .number()
+  .int()
+  .nonnegative()
+  .max(MAX_TERM, {
+    error: `a term above 2^48 (${MAX_TERM}) was never elected: a release before the bound adopted a forged one (PGVIP_TERM_OUT_OF_RANGE); set it to the cluster's real term, the highest term in the other nodes' state files that is below the bound`,
+  });
 const node = z.string().min(1).max(63).nullable();
 
 export const agentDurableSchema: z.ZodType<AgentDurable> = z.object({ term, primaryOfTerm: node }).strict();

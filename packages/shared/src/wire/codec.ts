@@ -3,7 +3,9 @@
 import { z } from 'zod';
 import type { AgentStatus, PeerReply, PeerRequest } from '../core/messages.js';
 import { PROTOCOL_VERSION } from '../core/messages.js';
+import { MAX_TERM } from '../core/terms.js';
 import { PgvipError } from '../errors.js';
+import { termRangeRule } from './fields.js';
 import { agentStatusSchema, schemasByKind } from './messages.js';
 
 /** Every message that crosses the wire. */
@@ -40,13 +42,31 @@ export function serializeMessage(message: ProtocolMessage): string {
 /**
  * Parses a peer's message (already JSON-parsed) with `schema`. A different protocol version gets its
  * own error (PGVIP_PROTOCOL_VERSION) so a mixed-version cluster is diagnosed as such, not as garbage;
- * any other mismatch is PGVIP_BAD_REQUEST naming each failing field.
+ * so does a term beyond the bound (PGVIP_TERM_OUT_OF_RANGE: a broken or forged sender, not a
+ * protocol mismatch); any other mismatch is PGVIP_BAD_REQUEST naming each failing field.
  */
 export function decodeMessage<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
   checkProtocolVersion(input);
   const result = z.safeDecode(schema, input as z.input<S>);
   if (result.success) return result.data;
-  throw new PgvipError('PGVIP_BAD_REQUEST', describeIssues(result.error.issues, input));
+  const beyond = result.error.issues.filter((issue) => isTermBeyondBound(issue, input));
+  if (beyond.length === 0) throw new PgvipError('PGVIP_BAD_REQUEST', describeIssues(result.error.issues, input));
+  // One line per such field (2^53 also fails the whole-number check), then whatever else failed.
+  const fields = [...new Set(beyond.map((issue) => issue.path[0]!))];
+  const lines = fields.map((field) => `${String(field)}: ${String((input as Record<PropertyKey, unknown>)[field])} is out of range: ${termRangeRule}`);
+  const others = result.error.issues.filter((issue) => !isTermBeyondBound(issue, input));
+  if (others.length > 0) lines.push(describeIssues(others, input));
+  throw new PgvipError('PGVIP_TERM_OUT_OF_RANGE', lines.join('; '));
+}
+
+/** The fields that hold terms, in every message that has them. */
+const termFields: ReadonlySet<PropertyKey> = new Set(['term', 'lastTerm']);
+
+// Judged on the value sent, not on which zod check fired: 2^48 + 1, 2^53 and 1e300 are all beyond it.
+function isTermBeyondBound(issue: z.core.$ZodIssue, input: unknown): boolean {
+  if (issue.path.length !== 1 || !termFields.has(issue.path[0]!)) return false;
+  const value: unknown = (input as Record<PropertyKey, unknown>)[issue.path[0]!];
+  return typeof value === 'number' && value > MAX_TERM;
 }
 
 /** Parses a raw HTTP body (JSON text or its bytes) into a message; bad JSON is PGVIP_BAD_REQUEST too. */

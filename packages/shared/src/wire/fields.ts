@@ -2,6 +2,7 @@
 // untrusted input until it has been parsed, and nothing unbounded should reach logs or memory.
 import { z } from 'zod';
 import { PROTOCOL_VERSION } from '../core/messages.js';
+import { MAX_TERM } from '../core/terms.js';
 import { MAX_LSN, formatLsn, lsnProblem, parseLsn } from './lsn.js';
 
 // Node ids and cluster names also appear inside the authentication header, so they may not contain
@@ -17,9 +18,14 @@ export function isValidName(text: string): boolean {
 export const nodeIdSchema = z.string().regex(namePattern, { error: `a node id ${nameRule}` });
 export const clusterNameSchema = z.string().regex(namePattern, { error: `a cluster name ${nameRule}` });
 
-/** Terms, sequence numbers: whole numbers that JSON and JavaScript both represent exactly. */
+/** Sequence numbers: whole numbers that JSON and JavaScript both represent exactly. */
 export const counterSchema = z.int({ error: 'must be a whole number' }).min(0, { error: 'must not be negative' });
-export const termSchema = counterSchema;
+
+/** What a term beyond the bound is told (core/terms.ts says why the bound is 2^48). */
+export const termRangeRule = `a term is a whole number from 0 to 2^48 (${MAX_TERM}); elections count up one at a time, so no real term gets near it`;
+
+/** Terms: bounded far below 2^53 so that the next term is always exact (core/terms.ts). */
+export const termSchema = counterSchema.max(MAX_TERM, { error: termRangeRule });
 
 /** PostgreSQL timeline ids are unsigned 32-bit; 0 stands for "not known yet". */
 export const timelineSchema = counterSchema.max(0xffffffff, { error: 'a timeline id fits in 32 bits' });
