@@ -12,7 +12,12 @@ export interface AgentMetrics {
   readonly vipMoves: Counter;
   readonly effectErrors: Counter<'effect'>;
   readonly events: Counter<'event'>;
+  readonly leaseRenewals: Counter<'grantor' | 'result'>;
 }
+
+/** A lease request's outcome at one grantor: a grant, a refusal (with a reason), or no answer at all. */
+export type LeaseRenewalResult = 'granted' | 'refused' | 'failed';
+
 
 export const ROLES = ['primary', 'promoting', 'standby', 'candidate', 'fenced', 'rejoining', 'demoted', 'starting'] as const;
 
@@ -20,6 +25,17 @@ export function createAgentMetrics(labels: { cluster: string; node: string }): A
   const registry = new Registry();
   registry.setDefaultLabels(labels);
   const opts = { registers: [registry] };
+  const events = new Counter({ name: 'pgvip_agent_events_total', help: 'Notable events, by type', labelNames: ['event'], ...opts });
+  const leaseRenewals = new Counter({
+    name: 'pgvip_agent_lease_renewals_total',
+    help: "The primary's lease requests, by grantor (witness or peer) and result (granted, refused, failed: no answer)",
+    labelNames: ['grantor', 'result'],
+    ...opts,
+  });
+  // Zeros from the start for what deploy/prometheus alerts on: increase() needs a sample before the
+  // first event, or a counter that appears at 1 is never seen to rise.
+  for (const event of ['vip-error', 'sync-degraded', 'failure-detected']) events.inc({ event }, 0);
+  for (const grantor of ['witness', 'peer']) for (const result of ['granted', 'refused', 'failed']) leaseRenewals.inc({ grantor, result }, 0);
   return {
     registry,
     role: new Gauge({ name: 'pgvip_agent_role', help: '1 for the role this agent is in now, 0 for the others', labelNames: ['role'], ...opts }),
@@ -30,6 +46,7 @@ export function createAgentMetrics(labels: { cluster: string; node: string }): A
     promotions: new Counter({ name: 'pgvip_agent_promotions_total', help: 'Promotions of the local PostgreSQL', ...opts }),
     vipMoves: new Counter({ name: 'pgvip_agent_vip_moves_total', help: 'Successful VIP moves in EC2', ...opts }),
     effectErrors: new Counter({ name: 'pgvip_agent_effect_errors_total', help: 'Failed effects (PostgreSQL, EC2, OS), by kind', labelNames: ['effect'], ...opts }),
-    events: new Counter({ name: 'pgvip_agent_events_total', help: 'Notable events, by type', labelNames: ['event'], ...opts }),
+    events,
+    leaseRenewals,
   };
 }

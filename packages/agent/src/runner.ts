@@ -21,7 +21,7 @@ import { PgvipError, type DurableFile, type PeerClient } from '@pgvip/shared';
 import type { MonotonicClock } from './clock.js';
 import { CommitGuardArmer, type CommitGuardMode } from './commit-guard-armer.js';
 import { runEffect, type EffectPorts } from './effects.js';
-import { ROLES, type AgentMetrics } from './metrics.js';
+import { ROLES, type AgentMetrics, type LeaseRenewalResult } from './metrics.js';
 import { ReplyWatch, toSnapshot, toWriteProbe } from './pg-snapshot.js';
 import type { WriteProbeResult } from './postgres/port.js';
 
@@ -248,12 +248,19 @@ export class AgentRunner {
   }
 
   #send(to: string, msg: PeerRequest): void {
+    // Lease renewals are counted per grantor, so an operator sees a failing witness or peer while the
+    // other still keeps the lease alive (deploy/prometheus alerts on it).
+    const renewal = msg.kind === 'lease-request' ? (result: LeaseRenewalResult) => this.#d.metrics.leaseRenewals.inc({ grantor: to === this.#s.settings.witness ? 'witness' : 'peer', result }) : null;
     this.#d.peers
       .send(to, msg)
       .then((reply) => {
+        renewal?.(reply.kind === 'lease-reply' && reply.granted ? 'granted' : 'refused');
         if (!this.#stopped) this.#step({ kind: 'reply', nowMs: this.#d.clock(), msg: reply });
       })
-      .catch((e: unknown) => this.#d.logger.debug({ err: e, to, kind: msg.kind }, 'request failed'));
+      .catch((e: unknown) => {
+        renewal?.('failed');
+        this.#d.logger.debug({ err: e, to, kind: msg.kind }, 'request failed');
+      });
   }
 
   #effect(id: number, effect: Parameters<typeof runEffect>[1]): void {

@@ -89,4 +89,9 @@ test('a primary that cannot reach the witness or its standby fences itself after
   const metrics = (await d.app.inject({ url: '/metrics' })).body;
   assert.match(metrics, /pgvip_agent_role\{role="fenced",cluster="c1",node="db-a"\} 1/);
   assert.match(metrics, /pgvip_agent_term\{cluster="c1",node="db-a"\} 1/);
+  // Its renewals went unanswered at both grantors: what PgvipLeaseRenewalsFailing alerts on.
+  for (const grantor of ['witness', 'peer']) {
+    assert.match(metrics, new RegExp(`pgvip_agent_lease_renewals_total\\{grantor="${grantor}",result="failed",cluster="c1",node="db-a"\\} [1-9]`));
+  }
+  assert.match(metrics, /pgvip_agent_lease_renewals_total\{grantor="witness",result="granted",cluster="c1",node="db-a"\} 0/);
 });

@@ -160,6 +160,7 @@ export class ClusterRunner {
       nodes: v.nodes.map((n) => ({ node: n.node, reachable: n.reachable, pgReachable: n.pgReachable })),
       promiseRemainingMs: v.promiseRemainingMs,
       maintenance: v.maintenance,
+      syncDegraded: this.#d.cluster.replication.mode === 'sync' && v.primary !== null && v.syncEligible === null,
     };
   }
 
@@ -175,7 +176,12 @@ export class ClusterRunner {
     if (persist !== undefined) {
       if (out.actions[0] !== persist) throw new PgvipError('PGVIP_INTERNAL', 'the witness core emitted persist after another action');
       // Throws PGVIP_STATE_WRITE: then this step never happened (state, replies and sends discarded).
-      this.#d.store.save(this.name, persist.state);
+      try {
+        this.#d.store.save(this.name, persist.state);
+      } catch (e) {
+        this.#d.metrics.stateWriteFailed(this.name);
+        throw e;
+      }
     }
     this.#state = out.state;
     this.#logStep(input, out);
@@ -256,6 +262,7 @@ export class ClusterRunner {
       // of a new cluster (no primary yet) is a bootstrap, not a failover.
       if (a.kind === 'notify' && a.event === 'vote-granted' && before.durable.primaryOfTerm !== null) m.failover(this.name, 'automatic');
       if (a.kind === 'notify' && a.event === 'manual-failover') m.failover(this.name, 'manual');
+      if (a.kind === 'notify') m.event(this.name, a.event);
     }
   }
 }

@@ -12,6 +12,8 @@ export interface ClusterMetricsSnapshot {
   readonly nodes: readonly { readonly node: string; readonly reachable: boolean; readonly pgReachable: boolean }[];
   readonly promiseRemainingMs: number;
   readonly maintenance: boolean;
+  /** Sync mode with a primary but no sync-eligible standby: no automatic failover is possible now. */
+  readonly syncDegraded: boolean;
 }
 
 export interface WitnessMetrics {
@@ -26,7 +28,14 @@ export interface WitnessMetrics {
   checkFailed(cluster: string, node: string): void;
   vote(cluster: string, granted: boolean): void;
   failover(cluster: string, kind: 'automatic' | 'manual'): void;
+  /** An event the core notified (failover-blocked, sync-degraded, ...), as the operator's pager gets it. */
+  event(cluster: string, event: string): void;
+  /** A step of the cluster was discarded because its durable state could not be written. */
+  stateWriteFailed(cluster: string): void;
 }
+
+/** Events deploy/prometheus alerts on: exported as zeros from the start, so increase() sees them rise. */
+const alertedEvents = ['failover-blocked', 'sync-degraded', 'failure-detected', 'node-unreachable', 'agent-unreachable', 'rejoin-failed'];
 
 // Polls on loopback take well under a millisecond; over a VPC a few; a poll near requestTimeoutMs
 // (400 ms by default) is a problem. Fine buckets at the low end make the p99 meaningful.
@@ -99,6 +108,28 @@ export function createWitnessMetrics(options: { readonly defaultMetrics?: boolea
       for (const s of snapshots()) for (const n of s.nodes) this.set({ cluster: s.cluster, node: n.node }, n.pgReachable ? 1 : 0);
     },
   });
+  new Gauge({
+    name: 'pgvip_witness_sync_degraded',
+    help: '1 while a sync-mode cluster has a primary but no sync-eligible standby (a failover now would be refused).',
+    labelNames: ['cluster'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of snapshots()) this.set({ cluster: s.cluster }, s.syncDegraded ? 1 : 0);
+    },
+  });
+  const events = new Counter({
+    name: 'pgvip_witness_events_total',
+    help: 'Events the witness notified (as sent to the notification command and webhook), by type.',
+    labelNames: ['cluster', 'event'],
+    registers: [registry],
+  });
+  const stateWriteErrors = new Counter({
+    name: 'pgvip_witness_state_write_errors_total',
+    help: "Steps discarded because the cluster's durable state could not be written (the witness cannot vote or grant meanwhile).",
+    labelNames: ['cluster'],
+    registers: [registry],
+  });
   const checksFailed = new Counter({
     name: 'pgvip_witness_checks_failed_total',
     help: 'Polls that counted as a failed check of the primary (agent and PostgreSQL judged together).',
@@ -141,11 +172,15 @@ export function createWitnessMetrics(options: { readonly defaultMetrics?: boolea
       }
       for (const result of ['granted', 'refused']) votes.inc({ cluster, result }, 0);
       for (const kind of ['automatic', 'manual']) failovers.inc({ cluster, kind }, 0);
+      for (const event of alertedEvents) events.inc({ cluster, event }, 0);
+      stateWriteErrors.inc({ cluster }, 0);
     },
     pollObserved: (seconds) => pollDuration.observe(seconds),
     missedHeartbeat: (cluster, node) => missed.inc({ cluster, node }),
     checkFailed: (cluster, node) => checksFailed.inc({ cluster, node }),
     vote: (cluster, granted) => votes.inc({ cluster, result: granted ? 'granted' : 'refused' }),
     failover: (cluster, kind) => failovers.inc({ cluster, kind }),
+    event: (cluster, event) => events.inc({ cluster, event }),
+    stateWriteFailed: (cluster) => stateWriteErrors.inc({ cluster }),
   };
 }

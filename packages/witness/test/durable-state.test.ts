@@ -116,6 +116,7 @@ test('when the state cannot be persisted, the vote is not given and nothing chan
     status: () => Promise.reject(new PgvipError('PGVIP_PEER_UNREACHABLE', 'test peer')),
     close: () => Promise.resolve(),
   };
+  const metrics = createWitnessMetrics({ defaultMetrics: false });
   const runner = new ClusterRunner({
     cluster,
     self: 'witness',
@@ -130,7 +131,7 @@ test('when the state cannot be persisted, the vote is not given and nothing chan
     peers,
     history,
     notifier: nullNotifier,
-    metrics: createWitnessMetrics({ defaultMetrics: false }),
+    metrics,
     clock,
     log,
   });
@@ -148,6 +149,8 @@ test('when the state cannot be persisted, the vote is not given and nothing chan
   assert.equal(runner.state, before);
   assert.deepEqual(sent, []);
   assert.deepEqual(history.recent('c1', 10).map((e) => e.type), ['failure-detected']);
+  // And each discarded step is counted, for deploy/prometheus's PgvipStateWriteErrors
+  assert.match(await metrics.registry.getSingleMetricAsString('pgvip_witness_state_write_errors_total'), /^pgvip_witness_state_write_errors_total\{cluster="c1"\} 2$/m);
   // And once the disk works again, the same request gets its vote
   failWrites = false;
   assert.equal(asVote(runner.request(vote('db-b', 2))).granted, true);

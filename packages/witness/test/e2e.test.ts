@@ -108,6 +108,10 @@ test('the witness grants the lease of a healthy primary and votes for the standb
     'pgvip_witness_node_reachable{cluster="c1",node="db-a"} 0',
     'pgvip_witness_node_reachable{cluster="c1",node="db-b"} 1',
     'pgvip_witness_maintenance{cluster="c1"} 0',
+    // db-b runs without a sync-eligible standby until db-a rejoins and catches up
+    'pgvip_witness_sync_degraded{cluster="c1"} 1',
+    'pgvip_witness_events_total{cluster="c1",event="failure-detected"} 1',
+    'pgvip_witness_state_write_errors_total{cluster="c1"} 0',
   ]) {
     assert.ok(metrics.text.includes(`${line}\n`), `missing ${line}`);
   }
