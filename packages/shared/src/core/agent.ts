@@ -739,7 +739,7 @@ function progressSwitchover(st: Step): void {
   const peer = s.peer;
   if (peer === null || peer.term !== s.durable.term || !peer.pg.inRecovery || peer.pg.replayLsn < sw.finalLsn) return;
   // The standby has replayed everything we ever wrote: hand the next term over (old primary + new
-  // primary form the majority for it; the witness learns it from the new primary's first lease).
+  // primary form the majority for it; the witness learns it from their statuses: a lease request teaches no term).
   const term = s.durable.term + 1;
   st.persist({ term, primaryOfTerm: sw.to });
   const msg: Handover = { ...st.envelope(), kind: 'handover', to: sw.to, finalLsn: sw.finalLsn, timeline: s.pg?.timeline ?? 0 };

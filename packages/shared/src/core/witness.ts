@@ -74,12 +74,6 @@ export interface WitnessState {
   readonly primaryFailedSinceMs: number | null;
   /** The term for which operators were told that no automatic failover can happen. */
   readonly blockedNotifiedTerm: number | null;
-  /**
-   * The term the primary will hand over in the switchover this witness asked for, once it accepted:
-   * the one term a lease request may teach (the new primary asks before any poll shows it). Not
-   * persisted: after a restart the polls teach it instead.
-   */
-  readonly handoverExpected: { readonly term: number; readonly to: NodeId; readonly untilMs: number } | null;
 }
 
 export type WitnessInput =
@@ -117,7 +111,6 @@ export function bootWitness(settings: WitnessSettings, durable: WitnessDurable, 
     switchover: null,
     primaryFailedSinceMs: null,
     blockedNotifiedTerm: null,
-    handoverExpected: null,
   };
 }
 
@@ -301,7 +294,7 @@ function reportRejoin(st: Step, node: NodeId, prev: NodeView, status: AgentStatu
   return {};
 }
 
-/** Learn a term from a primary's status or an expected handover (never from a bare lease request). */
+/** Learn a term from an agent's status, or the primary of the current term from its lease request. */
 function adopt(st: Step, term: number, primary: NodeId, source: NodeId): void {
   const d = st.s.durable;
   // The wire refuses such terms already; this keeps the bound on every path into the durable state.
@@ -309,7 +302,7 @@ function adopt(st: Step, term: number, primary: NodeId, source: NodeId): void {
   if (term < d.term || (term === d.term && d.primaryOfTerm !== null)) return;
   // A new term means the old primary must catch up again before it may ever be promoted.
   st.persist({ ...d, term, primaryOfTerm: primary, syncEligible: term > d.term ? null : d.syncEligible });
-  st.set({ releasedTerm: null, primaryReport: null, handoverExpected: null });
+  st.set({ releasedTerm: null, primaryReport: null });
   st.because(`learned term ${term} (primary ${primary}) from ${source}`);
 }
 
@@ -327,12 +320,12 @@ function onRequest(st: Step, msg: PeerRequest, peerLeaseValidMs: number | undefi
         reply(r);
       };
       if (msg.term < s.durable.term) return answer(false, `stale term ${msg.term} < ${s.durable.term}`);
-      // A lease request never teaches a term (anyone holding the cluster key could claim any),
-      // except the handover of the switchover this witness asked for: the terms it voted in are
-      // its own, and every other new term reaches it through the polls (a primary's status).
-      const h = s.handoverExpected;
-      const handedOver = h !== null && h.term === msg.term && h.to === msg.from && s.nowMs < h.untilMs && msg.term === termAfter(s.durable.term);
-      const unvoted = handedOver ? null : unvotedTermProblem(msg.term, s.durable.term);
+      // A lease request never teaches a term: anyone holding the cluster key could claim any. The
+      // terms this witness voted in are its own, and a switchover's handover reaches it through the
+      // polls (the new primary's or the old one's status) within a heartbeat; the new primary has
+      // the old one's grant meanwhile. Not even during a switchover it asked for: a forged request
+      // then, for a switchover that never happens, would leave it in a term whose primary never was.
+      const unvoted = unvotedTermProblem(msg.term, s.durable.term);
       if (unvoted !== null) {
         st.because(`refused a lease to ${msg.from}: ${unvoted}`);
         return answer(false, unvoted);
@@ -463,13 +456,6 @@ function onReply(st: Step, msg: PeerReply, inReplyTo: PeerRequest['kind']): void
   if (inReplyTo === 'switchover-request' && msg.kind === 'ack' && st.s.switchover !== null && st.s.switchover.sentAtMs !== null) {
     const sw = st.s.switchover;
     st.set({ switchover: null });
-    // The primary of our term accepted: it will hand the next term to sw.to.
-    const d = st.s.durable;
-    const next = termAfter(d.term);
-    // It gives up after its switchover timeout (4 leases by default); twice that covers it.
-    if (msg.accepted && msg.term === d.term && msg.from === d.primaryOfTerm && next !== null) {
-      st.set({ handoverExpected: { term: next, to: sw.to, untilMs: st.s.nowMs + 8 * st.s.settings.timings.leaseMs } });
-    }
     st.notify('switchover', msg.accepted ? `switchover to ${sw.to} started by ${msg.from}` : `switchover to ${sw.to} refused by ${msg.from}: ${msg.reason}`);
     st.because(`switchover ${msg.accepted ? 'started' : `refused: ${msg.reason}`}`);
   }
