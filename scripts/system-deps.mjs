@@ -10,6 +10,10 @@ const needs = [
   { match: 'vip', check: '/usr/sbin/ip', pkg: 'iproute2' },
   { match: 'test/deploy', check: '/usr/bin/systemd-analyze', pkg: 'systemd' },
   { match: 'test/deploy', check: '/usr/bin/shellcheck', pkg: 'shellcheck' },
+  // promtool checks and unit-tests deploy/prometheus and the Grafana dashboard's queries; the lab runs
+  // a real Prometheus server. rootOnly: without it those tests skip themselves with a message.
+  { match: 'test/deploy/prometheus', check: '/usr/bin/promtool', pkg: 'prometheus', rootOnly: true },
+  { match: 'test/lab', check: '/usr/bin/prometheus', pkg: 'prometheus', rootOnly: true },
   // The witness dashboard and operator API tests drive a real browser; the CLI test answers a prompt on a pty.
   { match: 'dashboard', check: '/usr/bin/chromium', pkg: 'chromium' },
   { match: 'operator-api-browser', check: '/usr/bin/chromium', pkg: 'chromium' },
