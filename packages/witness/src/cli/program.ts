@@ -1,6 +1,7 @@
 // The `pgvip` command line: commander wiring, global options, and one action per command. Every
 // action either returns normally (exit 0) or throws a CliError; runCli() turns both into output
 // and an exit code, so no command can leave the process with a stack trace or a stray code.
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { AgentConfig, WitnessConfig } from '@pgvip/shared';
 import { cleanText, terminalSafeJson } from '@pgvip/shared/text';
@@ -16,6 +17,9 @@ import { renderCluster, renderHistory } from './render.js';
 import { parseAt } from './when.js';
 
 export const defaultWitnessUrl = 'http://127.0.0.1:8010';
+
+/** This package's version (src/cli and dist/cli both sit two levels under the package root). */
+export const pgvipVersion = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /**
  * The shared package (config loader, secret files) is loaded only by the commands that read a
@@ -138,6 +142,7 @@ export function buildProgram(io: CliIo, run: (action: (session: Session) => Prom
     .addOption(new Option('--token-file <path>', 'file holding the operator API token (mode 0600)').env('PGVIP_TOKEN_FILE'))
     .option('--cluster <name>', 'cluster to act on (default: the only one the witness serves)')
     .option('--json', 'print JSON documents for scripts instead of tables')
+    .version(pgvipVersion, '-V, --version', 'print the pgvip version')
     .showSuggestionAfterError()
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),
