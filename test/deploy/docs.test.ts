@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { errorCatalogue } from '@pgvip/shared';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
-const documents = ['docs/runbook.md', 'docs/deploy.md', 'docs/security.md', 'deploy/iam/README.md'];
+const documents = ['docs/runbook.md', 'docs/deploy.md', 'docs/security.md', 'docs/monitoring.md', 'deploy/iam/README.md'];
 const read = (file: string) => readFileSync(path.join(repoRoot, file), 'utf8');
 const codes = new Set(Object.keys(errorCatalogue));
 /** Environment variables share the PGVIP_ prefix with error codes; each is read where named. */

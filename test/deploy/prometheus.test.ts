@@ -114,6 +114,16 @@ describe('deploy/prometheus: alert and recording rules', { skip }, () => {
     for (const r of records) assert.match(r, /^pgvip:[a-z0-9_]+:[a-z0-9_]+$/);
   });
 
+  it('docs/monitoring.md explains every alert, and each alert links to its section', () => {
+    const doc = readFileSync(path.join(repoRoot, 'docs/monitoring.md'), 'utf8');
+    const doc2 = parse(readFileSync(rulesFile, 'utf8')) as { groups: { rules: (Rule & { annotations?: { description?: string } })[] }[] };
+    for (const r of doc2.groups.flatMap((g) => g.rules)) {
+      if (r.alert === undefined) continue;
+      assert.ok(doc.includes(`\n### ${r.alert}\n`), `docs/monitoring.md has no section for ${r.alert}`);
+      assert.ok(r.annotations?.description?.includes(`docs/monitoring.md#${r.alert.toLowerCase()}`), `${r.alert} links to its section`);
+    }
+  });
+
   it('the example scrape config passes promtool check config', () => {
     const token = path.join(work, 'operator.token');
     writeFileSync(token, 'example\n', { mode: 0o600 });
