@@ -10,6 +10,7 @@ import { OperatorClient, parseWitnessUrl, type ClusterView } from './api.js';
 import { checkHost } from './check-config.js';
 import { confirm } from './confirm.js';
 import { runDoctor, type Check } from './doctor.js';
+import { nextSteps, runInit, terminalAsk } from './init.js';
 import { CliError, exitCodes, usageError, type ExitCode } from './errors.js';
 import { paint, styleFor, type Style } from './format.js';
 import { defaultImdsUrl } from './imds.js';
@@ -287,6 +288,48 @@ export function buildProgram(io: CliIo, run: (action: (session: Session) => Prom
         }
         if (s.json) s.printJson({ file, kind, valid: true, summary, checkedAs: host.user.name });
         else s.print(`${markFor('ok', s.style)} ${file} is a valid ${kind} config: ${summary}\n  and this host is ready for it: key, token, password and secret files, state directory (${checkedAs})`);
+      }, cmd),
+    );
+
+  const collect = (value: string, previous: string[]) => [...previous, value];
+  program
+    .command('init')
+    .description('write a starting config set for one cluster: agent-<node>.yaml for both nodes, witness.yaml, and fresh cluster.key and operator.token (0600); asks on a terminal for what the flags leave out. The cluster name comes from --cluster')
+    .option('--node <name=address>', 'a database node and its private address (twice)', collect, [])
+    .option('--witness-host <[name=]address>', 'the address the agents reach the witness at (name: default witness)')
+    .addOption(new Option('--vip-mode <mode>', 'how the VIP moves (default secondary-ip)').choices(['secondary-ip', 'route-table']))
+    .option('--vip <address>', 'the VIP clients connect to')
+    .option('--interface <name>', 'network device the agent adds the VIP to (default eth0)')
+    .option('--route-table <id>', 'route-table mode: a route table holding the VIP\'s /32 route (repeat, or comma-separate)', collect, [])
+    .option('--eni <node=eni-id>', 'a node\'s ENI, when it is configured rather than discovered through IMDS (repeat)', collect, [])
+    .option('--region <region>', 'AWS region (default: from IMDS)')
+    .option('--config-dir <dir>', 'where the files will be on the hosts; the configs name cluster.key and operator.token there', '/etc/pgvip')
+    .option('--pg-data-dir <dir>', 'PGDATA on both nodes', '/var/lib/postgresql/15/main')
+    .option('--pg-bin-dir <dir>', 'directory of pg_ctl, pg_rewind and pg_basebackup on both nodes', '/usr/lib/postgresql/15/bin')
+    .option('--out <dir>', 'directory to write the files to (default ./pgvip-<cluster>)')
+    .option('--force', 'replace files that exist (a new cluster.key must then reach every host)')
+    .action((opts: { node: string[]; witnessHost?: string; vipMode?: string; vip?: string; interface?: string; routeTable: string[]; eni: string[]; region?: string; configDir: string; pgDataDir: string; pgBinDir: string; out?: string; force?: boolean }, cmd: Command) =>
+      run(async (s) => {
+        const global = cmd.optsWithGlobals<GlobalOptions>();
+        const terminal = terminalAsk();
+        const result = await runInit({
+          ...(global.cluster === undefined ? {} : { cluster: global.cluster }),
+          nodes: opts.node,
+          ...(opts.witnessHost === undefined ? {} : { witness: opts.witnessHost }),
+          ...(opts.vipMode === undefined ? {} : { vipMode: opts.vipMode }),
+          ...(opts.vip === undefined ? {} : { vip: opts.vip }),
+          ...(opts.interface === undefined ? {} : { interface: opts.interface }),
+          routeTables: opts.routeTable,
+          enis: opts.eni,
+          ...(opts.region === undefined ? {} : { region: opts.region }),
+          configDir: opts.configDir,
+          pgDataDir: opts.pgDataDir,
+          pgBinDir: opts.pgBinDir,
+          ...(opts.out === undefined ? {} : { out: opts.out }),
+          force: opts.force === true,
+        }, terminal?.ask).finally(() => terminal?.close());
+        if (s.json) s.printJson({ cluster: result.clusterName, out: result.out, files: result.files.map((f) => ({ ...f, mode: f.mode.toString(8).padStart(4, '0') })) });
+        else s.print(nextSteps(result, opts.configDir));
       }, cmd),
     );
 
