@@ -14,6 +14,7 @@ const codes = new Set(Object.keys(errorCatalogue));
 /** Environment variables share the PGVIP_ prefix with error codes; each is read where named. */
 const environmentVariables = {
   PGVIP_ROOT: 'deploy/install.sh',
+  PGVIP_NODE: 'scripts/package-deb.mjs',
   PGVIP_TOKEN_FILE: 'packages/witness/src/cli/program.ts',
   PGVIP_WITNESS_URL: 'packages/witness/src/cli/program.ts',
 } as const;
