@@ -156,17 +156,20 @@ describe('the .deb built by scripts/package-deb.mjs', { skip, timeout: 300_000 }
     }
   });
 
-  it('an upgrade to a higher build keeps /etc/pgvip and /var/lib/pgvip', () => {
-    const config = '/etc/pgvip/witness.yaml';
+  it('the installed pgvip init writes configs that the installed check-config accepts; an upgrade to a higher build keeps them and the state', () => {
+    // The installed CLI end to end: init and check-config load the shared package lazily from
+    // /usr/lib/pgvip/node_modules, which a missing runtime dependency would break.
+    ok(sh('/usr/bin/pgvip', ['init', '--cluster', 'orders', '--node', 'db-a=10.0.1.11', '--node', 'db-b=10.0.1.12', '--witness-host', '10.0.2.20', '--vip', '10.0.1.100', '--out', '/etc/pgvip']), 'pgvip init');
+    for (const file of ['agent-db-a.yaml', 'agent-db-b.yaml', 'witness.yaml']) ok(sh('/usr/bin/pgvip', ['check-config', '--no-host-checks', `/etc/pgvip/${file}`]), `pgvip check-config ${file}`);
     const state = '/var/lib/pgvip/witness-state.json';
-    writeFileSync(config, '# the operator\'s config\n', { mode: 0o640 });
     writeFileSync(state, '{"term":7}\n', { mode: 0o600 });
-    const before = [mode('/etc/pgvip'), mode('/var/lib/pgvip'), mode(config), mode(state)];
+    const kept = ['/etc/pgvip', ...readdirSync('/etc/pgvip').map((f) => `/etc/pgvip/${f}`), '/var/lib/pgvip', state];
+    const snapshot = () => kept.map((f) => ({ f, ...mode(f), text: statSync(f).isFile() ? readFileSync(f, 'utf8') : 'dir' }));
+    const before = snapshot();
+    assert.equal(before.length, 8);
     ok(sh('dpkg', ['-i', debs.second]), 'dpkg -i (upgrade)');
     assert.match(sh('dpkg', ['-s', 'pgvip']).stdout, new RegExp(`^Version: ${version.replace(/[.]/g, '\\.').replace('-', '~')}-2$`, 'm'));
-    assert.equal(readFileSync(config, 'utf8'), '# the operator\'s config\n');
-    assert.equal(readFileSync(state, 'utf8'), '{"term":7}\n');
-    assert.deepEqual([mode('/etc/pgvip'), mode('/var/lib/pgvip'), mode(config), mode(state)], before);
+    assert.deepEqual(snapshot(), before);
     assert.deepEqual(packagedProcesses(), [], 'the upgrade started nothing');
   });
 
@@ -179,12 +182,12 @@ describe('the .deb built by scripts/package-deb.mjs', { skip, timeout: 300_000 }
     assert.deepEqual(left, [], 'packaged files left after dpkg -r');
     for (const dir of ['/usr/lib/pgvip', '/usr/share/doc/pgvip']) assert.ok(!existsSync(dir), `${dir} removed`);
     assert.ok(userExists(), 'the pgvip user stays');
-    assert.ok(existsSync('/etc/pgvip/witness.yaml') && existsSync('/var/lib/pgvip/witness-state.json'), 'configs and state stay on remove');
+    assert.ok(existsSync('/etc/pgvip/witness.yaml') && existsSync('/etc/pgvip/cluster.key') && existsSync('/var/lib/pgvip/witness-state.json'), 'configs and state stay on remove');
 
     ok(sh('dpkg', ['-P', 'pgvip']), 'dpkg -P');
     assert.notEqual(sh('dpkg', ['-s', 'pgvip']).status, 0, 'dpkg forgets pgvip after a purge');
     assert.ok(!existsSync('/var/lib/pgvip'), 'purge removes the state');
-    assert.ok(existsSync('/etc/pgvip/witness.yaml'), 'purge keeps a config the operator wrote');
+    assert.ok(existsSync('/etc/pgvip/witness.yaml') && existsSync('/etc/pgvip/cluster.key'), 'purge keeps the configs and keys the operator wrote');
     assert.ok(userExists(), 'the pgvip user stays, as Debian keeps system users');
   });
 });
