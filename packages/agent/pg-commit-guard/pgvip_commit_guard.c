@@ -147,11 +147,15 @@ guard_xact_callback(XactEvent event, void *arg)
 		refuse(event == XACT_EVENT_PRE_COMMIT ? "commit a transaction that wrote" : "prepare a transaction that wrote", late);
 }
 
-/* Fails a write statement at its start, not after its work (the commit check is the guarantee). */
+/*
+ * Fails a write statement at its start, not after its work (the commit check is the guarantee). A
+ * plain EXPLAIN runs nothing and is let through.
+ */
 static void
 guard_executor_start(QueryDesc *queryDesc, int eflags)
 {
-	if (!IsParallelWorker() && (queryDesc->operation != CMD_SELECT || queryDesc->plannedstmt->hasModifyingCTE))
+	if (!IsParallelWorker() && (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 &&
+		(queryDesc->operation != CMD_SELECT || queryDesc->plannedstmt->hasModifyingCTE))
 	{
 		int64		late = guard_lateness_us();
 
