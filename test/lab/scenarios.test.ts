@@ -10,7 +10,7 @@
 //
 // Needs root (namespaces, nftables, cgroups, PostgreSQL as postgres); skipped otherwise.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
@@ -23,7 +23,8 @@ import { isRoot, startLab, type CheckReport, type Lab } from './lab.js';
 import { renderMilestones } from './logs.js';
 import { labLockOwner } from './netns.js';
 import { fencedPrimaryClientsSuite } from './fenced-primary-clients.js';
-import { ec2Endpoint, type DbNode } from './topology.js';
+import { LabPrometheus, prometheusBinary } from './prometheus.js';
+import { clusterName, ec2Endpoint, type DbNode } from './topology.js';
 import { hold, waitFor } from './wait.js';
 import { DirectWriter, createDirectWritesTable } from './direct-writer.js';
 import { judgeFreezeCycle, type FreezeCycle } from './frozen-primary-writes.js';
@@ -551,6 +552,64 @@ describe('lab: route-table mode (the VIP as a /32 route, the nodes in different 
     const route = table?.routes.find((r) => r.destinationCidrBlock === `${lab.topology.vip.address}/32`);
     assert.equal(route?.networkInterfaceId, lab.topology.ec2[standby].eniId, 'the /32 route points at the new primary');
     assert.ok((await lab.emulator.requests('ReplaceRoute')).length > 0, 'the agents moved the VIP with ReplaceRoute');
+  });
+});
+
+// Issue 14: a real Prometheus server with deploy/prometheus's rules, scraping the lab's agents and
+// witness as an operator's would, pages PgvipFailover when the primary host is lost — and not before.
+// About a minute: no writer, one fault, no wait for the old primary's return.
+describe('lab: Prometheus', { skip: skip || (existsSync(prometheusBinary) ? false : `${prometheusBinary} is missing (Debian package prometheus; npm test installs it as root)`), timeout: 8 * 60_000 }, () => {
+  let lab: Lab;
+  let prom: LabPrometheus;
+
+  before(async () => {
+    lab = await startLab({ compiled, writer: false, progress: note });
+    prom = LabPrometheus.start(lab);
+  }, { timeout: 5 * 60_000 });
+
+  after(async () => {
+    await prom?.stop();
+    await lab?.down();
+  }, { timeout: 2 * 60_000 });
+
+  it('scrapes the agents and the witness, and PgvipFailover fires during a failover', { timeout: 4 * 60_000 }, async () => {
+    try {
+      // Given Prometheus scrapes all three daemons and evaluates the shipped rules
+      const h = await lab.waitHealthy();
+      const primary = h.primary as DbNode;
+      const standby = h.standby as DbNode;
+      await waitFor('Prometheus scraping 2 agents and the witness', 60_000, async () => {
+        const up = await prom.query('up == 1').catch(() => []);
+        return up.length === 3 ? up : null;
+      }, 500);
+      // (Its first evaluations may have seen only one agent scraped: 0 primaries.)
+      await waitFor('the recording rule pgvip:cluster_primaries:count at 1', 30_000, async () => {
+        const r = await prom.query('pgvip:cluster_primaries:count').catch(() => []);
+        return r.length === 1 && r[0]?.value[1] === '1' ? r : null;
+      }, 500);
+      // And no failover alert in a healthy cluster (a few evaluations after the cluster settled)
+      await hold(3_000);
+      assert.deepEqual((await prom.alerts()).filter((a) => a.labels.alertname === 'PgvipFailover'), [], 'no failover alert before the failover');
+
+      // When the primary host is lost
+      const faultAt = await lab.faults.isolate(primary);
+      await lab.faults.freeze(primary);
+      // Then the standby takes over, and Prometheus pages PgvipFailover for the cluster
+      const alert = await waitFor('PgvipFailover firing', 120_000, async () => {
+        const alerts = await prom.alerts().catch(() => []);
+        return alerts.find((a) => a.labels.alertname === 'PgvipFailover' && a.state === 'firing') ?? null;
+      }, 500);
+      const firedAfterMs = Date.now() - faultAt;
+      note(`PgvipFailover firing ${firedAfterMs} ms after the fault: ${JSON.stringify(alert.labels)}`);
+      assert.equal(alert.labels.kind, 'automatic');
+      assert.equal(alert.labels.cluster, clusterName);
+      assert.ok(firedAfterMs < 60_000, `the alert fired ${firedAfterMs} ms after the fault`);
+      await waitFor(`${standby} promoted`, 30_000, async () => lab.promotionsSince(faultAt).some((p) => p.node === standby) || null, 500);
+      await lab.faults.healAll();
+    } catch (err) {
+      lab.markFailed();
+      throw err;
+    }
   });
 });
 
