@@ -26,7 +26,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync,
+  chmodSync, closeSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -215,17 +215,42 @@ esac
 exit 0
 `;
 
-/** Every regular file under `dir`, relative, sorted. */
+/** Every regular file under `dir`, relative, sorted; symbolic links are neither listed nor followed. */
 function filesUnder(dir, prefix = '') {
   const out = [];
   for (const name of readdirSync(path.join(dir, prefix)).sort()) {
     const rel = path.join(prefix, name);
-    const s = statSync(path.join(dir, rel), { throwIfNoEntry: false });
-    if (s === undefined) continue;
+    const s = lstatSync(path.join(dir, rel));
     if (s.isDirectory()) out.push(...filesUnder(dir, rel));
     else if (s.isFile()) out.push(rel);
   }
   return out;
+}
+
+/** Files of the npm packages' own development (lint, VCS and publish settings): no use on a host. */
+const devClutter = /^(\.npmignore|\.gitattributes|\.eslintrc(\..+)?)$/;
+
+/**
+ * The release's files as Debian wants them: 0755 for scripts (#!) and executables, 0644 for the
+ * rest, whatever modes their npm tarballs carried (some ship LICENSE or index.js executable).
+ */
+function normalizeModes(dir) {
+  for (const rel of filesUnder(dir)) {
+    const file = path.join(dir, rel);
+    if (devClutter.test(path.basename(rel))) {
+      rmSync(file);
+      continue;
+    }
+    const head = Buffer.alloc(4);
+    const fd = openSync(file, 'r');
+    try {
+      readSync(fd, head, 0, 4, 0);
+    } finally {
+      closeSync(fd);
+    }
+    const executable = head.subarray(0, 2).toString('latin1') === '#!' || head.readUInt32BE(0) === 0x7f454c46;
+    chmodSync(file, executable ? 0o755 : 0o644);
+  }
 }
 
 function duKiB(dir) {
@@ -265,6 +290,7 @@ export function buildDeb(options) {
     // The code; docs and deploy/ go to /usr/share/doc (install.sh and pgvip-upgrade manage /opt
     // installs and have no place in a package dpkg manages).
     cpSync(release, lib, { recursive: true, verbatimSymlinks: true, filter: (src) => !['docs', 'deploy', 'README.md'].includes(path.relative(release, src)) });
+    normalizeModes(lib);
     mkdirSync(path.join(lib, 'bin'));
     writeFileSync(path.join(lib, 'bin/run'), runScript(floor), { mode: 0o755 });
     mkdirSync(path.join(pkg, 'usr/bin'), { recursive: true });

@@ -123,6 +123,15 @@ describe('the .deb built by scripts/package-deb.mjs', { skip, timeout: 300_000 }
     assert.deepEqual([...files.keys()].filter((f) => /^\/(etc|opt)\/./.test(f) || /install\.sh|pgvip-upgrade/.test(f)), []);
   });
 
+  // Debian's own checker, when this machine has it (it is not a test dependency: ~30 s, many Perl
+  // modules). One error is the npm packages' business: a test script of fastify's naming
+  // /usr/bin/bash, which the package never runs.
+  it('lintian reports no error about the package itself', { skip: sh('lintian', ['--version']).status !== 0 && 'lintian is not installed (apt-get install lintian to run this check)' }, () => {
+    const r = sh('lintian', ['--no-tag-display-limit', debs.first]);
+    const errors = r.stdout.split('\n').filter((l) => l.startsWith('E: ') && !/^E: pgvip: wrong-path-for-interpreter .*\[usr\/lib\/pgvip\/node_modules\//.test(l));
+    assert.deepEqual(errors, [], r.stdout);
+  });
+
   it('installs: the pgvip system user, /etc/pgvip and /var/lib/pgvip; the commands run; nothing started or enabled', () => {
     ok(sh('dpkg', ['-i', debs.first]), 'dpkg -i');
     assert.ok(installed(), 'dpkg -s pgvip says installed');
