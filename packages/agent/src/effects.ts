@@ -14,6 +14,16 @@ export interface EffectPorts {
   /** application_name of each node. */
   readonly names: Readonly<Record<string, string>>;
   readonly promoteWaitSeconds: number;
+  /** Physical replication slots (replication.slots.enabled); absent: pgvip manages none. */
+  readonly slots?: SlotNames;
+}
+
+/** The slot each node streams through, on whichever node is primary (slotNameFor of its application_name). */
+export interface SlotNames {
+  /** This node's slot: named in primary_slot_name when it streams. */
+  readonly self: string;
+  /** The peer's slot: kept on this node while it is primary. */
+  readonly peer: string;
 }
 
 export async function runEffect(id: number, effect: Effect, p: EffectPorts): Promise<EffectResult> {
@@ -50,8 +60,12 @@ export async function runEffect(id: number, effect: Effect, p: EffectPorts): Pro
         return ok(`synchronous_standby_names = ${name ?? "''"}`);
       }
       case 'promote': {
+        // The peer's slot before the promotion: the old primary can rejoin only once this node is a
+        // primary, and then finds the WAL since the fork kept for it (a slot made on a standby
+        // survives its promotion). Best effort: a promotion is never held up by a slot.
+        const slot = p.slots === undefined ? '' : await ensureSlotBeforePromotion(p.pg, p.slots.peer);
         const r = await p.pg.promote(p.promoteWaitSeconds);
-        return ok(r.alreadyPrimary ? 'already primary' : `promoted to timeline ${r.timelineId}`);
+        return ok(`${r.alreadyPrimary ? 'already primary' : `promoted to timeline ${r.timelineId}`}${slot}`);
       }
       case 'move-vip-cloud': {
         const r = await p.vip.moveInCloud({ term: effect.term, budgetMs: effect.budgetMs });
@@ -67,11 +81,20 @@ export async function runEffect(id: number, effect: Effect, p: EffectPorts): Pro
       case 'rejoin': {
         const primary = p.endpoints[effect.primary];
         if (primary === undefined) return { id, ok: false, detail: `no PostgreSQL endpoint configured for ${effect.primary}` };
-        const r = await p.pg.rejoinAsStandby({ primary });
+        const r = await p.pg.rejoinAsStandby({ primary, ...(p.slots === undefined ? {} : { slotName: p.slots.self }) });
         return ok(`${r.path}${r.rewindFailure ? ` (pg_rewind failed: ${r.rewindFailure})` : ''} in ${Math.round(r.durationMs)} ms`);
       }
     }
   } catch (e) {
     return { id, ok: false, detail: isPgvipError(e) ? e.message : `${(e as Error).name}: ${(e as Error).message}` };
+  }
+}
+
+/** Creates the peer's slot; returns a note for the effect's detail (a failure is noted, not thrown). */
+async function ensureSlotBeforePromotion(pg: PostgresPort, name: string): Promise<string> {
+  try {
+    return (await pg.ensureReplicationSlot(name)) ? `; slot ${name} created for the peer` : '';
+  } catch (e) {
+    return `; slot ${name} for the peer not created (${isPgvipError(e) ? e.message : (e as Error).message}): the slot keeper retries`;
   }
 }

@@ -29,10 +29,16 @@ export interface LocalPostgresConfig extends PgEndpoint {
   /** Extra postgres options for pg_ctl -o, e.g. ['-c', 'config_file=/etc/postgresql/15/main/postgresql.conf']. */
   readonly serverOptions?: readonly string[];
   readonly timeouts?: Partial<PostgresTimeouts>;
+  /**
+   * max_slot_wal_keep_size in MB, kept on this server by ensureManagedSettings (-1: unbounded);
+   * absent: left as the server has it (slot management off).
+   */
+  readonly maxSlotWalKeepSizeMb?: number;
 }
 
-export interface ResolvedPostgresConfig extends Required<Omit<LocalPostgresConfig, 'password' | 'timeouts'>> {
+export interface ResolvedPostgresConfig extends Required<Omit<LocalPostgresConfig, 'password' | 'timeouts' | 'maxSlotWalKeepSizeMb'>> {
   readonly password: string | undefined;
+  readonly maxSlotWalKeepSizeMb: number | undefined;
   readonly timeouts: PostgresTimeouts;
 }
 
@@ -74,5 +80,6 @@ export function resolvePostgresConfig(config: LocalPostgresConfig): ResolvedPost
     logFile,
     serverOptions: config.serverOptions ?? [],
     timeouts: { ...defaultPostgresTimeouts, ...config.timeouts },
+    maxSlotWalKeepSizeMb: config.maxSlotWalKeepSizeMb,
   };
 }

@@ -9,13 +9,15 @@
 // to the bound.
 //
 // Test controls: crash(), stall()/resume() (a SIGSTOPped server), cutLinkToUpstream()/healLinkToUpstream(),
-// breakRewind() (pg_rewind will fail: the base-backup fallback runs), clientWrite() (an application
+// breakRewind() (pg_rewind will fail: the base-backup fallback runs), invalidateSlot() (past
+// max_slot_wal_keep_size: its standby can no longer stream), clientWrite() (an application
 // session that leaves read-only mode and inserts). The commit guard is modelled
 // when the node is made with commitGuard: true (its deadline on the `clock` option, default performance.now).
 import { PgvipError, type ErrorCode } from '@pgvip/shared';
 import type { Lsn } from './lsn.js';
 import { managedSettings } from './managed-settings.js';
 import {
+  isValidSlotName,
   isValidStandbyName,
   type CommitGuardStatus,
   synchronousStandbyNamesFor,
@@ -30,6 +32,8 @@ import {
   type RejoinOptions,
   type RejoinResult,
   type ReplicaView,
+  type ReplicationSlotView,
+  type SlotFollowResult,
   type StopMode,
   type WriteProbeOptions,
   type WriteProbeResult,
@@ -119,6 +123,10 @@ export class FakePostgres implements PostgresPort {
   #linkToUpstreamUp = true;
   #hasSchema = false;
   #rewindBroken = false;
+  /** Physical slots on this server: the oldest WAL each keeps, and whether PostgreSQL invalidated it. */
+  readonly #slots = new Map<string, { restartLsn: Lsn; lost: boolean }>();
+  /** primary_slot_name: the slot on the upstream this standby streams through. */
+  #slotName: string | null = null;
   /** Restart-only settings changed since the last start, with their new value. */
   #pendingRestart = new Map<string, string>();
   /** The fence's pg_hba.conf block: application roles are refused; kept across restarts, as the file is. */
@@ -175,6 +183,18 @@ export class FakePostgres implements PostgresPort {
   /** The next pg_rewind fails (its WAL since the fork is gone), so a rejoin falls back to a base backup. */
   breakRewind(): void {
     this.#rewindBroken = true;
+  }
+
+  /** PostgreSQL invalidates the slot (max_slot_wal_keep_size exceeded): the standby using it stops streaming for good. */
+  invalidateSlot(name: string): void {
+    this.#settle();
+    const slot = this.#slots.get(name);
+    if (slot) slot.lost = true;
+  }
+
+  /** primary_slot_name as this server has it ('' for none). */
+  get primarySlotName(): string {
+    return this.#slotName ?? '';
   }
 
   get running(): boolean {
@@ -340,11 +360,23 @@ export class FakePostgres implements PostgresPort {
     const primary = this.#resolve(options.primary);
     if (!primary.#running) throw new PgvipError('PGVIP_PG_UNREACHABLE', `${endpointKey(options.primary)}: connection refused`);
     if (primary.#stalled) throw new PgvipError('PGVIP_PG_TIMEOUT', `${endpointKey(options.primary)} did not answer`);
-    const rewindFailure = this.#rewindBroken ? 'pg_rewind exit 1: could not open file pg_wal/...: No such file or directory' : null;
+    if (options.slotName !== undefined) {
+      if (primary.#slots.get(options.slotName)?.lost) primary.#slots.delete(options.slotName);
+      primary.#createSlot(options.slotName);
+    }
+    const rewindFailure =
+      options.reseed === true
+        ? 're-seed asked for: the primary can no longer feed this standby'
+        : this.#rewindBroken
+          ? 'pg_rewind exit 1: could not open file pg_wal/...: No such file or directory'
+          : null;
     if (rewindFailure !== null && options.allowBaseBackup === false) throw new PgvipError('PGVIP_PG_REWIND_FAILED', rewindFailure);
     this.#rewindBroken = false;
+    // pg_basebackup copies no slots; pg_rewind leaves this node's own as they were.
+    if (rewindFailure !== null) this.#slots.clear();
     this.#becomeCopyOf(primary);
     this.#upstream = options.primary;
+    this.#slotName = options.slotName ?? null;
     this.settings.set('default_transaction_read_only', 'off');
     this.#clientsRefused = false;
     this.#running = true;
@@ -364,6 +396,47 @@ export class FakePostgres implements PostgresPort {
     this.#settle();
     this.#running = false;
     this.#guardDeadlineMs = null; // shared memory goes with the server
+  }
+
+  async replicationSlots(): Promise<readonly ReplicationSlotView[]> {
+    this.#requireSql();
+    this.#settle();
+    return [...this.#slots.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, slot]) => ({
+        name,
+        active: this.network.nodes().some((n) => n.#upstreamNode() === this && n.#slotName === name && n.#isStreaming()),
+        restartLsn: slot.lost ? null : slot.restartLsn,
+        walStatus: slot.lost ? 'lost' : 'reserved',
+        keptBytes: slot.lost ? null : this.#walLsn - slot.restartLsn,
+        safeWalBytes: null,
+      }));
+  }
+
+  async ensureReplicationSlot(name: string): Promise<boolean> {
+    this.#requireSql();
+    return this.#createSlot(name);
+  }
+
+  async dropReplicationSlot(name: string): Promise<boolean> {
+    this.#requireSql();
+    checkSlotName(name);
+    const inUse = this.network.nodes().some((n) => n.#upstreamNode() === this && n.#slotName === name && n.#isStreaming());
+    return !inUse && this.#slots.delete(name);
+  }
+
+  async followSlot(primary: PgEndpoint, slotName: string): Promise<SlotFollowResult> {
+    this.#requireSql();
+    this.#requireStandby('following a replication slot');
+    const upstream = this.#resolve(primary);
+    upstream.#requireSql();
+    const created = upstream.#createSlot(slotName);
+    const walStatus = upstream.#slots.get(slotName)?.lost ? 'lost' : 'reserved';
+    this.#requireSql();
+    this.#requireStandby('following a replication slot');
+    const configured = this.#slotName !== slotName;
+    this.#slotName = slotName;
+    return { created, configured, walStatus };
   }
 
   async isRunning(): Promise<boolean> {
@@ -393,6 +466,13 @@ export class FakePostgres implements PostgresPort {
   }
 
   // --- the model -------------------------------------------------------------------------------
+
+  #createSlot(name: string): boolean {
+    checkSlotName(name);
+    if (this.#slots.has(name)) return false;
+    this.#slots.set(name, { restartLsn: this.#walLsn, lost: false });
+    return true;
+  }
 
   #setting(name: string): string {
     return this.settings.get(name) ?? '';
@@ -444,6 +524,11 @@ export class FakePostgres implements PostgresPort {
     const upstream = this.#upstreamNode();
     if (!this.#inRecovery || !this.#running || this.#stalled || !this.#linkToUpstreamUp || !upstream) return false;
     if (!upstream.#running || upstream.#stalled || upstream.#inRecovery) return false;
+    // A slot named in primary_slot_name must exist on the upstream and still hold WAL.
+    if (this.#slotName !== null) {
+      const slot = upstream.#slots.get(this.#slotName);
+      if (slot === undefined || slot.lost) return false;
+    }
     if (upstream.#timelineId === this.#timelineId) return this.#walLsn <= upstream.#walLsn;
     const end = upstream.#timelineEnds.get(this.#timelineId);
     return upstream.#timelineId > this.#timelineId && end !== undefined && this.#walLsn <= end;
@@ -459,6 +544,9 @@ export class FakePostgres implements PostgresPort {
       node.#walLsn = upstream.#walLsn;
       node.#receiveLsn = upstream.#walLsn;
       node.#hasSchema = upstream.#hasSchema;
+      // The standby confirms everything at once, so its slot keeps nothing.
+      const slot = node.#slotName === null ? undefined : upstream.#slots.get(node.#slotName);
+      if (slot) slot.restartLsn = upstream.#walLsn;
     }
   }
 
@@ -486,6 +574,10 @@ export class FakePostgres implements PostgresPort {
     for (const [name, value] of this.#pendingRestart) this.settings.set(name, value);
     this.#pendingRestart.clear();
   }
+}
+
+function checkSlotName(name: string): void {
+  if (!isValidSlotName(name)) throw new PgvipError('PGVIP_CONFIG_INVALID', `replication slot name ${JSON.stringify(name)} must match [a-z0-9_]{1,63}`);
 }
 
 /** Managed settings PostgreSQL only applies at server start (context 'postmaster'). */

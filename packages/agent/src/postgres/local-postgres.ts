@@ -26,12 +26,15 @@ import {
   type PromoteResult,
   type RejoinOptions,
   type RejoinResult,
+  type ReplicationSlotView,
+  type SlotFollowResult,
   type StopMode,
   type WriteProbeOptions,
   type WriteProbeResult,
 } from './port.js';
 import { configureAsStandby, conninfoFor, replaceWithBaseBackup, rewindFrom } from './rejoin.js';
 import { alterSystem, reloadAndWait } from './server-config.js';
+import { createSlotIfMissing, dropSlotIfIdle, listSlots, renewSlotForRebuild, slotWalStatus } from './slots.js';
 import { KeptSession, cancelLeadMs, pollInSession, sqlLiteral, withSession, type SqlSession } from './sql-session.js';
 import { processExists, terminateUnlistedBackends } from './unlisted-backends.js';
 
@@ -139,7 +142,14 @@ export class LocalPostgres implements PostgresPort {
   async ensureManagedSettings(): Promise<ManagedSettingsReport> {
     return this.#session(this.#config.timeouts.queryMs, async (s) => {
       this.#fenceTargets = await readFenceTargets(s);
-      return applyManagedSettings(s);
+      const report = await applyManagedSettings(s);
+      const wantedMb = this.#config.maxSlotWalKeepSizeMb;
+      if (wantedMb === undefined) return report;
+      // Compared in MB as pg_settings has it (current_setting shows '8GB' for 8192).
+      const [row] = await s.query<{ mb: string }>("SELECT setting AS mb FROM pg_settings WHERE name = 'max_slot_wal_keep_size'");
+      if (row?.mb === String(wantedMb)) return report;
+      await alterSystem(s, { max_slot_wal_keep_size: wantedMb < 0 ? '-1' : `${wantedMb}MB` });
+      return { ...report, changed: [...report.changed, 'max_slot_wal_keep_size'] };
     });
   }
 
@@ -315,14 +325,20 @@ export class LocalPostgres implements PostgresPort {
     const ctx = await this.#processContext();
     await stopPostmasterEscalating(ctx);
     // pg_rewind reads the source's timeline from its control file, which shows a promotion only after
-    // the next checkpoint; without one it would report "no rewind required" for a diverged node.
-    await withSession(options.primary, { timeoutMs: this.#config.timeouts.rewindMs, connectTimeoutMs: this.#config.timeouts.connectMs }, (s) => s.query('CHECKPOINT'));
-    const rewindFailure = await rewindFrom(ctx, options.primary);
+    // the next checkpoint; without one it would report "no rewind required" for a diverged node. The
+    // slot this node will stream through is made ready in the same session, before any copying: a
+    // lost one is replaced, so the fresh copy is fed from a fresh reservation.
+    const { slotName } = options;
+    await withSession(options.primary, { timeoutMs: this.#config.timeouts.rewindMs, connectTimeoutMs: this.#config.timeouts.connectMs }, async (s) => {
+      await s.query('CHECKPOINT');
+      if (slotName !== undefined) await renewSlotForRebuild(s, slotName);
+    });
+    const rewindFailure = options.reseed === true ? 're-seed asked for: the primary can no longer feed this standby' : await rewindFrom(ctx, options.primary);
     if (rewindFailure !== null) {
       if (options.allowBaseBackup === false) throw new PgvipError('PGVIP_PG_REWIND_FAILED', rewindFailure);
       await replaceWithBaseBackup(ctx, options.primary);
     }
-    await configureAsStandby(ctx, options.primary);
+    await configureAsStandby(ctx, options.primary, slotName ?? null);
     // A standby serves reads: no fence block (pg_rewind and pg_basebackup replace a pg_hba.conf that
     // lives in dataDir with the primary's copy, but hba_file may point elsewhere: where it was last
     // seen here, then where the running server says; promote() checks once more).
@@ -346,6 +362,36 @@ export class LocalPostgres implements PostgresPort {
 
   async stop(mode: StopMode): Promise<void> {
     await stopPostmaster(await this.#processContext(), mode);
+  }
+
+  async replicationSlots(): Promise<readonly ReplicationSlotView[]> {
+    return this.#session(this.#config.timeouts.queryMs, listSlots);
+  }
+
+  async ensureReplicationSlot(name: string): Promise<boolean> {
+    return this.#session(this.#config.timeouts.queryMs, (s) => createSlotIfMissing(s, name));
+  }
+
+  async dropReplicationSlot(name: string): Promise<boolean> {
+    return this.#session(this.#config.timeouts.queryMs, (s) => dropSlotIfIdle(s, name));
+  }
+
+  async followSlot(primary: PgEndpoint, slotName: string): Promise<SlotFollowResult> {
+    const bounds = { timeoutMs: this.#config.timeouts.queryMs, connectTimeoutMs: this.#config.timeouts.connectMs };
+    await this.#session(this.#config.timeouts.queryMs, (s) => requireStandby(s, 'following a replication slot'));
+    // The slot first, on the primary: a standby told to use a slot that does not exist stops streaming
+    // (and a synchronous one stops every commit) until someone creates it.
+    const { created, walStatus } = await withSession(primary, bounds, async (s) => {
+      const made = await createSlotIfMissing(s, slotName);
+      return { created: made, walStatus: (await slotWalStatus(s, slotName)) ?? null };
+    });
+    const configured = await this.#session(this.#config.timeouts.queryMs, async (s) => {
+      await requireStandby(s, 'following a replication slot');
+      if ((await currentSetting(s, 'primary_slot_name')) === slotName) return false;
+      await alterSystem(s, { primary_slot_name: slotName }); // the WAL receiver restarts with it (PostgreSQL 13+)
+      return true;
+    });
+    return { created, configured, walStatus };
   }
 
   async isRunning(): Promise<boolean> {

@@ -145,6 +145,44 @@ export interface RejoinOptions {
   readonly primary: PgEndpoint;
   /** When pg_rewind fails, replace the data directory with a fresh pg_basebackup (default true). */
   readonly allowBaseBackup?: boolean;
+  /**
+   * Stream through this physical slot on the primary (primary_slot_name): the rejoin creates it there
+   * when it is missing, and replaces one PostgreSQL invalidated (wal_status 'lost'). Absent: no slot.
+   */
+  readonly slotName?: string;
+  /**
+   * Skip pg_rewind and copy the data directory afresh (pg_basebackup): a standby the primary can no
+   * longer feed (its slot was invalidated, the WAL it needs is gone) has nothing to rewind.
+   */
+  readonly reseed?: boolean;
+}
+
+/** A physical replication slot on this server (pg_replication_slots). */
+export interface ReplicationSlotView {
+  readonly name: string;
+  /** A WAL sender streams through it now. */
+  readonly active: boolean;
+  /** The oldest WAL the slot keeps; null once invalidated (or never reserved). */
+  readonly restartLsn: Lsn | null;
+  /**
+   * 'reserved' | 'extended' | 'unreserved' | 'lost' (PostgreSQL's wal_status); 'lost': past
+   * max_slot_wal_keep_size, the WAL its standby needs is gone and that standby must be re-seeded.
+   */
+  readonly walStatus: string | null;
+  /** Bytes of WAL the slot holds back: current (primary) or replay (standby) LSN minus restartLsn; null without a restartLsn. */
+  readonly keptBytes: bigint | null;
+  /** Bytes left before max_slot_wal_keep_size invalidates the slot (safe_wal_size); null when unbounded. */
+  readonly safeWalBytes: bigint | null;
+}
+
+/** What a standby found on its primary when it made sure it streams through its slot. */
+export interface SlotFollowResult {
+  /** The slot was missing on the primary and this call created it. */
+  readonly created: boolean;
+  /** primary_slot_name was changed here (the WAL receiver restarts with it). */
+  readonly configured: boolean;
+  /** The slot's wal_status on the primary; 'lost' means this standby must be re-seeded. */
+  readonly walStatus: string | null;
 }
 
 export interface RejoinResult {
@@ -247,6 +285,27 @@ export interface PostgresPort {
   /** Stops the server and waits for it to exit. Idempotent. Throws PGVIP_PG_CTL_FAILED (e.g. fast stop hangs on a stalled disk). */
   stop(mode: StopMode): Promise<void>;
 
+  /** Physical replication slots on this server, by name. Throws PGVIP_PG_*. */
+  replicationSlots(): Promise<readonly ReplicationSlotView[]>;
+
+  /**
+   * Makes sure a physical slot `name` exists here and reserves WAL now (from the last checkpoint's
+   * redo point); works on a standby too, and the slot survives its promotion. An existing slot is
+   * left as it is, even when invalidated (the re-seed of its standby replaces it). Returns true when
+   * it created the slot. Idempotent. Throws PGVIP_PG_QUERY_FAILED (e.g. max_replication_slots reached), PGVIP_PG_*.
+   */
+  ensureReplicationSlot(name: string): Promise<boolean>;
+
+  /** Drops the physical slot `name` when it exists and nothing streams through it; returns whether it dropped one. Idempotent. Throws PGVIP_PG_*. */
+  dropReplicationSlot(name: string): Promise<boolean>;
+
+  /**
+   * On a standby: makes sure `slotName` exists on `primary` (created there when missing) and that
+   * this server streams through it (primary_slot_name, reloaded). Reports the slot's wal_status on
+   * the primary. Idempotent. Throws PGVIP_PG_NOT_STANDBY on a primary, PGVIP_PG_*.
+   */
+  followSlot(primary: PgEndpoint, slotName: string): Promise<SlotFollowResult>;
+
   /** Whether a postmaster runs for the data directory (pg_ctl status), reachable or not. Never rejects. */
   isRunning(): Promise<boolean>;
 
@@ -271,6 +330,23 @@ export function synchronousStandbyNamesFor(name: string | null): string {
 }
 
 const standbyNamePattern = /^[A-Za-z0-9_.-]{1,63}$/;
+
+/**
+ * The physical slot pgvip keeps for a standby: 'pgvip_' + its application_name lower-cased, with
+ * every character outside [a-z0-9_] ('-', '.') turned into '_' (PostgreSQL's slot-name rule), at
+ * most 63 characters. The config's application names are [a-z0-9-], so two of them map to one slot
+ * name only when they agree in their first 57 characters.
+ */
+export function slotNameFor(standbyName: string): string {
+  return `pgvip_${standbyName.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);
+}
+
+const slotNamePattern = /^[a-z0-9_]{1,63}$/;
+
+/** PostgreSQL's rule for replication slot names. */
+export function isValidSlotName(name: string): boolean {
+  return slotNamePattern.test(name);
+}
 
 /** application_name values pgvip accepts for standbys: they travel unquoted through conninfo and SQL. */
 export function isValidStandbyName(name: string): boolean {

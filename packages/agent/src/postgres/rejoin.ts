@@ -92,13 +92,16 @@ export async function replaceWithBaseBackup(ctx: RejoinContext, primary: PgEndpo
 
 /**
  * Makes the stopped server start as a standby of `primary`: standby.signal, primary_conninfo naming
- * this node (so synchronous_standby_names can name it), and no read-only fence (recovery makes a
- * standby read-only anyway, and a leftover fence would make it read-only after a later promotion).
+ * this node (so synchronous_standby_names can name it), primary_slot_name (its slot, or none), and
+ * no read-only fence (recovery makes a standby read-only anyway, and a leftover fence would make it
+ * read-only after a later promotion).
  */
-export async function configureAsStandby(ctx: RejoinContext, primary: PgEndpoint): Promise<void> {
+export async function configureAsStandby(ctx: RejoinContext, primary: PgEndpoint, slotName: string | null = null): Promise<void> {
   const { config, osUser } = ctx;
   await updateAutoConfFile(config.dataDir, osUser, {
     primary_conninfo: conninfoFor(primary, { applicationName: config.nodeName, includePassword: true }),
+    // The copy from the primary may carry another node's slot name (or none): this node's own, or none.
+    primary_slot_name: slotName,
     default_transaction_read_only: null,
   });
   await writeFileAtomically(path.join(config.dataDir, 'standby.signal'), '', osUser);
