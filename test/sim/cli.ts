@@ -1,15 +1,18 @@
 // `npm run sim -- --seed N [--scenario NAME] [--quiet]`: replay one simulated run with a readable transcript.
+// `npm run sim -- --rewrite-golden` rewrites the golden transcripts under test/sim/testdata/.
+import { rewriteGolden } from './golden.js';
 import { parseCommandLine, usageError } from '../../scripts/cli-args.mjs';
 import { randomSchedule } from './generate.js';
 import { scenarios } from './scenarios.js';
 import { describeFault } from './schedule.js';
 import { runSchedule } from './world.js';
 
-const usage = `usage: npm run sim -- [--seed N] [--scenario NAME] [--quiet] [--list]
+const usage = `usage: npm run sim -- [--seed N] [--scenario NAME] [--quiet] [--list] [--rewrite-golden]
   --seed N          the seed of the random fault schedule (default 1)
   --scenario NAME   replay a named DESIGN §9 scenario instead of a random schedule
   --quiet           no transcript, only the outcome
-  --list            list the named scenarios`;
+  --list            list the named scenarios
+  --rewrite-golden  rewrite the golden transcripts in test/sim/testdata/ (after an intended change)`;
 
 const { values } = parseCommandLine({
   usage,
@@ -18,8 +21,15 @@ const { values } = parseCommandLine({
     scenario: { type: 'string' },
     quiet: { type: 'boolean', default: false },
     list: { type: 'boolean', default: false },
+    'rewrite-golden': { type: 'boolean', default: false },
   },
 });
+
+if (values['rewrite-golden']) {
+  const files = rewriteGolden();
+  console.log(`rewrote ${files.length} golden transcripts in test/sim/testdata/; review them with git diff`);
+  process.exit(0);
+}
 
 if (values.list) {
   for (const [name, sc] of Object.entries(scenarios)) console.log(`${name.padEnd(28)} ${sc.goal}`);

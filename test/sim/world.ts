@@ -33,6 +33,7 @@ import {
   type WriteProbe,
   type OperatorCommand,
 } from '@pgvip/shared/core';
+import { createHash } from 'node:crypto';
 import { EventHeap, type Timed } from './heap.js';
 import { Rng } from './rng.js';
 import { DB_NODES, describeFault, HOSTS, type DbNode, type Ec2FaultKind, type Fault, type Host, type Schedule } from './schedule.js';
@@ -51,6 +52,12 @@ export interface RunOptions {
   readonly timings?: Timings;
   /** Record a readable transcript (costs time; off for bulk runs). */
   readonly transcript?: boolean;
+  /**
+   * With the transcript: every this many simulated ms, a line with a digest of every core output
+   * so far (reason and actions of each step, routine ones included), so golden transcripts pin
+   * what the readable lines leave out (every grant, every send) and show where a change begins.
+   */
+  readonly digestEveryMs?: number;
 }
 
 export interface AckRecord {
@@ -140,6 +147,7 @@ export class World {
   readonly vipMoves: { t: number; node: DbNode; term: number }[] = [];
   writesAttempted = 0;
   readonly #record: boolean;
+  readonly #digest: OutputDigest | null;
   t = 0;
   #seq = 0;
   readonly #q = new EventHeap<Ev>();
@@ -173,6 +181,7 @@ export class World {
     this.#senderLeaseValidMs = leaseValidMs(this.timings);
     this.cores = opts.cores ?? realCores;
     this.#record = opts.transcript ?? false;
+    this.#digest = this.#record && opts.digestEveryMs !== undefined ? new OutputDigest(opts.digestEveryMs) : null;
     this.rng = new Rng(sched.seed);
     this.hosts = { 'db-a': { crashed: false, paused: false, backlog: [] }, 'db-b': { crashed: false, paused: false, backlog: [] }, witness: { crashed: false, paused: false, backlog: [] } };
     const mkPg = (primary: boolean): PgModel => ({
@@ -414,9 +423,19 @@ export class World {
     if (proc.state === null || proc.inc !== inc) return;
     const out: AgentOutput = this.cores.stepAgent(proc.state, input);
     proc.state = out.state;
+    this.#noteOutput(n, out.reason, out.actions);
     this.#noteReason(n, out.reason);
     this.#execute(n, inc, out.actions, respond);
     this.#observe();
+  }
+  #noteOutput(who: string, reason: string, actions: readonly unknown[], verdict?: unknown): void {
+    const d = this.#digest;
+    if (d === null) return;
+    while (this.t >= d.nextAtMs) {
+      this.log('DIGEST', d.value());
+      d.nextAtMs += d.everyMs;
+    }
+    d.add(canonicalJson([who, Math.round(this.t * 1000), reason, actions, verdict ?? null]));
   }
   #noteReason(who: string, reason: string): void {
     if (!this.#record) return;
@@ -722,6 +741,7 @@ export class World {
     if (w.state === null || w.inc !== inc) return null;
     const out = this.cores.stepWitness(w.state, input);
     w.state = out.state;
+    this.#noteOutput('witness', out.reason, out.actions, out.verdict);
     this.#noteReason('witness', out.reason);
     this.#execute('witness', inc, out.actions, respond);
     this.#observe();
@@ -889,6 +909,7 @@ export class World {
       e.fn();
     }
     this.t = s.endMs;
+    if (this.#digest !== null) this.log('DIGEST', `${this.#digest.value()} (end)`);
     const finalPrimary = this.#checkConverged();
     return {
       schedule: s,
@@ -918,6 +939,33 @@ export class World {
     if (!this.#streaming(standby)) this.violation(`liveness: ${standby} is not streaming from ${p} after healing`);
     return p;
   }
+}
+
+/** A running sha256 over the core's outputs (see RunOptions.digestEveryMs). */
+class OutputDigest {
+  readonly #hash = createHash('sha256');
+  nextAtMs: number;
+  constructor(readonly everyMs: number) {
+    this.nextAtMs = everyMs;
+  }
+  add(text: string): void {
+    this.#hash.update(text).update('\n');
+  }
+  /** The digest so far (the running hash goes on). */
+  value(): string {
+    return `outputs so far ${this.#hash.copy().digest('hex').slice(0, 16)}`;
+  }
+}
+
+/** JSON with sorted keys and bigints as strings: no object-order accident changes it. */
+export function canonicalJson(v: unknown): string {
+  if (typeof v === 'bigint') return `"${v}n"`;
+  if (v === undefined) return 'null';
+  if (v === null || typeof v !== 'object') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
 }
 
 export function runSchedule(s: Schedule, opts: RunOptions = {}): RunResult {
