@@ -1,0 +1,173 @@
+// Keeps the physical replication slots where the roles need them, beside the decision loop (the core
+// decides roles; slots follow them and never feed back into a decision):
+//
+//   primary  → a slot for the peer exists here (made at promotion already; this repairs a failure
+//              and covers the first primary of a cluster, which never promoted)
+//   standby  → it streams through its own slot on the primary (created there when missing); it keeps
+//              no slot for the peer (a slot on a standby holds WAL at every restartpoint, and nothing
+//              would ever advance it: left over from this node's time as primary, it is dropped)
+//   standby whose slot the primary invalidated (wal_status 'lost': it fell further behind than
+//              max_slot_wal_keep_size) → re-seeded through the rejoin path (pg_basebackup, a fresh
+//              slot), with growing waits between failed attempts; it could never stream again otherwise
+//
+// Each round is serial and bounded by the port's timeouts; a failure is logged and retried next round.
+import type { Logger } from 'pino';
+import { agentRole, type AgentState } from '@pgvip/shared/core';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { SlotNames } from './effects.js';
+import type { PgEndpoint, PostgresPort, ReplicationSlotView } from './postgres/port.js';
+
+export interface SlotKeeperDeps {
+  readonly pg: PostgresPort;
+  readonly slots: SlotNames;
+  /** How this node reaches the peer's PostgreSQL (its primary while this node is a standby). */
+  readonly peerEndpoint: PgEndpoint;
+  /** The decision loop's state now. */
+  readonly state: () => AgentState;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly clock: () => number;
+  /** Time between rounds (default 5 s). */
+  readonly everyMs?: number;
+}
+
+export interface SlotMetrics {
+  readonly retainedBytes: Gauge<'slot'>;
+  readonly active: Gauge<'slot'>;
+  readonly invalidated: Gauge<'slot'>;
+  readonly reseeds: Counter<'result'>;
+}
+
+export function createSlotMetrics(registry: Registry): SlotMetrics {
+  const opts = { registers: [registry] };
+  const reseeds = new Counter({
+    name: 'pgvip_agent_slot_reseeds_total',
+    help: 'Re-seeds (pg_basebackup) of this standby after the primary invalidated its slot, by result (ok, failed)',
+    labelNames: ['result'],
+    ...opts,
+  });
+  for (const result of ['ok', 'failed']) reseeds.inc({ result }, 0);
+  return {
+    retainedBytes: new Gauge({
+      name: 'pgvip_agent_slot_retained_wal_bytes',
+      help: "Bytes of WAL a replication slot on this node holds back (current LSN minus the slot's restart_lsn): the standby's lag as the primary keeps it",
+      labelNames: ['slot'],
+      ...opts,
+    }),
+    active: new Gauge({ name: 'pgvip_agent_slot_active', help: '1 while a standby streams through the slot', labelNames: ['slot'], ...opts }),
+    invalidated: new Gauge({
+      name: 'pgvip_agent_slot_invalidated',
+      help: "1 when PostgreSQL invalidated the slot (wal_status 'lost', past max_slot_wal_keep_size): its standby must be re-seeded",
+      labelNames: ['slot'],
+      ...opts,
+    }),
+    reseeds,
+  };
+}
+
+/** Wait after the n-th failed re-seed in a row: 30 s doubling, at most 10 min. */
+export function reseedBackoffMs(failures: number): number {
+  return failures === 0 ? 0 : Math.min(30_000 * 2 ** (failures - 1), 600_000);
+}
+
+export class SlotKeeper {
+  readonly #d: SlotKeeperDeps;
+  readonly #metrics: SlotMetrics;
+  readonly #log: Logger;
+  #timer: NodeJS.Timeout | null = null;
+  #round: Promise<void> | null = null;
+  #stopped = false;
+  #reseedFailures = 0;
+  #lastReseedAtMs = -Infinity;
+  #lastProblem = '';
+
+  constructor(deps: SlotKeeperDeps) {
+    this.#d = deps;
+    this.#metrics = createSlotMetrics(deps.registry);
+    this.#log = deps.logger.child({ component: 'slots' });
+  }
+
+  start(): void {
+    const every = this.#d.everyMs ?? 5_000;
+    this.#timer = setInterval(() => void this.runOnce(), every);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer !== null) clearInterval(this.#timer);
+    await this.#round;
+  }
+
+  /** One round (tests call it directly); a round still running is awaited instead of overlapped. */
+  runOnce(): Promise<void> {
+    this.#round ??= this.#reconcile()
+      .catch((e: unknown) => this.#problem(`slot upkeep failed: ${(e as Error).message}`, e))
+      .finally(() => {
+        this.#round = null;
+      });
+    return this.#round;
+  }
+
+  async #reconcile(): Promise<void> {
+    if (this.#stopped) return;
+    const s = this.#d.state();
+    const role = agentRole(s);
+    const { pg, slots } = this.#d;
+    if (role === 'primary') {
+      if (await pg.ensureReplicationSlot(slots.peer)) this.#log.info({ slot: slots.peer }, `created replication slot ${slots.peer} for the standby`);
+      this.#publish(await pg.replicationSlots());
+      this.#lastProblem = '';
+      return;
+    }
+    // Only a settled standby of the peer: a node promoting, rejoining or fenced is left to the core.
+    if (role !== 'standby' || s.inFlight !== null || s.durable.primaryOfTerm !== s.settings.peer) return;
+    if (await pg.dropReplicationSlot(slots.peer)) this.#log.info({ slot: slots.peer }, `dropped replication slot ${slots.peer}: a standby keeps none for its primary`);
+    this.#publish(await pg.replicationSlots());
+    const follow = await pg.followSlot(this.#d.peerEndpoint, slots.self);
+    if (follow.created) this.#log.info({ slot: slots.self }, `created replication slot ${slots.self} on the primary`);
+    if (follow.configured) this.#log.info({ slot: slots.self }, `streaming through replication slot ${slots.self}`);
+    if (follow.walStatus !== 'lost') {
+      this.#lastProblem = '';
+      return;
+    }
+    await this.#reseed();
+  }
+
+  /** The primary can no longer feed this standby: copy it afresh, with a fresh slot. */
+  async #reseed(): Promise<void> {
+    const { slots } = this.#d;
+    const now = this.#d.clock();
+    if (now - this.#lastReseedAtMs < reseedBackoffMs(this.#reseedFailures)) return;
+    this.#lastReseedAtMs = now;
+    this.#log.warn(
+      { slot: slots.self, event: 'slot-invalidated' },
+      `the primary invalidated replication slot ${slots.self} (this standby fell behind by more than max_slot_wal_keep_size): re-seeding with pg_basebackup`,
+    );
+    try {
+      const r = await this.#d.pg.rejoinAsStandby({ primary: this.#d.peerEndpoint, slotName: slots.self, reseed: true });
+      this.#reseedFailures = 0;
+      this.#metrics.reseeds.inc({ result: 'ok' });
+      this.#log.warn({ slot: slots.self, durationMs: r.durationMs }, `re-seeded from the primary in ${Math.round(r.durationMs)} ms; streaming through a fresh slot ${slots.self}`);
+    } catch (e) {
+      this.#reseedFailures += 1;
+      this.#metrics.reseeds.inc({ result: 'failed' });
+      this.#problem(`re-seed failed (${this.#reseedFailures} in a row; next try in ${reseedBackoffMs(this.#reseedFailures) / 1000} s): ${(e as Error).message}`, e);
+    }
+  }
+
+  #publish(list: readonly ReplicationSlotView[]): void {
+    const m = this.#metrics;
+    for (const g of [m.retainedBytes, m.active, m.invalidated]) g.reset();
+    for (const slot of list) {
+      m.retainedBytes.set({ slot: slot.name }, Number(slot.keptBytes ?? 0n));
+      m.active.set({ slot: slot.name }, slot.active ? 1 : 0);
+      m.invalidated.set({ slot: slot.name }, slot.walStatus === 'lost' ? 1 : 0);
+    }
+  }
+
+  /** Warns once per distinct problem (a round repeats every few seconds), then at debug level. */
+  #problem(message: string, err: unknown): void {
+    this.#log[message === this.#lastProblem ? 'debug' : 'warn']({ err }, message);
+    this.#lastProblem = message;
+  }
+}
