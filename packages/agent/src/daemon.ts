@@ -23,9 +23,10 @@ import { bootAgent, defaultAgentSettings, leaseValidMs, type AgentSettings } fro
 import { monotonicNow, type MonotonicClock } from './clock.js';
 import { createAgentMetrics } from './metrics.js';
 import { LocalPostgres } from './postgres/local-postgres.js';
-import type { PgEndpoint, PostgresPort } from './postgres/port.js';
+import { slotNameFor, type PgEndpoint, type PostgresPort } from './postgres/port.js';
 import { AgentRunner } from './runner.js';
 import { buildServer } from './server.js';
+import { SlotKeeper } from './slot-keeper.js';
 import type { VipPort } from './vip/port.js';
 
 export interface AgentDaemonOptions {
@@ -125,6 +126,7 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
       dataDir: me.postgres.dataDir,
       binDir: me.postgres.binDir,
       osUser: me.postgres.osUser,
+      ...(cluster.replication.slots.enabled ? { maxSlotWalKeepSizeMb: cluster.replication.slots.maxWalKeepSizeMb } : {}),
     });
   try {
     const report = await pg.ensureManagedSettings();
@@ -135,14 +137,17 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
   }
 
   const metrics = createAgentMetrics({ cluster: cluster.name, node: me.id });
+  const slots = cluster.replication.slots.enabled ? { self: slotNameFor(me.postgres.applicationName), peer: slotNameFor(peer.postgres.applicationName) } : undefined;
+  const peerEndpoint = remoteEndpoint(peer, peerPassword);
   const runner = new AgentRunner({
     initial: bootAgent(settings, durable, clock(), boots * 2 ** 32),
     ports: {
       pg,
       vip: opts.vip,
-      endpoints: { [peer.id]: remoteEndpoint(peer, peerPassword), [me.id]: remoteEndpoint(me, password) },
+      endpoints: { [peer.id]: peerEndpoint, [me.id]: remoteEndpoint(me, password) },
       names: { [me.id]: me.postgres.applicationName, [peer.id]: peer.postgres.applicationName },
       promoteWaitSeconds: 60,
+      ...(slots === undefined ? {} : { slots }),
     },
     peers,
     stateFile,
@@ -165,12 +170,15 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
     logger.info({ host: cfg.listen.host, port }, 'agent listening');
   }
   runner.start();
+  const slotKeeper = slots === undefined ? null : new SlotKeeper({ pg, slots, peerEndpoint, state: () => runner.state, logger, registry: metrics.registry, clock });
+  slotKeeper?.start();
   return {
     app,
     runner,
     settings,
     port,
     async close() {
+      await slotKeeper?.stop();
       await runner.stop();
       await app.close();
       await peers.close();

@@ -10,6 +10,7 @@ import {
   discriminatorError,
   dnsLabel,
   ec2Id,
+  flag,
   host,
   integer,
   ipv4Address,
@@ -137,6 +138,15 @@ const ClusterObjectSchema = closedObject({
   replication: closedObject({
     mode: oneOf(['sync', 'async']).default('sync').describe('"sync": the primary names the standby in synchronous_standby_names, so an automatic failover loses no acknowledged write. "async": faster commits, but a failover may lose up to lagBytesMax of acknowledged writes.'),
     lagBytesMax: integer(0).default(16 * 1024 * 1024).meta({ typeLabel: 'bytes (integer ≥ 0)' }).describe('A standby further behind than this many bytes of WAL is not eligible for promotion (the async-mode bound on data loss).'),
+    slots: closedObject({
+      enabled: flag().default(true).describe('Keep a physical replication slot for the standby on whichever node is primary (named pgvip_ + the standby\'s applicationName with \'-\' as \'_\', e.g. pgvip_db_b), created on a promoting standby before it promotes, and have the standby stream through it (primary_slot_name): a standby that was down for a while, and an old primary rejoining after a failover, find the WAL they need still there. false: pgvip creates, drops and names no slot (for operators who manage their own).'),
+      maxWalKeepSizeMb: integer(-1)
+        .default(8192)
+        .meta({ typeLabel: 'MB (integer ≥ -1)' })
+        .describe('max_slot_wal_keep_size the agents set on both nodes: the most WAL a slot may hold back on the primary. A standby further behind loses its slot (PostgreSQL invalidates it) and its agent re-seeds it with pg_basebackup, rather than the primary\'s disk filling up. Keep it well below the free space of the WAL volume; -1 means unbounded (a standby down for long can fill the primary\'s disk).'),
+    })
+      .prefault({})
+      .describe('Replication slots for the standby (docs/design.md, "Replication slots").'),
   })
     .prefault({})
     .describe('Replication mode and the eligibility bound on lag.'),
