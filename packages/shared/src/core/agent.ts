@@ -251,17 +251,9 @@ class Step {
   because(reason: string): void {
     this.reasons.push(reason);
   }
+  /** Record the durable state to persist; only enterTerm calls it, so every new term resets alike. */
   persist(durable: AgentDurable): void {
-    // The witness forgets the sync-eligible standby at every new term, so a primary of a new term must
-    // confirm it again, whichever way the term came (learned, won by vote, handed over in a
-    // switchover). A confirmation carried over from an older term would never be sent again, and
-    // the next failover would be refused for good.
-    // For the same reason, what belonged to the old term's lease is dropped: a release still pending
-    // (it would block the primary's logic of the new term for good) and the count of failed write
-    // probes (a standby never probes, so an old count would fence a freshly promoted primary at once).
-    const newTerm = durable.term > this.s.durable.term;
-    const sync = newTerm ? { confirmedAtWitness: false, lostSinceMs: null, requestSentAtMs: null } : this.s.sync;
-    this.s = { ...this.s, durable, sync, ...(newTerm ? { releasePending: false, writeProbeFailures: 0 } : {}) };
+    this.s = { ...this.s, durable };
     // Rule 2: one persist, first in the list, carrying the newest durable state.
     if (this.#persisted) {
       this.actions[0] = { kind: 'persist', state: durable };
@@ -396,6 +388,36 @@ export function stepAgent(state: AgentState, input: AgentInput): AgentOutput {
 }
 
 /**
+ * The one way into a term, and the one writer of the durable record: persists `durable` and, when
+ * its term is above the current one, drops everything that belonged to the old term. Every path
+ * goes through here — a term learned (adoptTerm), won by vote (onVoteReply), handed over in a
+ * switchover (progressSwitchover), received in a handover or forced failover (adoptTerm) — so none
+ * can forget a piece:
+ * - the sync confirmation: the witness forgets the sync-eligible standby at every new term, so a
+ *   primary of a new term must confirm it again; one carried over would never be sent again, and the
+ *   next failover would be refused for good;
+ * - the old term's lease, its release (done or pending: a pending one would block the primary's
+ *   logic of the new term for good) and the count of failed write probes (a standby never probes,
+ *   so an old count would fence a freshly promoted primary at once);
+ * - a campaign and a switchover, which both aimed at the old term.
+ * Callers add what is theirs (a won vote's first lease, a handover's dropped promise).
+ */
+function enterTerm(st: Step, durable: AgentDurable): void {
+  if (durable.term > st.s.durable.term) {
+    st.set({
+      sync: { confirmedAtWitness: false, lostSinceMs: null, requestSentAtMs: null },
+      releasePending: false,
+      writeProbeFailures: 0,
+      lease: null,
+      releasedTerm: null,
+      campaign: null,
+      switchover: null,
+    });
+  }
+  st.persist(durable);
+}
+
+/**
  * Learn a higher term (or the primary of the current one). Persists before anything acts on it.
  * Callers pass only terms learned legitimately: from the witness (the voter), from the peer's
  * status or replies, or a handover; never from a lease request (see onRequest).
@@ -405,13 +427,9 @@ function adoptTerm(st: Step, term: number, primaryOfTerm: NodeId | null, source:
   // The wire refuses such terms already; this keeps the bound on every path into the durable state.
   if (term < d.term || !isTermInRange(term)) return;
   if (term === d.term && (d.primaryOfTerm !== null || primaryOfTerm === null)) return;
-  st.persist({ term, primaryOfTerm });
+  enterTerm(st, { term, primaryOfTerm });
+  // Learning the current term's primary ends a campaign or switchover in it too.
   const patch: { -readonly [K in keyof AgentState]?: AgentState[K] } = { campaign: null, switchover: null };
-  if (term > d.term) {
-    patch.lease = null;
-    patch.releasedTerm = null;
-    patch.sync = { confirmedAtWitness: false, lostSinceMs: null, requestSentAtMs: null };
-  }
   // The holder of our promise has itself moved on: its lease is void (handover, or it learned it lost).
   if (st.s.promise !== null && source === st.s.promise.holder) patch.promise = null;
   st.set(patch);
@@ -741,10 +759,9 @@ function progressSwitchover(st: Step): void {
   // The standby has replayed everything we ever wrote: hand the next term over (old primary + new
   // primary form the majority for it; the witness learns it from their statuses: a lease request teaches no term).
   const term = s.durable.term + 1;
-  st.persist({ term, primaryOfTerm: sw.to });
+  enterTerm(st, { term, primaryOfTerm: sw.to });
   const msg: Handover = { ...st.envelope(), kind: 'handover', to: sw.to, finalLsn: sw.finalLsn, timeline: s.pg?.timeline ?? 0 };
   st.send(sw.to, msg);
-  st.set({ switchover: null, lease: null, releasedTerm: null });
   st.notify('switchover', `handed term ${term} over to ${sw.to} at ${sw.finalLsn}`);
   st.because(`switchover: ${sw.to} replayed our final LSN; handing over term ${term}`);
 }
@@ -992,7 +1009,7 @@ function onVoteReply(st: Step, msg: VoteReply): void {
     st.because(`vote for term ${c.term} denied: ${msg.reason}`);
     return;
   }
-  st.persist({ term: c.term, primaryOfTerm: s.settings.self });
+  enterTerm(st, { term: c.term, primaryOfTerm: s.settings.self });
   // The vote is also the witness's first lease grant for the new term, counted from the request.
   st.set({
     lease: { term: c.term, validUntilMs: c.sentAtMs + leaseValidMs(s.settings.timings) },
