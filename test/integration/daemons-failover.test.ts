@@ -117,11 +117,14 @@ async function startCluster(t: TestContext, options: ClusterOptions = {}) {
 }
 
 test('bootstrap, failover on a dead PostgreSQL, rejoin and switchover through the real daemons', { timeout: 120_000 }, async (t) => {
-  const { agents, pgA, listeners, cloud, primaryCode, clusterView, operatorPort: po, pgPortA: qa } = await startCluster(t);
+  const { agents, pgA, pgB, listeners, cloud, primaryCode, clusterView, operatorPort: po, pgPortA: qa } = await startCluster(t);
+  const slotNames = async (pg: FakePostgres) => (await pg.replicationSlots()).map((slot) => `${slot.name}${slot.active ? '*' : ''}`).join(',');
   // Given a fresh cluster, Then db-a (already a running primary) is elected for term 1 and takes the VIP.
   await until('db-a to be primary with a lease', async () => (await primaryCode('db-a')) === 200);
   await until('the VIP on db-a', () => cloud.assignedTo === 'db-a');
   await until('db-b to be the sync-eligible standby', async () => (await clusterView()).syncEligible === 'db-b');
+  // And the primary keeps a slot for db-b, which streams through it (the slot keepers, every 5 s).
+  await until('db-b to stream through its slot on db-a', async () => (await slotNames(pgA)) === 'pgvip_db_b*' && pgB.primarySlotName === 'pgvip_db_b');
   assert.equal((await clusterView()).term, 1);
   assert.equal(await primaryCode('db-b'), 503);
 
@@ -133,10 +136,15 @@ test('bootstrap, failover on a dead PostgreSQL, rejoin and switchover through th
   const view = await clusterView();
   assert.equal(view.term, 2);
   assert.equal(view.primary, 'db-b');
+  // The promotion made the slot for db-a before db-a can rejoin.
+  assert.equal(await slotNames(pgB), 'pgvip_db_a');
 
   // When db-a's PostgreSQL can run again, Then db-a rejoins as a standby of db-b.
   listeners.a = await pgPort(qa);
   await until('db-a to stream from db-b', async () => (await agents['db-a']!.app.inject({ url: '/replica' })).statusCode === 200, 30_000);
+  // Through its slot; and db-a no longer keeps the slot it held for db-b as primary.
+  assert.equal(pgA.primarySlotName, 'pgvip_db_a');
+  await until('db-a to drop its slot for db-b', async () => (await slotNames(pgB)) === 'pgvip_db_a*' && (await slotNames(pgA)) === '');
 
   // When an operator asks for a switchover, Then db-a is primary again in term 3 with nothing lost.
   await until('db-a to be sync-eligible again', async () => (await clusterView()).syncEligible === 'db-a', 30_000);
@@ -149,6 +157,7 @@ test('bootstrap, failover on a dead PostgreSQL, rejoin and switchover through th
   // within a poll of the handover rather than at once; db-b's grant carries db-a meanwhile.
   await until('the witness to learn term 3', async () => (await clusterView()).term === 3);
   await until('db-b to stream from db-a', async () => (await agents['db-b']!.app.inject({ url: '/replica' })).statusCode === 200, 30_000);
+  await until('db-b to stream through its slot on db-a, keeping none itself', async () => (await slotNames(pgA)) === 'pgvip_db_b*' && (await slotNames(pgB)) === '' && pgB.primarySlotName === 'pgvip_db_b');
 });
 
 test('operators hear through a real webhook that a failover is blocked, that it happened once unblocked, and that the old primary rejoined and recovered', { timeout: 120_000 }, async (t) => {
