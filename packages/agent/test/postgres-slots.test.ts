@@ -65,11 +65,15 @@ async function slotRow(node: PgNode, name: string): Promise<string> {
 test('Given db-b promoted by the agent, Then it has a slot for db-a before db-a rejoins, and db-a then streams through it', async (t) => {
   const cluster = await startPgCluster(t);
   const a = new LocalPostgres(cluster.primary.agentConfig);
-  const b = new LocalPostgres(cluster.standby.agentConfig);
+  const b = new LocalPostgres({ ...cluster.standby.agentConfig, maxSlotWalKeepSizeMb: 2048 });
   t.after(() => {
     a.close();
     b.close();
   });
+  // The bound on what a slot may keep is a managed setting, applied once.
+  assert.ok((await b.ensureManagedSettings()).changed.includes('max_slot_wal_keep_size'));
+  assert.equal(await cluster.standby.psql('SHOW max_slot_wal_keep_size'), '2GB');
+  assert.ok(!(await b.ensureManagedSettings()).changed.includes('max_slot_wal_keep_size'));
   await a.fence('fast-stop'); // db-a is gone, as in a failover
   assert.ok((await runEffect(1, { kind: 'stop-wal-receiver' }, effectPorts(b, cluster, 'db-b'))).ok);
   const promoted = await runEffect(2, { kind: 'promote' }, effectPorts(b, cluster, 'db-b'));
