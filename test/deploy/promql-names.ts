@@ -3,11 +3,14 @@
 // expression selects. The parse is the PromQL the files use (selectors, functions, aggregations with
 // by/without, vector matching); promtool checks the full syntax separately.
 import { createAgentMetrics } from '../../packages/agent/src/metrics.js';
+import { createSlotMetrics } from '../../packages/agent/src/slot-keeper.js';
 import { createWitnessMetrics } from '../../packages/witness/src/metrics.js';
 
 /** Every series name the agent's and the witness's /metrics can show (histograms with their suffixes). */
 export async function exportedMetricNames(): Promise<Set<string>> {
-  const registries = [createAgentMetrics({ cluster: 'c', node: 'n' }).registry, createWitnessMetrics().registry];
+  const agent = createAgentMetrics({ cluster: 'c', node: 'n' }).registry;
+  createSlotMetrics(agent); // the slot keeper's, in the agent's registry
+  const registries = [agent, createWitnessMetrics().registry];
   const names = new Set<string>();
   for (const r of registries) {
     for (const m of await r.getMetricsAsJSON()) {
