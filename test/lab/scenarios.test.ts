@@ -552,6 +552,18 @@ describe('lab: route-table mode (the VIP as a /32 route, the nodes in different 
     const route = table?.routes.find((r) => r.destinationCidrBlock === `${lab.topology.vip.address}/32`);
     assert.equal(route?.networkInterfaceId, lab.topology.ec2[standby].eniId, 'the /32 route points at the new primary');
     assert.ok((await lab.emulator.requests('ReplaceRoute')).length > 0, 'the agents moved the VIP with ReplaceRoute');
+    // Issue 13: the old primary streams through the slot the new primary keeps for it, and keeps
+    // none itself (the agents' slot keepers; docs/design.md, "Replication slots").
+    const slotOf = (node: DbNode): string => `pgvip_${node.replace(/-/g, '_')}`;
+    let slots = '';
+    await waitFor(`${primary} to stream through ${slotOf(primary)} on ${standby}`, 60_000, async () => {
+      slots = [
+        await psql(standby, "SELECT string_agg(slot_name || ':' || active, ',' ORDER BY slot_name) FROM pg_replication_slots"),
+        await psql(primary, 'SHOW primary_slot_name'),
+        await psql(primary, "SELECT count(*) FROM pg_replication_slots"),
+      ].join(' / ');
+      return slots === `${slotOf(primary)}:true / ${slotOf(primary)} / 0` ? true : undefined;
+    }).catch((e: unknown) => assert.fail(`${(e as Error).message}; slots: ${slots}`));
   });
 });
 
