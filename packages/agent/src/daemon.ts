@@ -126,12 +126,18 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
       dataDir: me.postgres.dataDir,
       binDir: me.postgres.binDir,
       osUser: me.postgres.osUser,
-      ...(cluster.replication.slots.enabled ? { maxSlotWalKeepSizeMb: cluster.replication.slots.maxWalKeepSizeMb } : {}),
+      ...(cluster.replication.slots.enabled
+        ? { maxSlotWalKeepSizeMb: cluster.replication.slots.maxWalKeepSizeMb, peerSlotName: slotNameFor(peer.postgres.applicationName) }
+        : {}),
     });
   try {
     const report = await pg.ensureManagedSettings();
     if (report.changed.length > 0) logger.info({ changed: report.changed }, 'applied managed postgresql settings');
     if (report.pendingRestart.length > 0) logger.warn({ pendingRestart: report.pendingRestart }, 'managed settings wait for a postgresql restart');
+    const lost = report.logicalSlotsLostAtFailover ?? [];
+    if (lost.length > 0) {
+      logger.warn({ slots: lost }, `logical replication slots ${lost.join(', ')} would be lost at a failover: PostgreSQL 17+ with failover = true keeps them (docs/design.md, "Replication slots")`);
+    }
   } catch (e) {
     logger.warn({ err: e }, 'could not apply managed postgresql settings now; will run without them until the next start');
   }

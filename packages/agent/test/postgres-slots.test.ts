@@ -65,13 +65,17 @@ async function slotRow(node: PgNode, name: string): Promise<string> {
 test('Given db-b promoted by the agent, Then it has a slot for db-a before db-a rejoins, and db-a then streams through it', async (t) => {
   const cluster = await startPgCluster(t);
   const a = new LocalPostgres(cluster.primary.agentConfig);
-  const b = new LocalPostgres({ ...cluster.standby.agentConfig, maxSlotWalKeepSizeMb: 2048 });
+  const b = new LocalPostgres({ ...cluster.standby.agentConfig, maxSlotWalKeepSizeMb: 2048, peerSlotName: slots['db-a'] });
   t.after(() => {
     a.close();
     b.close();
   });
-  // The bound on what a slot may keep is a managed setting, applied once.
-  assert.ok((await b.ensureManagedSettings()).changed.includes('max_slot_wal_keep_size'));
+  // The bound on what a slot may keep is a managed setting, applied once; PostgreSQL 15 gets no
+  // failover-slot setting (17+ only) and has no logical slot to lose.
+  const first = await b.ensureManagedSettings();
+  assert.ok(first.changed.includes('max_slot_wal_keep_size'));
+  assert.ok(!first.changed.includes('sync_replication_slots'), first.changed.join());
+  assert.deepEqual(first.logicalSlotsLostAtFailover, []);
   assert.equal(await cluster.standby.psql('SHOW max_slot_wal_keep_size'), '2GB');
   assert.ok(!(await b.ensureManagedSettings()).changed.includes('max_slot_wal_keep_size'));
   await a.fence('fast-stop'); // db-a is gone, as in a failover

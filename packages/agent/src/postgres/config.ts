@@ -34,11 +34,18 @@ export interface LocalPostgresConfig extends PgEndpoint {
    * absent: left as the server has it (slot management off).
    */
   readonly maxSlotWalKeepSizeMb?: number;
+  /**
+   * The physical slot this node keeps for its standby while primary (slot management on): on
+   * PostgreSQL 17+ ensureManagedSettings also sets what carries logical failover slots over to the
+   * standby (failover-slots.ts). Absent: nothing of the kind.
+   */
+  readonly peerSlotName?: string;
 }
 
-export interface ResolvedPostgresConfig extends Required<Omit<LocalPostgresConfig, 'password' | 'timeouts' | 'maxSlotWalKeepSizeMb'>> {
+export interface ResolvedPostgresConfig extends Required<Omit<LocalPostgresConfig, 'password' | 'timeouts' | 'maxSlotWalKeepSizeMb' | 'peerSlotName'>> {
   readonly password: string | undefined;
   readonly maxSlotWalKeepSizeMb: number | undefined;
+  readonly peerSlotName: string | undefined;
   readonly timeouts: PostgresTimeouts;
 }
 
@@ -81,5 +88,6 @@ export function resolvePostgresConfig(config: LocalPostgresConfig): ResolvedPost
     serverOptions: config.serverOptions ?? [],
     timeouts: { ...defaultPostgresTimeouts, ...config.timeouts },
     maxSlotWalKeepSizeMb: config.maxSlotWalKeepSizeMb,
+    peerSlotName: config.peerSlotName,
   };
 }

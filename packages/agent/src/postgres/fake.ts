@@ -294,7 +294,8 @@ export class FakePostgres implements PostgresPort {
       else this.settings.set(setting.name, setting.value);
       changed.push(setting.name);
     }
-    return { changed, pendingRestart: [...this.#pendingRestart.keys()].sort() };
+    // The fake models PostgreSQL 15 without logical slots: none to lose at a failover.
+    return { changed, pendingRestart: [...this.#pendingRestart.keys()].sort(), logicalSlotsLostAtFailover: [] };
   }
 
   async stopWalReceiverAndReadFinalLsn(): Promise<FinalWalPosition> {

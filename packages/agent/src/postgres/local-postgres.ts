@@ -34,6 +34,7 @@ import {
 } from './port.js';
 import { configureAsStandby, conninfoFor, replaceWithBaseBackup, rewindFrom } from './rejoin.js';
 import { alterSystem, reloadAndWait } from './server-config.js';
+import { failoverSlotSettings, logicalSlotsLostAtFailover, logicalSlotsSql, type LogicalSlotRow } from './failover-slots.js';
 import { createSlotIfMissing, dropSlotIfIdle, listSlots, renewSlotForRebuild, slotWalStatus } from './slots.js';
 import { KeptSession, cancelLeadMs, pollInSession, sqlLiteral, withSession, type SqlSession } from './sql-session.js';
 import { processExists, terminateUnlistedBackends } from './unlisted-backends.js';
@@ -143,14 +144,31 @@ export class LocalPostgres implements PostgresPort {
     return this.#session(this.#config.timeouts.queryMs, async (s) => {
       this.#fenceTargets = await readFenceTargets(s);
       const report = await applyManagedSettings(s);
-      const wantedMb = this.#config.maxSlotWalKeepSizeMb;
-      if (wantedMb === undefined) return report;
+      const changed = [...report.changed, ...(await this.#applySlotSettings(s))];
+      const [version] = await s.query<{ v: number }>("SELECT current_setting('server_version_num')::int AS v");
+      const versionNum = Number(version?.v);
+      const logical = await s.query<LogicalSlotRow>(logicalSlotsSql(versionNum));
+      return { ...report, changed, logicalSlotsLostAtFailover: logicalSlotsLostAtFailover(versionNum, logical) };
+    });
+  }
+
+  /** max_slot_wal_keep_size, and on PostgreSQL 17+ the failover-slot settings; returns the names changed. */
+  async #applySlotSettings(s: SqlSession): Promise<string[]> {
+    const changes: Record<string, string> = {};
+    const wantedMb = this.#config.maxSlotWalKeepSizeMb;
+    if (wantedMb !== undefined) {
       // Compared in MB as pg_settings has it (current_setting shows '8GB' for 8192).
       const [row] = await s.query<{ mb: string }>("SELECT setting AS mb FROM pg_settings WHERE name = 'max_slot_wal_keep_size'");
-      if (row?.mb === String(wantedMb)) return report;
-      await alterSystem(s, { max_slot_wal_keep_size: wantedMb < 0 ? '-1' : `${wantedMb}MB` });
-      return { ...report, changed: [...report.changed, 'max_slot_wal_keep_size'] };
-    });
+      if (row?.mb !== String(wantedMb)) changes.max_slot_wal_keep_size = wantedMb < 0 ? '-1' : `${wantedMb}MB`;
+    }
+    if (this.#config.peerSlotName !== undefined) {
+      const [version] = await s.query<{ v: number }>("SELECT current_setting('server_version_num')::int AS v");
+      for (const [name, value] of Object.entries(failoverSlotSettings(Number(version?.v), this.#config.peerSlotName))) {
+        if ((await currentSetting(s, name)) !== value) changes[name] = value;
+      }
+    }
+    if (Object.keys(changes).length > 0) await alterSystem(s, changes);
+    return Object.keys(changes);
   }
 
   async stopWalReceiverAndReadFinalLsn(): Promise<FinalWalPosition> {

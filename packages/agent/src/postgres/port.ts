@@ -138,6 +138,8 @@ export interface ManagedSettingsReport {
   readonly changed: readonly string[];
   /** Managed settings that only take effect after a restart and are still waiting for it. */
   readonly pendingRestart: readonly string[];
+  /** Logical slots a failover would lose (all before PostgreSQL 17; see failover-slots.ts); absent when not looked at. */
+  readonly logicalSlotsLostAtFailover?: readonly string[];
 }
 
 export interface RejoinOptions {

@@ -1,0 +1,29 @@
+// Goal: logical slots across a failover follow the server version — PostgreSQL 17+ gets the settings
+// that synchronise failover slots to the standby (and hold decoding back until the standby has the
+// WAL), earlier versions get none, and the slots a failover would lose are named for the operator.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { failoverSlotSettings, logicalSlotsLostAtFailover, logicalSlotsSql } from '../src/postgres/failover-slots.js';
+
+test('Given PostgreSQL 17 or later, Then both nodes get sync_replication_slots, hot_standby_feedback and the standby\'s slot as synchronized_standby_slots', () => {
+  const expected = { sync_replication_slots: 'on', hot_standby_feedback: 'on', synchronized_standby_slots: 'pgvip_db_b' };
+  assert.deepEqual(failoverSlotSettings(170000, 'pgvip_db_b'), expected);
+  assert.deepEqual(failoverSlotSettings(180002, 'pgvip_db_b'), expected);
+});
+
+test('Given PostgreSQL 15 or 16, Then no failover-slot setting is made (the server would refuse the unknown names)', () => {
+  assert.deepEqual(failoverSlotSettings(150010, 'pgvip_db_b'), {});
+  assert.deepEqual(failoverSlotSettings(169999, 'pgvip_db_b'), {});
+});
+
+test('the logical slots a failover loses: every one before 17, those without failover = true from 17 on', () => {
+  const slots = [
+    { name: 'cdc_orders', failover: true },
+    { name: 'cdc_audit', failover: false },
+    { name: 'cdc_old', failover: null },
+  ];
+  assert.deepEqual(logicalSlotsLostAtFailover(150010, slots), ['cdc_orders', 'cdc_audit', 'cdc_old']);
+  assert.deepEqual(logicalSlotsLostAtFailover(170000, slots), ['cdc_audit', 'cdc_old']);
+  assert.match(logicalSlotsSql(170000), /slot_name::text AS name, failover AS failover/);
+  assert.match(logicalSlotsSql(150010), /NULL::boolean AS failover/, 'PostgreSQL 15 has no failover column');
+});
