@@ -21,6 +21,7 @@ import {
 } from '@pgvip/shared';
 import { bootAgent, defaultAgentSettings, leaseValidMs, type AgentSettings } from '@pgvip/shared/core';
 import { monotonicNow, type MonotonicClock } from './clock.js';
+import { AgentHooks } from './hooks/hooks.js';
 import { createAgentMetrics } from './metrics.js';
 import { LocalPostgres } from './postgres/local-postgres.js';
 import { slotNameFor, type PgEndpoint, type PostgresPort } from './postgres/port.js';
@@ -161,6 +162,7 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
     metrics,
     clock,
     commitGuard: cluster.fencing.commitGuard,
+    hooks: new AgentHooks({ config: cfg.hooks, logger, metrics }),
     onFatal:
       opts.onFatal ??
       ((err) => {

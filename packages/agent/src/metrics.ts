@@ -13,6 +13,8 @@ export interface AgentMetrics {
   readonly effectErrors: Counter<'effect'>;
   readonly events: Counter<'event'>;
   readonly leaseRenewals: Counter<'grantor' | 'result'>;
+  readonly hookRuns: Counter<'hook' | 'result'>;
+  readonly hookVetoes: Counter;
 }
 
 /** A lease request's outcome at one grantor: a grant, a refusal (with a reason), or no answer at all. */
@@ -48,5 +50,12 @@ export function createAgentMetrics(labels: { cluster: string; node: string }): A
     effectErrors: new Counter({ name: 'pgvip_agent_effect_errors_total', help: 'Failed effects (PostgreSQL, EC2, OS), by kind', labelNames: ['effect'], ...opts }),
     events,
     leaseRenewals,
+    hookRuns: new Counter({
+      name: 'pgvip_agent_hook_runs_total',
+      help: 'Runs of the hooks in the agent config (docs/hooks.md), by hook and result (ok, failed, timeout, error: could not start)',
+      labelNames: ['hook', 'result'],
+      ...opts,
+    }),
+    hookVetoes: new Counter({ name: 'pgvip_agent_hook_vetoes_total', help: 'Promotions the before-promote hook refused (non-zero exit, timeout or no start)', ...opts }),
   };
 }

@@ -21,6 +21,7 @@ import { PgvipError, type DurableFile, type PeerClient } from '@pgvip/shared';
 import type { MonotonicClock } from './clock.js';
 import { CommitGuardArmer, type CommitGuardMode } from './commit-guard-armer.js';
 import { runEffect, type EffectPorts } from './effects.js';
+import type { AsyncHookEvent, HookContext, HookPort } from './hooks/hooks.js';
 import { ROLES, type AgentMetrics, type LeaseRenewalResult } from './metrics.js';
 import { ReplyWatch, toSnapshot, toWriteProbe } from './pg-snapshot.js';
 import type { WriteProbeResult } from './postgres/port.js';
@@ -40,6 +41,8 @@ export interface RunnerDeps {
   readonly onFatal: (err: Error) => void;
   /** fencing.commitGuard (default 'auto': arm PostgreSQL's commit guard when it has one). */
   readonly commitGuard?: CommitGuardMode;
+  /** The hooks of the agent config (docs/hooks.md); none when absent. */
+  readonly hooks?: HookPort;
 }
 
 /** Reasons that are routine and only logged at debug level. */
@@ -61,6 +64,8 @@ export class AgentRunner {
   #lastReason = '';
   #schemaReady = false;
   readonly #guard: CommitGuardArmer;
+  /** When the before-promote hook last vetoed (paces the retries). */
+  #lastVetoAtMs = -Infinity;
 
   constructor(deps: RunnerDeps) {
     this.#d = deps;
@@ -195,8 +200,11 @@ export class AgentRunner {
   }
 
   #step(input: AgentInput, respond?: (r: PeerReply) => void): void {
+    const roleBefore = agentRole(this.#s);
     const out = stepAgent(this.#s, input);
     this.#s = out.state;
+    const roleAfter = agentRole(out.state);
+    if (roleAfter !== roleBefore) this.#hook('on-role-change', `role ${roleBefore} → ${roleAfter}: ${out.reason}`, roleBefore);
     if (!ROUTINE.test(out.reason) && out.reason !== this.#lastReason) {
       this.#d.logger.info({ term: out.state.durable.term, role: agentRole(out.state) }, out.reason);
     } else {
@@ -263,13 +271,55 @@ export class AgentRunner {
       });
   }
 
+  /** What hooks are told about this node now. */
+  #hookContext(detail: string, previousRole?: string): HookContext {
+    const s = this.#s;
+    return {
+      cluster: s.settings.cluster,
+      node: s.settings.self,
+      peer: s.settings.peer,
+      role: agentRole(s),
+      ...(previousRole === undefined ? {} : { previousRole }),
+      term: s.durable.term,
+      primary: s.durable.primaryOfTerm,
+      detail,
+    };
+  }
+
+  #hook(event: AsyncHookEvent, detail: string, previousRole?: string): void {
+    const hooks = this.#d.hooks;
+    if (hooks?.has(event)) hooks.notify(event, this.#hookContext(detail, previousRole));
+  }
+
+  /**
+   * The promote effect behind the before-promote hook. A veto comes back as a failed promote:
+   * the core already treats one (the node stays a standby in recovery and tries again), so a veto
+   * needs no decision of its own and can never leave a half-promoted node (docs/hooks.md).
+   */
+  async #promote(id: number, effect: Parameters<typeof runEffect>[1]): Promise<Awaited<ReturnType<typeof runEffect>>> {
+    const hooks = this.#d.hooks;
+    if (hooks?.has('before-promote')) {
+      // The core tries a failed promote again at once; after a veto, ask the hook again only a
+      // heartbeat later, not in a loop of back-to-back runs.
+      const waitMs = this.#lastVetoAtMs + this.#s.settings.timings.heartbeatMs - this.#d.clock();
+      if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
+      const verdict = await hooks.beforePromote(this.#hookContext(`promoting for term ${this.#s.durable.term}`));
+      if (!verdict.allowed) {
+        this.#lastVetoAtMs = this.#d.clock();
+        return { id, ok: false, detail: verdict.detail };
+      }
+    }
+    return runEffect(id, effect, this.#d.ports);
+  }
+
   #effect(id: number, effect: Parameters<typeof runEffect>[1]): void {
     const log = this.#d.logger.child({ effect: effect.kind });
     // The primary re-verifies the VIP it holds every vipVerifyEveryMs: routine, so at debug level
     // when it confirms what is known (a failure still warns). Every other effect is news.
     const routine = effect.kind === 'verify-vip' && this.#s.vip === 'held';
     log[routine ? 'debug' : 'info']('effect started');
-    void runEffect(id, effect, this.#d.ports).then((result) => {
+    const run = effect.kind === 'promote' ? this.#promote(id, effect) : runEffect(id, effect, this.#d.ports);
+    void run.then((result) => {
       if (result.ok) {
         log[routine ? 'debug' : 'info']({ detail: result.detail }, 'effect done');
         if (effect.kind === 'promote') this.#d.metrics.promotions.inc();
@@ -279,6 +329,11 @@ export class AgentRunner {
         this.#d.metrics.effectErrors.inc({ effect: effect.kind });
       }
       if (!this.#stopped) this.#step({ kind: 'effect-done', nowMs: this.#d.clock(), result });
+      // After the core took the result in, so the hook sees the role it led to.
+      if (result.ok) {
+        const event = effect.kind === 'promote' ? 'after-promote' : effect.kind === 'fence' ? 'on-fence' : effect.kind === 'rejoin' ? 'on-rejoin' : null;
+        if (event !== null) this.#hook(event, result.detail);
+      }
     });
   }
 

@@ -3,7 +3,7 @@
 // it. The daemons run these checks first and refuse to start on the first problem; `pgvip
 // check-config` runs the very same checks and prints every problem, so a config it calls valid is
 // one the daemon starts with.
-import { statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import path from 'node:path';
 import { loadKey } from '../auth/key.js';
 import { PgvipError, isPgvipError } from '../errors.js';
@@ -70,6 +70,35 @@ function stateFileCheck<T>(file: string, schema: Parameters<typeof createDurable
   return () => createDurableFile(file, schema, initial).load();
 }
 
+/**
+ * A hook program must be there when the agent starts, not discovered missing in the middle of a
+ * failover (a missing before-promote program would veto every promotion). Also refused: a program
+ * anyone may rewrite, since the agent would run what they put there.
+ */
+function hookCheck(file: string, field: string, user: ServiceUser | undefined): Check {
+  return () => {
+    let st;
+    try {
+      st = statSync(file);
+    } catch (e) {
+      throw new PgvipError('PGVIP_CONFIG_INVALID', `${field}: ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); install the hook program there or remove the hook`);
+    }
+    if (!st.isFile()) throw new PgvipError('PGVIP_CONFIG_INVALID', `${field}: ${file} is not a regular file; point it at the hook program itself`);
+    if ((st.mode & 0o002) !== 0) throw new PgvipError('PGVIP_CONFIG_INVALID', `${field}: ${file} is writable by every user, who could make the agent run anything; run: chmod o-w ${file}`);
+    const executable = user === undefined ? canExecute(file) : user.uid === 0 ? (st.mode & 0o111) !== 0 : (st.mode & (st.uid === user.uid ? 0o100 : user.gids.includes(st.gid) ? 0o010 : 0o001)) !== 0;
+    if (!executable) throw new PgvipError('PGVIP_CONFIG_INVALID', `${field}: ${file} is not executable${user === undefined ? '' : ` by ${user.name}`}; run: chmod +x ${file}`);
+  };
+}
+
+function canExecute(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The problems that would stop `pgvip-agent` with this config on this host (empty: none). */
 export function agentPreflight(config: AgentConfig, options: PreflightOptions = {}): Promise<PgvipError[]> {
   const { asUser } = options;
@@ -78,6 +107,7 @@ export function agentPreflight(config: AgentConfig, options: PreflightOptions = 
   const checks: Check[] = [];
   if (!cluster.auth.disabled && cluster.auth.keyFile !== undefined) checks.push(secretCheck(cluster.auth.keyFile, 'cluster.auth.keyFile', asUser, loadKey));
   if (me?.postgres.passwordFile !== undefined) checks.push(secretCheck(me.postgres.passwordFile, `nodes[${me.id}].postgres.passwordFile`, asUser, readSecretFile));
+  for (const [name, hook] of Object.entries(config.hooks)) if (hook !== undefined) checks.push(hookCheck(hook.path, `hooks.${name}.path`, asUser));
   const files = agentStateFileNames(cluster.name);
   checks.push(
     inOrder(

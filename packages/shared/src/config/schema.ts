@@ -20,6 +20,7 @@ import {
   port,
   shellSafePath,
 } from './fields.js';
+import { HooksSchema } from './hooks-schema.js';
 import { NotificationsSchema } from './notifications-schema.js';
 import { addComposedIssue, problem } from './problem.js';
 import { closestMatch } from './suggest.js';
@@ -210,6 +211,7 @@ const AgentObjectSchema = closedObject({
     .describe('Where the agent listens.'),
   stateDir: absolutePath('/var/lib/pgvip').default('/var/lib/pgvip').describe('Directory of the durable state file (highest term seen, votes, promises); must survive reboots.'),
   logLevel: logLevel(),
+  hooks: HooksSchema,
   cluster: ClusterConfigSchema,
 }).superRefine((agent, ctx) => {
   const ids = agent.cluster.nodes.map((node) => node.id);
