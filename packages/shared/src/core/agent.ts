@@ -27,8 +27,9 @@ import {
   type SyncUpdateReply,
   type VoteReply,
 } from './messages.js';
-import { isTermInRange, termAfter, termBoundReached, unvotedTermProblem } from './terms.js';
-import { leaseLengthConflict, leaseValidMs, promiseMs, type Timings } from './timings.js';
+import { isTermInRange, termAfter, termBoundReached } from './terms.js';
+import { assumedPromise, decideLeaseRequest, decideRelease, grantLease, promiseLive, type LeasePromise } from './grantor.js';
+import { leaseValidMs, promiseMs, type Timings } from './timings.js';
 
 export interface AgentDurable {
   /** The highest term this node has seen (I2). */
@@ -72,14 +73,6 @@ export function defaultAgentSettings(base: Pick<AgentSettings, 'cluster' | 'self
   };
 }
 
-interface Promise_ {
-  readonly term: number;
-  readonly holder: NodeId;
-  readonly untilMs: number;
-  /** The seq of the lease request behind this promise (0 when assumed at boot). */
-  readonly seq: number;
-}
-
 interface InFlight {
   readonly id: number;
   readonly kind: EffectKind;
@@ -108,7 +101,7 @@ export interface AgentState {
   /** Standby side: the last lease request of the primary (its LSN, timeline, sync standby). */
   readonly primaryReport: PrimaryReport | null;
   /** Standby side: the promise made with the last lease grant. */
-  readonly promise: Promise_ | null;
+  readonly promise: LeasePromise | null;
   /** The primary of this term released its lease (fast path) or handed the term over. */
   readonly releasedTerm: number | null;
   /** Primary side: lease validity on this node's clock. */
@@ -188,9 +181,7 @@ export function bootAgent(settings: AgentSettings, durable: AgentDurable, nowMs:
     primaryReport: null,
     // I6: a restarted node cannot know what it promised before the crash, so it behaves as if it had
     // promised the current primary a full lease at boot.
-    promise: durable.primaryOfTerm !== null && durable.primaryOfTerm !== settings.self
-      ? { term: durable.term, holder: durable.primaryOfTerm, untilMs: nowMs + promiseMs(settings.timings), seq: 0 }
-      : null,
+    promise: assumedPromise(durable, settings.self, nowMs, settings.timings),
     releasedTerm: null,
     lease: null,
     leaseSends: [],
@@ -295,10 +286,6 @@ export function isPrimaryOfTerm(s: AgentState): boolean {
 export function leaseRemainingMs(s: AgentState): number {
   if (s.lease === null || s.lease.term !== s.durable.term || !isPrimaryOfTerm(s)) return 0;
   return Math.max(0, s.lease.validUntilMs - s.nowMs);
-}
-
-function promiseLive(s: AgentState): boolean {
-  return s.promise !== null && s.nowMs < s.promise.untilMs && s.releasedTerm !== s.promise.term;
 }
 
 /** Boot grace of a restarted primary: one lease round trip before it fences for want of a lease. */
@@ -858,30 +845,31 @@ function onRequest(st: Step, msg: PeerRequest, peerLeaseValidMs: number | undefi
         st.reply(msg.from, r);
       };
       if (msg.from !== s.settings.peer) { deny('not the peer'); return reply(false, `${msg.from} is not the peer of ${s.settings.self}; only the peer may hold a lease from it`); }
-      if (msg.term < s.durable.term) { deny('stale term'); return reply(false, `stale term ${msg.term} < ${s.durable.term}`); }
-      // A lease request never teaches a term: it is the sender's own claim, and anyone holding the
-      // cluster key could claim any term (2^53 − 1 once made a node unable to persist its next term).
-      // Every real term was created by a vote, a forced failover or a handover, and this node learns
-      // those from the witness's replies, from its peer's status, or from the handover itself; until
-      // then it refuses, and adopts nothing.
-      const unvoted = unvotedTermProblem(msg.term, s.durable.term);
-      if (unvoted !== null) { deny(unvoted); return reply(false, unvoted); }
-      adoptTerm(st, msg.term, msg.from, msg.from);
-      const d = st.s.durable;
-      if (d.primaryOfTerm !== msg.from) { deny(`term belongs to ${d.primaryOfTerm}`); return reply(false, `term ${d.term} belongs to ${d.primaryOfTerm}`); }
-      if (st.s.campaign !== null) return reply(false, 'campaigning for the next term');
-      if (st.s.pg !== null && !st.s.pg.inRecovery && st.s.pg.writable) return reply(false, 'this node is not a standby');
-      const conflict = leaseLengthConflict(s.settings.timings, peerLeaseValidMs);
-      if (conflict !== null) { deny(conflict); return reply(false, conflict); }
-      const promise = { term: d.term, holder: msg.from, untilMs: st.s.nowMs + promiseMs(s.settings.timings), seq: msg.seq };
-      st.set({ promise, primaryReport: { term: msg.term, lsn: msg.lsn, timeline: msg.timeline, syncStandby: msg.syncStandby, atMs: st.s.nowMs }, peerFailedChecks: 0 });
+      // The grantor's rules (grantor.ts), with the standby's own refusals: it grants nothing while
+      // it campaigns for the next term, nor once its PostgreSQL is a writable primary.
+      const verdict = decideLeaseRequest(s.durable, msg, s.settings.timings, peerLeaseValidMs, {
+        adopt: () => adoptTerm(st, msg.term, msg.from, msg.from),
+        durable: () => st.s.durable,
+        localProblem: () => {
+          if (st.s.campaign !== null) return 'campaigning for the next term';
+          if (st.s.pg !== null && !st.s.pg.inRecovery && st.s.pg.writable) return 'this node is not a standby';
+          return null;
+        },
+      });
+      if (!verdict.granted) {
+        if (verdict.check === 'stale') deny('stale term');
+        else if (verdict.check === 'holder') deny(`term belongs to ${st.s.durable.primaryOfTerm}`);
+        else if (verdict.check !== 'local') deny(verdict.reason);
+        return reply(false, verdict.reason);
+      }
+      st.set({ ...grantLease(st.s, st.s.durable.term, msg, s.settings.timings), peerFailedChecks: 0 });
       return reply(true, 'granted');
     }
     case 'lease-release': {
-      const stale = s.promise !== null && s.promise.holder === msg.from && msg.leaseSeq < s.promise.seq;
-      if (stale) st.because(`ignored a release from ${msg.from} older than the lease it granted since`);
-      if (msg.term === s.durable.term && msg.from === s.durable.primaryOfTerm && !stale) {
-        st.set({ releasedTerm: msg.term, promise: null });
+      const release = decideRelease(s, s.durable, msg);
+      if (release.kind === 'stale') st.because(`ignored a release from ${msg.from} older than the lease it granted since`);
+      if (release.kind === 'released') {
+        st.set(release.patch);
         st.because(`${msg.from} released its lease for term ${msg.term}: ${msg.reason}`);
       }
       st.reply(msg.from, { ...st.envelope(), kind: 'ack', accepted: true, reason: 'noted' });

@@ -15,7 +15,8 @@ import {
   type PeerRequest,
   type VoteReply,
 } from './messages.js';
-import { isTermInRange, termAfter, termBoundReached, unvotedTermProblem } from './terms.js';
+import { isTermInRange, termAfter, termBoundReached } from './terms.js';
+import { assumedPromise, decideLeaseRequest, decideRelease, grantByVote, grantLease, promiseLive, type LeasePromise } from './grantor.js';
 import { leaseLengthConflict, promiseMs, type Timings } from './timings.js';
 
 export interface WitnessDurable {
@@ -64,7 +65,7 @@ export interface WitnessState {
   readonly bootAtMs: number;
   readonly nowMs: number;
   /** The promise made with the last lease grant (or vote). */
-  readonly promise: { readonly term: number; readonly holder: NodeId; readonly untilMs: number; readonly seq: number } | null;
+  readonly promise: LeasePromise | null;
   readonly releasedTerm: number | null;
   readonly primaryReport: PrimaryReport | null;
   readonly views: Readonly<Record<NodeId, NodeView>>;
@@ -104,7 +105,7 @@ export function bootWitness(settings: WitnessSettings, durable: WitnessDurable, 
     bootAtMs: nowMs,
     nowMs,
     // I6: promises made before a restart are unknown, so assume a full one to the current primary.
-    promise: durable.primaryOfTerm === null ? null : { term: durable.term, holder: durable.primaryOfTerm, untilMs: nowMs + promiseMs(settings.timings), seq: 0 },
+    promise: assumedPromise(durable, settings.self, nowMs, settings.timings),
     releasedTerm: null,
     primaryReport: null,
     views,
@@ -179,10 +180,6 @@ export function primaryFailed(s: WitnessState): boolean {
   if (p === null) return true;
   if (s.releasedTerm === s.durable.term) return true;
   return (s.views[p]?.failedChecks ?? 0) >= s.settings.timings.failureChecks;
-}
-
-function promiseLive(s: WitnessState): boolean {
-  return s.promise !== null && s.nowMs < s.promise.untilMs && s.releasedTerm !== s.promise.term;
 }
 
 /** One check of a node as primary: judged on the agent and on PostgreSQL directly, never the agent alone. */
@@ -319,39 +316,29 @@ function onRequest(st: Step, msg: PeerRequest, peerLeaseValidMs: number | undefi
         const r: LeaseReply = { ...st.envelope(), kind: 'lease-reply', seq: msg.seq, granted, reason, maintenance: st.s.durable.maintenance, primaryOfTerm: st.s.durable.primaryOfTerm };
         reply(r);
       };
-      if (msg.term < s.durable.term) return answer(false, `stale term ${msg.term} < ${s.durable.term}`);
-      // A lease request never teaches a term: anyone holding the cluster key could claim any. The
-      // terms this witness voted in are its own, and a switchover's handover reaches it through the
-      // polls (the new primary's or the old one's status) within a heartbeat; the new primary has
-      // the old one's grant meanwhile. Not even during a switchover it asked for: a forged request
-      // then, for a switchover that never happens, would leave it in a term whose primary never was.
-      const unvoted = unvotedTermProblem(msg.term, s.durable.term);
-      if (unvoted !== null) {
-        st.because(`refused a lease to ${msg.from}: ${unvoted}`);
-        return answer(false, unvoted);
-      }
-      adopt(st, msg.term, msg.from, msg.from);
-      const d = st.s.durable;
-      if (d.primaryOfTerm !== msg.from) return answer(false, `term ${d.term} belongs to ${d.primaryOfTerm}`);
-      const conflict = leaseLengthConflict(s.settings.timings, peerLeaseValidMs);
-      if (conflict !== null) {
-        st.because(`refused a lease to ${msg.from}: ${conflict}`);
-        return answer(false, conflict);
-      }
-      st.set({
-        promise: { term: d.term, holder: msg.from, untilMs: st.s.nowMs + promiseMs(s.settings.timings), seq: msg.seq },
-        releasedTerm: st.s.releasedTerm === d.term ? null : st.s.releasedTerm,
-        primaryReport: { term: msg.term, lsn: msg.lsn, timeline: msg.timeline, syncStandby: msg.syncStandby, atMs: st.s.nowMs },
+      // The grantor's rules (grantor.ts). A switchover's handover reaches the witness through the
+      // polls (the new primary's or the old one's status) within a heartbeat; the new primary has the
+      // old one's grant meanwhile. Not even during a switchover it asked for may a lease request teach
+      // it a term: a forged request then, for a switchover that never happens, would leave it in a
+      // term whose primary never was.
+      const verdict = decideLeaseRequest(s.durable, msg, s.settings.timings, peerLeaseValidMs, {
+        adopt: () => adopt(st, msg.term, msg.from, msg.from),
+        durable: () => st.s.durable,
       });
+      if (!verdict.granted) {
+        if (verdict.check === 'unvoted' || verdict.check === 'length') st.because(`refused a lease to ${msg.from}: ${verdict.reason}`);
+        return answer(false, verdict.reason);
+      }
+      st.set(grantLease(st.s, st.s.durable.term, msg, s.settings.timings));
       return answer(true, 'granted');
     }
     case 'lease-release': {
       // A release older than the request behind the current promise comes from an earlier agent
       // process (or was delayed): it must not cancel the lease granted since.
-      const stale = s.promise !== null && s.promise.holder === msg.from && msg.leaseSeq < s.promise.seq;
-      if (stale) st.because(`ignored a release from ${msg.from} older than the lease granted since`);
-      if (msg.term === s.durable.term && msg.from === s.durable.primaryOfTerm && !stale) {
-        st.set({ releasedTerm: msg.term, promise: null });
+      const release = decideRelease(s, s.durable, msg);
+      if (release.kind === 'stale') st.because(`ignored a release from ${msg.from} older than the lease granted since`);
+      if (release.kind === 'released') {
+        st.set(release.patch);
         st.notify('lease-released', `${msg.from} released its lease for term ${msg.term}: ${msg.reason}`);
         st.because(`${msg.from} released its lease: ${msg.reason}`);
       }
@@ -433,7 +420,7 @@ function decideVote(st: Step, msg: Extract<PeerRequest, { kind: 'vote-request' }
   }
   st.persist({ ...d, term: msg.term, primaryOfTerm: msg.from, votedTerm: msg.term, votedFor: msg.from, syncEligible: null });
   // The vote doubles as the first lease grant of the new term.
-  st.set({ promise: { term: msg.term, holder: msg.from, untilMs: s.nowMs + promiseMs(t), seq: 0 }, releasedTerm: null, primaryReport: null });
+  st.set(grantByVote(s, msg.term, msg.from, t));
   st.notify('vote-granted', `voted for ${msg.from} in term ${msg.term}`);
   return answer(true, bootstrap ? 'bootstrap of the cluster' : `primary ${d.primaryOfTerm} failed`);
 }
@@ -505,7 +492,7 @@ function onOperator(st: Step, c: OperatorCommand): void {
       const term = termAfter(d.term);
       if (term === null) return verdict(false, termBoundReached);
       st.persist({ ...d, term, primaryOfTerm: to, votedTerm: term, votedFor: to, syncEligible: null });
-      st.set({ promise: { term, holder: to, untilMs: s.nowMs + promiseMs(s.settings.timings), seq: 0 }, releasedTerm: null, primaryReport: null });
+      st.set(grantByVote(s, term, to, s.settings.timings));
       st.actions.push({ kind: 'send', to, msg: { ...st.envelope(), kind: 'manual-promote', acceptDataLoss: true, requestedBy: c.by } });
       st.notify('manual-failover', `${c.by} forced ${to} to primary in term ${term}, accepting data loss`);
       return verdict(true, `forcing ${to} to primary in term ${term} (data loss accepted)`);
