@@ -8,11 +8,25 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseCommandLine, usageError } from '../../../scripts/cli-args.mjs';
 import { commitGuardInstalled, pgBinDir, startPgCluster, type PgCluster, type PgNode } from '../../../test/fixtures/pg-cluster.js';
 
-const rounds = Number(process.argv[2] ?? 10);
-const seconds = Number(process.argv[3] ?? 20);
-const clients = Number(process.argv[4] ?? 1);
+const usage = `usage: npm run bench:commit-guard [-- ROUNDS [SECONDS [CLIENTS]]]
+  what pgvip_commit_guard costs on the normal path: pgbench on two real PostgreSQL 15 primaries at once,
+  one with the guard loaded and armed, roles swapped every round (defaults: 10 rounds of 20 s, 1 client);
+  writes bench/results/commit-guard.json. Run as root.`;
+const { positionals } = parseCommandLine({ usage, allowPositionals: true });
+if (positionals.length > 3) usageError(usage, `at most 3 arguments, got ${positionals.length}`);
+function countArg(index: number, fallback: number, what: string): number {
+  const text = positionals[index];
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) usageError(usage, `${what} must be a whole number of at least 1, got ${JSON.stringify(text)}`);
+  return n;
+}
+const rounds = countArg(0, 10, 'ROUNDS');
+const seconds = countArg(1, 20, 'SECONDS');
+const clients = countArg(2, 1, 'CLIENTS');
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
 const ticksPerSecond = 100; // USER_HZ on Linux
 
