@@ -36,6 +36,11 @@ export type Fault =
    * for a term no vote created: `ahead` terms above the newest any node holds, or 2^53 − 1.
    * The wire bound stops the latter before the core in a daemon; the simulator hands it to the core.
    */
+  /**
+   * The before-promote hook on `node` (docs/hooks.md) vetoes every promotion for durMs: the agent
+   * reports each as a failed promote effect, which is all the core ever sees of a veto.
+   */
+  | { readonly kind: 'veto-promote'; readonly at: number; readonly node: DbNode; readonly durMs: number }
   | { readonly kind: 'forge-lease-request'; readonly at: number; readonly to: Host; readonly from: DbNode; readonly ahead: number | 'max-safe-integer' };
 
 export interface Schedule {
@@ -96,6 +101,8 @@ export function describeFault(f: Fault): string {
       return 'operator: switchover';
     case 'maintenance':
       return `operator: maintenance on for ${f.durMs} ms`;
+    case 'veto-promote':
+      return `the before-promote hook on ${f.node} vetoes every promotion for ${f.durMs} ms`;
     case 'forge-lease-request':
       return `a key holder sends ${f.to} a lease request from ${f.from} for ${f.ahead === 'max-safe-integer' ? 'term 2^53 − 1' : `the newest term + ${f.ahead}`}`;
   }

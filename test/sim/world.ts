@@ -104,6 +104,8 @@ interface PgModel {
   caughtUpAt: number;
   ssn: DbNode | null;
   stalledUntil: number;
+  /** Until when the node's before-promote hook vetoes promotions (the veto-promote fault). */
+  vetoUntil: number;
   pending: { lsn: bigint; issuedAt: number }[];
 }
 
@@ -186,7 +188,7 @@ export class World {
     this.hosts = { 'db-a': { crashed: false, paused: false, backlog: [] }, 'db-b': { crashed: false, paused: false, backlog: [] }, witness: { crashed: false, paused: false, backlog: [] } };
     const mkPg = (primary: boolean): PgModel => ({
       running: true, inRecovery: !primary, readOnly: false, timeline: 1, history: new Map(), lsn: 1000n,
-      receiverOn: !primary, lastStreamAt: 0, caughtUpAt: 0, ssn: primary && sched.replication === 'sync' ? 'db-b' : null, stalledUntil: 0, pending: [],
+      receiverOn: !primary, lastStreamAt: 0, caughtUpAt: 0, ssn: primary && sched.replication === 'sync' ? 'db-b' : null, stalledUntil: 0, vetoUntil: 0, pending: [],
     });
     this.pg = { 'db-a': mkPg(true), 'db-b': mkPg(false) };
     const t = this.timings;
@@ -638,6 +640,8 @@ export class World {
   }
   #promote(n: DbNode): Omit<EffectResult, 'id'> {
     const p = this.pg[n];
+    // As the agent's runner does: the hook runs before pg_promote() and its veto is a failed promote.
+    if (this.t < p.vetoUntil) return { ok: false, detail: 'vetoed by the before-promote hook (exited 1)' };
     if (!p.running) return { ok: false, detail: 'postgresql not running' };
     if (!p.inRecovery) return { ok: true, detail: 'already primary' };
     if (p.receiverOn) this.violation(`I4: ${n} promoted while its WAL receiver was running`);
@@ -866,6 +870,9 @@ export class World {
         });
         return;
       }
+      case 'veto-promote':
+        this.pg[f.node].vetoUntil = Math.max(this.pg[f.node].vetoUntil, this.t + f.durMs);
+        return;
       case 'stall-disk':
         this.pg[f.node].stalledUntil = Math.max(this.pg[f.node].stalledUntil, this.t + f.durMs);
         return;
