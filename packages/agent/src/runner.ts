@@ -303,6 +303,8 @@ export class AgentRunner {
       // heartbeat later, not in a loop of back-to-back runs.
       const waitMs = this.#lastVetoAtMs + this.#s.settings.timings.heartbeatMs - this.#d.clock();
       if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
+      // An agent stopped meanwhile starts no promotion (the effect's result goes nowhere).
+      if (this.#stopped) return { id, ok: false, detail: 'the agent is stopping' };
       const verdict = await hooks.beforePromote(this.#hookContext(`promoting for term ${this.#s.durable.term}`));
       if (!verdict.allowed) {
         this.#lastVetoAtMs = this.#d.clock();
