@@ -176,7 +176,7 @@ describe('pgvip authentication to the operator API', { concurrency: true, timeou
   it('exits 4 without a token or with a wrong one, saying which', async (t) => {
     const none = await runPgvip(['--witness', api.url, 'status']);
     assert.equal(none.code, 4);
-    assert.match(none.stderr, /^pgvip: the witness refused the request \(HTTP 401: the operator API needs a valid bearer token: .*: no bearer token\); the operator API needs a token: pass --token-file PATH \(or set PGVIP_TOKEN_FILE\)\n$/);
+    assert.match(none.stderr, /^pgvip: the witness refused the request \(HTTP 401: the operator API needs a valid bearer token: .*: no bearer token\); the operator API needs a token: pass --token-file PATH \(or set PGVIP_TOKEN_FILE\); on the witness host, \/etc\/pgvip\/operator\.token is read by default when this user can see it \(run as root\)\n$/);
     const wrongFile = writeFile600(path.join(tempDir(t, 'pgvip-token-'), 'wrong.token'), 'nope');
     const wrong = await runPgvip(['--witness', api.url, 'status'], { env: { PGVIP_TOKEN_FILE: wrongFile } });
     assert.equal(wrong.code, 4);

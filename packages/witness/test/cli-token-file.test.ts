@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
+import { defaultTokenFile, pickTokenFile } from '../src/cli/program.js';
 import { runPgvip } from './cli-helpers.js';
 import { startDaemon, tempDir, witnessConfig } from './witness-helpers.js';
 
@@ -31,4 +32,13 @@ test('a token file with \\n\\n, \\r\\n or spaces around the token works for the 
     assert.notEqual((await runPgvip(['--witness', url, '--token-file', wrong, 'status'])).code, 0, 'a wrong token is still refused');
     await daemon.close();
   }
+});
+
+test('the CLI reads the installed token file by default, and a given file or PGVIP_TOKEN_FILE wins', () => {
+  assert.equal(pickTokenFile(undefined, false, false), undefined);
+  assert.deepEqual(pickTokenFile(undefined, false, true)?.file, defaultTokenFile);
+  assert.equal(defaultTokenFile, '/etc/pgvip/operator.token');
+  assert.match(pickTokenFile(undefined, false, true)?.source ?? '', /the default; --token-file to use another/);
+  assert.deepEqual(pickTokenFile('/tmp/mine.token', false, true), { file: '/tmp/mine.token', source: '/tmp/mine.token', option: '--token-file' });
+  assert.deepEqual(pickTokenFile('/tmp/env.token', true, true), { file: '/tmp/env.token', source: 'PGVIP_TOKEN_FILE (/tmp/env.token)', option: 'PGVIP_TOKEN_FILE' });
 });

@@ -147,7 +147,7 @@ export class OperatorClient {
     if (status === 401 || status === 403) {
       const hint =
         this.#options.token === undefined
-          ? 'the operator API needs a token: pass --token-file PATH (or set PGVIP_TOKEN_FILE)'
+          ? 'the operator API needs a token: pass --token-file PATH (or set PGVIP_TOKEN_FILE); on the witness host, /etc/pgvip/operator.token is read by default when this user can see it (run as root)'
           : `the token from ${this.#options.tokenSource} was not accepted; check it matches the witness's operatorApi.tokenFile`;
       throw new CliError(exitCodes.auth, `the witness refused the request (HTTP ${status}${message ? `: ${message}` : ''}); ${hint}`, code);
     }

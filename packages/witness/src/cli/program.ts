@@ -1,7 +1,7 @@
 // The `pgvip` command line: commander wiring, global options, and one action per command. Every
 // action either returns normally (exit 0) or throws a CliError; runCli() turns both into output
 // and an exit code, so no command can leave the process with a stack trace or a stray code.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { AgentConfig, WitnessConfig } from '@pgvip/shared';
 import { cleanText, terminalSafeJson } from '@pgvip/shared/text';
@@ -18,6 +18,20 @@ import { renderCluster, renderHistory } from './render.js';
 import { parseAt } from './when.js';
 
 export const defaultWitnessUrl = 'http://127.0.0.1:8010';
+
+/** Where deploy/install.sh and the .deb's examples put the operator token on the witness host. */
+export const defaultTokenFile = '/etc/pgvip/operator.token';
+
+/**
+ * The token file the CLI reads, and how to name it in messages: --token-file or PGVIP_TOKEN_FILE
+ * when given; else the installed default when it exists, so `sudo pgvip status` on the witness host
+ * needs no flag; else none (the witness then answers 401 and the CLI says how to pass one).
+ */
+export function pickTokenFile(given: string | undefined, fromEnv: boolean, defaultExists: boolean): { file: string; source: string; option: string } | undefined {
+  if (given !== undefined) return fromEnv ? { file: given, source: `PGVIP_TOKEN_FILE (${given})`, option: 'PGVIP_TOKEN_FILE' } : { file: given, source: given, option: '--token-file' };
+  if (defaultExists) return { file: defaultTokenFile, source: `${defaultTokenFile} (the default; --token-file to use another)`, option: 'the default token file (pass --token-file to use another)' };
+  return undefined;
+}
 
 /** This package's version (src/cli and dist/cli both sit two levels under the package root). */
 export const pgvipVersion = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -70,17 +84,16 @@ class Session {
     if (this.#client) return this.#client;
     const baseUrl = parseWitnessUrl(this.#global.witness);
     let token: string | undefined;
-    const tokenFile = this.#global.tokenFile;
-    const tokenSource = tokenFile === undefined ? undefined : this.#tokenFromEnv ? `PGVIP_TOKEN_FILE (${tokenFile})` : tokenFile;
-    if (tokenFile !== undefined) {
+    const picked = pickTokenFile(this.#global.tokenFile, this.#tokenFromEnv, existsSync(defaultTokenFile));
+    if (picked !== undefined) {
       const { isPgvipError, readSecretFile } = await shared();
       try {
-        token = await readSecretFile(tokenFile, this.#tokenFromEnv ? 'PGVIP_TOKEN_FILE' : '--token-file');
+        token = await readSecretFile(picked.file, picked.option);
       } catch (err) {
         throw usageError(isPgvipError(err) ? err.detail : String(err));
       }
     }
-    this.#client = new OperatorClient({ baseUrl, token, tokenSource });
+    this.#client = new OperatorClient({ baseUrl, token, tokenSource: picked?.source });
     return this.#client;
   }
 
@@ -140,7 +153,7 @@ export function buildProgram(io: CliIo, run: (action: (session: Session) => Prom
   const program = new Command('pgvip')
     .description('Operate pgvip clusters through their witness: state, history, switchover, maintenance; and check config files and a node\'s AWS setup.')
     .addOption(new Option('--witness <url>', 'operator API of the witness').env('PGVIP_WITNESS_URL').default(defaultWitnessUrl))
-    .addOption(new Option('--token-file <path>', 'file holding the operator API token (mode 0600)').env('PGVIP_TOKEN_FILE'))
+    .addOption(new Option('--token-file <path>', `file holding the operator API token (mode 0600; default ${defaultTokenFile} when it exists)`).env('PGVIP_TOKEN_FILE'))
     .option('--cluster <name>', 'cluster to act on (default: the only one the witness serves)')
     .option('--json', 'print JSON documents for scripts instead of tables')
     .version(pgvipVersion, '-V, --version', 'print the pgvip version')
