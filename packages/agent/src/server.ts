@@ -1,7 +1,7 @@
 // The agent's HTTP API (fastify). Health endpoints answer with status codes like Patroni's, so load
 // balancers and scripts can use them; the protocol endpoints are authenticated (transport/); only
 // main.ts listens.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { agentRole, leaseRemainingMs, type AgentStatus, type PeerReply, type PeerRequest } from '@pgvip/shared/core';
 import { PgvipError, applyServerLimits, encodeMessage, errorBody, registerProtocolRoutes, serverLimitOptions, type Verifier } from '@pgvip/shared';
@@ -20,7 +20,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const app: FastifyInstance = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast only bridges fastify's generic parameter.
     ...(deps.logger === undefined ? {} : { loggerInstance: deps.logger as unknown as FastifyBaseLogger }),
-    disableRequestLogging: true,
+    // No log line per request (load balancers poll /health several times a second); the
+    // top-level disableRequestLogging option is deprecated in fastify 5.
+    logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     // Timeouts, body size and a connection cap (transport/server-limits.ts): slow clients must not
     // take the file descriptors /health, PostgreSQL and the peers need.
