@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { baseSchedule, type Schedule } from './schedule.js';
-import { adoptsLeaseRequestTerm, ignoresEligibility, leaseFromReplyTime, witnessForgetsPromise } from './variants.js';
+import { adoptsLeaseRequestTerm, ignoresEligibility, keepsCampaignAfterWin, leaseFromReplyTime, witnessForgetsPromise } from './variants.js';
 import { defaultTimings, timingViolations, type Timings } from '@pgvip/shared/core';
 import { realCores, runSchedule, type Cores } from './world.js';
 
@@ -57,11 +57,16 @@ const forgedLeaseRequests = fc.record({
     { kind: 'crash-host', at: 15_000, node: 'db-a', downMs: 10_000 },
   ], { endMs: 60_000, healAtMs: 35_000 }));
 
+// The primary host dies: an ordinary failover.
+const hostLoss = fc.record({ seed, crashAt: fc.integer({ min: 8_000, max: 12_000 }) }).map(({ seed, crashAt }) =>
+  baseSchedule(seed, [{ kind: 'crash-host', at: crashAt, node: 'db-a', downMs: 15_000 }], { endMs: 50_000, healAtMs: 30_000 }));
+
 const cases = [
   { name: 'lease counted from reply time', arb: slowRepliesThenIsolation, variant: leaseFromReplyTime, expect: /I1/, timings: patientTimings },
   { name: 'witness forgets its promise on restart', arb: witnessRestartDuringIsolation, variant: witnessForgetsPromise, expect: /I1/, timings: defaultTimings },
   { name: 'standby and witness ignore eligibility', arb: degradeThenHostLoss, variant: ignoresEligibility, expect: /I3/, timings: defaultTimings },
   { name: 'grantors adopt the term of a forged lease request', arb: forgedLeaseRequests, variant: adoptsLeaseRequestTerm, expect: /I7/, timings: defaultTimings },
+  { name: 'a won vote leaves the campaign standing', arb: hostLoss, variant: keepsCampaignAfterWin, expect: /core invariant: db-b campaigns for term \d+ while primary/, timings: defaultTimings },
 ];
 
 for (const c of cases) {

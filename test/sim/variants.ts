@@ -36,7 +36,10 @@ export const ignoresEligibility: Cores = {
   },
   stepWitness: (s, input) => {
     if (input.kind === 'request' && input.msg.kind === 'vote-request') {
-      return realCores.stepWitness({ ...s, durable: { ...s.durable, syncEligible: input.msg.from }, primaryReport: null }, input);
+      const lie = { ...s.durable, syncEligible: input.msg.from };
+      const out = realCores.stepWitness({ ...s, durable: lie, primaryReport: null }, input);
+      // The lie is only believed, never written: a refused vote leaves the durable state as it was.
+      return out.state.durable === lie ? { ...out, state: { ...out.state, durable: s.durable } } : out;
     }
     return realCores.stepWitness(s, input);
   },
@@ -63,3 +66,16 @@ function adoptFirst<O extends { readonly state: { readonly durable: D }; readonl
   if (out.actions[0]?.kind === 'persist') return out;
   return { ...out, actions: [{ kind: 'persist', state: out.state.durable }, ...out.actions] };
 }
+
+/**
+ * Bug: a won vote leaves the campaign standing, so the new primary still counts as a candidate (a
+ * piece of per-term state one path into a term forgot). Only the core's state invariants see it.
+ */
+export const keepsCampaignAfterWin: Cores = {
+  ...realCores,
+  stepAgent: (s, input) => {
+    const out = realCores.stepAgent(s, input);
+    const won = s.campaign !== null && out.state.campaign === null && out.state.durable.primaryOfTerm === s.settings.self && out.state.durable.term === s.campaign.term;
+    return won ? { ...out, state: { ...out.state, campaign: s.campaign } } : out;
+  },
+};

@@ -2,10 +2,12 @@
 // model of PostgreSQL (LSNs, sync acks, promotion, timelines), of EC2 (asynchronous remap, faults)
 // and of the network (partitions, loss, delay, duplication, reordering), with crashes and restarts
 // that keep durable state, pauses, and clocks drifting within ρ. A global observer checks the
-// invariants of DESIGN §3 after every event.
+// invariants of DESIGN §3 after every event, and each node's own state invariants (core/invariants.ts)
+// after each of its steps.
 
 import {
   agentStatus,
+  agentStepViolations,
   bootAgent,
   bootWitness,
   defaultAgentSettings,
@@ -14,6 +16,7 @@ import {
   leaseValidMs,
   stepAgent,
   stepWitness,
+  witnessStepViolations,
   type Action,
   type AgentDurable,
   type AgentOutput,
@@ -423,8 +426,10 @@ export class World {
   #stepAgent(n: DbNode, inc: number, input: Parameters<typeof stepAgent>[1], respond?: (r: PeerReply) => void): void {
     const proc = this.agents[n];
     if (proc.state === null || proc.inc !== inc) return;
-    const out: AgentOutput = this.cores.stepAgent(proc.state, input);
+    const before = proc.state;
+    const out: AgentOutput = this.cores.stepAgent(before, input);
     proc.state = out.state;
+    for (const v of agentStepViolations(before, out)) this.violation(`core invariant: ${n} ${v} (after ${input.kind})`);
     this.#noteOutput(n, out.reason, out.actions);
     this.#noteReason(n, out.reason);
     this.#execute(n, inc, out.actions, respond);
@@ -743,8 +748,10 @@ export class World {
   #stepWitness(inc: number, input: Parameters<typeof stepWitness>[1], respond?: (r: PeerReply) => void): WitnessOutput | null {
     const w = this.witness;
     if (w.state === null || w.inc !== inc) return null;
-    const out = this.cores.stepWitness(w.state, input);
+    const before = w.state;
+    const out = this.cores.stepWitness(before, input);
     w.state = out.state;
+    for (const v of witnessStepViolations(before, out)) this.violation(`core invariant: witness ${v} (after ${input.kind})`);
     this.#noteOutput('witness', out.reason, out.actions, out.verdict);
     this.#noteReason('witness', out.reason);
     this.#execute('witness', inc, out.actions, respond);

@@ -1,0 +1,63 @@
+// Invariants of one node's state, checked by the simulator after every step of every node (as
+// Patroni's quorum state machine checks its own). The simulator's observer checks the cluster-wide
+// properties (I1–I7, DESIGN §3) from outside; these say what one state may never look like, so a
+// reshaped core that lets an impossible combination through fails where it happens, not three
+// steps later as a split brain. Each returns the broken rules as sentences; [] when all hold.
+
+import type { AgentOutput, AgentState } from './agent.js';
+import { isTermInRange } from './terms.js';
+import type { WitnessOutput, WitnessState } from './witness.js';
+
+export function agentInvariantViolations(s: AgentState): string[] {
+  const out: string[] = [];
+  const d = s.durable;
+  const self = s.settings.self;
+  if (!isTermInRange(d.term)) out.push(`durable term ${d.term} is out of range`);
+  if (s.lease !== null && s.lease.term > d.term) out.push(`holds a lease for term ${s.lease.term}, above its durable term ${d.term}`);
+  if (s.lease !== null && s.lease.term === d.term && d.primaryOfTerm !== self && s.releasedTerm !== d.term) {
+    out.push(`holds a lease for term ${d.term} whose primary is ${d.primaryOfTerm ?? 'unknown'}`);
+  }
+  if (s.campaign !== null) {
+    if (d.primaryOfTerm === self) out.push(`campaigns for term ${s.campaign.term} while primary of term ${d.term}`);
+    if (s.campaign.term !== d.term && s.campaign.term !== d.term + 1) out.push(`campaigns for term ${s.campaign.term}, neither its term ${d.term} nor the next`);
+  }
+  if (s.promise !== null && s.promise.term > d.term) out.push(`promised a lease for term ${s.promise.term}, above its durable term ${d.term}`);
+  if (s.promise !== null && s.promise.holder === self) out.push('promised a lease to itself');
+  if (s.releasedTerm !== null && s.releasedTerm > d.term) out.push(`released term ${s.releasedTerm}, above its durable term ${d.term}`);
+  if (s.switchover !== null && d.primaryOfTerm !== self) out.push(`runs a switchover to ${s.switchover.to} but is not primary of term ${d.term}`);
+  if (s.manualPromoteTerm !== null && s.manualPromoteTerm > d.term) out.push(`forced promotion for term ${s.manualPromoteTerm}, above its durable term ${d.term}`);
+  if (s.fenceInFlight !== null && s.fenceInFlight.kind !== 'fence') out.push(`a ${s.fenceInFlight.kind} runs in the fence slot`);
+  if (s.inFlight !== null && s.inFlight.kind === 'fence') out.push('a fence runs in the pipeline slot');
+  return out;
+}
+
+/** Across one step: what the output may do given the state before it. */
+export function agentStepViolations(before: AgentState, out: AgentOutput): string[] {
+  const v = agentInvariantViolations(out.state);
+  if (out.state.durable.term < before.durable.term) v.push(`term went down from ${before.durable.term} to ${out.state.durable.term}`);
+  const changed = out.state.durable !== before.durable;
+  const persisted = out.actions.some((a) => a.kind === 'persist');
+  if (changed && !persisted) v.push('changed its durable state without persisting it');
+  return v;
+}
+
+export function witnessInvariantViolations(s: WitnessState): string[] {
+  const out: string[] = [];
+  const d = s.durable;
+  if (!isTermInRange(d.term)) out.push(`durable term ${d.term} is out of range`);
+  if (d.votedTerm > d.term) out.push(`voted in term ${d.votedTerm}, above its durable term ${d.term}`);
+  if (d.votedTerm === d.term && d.votedTerm > 0 && d.primaryOfTerm !== d.votedFor) {
+    out.push(`voted for ${d.votedFor ?? 'nobody'} in term ${d.term} but holds ${d.primaryOfTerm ?? 'nobody'} as its primary`);
+  }
+  if (s.promise !== null && s.promise.term > d.term) out.push(`promised a lease for term ${s.promise.term}, above its durable term ${d.term}`);
+  if (s.releasedTerm !== null && s.releasedTerm > d.term) out.push(`released term ${s.releasedTerm}, above its durable term ${d.term}`);
+  return out;
+}
+
+export function witnessStepViolations(before: WitnessState, out: WitnessOutput): string[] {
+  const v = witnessInvariantViolations(out.state);
+  if (out.state.durable.term < before.durable.term) v.push(`term went down from ${before.durable.term} to ${out.state.durable.term}`);
+  if (out.state.durable.votedTerm < before.durable.votedTerm) v.push(`vote went down from term ${before.durable.votedTerm} to ${out.state.durable.votedTerm}`);
+  if (out.state.durable !== before.durable && !out.actions.some((a) => a.kind === 'persist')) v.push('changed its durable state without persisting it');
+  return v;
+}
