@@ -291,6 +291,20 @@ function reportRejoin(st: Step, node: NodeId, prev: NodeView, status: AgentStatu
   return {};
 }
 
+/**
+ * The one way into a term for the witness: learned (adopt), voted for (decideVote) or forced by an
+ * operator. Persists the term and its primary (with the vote, when this witness cast one) and drops
+ * what belonged to the old term: the sync-eligible standby (the old primary must catch up again
+ * before it may ever be promoted), and with a vote, the old term's promise, release and report
+ * (the vote is the first grant of the new term).
+ */
+function enterTerm(st: Step, term: number, primaryOfTerm: NodeId | null, vote: { readonly for: NodeId; readonly t: Timings } | null): void {
+  const d = st.s.durable;
+  const syncEligible = term > d.term ? null : d.syncEligible;
+  st.persist({ ...d, term, primaryOfTerm, syncEligible, ...(vote === null ? {} : { votedTerm: term, votedFor: vote.for }) });
+  if (vote !== null) st.set(grantByVote(st.s, term, vote.for, vote.t));
+}
+
 /** Learn a term from an agent's status, or the primary of the current term from its lease request. */
 function adopt(st: Step, term: number, primary: NodeId, source: NodeId): void {
   const d = st.s.durable;
@@ -298,7 +312,7 @@ function adopt(st: Step, term: number, primary: NodeId, source: NodeId): void {
   if (!isTermInRange(term)) return;
   if (term < d.term || (term === d.term && d.primaryOfTerm !== null)) return;
   // A new term means the old primary must catch up again before it may ever be promoted.
-  st.persist({ ...d, term, primaryOfTerm: primary, syncEligible: term > d.term ? null : d.syncEligible });
+  enterTerm(st, term, primary, null);
   st.set({ releasedTerm: null, primaryReport: null });
   st.because(`learned term ${term} (primary ${primary}) from ${source}`);
 }
@@ -418,9 +432,8 @@ function decideVote(st: Step, msg: Extract<PeerRequest, { kind: 'vote-request' }
       return answer(false, blocker);
     }
   }
-  st.persist({ ...d, term: msg.term, primaryOfTerm: msg.from, votedTerm: msg.term, votedFor: msg.from, syncEligible: null });
   // The vote doubles as the first lease grant of the new term.
-  st.set(grantByVote(s, msg.term, msg.from, t));
+  enterTerm(st, msg.term, msg.from, { for: msg.from, t });
   st.notify('vote-granted', `voted for ${msg.from} in term ${msg.term}`);
   return answer(true, bootstrap ? 'bootstrap of the cluster' : `primary ${d.primaryOfTerm} failed`);
 }
@@ -491,8 +504,7 @@ function onOperator(st: Step, c: OperatorCommand): void {
       if (to === null || !s.settings.nodes.includes(to)) return verdict(false, 'name the node to promote with --to');
       const term = termAfter(d.term);
       if (term === null) return verdict(false, termBoundReached);
-      st.persist({ ...d, term, primaryOfTerm: to, votedTerm: term, votedFor: to, syncEligible: null });
-      st.set(grantByVote(s, term, to, s.settings.timings));
+      enterTerm(st, term, to, { for: to, t: s.settings.timings });
       st.actions.push({ kind: 'send', to, msg: { ...st.envelope(), kind: 'manual-promote', acceptDataLoss: true, requestedBy: c.by } });
       st.notify('manual-failover', `${c.by} forced ${to} to primary in term ${term}, accepting data loss`);
       return verdict(true, `forcing ${to} to primary in term ${term} (data loss accepted)`);
