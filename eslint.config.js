@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 const ioModules = ['node:*', 'fs', 'fs/*', 'net', 'http', 'https', 'http2', 'dgram', 'dns', 'child_process', 'os', 'worker_threads', 'pg', 'pg-*', 'undici', 'fastify', '@fastify/*', '@aws-sdk/*', 'pino'];
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'bench/results/**', '.lab/**'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', 'bench/results/**', '.lab/**', '.tools/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

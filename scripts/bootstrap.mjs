@@ -1,18 +1,21 @@
-// Makes a fresh clone runnable: checks the Node version and installs npm dependencies when they are
-// missing or older than the lockfile. Plain JavaScript with no dependencies, because it runs before
+// Makes a fresh clone runnable: runs on Node >= the floor (fetching the pinned build when the system
+// node is older, see node-runtime.mjs) and installs npm dependencies when they are missing or older
+// than the lockfile. Plain JavaScript with no dependencies, because it runs before
 // any are installed. System packages are handled by scripts/system-deps.mjs, on demand.
 import { existsSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { parseCommandLine } from './cli-args.mjs';
+import { ensureNodeRuntime, pinnedNode } from './node-runtime.mjs';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
+/** Exits when this node is older than the floor: an entry point must await ensureNodeRuntime() first. */
 export function checkNode() {
-  const [major, minor] = process.versions.node.split('.').map(Number);
-  if (major < 20 || (major === 20 && minor < 18)) {
-    console.error(`pgvip needs Node.js >= 20.18 (found ${process.versions.node}). Install a newer Node.js and retry.`);
+  const { floor } = pinnedNode();
+  if (Number(process.versions.node.split('.')[0]) < floor) {
+    console.error(`pgvip needs Node.js >= ${floor} (found ${process.versions.node}); run it through npm (npm test, npm run ...), which fetches the pinned build.`);
     process.exit(1);
   }
 }
@@ -39,6 +42,7 @@ export function ensureNpmDeps() {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  parseCommandLine({ usage: 'usage: npm run bootstrap\n  checks the Node.js version and installs the npm dependencies when they are missing or older than package-lock.json' });
+  parseCommandLine({ usage: 'usage: npm run bootstrap\n  runs on Node.js >= 24 (fetching the pinned build from the npm registry into .tools/ when the system node is older)\n  and installs the npm dependencies when they are missing or older than package-lock.json' });
+  await ensureNodeRuntime();
   ensureNpmDeps();
 }

@@ -7,8 +7,10 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { ensureNpmDeps, repoRoot } from './bootstrap.mjs';
 import { parseCommandLine } from './cli-args.mjs';
+import { ensureNodeRuntime } from './node-runtime.mjs';
 
 parseCommandLine({ usage: 'usage: npm run build\n  compiles every package into dist/ (tsc -b) and bundles the agent daemon into packages/agent/dist/main.js' });
+await ensureNodeRuntime();
 ensureNpmDeps();
 // Imported only now: the bundler is an npm dependency.
 const { bundleAgent } = await import('./bundle-agent.mjs');

@@ -3,7 +3,9 @@
 // SIGTERM/SIGINT/SIGHUP are passed on to the child, so daemons started through npm stop cleanly.
 import { spawn } from 'node:child_process';
 import { ensureNpmDeps, repoRoot } from './bootstrap.mjs';
+import { ensureNodeRuntime } from './node-runtime.mjs';
 
+await ensureNodeRuntime();
 ensureNpmDeps();
 const [entry, ...rest] = process.argv.slice(2);
 const child = spawn(process.execPath, ['--conditions=pgvip-source', '--import', 'tsx', entry, ...rest], {

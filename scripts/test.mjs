@@ -6,6 +6,7 @@ import path from 'node:path';
 import { ensureNpmDeps, repoRoot } from './bootstrap.mjs';
 import { parseCommandLine } from './cli-args.mjs';
 import { ensureSystemDeps } from './system-deps.mjs';
+import { ensureNodeRuntime } from './node-runtime.mjs';
 
 const { values } = parseCommandLine({
   usage: `usage: npm test [-- --only PATTERN] [--no-static]
@@ -14,6 +15,8 @@ const { values } = parseCommandLine({
   --no-static      no lint, type-check or build: run the tests from source`,
   options: { only: { type: 'string' }, 'no-static': { type: 'boolean' } },
 });
+await ensureNodeRuntime();
+console.log(`node ${process.version} (${process.execPath})`);
 ensureNpmDeps();
 
 const only = values.only;
