@@ -1,5 +1,5 @@
 // Imported first by main.ts, so it runs before any other module of the daemon: raises V8's tier-up
-// budget for TurboFan 16-fold.
+// thresholds for its optimising compilers (Maglev and TurboFan) 16-fold.
 //
 // Why: an idle agent runs the same few code paths a few dozen times a second (heartbeat, lease
 // requests, status polls). With the default budget V8 keeps optimising those lukewarm functions
@@ -11,10 +11,24 @@
 //
 // Set here rather than on the unit's ExecStart line because node refuses to start with a flag it
 // does not know (a crash loop after a Node.js upgrade that dropped it), while setFlagsFromString
-// only prints "unrecognized flag" and carries on with V8's default.
+// only prints "unrecognized flag" and carries on with V8's default. That happened with Node 24 (V8
+// 13.6): its tiering counts calls per function (--invocation-count-for-*) instead of bytes of bytecode
+// (--interrupt-budget, V8 11–12, Node 20), and it adds Maglev, a mid tier Node 20 did not enable,
+// which compiles lukewarm functions too. test/v8-tiering.test.ts notices such a change.
 import { setFlagsFromString } from 'node:v8';
 
-/** V8's default is 66 KiB of bytecode executed between tier-up checks (V8 11–12). */
-export const agentInterruptBudget = 16 * 66 * 1024;
+/** How much later than V8's default a function is optimised in the agent. */
+export const tierUpScale = 16;
 
-setFlagsFromString(`--interrupt-budget=${agentInterruptBudget}`);
+/** V8 13.6's defaults (Node 24): calls before Maglev and TurboFan, and loop iterations before on-stack replacement. */
+export const v8TieringDefaults = {
+  'invocation-count-for-maglev': 400,
+  'invocation-count-for-maglev-osr': 100,
+  'invocation-count-for-turbofan': 3000,
+  'invocation-count-for-osr': 500,
+} as const;
+
+/** The flags the agent sets: each default × tierUpScale. */
+export const agentTieringFlags = Object.entries(v8TieringDefaults).map(([flag, value]) => `--${flag}=${value * tierUpScale}`);
+
+for (const flag of agentTieringFlags) setFlagsFromString(flag);
