@@ -20,7 +20,8 @@
 # Options:
 #   --role agent|witness   required
 #   --pg-user NAME         agent: the OS user that owns PGDATA and runs PostgreSQL (default postgres)
-#   --node PATH            the Node.js (>= 20.18) binary the units run (default /usr/bin/node)
+#   --node PATH            a Node.js (>= 24) of the host's for the units to run instead of the one
+#                          inside the release (default: bundled, the release's node/bin/node)
 #   --switch               also point /opt/pgvip/current at this release (used by pgvip-upgrade)
 #   --no-enable            do not enable the unit
 # Environment:
@@ -38,7 +39,7 @@ note() { echo "install.sh: $*"; }
 
 role=""
 pg_user="postgres"
-node_bin="/usr/bin/node"
+node_bin="bundled"
 switch_current=0
 enable_unit=1
 while [[ $# -gt 0 ]]; do
@@ -65,13 +66,25 @@ release="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 for f in release.json package.json packages/agent/dist packages/witness/dist node_modules deploy/systemd; do
   [[ -e "$release/$f" ]] || die "$release is not a pgvip release (no $f); build one with: npm run release"
 done
-[[ -x "$node_bin" ]] || die "Node.js not found at $node_bin; install Node.js >= 20.18 or pass --node PATH"
+# The units run the Node.js inside the current release (node/bin/node, the build the release was
+# tested with), so the host needs none of its own and each release brings the runtime it was built
+# for; --node PATH names the host's own instead. $node_run is what this script runs itself.
+if [[ -z "$node_bin" || "$node_bin" == bundled ]]; then
+  node_bin=bundled
+  node_run="$release/node/bin/node"
+  node_unit="/opt/pgvip/current/node/bin/node"
+  [[ -x "$node_run" ]] || die "this release carries no Node.js ($node_run is missing): pass --node PATH to a Node.js >= 24"
+else
+  node_run="$node_bin"
+  node_unit="$node_bin"
+  [[ -x "$node_bin" ]] || die "Node.js not found at $node_bin; install Node.js >= 24, pass another --node PATH, or leave --node out to use the release's own"
+fi
 # shellcheck disable=SC2016 # JavaScript, not shell: ${...} is a template literal
-"$node_bin" -e '
-  const [major, minor] = process.versions.node.split(".").map(Number);
-  if (major < 20 || (major === 20 && minor < 18)) { console.error(`Node.js ${process.version} is too old: pgvip needs >= 20.18`); process.exit(1); }
-' || die "$node_bin is not a usable Node.js"
-version="$("$node_bin" -p 'require(process.argv[1]).version' "$release/release.json")"
+"$node_run" -e '
+  const major = Number(process.versions.node.split(".")[0]);
+  if (major < 24) { console.error(`Node.js ${process.version} is too old: pgvip needs >= 24`); process.exit(1); }
+' || die "$node_run is not a usable Node.js (leave --node out to use the release's own)"
+version="$("$node_run" -p 'require(process.argv[1]).version' "$release/release.json")"
 [[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]] || die "release version '$version' is not a semantic version"
 
 # ---- users (looked up in $root's passwd, so a prefix never consults the real system) ----
@@ -149,7 +162,7 @@ if [[ "$role" == witness ]]; then
   token_file="$root/etc/pgvip/operator.token"
   if [[ ! -e "$token_file" ]]; then
     token_new="$(mktemp "$root/etc/pgvip/.operator.token.XXXXXX")" # mode 0600 from the start
-    "$node_bin" -e 'process.stdout.write(require("node:crypto").randomBytes(32).toString("hex") + "\n")' >"$token_new"
+    "$node_run" -e 'process.stdout.write(require("node:crypto").randomBytes(32).toString("hex") + "\n")' >"$token_new"
     chown "$uid:$gid" "$token_new"
     mv -T "$token_new" "$token_file"
     note "created the operator API token $token_file (0600, owned by $service_user): the CLI reads it with --token-file"
@@ -166,8 +179,8 @@ mv -f "$install_env.new" "$install_env"
 unit="pgvip-$role.service"
 unit_path="$root/etc/systemd/system/$unit"
 install -d -m 0755 "$root/etc/systemd/system"
-# The shipped units name /usr/bin/node and User=postgres; only those two lines are adapted.
-substitutions=(-e "s#^ExecStart=/usr/bin/node #ExecStart=$node_bin #")
+# The shipped units name the release's Node.js and User=postgres; only those two lines are adapted.
+substitutions=(-e "s#^ExecStart=/opt/pgvip/current/node/bin/node #ExecStart=$node_unit #")
 if [[ "$role" == agent ]]; then substitutions+=(-e "s#^User=postgres\$#User=$pg_user#"); fi
 rendered="$(sed "${substitutions[@]}" "$release/deploy/systemd/$unit")"
 unit_changed=0
@@ -185,10 +198,10 @@ install -m 0755 -o 0 -g 0 "$release/deploy/pgvip-upgrade.sh" "$root/usr/local/sb
 # The CLI on every host: operators use it on the witness (status, switchover), and `pgvip doctor`
 # checks a database node's IMDS, ENI and IAM permissions where it runs.
 # The entry point is the witness package's declared `pgvip` bin, under the current release.
-cli_entry="$("$node_bin" -p 'require(process.argv[1]).bin.pgvip' "$release/packages/witness/package.json")"
+cli_entry="$("$node_run" -p 'require(process.argv[1]).bin.pgvip' "$release/packages/witness/package.json")"
 [[ -f "$release/packages/witness/$cli_entry" ]] || die "the release lacks the CLI packages/witness/$cli_entry"
 cli="$root/usr/local/bin/pgvip"
-printf '#!/bin/sh\n# pgvip operator CLI (installed by deploy/install.sh)\nexec %s /opt/pgvip/current/packages/witness/%s "$@"\n' "$node_bin" "${cli_entry#./}" >"$cli.new"
+printf '#!/bin/sh\n# pgvip operator CLI (installed by deploy/install.sh)\nexec %s /opt/pgvip/current/packages/witness/%s "$@"\n' "$node_unit" "${cli_entry#./}" >"$cli.new"
 chmod 0755 "$cli.new"
 mv -f "$cli.new" "$cli"
 

@@ -1,7 +1,8 @@
 // `npm run release`: builds pgvip and packs what a host needs into release/pgvip-<version>.tar.gz:
 //
 //   pgvip-<version>/
-//     release.json                           name, version and git commit of this release
+//     release.json                           name, version and git commit of this release, its Node.js
+//     node/bin/node                          the pinned Node.js build (tools/node-runtime), so a host needs no Node of its own
 //     package.json, package-lock.json        the root manifest and the exact lockfile
 //     packages/<pkg>/package.json + dist/     compiled shared, agent and witness packages
 //     node_modules/                           production dependencies only (npm ci --omit=dev)
@@ -15,13 +16,19 @@
 // scripts are not run (--ignore-scripts): no runtime dependency needs one, and a release should not
 // execute code fetched from the registry.
 //
-// Usage: node scripts/release.mjs [--out DIR] [--no-build]
+// The Node.js inside is the build the tests run on, fetched from the npm registry and checked against
+// tools/node-runtime/package-lock.json's integrity (scripts/node-runtime.mjs); --arch arm64 packs the
+// arm64 build (Graviton) instead of this machine's. The code and its dependencies are the same for
+// both: no runtime dependency has a native part.
+//
+// Usage: node scripts/release.mjs [--out DIR] [--no-build] [--arch x64|arm64]
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCommandLine } from './cli-args.mjs';
+import { ensureNodeRuntime, installNodeRuntime, nodePackageName, pinnedNode } from './node-runtime.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -38,10 +45,26 @@ function run(cmd, args, cwd) {
 function parseReleaseArgs(argv) {
   const { values } = parseCommandLine({
     argv,
-    usage: 'usage: npm run release [-- --out DIR] [--no-build]\n  builds pgvip and packs release/pgvip-<version>.tar.gz (--out: another directory; --no-build: use dist/ as it is)',
-    options: { out: { type: 'string' }, 'no-build': { type: 'boolean' } },
+    usage: `usage: npm run release [-- --out DIR] [--no-build] [--arch x64|arm64]
+  builds pgvip and packs release/pgvip-<version>.tar.gz with the pinned Node.js inside
+  --out DIR      another directory
+  --no-build     use dist/ as it is
+  --arch ARCH    the Node.js build to pack (default this machine's, ${process.arch}); another one names the tarball pgvip-<version>-linux-ARCH.tar.gz`,
+    options: { out: { type: 'string' }, 'no-build': { type: 'boolean' }, arch: { type: 'string' } },
   });
-  return { out: values.out === undefined ? path.join(repoRoot, 'release') : path.resolve(values.out), build: values['no-build'] !== true };
+  if (values.arch !== undefined) {
+    try {
+      nodePackageName(values.arch);
+    } catch (err) {
+      fail(err.message);
+    }
+  }
+  return {
+    out: values.out === undefined ? path.join(repoRoot, 'release') : path.resolve(values.out),
+    build: values['no-build'] !== true,
+    arch: values.arch ?? process.arch,
+    archInName: values.arch !== undefined && values.arch !== process.arch,
+  };
 }
 
 function gitCommit() {
@@ -53,7 +76,17 @@ function gitCommit() {
 const excluded = new Set(['node_modules', 'cdk.out', '.tsbuildinfo']);
 const copyFilter = (src) => !excluded.has(path.basename(src)) && !src.endsWith('.tsbuildinfo');
 
-export function buildRelease({ out, build }) {
+/**
+ * Puts the pinned Node.js build for `arch` in `dest` (dest/bin/node): the binary and its licence;
+ * the headers and docs that come with it are for building addons, which a host never does.
+ */
+function packNodeRuntime(arch, dest) {
+  installNodeRuntime({ arch, dest, quiet: true });
+  for (const extra of ['include', 'share', 'CHANGELOG.md', 'README.md']) rmSync(path.join(dest, extra), { recursive: true, force: true });
+  return path.join(dest, 'bin', 'node');
+}
+
+export function buildRelease({ out, build, arch = process.arch, archInName = false }) {
   const rootManifest = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8'));
   const version = rootManifest.version;
   if (!/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(version ?? '')) fail(`package.json version ${JSON.stringify(version)} is not a semantic version`);
@@ -69,7 +102,9 @@ export function buildRelease({ out, build }) {
     for (const file of ['package.json', 'package-lock.json', 'README.md']) cpSync(path.join(repoRoot, file), path.join(tree, file));
     // The marker install.sh looks for: it refuses a development checkout, whose node_modules hold
     // every dev dependency and whose dist may be stale.
-    writeFileSync(path.join(tree, 'release.json'), `${JSON.stringify({ name: 'pgvip', version, commit: gitCommit() }, null, 2)}\n`);
+    const node = { version: pinnedNode().version, platform: 'linux', arch };
+    writeFileSync(path.join(tree, 'release.json'), `${JSON.stringify({ name: 'pgvip', version, commit: gitCommit(), node }, null, 2)}\n`);
+    const nodeBin = packNodeRuntime(arch, path.join(tree, 'node'));
     cpSync(path.join(repoRoot, 'docs'), path.join(tree, 'docs'), { recursive: true });
     cpSync(path.join(repoRoot, 'deploy'), path.join(tree, 'deploy'), { recursive: true, filter: copyFilter });
 
@@ -93,24 +128,27 @@ export function buildRelease({ out, build }) {
 
     run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], tree);
 
-    // The release must run from its own node_modules: load both daemons' packages there, so a
-    // runtime dependency declared as a devDependency fails the release instead of a host.
-    run(process.execPath, ['--input-type=module', '-e', "await import('@pgvip/agent'); await import('@pgvip/witness');"], tree);
+    // The release must run from its own node_modules, on its own Node.js: load both daemons' packages
+    // there, so a runtime dependency declared as a devDependency fails the release instead of a host.
+    // (A release for another architecture is checked with this machine's node.)
+    run(arch === process.arch ? nodeBin : process.execPath, ['--input-type=module', '-e', "await import('@pgvip/agent'); await import('@pgvip/witness');"], tree);
 
-    const tarball = path.join(out, `${name}.tar.gz`);
+    const tarball = path.join(out, `${name}${archInName ? `-linux-${arch}` : ''}.tar.gz`);
     // Owner root and sorted names: the archive does not leak the build user and lists files stably.
     run('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '-czf', tarball, '-C', staging, name], repoRoot);
     const sha256 = createHash('sha256').update(readFileSync(tarball)).digest('hex');
     writeFileSync(`${tarball}.sha256`, `${sha256}  ${path.basename(tarball)}\n`);
-    return { version, tarball, sha256 };
+    return { version, tarball, sha256, node };
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { tarball, sha256 } = buildRelease(parseReleaseArgs(process.argv.slice(2)));
-  console.log(`release: ${path.relative(process.cwd(), tarball)} (sha256 ${sha256})`);
+  const options = parseReleaseArgs(process.argv.slice(2));
+  await ensureNodeRuntime();
+  const { tarball, sha256, node } = buildRelease(options);
+  console.log(`release: ${path.relative(process.cwd(), tarball)} (sha256 ${sha256}; Node.js ${node.version} linux-${node.arch} inside)`);
   // Leave older releases alone but say what is there, so nobody ships a stale file by mistake.
   const others = readdirSync(path.dirname(tarball)).filter((f) => f.endsWith('.tar.gz') && f !== path.basename(tarball));
   if (others.length > 0) console.log(`release: also in ${path.dirname(tarball)}: ${others.join(', ')}`);

@@ -11,6 +11,8 @@ import { after, before, describe, it } from 'node:test';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const version = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
+/** The Node.js build the release carries (scripts/node-runtime.mjs). */
+const pinnedNode = (JSON.parse(readFileSync(path.join(repoRoot, 'tools/node-runtime/package.json'), 'utf8')) as { version: string }).version;
 /** Ids in the temporary root only; chosen so they cannot be mistaken for the host's users. */
 const ids = { postgres: 4101, pgsql: 4102 } as const;
 
@@ -113,6 +115,37 @@ describe('install.sh and pgvip-upgrade on a release built by scripts/release.mjs
       assert.throws(() => lstatSync(path.join(release, 'node_modules', dev)), `${dev} must not be in the release`);
     }
     assert.equal(readlinkSync(path.join(release, 'node_modules/@pgvip/shared')), '../../packages/shared');
+  });
+
+  it('the release carries the pinned Node.js, which runs the daemons from the release alone', () => {
+    const marker = JSON.parse(readFileSync(path.join(release, 'release.json'), 'utf8')) as { node: { version: string; platform: string; arch: string } };
+    assert.deepEqual(marker.node, { version: pinnedNode, platform: 'linux', arch: process.arch });
+    const node = path.join(release, 'node/bin/node');
+    assert.equal(statSync(node).mode & 0o755, 0o755, 'node/bin/node is executable by everyone');
+    assert.equal(spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim(), `v${pinnedNode}`);
+    assert.deepEqual(readdirSync(path.join(release, 'node')).sort(), ['LICENSE', 'bin', 'package.json'], 'no addon headers or docs');
+    for (const entry of ['packages/witness/dist/main.js', 'packages/agent/dist/main.js']) {
+      const run = spawnSync(node, [path.join(release, entry), '--help'], { encoding: 'utf8', timeout: 30_000, env: { PATH: '/nonexistent' } });
+      assert.equal(run.status, 0, `${entry} --help on the release's node:\n${run.stdout}\n${run.stderr}`);
+    }
+  });
+
+  it('without --node, the units and the CLI run the Node.js inside the current release', () => {
+    const root = freshRoot('bundled-node');
+    ok(sh(path.join(release, 'deploy/install.sh'), ['--role', 'witness'], root), 'install with the release\'s node');
+    const releaseNode = '/opt/pgvip/current/node/bin/node';
+    assert.match(readFileSync(path.join(root, 'etc/systemd/system/pgvip-witness.service'), 'utf8'), new RegExp(`^ExecStart=${releaseNode.replace(/[/.]/g, '\\$&')} /opt/pgvip/current/packages/witness/dist/main\\.js `, 'm'));
+    assert.match(readFileSync(path.join(root, 'usr/local/bin/pgvip'), 'utf8'), new RegExp(`^exec ${releaseNode.replace(/[/.]/g, '\\$&')} /opt/pgvip/current/packages/witness/`, 'm'));
+    assert.match(readFileSync(path.join(root, 'etc/pgvip/install.env'), 'utf8'), /^PGVIP_NODE=bundled$/m, 'pgvip-upgrade installs the next release with its own node too');
+    assert.equal(spawnSync(path.join(root, releaseNode), ['--version'], { encoding: 'utf8' }).stdout.trim(), `v${pinnedNode}`);
+    // A release without a Node.js of its own needs --node.
+    const bare = path.join(work, 'bare', `pgvip-${version}`);
+    mkdirSync(path.dirname(bare));
+    assert.equal(spawnSync('cp', ['-al', release, bare]).status, 0);
+    rmSync(path.join(bare, 'node'), { recursive: true });
+    const refused = sh(path.join(bare, 'deploy/install.sh'), ['--role', 'witness'], freshRoot('bare'));
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /this release carries no Node\.js .*: pass --node PATH to a Node\.js >= 24/);
   });
 
   it('installs a witness: pgvip user, directories, config skeleton, unit enabled, CLI; a second run changes nothing', () => {

@@ -13,6 +13,8 @@ const repoRoot = path.resolve(import.meta.dirname, '../..');
 const units = ['pgvip-agent.service', 'pgvip-witness.service'] as const;
 /** Where install.sh puts the current release; ExecStart runs the daemons from there. */
 const installPrefix = '/opt/pgvip/current/';
+/** The Node.js inside the release (scripts/release.mjs), which the units run unless install.sh --node names another. */
+const releaseNode = `${installPrefix}node/bin/node`;
 
 let workDir: string;
 
@@ -23,7 +25,7 @@ let workDir: string;
  */
 function verify(name: string, text: string): { ok: boolean; output: string } {
   const file = path.join(workDir, name);
-  writeFileSync(file, text.replace(/^ExecStart=\/usr\/bin\/node /m, `ExecStart=${process.execPath} `));
+  writeFileSync(file, text.replace(`\nExecStart=${releaseNode} `, `\nExecStart=${process.execPath} `));
   const r = spawnSync('systemd-analyze', ['verify', '--man=no', file], { encoding: 'utf8', timeout: 30_000 });
   const output = `${r.stdout}${r.stderr}`.trim();
   return { ok: r.status === 0 && output === '', output: output || `exit ${r.status ?? r.signal}` };
@@ -59,7 +61,7 @@ describe('systemd units', { timeout: 60_000 }, () => {
     const broken: Array<[string, string, RegExp]> = [
       ['misspelt key', good.replace('ProtectSystem=strict', 'ProtectSystm=strict'), /Unknown key 'ProtectSystm'/],
       ['bad value', good.replace('Restart=always', 'Restart=sometimes'), /restart specifier.*sometimes/i],
-      ['missing binary', good.replace('ExecStart=/usr/bin/node ', 'ExecStart=/nonexistent/node '), /\/nonexistent\/node/],
+      ['missing binary', good.replace(`ExecStart=${releaseNode} `, 'ExecStart=/nonexistent/node '), /\/nonexistent\/node/],
       ['no [Service] section', good.replace('[Service]', '[Servce]'), /Unknown section 'Servce'/],
     ];
     for (const [what, text, expected] of broken) {
@@ -156,7 +158,7 @@ describe('systemd units', { timeout: 60_000 }, () => {
       // Node refuses to start with a flag it does not know: that would be a crash loop, not a warning.
       const accepted = spawnSync(process.execPath, [...flags, '-e', '0'], { encoding: 'utf8' });
       assert.equal(accepted.status, 0, `${name}: node rejects ${flags.join(' ')}: ${accepted.stderr}`);
-      assert.equal(node, '/usr/bin/node', `${name}: install.sh --node rewrites this path when Node.js lives elsewhere`);
+      assert.equal(node, releaseNode, `${name}: the release's own Node.js (install.sh --node rewrites this path to use the host's)`);
       assert.equal(script, `${installPrefix}packages/${pkg}/dist/main.js`, name);
       assert.deepEqual(args, ['--config', config], name);
       // dist/main.js is what the build makes of src/main.ts (tsc -b: rootDir src, outDir dist; the agent's is then bundled).
