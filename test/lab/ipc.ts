@@ -15,10 +15,11 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 
 /**
  * node with tsx and the pgvip-source condition: runs a TypeScript entry point from source, from the
- * checkout or from a copy of it (`root`; `--import tsx` resolves from the cwd, so start it there).
+ * checkout or from a copy of it (`root`; `--import tsx` resolves from the cwd, so start it there),
+ * with this process's node or `node` (the lab runtime's, runtime.ts).
  */
-export function nodeArgv(entry: string, args: readonly string[] = [], root: string = repoRoot): string[] {
-  return [process.execPath, '--conditions=pgvip-source', '--import', 'tsx', path.resolve(root, entry), ...args];
+export function nodeArgv(entry: string, args: readonly string[] = [], root: string = repoRoot, node: string = process.execPath): string[] {
+  return [node, '--conditions=pgvip-source', '--import', 'tsx', path.resolve(root, entry), ...args];
 }
 
 export interface RpcRequest {

@@ -249,9 +249,9 @@ export class Lab {
     if (this.options.compiled === true) {
       // As its systemd unit starts it: the unit's Node flags, then any the caller adds.
       const nodeArgs = [...daemonUnitNodeFlags(daemon), ...(daemon === 'agent' ? (this.options.agentNodeArgs ?? []) : [])];
-      return [process.execPath, ...nodeArgs, path.join(this.runtime.root, `packages/${daemon}/dist/main.js`), ...args];
+      return [this.runtime.node, ...nodeArgs, path.join(this.runtime.root, `packages/${daemon}/dist/main.js`), ...args];
     }
-    return nodeArgv(`packages/${daemon}/src/main.ts`, args, this.runtime.root);
+    return nodeArgv(`packages/${daemon}/src/main.ts`, args, this.runtime.root, this.runtime.node);
   }
 
   /**

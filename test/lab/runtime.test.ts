@@ -6,14 +6,15 @@
 // whole lab from such a clone.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeClosedClone, type ClosedClone } from './closed-clone.js';
 import { osUser } from './exec.js';
 import { nodeArgv, repoRoot } from './ipc.js';
 import { isRoot } from './lab.js';
-import { prepareLabRuntime, runtimePackageDirs, type LabRuntime } from './runtime.js';
+import { nodeForDaemons, othersCanRun, prepareLabRuntime, runtimePackageDirs, type LabRuntime } from './runtime.js';
 
 const packageNames = (compiled: boolean): string[] => runtimePackageDirs(repoRoot, { compiled }).map((d) => path.relative(repoRoot, d).replace(/^.*node_modules\//, ''));
 
@@ -54,6 +55,34 @@ describe('the lab runtime copy', { timeout: 5 * 60_000 }, () => {
     assert.ok(!packageNames(true).includes('tsx'), 'compiled daemons need no tsx');
   });
 
+  it('a Node.js binary the daemons cannot reach (in a 0700 directory) is copied for them; one they can reach is used as it is', { skip: !isRoot() && 'needs root (to run as another user)' }, () => {
+    const work = mkdtempSync(path.join(tmpdir(), 'pgvip-lab-node-'));
+    try {
+      const closed = path.join(work, 'closed');
+      mkdirSync(path.join(closed, 'bin'), { recursive: true });
+      chmodSync(closed, 0o700);
+      const node = path.join(closed, 'bin', 'node');
+      copyFileSync(process.execPath, node);
+      chmodSync(node, 0o755);
+      chmodSync(work, 0o755);
+      assert.equal(othersCanRun(node), false);
+      // Through a shell running as nobody: setpriv execs its command before root's capabilities are gone.
+      const runAsNobody = (file: string) => runAs('nobody', '/', ['/bin/sh', '-c', 'exec "$0" -e "process.exit(process.version === process.argv[1] ? 0 : 3)" "$1"', file, process.version]);
+      assert.match(runAsNobody(node).stderr, /Permission denied/, 'nobody cannot run the closed one');
+      const runtimeRoot = path.join(work, 'runtime');
+      const forDaemons = nodeForDaemons(node, runtimeRoot);
+      assert.equal(forDaemons, path.join(runtimeRoot, 'node/bin/node'));
+      chmodSync(runtimeRoot, 0o755);
+      chmodSync(path.join(runtimeRoot, 'node'), 0o755);
+      chmodSync(path.join(runtimeRoot, 'node/bin'), 0o755);
+      const r = runAsNobody(forDaemons);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(nodeForDaemons(forDaemons, path.join(work, 'other')), forDaemons, 'a reachable node is not copied again');
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+
   describe('from a clone inside a 0700 directory, made under umask 077', () => {
     let clone: ClosedClone;
     let runtime: LabRuntime;
@@ -75,7 +104,7 @@ describe('the lab runtime copy', { timeout: 5 * 60_000 }, () => {
 
     for (const [daemon, user] of [['agent', 'postgres'], ['witness', 'nobody']] as const) {
       it(`the ${daemon} loads from it as ${user}, from source, and could not from the clone`, { skip: !isRoot() && 'needs root (to run as another user)' }, () => {
-        const copied = loadAs(user, runtime.root, nodeArgv(`packages/${daemon}/src/main.ts`, [], runtime.root));
+        const copied = loadAs(user, runtime.root, nodeArgv(`packages/${daemon}/src/main.ts`, [], runtime.root, runtime.node));
         assert.match(copied.stderr, /PGVIP_CONFIG_UNREADABLE/, `every module loaded, then the config was missing:\n${copied.stderr}`);
         // The clone itself is closed to the daemon's user: the reason for the copy.
         const direct = runAs(user, '/', ['/bin/cat', path.join(clone.root, `packages/${daemon}/src/main.ts`)]);
@@ -88,7 +117,7 @@ describe('the lab runtime copy', { timeout: 5 * 60_000 }, () => {
       const compiled = prepareLabRuntime(clone.root, `${dest()}-compiled`, { compiled: true });
       try {
         for (const [daemon, user] of [['agent', 'postgres'], ['witness', 'nobody']] as const) {
-          const r = loadAs(user, compiled.root, [process.execPath, path.join(compiled.root, `packages/${daemon}/dist/main.js`)]);
+          const r = loadAs(user, compiled.root, [compiled.node, path.join(compiled.root, `packages/${daemon}/dist/main.js`)]);
           assert.match(r.stderr, /PGVIP_CONFIG_UNREADABLE/, `${daemon}:\n${r.stderr}`);
         }
       } finally {

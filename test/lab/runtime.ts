@@ -9,7 +9,11 @@
 // the closure of their dependencies, found as Node finds them (node_modules of the requiring
 // package's directory, then of each parent) — and, from source, tsx to load TypeScript. The dev
 // dependencies (TypeScript, ESLint, the CDK, Chromium's driver) stay behind: ~60 MB instead of ~380.
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
+//
+// The Node.js binary too, when theirs to run is not: on a machine whose system Node is older than
+// pgvip's floor the tests run on the pinned build fetched into the clone's .tools/ (scripts/
+// node-runtime.mjs), which is as closed to them as the rest of the clone.
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 
 /** The workspaces a daemon loads (the agent and the witness import shared). */
@@ -18,6 +22,8 @@ export const runtimeWorkspaces = ['packages/shared', 'packages/agent', 'packages
 export interface LabRuntime {
   /** The copy's root: use it where the daemons would use the repository root (entry points, cwd). */
   readonly root: string;
+  /** The Node.js binary the daemons run: this process's own when other users may run it, else a copy in root/node/bin. */
+  readonly node: string;
   /** npm packages copied (name@version), for the progress line and the tests. */
   readonly packages: readonly string[];
   readonly files: number;
@@ -149,8 +155,32 @@ export function prepareLabRuntime(repoRoot: string, dest: string, options: LabRu
     const m = readManifest(dir);
     packages.push(`${m.name ?? path.basename(dir)}@${m.version ?? '?'}`);
   }
+  const node = nodeForDaemons(process.execPath, root);
   fixDirModes(root);
-  return { root, packages, files: stats.files, bytes: stats.bytes };
+  return { root, node, packages, files: stats.files, bytes: stats.bytes };
+}
+
+/**
+ * Whether users other than its owner can run `file`: readable and executable by others, and every
+ * directory above it (symbolic links resolved) searchable by them.
+ */
+export function othersCanRun(file: string): boolean {
+  const real = realpathSync(file);
+  if ((statSync(real).mode & 0o005) !== 0o005) return false;
+  for (let dir = path.dirname(real); ; dir = path.dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) return false;
+    if (path.dirname(dir) === dir) return true;
+  }
+}
+
+/** `node` when the daemons' users can run it, else a copy of it in root/node/bin/node (0755). */
+export function nodeForDaemons(node: string, root: string): string {
+  if (othersCanRun(node)) return node;
+  const copy = path.join(root, 'node', 'bin', 'node');
+  mkdirSync(path.dirname(copy), { recursive: true, mode: 0o755 });
+  copyFileSync(node, copy);
+  chmodSync(copy, 0o755);
+  return copy;
 }
 
 /** mkdirSync's mode is filtered by the umask: make every directory of the copy 0755 explicitly. */
