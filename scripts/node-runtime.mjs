@@ -20,10 +20,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const specDir = path.join(repoRoot, 'tools', 'node-runtime');
+const defaultSpecDir = path.join(repoRoot, 'tools', 'node-runtime');
 
 /** The pinned build: { version: '24.22.3', floor: 24 }. */
-export function pinnedNode() {
+export function pinnedNode(specDir = defaultSpecDir) {
   const version = JSON.parse(readFileSync(path.join(specDir, 'package.json'), 'utf8')).version;
   return { version, floor: Number(version.split('.')[0]) };
 }
@@ -50,9 +50,9 @@ function fail(message) {
  * lockfile and runs no script. Installs into a staging directory beside `dest` and renames it into
  * place, so an interrupted fetch never leaves a half binary where the next run looks.
  */
-export function installNodeRuntime({ arch = process.arch, dest = toolsNodeDir(arch), quiet = false } = {}) {
+export function installNodeRuntime({ arch = process.arch, dest = toolsNodeDir(arch), quiet = false, specDir = defaultSpecDir } = {}) {
   const name = nodePackageName(arch);
-  const { version } = pinnedNode();
+  const { version } = pinnedNode(specDir);
   mkdirSync(path.dirname(dest), { recursive: true });
   const staging = mkdtempSync(path.join(path.dirname(dest), '.staging-node-'));
   try {
@@ -122,7 +122,6 @@ export function ensureNodeRuntime() {
   const node = wantedNode();
   if (node === null) return Promise.resolve();
   const env = { ...process.env, PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH ?? ''}` };
-  if (!env.PGVIP_NODE) env.PGVIP_NODE = node;
   const child = spawn(node, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env });
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(signal, () => child.kill(signal));
   child.on('error', (err) => fail(`could not run ${node}: ${err.message}`));
