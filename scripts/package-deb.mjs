@@ -143,7 +143,7 @@ exec ${libDir}/bin/run ${entry} "$@"
 function packagedUnit(text, name) {
   const daemon = name.replace(/\.service$/, '');
   const rewrites = [
-    [/^ExecStart=\/usr\/bin\/node \/opt\/pgvip\/current\/packages\/(agent|witness)\/dist\/main\.js /m, `ExecStart=/usr/bin/${daemon} `],
+    [/^ExecStart=(?:\/usr\/bin\/node|\/opt\/pgvip\/current\/node\/bin\/node) \/opt\/pgvip\/current\/packages\/(agent|witness)\/dist\/main\.js /m, `ExecStart=/usr/bin/${daemon} `],
     [/^Documentation=file:\/opt\/pgvip\/current\/docs\//m, 'Documentation=file:/usr/share/doc/pgvip/'],
   ];
   let out = text;

@@ -226,25 +226,21 @@ export class PgvipClusterStack extends Stack {
 }
 
 /**
- * First-boot script (Amazon Linux 2023): Node.js, PostgreSQL packages on the DB nodes, the release
- * when one was given, and the cluster key from Secrets Manager into /etc/pgvip/<cluster>.key
+ * First-boot script (Amazon Linux 2023): PostgreSQL packages on the DB nodes, the release when one
+ * was given (it carries its own Node.js, so none is installed), and the cluster key from Secrets Manager into /etc/pgvip/<cluster>.key
  * (mode 0600, owned by the daemon's user). Setting PostgreSQL itself up is docs/deploy.md's job.
  */
 function bootScript(c: ClusterConfig, role: Role, key: secretsmanager.ISecret, release: Asset | undefined): ec2.UserData {
   const userData = ec2.UserData.forLinux();
   const serviceUser = role === 'agent' ? 'postgres' : 'pgvip';
-  userData.addCommands(
-    'set -euo pipefail',
-    `dnf install -y nodejs20${role === 'agent' ? ' postgresql15-server postgresql15-contrib' : ''}`,
-    // nodejs20 installs a versioned binary; an unversioned `node` exists only when it is the default.
-    'node_bin="$(command -v node-20 || command -v node)"',
-  );
+  userData.addCommands('set -euo pipefail');
+  if (role === 'agent') userData.addCommands('dnf install -y postgresql15-server postgresql15-contrib');
   if (release) {
     const tarball = userData.addS3DownloadCommand({ bucket: release.bucket, bucketKey: release.s3ObjectKey, localFile: '/root/pgvip-release.tar.gz' });
     userData.addCommands(
       'mkdir -p /root/pgvip-release',
       `tar -xzf ${tarball} -C /root/pgvip-release`,
-      `/root/pgvip-release/pgvip-*/deploy/install.sh --role ${role} --node "$node_bin"`,
+      `/root/pgvip-release/pgvip-*/deploy/install.sh --role ${role}`,
     );
   }
   userData.addCommands(
