@@ -25,7 +25,9 @@ export async function readReplyBody(
 ): Promise<string> {
   const tooLarge = (size: string) => {
     const e = new PgvipError('PGVIP_REPLY_TOO_LARGE', `${what}: the reply is ${size}; pgvip reads at most ${limitBytes} bytes (is a pgvip daemon listening at that address?)`);
-    body.destroy(e);
+    // Without the error: undici 8 emits a destroy error on the body stream, which nobody listens to
+    // before iterating it, so it became an uncaught exception. The caller gets `e` thrown anyway.
+    body.destroy();
     return e;
   };
   const declared = headers['content-length'];
