@@ -293,6 +293,25 @@ export function buildDeb(options) {
     normalizeModes(lib);
     mkdirSync(path.join(lib, 'bin'));
     writeFileSync(path.join(lib, 'bin/run'), runScript(floor), { mode: 0o755 });
+    if (bundled) {
+      // The release's own Node.js is the official upstream build (from the npm registry, checked
+      // against tools/node-runtime's lockfile): its zlib, symbols and linkage are upstream's, and
+      // libc6 is essential. Scripts with a `node` shebang run on it through bin/run, never through
+      // /usr/bin/node, so the package needs no nodejs.
+      mkdirSync(path.join(pkg, 'usr/share/lintian/overrides'), { recursive: true });
+      writeFileSync(
+        path.join(pkg, 'usr/share/lintian/overrides/pgvip'),
+        [
+          'pgvip: embedded-library zlib [usr/lib/pgvip/node/bin/node]',
+          'pgvip: unstripped-binary-or-object [usr/lib/pgvip/node/bin/node]',
+          'pgvip: hardening-no-pie [usr/lib/pgvip/node/bin/node]',
+          'pgvip: missing-dependency-on-libc needed by usr/lib/pgvip/node/bin/node',
+          'pgvip: missing-dep-for-interpreter node (does not satisfy nodejs:any) [usr/lib/pgvip/*]',
+          '',
+        ].join('\n'),
+        { mode: 0o644 },
+      );
+    }
     mkdirSync(path.join(pkg, 'usr/bin'), { recursive: true });
     const entries = { pgvip: `packages/witness/${cliEntry.replace(/^\.\//, '')}`, 'pgvip-agent': 'packages/agent/dist/main.js', 'pgvip-witness': 'packages/witness/dist/main.js' };
     for (const [name, entry] of Object.entries(entries)) {
