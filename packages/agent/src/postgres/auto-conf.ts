@@ -6,7 +6,7 @@
 // - pg_rewind and pg_basebackup copy the new primary's copy of it (with its primary_conninfo = '' and
 //   synchronous_standby_names), and only an edit of this very file can override that;
 // - a later ALTER SYSTEM keeps our entries, so there is one place to look.
-import { chown, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, chown, open, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { OsUser } from './os-command.js';
 
@@ -54,10 +54,14 @@ export async function updateAutoConfFile(dataDir: string, owner: OsUser, changes
   await writeFileAtomically(file, rewriteAutoConf(current, changes), owner);
 }
 
-/** Writes a file the server will read: temp file + fsync + rename, mode 0600, owned by the server's user. */
-export async function writeFileAtomically(file: string, content: string, owner: OsUser): Promise<void> {
+/**
+ * Writes a file the server will read: temp file + fsync + rename, so a crash leaves the old file or
+ * the new one; `mode` (0600 unless given), owned by `owner` when running as root.
+ */
+export async function writeFileAtomically(file: string, content: string, owner: Pick<OsUser, 'uid' | 'gid'>, mode = 0o600): Promise<void> {
   const temp = `${file}.pgvip-tmp`;
-  await writeFile(temp, content, { mode: 0o600 });
+  await writeFile(temp, content, { mode });
+  await chmod(temp, mode); // a temp file left by a crash keeps its own mode otherwise
   if (process.getuid?.() === 0) await chown(temp, owner.uid, owner.gid);
   const handle = await open(temp, 'r+');
   try {

@@ -14,8 +14,9 @@
 // The file is replaced atomically (temp file, fsync, rename, keeping its mode and owner), so a
 // crash leaves either the old or the new file; the block stays until unfence or rejoin removes it,
 // so a server restarted by anyone comes back refusing clients.
-import { chmod, chown, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { PgvipError } from '@pgvip/shared';
+import { writeFileAtomically } from './auto-conf.js';
 
 export const hbaFenceBegin = '# BEGIN pgvip fence';
 export const hbaFenceEnd = '# END pgvip fence';
@@ -111,18 +112,8 @@ export async function hbaFenceInstalled(file: string): Promise<boolean> {
   }
 }
 
-/** temp file beside it (same mode), owner kept when running as root, fsync, rename. */
+/** Replaced atomically, keeping the file's mode and (when running as root) its owner. */
 async function replaceKeepingOwner(file: string, content: string): Promise<void> {
   const before = await stat(file);
-  const temp = `${file}.pgvip-tmp`;
-  await writeFile(temp, content, { mode: before.mode & 0o7777 });
-  await chmod(temp, before.mode & 0o7777); // a temp file left by a crash keeps its own mode otherwise
-  if (process.getuid?.() === 0) await chown(temp, before.uid, before.gid);
-  const handle = await open(temp, 'r+');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, file);
+  await writeFileAtomically(file, content, { uid: before.uid, gid: before.gid }, before.mode & 0o7777);
 }
