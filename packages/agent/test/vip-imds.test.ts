@@ -100,6 +100,26 @@ describe('IMDSv2 client against the emulator', suiteTimeout, () => {
     assert.ok(performance.now() - started < 1_000);
   });
 
+  it('refuses an endless answer at the reply cap instead of buffering it', async (t) => {
+    // Whatever answers at the IMDS address (a misrouted link-local address, a proxy) decides the size.
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' }); // chunked, no content-length
+      const pump = () => {
+        while (res.write(chunk)) if (res.destroyed) return;
+      };
+      res.on('drain', pump);
+      pump();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }));
+    const client = new ImdsClient({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requestTimeoutMs: 5_000 });
+    await assert.rejects(client.get('instance-id'), (err) => isPgvipError(err, 'PGVIP_REPLY_TOO_LARGE') && /IMDS at http:\/\/127\.0\.0\.1:\d+ /.test(err.detail));
+  });
+
   it('reports an unreachable IMDS as PGVIP_VIP_IMDS with the reason', async () => {
     const client = new ImdsClient({ endpoint: await closedPortUrl(), requestTimeoutMs: 500 });
     await assert.rejects(client.get('instance-id'), (err) => isPgvipError(err, 'PGVIP_VIP_IMDS') && /ECONNREFUSED/.test(err.detail));

@@ -5,7 +5,7 @@
 //
 // @aws-sdk/ec2-metadata-service would fetch a new token before every GET and has no default
 // timeout; the failover path reads IMDS in verify(), so a cached token and a hard bound matter.
-import { PgvipError } from '@pgvip/shared';
+import { PgvipError, readFetchReplyBody } from '@pgvip/shared';
 
 export const defaultImdsEndpoint = 'http://169.254.169.254';
 
@@ -114,8 +114,9 @@ export class ImdsClient {
   async #request(what: string, path: string, init: RequestInit): Promise<ImdsAnswer> {
     try {
       const res = await this.#fetch(`${this.endpoint}${path}`, { ...init, signal: AbortSignal.timeout(this.#timeoutMs) });
-      return { status: res.status, text: await res.text() };
+      return { status: res.status, text: await readFetchReplyBody(res, `IMDS at ${this.endpoint} ${what}`) };
     } catch (err) {
+      if (err instanceof PgvipError) throw err; // PGVIP_REPLY_TOO_LARGE: it answered, with too much
       const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
       const why = timedOut
         ? `did not answer within ${this.#timeoutMs} ms (IMDS disabled, or the hop limit too low for a container?)`

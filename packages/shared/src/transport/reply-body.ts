@@ -43,3 +43,17 @@ export async function readReplyBody(
   // As undici's text() decodes: UTF-8, a leading byte-order mark dropped.
   return new TextDecoder().decode(Buffer.concat(chunks, bytes));
 }
+
+/**
+ * readReplyBody for a fetch() Response (IMDS clients use fetch): the same cap, counted the same way.
+ * An absent body is an empty reply.
+ */
+export async function readFetchReplyBody(res: Response, what: string, limitBytes: number = replyLimitBytes): Promise<string> {
+  const stream = res.body;
+  if (stream === null) return '';
+  const body: ReplyBody = {
+    [Symbol.asyncIterator]: () => stream[Symbol.asyncIterator](),
+    destroy: () => void stream.cancel().catch(() => undefined),
+  };
+  return readReplyBody(body, { 'content-length': res.headers.get('content-length') ?? undefined }, what, limitBytes);
+}

@@ -1,5 +1,6 @@
 // A one-shot IMDSv2 reader for `pgvip doctor`: one session token, a few GETs, every request bounded
 // (with the hop limit too low, as in a container, IMDS does not refuse: it never answers).
+import { readFetchReplyBody } from '@pgvip/shared';
 
 export const defaultImdsUrl = 'http://169.254.169.254';
 
@@ -17,7 +18,7 @@ export class ImdsReader {
   async token(): Promise<void> {
     const res = await this.#fetch('/latest/api/token', { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '60' } });
     if (res.status !== 200) throw new Error(`PUT /latest/api/token answered HTTP ${res.status}`);
-    const token = (await res.text()).trim();
+    const token = (await readFetchReplyBody(res, 'IMDS PUT /latest/api/token')).trim();
     if (token === '') throw new Error('PUT /latest/api/token answered an empty token');
     this.#token = token;
   }
@@ -28,7 +29,7 @@ export class ImdsReader {
     const res = await this.#fetch(`/latest/meta-data/${path}`, { headers: { 'x-aws-ec2-metadata-token': this.#token! } });
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw new Error(`GET ${path} answered HTTP ${res.status}`);
-    return (await res.text()).trim();
+    return (await readFetchReplyBody(res, `IMDS GET ${path}`)).trim();
   }
 
   async #fetch(path: string, init: RequestInit): Promise<Response> {
