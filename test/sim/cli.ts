@@ -9,7 +9,7 @@ import { runSchedule } from './world.js';
 
 const usage = `usage: npm run sim -- [--seed N] [--scenario NAME] [--quiet] [--list] [--rewrite-golden]
   --seed N          the seed of the random fault schedule (default 1)
-  --scenario NAME   replay a named DESIGN §9 scenario instead of a random schedule
+  --scenario NAME   replay a named fault scenario (--list shows them) instead of a random schedule
   --quiet           no transcript, only the outcome
   --list            list the named scenarios
   --rewrite-golden  rewrite the golden transcripts in test/sim/testdata/ (after an intended change)`;

@@ -2,8 +2,8 @@
 // model of PostgreSQL (LSNs, sync acks, promotion, timelines), of EC2 (asynchronous remap, faults)
 // and of the network (partitions, loss, delay, duplication, reordering), with crashes and restarts
 // that keep durable state, pauses, and clocks drifting within ρ. A global observer checks the
-// invariants of DESIGN §3 after every event, and each node's own state invariants (core/invariants.ts)
-// after each of its steps.
+// invariants I1–I7 (docs/design.md, "The simulator") after every event, and each node's own state
+// invariants (core/invariants.ts) after each of its steps.
 
 import {
   agentStatus,

@@ -218,7 +218,7 @@ export class AgentRunner {
 
   /**
    * PostgreSQL's commit guard follows the lease: armed with its end at every renewal, and with the
-   * vote that wins a term, so it is armed before the promotion that follows (DESIGN §4).
+   * vote that wins a term, so it is armed before the promotion that follows (docs/design.md, "Terms, leases, votes").
    */
   #armCommitGuard(): void {
     const s = this.#s;

@@ -1,6 +1,6 @@
 // The lease grantor: the one set of rules by which a standby and the witness grant the primary its
 // lease, take a release, keep the promise that comes with a grant, and tell whether a promise is
-// still live (DESIGN §3, I6). Both grantors hold the same three fields (`promise`, `releasedTerm`,
+// still live (invariant I6, docs/design.md "The simulator"). Both grantors hold the same three fields (`promise`, `releasedTerm`,
 // `primaryReport`); these functions read and return them, and the callers keep only what is truly
 // theirs: who may ask (the standby serves its peer, the witness both nodes), how a term is adopted,
 // the standby's own refusals (campaigning, not a standby), and what each logs.

@@ -1,6 +1,6 @@
 // Invariants of one node's state, checked by the simulator after every step of every node (as
 // Patroni's quorum state machine checks its own). The simulator's observer checks the cluster-wide
-// properties (I1–I7, DESIGN §3) from outside; these say what one state may never look like, so a
+// properties (I1–I7, docs/design.md "The simulator") from outside; these say what one state may never look like, so a
 // reshaped core that lets an impossible combination through fails where it happens, not three
 // steps later as a split brain. Each returns the broken rules as sentences; [] when all hold.
 
