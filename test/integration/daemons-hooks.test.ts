@@ -6,7 +6,6 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -15,31 +14,7 @@ import { FakePgNetwork, FakePostgres } from '../../packages/agent/src/postgres/f
 import { FakeVipCloud, FakeVipPort } from '../../packages/agent/src/vip/fake.js';
 import { startAgentDaemon, type AgentDaemon } from '../../packages/agent/src/daemon.js';
 import { createWitnessDaemon } from '../../packages/witness/src/daemon.js';
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => s.once('listening', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-/** A TCP listener standing in for a PostgreSQL port, for the witness's direct check. */
-async function pgPort(port: number): Promise<Server> {
-  const s = createServer((c) => c.destroy()).listen(port, '127.0.0.1');
-  await new Promise((r) => s.once('listening', r));
-  return s;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { freePort, pgPort, until } from './helpers.js';
 
 function script(dir: string, name: string, body: string): string {
   const file = path.join(dir, name);
