@@ -6,11 +6,12 @@
 #   pgvip-upgrade /tmp/pgvip-0.2.0          # an extracted release
 #   pgvip-upgrade 0.1.0                     # a release already in /opt/pgvip (a rollback)
 #
-# Steps: install the release with its own deploy/install.sh (same role, PostgreSQL user and Node.js
-# as recorded in /etc/pgvip/install.env at the first install), atomically repoint
-# /opt/pgvip/current, then `systemctl restart` the unit. Restarting an agent does not cause a
-# failover (docs/runbook.md, "Upgrade"), but upgrade one host at a time and check `pgvip status`
-# between hosts.
+# Steps: check this host's config with the new release's `pgvip check-config` (a config it refuses
+# stops the upgrade before anything changes), install the release with its own deploy/install.sh
+# (same role, PostgreSQL user and Node.js as recorded in /etc/pgvip/install.env at the first
+# install), atomically repoint /opt/pgvip/current, then `systemctl restart` the unit. Restarting
+# an agent does not cause a failover (docs/runbook.md, "Upgrade"), but upgrade one host at a time
+# and check `pgvip status` between hosts.
 #
 # Environment: PGVIP_ROOT as for install.sh (with a prefix nothing is restarted).
 set -euo pipefail
@@ -70,6 +71,26 @@ else
   die "$source_release is neither a release tarball, a release directory nor a version in $root/opt/pgvip"
 fi
 [[ -x "$release/deploy/install.sh" ]] || die "$release is not a pgvip release (no deploy/install.sh)"
+
+# The new release must accept this host's config before anything changes: a release that adds a
+# required setting (the operator token did) would otherwise be switched to and restarted into a
+# daemon that refuses to start, leaving the host without its agent or witness.
+config="$root/etc/pgvip/$role.yaml"
+if [[ -f "$config" ]]; then
+  if [[ "$node_bin" == bundled || -z "$node_bin" ]]; then check_node="$release/node/bin/node"; else check_node="$node_bin"; fi
+  [[ -x "$check_node" ]] || die "Node.js $check_node (recorded in $install_env) is missing: set PGVIP_NODE=bundled there to use the release's own, or install Node.js >= 24 at that path"
+  # shellcheck disable=SC2016 # JavaScript, not shell
+  "$check_node" -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 24 ? 0 : 1)' ||
+    die "$check_node is Node.js $("$check_node" --version 2>/dev/null || echo '?'), the new release needs >= 24: set PGVIP_NODE=bundled in $install_env to use the release's own Node.js; nothing was changed"
+  cli_entry="$("$check_node" -p 'require(process.argv[1]).bin.pgvip' "$release/packages/witness/package.json")"
+  # Under a prefix the files the config names are not where it says, so only the file itself is checked.
+  host_checks=()
+  if [[ -n "$root" ]]; then host_checks=(--no-host-checks); fi
+  if ! checked="$("$check_node" "$release/packages/witness/$cli_entry" check-config --kind "$role" "${host_checks[@]}" "$config" 2>&1)"; then
+    printf '%s\n' "$checked" >&2
+    die "release $(basename "$release") refuses $config (above): fix the config as its docs say, check it with: $check_node $release/packages/witness/$cli_entry check-config $config — then run pgvip-upgrade again; nothing was changed"
+  fi
+fi
 
 previous="$(readlink "$root/opt/pgvip/current" || echo none)"
 "$release/deploy/install.sh" --role "$role" --pg-user "$pg_user" --node "$node_bin" --switch

@@ -242,7 +242,7 @@ describe('install.sh and pgvip-upgrade on a release built by scripts/release.mjs
     assert.deepEqual(readdirSync(path.join(root, 'etc')).sort(), ['group', 'gshadow', 'passwd', 'shadow'], 'a refused install writes nothing');
   });
 
-  it('pgvip-upgrade switches to a new release and back, keeping both, restarting nothing without systemd', () => {
+  it('pgvip-upgrade checks the config with the new release, switches to it and back, restarting nothing without systemd', () => {
     const root = witnessRoot;
     assert.ok(root, 'runs after the witness install');
     // The next release: the same tree under a new version number.
@@ -256,6 +256,19 @@ describe('install.sh and pgvip-upgrade on a release built by scripts/release.mjs
       rmSync(path.join(next, file)); // unlink first: writing through the hard link would change the original
       writeFileSync(path.join(next, file), JSON.stringify({ ...json, version: '9.9.9' }, null, 2));
     }
+    // A config the new release refuses stops the upgrade before anything changes: the restart
+    // would otherwise leave the host with a daemon that cannot start.
+    const config = path.join(root, 'etc/pgvip/witness.yaml');
+    const goodConfig = readFileSync(config, 'utf8');
+    writeFileSync(config, `${goodConfig}heartbeatMs: 300\n`);
+    const beforeRefusal = snapshot(root);
+    const refusedConfig = upgrade(root, next);
+    assert.notEqual(refusedConfig.status, 0, 'an upgrade onto a config the new release refuses');
+    assert.match(refusedConfig.stderr, /heartbeatMs: unknown key/);
+    assert.match(refusedConfig.stderr, /release pgvip-9\.9\.9 refuses .*witness\.yaml \(above\): fix the config .* nothing was changed/);
+    assert.deepEqual(snapshot(root), beforeRefusal, 'the refused upgrade changed nothing');
+    writeFileSync(config, goodConfig);
+
     const up = ok(upgrade(root, next), 'upgrade');
     assert.match(up.stdout, /release 9\.9\.9 is current \(was [^)]+\); no running systemd here, so nothing was restarted/);
     assert.equal(readlinkSync(path.join(root, 'opt/pgvip/current')), '9.9.9');
