@@ -30,6 +30,11 @@ const needs = [
   { match: 'test/lab', check: '/usr/bin/aws', pkg: 'awscli', rootOnly: true },
   { match: 'test/lab', check: '/usr/bin/setpriv', pkg: 'util-linux', rootOnly: true },
   { match: 'test/lab', check: '/usr/bin/python3', pkg: 'python3', rootOnly: true },
+  // The anchors (test/lab/anchors): other HA tools measured in the same lab, from Debian's packages.
+  // Each is installed only when a bench asks for it (its directory is in the list of files).
+  { match: 'test/lab/anchors/patroni', check: '/usr/bin/patroni', pkg: 'patroni', rootOnly: true },
+  { match: 'test/lab/anchors/patroni', check: '/usr/bin/etcd', pkg: 'etcd-server', rootOnly: true },
+  { match: 'test/lab/anchors/patroni', check: '/usr/bin/etcdctl', pkg: 'etcd-client', rootOnly: true },
   // pgvip_commit_guard, the PostgreSQL extension the agent arms with its lease, is built from source
   // with PGXS (scripts/commit-guard.mjs) and installed into PostgreSQL's directories, so only root
   // builds it; the PostgreSQL tests and the lab load it.

@@ -1,6 +1,7 @@
-// `npm run bench:failover` (as root): failover measured on real processes in the lab, for pgvip and for
-// the baseline shell loop it replaces (test/lab/baseline). For each system and scenario, N runs (default
-// 20), each from a healthy pair with writes flowing through the VIP:
+// `npm run bench:failover` (as root): failover measured on real processes in the lab, for pgvip, for
+// the baseline shell loop it replaces (test/lab/baseline), and for the anchors, other HA tools set up
+// in the same lab (test/lab/anchors: "patroni", "patroni-fast", ...). For each system and scenario, N
+// runs (default 20), each from a healthy pair with writes flowing through the VIP:
 //
 //   host-loss   the primary host is frozen and its traffic dropped (DESIGN §9 row 3)
 //   pg-crash    kill -9 of PostgreSQL on the primary, the host and agent alive (row 2)
@@ -10,16 +11,19 @@
 // Per run: ms from the fault to the first write acknowledged through the VIP by the new primary, the
 // longest write gap, acknowledged writes missing from the final primary, overlapping writers (two
 // servers acknowledging in the same span), and time during which BOTH servers accepted writes when
-// asked directly (split brain). Writes bench/results/failover.json and bench/results/failover.md.
+// asked directly (split brain). Writes bench/results/failover.json and bench/results/failover.md,
+// MERGED per system: the systems of this run replace their own rows, every other system's rows stay
+// (so `--systems patroni` and `--systems pgvip` can run separately and fill one table).
 //
 //   npm run bench:failover -- [--runs 20] [--systems pgvip,baseline] [--scenarios host-loss,pg-crash,switchover,isolation]
 //   npm run bench:failover -- --render      (rewrite failover.md from failover.json, no lab)
 import { spawnSync } from 'node:child_process';
 import { cpus, release } from 'node:os';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseCommandLine, usageError } from '../../scripts/cli-args.mjs';
 import { ensureSystemDeps } from '../../scripts/system-deps.mjs';
+import { anchorOf, anchors } from './anchors/registry.js';
 import { repairBaseline } from './baseline/baseline.js';
 import { acknowledged, firstAckAfter, lostAckedWrites, overlappingWriters, percentile, writeGap } from './checkers.js';
 import { repoRoot } from './ipc.js';
@@ -72,10 +76,12 @@ interface ScenarioSummary {
   readonly samples: readonly RunResult[];
 }
 
-const usage = `usage: npm run bench:failover -- [--runs N] [--systems pgvip,baseline] [--scenarios ${scenarioNames.join(',')}] [--out DIR]
+const usage = `usage: npm run bench:failover -- [--runs N] [--systems pgvip,baseline,${Object.keys(anchors).join(',')}]
+         [--scenarios ${scenarioNames.join(',')}] [--out DIR]
        npm run bench:failover -- --render   (rewrite failover.md from failover.json, no lab)
-  (as root) N runs (default 20) of each scenario for each system in the lab; writes failover.json and
-  failover.md into DIR (default bench/results)`;
+  (as root) N runs (default 20) of each scenario for each system in the lab (default systems: pgvip,baseline);
+  merges the results into failover.json and failover.md in DIR (default bench/results): the systems run
+  replace their own rows, the other systems' rows stay`;
 const { values: args } = parseCommandLine({
   usage,
   options: {
@@ -91,7 +97,11 @@ const runs = Number(args.runs);
 const systems = args.systems!.split(',') as LabSystem[];
 const scenarios = args.scenarios!.split(',') as ScenarioName[];
 if (!Number.isInteger(runs) || runs < 1) usageError(usage, `--runs must be a positive whole number (got ${args.runs})`);
-for (const s of systems) if (s !== 'pgvip' && s !== 'baseline') usageError(usage, `--systems: unknown system ${s}`);
+for (const s of systems) {
+  if (s !== 'pgvip' && s !== 'baseline' && anchorOf(s) === undefined) {
+    usageError(usage, `--systems: unknown system ${s} (pgvip, baseline, ${Object.keys(anchors).join(', ')})`);
+  }
+}
 for (const s of scenarios) if (!scenarioNames.includes(s)) usageError(usage, `--scenarios: unknown scenario ${s}`);
 
 const t0 = Date.now();
@@ -100,6 +110,8 @@ const log = (line: string): void => console.log(`[${((Date.now() - t0) / 60_000)
 
 /** How long a run waits for writes to resume before it counts as "no failover". */
 function recoveryDeadlineMs(system: LabSystem, scenario: ScenarioName): number {
+  const anchorDeadline = anchorOf(system)?.recoveryDeadlineMs?.[scenario];
+  if (anchorDeadline !== undefined) return anchorDeadline;
   // The baseline never notices a dead PostgreSQL on a live host: 25 s (5× pgvip's worst) shows that.
   return system === 'baseline' && scenario === 'pg-crash' ? 25_000 : 60_000;
 }
@@ -115,6 +127,12 @@ async function inject(lab: Lab, scenario: ScenarioName, primary: DbNode, standby
       return lab.faults.killPostgres(lab.pg[primary]);
     case 'switchover': {
       const at = Date.now();
+      if (lab.anchor !== null) {
+        // The tool's own switchover command (patronictl switchover, pg_autoctl perform switchover, ...).
+        if (lab.anchor.switchover === undefined) throw new Error(`${lab.system} has no switchover`);
+        await lab.anchor.switchover(standby);
+        return at;
+      }
       const res = await lab.switchover(standby);
       if (res.status !== 200) throw new Error(`switchover refused: ${JSON.stringify(res.json)}`);
       return at;
@@ -133,9 +151,11 @@ async function oneRun(lab: Lab, scenario: ScenarioName, run: number): Promise<Ru
   probe.start();
   const faultAt = await inject(lab, scenario, primary, standby);
   let recoveryMs: number | null = null;
+  // A tool that restarts PostgreSQL in place (anchors/system.ts, recoversInPlace) is back with either node.
+  const inPlace = anchorOf(lab.system)?.recoversInPlace?.includes(scenario) === true;
   try {
-    await lab.writer!.waitForAcks(faultAt, 1, recoveryDeadlineMs(lab.system, scenario), standby);
-    recoveryMs = firstAckAfter(lab.writer!.records, faultAt, { server: standby })!.doneAt - faultAt;
+    await lab.writer!.waitForAcks(faultAt, 1, recoveryDeadlineMs(lab.system, scenario), inPlace ? undefined : standby);
+    recoveryMs = firstAckAfter(lab.writer!.records, faultAt, inPlace ? {} : { server: standby })!.doneAt - faultAt;
   } catch {
     // no failover within the deadline: recorded as such
   }
@@ -146,7 +166,7 @@ async function oneRun(lab: Lab, scenario: ScenarioName, run: number): Promise<Ru
   await hold(3_000);
   const dual = await probe.stop();
   const milestones =
-    lab.system === 'pgvip' && scenario !== 'switchover'
+    lab.system !== 'baseline' && scenario !== 'switchover'
       ? Object.fromEntries(lab.timeline(faultAt, primary, standby).map((m) => [m.label.replace(primary, 'old primary').replace(standby, 'new primary'), m.atMs === null ? null : m.atMs - faultAt]))
       : undefined;
 
@@ -157,8 +177,9 @@ async function oneRun(lab: Lab, scenario: ScenarioName, run: number): Promise<Ru
     records = lab.writer!.since(faultAt, report.toMs);
     finalPrimary = report.final.primary as DbNode;
   } else {
-    // The operator's repair (rewind the loser, restart the loop), then read the survivor's rows.
-    const healthy = await repairBaseline(lab);
+    // The operator's repair (baseline: rewind the loser, restart the loop; an anchor: what the tool
+    // does by itself or its documentation says to do), then read the survivor's rows.
+    const healthy = lab.anchor !== null ? await lab.anchor.repair() : await repairBaseline(lab);
     finalPrimary = healthy.primary as DbNode;
     records = lab.writer!.since(faultAt, Date.now() - 1_000);
   }
@@ -206,6 +227,11 @@ async function benchSystem(system: LabSystem, done: (summary: ScenarioSummary) =
   const lab = await startLab({ system, compiled, progress: (l) => log(`${system}: ${l}`) });
   try {
     for (const scenario of scenarios) {
+      const unsupported = anchorOf(system)?.unsupported?.[scenario];
+      if (unsupported !== undefined) {
+        done({ ...summarize(scenario, []), supported: false, note: unsupported });
+        continue;
+      }
       if (system === 'baseline' && scenario === 'switchover') {
         done({ ...summarize(scenario, []), supported: false, note: 'the baseline has no switchover: moving the primary by hand means promoting, reassigning the VIP and rebuilding the old primary, with writes lost or refused meanwhile' });
         continue;
@@ -241,15 +267,28 @@ async function benchSystem(system: LabSystem, done: (summary: ScenarioSummary) =
 
 const ms = (v: number | null): string => (v === null ? '—' : v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${v} ms`);
 
+/** Per system: when it was measured, how many runs per scenario, and (anchors) its setup. */
+interface SystemInfo {
+  readonly date: string;
+  readonly runsPerScenario: number;
+  readonly describe?: string;
+}
+
+function runsLine(info: Readonly<Record<string, SystemInfo>>): string {
+  const counts = [...new Set(Object.values(info).map((i) => i.runsPerScenario))];
+  if (counts.length === 1) return `${counts[0]} runs per scenario and system`;
+  return `runs per scenario: ${Object.entries(info).map(([sys, i]) => `${sys} ${i.runsPerScenario} (${i.date})`).join(', ')}`;
+}
+
 function markdown(results: Record<string, ScenarioSummary[]>, meta: Record<string, unknown>): string {
-  const runs = Number(meta.runsPerScenario);
+  const info = meta.systemInfo as Readonly<Record<string, SystemInfo>>;
   const systems = Object.keys(results);
   const scenarios = scenarioNames.filter((n) => systems.some((sys) => results[sys]!.some((x) => x.scenario === n)));
   const lines = [
-    '# Failover in the lab: pgvip and the baseline shell loop',
+    '# Failover in the lab: pgvip, the baseline shell loop and the anchors',
     '',
     ...(meta.complete === false ? ['**Incomplete: the run was interrupted; the table shows what it measured.**', ''] : []),
-    `Generated by \`npm run bench:failover\` on ${String(meta.date)} (${String(meta.cpus)} cores, Linux ${String(meta.kernel)}, Node ${String(meta.node)}), ${runs} runs per scenario and system.`,
+    `Generated by \`npm run bench:failover\` on ${String(meta.date)} (${String(meta.cpus)} cores, Linux ${String(meta.kernel)}, Node ${String(meta.node)}), ${runsLine(info)}.`,
     'Real PostgreSQL 15 (synchronous replication), real pgvip agents and witness at their default timings, the EC2 emulator, and',
     'a VPC of network namespaces (docs/lab.md). The writer probe writes through the VIP every 20 ms.',
     '',
@@ -278,21 +317,41 @@ function markdown(results: Record<string, ScenarioSummary[]>, meta: Record<strin
       );
     }
   }
-  const pgvip = results.pgvip ?? [];
-  const withMilestones = pgvip.filter((s) => s.milestonesP50 !== undefined);
-  if (withMilestones.length > 0) {
-    lines.push('', '## Where pgvip spends the time (median ms after the fault)', '');
+  for (const system of systems.filter((sys) => sys !== 'baseline')) {
+    const withMilestones = (results[system] ?? []).filter((s) => s.milestonesP50 !== undefined);
+    if (withMilestones.length === 0) continue;
+    lines.push('', `## Where ${system} spends the time (median ms after the fault)`, '');
     for (const s of withMilestones) {
-      lines.push(`**${s.title}**: ${Object.entries(s.milestonesP50!).filter(([k]) => k !== 'fault injected').map(([k, v]) => `${k} ${v === null ? '—' : v}`).join(' → ')}`, '');
+      const steps = Object.entries(s.milestonesP50!).filter(([k]) => k !== 'fault injected');
+      lines.push(`**${s.title}**: ${steps.map(([k, v]) => `${k} ${v === null ? '—' : v}`).join(' → ')}`, '');
     }
   }
   lines.push('## Notes', '');
   for (const n of meta.notes as string[]) lines.push(`- ${n}`);
   for (const system of systems) {
-    for (const sc of results[system] ?? []) if (sc.supported && sc.note) lines.push(`- ${system}, ${sc.scenario}: ${sc.note}`);
+    const describe = info[system]?.describe;
+    if (describe !== undefined) lines.push(`- ${system}: ${describe}`);
+  }
+  for (const system of systems) {
+    for (const sc of results[system] ?? []) if (sc.note) lines.push(`- ${system}, ${sc.scenario}: ${sc.note}`);
   }
   lines.push('');
   return lines.join('\n');
+}
+
+type ResultsFile = Record<string, unknown> & {
+  systems: Record<string, ScenarioSummary[]>;
+  daemons: string;
+  systemInfo: Record<string, SystemInfo>;
+};
+
+/** failover.json; one written before per-system info existed gets it from its date and run count. */
+function readResults(file: string): ResultsFile {
+  const data = JSON.parse(readFileSync(file, 'utf8')) as ResultsFile & { date: string; runsPerScenario?: number };
+  const legacy = (): SystemInfo => ({ date: data.date, runsPerScenario: Number(data.runsPerScenario) });
+  const systemInfo = Object.fromEntries(Object.keys(data.systems).map((sys) => [sys, data.systemInfo?.[sys] ?? legacy()]));
+  const { runsPerScenario: _dropped, ...rest } = data;
+  return { ...rest, systemInfo };
 }
 
 /** The notes under the table; kept here (not in the results) so that --render can refresh the wording. */
@@ -311,7 +370,7 @@ function benchNotes(daemons: string): string[] {
 async function main(): Promise<void> {
   if (args.render) {
     const file = path.join(args.out!, 'failover.json');
-    const data = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> & { systems: Record<string, ScenarioSummary[]>; daemons: string };
+    const data = readResults(file);
     const meta = { ...data, notes: benchNotes(data.daemons) };
     delete (meta as Record<string, unknown>).systems;
     writeFileSync(file, `${JSON.stringify({ ...meta, systems: data.systems }, null, 2)}\n`);
@@ -323,15 +382,26 @@ async function main(): Promise<void> {
     console.error('the failover benchmark runs the network-namespace lab and needs root: sudo npm run bench:failover');
     process.exit(1);
   }
-  ensureSystemDeps(['test/lab']);
-  // The daemons run compiled, as a release runs them; from source when the tree does not build.
-  log('building dist/ (scripts/build.mjs) so the daemons run as in production');
-  compiled = spawnSync(process.execPath, [path.join(repoRoot, 'scripts/build.mjs')], { cwd: repoRoot, stdio: 'inherit' }).status === 0;
-  if (!compiled) log('the build failed: running the daemons from source (tsx) instead');
-  const results: Record<string, ScenarioSummary[]> = {};
-  const daemons = compiled ? 'compiled (dist/)' : 'source (tsx)';
-  const meta = { date: new Date().toISOString().slice(0, 10), cpus: cpus().length, kernel: release(), node: process.version, runsPerScenario: runs, daemons, notes: benchNotes(daemons) };
+  // The anchors' packages (patroni, etcd-server, ...) come from their entries in scripts/system-deps.mjs.
+  const anchorDirs = systems.flatMap((s) => {
+    const a = anchorOf(s);
+    return a === undefined ? [] : [`test/lab/anchors/${a.tool}`];
+  });
+  ensureSystemDeps(['test/lab', ...anchorDirs]);
+  if (systems.includes('pgvip')) {
+    // pgvip's daemons run compiled, as a release runs them; from source when the tree does not build.
+    log('building dist/ (scripts/build.mjs) so the daemons run as in production');
+    compiled = spawnSync(process.execPath, [path.join(repoRoot, 'scripts/build.mjs')], { cwd: repoRoot, stdio: 'inherit' }).status === 0;
+    if (!compiled) log('the build failed: running the daemons from source (tsx) instead');
+  }
   mkdirSync(args.out!, { recursive: true });
+  // Merged: the systems measured now replace their rows; the others' rows stay as they were.
+  const previous = existsSync(path.join(args.out!, 'failover.json')) ? readResults(path.join(args.out!, 'failover.json')) : null;
+  const results: Record<string, ScenarioSummary[]> = { ...(previous?.systems ?? {}) };
+  const systemInfo: Record<string, SystemInfo> = { ...(previous?.systemInfo ?? {}) };
+  const date = new Date().toISOString().slice(0, 10);
+  const daemons = previous !== null && !systems.includes('pgvip') ? previous.daemons : compiled ? 'compiled (dist/)' : 'source (tsx)';
+  const meta = { date, cpus: cpus().length, kernel: release(), node: process.version, daemons, notes: benchNotes(daemons), systemInfo };
   // Written after every scenario: an interrupted run (a long one may not survive its terminal)
   // leaves what it measured, marked incomplete, instead of nothing.
   const save = (complete: boolean) => {
@@ -340,6 +410,8 @@ async function main(): Promise<void> {
   };
   for (const system of systems) {
     results[system] = [];
+    const describe = anchorOf(system)?.describe;
+    systemInfo[system] = { date, runsPerScenario: runs, ...(describe === undefined ? {} : { describe }) };
     await benchSystem(system, (summary) => {
       results[system]!.push(summary);
       save(false);

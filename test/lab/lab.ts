@@ -11,6 +11,8 @@
 //   await lab.down();
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { anchorOf } from './anchors/registry.js';
+import type { AnchorInstance } from './anchors/system.js';
 import { startBaselineLoop, baselineProblems } from './baseline/baseline.js';
 import { acknowledged, clusterProblems, lostAckedWrites, overlappingWriters, writeGap, type AgentStatusView, type ClusterSnapshot, type HealthyCluster, type Overlap, type WriteGap } from './checkers.js';
 import { agentUser, witnessUser, writeLabConfigs, type LabConfigs } from './configs.js';
@@ -21,7 +23,7 @@ import { nodeArgv, repoRoot } from './ipc.js';
 import { LogFollower, firstLine, readLog, recentSummary, type LogLine, type Milestone } from './logs.js';
 import { acquireLabLock, createNetwork, releaseLabLock, removeLabResourcesSync, removeNetwork } from './netns.js';
 import { daemonUnitEnvironment, daemonUnitNodeFlags } from '../deploy/systemd-unit.js';
-import { createPgCluster, type PgServer } from './postgres.js';
+import { chownTree, createPgCluster, labSchemaSql, pgServerFor, psql, type PgServer } from './postgres.js';
 import { Reaper } from './reaper.js';
 import { prepareLabRuntime, type LabRuntime } from './runtime.js';
 import { Service } from './supervisor.js';
@@ -29,10 +31,11 @@ import { clusterName, dbNodes, ec2Endpoint, hostNames, imdsEndpoint, otherNode, 
 import { waitFor } from './wait.js';
 import { WriterProbe, type WriteRecord, type WriterOptions } from './writer.js';
 
-export type LabSystem = 'pgvip' | 'baseline';
+/** pgvip, the baseline loop, or an anchor by its name in anchors/registry.ts ("patroni", ...). */
+export type LabSystem = 'pgvip' | 'baseline' | (string & Record<never, never>);
 
 export interface LabOptions {
-  /** What keeps the VIP on the primary: pgvip's agents and witness, or the baseline shell loop. */
+  /** What keeps the VIP on the primary: pgvip's agents and witness, the baseline shell loop, or an anchor. */
   readonly system?: LabSystem;
   readonly vipMode?: VipMode;
   /** Overrides of the cluster's timings (default: pgvip's defaults, which is what the lab tests). */
@@ -145,6 +148,8 @@ export class Lab {
   witness: Service | null = null;
   /** The baseline's failover loop (system "baseline"), on the current standby. */
   baseline: Service | null = null;
+  /** The anchor (another HA tool, anchors/system.ts) when `system` names one. */
+  anchor: AnchorInstance | null = null;
   /** The primary and standby as of the last healthy check. */
   roles: HealthyCluster | null = null;
   #failed = false;
@@ -153,6 +158,9 @@ export class Lab {
   private constructor(options: LabOptions) {
     this.options = options;
     this.system = options.system ?? 'pgvip';
+    if (this.system !== 'pgvip' && this.system !== 'baseline' && anchorOf(this.system) === undefined) {
+      throw new Error(`unknown lab system ${this.system}: pgvip, baseline, or an anchor of test/lab/anchors/registry.ts`);
+    }
     this.topology = topologyFor(options.vipMode ?? 'secondary-ip');
     this.dir = mkdtempSync(path.join(labRoot, `${labDirPrefix}${process.pid}-`));
     this.faults = new Faults(this.topology, this.dir);
@@ -199,9 +207,28 @@ export class Lab {
     if (!this.emulator.iamEnforced) this.progress('note: no IAM policy in deploy/iam for this mode; EC2 calls are not checked against one');
 
     this.reaper = await Reaper.start();
-    this.pg = await createPgCluster(t, this.dir, { reaper: this.reaper, synchronousStandby: this.system === 'baseline', log: (l) => this.progress(l) });
+    const anchor = anchorOf(this.system);
+    if (anchor?.postgres === 'tool') {
+      // The tool runs initdb and the base backup itself: only the hosts' directories, owned by postgres.
+      this.pg = { 'db-a': pgServerFor(t, this.dir, 'db-a'), 'db-b': pgServerFor(t, this.dir, 'db-b') };
+      for (const n of dbNodes) await chownTree(this.pg[n].hostDir);
+    } else {
+      const pgLog = (l: string) => this.progress(l);
+      this.pg = await createPgCluster(t, this.dir, { reaper: this.reaper, synchronousStandby: this.system === 'baseline', log: pgLog });
+    }
 
-    if (this.system === 'pgvip') {
+    if (anchor !== undefined) {
+      this.anchor = anchor.create(this);
+      this.progress(`starting ${anchor.name}: ${anchor.describe}`);
+      await this.anchor.start();
+      const { primary } = await this.waitHealthy(240_000);
+      if (anchor.postgres === 'tool') {
+        // The writer's table and role, as createPgCluster makes them; the server column names the node
+        // by lab.node, since the tool owns cluster_name (anchors/system.ts).
+        const serverDefault = "coalesce(nullif(current_setting('lab.node', true), ''), current_setting('cluster_name'))";
+        await psql(primary as DbNode, `${labSchemaSql} ALTER TABLE lab.writes ALTER COLUMN server SET DEFAULT ${serverDefault};`);
+      }
+    } else if (this.system === 'pgvip') {
       this.configs = writeLabConfigs(t, this.dir, this.pg, this.options.timings, this.options.replication);
       for (const n of dbNodes) {
         this.agents[n] = new Service({
@@ -347,7 +374,7 @@ export class Lab {
    * acknowledged by the primary within the last two seconds.
    */
   async health(): Promise<{ problems: string[]; healthy: HealthyCluster | null }> {
-    const h = this.system === 'baseline' ? await baselineProblems(this) : clusterProblems(await this.snapshot(), { sync: this.options.replication !== 'async' });
+    const h = this.anchor !== null ? await this.anchor.health() : this.system === 'baseline' ? await baselineProblems(this) : clusterProblems(await this.snapshot(), { sync: this.options.replication !== 'async' });
     if (h.healthy === null || this.writer === null) return h;
     const now = Date.now();
     const recent = acknowledged(this.writer.since(now - 2_500)).filter((r) => r.server === h.healthy!.primary && r.doneAt >= now - 2_000);
@@ -378,7 +405,7 @@ export class Lab {
         return h.healthy;
       },
       250,
-      () => `${last.join('; ')}${this.system === 'baseline' ? '' : this.#recentLogs()}`,
+      () => `${last.join('; ')}${this.system === 'pgvip' ? this.#recentLogs() : ''}`,
     );
     this.roles = healthy;
     return healthy;
@@ -454,6 +481,15 @@ export class Lab {
     const earliest = (...c: Array<{ atMs: number | null; source: string }>) => c.filter((x) => x.atMs !== null).sort((a, b) => a.atMs! - b.atMs!)[0] ?? { atMs: null, source: '' };
     const vip = this.emulator.vipMovesSince(faultAt).find((m) => m.node === newPrimary);
     const ack = this.writer === null ? undefined : acknowledged(this.writer.records).find((r) => r.sentAt >= faultAt && r.server === newPrimary);
+    if (this.anchor !== null) {
+      const generic: Milestone[] = [
+        { label: 'fault injected', atMs: faultAt, source: 'lab' },
+        { label: `VIP routes to ${newPrimary}`, atMs: vip?.atMs ?? null, source: 'EC2 truth → router' },
+        { label: `first acknowledged write on ${newPrimary}`, atMs: ack?.doneAt ?? null, source: 'writer probe' },
+      ];
+      const own = this.anchor.timeline?.(faultAt, oldPrimary, newPrimary) ?? [];
+      return [generic[0]!, ...own, generic[1]!, generic[2]!];
+    }
     if (this.system === 'baseline') {
       const base = this.logOf('baseline');
       return [
@@ -526,7 +562,8 @@ export class Lab {
   async restoreAll(): Promise<void> {
     await this.faults.healAll();
     await this.emulator.reset();
-    for (const s of [...Object.values(this.agents), ...(this.witness ? [this.witness] : [])]) s.start();
+    const anchorServices = this.anchor?.services ?? [];
+    for (const s of [...Object.values(this.agents), ...(this.witness ? [this.witness] : []), ...anchorServices]) s.start();
   }
 
   markFailed(): void {
@@ -547,7 +584,12 @@ export class Lab {
     };
     await attempt(() => this.faults.healAll());
     if (this.writer) await attempt(() => this.writer!.stop());
-    const services = [...Object.values(this.agents), ...(this.witness ? [this.witness] : []), ...(this.baseline ? [this.baseline] : [])];
+    const services = [
+      ...Object.values(this.agents),
+      ...(this.witness ? [this.witness] : []),
+      ...(this.baseline ? [this.baseline] : []),
+      ...(this.anchor?.services ?? []),
+    ];
     await attempt(() => Promise.all(services.map((s) => s.stop(3_000))));
     if (this.emulator) await attempt(() => this.emulator.close());
     await attempt(() => removeNetwork());

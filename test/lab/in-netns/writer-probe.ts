@@ -56,7 +56,9 @@ async function write(lane: Lane): Promise<void> {
     phase = 'query';
     const r = await Promise.race([
       lane.client.query<{ server: string; timeline: number }>(
-        "INSERT INTO lab.writes (id, lane) VALUES ($1, $2) RETURNING current_setting('cluster_name') AS server, " +
+        // server: the column's default names the node (cluster_name, or lab.node where a tool owns
+        // cluster_name: test/lab/anchors/system.ts).
+        'INSERT INTO lab.writes (id, lane) VALUES ($1, $2) RETURNING server, ' +
           "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int AS timeline",
         [id, lane.index],
       ),
