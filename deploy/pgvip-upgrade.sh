@@ -6,10 +6,11 @@
 #   pgvip-upgrade /tmp/pgvip-0.2.0          # an extracted release
 #   pgvip-upgrade 0.1.0                     # a release already in /opt/pgvip (a rollback)
 #
-# Steps: check this host's config with the new release's `pgvip check-config` (a config it refuses
-# stops the upgrade before anything changes), install the release with its own deploy/install.sh
-# (same role, PostgreSQL user and Node.js as recorded in /etc/pgvip/install.env at the first
-# install), atomically repoint /opt/pgvip/current, then `systemctl restart` the unit. Restarting
+# Steps: check this host's config file with the new release's `pgvip check-config` (a config it
+# refuses stops the upgrade before anything changes), install the release with its own
+# deploy/install.sh (same role, PostgreSQL user and Node.js as recorded in /etc/pgvip/install.env at
+# the first install), atomically repoint /opt/pgvip/current, check the host as the daemon will
+# (a failure leaves the running daemon alone), then `systemctl restart` the unit. Restarting
 # an agent does not cause a failover (docs/runbook.md, "Upgrade"), but upgrade one host at a time
 # and check `pgvip status` between hosts.
 #
@@ -83,10 +84,9 @@ if [[ -f "$config" ]]; then
   "$check_node" -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 24 ? 0 : 1)' ||
     die "$check_node is Node.js $("$check_node" --version 2>/dev/null || echo '?'), the new release needs >= 24: set PGVIP_NODE=bundled in $install_env to use the release's own Node.js; nothing was changed"
   cli_entry="$("$check_node" -p 'require(process.argv[1]).bin.pgvip' "$release/packages/witness/package.json")"
-  # Under a prefix the files the config names are not where it says, so only the file itself is checked.
-  host_checks=()
-  if [[ -n "$root" ]]; then host_checks=(--no-host-checks); fi
-  if ! checked="$("$check_node" "$release/packages/witness/$cli_entry" check-config --kind "$role" "${host_checks[@]}" "$config" 2>&1)"; then
+  # The file only: files it names may be made by the new release's install.sh (the operator token),
+  # so the host itself is checked after the install, before the restart.
+  if ! checked="$("$check_node" "$release/packages/witness/$cli_entry" check-config --kind "$role" --no-host-checks "$config" 2>&1)"; then
     printf '%s\n' "$checked" >&2
     die "release $(basename "$release") refuses $config (above): fix the config as its docs say, check it with: $check_node $release/packages/witness/$cli_entry check-config $config — then run pgvip-upgrade again; nothing was changed"
   fi
@@ -98,6 +98,11 @@ now="$(readlink "$root/opt/pgvip/current")"
 
 unit="pgvip-$role.service"
 if [[ -z "$root" && -d /run/systemd/system ]]; then
+  # What the daemon checks before it starts, checked now: a refusal leaves the running daemon alone.
+  if ! checked="$(/usr/local/bin/pgvip check-config --kind "$role" "$config" 2>&1)"; then
+    printf '%s\n' "$checked" >&2
+    die "release $now is current but this host fails its checks (above), so $unit was NOT restarted and keeps running the old code: fix it and run systemctl restart $unit, or roll back with: pgvip-upgrade $previous"
+  fi
   systemctl restart "$unit"
   note "restarted $unit on release $now (was $previous); roll back with: pgvip-upgrade $previous"
 else
