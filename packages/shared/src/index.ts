@@ -6,3 +6,4 @@ export * from './config/index.js';
 export * from './state/index.js';
 export * from './transport/index.js';
 export * from './text/index.js';
+export * from './host/index.js';

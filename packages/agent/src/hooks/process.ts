@@ -1,9 +1,11 @@
 // Runs one hook program: the argv array straight to execve (no shell ever sees it, so `;` or
 // `$(...)` in an argument is just text), the event as JSON on stdin and in PGVIP_* variables, in a
-// process group of its own so a timeout kills whatever it started too. Output is kept up to a
-// bound and cleaned before anyone logs it. The result is a value; nothing here throws.
+// process group of its own so a timeout kills whatever it started too, and without the agent's
+// CAP_NET_ADMIN (./capabilities.ts). Output is kept up to a bound and cleaned before anyone logs it.
+// The result is a value; nothing here throws.
 import { spawn } from 'node:child_process';
 import { cleanText } from '@pgvip/shared/text';
+import { withoutCapabilities } from './capabilities.js';
 
 export interface HookRun {
   /** argv: the program's absolute path, then its arguments. */
@@ -77,7 +79,13 @@ export function runHookProcess(run: HookRun): Promise<HookResult> {
       finish('error', null, null, 'no command configured');
       return;
     }
-    const child = spawn(file, args, {
+    const unprivileged = withoutCapabilities([file, ...args]);
+    if (!unprivileged.ok) {
+      finish('error', null, null, unprivileged.why);
+      return;
+    }
+    const [program, ...argv] = unprivileged.argv;
+    const child = spawn(program!, argv, {
       shell: false,
       // Its own process group: a timeout kills the hook and everything it started (kill(-pgid)).
       detached: true,
