@@ -49,9 +49,9 @@ if (!skipStatic) {
   run('type-check tests', 'npx', ['tsc', '-p', 'test/tsconfig.json', '--noEmit']);
 }
 
-// The real-process lab scenarios (DESIGN §9 on network namespaces, ~12 min) run as part of every
-// `npm test` as root (CI runs as root); they skip themselves without root. PGVIP_LAB=0 leaves them
-// out of a quick local run.
+// The real-process lab scenarios (docs/design.md, Failure scenarios, on network namespaces, ~12 min)
+// run as part of every `npm test` as root (CI runs as root); they skip themselves without root.
+// PGVIP_LAB=0 leaves them out of a quick local run.
 const labScenarios = (f) => f.startsWith(path.join('test', 'lab')) && f.endsWith('scenarios.test.ts');
 const withLab = process.env.PGVIP_LAB !== '0' || only !== undefined;
 const files = [...findTests(path.join(repoRoot, 'packages')), ...findTests(path.join(repoRoot, 'test'))]

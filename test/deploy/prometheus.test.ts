@@ -85,7 +85,7 @@ describe('deploy/prometheus: alert and recording rules', { skip }, () => {
     const fires = new Set(cases.filter((c) => c.exp_alerts.length > 0).map((c) => c.alertname));
     const silent = new Set(cases.filter((c) => c.exp_alerts.length === 0).map((c) => c.alertname));
     for (const name of ['PgvipNoPrimary', 'PgvipFailover', 'PgvipFailoverBlocked', 'PgvipSyncDegraded', 'PgvipVipError', 'PgvipLeaseRenewalsFailing', 'PgvipWitnessUnreachable', 'PgvipReplicationLag', 'PgvipStateWriteErrors']) {
-      assert.ok(alerts.includes(name), `issue 14 asks for ${name}`);
+      assert.ok(alerts.includes(name), `docs/monitoring.md promises ${name}`);
     }
     assert.deepEqual(alerts.filter((a) => !fires.has(a)), [], 'alerts without a firing case');
     assert.deepEqual(alerts.filter((a) => !silent.has(a)), [], 'alerts without a silent case');

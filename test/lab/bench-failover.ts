@@ -3,7 +3,8 @@
 // in the same lab (test/lab/anchors: "patroni", "patroni-fast", ...). For each system and scenario, N
 // runs (default 20), each from a healthy pair with writes flowing through the VIP:
 //
-//   host-loss   the primary host is frozen and its traffic dropped (DESIGN §9 row 3)
+//   host-loss   the primary host is frozen and its traffic dropped (docs/design.md,
+//               Failure scenarios, row 3)
 //   pg-crash    kill -9 of PostgreSQL on the primary, the host and agent alive (row 2)
 //   switchover  a planned switchover (row 1; pgvip only: the baseline has no such thing)
 //   isolation   the primary fully isolated, its processes alive, healed after the takeover (row 7)
@@ -300,7 +301,7 @@ function markdown(results: Record<string, ScenarioSummary[]>, meta: Record<strin
     '  the VIP the VPC lets one server at a time reach clients, so split brain shows up here: a second primary that anything reaching it by its own',
     '  address would write to, holding writes the other never sees.',
     '',
-    '| scenario (DESIGN §9 row) | system | recovered | writes back p50 | p95 | max | max write gap | lost | overlapping | two writable (longest) |',
+    '| scenario (row of docs/design.md, Failure scenarios) | system | recovered | writes back p50 | p95 | max | max write gap | lost | overlapping | two writable (longest) |',
     '|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const scenario of scenarios) {
@@ -357,7 +358,7 @@ function readResults(file: string): ResultsFile {
 /** The notes under the table; kept here (not in the results) so that --render can refresh the wording. */
 function benchNotes(daemons: string): string[] {
   return [
-    'pgvip targets (DESIGN §8): host lost → first write p50 ≤ 5 s, max ≤ 8 s; PostgreSQL crash p50 ≤ 2 s; switchover gap ≤ 1 s; 0 lost writes.',
+    'pgvip targets (docs/design.md, Targets): host lost → first write p50 ≤ 5 s, max ≤ 8 s; PostgreSQL crash p50 ≤ 2 s; switchover gap ≤ 1 s; 0 lost writes.',
     `pgvip runs at its default timings; its daemons ran ${daemons}.`,
     'The baseline is test/lab/baseline/failover-loop.sh: it pings the primary host every second and after 3 misses runs pg_ctl promote, the real `aws ec2 assign-private-ip-addresses --allow-reassignment` and `ip addr add`. It runs with the same synchronous replication (synchronous_standby_names set on the primary only, as an operator would; a standby that inherited it would hang after its promotion).',
     'The baseline never notices a dead PostgreSQL on a live host (it pings the host): after kill -9, writes stop until someone restarts the server.',

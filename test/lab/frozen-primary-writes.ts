@@ -1,8 +1,8 @@
-// Issue 11's check, from the direct writer's records (direct-writer.ts): did a primary that was
-// frozen past its lease acknowledge any write after it, judged by the servers' own clocks? The lab's
-// hosts share one machine, so their wall clocks agree: the old primary's clock_timestamp() at each
-// of its writes is compared with (1) the commit guard's deadline it held in the same statement, and
-// (2) the new primary's first write.
+// Row 21's check (docs/design.md, Failure scenarios), from the direct writer's records
+// (direct-writer.ts): did a primary that was frozen past its lease acknowledge any write after it,
+// judged by the servers' own clocks? The lab's hosts share one machine, so their wall clocks agree:
+// the old primary's clock_timestamp() at each of its writes is compared with (1) the commit guard's
+// deadline it held in the same statement, and (2) the new primary's first write.
 import type { DirectWrite } from './direct-writer.js';
 import type { DbNode } from './topology.js';
 

@@ -1,4 +1,4 @@
-// The lab: three real hosts and a client on one machine (DESIGN §10). `startLab()` builds the
+// The lab: three real hosts and a client on one machine (docs/lab.md). `startLab()` builds the
 // network, the EC2/IMDS emulator, PostgreSQL 15 (primary + synchronous standby), starts the agents and
 // the witness (or the baseline failover loop instead), waits until the cluster has elected a primary
 // and the VIP routes to it, and starts the writer probe. `down()` removes everything it made; an exit

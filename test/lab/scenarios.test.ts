@@ -1,12 +1,12 @@
-// Goal: every row of DESIGN §9 that real processes can show holds on real PostgreSQL 15, real agents
-// and witness, the EC2 emulator and network namespaces — each row's own expectation, and after each
-// one the cross-cutting checks: no acknowledged write lost (sync mode), never two servers
-// acknowledging at once, and exactly one primary with the newest term and the VIP.
+// Goal: every row of docs/design.md's Failure scenarios that real processes can show holds on real
+// PostgreSQL 15, real agents and witness, the EC2 emulator and network namespaces — each row's own
+// expectation, and after each one the cross-cutting checks: no acknowledged write lost (sync mode),
+// never two servers acknowledging at once, and exactly one primary with the newest term and the VIP.
 //
 // One lab serves every row (building it takes ~15 s, a row 20–150 s): between rows every fault is
 // ended and the test waits until the cluster is healthy again. Rows act on whichever node is primary
 // when they start. Timing bounds here are loose on purpose (a busy 2-core CI machine); the targets of
-// DESIGN §8 are measured by `npm run bench:failover`, not asserted in a test.
+// docs/design.md (Targets) are measured by `npm run bench:failover`, not asserted in a test.
 //
 // Needs root (namespaces, nftables, cgroups, PostgreSQL as postgres); skipped otherwise.
 import assert from 'node:assert/strict';
@@ -42,13 +42,13 @@ const skip = !isRoot()
     ? `another lab run (pid ${busy}) is using this machine's lab namespaces; run again when it has finished`
     : false;
 const verbose = process.env.PGVIP_LAB_VERBOSE === '1';
-/** Issue 11's row: how many times the primary host is frozen past its lease and thawed. */
+/** Row 21: how many times the primary host is frozen past its lease and thawed. */
 const freezeCycles = Number(process.env.PGVIP_LAB_FREEZE_CYCLES ?? 3);
 const note = (line: string): void => {
   if (verbose) console.log(`    ${line}`);
 };
 
-describe('lab: DESIGN §9 scenarios on real processes', { skip, timeout: 40 * 60_000 }, () => {
+describe('lab: the failure scenarios of docs/design.md on real processes', { skip, timeout: 40 * 60_000 }, () => {
   let lab: Lab;
   let currentRow = '';
   let previousRow = '(the start)';
@@ -150,8 +150,9 @@ describe('lab: DESIGN §9 scenarios on real processes', { skip, timeout: 40 * 60
     assert.ok(lab.logOf(r.primary).some((l) => l.atMs >= faultAt && l.event === 'rejoined'), `${r.primary} rejoined as a standby`);
   }
 
-  // DESIGN §10 / issue 6: the agents run under exactly deploy/iam's policy, enforced by the emulator
-  // for their instance-role keys: what the policy grants works, anything else is refused.
+  // docs/ec2-emulator.md, IAM enforcement: the agents run under exactly deploy/iam's policy,
+  // enforced by the emulator for their instance-role keys: what the policy grants works, anything
+  // else is refused.
   it('the agents act under deploy/iam\'s least-privilege policy: the EC2 API grants what it allows and refuses the rest', { timeout: 2 * 60_000 }, async () => {
     assert.equal(lab.emulator.iamEnforced, true, 'deploy/iam/agent-secondary-ip.json is enforced for the agents\' keys');
     const t = lab.topology;
@@ -288,7 +289,7 @@ describe('lab: DESIGN §9 scenarios on real processes', { skip, timeout: 40 * 60
     assertNoFailover(r, report);
   });
 
-  // DESIGN §5 / docs/configuration.md: writes block for about syncDegradeAfterMs (5 s) when the
+  // docs/design.md, Default timings: writes block for about syncDegradeAfterMs (5 s) when the
   // synchronous standby disappears, plus the time to notice it has stopped replying (3 s: the agent
   // watches pg_stat_replication.reply_time, since the row itself says streaming/sync until
   // wal_sender_timeout, 60 s), plus the witness's answer.
@@ -467,11 +468,11 @@ describe('lab: DESIGN §9 scenarios on real processes', { skip, timeout: 40 * 60
     await crossChecks(since);
   });
 
-  // Issue 11: a frozen host's PostgreSQL runs again before its agent, and the agent's read-only fence
+  // Row 21: a frozen host's PostgreSQL runs again before its agent, and the agent's read-only fence
   // needs a connection, ALTER SYSTEM and a reload: without the commit guard a client connected to
   // the node's own address got writes acknowledged there for 100–330 ms after the thaw, while the new
   // primary had been writing for seconds. PGVIP_LAB_COMMIT_GUARD=off runs the same row without it.
-  row('issue 11: the primary host frozen past its lease and thawed, again and again — with a client writing to each node\'s own address (synchronous_commit local), the old primary commits nothing after its lease', async (r) => {
+  row('row 21: the primary host frozen past its lease and thawed, again and again — with a client writing to each node\'s own address (synchronous_commit local), the old primary commits nothing after its lease', async (r) => {
     const guardOff = process.env.PGVIP_LAB_COMMIT_GUARD === 'off';
     for (const n of [r.primary, r.standby]) {
       assert.equal(await psql(n, "SELECT count(*) FROM pg_settings WHERE name = 'pgvip_commit_guard.enabled'"), '1', `${n} loads pgvip_commit_guard`);
@@ -552,7 +553,7 @@ describe('lab: route-table mode (the VIP as a /32 route, the nodes in different 
     const route = table?.routes.find((r) => r.destinationCidrBlock === `${lab.topology.vip.address}/32`);
     assert.equal(route?.networkInterfaceId, lab.topology.ec2[standby].eniId, 'the /32 route points at the new primary');
     assert.ok((await lab.emulator.requests('ReplaceRoute')).length > 0, 'the agents moved the VIP with ReplaceRoute');
-    // Issue 13: the old primary streams through the slot the new primary keeps for it, and keeps
+    // The old primary streams through the slot the new primary keeps for it, and keeps
     // none itself (the agents' slot keepers; docs/design.md, "Replication slots").
     const slotOf = (node: DbNode): string => `pgvip_${node.replace(/-/g, '_')}`;
     let slots = '';
@@ -567,7 +568,7 @@ describe('lab: route-table mode (the VIP as a /32 route, the nodes in different 
   });
 });
 
-// Issue 14: a real Prometheus server with deploy/prometheus's rules, scraping the lab's agents and
+// docs/monitoring.md: a real Prometheus server with deploy/prometheus's rules, scraping the lab's agents and
 // witness as an operator's would, pages PgvipFailover when the primary host is lost — and not before.
 // About a minute: no writer, one fault, no wait for the old primary's return.
 describe('lab: Prometheus', { skip: skip || (existsSync(prometheusBinary) ? false : `${prometheusBinary} is missing (Debian package prometheus; npm test installs it as root)`), timeout: 8 * 60_000 }, () => {

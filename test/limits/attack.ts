@@ -1,5 +1,5 @@
-// The two attacks of issue 11 on the daemons' HTTP edges, as reusable pieces for the limits test and
-// bench (loopback only):
+// The two attacks on the daemons' HTTP edges (docs/security.md, HTTP limits), as reusable pieces
+// for the limits test and bench (loopback only):
 //
 //  - slowBodies: many connections that send a request's headers, then one body byte now and then,
 //    never finishing the request: without a request timeout each holds a socket (an fd) forever.

@@ -1,5 +1,5 @@
-// `npm run bench:limits`: the daemons under the two HTTP attacks of issue 11, on loopback, each
-// daemon a real process run from source with the default open-file limit (1024):
+// `npm run bench:limits`: the daemons under the two HTTP attacks of docs/security.md (HTTP limits),
+// on loopback, each daemon a real process run from source with the default open-file limit (1024):
 //
 //  1. big replies: a fake peer answers every request 200 with 1 GB (content-length set). The agent
 //     (polling its peer's status) and the witness (polling both agents) run against it for

@@ -184,7 +184,7 @@ export class PgvipClusterStack extends Stack {
         monitoring: true,
         // A database host is not cattle: deleting it by accident loses a replica (or the primary).
         disableApiTermination: true,
-        // IMDSv2 only, one hop: the agent reads the instance identity there (DESIGN §7).
+        // IMDSv2 only, one hop: the agent reads the instance identity there (docs/vip.md, Discovery).
         metadataOptions: { httpTokens: 'required', httpPutResponseHopLimit: 1, httpEndpoint: 'enabled' },
         blockDeviceMappings: [{ deviceName: '/dev/xvda', ebs: { volumeSize: volumeGiB, volumeType: 'gp3', encrypted: true, deleteOnTermination: role === 'witness' } }],
         tags: [{ key: 'Name', value: `pgvip-${c.clusterName}-${label}` }],

@@ -1,4 +1,5 @@
-// The agent's only clock: monotonic milliseconds. Wall-clock jumps change nothing (DESIGN §4).
+// The agent's only clock: monotonic milliseconds. Wall-clock jumps change nothing
+// (docs/design.md, Terms, leases, votes).
 export type MonotonicClock = () => number;
 export const monotonicNow: MonotonicClock = () => performance.now();
 

@@ -1,8 +1,9 @@
-// Goal: one correctly signed message from someone holding the cluster key cannot take a node out for
-// good (issue 11). Given db-a's agent, primary of term 1, when a lease request in db-b's name arrives
-// for term 2^53 − 1 it gets a coded 400 (PGVIP_TERM_OUT_OF_RANGE); when one arrives for term 2, which
-// no vote created, it is refused; then nothing was persisted, /status still answers 200 with term 1,
-// and the agent starts again from its state file.
+// Goal: one correctly signed message from someone holding the cluster key cannot take a node out
+// for good (docs/design.md, Failure scenarios, row 22). Given db-a's agent, primary of term 1, when
+// a lease request in db-b's name arrives for term 2^53 − 1 it gets a coded 400
+// (PGVIP_TERM_OUT_OF_RANGE); when one arrives for term 2, which no vote created, it is refused;
+// then nothing was persisted, /status still answers 200 with term 1, and the agent starts again
+// from its state file.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

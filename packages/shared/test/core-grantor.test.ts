@@ -1,8 +1,8 @@
 // Goal: the standby and the witness grant leases by one set of rules (core/grantor.ts): the same
-// request sequence gets the same answers from both, and a lease granted again in the same term after
-// a release binds the standby as it binds the witness (issue 12: the standby kept the release, so it
-// counted its fresh promise as void and could campaign, win the witness's vote and promote while the
-// primary held a lease resting on the standby's own grant).
+// request sequence gets the same answers from both, and a lease granted again in the same term
+// after a release binds the standby as it binds the witness (before core/grantor.ts the standby
+// kept the release, so it counted its fresh promise as void and could campaign, win the witness's
+// vote and promote while the primary held a lease resting on the standby's own grant).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {

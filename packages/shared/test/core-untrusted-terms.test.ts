@@ -1,9 +1,10 @@
 // Goal: a term reaches a grantor's durable state only when a vote, a forced failover or a handover
 // created it. A lease request is the sender's own claim — anyone holding the cluster key can write
 // one — so the witness and the standby refuse a lease request for a term above the newest they know
-// and adopt nothing (issue 11: term 2^53 − 1 was adopted, and the next switchover persisted a term
-// that was no safe integer: the node never started again). The legitimate ways in still work: the
-// handover of a switchover the witness asked for, a primary's status, the witness's replies.
+// and adopt nothing (docs/design.md, Failure scenarios, row 22: term 2^53 − 1 was adopted, and the
+// next switchover persisted a term that was no safe integer: the node never started again). The
+// legitimate ways in still work: the handover of a switchover the witness asked for, a primary's
+// status, the witness's replies.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -162,7 +163,7 @@ describe('the standby', () => {
 test('a primary at the bound refuses a switchover instead of handing over a term no node could load', () => {
   const settings = defaultAgentSettings({ cluster: 'c1', self: 'db-a', peer: 'db-b', witness: 'witness', timings: defaultTimings });
   let s = bootAgent(settings, { term: MAX_TERM, primaryOfTerm: 'db-a' }, 0);
-  s = { ...s, pg: primaryPg, lease: { term: MAX_TERM, validUntilMs: 10_000 } };
+  s = { ...s, pg: primaryPg, lease: { ...s.lease, held: { term: MAX_TERM, validUntilMs: 10_000 } } };
   const out = stepAgent(s, { kind: 'request', nowMs: 1, msg: { ...env(MAX_TERM, 'witness'), kind: 'switchover-request', to: 'db-b' } });
   const r = replyOf(out.actions);
   assert.ok(r.kind === 'ack' && !r.accepted);

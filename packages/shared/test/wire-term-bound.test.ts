@@ -1,8 +1,8 @@
 // Goal: a term beyond 2^48 never gets past parsing — not in a message, a status, a reply or a state
 // file — and is refused with its own code, PGVIP_TERM_OUT_OF_RANGE (400), so a node never holds a
-// term whose successor is not an exact number (issue 11: a lease request for 2^53 − 1 made a node
-// persist 2^53 at its next switchover, and it never started again). Existing state files load as
-// before.
+// term whose successor is not an exact number (docs/design.md, Failure scenarios, row 22: a lease
+// request for 2^53 − 1 made a node persist 2^53 at its next switchover, and it never started
+// again). Existing state files load as before.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,4 +1,5 @@
-// `npm run bench:witness`: can one witness serve 100 clusters at the default heartbeat (DESIGN §8)?
+// `npm run bench:witness`: can one witness serve 100 clusters at the default heartbeat
+// (docs/design.md, Targets)?
 //
 // Starts the real witness (`pgvip-witness`, its own process) on a config of N clusters whose 2·N
 // agents are emulated by a second process (emulated-agents.ts: real loopback sockets, the real
@@ -58,7 +59,7 @@ const heartbeatMs = defaultTimings.heartbeatMs;
 const targets = {
   missed_heartbeats: { max: 0, why: 'every node polled every heartbeat: failure detection time depends on it' },
   poll_p99_ms: { max: 100, why: 'a quarter of requestTimeoutMs (400 ms): polls never come near timing out on their own' },
-  cpu_pct_of_core: { max: 25, why: 'issue 4: a quarter of one core, so the one event loop has 4x headroom for bursts (failovers, scrapes, a loaded host) and the second core stays free (DESIGN §8: 2 cores)' },
+  cpu_pct_of_core: { max: 25, why: 'a quarter of one core, so the one event loop has 4x headroom for bursts (failovers, scrapes, a loaded host) and the second core stays free (docs/design.md, Targets: 2 cores)' },
   rss_mb: { max: 160, why: 'Node itself and the daemon\'s code take about 80 MB, the live heap of 100 clusters 30–50 MB; the rest is room for heap growth between major collections. Fits a 1 GB instance next to the OS' },
 };
 

@@ -1,5 +1,5 @@
-// The witness's direct check of a node's PostgreSQL port, independent of the agent (DESIGN §4:
-// failure is judged on two signals, never on the agent alone).
+// The witness's direct check of a node's PostgreSQL port, independent of the agent
+// (docs/design.md, Terms, leases, votes: failure is judged on two signals, never on the agent alone).
 //
 // A bare TCP connect is not enough: the kernel completes the handshake into the listen backlog
 // even while the postmaster is frozen (a paused host, SIGSTOP, the cgroup freezer), so a frozen

@@ -1,11 +1,12 @@
-// Goal: a web page cannot steer the witness through a browser on the witness host (issue 11: a
-// no-body POST from a page on another origin switched a cluster over, term 2→3, and a
-// DNS-rebinding page could send JSON). In a real Chromium, a page on another loopback port tries a
-// no-body POST, a text/plain POST, an HTML form and a JSON fetch; a page whose own name resolves to
-// the witness (rebinding) sends JSON as its own origin. The witness runs with operatorApi.auth:
-// disabled, the weakest setting, so the browser defences alone are tested: every request reaches
-// the witness (it records them) and is refused with its code, and the term and maintenance stay as
-// they were. The dashboard, served by the same witness, still works with the token.
+// Goal: a web page cannot steer the witness through a browser on the witness host
+// (docs/security.md, The operator API: a no-body POST from a page on another origin switched a
+// cluster over, term 2→3, and a DNS-rebinding page could send JSON). In a real Chromium, a page on
+// another loopback port tries a no-body POST, a text/plain POST, an HTML form and a JSON fetch; a
+// page whose own name resolves to the witness (rebinding) sends JSON as its own origin. The witness
+// runs with operatorApi.auth: disabled, the weakest setting, so the browser defences alone are
+// tested: every request reaches the witness (it records them) and is refused with its code, and the
+// term and maintenance stay as they were. The dashboard, served by the same witness, still works
+// with the token.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';

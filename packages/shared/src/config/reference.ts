@@ -28,7 +28,7 @@ function clusterSections(): string {
   return parts.join('\n\n');
 }
 
-/** The cut length of the flapping-link scenario (DESIGN §9, scenario 16). */
+/** The cut length of the flapping-link scenario (docs/design.md, Failure scenarios, row 16). */
 const flappingCutMs = 2000;
 
 function timingSection(): string {
