@@ -4,9 +4,12 @@ export interface BundleStats {
   readonly keysRewritten: number;
   readonly bytes: number;
   readonly inputs: number;
+  /** Non-ASCII characters (in kept comments) written as escapes: see asciiSource. */
+  readonly nonAsciiEscaped: number;
 }
 export const agentEntry: string;
 export const agentBundle: string;
 export function inlineConstantKeys(source: string): { contents: string; rewritten: number };
+export function asciiSource(source: string): { code: string; escaped: number };
 export function bundleForNode(options: { entry: string; outfile: string }): Promise<BundleStats>;
 export function bundleAgent(): Promise<BundleStats>;

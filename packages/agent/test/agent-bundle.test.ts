@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { formatKeyFile, generateKey } from '@pgvip/shared';
-import { agentEntry, bundleForNode, type BundleStats } from '../../../scripts/bundle-agent.mjs';
+import { agentEntry, asciiSource, bundleForNode, type BundleStats } from '../../../scripts/bundle-agent.mjs';
 
 let dir: string;
 let bundle: string;
@@ -43,6 +43,30 @@ describe('the bundled agent', { timeout: 120_000 }, () => {
     const schemas = code.match(/\bvar \w+\$=\[|,\w+\$=\[/g)?.length ?? 0;
     assert.ok(schemas > 10 && schemas < 400, `${schemas} EC2 schemas kept (the SDK has ~3,400)`);
     assert.doesNotMatch(code, /RunInstancesRequest\$=/, 'an operation the agent never sends is not in the bundle');
+  });
+
+  it('is plain ASCII, so V8 holds its source at one byte a character', () => {
+    const code = readFileSync(bundle, 'utf8');
+    const at = code.search(/[\u0080-\uffff]/);
+    assert.equal(at, -1, `non-ASCII character in the bundle: ${JSON.stringify(code.slice(at - 40, at + 10))}`);
+    assert.deepEqual(asciiSource('// a \u2014 b \u{1f600}\nx'), { code: '// a \\u2014 b \\u{1f600}\nx', escaped: 2 });
+    // What that is worth, measured in the process that loads the bundle: V8's count of script
+    // sources held outside its heap (Node's own modules, and this bundle) at exit, for the bundle
+    // and for a copy with one em dash in a comment.
+    const probe =
+      "import v8 from 'node:v8'; process.on('exit', () => " +
+      "console.log('script-sources', v8.getHeapCodeStatistics().external_script_source_size));";
+    const sources = (args: string[]): number => {
+      const importProbe = ['--import', `data:text/javascript,${encodeURIComponent(probe)}`];
+      const r = spawnSync(process.execPath, [...importProbe, ...args], { encoding: 'utf8', timeout: 30_000 });
+      const m = /script-sources (\d+)/.exec(r.stdout + r.stderr);
+      assert.ok(m, r.stdout + r.stderr);
+      return Number(m[1]);
+    };
+    const dashed = path.join(dir, 'dashed.js');
+    writeFileSync(dashed, `// \u2014\n${code}`);
+    const extra = sources([dashed, '--help']) - sources([bundle, '--help']);
+    assert.ok(extra > stats.bytes * 0.9, `one non-ASCII character costs ${extra} bytes (the bundle is ${stats.bytes})`);
   });
 
   it('answers --help and refuses bad arguments and configs with the coded error', () => {
