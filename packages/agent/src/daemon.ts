@@ -25,6 +25,7 @@ import { AgentHooks } from './hooks/hooks.js';
 import { createAgentMetrics } from './metrics.js';
 import { LocalPostgres } from './postgres/local-postgres.js';
 import { slotNameFor, type PgEndpoint, type PostgresPort } from './postgres/port.js';
+import { reseedMethodsOf } from './postgres/reseed.js';
 import { AgentRunner } from './runner.js';
 import { buildServer } from './server.js';
 import { SlotKeeper } from './slot-keeper.js';
@@ -130,6 +131,7 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
       ...(cluster.replication.slots.enabled
         ? { maxSlotWalKeepSizeMb: cluster.replication.slots.maxWalKeepSizeMb, peerSlotName: slotNameFor(peer.postgres.applicationName) }
         : {}),
+      reseedMethods: reseedMethodsOf(cfg.rejoin),
     });
   try {
     const report = await pg.ensureManagedSettings();

@@ -82,7 +82,11 @@ export async function runEffect(id: number, effect: Effect, p: EffectPorts): Pro
         const primary = p.endpoints[effect.primary];
         if (primary === undefined) return { id, ok: false, detail: `no PostgreSQL endpoint configured for ${effect.primary}` };
         const r = await p.pg.rejoinAsStandby({ primary, ...(p.slots === undefined ? {} : { slotName: p.slots.self }) });
-        return ok(`${r.path}${r.rewindFailure ? ` (pg_rewind failed: ${r.rewindFailure})` : ''} in ${Math.round(r.durationMs)} ms`);
+        const why = [
+          ...(r.rewindFailure ? [`pg_rewind failed: ${r.rewindFailure}`] : []),
+          ...r.reseedFailures.map((f) => `re-seed by ${f}`),
+        ];
+        return ok(`${r.path}${why.length > 0 ? ` (${why.join('; ')})` : ''} in ${Math.round(r.durationMs)} ms`);
       }
     }
   } catch (e) {

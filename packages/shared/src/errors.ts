@@ -50,8 +50,12 @@ export const errorCatalogue = {
   PGVIP_PG_PROMOTE_FAILED: { category: 'postgres', message: 'PostgreSQL did not finish promotion in time' },
   PGVIP_PG_FENCE_FAILED: { category: 'postgres', message: 'could not fence PostgreSQL against writes' },
   PGVIP_PG_CTL_FAILED: { category: 'postgres', message: 'pg_ctl could not start or stop PostgreSQL' },
-  PGVIP_PG_REWIND_FAILED: { category: 'postgres', message: 'pg_rewind failed and the base-backup fallback is disabled' },
-  PGVIP_PG_BASE_BACKUP_FAILED: { category: 'postgres', message: 'pg_basebackup from the primary failed' },
+  PGVIP_PG_REWIND_FAILED: { category: 'postgres', message: 'pg_rewind failed and no re-seed method is configured (rejoin.reseed.methods is empty)' },
+  PGVIP_PG_BASE_BACKUP_FAILED: { category: 'postgres', message: 'pg_basebackup from the primary failed (and every re-seed method before it)' },
+  PGVIP_PG_RESEED_COMMAND_FAILED: {
+    category: 'postgres',
+    message: 'the re-seed command (rejoin.reseed.command) failed, timed out or left no data directory (and every re-seed method before it)',
+  },
   // vip
   PGVIP_VIP_EC2_FAILED: { category: 'vip', message: 'EC2 refused or failed a call that moves or checks the VIP' },
   PGVIP_VIP_UNAUTHORIZED: { category: 'vip', message: "EC2 denied a VIP call: the instance's IAM role lacks a permission, or its credentials are not accepted" },

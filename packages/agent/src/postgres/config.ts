@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { PgvipError, shellUnsafePathProblem } from '@pgvip/shared';
 import { isValidStandbyName, type PgEndpoint } from './port.js';
+import { defaultReseedMethods, type ReseedMethod } from './reseed.js';
 
 export interface PostgresTimeouts {
   /** TCP connect + authentication. A stalled postmaster accepts the TCP connection but never answers. */
@@ -17,14 +18,17 @@ export interface PostgresTimeouts {
 }
 
 export interface LocalPostgresConfig extends PgEndpoint {
-  /** This node's name; its application_name when streaming (what synchronous_standby_names names) and its heartbeat row. */
+  /** This node's name: its application_name when streaming (what synchronous_standby_names names), its heartbeat row. */
   readonly nodeName: string;
   readonly dataDir: string;
   /** Directory of pg_ctl, pg_rewind, pg_basebackup. Default /usr/lib/postgresql/15/bin. */
   readonly binDir?: string;
   /** The OS user that owns dataDir and runs the server. Default postgres. */
   readonly osUser?: string;
-  /** Server log written by pg_ctl -l. Default: <dataDir>/../postgresql-<basename of dataDir>.log (outside dataDir, so base backups do not copy it). */
+  /**
+   * Server log written by pg_ctl -l. Default: <dataDir>/../postgresql-<basename of dataDir>.log (outside dataDir,
+   * so base backups do not copy it).
+   */
   readonly logFile?: string;
   /** Extra postgres options for pg_ctl -o, e.g. ['-c', 'config_file=/etc/postgresql/15/main/postgresql.conf']. */
   readonly serverOptions?: readonly string[];
@@ -40,9 +44,12 @@ export interface LocalPostgresConfig extends PgEndpoint {
    * standby (failover-slots.ts). Absent: nothing of the kind.
    */
   readonly peerSlotName?: string;
+  /** How to rebuild the data directory when pg_rewind cannot be used, in order (reseed.ts). Default: pg_basebackup. */
+  readonly reseedMethods?: readonly ReseedMethod[];
 }
 
-export interface ResolvedPostgresConfig extends Required<Omit<LocalPostgresConfig, 'password' | 'timeouts' | 'maxSlotWalKeepSizeMb' | 'peerSlotName'>> {
+export interface ResolvedPostgresConfig
+  extends Required<Omit<LocalPostgresConfig, 'password' | 'timeouts' | 'maxSlotWalKeepSizeMb' | 'peerSlotName'>> {
   readonly password: string | undefined;
   readonly maxSlotWalKeepSizeMb: number | undefined;
   readonly peerSlotName: string | undefined;
@@ -89,5 +96,6 @@ export function resolvePostgresConfig(config: LocalPostgresConfig): ResolvedPost
     timeouts: { ...defaultPostgresTimeouts, ...config.timeouts },
     maxSlotWalKeepSizeMb: config.maxSlotWalKeepSizeMb,
     peerSlotName: config.peerSlotName,
+    reseedMethods: config.reseedMethods ?? defaultReseedMethods,
   };
 }

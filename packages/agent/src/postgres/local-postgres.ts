@@ -7,9 +7,11 @@ import { toHostMonotonicUs } from '../clock.js';
 import { armCommitGuardIn, readCommitGuardStatus, setCommitGuardDeadline } from './commit-guard.js';
 import { resolvePostgresConfig, type LocalPostgresConfig, type ResolvedPostgresConfig } from './config.js';
 import { hbaFenceInstalled, setHbaFence } from './hba-fence.js';
-import { parseLsn, parseLsnOrNull } from './lsn.js';
 import { applyManagedSettings } from './managed-settings.js';
-import { observationFromRow, observeSql, standbyTimelineSql, type ObserveRow } from './observe-query.js';
+import { observationFromRow, observeSql, type ObserveRow } from './observe-query.js';
+import { stopReceiverAndReadFinalLsn } from './final-lsn.js';
+import { fenceRunningServer, readFenceTargets, type FenceTargets } from './fence-running.js';
+import { currentSetting, describeError, isInRecovery, primaryTimeline, requireStandby } from './server-queries.js';
 import { lookUpOsUser, type OsUser } from './os-command.js';
 import { isPostmasterRunning, startPostmaster, stopPostmaster, stopPostmasterEscalating, type PgCtlContext } from './pg-ctl.js';
 import {
@@ -32,14 +34,14 @@ import {
   type WriteProbeOptions,
   type WriteProbeResult,
 } from './port.js';
-import { configureAsStandby, conninfoFor, replaceWithBaseBackup, rewindFrom } from './rejoin.js';
+import { configureAsStandby, conninfoFor, rewindFrom } from './rejoin.js';
+import { reseedFrom } from './reseed.js';
 import { alterSystem, reloadAndWait } from './server-config.js';
 import { failoverSlotSettings, logicalSlotsLostAtFailover, logicalSlotsSql, type LogicalSlotRow } from './failover-slots.js';
 import { createSlotIfMissing, dropSlotIfIdle, listSlots, renewSlotForRebuild, slotWalStatus } from './slots.js';
-import { KeptSession, cancelLeadMs, pollInSession, sqlLiteral, withSession, type SqlSession } from './sql-session.js';
-import { processExists, terminateUnlistedBackends } from './unlisted-backends.js';
+import { KeptSession, cancelLeadMs, sqlLiteral, withSession, type SqlSession } from './sql-session.js';
 
-/** The warning PostgreSQL gives when a statement timeout interrupts the wait for the synchronous standby: the commit is local only. */
+/** PostgreSQL's warning when a statement timeout ends the wait for the synchronous standby: a local commit only. */
 const syncWaitCancelled = /canceling (the )?wait for synchronous replication/i;
 
 export class LocalPostgres implements PostgresPort {
@@ -90,9 +92,7 @@ export class LocalPostgres implements PostgresPort {
 
   async observe(): Promise<PgObservation> {
     try {
-      const [row] = await this.#observeSession.run({ timeoutMs: this.#config.timeouts.queryMs, connectTimeoutMs: this.#config.timeouts.connectMs }, (s) =>
-        s.query<ObserveRow>(observeSql),
-      );
+      const [row] = await this.#observeSession.run(this.#queryBounds(), (s) => s.query<ObserveRow>(observeSql));
       if (!row) throw new PgvipError('PGVIP_PG_QUERY_FAILED', 'the observation query returned no row');
       return observationFromRow(row);
     } catch (err) {
@@ -105,7 +105,8 @@ export class LocalPostgres implements PostgresPort {
     const startedAt = performance.now();
     const elapsed = (): number => Math.round(performance.now() - startedAt);
     try {
-      await this.#probeSession.run({ timeoutMs, connectTimeoutMs: Math.min(this.#config.timeouts.connectMs, timeoutMs) }, async (s) => {
+      const bounds = { timeoutMs, connectTimeoutMs: Math.min(this.#config.timeouts.connectMs, timeoutMs) };
+      await this.#probeSession.run(bounds, async (s) => {
         // One round trip. The statement timeout travels with the transaction and bounds the INSERT (a
         // lock, a stalled disk) even if this agent dies; COMMIT's wait for the synchronous standby is
         // bounded by the session's cancel request instead (see sql-session.ts).
@@ -172,51 +173,14 @@ export class LocalPostgres implements PostgresPort {
   }
 
   async stopWalReceiverAndReadFinalLsn(): Promise<FinalWalPosition> {
-    return this.#session(this.#config.timeouts.walReceiverStopMs, async (s) => {
-      await requireStandby(s, 'stopping the WAL receiver');
-      // An empty primary_conninfo (reloadable since PostgreSQL 13) stops the receiver and keeps it
-      // stopped; terminating the walreceiver process instead would only restart it after
-      // wal_retrieve_retry_interval. Persisted, so a restart does not resume streaming either.
-      await alterSystem(s, { primary_conninfo: '' });
-      await pollInSession(s, 'the WAL receiver to stop', async () => {
-        const [row] = await s.query<{ running: number }>('SELECT count(*)::int AS running FROM pg_stat_wal_receiver WHERE pid IS NOT NULL');
-        return row?.running === 0 ? true : undefined;
-      });
-      // A paused replay would hold the final position back forever; promotion ends the pause anyway.
-      await s.query("SELECT pg_wal_replay_resume() WHERE pg_get_wal_replay_pause_state() <> 'not paused'");
-      // Replay normally reaches the received position. It cannot when the stream was cut inside a
-      // record (a primary frozen or cut off while it streamed a large record, or just after its WAL
-      // writer flushed a page boundary inside one): that incomplete record is never replayed, and
-      // pg_promote discards it. It holds no acknowledged commit (a commit is acknowledged only once
-      // its whole record is flushed here). The startup process says when it has nothing left to
-      // replay: it sleeps out wal_retrieve_retry_interval between rounds over its WAL sources. Seen
-      // sleeping twice more than one interval apart with replay unchanged, it has read everything
-      // received at least once since the receiver stopped: the rest is an incomplete record.
-      let idleSince: { atMs: number; replayLsn: bigint } | null = null;
-      return pollInSession(s, 'replay to reach the last received WAL', async () => {
-        const [row] = await s.query<{ receive_lsn: string | null; replay_lsn: string; timeline: number; startup_wait: string | null; retry_ms: number }>(
-          `SELECT pg_last_wal_receive_lsn()::text AS receive_lsn, pg_last_wal_replay_lsn()::text AS replay_lsn, ${standbyTimelineSql} AS timeline,
-             (SELECT wait_event FROM pg_stat_activity WHERE backend_type = 'startup') AS startup_wait,
-             (SELECT setting::int FROM pg_settings WHERE name = 'wal_retrieve_retry_interval') AS retry_ms`,
-        );
-        if (!row) return undefined;
-        const receiveLsn = parseLsnOrNull(row.receive_lsn);
-        const replayLsn = parseLsn(row.replay_lsn);
-        const position = { receiveLsn, replayLsn, timelineId: Number(row.timeline) };
-        if (receiveLsn === null || replayLsn >= receiveLsn) return position;
-        const nowMs = performance.now();
-        if (idleSince?.replayLsn !== replayLsn) idleSince = null;
-        if (row.startup_wait !== 'RecoveryRetrieveRetryInterval') return undefined;
-        idleSince ??= { atMs: nowMs, replayLsn };
-        return nowMs - idleSince.atMs > Number(row.retry_ms) + 50 ? position : undefined;
-      });
-    });
+    return this.#session(this.#config.timeouts.walReceiverStopMs, stopReceiverAndReadFinalLsn);
   }
 
   async resumeWalReceiver(primary: PgEndpoint): Promise<void> {
     await this.#session(this.#config.timeouts.queryMs, async (s) => {
       await requireStandby(s, 'resuming the WAL receiver');
-      await alterSystem(s, { primary_conninfo: conninfoFor(primary, { applicationName: this.#config.nodeName, includePassword: true }) });
+      const conninfo = conninfoFor(primary, { applicationName: this.#config.nodeName, includePassword: true });
+      await alterSystem(s, { primary_conninfo: conninfo });
     });
   }
 
@@ -254,20 +218,21 @@ export class LocalPostgres implements PostgresPort {
       try {
         await stopPostmasterEscalating(ctx);
       } catch (err) {
-        throw new PgvipError('PGVIP_PG_FENCE_FAILED', `cannot stop the server: ${describe(err)}`, { cause: err });
+        throw new PgvipError('PGVIP_PG_FENCE_FAILED', `cannot stop the server: ${describeError(err)}`, { cause: err });
       }
       await this.#persistFence();
       return { mode, terminatedBackends: 0 };
     }
     try {
-      return { mode, terminatedBackends: await this.#session(this.#config.timeouts.queryMs, (s) => this.#fenceRunning(s)) };
+      const terminatedBackends = await this.#session(this.#config.timeouts.queryMs, (s) => this.#fenceRunning(s));
+      return { mode, terminatedBackends };
     } catch (err) {
       if (isPgvipError(err, 'PGVIP_PG_UNREACHABLE') && !(await this.isRunning())) {
         // Nothing accepts writes now; make sure nothing will after a restart either.
         await this.#persistFence();
         return { mode, terminatedBackends: 0 };
       }
-      throw isPgvipError(err, 'PGVIP_PG_FENCE_FAILED') ? err : new PgvipError('PGVIP_PG_FENCE_FAILED', describe(err), { cause: err });
+      throw isPgvipError(err, 'PGVIP_PG_FENCE_FAILED') ? err : new PgvipError('PGVIP_PG_FENCE_FAILED', describeError(err), { cause: err });
     }
   }
 
@@ -307,35 +272,9 @@ export class LocalPostgres implements PostgresPort {
     await this.#persistReadOnly(true);
   }
 
-  /**
-   * The read-only fence on a running server; returns how many client sessions it ended. The order
-   * matters: the pg_hba.conf block and read-only are loaded first (one reload), so a client cut off
-   * below can neither log in again nor find a writable default; then every client session goes,
-   * including those still logging in under the old rules. Walsenders and background processes stay:
-   * a standby keeps streaming (it can catch up to the final LSN of a switchover), caches stay warm.
-   */
-  async #fenceRunning(s: SqlSession): Promise<number> {
-    const targets = await readFenceTargets(s);
-    this.#fenceTargets = targets;
-    // The file's fsync and ALTER SYSTEM's overlap; one reload then loads both. reloadAndWait returns
-    // once the postmaster has reloaded, so no session can log in or start read-write after this.
-    const hbaWritten = setHbaFence(targets.hbaFile, targets.roles);
-    hbaWritten.catch(() => undefined); // awaited below; a failure must not surface as unhandled meanwhile
-    await s.query("ALTER SYSTEM SET default_transaction_read_only = 'on'");
-    await hbaWritten;
-    await reloadAndWait(s, 2);
-    const terminated = await terminateClientBackends(s, this.#config.dataDir);
-    // A pg_hba.conf with an error anywhere is not reloaded at all, so the block is not in force: a
-    // failed fence (retried, and the lease is not released early) says so rather than a false success.
-    const [broken] = await s.query<{ line_number: number; error: string }>('SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL LIMIT 1');
-    if (broken) {
-      throw new PgvipError(
-        'PGVIP_PG_FENCE_FAILED',
-        `read-only is set and ${terminated} client sessions ended, but ${targets.hbaFile} line ${broken.line_number} has an error (${broken.error}), so the server ` +
-          'keeps its previous rules and clients may log in again: fix that line',
-      );
-    }
-    return terminated;
+  /** The read-only fence on a running server (fence-running.ts); returns how many client sessions it ended. */
+  #fenceRunning(s: SqlSession): Promise<number> {
+    return fenceRunningServer(s, this.#config.dataDir, (targets) => (this.#fenceTargets = targets));
   }
 
   async rejoinAsStandby(options: RejoinOptions): Promise<RejoinResult> {
@@ -347,15 +286,17 @@ export class LocalPostgres implements PostgresPort {
     // slot this node will stream through is made ready in the same session, before any copying: a
     // lost one is replaced, so the fresh copy is fed from a fresh reservation.
     const { slotName } = options;
-    await withSession(options.primary, { timeoutMs: this.#config.timeouts.rewindMs, connectTimeoutMs: this.#config.timeouts.connectMs }, async (s) => {
+    const bounds = { timeoutMs: this.#config.timeouts.rewindMs, connectTimeoutMs: this.#config.timeouts.connectMs };
+    await withSession(options.primary, bounds, async (s) => {
       await s.query('CHECKPOINT');
       if (slotName !== undefined) await renewSlotForRebuild(s, slotName);
     });
-    const rewindFailure = options.reseed === true ? 're-seed asked for: the primary can no longer feed this standby' : await rewindFrom(ctx, options.primary);
-    if (rewindFailure !== null) {
-      if (options.allowBaseBackup === false) throw new PgvipError('PGVIP_PG_REWIND_FAILED', rewindFailure);
-      await replaceWithBaseBackup(ctx, options.primary);
-    }
+    const rewindFailure =
+      options.reseed === true
+        ? 're-seed asked for: the primary can no longer feed this standby'
+        : await rewindFrom(ctx, options.primary);
+    const methods = options.allowReseed === false ? [] : this.#config.reseedMethods;
+    const reseed = rewindFailure === null ? null : await reseedFrom(ctx, options.primary, methods, rewindFailure);
     await configureAsStandby(ctx, options.primary, slotName ?? null);
     // A standby serves reads: no fence block (pg_rewind and pg_basebackup replace a pg_hba.conf that
     // lives in dataDir with the primary's copy, but hba_file may point elsewhere: where it was last
@@ -365,8 +306,14 @@ export class LocalPostgres implements PostgresPort {
     await this.#session(this.#config.timeouts.queryMs, async (s) => {
       this.#fenceTargets = await readFenceTargets(s);
       if (await setHbaFence(this.#fenceTargets.hbaFile, null)) await reloadAndWait(s);
-    }).catch(() => undefined); // the rejoin itself succeeded; a standby that refuses reads is fixed by the next promote()
-    return { path: rewindFailure === null ? 'rewind' : 'base-backup', rewindFailure, durationMs: Math.round(performance.now() - startedAt) };
+      // The rejoin itself succeeded; a standby that refuses reads is fixed by the next promote().
+    }).catch(() => undefined);
+    return {
+      path: reseed === null ? 'rewind' : reseed.method === 'command' ? 'command' : 'base-backup',
+      rewindFailure,
+      reseedFailures: reseed?.failures ?? [],
+      durationMs: Math.round(performance.now() - startedAt),
+    };
   }
 
   async start(): Promise<void> {
@@ -421,7 +368,7 @@ export class LocalPostgres implements PostgresPort {
   }
 
   async commitGuardStatus(): Promise<CommitGuardStatus> {
-    return this.#guardSession.run(this.#guardBounds(), readCommitGuardStatus);
+    return this.#guardSession.run(this.#queryBounds(), readCommitGuardStatus);
   }
 
   async armCommitGuard(untilMs: number): Promise<boolean> {
@@ -430,87 +377,18 @@ export class LocalPostgres implements PostgresPort {
     // (a restart without the library, a dropped extension).
     if (this.#guardArmed) {
       try {
-        await this.#guardSession.run(this.#guardBounds(), (s) => setCommitGuardDeadline(s, deadlineUs));
+        await this.#guardSession.run(this.#queryBounds(), (s) => setCommitGuardDeadline(s, deadlineUs));
         return true;
       } catch (err) {
         this.#guardArmed = false;
         throw err;
       }
     }
-    this.#guardArmed = await this.#guardSession.run(this.#guardBounds(), (s) => armCommitGuardIn(s, deadlineUs));
+    this.#guardArmed = await this.#guardSession.run(this.#queryBounds(), (s) => armCommitGuardIn(s, deadlineUs));
     return this.#guardArmed;
   }
 
-  #guardBounds(): { timeoutMs: number; connectTimeoutMs: number } {
+  #queryBounds(): { timeoutMs: number; connectTimeoutMs: number } {
     return { timeoutMs: this.#config.timeouts.queryMs, connectTimeoutMs: this.#config.timeouts.connectMs };
   }
-}
-
-interface FenceTargets {
-  /** The server's hba_file setting. */
-  readonly hbaFile: string;
-  /** Roles the fence refuses: every role that can log in, except the agent's own (session_user). */
-  readonly roles: readonly string[];
-}
-
-async function readFenceTargets(s: SqlSession): Promise<FenceTargets> {
-  const [row] = await s.query<{ hba_file: string; roles: string[] }>(
-    "SELECT current_setting('hba_file') AS hba_file, array(SELECT rolname::text FROM pg_roles WHERE rolcanlogin AND rolname <> session_user ORDER BY 1) AS roles",
-  );
-  if (!row) throw new PgvipError('PGVIP_PG_QUERY_FAILED', 'reading hba_file and the login roles returned no row');
-  return { hbaFile: row.hba_file, roles: row.roles };
-}
-
-/**
- * Ends every client session but ours and waits until they have exited; returns how many. Only client
- * backends go (walsenders, autovacuum and background workers stay), plus the server processes not
- * listed yet, which are clients still logging in (see unlisted-backends.ts).
- */
-async function terminateClientBackends(s: SqlSession, dataDir: string): Promise<number> {
-  // OFFSET 0 keeps the filter inside: pg_terminate_backend must only ever see other client backends.
-  const [row] = await s.query<{ pids: number[]; listed: number[]; own: number }>(
-    `SELECT (SELECT coalesce(array_agg(pid), '{}')
-               FROM (SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() OFFSET 0) AS others
-              WHERE pg_terminate_backend(pid)) AS pids,
-            array(SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL) AS listed,
-            pg_backend_pid() AS own`,
-  );
-  const pids = row?.pids ?? [];
-  const unlisted = row ? await terminateUnlistedBackends(dataDir, row.own, new Set(row.listed)) : [];
-  if (pids.length + unlisted.length > 0) {
-    try {
-      await pollInSession(s, 'terminated backends to exit', async () => {
-        const [left] = await s.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ANY($1::int[])', [pids]);
-        return left?.n === 0 && !unlisted.some(processExists) ? true : undefined;
-      }, 2);
-    } catch (err) {
-      throw new PgvipError('PGVIP_PG_FENCE_FAILED', `read-only is set but client backends did not exit: ${describe(err)}`, { cause: err });
-    }
-  }
-  return pids.length + unlisted.length;
-}
-
-async function isInRecovery(s: SqlSession): Promise<boolean> {
-  const [row] = await s.query<{ in_recovery: boolean }>('SELECT pg_is_in_recovery() AS in_recovery');
-  return row?.in_recovery === true;
-}
-
-async function requireStandby(s: SqlSession, what: string): Promise<void> {
-  if (!(await isInRecovery(s))) throw new PgvipError('PGVIP_PG_NOT_STANDBY', `${what} needs a standby; this server is a primary`);
-}
-
-async function currentSetting(s: SqlSession, name: string): Promise<string> {
-  const [row] = await s.query<{ value: string }>('SELECT current_setting($1) AS value', [name]);
-  return row?.value ?? '';
-}
-
-/** The timeline a primary writes, from its current WAL file name (exact right after promotion). */
-async function primaryTimeline(s: SqlSession): Promise<number> {
-  const [row] = await s.query<{ timeline: number }>("SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int AS timeline");
-  return Number(row?.timeline);
-}
-
-function describe(err: unknown): string {
-  if (isPgvipError(err)) return `${err.code}: ${err.detail}`;
-  return err instanceof Error ? err.message : String(err);
 }

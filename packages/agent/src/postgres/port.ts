@@ -145,8 +145,11 @@ export interface ManagedSettingsReport {
 export interface RejoinOptions {
   /** The new primary to rewind against and stream from. */
   readonly primary: PgEndpoint;
-  /** When pg_rewind fails, replace the data directory with a fresh pg_basebackup (default true). */
-  readonly allowBaseBackup?: boolean;
+  /**
+   * When pg_rewind fails, re-seed the data directory through the configured methods (default true);
+   * false: fail with PGVIP_PG_REWIND_FAILED and leave the directory as it is.
+   */
+  readonly allowReseed?: boolean;
   /**
    * Stream through this physical slot on the primary (primary_slot_name): the rejoin creates it there
    * when it is missing, and replaces one PostgreSQL invalidated (wal_status 'lost'). Absent: no slot.
@@ -188,10 +191,15 @@ export interface SlotFollowResult {
 }
 
 export interface RejoinResult {
-  /** rewind: pg_rewind succeeded (or found nothing to rewind); base-backup: the data directory was replaced. */
-  readonly path: 'rewind' | 'base-backup';
-  /** Why pg_rewind was not enough, when path is base-backup. */
+  /**
+   * rewind: pg_rewind succeeded (or found nothing to rewind); base-backup: the data directory was
+   * replaced by pg_basebackup; command: by the configured re-seed command (a restore from backups).
+   */
+  readonly path: 'rewind' | 'base-backup' | 'command';
+  /** Why pg_rewind was not enough, when the data directory was re-seeded. */
   readonly rewindFailure: string | null;
+  /** Why each re-seed method before the one that worked failed ("command: exit 3 ..."), in order. */
+  readonly reseedFailures: readonly string[];
   readonly durationMs: number;
 }
 
@@ -273,7 +281,8 @@ export interface PostgresPort {
   /**
    * Turns this server into a streaming standby of `primary`: stop, pg_rewind (base backup when that
    * fails and is allowed), write standby.signal and primary_conninfo, start. Idempotent: a failed or
-   * interrupted rejoin can be run again. Throws PGVIP_PG_REWIND_FAILED, PGVIP_PG_BASE_BACKUP_FAILED, PGVIP_PG_CTL_FAILED.
+   * interrupted rejoin can be run again. Throws PGVIP_PG_REWIND_FAILED, PGVIP_PG_BASE_BACKUP_FAILED,
+   * PGVIP_PG_RESEED_COMMAND_FAILED, PGVIP_PG_CTL_FAILED.
    */
   rejoinAsStandby(options: RejoinOptions): Promise<RejoinResult>;
 

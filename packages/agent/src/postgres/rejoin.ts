@@ -2,14 +2,13 @@
 //
 // pg_rewind first: it copies only the blocks that changed since the timelines forked, so it takes
 // seconds. When it cannot work (the target's WAL since the fork is gone, the data directory is
-// damaged, the timelines are unrelated) the fallback is a fresh pg_basebackup.
+// damaged, the timelines are unrelated) the data directory is re-seeded (reseed.ts): by the
+// configured methods in order, by default a fresh pg_basebackup.
 //
-// The fallback empties the data directory in place and backs up into it, instead of backing up
-// beside it and swapping: a data directory is often a mount point (EBS volume), which cannot be
-// renamed, and its sibling may be on a smaller disk. What is lost is the diverged tail the old
-// primary wrote after it lost its term; the cluster never acknowledged it under the new term. An
-// operator who wants to inspect it first disables the fallback (allowBaseBackup: false). An
-// interrupted backup leaves a broken directory that the next rejoin replaces again.
+// What a re-seed loses is the diverged tail the old primary wrote after it lost its term; the
+// cluster never acknowledged it under the new term. An operator who wants to inspect it first
+// configures no re-seed method (rejoin.reseed.methods: []). An interrupted re-seed leaves a broken
+// directory that the next rejoin replaces again.
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PgvipError } from '@pgvip/shared';
@@ -32,7 +31,10 @@ function quoteConninfoValue(value: string): string {
  * are visible in ps, so tools get it through PGPASSWORD instead; only primary_conninfo stores it
  * (as pg_basebackup -R would).
  */
-export function conninfoFor(endpoint: PgEndpoint, extra: { applicationName?: string; includePassword?: boolean } = {}): string {
+export function conninfoFor(
+  endpoint: PgEndpoint,
+  extra: { applicationName?: string; includePassword?: boolean } = {},
+): string {
   const pairs: Array<[string, string]> = [
     ['host', endpoint.host],
     ['port', String(endpoint.port)],
@@ -44,13 +46,20 @@ export function conninfoFor(endpoint: PgEndpoint, extra: { applicationName?: str
   return pairs.map(([k, v]) => `${k}=${quoteConninfoValue(v)}`).join(' ');
 }
 
-function toolEnv(ctx: RejoinContext, primary: PgEndpoint): Record<string, string> {
-  const env: Record<string, string> = { PGCONNECT_TIMEOUT: String(Math.max(2, Math.ceil(ctx.config.timeouts.connectMs / 1000))) };
+export function toolEnv(ctx: RejoinContext, primary: PgEndpoint): Record<string, string> {
+  const connectSeconds = Math.max(2, Math.ceil(ctx.config.timeouts.connectMs / 1000));
+  const env: Record<string, string> = { PGCONNECT_TIMEOUT: String(connectSeconds) };
   if (primary.password !== undefined) env.PGPASSWORD = primary.password;
   return env;
 }
 
-function toolRun(ctx: RejoinContext, tool: string, args: readonly string[], primary: PgEndpoint, timeoutMs: number): Promise<CommandResult> {
+function toolRun(
+  ctx: RejoinContext,
+  tool: string,
+  args: readonly string[],
+  primary: PgEndpoint,
+  timeoutMs: number,
+): Promise<CommandResult> {
   return runAsOsUser(ctx.osUser, path.join(ctx.config.binDir, tool), args, {
     timeoutMs,
     cwd: path.dirname(ctx.config.dataDir),
@@ -71,12 +80,17 @@ export async function rewindFrom(ctx: RejoinContext, primary: PgEndpoint): Promi
   return result.timedOut ? `pg_rewind timed out after ${ctx.config.timeouts.rewindMs} ms` : `pg_rewind exit ${result.exitCode ?? result.signal}: ${outputTail(result)}`;
 }
 
-/** Empties the data directory (keeping the directory itself) and fills it with a fresh base backup of `primary`. */
-export async function replaceWithBaseBackup(ctx: RejoinContext, primary: PgEndpoint): Promise<void> {
-  const { dataDir } = ctx.config;
+/** Empties the data directory, keeping the directory itself (a mount point, its owner and mode). */
+export async function emptyDataDir(dataDir: string): Promise<void> {
   for (const entry of await readdir(dataDir)) {
     await rm(path.join(dataDir, entry), { recursive: true, force: true });
   }
+}
+
+/** Empties the data directory and fills it with a fresh base backup of `primary`. */
+export async function replaceWithBaseBackup(ctx: RejoinContext, primary: PgEndpoint): Promise<void> {
+  const { dataDir } = ctx.config;
+  await emptyDataDir(dataDir);
   const result = await toolRun(
     ctx,
     'pg_basebackup',
@@ -96,7 +110,11 @@ export async function replaceWithBaseBackup(ctx: RejoinContext, primary: PgEndpo
  * no read-only fence (recovery makes a standby read-only anyway, and a leftover fence would make it
  * read-only after a later promotion).
  */
-export async function configureAsStandby(ctx: RejoinContext, primary: PgEndpoint, slotName: string | null = null): Promise<void> {
+export async function configureAsStandby(
+  ctx: RejoinContext,
+  primary: PgEndpoint,
+  slotName: string | null = null,
+): Promise<void> {
   const { config, osUser } = ctx;
   await updateAutoConfFile(config.dataDir, osUser, {
     primary_conninfo: conninfoFor(primary, { applicationName: config.nodeName, includePassword: true }),

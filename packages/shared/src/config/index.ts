@@ -13,6 +13,7 @@ export {
 } from './schema.js';
 export { TimingsSchema } from './timings-schema.js';
 export { HooksSchema, type AgentHooksConfig } from './hooks-schema.js';
+export { RejoinSchema, reseedPlaceholders, type AgentRejoinConfig, type ReseedPlaceholder } from './rejoin-schema.js';
 export { notificationEventNames, notificationEvents, type NotificationEventName } from './events.js';
 export { formatConfigError, loadAgentConfig, loadWitnessConfig, parseConfigText, type ConfigKind, type ConfigOf } from './load.js';
 export { readSecretFile } from './secret-file.js';

@@ -108,6 +108,10 @@ export function agentPreflight(config: AgentConfig, options: PreflightOptions = 
   if (!cluster.auth.disabled && cluster.auth.keyFile !== undefined) checks.push(secretCheck(cluster.auth.keyFile, 'cluster.auth.keyFile', asUser, loadKey));
   if (me?.postgres.passwordFile !== undefined) checks.push(secretCheck(me.postgres.passwordFile, `nodes[${me.id}].postgres.passwordFile`, asUser, readSecretFile));
   for (const [name, hook] of Object.entries(config.hooks)) if (hook !== undefined) checks.push(hookCheck(hook.path, `hooks.${name}.path`, asUser));
+  const reseedCommand = config.rejoin.reseed.command;
+  if (reseedCommand !== undefined && config.rejoin.reseed.methods.includes('command')) {
+    checks.push(hookCheck(reseedCommand.path, 'rejoin.reseed.command.path', asUser));
+  }
   const files = agentStateFileNames(cluster.name);
   checks.push(
     inOrder(

@@ -22,6 +22,7 @@ import {
 } from './fields.js';
 import { HooksSchema } from './hooks-schema.js';
 import { NotificationsSchema } from './notifications-schema.js';
+import { RejoinSchema } from './rejoin-schema.js';
 import { addComposedIssue, problem } from './problem.js';
 import { closestMatch } from './suggest.js';
 import { TimingsSchema } from './timings-schema.js';
@@ -212,6 +213,7 @@ const AgentObjectSchema = closedObject({
   stateDir: absolutePath('/var/lib/pgvip').default('/var/lib/pgvip').describe('Directory of the durable state file (highest term seen, votes, promises); must survive reboots.'),
   logLevel: logLevel(),
   hooks: HooksSchema,
+  rejoin: RejoinSchema,
   cluster: ClusterConfigSchema,
 }).superRefine((agent, ctx) => {
   const ids = agent.cluster.nodes.map((node) => node.id);
