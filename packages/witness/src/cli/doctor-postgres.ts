@@ -9,7 +9,7 @@ import type { Check } from './doctor.js';
 const title = 'PostgreSQL commit guard';
 const deployDoc = 'docs/deploy.md, "The commit guard"';
 
-interface Psql {
+export interface Psql {
   readonly ok: boolean;
   readonly out: string;
 }
@@ -38,22 +38,33 @@ function psql(binDir: string, args: readonly string[], env: NodeJS.ProcessEnv, t
   });
 }
 
-export async function commitGuardCheck(config: AgentConfig, timeoutMs: number): Promise<Check> {
+/** Asks this node's PostgreSQL one statement with psql; fields of a row are separated by '|'. */
+export type Ask = (sql: string) => Promise<Psql>;
+
+/** An Ask for this node's server, or why none can be made (its password file cannot be read). */
+export async function psqlAsk(config: AgentConfig, timeoutMs: number): Promise<Ask | string> {
   const node = config.cluster.nodes.find((n) => n.id === config.self)!;
-  if (config.cluster.fencing.commitGuard === 'off') {
-    return { status: 'note', title, detail: 'fencing.commitGuard is off: the agent does not arm it, so a primary frozen past its lease may commit writes for a moment after it runs again' };
-  }
   const pg = node.postgres;
-  const env: NodeJS.ProcessEnv = { ...process.env, PGCONNECT_TIMEOUT: String(Math.max(2, Math.ceil(timeoutMs / 1000))), LC_MESSAGES: 'C' };
+  const connectSeconds = Math.max(2, Math.ceil(timeoutMs / 1000));
+  const env: NodeJS.ProcessEnv = { ...process.env, PGCONNECT_TIMEOUT: String(connectSeconds), LC_MESSAGES: 'C' };
   if (pg.passwordFile !== undefined) {
     try {
       env.PGPASSWORD = await readSecretFile(pg.passwordFile, `nodes[${node.id}].postgres.passwordFile`);
     } catch (err) {
-      return { status: 'note', title, detail: `could not check: ${(err as Error).message}` };
+      return (err as Error).message;
     }
   }
   const conn = ['-h', pg.host, '-p', String(pg.port), '-U', pg.user, '-d', pg.database];
-  const ask = (sql: string) => psql(pg.binDir, [...conn, '-F', '|', '-c', sql], env, timeoutMs + 1_000);
+  return (sql: string) => psql(pg.binDir, [...conn, '-F', '|', '-c', sql], env, timeoutMs + 1_000);
+}
+
+export async function commitGuardCheck(config: AgentConfig, timeoutMs: number): Promise<Check> {
+  const pg = config.cluster.nodes.find((n) => n.id === config.self)!.postgres;
+  if (config.cluster.fencing.commitGuard === 'off') {
+    return { status: 'note', title, detail: 'fencing.commitGuard is off: the agent does not arm it, so a primary frozen past its lease may commit writes for a moment after it runs again' };
+  }
+  const ask = await psqlAsk(config, timeoutMs);
+  if (typeof ask === 'string') return { status: 'note', title, detail: `could not check: ${ask}` };
   const basic = await ask(
     "SELECT coalesce((SELECT setting FROM pg_settings WHERE name = 'pgvip_commit_guard.enabled'), 'absent'), " +
       "EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pgvip_commit_guard'), pg_is_in_recovery()",

@@ -6,6 +6,7 @@
 // the node's PostgreSQL whether the commit guard is loaded and active (doctor-postgres.ts).
 import type * as Ec2Sdk from '@aws-sdk/client-ec2';
 import type { AgentConfig } from '@pgvip/shared';
+import { archiveCheck } from './doctor-archive.js';
 import { commitGuardCheck } from './doctor-postgres.js';
 import { ImdsReader } from './imds.js';
 import { awsReservedReason, cidrContains, parseCidr, type Cidr } from './ipv4.js';
@@ -50,6 +51,7 @@ const policyFileOf = { 'secondary-ip': 'deploy/iam/agent-secondary-ip.json', 'ro
 export async function runDoctor(options: DoctorOptions): Promise<Check[]> {
   const checks = await awsChecks(options);
   checks.push(await commitGuardCheck(options.config, options.timeoutMs));
+  checks.push(await archiveCheck(options.config, options.timeoutMs));
   return checks;
 }
 
