@@ -1,4 +1,5 @@
-// Goal: the real AWS CLI v2 (Debian's /usr/bin/aws) works against the emulator: parsed JSON output, error text and exit code 254.
+// Goal: the real AWS CLI v2 (Debian's /usr/bin/aws) works against the emulator: parsed JSON output,
+// error text and exit code 254.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -61,14 +62,25 @@ describe('the AWS CLI against the emulator', { timeout: 90_000 }, () => {
     const ec2 = await emulatorForTest(t);
     const assigned = await aws(ec2.url, ['assign-private-ip-addresses', '--network-interface-id', dbB.eni, '--private-ip-addresses', vip, '--allow-reassignment']);
     assert.equal(assigned.exitCode, 0, assigned.stderr);
-    assert.deepEqual(JSON.parse(assigned.stdout), { NetworkInterfaceId: dbB.eni, AssignedPrivateIpAddresses: [{ PrivateIpAddress: vip }], AssignedIpv4Prefixes: [] });
+    assert.deepEqual(JSON.parse(assigned.stdout), {
+      NetworkInterfaceId: dbB.eni,
+      AssignedPrivateIpAddresses: [{ PrivateIpAddress: vip }],
+      AssignedIpv4Prefixes: [],
+    });
     assert.equal(holderOfAddress(ec2.state.control, vip)?.id, dbB.eni);
 
     const described = await aws(ec2.url, ['describe-network-interfaces', '--filters', `Name=addresses.private-ip-address,Values=${vip}`]);
     assert.equal(described.exitCode, 0, described.stderr);
-    const enis = JSON.parse(described.stdout).NetworkInterfaces as Array<{ NetworkInterfaceId: string; Attachment: { InstanceId: string }; PrivateIpAddresses: Array<{ PrivateIpAddress: string; Primary: boolean }> }>;
+    const enis = JSON.parse(described.stdout).NetworkInterfaces as Array<{
+      NetworkInterfaceId: string;
+      Attachment: { InstanceId: string };
+      PrivateIpAddresses: Array<{ PrivateIpAddress: string; Primary: boolean }>;
+    }>;
     assert.deepEqual(enis.map((e) => [e.NetworkInterfaceId, e.Attachment.InstanceId]), [[dbB.eni, dbB.instanceId]]);
-    assert.deepEqual(enis[0]?.PrivateIpAddresses, [{ PrivateIpAddress: dbB.primaryIp, Primary: true }, { PrivateIpAddress: vip, Primary: false }]);
+    assert.deepEqual(enis[0]?.PrivateIpAddresses, [
+      { PrivateIpAddress: dbB.primaryIp, Primary: true },
+      { PrivateIpAddress: vip, Primary: false },
+    ]);
   });
 
   it('prints the AWS error line and exits 254 when the address is held elsewhere and may not move, then unassigns', async (t) => {
@@ -93,7 +105,10 @@ describe('the AWS CLI against the emulator', { timeout: 90_000 }, () => {
     const replaced = await aws(ec2.url, ['replace-route', '--route-table-id', 'rtb-0a1', ...route]);
     assert.equal(replaced.exitCode, 0, replaced.stderr);
     const tables = await aws(ec2.url, ['describe-route-tables', '--filters', `Name=route.destination-cidr-block,Values=${overlayVip}/32`]);
-    const found = JSON.parse(tables.stdout).RouteTables as Array<{ RouteTableId: string; Routes: Array<{ DestinationCidrBlock: string; NetworkInterfaceId?: string }> }>;
+    const found = JSON.parse(tables.stdout).RouteTables as Array<{
+      RouteTableId: string;
+      Routes: Array<{ DestinationCidrBlock: string; NetworkInterfaceId?: string }>;
+    }>;
     assert.deepEqual(
       found.map((t) => [t.RouteTableId, t.Routes.find((r) => r.DestinationCidrBlock === `${overlayVip}/32`)?.NetworkInterfaceId]),
       [['rtb-0a1', dbB.eni], ['rtb-0b2', dbB.eni]],

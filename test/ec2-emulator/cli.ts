@@ -53,7 +53,11 @@ async function main(): Promise<void> {
     if (values.config === undefined) fail(`--config is required\n${usage}`);
     const config = loadEmulatorConfigFile(values.config);
     const port = portOption(values.port, 'port');
-    const ec2 = await startResolvedEc2Emulator({ ...config, ...(port !== undefined ? { port } : {}), ...(values.host ? { host: values.host } : {}) });
+    const ec2 = await startResolvedEc2Emulator({
+      ...config,
+      ...(port !== undefined ? { port } : {}),
+      ...(values.host ? { host: values.host } : {}),
+    });
     closers.push(() => ec2.close());
     console.log(`ec2-emulator: EC2 API listening on ${ec2.url} (region ${ec2.region}; admin API under ${ec2.url}/__admin/)`);
     const wanted = [...config.imds];

@@ -86,7 +86,10 @@ const accessKeySchema = z
   })
   .refine(...onePolicySource);
 
-/** An IAM role attached to instances through an instance profile (of the same name): IMDS hands them its temporary credentials. */
+/**
+ * An IAM role attached to instances through an instance profile (of the same name): IMDS hands them
+ * its temporary credentials.
+ */
 const instanceRoleSchema = z
   .strictObject({
     instances: z.array(id('i')).min(1),
@@ -104,14 +107,21 @@ export const emulatorConfigSchema = z.strictObject({
   networkInterfaces: z.array(networkInterfaceSchema).default([]),
   routeTables: z.array(routeTableSchema).default([]),
   timing: z
-    .strictObject({ remapDelayMs: durationMs.default(0), describeStaleMs: durationMs.default(0), imdsLagMs: durationMs.default(0) })
+    .strictObject({
+      remapDelayMs: durationMs.default(0),
+      describeStaleMs: durationMs.default(0),
+      imdsLagMs: durationMs.default(0),
+    })
     .default({ remapDelayMs: 0, describeStaleMs: 0, imdsLagMs: 0 }),
   faults: faultPlanSchema.default({ rules: [] }),
   /** When present, every request must be signed with one of these access keys and is checked against its policy. */
   iam: z
     .strictObject({
       accessKeys: z.record(z.string().regex(/^[A-Z0-9]{16,128}$/, 'expected an access key id like AKIAEXAMPLE12345'), accessKeySchema).default({}),
-      /** Role name → its policy and the instances it is attached to (IMDS serves them the role's temporary credentials). */
+      /**
+       * Role name → its policy and the instances it is attached to (IMDS serves them the role's
+       * temporary credentials).
+       */
       roles: z.record(z.string().regex(/^[\w+=,.@-]{1,64}$/, 'expected an IAM role name (letters, digits and +=,.@_-, at most 64)'), instanceRoleSchema).default({}),
       /** Lifetime of the temporary credentials IMDS hands out (AWS: about 6 h; shorter to test expiry and rotation). */
       roleCredentialsTtlSeconds: z.number().int().min(1).max(43_200).default(21_600),
@@ -349,7 +359,14 @@ export function initialSnapshot(c: ResolvedEmulatorConfig, startedAt = new Date(
         origin: r.gatewayId === 'local' ? 'CreateRouteTable' : 'CreateRoute',
       }),
     );
-    return { id: t.id, vpcId: t.vpcId, routes: [...local, ...configured], tags: t.tags, subnetIds: t.subnetIds, main: t.main };
+    return {
+      id: t.id,
+      vpcId: t.vpcId,
+      routes: [...local, ...configured],
+      tags: t.tags,
+      subnetIds: t.subnetIds,
+      main: t.main,
+    };
   });
   return { region: c.region, accountId: c.accountId, vpcs: c.vpcs, subnets: c.subnets, networkInterfaces, routeTables };
 }

@@ -60,7 +60,10 @@ export class CredentialStore {
   /** The key's owner and secret; undefined for a key id nobody issued (or one long expired). */
   caller(accessKeyId: string): Caller | undefined {
     const key = this.#iam.accessKeys.get(accessKeyId);
-    if (key) return { accessKeyId, secretAccessKey: key.secretAccessKey, sessionToken: undefined, expiresAtMs: undefined, principal: key.principal };
+    if (key) {
+      const { secretAccessKey, principal } = key;
+      return { accessKeyId, secretAccessKey, sessionToken: undefined, expiresAtMs: undefined, principal };
+    }
     return this.#temporary.get(accessKeyId);
   }
 
@@ -103,7 +106,9 @@ export class CredentialStore {
 
   #forgetExpired(now: number): void {
     for (const [keyId, caller] of this.#temporary) {
-      if (caller.expiresAtMs !== undefined && caller.expiresAtMs + rememberExpiredMs < now) this.#temporary.delete(keyId);
+      if (caller.expiresAtMs !== undefined && caller.expiresAtMs + rememberExpiredMs < now) {
+        this.#temporary.delete(keyId);
+      }
     }
   }
 }

@@ -1,4 +1,5 @@
-// Goal: a mutation is acknowledged at once, reaches the truth only after remapDelayMs, and describes lag by describeStaleMs.
+// Goal: a mutation is acknowledged at once, reaches the truth only after remapDelayMs, and
+// describes lag by describeStaleMs.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AssignPrivateIpAddressesCommand, DescribeNetworkInterfacesCommand, ReplaceRouteCommand, UnassignPrivateIpAddressesCommand } from '@aws-sdk/client-ec2';
@@ -19,7 +20,11 @@ describe('asynchronous remap and eventual consistency', suiteTimeout, () => {
       );
 
     const started = performance.now();
-    await client.send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip], AllowReassignment: true }));
+    await client.send(new AssignPrivateIpAddressesCommand({
+      NetworkInterfaceId: dbB.eni,
+      PrivateIpAddresses: [vip],
+      AllowReassignment: true,
+    }));
     assert.ok(performance.now() - started < timing.remapDelayMs, 'the call is acknowledged before the remap');
     assert.deepEqual(await holders(), [dbA.eni], 'a describe right after the change is stale');
     assert.equal(holderOfAddress(ec2.truth(), vip)?.id, dbA.eni, 'the data plane has not moved yet');
@@ -41,11 +46,17 @@ describe('asynchronous remap and eventual consistency', suiteTimeout, () => {
   it('validates against the accepted state even while describes are stale', async (t) => {
     const ec2 = await emulatorForTest(t, baseConfig({ timing }));
     const client = ec2Client(ec2.url);
-    await client.send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip], AllowReassignment: true }));
+    await client.send(new AssignPrivateIpAddressesCommand({
+      NetworkInterfaceId: dbB.eni,
+      PrivateIpAddresses: [vip],
+      AllowReassignment: true,
+    }));
     assert.equal(holderOfAddress(ec2.state.describeView(), vip)?.id, dbA.eni, 'describes still show db-a');
     // The control plane already knows db-b holds the VIP: db-a no longer has it to give up, db-b does.
     await expectEc2Error(client.send(new UnassignPrivateIpAddressesCommand({ NetworkInterfaceId: dbA.eni, PrivateIpAddresses: [vip] })), 'InvalidParameterValue', 400);
-    await client.send(new UnassignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip] }));
+    await client.send(
+      new UnassignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip] }),
+    );
     assert.equal(holderOfAddress(ec2.state.control, vip), undefined);
   });
 
@@ -54,9 +65,17 @@ describe('asynchronous remap and eventual consistency', suiteTimeout, () => {
     const client = ec2Client(ec2.url);
     const holders: Array<string | undefined> = [];
     ec2.onTruthChange(({ truth }) => holders.push(holderOfAddress(truth, vip)?.id));
-    await client.send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip], AllowReassignment: true }));
+    await client.send(new AssignPrivateIpAddressesCommand({
+      NetworkInterfaceId: dbB.eni,
+      PrivateIpAddresses: [vip],
+      AllowReassignment: true,
+    }));
     ec2.setTiming({ remapDelayMs: 0 });
-    await client.send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbA.eni, PrivateIpAddresses: [vip], AllowReassignment: true }));
+    await client.send(new AssignPrivateIpAddressesCommand({
+      NetworkInterfaceId: dbA.eni,
+      PrivateIpAddresses: [vip],
+      AllowReassignment: true,
+    }));
     assert.equal(ec2.state.pendingRemaps, 2, 'the faster second remap waits behind the first');
     await eventually(() => (holders.length === 2 ? true : undefined), 2_000, 'both remaps');
     assert.deepEqual(holders, [dbB.eni, dbA.eni]);
@@ -74,7 +93,11 @@ describe('asynchronous remap and eventual consistency', suiteTimeout, () => {
 
   it('does not count a no-op as a change', async (t) => {
     const ec2 = await emulatorForTest(t, baseConfig({ timing }));
-    await ec2Client(ec2.url).send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbA.eni, PrivateIpAddresses: [vip], AllowReassignment: true }));
+    await ec2Client(ec2.url).send(new AssignPrivateIpAddressesCommand({
+      NetworkInterfaceId: dbA.eni,
+      PrivateIpAddresses: [vip],
+      AllowReassignment: true,
+    }));
     assert.equal(ec2.state.pendingRemaps, 0);
     assert.equal(holderOfAddress(ec2.state.describeView(), vip)?.id, dbA.eni);
   });
@@ -99,7 +122,11 @@ describe('asynchronous remap and eventual consistency', suiteTimeout, () => {
     assert.deepEqual(await res.json(), { remapDelayMs: 1500, describeStaleMs: 0, imdsLagMs: 0 });
     const bad = await fetch(`${ec2.url}/__admin/timing`, { method: 'POST', body: JSON.stringify({ remapDelayMs: -1 }) });
     assert.equal(bad.status, 400);
-    await ec2Client(ec2.url).send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip], AllowReassignment: true }));
+    await ec2Client(ec2.url).send(new AssignPrivateIpAddressesCommand({
+      NetworkInterfaceId: dbB.eni,
+      PrivateIpAddresses: [vip],
+      AllowReassignment: true,
+    }));
     assert.equal(ec2.state.pendingRemaps, 1);
   });
 });

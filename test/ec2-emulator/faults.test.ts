@@ -6,7 +6,11 @@ import { FaultInjector } from './faults.js';
 import { holderOfAddress, startEc2Emulator } from './index.js';
 import { baseConfig, dbA, dbB, ec2Client, emulatorForTest, expectEc2Error, postQuery, vip, suiteTimeout } from './fixtures.js';
 
-const moveVipToDbB = new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip], AllowReassignment: true });
+const moveVipToDbB = new AssignPrivateIpAddressesCommand({
+  NetworkInterfaceId: dbB.eni,
+  PrivateIpAddresses: [vip],
+  AllowReassignment: true,
+});
 
 describe('throttling and server errors', suiteTimeout, () => {
   it('throttles with RequestLimitExceeded 503, which the SDK retries with backoff', async (t) => {

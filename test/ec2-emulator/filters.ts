@@ -42,7 +42,12 @@ export function checkFilterNames<T>(filters: readonly Filter[], fields: FilterFi
   }
 }
 
-export function matchesFilters<T>(resource: T, tags: Tags, filters: readonly Filter[], fields: FilterFields<T>): boolean {
+export function matchesFilters<T>(
+  resource: T,
+  tags: Tags,
+  filters: readonly Filter[],
+  fields: FilterFields<T>,
+): boolean {
   return filters.every((filter) => {
     const values = tagValues(filter.name, tags) ?? fields[filter.name]!(resource);
     return filter.values.some((wanted) => {

@@ -63,7 +63,11 @@ export function ec2Client(endpoint: string, options: ClientOptions = {}): EC2Cli
     maxAttempts: options.maxAttempts ?? 1,
     // Since @smithy/node-http-handler 4.x a requestTimeout only logs a warning unless
     // throwOnRequestTimeout is set: without it a hung EC2 call hangs its caller forever.
-    requestHandler: { requestTimeout: options.requestTimeoutMs ?? 5_000, connectionTimeout: 2_000, throwOnRequestTimeout: true },
+    requestHandler: {
+      requestTimeout: options.requestTimeoutMs ?? 5_000,
+      connectionTimeout: 2_000,
+      throwOnRequestTimeout: true,
+    },
   });
 }
 
@@ -118,7 +122,12 @@ interface SdkError {
 }
 
 /** Asserts that an SDK call fails with the EC2 error `code`, its HTTP status and (optionally) message. */
-export async function expectEc2Error(call: Promise<unknown>, code: string, httpStatus: number, message?: string | RegExp): Promise<SdkError> {
+export async function expectEc2Error(
+  call: Promise<unknown>,
+  code: string,
+  httpStatus: number,
+  message?: string | RegExp,
+): Promise<SdkError> {
   let caught: SdkError | undefined;
   await assert.rejects(call, (err: SdkError) => {
     caught = err;

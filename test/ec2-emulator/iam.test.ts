@@ -1,4 +1,5 @@
-// Goal: with IAM enforced, each access key gets exactly what its policy file allows (actions, resource ARNs, tag conditions).
+// Goal: with IAM enforced, each access key gets exactly what its policy file allows (actions,
+// resource ARNs, tag conditions).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -86,9 +87,15 @@ describe('IAM enforcement through the SDK', suiteTimeout, () => {
   });
 
   it('lets the agent move the VIP between its own cluster tagged ENIs', async () => {
-    await client(keys.agent).send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip], AllowReassignment: true }));
+    await client(keys.agent).send(new AssignPrivateIpAddressesCommand({
+      NetworkInterfaceId: dbB.eni,
+      PrivateIpAddresses: [vip],
+      AllowReassignment: true,
+    }));
     await client(keys.agent).send(new DescribeNetworkInterfacesCommand({}));
-    await client(keys.agent).send(new UnassignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip] }));
+    await client(keys.agent).send(
+      new UnassignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip] }),
+    );
   });
 
   it('denies the agent an ENI tagged for another cluster, naming user, action and resource', async () => {
@@ -137,7 +144,11 @@ describe('IAM enforcement through the SDK', suiteTimeout, () => {
   });
 
   it('lets an explicit Deny with a negated tag condition win over a broad Allow', async () => {
-    await client(keys.admin).send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip], AllowReassignment: true }));
+    await client(keys.admin).send(new AssignPrivateIpAddressesCommand({
+      NetworkInterfaceId: dbB.eni,
+      PrivateIpAddresses: [vip],
+      AllowReassignment: true,
+    }));
     const err = await expectEc2Error(
       client(keys.admin).send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: other.eni, PrivateIpAddresses: ['198.18.1.21'] })),
       'UnauthorizedOperation', 403, /User: arn:aws:sts::123456789012:assumed-role\/ops\/alice is not authorized .* with an explicit deny in an identity-based policy\./,
@@ -155,7 +166,11 @@ describe('IAM enforcement through the SDK', suiteTimeout, () => {
 
 describe('IAM policy evaluation', suiteTimeout, () => {
   const policy = (input: IamPolicyInput) => iamPolicySchema.parse(input);
-  const request = (action: string, arn: string, tags: Record<string, string> = {}) => ({ action, region, resources: [{ arn, tags }] });
+  const request = (action: string, arn: string, tags: Record<string, string> = {}) => ({
+    action,
+    region,
+    resources: [{ arn, tags }],
+  });
 
   it('matches actions case-insensitively with wildcards, and resources with wildcards', () => {
     const p = policy({ Statement: { Effect: 'Allow', Action: 'EC2:describe*', Resource: 'arn:aws:ec2:*:*:network-interface/eni-0?bb' } });

@@ -80,7 +80,12 @@ export interface AuthorizationRequest {
 
 export type AuthorizationDecision =
   | { readonly allowed: true }
-  | { readonly allowed: false; readonly resource: string; readonly explicitDeny: boolean; readonly denyingStatement: string | undefined };
+  | {
+      readonly allowed: false;
+      readonly resource: string;
+      readonly explicitDeny: boolean;
+      readonly denyingStatement: string | undefined;
+    };
 
 /** IAM wildcards: `*` any run of characters, `?` one character. */
 function globMatches(pattern: string, value: string, caseInsensitive: boolean): boolean {
@@ -113,7 +118,8 @@ function statementApplies(s: Statement, request: AuthorizationRequest, resource:
   if (s.Action ? !actionListed(s.Action) : actionListed(s.NotAction!)) return false;
   const resourceListed = (list: readonly string[]) => list.some((p) => globMatches(p, resource.arn, false));
   if (s.Resource ? !resourceListed(s.Resource) : resourceListed(s.NotResource!)) return false;
-  for (const [operator, keys] of Object.entries(s.Condition ?? {}) as Array<[ConditionOperator, Record<string, string[]>]>) {
+  const conditions = Object.entries(s.Condition ?? {}) as Array<[ConditionOperator, Record<string, string[]>]>;
+  for (const [operator, keys] of conditions) {
     for (const [key, wanted] of Object.entries(keys)) {
       if (!operatorHolds(operator, contextValue(key, request, resource), wanted)) return false;
     }
@@ -131,7 +137,8 @@ export function authorize(policies: readonly IamPolicy[], request: Authorization
   for (const resource of request.resources) {
     const deny = statements.findIndex((s) => s.Effect === 'Deny' && statementApplies(s, request, resource));
     if (deny >= 0) {
-      return { allowed: false, resource: resource.arn, explicitDeny: true, denyingStatement: describeStatement(statements[deny]!, deny) };
+      const denyingStatement = describeStatement(statements[deny]!, deny);
+      return { allowed: false, resource: resource.arn, explicitDeny: true, denyingStatement };
     }
     if (!statements.some((s) => s.Effect === 'Allow' && statementApplies(s, request, resource))) {
       return { allowed: false, resource: resource.arn, explicitDeny: false, denyingStatement: undefined };
@@ -146,7 +153,11 @@ export function authorize(policies: readonly IamPolicy[], request: Authorization
  * failure message" (sts:DecodeAuthorizationMessage reveals it); the emulator base64url-encodes the
  * same kind of JSON in the clear, so a test can decode it.
  */
-export function unauthorizedMessage(principalArn: string, request: AuthorizationRequest, decision: Extract<AuthorizationDecision, { allowed: false }>): string {
+export function unauthorizedMessage(
+  principalArn: string,
+  request: AuthorizationRequest,
+  decision: Extract<AuthorizationDecision, { allowed: false }>,
+): string {
   const why = decision.explicitDeny
     ? `with an explicit deny in an identity-based policy`
     : `because no identity-based policy allows the ${request.action} action`;

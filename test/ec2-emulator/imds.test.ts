@@ -1,4 +1,5 @@
-// Goal: IMDSv2 serves one instance's metadata behind a session token, with AWS's status codes, and trails the remap by imdsLagMs.
+// Goal: IMDSv2 serves one instance's metadata behind a session token, with AWS's status codes, and
+// trails the remap by imdsLagMs.
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { AssignPrivateIpAddressesCommand } from '@aws-sdk/client-ec2';
@@ -7,7 +8,12 @@ import { baseConfig, dbA, dbB, ec2Client, emulatorForTest, eventually, sleep, su
 
 const ttlHeader = 'X-aws-ec2-metadata-token-ttl-seconds';
 
-async function imdsForTest(t: TestContext, ec2: Ec2Emulator, instanceId: string, tokensRequired = true): Promise<ImdsServer> {
+async function imdsForTest(
+  t: TestContext,
+  ec2: Ec2Emulator,
+  instanceId: string,
+  tokensRequired = true,
+): Promise<ImdsServer> {
   const imds = await startImds({ instanceId, source: ec2, tokensRequired });
   t.after(() => imds.close());
   return imds;
@@ -147,7 +153,11 @@ describe('IMDS and the remap', suiteTimeout, () => {
     const localIpv4s = () => metadata(imds, `network/interfaces/macs/${dbB.mac}/local-ipv4s`, session);
     assert.equal(await localIpv4s(), dbB.primaryIp);
     const started = performance.now();
-    await ec2Client(ec2.url).send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip], AllowReassignment: true }));
+    await ec2Client(ec2.url).send(new AssignPrivateIpAddressesCommand({
+      NetworkInterfaceId: dbB.eni,
+      PrivateIpAddresses: [vip],
+      AllowReassignment: true,
+    }));
     await eventually(async () => ((await localIpv4s()) === `${dbB.primaryIp}\n${vip}` ? true : undefined), 3_000, 'the VIP in local-ipv4s');
     const elapsedMs = performance.now() - started;
     assert.ok(elapsedMs >= remapDelayMs + imdsLagMs - 20, `visible after ${elapsedMs} ms`);
@@ -159,7 +169,11 @@ describe('IMDS and the remap', suiteTimeout, () => {
     t.after(() => imds.close());
     const session = await token(imds);
     assert.equal(await metadata(imds, 'local-ipv4', session), dbB.primaryIp);
-    await ec2Client(ec2.url).send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip], AllowReassignment: true }));
+    await ec2Client(ec2.url).send(new AssignPrivateIpAddressesCommand({
+      NetworkInterfaceId: dbB.eni,
+      PrivateIpAddresses: [vip],
+      AllowReassignment: true,
+    }));
     assert.equal(await metadata(imds, `network/interfaces/macs/${dbB.mac}/local-ipv4s`, session), `${dbB.primaryIp}\n${vip}`);
   });
 });

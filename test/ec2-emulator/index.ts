@@ -37,7 +37,10 @@ export interface Ec2Emulator {
   onTruthChange(listener: (change: TruthChange) => void): () => void;
   /** What IMDS serves now (the truth as of `imdsLagMs` ago); makes the emulator an IMDS source. */
   imdsView(): Ec2Snapshot;
-  /** The temporary credentials of `instanceId`'s role that IMDS hands out now (issued or rotated on demand); undefined without a role. */
+  /**
+   * The temporary credentials of `instanceId`'s role that IMDS hands out now (issued or rotated on
+   * demand); undefined without a role.
+   */
   roleCredentials(instanceId: string): RoleCredentials | undefined;
   /** Replaces the fault rules (counters and RNG restart). */
   setFaults(faults: FaultPlan | readonly FaultRule[]): void;
@@ -58,7 +61,10 @@ export interface StartOptions {
 }
 
 /** Starts an emulator from an already validated config (see loadEmulatorConfigFile). */
-export async function startResolvedEc2Emulator(config: ResolvedEmulatorConfig, options: { clock?: Clock; wallClock?: () => number } = {}): Promise<Ec2Emulator> {
+export async function startResolvedEc2Emulator(
+  config: ResolvedEmulatorConfig,
+  options: { clock?: Clock; wallClock?: () => number } = {},
+): Promise<Ec2Emulator> {
   const store = new Ec2Store(initialSnapshot(config), config.timing, options.clock);
   const faults = new FaultInjector(config.faults);
   const log = new RequestLog();
@@ -105,6 +111,9 @@ export async function startEc2Emulator(config: Ec2EmulatorConfig, options: Start
 }
 
 /** Loads a JSON or YAML config file and starts the emulator; `overrides` win over the file (e.g. the port). */
-export async function startEc2EmulatorFromFile(file: string, overrides: { host?: string; port?: number } = {}): Promise<Ec2Emulator> {
+export async function startEc2EmulatorFromFile(
+  file: string,
+  overrides: { host?: string; port?: number } = {},
+): Promise<Ec2Emulator> {
   return startResolvedEc2Emulator({ ...loadEmulatorConfigFile(file), ...overrides });
 }

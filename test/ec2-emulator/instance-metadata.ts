@@ -18,7 +18,11 @@ function hostnameOf(address: string, region: string): string {
  * instance role's credentials, `meta-data/iam/` holds `info` and `security-credentials/ROLE`, the
  * documents the SDKs' instance-metadata credential providers read.
  */
-export function instanceMetadata(s: Ec2Snapshot, instanceId: string, role?: RoleCredentials): MetadataDirectory | undefined {
+export function instanceMetadata(
+  s: Ec2Snapshot,
+  instanceId: string,
+  role?: RoleCredentials,
+): MetadataDirectory | undefined {
   const enis = interfacesOfInstance(s, instanceId);
   const primary = enis[0];
   if (!primary) return undefined;

@@ -57,12 +57,19 @@ async function roleCredentials(imds: ImdsServer): Promise<ImdsCredentials> {
   return JSON.parse(res.text) as ImdsCredentials;
 }
 
-function clientWith(ec2: Ec2Emulator, c: { AccessKeyId: string; SecretAccessKey: string; Token?: string | undefined }): EC2Client {
+function clientWith(
+  ec2: Ec2Emulator,
+  c: { AccessKeyId: string; SecretAccessKey: string; Token?: string | undefined },
+): EC2Client {
   return new EC2Client({
     region,
     endpoint: ec2.url,
     maxAttempts: 1,
-    credentials: { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, ...(c.Token === undefined ? {} : { sessionToken: c.Token }) },
+    credentials: {
+      accessKeyId: c.AccessKeyId,
+      secretAccessKey: c.SecretAccessKey,
+      ...(c.Token === undefined ? {} : { sessionToken: c.Token }),
+    },
   });
 }
 
@@ -70,7 +77,10 @@ function clientWith(ec2: Ec2Emulator, c: { AccessKeyId: string; SecretAccessKey:
  * Runs `script` (an ES module body that may `await`) in a fresh Node process whose environment has
  * no AWS keys at all, only the IMDS endpoint: what it prints on stdout comes back.
  */
-function runWithInstanceRole(script: string, imdsUrl: string): Promise<{ code: number; stdout: string; stderr: string }> {
+function runWithInstanceRole(
+  script: string,
+  imdsUrl: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const env = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: '/nonexistent',

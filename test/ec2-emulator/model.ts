@@ -93,7 +93,9 @@ export function holderOfAddress(s: Ec2Snapshot, address: string): NetworkInterfa
 
 /** The instance's ENIs ordered by device index (index 0 is the primary interface). */
 export function interfacesOfInstance(s: Ec2Snapshot, instanceId: string): NetworkInterface[] {
-  return s.networkInterfaces.filter((eni) => eni.instanceId === instanceId).sort((a, b) => a.deviceIndex - b.deviceIndex);
+  return s.networkInterfaces
+    .filter((eni) => eni.instanceId === instanceId)
+    .sort((a, b) => a.deviceIndex - b.deviceIndex);
 }
 
 /**
@@ -107,7 +109,11 @@ export function routeState(s: Ec2Snapshot, route: Route): 'active' | 'blackhole'
 }
 
 /** Returns a copy of `s` with one ENI replaced by `update(eni)`. */
-export function withNetworkInterface(s: Ec2Snapshot, id: string, update: (eni: NetworkInterface) => NetworkInterface): Ec2Snapshot {
+export function withNetworkInterface(
+  s: Ec2Snapshot,
+  id: string,
+  update: (eni: NetworkInterface) => NetworkInterface,
+): Ec2Snapshot {
   return { ...s, networkInterfaces: s.networkInterfaces.map((eni) => (eni.id === id ? update(eni) : eni)) };
 }
 

@@ -151,7 +151,12 @@ export const unassignPrivateIpAddresses: Ec2Operation = {
       {
         ...s,
         networkInterfaces: s.networkInterfaces.map((other) =>
-          other.id === eni.id ? { ...other, secondaryPrivateIpAddresses: other.secondaryPrivateIpAddresses.filter((a) => !removed.has(a)) } : other,
+          other.id === eni.id
+            ? {
+                ...other,
+                secondaryPrivateIpAddresses: other.secondaryPrivateIpAddresses.filter((a) => !removed.has(a)),
+              }
+            : other,
         ),
       },
       'UnassignPrivateIpAddresses',

@@ -35,7 +35,12 @@ export function checkIdFormat(id: string, pattern: RegExp, code: 'InvalidNetwork
  * MaxResults/NextToken paging over a result list. The token is opaque to clients; here it is the
  * offset of the next item, bound to the request's filters so a token cannot be reused elsewhere.
  */
-export function paginate<T>(items: readonly T[], params: QueryParams, maxResultsRange: { min: number; max: number }, boundTo: string): { page: readonly T[]; nextToken: string | undefined } {
+export function paginate<T>(
+  items: readonly T[],
+  params: QueryParams,
+  maxResultsRange: { min: number; max: number },
+  boundTo: string,
+): { page: readonly T[]; nextToken: string | undefined } {
   const maxResults = params.integer('MaxResults', maxResultsRange);
   const token = params.string('NextToken');
   let offset = 0;

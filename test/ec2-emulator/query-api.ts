@@ -86,7 +86,13 @@ function identify(deps: QueryApiDeps, request: QueryRequest): Identity {
 }
 
 /** What follows the front door for every operation: parameters → IAM → DryRun → execute. */
-function runOperation(store: Ec2Store, action: string, operation: Ec2Operation, params: QueryParams, principal: IamPrincipal | undefined): XmlElement[] {
+function runOperation(
+  store: Ec2Store,
+  action: string,
+  operation: Ec2Operation,
+  params: QueryParams,
+  principal: IamPrincipal | undefined,
+): XmlElement[] {
   params.rejectUnknown(operation.parameters);
   const dryRun = operation.supportsDryRun ? (params.boolean('DryRun') ?? false) : false;
   const resources = operation.resources(params, store.control);

@@ -121,11 +121,13 @@ export const replaceRoute: Ec2Operation = {
 };
 
 function instanceIdOfTarget(s: Ec2Snapshot, route: Route): string | undefined {
-  return route.networkInterfaceId === undefined ? undefined : findNetworkInterface(s, route.networkInterfaceId)?.instanceId;
+  if (route.networkInterfaceId === undefined) return undefined;
+  return findNetworkInterface(s, route.networkInterfaceId)?.instanceId;
 }
 
 function routeTableFilterFields(s: Ec2Snapshot): FilterFields<RouteTable> {
-  const fromRoutes = (pick: (r: Route) => string | undefined) => (t: RouteTable) => t.routes.flatMap((r) => pick(r) ?? []);
+  const fromRoutes = (pick: (r: Route) => string | undefined) => (t: RouteTable) =>
+    t.routes.flatMap((r) => pick(r) ?? []);
   return {
     'association.main': (t) => [String(t.main)],
     'association.subnet-id': (t) => t.subnetIds,

@@ -26,7 +26,11 @@ describe('AssignPrivateIpAddresses', suiteTimeout, () => {
   it('moves the VIP to another ENI with AllowReassignment and reports only the request id AWS would', async (t) => {
     const ec2 = await emulatorForTest(t);
     const client = ec2Client(ec2.url);
-    const out = await client.send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip], AllowReassignment: true }));
+    const out = await client.send(new AssignPrivateIpAddressesCommand({
+      NetworkInterfaceId: dbB.eni,
+      PrivateIpAddresses: [vip],
+      AllowReassignment: true,
+    }));
     assert.equal(out.NetworkInterfaceId, dbB.eni);
     assert.deepEqual(out.AssignedPrivateIpAddresses, [{ PrivateIpAddress: vip }]);
     assert.match(out.$metadata.requestId ?? '', /^[0-9a-f-]{36}$/);
@@ -37,7 +41,9 @@ describe('AssignPrivateIpAddresses', suiteTimeout, () => {
   it('refuses an address held by another ENI without AllowReassignment', async (t) => {
     const ec2 = await emulatorForTest(t);
     await expectEc2Error(
-      ec2Client(ec2.url).send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip] })),
+      ec2Client(ec2.url).send(
+        new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip] }),
+      ),
       'InvalidParameterValue', 400, `[${vip}] assigned, but move is not allowed.`,
     );
   });
@@ -45,7 +51,13 @@ describe('AssignPrivateIpAddresses', suiteTimeout, () => {
   it('never moves a primary address, even with AllowReassignment', async (t) => {
     const ec2 = await emulatorForTest(t);
     await expectEc2Error(
-      ec2Client(ec2.url).send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [dbA.primaryIp], AllowReassignment: true })),
+      ec2Client(ec2.url).send(
+        new AssignPrivateIpAddressesCommand({
+          NetworkInterfaceId: dbB.eni,
+          PrivateIpAddresses: [dbA.primaryIp],
+          AllowReassignment: true,
+        }),
+      ),
       'InvalidParameterValue', 400, /primary private IP address of eni-0aaa and cannot be reassigned/,
     );
   });
@@ -53,7 +65,11 @@ describe('AssignPrivateIpAddresses', suiteTimeout, () => {
   it('treats assigning an address the ENI already holds as done', async (t) => {
     const ec2 = await emulatorForTest(t);
     const client = ec2Client(ec2.url);
-    const out = await client.send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbA.eni, PrivateIpAddresses: [vip], AllowReassignment: true }));
+    const out = await client.send(new AssignPrivateIpAddressesCommand({
+      NetworkInterfaceId: dbA.eni,
+      PrivateIpAddresses: [vip],
+      AllowReassignment: true,
+    }));
     assert.deepEqual(out.AssignedPrivateIpAddresses, [{ PrivateIpAddress: vip }]);
     assert.deepEqual(await holdersOf(client, vip), [dbA.eni]);
   });
@@ -88,7 +104,9 @@ describe('AssignPrivateIpAddresses', suiteTimeout, () => {
 
   it('allocates the lowest free addresses for SecondaryPrivateIpAddressCount', async (t) => {
     const ec2 = await emulatorForTest(t);
-    const out = await ec2Client(ec2.url).send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, SecondaryPrivateIpAddressCount: 2 }));
+    const out = await ec2Client(ec2.url).send(
+      new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, SecondaryPrivateIpAddressCount: 2 }),
+    );
     // .0-.3 are reserved; .10, .11 and .20 are primaries.
     assert.deepEqual(out.AssignedPrivateIpAddresses?.map((a) => a.PrivateIpAddress), ['198.18.1.4', '198.18.1.5']);
   });
@@ -141,7 +159,9 @@ describe('UnassignPrivateIpAddresses', suiteTimeout, () => {
   it('removes a secondary address and answers return=true', async (t) => {
     const ec2 = await emulatorForTest(t);
     const client = ec2Client(ec2.url);
-    const out = await client.send(new UnassignPrivateIpAddressesCommand({ NetworkInterfaceId: dbA.eni, PrivateIpAddresses: [vip] }));
+    const out = await client.send(
+      new UnassignPrivateIpAddressesCommand({ NetworkInterfaceId: dbA.eni, PrivateIpAddresses: [vip] }),
+    );
     assert.equal(out.$metadata.httpStatusCode, 200);
     assert.deepEqual(await holdersOf(client, vip), []);
     const raw = await postQuery(ec2.url, { Action: 'AssignPrivateIpAddresses', NetworkInterfaceId: dbA.eni, 'PrivateIpAddress.1': vip });
@@ -158,7 +178,9 @@ describe('UnassignPrivateIpAddresses', suiteTimeout, () => {
       'InvalidParameterValue', 400, `Some of the specified addresses are not assigned to interface ${dbB.eni}`,
     );
     await expectEc2Error(
-      client.send(new UnassignPrivateIpAddressesCommand({ NetworkInterfaceId: dbA.eni, PrivateIpAddresses: [dbA.primaryIp] })),
+      client.send(
+        new UnassignPrivateIpAddressesCommand({ NetworkInterfaceId: dbA.eni, PrivateIpAddresses: [dbA.primaryIp] }),
+      ),
       'InvalidParameterValue', 400, /primary/,
     );
     const missing = await postQuery(ec2.url, { Action: 'UnassignPrivateIpAddresses', NetworkInterfaceId: dbA.eni });
@@ -185,14 +207,19 @@ describe('DescribeNetworkInterfaces', suiteTimeout, () => {
     assert.equal(eni?.Attachment?.Status, 'attached');
     assert.deepEqual(eni?.Attachment?.AttachTime, new Date(attachTime));
     assert.deepEqual(eni?.TagSet, [{ Key: 'pgvip:cluster', Value: 'main' }, { Key: 'Name', Value: 'db-a' }]);
-    assert.deepEqual(eni?.PrivateIpAddresses?.map((a) => [a.PrivateIpAddress, a.Primary]), [[dbA.primaryIp, true], [vip, false]]);
+    assert.deepEqual(
+      eni?.PrivateIpAddresses?.map((a) => [a.PrivateIpAddress, a.Primary]),
+      [[dbA.primaryIp, true], [vip, false]],
+    );
   });
 
   it('applies each documented filter, ANDing filters and ORing values, with wildcards', async (t) => {
     const ec2 = await emulatorForTest(t);
     const client = ec2Client(ec2.url);
     const ids = async (...filters: Array<[string, string[]]>) =>
-      ((await client.send(new DescribeNetworkInterfacesCommand({ Filters: filters.map(([Name, Values]) => ({ Name, Values })) }))).NetworkInterfaces ?? [])
+      ((await client.send(
+        new DescribeNetworkInterfacesCommand({ Filters: filters.map(([Name, Values]) => ({ Name, Values })) }),
+      )).NetworkInterfaces ?? [])
         .map((e) => e.NetworkInterfaceId)
         .sort();
     assert.deepEqual(await ids(['addresses.private-ip-address', [vip]]), [dbA.eni]);
@@ -224,7 +251,9 @@ describe('DescribeNetworkInterfaces', suiteTimeout, () => {
     const first = await client.send(new DescribeNetworkInterfacesCommand({ MaxResults: 5 }));
     assert.equal(first.NetworkInterfaces?.length, 5);
     assert.ok(first.NextToken);
-    const second = await client.send(new DescribeNetworkInterfacesCommand({ MaxResults: 5, NextToken: first.NextToken }));
+    const second = await client.send(
+      new DescribeNetworkInterfacesCommand({ MaxResults: 5, NextToken: first.NextToken }),
+    );
     assert.deepEqual(second.NetworkInterfaces?.map((e) => e.NetworkInterfaceId), ['eni-15', 'eni-16']);
     assert.equal(second.NextToken, undefined);
     await expectEc2Error(client.send(new DescribeNetworkInterfacesCommand({ MaxResults: 5, NextToken: 'bogus' })), 'InvalidPaginationToken', 400);
@@ -344,12 +373,21 @@ describe('DescribeRouteTables', suiteTimeout, () => {
     const byId = await client.send(new DescribeRouteTablesCommand({ RouteTableIds: ['rtb-0a1'] }));
     assert.deepEqual(byId.RouteTables?.map((r) => r.RouteTableId), ['rtb-0a1']);
     const routes = byId.RouteTables?.[0]?.Routes ?? [];
-    assert.deepEqual(routes.map((r) => [r.DestinationCidrBlock, r.GatewayId ?? r.NetworkInterfaceId, r.InstanceId, r.State, r.Origin]), [
+    const described = routes.map((r) => [
+      r.DestinationCidrBlock,
+      r.GatewayId ?? r.NetworkInterfaceId,
+      r.InstanceId,
+      r.State,
+      r.Origin,
+    ]);
+    assert.deepEqual(described, [
       ['198.18.0.0/16', 'local', undefined, 'active', 'CreateRouteTable'],
       [`${overlayVip}/32`, dbA.eni, dbA.instanceId, 'active', 'CreateRoute'],
     ]);
     const tables = async (Name: string, Values: string[], ids?: string[]) =>
-      ((await client.send(new DescribeRouteTablesCommand({ RouteTableIds: ids, Filters: [{ Name, Values }] }))).RouteTables ?? []).map((r) => r.RouteTableId);
+      ((await client.send(
+        new DescribeRouteTablesCommand({ RouteTableIds: ids, Filters: [{ Name, Values }] }),
+      )).RouteTables ?? []).map((r) => r.RouteTableId);
     assert.deepEqual(await tables('route.destination-cidr-block', [`${overlayVip}/32`]), ['rtb-0a1']);
     assert.deepEqual(await tables('vpc-id', ['vpc-0a1']), ['rtb-0a1', 'rtb-0b2']);
     assert.deepEqual(await tables('route-table-id', ['rtb-0b2']), ['rtb-0b2']);

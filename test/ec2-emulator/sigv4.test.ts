@@ -42,7 +42,10 @@ async function signedBySdk(client: EC2Client, command: AssignPrivateIpAddressesC
 }
 
 /** Sends a captured request as it is (node:http keeps every header as given, Host included). */
-function send(url: string, r: CapturedRequest): Promise<{ status: number; code: string | undefined; message: string | undefined }> {
+function send(
+  url: string,
+  r: CapturedRequest,
+): Promise<{ status: number; code: string | undefined; message: string | undefined }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(new URL(r.path, url), { method: r.method, headers: r.headers, timeout: 5_000 }, (res) => {
       let text = '';
@@ -57,7 +60,11 @@ function send(url: string, r: CapturedRequest): Promise<{ status: number; code: 
 describe('SigV4 verification', suiteTimeout, () => {
   it('executes a call signed with the right secret and refuses the same call signed with a wrong one', async (t) => {
     const ec2 = await signedEmulator(t);
-    const move = new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip], AllowReassignment: true });
+    const move = new AssignPrivateIpAddressesCommand({
+      NetworkInterfaceId: dbB.eni,
+      PrivateIpAddresses: [vip],
+      AllowReassignment: true,
+    });
     await expectEc2Error(ec2Client(ec2.url, { accessKeyId: key, secretAccessKey: `${testSecretAccessKey}x` }).send(move), 'AuthFailure', 401, authFailure);
     assert.equal(holderOfAddress(ec2.state.control, vip)?.id, dbA.eni, 'a refused call changes nothing');
     await ec2Client(ec2.url, { accessKeyId: key }).send(move);
@@ -67,7 +74,14 @@ describe('SigV4 verification', suiteTimeout, () => {
 
   it('refuses a request whose body was changed after signing (same length, another ENI), and accepts it unchanged', async (t) => {
     const ec2 = await signedEmulator(t);
-    const signed = await signedBySdk(ec2Client(ec2.url, { accessKeyId: key }), new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip], AllowReassignment: true }));
+    const signed = await signedBySdk(
+      ec2Client(ec2.url, { accessKeyId: key }),
+      new AssignPrivateIpAddressesCommand({
+        NetworkInterfaceId: dbB.eni,
+        PrivateIpAddresses: [vip],
+        AllowReassignment: true,
+      }),
+    );
     assert.match(signed.body, new RegExp(`NetworkInterfaceId=${dbB.eni}`));
     const tampered = { ...signed, body: signed.body.replace(dbB.eni, other.eni) };
     assert.equal(tampered.body.length, signed.body.length);
@@ -80,7 +94,14 @@ describe('SigV4 verification', suiteTimeout, () => {
 
   it('refuses a changed signed header, an unsigned request and a key it does not know', async (t) => {
     const ec2 = await signedEmulator(t);
-    const signed = await signedBySdk(ec2Client(ec2.url, { accessKeyId: key }), new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip], AllowReassignment: true }));
+    const signed = await signedBySdk(
+      ec2Client(ec2.url, { accessKeyId: key }),
+      new AssignPrivateIpAddressesCommand({
+        NetworkInterfaceId: dbB.eni,
+        PrivateIpAddresses: [vip],
+        AllowReassignment: true,
+      }),
+    );
     const laterDate = signed.headers['x-amz-date']!.replace(/\d(?=Z$)/, (d) => String((Number(d) + 1) % 10));
     assert.equal((await send(ec2.url, { ...signed, headers: { ...signed.headers, 'x-amz-date': laterDate } })).code, 'AuthFailure');
     const { authorization: _, ...unsigned } = signed.headers;
@@ -92,7 +113,13 @@ describe('SigV4 verification', suiteTimeout, () => {
   it('refuses a request dated more than 15 minutes from now with RequestExpired, and accepts 10 minutes of skew', async (t) => {
     const ec2 = await signedEmulator(t);
     const skewed = (offsetMs: number) =>
-      new EC2Client({ region, endpoint: ec2.url, maxAttempts: 1, systemClockOffset: offsetMs, credentials: { accessKeyId: key, secretAccessKey: testSecretAccessKey } });
+      new EC2Client({
+        region,
+        endpoint: ec2.url,
+        maxAttempts: 1,
+        systemClockOffset: offsetMs,
+        credentials: { accessKeyId: key, secretAccessKey: testSecretAccessKey },
+      });
     await expectEc2Error(skewed(-20 * 60_000).send(new DescribeNetworkInterfacesCommand({})), 'RequestExpired', 400, 'Request has expired.');
     await expectEc2Error(skewed(20 * 60_000).send(new DescribeNetworkInterfacesCommand({})), 'RequestExpired', 400);
     await skewed(-10 * 60_000).send(new DescribeNetworkInterfacesCommand({}));

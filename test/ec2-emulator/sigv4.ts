@@ -53,7 +53,10 @@ export function parseAuthorization(authorization: string): SignedAuthorization |
   return { scope, signedHeaders, signature };
 }
 
-/** The credential scope alone (key id, date, region, service), for callers that only need to know who claims to call. */
+/**
+ * The credential scope alone (key id, date, region, service), for callers that only need to know
+ * who claims to call.
+ */
 export function credentialScopeOf(authorization: string | undefined): CredentialScope | undefined {
   if (authorization === undefined) return undefined;
   const m = /Credential=([^,\s]+)/.exec(authorization);
@@ -84,7 +87,10 @@ function canonicalQuery(search: string): string {
   return pairs.map(([k, v]) => `${k}=${v}`).join('&');
 }
 
-/** Header values by lower-case name: repeated headers joined with ',', each value trimmed and its inner spaces collapsed. */
+/**
+ * Header values by lower-case name: repeated headers joined with ',', each value trimmed and its
+ * inner spaces collapsed.
+ */
 export function headerValues(rawHeaders: readonly string[]): Map<string, string> {
   const values = new Map<string, string[]>();
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
@@ -112,8 +118,16 @@ export function canonicalRequest(request: ReceivedRequest, signedHeaders: readon
   return [request.method.toUpperCase(), canonicalUri(url.pathname), canonicalQuery(url.search), lines.join(''), signedHeaders.join(';'), sha256Hex(request.body)].join('\n');
 }
 
-/** The signature SigV4 gives `request` for `secretAccessKey`, with the request date `amzDate` (YYYYMMDD'T'HHMMSS'Z'). */
-export function expectedSignature(request: ReceivedRequest, auth: SignedAuthorization, amzDate: string, secretAccessKey: string): string | undefined {
+/**
+ * The signature SigV4 gives `request` for `secretAccessKey`, with the request date `amzDate`
+ * (YYYYMMDD'T'HHMMSS'Z').
+ */
+export function expectedSignature(
+  request: ReceivedRequest,
+  auth: SignedAuthorization,
+  amzDate: string,
+  secretAccessKey: string,
+): string | undefined {
   const canonical = canonicalRequest(request, auth.signedHeaders);
   if (canonical === undefined) return undefined;
   const { date, region, service } = auth.scope;
@@ -122,7 +136,10 @@ export function expectedSignature(request: ReceivedRequest, auth: SignedAuthoriz
   return createHmac('sha256', signingKey).update(stringToSign, 'utf8').digest('hex');
 }
 
-/** The request time a signature claims: `X-Amz-Date` (basic ISO 8601), else `Date`; in epoch ms with its SigV4 spelling. */
+/**
+ * The request time a signature claims: `X-Amz-Date` (basic ISO 8601), else `Date`; in epoch ms with
+ * its SigV4 spelling.
+ */
 export function requestDate(rawHeaders: readonly string[]): { amzDate: string; epochMs: number } | undefined {
   const headers = headerValues(rawHeaders);
   const amz = headers.get('x-amz-date');

@@ -1,4 +1,5 @@
-// Goal: the config file is validated with clear errors, and the standalone emulator (EC2 + IMDS) starts, serves and stops cleanly on a signal.
+// Goal: the config file is validated with clear errors, and the standalone emulator (EC2 + IMDS)
+// starts, serves and stops cleanly on a signal.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -94,8 +95,12 @@ describe('config validation', suiteTimeout, () => {
     assert.equal(config.iam?.accessKeys.get(exampleKey)?.principal.policies[0]?.Statement.length, 2);
     const ec2 = await startEc2EmulatorFromFile(exampleConfig, { port: 0 });
     t.after(() => ec2.close());
-    const out = await ec2Client(ec2.url, { accessKeyId: exampleKey, secretAccessKey: exampleSecret }).send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: [dbA.eni] }));
-    assert.deepEqual(out.NetworkInterfaces?.[0]?.PrivateIpAddresses?.map((a) => a.PrivateIpAddress), [dbA.primaryIp, vip]);
+    const keyed = ec2Client(ec2.url, { accessKeyId: exampleKey, secretAccessKey: exampleSecret });
+    const out = await keyed.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: [dbA.eni] }));
+    assert.deepEqual(
+      out.NetworkInterfaces?.[0]?.PrivateIpAddresses?.map((a) => a.PrivateIpAddress),
+      [dbA.primaryIp, vip],
+    );
     // Without attachTime in the file, the ENIs were attached when the emulator started.
     const attachedAgoMs = Date.now() - (out.NetworkInterfaces?.[0]?.Attachment?.AttachTime?.getTime() ?? NaN);
     assert.ok(attachedAgoMs >= 0 && attachedAgoMs < 60_000, `attached ${attachedAgoMs} ms ago`);
@@ -121,7 +126,11 @@ describe('npm run ec2-emulator', { timeout: 60_000 }, () => {
     }, 20_000, `the listening lines (output so far: ${cli.output()})`);
 
     const agent = ec2Client(ec2Url!, { accessKeyId: exampleKey, secretAccessKey: exampleSecret });
-    await agent.send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip], AllowReassignment: true }));
+    await agent.send(new AssignPrivateIpAddressesCommand({
+      NetworkInterfaceId: dbB.eni,
+      PrivateIpAddresses: [vip],
+      AllowReassignment: true,
+    }));
     const out = await agent.send(new DescribeNetworkInterfacesCommand({ Filters: [{ Name: 'addresses.private-ip-address', Values: [vip] }] }));
     assert.deepEqual(out.NetworkInterfaces?.map((e) => e.NetworkInterfaceId), [dbB.eni]);
     await expectEc2Error(ec2Client(ec2Url!, { accessKeyId: 'AKIANOTINTHEFILE1' }).send(new DescribeNetworkInterfacesCommand({})), 'AuthFailure', 401);
@@ -155,7 +164,16 @@ describe('npm run ec2-emulator', { timeout: 60_000 }, () => {
     const role = await (await fetch(`${imdsUrl}/latest/meta-data/iam/security-credentials/`, { headers: { 'X-aws-ec2-metadata-token': session } })).text();
     assert.equal(role, 'pgvip-db');
     const creds = (await (await fetch(`${imdsUrl}/latest/meta-data/iam/security-credentials/pgvip-db`, { headers: { 'X-aws-ec2-metadata-token': session } })).json()) as Record<string, string>;
-    const client = new EC2Client({ region, endpoint: ec2.url, maxAttempts: 1, credentials: { accessKeyId: creds.AccessKeyId!, secretAccessKey: creds.SecretAccessKey!, sessionToken: creds.Token! } });
+    const client = new EC2Client({
+      region,
+      endpoint: ec2.url,
+      maxAttempts: 1,
+      credentials: {
+        accessKeyId: creds.AccessKeyId!,
+        secretAccessKey: creds.SecretAccessKey!,
+        sessionToken: creds.Token!,
+      },
+    });
     await client.send(new DescribeNetworkInterfacesCommand({}));
     assert.equal(ec2.requests().at(-1)?.principal, `arn:aws:sts::123456789012:assumed-role/pgvip-db/${dbB.instanceId}`);
     cli.child.kill('SIGINT');
