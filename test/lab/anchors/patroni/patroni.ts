@@ -1,0 +1,249 @@
+// Patroni in the lab, as its documentation sets it up for a primary, one standby and a third node:
+// a three-member etcd (one member on db-a, db-b and the witness host) as the DCS, Patroni on db-a and
+// db-b with synchronous_mode on, and the VIP moved by a callback (vip-callback.sh) that calls the real
+// `aws ec2 assign-private-ip-addresses --allow-reassignment` against the EC2 emulator and `ip addr`.
+// Patroni bootstraps PostgreSQL itself (initdb on db-a, a base backup onto db-b), rewinds a returning
+// old primary with pg_rewind, and restarts a crashed PostgreSQL in place while it holds the leader key.
+//
+// Two systems: "patroni" at Patroni's default timings, "patroni-fast" at its documented fastest safe
+// ones (config.ts says which and why).
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { awsEnv } from '../../baseline/baseline.js';
+import type { HealthyCluster } from '../../checkers.js';
+import { mustRun, mustRunOnHost, osUser } from '../../exec.js';
+import type { Lab } from '../../lab.js';
+import type { Milestone } from '../../logs.js';
+import { Service } from '../../supervisor.js';
+import { dbNodes, ec2Endpoint, imdsEndpoint, otherNode, type DbNode } from '../../topology.js';
+import { waitFor } from '../../wait.js';
+import { pairProblems, type AnchorInstance, type AnchorSystem } from '../system.js';
+import {
+  patroniDefaults,
+  patroniFastest,
+  renderEtcdYml,
+  renderPatroniYml,
+  type EtcdMember,
+  type PatroniTimings,
+} from './config.js';
+
+const here = path.dirname(new URL(import.meta.url).pathname);
+const etcdHosts = ['db-a', 'db-b', 'witness'] as const;
+type EtcdHost = (typeof etcdHosts)[number];
+const scope = 'lab';
+
+interface PatroniMember {
+  readonly name: string;
+  readonly role: string;
+  readonly state: string;
+}
+
+/** A Patroni log line: `2026-12-07 02:30:01,123 INFO: message` (TZ=UTC), or the callback's own. */
+export function parsePatroniLog(text: string): Array<{ atMs: number; msg: string }> {
+  const out: Array<{ atMs: number; msg: string }> = [];
+  for (const line of text.split('\n')) {
+    const p = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d),(\d{3}) \w+: (.*)$/.exec(line);
+    if (p) {
+      out.push({ atMs: Date.parse(`${p[1]}T${p[2]}.${p[3]}Z`), msg: p[4]! });
+      continue;
+    }
+    const cb = /^(\d{13}) (vip-callback: .*)$/.exec(line);
+    if (cb) out.push({ atMs: Number(cb[1]), msg: cb[2]! });
+  }
+  return out;
+}
+
+class PatroniInstance implements AnchorInstance {
+  readonly #lab: Lab;
+  readonly #timings: PatroniTimings;
+  readonly #etcd = {} as Record<EtcdHost, Service>;
+  readonly #patroni = {} as Record<DbNode, Service>;
+  readonly #configs = {} as Record<DbNode, string>;
+
+  constructor(lab: Lab, timings: PatroniTimings) {
+    this.#lab = lab;
+    this.#timings = timings;
+  }
+
+  get services(): Service[] {
+    return [...Object.values(this.#patroni), ...Object.values(this.#etcd)];
+  }
+
+  #hostDir(h: EtcdHost): string {
+    return path.join(this.#lab.dir, 'hosts', h);
+  }
+
+  logFiles(): Record<string, string> {
+    const logs = path.join(this.#lab.dir, 'logs');
+    return {
+      ...Object.fromEntries(dbNodes.map((n) => [`patroni ${n}`, path.join(logs, `patroni-${n}.log`)])),
+      ...Object.fromEntries(etcdHosts.map((h) => [`etcd ${h}`, path.join(logs, `etcd-${h}.log`)])),
+    };
+  }
+
+  async start(): Promise<void> {
+    const lab = this.#lab;
+    const t = lab.topology;
+    const members: EtcdMember[] = etcdHosts.map((h) => ({ name: h, address: t.hosts[h].address }));
+    const etcdUser = osUser('etcd');
+    for (const h of etcdHosts) {
+      const dataDir = path.join(this.#hostDir(h), 'etcd');
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      await mustRun('chown', [`${etcdUser.uid}:${etcdUser.gid}`, dataDir]);
+      const file = path.join(this.#hostDir(h), 'etcd.yml');
+      writeFileSync(file, renderEtcdYml(members.find((m) => m.name === h)!, members, dataDir));
+      this.#etcd[h] = new Service({
+        reaper: lab.reaper,
+        name: `etcd ${h}`,
+        host: h,
+        argv: ['/usr/bin/etcd', '--config-file', file],
+        run: { user: 'etcd' },
+        env: { HOME: dataDir },
+        logFile: path.join(lab.dir, 'logs', `etcd-${h}.log`),
+      });
+    }
+    // The callback runs as Patroni's user, who may not be able to enter the checkout: a copy, as the
+    // lab does with the daemons' code (docs/lab.md).
+    const callback = path.join(lab.dir, 'patroni-vip-callback.sh');
+    copyFileSync(path.join(here, 'vip-callback.sh'), callback);
+    chmodSync(callback, 0o755);
+    for (const n of dbNodes) {
+      const hostDir = this.#hostDir(n);
+      const file = path.join(hostDir, 'patroni.yml');
+      const yml = renderPatroniYml({
+        scope,
+        node: n,
+        address: t.hosts[n].address,
+        hostDir,
+        dataDir: lab.pg[n].dataDir,
+        callback,
+        etcd: members,
+        timings: this.#timings,
+      });
+      // It holds the database passwords: readable by Patroni's user only, like /etc/patroni/*.yml.
+      writeFileSync(file, yml, { mode: 0o600 });
+      await mustRun('chown', ['postgres:postgres', file]);
+      this.#configs[n] = file;
+      this.#patroni[n] = new Service({
+        reaper: lab.reaper,
+        name: `patroni ${n}`,
+        host: n,
+        argv: ['/usr/bin/patroni', file],
+        // The PostgreSQL user, with CAP_NET_ADMIN for the callback's `ip addr` (as pgvip's agent has).
+        run: { user: 'postgres', caps: ['net_admin'] },
+        env: {
+          ...awsEnv(lab, n),
+          TZ: 'UTC',
+          VIP: t.vip.address,
+          VIP_PREFIX: String(t.vip.prefixLength),
+          EC2_ENDPOINT: ec2Endpoint(t),
+          IMDS_ENDPOINT: imdsEndpoint(t, n),
+        },
+        logFile: path.join(lab.dir, 'logs', `patroni-${n}.log`),
+      });
+    }
+    lab.progress('starting etcd on db-a, db-b and the witness host');
+    for (const h of etcdHosts) this.#etcd[h].start();
+    await waitFor('etcd to have a leader', 60_000, async () => {
+      const argv = ['/usr/bin/etcdctl', '--endpoints', 'http://127.0.0.1:2379', 'endpoint', 'status', '-w', 'json'];
+      const opts = { user: 'etcd', cgroup: false, env: { ETCDCTL_API: '3' } };
+      const r = await mustRunOnHost('witness', argv, opts).catch(() => '');
+      return /"leader":\s*[1-9]/.test(r) ? true : null;
+    });
+    // db-a first, so that it bootstraps the cluster and is the first primary, as in the other systems.
+    lab.progress('starting Patroni on db-a (it bootstraps the cluster), then on db-b');
+    this.#patroni['db-a'].start();
+    await waitFor('Patroni on db-a to lead', 120_000, async () => {
+      const members = await this.#members();
+      return members?.some((m) => m.name === 'db-a' && m.role === 'leader') === true ? true : null;
+    });
+    this.#patroni['db-b'].start();
+  }
+
+  /** Patroni's view of the cluster (GET /cluster of either node's REST API), null when none answers. */
+  async #members(): Promise<PatroniMember[] | null> {
+    for (const n of dbNodes) {
+      try {
+        const url = `http://${this.#lab.topology.hosts[n].address}:8008/cluster`;
+        const r = await this.#lab.emulator.http(url, { timeoutMs: 1_500 });
+        if (r.status === 200) return (JSON.parse(r.body) as { members: PatroniMember[] }).members;
+      } catch {
+        // that node does not answer: ask the other
+      }
+    }
+    return null;
+  }
+
+  async health(): Promise<{ problems: string[]; healthy: HealthyCluster | null }> {
+    const h = await pairProblems(this.#lab, { sync: true });
+    const members = await this.#members();
+    if (members === null) return { problems: [...h.problems, "neither Patroni's REST API answers"], healthy: null };
+    const problems = [...h.problems];
+    if (h.healthy !== null) {
+      const leader = members.find((m) => m.role === 'leader');
+      const sync = members.find((m) => m.role === 'sync_standby');
+      const { primary, standby } = h.healthy;
+      if (leader?.name !== primary) problems.push(`Patroni's leader is ${leader?.name ?? 'nobody'}, not ${primary}`);
+      if (sync?.name !== standby) problems.push(`Patroni's synchronous standby is ${sync?.name ?? 'nobody'}, not ${standby}`);
+      else if (!['running', 'streaming'].includes(sync.state)) problems.push(`${sync.name} is ${sync.state}`);
+    }
+    return { problems, healthy: problems.length === 0 ? h.healthy : null };
+  }
+
+  async switchover(to: DbNode): Promise<void> {
+    const from = otherNode(to);
+    const argv = ['/usr/bin/patronictl', '-c', this.#configs[to], 'switchover'];
+    argv.push('--leader', from, '--candidate', to, '--force');
+    const env = { TZ: 'UTC', HOME: this.#hostDir(to) };
+    await mustRunOnHost(to, argv, { user: 'postgres', cgroup: false, timeoutMs: 120_000, env });
+  }
+
+  /** Patroni repairs by itself (pg_rewind of the old primary, sync standby again): only wait for it. */
+  async repair(): Promise<HealthyCluster> {
+    for (const s of this.services) s.start();
+    return this.#lab.waitHealthy(180_000);
+  }
+
+  timeline(faultAt: number, oldPrimary: DbNode, newPrimary: DbNode): Milestone[] {
+    const read = (n: DbNode) => {
+      try {
+        return parsePatroniLog(readFileSync(path.join(this.#lab.dir, 'logs', `patroni-${n}.log`), 'utf8'));
+      } catch {
+        return [];
+      }
+    };
+    const first = (n: DbNode, re: RegExp) => read(n).find((l) => l.atMs >= faultAt && re.test(l.msg))?.atMs ?? null;
+    const promoted = this.#lab.promotionsSince(faultAt).find((p) => p.node === newPrimary);
+    const oldLog = `patroni ${oldPrimary}`;
+    const newLog = `patroni ${newPrimary}`;
+    return [
+      { label: `${oldPrimary} demoted itself`, atMs: first(oldPrimary, /^demot|Demoting self/), source: oldLog },
+      { label: `${newPrimary} took the leader key`, atMs: first(newPrimary, /promoted self to leader/), source: newLog },
+      { label: `PostgreSQL on ${newPrimary} promoted`, atMs: promoted?.atMs ?? null, source: `PostgreSQL ${newPrimary}` },
+      { label: `callback assigned the VIP to ${newPrimary}`, atMs: first(newPrimary, /VIP assigned/), source: newLog },
+    ];
+  }
+}
+
+function patroniSystem(name: string, timings: PatroniTimings, setting: string): AnchorSystem {
+  return {
+    name,
+    tool: 'patroni',
+    describe:
+      `Patroni 3.0.2 (Debian) with a three-member etcd 3.4, synchronous_mode on, the VIP moved by its on_role_change ` +
+      `callback (test/lab/anchors/patroni); ${setting}: ttl ${timings.ttl}, loop_wait ${timings.loopWait}, ` +
+      `retry_timeout ${timings.retryTimeout}.`,
+    postgres: 'tool',
+    // While it holds the leader key, Patroni restarts a crashed PostgreSQL where it was.
+    recoversInPlace: ['pg-crash'],
+    recoveryDeadlineMs: { 'host-loss': 90_000, isolation: 90_000, 'pg-crash': 90_000 },
+    create: (lab) => new PatroniInstance(lab, timings),
+  };
+}
+
+export const patroni = patroniSystem('patroni', patroniDefaults, "Patroni's defaults");
+export const patroniFast = patroniSystem(
+  'patroni-fast',
+  patroniFastest,
+  'its documented fastest safe settings (ttl at its minimum, loop_wait + 2 × retry_timeout = ttl)',
+);
