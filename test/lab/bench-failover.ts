@@ -13,8 +13,8 @@
 // longest write gap, acknowledged writes missing from the final primary, overlapping writers (two
 // servers acknowledging in the same span), and time during which BOTH servers accepted writes when
 // asked directly (split brain). Writes bench/results/failover.json and bench/results/failover.md,
-// MERGED per system: the systems of this run replace their own rows, every other system's rows stay
-// (so `--systems patroni` and `--systems pgvip` can run separately and fill one table).
+// MERGED per system and scenario: the rows run now replace their own, every other row stays (so
+// `--systems patroni` and `--systems pgvip`, or one scenario at a time, can run separately).
 //
 //   npm run bench:failover -- [--runs 20] [--systems pgvip,baseline] [--scenarios host-loss,pg-crash,switchover,isolation]
 //   npm run bench:failover -- --render      (rewrite failover.md from failover.json, no lab)
@@ -410,11 +410,13 @@ async function main(): Promise<void> {
     writeFileSync(path.join(args.out!, 'failover.md'), markdown(results, { ...meta, complete }));
   };
   for (const system of systems) {
-    results[system] = [];
+    // Per system and scenario: the scenarios run now replace theirs, the system's others stay.
+    results[system] = (results[system] ?? []).filter((x) => !scenarios.includes(x.scenario));
     const describe = anchorOf(system)?.describe;
     systemInfo[system] = { date, runsPerScenario: runs, ...(describe === undefined ? {} : { describe }) };
     await benchSystem(system, (summary) => {
-      results[system]!.push(summary);
+      const order = (x: ScenarioSummary) => scenarioNames.indexOf(x.scenario);
+      results[system] = [...results[system]!, summary].sort((a, b) => order(a) - order(b));
       save(false);
     });
   }

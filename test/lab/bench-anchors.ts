@@ -1,0 +1,278 @@
+// `npm run bench:anchors` (as root): the safety scenarios that matter most, run against the anchors
+// (test/lab/anchors: Patroni, ...) and, for comparison, pgvip, in the same lab as bench:failover:
+//
+//   isolation      the primary host fully isolated (its processes alive), healed after the takeover
+//                  or after 90 s
+//   cut            only the link between primary and standby cut (both still reach the third host)
+//                  for 60 s
+//   flapping       the primary isolated 6 s, healed 6 s, five times: blips shorter than a takeover
+//   frozen-host    every process of the primary host frozen for 50 s (longer than every system's
+//                  lease or TTL), then thawed with its network intact: does the old primary come back
+//                  writable next to the new one?
+//
+// Per run: when writes came back through the VIP (any node), the longest write gap, acknowledged
+// writes missing from the final primary, overlapping writers, the longest time both servers accepted
+// writes when asked directly, and the promotions PostgreSQL logged. Results are MERGED per system and
+// scenario into bench/results/anchors.json and anchors.md, as bench:failover does.
+//
+//   npm run bench:anchors -- [--runs 2] [--systems patroni,patroni-fast] [--scenarios isolation,cut,flapping,frozen-host]
+import { cpus, release } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseCommandLine, usageError } from '../../scripts/cli-args.mjs';
+import { ensureSystemDeps } from '../../scripts/system-deps.mjs';
+import { anchorOf, anchors } from './anchors/registry.js';
+import { repairBaseline } from './baseline/baseline.js';
+import { acknowledged, firstAckAfter, lostAckedWrites, overlappingWriters, writeGap } from './checkers.js';
+import { repoRoot } from './ipc.js';
+import { isRoot, startLab, type Lab } from './lab.js';
+import { otherNode, type DbNode } from './topology.js';
+import { hold } from './wait.js';
+import { WritableProbe } from './writable-probe.js';
+
+const scenarioNames = ['isolation', 'cut', 'flapping', 'frozen-host'] as const;
+type Scenario = (typeof scenarioNames)[number];
+
+const titles: Record<Scenario, string> = {
+  isolation: 'primary fully isolated, processes alive',
+  cut: 'primary ↔ standby cut only (both reach the third host), 60 s',
+  flapping: 'primary isolated 6 s / healed 6 s, five times',
+  'frozen-host': 'primary host frozen 50 s, then thawed',
+};
+
+interface SafetyRun {
+  readonly run: number;
+  readonly oldPrimary: string;
+  readonly finalPrimary: string;
+  /** Fault → first write acknowledged through the VIP after it (by either node). */
+  readonly writesBackMs: number | null;
+  readonly writeGapMs: number;
+  readonly lost: number;
+  readonly overlapping: number;
+  readonly dualWritableMs: number;
+  readonly promotions: number;
+}
+
+interface SafetySummary {
+  readonly scenario: Scenario;
+  readonly title: string;
+  readonly runs: readonly SafetyRun[];
+  readonly errors: readonly string[];
+}
+
+const usage = `usage: npm run bench:anchors -- [--runs N] [--systems ${Object.keys(anchors).join(',')},pgvip]
+         [--scenarios ${scenarioNames.join(',')}] [--out DIR]
+  (as root) N runs (default 2) of each safety scenario for each system in the lab; merges the results into
+  anchors.json and anchors.md in DIR (default bench/results): the systems run replace their own rows`;
+const { values: args } = parseCommandLine({
+  usage,
+  options: {
+    runs: { type: 'string', default: '2' },
+    systems: { type: 'string', default: Object.keys(anchors).join(',') },
+    scenarios: { type: 'string', default: scenarioNames.join(',') },
+    out: { type: 'string', default: path.join(repoRoot, 'bench', 'results') },
+  },
+});
+const runs = Number(args.runs);
+const systems = args.systems!.split(',');
+const scenarios = args.scenarios!.split(',') as Scenario[];
+if (!Number.isInteger(runs) || runs < 1) usageError(usage, `--runs must be a positive whole number (got ${args.runs})`);
+for (const s of systems) {
+  if (s !== 'pgvip' && s !== 'baseline' && anchorOf(s) === undefined) usageError(usage, `--systems: unknown system ${s}`);
+}
+for (const s of scenarios) if (!scenarioNames.includes(s)) usageError(usage, `--scenarios: unknown scenario ${s}`);
+
+const t0 = Date.now();
+const log = (line: string): void => console.log(`[${((Date.now() - t0) / 60_000).toFixed(1).padStart(5)} min] ${line}`);
+
+/** Injects the scenario and resolves when its fault is over (healed or thawed): the fault's start. */
+async function inject(lab: Lab, scenario: Scenario, primary: DbNode): Promise<number> {
+  const standby = otherNode(primary);
+  switch (scenario) {
+    case 'isolation': {
+      const at = await lab.faults.isolate(primary);
+      // Until the standby takes writes through the VIP, or 90 s: a system that never does stalls.
+      await lab.writer!.waitForAcks(at, 1, 90_000, standby).catch(() => undefined);
+      await hold(5_000);
+      await lab.faults.healAll();
+      return at;
+    }
+    case 'cut': {
+      const at = await lab.faults.partition(primary, standby);
+      await hold(60_000);
+      await lab.faults.healAll();
+      return at;
+    }
+    case 'flapping': {
+      let first = 0;
+      for (let i = 0; i < 5; i++) {
+        const at = await lab.faults.isolate(primary);
+        if (i === 0) first = at;
+        await hold(6_000);
+        await lab.faults.healAll();
+        await hold(6_000);
+      }
+      return first;
+    }
+    case 'frozen-host': {
+      const at = await lab.faults.freeze(primary);
+      await hold(50_000);
+      await lab.faults.thaw(primary);
+      return at;
+    }
+  }
+}
+
+async function repair(lab: Lab): Promise<void> {
+  if (lab.anchor !== null) await lab.anchor.repair();
+  else if (lab.system === 'baseline') await repairBaseline(lab);
+  else await lab.waitHealthy(180_000);
+}
+
+async function oneRun(lab: Lab, scenario: Scenario, run: number): Promise<SafetyRun> {
+  const before = await lab.waitHealthy(180_000);
+  const primary = before.primary as DbNode;
+  await hold(1_500);
+  const probe = new WritableProbe();
+  probe.start();
+  const faultAt = await inject(lab, scenario, primary);
+  // After the fault, whoever still accepts writes shows it now.
+  await hold(5_000);
+  const dual = await probe.stop();
+  await repair(lab);
+  const healthy = await lab.waitHealthy(180_000);
+  const records = lab.writer!.since(faultAt, Date.now() - 1_000);
+  const acked = acknowledged(records);
+  const present = acked.length === 0 ? new Set<number>() : await lab.rowIdsOn(healthy.primary as DbNode, Math.min(...records.map((r) => r.id)));
+  const back = firstAckAfter(records, faultAt);
+  return {
+    run,
+    oldPrimary: primary,
+    finalPrimary: healthy.primary,
+    writesBackMs: back === undefined ? null : back.doneAt - faultAt,
+    writeGapMs: writeGap(records, faultAt, records.at(-1)?.doneAt ?? Date.now()).gapMs,
+    lost: lostAckedWrites(records, present).length,
+    overlapping: overlappingWriters(records).writes,
+    dualWritableMs: dual.longestMs,
+    promotions: lab.promotionsSince(faultAt).length,
+  };
+}
+
+async function benchSystem(system: string, done: (s: SafetySummary) => void): Promise<void> {
+  log(`${system}: building the lab`);
+  const lab = await startLab({ system, progress: (l) => log(`${system}: ${l}`) });
+  try {
+    for (const scenario of scenarios) {
+      const samples: SafetyRun[] = [];
+      const errors: string[] = [];
+      for (let i = 1; i <= runs; i++) {
+        try {
+          const r = await oneRun(lab, scenario, i);
+          samples.push(r);
+          log(`${system} ${scenario} ${i}/${runs}: ${JSON.stringify(r)}`);
+        } catch (err) {
+          errors.push(`run ${i}: ${(err as Error).message}`);
+          log(`${system} ${scenario} ${i}/${runs}: FAILED: ${(err as Error).message}`);
+          await lab.restoreAll().catch(() => undefined);
+        }
+      }
+      done({ scenario, title: titles[scenario], runs: samples, errors });
+    }
+  } catch (err) {
+    lab.markFailed();
+    throw err;
+  } finally {
+    await lab.down();
+  }
+}
+
+const ms = (v: number | null): string => (v === null ? 'never' : v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${v} ms`);
+const range = (xs: ReadonlyArray<number | null>): string => {
+  const shown = xs.map(ms);
+  return [...new Set(shown)].length === 1 ? shown[0]! : shown.join(', ');
+};
+
+function markdown(results: Record<string, SafetySummary[]>, info: Record<string, { date: string; runs: number }>): string {
+  const lines = [
+    '# Safety scenarios against the anchors',
+    '',
+    'Generated by `npm run bench:anchors` in the lab (docs/lab.md): real PostgreSQL 15 with synchronous replication, the',
+    'EC2 emulator, network namespaces as hosts, the writer probe writing through the VIP every 20 ms. Per system:',
+    `${Object.entries(info).map(([s, i]) => `${s} ${i.runs} run(s) per scenario (${i.date})`).join(', ')}; few runs, so`,
+    'the figures show what each system does, not its distribution. Values per run, separated by commas.',
+    '',
+    '- **writes back**: from the fault to the first write acknowledged through the VIP after it, by either node.',
+    '- **gap**: the longest time without an acknowledged write. **lost**: acknowledged writes missing from the final',
+    '  primary. **overlapping**: writes acknowledged while another server also acknowledged.',
+    '- **two writable**: the longest stretch in which both servers accepted writes when asked directly (sampled every',
+    '  ~0.5–1 s, and a frozen server answers only after the thaw, so a stretch after a freeze is an upper bound).',
+    '- **promotions**: promotions PostgreSQL logged ("selected new timeline ID") from the fault until the repair.',
+    '',
+    '| scenario | system | writes back | gap | lost | overlapping | two writable | promotions | old → final primary |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const scenario of scenarioNames) {
+    for (const [system, rows] of Object.entries(results)) {
+      const s = rows.find((x) => x.scenario === scenario);
+      if (s === undefined) continue;
+      const r = s.runs;
+      if (r.length === 0) {
+        lines.push(`| ${s.title} | ${system} | could not run | — | — | — | — | — | — |`);
+        continue;
+      }
+      lines.push(
+        `| ${s.title} | ${system} | ${range(r.map((x) => x.writesBackMs))} | ${range(r.map((x) => x.writeGapMs))} | ` +
+          `${r.map((x) => x.lost).join(', ')} | ${r.map((x) => x.overlapping).join(', ')} | ` +
+          `${range(r.map((x) => x.dualWritableMs))} | ${r.map((x) => x.promotions).join(', ')} | ` +
+          `${r.map((x) => `${x.oldPrimary} → ${x.finalPrimary}`).join(', ')} |`,
+      );
+    }
+  }
+  const errors = Object.entries(results).flatMap(([sys, rows]) => rows.flatMap((s) => s.errors.map((e) => `${sys}, ${s.scenario}: ${e}`)));
+  if (errors.length > 0) lines.push('', '## Runs that could not be completed', '', ...errors.map((e) => `- ${e}`));
+  for (const system of Object.keys(results)) {
+    const d = anchorOf(system)?.describe;
+    if (d !== undefined) lines.push('', `- ${system}: ${d}`);
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  if (!isRoot()) {
+    console.error('the anchors bench runs the network-namespace lab and needs root: sudo npm run bench:anchors');
+    process.exit(1);
+  }
+  const anchorDirs = systems.flatMap((s) => {
+    const a = anchorOf(s);
+    return a === undefined ? [] : [`test/lab/anchors/${a.tool}`];
+  });
+  ensureSystemDeps(['test/lab', ...anchorDirs]);
+  mkdirSync(args.out!, { recursive: true });
+  const file = path.join(args.out!, 'anchors.json');
+  type Saved = { systems: Record<string, SafetySummary[]>; systemInfo: Record<string, { date: string; runs: number }> };
+  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Saved) : null;
+  const results: Record<string, SafetySummary[]> = { ...(previous?.systems ?? {}) };
+  const info: Record<string, { date: string; runs: number }> = { ...(previous?.systemInfo ?? {}) };
+  const meta = { cpus: cpus().length, kernel: release(), node: process.version };
+  const save = () => {
+    writeFileSync(file, `${JSON.stringify({ ...meta, systemInfo: info, systems: results }, null, 2)}\n`);
+    writeFileSync(path.join(args.out!, 'anchors.md'), markdown(results, info));
+  };
+  for (const system of systems) {
+    // Per system and scenario: the scenarios run now replace theirs, the system's others stay.
+    results[system] = (results[system] ?? []).filter((x) => !scenarios.includes(x.scenario));
+    info[system] = { date: new Date().toISOString().slice(0, 10), runs };
+    await benchSystem(system, (s) => {
+      results[system] = [...results[system]!, s].sort((a, b) => scenarioNames.indexOf(a.scenario) - scenarioNames.indexOf(b.scenario));
+      save();
+    });
+  }
+  log(`wrote ${file} and anchors.md`);
+  process.exit(0);
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench:anchors failed: ${(err as Error).stack ?? String(err)}`);
+  process.exit(1);
+});
