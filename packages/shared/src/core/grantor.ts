@@ -1,9 +1,10 @@
 // The lease grantor: the one set of rules by which a standby and the witness grant the primary its
 // lease, take a release, keep the promise that comes with a grant, and tell whether a promise is
-// still live (invariant I6, docs/design.md "The simulator"). Both grantors hold the same three fields (`promise`, `releasedTerm`,
-// `primaryReport`); these functions read and return them, and the callers keep only what is truly
-// theirs: who may ask (the standby serves its peer, the witness both nodes), how a term is adopted,
-// the standby's own refusals (campaigning, not a standby), and what each logs.
+// still live (invariant I6, docs/design.md, Safety invariants). Both grantors hold the same three
+// fields (`promise`, `releasedTerm`, `primaryReport`); these functions read and return them, and the
+// callers keep only what is truly theirs: who may ask (the standby serves its peer, the witness both
+// nodes), how a term is adopted, the standby's own refusals (campaigning, not a standby), and what
+// each logs.
 
 import type { PrimaryReport } from './eligibility.js';
 import type { LeaseRelease, LeaseRequest, NodeId } from './messages.js';
@@ -50,7 +51,9 @@ export function promiseLive(g: GrantorState): boolean {
 /** Which rule refused a lease request; callers choose what to log by it. */
 export type LeaseRefusal = 'stale' | 'unvoted' | 'holder' | 'local' | 'length';
 
-export type LeaseVerdict = { readonly granted: true } | { readonly granted: false; readonly check: LeaseRefusal; readonly reason: string };
+export type LeaseVerdict =
+  | { readonly granted: true }
+  | { readonly granted: false; readonly check: LeaseRefusal; readonly reason: string };
 
 export interface LeaseRequestHooks {
   /** Learn the requester as primary of the term it asks in (the term is known to be created). */
@@ -67,7 +70,9 @@ export interface LeaseRequestHooks {
  * then adopt the requester as primary of the term; another node's term; the grantor's own
  * refusals; and a lease longer than this grantor's promise covers (leaseLengthConflict).
  */
-export function decideLeaseRequest(known: TermRecord, msg: LeaseRequest, t: Timings, peerLeaseValidMs: number | undefined, hooks: LeaseRequestHooks): LeaseVerdict {
+export function decideLeaseRequest(
+  known: TermRecord, msg: LeaseRequest, t: Timings, peerLeaseValidMs: number | undefined, hooks: LeaseRequestHooks,
+): LeaseVerdict {
   if (msg.term < known.term) return { granted: false, check: 'stale', reason: `stale term ${msg.term} < ${known.term}` };
   const unvoted = unvotedTermProblem(msg.term, known.term);
   if (unvoted !== null) return { granted: false, check: 'unvoted', reason: unvoted };
@@ -86,23 +91,31 @@ export function decideLeaseRequest(known: TermRecord, msg: LeaseRequest, t: Timi
  * promotion checks, and a release of this term undone (the primary asked again in the same term,
  * e.g. after its PostgreSQL recovered: the new grant binds as any other).
  */
-export function grantLease(g: GrantorState, term: number, msg: LeaseRequest, t: Timings): Pick<GrantorState, 'promise' | 'releasedTerm' | 'primaryReport'> {
+type Grant = Pick<GrantorState, 'promise' | 'releasedTerm' | 'primaryReport'>;
+
+export function grantLease(g: GrantorState, term: number, msg: LeaseRequest, t: Timings): Grant {
   return {
     promise: { term, holder: msg.from, untilMs: g.nowMs + promiseMs(t), seq: msg.seq },
     releasedTerm: g.releasedTerm === term ? null : g.releasedTerm,
-    primaryReport: { term: msg.term, lsn: msg.lsn, timeline: msg.timeline, syncStandby: msg.syncStandby, atMs: g.nowMs },
+    primaryReport: {
+      term: msg.term, lsn: msg.lsn, timeline: msg.timeline, syncStandby: msg.syncStandby, atMs: g.nowMs,
+    },
   };
 }
 
 /** A vote is also the first lease grant of its term: the same promise, from the vote on. */
-export function grantByVote(g: GrantorState, term: number, holder: NodeId, t: Timings): Pick<GrantorState, 'promise' | 'releasedTerm' | 'primaryReport'> {
-  return { promise: { term, holder, untilMs: g.nowMs + promiseMs(t), seq: 0 }, releasedTerm: null, primaryReport: null };
+export function grantByVote(g: GrantorState, term: number, holder: NodeId, t: Timings): Grant {
+  const promise = { term, holder, untilMs: g.nowMs + promiseMs(t), seq: 0 };
+  return { promise, releasedTerm: null, primaryReport: null };
 }
 
 export type ReleaseVerdict =
   /** The primary of the current term gave its lease back: the promise ends now. */
   | { readonly kind: 'released'; readonly patch: Pick<GrantorState, 'promise' | 'releasedTerm'> }
-  /** Older than the request behind the current promise (an earlier agent process, or delayed): it must not cancel the lease granted since. */
+  /**
+   * Older than the request behind the current promise (an earlier agent process, or delayed): it must
+   * not cancel the lease granted since.
+   */
   | { readonly kind: 'stale' }
   /** Not from the primary of the current term: nothing to release. */
   | { readonly kind: 'ignored' };

@@ -1,0 +1,155 @@
+// The witness's state and the step under construction. The witness is the tie-breaking third vote
+// for one cluster: it grants leases to the primary of the current term (core/grantor.ts), votes for
+// a standby only when it too has seen the primary fail and its own promise has run out
+// (witness/vote.ts), arbitrates the sync standby's eligibility (witness/requests.ts), watches both
+// nodes (witness/watch.ts) and carries out operators' commands (witness/operator.ts).
+
+import type { Action, NotifyEvent, StepOutput } from '../actions.js';
+import type { PrimaryReport } from '../eligibility.js';
+import type { LeasePromise } from '../grantor.js';
+import {
+  PROTOCOL_VERSION, type AgentStatus, type Envelope, type NodeId, type PeerReply, type PeerRequest,
+} from '../messages.js';
+import type { Timings } from '../timings.js';
+
+export interface WitnessDurable {
+  readonly term: number;
+  readonly primaryOfTerm: NodeId | null;
+  /** The vote cast in `votedTerm` (one per term, never withdrawn). */
+  readonly votedTerm: number;
+  readonly votedFor: NodeId | null;
+  /** The standby known to hold every acknowledged write (sync mode), or null: nobody may be promoted. */
+  readonly syncEligible: NodeId | null;
+  readonly maintenance: boolean;
+}
+
+export const initialWitnessDurable: WitnessDurable = {
+  term: 0, primaryOfTerm: null, votedTerm: 0, votedFor: null, syncEligible: null, maintenance: false,
+};
+
+export interface WitnessSettings {
+  readonly cluster: string;
+  readonly self: NodeId;
+  readonly nodes: readonly [NodeId, NodeId];
+  readonly timings: Timings;
+  readonly replication: 'sync' | 'async';
+  readonly lagBytesMax: bigint;
+}
+
+export interface NodeView {
+  readonly status: AgentStatus | null;
+  /** The witness's own check of the node's PostgreSQL port. */
+  readonly pgReachable: boolean;
+  readonly failedChecks: number;
+  readonly lastSeenAtMs: number | null;
+  /** Consecutive polls without an answer from the agent (any role). */
+  readonly missedPolls: number;
+  /** Operators were told this node is unreachable or failed, and not yet that it recovered. */
+  readonly reportedDown: boolean;
+  /** The term in which operators were told that this node's rejoin failed. */
+  readonly rejoinFailedTerm: number | null;
+  /** The term in which operators were told that this node rejoined as a standby. */
+  readonly rejoinedTerm: number | null;
+}
+
+export interface WitnessState {
+  readonly settings: WitnessSettings;
+  readonly durable: WitnessDurable;
+  readonly bootAtMs: number;
+  readonly nowMs: number;
+  /** The promise made with the last lease grant (or vote). */
+  readonly promise: LeasePromise | null;
+  readonly releasedTerm: number | null;
+  readonly primaryReport: PrimaryReport | null;
+  readonly views: Readonly<Record<NodeId, NodeView>>;
+  /** A planned switchover waiting to be sent to the primary (witness/operator.ts). */
+  readonly switchover: PlannedSwitchover | null;
+  /** Whether a failed primary goes unreplaced, and whether operators heard (witness/watch.ts). */
+  readonly blocked: BlockedWatch;
+}
+
+export interface PlannedSwitchover {
+  readonly to: NodeId;
+  /** When to send it (an operator may delay it), and when it was last sent (resent until answered). */
+  readonly atMs: number;
+  readonly sentAtMs: number | null;
+}
+
+export interface BlockedWatch {
+  /** Since when the current term's primary counts as failed (checks or release), or null. */
+  readonly primaryFailedSinceMs: number | null;
+  /** The term for which operators were told that no automatic failover can happen. */
+  readonly notifiedTerm: number | null;
+}
+
+export type WitnessInput =
+  /**
+   * `pgReachable` must come from a probe made during this poll whenever `status` is null (decisions
+   * read it only then; views show it always).
+   */
+  | {
+    readonly kind: 'poll'; readonly nowMs: number; readonly node: NodeId; readonly status: AgentStatus | null;
+    readonly pgReachable: boolean;
+  }
+  /** `peerLeaseValidMs`: how long the sender counts a lease valid by its own timings (leaseLengthConflict). */
+  | {
+    readonly kind: 'request'; readonly nowMs: number; readonly msg: PeerRequest;
+    readonly peerLeaseValidMs?: number | undefined;
+  }
+  /** The answer to a request the witness sent; `inReplyTo` names that request's kind. */
+  | { readonly kind: 'reply'; readonly nowMs: number; readonly msg: PeerReply; readonly inReplyTo: PeerRequest['kind'] }
+  | { readonly kind: 'operator'; readonly nowMs: number; readonly command: OperatorCommand };
+
+export type OperatorCommand =
+  | { readonly kind: 'maintenance'; readonly on: boolean; readonly by: string }
+  | { readonly kind: 'switchover'; readonly to: NodeId | null; readonly delayMs: number; readonly by: string }
+  | { readonly kind: 'failover'; readonly to: NodeId | null; readonly acceptDataLoss: boolean; readonly by: string };
+
+export type WitnessOutput = StepOutput<WitnessState, WitnessDurable> & {
+  /** For operator commands: whether it was accepted, and why not. */
+  readonly verdict?: { readonly ok: boolean; readonly message: string };
+};
+
+export class Step {
+  s: WitnessState;
+  readonly actions: Action<WitnessDurable>[] = [];
+  readonly reasons: string[] = [];
+  verdict: { ok: boolean; message: string } | undefined;
+  #persisted = false;
+  constructor(s: WitnessState) {
+    this.s = s;
+  }
+  set(patch: Partial<WitnessState>): void {
+    this.s = { ...this.s, ...patch };
+  }
+  persist(durable: WitnessDurable): void {
+    this.s = { ...this.s, durable };
+    if (this.#persisted) this.actions[0] = { kind: 'persist', state: durable };
+    else {
+      this.actions.unshift({ kind: 'persist', state: durable });
+      this.#persisted = true;
+    }
+  }
+  send(to: NodeId, msg: PeerRequest): void {
+    this.actions.push({ kind: 'send', to, msg });
+  }
+  reply(to: NodeId, msg: PeerReply): void {
+    this.actions.push({ kind: 'reply', to, msg });
+  }
+  because(r: string): void {
+    this.reasons.push(r);
+  }
+  notify(event: NotifyEvent, detail: string): void {
+    this.actions.push({ kind: 'notify', event, detail });
+  }
+  envelope(): Envelope {
+    const s = this.s;
+    return { v: PROTOCOL_VERSION, cluster: s.settings.cluster, term: s.durable.term, from: s.settings.self };
+  }
+  output(fallback: string): WitnessOutput {
+    const reason = this.reasons.length ? this.reasons.join('; ') : fallback;
+    const base = { state: this.s, actions: this.actions, reason };
+    return this.verdict === undefined ? base : { ...base, verdict: this.verdict };
+  }
+}
+

@@ -1,0 +1,75 @@
+// The witness's vote: the tie-breaking third vote for a new term, given only when the witness too
+// has seen the primary fail, its own promise has run out and the candidate may be promoted. A vote
+// is also the first lease grant of its term. docs/design.md, Terms, leases, votes.
+
+import { promiseLive } from '../grantor.js';
+import type { PeerRequest, VoteReply } from '../messages.js';
+import { termAfter } from '../terms.js';
+import { leaseLengthConflict, promiseMs } from '../timings.js';
+import type { Step, WitnessState } from './state.js';
+import { enterTerm } from './term.js';
+import { primaryFailed, reportBlocked } from './watch.js';
+
+type VoteRequest = Extract<PeerRequest, { kind: 'vote-request' }>;
+
+export function decideVote(st: Step, msg: VoteRequest, peerLeaseValidMs: number | undefined): VoteReply {
+  const s = st.s;
+  const d = s.durable;
+  const t = s.settings.timings;
+  const answer = (granted: boolean, reason: string): VoteReply => {
+    st.because(`${granted ? 'voted for' : 'refused'} ${msg.from} in term ${msg.term}: ${reason}`);
+    return { ...st.envelope(), kind: 'vote-reply', granted, reason, primaryOfTerm: st.s.durable.primaryOfTerm };
+  };
+  if (msg.term === d.votedTerm && d.votedFor === msg.from && d.primaryOfTerm === msg.from) {
+    return answer(true, 'already voted for this candidate in this term');
+  }
+  if (msg.term <= d.term) return answer(false, `term ${msg.term} is not above ${d.term}`);
+  if (msg.term !== termAfter(d.term) || msg.lastTerm !== d.term) {
+    return answer(false, `candidate missed a term (it was in ${msg.lastTerm}, the cluster is in ${d.term})`);
+  }
+  // The vote doubles as the first lease grant of the new term: the same bound applies.
+  const conflict = leaseLengthConflict(t, peerLeaseValidMs);
+  if (conflict !== null) return answer(false, conflict);
+  if (d.maintenance) {
+    if (d.primaryOfTerm !== null && primaryFailed(s)) reportBlocked(st, 'the cluster is in maintenance');
+    return answer(false, 'cluster is in maintenance');
+  }
+  const neverPromised = d.term === 0 && d.votedTerm === 0;
+  if (s.nowMs < s.bootAtMs + promiseMs(t) && !neverPromised) {
+    return answer(false, 'witness restarted recently and waits out the promises it may have made');
+  }
+  if (promiseLive(s)) {
+    return answer(false, `lease promised to ${s.promise?.holder} for ${Math.round((s.promise?.untilMs ?? 0) - s.nowMs)} ms more`);
+  }
+  const bootstrap = d.term === 0 && d.primaryOfTerm === null;
+  if (bootstrap) {
+    // First election: only a node that already runs as primary may claim term 1.
+    const view = s.views[msg.from];
+    if (view?.status?.pg.inRecovery !== false) return answer(false, 'bootstrap: the candidate must already be a running primary');
+  } else {
+    if (d.primaryOfTerm === msg.from) return answer(false, 'the candidate is already the primary');
+    if (!primaryFailed(s)) return answer(false, `primary ${d.primaryOfTerm} is healthy by the witness's checks`);
+    const blocker = eligibilityBlocker(s, msg);
+    if (blocker !== null) {
+      reportBlocked(st, `the witness refused ${msg.from}'s vote request: ${blocker}`);
+      return answer(false, blocker);
+    }
+  }
+  // The vote doubles as the first lease grant of the new term.
+  enterTerm(st, msg.term, msg.from, { for: msg.from, t });
+  st.notify('vote-granted', `voted for ${msg.from} in term ${msg.term}`);
+  return answer(true, bootstrap ? 'bootstrap of the cluster' : `primary ${d.primaryOfTerm} failed`);
+}
+
+function eligibilityBlocker(s: WitnessState, msg: VoteRequest): string | null {
+  const report = s.primaryReport;
+  if (s.settings.replication === 'sync') {
+    if (s.durable.syncEligible !== msg.from) return `${msg.from} is not the sync-eligible standby (it may lack acknowledged writes)`;
+  } else {
+    if (report === null) return 'no report from the primary in this term';
+    const lag = report.lsn > msg.lsn ? report.lsn - msg.lsn : 0n;
+    if (lag > s.settings.lagBytesMax) return `candidate lags ${lag} bytes, more than lagBytesMax ${s.settings.lagBytesMax}`;
+  }
+  if (report !== null && report.timeline !== msg.timeline) return `candidate on timeline ${msg.timeline}, primary on ${report.timeline}`;
+  return null;
+}
