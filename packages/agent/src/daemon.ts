@@ -11,6 +11,8 @@ import {
   createDurableFile,
   createPeerClient,
   createSigner,
+  createTlsSource,
+  expiryWarning,
   createVerifier,
   loadKey,
   readSecretFile,
@@ -18,6 +20,7 @@ import {
   type ClusterConfig,
   type ClusterKey,
   type NodeConfig,
+  type TlsMaterial,
 } from '@pgvip/shared';
 import { bootAgent, defaultAgentSettings, leaseValidMs, type AgentSettings } from '@pgvip/shared/core';
 import { monotonicNow, type MonotonicClock } from './clock.js';
@@ -49,6 +52,11 @@ export interface AgentDaemon {
   readonly settings: AgentSettings;
   /** The port the HTTP server listens on (0 when not listening). */
   readonly port: number;
+  /**
+   * Reads the TLS files again and serves the new certificate from the next handshake on (SIGHUP).
+   * Resolves with the new material, null without TLS; throws PGVIP_TLS_FILE, leaving the old in use.
+   */
+  reloadTls(): Promise<TlsMaterial | null>;
   close(): Promise<void>;
 }
 
@@ -97,7 +105,14 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
   const members = [me.id, peer.id, cluster.witness.id];
   const signer = key === null ? createSigner({ cluster: cluster.name, sender: me.id, authDisabled: true }) : createSigner({ cluster: cluster.name, sender: me.id, key });
   const verifier = createVerifier({ self: me.id, clusters: { [cluster.name]: key === null ? { members, authDisabled: true } : { members, key } } });
+  // TLS (tls block): the files are checked now, so a bad key stops the start with its field and fix.
+  const tls = cfg.tls === undefined ? undefined : await createTlsSource(cfg.tls, 'tls');
+  if (tls !== undefined) {
+    const expiry = expiryWarning(tls.material, `the certificate in ${cfg.tls!.certFile}`);
+    if (expiry !== null) logger.warn({ certFile: cfg.tls!.certFile }, expiry);
+  }
   const peers = createPeerClient({
+    ...(tls === undefined ? {} : { tls }),
     signer,
     peers: { [peer.id]: { host: peer.agent.host, port: peer.agent.port }, [cluster.witness.id]: { host: cluster.witness.host, port: cluster.witness.port } },
     timeoutMs: cluster.timings.requestTimeoutMs,
@@ -172,12 +187,20 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
         process.exit(70);
       }),
   });
-  const app = buildServer({ runner, verifier, metrics, logger, clock });
+  const app = buildServer({
+    runner,
+    verifier,
+    metrics,
+    logger,
+    clock,
+    ...(tls === undefined ? {} : { tls: { material: tls.material, mutual: cfg.tls!.mutual } }),
+  });
+  tls?.serve(app.server);
   let port = 0;
   if (opts.listen !== false) {
     await app.listen({ host: cfg.listen.host, port: opts.port ?? cfg.listen.port });
     port = (app.server.address() as { port: number }).port;
-    logger.info({ host: cfg.listen.host, port }, 'agent listening');
+    logger.info({ host: cfg.listen.host, port, tls: tls === undefined ? 'off' : cfg.tls!.mutual ? 'mutual' : 'on' }, 'agent listening');
   }
   runner.start();
   const slotKeeper = slots === undefined ? null : new SlotKeeper({ pg, slots, peerEndpoint, state: () => runner.state, logger, registry: metrics.registry, clock });
@@ -187,6 +210,14 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
     runner,
     settings,
     port,
+    async reloadTls() {
+      if (tls === undefined) return null;
+      const m = await tls.reload();
+      logger.info({ certFile: cfg.tls!.certFile, fingerprint256: m.fingerprint256, notAfter: m.notAfter }, 'TLS files reloaded');
+      const expiry = expiryWarning(m, `the certificate in ${cfg.tls!.certFile}`);
+      if (expiry !== null) logger.warn({ certFile: cfg.tls!.certFile }, expiry);
+      return m;
+    },
     async close() {
       await slotKeeper?.stop();
       await runner.stop();

@@ -54,6 +54,17 @@ async function main(): Promise<number> {
     }
     throw e;
   }
+  // SIGHUP (systemctl reload): read the TLS files again, e.g. after a certificate renewal; the daemon
+  // keeps running either way, and a file that fails its checks leaves the old certificate in use.
+  const started = daemon;
+  process.on('SIGHUP', () => {
+    started.reloadTls().then(
+      (m) => {
+        if (m === null) logger.info('SIGHUP: no tls block in the config, nothing to reload');
+      },
+      (e: unknown) => logger.error({ code: isPgvipError(e) ? e.code : undefined }, `SIGHUP: TLS files not reloaded, the old ones stay in use: ${(e as Error).message}`),
+    );
+  });
   // SIGTERM (systemd stop, upgrades): stop cleanly. The durable state is already on disk, and a
   // restarted agent gets its lease back within one heartbeat, so an upgrade causes no failover.
   await new Promise<void>((resolve) => {

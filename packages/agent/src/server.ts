@@ -4,7 +4,16 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { agentRole, leaseRemainingMs, type AgentStatus, type PeerReply, type PeerRequest } from '@pgvip/shared/core';
-import { PgvipError, applyServerLimits, encodeMessage, errorBody, registerProtocolRoutes, serverLimitOptions, type Verifier } from '@pgvip/shared';
+import {
+  PgvipError,
+  applyServerLimits,
+  encodeMessage,
+  errorBody,
+  registerProtocolRoutes,
+  serverLimitOptions,
+  type TlsMaterial,
+  type Verifier,
+} from '@pgvip/shared';
 import type { AgentRunner } from './runner.js';
 import type { AgentMetrics } from './metrics.js';
 
@@ -14,6 +23,8 @@ export interface ServerDeps {
   readonly metrics: AgentMetrics;
   readonly logger?: Logger;
   readonly clock: () => number;
+  /** Serve HTTPS with this certificate; `mutual`: require a client certificate issued by its CA. */
+  readonly tls?: { readonly material: TlsMaterial; readonly mutual: boolean };
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
@@ -26,7 +37,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return503OnClosing: true,
     // Timeouts, body size and a connection cap (transport/server-limits.ts): slow clients must not
     // take the file descriptors /health, PostgreSQL and the peers need.
-    ...serverLimitOptions(),
+    ...serverLimitOptions(deps.tls === undefined ? {} : { tls: deps.tls }),
   });
   applyServerLimits(app);
 

@@ -26,6 +26,7 @@ export const errorCatalogue = {
   PGVIP_AUTH_WRONG_RECIPIENT: { category: 'auth', httpStatus: 403, message: 'the request is addressed to another node' },
   PGVIP_AUTH_SENDER_MISMATCH: { category: 'auth', httpStatus: 403, message: "the message's cluster or sender differs from the authenticated one" },
   PGVIP_AUTH_KEY_FILE: { category: 'config', message: 'the cluster key file does not hold a usable key, or cannot be created' },
+  PGVIP_TLS_FILE: { category: 'config', message: 'a TLS certificate, key or CA file is missing, unreadable or not PEM, or the key does not belong to the certificate' },
   // protocol
   PGVIP_BAD_REQUEST: { category: 'protocol', httpStatus: 400, message: 'the request body does not match the protocol schema' },
   PGVIP_PROTOCOL_VERSION: { category: 'protocol', httpStatus: 400, message: 'unsupported protocol version' },

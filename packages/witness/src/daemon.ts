@@ -12,6 +12,8 @@ import {
   PgvipError,
   createPeerClient,
   createSigner,
+  createTlsSource,
+  expiryWarning,
   createVerifier,
   loadKey,
   promiseMs,
@@ -22,6 +24,8 @@ import {
   type ClusterKey,
   type NodeConfig,
   type PeerClient,
+  type TlsMaterial,
+  type TlsSource,
   type WitnessConfig,
 } from '@pgvip/shared';
 import { systemClock, type Clock } from './clock.js';
@@ -59,6 +63,11 @@ export interface WitnessDaemon {
   readonly stateFile: string;
   /** Starts every cluster's poller, spread over the heartbeat. */
   startPolling(): void;
+  /**
+   * Reads the TLS files of both listeners again (SIGHUP) and serves them from the next handshake on.
+   * Resolves with what was reloaded; throws PGVIP_TLS_FILE, leaving the old files in use.
+   */
+  reloadTls(): Promise<{ readonly field: string; readonly material: TlsMaterial }[]>;
   /** Stops polling, closes both servers, flushes the history, closes notifiers and peer clients. */
   close(): Promise<void>;
 }
@@ -126,6 +135,14 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
     await checkNotificationSecrets(c.notifications, `clusters[${i}].notifications`);
   }
   const token = await operatorToken(config.operatorApi);
+  // TLS files, checked now: a bad key or certificate stops the start with the field and the fix.
+  const peerTls = config.tls === undefined ? undefined : await createTlsSource(config.tls, 'tls');
+  const operatorTls = config.operatorApi.tls === undefined ? undefined : await createTlsSource(config.operatorApi.tls, 'operatorApi.tls');
+  const tlsSources = [peerTls, operatorTls].filter((s): s is TlsSource => s !== undefined);
+  for (const s of tlsSources) {
+    const expiry = expiryWarning(s.material, `the certificate of ${s.field}`);
+    if (expiry !== null) log.warn({ field: s.field }, expiry);
+  }
 
   const auth: Record<string, ClusterAuthConfig> = {};
   for (const c of config.clusters) {
@@ -157,6 +174,7 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
     const key = keys.get(c.name) ?? null;
     const signer = createSigner(key === null ? { cluster: c.name, sender: config.id, authDisabled: true } : { cluster: c.name, sender: config.id, key });
     const peers = createPeerClient({
+      ...(peerTls === undefined ? {} : { tls: peerTls }),
       signer,
       peers: Object.fromEntries(c.nodes.map((n) => [n.id, { host: n.agent.host, port: n.agent.port }])),
       timeoutMs: c.timings.requestTimeoutMs,
@@ -195,7 +213,13 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
     clusterLog.info({ term: d.term, primary: d.primaryOfTerm, maintenance: d.maintenance }, detail);
   }
 
-  const protocol = buildServer({ verifier, runners, log: log.child({ component: 'protocol' }) });
+  const protocol = buildServer({
+    verifier,
+    runners,
+    log: log.child({ component: 'protocol' }),
+    ...(peerTls === undefined ? {} : { tls: { material: peerTls.material, mutual: config.tls!.mutual } }),
+  });
+  peerTls?.serve(protocol.server);
   const operator = buildOperatorServer({
     runners,
     history,
@@ -205,7 +229,9 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
     clock,
     log: log.child({ component: 'operator' }),
     ...(deps.extendOperator === undefined ? {} : { extend: deps.extendOperator }),
+    ...(operatorTls === undefined ? {} : { tls: { material: operatorTls.material, mutual: false } }),
   });
+  operatorTls?.serve(operator.server);
   if (token === null) {
     log.warn(
       { host: config.operatorApi.host, port: config.operatorApi.port, auth: 'disabled' },
@@ -223,6 +249,17 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
     stateFile: store.path,
     startPolling() {
       for (const poller of pollers) poller.start();
+    },
+    async reloadTls() {
+      // One listener at a time: a set that fails its checks keeps its old files, and the error names it.
+      const loaded = [];
+      for (const s of tlsSources) loaded.push({ field: s.field, material: await s.reload() });
+      for (const { field, material } of loaded) {
+        log.info({ field, fingerprint256: material.fingerprint256, notAfter: material.notAfter }, `TLS files of ${field} reloaded`);
+        const expiry = expiryWarning(material, `the certificate of ${field}`);
+        if (expiry !== null) log.warn({ field }, expiry);
+      }
+      return loaded;
     },
     close() {
       closing ??= (async () => {

@@ -77,9 +77,26 @@ try {
 }
 daemon.startPolling();
 log.info(
-  { listen: config.listen, operatorApi: { host: config.operatorApi.host, port: config.operatorApi.port }, clusters: config.clusters.map((c) => c.name), stateFile: daemon.stateFile },
+  {
+    listen: config.listen,
+    tls: config.tls === undefined ? 'off' : config.tls.mutual ? 'mutual' : 'on',
+    operatorApi: { host: config.operatorApi.host, port: config.operatorApi.port, tls: config.operatorApi.tls === undefined ? 'off' : 'on' },
+    clusters: config.clusters.map((c) => c.name),
+    stateFile: daemon.stateFile,
+  },
   `witness ${config.id} serving ${config.clusters.length} cluster(s)`,
 );
+
+// SIGHUP (systemctl reload): read the TLS files again, e.g. after a certificate renewal; the witness
+// keeps running either way, and files that fail their checks leave the old certificate in use.
+process.on('SIGHUP', () => {
+  daemon.reloadTls().then(
+    (loaded) => {
+      if (loaded.length === 0) log.info('SIGHUP: no tls block in the config, nothing to reload');
+    },
+    (e: unknown) => log.error({ code: isPgvipError(e) ? e.code : undefined }, `SIGHUP: TLS files not reloaded, the old ones stay in use: ${(e as Error).message}`),
+  );
+});
 
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -9,7 +9,23 @@
 //    (unless operatorApi.auth is "disabled").
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { PgvipError, applyServerLimits, isPgvipError, refusalLog, registerProtocolRoutes, serverLimitOptions, type OperatorCommand, type Verifier } from '@pgvip/shared';
+import {
+  PgvipError,
+  applyServerLimits,
+  isPgvipError,
+  refusalLog,
+  registerProtocolRoutes,
+  serverLimitOptions,
+  type OperatorCommand,
+  type TlsMaterial,
+  type Verifier,
+} from '@pgvip/shared';
+
+/** A listener's TLS: serve HTTPS with `material`; `mutual`: require a client certificate from its CA. */
+export interface ServerTls {
+  readonly material: TlsMaterial;
+  readonly mutual: boolean;
+}
 import type { ClusterRunner } from './cluster-runner.js';
 import type { History } from './history.js';
 import type { WitnessMetrics } from './metrics.js';
@@ -20,11 +36,17 @@ export interface ProtocolServerDeps {
   readonly verifier: Verifier;
   readonly runners: ReadonlyMap<string, ClusterRunner>;
   readonly log: Logger;
+  readonly tls?: ServerTls;
 }
 
 export function buildServer(deps: ProtocolServerDeps): FastifyInstance {
   // Requests are logged by the runners' decisions, not one line per lease renewal.
-  const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, logController: quietRequests(), return503OnClosing: true, ...serverLimitOptions() });
+  const app = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    logController: quietRequests(),
+    return503OnClosing: true,
+    ...serverLimitOptions(deps.tls === undefined ? {} : { tls: deps.tls }),
+  });
   // Timeouts, body size and a connection cap, as on every pgvip server (transport/server-limits.ts).
   applyServerLimits(app);
   registerProtocolRoutes(app, {
@@ -53,6 +75,7 @@ export interface OperatorServerDeps {
   readonly log: Logger;
   /** Routes of other modules on the same server (the dashboard). */
   readonly extend?: (app: FastifyInstance) => void;
+  readonly tls?: ServerTls;
 }
 
 const HISTORY_LIMIT_DEFAULT = 50;
@@ -62,7 +85,12 @@ const SWITCHOVER_PAST_TOLERANCE_MS = 60_000;
 const SWITCHOVER_MAX_AHEAD_MS = 7 * 24 * 3600_000;
 
 export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
-  const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, logController: quietRequests(), return503OnClosing: true, ...serverLimitOptions({ bodyLimitBytes: 16 * 1024 }) });
+  const app = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    logController: quietRequests(),
+    return503OnClosing: true,
+    ...serverLimitOptions({ bodyLimitBytes: 16 * 1024, ...(deps.tls === undefined ? {} : { tls: deps.tls }) }),
+  });
   applyServerLimits(app);
   const guard = operatorGuard({ token: deps.token, allowedHosts: deps.allowedHosts });
 

@@ -26,6 +26,7 @@ import { RejoinSchema } from './rejoin-schema.js';
 import { addComposedIssue, problem } from './problem.js';
 import { closestMatch } from './suggest.js';
 import { TimingsSchema } from './timings-schema.js';
+import { OperatorTlsSchema, PeerTlsSchema } from './tls-schema.js';
 import { whenValidAt } from './when-valid.js';
 
 const interfaceName = () =>
@@ -212,6 +213,7 @@ const AgentObjectSchema = closedObject({
     .describe('Where the agent listens.'),
   stateDir: absolutePath('/var/lib/pgvip').default('/var/lib/pgvip').describe('Directory of the durable state file (highest term seen, votes, promises); must survive reboots.'),
   logLevel: logLevel(),
+  tls: PeerTlsSchema,
   hooks: HooksSchema,
   rejoin: RejoinSchema,
   cluster: ClusterConfigSchema,
@@ -233,7 +235,7 @@ export const AgentConfigSchema = AgentObjectSchema.transform((agent) => {
 // ---- the witness file ---------------------------------------------------------------------------
 
 function isLoopback(address: string): boolean {
-  return address === 'localhost' || /^127\./.test(address);
+  return address === 'localhost' || address === '::1' || /^127\./.test(address);
 }
 
 const OperatorApiSchema = closedObject({
@@ -246,6 +248,7 @@ const OperatorApiSchema = closedObject({
   hostNames: listOf(host('witness.internal'), 'host names')
     .default([])
     .describe('Other names or addresses operators reach the API by (a DNS name, the address behind a wildcard host); requests whose Host header names anything else are refused.'),
+  tls: OperatorTlsSchema,
 })
   .superRefine((api, ctx) => {
     if (api.auth === 'token' && api.tokenFile === undefined) {
@@ -256,6 +259,10 @@ const OperatorApiSchema = closedObject({
     }
     if (api.auth === 'disabled' && !isLoopback(api.host)) {
       addComposedIssue(ctx, ['auth'], problem(`may only be "disabled" when operatorApi.host is a loopback address (host is ${api.host})`, api.auth, 'set operatorApi.tokenFile and remove auth, or bind host to 127.0.0.1'));
+    }
+    if (api.auth === 'token' && api.tls === undefined && !isLoopback(api.host)) {
+      // The bearer token goes with every request: over plain HTTP beyond loopback, anyone on the path reads it.
+      addComposedIssue(ctx, ['tls'], problem(`is required when operatorApi.host is not a loopback address (host is ${api.host}): without it the operator token crosses the network in clear`, undefined, 'set operatorApi.tls.certFile and keyFile (pgvip init --tls writes them), or bind host to 127.0.0.1 and reach the API through SSH'));
     }
   })
   .prefault({})
@@ -271,6 +278,7 @@ const WitnessObjectSchema = closedObject({
     .describe('Where the witness listens for agents.'),
   stateDir: absolutePath('/var/lib/pgvip').default('/var/lib/pgvip').describe('Directory of the durable state (terms, votes, promises, event history); must survive reboots.'),
   logLevel: logLevel(),
+  tls: PeerTlsSchema,
   operatorApi: OperatorApiSchema,
   clusters: listOf(ClusterConfigSchema, 'clusters', 1).describe('Every cluster this witness serves, each a cluster block as in the agent files.'),
 })

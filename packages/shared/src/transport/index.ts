@@ -3,3 +3,4 @@ export * from './protocol-routes.js';
 export * from './rate-limited-log.js';
 export * from './server-limits.js';
 export * from './reply-body.js';
+export * from './tls.js';

@@ -8,6 +8,7 @@ import { PgvipError, isPgvipError } from '../errors.js';
 import { decodeMessageBody, serializeMessage } from '../wire/codec.js';
 import { endpoints, type EndpointSpec } from '../wire/endpoints.js';
 import { readReplyBody } from './reply-body.js';
+import { tlsClientOptions, type TlsSource } from './tls.js';
 
 export interface PeerAddress {
   readonly host: string;
@@ -24,6 +25,12 @@ export interface PeerClientOptions {
    * request as leaseValidHeader so grantors can refuse a lease longer than their promise covers.
    */
   readonly leaseValidMs?: number;
+  /**
+   * Speak TLS to every peer (https), verifying its certificate against the source's CA and its name
+   * against the address dialled, and presenting this daemon's own certificate (mutual TLS). After a
+   * reload (SIGHUP) the next call dials a fresh connection with the new files.
+   */
+  readonly tls?: TlsSource;
 }
 
 /**
@@ -50,14 +57,22 @@ interface RawReply {
 
 export function createPeerClient(options: PeerClientOptions): PeerClient {
   const pools = new Map<NodeId, Pool>();
+  // The TLS version each pool was dialled with: a pool from before a reload is retired.
+  const poolTls = new WeakMap<Pool, number>();
   const extraHeaders: Record<string, string> = options.leaseValidMs === undefined ? {} : { [leaseValidHeader]: String(options.leaseValidMs) };
   const poolFor = (to: NodeId): Pool => {
     let pool = pools.get(to);
+    const tls = options.tls;
+    if (pool !== undefined && tls !== undefined && poolTls.get(pool) !== tls.version) {
+      retire(to, pool, new Error('TLS files reloaded'));
+      pool = undefined;
+    }
     if (pool === undefined) {
       const addr = options.peers[to];
       if (addr === undefined) throw new PgvipError('PGVIP_PEER_UNREACHABLE', `no address configured for ${to}`);
       const host = addr.host.includes(':') ? `[${addr.host}]` : addr.host;
-      pool = new Pool(`http://${host}:${addr.port}`, {
+      pool = new Pool(`${tls === undefined ? 'http' : 'https'}://${host}:${addr.port}`, {
+        ...(tls === undefined ? {} : { connect: tlsClientOptions(tls.material) }),
         connections: 1,
         pipelining: 1,
         keepAliveTimeout: 30_000,
@@ -66,6 +81,7 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
         bodyTimeout: options.timeoutMs,
       });
       pools.set(to, pool);
+      if (tls !== undefined) poolTls.set(pool, tls.version);
     }
     return pool;
   };

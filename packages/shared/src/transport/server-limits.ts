@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { createRateLimitedLog, type RateLimitedLog, type WarnLogger } from './rate-limited-log.js';
+import { tlsServerOptions, type TlsMaterial } from './tls.js';
 
 export const serverLimits = {
   /** The whole request (headers and body) must arrive within this; slower ones get 408 and are closed. */
@@ -22,6 +23,11 @@ export const serverLimits = {
    * up to 35 s).
    */
   timeoutCheckIntervalMs: 1_000,
+  /**
+   * A TLS listener closes a connection whose handshake has not finished within this (Node's default,
+   * 120 s, would let a client that opens connections and never says hello hold them for two minutes).
+   */
+  handshakeTimeoutMs: 5_000,
   /** A connection with no bytes in either direction for this long is closed. */
   idleTimeoutMs: 30_000,
   /** A keep-alive connection waits this long for its next request (peers send one every heartbeat). */
@@ -60,18 +66,30 @@ export function maxConnections(nofile: number | null = openFileLimit()): number 
   return Math.max(1, Math.min(serverLimits.maxConnections, Math.floor((nofile - reserved) / 2)));
 }
 
-/** The fastify constructor options that carry the limits; `bodyLimitBytes` may only be lowered. */
-export function serverLimitOptions(opts: { readonly bodyLimitBytes?: number } = {}) {
+/**
+ * The fastify constructor options that carry the limits; `bodyLimitBytes` may only be lowered. With
+ * `tls`, the server is an https one: fastify then passes only its `https` options to Node, so the
+ * HTTP timeouts go there too (in `http` they would be silently dropped), with the handshake timeout.
+ */
+export function serverLimitOptions(
+  opts: { readonly bodyLimitBytes?: number; readonly tls?: { material: TlsMaterial; mutual: boolean } } = {},
+) {
+  const http = {
+    requestTimeout: serverLimits.requestTimeoutMs,
+    headersTimeout: serverLimits.headersTimeoutMs,
+    connectionsCheckingInterval: serverLimits.timeoutCheckIntervalMs,
+  };
   return {
     requestTimeout: serverLimits.requestTimeoutMs,
     connectionTimeout: serverLimits.idleTimeoutMs,
     keepAliveTimeout: serverLimits.keepAliveTimeoutMs,
     bodyLimit: Math.min(opts.bodyLimitBytes ?? serverLimits.bodyLimitBytes, serverLimits.bodyLimitBytes),
-    http: {
-      requestTimeout: serverLimits.requestTimeoutMs,
-      headersTimeout: serverLimits.headersTimeoutMs,
-      connectionsCheckingInterval: serverLimits.timeoutCheckIntervalMs,
-    },
+    http,
+    // Typed as fastify's plain-HTTP options (`https` is then null) so every server keeps one
+    // FastifyInstance type; at run time the https server is a subclass of the http one.
+    https: (opts.tls === undefined
+      ? null
+      : { ...tlsServerOptions(opts.tls.material, opts.tls.mutual, serverLimits.handshakeTimeoutMs), ...http }) as null,
   };
 }
 
@@ -148,7 +166,9 @@ export function applyServerLimits(app: FastifyInstance, opts: { readonly maxConn
   });
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const socket = req.socket;
+    // On a TLS listener, 'connection' gave the TCP socket and the request has the TLS socket over it
+    // (its _parent); the map is keyed by the TCP socket, which exists from before the handshake.
+    const socket = (req.socket as Socket & { _parent?: Socket })._parent ?? req.socket;
     const conn = sockets.get(socket);
     if (conn === undefined) return;
     conn.req = req;
@@ -172,6 +192,13 @@ export function applyServerLimits(app: FastifyInstance, opts: { readonly maxConn
       ? `closed a connection whose request did not arrive within ${serverLimits.requestTimeoutMs} ms`
       : `closed a connection that sent malformed HTTP (${err.code ?? err.message})`;
     refusals.warn(kind, { remoteAddress: socket.remoteAddress }, msg);
+  });
+
+  // A TLS listener reports a failed handshake here instead (plain HTTP sent to it, an unknown CA, no
+  // client certificate under mutual TLS, a handshake not finished in time); Node closes the socket.
+  server.on('tlsClientError', (err: Error & { code?: string }, socket: Socket) => {
+    if (err.code === 'ECONNRESET') return;
+    refusals.warn('tls-handshake', { remoteAddress: socket.remoteAddress }, `closed a connection whose TLS handshake failed (${err.code ?? err.message})`);
   });
 
   app.addHook('onClose', async () => refusals.flush());

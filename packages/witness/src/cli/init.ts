@@ -3,11 +3,13 @@
 // answers on a terminal for what the flags leave out. Every file is checked by the schema the
 // daemons load before anything is written, so what init writes passes `pgvip check-config`.
 // Existing files are never replaced without --force: a second key would split the cluster.
+// With --tls, also a small CA and a certificate per daemon (tls-certs.ts), and tls blocks that use them.
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { usageError } from './errors.js';
+import { issueCertificates } from './tls-certs.js';
 
 export interface InitAnswers {
   cluster?: string;
@@ -28,6 +30,8 @@ export interface InitAnswers {
   pgBinDir: string;
   out?: string;
   force: boolean;
+  /** Also write a CA and certificates under tls/, and turn TLS (mutual) on in every file. */
+  tls?: boolean;
 }
 
 /** Asks one question (a terminal prompt in the CLI, scripted answers in tests); undefined: none. */
@@ -35,7 +39,7 @@ export type Ask = (question: string, defaultAnswer?: string) => Promise<string>;
 
 export interface InitResult {
   readonly out: string;
-  readonly files: readonly { path: string; mode: number; kind: 'agent' | 'witness' | 'secret' }[];
+  readonly files: readonly { path: string; mode: number; kind: 'agent' | 'witness' | 'secret' | 'certificate' }[];
   readonly clusterName: string;
   readonly nodes: readonly { name: string; address: string }[];
   readonly witness: { name: string; address: string };
@@ -126,6 +130,21 @@ interface Plan {
   readonly tokenFile: string;
   readonly pgDataDir: string;
   readonly pgBinDir: string;
+  /** Where the certificates will be on the hosts (--tls), e.g. /etc/pgvip/tls. */
+  readonly tlsDir?: string;
+}
+
+/** The file-level tls block of a daemon named `self` (agent or witness file), when --tls. */
+function tlsLines(p: Plan, self: string): string[] {
+  if (p.tlsDir === undefined) return [];
+  const f = (name: string) => scalar(path.posix.join(p.tlsDir!, name));
+  return [
+    'tls:                      # HTTPS between agents and witness (HMAC stays inside); SIGHUP reloads the files',
+    `  certFile: ${f(`${self}.crt`)}`,
+    `  keyFile: ${f(`${self}.key`)}   # mode 0600, owned by the daemon's user`,
+    `  caFile: ${f('ca.crt')}`,
+    '  mutual: true            # clients must present a certificate of this CA too',
+  ];
 }
 
 /** The `cluster:` block, the same in every agent file and (as a clusters: entry) in witness.yaml. */
@@ -180,6 +199,7 @@ function agentYaml(p: Plan, self: string, stamp: string): string {
     '  host: 0.0.0.0',
     'stateDir: /var/lib/pgvip',
     'logLevel: info',
+    ...tlsLines(p, self),
     '',
     'cluster:',
     ...indent(clusterLines(p), '  '),
@@ -199,11 +219,19 @@ function witnessYaml(p: Plan, stamp: string): string {
     '  port: 8009',
     'stateDir: /var/lib/pgvip',
     'logLevel: info',
+    ...tlsLines(p, p.witness.name),
     '',
     'operatorApi:',
     '  host: 127.0.0.1',
     '  port: 8010',
     `  tokenFile: ${scalar(p.tokenFile)}   # pgvip --token-file ${p.tokenFile} status`,
+    ...(p.tlsDir === undefined
+      ? []
+      : [
+          `  tls:                    # pgvip --witness https://127.0.0.1:8010 --ca-file ${path.posix.join(p.tlsDir, 'ca.crt')} status`,
+          `    certFile: ${scalar(path.posix.join(p.tlsDir, `${p.witness.name}.crt`))}   # also names 127.0.0.1 and localhost`,
+          `    keyFile: ${scalar(path.posix.join(p.tlsDir, `${p.witness.name}.key`))}`,
+        ]),
     '',
     'clusters:',
     `  - ${first}`,
@@ -264,6 +292,7 @@ export async function runInit(given: InitAnswers, ask: Ask | undefined, now = ne
     tokenFile: path.posix.join(a.configDir, 'operator.token'),
     pgDataDir: a.pgDataDir,
     pgBinDir: a.pgBinDir,
+    ...(a.tls === true ? { tlsDir: path.posix.join(a.configDir, 'tls') } : {}),
   };
   const out = path.resolve(a.out ?? `pgvip-${plan.cluster}`);
   const stamp = `on ${now.toISOString().slice(0, 10)}`;
@@ -287,6 +316,7 @@ export async function runInit(given: InitAnswers, ask: Ask | undefined, now = ne
     ...configs.map((c) => ({ path: path.join(out, c.name), text: c.text, mode: 0o644, kind: c.kind })),
     { path: path.join(out, 'cluster.key'), text: formatKeyFile(generateKey()), mode: 0o600, kind: 'secret' as const },
     { path: path.join(out, 'operator.token'), text: `${randomBytes(32).toString('hex')}\n`, mode: 0o600, kind: 'secret' as const },
+    ...(plan.tlsDir === undefined ? [] : await certificateFiles(plan, out)),
   ];
   if (!a.force) {
     const taken = [];
@@ -295,11 +325,40 @@ export async function runInit(given: InitAnswers, ask: Ask | undefined, now = ne
   }
   try {
     await mkdir(out, { recursive: true, mode: 0o700 });
+    if (plan.tlsDir !== undefined) await mkdir(path.join(out, 'tls'), { recursive: true, mode: 0o700 });
   } catch (err) {
     throw usageError(`cannot create ${out} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
   for (const f of files) await writeNew(f.path, f.text, f.mode);
   return { out, files: files.map(({ path: p, mode, kind }) => ({ path: p, mode, kind })), clusterName: plan.cluster, nodes, witness };
+}
+
+/**
+ * The CA and one certificate per daemon, as files under out/tls. Each node's certificate names its
+ * address (what the witness and the other node dial); the witness's also names 127.0.0.1 and
+ * localhost, for the operator API on loopback. The CA key stays with the operator, never on a host.
+ */
+async function certificateFiles(plan: Plan, out: string) {
+  const hosts = [
+    ...plan.nodes.map((n) => ({ name: n.name, addresses: [n.address] })),
+    { name: plan.witness.name, addresses: [plan.witness.address, '127.0.0.1', 'localhost'] },
+  ];
+  let set;
+  try {
+    set = await issueCertificates(hosts, { cluster: plan.cluster });
+  } catch (err) {
+    throw usageError(`--tls: ${(err as Error).message}; nothing was written`);
+  }
+  const dir = path.join(out, 'tls');
+  const kind = 'certificate' as const;
+  return [
+    { path: path.join(dir, 'ca.crt'), text: set.caCert, mode: 0o644, kind },
+    { path: path.join(dir, 'ca.key'), text: set.caKey, mode: 0o600, kind: 'secret' as const },
+    ...set.hosts.flatMap((h) => [
+      { path: path.join(dir, `${h.name}.crt`), text: h.cert, mode: 0o644, kind },
+      { path: path.join(dir, `${h.name}.key`), text: h.key, mode: 0o600, kind: 'secret' as const },
+    ]),
+  ];
 }
 
 /** What to do next, for a person. */
@@ -314,5 +373,11 @@ export function nextSteps(r: InitResult, configDir: string): string {
     `  then on each host: pgvip check-config ${path.join(configDir, '<file>')}, and start the daemon (docs/deploy.md)`,
     '  keep cluster.key and operator.token secret: copy them over a secure channel and delete this copy',
   ];
+  if (r.files.some((f) => f.kind === 'certificate')) {
+    lines.push(
+      `  TLS: copy tls/ca.crt and each host's own tls/<name>.crt and .key (mode 0600, owned by its daemon's user) to ${path.join(configDir, 'tls')} on that host`,
+      '  keep tls/ca.key off the hosts (it issues certificates the cluster trusts); renew with a new CA set, then SIGHUP every daemon',
+    );
+  }
   return lines.join('\n');
 }
