@@ -65,7 +65,7 @@ test('a key given twice is a syntax error at the second occurrence', async () =>
 
 test('an empty file says what the top level must be', async () => {
   const lines = await problemsOf(() => parseConfigText('', 'agent', 'agent.yaml'), 'PGVIP_CONFIG_INVALID');
-  assert.deepEqual(lines, ['agent.yaml: (top level): must be a mapping with the keys self, listen, stateDir, logLevel, tls, hooks, cluster (got null)']);
+  assert.deepEqual(lines, ['agent.yaml: (top level): must be a mapping with the keys self, listen, stateDir, logLevel, tls, hooks, rejoin, cluster (got null)']);
 });
 
 test('formatConfigError prints the code, the meaning and every problem, never a stack', () => {
