@@ -35,6 +35,23 @@ const needs = [
   { match: 'test/lab/anchors/patroni', check: '/usr/bin/patroni', pkg: 'patroni', rootOnly: true },
   { match: 'test/lab/anchors/patroni', check: '/usr/bin/etcd', pkg: 'etcd-server', rootOnly: true },
   { match: 'test/lab/anchors/patroni', check: '/usr/bin/etcdctl', pkg: 'etcd-client', rootOnly: true },
+  // pg_auto_failover: pg_autoctl, the monitor's extension, and psycopg2 for the VIP hook (it LISTENs).
+  { match: 'test/lab/anchors/pg-auto-failover', check: '/usr/bin/pg_autoctl', pkg: 'pg-auto-failover-cli', rootOnly: true },
+  {
+    match: 'test/lab/anchors/pg-auto-failover',
+    check: '/usr/lib/postgresql/15/lib/pgautofailover.so',
+    pkg: 'postgresql-15-auto-failover',
+    rootOnly: true,
+  },
+  {
+    match: 'test/lab/anchors/pg-auto-failover',
+    check: '/usr/lib/python3/dist-packages/psycopg2',
+    pkg: 'python3-psycopg2',
+    rootOnly: true,
+  },
+  // repmgr: the repmgr and repmgrd binaries and the repmgr extension for PostgreSQL 15.
+  { match: 'test/lab/anchors/repmgr', check: '/usr/lib/postgresql/15/bin/repmgrd', pkg: 'postgresql-15-repmgr', rootOnly: true },
+  { match: 'test/lab/anchors/repmgr', check: '/usr/share/doc/repmgr', pkg: 'repmgr', rootOnly: true },
   // pgvip_commit_guard, the PostgreSQL extension the agent arms with its lease, is built from source
   // with PGXS (scripts/commit-guard.mjs) and installed into PostgreSQL's directories, so only root
   // builds it; the PostgreSQL tests and the lab load it.
