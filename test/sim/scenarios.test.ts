@@ -1,5 +1,6 @@
-// Goal: every DESIGN §9 row the simulator can express has its expected outcome, on several seeds,
-// with every invariant checked along the way.
+// Goal: every fault scenario row the simulator can express (the lab's rows, docs/lab.md; see
+// docs/design.md, "The simulator") has its expected outcome, on several seeds, with every invariant
+// checked along the way.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { scenarios } from './scenarios.js';
@@ -9,7 +10,7 @@ const SEEDS = [1, 2, 3, 4, 5];
 /** Rows whose primary fails with no standby that may take over automatically. */
 const blockedRows = new Set(['row13-primary-dies-witness-down', 'row20-new-primary-dies']);
 
-describe('DESIGN §9 scenarios in the simulator', () => {
+describe('the fault scenario rows in the simulator', () => {
   for (const [name, sc] of Object.entries(scenarios)) {
     test(`${name}: ${sc.goal}`, () => {
       for (const seed of SEEDS) {

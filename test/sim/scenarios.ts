@@ -1,4 +1,5 @@
-// Named scenarios: the rows of DESIGN §9 that the simulator can express. Each states its goal.
+// Named scenarios: the fault scenario rows (the lab's, docs/lab.md) that the simulator can express.
+// Each states its goal.
 import { baseSchedule, type Fault, type Schedule } from './schedule.js';
 import type { RunResult } from './world.js';
 

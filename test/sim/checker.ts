@@ -1,0 +1,220 @@
+// The global observer: every invariant the simulator checks, in one place (TigerBeetle keeps its
+// state checker apart from the models the same way). The models report what happened; the checker
+// decides whether it was allowed. The invariants are those of docs/design.md, "The simulator":
+//   I1  never two writers: no two nodes hold a valid lease while their PostgreSQL accepts writes,
+//       and no write is acknowledged on an older timeline after one on a newer;
+//   I2  persisted terms never go down, and grants never go to a lower term;
+//   I3  a promotion never drops an acknowledged write in sync mode (async: at most lagBytesMax);
+//   I4  promotion only after the WAL receiver stopped, from the newest timeline, and no vote is
+//       recorded during maintenance;
+//   I5  EC2 never accepts a move for a lower term than an earlier one, nor for a stale term, and
+//       after healing the VIP routes to the primary of the newest term;
+//   I6  a restarted grantor keeps the promise it may have made before (a core rule: seen through I1);
+//   I7  every term a node persists was created by a vote, a forced failover or a handover;
+//   liveness: after every fault healed there is exactly one primary with a lease and the VIP, and a
+//       streaming standby.
+// Besides, the executor's order rule (persist first) and each node's own state invariants after
+// each of its steps (core/invariants.ts, reported as "core invariant: …").
+import {
+  agentStepViolations,
+  witnessStepViolations,
+  type Action,
+  type AgentDurable,
+  type AgentOutput,
+  type AgentState,
+  type PeerReply,
+  type WitnessDurable,
+  type WitnessOutput,
+  type WitnessState,
+} from '@pgvip/shared/core';
+import { DB_NODES, HOSTS, type DbNode, type Host } from './schedule.js';
+
+const MAX_VIOLATIONS = 20;
+const other = (n: DbNode): DbNode => (n === 'db-a' ? 'db-b' : 'db-a');
+
+/** What the checker may look at in the models when it checks the whole cluster. */
+export interface ClusterView {
+  /** Write authority in real time (see holdsWriteAuthority). */
+  authority(n: DbNode): boolean;
+  durableTerm(n: DbNode): number;
+  /** Where EC2 routes the VIP now. */
+  routed(): DbNode | null;
+  /** Whether n's PostgreSQL is a standby streaming from its primary. */
+  streaming(n: DbNode): boolean;
+}
+
+/** Write authority: a lease that is valid now (on the node's clock) AND a PostgreSQL that accepts writes. */
+export function holdsWriteAuthority(
+  n: DbNode,
+  s: AgentState | null,
+  pg: { readonly running: boolean; readonly inRecovery: boolean; readonly readOnly: boolean },
+  localNowMs: number,
+): boolean {
+  if (s === null || !pg.running || pg.inRecovery || pg.readOnly) return false;
+  if (s.durable.primaryOfTerm !== n || s.lease === null || s.lease.term !== s.durable.term) return false;
+  return localNowMs < s.lease.validUntilMs;
+}
+
+export class Checker {
+  readonly violations: string[] = [];
+  #maxAckTimeline = 0;
+  readonly #maxTermSeen: Record<Host, number> = { 'db-a': 1, 'db-b': 1, witness: 1 };
+  /** Terms of forced (accept-data-loss) promotions: exempt from the I3/I4 data checks. */
+  readonly #manualTerms = new Set<number>();
+  /** Terms that a vote, a forced failover or a handover created (I7: no node holds any other). */
+  readonly #createdTerms = new Set<number>([1]);
+
+  constructor(
+    private readonly now: () => number,
+    private readonly log: (who: string, text: string) => void,
+    private readonly opts: {
+      readonly replication: 'sync' | 'async';
+      readonly lagBytesMax: bigint;
+      readonly bootstrap: boolean;
+    },
+  ) {
+    if (opts.bootstrap) {
+      for (const h of HOSTS) this.#maxTermSeen[h] = 0;
+      this.#createdTerms.clear();
+    }
+  }
+
+  violation(text: string): void {
+    if (this.violations.length < MAX_VIOLATIONS) this.violations.push(`t=${Math.round(this.now())}ms: ${text}`);
+    this.log('OBSERVER', `VIOLATION ${text}`);
+  }
+  /** The newest term any node persisted. */
+  newestTerm(): number {
+    return Math.max(...Object.values(this.#maxTermSeen));
+  }
+  /** Force-manual promotion bookkeeping (accept-data-loss runs are exempt from I3/I4 data checks). */
+  markManual(term: number): void {
+    this.#manualTerms.add(term);
+  }
+
+  // --- after each step of a node -------------------------------------------------------------------
+
+  agentStep(n: DbNode, before: AgentState, out: AgentOutput, inputKind: string): void {
+    for (const v of agentStepViolations(before, out)) this.violation(`core invariant: ${n} ${v} (after ${inputKind})`);
+  }
+  witnessStep(before: WitnessState, out: WitnessOutput, inputKind: string): void {
+    for (const v of witnessStepViolations(before, out)) {
+      this.violation(`core invariant: witness ${v} (after ${inputKind})`);
+    }
+  }
+  /** I1 after every step: never two writers at once. */
+  writers(view: ClusterView): void {
+    if (view.authority('db-a') && view.authority('db-b')) this.violation('I1: db-a and db-b both hold write authority');
+  }
+  /** The executor's order rule (core/actions.ts): a persist comes first or not at all. */
+  actionOrder(h: Host, actions: readonly Action<AgentDurable | WitnessDurable>[]): void {
+    actions.forEach((a, i) => {
+      if (a.kind === 'persist' && i !== 0) this.violation(`order: ${h} emitted persist at position ${i}, not first`);
+    });
+  }
+
+  // --- terms and grants ----------------------------------------------------------------------------
+
+  /**
+   * h persists d over `before` with these actions (I2, I4, I7). Terms are created in three places
+   * only: the witness's vote and forced failover (a new votedTerm) and a primary's handover (it
+   * persists the next term and sends it in the same step).
+   */
+  persisted(
+    h: Host,
+    d: AgentDurable | WitnessDurable,
+    before: AgentDurable | WitnessDurable,
+    actions: readonly Action<AgentDurable | WitnessDurable>[],
+  ): void {
+    if (h === 'witness') {
+      const w = d as WitnessDurable;
+      if (w.votedTerm > (before as WitnessDurable).votedTerm) this.#createdTerms.add(w.votedTerm);
+    } else if (actions.some((a) => a.kind === 'send' && a.msg.kind === 'handover' && a.msg.term === d.term)) {
+      this.#createdTerms.add(d.term);
+    }
+    if (d.term < this.#maxTermSeen[h]) {
+      this.violation(`I2: ${h} persisted term ${d.term} below ${this.#maxTermSeen[h]}`);
+    }
+    // I7: a node adopts only terms that were created; a forged one (a key holder's lease request)
+    // must be refused, above all one that leaves no room for the next term.
+    if (d.term > 0 && !this.#createdTerms.has(d.term)) {
+      this.violation(`I7: ${h} persisted term ${d.term}, which no vote, forced failover or handover created`);
+    }
+    this.#maxTermSeen[h] = Math.max(this.#maxTermSeen[h], d.term);
+    if (h === 'witness') {
+      const w = d as WitnessDurable;
+      // I4: automatic failover is paused in maintenance — no new vote may be recorded while it is on.
+      if (w.maintenance && w.votedTerm > (before as WitnessDurable).votedTerm && !this.#manualTerms.has(w.votedTerm)) {
+        this.violation(
+          `I4: the witness voted for ${w.votedFor} in term ${w.votedTerm} while the cluster is in maintenance`,
+        );
+      }
+    }
+  }
+  /** I2: a grant is only ever given in the grantor's current term, never to a lower one. */
+  reply(h: Host, msg: PeerReply): void {
+    if ((msg.kind === 'lease-reply' || msg.kind === 'vote-reply') && msg.granted && msg.term < this.#maxTermSeen[h]) {
+      this.violation(`I2: ${h} granted ${msg.kind} in term ${msg.term} after seeing ${this.#maxTermSeen[h]}`);
+    }
+  }
+
+  // --- PostgreSQL and EC2 ------------------------------------------------------------------------
+
+  /** I1: acknowledged writes never go back to an older timeline. */
+  acked(n: DbNode, timeline: number): void {
+    if (timeline < this.#maxAckTimeline) {
+      this.violation(`I1: ${n} acknowledged a write on timeline ${timeline} ` +
+        `after a write was acknowledged on timeline ${this.#maxAckTimeline}`);
+    }
+    this.#maxAckTimeline = Math.max(this.#maxAckTimeline, timeline);
+  }
+  /** I4, as pg_promote() starts on n: the WAL receiver stopped, and n is on the newest timeline. */
+  promoting(n: DbNode, receiverOn: boolean, timeline: number, newestTimeline: number): void {
+    if (receiverOn) this.violation(`I4: ${n} promoted while its WAL receiver was running`);
+    if (timeline < newestTimeline) {
+      this.violation(`I4: ${n} promoted from stale timeline ${timeline} (newest ${newestTimeline})`);
+    }
+  }
+  /** I3, once n promoted for `term`: how many acknowledged writes (and bytes) its history lacks. */
+  promoted(n: DbNode, term: number, lostWrites: number, lostBytes: bigint): void {
+    if (lostWrites === 0 || this.#manualTerms.has(term)) return;
+    if (this.opts.replication === 'sync') {
+      this.violation(`I3: promoting ${n} (term ${term}) loses ${lostWrites} acknowledged writes`);
+    } else if (lostBytes > this.opts.lagBytesMax) {
+      this.violation(`I3: promoting ${n} loses ${lostBytes} bytes, above lagBytesMax`);
+    }
+  }
+  /** I5, as EC2 accepts a move of the VIP to n for `term`. */
+  vipMove(n: DbNode, term: number, ownerTerm: number, nodeDurableTerm: number): void {
+    const newest = this.newestTerm();
+    if (term < ownerTerm) this.violation(`I5: VIP moved to ${n} for term ${term} after a move for term ${ownerTerm}`);
+    if (term < newest && nodeDurableTerm < newest) {
+      this.violation(`I5: VIP moved to ${n} for term ${term} while term ${newest} exists`);
+    }
+  }
+
+  // --- at the end ----------------------------------------------------------------------------------
+
+  /**
+   * Liveness after healing: exactly one writable primary with a lease, holding the newest term and
+   * the VIP, and a streaming standby. Returns that primary.
+   */
+  converged(view: ClusterView, healedForMs: number): DbNode | null {
+    const holders = DB_NODES.filter((n) => view.authority(n));
+    if (holders.length !== 1) {
+      this.violation(
+        `liveness: ${holders.length} nodes hold write authority ${healedForMs} ms after every fault healed`,
+      );
+      return null;
+    }
+    const p = holders[0]!;
+    const newest = this.newestTerm();
+    if (view.durableTerm(p) !== newest) {
+      this.violation(`I5: primary ${p} holds term ${view.durableTerm(p)}, newest is ${newest}`);
+    }
+    if (view.routed() !== p) this.violation(`I5: VIP routes to ${view.routed()} but the primary is ${p}`);
+    const standby = other(p);
+    if (!view.streaming(standby)) this.violation(`liveness: ${standby} is not streaming from ${p} after healing`);
+    return p;
+  }
+}

@@ -1,0 +1,353 @@
+// The processes of the simulated cluster: the agents of db-a and db-b and the witness, each the
+// real decision core (or a variant of it) driven by ticks, requests, replies and finished effects,
+// and the executor of what the core returns (persist first and durably, then replies, sends,
+// notifications and effects; see core/actions.ts). Durable state survives crashes; a restarted
+// process boots from it with a new incarnation, and events of an older incarnation are dropped.
+import {
+  agentStatus,
+  defaultAgentSettings,
+  initialWitnessDurable,
+  leaseValidMs,
+  type Action,
+  type AgentDurable,
+  type AgentOutput,
+  type AgentSettings,
+  type AgentState,
+  type AgentStatus,
+  type Effect,
+  type EffectResult,
+  type OperatorCommand,
+  type PeerReply,
+  type PeerRequest,
+  type stepAgent,
+  type stepWitness,
+  type Timings,
+  type WitnessDurable,
+  type WitnessOutput,
+  type WitnessSettings,
+  type WitnessState,
+} from '@pgvip/shared/core';
+import type { Checker, ClusterView } from './checker.js';
+import type { Hosts, SimClock } from './clock.js';
+import type { Ec2 } from './ec2.js';
+import type { Network } from './network.js';
+import type { Postgres } from './postgres.js';
+import type { Rng } from './rng.js';
+import { DB_NODES, type DbNode, type Host, type Schedule } from './schedule.js';
+import type { Transcript } from './transcript.js';
+import type { Cores } from './world.js';
+
+const other = (n: DbNode): DbNode => (n === 'db-a' ? 'db-b' : 'db-a');
+type Durable = AgentDurable | WitnessDurable;
+
+interface AgentProc {
+  state: AgentState | null;
+  inc: number;
+  disk: AgentDurable;
+}
+
+interface WitnessProc {
+  state: WitnessState | null;
+  inc: number;
+  disk: WitnessDurable;
+}
+
+export interface NodesDeps {
+  readonly sched: Schedule;
+  readonly timings: Timings;
+  readonly cores: Cores;
+  readonly clock: SimClock;
+  readonly hosts: Hosts;
+  readonly rng: Rng;
+  readonly net: Network;
+  readonly pg: Postgres;
+  readonly ec2: Ec2;
+  readonly check: Checker;
+  readonly view: ClusterView;
+  readonly transcript: Transcript;
+}
+
+export class Nodes {
+  readonly agents: Record<DbNode, AgentProc>;
+  readonly witness: WitnessProc;
+  readonly notifications: { t: number; host: Host; event: string; detail: string }[] = [];
+  readonly #agentSettings: Record<DbNode, AgentSettings>;
+  readonly #witnessSettings: WitnessSettings;
+  /**
+   * Every sim node runs the same timings, so the grantors' lease-length check always passes; it
+   * is exercised on every request.
+   */
+  readonly #senderLeaseValidMs: number;
+
+  constructor(private readonly d: NodesDeps, readonly lagBytesMax: bigint) {
+    const { sched, timings: t } = d;
+    this.#senderLeaseValidMs = leaseValidMs(t);
+    const settings = (self: DbNode): AgentSettings =>
+      defaultAgentSettings({
+        cluster: 'sim', self, peer: other(self), witness: 'witness', timings: t, replication: sched.replication,
+      });
+    this.#agentSettings = { 'db-a': settings('db-a'), 'db-b': settings('db-b') };
+    this.#witnessSettings = {
+      cluster: 'sim', self: 'witness', nodes: ['db-a', 'db-b'], timings: t, replication: sched.replication, lagBytesMax,
+    };
+    const disk: AgentDurable = { term: 1, primaryOfTerm: 'db-a' };
+    this.agents = {
+      'db-a': { state: null, inc: 0, disk },
+      'db-b': { state: null, inc: 0, disk },
+    };
+    this.witness = {
+      state: null,
+      inc: 0,
+      disk: {
+        ...initialWitnessDurable, term: 1, primaryOfTerm: 'db-a', votedTerm: 1, votedFor: 'db-a',
+        syncEligible: sched.replication === 'sync' ? 'db-b' : null,
+      },
+    };
+    if (sched.bootstrap === true) {
+      const fresh: AgentDurable = { term: 0, primaryOfTerm: null };
+      this.agents['db-a'].disk = fresh;
+      this.agents['db-b'].disk = fresh;
+      this.witness.disk = { ...initialWitnessDurable, syncEligible: null };
+    }
+  }
+
+  start(): void {
+    for (const n of DB_NODES) this.#startAgent(n);
+    this.#startWitness();
+  }
+  #log(who: string, text: string): void {
+    this.d.transcript.log(who, text);
+  }
+  #procInc(h: Host): number {
+    return h === 'witness' ? this.witness.inc : this.agents[h].inc;
+  }
+
+  // --- agents ----------------------------------------------------------------------------------
+
+  #startAgent(n: DbNode): void {
+    const { clock, hosts, rng } = this.d;
+    const proc = this.agents[n];
+    proc.inc++;
+    // Each process's lease seqs start above every earlier one's (the shell's persisted boot counter).
+    proc.state = this.d.cores.bootAgent(this.#agentSettings[n], proc.disk, clock.local(n), proc.inc * 2 ** 32);
+    this.#log(n, `agent started (term ${proc.disk.term}, primary ${proc.disk.primaryOfTerm})`);
+    const inc = proc.inc;
+    clock.after(rng.int(0, 50), () => hosts.run(n, () => this.#agentTick(n, inc)));
+  }
+  #agentAlive(n: DbNode, inc: number): boolean {
+    const p = this.agents[n];
+    return p.inc === inc && p.state !== null;
+  }
+  #agentTick(n: DbNode, inc: number): void {
+    if (!this.#agentAlive(n, inc)) return;
+    const { clock, hosts, net, pg } = this.d;
+    const peer = other(n);
+    net.exchange<AgentStatus | null>(
+      n,
+      peer,
+      (answer) => {
+        const ps = this.agents[peer].state;
+        if (ps !== null) answer(agentStatus({ ...ps, nowMs: clock.local(peer) }));
+      },
+      (status) => {
+        if (!this.#agentAlive(n, inc)) return;
+        const snapshot = pg.snapshot(n);
+        const probe = pg.writeProbe(n);
+        this.#stepAgent(n, inc, { kind: 'tick', nowMs: clock.local(n), pg: snapshot, writeProbe: probe, peer: status });
+      },
+    );
+    clock.after(clock.realDelay(n, this.d.timings.heartbeatMs), () => hosts.run(n, () => this.#agentTick(n, inc)));
+  }
+  #stepAgent(n: DbNode, inc: number, input: Parameters<typeof stepAgent>[1], respond?: (r: PeerReply) => void): void {
+    const proc = this.agents[n];
+    if (proc.state === null || proc.inc !== inc) return;
+    const before = proc.state;
+    const out: AgentOutput = this.d.cores.stepAgent(before, input);
+    proc.state = out.state;
+    this.d.check.agentStep(n, before, out, input.kind);
+    this.d.transcript.noteOutput(n, out.reason, out.actions);
+    this.d.transcript.noteReason(n, out.reason);
+    this.#execute(n, inc, out.actions, respond);
+    this.d.check.writers(this.d.view);
+  }
+
+  // --- the witness -------------------------------------------------------------------------------
+
+  #startWitness(): void {
+    const { clock, hosts, rng } = this.d;
+    const w = this.witness;
+    w.inc++;
+    w.state = this.d.cores.bootWitness(this.#witnessSettings, w.disk, clock.local('witness'));
+    this.#log('witness', `witness started (term ${w.disk.term})`);
+    const inc = w.inc;
+    clock.after(rng.int(0, 50), () => hosts.run('witness', () => this.#witnessTick(inc)));
+  }
+  #witnessTick(inc: number): void {
+    if (this.witness.inc !== inc || this.witness.state === null) return;
+    const { clock, hosts, net, pg } = this.d;
+    for (const n of DB_NODES) {
+      net.exchange<AgentStatus | null>(
+        'witness',
+        n,
+        (answer) => {
+          const s = this.agents[n].state;
+          if (s !== null) answer(agentStatus({ ...s, nowMs: clock.local(n) }));
+        },
+        (status) => {
+          const pgReachable = net.linkUp('witness', n) && net.linkUp(n, 'witness') && pg.usable(n);
+          this.#stepWitness(inc, { kind: 'poll', nowMs: clock.local('witness'), node: n, status, pgReachable });
+        },
+      );
+    }
+    const next = clock.realDelay('witness', this.d.timings.heartbeatMs);
+    clock.after(next, () => hosts.run('witness', () => this.#witnessTick(inc)));
+  }
+  #stepWitness(
+    inc: number,
+    input: Parameters<typeof stepWitness>[1],
+    respond?: (r: PeerReply) => void,
+  ): WitnessOutput | null {
+    const w = this.witness;
+    if (w.state === null || w.inc !== inc) return null;
+    const before = w.state;
+    const out = this.d.cores.stepWitness(before, input);
+    w.state = out.state;
+    this.d.check.witnessStep(before, out, input.kind);
+    this.d.transcript.noteOutput('witness', out.reason, out.actions, out.verdict);
+    this.d.transcript.noteReason('witness', out.reason);
+    this.#execute('witness', inc, out.actions, respond);
+    this.d.check.writers(this.d.view);
+    return out;
+  }
+  /** An operator command, given to the witness (as the CLI does). */
+  operator(command: OperatorCommand): void {
+    this.d.hosts.run('witness', () => {
+      const nowMs = this.d.clock.local('witness');
+      const out = this.#stepWitness(this.witness.inc, { kind: 'operator', nowMs, command });
+      if (out?.verdict) {
+        this.#log('operator', `${command.kind}: ${out.verdict.ok ? 'accepted' : 'refused'}: ${out.verdict.message}`);
+      }
+    });
+  }
+
+  // --- the executor ------------------------------------------------------------------------------
+
+  /** Execute an action list with the order rules of core/actions.ts. */
+  #execute(h: Host, inc: number, actions: readonly Action<Durable>[], respond?: (r: PeerReply) => void): void {
+    this.d.check.actionOrder(h, actions);
+    const first = actions[0];
+    const run = (list: readonly Action<Durable>[]) => {
+      for (const a of list) this.#perform(h, inc, a, respond);
+    };
+    if (first?.kind === 'persist') {
+      this.#persist(h, first.state, actions);
+      // fsync takes a moment: a crash in between loses the sends but never the persisted term.
+      this.d.clock.after(1, () => this.d.hosts.run(h, () => {
+        if (this.#procInc(h) === inc) run(actions.slice(1));
+      }));
+    } else {
+      run(actions);
+    }
+  }
+  #persist(h: Host, d: Durable, actions: readonly Action<Durable>[]): void {
+    this.d.check.persisted(h, d, h === 'witness' ? this.witness.disk : this.agents[h].disk, actions);
+    if (h === 'witness') this.witness.disk = d as WitnessDurable;
+    else this.agents[h].disk = d as AgentDurable;
+  }
+  #perform(h: Host, inc: number, a: Action<Durable>, respond?: (r: PeerReply) => void): void {
+    switch (a.kind) {
+      case 'persist':
+        return;
+      case 'reply':
+        this.d.check.reply(h, a.msg);
+        respond?.(a.msg);
+        return;
+      case 'send':
+        return this.#send(h, inc, a.to as Host, a.msg);
+      case 'notify':
+        this.notifications.push({ t: this.d.clock.t, host: h, event: a.event, detail: a.detail });
+        this.#log(h, `notify ${a.event}: ${a.detail}`);
+        return;
+      case 'effect':
+        if (h === 'witness') return;
+        return this.#startEffect(h, inc, a.id, a.effect);
+    }
+  }
+  #send(from: Host, inc: number, to: Host, msg: PeerRequest): void {
+    const { clock } = this.d;
+    this.d.net.exchange<PeerReply>(
+      from,
+      to,
+      (answer) => this.serve(to, msg, answer),
+      (reply) => {
+        if (reply === null || this.#procInc(from) !== inc) return;
+        if (from === 'witness') {
+          this.#stepWitness(inc, { kind: 'reply', nowMs: clock.local('witness'), msg: reply, inReplyTo: msg.kind });
+        } else {
+          this.#stepAgent(from, inc, { kind: 'reply', nowMs: clock.local(from), msg: reply });
+        }
+      },
+    );
+  }
+  /** A request arrives at `to` (from a peer, or forged by a key holder). */
+  serve(to: Host, msg: PeerRequest, answer: (r: PeerReply) => void): void {
+    const nowMs = this.d.clock.local(to);
+    const peerLeaseValidMs = this.#senderLeaseValidMs;
+    if (to === 'witness') {
+      if (this.witness.state === null) return;
+      this.#stepWitness(this.witness.inc, { kind: 'request', nowMs, msg, peerLeaseValidMs }, answer);
+    } else {
+      const proc = this.agents[to];
+      if (proc.state === null) return;
+      this.#stepAgent(to, proc.inc, { kind: 'request', nowMs, msg, peerLeaseValidMs }, answer);
+    }
+  }
+  #startEffect(n: DbNode, inc: number, id: number, e: Effect): void {
+    const { clock, hosts } = this.d;
+    const finish = (delayMs: number, apply: () => Omit<EffectResult, 'id'>) => {
+      clock.after(delayMs, () => {
+        if (hosts.crashed(n)) return;
+        const r = apply();
+        hosts.run(n, () => {
+          if (!this.#agentAlive(n, inc)) return;
+          this.#stepAgent(n, inc, { kind: 'effect-done', nowMs: clock.local(n), result: { id, ...r } });
+        });
+      });
+    };
+    switch (e.kind) {
+      case 'drop-vip-local':
+      case 'add-vip-local':
+        return finish(5, () => ({ ok: true, detail: e.kind }));
+      case 'move-vip-cloud':
+        return this.d.ec2.moveVip(n, e.term, e.budgetMs, finish);
+      case 'verify-vip':
+        return this.d.ec2.verifyVip(n, finish);
+      default:
+        if (!this.d.pg.effect(n, e, finish, () => this.agents[n].disk.term)) {
+          throw new Error(`the simulator has no model of effect ${e.kind}`);
+        }
+    }
+  }
+
+  // --- crashes -----------------------------------------------------------------------------------
+
+  /** The process on h dies (its durable state stays on disk). */
+  crash(h: Host): void {
+    if (h === 'witness') {
+      this.witness.state = null;
+      this.witness.inc++;
+    } else {
+      this.agents[h].state = null;
+      this.agents[h].inc++;
+    }
+  }
+  /** systemd starts the process on h again, if the host is up and it is not running. */
+  restart(h: Host): void {
+    if (this.d.hosts.crashed(h)) return;
+    if (h === 'witness') {
+      if (this.witness.state === null) this.#startWitness();
+    } else if (this.agents[h].state === null) {
+      this.#startAgent(h);
+    }
+  }
+}
