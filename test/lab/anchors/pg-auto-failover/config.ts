@@ -47,7 +47,11 @@ export const pgafDefaults: PgAutoFailoverSettings = {
     primary_demote_timeout: 30_000,
     startup_grace_period: 10_000,
   },
-  keeper: { network_partition_timeout: 20, postgresql_restart_failure_timeout: 20, postgresql_restart_failure_max_retries: 3 },
+  keeper: {
+    network_partition_timeout: 20,
+    postgresql_restart_failure_timeout: 20,
+    postgresql_restart_failure_max_retries: 3,
+  },
 };
 
 export const pgafFast: PgAutoFailoverSettings = {
@@ -60,12 +64,17 @@ export const pgafFast: PgAutoFailoverSettings = {
     primary_demote_timeout: 10_000,
     startup_grace_period: 10_000,
   },
-  keeper: { network_partition_timeout: 5, postgresql_restart_failure_timeout: 20, postgresql_restart_failure_max_retries: 3 },
+  keeper: {
+    network_partition_timeout: 5,
+    postgresql_restart_failure_timeout: 20,
+    postgresql_restart_failure_max_retries: 3,
+  },
 };
 
 /** How long the monitor's health check takes to call a node bad: the check and each retry, and the delays. */
 export function healthCheckBadAfterMs(m: PgAutoFailoverSettings['monitor']): number {
-  return m.health_check_timeout * (m.health_check_max_retries + 1) + m.health_check_retry_delay * m.health_check_max_retries;
+  const checks = m.health_check_max_retries + 1;
+  return m.health_check_timeout * checks + m.health_check_retry_delay * m.health_check_max_retries;
 }
 
 /** The safety constraints above; empty when the settings keep them. */
