@@ -41,8 +41,13 @@ function synth(cluster: ClusterConfig, acknowledgeNagFindings = true): Synth {
 
 type Resources = Record<string, { Properties: Record<string, unknown> }>;
 
-function only(template: Template, type: string, props: Record<string, unknown> = {}): [string, { Properties: Record<string, unknown> }] {
-  const found = Object.entries(template.findResources(type, props.Properties ? props : { Properties: Match.objectLike(props) }) as Resources);
+function only(
+  template: Template,
+  type: string,
+  props: Record<string, unknown> = {},
+): [string, { Properties: Record<string, unknown> }] {
+  const matcher = props.Properties ? props : { Properties: Match.objectLike(props) };
+  const found = Object.entries(template.findResources(type, matcher) as Resources);
   assert.equal(found.length, 1, `expected one ${type} matching ${JSON.stringify(props)}, found ${found.length}`);
   return found[0]!;
 }
@@ -100,7 +105,8 @@ describe('CDK app (deploy/cdk)', { timeout: 120_000 }, () => {
         const enis = Object.entries(s.template.findResources('AWS::EC2::NetworkInterface') as Resources);
         assert.equal(enis.length, 2);
         for (const [id, eni] of enis) {
-          assert.deepEqual((eni.Properties.Tags as Array<{ Key: string; Value: string }>).find((t) => t.Key === clusterTagKey)?.Value, cluster.clusterName);
+          const tags = eni.Properties.Tags as Array<{ Key: string; Value: string }>;
+          assert.deepEqual(tags.find((t) => t.Key === clusterTagKey)?.Value, cluster.clusterName);
           assert.equal(eni.Properties.SourceDestCheck, mode === 'secondary-ip', `${id}: source/destination check ${mode === 'secondary-ip' ? 'on' : 'off'}`);
           only(s.template, 'AWS::EC2::Instance', { NetworkInterfaces: [{ DeviceIndex: '0', NetworkInterfaceId: { Ref: id } }] });
         }
@@ -110,7 +116,8 @@ describe('CDK app (deploy/cdk)', { timeout: 120_000 }, () => {
       it('instances: IMDSv2 only with one hop, encrypted volumes, detailed monitoring, termination protection', () => {
         for (const [id, instance] of Object.entries(s.template.findResources('AWS::EC2::Instance') as Resources)) {
           assert.deepEqual(instance.Properties.MetadataOptions, { HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1, HttpTokens: 'required' }, id);
-          assert.equal((instance.Properties.BlockDeviceMappings as Array<{ Ebs: { Encrypted: boolean } }>)[0]!.Ebs.Encrypted, true, id);
+          const volumes = instance.Properties.BlockDeviceMappings as Array<{ Ebs: { Encrypted: boolean } }>;
+          assert.equal(volumes[0]!.Ebs.Encrypted, true, id);
           assert.equal(instance.Properties.Monitoring, true, id);
           assert.equal(instance.Properties.DisableApiTermination, true, id);
         }
@@ -122,9 +129,11 @@ describe('CDK app (deploy/cdk)', { timeout: 120_000 }, () => {
         // Rendered with the stack's own region and account tokens, which synthesise to Ref AWS::Region
         // and Ref AWS::AccountId: the deployed document is the deploy/iam file with its placeholders filled.
         const params = { region: s.stack.region, account: s.stack.account, cluster: cluster.clusterName, ...(cluster.mode === 'route-table' ? { routeTableIds: cluster.routeTableIds } : {}) };
-        assert.deepEqual(inline, JSON.parse(JSON.stringify(s.stack.resolve(iam.PolicyDocument.fromJson(renderAgentPolicy(mode, params)).toJSON()))));
+        const rendered = iam.PolicyDocument.fromJson(renderAgentPolicy(mode, params)).toJSON();
+        assert.deepEqual(inline, JSON.parse(JSON.stringify(s.stack.resolve(rendered))));
         // (CloudFormation output writes a one-element Action list as a plain string.)
-        const sids = (inline as { Statement: Array<{ Sid: string; Action: string | string[] }> }).Statement.map((st) => [st.Sid, [st.Action].flat()]);
+        const statements = (inline as { Statement: Array<{ Sid: string; Action: string | string[] }> }).Statement;
+        const sids = statements.map((st) => [st.Sid, [st.Action].flat()]);
         assert.deepEqual(sids, loadPolicyTemplate(mode).Statement.map((st) => [st.Sid, st.Action]));
 
         const witnessActions = actionsOfRole(s.template, roleId(s, s.stack.witnessRole));
@@ -139,7 +148,13 @@ describe('CDK app (deploy/cdk)', { timeout: 120_000 }, () => {
         const witnessSg = s.stack.getLogicalId(s.stack.witnessSecurityGroup.node.defaultChild as never);
         const rules: string[] = [];
         for (const [id, sg] of Object.entries(s.template.findResources('AWS::EC2::SecurityGroup') as Resources)) {
-          for (const r of (sg.Properties.SecurityGroupIngress ?? []) as Array<{ CidrIp?: string; SourceSecurityGroupId?: string; FromPort: number; ToPort: number }>) {
+          const ingress = (sg.Properties.SecurityGroupIngress ?? []) as Array<{
+            CidrIp?: string;
+            SourceSecurityGroupId?: string;
+            FromPort: number;
+            ToPort: number;
+          }>;
+          for (const r of ingress) {
             rules.push(`${id} ${r.FromPort}-${r.ToPort} from ${r.CidrIp ?? r.SourceSecurityGroupId}`);
           }
         }
@@ -162,7 +177,13 @@ describe('CDK app (deploy/cdk)', { timeout: 120_000 }, () => {
 
       it('the cluster key is a generated 64-hex-digit secret, fetched at boot into /etc/pgvip/<cluster>.key with mode 0600', () => {
         const [, secret] = only(s.template, 'AWS::SecretsManager::Secret');
-        const generate = secret.Properties.GenerateSecretString as { PasswordLength: number; ExcludeCharacters: string; ExcludeUppercase: boolean; ExcludePunctuation: boolean; IncludeSpace: boolean };
+        const generate = secret.Properties.GenerateSecretString as {
+          PasswordLength: number;
+          ExcludeCharacters: string;
+          ExcludeUppercase: boolean;
+          ExcludePunctuation: boolean;
+          IncludeSpace: boolean;
+        };
         assert.equal(generate.PasswordLength, 64);
         // What remains of the default alphabet must be exactly the hex digits.
         const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';

@@ -55,7 +55,11 @@ function emulatorConfig(accessKeys: Record<string, Omit<AccessKeyConfig, 'secret
       { id: rtb.b, vpcId: 'vpc-0e0e0e0e' },
       { id: rtb.c, vpcId: 'vpc-0e0e0e0e', routes: [{ destinationCidrBlock: `${overlayVip}/32`, networkInterfaceId: dbA.eni }] },
     ],
-    iam: { accessKeys: Object.fromEntries(Object.entries(accessKeys).map(([id, key]) => [id, { ...key, secretAccessKey: testSecretAccessKey }])) },
+    iam: {
+      accessKeys: Object.fromEntries(
+        Object.entries(accessKeys).map(([id, key]) => [id, { ...key, secretAccessKey: testSecretAccessKey }]),
+      ),
+    },
   };
 }
 
@@ -76,11 +80,16 @@ const agentCalls: Record<VipMode, readonly AgentCall[]> = {
     },
     {
       action: 'ec2:AssignPrivateIpAddresses',
-      run: (c) => c.send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip], AllowReassignment: true })),
+      run: (c) => c.send(new AssignPrivateIpAddressesCommand({
+        NetworkInterfaceId: dbB.eni,
+        PrivateIpAddresses: [vip],
+        AllowReassignment: true,
+      })),
     },
     {
       action: 'ec2:UnassignPrivateIpAddresses',
-      run: (c) => c.send(new UnassignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip] })),
+      run: (c) =>
+        c.send(new UnassignPrivateIpAddressesCommand({ NetworkInterfaceId: dbB.eni, PrivateIpAddresses: [vip] })),
     },
   ],
   'route-table': [
@@ -118,7 +127,8 @@ function ec2Client(endpoint: string, accessKeyId: string): EC2Client {
 /** Errors that mean "this caller may not": a reduced policy may cause them only for the call it lacks. */
 const authorizationErrors = new Set(['UnauthorizedOperation', 'AuthFailure']);
 
-const policyFor = (mode: VipMode) => renderAgentPolicy(mode, { region, account, cluster, routeTableIds: [rtb.a, rtb.b] });
+const policyFor = (mode: VipMode) =>
+  renderAgentPolicy(mode, { region, account, cluster, routeTableIds: [rtb.a, rtb.b] });
 
 /** The policy with one action taken out of one statement (the statement goes when it empties). */
 function withoutAction(policy: PolicyDocumentJson, statementIndex: number, action: string): PolicyDocumentJson {
@@ -234,7 +244,11 @@ describe('IAM policies in deploy/iam, enforced by the EC2 emulator', { timeout: 
     const client = ec2Client(ec2.url, key);
     for (const target of [otherCluster, untagged]) {
       const err = await expectEc2Error(
-        client.send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: target.eni, PrivateIpAddresses: [vip], AllowReassignment: true })),
+        client.send(new AssignPrivateIpAddressesCommand({
+          NetworkInterfaceId: target.eni,
+          PrivateIpAddresses: [vip],
+          AllowReassignment: true,
+        })),
         'UnauthorizedOperation', 403,
       );
       assert.deepEqual((decodeAuthorizationFailure(err.message) as { context: unknown }).context, {

@@ -38,7 +38,10 @@ function ok(run: Run, what: string): Run {
   return run;
 }
 
-/** A fresh root with the account files useradd --prefix edits, and a PostgreSQL user as a distribution package makes one. */
+/**
+ * A fresh root with the account files useradd --prefix edits, and a PostgreSQL user as a
+ * distribution package makes one.
+ */
 function freshRoot(name: string): string {
   const root = path.join(work, name);
   mkdirSync(path.join(root, 'etc'), { recursive: true });

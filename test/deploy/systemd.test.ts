@@ -161,7 +161,8 @@ describe('systemd units', { timeout: 60_000 }, () => {
       assert.equal(node, releaseNode, `${name}: the release's own Node.js (install.sh --node rewrites this path to use the host's)`);
       assert.equal(script, `${installPrefix}packages/${pkg}/dist/main.js`, name);
       assert.deepEqual(args, ['--config', config], name);
-      // dist/main.js is what the build makes of src/main.ts (tsc -b: rootDir src, outDir dist; the agent's is then bundled).
+      // dist/main.js is what the build makes of src/main.ts (tsc -b: rootDir src, outDir dist; the
+      // agent's is then bundled).
       const tsconfig = JSON.parse(readFileSync(path.join(repoRoot, `packages/${pkg}/tsconfig.json`), 'utf8')) as { compilerOptions: { rootDir: string; outDir: string } };
       assert.deepEqual([tsconfig.compilerOptions.rootDir, tsconfig.compilerOptions.outDir], ['src', 'dist'], `packages/${pkg}/tsconfig.json`);
     }

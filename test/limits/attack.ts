@@ -45,11 +45,20 @@ export interface SlowBodyAttack {
 }
 
 /**
- * `connections` sockets that each send the headers of a POST with a 1000-byte body (under every body limit, so only a timeout can end it), then one byte every
- * `byteEveryMs`. With `reopen`, a connection the server ends is replaced after `reopenDelayMs`, so
- * the attack keeps `connections` attempts going for as long as it runs (as a real attacker would).
+ * `connections` sockets that each send the headers of a POST with a 1000-byte body (under every
+ * body limit, so only a timeout can end it), then one byte every `byteEveryMs`. With `reopen`, a
+ * connection the server ends is replaced after `reopenDelayMs`, so the attack keeps `connections`
+ * attempts going for as long as it runs (as a real attacker would).
  */
-export function slowBodies(opts: { port: number; path: string; connections: number; byteEveryMs: number; reopen: boolean; reopenDelayMs?: number; host?: string }): SlowBodyAttack {
+export function slowBodies(opts: {
+  port: number;
+  path: string;
+  connections: number;
+  byteEveryMs: number;
+  reopen: boolean;
+  reopenDelayMs?: number;
+  host?: string;
+}): SlowBodyAttack {
   const host = opts.host ?? '127.0.0.1';
   const sockets = new Set<Socket>();
   let stopped = false;
@@ -102,7 +111,9 @@ export interface ProbeResult {
 }
 
 /** GETs `path` every `everyMs` on a fresh connection each (as a load balancer's health check does) until stopped. */
-export function probeHealth(opts: { port: number; path: string; everyMs: number; timeoutMs: number }): { result: ProbeResult; stop(): Promise<void> } {
+export function probeHealth(
+  opts: { port: number; path: string; everyMs: number; timeoutMs: number },
+): { result: ProbeResult; stop(): Promise<void> } {
   const result: ProbeResult = { okMs: [], failed: 0, why: {} };
   let stopped = false;
   let running: Promise<void> = Promise.resolve();
@@ -155,8 +166,17 @@ export function percentile(values: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-/** An HTTP server that answers every request 200 with `bodyBytes` bytes (content-length set), or an endless chunked body when bodyBytes is Infinity. */
-export async function bigReplyPeer(bodyBytes: number): Promise<{ port: number; server: Server; requests(): number; bytesSent(): number; close(): Promise<void> }> {
+/**
+ * An HTTP server that answers every request 200 with `bodyBytes` bytes (content-length set), or an
+ * endless chunked body when bodyBytes is Infinity.
+ */
+export async function bigReplyPeer(bodyBytes: number): Promise<{
+  port: number;
+  server: Server;
+  requests(): number;
+  bytesSent(): number;
+  close(): Promise<void>;
+}> {
   const chunk = Buffer.alloc(64 * 1024, 0x61);
   let sent = 0;
   let requests = 0;
@@ -249,7 +269,9 @@ export async function waitForHttp(url: string, daemon: Daemon, timeoutMs = 60_00
  * runs as a node whose server is down, which is enough to serve its HTTP API), its peer and witness
  * at the given ports.
  */
-export function agentConfigFile(ports: { agent: number; peer: number; witness: number; pg: number }): { file: string; dir: string } {
+export function agentConfigFile(
+  ports: { agent: number; peer: number; witness: number; pg: number },
+): { file: string; dir: string } {
   const dir = mkdtempSync(path.join(tmpdir(), 'pgvip-limits-'));
   const keyFile = path.join(dir, 'cluster.key');
   writeFileSync(keyFile, formatKeyFile(generateKey()), { mode: 0o600 });

@@ -33,7 +33,10 @@ const SECONDS = Number(process.env.PGVIP_BENCH_SECONDS ?? 20);
 const NOFILE = 1024;
 /** How long the attacker waits before re-opening a connection the server cut (ms). */
 const REOPEN_MS = Number(process.env.PGVIP_BENCH_REOPEN_MS ?? 1000);
-/** Another checkout whose daemons to measure (e.g. an older commit, unpacked with its node_modules), for a before/after. */
+/**
+ * Another checkout whose daemons to measure (e.g. an older commit, unpacked with its node_modules),
+ * for a before/after.
+ */
 const DAEMON_ROOT = process.env.PGVIP_BENCH_DAEMON_ROOT ?? repoRoot;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (x: number) => Math.round(x * 10) / 10;
@@ -65,7 +68,14 @@ async function startWitness(agentPort: number): Promise<{ daemon: Daemon; port: 
     operatorPort,
     token: 'bench-token-0123456789abcdef',
     clusters: [{ name: 'orders', nodes: [{ agentPort, pgPort: pg }, { agentPort, pgPort: pg }] }],
-    timings: { heartbeatMs: 1000, requestTimeoutMs: 500, leaseMs: 6000, leaseMarginMs: 300, failureChecks: 3, streamingGraceMs: 10000 },
+    timings: {
+      heartbeatMs: 1000,
+      requestTimeoutMs: 500,
+      leaseMs: 6000,
+      leaseMarginMs: 300,
+      failureChecks: 3,
+      streamingGraceMs: 10000,
+    },
   });
   const file = path.join(stateDir, 'witness.yaml');
   writeFileSync(file, JSON.stringify({ ...doc, logLevel: 'warn' }));
@@ -108,7 +118,11 @@ async function bigReplies() {
   return out;
 }
 
-async function slowBodyRun(name: string, targets: { port: number; path: string; connections: number }[], healthPort: number) {
+async function slowBodyRun(
+  name: string,
+  targets: { port: number; path: string; connections: number }[],
+  healthPort: number,
+) {
   // The same checks without an attack first: what the latency is anyway on this machine.
   const quiet = probeHealth({ port: healthPort, path: '/health', everyMs: 100, timeoutMs: 2_000 });
   await sleep(5_000);

@@ -88,7 +88,14 @@ export function renderAgentPolicy(mode: VipMode, params: PolicyParameters): Poli
       ...s,
       Resource: typeof s.Resource === 'string' ? fill(s.Resource) : s.Resource.flatMap(expandResource),
       ...(s.Condition
-        ? { Condition: Object.fromEntries(Object.entries(s.Condition).map(([op, keys]) => [op, Object.fromEntries(Object.entries(keys).map(([k, v]) => [fill(k), fill(v)]))])) }
+        ? {
+            Condition: Object.fromEntries(
+              Object.entries(s.Condition).map(([op, keys]) => [
+                op,
+                Object.fromEntries(Object.entries(keys).map(([k, v]) => [fill(k), fill(v)])),
+              ]),
+            ),
+          }
         : {}),
     })),
   };

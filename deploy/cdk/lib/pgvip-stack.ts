@@ -53,7 +53,11 @@ export class PgvipClusterStack extends Stack {
   readonly agentRole: iam.Role;
   readonly witnessRole: iam.Role;
   readonly networkInterfaces: { readonly dbA: ec2.CfnNetworkInterface; readonly dbB: ec2.CfnNetworkInterface };
-  readonly instances: { readonly dbA: ec2.CfnInstance; readonly dbB: ec2.CfnInstance; readonly witness: ec2.CfnInstance };
+  readonly instances: {
+    readonly dbA: ec2.CfnInstance;
+    readonly dbB: ec2.CfnInstance;
+    readonly witness: ec2.CfnInstance;
+  };
 
   constructor(scope: Construct, id: string, props: PgvipClusterStackProps) {
     super(scope, id, props);
@@ -158,7 +162,12 @@ export class PgvipClusterStack extends Stack {
         // Route-table mode: the node receives packets for the VIP, which is not its own address.
         sourceDestCheck: c.mode === 'secondary-ip',
         ...(holdsVip
-          ? { privateIpAddresses: [{ privateIpAddress: n.address, primary: true }, { privateIpAddress: c.vip, primary: false }] }
+          ? {
+              privateIpAddresses: [
+                { privateIpAddress: n.address, primary: true },
+                { privateIpAddress: c.vip, primary: false },
+              ],
+            }
           : { privateIpAddress: n.address }),
         tags: [
           { key: clusterTagKey, value: c.clusterName },
@@ -173,7 +182,13 @@ export class PgvipClusterStack extends Stack {
     const witnessProfile = new iam.CfnInstanceProfile(this, 'WitnessInstanceProfile', { roles: [this.witnessRole.roleName] });
     const image = ec2.MachineImage.latestAmazonLinux2023().getImage(this);
 
-    const instance = (id: string, label: string, role: Role, network: ec2.CfnInstance.NetworkInterfaceProperty, volumeGiB: number) => {
+    const instance = (
+      id: string,
+      label: string,
+      role: Role,
+      network: ec2.CfnInstance.NetworkInterfaceProperty,
+      volumeGiB: number,
+    ) => {
       const userData = bootScript(c, role, this.clusterKey, release);
       const resource = new ec2.CfnInstance(this, id, {
         imageId: image.imageId,
@@ -227,10 +242,16 @@ export class PgvipClusterStack extends Stack {
 
 /**
  * First-boot script (Amazon Linux 2023): PostgreSQL packages on the DB nodes, the release when one
- * was given (it carries its own Node.js, so none is installed), and the cluster key from Secrets Manager into /etc/pgvip/<cluster>.key
- * (mode 0600, owned by the daemon's user). Setting PostgreSQL itself up is docs/deploy.md's job.
+ * was given (it carries its own Node.js, so none is installed), and the cluster key from Secrets
+ * Manager into /etc/pgvip/<cluster>.key (mode 0600, owned by the daemon's user). Setting PostgreSQL
+ * itself up is docs/deploy.md's job.
  */
-function bootScript(c: ClusterConfig, role: Role, key: secretsmanager.ISecret, release: Asset | undefined): ec2.UserData {
+function bootScript(
+  c: ClusterConfig,
+  role: Role,
+  key: secretsmanager.ISecret,
+  release: Asset | undefined,
+): ec2.UserData {
   const userData = ec2.UserData.forLinux();
   const serviceUser = role === 'agent' ? 'postgres' : 'pgvip';
   userData.addCommands('set -euo pipefail');
