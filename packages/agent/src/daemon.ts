@@ -29,6 +29,7 @@ import { createAgentMetrics } from './metrics.js';
 import { LocalPostgres } from './postgres/local-postgres.js';
 import { slotNameFor, type PgEndpoint, type PostgresPort } from './postgres/port.js';
 import { reseedMethodsOf } from './postgres/reseed.js';
+import { SystemdWatchdog, type LoopKeepAlive } from './watchdog.js';
 import { AgentRunner } from './runner.js';
 import { buildServer } from './server.js';
 import { SlotKeeper } from './slot-keeper.js';
@@ -44,6 +45,8 @@ export interface AgentDaemonOptions {
   /** Overrides the configured listen port (0 = any free port; tests). */
   readonly port?: number;
   readonly onFatal?: (err: Error) => void;
+  /** Told after every finished heartbeat; default: systemd's watchdog when the unit has WatchdogSec= (watchdog.ts). */
+  readonly keepAlive?: LoopKeepAlive | null;
 }
 
 export interface AgentDaemon {
@@ -71,6 +74,19 @@ function nodes(cluster: ClusterConfig, self: string): { me: NodeConfig; peer: No
 function remoteEndpoint(n: NodeConfig, password: string | undefined): PgEndpoint {
   const local = n.postgres.host === '127.0.0.1' || n.postgres.host === 'localhost' || n.postgres.host === '::1';
   return { host: local ? n.agent.host : n.postgres.host, port: n.postgres.port, user: n.postgres.user, database: n.postgres.database, ...(password === undefined ? {} : { password }) };
+}
+
+function keepAliveOf(
+  opts: AgentDaemonOptions,
+  logger: Logger,
+  clock: MonotonicClock,
+): { keepAlive?: LoopKeepAlive } {
+  if (opts.keepAlive !== undefined) return opts.keepAlive === null ? {} : { keepAlive: opts.keepAlive };
+  const watchdog = SystemdWatchdog.fromEnv(process.env, logger.child({ component: 'watchdog' }), clock);
+  if (watchdog !== null) {
+    logger.info({ watchdogMs: watchdog.watchdogMs }, 'systemd watchdog on: a heartbeat that does not finish gets the agent restarted');
+  }
+  return watchdog === null ? {} : { keepAlive: watchdog };
 }
 
 export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOptions): Promise<AgentDaemon> {
@@ -180,6 +196,7 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
     clock,
     commitGuard: cluster.fencing.commitGuard,
     hooks: new AgentHooks({ config: cfg.hooks, logger, metrics }),
+    ...keepAliveOf(opts, logger, clock),
     onFatal:
       opts.onFatal ??
       ((err) => {

@@ -25,6 +25,7 @@ import type { AsyncHookEvent, HookContext, HookPort } from './hooks/hooks.js';
 import { ROLES, type AgentMetrics, type LeaseRenewalResult } from './metrics.js';
 import { ReplyWatch, toSnapshot, toWriteProbe } from './pg-snapshot.js';
 import type { WriteProbeResult } from './postgres/port.js';
+import type { LoopKeepAlive } from './watchdog.js';
 
 /** How often the primary looks at its standby while a switchover waits for it to catch up. */
 export const switchoverCatchUpPollMs = 50;
@@ -43,6 +44,11 @@ export interface RunnerDeps {
   readonly commitGuard?: CommitGuardMode;
   /** The hooks of the agent config (docs/hooks.md); none when absent. */
   readonly hooks?: HookPort;
+  /**
+   * Told after every heartbeat that ran to its end (systemd's watchdog, watchdog.ts): a heartbeat
+   * stuck in an await tells it nothing more, though timers still fire.
+   */
+  readonly keepAlive?: LoopKeepAlive;
 }
 
 /** Reasons that are routine and only logged at debug level. */
@@ -137,6 +143,7 @@ export class AgentRunner {
       } finally {
         this.#ticking = false;
       }
+      this.#d.keepAlive?.alive();
     }
     // While a switchover waits for the standby to replay our final LSN, writes are down: look again
     // soon instead of a heartbeat later (the primary sends no lease renewals meanwhile).
