@@ -66,6 +66,11 @@ export interface AnchorInstance {
   switchover?(to: DbNode): Promise<void>;
   /** After a run whose faults are healed: back to a healthy pair (the tool, or its documented repair). */
   repair(): Promise<HealthyCluster>;
+  /**
+   * What the last repair had to do beyond waiting (an operator's step, because the tool stayed stuck),
+   * cleared by the call; the bench adds it to the run's note.
+   */
+  takeRepairNotes?(): string[];
   /** Per-phase milestones after a fault, from the tool's logs (as far as they tell). */
   timeline?(faultAt: number, oldPrimary: DbNode, newPrimary: DbNode): Milestone[];
   /** The tool's log files by name ("patroni db-a", "etcd witness"): kept with a failed lab's directory. */

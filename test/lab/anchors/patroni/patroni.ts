@@ -59,6 +59,9 @@ class PatroniInstance implements AnchorInstance {
   readonly #etcd = {} as Record<EtcdHost, Service>;
   readonly #patroni = {} as Record<DbNode, Service>;
   readonly #configs = {} as Record<DbNode, string>;
+  readonly #env = {} as Record<DbNode, Record<string, string>>;
+  #callback = '';
+  #notes: string[] = [];
 
   constructor(lab: Lab, timings: PatroniTimings) {
     this.#lab = lab;
@@ -105,6 +108,7 @@ class PatroniInstance implements AnchorInstance {
     // The callback runs as Patroni's user, who may not be able to enter the checkout: a copy, as the
     // lab does with the daemons' code (docs/lab.md).
     const callback = path.join(lab.dir, 'patroni-vip-callback.sh');
+    this.#callback = callback;
     copyFileSync(path.join(here, 'vip-callback.sh'), callback);
     chmodSync(callback, 0o755);
     for (const n of dbNodes) {
@@ -124,6 +128,14 @@ class PatroniInstance implements AnchorInstance {
       writeFileSync(file, yml, { mode: 0o600 });
       await mustRun('chown', ['postgres:postgres', file]);
       this.#configs[n] = file;
+      this.#env[n] = {
+        ...awsEnv(lab, n),
+        TZ: 'UTC',
+        VIP: t.vip.address,
+        VIP_PREFIX: String(t.vip.prefixLength),
+        EC2_ENDPOINT: ec2Endpoint(t),
+        IMDS_ENDPOINT: imdsEndpoint(t, n),
+      };
       this.#patroni[n] = new Service({
         reaper: lab.reaper,
         name: `patroni ${n}`,
@@ -131,14 +143,7 @@ class PatroniInstance implements AnchorInstance {
         argv: ['/usr/bin/patroni', file],
         // The PostgreSQL user, with CAP_NET_ADMIN for the callback's `ip addr` (as pgvip's agent has).
         run: { user: 'postgres', caps: ['net_admin'] },
-        env: {
-          ...awsEnv(lab, n),
-          TZ: 'UTC',
-          VIP: t.vip.address,
-          VIP_PREFIX: String(t.vip.prefixLength),
-          EC2_ENDPOINT: ec2Endpoint(t),
-          IMDS_ENDPOINT: imdsEndpoint(t, n),
-        },
+        env: this.#env[n],
         logFile: path.join(lab.dir, 'logs', `patroni-${n}.log`),
       });
     }
@@ -198,21 +203,62 @@ class PatroniInstance implements AnchorInstance {
     await mustRunOnHost(to, argv, { user: 'postgres', cgroup: false, timeoutMs: 120_000, env });
   }
 
-  /** Patroni repairs by itself (pg_rewind of the old primary, sync standby again): only wait for it. */
+  /**
+   * Patroni repairs by itself (pg_rewind of the old primary, the sync standby again), so this waits.
+   * When it stays stuck, the lab does what an operator would, and says so (takeRepairNotes): runs the
+   * VIP callback on a leader that never had a role change, or restarts a Patroni whose /sync key
+   * updates keep failing.
+   */
   async repair(): Promise<HealthyCluster> {
+    const lab = this.#lab;
     for (const s of this.services) s.start();
-    return this.#lab.waitHealthy(180_000);
+    try {
+      return await lab.waitHealthy(60_000);
+    } catch {
+      // stuck: below
+    }
+    const leader = (await this.#members())?.find((m) => m.role === 'leader')?.name;
+    if (leader === 'db-a' || leader === 'db-b') {
+      const vipNode = await lab.emulator.vipNode();
+      if (vipNode !== leader) {
+        this.#notes.push(
+          `the VIP stayed on ${vipNode ?? 'no host'} while Patroni's leader was ${leader}, which had no role change ` +
+            `and so ran no callback: the lab ran the callback on ${leader} by hand`,
+        );
+        const argv = [this.#callback, 'on_role_change', 'master', scope];
+        await mustRunOnHost(leader, argv, { user: 'postgres', caps: ['net_admin'], cgroup: false, env: this.#env[leader], timeoutMs: 60_000 });
+      }
+      const recent = this.#log(leader).slice(-12);
+      if (recent.some((l) => /Synchronous replication key updated by someone else/.test(l.msg))) {
+        this.#notes.push(
+          `Patroni on ${leader} kept failing to update its /sync key ("Synchronous replication key updated by ` +
+            `someone else": a stale etcd3 cache, patroni/patroni#2779), so it named no synchronous standby and ` +
+            `no failover was possible: the lab restarted Patroni on ${leader} (kill -9, PostgreSQL kept running)`,
+        );
+        await this.#patroni[leader].kill9();
+      }
+    } else {
+      this.#notes.push(`Patroni had no leader 60 s after the run; the lab waited longer`);
+    }
+    return lab.waitHealthy(150_000);
+  }
+
+  takeRepairNotes(): string[] {
+    const notes = this.#notes;
+    this.#notes = [];
+    return notes;
+  }
+
+  #log(n: DbNode): Array<{ atMs: number; msg: string }> {
+    try {
+      return parsePatroniLog(readFileSync(path.join(this.#lab.dir, 'logs', `patroni-${n}.log`), 'utf8'));
+    } catch {
+      return [];
+    }
   }
 
   timeline(faultAt: number, oldPrimary: DbNode, newPrimary: DbNode): Milestone[] {
-    const read = (n: DbNode) => {
-      try {
-        return parsePatroniLog(readFileSync(path.join(this.#lab.dir, 'logs', `patroni-${n}.log`), 'utf8'));
-      } catch {
-        return [];
-      }
-    };
-    const first = (n: DbNode, re: RegExp) => read(n).find((l) => l.atMs >= faultAt && re.test(l.msg))?.atMs ?? null;
+    const first = (n: DbNode, re: RegExp) => this.#log(n).find((l) => l.atMs >= faultAt && re.test(l.msg))?.atMs ?? null;
     const promoted = this.#lab.promotionsSince(faultAt).find((p) => p.node === newPrimary);
     const oldLog = `patroni ${oldPrimary}`;
     const newLog = `patroni ${newPrimary}`;
