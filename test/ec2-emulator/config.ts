@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { faultPlanSchema } from './faults.js';
 import { iamPolicySchema, type IamPolicy } from './iam.js';
 import { cidrContains, cidrWithin, isReservedInSubnet, parseCidr, parseIpv4 } from './ipv4.js';
-import type { Ec2Snapshot, NetworkInterface, Route, RouteTable } from './model.js';
+import type { Ec2Snapshot, Instance, NetworkInterface, Route, RouteTable } from './model.js';
 
 // Id formats as EC2 issues them (hex suffix); the API rejects other spellings as Malformed, so the
 // config must not contain ids the emulator itself would reject.
@@ -106,6 +106,10 @@ export const emulatorConfigSchema = z.strictObject({
   subnets: z.array(z.strictObject({ id: id('subnet'), vpcId: id('vpc'), cidrBlock, availabilityZone: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, 'expected an availability zone like us-east-1a') })).min(1),
   networkInterfaces: z.array(networkInterfaceSchema).default([]),
   routeTables: z.array(routeTableSchema).default([]),
+  /** Instances with tags or a state of their own; every instance an ENI names exists anyway (running, untagged). */
+  instances: z
+    .array(z.strictObject({ id: id('i'), state: z.enum(['running', 'stopped']).default('running'), tags }))
+    .default([]),
   timing: z
     .strictObject({
       remapDelayMs: durationMs.default(0),
@@ -368,5 +372,6 @@ export function initialSnapshot(c: ResolvedEmulatorConfig, startedAt = new Date(
       main: t.main,
     };
   });
-  return { region: c.region, accountId: c.accountId, vpcs: c.vpcs, subnets: c.subnets, networkInterfaces, routeTables };
+  const instances = c.instances.map((i): Instance => ({ id: i.id, state: i.state, tags: i.tags }));
+  return { region: c.region, accountId: c.accountId, vpcs: c.vpcs, subnets: c.subnets, networkInterfaces, routeTables, instances };
 }

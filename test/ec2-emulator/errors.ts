@@ -11,6 +11,7 @@ export const ec2ErrorStatus = {
   InvalidInstanceID: 400,
   InvalidInstanceID_Malformed: 400,
   InvalidInstanceID_NotFound: 400,
+  IncorrectInstanceState: 400,
   InvalidNetworkInterfaceID_Malformed: 400,
   InvalidNetworkInterfaceID_NotFound: 400,
   InvalidParameterCombination: 400,

@@ -56,6 +56,17 @@ export interface RouteTable {
   readonly main: boolean;
 }
 
+/** EC2's instance states with their codes (the low byte of the state code). */
+export const instanceStateCodes = { pending: 0, running: 16, 'shutting-down': 32, terminated: 48, stopping: 64, stopped: 80 } as const;
+export type InstanceStateName = keyof typeof instanceStateCodes;
+
+/** An instance: only what StopInstances needs (its state, and its tags for IAM conditions). */
+export interface Instance {
+  readonly id: string;
+  readonly state: InstanceStateName;
+  readonly tags: Tags;
+}
+
 export interface Ec2Snapshot {
   readonly region: string;
   readonly accountId: string;
@@ -63,6 +74,23 @@ export interface Ec2Snapshot {
   readonly subnets: readonly Subnet[];
   readonly networkInterfaces: readonly NetworkInterface[];
   readonly routeTables: readonly RouteTable[];
+  /** The instances (configured, and every instance an ENI is attached to); absent: those of the ENIs, running. */
+  readonly instances?: readonly Instance[];
+}
+
+/** An instance of the snapshot: listed, or known from an attached ENI (then running, untagged). */
+export function findInstance(s: Ec2Snapshot, id: string): Instance | undefined {
+  const listed = s.instances?.find((i) => i.id === id);
+  if (listed) return listed;
+  return s.networkInterfaces.some((eni) => eni.instanceId === id) ? { id, state: 'running', tags: {} } : undefined;
+}
+
+/** Returns a copy of `s` with the instance's state set. */
+export function withInstanceState(s: Ec2Snapshot, id: string, state: InstanceStateName): Ec2Snapshot {
+  const found = findInstance(s, id);
+  if (!found) return s;
+  const others = (s.instances ?? []).filter((i) => i.id !== id);
+  return { ...s, instances: [...others, { ...found, state }] };
 }
 
 export function findNetworkInterface(s: Ec2Snapshot, id: string): NetworkInterface | undefined {
