@@ -165,7 +165,8 @@ class RepmgrInstance implements AnchorInstance {
 
     lab.progress('repmgr: standby clone onto db-b, standby register');
     const primary = ['-h', t.hosts['db-a'].address, '-U', 'repmgr', '-d', 'repmgr'];
-    await this.#repmgr('db-b', [...primary, 'standby', 'clone']);
+    // --fast-checkpoint: pg_basebackup's default spread checkpoint takes minutes on an idle server.
+    await this.#repmgr('db-b', [...primary, 'standby', 'clone', '--fast-checkpoint']);
     await this.#startPostgres('db-b');
     await this.#repmgr('db-b', ['standby', 'register']);
 
@@ -254,6 +255,9 @@ class RepmgrInstance implements AnchorInstance {
       lab.progress(`repmgr: node rejoin of ${old} onto ${primary} (pg_rewind)`);
       await this.#repmgrd[old].stop();
       await runOnHost(old, ['ip', 'addr', 'del', `${t.vip.address}/${t.vip.prefixLength}`, 'dev', 'eth0'], { cgroup: false });
+      // pg_rewind wants a cleanly shut down target: a crashed server is started once (crash recovery;
+      // the VIP is elsewhere) and stopped again, as an operator would.
+      if (postmasterPid(lab.pg[old]) === null) await this.#startPostgres(old);
       if (postmasterPid(lab.pg[old]) !== null) await stopServer(lab.pg[old], 'fast');
       if (postmasterPid(lab.pg[old]) !== null) await stopServer(lab.pg[old], 'immediate');
       await psql(primary, 'CHECKPOINT', { timeoutMs: 30_000 });
