@@ -110,7 +110,8 @@ test('the daemons elect a primary over mutual TLS; the listeners refuse plain HT
   const token = generateKey().toString('hex');
   const tokenFile = path.join(dir, 'operator.token');
   writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
-  const [pa, pb, pw, po, qa, qb] = await Promise.all(Array.from({ length: 6 }, () => freePort()));
+  const ports = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const [pa, pb, pw, po, qa, qb] = ports;
   const tls = (self: string) => `tls: { certFile: ${dir}/tls/${self}.crt, keyFile: ${dir}/tls/${self}.key, caFile: ${dir}/tls/ca.crt, mutual: true }\n`;
   const cluster = `
   name: orders
@@ -149,7 +150,8 @@ test('the daemons elect a primary over mutual TLS; the listeners refuse plain HT
   const agents: Record<string, AgentDaemon> = {};
   for (const [self, pg] of [['db-a', pgA], ['db-b', pgB]] as const) {
     const vip = new FakeVipPort(cloud, self);
-    agents[self] = await startAgentDaemon(agentCfg(self), { logger: log.child({ daemon: self }), pg, vip, onFatal: (e) => assert.fail(e) });
+    const logger = log.child({ daemon: self });
+    agents[self] = await startAgentDaemon(agentCfg(self), { logger, pg, vip, onFatal: (e) => assert.fail(e) });
     t.after(() => agents[self]!.close());
   }
 
@@ -298,7 +300,8 @@ test('an operator API bound beyond loopback without TLS does not start, naming o
   writeFileSync(config, witnessYaml(dir, await freePort(), await freePort(), keyFile, tokenFile, '0.0.0.0', false));
   const witness = spawnWitness(t, config);
   assert.equal(await witness.exited, 2);
-  assert.match(witness.output(), /operatorApi\.tls.*is required when operatorApi\.host is not a loopback address \(host is 0\.0\.0\.0\)/s);
+  const required = /operatorApi\.tls.*is required when operatorApi\.host is not a loopback address \(host is 0\.0\.0\.0\)/s;
+  assert.match(witness.output(), required);
   assert.match(witness.output(), /the operator token crosses the network in clear/);
   assert.match(witness.output(), /set operatorApi\.tls\.certFile and keyFile/);
   // The same file with TLS on the operator API is accepted.
@@ -403,4 +406,66 @@ test('a TLS listener keeps the HTTP limits: headers that trickle in are cut, the
     newcomer.destroy();
   });
   assert.equal(await answered, 200);
+});
+
+test('the pgvip CLI reaches an HTTPS operator API with --ca-file, and says what to do without it', { timeout: 90_000 }, async (t) => {
+  const { runPgvip } = await import('../../packages/witness/test/cli-helpers.js');
+  const { dir } = await certs(t);
+  const tokenFile = path.join(dir, 'operator.token');
+  writeFileSync(tokenFile, 'x'.repeat(64), { mode: 0o600 });
+  const keyFile = path.join(dir, 'cluster.key');
+  writeFileSync(keyFile, formatKeyFile(generateKey()), { mode: 0o600 });
+  const [pw, po] = await Promise.all([freePort(), freePort()]);
+  const cfg: WitnessConfig = parseConfigText(witnessYaml(dir, pw, po, keyFile, tokenFile, '127.0.0.1', true), 'witness', 'witness.yaml');
+  const witness = await createWitnessDaemon(cfg, { log: pino({ level: 'silent' }) });
+  t.after(() => witness.close());
+  await witness.operator.listen({ host: '127.0.0.1', port: po });
+  const common = ['--token-file', tokenFile, '--json'];
+
+  const ok = await runPgvip(['--witness', `https://127.0.0.1:${po}`, '--ca-file', `${dir}/tls/ca.crt`, ...common, 'status']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /"cluster": ?"orders"/);
+  // The same by name: the witness's certificate names localhost too (pgvip init --tls).
+  const byName = await runPgvip(['--witness', `https://localhost:${po}`, ...common, 'status'], { env: { PGVIP_CA_FILE: `${dir}/tls/ca.crt` } });
+  assert.equal(byName.code, 0, byName.stderr);
+
+  const untrusted = await runPgvip(['--witness', `https://127.0.0.1:${po}`, ...common, 'status']);
+  assert.notEqual(untrusted.code, 0);
+  assert.match(untrusted.stderr + untrusted.stdout, /presented a certificate that was refused.*pass --ca-file with the cluster's ca\.crt/);
+  const plain = await runPgvip(['--witness', `http://127.0.0.1:${po}`, ...common, 'status']);
+  assert.notEqual(plain.code, 0);
+  assert.match(plain.stderr + plain.stdout, /use an https:\/\/ --witness/);
+  const misplaced = await runPgvip(['--witness', `http://127.0.0.1:${po}`, '--ca-file', `${dir}/tls/ca.crt`, ...common, 'status']);
+  assert.equal(misplaced.code, 2);
+  assert.match(misplaced.stderr + misplaced.stdout, /--ca-file is for an https:\/\/ --witness/);
+
+  // pgvip init --tls, as typed.
+  const out = path.join(dir, 'init');
+  const init = await runPgvip([
+    '--cluster', 'orders', 'init', '--tls', '--out', out, '--node', 'db-a=10.0.1.11', '--node', 'db-b=10.0.1.12',
+    '--witness-host', '10.0.2.20', '--vip', '10.0.1.100',
+  ]);
+  assert.equal(init.code, 0, init.stderr);
+  assert.match(init.stdout, /tls\/witness\.key \(0600\)/);
+  assert.match(readFileSync(path.join(out, 'agent-db-b.yaml'), 'utf8'), /certFile: \/etc\/pgvip\/tls\/db-b\.crt/);
+});
+
+test('pgvip doctor reports the TLS certificate: fine, expiring within 30 days, expired, or unusable', { timeout: 60_000 }, async (t) => {
+  const { tlsCheck } = await import('../../packages/witness/src/cli/doctor-tls.js');
+  const dir = mkdtempSync(path.join(tmpdir(), 'pgvip-doctor-tls-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  install(await issueCertificates(hosts, { cluster: 'orders', hostDays: 10 }), path.join(dir, 'tls'));
+  const tls = { certFile: `${dir}/tls/db-a.crt`, keyFile: `${dir}/tls/db-a.key`, caFile: `${dir}/tls/ca.crt`, mutual: true };
+  const config = { tls } as unknown as AgentConfig;
+  const soon = await tlsCheck(config);
+  assert.equal(soon?.status, 'fail');
+  assert.match(soon?.detail ?? '', /expires in 9 days/);
+  assert.equal((await tlsCheck(config, Date.now() - 30 * 86_400_000))?.status, 'ok');
+  const expired = await tlsCheck(config, Date.now() + 11 * 86_400_000);
+  assert.match(expired?.detail ?? '', /EXPIRED/);
+  writeFileSync(`${dir}/tls/db-a.key`, pemOf(await issueCertificates(hosts.slice(0, 1), { cluster: 'x' }), 'db-a').key, { mode: 0o600 });
+  const broken = await tlsCheck(config);
+  assert.equal(broken?.status, 'fail');
+  assert.match(broken?.detail ?? '', /PGVIP_TLS_FILE: tls\.keyFile: .*is not the private key/);
+  assert.equal(await tlsCheck({} as AgentConfig), null);
 });

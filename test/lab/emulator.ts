@@ -77,6 +77,15 @@ export function emulatorConfigFor(t: Topology): { config: Ec2EmulatorConfig; iam
   };
 }
 
+/** A request the lab makes from inside the VPC. */
+export interface HttpInit {
+  readonly method?: string;
+  readonly headers?: Record<string, string>;
+  readonly body?: string;
+  readonly timeoutMs?: number;
+  readonly tls?: { readonly ca: string; readonly cert?: string; readonly key?: string };
+}
+
 export class LabEmulator {
   readonly #helper: Helper;
   readonly #topology: Topology;
@@ -148,8 +157,11 @@ export class LabEmulator {
     return this.#helper.call('requests', action === undefined ? {} : { action });
   }
 
-  /** An HTTP request made from inside the VPC (the router namespace). */
-  http(url: string, init: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number } = {}): Promise<{ status: number; body: string }> {
+  /**
+   * An HTTP request made from inside the VPC (the router namespace); `tls` (PEM): the CA an https://
+   * server's certificate must chain to, and a client certificate for mutual TLS.
+   */
+  http(url: string, init: HttpInit = {}): Promise<{ status: number; body: string }> {
     return this.#helper.call('http', { url, ...init }, (init.timeoutMs ?? 2_000) + 5_000);
   }
 

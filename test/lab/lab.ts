@@ -15,7 +15,7 @@ import { anchorOf } from './anchors/registry.js';
 import type { AnchorInstance } from './anchors/system.js';
 import { startBaselineLoop, baselineProblems } from './baseline/baseline.js';
 import { acknowledged, clusterProblems, lostAckedWrites, overlappingWriters, writeGap, type AgentStatusView, type ClusterSnapshot, type HealthyCluster, type Overlap, type WriteGap } from './checkers.js';
-import { agentUser, witnessUser, writeLabConfigs, type LabConfigs } from './configs.js';
+import { agentUser, labCertificates, witnessUser, writeLabConfigs, type LabConfigs } from './configs.js';
 import { LabEmulator } from './emulator.js';
 import { Faults } from './faults.js';
 import { mustRun } from './exec.js';
@@ -54,6 +54,11 @@ export interface LabOptions {
   readonly keepDir?: boolean;
   /** Load libfaketime into the daemons so wall-clock jumps can be injected (default true). */
   readonly faketime?: boolean;
+  /**
+   * pgvip's peer protocol (agents and witness) on mutual TLS (default false). The operator API serves
+   * HTTPS either way: it is reached from outside the witness host, and pgvip refuses that without TLS.
+   */
+  readonly tls?: boolean;
 }
 
 export interface WitnessView {
@@ -229,7 +234,9 @@ export class Lab {
         await psql(primary as DbNode, `${labSchemaSql} ALTER TABLE lab.writes ALTER COLUMN server SET DEFAULT ${serverDefault};`);
       }
     } else if (this.system === 'pgvip') {
-      this.configs = writeLabConfigs(t, this.dir, this.pg, this.options.timings, this.options.replication);
+      const certs = await labCertificates(t);
+      const tls = { certs, peer: this.options.tls === true };
+      this.configs = writeLabConfigs(t, this.dir, this.pg, this.options.timings, this.options.replication, tls);
       for (const n of dbNodes) {
         this.agents[n] = new Service({
           reaper: this.reaper,
@@ -328,7 +335,12 @@ export class Lab {
   /** GET /status of a node's agent, asked from inside the VPC; null when it does not answer. */
   async agentStatus(node: DbNode, timeoutMs = 1_500): Promise<AgentStatusView | null> {
     try {
-      const r = await this.emulator.http(`http://${this.topology.hosts[node].address}:${this.topology.ports.agent}/status`, { timeoutMs });
+      const tls = this.configs?.tls;
+      const scheme = tls?.peer === true ? 'https' : 'http';
+      const r = await this.emulator.http(`${scheme}://${this.topology.hosts[node].address}:${this.topology.ports.agent}/status`, {
+        timeoutMs,
+        ...(tls?.peer === true ? { tls: { ca: tls.ca, cert: tls.cert, key: tls.key } } : {}),
+      });
       return r.status === 200 ? (JSON.parse(r.body) as AgentStatusView) : null;
     } catch {
       return null;
@@ -338,7 +350,9 @@ export class Lab {
   /** A call to the witness's operator API (with the operator token). */
   async operator(method: 'GET' | 'POST', apiPath: string, body?: unknown, timeoutMs = 5_000): Promise<{ status: number; json: unknown }> {
     const t = this.topology;
-    const r = await this.emulator.http(`http://${t.hosts.witness.address}:${t.ports.operator}${apiPath}`, {
+    const tls = this.configs?.tls;
+    const r = await this.emulator.http(`https://${t.hosts.witness.address}:${t.ports.operator}${apiPath}`, {
+      ...(tls === undefined ? {} : { tls: { ca: tls.ca } }),
       method,
       headers: { authorization: `Bearer ${this.configs?.operatorToken ?? ''}`, 'x-pgvip-operator': 'lab', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),

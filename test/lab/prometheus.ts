@@ -48,6 +48,12 @@ export class LabPrometheus {
     copyFileSync(path.join(repoRoot, 'deploy/prometheus/pgvip-rules.yml'), rules);
     const token = path.join(dir, 'operator.token');
     writeFileSync(token, `${lab.configs.operatorToken}\n`, { mode: 0o600 });
+    // The lab's CA and client certificate, readable by Prometheus' user.
+    const tls = lab.configs.tls;
+    const tlsFiles = { ca: path.join(dir, 'ca.crt'), cert: path.join(dir, 'lab.crt'), key: path.join(dir, 'lab.key') };
+    writeFileSync(tlsFiles.ca, tls.ca);
+    writeFileSync(tlsFiles.cert, tls.cert);
+    writeFileSync(tlsFiles.key, tls.key, { mode: 0o600 });
     const config = path.join(dir, 'prometheus.yml');
     writeFileSync(
       config,
@@ -55,8 +61,20 @@ export class LabPrometheus {
         global: { scrape_interval: `${intervalS}s`, scrape_timeout: `${intervalS}s`, evaluation_interval: `${intervalS}s` },
         rule_files: [rules],
         scrape_configs: [
-          { job_name: 'pgvip-agent', static_configs: [{ targets: dbNodes.map((n) => `${t.hosts[n].address}:${t.ports.agent}`) }] },
-          { job_name: 'pgvip-witness', authorization: { credentials_file: token }, static_configs: [{ targets: [`${t.hosts.witness.address}:${t.ports.operator}`] }] },
+          {
+            job_name: 'pgvip-agent',
+            // With the lab's tls option the agents serve HTTPS and want a client certificate (mutual TLS).
+            ...(tls.peer ? { scheme: 'https', tls_config: { ca_file: tlsFiles.ca, cert_file: tlsFiles.cert, key_file: tlsFiles.key } } : {}),
+            static_configs: [{ targets: dbNodes.map((n) => `${t.hosts[n].address}:${t.ports.agent}`) }],
+          },
+          {
+            job_name: 'pgvip-witness',
+            // The operator API serves HTTPS (beyond loopback pgvip requires it).
+            scheme: 'https',
+            tls_config: { ca_file: tlsFiles.ca },
+            authorization: { credentials_file: token },
+            static_configs: [{ targets: [`${t.hosts.witness.address}:${t.ports.operator}`] }],
+          },
         ],
       }),
     );
@@ -64,7 +82,7 @@ export class LabPrometheus {
     const user = hasUser('prometheus') ? 'prometheus' : 'root';
     if (user !== 'root') {
       const u = osUser(user);
-      for (const f of [dir, path.join(dir, 'data'), rules, token, config]) chownSync(f, u.uid, u.gid);
+      for (const f of [dir, path.join(dir, 'data'), rules, token, config, ...Object.values(tlsFiles)]) chownSync(f, u.uid, u.gid);
     }
     const address = `${t.hosts.client.address}:${port}`;
     const service = new Service({

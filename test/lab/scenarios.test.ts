@@ -23,6 +23,7 @@ import { isRoot, startLab, type CheckReport, type Lab } from './lab.js';
 import { renderMilestones } from './logs.js';
 import { labLockOwner } from './netns.js';
 import { fencedPrimaryClientsSuite } from './fenced-primary-clients.js';
+import { tlsScenariosSuite } from './tls-scenarios.js';
 import { LabPrometheus, prometheusBinary } from './prometheus.js';
 import { clusterName, ec2Endpoint, type DbNode } from './topology.js';
 import { hold, waitFor } from './wait.js';
@@ -653,3 +654,6 @@ describe('lab: from a clone that other users cannot enter', { skip, timeout: 10 
 });
 
 fencedPrimaryClientsSuite({ skip, compiled });
+
+// The same failovers with TLS on every listener (mutual between the daemons): tls-scenarios.ts.
+tlsScenariosSuite({ skip, compiled, note });

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import pg from 'pg';
+import { Agent as UndiciAgent, fetch as undiciFetch } from 'undici';
 import { holderOfAddress, startEc2Emulator, startImds, type Ec2Snapshot, type ImdsServer } from '../../ec2-emulator/index.js';
 import type { FaultPlan } from '../../ec2-emulator/index.js';
 import { serveRpc, type RpcRequest } from '../ipc.js';
@@ -74,13 +75,22 @@ async function main(): Promise<void> {
       },
       requests: (req: RpcRequest) => ec2.requests(req.action === undefined ? {} : { action: req.action as string }),
       http: async (req: RpcRequest) => {
-        const res = await fetch(req.url as string, {
-          method: (req.method as string | undefined) ?? 'GET',
-          headers: (req.headers as Record<string, string> | undefined) ?? {},
-          ...(req.body === undefined ? {} : { body: req.body as string }),
-          signal: AbortSignal.timeout((req.timeoutMs as number | undefined) ?? 2_000),
-        });
-        return { status: res.status, body: await res.text() };
+        // https:// to pgvip's TLS listeners: their certificates chain to the lab's CA, which is
+        // checked as pgvip's own clients check it (never turned off); mutual TLS wants a client certificate.
+        const tls = req.tls as { ca: string; cert?: string; key?: string } | undefined;
+        const dispatcher = tls === undefined ? undefined : new UndiciAgent({ connect: { ...tls, rejectUnauthorized: true } });
+        try {
+          const res = await undiciFetch(req.url as string, {
+            method: (req.method as string | undefined) ?? 'GET',
+            headers: (req.headers as Record<string, string> | undefined) ?? {},
+            ...(req.body === undefined ? {} : { body: req.body as string }),
+            signal: AbortSignal.timeout((req.timeoutMs as number | undefined) ?? 2_000),
+            ...(dispatcher === undefined ? {} : { dispatcher }),
+          });
+          return { status: res.status, body: await res.text() };
+        } finally {
+          await dispatcher?.close();
+        }
       },
       sql: async (req: RpcRequest) => {
         const timeoutMs = (req.timeoutMs as number | undefined) ?? 5_000;

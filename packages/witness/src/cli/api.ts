@@ -24,6 +24,10 @@ export interface ClientOptions {
   readonly readTimeoutMs?: number;
   /** Commands (switchover, failover) may wait for the witness to finish them. */
   readonly commandTimeoutMs?: number;
+  /** PEM CA(s) an https:// witness's certificate must chain to (--ca-file); default: the system's CAs. */
+  readonly ca?: string;
+  /** Where `ca` came from, for the message when the certificate is refused. */
+  readonly caSource?: string;
 }
 
 /** Reads, then validates, the witness URL: a typo must be a usage error, not "unreachable". */
@@ -42,11 +46,13 @@ export class OperatorClient {
   readonly baseUrl: string;
   readonly #options: ClientOptions;
   // Our own pool, closed at the end, so a finished command never waits on a keep-alive socket.
-  readonly #dispatcher = new Agent({ connect: { timeout: 3_000 } });
+  // The certificate of an https:// witness is always verified (against --ca-file when given).
+  readonly #dispatcher: Agent;
 
   constructor(options: ClientOptions) {
     this.baseUrl = options.baseUrl;
     this.#options = options;
+    this.#dispatcher = new Agent({ connect: { timeout: 3_000, ...(options.ca === undefined ? {} : { ca: options.ca }) } });
   }
 
   async close(): Promise<void> {
@@ -125,7 +131,15 @@ export class OperatorClient {
       text = await readReplyBody(res.body, res.headers, `${method} ${path}`);
     } catch (err) {
       if (isPgvipError(err, 'PGVIP_REPLY_TOO_LARGE')) throw this.#notAWitness(err.detail, err.code);
-      throw new CliError(exitCodes.unreachable, `cannot reach the witness at ${this.baseUrl}: ${describeNetworkError(err, timeoutMs)}; is pgvip-witness running, and is --witness (or PGVIP_WITNESS_URL) its operator API address?`);
+      const why = describeNetworkError(err, timeoutMs);
+      if (isCertificateError(err)) {
+        const trusted = this.#options.caSource === undefined ? 'the system\'s CAs (pass --ca-file with the cluster\'s ca.crt)' : this.#options.caSource;
+        throw new CliError(exitCodes.unreachable, `the witness at ${this.baseUrl} presented a certificate that was refused: ${why}; trusted: ${trusted}, and the certificate must name the host in --witness`);
+      }
+      if (this.baseUrl.startsWith('http:') && /ECONNRESET|socket|other side closed/i.test(why)) {
+        throw new CliError(exitCodes.unreachable, `the witness at ${this.baseUrl} closed the connection: ${why}; if its operator API has TLS on (operatorApi.tls), use an https:// --witness`);
+      }
+      throw new CliError(exitCodes.unreachable, `cannot reach the witness at ${this.baseUrl}: ${why}; is pgvip-witness running, and is --witness (or PGVIP_WITNESS_URL) its operator API address?`);
     }
     let body: unknown;
     try {
@@ -165,6 +179,12 @@ function operatorName(): string {
     // No passwd entry for our uid (a container): the environment may still know.
     return process.env.USER ?? process.env.LOGNAME ?? 'unknown';
   }
+}
+
+/** A TLS verification failure (unknown CA, expired, wrong name), as Node's TLS and undici report it. */
+function isCertificateError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code ?? ((err as { cause?: { code?: unknown } }).cause?.code);
+  return typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS_CERT_ALTNAME/.test(code);
 }
 
 function describeNetworkError(err: unknown, timeoutMs: number): string {

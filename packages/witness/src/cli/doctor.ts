@@ -8,6 +8,7 @@ import type * as Ec2Sdk from '@aws-sdk/client-ec2';
 import type { AgentConfig } from '@pgvip/shared';
 import { archiveCheck } from './doctor-archive.js';
 import { commitGuardCheck } from './doctor-postgres.js';
+import { tlsCheck } from './doctor-tls.js';
 import { ImdsReader } from './imds.js';
 import { awsReservedReason, cidrContains, parseCidr, type Cidr } from './ipv4.js';
 
@@ -52,6 +53,8 @@ export async function runDoctor(options: DoctorOptions): Promise<Check[]> {
   const checks = await awsChecks(options);
   checks.push(await commitGuardCheck(options.config, options.timeoutMs));
   checks.push(await archiveCheck(options.config, options.timeoutMs));
+  const tls = await tlsCheck(options.config);
+  if (tls !== null) checks.push(tls);
   return checks;
 }
 

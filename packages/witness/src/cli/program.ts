@@ -34,6 +34,10 @@ export function buildProgram(io: CliIo, run: RunAction): Command {
       new Option('--token-file <path>', `file holding the operator API token (mode 0600; default ${defaultTokenFile} when it exists)`)
         .env('PGVIP_TOKEN_FILE'),
     )
+    .addOption(
+      new Option('--ca-file <path>', 'CA certificate (PEM) an https:// witness\'s certificate must chain to (default: the system\'s CAs)')
+        .env('PGVIP_CA_FILE'),
+    )
     .option('--cluster <name>', 'cluster to act on (default: the only one the witness serves)')
     .option('--json', 'print JSON documents for scripts instead of tables')
     .version(pgvipVersion, '-V, --version', 'print the pgvip version')

@@ -1,6 +1,7 @@
 // What every command's action gets: where output goes, the global options, and the operator API
 // client and cluster it acts on, each made on first use so that local commands never dial.
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { terminalSafeJson } from '@pgvip/shared/text';
 import type { Command } from 'commander';
 import { OperatorClient, parseWitnessUrl, type ClusterView } from './api.js';
@@ -46,6 +47,8 @@ export const loadShared = () => import('@pgvip/shared');
 export interface GlobalOptions {
   witness: string;
   tokenFile?: string;
+  /** PEM file of the CA an https:// witness's certificate must chain to. */
+  caFile?: string;
   cluster?: string;
   json?: boolean;
 }
@@ -97,7 +100,18 @@ export class Session {
         throw usageError(isPgvipError(err) ? err.detail : String(err));
       }
     }
-    this.#client = new OperatorClient({ baseUrl, token, tokenSource: picked?.source });
+    let ca: string | undefined;
+    const caFile = this.#global.caFile;
+    if (caFile !== undefined) {
+      if (!baseUrl.startsWith('https:')) throw usageError(`--ca-file is for an https:// --witness (got ${baseUrl}); the operator API serves HTTPS when operatorApi.tls is set`);
+      try {
+        ca = await readFile(caFile, 'utf8');
+      } catch (err) {
+        throw usageError(`--ca-file ${caFile}: cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      }
+      if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw usageError(`--ca-file ${caFile}: holds no PEM certificate; give the cluster's ca.crt`);
+    }
+    this.#client = new OperatorClient({ baseUrl, token, tokenSource: picked?.source, ...(ca === undefined ? {} : { ca, caSource: `--ca-file ${caFile}` }) });
     return this.#client;
   }
 

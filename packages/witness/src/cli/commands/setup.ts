@@ -43,6 +43,7 @@ export function addSetupCommands(program: Command, run: RunAction): void {
     .option('--pg-bin-dir <dir>', 'directory of pg_ctl, pg_rewind and pg_basebackup on both nodes', '/usr/lib/postgresql/15/bin')
     .option('--out <dir>', 'directory to write the files to (default ./pgvip-<cluster>)')
     .option('--force', 'replace files that exist (a new cluster.key must then reach every host)')
+    .option('--tls', 'also write a CA and a certificate per daemon (tls/, made with openssl; keys 0600) and turn TLS on, mutual between the daemons, and on the operator API')
     .action((opts: InitOptions, cmd: Command) => run((s) => init(s, opts, cmd), cmd));
 
   program
@@ -143,6 +144,7 @@ interface InitOptions {
   pgBinDir: string;
   out?: string;
   force?: boolean;
+  tls?: boolean;
 }
 
 async function init(s: Session, opts: InitOptions, cmd: Command): Promise<void> {
@@ -163,6 +165,7 @@ async function init(s: Session, opts: InitOptions, cmd: Command): Promise<void> 
     pgBinDir: opts.pgBinDir,
     ...(opts.out === undefined ? {} : { out: opts.out }),
     force: opts.force === true,
+    tls: opts.tls === true,
   }, terminal?.ask).finally(() => terminal?.close());
   if (s.json) {
     const files = result.files.map((f) => ({ ...f, mode: f.mode.toString(8).padStart(4, '0') }));
