@@ -49,7 +49,10 @@ export function introduce(signer: Signer, verifier: Verifier): void {
   assert.equal(rejection.code, 'PGVIP_AUTH_STALE_EPOCH');
   const body = JSON.stringify({ code: rejection.code });
   const headers = verifier.signReply(rejection.request, { status: 401, body });
-  assert.deepEqual(signer.verifyReply({ request: signed, status: 401, headers, body }), { authenticated: true, resend: true });
+  assert.deepEqual(
+    signer.verifyReply({ request: signed, status: 401, headers, body }),
+    { authenticated: true, resend: true },
+  );
 }
 
 /** A signer and a verifier that have already been introduced. */

@@ -68,8 +68,10 @@ describe('auth: tamper evidence (property)', () => {
       index: fc.nat(),
       delta: fc.integer({ min: 1, max: 255 }),
     });
+    const bodies = fc.uint8Array({ minLength: 1, maxLength: 300 });
+    const statuses = fc.integer({ min: 100, max: 599 });
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 1, maxLength: 300 }), fc.integer({ min: 100, max: 599 }), replyMutation, (body, status, { target, index, delta }) => {
+      fc.property(bodies, statuses, replyMutation, (body, status, { target, index, delta }) => {
         const { signer, verifier } = pair();
         const request = signer.signRequest({ to: 'witness', method: 'POST', path: '/v1/lease', body: '{}' });
         const verified = verifier.verifyRequest({ method: 'POST', path: '/v1/lease', headers: request.headers, body: '{}' });

@@ -237,7 +237,8 @@ describe('auth: replies', () => {
   it('refuses a reply signed by a node other than the one asked', () => {
     const { signer, reply, verified } = exchange();
     const other = createVerifier({ self: 'db-b', clusters: { [cluster]: { key, members } } });
-    assert.throws(() => signer.verifyReply({ ...reply, headers: other.signReply(verified, { status: 200, body: reply.body }) }), {
+    const foreignHeaders = other.signReply(verified, { status: 200, body: reply.body });
+    assert.throws(() => signer.verifyReply({ ...reply, headers: foreignHeaders }), {
       code: 'PGVIP_AUTH_UNKNOWN_SENDER',
       detail: /signed by db-b, but the request went to witness/,
     });
@@ -256,11 +257,15 @@ describe('auth: replies', () => {
     const { signed, incoming } = leaseRequest(signer);
     const rejection = refusal(restarted, incoming);
     const body = '{}';
-    const verdict = signer.verifyReply({ request: signed, status: 401, headers: restarted.signReply(rejection.request, { status: 401, body }), body });
+    const headers = restarted.signReply(rejection.request, { status: 401, body });
+    const verdict = signer.verifyReply({ request: signed, status: 401, headers, body });
     assert.deepEqual(verdict, { authenticated: true, resend: true });
     // A reply to an earlier request, arriving late from before the restart, does not teach the old epoch back.
     const lateHeaders = verifier.signReply(earlyVerified, { status: 200, body });
-    assert.deepEqual(signer.verifyReply({ request: early.signed, status: 200, headers: lateHeaders, body }), { authenticated: true, resend: false });
+    assert.deepEqual(
+      signer.verifyReply({ request: early.signed, status: 200, headers: lateHeaders, body }),
+      { authenticated: true, resend: false },
+    );
     assert.match(leaseRequest(signer).signed.headers[AUTH_HEADER], new RegExp(`epoch=${restarted.epoch} `));
   });
 });

@@ -32,7 +32,10 @@ function fakeTimers(): LogTimers & { advance(ms: number): void; pending(): numbe
 
 function sink() {
   const lines: { fields: Record<string, unknown>; msg: string }[] = [];
-  return { lines, log: { warn: (fields: object, msg: string) => void lines.push({ fields: fields as Record<string, unknown>, msg }) } };
+  return {
+    lines,
+    log: { warn: (fields: object, msg: string) => void lines.push({ fields: fields as Record<string, unknown>, msg }) },
+  };
 }
 
 test('the first lines of a kind are logged, the rest counted and summarised when the interval ends', () => {

@@ -11,7 +11,10 @@ import { isPgvipError } from '../src/errors.js';
 import { createPeerClient, readReplyBody, replyLimitBytes } from '../src/transport/index.js';
 
 /** Answers every request 200 with `bytes` bytes (Infinity: chunked, endless); counts what it wrote. */
-async function bigReplies(t: { after: (fn: () => Promise<void>) => void }, bytes: number): Promise<{ port: number; sent: () => number }> {
+async function bigReplies(
+  t: { after: (fn: () => Promise<void>) => void },
+  bytes: number,
+): Promise<{ port: number; sent: () => number }> {
   const chunk = Buffer.alloc(64 * 1024, 0x61);
   let sent = 0;
   const server: Server = createServer((req, res) => {

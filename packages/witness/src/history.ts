@@ -187,7 +187,16 @@ export async function openHistory(options: HistoryOptions): Promise<History> {
 
   return {
     append(e) {
-      const event: PgvipEvent = plainText({ id: ++lastId, at: new Date(clock.wallMs()).toISOString(), cluster: e.cluster, type: e.type, node: e.node, term: e.term, detail: e.detail, ...(e.operator === undefined ? {} : { operator: e.operator, operatorClaimed: true as const }) });
+      const event: PgvipEvent = plainText({
+        id: ++lastId,
+        at: new Date(clock.wallMs()).toISOString(),
+        cluster: e.cluster,
+        type: e.type,
+        node: e.node,
+        term: e.term,
+        detail: e.detail,
+        ...(e.operator === undefined ? {} : { operator: e.operator, operatorClaimed: true as const }),
+      });
       let list = recentByCluster.get(event.cluster);
       if (list === undefined) recentByCluster.set(event.cluster, (list = []));
       list.push(event);

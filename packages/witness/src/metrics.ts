@@ -65,7 +65,9 @@ export function createWitnessMetrics(options: { readonly defaultMetrics?: boolea
     registers: [registry],
     collect() {
       this.reset();
-      for (const s of snapshots()) for (const n of s.nodes) this.set({ cluster: s.cluster, node: n.node }, n.node === s.primary ? 1 : 0);
+      for (const s of snapshots()) {
+        for (const n of s.nodes) this.set({ cluster: s.cluster, node: n.node }, n.node === s.primary ? 1 : 0);
+      }
     },
   });
   new Gauge({
@@ -95,7 +97,9 @@ export function createWitnessMetrics(options: { readonly defaultMetrics?: boolea
     registers: [registry],
     collect() {
       this.reset();
-      for (const s of snapshots()) for (const n of s.nodes) this.set({ cluster: s.cluster, node: n.node }, n.reachable ? 1 : 0);
+      for (const s of snapshots()) {
+        for (const n of s.nodes) this.set({ cluster: s.cluster, node: n.node }, n.reachable ? 1 : 0);
+      }
     },
   });
   new Gauge({
@@ -105,7 +109,9 @@ export function createWitnessMetrics(options: { readonly defaultMetrics?: boolea
     registers: [registry],
     collect() {
       this.reset();
-      for (const s of snapshots()) for (const n of s.nodes) this.set({ cluster: s.cluster, node: n.node }, n.pgReachable ? 1 : 0);
+      for (const s of snapshots()) {
+        for (const n of s.nodes) this.set({ cluster: s.cluster, node: n.node }, n.pgReachable ? 1 : 0);
+      }
     },
   });
   new Gauge({

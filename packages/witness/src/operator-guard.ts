@@ -60,7 +60,10 @@ function isAllowedHost(name: string, allowed: ReadonlySet<string>): boolean {
   return allowed.has(name) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name) || name.endsWith('.localhost');
 }
 
-/** Requests served without a token: the health check, and the dashboard's page and assets, which hold no cluster data. */
+/**
+ * Requests served without a token: the health check, and the dashboard's page and assets, which
+ * hold no cluster data.
+ */
 export function isPublic(method: string, url: string): boolean {
   if (method !== 'GET' && method !== 'HEAD') return false;
   const path = url.split('?', 1)[0] ?? '';

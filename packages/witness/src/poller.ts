@@ -87,7 +87,12 @@ export function createPoller(d: PollerDeps): Poller {
   let stopped = true;
   const timers = new Set<NodeJS.Timeout>();
   const inFlight = new Map<NodeId, Promise<void>>();
-  const memory = new Map<NodeId, NodeMemory>(d.nodes.map((n) => [n.id, { log: d.log.child({ node: n.id }), lastStartMs: null, probe: null, agentUp: null, logged: null }]));
+  const memory = new Map<NodeId, NodeMemory>(
+    d.nodes.map((n) => [
+      n.id,
+      { log: d.log.child({ node: n.id }), lastStartMs: null, probe: null, agentUp: null, logged: null },
+    ]),
+  );
 
   async function fetchStatus(node: NodeId, log: Logger): Promise<{ status: AgentStatus | null; why: string | null }> {
     try {
@@ -108,7 +113,9 @@ export function createPoller(d: PollerDeps): Poller {
     const deadlineMs = started + d.timeoutMs;
     // A poll that starts more than 1.5 heartbeats after the previous one means the witness fell
     // behind (a stalled event loop, or a skipped slot): failure detection is slower by as much.
-    if (m.lastStartMs !== null && started - m.lastStartMs > 1.5 * d.heartbeatMs) d.metrics.missedHeartbeat(d.cluster, node.id);
+    if (m.lastStartMs !== null && started - m.lastStartMs > 1.5 * d.heartbeatMs) {
+      d.metrics.missedHeartbeat(d.cluster, node.id);
+    }
     m.lastStartMs = started;
 
     // The probe of this poll, if one is made; it shares the poll's deadline with the status.

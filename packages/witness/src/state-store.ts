@@ -17,7 +17,11 @@ export const stateFileName = witnessStateFileName;
 
 /** Reads the state file (throws PGVIP_STATE_CORRUPT when it exists but does not parse). */
 export function openWitnessStateStore(stateDir: string): WitnessStateStore {
-  const file = createDurableFile<Record<string, WitnessDurable>>(path.join(stateDir, stateFileName), witnessStateFileSchema, {});
+  const file = createDurableFile<Record<string, WitnessDurable>>(
+    path.join(stateDir, stateFileName),
+    witnessStateFileSchema,
+    {},
+  );
   // Clusters removed from the config stay in the file: if one is added back, its term and vote must
   // still be known, or the witness could vote twice in a term.
   let all: Readonly<Record<string, WitnessDurable>> = { ...file.load() };

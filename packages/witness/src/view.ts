@@ -57,14 +57,21 @@ export function clusterView(s: WitnessState, x: ViewExtras): ClusterView {
     maintenance: s.durable.maintenance,
     // Measured against the caller's clock, not the time of the last step: the view may be read
     // between polls.
-    promiseRemainingMs: promise === null || s.releasedTerm === promise.term ? 0 : Math.max(0, Math.round(promise.untilMs - x.nowMs)),
+    promiseRemainingMs:
+      promise === null || s.releasedTerm === promise.term ? 0 : Math.max(0, Math.round(promise.untilMs - x.nowMs)),
     vip: x.vip,
-    switchover: s.switchover === null ? null : { to: s.switchover.to, dueInMs: Math.max(0, Math.round(s.switchover.atMs - x.nowMs)) },
+    switchover:
+      s.switchover === null
+        ? null
+        : { to: s.switchover.to, dueInMs: Math.max(0, Math.round(s.switchover.atMs - x.nowMs)) },
     nodes: s.settings.nodes.map((node): NodeView => {
       const v = s.views[node];
       const st = v?.status ?? null;
       const reachable = x.reachable.get(node) ?? false;
-      const lag = node === primary || st === null || primaryLsn === null ? null : primaryLsn > st.pg.lsn ? primaryLsn - st.pg.lsn : 0n;
+      const lag =
+        node === primary || st === null || primaryLsn === null ? null
+        : primaryLsn > st.pg.lsn ? primaryLsn - st.pg.lsn
+        : 0n;
       return {
         node,
         reachable,
@@ -77,7 +84,10 @@ export function clusterView(s: WitnessState, x: ViewExtras): ClusterView {
         streaming: st?.pg.streaming ?? null,
         // A node the witness cannot reach is never shown as eligible on the strength of an old report.
         promotionBlocker: !reachable ? 'agent unreachable from the witness' : st === null ? 'no status received yet' : st.promotionBlocker,
-        lastSeenMsAgo: v?.lastSeenAtMs === null || v?.lastSeenAtMs === undefined ? null : Math.max(0, Math.round(x.nowMs - v.lastSeenAtMs)),
+        lastSeenMsAgo:
+          v?.lastSeenAtMs === null || v?.lastSeenAtMs === undefined
+            ? null
+            : Math.max(0, Math.round(x.nowMs - v.lastSeenAtMs)),
       };
     }),
     events: x.events,

@@ -22,7 +22,10 @@ interface Host {
   readonly configFile: string;
 }
 
-/** An agent config whose key file and state directory belong to nobody, as install.sh would make them for the daemon's user. */
+/**
+ * An agent config whose key file and state directory belong to nobody, as install.sh would make
+ * them for the daemon's user.
+ */
 function agentHost(t: TestContext): Host {
   const dir = tempDir(t, 'pgvip-host-');
   chmodSync(dir, 0o755);
@@ -108,7 +111,10 @@ describe('pgvip check-config on the host', { concurrency: true, timeout: 120_000
 
     const config = parseConfigText(JSON.stringify(doc), 'witness', configFile);
     const [problem] = await witnessPreflight(config);
-    await assert.rejects(createWitnessDaemon(config, { log: memoryLog().log }), (err: unknown) => isPgvipError(err) && err.detail === problem?.detail);
+    await assert.rejects(
+      createWitnessDaemon(config, { log: memoryLog().log }),
+      (err: unknown) => isPgvipError(err) && err.detail === problem?.detail,
+    );
     assert.ok(r.stdout.includes(problem?.detail ?? '(none)'), r.stdout);
   });
 });

@@ -13,7 +13,10 @@ import { repoRoot, runPgvip, type CliResult } from './cli-helpers.js';
 import { tempDir } from './notify-helpers.js';
 
 /** The policies shipped in deploy/iam/, with their placeholders filled in for the emulator's account. */
-function shippedPolicy(name: string, routeTables: string[] = []): { Statement: Array<{ Action: string[]; Resource: string | string[] }> } {
+function shippedPolicy(
+  name: string,
+  routeTables: string[] = [],
+): { Statement: Array<{ Action: string[]; Resource: string | string[] }> } {
   const text = readFileSync(path.join(repoRoot, 'deploy/iam', name), 'utf8')
     .replaceAll('<region>', 'us-east-1')
     .replaceAll('<account>', '123456789012')
@@ -28,7 +31,8 @@ function shippedPolicy(name: string, routeTables: string[] = []): { Statement: A
 }
 
 function without(policy: ReturnType<typeof shippedPolicy>, action: string): ReturnType<typeof shippedPolicy> {
-  return { ...policy, Statement: policy.Statement.map((s) => ({ ...s, Action: s.Action.filter((a) => a !== action) })).filter((s) => s.Action.length > 0) };
+  const statements = policy.Statement.map((s) => ({ ...s, Action: s.Action.filter((a) => a !== action) }));
+  return { ...policy, Statement: statements.filter((s) => s.Action.length > 0) };
 }
 
 const keys = {
@@ -78,7 +82,9 @@ describe('pgvip doctor', { concurrency: 2, timeout: 300_000 }, () => {
     const ec2 = await startEc2Emulator(
       {
         ...config,
-        networkInterfaces: config.networkInterfaces!.map((eni) => (eni.id === dbA.eni ? { ...eni, sourceDestCheck } : eni)),
+        networkInterfaces: config.networkInterfaces!.map((eni) =>
+          eni.id === dbA.eni ? { ...eni, sourceDestCheck } : eni,
+        ),
         iam: { accessKeys: Object.fromEntries(Object.entries(keys).map(([name, key]) => [key, { secretAccessKey: testSecretAccessKey, user: `doctor-${name}`, policyFile: `${name}.json` }])) },
       },
       { baseDir: dir },
@@ -134,7 +140,8 @@ describe('pgvip doctor', { concurrency: 2, timeout: 300_000 }, () => {
     assert.match(r.stdout, /\nno problem found\n$/);
     // Proving is not acting: only DryRun and Describe calls reached EC2, and the VIP did not move.
     assert.deepEqual([...new Set(lab.ec2.requests().filter((q) => q.accessKeyId === keys.secondary).map((q) => q.action))], ['DescribeNetworkInterfaces']);
-    assert.deepEqual(lab.ec2.truth().networkInterfaces.find((e) => e.id === dbA.eni)?.secondaryPrivateIpAddresses, [vip]);
+    const dbAEni = lab.ec2.truth().networkInterfaces.find((e) => e.id === dbA.eni);
+    assert.deepEqual(dbAEni?.secondaryPrivateIpAddresses, [vip]);
   });
 
   it('names the missing ec2:DescribeNetworkInterfaces and exits 1', async () => {
@@ -217,7 +224,12 @@ describe('pgvip doctor', { concurrency: 2, timeout: 300_000 }, () => {
   it('fails on credentials EC2 does not accept, and prints {ok, checks} with --json', async () => {
     const denied = await doctor(lab, 'AKIAUNKNOWNKEY00001', agentYaml(secondaryIp), ['--json']);
     assert.equal(denied.code, 1, denied.stderr);
-    const doc = JSON.parse(denied.stdout) as { ok: boolean; cluster: string; node: string; checks: Array<{ status: string; title: string; detail: string; fix?: string }> };
+    const doc = JSON.parse(denied.stdout) as {
+      ok: boolean;
+      cluster: string;
+      node: string;
+      checks: Array<{ status: string; title: string; detail: string; fix?: string }>;
+    };
     assert.equal(doc.ok, false);
     assert.equal(doc.cluster, 'main');
     assert.equal(doc.node, 'db-a');

@@ -39,7 +39,11 @@ export function runPgvip(args: readonly string[], options: RunOptions = {}): Pro
  * Runs the CLI under `script`, which gives it a pseudo-terminal: the only way to answer the
  * confirmation question that pgvip asks on a terminal and nowhere else.
  */
-export function runPgvipOnTerminal(args: readonly string[], answer: string, options: RunOptions = {}): Promise<CliResult> {
+export function runPgvipOnTerminal(
+  args: readonly string[],
+  answer: string,
+  options: RunOptions = {},
+): Promise<CliResult> {
   const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
   const commandLine = [...cliCommand, ...args].map(quote).join(' ');
   return runProcess('script', ['-qefc', commandLine, '/dev/null'], { ...options, input: answer });

@@ -30,7 +30,11 @@ test('a vote survives a restart, and the restarted witness votes for nobody whil
 
   // Given db-a is primary of term 1, db-b its sync standby, and db-a has failed the witness's checks
   const clock1 = manualClock();
-  const first = await createWitnessDaemon(config, { log: memoryLog().log, clock: clock1, notifierFor: () => nullNotifier });
+  const first = await createWitnessDaemon(config, {
+    log: memoryLog().log,
+    clock: clock1,
+    notifierFor: () => nullNotifier,
+  });
   const r1 = first.runners.get('c1');
   assert.ok(r1);
   // (a witness without state learns the term from the primary's status: a lease request teaches none)

@@ -126,7 +126,15 @@ export function buildFakeOperatorApi(options: FakeApiOptions = {}): FakeOperator
   let nextId = 100;
   const record = (i: number, type: string, nodeName: string | null, detail: string) => {
     const view = api.clusters[i]!;
-    const e: PgvipEvent = { id: nextId++, at: new Date().toISOString(), cluster: view.cluster, type, node: nodeName, term: view.term, detail };
+    const e: PgvipEvent = {
+      id: nextId++,
+      at: new Date().toISOString(),
+      cluster: view.cluster,
+      type,
+      node: nodeName,
+      term: view.term,
+      detail,
+    };
     api.clusters[i] = { ...view, events: [e, ...view.events] };
     api.history.get(view.cluster)?.unshift(e);
   };
@@ -196,7 +204,9 @@ export function buildFakeOperatorApi(options: FakeApiOptions = {}): FakeOperator
 }
 
 /** Builds and starts the fake on a loopback port. */
-export async function startFakeOperatorApi(options: FakeApiOptions = {}): Promise<FakeOperatorApi & { url: string; close(): Promise<void> }> {
+export async function startFakeOperatorApi(
+  options: FakeApiOptions = {},
+): Promise<FakeOperatorApi & { url: string; close(): Promise<void> }> {
   const api = buildFakeOperatorApi(options);
   await api.app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = api.app.server.address() as { port: number };

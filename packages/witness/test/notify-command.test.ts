@@ -19,7 +19,11 @@ function script(dir: string, name: string, body: string): string {
 }
 
 /** A hook in JavaScript that appends what it received (argv, PGVIP_* env, stdin) as one JSON line. */
-function recordingHook(dir: string): { path: string; out: string; calls(): Array<{ argv: string[]; env: Record<string, string>; stdin: string }> } {
+function recordingHook(dir: string): {
+  path: string;
+  out: string;
+  calls(): Array<{ argv: string[]; env: Record<string, string>; stdin: string }>;
+} {
   const out = path.join(dir, 'calls.jsonl');
   const file = script(
     dir,

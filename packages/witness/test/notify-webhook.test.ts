@@ -145,7 +145,9 @@ describe('webhook notifications', { timeout: 30_000 }, () => {
       return reply; // never answered: the receiver hangs
     });
     t.after(() => held.forEach((r) => r.raw.destroy()));
-    const { notifier, failures } = notifierFor(t, webhooks({ url: hook.url, timeoutMs: 200 }), { retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20 } });
+    const { notifier, failures } = notifierFor(t, webhooks({ url: hook.url, timeoutMs: 200 }), {
+      retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20 },
+    });
     const durations: number[] = [];
     for (let i = 0; i < 20; i++) {
       const started = performance.now();
@@ -207,7 +209,9 @@ describe('webhook notifications', { timeout: 30_000 }, () => {
       return reply;
     });
     t.after(() => held.forEach((r) => r.raw.destroy()));
-    const { notifier, failures, log } = notifierFor(t, webhooks({ url: hook.url, timeoutMs: 30_000 }), { closeGraceMs: 100 });
+    const { notifier, failures, log } = notifierFor(t, webhooks({ url: hook.url, timeoutMs: 30_000 }), {
+      closeGraceMs: 100,
+    });
     notifier.notify(event());
     notifier.notify(event());
     await waitFor(() => hook.received.length === 1, 2_000, 'the delivery to be in flight');

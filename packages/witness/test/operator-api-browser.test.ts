@@ -33,7 +33,10 @@ interface Seen {
   readonly host: string | undefined;
 }
 
-/** A witness (c1: db-a primary of term 1, db-b an eligible standby: a switchover would go ahead) with its dashboard, recording every request it answers. */
+/**
+ * A witness (c1: db-a primary of term 1, db-b an eligible standby: a switchover would go ahead)
+ * with its dashboard, recording every request it answers.
+ */
 async function witness(t: TestContext, mode: 'disabled' | 'token') {
   const stateDir = tempDir(t);
   const seen: Seen[] = [];
@@ -46,7 +49,14 @@ async function witness(t: TestContext, mode: 'disabled' | 'token') {
       } catch {
         code = undefined;
       }
-      seen.push({ method: req.method, url: req.url, status: reply.statusCode, code, origin: req.headers.origin, host: req.headers.host });
+      seen.push({
+        method: req.method,
+        url: req.url,
+        status: reply.statusCode,
+        code,
+        origin: req.headers.origin,
+        host: req.headers.host,
+      });
       return payload;
     });
   };

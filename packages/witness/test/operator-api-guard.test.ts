@@ -39,7 +39,12 @@ async function setup(t: TestContext, config?: (stateDir: string) => WitnessConfi
   return { daemon, c1, snapshot };
 }
 
-async function expectRefused(s: Awaited<ReturnType<typeof setup>>, request: InjectOptions, status: number, code: string) {
+async function expectRefused(
+  s: Awaited<ReturnType<typeof setup>>,
+  request: InjectOptions,
+  status: number,
+  code: string,
+) {
   const res = await s.daemon.operator.inject(request);
   const what = `${request.method ?? 'GET'} ${request.url ?? ''} ${JSON.stringify(request.headers)}`;
   assert.equal(res.statusCode, status, `${what}: ${res.body}`);
@@ -87,7 +92,8 @@ test('a browser page of another origin is refused, preflights get no CORS grant;
   const s = await setup(t);
   const before = await s.snapshot();
   const host = '127.0.0.1:8010';
-  // When a page on another origin (another port, another name, a sandboxed frame) sends a command, with or without the token
+  // When a page on another origin (another port, another name, a sandboxed frame) sends a command,
+  // with or without the token
   for (const origin of ['http://127.0.0.1:9999', 'http://evil.example', 'http://localhost:8010', 'null', 'file://', 'http://127.0.0.1:8010.evil.example']) {
     for (const headers of [{ ...json, host, origin }, { ...auth, ...json, host, origin }]) {
       await expectRefused(s, { method: 'POST', url: '/api/v1/clusters/c1/switchover', headers, payload: '{}' }, 403, 'PGVIP_OPERATOR_ORIGIN');
@@ -108,7 +114,8 @@ test('a browser page of another origin is refused, preflights get no CORS grant;
 test('every POST must say Content-Type: application/json, so a form or a simple fetch cannot send a command', async (t) => {
   const s = await setup(t);
   const before = await s.snapshot();
-  // When a command comes without a content type (a no-body POST), or as form, text or a lookalike type, even with the token
+  // When a command comes without a content type (a no-body POST), or as form, text or a lookalike
+  // type, even with the token
   const cases: [Record<string, string>, string | undefined][] = [
     [{}, undefined],
     [{}, '{"to":"db-b"}'],
@@ -195,7 +202,9 @@ test('the CLI talks to the real witness: token, JSON on every POST, and its user
   // Then the history names the CLI's user as the claimed operator, in the sentence and in the fields
   const history = await runPgvip(['--witness', url, '--token-file', tokenFile, '--json', 'history', '--limit', '2']);
   assert.equal(history.code, 0, history.stderr);
-  const [command] = (JSON.parse(history.stdout) as { events: { type: string; detail: string; operator?: string; operatorClaimed?: boolean }[] }).events;
+  const [command] = (JSON.parse(history.stdout) as {
+    events: { type: string; detail: string; operator?: string; operatorClaimed?: boolean }[];
+  }).events;
   assert.equal(command?.type, 'operator-command');
   assert.ok(command.detail.startsWith(`${me}@127.0.0.1 (claimed): maintenance on: accepted`), command.detail);
   assert.deepEqual([command.operator, command.operatorClaimed], [`${me}@127.0.0.1`, true]);

@@ -123,7 +123,16 @@ test('a status that speaks for another node or cluster counts as unreachable; fa
 });
 
 /** A poller of one node whose agent answers (or fails) as `agent` says, with a counting probe. */
-function probePoller(t: { after(fn: () => unknown): void }, o: { heartbeatMs: number; timeoutMs: number; probeRefreshMs?: number; agent: () => Promise<AgentStatus>; pgUp: () => boolean }) {
+function probePoller(
+  t: { after(fn: () => unknown): void },
+  o: {
+    heartbeatMs: number;
+    timeoutMs: number;
+    probeRefreshMs?: number;
+    agent: () => Promise<AgentStatus>;
+    pgUp: () => boolean;
+  },
+) {
   const polls: { status: AgentStatus | null; pg: boolean; probesSoFar: number }[] = [];
   let probes = 0;
   const peers: PeerClient = { status: () => o.agent(), send: () => Promise.reject(new Error('not used')), close: () => Promise.resolve() };
@@ -219,5 +228,8 @@ test('a status slower than its head start gets a probe in parallel, and the poll
   // Then the quick polls after the first made no probe, and each slow poll made one
   assert.equal(quick, 1);
   const slowPolls = polls.slice(from);
-  assert.ok(slowPolls.every((p, i) => p.probesSoFar === quick + i + 1), JSON.stringify(slowPolls.map((p) => p.probesSoFar)));
+  assert.ok(
+    slowPolls.every((p, i) => p.probesSoFar === quick + i + 1),
+    JSON.stringify(slowPolls.map((p) => p.probesSoFar)),
+  );
 });

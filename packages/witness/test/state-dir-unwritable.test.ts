@@ -13,7 +13,11 @@ import { tempDir, witnessDocument } from './witness-helpers.js';
 
 const nobody = { uid: 65534, gid: 65534 };
 
-function runAsNobody(t: TestContext, entry: string, configFile: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runAsNobody(
+  t: TestContext,
+  entry: string,
+  configFile: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn('runuser', ['-u', 'nobody', '--', process.execPath, '--conditions=pgvip-source', '--import', 'tsx', entry, '--config', configFile], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -49,7 +49,11 @@ describe('untrusted text in the history', { timeout: 120_000 }, () => {
 
     // When the witness starts (its witness-started event goes to both channels, and both fail)
     const { log } = memoryLog();
-    const daemon = await createWitnessDaemon(config, { log, notifierFor: (cluster, onFailure, clusterLog) => createNotifier(cluster.notifications, { logger: clusterLog, onFailure }) });
+    const daemon = await createWitnessDaemon(config, {
+      log,
+      notifierFor: (cluster, onFailure, clusterLog) =>
+        createNotifier(cluster.notifications, { logger: clusterLog, onFailure }),
+    });
     t.after(() => daemon.close());
     await daemon.operator.listen({ host: '127.0.0.1', port: 0 });
     const operatorUrl = `http://127.0.0.1:${(daemon.operator.server.address() as AddressInfo).port}`;

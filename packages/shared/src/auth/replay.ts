@@ -51,7 +51,8 @@ class SenderHistory {
     if (highest === undefined && this.#retired.has(boot)) {
       return { accepted: false, why: `boot ${boot} belongs to a sender process that has since been replaced` };
     }
-    if (highest === undefined && this.#recent.size >= this.#limits.recentBoots && this.#retired.size >= this.#limits.retiredBoots) {
+    const full = this.#recent.size >= this.#limits.recentBoots && this.#retired.size >= this.#limits.retiredBoots;
+    if (highest === undefined && full) {
       return { accepted: false, full: true };
     }
     this.#recent.delete(boot);

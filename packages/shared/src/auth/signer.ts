@@ -77,7 +77,10 @@ export function createSigner(options: SignerOptions): Signer {
   if (key !== null && key.length < KEY_BYTES) throw new RangeError(`the cluster key is ${key.length} bytes; at least ${KEY_BYTES} are required`);
   const boot = newRandomId();
   let lastSeq = 0;
-  /** Each peer's epoch, and the seq of the request whose reply taught it (so an older reply cannot undo a newer one). */
+  /**
+   * Each peer's epoch, and the seq of the request whose reply taught it (so an older reply cannot
+   * undo a newer one).
+   */
   const peerEpochs = new Map<NodeId, { readonly epoch: string; readonly learntAtSeq: number }>();
 
   function signRequest(request: OutgoingRequest): SignedRequest {
@@ -87,7 +90,8 @@ export function createSigner(options: SignerOptions): Signer {
     if (key === null) {
       return { headers: { [AUTH_HEADER]: formatRequestHeader({ scheme: 'none', cluster, sender, to }) }, to, epoch, boot, seq, mac: null };
     }
-    const mac = requestMac(key, { cluster, sender, to, epoch, boot, seq, method, path, bodyDigest: bodyDigest(request.body) });
+    const digest = bodyDigest(request.body);
+    const mac = requestMac(key, { cluster, sender, to, epoch, boot, seq, method, path, bodyDigest: digest });
     const header = formatRequestHeader({ scheme: 'v1', cluster, sender, to, epoch, boot, seq, mac });
     return { headers: { [AUTH_HEADER]: header }, to, epoch, boot, seq, mac };
   }
@@ -122,7 +126,9 @@ export function createSigner(options: SignerOptions): Signer {
       throw new PgvipError('PGVIP_AUTH_BAD_MAC', `the reply from ${request.to} does not verify: wrong cluster key, or status, body or header changed in transit`);
     }
     const known = peerEpochs.get(request.to);
-    if (known === undefined || known.learntAtSeq < request.seq) peerEpochs.set(request.to, { epoch: header.epoch, learntAtSeq: request.seq });
+    if (known === undefined || known.learntAtSeq < request.seq) {
+      peerEpochs.set(request.to, { epoch: header.epoch, learntAtSeq: request.seq });
+    }
     return { authenticated: true, resend: header.epoch !== request.epoch };
   }
 

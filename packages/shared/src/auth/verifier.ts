@@ -165,7 +165,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
       return { [AUTH_HEADER]: formatReplyHeader({ scheme: 'none', cluster, sender: self }) };
     }
     const fields = { cluster, epoch: request.epoch, boot: request.boot, seq: request.seq };
-    const mac = replyMac(key, { ...fields, responder: self, requestMac: request.mac, status: reply.status, bodyDigest: bodyDigest(reply.body) });
+    const mac = replyMac(key, {
+      ...fields,
+      responder: self,
+      requestMac: request.mac,
+      status: reply.status,
+      bodyDigest: bodyDigest(reply.body),
+    });
     return { [AUTH_HEADER]: formatReplyHeader({ scheme: 'v1', sender: self, ...fields, mac }) };
   }
 

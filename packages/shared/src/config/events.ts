@@ -21,4 +21,7 @@ export const notificationEvents = {
 
 export type NotificationEventName = keyof typeof notificationEvents;
 
-export const notificationEventNames = Object.keys(notificationEvents) as [NotificationEventName, ...NotificationEventName[]];
+export const notificationEventNames = Object.keys(notificationEvents) as [
+  NotificationEventName,
+  ...NotificationEventName[],
+];

@@ -62,7 +62,10 @@ export interface ServiceUser {
 /** Whether `user` may do `want` (bits of 0o7: 4 read, 2 write, 1 search) on a file of this owner and mode. */
 export function permits(user: ServiceUser, info: { uid: number; gid: number; mode: number }, want: number): boolean {
   if (user.uid === 0) return true;
-  const bits = info.uid === user.uid ? (info.mode >> 6) & 7 : user.gids.includes(info.gid) ? (info.mode >> 3) & 7 : info.mode & 7;
+  const bits =
+    info.uid === user.uid ? (info.mode >> 6) & 7
+    : user.gids.includes(info.gid) ? (info.mode >> 3) & 7
+    : info.mode & 7;
   return (bits & want) === want;
 }
 

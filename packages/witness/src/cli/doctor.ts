@@ -64,7 +64,8 @@ async function awsChecks(options: DoctorOptions): Promise<Check[]> {
   const node = cluster.nodes.find((n) => n.id === config.self)!;
   const vip = cluster.vip;
   const checks: Check[] = [];
-  const add = (status: CheckStatus, title: string, detail: string, fix?: string) => checks.push({ status, title, detail, ...(fix === undefined ? {} : { fix }) });
+  const add = (status: CheckStatus, title: string, detail: string, fix?: string) =>
+    checks.push({ status, title, detail, ...(fix === undefined ? {} : { fix }) });
   const imdsNeeded = vip.discovery === 'imds';
 
   // ---- IMDSv2 ------------------------------------------------------------------------------------
@@ -90,8 +91,9 @@ async function awsChecks(options: DoctorOptions): Promise<Check[]> {
   }
 
   const instanceId = facts.instanceId ?? node.vip?.instanceId;
-  if (node.vip?.instanceId !== undefined && facts.instanceId !== undefined && node.vip.instanceId !== facts.instanceId) {
-    add('fail', 'instance', `the config gives ${node.id} instance ${node.vip.instanceId}, but this is ${facts.instanceId}`, `run doctor on ${node.id}'s instance, or correct self / nodes[].vip.instanceId`);
+  const configured = node.vip?.instanceId;
+  if (configured !== undefined && facts.instanceId !== undefined && configured !== facts.instanceId) {
+    add('fail', 'instance', `the config gives ${node.id} instance ${configured}, but this is ${facts.instanceId}`, `run doctor on ${node.id}'s instance, or correct self / nodes[].vip.instanceId`);
   }
   const eniId = node.vip?.eniId ?? facts.interfaceId;
   const region = vip.region ?? facts.region;
@@ -109,7 +111,11 @@ async function awsChecks(options: DoctorOptions): Promise<Check[]> {
     region,
     ...(options.ec2Endpoint === undefined ? {} : { endpoint: options.ec2Endpoint }),
     maxAttempts: 2,
-    requestHandler: { requestTimeout: options.timeoutMs, connectionTimeout: options.timeoutMs, throwOnRequestTimeout: true },
+    requestHandler: {
+      requestTimeout: options.timeoutMs,
+      connectionTimeout: options.timeoutMs,
+      throwOnRequestTimeout: true,
+    },
   });
   const call = async <T>(send: () => Promise<T>): Promise<Ec2Outcome<T>> => {
     try {
@@ -137,7 +143,9 @@ async function awsChecks(options: DoctorOptions): Promise<Check[]> {
 
     let eniSubnetCidr: Cidr | undefined;
     if (eniId !== undefined && describeAllowed.kind === 'allowed') {
-      const found = await call(() => ec2.send(new sdk.DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: [eniId] })));
+      const found = await call(() =>
+        ec2.send(new sdk.DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: [eniId] })),
+      );
       const eni = found.kind === 'ok' ? found.value.NetworkInterfaces?.[0] : undefined;
       if (eni === undefined) {
         const why = found.kind === 'error' || found.kind === 'denied' ? `${'name' in found ? `${found.name}: ` : ''}${found.message}` : 'not found';
@@ -166,7 +174,8 @@ async function awsChecks(options: DoctorOptions): Promise<Check[]> {
     }
 
     if (vip.mode === 'secondary-ip') {
-      subnetChecks(add, vip.address, vip.prefixLength, facts.subnetCidr === undefined ? eniSubnetCidr : parseCidr(facts.subnetCidr));
+      const subnet = facts.subnetCidr === undefined ? eniSubnetCidr : parseCidr(facts.subnetCidr);
+      subnetChecks(add, vip.address, vip.prefixLength, subnet);
       if (describeAllowed.kind === 'allowed') {
         const holder = await call(() => ec2.send(new sdk.DescribeNetworkInterfacesCommand({ Filters: [{ Name: 'addresses.private-ip-address', Values: [vip.address] }] })));
         if (holder.kind === 'ok') {
@@ -182,7 +191,13 @@ async function awsChecks(options: DoctorOptions): Promise<Check[]> {
       const vpcCidrs = (facts.vpcCidrs ?? []).map(parseCidr).filter((c): c is Cidr => c !== undefined);
       const inside = vpcCidrs.find((c) => cidrContains(c, vip.address));
       if (inside !== undefined) add('note', 'VIP address', `${vip.address} lies inside the VPC CIDR ${inside.text}; route-table mode is meant for an address outside it, which no subnet's local route can claim`);
-      await routeTableChecks(add, call, sdk, ec2, { vip: vip.address, eniId, routeTableIds: vip.routeTableIds, policyFile, region });
+      await routeTableChecks(add, call, sdk, ec2, {
+        vip: vip.address,
+        eniId,
+        routeTableIds: vip.routeTableIds,
+        policyFile,
+        region,
+      });
     }
   } finally {
     ec2.destroy();
@@ -207,12 +222,24 @@ async function readImdsFacts(imds: ImdsReader, configuredEni: string | undefined
   const interfaceId = await imds.get(`${base}/interface-id`);
   const subnetCidr = await imds.get(`${base}/subnet-ipv4-cidr-block`);
   const vpcCidrs = (await imds.get(`${base}/vpc-ipv4-cidr-blocks`))?.split('\n').map((c) => c.trim()).filter(Boolean);
-  return { ...(instanceId && { instanceId }), ...(region && { region }), ...(interfaceId && { interfaceId }), ...(subnetCidr && { subnetCidr }), ...(vpcCidrs && { vpcCidrs }) };
+  return {
+    ...(instanceId && { instanceId }),
+    ...(region && { region }),
+    ...(interfaceId && { interfaceId }),
+    ...(subnetCidr && { subnetCidr }),
+    ...(vpcCidrs && { vpcCidrs }),
+  };
 }
 
 type Add = (status: CheckStatus, title: string, detail: string, fix?: string) => void;
 
-function permissionCheck(add: Add, action: string, outcome: Ec2Outcome<unknown>, policyFile: string, scope: string): void {
+function permissionCheck(
+  add: Add,
+  action: string,
+  outcome: Ec2Outcome<unknown>,
+  policyFile: string,
+  scope: string,
+): void {
   if (outcome.kind === 'allowed' || outcome.kind === 'ok') {
     add('ok', `IAM ${action}`, `allowed ${scope} (proven with DryRun)`);
   } else if (outcome.kind === 'denied') {
@@ -268,7 +295,14 @@ async function routeTableChecks(
     const denied: string[] = [];
     const unknown: string[] = [];
     for (const id of ctx.routeTableIds) {
-      const outcome = await call(() => ec2.send(new Command({ RouteTableId: id, DestinationCidrBlock: destination, NetworkInterfaceId: target, DryRun: true })));
+      const outcome = await call(() =>
+        ec2.send(new Command({
+          RouteTableId: id,
+          DestinationCidrBlock: destination,
+          NetworkInterfaceId: target,
+          DryRun: true,
+        })),
+      );
       // 'ok' would mean an endpoint that ignored DryRun and acted: allowed, too.
       const allowed = outcome.kind === 'allowed' || outcome.kind === 'ok';
       if (action === 'ec2:CreateRoute') createAllowed.set(id, allowed);

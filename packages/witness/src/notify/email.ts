@@ -201,7 +201,12 @@ export class EmailChannel {
     for (let attempt = 1; attempt <= this.#deps.retry.attempts; attempt++) {
       try {
         const transport = await this.#transporter();
-        await transport.sendMail({ from: this.#target.from, to: [...this.#target.to], subject: mail.subject, text: mail.text });
+        await transport.sendMail({
+          from: this.#target.from,
+          to: [...this.#target.to],
+          subject: mail.subject,
+          text: mail.text,
+        });
         return;
       } catch (err) {
         if (signal.aborted) throw err;

@@ -116,7 +116,13 @@ export function createNotifier(config: NotificationsConfig, options: NotifierOpt
       onFailed: (e, err) => reportFailure(e, label, err),
       onAbandoned: (items) => abandoned(label)(items.length),
     });
-    channels.push({ label, wants: eventFilter(hook.events), accept: (e) => queue.push(e), idle: () => queue.idle(), close: (grace) => queue.close(grace) });
+    channels.push({
+      label,
+      wants: eventFilter(hook.events),
+      accept: (e) => queue.push(e),
+      idle: () => queue.idle(),
+      close: (grace) => queue.close(grace),
+    });
   });
 
   if (config.command !== undefined) {
@@ -128,7 +134,13 @@ export function createNotifier(config: NotificationsConfig, options: NotifierOpt
       onFailed: (e, err) => reportFailure(e, label, err),
       onAbandoned: (items) => abandoned(label)(items.length),
     });
-    channels.push({ label, wants: eventFilter(command.events), accept: (e) => queue.push(e), idle: () => queue.idle(), close: (grace) => queue.close(grace) });
+    channels.push({
+      label,
+      wants: eventFilter(command.events),
+      accept: (e) => queue.push(e),
+      idle: () => queue.idle(),
+      close: (grace) => queue.close(grace),
+    });
   }
 
   if (config.email !== undefined) {

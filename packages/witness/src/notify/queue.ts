@@ -81,7 +81,9 @@ export class DeliveryQueue<T> {
         await this.#options.deliver(item, this.#abort.signal);
       } catch (err) {
         // After close() gave up on it, the item was already reported as abandoned.
-        if (!this.#abort.signal.aborted) this.#options.onFailed(item, err instanceof Error ? err : new Error(String(err)));
+        if (!this.#abort.signal.aborted) {
+          this.#options.onFailed(item, err instanceof Error ? err : new Error(String(err)));
+        }
       } finally {
         this.#inFlight = undefined;
       }

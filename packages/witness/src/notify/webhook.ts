@@ -61,7 +61,12 @@ interface Answer {
 }
 
 /** Sends one event, retrying as the policy says; rejects with the reason of the last attempt. */
-export async function deliverWebhook(target: WebhookTarget, e: PgvipEvent, deps: WebhookDeps, signal: AbortSignal): Promise<void> {
+export async function deliverWebhook(
+  target: WebhookTarget,
+  e: PgvipEvent,
+  deps: WebhookDeps,
+  signal: AbortSignal,
+): Promise<void> {
   const body = JSON.stringify(e);
   const headers: Record<string, string> = {
     'content-type': 'application/json',
@@ -95,7 +100,8 @@ export async function deliverWebhook(target: WebhookTarget, e: PgvipEvent, deps:
       lastError = describeRequestError(err, target.timeoutMs);
     }
     if (attempt === deps.retry.attempts) break;
-    const delayMs = Math.min(deps.retry.maxDelayMs, Math.max(retryAfterMs ?? 0, backoffDelayMs(deps.retry, attempt, deps.random)));
+    const backoffMs = backoffDelayMs(deps.retry, attempt, deps.random);
+    const delayMs = Math.min(deps.retry.maxDelayMs, Math.max(retryAfterMs ?? 0, backoffMs));
     deps.onAttemptFailed(e, attempt, new Error(lastError), delayMs);
     await sleep(deps.clock, delayMs, signal);
   }
@@ -106,7 +112,13 @@ function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 425 || status === 429 || status >= 500;
 }
 
-async function postOnce(target: WebhookTarget, body: string, headers: Record<string, string>, dispatcher: Dispatcher, signal: AbortSignal): Promise<Answer> {
+async function postOnce(
+  target: WebhookTarget,
+  body: string,
+  headers: Record<string, string>,
+  dispatcher: Dispatcher,
+  signal: AbortSignal,
+): Promise<Answer> {
   // One deadline for the whole attempt (connect, headers and body), on top of the shutdown signal.
   const deadline = AbortSignal.any([signal, AbortSignal.timeout(target.timeoutMs)]);
   const res = await request(target.url, {
