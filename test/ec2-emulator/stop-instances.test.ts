@@ -1,7 +1,7 @@
 // Goal: the emulator's StopInstances speaks EC2's wire protocol — the real @aws-sdk/client-ec2 and the
 // real AWS CLI parse its answers and errors (current and previous state, Force, DryRun, a missing or
-// malformed id) — and IAM scopes it as deploy/iam/operator-stop-instance.json intends: an instance
-// tagged for the cluster may be stopped, one of another cluster may not.
+// malformed id) — and IAM scopes it as deploy/iam/operator-stop-instance.json intends: a database
+// instance tagged for the cluster may be stopped; another cluster's, or the witness, may not.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -18,11 +18,13 @@ function policyFor(cluster: string): unknown {
   return JSON.parse(text);
 }
 
-/** The fixture's instances, tagged as the CDK app tags them: db-a and db-b for cluster main, the other for another. */
+/** Tagged as the CDK app tags them: db-a and db-b for cluster main, a database of another cluster, main's witness. */
+const witness = 'i-0eee';
 const instances = [
-  { id: dbA.instanceId, tags: { 'pgvip:cluster': 'main' } },
-  { id: dbB.instanceId, tags: { 'pgvip:cluster': 'main' } },
-  { id: other.instanceId, tags: { 'pgvip:cluster': 'other' } },
+  { id: dbA.instanceId, tags: { 'pgvip:cluster': 'main', 'pgvip:role': 'database' } },
+  { id: dbB.instanceId, tags: { 'pgvip:cluster': 'main', 'pgvip:role': 'database' } },
+  { id: other.instanceId, tags: { 'pgvip:cluster': 'other', 'pgvip:role': 'database' } },
+  { id: witness, tags: { 'pgvip:cluster': 'main', 'pgvip:role': 'witness' } },
 ];
 
 function aws(endpoint: string, args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
@@ -80,7 +82,7 @@ describe('StopInstances', { timeout: 60_000 }, () => {
     assert.equal(missing.stderr.trim(), "An error occurred (InvalidInstanceID.NotFound) when calling the StopInstances operation: The instance ID 'i-0fff' does not exist");
   });
 
-  it('IAM with deploy/iam/operator-stop-instance.json: this cluster\'s instance may be stopped, another cluster\'s may not', async (t) => {
+  it('IAM with deploy/iam/operator-stop-instance.json: this cluster\'s database may be stopped, not another cluster\'s nor the witness', async (t) => {
     const ec2 = await emulatorForTest(t, baseConfig({
       instances,
       iam: { accessKeys: { AKIDOPERATOR0001: { secretAccessKey: testSecretAccessKey, user: 'operator', policy: policyFor('main') as never } } },
@@ -88,7 +90,10 @@ describe('StopInstances', { timeout: 60_000 }, () => {
     const client = ec2Client(ec2.url, { accessKeyId: 'AKIDOPERATOR0001' });
     const ok = await client.send(new StopInstancesCommand({ InstanceIds: [dbA.instanceId], Force: true }));
     assert.equal(ok.StoppingInstances?.[0]?.CurrentState?.Name, 'stopping');
-    await assert.rejects(client.send(new StopInstancesCommand({ InstanceIds: [other.instanceId], Force: true })), (err: Error) => err.name === 'UnauthorizedOperation');
-    assert.equal(findInstance(ec2.state.control, other.instanceId)?.state, 'running');
+    for (const id of [other.instanceId, witness]) {
+      const denied = client.send(new StopInstancesCommand({ InstanceIds: [id], Force: true }));
+      await assert.rejects(denied, (err: Error) => err.name === 'UnauthorizedOperation');
+      assert.equal(findInstance(ec2.state.control, id)?.state, 'running');
+    }
   });
 });

@@ -31,6 +31,7 @@ import type { History } from './history.js';
 import type { WitnessMetrics } from './metrics.js';
 import type { Clock } from './clock.js';
 import { operatorGuard } from './operator-guard.js';
+import { describeStoppedInstance, parseStoppedInstance } from './stopped-instance.js';
 
 export interface ProtocolServerDeps {
   readonly verifier: Verifier;
@@ -164,11 +165,15 @@ export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
 
   app.post('/api/v1/clusters/:name/failover', async (req: Post, reply) => {
     const runner = runnerOf(req.params.name);
-    const body = objectBody(req.body, ['to', 'acceptDataLoss']);
+    const body = objectBody(req.body, ['to', 'acceptDataLoss', 'stoppedInstance']);
     const to = nodeField(body.to, runner);
     if (body.acceptDataLoss !== true) throw badRequest('acceptDataLoss: must be true: a forced failover skips the vote and may lose acknowledged writes');
+    // The CLI stopped the old primary's instance first (--stop-old-primary): recorded with the failover.
+    const stopped = parseStoppedInstance(body.stoppedInstance, runner.nodes);
+    const stopWords = stopped === undefined ? '' : `; ${describeStoppedInstance(stopped)}`;
     const by = claimedOperator(req);
-    return command(reply, runner, { kind: 'failover', to, acceptDataLoss: true, by: by.label }, by, `forced failover${to === null ? '' : ` to ${to}`} (data loss accepted)`);
+    const what = `forced failover${to === null ? '' : ` to ${to}`} (data loss accepted${stopWords})`;
+    return command(reply, runner, { kind: 'failover', to, acceptDataLoss: true, by: by.label }, by, what);
   });
 
   app.post('/api/v1/clusters/:name/maintenance', async (req: Post, reply) => {

@@ -7,7 +7,17 @@ import { confirm } from '../confirm.js';
 import { CliError, exitCodes, usageError } from '../errors.js';
 import { renderCluster, renderHistory } from '../render.js';
 import type { RunAction, Session } from '../session.js';
+import { checkInstanceId, describeStop, stopInstanceForced } from './stop-instance.js';
 import { parseAt } from '../when.js';
+
+interface FailoverOptions {
+  to?: string;
+  force?: boolean;
+  acceptDataLoss?: boolean;
+  stopOldPrimary?: string;
+  region?: string;
+  ec2Endpoint?: string;
+}
 
 export function addOperateCommands(program: Command, run: RunAction): void {
   program
@@ -78,7 +88,14 @@ export function addOperateCommands(program: Command, run: RunAction): void {
     .option('--to <node>', 'the node to promote (default: the standby)')
     .option('--force', 'required: promote without the safety checks of an automatic failover')
     .option('--accept-data-loss', 'required: acknowledge that writes the promoted node has not received are lost')
-    .action((opts: { to?: string; force?: boolean; acceptDataLoss?: boolean }, cmd: Command) =>
+    .option(
+      '--stop-old-primary <instance-id>',
+      'first stop this EC2 instance (the old primary\'s) with StopInstances --force; needs ec2:StopInstances',
+      checkInstanceId,
+    )
+    .option('--region <region>', 'AWS region of --stop-old-primary (default: AWS_REGION)')
+    .option('--ec2-endpoint <url>', 'EC2 API endpoint of --stop-old-primary (default: the region\'s, or AWS_ENDPOINT_URL_EC2)')
+    .action((opts: FailoverOptions, cmd: Command) =>
       run(async (s) => {
         if (!opts.force || !opts.acceptDataLoss) {
           const missing = [!opts.force && '--force', !opts.acceptDataLoss && '--accept-data-loss']
@@ -93,9 +110,25 @@ export function addOperateCommands(program: Command, run: RunAction): void {
         }
         const view = await s.cluster();
         checkNode(view, opts.to);
+        if (opts.to !== undefined && opts.to === view.primary && opts.stopOldPrimary !== undefined) {
+          throw usageError(`--to ${opts.to} is the primary: --stop-old-primary would stop the node being promoted`);
+        }
+        // The stop first: a node that only seemed dead must not come back as a second writer.
+        const stop =
+          opts.stopOldPrimary === undefined
+            ? undefined
+            : await stopInstanceForced({
+                instanceId: opts.stopOldPrimary,
+                node: view.primary,
+                region: opts.region,
+                endpoint: opts.ec2Endpoint,
+                timeoutMs: 10_000,
+              });
+        if (stop !== undefined && !s.json) s.print(`✔ ${describeStop(stop)}`);
         const reply = await (await s.client()).command(view.cluster, 'failover', {
           ...(opts.to === undefined ? {} : { to: opts.to }),
           acceptDataLoss: true,
+          ...(stop === undefined ? {} : { stoppedInstance: stop }),
         });
         report(s, view.cluster, 'failover', reply);
       }, cmd),

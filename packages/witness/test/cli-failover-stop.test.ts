@@ -1,0 +1,94 @@
+// Goal: `pgvip failover --force --accept-data-loss --stop-old-primary <instance>` stops the old
+// primary's EC2 instance first (StopInstances with Force, through the real SDK to the EC2 emulator),
+// then asks the witness, which records the stop with the failover in its history; a stop EC2 refuses
+// (IAM) asks for no failover at all.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { PROTOCOL_VERSION, type LeaseRequest } from '@pgvip/shared';
+import { startEc2Emulator, type Ec2Emulator } from '../../../test/ec2-emulator/index.js';
+import { findInstance } from '../../../test/ec2-emulator/model.js';
+import { accountId, baseConfig, dbA, region, testSecretAccessKey } from '../../../test/ec2-emulator/fixtures.js';
+import { runPgvip } from './cli-helpers.js';
+import { startFakeOperatorApi } from './fake-operator-api.js';
+import { agentStatus, manualClock, startDaemon, tempDir, witnessConfig } from './witness-helpers.js';
+
+const policy = JSON.parse(
+  readFileSync(path.resolve(import.meta.dirname, '../../../deploy/iam/operator-stop-instance.json'), 'utf8')
+    .replaceAll('<region>', region)
+    .replaceAll('<account>', accountId)
+    .replaceAll('<cluster>', 'main'),
+);
+
+async function emulator(t: TestContext, dbATag: string): Promise<Ec2Emulator> {
+  const ec2 = await startEc2Emulator(
+    baseConfig({
+      instances: [{ id: dbA.instanceId, tags: { 'pgvip:cluster': dbATag, 'pgvip:role': 'database' } }],
+      iam: { accessKeys: { AKIDOPERATOR0001: { secretAccessKey: testSecretAccessKey, user: 'operator', policy } } },
+    }),
+  );
+  t.after(() => ec2.close());
+  return ec2;
+}
+
+const awsEnv = { AWS_ACCESS_KEY_ID: 'AKIDOPERATOR0001', AWS_SECRET_ACCESS_KEY: testSecretAccessKey, AWS_EC2_METADATA_DISABLED: 'true' };
+
+describe('pgvip failover --stop-old-primary', { timeout: 120_000 }, () => {
+  it('stops the old primary\'s instance with Force, then asks for the failover with the stop in the request', async (t) => {
+    const ec2 = await emulator(t, 'main');
+    const api = await startFakeOperatorApi();
+    t.after(() => api.close());
+    const r = await runPgvip(
+      ['--witness', api.url, 'failover', '--force', '--accept-data-loss', '--stop-old-primary', dbA.instanceId, '--region', region, '--ec2-endpoint', ec2.url],
+      { env: awsEnv },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(findInstance(ec2.state.control, dbA.instanceId)?.state, 'stopped');
+    assert.match(r.stdout, /^✔ instance i-0aaa of db-a stopped through EC2 with Force \(running → stopping\)\n✔ failover main: db-b promoted/);
+    const posts = api.requests.filter((q) => q.method === 'POST');
+    assert.deepEqual(posts.map((p) => p.body), [
+      { acceptDataLoss: true, stoppedInstance: { instanceId: dbA.instanceId, node: 'db-a', previousState: 'running', currentState: 'stopping' } },
+    ]);
+  });
+
+  it('asks for no failover when EC2 refuses the stop, and says which permission is missing', async (t) => {
+    const ec2 = await emulator(t, 'billing'); // db-a's instance is not tagged for this cluster
+    const api = await startFakeOperatorApi();
+    t.after(() => api.close());
+    const r = await runPgvip(
+      ['--witness', api.url, 'failover', '--force', '--accept-data-loss', '--stop-old-primary', dbA.instanceId, '--region', region, '--ec2-endpoint', ec2.url],
+      { env: awsEnv },
+    );
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /instance i-0aaa was not stopped \(UnauthorizedOperation: .*\): these credentials may not stop it; grant ec2:StopInstances as in deploy\/iam\/operator-stop-instance\.json; no failover was asked for/);
+    assert.equal(findInstance(ec2.state.control, dbA.instanceId)?.state, 'running');
+    assert.deepEqual(api.requests.filter((q) => q.method === 'POST'), []);
+    const malformed = await runPgvip(['--witness', api.url, 'failover', '--force', '--accept-data-loss', '--stop-old-primary', 'db-a']);
+    assert.equal(malformed.code, 2);
+    assert.match(malformed.stderr, /not an EC2 instance id/);
+  });
+
+  it('the witness records the stop with the forced failover, and refuses a malformed one', async (t) => {
+    const token = 'operator-token-0123456789';
+    const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const daemon = await startDaemon(t, witnessConfig({ stateDir: tempDir(t), token, clusters: [{ name: 'c1' }] }), { clock: manualClock() });
+    const c1 = daemon.runners.get('c1')!;
+    c1.poll('db-a', agentStatus('c1', 'db-a'), true);
+    c1.poll('db-b', agentStatus('c1', 'db-b'), true);
+    const lease: LeaseRequest = { v: PROTOCOL_VERSION, cluster: 'c1', term: 1, from: 'db-a', kind: 'lease-request', seq: 1, lsn: 0x3000060n, timeline: 1, syncStandby: null };
+    c1.request(lease);
+    const post = (body: unknown) => daemon.operator.inject({ method: 'POST', url: '/api/v1/clusters/c1/failover', headers: auth, payload: JSON.stringify(body) });
+    for (const stoppedInstance of [{ instanceId: 'db-a', node: 'db-a', previousState: 'running', currentState: 'stopping' }, { instanceId: 'i-0aaa', node: 'db-z', previousState: 'running', currentState: 'stopping' }, { instanceId: 'i-0aaa', node: null, previousState: 'gone', currentState: 'stopping' }, { instanceId: 'i-0aaa', extra: 1 }]) {
+      const res = await post({ to: 'db-b', acceptDataLoss: true, stoppedInstance });
+      assert.equal(res.statusCode, 400, JSON.stringify(stoppedInstance));
+      assert.match(res.json().error.message, /stoppedInstance: /);
+    }
+    const res = await post({ to: 'db-b', acceptDataLoss: true, stoppedInstance: { instanceId: 'i-0aaa', node: 'db-a', previousState: 'running', currentState: 'stopping' } });
+    assert.equal(res.statusCode, 200, res.body);
+    await daemon.history.flush();
+    const events = (await daemon.operator.inject({ method: 'GET', url: '/api/v1/clusters/c1/history?limit=3', headers: { authorization: auth.authorization } })).json().events as { type: string; detail: string }[];
+    const command = events.find((e) => e.type === 'operator-command');
+    assert.match(command?.detail ?? '', /forced failover to db-b \(data loss accepted; instance i-0aaa of db-a stopped through EC2 with Force \(running → stopping\)\): accepted/);
+  });
+});
