@@ -40,16 +40,22 @@ describe('pg_auto_failover anchor: settings', () => {
 
   it('the fast settings keep the constraints, and are faster than the defaults', () => {
     assert.deepEqual(settingsProblems(pgafFast), []);
-    assert.ok(pgafFast.monitor.primary_demote_timeout > pgafFast.keeper.network_partition_timeout * 1_000);
+    const opens = pgafFast.monitor.node_considered_unhealthy_timeout + pgafFast.monitor.primary_demote_timeout;
+    assert.ok(opens > Math.max(pgafFast.keeper.network_partition_timeout, pgafFast.walSenderTimeout) * 1_000);
     assert.ok(healthCheckBadAfterMs(pgafFast.monitor) <= pgafFast.monitor.node_considered_unhealthy_timeout);
     const unhealthy = (s: typeof pgafFast) => s.monitor.node_considered_unhealthy_timeout;
     assert.ok(unhealthy(pgafFast) < unhealthy(pgafDefaults));
   });
 
   it('refuses a demote timeout that does not outlast the network partition timeout', () => {
-    const unsafe = { ...pgafFast, monitor: { ...pgafFast.monitor, primary_demote_timeout: 5_000 } };
-    assert.match(settingsProblems(unsafe).join(), /primary_demote_timeout \(5000 ms\) must exceed/);
+    const unsafe = { ...pgafFast, keeper: { ...pgafFast.keeper, network_partition_timeout: 15 } };
+    assert.match(settingsProblems(unsafe).join(), /primary_demote_timeout \(15000 ms\) must exceed/);
     assert.throws(() => renderMonitorConf(unsafe, 'x'), /must exceed/);
+  });
+
+  it('refuses a demote timeout that a walsender holding on to a cut standby outlasts', () => {
+    const unsafe = { ...pgafFast, walSenderTimeout: 30 };
+    assert.match(settingsProblems(unsafe).join(), /wal_sender_timeout \(30 s\)/);
   });
 
   it('refuses an unhealthy timeout shorter than the health check needs', () => {
@@ -82,9 +88,11 @@ describe('pg_auto_failover anchor: rendered files', () => {
   });
 
   it('the lab conf includes the per-host node.conf last, which names the node and its own socket', () => {
-    const conf = labPostgresqlConf().trim().split('\n');
+    const conf = labPostgresqlConf(pgafFast).trim().split('\n');
     assert.equal(conf.at(-1), "include_if_exists = '../node.conf'");
-    assert.equal(settings(labPostgresqlConf()).shared_buffers, "'32MB'");
+    assert.equal(settings(labPostgresqlConf(pgafFast)).shared_buffers, "'32MB'");
+    assert.equal(settings(labPostgresqlConf(pgafFast)).wal_sender_timeout, "'5s'");
+    assert.equal(settings(labPostgresqlConf(pgafDefaults)).wal_sender_timeout, "'30s'");
     assert.deepEqual(settings(nodeConf('db-b', '/tmp/x/run')), { unix_socket_directories: "'/tmp/x/run'", 'lab.node': "'db-b'" });
   });
 

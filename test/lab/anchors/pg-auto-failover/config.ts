@@ -7,12 +7,17 @@
 //             20 s without a report, 30 s for the old primary to demote, a 20 s network partition
 //             timeout on the keepers).
 //   fast      the shortest settings that keep the manual's safety argument. pg_autoctl(5) names the
-//             knobs but gives no floor, so the values are ours, with its two constraints kept:
-//             primary_demote_timeout (10 s) stays above the keepers' network_partition_timeout (5 s),
-//             so an isolated primary has stopped PostgreSQL before the monitor opens the promoted
-//             standby for writes; and the health check (every 1 s, 1 s timeout, 2 retries 1 s apart:
-//             bad after about 5 s) fits within node_considered_unhealthy_timeout (5 s), so a node is
-//             failed only when both the monitor's pings and the keeper's own reports have stopped.
+//             knobs but gives no floor, so the values are ours, with two constraints kept. First, an
+//             isolated primary must have stopped PostgreSQL before the monitor opens the promoted
+//             standby for writes: the standby opens node_considered_unhealthy_timeout (5 s) +
+//             primary_demote_timeout (10 s) after the fault at the earliest, the old primary's keeper
+//             demotes after network_partition_timeout (5 s) — but it counts a standby its walsender
+//             still lists as a sign that the network is fine, so wal_sender_timeout (5 s here;
+//             pg_autoctl sets 30 s) bounds it too (measured with 30 s: the isolated primary stayed
+//             writable 7–8 s after the standby had taken over). Second, the health check (every 1 s,
+//             1 s timeout, 2 retries 1 s apart: bad after about 5 s) fits within
+//             node_considered_unhealthy_timeout (5 s), so a node is failed only when both the
+//             monitor's pings and the keeper's own reports have stopped.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -29,6 +34,8 @@ export interface PgAutoFailoverSettings {
     readonly primary_demote_timeout: number;
     readonly startup_grace_period: number;
   };
+  /** PostgreSQL's wal_sender_timeout on the nodes, in seconds (postgresql-lab.conf). */
+  readonly walSenderTimeout: number;
   /** The keepers' [timeout] section, in seconds (retries: a count). */
   readonly keeper: {
     readonly network_partition_timeout: number;
@@ -47,6 +54,7 @@ export const pgafDefaults: PgAutoFailoverSettings = {
     primary_demote_timeout: 30_000,
     startup_grace_period: 10_000,
   },
+  walSenderTimeout: 30,
   keeper: {
     network_partition_timeout: 20,
     postgresql_restart_failure_timeout: 20,
@@ -64,6 +72,7 @@ export const pgafFast: PgAutoFailoverSettings = {
     primary_demote_timeout: 10_000,
     startup_grace_period: 10_000,
   },
+  walSenderTimeout: 5,
   keeper: {
     network_partition_timeout: 5,
     postgresql_restart_failure_timeout: 20,
@@ -80,11 +89,17 @@ export function healthCheckBadAfterMs(m: PgAutoFailoverSettings['monitor']): num
 /** The safety constraints above; empty when the settings keep them. */
 export function settingsProblems(s: PgAutoFailoverSettings): string[] {
   const problems: string[] = [];
-  if (s.monitor.primary_demote_timeout <= s.keeper.network_partition_timeout * 1_000) {
+  // An isolated primary demotes once it has seen neither the monitor nor a standby for
+  // network_partition_timeout, and its walsender notices a cut standby only after wal_sender_timeout.
+  // The standby takes writes at the earliest node_considered_unhealthy_timeout + primary_demote_timeout
+  // after the fault (the monitor fails the primary, then waits for it to demote).
+  const isolatedPrimaryUpMs = Math.max(s.keeper.network_partition_timeout, s.walSenderTimeout) * 1_000;
+  const standbyOpensMs = s.monitor.node_considered_unhealthy_timeout + s.monitor.primary_demote_timeout;
+  if (standbyOpensMs <= isolatedPrimaryUpMs) {
     problems.push(
-      `pgautofailover.primary_demote_timeout (${s.monitor.primary_demote_timeout} ms) must exceed the keepers' ` +
-        `timeout.network_partition_timeout (${s.keeper.network_partition_timeout} s): an isolated primary must have ` +
-        'stopped before the promoted standby takes writes',
+      `node_considered_unhealthy_timeout + primary_demote_timeout (${standbyOpensMs} ms) must exceed the keepers' ` +
+        `timeout.network_partition_timeout (${s.keeper.network_partition_timeout} s) and wal_sender_timeout ` +
+        `(${s.walSenderTimeout} s): an isolated primary must have stopped before the promoted standby takes writes`,
     );
   }
   const bad = healthCheckBadAfterMs(s.monitor);
@@ -94,7 +109,8 @@ export function settingsProblems(s: PgAutoFailoverSettings): string[] {
         `pgautofailover.node_considered_unhealthy_timeout (${s.monitor.node_considered_unhealthy_timeout} ms)`,
     );
   }
-  for (const [k, v] of [...Object.entries(s.monitor), ...Object.entries(s.keeper)]) {
+  const all = [...Object.entries(s.monitor), ...Object.entries(s.keeper), ['wal_sender_timeout', s.walSenderTimeout] as const];
+  for (const [k, v] of all) {
     if (!Number.isInteger(v) || v < 1) problems.push(`${k} must be a positive whole number (got ${v})`);
   }
   return problems;
@@ -147,9 +163,10 @@ export function configSetArgs(cfg: string): Array<[string, string]> {
   return out;
 }
 
-/** The lab's additions to the nodes' postgresql.conf (postgresql-lab.conf). */
-export function labPostgresqlConf(): string {
-  return readFileSync(path.join(here, 'postgresql-lab.conf'), 'utf8');
+/** The lab's additions to the nodes' postgresql.conf (postgresql-lab.conf), with the measured wal_sender_timeout. */
+export function labPostgresqlConf(s: PgAutoFailoverSettings): string {
+  const template = readFileSync(path.join(here, 'postgresql-lab.conf'), 'utf8');
+  return fillTemplate(template, { wal_sender_timeout: checked(s).walSenderTimeout });
 }
 
 /** A host's node.conf: settings of the host, not of the data (never copied by a base backup). */

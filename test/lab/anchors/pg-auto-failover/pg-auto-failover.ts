@@ -142,7 +142,7 @@ class PgAutoFailoverInstance implements AnchorInstance {
     const pgdata = this.#pgdata(h);
     const initdbArgv = [path.join(pgBinDir, 'initdb'), '-D', pgdata, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync'];
     await mustRunOnHost(h, initdbArgv, { user: 'postgres', cgroup: false, timeoutMs: 120_000 });
-    appendFileSync(path.join(pgdata, 'postgresql.conf'), `\n# --- the lab (test/lab/anchors/pg-auto-failover) ---\n${labPostgresqlConf()}`);
+    appendFileSync(path.join(pgdata, 'postgresql.conf'), `\n# --- the lab (test/lab/anchors/pg-auto-failover) ---\n${labPostgresqlConf(this.#settings)}`);
     // Every lab address may connect (the keepers, the monitor's health checks, the writer, the lab's
     // own checks); pg_autoctl adds its own lines for the nodes it knows about.
     appendFileSync(path.join(pgdata, 'pg_hba.conf'), 'host all all 198.18.0.0/15 trust\nhost replication all 198.18.0.0/15 trust\n');
@@ -319,7 +319,7 @@ function pgafSystem(name: string, settings: PgAutoFailoverSettings, setting: str
       `${m.health_check_period / 1000} s (timeout ${m.health_check_timeout / 1000} s, ${m.health_check_max_retries} retries ` +
       `${m.health_check_retry_delay / 1000} s apart), node_considered_unhealthy_timeout ${m.node_considered_unhealthy_timeout / 1000} s, ` +
       `primary_demote_timeout ${m.primary_demote_timeout / 1000} s, network_partition_timeout ` +
-      `${settings.keeper.network_partition_timeout} s.`,
+      `${settings.keeper.network_partition_timeout} s, wal_sender_timeout ${settings.walSenderTimeout} s.`,
     postgres: 'tool',
     // The keeper restarts a crashed PostgreSQL where it was (timeout.postgresql_restart_failure_*).
     recoversInPlace: ['pg-crash'],
