@@ -17,6 +17,7 @@
 // each of its steps (core/invariants.ts, reported as "core invariant: …").
 import {
   agentStepViolations,
+  leaseValidUntilMs,
   witnessStepViolations,
   type Action,
   type AgentDurable,
@@ -51,8 +52,8 @@ export function holdsWriteAuthority(
   localNowMs: number,
 ): boolean {
   if (s === null || !pg.running || pg.inRecovery || pg.readOnly) return false;
-  if (s.durable.primaryOfTerm !== n || s.lease === null || s.lease.term !== s.durable.term) return false;
-  return localNowMs < s.lease.validUntilMs;
+  const until = s.durable.primaryOfTerm === n ? leaseValidUntilMs(s) : null;
+  return until !== null && localNowMs < until;
 }
 
 export class Checker {

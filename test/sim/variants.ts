@@ -9,8 +9,8 @@ export const leaseFromReplyTime: Cores = {
   stepAgent: (s, input) => {
     if (input.kind === 'reply' && input.msg.kind === 'lease-reply') {
       const seq = input.msg.seq;
-      const leaseSends = s.leaseSends.map((x) => (x.seq === seq ? { ...x, sentAtMs: input.nowMs } : x));
-      return realCores.stepAgent({ ...s, leaseSends }, input);
+      const sends = s.lease.sends.map((x) => (x.seq === seq ? { ...x, sentAtMs: input.nowMs } : x));
+      return realCores.stepAgent({ ...s, lease: { ...s.lease, sends } }, input);
     }
     return realCores.stepAgent(s, input);
   },

@@ -7,6 +7,7 @@ import {
   agentRole,
   agentStatus,
   leaseRemainingMs,
+  leaseValidUntilMs,
   stepAgent,
   type Action,
   type AgentDurable,
@@ -229,7 +230,7 @@ export class AgentRunner {
    */
   #armCommitGuard(): void {
     const s = this.#s;
-    this.#guard.update(leaseRemainingMs(s) > 0 && s.lease !== null ? s.lease.validUntilMs : null);
+    this.#guard.update(leaseRemainingMs(s) > 0 ? leaseValidUntilMs(s) : null);
   }
 
   #execute(actions: readonly Action<AgentDurable>[], respond?: (r: PeerReply) => void): void {
@@ -325,7 +326,7 @@ export class AgentRunner {
     const log = this.#d.logger.child({ effect: effect.kind });
     // The primary re-verifies the VIP it holds every vipVerifyEveryMs: routine, so at debug level
     // when it confirms what is known (a failure still warns). Every other effect is news.
-    const routine = effect.kind === 'verify-vip' && this.#s.vip === 'held';
+    const routine = effect.kind === 'verify-vip' && this.#s.vip.phase === 'held';
     log[routine ? 'debug' : 'info']('effect started');
     const run = effect.kind === 'promote' ? this.#promote(id, effect) : runEffect(id, effect, this.#d.ports);
     void run.then((result) => {

@@ -18,7 +18,7 @@ function stateOf(self: string, peer: string, role: Role): AgentState {
   return {
     ...boot,
     pg: { running: true, inRecovery, writable: !inRecovery, timeline: 1, lsn: 0n, replayLsn: 0n, streaming: inRecovery, syncStandby: null, standbyInSync: false },
-    lease: role === 'primary' ? { term: 1, validUntilMs: 1e12 } : boot.lease,
+    lease: role === 'primary' ? { ...boot.lease, held: { term: 1, validUntilMs: 1e12 } } : boot.lease,
     campaign: role === 'candidate' ? { term: 2, sentAtMs: 0 } : null,
   } as AgentState;
 }

@@ -84,7 +84,7 @@ test('the primary says once why a grantor refuses its lease (not every heartbeat
   const reasons: string[] = [];
   const answer = (nowMs: number, granted: boolean) => {
     s = stepAgent(s, { kind: 'tick', nowMs, pg: primaryPg, writeProbe: 'ok', peer: null }).state;
-    const seq = s.leaseSends.at(-1)!.seq;
+    const seq = s.lease.sends.at(-1)!.seq;
     const reason = granted ? 'granted' : leaseLengthConflict(defaultTimings, longer)!;
     const out = stepAgent(s, { kind: 'reply', nowMs: nowMs + 5, msg: { ...env(3, 'witness'), kind: 'lease-reply', seq, granted, reason, maintenance: false, primaryOfTerm: 'db-a' } });
     s = out.state;

@@ -143,7 +143,8 @@ describe('agent: rejoin-failed and vip-error', () => {
   }
 
   test('a failed rejoin is reported, and the next attempt waits 1 s, then 2 s, …', () => {
-    let s = { ...bootAgent(settings, { term: 4, primaryOfTerm: 'db-b' }, -100_000), fenced: true };
+    const booted = bootAgent(settings, { term: 4, primaryOfTerm: 'db-b' }, -100_000);
+    let s = { ...booted, fence: { ...booted.fence, fenced: true } };
     let now = 0;
     for (let failure = 1; failure <= 3; failure++) {
       let step = tick(s, now);
@@ -174,6 +175,6 @@ describe('agent: rejoin-failed and vip-error', () => {
     assert.deepEqual(events.map((e) => e.event), ['vip-error']);
     assert.match(events[0]!.detail, /3 VIP steps in a row failed, the last \(verify-vip\): DescribeNetworkInterfaces: RequestLimitExceeded/);
     s = stepAgent({ ...s, inFlight: { id: 99, kind: 'verify-vip', effect: { kind: 'verify-vip' }, startedAtMs: 9_900 } }, { kind: 'effect-done', nowMs: 10_000, result: { id: 99, ok: true, detail: 'here', vipPlacement: 'here' } }).state;
-    assert.equal(s.vipFailures, 0);
+    assert.equal(s.vip.failures, 0);
   });
 });

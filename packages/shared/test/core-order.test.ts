@@ -14,14 +14,14 @@ const env = (term: number, from: string) => ({ v: PROTOCOL_VERSION, cluster: 'c1
 function primaryWithLease(): AgentState {
   let s = bootAgent(settings('db-a'), { term: 3, primaryOfTerm: 'db-a' }, 0);
   s = stepAgent(s, { kind: 'tick', nowMs: 0, pg: primaryPg, writeProbe: 'ok', peer: null }).state;
-  const seq = s.leaseSends.at(-1)!.seq;
+  const seq = s.lease.sends.at(-1)!.seq;
   s = stepAgent(s, { kind: 'reply', nowMs: 5, msg: { ...env(3, 'witness'), kind: 'lease-reply', seq, granted: true, reason: 'granted', maintenance: false, primaryOfTerm: 'db-a' } }).state;
   return s;
 }
 
 test('a lease counts from the send time and lapses into a fence before anything else', () => {
   const s = primaryWithLease();
-  assert.equal(s.lease?.validUntilMs, 0 + defaultTimings.leaseMs * (1 - defaultTimings.maxDriftRatio) - defaultTimings.leaseMarginMs);
+  assert.equal(s.lease.held?.validUntilMs, 0 + defaultTimings.leaseMs * (1 - defaultTimings.maxDriftRatio) - defaultTimings.leaseMarginMs);
   const out = stepAgent(s, { kind: 'tick', nowMs: 5000, pg: primaryPg, writeProbe: 'ok', peer: null });
   assert.equal(out.actions[0]?.kind, 'effect');
   assert.deepEqual(out.actions[0]?.kind === 'effect' && out.actions[0].effect, { kind: 'fence', mode: 'read-only' });

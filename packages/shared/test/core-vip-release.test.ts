@@ -21,11 +21,11 @@ function effects(out: AgentOutput): Array<{ id: number; kind: string }> {
 function fencedAfterCrash(): { s: AgentOutput; nowMs: number } {
   let s = bootAgent(settings('db-a'), { term: 3, primaryOfTerm: 'db-a' }, 0);
   s = stepAgent(s, { kind: 'tick', nowMs: 0, pg: primaryPg, writeProbe: 'ok', peer: null }).state;
-  const seq = s.leaseSends.at(-1)!.seq;
+  const seq = s.lease.sends.at(-1)!.seq;
   s = stepAgent(s, { kind: 'reply', nowMs: 5, msg: { ...env(3, 'witness'), kind: 'lease-reply', seq, granted: true, reason: 'granted', maintenance: false, primaryOfTerm: 'db-a' } }).state;
   // The primary's first VIP check: EC2 routes the VIP here and it is on the interface.
   if (s.inFlight !== null) s = stepAgent(s, { kind: 'effect-done', nowMs: 8, result: { id: s.inFlight.id, ok: true, detail: 'here', vipPlacement: 'here' } }).state;
-  assert.equal(s.vip, 'held');
+  assert.equal(s.vip.phase, 'held');
   const out = stepAgent(s, { kind: 'tick', nowMs: 500, pg: deadPg, writeProbe: 'failed', peer: null });
   const fence = effects(out).find((e) => e.kind === 'fence')!;
   return { s: stepAgent(out.state, { kind: 'effect-done', nowMs: 510, result: { id: fence.id, ok: true, detail: 'fenced', finalLsn: 100n } }), nowMs: 510 };

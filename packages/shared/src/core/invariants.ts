@@ -1,8 +1,9 @@
 // Invariants of one node's state, checked by the simulator after every step of every node (as
 // Patroni's quorum state machine checks its own). The simulator's observer checks the cluster-wide
-// properties (I1–I7, docs/design.md "The simulator") from outside; these say what one state may never look like, so a
-// reshaped core that lets an impossible combination through fails where it happens, not three
-// steps later as a split brain. Each returns the broken rules as sentences; [] when all hold.
+// properties (I1–I7, docs/design.md, Safety invariants) from outside; these say what one state may
+// never look like, so a reshaped core that lets an impossible combination through fails where it
+// happens, not three steps later as a split brain. Each returns the broken rules as sentences; []
+// when all hold.
 
 import type { AgentOutput, AgentState } from './agent.js';
 import { isTermInRange } from './terms.js';
@@ -13,19 +14,36 @@ export function agentInvariantViolations(s: AgentState): string[] {
   const d = s.durable;
   const self = s.settings.self;
   if (!isTermInRange(d.term)) out.push(`durable term ${d.term} is out of range`);
-  if (s.lease !== null && s.lease.term > d.term) out.push(`holds a lease for term ${s.lease.term}, above its durable term ${d.term}`);
-  if (s.lease !== null && s.lease.term === d.term && d.primaryOfTerm !== self && s.releasedTerm !== d.term) {
+  const held = s.lease.held;
+  const release = s.lease.release;
+  const released = (release.phase === 'released' && release.term === d.term) || s.releasedTerm === d.term;
+  if (held !== null && held.term > d.term) out.push(`holds a lease for term ${held.term}, above its durable term ${d.term}`);
+  if (held !== null && held.term === d.term && d.primaryOfTerm !== self && !released) {
     out.push(`holds a lease for term ${d.term} whose primary is ${d.primaryOfTerm ?? 'unknown'}`);
   }
-  if (s.campaign !== null) {
-    if (d.primaryOfTerm === self) out.push(`campaigns for term ${s.campaign.term} while primary of term ${d.term}`);
-    if (s.campaign.term !== d.term && s.campaign.term !== d.term + 1) out.push(`campaigns for term ${s.campaign.term}, neither its term ${d.term} nor the next`);
+  if (release.phase !== 'none' && d.primaryOfTerm !== self) {
+    out.push(`its release of the lease is ${release.phase} but it is not primary of term ${d.term}`);
   }
-  if (s.promise !== null && s.promise.term > d.term) out.push(`promised a lease for term ${s.promise.term}, above its durable term ${d.term}`);
+  if (release.phase === 'released' && release.term !== d.term) {
+    out.push(`released its lease for term ${release.term}, not its durable term ${d.term}`);
+  }
+  if (s.campaign !== null) {
+    const c = s.campaign.term;
+    if (d.primaryOfTerm === self) out.push(`campaigns for term ${c} while primary of term ${d.term}`);
+    if (c !== d.term && c !== d.term + 1) out.push(`campaigns for term ${c}, neither its term ${d.term} nor the next`);
+  }
+  if (s.promise !== null && s.promise.term > d.term) {
+    out.push(`promised a lease for term ${s.promise.term}, above its durable term ${d.term}`);
+  }
   if (s.promise !== null && s.promise.holder === self) out.push('promised a lease to itself');
-  if (s.releasedTerm !== null && s.releasedTerm > d.term) out.push(`released term ${s.releasedTerm}, above its durable term ${d.term}`);
-  if (s.switchover !== null && d.primaryOfTerm !== self) out.push(`runs a switchover to ${s.switchover.to} but is not primary of term ${d.term}`);
-  if (s.manualPromoteTerm !== null && s.manualPromoteTerm > d.term) out.push(`forced promotion for term ${s.manualPromoteTerm}, above its durable term ${d.term}`);
+  if (s.releasedTerm !== null && s.releasedTerm > d.term) {
+    out.push(`released term ${s.releasedTerm}, above its durable term ${d.term}`);
+  }
+  if (s.switchover !== null && d.primaryOfTerm !== self) {
+    out.push(`runs a switchover to ${s.switchover.to} but is not primary of term ${d.term}`);
+  }
+  const forced = s.promotion.forcedTerm;
+  if (forced !== null && forced > d.term) out.push(`forced promotion for term ${forced}, above its durable term ${d.term}`);
   if (s.fenceInFlight !== null && s.fenceInFlight.kind !== 'fence') out.push(`a ${s.fenceInFlight.kind} runs in the fence slot`);
   if (s.inFlight !== null && s.inFlight.kind === 'fence') out.push('a fence runs in the pipeline slot');
   return out;

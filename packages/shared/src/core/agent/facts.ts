@@ -1,0 +1,108 @@
+// Facts derived from the agent's state. Roles are not stored; they follow from the durable term
+// record and PostgreSQL's observed state:
+//   primaryOfTerm = self, PG in recovery        → promoting (run the promotion pipeline)
+//   primaryOfTerm = self, PG writable, lease ok → primary
+//   primaryOfTerm = self, no valid lease        → fenced (keep asking for the lease)
+//   primaryOfTerm ≠ self, PG not in recovery    → demoted (fence, drop the VIP, rejoin)
+//   primaryOfTerm ≠ self, PG in recovery        → standby (grant leases, watch the primary, campaign)
+
+import { promotionBlocker } from '../eligibility.js';
+import { PROTOCOL_VERSION, type AgentRole, type AgentStatus, type PgSnapshot } from '../messages.js';
+import type { AgentState } from './state.js';
+
+export function isPrimaryOfTerm(s: AgentState): boolean {
+  return s.durable.primaryOfTerm === s.settings.self;
+}
+
+export function leaseRemainingMs(s: AgentState): number {
+  const held = s.lease.held;
+  if (held === null || held.term !== s.durable.term || !isPrimaryOfTerm(s)) return 0;
+  return Math.max(0, held.validUntilMs - s.nowMs);
+}
+
+/**
+ * When this node's lease for its current term ends on its own clock, or null when it holds none (not
+ * primary of the term, or no grant yet). The simulator's observer reads write authority from it.
+ */
+export function leaseValidUntilMs(s: AgentState): number | null {
+  const held = s.lease.held;
+  if (held === null || held.term !== s.durable.term || !isPrimaryOfTerm(s)) return null;
+  return held.validUntilMs;
+}
+
+/** This node released its lease for the current term (fast path) and has not asked for it again. */
+export function releasedOwnLease(s: AgentState): boolean {
+  return s.lease.release.phase === 'released' && s.lease.release.term === s.durable.term;
+}
+
+/** Boot grace of a restarted primary: one lease round trip before it fences for want of a lease. */
+export function inBootGrace(s: AgentState): boolean {
+  const t = s.settings.timings;
+  return s.nowMs < s.bootAtMs + t.heartbeatMs + t.requestTimeoutMs;
+}
+
+/**
+ * Only a node that may write keeps the VIP for good: once fenced, released or deposed it removes it
+ * from its interface (EC2 routes it to the new primary). A promoting node and a primary within its
+ * lease or boot grace may hold it.
+ */
+export function mayHoldVip(s: AgentState): boolean {
+  if (!isPrimaryOfTerm(s) || s.fence.fenced || releasedOwnLease(s) || s.pg === null) return false;
+  return s.pg.inRecovery || leaseRemainingMs(s) > 0 || inBootGrace(s);
+}
+
+export function agentRole(s: AgentState): AgentRole {
+  const pg = s.pg;
+  if (pg === null) return 'starting';
+  if (isPrimaryOfTerm(s)) {
+    if (pg.inRecovery) return 'promoting';
+    if (s.fence.fenced || !pg.writable || leaseRemainingMs(s) === 0) return 'fenced';
+    return 'primary';
+  }
+  if (s.inFlight?.kind === 'rejoin') return 'rejoining';
+  if (!pg.inRecovery && pg.running) return 'demoted';
+  if (s.campaign !== null) return 'candidate';
+  return 'standby';
+}
+
+/** Why this node may not be promoted now, or null. */
+export function blocker(s: AgentState): string | null {
+  return promotionBlocker({
+    self: s.settings.self,
+    nowMs: s.nowMs,
+    timings: s.settings.timings,
+    replication: s.settings.replication,
+    lagBytesMax: s.settings.lagBytesMax,
+    pg: s.pg,
+    lastStreamingAtMs: s.lastStreamingAtMs,
+    primaryReport: s.primaryReport,
+    maintenance: s.maintenance,
+  });
+}
+
+const downPg: PgSnapshot = {
+  running: false, inRecovery: false, writable: false, timeline: 0, lsn: 0n, replayLsn: 0n,
+  streaming: false, syncStandby: null, standbyInSync: false,
+};
+
+/** The status this agent serves on GET /status. */
+export function agentStatus(s: AgentState): AgentStatus {
+  return {
+    v: PROTOCOL_VERSION,
+    cluster: s.settings.cluster,
+    term: s.durable.term,
+    from: s.settings.self,
+    primaryOfTerm: s.durable.primaryOfTerm,
+    role: agentRole(s),
+    pg: s.pg ?? downPg,
+    leaseRemainingMs: leaseRemainingMs(s),
+    promotionBlocker: blocker(s),
+    maintenance: s.maintenance,
+  };
+}
+
+/** Whether a status shows a primary that is alive and serving writes. */
+export function showsHealthyPrimary(st: AgentStatus): boolean {
+  const pg = st.pg;
+  return (st.role === 'primary' || st.role === 'promoting') && pg.running && (pg.writable || pg.inRecovery);
+}

@@ -1,0 +1,49 @@
+// The fence: this incarnation made its PostgreSQL refuse writes (read-only or stopped). It runs in
+// its own effect slot, so a fence is never queued behind a VIP step or a rejoin.
+
+import type { EffectResult } from '../actions.js';
+import type { Step } from './step.js';
+import { vipAfterFenceStarted } from './vip.js';
+
+export interface FenceState {
+  /** PostgreSQL is fenced by us in this incarnation (read-only or stopped). */
+  readonly fenced: boolean;
+  /** Why the last fence was started (said in its notification and the release). */
+  readonly reason: string | null;
+  /** When we last started a PostgreSQL that we had fenced (restartFencedPostgres). */
+  readonly restartedAtMs: number;
+}
+
+export const initialFence: FenceState = { fenced: false, reason: null, restartedAtMs: -Infinity };
+
+export function fence(st: Step, why: string): void {
+  if (st.s.fenceInFlight !== null) return;
+  st.effect({ kind: 'fence', mode: st.s.settings.fencing }, 'fence');
+  st.set({ fence: { ...st.s.fence, reason: why }, vip: vipAfterFenceStarted(st.s.vip) });
+  st.because(`fencing: ${why}`);
+}
+
+/** The fence slot's effect finished. */
+export function onFenceDone(st: Step, r: EffectResult): void {
+  const s = st.s;
+  st.set({
+    fenceInFlight: null,
+    fence: { ...s.fence, fenced: r.ok ? true : s.fence.fenced },
+    pg: r.ok && s.pg !== null ? { ...s.pg, writable: false } : s.pg,
+  });
+  if (r.ok) {
+    st.notify('fenced', `fenced (${s.settings.fencing}): ${s.fence.reason ?? ''}`);
+  } else {
+    st.because(`fence failed (${r.detail}); retrying`);
+  }
+}
+
+/** PostgreSQL writes again (unfenced, or rejoined as a standby): the fence and its reason are over. */
+export function unfenced(st: Step): void {
+  st.set({ fence: { ...st.s.fence, fenced: false, reason: null } });
+}
+
+/** PostgreSQL was promoted: it writes in its new term (the reason of an earlier fence stays said). */
+export function unfencedByPromotion(st: Step): void {
+  st.set({ fence: { ...st.s.fence, fenced: false } });
+}

@@ -1,0 +1,169 @@
+// The holder's lease: the primary asks both grantors for it every heartbeat, counts it from when it
+// sent the request, fences when it lapses, and gives it back after fencing when its own PostgreSQL
+// cannot write (the fast path). docs/design.md, Terms, leases, votes.
+
+import type { LeaseReply, LeaseRequest, NodeId } from '../messages.js';
+import { leaseValidMs, promiseMs } from '../timings.js';
+import { inBootGrace, isPrimaryOfTerm, leaseRemainingMs, releasedOwnLease } from './facts.js';
+import { fence } from './fence.js';
+import type { Step } from './step.js';
+
+export interface LeaseSend {
+  readonly seq: number;
+  readonly sentAtMs: number;
+  readonly term: number;
+}
+
+/**
+ * The fast path's release: `pending` from the decision to give the lease up until PostgreSQL is
+ * fenced, then `released` for the term (the standby gets a full promise period from `atMs` before
+ * this node brings its server back or asks for the lease again).
+ */
+export type HolderRelease =
+  | { readonly phase: 'none' }
+  | { readonly phase: 'pending' }
+  | { readonly phase: 'released'; readonly term: number; readonly atMs: number };
+
+export interface HolderLease {
+  /** Lease validity on this node's clock, counted from when the granted request was sent. */
+  readonly held: { readonly term: number; readonly validUntilMs: number } | null;
+  /** The last lease requests sent (the grant names its request's seq). */
+  readonly sends: readonly LeaseSend[];
+  readonly nextSeq: number;
+  readonly release: HolderRelease;
+  /** The last reason each grantor gave for refusing our lease, until it grants again: said once. */
+  readonly refusals: Readonly<Record<NodeId, string>>;
+}
+
+/** `seqBase` exceeds every seq an earlier process of this node sent (see bootAgent). */
+export function initialLease(seqBase: number): HolderLease {
+  return { held: null, sends: [], nextSeq: Math.max(1, seqBase), release: { phase: 'none' }, refusals: {} };
+}
+
+/** Rule one of the primary: a lapsed lease fences before anything else (docs/design.md, Terms, leases, votes). */
+export function checkLease(st: Step): void {
+  const s = st.s;
+  const pg = s.pg;
+  if (pg === null) return;
+  // Term 0: the cluster has never elected anyone; the server's writability predates pgvip.
+  if (s.durable.term === 0) return;
+  const primary = isPrimaryOfTerm(s);
+  // A PostgreSQL that is not in recovery on a node that is not primary of the term must never write.
+  const mustBeFenced = primary ? leaseRemainingMs(s) === 0 && !inBootGrace(s) : true;
+  if (pg.running && !pg.inRecovery && mustBeFenced && pg.writable) {
+    const d = s.durable;
+    fence(st, primary ? `lease for term ${d.term} lapsed` : `term ${d.term} belongs to ${d.primaryOfTerm ?? 'another node'}`);
+  }
+}
+
+/** Ask the witness and the standby for the lease (every heartbeat, and at once after a handover). */
+export function renewLease(st: Step): void {
+  const s = st.s;
+  const pg = s.pg;
+  // No renewals without a running server: its report (timeline, LSN) would be meaningless.
+  if (pg === null || !pg.running || s.lease.release.phase === 'pending' || releasedOwnLease(s)) return;
+  const seq = s.lease.nextSeq;
+  const msg: LeaseRequest = {
+    ...st.envelope(),
+    kind: 'lease-request',
+    seq,
+    lsn: pg.lsn,
+    timeline: pg.timeline,
+    syncStandby: pg.syncStandby,
+  };
+  const sends = [...s.lease.sends, { seq, sentAtMs: s.nowMs, term: s.durable.term }];
+  st.set({ lease: { ...s.lease, nextSeq: seq + 1, sends: sends.length > 16 ? sends.slice(-16) : sends } });
+  st.send(s.settings.witness, msg);
+  st.send(s.settings.peer, msg);
+}
+
+export function onLeaseReply(st: Step, msg: LeaseReply): void {
+  const s = st.s;
+  if (msg.from === s.settings.witness) st.set({ maintenance: msg.maintenance });
+  const lease = st.s.lease;
+  const sent = lease.sends.find((x) => x.seq === msg.seq);
+  const lastRefusal = lease.refusals[msg.from];
+  if (!msg.granted && sent !== undefined && sent.term === s.durable.term && lastRefusal !== msg.reason) {
+    st.set({ lease: { ...lease, refusals: { ...lease.refusals, [msg.from]: msg.reason } } });
+    st.because(`${msg.from} refused the lease for term ${s.durable.term}: ${msg.reason}`);
+  } else if (msg.granted && lastRefusal !== undefined) {
+    const { [msg.from]: _granted, ...others } = lease.refusals;
+    st.set({ lease: { ...lease, refusals: others } });
+  }
+  if (!msg.granted || sent === undefined || sent.term !== s.durable.term || !isPrimaryOfTerm(s)) return;
+  // Counted from when the request was SENT: the grantor's promise started later than that.
+  const validUntilMs = sent.sentAtMs + leaseValidMs(s.settings.timings);
+  const held = st.s.lease.held;
+  if (held === null || held.term !== s.durable.term || validUntilMs > held.validUntilMs) {
+    st.set({ lease: { ...st.s.lease, held: { term: s.durable.term, validUntilMs } } });
+  }
+}
+
+/**
+ * The fast path: our own PostgreSQL is dead (one check: a refused connection is definitive) or
+ * cannot write (consecutive stalled probes). Fence, then release the lease. Returns true when the
+ * primary's step ends here (a release decided or pending).
+ */
+export function releaseIfPgFailed(st: Step): boolean {
+  const s = st.s;
+  const pg = s.pg;
+  if (pg === null) return true;
+  const t = s.settings.timings;
+  const pending = s.lease.release.phase === 'pending';
+  const pgGone = !pg.running && !pg.inRecovery && s.writeProbeFailures >= 1;
+  const failing = pgGone || s.writeProbeFailures >= t.writeProbeFailures;
+  if (!pg.inRecovery && failing && !pending && !releasedOwnLease(s)) {
+    if (!s.fence.fenced) fence(st, `postgresql failed ${s.writeProbeFailures} write probes`);
+    st.set({ lease: { ...st.s.lease, release: { phase: 'pending' } } });
+    st.because('giving up the lease: local postgresql cannot write');
+    maybeRelease(st);
+    return true;
+  }
+  if (pending) {
+    maybeRelease(st);
+    return true;
+  }
+  const release = s.lease.release;
+  const standbysTurn = release.phase === 'released' && s.nowMs - release.atMs < promiseMs(t);
+  if (releasedOwnLease(s) && s.writeProbeFailures === 0 && pg.running && !pg.inRecovery && !standbysTurn) {
+    // PostgreSQL recovered before anyone took over: ask for the lease again. Safe: a grantor that has
+    // voted for a newer term refuses, and one that grants again promises again.
+    st.set({ lease: { ...st.s.lease, release: { phase: 'none' } } });
+    st.because(`postgresql recovered; asking for the lease for term ${s.durable.term} again`);
+  }
+  return false;
+}
+
+function maybeRelease(st: Step): void {
+  const s = st.s;
+  if (s.fenceInFlight !== null) return;
+  // Rule: fence BEFORE release. A fence that failed (a server refusing sessions, a stop that timed out)
+  // is tried again; otherwise the lease would be neither released nor renewed, and the standby would
+  // have to wait for it to run out.
+  if (!s.fence.fenced) return fence(st, s.fence.reason ?? 'local postgresql cannot write');
+  const reason = s.fence.reason ?? 'fenced';
+  const msg = { ...st.envelope(), kind: 'lease-release' as const, reason, leaseSeq: s.lease.nextSeq - 1 };
+  st.send(s.settings.witness, msg);
+  st.send(s.settings.peer, msg);
+  st.set({ lease: { ...s.lease, held: null, release: { phase: 'released', term: s.durable.term, atMs: s.nowMs } } });
+  st.notify('lease-released', `released lease for term ${s.durable.term}: ${msg.reason}`);
+  st.because(`released the lease for term ${s.durable.term} after fencing`);
+}
+
+/**
+ * Our PostgreSQL is down after we fenced and released (crash, or a stop on a stalled disk). Start it
+ * again: it comes back read-only (the fence is in its configuration), and either someone else took
+ * over (we rejoin) or nobody did and we regain the lease and unfence.
+ */
+export function restartFencedPostgres(st: Step): void {
+  const s = st.s;
+  const release = s.lease.release;
+  if (!s.fence.fenced || s.inFlight !== null || s.fenceInFlight !== null) return;
+  if (release.phase !== 'released' || release.term !== s.durable.term) return;
+  // The standby gets a full promise period to take over before we bring our server back.
+  if (s.nowMs - release.atMs < promiseMs(s.settings.timings)) return;
+  if (s.nowMs - s.fence.restartedAtMs < 2 * s.settings.timings.heartbeatMs) return;
+  st.set({ fence: { ...s.fence, restartedAtMs: s.nowMs } });
+  st.effect({ kind: 'start-postgres' });
+  st.because('starting the fenced postgresql again');
+}

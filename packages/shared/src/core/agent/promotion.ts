@@ -1,0 +1,70 @@
+// Promotion: standby → primary in the current term, one effect at a time (docs/design.md, The
+// decision loop: stop the WAL receiver before promoting; promote before moving the VIP):
+//
+//   stop-receiver ──► clear-sync ──► promote ──(promoted)──► the VIP moves here (vip.ts)
+
+import { promiseLive } from '../grantor.js';
+import { unfencedByPromotion } from './fence.js';
+import type { Step } from './step.js';
+import { moveVip, vipAfterPromoted } from './vip.js';
+
+export interface PromotionState {
+  /** The pipeline's next step; a vote won or a rejoin starts it again from `stop-receiver`. */
+  readonly next: 'stop-receiver' | 'clear-sync' | 'promote';
+  /** An operator asked this node to promote without a vote in this term (accept data loss). */
+  readonly forcedTerm: number | null;
+}
+
+export const initialPromotion: PromotionState = { next: 'stop-receiver', forcedTerm: null };
+
+/** A vote won or a rejoin: the next promotion starts from the beginning. */
+export function promotionReset(st: Step): void {
+  st.set({ promotion: { ...st.s.promotion, next: 'stop-receiver' } });
+}
+
+export function promotionPipeline(st: Step): void {
+  const s = st.s;
+  if (s.inFlight !== null || s.fenceInFlight !== null) return;
+  if (promiseLive(s) && s.promotion.forcedTerm !== s.durable.term) {
+    const left = Math.round((s.promise?.untilMs ?? 0) - s.nowMs);
+    st.because(`won term ${s.durable.term} but waiting out the promise to ${s.promise?.holder} (${left} ms left)`);
+    return;
+  }
+  switch (s.promotion.next) {
+    case 'stop-receiver':
+      st.effect({ kind: 'stop-wal-receiver' });
+      st.because(`promoting for term ${s.durable.term}: stopping the WAL receiver`);
+      return;
+    case 'clear-sync':
+      st.effect({ kind: 'set-sync-standby', standby: null });
+      return;
+    case 'promote':
+      st.effect({ kind: 'promote' });
+      st.because(`promoting for term ${s.durable.term}`);
+  }
+}
+
+export function onReceiverStopped(st: Step): void {
+  const next = st.s.promotion.next;
+  st.set({ promotion: { ...st.s.promotion, next: next === 'stop-receiver' ? 'clear-sync' : next } });
+}
+
+export function onPromotionSyncCleared(st: Step): void {
+  const next = st.s.promotion.next;
+  st.set({ promotion: { ...st.s.promotion, next: next === 'clear-sync' ? 'promote' : next } });
+}
+
+export function onPromoted(st: Step): void {
+  const s = st.s;
+  st.notify('promoted', `promoted for term ${s.durable.term}`);
+  st.because(`promoted for term ${s.durable.term}`);
+  st.set({ pg: s.pg === null ? null : { ...s.pg, inRecovery: false, writable: true, streaming: false } });
+  vipAfterPromoted(st);
+  unfencedByPromotion(st);
+  // A standby never held the VIP: move it at once instead of asking EC2 first.
+  moveVip(st);
+}
+
+export function forcePromotion(st: Step, term: number): void {
+  st.set({ promotion: { ...st.s.promotion, forcedTerm: term } });
+}

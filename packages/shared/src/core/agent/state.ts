@@ -1,0 +1,138 @@
+// The agent's state: the durable term record, what it observes, and one small state per
+// sub-machine (each defined and stepped in its own module of this folder). The legal combinations
+// of each sub-machine are written in its type; core/invariants.ts checks the ones across them.
+
+import type { Effect, EffectKind, FenceMode, StepOutput } from '../actions.js';
+import type { PrimaryReport } from '../eligibility.js';
+import type { LeasePromise } from '../grantor.js';
+import type { AgentStatus, NodeId, PeerReply, PeerRequest, PgSnapshot } from '../messages.js';
+import type { EffectResult } from '../actions.js';
+import type { Timings } from '../timings.js';
+import type { CampaignState } from './campaign.js';
+import type { FenceState } from './fence.js';
+import type { HolderLease } from './lease.js';
+import type { PromotionState } from './promotion.js';
+import type { RejoinState } from './rejoin.js';
+import type { SwitchoverState } from './switchover.js';
+import type { SyncState } from './sync.js';
+import type { VipState } from './vip.js';
+
+export interface AgentDurable {
+  /** The highest term this node has seen (I2). */
+  readonly term: number;
+  /** The node that is primary for `term`, or null while unknown. */
+  readonly primaryOfTerm: NodeId | null;
+}
+
+export interface AgentSettings {
+  readonly cluster: string;
+  readonly self: NodeId;
+  readonly peer: NodeId;
+  readonly witness: NodeId;
+  readonly timings: Timings;
+  readonly replication: 'sync' | 'async';
+  readonly lagBytesMax: bigint;
+  readonly fencing: FenceMode;
+  /** How often a primary re-verifies that EC2 routes the VIP to it. */
+  readonly vipVerifyEveryMs: number;
+  /** The longest one EC2 call may take; the VIP is only moved while the lease outlives it. */
+  readonly vipCallBudgetMs: number;
+  /**
+   * How long a node that may no longer hold the VIP keeps it on its interface while EC2 may still
+   * route it here (until a check shows EC2 routes it elsewhere, at most this long).
+   */
+  readonly vipKeepWhileRoutedMs: number;
+  /** A switchover that has not handed over within this time is aborted and the primary resumes. */
+  readonly switchoverTimeoutMs: number;
+}
+
+type BaseSettings = Pick<AgentSettings, 'cluster' | 'self' | 'peer' | 'witness' | 'timings'>;
+
+export function defaultAgentSettings(base: BaseSettings & Partial<AgentSettings>): AgentSettings {
+  return {
+    replication: 'sync',
+    lagBytesMax: 16n * 1024n * 1024n,
+    fencing: 'read-only',
+    vipVerifyEveryMs: 10 * base.timings.heartbeatMs,
+    vipCallBudgetMs: 1000,
+    vipKeepWhileRoutedMs: 2 * base.timings.leaseMs,
+    switchoverTimeoutMs: 4 * base.timings.leaseMs,
+    ...base,
+  };
+}
+
+/** An effect the shell runs for us, until its `effect-done` arrives. */
+export interface InFlight {
+  readonly id: number;
+  readonly kind: EffectKind;
+  readonly effect: Effect;
+  readonly startedAtMs: number;
+}
+
+export interface AgentState {
+  readonly settings: AgentSettings;
+  readonly durable: AgentDurable;
+  readonly bootAtMs: number;
+  readonly nowMs: number;
+
+  // What this node observes (set by ticks and replies).
+  /** Last observation of the local PostgreSQL. */
+  readonly pg: PgSnapshot | null;
+  /** Last status of the peer agent; null when the last check failed. */
+  readonly peer: AgentStatus | null;
+  readonly peerFailedChecks: number;
+  readonly lastStreamingAtMs: number | null;
+  readonly writeProbeFailures: number;
+  readonly maintenance: boolean;
+
+  // The grantor (core/grantor.ts): what this node, as a standby, promised the primary.
+  /** The last lease request of the primary (its LSN, timeline, sync standby). */
+  readonly primaryReport: PrimaryReport | null;
+  /** The promise made with the last lease grant. */
+  readonly promise: LeasePromise | null;
+  /** The primary of this term released its lease to us (fast path) or handed the term over. */
+  readonly releasedTerm: number | null;
+
+  // The effects in flight: one pipeline slot (promotion, VIP, rejoin, sync, unfence) and the fence's.
+  readonly nextEffectId: number;
+  readonly inFlight: InFlight | null;
+  readonly fenceInFlight: InFlight | null;
+
+  // The sub-machines.
+  /** The primary's lease: its validity, the requests behind it, and its release (fast path). */
+  readonly lease: HolderLease;
+  /** Whether this incarnation fenced its PostgreSQL (read-only or stopped), and why. */
+  readonly fence: FenceState;
+  /** Where the VIP is, as far as this node knows, and whether it is leaving this node. */
+  readonly vip: VipState;
+  /** The promotion pipeline's next step, and a forced (data-loss) promotion's term. */
+  readonly promotion: PromotionState;
+  /** The primary's synchronous replication bookkeeping with the witness. */
+  readonly sync: SyncState;
+  readonly switchover: SwitchoverState | null;
+  readonly rejoin: RejoinState;
+  readonly campaign: CampaignState | null;
+}
+
+export type WriteProbe = 'ok' | 'stalled' | 'failed' | 'read-only' | 'not-run';
+
+export type AgentInput =
+  | {
+    readonly kind: 'tick'; readonly nowMs: number; readonly pg: PgSnapshot; readonly writeProbe: WriteProbe;
+    readonly peer: AgentStatus | null;
+  }
+  /** `peerLeaseValidMs`: how long the sender counts a lease valid by its own timings (leaseLengthConflict). */
+  | {
+    readonly kind: 'request'; readonly nowMs: number; readonly msg: PeerRequest;
+    readonly peerLeaseValidMs?: number | undefined;
+  }
+  | { readonly kind: 'reply'; readonly nowMs: number; readonly msg: PeerReply }
+  | { readonly kind: 'effect-done'; readonly nowMs: number; readonly result: EffectResult }
+  /**
+   * The shell noticed it did not run for a while (the host or process was paused, or its event loop
+   * stalled): decide again with what is known — above all, fence if the lease lapsed meanwhile —
+   * without waiting for fresh observations (docs/design.md, The decision loop: `wake`).
+   */
+  | { readonly kind: 'wake'; readonly nowMs: number; readonly pausedMs: number };
+
+export type AgentOutput = StepOutput<AgentState, AgentDurable>;

@@ -1,0 +1,57 @@
+// A step under construction: the state so far, the actions in order, and the reasons. Persist is
+// kept first and single (docs/design.md, The decision loop: persist before anything else).
+
+import type { Action, Effect, NotifyEvent } from '../actions.js';
+import { PROTOCOL_VERSION, type Envelope, type NodeId, type PeerReply, type PeerRequest } from '../messages.js';
+import type { AgentDurable, AgentOutput, AgentState, InFlight } from './state.js';
+
+export class Step {
+  s: AgentState;
+  readonly actions: Action<AgentDurable>[] = [];
+  readonly reasons: string[] = [];
+  #persisted = false;
+  constructor(s: AgentState) {
+    this.s = s;
+  }
+  set(patch: Partial<AgentState>): void {
+    this.s = { ...this.s, ...patch };
+  }
+  because(reason: string): void {
+    this.reasons.push(reason);
+  }
+  /** Record the durable state to persist; only enterTerm calls it, so every new term resets alike. */
+  persist(durable: AgentDurable): void {
+    this.s = { ...this.s, durable };
+    // One persist, first in the list, carrying the newest durable state.
+    if (this.#persisted) {
+      this.actions[0] = { kind: 'persist', state: durable };
+    } else {
+      this.actions.unshift({ kind: 'persist', state: durable });
+      this.#persisted = true;
+    }
+  }
+  send(to: NodeId, msg: PeerRequest): void {
+    this.actions.push({ kind: 'send', to, msg });
+  }
+  reply(to: NodeId, msg: PeerReply): void {
+    this.actions.push({ kind: 'reply', to, msg });
+  }
+  notify(event: NotifyEvent, detail: string): void {
+    this.actions.push({ kind: 'notify', event, detail });
+  }
+  /** Start an effect in the pipeline slot (one at a time) or the fence slot. */
+  effect(effect: Effect, slot: 'pipeline' | 'fence' = 'pipeline'): void {
+    const id = this.s.nextEffectId;
+    const inFlight: InFlight = { id, kind: effect.kind, effect, startedAtMs: this.s.nowMs };
+    this.set(slot === 'fence' ? { nextEffectId: id + 1, fenceInFlight: inFlight } : { nextEffectId: id + 1, inFlight });
+    this.actions.push({ kind: 'effect', id, effect });
+  }
+  envelope(): Envelope {
+    const s = this.s;
+    return { v: PROTOCOL_VERSION, cluster: s.settings.cluster, term: s.durable.term, from: s.settings.self };
+  }
+  output(fallback: string): AgentOutput {
+    const reason = this.reasons.length > 0 ? this.reasons.join('; ') : fallback;
+    return { state: this.s, actions: this.actions, reason };
+  }
+}

@@ -1,0 +1,84 @@
+// A planned switchover, run by the primary:
+//
+//   request ──► fencing ──(fenced: final LSN)──► catching-up ──(standby replayed it)──► handover
+//      either step, after switchoverTimeoutMs: aborted, and the primary resumes
+
+import type { Handover, Lsn, NodeId, PeerRequest } from '../messages.js';
+import { termAfter, termBoundReached } from '../terms.js';
+import { agentRole, isPrimaryOfTerm } from './facts.js';
+import { fence } from './fence.js';
+import type { AgentState } from './state.js';
+import type { Step } from './step.js';
+import { enterTerm } from './term.js';
+
+export type SwitchoverState =
+  | { readonly step: 'fencing'; readonly to: NodeId; readonly startedAtMs: number }
+  | { readonly step: 'catching-up'; readonly to: NodeId; readonly startedAtMs: number; readonly finalLsn: Lsn };
+
+type SwitchoverRequest = Extract<PeerRequest, { kind: 'switchover-request' }>;
+
+export function onSwitchoverRequest(st: Step, msg: SwitchoverRequest): void {
+  const s = st.s;
+  const reject = (reason: string) => st.reply(msg.from, { ...st.envelope(), kind: 'ack', accepted: false, reason });
+  if (msg.term < s.durable.term) return reject('stale term');
+  if (!isPrimaryOfTerm(s) || agentRole(s) !== 'primary') return reject('this node is not the primary');
+  if (termAfter(s.durable.term) === null) return reject(termBoundReached);
+  if (msg.to !== s.settings.peer) return reject(`${msg.to} is not the standby`);
+  if (s.switchover !== null) return reject('a switchover is already running');
+  // The primary judges readiness from its own replication view, which is authoritative for sync.
+  const notReady = switchoverBlocker(s);
+  if (notReady !== null) return reject(`standby not ready: ${notReady}`);
+  st.set({ switchover: { step: 'fencing', to: msg.to, startedAtMs: s.nowMs } });
+  fence(st, `switchover to ${msg.to}`);
+  st.reply(msg.from, { ...st.envelope(), kind: 'ack', accepted: true, reason: 'switchover started' });
+}
+
+/** Why the peer cannot take over in a planned switchover right now, or null. */
+function switchoverBlocker(s: AgentState): string | null {
+  const peer = s.peer;
+  const pg = s.pg;
+  if (peer === null) return 'unreachable';
+  if (pg === null) return 'local postgresql not observed yet';
+  if (!peer.pg.inRecovery || !peer.pg.streaming) return 'not streaming';
+  if (peer.pg.timeline !== pg.timeline) return `on timeline ${peer.pg.timeline}, primary on ${pg.timeline}`;
+  if (s.settings.replication === 'sync') {
+    if (pg.syncStandby !== s.settings.peer || !pg.standbyInSync) return 'not the synchronous standby yet';
+  } else {
+    const lag = pg.lsn > peer.pg.lsn ? pg.lsn - peer.pg.lsn : 0n;
+    if (lag > s.settings.lagBytesMax) return `lag ${lag} bytes exceeds lagBytesMax`;
+  }
+  return null;
+}
+
+/** The fence of a switchover took: everything this primary will ever write is below `finalLsn`. */
+export function fenceDoneForSwitchover(st: Step, finalLsn: Lsn): void {
+  const sw = st.s.switchover;
+  if (sw === null || sw.step !== 'fencing') return;
+  st.set({ switchover: { step: 'catching-up', to: sw.to, startedAtMs: sw.startedAtMs, finalLsn } });
+}
+
+export function progressSwitchover(st: Step): void {
+  const s = st.s;
+  const sw = s.switchover;
+  if (sw === null) return;
+  if (s.nowMs - sw.startedAtMs > s.settings.switchoverTimeoutMs) {
+    st.set({ switchover: null });
+    st.because(`switchover to ${sw.to} timed out; resuming as primary`);
+    st.notify('switchover', `switchover to ${sw.to} aborted after ${s.settings.switchoverTimeoutMs} ms`);
+    return;
+  }
+  if (sw.step !== 'catching-up') return;
+  const peer = s.peer;
+  if (peer === null || peer.term !== s.durable.term || !peer.pg.inRecovery || peer.pg.replayLsn < sw.finalLsn) return;
+  // The standby has replayed everything we ever wrote: hand the next term over (old primary + new
+  // primary form the majority for it; the witness learns it from their statuses: a lease request
+  // teaches no term).
+  const term = s.durable.term + 1;
+  enterTerm(st, { term, primaryOfTerm: sw.to });
+  const msg: Handover = {
+    ...st.envelope(), kind: 'handover', to: sw.to, finalLsn: sw.finalLsn, timeline: s.pg?.timeline ?? 0,
+  };
+  st.send(sw.to, msg);
+  st.notify('switchover', `handed term ${term} over to ${sw.to} at ${sw.finalLsn}`);
+  st.because(`switchover: ${sw.to} replayed our final LSN; handing over term ${term}`);
+}

@@ -1,0 +1,85 @@
+// Synchronous replication, managed by the primary with the witness as arbiter: sync is turned on
+// once the standby streams; the witness must confirm the standby in sync before it counts as
+// eligible, and must agree before commits stop waiting for a standby that fell behind.
+
+import type { SyncUpdateReply } from '../messages.js';
+import { isPrimaryOfTerm } from './facts.js';
+import type { Step } from './step.js';
+
+export interface SyncState {
+  /** The witness confirmed our standby as the synchronous one in this term. */
+  readonly confirmedAtWitness: boolean;
+  /** Since when the standby has been out of sync, or null while it is in sync. */
+  readonly lostSinceMs: number | null;
+  /** When our unanswered sync-update went to the witness (one per heartbeat at most), or null. */
+  readonly requestSentAtMs: number | null;
+}
+
+export const initialSync: SyncState = { confirmedAtWitness: false, lostSinceMs: null, requestSentAtMs: null };
+
+/** The primary's sync step, when no effect is in flight and no VIP step was due. */
+export function manageSync(st: Step): void {
+  const s = st.s;
+  const pg = s.pg;
+  if (pg === null || s.settings.replication !== 'sync') return;
+  const t = s.settings.timings;
+  const peer = s.settings.peer;
+  const ps = s.peer;
+  const peerStreaming = ps !== null && ps.term === s.durable.term && ps.pg.inRecovery && ps.pg.streaming;
+  if (pg.syncStandby === null) {
+    // Turning sync on is always safe (it only makes commits wait); do it once the standby streams.
+    if (peerStreaming) st.effect({ kind: 'set-sync-standby', standby: peer });
+    return;
+  }
+  const askDue = s.sync.requestSentAtMs === null || s.nowMs - s.sync.requestSentAtMs >= t.heartbeatMs;
+  if (pg.standbyInSync) {
+    st.set({ sync: { ...s.sync, lostSinceMs: null } });
+    if (!s.sync.confirmedAtWitness && askDue) {
+      st.send(s.settings.witness, { ...st.envelope(), kind: 'sync-update', standby: peer, change: 'restore' });
+      st.set({ sync: { ...st.s.sync, requestSentAtMs: s.nowMs } });
+    }
+    return;
+  }
+  const lostSince = s.sync.lostSinceMs ?? s.nowMs;
+  st.set({ sync: { ...s.sync, lostSinceMs: lostSince } });
+  if (s.nowMs - lostSince >= t.syncDegradeAfterMs && askDue) {
+    st.send(s.settings.witness, { ...st.envelope(), kind: 'sync-update', standby: peer, change: 'degrade' });
+    st.set({ sync: { ...st.s.sync, requestSentAtMs: s.nowMs } });
+    st.because(`asking the witness to degrade to async: ${peer} not in sync for ${Math.round(s.nowMs - lostSince)} ms`);
+  }
+}
+
+export function onSyncReply(st: Step, msg: SyncUpdateReply): void {
+  const s = st.s;
+  if (!msg.granted) {
+    st.set({ sync: { ...s.sync, requestSentAtMs: null } });
+    return;
+  }
+  const pg = s.pg;
+  if (pg === null) return;
+  if (pg.syncStandby !== null && !pg.standbyInSync) {
+    // The witness marked the standby ineligible: only now may commits stop waiting for it.
+    if (s.inFlight === null) {
+      st.effect({ kind: 'set-sync-standby', standby: null });
+      st.notify('sync-degraded', `${s.settings.peer} lost; replication degraded to async with witness agreement`);
+      st.because('degrading to async with the witness\'s agreement');
+    }
+    st.set({ sync: initialSync });
+  } else if (pg.standbyInSync) {
+    st.set({ sync: { confirmedAtWitness: true, lostSinceMs: null, requestSentAtMs: null } });
+    st.notify('sync-restored', `${s.settings.peer} is the synchronous standby again`);
+  }
+}
+
+/**
+ * The sync standby setting took effect. In a promotion it was the clearing step (true returned);
+ * otherwise remember what we set until the next observation shows it, so it is not set again.
+ */
+export function onSyncStandbySet(st: Step, standby: string | null): boolean {
+  const s = st.s;
+  if (isPrimaryOfTerm(s) && s.pg?.inRecovery) return true;
+  if (s.pg !== null) {
+    st.set({ pg: { ...s.pg, syncStandby: standby, standbyInSync: standby === null ? false : s.pg.standbyInSync } });
+  }
+  return false;
+}

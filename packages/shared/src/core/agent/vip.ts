@@ -1,0 +1,197 @@
+// The VIP: where EC2 routes it, as far as this node knows, and whether it is leaving this node.
+//
+//   unknown ──verify: here──► held ◄──verify: here── moving (add-local → verify)
+//      │  ▲                    │                        ▲
+//      │  └─verify: elsewhere──┘ (a primary moves it) ──┘ move-vip-cloud
+//      ▼ (may no longer hold it)
+//   leaving ──EC2 routes it elsewhere, or vipKeepWhileRoutedMs──► drop-vip-local ──► dropped
+//
+// A primary (or a node just promoted) may hold it; any other node lets it leave its interface.
+
+import type { EffectKind, EffectResult } from '../actions.js';
+import { leaseRemainingMs, mayHoldVip } from './facts.js';
+import type { Step } from './step.js';
+
+export type VipPhase =
+  /** Not known whether EC2 routes the VIP here: verify before acting. */
+  | { readonly phase: 'unknown' }
+  /** Being moved here: EC2 routes it here, then the OS address is added, then both are verified. */
+  | { readonly phase: 'moving'; readonly next: 'add-local' | 'verify' }
+  /** Verified here, in EC2 and on the interface; re-verified every vipVerifyEveryMs. */
+  | { readonly phase: 'held' }
+  /** This node may no longer hold it but keeps it on its interface while EC2 may still route it here. */
+  | { readonly phase: 'leaving'; readonly sinceMs: number; readonly routedElsewhere: boolean }
+  /** Removed from the interface; stays so until a fence, unfence or rejoin starts a new chapter. */
+  | { readonly phase: 'dropped' };
+
+export type VipState = VipPhase & {
+  /** When we last asked EC2 where it routes the VIP. */
+  readonly checkedAtMs: number;
+  /** VIP steps (EC2 move, OS address, verification) that failed in a row. */
+  readonly failures: number;
+};
+
+/** Consecutive failures of VIP steps after which the agent reports `vip-error`. */
+export const vipErrorAfterFailures = 3;
+
+export const initialVip: VipState = { phase: 'unknown', checkedAtMs: -Infinity, failures: 0 };
+
+function withPhase(v: VipState, p: VipPhase): VipState {
+  return { ...p, checkedAtMs: v.checkedAtMs, failures: v.failures };
+}
+
+/** A fence starts: a VIP dropped before may be on the interface again by the time it ends. */
+export function vipAfterFenceStarted(v: VipState): VipState {
+  return v.phase === 'dropped' ? withPhase(v, { phase: 'unknown' }) : v;
+}
+
+/** Where the VIP is must be asked again (a term won, a promotion, an unfence); a drop stays known. */
+function vipForgotten(v: VipState): VipState {
+  const p: VipPhase = v.phase === 'dropped' || v.phase === 'leaving' ? v : { phase: 'unknown' };
+  return { ...withPhase(v, p), checkedAtMs: -Infinity };
+}
+
+export function vipAfterVoteWon(st: Step): void {
+  st.set({ vip: vipForgotten(st.s.vip) });
+}
+
+export function vipAfterPromoted(st: Step): void {
+  st.set({ vip: vipForgotten(st.s.vip) });
+}
+
+export function vipAfterUnfenced(st: Step): void {
+  const v = st.s.vip;
+  st.set({ vip: vipForgotten(v.phase === 'dropped' ? withPhase(v, { phase: 'unknown' }) : v) });
+}
+
+export function vipAfterRejoined(st: Step): void {
+  st.set({ vip: vipAfterFenceStarted(st.s.vip) });
+}
+
+/**
+ * Each decision: a node that may hold the VIP stops letting it leave; one that may not starts to
+ * (unless it dropped it already, or a fence, another effect or a switchover is under way).
+ */
+export function checkVip(st: Step): void {
+  const s = st.s;
+  if (s.pg === null || s.durable.term === 0) return;
+  if (mayHoldVip(s)) {
+    if (s.vip.phase === 'leaving') st.set({ vip: withPhase(s.vip, { phase: 'unknown' }) });
+  } else if (s.vip.phase !== 'dropped' && s.fenceInFlight === null && s.inFlight === null && s.switchover === null) {
+    releaseLocalVip(st);
+  }
+}
+
+/**
+ * A node that may no longer hold the VIP removes it from its interface — but not while EC2 may still
+ * route it here: until the new primary has taken it, clients reaching this node are better served by
+ * a refusal (PostgreSQL down: connection refused; fenced: a read-only error), on which they retry at
+ * once, than by an address that is gone, which silently drops their connection attempts and costs
+ * each a TCP SYN retransmission (1 s, then 2 s...). Writes are unaffected: this node is fenced or
+ * down already. So it checks where EC2 routes the VIP, every heartbeat, and drops it as soon as EC2
+ * routes it elsewhere, or after vipKeepWhileRoutedMs in any case (EC2 unreachable from here).
+ */
+function releaseLocalVip(st: Step): void {
+  const s = st.s;
+  const v = s.vip.phase === 'leaving'
+    ? s.vip
+    : { ...s.vip, phase: 'leaving' as const, sinceMs: s.nowMs, routedElsewhere: false };
+  if (v.routedElsewhere || s.nowMs - v.sinceMs >= s.settings.vipKeepWhileRoutedMs) {
+    st.effect({ kind: 'drop-vip-local' });
+    st.set({ vip: withPhase(v, { phase: 'unknown' }) });
+    return;
+  }
+  st.set({ vip: v });
+  if (s.nowMs - v.checkedAtMs >= s.settings.timings.heartbeatMs) {
+    st.effect({ kind: 'verify-vip' });
+    st.set({ vip: { ...v, checkedAtMs: s.nowMs } });
+  }
+}
+
+/** The primary's next VIP step, if one is due. Returns true when it started one. */
+export function vipPipeline(st: Step): boolean {
+  const s = st.s;
+  const v = s.vip;
+  const verify = (): true => {
+    st.effect({ kind: 'verify-vip' });
+    st.set({ vip: { ...v, checkedAtMs: s.nowMs } });
+    return true;
+  };
+  switch (v.phase) {
+    case 'unknown':
+    case 'dropped':
+    case 'leaving':
+      return s.nowMs - v.checkedAtMs >= s.settings.timings.heartbeatMs && verify();
+    case 'moving':
+      if (v.next === 'verify') return verify();
+      st.effect({ kind: 'add-vip-local' });
+      return true;
+    case 'held':
+      return s.nowMs - v.checkedAtMs >= s.settings.vipVerifyEveryMs && verify();
+  }
+}
+
+/** Move the VIP here in EC2, if the lease outlives the EC2 call's budget. */
+export function moveVip(st: Step): void {
+  const s = st.s;
+  const budget = leaseRemainingMs(s) - s.settings.timings.leaseMarginMs;
+  if (budget < s.settings.vipCallBudgetMs) {
+    st.because('VIP move waits for a fresher lease');
+    return;
+  }
+  st.effect({ kind: 'move-vip-cloud', term: s.durable.term, budgetMs: s.settings.vipCallBudgetMs });
+  st.because(`moving the VIP to ${s.settings.self} for term ${s.durable.term}`);
+}
+
+export function isVipEffect(kind: EffectKind): boolean {
+  return kind === 'move-vip-cloud' || kind === 'add-vip-local' || kind === 'verify-vip' || kind === 'drop-vip-local';
+}
+
+/** A VIP step finished (its failures are counted; a drop's are not). */
+export function onVipEffectDone(st: Step, kind: EffectKind, r: EffectResult): void {
+  const s = st.s;
+  const v = s.vip;
+  if (kind !== 'drop-vip-local') countVipFailure(st, kind, r);
+  const set = (p: VipPhase): void => st.set({ vip: withPhase(st.s.vip, p) });
+  if (!r.ok) {
+    if (kind === 'verify-vip' && (v.phase === 'held' || (v.phase === 'moving' && v.next === 'verify'))) {
+      set({ phase: 'unknown' });
+    }
+    if (kind === 'move-vip-cloud') set({ phase: 'unknown' });
+    return;
+  }
+  switch (kind) {
+    case 'verify-vip':
+      // A node on its way out only learns whether EC2 still routes the VIP here (releaseLocalVip).
+      if (!mayHoldVip(s)) {
+        if (r.vipPlacement === 'elsewhere' && v.phase === 'leaving') set({ ...v, routedElsewhere: true });
+        return;
+      }
+      if (r.vipPlacement === 'elsewhere') {
+        set({ phase: 'unknown' });
+        moveVip(st);
+      } else if (r.vipPlacement === 'cloud-only') {
+        set({ phase: 'moving', next: 'add-local' });
+      } else {
+        if (v.phase !== 'held') st.notify('vip-moved', `VIP verified on ${s.settings.self} for term ${s.durable.term}`);
+        set({ phase: 'held' });
+      }
+      return;
+    case 'move-vip-cloud':
+      return set({ phase: 'moving', next: 'add-local' });
+    case 'add-vip-local':
+      return set({ phase: 'moving', next: 'verify' });
+    case 'drop-vip-local':
+      return set({ phase: 'dropped' });
+  }
+}
+
+/** VIP steps failing in a row: operators hear of it once, at vipErrorAfterFailures. */
+function countVipFailure(st: Step, kind: EffectKind, r: EffectResult): void {
+  const failures = r.ok ? 0 : st.s.vip.failures + 1;
+  st.set({ vip: { ...st.s.vip, failures } });
+  if (failures === vipErrorAfterFailures) {
+    st.notify('vip-error', `${vipErrorAfterFailures} VIP steps in a row failed, the last (${kind}): ${r.detail}`);
+  }
+}
+
