@@ -40,6 +40,11 @@ const common = {
   releaseTarball: z.string().optional(),
   /** Grant the instances AWS Systems Manager access (Session Manager instead of SSH keys). */
   ssm: z.boolean().default(true),
+  /**
+   * Let the witness role stop this cluster's database instances (ec2:StopInstances,
+   * deploy/iam/operator-stop-instance.json), for `pgvip failover --stop-old-primary` run there.
+   */
+  allowForcedStop: z.boolean().default(false),
 };
 
 export const clusterConfigSchema = z

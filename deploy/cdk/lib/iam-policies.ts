@@ -34,6 +34,8 @@ export interface PolicyParameters {
 
 /** The tag that marks the network interfaces a cluster's agents may move the VIP between. */
 export const clusterTagKey = 'pgvip:cluster';
+/** The tag that says what an instance is: `database` or `witness` (the forced-stop policy keys on it). */
+export const roleTagKey = 'pgvip:role';
 
 export const iamDirectory = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../iam');
 
@@ -44,6 +46,15 @@ export function policyTemplatePath(mode: VipMode): string {
 /** The policy document as stored in deploy/iam, placeholders (`<region>`, ...) still in it. */
 export function loadPolicyTemplate(mode: VipMode): PolicyDocumentJson {
   return JSON.parse(readFileSync(policyTemplatePath(mode), 'utf8')) as PolicyDocumentJson;
+}
+
+/** deploy/iam/operator-stop-instance.json: ec2:StopInstances for `pgvip failover --stop-old-primary`. */
+export const stopInstancePolicyPath = path.join(iamDirectory, 'operator-stop-instance.json');
+
+/** The forced-stop policy for one cluster (placeholders filled), for the role of whoever runs the CLI. */
+export function renderStopInstancePolicy(params: Omit<PolicyParameters, 'routeTableIds'>): PolicyDocumentJson {
+  const template = JSON.parse(readFileSync(stopInstancePolicyPath, 'utf8')) as PolicyDocumentJson;
+  return renderTemplate(template, 'forced-stop', params);
 }
 
 // A CDK token renders as ${Token[...]} until synthesis; it cannot be checked here, only passed on.
@@ -69,6 +80,10 @@ function checked(field: keyof typeof formats, value: string): string {
  * listed tables. Throws when a parameter is missing or malformed, or a placeholder would remain.
  */
 export function renderAgentPolicy(mode: VipMode, params: PolicyParameters): PolicyDocumentJson {
+  return renderTemplate(loadPolicyTemplate(mode), mode, params);
+}
+
+function renderTemplate(template: PolicyDocumentJson, mode: string, params: PolicyParameters): PolicyDocumentJson {
   const values: Record<string, string> = {
     '<region>': checked('region', params.region),
     '<account>': checked('account', params.account),
@@ -81,7 +96,6 @@ export function renderAgentPolicy(mode: VipMode, params: PolicyParameters): Poli
     if (routeTableIds.length === 0) throw new Error(`the ${mode} policy needs routeTableIds: the route tables that hold the VIP's /32 route`);
     return routeTableIds.map((id) => fill(resource.replace('<route-table-id>', id)));
   };
-  const template = loadPolicyTemplate(mode);
   const rendered: PolicyDocumentJson = {
     Version: template.Version,
     Statement: template.Statement.map((s) => ({

@@ -16,7 +16,7 @@ import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct, IConstruct } from 'constructs';
 import type { ClusterConfig } from './cluster-config.js';
-import { clusterTagKey, renderAgentPolicy } from './iam-policies.js';
+import { clusterTagKey, renderAgentPolicy, renderStopInstancePolicy, roleTagKey } from './iam-policies.js';
 
 export interface PgvipClusterStackProps extends StackProps {
   readonly cluster: ClusterConfig;
@@ -118,10 +118,23 @@ export class PgvipClusterStack extends Stack {
       description: `pgvip ${c.clusterName} agents: move the VIP (${c.mode} mode), read the cluster key`,
       inlinePolicies: { 'pgvip-vip': iam.PolicyDocument.fromJson(agentPolicy) },
     });
+    // The witness needs no EC2 action; with allowForcedStop, operators running `pgvip failover
+    // --stop-old-primary` on it may stop this cluster's database instances (tags pgvip:cluster, pgvip:role).
+    const stopPolicy = renderStopInstancePolicy({ region: Aws.REGION, account: Aws.ACCOUNT_ID, cluster: c.clusterName });
     this.witnessRole = new iam.Role(this, 'WitnessRole', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
-      description: `pgvip ${c.clusterName} witness: read the cluster key; no EC2 permission at all`,
+      description: c.allowForcedStop
+        ? `pgvip ${c.clusterName} witness: read the cluster key; stop a database instance on a forced failover`
+        : `pgvip ${c.clusterName} witness: read the cluster key; no EC2 permission at all`,
+      ...(c.allowForcedStop ? { inlinePolicies: { 'pgvip-forced-stop': iam.PolicyDocument.fromJson(stopPolicy) } } : {}),
     });
+    if (c.allowForcedStop) {
+      acknowledge(
+        this.witnessRole,
+        'AwsSolutions-IAM5[Resource::arn:aws:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
+        'ec2:StopInstances is limited by the conditions aws:ResourceTag/pgvip:cluster and pgvip:role to this cluster\'s two database instances; their ids are not known when the policy is made.',
+      );
+    }
     if (c.mode === 'secondary-ip') {
       acknowledge(this.agentRole, 'AwsSolutions-IAM5[Resource::*]', 'ec2:DescribeNetworkInterfaces has no resource-level permissions in IAM: it can only be granted on "*".');
       acknowledge(
@@ -202,7 +215,10 @@ export class PgvipClusterStack extends Stack {
         // IMDSv2 only, one hop: the agent reads the instance identity there (docs/vip.md, Discovery).
         metadataOptions: { httpTokens: 'required', httpPutResponseHopLimit: 1, httpEndpoint: 'enabled' },
         blockDeviceMappings: [{ deviceName: '/dev/xvda', ebs: { volumeSize: volumeGiB, volumeType: 'gp3', encrypted: true, deleteOnTermination: role === 'witness' } }],
-        tags: [{ key: 'Name', value: `pgvip-${c.clusterName}-${label}` }],
+        tags: [
+          { key: 'Name', value: `pgvip-${c.clusterName}-${label}` },
+          { key: roleTagKey, value: role === 'agent' ? 'database' : 'witness' },
+        ],
       });
       return resource;
     };
