@@ -3,10 +3,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseConfigText } from '../src/config/index.js';
+import type { Timings } from '../src/core/timings.js';
 import { agentYaml, problemsOf } from './config-helpers.js';
 
 async function timingProblems(timings: Record<string, number>): Promise<string[]> {
   return problemsOf(() => parseConfigText(agentYaml((d) => { d.cluster.timings = timings; }), 'agent', 'agent.yaml'), 'PGVIP_CONFIG_TIMING');
+}
+
+/** The timings, with every other field at its default, as the loader would use them. */
+function accepted(timings: Record<string, number>): Timings {
+  return parseConfigText(agentYaml((d) => { d.cluster.timings = timings; }), 'agent', 'agent.yaml').cluster.timings;
 }
 
 function only(lines: readonly string[], field: string): string {
@@ -27,9 +33,30 @@ test('requestTimeoutMs must be shorter than heartbeatMs', async () => {
 });
 
 test('a lease that would not survive two lost renewals names the leaseMs that would', async () => {
-  const line = only(await timingProblems({ leaseMs: 1000 }), 'leaseMs');
+  // A lease this short also leaves no room for the VIP move (next test); each bound says its own.
+  const lines = await timingProblems({ leaseMs: 1000 });
+  assert.equal(lines.length, 2, lines.join('\n'));
+  const line = only(lines.filter((l) => l.includes('2·heartbeatMs + requestTimeoutMs')), 'leaseMs');
   assert.match(line, /= 890 must be ≥ 2·heartbeatMs \+ requestTimeoutMs = 1400/);
   assert.match(line, /raise leaseMs to at least 1516/);
+});
+
+test('a lease too short for the VIP move is refused, though every other inequality holds', async () => {
+  // Issue 12: this passed every check, yet a promoted node could never move the VIP: the move
+  // needs its lease to outlive the EC2 call (vipCallBudgetMs, 1000) and the lease never can.
+  const line = only(await timingProblems({ heartbeatMs: 300, requestTimeoutMs: 250, leaseMs: 1000 }), 'leaseMs');
+  assert.match(line, /leaseMs·\(1−ρ\)−2·leaseMarginMs−heartbeatMs−requestTimeoutMs = 240 must be ≥ vipCallBudgetMs = 1000/);
+  assert.match(line, /raise leaseMs to at least 1768, or lower vipCallBudgetMs to at most 240$/);
+  // The bound is exact: the leaseMs it names is accepted.
+  assert.equal((accepted({ heartbeatMs: 300, requestTimeoutMs: 250, leaseMs: 1768 })).leaseMs, 1768);
+  assert.equal((await timingProblems({ heartbeatMs: 300, requestTimeoutMs: 250, leaseMs: 1767 })).length, 1);
+});
+
+test('vipCallBudgetMs is a validated setting: a longer EC2 budget needs a longer lease', async () => {
+  const line = only(await timingProblems({ vipCallBudgetMs: 2000 }), 'leaseMs');
+  assert.match(line, /= 1870 must be ≥ vipCallBudgetMs = 2000/);
+  assert.match(line, /raise leaseMs to at least 3132, or lower vipCallBudgetMs to at most 1870$/);
+  assert.equal((accepted({ vipCallBudgetMs: 1870 })).vipCallBudgetMs, 1870);
 });
 
 test('streamingGraceMs must outlast the wait before a standby may ask for a vote', async () => {

@@ -1,7 +1,7 @@
 // Goal: `pgvip check-config` tells an operator, before a restart, whether a config file is valid —
 // printing every problem at once with exit 2 — and tells agent files from witness files itself.
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { runPgvip } from './cli-helpers.js';
@@ -61,6 +61,23 @@ describe('pgvip check-config', { concurrency: true, timeout: 120_000 }, () => {
     assert.equal(doc.valid, false);
     assert.equal(doc.code, 'PGVIP_CONFIG_INVALID');
     assert.equal(doc.problems.length, 4);
+  });
+
+  it('refuses timings whose lease leaves no room to move the VIP, naming the field and the fix', async (t) => {
+    // Issue 12: these timings passed, yet a promoted node could never move the VIP (the EC2 call
+    // budget, vipCallBudgetMs = 1000, must fit in the lease a node holds between renewals).
+    const example = readFileSync('deploy/examples/agent-db-a.yaml', 'utf8');
+    const timings = '  timings: { heartbeatMs: 300, requestTimeoutMs: 250, leaseMs: 1000 }\n';
+    assert.ok(example.includes('\n  # timings: omitted on purpose'));
+    const file = path.join(tempDir(t, 'pgvip-check-'), 'agent.yaml');
+    writeFileSync(file, example.replace('\n  # timings: omitted on purpose', `\n${timings}  # timings: omitted on purpose`));
+    const r = await runPgvip(['check-config', file, '--no-host-checks']);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    const lines = r.stdout.trimEnd().split('\n');
+    assert.equal(lines[1], 'PGVIP_CONFIG_TIMING: the configured timings break a safety inequality');
+    assert.equal(lines.length, 3, r.stdout);
+    assert.match(lines[2] ?? '', new RegExp(`^  ${file}: cluster\\.timings\\.leaseMs: .*must be ≥ vipCallBudgetMs = 1000: `));
+    assert.match(lines[2] ?? '', /raise leaseMs to at least 1768, or lower vipCallBudgetMs to at most 240$/);
   });
 
   it('reports YAML syntax errors with line and column, and checks a file as the kind it is told', async (t) => {

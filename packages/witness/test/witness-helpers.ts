@@ -39,6 +39,8 @@ export const fastTimings = {
   leaseMarginMs: 50,
   failureChecks: 3,
   streamingGraceMs: 2000,
+  // The VIP move must fit in what the short lease leaves between renewals (544 − 50 − 100 − 80 ms).
+  vipCallBudgetMs: 300,
 };
 /** L·(1+ρ)+margin for fastTimings (ρ = 0.01): how long a grant or a restart holds back votes. */
 export const fastPromiseMs = 600 * 1.01 + 50;

@@ -1,7 +1,7 @@
 // Renders docs/configuration.md from the schema itself, so the reference cannot drift from what
 // the loader accepts: field tables come from walking the zod schemas, the timing figures from the
 // core's own defaults and derivations. A test compares the file with this output.
-import { defaultTimings, leaseValidMs, promiseMs } from '../core/timings.js';
+import { defaultTimings, leaseValidMs, promiseMs, vipMoveRoomMs } from '../core/timings.js';
 import { notificationEvents } from './events.js';
 import { AgentConfigSchema, ClusterConfigSchema, WitnessConfigSchema } from './schema.js';
 import { walkSchema, type FieldRow, type Stops } from './schema-walk.js';
@@ -58,6 +58,7 @@ and a value that would work:
 | 0 ≤ maxDriftRatio < 0.1 | drift beyond 10 % means a broken clock, not drift | ρ = ${t.maxDriftRatio} |
 | requestTimeoutMs < heartbeatMs | a check must finish before the next one starts | ${t.requestTimeoutMs} < ${t.heartbeatMs} |
 | L·(1−ρ)−m ≥ 2·heartbeatMs + requestTimeoutMs | the lease outlives two lost renewals plus the third one's round trip, so one lost packet never fences a healthy primary | ${valid} ≥ ${renewalBudget} |
+| L·(1−ρ)−2m−heartbeatMs−requestTimeoutMs ≥ vipCallBudgetMs | a new primary moves the VIP only while its lease outlives the EC2 call by m, and a lease renewed on time may be heartbeatMs + requestTimeoutMs old: below this a promoted node may never move the VIP | ${vipMoveRoomMs(t)} ≥ ${t.vipCallBudgetMs} |
 | streamingGraceMs > L·(1+ρ)+m + failureChecks·heartbeatMs | the standby must still count as recently streaming when it is finally allowed to ask for a vote, or no failover could ever happen | ${t.streamingGraceMs} > ${promise + detection} |
 | writeProbeTimeoutMs ≥ requestTimeoutMs | a write probe gets at least as long as a peer check | ${t.writeProbeTimeoutMs} ≥ ${t.requestTimeoutMs} |
 | syncDegradeAfterMs ≥ failureChecks·heartbeatMs | synchronous replication is not dropped on a single missed check | ${t.syncDegradeAfterMs} ≥ ${detection} |

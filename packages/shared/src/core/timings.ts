@@ -1,5 +1,12 @@
-// Timings of the protocol and the inequalities between them (DESIGN §4).
-// Every duration is in milliseconds of the measuring node's monotonic clock.
+// Timings of the protocol and the inequalities between them (docs/design.md, "Terms, leases, votes"
+// and "Default timings and why they are both fast and calm"). Every duration is in milliseconds of
+// the measuring node's monotonic clock.
+//
+// Every duration the core depends on is either here, checked with the others by timingViolations(),
+// or derived from these (so it scales with them): the VIP re-verification (10·heartbeatMs), how long
+// a fenced node keeps the VIP while EC2 may still route it (2·leaseMs), the switchover timeout
+// (4·leaseMs), a restarted primary's boot grace (heartbeatMs + requestTimeoutMs). The rejoin backoff
+// (1 s doubling to 60 s, rejoinBackoffMs) is a retry policy no inequality involves, so it is no setting.
 
 export interface Timings {
   /** How often the primary renews its lease and every node checks its peers. */
@@ -22,6 +29,11 @@ export interface Timings {
   readonly streamingGraceMs: number;
   /** How long the primary waits for a lost sync standby before asking the witness to degrade to async. */
   readonly syncDegradeAfterMs: number;
+  /**
+   * The longest one EC2 call may take (moving the VIP). A new primary moves the VIP only while its
+   * lease outlives the call by leaseMarginMs, so the lease must leave that much room between renewals.
+   */
+  readonly vipCallBudgetMs: number;
 }
 
 export const defaultTimings: Timings = {
@@ -35,6 +47,7 @@ export const defaultTimings: Timings = {
   writeProbeFailures: 2,
   streamingGraceMs: 10000,
   syncDegradeAfterMs: 5000,
+  vipCallBudgetMs: 1000,
 };
 
 /** How long the primary may trust a lease, counted from when it SENT the renewal: L(1−ρ)−margin. */
@@ -54,6 +67,15 @@ export function leaseLengthConflict(own: Timings, requesterValidMs: number | und
   const mine = leaseValidMs(own);
   if (requesterValidMs <= mine + 0.001) return null;
   return `the requester counts its lease valid for ${Math.round(requesterValidMs)} ms, longer than the ${Math.round(mine)} ms this node's promise covers: give every node the same timings (leaseMs, maxDriftRatio, leaseMarginMs)`;
+}
+
+/**
+ * The lease a primary can count on having left for the VIP move at any moment while its renewals
+ * are answered on time: the freshest answered renewal was sent at most heartbeatMs +
+ * requestTimeoutMs ago, and the move starts only with leaseMarginMs to spare beyond the call.
+ */
+export function vipMoveRoomMs(t: Timings): number {
+  return leaseValidMs(t) - t.leaseMarginMs - t.heartbeatMs - t.requestTimeoutMs;
 }
 
 /** How long a grantor keeps its promise, counted from when it RECEIVED the request: L(1+ρ)+margin. */
@@ -85,6 +107,20 @@ export function timingViolations(t: Timings): TimingViolation[] {
       field: 'leaseMs',
       message: `leaseMs·(1−ρ)−leaseMarginMs = ${valid.toFixed(0)} must be ≥ 2·heartbeatMs + requestTimeoutMs = ${minValid}: otherwise one lost renewal fences a healthy primary; raise leaseMs to at least ${need}`,
     });
+  }
+  if (!(t.vipCallBudgetMs > 0)) {
+    out.push({ field: 'vipCallBudgetMs', message: `vipCallBudgetMs ${t.vipCallBudgetMs} must be > 0` });
+  } else {
+    const room = vipMoveRoomMs(t);
+    if (!(room >= t.vipCallBudgetMs)) {
+      const needValid = t.vipCallBudgetMs + 2 * t.leaseMarginMs + t.heartbeatMs + t.requestTimeoutMs;
+      const need = Math.ceil(needValid / (1 - t.maxDriftRatio));
+      const lower = room >= 1 ? `, or lower vipCallBudgetMs to at most ${Math.floor(room)}` : '';
+      out.push({
+        field: 'leaseMs',
+        message: `leaseMs·(1−ρ)−2·leaseMarginMs−heartbeatMs−requestTimeoutMs = ${room.toFixed(0)} must be ≥ vipCallBudgetMs = ${t.vipCallBudgetMs}: a new primary moves the VIP only while its lease outlives the EC2 call, and a lease renewed on time may be that old; otherwise a promoted node may never move the VIP; raise leaseMs to at least ${need}${lower}`,
+      });
+    }
   }
   if (!(t.failureChecks >= 1 && Number.isInteger(t.failureChecks))) {
     out.push({ field: 'failureChecks', message: `failureChecks ${t.failureChecks} must be an integer ≥ 1` });
