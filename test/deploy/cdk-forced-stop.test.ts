@@ -49,7 +49,8 @@ describe('CDK app: allowForcedStop', { timeout: 120_000 }, () => {
     const { stack, template } = synth({ ...example, allowForcedStop: true });
     const role = template.findResources('AWS::IAM::Role')[stack.getLogicalId(stack.witnessRole.node.defaultChild as iam.CfnRole)] as Role;
     const inline = role.Properties.Policies?.find((p) => p.PolicyName === 'pgvip-forced-stop')?.PolicyDocument;
-    const rendered = iam.PolicyDocument.fromJson(renderStopInstancePolicy({ region: stack.region, account: stack.account, cluster: example.clusterName })).toJSON();
+    const params = { region: stack.region, account: stack.account, cluster: example.clusterName };
+    const rendered = iam.PolicyDocument.fromJson(renderStopInstancePolicy(params)).toJSON();
     assert.deepEqual(inline, JSON.parse(JSON.stringify(stack.resolve(rendered))));
     const statement = (inline as { Statement: Array<{ Action: string; Condition: unknown }> }).Statement[0]!;
     assert.equal(statement.Action, 'ec2:StopInstances');
