@@ -52,9 +52,6 @@ export interface RunnerDeps {
   readonly keepAlive?: LoopKeepAlive;
 }
 
-/** Reasons that are routine and only logged at debug level. */
-const ROUTINE = /^(nothing to do|answered lease-request|noted (lease-reply|ack|sync-update-reply)|effect finished|answered lease-release)/;
-
 export class AgentRunner {
   #s: AgentState;
   readonly #d: RunnerDeps;
@@ -213,7 +210,8 @@ export class AgentRunner {
     this.#s = out.state;
     const roleAfter = agentRole(out.state);
     if (roleAfter !== roleBefore) this.#hook('on-role-change', `role ${roleBefore} → ${roleAfter}: ${out.reason}`, roleBefore);
-    if (!ROUTINE.test(out.reason) && out.reason !== this.#lastReason) {
+    // The core says whether a step was routine (nothing decided, persisted or notified): debug level.
+    if (!out.routine && out.reason !== this.#lastReason) {
       this.#d.logger.info({ term: out.state.durable.term, role: agentRole(out.state) }, out.reason);
     } else {
       this.#d.logger.debug({ term: out.state.durable.term }, out.reason);

@@ -242,11 +242,11 @@ export class ClusterRunner {
     this.#d.notifier.notify(history);
   }
 
+  /** The core says whether a step was routine (nothing decided, persisted or notified): debug, else info. */
   #logStep(input: WitnessInput, out: WitnessOutput): void {
-    const eventful = out.actions.some((a) => a.kind === 'persist' || a.kind === 'notify');
     const fields = { term: out.state.durable.term, input: input.kind };
-    if (eventful || out.reason !== routineReason(input)) this.#log.info(fields, out.reason);
-    else this.#log.debug(fields, out.reason);
+    if (out.routine) this.#log.debug(fields, out.reason);
+    else this.#log.info(fields, out.reason);
   }
 
   #count(input: WitnessInput, before: WitnessState, out: WitnessOutput): void {
@@ -264,23 +264,6 @@ export class ClusterRunner {
       if (a.kind === 'notify' && a.event === 'manual-failover') m.failover(this.name, 'manual');
       if (a.kind === 'notify') m.event(this.name, a.event);
     }
-  }
-}
-
-/**
- * The sentence the core gives a step that decided nothing of note (core/witness.ts `output`
- * fallbacks). Such steps happen every heartbeat per node, so they are logged at debug only.
- */
-function routineReason(input: WitnessInput): string {
-  switch (input.kind) {
-    case 'poll':
-      return `polled ${input.node}`;
-    case 'request':
-      return `answered ${input.msg.kind} from ${input.msg.from}`;
-    case 'reply':
-      return `noted ${input.msg.kind} from ${input.msg.from}`;
-    case 'operator':
-      return `operator ${input.command.kind}`;
   }
 }
 

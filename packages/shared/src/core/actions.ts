@@ -80,6 +80,12 @@ export interface StepOutput<State, Durable> {
   readonly actions: readonly Action<Durable>[];
   /** One sentence saying what this step decided and why. */
   readonly reason: string;
+  /**
+   * Nothing in this step is news: it gave no reason of its own (the reason is the input's fallback
+   * sentence) and persisted and notified nothing. Shells log routine steps at debug level and the
+   * others at info, so log levels follow what the core decided, not the wording of its sentences.
+   */
+  readonly routine: boolean;
 }
 
 /** The result of an effect, as reported by the shell. */

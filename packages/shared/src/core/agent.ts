@@ -106,7 +106,7 @@ export function stepAgent(state: AgentState, input: AgentInput): AgentOutput {
       return st.output('effect finished');
     case 'wake':
       evaluate(st);
-      return st.output(`resumed after ${Math.round(input.pausedMs)} ms without running`);
+      return st.output(`resumed after ${Math.round(input.pausedMs)} ms without running`, true);
   }
 }
 

@@ -10,6 +10,7 @@ export class Step {
   readonly actions: Action<AgentDurable>[] = [];
   readonly reasons: string[] = [];
   #persisted = false;
+  #notified = false;
   constructor(s: AgentState) {
     this.s = s;
   }
@@ -38,6 +39,7 @@ export class Step {
   }
   notify(event: NotifyEvent, detail: string): void {
     this.actions.push({ kind: 'notify', event, detail });
+    this.#notified = true;
   }
   /** Start an effect in the pipeline slot (one at a time) or the fence slot. */
   effect(effect: Effect, slot: 'pipeline' | 'fence' = 'pipeline'): void {
@@ -50,8 +52,10 @@ export class Step {
     const s = this.s;
     return { v: PROTOCOL_VERSION, cluster: s.settings.cluster, term: s.durable.term, from: s.settings.self };
   }
-  output(fallback: string): AgentOutput {
+  /** The step's output; `significant` marks an input that is news by itself (a wake after a pause). */
+  output(fallback: string, significant = false): AgentOutput {
     const reason = this.reasons.length > 0 ? this.reasons.join('; ') : fallback;
-    return { state: this.s, actions: this.actions, reason };
+    const routine = !significant && this.reasons.length === 0 && !this.#persisted && !this.#notified;
+    return { state: this.s, actions: this.actions, reason, routine };
   }
 }

@@ -116,6 +116,7 @@ export class Step {
   readonly reasons: string[] = [];
   verdict: { ok: boolean; message: string } | undefined;
   #persisted = false;
+  #notified = false;
   constructor(s: WitnessState) {
     this.s = s;
   }
@@ -141,6 +142,7 @@ export class Step {
   }
   notify(event: NotifyEvent, detail: string): void {
     this.actions.push({ kind: 'notify', event, detail });
+    this.#notified = true;
   }
   envelope(): Envelope {
     const s = this.s;
@@ -148,7 +150,8 @@ export class Step {
   }
   output(fallback: string): WitnessOutput {
     const reason = this.reasons.length ? this.reasons.join('; ') : fallback;
-    const base = { state: this.s, actions: this.actions, reason };
+    const routine = this.reasons.length === 0 && !this.#persisted && !this.#notified;
+    const base = { state: this.s, actions: this.actions, reason, routine };
     return this.verdict === undefined ? base : { ...base, verdict: this.verdict };
   }
 }
