@@ -110,7 +110,7 @@ async function restoreWithCommand(
     env: {
       ...toolEnv(ctx, primary),
       PGVIP_DATA_DIR: dataDir,
-      PGVIP_NODE: ctx.config.nodeName,
+      PGVIP_NODE_NAME: ctx.config.nodeName,
       PGVIP_PRIMARY_HOST: primary.host,
       PGVIP_PRIMARY_PORT: String(primary.port),
       PGVIP_PRIMARY_CONNINFO: values.primaryConninfo,

@@ -35,7 +35,7 @@ const ReseedCommandSchema = closedObject({
     .describe('Program that fills the empty data directory, e.g. a wrapper around pgbackrest restore or wal-g backup-fetch (absolute path; it must exist and be executable when the agent starts). It runs as postgres.osUser, with no shell, in its own process group. Exit 0 with a data directory (PG_VERSION) left behind is success; the agent then writes primary_conninfo, primary_slot_name and standby.signal itself.'),
   args: listOf(z.string({ error: 'must be a string' }), 'strings')
     .default([])
-    .describe(`Arguments passed as they are (no shell: \`;\` or \`$(...)\` are plain text), with these placeholders replaced: ${placeholderList}. The environment also has PGPASSWORD, PGCONNECT_TIMEOUT, PGVIP_DATA_DIR, PGVIP_NODE, PGVIP_PRIMARY_HOST, PGVIP_PRIMARY_PORT and PGVIP_PRIMARY_CONNINFO.`),
+    .describe(`Arguments passed as they are (no shell: \`;\` or \`$(...)\` are plain text), with these placeholders replaced: ${placeholderList}. The environment also has PGPASSWORD, PGCONNECT_TIMEOUT, PGVIP_DATA_DIR, PGVIP_NODE_NAME, PGVIP_PRIMARY_HOST, PGVIP_PRIMARY_PORT and PGVIP_PRIMARY_CONNINFO.`),
   timeoutMs: durationMs(1_000, 24 * 3_600_000)
     .default(3_600_000)
     .describe('The command (and every process it started) is killed when it runs longer than this; the next method then runs.'),
