@@ -1,8 +1,8 @@
 // `node scripts/build.mjs`: compiles every package (tsc -b), then replaces the agent's entry
-// dist/main.js with one tree-shaken bundle (bundle-agent.mjs). Everything that runs the daemons compiled — `npm run build`, the
-// test runner, the benchmarks and the release — builds through here, so dist/ is always the same.
-// It installs the npm dependencies first when they are missing (a fresh clone), after reading its
-// command line, so that `--help` installs nothing.
+// dist/main.js with one tree-shaken bundle (bundle-agent.mjs). Everything that runs the daemons
+// compiled — `npm run build`, the test runner, the benchmarks and the release — builds through
+// here, so dist/ is always the same. It installs the npm dependencies first when they are missing
+// (a fresh clone), after reading its command line, so that `--help` installs nothing.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { ensureNpmDeps, repoRoot } from './bootstrap.mjs';

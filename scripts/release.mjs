@@ -2,11 +2,13 @@
 //
 //   pgvip-<version>/
 //     release.json                           name, version and git commit of this release, its Node.js
-//     node/bin/node                          the pinned Node.js build (tools/node-runtime), so a host needs no Node of its own
+//     node/bin/node                          the pinned Node.js build (tools/node-runtime), so a host
+//                                            needs no Node of its own
 //     package.json, package-lock.json        the root manifest and the exact lockfile
 //     packages/<pkg>/package.json + dist/     compiled shared, agent and witness packages
 //     node_modules/                           production dependencies only (npm ci --omit=dev)
-//     deploy/                                 install.sh, pgvip-upgrade, systemd units, IAM policies, examples, CDK app source
+//     deploy/                                 install.sh, pgvip-upgrade, systemd units, IAM policies,
+//                                             examples, CDK app source
 //     docs/, README.md
 //
 // Why `npm ci --omit=dev` into a staging copy of the workspace layout rather than `npm pack` per

@@ -373,5 +373,13 @@ export function initialSnapshot(c: ResolvedEmulatorConfig, startedAt = new Date(
     };
   });
   const instances = c.instances.map((i): Instance => ({ id: i.id, state: i.state, tags: i.tags }));
-  return { region: c.region, accountId: c.accountId, vpcs: c.vpcs, subnets: c.subnets, networkInterfaces, routeTables, instances };
+  return {
+    region: c.region,
+    accountId: c.accountId,
+    vpcs: c.vpcs,
+    subnets: c.subnets,
+    networkInterfaces,
+    routeTables,
+    instances,
+  };
 }

@@ -1,6 +1,7 @@
 // How long the read-only fence takes on a real PostgreSQL 15 primary with a streaming standby and
 // idle client sessions to cut: the agent's pause watch fences right after a thaw, and until the
-// fence returns a client may still commit. Run: node scripts/run-ts.mjs packages/agent/bench/fence-bench.ts [rounds] [clients]
+// fence returns a client may still commit. Run:
+//   node scripts/run-ts.mjs packages/agent/bench/fence-bench.ts [rounds] [clients]
 import pg from 'pg';
 import { LocalPostgres } from '@pgvip/agent';
 import { startPgCluster } from '../../../test/fixtures/pg-cluster.js';

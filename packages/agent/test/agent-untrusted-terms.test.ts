@@ -61,7 +61,8 @@ test('a signed lease request for term 2^53 − 1 or an unvoted term changes noth
       const signed = signer.signRequest({ to: 'db-a', method: 'POST', path: '/v1/lease', body });
       const res = await d.app.inject({ method: 'POST', url: '/v1/lease', headers: { ...signed.headers, 'content-type': 'application/json' }, payload: body });
       // First contact learns db-a's epoch (PGVIP_AUTH_STALE_EPOCH), then the request goes through.
-      if (!signer.verifyReply({ request: signed, status: res.statusCode, headers: res.headers as Record<string, string>, body: res.body }).resend) return res;
+      const headers = res.headers as Record<string, string>;
+      if (!signer.verifyReply({ request: signed, status: res.statusCode, headers, body: res.body }).resend) return res;
     }
   }
 

@@ -51,8 +51,22 @@ async function outcome(call: () => Promise<unknown>): Promise<unknown> {
     assert.match(String(requestId), /^[0-9a-f-]{36}$/);
     return { ok: { ...out, $metadata: metadata } };
   } catch (e) {
-    const err = e as { name: string; message: string; $fault?: string; $metadata?: { httpStatusCode?: number; requestId?: string }; Code?: string };
-    return { error: { name: err.name, message: err.message, fault: err.$fault, status: err.$metadata?.httpStatusCode, hasRequestId: err.$metadata?.requestId !== undefined } };
+    const err = e as {
+      name: string;
+      message: string;
+      $fault?: string;
+      $metadata?: { httpStatusCode?: number; requestId?: string };
+      Code?: string;
+    };
+    return {
+      error: {
+        name: err.name,
+        message: err.message,
+        fault: err.$fault,
+        status: err.$metadata?.httpStatusCode,
+        hasRequestId: err.$metadata?.requestId !== undefined,
+      },
+    };
   }
 }
 
@@ -105,7 +119,8 @@ describe('the agent SDK bundle', { timeout: 60_000 }, () => {
       const results: unknown[] = [];
       for (const kind of ['throttle', 'internal-error', 'unavailable', 'hang'] as const) {
         const ec2 = await emulatorForTest(t, baseConfig({ faults: { rules: [{ action: '*', kind, count: 1 }] } }));
-        results.push(await outcome(() => clientOf(lib, ec2.url, 300).send(new lib.DescribeNetworkInterfacesCommand({}))));
+        const client = clientOf(lib, ec2.url, 300);
+        results.push(await outcome(() => client.send(new lib.DescribeNetworkInterfacesCommand({}))));
       }
       return results;
     };

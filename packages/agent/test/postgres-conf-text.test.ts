@@ -1,4 +1,5 @@
-// Goal: the text pgvip writes for PostgreSQL while it is stopped (postgresql.auto.conf, primary_conninfo) is in the exact form PostgreSQL reads.
+// Goal: the text pgvip writes for PostgreSQL while it is stopped (postgresql.auto.conf,
+// primary_conninfo) is in the exact form PostgreSQL reads.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { quoteConfValue, rewriteAutoConf } from '../src/postgres/auto-conf.js';

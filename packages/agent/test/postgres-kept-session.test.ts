@@ -139,7 +139,12 @@ async function waitForBackendGone(cluster: PgCluster, pid: number): Promise<void
 }
 
 /** A TCP proxy to PostgreSQL whose dropSilently() makes the open connections fail on their next write. */
-async function startSilentDropProxy(targetPort: number): Promise<{ port: number; connections: number; dropSilently(): void; close(): Promise<void> }> {
+async function startSilentDropProxy(targetPort: number): Promise<{
+  port: number;
+  connections: number;
+  dropSilently(): void;
+  close(): Promise<void>;
+}> {
   const live = new Set<Socket>();
   const doomed = new Set<Socket>();
   let connections = 0;

@@ -22,7 +22,10 @@ async function keepNoSpareWal(node: PgNode): Promise<void> {
   await node.psql('SELECT pg_reload_conf()');
 }
 
-/** Writes about `segments` WAL segments (16 MB each), switching files and checkpointing after each, so old WAL is removed. */
+/**
+ * Writes about `segments` WAL segments (16 MB each), switching files and checkpointing after each,
+ * so old WAL is removed.
+ */
 async function churnWal(node: PgNode, segments: number): Promise<void> {
   await node.psql('CREATE TABLE IF NOT EXISTS filler (g int, pad text)');
   for (let i = 0; i < segments; i++) {
@@ -43,7 +46,20 @@ async function replayedTo(node: PgNode, lsn: string): Promise<boolean> {
 function standbyOf(primary: string, self: string, peer: string): AgentState {
   const settings = defaultAgentSettings({ cluster: 'main', self, peer, witness: 'witness', timings: defaultTimings });
   const boot = bootAgent(settings, { term: 1, primaryOfTerm: primary }, 0);
-  return { ...boot, pg: { running: true, inRecovery: true, writable: false, timeline: 1, lsn: 0n, replayLsn: 0n, streaming: true, syncStandby: null, standbyInSync: false } };
+  return {
+    ...boot,
+    pg: {
+      running: true,
+      inRecovery: true,
+      writable: false,
+      timeline: 1,
+      lsn: 0n,
+      replayLsn: 0n,
+      streaming: true,
+      syncStandby: null,
+      standbyInSync: false,
+    },
+  };
 }
 
 function effectPorts(pg: PostgresPort, cluster: PgCluster, self: 'db-a' | 'db-b'): EffectPorts {

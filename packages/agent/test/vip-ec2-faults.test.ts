@@ -1,4 +1,6 @@
-// Goal: every EC2 fault kind is survived the way the failover needs it — throttling, 5xx, hangs and lost answers retried within the budget, 4xx not retried — and no attempt ever starts after the budget.
+// Goal: every EC2 fault kind is survived the way the failover needs it — throttling, 5xx, hangs and
+// lost answers retried within the budget, 4xx not retried — and no attempt ever starts after the
+// budget.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isPgvipError } from '@pgvip/shared';
@@ -99,7 +101,12 @@ describe('EC2 faults on the move', suiteTimeout, () => {
   it('does not start an attempt whose backoff would end after the budget', async (t) => {
     const ec2 = await emulatorForTest(t, faulty({ action: 'AssignPrivateIpAddresses', kind: 'throttle' }));
     // The jitter draws its maximum: the first backoff is 500 ms, more than the 300 ms budget.
-    const b = emulatedPort(t, ec2, { vip: secondaryIpVip(), self: nodeB, retry: { baseDelayMs: 500, maxDelayMs: 500 }, random: () => 0.999 });
+    const b = emulatedPort(t, ec2, {
+      vip: secondaryIpVip(),
+      self: nodeB,
+      retry: { baseDelayMs: 500, maxDelayMs: 500 },
+      random: () => 0.999,
+    });
     const started = performance.now();
     await assert.rejects(b.port.moveInCloud({ term: 2, budgetMs: 300 }), (err) => isPgvipError(err, 'PGVIP_VIP_TIMEOUT') && /1 attempt\b/.test(err.detail));
     assert.equal(ec2.requests().length, 1);
@@ -141,7 +148,11 @@ describe('EC2 faults on verify', suiteTimeout, () => {
 
   it('throws PGVIP_VIP_TIMEOUT when EC2 never answers within the verify budget (an unknown is not "elsewhere")', async (t) => {
     const ec2 = await emulatorForTest(t, faulty({ action: 'DescribeNetworkInterfaces', kind: 'hang' }));
-    const b = emulatedPort(t, ec2, { vip: secondaryIpVip(), self: nodeB, timeouts: { ec2AttemptMs: 150, verifyBudgetMs: 400 } });
+    const b = emulatedPort(t, ec2, {
+      vip: secondaryIpVip(),
+      self: nodeB,
+      timeouts: { ec2AttemptMs: 150, verifyBudgetMs: 400 },
+    });
     await assert.rejects(b.port.verify(), (err) => isPgvipError(err, 'PGVIP_VIP_TIMEOUT'));
   });
 });

@@ -1,4 +1,6 @@
-// Goal: in route-table mode the real port points VIP/32 at its own ENI in every configured table (ReplaceRoute, CreateRoute when missing, back to ReplaceRoute on RouteAlreadyExists) and verify() checks every table.
+// Goal: in route-table mode the real port points VIP/32 at its own ENI in every configured table
+// (ReplaceRoute, CreateRoute when missing, back to ReplaceRoute on RouteAlreadyExists) and verify()
+// checks every table.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ReplaceRouteCommand } from '@aws-sdk/client-ec2';
@@ -14,7 +16,10 @@ const nodeB = { eniId: dbB.eni, instanceId: dbB.instanceId };
 /** Where each table's VIP route points in the control plane (undefined: no route). */
 function vipRoutes(ec2: Ec2Emulator): Record<string, string | undefined> {
   return Object.fromEntries(
-    ec2.state.control.routeTables.map((t) => [t.id, t.routes.find((r) => r.destinationCidrBlock === destination)?.networkInterfaceId]),
+    ec2.state.control.routeTables.map((t) => [
+      t.id,
+      t.routes.find((r) => r.destinationCidrBlock === destination)?.networkInterfaceId,
+    ]),
   );
 }
 

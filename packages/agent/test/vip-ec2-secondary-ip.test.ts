@@ -1,4 +1,6 @@
-// Goal: in secondary-ip mode the real port moves the VIP between the two nodes' ENIs with the real SDK, and verify() reports here / cloud-only / elsewhere truthfully, through async remaps and stale describes.
+// Goal: in secondary-ip mode the real port moves the VIP between the two nodes' ENIs with the real
+// SDK, and verify() reports here / cloud-only / elsewhere truthfully, through async remaps and
+// stale describes.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { holderOfAddress, startImds } from '../../../test/ec2-emulator/index.js';
@@ -49,13 +51,18 @@ describe('secondary-ip mode against the EC2 emulator', suiteTimeout, () => {
     const b = emulatedPort(t, ec2, { vip: secondaryIpVip(), self: nodeB });
     for (const [term, node, eni] of [[2, b, dbB.eni], [3, a, dbA.eni], [4, b, dbB.eni]] as const) {
       await node.port.moveInCloud({ term, budgetMs: 2_000 });
-      const holders = ec2.state.control.networkInterfaces.filter((e) => e.secondaryPrivateIpAddresses.includes(vip)).map((e) => e.id);
+      const holders = ec2.state.control.networkInterfaces
+        .filter((e) => e.secondaryPrivateIpAddresses.includes(vip))
+        .map((e) => e.id);
       assert.deepEqual(holders, [eni], `term ${term}: exactly one ENI holds the VIP`);
     }
   });
 
   it('says elsewhere while EC2 remaps asynchronously, until IMDS lists the VIP on this ENI', async (t) => {
-    const ec2 = await emulatorForTest(t, baseConfig({ timing: { remapDelayMs: 400, describeStaleMs: 0, imdsLagMs: 0 } }));
+    const ec2 = await emulatorForTest(
+      t,
+      baseConfig({ timing: { remapDelayMs: 400, describeStaleMs: 0, imdsLagMs: 0 } }),
+    );
     const imds = await imdsForTest(t, ec2, dbB.instanceId);
     const b = emulatedPort(t, ec2, { vip: secondaryIpVip({ discovery: 'imds', region: undefined, prefixLength: undefined }), imds });
     await b.port.addLocal();
@@ -70,7 +77,10 @@ describe('secondary-ip mode against the EC2 emulator', suiteTimeout, () => {
   });
 
   it('says elsewhere while DescribeNetworkInterfaces still serves the state from before the move', async (t) => {
-    const ec2 = await emulatorForTest(t, baseConfig({ timing: { remapDelayMs: 0, describeStaleMs: 400, imdsLagMs: 0 } }));
+    const ec2 = await emulatorForTest(
+      t,
+      baseConfig({ timing: { remapDelayMs: 0, describeStaleMs: 400, imdsLagMs: 0 } }),
+    );
     const b = emulatedPort(t, ec2, { vip: secondaryIpVip(), self: nodeB });
     await b.port.moveInCloud({ term: 2, budgetMs: 2_000 });
     assert.equal(await b.port.verify(), 'elsewhere', 'the stale describe still names db-a');

@@ -70,7 +70,12 @@ export class MemoryIp {
 }
 
 /** Short timeouts, so the fault tests finish quickly. */
-export const quickTimeouts: Partial<VipTimeouts> = { ec2ConnectMs: 500, ec2AttemptMs: 300, verifyBudgetMs: 1_500, imdsRequestMs: 500 };
+export const quickTimeouts: Partial<VipTimeouts> = {
+  ec2ConnectMs: 500,
+  ec2AttemptMs: 300,
+  verifyBudgetMs: 1_500,
+  imdsRequestMs: 500,
+};
 export const quickRetry: RetryPolicy = { baseDelayMs: 20, maxDelayMs: 100 };
 
 type SecondaryIpVip = Extract<VipConfig, { mode: 'secondary-ip' }>;
@@ -86,7 +91,11 @@ export const secondaryIpVip = (overrides: Partial<SecondaryIpVip> = {}): Seconda
   ...overrides,
 });
 
-export const routeTableVip = (address: string, routeTableIds: string[], overrides: Partial<RouteTableVip> = {}): RouteTableVip => ({
+export const routeTableVip = (
+  address: string,
+  routeTableIds: string[],
+  overrides: Partial<RouteTableVip> = {},
+): RouteTableVip => ({
   mode: 'route-table',
   address,
   interface: 'eth0',
@@ -137,7 +146,12 @@ export function emulatedPort(t: TestContext, ec2: Ec2Emulator, options: Emulated
 }
 
 /** The emulator's IMDS for one instance; closed when the test ends. */
-export async function imdsForTest(t: TestContext, ec2: Ec2Emulator, instanceId: string, clock?: () => number): Promise<ImdsServer> {
+export async function imdsForTest(
+  t: TestContext,
+  ec2: Ec2Emulator,
+  instanceId: string,
+  clock?: () => number,
+): Promise<ImdsServer> {
   const imds = await startImds({ instanceId, source: ec2, ...(clock ? { clock } : {}) });
   t.after(() => imds.close());
   return imds;

@@ -1,4 +1,6 @@
-// Goal: deploy/iam's policies are enough for the port in each mode, and a policy missing one action fails with PGVIP_VIP_UNAUTHORIZED naming exactly that IAM action, without retries and without logging credentials.
+// Goal: deploy/iam's policies are enough for the port in each mode, and a policy missing one action
+// fails with PGVIP_VIP_UNAUTHORIZED naming exactly that IAM action, without retries and without
+// logging credentials.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
@@ -35,7 +37,11 @@ function without(policy: IamPolicyInput, action: string): IamPolicyInput {
 
 const keys = { full: 'AKIAVIPFULLPOLICY1', partial: 'AKIAVIPPARTIALPOL1' } as const;
 
-async function emulatorWithPolicies(t: Parameters<typeof emulatorForTest>[0], full: IamPolicyInput, partial: IamPolicyInput) {
+async function emulatorWithPolicies(
+  t: Parameters<typeof emulatorForTest>[0],
+  full: IamPolicyInput,
+  partial: IamPolicyInput,
+) {
   return emulatorForTest(
     t,
     baseConfig({ iam: { accessKeys: { [keys.full]: { secretAccessKey: testSecret, user: 'db-b-agent', policy: full }, [keys.partial]: { secretAccessKey: testSecret, user: 'db-b-agent-partial', policy: partial } } } }),

@@ -1,4 +1,6 @@
-// Goal: the IMDSv2 client holds one session token and renews it before expiry or on 401, bounds every request, and discovery reads instance, ENI, MAC, region and subnet prefix from IMDS while configured values win.
+// Goal: the IMDSv2 client holds one session token and renews it before expiry or on 401, bounds
+// every request, and discovery reads instance, ENI, MAC, region and subnet prefix from IMDS while
+// configured values win.
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';

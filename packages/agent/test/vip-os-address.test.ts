@@ -1,4 +1,5 @@
-// Goal: the VIP is added to and removed from the OS interface idempotently — first with a scripted `ip` (every answer iproute2 gives), then for real in a throwaway network namespace.
+// Goal: the VIP is added to and removed from the OS interface idempotently — first with a scripted
+// `ip` (every answer iproute2 gives), then for real in a throwaway network namespace.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';

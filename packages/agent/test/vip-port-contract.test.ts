@@ -1,4 +1,5 @@
-// Goal: FakeVipPort keeps the same VipPort contract as the real port against the EC2 emulator, so agent tests built on the fake mean something.
+// Goal: FakeVipPort keeps the same VipPort contract as the real port against the EC2 emulator, so
+// agent tests built on the fake mean something.
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { FakeVipCloud, FakeVipPort, type VipPort } from '@pgvip/agent';

@@ -1,4 +1,5 @@
-// Goal: the fake's test controls behave as documented — manual remap, injected faults (including a move that lands although its call fails), someone else taking the VIP, and the call log.
+// Goal: the fake's test controls behave as documented — manual remap, injected faults (including a
+// move that lands although its call fails), someone else taking the VIP, and the call log.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FakeVipCloud, FakeVipPort } from '@pgvip/agent';

@@ -35,7 +35,8 @@ test('a message whose term or lastTerm is beyond 2^48 is refused with PGVIP_TERM
 });
 
 test('the bound itself parses; other bad terms stay PGVIP_BAD_REQUEST', () => {
-  assert.equal(decodeMessage(leaseRequestSchema, { ...encodeMessage(fixtures.leaseRequest), term: MAX_TERM }).term, MAX_TERM);
+  const atBound = decodeMessage(leaseRequestSchema, { ...encodeMessage(fixtures.leaseRequest), term: MAX_TERM });
+  assert.equal(atBound.term, MAX_TERM);
   for (const term of [-1, 2.5, '7', null]) {
     assert.throws(() => decodeMessage(leaseRequestSchema, { ...encodeMessage(fixtures.leaseRequest), term }), { code: 'PGVIP_BAD_REQUEST' }, String(term));
   }

@@ -49,7 +49,10 @@ export type ChildMessage =
 export interface AgentsReport {
   readonly windowMs: number;
   readonly polls: number;
-  /** Polls that arrived more than 1.5 heartbeats after the previous one of the same node (includes the agents' own lag). */
+  /**
+   * Polls that arrived more than 1.5 heartbeats after the previous one of the same node (includes
+   * the agents' own lag).
+   */
   readonly missedHeartbeats: number;
   readonly maxPollGapMs: number;
   /** Nodes that were never polled in the window. */
@@ -137,7 +140,13 @@ function notePoll(key: string): void {
   }
 }
 
-function reply(res: ServerResponse, verifier: Verifier, signFor: VerifiedRequest | null, code: number, body: string): void {
+function reply(
+  res: ServerResponse,
+  verifier: Verifier,
+  signFor: VerifiedRequest | null,
+  code: number,
+  body: string,
+): void {
   const headers: Record<string, string> = { 'content-type': 'application/json', ...(signFor === null ? {} : verifier.signReply(signFor, { status: code, body })) };
   res.writeHead(code, headers).end(body);
 }
@@ -262,7 +271,8 @@ process.on('message', (m: ParentMessage) => {
           leases,
           leasesRefused,
           leaseErrors,
-          leaseP99Ms: Math.round((sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? NaN) * 100) / 100,
+          leaseP99Ms:
+            Math.round((sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? NaN) * 100) / 100,
           cpuPctOfCore: Math.round(((cpu.user + cpu.system) / 1000 / windowMs) * 1000) / 10,
         },
       });

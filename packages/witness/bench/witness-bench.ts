@@ -19,7 +19,8 @@
 // The witness runs as deployed: compiled (`tsc -b packages/witness` first, then dist/main.js);
 // `--runtime source` runs it from TypeScript through tsx instead (more memory, same logic).
 //
-// Usage: npm run bench:witness [-- --clusters 100 --duration 60 --warmup 10 --runtime dist --out bench/results/witness.json]
+// Usage:
+//   npm run bench:witness [-- --clusters 100 --duration 60 --warmup 10 --runtime dist --out bench/results/witness.json]
 // Environment: PGVIP_BENCH_KEEP=1 keeps the temporary directory (config, state, witness log).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
@@ -296,13 +297,18 @@ async function main(): Promise<void> {
         witness_log_lines_in_window: logLines - logLinesBefore,
         runtime: runtime === 'dist' ? 'compiled JavaScript (dist/main.js)' : 'TypeScript source through tsx',
         host_cores: availableParallelism(),
-        host_load_1m: { at_start: Math.round(loadBefore * 100) / 100, at_end: Math.round((loadavg()[0] ?? NaN) * 100) / 100 },
+        host_load_1m: {
+          at_start: Math.round(loadBefore * 100) / 100,
+          at_end: Math.round((loadavg()[0] ?? NaN) * 100) / 100,
+        },
         note: 'the witness and the emulated agents (and anything else running) share the host',
       },
       targets,
       met: {} as Record<string, boolean>,
     };
-    for (const [name, target] of Object.entries(targets)) result.met[name] = (result[name as keyof typeof targets] as number) <= target.max;
+    for (const [name, target] of Object.entries(targets)) {
+      result.met[name] = (result[name as keyof typeof targets] as number) <= target.max;
+    }
 
     toAgents({ kind: 'exit' });
     witness.kill('SIGTERM');
