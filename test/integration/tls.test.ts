@@ -469,3 +469,20 @@ test('pgvip doctor reports the TLS certificate: fine, expiring within 30 days, e
   assert.match(broken?.detail ?? '', /PGVIP_TLS_FILE: tls\.keyFile: .*is not the private key/);
   assert.equal(await tlsCheck({} as AgentConfig), null);
 });
+
+test('pgvip check-config finds what would stop the daemon in its TLS files, as the daemon does', { timeout: 60_000 }, async (t) => {
+  const { witnessPreflight } = await import('@pgvip/shared');
+  const { dir, other } = await certs(t);
+  const tokenFile = path.join(dir, 'operator.token');
+  writeFileSync(tokenFile, 'x'.repeat(64), { mode: 0o600 });
+  const keyFile = path.join(dir, 'cluster.key');
+  writeFileSync(keyFile, formatKeyFile(generateKey()), { mode: 0o600 });
+  const cfg: WitnessConfig = parseConfigText(witnessYaml(dir, 1, 2, keyFile, tokenFile, '127.0.0.1', true), 'witness', 'witness.yaml');
+  assert.deepEqual((await witnessPreflight(cfg)).map((p) => p.code), []);
+  // A key that is not the certificate's: named for both listeners that use the files.
+  writeFileSync(path.join(dir, 'tls/witness.key'), pemOf(other, 'witness').key, { mode: 0o600 });
+  const problems = await witnessPreflight(cfg);
+  assert.deepEqual(problems.map((p) => p.code), ['PGVIP_TLS_FILE', 'PGVIP_TLS_FILE']);
+  assert.match(problems[0]!.detail, /^tls\.keyFile: .*is not the private key/);
+  assert.match(problems[1]!.detail, /^operatorApi\.tls\.keyFile: /);
+});

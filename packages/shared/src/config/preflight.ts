@@ -1,13 +1,14 @@
 // What a daemon checks on its host before it starts, beyond the config file itself: the key, token,
-// password and webhook secret files the config names, the state directory, and the state files in
-// it. The daemons run these checks first and refuse to start on the first problem; `pgvip
-// check-config` runs the very same checks and prints every problem, so a config it calls valid is
-// one the daemon starts with.
+// password and webhook secret files and the TLS files the config names, the state directory, and
+// the state files in it. The daemons run these checks first and refuse to start on the first
+// problem; `pgvip check-config` runs the very same checks and prints every problem, so a config it
+// calls valid is one the daemon starts with.
 import { accessSync, constants, statSync } from 'node:fs';
 import path from 'node:path';
 import { loadKey } from '../auth/key.js';
 import { PgvipError, isPgvipError } from '../errors.js';
 import { createDurableFile } from '../state/durable-file.js';
+import { loadTlsMaterial, type TlsFilesConfig } from '../transport/tls.js';
 import { agentDurableSchema, bootCountSchema, witnessStateFileSchema } from '../state/schemas.js';
 import { agentStateFileNames, checkStateDir, checkStateDirFor, witnessStateFileName, type ServiceUser } from '../state/state-dir.js';
 import type { AgentConfig, WitnessConfig } from './schema.js';
@@ -51,6 +52,14 @@ function secretCheck(file: string, field: string, user: ServiceUser | undefined,
   return async () => {
     await read(file, field);
     checkOwner(file, field, user);
+  };
+}
+
+/** A tls block's files, read and checked as the daemon reads them at start (PGVIP_TLS_FILE). */
+function tlsCheck(files: TlsFilesConfig, field: string, user: ServiceUser | undefined): Check {
+  return async () => {
+    await loadTlsMaterial(files, field);
+    checkOwner(files.keyFile, `${field}.keyFile`, user);
   };
 }
 
@@ -107,6 +116,7 @@ export function agentPreflight(config: AgentConfig, options: PreflightOptions = 
   const checks: Check[] = [];
   if (!cluster.auth.disabled && cluster.auth.keyFile !== undefined) checks.push(secretCheck(cluster.auth.keyFile, 'cluster.auth.keyFile', asUser, loadKey));
   if (me?.postgres.passwordFile !== undefined) checks.push(secretCheck(me.postgres.passwordFile, `nodes[${me.id}].postgres.passwordFile`, asUser, readSecretFile));
+  if (config.tls !== undefined) checks.push(tlsCheck(config.tls, 'tls', asUser));
   for (const [name, hook] of Object.entries(config.hooks)) if (hook !== undefined) checks.push(hookCheck(hook.path, `hooks.${name}.path`, asUser));
   const reseedCommand = config.rejoin.reseed.command;
   if (reseedCommand !== undefined && config.rejoin.reseed.methods.includes('command')) {
@@ -134,6 +144,8 @@ export function witnessPreflight(config: WitnessConfig, options: PreflightOption
     }
   }
   if (config.operatorApi.tokenFile !== undefined) checks.push(secretCheck(config.operatorApi.tokenFile, 'operatorApi.tokenFile', asUser, readSecretFile));
+  if (config.tls !== undefined) checks.push(tlsCheck(config.tls, 'tls', asUser));
+  if (config.operatorApi.tls !== undefined) checks.push(tlsCheck(config.operatorApi.tls, 'operatorApi.tls', asUser));
   checks.push(
     inOrder(
       stateDirCheck(config.stateDir, asUser),
