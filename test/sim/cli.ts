@@ -1,14 +1,19 @@
-// `npm run sim -- --seed N [--scenario NAME] [--quiet]`: replay one simulated run with a readable transcript.
+// `npm run sim -- --seed N [--scenario NAME] [--quiet] [--default-timings]`: replay one simulated run
+// with a readable transcript.
 // `npm run sim -- --rewrite-golden` rewrites the golden transcripts under test/sim/testdata/.
 import { rewriteGolden } from './golden.js';
 import { parseCommandLine, usageError } from '../../scripts/cli-args.mjs';
-import { randomSchedule } from './generate.js';
+import { randomFaultSchedule, randomSchedule } from './generate.js';
+import { describeTimings } from './random-timings.js';
 import { scenarios } from './scenarios.js';
 import { describeFault } from './schedule.js';
 import { runSchedule } from './world.js';
 
-const usage = `usage: npm run sim -- [--seed N] [--scenario NAME] [--quiet] [--list] [--rewrite-golden]
-  --seed N          the seed of the random fault schedule (default 1)
+const usage = `usage: npm run sim -- [--seed N] [--scenario NAME] [--quiet] [--default-timings] [--list]
+                      [--rewrite-golden]
+  --seed N          the seed of the random fault schedule (default 1); a quarter of the seeds run on
+                    random valid timings, as in the bulk run of npm test
+  --default-timings run the seed's faults on the default timings (as the golden transcripts do)
   --scenario NAME   replay a named fault scenario (--list shows them) instead of a random schedule
   --quiet           no transcript, only the outcome
   --list            list the named scenarios
@@ -20,6 +25,7 @@ const { values } = parseCommandLine({
     seed: { type: 'string', default: '1' },
     scenario: { type: 'string' },
     quiet: { type: 'boolean', default: false },
+    'default-timings': { type: 'boolean', default: false },
     list: { type: 'boolean', default: false },
     'rewrite-golden': { type: 'boolean', default: false },
   },
@@ -48,14 +54,18 @@ if (values.scenario !== undefined) {
   console.log(`scenario ${values.scenario}: ${sc.goal}`);
   schedule = sc.schedule(seed);
 } else {
-  schedule = randomSchedule(seed);
+  schedule = values['default-timings'] ? randomFaultSchedule(seed) : randomSchedule(seed);
 }
-console.log(`seed ${seed}, ${schedule.replication} replication, clock rates ${JSON.stringify(schedule.clockRates)}`);
+const rates = JSON.stringify(schedule.clockRates);
+console.log(`seed ${seed}, ${schedule.replication} replication, clock rates ${rates}`);
+if (schedule.timings !== undefined) console.log(describeTimings(schedule.timings));
 for (const f of schedule.faults) console.log(`  at ${(f.at / 1000).toFixed(3)} s: ${describeFault(f)}`);
 const r = runSchedule(schedule, { transcript: !values.quiet });
 if (!values.quiet) for (const line of r.transcript) console.log(line);
 const acked = r.acks.length;
-console.log(`\n${r.writesAttempted} writes attempted, ${acked} acknowledged; promotions: ${r.promotions.map((p) => `${p.node}@${(p.t / 1000).toFixed(2)}s(term ${p.term})`).join(', ') || 'none'}; final primary: ${r.finalPrimary ?? 'none'}`);
+const promotions = r.promotions.map((p) => `${p.node}@${(p.t / 1000).toFixed(2)}s(term ${p.term})`).join(', ') || 'none';
+console.log(`\n${r.writesAttempted} writes attempted, ${acked} acknowledged; promotions: ${promotions}; ` +
+  `final primary: ${r.finalPrimary ?? 'none'}`);
 if (r.violations.length > 0) {
   console.log(`VIOLATIONS:\n  ${r.violations.join('\n  ')}`);
   process.exit(1);

@@ -1,7 +1,9 @@
 // Random fault schedules (fast-check arbitraries). A seed names one schedule: `randomSchedule(seed)`
-// is what `npm run sim -- --seed N` replays.
+// is what `npm run sim -- --seed N` replays; a quarter of the seeds run on random valid timings.
 import fc from 'fast-check';
-import { defaultTimings } from '@pgvip/shared/core';
+import { defaultTimings, type Timings } from '@pgvip/shared/core';
+import { randomValidTimings } from './random-timings.js';
+import { Rng } from './rng.js';
 import { DB_NODES, HOSTS, type Ec2FaultKind, type Fault, type Host, type Schedule } from './schedule.js';
 
 const HEAL_AT = 60_000;
@@ -12,20 +14,46 @@ const at = fc.integer({ min: 3_000, max: 50_000 });
 const dur = fc.integer({ min: 200, max: 15_000 });
 const pair = fc.tuple(host, host).filter(([a, b]) => a !== b);
 
+const kind = <K extends Fault['kind']>(k: K) => fc.constant(k);
+const onPair = <T>(f: (a: Host, b: Host) => fc.Arbitrary<T>): fc.Arbitrary<T> => pair.chain(([a, b]) => f(a, b));
+const ec2Fault = fc.constantFrom<Ec2FaultKind>('throttle', '5xx', 'hang', 'lost', 'stale', 'slow-remap');
+
 const faultArb: fc.Arbitrary<Fault> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('partition' as const), at, a: host, b: host, oneWay: fc.boolean(), durMs: dur }).filter((f) => f.a !== f.b) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('isolate' as const), at, node: host, durMs: dur }) },
-  { weight: 1, arbitrary: pair.chain(([a, b]) => fc.record({ kind: fc.constant('loss' as const), at, a: fc.constant(a), b: fc.constant(b), p: fc.double({ min: 0.05, max: 0.5, noNaN: true }), durMs: dur })) },
-  { weight: 1, arbitrary: pair.chain(([a, b]) => fc.record({ kind: fc.constant('delay' as const), at, a: fc.constant(a), b: fc.constant(b), extraMs: fc.integer({ min: 10, max: 600 }), durMs: dur })) },
-  { weight: 1, arbitrary: pair.chain(([a, b]) => fc.record({ kind: fc.constant('flap' as const), at, a: fc.constant(a), b: fc.constant(b), cutMs: fc.integer({ min: 500, max: 2500 }), periodMs: fc.integer({ min: 3000, max: 6000 }), durMs: dur })) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('crash-agent' as const), at, node: host, downMs: dur }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('crash-host' as const), at, node: host, downMs: dur }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('kill-pg' as const), at, node: db, downMs: dur }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('pause-host' as const), at, node: host, durMs: dur }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('stall-disk' as const), at, node: db, durMs: dur }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('ec2' as const), at, fault: fc.constantFrom<Ec2FaultKind>('throttle', '5xx', 'hang', 'lost', 'stale', 'slow-remap'), durMs: dur }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('switchover' as const), at }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('maintenance' as const), at, durMs: dur }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: kind('partition'), at, a: host, b: host, oneWay: fc.boolean(), durMs: dur })
+      .filter((f) => f.a !== f.b),
+  },
+  { weight: 2, arbitrary: fc.record({ kind: kind('isolate'), at, node: host, durMs: dur }) },
+  {
+    weight: 1,
+    arbitrary: onPair((a, b) => fc.record({
+      kind: kind('loss'), at, a: fc.constant(a), b: fc.constant(b),
+      p: fc.double({ min: 0.05, max: 0.5, noNaN: true }), durMs: dur,
+    })),
+  },
+  {
+    weight: 1,
+    arbitrary: onPair((a, b) => fc.record({
+      kind: kind('delay'), at, a: fc.constant(a), b: fc.constant(b),
+      extraMs: fc.integer({ min: 10, max: 600 }), durMs: dur,
+    })),
+  },
+  {
+    weight: 1,
+    arbitrary: onPair((a, b) => fc.record({
+      kind: kind('flap'), at, a: fc.constant(a), b: fc.constant(b),
+      cutMs: fc.integer({ min: 500, max: 2500 }), periodMs: fc.integer({ min: 3000, max: 6000 }), durMs: dur,
+    })),
+  },
+  { weight: 2, arbitrary: fc.record({ kind: kind('crash-agent'), at, node: host, downMs: dur }) },
+  { weight: 2, arbitrary: fc.record({ kind: kind('crash-host'), at, node: host, downMs: dur }) },
+  { weight: 2, arbitrary: fc.record({ kind: kind('kill-pg'), at, node: db, downMs: dur }) },
+  { weight: 2, arbitrary: fc.record({ kind: kind('pause-host'), at, node: host, durMs: dur }) },
+  { weight: 1, arbitrary: fc.record({ kind: kind('stall-disk'), at, node: db, durMs: dur }) },
+  { weight: 1, arbitrary: fc.record({ kind: kind('ec2'), at, fault: ec2Fault, durMs: dur }) },
+  { weight: 1, arbitrary: fc.record({ kind: kind('switchover'), at }) },
+  { weight: 1, arbitrary: fc.record({ kind: kind('maintenance'), at, durMs: dur }) },
 );
 
 const rho = defaultTimings.maxDriftRatio;
@@ -34,7 +62,10 @@ const rate = fc.double({ min: 1 - rho, max: 1 + rho, noNaN: true });
 export const scheduleArb: fc.Arbitrary<Schedule> = fc.record({
   seed: fc.integer({ min: 1, max: 0x7fffffff }),
   clockRates: fc.record({ 'db-a': rate, 'db-b': rate, witness: rate }),
-  replication: fc.oneof({ weight: 4, arbitrary: fc.constant('sync' as const) }, { weight: 1, arbitrary: fc.constant('async' as const) }),
+  replication: fc.oneof(
+    { weight: 4, arbitrary: fc.constant('sync' as const) },
+    { weight: 1, arbitrary: fc.constant('async' as const) },
+  ),
   delayMs: fc.oneof(fc.constant([1, 3] as const), fc.constant([1, 40] as const)),
   duplicateP: fc.oneof(fc.constant(0), fc.constant(0.05)),
   faults: fc.array(faultArb, { minLength: 0, maxLength: 6 }).map((fs) => fs.map(clip).sort((x, y) => x.at - y.at)),
@@ -50,7 +81,42 @@ function clip(f: Fault): Fault {
   return f;
 }
 
-export function randomSchedule(seed: number): Schedule {
+/** The share of random schedules that run on random valid timings instead of the defaults. */
+export const RANDOM_TIMINGS_SHARE = 0.25;
+
+/** The faults of `seed` on the default timings (what the golden transcripts pin). */
+export function randomFaultSchedule(seed: number): Schedule {
   const [s] = fc.sample(scheduleArb, { seed, numRuns: 1 });
   return { ...s!, seed };
+}
+
+/**
+ * The schedule of `seed`: its faults (as randomFaultSchedule, so a seed keeps its faults) and, for
+ * RANDOM_TIMINGS_SHARE of the seeds, random valid timings drawn from a stream of their own.
+ */
+export function randomSchedule(seed: number): Schedule {
+  const s = randomFaultSchedule(seed);
+  const rng = new Rng(seed ^ 0x7133_7133);
+  if (!(rng.next() < RANDOM_TIMINGS_SHARE)) return s;
+  return onTimings(s, randomValidTimings(rng, longestRoundTripMs(s)));
+}
+
+/**
+ * The longest request round trip of `s` once its faults healed, as a timeout on the fastest clock
+ * must count it: two one-way delays, 1 ms for the fsync of a reply that persists first, 1 ms so
+ * that a reply never ties with its timeout, and clocks up to 10 % fast (maxDriftRatio < 0.1).
+ */
+function longestRoundTripMs(s: Schedule): number {
+  return Math.ceil((2 * s.delayMs[1] + 2) * 1.1);
+}
+
+/**
+ * `s` on timings `t`, with the clock rates scaled from the default drift bound into t's: a node's
+ * clock may drift by t.maxDriftRatio, no more (beyond it no lease is safe, by design).
+ */
+export function onTimings(s: Schedule, t: Timings): Schedule {
+  const scale = (r: number) => 1 + ((r - 1) * t.maxDriftRatio) / rho;
+  const r = s.clockRates;
+  const clockRates = { 'db-a': scale(r['db-a']), 'db-b': scale(r['db-b']), witness: scale(r.witness) };
+  return { ...s, timings: t, clockRates };
 }

@@ -3,7 +3,11 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { BulkResult } from './bulk.js';
 
-export async function runParallel(firstSeed: number, count: number, workers = Math.max(1, Math.min(availableParallelism(), 4))): Promise<BulkResult> {
+export async function runParallel(
+  firstSeed: number,
+  count: number,
+  workers = Math.max(1, Math.min(availableParallelism(), 4)),
+): Promise<BulkResult> {
   const per = Math.ceil(count / workers);
   const jobs: Promise<BulkResult>[] = [];
   for (let w = 0; w < workers; w++) {
@@ -25,5 +29,6 @@ export async function runParallel(firstSeed: number, count: number, workers = Ma
     runs: results.reduce((a, r) => a + r.runs, 0),
     simulatedMs: results.reduce((a, r) => a + r.simulatedMs, 0),
     failures: results.flatMap((r) => r.failures),
+    randomTimingsRuns: results.reduce((a, r) => a + r.randomTimingsRuns, 0),
   };
 }

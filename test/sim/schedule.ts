@@ -1,5 +1,6 @@
 // Fault schedules: what happens to the simulated cluster, and when. Every fault heals by itself
 // after its duration, and everything is healed at `healAtMs` so convergence can be checked.
+import type { Timings } from '@pgvip/shared/core';
 
 export type Host = 'db-a' | 'db-b' | 'witness';
 export const HOSTS: readonly Host[] = ['db-a', 'db-b', 'witness'];
@@ -10,15 +11,27 @@ export type Ec2FaultKind = 'throttle' | '5xx' | 'hang' | 'lost' | 'stale' | 'slo
 
 export type Fault =
   /** Drop traffic from a to b (and b to a unless oneWay). */
-  | { readonly kind: 'partition'; readonly at: number; readonly a: Host; readonly b: Host; readonly oneWay: boolean; readonly durMs: number }
+  | {
+    readonly kind: 'partition'; readonly at: number; readonly a: Host; readonly b: Host; readonly oneWay: boolean;
+    readonly durMs: number;
+  }
   /** Cut a host from both others (its processes keep running). */
   | { readonly kind: 'isolate'; readonly at: number; readonly node: Host; readonly durMs: number }
   /** Random loss on the link a↔b with probability p. */
-  | { readonly kind: 'loss'; readonly at: number; readonly a: Host; readonly b: Host; readonly p: number; readonly durMs: number }
+  | {
+    readonly kind: 'loss'; readonly at: number; readonly a: Host; readonly b: Host; readonly p: number;
+    readonly durMs: number;
+  }
   /** Extra one-way delay on a→b (reordering follows from the jitter). */
-  | { readonly kind: 'delay'; readonly at: number; readonly a: Host; readonly b: Host; readonly extraMs: number; readonly durMs: number }
+  | {
+    readonly kind: 'delay'; readonly at: number; readonly a: Host; readonly b: Host; readonly extraMs: number;
+    readonly durMs: number;
+  }
   /** Flapping link: cut for cutMs every periodMs during durMs. */
-  | { readonly kind: 'flap'; readonly at: number; readonly a: Host; readonly b: Host; readonly cutMs: number; readonly periodMs: number; readonly durMs: number }
+  | {
+    readonly kind: 'flap'; readonly at: number; readonly a: Host; readonly b: Host; readonly cutMs: number;
+    readonly periodMs: number; readonly durMs: number;
+  }
   | { readonly kind: 'crash-agent'; readonly at: number; readonly node: Host; readonly downMs: number }
   /** The whole host dies (agent and PostgreSQL) and boots again after downMs (PostgreSQL restarts as it was). */
   | { readonly kind: 'crash-host'; readonly at: number; readonly node: Host; readonly downMs: number }
@@ -41,7 +54,10 @@ export type Fault =
    * reports each as a failed promote effect, which is all the core ever sees of a veto.
    */
   | { readonly kind: 'veto-promote'; readonly at: number; readonly node: DbNode; readonly durMs: number }
-  | { readonly kind: 'forge-lease-request'; readonly at: number; readonly to: Host; readonly from: DbNode; readonly ahead: number | 'max-safe-integer' };
+  | {
+    readonly kind: 'forge-lease-request'; readonly at: number; readonly to: Host; readonly from: DbNode;
+    readonly ahead: number | 'max-safe-integer';
+  };
 
 export interface Schedule {
   readonly seed: number;
@@ -57,6 +73,8 @@ export interface Schedule {
   readonly endMs: number;
   /** Start from a never-elected cluster (term 0) instead of db-a as primary of term 1. */
   readonly bootstrap?: boolean;
+  /** The timings every node runs (default: defaultTimings); part of the schedule so a seed replays them. */
+  readonly timings?: Timings;
 }
 
 export function baseSchedule(seed: number, faults: Fault[] = [], patch: Partial<Schedule> = {}): Schedule {

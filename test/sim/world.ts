@@ -31,6 +31,7 @@ export const realCores: Cores = { bootAgent, stepAgent, bootWitness, stepWitness
 
 export interface RunOptions {
   readonly cores?: Cores;
+  /** Overrides the schedule's timings. */
   readonly timings?: Timings;
   /** Record a readable transcript (costs time; off for bulk runs). */
   readonly transcript?: boolean;
@@ -72,7 +73,7 @@ class World implements ClusterView {
   readonly log = (who: string, text: string): void => this.transcript.log(who, text);
 
   constructor(readonly sched: Schedule, opts: RunOptions) {
-    const timings = opts.timings ?? defaultTimings;
+    const timings = opts.timings ?? sched.timings ?? defaultTimings;
     const bootstrap = sched.bootstrap === true;
     this.clock = new SimClock(sched.clockRates);
     this.rng = new Rng(sched.seed);
