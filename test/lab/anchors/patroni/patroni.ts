@@ -206,8 +206,8 @@ class PatroniInstance implements AnchorInstance {
   /**
    * Patroni repairs by itself (pg_rewind of the old primary, the sync standby again), so this waits.
    * When it stays stuck, the lab does what an operator would, and says so (takeRepairNotes): runs the
-   * VIP callback on a leader that never had a role change, or restarts a Patroni whose /sync key
-   * updates keep failing.
+   * VIP callback on a leader that never had a role change, or removes a /sync key whose updates keep
+   * failing.
    */
   async repair(): Promise<HealthyCluster> {
     const lab = this.#lab;
@@ -230,12 +230,16 @@ class PatroniInstance implements AnchorInstance {
       }
       const recent = this.#log(leader).slice(-12);
       if (recent.some((l) => /Synchronous replication key updated by someone else/.test(l.msg))) {
+        // Seen after a thawed old leader took its leader key back (the new one demoted) and wrote
+        // /sync: every later compare-and-set of that key fails, also after a restart of Patroni. Removing
+        // the key lets Patroni write it afresh at once.
         this.#notes.push(
           `Patroni on ${leader} kept failing to update its /sync key ("Synchronous replication key updated by ` +
-            `someone else": a stale etcd3 cache, patroni/patroni#2779), so it named no synchronous standby and ` +
-            `no failover was possible: the lab restarted Patroni on ${leader} (kill -9, PostgreSQL kept running)`,
+            `someone else"), so it named no synchronous standby and no failover was possible: the lab removed ` +
+            `the key (etcdctl del /service/${scope}/sync) and Patroni wrote it afresh`,
         );
-        await this.#patroni[leader].kill9();
+        const argv = ['/usr/bin/etcdctl', '--endpoints', `http://${lab.topology.hosts.witness.address}:2379`, 'del', `/service/${scope}/sync`];
+        await mustRunOnHost('witness', argv, { cgroup: false, env: { ETCDCTL_API: '3' }, timeoutMs: 30_000 });
       }
     } else {
       this.#notes.push(`Patroni had no leader 60 s after the run; the lab waited longer`);
