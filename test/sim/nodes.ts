@@ -85,8 +85,6 @@ export class Nodes {
     const settings = (self: DbNode): AgentSettings =>
       defaultAgentSettings({
         cluster: 'sim', self, peer: other(self), witness: 'witness', timings: t, replication: sched.replication,
-        // As the daemon does, until the core reads it from the timings.
-        vipCallBudgetMs: t.vipCallBudgetMs,
       });
     this.#agentSettings = { 'db-a': settings('db-a'), 'db-b': settings('db-b') };
     this.#witnessSettings = {

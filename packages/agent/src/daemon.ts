@@ -107,8 +107,6 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
     replication: cluster.replication.mode,
     lagBytesMax: BigInt(cluster.replication.lagBytesMax),
     fencing: cluster.fencing.mode,
-    // Validated with the other timings (timingViolations); the core reads it from here for now.
-    vipCallBudgetMs: cluster.timings.vipCallBudgetMs,
   });
 
   let key: ClusterKey | null = null;

@@ -35,8 +35,6 @@ export interface AgentSettings {
   readonly fencing: FenceMode;
   /** How often a primary re-verifies that EC2 routes the VIP to it. */
   readonly vipVerifyEveryMs: number;
-  /** The longest one EC2 call may take; the VIP is only moved while the lease outlives it. */
-  readonly vipCallBudgetMs: number;
   /**
    * How long a node that may no longer hold the VIP keeps it on its interface while EC2 may still
    * route it here (until a check shows EC2 routes it elsewhere, at most this long).
@@ -54,7 +52,6 @@ export function defaultAgentSettings(base: BaseSettings & Partial<AgentSettings>
     lagBytesMax: 16n * 1024n * 1024n,
     fencing: 'read-only',
     vipVerifyEveryMs: 10 * base.timings.heartbeatMs,
-    vipCallBudgetMs: 1000,
     vipKeepWhileRoutedMs: 2 * base.timings.leaseMs,
     switchoverTimeoutMs: 4 * base.timings.leaseMs,
     ...base,

@@ -131,15 +131,18 @@ export function vipPipeline(st: Step): boolean {
   }
 }
 
-/** Move the VIP here in EC2, if the lease outlives the EC2 call's budget. */
+/**
+ * Move the VIP here in EC2, if the lease outlives the EC2 call's budget (timings.vipCallBudgetMs,
+ * validated against the lease with the other timings: vipMoveRoomMs).
+ */
 export function moveVip(st: Step): void {
   const s = st.s;
-  const budget = leaseRemainingMs(s) - s.settings.timings.leaseMarginMs;
-  if (budget < s.settings.vipCallBudgetMs) {
+  const t = s.settings.timings;
+  if (leaseRemainingMs(s) - t.leaseMarginMs < t.vipCallBudgetMs) {
     st.because('VIP move waits for a fresher lease');
     return;
   }
-  st.effect({ kind: 'move-vip-cloud', term: s.durable.term, budgetMs: s.settings.vipCallBudgetMs });
+  st.effect({ kind: 'move-vip-cloud', term: s.durable.term, budgetMs: t.vipCallBudgetMs });
   st.because(`moving the VIP to ${s.settings.self} for term ${s.durable.term}`);
 }
 
