@@ -266,9 +266,18 @@ class PatroniInstance implements AnchorInstance {
     const promoted = this.#lab.promotionsSince(faultAt).find((p) => p.node === newPrimary);
     const oldLog = `patroni ${oldPrimary}`;
     const newLog = `patroni ${newPrimary}`;
+    const tookKey = first(newPrimary, /promoted self to leader/);
+    const restarted = first(oldPrimary, /starting as readonly because i had the session lock/);
+    if (tookKey === null && restarted !== null) {
+      // PostgreSQL crashed under a Patroni that kept the leader key: restarted where it was.
+      return [
+        { label: `${oldPrimary} restarting PostgreSQL (it holds the leader key)`, atMs: restarted, source: oldLog },
+        { label: `${oldPrimary} primary again`, atMs: first(oldPrimary, /promoted self to leader because I had/), source: oldLog },
+      ];
+    }
     return [
       { label: `${oldPrimary} demoted itself`, atMs: first(oldPrimary, /^demot|Demoting self/), source: oldLog },
-      { label: `${newPrimary} took the leader key`, atMs: first(newPrimary, /promoted self to leader/), source: newLog },
+      { label: `${newPrimary} took the leader key`, atMs: tookKey, source: newLog },
       { label: `PostgreSQL on ${newPrimary} promoted`, atMs: promoted?.atMs ?? null, source: `PostgreSQL ${newPrimary}` },
       { label: `callback assigned the VIP to ${newPrimary}`, atMs: first(newPrimary, /VIP assigned/), source: newLog },
     ];
