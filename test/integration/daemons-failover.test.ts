@@ -39,7 +39,9 @@ async function startCluster(t: TestContext, options: ClusterOptions = {}) {
   writeFileSync(keyFile, formatKeyFile(generateKey()), { mode: 0o600 });
   const tokenFile = path.join(dir, 'operator.token');
   writeFileSync(tokenFile, `${operatorToken}\n`, { mode: 0o600 });
-  const [pa, pb, pw, po, qa, qb] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const [pa, pb, pw, po, qa, qb] = await Promise.all([
+    freePort(), freePort(), freePort(), freePort(), freePort(), freePort(),
+  ]);
   const cluster = `
   name: orders
   nodes:
@@ -79,20 +81,31 @@ async function startCluster(t: TestContext, options: ClusterOptions = {}) {
   t.after(() => witness.close());
   const agents: Record<string, AgentDaemon> = {};
   for (const [self, pg] of [['db-a', pgA], ['db-b', pgB]] as const) {
-    agents[self] = await startAgentDaemon(agentCfg(self), { logger: log.child({ daemon: self }), pg, vip: new FakeVipPort(cloud, self), onFatal: (e) => assert.fail(e) });
+    agents[self] = await startAgentDaemon(agentCfg(self), {
+      logger: log.child({ daemon: self }),
+      pg,
+      vip: new FakeVipPort(cloud, self),
+      onFatal: (e) => assert.fail(e),
+    });
     t.after(() => agents[self]!.close());
   }
   const primaryCode = async (n: string) => (await agents[n]!.app.inject({ url: '/primary' })).statusCode;
   const clusterView = async () => {
     const res = await fetch(`http://127.0.0.1:${po}/api/v1/clusters/orders`, { headers: operatorAuth });
-    return (await res.json()) as { term: number; primary: string | null; syncEligible: string | null; nodes: { node: string; promotionBlocker: string | null }[] };
+    return (await res.json()) as {
+      term: number;
+      primary: string | null;
+      syncEligible: string | null;
+      nodes: { node: string; promotionBlocker: string | null }[];
+    };
   };
 
   return { agents, witness, pgA, pgB, listeners, cloud, primaryCode, clusterView, operatorPort: po, pgPortA: qa };
 }
 
 test('bootstrap, failover on a dead PostgreSQL, rejoin and switchover through the real daemons', { timeout: 120_000 }, async (t) => {
-  const { agents, pgA, pgB, listeners, cloud, primaryCode, clusterView, operatorPort: po, pgPortA: qa } = await startCluster(t);
+  const started = await startCluster(t);
+  const { agents, pgA, pgB, listeners, cloud, primaryCode, clusterView, operatorPort: po, pgPortA: qa } = started;
   const slotNames = async (pg: FakePostgres) => (await pg.replicationSlots()).map((slot) => `${slot.name}${slot.active ? '*' : ''}`).join(',');
   // Given a fresh cluster, Then db-a (already a running primary) is elected for term 1 and takes the VIP.
   await until('db-a to be primary with a lease', async () => (await primaryCode('db-a')) === 200);

@@ -26,7 +26,15 @@ function script(dir: string, name: string, body: string): string {
 interface Recorded {
   readonly argv1: string;
   readonly env: Record<string, string>;
-  readonly stdin: { event: string; node: string; role: string; previousRole?: string; term: number; primary: string | null; detail: string };
+  readonly stdin: {
+    event: string;
+    node: string;
+    role: string;
+    previousRole?: string;
+    term: number;
+    primary: string | null;
+    detail: string;
+  };
 }
 
 /** Two agents and a witness on loopback; every hook of each node appends one JSON line to hooks-<node>.log. */
@@ -43,7 +51,9 @@ async function startCluster(t: TestContext) {
     const h = (p: string, tag: string) => `{ path: ${p}, args: ['${log}', '${tag}'] }`;
     return `hooks:\n  beforePromote: { path: ${gate}, args: ['${log}', '$(touch ${canary}); touch ${canary}'], timeoutMs: 2000 }\n  afterPromote: ${h(record, 'after')}\n  onFence: ${h(record, 'fence')}\n  onRejoin: ${h(record, 'rejoin')}\n  onRoleChange: ${h(record, 'role')}\n`;
   };
-  const [pa, pb, pw, po, qa, qb] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const [pa, pb, pw, po, qa, qb] = await Promise.all([
+    freePort(), freePort(), freePort(), freePort(), freePort(), freePort(),
+  ]);
   const cluster = `
   name: orders
   nodes:
@@ -83,7 +93,12 @@ async function startCluster(t: TestContext) {
   t.after(() => witness.close());
   const agents: Record<string, AgentDaemon> = {};
   for (const [self, pg] of [['db-a', pgA], ['db-b', pgB]] as const) {
-    agents[self] = await startAgentDaemon(agentCfg(self), { logger: log.child({ daemon: self }), pg, vip: new FakeVipPort(cloud, self), onFatal: (e) => assert.fail(e) });
+    agents[self] = await startAgentDaemon(agentCfg(self), {
+      logger: log.child({ daemon: self }),
+      pg,
+      vip: new FakeVipPort(cloud, self),
+      onFatal: (e) => assert.fail(e),
+    });
     t.after(() => agents[self]!.close());
   }
   const primaryCode = async (n: string) => (await agents[n]!.app.inject({ url: '/primary' })).statusCode;
@@ -97,7 +112,8 @@ async function startCluster(t: TestContext) {
 }
 
 test('a before-promote veto keeps the standby from promoting after the primary died (no primary, never two) until the hook allows it; the hooks fire in order with their payloads', { timeout: 90_000 }, async (t) => {
-  const { agents, pgA, pgB, listeners, cloud, primaryCode, recorded, allow, canary, lines, syncEligible } = await startCluster(t);
+  const started = await startCluster(t);
+  const { agents, pgA, pgB, listeners, cloud, primaryCode, recorded, allow, canary, lines, syncEligible } = started;
   allow('db-a');
   // Given db-a is primary with the VIP and db-b its standby.
   await until('db-a to be primary with a lease', async () => (await primaryCode('db-a')) === 200);

@@ -19,7 +19,11 @@ export async function pgPort(port: number): Promise<Server> {
 }
 
 /** Polls `fn` every 100 ms until it gives a value other than undefined or false; fails naming `what`. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
+export async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

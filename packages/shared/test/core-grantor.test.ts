@@ -6,14 +6,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  PROTOCOL_VERSION, bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable, promiseLive, stepAgent, stepWitness,
+  PROTOCOL_VERSION, bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable, promiseLive,
+  stepAgent, stepWitness,
   type AgentState, type PeerReply, type PeerRequest, type PgSnapshot, type WitnessState,
 } from '../src/core/index.js';
 
 const env = (term: number, from: string) => ({ v: PROTOCOL_VERSION, cluster: 'c1', term, from });
 const leaseRequest = (term: number, from: string, seq: number): PeerRequest => ({ ...env(term, from), kind: 'lease-request', seq, lsn: 100n, timeline: 1, syncStandby: 'db-b' });
 const release = (term: number, from: string, leaseSeq: number): PeerRequest => ({ ...env(term, from), kind: 'lease-release', leaseSeq, reason: 'postgresql failed' });
-const standbyPg: PgSnapshot = { running: true, inRecovery: true, writable: false, timeline: 1, lsn: 100n, replayLsn: 100n, streaming: true, syncStandby: null, standbyInSync: false };
+const standbyPg: PgSnapshot = {
+  running: true, inRecovery: true, writable: false, timeline: 1, lsn: 100n, replayLsn: 100n,
+  streaming: true, syncStandby: null, standbyInSync: false,
+};
 
 const agentSettings = defaultAgentSettings({ cluster: 'c1', self: 'db-b', peer: 'db-a', witness: 'witness', timings: defaultTimings, replication: 'async' });
 const bootStandby = (): AgentState => bootAgent(agentSettings, { term: 3, primaryOfTerm: 'db-a' }, -100_000);

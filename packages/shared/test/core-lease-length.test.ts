@@ -7,7 +7,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable, leaseLengthConflict, leaseValidMs, stepAgent, stepWitness,
+  bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable, leaseLengthConflict,
+  leaseValidMs, stepAgent, stepWitness,
   PROTOCOL_VERSION, type PeerReply, type PgSnapshot,
 } from '../src/core/index.js';
 
@@ -15,7 +16,10 @@ const env = (term: number, from: string) => ({ v: PROTOCOL_VERSION, cluster: 'c1
 const ours = leaseValidMs(defaultTimings);
 const longer = leaseValidMs({ ...defaultTimings, leaseMs: 2 * defaultTimings.leaseMs });
 const leaseRequest = { ...env(3, 'db-a'), kind: 'lease-request' as const, seq: 7, lsn: 100n, timeline: 1, syncStandby: 'db-b' };
-const standbyPg: PgSnapshot = { running: true, inRecovery: true, writable: false, timeline: 1, lsn: 100n, replayLsn: 100n, streaming: true, syncStandby: null, standbyInSync: false };
+const standbyPg: PgSnapshot = {
+  running: true, inRecovery: true, writable: false, timeline: 1, lsn: 100n, replayLsn: 100n,
+  streaming: true, syncStandby: null, standbyInSync: false,
+};
 
 function reply(actions: readonly { kind: string }[]): PeerReply {
   const r = actions.find((a) => a.kind === 'reply') as { msg: PeerReply } | undefined;

@@ -7,7 +7,10 @@ import { bootAgent, defaultAgentSettings, defaultTimings, stepAgent, PROTOCOL_VE
 
 const settings = defaultAgentSettings({ cluster: 'c1', self: 'db-b', peer: 'db-a', witness: 'witness', timings: defaultTimings });
 // Not streaming for long: no longer eligible to ask for a NEW term.
-const staleStandby: PgSnapshot = { running: true, inRecovery: true, writable: false, timeline: 1, lsn: 100n, replayLsn: 100n, streaming: false, syncStandby: null, standbyInSync: false };
+const staleStandby: PgSnapshot = {
+  running: true, inRecovery: true, writable: false, timeline: 1, lsn: 100n, replayLsn: 100n,
+  streaming: false, syncStandby: null, standbyInSync: false,
+};
 
 test('Given term 2 with no known primary, When the node ticks, Then it asks the witness for term 2 (not 3), though the peer is not seen failing and it is not eligible', () => {
   const s = bootAgent(settings, { term: 2, primaryOfTerm: null }, -60_000);

@@ -5,12 +5,16 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable, promiseMs, rejoinBackoffMs, stepAgent, stepWitness,
+  bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable, promiseMs, rejoinBackoffMs,
+  stepAgent, stepWitness,
   vipErrorAfterFailures, PROTOCOL_VERSION, type AgentState, type AgentStatus, type PgSnapshot, type WitnessState,
 } from '../src/core/index.js';
 
 const env = (term: number, from: string) => ({ v: PROTOCOL_VERSION, cluster: 'c1', term, from });
-const standbyPg: PgSnapshot = { running: true, inRecovery: true, writable: false, timeline: 1, lsn: 100n, replayLsn: 100n, streaming: true, syncStandby: null, standbyInSync: false };
+const standbyPg: PgSnapshot = {
+  running: true, inRecovery: true, writable: false, timeline: 1, lsn: 100n, replayLsn: 100n,
+  streaming: true, syncStandby: null, standbyInSync: false,
+};
 const primaryPg: PgSnapshot = { running: true, inRecovery: false, writable: true, timeline: 1, lsn: 100n, replayLsn: 100n, streaming: false, syncStandby: 'db-b', standbyInSync: true };
 const t = defaultTimings;
 
@@ -24,7 +28,14 @@ function notices(actions: readonly { kind: string }[]): Notified[] {
 }
 
 /** Polls both nodes every heartbeat from `fromMs` to `toMs`; returns the witness and every notification. */
-function pollFor(w: WitnessState, fromMs: number, toMs: number, a: AgentStatus | null, b: AgentStatus | null, pgReachable = false): { w: WitnessState; events: Notified[] } {
+function pollFor(
+  w: WitnessState,
+  fromMs: number,
+  toMs: number,
+  a: AgentStatus | null,
+  b: AgentStatus | null,
+  pgReachable = false,
+): { w: WitnessState; events: Notified[] } {
   const events: Notified[] = [];
   for (let now = fromMs; now <= toMs; now += t.heartbeatMs) {
     for (const [node, st] of [['db-a', a], ['db-b', b]] as const) {
@@ -131,7 +142,10 @@ describe('agent: rejoin-failed and vip-error', () => {
 
   type Effected = { kind: 'effect'; id: number; effect: { kind: string } };
   const effectsOf = (actions: readonly { kind: string }[]): Effected[] => actions.filter((a): a is Effected => a.kind === 'effect');
-  /** Ticks once and completes every other effect it starts (the VIP check says: elsewhere); returns the rejoin it started, if any. */
+  /**
+   * Ticks once and completes every other effect it starts (the VIP check says: elsewhere); returns
+   * the rejoin it started, if any.
+   */
   function tick(s: AgentState, nowMs: number): { state: AgentState; rejoin: Effected | undefined } {
     let out = stepAgent(s, { kind: 'tick', nowMs, pg: demotedPg, writeProbe: 'not-run', peer: newPrimary });
     for (let i = 0; i < 5; i++) {

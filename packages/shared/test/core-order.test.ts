@@ -21,7 +21,8 @@ function primaryWithLease(): AgentState {
 
 test('a lease counts from the send time and lapses into a fence before anything else', () => {
   const s = primaryWithLease();
-  assert.equal(s.lease.held?.validUntilMs, 0 + defaultTimings.leaseMs * (1 - defaultTimings.maxDriftRatio) - defaultTimings.leaseMarginMs);
+  const { leaseMs, maxDriftRatio, leaseMarginMs } = defaultTimings;
+  assert.equal(s.lease.held?.validUntilMs, 0 + leaseMs * (1 - maxDriftRatio) - leaseMarginMs);
   const out = stepAgent(s, { kind: 'tick', nowMs: 5000, pg: primaryPg, writeProbe: 'ok', peer: null });
   assert.equal(out.actions[0]?.kind, 'effect');
   assert.deepEqual(out.actions[0]?.kind === 'effect' && out.actions[0].effect, { kind: 'fence', mode: 'read-only' });
@@ -45,7 +46,9 @@ test('a won vote is persisted first, then the WAL receiver stops before promotio
   s = { ...s, campaign: { term: 4, sentAtMs: 0 }, promise: null };
   const out = stepAgent(s, { kind: 'reply', nowMs: 10, msg: { ...env(4, 'witness'), kind: 'vote-reply', granted: true, reason: 'ok', primaryOfTerm: 'db-b' } });
   assert.deepEqual(out.actions[0], { kind: 'persist', state: { term: 4, primaryOfTerm: 'db-b' } });
-  const standbyPg: PgSnapshot = { ...primaryPg, inRecovery: true, writable: false, streaming: false, syncStandby: null, standbyInSync: false };
+  const standbyPg: PgSnapshot = {
+    ...primaryPg, inRecovery: true, writable: false, streaming: false, syncStandby: null, standbyInSync: false,
+  };
   const next = stepAgent({ ...out.state, pg: standbyPg }, { kind: 'tick', nowMs: 20, pg: standbyPg, writeProbe: 'not-run', peer: null });
   const effects = next.actions.filter((a) => a.kind === 'effect').map((a) => a.kind === 'effect' && a.effect.kind);
   assert.deepEqual(effects, ['stop-wal-receiver']);

@@ -8,15 +8,22 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  MAX_TERM, PROTOCOL_VERSION, bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable, stepAgent, stepWitness,
+  MAX_TERM, PROTOCOL_VERSION, bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable,
+  stepAgent, stepWitness,
   termAfter, isTermInRange,
   type AgentStatus, type PeerReply, type PgSnapshot, type WitnessSettings, type WitnessState,
 } from '../src/core/index.js';
 
 const env = (term: number, from: string) => ({ v: PROTOCOL_VERSION, cluster: 'c1', term, from });
 const leaseRequest = (term: number, from: string) => ({ ...env(term, from), kind: 'lease-request' as const, seq: 7, lsn: 100n, timeline: 1, syncStandby: null });
-const standbyPg: PgSnapshot = { running: true, inRecovery: true, writable: false, timeline: 1, lsn: 100n, replayLsn: 100n, streaming: true, syncStandby: null, standbyInSync: false };
-const primaryPg: PgSnapshot = { running: true, inRecovery: false, writable: true, timeline: 1, lsn: 100n, replayLsn: 100n, streaming: false, syncStandby: null, standbyInSync: false };
+const standbyPg: PgSnapshot = {
+  running: true, inRecovery: true, writable: false, timeline: 1, lsn: 100n, replayLsn: 100n,
+  streaming: true, syncStandby: null, standbyInSync: false,
+};
+const primaryPg: PgSnapshot = {
+  running: true, inRecovery: false, writable: true, timeline: 1, lsn: 100n, replayLsn: 100n,
+  streaming: false, syncStandby: null, standbyInSync: false,
+};
 const statusOf = (from: string, term: number, primaryOfTerm: string, pg: PgSnapshot): AgentStatus => ({
   ...env(term, from), primaryOfTerm, role: primaryOfTerm === from ? 'primary' : 'standby', pg, leaseRemainingMs: 0, promotionBlocker: null, maintenance: false,
 });
@@ -33,7 +40,9 @@ test('the term bound leaves room for the next term, and no term is created beyon
   assert.ok(Number.isSafeInteger(MAX_TERM + 1) && MAX_TERM * 32 <= Number.MAX_SAFE_INTEGER + 1);
   assert.equal(termAfter(7), 8);
   assert.equal(termAfter(MAX_TERM), null);
-  for (const bad of [-1, 1.5, MAX_TERM + 1, Number.MAX_SAFE_INTEGER, 2 ** 53, Infinity, Number.NaN]) assert.equal(isTermInRange(bad), false, String(bad));
+  for (const bad of [-1, 1.5, MAX_TERM + 1, Number.MAX_SAFE_INTEGER, 2 ** 53, Infinity, Number.NaN]) {
+    assert.equal(isTermInRange(bad), false, String(bad));
+  }
   assert.ok(isTermInRange(0) && isTermInRange(MAX_TERM));
 });
 

@@ -73,7 +73,9 @@ test('a fenced primary that cannot learn where EC2 routes the VIP drops it after
 });
 
 test('a standby handed a term by a switchover asks the witness and its peer for a lease in the same step', () => {
-  const standbyPg: PgSnapshot = { ...primaryPg, inRecovery: true, writable: false, streaming: true, syncStandby: null, standbyInSync: false };
+  const standbyPg: PgSnapshot = {
+    ...primaryPg, inRecovery: true, writable: false, streaming: true, syncStandby: null, standbyInSync: false,
+  };
   let s = bootAgent(settings('db-b'), { term: 3, primaryOfTerm: 'db-a' }, -10_000);
   s = stepAgent(s, { kind: 'tick', nowMs: 0, pg: standbyPg, writeProbe: 'not-run', peer: null }).state;
   const out = stepAgent(s, { kind: 'request', nowMs: 10, msg: { ...env(4, 'db-a'), kind: 'handover', to: 'db-b', finalLsn: 100n, timeline: 1 } });

@@ -15,7 +15,10 @@ const expectedFiles = ['agent-db-a.yaml', 'agent-db-b.yaml', 'cluster.key', 'ope
 const mode = (file: string) => (statSync(file).mode & 0o777).toString(8).padStart(4, '0');
 
 /** Every config in `dir` passes check-config; returns them parsed by the daemons' schema. */
-async function checkSet(dir: string, agents: readonly string[]): Promise<{ agents: AgentConfig[]; witness: WitnessConfig }> {
+async function checkSet(
+  dir: string,
+  agents: readonly string[],
+): Promise<{ agents: AgentConfig[]; witness: WitnessConfig }> {
   for (const name of [...agents.map((a) => `agent-${a}.yaml`), 'witness.yaml']) {
     const r = await runPgvip(['check-config', '--no-host-checks', path.join(dir, name)]);
     assert.equal(r.code, 0, `${name}: ${r.stdout}${r.stderr}`);
