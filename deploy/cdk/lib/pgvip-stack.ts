@@ -120,7 +120,11 @@ export class PgvipClusterStack extends Stack {
     });
     // The witness needs no EC2 action; with allowForcedStop, operators running `pgvip failover
     // --stop-old-primary` on it may stop this cluster's database instances (tags pgvip:cluster, pgvip:role).
-    const stopPolicy = renderStopInstancePolicy({ region: Aws.REGION, account: Aws.ACCOUNT_ID, cluster: c.clusterName });
+    const stopPolicy = renderStopInstancePolicy({
+      region: Aws.REGION,
+      account: Aws.ACCOUNT_ID,
+      cluster: c.clusterName,
+    });
     this.witnessRole = new iam.Role(this, 'WitnessRole', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
       description: c.allowForcedStop
