@@ -78,7 +78,8 @@ async function main(): Promise<void> {
         // https:// to pgvip's TLS listeners: their certificates chain to the lab's CA, which is
         // checked as pgvip's own clients check it (never turned off); mutual TLS wants a client certificate.
         const tls = req.tls as { ca: string; cert?: string; key?: string } | undefined;
-        const dispatcher = tls === undefined ? undefined : new UndiciAgent({ connect: { ...tls, rejectUnauthorized: true } });
+        const connect = { ...tls, rejectUnauthorized: true };
+        const dispatcher = tls === undefined ? undefined : new UndiciAgent({ connect });
         try {
           const res = await undiciFetch(req.url as string, {
             method: (req.method as string | undefined) ?? 'GET',

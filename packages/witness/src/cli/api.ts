@@ -52,7 +52,8 @@ export class OperatorClient {
   constructor(options: ClientOptions) {
     this.baseUrl = options.baseUrl;
     this.#options = options;
-    this.#dispatcher = new Agent({ connect: { timeout: 3_000, ...(options.ca === undefined ? {} : { ca: options.ca }) } });
+    const ca = options.ca === undefined ? {} : { ca: options.ca };
+    this.#dispatcher = new Agent({ connect: { timeout: 3_000, ...ca } });
   }
 
   async close(): Promise<void> {
