@@ -1,17 +1,18 @@
 // The agent's shell around the decision core: it observes PostgreSQL and the peer every heartbeat,
-// feeds the core, and carries out what the core returns in the order written on its output type:
-// persist (fsync) first, then replies and sends, then effects (whose results come back as inputs),
-// notifications last and fire-and-forget. All core steps run one at a time on the event loop.
+// feeds the core, and carries out what the core returns through core/execute.ts: persist (fsync)
+// first, then the replies, sends, effects (whose results come back as inputs) and fire-and-forget
+// notifications in the order the core wrote them. All core steps run one at a time on the event loop.
 import type { Logger } from 'pino';
 import {
   agentRole,
   agentStatus,
   leaseRemainingMs,
   leaseValidUntilMs,
+  executeStep,
   stepAgent,
-  type Action,
   type AgentDurable,
   type AgentInput,
+  type AgentOutput,
   type AgentState,
   type AgentStatus,
   type PeerReply,
@@ -207,6 +208,29 @@ export class AgentRunner {
   #step(input: AgentInput, respond?: (r: PeerReply) => void): void {
     const roleBefore = agentRole(this.#s);
     const out = stepAgent(this.#s, input);
+    try {
+      // core/execute.ts: persist first; a step whose persist fails never happened (not adopted,
+      // nothing sent or started), and the agent stops: a node whose disk refuses its term can keep
+      // no promise, and no action may run on a term that is not on disk.
+      executeStep(out, () => this.#adopt(out, roleBefore), {
+        persist: (state) => this.#d.stateFile.save(state),
+        reply: (msg) => respond?.(msg),
+        send: (to, msg) => this.#send(to, msg),
+        effect: (id, effect) => this.#effect(id, effect),
+        notify: (event, detail) => {
+          this.#d.metrics.events.inc({ event });
+          this.#d.logger.warn({ event, term: this.#s.durable.term }, detail);
+        },
+      });
+    } catch (e) {
+      this.#d.onFatal(e as Error);
+      return;
+    }
+    this.#armCommitGuard();
+  }
+
+  /** The step's state is in force (its persist, if any, is on disk): hooks, log line, gauges. */
+  #adopt(out: AgentOutput, roleBefore: string): void {
     this.#s = out.state;
     const roleAfter = agentRole(out.state);
     if (roleAfter !== roleBefore) this.#hook('on-role-change', `role ${roleBefore} → ${roleAfter}: ${out.reason}`, roleBefore);
@@ -218,8 +242,6 @@ export class AgentRunner {
     }
     this.#lastReason = out.reason;
     this.#updateGauges();
-    this.#execute(out.actions, respond);
-    this.#armCommitGuard();
   }
 
   /**
@@ -229,36 +251,6 @@ export class AgentRunner {
   #armCommitGuard(): void {
     const s = this.#s;
     this.#guard.update(leaseRemainingMs(s) > 0 ? leaseValidUntilMs(s) : null);
-  }
-
-  #execute(actions: readonly Action<AgentDurable>[], respond?: (r: PeerReply) => void): void {
-    for (const a of actions) {
-      switch (a.kind) {
-        case 'persist':
-          try {
-            this.#d.stateFile.save(a.state);
-          } catch (e) {
-            // Nothing after a failed persist may happen: a reply or effect would act on a term that
-            // is not on disk.
-            this.#d.onFatal(e as Error);
-            return;
-          }
-          break;
-        case 'reply':
-          respond?.(a.msg);
-          break;
-        case 'send':
-          this.#send(a.to, a.msg);
-          break;
-        case 'effect':
-          this.#effect(a.id, a.effect);
-          break;
-        case 'notify':
-          this.#d.metrics.events.inc({ event: a.event });
-          this.#d.logger.warn({ event: a.event, term: this.#s.durable.term }, a.detail);
-          break;
-      }
-    }
   }
 
   #send(to: string, msg: PeerRequest): void {

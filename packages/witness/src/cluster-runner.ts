@@ -13,8 +13,8 @@ import type { Logger } from 'pino';
 import {
   PgvipError,
   bootWitness,
+  executeStep,
   stepWitness,
-  type Action,
   type ClusterConfig,
   type NodeId,
   type OperatorCommand,
@@ -172,42 +172,31 @@ export class ClusterRunner {
   #run(input: WitnessInput): { out: WitnessOutput; replies: PeerReply[]; sends: Promise<SendOutcome>[] } {
     const before = this.#state;
     const out = stepWitness(before, input);
-    const persist = out.actions.find((a): a is Extract<Action<WitnessDurable>, { kind: 'persist' }> => a.kind === 'persist');
-    if (persist !== undefined) {
-      if (out.actions[0] !== persist) throw new PgvipError('PGVIP_INTERNAL', 'the witness core emitted persist after another action');
-      // Throws PGVIP_STATE_WRITE: then this step never happened (state, replies and sends discarded).
-      try {
-        this.#d.store.save(this.name, persist.state);
-      } catch (e) {
-        this.#d.metrics.stateWriteFailed(this.name);
-        throw e;
-      }
-    }
-    this.#state = out.state;
-    this.#logStep(input, out);
-    this.#count(input, before, out);
-
     const replies: PeerReply[] = [];
     const sends: Promise<SendOutcome>[] = [];
-    for (const action of out.actions) {
-      switch (action.kind) {
-        case 'persist':
-          break;
-        case 'reply':
-          replies.push(action.msg);
-          break;
-        case 'send':
-          sends.push(this.#send(action.to, action.msg));
-          break;
-        case 'notify':
-          this.#notify(action.event, action.detail, input, before, out.state);
-          break;
-        case 'effect':
-          // The witness has no effects to run; the core never asks for one here.
-          this.#log.error({ term: out.state.durable.term, effect: action.effect.kind }, 'witness core asked for an effect; ignored');
-          break;
-      }
-    }
+    // core/execute.ts: persist first; if it throws (PGVIP_STATE_WRITE), this step never happened:
+    // the old state stays in force, nothing is answered or sent, and the error goes to the caller.
+    executeStep(out, (state) => {
+      this.#state = state;
+      this.#logStep(input, out);
+      this.#count(input, before, out);
+    }, {
+      persist: (state) => {
+        try {
+          this.#d.store.save(this.name, state);
+        } catch (e) {
+          this.#d.metrics.stateWriteFailed(this.name);
+          throw e;
+        }
+      },
+      reply: (msg) => replies.push(msg),
+      send: (to, msg) => sends.push(this.#send(to, msg)),
+      notify: (event, detail) => this.#notify(event, detail, input, before, out.state),
+      // The witness has no effects to run; the core never asks for one here.
+      effect: (_id, effect) => {
+        this.#log.error({ term: out.state.durable.term, effect: effect.kind }, 'witness core asked for an effect; ignored');
+      },
+    });
     return { out, replies, sends };
   }
 

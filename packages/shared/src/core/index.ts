@@ -1,6 +1,7 @@
 export * from './actions.js';
 export * from './agent.js';
 export * from './eligibility.js';
+export * from './execute.js';
 export * from './grantor.js';
 export * from './invariants.js';
 export * from './messages.js';

@@ -1,0 +1,57 @@
+// The one executor of a step's output for both daemons: it runs the actions by the rules of
+// core/actions.ts through the ports a daemon gives it, and holds the one policy for a persist that
+// fails. (The simulator runs the same rules with its modelled fsync delay and crashes: test/sim.)
+//
+// A failed persist: the step never happened. Persist comes first and must be durable before
+// anything of the step acts, so when it throws, the new state is not adopted and no reply, send,
+// effect or notification of the step goes out; the error goes to the caller. What the caller does
+// next is its own: the agent stops (a node whose disk refuses its term can keep no promise), the
+// witness refuses the input (the request fails; the next poll asks again).
+
+import type { Effect, NotifyEvent, StepOutput } from './actions.js';
+import type { NodeId, PeerReply, PeerRequest } from './messages.js';
+
+export interface OutputPorts<Durable> {
+  /** Make `state` durable (written and fsynced) or throw. */
+  persist(state: Durable): void;
+  /** Answer the request that this step was the input of. */
+  reply(msg: PeerReply): void;
+  send(to: NodeId, msg: PeerRequest): void;
+  /** Start an effect; its result comes back later as an `effect-done` input. */
+  effect(id: number, effect: Effect): void;
+  /** Fire and forget: must not block what follows. */
+  notify(event: NotifyEvent, detail: string): void;
+}
+
+/**
+ * Persist (if the step asks to), then adopt the new state, then run the other actions in the order
+ * the core wrote them. Throws the persist's error having done nothing else (see the policy above),
+ * or an Error when the output breaks the persist-first rule (a core bug: nothing is done either).
+ */
+export function executeStep<State, Durable>(
+  out: StepOutput<State, Durable>, adopt: (state: State) => void, ports: OutputPorts<Durable>,
+): void {
+  const persistAt = out.actions.findIndex((a) => a.kind === 'persist');
+  if (persistAt > 0) throw new Error(`the core emitted persist after ${out.actions[0]?.kind}: persist must come first`);
+  const first = out.actions[0];
+  if (first?.kind === 'persist') ports.persist(first.state);
+  adopt(out.state);
+  for (const a of out.actions) {
+    switch (a.kind) {
+      case 'persist':
+        break;
+      case 'reply':
+        ports.reply(a.msg);
+        break;
+      case 'send':
+        ports.send(a.to, a.msg);
+        break;
+      case 'effect':
+        ports.effect(a.id, a.effect);
+        break;
+      case 'notify':
+        ports.notify(a.event, a.detail);
+        break;
+    }
+  }
+}
