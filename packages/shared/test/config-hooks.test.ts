@@ -71,3 +71,31 @@ test('Given check-config judging for the daemon\'s user, Then a hook only root m
   const problems = (await agentPreflight(config({ onRoleChange: rootOnly }), { asUser: { name: 'nobody', uid: 65534, gids: [65534] } })).map((e) => e.message);
   assert.ok(problems.some((m) => /hooks\.onRoleChange\.path: .*root-only is not executable by nobody; run: chmod \+x /.test(m)), problems.join('\n'));
 });
+
+test('Given hooks or a re-seed command on a host without setpriv, Then the preflight refuses and names util-linux', async (t) => {
+  const { dir, config } = host(t);
+  const ok = path.join(dir, 'ok');
+  writeFileSync(ok, '#!/bin/sh\n', { mode: 0o755 });
+  const nowhere = [path.join(dir, 'no-setpriv')];
+  const problems = (await agentPreflight(config({ onRoleChange: ok }), { setprivCandidates: nowhere })).map((e) => e.message);
+  assert.ok(
+    problems.some((m) => /hooks\.onRoleChange: setpriv was not found .*CAP_NET_ADMIN; install util-linux, or remove them/.test(m)),
+    problems.join('\n'),
+  );
+  const withReseed = parseConfigText(
+    agentYaml((d) => {
+      d.stateDir = path.join(dir, 'state');
+      d.cluster.auth = { disabled: true };
+      d.rejoin = { reseed: { methods: ['command', 'basebackup'], command: { path: ok } } };
+    }),
+    'agent',
+    'agent.yaml',
+  );
+  const reseedProblems = (await agentPreflight(withReseed, { setprivCandidates: nowhere })).map((e) => e.message);
+  assert.ok(reseedProblems.some((m) => /rejoin\.reseed\.command: setpriv was not found/.test(m)), reseedProblems.join('\n'));
+  // Where setpriv is there, or nothing would run through it, nothing is said about it.
+  const setpriv = path.join(dir, 'setpriv');
+  writeFileSync(setpriv, '#!/bin/sh\n', { mode: 0o755 });
+  assert.deepEqual(await agentPreflight(config({ onRoleChange: ok }), { setprivCandidates: [setpriv] }), []);
+  assert.deepEqual(await agentPreflight(config({}), { setprivCandidates: nowhere }), []);
+});

@@ -4,8 +4,13 @@
 // PostgreSQL refuses to run as root, and files it creates must belong to its user. When the agent
 // runs as root we spawn with that user's uid/gid (libuv also drops root's supplementary groups);
 // when it already runs as that user we spawn directly.
+//
+// Every program started here runs without the agent's ambient capabilities (CAP_NET_ADMIN, for
+// `ip addr`): ambient capabilities survive execve, so a postmaster started by pg_ctl would hold
+// them, and so would every backend, COPY ... PROGRAM and untrusted-language function.
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
+import { withoutCapabilities } from '../hooks/capabilities.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -48,6 +53,13 @@ export interface CommandOptions {
   readonly timeoutMs: number;
   readonly cwd: string;
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * 'required': do not run (the result says why, with no exit code) when the capabilities cannot be
+   * dropped (no setpriv): an operator's program (the re-seed command) must not run with them, and the preflight
+   * refuses such a config on a host without setpriv. 'when-possible' (the default, PostgreSQL's own
+   * tools): run with them as before rather than leave the node without its server.
+   */
+  readonly dropCapabilities?: 'required' | 'when-possible';
 }
 
 const outputLimitChars = 64 * 1024;
@@ -56,7 +68,12 @@ const outputLimitChars = 64 * 1024;
 export async function runAsOsUser(user: OsUser, file: string, args: readonly string[], options: CommandOptions): Promise<CommandResult> {
   const startedAt = performance.now();
   const dropPrivileges = process.getuid?.() === 0 && user.uid !== 0;
-  const child = spawn(file, [...args], {
+  const unprivileged = withoutCapabilities([file, ...args]);
+  if (!unprivileged.ok && options.dropCapabilities === 'required') {
+    return { exitCode: null, signal: null, timedOut: false, stdout: '', stderr: `not started: ${unprivileged.why}`, durationMs: 0 };
+  }
+  const [program, ...argv] = unprivileged.ok ? unprivileged.argv : [file, ...args];
+  const child = spawn(program!, argv, {
     cwd: options.cwd,
     // Its own process group, so a timeout can kill pg_basebackup and anything it started.
     detached: true,

@@ -115,9 +115,12 @@ async function restoreWithCommand(
       PGVIP_PRIMARY_PORT: String(primary.port),
       PGVIP_PRIMARY_CONNINFO: values.primaryConninfo,
     },
+    // The operator's program runs without the agent's CAP_NET_ADMIN, or not at all.
+    dropCapabilities: 'required',
   });
   if (result.exitCode !== 0) {
-    const why = result.timedOut ? `timed out after ${method.timeoutMs} ms` : `exit ${result.exitCode ?? result.signal}`;
+    const exit = result.exitCode ?? result.signal;
+    const why = result.timedOut ? `timed out after ${method.timeoutMs} ms` : exit === null ? 'did not run' : `exit ${exit}`;
     throw new PgvipError('PGVIP_PG_RESEED_COMMAND_FAILED', `${method.path} ${why}: ${outputTail(result)}`);
   }
   // Exit 0 is not enough: a wrapper that forgot to fail would leave the node without a database.

@@ -7,6 +7,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import path from 'node:path';
 import { loadKey } from '../auth/key.js';
 import { PgvipError, isPgvipError } from '../errors.js';
+import { findSetpriv, setprivCandidates } from '../host/setpriv.js';
 import { createDurableFile } from '../state/durable-file.js';
 import { loadTlsMaterial, type TlsFilesConfig } from '../transport/tls.js';
 import { agentDurableSchema, bootCountSchema, witnessStateFileSchema } from '../state/schemas.js';
@@ -22,6 +23,8 @@ export interface PreflightOptions {
    * this process, exactly as the daemon does (and create the state directory when missing).
    */
   readonly asUser?: ServiceUser;
+  /** Where setpriv may be (tests; default the fixed paths of host/setpriv.ts). */
+  readonly setprivCandidates?: readonly string[];
 }
 
 type Check = () => unknown;
@@ -99,6 +102,22 @@ function hookCheck(file: string, field: string, user: ServiceUser | undefined): 
   };
 }
 
+/**
+ * The agent starts hooks and the re-seed command through setpriv, so that they do not inherit its
+ * ambient CAP_NET_ADMIN, and refuses to start them without it: a host without setpriv would find
+ * out in the middle of a failover (a before-promote hook that cannot start vetoes every promotion).
+ */
+function setprivCheck(fields: readonly string[], candidates: readonly string[]): Check {
+  return () => {
+    if (findSetpriv(candidates) !== null) return;
+    throw new PgvipError(
+      'PGVIP_CONFIG_INVALID',
+      `${fields.join(', ')}: setpriv was not found (looked in ${candidates.join(', ')}); the agent runs these ` +
+        'programs through it so that they do not hold its CAP_NET_ADMIN; install util-linux, or remove them',
+    );
+  };
+}
+
 function canExecute(file: string): boolean {
   try {
     accessSync(file, constants.X_OK);
@@ -119,9 +138,12 @@ export function agentPreflight(config: AgentConfig, options: PreflightOptions = 
   if (config.tls !== undefined) checks.push(tlsCheck(config.tls, 'tls', asUser));
   for (const [name, hook] of Object.entries(config.hooks)) if (hook !== undefined) checks.push(hookCheck(hook.path, `hooks.${name}.path`, asUser));
   const reseedCommand = config.rejoin.reseed.command;
+  const programs = Object.entries(config.hooks).flatMap(([name, hook]) => (hook === undefined ? [] : [`hooks.${name}`]));
   if (reseedCommand !== undefined && config.rejoin.reseed.methods.includes('command')) {
     checks.push(hookCheck(reseedCommand.path, 'rejoin.reseed.command.path', asUser));
+    programs.push('rejoin.reseed.command');
   }
+  if (programs.length > 0) checks.push(setprivCheck(programs, options.setprivCandidates ?? setprivCandidates));
   const files = agentStateFileNames(cluster.name);
   checks.push(
     inOrder(
