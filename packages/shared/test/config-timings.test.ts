@@ -42,8 +42,9 @@ test('a lease that would not survive two lost renewals names the leaseMs that wo
 });
 
 test('a lease too short for the VIP move is refused, though every other inequality holds', async () => {
-  // Issue 12: this passed every check, yet a promoted node could never move the VIP: the move
-  // needs its lease to outlive the EC2 call (vipCallBudgetMs, 1000) and the lease never can.
+  // Before vipCallBudgetMs was validated this passed every check, yet a promoted node could never
+  // move the VIP: the move needs its lease to outlive the EC2 call (vipCallBudgetMs, 1000) and the
+  // lease never can.
   const line = only(await timingProblems({ heartbeatMs: 300, requestTimeoutMs: 250, leaseMs: 1000 }), 'leaseMs');
   assert.match(line, /leaseMs·\(1−ρ\)−2·leaseMarginMs−heartbeatMs−requestTimeoutMs = 240 must be ≥ vipCallBudgetMs = 1000/);
   assert.match(line, /raise leaseMs to at least 1768, or lower vipCallBudgetMs to at most 240$/);

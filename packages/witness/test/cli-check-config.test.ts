@@ -64,8 +64,9 @@ describe('pgvip check-config', { concurrency: true, timeout: 120_000 }, () => {
   });
 
   it('refuses timings whose lease leaves no room to move the VIP, naming the field and the fix', async (t) => {
-    // Issue 12: these timings passed, yet a promoted node could never move the VIP (the EC2 call
-    // budget, vipCallBudgetMs = 1000, must fit in the lease a node holds between renewals).
+    // Before vipCallBudgetMs was validated these timings passed, yet a promoted node could never
+    // move the VIP (the EC2 call budget, vipCallBudgetMs = 1000, must fit in the lease a node holds
+    // between renewals).
     const example = readFileSync('deploy/examples/agent-db-a.yaml', 'utf8');
     const timings = '  timings: { heartbeatMs: 300, requestTimeoutMs: 250, leaseMs: 1000 }\n';
     assert.ok(example.includes('\n  # timings: omitted on purpose'));
