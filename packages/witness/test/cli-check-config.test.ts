@@ -69,9 +69,10 @@ describe('pgvip check-config', { concurrency: true, timeout: 120_000 }, () => {
     // between renewals).
     const example = readFileSync('deploy/examples/agent-db-a.yaml', 'utf8');
     const timings = '  timings: { heartbeatMs: 300, requestTimeoutMs: 250, leaseMs: 1000 }\n';
-    assert.ok(example.includes('\n  # timings: omitted on purpose'));
     const file = path.join(tempDir(t, 'pgvip-check-'), 'agent.yaml');
-    writeFileSync(file, example.replace('\n  # timings: omitted on purpose', `\n${timings}  # timings: omitted on purpose`));
+    const omitted = '\n  # timings: omitted on purpose';
+    assert.ok(example.includes(omitted));
+    writeFileSync(file, example.replace(omitted, `\n${timings}${omitted.slice(1)}`));
     const r = await runPgvip(['check-config', file, '--no-host-checks']);
     assert.equal(r.code, 2, r.stdout + r.stderr);
     const lines = r.stdout.trimEnd().split('\n');

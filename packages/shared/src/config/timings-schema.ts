@@ -13,7 +13,7 @@ const d = defaultTimings;
 
 const timingFields = {
   heartbeatMs: durationMs(10, 60_000).default(d.heartbeatMs).describe('How often the primary renews its lease and every node checks its peers.'),
-  requestTimeoutMs: durationMs(1, 60_000).default(d.requestTimeoutMs).describe('Timeout of one peer check or protocol request; must be shorter than heartbeatMs.'),
+  requestTimeoutMs: durationMs(1, 60_000).default(d.requestTimeoutMs).describe('Timeout of one peer check or protocol request; must be shorter than heartbeatMs, and longer than a round trip between the nodes (no check here can see the network: with requests timing out, leases lapse and no failover completes).'),
   leaseMs: durationMs(100, 600_000).default(d.leaseMs).describe('Nominal lease length L. The primary trusts a lease for L·(1−ρ)−leaseMarginMs from sending the renewal; grantors keep their promise for L·(1+ρ)+leaseMarginMs.'),
   maxDriftRatio: decimal().default(d.maxDriftRatio).describe('Bound ρ on how much faster or slower one node\'s monotonic clock may run than another\'s (0.01 = 1 %); must be in [0, 0.1).'),
   leaseMarginMs: durationMs(0, 60_000).default(d.leaseMarginMs).describe('Extra safety margin on both sides of the lease (scheduling delays, timer slack).'),
