@@ -23,14 +23,25 @@ function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
 }
-const stats = (xs: number[]) => ({ runs: xs.length, p50: Math.round(quantile(xs, 0.5)), p95: Math.round(quantile(xs, 0.95)), max: Math.round(Math.max(...xs)) });
+const stats = (xs: number[]) => ({
+  runs: xs.length,
+  p50: Math.round(quantile(xs, 0.5)),
+  p95: Math.round(quantile(xs, 0.95)),
+  max: Math.round(Math.max(...xs)),
+});
 
 /** Random drift and fault instant, so the fault lands anywhere in the heartbeat cycle. */
-function variedSchedule(seed: number, fault: (at: number) => Fault[], patch: Partial<Schedule> = {}): { schedule: Schedule; faultAt: number } {
+function variedSchedule(
+  seed: number,
+  fault: (at: number) => Fault[],
+  patch: Partial<Schedule> = {},
+): { schedule: Schedule; faultAt: number } {
   const rng = new Rng(seed);
   const rate = () => 1 - defaultTimings.maxDriftRatio + 2 * defaultTimings.maxDriftRatio * rng.next();
   const faultAt = 10_000 + rng.int(0, 1000);
-  return { schedule: baseSchedule(seed, fault(faultAt), { clockRates: { 'db-a': rate(), 'db-b': rate(), witness: rate() }, endMs: 45_000, healAtMs: 40_000, ...patch }), faultAt };
+  const clockRates = { 'db-a': rate(), 'db-b': rate(), witness: rate() };
+  const schedule = baseSchedule(seed, fault(faultAt), { clockRates, endMs: 45_000, healAtMs: 40_000, ...patch });
+  return { schedule, faultAt };
 }
 
 function failoverTimes(fault: (at: number) => Fault[]): number[] {
@@ -90,6 +101,8 @@ const result = {
   model: 'promote 200-600 ms, EC2 API 20-150 ms + remap 200-800 ms, one-way network delay 1-3 ms, client write every 100 ms',
   schedules_per_second: Number((bulk.runs / seconds).toFixed(1)),
   throughput_violations: bulk.failures.length,
+  // The throughput's schedules are the bulk test's: a quarter of them on random valid timings.
+  throughput_random_timings_runs: bulk.randomTimingsRuns,
   host_loss_failover_ms: hostLoss,
   pg_crash_failover_ms: pgCrash,
   false_failovers: flaky.false_failovers,

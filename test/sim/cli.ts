@@ -3,17 +3,18 @@
 // `npm run sim -- --rewrite-golden` rewrites the golden transcripts under test/sim/testdata/.
 import { rewriteGolden } from './golden.js';
 import { parseCommandLine, usageError } from '../../scripts/cli-args.mjs';
-import { randomFaultSchedule, randomSchedule } from './generate.js';
+import { randomFaultSchedule, randomSchedule, withForgedLeaseRequests } from './generate.js';
 import { describeTimings } from './random-timings.js';
 import { scenarios } from './scenarios.js';
 import { describeFault } from './schedule.js';
 import { runSchedule } from './world.js';
 
-const usage = `usage: npm run sim -- [--seed N] [--scenario NAME] [--quiet] [--default-timings] [--list]
+const usage = `usage: npm run sim -- [--seed N] [--scenario NAME] [--quiet] [--default-timings] [--forged] [--list]
                       [--rewrite-golden]
   --seed N          the seed of the random fault schedule (default 1); a quarter of the seeds run on
                     random valid timings, as in the bulk run of npm test
   --default-timings run the seed's faults on the default timings (as the golden transcripts do)
+  --forged          the seed's schedule with three forged lease requests on top (as forged.test.ts runs it)
   --scenario NAME   replay a named fault scenario (--list shows them) instead of a random schedule
   --quiet           no transcript, only the outcome
   --list            list the named scenarios
@@ -26,6 +27,7 @@ const { values } = parseCommandLine({
     scenario: { type: 'string' },
     quiet: { type: 'boolean', default: false },
     'default-timings': { type: 'boolean', default: false },
+    forged: { type: 'boolean', default: false },
     list: { type: 'boolean', default: false },
     'rewrite-golden': { type: 'boolean', default: false },
   },
@@ -54,7 +56,9 @@ if (values.scenario !== undefined) {
   console.log(`scenario ${values.scenario}: ${sc.goal}`);
   schedule = sc.schedule(seed);
 } else {
-  schedule = values['default-timings'] ? randomFaultSchedule(seed) : randomSchedule(seed);
+  if (values.forged && values['default-timings']) usageError(usage, '--forged and --default-timings do not combine');
+  if (values.forged) schedule = withForgedLeaseRequests(seed);
+  else schedule = values['default-timings'] ? randomFaultSchedule(seed) : randomSchedule(seed);
 }
 const rates = JSON.stringify(schedule.clockRates);
 console.log(`seed ${seed}, ${schedule.replication} replication, clock rates ${rates}`);
@@ -63,7 +67,8 @@ for (const f of schedule.faults) console.log(`  at ${(f.at / 1000).toFixed(3)} s
 const r = runSchedule(schedule, { transcript: !values.quiet });
 if (!values.quiet) for (const line of r.transcript) console.log(line);
 const acked = r.acks.length;
-const promotions = r.promotions.map((p) => `${p.node}@${(p.t / 1000).toFixed(2)}s(term ${p.term})`).join(', ') || 'none';
+const promotions = r.promotions.map((p) => `${p.node}@${(p.t / 1000).toFixed(2)}s(term ${p.term})`).join(', ') ||
+  'none';
 console.log(`\n${r.writesAttempted} writes attempted, ${acked} acknowledged; promotions: ${promotions}; ` +
   `final primary: ${r.finalPrimary ?? 'none'}`);
 if (r.violations.length > 0) {

@@ -120,3 +120,17 @@ export function onTimings(s: Schedule, t: Timings): Schedule {
   const clockRates = { 'db-a': scale(r['db-a']), 'db-b': scale(r['db-b']), witness: scale(r.witness) };
   return { ...s, timings: t, clockRates };
 }
+
+/** The random schedule of `seed` (unchanged, so seeds keep their meaning) plus three forged requests. */
+export function withForgedLeaseRequests(seed: number): Schedule {
+  const s = randomSchedule(seed);
+  const rng = new Rng(seed ^ 0x5eed);
+  const forged = Array.from({ length: 3 }, (): Fault => ({
+    kind: 'forge-lease-request',
+    at: rng.int(3_000, s.healAtMs - 1_000),
+    to: HOSTS[rng.int(0, HOSTS.length - 1)]!,
+    from: rng.chance(0.5) ? 'db-a' : 'db-b',
+    ahead: rng.chance(0.25) ? 'max-safe-integer' : rng.int(1, 3),
+  }));
+  return { ...s, faults: [...s.faults, ...forged].sort((x, y) => x.at - y.at) };
+}
