@@ -80,7 +80,7 @@ export function engineFloor(range) {
 }
 
 /** The Debian architecture of an ELF executable, from its e_machine field. */
-function elfArch(file) {
+export function elfArch(file) {
   const head = readFileSync(file).subarray(0, 20);
   if (head.readUInt32BE(0) !== 0x7f454c46) fail(`${file} is not an ELF executable`);
   const machine = head.readUInt16LE(18);
@@ -101,11 +101,11 @@ function maintainerFrom(given) {
   return who;
 }
 
-function runScript([major, minor]) {
+export function runScript([major, minor], { packageKind = '.deb', installHint = 'apt install nodejs' } = {}) {
   return `#!/bin/sh
 # Runs a pgvip entry point (a path under ${libDir}) with a Node.js that pgvip supports:
 # $PGVIP_NODE when set, else the runtime bundled in this package, else \`node\` on PATH if it is at
-# least ${major}.${minor} (package.json's engines floor). Installed by the pgvip .deb.
+# least ${major}.${minor} (package.json's engines floor). Installed by the pgvip ${packageKind}.
 set -e
 lib=${libDir}
 entry="$1"
@@ -117,7 +117,7 @@ elif [ -x "$lib/node/bin/node" ]; then
 else
   node="$(command -v node || true)"
   if [ -z "$node" ]; then
-    echo "pgvip: no Node.js found: this package bundles none, so install Node.js >= ${major}.${minor} (apt install nodejs) or set PGVIP_NODE to one" >&2
+    echo "pgvip: no Node.js found: this package bundles none, so install Node.js >= ${major}.${minor} (${installHint}) or set PGVIP_NODE to one" >&2
     exit 1
   fi
 fi
@@ -134,13 +134,13 @@ exec "$node" "$lib/$entry" "$@"
 `;
 }
 
-const wrapper = (name, entry) => `#!/bin/sh
-# ${name}: installed by the pgvip .deb; ${libDir}/bin/run picks the Node.js runtime.
+export const wrapper = (name, entry, packageKind = '.deb') => `#!/bin/sh
+# ${name}: installed by the pgvip ${packageKind}; ${libDir}/bin/run picks the Node.js runtime.
 exec ${libDir}/bin/run ${entry} "$@"
 `;
 
 /** deploy/systemd's unit with its ExecStart running the wrapper; each rewrite must match once. */
-function packagedUnit(text, name) {
+export function packagedUnit(text, name, packageKind = '.deb') {
   const daemon = name.replace(/\.service$/, '');
   const rewrites = [
     [/^ExecStart=(?:\/usr\/bin\/node|\/opt\/pgvip\/current\/node\/bin\/node) \/opt\/pgvip\/current\/packages\/(agent|witness)\/dist\/main\.js /m, `ExecStart=/usr/bin/${daemon} `],
@@ -151,7 +151,7 @@ function packagedUnit(text, name) {
     if (!pattern.test(out)) fail(`deploy/systemd/${name} no longer has a line matching ${pattern}: update scripts/package-deb.mjs`);
     out = out.replace(pattern, replacement);
   }
-  return out.replace(/^# Installed by deploy\/install\.sh;/m, '# Installed by the pgvip .deb (deploy/install.sh installs it elsewhere);');
+  return out.replace(/^# Installed by deploy\/install\.sh;/m, `# Installed by the pgvip ${packageKind} (deploy/install.sh installs it elsewhere);`);
 }
 
 const postinst = `#!/bin/sh
@@ -234,7 +234,7 @@ const devClutter = /^(\.npmignore|\.gitattributes|\.eslintrc(\..+)?)$/;
  * The release's files as Debian wants them: 0755 for scripts (#!) and executables, 0644 for the
  * rest, whatever modes their npm tarballs carried (some ship LICENSE or index.js executable).
  */
-function normalizeModes(dir) {
+export function normalizeModes(dir) {
   for (const rel of filesUnder(dir)) {
     const file = path.join(dir, rel);
     if (devClutter.test(path.basename(rel))) {
@@ -329,7 +329,7 @@ export function buildDeb(options) {
     for (const entry of readdirSync(path.join(release, 'deploy'))) {
       const from = path.join(release, 'deploy', entry);
       if (entry === 'examples') cpSync(from, path.join(doc, 'examples'), { recursive: true });
-      else if (!['systemd', 'cdk', 'install.sh', 'pgvip-upgrade.sh'].includes(entry)) cpSync(from, path.join(doc, 'examples', entry), { recursive: true });
+      else if (!['systemd', 'rpm', 'cdk', 'install.sh', 'pgvip-upgrade.sh'].includes(entry)) cpSync(from, path.join(doc, 'examples', entry), { recursive: true });
     }
     writeFileSync(path.join(doc, 'copyright'), `Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: pgvip
