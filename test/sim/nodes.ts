@@ -6,6 +6,7 @@
 import {
   agentStatus,
   defaultAgentSettings,
+  executeStep,
   initialWitnessDurable,
   leaseValidMs,
   type Action,
@@ -232,46 +233,39 @@ export class Nodes {
 
   // --- the executor ------------------------------------------------------------------------------
 
-  /** Execute an action list with the order rules of core/actions.ts. */
+  /**
+   * Execute a step's output with the daemons' executor (core/execute.ts); only the rest of a step
+   * that persisted waits for the fsync, and a crash meanwhile loses it but never the persisted term.
+   */
   #execute(h: Host, inc: number, actions: readonly Action<Durable>[], respond?: (r: PeerReply) => void): void {
     this.d.check.actionOrder(h, actions);
-    const first = actions[0];
-    const run = (list: readonly Action<Durable>[]) => {
-      for (const a of list) this.#perform(h, inc, a, respond);
-    };
-    if (first?.kind === 'persist') {
-      this.#persist(h, first.state, actions);
-      // fsync takes a moment: a crash in between loses the sends but never the persisted term.
-      this.d.clock.after(1, () => this.d.hosts.run(h, () => {
-        if (this.#procInc(h) === inc) run(actions.slice(1));
-      }));
-    } else {
-      run(actions);
-    }
+    // A persist out of order is a violation (reported above); its step is not run.
+    if (actions.findIndex((a) => a.kind === 'persist') > 0) return;
+    // The state was adopted by the step already: at one simulated instant, the same as after the persist.
+    executeStep({ state: null, actions, reason: '', routine: false }, () => {}, {
+      persist: (d) => this.#persist(h, d, actions),
+      reply: (msg) => {
+        this.d.check.reply(h, msg);
+        respond?.(msg);
+      },
+      send: (to, msg) => this.#send(h, inc, to as Host, msg),
+      notify: (event, detail) => {
+        this.notifications.push({ t: this.d.clock.t, host: h, event, detail });
+        this.#log(h, `notify ${event}: ${detail}`);
+      },
+      effect: (id, effect) => {
+        if (h !== 'witness') this.#startEffect(h, inc, id, effect);
+      },
+    }, {
+      afterPersist: (rest) => this.d.clock.after(1, () => this.d.hosts.run(h, () => {
+        if (this.#procInc(h) === inc) rest();
+      })),
+    });
   }
   #persist(h: Host, d: Durable, actions: readonly Action<Durable>[]): void {
     this.d.check.persisted(h, d, h === 'witness' ? this.witness.disk : this.agents[h].disk, actions);
     if (h === 'witness') this.witness.disk = d as WitnessDurable;
     else this.agents[h].disk = d as AgentDurable;
-  }
-  #perform(h: Host, inc: number, a: Action<Durable>, respond?: (r: PeerReply) => void): void {
-    switch (a.kind) {
-      case 'persist':
-        return;
-      case 'reply':
-        this.d.check.reply(h, a.msg);
-        respond?.(a.msg);
-        return;
-      case 'send':
-        return this.#send(h, inc, a.to as Host, a.msg);
-      case 'notify':
-        this.notifications.push({ t: this.d.clock.t, host: h, event: a.event, detail: a.detail });
-        this.#log(h, `notify ${a.event}: ${a.detail}`);
-        return;
-      case 'effect':
-        if (h === 'witness') return;
-        return this.#startEffect(h, inc, a.id, a.effect);
-    }
   }
   #send(from: Host, inc: number, to: Host, msg: PeerRequest): void {
     const { clock } = this.d;

@@ -52,3 +52,15 @@ test('an output whose persist is not first is refused before anything runs', () 
   assert.throws(() => executeStep(output(late), (s) => seen.push(`adopt ${s}`), ports), /persist must come first/);
   assert.deepEqual(seen, []);
 });
+
+test('the rest of a persisting step runs when afterPersist says (the simulator: after the fsync, unless it crashed)', () => {
+  const { seen, ports } = recorder(false);
+  let rest: (() => void) | null = null;
+  executeStep(output(actions), (s) => seen.push(`adopt ${s}`), ports, { afterPersist: (r) => (rest = r) });
+  assert.deepEqual(seen, ['persist 4', 'adopt new'], 'nothing else until the fsync is over');
+  rest!();
+  assert.equal(seen.length, 6);
+  const quiet = recorder(false);
+  executeStep(output(actions.slice(1)), () => {}, quiet.ports, { afterPersist: () => assert.fail('no persist, no wait') });
+  assert.equal(quiet.seen.length, 4, 'a step without persist runs at once');
+});

@@ -1,6 +1,7 @@
-// The one executor of a step's output for both daemons: it runs the actions by the rules of
-// core/actions.ts through the ports a daemon gives it, and holds the one policy for a persist that
-// fails. (The simulator runs the same rules with its modelled fsync delay and crashes: test/sim.)
+// The one executor of a step's output, for both daemons and the simulator: it runs the actions by
+// the rules of core/actions.ts through the ports its caller gives it, and holds the one policy for
+// a persist that fails. (The simulator adds only when the rest of a persisting step runs: after its
+// modelled fsync, and not at all if the process crashed meanwhile.)
 //
 // A failed persist: the step never happened. Persist comes first and must be durable before
 // anything of the step acts, so when it throws, the new state is not adopted and no reply, send,
@@ -23,6 +24,15 @@ export interface OutputPorts<Durable> {
   notify(event: NotifyEvent, detail: string): void;
 }
 
+export interface ExecuteOptions {
+  /**
+   * How the rest of a step that persisted runs once the persist returned; at once by default. The
+   * simulator delays it by the fsync's duration and drops it if the process crashed meanwhile (the
+   * persisted state survives; the sends and effects are lost).
+   */
+  readonly afterPersist?: (rest: () => void) => void;
+}
+
 /**
  * Persist (if the step asks to), then adopt the new state, then run the other actions in the order
  * the core wrote them. Throws the persist's error having done nothing else (see the policy above),
@@ -30,13 +40,20 @@ export interface OutputPorts<Durable> {
  */
 export function executeStep<State, Durable>(
   out: StepOutput<State, Durable>, adopt: (state: State) => void, ports: OutputPorts<Durable>,
+  options: ExecuteOptions = {},
 ): void {
   const persistAt = out.actions.findIndex((a) => a.kind === 'persist');
   if (persistAt > 0) throw new Error(`the core emitted persist after ${out.actions[0]?.kind}: persist must come first`);
   const first = out.actions[0];
   if (first?.kind === 'persist') ports.persist(first.state);
   adopt(out.state);
-  for (const a of out.actions) {
+  const rest = () => perform(out.actions, ports);
+  if (first?.kind === 'persist' && options.afterPersist !== undefined) options.afterPersist(rest);
+  else rest();
+}
+
+function perform<Durable>(actions: StepOutput<unknown, Durable>['actions'], ports: OutputPorts<Durable>): void {
+  for (const a of actions) {
     switch (a.kind) {
       case 'persist':
         break;
