@@ -206,6 +206,7 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
   });
   const app = buildServer({
     runner,
+    events: runner.events,
     verifier,
     metrics,
     logger,

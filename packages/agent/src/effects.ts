@@ -16,6 +16,8 @@ export interface EffectPorts {
   readonly promoteWaitSeconds: number;
   /** Physical replication slots (replication.slots.enabled); absent: pgvip manages none. */
   readonly slots?: SlotNames;
+  /** Told when a rejoin fell back from pg_rewind, or from one re-seed method to the next, and why. */
+  readonly onReseed?: (detail: string) => void;
 }
 
 /** The slot each node streams through, on whichever node is primary (slotNameFor of its application_name). */
@@ -86,7 +88,9 @@ export async function runEffect(id: number, effect: Effect, p: EffectPorts): Pro
           ...(r.rewindFailure ? [`pg_rewind failed: ${r.rewindFailure}`] : []),
           ...r.reseedFailures.map((f) => `re-seed by ${f}`),
         ];
-        return ok(`${r.path}${why.length > 0 ? ` (${why.join('; ')})` : ''} in ${Math.round(r.durationMs)} ms`);
+        const summary = `${r.path}${why.length > 0 ? ` (${why.join('; ')})` : ''} in ${Math.round(r.durationMs)} ms`;
+        if (r.path !== 'rewind') p.onReseed?.(`rejoined as a standby of ${effect.primary} by ${summary}`);
+        return ok(summary);
       }
     }
   } catch (e) {

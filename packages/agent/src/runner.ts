@@ -19,10 +19,11 @@ import {
   type PeerRequest,
   type PgSnapshot,
 } from '@pgvip/shared/core';
-import { PgvipError, type DurableFile, type PeerClient } from '@pgvip/shared';
+import { PgvipError, agentEventNames, type AgentEventName, type DurableFile, type PeerClient } from '@pgvip/shared';
 import type { MonotonicClock } from './clock.js';
 import { CommitGuardArmer, type CommitGuardMode } from './commit-guard-armer.js';
 import { runEffect, type EffectPorts } from './effects.js';
+import { AgentEventLog } from './event-log.js';
 import type { AsyncHookEvent, HookContext, HookPort } from './hooks/hooks.js';
 import { ROLES, type AgentMetrics, type LeaseRenewalResult } from './metrics.js';
 import { ReplyWatch, toSnapshot, toWriteProbe } from './pg-snapshot.js';
@@ -71,10 +72,15 @@ export class AgentRunner {
   readonly #guard: CommitGuardArmer;
   /** When the before-promote hook last vetoed (paces the retries). */
   #lastVetoAtMs = -Infinity;
+  /** This agent's own events, which the witness pulls for its notification channels (protocol v2). */
+  readonly events: AgentEventLog;
+  readonly #ports: EffectPorts;
 
   constructor(deps: RunnerDeps) {
     this.#d = deps;
     this.#s = deps.initial;
+    this.events = new AgentEventLog(deps.clock);
+    this.#ports = { ...deps.ports, onReseed: (detail) => this.#agentEvent('reseed-fallback', detail) };
     this.#guard = new CommitGuardArmer({ pg: deps.ports.pg, logger: deps.logger.child({ component: 'commit-guard' }), clock: deps.clock, mode: deps.commitGuard ?? 'auto' });
   }
 
@@ -220,6 +226,7 @@ export class AgentRunner {
         notify: (event, detail) => {
           this.#d.metrics.events.inc({ event });
           this.#d.logger.warn({ event, term: this.#s.durable.term }, detail);
+          if (isAgentEventName(event)) this.events.record(event, this.#s.durable.term, detail);
         },
       });
     } catch (e) {
@@ -284,6 +291,13 @@ export class AgentRunner {
     };
   }
 
+  /** An event of the shell's own (not the core's): logged, counted and kept for the witness like the core's. */
+  #agentEvent(event: AgentEventName, detail: string): void {
+    this.#d.metrics.events.inc({ event });
+    this.#d.logger.warn({ event, term: this.#s.durable.term }, detail);
+    this.events.record(event, this.#s.durable.term, detail);
+  }
+
   #hook(event: AsyncHookEvent, detail: string, previousRole?: string): void {
     const hooks = this.#d.hooks;
     if (hooks?.has(event)) hooks.notify(event, this.#hookContext(detail, previousRole));
@@ -306,10 +320,11 @@ export class AgentRunner {
       const verdict = await hooks.beforePromote(this.#hookContext(`promoting for term ${this.#s.durable.term}`));
       if (!verdict.allowed) {
         this.#lastVetoAtMs = this.#d.clock();
+        this.#agentEvent('promotion-vetoed', `the before-promote hook vetoed the promotion: ${verdict.detail}`);
         return { id, ok: false, detail: verdict.detail };
       }
     }
-    return runEffect(id, effect, this.#d.ports);
+    return runEffect(id, effect, this.#ports);
   }
 
   #effect(id: number, effect: Parameters<typeof runEffect>[1]): void {
@@ -318,7 +333,7 @@ export class AgentRunner {
     // when it confirms what is known (a failure still warns). Every other effect is news.
     const routine = effect.kind === 'verify-vip' && this.#s.vip.phase === 'held';
     log[routine ? 'debug' : 'info']('effect started');
-    const run = effect.kind === 'promote' ? this.#promote(id, effect) : runEffect(id, effect, this.#d.ports);
+    const run = effect.kind === 'promote' ? this.#promote(id, effect) : runEffect(id, effect, this.#ports);
     void run.then((result) => {
       if (result.ok) {
         log[routine ? 'debug' : 'info']({ detail: result.detail }, 'effect done');
@@ -347,4 +362,11 @@ export class AgentRunner {
     const report = s.primaryReport;
     if (report !== null && s.pg !== null && s.pg.inRecovery) m.lagBytes.set(Number(report.lsn > s.pg.lsn ? report.lsn - s.pg.lsn : 0n));
   }
+}
+
+const agentEvents: ReadonlySet<string> = new Set(agentEventNames);
+
+/** Whether a core event is one the witness gets from the agent (the rest it sees for itself). */
+function isAgentEventName(event: string): event is AgentEventName {
+  return agentEvents.has(event);
 }

@@ -9,12 +9,14 @@ import {
   applyServerLimits,
   encodeMessage,
   errorBody,
+  registerAgentEventsRoute,
   registerProtocolRoutes,
   serverLimitOptions,
   type TlsMaterial,
   type Verifier,
 } from '@pgvip/shared';
 import type { AgentRunner } from './runner.js';
+import type { AgentEventLog } from './event-log.js';
 import type { AgentMetrics } from './metrics.js';
 
 export interface ServerDeps {
@@ -25,6 +27,8 @@ export interface ServerDeps {
   readonly clock: () => number;
   /** Serve HTTPS with this certificate; `mutual`: require a client certificate issued by its CA. */
   readonly tls?: { readonly material: TlsMaterial; readonly mutual: boolean };
+  /** The agent's own events, served to the witness on GET /v2/events (protocol v2); absent: not served. */
+  readonly events?: AgentEventLog;
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
@@ -89,6 +93,16 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     handle: (msg: PeerRequest, _from, meta): PeerReply => deps.runner.handleRequest(msg, meta.peerLeaseValidMs),
     status: (): AgentStatus => deps.runner.status(),
   });
+  const events = deps.events;
+  if (events !== undefined) {
+    registerAgentEventsRoute(app, {
+      verifier: deps.verifier,
+      events: (cluster, cursor) => {
+        const s = deps.runner.state;
+        return events.reply({ cluster, term: s.durable.term, from: s.settings.self }, cursor);
+      },
+    });
+  }
 
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).type('application/json').send(errorBody(new PgvipError('PGVIP_NOT_FOUND', `${req.method} ${req.url}`)));

@@ -35,6 +35,7 @@ import { openHistory, type History } from './history.js';
 import { createWitnessMetrics, type WitnessMetrics } from './metrics.js';
 import { checkNotificationSecrets, createNotifier, notificationFailedType } from './notify/index.js';
 import { allowedOperatorHosts } from './operator-guard.js';
+import { AgentEventsReader } from './agent-events.js';
 import { createPoller, type Poller } from './poller.js';
 import { buildOperatorServer, buildServer } from './server.js';
 import { openWitnessStateStore } from './state-store.js';
@@ -204,6 +205,13 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
         metrics,
         log: clusterLog.child({ component: 'poller' }),
         offsetMs: pollOffsetMs(index, config.clusters.length, c.timings.heartbeatMs),
+        events: new AgentEventsReader({
+          cluster: c.name,
+          peers,
+          clock,
+          log: clusterLog.child({ component: 'agent-events' }),
+          record: (type, node, detail) => runner.record(type, node, detail),
+        }),
       }),
     );
     const d = runner.durable;

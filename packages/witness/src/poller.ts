@@ -27,6 +27,7 @@
 // clock, so timer lateness does not accumulate into drift.
 import type { Logger } from 'pino';
 import type { AgentStatus, NodeId, PeerClient } from '@pgvip/shared';
+import type { AgentEventsReader } from './agent-events.js';
 import type { Clock } from './clock.js';
 import type { WitnessMetrics } from './metrics.js';
 import { probePostgres } from './pg-probe.js';
@@ -56,6 +57,8 @@ export interface PollerDeps {
   readonly probe?: (host: string, port: number, timeoutMs: number) => Promise<boolean>;
   /** Replaceable for tests; defaults to PROBE_REFRESH_MS. */
   readonly probeRefreshMs?: number;
+  /** Pulls the agents' own events (protocol v2) after a status answered; stopped with the poller. */
+  readonly events?: AgentEventsReader;
 }
 
 export interface Poller {
@@ -150,6 +153,7 @@ export function createPoller(d: PollerDeps): Poller {
       m.logged = { agent, pg: pgReachable };
     }
     if (!stopped) d.onPoll(node.id, status, pgReachable);
+    if (!stopped && status !== null) d.events?.statusAnswered(node.id);
   }
 
   function schedule(node: PolledNode, m: NodeMemory, dueMs: number): void {
@@ -188,6 +192,7 @@ export function createPoller(d: PollerDeps): Poller {
       for (const t of timers) clearTimeout(t);
       timers.clear();
       await Promise.all([...inFlight.values()]);
+      await d.events?.stop();
     },
   };
 }

@@ -4,3 +4,4 @@ export * from './rate-limited-log.js';
 export * from './server-limits.js';
 export * from './reply-body.js';
 export * from './tls.js';
+export * from './agent-events-route.js';

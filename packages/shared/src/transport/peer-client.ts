@@ -6,6 +6,7 @@ import type { Signer } from '../auth/signer.js';
 import type { AgentStatus, NodeId, PeerReply, PeerRequest } from '../core/messages.js';
 import { PgvipError, isPgvipError } from '../errors.js';
 import { decodeMessageBody, serializeMessage } from '../wire/codec.js';
+import { agentEventsRequestPath, decodeAgentEventsReply, type AgentEventsCursor, type AgentEventsReply } from '../wire/agent-events.js';
 import { endpoints, type EndpointSpec } from '../wire/endpoints.js';
 import { readReplyBody } from './reply-body.js';
 import { tlsClientOptions, type TlsSource } from './tls.js';
@@ -46,6 +47,12 @@ export interface PeerClient {
   send(to: NodeId, msg: PeerRequest): Promise<PeerReply>;
   /** GET /v1/status of an agent. Throws PgvipError. */
   status(to: NodeId): Promise<AgentStatus>;
+  /**
+   * GET /v2/events of an agent: its own events after `cursor` (wire/agent-events.ts). Throws
+   * PgvipError; an agent that predates protocol v2 answers with an unsigned 404, an auth error here.
+   * Optional so that fakes of v1 need not grow it.
+   */
+  events?(to: NodeId, cursor: AgentEventsCursor | null): Promise<AgentEventsReply>;
   close(): Promise<void>;
 }
 
@@ -86,7 +93,9 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
     return pool;
   };
 
-  async function exchange(to: NodeId, spec: EndpointSpec, body: string): Promise<string> {
+  type Route = Pick<EndpointSpec, 'method'> & { readonly path: string };
+
+  async function exchange(to: NodeId, spec: Route, body: string): Promise<string> {
     // At most two attempts: the second only when the peer restarted (new epoch) and asked for it.
     for (let attempt = 1; ; attempt++) {
       const signed = options.signer.signRequest({ to, method: spec.method, path: spec.path, body });
@@ -104,7 +113,7 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
     pool.destroy(reason).catch(() => undefined);
   }
 
-  async function call(to: NodeId, spec: EndpointSpec, body: string, auth: Record<string, string>): Promise<RawReply> {
+  async function call(to: NodeId, spec: Route, body: string, auth: Record<string, string>): Promise<RawReply> {
     // A timer cleared on completion (AbortSignal.timeout would fire after every successful call too,
     // which costs a busy witness measurable CPU).
     const abort = new AbortController();
@@ -156,6 +165,9 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
       const spec = endpoints.status;
       const text = await exchange(to, spec, '');
       return decodeMessageBody(spec.reply, text) as AgentStatus;
+    },
+    async events(to, cursor) {
+      return decodeAgentEventsReply(await exchange(to, { method: 'GET', path: agentEventsRequestPath(cursor) }, ''));
     },
     async close() {
       await Promise.all([...pools.values()].map((p) => p.close()));

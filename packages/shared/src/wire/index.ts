@@ -4,3 +4,4 @@ export * from './messages.js';
 export * from './codec.js';
 export * from './endpoints.js';
 export type { Equals, Expect } from './exact.js';
+export * from './agent-events.js';
