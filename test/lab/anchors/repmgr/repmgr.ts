@@ -217,14 +217,14 @@ class RepmgrInstance implements AnchorInstance {
 
   /** repmgr's own record of the roles (repmgr.nodes on the primary): the primary, and the standby active. */
   async #repmgrProblems(primary: DbNode, standby: DbNode): Promise<string[]> {
-    const sql = "SELECT node_name || ':' || type || ':' || active FROM repmgr.nodes ORDER BY node_id";
+    const sql = "SELECT node_name || ':' || type || ':' || CASE WHEN active THEN 'active' ELSE 'inactive' END FROM repmgr.nodes";
     const argv = [path.join(pgBinDir, 'psql'), '-X', '-A', '-t', '-q', '-h', '127.0.0.1', '-U', 'repmgr', '-d', 'repmgr', '-c', sql];
     const r = await runOnHost(primary, argv, { user: 'postgres', cgroup: false, timeoutMs: 5_000 });
     if (r.code !== 0) return [`cannot read repmgr.nodes on ${primary}: ${r.stderr.trim() || 'timed out'}`];
     const rows = new Set(r.stdout.trim().split('\n'));
     const problems: string[] = [];
-    if (!rows.has(`${primary}:primary:t`)) problems.push(`repmgr does not record ${primary} as the active primary`);
-    if (!rows.has(`${standby}:standby:t`)) problems.push(`repmgr does not record ${standby} as an active standby`);
+    if (!rows.has(`${primary}:primary:active`)) problems.push(`repmgr does not record ${primary} as the active primary`);
+    if (!rows.has(`${standby}:standby:active`)) problems.push(`repmgr does not record ${standby} as an active standby`);
     return problems;
   }
 
