@@ -4,7 +4,7 @@
 import type { EffectResult } from '@pgvip/shared/core';
 import type { Checker } from './checker.js';
 import type { SimClock } from './clock.js';
-import type { Rng } from './rng.js';
+import type { RngStreams } from './rng.js';
 import type { DbNode, Ec2FaultKind } from './schedule.js';
 
 /** Reports an effect's result after delayMs (see Nodes.startEffect). */
@@ -24,7 +24,8 @@ export class Ec2 {
 
   constructor(
     private readonly clock: SimClock,
-    private readonly rng: Rng,
+    /** One stream per node's calls (`ec2 db-a`), one for the remaps. */
+    private readonly rngs: RngStreams,
     private readonly check: Checker,
     private readonly log: (who: string, text: string) => void,
     /** The durable term of a node now (I5 allows a move that node already knows is stale to no one). */
@@ -57,7 +58,7 @@ export class Ec2 {
   /** The move-vip-cloud effect of n for `term`, within the agent's call budget (measured on n's clock). */
   moveVip(n: DbNode, term: number, budgetMs: number, finish: Finish): void {
     const budget = this.clock.realDelay(n, budgetMs);
-    const arrive = this.rng.int(20, 150);
+    const arrive = this.rngs.get(`ec2 ${n}`).int(20, 150);
     if (this.#faulty('hang')) return finish(budget, () => ({ ok: false, detail: 'timed out (hang)' }));
     if (this.#faulty('throttle')) return finish(arrive * 2, () => ({ ok: false, detail: 'RequestLimitExceeded' }));
     if (this.#faulty('5xx')) return finish(arrive * 2, () => ({ ok: false, detail: 'InternalError' }));
@@ -75,7 +76,8 @@ export class Ec2 {
     if (this.owner === n) return; // already assigned: EC2 treats it as done
     this.owner = n;
     this.#ownerHistory.push({ t: this.clock.t, owner: n });
-    const remap = this.#faulty('slow-remap') ? this.rng.int(3000, 6000) : this.rng.int(200, 800);
+    const rng = this.rngs.get('ec2 remap');
+    const remap = this.#faulty('slow-remap') ? rng.int(3000, 6000) : rng.int(200, 800);
     const seq = ++this.#remapSeq;
     this.log('ec2', `VIP assigned to ${n} (term ${term}); remap in ${remap} ms`);
     this.clock.after(remap, () => {
@@ -86,7 +88,7 @@ export class Ec2 {
   }
   /** The verify-vip effect: where n's describe call sees the VIP (2 s old while describes are stale). */
   verifyVip(n: DbNode, finish: Finish): void {
-    finish(this.rng.int(30, 150), () => {
+    finish(this.rngs.get(`ec2 ${n}`).int(30, 150), () => {
       const seen = this.#faulty('stale') ? this.#ownerAt(this.clock.t - 2000) : this.routed;
       return { ok: true, detail: 'described', vipPlacement: seen === n ? 'here' : 'elsewhere' };
     });

@@ -6,13 +6,13 @@ import type { Ec2 } from './ec2.js';
 import type { Network } from './network.js';
 import type { Nodes } from './nodes.js';
 import type { Postgres } from './postgres.js';
-import type { Rng } from './rng.js';
+import type { RngStreams } from './rng.js';
 import { describeFault, type DbNode, type Fault, type Host } from './schedule.js';
 
 export interface FaultTargets {
   readonly clock: SimClock;
   readonly hosts: Hosts;
-  readonly rng: Rng;
+  readonly rngs: RngStreams;
   readonly net: Network;
   readonly pg: Postgres;
   readonly ec2: Ec2;
@@ -99,5 +99,5 @@ function forgeLeaseRequest(w: FaultTargets, to: Host, from: DbNode, ahead: numbe
     const granted = r.kind === 'lease-reply' && r.granted ? 'granted' : 'refused';
     w.log(to, `answered the forged lease request for term ${term}: ${granted}`);
   };
-  w.clock.after(w.rng.int(1, 3), () => w.hosts.run(to, () => w.nodes.serve(to, msg, answered)));
+  w.clock.after(w.rngs.get('forged').int(1, 3), () => w.hosts.run(to, () => w.nodes.serve(to, msg, answered)));
 }

@@ -1,12 +1,16 @@
 // The network model: one-way links between hosts (and the client), each of which can be blocked
 // (partitions and isolation count up and down, so overlapping faults compose), lossy or slowed.
 // Every packet gets a random delay from the schedule's range, so reordering follows from jitter;
-// a share of packets is duplicated.
+// a share of packets is duplicated. Each link direction draws from its own random streams (one for
+// requests, one for replies, one for replication rounds), so a packet's fate depends on the
+// packets before it on its own stream only, not on what else the sender did in the same step.
 import type { Hosts, SimClock } from './clock.js';
-import type { Rng } from './rng.js';
+import type { Rng, RngStreams } from './rng.js';
 import { HOSTS, type Host, type Schedule } from './schedule.js';
 
 type End = Host | 'client';
+/** What a packet carries: each kind has its own random stream per link direction. */
+type Channel = 'request' | 'reply' | 'replication';
 
 export class Network {
   readonly #blocked = new Map<string, number>();
@@ -16,7 +20,7 @@ export class Network {
   constructor(
     private readonly clock: SimClock,
     private readonly hosts: Hosts,
-    private readonly rng: Rng,
+    private readonly rngs: RngStreams,
     private readonly sched: Schedule,
     /** The requester's timeout of one request, on its own clock. */
     private readonly requestTimeoutMs: number,
@@ -34,17 +38,21 @@ export class Network {
   }
   /** Whether one packet (or one replication round) a→b is lost to a loss fault; draws only if lossy. */
   lost(a: Host, b: Host): boolean {
-    return this.rng.chance(this.#loss.get(this.#key(a, b)) ?? 0);
+    return this.#rng(a, b, 'replication').chance(this.#loss.get(this.#key(a, b)) ?? 0);
+  }
+  #rng(a: Host, b: Host, channel: Channel): Rng {
+    return this.rngs.get(`net ${a}>${b} ${channel}`);
   }
   /** Deliver a packet a→b to a process on b, unless the link is blocked or the packet is lost. */
-  transmit(a: Host, b: Host, fn: () => void): void {
+  transmit(a: Host, b: Host, channel: Channel, fn: () => void): void {
     if (!this.linkUp(a, b)) return;
     const k = this.#key(a, b);
-    if (this.rng.chance(this.#loss.get(k) ?? 0)) return;
+    const rng = this.#rng(a, b, channel);
+    if (rng.chance(this.#loss.get(k) ?? 0)) return;
     const [lo, hi] = this.sched.delayMs;
-    const d = this.rng.int(lo, hi) + (this.#extraDelay.get(k) ?? 0);
+    const d = rng.int(lo, hi) + (this.#extraDelay.get(k) ?? 0);
     this.clock.after(d, () => this.hosts.run(b, fn));
-    if (this.rng.chance(this.sched.duplicateP)) this.clock.after(d + this.rng.int(0, 20), () => this.hosts.run(b, fn));
+    if (rng.chance(this.sched.duplicateP)) this.clock.after(d + rng.int(0, 20), () => this.hosts.run(b, fn));
   }
   /**
    * A request/response exchange with a timeout on the requester's clock. `serve` runs on the
@@ -57,7 +65,7 @@ export class Network {
       settled = true;
       done(r);
     };
-    this.transmit(from, to, () => serve((r) => this.transmit(to, from, () => settle(r))));
+    this.transmit(from, to, 'request', () => serve((r) => this.transmit(to, from, 'reply', () => settle(r))));
     const timeout = this.clock.realDelay(from, this.requestTimeoutMs);
     this.clock.after(timeout, () => this.hosts.run(from, () => settle(null)));
   }

@@ -33,7 +33,7 @@ import type { Hosts, SimClock } from './clock.js';
 import type { Ec2 } from './ec2.js';
 import type { Network } from './network.js';
 import type { Postgres } from './postgres.js';
-import type { Rng } from './rng.js';
+import type { RngStreams } from './rng.js';
 import { DB_NODES, type DbNode, type Host, type Schedule } from './schedule.js';
 import type { Transcript } from './transcript.js';
 import type { Cores } from './world.js';
@@ -59,7 +59,7 @@ export interface NodesDeps {
   readonly cores: Cores;
   readonly clock: SimClock;
   readonly hosts: Hosts;
-  readonly rng: Rng;
+  readonly rngs: RngStreams;
   readonly net: Network;
   readonly pg: Postgres;
   readonly ec2: Ec2;
@@ -126,14 +126,14 @@ export class Nodes {
   // --- agents ----------------------------------------------------------------------------------
 
   #startAgent(n: DbNode): void {
-    const { clock, hosts, rng } = this.d;
+    const { clock, hosts, rngs } = this.d;
     const proc = this.agents[n];
     proc.inc++;
     // Each process's lease seqs start above every earlier one's (the shell's persisted boot counter).
     proc.state = this.d.cores.bootAgent(this.#agentSettings[n], proc.disk, clock.local(n), proc.inc * 2 ** 32);
     this.#log(n, `agent started (term ${proc.disk.term}, primary ${proc.disk.primaryOfTerm})`);
     const inc = proc.inc;
-    clock.after(rng.int(0, 50), () => hosts.run(n, () => this.#agentTick(n, inc)));
+    clock.after(rngs.get(`boot ${n}`).int(0, 50), () => hosts.run(n, () => this.#agentTick(n, inc)));
   }
   #agentAlive(n: DbNode, inc: number): boolean {
     const p = this.agents[n];
@@ -175,13 +175,13 @@ export class Nodes {
   // --- the witness -------------------------------------------------------------------------------
 
   #startWitness(): void {
-    const { clock, hosts, rng } = this.d;
+    const { clock, hosts, rngs } = this.d;
     const w = this.witness;
     w.inc++;
     w.state = this.d.cores.bootWitness(this.#witnessSettings, w.disk, clock.local('witness'));
     this.#log('witness', `witness started (term ${w.disk.term})`);
     const inc = w.inc;
-    clock.after(rng.int(0, 50), () => hosts.run('witness', () => this.#witnessTick(inc)));
+    clock.after(rngs.get('boot witness').int(0, 50), () => hosts.run('witness', () => this.#witnessTick(inc)));
   }
   #witnessTick(inc: number): void {
     if (this.witness.inc !== inc || this.witness.state === null) return;

@@ -6,7 +6,7 @@ import type { Checker } from './checker.js';
 import type { Hosts, SimClock } from './clock.js';
 import type { Finish } from './ec2.js';
 import type { Network } from './network.js';
-import type { Rng } from './rng.js';
+import type { RngStreams } from './rng.js';
 import { DB_NODES, type DbNode } from './schedule.js';
 
 const WRITE_EVERY_MS = 100;
@@ -51,7 +51,8 @@ export interface PgModel {
 export interface PostgresDeps {
   readonly clock: SimClock;
   readonly hosts: Hosts;
-  readonly rng: Rng;
+  /** Each node's PostgreSQL draws its effects' durations from its own stream (`pg db-a`). */
+  readonly rngs: RngStreams;
   readonly net: Network;
   readonly check: Checker;
   readonly log: (who: string, text: string) => void;
@@ -227,7 +228,8 @@ export class Postgres {
    */
   effect(n: DbNode, e: Effect, finish: Finish, termNow: () => number): boolean {
     const p = this.pg[n];
-    const { rng, log } = this.d;
+    const { log } = this.d;
+    const rng = this.d.rngs.get(`pg ${n}`);
     const fail = (detail: string) => ({ ok: false, detail });
     switch (e.kind) {
       case 'fence':
@@ -296,7 +298,7 @@ export class Postgres {
     const fail = (detail: string) => ({ ok: false, detail });
     const ok = this.usable(src) && !this.pg[src].inRecovery && this.d.net.linkUp(n, src) && this.d.net.linkUp(src, n);
     if (!ok) return finish(500, () => fail(`cannot reach primary ${src}`));
-    finish(this.d.rng.int(1000, 3000), () => {
+    finish(this.d.rngs.get(`pg ${n}`).int(1000, 3000), () => {
       const sp = this.pg[src];
       if (!this.usable(src) || sp.inRecovery) return fail(`${src} is no longer a usable primary`);
       p.running = true;

@@ -13,7 +13,7 @@ import { applyFault } from './faults.js';
 import { Network } from './network.js';
 import { Nodes } from './nodes.js';
 import { Postgres, type AckRecord, type PromotionRecord } from './postgres.js';
-import { Rng } from './rng.js';
+import { RngStreams } from './rng.js';
 import type { DbNode, Host, Schedule } from './schedule.js';
 import { Transcript } from './transcript.js';
 
@@ -63,7 +63,7 @@ const LAG_BYTES_MAX = 16n * 1024n * 1024n;
 class World implements ClusterView {
   readonly clock: SimClock;
   readonly hosts = new Hosts();
-  readonly rng: Rng;
+  readonly rngs: RngStreams;
   readonly transcript: Transcript;
   readonly check: Checker;
   readonly net: Network;
@@ -76,20 +76,20 @@ class World implements ClusterView {
     const timings = opts.timings ?? sched.timings ?? defaultTimings;
     const bootstrap = sched.bootstrap === true;
     this.clock = new SimClock(sched.clockRates);
-    this.rng = new Rng(sched.seed);
+    this.rngs = new RngStreams(sched.seed);
     this.transcript = new Transcript(this.clock, opts.transcript ?? false, opts.digestEveryMs);
     const check = new Checker(() => this.clock.t, this.log, {
       replication: sched.replication, lagBytesMax: LAG_BYTES_MAX, bootstrap,
     });
     this.check = check;
-    this.net = new Network(this.clock, this.hosts, this.rng, sched, timings.requestTimeoutMs);
-    this.ec2 = new Ec2(this.clock, this.rng, check, this.log, (n) => this.nodes.agents[n].disk.term, bootstrap);
+    this.net = new Network(this.clock, this.hosts, this.rngs, sched, timings.requestTimeoutMs);
+    this.ec2 = new Ec2(this.clock, this.rngs, check, this.log, (n) => this.nodes.agents[n].disk.term, bootstrap);
     this.pg = new Postgres({
-      clock: this.clock, hosts: this.hosts, rng: this.rng, net: this.net, check, log: this.log,
+      clock: this.clock, hosts: this.hosts, rngs: this.rngs, net: this.net, check, log: this.log,
       routed: () => this.ec2.routed, replication: sched.replication, writeProbeTimeoutMs: timings.writeProbeTimeoutMs,
     });
     this.nodes = new Nodes({
-      sched, timings, cores: opts.cores ?? realCores, clock: this.clock, hosts: this.hosts, rng: this.rng,
+      sched, timings, cores: opts.cores ?? realCores, clock: this.clock, hosts: this.hosts, rngs: this.rngs,
       net: this.net, pg: this.pg, ec2: this.ec2, check, view: this, transcript: this.transcript,
     }, LAG_BYTES_MAX);
   }
