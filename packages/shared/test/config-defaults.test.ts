@@ -29,7 +29,9 @@ test('an agent config with only the required fields gets all defaults', () => {
   assert.deepEqual(config.cluster.fencing, { mode: 'read-only', commitGuard: 'auto' });
   assert.deepEqual(config.cluster.timings, defaultTimings);
   assert.deepEqual(config.cluster.auth, { keyFile: '/etc/pgvip/cluster.key', disabled: false });
-  assert.deepEqual(config.cluster.notifications, { webhooks: [] });
+  assert.deepEqual(config.cluster.notifications, { webhooks: [], nodeHoldDownMs: 60_000 });
+  // Off: a second failover while the new primary is dead is worth more than the wait (docs/runbook.md).
+  assert.deepEqual(config.cluster.failover, { minIntervalMs: 0 });
 });
 
 test('the agent listens on its own node\'s agent.port unless listen.port is set', () => {
@@ -60,6 +62,7 @@ test('notification channels get their defaults', () => {
     webhooks: [{ url: 'https://hooks.example.com/x', events: ['*'], timeoutMs: 5000 }],
     command: { path: '/usr/local/bin/notify', args: [], events: ['*'], timeoutMs: 10000 },
     email: { smtpHost: 'smtp.example.com', smtpPort: 25, from: 'pgvip@example.com', to: ['dba@example.com'], ratePerHour: 6, events: ['*'] },
+    nodeHoldDownMs: 60_000,
   });
 });
 

@@ -83,8 +83,13 @@ export class ClusterRunner {
     this.nodes = [a.id, b.id];
     this.#log = deps.log;
     const durable = deps.store.durable(c.name);
+    const settings = {
+      cluster: c.name, self: deps.self, nodes: this.nodes, timings: c.timings, replication: c.replication.mode,
+      lagBytesMax: BigInt(c.replication.lagBytesMax), failoverMinIntervalMs: c.failover.minIntervalMs,
+      nodeHoldDownMs: c.notifications.nodeHoldDownMs,
+    };
     this.#state = bootWitness(
-      { cluster: c.name, self: deps.self, nodes: this.nodes, timings: c.timings, replication: c.replication.mode, lagBytesMax: BigInt(c.replication.lagBytesMax) },
+      settings,
       durable,
       deps.clock.monotonicMs(),
     );

@@ -49,7 +49,10 @@ process.stdin.on('end', () => {
 function notifierFor(t: TestContext, command: Partial<CommandConfig> & { path: string }) {
   const failures = failureCollector();
   const notifier = createNotifier(
-    { webhooks: [], command: { args: [], events: ['*'], timeoutMs: 5_000, ...command } as CommandConfig },
+    {
+      webhooks: [], command: { args: [], events: ['*'], timeoutMs: 5_000, ...command } as CommandConfig,
+      nodeHoldDownMs: 60_000,
+    },
     { logger: memoryLogger(), onFailure: failures.onFailure, closeGraceMs: 3_000 },
   );
   t.after(() => notifier.close());

@@ -61,6 +61,7 @@ async function relay(t: TestContext, options: SMTPServerOptions = {}) {
 function emailConfig(port: number, overrides: Partial<EmailConfig> = {}): NotificationsConfig {
   return {
     webhooks: [],
+    nodeHoldDownMs: 60_000,
     email: { smtpHost: '127.0.0.1', smtpPort: port, from: 'pgvip@example.com', to: ['dba@example.com', 'oncall@example.com'], ratePerHour: 6, events: ['*'], startTls: false, ...overrides },
   };
 }

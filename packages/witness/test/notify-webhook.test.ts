@@ -34,7 +34,8 @@ async function receiver(t: TestContext, handler: Handler = () => ({ ok: true }))
 }
 
 function webhooks(...hooks: Array<Partial<NotificationsConfig['webhooks'][number]> & { url: string }>): NotificationsConfig {
-  return { webhooks: hooks.map((h) => ({ events: ['*'] as NotificationsConfig['webhooks'][number]['events'], timeoutMs: 2_000, ...h })) };
+  const events = ['*'] as NotificationsConfig['webhooks'][number]['events'];
+  return { webhooks: hooks.map((h) => ({ events, timeoutMs: 2_000, ...h })), nodeHoldDownMs: 60_000 };
 }
 
 function notifierFor(t: TestContext, config: NotificationsConfig, extra: Partial<NotifierOptions> = {}) {

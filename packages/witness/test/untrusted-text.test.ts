@@ -41,6 +41,7 @@ describe('untrusted text in the history', { timeout: 120_000 }, () => {
       clusters: base.clusters.map((c) => ({
         ...c,
         notifications: {
+          nodeHoldDownMs: 60_000,
           webhooks: [{ url: `http://127.0.0.1:${webhookPort}/hook`, events: ['*'], timeoutMs: 5_000 }],
           command: { path: hook, args: [], events: ['*'], timeoutMs: 5_000 },
         },

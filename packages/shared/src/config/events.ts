@@ -3,7 +3,7 @@
 
 export const notificationEvents = {
   failover: 'the standby promoted itself after the primary failed',
-  'failover-blocked': 'the primary failed but no automatic failover will follow: the standby is ineligible (the reason is quoted), unreachable too, or the cluster is in maintenance; once per term',
+  'failover-blocked': 'the primary failed but no automatic failover will follow: the standby is ineligible (the reason is quoted), unreachable too, the cluster is in maintenance, or `failover.minIntervalMs` holds it (with how long: `until 540 s from now`); once per term',
   switchover: 'a planned switchover completed',
   fenced: 'a primary stopped accepting writes (lease lost, its PostgreSQL failed, or a newer term was seen)',
   rejoined: 'an old primary came back as a streaming standby',
@@ -14,8 +14,8 @@ export const notificationEvents = {
   'reseed-fallback': 'a rejoin could not use pg_rewind, or a re-seed method failed and the next one ran (each reason quoted); raised by the agent, read by the witness (protocol v2); once per term and node',
   'sync-degraded': 'the primary dropped to async replication with the witness\'s agreement; the standby is ineligible until it catches up',
   'sync-restored': 'the caught-up standby is synchronous, and eligible, again',
-  'node-unreachable': 'a node failed the configured number of consecutive checks: the primary (recorded as failure-detected), or a standby whose agent stopped answering',
-  'node-recovered': 'a node reported unreachable or failed answers again as a running primary or standby',
+  'node-unreachable': 'a node failed the configured number of consecutive checks: the primary (recorded as failure-detected), or a standby whose agent stopped answering; held back while the node flaps (notifications.nodeHoldDownMs)',
+  'node-recovered': 'a node reported unreachable or failed answers again as a running primary or standby; held back while the node flaps (notifications.nodeHoldDownMs)',
   'agent-down': 'an agent is down while its PostgreSQL still runs (systemd should restart it)',
   maintenance: 'automatic failover was paused or resumed for the cluster',
   'manual-override': 'an operator forced a failover, accepting possible data loss',

@@ -9,6 +9,7 @@ import {
   closedObject,
   discriminatorError,
   dnsLabel,
+  durationMs,
   ec2Id,
   flag,
   host,
@@ -163,6 +164,13 @@ const ClusterObjectSchema = closedObject({
   })
     .prefault({})
     .describe('How a primary fences itself.'),
+  failover: closedObject({
+    minIntervalMs: durationMs(0, 86_400_000)
+      .default(0)
+      .describe('The witness grants no automatic failover sooner than this after the last one it voted for: while it runs, a failover is refused and failover-blocked says until when. 0: no minimum. It keeps two sick nodes from failing over back and forth, but it also leaves the cluster without a primary when the new primary dies inside it, so it trades availability for nothing safety-related (the votes, leases and fencing are as safe without it); set it (e.g. 600000) only when a node that failed over twice in a row should wait for a person. pgvip failover --force is never held; switchovers do not start it; a restarted witness forgets it (docs/runbook.md, "Failovers back to back").'),
+  })
+    .prefault({})
+    .describe('Limits on automatic failover, applied by the witness.'),
   timings: TimingsSchema,
   auth: AuthSchema,
   notifications: NotificationsSchema,

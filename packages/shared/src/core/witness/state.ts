@@ -34,6 +34,16 @@ export interface WitnessSettings {
   readonly timings: Timings;
   readonly replication: 'sync' | 'async';
   readonly lagBytesMax: bigint;
+  /**
+   * Automatic failovers (votes) at least this far apart; 0 or absent: no minimum (witness/vote.ts).
+   * A forced manual failover is never held by it.
+   */
+  readonly failoverMinIntervalMs?: number;
+  /**
+   * A node that goes unreachable again within this long of coming back is not announced again until
+   * it settles (witness/watch.ts, holdDown); 0 or absent: every transition is announced.
+   */
+  readonly nodeHoldDownMs?: number;
 }
 
 export interface NodeView {
@@ -50,6 +60,19 @@ export interface NodeView {
   readonly rejoinFailedTerm: number | null;
   /** The term in which operators were told that this node rejoined as a standby. */
   readonly rejoinedTerm: number | null;
+  /** The hold-down of a flapping node's notifications; absent until it first came back. */
+  readonly holdDown?: HoldDown;
+}
+
+/** How a node's unreachable/recovered notifications are held back while it flaps (witness/watch.ts). */
+export interface HoldDown {
+  /** When it last came back (announced or held back). */
+  readonly recoveredAtMs: number;
+  /** When the current down started, if it was held back (its recovery is then held back too). */
+  readonly heldDownAtMs: number | null;
+  /** Transitions held back since `sinceMs` and not yet summarised. */
+  readonly held: number;
+  readonly sinceMs: number;
 }
 
 export interface WitnessState {
@@ -66,6 +89,8 @@ export interface WitnessState {
   readonly switchover: PlannedSwitchover | null;
   /** Whether a failed primary goes unreplaced, and whether operators heard (witness/watch.ts). */
   readonly blocked: BlockedWatch;
+  /** The last automatic failover this witness voted for since it started (witness/vote.ts). */
+  readonly lastFailover?: { readonly atMs: number; readonly to: NodeId; readonly term: number };
 }
 
 export interface PlannedSwitchover {

@@ -54,9 +54,15 @@ export function decideVote(st: Step, msg: VoteRequest, peerLeaseValidMs: number 
       reportBlocked(st, `the witness refused ${msg.from}'s vote request: ${blocker}`);
       return answer(false, blocker);
     }
+    const held = minIntervalHold(s);
+    if (held !== null) {
+      reportBlocked(st, held);
+      return answer(false, held);
+    }
   }
   // The vote doubles as the first lease grant of the new term.
   enterTerm(st, msg.term, msg.from, { for: msg.from, t });
+  if (!bootstrap) st.set({ lastFailover: { atMs: s.nowMs, to: msg.from, term: msg.term } });
   st.notify('vote-granted', `voted for ${msg.from} in term ${msg.term}`);
   return answer(true, bootstrap ? 'bootstrap of the cluster' : `primary ${d.primaryOfTerm} failed`);
 }
@@ -72,4 +78,21 @@ function eligibilityBlocker(s: WitnessState, msg: VoteRequest): string | null {
   }
   if (report !== null && report.timeline !== msg.timeline) return `candidate on timeline ${msg.timeline}, primary on ${report.timeline}`;
   return null;
+}
+
+/**
+ * failover.minIntervalMs: no automatic failover sooner than this after the last one this witness
+ * voted for (against a ping-pong between two sick nodes). Checked last, so it is named only when a
+ * failover would otherwise happen. Kept in memory: a restarted witness forgets it, and waits out its
+ * promises instead. A forced manual failover (witness/operator.ts) never comes here.
+ */
+function minIntervalHold(s: WitnessState): string | null {
+  const min = s.settings.failoverMinIntervalMs ?? 0;
+  const last = s.lastFailover;
+  if (min <= 0 || last === undefined) return null;
+  const leftMs = last.atMs + min - s.nowMs;
+  if (leftMs <= 0) return null;
+  const ago = Math.round((s.nowMs - last.atMs) / 1000);
+  return `failover.minIntervalMs (${min} ms) holds automatic failovers until ${Math.ceil(leftMs / 1000)} s from now: `
+    + `the last one, to ${last.to} in term ${last.term}, was ${ago} s ago (pgvip failover --force is not held)`;
 }

@@ -4,7 +4,7 @@
 
 import type { AgentStatus, NodeId } from '../messages.js';
 import { promiseMs } from '../timings.js';
-import type { NodeView, Step, WitnessState } from './state.js';
+import type { HoldDown, NodeView, Step, WitnessState } from './state.js';
 import { adopt } from './term.js';
 
 export function otherNode(s: WitnessState, node: NodeId): NodeId {
@@ -43,22 +43,26 @@ export function onPoll(st: Step, node: NodeId, status: AgentStatus | null, pgRea
     reportedDown: prev.reportedDown,
     rejoinFailedTerm: prev.rejoinFailedTerm,
     rejoinedTerm: prev.rejoinedTerm,
+    ...(prev.holdDown === undefined ? {} : { holdDown: prev.holdDown }),
   };
   view = { ...view, ...reportRejoin(st, node, prev, status) };
   if (failed && view.failedChecks === checks) {
     const agentSays = status === null ? 'unreachable' : `reports ${status.role}`;
     st.notify('failure-detected', `primary ${node} failed ${view.failedChecks} consecutive checks (agent ${agentSays}, ${pgSays})`);
     st.because(`primary ${node} failed ${view.failedChecks} checks`);
-    view = { ...view, reportedDown: true };
+    // Announced: the recovery that ends it is announced too, however the node flapped before.
+    const holdDown = view.holdDown === undefined ? {} : { holdDown: { ...view.holdDown, heldDownAtMs: null } };
+    view = { ...view, reportedDown: true, ...holdDown };
   } else if (!failed && node !== s.durable.primaryOfTerm && view.missedPolls === checks && !view.reportedDown) {
     // The primary's failures are reported above; a standby (or a deposed primary) that stops
     // answering matters too: it can no longer take over.
-    st.notify('node-unreachable', `${node} did not answer ${checks} consecutive polls (${pgSays}); it cannot take over meanwhile`);
-    view = { ...view, reportedDown: true };
+    const detail = `${node} did not answer ${checks} consecutive polls (${pgSays}); it cannot take over meanwhile`;
+    view = { ...view, reportedDown: true, ...wentDown(st, node, view, detail) };
   } else if (view.reportedDown && !failed && status !== null && status.pg.running
     && (status.role === 'primary' || status.role === 'standby')) {
-    st.notify('node-recovered', `${node} answers again as ${status.role}`);
-    view = { ...view, reportedDown: false };
+    view = { ...view, reportedDown: false, ...cameBack(st, node, view, `${node} answers again as ${status.role}`) };
+  } else {
+    view = { ...view, ...settled(st, node, view) };
   }
   st.set({ views: { ...s.views, [node]: view } });
   const wasAnswering = prev.status !== null && prev.failedChecks === 0 && prev.lastSeenAtMs !== null;
@@ -137,4 +141,84 @@ function reportRejoin(st: Step, node: NodeId, prev: NodeView, status: AgentStatu
     return { rejoinedTerm: term };
   }
   return {};
+}
+
+// ---- the hold-down of a flapping node's notifications --------------------------------------------
+// A link that flaps raised a node-unreachable / node-recovered pair every few seconds (24 pairs in
+// two minutes). Once a node has come back, an unreachable within nodeHoldDownMs of that is held
+// back, and so is the recovery that ends it; the held transitions are counted and summarised
+// ("flapping: N transitions in T") when the node settles, up or down, for a whole hold-down, or
+// every FLAP_SUMMARY_EVERY_MS while it goes on. Each summary goes out as the event of the node's
+// state at that moment, so the last event a channel got always says whether the node is up. Only
+// notifications are held: failedChecks and missedPolls, which decisions read, count as before, and a
+// primary's failure-detected is never held.
+
+/** While a node keeps flapping, a summary at most this often. */
+export const FLAP_SUMMARY_EVERY_MS = 5 * 60_000;
+
+function holdDownMs(st: Step): number {
+  return st.s.settings.nodeHoldDownMs ?? 0;
+}
+
+function seconds(ms: number): string {
+  return `${Math.round(ms / 1000)} s`;
+}
+
+/** A node stopped answering: announce it, unless it came back within the hold-down. */
+function wentDown(st: Step, node: NodeId, view: NodeView, detail: string): Partial<NodeView> {
+  const h = view.holdDown;
+  const now = st.s.nowMs;
+  if (h === undefined || now - h.recoveredAtMs >= holdDownMs(st)) {
+    st.notify('node-unreachable', detail);
+    return {};
+  }
+  const holdDown: HoldDown = { ...h, heldDownAtMs: now, held: h.held + 1, sinceMs: h.held === 0 ? now : h.sinceMs };
+  st.because(`held back node-unreachable for ${node}: it came back ${seconds(now - h.recoveredAtMs)} ago (flapping)`);
+  return { holdDown };
+}
+
+/** A node answers again: announce it, unless the down it ends was held back. */
+function cameBack(st: Step, node: NodeId, view: NodeView, detail: string): Partial<NodeView> {
+  const h = view.holdDown;
+  const now = st.s.nowMs;
+  if (holdDownMs(st) <= 0) {
+    st.notify('node-recovered', detail);
+    return {};
+  }
+  if (h === undefined || h.heldDownAtMs === null) {
+    st.notify('node-recovered', detail);
+    return { holdDown: { recoveredAtMs: now, heldDownAtMs: null, held: h?.held ?? 0, sinceMs: h?.sinceMs ?? now } };
+  }
+  st.because(`held back node-recovered for ${node} (flapping)`);
+  return { holdDown: { ...h, recoveredAtMs: now, heldDownAtMs: null, held: h.held + 1 } };
+}
+
+/**
+ * No transition in this poll: if transitions were held back, summarise them once the node has
+ * stayed up (or down) for a whole hold-down, or at most every FLAP_SUMMARY_EVERY_MS while it flaps.
+ */
+function settled(st: Step, node: NodeId, view: NodeView): Partial<NodeView> {
+  const h = view.holdDown;
+  const holdMs = holdDownMs(st);
+  if (h === undefined || h.held === 0 || holdMs <= 0) return {};
+  const now = st.s.nowMs;
+  const down = h.heldDownAtMs !== null;
+  const lastChangeAtMs = h.heldDownAtMs ?? h.recoveredAtMs;
+  const steadyMs = now - lastChangeAtMs;
+  if (steadyMs >= holdMs) {
+    const flapping = `flapping: ${h.held} transitions in ${seconds(lastChangeAtMs - h.sinceMs)}`;
+    if (down) {
+      const detail = `${node} ${flapping}; it has not answered for ${seconds(steadyMs)}, so it cannot take over meanwhile`;
+      st.notify('node-unreachable', detail);
+      // Announced now: its recovery is announced too.
+      return { holdDown: { ...h, heldDownAtMs: null, held: 0, sinceMs: now } };
+    }
+    st.notify('node-recovered', `${node} ${flapping}; it has answered for ${seconds(steadyMs)} since`);
+    return { holdDown: { ...h, held: 0, sinceMs: now } };
+  }
+  if (now - h.sinceMs < FLAP_SUMMARY_EVERY_MS) return {};
+  const flapping = `flapping: ${h.held} transitions in ${seconds(now - h.sinceMs)}`;
+  const event = down ? 'node-unreachable' : 'node-recovered';
+  st.notify(event, `${node} ${flapping}, and still flapping (${down ? 'unreachable' : 'answering'} now)`);
+  return { holdDown: { ...h, held: 0, sinceMs: now } };
 }
