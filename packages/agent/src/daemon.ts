@@ -73,7 +73,13 @@ function nodes(cluster: ClusterConfig, self: string): { me: NodeConfig; peer: No
 /** How this agent reaches a node's PostgreSQL from outside that node (for pg_rewind / streaming). */
 function remoteEndpoint(n: NodeConfig, password: string | undefined): PgEndpoint {
   const local = n.postgres.host === '127.0.0.1' || n.postgres.host === 'localhost' || n.postgres.host === '::1';
-  return { host: local ? n.agent.host : n.postgres.host, port: n.postgres.port, user: n.postgres.user, database: n.postgres.database, ...(password === undefined ? {} : { password }) };
+  return {
+    host: local ? n.agent.host : n.postgres.host,
+    port: n.postgres.port,
+    user: n.postgres.user,
+    database: n.postgres.database,
+    ...(password === undefined ? {} : { password }),
+  };
 }
 
 function keepAliveOf(
@@ -119,8 +125,13 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
   const peerPassword = peer.postgres.passwordFile === undefined ? password : undefined;
 
   const members = [me.id, peer.id, cluster.witness.id];
-  const signer = key === null ? createSigner({ cluster: cluster.name, sender: me.id, authDisabled: true }) : createSigner({ cluster: cluster.name, sender: me.id, key });
-  const verifier = createVerifier({ self: me.id, clusters: { [cluster.name]: key === null ? { members, authDisabled: true } : { members, key } } });
+  const signer = key === null
+    ? createSigner({ cluster: cluster.name, sender: me.id, authDisabled: true })
+    : createSigner({ cluster: cluster.name, sender: me.id, key });
+  const verifier = createVerifier({
+    self: me.id,
+    clusters: { [cluster.name]: key === null ? { members, authDisabled: true } : { members, key } },
+  });
   // TLS (tls block): the files are checked now, so a bad key stops the start with its field and fix.
   const tls = cfg.tls === undefined ? undefined : await createTlsSource(cfg.tls, 'tls');
   if (tls !== undefined) {
@@ -130,14 +141,21 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
   const peers = createPeerClient({
     ...(tls === undefined ? {} : { tls }),
     signer,
-    peers: { [peer.id]: { host: peer.agent.host, port: peer.agent.port }, [cluster.witness.id]: { host: cluster.witness.host, port: cluster.witness.port } },
+    peers: {
+      [peer.id]: { host: peer.agent.host, port: peer.agent.port },
+      [cluster.witness.id]: { host: cluster.witness.host, port: cluster.witness.port },
+    },
     timeoutMs: cluster.timings.requestTimeoutMs,
     // Grantors refuse a lease this node would count longer than their promise covers (mismatched timings).
     leaseValidMs: leaseValidMs(cluster.timings),
   });
 
   const files = agentStateFileNames(cluster.name);
-  const stateFile = createDurableFile(path.join(cfg.stateDir, files.state), agentDurableSchema, { term: 0, primaryOfTerm: null });
+  const stateFile = createDurableFile(
+    path.join(cfg.stateDir, files.state),
+    agentDurableSchema,
+    { term: 0, primaryOfTerm: null },
+  );
   const durable = stateFile.load();
   // Every process's lease-request seqs start above those of all earlier processes of this node, so
   // grantors can tell a delayed release from an earlier process from a current one.
@@ -160,7 +178,10 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
       binDir: me.postgres.binDir,
       osUser: me.postgres.osUser,
       ...(cluster.replication.slots.enabled
-        ? { maxSlotWalKeepSizeMb: cluster.replication.slots.maxWalKeepSizeMb, peerSlotName: slotNameFor(peer.postgres.applicationName) }
+        ? {
+          maxSlotWalKeepSizeMb: cluster.replication.slots.maxWalKeepSizeMb,
+          peerSlotName: slotNameFor(peer.postgres.applicationName),
+        }
         : {}),
       reseedMethods: reseedMethodsOf(cfg.rejoin),
     });
@@ -177,7 +198,9 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
   }
 
   const metrics = createAgentMetrics({ cluster: cluster.name, node: me.id });
-  const slots = cluster.replication.slots.enabled ? { self: slotNameFor(me.postgres.applicationName), peer: slotNameFor(peer.postgres.applicationName) } : undefined;
+  const slots = cluster.replication.slots.enabled
+    ? { self: slotNameFor(me.postgres.applicationName), peer: slotNameFor(peer.postgres.applicationName) }
+    : undefined;
   const peerEndpoint = remoteEndpoint(peer, peerPassword);
   const runner = new AgentRunner({
     initial: bootAgent(settings, durable, clock(), boots * 2 ** 32),
@@ -221,7 +244,9 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
     logger.info({ host: cfg.listen.host, port, tls: tls === undefined ? 'off' : cfg.tls!.mutual ? 'mutual' : 'on' }, 'agent listening');
   }
   runner.start();
-  const slotKeeper = slots === undefined ? null : new SlotKeeper({ pg, slots, peerEndpoint, state: () => runner.state, logger, registry: metrics.registry, clock });
+  const slotKeeper = slots === undefined
+    ? null
+    : new SlotKeeper({ pg, slots, peerEndpoint, state: () => runner.state, logger, registry: metrics.registry, clock });
   slotKeeper?.start();
   return {
     app,

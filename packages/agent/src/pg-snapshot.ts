@@ -64,7 +64,9 @@ export function toSnapshot(obs: PgObservation, ctx: SnapshotContext): PgSnapshot
   const lsn = obs.currentLsn ?? obs.receiveLsn ?? obs.replayLsn ?? 0n;
   const receiver = obs.walReceiver;
   const streaming = obs.inRecovery && receiver !== null && receiver.status === 'streaming' && (receiver.lastMessageAgeMs ?? Infinity) <= ctx.streamFreshMs;
-  const syncStandby = !obs.inRecovery && obs.synchronousStandbyNames.trim() === synchronousStandbyNamesFor(ctx.peerName) ? ctx.peerNode : null;
+  const syncStandby = !obs.inRecovery && obs.synchronousStandbyNames.trim() === synchronousStandbyNamesFor(ctx.peerName)
+    ? ctx.peerNode
+    : null;
   const replica = obs.replicas.find((r) => r.applicationName === ctx.peerName);
   const silentMs = ctx.replies.silentMs(replica?.replyTime ?? null, ctx.nowMs);
   const replying = silentMs !== null && silentMs <= standbyReplySilenceMs;

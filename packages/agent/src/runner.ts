@@ -360,7 +360,9 @@ export class AgentRunner {
     m.term.set(s.durable.term);
     m.leaseRemaining.set(leaseRemainingMs(s) / 1000);
     const report = s.primaryReport;
-    if (report !== null && s.pg !== null && s.pg.inRecovery) m.lagBytes.set(Number(report.lsn > s.pg.lsn ? report.lsn - s.pg.lsn : 0n));
+    if (report !== null && s.pg !== null && s.pg.inRecovery) {
+      m.lagBytes.set(Number(report.lsn > s.pg.lsn ? report.lsn - s.pg.lsn : 0n));
+    }
   }
 }
 

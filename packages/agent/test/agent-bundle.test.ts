@@ -89,7 +89,12 @@ describe('the bundled agent', { timeout: 120_000 }, () => {
   it('starts, serves /health, /status and /metrics, and stops on SIGTERM', async () => {
     const keyFile = path.join(dir, 'cluster.key');
     writeFileSync(keyFile, formatKeyFile(generateKey()), { mode: 0o600 });
-    const [agentPort, peerPort, witnessPort, pgPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const [agentPort, peerPort, witnessPort, pgPort] = await Promise.all([
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+    ]);
     const configFile = path.join(dir, 'agent.yaml');
     // Nothing listens on the PostgreSQL, peer and witness ports: the agent runs as a node whose
     // server is down and which has no quorum, and must say so rather than fail.

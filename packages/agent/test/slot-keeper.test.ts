@@ -17,7 +17,17 @@ function stateOf(self: string, peer: string, role: Role): AgentState {
   const inRecovery = role !== 'primary';
   return {
     ...boot,
-    pg: { running: true, inRecovery, writable: !inRecovery, timeline: 1, lsn: 0n, replayLsn: 0n, streaming: inRecovery, syncStandby: null, standbyInSync: false },
+    pg: {
+      running: true,
+      inRecovery,
+      writable: !inRecovery,
+      timeline: 1,
+      lsn: 0n,
+      replayLsn: 0n,
+      streaming: inRecovery,
+      syncStandby: null,
+      standbyInSync: false,
+    },
     lease: role === 'primary' ? { ...boot.lease, held: { term: 1, validUntilMs: 1e12 } } : boot.lease,
     campaign: role === 'candidate' ? { term: 2, sentAtMs: 0 } : null,
   } as AgentState;

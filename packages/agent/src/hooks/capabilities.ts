@@ -21,7 +21,9 @@ function ownAmbientCapabilities(): bigint {
   }
 }
 
-export type UnprivilegedCommand = { readonly ok: true; readonly argv: readonly string[] } | { readonly ok: false; readonly why: string };
+export type UnprivilegedCommand =
+  | { readonly ok: true; readonly argv: readonly string[] }
+  | { readonly ok: false; readonly why: string };
 
 /**
  * The argv that runs `argv` without the agent's ambient capabilities. Not ok (and nothing may run)

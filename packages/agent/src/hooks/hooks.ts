@@ -148,7 +148,14 @@ export class AgentHooks implements HookPort {
       result = { outcome: 'error', exitCode: null, signal: null, stdout: '', stderr: '', durationMs: 0, summary: `could not run: ${(e as Error).message}` };
     }
     this.#d.metrics.hookRuns.inc({ hook: event, result: result.outcome });
-    const fields = { outcome: result.outcome, exitCode: result.exitCode, signal: result.signal, durationMs: result.durationMs, stdout: result.stdout || undefined, stderr: result.stderr || undefined };
+    const fields = {
+      outcome: result.outcome,
+      exitCode: result.exitCode,
+      signal: result.signal,
+      durationMs: result.durationMs,
+      stdout: result.stdout || undefined,
+      stderr: result.stderr || undefined,
+    };
     if (result.outcome === 'ok') log.info(fields, `hook ${event} ${result.summary}`);
     else log.warn(fields, `hook ${event} failed: ${result.summary}`);
     return result;

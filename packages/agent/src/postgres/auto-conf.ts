@@ -43,7 +43,11 @@ export function rewriteAutoConf(text: string, changes: Readonly<Record<string, s
 }
 
 /** Applies `changes` to <dataDir>/postgresql.auto.conf atomically (temp file, fsync, rename), owned by `owner`. */
-export async function updateAutoConfFile(dataDir: string, owner: OsUser, changes: Readonly<Record<string, string | null>>): Promise<void> {
+export async function updateAutoConfFile(
+  dataDir: string,
+  owner: OsUser,
+  changes: Readonly<Record<string, string | null>>,
+): Promise<void> {
   const file = path.join(dataDir, autoConfFileName);
   let current = '';
   try {

@@ -24,7 +24,15 @@ const createdSql = "EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pgvip_co
 export async function readCommitGuardStatus(s: SqlSession): Promise<CommitGuardStatus> {
   const [basic] = await s.query<StatusRow>(`SELECT ${settingSql} IS NOT NULL AS loaded, ${createdSql} AS created, ${settingSql} = 'on' AS enabled, NULL AS active, NULL AS remaining_ms`);
   if (basic === undefined) throw new PgvipError('PGVIP_PG_QUERY_FAILED', 'the commit guard status query returned no row');
-  if (!basic.loaded || !basic.created) return { loaded: basic.loaded, created: basic.created, enabled: basic.enabled === true, active: false, remainingMs: null };
+  if (!basic.loaded || !basic.created) {
+    return {
+      loaded: basic.loaded,
+      created: basic.created,
+      enabled: basic.enabled === true,
+      active: false,
+      remainingMs: null,
+    };
+  }
   const [row] = await s.query<StatusRow>('SELECT loaded, true AS created, enabled, active, remaining_ms FROM pgvip_guard_status()');
   if (row === undefined) throw new PgvipError('PGVIP_PG_QUERY_FAILED', 'pgvip_guard_status() returned no row');
   return { loaded: row.loaded, created: true, enabled: row.enabled === true, active: row.active === true, remainingMs: row.remaining_ms };

@@ -18,7 +18,10 @@ export interface PostgresTimeouts {
 }
 
 export interface LocalPostgresConfig extends PgEndpoint {
-  /** This node's name: its application_name when streaming (what synchronous_standby_names names), its heartbeat row. */
+  /**
+   * This node's name: its application_name when streaming (what synchronous_standby_names names), its
+   * heartbeat row.
+   */
   readonly nodeName: string;
   readonly dataDir: string;
   /** Directory of pg_ctl, pg_rewind, pg_basebackup. Default /usr/lib/postgresql/15/bin. */

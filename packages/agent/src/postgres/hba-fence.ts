@@ -50,7 +50,10 @@ export function hbaFenceBlock(roles: readonly string[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Where the block is in `text` (line indexes, end inclusive), or null. A begin without an end is refused: it was not written by us. */
+/**
+ * Where the block is in `text` (line indexes, end inclusive), or null. A begin without an end is refused:
+ * it was not written by us.
+ */
 function findBlock(text: string, file: string): { begin: number; end: number } | null {
   const lines = text.split('\n');
   const begin = lines.findIndex((l) => l.startsWith(hbaFenceBegin));

@@ -29,7 +29,10 @@ export function compareLsn(a: Lsn, b: Lsn): -1 | 0 | 1 {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Bytes of WAL from `behind` up to `ahead`; 0 when `behind` is already at or past `ahead` (lag never goes negative). */
+/**
+ * Bytes of WAL from `behind` up to `ahead`; 0 when `behind` is already at or past `ahead` (lag never goes
+ * negative).
+ */
 export function lsnBytesBetween(ahead: Lsn, behind: Lsn): bigint {
   return ahead > behind ? ahead - behind : 0n;
 }

@@ -47,8 +47,13 @@ export const managedSettings: readonly ManagedSetting[] = [
   },
 ];
 
-/** Brings the managed settings to their values with ALTER SYSTEM + reload; returns what changed and what waits for a restart. */
-export async function applyManagedSettings(session: SqlSession): Promise<{ changed: string[]; pendingRestart: string[] }> {
+/**
+ * Brings the managed settings to their values with ALTER SYSTEM + reload; returns what changed and what
+ * waits for a restart.
+ */
+export async function applyManagedSettings(
+  session: SqlSession,
+): Promise<{ changed: string[]; pendingRestart: string[] }> {
   const names = [...managedSettings.map((s) => s.name), 'data_checksums'];
   const rows = await session.query<{ name: string; value: string; pending_restart: boolean }>(
     'SELECT s.name, current_setting(s.name) AS value, s.pending_restart FROM pg_settings s WHERE s.name = ANY($1::text[])',
@@ -59,7 +64,11 @@ export async function applyManagedSettings(session: SqlSession): Promise<{ chang
   const alreadyPending = new Set(rows.filter((r) => r.pending_restart).map((r) => r.name));
   const changes: Record<string, string> = {};
   for (const setting of managedSettings) {
-    if (setting.notNeededWhen?.(current) || current.get(setting.name) === setting.value || alreadyPending.has(setting.name)) continue;
+    if (
+      setting.notNeededWhen?.(current) ||
+      current.get(setting.name) === setting.value ||
+      alreadyPending.has(setting.name)
+    ) continue;
     changes[setting.name] = setting.value;
   }
   const changed = Object.keys(changes);

@@ -65,7 +65,12 @@ export interface CommandOptions {
 const outputLimitChars = 64 * 1024;
 
 /** Runs `file args` as `user`; resolves with the outcome (never rejects for a non-zero exit). */
-export async function runAsOsUser(user: OsUser, file: string, args: readonly string[], options: CommandOptions): Promise<CommandResult> {
+export async function runAsOsUser(
+  user: OsUser,
+  file: string,
+  args: readonly string[],
+  options: CommandOptions,
+): Promise<CommandResult> {
   const startedAt = performance.now();
   const dropPrivileges = process.getuid?.() === 0 && user.uid !== 0;
   const unprivileged = withoutCapabilities([file, ...args]);

@@ -42,7 +42,11 @@ export async function startPostmaster(ctx: PgCtlContext): Promise<void> {
 }
 
 /** Stops the server and waits until it has exited. */
-export async function stopPostmaster(ctx: PgCtlContext, mode: StopMode, timeoutMs = ctx.config.timeouts.stopMs): Promise<void> {
+export async function stopPostmaster(
+  ctx: PgCtlContext,
+  mode: StopMode,
+  timeoutMs = ctx.config.timeouts.stopMs,
+): Promise<void> {
   if (!(await isPostmasterRunning(ctx))) return;
   const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
   const result = await pgCtl(ctx, ['stop', '-m', mode, '-w', '-t', String(seconds)], timeoutMs);

@@ -138,7 +138,10 @@ export interface ManagedSettingsReport {
   readonly changed: readonly string[];
   /** Managed settings that only take effect after a restart and are still waiting for it. */
   readonly pendingRestart: readonly string[];
-  /** Logical slots a failover would lose (all before PostgreSQL 17; see failover-slots.ts); absent when not looked at. */
+  /**
+   * Logical slots a failover would lose (all before PostgreSQL 17; see failover-slots.ts); absent when
+   * not looked at.
+   */
   readonly logicalSlotsLostAtFailover?: readonly string[];
 }
 
@@ -174,7 +177,10 @@ export interface ReplicationSlotView {
    * max_slot_wal_keep_size, the WAL its standby needs is gone and that standby must be re-seeded.
    */
   readonly walStatus: string | null;
-  /** Bytes of WAL the slot holds back: current (primary) or replay (standby) LSN minus restartLsn; null without a restartLsn. */
+  /**
+   * Bytes of WAL the slot holds back: current (primary) or replay (standby) LSN minus restartLsn; null
+   * without a restartLsn.
+   */
   readonly keptBytes: bigint | null;
   /** Bytes left before max_slot_wal_keep_size invalidates the slot (safe_wal_size); null when unbounded. */
   readonly safeWalBytes: bigint | null;
@@ -239,7 +245,10 @@ export interface PostgresPort {
    */
   writeProbe(timeoutMs: number, options?: WriteProbeOptions): Promise<WriteProbeResult>;
 
-  /** Creates the pgvip schema and heartbeat table on a primary. Idempotent. Throws PGVIP_PG_READ_ONLY on a standby or fenced server. */
+  /**
+   * Creates the pgvip schema and heartbeat table on a primary. Idempotent. Throws PGVIP_PG_READ_ONLY on
+   * a standby or fenced server.
+   */
   ensureSchema(): Promise<void>;
 
   /** Sets the server settings pgvip depends on (see managed-settings.ts) and reloads. Idempotent. */
@@ -252,7 +261,10 @@ export interface PostgresPort {
    */
   stopWalReceiverAndReadFinalLsn(): Promise<FinalWalPosition>;
 
-  /** Undoes stopWalReceiverAndReadFinalLsn (an aborted promotion): streams from `primary` again. Idempotent. Throws PGVIP_PG_NOT_STANDBY on a primary. */
+  /**
+   * Undoes stopWalReceiverAndReadFinalLsn (an aborted promotion): streams from `primary` again.
+   * Idempotent. Throws PGVIP_PG_NOT_STANDBY on a primary.
+   */
   resumeWalReceiver(primary: PgEndpoint): Promise<void>;
 
   /**
@@ -275,7 +287,10 @@ export interface PostgresPort {
    */
   fence(mode: FenceMode): Promise<FenceResult>;
 
-  /** Accepts writes again: clears the persisted fence (pg_hba.conf block, read-only) and starts the server if it is stopped. Idempotent. */
+  /**
+   * Accepts writes again: clears the persisted fence (pg_hba.conf block, read-only) and starts the
+   * server if it is stopped. Idempotent.
+   */
   unfence(): Promise<void>;
 
   /**
@@ -293,7 +308,10 @@ export interface PostgresPort {
    */
   start(): Promise<void>;
 
-  /** Stops the server and waits for it to exit. Idempotent. Throws PGVIP_PG_CTL_FAILED (e.g. fast stop hangs on a stalled disk). */
+  /**
+   * Stops the server and waits for it to exit. Idempotent. Throws PGVIP_PG_CTL_FAILED (e.g. fast stop
+   * hangs on a stalled disk).
+   */
   stop(mode: StopMode): Promise<void>;
 
   /** Physical replication slots on this server, by name. Throws PGVIP_PG_*. */
@@ -307,7 +325,10 @@ export interface PostgresPort {
    */
   ensureReplicationSlot(name: string): Promise<boolean>;
 
-  /** Drops the physical slot `name` when it exists and nothing streams through it; returns whether it dropped one. Idempotent. Throws PGVIP_PG_*. */
+  /**
+   * Drops the physical slot `name` when it exists and nothing streams through it; returns whether it
+   * dropped one. Idempotent. Throws PGVIP_PG_*.
+   */
   dropReplicationSlot(name: string): Promise<boolean>;
 
   /**

@@ -7,7 +7,10 @@
 import { pollInSession, sqlLiteral, type SqlSession } from './sql-session.js';
 
 /** ALTER SYSTEM SET (string value) or RESET (null) for each entry, then reloadAndWait. */
-export async function alterSystem(session: SqlSession, changes: Readonly<Record<string, string | null>>): Promise<void> {
+export async function alterSystem(
+  session: SqlSession,
+  changes: Readonly<Record<string, string | null>>,
+): Promise<void> {
   for (const [name, value] of Object.entries(changes)) {
     await session.query(value === null ? `ALTER SYSTEM RESET ${name}` : `ALTER SYSTEM SET ${name} = ${sqlLiteral(value)}`);
   }

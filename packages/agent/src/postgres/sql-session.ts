@@ -25,7 +25,10 @@ import { PgvipError, isPgvipError } from '@pgvip/shared';
 import type { PgEndpoint } from './port.js';
 
 export interface SqlSession {
-  /** Runs one statement (or a ;-separated simple query when params is absent) and returns its rows as typed by the caller's SELECT. */
+  /**
+   * Runs one statement (or a ;-separated simple query when params is absent) and returns its rows as
+   * typed by the caller's SELECT.
+   */
   query<Row extends object>(sql: string, params?: readonly unknown[]): Promise<Row[]>;
   /** Messages of NOTICE/WARNING responses received so far, in order (lc_messages is C, so they are English). */
   readonly notices: readonly string[];
@@ -40,7 +43,11 @@ export interface SessionBounds {
 }
 
 /** Opens a session, runs `work`, closes it; every failure becomes a PgvipError with a PGVIP_PG_* code. */
-export async function withSession<T>(endpoint: PgEndpoint, bounds: SessionBounds, work: (session: SqlSession) => Promise<T>): Promise<T> {
+export async function withSession<T>(
+  endpoint: PgEndpoint,
+  bounds: SessionBounds,
+  work: (session: SqlSession) => Promise<T>,
+): Promise<T> {
   const connection = openConnection(endpoint, bounds.timeoutMs);
   try {
     return await runBounded(connection, bounds, work);
@@ -114,7 +121,11 @@ export class KeptSession {
     this.#idle = null;
   }
 
-  async #runAndKeep<T>(connection: Connection, bounds: SessionBounds, work: (session: SqlSession) => Promise<T>): Promise<T> {
+  async #runAndKeep<T>(
+    connection: Connection,
+    bounds: SessionBounds,
+    work: (session: SqlSession) => Promise<T>,
+  ): Promise<T> {
     let value: T;
     try {
       value = await runBounded(connection, bounds, work);
@@ -188,7 +199,11 @@ function openConnection(endpoint: PgEndpoint, statementTimeoutMs: number): Conne
 }
 
 /** Runs `work` on `connection` (connecting it first when needed) within the four bounds. */
-async function runBounded<T>(connection: Connection, bounds: SessionBounds, work: (session: SqlSession) => Promise<T>): Promise<T> {
+async function runBounded<T>(
+  connection: Connection,
+  bounds: SessionBounds,
+  work: (session: SqlSession) => Promise<T>,
+): Promise<T> {
   const { client, endpoint } = connection;
   const startedAt = performance.now();
   const timeoutMs = Math.max(1, Math.floor(bounds.timeoutMs));
@@ -333,7 +348,12 @@ function toPgvipError(err: unknown, abortedBy: 'connect' | 'deadline' | null, wh
 }
 
 /** Re-runs `check` until it returns a value, within the session's deadline; then PGVIP_PG_TIMEOUT naming `what`. */
-export async function pollInSession<T>(session: SqlSession, what: string, check: () => Promise<T | undefined>, intervalMs = 20): Promise<T> {
+export async function pollInSession<T>(
+  session: SqlSession,
+  what: string,
+  check: () => Promise<T | undefined>,
+  intervalMs = 20,
+): Promise<T> {
   for (;;) {
     const value = await check();
     if (value !== undefined) return value;

@@ -60,7 +60,11 @@ async function isLogger(pid: number): Promise<boolean> {
  * postmaster that postmaster.pid names, so a stale pid file, or a session that reached another
  * server, never gets anything signalled.
  */
-export async function terminateUnlistedBackends(dataDir: string, ownBackend: number, listed: ReadonlySet<number>): Promise<number[]> {
+export async function terminateUnlistedBackends(
+  dataDir: string,
+  ownBackend: number,
+  listed: ReadonlySet<number>,
+): Promise<number[]> {
   const pid = await postmasterPid(dataDir);
   if (pid === null || (await parentOf(ownBackend)) !== pid) return [];
   const signalled: number[] = [];

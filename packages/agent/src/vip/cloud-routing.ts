@@ -11,7 +11,10 @@ export interface CloudView {
 }
 
 export interface CloudRouting {
-  /** Points the VIP at `target` in EC2; idempotent. Returns the request ids of the calls that changed (or confirmed) it. */
+  /**
+   * Points the VIP at `target` in EC2; idempotent. Returns the request ids of the calls that changed (or
+   * confirmed) it.
+   */
   pointAt(target: VipTarget, context: CallContext): Promise<string[]>;
   /** Asks EC2 (and, where it helps, IMDS) whether the VIP is routed to `target`. */
   inspect(target: VipTarget, context: CallContext): Promise<CloudView>;

@@ -20,7 +20,11 @@ export interface VipTarget {
 /** This node's configured EC2 identity (nodes[self].vip in the cluster config). */
 export type NodeVipConfig = NonNullable<NodeConfig['vip']>;
 
-export async function discoverVipTarget(vip: VipConfig, self: NodeVipConfig | undefined, imds: ImdsClient | undefined): Promise<VipTarget> {
+export async function discoverVipTarget(
+  vip: VipConfig,
+  self: NodeVipConfig | undefined,
+  imds: ImdsClient | undefined,
+): Promise<VipTarget> {
   if (vip.discovery === 'config') return configuredTarget(vip, self);
   if (!imds) throw new PgvipError('PGVIP_VIP_IMDS', 'vip.discovery is "imds" but no IMDS client was given');
   const macPath = (mac: string, item: string) => `network/interfaces/macs/${mac}/${item}`;

@@ -68,7 +68,10 @@ export function classifyEc2Error(err: unknown): Ec2Failure {
   return failure('client');
 }
 
-/** A failed EC2 call; `failure` keeps the last attempt's failure for callers that branch on the EC2 code (RouteAlreadyExists, ...). */
+/**
+ * A failed EC2 call; `failure` keeps the last attempt's failure for callers that branch on the EC2 code
+ * (RouteAlreadyExists, ...).
+ */
 export class Ec2CallError extends PgvipError {
   readonly failure: Ec2Failure;
   readonly operation: string;
@@ -139,7 +142,12 @@ export class Ec2Caller {
    * for another attempt. `what` names the call's target in messages ("VIP 10.0.1.100 to eni-0aaa").
    * Throws Ec2CallError: PGVIP_VIP_TIMEOUT when the deadline ended the retries, else the failure's code.
    */
-  async call<T extends WithMetadata>(operation: string, what: string, send: () => Promise<T>, context: CallContext): Promise<T> {
+  async call<T extends WithMetadata>(
+    operation: string,
+    what: string,
+    send: () => Promise<T>,
+    context: CallContext,
+  ): Promise<T> {
     const level = operation.startsWith('Describe') ? 'debug' : 'info';
     for (let attempt = 1; ; attempt++) {
       const startedAt = this.#clock();
@@ -156,7 +164,16 @@ export class Ec2Caller {
       } catch (err) {
         const failure = classifyEc2Error(err);
         const durationMs = Math.round(this.#clock() - startedAt);
-        const logFields = { ...context.fields, action: operation, attempt, requestId: failure.requestId, durationMs, awsCode: failure.code, httpStatus: failure.httpStatus, failure: failure.kind };
+        const logFields = {
+          ...context.fields,
+          action: operation,
+          attempt,
+          requestId: failure.requestId,
+          durationMs,
+          awsCode: failure.code,
+          httpStatus: failure.httpStatus,
+          failure: failure.kind,
+        };
         if (!retryable.has(failure.kind)) {
           // Expected answers (RouteAlreadyExists, a missing route) are handled by the caller; log quietly.
           this.#log[failure.kind === 'client' ? 'info' : 'warn'](logFields, `${operation} refused (${what}): ${failure.code}: ${withoutEncodedMessage(failure.message)}`);

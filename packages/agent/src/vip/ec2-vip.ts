@@ -33,7 +33,13 @@ export interface VipTimeouts {
  * EC2 answers AssignPrivateIpAddresses and ReplaceRoute in well under a second; 2 s per attempt
  * leaves room for a slow one while still allowing a second attempt within a failover budget.
  */
-export const defaultVipTimeouts: VipTimeouts = { ec2ConnectMs: 1_000, ec2AttemptMs: 2_000, verifyBudgetMs: 5_000, imdsRequestMs: 1_000, ipCommandMs: 5_000 };
+export const defaultVipTimeouts: VipTimeouts = {
+  ec2ConnectMs: 1_000,
+  ec2AttemptMs: 2_000,
+  verifyBudgetMs: 5_000,
+  imdsRequestMs: 1_000,
+  ipCommandMs: 5_000,
+};
 
 export interface VipPortConfig {
   readonly vip: VipConfig;
@@ -124,7 +130,10 @@ export class Ec2VipPort implements VipPort {
   async verify(): Promise<VipPlacement> {
     const { target, routing } = await this.#prepare();
     const deadlineMs = performance.now() + this.#timeouts.verifyBudgetMs;
-    const [cloud, onInterface] = await Promise.all([routing.inspect(target, { deadlineMs, fields: { eniId: target.eniId } }), this.#os.isPresent()]);
+    const [cloud, onInterface] = await Promise.all([
+      routing.inspect(target, { deadlineMs, fields: { eniId: target.eniId } }),
+      this.#os.isPresent(),
+    ]);
     const placement = placementOf(cloud.routedHere, onInterface);
     this.#log[placement === 'here' ? 'debug' : 'info'](
       { placement, eniId: target.eniId, onInterface },
@@ -164,7 +173,11 @@ export class Ec2VipPort implements VipPort {
       maxAttempts: 1,
       // Without throwOnRequestTimeout the handler only warns when requestTimeout passes, and a hung
       // call would hang the failover.
-      requestHandler: { connectionTimeout: this.#timeouts.ec2ConnectMs, requestTimeout: this.#timeouts.ec2AttemptMs, throwOnRequestTimeout: true },
+      requestHandler: {
+        connectionTimeout: this.#timeouts.ec2ConnectMs,
+        requestTimeout: this.#timeouts.ec2AttemptMs,
+        throwOnRequestTimeout: true,
+      },
     });
     const caller = new Ec2Caller({ logger: this.#log, retry: this.#options.retry, random: this.#options.random });
     const routing: CloudRouting =

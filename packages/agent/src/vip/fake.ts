@@ -89,7 +89,12 @@ export class FakeVipCloud {
 
   /** @internal The fault for this call, if one is armed (consumes one of its count). */
   takeFault(node: string, operation: FakeVipOperation): FakeVipFault | undefined {
-    const armed = this.#faults.find((f) => f.remaining > 0 && f.fault.operation === operation && (f.fault.node === undefined || f.fault.node === node));
+    const armed = this.#faults.find(
+      (f) =>
+        f.remaining > 0 &&
+        f.fault.operation === operation &&
+        (f.fault.node === undefined || f.fault.node === node),
+    );
     if (!armed) return undefined;
     armed.remaining -= 1;
     return armed.fault;

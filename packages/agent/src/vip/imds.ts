@@ -53,7 +53,10 @@ export class ImdsClient {
     this.#fetch = options.fetch ?? fetch;
   }
 
-  /** Reads one metadata item, e.g. `instance-id` or `network/interfaces/macs/<mac>/local-ipv4s`. Throws PGVIP_VIP_IMDS. */
+  /**
+   * Reads one metadata item, e.g. `instance-id` or `network/interfaces/macs/<mac>/local-ipv4s`. Throws
+   * PGVIP_VIP_IMDS.
+   */
   async get(path: string): Promise<string> {
     const token = await this.#currentToken();
     const first = await this.#getWith(path, token.value);

@@ -23,7 +23,11 @@ export interface CommandOutcome {
 }
 
 /** Runs `file args`; resolves with the outcome and never rejects for a failing command. */
-export type RunCommand = (file: string, args: readonly string[], options: { timeoutMs: number }) => Promise<CommandOutcome>;
+export type RunCommand = (
+  file: string,
+  args: readonly string[],
+  options: { timeoutMs: number },
+) => Promise<CommandOutcome>;
 
 /** execFile with a timeout (SIGKILL) and the C locale, so the kernel's messages read as matched below. */
 export const runCommand: RunCommand = (file, args, { timeoutMs }) =>
@@ -82,7 +86,9 @@ export class OsAddress {
     this.#netns = options.netns;
     this.#run = options.run ?? runCommand;
     this.#timeoutMs = options.timeoutMs ?? 5_000;
-    this.#readInterfaces = options.netns === undefined && options.run === undefined ? (options.readInterfaces ?? networkInterfaces) : null;
+    this.#readInterfaces = options.netns === undefined && options.run === undefined
+      ? (options.readInterfaces ?? networkInterfaces)
+      : null;
   }
 
   /** `ip addr add VIP/prefix dev DEVICE`; done when the address is already there with that prefix. */
@@ -124,7 +130,9 @@ export class OsAddress {
     } catch {
       throw new PgvipError('PGVIP_VIP_OS_ADDRESS', `ip -j addr show dev ${this.device} printed no JSON: ${out.stdout.slice(0, 200)}`);
     }
-    const entries = Array.isArray(links) ? links.flatMap((link: { addr_info?: unknown }) => (Array.isArray(link.addr_info) ? link.addr_info : [])) : [];
+    const entries = Array.isArray(links)
+      ? links.flatMap((link: { addr_info?: unknown }) => (Array.isArray(link.addr_info) ? link.addr_info : []))
+      : [];
     return entries
       .filter((a: { family?: unknown; local?: unknown }) => a.family === 'inet' && a.local === this.address)
       .map((a: { prefixlen?: unknown }) => Number(a.prefixlen));

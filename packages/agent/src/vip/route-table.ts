@@ -29,12 +29,15 @@ export class RouteTableRouting implements CloudRouting {
 
   async pointAt(target: VipTarget, context: CallContext): Promise<string[]> {
     // All tables at once: a failover waits for the slowest table, not for their sum.
-    const results = await Promise.allSettled(this.#tableIds.map((tableId) => this.#pointTable(tableId, target, context)));
+    const results = await Promise.allSettled(
+      this.#tableIds.map((tableId) => this.#pointTable(tableId, target, context)),
+    );
     const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [{ tableId: this.#tableIds[i]!, err: r.reason as unknown }] : []));
     if (failures.length === 0) return results.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
     const first = failures[0]!.err;
     if (failures.length === 1) throw first;
-    // Several tables failed: keep the first one's code (timeouts and denials look alike across tables) and name them all.
+    // Several tables failed: keep the first one's code (timeouts and denials look alike across tables)
+    // and name them all.
     const code = first instanceof PgvipError ? first.code : 'PGVIP_VIP_EC2_FAILED';
     const details = failures.map((f) => `${f.tableId}: ${f.err instanceof PgvipError ? f.err.detail : String(f.err)}`);
     throw new PgvipError(code, `${failures.length} of ${this.#tableIds.length} route tables were not pointed at ${target.eniId}: ${details.join('; ')}`, { cause: first });
@@ -45,7 +48,9 @@ export class RouteTableRouting implements CloudRouting {
     const out = await this.#caller.call(
       'DescribeRouteTables',
       `routes of ${this.#destination}`,
-      () => this.#client.send(new DescribeRouteTablesCommand({ RouteTableIds: [...this.#tableIds], Filters: [filter] })),
+      () => this.#client.send(
+        new DescribeRouteTablesCommand({ RouteTableIds: [...this.#tableIds], Filters: [filter] }),
+      ),
       context,
     );
     const elsewhere: string[] = [];
@@ -66,7 +71,8 @@ export class RouteTableRouting implements CloudRouting {
     const route = { RouteTableId: tableId, DestinationCidrBlock: this.#destination, NetworkInterfaceId: target.eniId };
     const what = `${this.#destination} in ${tableId} to ${target.eniId}`;
     const replace = () => this.#caller.call('ReplaceRoute', what, () => this.#client.send(new ReplaceRouteCommand(route)), tableContext);
-    const ids = (out: { $metadata: { requestId?: string } }) => (out.$metadata.requestId === undefined ? [] : [out.$metadata.requestId]);
+    const ids = (out: { $metadata: { requestId?: string } }) =>
+      (out.$metadata.requestId === undefined ? [] : [out.$metadata.requestId]);
     try {
       return ids(await replace());
     } catch (err) {

@@ -20,7 +20,13 @@ export class SecondaryIpRouting implements CloudRouting {
   readonly #imds: ImdsClient | undefined;
   readonly #log: Logger;
 
-  constructor(options: { client: EC2Client; caller: Ec2Caller; address: string; imds: ImdsClient | undefined; logger: Logger }) {
+  constructor(options: {
+    client: EC2Client;
+    caller: Ec2Caller;
+    address: string;
+    imds: ImdsClient | undefined;
+    logger: Logger;
+  }) {
     this.#client = options.client;
     this.#caller = options.caller;
     this.#address = options.address;
@@ -47,7 +53,9 @@ export class SecondaryIpRouting implements CloudRouting {
       () => this.#client.send(new DescribeNetworkInterfacesCommand({ Filters: [filter] })),
       context,
     );
-    const holders = (out.NetworkInterfaces ?? []).flatMap((eni) => (eni.NetworkInterfaceId === undefined ? [] : [eni.NetworkInterfaceId]));
+    const holders = (out.NetworkInterfaces ?? []).flatMap(
+      (eni) => (eni.NetworkInterfaceId === undefined ? [] : [eni.NetworkInterfaceId]),
+    );
     if (!holders.includes(target.eniId)) {
       return { routedHere: false, detail: holders.length === 0 ? `EC2 assigns ${this.#address} to no interface` : `EC2 assigns ${this.#address} to ${holders.join(', ')}` };
     }
