@@ -50,7 +50,12 @@ function fail(message) {
  * lockfile and runs no script. Installs into a staging directory beside `dest` and renames it into
  * place, so an interrupted fetch never leaves a half binary where the next run looks.
  */
-export function installNodeRuntime({ arch = process.arch, dest = toolsNodeDir(arch), quiet = false, specDir = defaultSpecDir } = {}) {
+export function installNodeRuntime({
+  arch = process.arch,
+  dest = toolsNodeDir(arch),
+  quiet = false,
+  specDir = defaultSpecDir,
+} = {}) {
   const name = nodePackageName(arch);
   const { version } = pinnedNode(specDir);
   mkdirSync(path.dirname(dest), { recursive: true });

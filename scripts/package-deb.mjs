@@ -22,11 +22,13 @@
 // it is older than package.json's engines floor. The control file follows: Depends on nodejs only
 // when no runtime is bundled.
 //
-// Usage: node scripts/package-deb.mjs [--release FILE] [--out DIR] [--revision N] [--arch ARCH] [--maintainer TEXT] [--compress xz|gzip]
+// Usage: node scripts/package-deb.mjs [--release FILE] [--out DIR] [--revision N] [--arch ARCH]
+//                                     [--maintainer TEXT] [--compress xz|gzip]
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  chmodSync, closeSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, writeFileSync,
+  chmodSync, closeSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync,
+  readdirSync, rmSync, writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

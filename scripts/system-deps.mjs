@@ -10,7 +10,8 @@ const needs = [
   { match: 'vip', check: '/usr/sbin/ip', pkg: 'iproute2' },
   { match: 'test/deploy', check: '/usr/bin/systemd-analyze', pkg: 'systemd' },
   { match: 'test/deploy', check: '/usr/bin/shellcheck', pkg: 'shellcheck' },
-  // rpmbuild and rpm for the Amazon Linux package (scripts/package-rpm.mjs); rootOnly: without it the test skips itself.
+  // rpmbuild and rpm for the Amazon Linux package (scripts/package-rpm.mjs); rootOnly: without it the test
+  // skips itself.
   { match: 'test/deploy/rpm', check: '/usr/bin/rpmbuild', pkg: 'rpm', rootOnly: true },
   // promtool checks and unit-tests deploy/prometheus and the Grafana dashboard's queries; the lab runs
   // a real Prometheus server. rootOnly: without it those tests skip themselves with a message.

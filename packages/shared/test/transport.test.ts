@@ -66,7 +66,12 @@ test('a malformed body gets a coded 400, an unsigned request a coded 401', async
     const body = '{"v":1,"cluster":"c1"}';
     const signed = signer.signRequest({ to: 'witness', method: 'POST', path: '/v1/lease', body });
     const res = await app.inject({ method: 'POST', url: '/v1/lease', headers: { ...signed.headers, 'content-type': 'application/json' }, payload: body });
-    const verdict = signer.verifyReply({ request: signed, status: res.statusCode, headers: res.headers as Record<string, string>, body: res.body });
+    const verdict = signer.verifyReply({
+      request: signed,
+      status: res.statusCode,
+      headers: res.headers as Record<string, string>,
+      body: res.body,
+    });
     if (verdict.resend) continue;
     assert.equal(res.statusCode, 400);
     assert.equal(JSON.parse(res.body).error.code, 'PGVIP_BAD_REQUEST');
@@ -85,7 +90,12 @@ test('the sender\'s lease validity travels in a header to the handler; a malform
       const body = JSON.stringify({ ...lease(10 + i), lsn: '0/3000060' });
       const signed = signer.signRequest({ to: 'witness', method: 'POST', path: '/v1/lease', body });
       const res = await app.inject({ method: 'POST', url: '/v1/lease', headers: { ...signed.headers, [leaseValidHeader]: bad, 'content-type': 'application/json' }, payload: body });
-      const verdict = signer.verifyReply({ request: signed, status: res.statusCode, headers: res.headers as Record<string, string>, body: res.body });
+      const verdict = signer.verifyReply({
+        request: signed,
+        status: res.statusCode,
+        headers: res.headers as Record<string, string>,
+        body: res.body,
+      });
       if (verdict.resend) continue;
       assert.equal(res.statusCode, 400, res.body);
       assert.equal(JSON.parse(res.body).error.code, 'PGVIP_BAD_REQUEST');

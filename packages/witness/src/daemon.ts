@@ -41,7 +41,11 @@ import { buildOperatorServer, buildServer } from './server.js';
 import { openWitnessStateStore } from './state-store.js';
 
 /** Builds the notifier of one cluster; `onFailure` records a delivery that failed for good. */
-export type NotifierFactory = (cluster: ClusterConfig, onFailure: (e: PgvipEvent, channel: string, err: Error) => void, log: Logger) => Notifier;
+export type NotifierFactory = (
+  cluster: ClusterConfig,
+  onFailure: (e: PgvipEvent, channel: string, err: Error) => void,
+  log: Logger,
+) => Notifier;
 
 export interface WitnessDaemonDeps {
   readonly log: Logger;
@@ -113,7 +117,8 @@ async function operatorToken(api: WitnessConfig['operatorApi']): Promise<string 
   return token;
 }
 
-const defaultNotifierFor: NotifierFactory = (cluster, onFailure, log) => createNotifier(cluster.notifications, { logger: log, onFailure });
+const defaultNotifierFor: NotifierFactory = (cluster, onFailure, log) =>
+  createNotifier(cluster.notifications, { logger: log, onFailure });
 
 /**
  * Throws PgvipError: PGVIP_STATE_CORRUPT (state file unreadable: never start over at term 0),
@@ -173,7 +178,9 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
   for (const [index, c] of config.clusters.entries()) {
     const clusterLog = log.child({ cluster: c.name });
     const key = keys.get(c.name) ?? null;
-    const signer = createSigner(key === null ? { cluster: c.name, sender: config.id, authDisabled: true } : { cluster: c.name, sender: config.id, key });
+    const signer = createSigner(key === null
+      ? { cluster: c.name, sender: config.id, authDisabled: true }
+      : { cluster: c.name, sender: config.id, key });
     const peers = createPeerClient({
       ...(peerTls === undefined ? {} : { tls: peerTls }),
       signer,

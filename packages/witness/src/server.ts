@@ -138,7 +138,11 @@ export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
     onlyKeys(q, ['limit', 'before'], 'query');
     const limit = q.limit === undefined ? HISTORY_LIMIT_DEFAULT : wholeNumber(q.limit, 'limit', 1, HISTORY_LIMIT_MAX);
     const before = q.before === undefined ? undefined : wholeNumber(q.before, 'before', 1, Number.MAX_SAFE_INTEGER);
-    const events = await deps.history.read({ cluster: runner.name, limit, ...(before === undefined ? {} : { before }) });
+    const events = await deps.history.read({
+      cluster: runner.name,
+      limit,
+      ...(before === undefined ? {} : { before }),
+    });
     return { events };
   });
 
@@ -184,7 +188,13 @@ export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
     return command(reply, runner, { kind: 'maintenance', on: body.on, by: by.label }, by, `maintenance ${body.on ? 'on' : 'off'}`);
   });
 
-  async function command(reply: FastifyReply, runner: ClusterRunner, cmd: OperatorCommand, by: ClaimedOperator, what: string) {
+  async function command(
+    reply: FastifyReply,
+    runner: ClusterRunner,
+    cmd: OperatorCommand,
+    by: ClaimedOperator,
+    what: string,
+  ) {
     const result = runner.operator(cmd);
     // The node the command is about: as named, or as the core chose it (by default the other node).
     let node: string | null = null;
@@ -201,7 +211,9 @@ export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
     log.info({ by: by.operator, operatorClaimed: true, command: cmd.kind, ok: result.verdict.ok }, `operator ${what}: ${message}`);
     if (!result.verdict.ok) {
       const refused = new PgvipError('PGVIP_OPERATOR_REFUSED', message);
-      return reply.code(refused.httpStatus ?? 409).send({ ok: false, message, error: { code: refused.code, message: refused.message } });
+      return reply
+        .code(refused.httpStatus ?? 409)
+        .send({ ok: false, message, error: { code: refused.code, message: refused.message } });
     }
     return { ok: true, message };
   }

@@ -78,7 +78,9 @@ export function witnessConfig(spec: WitnessSpec): WitnessConfig {
 }
 
 /** The witness config document (as a config file would hold it), with key and token files written under stateDir. */
-export function witnessDocument(spec: WitnessSpec & { readonly listenPort?: number; readonly operatorPort?: number }): Record<string, unknown> {
+export function witnessDocument(
+  spec: WitnessSpec & { readonly listenPort?: number; readonly operatorPort?: number },
+): Record<string, unknown> {
   const secrets = mkdtempSync(path.join(spec.stateDir, 'secrets-'));
   const clusters = spec.clusters.map((c, i) => {
     let auth: Record<string, unknown> = { disabled: true };
@@ -144,7 +146,11 @@ export function manualClock(startWallMs = Date.UTC(2030, 0, 31, 12, 0, 0)): Cloc
 }
 
 /** A witness daemon with no notifications, closed when the test ends. */
-export async function startDaemon(t: TestContext, config: WitnessConfig, deps: Partial<WitnessDaemonDeps> = {}): Promise<WitnessDaemon & { lines: LogRecord[] }> {
+export async function startDaemon(
+  t: TestContext,
+  config: WitnessConfig,
+  deps: Partial<WitnessDaemonDeps> = {},
+): Promise<WitnessDaemon & { lines: LogRecord[] }> {
   const { log, lines } = memoryLog();
   const daemon = await createWitnessDaemon(config, { log, notifierFor: () => nullNotifier, ...deps });
   t.after(() => daemon.close());
@@ -193,14 +199,20 @@ export interface EmulatedAgent {
  * An agent that serves a scripted status on GET /v1/status and refuses every request (grants no
  * lease, accepts no switchover), over a real loopback socket with the real signed protocol routes.
  */
-export async function emulatedAgent(t: TestContext, o: { cluster: string; node: string; peer: string; key: ClusterKey | null; status: AgentStatus }): Promise<EmulatedAgent> {
+export async function emulatedAgent(
+  t: TestContext,
+  o: { cluster: string; node: string; peer: string; key: ClusterKey | null; status: AgentStatus },
+): Promise<EmulatedAgent> {
   const app = Fastify();
   let status = o.status;
   let calls = 0;
   const members = [o.peer, 'witness'];
   registerProtocolRoutes(app, {
     daemon: 'agent',
-    verifier: createVerifier({ self: o.node, clusters: { [o.cluster]: o.key === null ? { members, authDisabled: true } : { members, key: o.key } } }),
+    verifier: createVerifier({
+      self: o.node,
+      clusters: { [o.cluster]: o.key === null ? { members, authDisabled: true } : { members, key: o.key } },
+    }),
     status: () => {
       calls++;
       return status;
@@ -219,14 +231,22 @@ export async function emulatedAgent(t: TestContext, o: { cluster: string; node: 
     await app.close();
   };
   t.after(close);
-  return { app, port: (app.server.address() as { port: number }).port, statusCalls: () => calls, setStatus: (s) => void (status = s), close };
+  return {
+    app,
+    port: (app.server.address() as { port: number }).port,
+    statusCalls: () => calls,
+    setStatus: (s) => void (status = s),
+    close,
+  };
 }
 
 /**
  * Stands in for a PostgreSQL port: reads the witness's 16-byte probe and closes the connection,
  * as a live postmaster does with a CancelRequest for an unknown process.
  */
-export async function fakePostgres(t: TestContext): Promise<{ port: number; probes: () => number; close(): Promise<void> }> {
+export async function fakePostgres(
+  t: TestContext,
+): Promise<{ port: number; probes: () => number; close(): Promise<void> }> {
   let probes = 0;
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
@@ -256,7 +276,11 @@ export async function fakePostgres(t: TestContext): Promise<{ port: number; prob
 }
 
 /** Polls `check` every 20 ms until it returns true, or fails after timeoutMs with `what`. */
-export async function eventually(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+export async function eventually(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;

@@ -51,7 +51,12 @@ function checkOwner(file: string, field: string, user: ServiceUser | undefined):
   }
 }
 
-function secretCheck(file: string, field: string, user: ServiceUser | undefined, read: (file: string, field: string) => Promise<unknown>): Check {
+function secretCheck(
+  file: string,
+  field: string,
+  user: ServiceUser | undefined,
+  read: (file: string, field: string) => Promise<unknown>,
+): Check {
   return async () => {
     await read(file, field);
     checkOwner(file, field, user);
@@ -97,7 +102,11 @@ function hookCheck(file: string, field: string, user: ServiceUser | undefined): 
     }
     if (!st.isFile()) throw new PgvipError('PGVIP_CONFIG_INVALID', `${field}: ${file} is not a regular file; point it at the hook program itself`);
     if ((st.mode & 0o002) !== 0) throw new PgvipError('PGVIP_CONFIG_INVALID', `${field}: ${file} is writable by every user, who could make the agent run anything; run: chmod o-w ${file}`);
-    const executable = user === undefined ? canExecute(file) : user.uid === 0 ? (st.mode & 0o111) !== 0 : (st.mode & (st.uid === user.uid ? 0o100 : user.gids.includes(st.gid) ? 0o010 : 0o001)) !== 0;
+    const executable = user === undefined
+      ? canExecute(file)
+      : user.uid === 0
+        ? (st.mode & 0o111) !== 0
+        : (st.mode & (st.uid === user.uid ? 0o100 : user.gids.includes(st.gid) ? 0o010 : 0o001)) !== 0;
     if (!executable) throw new PgvipError('PGVIP_CONFIG_INVALID', `${field}: ${file} is not executable${user === undefined ? '' : ` by ${user.name}`}; run: chmod +x ${file}`);
   };
 }

@@ -147,5 +147,12 @@ export interface Ack extends Envelope {
   readonly reason: string;
 }
 
-export type PeerRequest = LeaseRequest | LeaseRelease | VoteRequest | SyncUpdate | SwitchoverRequest | Handover | ManualPromote;
+export type PeerRequest =
+  | LeaseRequest
+  | LeaseRelease
+  | VoteRequest
+  | SyncUpdate
+  | SwitchoverRequest
+  | Handover
+  | ManualPromote;
 export type PeerReply = LeaseReply | VoteReply | SyncUpdateReply | Ack;

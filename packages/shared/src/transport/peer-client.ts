@@ -66,7 +66,9 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
   const pools = new Map<NodeId, Pool>();
   // The TLS version each pool was dialled with: a pool from before a reload is retired.
   const poolTls = new WeakMap<Pool, number>();
-  const extraHeaders: Record<string, string> = options.leaseValidMs === undefined ? {} : { [leaseValidHeader]: String(options.leaseValidMs) };
+  const extraHeaders: Record<string, string> = options.leaseValidMs === undefined
+    ? {}
+    : { [leaseValidHeader]: String(options.leaseValidMs) };
   const poolFor = (to: NodeId): Pool => {
     let pool = pools.get(to);
     const tls = options.tls;
@@ -100,7 +102,12 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
     for (let attempt = 1; ; attempt++) {
       const signed = options.signer.signRequest({ to, method: spec.method, path: spec.path, body });
       const raw = await call(to, spec, body, signed.headers);
-      const verdict = options.signer.verifyReply({ request: signed, status: raw.status, headers: raw.headers, body: raw.body });
+      const verdict = options.signer.verifyReply({
+        request: signed,
+        status: raw.status,
+        headers: raw.headers,
+        body: raw.body,
+      });
       if (verdict.resend && attempt === 1) continue;
       if (raw.status >= 400) throw remoteError(to, raw);
       return raw.body;

@@ -48,7 +48,11 @@ export async function readReplyBody(
  * readReplyBody for a fetch() Response (IMDS clients use fetch): the same cap, counted the same way.
  * An absent body is an empty reply.
  */
-export async function readFetchReplyBody(res: Response, what: string, limitBytes: number = replyLimitBytes): Promise<string> {
+export async function readFetchReplyBody(
+  res: Response,
+  what: string,
+  limitBytes: number = replyLimitBytes,
+): Promise<string> {
   const stream = res.body;
   if (stream === null) return '';
   const body: ReplyBody = {

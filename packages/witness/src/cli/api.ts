@@ -149,7 +149,10 @@ export class OperatorClient {
       throw status >= 200 && status < 300 ? this.#notAWitness(`HTTP ${status} with a body that is not JSON`) : this.#notPgvip(status, text);
     }
     if (status >= 200 && status < 300) return body;
-    const { error: apiError, message: topMessage } = (body ?? {}) as { error?: { code?: unknown; message?: unknown }; message?: unknown };
+    const { error: apiError, message: topMessage } = (body ?? {}) as {
+      error?: { code?: unknown; message?: unknown };
+      message?: unknown;
+    };
     const code = typeof apiError?.code === 'string' && apiError.code.startsWith('PGVIP_') ? apiError.code : undefined;
     // Every refusal of the witness is coded; one without a code (a 404 with an empty body, a
     // proxy's error page) comes from something else at that address. 503 is also what fastify

@@ -76,7 +76,12 @@ function pair(text: string, flag: string, example: string): { name: string; valu
 async function complete(answers: InitAnswers, ask: Ask | undefined): Promise<InitAnswers> {
   const a = { ...answers, nodes: [...answers.nodes], routeTables: [...answers.routeTables] };
   const missing: string[] = [];
-  const need = async (flag: string, question: string, current: string | undefined, defaultAnswer?: string): Promise<string | undefined> => {
+  const need = async (
+    flag: string,
+    question: string,
+    current: string | undefined,
+    defaultAnswer?: string,
+  ): Promise<string | undefined> => {
     if (current !== undefined) return current;
     if (ask === undefined) {
       if (defaultAnswer !== undefined) return defaultAnswer;
@@ -330,7 +335,13 @@ export async function runInit(given: InitAnswers, ask: Ask | undefined, now = ne
     throw usageError(`cannot create ${out} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
   for (const f of files) await writeNew(f.path, f.text, f.mode);
-  return { out, files: files.map(({ path: p, mode, kind }) => ({ path: p, mode, kind })), clusterName: plan.cluster, nodes, witness };
+  return {
+    out,
+    files: files.map(({ path: p, mode, kind }) => ({ path: p, mode, kind })),
+    clusterName: plan.cluster,
+    nodes,
+    witness,
+  };
 }
 
 /**
