@@ -19,7 +19,7 @@ import {
   agentStepViolations,
   leaseValidUntilMs,
   witnessStepViolations,
-  type Action,
+  type Send,
   type AgentDurable,
   type AgentOutput,
   type AgentState,
@@ -107,17 +107,10 @@ export class Checker {
   writers(view: ClusterView): void {
     if (view.authority('db-a') && view.authority('db-b')) this.violation('I1: db-a and db-b both hold write authority');
   }
-  /** The executor's order rule (core/actions.ts): a persist comes first or not at all. */
-  actionOrder(h: Host, actions: readonly Action<AgentDurable | WitnessDurable>[]): void {
-    actions.forEach((a, i) => {
-      if (a.kind === 'persist' && i !== 0) this.violation(`order: ${h} emitted persist at position ${i}, not first`);
-    });
-  }
-
   // --- terms and grants ----------------------------------------------------------------------------
 
   /**
-   * h persists d over `before` with these actions (I2, I4, I7). Terms are created in three places
+   * h persists d over `before` in a step with these sends (I2, I4, I7). Terms are created in three places
    * only: the witness's vote and forced failover (a new votedTerm) and a primary's handover (it
    * persists the next term and sends it in the same step).
    */
@@ -125,12 +118,12 @@ export class Checker {
     h: Host,
     d: AgentDurable | WitnessDurable,
     before: AgentDurable | WitnessDurable,
-    actions: readonly Action<AgentDurable | WitnessDurable>[],
+    sends: readonly Send[],
   ): void {
     if (h === 'witness') {
       const w = d as WitnessDurable;
       if (w.votedTerm > (before as WitnessDurable).votedTerm) this.#createdTerms.add(w.votedTerm);
-    } else if (actions.some((a) => a.kind === 'send' && a.msg.kind === 'handover' && a.msg.term === d.term)) {
+    } else if (sends.some((m) => m.msg.kind === 'handover' && m.msg.term === d.term)) {
       this.#createdTerms.add(d.term);
     }
     if (d.term < this.#maxTermSeen[h]) {

@@ -1,15 +1,15 @@
 // The processes of the simulated cluster: the agents of db-a and db-b and the witness, each the
 // real decision core (or a variant of it) driven by ticks, requests, replies and finished effects,
 // and the executor of what the core returns (persist first and durably, then replies, sends,
-// notifications and effects; see core/actions.ts). Durable state survives crashes; a restarted
+// effects and notifications; see core/actions.ts). Durable state survives crashes; a restarted
 // process boots from it with a new incarnation, and events of an older incarnation are dropped.
 import {
   agentStatus,
   defaultAgentSettings,
+  actionsOf,
   executeStep,
   initialWitnessDurable,
   leaseValidMs,
-  type Action,
   type AgentDurable,
   type AgentOutput,
   type AgentSettings,
@@ -20,6 +20,7 @@ import {
   type OperatorCommand,
   type PeerReply,
   type PeerRequest,
+  type Send,
   type stepAgent,
   type stepWitness,
   type Timings,
@@ -166,9 +167,9 @@ export class Nodes {
     const out: AgentOutput = this.d.cores.stepAgent(before, input);
     proc.state = out.state;
     this.d.check.agentStep(n, before, out, input.kind);
-    this.d.transcript.noteOutput(n, out.reason, out.actions);
+    this.d.transcript.noteOutput(n, out.reason, actionsOf(out));
     this.d.transcript.noteReason(n, out.reason);
-    this.#execute(n, inc, out.actions, respond);
+    this.#execute(n, inc, out, respond);
     this.d.check.writers(this.d.view);
   }
 
@@ -214,9 +215,9 @@ export class Nodes {
     const out = this.d.cores.stepWitness(before, input);
     w.state = out.state;
     this.d.check.witnessStep(before, out, input.kind);
-    this.d.transcript.noteOutput('witness', out.reason, out.actions, out.verdict);
+    this.d.transcript.noteOutput('witness', out.reason, actionsOf(out), out.verdict);
     this.d.transcript.noteReason('witness', out.reason);
-    this.#execute('witness', inc, out.actions, respond);
+    this.#execute('witness', inc, out, respond);
     this.d.check.writers(this.d.view);
     return out;
   }
@@ -237,13 +238,10 @@ export class Nodes {
    * Execute a step's output with the daemons' executor (core/execute.ts); only the rest of a step
    * that persisted waits for the fsync, and a crash meanwhile loses it but never the persisted term.
    */
-  #execute(h: Host, inc: number, actions: readonly Action<Durable>[], respond?: (r: PeerReply) => void): void {
-    this.d.check.actionOrder(h, actions);
-    // A persist out of order is a violation (reported above); its step is not run.
-    if (actions.findIndex((a) => a.kind === 'persist') > 0) return;
+  #execute(h: Host, inc: number, out: AgentOutput | WitnessOutput, respond?: (r: PeerReply) => void): void {
     // The state was adopted by the step already: at one simulated instant, the same as after the persist.
-    executeStep({ state: null, actions, reason: '', routine: false }, () => {}, {
-      persist: (d) => this.#persist(h, d, actions),
+    executeStep<unknown, Durable>(out, () => {}, {
+      persist: (d) => this.#persist(h, d, out.sends),
       reply: (msg) => {
         this.d.check.reply(h, msg);
         respond?.(msg);
@@ -262,8 +260,8 @@ export class Nodes {
       })),
     });
   }
-  #persist(h: Host, d: Durable, actions: readonly Action<Durable>[]): void {
-    this.d.check.persisted(h, d, h === 'witness' ? this.witness.disk : this.agents[h].disk, actions);
+  #persist(h: Host, d: Durable, sends: readonly Send[]): void {
+    this.d.check.persisted(h, d, h === 'witness' ? this.witness.disk : this.agents[h].disk, sends);
     if (h === 'witness') this.witness.disk = d as WitnessDurable;
     else this.agents[h].disk = d as AgentDurable;
   }

@@ -1,6 +1,6 @@
 // Deliberately broken variants of the core, planted by wrapping the real step functions. The teeth
 // tests assert that the simulator catches each one; if it stopped doing so, its checks would be blind.
-import { type Action, type AgentState, type WitnessState } from '@pgvip/shared/core';
+import { type AgentState, type WitnessState } from '@pgvip/shared/core';
 import { realCores, type Cores } from './world.js';
 
 /** Bug: the primary counts its lease from when the grant ARRIVED instead of when it sent the request. */
@@ -62,9 +62,8 @@ export const adoptsLeaseRequestTerm: Cores = {
 };
 
 /** The adopted term goes to disk first, as the real core's adoption would. */
-function adoptFirst<O extends { readonly state: { readonly durable: D }; readonly actions: readonly Action<D>[] }, D>(out: O): O {
-  if (out.actions[0]?.kind === 'persist') return out;
-  return { ...out, actions: [{ kind: 'persist', state: out.state.durable }, ...out.actions] };
+function adoptFirst<O extends { readonly state: { readonly durable: D }; readonly persist: D | null }, D>(out: O): O {
+  return out.persist !== null ? out : { ...out, persist: out.state.durable };
 }
 
 /**

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  PROTOCOL_VERSION, bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable, promiseLive,
+  actionsOf, PROTOCOL_VERSION, bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable, promiseLive,
   stepAgent, stepWitness,
   type AgentState, type PeerReply, type PeerRequest, type PgSnapshot, type WitnessState,
 } from '../src/core/index.js';
@@ -52,7 +52,7 @@ test('Given the same lease requests and releases, Then the standby and the witne
     const ow = stepWitness(w, { kind: 'request', nowMs: now, msg, peerLeaseValidMs: undefined });
     a = oa.state;
     w = ow.state;
-    assert.equal(answer(replyOf(oa.actions)), answer(replyOf(ow.actions)), `${msg.kind} seq ${'seq' in msg ? msg.seq : msg.kind === 'lease-release' ? msg.leaseSeq : ''}`);
+    assert.equal(answer(replyOf(actionsOf(oa))), answer(replyOf(actionsOf(ow))), `${msg.kind} seq ${'seq' in msg ? msg.seq : msg.kind === 'lease-release' ? msg.leaseSeq : ''}`);
     assert.deepEqual({ promise: a.promise, releasedTerm: a.releasedTerm }, { promise: w.promise, releasedTerm: w.releasedTerm }, `${msg.kind} at ${now}`);
   }
   assert.equal(promiseLive(a), true, 'the standby is bound by the grant after the release');
@@ -64,8 +64,8 @@ test('Given the primary released and was granted the lease again in the same ter
   a = stepAgent(a, { kind: 'request', nowMs: 0, msg: leaseRequest(3, 'db-a', 7), peerLeaseValidMs: undefined }).state;
   a = stepAgent(a, { kind: 'request', nowMs: 10, msg: release(3, 'db-a', 7), peerLeaseValidMs: undefined }).state;
   const regrant = stepAgent(a, { kind: 'request', nowMs: 20, msg: leaseRequest(3, 'db-a', 8), peerLeaseValidMs: undefined });
-  assert.ok(replyOf(regrant.actions).kind === 'lease-reply' && (replyOf(regrant.actions) as { granted: boolean }).granted);
+  assert.ok(replyOf(actionsOf(regrant)).kind === 'lease-reply' && (replyOf(actionsOf(regrant)) as { granted: boolean }).granted);
   const out = stepAgent(regrant.state, { kind: 'tick', nowMs: 30, pg: standbyPg, writeProbe: 'not-run', peer: null });
-  const asks = out.actions.filter((x) => x.kind === 'send' && x.msg.kind === 'vote-request');
+  const asks = actionsOf(out).filter((x) => x.kind === 'send' && x.msg.kind === 'vote-request');
   assert.deepEqual(asks, [], `the standby asked for a vote while its promise to db-a was live: ${out.reason}`);
 });

@@ -7,7 +7,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable, leaseLengthConflict,
+  actionsOf, bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable, leaseLengthConflict,
   leaseValidMs, stepAgent, stepWitness,
   PROTOCOL_VERSION, type PeerReply, type PgSnapshot,
 } from '../src/core/index.js';
@@ -40,7 +40,7 @@ describe('the witness as grantor', () => {
 
   test('refuses a lease longer than its promise covers, and promises nothing', () => {
     const out = stepWitness(w, { kind: 'request', nowMs: 0, msg: leaseRequest, peerLeaseValidMs: longer });
-    const r = reply(out.actions);
+    const r = reply(actionsOf(out));
     assert.ok(r.kind === 'lease-reply' && !r.granted);
     assert.match(r.kind === 'lease-reply' ? r.reason : '', /same timings/);
     assert.equal(out.state.promise?.seq === 7, false, 'no promise for that request');
@@ -48,7 +48,7 @@ describe('the witness as grantor', () => {
 
   test('grants an equal lease, and one from a sender that does not say', () => {
     for (const peerLeaseValidMs of [ours, undefined]) {
-      const r = reply(stepWitness(w, { kind: 'request', nowMs: 0, msg: leaseRequest, peerLeaseValidMs }).actions);
+      const r = reply(actionsOf(stepWitness(w, { kind: 'request', nowMs: 0, msg: leaseRequest, peerLeaseValidMs })));
       assert.ok(r.kind === 'lease-reply' && r.granted, String(peerLeaseValidMs));
     }
   });
@@ -57,10 +57,10 @@ describe('the witness as grantor', () => {
     const failed = { ...w, promise: null, releasedTerm: 3 };
     const vote = { ...env(4, 'db-b'), kind: 'vote-request' as const, lastTerm: 3, lsn: 100n, timeline: 1 };
     const refused = stepWitness(failed, { kind: 'request', nowMs: 0, msg: vote, peerLeaseValidMs: longer });
-    const r = reply(refused.actions);
+    const r = reply(actionsOf(refused));
     assert.ok(r.kind === 'vote-reply' && !r.granted);
     assert.equal(refused.state.durable.term, 3, 'nothing persisted');
-    const granted = reply(stepWitness(failed, { kind: 'request', nowMs: 0, msg: vote, peerLeaseValidMs: ours }).actions);
+    const granted = reply(actionsOf(stepWitness(failed, { kind: 'request', nowMs: 0, msg: vote, peerLeaseValidMs: ours })));
     assert.ok(granted.kind === 'vote-reply' && granted.granted);
   });
 });
@@ -71,11 +71,11 @@ describe('the standby as grantor', () => {
 
   test('refuses a lease longer than its promise covers, grants an equal one', () => {
     const refused = stepAgent(s, { kind: 'request', nowMs: 0, msg: leaseRequest, peerLeaseValidMs: longer });
-    const r = reply(refused.actions);
+    const r = reply(actionsOf(refused));
     assert.ok(r.kind === 'lease-reply' && !r.granted);
     assert.equal(refused.state.promise, null, 'no promise');
     const granted = stepAgent(s, { kind: 'request', nowMs: 0, msg: leaseRequest, peerLeaseValidMs: ours });
-    const g = reply(granted.actions);
+    const g = reply(actionsOf(granted));
     assert.ok(g.kind === 'lease-reply' && g.granted);
     assert.notEqual(granted.state.promise, null);
   });

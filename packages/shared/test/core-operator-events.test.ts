@@ -5,7 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable, promiseMs, rejoinBackoffMs,
+  actionsOf, bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable, promiseMs, rejoinBackoffMs,
   stepAgent, stepWitness,
   vipErrorAfterFailures, PROTOCOL_VERSION, type AgentState, type AgentStatus, type PgSnapshot, type WitnessState,
 } from '../src/core/index.js';
@@ -41,7 +41,7 @@ function pollFor(
     for (const [node, st] of [['db-a', a], ['db-b', b]] as const) {
       const out = stepWitness(w, { kind: 'poll', nowMs: now, node, status: st, pgReachable: st === null ? pgReachable : true });
       w = out.state;
-      events.push(...notices(out.actions));
+      events.push(...notices(actionsOf(out)));
     }
   }
   return { w, events };
@@ -86,7 +86,7 @@ describe('witness: failover-blocked', () => {
     w = pollFor(w, 1_500, 1_500 + 4 * t.heartbeatMs, null, status('db-b', 'candidate', { ...standbyPg, streaming: false })).w;
     w = { ...w, durable: { ...w.durable, syncEligible: null }, promise: null };
     const out = stepWitness(w, { kind: 'request', nowMs: 4_000, msg: { ...env(4, 'db-b'), kind: 'vote-request', lastTerm: 3, lsn: 100n, timeline: 1 } });
-    const blocked = notices(out.actions).filter((e) => e.event === 'failover-blocked');
+    const blocked = notices(actionsOf(out)).filter((e) => e.event === 'failover-blocked');
     assert.equal(blocked.length, 1);
     assert.match(blocked[0]!.detail, /refused db-b's vote request: db-b is not the sync-eligible standby/);
   });
@@ -149,11 +149,11 @@ describe('agent: rejoin-failed and vip-error', () => {
   function tick(s: AgentState, nowMs: number): { state: AgentState; rejoin: Effected | undefined } {
     let out = stepAgent(s, { kind: 'tick', nowMs, pg: demotedPg, writeProbe: 'not-run', peer: newPrimary });
     for (let i = 0; i < 5; i++) {
-      const other = effectsOf(out.actions).find((e) => e.effect.kind !== 'rejoin');
+      const other = effectsOf(actionsOf(out)).find((e) => e.effect.kind !== 'rejoin');
       if (other === undefined) break;
       out = stepAgent(out.state, { kind: 'effect-done', nowMs, result: { id: other.id, ok: true, detail: 'done', vipPlacement: 'elsewhere' } });
     }
-    return { state: out.state, rejoin: effectsOf(out.actions).find((e) => e.effect.kind === 'rejoin') };
+    return { state: out.state, rejoin: effectsOf(actionsOf(out)).find((e) => e.effect.kind === 'rejoin') };
   }
 
   test('a failed rejoin is reported, and the next attempt waits 1 s, then 2 s, …', () => {
@@ -166,7 +166,7 @@ describe('agent: rejoin-failed and vip-error', () => {
       const effect = step.rejoin;
       assert.ok(effect, `attempt ${failure} starts`);
       const out = stepAgent(step.state, { kind: 'effect-done', nowMs: now + 10, result: { id: effect.id, ok: false, detail: 'pg_rewind: could not connect; base backup: password authentication failed' } });
-      const reported = notices(out.actions);
+      const reported = notices(actionsOf(out));
       assert.equal(reported.length, 1);
       assert.equal(reported[0]!.event, 'rejoin-failed');
       assert.match(reported[0]!.detail, new RegExp(`${failure} in a row; next try in ${rejoinBackoffMs(failure) / 1000} s`));
@@ -183,7 +183,7 @@ describe('agent: rejoin-failed and vip-error', () => {
     const events: Notified[] = [];
     for (let i = 1; i <= vipErrorAfterFailures + 2; i++) {
       const out = fail(i, i * 500);
-      events.push(...notices(out.actions));
+      events.push(...notices(actionsOf(out)));
       s = out.state;
     }
     assert.deepEqual(events.map((e) => e.event), ['vip-error']);

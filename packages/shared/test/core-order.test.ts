@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable, stepAgent, stepWitness,
+  actionsOf, bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable, stepAgent, stepWitness,
   PROTOCOL_VERSION, type AgentState, type PgSnapshot,
 } from '../src/core/index.js';
 
@@ -24,8 +24,9 @@ test('a lease counts from the send time and lapses into a fence before anything 
   const { leaseMs, maxDriftRatio, leaseMarginMs } = defaultTimings;
   assert.equal(s.lease.held?.validUntilMs, 0 + leaseMs * (1 - maxDriftRatio) - leaseMarginMs);
   const out = stepAgent(s, { kind: 'tick', nowMs: 5000, pg: primaryPg, writeProbe: 'ok', peer: null });
-  assert.equal(out.actions[0]?.kind, 'effect');
-  assert.deepEqual(out.actions[0]?.kind === 'effect' && out.actions[0].effect, { kind: 'fence', mode: 'read-only' });
+  // Nothing of the step runs before the fence (not the lease renewals it sends too), and no persist.
+  assert.deepEqual(actionsOf(out).map((a) => a.kind)[0], 'effect');
+  assert.deepEqual(out.fence?.effect, { kind: 'fence', mode: 'read-only' });
   assert.match(out.reason, /fencing: lease for term 3 lapsed/);
 });
 
@@ -33,11 +34,11 @@ test('the fast path fences first and releases the lease only after the fence is 
   const s = primaryWithLease();
   const deadPg: PgSnapshot = { ...primaryPg, running: false, writable: false };
   const out = stepAgent(s, { kind: 'tick', nowMs: 500, pg: deadPg, writeProbe: 'failed', peer: null });
-  const fence = out.actions.find((a) => a.kind === 'effect');
+  const fence = actionsOf(out).find((a) => a.kind === 'effect');
   assert.ok(fence?.kind === 'effect' && fence.effect.kind === 'fence');
-  assert.ok(!out.actions.some((a) => a.kind === 'send' && a.msg.kind === 'lease-release'), 'no release before the fence finished');
+  assert.ok(!actionsOf(out).some((a) => a.kind === 'send' && a.msg.kind === 'lease-release'), 'no release before the fence finished');
   const done = stepAgent(out.state, { kind: 'effect-done', nowMs: 520, result: { id: fence.id, ok: true, detail: 'fenced', finalLsn: 100n } });
-  const releases = done.actions.filter((a) => a.kind === 'send' && a.msg.kind === 'lease-release');
+  const releases = actionsOf(done).filter((a) => a.kind === 'send' && a.msg.kind === 'lease-release');
   assert.equal(releases.length, 2, 'released to the witness and the standby');
 });
 
@@ -45,12 +46,12 @@ test('a won vote is persisted first, then the WAL receiver stops before promotio
   let s = bootAgent(settings('db-b'), { term: 3, primaryOfTerm: 'db-a' }, -10_000);
   s = { ...s, campaign: { term: 4, sentAtMs: 0 }, promise: null };
   const out = stepAgent(s, { kind: 'reply', nowMs: 10, msg: { ...env(4, 'witness'), kind: 'vote-reply', granted: true, reason: 'ok', primaryOfTerm: 'db-b' } });
-  assert.deepEqual(out.actions[0], { kind: 'persist', state: { term: 4, primaryOfTerm: 'db-b' } });
+  assert.deepEqual(actionsOf(out)[0], { kind: 'persist', state: { term: 4, primaryOfTerm: 'db-b' } });
   const standbyPg: PgSnapshot = {
     ...primaryPg, inRecovery: true, writable: false, streaming: false, syncStandby: null, standbyInSync: false,
   };
   const next = stepAgent({ ...out.state, pg: standbyPg }, { kind: 'tick', nowMs: 20, pg: standbyPg, writeProbe: 'not-run', peer: null });
-  const effects = next.actions.filter((a) => a.kind === 'effect').map((a) => a.kind === 'effect' && a.effect.kind);
+  const effects = actionsOf(next).filter((a) => a.kind === 'effect').map((a) => a.kind === 'effect' && a.effect.kind);
   assert.deepEqual(effects, ['stop-wal-receiver']);
 });
 
@@ -59,12 +60,12 @@ test('the witness persists its vote before it answers, and refuses a second cand
   let w = bootWitness({ ...ws, nodes: ['db-a', 'db-b'] }, { ...initialWitnessDurable, term: 3, primaryOfTerm: 'db-a', syncEligible: 'db-b' }, -100_000);
   w = { ...w, promise: null, releasedTerm: 3 };
   const out = stepWitness(w, { kind: 'request', nowMs: 0, msg: { ...env(4, 'db-b'), kind: 'vote-request', lastTerm: 3, lsn: 100n, timeline: 1 } });
-  assert.equal(out.actions[0]?.kind, 'persist');
-  const reply = out.actions.find((a) => a.kind === 'reply');
+  assert.equal(actionsOf(out)[0]?.kind, 'persist');
+  const reply = actionsOf(out).find((a) => a.kind === 'reply');
   assert.ok(reply?.kind === 'reply' && reply.msg.kind === 'vote-reply' && reply.msg.granted);
   assert.match(out.reason, /voted for db-b in term 4/);
   const again = stepWitness(out.state, { kind: 'request', nowMs: 1, msg: { ...env(4, 'db-a'), kind: 'vote-request', lastTerm: 3, lsn: 100n, timeline: 1 } });
-  const r2 = again.actions.find((a) => a.kind === 'reply');
+  const r2 = actionsOf(again).find((a) => a.kind === 'reply');
   assert.ok(r2?.kind === 'reply' && r2.msg.kind === 'vote-reply' && !r2.msg.granted);
 });
 
@@ -94,9 +95,10 @@ test('only the answer to the switchover request settles a pending switchover', (
 test('a primary woken after a pause with its lease lapsed fences before anything else, without waiting for a new observation', () => {
   const s = primaryWithLease();
   const out = stepAgent(s, { kind: 'wake', nowMs: 9_000, pausedMs: 8_500 });
-  assert.deepEqual(out.actions[0]?.kind === 'effect' && out.actions[0].effect, { kind: 'fence', mode: 'read-only' });
+  assert.deepEqual(actionsOf(out).map((a) => a.kind)[0], 'effect');
+  assert.deepEqual(out.fence?.effect, { kind: 'fence', mode: 'read-only' });
   assert.match(out.reason, /fencing: lease for term 3 lapsed/);
   // Within its lease, a wake changes nothing.
   const early = stepAgent(s, { kind: 'wake', nowMs: 1_000, pausedMs: 1_001 });
-  assert.ok(!early.actions.some((a) => a.kind === 'effect' && a.effect.kind === 'fence'));
+  assert.ok(!actionsOf(early).some((a) => a.kind === 'effect' && a.effect.kind === 'fence'));
 });

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable, stepAgent, stepWitness,
+  actionsOf, bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable, stepAgent, stepWitness,
   PROTOCOL_VERSION, type AgentStatus, type PgSnapshot,
 } from '../src/core/index.js';
 
@@ -29,7 +29,7 @@ test('an agent step is routine only when it decided, persisted and notified noth
   const learned = stepAgent(s, { kind: 'reply', nowMs: 5, msg: { ...grant, ...env(4, 'witness'), granted: false, primaryOfTerm: 'db-b' } });
   assert.equal(learned.routine, false, 'a new term (persisted) is news');
   const woke = stepAgent(granted.state, { kind: 'wake', nowMs: 100, pausedMs: 50 });
-  assert.equal(woke.actions.length, 0);
+  assert.equal(actionsOf(woke).length, 0);
   assert.equal(woke.routine, false, 'a wake after a pause is news even when it changes nothing');
 });
 

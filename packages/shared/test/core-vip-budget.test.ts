@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  bootAgent, defaultAgentSettings, defaultTimings, stepAgent, type AgentState, type PgSnapshot, type Timings,
+  actionsOf, bootAgent, defaultAgentSettings, defaultTimings, stepAgent, type AgentState, type PgSnapshot, type Timings,
 } from '../src/core/index.js';
 
 const promotingPg: PgSnapshot = {
@@ -24,7 +24,7 @@ function afterPromotion(timings: Timings, leaseLeftMs: number): string[] {
     inFlight: { id: 7, kind: 'promote', effect: { kind: 'promote' }, startedAtMs: 990 },
   };
   const out = stepAgent(s, { kind: 'effect-done', nowMs: 1000, result: { id: 7, ok: true, detail: 'promoted' } });
-  return out.actions.flatMap((a) => (a.kind === 'effect' ? [`${a.effect.kind}${'budgetMs' in a.effect ? ` ${a.effect.budgetMs}` : ''}`] : []));
+  return actionsOf(out).flatMap((a) => (a.kind === 'effect' ? [`${a.effect.kind}${'budgetMs' in a.effect ? ` ${a.effect.budgetMs}` : ''}`] : []));
 }
 
 test('a promoted node moves the VIP with the budget of its timings, only while its lease outlives it', () => {

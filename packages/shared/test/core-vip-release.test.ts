@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  bootAgent, defaultAgentSettings, defaultTimings, stepAgent, PROTOCOL_VERSION,
+  actionsOf, bootAgent, defaultAgentSettings, defaultTimings, stepAgent, PROTOCOL_VERSION,
   type AgentOutput, type PgSnapshot,
 } from '../src/core/index.js';
 
@@ -14,7 +14,7 @@ const deadPg: PgSnapshot = { ...primaryPg, running: false, writable: false };
 const env = (term: number, from: string) => ({ v: PROTOCOL_VERSION, cluster: 'c1', term, from });
 
 function effects(out: AgentOutput): Array<{ id: number; kind: string }> {
-  return out.actions.flatMap((a) => (a.kind === 'effect' ? [{ id: a.id, kind: a.effect.kind }] : []));
+  return actionsOf(out).flatMap((a) => (a.kind === 'effect' ? [{ id: a.id, kind: a.effect.kind }] : []));
 }
 
 /** db-a, primary of term 3 with a lease, whose PostgreSQL has just died: fenced and released (fast path). */
@@ -79,7 +79,7 @@ test('a standby handed a term by a switchover asks the witness and its peer for 
   let s = bootAgent(settings('db-b'), { term: 3, primaryOfTerm: 'db-a' }, -10_000);
   s = stepAgent(s, { kind: 'tick', nowMs: 0, pg: standbyPg, writeProbe: 'not-run', peer: null }).state;
   const out = stepAgent(s, { kind: 'request', nowMs: 10, msg: { ...env(4, 'db-a'), kind: 'handover', to: 'db-b', finalLsn: 100n, timeline: 1 } });
-  assert.deepEqual(out.actions[0], { kind: 'persist', state: { term: 4, primaryOfTerm: 'db-b' } });
-  const leaseTo = out.actions.flatMap((a) => (a.kind === 'send' && a.msg.kind === 'lease-request' ? [a.to] : [])).sort();
+  assert.deepEqual(actionsOf(out)[0], { kind: 'persist', state: { term: 4, primaryOfTerm: 'db-b' } });
+  const leaseTo = actionsOf(out).flatMap((a) => (a.kind === 'send' && a.msg.kind === 'lease-request' ? [a.to] : [])).sort();
   assert.deepEqual(leaseTo, ['db-a', 'witness']);
 });

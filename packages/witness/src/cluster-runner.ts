@@ -1,14 +1,14 @@
 // One cluster's shell around the witness core. It owns the core state and is the only place that
 // feeds it: polls, peer requests, replies to the witness's own sends, operator commands. Each input
-// is one synchronous step, so steps of a cluster never interleave, and the actions run in the order
-// the core wrote on them (core/actions.ts):
+// is one synchronous step, so steps of a cluster never interleave, and its output runs group by group
+// in the order core/actions.ts fixes (through core/execute.ts):
 //
-//   persist  first, and on disk (fsync) before anything else of the same step happens: a vote or a
-//            new term is never answered or acted on before it is durable. If it cannot be written,
-//            the whole step is discarded: the old state stays in force and nothing is sent.
-//   reply    returned to the HTTP handler that delivered the request.
-//   send     through the signed peer client; the peer's reply comes back as a `reply` input.
-//   notify   recorded in the history and handed to the notifier, which never blocks.
+//   persist        first, and on disk (fsync) before anything else of the same step happens: a vote
+//                  or a new term is never answered or acted on before it is durable. If it cannot be
+//                  written, the whole step is discarded: the old state stays in force, nothing is sent.
+//   replies        returned to the HTTP handler that delivered the request.
+//   sends          through the signed peer client; the peer's reply comes back as a `reply` input.
+//   notifications  recorded in the history and handed to the notifier, which never blocks.
 import type { Logger } from 'pino';
 import {
   PgvipError,
@@ -250,13 +250,13 @@ export class ClusterRunner {
       const now = out.state.views[input.node]?.failedChecks ?? 0;
       if (now > was) m.checkFailed(this.name, input.node);
     }
-    for (const a of out.actions) {
-      if (a.kind === 'reply' && a.msg.kind === 'vote-reply') m.vote(this.name, a.msg.granted);
+    for (const r of out.replies) if (r.msg.kind === 'vote-reply') m.vote(this.name, r.msg.granted);
+    for (const n of out.notifications) {
       // A vote while some node was primary replaces it: an automatic failover. The first vote
       // of a new cluster (no primary yet) is a bootstrap, not a failover.
-      if (a.kind === 'notify' && a.event === 'vote-granted' && before.durable.primaryOfTerm !== null) m.failover(this.name, 'automatic');
-      if (a.kind === 'notify' && a.event === 'manual-failover') m.failover(this.name, 'manual');
-      if (a.kind === 'notify') m.event(this.name, a.event);
+      if (n.event === 'vote-granted' && before.durable.primaryOfTerm !== null) m.failover(this.name, 'automatic');
+      if (n.event === 'manual-failover') m.failover(this.name, 'manual');
+      m.event(this.name, n.event);
     }
   }
 }

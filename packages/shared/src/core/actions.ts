@@ -1,17 +1,28 @@
-// What the core asks its shell to do. Order rules (the shell relies on them, the simulator checks them):
+// What the core asks its shell to do, grouped by kind in the order the shell runs them; the groups
+// are the type, so no step can ask for another order (docs/design.md, The decision loop). Rules (the
+// shell relies on them; core/execute.ts is the one executor):
 //
-//  1. Actions run in list order.
-//  2. `persist` comes first whenever present and must be durable (fsync) before the next action starts:
-//     a term or vote is never acted on or answered before it is on disk.
-//  3. `send` and `reply` go out after any persist before them, in order; replies are never delayed by
-//     effects.
-//  4. An `effect` is started in order and runs asynchronously; it reports back as an `effect-done`
-//     input with the same `id`. Whenever one effect must finish before another step happens
-//     (fence BEFORE release; stop the WAL receiver BEFORE promote; promote BEFORE moving the VIP;
-//     move the VIP in EC2 BEFORE adding it to the OS interface BEFORE verifying), the core emits the
-//     later step only after the earlier one's `effect-done`. So at most one pipeline effect is in
-//     flight, plus possibly a `fence`, which preempts everything.
-//  5. `notify` is fire-and-forget: it must never block or delay anything after it.
+//  1. `persist` runs first, alone, and must be durable (fsync) before anything else of the step: a
+//     term or vote is never acted on or answered before it is on disk.
+//  2. `fence`, when the step starts one, runs next, before any reply, send or other effect. A fence
+//     is the one start whose timing safety depends on: it must begin before the lease the grantors
+//     promised can end (docs/design.md, Fencing), so nothing of its step may go ahead of it, not even
+//     the lease renewals a lapsing primary sends in the same step to regain its lease.
+//  3. Then `replies`, `sends`, `effects` and `notifications`, each group in the order the core
+//     recorded it. Replies, sends and effect starts all hand work to something asynchronous and
+//     never wait for it (a send's answer and an effect's result come back as later inputs, stepped
+//     against a state that already records all of them), so their order inside one step is invisible
+//     to the core and changes no decision; replies go first so that an answer is never held up by
+//     the step's other work. In particular a primary's tick may send its lease renewals before it
+//     starts a routine effect (verify the VIP, set the sync standby): a renewal only asks grantors to
+//     keep promising, and nothing the effect does depends on it.
+//  4. An effect runs asynchronously and reports back as an `effect-done` input with the same `id`.
+//     Whenever one effect must finish before another step happens (fence BEFORE release; stop the
+//     WAL receiver BEFORE promote; promote BEFORE moving the VIP; move the VIP in EC2 BEFORE adding it
+//     to the OS interface BEFORE verifying), the core emits the later step only after the earlier
+//     one's `effect-done`, never both in one output. So at most one pipeline effect is in flight,
+//     plus possibly a fence, which preempts everything.
+//  5. `notifications` are fire-and-forget and last: they never block or delay anything of the step.
 
 import type { NodeId, PeerReply, PeerRequest, Lsn } from './messages.js';
 
@@ -68,6 +79,7 @@ export type NotifyEvent =
   | 'rejoin-failed'
   | 'vip-error';
 
+/** One entry of an output's groups, tagged, as a flat list (logs, digests, tests): see actionsOf. */
 export type Action<Durable> =
   | { readonly kind: 'persist'; readonly state: Durable }
   | { readonly kind: 'send'; readonly to: NodeId; readonly msg: PeerRequest }
@@ -75,9 +87,38 @@ export type Action<Durable> =
   | { readonly kind: 'effect'; readonly id: number; readonly effect: Effect }
   | { readonly kind: 'notify'; readonly event: NotifyEvent; readonly detail: string };
 
+export interface Reply {
+  readonly to: NodeId;
+  readonly msg: PeerReply;
+}
+export interface Send {
+  readonly to: NodeId;
+  readonly msg: PeerRequest;
+}
+export interface EffectStart {
+  readonly id: number;
+  readonly effect: Effect;
+}
+export interface Notification {
+  readonly event: NotifyEvent;
+  readonly detail: string;
+}
+
+/** A step's result: the new state, and what the shell does, group by group in the order of the fields. */
 export interface StepOutput<State, Durable> {
   readonly state: State;
-  readonly actions: readonly Action<Durable>[];
+  /** 1. The durable state to write and fsync before anything else of the step; null: nothing to persist. */
+  readonly persist: Durable | null;
+  /** 2. A fence to start (the agent's fence slot), before everything but the persist; null: none. */
+  readonly fence: EffectStart | null;
+  /** 3. Answers to the request this step was the input of. */
+  readonly replies: readonly Reply[];
+  /** 4. Requests to peers; each answer comes back as a `reply` input. */
+  readonly sends: readonly Send[];
+  /** 5. Other effects to start; each result comes back as an `effect-done` input. */
+  readonly effects: readonly EffectStart[];
+  /** 6. Fire-and-forget notices to operators. */
+  readonly notifications: readonly Notification[];
   /** One sentence saying what this step decided and why. */
   readonly reason: string;
   /**
@@ -86,6 +127,28 @@ export interface StepOutput<State, Durable> {
    * others at info, so log levels follow what the core decided, not the wording of its sentences.
    */
   readonly routine: boolean;
+}
+
+/** The groups of an output as one tagged list, in the order the executor runs them. */
+export function actionsOf<Durable>(out: StepOutput<unknown, Durable>): Action<Durable>[] {
+  return [
+    ...(out.persist === null ? [] : [{ kind: 'persist' as const, state: out.persist }]),
+    ...(out.fence === null ? [] : [{ kind: 'effect' as const, ...out.fence }]),
+    ...out.replies.map((r) => ({ kind: 'reply' as const, ...r })),
+    ...out.sends.map((m) => ({ kind: 'send' as const, ...m })),
+    ...out.effects.map((e) => ({ kind: 'effect' as const, ...e })),
+    ...out.notifications.map((n) => ({ kind: 'notify' as const, ...n })),
+  ];
+}
+
+/** The groups of an output under construction (a step builder fills them in any order it decides). */
+export class OutputGroups<Durable> {
+  persist: Durable | null = null;
+  fence: EffectStart | null = null;
+  readonly replies: Reply[] = [];
+  readonly sends: Send[] = [];
+  readonly effects: EffectStart[] = [];
+  readonly notifications: Notification[] = [];
 }
 
 /** The result of an effect, as reported by the shell. */

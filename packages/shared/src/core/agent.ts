@@ -1,5 +1,5 @@
 // The decision core of a database node's agent: pure step functions from (state, input) to
-// (state, ordered actions, one-sentence reason). Time arrives in every input as `nowMs`, read from
+// (state, output in ordered groups, one-sentence reason). Time arrives in every input as `nowMs`, read from
 // the node's monotonic clock by the shell (or the simulator's drifting clock).
 //
 // This file is the loop of docs/design.md ("The decision loop"): each input updates what the node

@@ -1,13 +1,13 @@
-// The one executor of a step's output, for both daemons and the simulator: it runs the actions by
-// the rules of core/actions.ts through the ports its caller gives it, and holds the one policy for
-// a persist that fails. (The simulator adds only when the rest of a persisting step runs: after its
-// modelled fsync, and not at all if the process crashed meanwhile.)
+// The one executor of a step's output, for both daemons and the simulator: it runs the output's
+// groups in the order core/actions.ts fixes, through the ports its caller gives it, and holds the
+// one policy for a persist that fails. (The simulator adds only when the rest of a persisting step
+// runs: after its modelled fsync, and not at all if the process crashed meanwhile.)
 //
 // A failed persist: the step never happened. Persist comes first and must be durable before
-// anything of the step acts, so when it throws, the new state is not adopted and no reply, send,
-// effect or notification of the step goes out; the error goes to the caller. What the caller does
-// next is its own: the agent stops (a node whose disk refuses its term can keep no promise), the
-// witness refuses the input (the request fails; the next poll asks again).
+// anything of the step acts, so when it throws, the new state is not adopted and no fence, reply,
+// send, effect or notification of the step goes out; the error goes to the caller. What the caller
+// does next is its own: the agent stops (a node whose disk refuses its term can keep no promise),
+// the witness refuses the input (the request fails; the next poll asks again).
 
 import type { Effect, NotifyEvent, StepOutput } from './actions.js';
 import type { NodeId, PeerReply, PeerRequest } from './messages.js';
@@ -34,41 +34,25 @@ export interface ExecuteOptions {
 }
 
 /**
- * Persist (if the step asks to), then adopt the new state, then run the other actions in the order
- * the core wrote them. Throws the persist's error having done nothing else (see the policy above),
- * or an Error when the output breaks the persist-first rule (a core bug: nothing is done either).
+ * Persist (if the step asks to), then adopt the new state, then run the groups in their fixed order:
+ * the fence, replies, sends, effects, notifications (core/actions.ts). Throws the persist's error
+ * having done nothing else (see the policy above).
  */
 export function executeStep<State, Durable>(
   out: StepOutput<State, Durable>, adopt: (state: State) => void, ports: OutputPorts<Durable>,
   options: ExecuteOptions = {},
 ): void {
-  const persistAt = out.actions.findIndex((a) => a.kind === 'persist');
-  if (persistAt > 0) throw new Error(`the core emitted persist after ${out.actions[0]?.kind}: persist must come first`);
-  const first = out.actions[0];
-  if (first?.kind === 'persist') ports.persist(first.state);
+  if (out.persist !== null) ports.persist(out.persist);
   adopt(out.state);
-  const rest = () => perform(out.actions, ports);
-  if (first?.kind === 'persist' && options.afterPersist !== undefined) options.afterPersist(rest);
+  const rest = () => perform(out, ports);
+  if (out.persist !== null && options.afterPersist !== undefined) options.afterPersist(rest);
   else rest();
 }
 
-function perform<Durable>(actions: StepOutput<unknown, Durable>['actions'], ports: OutputPorts<Durable>): void {
-  for (const a of actions) {
-    switch (a.kind) {
-      case 'persist':
-        break;
-      case 'reply':
-        ports.reply(a.msg);
-        break;
-      case 'send':
-        ports.send(a.to, a.msg);
-        break;
-      case 'effect':
-        ports.effect(a.id, a.effect);
-        break;
-      case 'notify':
-        ports.notify(a.event, a.detail);
-        break;
-    }
-  }
+function perform<Durable>(out: StepOutput<unknown, Durable>, ports: OutputPorts<Durable>): void {
+  if (out.fence !== null) ports.effect(out.fence.id, out.fence.effect);
+  for (const r of out.replies) ports.reply(r.msg);
+  for (const m of out.sends) ports.send(m.to, m.msg);
+  for (const e of out.effects) ports.effect(e.id, e.effect);
+  for (const n of out.notifications) ports.notify(n.event, n.detail);
 }

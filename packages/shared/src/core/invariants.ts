@@ -54,7 +54,7 @@ export function agentStepViolations(before: AgentState, out: AgentOutput): strin
   const v = agentInvariantViolations(out.state);
   if (out.state.durable.term < before.durable.term) v.push(`term went down from ${before.durable.term} to ${out.state.durable.term}`);
   const changed = out.state.durable !== before.durable;
-  const persisted = out.actions.some((a) => a.kind === 'persist');
+  const persisted = out.persist !== null;
   if (changed && !persisted) v.push('changed its durable state without persisting it');
   return v;
 }
@@ -76,6 +76,6 @@ export function witnessStepViolations(before: WitnessState, out: WitnessOutput):
   const v = witnessInvariantViolations(out.state);
   if (out.state.durable.term < before.durable.term) v.push(`term went down from ${before.durable.term} to ${out.state.durable.term}`);
   if (out.state.durable.votedTerm < before.durable.votedTerm) v.push(`vote went down from term ${before.durable.votedTerm} to ${out.state.durable.votedTerm}`);
-  if (out.state.durable !== before.durable && !out.actions.some((a) => a.kind === 'persist')) v.push('changed its durable state without persisting it');
+  if (out.state.durable !== before.durable && out.persist === null) v.push('changed its durable state without persisting it');
   return v;
 }

@@ -1,13 +1,13 @@
-// A step under construction: the state so far, the actions in order, and the reasons. Persist is
-// kept first and single (docs/design.md, The decision loop: persist before anything else).
+// A step under construction: the state so far, what the shell is to do (in groups: one persist,
+// replies, sends, effects, notifications; core/actions.ts fixes the order they run in), and the reasons.
 
-import type { Action, Effect, NotifyEvent } from '../actions.js';
+import { OutputGroups, type Effect, type NotifyEvent } from '../actions.js';
 import { PROTOCOL_VERSION, type Envelope, type NodeId, type PeerReply, type PeerRequest } from '../messages.js';
 import type { AgentDurable, AgentOutput, AgentState, InFlight } from './state.js';
 
 export class Step {
   s: AgentState;
-  readonly actions: Action<AgentDurable>[] = [];
+  readonly out = new OutputGroups<AgentDurable>();
   readonly reasons: string[] = [];
   #persisted = false;
   #notified = false;
@@ -23,22 +23,18 @@ export class Step {
   /** Record the durable state to persist; only enterTerm calls it, so every new term resets alike. */
   persist(durable: AgentDurable): void {
     this.s = { ...this.s, durable };
-    // One persist, first in the list, carrying the newest durable state.
-    if (this.#persisted) {
-      this.actions[0] = { kind: 'persist', state: durable };
-    } else {
-      this.actions.unshift({ kind: 'persist', state: durable });
-      this.#persisted = true;
-    }
+    // One persist per step, carrying the newest durable state.
+    this.out.persist = durable;
+    this.#persisted = true;
   }
   send(to: NodeId, msg: PeerRequest): void {
-    this.actions.push({ kind: 'send', to, msg });
+    this.out.sends.push({ to, msg });
   }
   reply(to: NodeId, msg: PeerReply): void {
-    this.actions.push({ kind: 'reply', to, msg });
+    this.out.replies.push({ to, msg });
   }
   notify(event: NotifyEvent, detail: string): void {
-    this.actions.push({ kind: 'notify', event, detail });
+    this.out.notifications.push({ event, detail });
     this.#notified = true;
   }
   /** Start an effect in the pipeline slot (one at a time) or the fence slot. */
@@ -46,7 +42,8 @@ export class Step {
     const id = this.s.nextEffectId;
     const inFlight: InFlight = { id, kind: effect.kind, effect, startedAtMs: this.s.nowMs };
     this.set(slot === 'fence' ? { nextEffectId: id + 1, fenceInFlight: inFlight } : { nextEffectId: id + 1, inFlight });
-    this.actions.push({ kind: 'effect', id, effect });
+    if (slot === 'fence') this.out.fence = { id, effect };
+    else this.out.effects.push({ id, effect });
   }
   envelope(): Envelope {
     const s = this.s;
@@ -56,6 +53,7 @@ export class Step {
   output(fallback: string, significant = false): AgentOutput {
     const reason = this.reasons.length > 0 ? this.reasons.join('; ') : fallback;
     const routine = !significant && this.reasons.length === 0 && !this.#persisted && !this.#notified;
-    return { state: this.s, actions: this.actions, reason, routine };
+    const { persist, fence, replies, sends, effects, notifications } = this.out;
+    return { state: this.s, persist, fence, replies, sends, effects, notifications, reason, routine };
   }
 }

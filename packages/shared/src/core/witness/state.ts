@@ -4,7 +4,7 @@
 // (witness/vote.ts), arbitrates the sync standby's eligibility (witness/requests.ts), watches both
 // nodes (witness/watch.ts) and carries out operators' commands (witness/operator.ts).
 
-import type { Action, NotifyEvent, StepOutput } from '../actions.js';
+import { OutputGroups, type NotifyEvent, type StepOutput } from '../actions.js';
 import type { PrimaryReport } from '../eligibility.js';
 import type { LeasePromise } from '../grantor.js';
 import {
@@ -70,6 +70,8 @@ export interface HoldDown {
   readonly recoveredAtMs: number;
   /** When the current down started, if it was held back (its recovery is then held back too). */
   readonly heldDownAtMs: number | null;
+  /** What the last held-back down would have been announced as (and its summary is). */
+  readonly heldAs: 'failure-detected' | 'node-unreachable';
   /** Transitions held back since `sinceMs` and not yet summarised. */
   readonly held: number;
   readonly sinceMs: number;
@@ -137,7 +139,8 @@ export type WitnessOutput = StepOutput<WitnessState, WitnessDurable> & {
 
 export class Step {
   s: WitnessState;
-  readonly actions: Action<WitnessDurable>[] = [];
+  /** What the shell is to do, in groups (core/actions.ts fixes the order they run in). */
+  readonly out = new OutputGroups<WitnessDurable>();
   readonly reasons: string[] = [];
   verdict: { ok: boolean; message: string } | undefined;
   #persisted = false;
@@ -150,23 +153,21 @@ export class Step {
   }
   persist(durable: WitnessDurable): void {
     this.s = { ...this.s, durable };
-    if (this.#persisted) this.actions[0] = { kind: 'persist', state: durable };
-    else {
-      this.actions.unshift({ kind: 'persist', state: durable });
-      this.#persisted = true;
-    }
+    // One persist per step, carrying the newest durable state.
+    this.out.persist = durable;
+    this.#persisted = true;
   }
   send(to: NodeId, msg: PeerRequest): void {
-    this.actions.push({ kind: 'send', to, msg });
+    this.out.sends.push({ to, msg });
   }
   reply(to: NodeId, msg: PeerReply): void {
-    this.actions.push({ kind: 'reply', to, msg });
+    this.out.replies.push({ to, msg });
   }
   because(r: string): void {
     this.reasons.push(r);
   }
   notify(event: NotifyEvent, detail: string): void {
-    this.actions.push({ kind: 'notify', event, detail });
+    this.out.notifications.push({ event, detail });
     this.#notified = true;
   }
   envelope(): Envelope {
@@ -176,7 +177,8 @@ export class Step {
   output(fallback: string): WitnessOutput {
     const reason = this.reasons.length ? this.reasons.join('; ') : fallback;
     const routine = this.reasons.length === 0 && !this.#persisted && !this.#notified;
-    const base = { state: this.s, actions: this.actions, reason, routine };
+    const { persist, fence, replies, sends, effects, notifications } = this.out;
+    const base = { state: this.s, persist, fence, replies, sends, effects, notifications, reason, routine };
     return this.verdict === undefined ? base : { ...base, verdict: this.verdict };
   }
 }
