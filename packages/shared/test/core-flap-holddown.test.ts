@@ -1,11 +1,11 @@
-// Goal: a standby on a flapping link (24 unreachable/recovered pairs in two minutes) is announced
+// Goal: a node on a flapping link (24 unreachable/recovered pairs in two minutes) is announced
 // once, then summarised ("flapping: N transitions in T") when it settles, up or down, or every few
 // minutes while it goes on, with notifications.nodeHoldDownMs; nothing but notifications changes.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  bootWitness, defaultTimings, initialWitnessDurable, stepWitness, PROTOCOL_VERSION, type AgentStatus, type PgSnapshot,
-  type WitnessState,
+  actionsOf, bootWitness, defaultTimings, initialWitnessDurable, stepWitness, PROTOCOL_VERSION, type AgentStatus,
+  type PgSnapshot, type WitnessState,
 } from '../src/core/index.js';
 
 const t = defaultTimings;
@@ -39,23 +39,16 @@ interface Run { readonly events: { atMs: number; event: string; detail: string }
  * Polls both nodes every heartbeat until `toMs`; db-b answers when `up(nowMs)`. Returns every
  * notification, and every other action and the views' counters (what decisions read), as text.
  */
-function run(w: WitnessState, toMs: number, up: (nowMs: number) => boolean): Run {
+function run(w: WitnessState, toMs: number, up: (nowMs: number) => boolean, flapper: 'db-a' | 'db-b' = 'db-b'): Run {
   const events: Run['events'] = [];
   const decisions: string[] = [];
   for (let now = 0; now <= toMs; now += t.heartbeatMs) {
-    for (const [node, st] of [['db-a', primary], ['db-b', up(now) ? standby : null]] as const) {
+    const answers = (node: 'db-a' | 'db-b', st: AgentStatus) => (node !== flapper || up(now) ? st : null);
+    for (const [node, st] of [['db-a', answers('db-a', primary)], ['db-b', answers('db-b', standby)]] as const) {
       const out = stepWitness(w, { kind: 'poll', nowMs: now, node, status: st, pgReachable: st !== null });
       w = out.state;
-      // The core's output is being regrouped (one list of actions, or persist/replies/sends/effects/
-      // notifications): read either.
-      const { actions, notifications, persist, replies, sends, effects } = out as unknown as {
-        actions?: readonly { kind: string; event?: string; detail?: string }[];
-        notifications?: readonly { event: string; detail: string }[];
-        persist?: unknown; replies?: unknown; sends?: unknown; effects?: unknown;
-      };
-      const notes = notifications ?? (actions ?? []).filter((a) => a.kind === 'notify') as { event: string; detail: string }[];
-      for (const n of notes) events.push({ atMs: now, event: n.event, detail: n.detail });
-      const other = actions === undefined ? { persist, replies, sends, effects } : actions.filter((a) => a.kind !== 'notify');
+      for (const n of out.notifications) events.push({ atMs: now, event: n.event, detail: n.detail });
+      const other = actionsOf(out).filter((a) => a.kind !== 'notify');
       decisions.push(JSON.stringify(other, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)));
       const v = w.views[node]!;
       decisions.push(`${now} ${node} failed=${v.failedChecks} missed=${v.missedPolls} term=${w.durable.term}`);
@@ -103,9 +96,27 @@ describe('witness: hold-down of a flapping node', () => {
     assert.equal(r.events.length, 2 + 3);
   });
 
+  test('a flapping primary (its link to the witness, row 16): failure-detected is held the same way', () => {
+    const without = run(witness(), 200_000, flapping(120_000), 'db-a');
+    assert.equal(named(without, 'failure-detected').length, 24);
+    const r = run(witness(HOLD_MS), 200_000, flapping(120_000), 'db-a');
+    assert.equal(named(r, 'failure-detected').length, 1, JSON.stringify(r.events));
+    const back = named(r, 'node-recovered');
+    assert.equal(back.length, 2, JSON.stringify(r.events));
+    assert.match(back[1]!.detail, /^db-a flapping: 46 transitions in 11\d s; it has answered for 60 s since$/);
+    // And one that then stays down is announced as failing, a hold-down after it went.
+    const stays = run(witness(HOLD_MS), 200_000, (now) => now < 61_000 && now % CYCLE_MS >= 4_000, 'db-a');
+    const failed = named(stays, 'failure-detected');
+    assert.equal(failed.length, 2, JSON.stringify(stays.events));
+    assert.match(failed[1]!.detail, /^primary db-a flapping: \d+ transitions in \d+ s; it has failed its checks for 60 s$/);
+  });
+
   test('only notifications change: every other action and every counter decisions read are the same', () => {
     for (const up of [flapping(120_000), flapping(Infinity)]) {
-      assert.deepEqual(run(witness(HOLD_MS), 400_000, up).decisions, run(witness(), 400_000, up).decisions);
+      for (const node of ['db-a', 'db-b'] as const) {
+        const held = run(witness(HOLD_MS), 400_000, up, node);
+        assert.deepEqual(held.decisions, run(witness(), 400_000, up, node).decisions);
+      }
     }
   });
 });

@@ -48,7 +48,7 @@ export const NotificationsSchema = closedObject({
   webhooks: listOf(WebhookSchema, 'webhooks').default([]).describe('HTTP endpoints that receive events.'),
   command: CommandSchema.optional(),
   email: EmailSchema.optional(),
-  nodeHoldDownMs: durationMs(0, 3_600_000).default(60_000).describe('A node that goes unreachable again within this long of coming back is not announced again (node-unreachable, and the node-recovered that ends it, are held back and counted) until it has stayed up or down for this long, or at most every 5 minutes while it flaps: then one summary, "flapping: N transitions in T", goes out as node-recovered or node-unreachable, whichever the node is. Only notifications are held, never a failover decision or a primary\'s failure-detected. 0: announce every transition.'),
+  nodeHoldDownMs: durationMs(0, 3_600_000).default(60_000).describe('A node that fails or goes unreachable again within this long of coming back is not announced again (its failure-detected or node-unreachable, and the node-recovered that ends it, are held back and counted) until it has stayed up or down for this long, or at most every 5 minutes while it flaps: then one summary, "flapping: N transitions in T", goes out as the event of the node\'s state. Only notifications are held, never a decision: votes, failover-blocked and the failover event are as without it. 0: announce every transition (docs/notifications.md, "A flapping node").'),
 })
   .prefault({})
   .describe('Where the witness sends events. All channels are optional; by default nobody is notified.');

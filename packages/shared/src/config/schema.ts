@@ -167,7 +167,7 @@ const ClusterObjectSchema = closedObject({
   failover: closedObject({
     minIntervalMs: durationMs(0, 86_400_000)
       .default(0)
-      .describe('The witness grants no automatic failover sooner than this after the last one it voted for: while it runs, a failover is refused and failover-blocked says until when. 0: no minimum. It keeps two sick nodes from failing over back and forth, but it also leaves the cluster without a primary when the new primary dies inside it, so it trades availability for nothing safety-related (the votes, leases and fencing are as safe without it); set it (e.g. 600000) only when a node that failed over twice in a row should wait for a person. pgvip failover --force is never held; switchovers do not start it; a restarted witness forgets it (docs/runbook.md, "Failovers back to back").'),
+      .describe('The witness grants no automatic failover sooner than this after the last one it voted for: while it runs, the vote is refused and failover-blocked says until when. 0: no minimum. It keeps two sick nodes from failing over back and forth, but it adds no safety (votes, leases and fencing keep one writer without it) and leaves the cluster without a primary when the new primary dies inside it: once it runs out, a failover follows only if the standby still counts as streaming (timings.streamingGraceMs), so usually a person has to act. Set it (e.g. 600000) only when a second failover in quick succession should wait for one. pgvip failover --force is never held; switchovers do not start it; a restarted witness forgets it (docs/runbook.md, "Failovers back to back").'),
   })
     .prefault({})
     .describe('Limits on automatic failover, applied by the witness.'),

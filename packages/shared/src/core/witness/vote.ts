@@ -84,7 +84,8 @@ function eligibilityBlocker(s: WitnessState, msg: VoteRequest): string | null {
  * failover.minIntervalMs: no automatic failover sooner than this after the last one this witness
  * voted for (against a ping-pong between two sick nodes). Checked last, so it is named only when a
  * failover would otherwise happen. Kept in memory: a restarted witness forgets it, and waits out its
- * promises instead. A forced manual failover (witness/operator.ts) never comes here.
+ * promises instead. A forced manual failover (witness/operator.ts) never comes here. Off (0) by
+ * default: it adds no safety, and a new primary that dies inside it is not replaced on its own.
  */
 function minIntervalHold(s: WitnessState): string | null {
   const min = s.settings.failoverMinIntervalMs ?? 0;
@@ -93,6 +94,10 @@ function minIntervalHold(s: WitnessState): string | null {
   const leftMs = last.atMs + min - s.nowMs;
   if (leftMs <= 0) return null;
   const ago = Math.round((s.nowMs - last.atMs) / 1000);
-  return `failover.minIntervalMs (${min} ms) holds automatic failovers until ${Math.ceil(leftMs / 1000)} s from now: `
-    + `the last one, to ${last.to} in term ${last.term}, was ${ago} s ago (pgvip failover --force is not held)`;
+  // The standby's own eligibility (I4) runs out streamingGraceMs after it last streamed: a primary
+  // that stays down for most of the interval is not replaced automatically once it ends either.
+  return `failover.minIntervalMs (${min} ms) holds automatic failovers until ${Math.ceil(leftMs / 1000)} s from now `
+    + `(the last one, to ${last.to} in term ${last.term}, was ${ago} s ago); none follows then unless the `
+    + `standby still counts as streaming (timings.streamingGraceMs ${s.settings.timings.streamingGraceMs} ms): `
+    + 'pgvip failover --force is never held';
 }

@@ -48,16 +48,14 @@ export function onPoll(st: Step, node: NodeId, status: AgentStatus | null, pgRea
   view = { ...view, ...reportRejoin(st, node, prev, status) };
   if (failed && view.failedChecks === checks) {
     const agentSays = status === null ? 'unreachable' : `reports ${status.role}`;
-    st.notify('failure-detected', `primary ${node} failed ${view.failedChecks} consecutive checks (agent ${agentSays}, ${pgSays})`);
+    const detail = `primary ${node} failed ${view.failedChecks} consecutive checks (agent ${agentSays}, ${pgSays})`;
     st.because(`primary ${node} failed ${view.failedChecks} checks`);
-    // Announced: the recovery that ends it is announced too, however the node flapped before.
-    const holdDown = view.holdDown === undefined ? {} : { holdDown: { ...view.holdDown, heldDownAtMs: null } };
-    view = { ...view, reportedDown: true, ...holdDown };
+    view = { ...view, reportedDown: true, ...wentDown(st, node, view, 'failure-detected', detail) };
   } else if (!failed && node !== s.durable.primaryOfTerm && view.missedPolls === checks && !view.reportedDown) {
     // The primary's failures are reported above; a standby (or a deposed primary) that stops
     // answering matters too: it can no longer take over.
     const detail = `${node} did not answer ${checks} consecutive polls (${pgSays}); it cannot take over meanwhile`;
-    view = { ...view, reportedDown: true, ...wentDown(st, node, view, detail) };
+    view = { ...view, reportedDown: true, ...wentDown(st, node, view, 'node-unreachable', detail) };
   } else if (view.reportedDown && !failed && status !== null && status.pg.running
     && (status.role === 'primary' || status.role === 'standby')) {
     view = { ...view, reportedDown: false, ...cameBack(st, node, view, `${node} answers again as ${status.role}`) };
@@ -144,17 +142,20 @@ function reportRejoin(st: Step, node: NodeId, prev: NodeView, status: AgentStatu
 }
 
 // ---- the hold-down of a flapping node's notifications --------------------------------------------
-// A link that flaps raised a node-unreachable / node-recovered pair every few seconds (24 pairs in
-// two minutes). Once a node has come back, an unreachable within nodeHoldDownMs of that is held
-// back, and so is the recovery that ends it; the held transitions are counted and summarised
-// ("flapping: N transitions in T") when the node settles, up or down, for a whole hold-down, or
-// every FLAP_SUMMARY_EVERY_MS while it goes on. Each summary goes out as the event of the node's
-// state at that moment, so the last event a channel got always says whether the node is up. Only
-// notifications are held: failedChecks and missedPolls, which decisions read, count as before, and a
-// primary's failure-detected is never held.
+// A link that flaps raised a failure-detected (or node-unreachable) / node-recovered pair every few
+// seconds: 24 pairs in two minutes. Once a node has come back, its next failure-detected or
+// node-unreachable within nodeHoldDownMs of that is held back, and so is the recovery that ends it;
+// the held transitions are counted and summarised ("flapping: N transitions in T") when the node
+// settles, up or down, for a whole hold-down, or every FLAP_SUMMARY_EVERY_MS while it goes on. Each
+// summary goes out as the event of the node's state at that moment, so the last event a channel got
+// always says whether the node is up. Only notifications are held: failedChecks and missedPolls,
+// which decisions read, count as before, and what follows a failure (a vote, failover-blocked) is
+// announced as always.
 
 /** While a node keeps flapping, a summary at most this often. */
 export const FLAP_SUMMARY_EVERY_MS = 5 * 60_000;
+
+type DownEvent = 'failure-detected' | 'node-unreachable';
 
 function holdDownMs(st: Step): number {
   return st.s.settings.nodeHoldDownMs ?? 0;
@@ -164,16 +165,18 @@ function seconds(ms: number): string {
   return `${Math.round(ms / 1000)} s`;
 }
 
-/** A node stopped answering: announce it, unless it came back within the hold-down. */
-function wentDown(st: Step, node: NodeId, view: NodeView, detail: string): Partial<NodeView> {
+/** A node failed or stopped answering: announce it, unless it came back within the hold-down. */
+function wentDown(st: Step, node: NodeId, view: NodeView, event: DownEvent, detail: string): Partial<NodeView> {
   const h = view.holdDown;
   const now = st.s.nowMs;
   if (h === undefined || now - h.recoveredAtMs >= holdDownMs(st)) {
-    st.notify('node-unreachable', detail);
-    return {};
+    st.notify(event, detail);
+    // Announced: the recovery that ends it is announced too.
+    return h === undefined ? {} : { holdDown: { ...h, heldDownAtMs: null } };
   }
-  const holdDown: HoldDown = { ...h, heldDownAtMs: now, held: h.held + 1, sinceMs: h.held === 0 ? now : h.sinceMs };
-  st.because(`held back node-unreachable for ${node}: it came back ${seconds(now - h.recoveredAtMs)} ago (flapping)`);
+  const sinceMs = h.held === 0 ? now : h.sinceMs;
+  const holdDown: HoldDown = { ...h, heldDownAtMs: now, heldAs: event, held: h.held + 1, sinceMs };
+  st.because(`held back ${event} for ${node}: it came back ${seconds(now - h.recoveredAtMs)} ago (flapping)`);
   return { holdDown };
 }
 
@@ -187,7 +190,8 @@ function cameBack(st: Step, node: NodeId, view: NodeView, detail: string): Parti
   }
   if (h === undefined || h.heldDownAtMs === null) {
     st.notify('node-recovered', detail);
-    return { holdDown: { recoveredAtMs: now, heldDownAtMs: null, held: h?.held ?? 0, sinceMs: h?.sinceMs ?? now } };
+    const counts = h === undefined ? { held: 0, sinceMs: now } : { held: h.held, sinceMs: h.sinceMs };
+    return { holdDown: { recoveredAtMs: now, heldDownAtMs: null, heldAs: 'node-unreachable', ...counts } };
   }
   st.because(`held back node-recovered for ${node} (flapping)`);
   return { holdDown: { ...h, recoveredAtMs: now, heldDownAtMs: null, held: h.held + 1 } };
@@ -208,8 +212,10 @@ function settled(st: Step, node: NodeId, view: NodeView): Partial<NodeView> {
   if (steadyMs >= holdMs) {
     const flapping = `flapping: ${h.held} transitions in ${seconds(lastChangeAtMs - h.sinceMs)}`;
     if (down) {
-      const detail = `${node} ${flapping}; it has not answered for ${seconds(steadyMs)}, so it cannot take over meanwhile`;
-      st.notify('node-unreachable', detail);
+      const what = h.heldAs === 'failure-detected'
+        ? `primary ${node} ${flapping}; it has failed its checks for ${seconds(steadyMs)}`
+        : `${node} ${flapping}; it has not answered for ${seconds(steadyMs)}, so it cannot take over meanwhile`;
+      st.notify(h.heldAs, what);
       // Announced now: its recovery is announced too.
       return { holdDown: { ...h, heldDownAtMs: null, held: 0, sinceMs: now } };
     }
@@ -218,7 +224,7 @@ function settled(st: Step, node: NodeId, view: NodeView): Partial<NodeView> {
   }
   if (now - h.sinceMs < FLAP_SUMMARY_EVERY_MS) return {};
   const flapping = `flapping: ${h.held} transitions in ${seconds(now - h.sinceMs)}`;
-  const event = down ? 'node-unreachable' : 'node-recovered';
-  st.notify(event, `${node} ${flapping}, and still flapping (${down ? 'unreachable' : 'answering'} now)`);
+  const event = down ? h.heldAs : 'node-recovered';
+  st.notify(event, `${node} ${flapping}, and still flapping (${down ? 'down' : 'answering'} now)`);
   return { holdDown: { ...h, held: 0, sinceMs: now } };
 }
