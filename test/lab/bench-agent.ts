@@ -30,7 +30,10 @@ const SECONDS = Number(process.env.PGVIP_BENCH_SECONDS ?? 60);
  */
 const WARMUP_SECONDS = Number(process.env.PGVIP_BENCH_WARMUP_SECONDS ?? 20);
 const LOAD_SECONDS = Number(process.env.PGVIP_BENCH_LOAD_SECONDS ?? 4);
-/** /health is loaded this many times for LOAD_SECONDS each; the report gives the median round (the machine is shared and noisy). */
+/**
+ * /health is loaded this many times for LOAD_SECONDS each; the report gives the median round (the machine
+ * is shared and noisy).
+ */
 const LOAD_ROUNDS = Number(process.env.PGVIP_BENCH_LOAD_ROUNDS ?? 5);
 const CONCURRENCY = Number(process.env.PGVIP_BENCH_CONCURRENCY ?? 16);
 /** A directory for V8 CPU profiles of the agents (written when the lab stops them), to see where the CPU goes. */
@@ -67,7 +70,10 @@ function threadTicks(pid: number): Map<string, number> {
   return byName;
 }
 
-/** The resident set in MB, and its split into anonymous memory (heap, malloc) and file pages (the node binary, libraries). */
+/**
+ * The resident set in MB, and its split into anonymous memory (heap, malloc) and file pages (the node
+ * binary, libraries).
+ */
 function residentSet(pid: number): { total: number; anon: number; file: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const mb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
@@ -109,8 +115,14 @@ async function main(): Promise<void> {
     const pctOf = (ticks: number): number => Number(((ticks / CLOCK_TICKS_PER_S / elapsedS) * 100).toFixed(2));
     const times1 = cpuTimes(`/proc/${pid}/stat`);
     const cpuPct = pctOf(times1.user + times1.system - times0.user - times0.system);
-    // Where the CPU goes: user vs kernel, and which threads (main = JavaScript; V8 = GC/compiler; libuv = fs/dns/crypto pool).
-    const threads = Object.fromEntries([...threadTicks(pid)].map(([name, ticks]) => [name, pctOf(ticks - (threads0.get(name) ?? 0))] as const).filter(([, pct]) => pct > 0).sort((a, b) => b[1] - a[1]));
+    // Where the CPU goes: user vs kernel, and which threads (main = JavaScript; V8 = GC/compiler;
+    // libuv = fs/dns/crypto pool).
+    const threads = Object.fromEntries(
+      [...threadTicks(pid)]
+        .map(([name, ticks]) => [name, pctOf(ticks - (threads0.get(name) ?? 0))] as const)
+        .filter(([, pct]) => pct > 0)
+        .sort((a, b) => b[1] - a[1]),
+    );
     rss.sort((a, b) => a.total - b.total);
     const largest = rss[rss.length - 1]!;
     const url = `http://${lab.topology.hosts[primary].address}:${lab.topology.ports.agent}/health`;
@@ -142,8 +154,18 @@ async function main(): Promise<void> {
       // At the sample with the largest resident set: what is the process's own (anon) and what are shared file pages.
       rss_at_max: { anon_mb: Number(largest.anon.toFixed(1)), file_mb: Number(largest.file.toFixed(1)) },
       cpu_pct_of_core: cpuPct,
-      cpu_detail: { user_pct: pctOf(times1.user - times0.user), system_pct: pctOf(times1.system - times0.system), by_thread_pct: threads },
-      health_load: { concurrency: CONCURRENCY, rounds: LOAD_ROUNDS, seconds_per_round: LOAD_SECONDS, requests: health.requests, errors: health.errors },
+      cpu_detail: {
+        user_pct: pctOf(times1.user - times0.user),
+        system_pct: pctOf(times1.system - times0.system),
+        by_thread_pct: threads,
+      },
+      health_load: {
+        concurrency: CONCURRENCY,
+        rounds: LOAD_ROUNDS,
+        seconds_per_round: LOAD_SECONDS,
+        requests: health.requests,
+        errors: health.errors,
+      },
       // Medians over the rounds; the worst round's p99 beside them.
       health_p50_ms: Number(health.p50_ms.toFixed(2)),
       health_p99_ms: Number(health.p99_ms.toFixed(2)),

@@ -15,7 +15,8 @@
 // writes when asked directly, and the promotions PostgreSQL logged. Results are MERGED per system and
 // scenario into bench/results/anchors.json and anchors.md, as bench:failover does.
 //
-//   npm run bench:anchors -- [--runs 2] [--systems patroni,patroni-fast] [--scenarios isolation,cut,flapping,frozen-host]
+//   npm run bench:anchors -- [--runs 2] [--systems patroni,patroni-fast]
+//                            [--scenarios isolation,cut,flapping,frozen-host]
 import { cpus, release } from 'node:os';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -143,7 +144,9 @@ async function oneRun(lab: Lab, scenario: Scenario, run: number): Promise<Safety
   const healthy = await lab.waitHealthy(180_000);
   const records = lab.writer!.since(faultAt, Date.now() - 1_000);
   const acked = acknowledged(records);
-  const present = acked.length === 0 ? new Set<number>() : await lab.rowIdsOn(healthy.primary as DbNode, Math.min(...records.map((r) => r.id)));
+  const present = acked.length === 0
+    ? new Set<number>()
+    : await lab.rowIdsOn(healthy.primary as DbNode, Math.min(...records.map((r) => r.id)));
   const back = firstAckAfter(records, faultAt);
   return {
     run,
@@ -192,7 +195,10 @@ const range = (xs: ReadonlyArray<number | null>): string => {
   return [...new Set(shown)].length === 1 ? shown[0]! : shown.join(', ');
 };
 
-function markdown(results: Record<string, SafetySummary[]>, info: Record<string, { date: string; runs: number }>): string {
+function markdown(
+  results: Record<string, SafetySummary[]>,
+  info: Record<string, { date: string; runs: number }>,
+): string {
   const lines = [
     '# Safety scenarios against the anchors',
     '',
@@ -264,7 +270,9 @@ async function main(): Promise<void> {
     results[system] = (results[system] ?? []).filter((x) => !scenarios.includes(x.scenario));
     info[system] = { date: new Date().toISOString().slice(0, 10), runs };
     await benchSystem(system, (s) => {
-      results[system] = [...results[system]!, s].sort((a, b) => scenarioNames.indexOf(a.scenario) - scenarioNames.indexOf(b.scenario));
+      results[system] = [...results[system]!, s].sort(
+        (a, b) => scenarioNames.indexOf(a.scenario) - scenarioNames.indexOf(b.scenario),
+      );
       save();
     });
   }

@@ -16,7 +16,8 @@
 // MERGED per system and scenario: the rows run now replace their own, every other row stays (so
 // `--systems patroni` and `--systems pgvip`, or one scenario at a time, can run separately).
 //
-//   npm run bench:failover -- [--runs 20] [--systems pgvip,baseline] [--scenarios host-loss,pg-crash,switchover,isolation]
+//   npm run bench:failover -- [--runs 20] [--systems pgvip,baseline]
+//                             [--scenarios host-loss,pg-crash,switchover,isolation]
 //   npm run bench:failover -- --render      (rewrite failover.md from failover.json, no lab)
 import { spawnSync } from 'node:child_process';
 import { cpus, release } from 'node:os';
@@ -201,7 +202,9 @@ async function oneRun(lab: Lab, scenario: ScenarioName, run: number): Promise<Ru
     ...(lab.anchor?.takeRepairNotes?.() ?? []),
   ];
   const acked = acknowledged(records);
-  const present = acked.length === 0 ? new Set<number>() : await lab.rowIdsOn(finalPrimary, Math.min(...records.map((r) => r.id)));
+  const present = acked.length === 0
+    ? new Set<number>()
+    : await lab.rowIdsOn(finalPrimary, Math.min(...records.map((r) => r.id)));
   const end = records.at(-1)?.doneAt ?? Date.now();
   return {
     run,
@@ -220,7 +223,11 @@ async function oneRun(lab: Lab, scenario: ScenarioName, run: number): Promise<Ru
 function summarize(scenario: ScenarioName, samples: RunResult[]): ScenarioSummary {
   const rec = samples.flatMap((s) => (s.recoveryMs === null ? [] : [s.recoveryMs]));
   const milestoneNames = [...new Set(samples.flatMap((s) => Object.keys(s.milestones ?? {})))];
-  const milestonesP50 = milestoneNames.length === 0 ? undefined : Object.fromEntries(milestoneNames.map((m) => [m, percentile(samples.flatMap((s) => (s.milestones?.[m] == null ? [] : [s.milestones[m]!])), 50)]));
+  const milestoneP50 = (m: string) =>
+    percentile(samples.flatMap((s) => (s.milestones?.[m] == null ? [] : [s.milestones[m]!])), 50);
+  const milestonesP50 = milestoneNames.length === 0
+    ? undefined
+    : Object.fromEntries(milestoneNames.map((m) => [m, milestoneP50(m)]));
   return {
     scenario,
     designRow: scenarioInfo[scenario].row,
@@ -372,7 +379,9 @@ type ResultsFile = Record<string, unknown> & {
 function readResults(file: string): ResultsFile {
   const data = JSON.parse(readFileSync(file, 'utf8')) as ResultsFile & { date: string; runsPerScenario?: number };
   const legacy = (): SystemInfo => ({ date: data.date, runsPerScenario: Number(data.runsPerScenario) });
-  const systemInfo = Object.fromEntries(Object.keys(data.systems).map((sys) => [sys, data.systemInfo?.[sys] ?? legacy()]));
+  const systemInfo = Object.fromEntries(
+    Object.keys(data.systems).map((sys) => [sys, data.systemInfo?.[sys] ?? legacy()]),
+  );
   const { runsPerScenario: _dropped, ...rest } = data;
   return { ...rest, systemInfo };
 }
@@ -424,7 +433,15 @@ async function main(): Promise<void> {
   const systemInfo: Record<string, SystemInfo> = { ...(previous?.systemInfo ?? {}) };
   const date = new Date().toISOString().slice(0, 10);
   const daemons = previous !== null && !systems.includes('pgvip') ? previous.daemons : compiled ? 'compiled (dist/)' : 'source (tsx)';
-  const meta = { date, cpus: cpus().length, kernel: release(), node: process.version, daemons, notes: benchNotes(daemons), systemInfo };
+  const meta = {
+    date,
+    cpus: cpus().length,
+    kernel: release(),
+    node: process.version,
+    daemons,
+    notes: benchNotes(daemons),
+    systemInfo,
+  };
   // Written after every scenario: an interrupted run (a long one may not survive its terminal)
   // leaves what it measured, marked incomplete, instead of nothing.
   const save = (complete: boolean) => {

@@ -12,9 +12,16 @@ export function acknowledged(records: readonly WriteRecord[]): WriteRecord[] {
 }
 
 /** The first write sent at or after `fromMs` that was acknowledged (optionally by / not by a server). */
-export function firstAckAfter(records: readonly WriteRecord[], fromMs: number, filter: { server?: string; notServer?: string } = {}): WriteRecord | undefined {
+export function firstAckAfter(
+  records: readonly WriteRecord[],
+  fromMs: number,
+  filter: { server?: string; notServer?: string } = {},
+): WriteRecord | undefined {
   return acknowledged(records).find(
-    (r) => r.sentAt >= fromMs && (filter.server === undefined || r.server === filter.server) && (filter.notServer === undefined || r.server !== filter.notServer),
+    (r) =>
+      r.sentAt >= fromMs &&
+      (filter.server === undefined || r.server === filter.server) &&
+      (filter.notServer === undefined || r.server !== filter.notServer),
   );
 }
 
@@ -57,7 +64,10 @@ export interface WriterEpoch {
 }
 
 export function writerEpochs(records: readonly WriteRecord[]): WriterEpoch[] {
-  const byKey = new Map<string, { server: string; timeline: number; firstAckAt: number; lastAckAt: number; acks: number }>();
+  const byKey = new Map<
+    string,
+    { server: string; timeline: number; firstAckAt: number; lastAckAt: number; acks: number }
+  >();
   for (const r of acknowledged(records)) {
     const key = `${r.server}@${r.timeline}`;
     const e = byKey.get(key);
@@ -94,7 +104,13 @@ export function overlappingWriters(records: readonly WriteRecord[]): Overlap {
       const from = Math.max(a.firstAckAt, b.firstAckAt);
       const to = Math.min(a.lastAckAt, b.lastAckAt);
       if (from > to) continue;
-      const inside = acks.filter((r) => r.doneAt >= from && r.doneAt <= to && ((r.server === a.server && r.timeline === a.timeline) || (r.server === b.server && r.timeline === b.timeline))).length;
+      const inside = acks.filter(
+        (r) =>
+          r.doneAt >= from &&
+          r.doneAt <= to &&
+          ((r.server === a.server && r.timeline === a.timeline) ||
+            (r.server === b.server && r.timeline === b.timeline)),
+      ).length;
       writes += inside;
       details.push(`${a.server} (timeline ${a.timeline}) and ${b.server} (timeline ${b.timeline}) both acknowledged writes during ${to - from} ms (${inside} writes)`);
     }
@@ -112,7 +128,15 @@ export interface AgentStatusView {
   readonly primaryOfTerm: string | null;
   readonly leaseRemainingMs: number;
   readonly promotionBlocker: string | null;
-  readonly pg: { readonly running: boolean; readonly inRecovery: boolean; readonly writable: boolean; readonly timeline: number; readonly streaming: boolean; readonly syncStandby: string | null; readonly standbyInSync: boolean };
+  readonly pg: {
+    readonly running: boolean;
+    readonly inRecovery: boolean;
+    readonly writable: boolean;
+    readonly timeline: number;
+    readonly streaming: boolean;
+    readonly syncStandby: string | null;
+    readonly standbyInSync: boolean;
+  };
 }
 
 export interface ClusterSnapshot {
@@ -120,7 +144,11 @@ export interface ClusterSnapshot {
   /** The node the EC2 truth (and so the router) sends VIP traffic to. */
   readonly vipNode: string | null;
   /** The witness's view of the cluster (term, primary, the standby it holds eligible), when it answered. */
-  readonly witness: { readonly term: number; readonly primary: string | null; readonly syncEligible: string | null } | null;
+  readonly witness: {
+    readonly term: number;
+    readonly primary: string | null;
+    readonly syncEligible: string | null;
+  } | null;
 }
 
 export interface HealthyCluster {
@@ -134,7 +162,10 @@ export interface HealthyCluster {
  * newest term, a lease, writable PostgreSQL and the VIP; the other node a streaming standby on the
  * same term that is eligible for promotion (in sync when `sync`); the witness agreeing.
  */
-export function clusterProblems(s: ClusterSnapshot, options: { sync: boolean }): { problems: string[]; healthy: HealthyCluster | null } {
+export function clusterProblems(
+  s: ClusterSnapshot,
+  options: { sync: boolean },
+): { problems: string[]; healthy: HealthyCluster | null } {
   const problems: string[] = [];
   const nodes = Object.keys(s.statuses);
   for (const n of nodes) if (s.statuses[n] === null) problems.push(`${n}'s agent does not answer /status`);

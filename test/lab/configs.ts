@@ -14,7 +14,10 @@ import { osUser } from './exec.js';
 import { pgBinDir, type PgServer } from './postgres.js';
 import { clusterName, dbNodes, type DbNode, type Topology } from './topology.js';
 
-/** The OS users of the daemons: the agent runs as PostgreSQL's user (with CAP_NET_ADMIN), the witness as an unprivileged user. */
+/**
+ * The OS users of the daemons: the agent runs as PostgreSQL's user (with CAP_NET_ADMIN), the witness as an
+ * unprivileged user.
+ */
 export const agentUser = 'postgres';
 export const witnessUser = 'nobody';
 
@@ -24,7 +27,10 @@ export interface LabConfigs {
   readonly operatorToken: string;
   /** Where the witness's notification command appends every event (one JSON object per line). */
   readonly eventsFile: string;
-  /** How the lab's own clients reach the daemons: the CA, the lab's client certificate, and whether the peer protocol is on TLS. */
+  /**
+   * How the lab's own clients reach the daemons: the CA, the lab's client certificate, and whether the peer
+   * protocol is on TLS.
+   */
   readonly tls: LabTls;
 }
 

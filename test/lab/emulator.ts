@@ -48,7 +48,14 @@ export function emulatorConfigFor(t: Topology): { config: Ec2EmulatorConfig; iam
   const routeTableMode = t.vipMode === 'route-table';
   const policyFile = policyTemplatePath(t.vipMode);
   const iamEnforced = existsSync(policyFile);
-  const policy = iamEnforced ? renderAgentPolicy(t.vipMode, { region: t.region, account: t.accountId, cluster: clusterName, routeTableIds: [t.routeTableId] }) : undefined;
+  const policy = iamEnforced
+    ? renderAgentPolicy(t.vipMode, {
+      region: t.region,
+      account: t.accountId,
+      cluster: clusterName,
+      routeTableIds: [t.routeTableId],
+    })
+    : undefined;
   return {
     iamEnforced,
     config: {
@@ -72,7 +79,13 @@ export function emulatorConfigFor(t: Topology): { config: Ec2EmulatorConfig; iam
       routeTables: routeTableMode
         ? [{ id: t.routeTableId, vpcId, main: true, routes: [{ destinationCidrBlock: `${t.vip.address}/32`, networkInterfaceId: t.ec2['db-a'].eniId }], subnetIds: subnets.map((s) => s.id) }]
         : [],
-      ...(policy === undefined ? {} : { iam: { roles: { [agentRoleName]: { instances: dbNodes.map((n) => t.ec2[n].instanceId), policy: policy as never } } } }),
+      ...(policy === undefined ? {} : {
+        iam: {
+          roles: {
+            [agentRoleName]: { instances: dbNodes.map((n) => t.ec2[n].instanceId), policy: policy as never },
+          },
+        },
+      }),
     },
   };
 }
@@ -136,7 +149,9 @@ export class LabEmulator {
 
   /** The node the router sent VIP traffic to after each change since `sinceMs`. */
   vipMovesSince(sinceMs: number): Array<{ atMs: number; node: DbNode | null; cause: string }> {
-    return this.vipRoutes.filter((e) => e.atMs >= sinceMs).map((e) => ({ atMs: e.atMs, node: nodeOfEni(this.#topology, e.eni ?? undefined), cause: e.cause }));
+    return this.vipRoutes
+      .filter((e) => e.atMs >= sinceMs)
+      .map((e) => ({ atMs: e.atMs, node: nodeOfEni(this.#topology, e.eni ?? undefined), cause: e.cause }));
   }
 
   setFaults(rules: readonly FaultRule[], seed?: number): Promise<void> {

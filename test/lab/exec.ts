@@ -71,7 +71,11 @@ export async function mustRun(file: string, args: readonly string[], options: Ru
 }
 
 /** Synchronous variant for exit hooks (where nothing asynchronous runs any more). */
-export function runSync(file: string, args: readonly string[], timeoutMs = 10_000): { code: number | null; stdout: string; stderr: string } {
+export function runSync(
+  file: string,
+  args: readonly string[],
+  timeoutMs = 10_000,
+): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(file, [...args], { encoding: 'utf8', timeout: timeoutMs, env: baseEnv() });
   return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
@@ -142,12 +146,20 @@ export function onHost(host: HostName, argv: readonly string[], options: HostExe
 }
 
 /** Runs a command on a host and returns its stdout; throws unless it exits 0. */
-export function mustRunOnHost(host: HostName, argv: readonly string[], options: HostExecOptions & RunOptions = {}): Promise<string> {
+export function mustRunOnHost(
+  host: HostName,
+  argv: readonly string[],
+  options: HostExecOptions & RunOptions = {},
+): Promise<string> {
   const [file, ...args] = onHost(host, argv, options);
   return mustRun(file!, args, options);
 }
 
-export function runOnHost(host: HostName, argv: readonly string[], options: HostExecOptions & RunOptions = {}): Promise<RunResult> {
+export function runOnHost(
+  host: HostName,
+  argv: readonly string[],
+  options: HostExecOptions & RunOptions = {},
+): Promise<RunResult> {
   const [file, ...args] = onHost(host, argv, options);
   return run(file!, args, options);
 }

@@ -75,7 +75,9 @@ async function newSession(address: string, statements: readonly string[]): Promi
 }
 
 /** The suite; `skip` as scenarios.test.ts decides it (not root, or the lab busy). */
-export function fencedPrimaryClientsSuite(options: { readonly skip: string | false; readonly compiled: boolean }): void {
+export function fencedPrimaryClientsSuite(
+  options: { readonly skip: string | false; readonly compiled: boolean },
+): void {
   describe('lab: a fenced primary in async mode takes no client write', { skip: options.skip, timeout: 8 * 60_000 }, () => {
     // The lab starts inside the test, not in a before() hook: a run of scenarios.test.ts filtered to
     // other rows (--test-name-pattern) still runs every suite's hooks.

@@ -33,14 +33,19 @@ export interface FreezeVerdict {
 export function judgeFreezeCycle(records: readonly DirectWrite[], c: FreezeCycle): FreezeVerdict {
   const inCycle = records.filter((w) => w.sentAt >= c.frozenAt - 1_000 && w.sentAt < c.endAt);
   const acked = inCycle.filter((w) => w.outcome === 'ok');
-  const newFirst = acked.filter((w) => w.server === c.standby && w.sentAt >= c.frozenAt).map((w) => w.writtenAtMs!).sort((a, b) => a - b)[0] ?? null;
+  const newFirst = acked
+    .filter((w) => w.server === c.standby && w.sentAt >= c.frozenAt)
+    .map((w) => w.writtenAtMs!)
+    .sort((a, b) => a - b)[0] ?? null;
   const old = acked.filter((w) => w.server === c.primary);
   const refused = inCycle.filter((w) => w.target === c.primary && w.outcome === 'failed' && w.doneAt >= c.thawedAt && /pgvip commit guard/.test(w.error ?? ''));
   const late = refused.map((w) => /lease ended ([\d.]+) ms ago/.exec(w.error ?? '')?.[1]).find((x) => x !== undefined);
   return {
     newPrimaryFirstMs: newFirst,
     afterNewPrimary: newFirst === null ? [] : old.filter((w) => w.writtenAtMs! >= newFirst),
-    afterDeadline: old.filter((w) => w.deadlineMs !== null && w.deadlineMs !== undefined && w.writtenAtMs! >= w.deadlineMs),
+    afterDeadline: old.filter(
+      (w) => w.deadlineMs !== null && w.deadlineMs !== undefined && w.writtenAtMs! >= w.deadlineMs,
+    ),
     ackedAfterThaw: old.filter((w) => w.doneAt >= c.thawedAt),
     refusedByGuard: refused,
     firstRefusalLateMs: late === undefined ? null : Number(late),

@@ -18,7 +18,12 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
  * checkout or from a copy of it (`root`; `--import tsx` resolves from the cwd, so start it there),
  * with this process's node or `node` (the lab runtime's, runtime.ts).
  */
-export function nodeArgv(entry: string, args: readonly string[] = [], root: string = repoRoot, node: string = process.execPath): string[] {
+export function nodeArgv(
+  entry: string,
+  args: readonly string[] = [],
+  root: string = repoRoot,
+  node: string = process.execPath,
+): string[] {
   return [node, '--conditions=pgvip-source', '--import', 'tsx', path.resolve(root, entry), ...args];
 }
 
@@ -28,7 +33,9 @@ export interface RpcRequest {
   readonly [key: string]: unknown;
 }
 
-export type RpcReply = { readonly rpc: number; readonly ok: true; readonly value: unknown } | { readonly rpc: number; readonly ok: false; readonly error: string };
+export type RpcReply =
+  | { readonly rpc: number; readonly ok: true; readonly value: unknown }
+  | { readonly rpc: number; readonly ok: false; readonly error: string };
 
 /** A helper process with request/response RPC and pushed events over the IPC channel. */
 export class Helper {
@@ -63,8 +70,18 @@ export class Helper {
     });
   }
 
-  /** Starts `entry` on `host` (or in the router namespace) with its output appended to `logFile`; resolves once it sent {type:'ready'}. */
-  static async start(name: string, where: { host: HostName } | { ns: string }, entry: string, args: readonly string[], logFile: string, readyTimeoutMs = 60_000): Promise<Helper> {
+  /**
+   * Starts `entry` on `host` (or in the router namespace) with its output appended to `logFile`; resolves
+   * once it sent {type:'ready'}.
+   */
+  static async start(
+    name: string,
+    where: { host: HostName } | { ns: string },
+    entry: string,
+    args: readonly string[],
+    logFile: string,
+    readyTimeoutMs = 60_000,
+  ): Promise<Helper> {
     const argv = 'host' in where ? onHost(where.host, nodeArgv(entry, args), { cgroup: false }) : ['ip', 'netns', 'exec', where.ns, ...nodeArgv(entry, args)];
     const fd = openSync(logFile, 'a');
     let child: ChildProcess;
@@ -145,7 +162,10 @@ export class Helper {
 }
 
 /** The helper side: answer RPCs with `handlers`, push events, exit when the parent goes away. */
-export function serveRpc(handlers: Record<string, (req: RpcRequest) => Promise<unknown> | unknown>, onClose: () => Promise<void>): { emit: (event: Record<string, unknown>) => void } {
+export function serveRpc(
+  handlers: Record<string, (req: RpcRequest) => Promise<unknown> | unknown>,
+  onClose: () => Promise<void>,
+): { emit: (event: Record<string, unknown>) => void } {
   const send = (m: unknown): void => {
     if (process.connected) process.send?.(m);
   };
@@ -168,7 +188,11 @@ export function serveRpc(handlers: Record<string, (req: RpcRequest) => Promise<u
       .then(() => handler(req))
       .then(
         (value) => send({ rpc: req.rpc, ok: true, value } satisfies RpcReply),
-        (err: unknown) => send({ rpc: req.rpc, ok: false, error: err instanceof Error ? err.message : String(err) } satisfies RpcReply),
+        (err: unknown) => send({
+          rpc: req.rpc,
+          ok: false,
+          error: err instanceof Error ? err.message : String(err),
+        } satisfies RpcReply),
       );
   });
   // The controller died (or closed the channel): a helper must never outlive its lab.

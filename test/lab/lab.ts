@@ -44,7 +44,10 @@ export interface LabOptions {
   readonly replication?: 'sync' | 'async';
   /** Start the writer probe (default true). */
   readonly writer?: boolean | WriterOptions;
-  /** Run the agents and the witness from their compiled dist/ (as in production, with their systemd units' Node flags and environment; needs `npm run build` first) instead of from source. */
+  /**
+   * Run the agents and the witness from their compiled dist/ (as in production, with their systemd units'
+   * Node flags and environment; needs `npm run build` first) instead of from source.
+   */
   readonly compiled?: boolean;
   /** Extra Node.js flags for the agents when compiled (e.g. --cpu-prof for a profile of the bench). */
   readonly agentNodeArgs?: readonly string[];
@@ -146,7 +149,10 @@ export class Lab {
   reaper!: Reaper;
   pg!: Record<DbNode, PgServer>;
   writer: WriterProbe | null = null;
-  /** The lab's copy of the daemons' code, which they run from (runtime.ts: the checkout may be closed to their users). */
+  /**
+   * The lab's copy of the daemons' code, which they run from (runtime.ts: the checkout may be closed to
+   * their users).
+   */
   runtime!: LabRuntime;
   configs: LabConfigs | null = null;
   readonly agents = {} as Record<DbNode, Service>;
@@ -278,7 +284,10 @@ export class Lab {
     }
   }
 
-  /** How a daemon is started, from the lab's runtime copy: from source through tsx, or compiled as a release runs it. */
+  /**
+   * How a daemon is started, from the lab's runtime copy: from source through tsx, or compiled as a release
+   * runs it.
+   */
   #daemonArgv(daemon: 'agent' | 'witness', args: readonly string[]): string[] {
     if (this.options.compiled === true) {
       // As its systemd unit starts it: the unit's Node flags, then any the caller adds.
@@ -391,7 +400,9 @@ export class Lab {
     const h = this.anchor !== null ? await this.anchor.health() : this.system === 'baseline' ? await baselineProblems(this) : clusterProblems(await this.snapshot(), { sync: this.options.replication !== 'async' });
     if (h.healthy === null || this.writer === null) return h;
     const now = Date.now();
-    const recent = acknowledged(this.writer.since(now - 2_500)).filter((r) => r.server === h.healthy!.primary && r.doneAt >= now - 2_000);
+    const recent = acknowledged(this.writer.since(now - 2_500)).filter(
+      (r) => r.server === h.healthy!.primary && r.doneAt >= now - 2_000,
+    );
     if (recent.length > 0) return h;
     return { problems: [`no write through the VIP was acknowledged by ${h.healthy.primary} in the last 2 s`], healthy: null };
   }
@@ -488,13 +499,19 @@ export class Lab {
     const oldLog = this.logOf(oldPrimary);
     const newLog = this.logOf(newPrimary);
     const witnessLog = this.witness === null ? [] : this.logOf('witness');
-    const pick = (lines: LogLine[], m: (l: LogLine) => boolean, source: string): { atMs: number | null; source: string } => {
+    const pick = (
+      lines: LogLine[],
+      m: (l: LogLine) => boolean,
+      source: string,
+    ): { atMs: number | null; source: string } => {
       const l = firstLine(lines, faultAt, m);
       return { atMs: l?.atMs ?? null, source };
     };
     const earliest = (...c: Array<{ atMs: number | null; source: string }>) => c.filter((x) => x.atMs !== null).sort((a, b) => a.atMs! - b.atMs!)[0] ?? { atMs: null, source: '' };
     const vip = this.emulator.vipMovesSince(faultAt).find((m) => m.node === newPrimary);
-    const ack = this.writer === null ? undefined : acknowledged(this.writer.records).find((r) => r.sentAt >= faultAt && r.server === newPrimary);
+    const ack = this.writer === null
+      ? undefined
+      : acknowledged(this.writer.records).find((r) => r.sentAt >= faultAt && r.server === newPrimary);
     if (this.anchor !== null) {
       const generic: Milestone[] = [
         { label: 'fault injected', atMs: faultAt, source: 'lab' },
@@ -577,7 +594,8 @@ export class Lab {
     await this.faults.healAll();
     await this.emulator.reset();
     const anchorServices = this.anchor?.services ?? [];
-    for (const s of [...Object.values(this.agents), ...(this.witness ? [this.witness] : []), ...anchorServices]) s.start();
+    const services = [...Object.values(this.agents), ...(this.witness ? [this.witness] : []), ...anchorServices];
+    for (const s of services) s.start();
   }
 
   markFailed(): void {

@@ -41,7 +41,11 @@ function parseLines(lines: readonly string[], source: string): LogLine[] {
 }
 
 /** The first line at or after `fromMs` that matches. */
-export function firstLine(lines: readonly LogLine[], fromMs: number, match: (l: LogLine) => boolean): LogLine | undefined {
+export function firstLine(
+  lines: readonly LogLine[],
+  fromMs: number,
+  match: (l: LogLine) => boolean,
+): LogLine | undefined {
   return lines.find((l) => l.atMs >= fromMs && match(l));
 }
 

@@ -106,7 +106,11 @@ export interface PgClusterOptions {
 }
 
 /** Creates and starts db-a (primary) and db-b (streaming standby of db-a). */
-export async function createPgCluster(t: Topology, labDir: string, options: PgClusterOptions): Promise<Record<DbNode, PgServer>> {
+export async function createPgCluster(
+  t: Topology,
+  labDir: string,
+  options: PgClusterOptions,
+): Promise<Record<DbNode, PgServer>> {
   const log = options.log ?? (() => undefined);
   const servers = { 'db-a': pgServerFor(t, labDir, 'db-a'), 'db-b': pgServerFor(t, labDir, 'db-b') };
   for (const n of dbNodes) {
@@ -161,13 +165,21 @@ export async function stopServer(s: PgServer, mode: 'fast' | 'immediate' = 'fast
  * Runs SQL with psql on `host` against `address` (default: the host's own loopback, which no
  * network fault touches). Resolves with unaligned, tuples-only output.
  */
-export async function psql(host: HostName, sql: string, options: { address?: string; timeoutMs?: number } = {}): Promise<string> {
+export async function psql(
+  host: HostName,
+  sql: string,
+  options: { address?: string; timeoutMs?: number } = {},
+): Promise<string> {
   const r = await psqlResult(host, sql, options);
   if (r.code !== 0) throw new Error(`psql on ${host}${options.address ? ` to ${options.address}` : ''} failed: ${r.stderr.trim() || (r.timedOut ? 'timed out' : `exit ${r.code}`)}`);
   return r.stdout.trim();
 }
 
-export function psqlResult(host: HostName, sql: string, options: { address?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export function psqlResult(
+  host: HostName,
+  sql: string,
+  options: { address?: string; timeoutMs?: number } = {},
+): Promise<RunResult> {
   const timeoutMs = options.timeoutMs ?? 15_000;
   return runOnHost(host, [bin('psql'), '-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-h', options.address ?? '127.0.0.1', '-p', '5432', '-U', 'postgres', '-d', 'postgres', '-c', sql], {
     user: 'postgres',

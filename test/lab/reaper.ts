@@ -26,7 +26,14 @@ export class Reaper {
   private constructor(child: ChildProcess) {
     this.#child = child;
     createInterface({ input: child.stdout! }).on('line', (line) => {
-      const m = JSON.parse(line) as { id?: number; pid?: number; error?: string; exit?: number; code?: number | null; signal?: number | null };
+      const m = JSON.parse(line) as {
+        id?: number;
+        pid?: number;
+        error?: string;
+        exit?: number;
+        code?: number | null;
+        signal?: number | null;
+      };
       if (m.id !== undefined) {
         const waiter = this.#replies.get(m.id);
         this.#replies.delete(m.id);
@@ -57,7 +64,10 @@ export class Reaper {
   }
 
   /** Starts `argv` (its own session/process group, stdout+stderr appended to `log`); resolves with its pid. */
-  spawn(argv: readonly string[], options: { env: Readonly<Record<string, string>>; log: string; cwd?: string }): Promise<number> {
+  spawn(
+    argv: readonly string[],
+    options: { env: Readonly<Record<string, string>>; log: string; cwd?: string },
+  ): Promise<number> {
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       this.#replies.set(id, { resolve, reject });
@@ -76,7 +86,10 @@ export class Reaper {
   }
 
   /** Runs a command to completion through the reaper (for commands that leave a daemon behind, like pg_ctl start). */
-  async run(argv: readonly string[], options: { env: Readonly<Record<string, string>>; timeoutMs: number }): Promise<RunResult> {
+  async run(
+    argv: readonly string[],
+    options: { env: Readonly<Record<string, string>>; timeoutMs: number },
+  ): Promise<RunResult> {
     const dir = mkdtempSync(path.join(tmpdir(), 'pgvip-reaper-run-'));
     const log = path.join(dir, 'output');
     try {

@@ -22,7 +22,10 @@ export const runtimeWorkspaces = ['packages/shared', 'packages/agent', 'packages
 export interface LabRuntime {
   /** The copy's root: use it where the daemons would use the repository root (entry points, cwd). */
   readonly root: string;
-  /** The Node.js binary the daemons run: this process's own when other users may run it, else a copy in root/node/bin. */
+  /**
+   * The Node.js binary the daemons run: this process's own when other users may run it, else a copy in
+   * root/node/bin.
+   */
   readonly node: string;
   /** npm packages copied (name@version), for the progress line and the tests. */
   readonly packages: readonly string[];
@@ -69,7 +72,9 @@ export function runtimePackageDirs(repoRoot: string, options: LabRuntimeOptions)
   const queue: Array<{ from: string; name: string; required: boolean }> = [];
   const enqueue = (from: string, m: Manifest): void => {
     for (const name of Object.keys(m.dependencies ?? {})) queue.push({ from, name, required: true });
-    for (const name of Object.keys({ ...m.optionalDependencies, ...m.peerDependencies })) queue.push({ from, name, required: false });
+    for (const name of Object.keys({ ...m.optionalDependencies, ...m.peerDependencies })) {
+      queue.push({ from, name, required: false });
+    }
   };
   for (const w of runtimeWorkspaces) enqueue(path.join(repoRoot, w), readManifest(path.join(repoRoot, w)));
   // From source, the daemons are started with `--import tsx` (nodeArgv).

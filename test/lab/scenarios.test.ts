@@ -134,7 +134,10 @@ describe('lab: the failure scenarios of docs/design.md on real processes', { ski
     return first.doneAt - faultAt;
   }
 
-  /** Row 18: the returning old primary never acknowledged a write after the new one's first, fenced before any other action, and rejoined. */
+  /**
+   * Row 18: the returning old primary never acknowledged a write after the new one's first, fenced before
+   * any other action, and rejoined.
+   */
   function assertOldPrimaryReturned(r: Row, faultAt: number, resumedAt: number): void {
     const acks = acknowledged(lab.writer!.since(faultAt));
     const newFirst = acks.find((a) => a.server === r.standby);

@@ -62,7 +62,14 @@ export interface Topology {
   readonly accountId: string;
   readonly ec2: Readonly<Record<DbNode, Ec2Identity>>;
   readonly routeTableId: string;
-  readonly ports: { readonly ec2: number; readonly imds: Readonly<Record<DbNode, number>>; readonly agent: number; readonly witness: number; readonly operator: number; readonly postgres: number };
+  readonly ports: {
+    readonly ec2: number;
+    readonly imds: Readonly<Record<DbNode, number>>;
+    readonly agent: number;
+    readonly witness: number;
+    readonly operator: number;
+    readonly postgres: number;
+  };
 }
 
 function host(name: HostName, address: string, subnet: number, routerDevice = name): HostNet {

@@ -1,7 +1,13 @@
 // Waiting for a condition with a deadline (never a bare sleep): polls, and on timeout says what
 // never happened and what was last seen.
 
-export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | null | undefined | false>, intervalMs = 200, describeLast?: () => string): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | null | undefined | false>,
+  intervalMs = 200,
+  describeLast?: () => string,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {

@@ -30,7 +30,12 @@ function failoverWithin(r: RunResult, maxMs: number): string[] {
 
 const noLoss = (r: RunResult): string[] => r.promotions.filter((p) => p.lostWrites > 0).map((p) => `promotion of ${p.node} lost ${p.lostWrites} writes`);
 
-function sc(goal: string, faults: Fault[], expect: (r: RunResult) => string[], patch: Partial<Schedule> = {}): Scenario {
+function sc(
+  goal: string,
+  faults: Fault[],
+  expect: (r: RunResult) => string[],
+  patch: Partial<Schedule> = {},
+): Scenario {
   return { goal, schedule: (seed) => baseSchedule(seed, faults, patch), expect };
 }
 
@@ -51,7 +56,12 @@ export const scenarios: Record<string, Scenario> = {
     (r) => [...promotions(r, 1), ...noLoss(r), ...failoverWithin(r, 3_000)]),
   'hook-veto-promote': sc('the standby\'s before-promote hook vetoes for 6 s after the primary\'s PostgreSQL died: no primary meanwhile and never two, then exactly one promotion, nothing lost',
     [{ kind: 'kill-pg', at: FAULT_AT, node: 'db-a', downMs: 30_000 }, { kind: 'veto-promote', at: FAULT_AT, node: 'db-b', durMs: 6_000 }],
-    (r) => [...promotions(r, 0, [FAULT_AT, FAULT_AT + 6_000]), ...promotions(r, 1), ...noLoss(r), ...failoverWithin(r, 9_000)]),
+    (r) => [
+      ...promotions(r, 0, [FAULT_AT, FAULT_AT + 6_000]),
+      ...promotions(r, 1),
+      ...noLoss(r),
+      ...failoverWithin(r, 9_000),
+    ]),
   'row03-host-loss': sc('the primary host dies: failover once the lease runs out, nothing lost',
     [{ kind: 'crash-host', at: FAULT_AT, node: 'db-a', downMs: 30_000 }],
     (r) => [...promotions(r, 1), ...noLoss(r), ...failoverWithin(r, 8_000)]),

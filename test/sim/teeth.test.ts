@@ -10,7 +10,10 @@ import { realCores, runSchedule, type Cores } from './world.js';
 
 /** Run the targeted schedules with a core; return the first violation found, or null. */
 function firstViolation(arb: fc.Arbitrary<Schedule>, cores: Cores, runs: number, timings: Timings): string | null {
-  const out = fc.check(fc.property(arb, (s) => runSchedule(s, { cores, timings }).violations.length === 0), { numRuns: runs, seed: 42 });
+  const out = fc.check(
+    fc.property(arb, (s) => runSchedule(s, { cores, timings }).violations.length === 0),
+    { numRuns: runs, seed: 42 },
+  );
   if (!out.failed || out.counterexample === null) return null;
   return runSchedule(out.counterexample[0], { cores, timings }).violations[0] ?? 'failed';
 }
@@ -25,7 +28,11 @@ assert.deepEqual(timingViolations(patientTimings), []);
 const seed = fc.integer({ min: 1, max: 1_000_000 });
 
 // Slow replies to the primary, then the primary is cut off.
-const slowRepliesThenIsolation = fc.record({ seed, delay: fc.integer({ min: 600, max: 900 }), isolateAt: fc.integer({ min: 14_000, max: 16_000 }) }).map(({ seed, delay, isolateAt }) =>
+const slowRepliesThenIsolation = fc.record({
+  seed,
+  delay: fc.integer({ min: 600, max: 900 }),
+  isolateAt: fc.integer({ min: 14_000, max: 16_000 }),
+}).map(({ seed, delay, isolateAt }) =>
   baseSchedule(seed, [
     { kind: 'delay', at: 10_000, a: 'witness', b: 'db-a', extraMs: delay, durMs: 20_000 },
     { kind: 'delay', at: 10_000, a: 'db-b', b: 'db-a', extraMs: delay, durMs: 20_000 },
@@ -33,7 +40,12 @@ const slowRepliesThenIsolation = fc.record({ seed, delay: fc.integer({ min: 600,
   ], { endMs: 60_000, healAtMs: 40_000 }));
 
 // The primary holds its lease through the witness alone, is isolated, and the witness restarts.
-const witnessRestartDuringIsolation = fc.record({ seed, isolateAfter: fc.integer({ min: 3_300, max: 4_500 }), restartAfter: fc.integer({ min: 0, max: 200 }), down: fc.integer({ min: 20, max: 200 }) }).map(({ seed, isolateAfter, restartAfter, down }) =>
+const witnessRestartDuringIsolation = fc.record({
+  seed,
+  isolateAfter: fc.integer({ min: 3_300, max: 4_500 }),
+  restartAfter: fc.integer({ min: 0, max: 200 }),
+  down: fc.integer({ min: 20, max: 200 }),
+}).map(({ seed, isolateAfter, restartAfter, down }) =>
   baseSchedule(seed, [
     { kind: 'partition', at: 10_000, a: 'db-a', b: 'db-b', oneWay: false, durMs: 20_000 },
     { kind: 'isolate', at: 10_000 + isolateAfter, node: 'db-a', durMs: 15_000 },
@@ -41,7 +53,10 @@ const witnessRestartDuringIsolation = fc.record({ seed, isolateAfter: fc.integer
   ], { endMs: 60_000, healAtMs: 40_000 }));
 
 // Replication is cut long enough to degrade to async, then the primary host dies.
-const degradeThenHostLoss = fc.record({ seed, crashAfter: fc.integer({ min: 7_000, max: 12_000 }) }).map(({ seed, crashAfter }) =>
+const degradeThenHostLoss = fc.record({
+  seed,
+  crashAfter: fc.integer({ min: 7_000, max: 12_000 }),
+}).map(({ seed, crashAfter }) =>
   baseSchedule(seed, [
     { kind: 'partition', at: 10_000, a: 'db-a', b: 'db-b', oneWay: false, durMs: 25_000 },
     { kind: 'crash-host', at: 10_000 + crashAfter, node: 'db-a', downMs: 20_000 },

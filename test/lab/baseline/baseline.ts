@@ -48,7 +48,10 @@ async function assignVip(lab: Lab, node: DbNode): Promise<void> {
 }
 
 /** Starts the loop on `standby`, watching `primary`. */
-export async function startBaselineLoop(lab: Lab, roles: { primary: DbNode; standby: DbNode; initialVip?: boolean }): Promise<void> {
+export async function startBaselineLoop(
+  lab: Lab,
+  roles: { primary: DbNode; standby: DbNode; initialVip?: boolean },
+): Promise<void> {
   const t = lab.topology;
   if (roles.initialVip) await assignVip(lab, roles.primary);
   await lab.baseline?.stop();

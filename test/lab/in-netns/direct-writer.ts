@@ -36,7 +36,12 @@ async function loop(target: { readonly node: string; readonly address: string })
         await c.connect();
         await c.query('SET synchronous_commit = local');
       }
-      const r = await client.query<{ server: string; timeline: number; written_at_ms: number; deadline_ms: number | null }>(sql, [id, target.node]);
+      const r = await client.query<{
+        server: string;
+        timeline: number;
+        written_at_ms: number;
+        deadline_ms: number | null;
+      }>(sql, [id, target.node]);
       const row = r.rows[0]!;
       pending.push({ id, target: target.node, sentAt: startedAt, doneAt: Date.now(), outcome: 'ok', server: row.server, timeline: Number(row.timeline), writtenAtMs: row.written_at_ms, deadlineMs: row.deadline_ms });
     } catch (err) {

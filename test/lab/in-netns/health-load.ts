@@ -29,4 +29,10 @@ await Promise.all(Array.from({ length: concurrency }, lane));
 await pool.close();
 latencies.sort((a, b) => a - b);
 const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? null;
-console.log(JSON.stringify({ requests: latencies.length, errors, p50_ms: q(0.5), p99_ms: q(0.99), max_ms: latencies.at(-1) ?? null }));
+console.log(JSON.stringify({
+  requests: latencies.length,
+  errors,
+  p50_ms: q(0.5),
+  p99_ms: q(0.99),
+  max_ms: latencies.at(-1) ?? null,
+}));

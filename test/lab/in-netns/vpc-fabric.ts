@@ -33,7 +33,12 @@ function ipRoute(args: string[]): Promise<void> {
 let routing: Promise<void> = Promise.resolve();
 let currentDevice: string | null | undefined;
 
-function program(truth: Ec2Snapshot, version: number, cause: string, emit: (e: VipRouteEvent & Record<string, unknown>) => void): void {
+function program(
+  truth: Ec2Snapshot,
+  version: number,
+  cause: string,
+  emit: (e: VipRouteEvent & Record<string, unknown>) => void,
+): void {
   const eni = vipEni(truth);
   const device = eni === undefined ? null : (config.devices[eni] ?? null);
   routing = routing.then(async () => {
@@ -48,7 +53,9 @@ function program(truth: Ec2Snapshot, version: number, cause: string, emit: (e: V
 async function main(): Promise<void> {
   const ec2 = await startEc2Emulator(config.emulator);
   const imds: ImdsServer[] = [];
-  for (const i of config.imds) imds.push(await startImds({ instanceId: i.instanceId, source: ec2, host: config.serviceAddress, port: i.port }));
+  for (const i of config.imds) {
+    imds.push(await startImds({ instanceId: i.instanceId, source: ec2, host: config.serviceAddress, port: i.port }));
+  }
 
   const pools = new Map<string, pg.Pool>();
   const poolFor = (host: string): pg.Pool => {
@@ -63,7 +70,11 @@ async function main(): Promise<void> {
 
   const { emit } = serveRpc(
     {
-      truth: () => ({ version: ec2.state.truthVersion, eni: vipEni(ec2.truth()) ?? null, device: currentDevice ?? null }),
+      truth: () => ({
+        version: ec2.state.truthVersion,
+        eni: vipEni(ec2.truth()) ?? null,
+        device: currentDevice ?? null,
+      }),
       snapshot: () => ec2.truth(),
       faults: (req: RpcRequest) => {
         ec2.setFaults(req.plan as FaultPlan);

@@ -262,7 +262,8 @@ class PatroniInstance implements AnchorInstance {
   }
 
   timeline(faultAt: number, oldPrimary: DbNode, newPrimary: DbNode): Milestone[] {
-    const first = (n: DbNode, re: RegExp) => this.#log(n).find((l) => l.atMs >= faultAt && re.test(l.msg))?.atMs ?? null;
+    const first = (n: DbNode, re: RegExp) =>
+      this.#log(n).find((l) => l.atMs >= faultAt && re.test(l.msg))?.atMs ?? null;
     const promoted = this.#lab.promotionsSince(faultAt).find((p) => p.node === newPrimary);
     const oldLog = `patroni ${oldPrimary}`;
     const newLog = `patroni ${newPrimary}`;
