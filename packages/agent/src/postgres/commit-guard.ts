@@ -35,7 +35,13 @@ export async function readCommitGuardStatus(s: SqlSession): Promise<CommitGuardS
   }
   const [row] = await s.query<StatusRow>('SELECT loaded, true AS created, enabled, active, remaining_ms FROM pgvip_guard_status()');
   if (row === undefined) throw new PgvipError('PGVIP_PG_QUERY_FAILED', 'pgvip_guard_status() returned no row');
-  return { loaded: row.loaded, created: true, enabled: row.enabled === true, active: row.active === true, remainingMs: row.remaining_ms };
+  return {
+    loaded: row.loaded,
+    created: true,
+    enabled: row.enabled === true,
+    active: row.active === true,
+    remainingMs: row.remaining_ms,
+  };
 }
 
 /** Sets the deadline (microseconds on CLOCK_MONOTONIC) on a server known to have the extension: one round trip. */
