@@ -30,8 +30,13 @@ export const witnessForgetsPromise: Cores = {
 export const ignoresEligibility: Cores = {
   ...realCores,
   stepAgent: (s: AgentState, input) => {
-    const report = s.primaryReport ?? { term: s.durable.term, lsn: 0n, timeline: s.pg?.timeline ?? 1, atMs: s.nowMs, syncStandby: null };
-    const lying: AgentState = { ...s, lastStreamingAtMs: s.nowMs, primaryReport: { ...report, timeline: s.pg?.timeline ?? report.timeline, syncStandby: s.settings.self, lsn: 0n } };
+    const report = s.primaryReport ??
+      { term: s.durable.term, lsn: 0n, timeline: s.pg?.timeline ?? 1, atMs: s.nowMs, syncStandby: null };
+    const lying: AgentState = {
+      ...s,
+      lastStreamingAtMs: s.nowMs,
+      primaryReport: { ...report, timeline: s.pg?.timeline ?? report.timeline, syncStandby: s.settings.self, lsn: 0n },
+    };
     return realCores.stepAgent(lying, input);
   },
   stepWitness: (s, input) => {
@@ -53,11 +58,14 @@ export const adoptsLeaseRequestTerm: Cores = {
   ...realCores,
   stepAgent: (s, input) => {
     if (input.kind !== 'request' || input.msg.kind !== 'lease-request' || input.msg.term <= s.durable.term) return realCores.stepAgent(s, input);
-    return adoptFirst(realCores.stepAgent({ ...s, durable: { term: input.msg.term, primaryOfTerm: input.msg.from } }, input));
+    return adoptFirst(
+      realCores.stepAgent({ ...s, durable: { term: input.msg.term, primaryOfTerm: input.msg.from } }, input),
+    );
   },
   stepWitness: (s, input) => {
     if (input.kind !== 'request' || input.msg.kind !== 'lease-request' || input.msg.term <= s.durable.term) return realCores.stepWitness(s, input);
-    return adoptFirst(realCores.stepWitness({ ...s, durable: { ...s.durable, term: input.msg.term, primaryOfTerm: input.msg.from, syncEligible: null } }, input));
+    const durable = { ...s.durable, term: input.msg.term, primaryOfTerm: input.msg.from, syncEligible: null };
+    return adoptFirst(realCores.stepWitness({ ...s, durable }, input));
   },
 };
 
@@ -74,7 +82,11 @@ export const keepsCampaignAfterWin: Cores = {
   ...realCores,
   stepAgent: (s, input) => {
     const out = realCores.stepAgent(s, input);
-    const won = s.campaign !== null && out.state.campaign === null && out.state.durable.primaryOfTerm === s.settings.self && out.state.durable.term === s.campaign.term;
+    const won =
+      s.campaign !== null &&
+      out.state.campaign === null &&
+      out.state.durable.primaryOfTerm === s.settings.self &&
+      out.state.durable.term === s.campaign.term;
     return won ? { ...out, state: { ...out.state, campaign: s.campaign } } : out;
   },
 };

@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  actionsOf, PROTOCOL_VERSION, bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable, promiseLive,
+  actionsOf, PROTOCOL_VERSION, bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable,
+  promiseLive,
   stepAgent, stepWitness,
   type AgentState, type PeerReply, type PeerRequest, type PgSnapshot, type WitnessState,
 } from '../src/core/index.js';

@@ -5,7 +5,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  actionsOf, bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable, promiseMs, rejoinBackoffMs,
+  actionsOf, bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable, promiseMs,
+  rejoinBackoffMs,
   stepAgent, stepWitness,
   vipErrorAfterFailures, PROTOCOL_VERSION, type AgentState, type AgentStatus, type PgSnapshot, type WitnessState,
 } from '../src/core/index.js';

@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  actionsOf, bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable, stepAgent, stepWitness,
+  actionsOf, bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable,
+  stepAgent, stepWitness,
   PROTOCOL_VERSION, type AgentStatus, type PgSnapshot,
 } from '../src/core/index.js';
 

@@ -8,7 +8,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  actionsOf, MAX_TERM, PROTOCOL_VERSION, bootAgent, bootWitness, defaultAgentSettings, defaultTimings, initialWitnessDurable,
+  actionsOf, MAX_TERM, PROTOCOL_VERSION, bootAgent, bootWitness, defaultAgentSettings, defaultTimings,
+  initialWitnessDurable,
   stepAgent, stepWitness,
   termAfter, isTermInRange,
   type AgentStatus, type PeerReply, type PgSnapshot, type WitnessSettings, type WitnessState,

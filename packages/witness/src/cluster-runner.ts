@@ -141,7 +141,14 @@ export class ClusterRunner {
 
   /** Records an event of the shell's own (start, operator command, failed notification). */
   record(type: string, node: NodeId | null, detail: string, who?: Pick<PgvipEvent, 'operator' | 'operatorClaimed'>): PgvipEvent {
-    const event = this.#d.history.append({ cluster: this.name, type, node, term: this.#state.durable.term, detail, ...who });
+    const event = this.#d.history.append({
+      cluster: this.name,
+      type,
+      node,
+      term: this.#state.durable.term,
+      detail,
+      ...who,
+    });
     this.#d.notifier.notify(event);
     return event;
   }
@@ -232,7 +239,13 @@ export class ClusterRunner {
   }
 
   #notify(event: string, detail: string, input: WitnessInput, before: WitnessState, after: WitnessState): void {
-    const history = this.#d.history.append({ cluster: this.name, type: event, node: eventNode(event, input, before, after), term: after.durable.term, detail });
+    const history = this.#d.history.append({
+      cluster: this.name,
+      type: event,
+      node: eventNode(event, input, before, after),
+      term: after.durable.term,
+      detail,
+    });
     this.#d.notifier.notify(history);
   }
 

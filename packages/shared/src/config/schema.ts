@@ -64,7 +64,10 @@ const NodeSchema = closedObject({
     eniId: ec2Id('eni', 'eni-0123456789abcdef0').optional().meta({ defaultLabel: 'from IMDS' }).describe('Network interface that receives the VIP (secondary-ip mode) or that /32 routes point at (route-table mode). Required when vip.discovery is "config".'),
     instanceId: ec2Id('i', 'i-0123456789abcdef0').optional().meta({ defaultLabel: 'from IMDS' }).describe('EC2 instance of this node; used to verify the VIP and in log lines.'),
   }).optional().describe('This node\'s EC2 identity, when it is configured rather than discovered through IMDS.'),
-}).transform((node) => ({ ...node, postgres: { ...node.postgres, applicationName: node.postgres.applicationName ?? node.id } }));
+}).transform((node) => ({
+  ...node,
+  postgres: { ...node.postgres, applicationName: node.postgres.applicationName ?? node.id },
+}));
 
 // ---- the VIP ------------------------------------------------------------------------------------
 
@@ -237,7 +240,10 @@ const AgentObjectSchema = closedObject({
 export const AgentConfigSchema = AgentObjectSchema.transform((agent) => {
   const node = agent.cluster.nodes.find((n) => n.id === agent.self);
   // The refinement above guarantees `node`; the fallback only keeps the type total.
-  return { ...agent, listen: { host: agent.listen.host, port: agent.listen.port ?? node?.agent.port ?? defaultAgentPort } };
+  return {
+    ...agent,
+    listen: { host: agent.listen.host, port: agent.listen.port ?? node?.agent.port ?? defaultAgentPort },
+  };
 }).describe('The file on each database node (default /etc/pgvip/agent.yaml).');
 
 // ---- the witness file ---------------------------------------------------------------------------
