@@ -356,6 +356,7 @@ function markdown(results: Record<string, ScenarioSummary[]>, meta: Record<strin
   for (const system of systems) {
     const describe = info[system]?.describe;
     if (describe !== undefined) lines.push(`- ${system}: ${describe}`);
+    for (const n of anchorOf(system)?.notes ?? []) lines.push(`- ${system}: ${n}`);
   }
   for (const system of systems) {
     for (const sc of results[system] ?? []) {

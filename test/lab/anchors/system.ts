@@ -42,6 +42,8 @@ export interface AnchorSystem {
   readonly tool: string;
   /** One line for the results: tool, version, settings and why (shown under the table). */
   readonly describe: string;
+  /** What a reader of the bench's tables needs to know about this tool's rows (printed under them). */
+  readonly notes?: readonly string[];
   /** Who creates the PostgreSQL pair: the lab (initdb + base backup, as for pgvip) or the tool. */
   readonly postgres: 'lab' | 'tool';
   /** Scenarios it does not handle, with the reason; the bench shows them as "not supported". */

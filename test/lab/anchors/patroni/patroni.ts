@@ -293,6 +293,14 @@ function patroniSystem(name: string, timings: PatroniTimings, setting: string): 
       `Patroni 3.0.2 (Debian) with a three-member etcd 3.4, synchronous_mode on, the VIP moved by its on_role_change ` +
       `callback (test/lab/anchors/patroni); ${setting}: ttl ${timings.ttl}, loop_wait ${timings.loopWait}, ` +
       `retry_timeout ${timings.retryTimeout}.`,
+    notes: [
+      'host loss: when the frozen old primary host thaws, its Patroni takes the leader key back from the new leader, ' +
+        'which demotes and is rewound onto it, so the writes it acknowledged meanwhile are lost (it ran without a ' +
+        'synchronous standby, as non-strict synchronous_mode allows while the other node is gone). The VIP stays ' +
+        'with the demoted node (the old leader never changes role, so its callback never runs) and the /sync key ' +
+        'update then fails on every loop; the lab repairs both by hand (run notes). patroni/patroni#2689 ("make ' +
+        "sure the leader key isn't unconditionally overwritten\", merged after 3.0.2) describes this takeover.",
+    ],
     postgres: 'tool',
     // While it holds the leader key, Patroni restarts a crashed PostgreSQL where it was.
     recoversInPlace: ['pg-crash'],
