@@ -10,9 +10,14 @@
 #   VIP, VIP_PREFIX, EC2_ENDPOINT, IMDS_ENDPOINT, plus AWS_DEFAULT_REGION and
 #   AWS_EC2_METADATA_SERVICE_ENDPOINT for the AWS CLI, which takes the instance role's credentials
 #   from IMDS like on EC2.
+#   PROMOTE_LOG (optional): a file that gets each line too (repmgrd keeps the command's output to itself).
 conf=$1
 
-log() { echo "$(date +%s%3N) promote.sh: $*"; }
+log() {
+  line="$(date +%s%3N) promote.sh: $*"
+  echo "$line"
+  if [ -n "$PROMOTE_LOG" ]; then echo "$line" >>"$PROMOTE_LOG"; fi
+}
 
 log "promoting with repmgr standby promote"
 /usr/lib/postgresql/15/bin/repmgr standby promote -f "$conf" || { log "promote failed"; exit 1; }
