@@ -16,7 +16,8 @@
 //                      process_cpu_seconds_total) over wall time, in % of one core
 //   rss_mb             the witness's largest resident set size seen in the window
 //
-// The witness runs as deployed: compiled (`tsc -b packages/witness` first, then dist/main.js);
+// The witness runs as deployed: compiled (`tsc -b packages/witness` first, then dist/main.js), with the
+// node flags and environment of deploy/systemd/pgvip-witness.service;
 // `--runtime source` runs it from TypeScript through tsx instead (more memory, same logic).
 //
 // Usage:
@@ -32,6 +33,7 @@ import { request } from 'undici';
 import { defaultTimings, formatKeyFile, generateKey } from '@pgvip/shared';
 import { parseCommandLine, usageError } from '../../../scripts/cli-args.mjs';
 import type { AgentNode, AgentsReport, ChildMessage, ParentMessage } from './emulated-agents.js';
+import { daemonUnitEnvironment, daemonUnitNodeFlags } from '../../../test/deploy/systemd-unit.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../../..');
@@ -211,7 +213,18 @@ async function main(): Promise<void> {
     const witnessLog = path.join(dir, 'witness.log');
     // PGVIP_BENCH_WITNESS_NODE_OPTIONS: extra node flags for the witness, e.g. --cpu-prof to profile it.
     const extra = (process.env.PGVIP_BENCH_WITNESS_NODE_OPTIONS ?? '').split(' ').filter((a) => a !== '');
-    const witness = spawn(process.execPath, [...extra, ...witnessArgs, '--config', configFile], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
+    // Compiled, it runs as the systemd unit runs it: the unit's node flags and environment (its
+    // NODE_OPTIONS sizes V8's heap, which decides most of the resident memory measured here).
+    const deployed = runtime === 'dist';
+    const witness = spawn(
+      process.execPath,
+      [...(deployed ? daemonUnitNodeFlags('witness') : []), ...extra, ...witnessArgs, '--config', configFile],
+      {
+        cwd: repoRoot,
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, ...(deployed ? daemonUnitEnvironment('witness') : {}) },
+      },
+    );
     children.push(witness);
     let logLines = 0;
     const logStream = createWriteStream(witnessLog);
@@ -295,7 +308,9 @@ async function main(): Promise<void> {
         failed_checks_total: checksFailed,
         failovers_total: failovers,
         witness_log_lines_in_window: logLines - logLinesBefore,
-        runtime: runtime === 'dist' ? 'compiled JavaScript (dist/main.js)' : 'TypeScript source through tsx',
+        runtime: runtime === 'dist'
+          ? 'compiled JavaScript (dist/main.js), the systemd unit\'s NODE_OPTIONS'
+          : 'TypeScript source through tsx',
         host_cores: availableParallelism(),
         host_load_1m: {
           at_start: Math.round(loadBefore * 100) / 100,
