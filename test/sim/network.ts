@@ -40,8 +40,16 @@ export class Network {
   lost(a: Host, b: Host): boolean {
     return this.#rng(a, b, 'replication').chance(this.#loss.get(this.#key(a, b)) ?? 0);
   }
+  /** The link direction's streams, looked up by the hosts' interned names (no key built per packet). */
+  readonly #streams = new Map<Host, Map<Host, Map<Channel, Rng>>>();
   #rng(a: Host, b: Host, channel: Channel): Rng {
-    return this.rngs.get(`net ${a}>${b} ${channel}`);
+    let fromA = this.#streams.get(a);
+    if (fromA === undefined) this.#streams.set(a, (fromA = new Map()));
+    let link = fromA.get(b);
+    if (link === undefined) fromA.set(b, (link = new Map()));
+    let rng = link.get(channel);
+    if (rng === undefined) link.set(channel, (rng = this.rngs.get(`net ${a}>${b} ${channel}`)));
+    return rng;
   }
   /** Deliver a packet a→b to a process on b, unless the link is blocked or the packet is lost. */
   transmit(a: Host, b: Host, channel: Channel, fn: () => void): void {

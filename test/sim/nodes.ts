@@ -8,6 +8,7 @@ import {
   defaultAgentSettings,
   actionsOf,
   executeStep,
+  type OutputPorts,
   initialWitnessDurable,
   leaseValidMs,
   type AgentDurable,
@@ -41,6 +42,8 @@ import type { Cores } from './world.js';
 
 const other = (n: DbNode): DbNode => (n === 'db-a' ? 'db-b' : 'db-a');
 type Durable = AgentDurable | WitnessDurable;
+/** The simulator adopts a step's state before it executes the output (see Nodes.#execute). */
+const noAdopt = (): void => undefined;
 
 interface AgentProc {
   state: AgentState | null;
@@ -240,26 +243,44 @@ export class Nodes {
    */
   #execute(h: Host, inc: number, out: AgentOutput | WitnessOutput, respond?: (r: PeerReply) => void): void {
     // The state was adopted by the step already: at one simulated instant, the same as after the persist.
-    executeStep<unknown, Durable>(out, () => {}, {
-      persist: (d) => this.#persist(h, d, out.sends),
-      reply: (msg) => {
-        this.d.check.reply(h, msg);
-        respond?.(msg);
-      },
-      send: (to, msg) => this.#send(h, inc, to as Host, msg),
-      notify: (event, detail) => {
-        this.notifications.push({ t: this.d.clock.t, host: h, event, detail });
-        this.#log(h, `notify ${event}: ${detail}`);
-      },
-      effect: (id, effect) => {
-        if (h !== 'witness') this.#startEffect(h, inc, id, effect);
-      },
-    }, {
+    const ports = new Nodes.#StepPorts(this, h, inc, out.sends, respond);
+    executeStep<unknown, Durable>(out, noAdopt, ports, out.persist === null ? {} : {
       afterPersist: (rest) => this.d.clock.after(1, () => this.d.hosts.run(h, () => {
         if (this.#procInc(h) === inc) rest();
       })),
     });
   }
+  /**
+   * The ports one step's output runs through: an object whose methods live on its class, not five
+   * closures made for every step (the simulator runs millions of steps, and under tsx each closure
+   * made is also named at run time).
+   */
+  static readonly #StepPorts = class implements OutputPorts<Durable> {
+    constructor(
+      readonly nodes: Nodes,
+      readonly h: Host,
+      readonly inc: number,
+      readonly sends: readonly Send[],
+      readonly respond: ((r: PeerReply) => void) | undefined,
+    ) {}
+    persist(d: Durable): void {
+      this.nodes.#persist(this.h, d, this.sends);
+    }
+    reply(msg: PeerReply): void {
+      this.nodes.d.check.reply(this.h, msg);
+      this.respond?.(msg);
+    }
+    send(to: string, msg: PeerRequest): void {
+      this.nodes.#send(this.h, this.inc, to as Host, msg);
+    }
+    notify(event: string, detail: string): void {
+      this.nodes.notifications.push({ t: this.nodes.d.clock.t, host: this.h, event, detail });
+      this.nodes.#log(this.h, `notify ${event}: ${detail}`);
+    }
+    effect(id: number, effect: Effect): void {
+      if (this.h !== 'witness') this.nodes.#startEffect(this.h, this.inc, id, effect);
+    }
+  };
   #persist(h: Host, d: Durable, sends: readonly Send[]): void {
     this.d.check.persisted(h, d, h === 'witness' ? this.witness.disk : this.agents[h].disk, sends);
     if (h === 'witness') this.witness.disk = d as WitnessDurable;

@@ -44,9 +44,8 @@ export function executeStep<State, Durable>(
 ): void {
   if (out.persist !== null) ports.persist(out.persist);
   adopt(out.state);
-  const rest = () => perform(out, ports);
-  if (out.persist !== null && options.afterPersist !== undefined) options.afterPersist(rest);
-  else rest();
+  if (out.persist !== null && options.afterPersist !== undefined) options.afterPersist(() => perform(out, ports));
+  else perform(out, ports);
 }
 
 function perform<Durable>(out: StepOutput<unknown, Durable>, ports: OutputPorts<Durable>): void {
