@@ -4,12 +4,11 @@
 // (witness/vote.ts), arbitrates the sync standby's eligibility (witness/requests.ts), watches both
 // nodes (witness/watch.ts) and carries out operators' commands (witness/operator.ts).
 
-import { OutputGroups, type NotifyEvent, type StepOutput } from '../actions.js';
+import type { StepOutput } from '../actions.js';
 import type { PrimaryReport } from '../eligibility.js';
 import type { LeasePromise } from '../grantor.js';
-import {
-  PROTOCOL_VERSION, type AgentStatus, type Envelope, type NodeId, type PeerReply, type PeerRequest,
-} from '../messages.js';
+import type { AgentStatus, NodeId, PeerReply, PeerRequest } from '../messages.js';
+import { StepBuilder } from '../step-builder.js';
 import type { Timings } from '../timings.js';
 
 export interface WitnessDurable {
@@ -137,48 +136,11 @@ export type WitnessOutput = StepOutput<WitnessState, WitnessDurable> & {
   readonly verdict?: { readonly ok: boolean; readonly message: string };
 };
 
-export class Step {
-  s: WitnessState;
-  /** What the shell is to do, in groups (core/actions.ts fixes the order they run in). */
-  readonly out = new OutputGroups<WitnessDurable>();
-  readonly reasons: string[] = [];
+export class Step extends StepBuilder<WitnessState, WitnessDurable> {
+  /** For operator commands: whether it was accepted, and why not. */
   verdict: { ok: boolean; message: string } | undefined;
-  #persisted = false;
-  #notified = false;
-  constructor(s: WitnessState) {
-    this.s = s;
-  }
-  set(patch: Partial<WitnessState>): void {
-    this.s = { ...this.s, ...patch };
-  }
-  persist(durable: WitnessDurable): void {
-    this.s = { ...this.s, durable };
-    // One persist per step, carrying the newest durable state.
-    this.out.persist = durable;
-    this.#persisted = true;
-  }
-  send(to: NodeId, msg: PeerRequest): void {
-    this.out.sends.push({ to, msg });
-  }
-  reply(to: NodeId, msg: PeerReply): void {
-    this.out.replies.push({ to, msg });
-  }
-  because(r: string): void {
-    this.reasons.push(r);
-  }
-  notify(event: NotifyEvent, detail: string): void {
-    this.out.notifications.push({ event, detail });
-    this.#notified = true;
-  }
-  envelope(): Envelope {
-    const s = this.s;
-    return { v: PROTOCOL_VERSION, cluster: s.settings.cluster, term: s.durable.term, from: s.settings.self };
-  }
   output(fallback: string): WitnessOutput {
-    const reason = this.reasons.length ? this.reasons.join('; ') : fallback;
-    const routine = this.reasons.length === 0 && !this.#persisted && !this.#notified;
-    const { persist, fence, replies, sends, effects, notifications } = this.out;
-    const base = { state: this.s, persist, fence, replies, sends, effects, notifications, reason, routine };
+    const base = this.built(fallback);
     return this.verdict === undefined ? base : { ...base, verdict: this.verdict };
   }
 }
