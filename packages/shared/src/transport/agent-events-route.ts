@@ -3,11 +3,9 @@
 // signed), served beside them. Bad input is a coded 4xx: a malformed cursor PGVIP_BAD_REQUEST (400),
 // a bad signature PGVIP_AUTH_* (401/403).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AuthenticatedRejection, type Verifier, type VerifiedRequest } from '../auth/verifier.js';
-import { PgvipError, isPgvipError } from '../errors.js';
+import type { Verifier, VerifiedRequest } from '../auth/verifier.js';
 import { agentEventsPath, parseAgentEventsCursor, type AgentEventsCursor, type AgentEventsReply } from '../wire/agent-events.js';
-import { errorBody } from './protocol-routes.js';
-import { refusalLog } from './server-limits.js';
+import { refuseSigned, sendSigned } from './protocol-routes.js';
 
 export interface AgentEventsRoute {
   readonly verifier: Verifier;
@@ -24,21 +22,10 @@ export function registerAgentEventsRoute(app: FastifyInstance, h: AgentEventsRou
       try {
         verified = h.verifier.verifyRequest({ method: req.method, path: req.url, headers: req.headers, body: '' });
         const cursor = parseAgentEventsCursor(req.url);
-        return send(reply, 200, JSON.stringify(h.events(verified.cluster, cursor)), verified);
+        return sendSigned(h.verifier, reply, 200, JSON.stringify(h.events(verified.cluster, cursor)), verified);
       } catch (e) {
-        const known = e instanceof AuthenticatedRejection ? e.request : verified;
-        const err = isPgvipError(e) ? e : new PgvipError('PGVIP_INTERNAL', (e as Error).message, { cause: e });
-        if (err.code === 'PGVIP_INTERNAL') req.log.error({ err: e }, 'events handler failed');
-        else if (err.category === 'auth' && err.code !== 'PGVIP_AUTH_STALE_EPOCH') {
-          refusalLog(app).warn(err.code, { remoteAddress: req.ip, url: req.url }, `protocol request refused: ${err.message}`);
-        }
-        return send(reply, err.httpStatus ?? 500, errorBody(err), known);
+        return refuseSigned(app, h.verifier, req, reply, e, verified);
       }
     },
   });
-
-  function send(reply: FastifyReply, status: number, body: string, signFor: VerifiedRequest | null) {
-    if (signFor !== null) reply.headers(h.verifier.signReply(signFor, { status, body }));
-    return reply.code(status).type('application/json').send(body);
-  }
 }

@@ -63,22 +63,40 @@ export function registerProtocolRoutes(app: FastifyInstance, h: ProtocolHandlers
           }
           return send(reply, 200, out, verified);
         } catch (e) {
-          const known = e instanceof AuthenticatedRejection ? e.request : verified;
-          const err = isPgvipError(e) ? e : new PgvipError('PGVIP_INTERNAL', (e as Error).message, { cause: e });
-          if (err.code === 'PGVIP_INTERNAL') req.log.error({ err: e }, 'protocol handler failed');
-          // A node with the wrong key, or someone probing; rate-limited, since the sender sets the
-          // pace. A stale epoch is routine (first contact, or after a restart) and not worth a line.
-          else if (err.category === 'auth' && err.code !== 'PGVIP_AUTH_STALE_EPOCH') {
-            refusalLog(app).warn(err.code, { remoteAddress: req.ip, url: req.url }, `protocol request refused: ${err.message}`);
-          }
-          return send(reply, err.httpStatus ?? 500, errorBody(err), known);
+          return refuseSigned(app, h.verifier, req, reply, e, verified);
         }
       },
     });
   }
 
   function send(reply: FastifyReply, status: number, body: string, signFor: VerifiedRequest | null) {
-    if (signFor !== null) reply.headers(h.verifier.signReply(signFor, { status, body }));
-    return reply.code(status).type('application/json').send(body);
+    return sendSigned(h.verifier, reply, status, body, signFor);
   }
+}
+
+/** A protocol reply, signed for the request it answers when that request was verified. */
+export function sendSigned(
+  verifier: Verifier, reply: FastifyReply, status: number, body: string, signFor: VerifiedRequest | null,
+): FastifyReply {
+  if (signFor !== null) reply.headers(verifier.signReply(signFor, { status, body }));
+  return reply.code(status).type('application/json').send(body);
+}
+
+/**
+ * The coded, signed refusal of a protocol request that failed with `e` (every v1 and v2 route):
+ * signed whenever the request was authenticated, so the client can trust even a refusal.
+ */
+export function refuseSigned(
+  app: FastifyInstance, verifier: Verifier, req: FastifyRequest, reply: FastifyReply, e: unknown,
+  verified: VerifiedRequest | null,
+): FastifyReply {
+  const known = e instanceof AuthenticatedRejection ? e.request : verified;
+  const err = isPgvipError(e) ? e : new PgvipError('PGVIP_INTERNAL', (e as Error).message, { cause: e });
+  if (err.code === 'PGVIP_INTERNAL') req.log.error({ err: e }, 'protocol handler failed');
+  // A node with the wrong key, or someone probing; rate-limited, since the sender sets the pace. A
+  // stale epoch is routine (first contact, or after a restart) and not worth a line.
+  else if (err.category === 'auth' && err.code !== 'PGVIP_AUTH_STALE_EPOCH') {
+    refusalLog(app).warn(err.code, { remoteAddress: req.ip, url: req.url }, `protocol request refused: ${err.message}`);
+  }
+  return sendSigned(verifier, reply, err.httpStatus ?? 500, errorBody(err), known);
 }
