@@ -11,7 +11,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { freePort, pgPort, until } from './helpers.js';
+import { clusterPorts, clusterYaml, freePort, pgPort, until } from './helpers.js';
 import { releaseV1Root } from './release-v1.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
@@ -63,21 +63,9 @@ async function startCluster(t: TestContext, roots: { agents: string; witness: st
   await new Promise<void>((r) => hook.listen(ph, '127.0.0.1', r));
   t.after(() => hook.close());
 
-  const [pa, pb, pw, po, qa, qb] = await Promise.all([
-    freePort(), freePort(), freePort(), freePort(), freePort(), freePort(),
-  ]);
-  const cluster = `
-  name: orders
-  nodes:
-    - id: db-a
-      agent: { host: 127.0.0.1, port: ${pa} }
-      postgres: { host: 127.0.0.1, port: ${qa}, dataDir: /srv/a }
-    - id: db-b
-      agent: { host: 127.0.0.1, port: ${pb} }
-      postgres: { host: 127.0.0.1, port: ${qb}, dataDir: /srv/b }
-  witness: { host: 127.0.0.1, port: ${pw} }
-  vip: { mode: secondary-ip, address: 198.18.1.100, discovery: imds }
-  auth: { disabled: true }`;
+  const ports = await clusterPorts();
+  const { pw, po, qa, qb } = ports;
+  const cluster = clusterYaml(ports, `{ disabled: true }`);
   const a = await tree(roots.agents);
   const w = await tree(roots.witness);
   const hooks = `hooks:\n  beforePromote: { path: ${gate}, timeoutMs: 2000 }\n`;

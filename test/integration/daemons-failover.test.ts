@@ -14,7 +14,7 @@ import { FakePgNetwork, FakePostgres } from '../../packages/agent/src/postgres/f
 import { FakeVipCloud, FakeVipPort } from '../../packages/agent/src/vip/fake.js';
 import { startAgentDaemon, type AgentDaemon } from '../../packages/agent/src/daemon.js';
 import { createWitnessDaemon } from '../../packages/witness/src/daemon.js';
-import { freePort, pgPort, until } from './helpers.js';
+import { clusterPorts, clusterYaml, pgPort, until } from './helpers.js';
 
 /** The witness's operator API token, as deploy/install.sh makes one, and the header that presents it. */
 const operatorToken = generateKey().toString('hex');
@@ -39,21 +39,9 @@ async function startCluster(t: TestContext, options: ClusterOptions = {}) {
   writeFileSync(keyFile, formatKeyFile(generateKey()), { mode: 0o600 });
   const tokenFile = path.join(dir, 'operator.token');
   writeFileSync(tokenFile, `${operatorToken}\n`, { mode: 0o600 });
-  const [pa, pb, pw, po, qa, qb] = await Promise.all([
-    freePort(), freePort(), freePort(), freePort(), freePort(), freePort(),
-  ]);
-  const cluster = `
-  name: orders
-  nodes:
-    - id: db-a
-      agent: { host: 127.0.0.1, port: ${pa} }
-      postgres: { host: 127.0.0.1, port: ${qa}, dataDir: /srv/a }
-    - id: db-b
-      agent: { host: 127.0.0.1, port: ${pb} }
-      postgres: { host: 127.0.0.1, port: ${qb}, dataDir: /srv/b }
-  witness: { host: 127.0.0.1, port: ${pw} }
-  vip: { mode: secondary-ip, address: 198.18.1.100, discovery: imds }
-  auth: { keyFile: ${keyFile} }${options.extra ?? ''}`;
+  const ports = await clusterPorts();
+  const { pw, po, qa, qb } = ports;
+  const cluster = `${clusterYaml(ports, `{ keyFile: ${keyFile} }`)}${options.extra ?? ''}`;
   const agentCfg = (self: string): AgentConfig => parseConfigText(`self: ${self}\nlisten: { host: 127.0.0.1 }\nstateDir: ${dir}/${self}\ncluster:${cluster}${options.agentExtra ?? ''}`, 'agent', `${self}.yaml`);
   const witnessCfg: WitnessConfig = parseConfigText(
     `id: witness\nlisten: { host: 127.0.0.1, port: ${pw} }\noperatorApi: { host: 127.0.0.1, port: ${po}, tokenFile: ${tokenFile} }\nstateDir: ${dir}/witness\nclusters:\n  -${cluster.replace(/\n {2}/g, '\n    ').replace(/^ {4}/, ' ')}`,

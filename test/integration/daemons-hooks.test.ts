@@ -14,7 +14,7 @@ import { FakePgNetwork, FakePostgres } from '../../packages/agent/src/postgres/f
 import { FakeVipCloud, FakeVipPort } from '../../packages/agent/src/vip/fake.js';
 import { startAgentDaemon, type AgentDaemon } from '../../packages/agent/src/daemon.js';
 import { createWitnessDaemon } from '../../packages/witness/src/daemon.js';
-import { freePort, pgPort, until } from './helpers.js';
+import { clusterPorts, clusterYaml, pgPort, until } from './helpers.js';
 
 function script(dir: string, name: string, body: string): string {
   const file = path.join(dir, name);
@@ -51,21 +51,9 @@ async function startCluster(t: TestContext) {
     const h = (p: string, tag: string) => `{ path: ${p}, args: ['${log}', '${tag}'] }`;
     return `hooks:\n  beforePromote: { path: ${gate}, args: ['${log}', '$(touch ${canary}); touch ${canary}'], timeoutMs: 2000 }\n  afterPromote: ${h(record, 'after')}\n  onFence: ${h(record, 'fence')}\n  onRejoin: ${h(record, 'rejoin')}\n  onRoleChange: ${h(record, 'role')}\n`;
   };
-  const [pa, pb, pw, po, qa, qb] = await Promise.all([
-    freePort(), freePort(), freePort(), freePort(), freePort(), freePort(),
-  ]);
-  const cluster = `
-  name: orders
-  nodes:
-    - id: db-a
-      agent: { host: 127.0.0.1, port: ${pa} }
-      postgres: { host: 127.0.0.1, port: ${qa}, dataDir: /srv/a }
-    - id: db-b
-      agent: { host: 127.0.0.1, port: ${pb} }
-      postgres: { host: 127.0.0.1, port: ${qb}, dataDir: /srv/b }
-  witness: { host: 127.0.0.1, port: ${pw} }
-  vip: { mode: secondary-ip, address: 198.18.1.100, discovery: imds }
-  auth: { disabled: true }`;
+  const ports = await clusterPorts();
+  const { pw, po, qa, qb } = ports;
+  const cluster = clusterYaml(ports, `{ disabled: true }`);
   const agentCfg = (self: string): AgentConfig => parseConfigText(`self: ${self}\nlisten: { host: 127.0.0.1 }\nstateDir: ${dir}/${self}\n${hooksOf(self)}cluster:${cluster}`, 'agent', `${self}.yaml`);
   const witnessCfg: WitnessConfig = parseConfigText(
     `id: witness\nlisten: { host: 127.0.0.1, port: ${pw} }\noperatorApi: { host: 127.0.0.1, port: ${po}, auth: disabled }\nstateDir: ${dir}/witness\nclusters:\n  -${cluster.replace(/\n {2}/g, '\n    ').replace(/^ {4}/, ' ')}`,

@@ -32,3 +32,37 @@ export async function until<T>(
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** The loopback ports of a two-node cluster: agents, witness, operator API, and PostgreSQL stand-ins. */
+export interface ClusterPorts {
+  readonly pa: number;
+  readonly pb: number;
+  readonly pw: number;
+  readonly po: number;
+  readonly qa: number;
+  readonly qb: number;
+}
+
+export async function clusterPorts(): Promise<ClusterPorts> {
+  const [pa, pb, pw, po, qa, qb] = await Promise.all(Array.from({ length: 6 }, () => freePort()));
+  return { pa: pa!, pb: pb!, pw: pw!, po: po!, qa: qa!, qb: qb! };
+}
+
+/**
+ * The `cluster:` block (YAML, indented to follow `cluster:`) of the two-node loopback cluster the
+ * daemon tests run: `auth` is the block's auth value, e.g. `{ keyFile: /path }` or `{ disabled: true }`.
+ */
+export function clusterYaml(p: ClusterPorts, auth: string): string {
+  return `
+  name: orders
+  nodes:
+    - id: db-a
+      agent: { host: 127.0.0.1, port: ${p.pa} }
+      postgres: { host: 127.0.0.1, port: ${p.qa}, dataDir: /srv/a }
+    - id: db-b
+      agent: { host: 127.0.0.1, port: ${p.pb} }
+      postgres: { host: 127.0.0.1, port: ${p.qb}, dataDir: /srv/b }
+  witness: { host: 127.0.0.1, port: ${p.pw} }
+  vip: { mode: secondary-ip, address: 198.18.1.100, discovery: imds }
+  auth: ${auth}`;
+}

@@ -29,7 +29,7 @@ import { startAgentDaemon, type AgentDaemon } from '../../packages/agent/src/dae
 import { createWitnessDaemon } from '../../packages/witness/src/daemon.js';
 import { runInit } from '../../packages/witness/src/cli/init.js';
 import { issueCertificates, type IssuedSet } from '../../packages/witness/src/cli/tls-certs.js';
-import { freePort, pgPort, until } from './helpers.js';
+import { clusterPorts, clusterYaml, freePort, pgPort, until } from './helpers.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const hosts = [
@@ -110,21 +110,10 @@ test('the daemons elect a primary over mutual TLS; the listeners refuse plain HT
   const token = generateKey().toString('hex');
   const tokenFile = path.join(dir, 'operator.token');
   writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
-  const ports = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
-  const [pa, pb, pw, po, qa, qb] = ports;
+  const ports = await clusterPorts();
+  const { pa, pw, po, qa, qb } = ports;
   const tls = (self: string) => `tls: { certFile: ${dir}/tls/${self}.crt, keyFile: ${dir}/tls/${self}.key, caFile: ${dir}/tls/ca.crt, mutual: true }\n`;
-  const cluster = `
-  name: orders
-  nodes:
-    - id: db-a
-      agent: { host: 127.0.0.1, port: ${pa} }
-      postgres: { host: 127.0.0.1, port: ${qa}, dataDir: /srv/a }
-    - id: db-b
-      agent: { host: 127.0.0.1, port: ${pb} }
-      postgres: { host: 127.0.0.1, port: ${qb}, dataDir: /srv/b }
-  witness: { host: 127.0.0.1, port: ${pw} }
-  vip: { mode: secondary-ip, address: 198.18.1.100, discovery: imds }
-  auth: { keyFile: ${keyFile} }`;
+  const cluster = clusterYaml(ports, `{ keyFile: ${keyFile} }`);
   const agentCfg = (self: string): AgentConfig =>
     parseConfigText(`self: ${self}\nlisten: { host: 127.0.0.1 }\nstateDir: ${dir}/${self}\n${tls(self)}cluster:${cluster}`, 'agent', `${self}.yaml`);
   const operatorTls = `tls: { certFile: ${dir}/tls/witness.crt, keyFile: ${dir}/tls/witness.key }`;
