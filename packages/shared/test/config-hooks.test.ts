@@ -77,7 +77,8 @@ test('Given hooks or a re-seed command on a host without setpriv, Then the prefl
   const ok = path.join(dir, 'ok');
   writeFileSync(ok, '#!/bin/sh\n', { mode: 0o755 });
   const nowhere = [path.join(dir, 'no-setpriv')];
-  const problems = (await agentPreflight(config({ onRoleChange: ok }), { setprivCandidates: nowhere })).map((e) => e.message);
+  const problems = (await agentPreflight(config({ onRoleChange: ok }), { setprivCandidates: nowhere }))
+    .map((e) => e.message);
   assert.ok(
     problems.some((m) => /hooks\.onRoleChange: setpriv was not found .*CAP_NET_ADMIN; install util-linux, or remove them/.test(m)),
     problems.join('\n'),
