@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 /** The last commit whose agent and witness know nothing of /v2/events. */
-export const releaseV1Commit = '814c130052199dcdcec34639c0150fbbf12df519';
+export const releaseV1Commit = '8ebad55df6d1654bee2cccd7c14cad0886025923';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 
