@@ -17,6 +17,7 @@ const environmentVariables = {
   PGVIP_NODE: 'scripts/package-deb.mjs',
   PGVIP_TOKEN_FILE: 'packages/witness/src/cli/program.ts',
   PGVIP_WITNESS_URL: 'packages/witness/src/cli/program.ts',
+  PGVIP_CA_FILE: 'packages/witness/src/cli/program.ts',
   // Set for rejoin.reseed.command by the agent (docs/runbook.md, "Re-seeding a standby").
   PGVIP_DATA_DIR: 'packages/agent/src/postgres/reseed.ts',
   PGVIP_NODE_NAME: 'packages/agent/src/postgres/reseed.ts',
