@@ -79,7 +79,14 @@ export function tlsScenariosSuite(opts: TlsSuiteOptions): void {
         await lab.restoreAll();
         const h = await lab.waitHealthy(180_000);
         const startedAt = Date.now();
-        const res = await lab.switchover(h.standby as DbNode);
+        // The lab judges health from the agents' own statuses; the witness judges readiness from its
+        // last poll of the primary, up to a heartbeat older. Right after the cluster turned healthy
+        // it may still answer "not ready"; an operator asks again, and so does this test (briefly).
+        let res = await lab.switchover(h.standby as DbNode);
+        for (let i = 0; i < 20 && res.status === 409 && /is not ready/.test(JSON.stringify(res.json)); i++) {
+          await new Promise((r) => setTimeout(r, 500));
+          res = await lab.switchover(h.standby as DbNode);
+        }
         assert.equal(res.status, 200, `switchover refused: ${JSON.stringify(res.json)}`);
         await lab.writer!.waitForAcks(startedAt, 3, 30_000, h.standby as DbNode);
         await lab.restoreAll();
