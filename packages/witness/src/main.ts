@@ -108,7 +108,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     stopping = true;
     log.info({ signal }, 'shutting down: stop polling, close servers, flush history');
     daemon.close().then(
-      () => process.exit(0),
+      () => log.flush(() => process.exit(0)),
       (err: unknown) => {
         log.error({ err }, 'error while shutting down');
         process.exit(1);
