@@ -15,6 +15,14 @@ import {
 /** Events kept for the witness (a few minutes of a bad day; each is at most ~1 KB). */
 export const agentEventLogCapacity = 128;
 
+/**
+ * Bytes of events one reply carries at most, well under the 64 KiB the witness reads (replyLimitBytes):
+ * 32 details of 1000 characters are 96 KB of UTF-8 when they are CJK, 192 KB when JSON escapes them
+ * (control characters), and a reply past the cap was refused at every pull without the cursor ever
+ * moving. One event (at most ~6 KB) always goes, so every pull makes progress.
+ */
+export const agentEventsReplyBytesMax = 48 * 1024;
+
 interface Stored {
   readonly seq: number;
   readonly event: AgentEventName;
@@ -45,13 +53,17 @@ export class AgentEventLog {
   reply(envelope: { cluster: string; term: number; from: string }, cursor: AgentEventsCursor | null): AgentEventsReply {
     const after = cursor !== null && cursor.log === this.id ? cursor.after : 0;
     const nowMs = this.#clock();
-    const events: AgentEvent[] = this.#ring
-      .filter((e) => e.seq > after)
-      .slice(0, agentEventsPerReply)
-      .map((e) => {
-        const ageMs = Math.max(0, Math.round(nowMs - e.atMs));
-        return { seq: e.seq, event: e.event, term: e.term, ageMs, detail: e.detail };
-      });
+    const events: AgentEvent[] = [];
+    let bytes = 0;
+    for (const e of this.#ring) {
+      if (e.seq <= after) continue;
+      const ageMs = Math.max(0, Math.round(nowMs - e.atMs));
+      const event = { seq: e.seq, event: e.event, term: e.term, ageMs, detail: e.detail };
+      bytes += Buffer.byteLength(JSON.stringify(event)) + 1;
+      if (events.length > 0 && bytes > agentEventsReplyBytesMax) break;
+      events.push(event);
+      if (events.length === agentEventsPerReply) break;
+    }
     return { v: AGENT_EVENTS_VERSION, kind: 'agent-events', ...envelope, log: this.id, last: this.#last, events };
   }
 }

@@ -90,3 +90,22 @@ test('the event log is a bounded ring, and a reply carries at most agentEventsPe
   const rest = log.reply({ cluster: 'c1', term: 1, from: 'db-a' }, { log: all.log, after: all.events.at(-1)!.seq });
   assert.deepEqual(rest.events.map((e) => e.seq), Array.from({ length: 18 }, (_, i) => 43 + i));
 });
+
+test('a full reply of long non-ASCII details stays under the reply cap, and the rest comes next', async (t) => {
+  // 32 details of 1000 CJK characters are 96 KB of UTF-8: past the 64 KiB the witness reads, the
+  // pull was refused every time and the cursor never moved, so the node's events stopped for good.
+  const log = new AgentEventLog(() => 0);
+  for (let i = 1; i <= 40; i++) log.record('reseed-fallback', 1, `${i} ${'日'.repeat(1000)}`);
+  const { port } = await agentServer(t, log);
+  const client = createPeerClient({ signer: createSigner({ cluster: 'c1', sender: 'witness', key }), peers: { 'db-a': { host: '127.0.0.1', port } }, timeoutMs: 2000 });
+  t.after(() => client.close());
+  const seen: number[] = [];
+  let cursor = null as { log: string; after: number } | null;
+  for (let pull = 0; pull < 10 && seen.length < 40; pull++) {
+    const reply = await client.events!('db-a', cursor);
+    assert.ok(reply.events.length > 0, 'every pull makes progress');
+    seen.push(...reply.events.map((e) => e.seq));
+    cursor = { log: reply.log, after: reply.events.at(-1)!.seq };
+  }
+  assert.deepEqual(seen, Array.from({ length: 40 }, (_, i) => i + 1));
+});
