@@ -90,4 +90,16 @@ test('Given archiving off, then set, failing and working, Then doctor says so on
   const standbyOn = await archiveCheck(configFor(standby), 3_000);
   assert.equal(standbyOn.status, 'ok', standbyOn.detail);
   assert.match(standbyOn.detail, /after a promotion it archives/);
+
+  // A '|' in archive_command (a shell pipeline) is text, not a field separator: it once shifted
+  // every field after it, and this standby was reported as a primary whose archiving fails.
+  const piped = 'gzip -c %p | cat > /dev/null';
+  await standby.psql(`ALTER SYSTEM SET archive_command = '${piped}'`);
+  await standby.psql('SELECT pg_reload_conf()');
+  await waitUntil('the piped archive_command to be in force', 5_000, async () =>
+    (await standby.psql('SHOW archive_command')) === piped,
+  );
+  const standbyPiped = await archiveCheck(configFor(standby), 3_000);
+  assert.equal(standbyPiped.status, 'ok', standbyPiped.detail);
+  assert.ok(standbyPiped.detail.includes(`archive_command ${piped}`), standbyPiped.detail);
 });

@@ -20,9 +20,14 @@ interface ArchiveRow {
   readonly lastFailed: string;
 }
 
+/**
+ * The row of archiveSql. archive_command comes last and takes the rest of the line: it is a shell
+ * command and may hold '|' itself (a pipeline), which would otherwise shift every field after it.
+ */
 function parseRow(out: string): ArchiveRow {
-  const [mode = '', command = '', library = '', pending = '', recovery = '', failing = '', lastFailed = ''] =
+  const [mode = '', library = '', pending = '', recovery = '', failing = '', lastFailed = '', ...rest] =
     out.split('|');
+  const command = rest.join('|');
   const yes = (v: string): boolean => v === 't';
   return {
     mode,
@@ -36,12 +41,13 @@ function parseRow(out: string): ArchiveRow {
 }
 
 const archiveSql =
-  "SELECT current_setting('archive_mode'), current_setting('archive_command'), " +
+  "SELECT current_setting('archive_mode'), " +
   "coalesce(current_setting('archive_library', true), ''), " +
   "(SELECT bool_or(pending_restart) FROM pg_settings WHERE name IN ('archive_mode', 'archive_library')), " +
   'pg_is_in_recovery(), ' +
   '(SELECT coalesce(last_failed_time > coalesce(last_archived_time, \'-infinity\'), false) FROM pg_stat_archiver), ' +
-  "(SELECT coalesce(last_failed_wal || ' at ' || last_failed_time, '') FROM pg_stat_archiver)";
+  "(SELECT coalesce(last_failed_wal || ' at ' || last_failed_time, '') FROM pg_stat_archiver), " +
+  "current_setting('archive_command')";
 
 export async function archiveCheck(config: AgentConfig, timeoutMs: number): Promise<Check> {
   const pg = config.cluster.nodes.find((n) => n.id === config.self)!.postgres;
