@@ -24,3 +24,27 @@ test("Given the agent's unit environment, When it runs a PostgreSQL tool, Then t
     Object.assign(process.env, saved);
   }
 });
+
+test('Given a command that leaves a daemon holding its output, When it exits, Then the run ends and the daemon stays', async (t) => {
+  // A re-seed script that starts something in a session of its own (setsid) without redirecting
+  // its output: the run waited for the pipes to close, which the daemon never did, so the re-seed
+  // (and the node's rejoin) hung past its timeout, for as long as the daemon lived.
+  const me = userInfo();
+  const user = { name: me.username, uid: me.uid, gid: me.gid, home: me.homedir };
+  const started = performance.now();
+  const r = await runAsOsUser(user, '/bin/sh', ['-c', 'setsid sleep 30 & echo $! ; echo restored'], { timeoutMs: 2_000, cwd: '/' });
+  const tookMs = performance.now() - started;
+  const daemonPid = Number(r.stdout.trim().split('\n')[0]);
+  t.after(() => {
+    try {
+      process.kill(daemonPid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  });
+  assert.ok(tookMs < 1_500, `the run ended ${Math.round(tookMs)} ms after it started`);
+  assert.equal(r.exitCode, 0);
+  assert.equal(r.timedOut, false);
+  assert.match(r.stdout, /restored/);
+  assert.doesNotThrow(() => process.kill(daemonPid, 0), 'the daemon was left running');
+});

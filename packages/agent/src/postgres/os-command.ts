@@ -64,6 +64,9 @@ export interface CommandOptions {
 
 const outputLimitChars = 64 * 1024;
 
+/** How long output may still arrive after the program exited (a process it left running may hold the pipe). */
+const drainAfterExitMs = 200;
+
 /** Runs `file args` as `user`; resolves with the outcome (never rejects for a non-zero exit). */
 export async function runAsOsUser(
   user: OsUser,
@@ -98,12 +101,27 @@ export async function runAsOsUser(
   }, options.timeoutMs);
 
   return new Promise<CommandResult>((resolve) => {
+    let settled = false;
+    let drain: NodeJS.Timeout | undefined;
     const finish = (exitCode: number | null, signal: NodeJS.Signals | null, spawnError?: Error): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
+      clearTimeout(drain);
       resolve({ exitCode, signal, timedOut, stdout, stderr: spawnError ? `${stderr}${spawnError.message}` : stderr, durationMs: performance.now() - startedAt });
     };
     child.once('error', (err) => finish(null, null, err));
     child.once('close', (code, signal) => finish(code, signal));
+    // The program has exited, but something it started may still hold its output open: a daemon in a
+    // session of its own (setsid), which the group kill does not reach either. Waiting for the pipes
+    // to close waited for that daemon, past any timeout; read a moment longer, then stop reading.
+    child.once('exit', (code, signal) => {
+      drain = setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+        finish(code, signal);
+      }, drainAfterExitMs);
+    });
   });
 }
 
