@@ -12,6 +12,16 @@ export {
   type WitnessConfig,
 } from './schema.js';
 export { TimingsSchema } from './timings-schema.js';
+export {
+  QuorumSchema,
+  etcdDefaultPrefix,
+  etcdEndpointsMax,
+  parseEtcdEndpoint,
+  quorumBackends,
+  type EtcdConfig,
+  type QuorumBackend,
+  type QuorumConfig,
+} from './quorum-schema.js';
 export { HooksSchema, type AgentHooksConfig } from './hooks-schema.js';
 export { RejoinSchema, reseedPlaceholders, type AgentRejoinConfig, type ReseedPlaceholder } from './rejoin-schema.js';
 export { notificationEventNames, notificationEvents, type NotificationEventName } from './events.js';

@@ -105,6 +105,16 @@ export async function loadTlsMaterial(files: TlsFilesConfig, field: string): Pro
   return { cert: certText, key: keyText, ca, fingerprint256: leaf!.fingerprint256, notAfter: new Date(leaf!.validTo) };
 }
 
+/**
+ * Reads a CA file alone (a client that verifies a server but presents no certificate of its own, as
+ * towards etcd without client certificates): its PEM text, checked to hold parseable certificates.
+ */
+export async function loadCaFile(file: string, field: string): Promise<string> {
+  const text = await readPublicFile(file, field);
+  certificates(text, file, field);
+  return text;
+}
+
 /** Days until the certificate expires (negative once expired), for warnings at start and in `pgvip doctor`. */
 export function daysLeft(material: Pick<TlsMaterial, 'notAfter'>, nowMs = Date.now()): number {
   return (material.notAfter.getTime() - nowMs) / 86_400_000;
