@@ -33,11 +33,17 @@ const needs = [
   { match: 'test/lab', check: '/usr/bin/aws', pkg: 'awscli', rootOnly: true },
   { match: 'test/lab', check: '/usr/bin/setpriv', pkg: 'util-linux', rootOnly: true },
   { match: 'test/lab', check: '/usr/bin/python3', pkg: 'python3', rootOnly: true },
+  // etcd (Debian's etcd-server and etcd-client, 3.4): the lab runs a three-member etcd on db-a, db-b and the
+  // witness host (test/lab/etcd.ts: the Patroni anchor's DCS and pgvip's etcd backend), and tests whose
+  // file name says etcd (pgvip doctor's etcd checks, the etcd adapter) start their own members on
+  // loopback. rootOnly: without root those tests skip themselves and say how to install it.
+  { match: 'test/lab', check: '/usr/bin/etcd', pkg: 'etcd-server', rootOnly: true },
+  { match: 'test/lab', check: '/usr/bin/etcdctl', pkg: 'etcd-client', rootOnly: true },
+  { match: 'etcd', check: '/usr/bin/etcd', pkg: 'etcd-server', rootOnly: true },
+  { match: 'etcd', check: '/usr/bin/etcdctl', pkg: 'etcd-client', rootOnly: true },
   // The anchors (test/lab/anchors): other HA tools measured in the same lab, from Debian's packages.
   // Each is installed only when a bench asks for it (its directory is in the list of files).
   { match: 'test/lab/anchors/patroni', check: '/usr/bin/patroni', pkg: 'patroni', rootOnly: true },
-  { match: 'test/lab/anchors/patroni', check: '/usr/bin/etcd', pkg: 'etcd-server', rootOnly: true },
-  { match: 'test/lab/anchors/patroni', check: '/usr/bin/etcdctl', pkg: 'etcd-client', rootOnly: true },
   // pg_auto_failover: pg_autoctl, the monitor's extension, and psycopg2 for the VIP hook (it LISTENs).
   { match: 'test/lab/anchors/pg-auto-failover', check: '/usr/bin/pg_autoctl', pkg: 'pg-auto-failover-cli', rootOnly: true },
   {
