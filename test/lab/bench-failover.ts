@@ -25,6 +25,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseCommandLine, usageError } from '../../scripts/cli-args.mjs';
 import { ensureSystemDeps } from '../../scripts/system-deps.mjs';
+import { keepRunEvidence } from './anchors/evidence.js';
 import { anchorOf, anchors } from './anchors/registry.js';
 import { repairBaseline } from './baseline/baseline.js';
 import { acknowledged, firstAckAfter, lostAckedWrites, overlappingWriters, percentile, writeGap } from './checkers.js';
@@ -206,12 +207,17 @@ async function oneRun(lab: Lab, scenario: ScenarioName, run: number): Promise<Ru
     ? new Set<number>()
     : await lab.rowIdsOn(finalPrimary, Math.min(...records.map((r) => r.id)));
   const end = records.at(-1)?.doneAt ?? Date.now();
+  const lost = lostAckedWrites(records, present);
+  if (lost.length > 0 && lab.anchor !== null) {
+    const kept = keepRunEvidence(lab, `failover-${lab.system}-${scenario}-run${run}`, faultAt, lost, records);
+    log(`${lab.system} ${scenario} ${run}: ${lost.length} acknowledged writes lost; logs and writes kept in ${kept}`);
+  }
   return {
     run,
     oldPrimary: primary,
     recoveryMs,
     writeGapMs: writeGap(records, faultAt, end).gapMs,
-    lostAckedWrites: lostAckedWrites(records, present).length,
+    lostAckedWrites: lost.length,
     overlappingWrites: overlappingWriters(records).writes,
     dualWritableMs: dual.longestMs,
     writes: { ok: acked.length, failed: records.filter((r) => r.outcome === 'failed').length, unknown: records.filter((r) => r.outcome === 'unknown').length },

@@ -44,6 +44,11 @@ export interface AnchorSystem {
   readonly describe: string;
   /** What a reader of the bench's tables needs to know about this tool's rows (printed under them). */
   readonly notes?: readonly string[];
+  /**
+   * What the tool did in bench:anchors' safety scenarios (bench/results/anchors.md), read from its logs
+   * in the runs measured: where it split, stalled or rode the fault out, and why.
+   */
+  readonly safetyNotes?: readonly string[];
   /** Who creates the PostgreSQL pair: the lab (initdb + base backup, as for pgvip) or the tool. */
   readonly postgres: 'lab' | 'tool';
   /** Scenarios it does not handle, with the reason; the bench shows them as "not supported". */

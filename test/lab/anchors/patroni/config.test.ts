@@ -26,6 +26,7 @@ interface Dcs {
   loop_wait: number;
   retry_timeout: number;
   synchronous_mode: boolean;
+  synchronous_mode_strict: boolean;
   postgresql: { use_pg_rewind: boolean };
 }
 
@@ -48,6 +49,7 @@ function node(timings = patroniDefaults) {
     callback: '/tmp/lab/patroni-vip-callback.sh',
     etcd: members,
     timings,
+    syncStrict: false,
   };
 }
 
@@ -73,10 +75,17 @@ describe('Patroni anchor configuration', () => {
     const dcs = y.bootstrap.dcs;
     assert.deepEqual([dcs.ttl, dcs.loop_wait, dcs.retry_timeout], [20, 2, 9]);
     assert.equal(dcs.synchronous_mode, true);
+    assert.equal(dcs.synchronous_mode_strict, false, "Patroni's default");
     assert.equal(dcs.postgresql.use_pg_rewind, true);
     assert.equal(y.postgresql.data_dir, '/tmp/lab/hosts/db-b/pgdata');
     assert.equal(y.postgresql.parameters['lab.node'], 'db-b');
     for (const cb of ['on_start', 'on_role_change', 'on_stop']) assert.equal(y.postgresql.callbacks[cb], '/tmp/lab/patroni-vip-callback.sh');
+  });
+
+  it('renders synchronous_mode_strict on for the strict setting', () => {
+    const y = parse(renderPatroniYml({ ...node(), syncStrict: true })) as PatroniYml;
+    assert.equal(y.bootstrap.dcs.synchronous_mode_strict, true);
+    assert.equal(y.bootstrap.dcs.synchronous_mode, true);
   });
 
   it('renders each etcd member with the whole cluster and the v3 gateway on', () => {

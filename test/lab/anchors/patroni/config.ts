@@ -11,8 +11,17 @@
 //             minimum ttl a short loop_wait (2 s) lets the replica react soon after, and the rest of
 //             the budget goes to retry_timeout (2 + 2 × 9 = 20), so a DCS or PostgreSQL hiccup of up
 //             to 9 s does not demote the primary.
+//
+// Beside the timings, synchronous_mode_strict (off by default, as at both settings above; on in the
+// "patroni-strict" system, at the default timings). Patroni's "Replication modes" page: with it off, a
+// primary whose synchronous standby is gone turns synchronous replication off and goes on acknowledging
+// alone; with it on, it keeps synchronous_standby_names set and every write waits until a standby is
+// back ("effectively blocking all clients from writing to the primary"), so no acknowledged write
+// exists on one node only. With two nodes, losing either one stops writes.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { renderEtcdYml, type EtcdMember } from '../../etcd.js';
+import { fillTemplate } from '../../template.js';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 
@@ -40,19 +49,9 @@ export function timingProblems(t: PatroniTimings): string[] {
   return problems;
 }
 
-/** Replaces every {{name}}; a field the template uses but `values` lacks is an error, not an empty string. */
-export function fillTemplate(template: string, values: Readonly<Record<string, string | number>>): string {
-  return template.replace(/\{\{(\w+)\}\}/g, (_m, name: string) => {
-    const v = values[name];
-    if (v === undefined) throw new Error(`template field {{${name}}} has no value`);
-    return String(v);
-  });
-}
-
-export interface EtcdMember {
-  readonly name: string;
-  readonly address: string;
-}
+// The etcd members are the lab's shared three-member cluster (test/lab/etcd.ts, which also uses it
+// for pgvip's etcd backend); its config template is test/lab/etcd.yml.
+export { fillTemplate, renderEtcdYml, type EtcdMember };
 
 export interface PatroniNode {
   readonly scope: string;
@@ -63,6 +62,8 @@ export interface PatroniNode {
   readonly callback: string;
   readonly etcd: readonly EtcdMember[];
   readonly timings: PatroniTimings;
+  /** synchronous_mode_strict: never acknowledge a write without a synchronous standby (default false). */
+  readonly syncStrict: boolean;
 }
 
 export function renderPatroniYml(n: PatroniNode): string {
@@ -79,14 +80,6 @@ export function renderPatroniYml(n: PatroniNode): string {
     ttl: n.timings.ttl,
     loop_wait: n.timings.loopWait,
     retry_timeout: n.timings.retryTimeout,
-  });
-}
-
-export function renderEtcdYml(member: EtcdMember, all: readonly EtcdMember[], dataDir: string): string {
-  return fillTemplate(readFileSync(path.join(here, 'etcd.yml'), 'utf8'), {
-    member: member.name,
-    address: member.address,
-    data_dir: dataDir,
-    initial_cluster: all.map((m) => `${m.name}=http://${m.address}:2380`).join(','),
+    sync_strict: String(n.syncStrict),
   });
 }

@@ -5,13 +5,15 @@
 // Patroni bootstraps PostgreSQL itself (initdb on db-a, a base backup onto db-b), rewinds a returning
 // old primary with pg_rewind, and restarts a crashed PostgreSQL in place while it holds the leader key.
 //
-// Two systems: "patroni" at Patroni's default timings, "patroni-fast" at its documented fastest safe
-// ones (config.ts says which and why).
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// Three systems: "patroni" at Patroni's default timings, "patroni-fast" at its documented fastest safe
+// ones, and "patroni-strict" at the default timings with synchronous_mode_strict on (config.ts says
+// which values and why).
+import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { awsEnv } from '../../baseline/baseline.js';
 import type { HealthyCluster } from '../../checkers.js';
-import { mustRun, mustRunOnHost, osUser } from '../../exec.js';
+import { LabEtcd, etcdHosts, type EtcdHost } from '../../etcd.js';
+import { mustRun, mustRunOnHost } from '../../exec.js';
 import type { Lab } from '../../lab.js';
 import type { Milestone } from '../../logs.js';
 import { Service } from '../../supervisor.js';
@@ -21,15 +23,11 @@ import { pairProblems, type AnchorInstance, type AnchorSystem } from '../system.
 import {
   patroniDefaults,
   patroniFastest,
-  renderEtcdYml,
   renderPatroniYml,
-  type EtcdMember,
   type PatroniTimings,
 } from './config.js';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
-const etcdHosts = ['db-a', 'db-b', 'witness'] as const;
-type EtcdHost = (typeof etcdHosts)[number];
 const scope = 'lab';
 
 interface PatroniMember {
@@ -56,20 +54,22 @@ export function parsePatroniLog(text: string): Array<{ atMs: number; msg: string
 class PatroniInstance implements AnchorInstance {
   readonly #lab: Lab;
   readonly #timings: PatroniTimings;
-  readonly #etcd = {} as Record<EtcdHost, Service>;
+  readonly #syncStrict: boolean;
+  #etcd: LabEtcd | null = null;
   readonly #patroni = {} as Record<DbNode, Service>;
   readonly #configs = {} as Record<DbNode, string>;
   readonly #env = {} as Record<DbNode, Record<string, string>>;
   #callback = '';
   #notes: string[] = [];
 
-  constructor(lab: Lab, timings: PatroniTimings) {
+  constructor(lab: Lab, timings: PatroniTimings, syncStrict: boolean) {
     this.#lab = lab;
     this.#timings = timings;
+    this.#syncStrict = syncStrict;
   }
 
   get services(): Service[] {
-    return [...Object.values(this.#patroni), ...Object.values(this.#etcd)];
+    return [...Object.values(this.#patroni), ...(this.#etcd?.services ?? [])];
   }
 
   #hostDir(h: EtcdHost): string {
@@ -87,24 +87,10 @@ class PatroniInstance implements AnchorInstance {
   async start(): Promise<void> {
     const lab = this.#lab;
     const t = lab.topology;
-    const members: EtcdMember[] = etcdHosts.map((h) => ({ name: h, address: t.hosts[h].address }));
-    const etcdUser = osUser('etcd');
-    for (const h of etcdHosts) {
-      const dataDir = path.join(this.#hostDir(h), 'etcd');
-      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-      await mustRun('chown', [`${etcdUser.uid}:${etcdUser.gid}`, dataDir]);
-      const file = path.join(this.#hostDir(h), 'etcd.yml');
-      writeFileSync(file, renderEtcdYml(members.find((m) => m.name === h)!, members, dataDir));
-      this.#etcd[h] = new Service({
-        reaper: lab.reaper,
-        name: `etcd ${h}`,
-        host: h,
-        argv: ['/usr/bin/etcd', '--config-file', file],
-        run: { user: 'etcd' },
-        env: { HOME: dataDir },
-        logFile: path.join(lab.dir, 'logs', `etcd-${h}.log`),
-      });
-    }
+    // The lab's three-member etcd (test/lab/etcd.ts), Patroni's DCS.
+    const etcd = new LabEtcd(lab, { clusterToken: 'pgvip-lab-patroni' });
+    this.#etcd = etcd;
+    const members = etcd.members;
     // The callback runs as Patroni's user, who may not be able to enter the checkout: a copy, as the
     // lab does with the daemons' code (docs/lab.md).
     const callback = path.join(lab.dir, 'patroni-vip-callback.sh');
@@ -123,6 +109,7 @@ class PatroniInstance implements AnchorInstance {
         callback,
         etcd: members,
         timings: this.#timings,
+        syncStrict: this.#syncStrict,
       });
       // It holds the database passwords: readable by Patroni's user only, like /etc/patroni/*.yml.
       writeFileSync(file, yml, { mode: 0o600 });
@@ -147,14 +134,7 @@ class PatroniInstance implements AnchorInstance {
         logFile: path.join(lab.dir, 'logs', `patroni-${n}.log`),
       });
     }
-    lab.progress('starting etcd on db-a, db-b and the witness host');
-    for (const h of etcdHosts) this.#etcd[h].start();
-    await waitFor('etcd to have a leader', 60_000, async () => {
-      const argv = ['/usr/bin/etcdctl', '--endpoints', 'http://127.0.0.1:2379', 'endpoint', 'status', '-w', 'json'];
-      const opts = { user: 'etcd', cgroup: false, env: { ETCDCTL_API: '3' } };
-      const r = await mustRunOnHost('witness', argv, opts).catch(() => '');
-      return /"leader":\s*[1-9]/.test(r) ? true : null;
-    });
+    await etcd.start();
     // db-a first, so that it bootstraps the cluster and is the first primary, as in the other systems.
     lab.progress('starting Patroni on db-a (it bootstraps the cluster), then on db-b');
     this.#patroni['db-a'].start();
@@ -285,35 +265,63 @@ class PatroniInstance implements AnchorInstance {
   }
 }
 
-function patroniSystem(name: string, timings: PatroniTimings, setting: string): AnchorSystem {
+const hostLossTakeover =
+  'host loss: when the frozen old primary host thaws, its Patroni takes the leader key back from the new leader, ' +
+  'which demotes and is rewound onto it, so the writes it acknowledged meanwhile are lost (it ran without a ' +
+  'synchronous standby, as non-strict synchronous_mode allows while the other node is gone). The VIP stays ' +
+  'with the demoted node (the old leader never changes role, so its callback never runs) and the /sync key ' +
+  'update then fails on every loop; the lab repairs both by hand (run notes). patroni/patroni#2689 ("make ' +
+  "sure the leader key isn't unconditionally overwritten\", merged after 3.0.2) describes this takeover.";
+
+interface PatroniSetting {
+  readonly name: string;
+  readonly timings: PatroniTimings;
+  readonly syncStrict: boolean;
+  /** What the setting is, for the results ("Patroni's defaults"). */
+  readonly setting: string;
+  readonly notes: readonly string[];
+}
+
+function patroniSystem(s: PatroniSetting): AnchorSystem {
+  const { timings } = s;
   return {
-    name,
+    name: s.name,
     tool: 'patroni',
     describe:
       `Patroni 3.0.2 (Debian) with a three-member etcd 3.4, synchronous_mode on, the VIP moved by its on_role_change ` +
-      `callback (test/lab/anchors/patroni); ${setting}: ttl ${timings.ttl}, loop_wait ${timings.loopWait}, ` +
-      `retry_timeout ${timings.retryTimeout}.`,
-    notes: [
-      'host loss: when the frozen old primary host thaws, its Patroni takes the leader key back from the new leader, ' +
-        'which demotes and is rewound onto it, so the writes it acknowledged meanwhile are lost (it ran without a ' +
-        'synchronous standby, as non-strict synchronous_mode allows while the other node is gone). The VIP stays ' +
-        'with the demoted node (the old leader never changes role, so its callback never runs) and the /sync key ' +
-        'update then fails on every loop; the lab repairs both by hand (run notes). patroni/patroni#2689 ("make ' +
-        "sure the leader key isn't unconditionally overwritten\", merged after 3.0.2) describes this takeover.",
-      'isolation (patroni-fast): acknowledged writes were lost too, with a short gap; why was not yet analysed ' +
-        '(the lab directory of such a run holds both Patroni logs).',
-    ],
+      `callback (test/lab/anchors/patroni); ${s.setting}: ttl ${timings.ttl}, loop_wait ${timings.loopWait}, ` +
+      `retry_timeout ${timings.retryTimeout}, synchronous_mode_strict ${s.syncStrict}.`,
+    notes: s.notes,
     postgres: 'tool',
     // While it holds the leader key, Patroni restarts a crashed PostgreSQL where it was.
     recoversInPlace: ['pg-crash'],
     recoveryDeadlineMs: { 'host-loss': 90_000, isolation: 90_000, 'pg-crash': 90_000 },
-    create: (lab) => new PatroniInstance(lab, timings),
+    create: (lab) => new PatroniInstance(lab, timings, s.syncStrict),
   };
 }
 
-export const patroni = patroniSystem('patroni', patroniDefaults, "Patroni's defaults");
-export const patroniFast = patroniSystem(
-  'patroni-fast',
-  patroniFastest,
-  'its documented fastest safe settings (ttl at its minimum, loop_wait + 2 × retry_timeout = ttl)',
-);
+export const patroni = patroniSystem({
+  name: 'patroni',
+  timings: patroniDefaults,
+  syncStrict: false,
+  setting: "Patroni's defaults",
+  notes: [hostLossTakeover],
+});
+export const patroniFast = patroniSystem({
+  name: 'patroni-fast',
+  timings: patroniFastest,
+  syncStrict: false,
+  setting: 'its documented fastest safe settings (ttl at its minimum, loop_wait + 2 × retry_timeout = ttl)',
+  notes: [hostLossTakeover],
+});
+export const patroniStrict = patroniSystem({
+  name: 'patroni-strict',
+  timings: patroniDefaults,
+  syncStrict: true,
+  setting: "Patroni's default timings with synchronous_mode_strict on (config.ts)",
+  notes: [
+    'synchronous_mode_strict: with only two database nodes, the new primary has no synchronous standby while ' +
+      'the old one is gone, so it acknowledges nothing until that node is back as its standby: no acknowledged ' +
+      'write can be lost, and writes stop for as long as either node is lost (Patroni\'s "Replication modes").',
+  ],
+});
