@@ -42,3 +42,19 @@ test('the CLI reads the installed token file by default, and a given file or PGV
   assert.deepEqual(pickTokenFile('/tmp/mine.token', false, true), { file: '/tmp/mine.token', source: '/tmp/mine.token', option: '--token-file' });
   assert.deepEqual(pickTokenFile('/tmp/env.token', true, true), { file: '/tmp/env.token', source: 'PGVIP_TOKEN_FILE (/tmp/env.token)', option: 'PGVIP_TOKEN_FILE' });
 });
+
+test('the CLI never sends the token over plain HTTP beyond loopback: an http:// witness elsewhere is refused first', async (t) => {
+  // The witness refuses to serve its operator API beyond loopback without TLS, but whatever answered
+  // at such an address (or anyone on the path) got the token from the CLI in clear.
+  const dir = tempDir(t);
+  const tokenFile = path.join(dir, 'operator.token');
+  writeFileSync(tokenFile, 's3cret-operator-token\n', { mode: 0o600 });
+  const r = await runPgvip(['--witness', 'http://198.18.0.1:8010', '--token-file', tokenFile, 'status'], { timeoutMs: 20_000 });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /--witness http:\/\/198\.18\.0\.1:8010: the operator token would cross the network in clear; use https:\/\//);
+  // Loopback in any spelling is fine: the request is made (and refused, nobody listens there).
+  for (const url of ['http://127.0.0.1:1', 'http://localhost:1', 'http://[::1]:1']) {
+    const local = await runPgvip(['--witness', url, '--token-file', tokenFile, 'status']);
+    assert.match(local.stderr, /cannot reach the witness/, url);
+  }
+});

@@ -10,6 +10,22 @@ import { styleFor, type Style } from './format.js';
 
 export const defaultWitnessUrl = 'http://127.0.0.1:8010';
 
+/**
+ * The token goes with every request, so it is never sent over plain HTTP beyond loopback. The witness
+ * serves no such API (operatorApi.tls is required off loopback), but whatever answers at that
+ * address, and anyone on the path, would read the token.
+ */
+function refuseTokenInClear(baseUrl: string): void {
+  const url = new URL(baseUrl);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const loopback = host === 'localhost' || host.endsWith('.localhost') || host === '::1' || /^127\./.test(host);
+  if (url.protocol !== 'http:' || loopback) return;
+  throw usageError(
+    `--witness ${baseUrl}: the operator token would cross the network in clear; use https:// (the witness's ` +
+      'operatorApi.tls, with --ca-file), or reach its loopback API through an SSH tunnel (ssh -L 8010:127.0.0.1:8010)',
+  );
+}
+
 /** Where deploy/install.sh and the .deb's examples put the operator token on the witness host. */
 export const defaultTokenFile = '/etc/pgvip/operator.token';
 
@@ -100,6 +116,7 @@ export class Session {
         throw usageError(isPgvipError(err) ? err.detail : String(err));
       }
     }
+    if (token !== undefined) refuseTokenInClear(baseUrl);
     let ca: string | undefined;
     const caFile = this.#global.caFile;
     if (caFile !== undefined) {
