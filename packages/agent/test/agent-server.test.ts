@@ -2,41 +2,20 @@
 // input, authenticated protocol routes) and a primary that cannot renew its lease fences itself.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { agentDurableSchema, createDurableFile, formatKeyFile, generateKey, parseConfigText, type AgentConfig } from '@pgvip/shared';
+import { agentDurableSchema, createDurableFile, generateKey } from '@pgvip/shared';
 import { FakePgNetwork, FakePostgres } from '../src/postgres/fake.js';
 import { FakeVipCloud, FakeVipPort } from '../src/vip/fake.js';
 import { startAgentDaemon } from '../src/daemon.js';
-
-function config(dir: string): AgentConfig {
-  const keyFile = path.join(dir, 'cluster.key');
-  writeFileSync(keyFile, formatKeyFile(generateKey()), { mode: 0o600 });
-  const yaml = `
-self: db-a
-stateDir: ${dir}/state
-cluster:
-  name: c1
-  nodes:
-    - id: db-a
-      agent: { host: 127.0.0.1, port: 1 }
-      postgres: { host: 127.0.0.1, port: 5432, dataDir: /var/lib/postgresql/15/main }
-    - id: db-b
-      agent: { host: 127.0.0.1, port: 2 }
-      postgres: { host: 127.0.0.1, port: 5433, dataDir: /var/lib/postgresql/15/main }
-  witness: { host: 127.0.0.1, port: 3 }
-  vip: { mode: secondary-ip, address: 198.18.1.100, discovery: imds }
-  auth: { keyFile: ${keyFile} }
-`;
-  return parseConfigText(yaml, 'agent', 'test.yaml');
-}
+import { daemonTestConfig } from './daemon-config.js';
 
 async function startPrimary(t: { after: (fn: () => unknown) => void }) {
   const dir = mkdtempSync(path.join(tmpdir(), 'pgvip-agent-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const cfg = config(dir);
+  const cfg = daemonTestConfig(dir, generateKey());
   const network = new FakePgNetwork();
   const pg = new FakePostgres({ network, nodeName: 'db-a', endpoint: { host: '127.0.0.1', port: 5432, user: 'pgvip', database: 'postgres' } });
   const cloud = new FakeVipCloud({ holder: 'db-a' });

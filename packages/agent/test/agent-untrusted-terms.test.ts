@@ -6,37 +6,17 @@
 // from its state file.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { agentDurableSchema, createDurableFile, createSigner, formatKeyFile, generateKey, parseConfigText, type AgentConfig } from '@pgvip/shared';
+import { agentDurableSchema, createDurableFile, createSigner, generateKey } from '@pgvip/shared';
 import { FakePgNetwork, FakePostgres } from '../src/postgres/fake.js';
 import { FakeVipCloud, FakeVipPort } from '../src/vip/fake.js';
 import { startAgentDaemon } from '../src/daemon.js';
+import { daemonTestConfig } from './daemon-config.js';
 
 const key = generateKey();
-
-function config(dir: string): AgentConfig {
-  const keyFile = path.join(dir, 'cluster.key');
-  writeFileSync(keyFile, formatKeyFile(key), { mode: 0o600 });
-  return parseConfigText(`
-self: db-a
-stateDir: ${dir}/state
-cluster:
-  name: c1
-  nodes:
-    - id: db-a
-      agent: { host: 127.0.0.1, port: 1 }
-      postgres: { host: 127.0.0.1, port: 5432, dataDir: /var/lib/postgresql/15/main }
-    - id: db-b
-      agent: { host: 127.0.0.1, port: 2 }
-      postgres: { host: 127.0.0.1, port: 5433, dataDir: /var/lib/postgresql/15/main }
-  witness: { host: 127.0.0.1, port: 3 }
-  vip: { mode: secondary-ip, address: 198.18.1.100, discovery: imds }
-  auth: { keyFile: ${keyFile} }
-`, 'agent', 'test.yaml');
-}
 
 async function start(cfg: AgentConfig) {
   const pg = new FakePostgres({ network: new FakePgNetwork(), nodeName: 'db-a', endpoint: { host: '127.0.0.1', port: 5432, user: 'pgvip', database: 'postgres' } });
@@ -47,7 +27,7 @@ async function start(cfg: AgentConfig) {
 test('a signed lease request for term 2^53 − 1 or an unvoted term changes nothing, and the agent still serves and restarts', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'pgvip-agent-terms-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const cfg = config(dir);
+  const cfg = daemonTestConfig(dir, key);
   const stateFile = path.join(cfg.stateDir, 'agent-c1.json');
   createDurableFile(stateFile, agentDurableSchema, { term: 0, primaryOfTerm: null }).save({ term: 1, primaryOfTerm: 'db-a' });
   const onDisk = readFileSync(stateFile, 'utf8');

@@ -11,12 +11,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
-import { parseConfigText, type AgentConfig } from '@pgvip/shared';
 import { FakePgNetwork, FakePostgres } from '../src/postgres/fake.js';
 import type { PgObservation } from '../src/postgres/port.js';
 import { FakeVipCloud, FakeVipPort } from '../src/vip/fake.js';
 import { startAgentDaemon } from '../src/daemon.js';
 import { SystemdWatchdog } from '../src/watchdog.js';
+import { daemonTestConfig } from './daemon-config.js';
 import { list, parseUnit, unitDir, value } from '../../../test/deploy/systemd-unit.js';
 import { waitUntil } from '../../../test/fixtures/wait-until.js';
 
@@ -66,29 +66,6 @@ class HangingPostgres extends FakePostgres {
   }
 }
 
-function config(dir: string): AgentConfig {
-  return parseConfigText(
-    `
-self: db-a
-stateDir: ${dir}/state
-cluster:
-  name: c1
-  nodes:
-    - id: db-a
-      agent: { host: 127.0.0.1, port: 1 }
-      postgres: { host: 127.0.0.1, port: 5432, dataDir: /var/lib/postgresql/15/main }
-    - id: db-b
-      agent: { host: 127.0.0.1, port: 2 }
-      postgres: { host: 127.0.0.1, port: 5433, dataDir: /var/lib/postgresql/15/main }
-  witness: { host: 127.0.0.1, port: 3 }
-  vip: { mode: secondary-ip, address: 198.18.1.100, discovery: imds }
-  auth: { disabled: true }
-`,
-    'agent',
-    'test.yaml',
-  );
-}
-
 test('Given the agent under a watchdog, When a heartbeat hangs in an await, Then keep-alives stop while the process still serves, and resume after it', { skip, timeout: 60_000 }, async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'pgvip-watchdog-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -104,7 +81,7 @@ test('Given the agent under a watchdog, When a heartbeat hangs in an await, Then
   const clock = (): number => performance.now();
   const keepAlive = new SystemdWatchdog({ socket: socketFile, watchdogMs: 800, logger, clock });
   const onFatal = (e: Error): never => assert.fail(e);
-  const d = await startAgentDaemon(config(dir), { logger, vip, pg, listen: false, keepAlive, onFatal });
+  const d = await startAgentDaemon(daemonTestConfig(dir, null), { logger, vip, pg, listen: false, keepAlive, onFatal });
   t.after(() => d.close());
   const keepAlives = (sinceMs: number): number => socket.messages.filter((m) => m.atMs >= sinceMs && m.text.includes('WATCHDOG=1')).length;
 
