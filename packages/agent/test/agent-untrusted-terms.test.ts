@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { agentDurableSchema, createDurableFile, createSigner, generateKey } from '@pgvip/shared';
+import { agentDurableSchema, createDurableFile, createSigner, generateKey, type AgentConfig } from '@pgvip/shared';
 import { FakePgNetwork, FakePostgres } from '../src/postgres/fake.js';
 import { FakeVipCloud, FakeVipPort } from '../src/vip/fake.js';
 import { startAgentDaemon } from '../src/daemon.js';
