@@ -3,35 +3,14 @@
 // waiting for a restart, failing, working on the primary, and set on a standby for its promotion.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseConfigText, type AgentConfig } from '@pgvip/shared';
 import { archiveCheck } from '../src/cli/doctor-archive.js';
+import { doctorConfigFor } from './doctor-helpers.js';
 import { startPgCluster, type PgNode } from '../../../test/fixtures/pg-cluster.js';
 import { waitUntil } from '../../../test/fixtures/wait-until.js';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (real PostgreSQL as the postgres user)' : false;
 
-function configFor(node: PgNode, extra = ''): AgentConfig {
-  return parseConfigText(
-    `self: db-a${extra}
-cluster:
-  name: main
-  nodes:
-    - id: db-a
-      agent: { host: 198.18.1.10 }
-      postgres: { host: ${node.host}, port: ${node.port}, user: postgres, dataDir: ${node.dataDir} }
-    - id: db-b
-      agent: { host: 198.18.1.11 }
-      postgres: { host: 198.18.1.11, dataDir: /var/lib/postgresql/15/main }
-  witness: { host: 198.18.2.20 }
-  vip: { mode: secondary-ip, address: 198.18.1.100 }
-  auth: { disabled: true }
-`,
-    'agent',
-    'agent.yaml',
-  );
-}
-
-const withReseedCommand = '\nrejoin: { reseed: { methods: [command, basebackup], command: { path: /usr/local/bin/restore } } }';
+const withReseedCommand = { file: 'rejoin: { reseed: { methods: [command, basebackup], command: { path: /usr/local/bin/restore } } }' };
 
 async function restart(node: PgNode): Promise<void> {
   const { LocalPostgres } = await import('@pgvip/agent');
@@ -44,10 +23,10 @@ test('Given archiving off, then set, failing and working, Then doctor says so on
   const cluster = await startPgCluster(t);
   const { primary, standby } = cluster;
 
-  const off = await archiveCheck(configFor(primary), 3_000);
+  const off = await archiveCheck(doctorConfigFor(primary), 3_000);
   assert.equal(off.status, 'note', off.detail);
   assert.match(off.detail, /archive_mode is off/);
-  const offWithRestore = await archiveCheck(configFor(primary, withReseedCommand), 3_000);
+  const offWithRestore = await archiveCheck(doctorConfigFor(primary, withReseedCommand), 3_000);
   assert.equal(offWithRestore.status, 'fail');
   assert.match(offWithRestore.fix ?? '', /on BOTH nodes/);
 
@@ -57,7 +36,7 @@ test('Given archiving off, then set, failing and working, Then doctor says so on
   await waitUntil('archive_mode to wait for a restart', 5_000, async () =>
     (await primary.psql("SELECT pending_restart FROM pg_settings WHERE name = 'archive_mode'")) === 't',
   );
-  const pending = await archiveCheck(configFor(primary), 3_000);
+  const pending = await archiveCheck(doctorConfigFor(primary), 3_000);
   assert.equal(pending.status, 'fail');
   assert.match(pending.detail, /not restarted/);
 
@@ -68,7 +47,7 @@ test('Given archiving off, then set, failing and working, Then doctor says so on
   await waitUntil('an archiving attempt to fail', 15_000, async () =>
     (await primary.psql('SELECT failed_count > 0 FROM pg_stat_archiver')) === 't',
   );
-  const failing = await archiveCheck(configFor(primary), 3_000);
+  const failing = await archiveCheck(doctorConfigFor(primary), 3_000);
   assert.equal(failing.status, 'fail', failing.detail);
   assert.match(failing.detail, /archiving fails/);
 
@@ -77,17 +56,17 @@ test('Given archiving off, then set, failing and working, Then doctor says so on
   await waitUntil('a segment to be archived', 15_000, async () =>
     (await primary.psql('SELECT last_archived_time >= last_failed_time FROM pg_stat_archiver')) === 't',
   );
-  const working = await archiveCheck(configFor(primary), 3_000);
+  const working = await archiveCheck(doctorConfigFor(primary), 3_000);
   assert.equal(working.status, 'ok', working.detail);
   assert.match(working.detail, /archives with archive_command true/);
 
   // The standby was copied before archiving was set up: it would not archive after a promotion.
-  const standbyOff = await archiveCheck(configFor(standby, withReseedCommand), 3_000);
+  const standbyOff = await archiveCheck(doctorConfigFor(standby, withReseedCommand), 3_000);
   assert.equal(standbyOff.status, 'fail', standbyOff.detail);
   await standby.psql("ALTER SYSTEM SET archive_mode = 'on'");
   await standby.psql("ALTER SYSTEM SET archive_command = 'true'");
   await restart(standby);
-  const standbyOn = await archiveCheck(configFor(standby), 3_000);
+  const standbyOn = await archiveCheck(doctorConfigFor(standby), 3_000);
   assert.equal(standbyOn.status, 'ok', standbyOn.detail);
   assert.match(standbyOn.detail, /after a promotion it archives/);
 
@@ -99,7 +78,7 @@ test('Given archiving off, then set, failing and working, Then doctor says so on
   await waitUntil('the piped archive_command to be in force', 5_000, async () =>
     (await standby.psql('SHOW archive_command')) === piped,
   );
-  const standbyPiped = await archiveCheck(configFor(standby), 3_000);
+  const standbyPiped = await archiveCheck(doctorConfigFor(standby), 3_000);
   assert.equal(standbyPiped.status, 'ok', standbyPiped.detail);
   assert.ok(standbyPiped.detail.includes(`archive_command ${piped}`), standbyPiped.detail);
 });
