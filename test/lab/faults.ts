@@ -2,7 +2,8 @@
 //
 //   network  nftables, one table `inet pgvip_lab` per host namespace, rebuilt atomically from the list
 //            of active faults on every change: full isolation, one-way cuts (asymmetric drops),
-//            partitions (both directions), random loss with `numgen random mod 100 < P`. There is no
+//            partitions (both directions), random loss with `numgen random mod 100 < P`, one service's
+//            ports (an etcd member), one user's connections to a port (an agent cut from etcd). There is no
 //            netem on this kernel, and none is needed: a drop is what a partition looks like.
 //   hosts    the cgroup v1 freezer stops every process of a host at once (agent, PostgreSQL, baseline
 //            loop) without them noticing; SIGSTOP/SIGCONT as the alternative for a single tree.
@@ -24,7 +25,11 @@ export type NetworkFault =
   /** Packets from `from` to `to` are dropped; the other direction flows (asymmetric). */
   | { readonly kind: 'cut'; readonly from: HostName; readonly to: HostName }
   /** Each packet between a and b (both directions) is dropped with probability percent/100. */
-  | { readonly kind: 'loss'; readonly a: HostName; readonly b: HostName; readonly percent: number };
+  | { readonly kind: 'loss'; readonly a: HostName; readonly b: HostName; readonly percent: number }
+  /** TCP to and from these ports on the host's eth0 is dropped: one service (an etcd member) cut off, the host not. */
+  | { readonly kind: 'isolate-ports'; readonly host: HostName; readonly ports: readonly number[] }
+  /** TCP that processes of this uid on the host send to this port is dropped on every interface, loopback too. */
+  | { readonly kind: 'cut-port'; readonly host: HostName; readonly port: number; readonly uid: number };
 
 export const nftTable = 'pgvip_lab';
 
@@ -36,6 +41,10 @@ export function describeNetworkFault(f: NetworkFault): string {
       return `${f.from} → ${f.to} dropped`;
     case 'loss':
       return `${f.percent}% loss between ${f.a} and ${f.b}`;
+    case 'isolate-ports':
+      return `${f.host}: tcp ports ${f.ports.join(', ')} isolated`;
+    case 'cut-port':
+      return `${f.host}: uid ${f.uid} → tcp port ${f.port} dropped`;
   }
 }
 
@@ -59,6 +68,13 @@ export function nftScript(t: Topology, host: HostName, faults: readonly NetworkF
       // Each side drops its own outgoing share: loss in both directions, independently per packet.
       if (f.a === host) output.push(`oifname "eth0" ip daddr ${addr(f.b)} numgen random mod 100 < ${pct} drop`);
       if (f.b === host) output.push(`oifname "eth0" ip daddr ${addr(f.a)} numgen random mod 100 < ${pct} drop`);
+    } else if (f.kind === 'isolate-ports' && f.host === host) {
+      const ports = `{ ${f.ports.join(', ')} }`;
+      input.push(`iifname "eth0" tcp dport ${ports} drop`, `iifname "eth0" tcp sport ${ports} drop`);
+      output.push(`oifname "eth0" tcp dport ${ports} drop`, `oifname "eth0" tcp sport ${ports} drop`);
+    } else if (f.kind === 'cut-port' && f.host === host) {
+      // By the sending socket's owner, so the member beside the agent (another user) keeps its traffic.
+      output.push(`meta skuid ${f.uid} tcp dport ${f.port} drop`);
     }
   }
   const chain = (name: string, hook: string, rules: string[]) =>
@@ -114,6 +130,9 @@ export class Faults {
         return [f.from];
       case 'loss':
         return [f.a, f.b];
+      case 'isolate-ports':
+      case 'cut-port':
+        return [f.host];
     }
   }
 
