@@ -3,6 +3,7 @@
 // expression selects. The parse is the PromQL the files use (selectors, functions, aggregations with
 // by/without, vector matching); promtool checks the full syntax separately.
 import { createAgentMetrics } from '../../packages/agent/src/metrics.js';
+import { createLogicalSlotMetrics } from '../../packages/agent/src/logical-slot-copy.js';
 import { createSlotMetrics } from '../../packages/agent/src/slot-keeper.js';
 import { createWitnessMetrics } from '../../packages/witness/src/metrics.js';
 
@@ -10,6 +11,7 @@ import { createWitnessMetrics } from '../../packages/witness/src/metrics.js';
 export async function exportedMetricNames(): Promise<Set<string>> {
   const agent = createAgentMetrics({ cluster: 'c', node: 'n' }).registry;
   createSlotMetrics(agent); // the slot keeper's, in the agent's registry
+  createLogicalSlotMetrics(agent); // the copies of logical slots' (replication.logicalSlots)
   const registries = [agent, createWitnessMetrics().registry];
   const names = new Set<string>();
   for (const r of registries) {

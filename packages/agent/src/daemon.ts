@@ -32,7 +32,8 @@ import { reseedMethodsOf } from './postgres/reseed.js';
 import { SystemdWatchdog, type LoopKeepAlive } from './watchdog.js';
 import { AgentRunner } from './runner.js';
 import { buildServer } from './server.js';
-import { SlotKeeper } from './slot-keeper.js';
+import { LogicalSlotCopier } from './logical-slot-copy.js';
+import { SlotKeeper, isSettledStandby } from './slot-keeper.js';
 import type { VipPort } from './vip/port.js';
 
 export interface AgentDaemonOptions {
@@ -181,6 +182,9 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
         ? {
           maxSlotWalKeepSizeMb: cluster.replication.slots.maxWalKeepSizeMb,
           peerSlotName: slotNameFor(peer.postgres.applicationName),
+          ...(cluster.replication.logicalSlots.copy
+            ? { logicalSlotCopy: { names: cluster.replication.logicalSlots.names } }
+            : {}),
         }
         : {}),
       reseedMethods: reseedMethodsOf(cfg.rejoin),
@@ -191,7 +195,11 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
     if (report.pendingRestart.length > 0) logger.warn({ pendingRestart: report.pendingRestart }, 'managed settings wait for a postgresql restart');
     const lost = report.logicalSlotsLostAtFailover ?? [];
     if (lost.length > 0) {
-      logger.warn({ slots: lost }, `logical replication slots ${lost.join(', ')} would be lost at a failover: PostgreSQL 17+ with failover = true keeps them (docs/design.md, "Replication slots")`);
+      logger.warn(
+        { slots: lost },
+        `logical replication slots ${lost.join(', ')} would be lost at a failover: PostgreSQL 17+ with failover = true keeps them, ` +
+          'before 17 replication.logicalSlots.copy does (docs/design.md, "Replication slots")',
+      );
     }
   } catch (e) {
     logger.warn({ err: e }, 'could not apply managed postgresql settings now; will run without them until the next start');
@@ -246,7 +254,29 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
   runner.start();
   const slotKeeper = slots === undefined
     ? null
-    : new SlotKeeper({ pg, slots, peerEndpoint, state: () => runner.state, logger, registry: metrics.registry, clock });
+    : new SlotKeeper({
+      pg,
+      slots,
+      peerEndpoint,
+      state: () => runner.state,
+      logger,
+      registry: metrics.registry,
+      clock,
+      // Copies of logical slots need the data directory, which only a LocalPostgres has.
+      ...(cluster.replication.logicalSlots.copy && pg instanceof LocalPostgres
+        ? {
+          logical: new LogicalSlotCopier({
+            pg,
+            config: pg.config,
+            names: cluster.replication.logicalSlots.names,
+            logger,
+            registry: metrics.registry,
+            clock,
+            mayRestart: () => isSettledStandby(runner.state),
+          }),
+        }
+        : {}),
+    });
   slotKeeper?.start();
   return {
     app,

@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import { agentRole, type AgentState } from '@pgvip/shared/core';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { SlotNames } from './effects.js';
+import type { LogicalSlotCopier } from './logical-slot-copy.js';
 import type { PgEndpoint, PostgresPort, ReplicationSlotView } from './postgres/port.js';
 
 export interface SlotKeeperDeps {
@@ -29,6 +30,8 @@ export interface SlotKeeperDeps {
   readonly clock: () => number;
   /** Time between rounds (default 5 s). */
   readonly everyMs?: number;
+  /** Keeps copies of the primary's logical slots on this node while it is a standby (PostgreSQL 15/16). */
+  readonly logical?: LogicalSlotCopier;
 }
 
 export interface SlotMetrics {
@@ -63,6 +66,11 @@ export function createSlotMetrics(registry: Registry): SlotMetrics {
     }),
     reseeds,
   };
+}
+
+/** Only a settled standby of the peer: a node promoting, rejoining or fenced is left to the core. */
+export function isSettledStandby(s: AgentState): boolean {
+  return agentRole(s) === 'standby' && s.inFlight === null && s.durable.primaryOfTerm === s.settings.peer;
 }
 
 /** Wait after the n-th failed re-seed in a row: 30 s doubling, at most 10 min. */
@@ -119,8 +127,7 @@ export class SlotKeeper {
       this.#lastProblem = '';
       return;
     }
-    // Only a settled standby of the peer: a node promoting, rejoining or fenced is left to the core.
-    if (role !== 'standby' || s.inFlight !== null || s.durable.primaryOfTerm !== s.settings.peer) return;
+    if (!isSettledStandby(s)) return;
     if (await pg.dropReplicationSlot(slots.peer)) this.#log.info({ slot: slots.peer }, `dropped replication slot ${slots.peer}: a standby keeps none for its primary`);
     this.#publish(await pg.replicationSlots());
     const follow = await pg.followSlot(this.#d.peerEndpoint, slots.self);
@@ -128,9 +135,22 @@ export class SlotKeeper {
     if (follow.configured) this.#log.info({ slot: slots.self }, `streaming through replication slot ${slots.self}`);
     if (follow.walStatus !== 'lost') {
       this.#lastProblem = '';
+      await this.#copyLogicalSlots();
       return;
     }
     await this.#reseed();
+  }
+
+  /** The logical slots' copies (replication.logicalSlots); a failure here leaves the physical slot's work done. */
+  async #copyLogicalSlots(): Promise<void> {
+    if (this.#d.logical === undefined) return;
+    try {
+      const round = await this.#d.logical.run(this.#d.peerEndpoint);
+      const waiting = Object.entries(round.waiting);
+      if (waiting.length > 0) this.#problem(`logical slots not copied yet: ${waiting.map(([n, why]) => `${n} (${why})`).join('; ')}`, undefined);
+    } catch (e) {
+      this.#problem(`logical slot copy failed: ${(e as Error).message}`, e);
+    }
   }
 
   /** The primary can no longer feed this standby: copy it afresh, with a fresh slot. */

@@ -58,6 +58,10 @@ export const errorCatalogue = {
     category: 'postgres',
     message: 'the re-seed command (rejoin.reseed.command) failed, timed out or left no data directory (and every re-seed method before it)',
   },
+  PGVIP_PG_SLOT_COPY_FAILED: {
+    category: 'postgres',
+    message: 'a logical slot could not be copied to this standby (replication.logicalSlots): the slot is not kept here for a failover until a later try works',
+  },
   // vip
   PGVIP_VIP_EC2_FAILED: { category: 'vip', message: 'EC2 refused or failed a call that moves or checks the VIP' },
   PGVIP_VIP_UNAUTHORIZED: { category: 'vip', message: "EC2 denied a VIP call: the instance's IAM role lacks a permission, or its credentials are not accepted" },

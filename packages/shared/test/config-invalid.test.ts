@@ -185,3 +185,12 @@ test('every problem in a file is reported in one pass, including cross-field one
   assert.ok(vip.some((l) => l.includes('raise leaseMs to at least 2122')), lines.join('\n'));
   assert.equal(lines.length, 6, lines.join('\n'));
 });
+
+test('copies of logical slots need the physical slots they travel through, and slot names PostgreSQL accepts', async () => {
+  const noSlots = await problemsOf(agent(agentYaml((d) => { d.cluster.replication = { slots: { enabled: false }, logicalSlots: { copy: true } }; })), 'PGVIP_CONFIG_INVALID');
+  lineAbout(noSlots, 'agent.yaml', 'cluster.replication.logicalSlots.copy', 'needs replication.slots.enabled', 'enable slots, or set copy: false');
+  const badName = await problemsOf(agent(agentYaml((d) => { d.cluster.replication = { logicalSlots: { copy: true, names: ['Orders-CDC'] } }; })), 'PGVIP_CONFIG_INVALID');
+  lineAbout(badName, 'agent.yaml', 'cluster.replication.logicalSlots.names[0]', 'must be a replication slot name', '(got "Orders-CDC")');
+  const ok = parseConfigText(agentYaml((d) => { d.cluster.replication = { logicalSlots: { copy: true, names: ['orders_cdc'] } }; }), 'agent', 'agent.yaml');
+  assert.deepEqual(ok.cluster.replication.logicalSlots, { copy: true, names: ['orders_cdc'] });
+});

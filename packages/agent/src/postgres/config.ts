@@ -47,12 +47,18 @@ export interface LocalPostgresConfig extends PgEndpoint {
    * standby (failover-slots.ts). Absent: nothing of the kind.
    */
   readonly peerSlotName?: string;
+  /**
+   * replication.logicalSlots when copy is on: the logical slots the standby keeps copies of (empty:
+   * all); before PostgreSQL 17 ensureManagedSettings then sets hot_standby_feedback. Absent: no copies.
+   */
+  readonly logicalSlotCopy?: { readonly names: readonly string[] };
   /** How to rebuild the data directory when pg_rewind cannot be used, in order (reseed.ts). Default: pg_basebackup. */
   readonly reseedMethods?: readonly ReseedMethod[];
 }
 
 export interface ResolvedPostgresConfig
-  extends Required<Omit<LocalPostgresConfig, 'password' | 'timeouts' | 'maxSlotWalKeepSizeMb' | 'peerSlotName'>> {
+  extends Required<Omit<LocalPostgresConfig, 'password' | 'timeouts' | 'maxSlotWalKeepSizeMb' | 'peerSlotName' | 'logicalSlotCopy'>> {
+  readonly logicalSlotCopy: { readonly names: readonly string[] } | undefined;
   readonly password: string | undefined;
   readonly maxSlotWalKeepSizeMb: number | undefined;
   readonly peerSlotName: string | undefined;
@@ -99,6 +105,7 @@ export function resolvePostgresConfig(config: LocalPostgresConfig): ResolvedPost
     timeouts: { ...defaultPostgresTimeouts, ...config.timeouts },
     maxSlotWalKeepSizeMb: config.maxSlotWalKeepSizeMb,
     peerSlotName: config.peerSlotName,
+    logicalSlotCopy: config.logicalSlotCopy,
     reseedMethods: config.reseedMethods ?? defaultReseedMethods,
   };
 }

@@ -5,8 +5,9 @@
 // (with hot_standby_feedback, and a dbname in primary_conninfo, which pgvip's has), and
 // synchronized_standby_slots on the primary holds logical decoding back until the standby's
 // physical slot has confirmed the WAL, so a consumer never gets ahead of what the standby would
-// have after a failover. Before 17 there is no such thing: logical slots are lost at a failover and
-// their consumers must re-synchronise (docs/design.md, "Replication slots").
+// have after a failover. Before 17 PostgreSQL has no such thing: logical slots are lost at a failover
+// unless the agents copy them (replication.logicalSlots, ../logical-slot-copy.ts), and their
+// consumers must otherwise re-synchronise (docs/design.md, "Replication slots").
 //
 // Only this version check and the settings are here (pure, unit tested); PostgreSQL 15, which the
 // tests run, takes the "before 17" path. Users create their logical slots with failover = true.
@@ -30,10 +31,29 @@ export interface LogicalSlotRow {
   readonly failover: boolean | null;
 }
 
-/** The logical slots a failover would lose on this version: all before 17, those without failover = true after. */
-export function logicalSlotsLostAtFailover(serverVersionNum: number, slots: readonly LogicalSlotRow[]): string[] {
-  const kept = serverVersionNum >= failoverSlotsSinceVersionNum;
-  return slots.filter((s) => !kept || s.failover !== true).map((s) => s.name);
+/**
+ * The logical slots a failover would lose on this version: before 17 all of them, unless the agents
+ * copy them to the standby (`copy`: replication.logicalSlots.names, empty for all; logical-slot-copy.ts);
+ * from 17 on those without failover = true.
+ */
+export function logicalSlotsLostAtFailover(
+  serverVersionNum: number,
+  slots: readonly LogicalSlotRow[],
+  copy?: { readonly names: readonly string[] },
+): string[] {
+  if (serverVersionNum >= failoverSlotsSinceVersionNum) {
+    return slots.filter((s) => s.failover !== true).map((s) => s.name);
+  }
+  const copied = (name: string) => copy !== undefined && (copy.names.length === 0 || copy.names.includes(name));
+  return slots.filter((s) => !copied(s.name)).map((s) => s.name);
+}
+
+/**
+ * The settings the copies of logical slots need before 17, on both nodes: hot_standby_feedback, so
+ * the standby's copies hold the catalog rows they need on the primary (through its physical slot).
+ */
+export function logicalSlotCopySettings(serverVersionNum: number): Record<string, string> {
+  return serverVersionNum < failoverSlotsSinceVersionNum ? { hot_standby_feedback: 'on' } : {};
 }
 
 /** The query behind logicalSlotsLostAtFailover: pg_replication_slots has the failover column from 17 on. */

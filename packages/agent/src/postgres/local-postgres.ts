@@ -37,7 +37,7 @@ import {
 import { configureAsStandby, conninfoFor, rewindFrom } from './rejoin.js';
 import { reseedFrom } from './reseed.js';
 import { alterSystem, reloadAndWait } from './server-config.js';
-import { failoverSlotSettings, logicalSlotsLostAtFailover, logicalSlotsSql, type LogicalSlotRow } from './failover-slots.js';
+import { failoverSlotSettings, logicalSlotCopySettings, logicalSlotsLostAtFailover, logicalSlotsSql, type LogicalSlotRow } from './failover-slots.js';
 import { createSlotIfMissing, dropSlotIfIdle, listSlots, renewSlotForRebuild, slotWalStatus } from './slots.js';
 import { KeptSession, cancelLeadMs, sqlLiteral, withSession, type SqlSession } from './sql-session.js';
 
@@ -149,11 +149,15 @@ export class LocalPostgres implements PostgresPort {
       const [version] = await s.query<{ v: number }>("SELECT current_setting('server_version_num')::int AS v");
       const versionNum = Number(version?.v);
       const logical = await s.query<LogicalSlotRow>(logicalSlotsSql(versionNum));
-      return { ...report, changed, logicalSlotsLostAtFailover: logicalSlotsLostAtFailover(versionNum, logical) };
+      const lost = logicalSlotsLostAtFailover(versionNum, logical, this.#config.logicalSlotCopy);
+      return { ...report, changed, logicalSlotsLostAtFailover: lost };
     });
   }
 
-  /** max_slot_wal_keep_size, and on PostgreSQL 17+ the failover-slot settings; returns the names changed. */
+  /**
+   * max_slot_wal_keep_size, on PostgreSQL 17+ the failover-slot settings, before 17 what copies of
+   * logical slots need (when on); returns the names changed.
+   */
   async #applySlotSettings(s: SqlSession): Promise<string[]> {
     const changes: Record<string, string> = {};
     const wantedMb = this.#config.maxSlotWalKeepSizeMb;
@@ -164,7 +168,11 @@ export class LocalPostgres implements PostgresPort {
     }
     if (this.#config.peerSlotName !== undefined) {
       const [version] = await s.query<{ v: number }>("SELECT current_setting('server_version_num')::int AS v");
-      for (const [name, value] of Object.entries(failoverSlotSettings(Number(version?.v), this.#config.peerSlotName))) {
+      const wanted = {
+        ...failoverSlotSettings(Number(version?.v), this.#config.peerSlotName),
+        ...(this.#config.logicalSlotCopy === undefined ? {} : logicalSlotCopySettings(Number(version?.v))),
+      };
+      for (const [name, value] of Object.entries(wanted)) {
         if ((await currentSetting(s, name)) !== value) changes[name] = value;
       }
     }

@@ -77,6 +77,11 @@ export function dnsLabel(example: string): z.ZodString {
   );
 }
 
+/** A PostgreSQL replication slot name: PostgreSQL allows [a-z0-9_] only. */
+export function slotName(example: string): z.ZodString {
+  return patternString(/^[a-z0-9_]{1,63}$/, `must be a replication slot name: 1–63 lowercase letters, digits or '_', e.g. ${example}`, 'slot name');
+}
+
 export function absolutePath(example: string): z.ZodString {
   return patternString(/^\/\S*$/, `must be an absolute path without spaces, e.g. ${example}`, 'absolute path');
 }

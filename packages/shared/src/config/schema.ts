@@ -11,6 +11,7 @@ import {
   dnsLabel,
   durationMs,
   ec2Id,
+  slotName,
   flag,
   host,
   integer,
@@ -155,6 +156,15 @@ const ClusterObjectSchema = closedObject({
     })
       .prefault({})
       .describe('Replication slots for the standby (docs/design.md, "Replication slots").'),
+    logicalSlots: closedObject({
+      copy: flag().default(false).describe('PostgreSQL 15 and 16 only (17+ keeps logical slots created with failover = true without this): the standby\'s agent keeps a copy of the primary\'s logical (CDC) slots, so their consumers continue on the new primary after a failover. A missing copy is made by copying the slot\'s state file from the primary and restarting the standby (a second or two; only when a slot appears), and every 5 s each copy is moved forward to the primary\'s confirmed position: after a failover a consumer may receive changes a second time, but misses none. Needs slots.enabled, wal_level = logical on both nodes, and hot_standby_feedback (the agents set it while this is on). false: logical slots exist on the primary only and are lost at a failover.'),
+      names: listOf(slotName('orders_cdc'), 'replication slot names')
+        .default([])
+        .meta({ defaultLabel: 'every persistent logical slot' })
+        .describe('The logical slots to copy. On the standby a copy whose slot is gone from the primary is dropped, so with the default (all) the standby keeps no logical slots of its own; list names when it should (PostgreSQL 16 decoding on a standby).'),
+    })
+      .prefault({})
+      .describe('Copies of the primary\'s logical slots on the standby (docs/design.md, "Replication slots").'),
   })
     .prefault({})
     .describe('Replication mode and the eligibility bound on lag.'),
@@ -202,6 +212,11 @@ const ClusterObjectSchema = closedObject({
       }
     });
   }, whenValidAt(['vip'], ['nodes', '*', 'vip'], ['nodes', '*', 'id']))
+  .superRefine((cluster, ctx) => {
+    if (cluster.replication.logicalSlots.copy && !cluster.replication.slots.enabled) {
+      addComposedIssue(ctx, ['replication', 'logicalSlots', 'copy'], problem('needs replication.slots.enabled', true, 'the copies reach the primary through the standby\'s physical slot (hot_standby_feedback): enable slots, or set copy: false'));
+    }
+  }, whenValidAt(['replication']))
   .superRefine((cluster, ctx) => {
     // The VIP must be an address nobody owns permanently, or "moving" it would steal a host's own address.
     const owners: [string, string][] = [['witness.host', cluster.witness.host]];
