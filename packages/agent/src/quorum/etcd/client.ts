@@ -1,0 +1,253 @@
+// EtcdQuorum: the EtcdQuorumPort on a real etcd (v3 API over gRPC, the `etcd3` package). The protocol
+// (which txn, on which conditions, what an outcome means) is TxnQuorum's; this file is etcd's
+// primitives. What each operation means is in port.ts; docs/design.md, Quorum on etcd, says why it is
+// safe.
+//
+// Bounded time: each operation has one deadline, `timeoutMs` from its start on the monotonic clock.
+// gRPC gets what is left of it as its call deadline (a retry on another member shares it, so retries
+// never add up), and a monotonic timer answers "no answer in time" at the deadline whatever gRPC does,
+// so neither a wall-clock jump nor a hung channel can stretch a call. The client's own fault handling
+// is reduced to that: no per-member circuit breaker (one that opened on every member during an etcd
+// election would stop renewals for seconds after etcd recovered), at most one try per member.
+import { ExponentialBackoff, handleWhen, noop, retry } from 'cockatiel';
+import {
+  Etcd3, isRecoverableError, type ICompare, type IKeyValue, type IRequestOp, type IResponseHeader, type ITxnResponse,
+  type Watcher,
+} from 'etcd3';
+import { monotonicNow, type MonotonicClock } from '../../clock.js';
+import { clusterKeys, prefixRangeEnd } from './keys.js';
+import type { ClusterView, KeepAlive, LeaseGrant, LeaseId, Members, Result, WatchHandle } from './port.js';
+import { decodeRecord, encodeRecord, memberStatusSchema, type BadValue, type MemberStatus, type Versioned } from './records.js';
+import { TxnQuorum, type Cmp, type Op, type Outcome, type TxnOutcome } from './txn-quorum.js';
+import { viewKeys, viewOf, type RawKv } from './view.js';
+
+export interface EtcdQuorumOptions {
+  /** etcd client URLs (the config's quorum.etcd.endpoints, already normalised). */
+  readonly endpoints: readonly string[];
+  readonly prefix: string;
+  readonly cluster: string;
+  /** The bound on every operation; at most the agent's requestTimeoutMs. */
+  readonly timeoutMs: number;
+  /** PEM contents (the config names files; the daemon reads them). */
+  readonly tls?: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
+  readonly auth?: { readonly user: string; readonly password: string };
+  readonly clock?: MonotonicClock;
+}
+
+/** Members' keys read at most: a cluster has two database nodes; more is not pgvip's doing. */
+const maxMembers = 16;
+/** No etcd answer pgvip asks for comes near this; a larger one is refused by gRPC. */
+const maxMessageBytes = 1024 * 1024;
+
+export class EtcdQuorum extends TxnQuorum {
+  readonly #client: Etcd3;
+  readonly #watchers = new Set<Watcher>();
+
+  constructor(opts: EtcdQuorumOptions) {
+    super(clusterKeys(opts.prefix, opts.cluster), opts.timeoutMs, opts.clock ?? monotonicNow);
+    if (opts.endpoints.length === 0) throw new RangeError('at least one etcd endpoint is needed');
+    const tls = opts.tls;
+    this.#client = new Etcd3({
+      hosts: [...opts.endpoints],
+      // gRPC's createSsl takes null roots for the system's CA store; the typing wants a Buffer.
+      ...(tls === undefined ? {} : {
+        credentials: {
+          rootCertificate: tls.ca ?? (null as unknown as Buffer),
+          ...(tls.key === undefined ? {} : { privateKey: tls.key }),
+          ...(tls.cert === undefined ? {} : { certChain: tls.cert }),
+        },
+      }),
+      ...(opts.auth === undefined ? {} : {
+        auth: {
+          username: opts.auth.user,
+          password: opts.auth.password,
+          callOptions: () => ({ deadline: new Date(Date.now() + opts.timeoutMs) }),
+        },
+      }),
+      dialTimeout: opts.timeoutMs,
+      grpcOptions: { 'grpc.max_receive_message_length': maxMessageBytes },
+      faultHandling: {
+        host: () => noop,
+        global: retry(handleWhen(isRecoverableError), { maxAttempts: opts.endpoints.length - 1 }),
+        // etcd3 wants a first backoff step (it calls next() itself), not cockatiel 3's factory.
+        watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }).next(),
+      },
+    });
+  }
+
+  async grantLease(leaseMs: number): Promise<LeaseGrant> {
+    const ttlS = Math.max(1, Math.ceil(leaseMs / 1000));
+    const sentAtMs = this.now();
+    const r = await this.#bounded('lease grant', this.deadline(), (deadline) =>
+      this.#client.leaseClient.leaseGrant({ TTL: String(ttlS) }, { deadline }));
+    if (!r.ok) return r;
+    if (r.value.error !== '') return { ok: false, why: `lease grant refused: ${r.value.error.slice(0, 200)}` };
+    return { ok: true, lease: r.value.ID, ttlS: Number(r.value.TTL), sentAtMs };
+  }
+
+  async revokeLease(lease: LeaseId): Promise<Result<object>> {
+    const r = await this.#bounded('lease revoke', this.deadline(), (deadline) =>
+      this.#client.leaseClient.leaseRevoke({ ID: lease }, { deadline }));
+    if (!r.ok && /lease not found/i.test(r.why)) return { ok: true }; // already gone: what a revoke wants
+    return r.ok ? { ok: true } : r;
+  }
+
+  async publishMember(status: MemberStatus, lease: LeaseId): Promise<Result<object>> {
+    const key = this.keys.member(status.node);
+    const value = encodeRecord(memberStatusSchema, status);
+    const r = await this.#bounded('member status', this.deadline(), (deadline) =>
+      this.#client.kv.put({ key: Buffer.from(key), value, lease }, { deadline }));
+    return r.ok ? { ok: true } : r;
+  }
+
+  async readMembers(): Promise<Members> {
+    const prefix = this.keys.membersPrefix;
+    const r = await this.#bounded('members', this.deadline(), (deadline) =>
+      this.#client.kv.range(
+        { key: Buffer.from(prefix), range_end: prefixRangeEnd(prefix), limit: String(maxMembers) },
+        { deadline },
+      ));
+    if (!r.ok) return r;
+    const members: Versioned<MemberStatus>[] = [];
+    const bad: BadValue[] = [];
+    for (const kv of r.value.kvs) {
+      const key = kv.key.toString('utf8');
+      const decoded = decodeRecord(memberStatusSchema, kv.value);
+      if (!decoded.ok) bad.push({ key, problem: decoded.problem });
+      else if (key !== `${prefix}${decoded.value.node}`) bad.push({ key, problem: `names node ${decoded.value.node}` });
+      else members.push({ value: decoded.value, modRevision: kv.mod_revision, lease: kv.lease });
+    }
+    if (r.value.more) bad.push({ key: prefix, problem: `more than ${maxMembers} member keys: only the first were read` });
+    return { ok: true, members, bad };
+  }
+
+  async watch(onChange: (key: string) => void): Promise<Result<{ readonly handle: WatchHandle }>> {
+    const base = this.keys.clusterPrefix;
+    const r = await this.#bounded('watch', this.deadline(), () => this.#client.watch().prefix(base).create());
+    if (!r.ok) return r;
+    const watcher = r.value;
+    this.#watchers.add(watcher);
+    const tell = (kv: IKeyValue): void => onChange(kv.key.toString('utf8').slice(base.length));
+    watcher.on('put', tell);
+    watcher.on('delete', tell);
+    // The watch manager reconnects by itself; a lost watch only delays news that reads also bring.
+    watcher.on('error', () => undefined);
+    const handle: WatchHandle = {
+      close: async () => {
+        if (!this.#watchers.delete(watcher)) return;
+        await this.#bounded('watch cancel', this.deadline(), () => watcher.cancel());
+      },
+    };
+    return { ok: true, handle };
+  }
+
+  async close(): Promise<void> {
+    for (const w of [...this.#watchers]) {
+      this.#watchers.delete(w);
+      await this.#bounded('watch cancel', this.deadline(), () => w.cancel());
+    }
+    this.#client.close();
+  }
+
+  protected async keepAliveBy(lease: LeaseId, deadlineAt: number): Promise<KeepAlive> {
+    const sentAtMs = this.now();
+    const r = await this.#bounded('lease keepalive', deadlineAt, async (deadline) => {
+      const stream = await this.#client.leaseClient.leaseKeepAlive({ deadline });
+      try {
+        return await new Promise<{ ttl: string; header: IResponseHeader }>((resolve, reject) => {
+          stream.on('data', (res) => resolve({ ttl: res.TTL, header: res.header }));
+          stream.on('error', reject);
+          stream.on('end', () => reject(new Error('the keepalive stream ended without an answer')));
+          stream.write({ ID: lease });
+        });
+      } finally {
+        stream.on('error', () => undefined); // cancelling reports CANCELLED: expected
+        stream.cancel();
+      }
+    });
+    if (!r.ok) return r;
+    const ttlS = Number(r.value.ttl);
+    // etcd answers TTL 0 for a lease it does not have: expired, revoked, or never granted.
+    if (!(ttlS > 0)) return { ok: false, why: `lease ${lease} expired or was revoked` };
+    return { ok: true, ttlS, raftTerm: r.value.header.raft_term, sentAtMs };
+  }
+
+  protected async readViewBy(deadlineAt: number): Promise<Outcome<ClusterView>> {
+    // A txn of ranges only is one linearizable read of all five keys at one revision.
+    const r = await this.#bounded('read', deadlineAt, (deadline) =>
+      this.#client.kv.txn({ compare: [], success: this.#rangeOps() }, { deadline }));
+    return r.ok ? { ok: true, value: this.#view(r.value) } : r;
+  }
+
+  protected async txnBy(
+    what: string, compares: readonly Cmp[], success: readonly Op[], deadlineAt: number,
+  ): Promise<Outcome<TxnOutcome>> {
+    const req = { compare: compares.map(toCompare), success: success.map(toRequestOp), failure: this.#rangeOps() };
+    const r = await this.#bounded(what, deadlineAt, (deadline) => this.#client.kv.txn(req, { deadline }));
+    if (!r.ok) return r;
+    if (r.value.succeeded) return { ok: true, value: { succeeded: true } };
+    return { ok: true, value: { succeeded: false, view: this.#view(r.value) } };
+  }
+
+  #rangeOps(): IRequestOp[] {
+    return viewKeys(this.keys).map((key) => ({ request_range: { key: Buffer.from(key) } }));
+  }
+
+  #view(res: ITxnResponse): ClusterView {
+    const values = res.responses.map((op): RawKv | undefined => {
+      const kv = op.response_range?.kvs[0];
+      return kv === undefined ? undefined : { value: kv.value, modRevision: kv.mod_revision, lease: kv.lease };
+    });
+    return viewOf(this.keys, res.header.raft_term, res.header.revision, values);
+  }
+
+  /**
+   * Runs one call under the monotonic deadline `deadlineAt`: gRPC gets what is left of it, and the
+   * answer "no answer in time" comes at the deadline whatever the call does.
+   */
+  async #bounded<T>(what: string, deadlineAt: number, call: (deadline: Date) => Promise<T>): Promise<Outcome<T>> {
+    const leftMs = deadlineAt - this.now();
+    if (leftMs <= 0) return { ok: false, why: `${what}: no time left of ${this.timeoutMs} ms` };
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<Outcome<T>>((resolve) => {
+      timer = setTimeout(() => resolve({ ok: false, why: `${what}: etcd did not answer within ${this.timeoutMs} ms` }), leftMs);
+    });
+    const done = (async (): Promise<Outcome<T>> => {
+      try {
+        return { ok: true, value: await call(new Date(Date.now() + leftMs)) };
+      } catch (err) {
+        return { ok: false, why: `${what}: ${errorText(err)}` };
+      }
+    })();
+    try {
+      return await Promise.race([done, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function toCompare(c: Cmp): ICompare {
+  const key = Buffer.from(c.key);
+  switch (c.kind) {
+    case 'absent':
+      return { key, target: 'Create', result: 'Equal', create_revision: '0' };
+    case 'mod':
+      return { key, target: 'Mod', result: 'Equal', mod_revision: c.modRevision };
+    case 'value':
+      return { key, target: 'Value', result: 'Equal', value: c.value };
+    case 'lease':
+      return { key, target: 'Lease', result: 'Equal', lease: c.lease };
+  }
+}
+
+function toRequestOp(op: Op): IRequestOp {
+  if (op.kind === 'delete') return { request_delete_range: { key: Buffer.from(op.key) } };
+  const lease = op.lease === undefined ? {} : { lease: op.lease };
+  return { request_put: { key: Buffer.from(op.key), value: op.value, ...lease } };
+}
+
+function errorText(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
+}

@@ -1,0 +1,174 @@
+// The protocol on etcd, once: the conditions of each txn and what its outcome means (docs/design.md,
+// Quorum on etcd). An implementation supplies only etcd's primitives — leases, one linearizable read
+// of the cluster's keys, one txn of compares and writes — so the etcd client (client.ts) and the
+// in-memory fake (fake.ts) run the very same conditions, and the contract tests check both.
+import { MAX_TERM } from '@pgvip/shared';
+import type { MonotonicClock } from '../../clock.js';
+import { campaignRefusal, describeTerm, holderProblem } from './view.js';
+import type { ClusterKeys } from './keys.js';
+import type {
+  CampaignRequest, ClusterView, Conditional, EtcdQuorumPort, Holder, KeepAlive, LeaseGrant, LeaseId, Members, Renewal,
+  Result, WatchHandle,
+} from './port.js';
+import { encodeRecord, leaderRecordSchema, syncRecordSchema, termRecordSchema, type MemberStatus } from './records.js';
+
+/** A txn condition, as etcd's Compare: the key absent, or its mod revision, value or lease equal. */
+export type Cmp =
+  | { readonly kind: 'absent'; readonly key: string }
+  | { readonly kind: 'mod'; readonly key: string; readonly modRevision: string }
+  | { readonly kind: 'value'; readonly key: string; readonly value: Buffer }
+  | { readonly kind: 'lease'; readonly key: string; readonly lease: LeaseId };
+
+export type Op =
+  | { readonly kind: 'put'; readonly key: string; readonly value: Buffer; readonly lease?: LeaseId }
+  | { readonly kind: 'delete'; readonly key: string };
+
+/** What a txn did: its writes, or (compares failed) the cluster's keys as they were. */
+export type TxnOutcome = { readonly succeeded: true } | { readonly succeeded: false; readonly view: ClusterView };
+
+export type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly why: string };
+
+export abstract class TxnQuorum implements EtcdQuorumPort {
+  protected readonly keys: ClusterKeys;
+  protected readonly timeoutMs: number;
+  protected readonly now: MonotonicClock;
+
+  protected constructor(keys: ClusterKeys, timeoutMs: number, now: MonotonicClock) {
+    if (!(timeoutMs > 0 && timeoutMs <= 60_000)) throw new RangeError(`timeoutMs ${timeoutMs} must be from 1 to 60000`);
+    this.keys = keys;
+    this.timeoutMs = timeoutMs;
+    this.now = now;
+  }
+
+  // --- etcd's primitives, each bounded by the monotonic deadline it is given ----------------------
+
+  abstract grantLease(leaseMs: number): Promise<LeaseGrant>;
+  abstract revokeLease(lease: LeaseId): Promise<Result<object>>;
+  abstract publishMember(status: MemberStatus, lease: LeaseId): Promise<Result<object>>;
+  abstract readMembers(): Promise<Members>;
+  abstract watch(onChange: (key: string) => void): Promise<Result<{ readonly handle: WatchHandle }>>;
+  abstract close(): Promise<void>;
+  protected abstract keepAliveBy(lease: LeaseId, deadlineAt: number): Promise<KeepAlive>;
+  /** One linearizable read of leader, term, sync, maintenance and switchover. */
+  protected abstract readViewBy(deadlineAt: number): Promise<Outcome<ClusterView>>;
+  /** One txn; on failed compares it reads the cluster's keys in the same revision. */
+  protected abstract txnBy(
+    what: string, compares: readonly Cmp[], success: readonly Op[], deadlineAt: number,
+  ): Promise<Outcome<TxnOutcome>>;
+
+  protected deadline(): number {
+    return this.now() + this.timeoutMs;
+  }
+
+  keepAlive(lease: LeaseId): Promise<KeepAlive> {
+    return this.keepAliveBy(lease, this.deadline());
+  }
+
+  async read(): Promise<Result<{ readonly view: ClusterView }>> {
+    const r = await this.readViewBy(this.deadline());
+    return r.ok ? { ok: true, view: r.value } : r;
+  }
+
+  async renew(holder: Holder): Promise<Renewal> {
+    const deadlineAt = this.deadline();
+    const sentAtMs = this.now();
+    const ka = await this.keepAliveBy(holder.lease, deadlineAt);
+    if (!ka.ok) return { renewed: false, sentAtMs, why: ka.why, view: null };
+    const r = await this.readViewBy(deadlineAt);
+    if (!r.ok) return { renewed: false, sentAtMs, why: r.why, view: null };
+    const view = r.value;
+    // etcd without the fixes for etcd-io/etcd#15247 and for a linearizable LeaseRenew (Debian's 3.4.23
+    // among them) may renew on a leader that was already deposed. A linearizable read, sent after the
+    // keepalive's answer and served in the same raft term, shows that the member which renewed was
+    // still the leader of that term afterwards, so the renewal is in the lease's real countdown.
+    if (view.raftTerm !== ka.raftTerm) {
+      return { renewed: false, sentAtMs, why: `etcd's raft term moved from ${ka.raftTerm} to ${view.raftTerm} during the renewal`, view };
+    }
+    const why = holderProblem(view, holder);
+    return why === null ? { renewed: true, sentAtMs, view } : { renewed: false, sentAtMs, why, view };
+  }
+
+  async campaign(req: CampaignRequest): Promise<Conditional<{ readonly term: number }>> {
+    const k = this.keys;
+    const term = (req.after?.value.term ?? 0) + 1;
+    if (term > MAX_TERM) return { ok: false, why: `term ${term} is above 2^48`, view: null };
+    if (req.sync !== 'async' && req.sync?.value.standby !== req.node) {
+      const named = req.sync === null ? 'there is no sync record' : `the sync record names ${req.sync.value.standby ?? 'no standby'}`;
+      return { ok: false, why: `${req.node} may not be promoted: ${named}`, view: null };
+    }
+    const compares: Cmp[] = [
+      { kind: 'absent', key: k.leader },
+      { kind: 'absent', key: k.maintenance },
+      ...(req.after === null
+        ? [{ kind: 'absent' as const, key: k.term }]
+        : [
+          { kind: 'mod' as const, key: k.term, modRevision: req.after.modRevision },
+          { kind: 'value' as const, key: k.term, value: encodeRecord(termRecordSchema, req.after.value) },
+        ]),
+      ...(req.sync === 'async' || req.sync === null ? [] : [{ kind: 'mod' as const, key: k.sync, modRevision: req.sync.modRevision }]),
+    ];
+    const success: Op[] = [
+      { kind: 'put', key: k.term, value: encodeRecord(termRecordSchema, { term, primary: req.node }) },
+      { kind: 'put', key: k.leader, value: encodeRecord(leaderRecordSchema, { node: req.node, term }), lease: req.lease },
+    ];
+    const r = await this.txnBy('campaign', compares, success, this.deadline());
+    if (!r.ok) return { ok: false, why: r.why, view: null };
+    if (r.value.succeeded) return { ok: true, term };
+    const view = r.value.view;
+    // The client may have sent the txn again after an answer was lost: finding our own commit is a win.
+    if (holderProblem(view, { node: req.node, term, lease: req.lease }) === null) return { ok: true, term };
+    return { ok: false, why: campaignRefusal(view, req), view };
+  }
+
+  async takeLeaderKey(holder: Holder): Promise<Conditional<object>> {
+    const k = this.keys;
+    const compares: Cmp[] = [
+      { kind: 'absent', key: k.leader },
+      { kind: 'value', key: k.term, value: encodeRecord(termRecordSchema, { term: holder.term, primary: holder.node }) },
+    ];
+    const value = encodeRecord(leaderRecordSchema, { node: holder.node, term: holder.term });
+    const r = await this.txnBy('leader key', compares, [{ kind: 'put', key: k.leader, value, lease: holder.lease }], this.deadline());
+    if (!r.ok) return { ok: false, why: r.why, view: null };
+    if (r.value.succeeded || holderProblem(r.value.view, holder) === null) return { ok: true };
+    const v = r.value.view;
+    const why = v.leader !== null
+      ? `the leader key names ${v.leader.value.node} for term ${v.leader.value.term}`
+      : `the term record is ${describeTerm(v)}, not term ${holder.term} for ${holder.node}`;
+    return { ok: false, why, view: v };
+  }
+
+  async setSync(holder: Holder, standby: string | null): Promise<Conditional<object>> {
+    const value = encodeRecord(syncRecordSchema, { standby, term: holder.term });
+    const r = await this.txnBy('sync record', this.holderCompares(holder), [{ kind: 'put', key: this.keys.sync, value }], this.deadline());
+    if (!r.ok) return { ok: false, why: r.why, view: null };
+    if (r.value.succeeded) return { ok: true };
+    return { ok: false, why: holderProblem(r.value.view, holder) ?? 'the leader key changed meanwhile', view: r.value.view };
+  }
+
+  async handover(holder: Holder, to: string): Promise<Conditional<{ readonly term: number }>> {
+    const k = this.keys;
+    const term = holder.term + 1;
+    if (term > MAX_TERM) return { ok: false, why: `term ${term} is above 2^48`, view: null };
+    const success: Op[] = [
+      { kind: 'put', key: k.term, value: encodeRecord(termRecordSchema, { term, primary: to }) },
+      { kind: 'delete', key: k.leader },
+    ];
+    const r = await this.txnBy('handover', this.holderCompares(holder), success, this.deadline());
+    if (!r.ok) return { ok: false, why: r.why, view: null };
+    if (r.value.succeeded) return { ok: true, term };
+    const v = r.value.view;
+    // A retry after a lost answer: the term record already names the successor in the next term.
+    if (v.term?.value.term === term && v.term.value.primary === to && v.leader === null) return { ok: true, term };
+    return { ok: false, why: holderProblem(v, holder) ?? 'the leader key changed meanwhile', view: v };
+  }
+
+  /** Only the current leader passes: its key, on its lease, names it and its term, and so does the term record. */
+  protected holderCompares(holder: Holder): Cmp[] {
+    const k = this.keys;
+    return [
+      { kind: 'lease', key: k.leader, lease: holder.lease },
+      { kind: 'value', key: k.leader, value: encodeRecord(leaderRecordSchema, { node: holder.node, term: holder.term }) },
+      { kind: 'value', key: k.term, value: encodeRecord(termRecordSchema, { term: holder.term, primary: holder.node }) },
+    ];
+  }
+}
