@@ -9,7 +9,7 @@
 // that predates v2 answers with an unsigned 404: the pull is refused, logged once, and tried again
 // only after unsupportedRetryMs (the agent may have been upgraded meanwhile).
 import type { Logger } from 'pino';
-import type { AgentEvent, AgentEventsCursor, NodeId, PeerClient } from '@pgvip/shared';
+import { isPgvipError, type AgentEvent, type AgentEventsCursor, type NodeId, type PeerClient } from '@pgvip/shared';
 import type { Clock } from './clock.js';
 
 export interface AgentEventsDeps {
@@ -94,6 +94,14 @@ export class AgentEventsReader {
         reading.refusedLogged = false;
       })
       .catch((e: unknown) => {
+        // No answer in time, or no connection: a node failing over, a busy link. Tried again at the
+        // pull pace (the events wait in the agent's ring); only a refusal, which is what an agent of
+        // an older release gives, waits unsupportedRetryMs. A minute's wait after every timeout
+        // held back the vip-moved of a new primary, just when operators want it.
+        if (isPgvipError(e, 'PGVIP_PEER_TIMEOUT') || isPgvipError(e, 'PGVIP_PEER_UNREACHABLE')) {
+          this.#d.log.debug({ node, why: (e as Error).message }, `${node}: its events could not be pulled this time`);
+          return;
+        }
         reading.retryAtMs = this.#d.clock.monotonicMs() + this.#t.unsupportedRetryMs;
         if (!reading.refusedLogged) {
           this.#d.log.info(
