@@ -3,10 +3,12 @@
 // route tables exist, the VIP fits the subnet, and each IAM permission whose API has a DryRun
 // (DryRunOperation = allowed, UnauthorizedOperation = missing) — and says plainly what cannot:
 // AssignPrivateIpAddresses and UnassignPrivateIpAddresses have no DryRun in the EC2 API. Last, it asks
-// the node's PostgreSQL whether the commit guard is loaded and active (doctor-postgres.ts).
+// the node's PostgreSQL whether the commit guard is loaded and active (doctor-postgres.ts), and, when the
+// cluster names an etcd cluster (quorum.etcd), checks its endpoints, TLS, leader and permissions (doctor-etcd.ts).
 import type * as Ec2Sdk from '@aws-sdk/client-ec2';
 import type { AgentConfig } from '@pgvip/shared';
 import { archiveCheck } from './doctor-archive.js';
+import { etcdChecks } from './doctor-etcd.js';
 import { commitGuardCheck } from './doctor-postgres.js';
 import { tlsCheck } from './doctor-tls.js';
 import { ImdsReader } from './imds.js';
@@ -55,6 +57,7 @@ export async function runDoctor(options: DoctorOptions): Promise<Check[]> {
   checks.push(await archiveCheck(options.config, options.timeoutMs));
   const tls = await tlsCheck(options.config);
   if (tls !== null) checks.push(tls);
+  checks.push(...(await etcdChecks(options.config.cluster, options.config.self, options.timeoutMs)));
   return checks;
 }
 

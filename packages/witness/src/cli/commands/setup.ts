@@ -48,7 +48,7 @@ export function addSetupCommands(program: Command, run: RunAction): void {
 
   program
     .command('doctor')
-    .description('on a database node: check IMDS, the ENI, route tables, the VIP\'s subnet, IAM permissions and PostgreSQL\'s commit guard (exit 1 if any check fails)')
+    .description('on a database node: check IMDS, the ENI, route tables, the VIP\'s subnet, IAM permissions, PostgreSQL\'s commit guard and, with a quorum.etcd block, the etcd endpoints, TLS, leader, permissions and round-trip time (exit 1 if any check fails)')
     .requiredOption('--config <file>', 'the agent config file, e.g. /etc/pgvip/agent.yaml')
     .option('--imds <url>', 'instance metadata service', defaultImdsUrl)
     .option('--ec2-endpoint <url>', 'EC2 API endpoint (default: the region\'s, or AWS_ENDPOINT_URL_EC2)')
