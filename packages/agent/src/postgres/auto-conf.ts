@@ -6,7 +6,7 @@
 // - pg_rewind and pg_basebackup copy the new primary's copy of it (with its primary_conninfo = '' and
 //   synchronous_standby_names), and only an edit of this very file can override that;
 // - a later ALTER SYSTEM keeps our entries, so there is one place to look.
-import { chmod, chown, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { OsUser } from './os-command.js';
 
@@ -64,11 +64,15 @@ export async function updateAutoConfFile(
  */
 export async function writeFileAtomically(file: string, content: string, owner: Pick<OsUser, 'uid' | 'gid'>, mode = 0o600): Promise<void> {
   const temp = `${file}.pgvip-tmp`;
-  await writeFile(temp, content, { mode });
-  await chmod(temp, mode); // a temp file left by a crash keeps its own mode otherwise
-  if (process.getuid?.() === 0) await chown(temp, owner.uid, owner.gid);
-  const handle = await open(temp, 'r+');
+  // Made afresh ('wx': never an existing file, never through a symbolic link), and its mode and owner
+  // set through the descriptor: the directory's owner could plant a link at this name, which an
+  // agent run as root followed, writing and chowning any file of root's.
+  await rm(temp, { force: true }); // left by a crash
+  const handle = await open(temp, 'wx', mode);
   try {
+    await handle.writeFile(content);
+    await handle.chmod(mode); // the umask narrowed the mode open() gave it
+    if (process.getuid?.() === 0) await handle.chown(owner.uid, owner.gid);
     await handle.sync();
   } finally {
     await handle.close();
