@@ -1,0 +1,190 @@
+// Goal: on a real three-member etcd (Debian's 3.4), the leader key behaves as the agent's lease
+// arithmetic assumes (docs/design.md, Quorum on etcd): a holder that stops renewing loses the key only
+// after the validity it counted from its last keepalive's send time ran out; killing an etcd member,
+// even etcd's leader, never takes the key away and the holder renews again; with etcd's quorum lost,
+// every renewal fails within its deadline (no hang) so the holder's validity runs out, and nobody can
+// campaign. The figures (how long after the last keepalive the key vanished, renewal latency, the
+// longest gap between renewals across an etcd leader change) are printed as diagnostics.
+import assert from 'node:assert/strict';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EtcdQuorum, type Holder } from '../src/quorum/etcd/index.js';
+import { etcdMissing, startEtcdCluster, type EtcdCluster } from '../../../test/fixtures/etcd-cluster.js';
+
+const prefix = '/pgvip-faults';
+const timeoutMs = 400; // the default requestTimeoutMs
+const heartbeatMs = 500;
+const maxDriftRatio = 0.01;
+const leaseMarginMs = 100;
+const now = (): number => performance.now();
+/** What the holder counts from a keepalive's send time: L·(1−ρ) − margin (core/timings.ts leaseValidMs). */
+const validMs = (leaseMs: number): number => leaseMs * (1 - maxDriftRatio) - leaseMarginMs;
+/** A call that returns later than its deadline by more than this has hung. */
+const slackMs = 150;
+
+let clusters = 0;
+
+describe('etcd quorum under etcd faults (real etcd)', { skip: etcdMissing(), timeout: 120_000 }, () => {
+  let etcd: EtcdCluster;
+  const ports: EtcdQuorum[] = [];
+  before(async () => {
+    etcd = await startEtcdCluster(undefined);
+  });
+  after(async () => {
+    for (const p of ports) await p.close();
+    await etcd.cleanup();
+  });
+
+  function port(cluster: string): EtcdQuorum {
+    const p = new EtcdQuorum({ endpoints: etcd.endpoints, prefix, cluster, timeoutMs });
+    ports.push(p);
+    return p;
+  }
+
+  async function holderOf(p: EtcdQuorum, node: string, leaseMs: number): Promise<Holder> {
+    const g = await p.grantLease(leaseMs);
+    assert.ok(g.ok, g.ok ? '' : g.why);
+    const won = await p.campaign({ node, after: null, lease: g.lease, sync: 'async' });
+    assert.ok(won.ok, won.ok ? '' : won.why);
+    return { node, term: 1, lease: g.lease };
+  }
+
+  /** Renews every heartbeat until `stop()` is true; returns every renewal: send time, outcome, latency. */
+  async function renewLoop(p: EtcdQuorum, holder: Holder, stop: () => boolean) {
+    const log: { sentAtMs: number; renewed: boolean; tookMs: number; why: string }[] = [];
+    while (!stop()) {
+      const started = now();
+      const r = await p.renew(holder);
+      const tookMs = now() - started;
+      log.push({ sentAtMs: r.sentAtMs, renewed: r.renewed, tookMs, why: r.renewed ? '' : r.why });
+      await sleep(Math.max(0, heartbeatMs - tookMs));
+    }
+    return log;
+  }
+
+  it('a holder that stops renewing loses its key only after its validity ran out, within a TTL plus etcd\'s sweep', async (t: TestContext) => {
+    const leaseMs = 2000;
+    const rounds = await Promise.all([0, 1].map(async () => {
+      clusters += 1;
+      const cluster = `ttl-${process.pid}-${clusters}`;
+      const holderPort = port(cluster);
+      const observer = port(cluster);
+      const holder = await holderOf(holderPort, 'db-a', leaseMs);
+      let lastSentAtMs = 0;
+      for (let i = 0; i < 3; i++) {
+        const r = await holderPort.renew(holder);
+        assert.ok(r.renewed, r.renewed ? '' : r.why);
+        lastSentAtMs = r.sentAtMs;
+        await sleep(heartbeatMs);
+      }
+      await holderPort.close(); // the holder is gone: nothing renews the lease any more
+      // The key was present at the last read that saw it, so it vanished after that read was sent;
+      // it was gone at the first read that missed it, so before that read returned.
+      let presentSentAtMs = lastSentAtMs;
+      for (;;) {
+        const sent = now();
+        const r = await observer.read();
+        if (r.ok && r.view.leader !== null) presentSentAtMs = sent;
+        if (r.ok && r.view.leader === null) {
+          return { presentAfterMs: presentSentAtMs - lastSentAtMs, goneByMs: now() - lastSentAtMs };
+        }
+        const waitedMs = now() - lastSentAtMs;
+        assert.ok(waitedMs < leaseMs + 5000, 'the key of a holder that stopped renewing never vanished');
+        await sleep(10);
+      }
+    }));
+    for (const r of rounds) {
+      t.diagnostic(`key still present ${Math.round(r.presentAfterMs)} ms and gone by ${Math.round(r.goneByMs)} ms after the last keepalive was sent (validity ${validMs(leaseMs)} ms, TTL ${leaseMs} ms)`);
+      assert.ok(r.presentAfterMs >= validMs(leaseMs), `the key vanished ${Math.round(r.presentAfterMs)} ms after the last send, before the holder's validity (${validMs(leaseMs)} ms) ran out`);
+      assert.ok(r.goneByMs <= leaseMs + 1500, `the key outlived its TTL by more than etcd's expiry sweep: ${Math.round(r.goneByMs)} ms`);
+    }
+  });
+
+  it('an etcd follower killed, then etcd\'s leader killed: the key survives and the holder renews again', async (t: TestContext) => {
+    const leaseMs = 3000;
+    clusters += 1;
+    const cluster = `kill-${process.pid}-${clusters}`;
+    const p = port(cluster);
+    const holder = await holderOf(p, 'db-a', leaseMs);
+    const before = await p.read();
+    assert.ok(before.ok && before.view.leader !== null);
+    let done = false;
+    const loop = renewLoop(p, holder, () => done);
+    try {
+      await sleep(1000);
+      const leader = await etcd.leaderIndex();
+      const follower = [0, 1, 2].find((i) => i !== leader) ?? 0;
+      await etcd.stop(follower);
+      await sleep(2000);
+      await etcd.start(follower);
+      await sleep(1000);
+      const killedAtMs = now();
+      await etcd.stop(await etcd.leaderIndex());
+      await sleep(4000);
+      done = true;
+      const log = await loop;
+      const afterKill = log.filter((x) => x.sentAtMs >= killedAtMs);
+      const firstBack = afterKill.find((x) => x.renewed);
+      assert.ok(firstBack !== undefined, `no renewal after etcd's leader was killed: ${JSON.stringify(afterKill)}`);
+      const ok = log.filter((x) => x.renewed);
+      const gaps = ok.slice(1).map((x, i) => x.sentAtMs - (ok[i]?.sentAtMs ?? x.sentAtMs));
+      const latencies = ok.map((x) => x.tookMs).sort((a, b) => a - b);
+      const median = latencies[Math.floor(latencies.length / 2)] ?? 0;
+      t.diagnostic(`${ok.length}/${log.length} renewals; renewing again ${Math.round(firstBack.sentAtMs - killedAtMs)} ms after etcd's leader was killed; longest gap between renewals ${Math.round(Math.max(...gaps))} ms (validity ${validMs(leaseMs)} ms); renewal latency median ${median.toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms`);
+      for (const x of log) assert.ok(x.tookMs <= timeoutMs + slackMs, `a renewal took ${Math.round(x.tookMs)} ms: ${x.why}`);
+      const after = await p.read();
+      assert.ok(after.ok, after.ok ? '' : after.why);
+      assert.equal(after.view.leader?.lease, holder.lease, 'the leader key is on the same lease');
+      assert.equal(after.view.leader?.modRevision, before.view.leader?.modRevision, 'the leader key was never deleted or rewritten');
+    } finally {
+      done = true;
+      await loop;
+      for (let i = 0; i < 3; i++) if (!etcd.running(i)) await etcd.start(i);
+    }
+  });
+
+  it('etcd\'s quorum lost: renewals fail within their deadline, the validity runs out, nobody campaigns; quorum back: the same key again', async (t: TestContext) => {
+    const leaseMs = 2000;
+    clusters += 1;
+    const cluster = `quorum-${process.pid}-${clusters}`;
+    const p = port(cluster);
+    const other = port(cluster);
+    const holder = await holderOf(p, 'db-a', leaseMs);
+    const first = await p.renew(holder);
+    assert.ok(first.renewed);
+    const leader = await etcd.leaderIndex();
+    const follower = [0, 1, 2].find((i) => i !== leader) ?? 0;
+    const lastOkSentAtMs = first.sentAtMs;
+    // Stop etcd's leader and one follower: the member left is a follower, which proposes nothing.
+    await Promise.all([etcd.stop(leader), etcd.stop(follower)]);
+    try {
+      const log: { tookMs: number; renewed: boolean; why: string }[] = [];
+      while (now() < lastOkSentAtMs + validMs(leaseMs) + heartbeatMs) {
+        const started = now();
+        const r = await p.renew(holder);
+        log.push({ tookMs: now() - started, renewed: r.renewed, why: r.renewed ? '' : r.why });
+        await sleep(Math.max(0, heartbeatMs - (now() - started)));
+      }
+      assert.ok(log.every((x) => !x.renewed), 'a renewal succeeded without etcd quorum');
+      for (const x of log) assert.ok(x.tookMs <= timeoutMs + slackMs, `a renewal took ${Math.round(x.tookMs)} ms without quorum: ${x.why}`);
+      assert.ok(now() > lastOkSentAtMs + validMs(leaseMs), 'the holder\'s validity ran out');
+      const g = await other.grantLease(leaseMs);
+      assert.ok(!g.ok, 'no lease is granted without quorum');
+      const started = now();
+      const c = await other.campaign({ node: 'db-b', after: first.view.term, lease: holder.lease, sync: 'async' });
+      assert.ok(!c.ok && now() - started <= timeoutMs + slackMs, `a campaign without quorum: ${JSON.stringify(c)}`);
+      t.diagnostic(`${log.length} renewals without quorum, all refused, the slowest in ${Math.round(Math.max(...log.map((x) => x.tookMs)))} ms: ${log[0]?.why ?? ''}`);
+    } finally {
+      await Promise.all([etcd.start(leader), etcd.start(follower)]);
+    }
+    await etcd.leaderIndex();
+    let back = await p.renew(holder);
+    const waitUntil = now() + 10_000;
+    while (!back.renewed && now() < waitUntil) {
+      await sleep(heartbeatMs);
+      back = await p.renew(holder);
+    }
+    assert.ok(back.renewed, `the holder renews the same key once etcd has its quorum again: ${back.renewed ? '' : back.why}`);
+    assert.deepEqual(back.view.term?.value, { term: 1, primary: 'db-a' }, 'the term did not move');
+  });
+});
