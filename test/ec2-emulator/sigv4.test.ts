@@ -41,6 +41,15 @@ async function signedBySdk(client: EC2Client, command: AssignPrivateIpAddressesC
   return captured;
 }
 
+/** The call every test signs: move the VIP to db-b's ENI. */
+function moveVipToDbB(): AssignPrivateIpAddressesCommand {
+  return new AssignPrivateIpAddressesCommand({
+    NetworkInterfaceId: dbB.eni,
+    PrivateIpAddresses: [vip],
+    AllowReassignment: true,
+  });
+}
+
 /** Sends a captured request as it is (node:http keeps every header as given, Host included). */
 function send(
   url: string,
@@ -60,11 +69,7 @@ function send(
 describe('SigV4 verification', suiteTimeout, () => {
   it('executes a call signed with the right secret and refuses the same call signed with a wrong one', async (t) => {
     const ec2 = await signedEmulator(t);
-    const move = new AssignPrivateIpAddressesCommand({
-      NetworkInterfaceId: dbB.eni,
-      PrivateIpAddresses: [vip],
-      AllowReassignment: true,
-    });
+    const move = moveVipToDbB();
     await expectEc2Error(ec2Client(ec2.url, { accessKeyId: key, secretAccessKey: `${testSecretAccessKey}x` }).send(move), 'AuthFailure', 401, authFailure);
     assert.equal(holderOfAddress(ec2.state.control, vip)?.id, dbA.eni, 'a refused call changes nothing');
     await ec2Client(ec2.url, { accessKeyId: key }).send(move);
@@ -74,14 +79,7 @@ describe('SigV4 verification', suiteTimeout, () => {
 
   it('refuses a request whose body was changed after signing (same length, another ENI), and accepts it unchanged', async (t) => {
     const ec2 = await signedEmulator(t);
-    const signed = await signedBySdk(
-      ec2Client(ec2.url, { accessKeyId: key }),
-      new AssignPrivateIpAddressesCommand({
-        NetworkInterfaceId: dbB.eni,
-        PrivateIpAddresses: [vip],
-        AllowReassignment: true,
-      }),
-    );
+    const signed = await signedBySdk(ec2Client(ec2.url, { accessKeyId: key }), moveVipToDbB());
     assert.match(signed.body, new RegExp(`NetworkInterfaceId=${dbB.eni}`));
     const tampered = { ...signed, body: signed.body.replace(dbB.eni, other.eni) };
     assert.equal(tampered.body.length, signed.body.length);
@@ -94,14 +92,7 @@ describe('SigV4 verification', suiteTimeout, () => {
 
   it('refuses a changed signed header, an unsigned request and a key it does not know', async (t) => {
     const ec2 = await signedEmulator(t);
-    const signed = await signedBySdk(
-      ec2Client(ec2.url, { accessKeyId: key }),
-      new AssignPrivateIpAddressesCommand({
-        NetworkInterfaceId: dbB.eni,
-        PrivateIpAddresses: [vip],
-        AllowReassignment: true,
-      }),
-    );
+    const signed = await signedBySdk(ec2Client(ec2.url, { accessKeyId: key }), moveVipToDbB());
     const laterDate = signed.headers['x-amz-date']!.replace(/\d(?=Z$)/, (d) => String((Number(d) + 1) % 10));
     assert.equal((await send(ec2.url, { ...signed, headers: { ...signed.headers, 'x-amz-date': laterDate } })).code, 'AuthFailure');
     const { authorization: _, ...unsigned } = signed.headers;
