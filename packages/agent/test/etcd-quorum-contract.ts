@@ -112,6 +112,8 @@ export function etcdQuorumContract(name: string, world: () => ContractWorld): vo
       const none = await c.campaign({ node: 'db-c', after: (await view(c)).term, lease: await lease(c), sync: null });
       assert.ok(!none.ok && /no sync record/.test(none.why), JSON.stringify(none));
       assert.ok((await a.setSync(holderA, 'db-b')).ok, 'the leader names its sync standby');
+      const otherLease = await a.setSync({ ...holderA, lease: await lease(a) }, null);
+      assert.ok(!otherLease.ok && /is on lease/.test(otherLease.why), `only on the key's own lease: ${JSON.stringify(otherLease)}`);
       const notB = await b.setSync({ node: 'db-b', term: 1, lease: await lease(b) }, 'db-b');
       assert.ok(!notB.ok && /leader key names db-a/.test(notB.why), `a non-leader cannot change it: ${JSON.stringify(notB)}`);
       assert.ok((await a.revokeLease(holderA.lease)).ok);
