@@ -52,6 +52,9 @@ test('the CLI never sends the token over plain HTTP beyond loopback: an http:// 
   const r = await runPgvip(['--witness', 'http://198.18.0.1:8010', '--token-file', tokenFile, 'status'], { timeoutMs: 20_000 });
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /--witness http:\/\/198\.18\.0\.1:8010: the operator token would cross the network in clear; use https:\/\//);
+  // A name that merely starts like a loopback address resolves anywhere.
+  const named = await runPgvip(['--witness', 'http://127.0.0.1.example.com:8010', '--token-file', tokenFile, 'status']);
+  assert.equal(named.code, 2, named.stderr);
   // Loopback in any spelling is fine: the request is made (and refused, nobody listens there).
   for (const url of ['http://127.0.0.1:1', 'http://localhost:1', 'http://[::1]:1']) {
     const local = await runPgvip(['--witness', url, '--token-file', tokenFile, 'status']);

@@ -2,6 +2,7 @@
 // client and cluster it acts on, each made on first use so that local commands never dial.
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { isIPv4 } from 'node:net';
 import { terminalSafeJson } from '@pgvip/shared/text';
 import type { Command } from 'commander';
 import { OperatorClient, parseWitnessUrl, type ClusterView } from './api.js';
@@ -17,8 +18,9 @@ export const defaultWitnessUrl = 'http://127.0.0.1:8010';
  */
 function refuseTokenInClear(baseUrl: string): void {
   const url = new URL(baseUrl);
+  // Literal loopback addresses, or localhost: a name such as 127.example.com resolves anywhere.
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  const loopback = host === 'localhost' || host.endsWith('.localhost') || host === '::1' || /^127\./.test(host);
+  const loopback = host === 'localhost' || host === '::1' || (isIPv4(host) && host.startsWith('127.'));
   if (url.protocol !== 'http:' || loopback) return;
   throw usageError(
     `--witness ${baseUrl}: the operator token would cross the network in clear; use https:// (the witness's ` +
