@@ -215,6 +215,23 @@ export function etcdQuorumContract(name: string, world: () => ContractWorld): vo
       await a.close();
     });
 
+    it('watch tells which of the cluster\'s keys changed, and only the cluster\'s', async () => {
+      const cluster = freshCluster();
+      const a = world().port(cluster, 'db-a');
+      const seen: string[] = [];
+      const w = await a.watch((key) => seen.push(key));
+      assert.ok(w.ok, w.ok ? '' : w.why);
+      const elsewhere = world().port(freshCluster(), 'db-a');
+      await bootstrap(elsewhere, 'db-a');
+      const holder = await bootstrap(a, 'db-a');
+      await a.revokeLease(holder.lease);
+      const deadline = performance.now() + 5000;
+      while (seen.length < 3 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(seen, ['term', 'leader', 'leader']);
+      await w.handle.close();
+      await Promise.all([a.close(), elsewhere.close()]);
+    });
+
     it('members publish their status on their own leases; it goes with the lease', async () => {
       const cluster = freshCluster();
       const a = world().port(cluster, 'db-a');
