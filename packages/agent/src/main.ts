@@ -12,6 +12,14 @@ import { startAgentDaemon } from './daemon.js';
 import { createVipPort, vipPortConfigOf } from './vip/ec2-vip.js';
 
 async function main(): Promise<number> {
+  // SIGHUP's default action ends the process, and a `systemctl reload` may come while the agent is
+  // still starting (a certificate renewal right after a restart): until the daemon is up, the signal
+  // is only remembered, and the files are read again once it is.
+  let hupWhileStarting = false;
+  const remember = (): void => {
+    hupWhileStarting = true;
+  };
+  process.on('SIGHUP', remember);
   let args;
   try {
     args = parseArgs({ options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
@@ -57,14 +65,17 @@ async function main(): Promise<number> {
   // SIGHUP (systemctl reload): read the TLS files again, e.g. after a certificate renewal; the daemon
   // keeps running either way, and a file that fails its checks leaves the old certificate in use.
   const started = daemon;
-  process.on('SIGHUP', () => {
+  const reload = (): void => {
     started.reloadTls().then(
       (m) => {
         if (m === null) logger.info('SIGHUP: no tls block in the config, nothing to reload');
       },
       (e: unknown) => logger.error({ code: isPgvipError(e) ? e.code : undefined }, `SIGHUP: TLS files not reloaded, the old ones stay in use: ${(e as Error).message}`),
     );
-  });
+  };
+  process.on('SIGHUP', reload);
+  process.off('SIGHUP', remember);
+  if (hupWhileStarting) reload();
   // SIGTERM (systemd stop, upgrades): stop cleanly. The durable state is already on disk, and a
   // restarted agent gets its lease back within one heartbeat, so an upgrade causes no failover.
   await new Promise<void>((resolve) => {
