@@ -17,6 +17,40 @@ const node = z.strictObject({
   subnet,
 });
 
+const sgId = z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'expected a security group id like sg-0123abcd');
+
+/**
+ * An etcd cluster for quorum.backend: etcd (docs/etcd.md): members this stack creates, or existing
+ * endpoints whose security group this stack opens to the database nodes and the witness.
+ */
+const etcd = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('existing'),
+    /** Client URLs, as quorum.etcd.endpoints names them. */
+    endpoints: z.array(z.string().regex(/^https:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/, 'expected an https:// client URL like https://10.0.3.21:2379')).min(1).max(7),
+    /** The members' security group: gets port 2379 from the database nodes and the witness (and nothing else). */
+    securityGroupId: sgId.optional(),
+  }),
+  z.strictObject({
+    kind: z.literal('create'),
+    /** 3 or 5 members, spread over availability zones. */
+    members: z.array(node).refine((m) => m.length === 3 || m.length === 5, 'run 3 or 5 etcd members (docs/etcd.md, "Sizing")'),
+    instanceType: z.string().default('m6i.large'),
+    /** etcd's data directory, on a gp3 volume of its own (its WAL fsync latency is etcd's health). */
+    dataVolumeGiB: z.number().int().min(8).max(1024).default(20),
+    /** The etcd release to install (AL2023 ships none): a linux-amd64 tarball and its SHA-256, checked before use. */
+    release: z.strictObject({
+      url: z.string().regex(/^https:\/\/\S+\.tar\.gz$/, 'expected an https:// URL of an etcd release tarball (etcd-v3.5.x-linux-amd64.tar.gz)'),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected the tarball\'s SHA-256 as 64 lower-case hex digits'),
+    }),
+    /**
+     * Secrets Manager secret (JSON: ca, cert, key in PEM) with the members' TLS: a server certificate
+     * whose subjectAltName names every member's address, used for clients and peers.
+     */
+    tlsSecretArn: z.string().regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/, 'expected a Secrets Manager secret ARN'),
+  }),
+]);
+
 const common = {
   /** Cluster name: the `pgvip:cluster` tag value and the config's cluster.name. */
   clusterName: z.string().regex(/^[a-z0-9-]{1,63}$/, 'expected a cluster name of [a-z0-9-], at most 63 characters'),
@@ -45,6 +79,8 @@ const common = {
    * deploy/iam/operator-stop-instance.json), for `pgvip failover --stop-old-primary` run there.
    */
   allowForcedStop: z.boolean().default(false),
+  /** An etcd cluster for the etcd quorum backend (docs/etcd.md); absent: the witness is the quorum. */
+  etcd: etcd.optional(),
 };
 
 export const clusterConfigSchema = z
@@ -77,6 +113,19 @@ export const clusterConfigSchema = z
       if (inCidr(c.vip, c.vpc.cidrBlock)) issue(['vip'], `the VIP ${c.vip} must lie outside the VPC CIDR ${c.vpc.cidrBlock} in route-table mode`);
     }
     for (const a of ['dbA', 'dbB', 'witness'] as const) if (c[a].address === c.vip) issue(['vip'], `the VIP must not be ${a}'s own address`);
+    if (c.etcd?.kind === 'create') {
+      const taken = new Set([c.dbA.address, c.dbB.address, c.witness.address, c.vip]);
+      const perAz = new Map<string, number>();
+      c.etcd.members.forEach((m, i) => {
+        if (!inCidr(m.address, m.subnet.cidrBlock)) issue(['etcd', 'members', String(i), 'address'], `${m.address} is not inside its subnet ${m.subnet.cidrBlock}`);
+        if (taken.has(m.address)) issue(['etcd', 'members', String(i), 'address'], `${m.address} is already another instance's address or the VIP`);
+        taken.add(m.address);
+        perAz.set(m.subnet.availabilityZone, (perAz.get(m.subnet.availabilityZone) ?? 0) + 1);
+      });
+      // Losing one AZ must leave a majority: at most a minority of the members in any one AZ.
+      const most = Math.floor((c.etcd.members.length - 1) / 2);
+      for (const [az, n] of perAz) if (n > most) issue(['etcd', 'members'], `${n} of ${c.etcd.members.length} etcd members are in ${az}: losing that AZ would lose etcd's quorum; put at most ${most} in any one AZ`);
+    }
   });
 
 export type ClusterConfig = z.output<typeof clusterConfigSchema>;

@@ -7,6 +7,9 @@
 //                      have source/destination check off, and each listed route table holds a
 //                      VIP/32 route that starts at db-a's ENI and that pgvip repoints (ReplaceRoute).
 //
+// With an `etcd` block it also creates the etcd members of the etcd quorum backend, or opens existing
+// members' security group to this cluster (etcd-members.ts; docs/etcd.md).
+//
 // After the first deploy pgvip owns the VIP: CloudFormation only creates the secondary address and the
 // routes; an update that changed them would move the VIP behind pgvip's back (docs/deploy.md).
 import { Aws, CfnOutput, Fn, Stack, Tags, Validations, type StackProps } from 'aws-cdk-lib';
@@ -16,6 +19,7 @@ import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct, IConstruct } from 'constructs';
 import type { ClusterConfig } from './cluster-config.js';
+import { addEtcd, type EtcdResources } from './etcd-members.js';
 import { clusterTagKey, renderAgentPolicy, renderStopInstancePolicy, roleTagKey } from './iam-policies.js';
 
 export interface PgvipClusterStackProps extends StackProps {
@@ -58,6 +62,8 @@ export class PgvipClusterStack extends Stack {
     readonly dbB: ec2.CfnInstance;
     readonly witness: ec2.CfnInstance;
   };
+  /** The etcd cluster of the etcd quorum backend, when the description has one (etcd-members.ts). */
+  readonly etcd: EtcdResources | undefined;
 
   constructor(scope: Construct, id: string, props: PgvipClusterStackProps) {
     super(scope, id, props);
@@ -119,7 +125,8 @@ export class PgvipClusterStack extends Stack {
       inlinePolicies: { 'pgvip-vip': iam.PolicyDocument.fromJson(agentPolicy) },
     });
     // The witness needs no EC2 action; with allowForcedStop, operators running `pgvip failover
-    // --stop-old-primary` on it may stop this cluster's database instances (tags pgvip:cluster, pgvip:role).
+    // --stop-old-primary` on it may stop this cluster's database instances (tags pgvip:cluster, pgvip:role)
+    // after checking which addresses the instance holds (DescribeNetworkInterfaces).
     const stopPolicy = renderStopInstancePolicy({
       region: Aws.REGION,
       account: Aws.ACCOUNT_ID,
@@ -137,6 +144,11 @@ export class PgvipClusterStack extends Stack {
         this.witnessRole,
         'AwsSolutions-IAM5[Resource::arn:aws:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
         'ec2:StopInstances is limited by the conditions aws:ResourceTag/pgvip:cluster and pgvip:role to this cluster\'s two database instances; their ids are not known when the policy is made.',
+      );
+      acknowledge(
+        this.witnessRole,
+        'AwsSolutions-IAM5[Resource::*]',
+        'ec2:DescribeNetworkInterfaces (read-only: the CLI checks the instance holds the old primary\'s address before stopping it) has no resource-level permissions in IAM: it can only be granted on "*".',
       );
     }
     if (c.mode === 'secondary-ip') {
@@ -247,6 +259,16 @@ export class PgvipClusterStack extends Stack {
       });
     }
 
+    this.etcd = addEtcd({
+      stack: this,
+      cluster: c,
+      vpc,
+      dbSecurityGroup: db,
+      witnessSecurityGroup: witness,
+      image,
+      acknowledge: (scope, findingId, reason) => acknowledge(scope, findingId, reason),
+    });
+
     const outputs: Record<string, string> = {
       Vip: c.vip,
       DbAInstanceId: this.instances.dbA.ref,
@@ -255,6 +277,8 @@ export class PgvipClusterStack extends Stack {
       DbAInterfaceId: this.networkInterfaces.dbA.ref,
       DbBInterfaceId: this.networkInterfaces.dbB.ref,
       ClusterKeySecretArn: this.clusterKey.secretArn,
+      // quorum.etcd.endpoints of the cluster block.
+      ...(this.etcd === undefined ? {} : { EtcdEndpoints: this.etcd.endpoints.join(',') }),
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
   }
