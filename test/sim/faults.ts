@@ -86,6 +86,13 @@ export function applyFault(w: FaultTargets, f: Fault): void {
       return;
     case 'forge-lease-request':
       return forgeLeaseRequest(w, f.to, f.from, f.ahead);
+    case 'planned-restart': {
+      const primary = nodes.witnessPrimary();
+      if (primary === null) return;
+      const node: DbNode = f.node === 'primary' ? primary : primary === 'db-a' ? 'db-b' : 'db-a';
+      pg.pg[node].plannedRestart = { takesMs: f.restartMs, fails: f.fails };
+      return nodes.operator({ kind: 'restart', node, timeoutMs: f.timeoutMs, by: 'sim' });
+    }
   }
 }
 

@@ -224,6 +224,11 @@ export class Nodes {
     this.d.check.writers(this.d.view);
     return out;
   }
+  /** The primary the witness knows, as the CLI would read it from its status (null while none, or down). */
+  witnessPrimary(): DbNode | null {
+    const p = this.witness.state?.durable.primaryOfTerm ?? null;
+    return p === 'db-a' || p === 'db-b' ? p : null;
+  }
   /** An operator command, given to the witness (as the CLI does). */
   operator(command: OperatorCommand): void {
     this.d.hosts.run('witness', () => {

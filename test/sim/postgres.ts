@@ -13,6 +13,8 @@ const WRITE_EVERY_MS = 100;
 const PUMP_EVERY_MS = 25;
 const STREAM_FRESH_MS = 1000;
 const COMMIT_TIMEOUT_MS = 2000;
+/** How long the agent's shell lets pg_ctl restart run before it reports a failure. */
+const RESTART_BOUND_MS = 30_000;
 export const WRITE_BYTES = 100n;
 const other = (n: DbNode): DbNode => (n === 'db-a' ? 'db-b' : 'db-a');
 
@@ -45,6 +47,8 @@ export interface PgModel {
   stalledUntil: number;
   /** Until when the node's before-promote hook vetoes promotions (the veto-promote fault). */
   vetoUntil: number;
+  /** How the next planned restart goes (the planned-restart fault); null: 300–1500 ms, and it starts. */
+  plannedRestart: { readonly takesMs: number; readonly fails: boolean } | null;
   pending: { lsn: bigint; issuedAt: number }[];
 }
 
@@ -72,7 +76,7 @@ export class Postgres {
     const mkPg = (primary: boolean): PgModel => ({
       running: true, inRecovery: !primary, readOnly: false, timeline: 1, history: new Map(), lsn: 1000n,
       receiverOn: !primary, lastStreamAt: 0, caughtUpAt: 0, ssn: primary && d.replication === 'sync' ? 'db-b' : null,
-      stalledUntil: 0, vetoUntil: 0, pending: [],
+      stalledUntil: 0, vetoUntil: 0, pending: [], plannedRestart: null,
     });
     this.pg = { 'db-a': mkPg(true), 'db-b': mkPg(false) };
   }
@@ -285,6 +289,23 @@ export class Postgres {
           return { ok: true, detail: 'started' };
         });
         return true;
+      case 'restart-postgres': {
+        // pg_ctl restart -m fast: the server stops at once (waiting commits end) and starts again,
+        // as configured: a fenced server comes back fenced (readOnly stays).
+        const plan = p.plannedRestart ?? { takesMs: rng.int(300, 1500), fails: false };
+        p.plannedRestart = null;
+        this.down(n);
+        log(n, 'postgresql stopped for a planned restart');
+        // The shell bounds pg_ctl: a start that takes longer fails, and the server stays down.
+        finish(Math.min(plan.takesMs, RESTART_BOUND_MS), () => {
+          if (plan.takesMs > RESTART_BOUND_MS) return fail(`pg_ctl start timed out after ${RESTART_BOUND_MS} ms`);
+          if (plan.fails || this.stalled(n)) return fail('pg_ctl start failed');
+          p.running = true;
+          log(n, 'postgresql started after a planned restart');
+          return { ok: true, detail: 'restarted' };
+        });
+        return true;
+      }
       case 'rejoin':
         this.#rejoin(n, e.primary as DbNode, finish);
         return true;

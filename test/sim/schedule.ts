@@ -45,6 +45,15 @@ export type Fault =
   | { readonly kind: 'switchover'; readonly at: number }
   | { readonly kind: 'maintenance'; readonly at: number; readonly durMs: number }
   /**
+   * `pgvip restart` of the node that is primary (or standby) when it comes: its PostgreSQL stops and
+   * takes restartMs to start again (or fails to start, when `fails`); failure handling is held for at
+   * most timeoutMs.
+   */
+  | {
+    readonly kind: 'planned-restart'; readonly at: number; readonly node: 'primary' | 'standby';
+    readonly timeoutMs: number; readonly restartMs: number; readonly fails: boolean;
+  }
+  /**
    * Someone holding the cluster key sends `to` a correctly signed lease request in the name of `from`
    * for a term no vote created: `ahead` terms above the newest any node holds, or 2^53 − 1.
    * The wire bound stops the latter before the core in a daemon; the simulator hands it to the core.
@@ -119,6 +128,8 @@ export function describeFault(f: Fault): string {
       return 'operator: switchover';
     case 'maintenance':
       return `operator: maintenance on for ${f.durMs} ms`;
+    case 'planned-restart':
+      return `operator: restart the ${f.node} (takes ${f.restartMs} ms${f.fails ? ', then fails to start' : ''}; hold at most ${f.timeoutMs} ms)`;
     case 'veto-promote':
       return `the before-promote hook on ${f.node} vetoes every promotion for ${f.durMs} ms`;
     case 'forge-lease-request':

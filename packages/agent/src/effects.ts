@@ -80,6 +80,14 @@ export async function runEffect(id: number, effect: Effect, p: EffectPorts): Pro
       case 'start-postgres':
         await p.pg.start();
         return ok('postgresql started');
+      case 'restart-postgres': {
+        // A planned restart (pgvip restart): a fast stop (sessions end, a clean shutdown checkpoint),
+        // then a start as configured; a primary's read-only fence is in its files and comes back with it.
+        const startedAt = performance.now();
+        await p.pg.stop('fast');
+        await p.pg.start();
+        return ok(`postgresql restarted in ${Math.round(performance.now() - startedAt)} ms`);
+      }
       case 'rejoin': {
         const primary = p.endpoints[effect.primary];
         if (primary === undefined) return { id, ok: false, detail: `no PostgreSQL endpoint configured for ${effect.primary}` };

@@ -57,7 +57,7 @@ for (const [what, bytes] of [
     for (const call of [() => client.send('witness', lease), () => client.status('witness')]) {
       await assert.rejects(call(), (e) => {
         assert.ok(isPgvipError(e, 'PGVIP_REPLY_TOO_LARGE'), `got ${String(e)}`);
-        assert.match(e.message, /witness (POST \/v1\/lease|GET \/v1\/status): the reply is .* at most 65536 bytes/);
+        assert.match(e.message, /witness (POST \/v1\/lease|GET \/v2\/status): the reply is .* at most 65536 bytes/);
         return true;
       });
     }

@@ -7,6 +7,7 @@ import type {
   LeaseReply,
   LeaseRequest,
   ManualPromote,
+  RestartRequest,
   SwitchoverRequest,
   SyncUpdate,
   SyncUpdateReply,
@@ -45,6 +46,7 @@ export const voteReply: VoteReply = { ...envelope, from: 'witness', term: 8, kin
 export const syncUpdate: SyncUpdate = { ...envelope, kind: 'sync-update', standby: 'db-b', change: 'degrade' };
 export const syncUpdateReply: SyncUpdateReply = { ...envelope, from: 'witness', kind: 'sync-update-reply', granted: true, reason: 'db-b unreachable from witness too' };
 export const switchoverRequest: SwitchoverRequest = { ...envelope, from: 'witness', kind: 'switchover-request', to: 'db-b' };
+export const restartRequest: RestartRequest = { ...envelope, from: 'witness', kind: 'restart-request', to: 'db-a', timeoutMs: 60_000 };
 export const handover: Handover = { ...envelope, kind: 'handover', to: 'db-b', finalLsn: 0x1_00000000n, timeline: 3 };
 export const manualPromote: ManualPromote = { ...envelope, from: 'witness', term: 8, kind: 'manual-promote', acceptDataLoss: true, requestedBy: 'alice via pgvip promote' };
 export const ack: Ack = { ...envelope, from: 'db-b', kind: 'ack', accepted: true, reason: '' };
@@ -59,6 +61,7 @@ export const everyMessage = [
   syncUpdate,
   syncUpdateReply,
   switchoverRequest,
+  restartRequest,
   handover,
   manualPromote,
   ack,

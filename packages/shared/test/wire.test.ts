@@ -112,9 +112,15 @@ describe('wire: endpoints', () => {
   it('gives every request kind its own route', () => {
     const routes = Object.values(endpoints).map((e) => `${e.method} ${e.path}`);
     assert.equal(new Set(routes).size, routes.length);
-    assert.deepEqual(Object.keys(endpoints).sort(), ['handover', 'lease-release', 'lease-request', 'manual-promote', 'status', 'switchover-request', 'sync-update', 'vote-request']);
+    assert.deepEqual(Object.keys(endpoints).sort(), [
+      'handover', 'lease-release', 'lease-request', 'manual-promote', 'restart-request', 'status', 'status-v2',
+      'switchover-request', 'sync-update', 'vote-request',
+    ]);
     assert.equal(endpoints.status.method, 'GET');
     assert.equal(endpoints.status.request, null);
+    // Added in protocol v2, beside the v1 routes, which keep their meaning.
+    assert.equal(endpoints['status-v2'].path, '/v2/status');
+    assert.equal(endpoints['restart-request'].path, '/v2/restart');
   });
 
   it('routes a message by its kind and parses the reply with the endpoint schema', () => {

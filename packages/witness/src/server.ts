@@ -21,10 +21,14 @@ import {
   type Verifier,
 } from '@pgvip/shared';
 
-/** A listener's TLS: serve HTTPS with `material`; `mutual`: require a client certificate from its CA. */
+/**
+ * A listener's TLS: serve HTTPS with `material`; `mutual`: require a client certificate from its CA;
+ * `plaintextToo`: serve plain HTTP on the same port as well (the peer listener under tls.transition).
+ */
 export interface ServerTls {
   readonly material: TlsMaterial;
   readonly mutual: boolean;
+  readonly plaintextToo?: boolean;
 }
 import type { ClusterRunner } from './cluster-runner.js';
 import type { History } from './history.js';
@@ -49,7 +53,7 @@ export function buildServer(deps: ProtocolServerDeps): FastifyInstance {
     ...serverLimitOptions(deps.tls === undefined ? {} : { tls: deps.tls }),
   });
   // Timeouts, body size and a connection cap, as on every pgvip server (transport/server-limits.ts).
-  applyServerLimits(app);
+  applyServerLimits(app, { plaintextToo: deps.tls?.plaintextToo === true });
   registerProtocolRoutes(app, {
     daemon: 'witness',
     verifier: deps.verifier,
@@ -84,6 +88,13 @@ const HISTORY_LIMIT_MAX = 1000;
 /** A scheduled switchover may name a time slightly in the past (clock skew, typing time); older means a mistake. */
 const SWITCHOVER_PAST_TOLERANCE_MS = 60_000;
 const SWITCHOVER_MAX_AHEAD_MS = 7 * 24 * 3600_000;
+/**
+ * `pgvip restart`: how long failure handling is held for a planned restart at most (the node's
+ * PostgreSQL must be back by then, or the restart is handled as a failure).
+ */
+export const RESTART_TIMEOUT_DEFAULT_MS = 60_000;
+const RESTART_TIMEOUT_MIN_MS = 1_000;
+const RESTART_TIMEOUT_MAX_MS = 600_000;
 
 export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
   const app = Fastify({
@@ -188,6 +199,20 @@ export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
     return command(reply, runner, { kind: 'maintenance', on: body.on, by: by.label }, by, `maintenance ${body.on ? 'on' : 'off'}`);
   });
 
+  app.post('/api/v1/clusters/:name/restart', async (req: Post, reply) => {
+    const runner = runnerOf(req.params.name);
+    const body = objectBody(req.body, ['node', 'timeoutMs']);
+    const node = typeof body.node === 'string' && runner.nodes.includes(body.node) ? body.node : null;
+    if (node === null) {
+      throw badRequest(`node: ${JSON.stringify(body.node)} is not a node of ${runner.name} (nodes: ${runner.nodes.join(', ')})`);
+    }
+    const timeoutMs = body.timeoutMs === undefined
+      ? RESTART_TIMEOUT_DEFAULT_MS
+      : wholeNumber(String(body.timeoutMs), 'timeoutMs', RESTART_TIMEOUT_MIN_MS, RESTART_TIMEOUT_MAX_MS);
+    const by = claimedOperator(req);
+    return command(reply, runner, { kind: 'restart', node, timeoutMs, by: by.label }, by, `restart of ${node}`);
+  });
+
   async function command(
     reply: FastifyReply,
     runner: ClusterRunner,
@@ -198,7 +223,9 @@ export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
     const result = runner.operator(cmd);
     // The node the command is about: as named, or as the core chose it (by default the other node).
     let node: string | null = null;
-    if (cmd.kind !== 'maintenance') {
+    if (cmd.kind === 'restart') {
+      node = cmd.node;
+    } else if (cmd.kind !== 'maintenance') {
       const chosen = cmd.kind === 'failover' ? runner.durable.primaryOfTerm : (runner.state.switchover?.to ?? null);
       node = cmd.to ?? (result.verdict.ok ? chosen : null);
     }

@@ -18,6 +18,7 @@ export const notificationEvents = {
   'node-recovered': 'a node reported unreachable or failed answers again as a running primary or standby; held back while the node flaps (notifications.nodeHoldDownMs)',
   'agent-down': 'an agent is down while its PostgreSQL still runs (systemd should restart it)',
   maintenance: 'automatic failover was paused or resumed for the cluster',
+  'planned-restart': 'a planned restart of a node\'s PostgreSQL (`pgvip restart`) began, was refused, finished, or ran past its deadline (then it is handled as a failure); raised by the witness, and by the agent in its log',
   'manual-override': 'an operator forced a failover, accepting possible data loss',
 } as const;
 

@@ -53,6 +53,11 @@ export type Effect =
   | { readonly kind: 'verify-vip' }
   /** Start PostgreSQL again (pg_ctl start) in its configured role; a fenced server comes back read-only. */
   | { readonly kind: 'start-postgres' }
+  /**
+   * A planned restart: stop PostgreSQL (fast) and start it again as it is configured; a fenced
+   * server comes back fenced (the fence is in its files).
+   */
+  | { readonly kind: 'restart-postgres' }
   /** Rewind (or re-clone) this node and start it as a standby of `primary`. */
   | { readonly kind: 'rejoin'; readonly primary: NodeId };
 
@@ -71,6 +76,7 @@ export type NotifyEvent =
   | 'sync-degraded'
   | 'sync-restored'
   | 'maintenance'
+  | 'planned-restart'
   | 'manual-failover'
   | 'agent-unreachable'
   | 'node-unreachable'

@@ -11,7 +11,7 @@ import type { EffectResult } from './actions.js';
 import { assumedPromise } from './grantor.js';
 import type { AgentStatus, PeerReply, PgSnapshot } from './messages.js';
 import { bootstrap, maybeCampaign, onVoteReply } from './agent/campaign.js';
-import { isPrimaryOfTerm, leaseRemainingMs, releasedOwnLease, showsHealthyPrimary } from './agent/facts.js';
+import { isPrimaryOfTerm, leaseRemainingMs, releasedOwnLease, restartHeld, showsHealthyPrimary } from './agent/facts.js';
 import { initialFence, onFenceDone, unfenced } from './agent/fence.js';
 import {
   checkLease, initialLease, onLeaseReply, releaseIfPgFailed, renewLease, restartFencedPostgres,
@@ -21,6 +21,7 @@ import {
 } from './agent/promotion.js';
 import { initialRejoin, onRejoinDone, rejoinIfPossible } from './agent/rejoin.js';
 import { onRequest } from './agent/requests.js';
+import { onRestartDone, progressRestart, restartFenced, restartObserved } from './agent/restart.js';
 import type { AgentDurable, AgentInput, AgentOutput, AgentSettings, AgentState, WriteProbe } from './agent/state.js';
 import { Step } from './agent/step.js';
 import { fenceDoneForSwitchover, progressSwitchover } from './agent/switchover.js';
@@ -38,6 +39,7 @@ export type { FenceState } from './agent/fence.js';
 export type { HolderLease, HolderRelease, LeaseSend } from './agent/lease.js';
 export type { PromotionState } from './agent/promotion.js';
 export { rejoinBackoffMs, type RejoinState } from './agent/rejoin.js';
+export type { RestartState } from './agent/restart.js';
 export type { SwitchoverState } from './agent/switchover.js';
 export type { SyncState } from './agent/sync.js';
 export { vipErrorAfterFailures, type VipPhase, type VipState } from './agent/vip.js';
@@ -76,6 +78,7 @@ export function bootAgent(settings: AgentSettings, durable: AgentDurable, nowMs:
     switchover: null,
     rejoin: initialRejoin,
     campaign: null,
+    restart: null,
   };
 }
 
@@ -121,6 +124,7 @@ function evaluate(st: Step): void {
 function actAsPrimary(st: Step): void {
   const pg = st.s.pg;
   if (pg === null) return;
+  if (progressRestart(st)) return;
   if (releaseIfPgFailed(st)) return;
   if (pg.inRecovery) return promotionPipeline(st);
   if (!pg.running) return restartFencedPostgres(st);
@@ -143,6 +147,7 @@ function actAsNonPrimary(st: Step): void {
   const pg = s.pg;
   if (pg === null) return;
   if (s.durable.term === 0) return bootstrap(st);
+  if (progressRestart(st)) return;
   if (!pg.inRecovery) return rejoinIfPossible(st);
   if (s.inFlight !== null && s.inFlight.kind === 'rejoin') return;
   maybeCampaign(st);
@@ -158,17 +163,25 @@ function renewLeaseIfPrimary(st: Step): void {
 function observe(st: Step, pg: PgSnapshot, writeProbe: WriteProbe, peer: AgentStatus | null): void {
   const s = st.s;
   const peerFailed = peerCheckFailed(s, pg, peer);
-  const probeFailed = writeProbe === 'stalled' || writeProbe === 'failed' || (!pg.running && isPrimaryOfTerm(s));
+  // A standby that streamed until its primary's planned restart began counts as streaming through it:
+  // the primary writes nothing meanwhile (it restarts behind its fence), and its renewals report the
+  // final LSN. So a restart that outlasts its deadline meets an eligible standby, as a failure would.
+  const streamedThrough = peerRestarting(s, peer) && s.lastStreamingAtMs !== null
+    && s.nowMs - s.lastStreamingAtMs <= s.settings.timings.streamingGraceMs;
+  // A planned restart's down server is no failure while its hold lasts (agent/restart.ts).
+  const probeFailed = !restartHeld(s)
+    && (writeProbe === 'stalled' || writeProbe === 'failed' || (!pg.running && isPrimaryOfTerm(s)));
   st.set({
     pg,
     peer,
     peerFailedChecks: peerFailed ? s.peerFailedChecks + 1 : 0,
-    lastStreamingAtMs: pg.streaming ? s.nowMs : s.lastStreamingAtMs,
+    lastStreamingAtMs: pg.streaming || streamedThrough ? s.nowMs : s.lastStreamingAtMs,
     // A probe still in flight ('not-run') neither counts nor clears: a stalled probe outlives ticks.
     writeProbeFailures: probeFailed
       ? s.writeProbeFailures + 1
       : writeProbe === 'not-run' && pg.running ? s.writeProbeFailures : 0,
   });
+  restartObserved(st);
   if (peerFailed && st.s.peerFailedChecks === s.settings.timings.failureChecks) {
     st.notify('failure-detected', `${s.settings.peer} failed ${st.s.peerFailedChecks} consecutive checks`);
   }
@@ -181,9 +194,20 @@ function observe(st: Step, pg: PgSnapshot, writeProbe: WriteProbe, peer: AgentSt
   }
 }
 
+/**
+ * Our primary says it runs a planned restart, in our term, holding its lease: it has not failed (its
+ * own deadline bounds the claim, and while the lease lasts no failover could follow anyway).
+ */
+function peerRestarting(s: AgentState, peer: AgentStatus | null): boolean {
+  return peer !== null && peer.restarting === true && peer.term === s.durable.term
+    && peer.primaryOfTerm === s.settings.peer && s.durable.primaryOfTerm === s.settings.peer
+    && peer.leaseRemainingMs > 0;
+}
+
 /** One check of the peer as a primary failed: judged on two signals, never on the agent alone. */
 function peerCheckFailed(s: AgentState, pg: PgSnapshot, peer: AgentStatus | null): boolean {
   if (isPrimaryOfTerm(s) || s.durable.primaryOfTerm !== s.settings.peer) return false;
+  if (peerRestarting(s, peer)) return false;
   // A reachable agent is believed about its primary, unless WAL still streams from a writable server.
   if (peer !== null) return !(showsHealthyPrimary(peer) || (pg.streaming && peer.pg.running && peer.pg.writable));
   // Agent unreachable: only a failure if PostgreSQL stopped streaming to us too.
@@ -218,12 +242,14 @@ function onEffectDone(st: Step, r: EffectResult): void {
   if (s.fenceInFlight !== null && s.fenceInFlight.id === r.id) {
     onFenceDone(st, r);
     if (r.ok) fenceDoneForSwitchover(st, r.finalLsn ?? s.pg?.lsn ?? 0n);
+    if (r.ok) restartFenced(st, r.finalLsn ?? s.pg?.lsn ?? 0n);
     return;
   }
   const f = s.inFlight;
   if (f === null || f.id !== r.id) return; // a result from an earlier incarnation or a stale effect
   st.set({ inFlight: null });
   if (f.kind === 'rejoin') onRejoinDone(st, r);
+  if (f.kind === 'restart-postgres') onRestartDone(st, r);
   if (isVipEffect(f.kind)) onVipEffectDone(st, f.kind, r);
   if (!r.ok) {
     st.because(`${f.kind} failed: ${r.detail}; will retry`);
@@ -246,6 +272,7 @@ function onEffectDone(st: Step, r: EffectResult): void {
       return;
     case 'fence':
     case 'start-postgres':
+    case 'restart-postgres':
     case 'rejoin':
     case 'verify-vip':
     case 'move-vip-cloud':

@@ -51,6 +51,17 @@ export interface AgentStatus extends Envelope {
   /** Why this node could not be promoted right now, or null when it is eligible. */
   readonly promotionBlocker: string | null;
   readonly maintenance: boolean;
+  /**
+   * Protocol v2 only (GET /v2/status; absent on /v1/status): this node runs a planned restart of its
+   * PostgreSQL (core/agent/restart.ts) and holds its failure handling until it is back or the
+   * restart's deadline passed. Absent when false.
+   */
+  readonly restarting?: boolean;
+  /**
+   * Protocol v2 only: PostgreSQL reports a setting changed in its files that waits for a restart
+   * (pg_settings.pending_restart). Set by the agent's shell; absent when unknown.
+   */
+  readonly pendingRestart?: boolean;
 }
 
 /** The primary asks a grantor to renew its lease; carries its replication position. */
@@ -140,6 +151,17 @@ export interface ManualPromote extends Envelope {
   readonly requestedBy: string;
 }
 
+/**
+ * Witness → node (protocol v2, POST /v2/restart): restart PostgreSQL now, as a planned restart that
+ * is no failure, holding failure handling for at most `timeoutMs` on the node's own clock.
+ */
+export interface RestartRequest extends Envelope {
+  readonly kind: 'restart-request';
+  /** The node asked to restart (the receiver checks that it is itself). */
+  readonly to: NodeId;
+  readonly timeoutMs: number;
+}
+
 /** A generic acknowledgement for one-way notices (release, handover, switchover-request). */
 export interface Ack extends Envelope {
   readonly kind: 'ack';
@@ -153,6 +175,7 @@ export type PeerRequest =
   | VoteRequest
   | SyncUpdate
   | SwitchoverRequest
+  | RestartRequest
   | Handover
   | ManualPromote;
 export type PeerReply = LeaseReply | VoteReply | SyncUpdateReply | Ack;

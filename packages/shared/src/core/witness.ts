@@ -10,6 +10,7 @@
 import { assumedPromise } from './grantor.js';
 import type { NodeId } from './messages.js';
 import { onOperator, maybeSendSwitchover, onReply } from './witness/operator.js';
+import { maybeSendRestart } from './witness/restart.js';
 import { onRequest } from './witness/requests.js';
 import {
   Step, type NodeView, type WitnessDurable, type WitnessInput, type WitnessOutput, type WitnessSettings,
@@ -18,8 +19,8 @@ import {
 import { onPoll, watchForBlockedFailover } from './witness/watch.js';
 
 export type {
-  BlockedWatch, NodeView, OperatorCommand, PlannedSwitchover, WitnessDurable, WitnessInput, WitnessOutput,
-  WitnessSettings, WitnessState,
+  BlockedWatch, NodeView, OperatorCommand, PlannedRestart, PlannedSwitchover, WitnessDurable, WitnessInput,
+  WitnessOutput, WitnessSettings, WitnessState,
 } from './witness/state.js';
 export { initialWitnessDurable } from './witness/state.js';
 export { primaryFailed } from './witness/watch.js';
@@ -54,6 +55,7 @@ export function stepWitness(state: WitnessState, input: WitnessInput): WitnessOu
       onPoll(st, input.node, input.status, input.pgReachable);
       watchForBlockedFailover(st);
       maybeSendSwitchover(st);
+      maybeSendRestart(st);
       return st.output(`polled ${input.node}`);
     case 'request':
       onRequest(st, input.msg, input.peerLeaseValidMs);

@@ -2,6 +2,7 @@
 // per peer so requests arrive in the order they were signed, a timeout on every call, and replies that
 // are authenticated and parsed before anyone sees them.
 import { Pool } from 'undici';
+import { AUTH_HEADER } from '../auth/header.js';
 import type { Signer } from '../auth/signer.js';
 import type { AgentStatus, NodeId, PeerReply, PeerRequest } from '../core/messages.js';
 import { PgvipError, isPgvipError } from '../errors.js';
@@ -42,10 +43,17 @@ export interface PeerClientOptions {
  */
 export const leaseValidHeader = 'x-pgvip-lease-valid-ms';
 
+/** How long a peer whose agent predates GET /v2/status is polled on /v1/status before v2 is tried again. */
+export const V1_STATUS_RECHECK_MS = 60_000;
+
 export interface PeerClient {
   /** Send one protocol request; resolves with the verified, parsed reply. Throws PgvipError. */
   send(to: NodeId, msg: PeerRequest): Promise<PeerReply>;
-  /** GET /v1/status of an agent. Throws PgvipError. */
+  /**
+   * GET /v2/status of an agent, or GET /v1/status when the agent predates v2 (it answers /v2/status
+   * with an unsigned 404; asked again after V1_STATUS_RECHECK_MS, so an upgraded agent is noticed).
+   * Throws PgvipError.
+   */
   status(to: NodeId): Promise<AgentStatus>;
   /**
    * GET /v2/events of an agent: its own events after `cursor` (wire/agent-events.ts). Throws
@@ -97,11 +105,14 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
 
   type Route = Pick<EndpointSpec, 'method'> & { readonly path: string };
 
-  async function exchange(to: NodeId, spec: Route, body: string): Promise<string> {
+  async function exchange(to: NodeId, spec: Route, body: string, ifServed = false): Promise<string | null> {
     // At most two attempts: the second only when the peer restarted (new epoch) and asked for it.
     for (let attempt = 1; ; attempt++) {
       const signed = options.signer.signRequest({ to, method: spec.method, path: spec.path, body });
       const raw = await call(to, spec, body, signed.headers);
+      // A route the peer does not have (it predates it) is an unsigned 404 from its web server. Not
+      // authenticated, so it may only ever make the caller fall back to an older route.
+      if (ifServed && raw.status === 404 && raw.headers[AUTH_HEADER] === undefined) return null;
       const verdict = options.signer.verifyReply({
         request: signed,
         status: raw.status,
@@ -162,19 +173,29 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
     }
   }
 
+  /** When each peer that predates GET /v2/status is asked for it again (monotonic ms). */
+  const v1StatusUntil = new Map<NodeId, number>();
+
   return {
     async send(to, msg) {
       const spec = endpoints[msg.kind];
       const text = await exchange(to, spec, serializeMessage(msg));
-      return decodeMessageBody(spec.reply, text) as PeerReply;
+      return decodeMessageBody(spec.reply, text!) as PeerReply;
     },
     async status(to) {
-      const spec = endpoints.status;
-      const text = await exchange(to, spec, '');
-      return decodeMessageBody(spec.reply, text) as AgentStatus;
+      if ((v1StatusUntil.get(to) ?? -Infinity) <= performance.now()) {
+        const text = await exchange(to, endpoints['status-v2'], '', true);
+        if (text !== null) {
+          v1StatusUntil.delete(to);
+          return decodeMessageBody(endpoints['status-v2'].reply, text) as AgentStatus;
+        }
+        v1StatusUntil.set(to, performance.now() + V1_STATUS_RECHECK_MS);
+      }
+      const text = await exchange(to, endpoints.status, '');
+      return decodeMessageBody(endpoints.status.reply, text!) as AgentStatus;
     },
     async events(to, cursor) {
-      return decodeAgentEventsReply(await exchange(to, { method: 'GET', path: agentEventsRequestPath(cursor) }, ''));
+      return decodeAgentEventsReply((await exchange(to, { method: 'GET', path: agentEventsRequestPath(cursor) }, ''))!);
     },
     async close() {
       await Promise.all([...pools.values()].map((p) => p.close()));

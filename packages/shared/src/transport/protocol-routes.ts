@@ -7,6 +7,7 @@ import type { AgentStatus, PeerReply, PeerRequest } from '../core/messages.js';
 import { PgvipError, isPgvipError } from '../errors.js';
 import { decodeMessageBody, serializeMessage } from '../wire/codec.js';
 import { endpoints, type Daemon, type EndpointName } from '../wire/endpoints.js';
+import { agentStatusV1Of } from '../wire/messages.js';
 import { leaseValidHeader } from './peer-client.js';
 import { refusalLog } from './server-limits.js';
 
@@ -15,7 +16,10 @@ export interface ProtocolHandlers {
   readonly verifier: Verifier;
   /** Handle one verified, parsed request and return its reply. */
   handle(msg: PeerRequest, from: VerifiedRequest, meta: RequestMeta): Promise<PeerReply> | PeerReply;
-  /** For agents: the status served on GET /v1/status (for the cluster named by the signer). */
+  /**
+   * For agents: the status served on GET /v2/status (for the cluster named by the signer), and
+   * without the fields added since v1 on GET /v1/status.
+   */
   status?(cluster: string): AgentStatus;
 }
 
@@ -53,9 +57,11 @@ export function registerProtocolRoutes(app: FastifyInstance, h: ProtocolHandlers
         try {
           verified = h.verifier.verifyRequest({ method: req.method, path: req.url, headers: req.headers, body: raw });
           let out: string;
-          if (name === 'status') {
+          if (name === 'status' || name === 'status-v2') {
             if (h.status === undefined) throw new PgvipError('PGVIP_NOT_FOUND', 'this daemon serves no status');
-            out = serializeMessage(h.status(verified.cluster));
+            const status = h.status(verified.cluster);
+            // v1 peers parse strictly: they get exactly the fields they know.
+            out = serializeMessage(name === 'status' ? agentStatusV1Of(status) : status);
           } else {
             const msg = decodeMessageBody(spec.request!, raw) as PeerRequest;
             checkEnvelopeIdentity(msg, verified);

@@ -7,14 +7,19 @@
 import type { z } from 'zod';
 import type { Ack, AgentStatus, LeaseReply, PeerRequest, SyncUpdateReply, VoteReply } from '../core/messages.js';
 import type { Equals, Expect } from './exact.js';
+import type { agentStatusV1Of } from './messages.js';
+
+type AgentStatusV1 = ReturnType<typeof agentStatusV1Of>;
 import {
   ackSchema,
   agentStatusSchema,
+  agentStatusV1Schema,
   handoverSchema,
   leaseReleaseSchema,
   leaseReplySchema,
   leaseRequestSchema,
   manualPromoteSchema,
+  restartRequestSchema,
   switchoverRequestSchema,
   syncUpdateReplySchema,
   syncUpdateSchema,
@@ -26,19 +31,27 @@ export type Daemon = 'agent' | 'witness';
 
 export interface EndpointSpec {
   readonly method: 'GET' | 'POST';
-  readonly path: `/v1/${string}`;
+  readonly path: `/v1/${string}` | `/v2/${string}`;
   /** The schema of the JSON body, or null for a GET without one. */
   readonly request: z.ZodType | null;
   readonly reply: z.ZodType;
   readonly servedBy: readonly Daemon[];
 }
 
-/** Endpoint names: the `kind` of the request message sent there, or 'status' for GET /v1/status. */
-export type EndpointName = PeerRequest['kind'] | 'status';
+/**
+ * Endpoint names: the `kind` of the request message sent there, or 'status' for GET /v1/status and
+ * 'status-v2' for GET /v2/status.
+ */
+export type EndpointName = PeerRequest['kind'] | 'status' | 'status-v2';
 
 export const endpoints = {
   /** An agent's report on itself; the witness and the peer agent poll it every heartbeat. */
-  status: { method: 'GET', path: '/v1/status', request: null, reply: agentStatusSchema, servedBy: ['agent'] },
+  status: { method: 'GET', path: '/v1/status', request: null, reply: agentStatusV1Schema, servedBy: ['agent'] },
+  /**
+   * Protocol v2: the status with the optional fields added since v1 (a planned restart, pending
+   * restart). Peers ask it first and fall back to /v1/status when an agent predates it.
+   */
+  'status-v2': { method: 'GET', path: '/v2/status', request: null, reply: agentStatusSchema, servedBy: ['agent'] },
   /** The primary renews its lease with the witness and with the standby. */
   'lease-request': { method: 'POST', path: '/v1/lease', request: leaseRequestSchema, reply: leaseReplySchema, servedBy: ['agent', 'witness'] },
   /** The fenced primary gives its lease back early (fast path). */
@@ -49,6 +62,8 @@ export const endpoints = {
   'sync-update': { method: 'POST', path: '/v1/sync', request: syncUpdateSchema, reply: syncUpdateReplySchema, servedBy: ['witness'] },
   /** The witness tells the primary to start a planned switchover. */
   'switchover-request': { method: 'POST', path: '/v1/switchover', request: switchoverRequestSchema, reply: ackSchema, servedBy: ['agent'] },
+  /** Protocol v2: the witness asks a node for a planned restart of its PostgreSQL (`pgvip restart`). */
+  'restart-request': { method: 'POST', path: '/v2/restart', request: restartRequestSchema, reply: ackSchema, servedBy: ['agent'] },
   /** The fenced, caught-up old primary hands its term over to the standby. */
   handover: { method: 'POST', path: '/v1/handover', request: handoverSchema, reply: ackSchema, servedBy: ['agent'] },
   /** An operator's explicit promotion of a standby, accepting data loss. */
@@ -65,7 +80,9 @@ export type ReplyOf<N extends EndpointName> = z.output<(typeof endpoints)[N]['re
 
 /** Which reply each request gets; the check below holds the table to it. */
 interface RepliesByEndpoint {
-  status: AgentStatus;
+  status: AgentStatusV1;
+  'status-v2': AgentStatus;
+  'restart-request': Ack;
   'lease-request': LeaseReply;
   'lease-release': Ack;
   'vote-request': VoteReply;

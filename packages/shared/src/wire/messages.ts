@@ -14,6 +14,7 @@ import type {
   LeaseRequest,
   ManualPromote,
   PgSnapshot,
+  RestartRequest,
   SwitchoverRequest,
   SyncUpdate,
   SyncUpdateReply,
@@ -49,17 +50,36 @@ export const pgSnapshotSchema = z
   })
   .readonly();
 
+const agentStatusV1Shape = {
+  ...envelopeShape,
+  primaryOfTerm: nodeIdSchema.nullable(),
+  role: agentRoleSchema,
+  pg: pgSnapshotSchema,
+  leaseRemainingMs: durationMsSchema,
+  promotionBlocker: reasonSchema.nullable(),
+  maintenance: z.boolean(),
+};
+
+/** GET /v1/status: exactly the fields of the first release (v1 peers parse it strictly). */
+export const agentStatusV1Schema = z.strictObject(agentStatusV1Shape).readonly();
+
+/**
+ * GET /v2/status: the v1 fields and the optional ones added since. Unknown top-level fields are
+ * dropped, not refused, so a later release may add optional fields here without a new path.
+ */
 export const agentStatusSchema = z
-  .strictObject({
-    ...envelopeShape,
-    primaryOfTerm: nodeIdSchema.nullable(),
-    role: agentRoleSchema,
-    pg: pgSnapshotSchema,
-    leaseRemainingMs: durationMsSchema,
-    promotionBlocker: reasonSchema.nullable(),
-    maintenance: z.boolean(),
+  .object({
+    ...agentStatusV1Shape,
+    restarting: z.boolean().optional(),
+    pendingRestart: z.boolean().optional(),
   })
   .readonly();
+
+/** A status as the v1 route serves it: the fields added since v1 left out. */
+export function agentStatusV1Of(status: AgentStatus): z.output<typeof agentStatusV1Schema> {
+  const { restarting: _restarting, pendingRestart: _pendingRestart, ...v1 } = status;
+  return v1;
+}
 
 export const leaseRequestSchema = z
   .strictObject({
@@ -139,6 +159,15 @@ export const switchoverRequestSchema = z
   })
   .readonly();
 
+export const restartRequestSchema = z
+  .strictObject({
+    ...envelopeShape,
+    kind: z.literal('restart-request'),
+    to: nodeIdSchema,
+    timeoutMs: durationMsSchema,
+  })
+  .readonly();
+
 export const handoverSchema = z
   .strictObject({
     ...envelopeShape,
@@ -178,6 +207,7 @@ export const schemasByKind = {
   'sync-update': syncUpdateSchema,
   'sync-update-reply': syncUpdateReplySchema,
   'switchover-request': switchoverRequestSchema,
+  'restart-request': restartRequestSchema,
   handover: handoverSchema,
   'manual-promote': manualPromoteSchema,
   ack: ackSchema,
@@ -197,6 +227,7 @@ export type SchemasMatchCoreTypes = [
   Expect<Equals<z.output<typeof syncUpdateSchema>, SyncUpdate>>,
   Expect<Equals<z.output<typeof syncUpdateReplySchema>, SyncUpdateReply>>,
   Expect<Equals<z.output<typeof switchoverRequestSchema>, SwitchoverRequest>>,
+  Expect<Equals<z.output<typeof restartRequestSchema>, RestartRequest>>,
   Expect<Equals<z.output<typeof handoverSchema>, Handover>>,
   Expect<Equals<z.output<typeof manualPromoteSchema>, ManualPromote>>,
   Expect<Equals<z.output<typeof ackSchema>, Ack>>,

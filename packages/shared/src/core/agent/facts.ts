@@ -35,6 +35,12 @@ export function releasedOwnLease(s: AgentState): boolean {
   return s.lease.release.phase === 'released' && s.lease.release.term === s.durable.term;
 }
 
+/** A planned restart's hold is on (agent/restart.ts): asked for in this term, its deadline not passed. */
+export function restartHeld(s: AgentState): boolean {
+  const r = s.restart;
+  return r !== null && r.term === s.durable.term && s.nowMs < r.untilMs;
+}
+
 /** Boot grace of a restarted primary: one lease round trip before it fences for want of a lease. */
 export function inBootGrace(s: AgentState): boolean {
   const t = s.settings.timings;
@@ -47,7 +53,9 @@ export function inBootGrace(s: AgentState): boolean {
  * lease or boot grace may hold it.
  */
 export function mayHoldVip(s: AgentState): boolean {
-  if (!isPrimaryOfTerm(s) || s.fence.fenced || releasedOwnLease(s) || s.pg === null) return false;
+  if (!isPrimaryOfTerm(s) || releasedOwnLease(s) || s.pg === null) return false;
+  // A planned restart fences the primary but does not end it: it keeps the VIP while its lease lasts.
+  if (s.fence.fenced && !restartHeld(s)) return false;
   return s.pg.inRecovery || leaseRemainingMs(s) > 0 || inBootGrace(s);
 }
 
@@ -98,6 +106,7 @@ export function agentStatus(s: AgentState): AgentStatus {
     leaseRemainingMs: leaseRemainingMs(s),
     promotionBlocker: blocker(s),
     maintenance: s.maintenance,
+    ...(restartHeld(s) ? { restarting: true } : {}),
   };
 }
 

@@ -4,7 +4,7 @@
 
 import type { LeaseReply, LeaseRequest, NodeId } from '../messages.js';
 import { leaseValidMs, promiseMs } from '../timings.js';
-import { inBootGrace, isPrimaryOfTerm, leaseRemainingMs, releasedOwnLease } from './facts.js';
+import { inBootGrace, isPrimaryOfTerm, leaseRemainingMs, releasedOwnLease, restartHeld } from './facts.js';
 import { fence } from './fence.js';
 import type { Step } from './step.js';
 
@@ -60,16 +60,19 @@ export function checkLease(st: Step): void {
 export function renewLease(st: Step): void {
   const s = st.s;
   const pg = s.pg;
-  // No renewals without a running server: its report (timeline, LSN) would be meaningless.
-  if (pg === null || !pg.running || s.lease.release.phase === 'pending' || releasedOwnLease(s)) return;
+  // No renewals without a running server: its report (timeline, LSN) would be meaningless. Except
+  // in a planned restart, which renews with the report from before it (agent/restart.ts).
+  const held = restartHeld(s) ? s.restart?.report ?? null : null;
+  const report = pg?.running === true ? pg : held;
+  if (report === null || s.lease.release.phase === 'pending' || releasedOwnLease(s)) return;
   const seq = s.lease.nextSeq;
   const msg: LeaseRequest = {
     ...st.envelope(),
     kind: 'lease-request',
     seq,
-    lsn: pg.lsn,
-    timeline: pg.timeline,
-    syncStandby: pg.syncStandby,
+    lsn: report.lsn,
+    timeline: report.timeline,
+    syncStandby: report.syncStandby,
   };
   const sends = [...s.lease.sends, { seq, sentAtMs: s.nowMs, term: s.durable.term }];
   st.set({ lease: { ...s.lease, nextSeq: seq + 1, sends: sends.length > 16 ? sends.slice(-16) : sends } });

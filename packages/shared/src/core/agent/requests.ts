@@ -7,6 +7,7 @@ import { termAfter } from '../terms.js';
 import { isPrimaryOfTerm } from './facts.js';
 import { forcePromotion } from './promotion.js';
 import type { Step } from './step.js';
+import { onRestartRequest } from './restart.js';
 import { onSwitchoverRequest } from './switchover.js';
 import { adoptTerm } from './term.js';
 
@@ -33,6 +34,8 @@ export function onRequest(st: Step, msg: PeerRequest, peerLeaseValidMs: number |
       return 'answered';
     case 'manual-promote':
       return onManualPromote(st, msg);
+    case 'restart-request':
+      return onRestartRequest(st, msg) ? 'evaluate' : 'answered';
     case 'vote-request':
     case 'sync-update':
       // Agents do not vote or arbitrate sync; only the witness does.

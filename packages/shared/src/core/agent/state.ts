@@ -13,6 +13,7 @@ import type { FenceState } from './fence.js';
 import type { HolderLease } from './lease.js';
 import type { PromotionState } from './promotion.js';
 import type { RejoinState } from './rejoin.js';
+import type { RestartState } from './restart.js';
 import type { SwitchoverState } from './switchover.js';
 import type { SyncState } from './sync.js';
 import type { VipState } from './vip.js';
@@ -109,6 +110,8 @@ export interface AgentState {
   readonly switchover: SwitchoverState | null;
   readonly rejoin: RejoinState;
   readonly campaign: CampaignState | null;
+  /** A planned restart of PostgreSQL asked for by the witness (`pgvip restart`), or null. */
+  readonly restart: RestartState | null;
 }
 
 export type WriteProbe = 'ok' | 'stalled' | 'failed' | 'read-only' | 'not-run';

@@ -30,6 +30,7 @@ export function enterTerm(st: Step, durable: AgentDurable): void {
       writeProbeFailures: 0,
       campaign: null,
       switchover: null,
+      restart: null,
     });
   }
   st.persist(durable);

@@ -1,9 +1,11 @@
-// Operators' commands: maintenance, a planned switchover (sent to the primary, resent until it
-// answers) and a forced failover (the witness's own vote for a term, accepting data loss).
+// Operators' commands: maintenance, a planned restart (witness/restart.ts), a planned switchover (sent
+// to the primary, resent until it answers) and a forced failover (the witness's own vote for a term,
+// accepting data loss).
 
 import type { PeerReply, PeerRequest } from '../messages.js';
 import { termAfter, termBoundReached } from '../terms.js';
 import type { OperatorCommand, Step } from './state.js';
+import { onRestartReply, requestRestart } from './restart.js';
 import { enterTerm } from './term.js';
 import { otherNode } from './watch.js';
 
@@ -19,6 +21,8 @@ export function onOperator(st: Step, c: OperatorCommand): void {
       if (d.maintenance !== c.on) st.persist({ ...d, maintenance: c.on });
       st.notify('maintenance', `maintenance ${c.on ? 'on' : 'off'} for ${s.settings.cluster} by ${c.by}`);
       return verdict(true, `maintenance ${c.on ? 'on: automatic failover paused' : 'off: automatic failover active'}`);
+    case 'restart':
+      return requestRestart(st, c.node, c.timeoutMs, c.by, verdict);
     case 'switchover': {
       const primary = d.primaryOfTerm;
       if (primary === null) return verdict(false, 'no primary known; nothing to switch over from');
@@ -62,6 +66,7 @@ export function maybeSendSwitchover(st: Step): void {
 
 /** Only the answer to the switchover request settles a pending switchover (not, say, a manual-promote ack). */
 export function onReply(st: Step, msg: PeerReply, inReplyTo: PeerRequest['kind']): void {
+  if (inReplyTo === 'restart-request') return onRestartReply(st, msg);
   const sw = st.s.switchover;
   if (inReplyTo !== 'switchover-request' || msg.kind !== 'ack' || sw === null || sw.sentAtMs === null) return;
   st.set({ switchover: null });

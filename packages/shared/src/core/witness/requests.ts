@@ -35,6 +35,7 @@ export function onRequest(st: Step, msg: PeerRequest, peerLeaseValidMs: number |
     case 'sync-update':
       return onSyncUpdate(st, msg);
     case 'switchover-request':
+    case 'restart-request':
     case 'handover':
     case 'manual-promote':
       return ack(false, `${msg.kind} is not for the witness`);

@@ -90,6 +90,8 @@ export interface WitnessState {
   readonly switchover: PlannedSwitchover | null;
   /** Whether a failed primary goes unreplaced, and whether operators heard (witness/watch.ts). */
   readonly blocked: BlockedWatch;
+  /** An operator's planned restart of a node's PostgreSQL (witness/restart.ts); absent or null: none. */
+  readonly restart?: PlannedRestart | null;
   /** The last automatic failover this witness voted for since it started (witness/vote.ts). */
   readonly lastFailover?: { readonly atMs: number; readonly to: NodeId; readonly term: number };
 }
@@ -99,6 +101,24 @@ export interface PlannedSwitchover {
   /** When to send it (an operator may delay it), and when it was last sent (resent until answered). */
   readonly atMs: number;
   readonly sentAtMs: number | null;
+}
+
+/**
+ * A planned restart (`pgvip restart`): asked of `node` in `term`, resent until it answers; while it
+ * lasts (until `untilMs` on the witness's clock) the node's failed checks are held for as long as its
+ * agent says it is restarting. Kept in memory: a restarted witness forgets it and checks as usual.
+ */
+export interface PlannedRestart {
+  readonly node: NodeId;
+  readonly term: number;
+  readonly timeoutMs: number;
+  readonly untilMs: number;
+  readonly sentAtMs: number | null;
+  /** The node accepted the request. */
+  readonly accepted: boolean;
+  /** A poll has shown the node restarting. */
+  readonly seenRestarting: boolean;
+  readonly by: string;
 }
 
 export interface BlockedWatch {
@@ -128,6 +148,8 @@ export type WitnessInput =
 
 export type OperatorCommand =
   | { readonly kind: 'maintenance'; readonly on: boolean; readonly by: string }
+  /** A planned restart of `node`'s PostgreSQL, holding failure handling for at most timeoutMs. */
+  | { readonly kind: 'restart'; readonly node: NodeId; readonly timeoutMs: number; readonly by: string }
   | { readonly kind: 'switchover'; readonly to: NodeId | null; readonly delayMs: number; readonly by: string }
   | { readonly kind: 'failover'; readonly to: NodeId | null; readonly acceptDataLoss: boolean; readonly by: string };
 

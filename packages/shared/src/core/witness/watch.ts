@@ -5,6 +5,7 @@
 import type { AgentStatus, NodeId } from '../messages.js';
 import { promiseMs } from '../timings.js';
 import type { HoldDown, NodeView, Step, WitnessState } from './state.js';
+import { restartHoldsCheck, watchRestart } from './restart.js';
 import { adopt } from './term.js';
 
 export function otherNode(s: WitnessState, node: NodeId): NodeId {
@@ -22,6 +23,7 @@ export function primaryFailed(s: WitnessState): boolean {
 /** One check of a node as primary: judged on the agent and on PostgreSQL directly, never the agent alone. */
 function checkFailed(s: WitnessState, node: NodeId, status: AgentStatus | null, pgReachable: boolean): boolean {
   if (node !== s.durable.primaryOfTerm) return false;
+  if (restartHoldsCheck(s, node, status)) return false;
   if (status === null) return !pgReachable;
   if (status.term > s.durable.term) return false;
   return !((status.role === 'primary' || status.role === 'promoting') && status.pg.running);
@@ -71,6 +73,7 @@ export function onPoll(st: Step, node: NodeId, status: AgentStatus | null, pgRea
   if (status !== null && status.term > s.durable.term && status.primaryOfTerm !== null) {
     adopt(st, status.term, status.primaryOfTerm, node);
   }
+  watchRestart(st, node, status);
 }
 
 /**
