@@ -99,7 +99,11 @@ now="$(readlink "$root/opt/pgvip/current")"
 unit="pgvip-$role.service"
 if [[ -z "$root" && -d /run/systemd/system ]]; then
   # What the daemon checks before it starts, checked now: a refusal leaves the running daemon alone.
-  if ! checked="$(/usr/local/bin/pgvip check-config --kind "$role" "$config" 2>&1)"; then
+  # The agent runs as the PostgreSQL user install.sh recorded (--pg-user), not always "postgres":
+  # its files are checked for that user, or a custom install is refused (or checked as root).
+  check_as=()
+  [[ "$role" == agent ]] && check_as=(--user "$pg_user")
+  if ! checked="$(/usr/local/bin/pgvip check-config --kind "$role" "${check_as[@]}" "$config" 2>&1)"; then
     printf '%s\n' "$checked" >&2
     die "release $now is current but this host fails its checks (above), so $unit was NOT restarted and keeps running the old code: fix it and run systemctl restart $unit, or roll back with: pgvip-upgrade $previous"
   fi
