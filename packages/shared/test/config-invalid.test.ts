@@ -162,6 +162,15 @@ test('the operator API needs a token file unless auth: disabled says otherwise, 
   assert.equal(open.operatorApi.auth, 'disabled');
   const remote = await problemsOf(witness(witnessYaml((d) => { d.operatorApi = { host: '0.0.0.0', auth: 'disabled' }; })), 'PGVIP_CONFIG_INVALID');
   lineAbout(remote, 'witness.yaml', 'operatorApi.auth', 'only be "disabled" when operatorApi.host is a loopback address', 'bind host to 127.0.0.1');
+  // A name that only starts like a loopback address resolves anywhere: it is not loopback
+  for (const host of ['127.0.0.1.example.com', '127.evil.example']) {
+    const named = await problemsOf(witness(witnessYaml((d) => { d.operatorApi = { host, auth: 'disabled' }; })), 'PGVIP_CONFIG_INVALID');
+    lineAbout(named, 'witness.yaml', 'operatorApi.auth', 'only be "disabled" when operatorApi.host is a loopback address');
+  }
+  for (const host of ['127.0.0.2', 'localhost']) {
+    const local = parseConfigText(witnessYaml((d) => { d.operatorApi = { host, auth: 'disabled' }; }), 'witness', 'witness.yaml');
+    assert.equal(local.operatorApi.host, host);
+  }
   const both = await problemsOf(witness(witnessYaml((d) => { d.operatorApi = { auth: 'disabled', tokenFile: '/etc/pgvip/operator.token' }; })), 'PGVIP_CONFIG_INVALID');
   lineAbout(both, 'witness.yaml', 'operatorApi.auth', 'contradicts operatorApi.tokenFile');
 });

@@ -10,6 +10,7 @@
 // checked while the cluster still runs on the witness.
 import { z } from 'zod';
 import { absolutePath, closedObject, host, listOf, oneOf } from './fields.js';
+import { isLoopbackHost } from './loopback.js';
 import { addComposedIssue, problem } from './problem.js';
 import { whenValidAt } from './when-valid.js';
 
@@ -59,10 +60,6 @@ const prefixPattern = /^(\/(?!\.\.?(\/|$))[A-Za-z0-9._-]+)+$/;
 const prefixSentence = 'must be a key path of one or more /segments of letters, digits, ".", "_" or "-" (no trailing /, no . or .. segments, at most 128 characters), e.g. /pgvip';
 
 const userPattern = /^[A-Za-z0-9._@-]{1,64}$/;
-
-function isLoopbackHost(hostname: string): boolean {
-  return hostname === 'localhost' || /^127\./.test(hostname);
-}
 
 const EtcdTlsSchema = closedObject({
   caFile: absolutePath('/etc/pgvip/etcd/ca.crt')

@@ -23,6 +23,7 @@ import {
   shellSafePath,
 } from './fields.js';
 import { HooksSchema } from './hooks-schema.js';
+import { isLoopbackHost } from './loopback.js';
 import { NotificationsSchema } from './notifications-schema.js';
 import { QuorumSchema } from './quorum-schema.js';
 import { RejoinSchema } from './rejoin-schema.js';
@@ -265,10 +266,6 @@ export const AgentConfigSchema = AgentObjectSchema.transform((agent) => {
 
 // ---- the witness file ---------------------------------------------------------------------------
 
-function isLoopback(address: string): boolean {
-  return address === 'localhost' || address === '::1' || /^127\./.test(address);
-}
-
 const OperatorApiSchema = closedObject({
   host: host('127.0.0.1').default('127.0.0.1').describe('Address the operator API (CLI, dashboard, switchover) binds to. Requests must name it (or loopback, localhost, or one of hostNames) in their Host header.'),
   port: port().default(8010).describe('Port of the operator API.'),
@@ -288,10 +285,10 @@ const OperatorApiSchema = closedObject({
     if (api.auth === 'disabled' && api.tokenFile !== undefined) {
       addComposedIssue(ctx, ['auth'], problem('contradicts operatorApi.tokenFile', api.auth, 'remove auth to require the token in tokenFile, or remove tokenFile to run without a token (unsafe)'));
     }
-    if (api.auth === 'disabled' && !isLoopback(api.host)) {
+    if (api.auth === 'disabled' && !isLoopbackHost(api.host)) {
       addComposedIssue(ctx, ['auth'], problem(`may only be "disabled" when operatorApi.host is a loopback address (host is ${api.host})`, api.auth, 'set operatorApi.tokenFile and remove auth, or bind host to 127.0.0.1'));
     }
-    if (api.auth === 'token' && api.tls === undefined && !isLoopback(api.host)) {
+    if (api.auth === 'token' && api.tls === undefined && !isLoopbackHost(api.host)) {
       // The bearer token goes with every request: over plain HTTP beyond loopback, anyone on the path reads it.
       addComposedIssue(ctx, ['tls'], problem(`is required when operatorApi.host is not a loopback address (host is ${api.host}): without it the operator token crosses the network in clear`, undefined, 'set operatorApi.tls.certFile and keyFile (pgvip init --tls writes them), or bind host to 127.0.0.1 and reach the API through SSH'));
     }
