@@ -52,9 +52,12 @@ describe('CDK app: allowForcedStop', { timeout: 120_000 }, () => {
     const params = { region: stack.region, account: stack.account, cluster: example.clusterName };
     const rendered = iam.PolicyDocument.fromJson(renderStopInstancePolicy(params)).toJSON();
     assert.deepEqual(inline, JSON.parse(JSON.stringify(stack.resolve(rendered))));
-    const statement = (inline as { Statement: Array<{ Action: string; Condition: unknown }> }).Statement[0]!;
-    assert.equal(statement.Action, 'ec2:StopInstances');
-    assert.deepEqual(statement.Condition, { StringEquals: { 'aws:ResourceTag/pgvip:cluster': example.clusterName, 'aws:ResourceTag/pgvip:role': 'database' } });
+    type Statement = { Action: string; Resource: unknown; Condition?: unknown };
+    const [statement, check] = (inline as { Statement: Statement[] }).Statement;
+    assert.equal(statement!.Action, 'ec2:StopInstances');
+    assert.deepEqual(statement!.Condition, { StringEquals: { 'aws:ResourceTag/pgvip:cluster': example.clusterName, 'aws:ResourceTag/pgvip:role': 'database' } });
+    // The check before the stop: read-only, and IAM has no narrower grant for it than "*".
+    assert.deepEqual([check!.Action, check!.Resource, check!.Condition], ['ec2:DescribeNetworkInterfaces', '*', undefined]);
     assert.deepEqual(nagFindings(synth({ ...example, allowForcedStop: true }).app), []);
     // The acknowledgment stands for a real finding: the instance/* resource under its tag conditions.
     const bare = nagFindings(synth({ ...example, allowForcedStop: true }, false).app);

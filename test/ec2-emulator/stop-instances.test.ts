@@ -1,15 +1,17 @@
 // Goal: the emulator's StopInstances speaks EC2's wire protocol — the real @aws-sdk/client-ec2 and the
 // real AWS CLI parse its answers and errors (current and previous state, Force, DryRun, a missing or
 // malformed id) — and IAM scopes it as deploy/iam/operator-stop-instance.json intends: a database
-// instance tagged for the cluster may be stopped; another cluster's, or the witness, may not.
+// instance tagged for the cluster may be stopped; another cluster's, or the witness, may not. The
+// check before the stop (DescribeNetworkInterfaces by attachment.instance-id, which the policy also
+// grants) answers the SDK and the CLI with the instance's addresses.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeNetworkInterfacesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
 import { findInstance } from './model.js';
-import { accountId, baseConfig, dbA, dbB, ec2Client, emulatorForTest, expectEc2Error, other, region, testSecretAccessKey } from './fixtures.js';
+import { accountId, baseConfig, dbA, dbB, ec2Client, emulatorForTest, expectEc2Error, other, region, testSecretAccessKey, vip } from './fixtures.js';
 
 const policyFile = path.resolve(import.meta.dirname, '../../deploy/iam/operator-stop-instance.json');
 
@@ -95,5 +97,30 @@ describe('StopInstances', { timeout: 60_000 }, () => {
       await assert.rejects(denied, (err: Error) => err.name === 'UnauthorizedOperation');
       assert.equal(findInstance(ec2.state.control, id)?.state, 'running');
     }
+  });
+
+  it('the check before a stop: with the operator policy, the SDK and the CLI list an instance\'s addresses', async (t) => {
+    const ec2 = await emulatorForTest(t, baseConfig({
+      instances,
+      iam: {
+        accessKeys: {
+          AKIDOPERATOR0001: { secretAccessKey: testSecretAccessKey, user: 'operator', policy: policyFor('main') as never },
+          AKIDCLITEST00001: { secretAccessKey: testSecretAccessKey, user: 'operator-cli', policy: policyFor('main') as never },
+        },
+      },
+    }));
+    const byInstance = (id: string) => ({ Filters: [{ Name: 'attachment.instance-id', Values: [id] }] });
+    const client = ec2Client(ec2.url, { accessKeyId: 'AKIDOPERATOR0001' });
+    const held = await client.send(new DescribeNetworkInterfacesCommand(byInstance(dbA.instanceId)));
+    const enisOfA = held.NetworkInterfaces ?? [];
+    const addresses = enisOfA.flatMap((n) => (n.PrivateIpAddresses ?? []).map((a) => a.PrivateIpAddress));
+    assert.deepEqual(addresses, [dbA.primaryIp, vip]);
+    assert.deepEqual((await client.send(new DescribeNetworkInterfacesCommand(byInstance('i-0fff')))).NetworkInterfaces, []);
+    const cli = await aws(ec2.url, ['describe-network-interfaces', '--filters', `Name=attachment.instance-id,Values=${dbB.instanceId}`]);
+    assert.equal(cli.exitCode, 0, cli.stderr);
+    type Eni = { Attachment: { InstanceId: string }; PrivateIpAddresses: { PrivateIpAddress: string }[] };
+    const enis = (JSON.parse(cli.stdout) as { NetworkInterfaces: Eni[] }).NetworkInterfaces;
+    const seen = enis.map((n) => [n.Attachment.InstanceId, n.PrivateIpAddresses.map((a) => a.PrivateIpAddress)]);
+    assert.deepEqual(seen, [[dbB.instanceId, [dbB.primaryIp]]]);
   });
 });

@@ -75,6 +75,10 @@ export const errorCatalogue = {
   PGVIP_OPERATOR_ORIGIN: { category: 'operator', httpStatus: 403, message: "the request comes from a web page of another origin; only the witness's own dashboard page and clients that send no Origin (the CLI, curl) may call the operator API" },
   PGVIP_OPERATOR_CONTENT_TYPE: { category: 'operator', httpStatus: 415, message: 'an operator command must be sent with Content-Type: application/json' },
   PGVIP_OPERATOR_BAD_REQUEST: { category: 'operator', httpStatus: 400, message: 'the operator request is malformed (bad JSON, unknown or missing fields, or invalid values)' },
+  PGVIP_OPERATOR_INSTANCE_MISMATCH: {
+    category: 'operator',
+    message: "pgvip failover --stop-old-primary: EC2 does not show the instance holding the old primary's address, or it is the node being promoted; nothing was stopped and no failover asked for",
+  },
   PGVIP_OPERATOR_REFUSED: { category: 'operator', httpStatus: 409, message: 'the witness refused the operator command in the current cluster state' },
   PGVIP_UNKNOWN_CLUSTER: { category: 'operator', httpStatus: 404, message: 'this witness serves no cluster of that name' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -160,6 +160,12 @@ export class ClusterRunner {
       reachable: this.#reachable,
       vip: { address: c.vip.address, mode: c.vip.mode },
       events: this.#d.history.recent(this.name, eventCount),
+      identities: new Map(
+        c.nodes.map((n) => {
+          const hosts = [...new Set([n.agent.host, n.postgres.host])];
+          return [n.id, { hosts, instanceId: n.vip?.instanceId ?? null }];
+        }),
+      ),
     });
   }
 

@@ -20,6 +20,19 @@ export interface NodeView {
   /** Why the node could not be promoted now (its own verdict, or unreachable); null when eligible. */
   readonly promotionBlocker: string | null;
   readonly lastSeenMsAgo: number | null;
+  /**
+   * Where the node is, from the cluster config: its agent.host and postgres.host (addresses or names),
+   * and its EC2 instance id when configured (null: discovered through IMDS). `pgvip failover
+   * --stop-old-primary` checks with them that the instance it is given is the old primary's.
+   */
+  readonly hosts: readonly string[];
+  readonly instanceId: string | null;
+}
+
+/** A node's place in the cluster config (NodeView.hosts, NodeView.instanceId). */
+export interface NodeIdentity {
+  readonly hosts: readonly string[];
+  readonly instanceId: string | null;
 }
 
 export interface ClusterView {
@@ -43,6 +56,8 @@ export interface ViewExtras {
   readonly reachable: ReadonlyMap<NodeId, boolean>;
   readonly vip: { readonly address: string; readonly mode: string };
   readonly events: readonly PgvipEvent[];
+  /** The nodes' identities from the config; a node without one shows no hosts. */
+  readonly identities?: ReadonlyMap<NodeId, NodeIdentity>;
 }
 
 export function clusterView(s: WitnessState, x: ViewExtras): ClusterView {
@@ -88,6 +103,8 @@ export function clusterView(s: WitnessState, x: ViewExtras): ClusterView {
           v?.lastSeenAtMs === null || v?.lastSeenAtMs === undefined
             ? null
             : Math.max(0, Math.round(x.nowMs - v.lastSeenAtMs)),
+        hosts: x.identities?.get(node)?.hosts ?? [],
+        instanceId: x.identities?.get(node)?.instanceId ?? null,
       };
     }),
     events: x.events,

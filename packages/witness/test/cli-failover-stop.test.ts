@@ -1,7 +1,9 @@
 // Goal: `pgvip failover --force --accept-data-loss --stop-old-primary <instance>` stops the old
 // primary's EC2 instance first (StopInstances with Force, through the real SDK to the EC2 emulator),
 // then asks the witness, which records the stop with the failover in its history; a stop EC2 refuses
-// (IAM) asks for no failover at all.
+// (IAM) asks for no failover at all. The id is checked first (DescribeNetworkInterfaces): an instance
+// that EC2 does not show holding the old primary's address, or that is the promoted node's, is
+// refused with PGVIP_OPERATOR_INSTANCE_MISMATCH and nothing is stopped.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -9,9 +11,9 @@ import { describe, it, type TestContext } from 'node:test';
 import { PROTOCOL_VERSION, type LeaseRequest } from '@pgvip/shared';
 import { startEc2Emulator, type Ec2Emulator } from '../../../test/ec2-emulator/index.js';
 import { findInstance } from '../../../test/ec2-emulator/model.js';
-import { accountId, baseConfig, dbA, region, testSecretAccessKey } from '../../../test/ec2-emulator/fixtures.js';
+import { accountId, baseConfig, dbA, dbB, other, region, testSecretAccessKey } from '../../../test/ec2-emulator/fixtures.js';
 import { runPgvip } from './cli-helpers.js';
-import { startFakeOperatorApi } from './fake-operator-api.js';
+import { mainCluster, startFakeOperatorApi } from './fake-operator-api.js';
 import { agentStatus, manualClock, startDaemon, tempDir, witnessConfig } from './witness-helpers.js';
 
 const policy = JSON.parse(
@@ -24,7 +26,11 @@ const policy = JSON.parse(
 async function emulator(t: TestContext, dbATag: string): Promise<Ec2Emulator> {
   const ec2 = await startEc2Emulator(
     baseConfig({
-      instances: [{ id: dbA.instanceId, tags: { 'pgvip:cluster': dbATag, 'pgvip:role': 'database' } }],
+      instances: [
+        { id: dbA.instanceId, tags: { 'pgvip:cluster': dbATag, 'pgvip:role': 'database' } },
+        { id: dbB.instanceId, tags: { 'pgvip:cluster': 'main', 'pgvip:role': 'database' } },
+        { id: other.instanceId, tags: { 'pgvip:cluster': 'main', 'pgvip:role': 'database' } },
+      ],
       iam: { accessKeys: { AKIDOPERATOR0001: { secretAccessKey: testSecretAccessKey, user: 'operator', policy } } },
     }),
   );
@@ -67,6 +73,49 @@ describe('pgvip failover --stop-old-primary', { timeout: 120_000 }, () => {
     const malformed = await runPgvip(['--witness', api.url, 'failover', '--force', '--accept-data-loss', '--stop-old-primary', 'db-a']);
     assert.equal(malformed.code, 2);
     assert.match(malformed.stderr, /not an EC2 instance id/);
+  });
+
+  it('refuses, and stops nothing, when the instance is not shown to be the old primary\'s', async (t) => {
+    const ec2 = await emulator(t, 'main');
+    // [instance given, how the witness shows the nodes, what the refusal says]
+    const withIds = mainCluster();
+    const cases: [string, ReturnType<typeof mainCluster>, RegExp][] = [
+      [dbB.instanceId, mainCluster(), /EC2 shows it holding 198\.18\.1\.11, an address of db-b, the node being promoted/],
+      [other.instanceId, mainCluster(), /it has the addresses 198\.18\.1\.20, and none is the old primary db-a's \(198\.18\.1\.10\)/],
+      ['i-0eee', mainCluster(), /it has no network interface in EC2 \(is the id right, and in this region\?\)/],
+      [
+        other.instanceId,
+        { ...withIds, nodes: withIds.nodes.map((n) => ({ ...n, instanceId: n.node === 'db-a' ? dbA.instanceId : dbB.instanceId })) },
+        /the cluster config gives the old primary db-a's instance as i-0aaa/,
+      ],
+      [
+        dbB.instanceId,
+        { ...withIds, nodes: withIds.nodes.map((n) => ({ ...n, hosts: [], instanceId: n.node === 'db-b' ? dbB.instanceId : null })) },
+        /the cluster config gives it as db-b's instance, the node being promoted, not the old primary db-a's/,
+      ],
+      [dbA.instanceId, { ...withIds, primary: null }, /the witness knows no primary of the cluster/],
+      [
+        dbA.instanceId,
+        { ...withIds, nodes: withIds.nodes.map(({ hosts: _h, instanceId: _i, ...n }) => n) as never },
+        /the witness does not report where its nodes are \(it is older than this pgvip\); upgrade the witness/,
+      ],
+    ];
+    for (const [instance, view, why] of cases) {
+      const api = await startFakeOperatorApi({ clusters: [view] });
+      t.after(() => api.close());
+      const r = await runPgvip(
+        ['--witness', api.url, '--json', 'failover', '--force', '--accept-data-loss', '--stop-old-primary', instance, '--region', region, '--ec2-endpoint', ec2.url],
+        { env: awsEnv },
+      );
+      assert.equal(r.code, 1, `${instance}: ${r.stdout}${r.stderr}`);
+      const error = (JSON.parse(r.stdout) as { error: { code: string; message: string } }).error;
+      assert.equal(error.code, 'PGVIP_OPERATOR_INSTANCE_MISMATCH', error.message);
+      assert.match(error.message, why);
+      assert.match(error.message, /nothing was stopped and no failover was asked for/);
+      assert.deepEqual(api.requests.filter((q) => q.method === 'POST'), []);
+    }
+    for (const id of [dbA.instanceId, dbB.instanceId, other.instanceId]) assert.equal(findInstance(ec2.state.control, id)?.state, 'running', id);
+    assert.deepEqual(ec2.requests({ action: 'StopInstances' }), [], 'no stop was even asked for');
   });
 
   it('the witness records the stop with the forced failover, and refuses a malformed one', async (t) => {

@@ -46,6 +46,8 @@ export function node(overrides: Partial<NodeView> & { node: string }): NodeView 
     streaming: true,
     promotionBlocker: null,
     lastSeenMsAgo: 210,
+    hosts: [],
+    instanceId: null,
     ...overrides,
   };
 }
@@ -61,8 +63,9 @@ export function mainCluster(): ClusterView {
     vip: { address: '198.18.1.100', mode: 'secondary-ip' },
     switchover: null,
     nodes: [
-      node({ node: 'db-a', role: 'primary', leaseRemainingMs: 2_400, lagBytes: null, streaming: null }),
-      node({ node: 'db-b', lagBytes: 1_572_864 }),
+      // The addresses of the EC2 emulator's fixture (test/ec2-emulator/fixtures.ts, dbA and dbB).
+      node({ node: 'db-a', role: 'primary', leaseRemainingMs: 2_400, lagBytes: null, streaming: null, hosts: ['198.18.1.10'] }),
+      node({ node: 'db-b', lagBytes: 1_572_864, hosts: ['198.18.1.11'] }),
     ],
     events: [
       { id: 12, at: at(2), cluster: 'main', type: 'vip-moved', node: 'db-a', term: 7, detail: 'VIP 198.18.1.100 moved to db-a and verified' },

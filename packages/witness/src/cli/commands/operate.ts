@@ -120,6 +120,8 @@ export function addOperateCommands(program: Command, run: RunAction): void {
             : await stopInstanceForced({
                 instanceId: opts.stopOldPrimary,
                 node: view.primary,
+                nodes: view.nodes,
+                promoted: opts.to ?? view.nodes.find((n) => n.node !== view.primary)?.node ?? null,
                 region: opts.region,
                 endpoint: opts.ec2Endpoint,
                 timeoutMs: 10_000,
