@@ -42,10 +42,12 @@ const maxMessageBytes = 1024 * 1024;
 export class EtcdQuorum extends TxnQuorum {
   readonly #client: Etcd3;
   readonly #watchers = new Set<Watcher>();
+  readonly #endpoints: number;
 
   constructor(opts: EtcdQuorumOptions) {
     super(clusterKeys(opts.prefix, opts.cluster), opts.timeoutMs, opts.clock ?? monotonicNow);
     if (opts.endpoints.length === 0) throw new RangeError('at least one etcd endpoint is needed');
+    this.#endpoints = opts.endpoints.length;
     const tls = opts.tls;
     this.#client = new Etcd3({
       hosts: [...opts.endpoints],
@@ -150,8 +152,23 @@ export class EtcdQuorum extends TxnQuorum {
   }
 
   protected async keepAliveBy(lease: LeaseId, deadlineAt: number): Promise<KeepAlive> {
+    // Counted from before the first try: a later try only renews later, so the count stays short.
     const sentAtMs = this.now();
-    const r = await this.#bounded('lease keepalive', deadlineAt, async (deadline) => {
+    // A keepalive stream is opened on one member and, unlike the unary calls, etcd3 does not retry it
+    // elsewhere: try the other members while the deadline allows (a killed member fails at once).
+    let r = await this.#keepAliveOnce(lease, deadlineAt);
+    for (let tries = 1; !r.ok && tries < this.#endpoints && deadlineAt - this.now() > 0; tries++) {
+      r = await this.#keepAliveOnce(lease, deadlineAt);
+    }
+    if (!r.ok) return r;
+    const ttlS = Number(r.value.ttl);
+    // etcd answers TTL 0 for a lease it does not have: expired, revoked, or never granted.
+    if (!(ttlS > 0)) return { ok: false, why: `lease ${lease} expired or was revoked` };
+    return { ok: true, ttlS, raftTerm: r.value.header.raft_term, sentAtMs };
+  }
+
+  #keepAliveOnce(lease: LeaseId, deadlineAt: number): Promise<Outcome<{ ttl: string; header: IResponseHeader }>> {
+    return this.#bounded('lease keepalive', deadlineAt, async (deadline) => {
       const stream = await this.#client.leaseClient.leaseKeepAlive({ deadline });
       try {
         return await new Promise<{ ttl: string; header: IResponseHeader }>((resolve, reject) => {
@@ -161,15 +178,13 @@ export class EtcdQuorum extends TxnQuorum {
           stream.write({ ID: lease });
         });
       } finally {
-        stream.on('error', () => undefined); // cancelling reports CANCELLED: expected
+        // Half-close first: etcd then ends the stream cleanly. A stream still writable when it errors
+        // makes etcd3 reset every channel to that member, failing the read that follows on it.
+        stream.on('error', () => undefined);
+        stream.end();
         stream.cancel();
       }
     });
-    if (!r.ok) return r;
-    const ttlS = Number(r.value.ttl);
-    // etcd answers TTL 0 for a lease it does not have: expired, revoked, or never granted.
-    if (!(ttlS > 0)) return { ok: false, why: `lease ${lease} expired or was revoked` };
-    return { ok: true, ttlS, raftTerm: r.value.header.raft_term, sentAtMs };
   }
 
   protected async readViewBy(deadlineAt: number): Promise<Outcome<ClusterView>> {
