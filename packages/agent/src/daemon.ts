@@ -12,6 +12,8 @@ import {
   createPeerClient,
   createSigner,
   createTlsSource,
+  tlsMode,
+  transitionWarning,
   expiryWarning,
   createVerifier,
   loadKey,
@@ -139,8 +141,9 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
     const expiry = expiryWarning(tls.material, `the certificate in ${cfg.tls!.certFile}`);
     if (expiry !== null) logger.warn({ certFile: cfg.tls!.certFile }, expiry);
   }
+  // tls.transition "listen": the listener takes TLS, but requests stay plain until every listener does.
   const peers = createPeerClient({
-    ...(tls === undefined ? {} : { tls }),
+    ...(tls === undefined || cfg.tls!.transition === 'listen' ? {} : { tls }),
     signer,
     peers: {
       [peer.id]: { host: peer.agent.host, port: peer.agent.port },
@@ -242,14 +245,18 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
     metrics,
     logger,
     clock,
-    ...(tls === undefined ? {} : { tls: { material: tls.material, mutual: cfg.tls!.mutual } }),
+    ...(tls === undefined
+      ? {}
+      : { tls: { material: tls.material, mutual: cfg.tls!.mutual, plaintextToo: cfg.tls!.transition !== undefined } }),
   });
   tls?.serve(app.server);
   let port = 0;
   if (opts.listen !== false) {
     await app.listen({ host: cfg.listen.host, port: opts.port ?? cfg.listen.port });
     port = (app.server.address() as { port: number }).port;
-    logger.info({ host: cfg.listen.host, port, tls: tls === undefined ? 'off' : cfg.tls!.mutual ? 'mutual' : 'on' }, 'agent listening');
+    logger.info({ host: cfg.listen.host, port, tls: tlsMode(cfg.tls) }, 'agent listening');
+    const transition = cfg.tls?.transition;
+    if (transition !== undefined) logger.warn({ transition }, transitionWarning(transition));
   }
   runner.start();
   const slotKeeper = slots === undefined

@@ -25,8 +25,11 @@ export interface ServerDeps {
   readonly metrics: AgentMetrics;
   readonly logger?: Logger;
   readonly clock: () => number;
-  /** Serve HTTPS with this certificate; `mutual`: require a client certificate issued by its CA. */
-  readonly tls?: { readonly material: TlsMaterial; readonly mutual: boolean };
+  /**
+   * Serve HTTPS with this certificate; `mutual`: require a client certificate issued by its CA;
+   * `plaintextToo`: serve plain HTTP on the same port as well (tls.transition).
+   */
+  readonly tls?: { readonly material: TlsMaterial; readonly mutual: boolean; readonly plaintextToo?: boolean };
   /** The agent's own events, served to the witness on GET /v2/events (protocol v2); absent: not served. */
   readonly events?: AgentEventLog;
 }
@@ -43,7 +46,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     // take the file descriptors /health, PostgreSQL and the peers need.
     ...serverLimitOptions(deps.tls === undefined ? {} : { tls: deps.tls }),
   });
-  applyServerLimits(app);
+  applyServerLimits(app, { plaintextToo: deps.tls?.plaintextToo === true });
 
   const snapshot = () => {
     const s = { ...deps.runner.state, nowMs: deps.clock() };

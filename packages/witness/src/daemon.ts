@@ -13,6 +13,7 @@ import {
   createPeerClient,
   createSigner,
   createTlsSource,
+  transitionWarning,
   expiryWarning,
   createVerifier,
   loadKey,
@@ -181,8 +182,9 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
     const signer = createSigner(key === null
       ? { cluster: c.name, sender: config.id, authDisabled: true }
       : { cluster: c.name, sender: config.id, key });
+    // tls.transition "listen": the listener takes TLS, but requests stay plain until every listener does.
     const peers = createPeerClient({
-      ...(peerTls === undefined ? {} : { tls: peerTls }),
+      ...(peerTls === undefined || config.tls!.transition === 'listen' ? {} : { tls: peerTls }),
       signer,
       peers: Object.fromEntries(c.nodes.map((n) => [n.id, { host: n.agent.host, port: n.agent.port }])),
       timeoutMs: c.timings.requestTimeoutMs,
@@ -232,9 +234,19 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
     verifier,
     runners,
     log: log.child({ component: 'protocol' }),
-    ...(peerTls === undefined ? {} : { tls: { material: peerTls.material, mutual: config.tls!.mutual } }),
+    ...(peerTls === undefined
+      ? {}
+      : {
+        tls: {
+          material: peerTls.material,
+          mutual: config.tls!.mutual,
+          plaintextToo: config.tls!.transition !== undefined,
+        },
+      }),
   });
   peerTls?.serve(protocol.server);
+  const transition = config.tls?.transition;
+  if (transition !== undefined) log.warn({ transition }, transitionWarning(transition));
   const operator = buildOperatorServer({
     runners,
     history,

@@ -7,7 +7,7 @@
 import { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
-import { formatConfigError, isPgvipError, loadWitnessConfig, type WitnessConfig } from '@pgvip/shared';
+import { formatConfigError, isPgvipError, loadWitnessConfig, tlsMode, type WitnessConfig } from '@pgvip/shared';
 import { createWitnessDaemon, type WitnessDaemon } from './daemon.js';
 import { registerDashboard } from './dashboard/index.js';
 
@@ -79,7 +79,7 @@ daemon.startPolling();
 log.info(
   {
     listen: config.listen,
-    tls: config.tls === undefined ? 'off' : config.tls.mutual ? 'mutual' : 'on',
+    tls: tlsMode(config.tls),
     operatorApi: { host: config.operatorApi.host, port: config.operatorApi.port, tls: config.operatorApi.tls === undefined ? 'off' : 'on' },
     clusters: config.clusters.map((c) => c.name),
     stateFile: daemon.stateFile,

@@ -2,7 +2,7 @@
 // clients), and of the witness's operatorApi. File-level, not in the cluster block: each host has
 // its own certificate and key, while the cluster block is the same text in all three files.
 // The files are read and checked at start and on SIGHUP (transport/tls.ts), not by the loader.
-import { absolutePath, closedObject, flag } from './fields.js';
+import { absolutePath, closedObject, flag, oneOf } from './fields.js';
 
 const certFile = (example: string) =>
   absolutePath(example).describe(
@@ -24,11 +24,17 @@ export const PeerTlsSchema = closedObject({
     .describe(
       'true: this listener also requires every client to present a certificate issued by caFile (mutual TLS), refusing the connection in the handshake otherwise. pgvip\'s clients always present their certificate, so mutual can be turned on host by host.',
     ),
+  transition: oneOf(['listen', 'dial'])
+    .optional()
+    .meta({ defaultLabel: 'none (TLS only)' })
+    .describe(
+      'Only while TLS is turned on (or off) one daemon at a time (docs/deploy.md, "Turning TLS on without a maintenance window"). "listen": the listener serves HTTPS and, on the same port, plain HTTP, and this daemon\'s requests stay plain HTTP. "dial": the listener still serves both, and this daemon\'s requests use HTTPS. Unset: HTTPS only. Plain HTTP is then still signed (HMAC), but readable on the network: finish the procedure.',
+    ),
 })
   .optional()
   .meta({ defaultLabel: 'none (plain HTTP)' })
   .describe(
-    'TLS for the peer protocol: this daemon\'s listener serves HTTPS, and its requests to the other daemons of its clusters use HTTPS. All daemons of a cluster must have it (an agent with tls cannot talk to a witness without it). HMAC authentication stays as it is inside TLS. SIGHUP reloads the files (docs/security.md, "TLS").',
+    'TLS for the peer protocol: this daemon\'s listener serves HTTPS, and its requests to the other daemons of its clusters use HTTPS. All daemons of a cluster must have it (an agent with tls cannot talk to a witness without it); a running cluster turns it on one daemon at a time through transition. HMAC authentication stays as it is inside TLS. SIGHUP reloads the files (docs/security.md, "TLS").',
   );
 
 export const OperatorTlsSchema = closedObject({

@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { createRateLimitedLog, type RateLimitedLog, type WarnLogger } from './rate-limited-log.js';
+import { servePlaintextToo } from './plaintext-too.js';
 import { tlsServerOptions, type TlsMaterial } from './tls.js';
 
 export const serverLimits = {
@@ -135,10 +136,22 @@ const receiving = (c: Conn) => c.req === null || !c.req.complete;
 /** Between two requests of a keep-alive connection. */
 const idle = (c: Conn) => c.req !== null && c.req.complete && !c.responding;
 
-export function applyServerLimits(app: FastifyInstance, opts: { readonly maxConnections?: number } = {}): void {
+export function applyServerLimits(
+  app: FastifyInstance,
+  opts: { readonly maxConnections?: number; readonly plaintextToo?: boolean } = {},
+): void {
   const cap = opts.maxConnections ?? maxConnections();
   const refusals = refusalLog(app);
   const server = app.server;
+  // tls.transition: this TLS listener serves plain HTTP too, under the same limits (plaintext-too.ts).
+  if (opts.plaintextToo === true) {
+    servePlaintextToo(server, {
+      firstByteTimeoutMs: serverLimits.handshakeTimeoutMs,
+      requestTimeoutMs: serverLimits.requestTimeoutMs,
+      headersTimeoutMs: serverLimits.headersTimeoutMs,
+      connectionsCheckingIntervalMs: serverLimits.timeoutCheckIntervalMs,
+    });
+  }
   // Least recently progressed first: Map keeps insertion order, and a request answered in full moves
   // its socket to the end.
   const sockets = new Map<Socket, Conn>();

@@ -161,6 +161,27 @@ export function tlsClientOptions(m: TlsMaterial) {
   } as const;
 }
 
+/** A peer tls block as the config gives it, for the log lines that say how a daemon speaks. */
+export interface PeerTlsMode {
+  readonly mutual: boolean;
+  readonly transition?: 'listen' | 'dial' | undefined;
+}
+
+/** How a daemon's peer listener speaks, for its "listening" log line. */
+export function tlsMode(tls: PeerTlsMode | undefined): string {
+  if (tls === undefined) return 'off';
+  const on = tls.mutual ? 'mutual' : 'on';
+  return tls.transition === undefined ? on : `${on}, plain HTTP too (transition: ${tls.transition})`;
+}
+
+/** The warning a daemon logs at start while tls.transition is set: the procedure is not finished. */
+export function transitionWarning(transition: 'listen' | 'dial'): string {
+  const next = transition === 'listen'
+    ? 'once every daemon runs with transition: listen, set transition: dial on each in turn'
+    : 'once every daemon runs with transition: dial, remove transition on each in turn';
+  return `tls.transition is ${transition}: this listener also accepts plain HTTP (signed, but readable on the network); ${next} (docs/deploy.md, "Turning TLS on without a maintenance window")`;
+}
+
 /**
  * A listener's TLS, reloadable: `material` is what is in use now; `reload()` reads the files again
  * and, when every check passes, swaps them into the servers registered with `serve`. A file that
