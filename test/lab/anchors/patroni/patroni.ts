@@ -273,6 +273,17 @@ const hostLossTakeover =
   'update then fails on every loop; the lab repairs both by hand (run notes). patroni/patroni#2689 ("make ' +
   "sure the leader key isn't unconditionally overwritten\", merged after 3.0.2) describes this takeover.";
 
+const isolationNotes =
+  'isolation: the isolated leader keeps reading its own etcd member, which, cut off from the quorum, still answers ' +
+  'with the old view (Patroni reads etcd serializable, "we can tolerate stale reads"), so its log says "Lock owner: ' +
+  '<itself>" while its lease keepalives fail; it demotes when a DCS request fails ("demoting self because DCS is not ' +
+  'accessible and I was a leader"), and stopping PostgreSQL for that can take long (35 s in one patroni-fast run), ' +
+  'so its PostgreSQL stayed writable for up to 7 s after the standby promoted (2 of 6 runs; its commits waited for ' +
+  'the standby named in synchronous_standby_names, so none was acknowledged). One patroni-fast run on 2026-12-07 lost ' +
+  '389 acknowledged writes, before the bench kept the logs of such runs; 3 more runs lost none. The mechanism the ' +
+  'host-loss logs show fits it: a leader that comes back with that stale view and an expired lease grants a new one ' +
+  'and writes the leader key unconditionally (patroni/patroni#2689), demoting the new primary; unconfirmed for that run.';
+
 interface PatroniSetting {
   readonly name: string;
   readonly timings: PatroniTimings;
@@ -305,14 +316,14 @@ export const patroni = patroniSystem({
   timings: patroniDefaults,
   syncStrict: false,
   setting: "Patroni's defaults",
-  notes: [hostLossTakeover],
+  notes: [hostLossTakeover, isolationNotes],
 });
 export const patroniFast = patroniSystem({
   name: 'patroni-fast',
   timings: patroniFastest,
   syncStrict: false,
   setting: 'its documented fastest safe settings (ttl at its minimum, loop_wait + 2 × retry_timeout = ttl)',
-  notes: [hostLossTakeover],
+  notes: [hostLossTakeover, isolationNotes],
 });
 export const patroniStrict = patroniSystem({
   name: 'patroni-strict',
@@ -322,6 +333,10 @@ export const patroniStrict = patroniSystem({
   notes: [
     'synchronous_mode_strict: with only two database nodes, the new primary has no synchronous standby while ' +
       'the old one is gone, so it acknowledges nothing until that node is back as its standby: no acknowledged ' +
-      'write can be lost, and writes stop for as long as either node is lost (Patroni\'s "Replication modes").',
+      'write can be lost, and writes stop for as long as either node is lost (Patroni\'s "Replication modes": ' +
+      'the primary is not available for writes, blocking all clients, until a synchronous replica is back).',
+    'host loss (strict): the standby took the leader key after ttl but acknowledged nothing; when the old host ' +
+      'thawed, its Patroni took the key back as without strict mode (patroni/patroni#2689), so nothing was lost, and ' +
+      'writes resumed only after the lab repaired the stuck /sync key (run notes): no failover for writes at all.',
   ],
 });

@@ -313,8 +313,8 @@ function repmgrSystem(name: string, settings: RepmgrSettings, setting: string): 
     postgres: 'tool',
     unsupported: {
       switchover:
-        'not measured: `repmgr standby switchover` stops and rejoins the old primary over SSH (passwordless, from the ' +
-        "standby), and the lab's hosts run no SSH server",
+        'not supported in this lab (needs SSH): `repmgr standby switchover` stops and rejoins the old primary over ' +
+        "SSH (passwordless, from the standby), and the lab's hosts run no SSH server (no openssh-server installed)",
     },
     recoveryDeadlineMs: { 'host-loss': 120_000, isolation: 120_000, 'pg-crash': 120_000 },
     create: (lab) => new RepmgrInstance(lab, settings, setting),
