@@ -9,8 +9,9 @@
 //   behind the primary    → pg_replication_slot_advance to the primary's confirmed_flush_lsn, never
 //                           further: the copy is at or before what the consumer confirmed, so after a
 //                           failover it may see changes again, and misses none
-//   ahead of the primary  → left from this node's time as primary (a rejoin keeps pg_replslot): dropped
-//                           and copied afresh
+//   ahead of the primary  → not a copy of that slot (it was dropped and made again there): dropped
+//                           and copied afresh (a rejoining old primary brings none: pg_rewind empties
+//                           pg_replslot)
 //   gone from the primary → dropped (a copy holds WAL here and, through hot_standby_feedback, catalog
 //                           rows on the primary)
 //
@@ -84,7 +85,7 @@ export function planLogicalCopy(x: LogicalCopyInput): LogicalCopyPlan {
     }
     const here = l.confirmedFlushLsn ?? 0n;
     if (here > p.confirmedFlushLsn!) {
-      drop.push({ name: l.name, why: `it is ahead of the primary's (${formatLsn(here)} > ${formatLsn(p.confirmedFlushLsn!)}): left from before a failover`, recopy: true });
+      drop.push({ name: l.name, why: `it is ahead of the primary's (${formatLsn(here)} > ${formatLsn(p.confirmedFlushLsn!)}): not a copy of it`, recopy: true });
       continue;
     }
     present.add(l.name);

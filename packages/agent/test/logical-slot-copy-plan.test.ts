@@ -1,6 +1,6 @@
 // Goal: the copies of logical slots on a PostgreSQL 15/16 standby follow the primary's slots and
 // never get ahead of them — a missing copy is made, one behind is moved to the primary's confirmed
-// position and no further, one ahead (left from before a failover) or not the primary's is replaced,
+// position and no further, one ahead (the slot was made again on the primary) or not the primary's is replaced,
 // one gone from the primary is dropped — and a slot state file PostgreSQL would refuse at start (and
 // so keep the standby down) is never written.
 import assert from 'node:assert/strict';
@@ -46,7 +46,7 @@ test('a copy behind the primary moves to the primary\'s confirmed position, neve
   assert.deepEqual(plan, { drop: [], copy: [], advance: [{ name: 'orders', to: 0x5000n }] });
 });
 
-test('a copy ahead of the primary (left from before a failover) or of another plugin is replaced; one gone from the primary is dropped', () => {
+test('a copy ahead of the primary (the slot was made again there) or of another plugin is replaced; one gone is dropped', () => {
   const plan = planLogicalCopy({
     names: [],
     primary: [slot('orders', 0x5000n), slot('audit', 0x5000n)],
@@ -54,7 +54,7 @@ test('a copy ahead of the primary (left from before a failover) or of another pl
     waiting: none,
   });
   assert.deepEqual(plan.drop.map((d) => [d.name, d.recopy]), [['orders', true], ['audit', true], ['old', false]]);
-  assert.match(plan.drop[0]!.why, /ahead of the primary's \(0\/6000 > 0\/5000\): left from before a failover/);
+  assert.match(plan.drop[0]!.why, /ahead of the primary's \(0\/6000 > 0\/5000\): not a copy of it/);
   assert.deepEqual(plan.copy, ['orders', 'audit'], 'copied afresh once dropped');
   assert.deepEqual(plan.advance, []);
 });

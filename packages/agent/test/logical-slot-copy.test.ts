@@ -2,15 +2,38 @@
 // a copy (replication.logicalSlots.copy): the copy is made from the primary's slot state file, moved
 // forward to what the consumer confirmed on the primary, and after the standby is promoted the
 // consumer continues on it from no later than its confirmed position, missing nothing. Without the
-// copy the slot is simply gone on the new primary.
+// copy the slot is simply gone on the new primary. When the old primary rejoins (pg_rewind empties
+// its pg_replslot), it gets a fresh copy of the new primary's slot.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pino from 'pino';
 import { Registry } from 'prom-client';
+import { bootAgent, defaultAgentSettings, defaultTimings, type AgentState } from '@pgvip/shared/core';
 import { LocalPostgres, slotNameFor } from '@pgvip/agent';
 import { LogicalSlotCopier } from '../src/logical-slot-copy.js';
+import { SlotKeeper } from '../src/slot-keeper.js';
 import { startPgCluster, type PgNode } from '../../../test/fixtures/pg-cluster.js';
 import { waitUntil } from '../../../test/fixtures/wait-until.js';
+
+/** db-b as a settled standby of db-a, as the slot keeper reads the decision loop's state. */
+function standbyOfA(): AgentState {
+  const settings = defaultAgentSettings({ cluster: 'main', self: 'db-b', peer: 'db-a', witness: 'witness', timings: defaultTimings });
+  const boot = bootAgent(settings, { term: 1, primaryOfTerm: 'db-a' }, 0);
+  return {
+    ...boot,
+    pg: {
+      running: true,
+      inRecovery: true,
+      writable: false,
+      timeline: 1,
+      lsn: 0n,
+      replayLsn: 0n,
+      streaming: true,
+      syncStandby: null,
+      standbyInSync: false,
+    },
+  };
+}
 
 /** What a test_decoding consumer receives from `slot` on `node`: the inserted values, in order. */
 async function consume(node: PgNode, slot: string): Promise<number[]> {
@@ -63,8 +86,20 @@ for (const copy of [true, false]) {
     });
     if (copy) {
       await replayedAll(standby, primary);
-      const first = await copier.run(primary.endpoint);
-      assert.deepEqual(first.copied, ['cdc'], JSON.stringify(first));
+      // The first copy through the slot keeper's standby round, as the agent runs it.
+      const keeper = new SlotKeeper({
+        pg: b,
+        slots: { self: slotNameFor('db-b'), peer: slotNameFor('db-a') },
+        peerEndpoint: primary.endpoint,
+        state: standbyOfA,
+        logger: pino({ level: 'silent' }),
+        registry: new Registry(),
+        clock: () => performance.now(),
+        logical: copier,
+      });
+      const startedAt = performance.now();
+      await keeper.runOnce();
+      t.diagnostic(`the keeper's round that copied cdc (a restart of the standby) took ${Math.round(performance.now() - startedAt)} ms`);
       // The copy starts at the primary's confirmed position (the consumer's), not the file's older one.
       const confirmed = await primary.psql("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'cdc'");
       assert.equal(await standby.psql("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'cdc'"), confirmed);
@@ -102,5 +137,30 @@ for (const copy of [true, false]) {
     after.push(...(await consume(standby, 'cdc')));
     assert.deepEqual(after, [5, 6], 'the consumer continues with the first change it had not confirmed');
     assert.deepEqual([...new Set([...received, ...after])].sort((x, y) => x - y), [1, 2, 3, 4, 5, 6], 'nothing missed');
+
+    // The old primary rejoins: pg_rewind removes its slots (the old history's), a fresh copy follows.
+    const a = new LocalPostgres({
+      ...primary.agentConfig,
+      maxSlotWalKeepSizeMb: 2048,
+      peerSlotName: slotNameFor('db-b'),
+      logicalSlotCopy: { names: [] },
+    });
+    t.after(() => a.close());
+    assert.equal((await a.rejoinAsStandby({ primary: standby.endpoint, slotName: slotNameFor('db-a') })).path, 'rewind');
+    assert.equal(await primary.psql("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'cdc'"), '0', 'the old history\'s slot is gone');
+    await replayedAll(primary, standby);
+    const copierA = new LogicalSlotCopier({
+      pg: a,
+      config: a.config,
+      names: [],
+      logger: pino({ level: 'silent' }),
+      registry: new Registry(),
+      clock: () => performance.now(),
+      mayRestart: () => true,
+    });
+    const back = await copierA.run(standby.endpoint);
+    assert.deepEqual(back.copied, ['cdc'], JSON.stringify(back));
+    const newConfirmed = await standby.psql("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'cdc'");
+    assert.equal(await primary.psql("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'cdc'"), newConfirmed);
   });
 }
