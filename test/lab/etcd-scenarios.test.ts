@@ -10,7 +10,7 @@
 // Needs root (the lab); skipped otherwise. About a minute and a half, most of it the lab's start.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { LabEtcd } from './etcd.js';
+import type { LabEtcd } from './etcd.js';
 import { runOnHost } from './exec.js';
 import { isRoot, startLab, type Lab } from './lab.js';
 import { labLockOwner } from './netns.js';
@@ -29,12 +29,12 @@ describe('lab: a three-member etcd on db-a, db-b and the witness host', { skip, 
   let etcd: LabEtcd;
 
   before(async () => {
-    lab = await startLab({ writer: false, progress: verbose ? (l) => console.log(`  [lab] ${l}`) : undefined });
-    etcd = new LabEtcd(lab);
+    // startLab({ etcd: true }) starts it beside pgvip's daemons, as pgvip's etcd backend will use it.
+    lab = await startLab({ writer: false, etcd: true, progress: verbose ? (l) => console.log(`  [lab] ${l}`) : undefined });
+    etcd = lab.etcd!;
   });
 
   after(async () => {
-    await etcd?.stopAll();
     await lab?.down();
   });
 
@@ -44,7 +44,7 @@ describe('lab: a three-member etcd on db-a, db-b and the witness host', { skip, 
     (await etcd.etcdctl(host, ['get', '--print-value-only', key])).trim();
 
   it('forms, replicates a write to every member and reports its leader', async () => {
-    const leader = await etcd.start();
+    const leader = await etcd.waitLeader(10_000);
     assert.ok(['db-a', 'db-b', 'witness'].includes(leader));
     await put('witness', '/lab/probe', 'one');
     for (const h of ['db-a', 'db-b'] as const) assert.equal(await get(h, '/lab/probe'), 'one');

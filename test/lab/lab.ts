@@ -17,6 +17,7 @@ import { startBaselineLoop, baselineProblems } from './baseline/baseline.js';
 import { acknowledged, clusterProblems, lostAckedWrites, overlappingWriters, writeGap, type AgentStatusView, type ClusterSnapshot, type HealthyCluster, type Overlap, type WriteGap } from './checkers.js';
 import { agentUser, labCertificates, witnessUser, writeLabConfigs, type LabConfigs } from './configs.js';
 import { LabEmulator } from './emulator.js';
+import { LabEtcd } from './etcd.js';
 import { Faults } from './faults.js';
 import { mustRun } from './exec.js';
 import { nodeArgv, repoRoot } from './ipc.js';
@@ -62,6 +63,11 @@ export interface LabOptions {
    * HTTPS either way: it is reached from outside the witness host, and pgvip refuses that without TLS.
    */
   readonly tls?: boolean;
+  /**
+   * Also run the lab's three-member etcd (etcd.ts: a member on db-a, db-b and the witness host) before the
+   * system starts, as `lab.etcd`, for pgvip's etcd backend (docs/etcd.md). The Patroni anchor runs its own.
+   */
+  readonly etcd?: boolean;
 }
 
 export interface WitnessView {
@@ -161,6 +167,8 @@ export class Lab {
   baseline: Service | null = null;
   /** The anchor (another HA tool, anchors/system.ts) when `system` names one. */
   anchor: AnchorInstance | null = null;
+  /** The lab's etcd when `etcd` was asked for (etcd.ts). */
+  etcd: LabEtcd | null = null;
   /** The primary and standby as of the last healthy check. */
   roles: HealthyCluster | null = null;
   #failed = false;
@@ -218,6 +226,10 @@ export class Lab {
     if (!this.emulator.iamEnforced) this.progress('note: no IAM policy in deploy/iam for this mode; EC2 calls are not checked against one');
 
     this.reaper = await Reaper.start();
+    if (this.options.etcd === true) {
+      this.etcd = new LabEtcd(this);
+      await this.etcd.start();
+    }
     const anchor = anchorOf(this.system);
     if (anchor?.postgres === 'tool') {
       // The tool runs initdb and the base backup itself: only the hosts' directories, owned by postgres.
@@ -594,7 +606,9 @@ export class Lab {
     await this.faults.healAll();
     await this.emulator.reset();
     const anchorServices = this.anchor?.services ?? [];
-    const services = [...Object.values(this.agents), ...(this.witness ? [this.witness] : []), ...anchorServices];
+    const etcdServices = this.etcd?.services ?? [];
+    const daemons = [...Object.values(this.agents), ...(this.witness ? [this.witness] : [])];
+    const services = [...daemons, ...anchorServices, ...etcdServices];
     for (const s of services) s.start();
   }
 
@@ -621,6 +635,7 @@ export class Lab {
       ...(this.witness ? [this.witness] : []),
       ...(this.baseline ? [this.baseline] : []),
       ...(this.anchor?.services ?? []),
+      ...(this.etcd?.services ?? []),
     ];
     await attempt(() => Promise.all(services.map((s) => s.stop(3_000))));
     if (this.emulator) await attempt(() => this.emulator.close());
