@@ -159,6 +159,33 @@ describe('etcd quorum under etcd faults (real etcd)', { skip: etcdMissing(), tim
     }
   });
 
+  it('every member frozen (SIGSTOP: connections open, nothing answers): each call returns by its deadline', async (t: TestContext) => {
+    clusters += 1;
+    const p = port(`frozen-${process.pid}-${clusters}`);
+    const holder = await holderOf(p, 'db-a', 2000);
+    assert.ok((await p.renew(holder)).renewed, 'renewed before the freeze, so the connections are open');
+    for (let i = 0; i < 3; i++) etcd.freeze(i, true);
+    try {
+      const took: number[] = [];
+      const timed = async (call: () => Promise<{ ok?: boolean; renewed?: boolean }>) => {
+        const started = now();
+        const r = await call();
+        took.push(now() - started);
+        assert.ok(r.ok !== true && r.renewed !== true, 'nothing succeeds while etcd is frozen');
+      };
+      await timed(() => p.renew(holder));
+      await timed(() => p.read());
+      await timed(() => p.grantLease(2000));
+      await timed(() => p.campaign({ node: 'db-b', after: null, lease: holder.lease, sync: 'async' }));
+      await timed(() => p.setSync(holder, 'db-b'));
+      t.diagnostic(`calls to a frozen etcd returned after ${took.map((x) => Math.round(x)).join(', ')} ms (deadline ${timeoutMs} ms)`);
+      for (const x of took) assert.ok(x <= timeoutMs + slackMs, `a call to a frozen etcd took ${Math.round(x)} ms`);
+    } finally {
+      for (let i = 0; i < 3; i++) etcd.freeze(i, false);
+    }
+    await etcd.leaderIndex();
+  });
+
   it('etcd\'s quorum lost: renewals fail within their deadline, the validity runs out, nobody campaigns; quorum back: the same key again', async (t: TestContext) => {
     const leaseMs = 2000;
     clusters += 1;
