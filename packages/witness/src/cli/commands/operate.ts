@@ -90,7 +90,8 @@ export function addOperateCommands(program: Command, run: RunAction): void {
     .option('--accept-data-loss', 'required: acknowledge that writes the promoted node has not received are lost')
     .option(
       '--stop-old-primary <instance-id>',
-      'first stop this EC2 instance (the old primary\'s) with StopInstances --force; needs ec2:StopInstances',
+      'first stop this EC2 instance (the old primary\'s, checked against its address) with StopInstances --force; ' +
+        'needs ec2:DescribeNetworkInterfaces and ec2:StopInstances',
       checkInstanceId,
     )
     .option('--region <region>', 'AWS region of --stop-old-primary (default: AWS_REGION)')
