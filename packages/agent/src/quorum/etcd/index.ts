@@ -5,3 +5,4 @@ export { clusterKeys, keyProblem, type ClusterKeys } from './keys.js';
 export { EtcdQuorum, type EtcdQuorumOptions } from './client.js';
 export { FakeEtcd, FakeEtcdQuorum } from './fake.js';
 export { holderProblem } from './view.js';
+export { EtcdQuorumBridge, type EtcdBridgeOptions } from './bridge.js';

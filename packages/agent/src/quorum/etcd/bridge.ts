@@ -1,0 +1,178 @@
+// The core's messages to the witness, answered by etcd (docs/design.md, Quorum on etcd, "The core's
+// messages on etcd"): the agent's core keeps sending lease requests, vote requests, releases and sync
+// updates to its quorum, and this bridge turns each into the etcd operations of the port and the
+// outcome into the reply the witness would have sent. The core stays as it is; what it counts does
+// too, because every etcd call here is sent after the core's step that asked for it, so validity the
+// core counts from its own send time is never longer than what etcd granted.
+import { PROTOCOL_VERSION, type LeaseReply, type NodeId, type PeerReply, type PeerRequest, type VoteReply } from '@pgvip/shared';
+import { holderProblem } from './view.js';
+import type { ClusterView, EtcdQuorumPort, Holder, LeaseId } from './port.js';
+
+export interface EtcdBridgeOptions {
+  readonly cluster: string;
+  readonly self: NodeId;
+  /** The id the core sends its quorum messages to (its settings.witness); replies come from it. */
+  readonly quorumId: NodeId;
+  readonly leaseMs: number;
+  readonly replication: 'sync' | 'async';
+}
+
+/** Our leader key's holder for a term; or none, with the view that shows it; or etcd did not answer. */
+type KnownHolder =
+  | { readonly holder: Holder }
+  | { readonly holder: null; readonly view: ClusterView }
+  | { readonly why: string };
+
+export class EtcdQuorumBridge {
+  readonly #port: EtcdQuorumPort;
+  readonly #o: EtcdBridgeOptions;
+  /** The lease our leader key is on, once we hold (or found) one: {term, lease}. */
+  #held: { term: number; lease: LeaseId } | null = null;
+
+  constructor(port: EtcdQuorumPort, opts: EtcdBridgeOptions) {
+    this.#port = port;
+    this.#o = opts;
+  }
+
+  /** What the quorum answers to `msg`; null for messages that have no answer from it. */
+  async ask(msg: PeerRequest): Promise<PeerReply | null> {
+    switch (msg.kind) {
+      case 'lease-request':
+        return this.#lease(msg.term, msg.seq);
+      case 'vote-request':
+        return this.#vote(msg.term);
+      case 'lease-release':
+        return this.#release(msg.term);
+      case 'sync-update':
+        return this.#sync(msg.term, msg.change === 'restore' ? msg.standby : null);
+      case 'switchover-request':
+      case 'handover':
+      case 'manual-promote':
+        return null;
+      default:
+        return null;
+    }
+  }
+
+  async #lease(term: number, seq: number): Promise<LeaseReply> {
+    const refuse = (reason: string, v: ClusterView | null): LeaseReply => this.#leaseReply(seq, false, reason, v, term);
+    const known = await this.#knownHolder(term);
+    if ('why' in known) return refuse(known.why, null);
+    let view: ClusterView;
+    if (known.holder === null) {
+      view = known.view;
+    } else {
+      const r = await this.#port.renew(known.holder);
+      if (r.renewed) return this.#leaseReply(seq, true, 'renewed', r.view, term);
+      // A keepalive that failed says nothing of the key: look (a lease that ran out took its key along).
+      const seen = r.view === null ? await this.#port.read() : { ok: true as const, view: r.view };
+      if (!seen.ok) return refuse(r.why, null);
+      view = seen.view;
+      if (view.leader !== null) return refuse(r.why, view);
+    }
+    // No key of ours. Only when there is no leader key at all and the term record names us for this
+    // term (our lease ran out while etcd was out of reach, or the term was handed to us) do we take it
+    // again in the same term, on a lease granted now.
+    this.#held = null;
+    const record = view.term?.value;
+    if (view.leader !== null || record?.term !== term || record.primary !== this.#o.self) {
+      const why = view.leader !== null
+        ? `the leader key names ${view.leader.value.node} for term ${view.leader.value.term}`
+        : `the term record is ${record === undefined ? 'missing' : `term ${record.term} for ${record.primary}`}`;
+      return refuse(why, view);
+    }
+    const fresh = await this.#holderOnFreshLease(term);
+    if ('why' in fresh) return refuse(fresh.why, view);
+    const took = await this.#port.takeLeaderKey(fresh.holder);
+    if (!took.ok) {
+      await this.#port.revokeLease(fresh.holder.lease);
+      return refuse(took.why, took.view ?? view);
+    }
+    this.#held = { term, lease: fresh.holder.lease };
+    const after = await this.#port.read();
+    return this.#leaseReply(seq, true, 'took the leader key again', after.ok ? after.view : view, term);
+  }
+
+  async #vote(term: number): Promise<VoteReply> {
+    const seen = await this.#port.read();
+    if (!seen.ok) return this.#voteReply(false, seen.why, null, term);
+    const view = seen.view;
+    const record = view.term?.value ?? null;
+    if (record !== null && record.term === term && record.primary === this.#o.self) {
+      // Asking again for a term we won (the answer was lost): it is ours if our key lives or can be taken.
+      const lease = await this.#lease(term, 0);
+      return this.#voteReply(lease.granted, lease.granted ? `won term ${term}` : lease.reason, view, term);
+    }
+    if ((record?.term ?? 0) !== term - 1) return this.#voteReply(false, `the term record is at ${record?.term ?? 0}`, view, term);
+    const fresh = await this.#holderOnFreshLease(term);
+    if ('why' in fresh) return this.#voteReply(false, fresh.why, view, term);
+    const sync = this.#o.replication === 'sync' && term > 1 ? view.sync : 'async';
+    const won = await this.#port.campaign({ node: this.#o.self, after: view.term, lease: fresh.holder.lease, sync });
+    if (!won.ok) {
+      await this.#port.revokeLease(fresh.holder.lease);
+      return this.#voteReply(false, won.why, won.view ?? view, term);
+    }
+    this.#held = { term, lease: fresh.holder.lease };
+    const after = await this.#port.read();
+    return this.#voteReply(true, `won term ${term}`, after.ok ? after.view : null, term);
+  }
+
+  async #release(term: number): Promise<PeerReply> {
+    const held = this.#held;
+    const ok = held !== null && held.term === term ? (await this.#port.revokeLease(held.lease)).ok : true;
+    if (ok) this.#held = null;
+    return { ...this.#envelope(term), kind: 'ack', accepted: ok, reason: ok ? 'released' : 'etcd did not take the release' };
+  }
+
+  async #sync(term: number, standby: NodeId | null): Promise<PeerReply> {
+    const known = await this.#knownHolder(term);
+    const r = 'why' in known ? { ok: false as const, why: known.why }
+      : known.holder === null ? { ok: false as const, why: `no leader key of ${this.#o.self} for term ${term}` }
+        : await this.#port.setSync(known.holder, standby);
+    return { ...this.#envelope(term), kind: 'sync-update-reply', granted: r.ok, reason: r.ok ? 'sync record written' : r.why };
+  }
+
+  /**
+   * Our holder for `term`: the lease we know, or (after a restart) the one our leader key is on;
+   * holder null when no key of ours exists, with the view that shows it.
+   */
+  async #knownHolder(term: number): Promise<KnownHolder> {
+    const held = this.#held;
+    if (held !== null && held.term === term) return { holder: { node: this.#o.self, term, lease: held.lease } };
+    const seen = await this.#port.read();
+    if (!seen.ok) return { why: seen.why };
+    const key = seen.view.leader;
+    if (key !== null && holderProblem(seen.view, { node: this.#o.self, term, lease: key.lease }) === null) {
+      this.#held = { term, lease: key.lease };
+      return { holder: { node: this.#o.self, term, lease: key.lease } };
+    }
+    return { holder: null, view: seen.view };
+  }
+
+  async #holderOnFreshLease(term: number): Promise<{ holder: Holder } | { why: string }> {
+    const g = await this.#port.grantLease(this.#o.leaseMs);
+    return g.ok ? { holder: { node: this.#o.self, term, lease: g.lease } } : { why: g.why };
+  }
+
+  #envelope(term: number) {
+    return { v: PROTOCOL_VERSION, cluster: this.#o.cluster, term, from: this.#o.quorumId };
+  }
+
+  #leaseReply(seq: number, granted: boolean, reason: string, view: ClusterView | null, askedTerm: number): LeaseReply {
+    return {
+      ...this.#envelope(view?.term?.value.term ?? askedTerm),
+      kind: 'lease-reply',
+      seq,
+      granted,
+      reason,
+      primaryOfTerm: view?.term?.value.primary ?? null,
+      maintenance: view?.maintenance !== null && view?.maintenance !== undefined,
+    };
+  }
+
+  #voteReply(granted: boolean, reason: string, view: ClusterView | null, askedTerm: number): VoteReply {
+    const term = granted ? askedTerm : view?.term?.value.term ?? 0;
+    const primaryOfTerm = view?.term?.value.primary ?? null;
+    return { ...this.#envelope(term), kind: 'vote-reply', granted, reason, primaryOfTerm };
+  }
+}
