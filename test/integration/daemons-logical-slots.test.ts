@@ -1,0 +1,110 @@
+// Goal: replication.logicalSlots.copy works end to end as an operator configures it, on real
+// PostgreSQL 15 with wal_level = logical: the agent file → the agent daemons → the standby's slot
+// keeper copies the primary's logical slot and keeps it at the consumer's confirmed position → the
+// primary's PostgreSQL dies, the standby is promoted by the automatic failover → the consumer goes on
+// reading from the new primary, missing nothing. Real agent and witness daemons on loopback; only the
+// VIP is the in-memory fake.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { parseConfigText, type AgentConfig, type WitnessConfig } from '@pgvip/shared';
+import { FakeVipCloud, FakeVipPort } from '../../packages/agent/src/vip/fake.js';
+import { startAgentDaemon, type AgentDaemon } from '../../packages/agent/src/daemon.js';
+import { lookUpOsUser, runAsOsUser } from '../../packages/agent/src/postgres/os-command.js';
+import { createWitnessDaemon } from '../../packages/witness/src/daemon.js';
+import { pgBinDir, startPgCluster, type PgNode } from '../fixtures/pg-cluster.js';
+import { freePort, until } from './helpers.js';
+
+async function startCluster(t: TestContext) {
+  const pgc = await startPgCluster(t, { logical: true });
+  const dir = mkdtempSync(path.join(tmpdir(), 'pgvip-logical-daemons-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const [pa, pb, pw, po] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const node = (id: string, agentPort: number, pg: typeof pgc.primary) =>
+    `    - id: ${id}\n      agent: { host: 127.0.0.1, port: ${agentPort} }\n` +
+    `      postgres: { host: 127.0.0.1, port: ${pg.port}, user: postgres, dataDir: ${pg.dataDir} }\n`;
+  // What an operator writes: copies of every logical slot (the physical slots are on by default).
+  const cluster = `\n  name: orders\n  nodes:\n${node('db-a', pa, pgc.primary)}${node('db-b', pb, pgc.standby)}` +
+    `  witness: { host: 127.0.0.1, port: ${pw} }\n  vip: { mode: secondary-ip, address: 198.18.1.100, discovery: imds }\n` +
+    '  auth: { disabled: true }\n  replication: { logicalSlots: { copy: true } }';
+  const agentCfg = (self: string): AgentConfig =>
+    parseConfigText(`self: ${self}\nlisten: { host: 127.0.0.1 }\nstateDir: ${dir}/${self}\ncluster:${cluster}`, 'agent', `${self}.yaml`);
+  const witnessCfg: WitnessConfig = parseConfigText(
+    `id: witness\nlisten: { host: 127.0.0.1, port: ${pw} }\noperatorApi: { host: 127.0.0.1, port: ${po}, auth: disabled }\n` +
+      `stateDir: ${dir}/witness\nclusters:\n  -${cluster.replace(/\n {2}/g, '\n    ').replace(/^ {4}/, ' ')}`,
+    'witness',
+    'witness.yaml',
+  );
+  const lines: string[] = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+  // PGVIP_TEST_DUMP=file keeps the daemons' log lines of a failed run.
+  const dump = process.env.PGVIP_TEST_DUMP;
+  if (dump !== undefined) t.after(() => writeFileSync(dump, lines.join('')));
+  const witness = await createWitnessDaemon(witnessCfg, { log: log.child({ daemon: 'witness' }) });
+  await witness.protocol.listen({ host: '127.0.0.1', port: pw });
+  await witness.operator.listen({ host: '127.0.0.1', port: po });
+  witness.startPolling();
+  t.after(() => witness.close());
+  const cloud = new FakeVipCloud();
+  const agents: Record<string, AgentDaemon> = {};
+  for (const self of ['db-a', 'db-b']) {
+    agents[self] = await startAgentDaemon(agentCfg(self), {
+      logger: log.child({ daemon: self }),
+      vip: new FakeVipPort(cloud, self),
+      onFatal: (e) => assert.fail(e),
+    });
+    t.after(() => agents[self]!.close());
+  }
+  const primaryCode = async (n: string) => (await agents[n]!.app.inject({ url: '/primary' })).statusCode;
+  const syncEligible = async () =>
+    ((await (await fetch(`http://127.0.0.1:${po}/api/v1/clusters/orders`)).json()) as { syncEligible: string | null }).syncEligible;
+  return { pgc, lines, primaryCode, syncEligible };
+}
+
+/** What a test_decoding consumer receives from slot cdc: the inserted values, in order. */
+async function consume(node: PgNode): Promise<number[]> {
+  const out = await node.psql("SELECT data FROM pg_logical_slot_get_changes('cdc', NULL, NULL)");
+  return [...out.matchAll(/table public\.t: INSERT: i\[integer\]:(\d+)/g)].map((m) => Number(m[1]));
+}
+
+const confirmed = (node: PgNode) => node.psql("SELECT coalesce(confirmed_flush_lsn::text, '') FROM pg_replication_slots WHERE slot_name = 'cdc'");
+
+test('Given replication.logicalSlots.copy, When the primary fails, Then the consumer of a logical slot goes on on the new primary, missing nothing', { timeout: 240_000 }, async (t) => {
+  const { pgc, lines, primaryCode, syncEligible } = await startCluster(t);
+  const { primary, standby } = pgc;
+  await until('db-a to be primary with a lease', async () => (await primaryCode('db-a')) === 200, 60_000);
+  await until('db-b to be the eligible standby', async () => (await syncEligible()) === 'db-b', 30_000);
+  await until('hot_standby_feedback on db-b (a managed setting)', async () => (await standby.psql('SHOW hot_standby_feedback')) === 'on' || undefined);
+
+  await primary.psql('CREATE TABLE t (i int PRIMARY KEY)');
+  await primary.psql("SELECT pg_create_logical_replication_slot('cdc', 'test_decoding')");
+  const received: number[] = [];
+  for (const i of [1, 2]) await primary.psql(`INSERT INTO t VALUES (${i})`);
+  received.push(...(await consume(primary)));
+
+  // The standby's agent copies the slot (a restart of db-b), then keeps it at the consumer's position.
+  await until('db-b\'s agent to copy cdc', () => lines.find((l) => /"daemon":"db-b"/.test(l) && /copied logical slots cdc from the primary/.test(l)), 60_000);
+  await until('db-b to be the eligible standby again', async () => (await syncEligible()) === 'db-b', 30_000);
+  await primary.psql('INSERT INTO t VALUES (3)');
+  received.push(...(await consume(primary)));
+  assert.deepEqual(received, [1, 2, 3]);
+  const consumerAt = await confirmed(primary);
+  await until('the copy to reach the consumer\'s position', async () => (await confirmed(standby)) === consumerAt || undefined, 30_000);
+  await primary.psql('INSERT INTO t VALUES (4)'); // committed, not consumed before the failure
+
+  // When db-a's PostgreSQL dies, db-b is promoted by the automatic failover.
+  const postgres = await lookUpOsUser('postgres');
+  const stop = await runAsOsUser(postgres, path.join(pgBinDir, 'pg_ctl'), ['stop', '-D', primary.dataDir, '-m', 'immediate', '-w'], { timeoutMs: 20_000, cwd: pgc.root });
+  assert.equal(stop.exitCode, 0, stop.stderr);
+  await until('db-b to be primary', async () => (await primaryCode('db-b')) === 200, 60_000);
+
+  // Then the consumer reads on from the new primary.
+  const after = await consume(standby);
+  await standby.psql('INSERT INTO t VALUES (5)');
+  after.push(...(await consume(standby)));
+  assert.deepEqual(after, [4, 5], 'it continues with the first change it had not confirmed');
+  assert.deepEqual([...received, ...after], [1, 2, 3, 4, 5], 'nothing missed, nothing twice');
+});
