@@ -13,7 +13,7 @@ import { issueCertificates } from '../../witness/src/cli/tls-certs.js';
 import { etcdMissing, startEtcdCluster, type EtcdCluster } from '../../../test/fixtures/etcd-cluster.js';
 
 const timeoutMs = 400;
-const slackMs = 150;
+const slackMs = 250;
 const now = (): number => performance.now();
 
 /** Bootstraps term 1 for db-a and renews it once: what an agent needs to be able to do. */

@@ -24,8 +24,8 @@ const now = (): number => Number(process.hrtime.bigint()) / 1e6;
 const driver = path.join(path.dirname(new URL(import.meta.url).pathname), 'etcd-holder-driver.ts');
 /** What the holder counts from a keepalive's send time: L·(1−ρ) − margin (core/timings.ts leaseValidMs). */
 const validMs = (leaseMs: number): number => leaseMs * (1 - maxDriftRatio) - leaseMarginMs;
-/** A call that returns later than its deadline by more than this has hung. */
-const slackMs = 150;
+/** A call that returns later than its deadline by more than this has hung (room for a busy host's timers). */
+const slackMs = 250;
 
 let clusters = 0;
 
@@ -112,7 +112,8 @@ describe('etcd quorum under etcd faults (real etcd)', { skip: etcdMissing(), tim
     for (const r of rounds) {
       t.diagnostic(`key still present ${Math.round(r.presentAfterMs)} ms and gone by ${Math.round(r.goneByMs)} ms after the killed holder's last keepalive send (validity ${validMs(leaseMs)} ms, TTL ${leaseMs} ms)`);
       assert.ok(r.presentAfterMs >= validMs(leaseMs), `the key vanished ${Math.round(r.presentAfterMs)} ms after the last send, before the holder's validity (${validMs(leaseMs)} ms) ran out`);
-      assert.ok(r.goneByMs <= leaseMs + 1500, `the key outlived its TTL by more than etcd's expiry sweep: ${Math.round(r.goneByMs)} ms`);
+      // Liveness only (etcd's 500 ms sweep, then a revoke through raft, on a busy host): generous.
+      assert.ok(r.goneByMs <= leaseMs + 3000, `the key outlived its TTL by far more than etcd's expiry sweep: ${Math.round(r.goneByMs)} ms`);
     }
   });
 
@@ -136,7 +137,7 @@ describe('etcd quorum under etcd faults (real etcd)', { skip: etcdMissing(), tim
       await sleep(1000);
       const killedAtMs = now();
       await etcd.stop(await etcd.leaderIndex());
-      await sleep(4000);
+      await sleep(6000);
       done = true;
       const log = await loop;
       const afterKill = log.filter((x) => x.sentAtMs >= killedAtMs);
