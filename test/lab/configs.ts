@@ -87,6 +87,7 @@ export function writeLabConfigs(
   timings: Readonly<Record<string, number>> = {},
   replication: 'sync' | 'async' = 'sync',
   tls: { readonly certs: IssuedSet; readonly peer: boolean },
+  agentExtra: (node: DbNode) => Readonly<Record<string, unknown>> = () => ({}),
 ): LabConfigs {
   const key = `${randomBytes(32).toString('hex')}\n`;
   const operatorToken = randomBytes(24).toString('hex');
@@ -131,6 +132,8 @@ export function writeLabConfigs(
           stateDir: ownedDir(path.join(dir, 'state'), agentUser),
           logLevel: 'info',
           ...agentTls,
+          // A suite's own blocks of the agent file (hooks, rejoin), as an operator adds them.
+          ...agentExtra(n),
           cluster: cluster(keyFile, false),
         }),
     );

@@ -68,6 +68,8 @@ export interface LabOptions {
    * system starts, as `lab.etcd`, for pgvip's etcd backend (docs/etcd.md). The Patroni anchor runs its own.
    */
   readonly etcd?: boolean;
+  /** More top-level blocks of each agent's file (e.g. `hooks`, `rejoin`), per node. */
+  readonly agentConfig?: (node: DbNode) => Readonly<Record<string, unknown>>;
 }
 
 export interface WitnessView {
@@ -254,7 +256,8 @@ export class Lab {
     } else if (this.system === 'pgvip') {
       const certs = await labCertificates(t);
       const tls = { certs, peer: this.options.tls === true };
-      this.configs = writeLabConfigs(t, this.dir, this.pg, this.options.timings, this.options.replication, tls);
+      const { timings, replication, agentConfig } = this.options;
+      this.configs = writeLabConfigs(t, this.dir, this.pg, timings, replication, tls, agentConfig);
       for (const n of dbNodes) {
         this.agents[n] = new Service({
           reaper: this.reaper,

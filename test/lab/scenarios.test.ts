@@ -24,6 +24,7 @@ import { renderMilestones } from './logs.js';
 import { labLockOwner } from './netns.js';
 import { fencedPrimaryClientsSuite } from './fenced-primary-clients.js';
 import { tlsScenariosSuite } from './tls-scenarios.js';
+import { lifecycleSuite } from './lifecycle-scenarios.js';
 import { LabPrometheus, prometheusBinary } from './prometheus.js';
 import { clusterName, ec2Endpoint, type DbNode } from './topology.js';
 import { hold, waitFor } from './wait.js';
@@ -657,6 +658,9 @@ describe('lab: from a clone that other users cannot enter', { skip, timeout: 10 
 });
 
 fencedPrimaryClientsSuite({ skip, compiled });
+
+// Issue 13's "day after" on real processes: hooks, slots, re-seed by command, the watchdog: lifecycle-scenarios.ts.
+lifecycleSuite({ skip, compiled, note });
 
 // The same failovers with TLS on every listener (mutual between the daemons): tls-scenarios.ts.
 tlsScenariosSuite({ skip, compiled, note });
