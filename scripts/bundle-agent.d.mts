@@ -6,8 +6,17 @@ export interface BundleStats {
   readonly inputs: number;
   /** Non-ASCII characters (in kept comments) written as escapes: see asciiSource. */
   readonly nonAsciiEscaped: number;
+  /** Packages bundled through a slim entry (slimEntries). */
+  readonly slimPackages: number;
+  /** Node built-ins taken from process.getBuiltinModule, and those of them loaded lazily (lazyBuiltins). */
+  readonly builtins: number;
+  readonly lazyBuiltins: number;
 }
 export const agentEntry: string;
+export const slimEntries: Readonly<Record<string, string>>;
+export const lazyBuiltins: Readonly<Record<string, { readonly data: readonly string[]; readonly functions: readonly string[] }>>;
+/** The stand-in module (CommonJS source) for the lazy built-in `name`. */
+export function lazyBuiltinModule(name: string): string;
 export const agentBundle: string;
 export function inlineConstantKeys(source: string): { contents: string; rewritten: number };
 export function asciiSource(source: string): { code: string; escaped: number };

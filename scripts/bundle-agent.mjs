@@ -22,6 +22,7 @@
 // bundled answers every call as the package does; test/agent-bundle.test.ts runs the bundle itself.
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -84,11 +85,125 @@ function constantKeysPlugin(stats) {
 }
 
 /**
+ * The parts of a few CommonJS packages the agent uses, as ES modules, so that the bundle runs only
+ * those parts' module bodies. Their package entries (index.js) require everything the package has:
+ * undici's loads fetch, WebSocket, the mock agents and an SQLite cache (node:sqlite, node:zlib,
+ * node:stream/web, node:http2 ...); prom-client's its push gateway (node:https, node:zlib) and its
+ * cluster aggregator (node:cluster). The agent needs undici's Pool (with the request API that the
+ * package entry mixes into every dispatcher) and prom-client's Registry, Counter and Gauge.
+ * Written as ES modules: a name the agent imports that a slim entry does not export fails the
+ * build, rather than reaching the daemon as undefined. Paths are relative to the package (its
+ * "exports" map does not list lib/): the same files, at the installed version.
+ */
+export const slimEntries = {
+  undici: [
+    "import Dispatcher from './lib/dispatcher/dispatcher.js';",
+    "import api from './lib/api/index.js';",
+    "import Pool from './lib/dispatcher/pool.js';",
+    '// As undici/index.js does: request(), stream() ... on every dispatcher.',
+    'Object.assign(Dispatcher.prototype, api);',
+    'export { Pool };',
+  ].join('\n'),
+  'prom-client': [
+    "import Registry from './lib/registry.js';",
+    "import Counter from './lib/counter.js';",
+    "import Gauge from './lib/gauge.js';",
+    "import Histogram from './lib/histogram.js';",
+    'export { Registry, Counter, Gauge, Histogram };',
+  ].join('\n'),
+};
+
+/**
+ * Node built-ins the bundle refers to but the agent does not use, each loaded at its first use
+ * instead of at start: node:http2 (undici's and fastify's HTTP/2 support and the SDK's HTTP/2
+ * handler, none of which the agent asks for) and node:zlib (the SDK's CRC-32 checksums, for
+ * operations the agent never sends). On Node 24 these two cost the agent ~5 MB of resident memory.
+ * What some module reads at load stands in for the real thing until then: `data`, exports of plain
+ * values, copied from the Node that builds (the pinned one the release ships; undici reads
+ * http2.constants at load); `functions`, exports called through a stand-in that loads the module
+ * at its first call (the SDK checks `typeof zlib.crc32` at load). Every other export is a getter
+ * that loads the module.
+ */
+export const lazyBuiltins = {
+  http2: { data: ['constants'], functions: [] },
+  zlib: { data: [], functions: ['crc32'] },
+};
+
+/** The stand-in module for the lazy built-in `name` (see lazyBuiltins). */
+export function lazyBuiltinModule(name) {
+  const real = process.getBuiltinModule(`node:${name}`);
+  const { data, functions } = lazyBuiltins[name];
+  const lines = ['let real;', `const load = () => (real ??= process.getBuiltinModule('node:${name}'));`];
+  for (const key of data) {
+    const json = JSON.stringify(real[key]);
+    if (JSON.stringify(JSON.parse(json)) !== json || typeof real[key] !== 'object') throw new Error(`node:${name}.${key} is not plain data`);
+    lines.push(`module.exports[${JSON.stringify(key)}] = ${json};`);
+  }
+  for (const key of functions) {
+    if (typeof real[key] !== 'function') throw new Error(`node:${name}.${key} is not a function`);
+    lines.push(`module.exports[${JSON.stringify(key)}] = function ${key}(...args) { return load()[${JSON.stringify(key)}](...args); };`);
+  }
+  // A getter per other export: esbuild's interop lists a CommonJS module's keys and descriptors at
+  // import, which must not load it.
+  const rest = Object.keys(real).filter((k) => !data.includes(k) && !functions.includes(k));
+  lines.push(`for (const key of ${JSON.stringify(rest)}) {`);
+  lines.push('  Object.defineProperty(module.exports, key, { get: () => load()[key], enumerable: true });');
+  lines.push('}');
+  return lines.join('\n');
+}
+
+function slimPackagesPlugin(stats) {
+  return {
+    name: 'pgvip-slim-packages',
+    setup(build) {
+      const filter = new RegExp(`^(?:${Object.keys(slimEntries).map((n) => n.replace(/[-/]/g, '\\$&')).join('|')})$`);
+      build.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'pgvip-slim' }));
+      build.onLoad({ filter: /.*/, namespace: 'pgvip-slim' }, (args) => {
+        stats.slimPackages++;
+        return { contents: slimEntries[args.path], loader: 'js', resolveDir: path.join(repoRoot, 'node_modules', args.path) };
+      });
+    },
+  };
+}
+
+/**
+ * Every Node built-in the bundle refers to (`x` or `node:x`) becomes a small module of the bundle
+ * that takes it from process.getBuiltinModule, as CommonJS code gets it from require: the bundle
+ * holds no ES import of a built-in. Why: on Node 24 an ES import of a built-in evaluates every
+ * export of it to fill the module namespace, lazy getters included, and node:http's lazy getters
+ * (WebSocket, ...) load Node's own fetch and WebSocket (its internal undici), node:http2, node:zlib,
+ * node:tls and node:worker_threads; node:util's load node:worker_threads. Measured: an ES module
+ * that imports node:http loads 173 built-in modules, a CommonJS one that requires it 107. process.getBuiltinModule
+ * rather than require, so that esbuild sees no import to follow. The lazy built-ins (lazyBuiltins)
+ * get their stand-in instead.
+ */
+function builtinsPlugin(stats) {
+  return {
+    name: 'pgvip-builtins',
+    setup(build) {
+      // Built-ins listed with their prefix (node:sqlite, node:test) exist only under it.
+      const alternatives = builtinModules.map((n) => (n.startsWith('node:') ? n : `(?:node:)?${n}`).replace(/[/]/g, '\\/'));
+      const builtin = new RegExp(`^(?:${alternatives.join('|')})$`);
+      build.onResolve({ filter: builtin }, (args) => ({ path: args.path.replace(/^node:/, ''), namespace: 'pgvip-builtin' }));
+      build.onLoad({ filter: /.*/, namespace: 'pgvip-builtin' }, (args) => {
+        if (Object.hasOwn(lazyBuiltins, args.path)) {
+          stats.lazyBuiltins++;
+          return { loader: 'js', contents: lazyBuiltinModule(args.path) };
+        }
+        stats.builtins++;
+        return { loader: 'js', contents: `module.exports = process.getBuiltinModule('node:${args.path}');` };
+      });
+    },
+  };
+}
+
+/**
  * Bundles `entry` (TypeScript or JavaScript) into the ES module `outfile` (+ .map) with the agent's
  * options; the output appears only when complete. Returns what it did.
  */
 export async function bundleForNode({ entry, outfile }) {
   const stats = { schemaModules: 0, keysRewritten: 0, bytes: 0, inputs: 0, nonAsciiEscaped: 0 };
+  Object.assign(stats, { slimPackages: 0, builtins: 0, lazyBuiltins: 0 });
   const temporary = `${outfile}.${process.pid}.tmp`;
   const discard = () => {
     rmSync(temporary, { force: true });
@@ -115,7 +230,7 @@ export async function bundleForNode({ entry, outfile }) {
       legalComments: 'eof',
       metafile: true,
       logLevel: 'warning',
-      plugins: [constantKeysPlugin(stats)],
+      plugins: [constantKeysPlugin(stats), slimPackagesPlugin(stats), builtinsPlugin(stats)],
     });
     stats.bytes = Object.values(result.metafile.outputs).find((o) => o.entryPoint !== undefined)?.bytes ?? 0;
     stats.inputs = Object.keys(result.metafile.inputs).length;

@@ -10,6 +10,6 @@ export { placementOf, type VipPlacement, type VipPort } from './vip/port.js';
 export { FakeVipCloud, FakeVipPort, type FakeVipCall, type FakeVipFault, type FakeVipOperation } from './vip/fake.js';
 export { createVipPort, defaultVipTimeouts, Ec2VipPort, vipPortConfigOf, type VipPortConfig, type VipPortOptions, type VipTimeouts } from './vip/ec2-vip.js';
 export { discoverVipTarget, type NodeVipConfig, type VipTarget } from './vip/discovery.js';
-export { defaultImdsEndpoint, ImdsClient, type ImdsClientOptions } from './vip/imds.js';
+export { defaultImdsEndpoint, httpExchange, ImdsClient, type ImdsClientOptions, type ImdsExchange, type ImdsReply } from './vip/imds.js';
 export { OsAddress, runCommand, type CommandOutcome, type OsAddressOptions, type RunCommand } from './vip/os-address.js';
 export { classifyEc2Error, defaultRetryPolicy, Ec2CallError, type Ec2Failure, type FailureKind, type RetryPolicy } from './vip/ec2-call.js';

@@ -9,7 +9,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { formatKeyFile, generateKey } from '@pgvip/shared';
-import { agentEntry, asciiSource, bundleForNode, type BundleStats } from '../../../scripts/bundle-agent.mjs';
+import {
+  agentEntry,
+  asciiSource,
+  bundleForNode,
+  lazyBuiltinModule,
+  lazyBuiltins,
+  type BundleStats,
+} from '../../../scripts/bundle-agent.mjs';
 
 let dir: string;
 let bundle: string;
@@ -67,6 +74,41 @@ describe('the bundled agent', { timeout: 120_000 }, () => {
     writeFileSync(dashed, `// \u2014\n${code}`);
     const extra = sources([dashed, '--help']) - sources([bundle, '--help']);
     assert.ok(extra > stats.bytes * 0.9, `one non-ASCII character costs ${extra} bytes (the bundle is ${stats.bytes})`);
+  });
+
+  it('loads no Node built-in it does not use at start: no ES import of one, node:http2 and node:zlib at first use', () => {
+    const code = readFileSync(bundle, 'utf8');
+    // The banner's import of node:module is the one ES import of a built-in (it evaluates nothing lazy).
+    const imports = [...code.matchAll(/(?:from|import)\s*["'](node:[\w/]+)["']/g)].map((m) => m[1]);
+    assert.deepEqual(imports, ['node:module'], 'built-ins come from process.getBuiltinModule, not ES imports');
+    assert.ok(stats.builtins > 10 && stats.lazyBuiltins === Object.keys(lazyBuiltins).length, JSON.stringify(stats));
+    assert.ok(stats.slimPackages >= 2, 'undici and prom-client through their slim entries');
+    // What the process has loaded once every module of the bundle ran (--help exits after that).
+    const probe = "process.on('exit', () => console.log('loaded', JSON.stringify(process.moduleLoadList)));";
+    const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(probe)}`, bundle, '--help'], { encoding: 'utf8', timeout: 30_000 });
+    const m = /^loaded (.*)$/m.exec(r.stdout);
+    assert.ok(m, r.stdout + r.stderr);
+    const loaded = (JSON.parse(m[1]!) as string[]).filter((n) => n.startsWith('NativeModule ')).map((n) => n.slice('NativeModule '.length));
+    for (const unused of ['http2', 'zlib', 'internal/deps/undici/undici', 'stream/web']) {
+      assert.ok(!loaded.includes(unused), `${unused} is loaded at start`);
+    }
+    assert.ok(loaded.includes('http') && loaded.includes('crypto'), 'the probe sees what the agent does load');
+  });
+
+  it('stands in for a lazy built-in with its own exports, loading it at first use', () => {
+    for (const name of Object.keys(lazyBuiltins)) {
+      const real = process.getBuiltinModule(`node:${name}`) as Record<string, unknown>;
+      const mod = { exports: {} as Record<string, unknown> };
+      new Function('module', 'process', lazyBuiltinModule(name))(mod, process);
+      assert.deepEqual(Object.keys(mod.exports).sort(), Object.keys(real).sort(), `node:${name}: the same exports`);
+      const { data, functions } = lazyBuiltins[name]!;
+      for (const key of data) assert.deepEqual(mod.exports[key], real[key], `node:${name}.${key}`);
+      const other = Object.keys(real).find((k) => !data.includes(k) && !functions.includes(k))!;
+      assert.equal(mod.exports[other], real[other], `node:${name}.${other} through its getter`);
+    }
+    const zlib = { exports: {} as Record<string, (...a: unknown[]) => unknown> };
+    new Function('module', 'process', lazyBuiltinModule('zlib'))(zlib, process);
+    assert.equal(zlib.exports.crc32!('pgvip'), process.getBuiltinModule('node:zlib').crc32('pgvip'));
   });
 
   it('answers --help and refuses bad arguments and configs with the coded error', () => {

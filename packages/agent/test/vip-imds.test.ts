@@ -5,19 +5,19 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
-import { defaultImdsEndpoint, discoverVipTarget, ImdsClient } from '@pgvip/agent';
+import { defaultImdsEndpoint, discoverVipTarget, httpExchange, ImdsClient, type ImdsExchange } from '@pgvip/agent';
 import { isPgvipError } from '@pgvip/shared';
 import { baseConfig, dbA, dbB, emulatorForTest, region, suiteTimeout } from '../../../test/ec2-emulator/fixtures.js';
 import { imdsForTest, routeTableVip, secondaryIpVip } from './vip-helpers.js';
 
-/** A fetch that records the method and path of each request before passing it on. */
-function countingFetch(): { fetch: typeof fetch; requests: string[] } {
+/** An exchange that records the method and path of each request before passing it on. */
+function countingExchange(): { exchange: ImdsExchange; requests: string[] } {
   const requests: string[] = [];
-  const counted: typeof fetch = (input, init) => {
-    requests.push(`${init?.method ?? 'GET'} ${new URL(String(input)).pathname}`);
-    return fetch(input, init);
+  const counted: ImdsExchange = (url, init) => {
+    requests.push(`${init.method} ${new URL(url).pathname}`);
+    return httpExchange(url, init);
   };
-  return { fetch: counted, requests };
+  return { exchange: counted, requests };
 }
 
 /** A controllable monotonic clock. */
@@ -50,8 +50,8 @@ describe('IMDSv2 client against the emulator', suiteTimeout, () => {
   it('fetches one session token and reuses it for every GET', async (t) => {
     const ec2 = await emulatorForTest(t);
     const imds = await imdsForTest(t, ec2, dbA.instanceId);
-    const { fetch, requests } = countingFetch();
-    const client = new ImdsClient({ endpoint: imds.url, fetch });
+    const { exchange, requests } = countingExchange();
+    const client = new ImdsClient({ endpoint: imds.url, exchange });
     assert.equal(await client.get('instance-id'), dbA.instanceId);
     assert.equal(await client.get('placement/region'), region);
     assert.deepEqual(await Promise.all([client.get('mac'), client.get('local-ipv4')]), [dbA.mac, dbA.primaryIp]);
@@ -63,8 +63,8 @@ describe('IMDSv2 client against the emulator', suiteTimeout, () => {
     const ec2 = await emulatorForTest(t);
     const imds = await imdsForTest(t, ec2, dbA.instanceId);
     const clock = manualClock();
-    const { fetch, requests } = countingFetch();
-    const client = new ImdsClient({ endpoint: imds.url, fetch, tokenTtlSeconds: 600, clock: clock.now });
+    const { exchange, requests } = countingExchange();
+    const client = new ImdsClient({ endpoint: imds.url, exchange, tokenTtlSeconds: 600, clock: clock.now });
     await client.get('instance-id');
     clock.advance(530_000); // 70 s before expiry: still good
     await client.get('instance-id');
@@ -79,8 +79,8 @@ describe('IMDSv2 client against the emulator', suiteTimeout, () => {
     const imdsClock = manualClock();
     // IMDS's clock runs ahead of ours: it expires the token while we still think it valid.
     const imds = await imdsForTest(t, ec2, dbA.instanceId, imdsClock.now);
-    const { fetch, requests } = countingFetch();
-    const client = new ImdsClient({ endpoint: imds.url, fetch, tokenTtlSeconds: 60 });
+    const { exchange, requests } = countingExchange();
+    const client = new ImdsClient({ endpoint: imds.url, exchange, tokenTtlSeconds: 60 });
     await client.get('instance-id');
     imdsClock.advance(61_000);
     assert.equal(await client.get('mac'), dbA.mac);
@@ -174,8 +174,8 @@ describe('discovery', suiteTimeout, () => {
 
   it('with discovery "config" never contacts IMDS', async (t) => {
     const url = await silentServer(t);
-    const { fetch, requests } = countingFetch();
-    const target = await discoverVipTarget(secondaryIpVip({ discovery: 'config' }), { eniId: dbB.eni }, new ImdsClient({ endpoint: url, fetch }));
+    const { exchange, requests } = countingExchange();
+    const target = await discoverVipTarget(secondaryIpVip({ discovery: 'config' }), { eniId: dbB.eni }, new ImdsClient({ endpoint: url, exchange }));
     assert.deepEqual(target, { region, eniId: dbB.eni, instanceId: undefined, mac: undefined, prefixLength: 24 });
     assert.deepEqual(requests, []);
   });

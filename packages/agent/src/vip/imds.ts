@@ -1,11 +1,17 @@
-// A small IMDSv2 client on plain fetch: one session token (PUT /latest/api/token), cached and
+// A small IMDSv2 client on node:http: one session token (PUT /latest/api/token), cached and
 // reused for every GET until shortly before it expires, refreshed at once when IMDS answers 401
 // (its own restart, or a clock that disagrees with ours). Every request has a timeout: with the hop
 // limit too low (containers) IMDS does not refuse, it just never answers.
 //
 // @aws-sdk/ec2-metadata-service would fetch a new token before every GET and has no default
 // timeout; the failover path reads IMDS in verify(), so a cached token and a hard bound matter.
-import { PgvipError, readFetchReplyBody } from '@pgvip/shared';
+//
+// node:http rather than the global fetch: the first call of fetch loads Node's own copy of undici,
+// and with it node:http2, node:zlib and the web streams, which cost the agent ~9 MB of resident
+// memory for its few IMDS reads (bench:agent; the agent's peer client has its own undici).
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { PgvipError, readReplyBody, type ReplyBody } from '@pgvip/shared';
 
 export const defaultImdsEndpoint = 'http://169.254.169.254';
 
@@ -23,9 +29,32 @@ export interface ImdsClientOptions {
   readonly tokenTtlSeconds?: number;
   /** Monotonic milliseconds (default performance.now); token expiry is judged on it. */
   readonly clock?: () => number;
-  /** The fetch to use (default the global one). */
-  readonly fetch?: typeof fetch;
+  /** How one HTTP exchange is made (default httpExchange; tests wrap it to count requests). */
+  readonly exchange?: ImdsExchange;
 }
+
+/** What one HTTP exchange with IMDS gives: the status, the headers, and the body to read. */
+export interface ImdsReply {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: ReplyBody;
+}
+
+export type ImdsExchange = (
+  url: string,
+  init: { readonly method: 'GET' | 'PUT'; readonly headers: Record<string, string>; readonly signal: AbortSignal },
+) => Promise<ImdsReply>;
+
+/** One request with node:http (https for an https:// endpoint); `signal` ends it, body included. */
+export const httpExchange: ImdsExchange = (url, init) =>
+  new Promise((resolve, reject) => {
+    const send = url.startsWith('https:') ? httpsRequest : httpRequest;
+    const req = send(url, { method: init.method, headers: init.headers, signal: init.signal }, (res) =>
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res }),
+    );
+    req.once('error', reject);
+    req.end();
+  });
 
 interface CachedToken {
   readonly value: string;
@@ -38,7 +67,7 @@ export class ImdsClient {
   readonly #timeoutMs: number;
   readonly #ttlSeconds: number;
   readonly #clock: () => number;
-  readonly #fetch: typeof fetch;
+  readonly #exchange: ImdsExchange;
   #token: CachedToken | undefined;
   #pendingToken: Promise<CachedToken> | undefined;
 
@@ -50,7 +79,7 @@ export class ImdsClient {
       throw new RangeError(`IMDS token TTL must be 1..${tokenTtlSecondsMax} s, got ${this.#ttlSeconds}`);
     }
     this.#clock = options.clock ?? (() => performance.now());
-    this.#fetch = options.fetch ?? fetch;
+    this.#exchange = options.exchange ?? httpExchange;
   }
 
   /**
@@ -83,7 +112,7 @@ export class ImdsClient {
   }
 
   #getWith(path: string, token: string): Promise<ImdsAnswer> {
-    return this.#request(path, `/latest/meta-data/${path.replace(/^\/+/, '')}`, { headers: { [tokenHeader]: token } });
+    return this.#request(path, `/latest/meta-data/${path.replace(/^\/+/, '')}`, 'GET', { [tokenHeader]: token });
   }
 
   #currentToken(): Promise<CachedToken> {
@@ -100,7 +129,7 @@ export class ImdsClient {
 
   async #fetchToken(): Promise<CachedToken> {
     const requestedAtMs = this.#clock();
-    const answer = await this.#request('api/token', '/latest/api/token', { method: 'PUT', headers: { [tokenTtlHeader]: String(this.#ttlSeconds) } });
+    const answer = await this.#request('api/token', '/latest/api/token', 'PUT', { [tokenTtlHeader]: String(this.#ttlSeconds) });
     if (answer.status !== 200) {
       throw new PgvipError('PGVIP_VIP_IMDS', `IMDS at ${this.endpoint} refused a session token (${answer.status}); is IMDSv2 enabled on the instance?`);
     }
@@ -114,13 +143,15 @@ export class ImdsClient {
   }
 
   /** One HTTP exchange, body included, under the timeout; network failures become PGVIP_VIP_IMDS. */
-  async #request(what: string, path: string, init: RequestInit): Promise<ImdsAnswer> {
+  async #request(what: string, path: string, method: 'GET' | 'PUT', headers: Record<string, string>): Promise<ImdsAnswer> {
+    const signal = AbortSignal.timeout(this.#timeoutMs);
     try {
-      const res = await this.#fetch(`${this.endpoint}${path}`, { ...init, signal: AbortSignal.timeout(this.#timeoutMs) });
-      return { status: res.status, text: await readFetchReplyBody(res, `IMDS at ${this.endpoint} ${what}`) };
+      const res = await this.#exchange(`${this.endpoint}${path}`, { method, headers, signal });
+      return { status: res.status, text: await readReplyBody(res.body, res.headers, `IMDS at ${this.endpoint} ${what}`) };
     } catch (err) {
       if (err instanceof PgvipError) throw err; // PGVIP_REPLY_TOO_LARGE: it answered, with too much
-      const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
+      // The timeout ends the exchange wherever it is: before the answer, or in its body.
+      const timedOut = signal.aborted || (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError'));
       const why = timedOut
         ? `did not answer within ${this.#timeoutMs} ms (IMDS disabled, or the hop limit too low for a container?)`
         : `could not be reached: ${describeFetchError(err)}`;
@@ -134,7 +165,7 @@ interface ImdsAnswer {
   readonly text: string;
 }
 
-/** fetch hides the reason (ECONNREFUSED, ...) in `cause`; bring it to the message. */
+/** The reason (ECONNREFUSED, ...), also when an error keeps it in `cause`. */
 function describeFetchError(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
