@@ -66,6 +66,8 @@ export class AgentRunner {
   #probe: Promise<void> | null = null;
   #probeResult: WriteProbeResult | null = null;
   #lastSnapshot: PgSnapshot | null = null;
+  /** PostgreSQL's pending_restart (any setting), as last observed; null until known. */
+  #pendingRestart: boolean | null = null;
   readonly #replies = new ReplyWatch();
   #lastReason = '';
   #schemaReady = false;
@@ -89,7 +91,8 @@ export class AgentRunner {
   }
 
   status(): AgentStatus {
-    return agentStatus({ ...this.#s, nowMs: this.#d.clock() });
+    const status = agentStatus({ ...this.#s, nowMs: this.#d.clock() });
+    return this.#pendingRestart === null ? status : { ...status, pendingRestart: this.#pendingRestart };
   }
 
   start(): void {
@@ -176,6 +179,8 @@ export class AgentRunner {
       nowMs: this.#d.clock(),
     });
     if (!obs.reachable) this.#d.metrics.checksFailed.inc({ check: 'postgres' });
+    // Kept from the last answer while the server is down (a restart is what would clear it).
+    if (obs.reachable) this.#pendingRestart = obs.pendingRestart ?? null;
     this.#lastSnapshot = pg;
     this.#maybeStartProbe(pg);
     const probe = this.#probeResult;

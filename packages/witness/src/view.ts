@@ -27,6 +27,13 @@ export interface NodeView {
    */
   readonly hosts: readonly string[];
   readonly instanceId: string | null;
+  /** The node's agent says it runs a planned restart of its PostgreSQL (`pgvip restart`). */
+  readonly restarting: boolean;
+  /**
+   * Its PostgreSQL has a setting changed in its files that waits for a restart
+   * (pg_settings.pending_restart); null when unknown (an agent that predates protocol v2).
+   */
+  readonly pendingRestart: boolean | null;
 }
 
 /** A node's place in the cluster config (NodeView.hosts, NodeView.instanceId). */
@@ -46,6 +53,8 @@ export interface ClusterView {
   readonly vip: { readonly address: string; readonly mode: string };
   /** A requested switchover not yet acknowledged by the primary, and when it is due. */
   readonly switchover: { readonly to: NodeId; readonly dueInMs: number } | null;
+  /** A planned restart (`pgvip restart`) the witness holds failure checks for, and how long at most. */
+  readonly restart: { readonly node: NodeId; readonly accepted: boolean; readonly leftMs: number } | null;
   readonly nodes: readonly NodeView[];
   /** The latest events, newest first. */
   readonly events: readonly PgvipEvent[];
@@ -79,6 +88,14 @@ export function clusterView(s: WitnessState, x: ViewExtras): ClusterView {
       s.switchover === null
         ? null
         : { to: s.switchover.to, dueInMs: Math.max(0, Math.round(s.switchover.atMs - x.nowMs)) },
+    restart:
+      s.restart === undefined || s.restart === null
+        ? null
+        : {
+          node: s.restart.node,
+          accepted: s.restart.accepted,
+          leftMs: Math.max(0, Math.round(s.restart.untilMs - x.nowMs)),
+        },
     nodes: s.settings.nodes.map((node): NodeView => {
       const v = s.views[node];
       const st = v?.status ?? null;
@@ -105,6 +122,8 @@ export function clusterView(s: WitnessState, x: ViewExtras): ClusterView {
             : Math.max(0, Math.round(x.nowMs - v.lastSeenAtMs)),
         hosts: x.identities?.get(node)?.hosts ?? [],
         instanceId: x.identities?.get(node)?.instanceId ?? null,
+        restarting: st?.restarting === true,
+        pendingRestart: st?.pendingRestart ?? null,
       };
     }),
     events: x.events,

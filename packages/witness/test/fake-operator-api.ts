@@ -48,6 +48,8 @@ export function node(overrides: Partial<NodeView> & { node: string }): NodeView 
     lastSeenMsAgo: 210,
     hosts: [],
     instanceId: null,
+    restarting: false,
+    pendingRestart: false,
     ...overrides,
   };
 }
@@ -62,6 +64,7 @@ export function mainCluster(): ClusterView {
     promiseRemainingMs: 2_950,
     vip: { address: '198.18.1.100', mode: 'secondary-ip' },
     switchover: null,
+    restart: null,
     nodes: [
       // The addresses of the EC2 emulator's fixture (test/ec2-emulator/fixtures.ts, dbA and dbB).
       node({ node: 'db-a', role: 'primary', leaseRemainingMs: 2_400, lagBytes: null, streaming: null, hosts: ['198.18.1.10'] }),
@@ -84,6 +87,7 @@ export function billingCluster(): ClusterView {
     promiseRemainingMs: 0,
     vip: { address: '198.19.0.10', mode: 'route-table' },
     switchover: null,
+    restart: null,
     nodes: [
       node({ node: 'billing-a', reachable: false, pgReachable: true, role: null, term: 2, lagBytes: null, timeline: null, streaming: null, promotionBlocker: 'agent unreachable from the witness', lastSeenMsAgo: 42_000 }),
       node({ node: 'billing-b', role: 'primary', term: 3, leaseRemainingMs: 2_100, lagBytes: null, streaming: null }),

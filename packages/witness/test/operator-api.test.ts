@@ -85,8 +85,8 @@ test('the cluster list and one cluster show the documented view', async (t) => {
   assert.deepEqual(c1.vip, { address: '198.18.0.100', mode: 'secondary-ip' });
   assert.equal(c1.switchover, null);
   const [a, b] = c1.nodes;
-  assert.deepEqual(a, { node: 'db-a', reachable: true, pgReachable: true, role: 'primary', term: 1, leaseRemainingMs: 2500, lagBytes: null, timeline: 1, streaming: false, promotionBlocker: 'not a standby (postgresql is not in recovery)', lastSeenMsAgo: 0, hosts: ['127.0.0.1'], instanceId: null });
-  assert.deepEqual(b, { node: 'db-b', reachable: true, pgReachable: true, role: 'standby', term: 1, leaseRemainingMs: 0, lagBytes: 0x60, timeline: 1, streaming: true, promotionBlocker: null, lastSeenMsAgo: 0, hosts: ['127.0.0.1'], instanceId: null });
+  assert.deepEqual(a, { node: 'db-a', reachable: true, pgReachable: true, role: 'primary', term: 1, leaseRemainingMs: 2500, lagBytes: null, timeline: 1, streaming: false, promotionBlocker: 'not a standby (postgresql is not in recovery)', lastSeenMsAgo: 0, hosts: ['127.0.0.1'], instanceId: null, restarting: false, pendingRestart: null });
+  assert.deepEqual(b, { node: 'db-b', reachable: true, pgReachable: true, role: 'standby', term: 1, leaseRemainingMs: 0, lagBytes: 0x60, timeline: 1, streaming: true, promotionBlocker: null, lastSeenMsAgo: 0, hosts: ['127.0.0.1'], instanceId: null, restarting: false, pendingRestart: null });
   assert.deepEqual(c1.events.map((e) => e.type), ['sync-restored', 'witness-started']);
   // And one cluster by name is the same view; an unknown name is a coded 404
   const one = await s.api('GET', '/api/v1/clusters/c2');

@@ -45,7 +45,8 @@ SELECT
       'replay_lsn', replay_lsn::text,
       'reply_time', reply_time::text)
       ORDER BY application_name), '[]'::json)
-     FROM pg_stat_replication) AS replicas
+     FROM pg_stat_replication) AS replicas,
+  (SELECT coalesce(bool_or(pending_restart), false) FROM pg_settings) AS pending_restart
 `;
 
 export interface ObserveRow {
@@ -73,6 +74,7 @@ export interface ObserveRow {
     replay_lsn: string | null;
     reply_time: string | null;
   }>;
+  pending_restart: boolean;
 }
 
 function numberOrNull(value: number | string | null | undefined): number | null {
@@ -109,5 +111,6 @@ export function observationFromRow(row: ObserveRow): PgReachableObservation {
     replicas,
     synchronousStandbyNames: row.synchronous_standby_names,
     defaultTransactionReadOnly: row.default_transaction_read_only === 'on',
+    pendingRestart: row.pending_restart,
   };
 }

@@ -76,6 +76,11 @@ export interface PgReachableObservation {
   readonly synchronousStandbyNames: string;
   /** true while the server is fenced read-only (or configured so by someone else). */
   readonly defaultTransactionReadOnly: boolean;
+  /**
+   * A setting changed in the configuration files waits for a restart (pg_settings.pending_restart
+   * of any setting: `pgvip restart --pending-restart` restarts such nodes). Absent: not known.
+   */
+  readonly pendingRestart?: boolean;
 }
 
 export interface PgUnreachableObservation {

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { cleanText, terminalSafeJson } from '@pgvip/shared/text';
 import { Command, CommanderError, Option } from 'commander';
 import { addOperateCommands } from './commands/operate.js';
+import { addRestartCommand } from './commands/restart.js';
 import { addSetupCommands } from './commands/setup.js';
 import { CliError, exitCodes, type ExitCode } from './errors.js';
 import {
@@ -49,6 +50,7 @@ export function buildProgram(io: CliIo, run: RunAction): Command {
     })
     .exitOverride();
   addOperateCommands(program, run);
+  addRestartCommand(program, run);
   addSetupCommands(program, run);
   return program;
 }

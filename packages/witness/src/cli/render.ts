@@ -7,6 +7,12 @@ import { banner, formatBytes, formatDurationMs, formatTime, paint, table, type S
 
 /** What the node is doing, from the two signals the witness has: its agent and its PostgreSQL. */
 export function nodeState(n: NodeView): string {
+  const state = connectionState(n);
+  return n.pendingRestart === true ? `${state}, pending restart` : state;
+}
+
+function connectionState(n: NodeView): string {
+  if (n.restarting && n.reachable) return 'restarting (planned)';
   if (!n.reachable) return n.pgReachable === true ? 'agent down, pg up' : 'unreachable';
   if (n.pgReachable === false) return 'postgres down';
   if (n.streaming === true) return 'streaming';
@@ -63,6 +69,10 @@ export function renderCluster(untrusted: ClusterView, style: Style, eventsShown 
       : `sync standby: ${view.syncEligible} (holds every acknowledged write)`,
   ];
   if (view.switchover !== null) facts.push(paint(style, ['bold'], `switchover to ${view.switchover.to} pending, due ${view.switchover.dueInMs <= 0 ? 'now' : `in ${formatDurationMs(view.switchover.dueInMs)}`}`));
+  if (view.restart !== null && view.restart !== undefined) {
+    const r = view.restart;
+    facts.push(paint(style, ['bold'], `planned restart of ${r.node} ${r.accepted ? 'running' : 'requested'}: failure checks held for at most ${formatDurationMs(r.leftMs)} more`));
+  }
   if (view.promiseRemainingMs > 0) facts.push(`witness lease promise: ${formatDurationMs(view.promiseRemainingMs)} left`);
   out.push(facts.join('\n'));
   const latest = view.events.slice(0, eventsShown);

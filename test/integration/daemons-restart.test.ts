@@ -1,0 +1,178 @@
+// Goal: `pgvip restart` restarts PostgreSQL without a failover, end to end: the real CLI asks the
+// witness daemon, which asks the agent daemon, which restarts a real PostgreSQL 15. Restarting the
+// primary keeps its term and its place (no vote, no lease release, the VIP stays) and writes resume;
+// restarting the standby changes nothing either. For contrast, the same restart done behind
+// pgvip's back (pg_ctl restart on the primary) is a failure and fails over. Real agent and witness
+// daemons on loopback; only the VIP is the in-memory fake.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { parseConfigText, type AgentConfig, type WitnessConfig } from '@pgvip/shared';
+import { FakeVipCloud, FakeVipPort } from '../../packages/agent/src/vip/fake.js';
+import { startAgentDaemon, type AgentDaemon } from '../../packages/agent/src/daemon.js';
+import { lookUpOsUser, runAsOsUser } from '../../packages/agent/src/postgres/os-command.js';
+import { createWitnessDaemon } from '../../packages/witness/src/daemon.js';
+import { runPgvip } from '../../packages/witness/test/cli-helpers.js';
+import { pgBinDir, startPgCluster } from '../fixtures/pg-cluster.js';
+import { freePort, until } from './helpers.js';
+
+interface View {
+  term: number;
+  primary: string | null;
+  syncEligible: string | null;
+  restart: unknown;
+  nodes: {
+    node: string; role: string | null; restarting: boolean; pendingRestart: boolean | null; streaming: boolean | null;
+  }[];
+  events: { id: number; type: string; node: string | null; detail: string }[];
+}
+
+async function startCluster(t: TestContext) {
+  const pgc = await startPgCluster(t);
+  const dir = mkdtempSync(path.join(tmpdir(), 'pgvip-restart-daemons-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const [pa, pb, pw, po] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const node = (id: string, agentPort: number, pg: typeof pgc.primary) =>
+    `    - id: ${id}\n      agent: { host: 127.0.0.1, port: ${agentPort} }\n` +
+    `      postgres: { host: 127.0.0.1, port: ${pg.port}, user: postgres, dataDir: ${pg.dataDir} }\n`;
+  const cluster = `\n  name: orders\n  nodes:\n${node('db-a', pa, pgc.primary)}${node('db-b', pb, pgc.standby)}` +
+    `  witness: { host: 127.0.0.1, port: ${pw} }\n  vip: { mode: secondary-ip, address: 198.18.1.100, discovery: imds }\n` +
+    '  auth: { disabled: true }\n  replication: { slots: { enabled: false } }';
+  const agentCfg = (self: string): AgentConfig =>
+    parseConfigText(`self: ${self}\nlisten: { host: 127.0.0.1 }\nstateDir: ${dir}/${self}\ncluster:${cluster}`, 'agent', `${self}.yaml`);
+  const witnessCfg: WitnessConfig = parseConfigText(
+    `id: witness\nlisten: { host: 127.0.0.1, port: ${pw} }\noperatorApi: { host: 127.0.0.1, port: ${po}, auth: disabled }\n` +
+      `stateDir: ${dir}/witness\nclusters:\n  -${cluster.replace(/\n {2}/g, '\n    ').replace(/^ {4}/, ' ')}`,
+    'witness',
+    'witness.yaml',
+  );
+  const lines: string[] = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+  // PGVIP_TEST_DUMP=file keeps the daemons' log lines of a failed run.
+  const dump = process.env.PGVIP_TEST_DUMP;
+  if (dump !== undefined) t.after(() => writeFileSync(dump, lines.join('')));
+  const witness = await createWitnessDaemon(witnessCfg, { log: log.child({ daemon: 'witness' }) });
+  await witness.protocol.listen({ host: '127.0.0.1', port: pw });
+  await witness.operator.listen({ host: '127.0.0.1', port: po });
+  witness.startPolling();
+  t.after(() => witness.close());
+  const cloud = new FakeVipCloud();
+  const agents: Record<string, AgentDaemon> = {};
+  for (const self of ['db-a', 'db-b']) {
+    agents[self] = await startAgentDaemon(agentCfg(self), {
+      logger: log.child({ daemon: self }),
+      vip: new FakeVipPort(cloud, self),
+      onFatal: (e) => assert.fail(e),
+    });
+    t.after(() => agents[self]!.close());
+  }
+  const primaryCode = async (n: string) => (await agents[n]!.app.inject({ url: '/primary' })).statusCode;
+  const view = async () => (await (await fetch(`http://127.0.0.1:${po}/api/v1/clusters/orders`)).json()) as View;
+  const history = async () =>
+    ((await (await fetch(`http://127.0.0.1:${po}/api/v1/clusters/orders/history?limit=200`)).json()) as { events: View['events'] }).events;
+  const pgvip = (args: string[]) => runPgvip(['--witness', `http://127.0.0.1:${po}`, ...args], { timeoutMs: 120_000 });
+  await until('db-a to be primary with a lease', async () => (await primaryCode('db-a')) === 200, 60_000);
+  await until('the VIP on db-a', () => cloud.assignedTo === 'db-a');
+  await until('db-b to be the eligible standby', async () => (await view()).syncEligible === 'db-b', 30_000);
+  await pgc.primary.psql('CREATE TABLE writes (n serial PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())');
+  return { pgc, cloud, lines, view, history, pgvip, primaryCode };
+}
+
+const startTime = (pg: { psql(sql: string): Promise<string> }) => pg.psql('SELECT pg_postmaster_start_time()');
+/** Events that belong to a failover, recorded after the event `sinceId`. */
+const failoverEvents = (events: View['events'], sinceId: number) =>
+  events.filter((e) => e.id > sinceId && ['vote-granted', 'lease-released', 'failure-detected', 'manual-failover'].includes(e.type));
+const lastId = (events: View['events']) => Math.max(0, ...events.map((e) => e.id));
+
+/** Writes one row every `everyMs` until stopped; records when each write failed and succeeded. */
+function writer(pg: { psql(sql: string, timeoutMs?: number): Promise<string> }, everyMs = 100) {
+  const outcomes: { atMs: number; ok: boolean }[] = [];
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const atMs = performance.now();
+      const ok = await pg.psql('INSERT INTO writes DEFAULT VALUES', 5_000).then(() => true, () => false);
+      outcomes.push({ atMs, ok });
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return {
+    outcomes,
+    async stop() {
+      stopped = true;
+      await loop;
+    },
+    /** The longest stretch without a successful write, in ms. */
+    longestGapMs(): number {
+      let gap = 0;
+      let lastOk: number | null = null;
+      for (const o of outcomes) {
+        if (!o.ok) continue;
+        if (lastOk !== null) gap = Math.max(gap, o.atMs - lastOk);
+        lastOk = o.atMs;
+      }
+      return Math.round(gap);
+    },
+  };
+}
+
+test('Given db-a is primary, When pgvip restart db-a, Then PostgreSQL restarts, db-a stays primary in the same term, and writes resume', { timeout: 240_000 }, async (t) => {
+  const { pgc, cloud, view, history, pgvip } = await startCluster(t);
+  const before = await view();
+  const sinceId = lastId(await history());
+  const startedBefore = await startTime(pgc.primary);
+  const w = writer(pgc.primary);
+  await new Promise((r) => setTimeout(r, 1_000));
+  const r = await pgvip(['restart', 'db-a', '--yes', '--timeout', '30']);
+  await new Promise((r2) => setTimeout(r2, 1_000));
+  await w.stop();
+  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /✔ restart orders: db-a is back as primary \(term \d+\)/);
+  const after = await view();
+  assert.equal(after.term, before.term, 'no new term: no failover');
+  assert.equal(after.primary, 'db-a');
+  assert.equal(cloud.assignedTo, 'db-a', 'the VIP stayed');
+  assert.notEqual(await startTime(pgc.primary), startedBefore, 'PostgreSQL was really restarted');
+  const events = await history();
+  assert.deepEqual(failoverEvents(events, sinceId), [], JSON.stringify(events));
+  assert.ok(events.some((e) => e.type === 'planned-restart' && /db-a is back as primary/.test(e.detail)), JSON.stringify(events));
+  assert.ok(w.outcomes.at(-1)?.ok, 'writes resumed');
+  const gapMs = w.longestGapMs();
+  t.diagnostic(`longest write gap during the restart of the primary: ${gapMs} ms`);
+  assert.ok(gapMs < 15_000, `writes paused ${gapMs} ms`);
+  await until('db-b to stream from db-a again', async () => (await pgc.primary.psql("SELECT state FROM pg_stat_replication WHERE application_name = 'db-b'")) === 'streaming' || undefined, 30_000);
+});
+
+test('Given db-b is the standby, When pgvip restart db-b, Then it restarts and streams again, with no failover', { timeout: 240_000 }, async (t) => {
+  const { pgc, view, history, pgvip } = await startCluster(t);
+  const before = await view();
+  const sinceId = lastId(await history());
+  const startedBefore = await startTime(pgc.standby);
+  const r = await pgvip(['restart', 'db-b', '--yes']);
+  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /✔ restart orders: db-b is back as standby/);
+  assert.notEqual(await startTime(pgc.standby), startedBefore);
+  const after = await view();
+  assert.equal(after.term, before.term);
+  assert.equal(after.primary, 'db-a');
+  assert.deepEqual(failoverEvents(await history(), sinceId), []);
+  await pgc.primary.psql('INSERT INTO writes DEFAULT VALUES', 30_000);
+});
+
+test('For contrast: a restart of the primary behind pgvip\'s back (pg_ctl stop, start) is a failure, and db-b takes over', { timeout: 240_000 }, async (t) => {
+  const { pgc, view, primaryCode } = await startCluster(t);
+  const before = await view();
+  const postgres = await lookUpOsUser('postgres');
+  const pgCtl = (args: string[]) => runAsOsUser(postgres, path.join(pgBinDir, 'pg_ctl'), [...args, '-D', pgc.primary.dataDir, '-w'], { timeoutMs: 60_000, cwd: pgc.root });
+  // A restart that takes a couple of seconds (a shutdown checkpoint, a large shared_buffers): the
+  // agent sees its primary's server gone, and that is a failure.
+  assert.equal((await pgCtl(['stop', '-m', 'fast'])).exitCode, 0);
+  await new Promise((r) => setTimeout(r, 2_000));
+  // (The start may find the server running already: its agent rejoins it as db-b's standby.)
+  await pgCtl(['start']);
+  await until('db-b to be primary', async () => (await primaryCode('db-b')) === 200, 60_000);
+  assert.ok((await view()).term > before.term);
+});
