@@ -12,7 +12,7 @@
 //
 // Per run: when writes came back through the VIP (any node), the longest write gap, acknowledged
 // writes missing from the final primary, overlapping writers, the longest time both servers accepted
-// writes when asked directly, and the promotions PostgreSQL logged. Results are MERGED per system and
+// writes when asked directly, and the promotions (new timelines of the primary). Results are MERGED per system and
 // scenario into bench/results/anchors.json and anchors.md, as bench:failover does.
 //
 //   npm run bench:anchors -- [--runs 2] [--systems patroni,patroni-fast]
@@ -135,9 +135,20 @@ async function repair(lab: Lab): Promise<void> {
   else await lab.waitHealthy(180_000);
 }
 
+/**
+ * The primary's timeline, from the name of its current WAL file: every promotion starts a new one, and
+ * it needs no server log (pg_auto_failover and repmgr keep PostgreSQL's log where the lab does not read).
+ */
+async function timelineOf(lab: Lab, node: DbNode): Promise<number> {
+  const sql = 'SELECT pg_walfile_name(pg_current_wal_lsn())';
+  const [row] = await lab.emulator.sql(lab.topology.hosts[node].address, sql, [], 5_000);
+  return parseInt(String(row?.[0]).slice(0, 8), 16);
+}
+
 async function oneRun(lab: Lab, scenario: Scenario, run: number): Promise<SafetyRun> {
   const before = await lab.waitHealthy(180_000);
   const primary = before.primary as DbNode;
+  const timelineBefore = await timelineOf(lab, primary);
   await hold(1_500);
   const probe = new WritableProbe();
   probe.start();
@@ -166,7 +177,7 @@ async function oneRun(lab: Lab, scenario: Scenario, run: number): Promise<Safety
     lost: lost.length,
     overlapping: overlappingWriters(records).writes,
     dualWritableMs: dual.longestMs,
-    promotions: lab.promotionsSince(faultAt).length,
+    promotions: (await timelineOf(lab, healthy.primary as DbNode)) - timelineBefore,
   };
 }
 
@@ -237,7 +248,8 @@ function markdown(
     '  final primary. **overlapping**: writes acknowledged while another server also acknowledged.',
     '- **two writable**: the longest stretch in which both servers accepted writes when asked directly (sampled every',
     '  ~0.5–1 s, and a frozen server answers only after the thaw, so a stretch after a freeze is an upper bound).',
-    '- **promotions**: promotions PostgreSQL logged ("selected new timeline ID") from the fault until the repair.',
+    '- **promotions**: new timelines from the fault until the repair (the final primary\'s timeline minus the old',
+    '  primary\'s before the fault).',
     '',
     '| scenario | system | runs | writes back | write gap | lost | overlapping | two writable | promotions | old → final primary |',
     '|---|---|---|---|---|---|---|---|---|---|',

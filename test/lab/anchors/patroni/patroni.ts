@@ -291,7 +291,19 @@ interface PatroniSetting {
   /** What the setting is, for the results ("Patroni's defaults"). */
   readonly setting: string;
   readonly notes: readonly string[];
+  readonly safetyNotes?: readonly string[];
 }
+
+// What Patroni did in bench:anchors' safety scenarios (bench/results/anchors.md), from its logs.
+const safetyNotes = [
+  'isolation: the standby takes the leader key once the old leader\'s lease has expired (ttl), and the callback moves ' +
+    'the VIP; the isolated leader demotes when a DCS request fails (see the isolation note in failover.md).',
+  'flapping: 6 s blips are shorter than ttl, so nothing changes: no failover, each blip a write gap of about 6 s.',
+  'frozen host (network intact): the standby takes the key after ttl; at the thaw the old leader\'s Patroni reads ' +
+    'the current view ("Lock owner: <the other>"), demotes at once (0.3 s after the thaw) and is rewound: nothing ' +
+    'lost. Host loss differs only in that the network is also down during the freeze: the thawed Patroni then acts ' +
+    'on its stale view and takes the key back (failover.md, patroni/patroni#2689).',
+];
 
 function patroniSystem(s: PatroniSetting): AnchorSystem {
   const { timings } = s;
@@ -303,6 +315,7 @@ function patroniSystem(s: PatroniSetting): AnchorSystem {
       `callback (test/lab/anchors/patroni); ${s.setting}: ttl ${timings.ttl}, loop_wait ${timings.loopWait}, ` +
       `retry_timeout ${timings.retryTimeout}, synchronous_mode_strict ${s.syncStrict}.`,
     notes: s.notes,
+    ...(s.safetyNotes === undefined ? {} : { safetyNotes: s.safetyNotes }),
     postgres: 'tool',
     // While it holds the leader key, Patroni restarts a crashed PostgreSQL where it was.
     recoversInPlace: ['pg-crash'],
@@ -317,6 +330,7 @@ export const patroni = patroniSystem({
   syncStrict: false,
   setting: "Patroni's defaults",
   notes: [hostLossTakeover, isolationNotes],
+  safetyNotes,
 });
 export const patroniFast = patroniSystem({
   name: 'patroni-fast',
@@ -324,6 +338,7 @@ export const patroniFast = patroniSystem({
   syncStrict: false,
   setting: 'its documented fastest safe settings (ttl at its minimum, loop_wait + 2 × retry_timeout = ttl)',
   notes: [hostLossTakeover, isolationNotes],
+  safetyNotes,
 });
 export const patroniStrict = patroniSystem({
   name: 'patroni-strict',

@@ -307,7 +307,29 @@ class PgAutoFailoverInstance implements AnchorInstance {
   }
 }
 
-function pgafSystem(name: string, settings: PgAutoFailoverSettings, setting: string): AnchorSystem {
+// What pg_auto_failover did in bench:anchors' safety scenarios (bench/results/anchors.md), from the
+// monitor's and keepers' logs.
+const safetyCommon = [
+  'isolation: the monitor marks the primary unhealthy, waits primary_demote_timeout for it to demote, then opens ' +
+    'the standby for writes (wait_primary, synchronous replication off). The isolated keeper counts its partition ' +
+    'only from when the standby leaves pg_stat_replication ("We lost the monitor, but still have a standby: we\'re ' +
+    'not in a network partition"), which takes wal_sender_timeout, and stops PostgreSQL network_partition_timeout ' +
+    'after that: at the defaults 53 s after the fault, 2 s before the monitor opened the standby (at 55 s). Only one ' +
+    'server accepted writes, by a margin of seconds that rests on wal_sender_timeout + network_partition_timeout ' +
+    'staying below node_considered_unhealthy_timeout + primary_demote_timeout plus the health checks.',
+  'primary ↔ standby cut: the monitor still reaches both nodes, sees both healthy and changes nothing; the primary\'s ' +
+    'keeper reports "no standby connected in pg_stat_replication" once wal_sender_timeout has passed, but the ' +
+    'monitor does not turn synchronous replication off for a standby it sees healthy, so writes stall for the ' +
+    'whole cut.',
+  'flapping: 6 s blips are shorter than node_considered_unhealthy_timeout: no failover, write gaps of 6–9 s.',
+];
+
+function pgafSystem(
+  name: string,
+  settings: PgAutoFailoverSettings,
+  setting: string,
+  safetyNotes: readonly string[],
+): AnchorSystem {
   const m = settings.monitor;
   return {
     name,
@@ -320,6 +342,7 @@ function pgafSystem(name: string, settings: PgAutoFailoverSettings, setting: str
       `${m.health_check_retry_delay / 1000} s apart), node_considered_unhealthy_timeout ${m.node_considered_unhealthy_timeout / 1000} s, ` +
       `primary_demote_timeout ${m.primary_demote_timeout / 1000} s, network_partition_timeout ` +
       `${settings.keeper.network_partition_timeout} s, wal_sender_timeout ${settings.walSenderTimeout} s.`,
+    safetyNotes,
     postgres: 'tool',
     // The keeper restarts a crashed PostgreSQL where it was (timeout.postgresql_restart_failure_*).
     recoversInPlace: ['pg-crash'],
@@ -328,9 +351,16 @@ function pgafSystem(name: string, settings: PgAutoFailoverSettings, setting: str
   };
 }
 
-export const pgAutoFailover = pgafSystem('pg-auto-failover', pgafDefaults, "pg_auto_failover's defaults");
+export const pgAutoFailover = pgafSystem('pg-auto-failover', pgafDefaults, "pg_auto_failover's defaults", [
+  ...safetyCommon,
+  'frozen host (defaults): the monitor marked the primary unhealthy at 23 s and would have opened the standby at ' +
+    'about 53 s; the host thawed at 50 s, its keeper read its goal state demote_timeout and stopped PostgreSQL at ' +
+    'once, and the standby took writes at 55 s. A freeze shorter than the failover time is handled by the keeper ' +
+    'at the thaw; nothing was writable twice.',
+]);
 export const pgAutoFailoverFast = pgafSystem(
   'pg-auto-failover-fast',
   pgafFast,
   'the fastest settings that keep its safety constraints (config.ts)',
+  safetyCommon,
 );

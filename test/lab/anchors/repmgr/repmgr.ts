@@ -298,7 +298,22 @@ class RepmgrInstance implements AnchorInstance {
   }
 }
 
-function repmgrSystem(name: string, settings: RepmgrSettings, setting: string): AnchorSystem {
+// What repmgr did in bench:anchors' safety scenarios (bench/results/anchors.md), from repmgrd's logs.
+const safetyCommon = [
+  'isolation: the standby promotes once its reconnection attempts are used up; the isolated old primary is never ' +
+    'told anything and stays a writable primary until the operator rejoins it (two writable for as long as the ' +
+    'bench watches). Its commits wait for the synchronous standby it had, so nothing is acknowledged there through ' +
+    'this setup, but any client reaching it directly blocks or, with asynchronous replication, writes to a fork.',
+  'primary ↔ standby cut: writes stall for the whole cut (the primary waits for its synchronous standby, and repmgr ' +
+    'does not manage synchronous_standby_names).',
+];
+
+function repmgrSystem(
+  name: string,
+  settings: RepmgrSettings,
+  setting: string,
+  safetyNotes: readonly string[],
+): AnchorSystem {
   return {
     name,
     tool: 'repmgr',
@@ -310,6 +325,7 @@ function repmgrSystem(name: string, settings: RepmgrSettings, setting: string): 
       `primary_visibility_consensus ${String(settings.primary_visibility_consensus)}. repmgr fences nothing: an old ` +
       'primary that survives (isolation, a frozen host) stays writable until the operator rejoins it, so its "two ' +
       'writable" figure is the part of that the bench watches (until 3 s after the heal), not an end.',
+    safetyNotes,
     postgres: 'tool',
     unsupported: {
       switchover:
@@ -321,9 +337,15 @@ function repmgrSystem(name: string, settings: RepmgrSettings, setting: string): 
   };
 }
 
-export const repmgr = repmgrSystem('repmgr', repmgrDefaults, "repmgr's defaults");
+export const repmgr = repmgrSystem('repmgr', repmgrDefaults, "repmgr's defaults", [
+  ...safetyCommon,
+  'cut (defaults): the standby\'s repmgrd was at its 6th of 6 reconnection attempts when the 60 s cut healed: a cut a ' +
+    'few seconds longer starts an election which, with primary_visibility_consensus off, promotes the standby while ' +
+    'the primary is alive and reachable by the witness and clients: two primaries.',
+]);
 export const repmgrFastSystem = repmgrSystem(
   'repmgr-fast',
   repmgrFast,
   'short reconnection settings with primary_visibility_consensus on (config.ts)',
+  safetyCommon,
 );
