@@ -1,5 +1,6 @@
 // Translates the PostgreSQL port's observations into the core's PgSnapshot and WriteProbe values.
 import type { PgSnapshot, WriteProbe } from '@pgvip/shared/core';
+import type { Lsn } from './postgres/lsn.js';
 import type { PgObservation, WriteProbeResult } from './postgres/port.js';
 import { synchronousStandbyNamesFor } from './postgres/port.js';
 
@@ -18,6 +19,8 @@ export interface SnapshotContext {
   readonly previous: PgSnapshot | null;
   /** Tracks the peer's replies to this primary (pg_stat_replication.reply_time). */
   readonly replies: ReplyWatch;
+  /** Tracks whether the peer has flushed what was committed before it became synchronous. */
+  readonly catchUp: SyncCatchUp;
   /** This agent's monotonic clock, ms. */
   readonly nowMs: number;
 }
@@ -54,6 +57,37 @@ export class ReplyWatch {
   }
 }
 
+/**
+ * Whether a synchronous standby holds every commit acknowledged before it became synchronous.
+ *
+ * PostgreSQL reports a standby as streaming and `sync` as soon as its walsender has SENT everything
+ * and the standby is named in synchronous_standby_names, not once the standby has FLUSHED it. Commits
+ * acknowledged before that (while replication was degraded to async, or before the standby was named)
+ * never waited for it, so for a moment the standby can show "in sync" while it lacks some of them. If
+ * it were reported in sync then, the witness would mark it eligible, and a failover in that moment
+ * would lose those commits (I3). So the first time the standby shows as synchronous, the primary's WAL
+ * position (pg_current_wal_lsn, at or past every acknowledged commit, since a commit is flushed before
+ * it is acknowledged) becomes its target; it counts as in sync only once its flush_lsn reached that
+ * target. From then on PostgreSQL makes every commit wait for it, until it stops looking synchronous,
+ * which starts the wait over.
+ */
+export class SyncCatchUp {
+  #target: Lsn | null = null;
+  #caughtUp = false;
+
+  holdsAcknowledged(looksSynchronous: boolean, standbyFlushLsn: Lsn | null, primaryLsn: Lsn): boolean {
+    if (!looksSynchronous) {
+      this.#target = null;
+      this.#caughtUp = false;
+      return false;
+    }
+    if (this.#caughtUp) return true;
+    this.#target ??= primaryLsn;
+    this.#caughtUp = standbyFlushLsn !== null && standbyFlushLsn >= this.#target;
+    return this.#caughtUp;
+  }
+}
+
 export function toSnapshot(obs: PgObservation, ctx: SnapshotContext): PgSnapshot {
   if (!obs.reachable) {
     // A timeout means a stalled server, not a dead one: keep the last view and let the write probe
@@ -70,6 +104,8 @@ export function toSnapshot(obs: PgObservation, ctx: SnapshotContext): PgSnapshot
   const replica = obs.replicas.find((r) => r.applicationName === ctx.peerName);
   const silentMs = ctx.replies.silentMs(replica?.replyTime ?? null, ctx.nowMs);
   const replying = silentMs !== null && silentMs <= standbyReplySilenceMs;
+  const looksSynchronous = syncStandby !== null && replica !== undefined && replica.state === 'streaming' &&
+    replica.syncState === 'sync' && replying;
   return {
     running: true,
     inRecovery: obs.inRecovery,
@@ -79,7 +115,7 @@ export function toSnapshot(obs: PgObservation, ctx: SnapshotContext): PgSnapshot
     replayLsn: obs.replayLsn ?? lsn,
     streaming,
     syncStandby,
-    standbyInSync: syncStandby !== null && replica !== undefined && replica.state === 'streaming' && replica.syncState === 'sync' && replying,
+    standbyInSync: ctx.catchUp.holdsAcknowledged(looksSynchronous, replica?.flushLsn ?? null, lsn),
   };
 }
 

@@ -26,7 +26,7 @@ import { runEffect, type EffectPorts } from './effects.js';
 import { AgentEventLog } from './event-log.js';
 import type { AsyncHookEvent, HookContext, HookPort } from './hooks/hooks.js';
 import { ROLES, type AgentMetrics, type LeaseRenewalResult } from './metrics.js';
-import { ReplyWatch, toSnapshot, toWriteProbe } from './pg-snapshot.js';
+import { ReplyWatch, SyncCatchUp, toSnapshot, toWriteProbe } from './pg-snapshot.js';
 import type { WriteProbeResult } from './postgres/port.js';
 import type { LoopKeepAlive } from './watchdog.js';
 
@@ -69,6 +69,7 @@ export class AgentRunner {
   /** PostgreSQL's pending_restart (any setting), as last observed; null until known. */
   #pendingRestart: boolean | null = null;
   readonly #replies = new ReplyWatch();
+  readonly #catchUp = new SyncCatchUp();
   #lastReason = '';
   #schemaReady = false;
   readonly #guard: CommitGuardArmer;
@@ -176,6 +177,7 @@ export class AgentRunner {
       streamFreshMs: Math.max(2000, 4 * settings.timings.heartbeatMs),
       previous: this.#lastSnapshot,
       replies: this.#replies,
+      catchUp: this.#catchUp,
       nowMs: this.#d.clock(),
     });
     if (!obs.reachable) this.#d.metrics.checksFailed.inc({ check: 'postgres' });
