@@ -1,6 +1,6 @@
 // `node scripts/bundle-agent.mjs` (run by scripts/build.mjs after `tsc -b`): replaces the agent's
 // compiled entry, packages/agent/dist/main.js, with one esbuild bundle of the daemon and every
-// module it runs — @pgvip/shared, fastify, pg, undici, zod, pino, the EC2 SDK — tree-shaken, with
+// module it runs — @pgvip/shared, fastify, pg, zod, pino, the EC2 SDK — tree-shaken, with
 // whitespace and syntax minified. Identifiers keep their names, so stack traces still name the
 // functions; main.js.map maps them back to the sources (`--enable-source-maps`).
 //
@@ -85,25 +85,15 @@ function constantKeysPlugin(stats) {
 }
 
 /**
- * The parts of a few CommonJS packages the agent uses, as ES modules, so that the bundle runs only
- * those parts' module bodies. Their package entries (index.js) require everything the package has:
- * undici's loads fetch, WebSocket, the mock agents and an SQLite cache (node:sqlite, node:zlib,
- * node:stream/web, node:http2 ...); prom-client's its push gateway (node:https, node:zlib) and its
- * cluster aggregator (node:cluster). The agent needs undici's Pool (with the request API that the
- * package entry mixes into every dispatcher) and prom-client's Registry, Counter and Gauge.
- * Written as ES modules: a name the agent imports that a slim entry does not export fails the
- * build, rather than reaching the daemon as undefined. Paths are relative to the package (its
- * "exports" map does not list lib/): the same files, at the installed version.
+ * The parts of CommonJS packages the agent uses, as ES modules, so that the bundle runs only those
+ * parts' module bodies. A package entry (index.js) requires everything the package has:
+ * prom-client's loads its push gateway (node:https, node:zlib) and its cluster aggregator
+ * (node:cluster), where the agent needs Registry, Counter, Gauge and Histogram. Written as ES
+ * modules: a name the agent imports that a slim entry does not export fails the build, rather than
+ * reaching the daemon as undefined. Paths are relative to the package (its "exports" map does not
+ * list lib/): the same files, at the installed version.
  */
 export const slimEntries = {
-  undici: [
-    "import Dispatcher from './lib/dispatcher/dispatcher.js';",
-    "import api from './lib/api/index.js';",
-    "import Pool from './lib/dispatcher/pool.js';",
-    '// As undici/index.js does: request(), stream() ... on every dispatcher.',
-    'Object.assign(Dispatcher.prototype, api);',
-    'export { Pool };',
-  ].join('\n'),
   'prom-client': [
     "import Registry from './lib/registry.js';",
     "import Counter from './lib/counter.js';",
@@ -115,12 +105,12 @@ export const slimEntries = {
 
 /**
  * Node built-ins the bundle refers to but the agent does not use, each loaded at its first use
- * instead of at start: node:http2 (undici's and fastify's HTTP/2 support and the SDK's HTTP/2
- * handler, none of which the agent asks for) and node:zlib (the SDK's CRC-32 checksums, for
+ * instead of at start: node:http2 (fastify's HTTP/2 support and the SDK's HTTP/2 handler, neither
+ * of which the agent asks for) and node:zlib (the SDK's CRC-32 checksums, for
  * operations the agent never sends). On Node 24 these two cost the agent ~5 MB of resident memory.
  * What some module reads at load stands in for the real thing until then: `data`, exports of plain
- * values, copied from the Node that builds (the pinned one the release ships; undici reads
- * http2.constants at load); `functions`, exports called through a stand-in that loads the module
+ * values, copied from the Node that builds (the pinned one the release ships; the SDK's HTTP/2
+ * handler reads http2.constants at load); `functions`, exports called through a stand-in that loads the module
  * at its first call (the SDK checks `typeof zlib.crc32` at load). Every other export is a getter
  * that loads the module.
  */

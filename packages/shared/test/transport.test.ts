@@ -144,8 +144,9 @@ test('a peer whose connection never completes fails every call at the timeout, n
   const timeoutMs = 200;
   const client = createPeerClient({ signer: createSigner({ cluster: 'c1', sender: 'db-a', key }), peers: { witness: { host: '127.0.0.1', port } }, timeoutMs });
   t.after(() => client.close());
-  // undici on its own ends such a call only after its connect timeout, which it rounds up to about a
-  // second: a heartbeat-paced caller would then miss every other beat. Each call must end near timeoutMs.
+  // An HTTP client on its own ends such a call late (undici after its connect timeout, rounded up to
+  // about a second; node:http only at the OS's): a heartbeat-paced caller would then miss beats. Each
+  // call must end near timeoutMs.
   for (let i = 0; i < 3; i++) {
     const started = performance.now();
     await assert.rejects(client.send('witness', lease(i + 1)), (e) => isPgvipError(e, 'PGVIP_PEER_TIMEOUT'));

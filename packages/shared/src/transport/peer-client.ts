@@ -1,7 +1,13 @@
-// The client side of the peer protocol: signed requests over keep-alive HTTP (undici), one connection
-// per peer so requests arrive in the order they were signed, a timeout on every call, and replies that
-// are authenticated and parsed before anyone sees them.
-import { Pool } from 'undici';
+// The client side of the peer protocol: signed requests over keep-alive HTTP (node:http), one
+// connection per peer so requests arrive in the order they were signed, a timeout on every call, and
+// replies that are authenticated and parsed before anyone sees them.
+//
+// node:http rather than undici: undici parses HTTP with llhttp compiled to WebAssembly, and compiling
+// and running it (V8's WebAssembly compilers, their code, the module's memory) cost the agent 7 MB of
+// its resident set (bench:agent, 87.9 -> 80.9 MB), for a few requests a second that Node's own
+// parser, in the binary and already serving the agent's API, reads as well.
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { AUTH_HEADER } from '../auth/header.js';
 import type { Signer } from '../auth/signer.js';
 import type { AgentStatus, NodeId, PeerReply, PeerRequest } from '../core/messages.js';
@@ -70,35 +76,37 @@ interface RawReply {
   readonly body: string;
 }
 
+/** The connection to one peer: an agent of one keep-alive socket, and what it dials. */
+interface Channel {
+  readonly agent: HttpAgent;
+  readonly host: string;
+  readonly port: number;
+  /** The TLS version it was dialled with (undefined: plain HTTP); one from before a reload is retired. */
+  readonly tlsVersion: number | undefined;
+}
+
 export function createPeerClient(options: PeerClientOptions): PeerClient {
-  const pools = new Map<NodeId, Pool>();
-  // The TLS version each pool was dialled with: a pool from before a reload is retired.
-  const poolTls = new WeakMap<Pool, number>();
+  const pools = new Map<NodeId, Channel>();
   const extraHeaders: Record<string, string> = options.leaseValidMs === undefined
     ? {}
     : { [leaseValidHeader]: String(options.leaseValidMs) };
-  const poolFor = (to: NodeId): Pool => {
+  const poolFor = (to: NodeId): Channel => {
     let pool = pools.get(to);
     const tls = options.tls;
-    if (pool !== undefined && tls !== undefined && poolTls.get(pool) !== tls.version) {
-      retire(to, pool, new Error('TLS files reloaded'));
+    if (pool !== undefined && tls !== undefined && pool.tlsVersion !== tls.version) {
+      retire(to, pool);
       pool = undefined;
     }
     if (pool === undefined) {
       const addr = options.peers[to];
       if (addr === undefined) throw new PgvipError('PGVIP_PEER_UNREACHABLE', `no address configured for ${to}`);
-      const host = addr.host.includes(':') ? `[${addr.host}]` : addr.host;
-      pool = new Pool(`${tls === undefined ? 'http' : 'https'}://${host}:${addr.port}`, {
-        ...(tls === undefined ? {} : { connect: tlsClientOptions(tls.material) }),
-        connections: 1,
-        pipelining: 1,
-        keepAliveTimeout: 30_000,
-        connectTimeout: options.timeoutMs,
-        headersTimeout: options.timeoutMs,
-        bodyTimeout: options.timeoutMs,
-      });
+      // One socket, kept open between calls: requests queue behind each other in the order sent.
+      const agentOptions = { keepAlive: true, maxSockets: 1, maxFreeSockets: 1 };
+      const agent = tls === undefined
+        ? new HttpAgent(agentOptions)
+        : new HttpsAgent({ ...agentOptions, ...tlsClientOptions(tls.material) });
+      pool = { agent, host: addr.host, port: addr.port, tlsVersion: tls?.version };
       pools.set(to, pool);
-      if (tls !== undefined) poolTls.set(pool, tls.version);
     }
     return pool;
   };
@@ -125,10 +133,27 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
     }
   }
 
-  /** Replaces the pool of `to` with a fresh one (at its next call) and ends everything the old one had going. */
-  function retire(to: NodeId, pool: Pool, reason: Error): void {
+  /** Replaces the connection to `to` with a fresh one (at its next call) and ends the old one's socket. */
+  function retire(to: NodeId, pool: Channel): void {
     if (pools.get(to) === pool) pools.delete(to);
-    pool.destroy(reason).catch(() => undefined);
+    pool.agent.destroy();
+  }
+
+  /** One request on `pool`; resolves with the response (its body not read yet). */
+  function send(
+    pool: Channel,
+    spec: Route,
+    body: string,
+    headers: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const request = pool.tlsVersion === undefined ? httpRequest : httpsRequest;
+      const { agent, host, port } = pool;
+      const req = request({ agent, host, port, method: spec.method, path: spec.path, headers, signal }, resolve);
+      req.once('error', reject);
+      req.end(spec.method === 'POST' ? body : undefined);
+    });
   }
 
   async function call(to: NodeId, spec: Route, body: string, auth: Record<string, string>): Promise<RawReply> {
@@ -136,37 +161,30 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
     // which costs a busy witness measurable CPU).
     const abort = new AbortController();
     const pool = poolFor(to);
+    let timedOut = false;
     const timer = setTimeout(() => {
-      const reason = new DOMException('request timed out', 'TimeoutError');
-      abort.abort(reason);
-      // The abort alone ends a request that is on the wire, but not one still waiting for its
-      // connection: undici keeps that until its own connect timeout, which its coarse timers stretch
-      // to a second or more (measured: every call to a host that drops packets took 1.0–1.5 s instead
-      // of timeoutMs, so a witness polled a lost primary every 1.3 s instead of every heartbeat and
-      // detection took twice as long). A peer that has not answered in time gets a fresh pool; the
-      // old one is destroyed, which ends its connect attempt and whatever queued behind it now.
-      retire(to, pool, reason);
+      timedOut = true;
+      abort.abort(new DOMException('request timed out', 'TimeoutError'));
+      // The whole call, connection, request and reply, has timeoutMs. A peer that has not answered in
+      // time gets a fresh connection: the old one is destroyed, which ends its connect attempt (a
+      // host that drops packets) and the reply it was waiting for, and the calls queued behind it
+      // go out on the new one with what is left of their own time.
+      retire(to, pool);
     }, options.timeoutMs);
     try {
-      const res = await pool.request({
-        method: spec.method,
-        path: spec.path,
-        headers: { ...auth, ...extraHeaders, ...(spec.method === 'POST' ? { 'content-type': 'application/json' } : {}) },
-        body: spec.method === 'POST' ? body : null,
-        signal: abort.signal,
-      });
+      const headers = { ...auth, ...extraHeaders, ...(spec.method === 'POST' ? { 'content-type': 'application/json' } : {}) };
+      const res = await send(pool, spec, body, headers, abort.signal);
       // Capped: the whole body is read before its MAC can be checked, and anyone at the peer's
       // address decides its size (a 1 GB reply once made the witness hold 742 MB).
-      const text = await readReplyBody(res.body, res.headers, `${to} ${spec.method} ${spec.path}`);
-      return { status: res.statusCode, headers: res.headers, body: text };
+      const text = await readReplyBody(res, res.headers, `${to} ${spec.method} ${spec.path}`);
+      return { status: res.statusCode ?? 0, headers: res.headers, body: text };
     } catch (e) {
       if (isPgvipError(e)) {
         // A connection abandoned in the middle of a reply: start the next call on a fresh one.
-        retire(to, pool, e);
+        retire(to, pool);
         throw e;
       }
       const err = e as Error & { code?: string };
-      const timedOut = err.name === 'TimeoutError' || err.name === 'AbortError' || /Timeout/.test(err.code ?? '') || /Timeout/.test(err.name);
       throw new PgvipError(timedOut ? 'PGVIP_PEER_TIMEOUT' : 'PGVIP_PEER_UNREACHABLE', `${to} ${spec.method} ${spec.path}: ${err.code ?? err.name}: ${err.message}`, { cause: e });
     } finally {
       clearTimeout(timer);
@@ -198,7 +216,7 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
       return decodeAgentEventsReply((await exchange(to, { method: 'GET', path: agentEventsRequestPath(cursor) }, ''))!);
     },
     async close() {
-      await Promise.all([...pools.values()].map((p) => p.close()));
+      for (const p of pools.values()) p.agent.destroy();
       pools.clear();
     },
   };
