@@ -132,7 +132,7 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
   // problem stops the start with its code and fix, never a raw EACCES from somewhere later.
   const [problem] = await witnessPreflight(config);
   if (problem !== undefined) throw problem;
-  const store = openWitnessStateStore(config.stateDir);
+  const store = openWitnessStateStore(config.stateDir, clock);
 
   // Read every secret before anything starts, so a bad file stops the daemon with a clear message.
   const keys = new Map<string, ClusterKey | null>();

@@ -49,7 +49,10 @@ test('a vote survives a restart, and the restarted witness votes for nobody whil
   // Then the witness votes, and the vote is in the state file before the reply exists
   assert.equal(granted.granted, true, granted.reason);
   const onDisk = JSON.parse(readFileSync(path.join(stateDir, stateFileName), 'utf8')) as { state: Record<string, unknown> };
-  assert.deepEqual(onDisk.state.c1, { term: 2, primaryOfTerm: 'db-b', votedTerm: 2, votedFor: 'db-b', syncEligible: null, maintenance: false });
+  assert.deepEqual(onDisk.state.c1, {
+    term: 2, primaryOfTerm: 'db-b', votedTerm: 2, votedFor: 'db-b', syncEligible: null, maintenance: false,
+    lastFailover: { term: 2, to: 'db-b', at: new Date(clock1.wallMs()).toISOString() },
+  });
   await first.close();
 
   // When the witness restarts from the same state directory
@@ -58,7 +61,9 @@ test('a vote survives a restart, and the restarted witness votes for nobody whil
   const r2 = second.runners.get('c1');
   assert.ok(r2);
   // Then it still knows its vote: the same candidate gets the same answer, the other node none
-  assert.deepEqual(r2.durable, { term: 2, primaryOfTerm: 'db-b', votedTerm: 2, votedFor: 'db-b', syncEligible: null, maintenance: false });
+  const { lastFailover, ...known } = r2.durable;
+  assert.deepEqual(known, { term: 2, primaryOfTerm: 'db-b', votedTerm: 2, votedFor: 'db-b', syncEligible: null, maintenance: false });
+  assert.deepEqual([lastFailover?.term, lastFailover?.to], [2, 'db-b'], 'and the failover it voted for');
   assert.equal(asVote(r2.request(vote('db-b', 2))).granted, true);
   const again = asVote(r2.request(vote('db-a', 2)));
   assert.deepEqual([again.granted, again.reason], [false, 'term 2 is not above 2']);

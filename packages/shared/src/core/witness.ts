@@ -19,8 +19,8 @@ import {
 import { onPoll, watchForBlockedFailover } from './witness/watch.js';
 
 export type {
-  BlockedWatch, NodeView, OperatorCommand, PlannedRestart, PlannedSwitchover, WitnessDurable, WitnessInput,
-  WitnessOutput, WitnessSettings, WitnessState,
+  BlockedWatch, LastFailover, NodeView, OperatorCommand, PlannedRestart, PlannedSwitchover, WitnessDurable,
+  WitnessInput, WitnessOutput, WitnessSettings, WitnessState,
 } from './witness/state.js';
 export { initialWitnessDurable } from './witness/state.js';
 export { primaryFailed } from './witness/watch.js';

@@ -18,8 +18,23 @@ const node = z.string().min(1).max(63).nullable();
 
 export const agentDurableSchema: z.ZodType<AgentDurable> = z.object({ term, primaryOfTerm: node }).strict();
 
-export const witnessDurableSchema: z.ZodType<WitnessDurable> = z
-  .object({ term, primaryOfTerm: node, votedTerm: term, votedFor: node, syncEligible: node, maintenance: z.boolean() })
+/**
+ * A witness's durable state as its file holds it: the last failover's time as a wall-clock instant
+ * (`at`, ISO 8601), since the core's monotonic milliseconds mean nothing to the next process (the
+ * witness's state store converts both ways). Files written before the field existed load without it.
+ */
+export interface WitnessDurableFile extends Omit<WitnessDurable, 'lastFailover'> {
+  readonly lastFailover?: { readonly term: number; readonly to: string; readonly at: string };
+}
+
+export const witnessDurableSchema: z.ZodType<WitnessDurableFile> = z
+  .object({
+    term, primaryOfTerm: node, votedTerm: term, votedFor: node, syncEligible: node, maintenance: z.boolean(),
+    lastFailover: z
+      .object({ term, to: z.string().min(1).max(63), at: z.iso.datetime({ offset: true }) })
+      .strict()
+      .optional(),
+  })
   .strict();
 
 /** One witness file holds the durable state of every cluster it serves. */

@@ -20,6 +20,20 @@ export interface WitnessDurable {
   /** The standby known to hold every acknowledged write (sync mode), or null: nobody may be promoted. */
   readonly syncEligible: NodeId | null;
   readonly maintenance: boolean;
+  /**
+   * The last automatic failover this witness voted for (witness/vote.ts, failover.minIntervalMs):
+   * durable so that a restarted witness still holds the interval. `atMs` is on this process's
+   * monotonic clock; the shell stores it as a wall-clock time and converts it back at load (so a
+   * wall-clock jump while the witness is down moves it, as it would move any calendar). Absent: none
+   * yet (and in state files written before it was kept).
+   */
+  readonly lastFailover?: LastFailover;
+}
+
+export interface LastFailover {
+  readonly atMs: number;
+  readonly to: NodeId;
+  readonly term: number;
 }
 
 export const initialWitnessDurable: WitnessDurable = {
@@ -92,8 +106,6 @@ export interface WitnessState {
   readonly blocked: BlockedWatch;
   /** An operator's planned restart of a node's PostgreSQL (witness/restart.ts); absent or null: none. */
   readonly restart?: PlannedRestart | null;
-  /** The last automatic failover this witness voted for since it started (witness/vote.ts). */
-  readonly lastFailover?: { readonly atMs: number; readonly to: NodeId; readonly term: number };
 }
 
 export interface PlannedSwitchover {

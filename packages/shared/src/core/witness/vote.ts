@@ -62,7 +62,9 @@ export function decideVote(st: Step, msg: VoteRequest, peerLeaseValidMs: number 
   }
   // The vote doubles as the first lease grant of the new term.
   enterTerm(st, msg.term, msg.from, { for: msg.from, t });
-  if (!bootstrap) st.set({ lastFailover: { atMs: s.nowMs, to: msg.from, term: msg.term } });
+  // Kept on disk with the vote (one persist per step: enterTerm's, extended), so the minimum interval
+  // between failovers outlives a restart of the witness.
+  if (!bootstrap) st.persist({ ...st.s.durable, lastFailover: { atMs: s.nowMs, to: msg.from, term: msg.term } });
   st.notify('vote-granted', `voted for ${msg.from} in term ${msg.term}`);
   return answer(true, bootstrap ? 'bootstrap of the cluster' : `primary ${d.primaryOfTerm} failed`);
 }
@@ -83,13 +85,13 @@ function eligibilityBlocker(s: WitnessState, msg: VoteRequest): string | null {
 /**
  * failover.minIntervalMs: no automatic failover sooner than this after the last one this witness
  * voted for (against a ping-pong between two sick nodes). Checked last, so it is named only when a
- * failover would otherwise happen. Kept in memory: a restarted witness forgets it, and waits out its
- * promises instead. A forced manual failover (witness/operator.ts) never comes here. Off (0) by
- * default: it adds no safety, and a new primary that dies inside it is not replaced on its own.
+ * failover would otherwise happen. Durable: a restarted witness still holds it. A forced manual
+ * failover (witness/operator.ts) never comes here. Off (0) by default: it adds no safety, and a new
+ * primary that dies inside it is not replaced on its own.
  */
 function minIntervalHold(s: WitnessState): string | null {
   const min = s.settings.failoverMinIntervalMs ?? 0;
-  const last = s.lastFailover;
+  const last = s.durable.lastFailover;
   if (min <= 0 || last === undefined) return null;
   const leftMs = last.atMs + min - s.nowMs;
   if (leftMs <= 0) return null;
