@@ -28,6 +28,7 @@ import { bootAgent, defaultAgentSettings, leaseValidMs, type AgentSettings } fro
 import { monotonicNow, type MonotonicClock } from './clock.js';
 import { AgentHooks } from './hooks/hooks.js';
 import { createAgentMetrics } from './metrics.js';
+import { applyClusterParametersTo } from './postgres/cluster-parameters.js';
 import { LocalPostgres } from './postgres/local-postgres.js';
 import { slotNameFor, type PgEndpoint, type PostgresPort } from './postgres/port.js';
 import { reseedMethodsOf } from './postgres/reseed.js';
@@ -207,6 +208,7 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
   } catch (e) {
     logger.warn({ err: e }, 'could not apply managed postgresql settings now; will run without them until the next start');
   }
+  await applyParameters(pg.config, cluster.postgresql.parameters, logger);
 
   const metrics = createAgentMetrics({ cluster: cluster.name, node: me.id });
   const slots = cluster.replication.slots.enabled
@@ -276,6 +278,8 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
             pg,
             config: pg.config,
             names: cluster.replication.logicalSlots.names,
+            physicalSlot: slots.self,
+            exclusive: (work) => pg.exclusive(work),
             logger,
             registry: metrics.registry,
             clock,
@@ -306,4 +310,24 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
       if (ownPg) pg.close();
     },
   };
+}
+
+/**
+ * postgresql.parameters, on this node at every start (a standby too: a promoted standby must have
+ * them). A restart-only one then shows as pending restart (pgvip status; pgvip restart
+ * --pending-restart). A value PostgreSQL refuses is logged with its field; the others still apply.
+ */
+async function applyParameters(
+  config: LocalPostgres['config'], parameters: Readonly<Record<string, string>>, logger: Logger,
+): Promise<void> {
+  if (Object.keys(parameters).length === 0) return;
+  try {
+    const r = await applyClusterParametersTo(config, parameters);
+    if (r.changed.length > 0) logger.info({ changed: r.changed }, 'applied postgresql.parameters');
+    for (const f of r.failed) {
+      logger.error({ parameter: f.name }, `cluster.postgresql.parameters.${f.name}: PostgreSQL refused it (${f.error}); correct the value in the cluster config and restart the agent`);
+    }
+  } catch (e) {
+    logger.warn({ err: e }, 'could not apply postgresql.parameters now (postgresql unreachable?); the next start of the agent applies them');
+  }
 }

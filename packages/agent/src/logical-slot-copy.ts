@@ -32,6 +32,8 @@ import {
   oldestWalLsn,
   readSlotStateFiles,
   removeSlotDir,
+  slotCatalogXmin,
+  xidNotAfter,
   type LogicalSlotView,
 } from './postgres/logical-slots.js';
 import { lookUpOsUser } from './postgres/os-command.js';
@@ -107,8 +109,15 @@ export interface LogicalSlotCopierDeps {
   readonly clock: () => number;
   /** Checked again right before the standby is stopped for a copy: still a settled standby. */
   readonly mayRestart: () => boolean;
+  /** Runs the stop, install and start alone (LocalPostgres.exclusive: a rejoin waits for it). */
+  readonly exclusive?: <T>(work: () => Promise<T>) => Promise<T>;
   /** Wait after a failed copy before stopping the standby again (default 60 s). */
   readonly retryMs?: number;
+  /**
+   * This standby's physical slot on the primary: a copy counts as kept (pgvip_agent_logical_slot_copied)
+   * only once that slot's catalog_xmin holds the catalog rows the copy needs. Absent: once it exists.
+   */
+  readonly physicalSlot?: string;
 }
 
 /** The result of one round, for logs and tests. */
@@ -125,7 +134,7 @@ export function createLogicalSlotMetrics(registry: Registry): { copied: Gauge<'s
   return {
     copied: new Gauge({
       name: 'pgvip_agent_logical_slot_copied',
-      help: "1 when this standby holds a copy of the primary's logical slot (replication.logicalSlots, PostgreSQL 15/16), 0 while it does not yet",
+      help: "1 when this standby holds a copy of the primary's logical slot and the primary keeps the catalog rows it needs (replication.logicalSlots, PostgreSQL 15/16): a failover keeps the slot. 0 until then",
       ...opts,
     }),
     behindBytes: new Gauge({
@@ -237,39 +246,61 @@ export class LogicalSlotCopier {
     if ((await usable()).length === 0 || !this.#d.mayRestart()) return [];
     const { pg, config } = this.#d;
     const owner = await lookUpOsUser(config.osUser);
-    this.#log.info({ slots: [...files.keys()] }, `copying logical slots ${[...files.keys()].join(', ')} from the primary: restarting this standby to load them`);
-    await pg.stop('fast');
-    const installed: string[] = [];
-    try {
-      for (const name of await usable()) { // exact now: the stopped server removes no more WAL
-        await installSlotFile(config.dataDir, name, files.get(name)!.bytes, owner);
-        installed.push(name);
+    const exclusive = this.#d.exclusive ?? (<T>(work: () => Promise<T>) => work());
+    const installed = await exclusive(async (): Promise<string[]> => {
+      // Again, now that no rejoin can start: a rejoin that ran meanwhile may have changed the primary.
+      if (!this.#d.mayRestart()) return [];
+      this.#log.info({ slots: [...files.keys()] }, `copying logical slots ${[...files.keys()].join(', ')} from the primary: restarting this standby to load them`);
+      await pg.stop('fast');
+      const done: string[] = [];
+      try {
+        for (const name of await usable()) { // exact now: the stopped server removes no more WAL
+          await installSlotFile(config.dataDir, name, files.get(name)!.bytes, owner);
+          done.push(name);
+        }
+        await pg.start();
+      } catch (e) {
+        for (const name of done) await removeSlotDir(config.dataDir, name).catch(() => undefined);
+        await pg.start().catch(() => undefined); // the standby must come back, with or without copies
+        throw new PgvipError('PGVIP_PG_SLOT_COPY_FAILED', `copying logical slots ${done.join(', ')} failed, and the copies were removed: ${(e as Error).message}`);
       }
-      await pg.start();
-    } catch (e) {
-      for (const name of installed) await removeSlotDir(config.dataDir, name).catch(() => undefined);
-      await pg.start().catch(() => undefined); // the standby must come back, with or without copies
-      throw new PgvipError('PGVIP_PG_SLOT_COPY_FAILED', `copying logical slots ${installed.join(', ')} failed, and the copies were removed: ${(e as Error).message}`);
-    }
+      return done;
+    });
+    if (installed.length === 0) return [];
     for (const name of installed) this.#waiting.delete(name);
     this.#nextCopyAtMs = -Infinity;
-    // Straight to the primary's confirmed position: the file is as of the primary's last checkpoint.
-    const fresh = await this.#remote(primary, listLogicalSlots);
-    const targets = fresh.filter((p) => installed.includes(p.name) && p.confirmedFlushLsn !== null);
-    await this.#advance(targets.map((p) => ({ name: p.name, to: p.confirmedFlushLsn! })));
-    this.#log.info({ slots: installed }, `copied logical slots ${installed.join(', ')} from the primary; a failover now keeps them`);
+    this.#log.info({ slots: installed }, `copied logical slots ${installed.join(', ')} from the primary`);
+    // Straight to the primary's confirmed position (the file is as of the primary's last checkpoint).
+    // The decision loop may be rejoining this standby just now (it saw the server down): then the
+    // next round moves the copies on.
+    try {
+      const fresh = await this.#remote(primary, listLogicalSlots);
+      const targets = fresh.filter((p) => installed.includes(p.name) && p.confirmedFlushLsn !== null);
+      await this.#advance(targets.map((p) => ({ name: p.name, to: p.confirmedFlushLsn! })));
+    } catch (e) {
+      this.#log.debug({ err: e }, 'the copies are moved to the primary\'s position next round');
+    }
     return installed;
   }
 
   async #publish(primary: PgEndpoint): Promise<void> {
     const source = await this.#remote(primary, listLogicalSlots);
+    const physical = this.#d.physicalSlot;
+    // The primary keeps a copy's catalog rows once this standby's feedback (its physical slot's
+    // catalog_xmin) is no newer than the copy's catalog_xmin (Patroni checks the same before it counts
+    // a copy as safe).
+    const held = physical === undefined ? null : await this.#remote(primary, (s) => slotCatalogXmin(s, physical));
+    const kept = (l: LogicalSlotView | undefined): boolean => {
+      if (l === undefined || physical === undefined) return l !== undefined;
+      return held !== null && l.catalogXmin !== null && xidNotAfter(held, l.catalogXmin);
+    };
     const local = new Map((await this.#local(listLogicalSlots)).map((l) => [l.name, l]));
     this.#copied.reset();
     this.#behind.reset();
     for (const p of source) {
       if (p.temporary || (this.#d.names.length > 0 && !this.#d.names.includes(p.name))) continue;
       const l = local.get(p.name);
-      this.#copied.set({ slot: p.name }, l === undefined ? 0 : 1);
+      this.#copied.set({ slot: p.name }, kept(l) ? 1 : 0);
       if (l?.confirmedFlushLsn != null && p.confirmedFlushLsn !== null) {
         const behind = p.confirmedFlushLsn > l.confirmedFlushLsn ? p.confirmedFlushLsn - l.confirmedFlushLsn : 0n;
         this.#behind.set({ slot: p.name }, Number(behind));

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isPgvipError } from '@pgvip/shared';
 import { planLogicalCopy } from '../src/logical-slot-copy.js';
-import type { LogicalSlotView } from '../src/postgres/logical-slots.js';
+import { xidNotAfter, type LogicalSlotView } from '../src/postgres/logical-slots.js';
 import { crc32c, parseSlotStateFile } from '../src/postgres/slot-state-file.js';
 
 function slot(name: string, confirmed: bigint, extra: Partial<LogicalSlotView> = {}): LogicalSlotView {
@@ -132,4 +132,12 @@ test('a state file PostgreSQL would refuse, or that is not the named persistent 
   for (const [bytes, name, why] of cases) {
     assert.throws(() => parseSlotStateFile(bytes, name), (e: unknown) => isPgvipError(e) && e.code === 'PGVIP_PG_SLOT_COPY_FAILED' && why.test(e.message), String(why));
   }
+});
+
+test('transaction ids compare in PostgreSQL\'s circular space (a copy counts as kept once the feedback is no newer)', () => {
+  assert.ok(xidNotAfter('731', '731'));
+  assert.ok(xidNotAfter('730', '731'));
+  assert.ok(!xidNotAfter('732', '731'));
+  assert.ok(xidNotAfter('4294967290', '5'), 'across the wraparound');
+  assert.ok(!xidNotAfter('5', '4294967290'));
 });

@@ -75,15 +75,25 @@ for (const copy of [true, false]) {
     assert.deepEqual(received, [1, 2]);
     await insert(primary, 3); // not consumed before the copy is made
 
+    const registry = new Registry();
+    let rejoin: Promise<{ path: string }> | undefined;
     const copier = new LogicalSlotCopier({
       pg: b,
       config: b.config,
       names: [],
       logger: pino({ level: 'silent' }),
-      registry: new Registry(),
+      registry,
       clock: () => performance.now(),
       mayRestart: () => true,
+      exclusive: (work) => {
+        const run = b.exclusive(work);
+        // As the decision loop may, seeing the standby down during the copy's restart: a rejoin.
+        rejoin ??= b.rejoinAsStandby({ primary: primary.endpoint, slotName: slotNameFor('db-b') });
+        return run;
+      },
+      physicalSlot: slotNameFor('db-b'),
     });
+    const kept = async () => (await registry.getSingleMetric('pgvip_agent_logical_slot_copied')!.get()).values.find((v) => v.labels.slot === 'cdc')?.value;
     if (copy) {
       await replayedAll(standby, primary);
       // The first copy through the slot keeper's standby round, as the agent runs it.
@@ -100,6 +110,9 @@ for (const copy of [true, false]) {
       const startedAt = performance.now();
       await keeper.runOnce();
       t.diagnostic(`the keeper's round that copied cdc (a restart of the standby) took ${Math.round(performance.now() - startedAt)} ms`);
+      // The rejoin waited for the restart and found nothing to rewind: the copy is still there.
+      assert.equal((await rejoin)?.path, 'rewind');
+      await copier.run(primary.endpoint); // moves it on, if the rejoin had the server down at the end of the round
       // The copy starts at the primary's confirmed position (the consumer's), not the file's older one.
       const confirmed = await primary.psql("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'cdc'");
       assert.equal(await standby.psql("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'cdc'"), confirmed);
@@ -119,6 +132,8 @@ for (const copy of [true, false]) {
       const round = await copier.run(primary.endpoint);
       assert.deepEqual(round.advanced, ['cdc'], JSON.stringify(round));
       assert.deepEqual(round.copied, []);
+      // The primary keeps the copy's catalog rows (db-b's physical slot holds an old enough catalog_xmin).
+      assert.equal(await kept(), 1);
       const here = await standby.psql("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'cdc'");
       assert.equal(here, confirmedBefore, 'the copy is exactly at what the consumer confirmed, never past it');
     }
@@ -157,6 +172,7 @@ for (const copy of [true, false]) {
       registry: new Registry(),
       clock: () => performance.now(),
       mayRestart: () => true,
+      exclusive: (work) => a.exclusive(work),
     });
     const back = await copierA.run(standby.endpoint);
     assert.deepEqual(back.copied, ['cdc'], JSON.stringify(back));

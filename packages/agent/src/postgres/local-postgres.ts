@@ -58,6 +58,8 @@ export class LocalPostgres implements PostgresPort {
    * at start through ensureManagedSettings), so a fence of a stopped server can write the block too.
    */
   #fenceTargets: FenceTargets | null = null;
+  /** The tail of the operations run through exclusive(). */
+  #exclusive: Promise<void> = Promise.resolve();
 
   constructor(config: LocalPostgresConfig) {
     this.#config = resolvePostgresConfig(config);
@@ -286,6 +288,26 @@ export class LocalPostgres implements PostgresPort {
   }
 
   async rejoinAsStandby(options: RejoinOptions): Promise<RejoinResult> {
+    return this.exclusive(() => this.#rejoinAsStandby(options));
+  }
+
+  /**
+   * Runs `work` alone among the operations that stop and start this server outside the decision
+   * loop's effects: the slot keeper's restart that loads copied logical slots (logical-slot-copy.ts)
+   * and a rejoin. A standby stopped for the copy looks down to the decision loop, which may ask for a
+   * rejoin meanwhile; that rejoin then waits for the restart instead of racing it (pg_rewind and a
+   * base backup must not run while the copy starts the server).
+   */
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#exclusive.then(work, work);
+    this.#exclusive = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  async #rejoinAsStandby(options: RejoinOptions): Promise<RejoinResult> {
     const startedAt = performance.now();
     const ctx = await this.#processContext();
     await stopPostmasterEscalating(ctx);

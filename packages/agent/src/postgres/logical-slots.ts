@@ -170,6 +170,17 @@ export async function advanceSlot(s: SqlSession, name: string, to: Lsn): Promise
   return parseLsnOrNull(row?.lsn);
 }
 
+/** On the primary: the catalog_xmin of slot `name` (a standby's physical slot: what its feedback holds), as text. */
+export async function slotCatalogXmin(s: SqlSession, name: string): Promise<string | null> {
+  const [row] = await s.query<{ x: string | null }>('SELECT catalog_xmin::text AS x FROM pg_replication_slots WHERE slot_name = $1', [name]);
+  return row?.x ?? null;
+}
+
+/** Whether transaction id `a` is `b` or older, in PostgreSQL's circular 32-bit xid space. */
+export function xidNotAfter(a: string, b: string): boolean {
+  return ((Number(b) - Number(a)) >>> 0) < 0x8000_0000;
+}
+
 /** Drops a logical slot on this server when nothing decodes from it; returns whether it did. */
 export async function dropLogicalSlotIfIdle(s: SqlSession, name: string): Promise<boolean> {
   const [row] = await s.query<{ dropped: boolean }>(
