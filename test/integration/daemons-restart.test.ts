@@ -1,7 +1,10 @@
 // Goal: `pgvip restart` restarts PostgreSQL without a failover, end to end: the real CLI asks the
 // witness daemon, which asks the agent daemon, which restarts a real PostgreSQL 15. Restarting the
 // primary keeps its term and its place (no vote, no lease release, the VIP stays) and writes resume;
-// restarting the standby changes nothing either. For contrast, the same restart done behind
+// restarting the standby changes nothing either. postgresql.parameters reach both nodes, a
+// restart-only one shows as pending restart, and `pgvip restart --pending-restart` restarts the
+// standby first and then the primary, in place or (--switchover, the minor-version update of
+// docs/runbook.md, here with the same binaries) after a switchover. For contrast, the same restart done behind
 // pgvip's back (pg_ctl restart on the primary) is a failure and fails over. Real agent and witness
 // daemons on loopback; only the VIP is the in-memory fake.
 import { test, type TestContext } from 'node:test';
@@ -30,7 +33,7 @@ interface View {
   events: { id: number; type: string; node: string | null; detail: string }[];
 }
 
-async function startCluster(t: TestContext) {
+async function startCluster(t: TestContext, clusterExtra = '') {
   const pgc = await startPgCluster(t);
   const dir = mkdtempSync(path.join(tmpdir(), 'pgvip-restart-daemons-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -40,7 +43,7 @@ async function startCluster(t: TestContext) {
     `      postgres: { host: 127.0.0.1, port: ${pg.port}, user: postgres, dataDir: ${pg.dataDir} }\n`;
   const cluster = `\n  name: orders\n  nodes:\n${node('db-a', pa, pgc.primary)}${node('db-b', pb, pgc.standby)}` +
     `  witness: { host: 127.0.0.1, port: ${pw} }\n  vip: { mode: secondary-ip, address: 198.18.1.100, discovery: imds }\n` +
-    '  auth: { disabled: true }\n  replication: { slots: { enabled: false } }';
+    `  auth: { disabled: true }\n  replication: { slots: { enabled: false } }${clusterExtra}`;
   const agentCfg = (self: string): AgentConfig =>
     parseConfigText(`self: ${self}\nlisten: { host: 127.0.0.1 }\nstateDir: ${dir}/${self}\ncluster:${cluster}`, 'agent', `${self}.yaml`);
   const witnessCfg: WitnessConfig = parseConfigText(
@@ -175,4 +178,43 @@ test('For contrast: a restart of the primary behind pgvip\'s back (pg_ctl stop, 
   await pgCtl(['start']);
   await until('db-b to be primary', async () => (await primaryCode('db-b')) === 200, 60_000);
   assert.ok((await view()).term > before.term);
+});
+
+test('Given a restart-only postgresql.parameters entry, Then both nodes show pending restart, and pgvip restart --pending-restart clears it without a failover', { timeout: 240_000 }, async (t) => {
+  const { pgc, view, history, pgvip } = await startCluster(t, '\n  postgresql: { parameters: { shared_buffers: 48MB, work_mem: 7MB } }');
+  // The agents applied them at start: the reloadable one is in effect, the other waits.
+  assert.equal(await pgc.standby.psql('SHOW work_mem'), '7MB');
+  await until('both nodes to report pending restart', async () => (await view()).nodes.every((n) => n.pendingRestart === true), 20_000);
+  const status = await pgvip(['status']);
+  assert.match(status.stdout, /db-a .*pending restart/);
+  const before = await view();
+  const sinceId = lastId(await history());
+  const r = await pgvip(['restart', '--pending-restart', '--yes']);
+  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  // Standby first, then the primary.
+  assert.match(r.stdout, /db-b is back as standby[\s\S]*db-a is back as primary/);
+  for (const node of [pgc.primary, pgc.standby]) assert.equal(await node.psql('SHOW shared_buffers'), '48MB');
+  await until('no pending restart left', async () => (await view()).nodes.every((n) => n.pendingRestart === false), 20_000);
+  const after = await view();
+  assert.equal(after.term, before.term);
+  assert.equal(after.primary, 'db-a');
+  assert.deepEqual(failoverEvents(await history(), sinceId), []);
+  const again = await pgvip(['restart', '--pending-restart', '--yes']);
+  assert.match(again.stdout, /no node has a pending restart; nothing to do/);
+});
+
+test('The minor-version update (docs/runbook.md): pgvip restart --pending-restart --switchover restarts the standby, switches over, and restarts the old primary as a standby', { timeout: 240_000 }, async (t) => {
+  const { pgc, view, pgvip } = await startCluster(t, '\n  postgresql: { parameters: { shared_buffers: 48MB } }');
+  await until('both nodes to report pending restart', async () => (await view()).nodes.every((n) => n.pendingRestart === true), 20_000);
+  const before = await view();
+  const startedA = await startTime(pgc.primary);
+  const r = await pgvip(['restart', '--pending-restart', '--switchover', '--yes']);
+  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /db-b is back as standby[\s\S]*switchover[\s\S]*db-a is back as standby/);
+  const after = await view();
+  assert.equal(after.primary, 'db-b');
+  assert.equal(after.term, before.term + 1, 'one switchover, no failover');
+  assert.notEqual(await startTime(pgc.primary), startedA);
+  await until('no pending restart left', async () => (await view()).nodes.every((n) => n.pendingRestart === false), 20_000);
+  await pgc.standby.psql('INSERT INTO writes DEFAULT VALUES', 30_000);
 });

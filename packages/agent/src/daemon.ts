@@ -208,7 +208,8 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
   } catch (e) {
     logger.warn({ err: e }, 'could not apply managed postgresql settings now; will run without them until the next start');
   }
-  await applyParameters(pg.config, cluster.postgresql.parameters, logger);
+  // Only a LocalPostgres has a server to apply them to (a test's fake port has none).
+  if (pg instanceof LocalPostgres) await applyParameters(pg.config, cluster.postgresql.parameters, logger);
 
   const metrics = createAgentMetrics({ cluster: cluster.name, node: me.id });
   const slots = cluster.replication.slots.enabled

@@ -59,7 +59,8 @@ test('GET /v1/status carries exactly the v1 fields, so a v1 peer\'s strict parse
   const get = async () => {
     const signed = signer.signRequest({ to: 'db-a', method: 'GET', path: '/v1/status', body: '' });
     const reply = await agent.app.inject({ method: 'GET', url: '/v1/status', headers: signed.headers });
-    signer.verifyReply({ request: signed, status: reply.statusCode, headers: reply.headers, body: reply.body });
+    const headers = reply.headers as Record<string, string | undefined>;
+    signer.verifyReply({ request: signed, status: reply.statusCode, headers, body: reply.body });
     return reply;
   };
   // The first contact learns the agent's epoch and is sent again, as the peer client does.

@@ -27,6 +27,7 @@ import { isLoopbackHost } from './loopback.js';
 import { NotificationsSchema } from './notifications-schema.js';
 import { QuorumSchema } from './quorum-schema.js';
 import { RejoinSchema } from './rejoin-schema.js';
+import { postgresParametersSchema } from './postgres-parameters-schema.js';
 import { addComposedIssue, problem } from './problem.js';
 import { closestMatch } from './suggest.js';
 import { TimingsSchema } from './timings-schema.js';
@@ -186,6 +187,14 @@ const ClusterObjectSchema = closedObject({
   })
     .prefault({})
     .describe('Limits on automatic failover, applied by the witness.'),
+  postgresql: closedObject({
+    parameters: postgresParametersSchema
+      .default({})
+      .meta({ typeLabel: 'mapping of name → value', defaultLabel: 'none' })
+      .describe('PostgreSQL settings for both nodes, e.g. { work_mem: 64MB, max_connections: 300 }. Each agent applies them with ALTER SYSTEM and a reload when it starts (a standby too, so a promoted standby has them); a setting that only takes effect after a restart shows as "pending restart" in pgvip status until pgvip restart --pending-restart. Settings pgvip manages itself (synchronous_standby_names, max_slot_wal_keep_size, port, ...) are refused, naming the field to use instead. A name removed from here stays set on the servers until you run ALTER SYSTEM RESET for it (docs/runbook.md, "PostgreSQL parameters").'),
+  })
+    .prefault({})
+    .describe('Cluster-wide PostgreSQL settings, applied by the agents.'),
   timings: TimingsSchema,
   auth: AuthSchema,
   notifications: NotificationsSchema,
