@@ -9,7 +9,8 @@
 // The standby loads it at its next start and from then on moves it forward with
 // pg_replication_slot_advance (which works during recovery from 15 on: it decodes in fast-forward
 // mode up to the replayed position).
-import { mkdir, open, readdir, rename, rm, chown } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PgvipError } from '@pgvip/shared';
 import { formatLsn, parseLsnOrNull, type Lsn } from './lsn.js';
@@ -136,19 +137,26 @@ export async function installSlotFile(dataDir: string, name: string, bytes: Buff
   const final = path.join(slotsDir, name);
   await rm(temp, { recursive: true, force: true });
   await mkdir(temp, { mode: 0o700 });
-  const file = path.join(temp, 'state');
-  const handle = await open(file, 'wx', 0o600);
+  // pg_replslot belongs to the PostgreSQL user, who could swap the new directory for a symbolic link
+  // at any moment. For an agent run as root, writing and chowning by path would then create and hand
+  // over files anywhere. So the directory is held open (never through a link) and everything after
+  // goes through that descriptor: the file is created inside it via /proc/self/fd, and both are
+  // chowned and synced by descriptor. A swap can then only misplace the copy inside pg_replslot.
+  const dir = await open(temp, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
   try {
-    await handle.writeFile(bytes);
-    await handle.sync();
+    const handle = await open(`/proc/self/fd/${dir.fd}/state`, 'wx', 0o600);
+    try {
+      await handle.writeFile(bytes);
+      if (process.getuid?.() === 0) await handle.chown(owner.uid, owner.gid);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    if (process.getuid?.() === 0) await dir.chown(owner.uid, owner.gid);
+    await dir.sync();
   } finally {
-    await handle.close();
+    await dir.close();
   }
-  if (process.getuid?.() === 0) {
-    await chown(file, owner.uid, owner.gid);
-    await chown(temp, owner.uid, owner.gid);
-  }
-  await fsyncPath(temp);
   await rm(final, { recursive: true, force: true });
   await rename(temp, final);
   await fsyncPath(slotsDir);
