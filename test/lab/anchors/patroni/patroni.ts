@@ -298,6 +298,10 @@ interface PatroniSetting {
 const safetyNotes = [
   'isolation: the standby takes the leader key once the old leader\'s lease has expired (ttl), and the callback moves ' +
     'the VIP; the isolated leader demotes when a DCS request fails (see the isolation note in failover.md).',
+  'primary ↔ standby cut: both still reach etcd, so the leader keeps its key and logs "no action" throughout; ' +
+    'PostgreSQL lists the cut standby in pg_stat_replication until its walsender times out (wal_sender_timeout, ' +
+    '60 s by default: "terminating walsender process due to replication timeout" exactly 60.0 s after the cut), so ' +
+    'Patroni keeps it as the synchronous standby and every commit waits: writes stall for the whole 60 s cut.',
   'flapping: 6 s blips are shorter than ttl, so nothing changes: no failover, each blip a write gap of about 6 s.',
   'frozen host (network intact): the standby takes the key after ttl; at the thaw the old leader\'s Patroni reads ' +
     'the current view ("Lock owner: <the other>"), demotes at once (0.3 s after the thaw) and is rewound: nothing ' +

@@ -306,6 +306,7 @@ const safetyCommon = [
     'this setup, but any client reaching it directly blocks or, with asynchronous replication, writes to a fork.',
   'primary ↔ standby cut: writes stall for the whole cut (the primary waits for its synchronous standby, and repmgr ' +
     'does not manage synchronous_standby_names).',
+  'flapping: 6 s blips end before the reconnection attempts do: no failover, a write gap per blip.',
 ];
 
 function repmgrSystem(
@@ -342,6 +343,8 @@ export const repmgr = repmgrSystem('repmgr', repmgrDefaults, "repmgr's defaults"
   'cut (defaults): the standby\'s repmgrd was at its 6th of 6 reconnection attempts when the 60 s cut healed: a cut a ' +
     'few seconds longer starts an election which, with primary_visibility_consensus off, promotes the standby while ' +
     'the primary is alive and reachable by the witness and clients: two primaries.',
+  'frozen host (defaults): 50 s is shorter than the 6 reconnection attempts 10 s apart, so no election started; ' +
+    'writes resumed on the same primary at the thaw (50.5 s).',
 ]);
 export const repmgrFastSystem = repmgrSystem(
   'repmgr-fast',
