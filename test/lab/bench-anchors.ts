@@ -23,6 +23,12 @@ import path from 'node:path';
 import { parseCommandLine, usageError } from '../../scripts/cli-args.mjs';
 import { ensureSystemDeps } from '../../scripts/system-deps.mjs';
 import { evidenceRoot, keepRunEvidence } from './anchors/evidence.js';
+import {
+  mergeSafety,
+  timelineOfWalFile,
+  type SafetyRun,
+  type SafetySummary as SafetySummaryOf,
+} from './anchors/safety-results.js';
 import { anchorOf, anchors } from './anchors/registry.js';
 import { repairBaseline } from './baseline/baseline.js';
 import { acknowledged, firstAckAfter, lostAckedWrites, overlappingWriters, writeGap } from './checkers.js';
@@ -42,25 +48,7 @@ const titles: Record<Scenario, string> = {
   'frozen-host': 'primary host frozen 50 s, then thawed',
 };
 
-interface SafetyRun {
-  readonly run: number;
-  readonly oldPrimary: string;
-  readonly finalPrimary: string;
-  /** Fault → first write acknowledged through the VIP after it (by either node). */
-  readonly writesBackMs: number | null;
-  readonly writeGapMs: number;
-  readonly lost: number;
-  readonly overlapping: number;
-  readonly dualWritableMs: number;
-  readonly promotions: number;
-}
-
-interface SafetySummary {
-  readonly scenario: Scenario;
-  readonly title: string;
-  readonly runs: readonly SafetyRun[];
-  readonly errors: readonly string[];
-}
+type SafetySummary = SafetySummaryOf<Scenario>;
 
 const usage = `usage: npm run bench:anchors -- [--runs N] [--systems ${Object.keys(anchors).join(',')},pgvip]
          [--scenarios ${scenarioNames.join(',')}] [--add] [--out DIR]
@@ -142,7 +130,7 @@ async function repair(lab: Lab): Promise<void> {
 async function timelineOf(lab: Lab, node: DbNode): Promise<number> {
   const sql = 'SELECT pg_walfile_name(pg_current_wal_lsn())';
   const [row] = await lab.emulator.sql(lab.topology.hosts[node].address, sql, [], 5_000);
-  return parseInt(String(row?.[0]).slice(0, 8), 16);
+  return timelineOfWalFile(String(row?.[0]));
 }
 
 async function oneRun(lab: Lab, scenario: Scenario, run: number): Promise<SafetyRun> {
@@ -319,14 +307,7 @@ async function main(): Promise<void> {
     results[system] = (results[system] ?? []).filter((x) => !scenarios.includes(x.scenario));
     info[system] = { date: new Date().toISOString().slice(0, 10), runs };
     await benchSystem(system, (s) => {
-      const before = args.add ? earlier.get(s.scenario) : undefined;
-      const merged: SafetySummary = before === undefined
-        ? s
-        : {
-          ...s,
-          runs: [...before.runs, ...s.runs.map((r, i) => ({ ...r, run: before.runs.length + i + 1 }))],
-          errors: [...before.errors, ...s.errors],
-        };
+      const merged = mergeSafety(earlier.get(s.scenario), s, args.add === true);
       results[system] = [...results[system]!, merged].sort(
         (a, b) => scenarioNames.indexOf(a.scenario) - scenarioNames.indexOf(b.scenario),
       );
