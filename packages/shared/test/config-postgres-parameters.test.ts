@@ -6,10 +6,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseConfigText } from '../src/config/index.js';
 import { pgvipManagedParameters } from '../src/config/postgres-parameters-schema.js';
-import { agentYaml, lineAbout, problemsOf } from './config-helpers.js';
+import { agentYaml, lineAbout, problemsOf, type EditableDoc } from './config-helpers.js';
 
-type Doc = Parameters<Parameters<typeof agentYaml>[0]>[0];
-const withParams = (params: unknown) => agentYaml((d: Doc) => { d.cluster.postgresql = { parameters: params }; });
+const withParams = (params: unknown) => agentYaml((d: EditableDoc) => {
+  d.cluster.postgresql = { parameters: params };
+});
 const agent = (text: string) => () => parseConfigText(text, 'agent', 'agent.yaml');
 
 test('ordinary settings are accepted and become the strings ALTER SYSTEM takes; none by default', () => {
