@@ -101,6 +101,13 @@ export const slimEntries = {
     "import Histogram from './lib/histogram.js';",
     'export { Registry, Counter, Gauge, Histogram };',
   ].join('\n'),
+  // pino's transports run in worker threads; pino loads thread-stream (and with it node:worker_threads)
+  // at its own load, the agent asks for no transport. CommonJS, as pino requires it: the real module
+  // is required at the first transport.
+  'thread-stream': [
+    'let Real;',
+    "module.exports = function ThreadStream(...args) { Real ??= require('./index.js'); return new Real(...args); };",
+  ].join('\n'),
 };
 
 /**
@@ -111,18 +118,21 @@ export const slimEntries = {
  * What some module reads at load stands in for the real thing until then: `data`, exports of plain
  * values, copied from the Node that builds (the pinned one the release ships; the SDK's HTTP/2
  * handler reads http2.constants at load); `functions`, exports called through a stand-in that loads the module
- * at its first call (the SDK checks `typeof zlib.crc32` at load). Every other export is a getter
- * that loads the module.
+ * at its first call (the SDK checks `typeof zlib.crc32` at load); `known`, exports whose value in the
+ * agent is known without asking (pino reads worker_threads.isMainThread at load: the bundle is a
+ * process's entry script, never a worker's, so it is true). Every other export is a getter that
+ * loads the module.
  */
 export const lazyBuiltins = {
-  http2: { data: ['constants'], functions: [] },
-  zlib: { data: [], functions: ['crc32'] },
+  http2: { data: ['constants'], functions: [], known: {} },
+  zlib: { data: [], functions: ['crc32'], known: {} },
+  worker_threads: { data: [], functions: [], known: { isMainThread: true } },
 };
 
 /** The stand-in module for the lazy built-in `name` (see lazyBuiltins). */
 export function lazyBuiltinModule(name) {
   const real = process.getBuiltinModule(`node:${name}`);
-  const { data, functions } = lazyBuiltins[name];
+  const { data, functions, known } = lazyBuiltins[name];
   const lines = ['let real;', `const load = () => (real ??= process.getBuiltinModule('node:${name}'));`];
   for (const key of data) {
     const json = JSON.stringify(real[key]);
@@ -133,9 +143,13 @@ export function lazyBuiltinModule(name) {
     if (typeof real[key] !== 'function') throw new Error(`node:${name}.${key} is not a function`);
     lines.push(`module.exports[${JSON.stringify(key)}] = function ${key}(...args) { return load()[${JSON.stringify(key)}](...args); };`);
   }
+  for (const [key, value] of Object.entries(known)) {
+    if (!(key in real)) throw new Error(`node:${name} has no export ${key}`);
+    lines.push(`module.exports[${JSON.stringify(key)}] = ${JSON.stringify(value)};`);
+  }
   // A getter per other export: esbuild's interop lists a CommonJS module's keys and descriptors at
   // import, which must not load it.
-  const rest = Object.keys(real).filter((k) => !data.includes(k) && !functions.includes(k));
+  const rest = Object.keys(real).filter((k) => !data.includes(k) && !functions.includes(k) && !(k in known));
   lines.push(`for (const key of ${JSON.stringify(rest)}) {`);
   lines.push('  Object.defineProperty(module.exports, key, { get: () => load()[key], enumerable: true });');
   lines.push('}');
@@ -167,6 +181,14 @@ function slimPackagesPlugin(stats) {
  * rather than require, so that esbuild sees no import to follow. The lazy built-ins (lazyBuiltins)
  * get their stand-in instead.
  */
+/**
+ * Built-ins of which merely reading a property descriptor loads another module: every descriptor of
+ * node:util, as esbuild's interop reads them for an ES import of it, loads node:worker_threads (for
+ * util.setTraceSigInt). They come as an object whose prototype is the module: every property reads
+ * through, and the interop finds no own property to describe.
+ */
+export const describedThroughPrototype = ['util'];
+
 function builtinsPlugin(stats) {
   return {
     name: 'pgvip-builtins',
@@ -181,7 +203,8 @@ function builtinsPlugin(stats) {
           return { loader: 'js', contents: lazyBuiltinModule(args.path) };
         }
         stats.builtins++;
-        return { loader: 'js', contents: `module.exports = process.getBuiltinModule('node:${args.path}');` };
+        const get = `process.getBuiltinModule('node:${args.path}')`;
+        return { loader: 'js', contents: `module.exports = ${describedThroughPrototype.includes(args.path) ? `Object.create(${get})` : get};` };
       });
     },
   };
