@@ -233,10 +233,15 @@ export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
     // Wait for the primary's or the promoted node's answer (bounded by the peer timeout), so the
     // operator learns at once whether the node took the command, not only that the witness did.
     const outcomes = await result.sends;
-    const message = [result.verdict.message, ...outcomes.map((o) => o.detail)].join('; ');
+    // A restart is asked of the node once: it is done only if the node took it.
+    const refusedByNode = cmd.kind === 'restart' && outcomes.some((o) => !o.ok);
+    const hint = refusedByNode && outcomes.some((o) => / did not answer: /.test(o.detail))
+      ? ['an agent of a release before protocol v2 cannot restart its PostgreSQL: upgrade it first']
+      : [];
+    const message = [result.verdict.message, ...outcomes.map((o) => o.detail), ...hint].join('; ');
     runner.record('operator-command', node, `${by.label}: ${what}: ${result.verdict.ok ? 'accepted' : 'refused'}: ${message}`, { operator: by.operator, operatorClaimed: true });
     log.info({ by: by.operator, operatorClaimed: true, command: cmd.kind, ok: result.verdict.ok }, `operator ${what}: ${message}`);
-    if (!result.verdict.ok) {
+    if (!result.verdict.ok || refusedByNode) {
       const refused = new PgvipError('PGVIP_OPERATOR_REFUSED', message);
       return reply
         .code(refused.httpStatus ?? 409)

@@ -1,5 +1,5 @@
 // The witness's side of a planned restart (`pgvip restart <node>`, core/agent/restart.ts): it asks
-// the node (resent every two heartbeats until answered), and while the restart lasts it does not
+// the node (once), and while the restart lasts it does not
 // count the node's failed checks for as long as the node's agent says it is restarting. The hold is
 // bounded twice: by the witness's own deadline and by the agent's (an agent past its deadline no
 // longer says so). It decides nothing else: the primary's lease, renewed through the restart, is
@@ -34,12 +34,15 @@ export function requestRestart(st: Step, node: NodeId, timeoutMs: number, by: st
   return verdict(true, `planned restart of ${node} (${role}) requested; failure handling held for at most ${Math.round(timeoutMs / 1000)} s`);
 }
 
-/** Send the restart request, and again every two heartbeats until the node answers. */
+/**
+ * Send the restart request, once: the operator hears at once whether the node took it, and a
+ * request that went unanswered never restarts a node later, behind a reported failure. (A request
+ * that arrived but whose answer was lost still holds: the node says it is restarting.)
+ */
 export function maybeSendRestart(st: Step): void {
   const s = st.s;
   const r = s.restart ?? null;
-  if (r === null || r.accepted || r.term !== s.durable.term || s.nowMs >= r.untilMs) return;
-  if (r.sentAtMs !== null && s.nowMs - r.sentAtMs < 2 * s.settings.timings.heartbeatMs) return;
+  if (r === null || r.sentAtMs !== null || r.term !== s.durable.term || s.nowMs >= r.untilMs) return;
   // The node holds for what is left of the witness's deadline, so the two holds end together.
   const timeoutMs = Math.max(1, Math.round(r.untilMs - s.nowMs));
   st.send(r.node, { ...st.envelope(), kind: 'restart-request', to: r.node, timeoutMs });
