@@ -237,7 +237,7 @@ function markdown(
     '- **two writable**: the longest stretch in which both servers accepted writes when asked directly (sampled every',
     '  ~0.5–1 s, and a frozen server answers only after the thaw, so a stretch after a freeze is an upper bound).',
     '- **promotions**: new timelines from the fault until the repair (the final primary\'s timeline minus the old',
-    '  primary\'s before the fault).',
+    '  primary\'s before the fault; a promotion on a branch that was rewound away afterwards is not counted).',
     '',
     '| scenario | system | runs | writes back | write gap | lost | overlapping | two writable | promotions | old → final primary |',
     '|---|---|---|---|---|---|---|---|---|---|',

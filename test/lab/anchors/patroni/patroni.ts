@@ -279,10 +279,19 @@ const isolationNotes =
   '<itself>" while its lease keepalives fail; it demotes when a DCS request fails ("demoting self because DCS is not ' +
   'accessible and I was a leader"), and stopping PostgreSQL for that can take long (35 s in one patroni-fast run), ' +
   'so its PostgreSQL stayed writable for up to 7 s after the standby promoted (2 of 6 runs; its commits waited for ' +
-  'the standby named in synchronous_standby_names, so none was acknowledged). One patroni-fast run on 2026-12-07 lost ' +
-  '389 acknowledged writes, before the bench kept the logs of such runs; 3 more runs lost none. The mechanism the ' +
-  'host-loss logs show fits it: a leader that comes back with that stale view and an expired lease grants a new one ' +
-  'and writes the leader key unconditionally (patroni/patroni#2689), demoting the new primary; unconfirmed for that run.';
+  'the standby named in synchronous_standby_names, so none was acknowledged). When the network comes back while it ' +
+  'is still in that demotion, it acts on the stale view: with a new lease it writes the leader key unconditionally ' +
+  '("updated leader lock during demoting self because DCS is not accessible"), promotes itself back ("promoted self ' +
+  'to leader because I had the session lock") and the new primary demotes, losing what it ' +
+  'acknowledged: 461 writes in the bench:anchors isolation run of patroni-fast (its logs show each step), very ' +
+  'likely also the 389 of an earlier bench:failover run with the same signs (writes back after 21 s, no longer gap, ' +
+  'then the loss) whose logs were not kept: 2 of 5 patroni-fast isolation runs, 0 of 5 at the defaults. ' +
+  'patroni/patroni#2689 ("make ' +
+  'sure the leader key isn\'t unconditionally overwritten", merged after 3.0.2) fixes that write. Worse, both ' +
+  'promotions made a timeline 2, each its own: Patroni compares the numbers ("Local timeline=2", ' +
+  '"primary_timeline=2"), skips pg_rewind, and the demoted node cannot replay the primary\'s WAL ("invalid ' +
+  'resource manager ID 32 at 0/304E938"): a standby that connects but never catches up, until an operator ' +
+  'reinitialises it (patronictl reinit). The lab does not do that, so the next run fails (patroni-fast\'s cut row).';
 
 interface PatroniSetting {
   readonly name: string;
@@ -297,7 +306,11 @@ interface PatroniSetting {
 // What Patroni did in bench:anchors' safety scenarios (bench/results/anchors.md), from its logs.
 const safetyNotes = [
   'isolation: the standby takes the leader key once the old leader\'s lease has expired (ttl), and the callback moves ' +
-    'the VIP; the isolated leader demotes when a DCS request fails (see the isolation note in failover.md).',
+    'the VIP; the isolated leader demotes when a DCS request fails. patroni-fast\'s run lost 461 acknowledged ' +
+    'writes: the heal came while the old leader was still demoting, on its stale view it wrote the leader key back ' +
+    'and promoted itself again (a timeline 2 of its own), and the new primary was demoted and left unable to ' +
+    'follow, with no pg_rewind (patroni/patroni#2689; the isolation note in failover.md has the log lines). ' +
+    'patroni-fast\'s cut run that followed could not complete: "db-b does not stream from db-a" for 150 s.',
   'primary ↔ standby cut: both still reach etcd, so the leader keeps its key and logs "no action" throughout; ' +
     'PostgreSQL lists the cut standby in pg_stat_replication until its walsender times out (wal_sender_timeout, ' +
     '60 s by default: "terminating walsender process due to replication timeout" exactly 60.0 s after the cut), so ' +
