@@ -219,6 +219,26 @@ describe('lab: the failure scenarios of docs/design.md on real processes', { ski
     assert.ok(report.gap.gapMs < 3_000, `write gap ${report.gap.gapMs} ms while the agent restarted`);
   });
 
+  row('row 23: pgvip restart of the primary — no failover: same term, same primary, writes pause only while it restarts', async (r) => {
+    const asked = await lab.operator('POST', `/api/v1/clusters/${clusterName}/restart`, { node: r.primary, timeoutMs: 30_000 }, 15_000);
+    assert.equal(asked.status, 200, `restart refused: ${JSON.stringify(asked.json)}`);
+    const askedAt = Date.now();
+    await waitFor('the primary back after its planned restart', 60_000, async () => {
+      const view = (await lab.operator('GET', `/api/v1/clusters/${clusterName}`, undefined, 1_500)).json as {
+        restart: unknown; nodes: { node: string; role: string | null; restarting: boolean }[];
+      };
+      const n = view.nodes.find((x) => x.node === r.primary);
+      return view.restart === null && n?.role === 'primary' && !n.restarting;
+    });
+    await hold(3_000);
+    const report = await crossChecks(r.startedAt);
+    assertNoFailover(r, report);
+    const planned = lab.operatorEvents(askedAt - 1_000).filter((e) => e.type === 'planned-restart');
+    assert.ok(planned.some((e) => /is back as primary/.test(e.detail)), `planned-restart events: ${planned.map((e) => e.detail).join(' | ')}`);
+    note(`write gap during the planned restart of the primary: ${report.gap.gapMs} ms`);
+    assert.ok(report.gap.gapMs < 10_000, `write gap ${report.gap.gapMs} ms`);
+  });
+
   row('row 5: primary agent gone for good, PostgreSQL alive — no failover while PostgreSQL streams (which refuses writes after the lease: commit guard); the operator is alerted', async (r) => {
     await lab.agents[r.primary].stop();
     const stoppedAt = Date.now();

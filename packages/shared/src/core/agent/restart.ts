@@ -1,8 +1,8 @@
 // A planned restart of this node's PostgreSQL (`pgvip restart`), asked for by the witness. It is no
 // failure, so for a bounded time the agent holds what would treat it as one:
 //
-//   primary:  fencing ──(fenced)──► pending ──► restarting ──(effect done)──► starting ──(seen running)──► done
-//   standby:                        pending ──► restarting ──(effect done)──► starting ──(seen running)──► done
+//   primary:  fencing ──(fenced)──► pending ──► restarting ──(effect done)──► starting ──(unfenced)──► done
+//   standby:                        pending ──► restarting ──(effect done)──► starting ──(running)──► done
 //
 // (pending waits for the pipeline slot: one effect at a time.)
 //
@@ -109,7 +109,9 @@ export function progressRestart(st: Step): boolean {
     st.effect({ kind: 'restart-postgres' });
     st.because(`planned restart: restarting postgresql${r.report === null ? '' : ' behind the read-only fence'}`);
   }
-  return true;
+  // Started again: the role's usual logic takes over (a primary unfences under its lease) while the
+  // hold still keeps the VIP and the failure checks, until restartObserved sees the server serve.
+  return st.s.restart?.step !== 'starting';
 }
 
 /** The restart's fence took: its lease renewals report the final LSN from now on. */
@@ -132,11 +134,15 @@ export function onRestartDone(st: Step, r: EffectResult): void {
   st.set({ restart: { ...s.restart, step: 'starting' } });
 }
 
-/** A tick saw PostgreSQL running again after the restart: the hold ends. */
+/**
+ * A tick saw PostgreSQL serve again after the restart: the hold ends (a primary once it writes again,
+ * unfenced under its lease; a standby once it runs).
+ */
 export function restartObserved(st: Step): void {
   const s = st.s;
   const r = s.restart;
   if (r === null || r.step !== 'starting' || s.pg === null || !s.pg.running) return;
+  if (r.report !== null && (!s.pg.writable || s.fence.fenced)) return;
   st.set({ restart: null });
   st.notify('planned-restart', `postgresql on ${s.settings.self} is back after a planned restart`);
   st.because('planned restart done: postgresql is running again');
