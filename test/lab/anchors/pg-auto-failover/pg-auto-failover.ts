@@ -357,6 +357,9 @@ export const pgAutoFailover = pgafSystem('pg-auto-failover', pgafDefaults, "pg_a
     'about 53 s; the host thawed at 50 s, its keeper read its goal state demote_timeout and stopped PostgreSQL at ' +
     'once, and the standby took writes at 55 s. A freeze shorter than the failover time is handled by the keeper ' +
     'at the thaw; nothing was writable twice.',
+  'promotions (defaults, isolation and cut rows): measured while the column still counted "selected new timeline ' +
+    'ID" in a log pg_auto_failover does not write, so the isolation row shows 0 although the monitor promoted db-b ' +
+    '(its log: stop_replication, then wait_primary at 55 s).',
 ]);
 export const pgAutoFailoverFast = pgafSystem(
   'pg-auto-failover-fast',
