@@ -352,7 +352,7 @@ export const repmgrFastSystem = repmgrSystem(
   'short reconnection settings with primary_visibility_consensus on (config.ts)',
   [
     ...safetyCommon,
-    'cut (fast): the standby\'s repmgrd gave up on the primary after 3 attempts (8 s), asked the witness, which ' +
+    'cut (fast): the standby\'s repmgrd gave up on the primary 10 s after the cut (3 attempts), asked the witness, which ' +
       'had seen the primary 0 s before, and cancelled the election ("cancelling failover as some nodes can still ' +
       'see the primary"): primary_visibility_consensus is what keeps the short settings from promoting here.',
   ],
