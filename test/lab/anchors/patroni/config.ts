@@ -13,7 +13,8 @@
 //             to 9 s does not demote the primary.
 //
 // Beside the timings, synchronous_mode_strict (off by default, as at both settings above; on in the
-// "patroni-strict" system, at the default timings). Patroni's "Replication modes" page: with it off, a
+// "patroni-strict" system, at the default timings). Patroni's "Replication modes" page
+// (https://patroni.readthedocs.io/en/latest/replication_modes.html, "Synchronous mode"): with it off, a
 // primary whose synchronous standby is gone turns synchronous replication off and goes on acknowledging
 // alone; with it on, it keeps synchronous_standby_names set and every write waits until a standby is
 // back ("effectively blocking all clients from writing to the primary"), so no acknowledged write
