@@ -160,9 +160,10 @@ function handler(node: 'db-a' | 'db-b', cluster: string) {
       const body = Buffer.concat(chunks).toString('utf8');
       let verified: VerifiedRequest | null = null;
       try {
-        if (req.method === 'GET' && req.url === '/v1/status') notePoll(`${cluster}/${node}`);
+        const statusPoll = req.method === 'GET' && (req.url === '/v1/status' || req.url === '/v2/status');
+        if (statusPoll) notePoll(`${cluster}/${node}`);
         verified = verifier.verifyRequest({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body });
-        if (req.method === 'GET' && req.url === '/v1/status') return reply(res, verifier, verified, 200, serializeMessage(status(verified.cluster, node)));
+        if (statusPoll) return reply(res, verifier, verified, 200, serializeMessage(status(verified.cluster, node)));
         // The witness sends nothing else in steady state; anything else is refused, signed.
         return reply(res, verifier, verified, 200, serializeMessage({ v: PROTOCOL_VERSION, cluster, term: 1, from: node, kind: 'ack', accepted: false, reason: 'bench agent accepts nothing' }));
       } catch (e) {
