@@ -6,61 +6,18 @@
 // VIP is the in-memory fake.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pino from 'pino';
-import { parseConfigText, type AgentConfig, type WitnessConfig } from '@pgvip/shared';
-import { FakeVipCloud, FakeVipPort } from '../../packages/agent/src/vip/fake.js';
-import { startAgentDaemon, type AgentDaemon } from '../../packages/agent/src/daemon.js';
 import { lookUpOsUser, runAsOsUser } from '../../packages/agent/src/postgres/os-command.js';
-import { createWitnessDaemon } from '../../packages/witness/src/daemon.js';
 import { pgBinDir, startPgCluster, type PgNode } from '../fixtures/pg-cluster.js';
-import { freePort, until } from './helpers.js';
+import { startDaemons } from './daemons-on-pg.js';
+import { until } from './helpers.js';
 
 async function startCluster(t: TestContext) {
   const pgc = await startPgCluster(t, { logical: true });
-  const dir = mkdtempSync(path.join(tmpdir(), 'pgvip-logical-daemons-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const [pa, pb, pw, po] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  const node = (id: string, agentPort: number, pg: typeof pgc.primary) =>
-    `    - id: ${id}\n      agent: { host: 127.0.0.1, port: ${agentPort} }\n` +
-    `      postgres: { host: 127.0.0.1, port: ${pg.port}, user: postgres, dataDir: ${pg.dataDir} }\n`;
   // What an operator writes: copies of every logical slot (the physical slots are on by default).
-  const cluster = `\n  name: orders\n  nodes:\n${node('db-a', pa, pgc.primary)}${node('db-b', pb, pgc.standby)}` +
-    `  witness: { host: 127.0.0.1, port: ${pw} }\n  vip: { mode: secondary-ip, address: 198.18.1.100, discovery: imds }\n` +
-    '  auth: { disabled: true }\n  replication: { logicalSlots: { copy: true } }';
-  const agentCfg = (self: string): AgentConfig =>
-    parseConfigText(`self: ${self}\nlisten: { host: 127.0.0.1 }\nstateDir: ${dir}/${self}\ncluster:${cluster}`, 'agent', `${self}.yaml`);
-  const witnessCfg: WitnessConfig = parseConfigText(
-    `id: witness\nlisten: { host: 127.0.0.1, port: ${pw} }\noperatorApi: { host: 127.0.0.1, port: ${po}, auth: disabled }\n` +
-      `stateDir: ${dir}/witness\nclusters:\n  -${cluster.replace(/\n {2}/g, '\n    ').replace(/^ {4}/, ' ')}`,
-    'witness',
-    'witness.yaml',
-  );
-  const lines: string[] = [];
-  const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
-  // PGVIP_TEST_DUMP=file keeps the daemons' log lines of a failed run.
-  const dump = process.env.PGVIP_TEST_DUMP;
-  if (dump !== undefined) t.after(() => writeFileSync(dump, lines.join('')));
-  const witness = await createWitnessDaemon(witnessCfg, { log: log.child({ daemon: 'witness' }) });
-  await witness.protocol.listen({ host: '127.0.0.1', port: pw });
-  await witness.operator.listen({ host: '127.0.0.1', port: po });
-  witness.startPolling();
-  t.after(() => witness.close());
-  const cloud = new FakeVipCloud();
-  const agents: Record<string, AgentDaemon> = {};
-  for (const self of ['db-a', 'db-b']) {
-    agents[self] = await startAgentDaemon(agentCfg(self), {
-      logger: log.child({ daemon: self }),
-      vip: new FakeVipPort(cloud, self),
-      onFatal: (e) => assert.fail(e),
-    });
-    t.after(() => agents[self]!.close());
-  }
-  const primaryCode = async (n: string) => (await agents[n]!.app.inject({ url: '/primary' })).statusCode;
-  const syncEligible = async () =>
-    ((await (await fetch(`http://127.0.0.1:${po}/api/v1/clusters/orders`)).json()) as { syncEligible: string | null }).syncEligible;
+  const { agents, lines, primaryCode, syncEligible } = await startDaemons(t, pgc, {
+    name: 'pgvip-logical-daemons', replication: 'replication: { logicalSlots: { copy: true } }',
+  });
   const metrics = async (n: string) => (await agents[n]!.app.inject({ url: '/metrics' })).body;
   return { pgc, lines, primaryCode, syncEligible, metrics };
 }
