@@ -184,6 +184,9 @@ async function benchSystem(system: string, done: (s: SafetySummary) => void): Pr
         } catch (err) {
           errors.push(`run ${i}: ${(err as Error).message}`);
           log(`${system} ${scenario} ${i}/${runs}: FAILED: ${(err as Error).message}`);
+          // A run that never got healthy again is the one whose logs say most: keep them too.
+          const kept = keepRunEvidence(lab, `anchors-${system}-${scenario}-run${i}-failed`, Date.now(), [], []);
+          log(`${system} ${scenario} ${i}: logs kept in ${kept}`);
           await lab.restoreAll().catch(() => undefined);
         }
       }
