@@ -245,13 +245,16 @@ export function lifecycleSuite(opts: LifecycleSuiteOptions): void {
       const fenced = kit.hookRuns(r.primary, faultAt);
       opts.note(`hooks on ${r.standby}: ${promoted.map(label).join(', ')}`);
       opts.note(`hooks on ${r.primary}: ${fenced.map(label).join(', ')}`);
-      // docs/hooks.md's order for the promoted node. (Seen once in the lab: right after this the
-      // agent went primary → promoting → primary again — a PostgreSQL observation taken before the
-      // promotion and read after it — and ran before-promote and after-promote ("already primary")
-      // a second time, with no second promotion. Reported; the prefix below is what is documented.)
+      // docs/hooks.md's order for the promoted node, each hook once. (Before the runner looked again
+      // after an effect on PostgreSQL, 3 runs of 3 went primary → promoting → primary right after
+      // this — a look taken before the promotion and read after it — and ran before-promote and
+      // after-promote ("already primary") a second time.)
       // before-promote runs at once, not behind the asynchronous hooks' queue: its place among them is
       // by time only (it ran as promoting, before PostgreSQL promoted, below).
       const seq = promoted.map(label);
+      assert.equal(seq.filter((e) => e === 'before-promote').length, 1, seq.join(', '));
+      assert.equal(seq.filter((e) => e === 'after-promote').length, 1, seq.join(', '));
+      assert.ok(!seq.includes('primary→promoting'), seq.join(', '));
       const queued = seq.filter((e) => e !== 'before-promote');
       assert.deepEqual(queued.slice(0, 4), ['standby→candidate', 'candidate→promoting', 'promoting→primary', 'after-promote'], seq.join(', '));
       assert.ok(seq.indexOf('before-promote') >= 0 && seq.indexOf('before-promote') < seq.indexOf('promoting→primary'), seq.join(', '));

@@ -33,6 +33,9 @@ import type { LoopKeepAlive } from './watchdog.js';
 /** How often the primary looks at its standby while a switchover waits for it to catch up. */
 export const switchoverCatchUpPollMs = 50;
 
+/** Effects that touch only the VIP: every other one may change what PostgreSQL reports. */
+const vipOnlyEffects: ReadonlySet<string> = new Set(['drop-vip-local', 'move-vip-cloud', 'add-vip-local', 'verify-vip']);
+
 export interface RunnerDeps {
   readonly initial: AgentState;
   readonly ports: EffectPorts;
@@ -70,6 +73,8 @@ export class AgentRunner {
   #pendingRestart: boolean | null = null;
   readonly #replies = new ReplyWatch();
   readonly #catchUp = new SyncCatchUp();
+  /** Effects on PostgreSQL finished so far: a look begun before one finished may be out of date. */
+  #pgChanges = 0;
   #lastReason = '';
   #schemaReady = false;
   readonly #guard: CommitGuardArmer;
@@ -163,7 +168,8 @@ export class AgentRunner {
   async #observeAndStep(): Promise<void> {
     const s = this.#s;
     const { settings } = s;
-    const [obs, peer] = await Promise.all([
+    const pgChangesBefore = this.#pgChanges;
+    const [firstLook, peer] = await Promise.all([
       this.#d.ports.pg.observe(),
       this.#d.peers.status(settings.peer).catch((e: unknown) => {
         this.#d.metrics.checksFailed.inc({ check: 'peer' });
@@ -171,6 +177,10 @@ export class AgentRunner {
         return null;
       }),
     ]);
+    // An effect on PostgreSQL (a promotion above all) that finished while this look was under way has
+    // already been stepped; the look may have read the server from before it (still in recovery) and
+    // would then walk the role back: promoting again, its hooks run twice. Look once more.
+    const obs = this.#pgChanges === pgChangesBefore ? firstLook : await this.#d.ports.pg.observe();
     const pg = toSnapshot(obs, {
       peerName: this.#d.ports.names[settings.peer] ?? settings.peer,
       peerNode: settings.peer,
@@ -350,6 +360,7 @@ export class AgentRunner {
         log.warn({ detail: result.detail }, 'effect failed');
         this.#d.metrics.effectErrors.inc({ effect: effect.kind });
       }
+      if (!vipOnlyEffects.has(effect.kind)) this.#pgChanges++;
       if (!this.#stopped) this.#step({ kind: 'effect-done', nowMs: this.#d.clock(), result });
       // After the core took the result in, so the hook sees the role it led to.
       if (result.ok) {
