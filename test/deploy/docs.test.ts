@@ -24,6 +24,8 @@ const environmentVariables = {
   PGVIP_PRIMARY_HOST: 'packages/agent/src/postgres/reseed.ts',
   PGVIP_PRIMARY_PORT: 'packages/agent/src/postgres/reseed.ts',
   PGVIP_PRIMARY_CONNINFO: 'packages/agent/src/postgres/reseed.ts',
+  // The lab's control run of the slot row (docs/runbook.md, "Replication slots").
+  PGVIP_LAB_SLOT_CONTROL: 'test/lab/lifecycle-scenarios.ts',
 } as const;
 
 describe('deploy documentation', () => {
