@@ -15,7 +15,11 @@ export interface BundleStats {
 export const agentEntry: string;
 export const slimEntries: Readonly<Record<string, string>>;
 export const lazyBuiltins: Readonly<
-  Record<string, { readonly data: readonly string[]; readonly functions: readonly string[]; readonly known: Readonly<Record<string, unknown>> }>
+  Record<string, {
+    readonly data: readonly string[];
+    readonly functions: readonly string[];
+    readonly known: Readonly<Record<string, unknown>>;
+  }>
 >;
 /** The stand-in module (CommonJS source) for the lazy built-in `name`. */
 export function lazyBuiltinModule(name: string): string;
