@@ -15,19 +15,12 @@
 // owner's pid, and resources left by an owner that died are removed before a new lab starts.
 import { existsSync, readFileSync, readdirSync, rmdirSync, unlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { freezerCgroupOf, mustRun, run, runSync } from './exec.js';
+import { isAlive } from '../fixtures/owned-dirs.js';
 import { hostNames, labPrefix, nsOf, type HostName, type Topology } from './topology.js';
 
 const lockFile = '/run/pgvip-lab.lock';
 const freezerRoot = '/sys/fs/cgroup/freezer';
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Which of the lab's namespaces exist now (any pgvip-lab-* name, also a crashed run's). */
 export function labNamespaces(): string[] {

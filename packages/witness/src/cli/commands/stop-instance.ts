@@ -78,14 +78,9 @@ export async function stopInstanceForced(o: StopOptions): Promise<InstanceStop> 
       currentState: item?.CurrentState?.Name ?? 'unknown',
     };
   } catch (err) {
-    const e = err as { name?: string; message?: string };
-    const hint =
-      e.name === 'UnauthorizedOperation'
-        ? ': these credentials may not stop it; grant ec2:StopInstances as in deploy/iam/operator-stop-instance.json'
-        : '';
     throw new CliError(
       exitCodes.failed,
-      `instance ${o.instanceId} was not stopped (${e.name ?? 'Error'}: ${e.message ?? String(err)})${hint}; ` +
+      `instance ${o.instanceId} was not stopped ${ec2Refusal(err, 'stop it', 'ec2:StopInstances')}; ` +
         'no failover was asked for. Stop it another way, or run the failover without --stop-old-primary',
       'stop-failed',
     );
@@ -133,15 +128,10 @@ async function instanceAddresses(ec2: Ec2Sdk.EC2Client, sdk: typeof Ec2Sdk, inst
     } while (token !== undefined && token !== '');
     return addresses;
   } catch (err) {
-    const e = err as { name?: string; message?: string };
-    const hint =
-      e.name === 'UnauthorizedOperation'
-        ? ': these credentials may not look; grant ec2:DescribeNetworkInterfaces as in deploy/iam/operator-stop-instance.json'
-        : '';
     throw new CliError(
       exitCodes.failed,
       `--stop-old-primary ${instanceId}: could not check which addresses the instance holds ` +
-        `(${e.name ?? 'Error'}: ${e.message ?? String(err)})${hint}; nothing was stopped and no failover was asked for`,
+        `${ec2Refusal(err, 'look', 'ec2:DescribeNetworkInterfaces')}; nothing was stopped and no failover was asked for`,
       'stop-failed',
     );
   }
@@ -194,4 +184,16 @@ export async function checkInstanceIsOldPrimary(o: StopOptions, held: readonly s
     const has = held.length === 0 ? 'no network interface in EC2 (is the id right, and in this region?)' : `the addresses ${held.join(', ')}`;
     throw mismatch(o, `it has ${has}, and none is the old primary ${old.node}'s (${mine.join(', ')})`);
   }
+}
+
+/**
+ * An EC2 call's failure as "(Name: message)", with the IAM action to grant when the credentials were
+ * refused (`may` says what they may not do).
+ */
+function ec2Refusal(err: unknown, may: string, action: string): string {
+  const e = err as { name?: string; message?: string };
+  const hint = e.name === 'UnauthorizedOperation'
+    ? `: these credentials may not ${may}; grant ${action} as in deploy/iam/operator-stop-instance.json`
+    : '';
+  return `(${e.name ?? 'Error'}: ${e.message ?? String(err)})${hint}`;
 }
