@@ -85,6 +85,9 @@ function isBack(v: ClusterView, node: string, role: 'primary' | 'standby', term:
   return role === 'primary' ? v.primary === node && n.role === 'primary' : n.role === 'standby' && n.streaming === true;
 }
 
+/** How long one switchover request is given to move the term before it is asked again. */
+const SWITCHOVER_ASK_MS = 5_000;
+
 /** Reads the cluster until `done` holds (returns that view) or `withinMs` passed (returns null). */
 async function waitFor(s: Session, withinMs: number, done: (v: ClusterView) => boolean): Promise<ClusterView | null> {
   const until = performance.now() + withinMs;
@@ -124,10 +127,17 @@ async function restartPending(s: Session, opts: RestartOptions): Promise<void> {
   const before = await s.cluster();
   const to = before.nodes.find((n) => n.node !== primary)?.node;
   if (to === undefined) throw new CliError(exitCodes.failed, 'no standby to switch over to', 'refused');
-  const reply = await (await s.client()).command(before.cluster, 'switchover', { to });
-  if (!reply.ok) return report(s, before.cluster, 'switchover', reply);
-  if (!s.json) s.print(`… ${reply.message}`);
-  const switched = await waitFor(s, 60_000, (v) => v.primary === to && v.term > before.term
+  // Right after its restart the standby is back by its own report, but the primary may still judge it
+  // by an older look ("standby not ready: not streaming") and refuse: ask again until the term moves.
+  const askUntil = performance.now() + 60_000;
+  let handedOver: ClusterView | null = null;
+  while (handedOver === null && performance.now() < askUntil) {
+    const reply = await (await s.client()).command(before.cluster, 'switchover', { to });
+    if (!reply.ok) return report(s, before.cluster, 'switchover', reply);
+    if (!s.json) s.print(`… ${reply.message}`);
+    handedOver = await waitFor(s, SWITCHOVER_ASK_MS, (v) => v.primary === to && v.term > before.term);
+  }
+  const switched = handedOver === null ? null : await waitFor(s, 60_000, (v) => v.primary === to && v.term > before.term
     && v.nodes.some((n) => n.node === primary && n.role === 'standby' && n.streaming === true));
   if (switched === null) {
     throw new CliError(exitCodes.failed, `the switchover to ${to} did not finish within 60 s; ${primary} was not restarted`, 'restart-timeout');
