@@ -12,7 +12,7 @@
 import { ExponentialBackoff, handleWhen, noop, retry } from 'cockatiel';
 import {
   Etcd3, isRecoverableError, type ICompare, type IKeyValue, type IRequestOp, type IResponseHeader, type ITxnResponse,
-  type Watcher,
+  type IOptions, type Watcher,
 } from 'etcd3';
 import { monotonicNow, type MonotonicClock } from '../../clock.js';
 import { clusterKeys, prefixRangeEnd } from './keys.js';
@@ -48,39 +48,18 @@ export class EtcdQuorum extends TxnQuorum {
     super(clusterKeys(opts.prefix, opts.cluster), opts.timeoutMs, opts.clock ?? monotonicNow);
     if (opts.endpoints.length === 0) throw new RangeError('at least one etcd endpoint is needed');
     this.#endpoints = opts.endpoints.length;
-    const tls = opts.tls;
-    this.#client = new Etcd3({
-      hosts: [...opts.endpoints],
-      // gRPC's createSsl takes null roots for the system's CA store; the typing wants a Buffer.
-      ...(tls === undefined ? {} : {
-        credentials: {
-          rootCertificate: tls.ca ?? (null as unknown as Buffer),
-          ...(tls.key === undefined ? {} : { privateKey: tls.key }),
-          ...(tls.cert === undefined ? {} : { certChain: tls.cert }),
-        },
-      }),
-      ...(opts.auth === undefined ? {} : {
-        auth: {
-          username: opts.auth.user,
-          password: opts.auth.password,
-          callOptions: () => ({ deadline: new Date(Date.now() + opts.timeoutMs) }),
-        },
-      }),
-      dialTimeout: opts.timeoutMs,
-      grpcOptions: { 'grpc.max_receive_message_length': maxMessageBytes },
-      faultHandling: {
-        host: () => noop,
-        global: retry(handleWhen(isRecoverableError), { maxAttempts: opts.endpoints.length - 1 }),
-        // etcd3 wants a first backoff step (it calls next() itself), not cockatiel 3's factory.
-        watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }).next(),
-      },
-    });
+    this.#client = new Etcd3(etcd3Options(opts, opts.endpoints));
+  }
+
+  /** The etcd3 client, for subclasses that add operations of their own (observer.ts). */
+  protected get etcd(): Etcd3 {
+    return this.#client;
   }
 
   async grantLease(leaseMs: number): Promise<LeaseGrant> {
     const ttlS = Math.max(1, Math.ceil(leaseMs / 1000));
     const sentAtMs = this.now();
-    const r = await this.#bounded('lease grant', this.deadline(), (deadline) =>
+    const r = await this.bounded('lease grant', this.deadline(), (deadline) =>
       this.#client.leaseClient.leaseGrant({ TTL: String(ttlS) }, { deadline }));
     if (!r.ok) return r;
     if (r.value.error !== '') return { ok: false, why: `lease grant refused: ${r.value.error.slice(0, 200)}` };
@@ -88,7 +67,7 @@ export class EtcdQuorum extends TxnQuorum {
   }
 
   async revokeLease(lease: LeaseId): Promise<Result<object>> {
-    const r = await this.#bounded('lease revoke', this.deadline(), (deadline) =>
+    const r = await this.bounded('lease revoke', this.deadline(), (deadline) =>
       this.#client.leaseClient.leaseRevoke({ ID: lease }, { deadline }));
     if (!r.ok && /lease not found/i.test(r.why)) return { ok: true }; // already gone: what a revoke wants
     return r.ok ? { ok: true } : r;
@@ -97,14 +76,14 @@ export class EtcdQuorum extends TxnQuorum {
   async publishMember(status: MemberStatus, lease: LeaseId): Promise<Result<object>> {
     const key = this.keys.member(status.node);
     const value = encodeRecord(memberStatusSchema, status);
-    const r = await this.#bounded('member status', this.deadline(), (deadline) =>
+    const r = await this.bounded('member status', this.deadline(), (deadline) =>
       this.#client.kv.put({ key: Buffer.from(key), value, lease }, { deadline }));
     return r.ok ? { ok: true } : r;
   }
 
   async readMembers(): Promise<Members> {
     const prefix = this.keys.membersPrefix;
-    const r = await this.#bounded('members', this.deadline(), (deadline) =>
+    const r = await this.bounded('members', this.deadline(), (deadline) =>
       this.#client.kv.range(
         { key: Buffer.from(prefix), range_end: prefixRangeEnd(prefix), limit: String(maxMembers) },
         { deadline },
@@ -125,7 +104,7 @@ export class EtcdQuorum extends TxnQuorum {
 
   async watch(onChange: (key: string) => void): Promise<Result<{ readonly handle: WatchHandle }>> {
     const base = this.keys.clusterPrefix;
-    const r = await this.#bounded('watch', this.deadline(), () => this.#client.watch().prefix(base).create());
+    const r = await this.bounded('watch', this.deadline(), () => this.#client.watch().prefix(base).create());
     if (!r.ok) return r;
     const watcher = r.value;
     this.#watchers.add(watcher);
@@ -137,7 +116,7 @@ export class EtcdQuorum extends TxnQuorum {
     const handle: WatchHandle = {
       close: async () => {
         if (!this.#watchers.delete(watcher)) return;
-        await this.#bounded('watch cancel', this.deadline(), () => watcher.cancel());
+        await this.bounded('watch cancel', this.deadline(), () => watcher.cancel());
       },
     };
     return { ok: true, handle };
@@ -146,7 +125,7 @@ export class EtcdQuorum extends TxnQuorum {
   async close(): Promise<void> {
     for (const w of [...this.#watchers]) {
       this.#watchers.delete(w);
-      await this.#bounded('watch cancel', this.deadline(), () => w.cancel());
+      await this.bounded('watch cancel', this.deadline(), () => w.cancel());
     }
     this.#client.close();
   }
@@ -168,7 +147,7 @@ export class EtcdQuorum extends TxnQuorum {
   }
 
   #keepAliveOnce(lease: LeaseId, deadlineAt: number): Promise<Outcome<{ ttl: string; header: IResponseHeader }>> {
-    return this.#bounded('lease keepalive', deadlineAt, async (deadline) => {
+    return this.bounded('lease keepalive', deadlineAt, async (deadline) => {
       const stream = await this.#client.leaseClient.leaseKeepAlive({ deadline });
       try {
         return await new Promise<{ ttl: string; header: IResponseHeader }>((resolve, reject) => {
@@ -189,7 +168,7 @@ export class EtcdQuorum extends TxnQuorum {
 
   protected async readViewBy(deadlineAt: number): Promise<Outcome<ClusterView>> {
     // A txn of ranges only is one linearizable read of all five keys at one revision.
-    const r = await this.#bounded('read', deadlineAt, (deadline) =>
+    const r = await this.bounded('read', deadlineAt, (deadline) =>
       this.#client.kv.txn({ compare: [], success: this.#rangeOps() }, { deadline }));
     return r.ok ? { ok: true, value: this.#view(r.value) } : r;
   }
@@ -198,7 +177,7 @@ export class EtcdQuorum extends TxnQuorum {
     what: string, compares: readonly Cmp[], success: readonly Op[], deadlineAt: number,
   ): Promise<Outcome<TxnOutcome>> {
     const req = { compare: compares.map(toCompare), success: success.map(toRequestOp), failure: this.#rangeOps() };
-    const r = await this.#bounded(what, deadlineAt, (deadline) => this.#client.kv.txn(req, { deadline }));
+    const r = await this.bounded(what, deadlineAt, (deadline) => this.#client.kv.txn(req, { deadline }));
     if (!r.ok) return r;
     if (r.value.succeeded) return { ok: true, value: { succeeded: true } };
     return { ok: true, value: { succeeded: false, view: this.#view(r.value) } };
@@ -220,7 +199,9 @@ export class EtcdQuorum extends TxnQuorum {
    * Runs one call under the monotonic deadline `deadlineAt`: gRPC gets what is left of it, and the
    * answer "no answer in time" comes at the deadline whatever the call does.
    */
-  async #bounded<T>(what: string, deadlineAt: number, call: (deadline: Date) => Promise<T>): Promise<Outcome<T>> {
+  protected async bounded<T>(
+    what: string, deadlineAt: number, call: (deadline: Date) => Promise<T>,
+  ): Promise<Outcome<T>> {
     const leftMs = deadlineAt - this.now();
     if (leftMs <= 0) return { ok: false, why: `${what}: no time left of ${this.timeoutMs} ms` };
     let timer: NodeJS.Timeout | undefined;
@@ -240,6 +221,40 @@ export class EtcdQuorum extends TxnQuorum {
       clearTimeout(timer);
     }
   }
+}
+
+/**
+ * The etcd3 client's options for `hosts` (all endpoints, or one: an observer asks each member for its
+ * own status): TLS, auth, the dial deadline, and fault handling reduced to one try per member.
+ */
+export function etcd3Options(opts: EtcdQuorumOptions, hosts: readonly string[]): IOptions {
+  const tls = opts.tls;
+  return {
+    hosts: [...hosts],
+    // gRPC's createSsl takes null roots for the system's CA store; the typing wants a Buffer.
+    ...(tls === undefined ? {} : {
+      credentials: {
+        rootCertificate: tls.ca ?? (null as unknown as Buffer),
+        ...(tls.key === undefined ? {} : { privateKey: tls.key }),
+        ...(tls.cert === undefined ? {} : { certChain: tls.cert }),
+      },
+    }),
+    ...(opts.auth === undefined ? {} : {
+      auth: {
+        username: opts.auth.user,
+        password: opts.auth.password,
+        callOptions: () => ({ deadline: new Date(Date.now() + opts.timeoutMs) }),
+      },
+    }),
+    dialTimeout: opts.timeoutMs,
+    grpcOptions: { 'grpc.max_receive_message_length': maxMessageBytes },
+    faultHandling: {
+      host: () => noop,
+      global: retry(handleWhen(isRecoverableError), { maxAttempts: hosts.length - 1 }),
+      // etcd3 wants a first backoff step (it calls next() itself), not cockatiel 3's factory.
+      watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }).next(),
+    },
+  };
 }
 
 function toCompare(c: Cmp): ICompare {

@@ -73,6 +73,13 @@ export class FakeEtcd {
     return l.ttlS;
   }
 
+  /** etcd's LeaseTimeToLive: whole seconds left (rounded up), -1 for a lease it does not have. */
+  leaseTtlS(id: string): number {
+    this.#expire();
+    const l = this.#leases.get(id);
+    return l === undefined ? -1 : Math.ceil((l.expiresAtMs - this.#now()) / 1000);
+  }
+
   revoke(id: string): void {
     this.#expire();
     this.#dropLease(id);

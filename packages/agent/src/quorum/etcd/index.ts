@@ -6,3 +6,9 @@ export { EtcdQuorum, type EtcdQuorumOptions } from './client.js';
 export { FakeEtcd, FakeEtcdQuorum } from './fake.js';
 export { holderProblem } from './view.js';
 export { EtcdQuorumBridge, type EtcdBridgeOptions } from './bridge.js';
+// The witness daemon's side in etcd mode: an observer with the operator's txns.
+export {
+  type EndpointHealth, type EtcdObserverPort, type ForcedFailover, type SwitchoverRequest,
+} from './operator.js';
+export { EtcdObserver } from './observer.js';
+export { FakeEtcdObserver } from './observer-fake.js';
