@@ -216,6 +216,11 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
     ? { self: slotNameFor(me.postgres.applicationName), peer: slotNameFor(peer.postgres.applicationName) }
     : undefined;
   const peerEndpoint = remoteEndpoint(peer, peerPassword);
+  // On etcd, the core's quorum messages are answered by etcd (docs/design.md, Quorum on etcd). etcd3
+  // is loaded only then: a witness cluster's agent does not carry gRPC in its memory.
+  const quorum = cluster.quorum.backend === 'etcd'
+    ? await (await import('./quorum/etcd/open.js')).openEtcdAgentQuorum(cluster, settings, settings.witness, logger, clock)
+    : null;
   const runner = new AgentRunner({
     initial: bootAgent(settings, durable, clock(), boots * 2 ** 32),
     ports: {
@@ -234,6 +239,7 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
     commitGuard: cluster.fencing.commitGuard,
     hooks: new AgentHooks({ config: cfg.hooks, logger, metrics }),
     ...keepAliveOf(opts, logger, clock),
+    ...(quorum === null ? {} : { quorum }),
     onFatal:
       opts.onFatal ??
       ((err) => {
@@ -262,6 +268,7 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
     if (transition !== undefined) logger.warn({ transition }, transitionWarning(transition));
   }
   runner.start();
+  quorum?.start(runner);
   const slotKeeper = slots === undefined
     ? null
     : new SlotKeeper({
@@ -306,6 +313,7 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
     async close() {
       await slotKeeper?.stop();
       await runner.stop();
+      await quorum?.close();
       await app.close();
       await peers.close();
       if (ownPg) pg.close();

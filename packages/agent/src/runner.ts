@@ -28,6 +28,7 @@ import type { AsyncHookEvent, HookContext, HookPort } from './hooks/hooks.js';
 import { ROLES, type AgentMetrics, type LeaseRenewalResult } from './metrics.js';
 import { ReplyWatch, SyncCatchUp, toSnapshot, toWriteProbe } from './pg-snapshot.js';
 import type { WriteProbeResult } from './postgres/port.js';
+import type { QuorumRoute } from './quorum/route.js';
 import type { LoopKeepAlive } from './watchdog.js';
 
 /** How often the primary looks at its standby while a switchover waits for it to catch up. */
@@ -55,6 +56,11 @@ export interface RunnerDeps {
    * stuck in an await tells it nothing more, though timers still fire.
    */
   readonly keepAlive?: LoopKeepAlive;
+  /**
+   * The quorum, when it is not a witness daemon (etcd): every message the core sends to its id is
+   * answered through it instead of over HTTP (quorum/route.ts).
+   */
+  readonly quorum?: QuorumRoute;
 }
 
 export class AgentRunner {
@@ -281,8 +287,11 @@ export class AgentRunner {
     // Lease renewals are counted per grantor, so an operator sees a failing witness or peer while the
     // other still keeps the lease alive (deploy/prometheus alerts on it).
     const renewal = msg.kind === 'lease-request' ? (result: LeaseRenewalResult) => this.#d.metrics.leaseRenewals.inc({ grantor: to === this.#s.settings.witness ? 'witness' : 'peer', result }) : null;
-    this.#d.peers
-      .send(to, msg)
+    const quorum = this.#d.quorum;
+    // To the quorum on etcd: the bridge's answer is the reply the witness would have sent, stepped in
+    // alike (the core counts a renewal from its own send, which came before any etcd call).
+    const answer = quorum !== undefined && to === quorum.id ? quorum.ask(msg) : this.#d.peers.send(to, msg);
+    answer
       .then((reply) => {
         renewal?.(reply.kind === 'lease-reply' && reply.granted ? 'granted' : 'refused');
         if (!this.#stopped) this.#step({ kind: 'reply', nowMs: this.#d.clock(), msg: reply });
@@ -292,6 +301,10 @@ export class AgentRunner {
         this.#d.logger.debug({ err: e, to, kind: msg.kind }, 'request failed');
       });
   }
+        if (reply === null) {
+          renewal?.('failed');
+          return;
+        }
 
   /** What hooks are told about this node now. */
   #hookContext(detail: string, previousRole?: string): HookContext {

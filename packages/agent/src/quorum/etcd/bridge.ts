@@ -54,6 +54,34 @@ export class EtcdQuorumBridge {
     }
   }
 
+  /**
+   * A switchover's handover txn (docs/design.md, Quorum on etcd): as the holder of `term`, write the
+   * term record {term + 1, to} and delete our leader key, in one txn. It must commit before the core
+   * sends the handover message, or the successor would hold term + 1 while etcd still says `term` and
+   * its same-term take would fail. Refused: the core aborts the switchover and stays primary.
+   */
+  async handover(term: number, to: NodeId): Promise<{ readonly ok: boolean; readonly detail: string }> {
+    const known = await this.#knownHolder(term);
+    if ('why' in known) return { ok: false, detail: `handover txn not run: ${known.why}` };
+    if (known.holder === null) return { ok: false, detail: `handover txn not run: no leader key of ${this.#o.self} for term ${term}` };
+    const r = await this.#port.handover(known.holder, to);
+    if (!r.ok && r.view === null) {
+      // No answer (a deadline, a lost reply): the txn may have committed. Read before reporting, since
+      // a handover reported failed while etcd names the successor would leave two nodes in doubt.
+      const seen = await this.#port.read();
+      const record = seen.ok ? seen.view.term?.value : undefined;
+      if (!seen.ok || record?.term !== term + 1 || record.primary !== to || seen.view.leader !== null) {
+        return { ok: false, detail: `handover txn not confirmed: ${r.why}` };
+      }
+    } else if (!r.ok) {
+      return { ok: false, detail: `handover txn refused: ${r.why}` };
+    }
+    // Our key went with the txn; its lease holds nothing more (best effort: it ends at its TTL anyway).
+    this.#held = null;
+    await this.#port.revokeLease(known.holder.lease);
+    return { ok: true, detail: `etcd's term record names ${to} for term ${term + 1}` };
+  }
+
   async #lease(term: number, seq: number): Promise<LeaseReply> {
     const refuse = (reason: string, v: ClusterView | null): LeaseReply => this.#leaseReply(seq, false, reason, v, term);
     const known = await this.#knownHolder(term);

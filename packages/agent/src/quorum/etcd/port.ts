@@ -112,6 +112,11 @@ export interface EtcdQuorumPort {
    * {term + 1, to} and deletes its leader key. The successor then takes the key (takeLeaderKey).
    */
   handover(holder: Holder, to: string): Promise<Conditional<{ readonly term: number }>>;
+  /**
+   * The primary takes the operator's switchover request: deletes the switchover key only if it is
+   * still the one read (same mod revision), so a request written again meanwhile is not lost unseen.
+   */
+  takeSwitchover(request: Versioned<SwitchoverRecord>): Promise<Conditional<object>>;
   /** Publishes this member's status on its own lease (no compare: each member writes only its key). */
   publishMember(status: MemberStatus, lease: LeaseId): Promise<Result<object>>;
   /** Every member's status (at most 16 keys), linearizable; bad values listed, never believed. */

@@ -10,7 +10,10 @@ import type {
   CampaignRequest, ClusterView, Conditional, EtcdQuorumPort, Holder, KeepAlive, LeaseGrant, LeaseId, Members, Renewal,
   Result, WatchHandle,
 } from './port.js';
-import { encodeRecord, leaderRecordSchema, syncRecordSchema, termRecordSchema, type MemberStatus } from './records.js';
+import {
+  encodeRecord, leaderRecordSchema, syncRecordSchema, termRecordSchema,
+  type MemberStatus, type SwitchoverRecord, type Versioned,
+} from './records.js';
 
 /** A txn condition, as etcd's Compare: the key absent, or its mod revision, value or lease equal. */
 export type Cmp =
@@ -160,6 +163,16 @@ export abstract class TxnQuorum implements EtcdQuorumPort {
     // A retry after a lost answer: the term record already names the successor in the next term.
     if (v.term?.value.term === term && v.term.value.primary === to && v.leader === null) return { ok: true, term };
     return { ok: false, why: holderProblem(v, holder) ?? 'the leader key changed meanwhile', view: v };
+  }
+
+  async takeSwitchover(request: Versioned<SwitchoverRecord>): Promise<Conditional<object>> {
+    const key = this.keys.switchover;
+    const compares: Cmp[] = [{ kind: 'mod', key, modRevision: request.modRevision }];
+    const r = await this.txnBy('switchover key', compares, [{ kind: 'delete', key }], this.deadline());
+    if (!r.ok) return { ok: false, why: r.why, view: null };
+    if (r.value.succeeded) return { ok: true };
+    const now = r.value.view.switchover;
+    return { ok: false, why: now === null ? 'the switchover key is gone' : 'the switchover key was written again', view: r.value.view };
   }
 
   /** Only the current leader passes: its key, on its lease, names it and its term, and so does the term record. */

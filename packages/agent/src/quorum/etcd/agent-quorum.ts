@@ -1,0 +1,209 @@
+// The agent's shell on etcd (docs/design.md, Quorum on etcd): the quorum route the runner sends the
+// core's quorum messages through (answered by EtcdQuorumBridge), the switchover's handover txn, and
+// two loops of their own beside the decision loop: this member's status under members/<node>, and
+// the operator's switchover key, which the primary takes and gives the core as the switchover
+// request the witness sent before. Nothing here imports etcd3: the daemon opens the real client in
+// open.ts, and tests run this on the fake.
+import type { Logger } from 'pino';
+import { PROTOCOL_VERSION, type AgentStatus, type NodeId, type PeerReply, type PeerRequest, type Timings } from '@pgvip/shared/core';
+import type { MonotonicClock } from '../../clock.js';
+import type { QuorumRoute } from '../route.js';
+import { EtcdQuorumBridge } from './bridge.js';
+import type { EtcdQuorumPort, LeaseId, WatchHandle } from './port.js';
+import type { MemberStatus } from './records.js';
+
+/** What the loops need of the runner. */
+export interface RunnerView {
+  status(): AgentStatus;
+  handleRequest(msg: PeerRequest): PeerReply;
+}
+
+export interface EtcdAgentQuorumOptions {
+  readonly cluster: string;
+  readonly self: NodeId;
+  /** The id the core sends its quorum's messages to. */
+  readonly quorumId: NodeId;
+  readonly timings: Timings;
+  readonly replication: 'sync' | 'async';
+  readonly logger: Logger;
+  readonly clock: MonotonicClock;
+  /** The member status is published every this many heartbeats (default 4). */
+  readonly memberEveryHeartbeats?: number;
+}
+
+/** A member status's reason fits the record (reasonSchema: 1000 characters). */
+const maxBlocker = 1000;
+
+export class EtcdAgentQuorum implements QuorumRoute {
+  readonly id: NodeId;
+  readonly #port: EtcdQuorumPort;
+  readonly #bridge: EtcdQuorumBridge;
+  readonly #o: EtcdAgentQuorumOptions;
+  readonly #log: Logger;
+  /** The bridge's calls, one at a time: each reads what the one before wrote. */
+  #chain: Promise<unknown> = Promise.resolve();
+  /** A lease request waits or runs: a newer one is dropped rather than queued behind it. */
+  #leasePending = false;
+  #runner: RunnerView | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #watch: WatchHandle | null = null;
+  #memberLease: LeaseId | null = null;
+  #roundRunning = false;
+  #switchoverRunning = false;
+  #closed = false;
+
+  constructor(port: EtcdQuorumPort, opts: EtcdAgentQuorumOptions) {
+    this.#port = port;
+    this.#o = opts;
+    this.id = opts.quorumId;
+    this.#log = opts.logger.child({ component: 'etcd' });
+    this.#bridge = new EtcdQuorumBridge(port, {
+      cluster: opts.cluster,
+      self: opts.self,
+      quorumId: opts.quorumId,
+      leaseMs: opts.timings.leaseMs,
+      replication: opts.replication,
+    });
+  }
+
+  ask(msg: PeerRequest): Promise<PeerReply | null> {
+    if (msg.kind === 'lease-request') {
+      // The core asks every heartbeat; while etcd is slow, a renewal sent later than asked only counts
+      // for less (the core counts from its own send), and a queue of them would only grow.
+      if (this.#leasePending) return Promise.resolve(null);
+      this.#leasePending = true;
+      return this.#serial(() => this.#bridge.ask(msg)).finally(() => {
+        this.#leasePending = false;
+      });
+    }
+    return this.#serial(() => this.#bridge.ask(msg));
+  }
+
+  handover(term: number, to: NodeId): Promise<{ readonly ok: boolean; readonly detail: string }> {
+    return this.#serial(() => this.#bridge.handover(term, to));
+  }
+
+  /** Starts the member-status and switchover loops; they never hold up the decision loop. */
+  start(runner: RunnerView): void {
+    this.#runner = runner;
+    const periodMs = (this.#o.memberEveryHeartbeats ?? 4) * this.#o.timings.heartbeatMs;
+    this.#timer = setInterval(() => void this.#round(), periodMs);
+    void this.#round();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer !== null) clearInterval(this.#timer);
+    await this.#chain.catch(() => undefined);
+    await this.#watch?.close();
+    // The status goes with the member; the leader key stays: a restarted agent renews it (I6).
+    if (this.#memberLease !== null) await this.#port.revokeLease(this.#memberLease);
+    await this.#port.close();
+  }
+
+  #serial<T>(call: () => Promise<T>): Promise<T> {
+    const run = this.#chain.then(call, call);
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  async #round(): Promise<void> {
+    if (this.#roundRunning || this.#closed) return;
+    this.#roundRunning = true;
+    try {
+      await this.#ensureWatch();
+      await this.#publishStatus();
+      await this.#checkSwitchover();
+    } catch (e) {
+      this.#log.warn({ err: e }, 'etcd status round failed');
+    } finally {
+      this.#roundRunning = false;
+    }
+  }
+
+  /** The watch is only a hint to look at the switchover key sooner; rounds read it anyway. */
+  async #ensureWatch(): Promise<void> {
+    if (this.#watch !== null) return;
+    const w = await this.#port.watch((key) => {
+      if (key === 'switchover') void this.#checkSwitchover();
+    });
+    if (!w.ok) {
+      this.#log.debug({ why: w.why }, 'etcd watch not open yet');
+      return;
+    }
+    if (this.#closed) await w.handle.close();
+    else this.#watch = w.handle;
+  }
+
+  /** members/<node>: what observers show; on a lease of its own, so a member that stops goes away. */
+  async #publishStatus(): Promise<void> {
+    const runner = this.#runner;
+    if (runner === null) return;
+    if (this.#memberLease !== null && !(await this.#port.keepAlive(this.#memberLease)).ok) this.#memberLease = null;
+    if (this.#memberLease === null) {
+      // Several rounds long, at least a lease: a missed round or two does not make the member vanish.
+      const t = this.#o.timings;
+      const ttlMs = Math.max(t.leaseMs, 3 * (this.#o.memberEveryHeartbeats ?? 4) * t.heartbeatMs);
+      const g = await this.#port.grantLease(ttlMs);
+      if (!g.ok) {
+        this.#log.debug({ why: g.why }, 'no lease for the member status');
+        return;
+      }
+      this.#memberLease = g.lease;
+    }
+    const r = await this.#port.publishMember(memberStatusOf(this.#o.self, runner.status()), this.#memberLease);
+    if (!r.ok) {
+      this.#log.debug({ why: r.why }, 'member status not published');
+      this.#memberLease = null;
+    }
+  }
+
+  /**
+   * The primary takes the operator's switchover key (a delete that compares its mod revision, so one
+   * request starts one switchover) and gives the core the switchover request the witness sent
+   * before. A refusal is the core's, with its reason; the operator asks again.
+   */
+  async #checkSwitchover(): Promise<void> {
+    const runner = this.#runner;
+    if (runner === null || this.#switchoverRunning || this.#closed) return;
+    const st = runner.status();
+    if (st.primaryOfTerm !== this.#o.self || st.role !== 'primary') return;
+    this.#switchoverRunning = true;
+    try {
+      const seen = await this.#port.read();
+      if (!seen.ok || seen.view.switchover === null) return;
+      const request = seen.view.switchover;
+      const took = await this.#port.takeSwitchover(request);
+      if (!took.ok) {
+        this.#log.info({ why: took.why }, 'switchover key not taken');
+        return;
+      }
+      const { to, term, requestedBy } = request.value;
+      const ack = runner.handleRequest({
+        v: PROTOCOL_VERSION, cluster: this.#o.cluster, term, from: this.#o.quorumId, kind: 'switchover-request', to,
+      });
+      const accepted = ack.kind === 'ack' && ack.accepted;
+      this.#log[accepted ? 'info' : 'warn'](
+        { to, term, requestedBy },
+        accepted ? `switchover to ${to} asked for in etcd by ${requestedBy}: started` : `switchover to ${to} asked for in etcd by ${requestedBy} refused: ${ack.reason}`,
+      );
+    } finally {
+      this.#switchoverRunning = false;
+    }
+  }
+}
+
+export function memberStatusOf(self: NodeId, st: AgentStatus): MemberStatus {
+  const blocker = st.promotionBlocker;
+  return {
+    node: self,
+    role: st.role,
+    term: st.term,
+    timeline: st.pg.timeline,
+    lsn: st.pg.lsn,
+    replayLsn: st.pg.replayLsn,
+    streaming: st.pg.streaming,
+    writable: st.pg.writable,
+    promotionBlocker: blocker === null ? null : blocker.slice(0, maxBlocker),
+  };
+}

@@ -1,0 +1,59 @@
+// Opens the agent's quorum on etcd from its config: reads the client files the etcd block names and
+// builds the etcd3 client (client.ts) under EtcdAgentQuorum. This is the one module of the agent
+// that loads etcd3 (with gRPC and its .proto files, some MB of memory): daemon.ts imports it
+// dynamically, only when cluster.quorum.backend is etcd, so a witness cluster's agent never loads it.
+import type { Logger } from 'pino';
+import { loadCaFile, loadTlsMaterial, readSecretFile, type ClusterConfig, type EtcdConfig } from '@pgvip/shared';
+import type { AgentSettings } from '@pgvip/shared/core';
+import type { MonotonicClock } from '../../clock.js';
+import { EtcdAgentQuorum } from './agent-quorum.js';
+import { EtcdQuorum, type EtcdQuorumOptions } from './client.js';
+
+const field = 'cluster.quorum.etcd';
+
+export async function openEtcdAgentQuorum(
+  cluster: ClusterConfig, settings: AgentSettings, quorumId: string, logger: Logger, clock: MonotonicClock,
+): Promise<EtcdAgentQuorum> {
+  const etcd = cluster.quorum.etcd;
+  if (etcd === undefined) throw new Error(`${field} is missing with quorum.backend etcd (the config's checks require it)`);
+  const port = new EtcdQuorum({
+    endpoints: etcd.endpoints,
+    prefix: etcd.prefix,
+    cluster: cluster.name,
+    // Every etcd call ends within the agent's request timeout, as a request to the witness does.
+    timeoutMs: settings.timings.requestTimeoutMs,
+    ...(await clientFiles(etcd)),
+    clock,
+  });
+  logger.info({ endpoints: etcd.endpoints, prefix: etcd.prefix }, 'the cluster\'s quorum is etcd');
+  return new EtcdAgentQuorum(port, {
+    cluster: cluster.name,
+    self: settings.self,
+    quorumId,
+    timings: settings.timings,
+    replication: settings.replication,
+    logger,
+    clock,
+  });
+}
+
+/** The TLS and password files, read and checked as agentPreflight checked them. */
+async function clientFiles(etcd: EtcdConfig): Promise<Pick<EtcdQuorumOptions, 'tls' | 'auth'>> {
+  const out: { tls?: EtcdQuorumOptions['tls']; auth?: EtcdQuorumOptions['auth'] } = {};
+  const tls = etcd.tls;
+  if (etcd.endpoints[0]?.startsWith('https://') === true) {
+    // Without caFile: the system's CAs (client.ts hands gRPC no roots).
+    const ca = tls?.caFile === undefined ? undefined : Buffer.from(await loadCaFile(tls.caFile, `${field}.tls.caFile`));
+    const pair = tls?.certFile === undefined || tls.keyFile === undefined
+      ? undefined
+      : await loadTlsMaterial({ certFile: tls.certFile, keyFile: tls.keyFile }, `${field}.tls`);
+    out.tls = {
+      ...(ca === undefined ? {} : { ca }),
+      ...(pair === undefined ? {} : { cert: Buffer.from(pair.cert), key: Buffer.from(pair.key) }),
+    };
+  }
+  if (etcd.user !== undefined && etcd.passwordFile !== undefined) {
+    out.auth = { user: etcd.user, password: await readSecretFile(etcd.passwordFile, `${field}.passwordFile`) };
+  }
+  return out;
+}

@@ -1,0 +1,172 @@
+// Goal: the agent's shell on etcd (quorum/etcd/agent-quorum.ts) does what docs/design.md, Quorum on
+// etcd, gives it beside the bridge: the switchover's handover txn (the `quorum-handover` effect),
+// the member status under members/<node> on a lease of its own, the switchover key taken by the
+// primary alone and handed to the core as the switchover request, and lease requests that do not
+// queue up behind a slow etcd. On the fake etcd, which runs the same protocol code as the client.
+import assert from 'node:assert/strict';
+import { describe, it, type TestContext } from 'node:test';
+import pino from 'pino';
+import { PROTOCOL_VERSION, defaultTimings, type AgentStatus, type PeerReply, type PeerRequest } from '@pgvip/shared';
+import { EtcdAgentQuorum, type RunnerView } from '../src/quorum/etcd/agent-quorum.js';
+import { clusterKeys, FakeEtcd, FakeEtcdQuorum } from '../src/quorum/etcd/index.js';
+
+const prefix = '/pgvip';
+const cluster = 'main';
+const keys = clusterKeys(prefix, cluster);
+const envelope = (from: string, term: number) => ({ v: PROTOCOL_VERSION, cluster, term, from });
+
+function world(t: TestContext) {
+  let nowMs = 1000;
+  const clock = (): number => nowMs;
+  const etcd = new FakeEtcd(clock);
+  const node = (self: string) => {
+    const q = new EtcdAgentQuorum(new FakeEtcdQuorum(etcd, { prefix, cluster, timeoutMs: 400, clock }), {
+      cluster, self, quorumId: 'etcd', timings: defaultTimings, replication: 'async', logger: pino({ level: 'silent' }), clock,
+    });
+    t.after(() => q.close());
+    return q;
+  };
+  return { etcd, node, advance: (ms: number) => (nowMs += ms) };
+}
+
+const json = (b: Buffer | null): unknown => (b === null ? null : JSON.parse(b.toString('utf8')));
+
+async function vote(q: EtcdAgentQuorum, from: string, term: number): Promise<PeerReply | null> {
+  return q.ask({ ...envelope(from, term), kind: 'vote-request', lastTerm: term - 1, lsn: 0n, timeline: 1 });
+}
+
+const lease = (from: string, term: number, seq: number): PeerRequest => ({
+  ...envelope(from, term), kind: 'lease-request', seq, lsn: 0n, timeline: 1, syncStandby: null,
+});
+
+/** What a runner serves on /status, as the shell's loops read it. */
+function statusOf(self: string, role: AgentStatus['role'], primaryOfTerm: string, term: number): AgentStatus {
+  return {
+    ...envelope(self, term),
+    primaryOfTerm,
+    role,
+    pg: {
+      running: true, inRecovery: role !== 'primary', writable: role === 'primary', timeline: 1, lsn: 0x3000060n, replayLsn: 0x3000060n,
+      streaming: role !== 'primary', syncStandby: null, standbyInSync: false,
+    },
+    leaseRemainingMs: 0,
+    promotionBlocker: role === 'primary' ? 'this node is the primary' : null,
+    maintenance: false,
+  };
+}
+
+/** A runner view that records the requests the shell hands the core, and answers as the core would. */
+function runner(status: AgentStatus): RunnerView & { requests: PeerRequest[] } {
+  const requests: PeerRequest[] = [];
+  return {
+    requests,
+    status: () => status,
+    handleRequest(msg) {
+      requests.push(msg);
+      return { ...envelope(status.from, status.term), kind: 'ack', accepted: true, reason: 'switchover started' };
+    },
+  };
+}
+
+describe('the agent\'s shell on etcd', () => {
+  it('the handover txn names the successor for the next term; the successor takes the key; a stale holder is refused', async (t) => {
+    const w = world(t);
+    const a = w.node('db-a');
+    const b = w.node('db-b');
+    assert.equal((await vote(a, 'db-a', 1))?.kind, 'vote-reply');
+    const done = await a.handover(1, 'db-b');
+    assert.deepEqual(done, { ok: true, detail: 'etcd\'s term record names db-b for term 2' });
+    assert.deepEqual(json(w.etcd.get(keys.term)), { term: 2, primary: 'db-b' });
+    assert.equal(w.etcd.get(keys.leader), null, 'the holder\'s key went in the same txn');
+    // The successor, told by the handover message, asks for its lease in term 2 and takes the key.
+    const r = await b.ask(lease('db-b', 2, 1));
+    assert.ok(r?.kind === 'lease-reply' && r.granted, JSON.stringify(r));
+    assert.deepEqual(json(w.etcd.get(keys.leader)), { node: 'db-b', term: 2 });
+    // The old holder cannot hand over again: the effect reports the failure, and the switchover aborts.
+    const again = await a.handover(1, 'db-b');
+    assert.equal(again.ok, false);
+    assert.match(again.detail, /no leader key of db-a for term 1|leader key names db-b/);
+  });
+
+  it('a handover whose txn cannot reach etcd is reported failed, and nothing moved', async (t) => {
+    const w = world(t);
+    const a = w.node('db-a');
+    await vote(a, 'db-a', 1);
+    w.etcd.available = false;
+    const r = await a.handover(1, 'db-b');
+    assert.equal(r.ok, false);
+    w.etcd.available = true;
+    assert.deepEqual(json(w.etcd.get(keys.term)), { term: 1, primary: 'db-a' });
+  });
+
+  it('publishes the member status on its own lease, and takes it away when the agent stops', async (t) => {
+    const w = world(t);
+    const a = w.node('db-a');
+    a.start(runner(statusOf('db-a', 'standby', 'db-b', 3)));
+    const published = await waitFor(() => w.etcd.get(keys.member('db-a')));
+    assert.deepEqual(json(published), {
+      node: 'db-a', role: 'standby', term: 3, timeline: 1, lsn: '0/3000060', replayLsn: '0/3000060', streaming: true,
+      writable: false, promotionBlocker: null,
+    });
+    const [kv] = w.etcd.read([keys.member('db-a')]);
+    assert.notEqual(kv?.lease, '0', 'on a lease, so a member that dies goes away');
+    await a.close();
+    assert.equal(w.etcd.get(keys.member('db-a')), null);
+  });
+
+  it('the primary takes the switchover key and gives the core the switchover request; a standby leaves it', async (t) => {
+    const w = world(t);
+    const request = { to: 'db-b', term: 4, requestedBy: 'ops' };
+    w.etcd.putRaw(keys.switchover, Buffer.from(JSON.stringify(request)));
+    const standby = runner(statusOf('db-b', 'standby', 'db-a', 4));
+    w.node('db-b').start(standby);
+    const primary = runner(statusOf('db-a', 'primary', 'db-a', 4));
+    // The standby's rounds run first and find the key; only the primary may take it.
+    await new Promise((r) => setTimeout(r, 20));
+    assert.notEqual(w.etcd.get(keys.switchover), null);
+    assert.deepEqual(standby.requests, []);
+    w.node('db-a').start(primary);
+    await waitFor(() => (w.etcd.get(keys.switchover) === null ? true : null));
+    await waitFor(() => primary.requests[0] ?? null);
+    assert.deepEqual(primary.requests, [{ ...envelope('etcd', 4), kind: 'switchover-request', to: 'db-b' }]);
+    // Written again later (the watch tells the primary at once): one more request, one more take.
+    w.etcd.putRaw(keys.switchover, Buffer.from(JSON.stringify({ ...request, requestedBy: 'ops-again' })));
+    await waitFor(() => primary.requests[1] ?? null);
+    assert.equal(w.etcd.get(keys.switchover), null);
+  });
+
+  it('a lease request asked while one is still with etcd is dropped, not queued behind it', async (t) => {
+    const w = world(t);
+    const a = w.node('db-a');
+    await vote(a, 'db-a', 1);
+    const [first, second] = await Promise.all([a.ask(lease('db-a', 1, 1)), a.ask(lease('db-a', 1, 2))]);
+    assert.ok(first?.kind === 'lease-reply' && first.granted);
+    assert.equal(second, null);
+    const third = await a.ask(lease('db-a', 1, 3));
+    assert.ok(third?.kind === 'lease-reply' && third.granted && third.seq === 3);
+  });
+
+  it('a campaign in maintenance is refused: nobody takes the leader key', async (t) => {
+    const w = world(t);
+    const a = w.node('db-a');
+    await vote(a, 'db-a', 1);
+    w.etcd.putRaw(keys.maintenance, Buffer.from(JSON.stringify({ requestedBy: 'ops', reason: 'patching' })));
+    await a.ask({ ...envelope('db-a', 1), kind: 'lease-release', reason: 'fenced', leaseSeq: 1 });
+    assert.equal(w.etcd.get(keys.leader), null);
+    const r = await vote(w.node('db-b'), 'db-b', 2);
+    assert.ok(r?.kind === 'vote-reply' && !r.granted, JSON.stringify(r));
+    assert.match(r.reason, /maintenance/);
+    assert.equal(w.etcd.get(keys.leader), null);
+    assert.deepEqual(json(w.etcd.get(keys.term)), { term: 1, primary: 'db-a' });
+  });
+});
+
+async function waitFor<T>(fn: () => T | null, ms = 2000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== null) return v;
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
