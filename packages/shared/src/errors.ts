@@ -16,7 +16,6 @@ export const errorCatalogue = {
   PGVIP_CONFIG_SYNTAX: { category: 'config', message: 'the config file is not valid YAML' },
   PGVIP_CONFIG_INVALID: { category: 'config', message: 'the config file has invalid fields' },
   PGVIP_CONFIG_TIMING: { category: 'config', message: 'the configured timings break a safety inequality' },
-  PGVIP_QUORUM_BACKEND_UNAVAILABLE: { category: 'config', message: 'the quorum backend the config chooses (quorum.backend) is not available in this release of pgvip' },
   // authentication (node-to-node)
   PGVIP_AUTH_MISSING: { category: 'auth', httpStatus: 401, message: 'the request carries no pgvip authentication header' },
   PGVIP_AUTH_BAD_MAC: { category: 'auth', httpStatus: 401, message: 'the request MAC does not verify' },

@@ -103,10 +103,11 @@ test('Given three healthy members, a dead endpoint and a silent one, Then doctor
   const partial = await etcdChecks(cluster({ endpoints: [etcd.endpoints[0]!], prefix: '/ha' }), 'db-a', timeoutMs);
   assert.match(byTitle(partial, 'etcd endpoints').detail, /does not name m1 \(http:\/\/127\.0\.0\.1:\d+\), m2 /);
   assert.equal(byTitle(partial, 'etcd permissions').status, 'ok');
-  // backend etcd: the agent of this release refuses it, and doctor says so first.
+  // backend etcd: the agents run on it; doctor says so first, and the same checks follow.
   const chosen = await etcdChecks(cluster({ endpoints: etcd.endpoints }, 'etcd'), 'db-a', timeoutMs);
-  assert.equal(chosen[0]?.status, 'fail');
-  assert.match(chosen[0]!.detail, /PGVIP_QUORUM_BACKEND_UNAVAILABLE/);
+  assert.equal(chosen[0]?.status, 'note');
+  assert.match(chosen[0]!.detail, /^etcd: the agents keep the leader key/);
+  assert.equal(chosen.filter((c) => c.status === 'fail').length, 0, JSON.stringify(chosen));
 });
 
 test('Given etcd auth, Then doctor passes the right user, refuses a wrong password as such, and names the grant a user lacks', { skip }, async (t) => {

@@ -77,24 +77,13 @@ function stateDirCheck(dir: string, user: ServiceUser | undefined): Check {
 }
 
 /**
- * The cluster's quorum block. `backend: etcd` is refused in this release, first and with its own code:
- * the protocol on etcd is not wired into the decision core yet, and a daemon whose file says etcd must
- * never run as a witness cluster instead. The files the etcd block names are checked too, so
- * check-config lists everything a later release will need on this host.
+ * The cluster's quorum block: on etcd, the files the etcd block names, which the daemons read at
+ * start (with the witness backend they ignore the block, and its files are not checked).
  */
 function quorumChecks(quorum: QuorumConfig, field: string, user: ServiceUser | undefined): Check[] {
   if (quorum.backend !== 'etcd' || quorum.etcd === undefined) return [];
   const etcd = quorum.etcd;
-  const checks: Check[] = [
-    () => {
-      throw new PgvipError(
-        'PGVIP_QUORUM_BACKEND_UNAVAILABLE',
-        `${field}.backend: "etcd" is not available yet in this release: the daemons cannot keep the cluster's leases on etcd, ` +
-          `and will not run it on the witness instead of what the file says; set ${field}.backend: witness (or remove it) to run ` +
-          `with the witness (${field}.etcd may stay, for pgvip doctor to check it; docs/etcd.md)`,
-      );
-    },
-  ];
+  const checks: Check[] = [];
   const tls = etcd.tls;
   if (tls?.certFile !== undefined && tls.keyFile !== undefined) {
     const ca = tls.caFile === undefined ? {} : { caFile: tls.caFile };

@@ -4,10 +4,10 @@
 // name the same endpoints and prefix; the files it names (TLS client key, password) are host files
 // at the same path on every host, each owned by that host's daemon user.
 //
-// The daemons refuse `backend: etcd` in this release (preflight.ts): the protocol on etcd is not
-// wired into the decision core yet, and a daemon must never run as a witness cluster when its file
-// says etcd. `pgvip doctor` already checks the endpoints, so an etcd block can be prepared and
-// checked while the cluster still runs on the witness.
+// With `backend: etcd` the agents keep the leader key and the term in etcd, and witness daemons only
+// observe (docs/design.md, Quorum on etcd). With `backend: witness` the daemons ignore an etcd block:
+// `pgvip doctor` checks it, so it can be prepared and checked while the cluster still runs on the
+// witness.
 import { z } from 'zod';
 import { absolutePath, closedObject, host, listOf, oneOf } from './fields.js';
 import { isLoopbackHost } from './loopback.js';
@@ -144,7 +144,7 @@ const EtcdSchema = closedObject({
 export const QuorumSchema = closedObject({
   backend: oneOf(quorumBackends)
     .default('witness')
-    .describe('"witness": pgvip\'s witness is the third voter (the default; docs/design.md). "etcd": an etcd cluster holds the leader key and the term, and witnesses only observe (docs/etcd.md). NOT AVAILABLE YET in this release: the daemons refuse to start with "etcd" (PGVIP_QUORUM_BACKEND_UNAVAILABLE); pgvip doctor can already check the etcd block.'),
+    .describe('"witness": pgvip\'s witness is the third voter (the default; docs/design.md). "etcd": an etcd cluster holds the leader key and the term, and witnesses only observe (docs/etcd.md). pgvip doctor checks the etcd block.'),
   etcd: EtcdSchema,
 })
   .superRefine((quorum, ctx) => {
