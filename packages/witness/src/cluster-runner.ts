@@ -31,6 +31,7 @@ import type { Clock } from './clock.js';
 import type { Notifier, PgvipEvent } from './events.js';
 import type { History } from './history.js';
 import type { ClusterMetricsSnapshot, WitnessMetrics } from './metrics.js';
+import type { ClusterService } from './cluster-service.js';
 import type { WitnessStateStore } from './state-store.js';
 import { clusterView, type ClusterView } from './view.js';
 
@@ -64,7 +65,7 @@ export interface OperatorResult {
 
 const NEUTRAL_SENDS: Promise<SendOutcome[]> = Promise.resolve([]);
 
-export class ClusterRunner {
+export class ClusterRunner implements ClusterService {
   readonly name: string;
   readonly nodes: readonly [NodeId, NodeId];
   #state: WitnessState;
@@ -102,6 +103,18 @@ export class ClusterRunner {
 
   get durable(): WitnessDurable {
     return this.#state.durable;
+  }
+
+  get term(): number {
+    return this.#state.durable.term;
+  }
+
+  get primaryOfTerm(): NodeId | null {
+    return this.#state.durable.primaryOfTerm;
+  }
+
+  get pendingSwitchoverTo(): NodeId | null {
+    return this.#state.switchover?.to ?? null;
   }
 
   /** The result of one poll of one node. */

@@ -31,6 +31,9 @@ import {
 } from '@pgvip/shared';
 import { systemClock, type Clock } from './clock.js';
 import { ClusterRunner } from './cluster-runner.js';
+import type { ClusterService } from './cluster-service.js';
+import { connectEtcdObserver } from './etcd-connect.js';
+import { EtcdClusterObserver } from './etcd-observer.js';
 import type { Notifier, PgvipEvent } from './events.js';
 import { openHistory, type History } from './history.js';
 import { createWitnessMetrics, type WitnessMetrics } from './metrics.js';
@@ -63,11 +66,14 @@ export interface WitnessDaemon {
   readonly protocol: FastifyInstance;
   /** The operator API server (listen on config.operatorApi). */
   readonly operator: FastifyInstance;
+  /** The clusters whose quorum is this witness (quorum.backend: witness). */
   readonly runners: ReadonlyMap<string, ClusterRunner>;
+  /** The clusters whose quorum is etcd, which this witness only observes (quorum.backend: etcd). */
+  readonly observers: ReadonlyMap<string, EtcdClusterObserver>;
   readonly history: History;
   readonly metrics: WitnessMetrics;
   readonly stateFile: string;
-  /** Starts every cluster's poller, spread over the heartbeat. */
+  /** Starts every cluster's poller, spread over the heartbeat, and the etcd observers' reads. */
   startPolling(): void;
   /**
    * Reads the TLS files of both listeners again (SIGHUP) and serves them from the next handshake on.
@@ -173,6 +179,8 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
   const notifierFor = deps.notifierFor ?? defaultNotifierFor;
 
   const runners = new Map<string, ClusterRunner>();
+  const observers = new Map<string, EtcdClusterObserver>();
+  const services = new Map<string, ClusterService>();
   const pollers: Poller[] = [];
   const peerClients: PeerClient[] = [];
   const notifiers: Notifier[] = [];
@@ -195,13 +203,23 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
       (e, channel, err) => {
         // Recorded in the history (and shown to operators), never notified again: the notifier drops
         // events of this type, so a broken channel cannot feed itself.
-        runners.get(c.name)?.record(notificationFailedType, e.node, `${channel} could not deliver event ${e.id} (${e.type}): ${err.message}`);
+        services.get(c.name)?.record(notificationFailedType, e.node, `${channel} could not deliver event ${e.id} (${e.type}): ${err.message}`);
       },
       clusterLog.child({ component: 'notify' }),
     );
     notifiers.push(notifier);
-    const runner = new ClusterRunner({ cluster: c, self: config.id, store, peers, history, notifier, metrics, clock, log: clusterLog.child({ component: 'runner' }) });
-    runners.set(c.name, runner);
+    let runner: ClusterRunner | EtcdClusterObserver;
+    if (c.quorum.backend === 'etcd') {
+      // etcd holds this cluster's quorum: the witness observes it and writes only the operators' keys.
+      const port = await connectEtcdObserver(c, { field: `clusters[${index}].quorum.etcd`, timeoutMs: c.timings.requestTimeoutMs });
+      runner = new EtcdClusterObserver({ cluster: c, self: config.id, port, peers, history, notifier, metrics, clock, log: clusterLog.child({ component: 'etcd-observer' }) });
+      observers.set(c.name, runner);
+    } else {
+      runner = new ClusterRunner({ cluster: c, self: config.id, store, peers, history, notifier, metrics, clock, log: clusterLog.child({ component: 'runner' }) });
+      runners.set(c.name, runner);
+    }
+    services.set(c.name, runner);
+    const service = runner;
     pollers.push(
       createPoller({
         cluster: c.name,
@@ -209,7 +227,7 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
         heartbeatMs: c.timings.heartbeatMs,
         timeoutMs: c.timings.requestTimeoutMs,
         peers,
-        onPoll: (node, status, pgReachable) => runner.poll(node, status, pgReachable),
+        onPoll: (node, status, pgReachable) => service.poll(node, status, pgReachable),
         clock,
         metrics,
         log: clusterLog.child({ component: 'poller' }),
@@ -219,10 +237,17 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
           peers,
           clock,
           log: clusterLog.child({ component: 'agent-events' }),
-          record: (type, node, detail) => runner.record(type, node, detail),
+          record: (type, node, detail) => service.record(type, node, detail),
         }),
       }),
     );
+    if (runner instanceof EtcdClusterObserver) {
+      const endpoints = c.quorum.etcd?.endpoints.join(', ') ?? '';
+      const detail = `witness ${config.id} started as an observer of ${c.name} on etcd (${endpoints}): etcd holds the cluster's quorum, the witness votes in nothing and grants no lease`;
+      runner.record('witness-started', null, detail);
+      clusterLog.info({ backend: 'etcd' }, detail);
+      continue;
+    }
     const d = runner.durable;
     const waitMs = Math.round(promiseMs(c.timings));
     const detail = `witness ${config.id} started in term ${d.term} (primary ${d.primaryOfTerm ?? 'none'}${d.maintenance ? ', MAINTENANCE on' : ''}); it votes for nobody for ${waitMs} ms, the longest promise it may have made before starting`;
@@ -232,7 +257,7 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
 
   const protocol = buildServer({
     verifier,
-    runners,
+    runners: services,
     log: log.child({ component: 'protocol' }),
     ...(peerTls === undefined
       ? {}
@@ -248,7 +273,7 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
   const transition = config.tls?.transition;
   if (transition !== undefined) log.warn({ transition }, transitionWarning(transition));
   const operator = buildOperatorServer({
-    runners,
+    runners: services,
     history,
     metrics,
     token,
@@ -271,11 +296,14 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
     protocol,
     operator,
     runners,
+    observers,
     history,
     metrics,
     stateFile: store.path,
     startPolling() {
       for (const poller of pollers) poller.start();
+      // An observer that cannot reach etcd says so in its view and keeps trying: never a failed start.
+      for (const o of observers.values()) void o.start();
     },
     async reloadTls() {
       // One listener at a time: a set that fails its checks keeps its old files, and the error names it.
@@ -293,6 +321,7 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
         await Promise.all(pollers.map((p) => p.stop()));
         await Promise.all([protocol.close(), operator.close()]);
         for (const r of runners.values()) r.close();
+        await Promise.all([...observers.values()].map((o) => o.close()));
         // Notifiers before the history: a delivery that fails during their close grace is still recorded.
         await Promise.all(notifiers.map((n) => n.close()));
         await history.close();

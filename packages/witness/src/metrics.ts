@@ -14,6 +14,8 @@ export interface ClusterMetricsSnapshot {
   readonly maintenance: boolean;
   /** Sync mode with a primary but no sync-eligible standby: no automatic failover is possible now. */
   readonly syncDegraded: boolean;
+  /** Clusters on etcd (quorum.backend: etcd): etcd answered the latest read; a leader key exists. */
+  readonly etcd?: { readonly reachable: boolean; readonly leaderKeyHeld: boolean };
 }
 
 export interface WitnessMetrics {
@@ -122,6 +124,28 @@ export function createWitnessMetrics(options: { readonly defaultMetrics?: boolea
     collect() {
       this.reset();
       for (const s of snapshots()) this.set({ cluster: s.cluster }, s.syncDegraded ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'pgvip_witness_etcd_reachable',
+    help: "Clusters on etcd only: 1 when etcd answered the witness's latest linearizable read of the cluster's keys.",
+    labelNames: ['cluster'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of snapshots()) if (s.etcd !== undefined) this.set({ cluster: s.cluster }, s.etcd.reachable ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'pgvip_witness_etcd_leader_key',
+    help: 'Clusters on etcd only: 1 while the leader key exists (a primary holds its etcd lease), as of the latest read.',
+    labelNames: ['cluster'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of snapshots()) {
+        if (s.etcd !== undefined) this.set({ cluster: s.cluster }, s.etcd.leaderKeyHeld ? 1 : 0);
+      }
     },
   });
   const events = new Counter({

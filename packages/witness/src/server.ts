@@ -30,7 +30,7 @@ export interface ServerTls {
   readonly mutual: boolean;
   readonly plaintextToo?: boolean;
 }
-import type { ClusterRunner } from './cluster-runner.js';
+import type { ClusterService } from './cluster-service.js';
 import type { History } from './history.js';
 import type { WitnessMetrics } from './metrics.js';
 import type { Clock } from './clock.js';
@@ -39,7 +39,7 @@ import { describeStoppedInstance, parseStoppedInstance } from './stopped-instanc
 
 export interface ProtocolServerDeps {
   readonly verifier: Verifier;
-  readonly runners: ReadonlyMap<string, ClusterRunner>;
+  readonly runners: ReadonlyMap<string, ClusterService>;
   readonly log: Logger;
   readonly tls?: ServerTls;
 }
@@ -69,7 +69,7 @@ export function buildServer(deps: ProtocolServerDeps): FastifyInstance {
 }
 
 export interface OperatorServerDeps {
-  readonly runners: ReadonlyMap<string, ClusterRunner>;
+  readonly runners: ReadonlyMap<string, ClusterService>;
   readonly history: History;
   readonly metrics: WitnessMetrics;
   /** The bearer token operators must present, or null when operatorApi.auth is "disabled" (loopback only). */
@@ -129,7 +129,7 @@ export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
   });
   app.setNotFoundHandler((req, reply) => sendError(reply, new PgvipError('PGVIP_NOT_FOUND', `${req.method} ${req.url}`)));
 
-  const runnerOf = (name: string): ClusterRunner => {
+  const runnerOf = (name: string): ClusterService => {
     const r = deps.runners.get(name);
     if (r === undefined) throw new PgvipError('PGVIP_UNKNOWN_CLUSTER', `${name} (this witness serves ${[...deps.runners.keys()].join(', ')})`);
     return r;
@@ -215,21 +215,21 @@ export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
 
   async function command(
     reply: FastifyReply,
-    runner: ClusterRunner,
+    runner: ClusterService,
     cmd: OperatorCommand,
     by: ClaimedOperator,
     what: string,
   ) {
-    const result = runner.operator(cmd);
+    const result = await runner.operator(cmd);
     // The node the command is about: as named, or as the core chose it (by default the other node).
     let node: string | null = null;
     if (cmd.kind === 'restart') {
       node = cmd.node;
     } else if (cmd.kind !== 'maintenance') {
-      const chosen = cmd.kind === 'failover' ? runner.durable.primaryOfTerm : (runner.state.switchover?.to ?? null);
+      const chosen = cmd.kind === 'failover' ? runner.primaryOfTerm : runner.pendingSwitchoverTo;
       node = cmd.to ?? (result.verdict.ok ? chosen : null);
     }
-    const log = deps.log.child({ cluster: runner.name, term: runner.durable.term });
+    const log = deps.log.child({ cluster: runner.name, term: runner.term });
     // Wait for the primary's or the promoted node's answer (bounded by the peer timeout), so the
     // operator learns at once whether the node took the command, not only that the witness did.
     const outcomes = await result.sends;
@@ -280,7 +280,7 @@ function onlyKeys(obj: Record<string, unknown>, known: readonly string[], where:
   if (unknown.length > 0) throw badRequest(`${where}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (expected ${known.join(', ') || 'none'})`);
 }
 
-function nodeField(value: unknown, runner: ClusterRunner): string | null {
+function nodeField(value: unknown, runner: ClusterService): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string' || !runner.nodes.includes(value)) {
     throw badRequest(`to: ${JSON.stringify(value)} is not a node of ${runner.name} (nodes: ${runner.nodes.join(', ')})`);

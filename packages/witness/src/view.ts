@@ -58,6 +58,32 @@ export interface ClusterView {
   readonly nodes: readonly NodeView[];
   /** The latest events, newest first. */
   readonly events: readonly PgvipEvent[];
+  /** Present when etcd holds the cluster's quorum (quorum.backend: etcd): what the witness observes there. */
+  readonly quorum?: EtcdQuorumView;
+}
+
+/** A cluster on etcd as an observing witness sees it (etcd-observer.ts). */
+export interface EtcdQuorumView {
+  readonly backend: 'etcd';
+  /** The latest linearizable read of the cluster's keys succeeded. */
+  readonly reachable: boolean;
+  /** Why etcd did not answer the latest read (null when it did). */
+  readonly why: string | null;
+  /** How long ago the last read etcd answered was made (null: never). */
+  readonly lastReadMsAgo: number | null;
+  /** The leader key: its holder, term, and its lease's TTL as etcd last told it (null: no key). */
+  readonly leaderKey: { readonly node: NodeId; readonly term: number; readonly leaseTtlS: number | null } | null;
+  /** Each endpoint's own answer, from the latest health check. */
+  readonly members: readonly {
+    readonly endpoint: string;
+    readonly ok: boolean;
+    readonly leader: boolean;
+    readonly version: string | null;
+    readonly rttMs: number | null;
+    readonly why: string | null;
+  }[];
+  /** Keys whose values are not pgvip's: never believed, shown so an operator looks. */
+  readonly badKeys: readonly { readonly key: string; readonly problem: string }[];
 }
 
 export interface ViewExtras {

@@ -2,6 +2,7 @@
 // layouts may change, the JSON documents do not.
 import type { PgvipEvent } from '../events.js';
 import type { ClusterView, NodeView } from './api.js';
+import type { EtcdQuorumView } from '../view.js';
 import { cleanStrings } from '@pgvip/shared/text';
 import { banner, formatBytes, formatDurationMs, formatTime, paint, table, type Style } from './format.js';
 
@@ -74,12 +75,34 @@ export function renderCluster(untrusted: ClusterView, style: Style, eventsShown 
     facts.push(paint(style, ['bold'], `planned restart of ${r.node} ${r.accepted ? 'running' : 'requested'}: failure checks held for at most ${formatDurationMs(r.leftMs)} more`));
   }
   if (view.promiseRemainingMs > 0) facts.push(`witness lease promise: ${formatDurationMs(view.promiseRemainingMs)} left`);
+  if (view.quorum !== undefined) facts.push(...etcdFacts(view.quorum, style));
   out.push(facts.join('\n'));
   const latest = view.events.slice(0, eventsShown);
   if (latest.length > 0) {
     out.push(`latest events (newest first):\n${latest.map((e) => `  ${formatTime(e.at)}  ${e.type}${e.node === null ? '' : ` ${e.node}`}  term ${e.term}: ${e.detail}`).join('\n')}`);
   }
   return out.join('\n');
+}
+
+/** What the witness sees of a cluster's quorum on etcd: the backend, the leader key, etcd's members. */
+function etcdFacts(q: EtcdQuorumView, style: Style): string[] {
+  const facts: string[] = [];
+  const ago = q.lastReadMsAgo === null ? 'never read' : `last read ${formatDurationMs(q.lastReadMsAgo)} ago`;
+  facts.push(q.reachable
+    ? `quorum: etcd (the witness observes; ${ago})`
+    : paint(style, ['bold'], `quorum: etcd UNREACHABLE from this witness (${q.why ?? 'no answer'}; ${ago}): the status above is etcd's last answer`));
+  const k = q.leaderKey;
+  facts.push(k === null
+    ? 'leader key: none (no primary holds an etcd lease now)'
+    : `leader key: ${k.node}, term ${k.term}, lease TTL ${k.leaseTtlS === null ? 'unknown' : `${k.leaseTtlS} s`}`);
+  if (q.members.length > 0) {
+    const members = q.members.map((m) => m.ok
+      ? `${m.endpoint} ok${m.leader ? ' (leader)' : ''}${m.rttMs === null ? '' : ` ${m.rttMs} ms`}`
+      : `${m.endpoint} DOWN (${m.why ?? 'no answer'})`);
+    facts.push(`etcd members: ${members.join('; ')}`);
+  }
+  for (const b of q.badKeys) facts.push(paint(style, ['bold'], `etcd key ${b.key} holds a value pgvip did not write (${b.problem}): look at it`));
+  return facts;
 }
 
 export function renderHistory(untrustedCluster: string, untrusted: readonly PgvipEvent[], style: Style): string {

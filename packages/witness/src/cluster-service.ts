@@ -1,0 +1,26 @@
+// What the witness's two servers need of one cluster, whoever keeps its quorum: the ClusterRunner
+// (the witness votes: quorum.backend witness) or the EtcdClusterObserver (etcd holds the quorum and
+// the witness only observes and writes the operators' keys: quorum.backend etcd). The operator API,
+// the CLI, the dashboard and the metrics see the same ClusterView either way.
+import type { NodeId, OperatorCommand, PeerReply, PeerRequest } from '@pgvip/shared';
+import type { OperatorResult } from './cluster-runner.js';
+import type { PgvipEvent } from './events.js';
+import type { ClusterView } from './view.js';
+
+export interface ClusterService {
+  readonly name: string;
+  readonly nodes: readonly [NodeId, NodeId];
+  /** The cluster's current term as this witness knows it. */
+  readonly term: number;
+  /** The primary of the current term, if any. */
+  readonly primaryOfTerm: NodeId | null;
+  /** The target of a switchover requested and not yet taken, if any. */
+  readonly pendingSwitchoverTo: NodeId | null;
+  /** A verified peer request; the reply to send back (throws PgvipError when it cannot answer). */
+  request(msg: PeerRequest, peerLeaseValidMs?: number): PeerReply;
+  /** An operator command: the verdict, and the sends it caused once they are answered. */
+  operator(command: OperatorCommand): OperatorResult | Promise<OperatorResult>;
+  /** Records (and notifies) an event of the shell's own. */
+  record(type: string, node: NodeId | null, detail: string, who?: Pick<PgvipEvent, 'operator' | 'operatorClaimed'>): PgvipEvent;
+  view(eventCount?: number): ClusterView;
+}

@@ -1,0 +1,88 @@
+// What happened between two reads of a cluster's keys on etcd, as the witness's events (the same
+// names its core notifies in witness mode, where they have a meaning on etcd). Pure, so the rules are
+// tested without etcd:
+//
+//   the term record moved        to the node whose leader key was created in the same revision: a
+//                                campaign won, i.e. an automatic failover ('vote-granted'; the first
+//                                term of a cluster is its bootstrap, not a failover);
+//                                to the node a switchover key named: 'switchover';
+//                                otherwise the leader key was deleted by a handover or by an operator's
+//                                forced txn, which look alike on etcd: 'manual-failover', saying so;
+//   the leader key vanished      in the same term: its lease ran out ('failure-detected'); back in the
+//                                same term: 'node-recovered';
+//   the maintenance key          appeared or vanished: 'maintenance';
+//   the sync record              named nobody after a standby: 'sync-degraded'; a standby: 'sync-restored'.
+import type { ClusterView as EtcdKeys } from '@pgvip/agent/quorum/etcd';
+
+export interface ObservedEvent {
+  readonly type: 'vote-granted' | 'switchover' | 'manual-failover' | 'failure-detected' | 'node-recovered' | 'maintenance' | 'sync-degraded' | 'sync-restored';
+  readonly node: string | null;
+  readonly detail: string;
+  /** A vote-granted that replaced a primary (not a bootstrap): counted as an automatic failover. */
+  readonly failover?: 'automatic' | 'manual';
+}
+
+export interface EventContext {
+  readonly replication: 'sync' | 'async';
+  /** The last switchover key this witness saw before the term moved (the agent deletes it when it takes it). */
+  readonly switchoverSeen: { readonly to: string; readonly term: number } | null;
+  /** A forced failover this witness wrote: {term, to}. */
+  readonly forcedHere: { readonly to: string; readonly term: number } | null;
+}
+
+export function etcdEvents(prev: EtcdKeys, next: EtcdKeys, x: EventContext): ObservedEvent[] {
+  const out: ObservedEvent[] = [];
+  const was = prev.term?.value ?? null;
+  const now = next.term?.value ?? null;
+  const termMoved = now !== null && (prev.term?.modRevision ?? null) !== next.term?.modRevision;
+  if (termMoved) {
+    const leader = next.leader;
+    const campaign = leader !== null && leader.modRevision === next.term?.modRevision && leader.value.term === now.term;
+    const from = was === null ? '' : ` (term ${was.term} was ${was.primary}'s)`;
+    if (campaign) {
+      const failover = was !== null && was.primary !== now.primary;
+      out.push({
+        type: 'vote-granted',
+        node: now.primary,
+        detail: was === null
+          ? `${now.primary} won term ${now.term} on etcd: the cluster's first leader key`
+          : `${now.primary} won term ${now.term} on etcd (its campaign txn created the leader key)${from}`,
+        ...(failover ? { failover: 'automatic' as const } : {}),
+      });
+    } else if (x.forcedHere !== null && x.forcedHere.term === now.term && x.forcedHere.to === now.primary) {
+      out.push({ type: 'manual-failover', node: now.primary, detail: `${now.primary} forced to primary in term ${now.term} through this witness, accepting data loss${from}`, failover: 'manual' });
+    } else if (x.switchoverSeen?.to === now.primary && x.switchoverSeen.term + 1 === now.term) {
+      out.push({ type: 'switchover', node: now.primary, detail: `switchover to ${now.primary}: term ${now.term} handed over on etcd${from}` });
+    } else {
+      out.push({
+        type: 'manual-failover',
+        node: now.primary,
+        detail: `term ${now.term} moved to ${now.primary} on etcd without a campaign${from}: a forced failover (perhaps through another witness) or a handover whose switchover key this witness did not see`,
+        failover: 'manual',
+      });
+    }
+  } else if (now !== null) {
+    const a = prev.leader?.value ?? null;
+    const b = next.leader?.value ?? null;
+    if (a !== null && b === null) {
+      out.push({ type: 'failure-detected', node: a.node, detail: `the leader key of ${a.node} (term ${a.term}) is gone from etcd: its lease ran out or was released; ${a.node} keeps its writes only through its standby's grant` });
+    } else if (a === null && b !== null && b.term === now.term) {
+      out.push({ type: 'node-recovered', node: b.node, detail: `${b.node} holds the leader key of term ${b.term} on etcd again` });
+    }
+  }
+  const m0 = prev.maintenance?.value ?? null;
+  const m1 = next.maintenance?.value ?? null;
+  if (m0 === null && m1 !== null) out.push({ type: 'maintenance', node: null, detail: `maintenance on (the etcd key) by ${m1.requestedBy}: ${m1.reason}` });
+  if (m0 !== null && m1 === null) out.push({ type: 'maintenance', node: null, detail: 'maintenance off (the etcd key was deleted)' });
+  if (x.replication === 'sync') {
+    const s0 = prev.sync?.value.standby ?? null;
+    const s1 = next.sync?.value.standby ?? null;
+    const term = next.sync?.value.term;
+    if (s0 !== null && s1 === null && next.sync !== null) {
+      out.push({ type: 'sync-degraded', node: s0, detail: `the sync record of term ${term} names no standby: ${s0} may no longer hold every acknowledged write, and no automatic failover is possible` });
+    } else if (s1 !== null && s1 !== s0) {
+      out.push({ type: 'sync-restored', node: s1, detail: `the sync record of term ${term} names ${s1}: it holds every acknowledged write` });
+    }
+  }
+  return out;
+}

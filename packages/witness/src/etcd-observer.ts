@@ -1,0 +1,468 @@
+// One cluster whose quorum is on etcd (quorum.backend: etcd), as the witness serves it: an observer
+// with no vote (docs/design.md, Quorum on etcd; docs/witness.md). It
+//   - reads the cluster's keys from etcd: a linearizable read every heartbeat, and at once when the
+//     watch says a key changed (the watch is only a hint: what the witness shows comes from reads);
+//     the members' published statuses, the leader key's lease TTL, and each etcd member's health;
+//   - keeps polling the agents' status over HTTP (the poller, as in witness mode) for the nodes' rows;
+//   - records what changed as the witness's events (etcd-events.ts): history, notifications, metrics;
+//   - turns operator commands into the operator txns of @pgvip/agent/quorum/etcd (operator.ts), and
+//     a forced failover's txn into the manual-promote message to the node, as today;
+//   - refuses every lease, vote or sync request an agent may still send it: etcd holds the quorum.
+// Several witnesses may observe one cluster: none of this needs a single observer.
+import type { Logger } from 'pino';
+import {
+  PROTOCOL_VERSION,
+  PgvipError,
+  type AgentStatus,
+  type ClusterConfig,
+  type NodeId,
+  type OperatorCommand,
+  type PeerClient,
+  type PeerReply,
+  type PeerRequest,
+} from '@pgvip/shared';
+import type { ClusterView as EtcdKeys, EndpointHealth, EtcdObserverPort, MemberStatus, Versioned, WatchHandle } from '@pgvip/agent/quorum/etcd';
+import type { Clock } from './clock.js';
+import type { ClusterService } from './cluster-service.js';
+import type { OperatorResult, SendOutcome } from './cluster-runner.js';
+import { etcdEvents } from './etcd-events.js';
+import type { Notifier, PgvipEvent } from './events.js';
+import type { History } from './history.js';
+import type { ClusterMetricsSnapshot, WitnessMetrics } from './metrics.js';
+import type { ClusterView, EtcdQuorumView, NodeView } from './view.js';
+
+export interface EtcdObserverDeps {
+  readonly cluster: ClusterConfig;
+  readonly self: NodeId;
+  readonly port: EtcdObserverPort;
+  readonly peers: PeerClient;
+  readonly history: History;
+  readonly notifier: Notifier;
+  readonly metrics: WitnessMetrics;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** How often the keys are read (default: the cluster's heartbeat, at least 100 ms). */
+  readonly refreshMs?: number;
+  /** How often each etcd member is asked for its status (default 5 s). */
+  readonly healthEveryMs?: number;
+}
+
+/** Shell events of etcd mode, besides the core's names (etcd-events.ts). */
+export const etcdUnreachableType = 'etcd-unreachable';
+export const etcdReachableType = 'etcd-reachable';
+
+const DEFAULT_HEALTH_EVERY_MS = 5_000;
+const NEUTRAL_SENDS: Promise<SendOutcome[]> = Promise.resolve([]);
+
+interface Polled {
+  readonly status: AgentStatus | null;
+  readonly pgReachable: boolean;
+  readonly atMs: number;
+  /** When the agent last answered (null: never). */
+  readonly seenAtMs: number | null;
+  readonly seen: AgentStatus | null;
+}
+
+export class EtcdClusterObserver implements ClusterService {
+  readonly name: string;
+  readonly nodes: readonly [NodeId, NodeId];
+  readonly #d: EtcdObserverDeps;
+  readonly #log: Logger;
+  readonly #refreshMs: number;
+  readonly #healthEveryMs: number;
+  /** The latest keys etcd answered with (null before the first answer). */
+  #keys: EtcdKeys | null = null;
+  #lastReadAtMs: number | null = null;
+  /** Why the latest read failed, and since when etcd has not answered (null: it answers). */
+  #down: { why: string; sinceMs: number } | null = null;
+  #members: readonly Versioned<MemberStatus>[] = [];
+  #memberBad: readonly { key: string; problem: string }[] = [];
+  #leaderTtl: { lease: string; ttlS: number } | null = null;
+  #health: readonly EndpointHealth[] = [];
+  #healthAtMs: number | null = null;
+  readonly #polled = new Map<NodeId, Polled>();
+  #switchoverSeen: { to: string; term: number } | null = null;
+  #forcedHere: { to: string; term: number } | null = null;
+  #watch: WatchHandle | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  /** One refresh at a time; a hint during one asks for another right after. */
+  #refreshing: Promise<void> | null = null;
+  #again = false;
+  #closed = false;
+  #started = false;
+
+  constructor(deps: EtcdObserverDeps) {
+    const c = deps.cluster;
+    const [a, b] = c.nodes;
+    if (a === undefined || b === undefined) throw new RangeError(`cluster ${c.name} needs exactly two nodes`);
+    this.#d = deps;
+    this.name = c.name;
+    this.nodes = [a.id, b.id];
+    this.#log = deps.log;
+    this.#refreshMs = Math.max(100, deps.refreshMs ?? c.timings.heartbeatMs);
+    this.#healthEveryMs = deps.healthEveryMs ?? DEFAULT_HEALTH_EVERY_MS;
+    deps.metrics.addCluster(c.name, this.nodes, () => this.metricsSnapshot());
+  }
+
+  get term(): number {
+    return this.#keys?.term?.value.term ?? 0;
+  }
+
+  get primaryOfTerm(): NodeId | null {
+    return this.#keys?.term?.value.primary ?? null;
+  }
+
+  get pendingSwitchoverTo(): NodeId | null {
+    return this.#keys?.switchover?.value.to ?? null;
+  }
+
+  /** Whether etcd answered the latest read. */
+  get etcdReachable(): boolean {
+    return this.#down === null && this.#keys !== null;
+  }
+
+  /** Starts the watch and the periodic reads; resolves after the first read (answered or not). */
+  async start(): Promise<void> {
+    if (this.#started || this.#closed) return;
+    this.#started = true;
+    await this.refresh();
+    const tick = (): void => {
+      if (this.#closed) return;
+      this.#timer = setTimeout(() => {
+        void this.refresh().finally(tick);
+      }, this.#refreshMs);
+    };
+    tick();
+  }
+
+  /** Reads the keys now (and, when due, the members' health); concurrent calls share one read. */
+  refresh(): Promise<void> {
+    if (this.#refreshing !== null) {
+      this.#again = true;
+      return this.#refreshing;
+    }
+    const run = (async () => {
+      do {
+        this.#again = false;
+        await this.#refreshOnce();
+      } while (this.#again && !this.#closed);
+    })().catch((e: unknown) => this.#log.error({ err: e }, 'reading the cluster from etcd failed'))
+      .finally(() => {
+        this.#refreshing = null;
+      });
+    this.#refreshing = run;
+    return run;
+  }
+
+  /** A poll of one agent's status (the poller, as in witness mode). */
+  poll(node: NodeId, status: AgentStatus | null, pgReachable: boolean): void {
+    if (this.#closed) return;
+    const now = this.#d.clock.monotonicMs();
+    const before = this.#polled.get(node);
+    this.#polled.set(node, {
+      status,
+      pgReachable,
+      atMs: now,
+      seenAtMs: status === null ? (before?.seenAtMs ?? null) : now,
+      seen: status ?? before?.seen ?? null,
+    });
+  }
+
+  request(msg: PeerRequest): PeerReply {
+    if (this.#closed) throw new PgvipError('PGVIP_INTERNAL', 'the witness is shutting down');
+    const reason = `cluster ${this.name} keeps its quorum on etcd (quorum.backend: etcd): witness ${this.#d.self} only observes; ask etcd`;
+    const envelope = { v: PROTOCOL_VERSION, cluster: this.name, term: msg.term, from: this.#d.self };
+    switch (msg.kind) {
+      case 'lease-request':
+        return { ...envelope, kind: 'lease-reply', seq: msg.seq, granted: false, reason, primaryOfTerm: this.primaryOfTerm, maintenance: this.#keys?.maintenance != null };
+      case 'vote-request':
+        this.#d.metrics.vote(this.name, false);
+        return { ...envelope, kind: 'vote-reply', granted: false, reason, primaryOfTerm: this.primaryOfTerm };
+      case 'sync-update':
+        return { ...envelope, kind: 'sync-update-reply', granted: false, reason };
+      default:
+        return { ...envelope, kind: 'ack', accepted: false, reason };
+    }
+  }
+
+  async operator(cmd: OperatorCommand): Promise<OperatorResult> {
+    if (this.#closed) throw new PgvipError('PGVIP_INTERNAL', 'the witness is shutting down');
+    const refuse = (message: string): OperatorResult => ({ verdict: { ok: false, message }, sends: NEUTRAL_SENDS });
+    switch (cmd.kind) {
+      case 'maintenance': {
+        const r = await this.#d.port.setMaintenance(cmd.on ? { requestedBy: cmd.by.slice(0, 128), reason: `maintenance on for ${this.name} by ${cmd.by}` } : null);
+        if (!r.ok) return refuse(`etcd did not take the maintenance key: ${r.why}`);
+        await this.refresh();
+        const message = cmd.on
+          ? 'maintenance on: automatic failover paused (the maintenance key is set on etcd: no campaign can win)'
+          : 'maintenance off: automatic failover active (the maintenance key is deleted on etcd)';
+        return { verdict: { ok: true, message }, sends: NEUTRAL_SENDS };
+      }
+      case 'restart':
+        return refuse(`pgvip restart is not available yet for a cluster on etcd (${this.name} has quorum.backend: etcd); restart PostgreSQL through a switchover instead`);
+      case 'switchover':
+        return this.#switchover(cmd.to, cmd.delayMs, cmd.by);
+      case 'failover':
+        return this.#failover(cmd.to, cmd.by);
+    }
+  }
+
+  record(type: string, node: NodeId | null, detail: string, who?: Pick<PgvipEvent, 'operator' | 'operatorClaimed'>): PgvipEvent {
+    const event = this.#d.history.append({ cluster: this.name, type, node, term: this.term, detail, ...who });
+    this.#d.notifier.notify(event);
+    return event;
+  }
+
+  view(eventCount = 10): ClusterView {
+    const c = this.#d.cluster;
+    const now = this.#d.clock.monotonicMs();
+    const k = this.#keys;
+    const primary = this.primaryOfTerm;
+    const member = (node: NodeId): MemberStatus | null =>
+      this.#members.find((m) => m.value.node === node)?.value ?? null;
+    const lsnOf = (node: NodeId): bigint | null => {
+      const p = this.#polled.get(node);
+      return p?.status?.pg.lsn ?? member(node)?.lsn ?? p?.seen?.pg.lsn ?? null;
+    };
+    const primaryLsn = primary === null ? null : lsnOf(primary);
+    const nodes = this.nodes.map((node): NodeView => {
+      const p = this.#polled.get(node);
+      const st = p?.status ?? null;
+      const m = member(node);
+      const reachable = st !== null;
+      const lsn = lsnOf(node);
+      const lag = node === primary || lsn === null || primaryLsn === null ? null
+        : primaryLsn > lsn ? Number(primaryLsn - lsn)
+          : 0;
+      const n = c.nodes.find((x) => x.id === node);
+      // The agent's own answer first; what it last published on etcd when the witness cannot reach it.
+      const blocker = st !== null ? st.promotionBlocker
+        : m !== null ? m.promotionBlocker ?? null
+          : 'agent unreachable from the witness, and no status of it on etcd';
+      return {
+        node,
+        reachable,
+        pgReachable: p?.pgReachable ?? false,
+        role: st?.role ?? m?.role ?? null,
+        term: st?.term ?? m?.term ?? null,
+        leaseRemainingMs: st?.leaseRemainingMs ?? null,
+        lagBytes: lag,
+        timeline: st?.pg.timeline ?? m?.timeline ?? null,
+        streaming: st?.pg.streaming ?? m?.streaming ?? null,
+        promotionBlocker: blocker,
+        lastSeenMsAgo: p?.seenAtMs === null || p?.seenAtMs === undefined
+          ? null
+          : Math.max(0, Math.round(now - p.seenAtMs)),
+        hosts: n === undefined ? [] : [...new Set([n.agent.host, n.postgres.host])],
+        instanceId: n?.vip?.instanceId ?? null,
+        restarting: st?.restarting === true,
+        pendingRestart: st?.pendingRestart ?? null,
+      };
+    });
+    const sync = k?.sync?.value.standby ?? null;
+    return {
+      cluster: this.name,
+      term: this.term,
+      primary,
+      syncEligible: c.replication.mode === 'sync' ? sync : null,
+      maintenance: k?.maintenance != null,
+      // No witness promise on etcd: the leader key's lease is shown in `quorum` instead.
+      promiseRemainingMs: 0,
+      vip: { address: c.vip.address, mode: c.vip.mode },
+      switchover: k?.switchover == null ? null : { to: k.switchover.value.to, dueInMs: 0 },
+      restart: null,
+      nodes,
+      events: this.#d.history.recent(this.name, eventCount),
+      quorum: this.quorumView(now),
+    };
+  }
+
+  quorumView(now = this.#d.clock.monotonicMs()): EtcdQuorumView {
+    const leader = this.#keys?.leader ?? null;
+    const ttl = this.#leaderTtl;
+    return {
+      backend: 'etcd',
+      reachable: this.etcdReachable,
+      why: this.#down?.why ?? (this.#keys === null ? 'not read yet' : null),
+      lastReadMsAgo: this.#lastReadAtMs === null ? null : Math.max(0, Math.round(now - this.#lastReadAtMs)),
+      leaderKey: leader === null ? null : {
+        node: leader.value.node,
+        term: leader.value.term,
+        leaseTtlS: ttl !== null && ttl.lease === leader.lease ? ttl.ttlS : null,
+      },
+      members: this.#health.map((h) => ({
+        endpoint: h.endpoint, ok: h.ok, leader: h.leader, version: h.version, rttMs: h.rttMs, why: h.why,
+      })),
+      badKeys: [...(this.#keys?.bad ?? []), ...this.#memberBad],
+    };
+  }
+
+  metricsSnapshot(): ClusterMetricsSnapshot {
+    const v = this.view(0);
+    return {
+      cluster: v.cluster,
+      term: v.term,
+      primary: v.primary,
+      nodes: v.nodes.map((n) => ({ node: n.node, reachable: n.reachable, pgReachable: n.pgReachable })),
+      promiseRemainingMs: 0,
+      maintenance: v.maintenance,
+      syncDegraded: this.#d.cluster.replication.mode === 'sync' && v.primary !== null && v.syncEligible === null,
+      etcd: { reachable: this.etcdReachable, leaderKeyHeld: this.#keys?.leader != null },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    await this.#refreshing;
+    await this.#watch?.close();
+    await this.#d.port.close();
+  }
+
+  async #refreshOnce(): Promise<void> {
+    if (this.#closed) return;
+    const port = this.#d.port;
+    const now = (): number => this.#d.clock.monotonicMs();
+    if (this.#watch === null) await this.#startWatch();
+    const r = await port.read();
+    if (!r.ok) {
+      if (this.#down === null) {
+        this.#down = { why: r.why, sinceMs: now() };
+        this.#log.warn({ why: r.why }, `etcd does not answer: ${r.why}`);
+        this.record(etcdUnreachableType, null, `etcd does not answer this witness (${r.why}); the status shown is the last etcd answered${this.#lastReadAtMs === null ? ' (none yet)' : ''}`);
+      } else {
+        this.#down.why = r.why;
+      }
+      // A member's health says which members are gone; checked now, not in 5 s.
+      await this.#checkHealth(true);
+      return;
+    }
+    if (this.#down !== null) {
+      const gone = Math.round(now() - this.#down.sinceMs);
+      this.#down = null;
+      this.#log.info({ unreachableMs: gone }, 'etcd answers again');
+      this.record(etcdReachableType, null, `etcd answers again after ${gone} ms`);
+    }
+    const prev = this.#keys;
+    const next = r.view;
+    this.#keys = next;
+    this.#lastReadAtMs = now();
+    if (prev === null) {
+      const t = next.term?.value;
+      this.#log.info({ term: t?.term ?? 0, primary: t?.primary ?? null }, `observing ${this.name} on etcd: ${t === undefined ? 'no term yet' : `term ${t.term}, primary ${t.primary}`}`);
+    } else {
+      for (const e of etcdEvents(prev, next, {
+        replication: this.#d.cluster.replication.mode,
+        switchoverSeen: this.#switchoverSeen,
+        forcedHere: this.#forcedHere,
+      })) {
+        this.#log.info({ term: this.term, event: e.type, node: e.node }, e.detail);
+        this.record(e.type, e.node, e.detail);
+        this.#d.metrics.event(this.name, e.type);
+        if (e.failover !== undefined) this.#d.metrics.failover(this.name, e.failover);
+      }
+    }
+    for (const b of next.bad) {
+      if (!(prev?.bad ?? []).some((x) => x.key === b.key)) this.#log.warn({ key: b.key, problem: b.problem }, `etcd key ${b.key} holds a value pgvip did not write: ${b.problem}`);
+    }
+    const sw = next.switchover?.value;
+    if (sw !== undefined) this.#switchoverSeen = { to: sw.to, term: sw.term };
+    else if ((prev?.term?.modRevision ?? null) !== (next.term?.modRevision ?? null)) this.#switchoverSeen = null;
+
+    const members = await port.readMembers();
+    if (members.ok) {
+      this.#members = members.members;
+      this.#memberBad = members.bad;
+    }
+    const leader = next.leader;
+    if (leader === null) {
+      this.#leaderTtl = null;
+    } else {
+      const ttl = await port.leaseTtl(leader.lease);
+      if (ttl.ok) this.#leaderTtl = { lease: leader.lease, ttlS: ttl.ttlS };
+    }
+    await this.#checkHealth(false);
+  }
+
+  async #checkHealth(now: boolean): Promise<void> {
+    const at = this.#d.clock.monotonicMs();
+    if (!now && this.#healthAtMs !== null && at - this.#healthAtMs < this.#healthEveryMs) return;
+    this.#healthAtMs = at;
+    this.#health = await this.#d.port.endpointsHealth();
+  }
+
+  async #startWatch(): Promise<void> {
+    const w = await this.#d.port.watch(() => {
+      if (!this.#closed) void this.refresh();
+    });
+    if (w.ok) this.#watch = w.handle;
+    else this.#log.debug({ why: w.why }, 'etcd watch not started; reading every heartbeat meanwhile');
+  }
+
+  /** A fresh linearizable read, for a command's conditions (the periodic one may be a heartbeat old). */
+  async #fresh(): Promise<{ keys: EtcdKeys } | { why: string }> {
+    const r = await this.#d.port.read();
+    return r.ok ? { keys: r.view } : { why: `etcd did not answer: ${r.why}` };
+  }
+
+  async #switchover(want: NodeId | null, delayMs: number, by: string): Promise<OperatorResult> {
+    const refuse = (message: string): OperatorResult => ({ verdict: { ok: false, message }, sends: NEUTRAL_SENDS });
+    if (delayMs > 0) return refuse(`a scheduled switchover (--at) is not available yet for a cluster on etcd; run it at the time you want`);
+    const f = await this.#fresh();
+    if ('why' in f) return refuse(f.why);
+    const record = f.keys.term;
+    if (record === null) return refuse('no primary known on etcd (no term record); nothing to switch over from');
+    const primary = record.value.primary;
+    const to = want ?? (this.nodes[0] === primary ? this.nodes[1] : this.nodes[0]);
+    if (to === primary) return refuse(`${to} is already the primary`);
+    if (f.keys.leader === null) return refuse(`no leader key on etcd: ${primary} does not hold term ${record.value.term} now, so nobody would take the switchover key`);
+    const blocker = this.#readiness(to);
+    if (blocker !== null) return refuse(blocker);
+    const r = await this.#d.port.requestSwitchover({ to, requestedBy: by.slice(0, 128), after: record });
+    if (!r.ok) return refuse(`the switchover key was not written: ${r.why}`);
+    this.#switchoverSeen = { to, term: record.value.term };
+    await this.refresh();
+    return { verdict: { ok: true, message: `switchover to ${to} requested: the switchover key names term ${record.value.term} on etcd; ${primary} takes it and hands over` }, sends: NEUTRAL_SENDS };
+  }
+
+  /** Why `node` cannot take a switchover now, from its agent's answer or, failing that, its status on etcd. */
+  #readiness(node: NodeId): string | null {
+    const st = this.#polled.get(node)?.status ?? null;
+    if (st !== null) return st.promotionBlocker === null ? null : `${node} is not ready: ${st.promotionBlocker}`;
+    const m = this.#members.find((x) => x.value.node === node)?.value;
+    if (m === undefined) return `${node} is unreachable (its agent does not answer the witness and publishes no status on etcd)`;
+    return m.promotionBlocker === null ? null : `${node} is not ready: ${m.promotionBlocker}`;
+  }
+
+  async #failover(want: NodeId | null, by: string): Promise<OperatorResult> {
+    const refuse = (message: string): OperatorResult => ({ verdict: { ok: false, message }, sends: NEUTRAL_SENDS });
+    const f = await this.#fresh();
+    if ('why' in f) return refuse(f.why);
+    const record = f.keys.term;
+    const primary = record?.value.primary ?? null;
+    const to = want ?? (primary === null ? null : this.nodes[0] === primary ? this.nodes[1] : this.nodes[0]);
+    if (to === null) return refuse('name the node to promote with --to');
+    const r = await this.#d.port.forceFailover({ to, after: record });
+    if (!r.ok) return refuse(`the forced failover txn was refused: ${r.why}`);
+    this.#forcedHere = { to, term: r.term };
+    const held = f.keys.leader === null ? '' : `, the leader key of ${f.keys.leader.value.node} deleted`;
+    const message = `forcing ${to} to primary in term ${r.term} (data loss accepted): the term record names it on etcd${held}`;
+    const msg: PeerRequest = { v: PROTOCOL_VERSION, cluster: this.name, term: r.term, from: this.#d.self, kind: 'manual-promote', acceptDataLoss: true, requestedBy: by.slice(0, 200) };
+    await this.refresh();
+    return { verdict: { ok: true, message }, sends: this.#send(to, msg).then((o) => [o]) };
+  }
+
+  async #send(to: NodeId, msg: PeerRequest): Promise<SendOutcome> {
+    try {
+      const reply = await this.#d.peers.send(to, msg);
+      if (reply.from !== to || reply.cluster !== this.name) return { to, kind: msg.kind, ok: false, detail: `${to} answered as ${reply.from} of ${reply.cluster}` };
+      const accepted = reply.kind === 'ack' ? reply.accepted : reply.granted;
+      return { to, kind: msg.kind, ok: accepted, detail: `${to} ${accepted ? 'accepted' : 'refused'}: ${reply.reason}` };
+    } catch (e) {
+      const why = e instanceof PgvipError ? e.message : String(e);
+      this.#log.warn({ err: e, to, kind: msg.kind }, `sending ${msg.kind} to ${to} failed`);
+      return { to, kind: msg.kind, ok: false, detail: `${to} did not answer: ${why}` };
+    }
+  }
+}
