@@ -117,7 +117,7 @@ test('bootstrap, failover on a dead PostgreSQL, rejoin and switchover through th
 
   // When db-a's PostgreSQL can run again, Then db-a rejoins as a standby of db-b.
   listeners.a = await pgPort(qa);
-  await until('db-a to stream from db-b', async () => (await agents['db-a']!.app.inject({ url: '/replica' })).statusCode === 200, 30_000);
+  await until('db-a to stream from db-b', async () => (await agents['db-a']!.app.inject({ url: '/replica?replication_state=streaming' })).statusCode === 200, 30_000);
   // Through its slot; and db-a no longer keeps the slot it held for db-b as primary.
   assert.equal(pgA.primarySlotName, 'pgvip_db_a');
   await until('db-a to drop its slot for db-b', async () => (await slotNames(pgB)) === 'pgvip_db_a*' && (await slotNames(pgA)) === '');
@@ -132,7 +132,7 @@ test('bootstrap, failover on a dead PostgreSQL, rejoin and switchover through th
   // The witness learns a handed-over term from its polls (a lease request teaches no term), so
   // within a poll of the handover rather than at once; db-b's grant carries db-a meanwhile.
   await until('the witness to learn term 3', async () => (await clusterView()).term === 3);
-  await until('db-b to stream from db-a', async () => (await agents['db-b']!.app.inject({ url: '/replica' })).statusCode === 200, 30_000);
+  await until('db-b to stream from db-a', async () => (await agents['db-b']!.app.inject({ url: '/replica?replication_state=streaming' })).statusCode === 200, 30_000);
   await until('db-b to stream through its slot on db-a, keeping none itself', async () => (await slotNames(pgA)) === 'pgvip_db_b*' && (await slotNames(pgB)) === '' && pgB.primarySlotName === 'pgvip_db_b');
 });
 

@@ -70,5 +70,5 @@ export async function startDaemons(t: TestContext, pgc: PgCluster, o: DaemonsOpt
   const primaryCode = async (n: string) => (await agents[n]!.app.inject({ url: '/primary' })).statusCode;
   const syncEligible = async () =>
     ((await (await fetch(`${operatorUrl}/api/v1/clusters/orders`)).json()) as { syncEligible: string | null }).syncEligible;
-  return { agents, cloud, lines, operatorUrl, primaryCode, syncEligible };
+  return { agents, witness, cloud, lines, operatorUrl, primaryCode, syncEligible };
 }

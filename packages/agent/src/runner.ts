@@ -82,6 +82,7 @@ export class AgentRunner {
   /** Effects on PostgreSQL finished so far: a look begun before one finished may be out of date. */
   #pgChanges = 0;
   #lastReason = '';
+  #lastTickAtMs: number;
   #schemaReady = false;
   readonly #guard: CommitGuardArmer;
   /** When the before-promote hook last vetoed (paces the retries). */
@@ -93,6 +94,7 @@ export class AgentRunner {
   constructor(deps: RunnerDeps) {
     this.#d = deps;
     this.#s = deps.initial;
+    this.#lastTickAtMs = deps.clock();
     this.events = new AgentEventLog(deps.clock);
     this.#ports = { ...deps.ports, onReseed: (detail) => this.#agentEvent('reseed-fallback', detail) };
     this.#guard = new CommitGuardArmer({ pg: deps.ports.pg, logger: deps.logger.child({ component: 'commit-guard' }), clock: deps.clock, mode: deps.commitGuard ?? 'auto' });
@@ -100,6 +102,11 @@ export class AgentRunner {
 
   get state(): AgentState {
     return this.#s;
+  }
+
+  /** When the decision loop last finished a round (GET /liveness); the runner's creation before the first. */
+  get lastTickAtMs(): number {
+    return this.#lastTickAtMs;
   }
 
   status(): AgentStatus {
@@ -163,6 +170,7 @@ export class AgentRunner {
       } finally {
         this.#ticking = false;
       }
+      this.#lastTickAtMs = this.#d.clock();
       this.#d.keepAlive?.alive();
     }
     // While a switchover waits for the standby to replay our final LSN, writes are down: look again

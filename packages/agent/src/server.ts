@@ -3,7 +3,7 @@
 // main.ts listens.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { agentRole, leaseRemainingMs, type AgentStatus, type PeerReply, type PeerRequest } from '@pgvip/shared/core';
+import { agentRole, type AgentStatus, type PeerReply, type PeerRequest } from '@pgvip/shared/core';
 import {
   PgvipError,
   applyServerLimits,
@@ -15,12 +15,13 @@ import {
   type TlsMaterial,
   type Verifier,
 } from '@pgvip/shared';
+import { registerLbHealthRoutes } from './lb-health.js';
 import type { AgentRunner } from './runner.js';
 import type { AgentEventLog } from './event-log.js';
 import type { AgentMetrics } from './metrics.js';
 
 export interface ServerDeps {
-  readonly runner: Pick<AgentRunner, 'state' | 'status' | 'handleRequest'>;
+  readonly runner: Pick<AgentRunner, 'state' | 'status' | 'handleRequest' | 'lastTickAtMs'>;
   readonly verifier: Verifier;
   readonly metrics: AgentMetrics;
   readonly logger?: Logger;
@@ -48,39 +49,16 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   });
   applyServerLimits(app, { plaintextToo: deps.tls?.plaintextToo === true });
 
-  const snapshot = () => {
-    const s = { ...deps.runner.state, nowMs: deps.clock() };
-    return { s, role: agentRole(s), leaseMs: leaseRemainingMs(s) };
-  };
-
   app.get('/health', async () => {
-    const { s, role } = snapshot();
+    const s = { ...deps.runner.state, nowMs: deps.clock() };
+    const role = agentRole(s);
     return { status: 'ok', node: s.settings.self, cluster: s.settings.cluster, role, term: s.durable.term };
   });
 
-  // 200 only while this node is the writable primary holding a valid lease.
-  app.get('/primary', async (_req, reply) => {
-    const { s, role, leaseMs } = snapshot();
-    const ok = role === 'primary' && leaseMs > 0 && s.pg?.writable === true;
-    return reply.code(ok ? 200 : 503).send({ role, term: s.durable.term, leaseRemainingMs: Math.round(leaseMs) });
-  });
-
-  // 200 while streaming as a standby; ?lag=BYTES also requires the lag to be within BYTES.
-  app.get<{ Querystring: { lag?: string } }>('/replica', async (req, reply) => {
-    const { s, role } = snapshot();
-    let maxLag: bigint | null = null;
-    if (req.query.lag !== undefined) {
-      if (!/^\d{1,19}$/.test(req.query.lag)) {
-        const e = new PgvipError('PGVIP_BAD_REQUEST', `lag must be a number of bytes, got ${JSON.stringify(req.query.lag)}`);
-        return reply.code(400).type('application/json').send(errorBody(e));
-      }
-      maxLag = BigInt(req.query.lag);
-    }
-    const report = s.primaryReport;
-    const lag = report !== null && s.pg !== null ? (report.lsn > s.pg.lsn ? report.lsn - s.pg.lsn : 0n) : null;
-    const streaming = s.pg?.inRecovery === true && s.pg.streaming;
-    const ok = (role === 'standby' || role === 'candidate') && streaming && (maxLag === null || (lag !== null && lag <= maxLag));
-    return reply.code(ok ? 200 : 503).send({ role, streaming, lagBytes: lag === null ? null : Number(lag) });
+  // /primary, /replica?lag=, /sync, /async, /read-only, /liveness, /readiness and their aliases, as
+  // Patroni names them (lb-health.ts, docs/api.md).
+  registerLbHealthRoutes(app, {
+    state: () => deps.runner.state, lastTickAtMs: () => deps.runner.lastTickAtMs, clock: deps.clock,
   });
 
   app.get('/status', async () => encodeMessage(deps.runner.status()));

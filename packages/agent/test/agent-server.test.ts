@@ -45,7 +45,7 @@ test('bad input gets coded 4xx and changes nothing', async (t) => {
   const before = d.runner.state.durable;
   const lag = await d.app.inject({ url: '/replica?lag=lots' });
   assert.equal(lag.statusCode, 400);
-  assert.equal(JSON.parse(lag.body).error.code, 'PGVIP_BAD_REQUEST');
+  assert.equal(JSON.parse(lag.body).error.code, 'PGVIP_HEALTH_QUERY');
   const nf = await d.app.inject({ url: '/nope' });
   assert.equal(nf.statusCode, 404);
   assert.equal(JSON.parse(nf.body).error.code, 'PGVIP_NOT_FOUND');

@@ -33,6 +33,7 @@ export const errorCatalogue = {
   PGVIP_STALE_TERM: { category: 'protocol', httpStatus: 409, message: 'the request carries a term older than the highest term seen' },
   PGVIP_TERM_OUT_OF_RANGE: { category: 'protocol', httpStatus: 400, message: 'the message carries a term above 2^48 (281474976710656), the highest any node accepts; no election gets there, so the sender is broken or forged the message with the cluster key' },
   PGVIP_NOT_FOUND: { category: 'protocol', httpStatus: 404, message: 'no such endpoint' },
+  PGVIP_HEALTH_QUERY: { category: 'protocol', httpStatus: 400, message: "a health endpoint's query string is not one it takes: an unknown or repeated parameter, a value it cannot read (lag=16MB, replication_state=streaming, mode=apply|write), or more than 200 characters; see docs/api.md" },
   // peers (node-to-node transport)
   PGVIP_PEER_UNREACHABLE: { category: 'protocol', message: 'a peer could not be reached' },
   PGVIP_PEER_TIMEOUT: { category: 'protocol', message: 'a peer did not answer in time' },
