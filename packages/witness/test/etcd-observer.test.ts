@@ -13,6 +13,7 @@ import { etcdMissing, startEtcdCluster, type EtcdCluster } from '../../../test/f
 import { waitUntil } from '../../../test/fixtures/wait-until.js';
 import type { PgvipEvent } from '../src/events.js';
 import type { ClusterView } from '../src/view.js';
+import { runPgvip, writeFile600 } from './cli-helpers.js';
 import { agentStatus, emulatedAgent, startDaemon, tempDir, witnessDocument } from './witness-helpers.js';
 
 const TOKEN = 'etcd-observer-token-0123456789';
@@ -26,10 +27,10 @@ function agentQuorum(t: TestContext, etcd: EtcdCluster, prefix: string): EtcdQuo
 }
 
 /** A campaign as the agent makes it: a fresh lease, then the txn on the term record as read. */
-async function campaign(q: EtcdQuorum, node: string): Promise<{ term: number; lease: LeaseId }> {
+async function campaign(q: EtcdQuorum, node: string, leaseMs = 3000): Promise<{ term: number; lease: LeaseId }> {
   const read = await q.read();
   assert.ok(read.ok, read.ok ? '' : read.why);
-  const g = await q.grantLease(3000);
+  const g = await q.grantLease(leaseMs);
   assert.ok(g.ok, g.ok ? '' : g.why);
   const won = await q.campaign({ node, after: read.view.term, lease: g.lease, sync: 'async' });
   assert.ok(won.ok, won.ok ? '' : won.why);
@@ -61,7 +62,16 @@ async function etcdWitness(t: TestContext, etcd: EtcdCluster, prefix: string, ag
   };
   const view = async (): Promise<ClusterView> => (await api('GET', '/api/v1/clusters/c1')).json();
   await until(async () => (await view()).quorum?.reachable === true, 15_000, 'the witness read the keys from etcd');
-  return { daemon, api, view, notified };
+  /** `pgvip status` (the real CLI, a process of its own) against this witness's operator API. */
+  const status = async (): Promise<string> => {
+    if (!daemon.operator.server.listening) await daemon.operator.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = daemon.operator.server.address() as { port: number };
+    const tokenFile = writeFile600(`${stateDir}/cli.token`, `${TOKEN}\n`);
+    const r = await runPgvip(['--witness', `http://127.0.0.1:${port}`, '--token-file', tokenFile, 'status']);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout;
+  };
+  return { daemon, api, view, notified, status };
 }
 
 /** Polls `check` until it holds (waitUntil with the condition first). */
@@ -93,7 +103,8 @@ describe('the witness observes a cluster on etcd (real etcd)', { skip: etcdMissi
     // When db-a's lease ends (its key goes with it) and db-b wins term 2 in its campaign txn
     assert.ok((await dbA.revokeLease(a.lease)).ok);
     await until(() => types(w.notified).includes('failure-detected'), 10_000, 'the witness noticed the leader key gone');
-    const b = await campaign(dbB, 'db-b');
+    // (a long lease: nobody renews it here, and it must outlive the CLI's start below)
+    const b = await campaign(dbB, 'db-b', 60_000);
     assert.equal(b.term, 2);
     await until(async () => (await w.view()).term === 2, 10_000, 'the witness saw term 2');
 
@@ -116,6 +127,13 @@ describe('the witness observes a cluster on etcd (real etcd)', { skip: etcdMissi
     assert.match(metrics, /pgvip_witness_primary\{cluster="c1",node="db-b"\} 1\b/);
     assert.match(metrics, /pgvip_witness_etcd_reachable\{cluster="c1"\} 1\b/);
     assert.match(metrics, /pgvip_witness_etcd_leader_key\{cluster="c1"\} 1\b/);
+    // and pgvip status shows the backend, the leader key with its TTL, and etcd's members
+    const shown = await w.status();
+    assert.match(shown, /Cluster: c1 \(term 2\)/);
+    assert.match(shown, /^quorum: etcd \(the witness observes; last read [\d.]+ m?s ago\)$/m);
+    assert.match(shown, /^leader key: db-b, term 2, lease TTL [1-9]\d* s$/m);
+    assert.match(shown, /^etcd members: (http:\/\/127\.0\.0\.1:\d+ ok( \(leader\))? [\d.]+ ms(; )?){3}$/m);
+    assert.match(shown, /vote-granted db-b {2}term 2: db-b won term 2 on etcd/);
 
     // An agent that still asks the witness for a vote is refused: etcd holds the quorum.
     const vote: VoteRequest = { v: PROTOCOL_VERSION, cluster: 'c1', term: 3, from: 'db-a', kind: 'vote-request', lastTerm: 2, lsn: 0x3000000n, timeline: 1 };
@@ -221,6 +239,7 @@ describe('the witness observes a cluster on etcd (real etcd)', { skip: etcdMissi
     const v = await w.view();
     assert.ok(performance.now() - started < 1_000, 'the API answers at once while etcd does not');
     assert.match(v.quorum?.why ?? '', /did not answer within 400 ms|no time left/);
+    assert.match(await w.status(), /^quorum: etcd UNREACHABLE from this witness \(.*\): the status above is etcd's last answer$/m);
     // The last keys etcd answered with stay shown, said to be old.
     assert.equal(v.primary, 'db-a');
     await until(async () => ((await w.view()).quorum?.members ?? []).every((m) => !m.ok), 15_000, 'every member shown down');
