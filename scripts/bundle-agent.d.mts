@@ -11,8 +11,19 @@ export interface BundleStats {
   /** Node built-ins taken from process.getBuiltinModule, and those of them loaded lazily (lazyBuiltins). */
   readonly builtins: number;
   readonly lazyBuiltins: number;
+  /** Chunk files of dynamic imports (chunks/ beside the entry's file), and their bytes. */
+  readonly chunks: number;
+  readonly chunkBytes: number;
 }
 export const agentEntry: string;
+/** Packages left to node_modules. */
+export const externalPackages: readonly string[];
+/** The directory beside the entry's file that holds its chunks. */
+export const chunkDir: string;
+/** The entry's file and its chunks' files. */
+export function bundleFiles(outfile: string): string[];
+/** What a left-out fastify schema compiler throws when a route asks for it. */
+export const schemaCompilerMissing: string;
 export const slimEntries: Readonly<Record<string, string>>;
 export const lazyBuiltins: Readonly<
   Record<string, {

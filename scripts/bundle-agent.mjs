@@ -9,6 +9,13 @@
 // as ~600 separate files, the daemon's modules cost ~30 MB of anonymous memory; as one tree-shaken,
 // minified file ~24 MB (measured after a full GC; bench:agent has the running figures).
 //
+// What is not in main.js: modules the daemon loads by dynamic import() (the etcd quorum, which the
+// agent loads only when `quorum.backend: etcd`; the SDK's credential providers) go into chunk files,
+// dist/chunks/*.js, read only when imported; a witness cluster's agent never holds their source. And
+// `etcd3` stays external, loaded from node_modules (the release ships the agent's production
+// dependencies): it reads its .proto files at load from its own directory (`__dirname/../proto`),
+// which an ES module bundle has no equivalent of, and brings gRPC and protobufjs (~650 KB of source).
+//
 // The largest single saving is the EC2 SDK. Its Node entry (dist-cjs/index.js) is one 2 MB file with
 // every EC2 operation and ~3,400 shape schemas, all built on load (~21 MB), for the five operations
 // the agent sends. Its ES modules (dist-es) tree-shake — once the plugin below removes one obstacle:
@@ -20,7 +27,7 @@
 // changes that layout (nothing rewritten), rather than shipping an agent 20 MB larger without a word.
 // packages/agent/test/ec2-sdk-bundle.test.ts checks, with these same options, that the SDK so
 // bundled answers every call as the package does; test/agent-bundle.test.ts runs the bundle itself.
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
@@ -84,6 +91,19 @@ function constantKeysPlugin(stats) {
   };
 }
 
+/** The message of a left-out fastify schema compiler (see slimEntries), when a route asks for it. */
+export const schemaCompilerMissing =
+  'a route of the agent declares a JSON schema, but the agent bundle leaves fastify\'s schema compilers out ' +
+  '(scripts/bundle-agent.mjs, slimEntries): check the request with zod as the other routes do, or take the compilers back in';
+
+function schemaCompilerStandIn(selector, what) {
+  return [
+    `module.exports = function ${selector}() {`,
+    `  return function build${what[0].toUpperCase()}${what.slice(1)}() { throw new Error(${JSON.stringify(`${what}: `)} + ${JSON.stringify(schemaCompilerMissing)}); };`,
+    '};',
+  ].join('\n');
+}
+
 /**
  * The parts of CommonJS packages the agent uses, as ES modules, so that the bundle runs only those
  * parts' module bodies. A package entry (index.js) requires everything the package has:
@@ -94,6 +114,13 @@ function constantKeysPlugin(stats) {
  * list lib/): the same files, at the installed version.
  */
 export const slimEntries = {
+  // fastify builds its JSON-schema validator (Ajv, ajv-formats) and serializer (fast-json-stringify)
+  // only for routes that declare a `schema`, and none of the agent's does (its wire messages are
+  // checked with zod), but it requires both packages when it starts: ~770 KB of source and their
+  // module bodies, ~2.5 MB of the agent's memory (measured). They are left out; a route that
+  // declares a schema fails when it is registered, naming the fix, rather than running unchecked.
+  '@fastify/ajv-compiler': schemaCompilerStandIn('ValidatorSelector', 'validator'),
+  '@fastify/fast-json-stringify-compiler': schemaCompilerStandIn('SerializerSelector', 'serializer'),
   'prom-client': [
     "import Registry from './lib/registry.js';",
     "import Counter from './lib/counter.js';",
@@ -210,22 +237,40 @@ function builtinsPlugin(stats) {
   };
 }
 
+/** Packages left to node_modules (see the header): pg's optional native binding, never installed; etcd3. */
+export const externalPackages = ['pg-native', 'etcd3'];
+
+/** The directory, next to the entry's output file, that holds the chunks of its dynamic imports. */
+export const chunkDir = 'chunks';
+
+/** Every JavaScript file of the bundle whose entry is `outfile`: the entry, then its chunks. */
+export function bundleFiles(outfile) {
+  const chunks = path.join(path.dirname(outfile), chunkDir);
+  const names = existsSync(chunks) ? readdirSync(chunks).filter((f) => f.endsWith('.js')).sort() : [];
+  return [outfile, ...names.map((f) => path.join(chunks, f))];
+}
+
 /**
- * Bundles `entry` (TypeScript or JavaScript) into the ES module `outfile` (+ .map) with the agent's
- * options; the output appears only when complete. Returns what it did.
+ * Bundles `entry` (TypeScript or JavaScript) into the ES module `outfile` (+ .map), with the chunks
+ * of its dynamic imports in `chunks/` beside it, with the agent's options; the output appears only
+ * when complete (the previous chunks directory is replaced). Returns what it did.
  */
 export async function bundleForNode({ entry, outfile }) {
   const stats = { schemaModules: 0, keysRewritten: 0, bytes: 0, inputs: 0, nonAsciiEscaped: 0 };
-  Object.assign(stats, { slimPackages: 0, builtins: 0, lazyBuiltins: 0 });
-  const temporary = `${outfile}.${process.pid}.tmp`;
-  const discard = () => {
-    rmSync(temporary, { force: true });
-    rmSync(`${temporary}.map`, { force: true });
-  };
+  Object.assign(stats, { slimPackages: 0, builtins: 0, lazyBuiltins: 0, chunks: 0, chunkBytes: 0 });
+  const outdir = path.dirname(outfile);
+  // Built whole in a directory of its own, with the final file names (the source maps and the
+  // chunks' import paths name them), then moved into place.
+  const staging = path.join(outdir, `.bundle-${process.pid}.tmp`);
+  const discard = () => rmSync(staging, { recursive: true, force: true });
+  discard();
   try {
     const result = await esbuild.build({
       entryPoints: [entry],
-      outfile: temporary,
+      outdir: staging,
+      entryNames: path.basename(outfile, '.js'),
+      chunkNames: `${chunkDir}/[name]-[hash]`,
+      splitting: true,
       bundle: true,
       platform: 'node',
       format: 'esm',
@@ -233,8 +278,7 @@ export async function bundleForNode({ entry, outfile }) {
       // Workspace packages from their sources; dist-es (the "module" field) is what tree-shakes.
       conditions: ['pgvip-source'],
       mainFields: ['module', 'main'],
-      // pg's optional native binding: never installed, required only if asked for.
-      external: ['pg-native'],
+      external: externalPackages,
       // Bundled CommonJS that requires Node built-ins needs a real require in an ES module.
       banner: { js: "import { createRequire as __pgvipCreateRequire } from 'node:module';\nconst require = __pgvipCreateRequire(import.meta.url);" },
       minifyWhitespace: true,
@@ -245,7 +289,16 @@ export async function bundleForNode({ entry, outfile }) {
       logLevel: 'warning',
       plugins: [constantKeysPlugin(stats), slimPackagesPlugin(stats), builtinsPlugin(stats)],
     });
-    stats.bytes = Object.values(result.metafile.outputs).find((o) => o.entryPoint !== undefined)?.bytes ?? 0;
+    // Chunks of dynamic imports are entry points too in the metafile: the entry is known by its name.
+    const entryFile = path.join(staging, path.basename(outfile));
+    for (const [file, output] of Object.entries(result.metafile.outputs)) {
+      if (!file.endsWith('.js')) continue;
+      if (path.resolve(file) === entryFile) stats.bytes = output.bytes;
+      else {
+        stats.chunks++;
+        stats.chunkBytes += output.bytes;
+      }
+    }
     stats.inputs = Object.keys(result.metafile.inputs).length;
   } catch (e) {
     discard();
@@ -259,16 +312,17 @@ export async function bundleForNode({ entry, outfile }) {
         'or the agent loads every EC2 schema (~20 MB more memory).',
     );
   }
-  // The map and the code name the temporary file; point them at the final one.
-  const map = JSON.parse(readFileSync(`${temporary}.map`, 'utf8'));
-  map.file = path.basename(outfile);
-  writeFileSync(`${temporary}.map`, JSON.stringify(map));
-  const { code, escaped } = asciiSource(readFileSync(temporary, 'utf8'));
-  stats.nonAsciiEscaped = escaped;
-  const mapUrl = `//# sourceMappingURL=${path.basename(outfile)}.map`;
-  writeFileSync(temporary, code.replace(/\/\/# sourceMappingURL=.*$/m, mapUrl));
-  renameSync(`${temporary}.map`, `${outfile}.map`);
-  renameSync(temporary, outfile);
+  const staged = path.join(staging, path.basename(outfile));
+  for (const file of bundleFiles(staged)) {
+    const { code, escaped } = asciiSource(readFileSync(file, 'utf8'));
+    stats.nonAsciiEscaped += escaped;
+    writeFileSync(file, code);
+  }
+  rmSync(path.join(outdir, chunkDir), { recursive: true, force: true });
+  if (existsSync(path.join(staging, chunkDir))) renameSync(path.join(staging, chunkDir), path.join(outdir, chunkDir));
+  renameSync(`${staged}.map`, `${outfile}.map`);
+  renameSync(staged, outfile);
+  discard();
   return stats;
 }
 
@@ -282,7 +336,10 @@ export async function bundleAgent() {
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   try {
     const stats = await bundleAgent();
-    console.log(`bundle-agent: ${path.relative(repoRoot, agentBundle)} ${(stats.bytes / 1024).toFixed(0)} KiB from ${stats.inputs} modules (${stats.keysRewritten} EC2 schema keys inlined)`);
+    console.log(
+      `bundle-agent: ${path.relative(repoRoot, agentBundle)} ${(stats.bytes / 1024).toFixed(0)} KiB and ${stats.chunks} chunks ` +
+        `(${(stats.chunkBytes / 1024).toFixed(0)} KiB, loaded at first use) from ${stats.inputs} modules (${stats.keysRewritten} EC2 schema keys inlined)`,
+    );
   } catch (e) {
     console.error(`bundle-agent: ${e instanceof Error ? e.message : e}`);
     process.exit(1);

@@ -1,9 +1,11 @@
-// Goal: the agent as the build ships it — one bundle of src/main.ts (scripts/bundle-agent.mjs) — is a
-// working daemon: it parses its arguments and config with clear errors, starts, serves its HTTP API,
-// and stops on SIGTERM; and it carries only the slice of the EC2 SDK the agent uses.
+// Goal: the agent as the build ships it — one bundle of src/main.ts (scripts/bundle-agent.mjs), with
+// the chunks of its dynamic imports beside it — is a working daemon: it parses its arguments and
+// config with clear errors, starts, serves its HTTP API, and stops on SIGTERM; it carries only the
+// slice of the EC2 SDK the agent uses; and the etcd client (etcd3, left to node_modules) is loaded
+// only by the etcd backend, and works from the bundle.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,11 +14,16 @@ import { formatKeyFile, generateKey } from '@pgvip/shared';
 import {
   agentEntry,
   asciiSource,
+  bundleFiles,
   bundleForNode,
   lazyBuiltinModule,
   lazyBuiltins,
+  schemaCompilerMissing,
   type BundleStats,
 } from '../../../scripts/bundle-agent.mjs';
+import { etcdMissing, startEtcdCluster } from '../../../test/fixtures/etcd-cluster.js';
+
+const repoRoot = path.resolve(import.meta.dirname, '../../..');
 
 let dir: string;
 let bundle: string;
@@ -43,8 +50,8 @@ function runBundle(args: readonly string[]): { status: number | null; output: st
 }
 
 describe('the bundled agent', { timeout: 120_000 }, () => {
-  it('is one file that leaves the unused EC2 schemas out', () => {
-    const code = readFileSync(bundle, 'utf8');
+  it('leaves the unused EC2 schemas out', () => {
+    const code = bundleFiles(bundle).map((f) => readFileSync(f, 'utf8')).join('\n');
     assert.ok(stats.inputs > 100, `${stats.inputs} modules bundled`);
     assert.ok(stats.keysRewritten > 1_000);
     const schemas = code.match(/\bvar \w+\$=\[|,\w+\$=\[/g)?.length ?? 0;
@@ -53,18 +60,22 @@ describe('the bundled agent', { timeout: 120_000 }, () => {
   });
 
   it('is plain ASCII, so V8 holds its source at one byte a character', () => {
+    for (const file of bundleFiles(bundle)) {
+      const text = readFileSync(file, 'utf8');
+      const at = text.search(/[\u0080-\uffff]/);
+      assert.equal(at, -1, `non-ASCII character in ${path.basename(file)}: ${JSON.stringify(text.slice(at - 40, at + 10))}`);
+    }
     const code = readFileSync(bundle, 'utf8');
-    const at = code.search(/[\u0080-\uffff]/);
-    assert.equal(at, -1, `non-ASCII character in the bundle: ${JSON.stringify(code.slice(at - 40, at + 10))}`);
     assert.deepEqual(asciiSource('// a \u2014 b \u{1f600}\nx'), { code: '// a \\u2014 b \\u{1f600}\nx', escaped: 2 });
     // What that is worth, measured in the process that loads the bundle: V8's count of script
-    // sources held outside its heap (Node's own modules, and this bundle) at exit, for the bundle
-    // and for a copy with one em dash in a comment.
+    // sources held outside its heap (Node's own modules, and a one-byte source such as this bundle's)
+    // plus its heap, where a two-byte source is kept, after a full GC at exit, for main.js and for a
+    // copy with one em dash in a comment.
     const probe =
-      "import v8 from 'node:v8'; process.on('exit', () => " +
-      "console.log('script-sources', v8.getHeapCodeStatistics().external_script_source_size));";
+      "import v8 from 'node:v8'; process.on('exit', () => { globalThis.gc(); " +
+      "console.log('script-sources', v8.getHeapCodeStatistics().external_script_source_size + v8.getHeapStatistics().used_heap_size); });";
     const sources = (args: string[]): number => {
-      const importProbe = ['--import', `data:text/javascript,${encodeURIComponent(probe)}`];
+      const importProbe = ['--expose-gc', '--import', `data:text/javascript,${encodeURIComponent(probe)}`];
       const r = spawnSync(process.execPath, [...importProbe, ...args], { encoding: 'utf8', timeout: 30_000 });
       const m = /script-sources (\d+)/.exec(r.stdout + r.stderr);
       assert.ok(m, r.stdout + r.stderr);
@@ -163,7 +174,14 @@ cluster:
   auth: { keyFile: ${keyFile} }
 `,
     );
-    const child = spawn(process.execPath, [bundle, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AWS_EC2_METADATA_DISABLED: 'true' } });
+    // Every module the daemon resolves (ES and CommonJS), printed at exit: the witness backend's agent
+    // must never reach the etcd client.
+    const probe =
+      "import { registerHooks } from 'node:module'; const seen = []; " +
+      'registerHooks({ resolve(s, c, next) { const r = next(s, c); seen.push(r.url); return r; } }); ' +
+      "process.on('exit', () => console.log('resolved ' + JSON.stringify(seen)));";
+    const args = ['--import', `data:text/javascript,${encodeURIComponent(probe)}`, bundle, '--config', configFile];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AWS_EC2_METADATA_DISABLED: 'true' } });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -196,5 +214,76 @@ cluster:
     const code = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve('timeout'), 15_000))]);
     assert.equal(code, 0, `exit on SIGTERM:\n${output}`);
     assert.match(output, /agent listening/);
+    const resolved = JSON.parse(/^resolved (.*)$/m.exec(output)?.[1] ?? 'null') as string[] | null;
+    assert.ok(resolved !== null && resolved.some((u) => u.endsWith('/main.js')), output);
+    const etcdChunk = bundleFiles(bundle).find((f) => /from\s*"etcd3"/.test(readFileSync(f, 'utf8')))!;
+    assert.ok(etcdChunk !== undefined);
+    const etcdModules = resolved.filter((u) => u === 'etcd3' || /etcd3|@grpc|protobufjs/.test(u) || u.endsWith(path.basename(etcdChunk)));
+    assert.deepEqual(etcdModules, [], 'the witness backend loads no etcd client');
+  });
+
+  it('leaves etcd3 to node_modules, imported only by the chunk of the etcd backend', () => {
+    const importers = bundleFiles(bundle).filter((f) => /(?:from|import)\s*\(?\s*"etcd3"/.test(readFileSync(f, 'utf8')));
+    assert.equal(importers.length, 1, `files that import etcd3: ${importers.map((f) => path.basename(f)).join(', ')}`);
+    assert.notEqual(importers[0], bundle, 'main.js does not import etcd3');
+    const code = bundleFiles(bundle).map((f) => readFileSync(f, 'utf8')).join('\n');
+    assert.doesNotMatch(code, /rpc\.proto|@grpc\/grpc-js|protobufjs/, 'no gRPC or protobufjs inside the bundle');
+    assert.ok(stats.chunks >= 1 && stats.bytes < 2_000_000, JSON.stringify(stats));
+  });
+
+  it('leaves fastify\'s schema compilers out, and says so if a route declares a schema', async () => {
+    const code = bundleFiles(bundle).map((f) => readFileSync(f, 'utf8')).join('\n');
+    assert.doesNotMatch(code, /ajv-formats|fast-json-stringify\/lib\/validator|class Ajv\b/, 'no Ajv, ajv-formats or fast-json-stringify');
+    // Beside node_modules, where fastify is found.
+    const cache = path.join(repoRoot, 'node_modules/.cache');
+    mkdirSync(cache, { recursive: true });
+    const work = mkdtempSync(path.join(cache, 'pgvip-schema-bundle-'));
+    after(() => rmSync(work, { recursive: true, force: true }));
+    const entry = path.join(work, 'schema-route.ts');
+    writeFileSync(
+      entry,
+      [
+        "import Fastify from 'fastify';",
+        'const app = Fastify();',
+        "app.get('/x', { schema: { querystring: { type: 'object' } } }, async () => 'x');",
+        "await app.ready().then(() => console.log('ready'), (e: Error) => console.log(`refused: ${e.message}`));",
+      ].join('\n'),
+    );
+    const outfile = path.join(work, 'main.js');
+    await bundleForNode({ entry, outfile });
+    const r = spawnSync(process.execPath, [outfile], { encoding: 'utf8', timeout: 30_000 });
+    assert.ok(r.stdout.includes(`refused: validator: ${schemaCompilerMissing}`), r.stdout + r.stderr);
+  });
+});
+
+describe('the bundled etcd client', { timeout: 120_000, skip: etcdMissing() }, () => {
+  it('loads etcd3 from node_modules, reads its protos and talks to a loopback etcd', async (t) => {
+    const etcd = await startEtcdCluster(t, { members: 1 });
+    // Bundled with the agent's options, beside node_modules as the release has it (etcd3 is
+    // resolved from there); the etcd client comes in through a dynamic import, as the daemon's.
+    const cache = path.join(repoRoot, 'node_modules/.cache');
+    mkdirSync(cache, { recursive: true });
+    const work = mkdtempSync(path.join(cache, 'pgvip-etcd-bundle-'));
+    t.after(() => rmSync(work, { recursive: true, force: true }));
+    const entry = path.join(work, 'entry.ts');
+    const client = path.join(repoRoot, 'packages/agent/src/quorum/etcd/client.ts');
+    writeFileSync(
+      entry,
+      [
+        `const { EtcdQuorum } = await import(${JSON.stringify(client)});`,
+        `const q = new EtcdQuorum({ endpoints: ${JSON.stringify(etcd.endpoints)}, prefix: '/pgvip', cluster: 'orders', timeoutMs: 5000 });`,
+        'const members = await q.readMembers();',
+        'const lease = await q.grantLease(10_000);',
+        'console.log(JSON.stringify({ members, lease: lease.ok }));',
+        'await q.close();',
+      ].join('\n'),
+    );
+    const outfile = path.join(work, 'main.js');
+    const etcdStats = await bundleForNode({ entry, outfile });
+    assert.ok(etcdStats.chunks >= 1, 'the etcd client is a chunk of its own');
+    const r = spawnSync(process.execPath, [outfile], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { members: { ok: boolean; members: unknown[] }; lease: boolean };
+    assert.deepEqual(out, { members: { ok: true, members: [], bad: [] }, lease: true });
   });
 });
