@@ -8,16 +8,22 @@
 //   pg-crash    kill -9 of PostgreSQL on the primary, the host and agent alive (row 2)
 //   switchover  a planned switchover (row 1; pgvip only: the baseline has no such thing)
 //   isolation   the primary fully isolated, its processes alive, healed after the takeover (row 7)
+//   standby-loss  the synchronous standby fully isolated for 12 s, then healed (row 9's sync degrade):
+//               how long writes block, and how long after the heal the standby streams again
+//
+// Each runs under an EC2 profile (--ec2-profile): the emulator's remap delay, describe staleness and
+// IMDS lag (docs/lab.md, EC2 profiles). `instant` is the emulator's default (no delay).
 //
 // Per run: ms from the fault to the first write acknowledged through the VIP by the new primary, the
 // longest write gap, acknowledged writes missing from the final primary, overlapping writers (two
 // servers acknowledging in the same span), and time during which BOTH servers accepted writes when
-// asked directly (split brain). Writes bench/results/failover.json and bench/results/failover.md,
+// asked directly (split brain; by the servers' own clocks: writable-probe.ts). Writes
+// bench/results/failover.json and bench/results/failover.md,
 // MERGED per system and scenario: the rows run now replace their own, every other row stays (so
 // `--systems patroni` and `--systems pgvip`, or one scenario at a time, can run separately).
 //
-//   npm run bench:failover -- [--runs 20] [--systems pgvip,baseline]
-//                             [--scenarios host-loss,pg-crash,switchover,isolation]
+//   npm run bench:failover -- [--runs 20] [--systems pgvip,baseline] [--ec2-profile instant,typical,slow]
+//                             [--scenarios host-loss,pg-crash,switchover,isolation,standby-loss]
 //   npm run bench:failover -- --render      (rewrite failover.md from failover.json, no lab)
 import { spawnSync } from 'node:child_process';
 import { cpus, release } from 'node:os';
@@ -32,17 +38,35 @@ import { acknowledged, firstAckAfter, lostAckedWrites, overlappingWriters, perce
 import { repoRoot } from './ipc.js';
 import { isRoot, startLab, type Lab, type LabSystem } from './lab.js';
 import { otherNode, type DbNode } from './topology.js';
+import { psql } from './postgres.js';
 import { hold, waitFor } from './wait.js';
-import { WritableProbe } from './writable-probe.js';
+import { ServerClockWritableProbe } from './writable-probe.js';
 
-const scenarioNames = ['host-loss', 'pg-crash', 'switchover', 'isolation'] as const;
+const scenarioNames = ['host-loss', 'pg-crash', 'switchover', 'isolation', 'standby-loss'] as const;
 type ScenarioName = (typeof scenarioNames)[number];
+
+/**
+ * EC2's timing as the emulator plays it (docs/lab.md, EC2 profiles): how long after an accepted call
+ * the VPC routes the VIP (remap), how old Describe's answer is, and how far IMDS's local-ipv4s trails
+ * the remap. AWS publishes no figure for these: `typical` and `slow` are 1 s and 3 s each.
+ */
+const ec2Profiles = {
+  instant: { remapDelayMs: 0, describeStaleMs: 0, imdsLagMs: 0 },
+  typical: { remapDelayMs: 1_000, describeStaleMs: 1_000, imdsLagMs: 1_000 },
+  slow: { remapDelayMs: 3_000, describeStaleMs: 3_000, imdsLagMs: 3_000 },
+} as const;
+type Ec2Profile = keyof typeof ec2Profiles;
+const profileNames = Object.keys(ec2Profiles) as Ec2Profile[];
+
+/** How long standby-loss keeps the synchronous standby isolated. */
+const standbyIsolationMs = 12_000;
 
 const scenarioInfo: Record<ScenarioName, { row: number; title: string }> = {
   'host-loss': { row: 3, title: 'primary host lost (frozen + traffic dropped)' },
   'pg-crash': { row: 2, title: 'kill -9 of PostgreSQL on the primary' },
   switchover: { row: 1, title: 'planned switchover' },
   isolation: { row: 7, title: 'primary fully isolated, processes alive' },
+  'standby-loss': { row: 9, title: 'synchronous standby isolated 12 s, then healed' },
 };
 
 interface RunResult {
@@ -53,8 +77,12 @@ interface RunResult {
   readonly writeGapMs: number;
   readonly lostAckedWrites: number;
   readonly overlappingWrites: number;
-  /** Time both servers accepted writes, asked directly (split brain). */
+  /** The longest window in which both servers acknowledged writes, by their own clocks (split brain). */
   readonly dualWritableMs: number;
+  /** Whether such a window existed at all (a single write inside the other's stretch is one of 0 ms). */
+  readonly dualWritable?: boolean;
+  /** standby-loss: from the heal to the standby's first reply over a working connection. */
+  readonly streamingAgainMs?: number | null;
   readonly writes: { readonly ok: number; readonly failed: number; readonly unknown: number };
   /** pgvip: milestones in ms after the fault, from the daemons' logs and the router. */
   readonly milestones?: Readonly<Record<string, number | null>>;
@@ -63,6 +91,8 @@ interface RunResult {
 
 interface ScenarioSummary {
   readonly scenario: ScenarioName;
+  /** The EC2 profile it ran under (absent in results from before profiles: instant). */
+  readonly profile?: Ec2Profile;
   readonly designRow: number;
   readonly title: string;
   readonly supported: boolean;
@@ -75,12 +105,18 @@ interface ScenarioSummary {
   readonly overlappingWrites: number;
   readonly runsWithTwoWritablePrimaries: number;
   readonly maxDualWritableMs: number;
+  /** How "two writable" was measured; absent: sampled with psql (before the server-clock probe). */
+  readonly dualWritableBy?: 'server-clocks';
   readonly milestonesP50?: Readonly<Record<string, number | null>>;
+  /** standby-loss: heal → streaming again, over the runs. */
+  readonly streamingAgainMs?: { readonly p50: number | null; readonly max: number | null; readonly never: number };
   readonly samples: readonly RunResult[];
 }
 
+const profileOf = (s: ScenarioSummary): Ec2Profile => s.profile ?? 'instant';
+
 const usage = `usage: npm run bench:failover -- [--runs N] [--systems pgvip,baseline,${Object.keys(anchors).join(',')}]
-         [--scenarios ${scenarioNames.join(',')}] [--out DIR]
+         [--scenarios ${scenarioNames.join(',')}] [--ec2-profile ${profileNames.join(',')}] [--out DIR]
        npm run bench:failover -- --render   (rewrite failover.md from failover.json, no lab)
   (as root) N runs (default 20) of each scenario for each system in the lab (default systems: pgvip,baseline);
   merges the results into failover.json and failover.md in DIR (default bench/results): the systems run
@@ -91,6 +127,8 @@ const { values: args } = parseCommandLine({
     runs: { type: 'string', default: '20' },
     systems: { type: 'string', default: 'pgvip,baseline' },
     scenarios: { type: 'string', default: scenarioNames.join(',') },
+    /** EC2 profiles to run each scenario under (comma-separated). */
+    'ec2-profile': { type: 'string', default: 'instant' },
     out: { type: 'string', default: path.join(repoRoot, 'bench', 'results') },
     /** Only rewrite failover.md (and the notes in failover.json) from an earlier run's failover.json. */
     render: { type: 'boolean', default: false },
@@ -106,6 +144,10 @@ for (const s of systems) {
   }
 }
 for (const s of scenarios) if (!scenarioNames.includes(s)) usageError(usage, `--scenarios: unknown scenario ${s}`);
+const profiles = args['ec2-profile']!.split(',') as Ec2Profile[];
+for (const p of profiles) {
+  if (!profileNames.includes(p)) usageError(usage, `--ec2-profile: unknown profile ${p} (${profileNames.join(', ')})`);
+}
 
 const t0 = Date.now();
 let compiled = false;
@@ -142,22 +184,104 @@ async function inject(lab: Lab, scenario: ScenarioName, primary: DbNode, standby
     }
     case 'isolation':
       return lab.faults.isolate(primary);
+    case 'standby-loss':
+      return lab.faults.isolate(standby);
   }
 }
 
-async function oneRun(lab: Lab, scenario: ScenarioName, run: number): Promise<RunResult> {
+/**
+ * The steps of a takeover the lab's timeline does not show, from the new primary's and the witness's
+ * logs: when the candidate asked for the vote (its own promise to the old primary had run out), when the
+ * witness's promise ran out (known when it had to refuse an earlier request: "lease promised to … for
+ * N ms more"), when the candidate's promise ran out after it won (it waits it out: "waiting out the
+ * promise … (N ms left)"), when the EC2 call went out and was answered, and when the agent confirmed
+ * the remap (Describe and IMDS).
+ */
+function vipSteps(lab: Lab, faultAt: number, oldPrimary: DbNode, newPrimary: DbNode): Record<string, number | null> {
+  const log = lab.logOf(newPrimary).filter((l) => l.atMs >= faultAt);
+  const witness = lab.logOf('witness').filter((l) => l.atMs >= faultAt);
+  const endOf = (l: { atMs: number; msg: string } | undefined, re: RegExp): number | null => {
+    const n = l === undefined ? undefined : re.exec(l.msg)?.[1];
+    return l === undefined || n === undefined ? null : l.atMs + Number(n);
+  };
+  const refused = witness.find((l) => l.msg.includes(`refused ${newPrimary}`) && l.msg.includes(`lease promised to ${oldPrimary}`));
+  const waiting = log.find((l) => /waiting out the promise/.test(l.msg));
+  const at = (l: { atMs: number } | undefined) => (l === undefined ? null : l.atMs);
+  const call = log.find((l) => l.fields.effect === 'move-vip-cloud' && l.msg === 'effect started');
+  return {
+    'vote asked': at(log.find((l) => l.event === 'vote-requested')),
+    "witness's promise over": endOf(refused, /for (\d+) ms more/),
+    'promise to the old primary over': endOf(waiting, /\((\d+) ms left\)/),
+    'VIP call sent': at(call),
+    'VIP call answered': at(log.find((l) => l.fields.effect === 'move-vip-cloud' && l.msg === 'effect done')),
+    'VIP confirmed by new primary': at(log.find((l) => l.event === 'vip-moved')),
+  };
+}
+
+/** The lab's timeline with vipSteps in their place, in ms after the fault, old/new primary named as such. */
+function milestonesOf(lab: Lab, faultAt: number, primary: DbNode, standby: DbNode): Record<string, number | null> {
+  const steps = lab.system === 'pgvip' ? vipSteps(lab, faultAt, primary, standby) : {};
+  const before: Record<string, string> = {
+    'vote:': 'vote asked',
+    'first acknowledged write': 'VIP confirmed by new primary',
+    'VIP routes to': 'VIP call sent',
+  };
+  const out: Record<string, number | null> = {};
+  const put = (label: string, atMs: number | null) => {
+    out[label] = atMs === null ? null : atMs - faultAt;
+  };
+  for (const m of lab.timeline(faultAt, primary, standby)) {
+    const label = m.label.replace(primary, 'old primary').replace(standby, 'new primary');
+    const insert = Object.entries(before).find(([prefix]) => label.startsWith(prefix))?.[1];
+    if (insert === 'vote asked') {
+      for (const k of ['vote asked', "witness's promise over"]) if (k in steps) put(k, steps[k]!);
+    }
+    if (insert === 'VIP call sent') {
+      for (const k of ['promise to the old primary over', 'VIP call sent', 'VIP call answered']) if (k in steps) put(k, steps[k]!);
+    }
+    if (insert === 'VIP confirmed by new primary' && insert in steps) put(insert, steps[insert]!);
+    put(label, m.atMs);
+  }
+  return out;
+}
+
+/** When the primary first hears the standby after `healAt`: a reply over a connection that works again. */
+async function streamingAgain(
+  primary: DbNode,
+  standby: DbNode,
+  healAt: number,
+  timeoutMs: number,
+): Promise<number | null> {
+  const sql = `SELECT count(*) FROM pg_stat_replication WHERE application_name = '${standby}' AND state = 'streaming' ` +
+    `AND reply_time > to_timestamp(${healAt / 1000})`;
+  try {
+    const r = await waitFor('the standby streaming again', timeoutMs, async () => {
+      const n = await psql(primary, sql, { timeoutMs: 2_000 }).catch(() => '0');
+      return n === '0' ? null : Date.now();
+    }, 100);
+    return r - healAt;
+  } catch {
+    return null;
+  }
+}
+
+async function oneRun(
+  lab: Lab,
+  scenario: ScenarioName,
+  run: number,
+  probe: ServerClockWritableProbe,
+): Promise<RunResult> {
   const before = await lab.waitHealthy(180_000);
   const primary = before.primary as DbNode;
   const standby = otherNode(primary);
   await hold(1_500); // steady writes before the fault, so the gap has a start
-  const probe = new WritableProbe();
-  probe.start();
   const faultAt = await inject(lab, scenario, primary, standby);
   let recoveryMs: number | null = null;
+  let streamingAgainMs: number | null | undefined;
   // A tool that restarts PostgreSQL in place (anchors/system.ts, recoversInPlace) is back with either
   // node: its first write acknowledged after the writer saw the outage (a write that committed in the
-  // milliseconds the kill takes to land is no recovery).
-  const inPlace = anchorOf(lab.system)?.recoversInPlace?.includes(scenario) === true;
+  // milliseconds the kill takes to land is no recovery). standby-loss: the same primary writes again.
+  const inPlace = anchorOf(lab.system)?.recoversInPlace?.includes(scenario) === true || scenario === 'standby-loss';
   try {
     if (inPlace) {
       const deadline = recoveryDeadlineMs(lab.system, scenario);
@@ -176,13 +300,16 @@ async function oneRun(lab: Lab, scenario: ScenarioName, run: number): Promise<Ru
   }
   // Keep the fault a moment after the takeover: the old primary's return is part of the run.
   if (scenario === 'host-loss' || scenario === 'isolation') await hold(3_000);
+  if (scenario === 'standby-loss') await hold(Math.max(0, faultAt + standbyIsolationMs - Date.now()));
+  const healAt = Date.now();
   await lab.faults.healAll();
+  if (scenario === 'standby-loss') streamingAgainMs = await streamingAgain(primary, standby, healAt, 60_000);
   // After the heal, whoever still accepts writes shows it now (the baseline never fences).
   await hold(3_000);
-  const dual = await probe.stop();
+  const dual = probe.since(faultAt - 2_000, Date.now());
   const milestones =
-    lab.system !== 'baseline' && scenario !== 'switchover'
-      ? Object.fromEntries(lab.timeline(faultAt, primary, standby).map((m) => [m.label.replace(primary, 'old primary').replace(standby, 'new primary'), m.atMs === null ? null : m.atMs - faultAt]))
+    lab.system !== 'baseline' && scenario !== 'switchover' && scenario !== 'standby-loss'
+      ? milestonesOf(lab, faultAt, primary, standby)
       : undefined;
 
   let records;
@@ -199,7 +326,12 @@ async function oneRun(lab: Lab, scenario: ScenarioName, run: number): Promise<Ru
     records = lab.writer!.since(faultAt, Date.now() - 1_000);
   }
   const notes = [
-    ...(recoveryMs === null ? [`no write acknowledged by ${standby} within ${recoveryDeadlineMs(lab.system, scenario) / 1000} s`] : []),
+    ...(recoveryMs === null
+      ? [scenario === 'standby-loss'
+        ? `writes did not stop and resume on ${primary} within ${recoveryDeadlineMs(lab.system, scenario) / 1000} s`
+        : `no write acknowledged by ${standby} within ${recoveryDeadlineMs(lab.system, scenario) / 1000} s`]
+      : []),
+    ...(streamingAgainMs === null ? [`${standby} did not stream again within 60 s of the heal`] : []),
     ...(lab.anchor?.takeRepairNotes?.() ?? []),
   ];
   const acked = acknowledged(records);
@@ -221,13 +353,15 @@ async function oneRun(lab: Lab, scenario: ScenarioName, run: number): Promise<Ru
     lostAckedWrites: lost.length,
     overlappingWrites: overlappingWriters(records).writes,
     dualWritableMs: dual.longestMs,
+    dualWritable: dual.windows.length > 0,
+    ...(streamingAgainMs === undefined ? {} : { streamingAgainMs }),
     writes: { ok: acked.length, failed: records.filter((r) => r.outcome === 'failed').length, unknown: records.filter((r) => r.outcome === 'unknown').length },
     ...(milestones === undefined ? {} : { milestones }),
     ...(notes.length > 0 ? { note: notes.join('; ') } : {}),
   };
 }
 
-function summarize(scenario: ScenarioName, samples: RunResult[]): ScenarioSummary {
+function summarize(scenario: ScenarioName, samples: RunResult[], profile: Ec2Profile): ScenarioSummary {
   const rec = samples.flatMap((s) => (s.recoveryMs === null ? [] : [s.recoveryMs]));
   const milestoneNames = [...new Set(samples.flatMap((s) => Object.keys(s.milestones ?? {})))];
   const milestoneP50 = (m: string) =>
@@ -235,8 +369,11 @@ function summarize(scenario: ScenarioName, samples: RunResult[]): ScenarioSummar
   const milestonesP50 = milestoneNames.length === 0
     ? undefined
     : Object.fromEntries(milestoneNames.map((m) => [m, milestoneP50(m)]));
+  const streaming = samples.flatMap((s) => (s.streamingAgainMs == null ? [] : [s.streamingAgainMs]));
+  const streamingRuns = samples.filter((s) => s.streamingAgainMs !== undefined);
   return {
     scenario,
+    profile,
     designRow: scenarioInfo[scenario].row,
     title: scenarioInfo[scenario].title,
     supported: true,
@@ -246,9 +383,19 @@ function summarize(scenario: ScenarioName, samples: RunResult[]): ScenarioSummar
     maxWriteGapMs: samples.length === 0 ? null : Math.max(...samples.map((s) => s.writeGapMs)),
     lostAckedWrites: samples.reduce((a, s) => a + s.lostAckedWrites, 0),
     overlappingWrites: samples.reduce((a, s) => a + s.overlappingWrites, 0),
-    runsWithTwoWritablePrimaries: samples.filter((s) => s.dualWritableMs > 0).length,
+    runsWithTwoWritablePrimaries: samples.filter((s) => s.dualWritable ?? s.dualWritableMs > 0).length,
     maxDualWritableMs: Math.max(0, ...samples.map((s) => s.dualWritableMs)),
+    dualWritableBy: 'server-clocks',
     ...(milestonesP50 === undefined ? {} : { milestonesP50 }),
+    ...(streamingRuns.length === 0
+      ? {}
+      : {
+        streamingAgainMs: {
+          p50: percentile(streaming, 50),
+          max: streaming.length === 0 ? null : Math.max(...streaming),
+          never: streamingRuns.length - streaming.length,
+        },
+      }),
     samples,
   };
 }
@@ -256,44 +403,64 @@ function summarize(scenario: ScenarioName, samples: RunResult[]): ScenarioSummar
 async function benchSystem(system: LabSystem, done: (summary: ScenarioSummary) => void): Promise<void> {
   log(`${system}: building the lab`);
   const lab = await startLab({ system, compiled, progress: (l) => log(`${system}: ${l}`) });
+  let probe: ServerClockWritableProbe | null = null;
   try {
-    for (const scenario of scenarios) {
-      const unsupported = anchorOf(system)?.unsupported?.[scenario];
-      if (unsupported !== undefined) {
-        done({ ...summarize(scenario, []), supported: false, note: unsupported });
-        continue;
-      }
-      if (system === 'baseline' && scenario === 'switchover') {
-        done({ ...summarize(scenario, []), supported: false, note: 'the baseline has no switchover: moving the primary by hand means promoting, reassigning the VIP and rebuilding the old primary, with writes lost or refused meanwhile' });
-        continue;
-      }
-      const samples: RunResult[] = [];
-      const errors: string[] = [];
-      let failuresInARow = 0;
-      for (let i = 1; i <= runs; i++) {
-        try {
-          const r = await oneRun(lab, scenario, i);
-          samples.push(r);
-          log(`${system} ${scenario} ${i}/${runs}: ${r.recoveryMs === null ? 'no failover' : `writes back after ${r.recoveryMs} ms`}, gap ${r.writeGapMs} ms, lost ${r.lostAckedWrites}, overlapping ${r.overlappingWrites}, two writable ${r.dualWritableMs} ms`);
-        } catch (err) {
-          // A run that could not be completed (the cluster did not become healthy again) is reported,
-          // not hidden; after three in a row the scenario is abandoned with what it has.
-          errors.push(`run ${i}: ${(err as Error).message}`);
-          log(`${system} ${scenario} ${i}/${runs}: FAILED: ${(err as Error).message}`);
-          await lab.restoreAll().catch(() => undefined);
-          if (++failuresInARow >= 3) break;
-          continue;
-        }
-        failuresInARow = 0;
-      }
-      done({ ...summarize(scenario, samples), ...(errors.length > 0 ? { note: `${errors.length} run(s) could not be completed: ${errors.join(' | ')}` } : {}) });
+    const { primary } = await lab.waitHealthy(180_000);
+    probe = await ServerClockWritableProbe.start(lab, primary as DbNode, { guardDeadline: false });
+    for (const profile of profiles) {
+      log(`${system}: EC2 profile ${profile} (${JSON.stringify(ec2Profiles[profile])})`);
+      await lab.emulator.setTiming(ec2Profiles[profile]);
+      for (const scenario of scenarios) await benchScenario(lab, system, scenario, profile, probe, done);
     }
   } catch (err) {
     lab.markFailed();
     throw err;
   } finally {
+    await probe?.stop().catch(() => undefined);
     await lab.down();
   }
+}
+
+async function benchScenario(
+  lab: Lab,
+  system: LabSystem,
+  scenario: ScenarioName,
+  profile: Ec2Profile,
+  probe: ServerClockWritableProbe,
+  done: (summary: ScenarioSummary) => void,
+): Promise<void> {
+  const unsupported = anchorOf(system)?.unsupported?.[scenario];
+  if (unsupported !== undefined) {
+    done({ ...summarize(scenario, [], profile), supported: false, note: unsupported });
+    return;
+  }
+  if (system === 'baseline' && scenario === 'switchover') {
+    done({ ...summarize(scenario, [], profile), supported: false, note: 'the baseline has no switchover: moving the primary by hand means promoting, reassigning the VIP and rebuilding the old primary, with writes lost or refused meanwhile' });
+    return;
+  }
+  const samples: RunResult[] = [];
+  const errors: string[] = [];
+  let failuresInARow = 0;
+  for (let i = 1; i <= runs; i++) {
+    try {
+      const r = await oneRun(lab, scenario, i, probe);
+      samples.push(r);
+      const streaming = r.streamingAgainMs === undefined ? '' : `, streaming again ${r.streamingAgainMs ?? 'never'} ms after the heal`;
+      log(`${system} ${scenario} ${profile} ${i}/${runs}: ${r.recoveryMs === null ? 'no failover' : `writes back after ${r.recoveryMs} ms`}, gap ${r.writeGapMs} ms, lost ${r.lostAckedWrites}, overlapping ${r.overlappingWrites}, two writable ${r.dualWritable === true ? `${r.dualWritableMs} ms` : 'never'}${streaming}`);
+    } catch (err) {
+      // A run that could not be completed (the cluster did not become healthy again) is reported,
+      // not hidden; after three in a row the scenario is abandoned with what it has.
+      errors.push(`run ${i}: ${(err as Error).message}`);
+      log(`${system} ${scenario} ${profile} ${i}/${runs}: FAILED: ${(err as Error).message}`);
+      await lab.restoreAll().catch(() => undefined);
+      // restoreAll resets EC2 to no delays: the profile again.
+      await lab.emulator.setTiming(ec2Profiles[profile]).catch(() => undefined);
+      if (++failuresInARow >= 3) break;
+      continue;
+    }
+    failuresInARow = 0;
+  }
+  done({ ...summarize(scenario, samples, profile), ...(errors.length > 0 ? { note: `${errors.length} run(s) could not be completed: ${errors.join(' | ')}` } : {}) });
 }
 
 const ms = (v: number | null): string => (v === null ? '—' : v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${v} ms`);
@@ -305,10 +472,13 @@ interface SystemInfo {
   readonly describe?: string;
 }
 
-function runsLine(info: Readonly<Record<string, SystemInfo>>): string {
-  const counts = [...new Set(Object.values(info).map((i) => i.runsPerScenario))];
-  if (counts.length === 1) return `${counts[0]} runs per scenario and system`;
-  return `runs per scenario: ${Object.entries(info).map(([sys, i]) => `${sys} ${i.runsPerScenario} (${i.date})`).join(', ')}`;
+/** Runs per row, per system (the rows of one system may differ: a profile or scenario rerun alone). */
+function runsLine(info: Readonly<Record<string, SystemInfo>>, results: Record<string, ScenarioSummary[]>): string {
+  const countsOf = (sys: string) =>
+    [...new Set((results[sys] ?? []).filter((s) => s.supported).map((s) => s.runs))].sort((a, b) => a - b);
+  const all = [...new Set(Object.keys(info).flatMap(countsOf))];
+  if (all.length === 1) return `${all[0]} runs per scenario and system`;
+  return `runs per scenario: ${Object.entries(info).map(([sys, i]) => `${sys} ${countsOf(sys).join(' or ')} (${i.date})`).join(', ')}`;
 }
 
 function markdown(results: Record<string, ScenarioSummary[]>, meta: Record<string, unknown>): string {
@@ -319,7 +489,7 @@ function markdown(results: Record<string, ScenarioSummary[]>, meta: Record<strin
     '# Failover in the lab: pgvip, the baseline shell loop and the anchors',
     '',
     ...(meta.complete === false ? ['**Incomplete: the run was interrupted; the table shows what it measured.**', ''] : []),
-    `Generated by \`npm run bench:failover\` on ${String(meta.date)} (${String(meta.cpus)} cores, Linux ${String(meta.kernel)}, Node ${String(meta.node)}), ${runsLine(info)}.`,
+    `Generated by \`npm run bench:failover\` on ${String(meta.date)} (${String(meta.cpus)} cores, Linux ${String(meta.kernel)}, Node ${String(meta.node)}), ${runsLine(info, results)}.`,
     'Real PostgreSQL 15 (synchronous replication), real pgvip agents and witness at their default timings (or the baseline loop,',
     'or an anchor: another HA tool set up in the same lab, see the notes), the EC2 emulator, and a VPC of network namespaces',
     '(docs/lab.md). The writer probe writes through the VIP every 20 ms. The anchors ran few runs per scenario (see above).',
@@ -330,35 +500,65 @@ function markdown(results: Record<string, ScenarioSummary[]>, meta: Record<strin
     '- **writes back**: from the fault to the first write acknowledged through the VIP by the new primary (p50 / p95 / max over the runs that recovered).',
     '- **write gap**: the longest time without an acknowledged write, over all runs (for runs that never recovered: until the lab repaired them).',
     '- **lost**: acknowledged writes missing from the final primary. **overlapping**: writes acknowledged while another server also acknowledged (I1).',
-    '- **two writable**: runs in which both servers accepted writes when asked directly, and the longest such stretch seen, until the repair at the end',
-    '  of the run. Each server is asked every ~0.5–1 s (psql over its own loopback), so a stretch shorter than that shows as up to one interval. Through',
-    '  the VIP the VPC lets one server at a time reach clients, so split brain shows up here: a second primary that anything reaching it by its own',
-    '  address would write to, holding writes the other never sees.',
+    '- **two writable**: runs in which both servers acknowledged writes in the same window, and the longest such window, until the repair at the end',
+    '  of the run. A writer on each database host writes to its own server every 50 ms over loopback (`synchronous_commit = local`), and each',
+    '  write carries the server\'s clock_timestamp(); the hosts share one clock, so the windows are compared on it (test/lab/writable-probe.ts).',
+    '  A frozen host acknowledges nothing while frozen; 0 ms: one write on one side inside the other\'s stretch (resolution: the 50 ms interval).',
+    '  Through the VIP the VPC lets one server at a time reach clients, so split brain shows up here: a second primary that anything reaching it',
+    '  by its own address would write to, holding writes the other never sees. †: measured before this probe, by asking each server with psql',
+    '  every ~0.5–1 s whether it would accept a write; a frozen host\'s whole wait counted (an upper bound).',
+    '- **EC2**: the EC2 profile the emulator played (remap delay / Describe staleness / IMDS lag): instant 0 / 0 / 0, typical 1 / 1 / 1 s,',
+    '  slow 3 / 3 / 3 s (docs/lab.md, EC2 profiles).',
     '',
-    '| scenario (row of docs/design.md, Failure scenarios) | system | recovered | writes back p50 | p95 | max | max write gap | lost | overlapping | two writable (longest) |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| scenario (row of docs/design.md, Failure scenarios) | system | EC2 | recovered | writes back p50 | p95 | max | max write gap | lost | overlapping | two writable (longest) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
+  const rowsOf = (system: string, scenario: ScenarioName) =>
+    (results[system] ?? [])
+      .filter((x) => x.scenario === scenario)
+      .sort((a, b) => profileNames.indexOf(profileOf(a)) - profileNames.indexOf(profileOf(b)));
   for (const scenario of scenarios) {
     for (const system of systems) {
-      const s = results[system]?.find((x) => x.scenario === scenario);
-      if (!s) continue;
-      const label = `${s.title} (row ${s.designRow})`;
-      if (!s.supported) {
-        lines.push(`| ${label} | ${system} | not supported | — | — | — | — | — | — | — |`);
-        continue;
+      for (const s of rowsOf(system, scenario)) {
+        const label = `${s.title} (row ${s.designRow})`;
+        if (!s.supported) {
+          lines.push(`| ${label} | ${system} | ${profileOf(s)} | not supported | — | — | — | — | — | — | — |`);
+          continue;
+        }
+        const sampled = s.dualWritableBy === undefined ? ' †' : '';
+        const longest = s.runsWithTwoWritablePrimaries > 0 ? ` (${ms(s.maxDualWritableMs)})` : '';
+        const dual = `${s.runsWithTwoWritablePrimaries}/${s.runs}${longest}${sampled}`;
+        lines.push(
+          `| ${label} | ${system} | ${profileOf(s)} | ${s.recovered}/${s.runs} | ${ms(s.recoveryMs.p50)} | ${ms(s.recoveryMs.p95)} | ${ms(s.recoveryMs.max)} | ${ms(s.maxWriteGapMs)} | ${s.lostAckedWrites} | ${s.overlappingWrites} | ${dual} |`,
+        );
       }
-      lines.push(
-        `| ${label} | ${system} | ${s.recovered}/${s.runs} | ${ms(s.recoveryMs.p50)} | ${ms(s.recoveryMs.p95)} | ${ms(s.recoveryMs.max)} | ${ms(s.maxWriteGapMs)} | ${s.lostAckedWrites} | ${s.overlappingWrites} | ${s.runsWithTwoWritablePrimaries}/${s.runs}${s.runsWithTwoWritablePrimaries > 0 ? ` (${ms(s.maxDualWritableMs)})` : ''} |`,
-      );
+    }
+  }
+  const standbyRows = systems.flatMap((sys) => rowsOf(sys, 'standby-loss').filter((s) => s.streamingAgainMs !== undefined).map((s) => ({ sys, s })));
+  if (standbyRows.length > 0) {
+    lines.push(
+      '',
+      '## Availability around the synchronous standby',
+      '',
+      `The synchronous standby is isolated for ${standbyIsolationMs / 1000} s, then healed. **Writes blocked**: the longest write gap on the primary`,
+      '(commits wait for the lost standby until the primary degrades to asynchronous). **Streaming again**: from the heal to the primary\'s first',
+      'reply from the standby over a working connection (pg_stat_replication.reply_time after the heal).',
+      '',
+      '| system | EC2 | runs | writes blocked (max) | writes back p50 | streaming again p50 | max | never |',
+      '|---|---|---|---|---|---|---|---|',
+    );
+    for (const { sys, s } of standbyRows) {
+      const st = s.streamingAgainMs!;
+      lines.push(`| ${sys} | ${profileOf(s)} | ${s.runs} | ${ms(s.maxWriteGapMs)} | ${ms(s.recoveryMs.p50)} | ${ms(st.p50)} | ${ms(st.max)} | ${st.never} |`);
     }
   }
   for (const system of systems.filter((sys) => sys !== 'baseline')) {
-    const withMilestones = (results[system] ?? []).filter((s) => s.milestonesP50 !== undefined);
+    const withMilestones = scenarios.flatMap((sc) => rowsOf(system, sc)).filter((s) => s.milestonesP50 !== undefined);
     if (withMilestones.length === 0) continue;
     lines.push('', `## Where ${system} spends the time (median ms after the fault)`, '');
     for (const s of withMilestones) {
       const steps = Object.entries(s.milestonesP50!).filter(([k]) => k !== 'fault injected');
-      lines.push(`**${s.title}**: ${steps.map(([k, v]) => `${k} ${v === null ? '—' : v}`).join(' → ')}`, '');
+      lines.push(`**${s.title}**, EC2 ${profileOf(s)}: ${steps.map(([k, v]) => `${k} ${v === null ? '—' : v}`).join(' → ')}`, '');
     }
   }
   lines.push('## Notes', '');
@@ -370,7 +570,7 @@ function markdown(results: Record<string, ScenarioSummary[]>, meta: Record<strin
   }
   for (const system of systems) {
     for (const sc of results[system] ?? []) {
-      if (sc.note) lines.push(`- ${system}, ${sc.scenario}: ${sc.note}`);
+      if (sc.note) lines.push(`- ${system}, ${sc.scenario}${sc.profile !== undefined && sc.profile !== 'instant' ? ` (EC2 ${sc.profile})` : ''}: ${sc.note}`);
       // Runs of an anchor the lab had to repair by hand (its notes); pgvip's and the baseline's are in the json.
       if (anchorOf(system) === undefined) continue;
       for (const r of sc.samples) if (r.note) lines.push(`- ${system}, ${sc.scenario}, run ${r.run}: ${r.note}`);
@@ -404,7 +604,7 @@ function benchNotes(daemons: string): string[] {
     `pgvip runs at its default timings; its daemons ran ${daemons}.`,
     'The baseline is test/lab/baseline/failover-loop.sh: it pings the primary host every second and after 3 misses runs pg_ctl promote, the real `aws ec2 assign-private-ip-addresses --allow-reassignment` and `ip addr add`. It runs with the same synchronous replication (synchronous_standby_names set on the primary only, as an operator would; a standby that inherited it would hang after its promotion).',
     'The baseline never notices a dead PostgreSQL on a live host (it pings the host): after kill -9, writes stop until someone restarts the server.',
-    'Two writable: the baseline never fences, so after host loss or isolation the old primary stays writable next to the promoted standby until an operator repairs it (here the lab, at the end of the run). Through the VIP no client reaches it, and with synchronous replication its commits wait for a standby that has gone, so nothing acknowledged diverged in these runs (lost = 0); anything connected to it directly still writes to a diverged database, and with asynchronous replication those writes would be acknowledged and lost. pgvip\'s old primary fences itself when its lease lapses (isolation: before the standby promotes); a frozen host cannot, so when it wakes up its PostgreSQL is writable for the moment its agent needs to fence it. The figure shown is an upper bound set by the sampling: the probe\'s psql on the frozen host waits through the freeze and answers right after the thaw, and its whole wait counts. The agents\' own logs put the fence under 0.1 s after the thaw (3 extra runs after the agent\'s pause watch landed) and at about 0.2–0.3 s in the 20 runs above (measured just before it).',
+    'Two writable: the baseline never fences, so after host loss or isolation the old primary stays writable next to the promoted standby until an operator repairs it (here the lab, at the end of the run). Through the VIP no client reaches it, and with synchronous replication its commits wait for a standby that has gone, so nothing acknowledged diverged in these runs (lost = 0); anything connected to it directly still writes to a diverged database, and with asynchronous replication those writes would be acknowledged and lost. pgvip\'s old primary fences itself when its lease lapses (isolation: before the standby promotes); a frozen host cannot, but when it wakes up the commit guard refuses every commit made after its lease, before its agent fences it (the agents\' logs put the fence about 0.1 s after the thaw): rows measured on the servers\' clocks show whether the thawed primary acknowledged anything meanwhile. Rows marked † were sampled with psql, which counted the frozen host\'s whole wait as writable (it answered "writable" right after the thaw, before the fence).',
     'Each run starts from a healthy pair (the previous old primary rejoined: pgvip by itself, the baseline by the lab playing operator), so the roles alternate between db-a and db-b.',
     `Machine: a shared ${String(cpus().length)}-core VM; other work ran at the same time, so the tails include scheduling delays.`,
   ];
@@ -460,12 +660,13 @@ async function main(): Promise<void> {
     writeFileSync(path.join(args.out!, 'failover.md'), markdown(results, { ...meta, complete }));
   };
   for (const system of systems) {
-    // Per system and scenario: the scenarios run now replace theirs, the system's others stay.
-    results[system] = (results[system] ?? []).filter((x) => !scenarios.includes(x.scenario));
+    // Per system, scenario and EC2 profile: the rows run now replace theirs, the system's others stay.
+    const rerun = (x: ScenarioSummary) => scenarios.includes(x.scenario) && profiles.includes(profileOf(x));
+    results[system] = (results[system] ?? []).filter((x) => !rerun(x));
     const describe = anchorOf(system)?.describe;
     systemInfo[system] = { date, runsPerScenario: runs, ...(describe === undefined ? {} : { describe }) };
     await benchSystem(system, (summary) => {
-      const order = (x: ScenarioSummary) => scenarioNames.indexOf(x.scenario);
+      const order = (x: ScenarioSummary) => scenarioNames.indexOf(x.scenario) * 10 + profileNames.indexOf(profileOf(x));
       results[system] = [...results[system]!, summary].sort((a, b) => order(a) - order(b));
       save(false);
     });

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { Helper } from './ipc.js';
 import { appUser, psql } from './postgres.js';
-import { dbNodes, type DbNode, type Topology } from './topology.js';
+import { dbNodes, type DbNode, type HostName, type Topology } from './topology.js';
 
 export interface DirectWrite {
   readonly id: number;
@@ -30,6 +30,19 @@ export interface DirectWriterConfig {
   readonly intervalMs: number;
   readonly connectTimeoutMs: number;
   readonly firstId: number;
+  /** Read the commit guard's deadline with each write (false where the guard is not installed, e.g. an anchor). */
+  readonly guardDeadline?: boolean;
+}
+
+export interface DirectWriterOptions {
+  readonly intervalMs?: number;
+  /** Where the writer runs (default: the client host) and whom it writes to (default: each server at its address). */
+  readonly host?: HostName;
+  readonly targets?: DirectWriterConfig['targets'];
+  readonly user?: string;
+  readonly firstId?: number;
+  readonly guardDeadline?: boolean;
+  readonly logName?: string;
 }
 
 /** The direct writer's table, on the primary (it replicates); the application may insert into it. */
@@ -53,16 +66,20 @@ export class DirectWriter {
     });
   }
 
-  static async start(t: Topology, labDir: string, options: { intervalMs?: number } = {}): Promise<DirectWriter> {
+  static async start(t: Topology, labDir: string, options: DirectWriterOptions = {}): Promise<DirectWriter> {
     const config: DirectWriterConfig = {
-      targets: dbNodes.map((node) => ({ node, address: t.hosts[node].address })),
-      user: appUser,
+      targets: options.targets ?? dbNodes.map((node) => ({ node, address: t.hosts[node].address })),
+      user: options.user ?? appUser,
       port: t.ports.postgres,
       intervalMs: options.intervalMs ?? 100,
       connectTimeoutMs: 1_000,
-      firstId: 1_000_000_000,
+      firstId: options.firstId ?? 1_000_000_000,
+      guardDeadline: options.guardDeadline ?? true,
     };
-    const helper = await Helper.start('direct-writer', { host: 'client' }, 'test/lab/in-netns/direct-writer.ts', [JSON.stringify(config)], path.join(labDir, 'logs', 'direct-writer.log'));
+    const name = options.logName ?? 'direct-writer';
+    const where = { host: options.host ?? 'client' };
+    const log = path.join(labDir, 'logs', `${name}.log`);
+    const helper = await Helper.start(name, where, 'test/lab/in-netns/direct-writer.ts', [JSON.stringify(config)], log);
     return new DirectWriter(helper);
   }
 

@@ -32,7 +32,7 @@ import type { Service } from '../supervisor.js';
 import { dbNodes, otherNode, type DbNode } from '../topology.js';
 
 /** The bench's failover scenarios (bench-failover.ts). */
-export const failoverScenarios = ['host-loss', 'pg-crash', 'switchover', 'isolation'] as const;
+export const failoverScenarios = ['host-loss', 'pg-crash', 'switchover', 'isolation', 'standby-loss'] as const;
 export type FailoverScenario = (typeof failoverScenarios)[number];
 
 export interface AnchorSystem {

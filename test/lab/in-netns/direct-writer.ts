@@ -17,11 +17,15 @@ let nextId = config.firstId;
 let pending: DirectWrite[] = [];
 let running = true;
 
+// Without the commit guard installed (an anchor's servers), the deadline is NULL.
+const deadline = config.guardDeadline === false
+  ? 'NULL::float8'
+  : '(SELECT (extract(epoch FROM deadline_at) * 1000)::float8 FROM pgvip_guard_status())';
 const sql =
   'INSERT INTO lab.direct_writes (id, target) VALUES ($1, $2) RETURNING current_setting(\'cluster_name\') AS server, ' +
   "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int AS timeline, " +
   "(extract(epoch FROM written_at) * 1000)::float8 AS written_at_ms, " +
-  '(SELECT (extract(epoch FROM deadline_at) * 1000)::float8 FROM pgvip_guard_status()) AS deadline_ms';
+  `${deadline} AS deadline_ms`;
 
 async function loop(target: { readonly node: string; readonly address: string }): Promise<void> {
   let client: pg.Client | null = null;
