@@ -96,6 +96,16 @@ describe('witness dashboard in a browser', { timeout: 120_000 }, () => {
     assert.match(await page.locator('section[data-cluster="billing"] .facts').innerText(), /VIP 198\.19\.0\.10 \(route-table\) on nobody/);
     api.clusters[1] = billingCluster();
     await page.locator('section[data-cluster="billing"] .banner-alarm').waitFor({ state: 'detached' });
+    // A cluster on etcd: its facts say what the observing witness sees there, and when etcd is gone.
+    const members = [true, true, false].map((ok, i) => ({ endpoint: `https://10.0.${i}.21:2379`, ok, leader: i === 0, version: ok ? '3.5.17' : null, rttMs: ok ? 1.2 : null, why: ok ? null : 'status: etcd did not answer within 400 ms' }));
+    const quorum = { backend: 'etcd' as const, reachable: true, why: null, lastReadMsAgo: 120, leaderKey: { node: 'billing-b', term: 3, leaseTtlS: 2 }, members, badKeys: [] };
+    api.clusters[1] = { ...billingCluster(), quorum };
+    const billingFacts = page.locator('section[data-cluster="billing"] .facts');
+    await billingFacts.getByText('billing-b, term 3, TTL 2 s').waitFor();
+    assert.match(await billingFacts.innerText(), /quorum etcd.*leader key billing-b, term 3, TTL 2 s.*etcd members 2\/3 answering/s);
+    api.clusters[1] = { ...billingCluster(), quorum: { ...quorum, reachable: false, why: 'read: etcd did not answer within 400 ms' } };
+    await billingFacts.getByText('etcd UNREACHABLE (read: etcd did not answer within 400 ms)').waitFor();
+    api.clusters[1] = billingCluster();
 
     // The picture for docs/witness-dashboard.md: written to docs/ when PGVIP_UPDATE_DOCS is set.
     const shot = path.join(profile, 'dashboard.png');

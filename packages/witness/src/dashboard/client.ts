@@ -100,6 +100,17 @@ export const dashboardScript = `
     fact('sync standby', c.syncEligible === null ? 'none' : c.syncEligible);
     if (c.promiseRemainingMs > 0) fact('witness promise', duration(c.promiseRemainingMs));
     if (c.switchover) fact('switchover to ' + c.switchover.to, c.switchover.dueInMs > 0 ? 'due in ' + duration(c.switchover.dueInMs) : 'due now');
+    // A cluster on etcd: the witness only observes it; say what it sees there.
+    var q = c.quorum;
+    if (q) {
+      fact('quorum', q.reachable ? 'etcd' : 'etcd UNREACHABLE (' + (q.why || 'no answer') + ')');
+      var k = q.leaderKey;
+      fact('leader key', k === null ? 'none' : k.node + ', term ' + k.term + (k.leaseTtlS === null ? '' : ', TTL ' + k.leaseTtlS + ' s'));
+      if (q.members.length > 0) {
+        var up = q.members.filter(function (m) { return m.ok; }).length;
+        fact('etcd members', up + '/' + q.members.length + ' answering');
+      }
+    }
     sec.appendChild(facts);
 
     var table = el('table');
