@@ -292,15 +292,21 @@ export class AgentRunner {
   }
 
   #send(to: string, msg: PeerRequest): void {
-    // Lease renewals are counted per grantor, so an operator sees a failing witness or peer while the
-    // other still keeps the lease alive (deploy/prometheus alerts on it).
-    const renewal = msg.kind === 'lease-request' ? (result: LeaseRenewalResult) => this.#d.metrics.leaseRenewals.inc({ grantor: to === this.#s.settings.witness ? 'witness' : 'peer', result }) : null;
+    // Lease renewals are counted per grantor, so an operator sees a failing quorum or peer while the
+    // other still keeps the lease alive (deploy/prometheus alerts on it). The quorum counts as
+    // "witness" whether it is the witness or etcd, so the alerts hold on both backends.
+    const grantor = to === this.#s.settings.peer ? 'peer' : 'witness';
+    const renewal = msg.kind === 'lease-request' ? (result: LeaseRenewalResult) => this.#d.metrics.leaseRenewals.inc({ grantor, result }) : null;
     const quorum = this.#d.quorum;
     // To the quorum on etcd: the bridge's answer is the reply the witness would have sent, stepped in
     // alike (the core counts a renewal from its own send, which came before any etcd call).
     const answer = quorum !== undefined && to === quorum.id ? quorum.ask(msg) : this.#d.peers.send(to, msg);
     answer
       .then((reply) => {
+        if (reply === null) {
+          renewal?.('failed');
+          return;
+        }
         renewal?.(reply.kind === 'lease-reply' && reply.granted ? 'granted' : 'refused');
         if (!this.#stopped) this.#step({ kind: 'reply', nowMs: this.#d.clock(), msg: reply });
       })
@@ -309,10 +315,6 @@ export class AgentRunner {
         this.#d.logger.debug({ err: e, to, kind: msg.kind }, 'request failed');
       });
   }
-        if (reply === null) {
-          renewal?.('failed');
-          return;
-        }
 
   /** What hooks are told about this node now. */
   #hookContext(detail: string, previousRole?: string): HookContext {
