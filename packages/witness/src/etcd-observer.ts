@@ -41,7 +41,7 @@ export interface EtcdObserverDeps {
   readonly metrics: WitnessMetrics;
   readonly clock: Clock;
   readonly log: Logger;
-  /** How often the keys are read (default: the cluster's heartbeat, at least 100 ms). */
+  /** How often the keys are read (default: every second, or every heartbeat when that is longer). */
   readonly refreshMs?: number;
   /** How often each etcd member is asked for its status (default 5 s). */
   readonly healthEveryMs?: number;
@@ -52,6 +52,14 @@ export const etcdUnreachableType = 'etcd-unreachable';
 export const etcdReachableType = 'etcd-reachable';
 
 const DEFAULT_HEALTH_EVERY_MS = 5_000;
+/**
+ * Reads between watch hints: often enough for a status and a failover's events to show within a
+ * second, and few enough that many clusters and several witnesses do not load etcd (each read is
+ * linearizable: a round through etcd's leader).
+ */
+const DEFAULT_REFRESH_MS = 1_000;
+/** A watch that could not be started is tried again after this long (each try is a gRPC stream). */
+const WATCH_RETRY_MS = 10_000;
 const NEUTRAL_SENDS: Promise<SendOutcome[]> = Promise.resolve([]);
 
 interface Polled {
@@ -61,6 +69,9 @@ interface Polled {
   /** When the agent last answered (null: never). */
   readonly seenAtMs: number | null;
   readonly seen: AgentStatus | null;
+  /** Consecutive polls the agent did not answer, and whether that was reported. */
+  readonly missed: number;
+  readonly reportedDown: boolean;
 }
 
 export class EtcdClusterObserver implements ClusterService {
@@ -84,6 +95,7 @@ export class EtcdClusterObserver implements ClusterService {
   #switchoverSeen: { to: string; term: number } | null = null;
   #forcedHere: { to: string; term: number } | null = null;
   #watch: WatchHandle | null = null;
+  #watchTriedAtMs: number | null = null;
   #timer: NodeJS.Timeout | null = null;
   /** One refresh at a time; a hint during one asks for another right after. */
   #refreshing: Promise<void> | null = null;
@@ -99,7 +111,7 @@ export class EtcdClusterObserver implements ClusterService {
     this.name = c.name;
     this.nodes = [a.id, b.id];
     this.#log = deps.log;
-    this.#refreshMs = Math.max(100, deps.refreshMs ?? c.timings.heartbeatMs);
+    this.#refreshMs = Math.max(100, deps.refreshMs ?? Math.max(DEFAULT_REFRESH_MS, c.timings.heartbeatMs));
     this.#healthEveryMs = deps.healthEveryMs ?? DEFAULT_HEALTH_EVERY_MS;
     deps.metrics.addCluster(c.name, this.nodes, () => this.metricsSnapshot());
   }
@@ -154,17 +166,44 @@ export class EtcdClusterObserver implements ClusterService {
     return run;
   }
 
-  /** A poll of one agent's status (the poller, as in witness mode). */
+  /**
+   * A poll of one agent's status (the poller, as in witness mode). A node whose agent misses
+   * failureChecks polls in a row is reported once (agent-unreachable when it is the primary and its
+   * PostgreSQL answers, else node-unreachable), and node-recovered when it answers again. The
+   * primary's failure itself is its leader key going (etcd-events.ts).
+   */
   poll(node: NodeId, status: AgentStatus | null, pgReachable: boolean): void {
     if (this.#closed) return;
     const now = this.#d.clock.monotonicMs();
     const before = this.#polled.get(node);
+    const missed = status === null ? (before?.missed ?? 0) + 1 : 0;
+    const checks = this.#d.cluster.timings.failureChecks;
+    const primary = node === this.primaryOfTerm;
+    let reportedDown = before?.reportedDown ?? false;
+    if (status === null && primary && !pgReachable) this.#d.metrics.checkFailed(this.name, node);
+    if (status === null && missed === checks && !reportedDown) {
+      reportedDown = true;
+      const pg = `postgresql ${pgReachable ? 'reachable' : 'unreachable'}`;
+      const [type, detail] = primary && pgReachable
+        ? ['agent-unreachable', `agent on ${node} unreachable for ${checks} polls while its postgresql answers: agent failure, not a database failure`]
+        : ['node-unreachable', `${node} did not answer ${checks} consecutive polls (${pg})${primary ? '' : '; it cannot take over meanwhile'}`];
+      this.#log.warn({ node, term: this.term }, detail);
+      this.record(type, node, detail);
+      this.#d.metrics.event(this.name, type);
+    } else if (status !== null && reportedDown) {
+      reportedDown = false;
+      const detail = `${node} answers again as ${status.role}`;
+      this.#log.info({ node, term: this.term }, detail);
+      this.record('node-recovered', node, detail);
+    }
     this.#polled.set(node, {
       status,
       pgReachable,
       atMs: now,
       seenAtMs: status === null ? (before?.seenAtMs ?? null) : now,
       seen: status ?? before?.seen ?? null,
+      missed,
+      reportedDown,
     });
   }
 
@@ -324,7 +363,6 @@ export class EtcdClusterObserver implements ClusterService {
     if (this.#closed) return;
     const port = this.#d.port;
     const now = (): number => this.#d.clock.monotonicMs();
-    if (this.#watch === null) await this.#startWatch();
     const r = await port.read();
     if (!r.ok) {
       if (this.#down === null) {
@@ -348,6 +386,11 @@ export class EtcdClusterObserver implements ClusterService {
     const next = r.view;
     this.#keys = next;
     this.#lastReadAtMs = now();
+    // Only once etcd answers: a watch asked of an etcd that does not is a stream left pending.
+    if (this.#watch === null && (this.#watchTriedAtMs === null || now() - this.#watchTriedAtMs >= WATCH_RETRY_MS)) {
+      this.#watchTriedAtMs = now();
+      await this.#startWatch();
+    }
     if (prev === null) {
       const t = next.term?.value;
       this.#log.info({ term: t?.term ?? 0, primary: t?.primary ?? null }, `observing ${this.name} on etcd: ${t === undefined ? 'no term yet' : `term ${t.term}, primary ${t.primary}`}`);
@@ -393,8 +436,10 @@ export class EtcdClusterObserver implements ClusterService {
   }
 
   async #startWatch(): Promise<void> {
-    const w = await this.#d.port.watch(() => {
-      if (!this.#closed) void this.refresh();
+    const w = await this.#d.port.watch((key) => {
+      // Members publish their status every heartbeat: those come with the periodic reads; a change
+      // of the cluster's own keys (a failover, maintenance, a switchover) is read at once.
+      if (!this.#closed && !key.startsWith('members/')) void this.refresh();
     });
     if (w.ok) this.#watch = w.handle;
     else this.#log.debug({ why: w.why }, 'etcd watch not started; reading every heartbeat meanwhile');

@@ -220,6 +220,13 @@ describe('the witness observes a cluster on etcd (real etcd)', { skip: etcdMissi
     assert.ok(!staleForce.ok);
     assert.match(staleForce.why, /the term record moved since it was read/);
     assert.deepEqual(JSON.parse((await key('term')) ?? 'null'), { term: 2, primary: 'db-b' });
+
+    // The agents are still polled: one that stops answering is reported once, and again when back.
+    await agentA.close();
+    await until(() => w.notified.some((e) => e.type === 'node-unreachable' && e.node === 'db-a'), 10_000, 'db-a reported unreachable');
+    const down = w.notified.find((e) => e.type === 'node-unreachable')!;
+    assert.match(down.detail, /^db-a did not answer 3 consecutive polls \(postgresql unreachable\); it cannot take over meanwhile$/);
+    assert.equal((await w.view()).nodes.find((n) => n.node === 'db-a')?.reachable, false);
   });
 
   test('Given etcd gone, Then the witness says so in its status and keeps serving; it notices etcd back', async (t) => {
