@@ -150,6 +150,14 @@ export interface LbView {
 const cut = (why: string) => (why.length > whyMaxChars ? `${why.slice(0, whyMaxChars - 1)}…` : why);
 const minus = (a: Lsn, b: Lsn): bigint => (a > b ? a - b : 0n);
 
+/** Why the primary of the term is not writable now (the core's role `fenced`). */
+function notWritable(s: AgentState, leaseRemainingMs: number): string {
+  if (s.fence.fenced) return `fenced: ${s.fence.reason ?? 'postgresql refuses writes'}`;
+  // Not fenced yet: the lease just ran out (the fence follows), or a restarted agent awaits its first grant.
+  if (leaseRemainingMs === 0) return `no valid lease for term ${s.durable.term}`;
+  return 'postgresql refuses writes (read-only)';
+}
+
 export function lbView(s: AgentState, lastTickAtMs: number): LbView {
   const st = agentStatus(s);
   const role = st.role;
@@ -164,7 +172,7 @@ export function lbView(s: AgentState, lastTickAtMs: number): LbView {
   else if (!pg.running) notPrimary = 'postgresql is not running';
   else if (!primaryOfTerm) notPrimary = `${self} is ${role}; the primary of term ${d.term} is ${d.primaryOfTerm ?? 'unknown'}`;
   else if (role === 'promoting') notPrimary = 'promoting: postgresql is still in recovery';
-  else if (role === 'fenced') notPrimary = `fenced: ${s.fence.reason ?? (st.leaseRemainingMs === 0 ? `no lease for term ${d.term}` : 'refuses writes')}`;
+  else if (role === 'fenced') notPrimary = notWritable(s, st.leaseRemainingMs);
   else if (s.fenceInFlight !== null) notPrimary = `fencing: ${s.fence.reason ?? 'refusing writes'}`;
   else if (s.switchover !== null) notPrimary = `switching over to ${s.switchover.to}`;
   else if (st.restarting === true) notPrimary = 'a planned restart of postgresql is under way';

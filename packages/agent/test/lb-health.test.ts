@@ -89,6 +89,9 @@ test('a primary that would refuse writes, or soon will, is not /primary: fenced,
   // Fenced (no lease / fenced read-only): role fenced.
   const fenced = primary(0, { fence: { fenced: true, reason: 'lease for term 3 lapsed', restartedAtMs: -Infinity } });
   assert.match(why('primary', fenced)!, /^fenced: lease for term 3 lapsed/);
+  // The lease gone but the fence not started yet, or a restarted agent before its first grant.
+  assert.equal(why('primary', primary(0)), 'no valid lease for term 3');
+  assert.equal(lbView(primary(0), nowMs).role, 'fenced');
   assert.equal(code('read-only', fenced), 503, 'a fenced primary serves no reads either');
   assert.equal(code('readiness', fenced), 503);
   // Fencing: the effect is under way, the server still writable.
