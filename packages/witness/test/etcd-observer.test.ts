@@ -4,16 +4,20 @@
 // as today's events; two witnesses observe at once; the operator's switchover, maintenance and forced
 // failover write their keys with the txn conditions; with etcd gone the witness says so and serves on.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { PROTOCOL_VERSION, parseConfigText, type VoteRequest } from '@pgvip/shared';
 import { EtcdQuorum, type LeaseId } from '@pgvip/agent/quorum/etcd';
 import { etcdMissing, startEtcdCluster, type EtcdCluster } from '../../../test/fixtures/etcd-cluster.js';
+import { freePort } from '../../../test/fixtures/owned-dirs.js';
 import { waitUntil } from '../../../test/fixtures/wait-until.js';
 import type { PgvipEvent } from '../src/events.js';
 import type { ClusterView } from '../src/view.js';
-import { runPgvip, writeFile600 } from './cli-helpers.js';
+import { repoRoot, runPgvip, writeFile600 } from './cli-helpers.js';
 import { agentStatus, emulatedAgent, startDaemon, tempDir, witnessDocument } from './witness-helpers.js';
 
 const TOKEN = 'etcd-observer-token-0123456789';
@@ -140,6 +144,39 @@ describe('the witness observes a cluster on etcd (real etcd)', { skip: etcdMissi
     const reply = w.daemon.observers.get('c1')!.request(vote);
     assert.ok(reply.kind === 'vote-reply' && !reply.granted, JSON.stringify(reply));
     assert.match(reply.reason, /keeps its quorum on etcd/);
+  });
+
+  test('pgvip-witness as a process observes the cluster on etcd, and stops cleanly on SIGTERM', async (t) => {
+    const etcd = await startEtcdCluster(t);
+    const prefix = `/pgvip-wt-${randomBytes(3).toString('hex')}`;
+    const stateDir = tempDir(t, 'pgvip-etcd-witness-');
+    const [listenPort, operatorPort] = [await freePort('127.0.0.1'), await freePort('127.0.0.1')];
+    const doc = witnessDocument({ stateDir, token: TOKEN, timings: {}, listenPort, operatorPort, clusters: [{ name: 'c1', key: null, replication: 'async' }] });
+    (doc.clusters as Record<string, unknown>[])[0]!.quorum = { backend: 'etcd', etcd: { endpoints: etcd.endpoints, prefix } };
+    const file = path.join(stateDir, 'witness.yaml');
+    writeFileSync(file, JSON.stringify(doc));
+    const entry = path.join(repoRoot, 'packages/witness/src/main.ts');
+    const child = spawn(process.execPath, ['--conditions=pgvip-source', '--import', 'tsx', entry, '--config', file], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => void (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => void (out += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    t.after(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    const get = async (): Promise<ClusterView | null> => {
+      const res = await fetch(`http://127.0.0.1:${operatorPort}/api/v1/clusters/c1`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      return res.ok ? (await res.json()) as ClusterView : null;
+    };
+    await until(async () => (await get())?.quorum?.reachable === true, 30_000, `the witness process serving c1 on etcd:\n${out}`);
+
+    await campaign(agentQuorum(t, etcd, prefix), 'db-a');
+    await until(async () => (await get())?.primary === 'db-a', 10_000, 'the process saw db-a take term 1');
+    assert.match(out, /started as an observer of c1 on etcd/);
+
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, out);
+    assert.match(out, /witness stopped/);
   });
 
   test('Given two witnesses on one cluster, Then both observe it, and a command through one shows in the other', async (t) => {
