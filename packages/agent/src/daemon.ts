@@ -24,7 +24,7 @@ import {
   type NodeConfig,
   type TlsMaterial,
 } from '@pgvip/shared';
-import { bootAgent, defaultAgentSettings, leaseValidMs, type AgentSettings } from '@pgvip/shared/core';
+import { bootAgent, defaultAgentSettings, leaseValidMs, quorumOf, type AgentSettings } from '@pgvip/shared/core';
 import { monotonicNow, type MonotonicClock } from './clock.js';
 import { AgentHooks } from './hooks/hooks.js';
 import { createAgentMetrics } from './metrics.js';
@@ -113,6 +113,8 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
     self: me.id,
     peer: peer.id,
     witness: cluster.witness.id,
+    // On etcd the quorum messages go to ETCD_QUORUM_ID, answered from etcd (docs/design.md, Quorum on etcd).
+    quorum: quorumOf(cluster.quorum.backend, cluster.witness.id),
     timings: cluster.timings,
     replication: cluster.replication.mode,
     lagBytesMax: BigInt(cluster.replication.lagBytesMax),
@@ -219,7 +221,7 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
   // On etcd, the core's quorum messages are answered by etcd (docs/design.md, Quorum on etcd). etcd3
   // is loaded only then: a witness cluster's agent does not carry gRPC in its memory.
   const quorum = cluster.quorum.backend === 'etcd'
-    ? await (await import('./quorum/etcd/open.js')).openEtcdAgentQuorum(cluster, settings, settings.witness, logger, clock)
+    ? await (await import('./quorum/etcd/open.js')).openEtcdAgentQuorum(cluster, settings, settings.quorum.id, logger, clock)
     : null;
   const runner = new AgentRunner({
     initial: bootAgent(settings, durable, clock(), boots * 2 ** 32),

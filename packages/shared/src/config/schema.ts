@@ -26,6 +26,7 @@ import { HooksSchema } from './hooks-schema.js';
 import { isLoopbackHost } from './loopback.js';
 import { NotificationsSchema } from './notifications-schema.js';
 import { QuorumSchema } from './quorum-schema.js';
+import { ETCD_QUORUM_ID } from '../core/quorum.js';
 import { RejoinSchema } from './rejoin-schema.js';
 import { postgresParametersSchema } from './postgres-parameters-schema.js';
 import { addComposedIssue, problem } from './problem.js';
@@ -207,6 +208,18 @@ const ClusterObjectSchema = closedObject({
       addComposedIssue(ctx, ['witness', 'id'], problem(`is also the id of nodes[${clash}]`, cluster.witness.id, 'give the witness its own id, e.g. witness'));
     }
   }, whenValidAt(['nodes', '*', 'id'], ['witness', 'id']))
+  .superRefine((cluster, ctx) => {
+    // On etcd the agents address their quorum messages to this id (core/quorum.ts): a node or witness
+    // of that name would receive them in etcd's place.
+    if (cluster.quorum.backend !== 'etcd') return;
+    const reserved = (fix: string) => problem(`is reserved with quorum.backend "etcd": the agents address etcd by it`, ETCD_QUORUM_ID, fix);
+    cluster.nodes.forEach((node, i) => {
+      if (node.id === ETCD_QUORUM_ID) addComposedIssue(ctx, ['nodes', i, 'id'], reserved('give the node another id, e.g. db-a'));
+    });
+    if (cluster.witness.id === ETCD_QUORUM_ID) {
+      addComposedIssue(ctx, ['witness', 'id'], reserved('give the witness another id, e.g. witness (in the witness file\'s id too)'));
+    }
+  }, whenValidAt(['nodes', '*', 'id'], ['witness', 'id'], ['quorum', 'backend']))
   .superRefine((cluster, ctx) => {
     if (cluster.vip.discovery !== 'config') return;
     const why = 'is required when vip.discovery is "config"';

@@ -5,6 +5,7 @@ export * from './execute.js';
 export * from './grantor.js';
 export * from './invariants.js';
 export * from './messages.js';
+export { ETCD_QUORUM_ID, quorumName, quorumOf, type Quorum } from './quorum.js';
 export * from './terms.js';
 export * from './timings.js';
 export * from './witness.js';

@@ -77,5 +77,12 @@ export function witnessStepViolations(before: WitnessState, out: WitnessOutput):
   if (out.state.durable.term < before.durable.term) v.push(`term went down from ${before.durable.term} to ${out.state.durable.term}`);
   if (out.state.durable.votedTerm < before.durable.votedTerm) v.push(`vote went down from term ${before.durable.votedTerm} to ${out.state.durable.votedTerm}`);
   if (out.state.durable !== before.durable && out.persist === null) v.push('changed its durable state without persisting it');
+  if (before.settings.quorum === 'etcd') {
+    // On etcd the witness observes: it never votes, grants a lease or agrees to a sync change.
+    if (out.state.durable.votedTerm !== before.durable.votedTerm) v.push(`voted in term ${out.state.durable.votedTerm} on etcd`);
+    for (const r of out.replies) {
+      if ('granted' in r.msg && r.msg.granted) v.push(`granted ${r.msg.kind} to ${r.to} on etcd`);
+    }
+  }
   return v;
 }

@@ -3,6 +3,7 @@
 // and the witness's first lease grant at once. docs/design.md, Terms, leases, votes.
 
 import { promiseLive } from '../grantor.js';
+import { quorumName } from '../quorum.js';
 import type { VoteReply } from '../messages.js';
 import { termAfter } from '../terms.js';
 import { leaseValidMs } from '../timings.js';
@@ -29,10 +30,10 @@ export function bootstrap(st: Step): void {
   const t = s.settings.timings;
   if (s.campaign !== null && s.nowMs - s.campaign.sentAtMs < t.requestTimeoutMs + t.heartbeatMs) return;
   st.set({ campaign: { term: 1, sentAtMs: s.nowMs } });
-  st.send(s.settings.witness, {
+  st.send(s.settings.quorum.id, {
     ...st.envelope(), term: 1, kind: 'vote-request', lastTerm: 0, lsn: pg.lsn, timeline: pg.timeline,
   });
-  st.because('bootstrapping the cluster: asking the witness for term 1');
+  st.because(`bootstrapping the cluster: asking ${quorumName(s.settings.quorum.backend)} for term 1`);
 }
 
 export function maybeCampaign(st: Step): void {
@@ -63,7 +64,7 @@ export function maybeCampaign(st: Step): void {
     return;
   }
   st.set({ campaign: { term: nextTerm, sentAtMs: s.nowMs } });
-  st.send(s.settings.witness, {
+  st.send(s.settings.quorum.id, {
     ...st.envelope(),
     term: nextTerm,
     kind: 'vote-request',
@@ -71,7 +72,7 @@ export function maybeCampaign(st: Step): void {
     lsn: s.pg?.lsn ?? 0n,
     timeline: s.pg?.timeline ?? 0,
   });
-  st.notify('vote-requested', `asked ${s.settings.witness} for term ${nextTerm}`);
+  st.notify('vote-requested', `asked ${s.settings.quorum.id} for term ${nextTerm}`);
   const cause = primaryReleased ? 'primary released its lease' : `${s.settings.peer} failed ${s.peerFailedChecks} checks`;
   st.because(`asking for the vote for term ${nextTerm}: ${cause}`);
 }

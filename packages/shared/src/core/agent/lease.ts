@@ -56,7 +56,7 @@ export function checkLease(st: Step): void {
   }
 }
 
-/** Ask the witness and the standby for the lease (every heartbeat, and at once after a handover). */
+/** Ask the quorum (witness or etcd) and the standby for the lease (every heartbeat, and at once after a handover). */
 export function renewLease(st: Step): void {
   const s = st.s;
   const pg = s.pg;
@@ -76,13 +76,13 @@ export function renewLease(st: Step): void {
   };
   const sends = [...s.lease.sends, { seq, sentAtMs: s.nowMs, term: s.durable.term }];
   st.set({ lease: { ...s.lease, nextSeq: seq + 1, sends: sends.length > 16 ? sends.slice(-16) : sends } });
-  st.send(s.settings.witness, msg);
+  st.send(s.settings.quorum.id, msg);
   st.send(s.settings.peer, msg);
 }
 
 export function onLeaseReply(st: Step, msg: LeaseReply): void {
   const s = st.s;
-  if (msg.from === s.settings.witness) st.set({ maintenance: msg.maintenance });
+  if (msg.from === s.settings.quorum.id) st.set({ maintenance: msg.maintenance });
   const lease = st.s.lease;
   const sent = lease.sends.find((x) => x.seq === msg.seq);
   const lastRefusal = lease.refusals[msg.from];
@@ -146,7 +146,7 @@ function maybeRelease(st: Step): void {
   if (!s.fence.fenced) return fence(st, s.fence.reason ?? 'local postgresql cannot write');
   const reason = s.fence.reason ?? 'fenced';
   const msg = { ...st.envelope(), kind: 'lease-release' as const, reason, leaseSeq: s.lease.nextSeq - 1 };
-  st.send(s.settings.witness, msg);
+  st.send(s.settings.quorum.id, msg);
   st.send(s.settings.peer, msg);
   st.set({ lease: { ...s.lease, held: null, release: { phase: 'released', term: s.durable.term, atMs: s.nowMs } } });
   st.notify('lease-released', `released lease for term ${s.durable.term}: ${msg.reason}`);

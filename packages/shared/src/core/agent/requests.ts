@@ -3,6 +3,7 @@
 
 import { decideLeaseRequest, decideRelease, grantLease } from '../grantor.js';
 import type { LeaseReply, PeerRequest } from '../messages.js';
+import { quorumName } from '../quorum.js';
 import { termAfter } from '../terms.js';
 import { isPrimaryOfTerm } from './facts.js';
 import { forcePromotion } from './promotion.js';
@@ -38,8 +39,8 @@ export function onRequest(st: Step, msg: PeerRequest, peerLeaseValidMs: number |
       return onRestartRequest(st, msg) ? 'evaluate' : 'answered';
     case 'vote-request':
     case 'sync-update':
-      // Agents do not vote or arbitrate sync; only the witness does.
-      nack(st, msg, `${msg.kind} goes to the witness`);
+      // Agents do not vote or arbitrate sync; only the quorum does.
+      nack(st, msg, `${msg.kind} goes to ${quorumName(st.s.settings.quorum.backend)}`);
       return 'answered';
   }
 }
@@ -128,8 +129,9 @@ function onHandover(st: Step, msg: Req<'handover'>): AfterRequest {
 
 function onManualPromote(st: Step, msg: Req<'manual-promote'>): AfterRequest {
   const s = st.s;
-  // The forced failover is the witness's vote (it persisted it before sending): from anyone else
-  // it would be a term no vote created.
+  // The forced failover is the witness's vote (it persisted it before sending; on etcd, where it
+  // observes, it sends this only once its forced txn moved etcd's term record to this node): from
+  // anyone else it would be a term no vote created.
   if (msg.from !== s.settings.witness) {
     nack(st, msg, `a forced promotion comes from the witness ${s.settings.witness}, not ${msg.from}`);
     return 'answered';

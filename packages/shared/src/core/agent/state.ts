@@ -4,6 +4,7 @@
 
 import type { Effect, EffectKind, FenceMode, StepOutput } from '../actions.js';
 import type { PrimaryReport } from '../eligibility.js';
+import type { Quorum } from '../quorum.js';
 import type { LeasePromise } from '../grantor.js';
 import type { AgentStatus, NodeId, PeerReply, PeerRequest, PgSnapshot } from '../messages.js';
 import type { EffectResult } from '../actions.js';
@@ -29,7 +30,17 @@ export interface AgentSettings {
   readonly cluster: string;
   readonly self: NodeId;
   readonly peer: NodeId;
+  /**
+   * The witness daemon: operators' commands that reach a node come from it (a planned restart, a
+   * forced promotion), on etcd too, where it observes and runs the operator's txns.
+   */
   readonly witness: NodeId;
+  /**
+   * Who holds the quorum (core/quorum.ts): lease and vote requests, releases and sync updates go to
+   * `quorum.id`, and lease replies from it carry the maintenance flag. On the witness backend `id` is
+   * the witness; on etcd it is ETCD_QUORUM_ID, answered by the shell from etcd.
+   */
+  readonly quorum: Quorum;
   readonly timings: Timings;
   readonly replication: 'sync' | 'async';
   readonly lagBytesMax: bigint;
@@ -47,8 +58,10 @@ export interface AgentSettings {
 
 type BaseSettings = Pick<AgentSettings, 'cluster' | 'self' | 'peer' | 'witness' | 'timings'>;
 
+/** `quorum` defaults to the witness named by `witness`. */
 export function defaultAgentSettings(base: BaseSettings & Partial<AgentSettings>): AgentSettings {
   return {
+    quorum: { backend: 'witness', id: base.witness },
     replication: 'sync',
     lagBytesMax: 16n * 1024n * 1024n,
     fencing: 'read-only',

@@ -3,6 +3,7 @@
 // eligible, and must agree before commits stop waiting for a standby that fell behind.
 
 import type { SyncUpdateReply } from '../messages.js';
+import { quorumName } from '../quorum.js';
 import { isPrimaryOfTerm } from './facts.js';
 import type { Step } from './step.js';
 
@@ -35,7 +36,7 @@ export function manageSync(st: Step): void {
   if (pg.standbyInSync) {
     st.set({ sync: { ...s.sync, lostSinceMs: null } });
     if (!s.sync.confirmedAtWitness && askDue) {
-      st.send(s.settings.witness, { ...st.envelope(), kind: 'sync-update', standby: peer, change: 'restore' });
+      st.send(s.settings.quorum.id, { ...st.envelope(), kind: 'sync-update', standby: peer, change: 'restore' });
       st.set({ sync: { ...st.s.sync, requestSentAtMs: s.nowMs } });
     }
     return;
@@ -43,9 +44,9 @@ export function manageSync(st: Step): void {
   const lostSince = s.sync.lostSinceMs ?? s.nowMs;
   st.set({ sync: { ...s.sync, lostSinceMs: lostSince } });
   if (s.nowMs - lostSince >= t.syncDegradeAfterMs && askDue) {
-    st.send(s.settings.witness, { ...st.envelope(), kind: 'sync-update', standby: peer, change: 'degrade' });
+    st.send(s.settings.quorum.id, { ...st.envelope(), kind: 'sync-update', standby: peer, change: 'degrade' });
     st.set({ sync: { ...st.s.sync, requestSentAtMs: s.nowMs } });
-    st.because(`asking the witness to degrade to async: ${peer} not in sync for ${Math.round(s.nowMs - lostSince)} ms`);
+    st.because(`asking ${quorumName(s.settings.quorum.backend)} to degrade to async: ${peer} not in sync for ${Math.round(s.nowMs - lostSince)} ms`);
   }
 }
 
@@ -61,8 +62,9 @@ export function onSyncReply(st: Step, msg: SyncUpdateReply): void {
     // The witness marked the standby ineligible: only now may commits stop waiting for it.
     if (s.inFlight === null) {
       st.effect({ kind: 'set-sync-standby', standby: null });
-      st.notify('sync-degraded', `${s.settings.peer} lost; replication degraded to async with witness agreement`);
-      st.because('degrading to async with the witness\'s agreement');
+      const etcd = s.settings.quorum.backend === 'etcd';
+      st.notify('sync-degraded', `${s.settings.peer} lost; replication degraded to async with ${etcd ? 'etcd\'s' : 'witness'} agreement`);
+      st.because(`degrading to async with ${etcd ? 'etcd' : 'the witness'}'s agreement`);
     }
     st.set({ sync: initialSync });
   } else if (pg.standbyInSync) {

@@ -3,6 +3,7 @@
 
 import { decideLeaseRequest, decideRelease, grantLease } from '../grantor.js';
 import type { LeaseReply, NodeId, PeerReply, PeerRequest } from '../messages.js';
+import { quorumName } from '../quorum.js';
 import type { Step, WitnessState } from './state.js';
 import { adopt } from './term.js';
 import { decideVote } from './vote.js';
@@ -15,6 +16,7 @@ export function onRequest(st: Step, msg: PeerRequest, peerLeaseValidMs: number |
   const reply = (r: PeerReply): void => st.reply(msg.from, r);
   const ack = (accepted: boolean, reason: string) => reply({ ...st.envelope(), kind: 'ack', accepted, reason });
   if (!s.settings.nodes.includes(msg.from)) return ack(false, `${msg.from} is not a member of ${s.settings.cluster}`);
+  if (s.settings.quorum === 'etcd' && refusedOnEtcd(st, msg)) return;
   switch (msg.kind) {
     case 'lease-request':
       return onLeaseRequest(st, msg, peerLeaseValidMs);
@@ -39,6 +41,34 @@ export function onRequest(st: Step, msg: PeerRequest, peerLeaseValidMs: number |
     case 'handover':
     case 'manual-promote':
       return ack(false, `${msg.kind} is not for the witness`);
+  }
+}
+
+/**
+ * On etcd the witness only observes: it never grants, votes or arbitrates sync, whoever asks (an
+ * agent whose file still says witness would otherwise get a second, unrelated quorum). True: refused.
+ */
+function refusedOnEtcd(st: Step, msg: PeerRequest): boolean {
+  const reason = `${quorumName('etcd')} holds the quorum of ${st.s.settings.cluster}; the witness only observes`;
+  const d = st.s.durable;
+  switch (msg.kind) {
+    case 'lease-request':
+      st.reply(msg.from, {
+        ...st.envelope(), kind: 'lease-reply', seq: msg.seq, granted: false, reason, maintenance: d.maintenance,
+        primaryOfTerm: d.primaryOfTerm,
+      });
+      return true;
+    case 'vote-request':
+      st.reply(msg.from, { ...st.envelope(), kind: 'vote-reply', granted: false, reason, primaryOfTerm: d.primaryOfTerm });
+      return true;
+    case 'sync-update':
+      st.reply(msg.from, { ...st.envelope(), kind: 'sync-update-reply', granted: false, reason });
+      return true;
+    case 'lease-release':
+      st.reply(msg.from, { ...st.envelope(), kind: 'ack', accepted: false, reason });
+      return true;
+    default:
+      return false;
   }
 }
 

@@ -8,6 +8,7 @@ import type { StepOutput } from '../actions.js';
 import type { PrimaryReport } from '../eligibility.js';
 import type { LeasePromise } from '../grantor.js';
 import type { AgentStatus, NodeId, PeerReply, PeerRequest } from '../messages.js';
+import type { QuorumBackend } from '../quorum.js';
 import { StepBuilder } from '../step-builder.js';
 import type { Timings } from '../timings.js';
 
@@ -44,6 +45,11 @@ export interface WitnessSettings {
   readonly cluster: string;
   readonly self: NodeId;
   readonly nodes: readonly [NodeId, NodeId];
+  /**
+   * Who holds the cluster's quorum (core/quorum.ts); absent: the witness. On etcd the witness only
+   * observes: it refuses lease and vote requests, releases and sync updates.
+   */
+  readonly quorum?: QuorumBackend;
   readonly timings: Timings;
   readonly replication: 'sync' | 'async';
   readonly lagBytesMax: bigint;
