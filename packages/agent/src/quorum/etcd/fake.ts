@@ -153,14 +153,26 @@ export class FakeEtcd {
     const old = this.#kvs.get(key);
     const createRevision = old?.createRevision ?? this.#revision;
     this.#kvs.set(key, { value, createRevision, modRevision: this.#revision, lease });
-    for (const w of this.#watchers) w(key);
+    this.#tell(key);
+  }
+
+  /**
+   * Watchers hear of a change after the operation that made it, as etcd's watch delivers events of
+   * a committed revision: never in the middle of a txn, when a read would see half of it.
+   */
+  #tell(key: string): void {
+    for (const w of this.#watchers) {
+      queueMicrotask(() => {
+        if (this.#watchers.has(w)) w(key);
+      });
+    }
   }
 
   #delete(key: string, bump = true): void {
     if (!this.#kvs.has(key)) return;
     if (bump) this.#revision += 1;
     this.#kvs.delete(key);
-    for (const w of this.#watchers) w(key);
+    this.#tell(key);
   }
 }
 
