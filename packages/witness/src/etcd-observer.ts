@@ -93,6 +93,11 @@ export class EtcdClusterObserver implements ClusterService {
   #healthAtMs: number | null = null;
   readonly #polled = new Map<NodeId, Polled>();
   #switchoverSeen: { to: string; term: number } | null = null;
+  /**
+   * A switchover asked for later (`at`): held here and written to etcd when due, then checked again
+   * as a switchover asked now. Not durable, like the witness core's: a restart forgets it.
+   */
+  #scheduled: { to: NodeId; by: string; atMs: number; timer: NodeJS.Timeout } | null = null;
   #forcedHere: { to: string; term: number } | null = null;
   #watch: WatchHandle | null = null;
   #watchTriedAtMs: number | null = null;
@@ -125,7 +130,7 @@ export class EtcdClusterObserver implements ClusterService {
   }
 
   get pendingSwitchoverTo(): NodeId | null {
-    return this.#keys?.switchover?.value.to ?? null;
+    return this.#keys?.switchover?.value.to ?? this.#scheduled?.to ?? null;
   }
 
   /** Whether etcd answered the latest read. */
@@ -308,7 +313,9 @@ export class EtcdClusterObserver implements ClusterService {
       // No witness promise on etcd: the leader key's lease is shown in `quorum` instead.
       promiseRemainingMs: 0,
       vip: { address: c.vip.address, mode: c.vip.mode },
-      switchover: k?.switchover == null ? null : { to: k.switchover.value.to, dueInMs: 0 },
+      switchover: k?.switchover != null ? { to: k.switchover.value.to, dueInMs: 0 }
+        : this.#scheduled === null ? null
+          : { to: this.#scheduled.to, dueInMs: Math.max(0, Math.round(this.#scheduled.atMs - now)) },
       restart: null,
       nodes,
       events: this.#d.history.recent(this.name, eventCount),
@@ -354,6 +361,7 @@ export class EtcdClusterObserver implements ClusterService {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
+    if (this.#scheduled !== null) clearTimeout(this.#scheduled.timer);
     await this.#refreshing;
     await this.#watch?.close();
     await this.#d.port.close();
@@ -453,7 +461,6 @@ export class EtcdClusterObserver implements ClusterService {
 
   async #switchover(want: NodeId | null, delayMs: number, by: string): Promise<OperatorResult> {
     const refuse = (message: string): OperatorResult => ({ verdict: { ok: false, message }, sends: NEUTRAL_SENDS });
-    if (delayMs > 0) return refuse(`a scheduled switchover (--at) is not available yet for a cluster on etcd; run it at the time you want`);
     const f = await this.#fresh();
     if ('why' in f) return refuse(f.why);
     const record = f.keys.term;
@@ -464,11 +471,32 @@ export class EtcdClusterObserver implements ClusterService {
     if (f.keys.leader === null) return refuse(`no leader key on etcd: ${primary} does not hold term ${record.value.term} now, so nobody would take the switchover key`);
     const blocker = this.#readiness(to);
     if (blocker !== null) return refuse(blocker);
+    if (delayMs > 0) return this.#schedule(to, delayMs, by);
     const r = await this.#d.port.requestSwitchover({ to, requestedBy: by.slice(0, 128), after: record });
     if (!r.ok) return refuse(`the switchover key was not written: ${r.why}`);
     this.#switchoverSeen = { to, term: record.value.term };
     await this.refresh();
     return { verdict: { ok: true, message: `switchover to ${to} requested: the switchover key names term ${record.value.term} on etcd; ${primary} takes it and hands over` }, sends: NEUTRAL_SENDS };
+  }
+
+  /** Holds a switchover until it is due (a later request replaces it, as in witness mode). */
+  #schedule(to: NodeId, delayMs: number, by: string): OperatorResult {
+    if (this.#scheduled !== null) clearTimeout(this.#scheduled.timer);
+    const timer = setTimeout(() => void this.#due(), delayMs);
+    this.#scheduled = { to, by, atMs: this.#d.clock.monotonicMs() + delayMs, timer };
+    const message = `switchover to ${to} scheduled in ${Math.round(delayMs / 1000)} s: the witness writes the switchover key on etcd then`;
+    return { verdict: { ok: true, message }, sends: NEUTRAL_SENDS };
+  }
+
+  async #due(): Promise<void> {
+    const s = this.#scheduled;
+    if (s === null || this.#closed) return;
+    this.#scheduled = null;
+    const r = await this.#switchover(s.to, 0, s.by);
+    const detail = `scheduled switchover to ${s.to} by ${s.by}: ${r.verdict.ok ? '' : 'refused: '}${r.verdict.message}`;
+    this.#log.info({ term: this.term, ok: r.verdict.ok }, detail);
+    // Written: the switchover event comes when the term moves. Refused: the operator hears of it now.
+    this.record(r.verdict.ok ? 'operator-command' : 'switchover', s.to, detail);
   }
 
   /** Why `node` cannot take a switchover now, from its agent's answer or, failing that, its status on etcd. */
