@@ -232,6 +232,8 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
       names: { [me.id]: me.postgres.applicationName, [peer.id]: peer.postgres.applicationName },
       promoteWaitSeconds: 60,
       ...(slots === undefined ? {} : { slots }),
+      // A switchover's handover is recorded by etcd's txn first; the witness has nothing to record.
+      ...(quorum === null ? {} : { quorumHandover: (term: number, to: string) => quorum.handover(term, to) }),
     },
     peers,
     stateFile,

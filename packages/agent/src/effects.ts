@@ -18,6 +18,11 @@ export interface EffectPorts {
   readonly slots?: SlotNames;
   /** Told when a rejoin fell back from pg_rewind, or from one re-seed method to the next, and why. */
   readonly onReseed?: (detail: string) => void;
+  /**
+   * The quorum's record of a switchover's handover (effect quorum-handover): on etcd the handover
+   * txn, ok only once it committed. Absent: the witness, which has nothing to record.
+   */
+  readonly quorumHandover?: (term: number, to: string) => Promise<{ readonly ok: boolean; readonly detail: string }>;
 }
 
 /** The slot each node streams through, on whichever node is primary (slotNameFor of its application_name). */
@@ -87,6 +92,12 @@ export async function runEffect(id: number, effect: Effect, p: EffectPorts): Pro
         await p.pg.stop('fast');
         await p.pg.start();
         return ok(`postgresql restarted in ${Math.round(performance.now() - startedAt)} ms`);
+      }
+      case 'quorum-handover': {
+        // The witness learns the handed-over term from the nodes' statuses: nothing to wait for.
+        if (p.quorumHandover === undefined) return ok(`the witness records nothing; term ${effect.term + 1} goes to ${effect.to}`);
+        const r = await p.quorumHandover(effect.term, effect.to);
+        return r.ok ? ok(r.detail) : { id, ok: false, detail: r.detail };
       }
       case 'rejoin': {
         const primary = p.endpoints[effect.primary];

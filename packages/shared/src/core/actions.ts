@@ -59,7 +59,15 @@ export type Effect =
    */
   | { readonly kind: 'restart-postgres' }
   /** Rewind (or re-clone) this node and start it as a standby of `primary`. */
-  | { readonly kind: 'rejoin'; readonly primary: NodeId };
+  | { readonly kind: 'rejoin'; readonly primary: NodeId }
+  /**
+   * A switchover's handover, recorded by the quorum before the standby hears of it: as the primary
+   * of `term`, make the quorum name `to` for `term + 1`. On etcd the handover txn
+   * (EtcdQuorumBridge.handover(term, to)); ok only once it committed (an unknown outcome is read back
+   * before it is reported). On the witness there is nothing to record: done at once, ok. Failed: the
+   * switchover aborts and this node stays primary of `term`.
+   */
+  | { readonly kind: 'quorum-handover'; readonly term: number; readonly to: NodeId };
 
 export type EffectKind = Effect['kind'];
 

@@ -24,7 +24,7 @@ import { onRequest } from './agent/requests.js';
 import { onRestartDone, progressRestart, restartFenced, restartObserved } from './agent/restart.js';
 import type { AgentDurable, AgentInput, AgentOutput, AgentSettings, AgentState, WriteProbe } from './agent/state.js';
 import { Step } from './agent/step.js';
-import { fenceDoneForSwitchover, progressSwitchover } from './agent/switchover.js';
+import { fenceDoneForSwitchover, onQuorumHandoverDone, progressSwitchover } from './agent/switchover.js';
 import { initialSync, manageSync, onSyncReply, onSyncStandbySet } from './agent/sync.js';
 import { adoptTerm } from './agent/term.js';
 import { checkVip, initialVip, isVipEffect, onVipEffectDone, vipAfterUnfenced, vipPipeline } from './agent/vip.js';
@@ -251,6 +251,7 @@ function onEffectDone(st: Step, r: EffectResult): void {
   if (f.kind === 'rejoin') onRejoinDone(st, r);
   if (f.kind === 'restart-postgres') onRestartDone(st, r);
   if (isVipEffect(f.kind)) onVipEffectDone(st, f.kind, r);
+  if (f.kind === 'quorum-handover') return onQuorumHandoverDone(st, r);
   if (!r.ok) {
     st.because(`${f.kind} failed: ${r.detail}; will retry`);
     return;

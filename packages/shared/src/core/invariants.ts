@@ -42,6 +42,10 @@ export function agentInvariantViolations(s: AgentState): string[] {
   if (s.switchover !== null && d.primaryOfTerm !== self) {
     out.push(`runs a switchover to ${s.switchover.to} but is not primary of term ${d.term}`);
   }
+  // A switchover hands over only what its quorum recorded: the handing-over step is its effect in flight.
+  if (s.switchover?.step === 'handing-over' && s.inFlight?.kind !== 'quorum-handover') {
+    out.push(`hands term ${d.term + 1} over to ${s.switchover.to} without a quorum-handover in flight`);
+  }
   const forced = s.promotion.forcedTerm;
   if (forced !== null && forced > d.term) out.push(`forced promotion for term ${forced}, above its durable term ${d.term}`);
   if (s.fenceInFlight !== null && s.fenceInFlight.kind !== 'fence') out.push(`a ${s.fenceInFlight.kind} runs in the fence slot`);
@@ -56,6 +60,11 @@ export function agentStepViolations(before: AgentState, out: AgentOutput): strin
   const changed = out.state.durable !== before.durable;
   const persisted = out.persist !== null;
   if (changed && !persisted) v.push('changed its durable state without persisting it');
+  // The handover message only after the quorum recorded it (agent/switchover.ts).
+  const handover = out.sends.find((x) => x.msg.kind === 'handover');
+  if (handover !== undefined && before.switchover?.step !== 'handing-over') {
+    v.push(`sent a handover of term ${handover.msg.term} to ${handover.to} that its quorum had not recorded`);
+  }
   return v;
 }
 

@@ -1,9 +1,19 @@
 // A planned switchover, run by the primary:
 //
-//   request ──► fencing ──(fenced: final LSN)──► catching-up ──(standby replayed it)──► handover
-//      either step, after switchoverTimeoutMs: aborted, and the primary resumes
+//   request ──► fencing ──(fenced: final LSN)──► catching-up ──(standby replayed it)──► handing-over
+//     ──(quorum-handover done: the quorum records term + 1 for the standby)──► handover of term + 1
+//   fencing or catching-up, after switchoverTimeoutMs: aborted, and the primary resumes; so does a
+//   handing-over whose quorum-handover failed (the quorum still names this node for its term)
+//
+// The quorum records the handover before the standby hears of it: on etcd the handover txn must
+// commit first, or the standby would hold term + 1 while etcd's term record still said this term,
+// and its take of the leader key would fail. The witness has nothing to record (it learns the term
+// from the nodes' statuses), so its shell reports the effect done at once. docs/design.md, Quorum
+// on etcd.
 
+import type { EffectResult } from '../actions.js';
 import type { Handover, Lsn, NodeId, PeerRequest } from '../messages.js';
+import { quorumName } from '../quorum.js';
 import { termAfter, termBoundReached } from '../terms.js';
 import { agentRole, isPrimaryOfTerm } from './facts.js';
 import { fence } from './fence.js';
@@ -13,7 +23,9 @@ import { enterTerm } from './term.js';
 
 export type SwitchoverState =
   | { readonly step: 'fencing'; readonly to: NodeId; readonly startedAtMs: number }
-  | { readonly step: 'catching-up'; readonly to: NodeId; readonly startedAtMs: number; readonly finalLsn: Lsn };
+  | { readonly step: 'catching-up'; readonly to: NodeId; readonly startedAtMs: number; readonly finalLsn: Lsn }
+  /** The quorum-handover effect (pipeline slot) is in flight; no timeout: its outcome decides. */
+  | { readonly step: 'handing-over'; readonly to: NodeId; readonly startedAtMs: number; readonly finalLsn: Lsn };
 
 type SwitchoverRequest = Extract<PeerRequest, { kind: 'switchover-request' }>;
 
@@ -60,7 +72,9 @@ export function fenceDoneForSwitchover(st: Step, finalLsn: Lsn): void {
 export function progressSwitchover(st: Step): void {
   const s = st.s;
   const sw = s.switchover;
-  if (sw === null) return;
+  // Handing over waits for the quorum's answer even past the timeout: a handover the quorum may
+  // have recorded cannot be taken back by resuming.
+  if (sw === null || sw.step === 'handing-over') return;
   if (s.nowMs - sw.startedAtMs > s.settings.switchoverTimeoutMs) {
     st.set({ switchover: null });
     st.because(`switchover to ${sw.to} timed out; resuming as primary`);
@@ -70,15 +84,37 @@ export function progressSwitchover(st: Step): void {
   if (sw.step !== 'catching-up') return;
   const peer = s.peer;
   if (peer === null || peer.term !== s.durable.term || !peer.pg.inRecovery || peer.pg.replayLsn < sw.finalLsn) return;
-  // The standby has replayed everything we ever wrote: hand the next term over (old primary + new
-  // primary form the majority for it; the witness learns it from their statuses: a lease request
-  // teaches no term).
+  // The pipeline slot is free once the effect before (a VIP check, a sync setting) finished.
+  if (s.inFlight !== null) return;
+  // The standby has replayed everything we ever wrote: the quorum records the next term first.
+  st.set({ switchover: { ...sw, step: 'handing-over' } });
+  st.effect({ kind: 'quorum-handover', term: s.durable.term, to: sw.to });
   const term = s.durable.term + 1;
+  st.because(`switchover: ${sw.to} replayed our final LSN; ${quorumName(s.settings.quorum.backend)} records term ${term} for it first`);
+}
+
+/** The quorum-handover effect finished: hand the next term over, or abort the switchover. */
+export function onQuorumHandoverDone(st: Step, r: EffectResult): void {
+  const s = st.s;
+  const sw = s.switchover;
+  // The switchover ended meanwhile (a newer term learned): nothing is handed over.
+  if (sw === null || sw.step !== 'handing-over') return;
+  const term = s.durable.term + 1;
+  if (!r.ok) {
+    // As a switchover that timed out: the quorum still names us, so we resume; the fence stays until
+    // a valid lease (the renewals start again) lets us unfence.
+    st.set({ switchover: null });
+    st.because(`switchover to ${sw.to} aborted: ${quorumName(s.settings.quorum.backend)} did not record term ${term}: ${r.detail}; resuming as primary`);
+    st.notify('switchover', `switchover to ${sw.to} aborted: the handover of term ${term} was not recorded: ${r.detail}`);
+    return;
+  }
+  // Old primary + new primary form the majority for the next term; the witness learns it from their
+  // statuses (a lease request teaches no term), etcd has recorded it.
   enterTerm(st, { term, primaryOfTerm: sw.to });
   const msg: Handover = {
     ...st.envelope(), kind: 'handover', to: sw.to, finalLsn: sw.finalLsn, timeline: s.pg?.timeline ?? 0,
   };
   st.send(sw.to, msg);
   st.notify('switchover', `handed term ${term} over to ${sw.to} at ${sw.finalLsn}`);
-  st.because(`switchover: ${sw.to} replayed our final LSN; handing over term ${term}`);
+  st.because(`switchover: handing over term ${term} to ${sw.to}`);
 }
