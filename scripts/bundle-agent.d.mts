@@ -16,7 +16,7 @@ export interface BundleStats {
   readonly chunkBytes: number;
 }
 export const agentEntry: string;
-/** Packages left to node_modules. */
+/** Packages the bundle leaves to node_modules, which the release must ship. */
 export const externalPackages: readonly string[];
 /** The directory beside the entry's file that holds its chunks. */
 export const chunkDir: string;

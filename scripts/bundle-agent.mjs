@@ -237,8 +237,10 @@ function builtinsPlugin(stats) {
   };
 }
 
-/** Packages left to node_modules (see the header): pg's optional native binding, never installed; etcd3. */
-export const externalPackages = ['pg-native', 'etcd3'];
+/** Packages the bundle leaves to node_modules (see the header), which the release must ship. */
+export const externalPackages = ['etcd3'];
+/** pg's optional native binding: required only if asked for, never installed. */
+const optionalPackages = ['pg-native'];
 
 /** The directory, next to the entry's output file, that holds the chunks of its dynamic imports. */
 export const chunkDir = 'chunks';
@@ -278,7 +280,7 @@ export async function bundleForNode({ entry, outfile }) {
       // Workspace packages from their sources; dist-es (the "module" field) is what tree-shakes.
       conditions: ['pgvip-source'],
       mainFields: ['module', 'main'],
-      external: externalPackages,
+      external: [...externalPackages, ...optionalPackages],
       // Bundled CommonJS that requires Node built-ins needs a real require in an ES module.
       banner: { js: "import { createRequire as __pgvipCreateRequire } from 'node:module';\nconst require = __pgvipCreateRequire(import.meta.url);" },
       minifyWhitespace: true,

@@ -28,7 +28,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseCommandLine } from './cli-args.mjs';
 import { ensureNodeRuntime, installNodeRuntime, nodePackageName, pinnedNode } from './node-runtime.mjs';
 
@@ -134,6 +134,15 @@ export function buildRelease({ out, build, arch = process.arch, archInName = fal
     // there, so a runtime dependency declared as a devDependency fails the release instead of a host.
     // (A release for another architecture is checked with this machine's node.)
     run(arch === process.arch ? nodeBin : process.execPath, ['--input-type=module', '-e', "await import('@pgvip/agent'); await import('@pgvip/witness');"], tree);
+    // The agent's bundle leaves some packages to node_modules (etcd3, which reads its .proto files at
+    // load): load each as the bundle resolves it, from packages/agent/dist.
+    const loadExternals = [
+      "import { createRequire } from 'node:module'; import { pathToFileURL } from 'node:url';",
+      `const { externalPackages } = await import(${JSON.stringify(pathToFileURL(path.join(repoRoot, 'scripts/bundle-agent.mjs')).href)});`,
+      "const from = createRequire(pathToFileURL('packages/agent/dist/main.js'));",
+      'for (const name of externalPackages) await import(pathToFileURL(from.resolve(name)).href);',
+    ].join('\n');
+    run(arch === process.arch ? nodeBin : process.execPath, ['--input-type=module', '-e', loadExternals], tree);
 
     const tarball = path.join(out, `${name}${archInName ? `-linux-${arch}` : ''}.tar.gz`);
     // Owner root and sorted names: the archive does not leak the build user and lists files stably.
