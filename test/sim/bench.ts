@@ -1,18 +1,19 @@
 // `npm run bench:sim`: throughput of the simulator and the failover times and false failovers the
-// real core produces at default timings. Writes bench/results/sim.json.
+// real core produces at default timings, on the witness and on etcd (etcd.ts). Writes
+// bench/results/sim.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { defaultTimings } from '@pgvip/shared/core';
 import { parseCommandLine } from '../../scripts/cli-args.mjs';
 import { runParallel } from './parallel.js';
 import { Rng } from './rng.js';
-import { baseSchedule, type Fault, type Host, type Schedule } from './schedule.js';
-import { runSchedule } from './world.js';
+import { baseSchedule, type Backend, type Fault, type Host, type Schedule } from './schedule.js';
+import { runSchedule, runScheduleAsync } from './world.js';
 
 parseCommandLine({
   usage: `usage: npm run bench:sim
   the simulator's throughput, and the failover times and false failovers of the real core at default
-  timings; writes bench/results/sim.json. Environment: PGVIP_BENCH_RUNS (runs per scenario, default 200),
+  timings, on the witness and on etcd; writes bench/results/sim.json. Environment: PGVIP_BENCH_RUNS (runs per scenario, default 200),
   PGVIP_BENCH_SCHEDULES (schedules for the throughput, default 2000)`,
 });
 
@@ -44,11 +45,11 @@ function variedSchedule(
   return { schedule, faultAt };
 }
 
-function failoverTimes(fault: (at: number) => Fault[]): number[] {
+async function failoverTimes(fault: (at: number) => Fault[], backend: Backend = 'witness'): Promise<number[]> {
   const out: number[] = [];
   for (let seed = 1; seed <= RUNS; seed++) {
-    const { schedule, faultAt } = variedSchedule(seed, fault);
-    const r = runSchedule(schedule);
+    const { schedule, faultAt } = variedSchedule(seed, fault, { backend });
+    const r = await runScheduleAsync(schedule);
     if (r.violations.length > 0) throw new Error(`seed ${seed}: ${r.violations[0]}`);
     const ack = r.acks.find((a) => a.t >= faultAt && a.node === 'db-b');
     if (ack === undefined) throw new Error(`seed ${seed}: no failover`);
@@ -88,11 +89,19 @@ function falseFailovers(): { runs: number; false_failovers: number } {
 const t0 = performance.now();
 const bulk = await runParallel(1_000_000, THROUGHPUT_SCHEDULES);
 const seconds = (performance.now() - t0) / 1000;
-console.log(`throughput: ${bulk.runs} schedules in ${seconds.toFixed(1)} s (${bulk.failures.length} violations)`);
-const hostLoss = stats(failoverTimes((at) => [{ kind: 'crash-host', at, node: 'db-a', downMs: 25_000 }]));
+const witnessRuns = bulk.runs - bulk.etcdRuns;
+console.log(`throughput: ${bulk.runs} schedules in ${seconds.toFixed(1)} s (${bulk.failures.length} violations; ` +
+  `${witnessRuns} on the witness, ${bulk.etcdRuns} on etcd)`);
+const hostLossFault = (at: number): Fault[] => [{ kind: 'crash-host', at, node: 'db-a', downMs: 25_000 }];
+const pgCrashFault = (at: number): Fault[] => [{ kind: 'kill-pg', at, node: 'db-a', downMs: 25_000 }];
+const hostLoss = stats(await failoverTimes(hostLossFault));
 console.log('host loss', hostLoss);
-const pgCrash = stats(failoverTimes((at) => [{ kind: 'kill-pg', at, node: 'db-a', downMs: 25_000 }]));
+const pgCrash = stats(await failoverTimes(pgCrashFault));
 console.log('postgresql crash', pgCrash);
+const etcdHostLoss = stats(await failoverTimes(hostLossFault, 'etcd'));
+console.log('host loss on etcd', etcdHostLoss);
+const etcdPgCrash = stats(await failoverTimes(pgCrashFault, 'etcd'));
+console.log('postgresql crash on etcd', etcdPgCrash);
 const flaky = falseFailovers();
 console.log('flaky networks', flaky);
 const result = {
@@ -103,8 +112,17 @@ const result = {
   throughput_violations: bulk.failures.length,
   // The throughput's schedules are the bulk test's: a quarter of them on random valid timings.
   throughput_random_timings_runs: bulk.randomTimingsRuns,
+  // About half of them on etcd; CPU per run on each backend.
+  throughput_etcd_runs: bulk.etcdRuns,
+  cpu_ms_per_run: {
+    witness: Number((bulk.cpuMs.witness / Math.max(1, witnessRuns)).toFixed(1)),
+    etcd: Number((bulk.cpuMs.etcd / Math.max(1, bulk.etcdRuns)).toFixed(1)),
+  },
   host_loss_failover_ms: hostLoss,
   pg_crash_failover_ms: pgCrash,
+  // The same faults with the quorum on etcd (three members at etcd's defaults, one per host; the
+  // lost host takes its member along, and when that member led etcd the new leader extends the key).
+  etcd: { host_loss_failover_ms: etcdHostLoss, pg_crash_failover_ms: etcdPgCrash },
   false_failovers: flaky.false_failovers,
   flaky_runs: flaky.runs,
   targets: { host_loss_p50_ms: 5000, host_loss_max_ms: 8000, pg_crash_p50_ms: 2000, false_failovers: 0 },

@@ -1,6 +1,8 @@
 // Goal: the real core keeps every invariant (checker.ts; docs/design.md, "The simulator") and
 // converges after healing, over at least 10 000 seeded random fault schedules of 60+ simulated
-// seconds each, a quarter of them on random valid timings (random-timings.ts).
+// seconds each, a quarter of them on random valid timings (random-timings.ts), about half of them on
+// etcd (etcd.ts, with etcd's own faults added; the agents' real EtcdQuorumBridge answers their quorum
+// messages) and the rest on the witness.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -15,18 +17,24 @@ const FIRST_SEED = Number(process.env.PGVIP_SIM_FIRST_SEED ?? 1);
 
 test(`the simulator finds no violation in ${SCHEDULES} random schedules`, { timeout: 60 * 60_000 }, async () => {
   const r = await runParallel(FIRST_SEED, SCHEDULES);
-  console.log(`simulation: ${r.runs} schedules (${r.randomTimingsRuns} on random valid timings), ` +
+  const witnessRuns = r.runs - r.etcdRuns;
+  const perRun = (ms: number, n: number) => `${n > 0 ? (ms / n).toFixed(1) : '-'} ms CPU each`;
+  console.log(`simulation: ${r.runs} schedules (${r.randomTimingsRuns} on random valid timings; ` +
+    `${witnessRuns} on the witness, ${perRun(r.cpuMs.witness, witnessRuns)}; ` +
+    `${r.etcdRuns} on etcd, ${perRun(r.cpuMs.etcd, r.etcdRuns)}), ` +
     `${r.failures.length} violations (${Math.round(r.simulatedMs / 1000)} simulated seconds)`);
   if (r.failures.length > 0) {
-    const first = r.failures[0]!;
-    // Shrink the first failure with fast-check (on its timings) to the shortest schedule that still breaks.
-    const timings = first.timings;
+    // Shrink the first failure on the witness with fast-check (on its timings) to the shortest
+    // schedule that still breaks (the arbitrary draws witness schedules only).
+    const first = r.failures.find((f) => f.backend === 'witness');
+    const timings = first?.timings;
     const holds = (s: Schedule) => runSchedule(s, timings ? { timings } : {}).violations.length === 0;
-    const shrunk = fc.check(fc.property(scheduleArb, holds), { seed: first.seed, numRuns: 50, endOnFailure: true });
+    const shrunk = first === undefined ? null
+      : fc.check(fc.property(scheduleArb, holds), { seed: first.seed, numRuns: 50, endOnFailure: true });
     const detail = r.failures.slice(0, 5).map((f) =>
-      `  seed ${f.seed}${f.timings ? ` (${describeTimings(f.timings)})` : ''}: ${f.violations[0]}` +
+      `  seed ${f.seed} on ${f.backend}${f.timings ? ` (${describeTimings(f.timings)})` : ''}: ${f.violations[0]}` +
       ` (replay: npm run sim -- --seed ${f.seed})`).join('\n');
-    const shrinkNote = shrunk.failed ? `\nshrunk counterexample: ${JSON.stringify(shrunk.counterexample)}` : '';
+    const shrinkNote = shrunk?.failed === true ? `\nshrunk counterexample: ${JSON.stringify(shrunk.counterexample)}` : '';
     assert.fail(`${r.failures.length} schedules broke an invariant:\n${detail}${shrinkNote}`);
   }
   assert.ok(r.runs >= SCHEDULES);
@@ -34,5 +42,8 @@ test(`the simulator finds no violation in ${SCHEDULES} random schedules`, { time
   if (SCHEDULES >= 1000) {
     const share = r.randomTimingsRuns / r.runs;
     assert.ok(share > 0.2 && share < 0.3, `${r.randomTimingsRuns} of ${r.runs} on random timings`);
+    // About half (ETCD_SHARE) on each backend.
+    const etcd = r.etcdRuns / r.runs;
+    assert.ok(etcd > 0.4 && etcd < 0.6, `${r.etcdRuns} of ${r.runs} on etcd`);
   }
 });

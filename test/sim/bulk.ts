@@ -1,35 +1,47 @@
 // Runs a range of seeded random schedules; used by the bulk test (in worker threads) and the bench.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Timings } from '@pgvip/shared/core';
-import { randomSchedule } from './generate.js';
-import { runSchedule } from './world.js';
+import { randomBackendSchedule } from './generate.js';
+import type { Backend } from './schedule.js';
+import { runScheduleAsync } from './world.js';
 
 export interface BulkResult {
   readonly runs: number;
   readonly simulatedMs: number;
   /** Each failing seed, with its timings when they were random ones. */
-  readonly failures: { seed: number; violations: string[]; timings?: Timings }[];
+  readonly failures: { seed: number; violations: string[]; timings?: Timings; backend: Backend }[];
   /** How many of the runs were on random valid timings. */
   readonly randomTimingsRuns: number;
+  /** How many of the runs were on etcd (the rest on the witness). */
+  readonly etcdRuns: number;
+  /** CPU time of the runs on each backend, ms. */
+  readonly cpuMs: Readonly<Record<Backend, number>>;
 }
 
-export function runRange(firstSeed: number, count: number): BulkResult {
+export async function runRange(firstSeed: number, count: number): Promise<BulkResult> {
   const failures: BulkResult['failures'] = [];
   let simulatedMs = 0;
   let randomTimingsRuns = 0;
+  let etcdRuns = 0;
+  const cpuMs = { witness: 0, etcd: 0 };
   for (let seed = firstSeed; seed < firstSeed + count; seed++) {
-    const schedule = randomSchedule(seed);
-    const r = runSchedule(schedule);
+    const schedule = randomBackendSchedule(seed);
+    const backend = schedule.backend ?? 'witness';
+    const before = process.cpuUsage().user;
+    const r = await runScheduleAsync(schedule);
+    cpuMs[backend] += (process.cpuUsage().user - before) / 1000;
     simulatedMs += schedule.endMs;
     if (schedule.timings !== undefined) randomTimingsRuns++;
+    if (backend === 'etcd') etcdRuns++;
     if (r.violations.length > 0) {
-      failures.push({ seed, violations: r.violations, ...(schedule.timings ? { timings: schedule.timings } : {}) });
+      const timings = schedule.timings ? { timings: schedule.timings } : {};
+      failures.push({ seed, backend, violations: r.violations, ...timings });
     }
   }
-  return { runs: count, simulatedMs, failures, randomTimingsRuns };
+  return { runs: count, simulatedMs, failures, randomTimingsRuns, etcdRuns, cpuMs };
 }
 
 if (parentPort !== null && workerData !== null && typeof workerData === 'object' && 'firstSeed' in workerData) {
   const { firstSeed, count } = workerData as { firstSeed: number; count: number };
-  parentPort.postMessage(runRange(firstSeed, count));
+  parentPort.postMessage(await runRange(firstSeed, count));
 }

@@ -145,6 +145,10 @@ export class Checker {
       }
     }
   }
+  /** On etcd, a txn moved the term record to `term` (a campaign, a handover): a term a vote created (I7). */
+  termCreated(term: number): void {
+    this.#createdTerms.add(term);
+  }
   /** I2: a grant is only ever given in the grantor's current term, never to a lower one. */
   reply(h: Host, msg: PeerReply): void {
     if ((msg.kind === 'lease-reply' || msg.kind === 'vote-reply') && msg.granted && msg.term < this.#maxTermSeen[h]) {

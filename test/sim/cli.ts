@@ -3,16 +3,17 @@
 // `npm run sim -- --rewrite-golden` rewrites the golden transcripts under test/sim/testdata/.
 import { rewriteGolden } from './golden.js';
 import { parseCommandLine, usageError } from '../../scripts/cli-args.mjs';
-import { randomFaultSchedule, randomSchedule, withForgedLeaseRequests } from './generate.js';
+import { randomBackendSchedule, randomFaultSchedule, withForgedLeaseRequests } from './generate.js';
 import { describeTimings } from './random-timings.js';
 import { scenarios } from './scenarios.js';
-import { describeFault } from './schedule.js';
-import { runSchedule } from './world.js';
+import { describeFault, type Schedule } from './schedule.js';
+import { runScheduleAsync } from './world.js';
 
 const usage = `usage: npm run sim -- [--seed N] [--scenario NAME] [--quiet] [--default-timings] [--forged] [--list]
-                      [--rewrite-golden]
+                      [--backend witness|etcd] [--rewrite-golden]
   --seed N          the seed of the random fault schedule (default 1); a quarter of the seeds run on
-                    random valid timings, as in the bulk run of npm test
+                    random valid timings and about half on etcd, as in the bulk run of npm test
+  --backend B       run the schedule on the witness or on etcd, whichever the seed drew
   --default-timings run the seed's faults on the default timings (as the golden transcripts do)
   --forged          the seed's schedule with three forged lease requests on top (as forged.test.ts runs it)
   --scenario NAME   replay a named fault scenario (--list shows them) instead of a random schedule
@@ -29,6 +30,7 @@ const { values } = parseCommandLine({
     'default-timings': { type: 'boolean', default: false },
     forged: { type: 'boolean', default: false },
     list: { type: 'boolean', default: false },
+    backend: { type: 'string' },
     'rewrite-golden': { type: 'boolean', default: false },
   },
 });
@@ -47,7 +49,10 @@ const seed = Number(values.seed);
 if (!Number.isSafeInteger(seed)) {
   usageError(usage, `--seed must be an integer (got ${values.seed})`);
 }
-let schedule;
+if (values.backend !== undefined && values.backend !== 'witness' && values.backend !== 'etcd') {
+  usageError(usage, `--backend must be witness or etcd (got ${values.backend})`);
+}
+let schedule: Schedule;
 if (values.scenario !== undefined) {
   const sc = scenarios[values.scenario];
   if (sc === undefined) {
@@ -58,13 +63,14 @@ if (values.scenario !== undefined) {
 } else {
   if (values.forged && values['default-timings']) usageError(usage, '--forged and --default-timings do not combine');
   if (values.forged) schedule = withForgedLeaseRequests(seed);
-  else schedule = values['default-timings'] ? randomFaultSchedule(seed) : randomSchedule(seed);
+  else schedule = values['default-timings'] ? randomFaultSchedule(seed) : randomBackendSchedule(seed);
 }
+if (values.backend !== undefined) schedule = { ...schedule, backend: values.backend };
 const rates = JSON.stringify(schedule.clockRates);
-console.log(`seed ${seed}, ${schedule.replication} replication, clock rates ${rates}`);
+console.log(`seed ${seed} on ${schedule.backend ?? 'witness'}, ${schedule.replication} replication, clock rates ${rates}`);
 if (schedule.timings !== undefined) console.log(describeTimings(schedule.timings));
 for (const f of schedule.faults) console.log(`  at ${(f.at / 1000).toFixed(3)} s: ${describeFault(f)}`);
-const r = runSchedule(schedule, { transcript: !values.quiet });
+const r = await runScheduleAsync(schedule, { transcript: !values.quiet });
 if (!values.quiet) for (const line of r.transcript) console.log(line);
 const acked = r.acks.length;
 const promotions = r.promotions.map((p) => `${p.node}@${(p.t / 1000).toFixed(2)}s(term ${p.term})`).join(', ') ||

@@ -40,6 +40,21 @@ export class SimClock {
     }
     this.t = endMs;
   }
+  /**
+   * runUntil for runs with async parts (the etcd bridge): after each event that settled a promise
+   * (`woken` says so, and resets), the continuations it woke run to the end — one macrotask turn
+   * drains every microtask — before the next event, at the same simulated instant.
+   */
+  async runUntilAsync(endMs: number, woken: () => boolean): Promise<void> {
+    for (;;) {
+      const e = this.#q.pop();
+      if (e === undefined || e.at > endMs) break;
+      this.t = e.at;
+      e.fn();
+      while (woken()) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    this.t = endMs;
+  }
 }
 
 export interface HostState {

@@ -3,11 +3,12 @@ import type { PeerReply, PeerRequest } from '@pgvip/shared/core';
 import type { Checker } from './checker.js';
 import type { Hosts, SimClock } from './clock.js';
 import type { Ec2 } from './ec2.js';
+import type { EtcdCluster } from './etcd.js';
 import type { Network } from './network.js';
 import type { Nodes } from './nodes.js';
 import type { Postgres } from './postgres.js';
 import type { RngStreams } from './rng.js';
-import { describeFault, type DbNode, type Fault, type Host } from './schedule.js';
+import { describeFault, HOSTS, type DbNode, type Fault, type Host } from './schedule.js';
 
 export interface FaultTargets {
   readonly clock: SimClock;
@@ -19,11 +20,14 @@ export interface FaultTargets {
   readonly nodes: Nodes;
   readonly check: Checker;
   readonly log: (who: string, text: string) => void;
+  /** The etcd cluster when the schedule runs on etcd. */
+  readonly etcd: EtcdCluster | null;
 }
 
 export function applyFault(w: FaultTargets, f: Fault): void {
   const { clock, hosts, net, pg, nodes } = w;
   w.log('FAULT', describeFault(f));
+  if (w.etcd !== null && applyOnEtcd(w, w.etcd, f)) return;
   switch (f.kind) {
     case 'partition':
       return net.cut(f.a, f.b, f.oneWay, f.durMs);
@@ -86,6 +90,12 @@ export function applyFault(w: FaultTargets, f: Fault): void {
       return;
     case 'forge-lease-request':
       return forgeLeaseRequest(w, f.to, f.from, f.ahead);
+    case 'etcd-crash':
+    case 'etcd-isolate-leader':
+    case 'etcd-quorum-loss':
+    case 'etcd-cut-agent':
+    case 'etcd-slow':
+      return w.log('FAULT', 'no etcd in this run: nothing happens');
     case 'planned-restart': {
       const primary = nodes.witnessPrimary();
       if (primary === null) return;
@@ -93,6 +103,63 @@ export function applyFault(w: FaultTargets, f: Fault): void {
       pg.pg[node].plannedRestart = { takesMs: f.restartMs, fails: f.fails };
       return nodes.operator({ kind: 'restart', node, timeoutMs: f.timeoutMs, by: 'sim' });
     }
+  }
+}
+
+/**
+ * What a fault does differently on etcd; false when it does what it does on the witness. The witness
+ * host runs only its etcd member there: its process is the member, and host faults (crash, pause,
+ * isolation, partitions, loss, delay) reach the member through the host and the network.
+ */
+function applyOnEtcd(w: FaultTargets, etcd: EtcdCluster, f: Fault): boolean {
+  const later = (ms: number, fn: () => void) => w.clock.after(ms, fn);
+  switch (f.kind) {
+    case 'crash-agent':
+      if (f.node !== 'witness') return false;
+      etcd.crash('witness');
+      later(f.downMs, () => etcd.restart('witness'));
+      return true;
+    case 'crash-host':
+      etcd.crash(f.node);
+      // After the host is up again (the common handling, below, brings it up at the same instant).
+      later(f.downMs, () => later(0, () => etcd.restart(f.node)));
+      return false;
+    case 'etcd-crash':
+      etcd.crash(f.node);
+      later(f.downMs, () => etcd.restart(f.node));
+      return true;
+    case 'etcd-isolate-leader': {
+      const l = etcd.isolateLeader(f.durMs);
+      w.log('FAULT', l === null ? 'etcd has no leader to isolate' : `etcd's leader is on ${l}`);
+      return true;
+    }
+    case 'etcd-quorum-loss': {
+      const first = etcd.leader() ?? 'witness';
+      const second = HOSTS.find((h) => h !== first)!;
+      etcd.freeze(first, f.durMs);
+      etcd.freeze(second, f.durMs);
+      return true;
+    }
+    case 'etcd-cut-agent':
+      etcd.cutClient(f.node, f.durMs);
+      return true;
+    case 'etcd-slow':
+      etcd.slowReplies(f.node, f.extraMs, f.durMs);
+      return true;
+    case 'switchover':
+      w.nodes.etcdSwitchover();
+      return true;
+    case 'maintenance':
+      etcd.setMaintenance(true);
+      later(f.durMs, () => etcd.setMaintenance(false));
+      return true;
+    case 'planned-restart':
+    case 'forge-lease-request':
+      // Both come from (or go to) the witness daemon, which the etcd runs leave out.
+      w.log('FAULT', 'not modelled on etcd: nothing happens');
+      return true;
+    default:
+      return false;
   }
 }
 

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { defaultTimings, type Timings } from '@pgvip/shared/core';
 import { randomValidTimings } from './random-timings.js';
 import { Rng } from './rng.js';
-import { DB_NODES, HOSTS, type Ec2FaultKind, type Fault, type Host, type Schedule } from './schedule.js';
+import { DB_NODES, HOSTS, type Backend, type Ec2FaultKind, type Fault, type Host, type Schedule } from './schedule.js';
 
 const HEAL_AT = 60_000;
 const END = 85_000;
@@ -133,4 +133,40 @@ export function withForgedLeaseRequests(seed: number): Schedule {
     ahead: rng.chance(0.25) ? 'max-safe-integer' : rng.int(1, 3),
   }));
   return { ...s, faults: [...s.faults, ...forged].sort((x, y) => x.at - y.at) };
+}
+
+/** The share of the bulk run's schedules that run on etcd instead of the witness. */
+export const ETCD_SHARE = 0.5;
+
+/**
+ * The schedule of `seed` in the bulk run: randomSchedule(seed) (its faults and timings unchanged), on
+ * the witness or, for ETCD_SHARE of the seeds, on etcd with up to three of etcd's own faults added.
+ * Both draws come from a stream of their own.
+ */
+export function randomBackendSchedule(seed: number): Schedule {
+  const s = randomSchedule(seed);
+  const rng = new Rng(seed ^ 0x0e7c_d016);
+  const backend: Backend = rng.next() < ETCD_SHARE ? 'etcd' : 'witness';
+  if (backend === 'witness') return s;
+  const extra = Array.from({ length: rng.int(0, 3) }, () => etcdFault(rng, s.healAtMs));
+  return { ...s, backend, faults: [...s.faults, ...extra].sort((x, y) => x.at - y.at) };
+}
+
+/** One of etcd's faults, ending before `healAtMs`. */
+function etcdFault(rng: Rng, healAtMs: number): Fault {
+  const at = rng.int(3_000, 50_000);
+  const durMs = Math.min(rng.int(200, 15_000), healAtMs - at);
+  const node = DB_NODES[rng.int(0, 1)]!;
+  switch (rng.int(0, 4)) {
+    case 0:
+      return { kind: 'etcd-crash', at, node: HOSTS[rng.int(0, 2)]!, downMs: durMs };
+    case 1:
+      return { kind: 'etcd-isolate-leader', at, durMs };
+    case 2:
+      return { kind: 'etcd-quorum-loss', at, durMs };
+    case 3:
+      return { kind: 'etcd-cut-agent', at, node, durMs };
+    default:
+      return { kind: 'etcd-slow', at, node, extraMs: rng.int(10, 400), durMs };
+  }
 }

@@ -6,6 +6,8 @@
 import {
   agentStatus,
   defaultAgentSettings,
+  ETCD_QUORUM_ID,
+  quorumOf,
   actionsOf,
   executeStep,
   type OutputPorts,
@@ -33,6 +35,8 @@ import {
 import type { Checker, ClusterView } from './checker.js';
 import type { Hosts, SimClock } from './clock.js';
 import type { Ec2 } from './ec2.js';
+import type { EtcdCluster } from './etcd.js';
+import { EtcdAgentShell } from './etcd-shell.js';
 import type { Network } from './network.js';
 import type { Postgres } from './postgres.js';
 import type { RngStreams } from './rng.js';
@@ -70,7 +74,16 @@ export interface NodesDeps {
   readonly check: Checker;
   readonly view: ClusterView;
   readonly transcript: Transcript;
+  /** The etcd cluster when the schedule runs on etcd (the agents' quorum messages go to it, not to the witness). */
+  readonly etcd: EtcdCluster | null;
+  /** A bridge promise settled or started: the world runs its continuations before the next event. */
+  readonly wake: () => void;
+  /** A planted etcd-shell bug (variants.ts). */
+  readonly etcdBug?: EtcdBug;
 }
+
+/** Bugs planted in the simulated etcd shell (variants.ts). */
+export type EtcdBug = 'validity-from-keepalive-reply';
 
 export class Nodes {
   readonly agents: Record<DbNode, AgentProc>;
@@ -78,6 +91,10 @@ export class Nodes {
   readonly notifications: { t: number; host: Host; event: string; detail: string }[] = [];
   readonly #agentSettings: Record<DbNode, AgentSettings>;
   readonly #witnessSettings: WitnessSettings;
+  /** On etcd: each agent process's shell (a new one per process), null while none runs. */
+  readonly #shells: Record<DbNode, EtcdAgentShell | null> = { 'db-a': null, 'db-b': null };
+  /** On etcd: until when (its own clock) each agent counts the validity etcd's latest grant gave it, per term. */
+  readonly #etcdValid: Record<DbNode, { term: number; untilMs: number } | null> = { 'db-a': null, 'db-b': null };
   /**
    * Every sim node runs the same timings, so the grantors' lease-length check always passes; it
    * is exercised on every request.
@@ -90,6 +107,7 @@ export class Nodes {
     const settings = (self: DbNode): AgentSettings =>
       defaultAgentSettings({
         cluster: 'sim', self, peer: other(self), witness: 'witness', timings: t, replication: sched.replication,
+        ...(d.etcd === null ? {} : { quorum: quorumOf('etcd', 'witness') }),
       });
     this.#agentSettings = { 'db-a': settings('db-a'), 'db-b': settings('db-b') };
     this.#witnessSettings = {
@@ -118,7 +136,9 @@ export class Nodes {
 
   start(): void {
     for (const n of DB_NODES) this.#startAgent(n);
-    this.#startWitness();
+    // On etcd the witness host runs only its etcd member: the witness daemon observes, and the
+    // simulator leaves it out (nothing it does there bears on safety).
+    if (this.d.etcd === null) this.#startWitness();
   }
   #log(who: string, text: string): void {
     this.d.transcript.log(who, text);
@@ -137,6 +157,8 @@ export class Nodes {
     proc.state = this.d.cores.bootAgent(this.#agentSettings[n], proc.disk, clock.local(n), proc.inc * 2 ** 32);
     this.#log(n, `agent started (term ${proc.disk.term}, primary ${proc.disk.primaryOfTerm})`);
     const inc = proc.inc;
+    if (this.d.etcd !== null) this.#shells[n] = this.#newShell(n, inc, this.d.etcd);
+    this.#etcdValid[n] = null;
     clock.after(rngs.get(`boot ${n}`).int(0, 50), () => hosts.run(n, () => this.#agentTick(n, inc)));
   }
   #agentAlive(n: DbNode, inc: number): boolean {
@@ -293,6 +315,9 @@ export class Nodes {
   }
   #send(from: Host, inc: number, to: Host, msg: PeerRequest): void {
     const { clock } = this.d;
+    if (this.d.etcd !== null && (to as string) === ETCD_QUORUM_ID && from !== 'witness') {
+      return this.#askEtcd(from, inc, msg);
+    }
     this.d.net.exchange<PeerReply>(
       from,
       to,
@@ -340,14 +365,105 @@ export class Nodes {
         return this.d.ec2.moveVip(n, e.term, e.budgetMs, finish);
       case 'verify-vip':
         return this.d.ec2.verifyVip(n, finish);
-      case 'quorum-handover':
+      case 'quorum-handover': {
+        const shell = this.#shells[n];
         // The witness has nothing to record: its shell reports the handover done at once.
-        return finish(0, () => ({ ok: true, detail: `term ${e.term + 1} goes to ${e.to}` }));
+        if (shell === null) return finish(0, () => ({ ok: true, detail: `term ${e.term + 1} goes to ${e.to}` }));
+        // On etcd: the bridge's handover txn (etcd-shell.ts), done when etcd answered.
+        return shell.handover(e.term, e.to, (r) => {
+          this.#stepAgent(n, inc, { kind: 'effect-done', nowMs: clock.local(n), result: { id, ok: r.ok, detail: r.detail } });
+        });
+      }
       default:
         if (!this.d.pg.effect(n, e, finish, () => this.agents[n].disk.term)) {
           throw new Error(`the simulator has no model of effect ${e.kind}`);
         }
     }
+  }
+
+  // --- etcd ----------------------------------------------------------------------------------------
+
+  #newShell(n: DbNode, inc: number, etcd: EtcdCluster): EtcdAgentShell {
+    return new EtcdAgentShell({
+      etcd, clock: this.d.clock, hosts: this.d.hosts, node: n, alive: () => this.#agentAlive(n, inc), wake: this.d.wake,
+      timings: this.d.timings, replication: this.d.sched.replication,
+      failed: (what, err) => this.d.check.violation(`etcd shell of ${n}: ${what} threw ${String(err)}`),
+    });
+  }
+  /** On etcd: the core's message to its quorum goes through this process's shell (the bridge). */
+  #askEtcd(n: DbNode, inc: number, msg: PeerRequest): void {
+    const shell = this.#shells[n];
+    if (shell === null || !this.#agentAlive(n, inc)) return;
+    shell.ask(msg, (reply) => {
+      if (this.d.etcdBug === 'validity-from-keepalive-reply') this.#restamp(n, reply, shell.port.keepAliveAnsweredAtMs);
+      const campaign = this.agents[n].state?.campaign ?? null;
+      this.#stepAgent(n, inc, { kind: 'reply', nowMs: this.d.clock.local(n), msg: reply });
+      this.#noteEtcdGrant(n, reply, campaign?.sentAtMs ?? null);
+    });
+  }
+  /**
+   * What the core counts from etcd's grant: a renewal from its request's send (as the core recorded
+   * it), a won vote from the campaign's send. Checked when etcd's lease ends (etcdKeyExpired).
+   */
+  #noteEtcdGrant(n: DbNode, reply: PeerReply, campaignSentAtMs: number | null): void {
+    const s = this.agents[n].state;
+    let sentAtMs: number | null = null;
+    if (s === null) return;
+    if (reply.kind === 'lease-reply' && reply.granted) {
+      sentAtMs = s.lease.sends.find((x) => x.seq === reply.seq && x.term === s.durable.term)?.sentAtMs ?? null;
+    } else if (reply.kind === 'vote-reply' && reply.granted) {
+      sentAtMs = campaignSentAtMs;
+    }
+    if (sentAtMs === null || s.durable.term !== reply.term || s.durable.primaryOfTerm !== n) return;
+    const untilMs = sentAtMs + leaseValidMs(this.d.timings);
+    const known = this.#etcdValid[n];
+    if (known === null || known.term !== reply.term || known.untilMs < untilMs) {
+      this.#etcdValid[n] = { term: reply.term, untilMs };
+    }
+  }
+  /**
+   * I1 on etcd (docs/design.md, Quorum on etcd): a holder's validity from etcd's grant ends before
+   * etcd deletes its key. The key of `node` for `term` went with its lease's expiry now.
+   */
+  etcdKeyExpired(node: string, term: number): void {
+    if (node !== 'db-a' && node !== 'db-b') return;
+    const valid = this.#etcdValid[node];
+    if (this.agents[node].state === null || valid === null || valid.term !== term) return;
+    const leftMs = valid.untilMs - this.d.clock.local(node);
+    if (leftMs > 0) {
+      this.d.check.violation(
+        `I1: etcd's lease of ${node}'s leader key for term ${term} ran out while ${node} counts etcd's grant valid ` +
+        `for ${Math.round(leftMs)} ms more`,
+      );
+    }
+  }
+  /** The planted bug: the granted request counts as sent when the keepalive's answer arrived. */
+  #restamp(n: DbNode, reply: PeerReply, atMs: number): void {
+    const s = this.agents[n].state;
+    if (s === null || reply.kind !== 'lease-reply' || !reply.granted) return;
+    const sends = s.lease.sends.map((x) => (x.seq === reply.seq ? { ...x, sentAtMs: Math.max(x.sentAtMs, atMs) } : x));
+    this.agents[n].state = { ...s, lease: { ...s.lease, sends } };
+  }
+  /**
+   * On etcd, the operator's switchover: the request reaches the primary as its shell hands it to the
+   * core after taking the switchover key (agent-quorum.ts; the key and its watch are not modelled).
+   * The shell looks every four heartbeats, on the node that is primary by its own state.
+   */
+  etcdSwitchover(triesLeft = 10): void {
+    const { clock, hosts, timings } = this.d;
+    for (const n of DB_NODES) {
+      const s = this.agents[n].state;
+      if (s === null || hosts.crashed(n) || hosts.paused(n) || s.durable.primaryOfTerm !== n) continue;
+      if (agentStatus({ ...s, nowMs: clock.local(n) }).role !== 'primary') continue;
+      const msg: PeerRequest = {
+        v: 1, cluster: 'sim', term: s.durable.term, from: ETCD_QUORUM_ID, kind: 'switchover-request', to: other(n),
+      };
+      return this.serve(n, msg, (r) => {
+        const verdict = r.kind === 'ack' ? `${r.accepted ? 'accepted' : 'refused'}: ${r.reason}` : r.kind;
+        this.#log('operator', `switchover (etcd) on ${n}: ${verdict}`);
+      });
+    }
+    if (triesLeft > 0) clock.after(4 * timings.heartbeatMs, () => this.etcdSwitchover(triesLeft - 1));
   }
 
   // --- crashes -----------------------------------------------------------------------------------
@@ -366,7 +482,7 @@ export class Nodes {
   restart(h: Host): void {
     if (this.d.hosts.crashed(h)) return;
     if (h === 'witness') {
-      if (this.witness.state === null) this.#startWitness();
+      if (this.witness.state === null && this.d.etcd === null) this.#startWitness();
     } else if (this.agents[h].state === null) {
       this.#startAgent(h);
     }

@@ -30,5 +30,10 @@ export async function runParallel(
     simulatedMs: results.reduce((a, r) => a + r.simulatedMs, 0),
     failures: results.flatMap((r) => r.failures),
     randomTimingsRuns: results.reduce((a, r) => a + r.randomTimingsRuns, 0),
+    etcdRuns: results.reduce((a, r) => a + r.etcdRuns, 0),
+    cpuMs: {
+      witness: results.reduce((a, r) => a + r.cpuMs.witness, 0),
+      etcd: results.reduce((a, r) => a + r.cpuMs.etcd, 0),
+    },
   };
 }

@@ -66,7 +66,24 @@ export type Fault =
   | {
     readonly kind: 'forge-lease-request'; readonly at: number; readonly to: Host; readonly from: DbNode;
     readonly ahead: number | 'max-safe-integer';
+  }
+  // --- etcd's own faults (schedules on the etcd backend; etcd.ts) ---
+  /** The etcd member on `node` is killed (kill -9) and started again after downMs, its data kept. */
+  | { readonly kind: 'etcd-crash'; readonly at: number; readonly node: Host; readonly downMs: number }
+  /** Whichever member leads etcd then is cut from the other members and from every client. */
+  | { readonly kind: 'etcd-isolate-leader'; readonly at: number; readonly durMs: number }
+  /** etcd loses its quorum: two members (the leader among them) are frozen (SIGSTOP) for durMs. */
+  | { readonly kind: 'etcd-quorum-loss'; readonly at: number; readonly durMs: number }
+  /** The agent on `node` is cut from every etcd member (their client port), not from its peer. */
+  | { readonly kind: 'etcd-cut-agent'; readonly at: number; readonly node: DbNode; readonly durMs: number }
+  /** etcd's answers to the agent on `node` arrive extraMs later. */
+  | {
+    readonly kind: 'etcd-slow'; readonly at: number; readonly node: DbNode; readonly extraMs: number;
+    readonly durMs: number;
   };
+
+/** Where the agents' quorum lives: the witness daemon (default) or a three-member etcd. */
+export type Backend = 'witness' | 'etcd';
 
 export interface Schedule {
   readonly seed: number;
@@ -84,6 +101,8 @@ export interface Schedule {
   readonly bootstrap?: boolean;
   /** The timings every node runs (default: defaultTimings); part of the schedule so a seed replays them. */
   readonly timings?: Timings;
+  /** The quorum backend (default: the witness). */
+  readonly backend?: Backend;
 }
 
 export function baseSchedule(seed: number, faults: Fault[] = [], patch: Partial<Schedule> = {}): Schedule {
@@ -132,6 +151,16 @@ export function describeFault(f: Fault): string {
       return `operator: restart the ${f.node} (takes ${f.restartMs} ms${f.fails ? ', then fails to start' : ''}; hold at most ${f.timeoutMs} ms)`;
     case 'veto-promote':
       return `the before-promote hook on ${f.node} vetoes every promotion for ${f.durMs} ms`;
+    case 'etcd-crash':
+      return `kill the etcd member on ${f.node} for ${f.downMs} ms`;
+    case 'etcd-isolate-leader':
+      return `isolate etcd's leader for ${f.durMs} ms`;
+    case 'etcd-quorum-loss':
+      return `etcd loses its quorum (two members frozen) for ${f.durMs} ms`;
+    case 'etcd-cut-agent':
+      return `cut the agent on ${f.node} from etcd for ${f.durMs} ms`;
+    case 'etcd-slow':
+      return `etcd answers ${f.node} ${f.extraMs} ms late for ${f.durMs} ms`;
     case 'forge-lease-request':
       return `a key holder sends ${f.to} a lease request from ${f.from} for ${f.ahead === 'max-safe-integer' ? 'term 2^53 − 1' : `the newest term + ${f.ahead}`}`;
   }

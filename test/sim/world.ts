@@ -9,9 +9,10 @@ import { bootAgent, bootWitness, defaultTimings, stepAgent, stepWitness, type Ti
 import { Checker, holdsWriteAuthority, type ClusterView } from './checker.js';
 import { Hosts, SimClock } from './clock.js';
 import { Ec2 } from './ec2.js';
+import { EtcdCluster } from './etcd.js';
 import { applyFault } from './faults.js';
 import { Network } from './network.js';
-import { Nodes } from './nodes.js';
+import { Nodes, type EtcdBug } from './nodes.js';
 import { Postgres, type AckRecord, type PromotionRecord } from './postgres.js';
 import { RngStreams } from './rng.js';
 import type { DbNode, Host, Schedule } from './schedule.js';
@@ -41,6 +42,8 @@ export interface RunOptions {
    * what the readable lines leave out (every grant, every send) and show where a change begins.
    */
   readonly digestEveryMs?: number;
+  /** A bug planted in the simulated etcd shell (variants.ts); only etcd runs have one. */
+  readonly etcdBug?: EtcdBug;
 }
 
 export interface RunResult {
@@ -70,6 +73,9 @@ class World implements ClusterView {
   readonly ec2: Ec2;
   readonly pg: Postgres;
   readonly nodes: Nodes;
+  readonly etcd: EtcdCluster | null;
+  /** An etcd bridge promise settled or started in the current event (runAsync drains them). */
+  #woken = false;
   readonly log = (who: string, text: string): void => this.transcript.log(who, text);
 
   constructor(readonly sched: Schedule, opts: RunOptions) {
@@ -88,9 +94,20 @@ class World implements ClusterView {
       clock: this.clock, hosts: this.hosts, rngs: this.rngs, net: this.net, check, log: this.log,
       routed: () => this.ec2.routed, replication: sched.replication, writeProbeTimeoutMs: timings.writeProbeTimeoutMs,
     });
+    this.etcd = sched.backend === 'etcd'
+      ? new EtcdCluster({
+        clock: this.clock, hosts: this.hosts, net: this.net, rngs: this.rngs, check, log: this.log,
+        replication: sched.replication, leaseMs: timings.leaseMs, bootstrap,
+        leaderKeyExpired: (node, term) => this.nodes.etcdKeyExpired(node, term),
+      })
+      : null;
     this.nodes = new Nodes({
       sched, timings, cores: opts.cores ?? realCores, clock: this.clock, hosts: this.hosts, rngs: this.rngs,
-      net: this.net, pg: this.pg, ec2: this.ec2, check, view: this, transcript: this.transcript,
+      net: this.net, pg: this.pg, ec2: this.ec2, check, view: this, transcript: this.transcript, etcd: this.etcd,
+      wake: () => {
+        this.#woken = true;
+      },
+      ...(opts.etcdBug === undefined ? {} : { etcdBug: opts.etcdBug }),
     }, LAG_BYTES_MAX);
   }
 
@@ -110,11 +127,28 @@ class World implements ClusterView {
   }
 
   run(): RunResult {
-    const s = this.sched;
+    if (this.etcd !== null) throw new Error('a run on etcd is async: use runScheduleAsync');
+    this.#start();
+    this.clock.runUntil(this.sched.endMs);
+    return this.#result();
+  }
+  async runAsync(): Promise<RunResult> {
+    this.#start();
+    await this.clock.runUntilAsync(this.sched.endMs, () => {
+      const woken = this.#woken;
+      this.#woken = false;
+      return woken;
+    });
+    return this.#result();
+  }
+  #start(): void {
+    this.etcd?.start();
     this.nodes.start();
     this.pg.start();
-    for (const f of s.faults) this.clock.at(f.at, () => applyFault(this, f));
-    this.clock.runUntil(s.endMs);
+    for (const f of this.sched.faults) this.clock.at(f.at, () => applyFault(this, f));
+  }
+  #result(): RunResult {
+    const s = this.sched;
     this.transcript.end();
     const finalPrimary = this.check.converged(this, s.endMs - s.healAtMs);
     return {
@@ -131,6 +165,13 @@ class World implements ClusterView {
   }
 }
 
+/** One run on the witness backend (synchronous). */
 export function runSchedule(s: Schedule, opts: RunOptions = {}): RunResult {
   return new World(s, opts).run();
+}
+
+/** One run on either backend: on etcd the agents' real bridge is async (nodes.ts, etcd-shell.ts). */
+export function runScheduleAsync(s: Schedule, opts: RunOptions = {}): Promise<RunResult> {
+  const w = new World(s, opts);
+  return w.etcd === null ? Promise.resolve(w.run()) : w.runAsync();
 }

@@ -1,0 +1,73 @@
+// The agent's shell on etcd, in the simulator: the core's messages to its quorum (ETCD_QUORUM_ID) go
+// through the daemon's REAL etcd route, EtcdAgentQuorum (packages/agent/src/quorum/etcd/agent-quorum.ts:
+// one call at a time, a lease request that finds one waiting dropped) and its EtcdQuorumBridge
+// (bridge.ts), over a port in simulated time (etcd-port.ts); the switchover's quorum-handover effect
+// runs the route's handover txn. Its member-status and switchover-key loops (start()) run on timers
+// and are not modelled. One shell per agent process: a restarted agent starts with a new bridge that
+// knows no lease.
+//
+// The bridge is async; the simulator is not. Every promise here settles inside a simulator event
+// (an answer or a deadline), and the world runs the continuations it wakes (world.ts, runAsync)
+// before the next event, at the same simulated instant: a seed still replays the same run.
+import { pino } from 'pino';
+import { ETCD_QUORUM_ID, type NodeId, type PeerReply, type PeerRequest, type Timings } from '@pgvip/shared/core';
+import { EtcdAgentQuorum } from '../../packages/agent/src/quorum/etcd/agent-quorum.js';
+import type { Hosts, SimClock } from './clock.js';
+import type { EtcdCluster } from './etcd.js';
+import { SimEtcdPort } from './etcd-port.js';
+import type { DbNode } from './schedule.js';
+
+export interface EtcdShellDeps {
+  readonly etcd: EtcdCluster;
+  readonly clock: SimClock;
+  readonly hosts: Hosts;
+  readonly node: DbNode;
+  readonly alive: () => boolean;
+  readonly wake: () => void;
+  readonly timings: Timings;
+  readonly replication: 'sync' | 'async';
+  /** A bridge call threw (a bug in the bridge or the port): the checker reports it. */
+  readonly failed: (what: string, err: unknown) => void;
+}
+
+/** The route logs nothing in the simulator (its messages are the transcript's business). */
+const silent = pino({ level: 'silent' });
+
+export class EtcdAgentShell {
+  readonly port: SimEtcdPort;
+  readonly #route: EtcdAgentQuorum;
+
+  constructor(private readonly d: EtcdShellDeps) {
+    this.port = new SimEtcdPort({
+      etcd: d.etcd, clock: d.clock, hosts: d.hosts, node: d.node, alive: d.alive, wake: d.wake,
+      timeoutMs: d.timings.requestTimeoutMs,
+    });
+    this.#route = new EtcdAgentQuorum(this.port, {
+      cluster: 'sim', self: d.node, quorumId: ETCD_QUORUM_ID, timings: d.timings, replication: d.replication,
+      logger: silent, clock: () => d.clock.local(d.node),
+    });
+  }
+
+  /** The core sent `msg` to its quorum; `deliver` gets etcd's answer as the reply the core takes. */
+  ask(msg: PeerRequest, deliver: (reply: PeerReply) => void): void {
+    this.#run(msg.kind, this.#route.ask(msg), (r) => {
+      if (r !== null) deliver(r);
+    });
+  }
+
+  /** The quorum-handover effect: the handover txn, as the holder of `term`, naming `to` for term + 1. */
+  handover(term: number, to: NodeId, done: (r: { readonly ok: boolean; readonly detail: string }) => void): void {
+    this.#run('handover', this.#route.handover(term, to), done);
+  }
+
+  #run<T>(what: string, run: Promise<T>, then: (r: T) => void): void {
+    // The route chains the call behind the one before: it starts in a continuation.
+    this.d.wake();
+    run.then(
+      (r) => this.d.hosts.run(this.d.node, () => {
+        if (this.d.alive()) then(r);
+      }),
+      (err: unknown) => this.d.failed(what, err),
+    );
+  }
+}
