@@ -18,13 +18,16 @@ import {
   createVerifier,
   loadKey,
   readSecretFile,
+  quorumTimingsOf,
   type AgentConfig,
   type ClusterConfig,
   type ClusterKey,
   type NodeConfig,
   type TlsMaterial,
 } from '@pgvip/shared';
-import { bootAgent, defaultAgentSettings, leaseValidMs, quorumOf, type AgentSettings } from '@pgvip/shared/core';
+import {
+  bootAgent, defaultAgentSettings, leaseValidMs, quorumOf, timingWarnings, type AgentSettings,
+} from '@pgvip/shared/core';
 import { monotonicNow, type MonotonicClock } from './clock.js';
 import { AgentHooks } from './hooks/hooks.js';
 import { createAgentMetrics } from './metrics.js';
@@ -120,6 +123,10 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
     lagBytesMax: BigInt(cluster.replication.lagBytesMax),
     fencing: cluster.fencing.mode,
   });
+  // Safe timings that work against the cluster (on etcd: a leader change longer than the lease allows).
+  for (const warning of timingWarnings(cluster.timings, quorumTimingsOf(cluster.quorum))) {
+    logger.warn({ timings: cluster.timings }, warning);
+  }
 
   let key: ClusterKey | null = null;
   if (cluster.auth.disabled) {

@@ -28,6 +28,7 @@ test('Given an etcd block, Then endpoints get etcd\'s client port when they name
       endpoints: ['https://10.0.1.11:2379', 'https://etcd-2.internal:2389', 'https://10.0.2.20:2379'],
       prefix: '/pgvip',
       tls: { caFile: '/etc/pgvip/etcd/ca.crt' },
+      electionTimeoutMs: 1000,
     },
   });
   // Kept while the witness still decides, so that doctor can check it before a move.

@@ -18,6 +18,7 @@ export {
   etcdEndpointsMax,
   parseEtcdEndpoint,
   quorumBackends,
+  quorumTimingsOf,
   type EtcdConfig,
   type QuorumBackend,
   type QuorumConfig,

@@ -9,7 +9,8 @@
 // `pgvip doctor` checks it, so it can be prepared and checked while the cluster still runs on the
 // witness.
 import { z } from 'zod';
-import { absolutePath, closedObject, host, listOf, oneOf } from './fields.js';
+import { etcdDefaultElectionTimeoutMs, type QuorumTimings } from '../core/timings.js';
+import { absolutePath, closedObject, durationMs, host, listOf, oneOf } from './fields.js';
 import { isLoopbackHost } from './loopback.js';
 import { addComposedIssue, problem } from './problem.js';
 import { whenValidAt } from './when-valid.js';
@@ -105,6 +106,9 @@ const EtcdSchema = closedObject({
   passwordFile: absolutePath('/etc/pgvip/etcd/password')
     .optional()
     .describe('File holding the etcd user\'s password (mode 0600, owned by the daemon\'s user on each host). Requires user.'),
+  electionTimeoutMs: durationMs(100, 60_000)
+    .default(etcdDefaultElectionTimeoutMs)
+    .describe('The etcd members\' --election-timeout (etcd\'s default 1000); pgvip does not set it, it checks the timings against it. A leader change costs up to two of it without renewals: when that is longer than the lease validity minus a heartbeat, the agents warn at start (the primary then keeps its lease through the standby alone). etcd also raises a lease TTL to 1.5 of it, which slows a failover after host loss.'),
 })
   .superRefine((etcd, ctx) => {
     const seen = new Map<string, number>();
@@ -157,3 +161,10 @@ export const QuorumSchema = closedObject({
 
 export type QuorumConfig = z.output<typeof QuorumSchema>;
 export type EtcdConfig = NonNullable<QuorumConfig['etcd']>;
+
+/** What the core's timing checks need of the quorum block (timingViolations, timingWarnings, takeoverAfterMs). */
+export function quorumTimingsOf(q: QuorumConfig): QuorumTimings {
+  return q.backend === 'etcd'
+    ? { backend: 'etcd', electionTimeoutMs: q.etcd?.electionTimeoutMs ?? etcdDefaultElectionTimeoutMs }
+    : { backend: 'witness' };
+}

@@ -1,7 +1,10 @@
 // Renders docs/configuration.md from the schema itself, so the reference cannot drift from what
 // the loader accepts: field tables come from walking the zod schemas, the timing figures from the
 // core's own defaults and derivations. A test compares the file with this output.
-import { defaultTimings, leaseValidMs, promiseMs, vipMoveRoomMs } from '../core/timings.js';
+import {
+  defaultTimings, etcdDefaultElectionTimeoutMs, etcdExpirySweepMs, etcdMinLeaseMarginMs, leaseValidMs, promiseMs,
+  takeoverAfterMs, vipMoveRoomMs,
+} from '../core/timings.js';
 import { notificationEvents } from './events.js';
 import { AgentConfigSchema, ClusterConfigSchema, WitnessConfigSchema } from './schema.js';
 import { walkSchema, type FieldRow, type Stops } from './schema-walk.js';
@@ -38,6 +41,7 @@ function timingSection(): string {
   const detection = t.failureChecks * t.heartbeatMs;
   const renewalBudget = 2 * t.heartbeatMs + t.requestTimeoutMs;
   const cutSlack = valid - flappingCutMs - t.heartbeatMs;
+  const etcdTakeover = Math.round(takeoverAfterMs(t, { backend: 'etcd', electionTimeoutMs: etcdDefaultElectionTimeoutMs }));
   return `## Timings: the inequalities and why the defaults are what they are
 
 All durations are milliseconds on the monotonic clock of the node that measures them; wall-clock
@@ -70,7 +74,12 @@ standby then asks for the vote, persists the new term, promotes PostgreSQL (a fe
 moves the VIP (an EC2 call and \`ip addr add\`, a few hundred ms): about ${(promise / 1000).toFixed(1)} s + promote + VIP
 ≈ 4 s from host loss to the first write through the VIP, against a target of 5 s (median).
 When only PostgreSQL dies, its own agent notices within writeProbeFailures (${t.writeProbeFailures}) probes, fences
-and releases its lease, so the vote does not wait for the promise at all.
+and releases its lease, so the vote does not wait for the promise at all. On etcd
+(\`quorum.backend: etcd\`) the campaign also waits for the leader key to go: its TTL, ⌈L / 1 s⌉ on the
+etcd leader's clock, plus etcd's ${etcdExpirySweepMs} ms expiry sweep, ${etcdTakeover} ms in all, about
+${((etcdTakeover - promise) / 1000).toFixed(1)} s more. There the margin m must also be ≥ ρ·L·(1−ρ)/(1+ρ) (${etcdMinLeaseMarginMs(t).toFixed(1)} ms),
+since etcd keeps no margin of its own, and the agents warn at start when two etcd election timeouts
+(\`quorum.etcd.electionTimeoutMs\`) exceed the lease validity minus a heartbeat (docs/design.md, "Quorum on etcd").
 
 **No false failover.**
 

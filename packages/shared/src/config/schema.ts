@@ -27,11 +27,12 @@ import { isLoopbackHost } from './loopback.js';
 import { NotificationsSchema } from './notifications-schema.js';
 import { QuorumSchema } from './quorum-schema.js';
 import { ETCD_QUORUM_ID } from '../core/quorum.js';
+import { etcdTimingViolations } from '../core/timings.js';
 import { RejoinSchema } from './rejoin-schema.js';
 import { postgresParametersSchema } from './postgres-parameters-schema.js';
 import { addComposedIssue, problem } from './problem.js';
 import { closestMatch } from './suggest.js';
-import { TimingsSchema } from './timings-schema.js';
+import { TimingsSchema, timingIssueKind } from './timings-schema.js';
 import { OperatorTlsSchema, PeerTlsSchema } from './tls-schema.js';
 import { whenValidAt } from './when-valid.js';
 
@@ -220,6 +221,13 @@ const ClusterObjectSchema = closedObject({
       addComposedIssue(ctx, ['witness', 'id'], reserved('give the witness another id, e.g. witness (in the witness file\'s id too)'));
     }
   }, whenValidAt(['nodes', '*', 'id'], ['witness', 'id'], ['quorum', 'backend']))
+  .superRefine((cluster, ctx) => {
+    // etcd keeps no margin of its own: the lease margin must cover it (core/timings.ts).
+    if (cluster.quorum.backend !== 'etcd') return;
+    for (const violation of etcdTimingViolations(cluster.timings)) {
+      addComposedIssue(ctx, ['timings', violation.field], violation.message, timingIssueKind);
+    }
+  }, whenValidAt(['timings'], ['quorum', 'backend']))
   .superRefine((cluster, ctx) => {
     if (cluster.vip.discovery !== 'config') return;
     const why = 'is required when vip.discovery is "config"';

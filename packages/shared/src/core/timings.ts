@@ -83,6 +83,52 @@ export function promiseMs(t: Timings): number {
   return t.leaseMs * (1 + t.maxDriftRatio) + t.leaseMarginMs;
 }
 
+/**
+ * What the timings are checked against besides themselves: the quorum's backend, and on etcd the etcd
+ * members' election timeout (their --election-timeout; pgvip does not set it).
+ */
+export type QuorumTimings =
+  | { readonly backend: 'witness' }
+  | { readonly backend: 'etcd'; readonly electionTimeoutMs: number };
+
+const onWitness: QuorumTimings = { backend: 'witness' };
+
+/** etcd's lessor looks for expired leases every 500 ms: a key may outlive its lease's TTL by up to that. */
+export const etcdExpirySweepMs = 500;
+/** etcd's default --election-timeout. */
+export const etcdDefaultElectionTimeoutMs = 1000;
+
+/**
+ * The TTL etcd gives the leader key's lease for a lease of L: whole seconds, rounded up, and at least
+ * etcd's own minimum of 1.5 election timeouts (etcd raises a shorter one). Longer than L: slower, never
+ * less safe.
+ */
+export function etcdLeaseTtlMs(t: Timings, electionTimeoutMs: number): number {
+  return Math.max(Math.max(1, Math.ceil(t.leaseMs / 1000)) * 1000, 1.5 * electionTimeoutMs);
+}
+
+/**
+ * The least leaseMarginMs on etcd, ρ·L·(1−ρ)/(1+ρ): etcd counts the key's TTL from receipt on its
+ * leader's clock and keeps no margin of its own, where the witness promises L·(1+ρ)+margin
+ * (docs/design.md, Quorum on etcd, "The lease").
+ */
+export function etcdMinLeaseMarginMs(t: Timings): number {
+  const r = t.maxDriftRatio;
+  return (r * t.leaseMs * (1 - r)) / (1 + r);
+}
+
+/**
+ * How long after the failed primary's last renewal reached its grantors a standby may win the next
+ * term at the earliest: the grantors' promise, and on etcd also until the leader key is gone (its TTL
+ * on the etcd leader's clock, plus etcd's expiry sweep). Failover-time estimates start from this.
+ */
+export function takeoverAfterMs(t: Timings, quorum: QuorumTimings = onWitness): number {
+  const promise = promiseMs(t);
+  if (quorum.backend !== 'etcd') return promise;
+  const keyGone = etcdLeaseTtlMs(t, quorum.electionTimeoutMs) * (1 + t.maxDriftRatio) + etcdExpirySweepMs;
+  return Math.max(promise, keyGone);
+}
+
 export interface TimingViolation {
   /** The field a person should change. */
   readonly field: keyof Timings;
@@ -90,8 +136,11 @@ export interface TimingViolation {
   readonly message: string;
 }
 
-/** The inequalities the timings must satisfy; an empty list means they are consistent. */
-export function timingViolations(t: Timings): TimingViolation[] {
+/**
+ * The inequalities the timings must satisfy; an empty list means they are consistent. On etcd also
+ * etcdTimingViolations.
+ */
+export function timingViolations(t: Timings, quorum: QuorumTimings = onWitness): TimingViolation[] {
   const out: TimingViolation[] = [];
   if (!(t.maxDriftRatio >= 0 && t.maxDriftRatio < 0.1)) {
     out.push({ field: 'maxDriftRatio', message: `maxDriftRatio ${t.maxDriftRatio} must be in [0, 0.1): drift beyond 10 % means a broken clock, not drift` });
@@ -138,5 +187,29 @@ export function timingViolations(t: Timings): TimingViolation[] {
   if (!(t.syncDegradeAfterMs >= t.failureChecks * t.heartbeatMs)) {
     out.push({ field: 'syncDegradeAfterMs', message: `syncDegradeAfterMs ${t.syncDegradeAfterMs} must be ≥ failureChecks·heartbeatMs = ${t.failureChecks * t.heartbeatMs}: do not drop sync replication on a single missed check` });
   }
+  if (quorum.backend === 'etcd') out.push(...etcdTimingViolations(t));
   return out;
+}
+
+/** What etcd adds to the inequalities: the margin must cover what etcd does not keep. */
+export function etcdTimingViolations(t: Timings): TimingViolation[] {
+  const min = etcdMinLeaseMarginMs(t);
+  if (t.leaseMarginMs >= min) return [];
+  return [{
+    field: 'leaseMarginMs',
+    message: `leaseMarginMs ${t.leaseMarginMs} must be ≥ ρ·L·(1−ρ)/(1+ρ) = ${min.toFixed(1)} on etcd: etcd counts the leader key's TTL from receipt and keeps no margin of its own, so only this margin keeps a primary's lease ending before its key; raise leaseMarginMs to at least ${Math.ceil(min)}`,
+  }];
+}
+
+/**
+ * Timings that are safe but work against the cluster: said at start, never refused. On etcd: an etcd
+ * leader change, up to two election timeouts without renewals, longer than the lease validity minus a
+ * heartbeat leaves the primary its lease through the standby alone (docs/design.md, Quorum on etcd).
+ */
+export function timingWarnings(t: Timings, quorum: QuorumTimings = onWitness): string[] {
+  if (quorum.backend !== 'etcd') return [];
+  const election = 2 * quorum.electionTimeoutMs;
+  const room = leaseValidMs(t) - t.heartbeatMs;
+  if (election <= room) return [];
+  return [`an etcd leader change can take two election timeouts (2·${quorum.electionTimeoutMs} = ${election} ms), longer than the lease validity minus a heartbeat (${Math.round(room)} ms): while it lasts the primary keeps its lease through the standby alone, and fences if the standby is out of reach too; raise leaseMs (to at least ${Math.ceil((election + t.heartbeatMs + t.leaseMarginMs) / (1 - t.maxDriftRatio))}) or lower the etcd members' --election-timeout (quorum.etcd.electionTimeoutMs)`];
 }
