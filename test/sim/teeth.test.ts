@@ -4,9 +4,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { baseSchedule, type Schedule } from './schedule.js';
-import { adoptsLeaseRequestTerm, ignoresEligibility, keepsCampaignAfterWin, leaseFromReplyTime, witnessForgetsPromise } from './variants.js';
+import {
+  adoptsLeaseRequestTerm, etcdValidityFromKeepAliveReply, ignoresEligibility, keepsCampaignAfterWin, leaseFromReplyTime,
+  witnessForgetsPromise,
+} from './variants.js';
 import { defaultTimings, timingViolations, type Timings } from '@pgvip/shared/core';
-import { realCores, runSchedule, type Cores } from './world.js';
+import { realCores, runSchedule, runScheduleAsync, type Cores, type RunOptions } from './world.js';
 
 /** Run the targeted schedules with a core; return the first violation found, or null. */
 function firstViolation(arb: fc.Arbitrary<Schedule>, cores: Cores, runs: number, timings: Timings): string | null {
@@ -95,3 +98,42 @@ for (const c of cases) {
     assert.equal(firstViolation(c.arb, realCores, 60, c.timings), null, 'the real core must pass the same schedules');
   });
 }
+
+/** As firstViolation, for runs that may be on etcd, with run options (a planted etcd-shell bug). */
+async function firstViolationAsync(
+  arb: fc.Arbitrary<Schedule>, opts: RunOptions, runs: number, timings: Timings,
+): Promise<string | null> {
+  const holds = async (s: Schedule) => (await runScheduleAsync(s, { ...opts, timings })).violations.length === 0;
+  const out = await fc.check(fc.asyncProperty(arb, holds), { numRuns: runs, seed: 42 });
+  if (!out.failed || out.counterexample === null) return null;
+  return (await runScheduleAsync(out.counterexample[0], { ...opts, timings })).violations[0] ?? 'failed';
+}
+
+// etcd: the default lease on a slow heartbeat, so a renewal may take most of a second (a whole
+// number of seconds of lease leaves etcd's TTL no rounding to hide in).
+const etcdTimings: Timings = { ...defaultTimings, heartbeatMs: 950, requestTimeoutMs: 900, vipCallBudgetMs: 900 };
+assert.deepEqual(timingViolations(etcdTimings), []);
+const rate = fc.double({ min: 1 - defaultTimings.maxDriftRatio, max: 1 + defaultTimings.maxDriftRatio, noNaN: true });
+
+// etcd answers the primary late (the keepalive's answer, and the read's, each up to 440 ms), then
+// the primary is cut from etcd and from its standby: its key runs out at etcd, the standby's promise
+// runs out, and the standby campaigns.
+const etcdSlowRepliesThenCut = fc.record({
+  seed,
+  extra: fc.integer({ min: 300, max: 440 }),
+  cutAt: fc.integer({ min: 14_000, max: 16_000 }),
+  rates: fc.record({ 'db-a': rate, 'db-b': rate, witness: rate }),
+}).map(({ seed, extra, cutAt, rates }) =>
+  baseSchedule(seed, [
+    { kind: 'etcd-slow', at: 10_000, node: 'db-a', extraMs: extra, durMs: 30_000 },
+    { kind: 'partition', at: cutAt, a: 'db-a', b: 'db-b', oneWay: false, durMs: 20_000 },
+    { kind: 'etcd-cut-agent', at: cutAt, node: 'db-a', durMs: 20_000 },
+  ], { backend: 'etcd', replication: 'async', clockRates: rates, endMs: 60_000, healAtMs: 40_000 }));
+
+test('the simulator catches an etcd shell that counts validity from the keepalive\'s answer', async () => {
+  const broken = await firstViolationAsync(etcdSlowRepliesThenCut, etcdValidityFromKeepAliveReply, 60, etcdTimings);
+  assert.ok(broken !== null, 'the broken etcd shell (validity from the keepalive\'s answer) went unnoticed');
+  assert.match(broken, /I1/);
+  const real = await firstViolationAsync(etcdSlowRepliesThenCut, {}, 60, etcdTimings);
+  assert.equal(real, null, 'the real bridge must pass the same schedules');
+});

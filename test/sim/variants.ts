@@ -1,7 +1,7 @@
 // Deliberately broken variants of the core, planted by wrapping the real step functions. The teeth
 // tests assert that the simulator catches each one; if it stopped doing so, its checks would be blind.
 import { type AgentState, type WitnessState } from '@pgvip/shared/core';
-import { realCores, type Cores } from './world.js';
+import { realCores, type Cores, type RunOptions } from './world.js';
 
 /** Bug: the primary counts its lease from when the grant ARRIVED instead of when it sent the request. */
 export const leaseFromReplyTime: Cores = {
@@ -90,3 +90,11 @@ export const keepsCampaignAfterWin: Cores = {
     return won ? { ...out, state: { ...out.state, campaign: s.campaign } } : out;
   },
 };
+
+/**
+ * Bug (etcd): the agent's shell on etcd counts a renewal's validity from when the keepalive's ANSWER
+ * arrived instead of from the lease request's send: the granted request's send time is moved to the
+ * answer's arrival before the core takes the grant. etcd restarts the lease's countdown when it
+ * receives the keepalive, so late answers make the holder trust its key after etcd deleted it.
+ */
+export const etcdValidityFromKeepAliveReply: RunOptions = { etcdBug: 'validity-from-keepalive-reply' };
