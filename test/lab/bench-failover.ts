@@ -8,7 +8,7 @@
 //   pg-crash    kill -9 of PostgreSQL on the primary, the host and agent alive (row 2)
 //   switchover  a planned switchover (row 1; pgvip only: the baseline has no such thing)
 //   isolation   the primary fully isolated, its processes alive, healed after the takeover (row 7)
-//   standby-loss  the synchronous standby fully isolated for 12 s, then healed (row 9's sync degrade):
+//   standby-loss  the synchronous standby's link dark for 15 s, then healed (row 9's sync degrade):
 //               how long writes block, and how long after the heal the standby streams again
 //
 // Each runs under an EC2 profile (--ec2-profile): the emulator's remap delay, describe staleness and
@@ -36,7 +36,7 @@ import { anchorOf, anchors } from './anchors/registry.js';
 import { repairBaseline } from './baseline/baseline.js';
 import { acknowledged, firstAckAfter, lostAckedWrites, overlappingWriters, percentile, writeGap } from './checkers.js';
 import { repoRoot } from './ipc.js';
-import { isRoot, startLab, type Lab, type LabSystem } from './lab.js';
+import { isRoot, labBackends, startLab, type Lab, type LabBackend, type LabSystem } from './lab.js';
 import { otherNode, type DbNode } from './topology.js';
 import { psql } from './postgres.js';
 import { hold, waitFor } from './wait.js';
@@ -59,14 +59,14 @@ type Ec2Profile = keyof typeof ec2Profiles;
 const profileNames = Object.keys(ec2Profiles) as Ec2Profile[];
 
 /** How long standby-loss keeps the synchronous standby isolated. */
-const standbyIsolationMs = 12_000;
+const standbyIsolationMs = 15_000;
 
 const scenarioInfo: Record<ScenarioName, { row: number; title: string }> = {
   'host-loss': { row: 3, title: 'primary host lost (frozen + traffic dropped)' },
   'pg-crash': { row: 2, title: 'kill -9 of PostgreSQL on the primary' },
   switchover: { row: 1, title: 'planned switchover' },
   isolation: { row: 7, title: 'primary fully isolated, processes alive' },
-  'standby-loss': { row: 9, title: 'synchronous standby isolated 12 s, then healed' },
+  'standby-loss': { row: 9, title: 'synchronous standby\'s link dark 15 s, then healed' },
 };
 
 interface RunResult {
@@ -116,9 +116,10 @@ interface ScenarioSummary {
 const profileOf = (s: ScenarioSummary): Ec2Profile => s.profile ?? 'instant';
 
 const usage = `usage: npm run bench:failover -- [--runs N] [--systems pgvip,baseline,${Object.keys(anchors).join(',')}]
-         [--scenarios ${scenarioNames.join(',')}] [--ec2-profile ${profileNames.join(',')}] [--out DIR]
+         [--scenarios ${scenarioNames.join(',')}] [--ec2-profile ${profileNames.join(',')}] [--backend witness|etcd] [--out DIR]
        npm run bench:failover -- --render   (rewrite failover.md from failover.json, no lab)
   (as root) N runs (default 20) of each scenario for each system in the lab (default systems: pgvip,baseline);
+  --backend etcd runs pgvip with its quorum on the lab's three-member etcd, in rows of their own (pgvip-etcd);
   merges the results into failover.json and failover.md in DIR (default bench/results): the systems run
   replace their own rows, the other systems' rows stay`;
 const { values: args } = parseCommandLine({
@@ -129,6 +130,8 @@ const { values: args } = parseCommandLine({
     scenarios: { type: 'string', default: scenarioNames.join(',') },
     /** EC2 profiles to run each scenario under (comma-separated). */
     'ec2-profile': { type: 'string', default: 'instant' },
+    /** pgvip's quorum: its witness, or the lab's etcd (rows "pgvip-etcd", beside pgvip's). */
+    backend: { type: 'string', default: 'witness' },
     out: { type: 'string', default: path.join(repoRoot, 'bench', 'results') },
     /** Only rewrite failover.md (and the notes in failover.json) from an earlier run's failover.json. */
     render: { type: 'boolean', default: false },
@@ -144,6 +147,11 @@ for (const s of systems) {
   }
 }
 for (const s of scenarios) if (!scenarioNames.includes(s)) usageError(usage, `--scenarios: unknown scenario ${s}`);
+const backend = args.backend as LabBackend;
+if (!labBackends.includes(backend)) usageError(usage, `--backend must be ${labBackends.join(' or ')} (got ${args.backend})`);
+/** The rows a system's runs go to: pgvip on etcd has its own, beside the witness's. */
+const rowsOf = (system: LabSystem): string => (system === 'pgvip' && backend === 'etcd' ? 'pgvip-etcd' : system);
+const etcdDescribe = 'pgvip with quorum.backend: etcd, on the lab\'s three-member etcd 3.4 (Debian\'s etcd-server; a member on db-a, db-b and the witness host, etcd\'s default 100 ms heartbeat and 1 s election timeout), the witness daemon only observing; the same default timings (leader key TTL 3 s). When the lost host also held etcd\'s leader, the key outlives it by an etcd election, since a new etcd leader gives every lease its full TTL again (docs/design.md, "Quorum on etcd").';
 const profiles = args['ec2-profile']!.split(',') as Ec2Profile[];
 for (const p of profiles) {
   if (!profileNames.includes(p)) usageError(usage, `--ec2-profile: unknown profile ${p} (${profileNames.join(', ')})`);
@@ -185,7 +193,8 @@ async function inject(lab: Lab, scenario: ScenarioName, primary: DbNode, standby
     case 'isolation':
       return lab.faults.isolate(primary);
     case 'standby-loss':
-      return lab.faults.isolate(standby);
+      // Dark in the network, not dropped at its own output: TCP backs off as it would on EC2 (faults.ts).
+      return lab.faults.network({ kind: 'dark', host: standby });
   }
 }
 
@@ -275,6 +284,8 @@ async function oneRun(
   const primary = before.primary as DbNode;
   const standby = otherNode(primary);
   await hold(1_500); // steady writes before the fault, so the gap has a start
+  // On etcd, whether the fault also takes etcd's leader decides how long the lost primary's key lives.
+  const etcdLeader = lab.backend === 'etcd' ? await lab.etcd!.leader() : null;
   const faultAt = await inject(lab, scenario, primary, standby);
   let recoveryMs: number | null = null;
   let streamingAgainMs: number | null | undefined;
@@ -326,6 +337,7 @@ async function oneRun(
     records = lab.writer!.since(faultAt, Date.now() - 1_000);
   }
   const notes = [
+    ...(etcdLeader === null ? [] : [`etcd's leader was on ${etcdLeader === primary ? 'the old primary\'s host' : etcdLeader === standby ? 'the new primary\'s host' : 'the witness host'}`]),
     ...(recoveryMs === null
       ? [scenario === 'standby-loss'
         ? `writes did not stop and resume on ${primary} within ${recoveryDeadlineMs(lab.system, scenario) / 1000} s`
@@ -401,14 +413,14 @@ function summarize(scenario: ScenarioName, samples: RunResult[], profile: Ec2Pro
 }
 
 async function benchSystem(system: LabSystem, done: (summary: ScenarioSummary) => void): Promise<void> {
-  log(`${system}: building the lab`);
-  const lab = await startLab({ system, compiled, progress: (l) => log(`${system}: ${l}`) });
+  log(`${rowsOf(system)}: building the lab`);
+  const lab = await startLab({ system, compiled, ...(system === 'pgvip' ? { backend } : {}), progress: (l) => log(`${rowsOf(system)}: ${l}`) });
   let probe: ServerClockWritableProbe | null = null;
   try {
     const { primary } = await lab.waitHealthy(180_000);
     probe = await ServerClockWritableProbe.start(lab, primary as DbNode, { guardDeadline: false });
     for (const profile of profiles) {
-      log(`${system}: EC2 profile ${profile} (${JSON.stringify(ec2Profiles[profile])})`);
+      log(`${rowsOf(system)}: EC2 profile ${profile} (${JSON.stringify(ec2Profiles[profile])})`);
       await lab.emulator.setTiming(ec2Profiles[profile]);
       for (const scenario of scenarios) await benchScenario(lab, system, scenario, profile, probe, done);
     }
@@ -446,12 +458,12 @@ async function benchScenario(
       const r = await oneRun(lab, scenario, i, probe);
       samples.push(r);
       const streaming = r.streamingAgainMs === undefined ? '' : `, streaming again ${r.streamingAgainMs ?? 'never'} ms after the heal`;
-      log(`${system} ${scenario} ${profile} ${i}/${runs}: ${r.recoveryMs === null ? 'no failover' : `writes back after ${r.recoveryMs} ms`}, gap ${r.writeGapMs} ms, lost ${r.lostAckedWrites}, overlapping ${r.overlappingWrites}, two writable ${r.dualWritable === true ? `${r.dualWritableMs} ms` : 'never'}${streaming}`);
+      log(`${rowsOf(system)} ${scenario} ${profile} ${i}/${runs}: ${r.recoveryMs === null ? 'no failover' : `writes back after ${r.recoveryMs} ms`}, gap ${r.writeGapMs} ms, lost ${r.lostAckedWrites}, overlapping ${r.overlappingWrites}, two writable ${r.dualWritable === true ? `${r.dualWritableMs} ms` : 'never'}${streaming}`);
     } catch (err) {
       // A run that could not be completed (the cluster did not become healthy again) is reported,
       // not hidden; after three in a row the scenario is abandoned with what it has.
       errors.push(`run ${i}: ${(err as Error).message}`);
-      log(`${system} ${scenario} ${profile} ${i}/${runs}: FAILED: ${(err as Error).message}`);
+      log(`${rowsOf(system)} ${scenario} ${profile} ${i}/${runs}: FAILED: ${(err as Error).message}`);
       await lab.restoreAll().catch(() => undefined);
       // restoreAll resets EC2 to no delays: the profile again.
       await lab.emulator.setTiming(ec2Profiles[profile]).catch(() => undefined);
@@ -540,7 +552,8 @@ function markdown(results: Record<string, ScenarioSummary[]>, meta: Record<strin
       '',
       '## Availability around the synchronous standby',
       '',
-      `The synchronous standby is isolated for ${standbyIsolationMs / 1000} s, then healed. **Writes blocked**: the longest write gap on the primary`,
+      `The synchronous standby's link goes dark for ${standbyIsolationMs / 1000} s (every packet to or from it lost in the network: faults.ts,`,
+      '`dark`), then heals. **Writes blocked**: the longest write gap on the primary',
       '(commits wait for the lost standby until the primary degrades to asynchronous). **Streaming again**: from the heal to the primary\'s first',
       'reply from the standby over a working connection (pg_stat_replication.reply_time after the heal).',
       '',
@@ -661,13 +674,14 @@ async function main(): Promise<void> {
   };
   for (const system of systems) {
     // Per system, scenario and EC2 profile: the rows run now replace theirs, the system's others stay.
+    const rows = rowsOf(system);
     const rerun = (x: ScenarioSummary) => scenarios.includes(x.scenario) && profiles.includes(profileOf(x));
-    results[system] = (results[system] ?? []).filter((x) => !rerun(x));
-    const describe = anchorOf(system)?.describe;
-    systemInfo[system] = { date, runsPerScenario: runs, ...(describe === undefined ? {} : { describe }) };
+    results[rows] = (results[rows] ?? []).filter((x) => !rerun(x));
+    const describe = rows === 'pgvip-etcd' ? etcdDescribe : anchorOf(system)?.describe;
+    systemInfo[rows] = { date, runsPerScenario: runs, ...(describe === undefined ? {} : { describe }) };
     await benchSystem(system, (summary) => {
       const order = (x: ScenarioSummary) => scenarioNames.indexOf(x.scenario) * 10 + profileNames.indexOf(profileOf(x));
-      results[system] = [...results[system]!, summary].sort((a, b) => order(a) - order(b));
+      results[rows] = [...results[rows]!, summary].sort((a, b) => order(a) - order(b));
       save(false);
     });
   }

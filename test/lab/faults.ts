@@ -22,6 +22,13 @@ import { hostNames, type HostName, type Topology } from './topology.js';
 export type NetworkFault =
   /** Nothing in or out of the host's eth0 (loopback keeps working). */
   | { readonly kind: 'isolate'; readonly host: HostName }
+  /**
+   * The host's link goes dark in the network: what it sends and what is sent to it is lost on the way,
+   * dropped at the receivers' input. Unlike `isolate` (dropped at the host's own output, which its TCP
+   * sees as a local send failure and retries every 0.5 s without backing off), neither end of a TCP
+   * connection can tell, and both retransmit with exponential backoff, as across a real network.
+   */
+  | { readonly kind: 'dark'; readonly host: HostName }
   /** Packets from `from` to `to` are dropped; the other direction flows (asymmetric). */
   | { readonly kind: 'cut'; readonly from: HostName; readonly to: HostName }
   /** Each packet between a and b (both directions) is dropped with probability percent/100. */
@@ -37,6 +44,8 @@ export function describeNetworkFault(f: NetworkFault): string {
   switch (f.kind) {
     case 'isolate':
       return `${f.host} isolated`;
+    case 'dark':
+      return `${f.host}'s link dark`;
     case 'cut':
       return `${f.from} → ${f.to} dropped`;
     case 'loss':
@@ -60,6 +69,8 @@ export function nftScript(t: Topology, host: HostName, faults: readonly NetworkF
     if (f.kind === 'isolate' && f.host === host) {
       input.push('iifname "eth0" drop');
       output.push('oifname "eth0" drop');
+    } else if (f.kind === 'dark') {
+      input.push(f.host === host ? 'iifname "eth0" drop' : `iifname "eth0" ip saddr ${addr(f.host)} drop`);
     } else if (f.kind === 'cut') {
       // Enforced at the sender, so the receiver's view stays untouched: a true one-way loss.
       if (f.from === host) output.push(`oifname "eth0" ip daddr ${addr(f.to)} drop`);
@@ -126,6 +137,8 @@ export class Faults {
     switch (f.kind) {
       case 'isolate':
         return [f.host];
+      case 'dark':
+        return [...hostNames];
       case 'cut':
         return [f.from];
       case 'loss':

@@ -8,6 +8,7 @@ import { armCommitGuardIn, readCommitGuardStatus, setCommitGuardDeadline } from 
 import { resolvePostgresConfig, type LocalPostgresConfig, type ResolvedPostgresConfig } from './config.js';
 import { hbaFenceInstalled, setHbaFence } from './hba-fence.js';
 import { applyManagedSettings } from './managed-settings.js';
+import { ensureReplicationTransport } from './replication-transport.js';
 import { observationFromRow, observeSql, type ObserveRow } from './observe-query.js';
 import { stopReceiverAndReadFinalLsn } from './final-lsn.js';
 import { fenceRunningServer, readFenceTargets, type FenceTargets } from './fence-running.js';
@@ -147,7 +148,11 @@ export class LocalPostgres implements PostgresPort {
     return this.#session(this.#config.timeouts.queryMs, async (s) => {
       this.#fenceTargets = await readFenceTargets(s);
       const report = await applyManagedSettings(s);
-      const changed = [...report.changed, ...(await this.#applySlotSettings(s))];
+      const changed = [
+        ...report.changed,
+        ...(await this.#applySlotSettings(s)),
+        ...(await ensureReplicationTransport(s)),
+      ];
       const [version] = await s.query<{ v: number }>("SELECT current_setting('server_version_num')::int AS v");
       const versionNum = Number(version?.v);
       const logical = await s.query<LogicalSlotRow>(logicalSlotsSql(versionNum));
@@ -189,7 +194,11 @@ export class LocalPostgres implements PostgresPort {
   async resumeWalReceiver(primary: PgEndpoint): Promise<void> {
     await this.#session(this.#config.timeouts.queryMs, async (s) => {
       await requireStandby(s, 'resuming the WAL receiver');
-      const conninfo = conninfoFor(primary, { applicationName: this.#config.nodeName, includePassword: true });
+      const conninfo = conninfoFor(primary, {
+        applicationName: this.#config.nodeName,
+        includePassword: true,
+        streaming: true,
+      });
       await alterSystem(s, { primary_conninfo: conninfo });
     });
   }

@@ -16,24 +16,22 @@ import { updateAutoConfFile, writeFileAtomically } from './auto-conf.js';
 import type { ResolvedPostgresConfig } from './config.js';
 import { outputTail, runAsOsUser, type CommandResult, type OsUser } from './os-command.js';
 import type { PgEndpoint } from './port.js';
+import { quoteConninfoValue, replicationTransport } from './replication-transport.js';
 
 export interface RejoinContext {
   readonly config: ResolvedPostgresConfig;
   readonly osUser: OsUser;
 }
 
-function quoteConninfoValue(value: string): string {
-  return /^[A-Za-z0-9_./:@-]+$/.test(value) ? value : `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-}
-
 /**
  * A libpq keyword/value connection string. The password is left out unless asked for: command lines
  * are visible in ps, so tools get it through PGPASSWORD instead; only primary_conninfo stores it
- * (as pg_basebackup -R would).
+ * (as pg_basebackup -R would). `streaming`: a WAL receiver's (primary_conninfo), with the transport
+ * settings of replication-transport.ts.
  */
 export function conninfoFor(
   endpoint: PgEndpoint,
-  extra: { applicationName?: string; includePassword?: boolean } = {},
+  extra: { applicationName?: string; includePassword?: boolean; streaming?: boolean } = {},
 ): string {
   const pairs: Array<[string, string]> = [
     ['host', endpoint.host],
@@ -43,6 +41,7 @@ export function conninfoFor(
   ];
   if (extra.includePassword && endpoint.password !== undefined) pairs.push(['password', endpoint.password]);
   if (extra.applicationName !== undefined) pairs.push(['application_name', extra.applicationName]);
+  if (extra.streaming === true) pairs.push(...replicationTransport.map(([k, v]): [string, string] => [k, v]));
   return pairs.map(([k, v]) => `${k}=${quoteConninfoValue(v)}`).join(' ');
 }
 
@@ -117,7 +116,11 @@ export async function configureAsStandby(
 ): Promise<void> {
   const { config, osUser } = ctx;
   await updateAutoConfFile(config.dataDir, osUser, {
-    primary_conninfo: conninfoFor(primary, { applicationName: config.nodeName, includePassword: true }),
+    primary_conninfo: conninfoFor(primary, {
+      applicationName: config.nodeName,
+      includePassword: true,
+      streaming: true,
+    }),
     // The copy from the primary may carry another node's slot name (or none): this node's own, or none.
     primary_slot_name: slotName,
     default_transaction_read_only: null,
