@@ -3,21 +3,27 @@
 // host (frozen, its traffic dropped), prints the failover timeline from the daemons' own logs, brings
 // the old primary back as a standby, checks that nothing was lost and nobody wrote twice, and tears
 // everything down. `npm run demo -- --simulated` runs the simulator's version instead (no root).
-import { parseCommandLine } from '../../scripts/cli-args.mjs';
+// `--backend etcd` runs the same story with the cluster's quorum on the lab's three-member etcd
+// (docs/etcd.md): the timeline then shows etcd's own steps, the old leader key gone and the new one taken.
+import { parseCommandLine, usageError } from '../../scripts/cli-args.mjs';
 import { ensureSystemDeps } from '../../scripts/system-deps.mjs';
 import { acknowledged, firstAckAfter } from '../lab/checkers.js';
-import { isRoot, startLab, type Lab } from '../lab/lab.js';
+import { isRoot, labBackends, startLab, type Lab, type LabBackend } from '../lab/lab.js';
 import { renderMilestones } from '../lab/logs.js';
 import type { DbNode } from '../lab/topology.js';
 import { hold, waitFor } from '../lab/wait.js';
 
-const { values } = parseCommandLine({
-  usage: `usage: npm run demo [-- --simulated]
+const usage = `usage: npm run demo [-- --simulated | --backend witness|etcd]
   (as root) a real three-host cluster in network namespaces loses its primary: the failover timeline,
   then checks that no acknowledged write was lost. Works from any clone (the daemons run from a copy).
-  --simulated   the simulator's version of the same story (no root needed)`,
-  options: { simulated: { type: 'boolean' } },
+  --backend     the cluster's quorum: witness (default) or etcd (a three-member etcd on the same hosts)
+  --simulated   the simulator's version of the same story (no root needed)`;
+const { values } = parseCommandLine({
+  usage,
+  options: { simulated: { type: 'boolean' }, backend: { type: 'string', default: 'witness' } },
 });
+const backend = values.backend as LabBackend;
+if (!labBackends.includes(backend)) usageError(usage, `--backend must be ${labBackends.join(' or ')} (got ${values.backend})`);
 
 if (values.simulated === true) {
   await import('./simulated.js');
@@ -38,6 +44,14 @@ function writesLine(lab: Lab): string {
   const lastAck = acknowledged(lab.writer!.records).at(-1);
   const ago = lastAck === undefined ? 'never' : `${((now - lastAck.doneAt) / 1000).toFixed(1)} s ago`;
   return `writes/s: ${String(ok.length).padStart(3)} ok, ${String(recent.length - ok.length).padStart(3)} failed or unknown · acknowledged by ${servers} · last ack ${ago}`;
+}
+
+/** etcd's own view (backend etcd): the leader key, the term and the synchronous standby it names. */
+async function etcdLine(lab: Lab): Promise<string> {
+  const k = await lab.etcdKeys();
+  if (k === null) return 'etcd: no answer (no member with quorum)';
+  const leader = k.leader === null ? 'no leader key' : `leader key ${k.leader.node} (term ${k.leader.term})`;
+  return `etcd: ${leader} · term record ${k.term === null ? 'none' : `${k.term.term} for ${k.term.primary}`} · sync standby ${k.sync?.standby ?? 'none'}`;
 }
 
 async function rolesLine(lab: Lab): Promise<string> {
@@ -67,10 +81,14 @@ async function realDemo(): Promise<void> {
   }
   ensureSystemDeps(['test/lab']);
   const t0 = Date.now();
-  console.log('pgvip demo — real PostgreSQL 15, real pgvip agents and witness, an EC2 emulator, and a VPC made');
+  const onEtcd = backend === 'etcd';
+  const daemons = onEtcd
+    ? 'real pgvip agents with their quorum on a real three-member etcd (the witness only observes)'
+    : 'real pgvip agents and witness';
+  console.log(`pgvip demo — real PostgreSQL 15, ${daemons}, an EC2 emulator, and a VPC made`);
   console.log('of network namespaces (198.18.0.0/15 only; nothing leaves this machine).\n');
   console.log('== building the lab');
-  const lab = await startLab({ progress: (l) => console.log(`  [${secondsSince(t0)}] ${l}`), keepDir: true });
+  const lab = await startLab({ backend, progress: (l) => console.log(`  [${secondsSince(t0)}] ${l}`), keepDir: true });
   let failed = false;
   try {
     const t = lab.topology;
@@ -78,7 +96,9 @@ async function realDemo(): Promise<void> {
     const p = primary as DbNode;
     const s = standby as DbNode;
     console.log(`\n  db-a ${t.hosts['db-a'].address} · db-b ${t.hosts['db-b'].address} · witness ${t.hosts.witness.address} · client ${t.hosts.client.address}`);
-    console.log(`  VIP ${t.vip.address}: primary ${p} (term ${term}), synchronous standby ${s}; logs and configs in ${lab.dir}\n`);
+    console.log(`  VIP ${t.vip.address}: primary ${p} (term ${term}), synchronous standby ${s}; logs and configs in ${lab.dir}`);
+    if (onEtcd) console.log(`  etcd members on db-a, db-b and the witness host (${lab.etcd!.endpoints.join(', ')}); ${await etcdLine(lab)}`);
+    console.log('');
 
     console.log('== 1. writes flow through the VIP (the writer probe in the client namespace, every 20 ms)');
     await watch(lab, t0, () => false, 4_000);
@@ -89,7 +109,8 @@ async function realDemo(): Promise<void> {
     await watch(lab, t0, () => firstAckAfter(lab.writer!.records, faultAt, { server: s }) !== undefined, 60_000);
     await lab.writer!.waitForAcks(faultAt, 1, 60_000, s);
     await watch(lab, t0, () => false, 2_000);
-    console.log(`\n  failover timeline (ms after the fault; from the agents' and witness's logs, the router and the writer):`);
+    const sources = onEtcd ? 'the agents\' logs, etcd\'s own key changes (a watch)' : 'the agents\' and witness\'s logs';
+    console.log(`\n  failover timeline (ms after the fault; from ${sources}, the router and the writer):`);
     // The old primary's fence and rejoin come when it is back (part 3): it is frozen until then.
     console.log(renderMilestones(lab.timeline(faultAt, p, s).filter((m) => !/rejoined|fenced/.test(m.label)), faultAt));
 
@@ -111,6 +132,7 @@ async function realDemo(): Promise<void> {
     console.log(`  writes acknowledged by ${p} after the fault: ${lateAcks.length}`);
     console.log(`  final state: ${report.final.primary} primary (term ${report.final.term}) with the VIP, ${report.final.standby} a streaming synchronous standby`);
     console.log(`  ${await rolesLine(lab)}`);
+    if (onEtcd) console.log(`  ${await etcdLine(lab)}`);
     failed = report.lost.length > 0 || report.overlap.writes > 0;
     if (failed) console.log('\n  CHECKS FAILED: see the logs above');
   } catch (err) {

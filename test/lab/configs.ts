@@ -45,6 +45,12 @@ export interface LabTls {
   readonly files: { readonly ca: string; readonly cert: string; readonly key: string };
 }
 
+/** `quorum.backend: etcd` with the lab's members (plain http: the lab's network is closed; docs/lab.md). */
+export interface LabQuorum {
+  readonly endpoints: readonly string[];
+  readonly prefix: string;
+}
+
 /** The lab's CA and certificates: one per host, naming its address, and one for the lab's own client. */
 export function labCertificates(t: Topology): Promise<IssuedSet> {
   return issueCertificates(
@@ -88,6 +94,7 @@ export function writeLabConfigs(
   replication: 'sync' | 'async' = 'sync',
   tls: { readonly certs: IssuedSet; readonly peer: boolean },
   agentExtra: (node: DbNode) => Readonly<Record<string, unknown>> = () => ({}),
+  quorum?: LabQuorum,
 ): LabConfigs {
   const key = `${randomBytes(32).toString('hex')}\n`;
   const operatorToken = randomBytes(24).toString('hex');
@@ -112,6 +119,8 @@ export function writeLabConfigs(
     replication: { mode: replication },
     ...(Object.keys(timings).length > 0 ? { timings } : {}),
     auth: { keyFile },
+    // The etcd backend (docs/etcd.md): the same block in all three files; the witness then only observes.
+    ...(quorum === undefined ? {} : { quorum: { backend: 'etcd', etcd: { endpoints: [...quorum.endpoints], prefix: quorum.prefix } } }),
     // The operator's pager: every event is appended to a file the lab reads (rows 5 and 9 assert on it).
     ...(withNotifications ? { notifications: { command: { path: '/bin/sh', args: ['-c', `cat >> ${eventsFile} && echo >> ${eventsFile}`], events: ['*'] } } } : {}),
   });

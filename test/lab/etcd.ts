@@ -247,6 +247,19 @@ export class LabEtcd {
     return { host, atMs: await this.isolateMember(host) };
   }
 
+  /**
+   * Hands etcd's leadership to `to` (etcdctl move-leader, sent to the current leader), so a row can
+   * choose which member its fault hits; resolves once a majority follows `to`.
+   */
+  async moveLeader(to: EtcdHost, timeoutMs = 15_000): Promise<void> {
+    const current = await this.waitLeader(timeoutMs);
+    if (current === to) return;
+    const target = await this.status(to);
+    if (target === null) throw new Error(`etcd on ${to} does not answer: cannot move the leadership to it`);
+    await this.etcdctl(current, ['move-leader', target.memberId], { timeoutMs: 5_000 });
+    await waitFor(`etcd's leader to be ${to}`, timeoutMs, async () => ((await this.leader()) === to ? true : null));
+  }
+
   /** Two of the three members stopped (`keep` stays up): no write or linearizable read succeeds. */
   async loseQuorum(keep: EtcdHost = 'witness'): Promise<number> {
     const at = Date.now();

@@ -18,6 +18,7 @@ import { acknowledged, clusterProblems, lostAckedWrites, overlappingWriters, wri
 import { agentUser, labCertificates, witnessUser, writeLabConfigs, type LabConfigs } from './configs.js';
 import { LabEmulator } from './emulator.js';
 import { LabEtcd } from './etcd.js';
+import { EtcdKeyWatch, etcdKeyProblems, readPgvipKeys, type PgvipEtcdKeys } from './etcd-keys.js';
 import { Faults } from './faults.js';
 import { mustRun } from './exec.js';
 import { nodeArgv, repoRoot } from './ipc.js';
@@ -34,6 +35,13 @@ import { WriterProbe, type WriteRecord, type WriterOptions } from './writer.js';
 
 /** pgvip, the baseline loop, or an anchor by its name in anchors/registry.ts ("patroni", ...). */
 export type LabSystem = 'pgvip' | 'baseline' | (string & Record<never, never>);
+
+/** pgvip's quorum (quorum.backend): the witness votes, or the lab's etcd holds the leader key and the term. */
+export type LabBackend = 'witness' | 'etcd';
+export const labBackends: readonly LabBackend[] = ['witness', 'etcd'];
+
+/** quorum.etcd.prefix of the lab's cluster (the default): its keys are under /pgvip/lab/. */
+export const labEtcdPrefix = '/pgvip';
 
 export interface LabOptions {
   /** What keeps the VIP on the primary: pgvip's agents and witness, the baseline shell loop, or an anchor. */
@@ -68,6 +76,13 @@ export interface LabOptions {
    * system starts, as `lab.etcd`, for pgvip's etcd backend (docs/etcd.md). The Patroni anchor runs its own.
    */
   readonly etcd?: boolean;
+  /**
+   * pgvip's quorum (default witness). "etcd": the lab's etcd starts first (as with `etcd`), every file
+   * gets `quorum.backend: etcd` with its three endpoints, the witness daemon runs as an observer, and the
+   * healthy check also asks etcd itself (the leader key, the term and sync records); `lab.etcdWatch`
+   * records every change of those keys.
+   */
+  readonly backend?: LabBackend;
   /** More top-level blocks of each agent's file (e.g. `hooks`, `rejoin`), per node. */
   readonly agentConfig?: (node: DbNode) => Readonly<Record<string, unknown>>;
 }
@@ -169,8 +184,12 @@ export class Lab {
   baseline: Service | null = null;
   /** The anchor (another HA tool, anchors/system.ts) when `system` names one. */
   anchor: AnchorInstance | null = null;
-  /** The lab's etcd when `etcd` was asked for (etcd.ts). */
+  /** The lab's etcd when `etcd` or backend etcd was asked for (etcd.ts). */
   etcd: LabEtcd | null = null;
+  /** pgvip's quorum backend. */
+  readonly backend: LabBackend;
+  /** With backend etcd: the changes of pgvip's keys in etcd, as the lab received them (etcd-keys.ts). */
+  etcdWatch: EtcdKeyWatch | null = null;
   /** The primary and standby as of the last healthy check. */
   roles: HealthyCluster | null = null;
   #failed = false;
@@ -182,6 +201,8 @@ export class Lab {
     if (this.system !== 'pgvip' && this.system !== 'baseline' && anchorOf(this.system) === undefined) {
       throw new Error(`unknown lab system ${this.system}: pgvip, baseline, or an anchor of test/lab/anchors/registry.ts`);
     }
+    this.backend = options.backend ?? 'witness';
+    if (this.backend === 'etcd' && this.system !== 'pgvip') throw new Error(`backend etcd is pgvip's quorum: it needs system pgvip, not ${this.system}`);
     this.topology = topologyFor(options.vipMode ?? 'secondary-ip');
     this.dir = mkdtempSync(path.join(labRoot, `${labDirPrefix}${process.pid}-`));
     this.faults = new Faults(this.topology, this.dir);
@@ -228,10 +249,17 @@ export class Lab {
     if (!this.emulator.iamEnforced) this.progress('note: no IAM policy in deploy/iam for this mode; EC2 calls are not checked against one');
 
     this.reaper = await Reaper.start();
-    if (this.options.etcd === true) {
+    if (this.options.etcd === true || this.backend === 'etcd') {
+      // Before the daemons, which need it from their first heartbeat. Each start begins from empty data
+      // directories in this lab's own directory; a crashed run's members died with its namespaces and
+      // its directory is cleared above (clearStaleLabDirs).
       this.etcd = new LabEtcd(this);
       await this.etcd.start();
     }
+    // The watch asks the member on the witness host only, which no database host's fault touches: a
+    // watch on a member that froze with its host would report nothing until its keepalive gave up.
+    const watchEndpoint = this.etcd?.endpoints.find((e) => e.includes(`//${t.hosts.witness.address}:`));
+    if (this.backend === 'etcd') this.etcdWatch = new EtcdKeyWatch(watchEndpoint!, labEtcdPrefix, clusterName);
     const anchor = anchorOf(this.system);
     if (anchor?.postgres === 'tool') {
       // The tool runs initdb and the base backup itself: only the hosts' directories, owned by postgres.
@@ -257,7 +285,8 @@ export class Lab {
       const certs = await labCertificates(t);
       const tls = { certs, peer: this.options.tls === true };
       const { timings, replication, agentConfig } = this.options;
-      this.configs = writeLabConfigs(t, this.dir, this.pg, timings, replication, tls, agentConfig);
+      const quorum = this.backend === 'etcd' ? { endpoints: this.etcd!.endpoints, prefix: labEtcdPrefix } : undefined;
+      this.configs = writeLabConfigs(t, this.dir, this.pg, timings, replication, tls, agentConfig, quorum);
       for (const n of dbNodes) {
         this.agents[n] = new Service({
           reaper: this.reaper,
@@ -281,7 +310,7 @@ export class Lab {
         cwd: this.runtime.root,
         logFile: path.join(this.dir, 'logs', 'witness.log'),
       });
-      this.progress('starting the witness and the agents on db-a and db-b');
+      this.progress(this.backend === 'etcd' ? 'starting the witness (an observer on etcd) and the agents on db-a and db-b, quorum on etcd' : 'starting the witness and the agents on db-a and db-b');
       this.witness.start();
       for (const n of dbNodes) this.agents[n].start();
       this.progress('waiting for the cluster to elect db-a and route the VIP to it');
@@ -412,7 +441,13 @@ export class Lab {
    * acknowledged by the primary within the last two seconds.
    */
   async health(): Promise<{ problems: string[]; healthy: HealthyCluster | null }> {
-    const h = this.anchor !== null ? await this.anchor.health() : this.system === 'baseline' ? await baselineProblems(this) : clusterProblems(await this.snapshot(), { sync: this.options.replication !== 'async' });
+    const sync = this.options.replication !== 'async';
+    let h = this.anchor !== null ? await this.anchor.health() : this.system === 'baseline' ? await baselineProblems(this) : clusterProblems(await this.snapshot(), { sync });
+    if (h.healthy !== null && this.backend === 'etcd') {
+      // etcd is the quorum: it must name the same primary, term and synchronous standby as the agents.
+      const problems = etcdKeyProblems(await this.etcdKeys(), { ...h.healthy, sync });
+      if (problems.length > 0) h = { problems, healthy: null };
+    }
     if (h.healthy === null || this.writer === null) return h;
     const now = Date.now();
     const recent = acknowledged(this.writer.since(now - 2_500)).filter(
@@ -420,6 +455,13 @@ export class Lab {
     );
     if (recent.length > 0) return h;
     return { problems: [`no write through the VIP was acknowledged by ${h.healthy.primary} in the last 2 s`], healthy: null };
+  }
+
+  /** pgvip's keys in the lab's etcd (backend etcd), read from the first member with quorum; null when none answers. */
+  async etcdKeys(timeoutMs = 1_000): Promise<PgvipEtcdKeys | null> {
+    if (this.etcd === null) return null;
+    const http = (url: string, init: Parameters<LabEmulator['http']>[1]) => this.emulator.http(url, init);
+    return readPgvipKeys(http, this.etcd.endpoints, labEtcdPrefix, clusterName, timeoutMs);
   }
 
   /** The database hosts that have the VIP configured on their own interface (the agents' `ip addr add`). */
@@ -547,6 +589,18 @@ export class Lab {
         { label: `first acknowledged write on ${newPrimary}`, atMs: ack?.doneAt ?? null, source: 'writer probe' },
       ];
     }
+    // On etcd the vote is the campaign txn that creates the leader key (docs/design.md, "Quorum on
+    // etcd"): its time comes from etcd itself (the lab's watch), the agent's log as a fallback.
+    const wonLog = pick(newLog, (l) => /^won term/.test(l.msg) || /received term/.test(l.msg) || /taking over term/.test(l.msg), `agent ${newPrimary}`);
+    const keyEvents = this.etcdWatch?.since(faultAt, 'leader') ?? [];
+    const keyGone = keyEvents.find((e) => e.type === 'delete');
+    const keyTaken = keyEvents.find((e) => e.type === 'put' && e.value?.node === newPrimary);
+    const vote: Milestone[] = this.backend === 'etcd'
+      ? [
+        { label: `etcd: ${oldPrimary}'s leader key gone`, atMs: keyGone?.atMs ?? null, source: 'etcd watch' },
+        { label: `etcd: ${newPrimary} took the leader key (next term)`, ...(keyTaken !== undefined ? { atMs: keyTaken.atMs, source: 'etcd watch' } : wonLog) },
+      ]
+      : [{ label: `vote: ${newPrimary} won the next term`, ...earliest(wonLog, pick(witnessLog, (l) => new RegExp(`voted for ${newPrimary}`).test(l.msg), 'witness')) }];
     return [
       { label: 'fault injected', atMs: faultAt, source: 'lab' },
       {
@@ -558,7 +612,7 @@ export class Lab {
         ),
       },
       { label: `${oldPrimary} fenced`, ...pick(oldLog, (l) => l.event === 'fenced', `agent ${oldPrimary}`) },
-      { label: `vote: ${newPrimary} won the next term`, ...earliest(pick(newLog, (l) => /^won term/.test(l.msg) || /received term/.test(l.msg) || /taking over term/.test(l.msg), `agent ${newPrimary}`), pick(witnessLog, (l) => new RegExp(`voted for ${newPrimary}`).test(l.msg), 'witness')) },
+      ...vote,
       { label: `PostgreSQL on ${newPrimary} promoted`, ...pick(newLog, (l) => l.event === 'promoted' || /^promoted for term/.test(l.msg), `agent ${newPrimary}`) },
       { label: `VIP routes to ${newPrimary}`, atMs: vip?.atMs ?? null, source: 'EC2 truth → router' },
       { label: `first acknowledged write on ${newPrimary}`, atMs: ack?.doneAt ?? null, source: 'writer probe' },
@@ -633,6 +687,7 @@ export class Lab {
     };
     await attempt(() => this.faults.healAll());
     if (this.writer) await attempt(() => this.writer!.stop());
+    this.etcdWatch?.stop();
     const services = [
       ...Object.values(this.agents),
       ...(this.witness ? [this.witness] : []),
