@@ -8,7 +8,7 @@ import { describe, it, type TestContext } from 'node:test';
 import pino from 'pino';
 import { PROTOCOL_VERSION, defaultTimings, type AgentStatus, type PeerReply, type PeerRequest } from '@pgvip/shared';
 import { EtcdAgentQuorum, type RunnerView } from '../src/quorum/etcd/agent-quorum.js';
-import { clusterKeys, FakeEtcd, FakeEtcdQuorum } from '../src/quorum/etcd/index.js';
+import { clusterKeys, FakeEtcd, FakeEtcdQuorum, type EtcdQuorumPort } from '../src/quorum/etcd/index.js';
 
 const prefix = '/pgvip';
 const cluster = 'main';
@@ -158,6 +158,61 @@ describe('the agent\'s shell on etcd', () => {
     assert.match(r.reason, /maintenance/);
     assert.equal(w.etcd.get(keys.leader), null);
     assert.deepEqual(json(w.etcd.get(keys.term)), { term: 1, primary: 'db-a' });
+  });
+});
+
+/** The fake etcd behind a network that takes `delayMs` for every call (a slow or distant etcd). */
+function slowPort(inner: EtcdQuorumPort, delayMs: number): EtcdQuorumPort {
+  const later = async <T>(call: () => Promise<T>): Promise<T> => {
+    await new Promise((r) => setTimeout(r, delayMs));
+    return call();
+  };
+  return {
+    grantLease: (ms) => later(() => inner.grantLease(ms)),
+    keepAlive: (l) => later(() => inner.keepAlive(l)),
+    revokeLease: (l) => later(() => inner.revokeLease(l)),
+    read: () => later(() => inner.read()),
+    renew: (h) => later(() => inner.renew(h)),
+    campaign: (req) => later(() => inner.campaign(req)),
+    takeLeaderKey: (h) => later(() => inner.takeLeaderKey(h)),
+    setSync: (h, s) => later(() => inner.setSync(h, s)),
+    handover: (h, to) => later(() => inner.handover(h, to)),
+    takeSwitchover: (req) => later(() => inner.takeSwitchover(req)),
+    publishMember: (st, l) => later(() => inner.publishMember(st, l)),
+    readMembers: () => later(() => inner.readMembers()),
+    watch: (fn) => later(() => inner.watch(fn)),
+    close: () => inner.close(),
+  };
+}
+
+describe('the agent\'s shell on a slow etcd', () => {
+  it('an answer later than requestTimeoutMs is lost, and a call whose time ran out waiting is not made', async (t) => {
+    // The core counts a won vote from its latest vote request of that term; it asks again
+    // requestTimeoutMs + heartbeatMs after the last. A reply that came later than that would be counted
+    // from the new request, while etcd's lease began before it: validity longer than etcd's key.
+    const clock = (): number => performance.now();
+    const etcd = new FakeEtcd(clock);
+    const timings = { ...defaultTimings, requestTimeoutMs: 400 };
+    const port = slowPort(new FakeEtcdQuorum(etcd, { prefix, cluster, timeoutMs: 400, clock }), 150);
+    const q = new EtcdAgentQuorum(port, {
+      cluster, self: 'db-a', quorumId: 'etcd', timings, replication: 'async', logger: pino({ level: 'silent' }), clock,
+    });
+    t.after(() => q.close());
+    // A vote is four calls (read, lease, campaign txn, read): 600 ms, past the 400 the core waits.
+    const askedAt = clock();
+    const [first, release] = await Promise.all([
+      vote(q, 'db-a', 1),
+      // Asked meanwhile, it waits behind the vote past its own time: dropped, not run late.
+      q.ask({ ...envelope('db-a', 1), kind: 'lease-release', reason: 'fenced', leaseSeq: 1 }),
+    ]);
+    assert.equal(first, null, `a vote reply ${Math.round(clock() - askedAt)} ms after the ask must not reach the core`);
+    assert.equal(release, null);
+    // The vote's calls end at about 600 ms; the release's turn comes then and goes without a call.
+    await new Promise((r) => setTimeout(r, 500));
+    // The txn committed all the same (a lost reply): asked again, the shell finds its own key, in time.
+    assert.deepEqual(json(etcd.get(keys.leader)), { node: 'db-a', term: 1 }, 'the release that came too late was not run');
+    const again = await vote(q, 'db-a', 1);
+    assert.ok(again?.kind === 'vote-reply' && again.granted, JSON.stringify(again));
   });
 });
 

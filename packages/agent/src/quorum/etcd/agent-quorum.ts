@@ -72,11 +72,12 @@ export class EtcdAgentQuorum implements QuorumRoute {
       // for less (the core counts from its own send), and a queue of them would only grow.
       if (this.#leasePending) return Promise.resolve(null);
       this.#leasePending = true;
-      return this.#serial(() => this.#bridge.ask(msg)).finally(() => {
+      // Pending until etcd is done with it, even when its answer came too late to count.
+      return this.#inTime(msg, () => {
         this.#leasePending = false;
       });
     }
-    return this.#serial(() => this.#bridge.ask(msg));
+    return this.#inTime(msg);
   }
 
   handover(term: number, to: NodeId): Promise<{ readonly ok: boolean; readonly detail: string }> {
@@ -99,6 +100,31 @@ export class EtcdAgentQuorum implements QuorumRoute {
     // The status goes with the member; the leader key stays: a restarted agent renews it (I6).
     if (this.#memberLease !== null) await this.#port.revokeLease(this.#memberLease);
     await this.#port.close();
+  }
+
+  /**
+   * The answer if it comes within requestTimeoutMs of the ask, as a witness's reply over HTTP does;
+   * later it is lost (null), and a call still waiting its turn then is not made. The core takes a
+   * vote reply as the answer to its latest vote request for that term and counts the won lease from
+   * that request's send: a reply to an earlier request, arriving after the core asked again, would
+   * be counted from the later send while etcd's lease ran from the earlier one. The core asks again
+   * only requestTimeoutMs + heartbeatMs after a request, so an answer in time is always its own.
+   */
+  #inTime(msg: PeerRequest, done?: () => void): Promise<PeerReply | null> {
+    const withinMs = this.#o.timings.requestTimeoutMs;
+    const askedAt = this.#o.clock();
+    const inTime = (): boolean => this.#o.clock() - askedAt <= withinMs;
+    const run = this.#serial(() => (inTime() ? this.#bridge.ask(msg) : Promise.resolve(null))).finally(done);
+    return new Promise((resolve) => {
+      const late = setTimeout(() => resolve(null), withinMs);
+      run.then(
+        (reply) => resolve(inTime() ? reply : null),
+        (err: unknown) => {
+          this.#log.warn({ err }, 'the etcd quorum call failed');
+          resolve(null);
+        },
+      ).finally(() => clearTimeout(late));
+    });
   }
 
   #serial<T>(call: () => Promise<T>): Promise<T> {
