@@ -33,6 +33,8 @@ import type { History } from './history.js';
 import type { ClusterMetricsSnapshot, WitnessMetrics } from './metrics.js';
 import type { ClusterService } from './cluster-service.js';
 import type { WitnessStateStore } from './state-store.js';
+import type { EtcdObserverPort } from '@pgvip/agent/quorum/etcd';
+import { freshMs, seedEtcd, type MoveVerdict } from './quorum-move.js';
 import { clusterView, type ClusterView } from './view.js';
 
 export interface ClusterRunnerDeps {
@@ -46,6 +48,11 @@ export interface ClusterRunnerDeps {
   readonly metrics: WitnessMetrics;
   readonly clock: Clock;
   readonly log: Logger;
+  /**
+   * A client of the etcd the cluster's quorum.etcd block names, opened for `pgvip etcd seed` and
+   * closed after it; absent when the block is not set.
+   */
+  readonly etcd?: () => Promise<EtcdObserverPort>;
 }
 
 /** How a send triggered by a step ended: the peer's answer, or why there was none. */
@@ -150,6 +157,25 @@ export class ClusterRunner implements ClusterService {
     const { out, sends } = this.#run({ kind: 'operator', nowMs: this.#d.clock.monotonicMs(), command });
     const verdict = out.verdict ?? { ok: false, message: 'the witness core gave no verdict' };
     return { verdict, sends: sends.length === 0 ? NEUTRAL_SENDS : Promise.all(sends) };
+  }
+
+  /** `pgvip etcd seed` (quorum-move.ts): etcd's term record gets this witness's term and primary. */
+  async moveQuorum(to: 'etcd' | 'witness', by: string): Promise<MoveVerdict> {
+    if (to === 'witness') return { ok: false, message: `${this.name} already keeps its quorum on this witness (quorum.backend: witness)` };
+    const connect = this.#d.etcd;
+    if (connect === undefined) return { ok: false, message: `not seeded: ${this.name} has no quorum.etcd block in the witness's config; add it (with backend: witness) and restart the witness` };
+    const t = this.#d.cluster.timings;
+    const now = this.#d.clock.monotonicMs();
+    const seen = (node: NodeId) => {
+      const v = this.#state.views[node];
+      return { status: v?.status ?? null, seenMsAgo: v?.lastSeenAtMs == null ? null : now - v.lastSeenAtMs };
+    };
+    const port = await connect();
+    try {
+      return await seedEtcd(this.#state, seen, port, by, freshMs(t.heartbeatMs, t.requestTimeoutMs));
+    } finally {
+      await port.close();
+    }
   }
 
   /** Records an event of the shell's own (start, operator command, failed notification). */

@@ -5,6 +5,7 @@
 import type { NodeId, OperatorCommand, PeerReply, PeerRequest } from '@pgvip/shared';
 import type { OperatorResult } from './cluster-runner.js';
 import type { PgvipEvent } from './events.js';
+import type { MoveVerdict } from './quorum-move.js';
 import type { ClusterView } from './view.js';
 
 export interface ClusterService {
@@ -23,4 +24,9 @@ export interface ClusterService {
   /** Records (and notifies) an event of the shell's own. */
   record(type: string, node: NodeId | null, detail: string, who?: Pick<PgvipEvent, 'operator' | 'operatorClaimed'>): PgvipEvent;
   view(eventCount?: number): ClusterView;
+  /**
+   * Carries the cluster's term over to the other quorum (quorum-move.ts): `etcd` from the witness
+   * (pgvip etcd seed), `witness` from etcd (pgvip etcd hand-back). Refused with why when not at rest.
+   */
+  moveQuorum(to: 'etcd' | 'witness', by: string): Promise<MoveVerdict>;
 }

@@ -212,10 +212,14 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
     if (c.quorum.backend === 'etcd') {
       // etcd holds this cluster's quorum: the witness observes it and writes only the operators' keys.
       const port = await connectEtcdObserver(c, { field: `clusters[${index}].quorum.etcd`, timeoutMs: c.timings.requestTimeoutMs });
-      runner = new EtcdClusterObserver({ cluster: c, self: config.id, port, peers, history, notifier, metrics, clock, log: clusterLog.child({ component: 'etcd-observer' }) });
+      runner = new EtcdClusterObserver({ cluster: c, self: config.id, port, peers, history, notifier, metrics, clock, store, log: clusterLog.child({ component: 'etcd-observer' }) });
       observers.set(c.name, runner);
     } else {
-      runner = new ClusterRunner({ cluster: c, self: config.id, store, peers, history, notifier, metrics, clock, log: clusterLog.child({ component: 'runner' }) });
+      // An etcd block beside backend witness: the etcd a move would go to (pgvip etcd seed), opened per command.
+      const etcd = c.quorum.etcd === undefined ? {} : {
+        etcd: () => connectEtcdObserver(c, { field: `clusters[${index}].quorum.etcd`, timeoutMs: c.timings.requestTimeoutMs, seed: true }),
+      };
+      runner = new ClusterRunner({ cluster: c, self: config.id, store, peers, history, notifier, metrics, clock, ...etcd, log: clusterLog.child({ component: 'runner' }) });
       runners.set(c.name, runner);
     }
     services.set(c.name, runner);

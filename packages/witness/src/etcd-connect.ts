@@ -10,12 +10,14 @@ export interface EtcdConnectOptions {
   readonly field: string;
   /** The bound on every etcd call (the cluster's requestTimeoutMs). */
   readonly timeoutMs: number;
+  /** For `pgvip etcd seed`: the cluster's block while its backend is still the witness. */
+  readonly seed?: boolean;
 }
 
 /** Throws PgvipError (config category) for an unreadable CA, certificate, key or password file. */
 export async function connectEtcdObserver(cluster: ClusterConfig, o: EtcdConnectOptions): Promise<EtcdObserverPort> {
   const etcd = cluster.quorum.etcd;
-  if (cluster.quorum.backend !== 'etcd' || etcd === undefined) throw new RangeError(`cluster ${cluster.name} is not on etcd`);
+  if ((cluster.quorum.backend !== 'etcd' && o.seed !== true) || etcd === undefined) throw new RangeError(`cluster ${cluster.name} is not on etcd`);
   const tls = etcd.tls;
   let files: { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined;
   if (etcd.endpoints.some((e) => e.startsWith('https://'))) {

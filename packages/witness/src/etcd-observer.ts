@@ -29,6 +29,8 @@ import { etcdEvents } from './etcd-events.js';
 import type { Notifier, PgvipEvent } from './events.js';
 import type { History } from './history.js';
 import type { ClusterMetricsSnapshot, WitnessMetrics } from './metrics.js';
+import { freshMs, handBackState, trackEtcdTerm, type MoveVerdict } from './quorum-move.js';
+import type { WitnessStateStore } from './state-store.js';
 import type { ClusterView, EtcdQuorumView, NodeView } from './view.js';
 
 export interface EtcdObserverDeps {
@@ -41,6 +43,12 @@ export interface EtcdObserverDeps {
   readonly metrics: WitnessMetrics;
   readonly clock: Clock;
   readonly log: Logger;
+  /**
+   * The witness's state file: the observer keeps this cluster's term there at etcd's (and writes it
+   * for `pgvip etcd hand-back`), so the witness, moved back to its vote, never votes in a term etcd
+   * gave. Absent (tests): not kept.
+   */
+  readonly store?: WitnessStateStore;
   /** How often the keys are read (default: every second, or every heartbeat when that is longer). */
   readonly refreshMs?: number;
   /** How often each etcd member is asked for its status (default 5 s). */
@@ -251,6 +259,34 @@ export class EtcdClusterObserver implements ClusterService {
     }
   }
 
+  /**
+   * `pgvip etcd hand-back` (quorum-move.ts): on a fresh read, etcd's term and primary go into the
+   * witness's state file with maintenance on, for the witness's restart with backend witness.
+   */
+  async moveQuorum(to: 'etcd' | 'witness', by: string): Promise<MoveVerdict> {
+    if (to === 'etcd') return { ok: false, message: `${this.name} already keeps its quorum on etcd (quorum.backend: etcd); nothing to seed` };
+    const store = this.#d.store;
+    if (store === undefined) return { ok: false, message: 'not handed back: this witness keeps no state file' };
+    const f = await this.#fresh();
+    if ('why' in f) return { ok: false, message: `not handed back: ${f.why}` };
+    const t = this.#d.cluster.timings;
+    const now = this.#d.clock.monotonicMs();
+    const seen = (node: NodeId) => {
+      const p = this.#polled.get(node);
+      return { status: p?.status ?? null, seenMsAgo: p?.seenAtMs == null ? null : now - p.seenAtMs };
+    };
+    const maxAgeMs = freshMs(t.heartbeatMs, t.requestTimeoutMs);
+    const next = handBackState(f.keys, store.durable(this.name), this.nodes, seen, maxAgeMs);
+    if ('why' in next) return { ok: false, message: `not handed back: ${next.why}` };
+    // Durable before the answer: the operator restarts the witness on the strength of it.
+    store.save(this.name, next.durable);
+    this.#log.info({ term: next.term, primary: next.primary, by }, 'hand-back: etcd\'s term written to the witness\'s state file');
+    return {
+      ok: true,
+      message: `the witness's state file holds term ${next.term} (primary ${next.primary}) with maintenance on; set quorum.backend: witness in the three files and restart the witness first, then the standby's agent, then the primary's`,
+    };
+  }
+
   record(type: string, node: NodeId | null, detail: string, who?: Pick<PgvipEvent, 'operator' | 'operatorClaimed'>): PgvipEvent {
     const event = this.#d.history.append({ cluster: this.name, type, node, term: this.term, detail, ...who });
     this.#d.notifier.notify(event);
@@ -394,6 +430,7 @@ export class EtcdClusterObserver implements ClusterService {
     const next = r.view;
     this.#keys = next;
     this.#lastReadAtMs = now();
+    this.#keepTerm(next);
     // Only once etcd answers: a watch asked of an etcd that does not is a stream left pending.
     if (this.#watch === null && (this.#watchTriedAtMs === null || now() - this.#watchTriedAtMs >= WATCH_RETRY_MS)) {
       this.#watchTriedAtMs = now();
@@ -434,6 +471,19 @@ export class EtcdClusterObserver implements ClusterService {
       if (ttl.ok) this.#leaderTtl = { lease: leader.lease, ttlS: ttl.ttlS };
     }
     await this.#checkHealth(false);
+  }
+
+  /** The state file's term for this cluster at etcd's (trackEtcdTerm); a failed write is tried at the next read. */
+  #keepTerm(keys: EtcdKeys): void {
+    const store = this.#d.store;
+    if (store === undefined) return;
+    const next = trackEtcdTerm(keys, store.durable(this.name));
+    if (next === null) return;
+    try {
+      store.save(this.name, next);
+    } catch (e) {
+      this.#log.error({ err: e, term: next.term }, 'could not keep etcd\'s term in the witness\'s state file; trying again at the next read');
+    }
   }
 
   async #checkHealth(now: boolean): Promise<void> {

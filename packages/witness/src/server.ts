@@ -213,6 +213,26 @@ export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
     return command(reply, runner, { kind: 'restart', node, timeoutMs, by: by.label }, by, `restart of ${node}`);
   });
 
+  // Moving the cluster's quorum (docs/etcd.md, "Moving a cluster between the witness and etcd"):
+  // `to: etcd` seeds etcd with the witness's term, `to: witness` hands etcd's term to the witness.
+  app.post('/api/v1/clusters/:name/quorum-move', async (req: Post, reply) => {
+    const runner = runnerOf(req.params.name);
+    const body = objectBody(req.body, ['to']);
+    if (body.to !== 'etcd' && body.to !== 'witness') throw badRequest(`to: must be "etcd" or "witness" (got ${JSON.stringify(body.to)})`);
+    const by = claimedOperator(req);
+    const what = body.to === 'etcd' ? 'etcd seed' : 'etcd hand-back';
+    const verdict = await runner.moveQuorum(body.to, by.label);
+    runner.record('operator-command', null, `${by.label}: ${what}: ${verdict.ok ? 'accepted' : 'refused'}: ${verdict.message}`, { operator: by.operator, operatorClaimed: true });
+    const fields = { by: by.operator, operatorClaimed: true, command: what, ok: verdict.ok };
+    deps.log.child({ cluster: runner.name, term: runner.term }).info(fields, `operator ${what}: ${verdict.message}`);
+    if (!verdict.ok) {
+      const refused = new PgvipError('PGVIP_OPERATOR_REFUSED', verdict.message);
+      const error = { code: refused.code, message: refused.message };
+      return reply.code(refused.httpStatus ?? 409).send({ ok: false, message: verdict.message, error });
+    }
+    return { ok: true, message: verdict.message };
+  });
+
   async function command(
     reply: FastifyReply,
     runner: ClusterService,

@@ -82,7 +82,7 @@ export class OperatorClient {
     return events as PgvipEvent[];
   }
 
-  async command(name: string, command: 'switchover' | 'failover' | 'maintenance' | 'restart', payload: object): Promise<CommandReply> {
+  async command(name: string, command: 'switchover' | 'failover' | 'maintenance' | 'restart' | 'quorum-move', payload: object): Promise<CommandReply> {
     const body = await this.#call('POST', `/api/v1/clusters/${encodeURIComponent(name)}/${command}`, payload);
     const reply = body as Partial<CommandReply>;
     if (typeof reply.ok !== 'boolean') throw this.#notAWitness(`the answer to ${command} has no "ok" field`);

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { cleanText, terminalSafeJson } from '@pgvip/shared/text';
 import { Command, CommanderError, Option } from 'commander';
+import { addEtcdMoveCommands } from './commands/etcd-move.js';
 import { addOperateCommands } from './commands/operate.js';
 import { addRestartCommand } from './commands/restart.js';
 import { addSetupCommands } from './commands/setup.js';
@@ -51,6 +52,7 @@ export function buildProgram(io: CliIo, run: RunAction): Command {
     .exitOverride();
   addOperateCommands(program, run);
   addRestartCommand(program, run);
+  addEtcdMoveCommands(program, run);
   addSetupCommands(program, run);
   return program;
 }

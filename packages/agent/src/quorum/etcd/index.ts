@@ -8,7 +8,8 @@ export { holderProblem } from './view.js';
 export { EtcdQuorumBridge, type EtcdBridgeOptions } from './bridge.js';
 // The witness daemon's side in etcd mode: an observer with the operator's txns.
 export {
-  type EndpointHealth, type EtcdObserverPort, type ForcedFailover, type SwitchoverRequest,
+  type EndpointHealth, type EtcdObserverPort, type ForcedFailover, type SeedRequest, type SwitchoverRequest,
+  seedProblem,
 } from './operator.js';
 export { EtcdObserver } from './observer.js';
 export { FakeEtcdObserver } from './observer-fake.js';

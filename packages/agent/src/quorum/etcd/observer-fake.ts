@@ -4,8 +4,8 @@
 import type { MonotonicClock } from '../../clock.js';
 import { FakeEtcdQuorum, type FakeEtcd } from './fake.js';
 import {
-  forceFailover, requestSwitchover, setMaintenance, type EndpointHealth, type EtcdObserverPort, type ForcedFailover,
-  type RunTxn, type SwitchoverRequest,
+  forceFailover, requestSwitchover, seedTerm, setMaintenance, type EndpointHealth, type EtcdObserverPort,
+  type ForcedFailover, type RunTxn, type SeedRequest, type SwitchoverRequest,
 } from './operator.js';
 import type { Conditional, LeaseId, Result } from './port.js';
 import type { MaintenanceRecord } from './records.js';
@@ -34,6 +34,10 @@ export class FakeEtcdObserver extends FakeEtcdQuorum implements EtcdObserverPort
 
   forceFailover(req: ForcedFailover): Promise<Conditional<{ readonly term: number }>> {
     return forceFailover(this.keys, this.#txn, req);
+  }
+
+  seedTerm(req: SeedRequest): Promise<Conditional<object>> {
+    return seedTerm(this.keys, this.#txn, req);
   }
 
   leaseTtl(lease: LeaseId): Promise<Result<{ readonly ttlS: number }>> {

@@ -5,8 +5,8 @@
 import { Etcd3 } from 'etcd3';
 import { EtcdQuorum, etcd3Options, type EtcdQuorumOptions } from './client.js';
 import {
-  forceFailover, requestSwitchover, setMaintenance, type EndpointHealth, type EtcdObserverPort, type ForcedFailover,
-  type RunTxn, type SwitchoverRequest,
+  forceFailover, requestSwitchover, seedTerm, setMaintenance, type EndpointHealth, type EtcdObserverPort,
+  type ForcedFailover, type RunTxn, type SeedRequest, type SwitchoverRequest,
 } from './operator.js';
 import type { Conditional, LeaseId, Result } from './port.js';
 import type { MaintenanceRecord } from './records.js';
@@ -32,6 +32,10 @@ export class EtcdObserver extends EtcdQuorum implements EtcdObserverPort {
 
   forceFailover(req: ForcedFailover): Promise<Conditional<{ readonly term: number }>> {
     return forceFailover(this.keys, this.#txn, req);
+  }
+
+  seedTerm(req: SeedRequest): Promise<Conditional<object>> {
+    return seedTerm(this.keys, this.#txn, req);
   }
 
   async leaseTtl(lease: LeaseId): Promise<Result<{ readonly ttlS: number }>> {

@@ -10,11 +10,19 @@
 //   forced       the operator's forced failover: only if the term record is exactly as read (absent:
 //                none yet), write {T+1, node} and delete the leader key (and a pending switchover) in
 //                one revision. The node then takes the leader key in T+1, since the term record names it.
+//   seed         moving a cluster from the witness to etcd (docs/etcd.md, Moving a cluster between the
+//                witness and etcd): only if there is no leader key and the term record is exactly as
+//                read (absent, or a lower term left from an earlier time on etcd), write the term
+//                record {T, primary} of the witness's current term, the maintenance key, and a sync
+//                record naming nobody (sync mode; deleted in async mode), and delete a stale switchover
+//                key, in one revision. The primary's agent then takes the leader key in T (the bridge's
+//                same-term take); no term is created and none goes back.
 import { MAX_TERM } from '@pgvip/shared';
 import type { ClusterKeys } from './keys.js';
 import type { ClusterView, Conditional, LeaseId, Members, Result, WatchHandle } from './port.js';
 import {
-  encodeRecord, maintenanceRecordSchema, switchoverRecordSchema, termRecordSchema, type MaintenanceRecord,
+  encodeRecord, maintenanceRecordSchema, switchoverRecordSchema, syncRecordSchema, termRecordSchema,
+  type MaintenanceRecord,
   type TermRecord, type Versioned,
 } from './records.js';
 import type { Cmp, Op, Outcome, TxnOutcome } from './txn-quorum.js';
@@ -40,6 +48,16 @@ export interface SwitchoverRequest {
   readonly after: Versioned<TermRecord>;
 }
 
+export interface SeedRequest {
+  /** The cluster's current term and its primary, as the witness and both agents hold them. */
+  readonly term: number;
+  readonly primary: string;
+  readonly replication: 'sync' | 'async';
+  readonly maintenance: MaintenanceRecord;
+  /** The term record as read; null when etcd has none. */
+  readonly after: Versioned<TermRecord> | null;
+}
+
 export interface ForcedFailover {
   readonly to: string;
   /** The term record as read; null when etcd has none yet. */
@@ -61,6 +79,8 @@ export interface EtcdObserverPort {
   /** Puts the maintenance key (a record) or deletes it (null). */
   setMaintenance(record: MaintenanceRecord | null): Promise<Result<object>>;
   forceFailover(req: ForcedFailover): Promise<Conditional<{ readonly term: number }>>;
+  /** Writes the witness's current term into etcd for a move to etcd (seed, above). */
+  seedTerm(req: SeedRequest): Promise<Conditional<object>>;
   close(): Promise<void>;
 }
 
@@ -126,4 +146,38 @@ export async function forceFailover(
   // already names this node in the next term, which is what was asked.
   if (v.term?.value.term === term && v.term.value.primary === req.to) return { ok: true, term };
   return { ok: false, why: termMoved(v, req.after) ?? 'the term record changed meanwhile', view: v };
+}
+
+/** Why etcd's term record forbids seeding term `term` for `primary`, or null (terms never go back). */
+export function seedProblem(record: TermRecord | null, term: number, primary: string): string | null {
+  if (record === null || record.term < term) return null;
+  if (record.term === term && record.primary === primary) return null;
+  const held = `etcd's term record is term ${record.term} for ${record.primary}`;
+  return record.term > term
+    ? `${held}, ahead of the witness's term ${term}: etcd ran this cluster after the witness did, and seeding would move the term back`
+    : `${held}, not for ${primary}: the witness and etcd disagree on who holds term ${term}`;
+}
+
+export async function seedTerm(k: ClusterKeys, txn: RunTxn, req: SeedRequest): Promise<Conditional<object>> {
+  if (!(req.term >= 1 && req.term <= MAX_TERM)) return { ok: false, why: `term ${req.term} cannot be seeded`, view: null };
+  const problem = seedProblem(req.after?.value ?? null, req.term, req.primary);
+  if (problem !== null) return { ok: false, why: problem, view: null };
+  const success: Op[] = [
+    { kind: 'put', key: k.term, value: encodeRecord(termRecordSchema, { term: req.term, primary: req.primary }) },
+    { kind: 'put', key: k.maintenance, value: encodeRecord(maintenanceRecordSchema, req.maintenance) },
+    // Nobody is known in sync on etcd yet: the primary names its standby once it sees it caught up.
+    req.replication === 'sync'
+      ? { kind: 'put', key: k.sync, value: encodeRecord(syncRecordSchema, { standby: null, term: req.term }) }
+      : { kind: 'delete', key: k.sync },
+    // A switchover asked during an earlier time on etcd must not be taken now.
+    { kind: 'delete', key: k.switchover },
+  ];
+  const r = await txn('seed', [{ kind: 'absent', key: k.leader }, ...termAsRead(k, req.after)], success);
+  if (!r.ok) return { ok: false, why: r.why, view: null };
+  if (r.value.succeeded) return { ok: true };
+  const v = r.value.view;
+  const why = v.leader !== null
+    ? `the leader key names ${v.leader.value.node} for term ${v.leader.value.term}: an agent already runs this cluster on etcd`
+    : termMoved(v, req.after) ?? 'the keys changed meanwhile';
+  return { ok: false, why, view: v };
 }
