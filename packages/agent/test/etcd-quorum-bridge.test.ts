@@ -103,6 +103,25 @@ describe('the core\'s quorum messages answered by etcd', () => {
     assert.equal(w.etcd.revision, before, 'renewing the key it found wrote nothing');
   });
 
+  it('a restarted agent whose key is on a lease shorter than its leaseMs moves the key to a full lease', async () => {
+    // The earlier run had leaseMs 1000: its key's lease has a TTL of 1 s. The core of this run counts
+    // 3000 ms less the margins from its request: a renewal of that lease would leave the key to vanish
+    // 1 s after the keepalive, while the core still counted its lease, and the standby could win.
+    const w = world();
+    const short = w.etcd.grant(1);
+    w.etcd.putRaw(keys.term, Buffer.from(JSON.stringify({ term: 1, primary: 'db-a' })));
+    w.etcd.putRaw(keys.leader, Buffer.from(JSON.stringify({ node: 'db-a', term: 1 })), short);
+    const restarted = w.bridge('db-a');
+    const r = await askLease(restarted, 'db-a', 1, 1);
+    assert.ok(r.granted, r.reason);
+    const [leader] = w.etcd.read([keys.leader]);
+    assert.ok(leader !== undefined);
+    assert.ok(w.etcd.leaseTtlS(leader.lease) >= 3, `the key is on lease ${leader.lease} of ${w.etcd.leaseTtlS(leader.lease)} s`);
+    w.advance(2500); // under the 2870 ms the core counts from its request
+    assert.deepEqual(JSON.parse(w.etcd.get(keys.leader)?.toString() ?? 'null'), { node: 'db-a', term: 1 });
+    assert.equal((await askLease(restarted, 'db-a', 1, 2)).reason, 'renewed');
+  });
+
   it('a release revokes the key, and the standby wins the next term', async () => {
     const w = world();
     const a = w.bridge('db-a');

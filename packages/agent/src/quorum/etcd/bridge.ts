@@ -91,12 +91,19 @@ export class EtcdQuorumBridge {
       view = known.view;
     } else {
       const r = await this.#port.renew(known.holder);
-      if (r.renewed) return this.#leaseReply(seq, true, 'renewed', r.view, term);
+      if (r.renewed && r.ttlS * 1000 >= this.#o.leaseMs) return this.#leaseReply(seq, true, 'renewed', r.view, term);
+      if (r.renewed) {
+        // A lease shorter than the lease the core counts (granted by an earlier run of this agent with
+        // a shorter leaseMs, found again after a restart): its key may go before that validity ends.
+        // Revoked, the key goes with it, and is taken again below on a lease of the full length.
+        const gone = await this.#port.revokeLease(known.holder.lease);
+        if (!gone.ok) return refuse(`lease ${known.holder.lease} of ${r.ttlS} s is shorter than the lease of ${this.#o.leaseMs} ms, and etcd did not take its revoke: ${gone.why}`, r.view);
+      }
       // A keepalive that failed says nothing of the key: look (a lease that ran out took its key along).
-      const seen = r.view === null ? await this.#port.read() : { ok: true as const, view: r.view };
-      if (!seen.ok) return refuse(r.why, null);
+      const seen = r.view === null || r.renewed ? await this.#port.read() : { ok: true as const, view: r.view };
+      if (!seen.ok) return refuse(r.renewed ? seen.why : r.why, null);
       view = seen.view;
-      if (view.leader !== null) return refuse(r.why, view);
+      if (view.leader !== null) return refuse(r.renewed ? `the leader key is still on lease ${known.holder.lease}` : r.why, view);
     }
     // No key of ours. Only when there is no leader key at all and the term record names us for this
     // term (our lease ran out while etcd was out of reach, or the term was handed to us) do we take it

@@ -38,13 +38,14 @@ export type LeaseGrant = Result<{ readonly lease: LeaseId; readonly ttlS: number
 export type KeepAlive = Result<{ readonly ttlS: number; readonly raftTerm: string; readonly sentAtMs: number }>;
 
 /**
- * A renewal of the leader key's lease. `renewed` only when the keepalive renewed the lease AND a
- * linearizable read after it, answered in the same etcd raft term, shows the leader key naming the
- * holder and term on that very lease and the term record naming them too. Then the key cannot vanish
- * before sentAtMs + TTL (on the etcd leader's clock), except by the holder's own release or handover.
+ * A renewal of the leader key's lease, for `ttlS` (its TTL, as the keepalive answered). `renewed` only
+ * when the keepalive renewed the lease AND a linearizable read after it, answered in the same etcd
+ * raft term, shows the leader key naming the holder and term on that very lease and the term record
+ * naming them too. Then the key cannot vanish before sentAtMs + TTL (on the etcd leader's clock),
+ * except by the holder's own release or handover.
  */
 export type Renewal =
-  | { readonly renewed: true; readonly sentAtMs: number; readonly view: ClusterView }
+  | { readonly renewed: true; readonly sentAtMs: number; readonly ttlS: number; readonly view: ClusterView }
   | { readonly renewed: false; readonly sentAtMs: number; readonly why: string; readonly view: ClusterView | null };
 
 export interface Holder {

@@ -88,7 +88,7 @@ export abstract class TxnQuorum implements EtcdQuorumPort {
       return { renewed: false, sentAtMs, why: `etcd's raft term moved from ${ka.raftTerm} to ${view.raftTerm} during the renewal`, view };
     }
     const why = holderProblem(view, holder);
-    return why === null ? { renewed: true, sentAtMs, view } : { renewed: false, sentAtMs, why, view };
+    return why === null ? { renewed: true, sentAtMs, ttlS: ka.ttlS, view } : { renewed: false, sentAtMs, why, view };
   }
 
   async campaign(req: CampaignRequest): Promise<Conditional<{ readonly term: number }>> {
