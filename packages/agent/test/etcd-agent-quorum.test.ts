@@ -135,6 +135,26 @@ describe('the agent\'s shell on etcd', () => {
     assert.equal(w.etcd.get(keys.switchover), null);
   });
 
+  it('a switchover request the runner throws on, told by the watch, is logged: the agent lives on', async (t) => {
+    const w = world(t);
+    const a = w.node('db-a');
+    const status = statusOf('db-a', 'primary', 'db-a', 4);
+    let asked = 0;
+    a.start({
+      status: () => status,
+      handleRequest() {
+        asked += 1;
+        throw new Error('the core produced no reply to switchover-request');
+      },
+    });
+    await new Promise((r) => setTimeout(r, 20)); // the first round ran, the watch is open
+    w.etcd.putRaw(keys.switchover, Buffer.from(JSON.stringify({ to: 'db-b', term: 4, requestedBy: 'ops' })));
+    await waitFor(() => (asked > 0 ? true : null));
+    // An unhandled rejection would fail this test (and end an agent's process) by now.
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(w.etcd.get(keys.switchover), null, 'the key was taken once');
+  });
+
   it('a lease request asked while one is still with etcd is dropped, not queued behind it', async (t) => {
     const w = world(t);
     const a = w.node('db-a');

@@ -151,7 +151,9 @@ export class EtcdAgentQuorum implements QuorumRoute {
   async #ensureWatch(): Promise<void> {
     if (this.#watch !== null) return;
     const w = await this.#port.watch((key) => {
-      if (key === 'switchover') void this.#checkSwitchover();
+      // Outside the round's catch: a throw here (the core's, say) must not become an unhandled
+      // rejection, which ends the agent's process.
+      if (key === 'switchover') this.#checkSwitchover().catch((e: unknown) => this.#log.warn({ err: e }, 'etcd switchover check failed'));
     });
     if (!w.ok) {
       this.#log.debug({ why: w.why }, 'etcd watch not open yet');
