@@ -105,3 +105,15 @@ test('Given etcd, Then the witness core grants no lease, no vote and no sync cha
   assert.ok(onWitness.replies.some((r) => 'granted' in r.msg && r.msg.granted), onWitness.reason);
   assert.match(witnessStepViolations(w, onWitness).join(), /on etcd/);
 });
+
+test('Given etcd, Then a standby refusing a lease for a term it does not know says it learns terms from etcd', () => {
+  const req = { ...env(9, 'db-a'), kind: 'lease-request' as const, seq: 1, lsn: 1n, timeline: 1, syncStandby: 'db-b' };
+  const reason = (quorum: Quorum) => {
+    const out = stepAgent(agent('db-b', quorum, 3, 'db-a'), { kind: 'request', nowMs: 0, msg: req });
+    const r = out.replies[0]?.msg;
+    assert.ok(r?.kind === 'lease-reply' && !r.granted);
+    return r.reason;
+  };
+  assert.match(reason(etcd), /refused until this node learns the term from etcd or a primary/);
+  assert.match(reason(quorumOf('witness', 'witness')), /learns the term from the witness or a primary/);
+});

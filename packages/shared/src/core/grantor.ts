@@ -62,6 +62,8 @@ export interface LeaseRequestHooks {
   durable(): TermRecord;
   /** A refusal of this grantor's own, checked once the requester owns the term (e.g. campaigning). */
   localProblem?(): string | null;
+  /** Where terms are created, as refusals name it: "the witness" (absent) or "etcd". */
+  readonly quorum?: string;
 }
 
 /**
@@ -74,7 +76,7 @@ export function decideLeaseRequest(
   known: TermRecord, msg: LeaseRequest, t: Timings, peerLeaseValidMs: number | undefined, hooks: LeaseRequestHooks,
 ): LeaseVerdict {
   if (msg.term < known.term) return { granted: false, check: 'stale', reason: `stale term ${msg.term} < ${known.term}` };
-  const unvoted = unvotedTermProblem(msg.term, known.term);
+  const unvoted = unvotedTermProblem(msg.term, known.term, hooks.quorum);
   if (unvoted !== null) return { granted: false, check: 'unvoted', reason: unvoted };
   hooks.adopt();
   const d = hooks.durable();

@@ -23,15 +23,16 @@ export function termAfter(term: number): number | null {
 export const termBoundReached = `term ${MAX_TERM} (2^48) is the highest a node accepts; no election can follow it: only a forged or corrupt term gets that high (docs/errors.md, PGVIP_TERM_OUT_OF_RANGE)`;
 
 /**
- * Why a grantor must refuse a lease request for `requestTerm` without adopting it, or null. Terms
+ * Why a grantor must refuse a lease request for `requestTerm` without adopting it, or null (`quorum`
+ * names where terms are created: "the witness", or "etcd"). Terms
  * are created only by a vote or forced failover (the witness) and a switchover's handover (the old
  * primary); a grantor learns them from the witness, from a primary's status, or from the handover.
  * A lease request only claims a term: one above every term the grantor knows was created by none of
  * those, as far as it can tell, and term 0 never has a primary.
  */
-export function unvotedTermProblem(requestTerm: number, knownTerm: number): string | null {
+export function unvotedTermProblem(requestTerm: number, knownTerm: number, quorum = 'the witness'): string | null {
   if (requestTerm > knownTerm) {
-    return `term ${requestTerm} is newer than term ${knownTerm}, the newest this node knows a vote or handover created; a lease request cannot create a term, so it is refused until this node learns the term from the witness or a primary`;
+    return `term ${requestTerm} is newer than term ${knownTerm}, the newest this node knows a vote or handover created; a lease request cannot create a term, so it is refused until this node learns the term from ${quorum} or a primary`;
   }
   if (requestTerm === 0) return 'term 0 has no primary: the cluster has not elected one yet';
   return null;

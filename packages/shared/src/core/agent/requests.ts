@@ -71,6 +71,7 @@ function onLeaseRequest(st: Step, msg: Req<'lease-request'>, peerLeaseValidMs: n
   const verdict = decideLeaseRequest(s.durable, msg, s.settings.timings, peerLeaseValidMs, {
     adopt: () => adoptTerm(st, msg.term, msg.from, msg.from),
     durable: () => st.s.durable,
+    quorum: quorumName(s.settings.quorum.backend),
     localProblem: () => {
       if (st.s.campaign !== null) return 'campaigning for the next term';
       if (st.s.pg !== null && !st.s.pg.inRecovery && st.s.pg.writable) return 'this node is not a standby';
