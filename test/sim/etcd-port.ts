@@ -4,15 +4,17 @@
 // on which compares, what a refusal means, the renewal's same-raft-term check — is TxnQuorum's, the
 // very code the agent runs on a real etcd (packages/agent/src/quorum/etcd/txn-quorum.ts).
 //
-// The client talks to one member at a time, starting at the member on its own host as the etcd3
-// client would with that member first among its endpoints. A refused connection (the member's
-// process is down) moves to the next member at once, within the same deadline; an operation that
-// timed out moves the next operation to the next member (etcd3 retries unavailable members, not
-// deadlines). A port whose agent process died answers nothing more: its promises never settle.
+// As the etcd3 client does (its ConnectionPool shuffles the endpoints for every call), each operation
+// goes to a member picked at random, so a renewal's keepalive and its read may reach different
+// members; a refused connection (the member's process is down) moves on to another member at once,
+// within the same deadline; a member that does not answer holds the operation until its deadline
+// (etcd3 retries unavailable members, not deadlines). A port whose agent process died answers
+// nothing more: its promises never settle.
 import { TxnQuorum, type Cmp, type Op, type Outcome, type TxnOutcome } from '../../packages/agent/src/quorum/etcd/txn-quorum.js';
 import type { ClusterView, KeepAlive, LeaseGrant, LeaseId, Members, Result, WatchHandle } from '../../packages/agent/src/quorum/etcd/port.js';
 import type { Hosts, SimClock } from './clock.js';
 import type { EtcdAnswer, EtcdCluster, EtcdOp } from './etcd.js';
+import type { Rng } from './rng.js';
 import { HOSTS, type DbNode, type Host } from './schedule.js';
 
 export interface SimEtcdPortDeps {
@@ -25,18 +27,18 @@ export interface SimEtcdPortDeps {
   /** A promise of this port settled: the world runs the continuations before its next event. */
   readonly wake: () => void;
   readonly timeoutMs: number;
+  /** The agent's draws of members (a stream of its own). */
+  readonly rng: Rng;
 }
 
 const notModelled = { ok: false as const, why: 'not modelled in the simulator' };
 
 export class SimEtcdPort extends TxnQuorum {
-  #endpoint: number;
   /** When (agent clock) the last keepalive that renewed was answered: what the planted bug counts from. */
   keepAliveAnsweredAtMs = -Infinity;
 
   constructor(private readonly p: SimEtcdPortDeps) {
     super(p.etcd.keys, p.timeoutMs, () => p.clock.local(p.node));
-    this.#endpoint = HOSTS.indexOf(p.node);
   }
 
   async grantLease(leaseMs: number): Promise<LeaseGrant> {
@@ -90,7 +92,7 @@ export class SimEtcdPort extends TxnQuorum {
     return { ok: true, value: r.value.succeeded ? { succeeded: true } : { succeeded: false, view: r.value.view } };
   }
 
-  /** One operation under the deadline `deadlineAt` (agent clock), on the current member and, if refused, the next. */
+  /** One operation under the deadline `deadlineAt` (agent clock), on a random member and, if refused, the others. */
   #call(what: string, op: EtcdOp, deadlineAt: number): Promise<Outcome<EtcdAnswer>> {
     const { clock, hosts, node, etcd } = this.p;
     const leftMs = deadlineAt - this.now();
@@ -103,27 +105,32 @@ export class SimEtcdPort extends TxnQuorum {
         this.p.wake();
         resolve(r);
       };
-      const next = (): void => {
-        this.#endpoint = (this.#endpoint + 1) % HOSTS.length;
-      };
+      const order = shuffle(this.p.rng);
       const attempt = (tries: number): void => {
-        const to: Host = HOSTS[this.#endpoint]!;
+        const to: Host = order[tries]!;
         etcd.call(node, to, op, (a) => {
           if (settled) return;
           if (a.kind !== 'refused') return settle({ ok: true, value: a });
-          next();
-          if (tries + 1 < HOSTS.length && this.now() < deadlineAt) attempt(tries + 1);
+          if (tries + 1 < order.length && this.now() < deadlineAt) attempt(tries + 1);
           else settle({ ok: false, why: `${what}: connection refused by etcd on ${to}` });
         });
       };
       attempt(0);
       clock.after(clock.realDelay(node, leftMs), () => hosts.run(node, () => {
-        if (settled) return;
-        next();
         settle({ ok: false, why: `${what}: etcd did not answer within ${this.timeoutMs} ms` });
       }));
     });
   }
+}
+
+/** The members in a fresh random order (Fisher-Yates, as etcd3's shuffledHosts). */
+function shuffle(rng: Rng): Host[] {
+  const hosts = [...HOSTS];
+  for (let i = hosts.length - 1; i > 0; i--) {
+    const j = rng.int(0, i);
+    [hosts[i], hosts[j]] = [hosts[j]!, hosts[i]!];
+  }
+  return hosts;
 }
 
 function unexpected(a: EtcdAnswer): { ok: false; why: string } {

@@ -34,11 +34,12 @@ describe('the simulator on etcd', () => {
     }
   });
 
-  test('etcd member crash, etcd leader isolated, etcd quorum lost, primary cut from etcd: no failover', async () => {
+  test('etcd member crash, etcd leader isolated or frozen, etcd quorum lost, an agent cut from etcd: no failover', async () => {
     const faults: Fault[][] = [
       [{ kind: 'etcd-crash', at: 10_000, node: 'witness', downMs: 20_000 }],
       [{ kind: 'etcd-isolate-leader', at: 10_000, durMs: 20_000 }],
       [{ kind: 'etcd-quorum-loss', at: 10_000, durMs: 20_000 }],
+      [{ kind: 'etcd-freeze-leader', at: 10_000, durMs: 5_000 }],
       [{ kind: 'etcd-cut-agent', at: 10_000, node: 'db-a', durMs: 20_000 }],
       [{ kind: 'etcd-cut-agent', at: 10_000, node: 'db-b', durMs: 20_000 }],
     ];
@@ -56,9 +57,12 @@ describe('the simulator on etcd', () => {
     for (const seed of SEEDS) {
       // Short enough for the standby to stay eligible (streamingGraceMs after its last streaming)
       // through etcd's election and the TTL + election timeout the new etcd leader gives the key.
+      // The primary's agent and PostgreSQL die, not its host: etcd's member there stays, so the
+      // campaign's calls do not wait out their deadline on a dead member (etcd3 picks one per call).
       const r = await runScheduleAsync(onEtcd(seed, [
         { kind: 'etcd-quorum-loss', at: 10_000, durMs: 4_000 },
-        { kind: 'crash-host', at: 11_000, node: 'db-a', downMs: 25_000 },
+        { kind: 'crash-agent', at: 11_000, node: 'db-a', downMs: 25_000 },
+        { kind: 'kill-pg', at: 11_000, node: 'db-a', downMs: 25_000 },
       ]));
       assert.deepEqual(r.violations, [], summary(r));
       assert.equal(r.promotions.length, 1, summary(r));

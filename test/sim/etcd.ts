@@ -16,6 +16,7 @@
 // counts for nothing. Client traffic (agent ↔ member) crosses the simulated network with its delays,
 // loss and cuts; members forward requests to the leader they follow. Faults of the host (crash, pause,
 // isolation, partitions) hit the member on it; etcd faults of their own cut only etcd's ports.
+import { etcdDefaultElectionTimeoutMs, etcdExpirySweepMs } from '@pgvip/shared/core';
 import { FakeEtcd } from '../../packages/agent/src/quorum/etcd/fake.js';
 import { clusterKeys, type ClusterKeys } from '../../packages/agent/src/quorum/etcd/keys.js';
 import type { ClusterView } from '../../packages/agent/src/quorum/etcd/port.js';
@@ -30,9 +31,9 @@ import { HOSTS, type DbNode, type Host } from './schedule.js';
 
 /** etcd's defaults, as the lab runs them. */
 export const ETCD_HEARTBEAT_MS = 100;
-export const ETCD_ELECTION_TIMEOUT_MS = 1000;
+export const ETCD_ELECTION_TIMEOUT_MS = etcdDefaultElectionTimeoutMs;
 /** etcd's lessor looks for expired leases this often. */
-const SWEEP_MS = 500;
+const SWEEP_MS = etcdExpirySweepMs;
 /** etcd raises a lease's TTL to 1.5 election timeouts. */
 const MIN_TTL_S = Math.ceil((1.5 * ETCD_ELECTION_TIMEOUT_MS) / 1000);
 export const SIM_ETCD_PREFIX = '/pgvip';
@@ -43,9 +44,9 @@ interface Member {
   inc: number;
   /** The process runs (a killed member is down until restarted; its raft term survives on disk). */
   running: boolean;
-  /** SIGSTOP of the member only (etcd quorum loss): work waits until it thaws. */
-  frozen: boolean;
-  backlog: (() => void)[];
+  /** SIGSTOPs of the member only (freezes may overlap): work waits until it thaws. */
+  frozen: number;
+  backlog: { readonly raft: boolean; readonly inc: number; readonly fn: () => void }[];
   term: number;
   role: 'leader' | 'follower';
   /** The leader it follows (itself when leading), null while it knows none. */
@@ -107,7 +108,7 @@ export class EtcdCluster {
   constructor(private readonly d: EtcdDeps) {
     const first = HOSTS[d.rngs.get('etcd boot').int(0, HOSTS.length - 1)]!;
     const member = (host: Host): Member => ({
-      host, inc: 0, running: true, frozen: false, backlog: [], term: 2, role: host === first ? 'leader' : 'follower',
+      host, inc: 0, running: true, frozen: 0, backlog: [], term: 2, role: host === first ? 'leader' : 'follower',
       leader: first, lastHeardAt: 0, electionTimeout: 0, expiry: new Map(), nextSweepLocal: SWEEP_MS,
       rng: d.rngs.get(`etcd ${host}`),
     });
@@ -172,15 +173,31 @@ export class EtcdCluster {
     this.d.log(`etcd ${h}`, `member up (raft term ${m.term})`);
     this.#scheduleTick(m);
   }
+  /** SIGSTOP of the member on h for durMs. */
   freeze(h: Host, durMs: number): void {
     const m = this.#m[h];
-    m.frozen = true;
+    m.frozen++;
     this.d.clock.after(durMs, () => {
-      m.frozen = false;
+      if (--m.frozen > 0) return;
       const backlog = m.backlog;
       m.backlog = [];
-      for (const fn of backlog) this.d.hosts.run(h, fn);
+      // Thawed, it serves the requests that waited at once, while its raft loop looks again a
+      // heartbeat later (as long as a new leader's heartbeat, which would depose it, takes): a leader
+      // deposed meanwhile still believes it leads until then.
+      let ticks = false;
+      for (const b of backlog) {
+        if (b.inc !== m.inc || !m.running) continue;
+        if (b.raft) ticks = true;
+        else this.d.hosts.run(h, b.fn);
+      }
+      if (ticks) this.#scheduleTick(m);
     });
+  }
+  /** SIGSTOP of whichever member leads etcd now, for durMs. */
+  freezeLeader(durMs: number): Host | null {
+    const l = this.leader();
+    if (l !== null) this.freeze(l, durMs);
+    return l;
   }
   /** Cut etcd's traffic between members a and b (both ways) for durMs. */
   cutPeers(a: Host, b: Host, durMs: number): void {
@@ -349,18 +366,18 @@ export class EtcdCluster {
   /** Whether h's member runs now (process up, host up and not paused, not frozen). */
   #active(h: Host): boolean {
     const m = this.#m[h];
-    return m.running && !m.frozen && !this.d.hosts.crashed(h) && !this.d.hosts.paused(h);
+    return m.running && m.frozen === 0 && !this.d.hosts.crashed(h) && !this.d.hosts.paused(h);
   }
   #peerLink(a: Host, b: Host): boolean {
     const key = a < b ? `${a}|${b}` : `${b}|${a}`;
     return (this.#peerCut.get(key) ?? 0) === 0 && this.d.net.linkUp(a, b) && this.d.net.linkUp(b, a);
   }
   /** Runs fn as the member's process: dropped if it is down, deferred while its host is paused or it is frozen. */
-  #onMember(m: Member, fn: () => void): void {
+  #onMember(m: Member, fn: () => void, raft = false): void {
     const inc = m.inc;
     this.d.hosts.run(m.host, () => {
       if (!m.running || m.inc !== inc) return;
-      if (m.frozen) m.backlog.push(() => m.running && m.inc === inc && fn());
+      if (m.frozen > 0) m.backlog.push({ raft, inc, fn });
       else fn();
     });
   }
@@ -377,7 +394,7 @@ export class EtcdCluster {
       if (m.inc !== inc) return;
       this.#tick(m);
       this.#scheduleTick(m);
-    }));
+    }, true));
   }
   #randomTimeout(m: Member): number {
     return this.d.clock.realDelay(m.host, ETCD_ELECTION_TIMEOUT_MS * (1 + m.rng.next()));

@@ -93,6 +93,7 @@ export function applyFault(w: FaultTargets, f: Fault): void {
     case 'etcd-crash':
     case 'etcd-isolate-leader':
     case 'etcd-quorum-loss':
+    case 'etcd-freeze-leader':
     case 'etcd-cut-agent':
     case 'etcd-slow':
       return w.log('FAULT', 'no etcd in this run: nothing happens');
@@ -138,6 +139,11 @@ function applyOnEtcd(w: FaultTargets, etcd: EtcdCluster, f: Fault): boolean {
       const second = HOSTS.find((h) => h !== first)!;
       etcd.freeze(first, f.durMs);
       etcd.freeze(second, f.durMs);
+      return true;
+    }
+    case 'etcd-freeze-leader': {
+      const l = etcd.freezeLeader(f.durMs);
+      w.log('FAULT', l === null ? 'etcd has no leader to freeze' : `etcd's leader is on ${l}`);
       return true;
     }
     case 'etcd-cut-agent':

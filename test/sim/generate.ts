@@ -1,7 +1,7 @@
 // Random fault schedules (fast-check arbitraries). A seed names one schedule: `randomSchedule(seed)`
 // is what `npm run sim -- --seed N` replays; a quarter of the seeds run on random valid timings.
 import fc from 'fast-check';
-import { defaultTimings, type Timings } from '@pgvip/shared/core';
+import { defaultTimings, etcdDefaultElectionTimeoutMs, type QuorumTimings, type Timings } from '@pgvip/shared/core';
 import { randomValidTimings } from './random-timings.js';
 import { Rng } from './rng.js';
 import { DB_NODES, HOSTS, type Backend, type Ec2FaultKind, type Fault, type Host, type Schedule } from './schedule.js';
@@ -94,11 +94,11 @@ export function randomFaultSchedule(seed: number): Schedule {
  * The schedule of `seed`: its faults (as randomFaultSchedule, so a seed keeps its faults) and, for
  * RANDOM_TIMINGS_SHARE of the seeds, random valid timings drawn from a stream of their own.
  */
-export function randomSchedule(seed: number): Schedule {
+export function randomSchedule(seed: number, quorum: QuorumTimings = { backend: 'witness' }): Schedule {
   const s = randomFaultSchedule(seed);
   const rng = new Rng(seed ^ 0x7133_7133);
   if (!(rng.next() < RANDOM_TIMINGS_SHARE)) return s;
-  return onTimings(s, randomValidTimings(rng, longestRoundTripMs(s)));
+  return onTimings(s, randomValidTimings(rng, longestRoundTripMs(s), quorum));
 }
 
 /**
@@ -139,15 +139,16 @@ export function withForgedLeaseRequests(seed: number): Schedule {
 export const ETCD_SHARE = 0.5;
 
 /**
- * The schedule of `seed` in the bulk run: randomSchedule(seed) (its faults and timings unchanged), on
- * the witness or, for ETCD_SHARE of the seeds, on etcd with up to three of etcd's own faults added.
- * Both draws come from a stream of their own.
+ * The schedule of `seed` in the bulk run: randomSchedule(seed) (its faults unchanged), on the witness
+ * or, for ETCD_SHARE of the seeds, on etcd (random timings then also valid on etcd) with up to three
+ * of etcd's own faults added. Both draws come from a stream of their own.
  */
 export function randomBackendSchedule(seed: number): Schedule {
-  const s = randomSchedule(seed);
   const rng = new Rng(seed ^ 0x0e7c_d016);
   const backend: Backend = rng.next() < ETCD_SHARE ? 'etcd' : 'witness';
-  if (backend === 'witness') return s;
+  if (backend === 'witness') return randomSchedule(seed);
+  // Random timings valid on etcd as the loader checks them there (its margin covers etcd's).
+  const s = randomSchedule(seed, { backend: 'etcd', electionTimeoutMs: etcdDefaultElectionTimeoutMs });
   const extra = Array.from({ length: rng.int(0, 3) }, () => etcdFault(rng, s.healAtMs));
   return { ...s, backend, faults: [...s.faults, ...extra].sort((x, y) => x.at - y.at) };
 }
@@ -157,7 +158,7 @@ function etcdFault(rng: Rng, healAtMs: number): Fault {
   const at = rng.int(3_000, 50_000);
   const durMs = Math.min(rng.int(200, 15_000), healAtMs - at);
   const node = DB_NODES[rng.int(0, 1)]!;
-  switch (rng.int(0, 4)) {
+  switch (rng.int(0, 5)) {
     case 0:
       return { kind: 'etcd-crash', at, node: HOSTS[rng.int(0, 2)]!, downMs: durMs };
     case 1:
@@ -166,6 +167,8 @@ function etcdFault(rng: Rng, healAtMs: number): Fault {
       return { kind: 'etcd-quorum-loss', at, durMs };
     case 3:
       return { kind: 'etcd-cut-agent', at, node, durMs };
+    case 4:
+      return { kind: 'etcd-freeze-leader', at, durMs };
     default:
       return { kind: 'etcd-slow', at, node, extraMs: rng.int(10, 400), durMs };
   }

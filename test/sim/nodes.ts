@@ -386,7 +386,7 @@ export class Nodes {
   #newShell(n: DbNode, inc: number, etcd: EtcdCluster): EtcdAgentShell {
     return new EtcdAgentShell({
       etcd, clock: this.d.clock, hosts: this.d.hosts, node: n, alive: () => this.#agentAlive(n, inc), wake: this.d.wake,
-      timings: this.d.timings, replication: this.d.sched.replication,
+      timings: this.d.timings, replication: this.d.sched.replication, rng: this.d.rngs.get(`etcd client ${n}`),
       failed: (what, err) => this.d.check.violation(`etcd shell of ${n}: ${what} threw ${String(err)}`),
     });
   }

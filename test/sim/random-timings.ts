@@ -7,7 +7,7 @@
 // One condition is the network's, not the config's: requestTimeoutMs must exceed the round trip
 // (check-config cannot see the network; with every request timing out no timing can work), so
 // the draw takes the schedule's longest round trip as the shortest request timeout.
-import { defaultTimings, timingViolations, type Timings } from '@pgvip/shared/core';
+import { defaultTimings, timingViolations, type QuorumTimings, type Timings } from '@pgvip/shared/core';
 import type { Rng } from './rng.js';
 
 const MAX_DRAWS = 1000;
@@ -17,7 +17,8 @@ const EDGE_P = 0.3;
 
 type IntField = Exclude<keyof Timings, 'maxDriftRatio'>;
 
-const valid = (t: Timings): boolean => timingViolations(t).length === 0;
+/** Valid on the quorum `q`'s backend (etcd adds an inequality). */
+const valid = (t: Timings, q: QuorumTimings): boolean => timingViolations(t, q).length === 0;
 
 /** One draw; about half of them break some inequality. Every value is inside the config schema's range. */
 function draw(rng: Rng, minRequestTimeoutMs: number): Timings {
@@ -39,50 +40,50 @@ function draw(rng: Rng, minRequestTimeoutMs: number): Timings {
 }
 
 /** The smallest value of `field` in [lo, t[field]] that keeps t valid (t is valid; validity holds upward). */
-function lowest(t: Timings, field: IntField, lo: number): Timings {
+function lowest(t: Timings, field: IntField, lo: number, q: QuorumTimings): Timings {
   const at = (v: number): Timings => ({ ...t, [field]: v });
-  if (valid(at(lo))) return at(lo);
+  if (valid(at(lo), q)) return at(lo);
   let bad = lo;
   let good = t[field];
   while (good - bad > 1) {
     const mid = Math.floor((bad + good) / 2);
-    if (valid(at(mid))) good = mid;
+    if (valid(at(mid), q)) good = mid;
     else bad = mid;
   }
   return at(good);
 }
 
 /** The largest value of `field` in [t[field], hi] that keeps t valid (validity holds downward). */
-function highest(t: Timings, field: IntField, hi: number): Timings {
+function highest(t: Timings, field: IntField, hi: number, q: QuorumTimings): Timings {
   const at = (v: number): Timings => ({ ...t, [field]: v });
-  if (valid(at(hi))) return at(hi);
+  if (valid(at(hi), q)) return at(hi);
   let good = t[field];
   let bad = hi;
   while (bad - good > 1) {
     const mid = Math.floor((bad + good) / 2);
-    if (valid(at(mid))) good = mid;
+    if (valid(at(mid), q)) good = mid;
     else bad = mid;
   }
   return at(good);
 }
 
 /**
- * Random timings that pass timingViolations(), some of them at the edge of an inequality, with a
- * request timeout of at least minRequestTimeoutMs (the network's longest round trip).
+ * Random timings that pass timingViolations() (on `on`'s backend), some of them at the edge of an
+ * inequality, with a request timeout of at least minRequestTimeoutMs (the network's longest round trip).
  */
-export function randomValidTimings(rng: Rng, minRequestTimeoutMs = 1): Timings {
+export function randomValidTimings(rng: Rng, minRequestTimeoutMs = 1, q: QuorumTimings = { backend: 'witness' }): Timings {
   for (let n = 0; n < MAX_DRAWS; n++) {
     let t = draw(rng, minRequestTimeoutMs);
-    if (!valid(t)) continue;
+    if (!valid(t, q)) continue;
     // The shortest lease the other timings allow, the longest request timeout and EC2 budget the
     // lease allows, the shortest grace, degrade delay and probe timeout.
-    if (rng.chance(EDGE_P)) t = lowest(t, 'leaseMs', 100);
-    if (rng.chance(EDGE_P)) t = highest(t, 'requestTimeoutMs', t.heartbeatMs);
-    if (rng.chance(EDGE_P)) t = highest(t, 'vipCallBudgetMs', 60_000);
-    if (rng.chance(EDGE_P)) t = lowest(t, 'streamingGraceMs', 1);
-    if (rng.chance(EDGE_P)) t = lowest(t, 'syncDegradeAfterMs', 1);
-    if (rng.chance(EDGE_P)) t = lowest(t, 'writeProbeTimeoutMs', 1);
-    if (!valid(t)) throw new Error(`random-timings.ts pushed timings out of validity: ${JSON.stringify(t)}`);
+    if (rng.chance(EDGE_P)) t = lowest(t, 'leaseMs', 100, q);
+    if (rng.chance(EDGE_P)) t = highest(t, 'requestTimeoutMs', t.heartbeatMs, q);
+    if (rng.chance(EDGE_P)) t = highest(t, 'vipCallBudgetMs', 60_000, q);
+    if (rng.chance(EDGE_P)) t = lowest(t, 'streamingGraceMs', 1, q);
+    if (rng.chance(EDGE_P)) t = lowest(t, 'syncDegradeAfterMs', 1, q);
+    if (rng.chance(EDGE_P)) t = lowest(t, 'writeProbeTimeoutMs', 1, q);
+    if (!valid(t, q)) throw new Error(`random-timings.ts pushed timings out of validity: ${JSON.stringify(t)}`);
     return t;
   }
   throw new Error(`no valid timings in ${MAX_DRAWS} draws: the ranges in random-timings.ts no longer fit timingViolations()`);

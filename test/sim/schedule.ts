@@ -74,6 +74,8 @@ export type Fault =
   | { readonly kind: 'etcd-isolate-leader'; readonly at: number; readonly durMs: number }
   /** etcd loses its quorum: two members (the leader among them) are frozen (SIGSTOP) for durMs. */
   | { readonly kind: 'etcd-quorum-loss'; readonly at: number; readonly durMs: number }
+  /** Whichever member leads etcd then is frozen (SIGSTOP) for durMs; the others elect a new one. */
+  | { readonly kind: 'etcd-freeze-leader'; readonly at: number; readonly durMs: number }
   /** The agent on `node` is cut from every etcd member (their client port), not from its peer. */
   | { readonly kind: 'etcd-cut-agent'; readonly at: number; readonly node: DbNode; readonly durMs: number }
   /** etcd's answers to the agent on `node` arrive extraMs later. */
@@ -157,6 +159,8 @@ export function describeFault(f: Fault): string {
       return `isolate etcd's leader for ${f.durMs} ms`;
     case 'etcd-quorum-loss':
       return `etcd loses its quorum (two members frozen) for ${f.durMs} ms`;
+    case 'etcd-freeze-leader':
+      return `freeze etcd's leader for ${f.durMs} ms`;
     case 'etcd-cut-agent':
       return `cut the agent on ${f.node} from etcd for ${f.durMs} ms`;
     case 'etcd-slow':
