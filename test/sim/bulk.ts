@@ -27,9 +27,10 @@ export async function runRange(firstSeed: number, count: number): Promise<BulkRe
   for (let seed = firstSeed; seed < firstSeed + count; seed++) {
     const schedule = randomBackendSchedule(seed);
     const backend = schedule.backend ?? 'witness';
-    const before = process.cpuUsage().user;
+    // This thread's CPU only: the other workers run at the same time.
+    const before = process.threadCpuUsage().user;
     const r = await runScheduleAsync(schedule);
-    cpuMs[backend] += (process.cpuUsage().user - before) / 1000;
+    cpuMs[backend] += (process.threadCpuUsage().user - before) / 1000;
     simulatedMs += schedule.endMs;
     if (schedule.timings !== undefined) randomTimingsRuns++;
     if (backend === 'etcd') etcdRuns++;

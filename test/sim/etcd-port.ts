@@ -29,11 +29,20 @@ export interface SimEtcdPortDeps {
   readonly timeoutMs: number;
   /** The agent's draws of members (a stream of its own). */
   readonly rng: Rng;
+  /**
+   * 'per-call' (etcd3's: a random member for every call) or 'sticky' (an alternative the bench
+   * compares: keep to the member that answered last, and drop it when a call to it times out).
+   */
+  readonly members: EtcdMemberChoice;
 }
+
+export type EtcdMemberChoice = 'per-call' | 'sticky';
 
 const notModelled = { ok: false as const, why: 'not modelled in the simulator' };
 
 export class SimEtcdPort extends TxnQuorum {
+  /** 'sticky': the member that answered last, until a call to it times out. */
+  #preferred: Host | null = null;
   /** When (agent clock) the last keepalive that renewed was answered: what the planted bug counts from. */
   keepAliveAnsweredAtMs = -Infinity;
 
@@ -105,18 +114,25 @@ export class SimEtcdPort extends TxnQuorum {
         this.p.wake();
         resolve(r);
       };
-      const order = shuffle(this.p.rng);
+      const shuffled = shuffle(this.p.rng);
+      const first = this.p.members === 'sticky' ? this.#preferred : null;
+      const order = first === null ? shuffled : [first, ...shuffled.filter((h) => h !== first)];
+      let asked: Host = order[0]!;
       const attempt = (tries: number): void => {
-        const to: Host = order[tries]!;
+        const to: Host = (asked = order[tries]!);
         etcd.call(node, to, op, (a) => {
           if (settled) return;
-          if (a.kind !== 'refused') return settle({ ok: true, value: a });
+          if (a.kind !== 'refused') {
+            this.#preferred = to;
+            return settle({ ok: true, value: a });
+          }
           if (tries + 1 < order.length && this.now() < deadlineAt) attempt(tries + 1);
           else settle({ ok: false, why: `${what}: connection refused by etcd on ${to}` });
         });
       };
       attempt(0);
       clock.after(clock.realDelay(node, leftMs), () => hosts.run(node, () => {
+        if (!settled && this.#preferred === asked) this.#preferred = null;
         settle({ ok: false, why: `${what}: etcd did not answer within ${this.timeoutMs} ms` });
       }));
     });
