@@ -68,20 +68,23 @@ test("'*' mixed with event names is rejected", async () => {
 
 test('duplicate node ids are rejected at the second node', async () => {
   const lines = await problemsOf(agent(agentYaml((d) => { d.cluster.nodes[1].id = 'db-a'; })), 'PGVIP_CONFIG_INVALID');
-  assert.deepEqual(lines, ['agent.yaml: cluster.nodes[1].id: duplicates nodes[0].id (got "db-a"); the two nodes need different ids, e.g. db-a and db-b']);
+  assert.deepEqual(lines, ['agent.yaml: cluster.nodes[1].id: duplicates nodes[0].id (got "db-a"); every node needs its own id, e.g. db-a, db-b and db-c']);
 });
 
 test('one database node is not a cluster', async () => {
   const lines = await problemsOf(agent(agentYaml((d) => { d.cluster.nodes.pop(); })), 'PGVIP_CONFIG_INVALID');
-  lineAbout(lines, 'agent.yaml', 'cluster.nodes', 'exactly two database nodes are required', '(got 1)');
+  lineAbout(lines, 'agent.yaml', 'cluster.nodes', 'must be a list of 2 to 9 database nodes', '(got 1)');
 });
 
-test('three database nodes are refused', async () => {
+test('three database nodes are refused with the witness backend (config-nodes.test.ts: on etcd)', async () => {
   const lines = await problemsOf(
     agent(agentYaml((d) => { d.cluster.nodes.push({ id: 'db-c', agent: { host: '10.0.1.13' }, postgres: { host: '10.0.1.13', dataDir: '/data' } }); })),
     'PGVIP_CONFIG_INVALID',
   );
-  assert.deepEqual(lines, ['agent.yaml: cluster.nodes: exactly two database nodes are required (a primary and its standby) (got 3)']);
+  assert.deepEqual(lines, [
+    'agent.yaml: cluster.nodes: must list exactly two database nodes with quorum.backend "witness" (a primary and its standby: ' +
+      'the witness is the third voter, and it elects between two) (got 3); list two nodes, or set quorum.backend: etcd for 3 to 9 nodes (docs/etcd.md)',
+  ]);
 });
 
 test('self must name one of the cluster nodes, and the error lists them', async () => {

@@ -45,6 +45,16 @@ const interfaceName = () =>
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 const defaultAgentPort = 8008;
 
+/**
+ * The most database nodes of one cluster: three AZs with three nodes each. Every standby grants the
+ * primary's lease, and every node's final position is a compare of the campaign txn (docs/design.md,
+ * "More than one standby"), so the work per heartbeat grows with N; beyond nine, read replicas that
+ * never fail over are better served outside pgvip.
+ */
+export const clusterNodesMax = 9;
+const nodesSentence = `must be a list of 2 to ${clusterNodesMax} database nodes (exactly two with the witness backend)`;
+const nodePriorityMax = 100;
+
 const logLevel = () => oneOf(logLevels).default('info').describe('Least severe log level written (JSON lines on stdout).');
 
 // ---- nodes ---------------------------------------------------------------------------------
@@ -66,6 +76,12 @@ const NodeSchema = closedObject({
     osUser: nonEmptyText('postgres').default('postgres').describe('Operating-system user that owns dataDir and runs PostgreSQL; the agent runs PostgreSQL tools as this user.'),
     applicationName: dnsLabel('db-a').optional().meta({ defaultLabel: 'the node id' }).describe('application_name this node uses when it streams as a standby; the primary names it in synchronous_standby_names.'),
   }).describe('This node\'s PostgreSQL.'),
+  priority: integer(0, nodePriorityMax)
+    .default(0)
+    .describe('With more than two nodes (quorum.backend etcd): among standbys that received the same WAL, the one with the higher priority wins a failover; it never makes a less advanced standby win. With two nodes there is one candidate, and it has no effect. NOT AVAILABLE YET with more than two nodes: the daemons refuse to start (PGVIP_NODES_UNAVAILABLE; docs/design.md, "More than one standby").'),
+  noFailover: flag()
+    .default(false)
+    .describe('true: this node is never promoted, by a failover or a switchover (a reporting replica, say). It streams asynchronously (never named in synchronous_standby_names: an acknowledgement from a node that can never be promoted could block every failover) and grants no leases. At least two nodes must be without it, so it takes three or more nodes, which the daemons of this release refuse to run (PGVIP_NODES_UNAVAILABLE).'),
   vip: closedObject({
     eniId: ec2Id('eni', 'eni-0123456789abcdef0').optional().meta({ defaultLabel: 'from IMDS' }).describe('Network interface that receives the VIP (secondary-ip mode) or that /32 routes point at (route-table mode). Required when vip.discovery is "config".'),
     instanceId: ec2Id('i', 'i-0123456789abcdef0').optional().meta({ defaultLabel: 'from IMDS' }).describe('EC2 instance of this node; used to verify the VIP and in log lines.'),
@@ -126,22 +142,53 @@ const AuthSchema = closedObject({
 
 type NodeOutput = z.output<typeof NodeSchema>;
 
-/** The two node ids must differ: each is a sender identity and an application_name. */
+/** The node ids must differ: each is a sender identity and an application_name. */
 function checkDistinctNodeIds(nodes: readonly NodeOutput[], ctx: z.RefinementCtx): void {
-  const first = nodes[0];
   nodes.forEach((node, i) => {
-    if (i > 0 && first !== undefined && node.id === first.id) {
-      addComposedIssue(ctx, ['nodes', i, 'id'], problem('duplicates nodes[0].id', node.id, 'the two nodes need different ids, e.g. db-a and db-b'));
+    const earlier = nodes.findIndex((other) => other.id === node.id);
+    if (earlier < i) {
+      addComposedIssue(ctx, ['nodes', i, 'id'], problem(`duplicates nodes[${earlier}].id`, node.id, 'every node needs its own id, e.g. db-a, db-b and db-c'));
     }
   });
+}
+
+/**
+ * What the number of nodes, noFailover and synchronousCount must agree on (docs/design.md, "More
+ * than one standby"): the witness runs exactly two nodes; a failover needs two nodes that may be
+ * primary; ANY k can only count standbys that may be synchronous, which noFailover nodes never are.
+ */
+interface NodeMix {
+  readonly nodes: readonly NodeOutput[];
+  readonly quorum: { readonly backend: string };
+  readonly replication: { readonly mode: string; readonly synchronousCount?: number | undefined };
+}
+
+function checkNodeMix(cluster: NodeMix, ctx: z.RefinementCtx): void {
+  const n = cluster.nodes.length;
+  if (cluster.quorum.backend !== 'etcd' && n !== 2) {
+    addComposedIssue(ctx, ['nodes'], problem(`must list exactly two database nodes with quorum.backend "${cluster.quorum.backend}" (a primary and its standby: the witness is the third voter, and it elects between two)`, n, `list two nodes, or set quorum.backend: etcd for 3 to ${clusterNodesMax} nodes (docs/etcd.md)`));
+  }
+  const mayLead = cluster.nodes.filter((node) => !node.noFailover).length;
+  if (mayLead < 2) {
+    const at = cluster.nodes.findIndex((node) => node.noFailover);
+    addComposedIssue(ctx, ['nodes', at < 0 ? 0 : at, 'noFailover'], problem(`leaves ${mayLead} node(s) that may become primary, so no failover would ever be possible`, true, 'at least two nodes must be without noFailover: remove it from one, or add a node'));
+  }
+  const k = cluster.replication.synchronousCount;
+  if (k === undefined) return;
+  if (cluster.replication.mode !== 'sync') {
+    addComposedIssue(ctx, ['replication', 'synchronousCount'], problem('only applies with replication.mode "sync"', k, 'remove it, or set replication.mode: sync'));
+  } else if (mayLead >= 2 && k > mayLead - 1) {
+    addComposedIssue(ctx, ['replication', 'synchronousCount'], problem(`asks every commit to wait for ${k} standbys, but at most ${mayLead - 1} can be synchronous (the ${mayLead} nodes without noFailover, less the primary)`, k, `set it to at most ${mayLead - 1}, or add a node`));
+  }
 }
 
 const ClusterObjectSchema = closedObject({
   name: dnsLabel('main').describe('Name of the cluster; one witness tells its clusters apart by it, and every request carries it.'),
   nodes: z
-    .array(NodeSchema, { error: 'must be a list of exactly two database nodes' })
-    .length(2, { error: 'exactly two database nodes are required (a primary and its standby)' })
-    .describe('The two database nodes, in any order (which one is primary is state, not config).'),
+    .array(NodeSchema, { error: nodesSentence })
+    .min(2, { error: nodesSentence })
+    .max(clusterNodesMax, { error: nodesSentence })
+    .describe(`The database nodes, in any order (which one is primary is state, not config): exactly two with the witness backend; 2 to ${clusterNodesMax} with quorum.backend etcd (docs/design.md, "More than one standby"), of which this release runs two.`),
   witness: closedObject({
     id: dnsLabel('witness').default('witness').describe('Name of the witness; must differ from the node ids.'),
     host: host('10.0.2.20').describe('Address at which the agents reach the witness.'),
@@ -151,6 +198,10 @@ const ClusterObjectSchema = closedObject({
   replication: closedObject({
     mode: oneOf(['sync', 'async']).default('sync').describe('"sync": the primary names the standby in synchronous_standby_names, so an automatic failover loses no acknowledged write. "async": faster commits, but a failover may lose up to lagBytesMax of acknowledged writes.'),
     lagBytesMax: integer(0).default(16 * 1024 * 1024).meta({ typeLabel: 'bytes (integer ≥ 0)' }).describe('A standby further behind than this many bytes of WAL is not eligible for promotion (the async-mode bound on data loss).'),
+    synchronousCount: integer(1, clusterNodesMax - 1)
+      .optional()
+      .meta({ defaultLabel: '1' })
+      .describe('Sync mode: how many standbys must have flushed a commit before it is acknowledged (synchronous_standby_names = \'ANY k (…)\' naming every standby without noFailover that streams). At most the number of nodes without noFailover, less one. Losing standbys until fewer than k stream makes commits wait, then the primary lowers k with etcd\'s (or the witness\'s) agreement, down to async, and raises it again as they catch up. With two nodes it is 1; more takes three or more nodes, which the daemons of this release refuse to run (PGVIP_NODES_UNAVAILABLE).'),
     slots: closedObject({
       enabled: flag().default(true).describe('Keep a physical replication slot for the standby on whichever node is primary (named pgvip_ + the standby\'s applicationName with \'-\' as \'_\', e.g. pgvip_db_b), created on a promoting standby before it promotes, and have the standby stream through it (primary_slot_name): a standby that was down for a while, and an old primary rejoining after a failover, find the WAL they need still there. On PostgreSQL 17+ the agents also set sync_replication_slots, hot_standby_feedback and synchronized_standby_slots, so logical slots created with failover = true survive a failover. false: pgvip creates, drops and names no slot and sets none of this (for operators who manage their own).'),
       maxWalKeepSizeMb: integer(-1)
@@ -203,6 +254,7 @@ const ClusterObjectSchema = closedObject({
   quorum: QuorumSchema,
 })
   .superRefine((cluster, ctx) => checkDistinctNodeIds(cluster.nodes, ctx), whenValidAt(['nodes', '*', 'id']))
+  .superRefine((cluster, ctx) => checkNodeMix(cluster, ctx), whenValidAt(['nodes', '*', 'noFailover'], ['quorum', 'backend'], ['replication', 'mode'], ['replication', 'synchronousCount']))
   .superRefine((cluster, ctx) => {
     const clash = cluster.nodes.findIndex((node) => node.id === cluster.witness.id);
     if (clash >= 0) {

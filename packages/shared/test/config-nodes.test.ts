@@ -1,0 +1,124 @@
+// Goal: `cluster.nodes` takes 2 to 9 database nodes on etcd, each with priority and noFailover, and
+// replication.synchronousCount (k of ANY k); mixes that cannot work are refused naming the field and
+// the fix; and until the daemons run more than two nodes, both refuse such a cluster with their own
+// code, while a two-node cluster with the new fields starts as before (docs/design.md, "More than
+// one standby").
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { agentPreflight, parseConfigText, witnessPreflight } from '../src/index.js';
+import { agentYaml, lineAbout, problemsOf, witnessYaml, type EditableDoc } from './config-helpers.js';
+
+const onEtcd = { backend: 'etcd', etcd: { endpoints: ['http://127.0.0.1:2379'] } };
+const node = (id: string, ip: string, extra: Record<string, unknown> = {}) => ({
+  id, agent: { host: ip }, postgres: { host: ip, dataDir: '/var/lib/postgresql/15/main' }, ...extra,
+});
+const third = (extra: Record<string, unknown> = {}) => node('db-c', '10.0.3.13', extra);
+
+function withNodes(d: EditableDoc, count: number, quorum: unknown = onEtcd): void {
+  d.cluster.quorum = quorum;
+  for (let i = d.cluster.nodes.length; i < count; i++) d.cluster.nodes.push(node(`db-${String.fromCharCode(97 + i)}`, `10.0.${i + 1}.${11 + i}`));
+}
+
+const parse = (edit: (d: EditableDoc) => void) => parseConfigText(agentYaml(edit), 'agent', 'agent.yaml');
+const problems = (edit: (d: EditableDoc) => void) => problemsOf(() => parse(edit), 'PGVIP_CONFIG_INVALID');
+
+test('Given three nodes on etcd, Then they parse, with priority 0, noFailover false and no synchronousCount by default', () => {
+  const cfg = parse((d) => {
+    withNodes(d, 2);
+    d.cluster.nodes.push(third({ priority: 7, noFailover: true }));
+  });
+  assert.deepEqual(cfg.cluster.nodes.map((n) => [n.id, n.priority, n.noFailover]), [['db-a', 0, false], ['db-b', 0, false], ['db-c', 7, true]]);
+  assert.equal(cfg.cluster.replication.synchronousCount, undefined);
+  assert.equal(parse((d) => withNodes(d, 9)).cluster.nodes.length, 9);
+});
+
+test('Given the witness backend and three nodes, Then cluster.nodes is refused, naming etcd as the fix', async () => {
+  const lines = await problems((d) => d.cluster.nodes.push(third()));
+  lineAbout(lines, 'agent.yaml', 'cluster.nodes', 'must list exactly two database nodes with quorum.backend "witness"', '(got 3)', 'set quorum.backend: etcd for 3 to 9 nodes');
+});
+
+test('Given one node, or ten on etcd, Then the list is refused with its bounds', async () => {
+  lineAbout(await problems((d) => d.cluster.nodes.pop()), 'agent.yaml', 'cluster.nodes', 'must be a list of 2 to 9 database nodes', '(got 1)');
+  lineAbout(await problems((d) => withNodes(d, 10)), 'agent.yaml', 'cluster.nodes', 'must be a list of 2 to 9 database nodes', '(got 10)');
+});
+
+test('Given too few nodes that may become primary, Then noFailover is refused with the fix', async () => {
+  const two = await problems((d) => (d.cluster.nodes[1].noFailover = true));
+  lineAbout(two, 'agent.yaml', 'cluster.nodes[1].noFailover', 'leaves 1 node(s) that may become primary', 'at least two nodes must be without noFailover');
+  const three = await problems((d) => {
+    withNodes(d, 3);
+    d.cluster.nodes[0].noFailover = true;
+    d.cluster.nodes[2].noFailover = true;
+  });
+  lineAbout(three, 'agent.yaml', 'cluster.nodes[0].noFailover', 'no failover would ever be possible');
+  // One reporting replica beside two that may lead is the point of noFailover.
+  assert.equal(parse((d) => {
+    withNodes(d, 3);
+    d.cluster.nodes[2].noFailover = true;
+  }).cluster.nodes[2]!.noFailover, true);
+});
+
+test('Given synchronousCount above the standbys that can be synchronous, or with async replication, Then it is refused', async () => {
+  const three = await problems((d) => {
+    withNodes(d, 3);
+    d.cluster.replication = { synchronousCount: 3 };
+  });
+  lineAbout(three, 'agent.yaml', 'cluster.replication.synchronousCount', 'at most 2 can be synchronous', 'set it to at most 2, or add a node');
+  // noFailover nodes are never synchronous: with one among three, only one standby counts.
+  const reporting = await problems((d) => {
+    withNodes(d, 3);
+    d.cluster.nodes[2].noFailover = true;
+    d.cluster.replication = { synchronousCount: 2 };
+  });
+  lineAbout(reporting, 'agent.yaml', 'cluster.replication.synchronousCount', 'at most 1 can be synchronous');
+  const two = await problems((d) => (d.cluster.replication = { synchronousCount: 2 }));
+  lineAbout(two, 'agent.yaml', 'cluster.replication.synchronousCount', 'at most 1');
+  const async = await problems((d) => (d.cluster.replication = { mode: 'async', synchronousCount: 1 }));
+  lineAbout(async, 'agent.yaml', 'cluster.replication.synchronousCount', 'only applies with replication.mode "sync"', 'remove it');
+  assert.equal(parse((d) => {
+    withNodes(d, 5);
+    d.cluster.replication = { synchronousCount: 4 };
+  }).cluster.replication.synchronousCount, 4);
+});
+
+test('Given three nodes where the third repeats the second\'s id, Then nodes[2].id is refused', async () => {
+  const lines = await problems((d) => {
+    withNodes(d, 2);
+    d.cluster.nodes.push(node('db-b', '10.0.3.13'));
+  });
+  lineAbout(lines, 'agent.yaml', 'cluster.nodes[2].id', 'duplicates nodes[1].id', 'every node needs its own id');
+});
+
+function stateDirs(t: TestContext): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pgvip-nodes-preflight-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('Given three nodes on etcd, Then both daemons refuse to start with PGVIP_NODES_UNAVAILABLE; two nodes with the new fields start', async (t) => {
+  const dir = stateDirs(t);
+  const agent = (count: number) => parse((d) => {
+    withNodes(d, count);
+    d.stateDir = path.join(dir, 'agent');
+    d.cluster.auth = { disabled: true };
+    d.cluster.nodes[1].priority = 5;
+    d.cluster.replication = { synchronousCount: 1 };
+  });
+  const [first] = await agentPreflight(agent(3));
+  assert.equal(first?.code, 'PGVIP_NODES_UNAVAILABLE');
+  assert.match(first!.detail, /^cluster\.nodes: 3 database nodes \(db-a, db-b, db-c\) are not available yet in this release: .*list two nodes/);
+  assert.deepEqual(await agentPreflight(agent(2)), []);
+
+  const witness = parseConfigText(witnessYaml((d) => {
+    d.stateDir = path.join(dir, 'witness');
+    d.operatorApi = { auth: 'disabled' };
+    d.clusters[0].auth = { disabled: true };
+    d.clusters[0].quorum = onEtcd;
+    d.clusters[0].nodes.push(third());
+  }), 'witness', 'witness.yaml');
+  const w = await witnessPreflight(witness);
+  assert.deepEqual(w.map((p) => [p.code, p.detail.slice(0, p.detail.indexOf(':'))]), [['PGVIP_NODES_UNAVAILABLE', 'clusters[0].nodes']]);
+});
