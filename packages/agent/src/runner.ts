@@ -87,6 +87,14 @@ export class AgentRunner {
   readonly #guard: CommitGuardArmer;
   /** When the before-promote hook last vetoed (paces the retries). */
   #lastVetoAtMs = -Infinity;
+  /**
+   * The quorum's term record has been read and stepped in since this process started (always, with a
+   * quorum that has none to read: the witness). Until then no lease request goes to the peer.
+   */
+  #quorumTermKnown: boolean;
+  /** The next read of the quorum's term record, and the bound on waiting for the first. */
+  #termRetry: NodeJS.Timeout | null = null;
+  #termBound: NodeJS.Timeout | null = null;
   /** This agent's own events, which the witness pulls for its notification channels (protocol v2). */
   readonly events: AgentEventLog;
   readonly #ports: EffectPorts;
@@ -95,6 +103,7 @@ export class AgentRunner {
     this.#d = deps;
     this.#s = deps.initial;
     this.#lastTickAtMs = deps.clock();
+    this.#quorumTermKnown = deps.quorum?.termAtStart === undefined;
     this.events = new AgentEventLog(deps.clock);
     this.#ports = { ...deps.ports, onReseed: (detail) => this.#agentEvent('reseed-fallback', detail) };
     this.#guard = new CommitGuardArmer({ pg: deps.ports.pg, logger: deps.logger.child({ component: 'commit-guard' }), clock: deps.clock, mode: deps.commitGuard ?? 'auto' });
@@ -116,9 +125,72 @@ export class AgentRunner {
 
   start(): void {
     this.#d.logger.info({ term: this.#s.durable.term, primaryOfTerm: this.#s.durable.primaryOfTerm }, 'agent loop started');
-    this.#schedule(0);
+    if (this.#quorumTermKnown) this.#schedule(0);
+    else this.#startAfterQuorumTerm();
     this.#pauseWatchAtMs = this.#d.clock();
     this.#pauseWatch = setInterval(() => this.#watchPauses(), this.#s.settings.timings.heartbeatMs);
+  }
+
+  /**
+   * On etcd (docs/design.md, Quorum on etcd, "The agent's start"): the term record is read and stepped
+   * in before the first tick, so an agent that died after its switchover's handover txn committed and
+   * before it persisted the next term never acts in the old one. etcd unreachable: the ticks start once
+   * the read failed (each etcd call ends by requestTimeoutMs; the timer below bounds it even if one
+   * did not), and the read is tried again every heartbeat. Meanwhile no lease request goes to the
+   * peer, so a primary renews only through etcd, which refuses a term it moved past: it stays fenced.
+   */
+  #startAfterQuorumTerm(): void {
+    const t = this.#s.settings.timings;
+    const startedAtMs = this.#d.clock();
+    let ticking = false;
+    const firstTick = (): void => {
+      if (ticking) return;
+      ticking = true;
+      if (this.#termBound !== null) clearTimeout(this.#termBound);
+      this.#schedule(0);
+    };
+    this.#termBound = setTimeout(firstTick, t.requestTimeoutMs + t.heartbeatMs);
+    const attempt = async (first: boolean): Promise<void> => {
+      const quorum = this.#d.quorum;
+      if (quorum?.termAtStart === undefined) return;
+      const r = await quorum.termAtStart().catch((e: unknown) => ({ ok: false as const, why: String(e) }));
+      if (this.#stopped) return;
+      if (r.ok) {
+        this.#quorumTermKnown = true;
+        this.#learnedQuorumTerm(r.reply, r.detail, first ? null : this.#d.clock() - startedAtMs);
+      } else if (first) {
+        this.#d.logger.warn(
+          { quorum: quorum.id, why: r.why },
+          `${quorum.id} did not answer at start (${r.why}): until it does, this node asks its standby for no lease, so as ` +
+            `primary it stays fenced; asked again every heartbeat (docs/etcd.md, "The agent's start")`,
+        );
+      } else {
+        this.#d.logger.debug({ quorum: quorum.id, why: r.why }, 'the quorum\'s term record still unread');
+      }
+      firstTick();
+      if (!r.ok) this.#termRetry = setTimeout(() => void attempt(false), t.heartbeatMs);
+    };
+    void attempt(true);
+  }
+
+  /** The quorum's term record, read: stepped in as its reply (the core adopts a newer term, persisted first). */
+  #learnedQuorumTerm(reply: PeerReply, detail: string, lateMs: number | null): void {
+    const before = this.#s.durable;
+    this.#step({ kind: 'reply', nowMs: this.#d.clock(), msg: reply });
+    const after = this.#s.durable;
+    const log = { quorum: reply.from, record: detail, term: after.term, primaryOfTerm: after.primaryOfTerm };
+    const late = lateMs === null ? '' : ` after ${Math.round(lateMs)} ms; the standby is asked for leases again`;
+    if (after.term > before.term) {
+      this.#d.logger.warn(log, `${reply.from}'s term record at start (${detail}) is past this node's term ${before.term}: adopted term ${after.term}${late}`);
+    } else if (reply.term < before.term) {
+      this.#d.logger.error(
+        log,
+        `${reply.from}'s term record (${detail}) is below this node's term ${before.term}: was etcd restored from an older backup, ` +
+          `or is its prefix new? No campaign can win until an operator moves the term record forward (docs/etcd.md)${late}`,
+      );
+    } else {
+      this.#d.logger.info(log, `${reply.from}'s term record at start: ${detail}${late}`);
+    }
   }
 
   /**
@@ -141,6 +213,8 @@ export class AgentRunner {
     this.#stopped = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
     if (this.#pauseWatch !== null) clearInterval(this.#pauseWatch);
+    if (this.#termRetry !== null) clearTimeout(this.#termRetry);
+    if (this.#termBound !== null) clearTimeout(this.#termBound);
     await this.#probe;
     await this.#guard.idle();
   }
@@ -298,6 +372,12 @@ export class AgentRunner {
     const grantor = to === this.#s.settings.peer ? 'peer' : 'witness';
     const renewal = msg.kind === 'lease-request' ? (result: LeaseRenewalResult) => this.#d.metrics.leaseRenewals.inc({ grantor, result }) : null;
     const quorum = this.#d.quorum;
+    // Until the quorum's term record was read at start, the standby's grant could be for a term the
+    // quorum moved past (#startAfterQuorumTerm): not asked, as if lost on the way.
+    if (msg.kind === 'lease-request' && to === this.#s.settings.peer && !this.#quorumTermKnown) {
+      this.#d.logger.debug({ to }, 'lease request to the standby held back: the quorum\'s term record is still unread');
+      return;
+    }
     // To the quorum on etcd: the bridge's answer is the reply the witness would have sent, stepped in
     // alike (the core counts a renewal from its own send, which came before any etcd call).
     const answer = quorum !== undefined && to === quorum.id ? quorum.ask(msg) : this.#d.peers.send(to, msg);

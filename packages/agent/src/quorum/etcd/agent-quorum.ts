@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import { PROTOCOL_VERSION, type AgentStatus, type NodeId, type PeerReply, type PeerRequest, type Timings } from '@pgvip/shared/core';
 import type { MonotonicClock } from '../../clock.js';
-import type { QuorumRoute } from '../route.js';
+import type { QuorumRoute, QuorumTermAtStart } from '../route.js';
 import { EtcdQuorumBridge } from './bridge.js';
 import type { EtcdQuorumPort, LeaseId, WatchHandle } from './port.js';
 import type { MemberStatus } from './records.js';
@@ -82,6 +82,12 @@ export class EtcdAgentQuorum implements QuorumRoute {
 
   handover(term: number, to: NodeId): Promise<{ readonly ok: boolean; readonly detail: string }> {
     return this.#serial(() => this.#bridge.handover(term, to));
+  }
+
+  /** etcd's term record as the quorum's reply, for the runner to step in before its first tick. */
+  async termAtStart(): Promise<QuorumTermAtStart> {
+    const r = await this.#serial(() => this.#bridge.termAtStart());
+    return 'why' in r ? { ok: false, why: r.why } : { ok: true, reply: r.reply, detail: r.detail };
   }
 
   /** Starts the member-status and switchover loops; they never hold up the decision loop. */

@@ -82,6 +82,23 @@ export class EtcdQuorumBridge {
     return { ok: true, detail: `etcd's term record names ${to} for term ${term + 1}` };
   }
 
+  /**
+   * etcd's term record as the quorum's reply, read at the agent's start (docs/design.md, Quorum on
+   * etcd, "The agent's start"): a refused lease reply with seq 0, which answers none of the core's
+   * requests (their seqs start at 1), so the core only learns from it what any reply of the
+   * quorum's teaches: a newer term and its primary, and the maintenance flag. A term record that is
+   * not pgvip's is no answer: nothing may be learned from it, and a lower term would hide a higher.
+   */
+  async termAtStart(): Promise<{ readonly reply: LeaseReply; readonly detail: string } | { readonly why: string }> {
+    const seen = await this.#port.read();
+    if (!seen.ok) return { why: seen.why };
+    const bad = seen.view.bad.find((b) => b.key.endsWith('/term'));
+    if (bad !== undefined) return { why: `${bad.key} holds a value pgvip did not write (${bad.problem}): an operator must look` };
+    const record = seen.view.term?.value;
+    const detail = record === undefined ? 'no term record yet' : `term ${record.term} for ${record.primary}`;
+    return { reply: this.#leaseReply(0, false, `etcd's term record at the agent's start: ${detail}`, seen.view, 0), detail };
+  }
+
   async #lease(term: number, seq: number): Promise<LeaseReply> {
     const refuse = (reason: string, v: ClusterView | null): LeaseReply => this.#leaseReply(seq, false, reason, v, term);
     const known = await this.#knownHolder(term);
