@@ -104,15 +104,28 @@ export class EtcdQuorum extends TxnQuorum {
 
   async watch(onChange: (key: string) => void): Promise<Result<{ readonly handle: WatchHandle }>> {
     const base = this.keys.clusterPrefix;
-    const r = await this.bounded('watch', this.deadline(), () => this.#client.watch().prefix(base).create());
-    if (!r.ok) return r;
-    const watcher = r.value;
-    this.#watchers.add(watcher);
+    // The watcher joins etcd3's watch manager as soon as it exists, and the manager opens it once etcd
+    // answers, however late: one not connected by the deadline is cancelled here, or every try while
+    // etcd is away would leave one more watch behind, held by nobody, each opened on etcd's return.
+    const watcher = this.#client.watch().prefix(base).watcher();
     const tell = (kv: IKeyValue): void => onChange(kv.key.toString('utf8').slice(base.length));
     watcher.on('put', tell);
     watcher.on('delete', tell);
     // The watch manager reconnects by itself; a lost watch only delays news that reads also bring.
     watcher.on('error', () => undefined);
+    const connected = new Promise<void>((resolve, reject) => {
+      watcher.once('connected', () => resolve());
+      watcher.once('error', reject);
+    });
+    connected.catch(() => undefined); // also awaited below; never an unhandled rejection
+    const r = await this.bounded('watch', this.deadline(), () => connected);
+    if (!r.ok) {
+      watcher.removeListener('put', tell);
+      watcher.removeListener('delete', tell);
+      await this.bounded('watch cancel', this.deadline(), () => watcher.cancel());
+      return r;
+    }
+    this.#watchers.add(watcher);
     const handle: WatchHandle = {
       close: async () => {
         if (!this.#watchers.delete(watcher)) return;
