@@ -122,6 +122,16 @@ describe('the core\'s quorum messages answered by etcd', () => {
     assert.equal((await askLease(restarted, 'db-a', 1, 2)).reason, 'renewed');
   });
 
+  it('a restarted agent that releases before it renewed revokes the key it finds', async () => {
+    const w = world();
+    assert.ok((await askVote(w.bridge('db-a'), 'db-a', 1)).granted);
+    const restarted = w.bridge('db-a');
+    const r = await restarted.ask({ ...envelope('db-a', 1), kind: 'lease-release', reason: 'fenced', leaseSeq: 1 });
+    assert.ok(r?.kind === 'ack' && r.accepted, JSON.stringify(r));
+    assert.equal(w.etcd.get(keys.leader), null, 'the standby need not wait for the key\'s TTL');
+    assert.ok((await askVote(w.bridge('db-b'), 'db-b', 2)).granted);
+  });
+
   it('a release revokes the key, and the standby wins the next term', async () => {
     const w = world();
     const a = w.bridge('db-a');

@@ -170,8 +170,11 @@ export class EtcdQuorumBridge {
   }
 
   async #release(term: number): Promise<PeerReply> {
-    const held = this.#held;
-    const ok = held !== null && held.term === term ? (await this.#port.revokeLease(held.lease)).ok : true;
+    // Our key for the term, also one found on etcd (a restarted agent that releases before it renewed):
+    // left alone, it would keep the standby's campaign waiting for its TTL, where a release is meant
+    // to let it win at once (the fast path).
+    const known = await this.#knownHolder(term);
+    const ok = 'why' in known ? false : known.holder === null || (await this.#port.revokeLease(known.holder.lease)).ok;
     if (ok) this.#held = null;
     return { ...this.#envelope(term), kind: 'ack', accepted: ok, reason: ok ? 'released' : 'etcd did not take the release' };
   }
