@@ -105,6 +105,8 @@ interface ScenarioSummary {
   readonly overlappingWrites: number;
   readonly runsWithTwoWritablePrimaries: number;
   readonly maxDualWritableMs: number;
+  /** How pgvip's daemons ran for this row (absent: as the file's `daemons` says). */
+  readonly daemons?: 'compiled' | 'source';
   /** How "two writable" was measured; absent: sampled with psql (before the server-clock probe). */
   readonly dualWritableBy?: 'server-clocks';
   readonly milestonesP50?: Readonly<Record<string, number | null>>;
@@ -540,8 +542,9 @@ function markdown(results: Record<string, ScenarioSummary[]>, meta: Record<strin
         const sampled = s.dualWritableBy === undefined ? ' †' : '';
         const longest = s.runsWithTwoWritablePrimaries > 0 ? ` (${ms(s.maxDualWritableMs)})` : '';
         const dual = `${s.runsWithTwoWritablePrimaries}/${s.runs}${longest}${sampled}`;
+        const fromSource = s.daemons === 'source' ? ' ‡' : '';
         lines.push(
-          `| ${label} | ${system} | ${profileOf(s)} | ${s.recovered}/${s.runs} | ${ms(s.recoveryMs.p50)} | ${ms(s.recoveryMs.p95)} | ${ms(s.recoveryMs.max)} | ${ms(s.maxWriteGapMs)} | ${s.lostAckedWrites} | ${s.overlappingWrites} | ${dual} |`,
+          `| ${label} | ${system} | ${profileOf(s)}${fromSource} | ${s.recovered}/${s.runs} | ${ms(s.recoveryMs.p50)} | ${ms(s.recoveryMs.p95)} | ${ms(s.recoveryMs.max)} | ${ms(s.maxWriteGapMs)} | ${s.lostAckedWrites} | ${s.overlappingWrites} | ${dual} |`,
         );
       }
     }
@@ -614,11 +617,12 @@ function readResults(file: string): ResultsFile {
 function benchNotes(daemons: string): string[] {
   return [
     'pgvip targets (docs/design.md, Targets): host lost → first write p50 ≤ 5 s, max ≤ 8 s; PostgreSQL crash p50 ≤ 2 s; switchover gap ≤ 1 s; 0 lost writes.',
-    `pgvip runs at its default timings; its daemons ran ${daemons}.`,
+    `pgvip runs at its default timings; its daemons ran ${daemons}; rows marked ‡ ran them from source (tsx), as the tree did not build then.`,
     'The baseline is test/lab/baseline/failover-loop.sh: it pings the primary host every second and after 3 misses runs pg_ctl promote, the real `aws ec2 assign-private-ip-addresses --allow-reassignment` and `ip addr add`. It runs with the same synchronous replication (synchronous_standby_names set on the primary only, as an operator would; a standby that inherited it would hang after its promotion).',
     'The baseline never notices a dead PostgreSQL on a live host (it pings the host): after kill -9, writes stop until someone restarts the server.',
     'Two writable: the baseline never fences, so after host loss or isolation the old primary stays writable next to the promoted standby until an operator repairs it (here the lab, at the end of the run). Through the VIP no client reaches it, and with synchronous replication its commits wait for a standby that has gone, so nothing acknowledged diverged in these runs (lost = 0); anything connected to it directly still writes to a diverged database, and with asynchronous replication those writes would be acknowledged and lost. pgvip\'s old primary fences itself when its lease lapses (isolation: before the standby promotes); a frozen host cannot, but when it wakes up the commit guard refuses every commit made after its lease, before its agent fences it (the agents\' logs put the fence about 0.1 s after the thaw): rows measured on the servers\' clocks show whether the thawed primary acknowledged anything meanwhile. Rows marked † were sampled with psql, which counted the frozen host\'s whole wait as writable (it answered "writable" right after the thaw, before the fence).',
     'Each run starts from a healthy pair (the previous old primary rejoined: pgvip by itself, the baseline by the lab playing operator), so the roles alternate between db-a and db-b.',
+    'Synchronous standby\'s link dark: with the replication connection\'s timeouts stripped from primary_conninfo (as before the agent set them, docs/design.md, "Terms, leases, votes"), the standby streamed again 11.5, 11.7 and 12.8 s after the heal (3 runs in one lab, 2026-12-07): TCP\'s backed-off retransmissions and the old walsender holding the slot. The write block (about 8.7 s) is the 3 s of reply silence after which the primary counts the standby lost, syncDegradeAfterMs (5 s), and the witness\'s agreement.',
     `Machine: a shared ${String(cpus().length)}-core VM; other work ran at the same time, so the tails include scheduling delays.`,
   ];
 }
@@ -681,7 +685,8 @@ async function main(): Promise<void> {
     systemInfo[rows] = { date, runsPerScenario: runs, ...(describe === undefined ? {} : { describe }) };
     await benchSystem(system, (summary) => {
       const order = (x: ScenarioSummary) => scenarioNames.indexOf(x.scenario) * 10 + profileNames.indexOf(profileOf(x));
-      results[rows] = [...results[rows]!, summary].sort((a, b) => order(a) - order(b));
+      const ran = system === 'pgvip' ? { daemons: compiled ? ('compiled' as const) : ('source' as const) } : {};
+      results[rows] = [...results[rows]!, { ...summary, ...ran }].sort((a, b) => order(a) - order(b));
       save(false);
     });
   }
