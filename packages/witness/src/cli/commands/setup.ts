@@ -2,6 +2,7 @@
 // doctor. They load the shared package (config loader, secret files) only when they run.
 import { readFile } from 'node:fs/promises';
 import type { AgentConfig, WitnessConfig } from '@pgvip/shared';
+import { cleanStrings, cleanText } from '@pgvip/shared/text';
 import { type Command, Option } from 'commander';
 import { checkHost } from '../check-config.js';
 import { runDoctor, type Check } from '../doctor.js';
@@ -203,14 +204,26 @@ async function doctor(s: Session, opts: DoctorOptions): Promise<void> {
   if (s.json) {
     s.printJson({ ok: failed === 0, cluster: config.cluster.name, node: config.self, checks });
   } else {
-    const lines = checks.map((c) => {
-      const fix = c.fix !== undefined && c.status !== 'ok' ? `\n    ${c.status === 'fail' ? 'fix' : 'hint'}: ${c.fix}` : '';
-      return `${markFor(c.status, s.style)} ${c.title}: ${c.detail}${fix}`;
-    });
-    const verdict = failed === 0 ? 'no problem found' : `${failed} problem${failed === 1 ? '' : 's'} found`;
-    s.print(`pgvip doctor: ${head}\n${lines.join('\n')}\n${verdict}`);
+    s.print(renderDoctor(head, checks, s.style));
   }
   if (failed > 0) throw new CliError(exitCodes.failed, '', 'check-failed');
+}
+
+/**
+ * The checks as text. Their details quote what others answered (etcd members' names, versions and
+ * errors, the EC2 API's and IMDS's answers): made plain text first (cleanStrings), so an escape
+ * sequence in one cannot clear the operator's screen or retitle the window; only our marks are
+ * painted afterwards.
+ */
+export function renderDoctor(head: string, untrusted: readonly Check[], style: Style): string {
+  const checks = cleanStrings(untrusted);
+  const failed = checks.filter((c) => c.status === 'fail').length;
+  const lines = checks.map((c) => {
+    const fix = c.fix !== undefined && c.status !== 'ok' ? `\n    ${c.status === 'fail' ? 'fix' : 'hint'}: ${c.fix}` : '';
+    return `${markFor(c.status, style)} ${c.title}: ${c.detail}${fix}`;
+  });
+  const verdict = failed === 0 ? 'no problem found' : `${failed} problem${failed === 1 ? '' : 's'} found`;
+  return `pgvip doctor: ${cleanText(head)}\n${lines.join('\n')}\n${verdict}`;
 }
 
 function markFor(status: Check['status'], style: Style): string {
