@@ -8,7 +8,7 @@ import { parseCommandLine } from '../../scripts/cli-args.mjs';
 import { runParallel } from './parallel.js';
 import { Rng } from './rng.js';
 import { baseSchedule, type Backend, type Fault, type Host, type Schedule } from './schedule.js';
-import { runSchedule, runScheduleAsync, type RunOptions } from './world.js';
+import { runSchedule, runScheduleAsync } from './world.js';
 
 parseCommandLine({
   usage: `usage: npm run bench:sim
@@ -48,18 +48,17 @@ function variedSchedule(
 
 /**
  * Failover times of `fault` over RUNS seeds. On the witness every run must fail over; on etcd a run
- * may not (a campaign's calls to the dead host's etcd member wait out their deadlines, etcd3 picks a
- * member per call, and the standby turns ineligible streamingGraceMs after its last streaming):
- * those runs are counted, with their seeds.
+ * that does not (the standby turns ineligible streamingGraceMs after its last streaming, and etcd may
+ * be slow to let it campaign) is counted, with its seed.
  */
 async function failoverTimes(
-  fault: (at: number) => Fault[], backend: Backend = 'witness', opts: RunOptions = {},
+  fault: (at: number) => Fault[], backend: Backend = 'witness',
 ): Promise<{ times: number[]; noFailover: number[] }> {
   const times: number[] = [];
   const noFailover: number[] = [];
   for (let seed = 1; seed <= RUNS; seed++) {
     const { schedule, faultAt } = variedSchedule(seed, fault, { backend });
-    const r = await runScheduleAsync(schedule, opts);
+    const r = await runScheduleAsync(schedule);
     if (r.violations.length > 0) throw new Error(`seed ${seed} on ${backend}: ${r.violations[0]}`);
     const ack = r.acks.find((a) => a.t >= faultAt && a.node === 'db-b');
     if (ack !== undefined) times.push(ack.t - faultAt);
@@ -114,16 +113,13 @@ const etcdHostLoss = statsOf(await failoverTimes(hostLossFault, 'etcd'));
 console.log('host loss on etcd', etcdHostLoss);
 const etcdPgCrash = statsOf(await failoverTimes(pgCrashFault, 'etcd'));
 console.log('postgresql crash on etcd', etcdPgCrash);
-// The same host loss with a client that keeps to a member that answers (not etcd3's way).
-const etcdHostLossSticky = statsOf(await failoverTimes(hostLossFault, 'etcd', { etcdMembers: 'sticky' }));
-console.log('host loss on etcd, a client that keeps to a member that answers', etcdHostLossSticky);
 const flaky = falseFailovers();
 console.log('flaky networks', flaky);
 const result = {
   generated_at: new Date().toISOString(),
   timings: defaultTimings,
   model: 'promote 200-600 ms, EC2 API 20-150 ms + remap 200-800 ms, one-way network delay 1-3 ms, client write every 100 ms; ' +
-    'etcd: three members at the defaults (100 ms heartbeat, 1 s election timeout), a random member per call',
+    'etcd: three members at the defaults (100 ms heartbeat, 1 s election timeout), the agent client\'s member choice',
   schedules_per_second: Number((bulk.runs / seconds).toFixed(1)),
   throughput_violations: bulk.failures.length,
   // The throughput's schedules are the bulk test's: a quarter of them on random valid timings.
@@ -138,12 +134,11 @@ const result = {
   pg_crash_failover_ms: pgCrash,
   // The same faults with the quorum on etcd (three members at etcd's defaults, one per host; the
   // lost host takes its member along, and when that member led etcd the new leader extends the key).
-  // etcd3 picks a random member for every call, so calls to the lost host's member wait out their
-  // deadline; the sticky client keeps to the member that answered last and leaves it after a timeout.
+  // The agents' client chooses members by the rule it ships with (packages/agent/src/quorum/etcd/
+  // members.ts): the member that answered last, the next one beside a try unanswered after its share.
   etcd: {
     host_loss_failover_ms: etcdHostLoss,
     pg_crash_failover_ms: etcdPgCrash,
-    host_loss_failover_ms_sticky_client: etcdHostLossSticky,
   },
   false_failovers: flaky.false_failovers,
   flaky_runs: flaky.runs,

@@ -4,18 +4,18 @@
 // on which compares, what a refusal means, the renewal's same-raft-term check — is TxnQuorum's, the
 // very code the agent runs on a real etcd (packages/agent/src/quorum/etcd/txn-quorum.ts).
 //
-// As the etcd3 client does (its ConnectionPool shuffles the endpoints for every call), each operation
-// goes to a member picked at random, so a renewal's keepalive and its read may reach different
-// members; a refused connection (the member's process is down) moves on to another member at once,
-// within the same deadline; a member that does not answer holds the operation until its deadline
-// (etcd3 retries unavailable members, not deadlines). A port whose agent process died answers
-// nothing more: its promises never settle.
+// Members are chosen as the agent's etcd client chooses them (members.ts, one rule for both): the member
+// that answered last first, a member that failed tried last for a while, and the next member brought
+// in beside a try that has no answer after its share of the deadline, or at once when a connection is
+// refused (the member's process is down), all within the call's one deadline. A port whose agent
+// process died answers nothing more: its promises never settle.
+import { callOnMembers, MemberChoice } from '../../packages/agent/src/quorum/etcd/members.js';
 import { TxnQuorum, type Cmp, type Op, type Outcome, type TxnOutcome } from '../../packages/agent/src/quorum/etcd/txn-quorum.js';
 import type { ClusterView, KeepAlive, LeaseGrant, LeaseId, Members, Result, WatchHandle } from '../../packages/agent/src/quorum/etcd/port.js';
 import type { Hosts, SimClock } from './clock.js';
 import type { EtcdAnswer, EtcdCluster, EtcdOp } from './etcd.js';
 import type { Rng } from './rng.js';
-import { HOSTS, type DbNode, type Host } from './schedule.js';
+import { HOSTS, type DbNode } from './schedule.js';
 
 export interface SimEtcdPortDeps {
   readonly etcd: EtcdCluster;
@@ -29,20 +29,13 @@ export interface SimEtcdPortDeps {
   readonly timeoutMs: number;
   /** The agent's draws of members (a stream of its own). */
   readonly rng: Rng;
-  /**
-   * 'per-call' (etcd3's: a random member for every call) or 'sticky' (an alternative the bench
-   * compares: keep to the member that answered last, and drop it when a call to it times out).
-   */
-  readonly members: EtcdMemberChoice;
 }
-
-export type EtcdMemberChoice = 'per-call' | 'sticky';
 
 const notModelled = { ok: false as const, why: 'not modelled in the simulator' };
 
 export class SimEtcdPort extends TxnQuorum {
-  /** 'sticky': the member that answered last, until a call to it times out. */
-  #preferred: Host | null = null;
+  /** The agent's client rule: the member that answered last first, members that failed last. */
+  readonly #choice = new MemberChoice(HOSTS.length);
   /** When (agent clock) the last keepalive that renewed was answered: what the planted bug counts from. */
   keepAliveAnsweredAtMs = -Infinity;
 
@@ -101,52 +94,31 @@ export class SimEtcdPort extends TxnQuorum {
     return { ok: true, value: r.value.succeeded ? { succeeded: true } : { succeeded: false, view: r.value.view } };
   }
 
-  /** One operation under the deadline `deadlineAt` (agent clock), on a random member and, if refused, the others. */
+  /**
+   * One operation under the deadline `deadlineAt` (agent clock), on the members in the order the
+   * agent's client rule gives (members.ts): the very rule and retry schedule the etcd client runs.
+   */
   #call(what: string, op: EtcdOp, deadlineAt: number): Promise<Outcome<EtcdAnswer>> {
     const { clock, hosts, node, etcd } = this.p;
-    const leftMs = deadlineAt - this.now();
-    if (leftMs <= 0) return Promise.resolve({ ok: false, why: `${what}: no time left of ${this.timeoutMs} ms` });
     return new Promise((resolve) => {
-      let settled = false;
-      const settle = (r: Outcome<EtcdAnswer>): void => {
-        if (settled || !this.p.alive()) return;
-        settled = true;
+      callOnMembers<EtcdAnswer>({
+        what, choice: this.#choice, now: this.now, deadlineAt, timeoutMs: this.timeoutMs,
+        draw: (n) => this.p.rng.int(0, n - 1),
+        after: (ms, fn) => clock.after(clock.realDelay(node, ms), () => hosts.run(node, fn)),
+        attempt: (m, end) => {
+          const to = HOSTS[m]!;
+          etcd.call(node, to, op, (a) => end(a.kind === 'refused'
+            ? { kind: 'unavailable', why: `connection refused by etcd on ${to}` }
+            : { kind: 'answer', value: a }));
+        },
+      }, (r) => {
+        // A port whose agent process died answers nothing more.
+        if (!this.p.alive()) return;
         this.p.wake();
-        resolve(r);
-      };
-      const shuffled = shuffle(this.p.rng);
-      const first = this.p.members === 'sticky' ? this.#preferred : null;
-      const order = first === null ? shuffled : [first, ...shuffled.filter((h) => h !== first)];
-      let asked: Host = order[0]!;
-      const attempt = (tries: number): void => {
-        const to: Host = (asked = order[tries]!);
-        etcd.call(node, to, op, (a) => {
-          if (settled) return;
-          if (a.kind !== 'refused') {
-            this.#preferred = to;
-            return settle({ ok: true, value: a });
-          }
-          if (tries + 1 < order.length && this.now() < deadlineAt) attempt(tries + 1);
-          else settle({ ok: false, why: `${what}: connection refused by etcd on ${to}` });
-        });
-      };
-      attempt(0);
-      clock.after(clock.realDelay(node, leftMs), () => hosts.run(node, () => {
-        if (!settled && this.#preferred === asked) this.#preferred = null;
-        settle({ ok: false, why: `${what}: etcd did not answer within ${this.timeoutMs} ms` });
-      }));
+        resolve(r.ok ? { ok: true, value: r.value } : r);
+      });
     });
   }
-}
-
-/** The members in a fresh random order (Fisher-Yates, as etcd3's shuffledHosts). */
-function shuffle(rng: Rng): Host[] {
-  const hosts = [...HOSTS];
-  for (let i = hosts.length - 1; i > 0; i--) {
-    const j = rng.int(0, i);
-    [hosts[i], hosts[j]] = [hosts[j]!, hosts[i]!];
-  }
-  return hosts;
 }
 
 function unexpected(a: EtcdAnswer): { ok: false; why: string } {

@@ -14,7 +14,7 @@ import { ETCD_QUORUM_ID, type NodeId, type PeerReply, type PeerRequest, type Tim
 import { EtcdAgentQuorum } from '../../packages/agent/src/quorum/etcd/agent-quorum.js';
 import type { Hosts, SimClock } from './clock.js';
 import type { EtcdCluster } from './etcd.js';
-import { SimEtcdPort, type EtcdMemberChoice } from './etcd-port.js';
+import { SimEtcdPort } from './etcd-port.js';
 import type { Rng } from './rng.js';
 import type { DbNode } from './schedule.js';
 
@@ -29,7 +29,6 @@ export interface EtcdShellDeps {
   readonly replication: 'sync' | 'async';
   /** The agent's draws of etcd members. */
   readonly rng: Rng;
-  readonly members: EtcdMemberChoice;
   /** A bridge call threw (a bug in the bridge or the port): the checker reports it. */
   readonly failed: (what: string, err: unknown) => void;
 }
@@ -44,7 +43,7 @@ export class EtcdAgentShell {
   constructor(private readonly d: EtcdShellDeps) {
     this.port = new SimEtcdPort({
       etcd: d.etcd, clock: d.clock, hosts: d.hosts, node: d.node, alive: d.alive, wake: d.wake,
-      timeoutMs: d.timings.requestTimeoutMs, rng: d.rng, members: d.members,
+      timeoutMs: d.timings.requestTimeoutMs, rng: d.rng,
     });
     this.#route = new EtcdAgentQuorum(this.port, {
       cluster: 'sim', self: d.node, quorumId: ETCD_QUORUM_ID, timings: d.timings, replication: d.replication,

@@ -36,7 +36,6 @@ import type { Checker, ClusterView } from './checker.js';
 import type { Hosts, SimClock } from './clock.js';
 import type { Ec2 } from './ec2.js';
 import type { EtcdCluster } from './etcd.js';
-import type { EtcdMemberChoice } from './etcd-port.js';
 import { EtcdAgentShell } from './etcd-shell.js';
 import type { Network } from './network.js';
 import type { Postgres } from './postgres.js';
@@ -81,8 +80,6 @@ export interface NodesDeps {
   readonly wake: () => void;
   /** A planted etcd-shell bug (variants.ts). */
   readonly etcdBug?: EtcdBug;
-  /** How the agents' etcd client picks a member (default: etcd3's, a random one per call). */
-  readonly etcdMembers?: EtcdMemberChoice;
 }
 
 /** Bugs planted in the simulated etcd shell (variants.ts). */
@@ -390,7 +387,6 @@ export class Nodes {
     return new EtcdAgentShell({
       etcd, clock: this.d.clock, hosts: this.d.hosts, node: n, alive: () => this.#agentAlive(n, inc), wake: this.d.wake,
       timings: this.d.timings, replication: this.d.sched.replication, rng: this.d.rngs.get(`etcd client ${n}`),
-      members: this.d.etcdMembers ?? 'per-call',
       failed: (what, err) => this.d.check.violation(`etcd shell of ${n}: ${what} threw ${String(err)}`),
     });
   }

@@ -12,7 +12,6 @@ import { Ec2 } from './ec2.js';
 import { EtcdCluster } from './etcd.js';
 import { applyFault } from './faults.js';
 import { Network } from './network.js';
-import type { EtcdMemberChoice } from './etcd-port.js';
 import { Nodes, type EtcdBug } from './nodes.js';
 import { Postgres, type AckRecord, type PromotionRecord } from './postgres.js';
 import { RngStreams } from './rng.js';
@@ -45,8 +44,6 @@ export interface RunOptions {
   readonly digestEveryMs?: number;
   /** A bug planted in the simulated etcd shell (variants.ts); only etcd runs have one. */
   readonly etcdBug?: EtcdBug;
-  /** How the agents' etcd client picks a member (etcd-port.ts; default etcd3's, per call). */
-  readonly etcdMembers?: EtcdMemberChoice;
 }
 
 export interface RunResult {
@@ -111,7 +108,6 @@ class World implements ClusterView {
         this.#woken = true;
       },
       ...(opts.etcdBug === undefined ? {} : { etcdBug: opts.etcdBug }),
-      ...(opts.etcdMembers === undefined ? {} : { etcdMembers: opts.etcdMembers }),
     }, LAG_BYTES_MAX);
   }
 

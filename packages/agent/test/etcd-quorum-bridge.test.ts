@@ -163,4 +163,37 @@ describe('the core\'s quorum messages answered by etcd', () => {
     const stale = await a.ask({ ...envelope('db-a', 1), kind: 'sync-update', standby: 'db-b', change: 'degrade' });
     assert.ok(stale !== null && stale.kind === 'sync-update-reply' && !stale.granted);
   });
+
+  it('a vote is two round trips to etcd: the read and the lease grant together, then the txn', async () => {
+    // Each call to etcd waits until the test lets the calls made so far through: one round trip.
+    let nowMs = 1000;
+    const etcd = new FakeEtcd(() => nowMs);
+    const fake = new FakeEtcdQuorum(etcd, { prefix, cluster, timeoutMs: 400, clock: () => nowMs });
+    const held: (() => void)[] = [];
+    const calls: string[] = [];
+    const gated = new Proxy(fake, {
+      get(target, name, receiver) {
+        const f: unknown = Reflect.get(target, name, receiver);
+        if (typeof f !== 'function' || name === 'close') return f;
+        return (...args: unknown[]) => new Promise((resolve) => {
+          calls.push(String(name));
+          held.push(() => resolve((f as (...a: unknown[]) => Promise<unknown>).apply(target, args)));
+        });
+      },
+    });
+    const b = new EtcdQuorumBridge(gated, { cluster, self: 'db-b', quorumId: 'etcd', leaseMs: 3000, replication: 'async' });
+    let reply: VoteReply | null = null;
+    void askVote(b, 'db-b', 1).then((r) => (reply = r));
+    let rounds = 0;
+    for (; reply === null && rounds < 10; rounds++) {
+      await new Promise((r) => setImmediate(r));
+      for (const go of held.splice(0)) go();
+      nowMs += 10;
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.ok(reply !== null);
+    assert.deepEqual({ granted: (reply as VoteReply).granted, primaryOfTerm: (reply as VoteReply).primaryOfTerm }, { granted: true, primaryOfTerm: 'db-b' });
+    assert.equal(rounds, 2, `round trips: ${calls.join(', ')}`);
+    assert.deepEqual(calls, ['read', 'grantLease', 'campaign']);
+  });
 });

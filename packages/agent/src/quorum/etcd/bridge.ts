@@ -146,27 +146,40 @@ export class EtcdQuorumBridge {
   }
 
   async #vote(term: number): Promise<VoteReply> {
-    const seen = await this.#port.read();
-    if (!seen.ok) return this.#voteReply(false, seen.why, null, term);
+    // Two round trips, not four: the read and the fresh lease's grant go out together (both after the
+    // core's decision to campaign, which this message is, so the lease still starts after it), and a
+    // won txn is its own answer, with no read after it. A lease the campaign does not use is revoked
+    // without waiting (it ends at its TTL anyway): a refusal's reply is not held up by it.
+    const [seen, grant] = await Promise.all([this.#port.read(), this.#port.grantLease(this.#o.leaseMs)]);
+    const unused = (): void => {
+      if (grant.ok) void this.#port.revokeLease(grant.lease);
+    };
+    if (!seen.ok) {
+      unused();
+      return this.#voteReply(false, seen.why, null, term);
+    }
     const view = seen.view;
     const record = view.term?.value ?? null;
     if (record !== null && record.term === term && record.primary === this.#o.self) {
       // Asking again for a term we won (the answer was lost): it is ours if our key lives or can be taken.
+      unused();
       const lease = await this.#lease(term, 0);
       return this.#voteReply(lease.granted, lease.granted ? `won term ${term}` : lease.reason, view, term);
     }
-    if ((record?.term ?? 0) !== term - 1) return this.#voteReply(false, `the term record is at ${record?.term ?? 0}`, view, term);
-    const fresh = await this.#holderOnFreshLease(term);
-    if ('why' in fresh) return this.#voteReply(false, fresh.why, view, term);
+    if ((record?.term ?? 0) !== term - 1) {
+      unused();
+      return this.#voteReply(false, `the term record is at ${record?.term ?? 0}`, view, term);
+    }
+    if (!grant.ok) return this.#voteReply(false, grant.why, view, term);
     const sync = this.#o.replication === 'sync' && term > 1 ? view.sync : 'async';
-    const won = await this.#port.campaign({ node: this.#o.self, after: view.term, lease: fresh.holder.lease, sync });
+    const won = await this.#port.campaign({ node: this.#o.self, after: view.term, lease: grant.lease, sync });
     if (!won.ok) {
-      await this.#port.revokeLease(fresh.holder.lease);
+      unused();
       return this.#voteReply(false, won.why, won.view ?? view, term);
     }
-    this.#held = { term, lease: fresh.holder.lease };
-    const after = await this.#port.read();
-    return this.#voteReply(true, `won term ${term}`, after.ok ? after.view : null, term);
+    this.#held = { term, lease: grant.lease };
+    // The txn wrote the term record {term, self}: what a read after it would show.
+    return { ...this.#envelope(term), kind: 'vote-reply', granted: true, reason: `won term ${term}`, primaryOfTerm: this.#o.self };
   }
 
   async #release(term: number): Promise<PeerReply> {

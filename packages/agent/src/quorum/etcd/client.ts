@@ -6,16 +6,22 @@
 // Bounded time: each operation has one deadline, `timeoutMs` from its start on the monotonic clock.
 // gRPC gets what is left of it as its call deadline (a retry on another member shares it, so retries
 // never add up), and a monotonic timer answers "no answer in time" at the deadline whatever gRPC does,
-// so neither a wall-clock jump nor a hung channel can stretch a call. The client's own fault handling
-// is reduced to that: no per-member circuit breaker (one that opened on every member during an etcd
-// election would stop renewals for seconds after etcd recovered), at most one try per member.
+// so neither a wall-clock jump nor a hung channel can stretch a call.
+//
+// Which member: not etcd3's (a random member for every call, so a third of the calls wait out their
+// deadline on a lost host's member, which drops packets rather than refuse them), but members.ts's
+// rule, the one the simulator measures: one etcd3 client per endpoint, the member that answered last
+// first, and the next member brought in beside a try unanswered after its share of the deadline. No
+// per-member circuit breaker (one that opened on every member during an etcd election would stop
+// renewals for seconds after etcd recovered): a member that failed is only tried last for a while.
 import { ExponentialBackoff, handleWhen, noop, retry } from 'cockatiel';
 import {
-  Etcd3, isRecoverableError, type ICompare, type IKeyValue, type IRequestOp, type IResponseHeader, type ITxnResponse,
-  type IOptions, type Watcher,
+  Etcd3, GRPCDeadlineExceededError, isRecoverableError, type ICompare, type IKeyValue, type IRequestOp,
+  type IResponseHeader, type ITxnResponse, type IOptions, type Watcher,
 } from 'etcd3';
 import { monotonicNow, type MonotonicClock } from '../../clock.js';
 import { clusterKeys, prefixRangeEnd } from './keys.js';
+import { MemberChoice, onMembers, type TryEnd } from './members.js';
 import type { ClusterView, KeepAlive, LeaseGrant, LeaseId, Members, Result, WatchHandle } from './port.js';
 import { decodeRecord, encodeRecord, memberStatusSchema, type BadValue, type MemberStatus, type Versioned } from './records.js';
 import { TxnQuorum, type Cmp, type Op, type Outcome, type TxnOutcome } from './txn-quorum.js';
@@ -40,15 +46,19 @@ const maxMembers = 16;
 const maxMessageBytes = 1024 * 1024;
 
 export class EtcdQuorum extends TxnQuorum {
+  /** All endpoints: the watch (its manager moves to another member by itself) and subclasses' calls. */
   readonly #client: Etcd3;
+  /** One client per endpoint: the protocol's calls, each on the member members.ts chooses. */
+  readonly #members: readonly Etcd3[];
+  readonly #choice: MemberChoice;
   readonly #watchers = new Set<Watcher>();
-  readonly #endpoints: number;
 
   constructor(opts: EtcdQuorumOptions) {
     super(clusterKeys(opts.prefix, opts.cluster), opts.timeoutMs, opts.clock ?? monotonicNow);
     if (opts.endpoints.length === 0) throw new RangeError('at least one etcd endpoint is needed');
-    this.#endpoints = opts.endpoints.length;
     this.#client = new Etcd3(etcd3Options(opts, opts.endpoints));
+    this.#members = opts.endpoints.map((endpoint) => new Etcd3(etcd3Options(opts, [endpoint])));
+    this.#choice = new MemberChoice(opts.endpoints.length);
   }
 
   /** The etcd3 client, for subclasses that add operations of their own (observer.ts). */
@@ -59,16 +69,16 @@ export class EtcdQuorum extends TxnQuorum {
   async grantLease(leaseMs: number): Promise<LeaseGrant> {
     const ttlS = Math.max(1, Math.ceil(leaseMs / 1000));
     const sentAtMs = this.now();
-    const r = await this.bounded('lease grant', this.deadline(), (deadline) =>
-      this.#client.leaseClient.leaseGrant({ TTL: String(ttlS) }, { deadline }));
+    const r = await this.onMembers('lease grant', this.deadline(), (member, deadline) =>
+      member.leaseClient.leaseGrant({ TTL: String(ttlS) }, { deadline }));
     if (!r.ok) return r;
     if (r.value.error !== '') return { ok: false, why: `lease grant refused: ${r.value.error.slice(0, 200)}` };
     return { ok: true, lease: r.value.ID, ttlS: Number(r.value.TTL), sentAtMs };
   }
 
   async revokeLease(lease: LeaseId): Promise<Result<object>> {
-    const r = await this.bounded('lease revoke', this.deadline(), (deadline) =>
-      this.#client.leaseClient.leaseRevoke({ ID: lease }, { deadline }));
+    const r = await this.onMembers('lease revoke', this.deadline(), (member, deadline) =>
+      member.leaseClient.leaseRevoke({ ID: lease }, { deadline }));
     if (!r.ok && /lease not found/i.test(r.why)) return { ok: true }; // already gone: what a revoke wants
     return r.ok ? { ok: true } : r;
   }
@@ -76,15 +86,15 @@ export class EtcdQuorum extends TxnQuorum {
   async publishMember(status: MemberStatus, lease: LeaseId): Promise<Result<object>> {
     const key = this.keys.member(status.node);
     const value = encodeRecord(memberStatusSchema, status);
-    const r = await this.bounded('member status', this.deadline(), (deadline) =>
-      this.#client.kv.put({ key: Buffer.from(key), value, lease }, { deadline }));
+    const r = await this.onMembers('member status', this.deadline(), (member, deadline) =>
+      member.kv.put({ key: Buffer.from(key), value, lease }, { deadline }));
     return r.ok ? { ok: true } : r;
   }
 
   async readMembers(): Promise<Members> {
     const prefix = this.keys.membersPrefix;
-    const r = await this.bounded('members', this.deadline(), (deadline) =>
-      this.#client.kv.range(
+    const r = await this.onMembers('members', this.deadline(), (member, deadline) =>
+      member.kv.range(
         { key: Buffer.from(prefix), range_end: prefixRangeEnd(prefix), limit: String(maxMembers) },
         { deadline },
       ));
@@ -141,17 +151,13 @@ export class EtcdQuorum extends TxnQuorum {
       await this.bounded('watch cancel', this.deadline(), () => w.cancel());
     }
     this.#client.close();
+    for (const m of this.#members) m.close();
   }
 
   protected async keepAliveBy(lease: LeaseId, deadlineAt: number): Promise<KeepAlive> {
     // Counted from before the first try: a later try only renews later, so the count stays short.
     const sentAtMs = this.now();
-    // A keepalive stream is opened on one member and, unlike the unary calls, etcd3 does not retry it
-    // elsewhere: try the other members while the deadline allows (a killed member fails at once).
-    let r = await this.#keepAliveOnce(lease, deadlineAt);
-    for (let tries = 1; !r.ok && tries < this.#endpoints && deadlineAt - this.now() > 0; tries++) {
-      r = await this.#keepAliveOnce(lease, deadlineAt);
-    }
+    const r = await this.onMembers('lease keepalive', deadlineAt, (member, deadline) => keepAliveOnce(member, lease, deadline));
     if (!r.ok) return r;
     const ttlS = Number(r.value.ttl);
     // etcd answers TTL 0 for a lease it does not have: expired, revoked, or never granted.
@@ -159,30 +165,10 @@ export class EtcdQuorum extends TxnQuorum {
     return { ok: true, ttlS, raftTerm: r.value.header.raft_term, sentAtMs };
   }
 
-  #keepAliveOnce(lease: LeaseId, deadlineAt: number): Promise<Outcome<{ ttl: string; header: IResponseHeader }>> {
-    return this.bounded('lease keepalive', deadlineAt, async (deadline) => {
-      const stream = await this.#client.leaseClient.leaseKeepAlive({ deadline });
-      try {
-        return await new Promise<{ ttl: string; header: IResponseHeader }>((resolve, reject) => {
-          stream.on('data', (res) => resolve({ ttl: res.TTL, header: res.header }));
-          stream.on('error', reject);
-          stream.on('end', () => reject(new Error('the keepalive stream ended without an answer')));
-          stream.write({ ID: lease });
-        });
-      } finally {
-        // Half-close first: etcd then ends the stream cleanly. A stream still writable when it errors
-        // makes etcd3 reset every channel to that member, failing the read that follows on it.
-        stream.on('error', () => undefined);
-        stream.end();
-        stream.cancel();
-      }
-    });
-  }
-
   protected async readViewBy(deadlineAt: number): Promise<Outcome<ClusterView>> {
     // A txn of ranges only is one linearizable read of all five keys at one revision.
-    const r = await this.bounded('read', deadlineAt, (deadline) =>
-      this.#client.kv.txn({ compare: [], success: this.#rangeOps() }, { deadline }));
+    const r = await this.onMembers('read', deadlineAt, (member, deadline) =>
+      member.kv.txn({ compare: [], success: this.#rangeOps() }, { deadline }));
     return r.ok ? { ok: true, value: this.#view(r.value) } : r;
   }
 
@@ -190,7 +176,7 @@ export class EtcdQuorum extends TxnQuorum {
     what: string, compares: readonly Cmp[], success: readonly Op[], deadlineAt: number,
   ): Promise<Outcome<TxnOutcome>> {
     const req = { compare: compares.map(toCompare), success: success.map(toRequestOp), failure: this.#rangeOps() };
-    const r = await this.bounded(what, deadlineAt, (deadline) => this.#client.kv.txn(req, { deadline }));
+    const r = await this.onMembers(what, deadlineAt, (member, deadline) => member.kv.txn(req, { deadline }));
     if (!r.ok) return r;
     if (r.value.succeeded) return { ok: true, value: { succeeded: true } };
     return { ok: true, value: { succeeded: false, view: this.#view(r.value) } };
@@ -206,6 +192,33 @@ export class EtcdQuorum extends TxnQuorum {
       return kv === undefined ? undefined : { value: kv.value, modRevision: kv.mod_revision, lease: kv.lease };
     });
     return viewOf(this.keys, res.header.raft_term, res.header.revision, values);
+  }
+
+  /**
+   * Runs one call under the monotonic deadline `deadlineAt` on the members in members.ts's order (a
+   * member's client each): gRPC gets what is left of the deadline, and the call fails at the deadline
+   * whatever the tries do. A member that could not be reached (etcd3's recoverable errors, among them
+   * etcd's "no leader") lets the next member in at once; any other error is etcd's answer.
+   */
+  protected async onMembers<T>(
+    what: string, deadlineAt: number, call: (member: Etcd3, deadline: Date) => Promise<T>,
+  ): Promise<Outcome<T>> {
+    const r = await onMembers<Outcome<T>>({
+      what, choice: this.#choice, now: this.now, deadlineAt, timeoutMs: this.timeoutMs,
+      draw: (n) => Math.floor(Math.random() * n),
+      after: (ms, fn) => {
+        const timer = setTimeout(fn, ms);
+        return () => clearTimeout(timer);
+      },
+      attempt: (m, end) => {
+        const deadline = new Date(Date.now() + Math.max(0, deadlineAt - this.now()));
+        call(this.#members[m]!, deadline).then(
+          (value) => end({ kind: 'answer', value: { ok: true, value } }),
+          (err: unknown) => end(tryEndOf<T>(what, err)),
+        );
+      },
+    });
+    return r.ok ? r.value : r;
   }
 
   /**
@@ -268,6 +281,37 @@ export function etcd3Options(opts: EtcdQuorumOptions, hosts: readonly string[]):
       watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }).next(),
     },
   };
+}
+
+/**
+ * One keepalive on `member`, on a stream of its own, ended once it answered (etcd3 never retries a stream
+ * on another member; onMembers brings the next member in).
+ */
+async function keepAliveOnce(
+  member: Etcd3, lease: LeaseId, deadline: Date,
+): Promise<{ ttl: string; header: IResponseHeader }> {
+  const stream = await member.leaseClient.leaseKeepAlive({ deadline });
+  try {
+    return await new Promise<{ ttl: string; header: IResponseHeader }>((resolve, reject) => {
+      stream.on('data', (res) => resolve({ ttl: res.TTL, header: res.header }));
+      stream.on('error', reject);
+      stream.on('end', () => reject(new Error('the keepalive stream ended without an answer')));
+      stream.write({ ID: lease });
+    });
+  } finally {
+    // Half-close first: etcd then ends the stream cleanly. A stream still writable when it errors
+    // makes etcd3 reset every channel to that member, failing the read that follows on it.
+    stream.on('error', () => undefined);
+    stream.end();
+    stream.cancel();
+  }
+}
+
+/** A try's error: the member was not reached (try the next), or etcd's answer (the call's outcome). */
+function tryEndOf<T>(what: string, err: unknown): TryEnd<Outcome<T>> {
+  const unreached = err instanceof Error && (isRecoverableError(err) || err instanceof GRPCDeadlineExceededError);
+  if (unreached) return { kind: 'unavailable', why: errorText(err) };
+  return { kind: 'answer', value: { ok: false, why: `${what}: ${errorText(err)}` } };
 }
 
 function toCompare(c: Cmp): ICompare {
