@@ -114,6 +114,15 @@ describe('the agent\'s shell on etcd', () => {
     assert.equal(w.etcd.get(keys.member('db-a')), null);
   });
 
+  it('an agent stopped while a status round runs leaves no member status behind', async (t) => {
+    const w = world(t);
+    const a = w.node('db-a');
+    a.start(runner(statusOf('db-a', 'standby', 'db-b', 3)));
+    await a.close(); // the first round is still on its way to etcd
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(w.etcd.get(keys.member('db-a')), null, 'a stopped member must not look alive for its status lease\'s TTL');
+  });
+
   it('the primary takes the switchover key and gives the core the switchover request; a standby leaves it', async (t) => {
     const w = world(t);
     const request = { to: 'db-b', term: 4, requestedBy: 'ops' };
@@ -181,10 +190,10 @@ describe('the agent\'s shell on etcd', () => {
   });
 });
 
-/** The fake etcd behind a network that takes `delayMs` for every call (a slow or distant etcd). */
-function slowPort(inner: EtcdQuorumPort, delayMs: number): EtcdQuorumPort {
+/** The fake etcd behind a network that takes `delay.ms` for every call (a slow or distant etcd). */
+function slowPort(inner: EtcdQuorumPort, delay: { ms: number }): EtcdQuorumPort {
   const later = async <T>(call: () => Promise<T>): Promise<T> => {
-    await new Promise((r) => setTimeout(r, delayMs));
+    await new Promise((r) => setTimeout(r, delay.ms));
     return call();
   };
   return {
@@ -213,12 +222,14 @@ describe('the agent\'s shell on a slow etcd', () => {
     const clock = (): number => performance.now();
     const etcd = new FakeEtcd(clock);
     const timings = { ...defaultTimings, requestTimeoutMs: 400 };
-    const port = slowPort(new FakeEtcdQuorum(etcd, { prefix, cluster, timeoutMs: 400, clock }), 150);
+    const delay = { ms: 250 };
+    const port = slowPort(new FakeEtcdQuorum(etcd, { prefix, cluster, timeoutMs: 400, clock }), delay);
     const q = new EtcdAgentQuorum(port, {
       cluster, self: 'db-a', quorumId: 'etcd', timings, replication: 'async', logger: pino({ level: 'silent' }), clock,
     });
     t.after(() => q.close());
-    // A vote is four calls (read, lease, campaign txn, read): 600 ms, past the 400 the core waits.
+    // A vote is at least two round trips (the read and the lease, then the campaign txn): 500 ms and
+    // more, past the 400 the core waits.
     const askedAt = clock();
     const [first, release] = await Promise.all([
       vote(q, 'db-a', 1),
@@ -227,10 +238,11 @@ describe('the agent\'s shell on a slow etcd', () => {
     ]);
     assert.equal(first, null, `a vote reply ${Math.round(clock() - askedAt)} ms after the ask must not reach the core`);
     assert.equal(release, null);
-    // The vote's calls end at about 600 ms; the release's turn comes then and goes without a call.
-    await new Promise((r) => setTimeout(r, 500));
+    // The vote's calls end by about 1000 ms; the release's turn comes then and goes without a call.
+    await new Promise((r) => setTimeout(r, 900));
     // The txn committed all the same (a lost reply): asked again, the shell finds its own key, in time.
     assert.deepEqual(json(etcd.get(keys.leader)), { node: 'db-a', term: 1 }, 'the release that came too late was not run');
+    delay.ms = 50;
     const again = await vote(q, 'db-a', 1);
     assert.ok(again?.kind === 'vote-reply' && again.granted, JSON.stringify(again));
   });

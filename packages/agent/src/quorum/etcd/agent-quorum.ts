@@ -49,6 +49,8 @@ export class EtcdAgentQuorum implements QuorumRoute {
   #watch: WatchHandle | null = null;
   #memberLease: LeaseId | null = null;
   #roundRunning = false;
+  /** The status round under way (or the last one): close() waits for it. */
+  #roundDone: Promise<void> = Promise.resolve();
   #switchoverRunning = false;
   #closed = false;
 
@@ -94,14 +96,16 @@ export class EtcdAgentQuorum implements QuorumRoute {
   start(runner: RunnerView): void {
     this.#runner = runner;
     const periodMs = (this.#o.memberEveryHeartbeats ?? 4) * this.#o.timings.heartbeatMs;
-    this.#timer = setInterval(() => void this.#round(), periodMs);
-    void this.#round();
+    this.#timer = setInterval(() => this.#startRound(), periodMs);
+    this.#startRound();
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== null) clearInterval(this.#timer);
     await this.#chain.catch(() => undefined);
+    // A round under way may still grant the status its lease: the revoke below must come after it.
+    await this.#roundDone;
     await this.#watch?.close();
     // The status goes with the member; the leader key stays: a restarted agent renews it (I6).
     if (this.#memberLease !== null) await this.#port.revokeLease(this.#memberLease);
@@ -139,8 +143,12 @@ export class EtcdAgentQuorum implements QuorumRoute {
     return run;
   }
 
-  async #round(): Promise<void> {
+  #startRound(): void {
     if (this.#roundRunning || this.#closed) return;
+    this.#roundDone = this.#round();
+  }
+
+  async #round(): Promise<void> {
     this.#roundRunning = true;
     try {
       await this.#ensureWatch();
