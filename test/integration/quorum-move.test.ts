@@ -7,8 +7,9 @@
 // off. Back: maintenance on; `pgvip etcd hand-back`; the witness, then the standby's agent, then the
 // primary's restarted with backend witness; maintenance off. What must hold during each move: the term
 // does not change, the standby is never primary, no failover is recorded, and no write is refused or
-// waits as long as a lease. Between the moves a switchover on etcd makes a term the witness never
-// gave; moved back, the witness carries on in it (hand-back).
+// waits as long as a lease. Between the moves, on etcd: `pgvip restart` of the standby and of the
+// primary through the observing witness (same term, same leader key, no failover), then a switchover
+// that makes a term the witness never gave; moved back, the witness carries on in it (hand-back).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -206,6 +207,27 @@ test('the quorum moves from the witness to etcd and back with writes flowing: no
   const onEtcd = await c.view();
   assert.deepEqual([onEtcd.term, onEtcd.primary, onEtcd.maintenance], [term, 'db-a', false]);
   await done('witness → etcd');
+
+  // On etcd, `pgvip restart` through the observer: the standby, then the primary in place. The agent
+  // holds its own failure handling; the primary keeps renewing its leader key, so nobody campaigns.
+  const restartsFrom = Math.max(0, ...(await c.history()).map((e) => e.id));
+  const leaderBefore = await c.key('leader');
+  const startedAt = (pg: PgCluster['primary']) => pg.psql('SELECT pg_postmaster_start_time()');
+  const before = [await startedAt(pgc.primary), await startedAt(pgc.standby)];
+  for (const n of ['db-b', 'db-a']) {
+    const askedAt = performance.now();
+    const r = await c.pgvip('restart', n, '--yes', '--timeout', '30');
+    assert.equal(r.code, 0, r.out);
+    t.diagnostic(`pgvip restart ${n} on etcd: back in ${Math.round(performance.now() - askedAt)} ms (the CLI's run included)`);
+    assert.match(r.out, new RegExp(`${n} is back as ${n === 'db-a' ? 'primary' : 'standby'} \\(term ${term}\\)`));
+  }
+  const after = [await startedAt(pgc.primary), await startedAt(pgc.standby)];
+  assert.ok(after[0] !== before[0] && after[1] !== before[1], 'both servers restarted');
+  assert.deepEqual(await c.key('leader'), leaderBefore, 'the same leader key, same term');
+  assert.deepEqual(await c.key('term'), { term, primary: 'db-a' });
+  await pgc.primary.psql('INSERT INTO writes DEFAULT VALUES');
+  const restartFailovers = (await c.history()).filter((e) => e.id > restartsFrom && ['vote-granted', 'manual-failover', 'switchover', 'failure-detected'].includes(e.type));
+  assert.deepEqual(restartFailovers, [], 'no failover around the restarts');
 
   // On etcd, a switchover moves the term to term + 1 (db-b primary): a term the witness never gave.
   await until('db-b ready for a switchover', async () => (await c.key('members/db-b'))?.promotionBlocker === null, 30_000);

@@ -107,6 +107,15 @@ export class EtcdClusterObserver implements ClusterService {
    */
   #scheduled: { to: NodeId; by: string; atMs: number; timer: NodeJS.Timeout } | null = null;
   #forcedHere: { to: string; term: number } | null = null;
+  /**
+   * A planned restart asked through this witness, shown (view.restart) until a poll has seen the node
+   * restarting and then back, or until its deadline, as the witness core's record in witness mode; it
+   * holds nothing (the agent holds its own failure handling). Not durable.
+   */
+  #restarting: {
+    node: NodeId; term: number; timeoutMs: number; untilMs: number; accepted: boolean; seenRestarting: boolean;
+    by: string;
+  } | null = null;
   #watch: WatchHandle | null = null;
   #watchTriedAtMs: number | null = null;
   #timer: NodeJS.Timeout | null = null;
@@ -209,6 +218,7 @@ export class EtcdClusterObserver implements ClusterService {
       this.#log.info({ node, term: this.term }, detail);
       this.record('node-recovered', node, detail);
     }
+    this.#watchRestart(node, status, now);
     this.#polled.set(node, {
       status,
       pgReachable,
@@ -251,7 +261,7 @@ export class EtcdClusterObserver implements ClusterService {
         return { verdict: { ok: true, message }, sends: NEUTRAL_SENDS };
       }
       case 'restart':
-        return refuse(`pgvip restart is not available yet for a cluster on etcd (${this.name} has quorum.backend: etcd); restart PostgreSQL through a switchover instead`);
+        return this.#restart(cmd.node, cmd.timeoutMs, cmd.by);
       case 'switchover':
         return this.#switchover(cmd.to, cmd.delayMs, cmd.by);
       case 'failover':
@@ -352,7 +362,11 @@ export class EtcdClusterObserver implements ClusterService {
       switchover: k?.switchover != null ? { to: k.switchover.value.to, dueInMs: 0 }
         : this.#scheduled === null ? null
           : { to: this.#scheduled.to, dueInMs: Math.max(0, Math.round(this.#scheduled.atMs - now)) },
-      restart: null,
+      restart: this.#restarting === null ? null : {
+        node: this.#restarting.node,
+        accepted: this.#restarting.accepted,
+        leftMs: Math.max(0, Math.round(this.#restarting.untilMs - now)),
+      },
       nodes,
       events: this.#d.history.recent(this.name, eventCount),
       quorum: this.quorumView(now),
@@ -527,6 +541,70 @@ export class EtcdClusterObserver implements ClusterService {
     this.#switchoverSeen = { to, term: record.value.term };
     await this.refresh();
     return { verdict: { ok: true, message: `switchover to ${to} requested: the switchover key names term ${record.value.term} on etcd; ${primary} takes it and hands over` }, sends: NEUTRAL_SENDS };
+  }
+
+  /**
+   * `pgvip restart` on etcd: asked of the node's agent once, as in witness mode (core/agent/restart.ts).
+   * The observer holds nothing: the agent holds its own failure handling until PostgreSQL is back or
+   * the deadline, and a restarting primary keeps renewing its leader key, so no campaign can win
+   * while the key lives (the standby's own checks hold for a primary that says it is restarting).
+   * Refused unless the primary holds its key in the term record's term and no switchover is pending.
+   */
+  async #restart(node: NodeId, timeoutMs: number, by: string): Promise<OperatorResult> {
+    const refuse = (message: string): OperatorResult => ({ verdict: { ok: false, message }, sends: NEUTRAL_SENDS });
+    if (!this.nodes.includes(node)) return refuse(`${node} is not a node of ${this.name}`);
+    const now = this.#d.clock.monotonicMs();
+    const running = this.#restarting;
+    if (running !== null && now < running.untilMs) {
+      return refuse(`a planned restart of ${running.node} is still running (${Math.ceil((running.untilMs - now) / 1000)} s left)`);
+    }
+    const f = await this.#fresh();
+    if ('why' in f) return refuse(f.why);
+    const record = f.keys.term?.value;
+    if (record === undefined) return refuse('no primary known on etcd yet (no term record); nothing is held for a restart before the cluster has one');
+    const leader = f.keys.leader?.value;
+    if (leader === undefined || leader.node !== record.primary || leader.term !== record.term) {
+      return refuse(`${record.primary} does not hold its leader key in term ${record.term} now: a restart needs the primary's lease renewed throughout`);
+    }
+    if (f.keys.switchover !== null) return refuse(`a switchover to ${f.keys.switchover.value.to} is pending`);
+    if (this.#polled.get(node)?.status == null) return refuse(`${node} is unreachable`);
+    const msg: PeerRequest = { v: PROTOCOL_VERSION, cluster: this.name, term: record.term, from: this.#d.self, kind: 'restart-request', to: node, timeoutMs };
+    const role = node === record.primary ? 'the primary' : 'the standby';
+    const message = `planned restart of ${node} (${role}) asked of its agent in term ${record.term}; it holds its failure handling for at most ${Math.round(timeoutMs / 1000)} s`;
+    const r = {
+      node, term: record.term, timeoutMs, untilMs: now + timeoutMs, accepted: false, seenRestarting: false, by,
+    };
+    this.#restarting = r;
+    const sends = this.#send(node, msg).then((o) => {
+      if (this.#restarting !== r) return [o];
+      if (o.ok) {
+        r.accepted = true;
+        this.record('planned-restart', node, `${node} is restarting postgresql (asked for by ${by}); it holds its failure handling for at most ${Math.round(timeoutMs / 1000)} s`);
+      } else {
+        this.#restarting = null;
+        this.record('planned-restart', node, `${node} did not take the planned restart asked for by ${by}: ${o.detail}`);
+      }
+      return [o];
+    });
+    return { verdict: { ok: true, message }, sends };
+  }
+
+  /** After each poll: the restart is over once the node, seen restarting, is back in its role; or at its deadline. */
+  #watchRestart(node: NodeId, status: AgentStatus | null, now: number): void {
+    const r = this.#restarting;
+    if (r === null || r.node !== node) return;
+    if (status?.restarting === true) r.seenRestarting = true;
+    const back = status !== null && status.restarting !== true && status.pg.running
+      && (status.role === 'primary' || status.role === 'standby');
+    if (r.accepted && r.seenRestarting && back) {
+      this.#restarting = null;
+      this.record('planned-restart', node, `${node} is back as ${status.role} after its planned restart`);
+    } else if (now >= r.untilMs || this.term !== r.term) {
+      this.#restarting = null;
+      this.record('planned-restart', node, back
+        ? `${node} is running as ${status.role} after its planned restart`
+        : `the planned restart of ${node} did not finish within ${Math.round(r.timeoutMs / 1000)} s: it is handled as a failure from now on`);
+    }
   }
 
   /** Holds a switchover until it is due (a later request replaces it, as in witness mode). */

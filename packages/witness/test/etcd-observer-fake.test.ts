@@ -1,7 +1,8 @@
 // Goal: the witness's observer of a cluster on etcd, on the in-memory etcd (no etcd needed): it
 // records a failover it reads, says when etcd has no quorum and when it is back, reads again when the
 // watch names one of the cluster's own keys but not for the members' heartbeat statuses, and refuses
-// what has no meaning for an observer (a vote, pgvip restart). The real-etcd behaviour is
+// what has no meaning for an observer (a vote), and forwards pgvip restart to the node only while the
+// primary holds its leader key. The real-etcd behaviour is
 // etcd-observer.test.ts.
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
@@ -11,7 +12,7 @@ import { EtcdClusterObserver } from '../src/etcd-observer.js';
 import type { PgvipEvent } from '../src/events.js';
 import { openHistory } from '../src/history.js';
 import { createWitnessMetrics } from '../src/metrics.js';
-import { manualClock, memoryLog, tempDir, witnessDocument } from './witness-helpers.js';
+import { agentStatus, manualClock, memoryLog, tempDir, witnessDocument } from './witness-helpers.js';
 
 async function setup(t: TestContext) {
   const clock = manualClock();
@@ -113,15 +114,28 @@ test('the watch asks for a read for the cluster\'s keys, not for the members\' s
   assert.equal(s.observer.view().nodes.find((n) => n.node === 'db-a')?.role, 'primary');
 });
 
-test('an observer votes for nobody, and pgvip restart is not available on etcd', async (t) => {
+test('an observer votes for nobody; pgvip restart goes to the node while the primary holds its key', async (t) => {
   const s = await setup(t);
-  await s.campaign('db-a');
+  const held = await s.campaign('db-a');
   await s.observer.refresh();
   const vote = s.observer.request({ v: PROTOCOL_VERSION, cluster: 'c1', term: 2, from: 'db-b', kind: 'vote-request', lastTerm: 1, lsn: 0n, timeline: 1 });
   assert.ok(vote.kind === 'vote-reply' && !vote.granted && vote.from === 'witness');
   const lease = s.observer.request({ v: PROTOCOL_VERSION, cluster: 'c1', term: 1, from: 'db-a', kind: 'lease-request', seq: 4, lsn: 0n, timeline: 1, syncStandby: null });
   assert.ok(lease.kind === 'lease-reply' && !lease.granted && lease.seq === 4);
-  const restart = await s.observer.operator({ kind: 'restart', node: 'db-a', timeoutMs: 60_000, by: 'op' });
-  assert.equal(restart.verdict.ok, false);
-  assert.match(restart.verdict.message, /not available yet for a cluster on etcd/);
+  const restart = () => s.observer.operator({ kind: 'restart', node: 'db-a', timeoutMs: 60_000, by: 'op' });
+  assert.match((await restart()).verdict.message, /^db-a is unreachable$/);
+  s.observer.poll('db-a', agentStatus('c1', 'db-a'), true);
+  const asked = await restart();
+  assert.ok(asked.verdict.ok, asked.verdict.message);
+  // Shown until the node has been seen restarting and back (pgvip restart waits on it).
+  assert.equal(s.observer.view().restart?.node, 'db-a');
+  assert.match(asked.verdict.message, /planned restart of db-a \(the primary\) asked of its agent in term 1/);
+  // Sent to the agent (nobody listens on port 9 here): the operator hears that it did not answer.
+  const [sent] = await asked.sends;
+  assert.deepEqual([sent?.to, sent?.kind, sent?.ok], ['db-a', 'restart-request', false]);
+  assert.equal(s.observer.view().restart, null, 'a restart the node did not take is over');
+  assert.match(s.notified.at(-1)?.detail ?? '', /^db-a did not take the planned restart asked for by op: db-a did not answer/);
+  // Without the primary's leader key nothing would keep a campaign away through the restart: refused.
+  await s.agent.revokeLease(held);
+  assert.match((await restart()).verdict.message, /db-a does not hold its leader key in term 1 now/);
 });
