@@ -187,6 +187,46 @@ describe('etcd quorum under etcd faults (real etcd)', { skip: etcdMissing(), tim
     await etcd.leaderIndex();
   });
 
+  it('one etcd follower frozen (SIGSTOP: as a lost host, it refuses nothing): renewals and campaigns pass, fast', async (t: TestContext) => {
+    // docs/design.md, Quorum on etcd, "Which member a call goes to": etcd3 alone sends a third of the
+    // calls to the frozen member, each waits out its deadline and fails; the client's rule costs at
+    // most a share of one call's deadline per client, then keeps to a member that answers.
+    clusters += 1;
+    const p = port(`frozen-one-${process.pid}-${clusters}`);
+    const holder = await holderOf(p, 'db-a', 3000);
+    const leader = await etcd.leaderIndex();
+    const frozen = [0, 1, 2].find((i) => i !== leader) ?? 0;
+    etcd.freeze(frozen, true);
+    try {
+      const renewals: number[] = [];
+      for (let i = 0; i < 12; i++) {
+        const started = now();
+        const r = await p.renew(holder);
+        renewals.push(now() - started);
+        assert.ok(r.renewed, `renewal ${i + 1} with one member frozen: ${r.renewed ? '' : r.why}`);
+      }
+      // Fresh clients, none of which knows a member yet: the read and the grant together, then the txn.
+      const campaigns: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        clusters += 1;
+        const c = port(`frozen-one-campaign-${process.pid}-${clusters}`);
+        const started = now();
+        const [seen, g] = await Promise.all([c.read(), c.grantLease(3000)]);
+        assert.ok(seen.ok && g.ok, `campaign ${i + 1}: ${seen.ok ? '' : seen.why} ${g.ok ? '' : g.why}`);
+        const won = await c.campaign({ node: 'db-b', after: seen.view.term, lease: g.lease, sync: 'async' });
+        assert.ok(won.ok, `campaign ${i + 1} with one member frozen: ${won.ok ? '' : won.why}`);
+        campaigns.push(now() - started);
+      }
+      const ms = (xs: number[]) => xs.map((x) => Math.round(x)).join(', ');
+      t.diagnostic(`one member frozen: renewals took ${ms(renewals)} ms; campaigns (read and grant, then txn) ${ms(campaigns)} ms (deadline ${timeoutMs} ms per call)`);
+      // Only the first renewal may meet the frozen member (a share of the deadline, then the next member).
+      assert.ok(renewals.slice(1).every((x) => x < timeoutMs / 3), `renewals after the first waited on the frozen member: ${ms(renewals)}`);
+    } finally {
+      etcd.freeze(frozen, false);
+    }
+    await etcd.leaderIndex();
+  });
+
   it('etcd\'s quorum lost: renewals fail within their deadline, the validity runs out, nobody campaigns; quorum back: the holder\'s key again, same term', async (t: TestContext) => {
     const leaseMs = 2000;
     clusters += 1;

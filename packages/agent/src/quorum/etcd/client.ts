@@ -307,12 +307,24 @@ async function keepAliveOnce(
   }
 }
 
-/** A try's error: the member was not reached (try the next), or etcd's answer (the call's outcome). */
+/**
+ * A try's error: the member could not serve it (try the next), or etcd's answer (the call's outcome).
+ * Not served: etcd3's recoverable errors; a gRPC status of UNAVAILABLE or DEADLINE_EXCEEDED, which a
+ * keepalive stream's error carries raw (etcd3 casts only unary calls' errors); and a member that
+ * reached no leader in time ("context deadline exceeded", "no leader", "leader changed"), where another
+ * member may. A retry elsewhere is safe for every call (members.ts).
+ */
 function tryEndOf<T>(what: string, err: unknown): TryEnd<Outcome<T>> {
-  const unreached = err instanceof Error && (isRecoverableError(err) || err instanceof GRPCDeadlineExceededError);
-  if (unreached) return { kind: 'unavailable', why: errorText(err) };
+  const code = typeof err === 'object' && err !== null && 'code' in err ? (err as { code: unknown }).code : undefined;
+  const unserved = err instanceof Error && (
+    isRecoverableError(err) || err instanceof GRPCDeadlineExceededError
+    || code === grpcUnavailable || code === grpcDeadlineExceeded || /context deadline exceeded|no leader|leader changed/i.test(err.message));
+  if (unserved) return { kind: 'unavailable', why: errorText(err) };
   return { kind: 'answer', value: { ok: false, why: `${what}: ${errorText(err)}` } };
 }
+/** gRPC status codes (grpc-js's Status), as a raw stream error carries them. */
+const grpcDeadlineExceeded = 4;
+const grpcUnavailable = 14;
 
 function toCompare(c: Cmp): ICompare {
   const key = Buffer.from(c.key);
