@@ -38,7 +38,9 @@ describe('an etcd watch through an outage (real etcd)', { skip: etcdMissing(), t
     const w = await q.watch((key) => changed.push(key));
     assert.ok(w.ok, w.ok ? '' : w.why);
     assert.equal(await watchersOn(endpoint), 1);
-    await q.grantLease(2000).then((g) => (g.ok ? q.campaign({ node: 'db-a', after: null, lease: g.lease, sync: 'async' }) : g));
+    const g = await q.grantLease(2000);
+    assert.ok(g.ok, g.ok ? '' : g.why);
+    await q.campaign({ node: 'db-a', after: null, lease: g.lease, sync: 'async' });
     await waitUntil('the watch telling of the leader key', 5000, () => Promise.resolve(changed.includes('leader')));
     await w.handle.close();
   });
