@@ -40,6 +40,7 @@ import { AgentRunner } from './runner.js';
 import { buildServer } from './server.js';
 import { LogicalSlotCopier } from './logical-slot-copy.js';
 import { SlotKeeper, isSettledStandby } from './slot-keeper.js';
+import { stopDecisionLoops } from './shutdown.js';
 import type { VipPort } from './vip/port.js';
 
 export interface AgentDaemonOptions {
@@ -323,8 +324,7 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
     },
     async close() {
       await slotKeeper?.stop();
-      await runner.stop();
-      await quorum?.close();
+      await stopDecisionLoops(runner, quorum);
       await app.close();
       await peers.close();
       if (ownPg) pg.close();

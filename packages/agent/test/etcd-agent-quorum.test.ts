@@ -9,6 +9,7 @@ import pino from 'pino';
 import { PROTOCOL_VERSION, defaultTimings, type AgentStatus, type PeerReply, type PeerRequest } from '@pgvip/shared';
 import { EtcdAgentQuorum, type RunnerView } from '../src/quorum/etcd/agent-quorum.js';
 import { clusterKeys, FakeEtcd, FakeEtcdQuorum, type EtcdQuorumPort } from '../src/quorum/etcd/index.js';
+import { stopDecisionLoops } from '../src/shutdown.js';
 
 const prefix = '/pgvip';
 const cluster = 'main';
@@ -162,6 +163,35 @@ describe('the agent\'s shell on etcd', () => {
     // An unhandled rejection would fail this test (and end an agent's process) by now.
     await new Promise((r) => setTimeout(r, 20));
     assert.equal(w.etcd.get(keys.switchover), null, 'the key was taken once');
+  });
+
+  it('on shutdown the loops end before the runner stops: a switchover key written meanwhile stays in etcd', async (t) => {
+    // The daemon's order (shutdown.ts). A runner that stopped acts on nothing: a key taken then is a
+    // switchover lost, and the operator's request must wait for the primary that runs next.
+    const w = world(t);
+    const a = w.node('db-a');
+    const primary = runner(statusOf('db-a', 'primary', 'db-a', 4));
+    let stopped = false;
+    const afterStop: PeerRequest[] = [];
+    a.start({
+      status: () => primary.status(),
+      handleRequest(msg) {
+        if (stopped) afterStop.push(msg);
+        return primary.handleRequest(msg);
+      },
+    });
+    await new Promise((r) => setTimeout(r, 20)); // the first round ran, the watch is open
+    const stopping = {
+      async stop() {
+        stopped = true;
+        // The runner waits for its last probe and commit guard: the operator writes the key meanwhile.
+        w.etcd.putRaw(keys.switchover, Buffer.from(JSON.stringify({ to: 'db-b', term: 4, requestedBy: 'ops' })));
+        await new Promise((r) => setTimeout(r, 200));
+      },
+    };
+    await stopDecisionLoops(stopping, a);
+    assert.deepEqual(afterStop, [], 'a stopped runner was handed the switchover request');
+    assert.notEqual(w.etcd.get(keys.switchover), null, 'the key stays for the next primary');
   });
 
   it('a lease request asked while one is still with etcd is dropped, not queued behind it', async (t) => {

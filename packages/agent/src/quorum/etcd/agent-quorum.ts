@@ -52,6 +52,8 @@ export class EtcdAgentQuorum implements QuorumRoute {
   /** The status round under way (or the last one): close() waits for it. */
   #roundDone: Promise<void> = Promise.resolve();
   #switchoverRunning = false;
+  /** The switchover check under way (a round's or the watch's): stopLoops() waits for it. */
+  #switchoverDone: Promise<void> = Promise.resolve();
   #closed = false;
 
   constructor(port: EtcdQuorumPort, opts: EtcdAgentQuorumOptions) {
@@ -100,13 +102,25 @@ export class EtcdAgentQuorum implements QuorumRoute {
     this.#startRound();
   }
 
-  async close(): Promise<void> {
+  /**
+   * Ends the member-status and switchover loops and waits for a round or switchover check under way.
+   * The daemon calls it before it stops the runner: a round in between would take the operator's
+   * switchover key and hand the request to a runner that no longer acts on it, and the request
+   * would be lost. A key seen after this stays in etcd for the primary that runs next.
+   */
+  async stopLoops(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== null) clearInterval(this.#timer);
-    await this.#chain.catch(() => undefined);
-    // A round under way may still grant the status its lease: the revoke below must come after it.
+    // A round under way may still grant the status its lease: the revoke in close() must come after it.
     await this.#roundDone;
+    await this.#switchoverDone.catch(() => undefined);
     await this.#watch?.close();
+    this.#watch = null;
+  }
+
+  async close(): Promise<void> {
+    await this.stopLoops();
+    await this.#chain.catch(() => undefined);
     // The status goes with the member; the leader key stays: a restarted agent renews it (I6).
     if (this.#memberLease !== null) await this.#port.revokeLease(this.#memberLease);
     await this.#port.close();
@@ -167,7 +181,7 @@ export class EtcdAgentQuorum implements QuorumRoute {
     const w = await this.#port.watch((key) => {
       // Outside the round's catch: a throw here (the core's, say) must not become an unhandled
       // rejection, which ends the agent's process.
-      if (key === 'switchover') this.#checkSwitchover().catch((e: unknown) => this.#log.warn({ err: e }, 'etcd switchover check failed'));
+      if (key === 'switchover') void this.#checkSwitchover().catch((e: unknown) => this.#log.warn({ err: e }, 'etcd switchover check failed'));
     });
     if (!w.ok) {
       this.#log.debug({ why: w.why }, 'etcd watch not open yet');
@@ -205,15 +219,22 @@ export class EtcdAgentQuorum implements QuorumRoute {
    * request starts one switchover) and gives the core the switchover request the witness sent
    * before. A refusal is the core's, with its reason; the operator asks again.
    */
-  async #checkSwitchover(): Promise<void> {
+  #checkSwitchover(): Promise<void> {
+    if (this.#switchoverRunning || this.#closed) return Promise.resolve();
+    this.#switchoverDone = this.#takeSwitchover();
+    return this.#switchoverDone;
+  }
+
+  async #takeSwitchover(): Promise<void> {
     const runner = this.#runner;
-    if (runner === null || this.#switchoverRunning || this.#closed) return;
+    if (runner === null) return;
     const st = runner.status();
     if (st.primaryOfTerm !== this.#o.self || st.role !== 'primary') return;
     this.#switchoverRunning = true;
     try {
       const seen = await this.#port.read();
-      if (!seen.ok || seen.view.switchover === null) return;
+      // Stopping meanwhile: the key stays for the primary that runs next.
+      if (!seen.ok || seen.view.switchover === null || this.#closed) return;
       const request = seen.view.switchover;
       const took = await this.#port.takeSwitchover(request);
       if (!took.ok) {
