@@ -63,9 +63,15 @@ export interface SendOutcome {
   readonly detail: string;
 }
 
+/** Accepted or refused, and why. */
+export interface Verdict {
+  readonly ok: boolean;
+  readonly message: string;
+}
+
 export interface OperatorResult {
   /** The core's verdict: accepted or refused, and why. */
-  readonly verdict: { readonly ok: boolean; readonly message: string };
+  readonly verdict: Verdict;
   /** The sends the command caused (switchover request, manual promote), once they are answered. */
   readonly sends: Promise<SendOutcome[]>;
 }
@@ -157,6 +163,17 @@ export class ClusterRunner implements ClusterService {
     const { out, sends } = this.#run({ kind: 'operator', nowMs: this.#d.clock.monotonicMs(), command });
     const verdict = out.verdict ?? { ok: false, message: 'the witness core gave no verdict' };
     return { verdict, sends: sends.length === 0 ? NEUTRAL_SENDS : Promise.all(sends) };
+  }
+
+  /**
+   * The core's verdict on a forced failover, stepped on the current state and thrown away: nothing is
+   * persisted, sent or recorded. The step is the one operator() would take now.
+   */
+  checkFailover(to: NodeId | null, by: string): Verdict {
+    if (this.#closed) return { ok: false, message: 'the witness is shutting down' };
+    const command: OperatorCommand = { kind: 'failover', to, acceptDataLoss: true, by };
+    const out = stepWitness(this.#state, { kind: 'operator', nowMs: this.#d.clock.monotonicMs(), command });
+    return out.verdict ?? { ok: false, message: 'the witness core gave no verdict' };
   }
 
   /** `pgvip etcd seed` (quorum-move.ts): etcd's term record gets this witness's term and primary. */

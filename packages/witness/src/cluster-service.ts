@@ -3,7 +3,7 @@
 // the witness only observes and writes the operators' keys: quorum.backend etcd). The operator API,
 // the CLI, the dashboard and the metrics see the same ClusterView either way.
 import type { NodeId, OperatorCommand, PeerReply, PeerRequest } from '@pgvip/shared';
-import type { OperatorResult } from './cluster-runner.js';
+import type { OperatorResult, Verdict } from './cluster-runner.js';
 import type { PgvipEvent } from './events.js';
 import type { MoveVerdict } from './quorum-move.js';
 import type { ClusterView } from './view.js';
@@ -21,6 +21,11 @@ export interface ClusterService {
   request(msg: PeerRequest, peerLeaseValidMs?: number): PeerReply;
   /** An operator command: the verdict, and the sends it caused once they are answered. */
   operator(command: OperatorCommand): OperatorResult | Promise<OperatorResult>;
+  /**
+   * Whether a forced failover would be accepted now, decided as operator() decides it but changing
+   * nothing: `pgvip failover --stop-old-primary` asks before it stops the old primary's instance.
+   */
+  checkFailover(to: NodeId | null, by: string): Verdict | Promise<Verdict>;
   /** Records (and notifies) an event of the shell's own. */
   record(type: string, node: NodeId | null, detail: string, who?: Pick<PgvipEvent, 'operator' | 'operatorClaimed'>): PgvipEvent;
   view(eventCount?: number): ClusterView;

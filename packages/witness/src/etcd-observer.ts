@@ -13,6 +13,8 @@ import type { Logger } from 'pino';
 import {
   PROTOCOL_VERSION,
   PgvipError,
+  termAfter,
+  termBoundReached,
   type AgentStatus,
   type ClusterConfig,
   type NodeId,
@@ -24,7 +26,7 @@ import {
 import type { ClusterView as EtcdKeys, EndpointHealth, EtcdObserverPort, MemberStatus, Versioned, WatchHandle } from '@pgvip/agent/quorum/etcd';
 import type { Clock } from './clock.js';
 import type { ClusterService } from './cluster-service.js';
-import type { OperatorResult, SendOutcome } from './cluster-runner.js';
+import type { OperatorResult, SendOutcome, Verdict } from './cluster-runner.js';
 import { etcdEvents } from './etcd-events.js';
 import type { Notifier, PgvipEvent } from './events.js';
 import type { History } from './history.js';
@@ -636,18 +638,36 @@ export class EtcdClusterObserver implements ClusterService {
     return m.promotionBlocker === null ? null : `${node} is not ready: ${m.promotionBlocker}`;
   }
 
+  /** What #failover checks before its txn, on a fresh read of etcd; nothing is written. */
+  async checkFailover(want: NodeId | null, _by: string): Promise<Verdict> {
+    if (this.#closed) return { ok: false, message: 'the witness is shutting down' };
+    const plan = await this.#failoverPlan(want);
+    if ('why' in plan) return { ok: false, message: plan.why };
+    const term = termAfter(plan.keys.term?.value.term ?? 0);
+    if (term === null) return { ok: false, message: termBoundReached };
+    return { ok: true, message: `etcd answers; ${plan.to} would be forced to primary in term ${term} (data loss accepted)` };
+  }
+
+  /** The node a forced failover promotes, on a fresh read of etcd, or why there is none. */
+  async #failoverPlan(want: NodeId | null): Promise<{ to: NodeId; keys: EtcdKeys } | { why: string }> {
+    const f = await this.#fresh();
+    if ('why' in f) return f;
+    const primary = f.keys.term?.value.primary ?? null;
+    const to = want ?? (primary === null ? null : this.nodes[0] === primary ? this.nodes[1] : this.nodes[0]);
+    if (to === null) return { why: 'name the node to promote with --to' };
+    return { to, keys: f.keys };
+  }
+
   async #failover(want: NodeId | null, by: string): Promise<OperatorResult> {
     const refuse = (message: string): OperatorResult => ({ verdict: { ok: false, message }, sends: NEUTRAL_SENDS });
-    const f = await this.#fresh();
-    if ('why' in f) return refuse(f.why);
-    const record = f.keys.term;
-    const primary = record?.value.primary ?? null;
-    const to = want ?? (primary === null ? null : this.nodes[0] === primary ? this.nodes[1] : this.nodes[0]);
-    if (to === null) return refuse('name the node to promote with --to');
+    const plan = await this.#failoverPlan(want);
+    if ('why' in plan) return refuse(plan.why);
+    const { to, keys } = plan;
+    const record = keys.term;
     const r = await this.#d.port.forceFailover({ to, after: record });
     if (!r.ok) return refuse(`the forced failover txn was refused: ${r.why}`);
     this.#forcedHere = { to, term: r.term };
-    const held = f.keys.leader === null ? '' : `, the leader key of ${f.keys.leader.value.node} deleted`;
+    const held = keys.leader === null ? '' : `, the leader key of ${keys.leader.value.node} deleted`;
     const message = `forcing ${to} to primary in term ${r.term} (data loss accepted): the term record names it on etcd${held}`;
     const msg: PeerRequest = { v: PROTOCOL_VERSION, cluster: this.name, term: r.term, from: this.#d.self, kind: 'manual-promote', acceptDataLoss: true, requestedBy: by.slice(0, 200) };
     await this.refresh();

@@ -180,13 +180,25 @@ export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
 
   app.post('/api/v1/clusters/:name/failover', async (req: Post, reply) => {
     const runner = runnerOf(req.params.name);
-    const body = objectBody(req.body, ['to', 'acceptDataLoss', 'stoppedInstance']);
+    const body = objectBody(req.body, ['to', 'acceptDataLoss', 'stoppedInstance', 'check']);
     const to = nodeField(body.to, runner);
     if (body.acceptDataLoss !== true) throw badRequest('acceptDataLoss: must be true: a forced failover skips the vote and may lose acknowledged writes');
+    if (body.check !== undefined && body.check !== true) throw badRequest(`check: must be true or absent (got ${JSON.stringify(body.check)})`);
     // The CLI stopped the old primary's instance first (--stop-old-primary): recorded with the failover.
     const stopped = parseStoppedInstance(body.stoppedInstance, runner.nodes);
     const stopWords = stopped === undefined ? '' : `; ${describeStoppedInstance(stopped)}`;
     const by = claimedOperator(req);
+    if (body.check === true) {
+      // `--stop-old-primary` asks this before it stops the instance: a refusal must come while the old
+      // primary still runs (docs/runbook.md, "Manual failover"). Nothing changes, nothing is recorded.
+      if (stopped !== undefined) throw badRequest('check: a check comes before the stop, so it carries no stoppedInstance');
+      const verdict = await runner.checkFailover(to, by.label);
+      deps.log.child({ cluster: runner.name, term: runner.term }).info(
+        { by: by.operator, operatorClaimed: true, command: 'forced failover check', ok: verdict.ok },
+        `operator forced failover check: ${verdict.ok ? 'would be accepted' : 'would be refused'}: ${verdict.message}`,
+      );
+      return verdict.ok ? { ok: true, message: verdict.message } : refuseCommand(reply, verdict.message);
+    }
     const what = `forced failover${to === null ? '' : ` to ${to}`} (data loss accepted${stopWords})`;
     return command(reply, runner, { kind: 'failover', to, acceptDataLoss: true, by: by.label }, by, what);
   });
@@ -225,12 +237,7 @@ export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
     runner.record('operator-command', null, `${by.label}: ${what}: ${verdict.ok ? 'accepted' : 'refused'}: ${verdict.message}`, { operator: by.operator, operatorClaimed: true });
     const fields = { by: by.operator, operatorClaimed: true, command: what, ok: verdict.ok };
     deps.log.child({ cluster: runner.name, term: runner.term }).info(fields, `operator ${what}: ${verdict.message}`);
-    if (!verdict.ok) {
-      const refused = new PgvipError('PGVIP_OPERATOR_REFUSED', verdict.message);
-      const error = { code: refused.code, message: refused.message };
-      return reply.code(refused.httpStatus ?? 409).send({ ok: false, message: verdict.message, error });
-    }
-    return { ok: true, message: verdict.message };
+    return verdict.ok ? { ok: true, message: verdict.message } : refuseCommand(reply, verdict.message);
   });
 
   async function command(
@@ -261,13 +268,7 @@ export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
     const message = [result.verdict.message, ...outcomes.map((o) => o.detail), ...hint].join('; ');
     runner.record('operator-command', node, `${by.label}: ${what}: ${result.verdict.ok ? 'accepted' : 'refused'}: ${message}`, { operator: by.operator, operatorClaimed: true });
     log.info({ by: by.operator, operatorClaimed: true, command: cmd.kind, ok: result.verdict.ok }, `operator ${what}: ${message}`);
-    if (!result.verdict.ok || refusedByNode) {
-      const refused = new PgvipError('PGVIP_OPERATOR_REFUSED', message);
-      return reply
-        .code(refused.httpStatus ?? 409)
-        .send({ ok: false, message, error: { code: refused.code, message: refused.message } });
-    }
-    return { ok: true, message };
+    return !result.verdict.ok || refusedByNode ? refuseCommand(reply, message) : { ok: true, message };
   }
 
   deps.extend?.(app);
@@ -285,6 +286,13 @@ function sendError(reply: FastifyReply, e: PgvipError) {
 
 function badRequest(detail: string): PgvipError {
   return new PgvipError('PGVIP_OPERATOR_BAD_REQUEST', detail);
+}
+
+/** A command the cluster refuses: 409 with the sentence at the top level and the code. */
+function refuseCommand(reply: FastifyReply, message: string) {
+  const refused = new PgvipError('PGVIP_OPERATOR_REFUSED', message);
+  const error = { code: refused.code, message: refused.message };
+  return reply.code(refused.httpStatus ?? 409).send({ ok: false, message, error });
 }
 
 /** A JSON object with only the known fields: a misspelt field would otherwise be silently ignored. */

@@ -3,7 +3,8 @@
 // then asks the witness, which records the stop with the failover in its history; a stop EC2 refuses
 // (IAM) asks for no failover at all. The id is checked first (DescribeNetworkInterfaces): an instance
 // that EC2 does not show holding the old primary's address, or that is the promoted node's, is
-// refused with PGVIP_OPERATOR_INSTANCE_MISMATCH and nothing is stopped.
+// refused with PGVIP_OPERATOR_INSTANCE_MISMATCH and nothing is stopped. Before the stop the witness
+// checks the failover (it changes nothing): one it would refuse stops nothing.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,7 +14,7 @@ import { startEc2Emulator, type Ec2Emulator } from '../../../test/ec2-emulator/i
 import { findInstance } from '../../../test/ec2-emulator/model.js';
 import { accountId, baseConfig, dbA, dbB, other, region, testSecretAccessKey } from '../../../test/ec2-emulator/fixtures.js';
 import { runPgvip } from './cli-helpers.js';
-import { mainCluster, startFakeOperatorApi } from './fake-operator-api.js';
+import { mainCluster, startFakeOperatorApi, type FakeOperatorApi } from './fake-operator-api.js';
 import { agentStatus, manualClock, startDaemon, tempDir, witnessConfig } from './witness-helpers.js';
 
 const policy = JSON.parse(
@@ -38,6 +39,10 @@ async function emulator(t: TestContext, dbATag: string): Promise<Ec2Emulator> {
   return ec2;
 }
 
+/** The failovers the CLI asked for: the POSTs other than the check before the stop. */
+const failoversAsked = (api: FakeOperatorApi) =>
+  api.requests.filter((q) => q.method === 'POST' && (q.body as { check?: boolean }).check !== true);
+
 const awsEnv = { AWS_ACCESS_KEY_ID: 'AKIDOPERATOR0001', AWS_SECRET_ACCESS_KEY: testSecretAccessKey, AWS_EC2_METADATA_DISABLED: 'true' };
 
 describe('pgvip failover --stop-old-primary', { timeout: 120_000 }, () => {
@@ -54,8 +59,57 @@ describe('pgvip failover --stop-old-primary', { timeout: 120_000 }, () => {
     assert.match(r.stdout, /^✔ instance i-0aaa of db-a stopped through EC2 with Force \(running → stopping\)\n✔ failover main: db-b promoted/);
     const posts = api.requests.filter((q) => q.method === 'POST');
     assert.deepEqual(posts.map((p) => p.body), [
+      { acceptDataLoss: true, check: true },
       { acceptDataLoss: true, stoppedInstance: { instanceId: dbA.instanceId, node: 'db-a', previousState: 'running', currentState: 'stopping' } },
     ]);
+  });
+
+  it('stops nothing when the witness would refuse the failover: it is asked before the stop', async (t) => {
+    const ec2 = await emulator(t, 'main');
+    const api = await startFakeOperatorApi();
+    t.after(() => api.close());
+    // As an observer on etcd answers while it cannot reach etcd: its view is cached, a failover needs a fresh read.
+    api.refuseFailover = { message: 'etcd did not answer: all 3 endpoints unreachable' };
+    const r = await runPgvip(
+      ['--witness', api.url, 'failover', '--force', '--accept-data-loss', '--stop-old-primary', dbA.instanceId, '--region', region, '--ec2-endpoint', ec2.url],
+      { env: awsEnv },
+    );
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, /etcd did not answer: all 3 endpoints unreachable; the failover would be refused, so nothing was stopped and no failover was asked for/);
+    assert.equal(findInstance(ec2.state.control, dbA.instanceId)?.state, 'running', 'the old primary was stopped for a failover the witness refused');
+    assert.deepEqual(ec2.requests({ action: 'StopInstances' }), []);
+    assert.deepEqual(api.requests.filter((q) => q.method === 'POST').map((p) => p.body), [{ acceptDataLoss: true, check: true }]);
+  });
+
+  it('a refusal between the check and the ask says the instance is stopped and what to run next', async (t) => {
+    const ec2 = await emulator(t, 'main');
+    const api = await startFakeOperatorApi();
+    t.after(() => api.close());
+    api.refuseFailover = { message: 'the forced failover txn was refused: the term record changed meanwhile', checkPasses: true };
+    const r = await runPgvip(
+      ['--witness', api.url, 'failover', '--to', 'db-b', '--force', '--accept-data-loss', '--stop-old-primary', dbA.instanceId, '--region', region, '--ec2-endpoint', ec2.url],
+      { env: awsEnv },
+    );
+    assert.equal(r.code, 1, r.stdout);
+    assert.equal(findInstance(ec2.state.control, dbA.instanceId)?.state, 'stopped');
+    assert.match(
+      r.stderr,
+      /the term record changed meanwhile\. Instance i-0aaa of db-a IS STOPPED \(it keeps its EBS volumes\) and no failover happened: once the cause is fixed, run pgvip failover --to db-b --force --accept-data-loss without --stop-old-primary/,
+    );
+  });
+
+  it('a witness that cannot check first (older than the CLI) gets no stop', async (t) => {
+    const ec2 = await emulator(t, 'main');
+    const api = await startFakeOperatorApi();
+    t.after(() => api.close());
+    api.override = { status: 400, body: { error: { code: 'PGVIP_OPERATOR_BAD_REQUEST', message: 'PGVIP_OPERATOR_BAD_REQUEST: body: unknown field check (expected to, acceptDataLoss, stoppedInstance)' } } };
+    const r = await runPgvip(
+      ['--witness', api.url, 'failover', '--force', '--accept-data-loss', '--stop-old-primary', dbA.instanceId, '--region', region, '--ec2-endpoint', ec2.url],
+      { env: awsEnv },
+    );
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, /the witness cannot check a forced failover before the stop \(it is older than this pgvip\); nothing was stopped/);
+    assert.equal(findInstance(ec2.state.control, dbA.instanceId)?.state, 'running');
   });
 
   it('asks for no failover when EC2 refuses the stop, and says which permission is missing', async (t) => {
@@ -69,7 +123,7 @@ describe('pgvip failover --stop-old-primary', { timeout: 120_000 }, () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /instance i-0aaa was not stopped \(UnauthorizedOperation: .*\): these credentials may not stop it; grant ec2:StopInstances as in deploy\/iam\/operator-stop-instance\.json; no failover was asked for/);
     assert.equal(findInstance(ec2.state.control, dbA.instanceId)?.state, 'running');
-    assert.deepEqual(api.requests.filter((q) => q.method === 'POST'), []);
+    assert.deepEqual(failoversAsked(api), [], 'a check is no failover; nothing else was posted');
     const malformed = await runPgvip(['--witness', api.url, 'failover', '--force', '--accept-data-loss', '--stop-old-primary', 'db-a']);
     assert.equal(malformed.code, 2);
     assert.match(malformed.stderr, /not an EC2 instance id/);
@@ -112,7 +166,7 @@ describe('pgvip failover --stop-old-primary', { timeout: 120_000 }, () => {
       assert.equal(error.code, 'PGVIP_OPERATOR_INSTANCE_MISMATCH', error.message);
       assert.match(error.message, why);
       assert.match(error.message, /nothing was stopped and no failover was asked for/);
-      assert.deepEqual(api.requests.filter((q) => q.method === 'POST'), []);
+      assert.deepEqual(failoversAsked(api), [], 'a check is no failover; nothing else was posted');
     }
     for (const id of [dbA.instanceId, dbB.instanceId, other.instanceId]) assert.equal(findInstance(ec2.state.control, id)?.state, 'running', id);
     assert.deepEqual(ec2.requests({ action: 'StopInstances' }), [], 'no stop was even asked for');
@@ -133,10 +187,17 @@ describe('pgvip failover --stop-old-primary', { timeout: 120_000 }, () => {
       assert.equal(res.statusCode, 400, JSON.stringify(stoppedInstance));
       assert.match(res.json().error.message, /stoppedInstance: /);
     }
+    // The check (before the stop) is the core's verdict, and changes nothing: no term, no history.
+    const check = await post({ to: 'db-b', acceptDataLoss: true, check: true });
+    assert.equal(check.statusCode, 200, check.body);
+    assert.match(check.json().message, /forcing db-b to primary in term 2 \(data loss accepted\)/);
+    assert.equal(c1.term, 1);
+    assert.equal((await post({ acceptDataLoss: true, check: true, stoppedInstance: { instanceId: 'i-0aaa', node: 'db-a', previousState: 'running', currentState: 'stopping' } })).statusCode, 400);
     const res = await post({ to: 'db-b', acceptDataLoss: true, stoppedInstance: { instanceId: 'i-0aaa', node: 'db-a', previousState: 'running', currentState: 'stopping' } });
     assert.equal(res.statusCode, 200, res.body);
     await daemon.history.flush();
     const events = (await daemon.operator.inject({ method: 'GET', url: '/api/v1/clusters/c1/history?limit=3', headers: { authorization: auth.authorization } })).json().events as { type: string; detail: string }[];
+    assert.equal(events.filter((e) => e.type === 'operator-command').length, 1, 'the check is not recorded');
     const command = events.find((e) => e.type === 'operator-command');
     assert.match(command?.detail ?? '', /forced failover to db-b \(data loss accepted; instance i-0aaa of db-a stopped through EC2 with Force \(running → stopping\)\): accepted/);
   });

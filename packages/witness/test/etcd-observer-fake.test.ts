@@ -139,3 +139,18 @@ test('an observer votes for nobody; pgvip restart goes to the node while the pri
   await s.agent.revokeLease(held);
   assert.match((await restart()).verdict.message, /db-a does not hold its leader key in term 1 now/);
 });
+
+test('a forced failover\'s check (before --stop-old-primary stops the instance) reads etcd and writes nothing', async (t) => {
+  const s = await setup(t);
+  await s.campaign('db-a');
+  await s.observer.refresh();
+  const ok = await s.observer.checkFailover(null, 'op');
+  assert.deepEqual(ok, { ok: true, message: 'etcd answers; db-b would be forced to primary in term 2 (data loss accepted)' });
+  await s.observer.refresh();
+  assert.deepEqual([s.observer.view().term, s.observer.view().primary], [1, 'db-a'], 'the check changed no key');
+  // Its view stays cached while etcd is away; the failover would be refused, so the check is too.
+  s.etcd.available = false;
+  const refused = await s.observer.checkFailover('db-b', 'op');
+  assert.equal(refused.ok, false);
+  assert.match(refused.message, /^etcd did not answer: /);
+});

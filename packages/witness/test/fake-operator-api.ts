@@ -30,6 +30,8 @@ export interface FakeOperatorApi {
   readonly requests: RecordedRequest[];
   /** Answers every /api/ request with this instead, while set (status, body; or 'hang'). */
   override: { status: number; body: unknown } | 'hang' | undefined;
+  /** A forced failover the cluster refuses, with this sentence: its check (`check: true`) too, unless `checkPasses`. */
+  refuseFailover: { message: string; checkPasses?: boolean } | undefined;
 }
 
 const at = (minutesAgo: number) => new Date(Date.UTC(2025, 5, 1, 12, 0, 0) - minutesAgo * 60_000).toISOString();
@@ -128,6 +130,7 @@ export function buildFakeOperatorApi(options: FakeApiOptions = {}): FakeOperator
     history: new Map(clusters.map((c) => [c.cluster, historyOf(c)])),
     requests: [],
     override: undefined,
+    refuseFailover: undefined,
   };
   const find = (name: string) => api.clusters.findIndex((c) => c.cluster === name);
   let nextId = 100;
@@ -189,12 +192,17 @@ export function buildFakeOperatorApi(options: FakeApiOptions = {}): FakeOperator
     record(i, 'switchover', to!, `switchover to ${to} completed`);
     return { ok: true, message: `switchover to ${to} completed: term ${view.term + 1}` };
   });
-  app.post<{ Params: { name: string }; Body: { to?: string; acceptDataLoss?: boolean } }>('/api/v1/clusters/:name/failover', async (req, reply) => {
+  type FailoverBody = { to?: string; acceptDataLoss?: boolean; check?: boolean };
+  app.post<{ Params: { name: string }; Body: FailoverBody }>('/api/v1/clusters/:name/failover', async (req, reply) => {
     const i = find(req.params.name);
     if (i < 0) return unknownCluster(reply, req.params.name);
     if (req.body?.acceptDataLoss !== true) return refuse(reply, 'PGVIP_OPERATOR_BAD_REQUEST', 'acceptDataLoss: must be true');
     const view = api.clusters[i]!;
     const to = req.body.to ?? view.nodes.find((n) => n.node !== view.primary)?.node;
+    const refusal = api.refuseFailover;
+    const refused = refusal !== undefined && !(req.body.check === true && refusal.checkPasses === true);
+    if (refused) return refuseCommand(reply, refusal.message);
+    if (req.body.check === true) return { ok: true, message: `${to} would be forced to primary in term ${view.term + 1} (data loss accepted)` };
     api.clusters[i] = { ...view, term: view.term + 1, primary: to! };
     record(i, 'manual-override', to!, `manual failover to ${to}, accepting data loss`);
     return { ok: true, message: `${to} promoted at term ${view.term + 1}; writes it had not received are lost` };

@@ -8,6 +8,7 @@ import { CliError, exitCodes, usageError } from '../errors.js';
 import { renderCluster, renderHistory } from '../render.js';
 import type { RunAction, Session } from '../session.js';
 import { checkInstanceId, describeStop, stopInstanceForced } from './stop-instance.js';
+import { checkFailoverBeforeStop, refusedAfterStop } from './failover-check.js';
 import { parseAt } from '../when.js';
 
 interface FailoverOptions {
@@ -114,7 +115,14 @@ export function addOperateCommands(program: Command, run: RunAction): void {
         if (opts.to !== undefined && opts.to === view.primary && opts.stopOldPrimary !== undefined) {
           throw usageError(`--to ${opts.to} is the primary: --stop-old-primary would stop the node being promoted`);
         }
-        // The stop first: a node that only seemed dead must not come back as a second writer.
+        const client = await s.client();
+        const to = opts.to === undefined ? {} : { to: opts.to };
+        // The stop before the failover: a node that only seemed dead must not come back as a second
+        // writer. And the witness's check before the stop: a failover it would refuse must be refused
+        // while the old primary still runs, not after it was stopped for nothing.
+        if (opts.stopOldPrimary !== undefined) {
+          await checkFailoverBeforeStop(client, view.cluster, to, opts.stopOldPrimary);
+        }
         const stop =
           opts.stopOldPrimary === undefined
             ? undefined
@@ -128,11 +136,12 @@ export function addOperateCommands(program: Command, run: RunAction): void {
                 timeoutMs: 10_000,
               });
         if (stop !== undefined && !s.json) s.print(`✔ ${describeStop(stop)}`);
-        const reply = await (await s.client()).command(view.cluster, 'failover', {
-          ...(opts.to === undefined ? {} : { to: opts.to }),
+        const ask = client.command(view.cluster, 'failover', {
+          ...to,
           acceptDataLoss: true,
           ...(stop === undefined ? {} : { stoppedInstance: stop }),
         });
+        const reply = stop === undefined ? await ask : await refusedAfterStop(ask, stop, opts.to);
         report(s, view.cluster, 'failover', reply);
       }, cmd),
     );
