@@ -53,19 +53,25 @@ function variedSchedule(
  */
 async function failoverTimes(
   fault: (at: number) => Fault[], backend: Backend = 'witness',
-): Promise<{ times: number[]; noFailover: number[] }> {
+): Promise<{ times: number[]; noFailover: number[]; lostEtcdLeader: number[]; keptEtcdLeader: number[] }> {
   const times: number[] = [];
   const noFailover: number[] = [];
+  // On etcd, split by whether the lost host's member led etcd at the fault (the new leader then gives
+  // the key its TTL plus an election timeout).
+  const lostEtcdLeader: number[] = [];
+  const keptEtcdLeader: number[] = [];
   for (let seed = 1; seed <= RUNS; seed++) {
     const { schedule, faultAt } = variedSchedule(seed, fault, { backend });
     const r = await runScheduleAsync(schedule);
     if (r.violations.length > 0) throw new Error(`seed ${seed} on ${backend}: ${r.violations[0]}`);
     const ack = r.acks.find((a) => a.t >= faultAt && a.node === 'db-b');
-    if (ack !== undefined) times.push(ack.t - faultAt);
-    else if (backend === 'etcd') noFailover.push(seed);
+    if (ack !== undefined) {
+      times.push(ack.t - faultAt);
+      (r.etcdLeader === 'db-a' ? lostEtcdLeader : keptEtcdLeader).push(ack.t - faultAt);
+    } else if (backend === 'etcd') noFailover.push(seed);
     else throw new Error(`seed ${seed}: no failover`);
   }
-  return { times, noFailover };
+  return { times, noFailover, lostEtcdLeader, keptEtcdLeader };
 }
 const statsOf = (r: { times: number[]; noFailover: number[] }) => stats(r.times, r.noFailover);
 
@@ -109,8 +115,12 @@ const hostLoss = statsOf(await failoverTimes(hostLossFault));
 console.log('host loss', hostLoss);
 const pgCrash = statsOf(await failoverTimes(pgCrashFault));
 console.log('postgresql crash', pgCrash);
-const etcdHostLoss = statsOf(await failoverTimes(hostLossFault, 'etcd'));
+const etcdHostLossRuns = await failoverTimes(hostLossFault, 'etcd');
+const etcdHostLoss = statsOf(etcdHostLossRuns);
 console.log('host loss on etcd', etcdHostLoss);
+const etcdHostLossLeader = stats(etcdHostLossRuns.lostEtcdLeader);
+const etcdHostLossFollower = stats(etcdHostLossRuns.keptEtcdLeader);
+console.log('  the lost host\'s member led etcd', etcdHostLossLeader, 'it did not', etcdHostLossFollower);
 const etcdPgCrash = statsOf(await failoverTimes(pgCrashFault, 'etcd'));
 console.log('postgresql crash on etcd', etcdPgCrash);
 const flaky = falseFailovers();
@@ -138,6 +148,9 @@ const result = {
   // members.ts): the member that answered last, the next one beside a try unanswered after its share.
   etcd: {
     host_loss_failover_ms: etcdHostLoss,
+    // The same runs, split: the lost host's member led etcd at the fault, or another member did.
+    host_loss_failover_ms_etcd_leader_lost: etcdHostLossLeader,
+    host_loss_failover_ms_etcd_leader_kept: etcdHostLossFollower,
     pg_crash_failover_ms: etcdPgCrash,
   },
   false_failovers: flaky.false_failovers,

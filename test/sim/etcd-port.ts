@@ -9,7 +9,7 @@
 // in beside a try that has no answer after its share of the deadline, or at once when a connection is
 // refused (the member's process is down), all within the call's one deadline. A port whose agent
 // process died answers nothing more: its promises never settle.
-import { callOnMembers, MemberChoice } from '../../packages/agent/src/quorum/etcd/members.js';
+import { callOnMembers, MemberChoice, REPEATABLE_TXNS } from '../../packages/agent/src/quorum/etcd/members.js';
 import { TxnQuorum, type Cmp, type Op, type Outcome, type TxnOutcome } from '../../packages/agent/src/quorum/etcd/txn-quorum.js';
 import type { ClusterView, KeepAlive, LeaseGrant, LeaseId, Members, Result, WatchHandle } from '../../packages/agent/src/quorum/etcd/port.js';
 import type { Hosts, SimClock } from './clock.js';
@@ -88,7 +88,7 @@ export class SimEtcdPort extends TxnQuorum {
   protected async txnBy(
     what: string, compares: readonly Cmp[], success: readonly Op[], deadlineAt: number,
   ): Promise<Outcome<TxnOutcome>> {
-    const r = await this.#call(what, { kind: 'txn', compares, success }, deadlineAt);
+    const r = await this.#call(what, { kind: 'txn', compares, success }, deadlineAt, REPEATABLE_TXNS.has(what));
     if (!r.ok) return r;
     if (r.value.kind !== 'txn') return unexpected(r.value);
     return { ok: true, value: r.value.succeeded ? { succeeded: true } : { succeeded: false, view: r.value.view } };
@@ -98,11 +98,11 @@ export class SimEtcdPort extends TxnQuorum {
    * One operation under the deadline `deadlineAt` (agent clock), on the members in the order the
    * agent's client rule gives (members.ts): the very rule and retry schedule the etcd client runs.
    */
-  #call(what: string, op: EtcdOp, deadlineAt: number): Promise<Outcome<EtcdAnswer>> {
+  #call(what: string, op: EtcdOp, deadlineAt: number, beside = true): Promise<Outcome<EtcdAnswer>> {
     const { clock, hosts, node, etcd } = this.p;
     return new Promise((resolve) => {
       callOnMembers<EtcdAnswer>({
-        what, choice: this.#choice, now: this.now, deadlineAt, timeoutMs: this.timeoutMs,
+        what, choice: this.#choice, now: this.now, deadlineAt, timeoutMs: this.timeoutMs, beside,
         draw: (n) => this.p.rng.int(0, n - 1),
         after: (ms, fn) => clock.after(clock.realDelay(node, ms), () => hosts.run(node, fn)),
         attempt: (m, end) => {

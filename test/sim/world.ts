@@ -57,6 +57,8 @@ export interface RunResult {
   readonly notifications: readonly { t: number; host: Host; event: string; detail: string }[];
   readonly finalPrimary: DbNode | null;
   readonly writesAttempted: number;
+  /** On etcd: the host whose member led etcd as the schedule's first fault began (null: none). */
+  readonly etcdLeader?: Host | null;
 }
 
 /** The witness's limit on what an async failover may lose. */
@@ -76,6 +78,7 @@ class World implements ClusterView {
   readonly etcd: EtcdCluster | null;
   /** An etcd bridge promise settled or started in the current event (runAsync drains them). */
   #woken = false;
+  #etcdLeader: Host | null | undefined = undefined;
   readonly log = (who: string, text: string): void => this.transcript.log(who, text);
 
   constructor(readonly sched: Schedule, opts: RunOptions) {
@@ -145,7 +148,10 @@ class World implements ClusterView {
     this.etcd?.start();
     this.nodes.start();
     this.pg.start();
-    for (const f of this.sched.faults) this.clock.at(f.at, () => applyFault(this, f));
+    this.sched.faults.forEach((f, i) => this.clock.at(f.at, () => {
+      if (i === 0 && this.etcd !== null) this.#etcdLeader = this.etcd.leader();
+      applyFault(this, f);
+    }));
   }
   #result(): RunResult {
     const s = this.sched;
@@ -161,6 +167,7 @@ class World implements ClusterView {
       vipMoves: this.ec2.vipMoves,
       finalPrimary,
       writesAttempted: this.pg.writesAttempted,
+      ...(this.#etcdLeader === undefined ? {} : { etcdLeader: this.#etcdLeader }),
     };
   }
 }

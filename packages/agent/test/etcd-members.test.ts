@@ -120,6 +120,19 @@ describe('etcd member choice (members.ts)', () => {
     await v2.run(2000);
     assert.deepEqual(results, [{ x: { ok: false, why: 'read: etcd did not answer within 400 ms' }, at: 400 }]);
     assert.deepEqual(dead.tries, [0, 1, 2], 'every member tried, each within the one deadline');
+
+    // A call that may not be repeated while its first try may still commit (taking the switchover
+    // key): no try beside an unanswered one; the next member only after a refusal.
+    const v3 = virtualTime();
+    const once = members(v3, [null, 5, 5]);
+    const single: unknown[] = [];
+    void onMembers({
+      what: 'switchover key', choice: new MemberChoice(3), now: v3.now, deadlineAt: 400, timeoutMs: 400, draw: firstDraw,
+      after: v3.after, attempt: once.attempt, beside: false,
+    }).then((x) => single.push(x));
+    await v3.run(2000);
+    assert.deepEqual(single, [{ ok: false, why: 'switchover key: etcd did not answer within 400 ms' }]);
+    assert.deepEqual(once.tries, [0]);
   });
 
   it('a late answer of a member already suspected still wins, and makes it preferred again', async () => {

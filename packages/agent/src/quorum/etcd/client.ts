@@ -21,7 +21,7 @@ import {
 } from 'etcd3';
 import { monotonicNow, type MonotonicClock } from '../../clock.js';
 import { clusterKeys, prefixRangeEnd } from './keys.js';
-import { MemberChoice, onMembers, type TryEnd } from './members.js';
+import { MemberChoice, onMembers, REPEATABLE_TXNS, type TryEnd } from './members.js';
 import type { ClusterView, KeepAlive, LeaseGrant, LeaseId, Members, Result, WatchHandle } from './port.js';
 import { decodeRecord, encodeRecord, memberStatusSchema, type BadValue, type MemberStatus, type Versioned } from './records.js';
 import { TxnQuorum, type Cmp, type Op, type Outcome, type TxnOutcome } from './txn-quorum.js';
@@ -176,7 +176,8 @@ export class EtcdQuorum extends TxnQuorum {
     what: string, compares: readonly Cmp[], success: readonly Op[], deadlineAt: number,
   ): Promise<Outcome<TxnOutcome>> {
     const req = { compare: compares.map(toCompare), success: success.map(toRequestOp), failure: this.#rangeOps() };
-    const r = await this.onMembers(what, deadlineAt, (member, deadline) => member.kv.txn(req, { deadline }));
+    const txn = (member: Etcd3, deadline: Date) => member.kv.txn(req, { deadline });
+    const r = await this.onMembers(what, deadlineAt, txn, REPEATABLE_TXNS.has(what));
     if (!r.ok) return r;
     if (r.value.succeeded) return { ok: true, value: { succeeded: true } };
     return { ok: true, value: { succeeded: false, view: this.#view(r.value) } };
@@ -201,10 +202,10 @@ export class EtcdQuorum extends TxnQuorum {
    * etcd's "no leader") lets the next member in at once; any other error is etcd's answer.
    */
   protected async onMembers<T>(
-    what: string, deadlineAt: number, call: (member: Etcd3, deadline: Date) => Promise<T>,
+    what: string, deadlineAt: number, call: (member: Etcd3, deadline: Date) => Promise<T>, beside = true,
   ): Promise<Outcome<T>> {
     const r = await onMembers<Outcome<T>>({
-      what, choice: this.#choice, now: this.now, deadlineAt, timeoutMs: this.timeoutMs,
+      what, choice: this.#choice, now: this.now, deadlineAt, timeoutMs: this.timeoutMs, beside,
       draw: (n) => Math.floor(Math.random() * n),
       after: (ms, fn) => {
         const timer = setTimeout(fn, ms);

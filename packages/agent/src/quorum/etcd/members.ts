@@ -14,6 +14,15 @@
 /** How long a member that left a try unanswered (or refused) goes to the back of the order. */
 export const MEMBER_AVOID_MS = 10_000;
 
+/**
+ * The txns (by their TxnQuorum name) that a try on a second member may repeat while the first may still
+ * commit: each one's outcome reads its own earlier commit as done (a campaign or same-term take that
+ * finds its key, a handover that finds its successor named) or writes what is already there (the
+ * sync record). Others (taking the switchover key, the operator's txns) would report a commit of
+ * their first try as a refusal: they move to the next member only when a member refused, as etcd3 did.
+ */
+export const REPEATABLE_TXNS: ReadonlySet<string> = new Set(['campaign', 'leader key', 'sync record', 'handover']);
+
 /** Where a call's members stand: the one that answered last, and those to try last until when. */
 export class MemberChoice {
   readonly count: number;
@@ -85,6 +94,11 @@ export interface OnMembersCall<T> {
   readonly attempt: (member: number, end: (e: TryEnd<T>) => void) => void;
   /** The call settled: tries still running may stop (their answers are ignored anyway). */
   readonly settled?: () => void;
+  /**
+   * false: no second try beside one unanswered (only after a refusal), for a call that may not be
+   * repeated while its first try may still take effect. Default true.
+   */
+  readonly beside?: boolean;
 }
 
 export type OnMembersOutcome<T> =
@@ -96,9 +110,10 @@ export type OnMembersOutcome<T> =
  * has no answer after its share (the deadline over the number of members), a try on the next member
  * starts while the earlier ones may still answer. The first answer wins. No answer by the deadline:
  * failed, naming the last refusal or "no answer". Every try shares the deadline, so retries never add
- * time. Repeating a call is safe for every call pgvip makes: each txn compares what it writes, a
- * keepalive or a read says nothing new twice, and a second lease grant only leaves a lease that
- * nothing is put on, which etcd ends at its TTL.
+ * time. A call repeated on a second member while the first may still act: a keepalive or a read
+ * says nothing new twice, a second lease grant only leaves a lease that nothing is put on (etcd ends
+ * it at its TTL), a revoke or a member's status put is idempotent, and the txns of REPEATABLE_TXNS
+ * read their own commit as done; other txns pass `beside: false`.
  */
 export function onMembers<T>(c: OnMembersCall<T>): Promise<OnMembersOutcome<T>> {
   return new Promise((resolve) => callOnMembers(c, resolve));
@@ -147,7 +162,7 @@ export function callOnMembers<T>(c: OnMembersCall<T>, resolve: (r: OnMembersOutc
       else if (open.size === 0) finish({ ok: false, why: `${c.what}: ${e.why}` });
     });
     // Its share passed without an answer: suspect it, and bring in the next member beside it.
-    after(shareMs, () => {
+    if (c.beside !== false) after(shareMs, () => {
       if (done || ended || next !== tryNo) return;
       c.choice.failed(member, c.now());
       start();
