@@ -2,7 +2,8 @@
 // state checker apart from the models the same way). The models report what happened; the checker
 // decides whether it was allowed. The invariants are those of docs/design.md, "The simulator":
 //   I1  never two writers: no two nodes hold a valid lease while their PostgreSQL accepts writes,
-//       and no write is acknowledged on an older timeline after one on a newer;
+//       and no write is acknowledged on an older timeline after one on a newer; on etcd, nobody
+//       holds write authority in a term below one a handover txn created;
 //   I2  persisted terms never go down, and grants never go to a lower term;
 //   I3  a promotion never drops an acknowledged write in sync mode (async: at most lagBytesMax);
 //   I4  promotion only after the WAL receiver stopped, from the newest timeline, and no vote is
@@ -64,6 +65,8 @@ export class Checker {
   readonly #manualTerms = new Set<number>();
   /** Terms that a vote, a forced failover or a handover created (I7: no node holds any other). */
   readonly #createdTerms = new Set<number>([1]);
+  /** On etcd: the newest term a primary's handover txn gave its successor (its ok came back); 0 elsewhere. */
+  #handedOverTerm = 0;
 
   constructor(
     private readonly now: () => number,
@@ -106,6 +109,16 @@ export class Checker {
   /** I1 after every step: never two writers at once. */
   writers(view: ClusterView): void {
     if (view.authority('db-a') && view.authority('db-b')) this.violation('I1: db-a and db-b both hold write authority');
+    // On etcd: once a handover txn named the successor for T+1, the old primary (fenced before it)
+    // never writes in T again: the successor promotes as soon as it learns T+1, without waiting for
+    // any lease of T to end. (A campaign's T+1 is not checked so: its winner acts only once it knows
+    // it won, and a new campaign waits for the promises of T, so a grant of T after it is safe.)
+    for (const n of DB_NODES) {
+      const term = view.durableTerm(n);
+      if (term < this.#handedOverTerm && view.authority(n)) {
+        this.violation(`I1: ${n} holds write authority in term ${term} after etcd's handover txn created term ${this.#handedOverTerm}`);
+      }
+    }
   }
   // --- terms and grants ----------------------------------------------------------------------------
 
@@ -148,6 +161,10 @@ export class Checker {
   /** On etcd, a txn moved the term record to `term` (a campaign, a handover): a term a vote created (I7). */
   termCreated(term: number): void {
     this.#createdTerms.add(term);
+  }
+  /** On etcd, a primary's handover txn named its successor for `term` (etcd answered it ok). */
+  handedOver(term: number): void {
+    this.#handedOverTerm = Math.max(this.#handedOverTerm, term);
   }
   /** I2: a grant is only ever given in the grantor's current term, never to a lower one. */
   reply(h: Host, msg: PeerReply): void {

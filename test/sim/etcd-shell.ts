@@ -2,9 +2,11 @@
 // through the daemon's REAL etcd route, EtcdAgentQuorum (packages/agent/src/quorum/etcd/agent-quorum.ts:
 // one call at a time, a lease request that finds one waiting dropped) and its EtcdQuorumBridge
 // (bridge.ts), over a port in simulated time (etcd-port.ts); the switchover's quorum-handover effect
-// runs the route's handover txn. Its member-status and switchover-key loops (start()) run on timers
-// and are not modelled. One shell per agent process: a restarted agent starts with a new bridge that
-// knows no lease.
+// runs the route's handover txn, and a (re)started agent reads the term record with the route's
+// termAtStart (nodes.ts steps the reply in before the first tick, as runner.ts does). The route's bound
+// on an answer (within requestTimeoutMs of the ask, #inTime) runs on the agent's simulated clock. Its
+// member-status and switchover-key loops (start()) run on timers and are not modelled. One shell per
+// agent process: a restarted agent starts with a new bridge that knows no lease.
 //
 // The bridge is async; the simulator is not. Every promise here settles inside a simulator event
 // (an answer or a deadline), and the world runs the continuations it wakes (world.ts, runAsync)
@@ -12,6 +14,7 @@
 import { pino } from 'pino';
 import { ETCD_QUORUM_ID, type NodeId, type PeerReply, type PeerRequest, type Timings } from '@pgvip/shared/core';
 import { EtcdAgentQuorum } from '../../packages/agent/src/quorum/etcd/agent-quorum.js';
+import type { QuorumTermAtStart } from '../../packages/agent/src/quorum/route.js';
 import type { Hosts, SimClock } from './clock.js';
 import type { EtcdCluster } from './etcd.js';
 import { SimEtcdPort } from './etcd-port.js';
@@ -31,6 +34,11 @@ export interface EtcdShellDeps {
   readonly rng: Rng;
   /** A bridge call threw (a bug in the bridge or the port): the checker reports it. */
   readonly failed: (what: string, err: unknown) => void;
+  /**
+   * The planted bug 'answer-after-request-timeout' (variants.ts): the route's clock stands still, so
+   * its bound on an answer (within requestTimeoutMs of the ask, agent-quorum.ts #inTime) never cuts.
+   */
+  readonly unboundedAnswers?: boolean;
 }
 
 /** The route logs nothing in the simulator (its messages are the transcript's business). */
@@ -47,7 +55,7 @@ export class EtcdAgentShell {
     });
     this.#route = new EtcdAgentQuorum(this.port, {
       cluster: 'sim', self: d.node, quorumId: ETCD_QUORUM_ID, timings: d.timings, replication: d.replication,
-      logger: silent, clock: () => d.clock.local(d.node),
+      logger: silent, clock: d.unboundedAnswers === true ? () => 0 : () => d.clock.local(d.node),
     });
   }
 
@@ -56,6 +64,14 @@ export class EtcdAgentShell {
     this.#run(msg.kind, this.#route.ask(msg), (r) => {
       if (r !== null) deliver(r);
     });
+  }
+
+  /**
+   * The agent's start on etcd (runner.ts, #startAfterQuorumTerm): the route's read of etcd's term
+   * record, as the reply the runner steps in before its first tick, or why etcd did not answer.
+   */
+  termAtStart(done: (r: QuorumTermAtStart) => void): void {
+    this.#run('term record at start', this.#route.termAtStart(), done);
   }
 
   /** The quorum-handover effect: the handover txn, as the holder of `term`, naming `to` for term + 1. */

@@ -152,9 +152,15 @@ function applyOnEtcd(w: FaultTargets, etcd: EtcdCluster, f: Fault): boolean {
     case 'etcd-slow':
       etcd.slowReplies(f.node, f.extraMs, f.durMs);
       return true;
-    case 'switchover':
-      w.nodes.etcdSwitchover();
+    case 'switchover': {
+      // Half the switchovers on etcd also crash the old primary's agent between etcd's handover txn
+      // and its persist of the next term (nodes.ts, #crashBeforePersist): the window the term read at
+      // the agent's start closes (docs/etcd.md, "The agent's start"). A stream of its own.
+      const rng = w.rngs.get('handover crash');
+      const crash = rng.chance(0.5) ? { downMs: rng.int(0, 3_000) } : null;
+      w.nodes.etcdSwitchover(10, crash);
       return true;
+    }
     case 'maintenance':
       etcd.setMaintenance(true);
       later(f.durMs, () => etcd.setMaintenance(false));

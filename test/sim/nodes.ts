@@ -83,7 +83,7 @@ export interface NodesDeps {
 }
 
 /** Bugs planted in the simulated etcd shell (variants.ts). */
-export type EtcdBug = 'validity-from-keepalive-reply';
+export type EtcdBug = 'validity-from-keepalive-reply' | 'no-term-read-at-start' | 'answer-after-request-timeout';
 
 export class Nodes {
   readonly agents: Record<DbNode, AgentProc>;
@@ -95,6 +95,13 @@ export class Nodes {
   readonly #shells: Record<DbNode, EtcdAgentShell | null> = { 'db-a': null, 'db-b': null };
   /** On etcd: until when (its own clock) each agent counts the validity etcd's latest grant gave it, per term. */
   readonly #etcdValid: Record<DbNode, { term: number; untilMs: number } | null> = { 'db-a': null, 'db-b': null };
+  /**
+   * On etcd: whether each agent process read etcd's term record since it started (runner.ts,
+   * #startAfterQuorumTerm); until then it asks its standby for no lease. Always true on the witness.
+   */
+  readonly #quorumTermKnown: Record<DbNode, boolean> = { 'db-a': true, 'db-b': true };
+  /** On etcd: the targeted crash armed by a switchover fault, for the primary it went to (faults.ts). */
+  readonly #crashAfterHandover: Record<DbNode, { downMs: number } | null> = { 'db-a': null, 'db-b': null };
   /**
    * Every sim node runs the same timings, so the grantors' lease-length check always passes; it
    * is exercised on every request.
@@ -157,9 +164,48 @@ export class Nodes {
     proc.state = this.d.cores.bootAgent(this.#agentSettings[n], proc.disk, clock.local(n), proc.inc * 2 ** 32);
     this.#log(n, `agent started (term ${proc.disk.term}, primary ${proc.disk.primaryOfTerm})`);
     const inc = proc.inc;
-    if (this.d.etcd !== null) this.#shells[n] = this.#newShell(n, inc, this.d.etcd);
     this.#etcdValid[n] = null;
-    clock.after(rngs.get(`boot ${n}`).int(0, 50), () => hosts.run(n, () => this.#agentTick(n, inc)));
+    this.#crashAfterHandover[n] = null;
+    const bootMs = rngs.get(`boot ${n}`).int(0, 50);
+    const firstTick = () => clock.after(bootMs, () => hosts.run(n, () => this.#agentTick(n, inc)));
+    const shell = this.d.etcd === null ? null : this.#newShell(n, inc, this.d.etcd);
+    this.#shells[n] = shell;
+    this.#quorumTermKnown[n] = shell === null || this.d.etcdBug === 'no-term-read-at-start';
+    if (shell === null || this.#quorumTermKnown[n]) firstTick();
+    else this.#readTermAtStart(n, inc, shell, firstTick);
+  }
+  /**
+   * The agent's start on etcd, as the runner does it (runner.ts, #startAfterQuorumTerm; docs/etcd.md,
+   * "The agent's start"): the route reads etcd's term record (the real EtcdAgentQuorum.termAtStart)
+   * and the reply is stepped in before the first tick, so a term etcd moved past the persisted one is
+   * adopted. The ticks start once the first read ended, or requestTimeoutMs + heartbeatMs after the
+   * start at the latest; a failed read is tried again every heartbeat, and until one answered the
+   * standby is asked for no lease (#send).
+   */
+  #readTermAtStart(n: DbNode, inc: number, shell: EtcdAgentShell, firstTick: () => void): void {
+    const { clock, hosts, timings: t } = this.d;
+    let ticking = false;
+    const tickOnce = () => {
+      if (ticking) return;
+      ticking = true;
+      firstTick();
+    };
+    clock.after(clock.realDelay(n, t.requestTimeoutMs + t.heartbeatMs), () => hosts.run(n, () => {
+      if (this.#agentAlive(n, inc)) tickOnce();
+    }));
+    const attempt = () => shell.termAtStart((r) => {
+      if (!this.#agentAlive(n, inc)) return;
+      if (r.ok) {
+        this.#quorumTermKnown[n] = true;
+        this.#log(n, `etcd's term record at start: ${r.detail}`);
+        this.#stepAgent(n, inc, { kind: 'reply', nowMs: clock.local(n), msg: r.reply });
+      }
+      tickOnce();
+      if (!r.ok) clock.after(clock.realDelay(n, t.heartbeatMs), () => hosts.run(n, () => {
+        if (this.#agentAlive(n, inc)) attempt();
+      }));
+    });
+    attempt();
   }
   #agentAlive(n: DbNode, inc: number): boolean {
     const p = this.agents[n];
@@ -318,6 +364,9 @@ export class Nodes {
     if (this.d.etcd !== null && (to as string) === ETCD_QUORUM_ID && from !== 'witness') {
       return this.#askEtcd(from, inc, msg);
     }
+    // Until etcd's term record was read at start, the standby's grant could be for a term etcd moved
+    // past: not asked, as if lost on the way (runner.ts).
+    if (from !== 'witness' && msg.kind === 'lease-request' && !this.#quorumTermKnown[from]) return;
     this.d.net.exchange<PeerReply>(
       from,
       to,
@@ -371,6 +420,10 @@ export class Nodes {
         if (shell === null) return finish(0, () => ({ ok: true, detail: `term ${e.term + 1} goes to ${e.to}` }));
         // On etcd: the bridge's handover txn (etcd-shell.ts), done when etcd answered.
         return shell.handover(e.term, e.to, (r) => {
+          if (r.ok) this.d.check.handedOver(e.term + 1);
+          const crash = this.#crashAfterHandover[n];
+          this.#crashAfterHandover[n] = null;
+          if (r.ok && crash !== null) return this.#crashBeforePersist(n, e.term, crash.downMs);
           this.#stepAgent(n, inc, { kind: 'effect-done', nowMs: clock.local(n), result: { id, ok: r.ok, detail: r.detail } });
         });
       }
@@ -388,6 +441,7 @@ export class Nodes {
       etcd, clock: this.d.clock, hosts: this.d.hosts, node: n, alive: () => this.#agentAlive(n, inc), wake: this.d.wake,
       timings: this.d.timings, replication: this.d.sched.replication, rng: this.d.rngs.get(`etcd client ${n}`),
       failed: (what, err) => this.d.check.violation(`etcd shell of ${n}: ${what} threw ${String(err)}`),
+      unboundedAnswers: this.d.etcdBug === 'answer-after-request-timeout',
     });
   }
   /** On etcd: the core's message to its quorum goes through this process's shell (the bridge). */
@@ -449,7 +503,7 @@ export class Nodes {
    * core after taking the switchover key (agent-quorum.ts; the key and its watch are not modelled).
    * The shell looks every four heartbeats, on the node that is primary by its own state.
    */
-  etcdSwitchover(triesLeft = 10): void {
+  etcdSwitchover(triesLeft = 10, crashAfterHandover: { downMs: number } | null = null): void {
     const { clock, hosts, timings } = this.d;
     for (const n of DB_NODES) {
       const s = this.agents[n].state;
@@ -458,12 +512,26 @@ export class Nodes {
       const msg: PeerRequest = {
         v: 1, cluster: 'sim', term: s.durable.term, from: ETCD_QUORUM_ID, kind: 'switchover-request', to: other(n),
       };
+      this.#crashAfterHandover[n] = crashAfterHandover;
       return this.serve(n, msg, (r) => {
         const verdict = r.kind === 'ack' ? `${r.accepted ? 'accepted' : 'refused'}: ${r.reason}` : r.kind;
         this.#log('operator', `switchover (etcd) on ${n}: ${verdict}`);
       });
     }
-    if (triesLeft > 0) clock.after(4 * timings.heartbeatMs, () => this.etcdSwitchover(triesLeft - 1));
+    if (triesLeft > 0) {
+      clock.after(4 * timings.heartbeatMs, () => this.etcdSwitchover(triesLeft - 1, crashAfterHandover));
+    }
+  }
+
+  /**
+   * The targeted crash: etcd committed the handover txn (its term record names the successor for
+   * term + 1), and the agent process dies before its core persisted term + 1 (it has not even seen
+   * the ok). systemd starts it again `downMs` later, in `term` by its disk.
+   */
+  #crashBeforePersist(n: DbNode, term: number, downMs: number): void {
+    this.#log('FAULT', `agent on ${n} crashes after etcd's handover txn for term ${term + 1}, before it persisted it`);
+    this.crash(n);
+    this.d.clock.after(downMs, () => this.restart(n));
   }
 
   // --- crashes -----------------------------------------------------------------------------------

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { baseSchedule, type Schedule } from './schedule.js';
 import {
-  adoptsLeaseRequestTerm, etcdValidityFromKeepAliveReply, ignoresEligibility, keepsCampaignAfterWin, leaseFromReplyTime,
-  witnessForgetsPromise,
+  adoptsLeaseRequestTerm, etcdAnswerAfterRequestTimeout, etcdNoTermReadAtStart, etcdValidityFromKeepAliveReply,
+  ignoresEligibility, keepsCampaignAfterWin, leaseFromReplyTime, witnessForgetsPromise,
 } from './variants.js';
 import { defaultTimings, timingViolations, type Timings } from '@pgvip/shared/core';
 import { realCores, runSchedule, runScheduleAsync, type Cores, type RunOptions } from './world.js';
@@ -137,4 +137,48 @@ test('the simulator catches an etcd shell that counts validity from the keepaliv
   assert.match(broken, /I1/);
   const real = await firstViolationAsync(etcdSlowRepliesThenCut, {}, 60, etcdTimings);
   assert.equal(real, null, 'the real bridge must pass the same schedules');
+});
+
+// A switchover on etcd whose old primary's agent dies between etcd's handover txn and its persist of
+// the next term (half the switchovers on etcd, faults.ts), and etcd cut from that node while it
+// restarts: only its standby, still in the old term, answers its lease requests.
+const etcdHandoverCrash = fc.record({
+  seed,
+  cutFor: fc.integer({ min: 3_000, max: 6_000 }),
+  replication: fc.constantFrom('sync' as const, 'async' as const),
+}).map(({ seed, cutFor, replication }) =>
+  baseSchedule(seed, [
+    { kind: 'switchover', at: 10_000 },
+    { kind: 'etcd-cut-agent', at: 10_300, node: 'db-a', durMs: cutFor },
+  ], { backend: 'etcd', replication, endMs: 50_000, healAtMs: 30_000 }));
+
+test('the simulator catches an agent on etcd that starts without reading the term record', async () => {
+  const broken = await firstViolationAsync(etcdHandoverCrash, etcdNoTermReadAtStart, 40, defaultTimings);
+  assert.ok(broken !== null, 'the agent without the term read at start went unnoticed');
+  assert.match(broken, /I1: db-a holds write authority in term 1 after etcd's handover txn created term 2/);
+  assert.equal(await firstViolationAsync(etcdHandoverCrash, {}, 40, defaultTimings), null, 'the real shell must pass the same schedules');
+});
+
+// The primary's agent and PostgreSQL die, etcd answers the standby late, and the standby's host is
+// paused while its winning vote's txn is on the way: the answer waits with the ticks, which run first
+// on resume, so the core asks for the vote again before the answer to the first ask reaches it. Then
+// the standby is cut from etcd: its key lives only as long as the first ask's lease grant gives it.
+const etcdVoteAnswerLate = fc.record({
+  seed,
+  pauseAt: fc.integer({ min: 13_300, max: 13_650 }),
+  pauseFor: fc.integer({ min: 1_300, max: 1_700 }),
+}).map(({ seed, pauseAt, pauseFor }) =>
+  baseSchedule(seed, [
+    { kind: 'crash-agent', at: 10_000, node: 'db-a', downMs: 20_000 },
+    { kind: 'kill-pg', at: 10_000, node: 'db-a', downMs: 20_000 },
+    { kind: 'etcd-slow', at: 10_000, node: 'db-b', extraMs: 330, durMs: 20_000 },
+    { kind: 'pause-host', at: pauseAt, node: 'db-b', durMs: pauseFor },
+    { kind: 'etcd-cut-agent', at: pauseAt + pauseFor, node: 'db-b', durMs: 8_000 },
+  ], { backend: 'etcd', replication: 'async', endMs: 60_000, healAtMs: 40_000 }));
+
+test('the simulator catches an etcd route that gives the core answers later than requestTimeoutMs', async () => {
+  const broken = await firstViolationAsync(etcdVoteAnswerLate, etcdAnswerAfterRequestTimeout, 100, defaultTimings);
+  assert.ok(broken !== null, 'the route without its bound on an answer went unnoticed');
+  assert.match(broken, /I1: etcd's lease of db-b's leader key for term 2 ran out while db-b counts etcd's grant valid/);
+  assert.equal(await firstViolationAsync(etcdVoteAnswerLate, {}, 100, defaultTimings), null, 'the real route must pass the same schedules');
 });

@@ -98,3 +98,20 @@ export const keepsCampaignAfterWin: Cores = {
  * receives the keepalive, so late answers make the holder trust its key after etcd deleted it.
  */
 export const etcdValidityFromKeepAliveReply: RunOptions = { etcdBug: 'validity-from-keepalive-reply' };
+
+/**
+ * Bug (etcd): a restarted agent does not read etcd's term record before its first step (runner.ts,
+ * #startAfterQuorumTerm, is left out). One that died after its switchover's handover txn committed
+ * and before it persisted the next term starts in the old term, and its standby (still in it too)
+ * may grant it a lease before etcd's refusal teaches it the new one.
+ */
+export const etcdNoTermReadAtStart: RunOptions = { etcdBug: 'no-term-read-at-start' };
+
+
+/**
+ * Bug (etcd): the agent's etcd route gives the core an answer however late it comes (agent-quorum.ts,
+ * #inTime, without its bound: the route's clock stands still). A vote reply to an earlier vote request,
+ * arriving after the core asked again, counts from the later send while etcd's lease on the leader key
+ * runs from the earlier one.
+ */
+export const etcdAnswerAfterRequestTimeout: RunOptions = { etcdBug: 'answer-after-request-timeout' };
