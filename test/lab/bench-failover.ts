@@ -354,8 +354,9 @@ async function oneRun(
     : await lab.rowIdsOn(finalPrimary, Math.min(...records.map((r) => r.id)));
   const end = records.at(-1)?.doneAt ?? Date.now();
   const lost = lostAckedWrites(records, present);
-  // An anchor's behaviour is read from its logs (the lab directory goes at down()): every run keeps them.
-  if (lab.anchor !== null) {
+  // An anchor's behaviour is read from its logs (the lab directory goes at down()): every run keeps them;
+  // pgvip's runs that did not recover or lost writes keep theirs too.
+  if (lab.anchor !== null || (lab.system === 'pgvip' && (recoveryMs === null || lost.length > 0))) {
     const kept = keepRunEvidence(lab, `failover-${lab.system}-${scenario}-run${run}`, faultAt, lost, records);
     log(`${lab.system} ${scenario} ${run}: ${lost.length} acknowledged writes lost; logs and writes kept in ${kept}`);
   }

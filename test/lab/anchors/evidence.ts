@@ -1,4 +1,5 @@
-// What a bench keeps from a run that lost acknowledged writes: the tool's logs, both PostgreSQL logs and
+// What a bench keeps from an anchor's run, or a pgvip run that lost acknowledged writes or did not recover:
+// the tool's (or pgvip's and etcd's) logs, both PostgreSQL logs and
 // the lost writes themselves (which server acknowledged them, when, on which timeline). The lab directory
 // holds the logs only until the next lab starts (it clears a dead run's directory), so the benches copy
 // them out to a directory of their own, one per run, and print where.
@@ -23,6 +24,9 @@ export function keepRunEvidence(
   mkdirSync(dir, { recursive: true });
   const files: Record<string, string> = {
     ...(lab.anchor?.logFiles() ?? {}),
+    // pgvip's own daemons (a pgvip run is kept when it did not recover), and etcd's members when it ran.
+    ...(lab.system === 'pgvip' ? Object.fromEntries([...dbNodes, 'witness' as const].map((s) => [`pgvip ${s}`, lab.logFile(s)])) : {}),
+    ...(lab.etcd?.logFiles() ?? {}),
     ...Object.fromEntries(dbNodes.map((n) => [`postgresql ${n}`, lab.pg[n].logFile])),
   };
   for (const [name, file] of Object.entries(files)) {
