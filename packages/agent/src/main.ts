@@ -7,19 +7,13 @@
 import './v8-tiering.js'; // first: see the module
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { formatConfigError, isPgvipError, loadAgentConfig } from '@pgvip/shared';
+import { formatConfigError, isPgvipError, loadAgentConfig, rememberSighupWhileStarting } from '@pgvip/shared';
 import { startAgentDaemon } from './daemon.js';
 import { createVipPort, vipPortConfigOf } from './vip/ec2-vip.js';
 
 async function main(): Promise<number> {
-  // SIGHUP's default action ends the process, and a `systemctl reload` may come while the agent is
-  // still starting (a certificate renewal right after a restart): until the daemon is up, the signal
-  // is only remembered, and the files are read again once it is.
-  let hupWhileStarting = false;
-  const remember = (): void => {
-    hupWhileStarting = true;
-  };
-  process.on('SIGHUP', remember);
+  // A SIGHUP while starting is remembered, not fatal; the files are read again once the daemon is up.
+  const sighup = rememberSighupWhileStarting();
   let args;
   try {
     args = parseArgs({ options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
@@ -73,9 +67,7 @@ async function main(): Promise<number> {
       (e: unknown) => logger.error({ code: isPgvipError(e) ? e.code : undefined }, `SIGHUP: TLS files not reloaded, the old ones stay in use: ${(e as Error).message}`),
     );
   };
-  process.on('SIGHUP', reload);
-  process.off('SIGHUP', remember);
-  if (hupWhileStarting) reload();
+  sighup.ready(reload);
   // SIGTERM (systemd stop, upgrades): stop cleanly. The durable state is already on disk, and a
   // restarted agent gets its lease back within one heartbeat, so an upgrade causes no failover.
   await new Promise<void>((resolve) => {

@@ -7,9 +7,13 @@
 import { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
-import { formatConfigError, isPgvipError, loadWitnessConfig, tlsMode, type WitnessConfig } from '@pgvip/shared';
+import { formatConfigError, isPgvipError, loadWitnessConfig, rememberSighupWhileStarting, tlsMode, type WitnessConfig } from '@pgvip/shared';
 import { createWitnessDaemon, type WitnessDaemon } from './daemon.js';
 import { registerDashboard } from './dashboard/index.js';
+
+// A SIGHUP while starting (opening the state and history, reaching etcd) is remembered, not fatal;
+// the TLS files are read again once the witness serves.
+const sighup = rememberSighupWhileStarting();
 
 const program = new Command()
   .name('pgvip-witness')
@@ -89,7 +93,7 @@ log.info(
 
 // SIGHUP (systemctl reload): read the TLS files again, e.g. after a certificate renewal; the witness
 // keeps running either way, and files that fail their checks leave the old certificate in use.
-process.on('SIGHUP', () => {
+sighup.ready(() => {
   daemon.reloadTls().then(
     (loaded) => {
       if (loaded.length === 0) log.info('SIGHUP: no tls block in the config, nothing to reload');

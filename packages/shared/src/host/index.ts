@@ -1,1 +1,2 @@
 export * from './setpriv.js';
+export * from './sighup.js';
