@@ -272,7 +272,7 @@ test('SIGHUP makes a running witness serve a renewed certificate, and keeps the 
   // When the key no longer matches the certificate, SIGHUP changes nothing and says why.
   writeFileSync(path.join(dir, 'tls/witness.key'), pemOf(set, 'witness').key, { mode: 0o600 });
   witness.child.kill('SIGHUP');
-  await until('the refused reload to be logged', () => /TLS files not reloaded.*is not the private key of the certificate/.test(witness.output()));
+  await until('the refused reload to be logged', () => /TLS files of tls not reloaded, its listener keeps serving the certificate it had: .*is not the private key of the certificate/.test(witness.output()));
   assert.equal(await servedFingerprint(po, renewed.caCert), after);
   assert.equal(witness.child.exitCode, null);
   witness.child.kill('SIGTERM');

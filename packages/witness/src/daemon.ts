@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import {
   PgvipError,
+  isPgvipError,
   createPeerClient,
   createSigner,
   createTlsSource,
@@ -76,13 +77,19 @@ export interface WitnessDaemon {
   /** Starts every cluster's poller, spread over the heartbeat, and the etcd observers' reads. */
   startPolling(): void;
   /**
-   * Reads the TLS files of both listeners again (SIGHUP) and serves them from the next handshake on.
-   * Resolves with what was reloaded; throws PGVIP_TLS_FILE, leaving the old files in use.
+   * Reads the TLS files of each listener again (SIGHUP) and serves them from the next handshake on.
+   * Each listener on its own: one whose files fail their checks keeps its old certificate, the other
+   * takes its new one. Logs and resolves with each listener's outcome (empty: no TLS configured).
    */
-  reloadTls(): Promise<{ readonly field: string; readonly material: TlsMaterial }[]>;
+  reloadTls(): Promise<TlsReload[]>;
   /** Stops polling, closes both servers, flushes the history, closes notifiers and peer clients. */
   close(): Promise<void>;
 }
+
+/** One listener's TLS reload: the files now served, or why its old ones still are. */
+export type TlsReload =
+  | { readonly field: string; readonly ok: true; readonly material: TlsMaterial }
+  | { readonly field: string; readonly ok: false; readonly error: Error };
 
 /**
  * Where the witness reaches a node's PostgreSQL. postgres.host may be a loopback address (what the
@@ -310,15 +317,26 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
       for (const o of observers.values()) void o.start();
     },
     async reloadTls() {
-      // One listener at a time: a set that fails its checks keeps its old files, and the error names it.
-      const loaded = [];
-      for (const s of tlsSources) loaded.push({ field: s.field, material: await s.reload() });
-      for (const { field, material } of loaded) {
-        log.info({ field, fingerprint256: material.fingerprint256, notAfter: material.notAfter }, `TLS files of ${field} reloaded`);
-        const expiry = expiryWarning(material, `the certificate of ${field}`);
-        if (expiry !== null) log.warn({ field }, expiry);
+      // Each listener on its own, and the log says which one serves what: a bad operator certificate
+      // must not hold back the peers' renewal, nor be reported as if both kept their old files.
+      const outcomes: TlsReload[] = [];
+      for (const s of tlsSources) {
+        try {
+          const material = await s.reload();
+          outcomes.push({ field: s.field, ok: true, material });
+          log.info({ field: s.field, fingerprint256: material.fingerprint256, notAfter: material.notAfter }, `TLS files of ${s.field} reloaded`);
+          const expiry = expiryWarning(material, `the certificate of ${s.field}`);
+          if (expiry !== null) log.warn({ field: s.field }, expiry);
+        } catch (e) {
+          const error = e instanceof Error ? e : new Error(String(e));
+          outcomes.push({ field: s.field, ok: false, error });
+          log.error(
+            { field: s.field, code: isPgvipError(e) ? e.code : undefined, fingerprint256: s.material.fingerprint256 },
+            `SIGHUP: TLS files of ${s.field} not reloaded, its listener keeps serving the certificate it had: ${error.message}`,
+          );
+        }
       }
-      return loaded;
+      return outcomes;
     },
     close() {
       closing ??= (async () => {

@@ -92,13 +92,14 @@ log.info(
 );
 
 // SIGHUP (systemctl reload): read the TLS files again, e.g. after a certificate renewal; the witness
-// keeps running either way, and files that fail their checks leave the old certificate in use.
+// keeps running either way, and a listener whose files fail their checks keeps its old certificate.
 sighup.ready(() => {
+  // The daemon logs each listener's outcome: which took its new files, which kept its old ones.
   daemon.reloadTls().then(
-    (loaded) => {
-      if (loaded.length === 0) log.info('SIGHUP: no tls block in the config, nothing to reload');
+    (outcomes) => {
+      if (outcomes.length === 0) log.info('SIGHUP: no tls block in the config, nothing to reload');
     },
-    (e: unknown) => log.error({ code: isPgvipError(e) ? e.code : undefined }, `SIGHUP: TLS files not reloaded, the old ones stay in use: ${(e as Error).message}`),
+    (e: unknown) => log.error({ err: e }, `SIGHUP: TLS reload failed: ${(e as Error).message}`),
   );
 });
 
