@@ -2,7 +2,7 @@
 // quorum.etcd block names, read as the daemon starts (a bad file stops the start with its field and
 // fix), and the observer of @pgvip/agent/quorum/etcd, loaded only when a cluster is on etcd: etcd3
 // and gRPC cost a witness that serves only witness-mode clusters nothing.
-import { loadCaFile, loadTlsMaterial, readSecretFile, type ClusterConfig } from '@pgvip/shared';
+import { loadEtcdClientFiles, type ClusterConfig } from '@pgvip/shared';
 import type { EtcdObserverPort } from '@pgvip/agent/quorum/etcd';
 
 export interface EtcdConnectOptions {
@@ -18,26 +18,13 @@ export interface EtcdConnectOptions {
 export async function connectEtcdObserver(cluster: ClusterConfig, o: EtcdConnectOptions): Promise<EtcdObserverPort> {
   const etcd = cluster.quorum.etcd;
   if ((cluster.quorum.backend !== 'etcd' && o.seed !== true) || etcd === undefined) throw new RangeError(`cluster ${cluster.name} is not on etcd`);
-  const tls = etcd.tls;
-  let files: { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined;
-  if (etcd.endpoints.some((e) => e.startsWith('https://'))) {
-    // Without caFile: the system's CAs (gRPC's default), as quorum.etcd.tls.caFile's description says.
-    files = tls?.caFile === undefined ? {} : { ca: Buffer.from(await loadCaFile(tls.caFile, `${o.field}.tls.caFile`)) };
-    if (tls?.certFile !== undefined && tls.keyFile !== undefined) {
-      const m = await loadTlsMaterial({ certFile: tls.certFile, keyFile: tls.keyFile }, `${o.field}.tls`);
-      files = { ...files, cert: Buffer.from(m.cert), key: Buffer.from(m.key) };
-    }
-  }
-  const auth = etcd.user !== undefined && etcd.passwordFile !== undefined
-    ? { user: etcd.user, password: await readSecretFile(etcd.passwordFile, `${o.field}.passwordFile`) }
-    : undefined;
+  const files = await loadEtcdClientFiles(etcd, o.field);
   const { EtcdObserver } = await import('@pgvip/agent/quorum/etcd');
   return new EtcdObserver({
     endpoints: etcd.endpoints,
     prefix: etcd.prefix,
     cluster: cluster.name,
     timeoutMs: o.timeoutMs,
-    ...(files === undefined ? {} : { tls: files }),
-    ...(auth === undefined ? {} : { auth }),
+    ...files,
   });
 }

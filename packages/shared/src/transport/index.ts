@@ -5,3 +5,4 @@ export * from './server-limits.js';
 export * from './reply-body.js';
 export * from './tls.js';
 export * from './agent-events-route.js';
+export * from './etcd-client-files.js';

@@ -3,11 +3,11 @@
 // that loads etcd3 (with gRPC and its .proto files, some MB of memory): daemon.ts imports it
 // dynamically, only when cluster.quorum.backend is etcd, so a witness cluster's agent never loads it.
 import type { Logger } from 'pino';
-import { loadCaFile, loadTlsMaterial, readSecretFile, type ClusterConfig, type EtcdConfig } from '@pgvip/shared';
+import { loadEtcdClientFiles, type ClusterConfig } from '@pgvip/shared';
 import type { AgentSettings } from '@pgvip/shared/core';
 import type { MonotonicClock } from '../../clock.js';
 import { EtcdAgentQuorum } from './agent-quorum.js';
-import { EtcdQuorum, type EtcdQuorumOptions } from './client.js';
+import { EtcdQuorum } from './client.js';
 
 const field = 'cluster.quorum.etcd';
 
@@ -22,7 +22,8 @@ export async function openEtcdAgentQuorum(
     cluster: cluster.name,
     // Every etcd call ends within the agent's request timeout, as a request to the witness does.
     timeoutMs: settings.timings.requestTimeoutMs,
-    ...(await clientFiles(etcd)),
+    // The TLS and password files, read and checked as agentPreflight checked them.
+    ...(await loadEtcdClientFiles(etcd, field)),
     clock,
   });
   logger.info({ endpoints: etcd.endpoints, prefix: etcd.prefix }, 'the cluster\'s quorum is etcd');
@@ -35,25 +36,4 @@ export async function openEtcdAgentQuorum(
     logger,
     clock,
   });
-}
-
-/** The TLS and password files, read and checked as agentPreflight checked them. */
-async function clientFiles(etcd: EtcdConfig): Promise<Pick<EtcdQuorumOptions, 'tls' | 'auth'>> {
-  const out: { tls?: EtcdQuorumOptions['tls']; auth?: EtcdQuorumOptions['auth'] } = {};
-  const tls = etcd.tls;
-  if (etcd.endpoints[0]?.startsWith('https://') === true) {
-    // Without caFile: the system's CAs (client.ts hands gRPC no roots).
-    const ca = tls?.caFile === undefined ? undefined : Buffer.from(await loadCaFile(tls.caFile, `${field}.tls.caFile`));
-    const pair = tls?.certFile === undefined || tls.keyFile === undefined
-      ? undefined
-      : await loadTlsMaterial({ certFile: tls.certFile, keyFile: tls.keyFile }, `${field}.tls`);
-    out.tls = {
-      ...(ca === undefined ? {} : { ca }),
-      ...(pair === undefined ? {} : { cert: Buffer.from(pair.cert), key: Buffer.from(pair.key) }),
-    };
-  }
-  if (etcd.user !== undefined && etcd.passwordFile !== undefined) {
-    out.auth = { user: etcd.user, password: await readSecretFile(etcd.passwordFile, `${field}.passwordFile`) };
-  }
-  return out;
 }
