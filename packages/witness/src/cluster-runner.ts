@@ -31,7 +31,7 @@ import type { Clock } from './clock.js';
 import type { Notifier, PgvipEvent } from './events.js';
 import type { History } from './history.js';
 import type { ClusterMetricsSnapshot, WitnessMetrics } from './metrics.js';
-import type { ClusterService } from './cluster-service.js';
+import { nodePair, recordEvent, type ClusterService } from './cluster-service.js';
 import type { WitnessStateStore } from './state-store.js';
 import type { EtcdObserverPort } from '@pgvip/agent/quorum/etcd';
 import { freshMs, seedEtcd, type MoveVerdict } from './quorum-move.js';
@@ -90,11 +90,9 @@ export class ClusterRunner implements ClusterService {
 
   constructor(deps: ClusterRunnerDeps) {
     const c = deps.cluster;
-    const [a, b] = c.nodes;
-    if (a === undefined || b === undefined) throw new RangeError(`cluster ${c.name} needs exactly two nodes`);
     this.#d = deps;
     this.name = c.name;
-    this.nodes = [a.id, b.id];
+    this.nodes = nodePair(c);
     this.#log = deps.log;
     const durable = deps.store.durable(c.name);
     const settings = {
@@ -197,16 +195,7 @@ export class ClusterRunner implements ClusterService {
 
   /** Records an event of the shell's own (start, operator command, failed notification). */
   record(type: string, node: NodeId | null, detail: string, who?: Pick<PgvipEvent, 'operator' | 'operatorClaimed'>): PgvipEvent {
-    const event = this.#d.history.append({
-      cluster: this.name,
-      type,
-      node,
-      term: this.#state.durable.term,
-      detail,
-      ...who,
-    });
-    this.#d.notifier.notify(event);
-    return event;
+    return recordEvent(this.#d, { cluster: this.name, type, node, term: this.#state.durable.term, detail }, who);
   }
 
   view(eventCount = 10): ClusterView {

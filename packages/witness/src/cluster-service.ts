@@ -2,9 +2,10 @@
 // (the witness votes: quorum.backend witness) or the EtcdClusterObserver (etcd holds the quorum and
 // the witness only observes and writes the operators' keys: quorum.backend etcd). The operator API,
 // the CLI, the dashboard and the metrics see the same ClusterView either way.
-import type { NodeId, OperatorCommand, PeerReply, PeerRequest } from '@pgvip/shared';
+import type { ClusterConfig, NodeId, OperatorCommand, PeerReply, PeerRequest } from '@pgvip/shared';
 import type { OperatorResult, Verdict } from './cluster-runner.js';
-import type { PgvipEvent } from './events.js';
+import type { Notifier, PgvipEvent } from './events.js';
+import type { History } from './history.js';
 import type { MoveVerdict } from './quorum-move.js';
 import type { ClusterView } from './view.js';
 
@@ -34,4 +35,22 @@ export interface ClusterService {
    * (pgvip etcd seed), `witness` from etcd (pgvip etcd hand-back). Refused with why when not at rest.
    */
   moveQuorum(to: 'etcd' | 'witness', by: string): Promise<MoveVerdict>;
+}
+
+/** The cluster's two node ids, in config order (the config's checks require exactly two). */
+export function nodePair(c: ClusterConfig): readonly [NodeId, NodeId] {
+  const [a, b] = c.nodes;
+  if (a === undefined || b === undefined) throw new RangeError(`cluster ${c.name} needs exactly two nodes`);
+  return [a.id, b.id];
+}
+
+/** Appends a shell's own event (start, operator command, failed notification) and notifies it. */
+export function recordEvent(
+  d: { readonly history: History; readonly notifier: Notifier },
+  e: { cluster: string; type: string; node: NodeId | null; term: number; detail: string },
+  who?: Pick<PgvipEvent, 'operator' | 'operatorClaimed'>,
+): PgvipEvent {
+  const event = d.history.append({ ...e, ...who });
+  d.notifier.notify(event);
+  return event;
 }

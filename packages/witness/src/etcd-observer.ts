@@ -25,7 +25,7 @@ import {
 } from '@pgvip/shared';
 import type { ClusterView as EtcdKeys, EndpointHealth, EtcdObserverPort, MemberStatus, Versioned, WatchHandle } from '@pgvip/agent/quorum/etcd';
 import type { Clock } from './clock.js';
-import type { ClusterService } from './cluster-service.js';
+import { nodePair, recordEvent, type ClusterService } from './cluster-service.js';
 import type { OperatorResult, SendOutcome, Verdict } from './cluster-runner.js';
 import { etcdEvents } from './etcd-events.js';
 import type { Notifier, PgvipEvent } from './events.js';
@@ -129,11 +129,9 @@ export class EtcdClusterObserver implements ClusterService {
 
   constructor(deps: EtcdObserverDeps) {
     const c = deps.cluster;
-    const [a, b] = c.nodes;
-    if (a === undefined || b === undefined) throw new RangeError(`cluster ${c.name} needs exactly two nodes`);
     this.#d = deps;
     this.name = c.name;
-    this.nodes = [a.id, b.id];
+    this.nodes = nodePair(c);
     this.#log = deps.log;
     this.#refreshMs = Math.max(100, deps.refreshMs ?? Math.max(DEFAULT_REFRESH_MS, c.timings.heartbeatMs));
     this.#healthEveryMs = deps.healthEveryMs ?? DEFAULT_HEALTH_EVERY_MS;
@@ -300,9 +298,7 @@ export class EtcdClusterObserver implements ClusterService {
   }
 
   record(type: string, node: NodeId | null, detail: string, who?: Pick<PgvipEvent, 'operator' | 'operatorClaimed'>): PgvipEvent {
-    const event = this.#d.history.append({ cluster: this.name, type, node, term: this.term, detail, ...who });
-    this.#d.notifier.notify(event);
-    return event;
+    return recordEvent(this.#d, { cluster: this.name, type, node, term: this.term, detail }, who);
   }
 
   view(eventCount = 10): ClusterView {
