@@ -9,12 +9,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Etcd3 } from 'etcd3';
 import pino from 'pino';
 import { parseConfigText, type AgentConfig } from '@pgvip/shared';
 import { FakeVipCloud, FakeVipPort } from '../../packages/agent/src/vip/fake.js';
 import { startAgentDaemon, type AgentDaemon } from '../../packages/agent/src/daemon.js';
-import { etcdMissing, startEtcdCluster, type EtcdCluster } from '../fixtures/etcd-cluster.js';
+import { etcdKeyReader, etcdMissing, startEtcdCluster, type EtcdCluster } from '../fixtures/etcd-cluster.js';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
 import { freePort, until } from './helpers.js';
 
@@ -101,17 +100,7 @@ async function startCluster(t: TestContext, etcd: EtcdCluster, pgc: PgCluster) {
     const a = agents[n];
     return a === null || a === undefined ? 0 : (await a.app.inject({ url })).statusCode;
   };
-  const client = new Etcd3({
-    hosts: [...etcd.endpoints],
-    dialTimeout: 1000,
-    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 1000 }),
-  });
-  t.after(() => client.close());
-  const key = async (name: string) => {
-    const kv = (await client.get(`/pgvip/orders/${name}`).exec()).kvs[0];
-    if (kv === undefined) return null;
-    return { value: JSON.parse(kv.value.toString()) as Record<string, unknown>, lease: kv.lease };
-  };
+  const { client, key } = etcdKeyReader(t, etcd, 'orders');
   /** db-a's lease renewals so far at one grantor with one result (its /metrics). */
   const renewals = async (grantor: 'witness' | 'peer', result: 'granted' | 'refused' | 'failed') => {
     const body = (await agents['db-a']!.app.inject({ url: '/metrics' })).body;

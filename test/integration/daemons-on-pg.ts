@@ -25,32 +25,51 @@ export interface DaemonsOptions {
   readonly agentExtra?: string;
 }
 
-export async function startDaemons(t: TestContext, pgc: PgCluster, o: DaemonsOptions) {
-  const dir = mkdtempSync(path.join(tmpdir(), `${o.name}-`));
+/**
+ * The files of the cluster "orders" on pgc, with ports of its own: `tail` ends the cluster block
+ * (replication and more, its lines joined by "\n  "), the same in the agents' and the witness's files.
+ */
+export async function clusterFiles(t: TestContext, name: string, pgc: PgCluster) {
+  const dir = mkdtempSync(path.join(tmpdir(), `${name}-`));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const [pa, pb, pw, po] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const node = (id: string, agentPort: number, pg: PgCluster['primary']) =>
     `    - id: ${id}\n      agent: { host: 127.0.0.1, port: ${agentPort} }\n` +
     `      postgres: { host: 127.0.0.1, port: ${pg.port}, user: postgres, dataDir: ${pg.dataDir} }\n`;
-  const cluster = `\n  name: orders\n  nodes:\n${node('db-a', pa, pgc.primary)}${node('db-b', pb, pgc.standby)}` +
+  const cluster = (tail: string) => `\n  name: orders\n  nodes:\n${node('db-a', pa, pgc.primary)}${node('db-b', pb, pgc.standby)}` +
     `  witness: { host: 127.0.0.1, port: ${pw} }\n  vip: { mode: secondary-ip, address: 198.18.1.100, discovery: imds }\n` +
-    `  auth: { disabled: true }\n  ${o.replication}${o.clusterExtra ?? ''}`;
-  const agentCfg = (self: string): AgentConfig => parseConfigText(
-    `self: ${self}\nlisten: { host: 127.0.0.1 }\nstateDir: ${dir}/${self}\n${o.agentExtra ?? ''}cluster:${cluster}`,
+    `  auth: { disabled: true }\n  ${tail}`;
+  /** `agentExtra`: top-level agent settings before `cluster:` (each line ending with "\n"). */
+  const agent = (self: string, tail: string, agentExtra = ''): AgentConfig => parseConfigText(
+    `self: ${self}\nlisten: { host: 127.0.0.1 }\nstateDir: ${dir}/${self}\n${agentExtra}cluster:${cluster(tail)}`,
     'agent',
     `${self}.yaml`,
   );
-  const witnessCfg: WitnessConfig = parseConfigText(
+  const witness = (tail: string): WitnessConfig => parseConfigText(
     `id: witness\nlisten: { host: 127.0.0.1, port: ${pw} }\noperatorApi: { host: 127.0.0.1, port: ${po}, auth: disabled }\n` +
-      `stateDir: ${dir}/witness\nclusters:\n  -${cluster.replace(/\n {2}/g, '\n    ').replace(/^ {4}/, ' ')}`,
+      `stateDir: ${dir}/witness\nclusters:\n  -${cluster(tail).replace(/\n {2}/g, '\n    ').replace(/^ {4}/, ' ')}`,
     'witness',
     'witness.yaml',
   );
+  return { dir, pw, po, agent, witness };
+}
+
+/** The daemons' log, kept in memory; PGVIP_TEST_DUMP=file keeps the lines of a failed run. */
+export function daemonsLog(t: TestContext) {
   const lines: string[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
-  // PGVIP_TEST_DUMP=file keeps the daemons' log lines of a failed run.
   const dump = process.env.PGVIP_TEST_DUMP;
   if (dump !== undefined) t.after(() => writeFileSync(dump, lines.join('')));
+  return { lines, log };
+}
+
+export async function startDaemons(t: TestContext, pgc: PgCluster, o: DaemonsOptions) {
+  const files = await clusterFiles(t, o.name, pgc);
+  const { pw, po } = files;
+  const tail = `${o.replication}${o.clusterExtra ?? ''}`;
+  const agentCfg = (self: string) => files.agent(self, tail, o.agentExtra);
+  const witnessCfg = files.witness(tail);
+  const { lines, log } = daemonsLog(t);
   const witness = await createWitnessDaemon(witnessCfg, { log: log.child({ daemon: 'witness' }) });
   await witness.protocol.listen({ host: '127.0.0.1', port: pw });
   await witness.operator.listen({ host: '127.0.0.1', port: po });

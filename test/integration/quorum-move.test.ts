@@ -12,19 +12,14 @@
 // that makes a term the witness never gave; moved back, the witness carries on in it (hand-back).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { Etcd3 } from 'etcd3';
-import pino from 'pino';
-import { parseConfigText, type AgentConfig, type WitnessConfig } from '@pgvip/shared';
 import { FakeVipCloud, FakeVipPort } from '../../packages/agent/src/vip/fake.js';
 import { startAgentDaemon, type AgentDaemon } from '../../packages/agent/src/daemon.js';
 import { createWitnessDaemon, type WitnessDaemon } from '../../packages/witness/src/daemon.js';
 import { runPgvip } from '../../packages/witness/test/cli-helpers.js';
-import { etcdMissing, startEtcdCluster, type EtcdCluster } from '../fixtures/etcd-cluster.js';
+import { etcdKeyReader, etcdMissing, startEtcdCluster, type EtcdCluster } from '../fixtures/etcd-cluster.js';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
-import { freePort, until } from './helpers.js';
+import { clusterFiles, daemonsLog } from './daemons-on-pg.js';
+import { until } from './helpers.js';
 
 type Backend = 'witness' | 'etcd';
 
@@ -38,32 +33,14 @@ interface View {
 }
 
 async function startCluster(t: TestContext, etcd: EtcdCluster, pgc: PgCluster) {
-  const dir = mkdtempSync(path.join(tmpdir(), 'pgvip-quorum-move-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const [pa, pb, pw, po] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  const node = (id: string, agentPort: number, pg: PgCluster['primary']) =>
-    `    - id: ${id}\n      agent: { host: 127.0.0.1, port: ${agentPort} }\n` +
-    `      postgres: { host: 127.0.0.1, port: ${pg.port}, user: postgres, dataDir: ${pg.dataDir} }\n`;
+  const files = await clusterFiles(t, 'pgvip-quorum-move', pgc);
+  const { pw, po } = files;
   // The same cluster block in the three files; the etcd block stays while the backend is the witness.
-  const cluster = (backend: Backend) =>
-    `\n  name: orders\n  nodes:\n${node('db-a', pa, pgc.primary)}${node('db-b', pb, pgc.standby)}` +
-    `  witness: { host: 127.0.0.1, port: ${pw} }\n  vip: { mode: secondary-ip, address: 198.18.1.100, discovery: imds }\n` +
-    `  auth: { disabled: true }\n  replication: { slots: { enabled: false } }\n` +
-    `  quorum:\n    backend: ${backend}\n    etcd: { endpoints: [${etcd.endpoints.join(', ')}] }\n`;
-  const agentCfg = (self: string, backend: Backend): AgentConfig => parseConfigText(
-    `self: ${self}\nlisten: { host: 127.0.0.1 }\nstateDir: ${dir}/${self}\ncluster:${cluster(backend)}`, 'agent', `${self}.yaml`,
-  );
-  const witnessCfg = (backend: Backend): WitnessConfig => parseConfigText(
-    `id: witness\nlisten: { host: 127.0.0.1, port: ${pw} }\noperatorApi: { host: 127.0.0.1, port: ${po}, auth: disabled }\n` +
-      `stateDir: ${dir}/witness\nclusters:\n  -${cluster(backend).replace(/\n {2}/g, '\n    ').replace(/^ {4}/, ' ')}`,
-    'witness',
-    'witness.yaml',
-  );
-  const lines: string[] = [];
-  const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
-  // PGVIP_TEST_DUMP=file keeps the daemons' log lines of a failed run.
-  const dump = process.env.PGVIP_TEST_DUMP;
-  if (dump !== undefined) t.after(() => writeFileSync(dump, lines.join('')));
+  const tail = (backend: Backend) =>
+    `replication: { slots: { enabled: false } }\n  quorum:\n    backend: ${backend}\n    etcd: { endpoints: [${etcd.endpoints.join(', ')}] }\n`;
+  const agentCfg = (self: string, backend: Backend) => files.agent(self, tail(backend));
+  const witnessCfg = (backend: Backend) => files.witness(tail(backend));
+  const { lines, log } = daemonsLog(t);
   const cloud = new FakeVipCloud();
   const agents: Record<string, AgentDaemon | null> = {};
   let witness: WitnessDaemon | null = null;
@@ -105,16 +82,8 @@ async function startCluster(t: TestContext, etcd: EtcdCluster, pgc: PgCluster) {
     const r = await runPgvip(['--witness', url, ...args], { timeoutMs: 60_000 });
     return { ...r, out: `${r.stdout}${r.stderr}` };
   };
-  const client = new Etcd3({
-    hosts: [...etcd.endpoints],
-    dialTimeout: 1000,
-    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 1000 }),
-  });
-  t.after(() => client.close());
-  const key = async (name: string) => {
-    const kv = (await client.get(`/pgvip/orders/${name}`).exec()).kvs[0];
-    return kv === undefined ? null : JSON.parse(kv.value.toString()) as Record<string, unknown>;
-  };
+  const reader = etcdKeyReader(t, etcd, 'orders');
+  const key = async (name: string) => (await reader.key(name))?.value ?? null;
   /** The lease renewals the quorum (the witness, or etcd) granted `n` since its agent started. */
   const witnessGrants = async (n: string) => {
     const body = (await agents[n]!.app.inject({ url: '/metrics' })).body;
