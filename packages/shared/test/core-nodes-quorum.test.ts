@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import {
   claimImplies, membersToHear, normalClaim, NO_CLAIM, promotionSafety, syncPlan, synchronousStandbyNames, wantedClaim,
-  type FinalPosition, type SyncClaim, type SyncState,
+  type FinalPosition, type SyncClaim, type SyncState, type SyncStep,
 } from '../src/core/nodes/index.js';
 
 const NAMES = ['db-b', 'db-c', 'db-d', 'db-e', 'db-f'] as const;
@@ -87,6 +87,18 @@ class Model {
     this.flush.set(m, to > this.lsn ? this.lsn : to);
   }
 
+  /**
+   * One step of a plan, after some commits under the setting in force. `catchUp: false` plants the
+   * bug of a plan that writes the claims but never waits for the members to catch up.
+   */
+  step(step: SyncStep, catchUp = true): void {
+    this.commit(this.rand(4));
+    if (step.kind === 'record') this.state = { ...this.state, record: step.claim };
+    else if (step.kind === 'postgres') this.state = { ...this.state, postgres: step.claim };
+    // Caught up with L: the members' flush reaches the primary's WAL.
+    else if (catchUp) for (const m of pick(this.rand, step.members, step.count)) this.flush.set(m, this.lsn);
+  }
+
   recordHolds(): boolean {
     const { members, k } = this.state.record;
     return this.acked.every((x) => members.filter((m) => this.flush.get(m)! >= x).length >= k);
@@ -100,10 +112,7 @@ test('Every step of a sync plan keeps the record true, whatever members acknowle
       const model = new Model(rand);
       for (const want of wanted) {
         for (const step of syncPlan(model.state, want)) {
-          model.commit(rand(4));
-          if (step.kind === 'record') model.state = { ...model.state, record: step.claim };
-          else if (step.kind === 'postgres') model.state = { ...model.state, postgres: step.claim };
-          else for (const m of pick(rand, step.members, step.count)) model.flush.set(m, model.lsn); // caught up with L
+          model.step(step);
           assert.ok(claimImplies(model.state.postgres, model.state.record), `R1 after ${JSON.stringify(step)}`);
           assert.ok(model.recordHolds(), `the record ${JSON.stringify(model.state.record)} is false after ${JSON.stringify(step)}`);
           model.commit(rand(4));
@@ -124,9 +133,7 @@ test('A planted plan that skips the catch-up is caught by the same model', () =>
       const model = new Model(rand);
       for (const want of wanted) {
         for (const step of syncPlan(model.state, want)) {
-          model.commit(rand(4));
-          if (step.kind === 'record') model.state = { ...model.state, record: step.claim };
-          else if (step.kind === 'postgres') model.state = { ...model.state, postgres: step.claim };
+          model.step(step, false);
           if (!model.recordHolds()) return false;
         }
       }
