@@ -1,6 +1,7 @@
 // Runs INSIDE the client namespace (started by ../bench-agent.ts): hammers one agent's /health with
 // `concurrency` keep-alive connections for `durationMs` and prints the latency summary as JSON.
 import { Pool } from 'undici';
+import { latencySummary, timedGet } from './health-get.js';
 
 const [url, concurrencyText, durationText] = process.argv.slice(2);
 const concurrency = Number(concurrencyText);
@@ -13,26 +14,12 @@ const deadline = performance.now() + durationMs;
 
 async function lane(): Promise<void> {
   while (performance.now() < deadline) {
-    const started = performance.now();
-    try {
-      const res = await pool.request({ method: 'GET', path: target.pathname, headersTimeout: 2000, bodyTimeout: 2000 });
-      await res.body.text();
-      if (res.statusCode === 200) latencies.push(performance.now() - started);
-      else errors++;
-    } catch {
-      errors++;
-    }
+    const took = await timedGet(pool, target.pathname, performance.now());
+    if (took === null) errors++;
+    else latencies.push(took);
   }
 }
 
 await Promise.all(Array.from({ length: concurrency }, lane));
 await pool.close();
-latencies.sort((a, b) => a - b);
-const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? null;
-console.log(JSON.stringify({
-  requests: latencies.length,
-  errors,
-  p50_ms: q(0.5),
-  p99_ms: q(0.99),
-  max_ms: latencies.at(-1) ?? null,
-}));
+console.log(latencySummary(latencies, { errors }));

@@ -10,6 +10,7 @@
 // the agent's own answer time plus whatever else delays it (GC pauses, the agent's own work,
 // other processes on the machine).
 import { Pool } from 'undici';
+import { latencySummary, timedGet } from './health-get.js';
 
 const [url, connectionsText, rateText, durationText] = process.argv.slice(2);
 const connections = Number(connectionsText);
@@ -31,26 +32,12 @@ async function lane(first: number): Promise<void> {
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const sent = performance.now();
     if (sent - turn > 1) late++;
-    try {
-      const res = await pool.request({ method: 'GET', path: target.pathname, headersTimeout: 2000, bodyTimeout: 2000 });
-      await res.body.text();
-      if (res.statusCode === 200) latencies.push(performance.now() - sent);
-      else errors++;
-    } catch {
-      errors++;
-    }
+    const took = await timedGet(pool, target.pathname, sent);
+    if (took === null) errors++;
+    else latencies.push(took);
   }
 }
 
 await Promise.all(Array.from({ length: connections }, (_, k) => lane(k)));
 await pool.close();
-latencies.sort((a, b) => a - b);
-const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? null;
-console.log(JSON.stringify({
-  requests: latencies.length,
-  errors,
-  late,
-  p50_ms: q(0.5),
-  p99_ms: q(0.99),
-  max_ms: latencies.at(-1) ?? null,
-}));
+console.log(latencySummary(latencies, { errors, late }));
