@@ -102,7 +102,7 @@ describe('pgvip failover --stop-old-primary', { timeout: 120_000 }, () => {
     const ec2 = await emulator(t, 'main');
     const api = await startFakeOperatorApi();
     t.after(() => api.close());
-    api.override = { status: 400, body: { error: { code: 'PGVIP_OPERATOR_BAD_REQUEST', message: 'PGVIP_OPERATOR_BAD_REQUEST: body: unknown field check (expected to, acceptDataLoss, stoppedInstance)' } } };
+    api.failoverWithoutCheck = true;
     const r = await runPgvip(
       ['--witness', api.url, 'failover', '--force', '--accept-data-loss', '--stop-old-primary', dbA.instanceId, '--region', region, '--ec2-endpoint', ec2.url],
       { env: awsEnv },

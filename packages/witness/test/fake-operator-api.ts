@@ -32,6 +32,8 @@ export interface FakeOperatorApi {
   override: { status: number; body: unknown } | 'hang' | undefined;
   /** A forced failover the cluster refuses, with this sentence: its check (`check: true`) too, unless `checkPasses`. */
   refuseFailover: { message: string; checkPasses?: boolean } | undefined;
+  /** A witness older than the failover's `check` field: its strict body schema refuses the field. */
+  failoverWithoutCheck: boolean;
 }
 
 const at = (minutesAgo: number) => new Date(Date.UTC(2025, 5, 1, 12, 0, 0) - minutesAgo * 60_000).toISOString();
@@ -131,6 +133,7 @@ export function buildFakeOperatorApi(options: FakeApiOptions = {}): FakeOperator
     requests: [],
     override: undefined,
     refuseFailover: undefined,
+    failoverWithoutCheck: false,
   };
   const find = (name: string) => api.clusters.findIndex((c) => c.cluster === name);
   let nextId = 100;
@@ -196,6 +199,9 @@ export function buildFakeOperatorApi(options: FakeApiOptions = {}): FakeOperator
   app.post<{ Params: { name: string }; Body: FailoverBody }>('/api/v1/clusters/:name/failover', async (req, reply) => {
     const i = find(req.params.name);
     if (i < 0) return unknownCluster(reply, req.params.name);
+    if (api.failoverWithoutCheck && req.body?.check !== undefined) {
+      return refuse(reply, 'PGVIP_OPERATOR_BAD_REQUEST', 'body: unknown field check (expected to, acceptDataLoss, stoppedInstance)');
+    }
     if (req.body?.acceptDataLoss !== true) return refuse(reply, 'PGVIP_OPERATOR_BAD_REQUEST', 'acceptDataLoss: must be true');
     const view = api.clusters[i]!;
     const to = req.body.to ?? view.nodes.find((n) => n.node !== view.primary)?.node;
