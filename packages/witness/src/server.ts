@@ -20,6 +20,7 @@ import {
   type TlsMaterial,
   type Verifier,
 } from '@pgvip/shared';
+import { cleanText } from '@pgvip/shared/text';
 
 /**
  * A listener's TLS: serve HTTPS with `material`; `mutual`: require a client certificate from its CA;
@@ -284,8 +285,11 @@ function sendError(reply: FastifyReply, e: PgvipError) {
   return reply.code(e.httpStatus ?? 500).type('application/json').send({ error: { code: e.code, message: e.message } });
 }
 
+/** Refusals quote what the client sent; up to 16 KiB of it would come back, control characters and all. */
+const BAD_REQUEST_DETAIL_MAX_CHARS = 500;
+
 function badRequest(detail: string): PgvipError {
-  return new PgvipError('PGVIP_OPERATOR_BAD_REQUEST', detail);
+  return new PgvipError('PGVIP_OPERATOR_BAD_REQUEST', cleanText(detail, { maxChars: BAD_REQUEST_DETAIL_MAX_CHARS }));
 }
 
 /** A command the cluster refuses: 409 with the sentence at the top level and the code. */

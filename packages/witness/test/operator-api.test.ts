@@ -146,6 +146,18 @@ test('maintenance on and off is persisted, recorded and shown; bad bodies change
   assert.equal(s.c1.durable.maintenance, false);
 });
 
+test('a bad request quotes what it was sent bounded and as plain text', async (t) => {
+  const s = await setup(t);
+  const before = await snapshot(s);
+  const res = await s.api('POST', '/api/v1/clusters/c1/maintenance', { on: `\u001b]0;owned\u0007${'x'.repeat(10_000)}` });
+  assert.equal(res.statusCode, 400);
+  const message = res.json().error.message as string;
+  // The code and its catalogue sentence, then at most 500 characters of detail.
+  assert.ok(message.length < 700, `${message.length} characters`);
+  assert.ok(![...message].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f), 'a control character came back');
+  assert.deepEqual(await snapshot(s), before);
+});
+
 test('a forced failover needs acceptDataLoss: true and an existing node; then it persists the new term', async (t) => {
   const s = await setup(t);
   const before = await snapshot(s);
