@@ -9,11 +9,11 @@ import { PgvipClusterStack } from '../lib/pgvip-stack.js';
 
 const app = new App();
 const configFile = app.node.tryGetContext('config') as string | undefined;
-if (!configFile) throw new Error('pass the cluster description: npx cdk synth -c config=path/to/cluster.json (examples/ has two)');
+if (!configFile) throw new Error('pass the cluster description: npx cdk synth -c config=path/to/cluster.json (examples/ has three)');
 const cluster = loadClusterConfig(path.resolve(configFile));
 new PgvipClusterStack(app, `pgvip-${cluster.clusterName}`, {
   cluster,
-  description: `pgvip cluster ${cluster.clusterName} (${cluster.mode} mode): two PostgreSQL nodes and a witness`,
+  description: `pgvip cluster ${cluster.clusterName} (${cluster.mode} mode): ${cluster.dbC === undefined ? 'two' : 'three'} PostgreSQL nodes and a witness`,
   // The account and region come from the CLI's credentials at deploy time; synth needs neither.
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });

@@ -10,6 +10,12 @@ const subnet = z.strictObject({
   id: z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'expected a subnet id like subnet-0123abcd'),
   availabilityZone: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, 'expected an availability zone like eu-west-1a'),
   cidrBlock: cidr,
+  /**
+   * The route table this subnet is associated with (optional). In route-table mode a database
+   * node's subnet that names it must have it among routeTableIds: a client in that AZ reaches the VIP
+   * through it, and a table left out is the layout's classic mistake.
+   */
+  routeTableId: z.string().regex(/^rtb-[0-9a-f]{8,17}$/, 'expected a route table id like rtb-0123abcd').optional(),
 });
 const node = z.strictObject({
   /** The node's fixed primary private address (the agent configs name it). */
@@ -58,6 +64,12 @@ const common = {
   vip: ipv4,
   dbA: node,
   dbB: node,
+  /**
+   * A third database node (db-c): the production layout of three nodes in three AZs, one standby
+   * more (docs/design.md, "More than one standby"). Needs the etcd quorum backend (`etcd`): the
+   * witness elects between two nodes only.
+   */
+  dbC: node.optional(),
   witness: node,
   /** Who may connect to PostgreSQL (the VIP and the nodes) on 5432: CIDR blocks and/or security groups. */
   clients: z
@@ -95,26 +107,45 @@ export const clusterConfigSchema = z
   ])
   .superRefine((c, ctx) => {
     const issue = (path: string[], message: string) => ctx.addIssue({ code: 'custom', path, message });
-    for (const name of ['dbA', 'dbB', 'witness'] as const) {
-      if (!inCidr(c[name].address, c[name].subnet.cidrBlock)) issue([name, 'address'], `${c[name].address} is not inside its subnet ${c[name].subnet.cidrBlock}`);
-      if (!inCidr(c[name].address, c.vpc.cidrBlock)) issue([name, 'address'], `${c[name].address} is not inside the VPC ${c.vpc.cidrBlock}`);
+    const dbNames = dbNodeNames(c);
+    for (const name of [...dbNames, 'witness'] as const) {
+      const n = c[name]!;
+      if (!inCidr(n.address, n.subnet.cidrBlock)) issue([name, 'address'], `${n.address} is not inside its subnet ${n.subnet.cidrBlock}`);
+      if (!inCidr(n.address, c.vpc.cidrBlock)) issue([name, 'address'], `${n.address} is not inside the VPC ${c.vpc.cidrBlock}`);
     }
-    const azs = new Set([c.dbA.subnet.availabilityZone, c.dbB.subnet.availabilityZone]);
-    if (azs.has(c.witness.subnet.availabilityZone)) {
-      issue(['witness', 'subnet', 'availabilityZone'], 'put the witness in an availability zone of its own, so that losing one AZ never takes two voters');
+    if (c.dbC === undefined) {
+      const azs = new Set([c.dbA.subnet.availabilityZone, c.dbB.subnet.availabilityZone]);
+      if (azs.has(c.witness.subnet.availabilityZone)) {
+        issue(['witness', 'subnet', 'availabilityZone'], 'put the witness in an availability zone of its own, so that losing one AZ never takes two voters');
+      }
+    } else if (c.etcd === undefined) {
+      // With etcd the witness only observes, so it may share an AZ with a database node.
+      issue(['dbC'], 'three database nodes need the etcd quorum backend: add an etcd block (docs/etcd.md); the witness elects between two nodes only');
     }
     if (c.mode === 'secondary-ip') {
       // A secondary IP can only move between ENIs of one subnet.
-      if (c.dbA.subnet.id !== c.dbB.subnet.id) issue(['dbB', 'subnet', 'id'], 'secondary-ip mode needs both DB nodes in one subnet; use route-table mode across AZs');
+      for (const name of dbNames.slice(1)) {
+        if (c[name]!.subnet.id !== c.dbA.subnet.id) issue([name, 'subnet', 'id'], `secondary-ip mode needs ${dbNames.length === 2 ? 'both' : 'all'} DB nodes in one subnet; use route-table mode across AZs`);
+      }
       if (!inCidr(c.vip, c.dbA.subnet.cidrBlock)) issue(['vip'], `the VIP ${c.vip} must be a free address of the DB subnet ${c.dbA.subnet.cidrBlock}`);
     } else {
       if (c.dbA.subnet.availabilityZone === c.dbB.subnet.availabilityZone) issue(['dbB', 'subnet', 'availabilityZone'], 'route-table mode is for DB nodes in different AZs');
+      const azC = c.dbC?.subnet.availabilityZone;
+      if (azC !== undefined && [c.dbA, c.dbB].some((n) => n.subnet.availabilityZone === azC)) {
+        issue(['dbC', 'subnet', 'availabilityZone'], `route-table mode with three DB nodes puts one in each of three AZs, so that losing an AZ loses one node; ${azC} already holds another DB node`);
+      }
       // Inside the VPC CIDR the VPC's local route would win over the /32 route.
       if (inCidr(c.vip, c.vpc.cidrBlock)) issue(['vip'], `the VIP ${c.vip} must lie outside the VPC CIDR ${c.vpc.cidrBlock} in route-table mode`);
+      for (const name of dbNames) {
+        const table = c[name]!.subnet.routeTableId;
+        if (table !== undefined && !c.routeTableIds.includes(table)) {
+          issue(['routeTableIds'], `${name}'s subnet routes through ${table}, which is not listed: clients in ${c[name]!.subnet.availabilityZone} would not reach the VIP; add it`);
+        }
+      }
     }
-    for (const a of ['dbA', 'dbB', 'witness'] as const) if (c[a].address === c.vip) issue(['vip'], `the VIP must not be ${a}'s own address`);
+    for (const a of [...dbNames, 'witness'] as const) if (c[a]!.address === c.vip) issue(['vip'], `the VIP must not be ${a}'s own address`);
     if (c.etcd?.kind === 'create') {
-      const taken = new Set([c.dbA.address, c.dbB.address, c.witness.address, c.vip]);
+      const taken = new Set([...dbNames.map((name) => c[name]!.address), c.witness.address, c.vip]);
       const perAz = new Map<string, number>();
       c.etcd.members.forEach((m, i) => {
         if (!inCidr(m.address, m.subnet.cidrBlock)) issue(['etcd', 'members', String(i), 'address'], `${m.address} is not inside its subnet ${m.subnet.cidrBlock}`);
@@ -127,6 +158,11 @@ export const clusterConfigSchema = z
       for (const [az, n] of perAz) if (n > most) issue(['etcd', 'members'], `${n} of ${c.etcd.members.length} etcd members are in ${az}: losing that AZ would lose etcd's quorum; put at most ${most} in any one AZ`);
     }
   });
+
+/** The database nodes a description has, in order: dbA, dbB and, in the three-node layout, dbC. */
+export function dbNodeNames(c: { readonly dbC?: unknown }): Array<'dbA' | 'dbB' | 'dbC'> {
+  return c.dbC === undefined ? ['dbA', 'dbB'] : ['dbA', 'dbB', 'dbC'];
+}
 
 export type ClusterConfig = z.output<typeof clusterConfigSchema>;
 export type ClusterConfigInput = z.input<typeof clusterConfigSchema>;

@@ -1,11 +1,13 @@
-// One pgvip cluster in an existing VPC: db-a and db-b (each with its own tagged ENI), the witness,
-// their security groups and instance roles, and the cluster key in Secrets Manager.
+// One pgvip cluster in an existing VPC: db-a and db-b (and, with `dbC`, db-c; each with its own
+// tagged ENI), the witness, their security groups and instance roles, and the cluster key in Secrets
+// Manager.
 //
-//   secondary-ip mode: db-a and db-b share one subnet; the VIP starts as a secondary address of db-a's
+//   secondary-ip mode: the DB nodes share one subnet; the VIP starts as a secondary address of db-a's
 //                      ENI and pgvip moves it (AssignPrivateIpAddresses) to the primary.
-//   route-table mode:  db-a and db-b sit in different AZs; the VIP lies outside the VPC CIDR, both ENIs
-//                      have source/destination check off, and each listed route table holds a
-//                      VIP/32 route that starts at db-a's ENI and that pgvip repoints (ReplaceRoute).
+//   route-table mode:  the DB nodes sit in different AZs (three nodes: one in each of three AZs, the
+//                      production layout); the VIP lies outside the VPC CIDR, every DB ENI has
+//                      source/destination check off, and each listed route table holds a VIP/32 route
+//                      that starts at db-a's ENI and that pgvip repoints (ReplaceRoute).
 //
 // With an `etcd` block it also creates the etcd members of the etcd quorum backend, or opens existing
 // members' security group to this cluster (etcd-members.ts; docs/etcd.md).
@@ -18,7 +20,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct, IConstruct } from 'constructs';
-import type { ClusterConfig } from './cluster-config.js';
+import { dbNodeNames, type ClusterConfig } from './cluster-config.js';
 import { addEtcd, type EtcdResources } from './etcd-members.js';
 import { clusterTagKey, renderAgentPolicy, renderStopInstancePolicy, roleTagKey } from './iam-policies.js';
 
@@ -47,6 +49,9 @@ function acknowledge(scope: IConstruct, id: string, reason: string): void {
 
 type Role = 'agent' | 'witness';
 
+/** Logical id stems of the database nodes (DbAInterface, DbA, ...): stable, so updates keep resources. */
+const logicalName = { dbA: 'DbA', dbB: 'DbB', dbC: 'DbC' } as const;
+
 export class PgvipClusterStack extends Stack {
   /** Every cdk-nag finding this stack acknowledges, where, and why. */
   readonly nagAcknowledgments: Array<{ readonly path: string; readonly id: string; readonly reason: string }> = [];
@@ -56,10 +61,17 @@ export class PgvipClusterStack extends Stack {
   readonly witnessSecurityGroup: ec2.SecurityGroup;
   readonly agentRole: iam.Role;
   readonly witnessRole: iam.Role;
-  readonly networkInterfaces: { readonly dbA: ec2.CfnNetworkInterface; readonly dbB: ec2.CfnNetworkInterface };
+  readonly networkInterfaces: {
+    readonly dbA: ec2.CfnNetworkInterface;
+    readonly dbB: ec2.CfnNetworkInterface;
+    /** The three-node layout only. */
+    readonly dbC?: ec2.CfnNetworkInterface;
+  };
   readonly instances: {
     readonly dbA: ec2.CfnInstance;
     readonly dbB: ec2.CfnInstance;
+    /** The three-node layout only. */
+    readonly dbC?: ec2.CfnInstance;
     readonly witness: ec2.CfnInstance;
   };
   /** The etcd cluster of the etcd quorum backend, when the description has one (etcd-members.ts). */
@@ -70,12 +82,16 @@ export class PgvipClusterStack extends Stack {
     this.acknowledgesNagFindings = props.acknowledgeNagFindings ?? true;
     const c = props.cluster;
     Tags.of(this).add(clusterTagKey, c.clusterName);
+    const dbNames = dbNodeNames(c);
+    // How acknowledgments and descriptions count the database nodes ("the two ENIs").
+    const count = dbNames.length === 2 ? 'two' : 'three';
 
     // The VPC is described, not looked up: synth stays offline and needs no credentials.
+    const hosts = [...dbNames.map((name) => c[name]!), c.witness];
     const vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
       vpcId: c.vpc.id,
       vpcCidrBlock: c.vpc.cidrBlock,
-      availabilityZones: [...new Set([c.dbA, c.dbB, c.witness].map((n) => n.subnet.availabilityZone))],
+      availabilityZones: [...new Set(hosts.map((n) => n.subnet.availabilityZone))],
     });
 
     // ---- the cluster key: one line of hex (32 random bytes), as auth.keyFile expects ----
@@ -108,7 +124,7 @@ export class PgvipClusterStack extends Stack {
     for (const block of c.clients.cidrBlocks) db.addIngressRule(ec2.Peer.ipv4(block), ec2.Port.tcp(ports.postgres), 'PostgreSQL clients (VIP and nodes)');
     c.clients.securityGroupIds.forEach((sg) => db.addIngressRule(ec2.Peer.securityGroupId(sg), ec2.Port.tcp(ports.postgres), `PostgreSQL clients in ${sg}`));
     db.addIngressRule(db, ec2.Port.tcp(ports.postgres), 'replication, pg_rewind and pg_basebackup between the nodes');
-    db.addIngressRule(db, ec2.Port.tcp(ports.agent), 'agent API from the other database node');
+    db.addIngressRule(db, ec2.Port.tcp(ports.agent), count === 'two' ? 'agent API from the other database node' : 'agent API from the other database nodes');
     db.addIngressRule(witness, ec2.Port.tcp(ports.agent), 'agent API from the witness');
     witness.addIngressRule(db, ec2.Port.tcp(ports.witness), 'witness API from the agents');
 
@@ -143,7 +159,7 @@ export class PgvipClusterStack extends Stack {
       acknowledge(
         this.witnessRole,
         'AwsSolutions-IAM5[Resource::arn:aws:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
-        'ec2:StopInstances is limited by the conditions aws:ResourceTag/pgvip:cluster and pgvip:role to this cluster\'s two database instances; their ids are not known when the policy is made.',
+        `ec2:StopInstances is limited by the conditions aws:ResourceTag/pgvip:cluster and pgvip:role to this cluster's ${count} database instances; their ids are not known when the policy is made.`,
       );
       acknowledge(
         this.witnessRole,
@@ -156,7 +172,7 @@ export class PgvipClusterStack extends Stack {
       acknowledge(
         this.agentRole,
         'AwsSolutions-IAM5[Resource::arn:aws:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]',
-        'Assign/UnassignPrivateIpAddresses are limited by the condition aws:ResourceTag/pgvip:cluster to the two ENIs of this cluster; the ENI ids cannot be listed because the VIP must move between them.',
+        `Assign/UnassignPrivateIpAddresses are limited by the condition aws:ResourceTag/pgvip:cluster to the ${count} ENIs of this cluster; the ENI ids cannot be listed because the VIP must move between them.`,
       );
     } else {
       acknowledge(this.agentRole, 'AwsSolutions-IAM5[Resource::*]', 'ec2:DescribeRouteTables and ec2:DescribeNetworkInterfaces have no resource-level permissions in IAM: they can only be granted on "*".');
@@ -181,10 +197,10 @@ export class PgvipClusterStack extends Stack {
     }
 
     // ---- ENIs: created explicitly so they carry the cluster tag the agent policy is scoped to ----
-    const eni = (name: 'dbA' | 'dbB', label: string) => {
-      const n = c[name];
+    const eni = (name: 'dbA' | 'dbB' | 'dbC', label: string) => {
+      const n = c[name]!;
       const holdsVip = c.mode === 'secondary-ip' && name === 'dbA';
-      const resource = new ec2.CfnNetworkInterface(this, `${name === 'dbA' ? 'DbA' : 'DbB'}Interface`, {
+      const resource = new ec2.CfnNetworkInterface(this, `${logicalName[name]}Interface`, {
         subnetId: n.subnet.id,
         groupSet: [db.securityGroupId],
         description: `pgvip ${c.clusterName} ${label}`,
@@ -205,7 +221,11 @@ export class PgvipClusterStack extends Stack {
       });
       return resource;
     };
-    this.networkInterfaces = { dbA: eni('dbA', 'db-a'), dbB: eni('dbB', 'db-b') };
+    this.networkInterfaces = {
+      dbA: eni('dbA', 'db-a'),
+      dbB: eni('dbB', 'db-b'),
+      ...(c.dbC === undefined ? {} : { dbC: eni('dbC', 'db-c') }),
+    };
 
     const agentProfile = new iam.CfnInstanceProfile(this, 'AgentInstanceProfile', { roles: [this.agentRole.roleName] });
     const witnessProfile = new iam.CfnInstanceProfile(this, 'WitnessInstanceProfile', { roles: [this.witnessRole.roleName] });
@@ -242,6 +262,7 @@ export class PgvipClusterStack extends Stack {
     this.instances = {
       dbA: instance('DbA', 'db-a', 'agent', attached(this.networkInterfaces.dbA), c.dbVolumeGiB),
       dbB: instance('DbB', 'db-b', 'agent', attached(this.networkInterfaces.dbB), c.dbVolumeGiB),
+      ...(this.networkInterfaces.dbC === undefined ? {} : { dbC: instance('DbC', 'db-c', 'agent', attached(this.networkInterfaces.dbC), c.dbVolumeGiB) }),
       witness: instance(
         'Witness',
         'witness',
@@ -273,9 +294,11 @@ export class PgvipClusterStack extends Stack {
       Vip: c.vip,
       DbAInstanceId: this.instances.dbA.ref,
       DbBInstanceId: this.instances.dbB.ref,
+      ...(this.instances.dbC === undefined ? {} : { DbCInstanceId: this.instances.dbC.ref }),
       WitnessInstanceId: this.instances.witness.ref,
       DbAInterfaceId: this.networkInterfaces.dbA.ref,
       DbBInterfaceId: this.networkInterfaces.dbB.ref,
+      ...(this.networkInterfaces.dbC === undefined ? {} : { DbCInterfaceId: this.networkInterfaces.dbC.ref }),
       ClusterKeySecretArn: this.clusterKey.secretArn,
       // quorum.etcd.endpoints of the cluster block.
       ...(this.etcd === undefined ? {} : { EtcdEndpoints: this.etcd.endpoints.join(',') }),
