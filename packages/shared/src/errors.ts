@@ -81,6 +81,8 @@ export const errorCatalogue = {
     message: "pgvip failover --stop-old-primary: EC2 does not show the instance holding the old primary's address, or it is the node being promoted; nothing was stopped and no failover asked for",
   },
   PGVIP_OPERATOR_REFUSED: { category: 'operator', httpStatus: 409, message: 'the witness refused the operator command in the current cluster state' },
+  PGVIP_OPERATOR_NO_FAILOVER: { category: 'operator', httpStatus: 409, message: 'the command names a node with noFailover: true (cluster.nodes), which no switchover or failover may promote' },
+  PGVIP_QUORUM_MOVE_NODES: { category: 'operator', httpStatus: 409, message: 'pgvip etcd hand-back: the cluster has more than two database nodes, and the witness backend runs exactly two; the cluster stays on etcd' },
   PGVIP_UNKNOWN_CLUSTER: { category: 'operator', httpStatus: 404, message: 'this witness serves no cluster of that name' },
 } as const satisfies Record<string, ErrorSpec>;
 
