@@ -78,6 +78,20 @@ function nodes(cluster: ClusterConfig, self: string): { me: NodeConfig; peer: No
   return { me, peer };
 }
 
+/**
+ * The N-node settings of the core from the cluster config: every node in config order with its
+ * priority and noFailover, ANY k, the degrade mode and the election window (docs/design.md, "More
+ * than one standby").
+ */
+export function nodeSettingsOf(cluster: ClusterConfig): Pick<AgentSettings, 'nodes' | 'synchronousCount' | 'degrade' | 'electionWindowMs'> {
+  return {
+    nodes: cluster.nodes.map((n) => ({ id: n.id, priority: n.priority, noFailover: n.noFailover })),
+    synchronousCount: cluster.replication.synchronousCount ?? 1,
+    degrade: cluster.replication.degrade,
+    electionWindowMs: cluster.failover.electionWindowMs ?? cluster.timings.heartbeatMs,
+  };
+}
+
 /** How this agent reaches a node's PostgreSQL from outside that node (for pg_rewind / streaming). */
 function remoteEndpoint(n: NodeConfig, password: string | undefined): PgEndpoint {
   const local = n.postgres.host === '127.0.0.1' || n.postgres.host === 'localhost' || n.postgres.host === '::1';
@@ -123,6 +137,7 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
     replication: cluster.replication.mode,
     lagBytesMax: BigInt(cluster.replication.lagBytesMax),
     fencing: cluster.fencing.mode,
+    ...nodeSettingsOf(cluster),
   });
   // Safe timings that work against the cluster (on etcd: a leader change longer than the lease allows).
   for (const warning of timingWarnings(cluster.timings, quorumTimingsOf(cluster.quorum))) {
@@ -138,7 +153,10 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
   const password = me.postgres.passwordFile === undefined ? undefined : await readSecretFile(me.postgres.passwordFile, `nodes[${me.id}].postgres.passwordFile`);
   const peerPassword = peer.postgres.passwordFile === undefined ? password : undefined;
 
-  const members = [me.id, peer.id, cluster.witness.id];
+  // Every database node: with three or more the agent polls and is polled by each (docs/design.md,
+  // "More than one standby"); `peer` is the first other node, which the two-node paths use.
+  const others = cluster.nodes.filter((n) => n.id !== me.id);
+  const members = [...cluster.nodes.map((n) => n.id), cluster.witness.id];
   const signer = key === null
     ? createSigner({ cluster: cluster.name, sender: me.id, authDisabled: true })
     : createSigner({ cluster: cluster.name, sender: me.id, key });
@@ -157,7 +175,7 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
     ...(tls === undefined || cfg.tls!.transition === 'listen' ? {} : { tls }),
     signer,
     peers: {
-      [peer.id]: { host: peer.agent.host, port: peer.agent.port },
+      ...Object.fromEntries(others.map((n) => [n.id, { host: n.agent.host, port: n.agent.port }])),
       [cluster.witness.id]: { host: cluster.witness.host, port: cluster.witness.port },
     },
     timeoutMs: cluster.timings.requestTimeoutMs,
@@ -226,6 +244,9 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
     ? { self: slotNameFor(me.postgres.applicationName), peer: slotNameFor(peer.postgres.applicationName) }
     : undefined;
   const peerEndpoint = remoteEndpoint(peer, peerPassword);
+  // Any other node: this node's password when it names no file of its own, as for the peer.
+  const otherEndpoint = (n: NodeConfig) =>
+    remoteEndpoint(n, n.postgres.passwordFile === undefined ? password : undefined);
   // On etcd, the core's quorum messages are answered by etcd (docs/design.md, Quorum on etcd). etcd3
   // is loaded only then: a witness cluster's agent does not carry gRPC in its memory.
   const quorum = cluster.quorum.backend === 'etcd'
@@ -236,8 +257,11 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
     ports: {
       pg,
       vip: opts.vip,
-      endpoints: { [peer.id]: peerEndpoint, [me.id]: remoteEndpoint(me, password) },
-      names: { [me.id]: me.postgres.applicationName, [peer.id]: peer.postgres.applicationName },
+      endpoints: {
+        ...Object.fromEntries(others.map((n) => [n.id, n.id === peer.id ? peerEndpoint : otherEndpoint(n)])),
+        [me.id]: remoteEndpoint(me, password),
+      },
+      names: Object.fromEntries(cluster.nodes.map((n) => [n.id, n.postgres.applicationName])),
       promoteWaitSeconds: 60,
       ...(slots === undefined ? {} : { slots }),
       // A switchover's handover is recorded by etcd's txn first; the witness has nothing to record.

@@ -111,6 +111,13 @@ export async function runEffect(id: number, effect: Effect, p: EffectPorts): Pro
         if (r.path !== 'rewind') p.onReseed?.(`rejoined as a standby of ${effect.primary} by ${summary}`);
         return ok(summary);
       }
+      // N nodes (docs/design.md, "More than one standby"): the core asks for these only with three or
+      // more nodes, or on etcd's claim path; until their PostgreSQL work lands they fail, and the core retries.
+      case 'set-sync':
+      case 'sync-catch-up':
+      case 'follow':
+      case 'resume-wal-receiver':
+        return { id, ok: false, detail: `${effect.kind} is not implemented yet` };
     }
   } catch (e) {
     return { id, ok: false, detail: isPgvipError(e) ? e.message : `${(e as Error).name}: ${(e as Error).message}` };

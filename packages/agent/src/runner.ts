@@ -257,14 +257,19 @@ export class AgentRunner {
     const s = this.#s;
     const { settings } = s;
     const pgChangesBefore = this.#pgChanges;
-    const [firstLook, peer] = await Promise.all([
+    // Every other database node, polled together (with two nodes: the peer alone).
+    const others = settings.nodes.map((n) => n.id).filter((id) => id !== settings.self);
+    const [firstLook, ...statuses] = await Promise.all([
       this.#d.ports.pg.observe(),
-      this.#d.peers.status(settings.peer).catch((e: unknown) => {
+      ...others.map((id) => this.#d.peers.status(id).catch((e: unknown) => {
         this.#d.metrics.checksFailed.inc({ check: 'peer' });
-        this.#d.logger.debug({ err: e }, 'peer status failed');
+        this.#d.logger.debug({ err: e, node: id }, 'peer status failed');
         return null;
-      }),
+      })),
     ]);
+    const peers: Record<string, AgentStatus | null> = {};
+    others.forEach((id, i) => (peers[id] = statuses[i] ?? null));
+    const peer = peers[settings.peer] ?? null;
     // An effect on PostgreSQL (a promotion above all) that finished while this look was under way has
     // already been stepped; the look may have read the server from before it (still in recovery) and
     // would then walk the role back: promoting again, its hooks run twice. Look once more.
@@ -286,7 +291,7 @@ export class AgentRunner {
     const probe = this.#probeResult;
     this.#probeResult = null;
     if (probe !== null && probe.outcome !== 'ok') this.#d.metrics.checksFailed.inc({ check: 'write-probe' });
-    this.#step({ kind: 'tick', nowMs: this.#d.clock(), pg, writeProbe: toWriteProbe(probe), peer: peer as AgentStatus | null });
+    this.#step({ kind: 'tick', nowMs: this.#d.clock(), pg, writeProbe: toWriteProbe(probe), peer, peers });
   }
 
   /** The write probe runs beside the ticks: a stalled one may outlive several heartbeats. */

@@ -25,7 +25,7 @@ test('an agent config with only the required fields gets all defaults', () => {
   assert.equal(b?.postgres.applicationName, 'db-b');
   assert.deepEqual(config.cluster.witness, { id: 'witness', host: '10.0.2.20', port: 8009 });
   assert.deepEqual(config.cluster.vip, { mode: 'secondary-ip', address: '10.0.1.100', interface: 'eth0', discovery: 'imds' });
-  assert.deepEqual(config.cluster.replication, { mode: 'sync', lagBytesMax: 16 * 1024 * 1024, slots: { enabled: true, maxWalKeepSizeMb: 8192 }, logicalSlots: { copy: false, names: [] } });
+  assert.deepEqual(config.cluster.replication, { mode: 'sync', lagBytesMax: 16 * 1024 * 1024, degrade: 'async', slots: { enabled: true, maxWalKeepSizeMb: 8192 }, logicalSlots: { copy: false, names: [] } });
   assert.deepEqual(config.cluster.fencing, { mode: 'read-only', commitGuard: 'auto' });
   assert.deepEqual(config.cluster.timings, defaultTimings);
   assert.deepEqual(config.cluster.auth, { keyFile: '/etc/pgvip/cluster.key', disabled: false });

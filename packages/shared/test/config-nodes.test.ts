@@ -122,3 +122,21 @@ test('Given three nodes on etcd, Then both daemons refuse to start with PGVIP_NO
   const w = await witnessPreflight(witness);
   assert.deepEqual(w.map((p) => [p.code, p.detail.slice(0, p.detail.indexOf(':'))]), [['PGVIP_NODES_UNAVAILABLE', 'clusters[0].nodes']]);
 });
+
+test('Given PGVIP_ALLOW_NODES_PREVIEW=1 (tests only), Then three nodes pass the preflight; any other value does not', async (t) => {
+  const dir = stateDirs(t);
+  const agent = parse((d) => {
+    withNodes(d, 3);
+    d.stateDir = path.join(dir, 'agent');
+    d.cluster.auth = { disabled: true };
+  });
+  const saved = process.env.PGVIP_ALLOW_NODES_PREVIEW;
+  t.after(() => {
+    if (saved === undefined) delete process.env.PGVIP_ALLOW_NODES_PREVIEW;
+    else process.env.PGVIP_ALLOW_NODES_PREVIEW = saved;
+  });
+  process.env.PGVIP_ALLOW_NODES_PREVIEW = 'yes';
+  assert.equal((await agentPreflight(agent))[0]?.code, 'PGVIP_NODES_UNAVAILABLE');
+  process.env.PGVIP_ALLOW_NODES_PREVIEW = '1';
+  assert.deepEqual(await agentPreflight(agent), []);
+});

@@ -113,8 +113,8 @@ describe('wire: endpoints', () => {
     const routes = Object.values(endpoints).map((e) => `${e.method} ${e.path}`);
     assert.equal(new Set(routes).size, routes.length);
     assert.deepEqual(Object.keys(endpoints).sort(), [
-      'handover', 'lease-release', 'lease-request', 'manual-promote', 'restart-request', 'status', 'status-v2',
-      'switchover-request', 'sync-update', 'vote-request',
+      'handover', 'lease-release', 'lease-request', 'manual-promote', 'position-clear', 'restart-request', 'status',
+      'status-v2', 'switchover-request', 'sync-update', 'vote-request',
     ]);
     assert.equal(endpoints.status.method, 'GET');
     assert.equal(endpoints.status.request, null);

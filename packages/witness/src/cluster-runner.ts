@@ -337,7 +337,7 @@ function eventNode(event: string, input: WitnessInput, before: WitnessState, aft
       return null;
     case 'sync-degraded':
     case 'sync-restored':
-      return input.kind === 'request' && input.msg.kind === 'sync-update' ? input.msg.standby : null;
+      return input.kind === 'request' && input.msg.kind === 'sync-update' && input.msg.change !== 'record' ? input.msg.standby : null;
   }
   switch (input.kind) {
     case 'poll':

@@ -202,6 +202,9 @@ const ClusterObjectSchema = closedObject({
       .optional()
       .meta({ defaultLabel: '1' })
       .describe('Sync mode: how many standbys must have flushed a commit before it is acknowledged (synchronous_standby_names = \'ANY k (…)\' naming every standby without noFailover that streams). At most the number of nodes without noFailover, less one. Losing standbys until fewer than k stream makes commits wait, then the primary lowers k with etcd\'s (or the witness\'s) agreement, down to async, and raises it again as they catch up. With two nodes it is 1; more takes three or more nodes, which the daemons of this release refuse to run (PGVIP_NODES_UNAVAILABLE).'),
+    degrade: oneOf(['async', 'block'])
+      .default('async')
+      .describe('Sync mode on etcd, when fewer standbys stream than synchronousCount asks for: "async" lowers k with etcd\'s agreement (record first), down to async, and raises it again as they catch up; "block" never lowers it below synchronousCount, so commits wait until enough standbys stream again (no acknowledged commit ever rests on fewer). With two nodes "block" means the primary never asks to drop to async: its commits wait for the standby.'),
     slots: closedObject({
       enabled: flag().default(true).describe('Keep a physical replication slot for the standby on whichever node is primary (named pgvip_ + the standby\'s applicationName with \'-\' as \'_\', e.g. pgvip_db_b), created on a promoting standby before it promotes, and have the standby stream through it (primary_slot_name): a standby that was down for a while, and an old primary rejoining after a failover, find the WAL they need still there. On PostgreSQL 17+ the agents also set sync_replication_slots, hot_standby_feedback and synchronized_standby_slots, so logical slots created with failover = true survive a failover. false: pgvip creates, drops and names no slot and sets none of this (for operators who manage their own).'),
       maxWalKeepSizeMb: integer(-1)
@@ -234,6 +237,10 @@ const ClusterObjectSchema = closedObject({
     .prefault({})
     .describe('How a primary fences itself.'),
   failover: closedObject({
+    electionWindowMs: durationMs(0, 60_000)
+      .optional()
+      .meta({ defaultLabel: 'timings.heartbeatMs' })
+      .describe('Three or more nodes: how long a standby that stopped its WAL receiver for an election waits for the final positions of the other eligible standbys before one that stays silent may be passed over (docs/design.md, "More than one standby", Candidate choice). The window ends early once every eligible standby published. With two nodes it has no effect.'),
     minIntervalMs: durationMs(0, 86_400_000)
       .default(0)
       .describe('The witness grants no automatic failover sooner than this after the last one it voted for: while it runs, the vote is refused and failover-blocked says until when. 0: no minimum. It keeps two sick nodes from failing over back and forth, but it adds no safety (votes, leases and fencing keep one writer without it) and leaves the cluster without a primary when the new primary dies inside it: once it runs out, a failover follows only if the standby still counts as streaming (timings.streamingGraceMs), so usually a person has to act. Set it (e.g. 600000) only when a second failover in quick succession should wait for one. pgvip failover --force is never held; switchovers do not start it; a restarted witness keeps it (its state file holds the last failover\'s time; docs/runbook.md, "Failovers back to back").'),

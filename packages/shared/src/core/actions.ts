@@ -25,6 +25,7 @@
 //  5. `notifications` are fire-and-forget and last: they never block or delay anything of the step.
 
 import type { NodeId, PeerReply, PeerRequest, Lsn } from './messages.js';
+import type { SyncClaim } from './nodes/quorum-commit.js';
 
 export type FenceMode = 'read-only' | 'fast-stop';
 
@@ -67,7 +68,26 @@ export type Effect =
    * before it is reported). On the witness there is nothing to record: done at once, ok. Failed: the
    * switchover aborts and this node stays primary of `term`.
    */
-  | { readonly kind: 'quorum-handover'; readonly term: number; readonly to: NodeId };
+  | { readonly kind: 'quorum-handover'; readonly term: number; readonly to: NodeId }
+  /**
+   * etcd (any node count; the witness backend keeps `set-sync-standby`): synchronous_standby_names =
+   * synchronousStandbyNames(claim). Done only once the setting is in force for every walsender.
+   */
+  | { readonly kind: 'set-sync'; readonly claim: SyncClaim }
+  /**
+   * R2's catch-up: read L = pg_current_wal_lsn() at the start (the setting in force); ok once `count`
+   * of `members` show flush_lsn ≥ L in pg_stat_replication; failed after `timeoutMs` (the detail
+   * says who lagged).
+   */
+  | { readonly kind: 'sync-catch-up'; readonly members: readonly NodeId[]; readonly count: number; readonly timeoutMs: number }
+  /**
+   * A standby re-points primary_conninfo (host and port of `primary`, application_name = self) and
+   * primary_slot_name by ALTER SYSTEM + reload; ok once streaming from it. Failed with a detail that
+   * starts `diverged:` when PostgreSQL refuses the new timeline (the core then asks `rejoin`).
+   */
+  | { readonly kind: 'follow'; readonly primary: NodeId }
+  /** Undo `stop-wal-receiver`: stream from `upstream` again (a withdrawn standby resuming). */
+  | { readonly kind: 'resume-wal-receiver' };
 
 export type EffectKind = Effect['kind'];
 

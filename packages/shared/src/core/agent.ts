@@ -58,6 +58,7 @@ export function bootAgent(settings: AgentSettings, durable: AgentDurable, nowMs:
     nowMs,
     pg: null,
     peer: null,
+    peers: {},
     peerFailedChecks: 0,
     lastStreamingAtMs: null,
     writeProbeFailures: 0,

@@ -3,6 +3,7 @@
 
 import type { Lsn, NodeId, PgSnapshot } from './messages.js';
 import type { Timings } from './timings.js';
+import type { SyncClaim } from './nodes/quorum-commit.js';
 
 export interface PrimaryReport {
   /** Term of the primary that sent it. */
@@ -10,6 +11,8 @@ export interface PrimaryReport {
   readonly lsn: Lsn;
   readonly timeline: number;
   readonly syncStandby: NodeId | null;
+  /** The primary's claim in force (LeaseRequest.syncClaim; sent with three or more nodes only). */
+  readonly syncClaim?: SyncClaim;
   /** When it was received, on the local monotonic clock. */
   readonly atMs: number;
 }

@@ -101,6 +101,7 @@ export function grantLease(g: GrantorState, term: number, msg: LeaseRequest, t: 
     releasedTerm: g.releasedTerm === term ? null : g.releasedTerm,
     primaryReport: {
       term: msg.term, lsn: msg.lsn, timeline: msg.timeline, syncStandby: msg.syncStandby, atMs: g.nowMs,
+      ...(msg.syncClaim === undefined ? {} : { syncClaim: msg.syncClaim }),
     },
   };
 }

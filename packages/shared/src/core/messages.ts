@@ -5,6 +5,8 @@
 // Durations travel as relative milliseconds, never as wall-clock instants: each node measures
 // time on its own monotonic clock.
 
+import type { SyncClaim } from './nodes/quorum-commit.js';
+
 export type NodeId = string;
 /** A WAL position (PostgreSQL LSN) as a byte offset. Travels as text 'X/Y' on the wire. */
 export type Lsn = bigint;
@@ -39,6 +41,31 @@ export interface PgSnapshot {
   readonly syncStandby: NodeId | null;
   /** Primary: the standby PostgreSQL reports as sync (pg_stat_replication.sync_state = 'sync'). */
   readonly standbyInSync: boolean;
+  /**
+   * Primary: synchronous_standby_names in force, parsed as a claim (NO_CLAIM for ''). Absent when
+   * the shell did not read it (a two-node agent may leave it out: the core then reads `syncStandby`).
+   * Served on /v2/status only with three or more nodes.
+   */
+  readonly syncClaim?: SyncClaim;
+  /**
+   * Primary: pg_stat_replication by application_name (= node id), [] on a standby. Absent: not read.
+   */
+  readonly replicas?: readonly ReplicaState[];
+  /**
+   * Standby: the node its primary_conninfo names (null: none, or a host no node of the config has).
+   * Absent: not read.
+   */
+  readonly upstream?: NodeId | null;
+}
+
+/** One row of the primary's pg_stat_replication, by application_name (= node id). */
+export interface ReplicaState {
+  readonly node: NodeId;
+  /** flush_lsn: what a synchronous commit waited for. */
+  readonly flushLsn: Lsn;
+  /** state = 'streaming'. */
+  readonly streaming: boolean;
+  readonly syncState: 'sync' | 'quorum' | 'potential' | 'async';
 }
 
 export interface AgentStatus extends Envelope {
@@ -62,6 +89,16 @@ export interface AgentStatus extends Envelope {
    * (pg_settings.pending_restart). Set by the agent's shell; absent when unknown.
    */
   readonly pendingRestart?: boolean;
+  /**
+   * Three or more nodes only (absent otherwise): this standby is a member of the primary's claim in
+   * force (the `syncClaim` of the primary's last lease request), so a commit may wait for it.
+   */
+  readonly syncMember?: boolean;
+  /**
+   * Three or more nodes only (absent otherwise): this standby stopped its WAL receiver for an
+   * election (docs/design.md, "More than one standby": it grants no lease until it resumes).
+   */
+  readonly withdrawn?: boolean;
 }
 
 /** The primary asks a grantor to renew its lease; carries its replication position. */
@@ -72,6 +109,11 @@ export interface LeaseRequest extends Envelope {
   readonly lsn: Lsn;
   readonly timeline: number;
   readonly syncStandby: NodeId | null;
+  /**
+   * The primary's synchronous_standby_names in force as a claim. Sent only with three or more nodes
+   * (two-node traffic is unchanged); kept in the grantor's PrimaryReport.
+   */
+  readonly syncClaim?: SyncClaim;
 }
 
 export interface LeaseReply extends Envelope {
@@ -105,6 +147,18 @@ export interface VoteRequest extends Envelope {
   /** The candidate's final received LSN (WAL receiver state at request time). */
   readonly lsn: Lsn;
   readonly timeline: number;
+  /**
+   * Three or more nodes (etcd only): the candidate stopped its WAL receiver, and this is its final
+   * position, which the quorum publishes as `position/<from>` before it decides (electionDecision).
+   * `windowOpen`: the election window is still open (wait for silent eligible standbys).
+   */
+  readonly withdrawn?: WithdrawnPosition;
+}
+
+export interface WithdrawnPosition {
+  readonly flushLsn: Lsn;
+  readonly timeline: number;
+  readonly windowOpen: boolean;
 }
 
 export interface VoteReply extends Envelope {
@@ -115,12 +169,34 @@ export interface VoteReply extends Envelope {
   readonly primaryOfTerm: NodeId | null;
 }
 
-/** The primary asks the witness to agree to a change of the sync standby's standing. */
-export interface SyncUpdate extends Envelope {
+/**
+ * The primary asks its quorum to agree to a change of its sync standing: the two-node form (the
+ * standby's standing), or the claim form (etcd, any node count: write the sync record
+ * {members, k, term} in a txn comparing this node's leader key and the term record).
+ */
+export type SyncUpdate = SyncStandbyUpdate | SyncRecordUpdate;
+
+export interface SyncStandbyUpdate extends Envelope {
   readonly kind: 'sync-update';
   readonly standby: NodeId;
   /** degrade: drop to async (standby becomes ineligible); restore: standby caught up and is sync again. */
   readonly change: 'degrade' | 'restore';
+}
+
+export interface SyncRecordUpdate extends Envelope {
+  readonly kind: 'sync-update';
+  readonly change: 'record';
+  /** The record wanted for this term (docs/design.md, "More than one standby": R2 holds for it). */
+  readonly claim: SyncClaim;
+}
+
+/**
+ * A withdrawn standby (three or more nodes) takes back its published position before it resumes
+ * its WAL receiver: the quorum deletes `position/<from>` in a txn comparing the term record
+ * unchanged, and answers with an Ack (accepted: false when the term moved).
+ */
+export interface PositionClear extends Envelope {
+  readonly kind: 'position-clear';
 }
 
 export interface SyncUpdateReply extends Envelope {
@@ -177,5 +253,6 @@ export type PeerRequest =
   | SwitchoverRequest
   | RestartRequest
   | Handover
-  | ManualPromote;
+  | ManualPromote
+  | PositionClear;
 export type PeerReply = LeaseReply | VoteReply | SyncUpdateReply | Ack;

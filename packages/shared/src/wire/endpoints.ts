@@ -19,6 +19,7 @@ import {
   leaseReplySchema,
   leaseRequestSchema,
   manualPromoteSchema,
+  positionClearSchema,
   restartRequestSchema,
   switchoverRequestSchema,
   syncUpdateReplySchema,
@@ -68,6 +69,11 @@ export const endpoints = {
   handover: { method: 'POST', path: '/v1/handover', request: handoverSchema, reply: ackSchema, servedBy: ['agent'] },
   /** An operator's explicit promotion of a standby, accepting data loss. */
   'manual-promote': { method: 'POST', path: '/v1/manual-promote', request: manualPromoteSchema, reply: ackSchema, servedBy: ['agent'] },
+  /**
+   * Three or more nodes on etcd: a withdrawn standby takes back its published position. Only etcd's
+   * bridge answers it (in the agent's process), so no daemon serves the path.
+   */
+  'position-clear': { method: 'POST', path: '/v2/position-clear', request: positionClearSchema, reply: ackSchema, servedBy: [] },
 } as const satisfies { readonly [name in EndpointName]: EndpointSpec };
 
 /** The endpoint a request message is sent to. */
@@ -90,6 +96,7 @@ interface RepliesByEndpoint {
   'switchover-request': Ack;
   handover: Ack;
   'manual-promote': Ack;
+  'position-clear': Ack;
 }
 
 type RequestKind = PeerRequest['kind'];

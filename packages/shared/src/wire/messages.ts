@@ -14,6 +14,7 @@ import type {
   LeaseRequest,
   ManualPromote,
   PgSnapshot,
+  PositionClear,
   RestartRequest,
   SwitchoverRequest,
   SyncUpdate,
@@ -36,17 +37,48 @@ import {
 // Wire values of enums never change once released (docs/protocol.md); add, never rename.
 export const agentRoleSchema = z.enum(['primary', 'promoting', 'standby', 'candidate', 'fenced', 'rejoining', 'demoted', 'starting']);
 
+/** At most this many members in a claim: nine nodes (config.clusterNodesMax), less the primary. */
+const claimMembersMax = 16;
+
+/** A sync claim (core/nodes/quorum-commit.ts): "every acknowledged commit is on k of members". */
+export const syncClaimSchema = z
+  .strictObject({
+    members: z.array(nodeIdSchema).max(claimMembersMax, { error: `a claim names at most ${claimMembersMax} members` }).readonly(),
+    k: counterSchema.max(claimMembersMax, { error: `k is at most ${claimMembersMax}` }),
+  })
+  .readonly();
+
+export const replicaStateSchema = z
+  .strictObject({
+    node: nodeIdSchema,
+    flushLsn: lsnSchema,
+    streaming: z.boolean(),
+    syncState: z.enum(['sync', 'quorum', 'potential', 'async']),
+  })
+  .readonly();
+
+const pgSnapshotV1Shape = {
+  running: z.boolean(),
+  inRecovery: z.boolean(),
+  writable: z.boolean(),
+  timeline: timelineSchema,
+  lsn: lsnSchema,
+  replayLsn: lsnSchema,
+  streaming: z.boolean(),
+  syncStandby: nodeIdSchema.nullable(),
+  standbyInSync: z.boolean(),
+};
+
+/** The snapshot of the first release, as /v1/status serves it. */
+const pgSnapshotV1Schema = z.strictObject(pgSnapshotV1Shape).readonly();
+
+/** The snapshot with the optional fields of N nodes (served only with three or more). */
 export const pgSnapshotSchema = z
   .strictObject({
-    running: z.boolean(),
-    inRecovery: z.boolean(),
-    writable: z.boolean(),
-    timeline: timelineSchema,
-    lsn: lsnSchema,
-    replayLsn: lsnSchema,
-    streaming: z.boolean(),
-    syncStandby: nodeIdSchema.nullable(),
-    standbyInSync: z.boolean(),
+    ...pgSnapshotV1Shape,
+    syncClaim: syncClaimSchema.optional(),
+    replicas: z.array(replicaStateSchema).max(claimMembersMax).readonly().optional(),
+    upstream: nodeIdSchema.nullable().optional(),
   })
   .readonly();
 
@@ -54,7 +86,7 @@ const agentStatusV1Shape = {
   ...envelopeShape,
   primaryOfTerm: nodeIdSchema.nullable(),
   role: agentRoleSchema,
-  pg: pgSnapshotSchema,
+  pg: pgSnapshotV1Schema,
   leaseRemainingMs: durationMsSchema,
   promotionBlocker: reasonSchema.nullable(),
   maintenance: z.boolean(),
@@ -70,15 +102,21 @@ export const agentStatusV1Schema = z.strictObject(agentStatusV1Shape).readonly()
 export const agentStatusSchema = z
   .object({
     ...agentStatusV1Shape,
+    pg: pgSnapshotSchema,
     restarting: z.boolean().optional(),
     pendingRestart: z.boolean().optional(),
+    syncMember: z.boolean().optional(),
+    withdrawn: z.boolean().optional(),
   })
   .readonly();
 
 /** A status as the v1 route serves it: the fields added since v1 left out. */
 export function agentStatusV1Of(status: AgentStatus): z.output<typeof agentStatusV1Schema> {
-  const { restarting: _restarting, pendingRestart: _pendingRestart, ...v1 } = status;
-  return v1;
+  const {
+    restarting: _restarting, pendingRestart: _pendingRestart, syncMember: _syncMember, withdrawn: _withdrawn, pg, ...v1
+  } = status;
+  const { syncClaim: _syncClaim, replicas: _replicas, upstream: _upstream, ...pgV1 } = pg;
+  return { ...v1, pg: pgV1 };
 }
 
 export const leaseRequestSchema = z
@@ -89,6 +127,7 @@ export const leaseRequestSchema = z
     lsn: lsnSchema,
     timeline: timelineSchema,
     syncStandby: nodeIdSchema.nullable(),
+    syncClaim: syncClaimSchema.optional(),
   })
   .readonly();
 
@@ -120,6 +159,10 @@ export const voteRequestSchema = z
     lastTerm: termSchema,
     lsn: lsnSchema,
     timeline: timelineSchema,
+    withdrawn: z
+      .strictObject({ flushLsn: lsnSchema, timeline: timelineSchema, windowOpen: z.boolean() })
+      .readonly()
+      .optional(),
   })
   .readonly();
 
@@ -133,12 +176,31 @@ export const voteReplySchema = z
   })
   .readonly();
 
-export const syncUpdateSchema = z
+const syncStandbyUpdateSchema = z
   .strictObject({
     ...envelopeShape,
     kind: z.literal('sync-update'),
     standby: nodeIdSchema,
     change: z.enum(['degrade', 'restore']),
+  })
+  .readonly();
+
+const syncRecordUpdateSchema = z
+  .strictObject({
+    ...envelopeShape,
+    kind: z.literal('sync-update'),
+    change: z.literal('record'),
+    claim: syncClaimSchema,
+  })
+  .readonly();
+
+/** Both forms of SyncUpdate, told apart by `change` (the claim form: etcd's bridge answers it). */
+export const syncUpdateSchema = z.union([syncStandbyUpdateSchema, syncRecordUpdateSchema]);
+
+export const positionClearSchema = z
+  .strictObject({
+    ...envelopeShape,
+    kind: z.literal('position-clear'),
   })
   .readonly();
 
@@ -210,6 +272,7 @@ export const schemasByKind = {
   'restart-request': restartRequestSchema,
   handover: handoverSchema,
   'manual-promote': manualPromoteSchema,
+  'position-clear': positionClearSchema,
   ack: ackSchema,
 } as const;
 
@@ -231,4 +294,5 @@ export type SchemasMatchCoreTypes = [
   Expect<Equals<z.output<typeof handoverSchema>, Handover>>,
   Expect<Equals<z.output<typeof manualPromoteSchema>, ManualPromote>>,
   Expect<Equals<z.output<typeof ackSchema>, Ack>>,
+  Expect<Equals<z.output<typeof positionClearSchema>, PositionClear>>,
 ];

@@ -93,8 +93,27 @@ const downPg: PgSnapshot = {
   streaming: false, syncStandby: null, standbyInSync: false,
 };
 
+/** Three or more database nodes: the N-node paths and fields are on (docs/design.md, "More than one standby"). */
+export function manyNodes(s: AgentState): boolean {
+  return s.settings.nodes.length > 2;
+}
+
+/** This standby is a member of the claim its primary reported in force for the current term. */
+export function syncMember(s: AgentState): boolean {
+  const claim = s.primaryReport?.term === s.durable.term ? s.primaryReport.syncClaim : undefined;
+  return claim !== undefined && claim.k > 0 && claim.members.includes(s.settings.self);
+}
+
+/** The snapshot as a two-node cluster serves it: the fields of N nodes left out (its wire is unchanged). */
+function twoNodePg(pg: PgSnapshot): PgSnapshot {
+  const { syncClaim: _claim, replicas: _replicas, upstream: _upstream, ...rest } = pg;
+  return rest;
+}
+
 /** The status this agent serves on GET /status. */
 export function agentStatus(s: AgentState): AgentStatus {
+  const many = manyNodes(s);
+  const pg = s.pg ?? downPg;
   return {
     v: PROTOCOL_VERSION,
     cluster: s.settings.cluster,
@@ -102,11 +121,12 @@ export function agentStatus(s: AgentState): AgentStatus {
     from: s.settings.self,
     primaryOfTerm: s.durable.primaryOfTerm,
     role: agentRole(s),
-    pg: s.pg ?? downPg,
+    pg: many ? pg : twoNodePg(pg),
     leaseRemainingMs: leaseRemainingMs(s),
     promotionBlocker: blocker(s),
     maintenance: s.maintenance,
     ...(restartHeld(s) ? { restarting: true } : {}),
+    ...(many ? { syncMember: syncMember(s), withdrawn: false } : {}),
   };
 }
 

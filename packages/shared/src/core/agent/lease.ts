@@ -4,7 +4,7 @@
 
 import type { LeaseReply, LeaseRequest, NodeId } from '../messages.js';
 import { leaseValidMs, promiseMs } from '../timings.js';
-import { inBootGrace, isPrimaryOfTerm, leaseRemainingMs, releasedOwnLease, restartHeld } from './facts.js';
+import { inBootGrace, isPrimaryOfTerm, leaseRemainingMs, manyNodes, releasedOwnLease, restartHeld } from './facts.js';
 import { fence } from './fence.js';
 import type { Step } from './step.js';
 
@@ -73,6 +73,8 @@ export function renewLease(st: Step): void {
     lsn: report.lsn,
     timeline: report.timeline,
     syncStandby: report.syncStandby,
+    // Three or more nodes: the claim in force, for the standbys' syncMember and the load balancers.
+    ...(manyNodes(s) && pg?.syncClaim !== undefined ? { syncClaim: pg.syncClaim } : {}),
   };
   const sends = [...s.lease.sends, { seq, sentAtMs: s.nowMs, term: s.durable.term }];
   st.set({ lease: { ...s.lease, nextSeq: seq + 1, sends: sends.length > 16 ? sends.slice(-16) : sends } });

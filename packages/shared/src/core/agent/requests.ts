@@ -39,6 +39,7 @@ export function onRequest(st: Step, msg: PeerRequest, peerLeaseValidMs: number |
       return onRestartRequest(st, msg) ? 'evaluate' : 'answered';
     case 'vote-request':
     case 'sync-update':
+    case 'position-clear':
       // Agents do not vote or arbitrate sync; only the quorum does.
       nack(st, msg, `${msg.kind} goes to ${quorumName(st.s.settings.quorum.backend)}`);
       return 'answered';

@@ -9,6 +9,7 @@ import type { LeasePromise } from '../grantor.js';
 import type { AgentStatus, NodeId, PeerReply, PeerRequest, PgSnapshot } from '../messages.js';
 import type { EffectResult } from '../actions.js';
 import type { Timings } from '../timings.js';
+import type { NodeTraits } from '../nodes/candidates.js';
 import type { CampaignState } from './campaign.js';
 import type { FenceState } from './fence.js';
 import type { HolderLease } from './lease.js';
@@ -29,7 +30,25 @@ export interface AgentDurable {
 export interface AgentSettings {
   readonly cluster: string;
   readonly self: NodeId;
+  /**
+   * The other node of a two-node cluster. With three or more nodes it is the first other node of
+   * `nodes` and no decision reads it: the N-node paths use `nodes` and the term's primary.
+   */
   readonly peer: NodeId;
+  /** Every database node, self included, in config order (docs/design.md, "More than one standby"). */
+  readonly nodes: readonly NodeTraits[];
+  /** Sync mode: ANY k wanted (replication.synchronousCount, default 1). */
+  readonly synchronousCount: number;
+  /**
+   * Too few standbys stream: 'async' lowers k with etcd's agreement down to 0; 'block' never lowers
+   * the record below `synchronousCount` (the cluster's writes wait instead).
+   */
+  readonly degrade: 'async' | 'block';
+  /**
+   * Three or more nodes: how long a withdrawn standby waits for the final positions of the other
+   * eligible standbys before it may be elected without them (default one heartbeat).
+   */
+  readonly electionWindowMs: number;
   /**
    * The witness daemon: operators' commands that reach a node come from it (a planned restart, a
    * forced promotion), on etcd too, where it observes and runs the operator's txns.
@@ -58,9 +77,17 @@ export interface AgentSettings {
 
 type BaseSettings = Pick<AgentSettings, 'cluster' | 'self' | 'peer' | 'witness' | 'timings'>;
 
-/** `quorum` defaults to the witness named by `witness`. */
+/**
+ * `quorum` defaults to the witness named by `witness`, `nodes` to self and peer (in id order, with
+ * no priority and no noFailover).
+ */
 export function defaultAgentSettings(base: BaseSettings & Partial<AgentSettings>): AgentSettings {
+  const pair = [base.self, base.peer].sort();
   return {
+    nodes: pair.map((id) => ({ id, priority: 0, noFailover: false })),
+    synchronousCount: 1,
+    degrade: 'async',
+    electionWindowMs: base.timings.heartbeatMs,
     quorum: { backend: 'witness', id: base.witness },
     replication: 'sync',
     lagBytesMax: 16n * 1024n * 1024n,
@@ -91,6 +118,8 @@ export interface AgentState {
   readonly pg: PgSnapshot | null;
   /** Last status of the peer agent; null when the last check failed. */
   readonly peer: AgentStatus | null;
+  /** Last status of every other node (tick input `peers`); null when its last check failed. */
+  readonly peers: Readonly<Record<NodeId, AgentStatus | null>>;
   readonly peerFailedChecks: number;
   readonly lastStreamingAtMs: number | null;
   readonly writeProbeFailures: number;
@@ -132,7 +161,13 @@ export type WriteProbe = 'ok' | 'stalled' | 'failed' | 'read-only' | 'not-run';
 export type AgentInput =
   | {
     readonly kind: 'tick'; readonly nowMs: number; readonly pg: PgSnapshot; readonly writeProbe: WriteProbe;
+    /** The status of `settings.peer` (null: its check failed); the two-node paths read it. */
     readonly peer: AgentStatus | null;
+    /**
+     * The status of every other node from this heartbeat (null: its check failed). Absent: only
+     * `peer` was polled (a two-node shell), read as `{ [settings.peer]: peer }`.
+     */
+    readonly peers?: Readonly<Record<NodeId, AgentStatus | null>>;
   }
   /** `peerLeaseValidMs`: how long the sender counts a lease valid by its own timings (leaseLengthConflict). */
   | {

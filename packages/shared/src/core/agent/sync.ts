@@ -43,7 +43,8 @@ export function manageSync(st: Step): void {
   }
   const lostSince = s.sync.lostSinceMs ?? s.nowMs;
   st.set({ sync: { ...s.sync, lostSinceMs: lostSince } });
-  if (s.nowMs - lostSince >= t.syncDegradeAfterMs && askDue) {
+  // degrade 'block': commits wait for the standby rather than run without it.
+  if (s.nowMs - lostSince >= t.syncDegradeAfterMs && askDue && s.settings.degrade !== 'block') {
     st.send(s.settings.quorum.id, { ...st.envelope(), kind: 'sync-update', standby: peer, change: 'degrade' });
     st.set({ sync: { ...st.s.sync, requestSentAtMs: s.nowMs } });
     st.because(`asking ${quorumName(s.settings.quorum.backend)} to degrade to async: ${peer} not in sync for ${Math.round(s.nowMs - lostSince)} ms`);

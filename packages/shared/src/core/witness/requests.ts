@@ -40,6 +40,7 @@ export function onRequest(st: Step, msg: PeerRequest, peerLeaseValidMs: number |
     case 'restart-request':
     case 'handover':
     case 'manual-promote':
+    case 'position-clear':
       return ack(false, `${msg.kind} is not for the witness`);
   }
 }
@@ -105,6 +106,8 @@ function onSyncUpdate(st: Step, msg: Req<'sync-update'>): void {
     st.reply(msg.from, { ...st.envelope(), kind: 'sync-update-reply', granted, reason });
   };
   if (msg.term !== d.term || msg.from !== d.primaryOfTerm) return answer(false, `not the primary of term ${d.term}`);
+  // The claim form is etcd's (the witness runs two nodes and keeps the standby's standing only).
+  if (msg.change === 'record') return answer(false, 'the witness keeps no sync record: only etcd answers a claim');
   if (msg.standby !== otherNode(s, msg.from)) return answer(false, `${msg.standby} is not the standby`);
   if (msg.change === 'restore') {
     if (d.syncEligible !== msg.standby) {
