@@ -42,6 +42,48 @@ export function baseConfig(overrides: Partial<Ec2EmulatorConfig> = {}): Ec2Emula
   };
 }
 
+/** A third DB node in db-a's subnet: secondary-ip mode with three nodes. */
+export const dbC = { instanceId: 'i-0ccc', eni: 'eni-0ccc', primaryIp: '198.18.1.12', mac: '02:00:00:00:0c:01' } as const;
+
+/** baseConfig with db-c beside db-a and db-b in one subnet (secondary-ip mode among three nodes). */
+export function threeNodeSubnetConfig(overrides: Partial<Ec2EmulatorConfig> = {}): Ec2EmulatorConfig {
+  const base = baseConfig();
+  const eni = { id: dbC.eni, instanceId: dbC.instanceId, attachTime, subnetId: 'subnet-0a1', macAddress: dbC.mac, privateIpAddress: dbC.primaryIp, tags: { 'pgvip:cluster': 'main', Name: 'db-c' } };
+  return { ...base, networkInterfaces: [...base.networkInterfaces!, eni], ...overrides };
+}
+
+/**
+ * Three DB nodes in three AZs (issue 17's production layout): each in a subnet of its own AZ whose
+ * route table holds the overlay VIP's /32, first at db-a's ENI; every DB ENI has source/destination
+ * check off. The main table has no VIP route and no subnet. Ids have 8 hex digits, as the IAM policy
+ * renderer demands of real ones.
+ */
+export const threeAz = [
+  { id: 'db-a', instanceId: 'i-0a1a0a1a', eni: 'eni-0a1a0a1a', primaryIp: '198.18.1.10', subnetId: 'subnet-0a1', routeTableId: 'rtb-0a1a0a1a', az: 'us-east-1a' },
+  { id: 'db-b', instanceId: 'i-0b2b0b2b', eni: 'eni-0b2b0b2b', primaryIp: '198.18.2.10', subnetId: 'subnet-0b2', routeTableId: 'rtb-0b2b0b2b', az: 'us-east-1b' },
+  { id: 'db-c', instanceId: 'i-0c3c0c3c', eni: 'eni-0c3c0c3c', primaryIp: '198.18.3.10', subnetId: 'subnet-0c3', routeTableId: 'rtb-0c3c0c3c', az: 'us-east-1c' },
+] as const;
+export const threeAzMainTable = 'rtb-0d4d0d4d';
+
+export function threeAzConfig(overrides: Partial<Ec2EmulatorConfig> = {}): Ec2EmulatorConfig {
+  const route = { destinationCidrBlock: `${overlayVip}/32`, networkInterfaceId: threeAz[0].eni };
+  return {
+    region,
+    accountId,
+    vpcs: [{ id: 'vpc-0a1', cidrBlock: '198.18.0.0/16' }],
+    subnets: threeAz.map((n, i) => ({ id: n.subnetId, vpcId: 'vpc-0a1', cidrBlock: `198.18.${i + 1}.0/24`, availabilityZone: n.az })),
+    networkInterfaces: threeAz.map((n) => ({
+      id: n.eni, instanceId: n.instanceId, attachTime, subnetId: n.subnetId, privateIpAddress: n.primaryIp,
+      sourceDestCheck: false, tags: { 'pgvip:cluster': 'main', Name: n.id },
+    })),
+    routeTables: [
+      ...threeAz.map((n) => ({ id: n.routeTableId, vpcId: 'vpc-0a1', subnetIds: [n.subnetId], routes: [route] })),
+      { id: threeAzMainTable, vpcId: 'vpc-0a1', main: true },
+    ],
+    ...overrides,
+  };
+}
+
 /**
  * The secret of every test access key. With an `iam` block the emulator verifies each signature
  * against its key's `secretAccessKey`, so a config names this one for the keys the clients use.

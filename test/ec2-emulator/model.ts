@@ -2,6 +2,8 @@
 // A snapshot is immutable; every mutation produces a new one, which is what lets the store keep a
 // history and serve stale describes, a lagging data plane and a lagging IMDS from the same data.
 
+import { cidrContains, parseCidr, parseIpv4 } from './ipv4.js';
+
 export type Tags = Readonly<Record<string, string>>;
 
 export interface Vpc {
@@ -134,6 +136,58 @@ export function routeState(s: Ec2Snapshot, route: Route): 'active' | 'blackhole'
   if (route.networkInterfaceId === undefined) return 'active';
   const eni = findNetworkInterface(s, route.networkInterfaceId);
   return eni?.instanceId !== undefined ? 'active' : 'blackhole';
+}
+
+/** Where a packet for an address goes from a subnet, by the data plane of a snapshot. */
+export type Delivery =
+  | { readonly to: NetworkInterface; readonly via: string }
+  | { readonly dropped: string };
+
+/** The route table of a subnet: the one it is explicitly associated with, else its VPC's main table. */
+export function routeTableOfSubnet(s: Ec2Snapshot, subnet: Subnet): RouteTable | undefined {
+  const associated = s.routeTables.find((t) => t.subnetIds.includes(subnet.id));
+  return associated ?? s.routeTables.find((t) => t.main && t.vpcId === subnet.vpcId);
+}
+
+/**
+ * Where a packet for `address` sent from `fromSubnetId` is delivered, as VPC routing does it: the
+ * subnet's route table, longest prefix first, with the VPC's own CIDR as the implicit local route
+ * (which reaches the ENI holding the address). A route to an ENI delivers only when the ENI is
+ * attached (else blackhole) and, for an address the ENI does not hold, only when its
+ * source/destination check is off: that is what makes route-table mode work, and forgetting it, or
+ * one AZ's route table, is the layout's classic mistake, which this reports by name.
+ */
+export function deliveryOf(s: Ec2Snapshot, address: string, fromSubnetId: string): Delivery {
+  const subnet = findSubnet(s, fromSubnetId);
+  if (subnet === undefined) return { dropped: `no subnet ${fromSubnetId}` };
+  const table = routeTableOfSubnet(s, subnet);
+  const ip = parseIpv4(address);
+  const vpc = findVpc(s, subnet.vpcId);
+  if (ip === undefined || vpc === undefined) return { dropped: `${address} is not routable from ${fromSubnetId}` };
+  const candidates: Route[] = [
+    ...(table?.routes ?? []),
+    { destinationCidrBlock: vpc.cidrBlock, gatewayId: 'local', origin: 'CreateRouteTable' },
+  ];
+  let best: { route: Route; length: number } | undefined;
+  for (const route of candidates) {
+    const cidr = parseCidr(route.destinationCidrBlock);
+    if (cidr === undefined || !cidrContains(cidr, ip)) continue;
+    if (best === undefined || cidr.prefixLength > best.length) best = { route, length: cidr.prefixLength };
+  }
+  const where = table === undefined ? `from ${fromSubnetId} (no route table)` : `in ${table.id}`;
+  if (best === undefined) return { dropped: `no route to ${address} ${where}` };
+  const { route } = best;
+  if (route.gatewayId === 'local') {
+    const holder = holderOfAddress(s, address);
+    return holder?.instanceId === undefined ? { dropped: `nobody in ${vpc.id} holds ${address}` } : { to: holder, via: 'local' };
+  }
+  const eni = route.networkInterfaceId === undefined ? undefined : findNetworkInterface(s, route.networkInterfaceId);
+  if (eni === undefined) return { dropped: `${route.destinationCidrBlock} ${where} leads to no network interface` };
+  if (routeState(s, route) === 'blackhole') return { dropped: `${route.destinationCidrBlock} ${where} is a blackhole (${eni.id} detached)` };
+  if (eni.sourceDestCheck && !privateAddressesOf(eni).includes(address)) {
+    return { dropped: `${eni.id} has source/destination check on, so it drops ${address} (${route.destinationCidrBlock} ${where})` };
+  }
+  return { to: eni, via: `${route.destinationCidrBlock} ${where}` };
 }
 
 /** Returns a copy of `s` with one ENI replaced by `update(eni)`. */
