@@ -6,8 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { holderOfAddress, startImds } from './index.js';
-import { baseConfig, dbA, dbB, emulatorForTest, other, overlayVip, region, testSecretAccessKey, vip } from './fixtures.js';
+import { deliveryOf, holderOfAddress, startImds } from './index.js';
+import { baseConfig, dbA, dbB, emulatorForTest, other, overlayVip, region, testSecretAccessKey, threeAz, threeAzConfig, vip } from './fixtures.js';
 
 const awsCli = '/usr/bin/aws';
 
@@ -113,6 +113,36 @@ describe('the AWS CLI against the emulator', { timeout: 90_000 }, () => {
       found.map((t) => [t.RouteTableId, t.Routes.find((r) => r.DestinationCidrBlock === `${overlayVip}/32`)?.NetworkInterfaceId]),
       [['rtb-0a1', dbB.eni], ['rtb-0b2', dbB.eni]],
     );
+  });
+
+  it('repoints the VIP route in three AZs\' tables, and describe-route-tables and the data plane show the new primary', async (t) => {
+    const ec2 = await emulatorForTest(t, threeAzConfig());
+    const [, b] = threeAz;
+    for (const n of threeAz) {
+      const replaced = await aws(ec2.url, ['replace-route', '--route-table-id', n.routeTableId, '--destination-cidr-block', `${overlayVip}/32`, '--network-interface-id', b.eni]);
+      assert.equal(replaced.exitCode, 0, replaced.stderr);
+    }
+    const ids = threeAz.map((n) => n.routeTableId);
+    const tables = await aws(ec2.url, ['describe-route-tables', '--route-table-ids', ...ids, '--filters', `Name=route.destination-cidr-block,Values=${overlayVip}/32`]);
+    assert.equal(tables.exitCode, 0, tables.stderr);
+    const found = JSON.parse(tables.stdout).RouteTables as Array<{
+      RouteTableId: string;
+      Routes: Array<{ DestinationCidrBlock: string; NetworkInterfaceId?: string; InstanceId?: string; State: string }>;
+    }>;
+    const vipRoute = (tbl: (typeof found)[number]) => tbl.Routes.find((r) => r.DestinationCidrBlock === `${overlayVip}/32`);
+    assert.deepEqual(
+      found.map((tbl) => {
+        const r = vipRoute(tbl);
+        return [tbl.RouteTableId, r?.NetworkInterfaceId, r?.InstanceId, r?.State];
+      }),
+      ids.map((id) => [id, b.eni, b.instanceId, 'active']),
+    );
+    for (const n of threeAz) {
+      const d = deliveryOf(ec2.truth(), overlayVip, n.subnetId);
+      assert.ok('to' in d && d.to.id === b.eni, `from ${n.az}: ${JSON.stringify(d)}`);
+    }
+    const checks = await aws(ec2.url, ['describe-network-interfaces', '--filters', 'Name=tag:pgvip:cluster,Values=main', '--query', 'NetworkInterfaces[].[NetworkInterfaceId,SourceDestCheck]']);
+    assert.deepEqual(JSON.parse(checks.stdout), threeAz.map((n) => [n.eni, false]), 'source/destination check off on every DB ENI');
   });
 
   it('reports DryRunOperation for a permitted --dry-run', async (t) => {
