@@ -11,7 +11,10 @@ import type { ClusterView } from './view.js';
 
 export interface ClusterService {
   readonly name: string;
-  readonly nodes: readonly [NodeId, NodeId];
+  /** The cluster's database nodes in config order: two on the witness backend, 2 to 9 on etcd. */
+  readonly nodes: readonly NodeId[];
+  /** The nodes with noFailover: true, which no switchover or failover may promote (none: absent). */
+  readonly noFailover?: ReadonlySet<NodeId>;
   /** The cluster's current term as this witness knows it. */
   readonly term: number;
   /** The primary of the current term, if any. */
@@ -53,4 +56,18 @@ export function recordEvent(
   const event = d.history.append({ ...e, ...who });
   d.notifier.notify(event);
   return event;
+}
+
+/**
+ * Why `pgvip etcd hand-back` cannot move this cluster, by its node count, or null: the witness backend
+ * runs exactly two database nodes (docs/design.md, "More than one standby").
+ */
+export function handBackNodesProblem(cluster: string, nodes: number): string | null {
+  if (nodes <= 2) return null;
+  return `${cluster} has ${nodes} database nodes and the witness backend runs exactly two (it elects between a primary and one standby): the cluster stays on etcd; to hand it back, first remove nodes from cluster.nodes until two remain`;
+}
+
+/** A command that names a noFailover node: what to do instead. */
+export function noFailoverRefusal(node: NodeId): string {
+  return `${node} has noFailover: true in cluster.nodes and is never promoted, by a switchover or a failover; name another node with --to, or leave --to out for the best live standby (or set noFailover: false for ${node} in every daemon's config and restart them)`;
 }

@@ -12,7 +12,10 @@
 //                                same term: 'node-recovered';
 //   the maintenance key          appeared or vanished: 'maintenance';
 //   the sync record              named nobody after a standby: 'sync-degraded'; a standby: 'sync-restored'.
+//                                With more members (ANY k): a member left or k went down:
+//                                'sync-degraded'; a member joined or k went up: 'sync-restored'.
 import type { ClusterView as EtcdKeys } from '@pgvip/agent/quorum/etcd';
+import type { SyncRecordView } from './view.js';
 
 export interface ObservedEvent {
   readonly type: 'vote-granted' | 'switchover' | 'manual-failover' | 'failure-detected' | 'node-recovered' | 'maintenance' | 'sync-degraded' | 'sync-restored';
@@ -74,15 +77,58 @@ export function etcdEvents(prev: EtcdKeys, next: EtcdKeys, x: EventContext): Obs
   const m1 = next.maintenance?.value ?? null;
   if (m0 === null && m1 !== null) out.push({ type: 'maintenance', node: null, detail: `maintenance on (the etcd key) by ${m1.requestedBy}: ${m1.reason}` });
   if (m0 !== null && m1 === null) out.push({ type: 'maintenance', node: null, detail: 'maintenance off (the etcd key was deleted)' });
-  if (x.replication === 'sync') {
-    const s0 = prev.sync?.value.standby ?? null;
-    const s1 = next.sync?.value.standby ?? null;
-    const term = next.sync?.value.term;
-    if (s0 !== null && s1 === null && next.sync !== null) {
-      out.push({ type: 'sync-degraded', node: s0, detail: `the sync record of term ${term} names no standby: ${s0} may no longer hold every acknowledged write, and no automatic failover is possible` });
-    } else if (s1 !== null && s1 !== s0) {
-      out.push({ type: 'sync-restored', node: s1, detail: `the sync record of term ${term} names ${s1}: it holds every acknowledged write` });
-    }
-  }
+  if (x.replication === 'sync') out.push(...syncEvents(prev, next));
   return out;
+}
+
+/**
+ * The sync record as a claim, whichever form etcd holds: `{members, k, term}`, or the two-node
+ * `{standby, term}` of older releases (ANY 1 (standby), or no claim when it names nobody).
+ */
+export function syncRecordOf(record: object | null | undefined): SyncRecordView | null {
+  if (record === null || record === undefined) return null;
+  const r = record as { members?: unknown; k?: unknown; standby?: unknown; term?: unknown };
+  const term = typeof r.term === 'number' ? r.term : 0;
+  if (Array.isArray(r.members) && typeof r.k === 'number') {
+    const members = r.members.filter((m): m is string => typeof m === 'string');
+    return { members, k: r.k, term };
+  }
+  if (typeof r.standby === 'string') return { members: [r.standby], k: 1, term };
+  return { members: [], k: 0, term };
+}
+
+/** `ANY k (a, b)`, as synchronous_standby_names says it; `none (async)` for no claim. */
+export function describeClaim(c: Pick<SyncRecordView, 'members' | 'k'>): string {
+  return c.k <= 0 || c.members.length === 0 ? 'none (async)' : `ANY ${c.k} (${c.members.join(', ')})`;
+}
+
+function syncEvents(prev: EtcdKeys, next: EtcdKeys): ObservedEvent[] {
+  const a = syncRecordOf(prev.sync?.value);
+  const b = syncRecordOf(next.sync?.value);
+  if (b === null) return [];
+  const before = a ?? { members: [], k: 0, term: 0 };
+  const term = b.term;
+  // Two nodes: one standby or none, in the words of the witness backend.
+  if (before.members.length <= 1 && b.members.length <= 1 && before.k <= 1 && b.k <= 1) {
+    const s0 = before.k === 1 ? (before.members[0] ?? null) : null;
+    const s1 = b.k === 1 ? (b.members[0] ?? null) : null;
+    if (s0 !== null && s1 === null) {
+      return [{ type: 'sync-degraded', node: s0, detail: `the sync record of term ${term} names no standby: ${s0} may no longer hold every acknowledged write, and no automatic failover is possible` }];
+    }
+    if (s1 !== null && s1 !== s0) return [{ type: 'sync-restored', node: s1, detail: `the sync record of term ${term} names ${s1}: it holds every acknowledged write` }];
+    return [];
+  }
+  const left = before.members.filter((m) => !b.members.includes(m));
+  const joined = b.members.filter((m) => !before.members.includes(m));
+  if (left.length === 0 && joined.length === 0 && before.k === b.k) return [];
+  const was = describeClaim(before);
+  const now = describeClaim(b);
+  const only = (list: readonly string[]): string | null => (list.length === 1 ? list[0]! : null);
+  if (left.length > 0 || b.k < before.k) {
+    const why = b.k === 0 ? ': no standby is known to hold every acknowledged write, and no automatic failover is possible'
+      : left.length > 0 ? `: ${left.join(', ')} may no longer hold every acknowledged write and cannot win a failover` : '';
+    return [{ type: 'sync-degraded', node: only(left), detail: `the sync record of term ${term} is ${now}, was ${was}${why}` }];
+  }
+  const why = joined.length > 0 ? `: ${joined.join(', ')} may win a failover again` : '';
+  return [{ type: 'sync-restored', node: only(joined), detail: `the sync record of term ${term} is ${now}, was ${was}${why}` }];
 }

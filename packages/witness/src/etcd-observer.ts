@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import {
   PROTOCOL_VERSION,
   PgvipError,
+  formatLsn,
   termAfter,
   termBoundReached,
   type AgentStatus,
@@ -25,15 +26,16 @@ import {
 } from '@pgvip/shared';
 import type { ClusterView as EtcdKeys, EndpointHealth, EtcdObserverPort, MemberStatus, Versioned, WatchHandle } from '@pgvip/agent/quorum/etcd';
 import type { Clock } from './clock.js';
-import { nodePair, recordEvent, type ClusterService } from './cluster-service.js';
+import { handBackNodesProblem, noFailoverRefusal, recordEvent, type ClusterService } from './cluster-service.js';
 import type { OperatorResult, SendOutcome, Verdict } from './cluster-runner.js';
-import { etcdEvents } from './etcd-events.js';
+import { etcdEvents, syncRecordOf } from './etcd-events.js';
 import type { Notifier, PgvipEvent } from './events.js';
 import type { History } from './history.js';
 import type { ClusterMetricsSnapshot, WitnessMetrics } from './metrics.js';
 import { freshMs, handBackState, trackEtcdTerm, type MoveVerdict } from './quorum-move.js';
 import type { WitnessStateStore } from './state-store.js';
-import type { ClusterView, EtcdQuorumView, NodeView } from './view.js';
+import { bestStandby, describeCandidate } from './switchover-target.js';
+import type { ClusterView, EtcdQuorumView, NodeView, PositionView } from './view.js';
 
 export interface EtcdObserverDeps {
   readonly cluster: ClusterConfig;
@@ -86,7 +88,9 @@ interface Polled {
 
 export class EtcdClusterObserver implements ClusterService {
   readonly name: string;
-  readonly nodes: readonly [NodeId, NodeId];
+  /** Every database node of cluster.nodes, in config order (2 to 9 on etcd). */
+  readonly nodes: readonly NodeId[];
+  readonly noFailover: ReadonlySet<NodeId>;
   readonly #d: EtcdObserverDeps;
   readonly #log: Logger;
   readonly #refreshMs: number;
@@ -131,7 +135,8 @@ export class EtcdClusterObserver implements ClusterService {
     const c = deps.cluster;
     this.#d = deps;
     this.name = c.name;
-    this.nodes = nodePair(c);
+    this.nodes = c.nodes.map((n) => n.id);
+    this.noFailover = new Set(c.nodes.filter((n) => n.noFailover).map((n) => n.id));
     this.#log = deps.log;
     this.#refreshMs = Math.max(100, deps.refreshMs ?? Math.max(DEFAULT_REFRESH_MS, c.timings.heartbeatMs));
     this.#healthEveryMs = deps.healthEveryMs ?? DEFAULT_HEALTH_EVERY_MS;
@@ -275,6 +280,8 @@ export class EtcdClusterObserver implements ClusterService {
    */
   async moveQuorum(to: 'etcd' | 'witness', by: string): Promise<MoveVerdict> {
     if (to === 'etcd') return { ok: false, message: `${this.name} already keeps its quorum on etcd (quorum.backend: etcd); nothing to seed` };
+    const tooMany = handBackNodesProblem(this.name, this.nodes.length);
+    if (tooMany !== null) return { ok: false, message: `not handed back: ${tooMany}` };
     const store = this.#d.store;
     if (store === undefined) return { ok: false, message: 'not handed back: this witness keeps no state file' };
     const f = await this.#fresh();
@@ -313,6 +320,7 @@ export class EtcdClusterObserver implements ClusterService {
       return p?.status?.pg.lsn ?? member(node)?.lsn ?? p?.seen?.pg.lsn ?? null;
     };
     const primaryLsn = primary === null ? null : lsnOf(primary);
+    const positions = this.#positions();
     const nodes = this.nodes.map((node): NodeView => {
       const p = this.#polled.get(node);
       const st = p?.status ?? null;
@@ -345,14 +353,21 @@ export class EtcdClusterObserver implements ClusterService {
         instanceId: n?.vip?.instanceId ?? null,
         restarting: st?.restarting === true,
         pendingRestart: st?.pendingRestart ?? null,
+        priority: n?.priority ?? 0,
+        noFailover: n?.noFailover ?? false,
+        lsn: lsn === null ? null : formatLsn(lsn),
+        syncMember: st?.syncMember ?? null,
+        // Its agent says so, or its final position of this term is on etcd (an agent that stopped
+        // answering after it withdrew).
+        withdrawn: st?.withdrawn === true || positions.some((x) => x.node === node),
       };
     });
-    const sync = k?.sync?.value.standby ?? null;
+    const record = syncRecordOf(k?.sync?.value);
     return {
       cluster: this.name,
       term: this.term,
       primary,
-      syncEligible: c.replication.mode === 'sync' ? sync : null,
+      syncEligible: c.replication.mode === 'sync' ? holdsEverything(record) : null,
       maintenance: k?.maintenance != null,
       // No witness promise on etcd: the leader key's lease is shown in `quorum` instead.
       promiseRemainingMs: 0,
@@ -371,6 +386,26 @@ export class EtcdClusterObserver implements ClusterService {
     };
   }
 
+  /**
+   * The final positions on etcd that belong to the current term (a standby withdrew for an election);
+   * one left from an older term is not shown.
+   */
+  #positions(): PositionView[] {
+    const term = this.term;
+    // Read as optional: an etcd shell that reads no positions yet shows none.
+    const keys = this.#keys as (EtcdKeys & { readonly positions?: readonly PublishedPosition[] }) | null;
+    return (keys?.positions ?? [])
+      .filter((p) => p.value.term === term && this.nodes.includes(p.node))
+      .sort((a, b) => this.nodes.indexOf(a.node) - this.nodes.indexOf(b.node))
+      .map((p) => ({
+        node: p.node,
+        term: p.value.term,
+        timeline: p.value.timeline,
+        flushLsn: formatLsn(p.value.flushLsn),
+        eligible: p.value.eligible,
+      }));
+  }
+
   quorumView(now = this.#d.clock.monotonicMs()): EtcdQuorumView {
     const leader = this.#keys?.leader ?? null;
     const ttl = this.#leaderTtl;
@@ -387,6 +422,8 @@ export class EtcdClusterObserver implements ClusterService {
       members: this.#health.map((h) => ({
         endpoint: h.endpoint, ok: h.ok, leader: h.leader, version: h.version, rttMs: h.rttMs, why: h.why,
       })),
+      sync: syncRecordOf(this.#keys?.sync?.value),
+      positions: this.#positions(),
       badKeys: [...(this.#keys?.bad ?? []), ...this.#memberBad],
     };
   }
@@ -397,10 +434,15 @@ export class EtcdClusterObserver implements ClusterService {
       cluster: v.cluster,
       term: v.term,
       primary: v.primary,
-      nodes: v.nodes.map((n) => ({ node: n.node, reachable: n.reachable, pgReachable: n.pgReachable })),
+      nodes: v.nodes.map((n) => ({
+        node: n.node, reachable: n.reachable, pgReachable: n.pgReachable, lagBytes: n.lagBytes,
+        syncMember: v.quorum?.sync?.members.includes(n.node) === true && (v.quorum.sync.k > 0),
+        withdrawn: n.withdrawn === true,
+      })),
       promiseRemainingMs: 0,
       maintenance: v.maintenance,
-      syncDegraded: this.#d.cluster.replication.mode === 'sync' && v.primary !== null && v.syncEligible === null,
+      syncDegraded: this.#d.cluster.replication.mode === 'sync' && v.primary !== null && (v.quorum?.sync?.k ?? 0) === 0,
+      syncK: this.#d.cluster.replication.mode === 'sync' ? (v.quorum?.sync?.k ?? 0) : null,
       etcd: { reachable: this.etcdReachable, leaderKeyHeld: this.#keys?.leader != null },
     };
   }
@@ -528,7 +570,20 @@ export class EtcdClusterObserver implements ClusterService {
     const record = f.keys.term;
     if (record === null) return refuse('no primary known on etcd (no term record); nothing to switch over from');
     const primary = record.value.primary;
-    const to = want ?? (this.nodes[0] === primary ? this.nodes[1] : this.nodes[0]);
+    if (want !== null && this.noFailover.has(want)) return refuse(noFailoverRefusal(want));
+    let to: NodeId;
+    let chosen = '';
+    if (want !== null) {
+      to = want;
+    } else if (this.nodes.length <= 2) {
+      to = this.nodes.find((n) => n !== primary) ?? primary;
+    } else {
+      // More than two nodes: the best live standby, by the failover's ranking.
+      const best = bestStandby(this.view(0).nodes, primary);
+      if (!best.ok) return refuse(best.why);
+      to = best.node;
+      chosen = ` (the best live standby: ${describeCandidate(best.view)})`;
+    }
     if (to === primary) return refuse(`${to} is already the primary`);
     if (f.keys.leader === null) return refuse(`no leader key on etcd: ${primary} does not hold term ${record.value.term} now, so nobody would take the switchover key`);
     const blocker = this.#readiness(to);
@@ -538,7 +593,7 @@ export class EtcdClusterObserver implements ClusterService {
     if (!r.ok) return refuse(`the switchover key was not written: ${r.why}`);
     this.#switchoverSeen = { to, term: record.value.term };
     await this.refresh();
-    return { verdict: { ok: true, message: `switchover to ${to} requested: the switchover key names term ${record.value.term} on etcd; ${primary} takes it and hands over` }, sends: NEUTRAL_SENDS };
+    return { verdict: { ok: true, message: `switchover to ${to}${chosen} requested: the switchover key names term ${record.value.term} on etcd; ${primary} takes it and hands over` }, sends: NEUTRAL_SENDS };
   }
 
   /**
@@ -628,6 +683,7 @@ export class EtcdClusterObserver implements ClusterService {
   /** Why `node` cannot take a switchover now, from its agent's answer or, failing that, its status on etcd. */
   #readiness(node: NodeId): string | null {
     const st = this.#polled.get(node)?.status ?? null;
+    if (st?.withdrawn === true) return `${node} is not ready: it stopped its WAL receiver for an election`;
     if (st !== null) return st.promotionBlocker === null ? null : `${node} is not ready: ${st.promotionBlocker}`;
     const m = this.#members.find((x) => x.value.node === node)?.value;
     if (m === undefined) return `${node} is unreachable (its agent does not answer the witness and publishes no status on etcd)`;
@@ -649,7 +705,14 @@ export class EtcdClusterObserver implements ClusterService {
     const f = await this.#fresh();
     if ('why' in f) return f;
     const primary = f.keys.term?.value.primary ?? null;
-    const to = want ?? (primary === null ? null : this.nodes[0] === primary ? this.nodes[1] : this.nodes[0]);
+    if (want !== null && this.noFailover.has(want)) return { why: noFailoverRefusal(want) };
+    if (want === null && this.nodes.length > 2) {
+      // A forced failover may lose writes: with more than one standby the operator names the node.
+      const best = bestStandby(this.view(0).nodes, primary);
+      const hint = best.ok ? `; the best live standby now is ${best.node} (${describeCandidate(best.view)})` : '';
+      return { why: `${this.name} has ${this.nodes.length} nodes: name the node to promote with --to${hint}` };
+    }
+    const to = want ?? (primary === null ? null : this.nodes.find((n) => n !== primary) ?? null);
     if (to === null) return { why: 'name the node to promote with --to' };
     return { to, keys: f.keys };
   }
@@ -682,4 +745,18 @@ export class EtcdClusterObserver implements ClusterService {
       return { to, kind: msg.kind, ok: false, detail: `${to} did not answer: ${why}` };
     }
   }
+}
+
+/** A final position as the etcd shell reads it under position/<node>. */
+interface PublishedPosition {
+  readonly node: NodeId;
+  readonly value: {
+    readonly term: number; readonly timeline: number; readonly flushLsn: bigint; readonly eligible: boolean;
+  };
+}
+
+/** The standby known to hold every acknowledged write: a member of a claim every member keeps (k = n). */
+function holdsEverything(record: { readonly members: readonly NodeId[]; readonly k: number } | null): NodeId | null {
+  if (record === null || record.k === 0 || record.k < record.members.length) return null;
+  return record.members[0] ?? null;
 }

@@ -9,13 +9,27 @@ export interface ClusterMetricsSnapshot {
   readonly cluster: string;
   readonly term: number;
   readonly primary: string | null;
-  readonly nodes: readonly { readonly node: string; readonly reachable: boolean; readonly pgReachable: boolean }[];
+  readonly nodes: readonly NodeMetrics[];
   readonly promiseRemainingMs: number;
   readonly maintenance: boolean;
   /** Sync mode with a primary but no sync-eligible standby: no automatic failover is possible now. */
   readonly syncDegraded: boolean;
   /** Clusters on etcd (quorum.backend: etcd): etcd answered the latest read; a leader key exists. */
   readonly etcd?: { readonly reachable: boolean; readonly leaderKeyHeld: boolean };
+  /** Clusters on etcd in sync mode: the k of the sync record's ANY k (0: degraded, or none yet). */
+  readonly syncK?: number | null;
+}
+
+export interface NodeMetrics {
+  readonly node: string;
+  readonly reachable: boolean;
+  readonly pgReachable: boolean;
+  /** Clusters on etcd: bytes of WAL behind the primary (null: the primary, or unknown). */
+  readonly lagBytes?: number | null;
+  /** Clusters on etcd: a member of the sync record's claim (k ≥ 1). */
+  readonly syncMember?: boolean;
+  /** Clusters on etcd: stopped its WAL receiver for an election. */
+  readonly withdrawn?: boolean;
 }
 
 export interface WitnessMetrics {
@@ -62,7 +76,7 @@ export function createWitnessMetrics(options: { readonly defaultMetrics?: boolea
   });
   new Gauge({
     name: 'pgvip_witness_primary',
-    help: '1 for the node the witness counts as primary of the current term, 0 for the other node.',
+    help: '1 for the node the witness counts as primary of the current term, 0 for every other node.',
     labelNames: ['cluster', 'node'],
     registers: [registry],
     collect() {
@@ -124,6 +138,62 @@ export function createWitnessMetrics(options: { readonly defaultMetrics?: boolea
     collect() {
       this.reset();
       for (const s of snapshots()) this.set({ cluster: s.cluster }, s.syncDegraded ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'pgvip_witness_node_lag_bytes',
+    help: 'Clusters on etcd only: bytes of WAL each standby is behind the primary, as of the latest status (no series while unknown).',
+    labelNames: ['cluster', 'node'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of snapshots()) {
+        for (const n of s.nodes) {
+          if (typeof n.lagBytes === 'number') this.set({ cluster: s.cluster, node: n.node }, n.lagBytes);
+        }
+      }
+    },
+  });
+  new Gauge({
+    name: 'pgvip_witness_node_sync_member',
+    help: 'Clusters on etcd in sync mode only: 1 when the node is a member of the sync record (ANY k of its members hold every acknowledged write), else 0.',
+    labelNames: ['cluster', 'node'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of snapshots()) {
+        if (s.syncK === undefined || s.syncK === null) continue;
+        for (const n of s.nodes) {
+          if (n.syncMember !== undefined) this.set({ cluster: s.cluster, node: n.node }, n.syncMember ? 1 : 0);
+        }
+      }
+    },
+  });
+  new Gauge({
+    name: 'pgvip_witness_sync_quorum',
+    help: 'Clusters on etcd in sync mode only: the k of the sync record\'s ANY k (0: degraded to async, no automatic failover).',
+    labelNames: ['cluster'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of snapshots()) {
+        if (s.syncK !== undefined && s.syncK !== null) this.set({ cluster: s.cluster }, s.syncK);
+      }
+    },
+  });
+  new Gauge({
+    name: 'pgvip_witness_node_withdrawn',
+    help: 'Clusters on etcd only: 1 while the node has stopped its WAL receiver for an election (its final position is published), else 0.',
+    labelNames: ['cluster', 'node'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of snapshots()) {
+        if (s.etcd === undefined) continue;
+        for (const n of s.nodes) {
+          if (n.withdrawn !== undefined) this.set({ cluster: s.cluster, node: n.node }, n.withdrawn ? 1 : 0);
+        }
+      }
     },
   });
   new Gauge({

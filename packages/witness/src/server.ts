@@ -31,7 +31,7 @@ export interface ServerTls {
   readonly mutual: boolean;
   readonly plaintextToo?: boolean;
 }
-import type { ClusterService } from './cluster-service.js';
+import { handBackNodesProblem, noFailoverRefusal, type ClusterService } from './cluster-service.js';
 import type { History } from './history.js';
 import type { WitnessMetrics } from './metrics.js';
 import type { Clock } from './clock.js';
@@ -163,7 +163,7 @@ export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
   app.post('/api/v1/clusters/:name/switchover', async (req: Post, reply) => {
     const runner = runnerOf(req.params.name);
     const body = objectBody(req.body, ['to', 'at']);
-    const to = nodeField(body.to, runner);
+    const to = promotableField(body.to, runner);
     let delayMs = 0;
     if (body.at !== undefined) {
       const atMs = isoTime(body.at);
@@ -182,7 +182,7 @@ export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
   app.post('/api/v1/clusters/:name/failover', async (req: Post, reply) => {
     const runner = runnerOf(req.params.name);
     const body = objectBody(req.body, ['to', 'acceptDataLoss', 'stoppedInstance', 'check']);
-    const to = nodeField(body.to, runner);
+    const to = promotableField(body.to, runner);
     if (body.acceptDataLoss !== true) throw badRequest('acceptDataLoss: must be true: a forced failover skips the vote and may lose acknowledged writes');
     if (body.check !== undefined && body.check !== true) throw badRequest(`check: must be true or absent (got ${JSON.stringify(body.check)})`);
     // The CLI stopped the old primary's instance first (--stop-old-primary): recorded with the failover.
@@ -232,6 +232,8 @@ export function buildOperatorServer(deps: OperatorServerDeps): FastifyInstance {
     const runner = runnerOf(req.params.name);
     const body = objectBody(req.body, ['to']);
     if (body.to !== 'etcd' && body.to !== 'witness') throw badRequest(`to: must be "etcd" or "witness" (got ${JSON.stringify(body.to)})`);
+    const tooMany = body.to === 'witness' ? handBackNodesProblem(runner.name, runner.nodes.length) : null;
+    if (tooMany !== null) throw new PgvipError('PGVIP_QUORUM_MOVE_NODES', tooMany);
     const by = claimedOperator(req);
     const what = body.to === 'etcd' ? 'etcd seed' : 'etcd hand-back';
     const verdict = await runner.moveQuorum(body.to, by.label);
@@ -318,6 +320,13 @@ function nodeField(value: unknown, runner: ClusterService): string | null {
     throw badRequest(`to: ${JSON.stringify(value)} is not a node of ${runner.name} (nodes: ${runner.nodes.join(', ')})`);
   }
   return value;
+}
+
+/** A node a switchover or failover may promote: of the cluster (else 400), without noFailover (else 409). */
+function promotableField(value: unknown, runner: ClusterService): string | null {
+  const to = nodeField(value, runner);
+  if (to !== null && runner.noFailover?.has(to) === true) throw new PgvipError('PGVIP_OPERATOR_NO_FAILOVER', noFailoverRefusal(to));
+  return to;
 }
 
 // An explicit offset is required: a bare local time would be read in the witness's time zone.

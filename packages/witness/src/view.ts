@@ -34,6 +34,18 @@ export interface NodeView {
    * (pg_settings.pending_restart); null when unknown (an agent that predates protocol v2).
    */
   readonly pendingRestart: boolean | null;
+  /**
+   * Clusters on etcd only (absent in witness mode, which runs two nodes). From the cluster config:
+   * the node's `priority` and `noFailover`. From its agent: its WAL position (received on a
+   * standby, written on the primary) as PostgreSQL prints it; whether it is a member of the
+   * primary's synchronous claim in force (AgentStatus.syncMember; null: not said); whether it
+   * stopped its WAL receiver for an election (withdrawn).
+   */
+  readonly priority?: number;
+  readonly noFailover?: boolean;
+  readonly lsn?: string | null;
+  readonly syncMember?: boolean | null;
+  readonly withdrawn?: boolean;
 }
 
 /** A node's place in the cluster config (NodeView.hosts, NodeView.instanceId). */
@@ -62,6 +74,27 @@ export interface ClusterView {
   readonly quorum?: EtcdQuorumView;
 }
 
+/**
+ * The sync record on etcd read as a claim: every acknowledged commit is on at least `k` of `members`
+ * (`ANY k (members)`; k = 0: no claim, async or degraded). `term`: the term it was written in.
+ */
+export interface SyncRecordView {
+  readonly members: readonly NodeId[];
+  readonly k: number;
+  readonly term: number;
+}
+
+/** A standby's final position, published when it stopped its WAL receiver for an election. */
+export interface PositionView {
+  readonly node: NodeId;
+  readonly term: number;
+  readonly timeline: number;
+  /** As PostgreSQL prints an LSN (0/3000060). */
+  readonly flushLsn: string;
+  /** Its own checks allowed its promotion (false: it publishes only so that its position counts). */
+  readonly eligible: boolean;
+}
+
 /** A cluster on etcd as an observing witness sees it (etcd-observer.ts). */
 export interface EtcdQuorumView {
   readonly backend: 'etcd';
@@ -82,6 +115,10 @@ export interface EtcdQuorumView {
     readonly rttMs: number | null;
     readonly why: string | null;
   }[];
+  /** The sync record (null: none written in this cluster yet). */
+  readonly sync?: SyncRecordView | null;
+  /** The final positions published during an election, in node order (empty outside one). */
+  readonly positions?: readonly PositionView[];
   /** Keys whose values are not pgvip's: never believed, shown so an operator looks. */
   readonly badKeys: readonly { readonly key: string; readonly problem: string }[];
 }

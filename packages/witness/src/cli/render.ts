@@ -2,7 +2,8 @@
 // layouts may change, the JSON documents do not.
 import type { PgvipEvent } from '../events.js';
 import type { ClusterView, NodeView } from './api.js';
-import type { EtcdQuorumView } from '../view.js';
+import { describeClaim } from '../etcd-events.js';
+import type { EtcdQuorumView, SyncRecordView } from '../view.js';
 import { cleanStrings } from '@pgvip/shared/text';
 import { banner, formatBytes, formatDurationMs, formatTime, paint, table, type Style } from './format.js';
 
@@ -14,6 +15,7 @@ export function nodeState(n: NodeView): string {
 
 function connectionState(n: NodeView): string {
   if (n.restarting && n.reachable) return 'restarting (planned)';
+  if (n.withdrawn === true) return n.reachable ? 'withdrawn (election)' : 'unreachable, withdrawn';
   if (!n.reachable) return n.pgReachable === true ? 'agent down, pg up' : 'unreachable';
   if (n.pgReachable === false) return 'postgres down';
   if (n.streaming === true) return 'streaming';
@@ -25,6 +27,7 @@ function connectionState(n: NodeView): string {
 /** Whether the node could be promoted now, and if not, why (the witness's promotionBlocker). */
 export function promotion(view: ClusterView, n: NodeView): string {
   if (n.node === view.primary) return '-';
+  if (n.noFailover === true) return 'never (noFailover)';
   return n.promotionBlocker === null ? 'eligible' : `blocked: ${n.promotionBlocker}`;
 }
 
@@ -48,27 +51,42 @@ export function renderCluster(untrusted: ClusterView, style: Style, eventsShown 
   if (view.primary === null) {
     out.push(banner(style, [`NO PRIMARY: cluster ${view.cluster} has no node holding write authority (term ${view.term})`], 'alarm'));
   }
-  const headers = ['VIP', 'Node', 'Role', 'Term', 'Lease', 'Lag', 'TL', 'State', 'Promotion', 'Last seen'];
-  const rows = view.nodes.map((n) => [
-    n.node === view.primary ? '*' : '',
-    n.node,
-    n.role ?? 'unknown',
-    n.term === null ? '-' : String(n.term),
-    formatDurationMs(n.leaseRemainingMs),
-    formatBytes(n.lagBytes),
-    n.timeline === null ? '-' : String(n.timeline),
-    nodeState(n),
-    promotion(view, n),
-    n.lastSeenMsAgo === null ? 'never' : `${formatDurationMs(n.lastSeenMsAgo)} ago`,
-  ]);
+  // More than two nodes (etcd): also each node's WAL position, sync membership and priority. Two
+  // nodes keep the table they always had.
+  const many = view.nodes.length > 2;
+  const headers = many
+    ? ['VIP', 'Node', 'Role', 'Term', 'Lease', 'LSN', 'Lag', 'TL', 'Sync', 'Prio', 'State', 'Promotion', 'Last seen']
+    : ['VIP', 'Node', 'Role', 'Term', 'Lease', 'Lag', 'TL', 'State', 'Promotion', 'Last seen'];
+  const rows = view.nodes.map((n) => {
+    const cells = [
+      n.node === view.primary ? '*' : '',
+      n.node,
+      n.role ?? 'unknown',
+      n.term === null ? '-' : String(n.term),
+      formatDurationMs(n.leaseRemainingMs),
+      formatBytes(n.lagBytes),
+      n.timeline === null ? '-' : String(n.timeline),
+      nodeState(n),
+      promotion(view, n),
+      n.lastSeenMsAgo === null ? 'never' : `${formatDurationMs(n.lastSeenMsAgo)} ago`,
+    ];
+    if (!many) return cells;
+    const [vip, node, role, term, lease, lag, tl, ...rest] = cells;
+    return [vip!, node!, role!, term!, lease!, n.lsn ?? '-', lag!, tl!, syncCell(view, n), String(n.priority ?? 0), ...rest];
+  });
   const title = `Cluster: ${view.cluster} (term ${view.term}${view.maintenance ? ', MAINTENANCE' : ''})`;
   out.push(table(headers, rows, title));
   const facts = [
     `* holds the VIP ${view.vip.address} (${view.vip.mode})${view.primary === null ? ': nobody, while there is no primary' : `: ${view.primary}`}`,
-    view.syncEligible === null
-      ? 'sync standby: none (async replication, or sync degraded: no standby is known to hold every acknowledged write)'
-      : `sync standby: ${view.syncEligible} (holds every acknowledged write)`,
+    many && view.quorum?.sync !== undefined ? syncRecordFact(view.quorum.sync)
+      : view.syncEligible === null
+        ? 'sync standby: none (async replication, or sync degraded: no standby is known to hold every acknowledged write)'
+        : `sync standby: ${view.syncEligible} (holds every acknowledged write)`,
   ];
+  const positions = view.quorum?.positions ?? [];
+  if (positions.length > 0) {
+    facts.push(paint(style, ['bold'], `election under way: final positions ${positions.map((p) => `${p.node} ${p.flushLsn} (timeline ${p.timeline}${p.eligible ? '' : ', not eligible'})`).join(', ')}`));
+  }
   if (view.switchover !== null) facts.push(paint(style, ['bold'], `switchover to ${view.switchover.to} pending, due ${view.switchover.dueInMs <= 0 ? 'now' : `in ${formatDurationMs(view.switchover.dueInMs)}`}`));
   if (view.restart !== null && view.restart !== undefined) {
     const r = view.restart;
@@ -82,6 +100,26 @@ export function renderCluster(untrusted: ClusterView, style: Style, eventsShown 
     out.push(`latest events (newest first):\n${latest.map((e) => `  ${formatTime(e.at)}  ${e.type}${e.node === null ? '' : ` ${e.node}`}  term ${e.term}: ${e.detail}`).join('\n')}`);
   }
   return out.join('\n');
+}
+
+/**
+ * The Sync column: a member of the primary's synchronous setting in force (the node's agent says so),
+ * else of the sync record; a noFailover node is always async; '-' for the primary, or when nobody says.
+ */
+function syncCell(view: ClusterView, n: NodeView): string {
+  if (n.node === view.primary) return '-';
+  if (n.noFailover === true) return 'async';
+  const record = view.quorum?.sync;
+  const inRecord = record === undefined || record === null ? null : record.k > 0 && record.members.includes(n.node);
+  if (n.syncMember === true || inRecord === true) return 'member';
+  if (n.syncMember === false || inRecord === false) return 'async';
+  return '-';
+}
+
+function syncRecordFact(sync: SyncRecordView | null): string {
+  if (sync === null) return 'sync record: none on etcd yet';
+  if (sync.k === 0) return `sync record: ${describeClaim(sync)} (term ${sync.term}): no standby is known to hold every acknowledged write, so no automatic failover`;
+  return `sync record: ${describeClaim(sync)} (term ${sync.term}): every acknowledged write is on at least ${sync.k} of them`;
 }
 
 /** What the witness sees of a cluster's quorum on etcd: the backend, the leader key, etcd's members. */

@@ -68,6 +68,7 @@ export const dashboardScript = `
     return u === 0 ? n + ' B' : n.toFixed(1) + ' ' + units[u];
   }
   function nodeState(n) {
+    if (n.withdrawn === true) return n.reachable ? 'withdrawn (election)' : 'unreachable, withdrawn';
     if (!n.reachable) return n.pgReachable ? 'agent down, pg up' : 'unreachable';
     if (n.pgReachable === false) return 'postgres down';
     if (n.streaming === true) return 'streaming';
@@ -97,7 +98,19 @@ export const dashboardScript = `
     fact('term', c.term);
     fact('primary', c.primary === null ? 'none' : c.primary);
     fact('VIP', c.vip.address + ' (' + c.vip.mode + ')' + (c.primary === null ? ' on nobody' : ' on ' + c.primary));
-    fact('sync standby', c.syncEligible === null ? 'none' : c.syncEligible);
+    // More than two nodes (etcd): the sync record as a claim, ANY k (members), and each node's WAL
+    // position, sync membership and priority in the table.
+    var many = c.nodes.length > 2;
+    var sync = c.quorum ? c.quorum.sync : undefined;
+    if (many && sync !== undefined) {
+      fact('sync record', sync === null ? 'none yet' : sync.k > 0 && sync.members.length > 0 ? 'ANY ' + sync.k + ' (' + sync.members.join(', ') + ')' : 'none (async)');
+    } else {
+      fact('sync standby', c.syncEligible === null ? 'none' : c.syncEligible);
+    }
+    var positions = c.quorum && c.quorum.positions ? c.quorum.positions : [];
+    if (positions.length > 0) {
+      fact('election under way: final positions', positions.map(function (p) { return p.node + ' ' + p.flushLsn + ' (timeline ' + p.timeline + (p.eligible === false ? ', not eligible' : '') + ')'; }).join(', '));
+    }
     if (c.promiseRemainingMs > 0) fact('witness promise', duration(c.promiseRemainingMs));
     if (c.switchover) fact('switchover to ' + c.switchover.to, c.switchover.dueInMs > 0 ? 'due in ' + duration(c.switchover.dueInMs) : 'due now');
     // A cluster on etcd: the witness only observes it; say what it sees there.
@@ -115,7 +128,10 @@ export const dashboardScript = `
 
     var table = el('table');
     var head = el('tr');
-    ['VIP', 'Node', 'Role', 'Term', 'Lease', 'Lag', 'Timeline', 'State', 'Promotion', 'Last seen'].forEach(function (h) { head.appendChild(el('th', null, h)); });
+    var headers = many
+      ? ['VIP', 'Node', 'Role', 'Term', 'Lease', 'LSN', 'Lag', 'Timeline', 'Sync', 'Priority', 'State', 'Promotion', 'Last seen']
+      : ['VIP', 'Node', 'Role', 'Term', 'Lease', 'Lag', 'Timeline', 'State', 'Promotion', 'Last seen'];
+    headers.forEach(function (h) { head.appendChild(el('th', null, h)); });
     var thead = el('thead'); thead.appendChild(head); table.appendChild(thead);
     var tbody = el('tbody');
     c.nodes.forEach(function (n) {
@@ -129,11 +145,19 @@ export const dashboardScript = `
       tr.appendChild(roleCell);
       tr.appendChild(el('td', 'num', n.term === null ? '-' : n.term));
       tr.appendChild(el('td', 'num', duration(n.leaseRemainingMs)));
+      if (many) tr.appendChild(el('td', 'num', n.lsn || '-'));
       tr.appendChild(el('td', 'num', bytes(n.lagBytes)));
       tr.appendChild(el('td', 'num', n.timeline === null ? '-' : n.timeline));
+      if (many) {
+        var member = sync && sync.k > 0 && sync.members.indexOf(n.node) >= 0;
+        var syncText = isPrimary ? '-' : n.noFailover === true ? 'async' : n.syncMember === true || member ? 'member' : n.syncMember === false || (sync && !member) ? 'async' : '-';
+        tr.appendChild(el('td', 'sync', syncText));
+        tr.appendChild(el('td', 'num', n.priority === undefined ? '-' : n.priority));
+      }
       var state = nodeState(n);
       tr.appendChild(el('td', state === 'streaming' || state === 'running' ? 'ok' : 'bad', state));
-      tr.appendChild(el('td', isPrimary ? null : n.promotionBlocker === null ? 'ok' : 'bad blocker', isPrimary ? '-' : n.promotionBlocker === null ? 'eligible' : 'blocked: ' + n.promotionBlocker));
+      var promotion = isPrimary ? '-' : n.noFailover === true ? 'never (noFailover)' : n.promotionBlocker === null ? 'eligible' : 'blocked: ' + n.promotionBlocker;
+      tr.appendChild(el('td', isPrimary || n.noFailover === true ? null : n.promotionBlocker === null ? 'ok' : 'bad blocker', promotion));
       tr.appendChild(el('td', 'num', n.lastSeenMsAgo === null ? 'never' : duration(n.lastSeenMsAgo) + ' ago'));
       tbody.appendChild(tr);
     });

@@ -10,6 +10,8 @@ import type { RunAction, Session } from '../session.js';
 import { checkInstanceId, describeStop, stopInstanceForced } from './stop-instance.js';
 import { checkFailoverBeforeStop, refusedAfterStop } from './failover-check.js';
 import { parseAt } from '../when.js';
+import { noFailoverRefusal } from '../../cluster-service.js';
+import { bestStandby, describeCandidate } from '../../switchover-target.js';
 
 interface FailoverOptions {
   to?: string;
@@ -53,7 +55,7 @@ export function addOperateCommands(program: Command, run: RunAction): void {
   program
     .command('switchover')
     .description('planned, lossless change of primary: fence, wait for the standby to catch up, hand over')
-    .option('--to <node>', 'the node to promote (default: the standby)')
+    .option('--to <node>', 'the node to promote (default: the standby; with more nodes, the best live standby)')
     .option('--at <time>', 'when: HH:MM (next occurrence, local time) or an ISO 8601 date-time (default: now)')
     .option('-y, --yes', 'do not ask for confirmation (required when stdin is not a terminal)')
     .action((opts: { to?: string; at?: string; yes?: boolean }, cmd: Command) =>
@@ -65,13 +67,13 @@ export function addOperateCommands(program: Command, run: RunAction): void {
           const message = `${opts.to} is already the primary of ${view.cluster}; nothing to switch over`;
           throw new CliError(exitCodes.failed, message, 'refused');
         }
-        const others = view.nodes.filter((n) => n.node !== view.primary);
-        const target = opts.to ?? (others.length === 1 ? others[0]!.node : undefined);
+        checkPromotable(view, opts.to);
+        const { target, why } = switchoverTarget(view, opts.to);
         if (!opts.yes) {
           const when = at === undefined ? 'now' : `at ${at.toString()}`;
           await confirm(
             `Switch over cluster ${view.cluster} from ${view.primary ?? '(no primary)'} to ` +
-              `${target ?? '(the witness chooses)'} ${when}? Writes pause briefly; no acknowledged write is lost.`,
+              `${target === undefined ? '(the witness chooses)' : cleanText(target)}${why} ${when}? Writes pause briefly; no acknowledged write is lost.`,
             'switchover',
           );
         }
@@ -112,6 +114,12 @@ export function addOperateCommands(program: Command, run: RunAction): void {
         }
         const view = await s.cluster();
         checkNode(view, opts.to);
+        checkPromotable(view, opts.to);
+        if (opts.to === undefined && view.nodes.length > 2) {
+          const best = bestStandby(view.nodes, view.primary);
+          const hint = best.ok ? ` (the best live standby now: --to ${best.node}, ${describeCandidate(best.view)})` : '';
+          throw usageError(`cluster ${view.cluster} has ${view.nodes.length} nodes: name the node to promote with --to${cleanText(hint)}`);
+        }
         if (opts.to !== undefined && opts.to === view.primary && opts.stopOldPrimary !== undefined) {
           throw usageError(`--to ${opts.to} is the primary: --stop-old-primary would stop the node being promoted`);
         }
@@ -174,6 +182,27 @@ export function checkNode(view: ClusterView, node: string | undefined): void {
     const nodes = view.nodes.map((n) => n.node).join(', ');
     throw usageError(`--to ${node}: no such node in cluster ${view.cluster}; its nodes are ${nodes}`);
   }
+}
+
+/** A node the cluster config marks noFailover is never promoted: refused before anything is asked. */
+export function checkPromotable(view: ClusterView, node: string | undefined): void {
+  if (node !== undefined && view.nodes.some((n) => n.node === node && n.noFailover === true)) {
+    throw new CliError(exitCodes.usage, `PGVIP_OPERATOR_NO_FAILOVER: ${cleanText(noFailoverRefusal(node))}`, 'PGVIP_OPERATOR_NO_FAILOVER');
+  }
+}
+
+/**
+ * The node a switchover goes to, and why it, shown before the confirmation: `--to`; with two nodes
+ * the standby; with more, the best live standby by the failover's ranking (switchover-target.ts),
+ * sent as `to` so that the witness switches to the node the operator confirmed.
+ */
+export function switchoverTarget(view: ClusterView, to: string | undefined): { target?: string; why: string } {
+  if (to !== undefined) return { target: to, why: '' };
+  const others = view.nodes.filter((n) => n.node !== view.primary);
+  if (view.nodes.length <= 2) return others.length === 1 ? { target: others[0]!.node, why: '' } : { why: '' };
+  const best = bestStandby(view.nodes, view.primary);
+  if (!best.ok) throw new CliError(exitCodes.failed, `switchover ${view.cluster}: ${cleanText(best.why)}`, 'refused');
+  return { target: best.node, why: ` (the best live standby: ${cleanText(describeCandidate(best.view))})` };
 }
 
 /** Prints the witness's answer to a command; a refusal exits 1 after it is printed. */
