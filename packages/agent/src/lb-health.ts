@@ -7,7 +7,9 @@
 // They read the agent's state and change nothing; they are unauthenticated by design and served
 // under the listener's limits like every other route (docs/security.md, "Health endpoints").
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { agentStatus, leaseValidMs, type AgentRole, type AgentState, type Lsn, type Timings } from '@pgvip/shared/core';
+import {
+  agentStatus, leaseValidMs, type AgentRole, type AgentState, type AgentStatus, type Lsn, type Timings,
+} from '@pgvip/shared/core';
 import { PgvipError, errorBody } from '@pgvip/shared';
 
 /** What a path checks; several paths are aliases (Patroni's names, old and new). */
@@ -140,8 +142,17 @@ export interface LbView {
   readonly streaming: boolean;
   /** Replay and receive lag behind the primary of this term; null when that primary's position is unknown. */
   readonly lag: { readonly apply: bigint; readonly write: bigint } | null;
-  /** This standby is the primary's synchronous standby; null when unknown (its last check of the primary failed). */
+  /**
+   * This standby may hold acknowledged commits: two nodes, it is the primary's synchronous standby;
+   * three or more, a member of the primary's claim in force (ANY k). Null when unknown (two nodes:
+   * its last check of the primary failed; three or more: no lease request of this term's primary
+   * within a lease).
+   */
   readonly sync: boolean | null;
+  /** Why a standby cannot be synchronous now whatever the primary says, or null. */
+  readonly notSync: string | null;
+  /** Three or more database nodes (the N-node meaning of `sync`). */
+  readonly many: boolean;
   /** How long ago the decision loop last completed a round, and the most a live one may take. */
   readonly tickAgoMs: number;
   readonly tickMaxMs: number;
@@ -190,17 +201,32 @@ export function lbView(s: AgentState, lastTickAtMs: number): LbView {
   let leader: Lsn | null = null;
   const report = s.primaryReport;
   if (report !== null && report.term === d.term) leader = report.lsn;
-  const peer = s.peer;
-  const peerIsPrimary = peer !== null && peer.term === d.term && peer.from === d.primaryOfTerm
-    && peer.pg.running && !peer.pg.inRecovery;
-  if (peerIsPrimary && (leader === null || peer.pg.lsn > leader)) leader = peer.pg.lsn;
+  // Two nodes: the peer is the only other node. Three or more: the term's primary among the peers.
+  const many = s.settings.nodes.length > 2;
+  const ofTerm = d.primaryOfTerm;
+  const seen: AgentStatus | null = many ? (ofTerm === null ? null : (s.peers[ofTerm] ?? null)) : s.peer;
+  const primarySeen = seen !== null && seen.term === d.term && seen.from === d.primaryOfTerm
+    && seen.pg.running && !seen.pg.inRecovery ? seen : null;
+  if (primarySeen !== null && (leader === null || primarySeen.pg.lsn > leader)) leader = primarySeen.pg.lsn;
   const lag = leader === null || pg === null
     ? null
     : { apply: minus(leader, pg.replayLsn), write: minus(leader, pg.lsn) };
 
   let sync: boolean | null = null;
+  let notSync: string | null = null;
   if (s.settings.replication === 'async') sync = false;
-  else if (peerIsPrimary) sync = peer.pg.syncStandby === self && peer.pg.standbyInSync;
+  else if (!many) {
+    if (primarySeen !== null) sync = primarySeen.pg.syncStandby === self && primarySeen.pg.standbyInSync;
+  } else if (s.settings.nodes.find((n) => n.id === self)?.noFailover === true) {
+    // Never named in synchronous_standby_names (docs/design.md, "More than one standby").
+    sync = false;
+  } else {
+    // The claim in force rides on every lease request of the primary (AgentStatus.syncMember); a
+    // report older than a lease says nothing about the claim now.
+    const fresh = report !== null && report.term === d.term && s.nowMs - report.atMs <= t.leaseMs;
+    if (fresh) sync = st.syncMember === true;
+    if (st.withdrawn === true) notSync = 'withdrawn for an election: its WAL receiver is stopped';
+  }
 
   return {
     node: self,
@@ -212,6 +238,8 @@ export function lbView(s: AgentState, lastTickAtMs: number): LbView {
     streaming: pg?.streaming === true,
     lag,
     sync,
+    notSync,
+    many,
     tickAgoMs: Math.max(0, Math.round(s.nowMs - lastTickAtMs)),
     // Patroni's bound is ttl on the primary and twice that elsewhere; pgvip's lease plays ttl's part.
     tickMaxMs: (primaryOfTerm ? 1 : 2) * t.leaseMs,
@@ -230,8 +258,16 @@ function replicaFilter(v: LbView, q: LbQuery, mode: 'apply' | 'write' = 'apply')
 
 function syncFilter(v: LbView, want: boolean): string | null {
   if (v.notReplica !== null) return v.notReplica;
-  if (v.sync === null) return 'unknown whether this standby is synchronous: its last check of the primary failed';
-  if (v.sync !== want) return want ? 'not the synchronous standby' : 'the synchronous standby, not an asynchronous one';
+  if (want && v.notSync !== null) return v.notSync;
+  if (v.sync === null) {
+    return v.many
+      ? `unknown whether this standby is synchronous: no lease request of the primary of term ${v.term} within a lease`
+      : 'unknown whether this standby is synchronous: its last check of the primary failed';
+  }
+  if (v.sync !== want) {
+    if (v.many) return want ? 'not a member of the primary\'s synchronous quorum (ANY k) in force' : 'a member of the primary\'s synchronous quorum, not an asynchronous standby';
+    return want ? 'not the synchronous standby' : 'the synchronous standby, not an asynchronous one';
+  }
   return null;
 }
 

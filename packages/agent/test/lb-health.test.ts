@@ -182,6 +182,73 @@ test('/sync and /async follow the primary\'s own view of its synchronous standby
   assert.equal(lbView(standby({ peer: { ...primaryStatus(), term: 2 } }), nowMs).sync, null);
 });
 
+// Three nodes: db-a a standby of db-c in term 3, db-b the other standby. `settings.peer` is db-b (the
+// first other node), so the term's primary must be found among the peers, not as "the peer".
+const three = { ...settings, nodes: ['db-a', 'db-b', 'db-c'].map((id) => ({ id, priority: 0, noFailover: false })) };
+
+type Claim = { members: string[]; k: number };
+
+function standbyOfThree(claim: Claim | undefined, over: Partial<AgentState> = {}): AgentState {
+  const s = bootAgent(three, { term: 3, primaryOfTerm: 'db-c' }, nowMs - 10_000);
+  // The primary's status still carries the two-node fields, naming db-a in sync: the N-node check must not read them.
+  const primaryOfThree = { ...primaryStatus(), from: 'db-c', primaryOfTerm: 'db-c' };
+  const otherStandby = { ...primaryStatus(), from: 'db-b', primaryOfTerm: 'db-c', role: 'standby' as const, pg: standbyPg };
+  return {
+    ...s, nowMs, pg: standbyPg, lastStreamingAtMs: nowMs - 100,
+    primaryReport: {
+      term: 3, lsn: 0x4800n, timeline: 2, syncStandby: null, atMs: nowMs - 200, ...(claim ? { syncClaim: claim } : {}),
+    },
+    peer: otherStandby,
+    peers: { 'db-b': otherStandby, 'db-c': primaryOfThree },
+    ...over,
+  };
+}
+
+test('three nodes: /sync is 200 on a member of the primary\'s claim in force (ANY k), /async on the others', () => {
+  const member = standbyOfThree({ members: ['db-a', 'db-b'], k: 1 });
+  assert.equal(lbView(member, nowMs).sync, true);
+  assert.deepEqual(['sync', 'read-only-sync', 'async'].map((c) => code(c as LbCheck, member)), [200, 200, 503]);
+  assert.equal(code('sync', member, '/sync?lag=16MB'), 200);
+
+  const outside = standbyOfThree({ members: ['db-b'], k: 1 });
+  assert.deepEqual(['sync', 'read-only-sync', 'async'].map((c) => code(c as LbCheck, outside)), [503, 503, 200]);
+  assert.match(why('sync', outside)!, /not a member of the primary's synchronous quorum/);
+  // Degraded to async with etcd's agreement: nothing waits for any standby.
+  const degraded = standbyOfThree({ members: [], k: 0 });
+  assert.deepEqual([code('sync', degraded), code('async', degraded)], [503, 200]);
+  // A claim naming db-a with k = 0 claims nothing either.
+  assert.equal(code('sync', standbyOfThree({ members: ['db-a'], k: 0 })), 503);
+});
+
+test('three nodes: without a lease request of this term\'s primary within a lease, /sync and /async are both 503', () => {
+  const report = { term: 3, lsn: 0x4800n, timeline: 2, syncStandby: null, syncClaim: { members: ['db-a'], k: 1 } };
+  const stale = standbyOfThree(undefined, { primaryReport: { ...report, atMs: nowMs - defaultTimings.leaseMs - 1 } });
+  assert.equal(lbView(stale, nowMs).sync, null);
+  assert.match(why('sync', stale)!, /unknown whether this standby is synchronous: no lease request of the primary of term 3 within a lease/);
+  assert.equal(code('async', stale), 503);
+  const justFresh = standbyOfThree(undefined, { primaryReport: { ...report, atMs: nowMs - defaultTimings.leaseMs } });
+  assert.equal(lbView(justFresh, nowMs).sync, true);
+  const olderTerm = standbyOfThree(undefined, { primaryReport: { ...report, term: 2, atMs: nowMs - 100 } });
+  assert.deepEqual([code('sync', olderTerm), code('async', olderTerm)], [503, 503]);
+  assert.deepEqual([code('sync', standbyOfThree(undefined, { primaryReport: null })), code('replica', standbyOfThree(undefined))], [503, 200]);
+});
+
+test('three nodes: a noFailover standby is always /async; async replication makes every standby /async', () => {
+  const reporting = { ...three, nodes: three.nodes.map((n) => (n.id === 'db-a' ? { ...n, noFailover: true } : n)) };
+  const s = standbyOfThree(undefined, { settings: reporting, primaryReport: null });
+  assert.deepEqual([code('sync', s), code('async', s)], [503, 200]);
+  const asyncMode = standbyOfThree({ members: ['db-a'], k: 1 }, { settings: { ...three, replication: 'async' } });
+  assert.deepEqual([code('sync', asyncMode), code('async', asyncMode)], [503, 200]);
+});
+
+test('three nodes: ?lag= counts behind the term\'s primary among the peers, not behind "the peer"', () => {
+  const s = standbyOfThree({ members: ['db-a'], k: 1 });
+  // The primary db-c's status (0x5000) is newer than its lease request (0x4800); db-b is a standby at 0x4000.
+  assert.deepEqual(lbView(s, nowMs).lag, { apply: 0x2000n, write: 0x1000n });
+  const primaryGone = standbyOfThree({ members: ['db-a'], k: 1 }, { peers: { 'db-b': s.peers['db-b']!, 'db-c': null } });
+  assert.deepEqual(lbView(primaryGone, nowMs).lag, { apply: 0x1800n, write: 0x800n }, 'then the lease request alone');
+});
+
 test('/liveness fails once the decision loop has not run for a lease (primary) or two (others)', () => {
   const L = defaultTimings.leaseMs;
   assert.equal(code('liveness', primary(), '/liveness', nowMs - L), 200);
