@@ -1,19 +1,23 @@
 // The global observer: every invariant the simulator checks, in one place (TigerBeetle keeps its
 // state checker apart from the models the same way). The models report what happened; the checker
 // decides whether it was allowed. The invariants are those of docs/design.md, "The simulator":
-//   I1  never two writers: no two nodes hold a valid lease while their PostgreSQL accepts writes,
+//   I1  never two writers: no two nodes (of 2 or 3) hold a valid lease while their PostgreSQL accepts writes,
 //       and no write is acknowledged on an older timeline after one on a newer; on etcd, nobody
 //       holds write authority in a term below one a handover txn created;
 //   I2  persisted terms never go down, and grants never go to a lower term;
-//   I3  a promotion never drops an acknowledged write in sync mode (async: at most lagBytesMax);
+//   I3  a promotion never drops an acknowledged write in sync mode (async: at most lagBytesMax),
+//       whichever node it promotes: with three nodes under ANY k, any failover the system allows;
+//       and on etcd, whenever a write is acknowledged the sync record's claim holds: k of its
+//       members hold every acknowledged write (R1 and R2: what every failover the record allows
+//       rests on, checked whether or not a failover comes);
 //   I4  promotion only after the WAL receiver stopped, from the newest timeline, and no vote is
 //       recorded during maintenance;
 //   I5  EC2 never accepts a move for a lower term than an earlier one, nor for a stale term, and
 //       after healing the VIP routes to the primary of the newest term;
 //   I6  a restarted grantor keeps the promise it may have made before (a core rule: seen through I1);
 //   I7  every term a node persists was created by a vote, a forced failover or a handover;
-//   liveness: after every fault healed there is exactly one primary with a lease and the VIP, and a
-//       streaming standby.
+//   liveness: after every fault healed there is exactly one primary with a lease and the VIP, and
+//       every other node is a standby streaming from it.
 // Besides, the executor's order rule (persist first) and each node's own state invariants after
 // each of its steps (core/invariants.ts, reported as "core invariant: …").
 import {
@@ -29,10 +33,9 @@ import {
   type WitnessOutput,
   type WitnessState,
 } from '@pgvip/shared/core';
-import { DB_NODES, HOSTS, type DbNode, type Host } from './schedule.js';
+import type { DbNode, Host } from './schedule.js';
 
 const MAX_VIOLATIONS = 20;
-const other = (n: DbNode): DbNode => (n === 'db-a' ? 'db-b' : 'db-a');
 
 /** What the checker may look at in the models when it checks the whole cluster. */
 export interface ClusterView {
@@ -43,6 +46,8 @@ export interface ClusterView {
   routed(): DbNode | null;
   /** Whether n's PostgreSQL is a standby streaming from its primary. */
   streaming(n: DbNode): boolean;
+  /** The node n's primary_conninfo names (null: none, or n is a primary). */
+  upstream(n: DbNode): DbNode | null;
 }
 
 /** Write authority: a lease that is valid now (on the node's clock) AND a PostgreSQL that accepts writes. */
@@ -57,16 +62,31 @@ export function holdsWriteAuthority(
   return until !== null && localNowMs < until;
 }
 
+type RecordClaim = { readonly members: readonly string[]; readonly k: number };
+
+/** What the record check reads: the sync record as stored, and whether a node holds a write. */
+interface RecordWatch {
+  readonly bytes: () => Buffer | null;
+  readonly holds: (n: DbNode, timeline: number, lsn: bigint) => boolean;
+}
+
 export class Checker {
   readonly violations: string[] = [];
   #maxAckTimeline = 0;
-  readonly #maxTermSeen: Record<Host, number> = { 'db-a': 1, 'db-b': 1, witness: 1 };
+  readonly #maxTermSeen: Record<Host, number> = { 'db-a': 1, 'db-b': 1, 'db-c': 1, witness: 1 };
   /** Terms of forced (accept-data-loss) promotions: exempt from the I3/I4 data checks. */
   readonly #manualTerms = new Set<number>();
   /** Terms that a vote, a forced failover or a handover created (I7: no node holds any other). */
   readonly #createdTerms = new Set<number>([1]);
   /** On etcd: the newest term a primary's handover txn gave its successor (its ok came back); 0 elsewhere. */
   #handedOverTerm = 0;
+  /** The highest acknowledged LSN on each timeline (a node holds every acknowledged write iff it holds these). */
+  readonly #maxAcked = new Map<number, bigint>();
+  /** On etcd: the sync record's stored bytes and whether a node holds a write (set by watchSyncRecord). */
+  #record: RecordWatch | null = null;
+  #recordCache: { readonly bytes: Buffer; readonly claim: RecordClaim | null } | null = null;
+  /** The record (bytes) already reported, so one broken claim is reported once. */
+  #recordReported: Buffer | null = null;
 
   constructor(
     private readonly now: () => number,
@@ -75,10 +95,12 @@ export class Checker {
       readonly replication: 'sync' | 'async';
       readonly lagBytesMax: bigint;
       readonly bootstrap: boolean;
+      /** The database nodes (2 or 3). */
+      readonly nodes: readonly DbNode[];
     },
   ) {
     if (opts.bootstrap) {
-      for (const h of HOSTS) this.#maxTermSeen[h] = 0;
+      for (const h of Object.keys(this.#maxTermSeen) as Host[]) this.#maxTermSeen[h] = 0;
       this.#createdTerms.clear();
     }
   }
@@ -108,12 +130,18 @@ export class Checker {
   }
   /** I1 after every step: never two writers at once. */
   writers(view: ClusterView): void {
-    if (view.authority('db-a') && view.authority('db-b')) this.violation('I1: db-a and db-b both hold write authority');
+    const nodes = this.opts.nodes;
+    let holder: DbNode | null = null;
+    for (const n of nodes) {
+      if (!view.authority(n)) continue;
+      if (holder !== null) this.violation(`I1: ${holder} and ${n} both hold write authority`);
+      holder = n;
+    }
     // On etcd: once a handover txn named the successor for T+1, the old primary (fenced before it)
     // never writes in T again: the successor promotes as soon as it learns T+1, without waiting for
     // any lease of T to end. (A campaign's T+1 is not checked so: its winner acts only once it knows
     // it won, and a new campaign waits for the promises of T, so a grant of T after it is safe.)
-    for (const n of DB_NODES) {
+    for (const n of nodes) {
       const term = view.durableTerm(n);
       if (term < this.#handedOverTerm && view.authority(n)) {
         this.violation(`I1: ${n} holds write authority in term ${term} after etcd's handover txn created term ${this.#handedOverTerm}`);
@@ -175,13 +203,44 @@ export class Checker {
 
   // --- PostgreSQL and EC2 ------------------------------------------------------------------------
 
-  /** I1: acknowledged writes never go back to an older timeline. */
-  acked(n: DbNode, timeline: number): void {
+  /**
+   * On etcd: check the sync record's claim at every acknowledgement (acked). `bytes` reads the record
+   * as stored, `holds` whether a node's WAL holds a write (its timeline history included).
+   */
+  watchSyncRecord(bytes: () => Buffer | null, holds: (n: DbNode, timeline: number, lsn: bigint) => boolean): void {
+    this.#record = { bytes, holds };
+  }
+  /** I1: acknowledged writes never go back to an older timeline. I3 on etcd: the sync record holds. */
+  acked(n: DbNode, timeline: number, lsn: bigint): void {
     if (timeline < this.#maxAckTimeline) {
       this.violation(`I1: ${n} acknowledged a write on timeline ${timeline} ` +
         `after a write was acknowledged on timeline ${this.#maxAckTimeline}`);
     }
     this.#maxAckTimeline = Math.max(this.#maxAckTimeline, timeline);
+    if (lsn > (this.#maxAcked.get(timeline) ?? -1n)) this.#maxAcked.set(timeline, lsn);
+    if (this.#record !== null && this.opts.replication === 'sync') this.#recordHolds(this.#record);
+  }
+  /**
+   * I3 over the sync record: it claims every acknowledged write is on k of its members; a failover it
+   * allows (n − k + 1 final positions) relies on exactly that. Lost writes a forced failover accepted
+   * are out of scope (none in the random runs).
+   */
+  #recordHolds(r: RecordWatch): void {
+    const bytes = r.bytes();
+    if (bytes === null) return;
+    let cache = this.#recordCache;
+    if (cache === null || cache.bytes !== bytes) {
+      cache = this.#recordCache = { bytes, claim: claimOfRecord(bytes) };
+    }
+    const claim = cache.claim;
+    if (claim === null || claim.k === 0 || this.#recordReported === bytes) return;
+    const holders = claim.members.filter((m) =>
+      [...this.#maxAcked].every(([tl, lsn]) => r.holds(m as DbNode, tl, lsn)));
+    if (holders.length < claim.k) {
+      this.#recordReported = bytes;
+      this.violation(`I3: etcd's sync record claims ANY ${claim.k} (${claim.members.join(', ')}) but only ` +
+        `${holders.length} of them (${holders.join(', ') || 'none'}) hold every acknowledged write`);
+    }
   }
   /** I4, as pg_promote() starts on n: the WAL receiver stopped, and n is on the newest timeline. */
   promoting(n: DbNode, receiverOn: boolean, timeline: number, newestTimeline: number): void {
@@ -215,7 +274,7 @@ export class Checker {
    * the VIP, and a streaming standby. Returns that primary.
    */
   converged(view: ClusterView, healedForMs: number): DbNode | null {
-    const holders = DB_NODES.filter((n) => view.authority(n));
+    const holders = this.opts.nodes.filter((n) => view.authority(n));
     if (holders.length !== 1) {
       this.violation(
         `liveness: ${holders.length} nodes hold write authority ${healedForMs} ms after every fault healed`,
@@ -228,8 +287,29 @@ export class Checker {
       this.violation(`I5: primary ${p} holds term ${view.durableTerm(p)}, newest is ${newest}`);
     }
     if (view.routed() !== p) this.violation(`I5: VIP routes to ${view.routed()} but the primary is ${p}`);
-    const standby = other(p);
-    if (!view.streaming(standby)) this.violation(`liveness: ${standby} is not streaming from ${p} after healing`);
+    for (const standby of this.opts.nodes) {
+      if (standby === p) continue;
+      // Two nodes: the standby streams from the one other node there is.
+      if (!view.streaming(standby) || (this.opts.nodes.length > 2 && view.upstream(standby) !== p)) {
+        this.violation(`liveness: ${standby} is not streaming from ${p} after healing`);
+      }
+    }
     return p;
   }
+}
+
+/**
+ * The claim of a stored sync record, in either form: {members, k, term}, or the two-node {standby,
+ * term} (ANY 1 of the standby, or none); null when it is neither (the shell's parser reports those).
+ */
+function claimOfRecord(bytes: Buffer): RecordClaim | null {
+  let r: { members?: unknown; k?: unknown; standby?: unknown };
+  try {
+    r = JSON.parse(bytes.toString('utf8')) as typeof r;
+  } catch {
+    return null;
+  }
+  if (Array.isArray(r.members) && typeof r.k === 'number') return { members: r.members as string[], k: r.k };
+  if (typeof r.standby === 'string') return { members: [r.standby], k: 1 };
+  return r.standby === null ? { members: [], k: 0 } : null;
 }

@@ -2,7 +2,7 @@
 // running at its own rate (within 1 ± ρ, see Schedule.clockRates), and the hosts whose processes
 // run on it (a crashed host runs nothing, a paused one runs it all on resume, in order).
 import { EventHeap, type Timed } from './heap.js';
-import type { Host } from './schedule.js';
+import type { ClockRates, Host } from './schedule.js';
 
 interface Ev extends Timed {
   readonly fn: () => void;
@@ -14,15 +14,18 @@ export class SimClock {
   #seq = 0;
   readonly #q = new EventHeap<Ev>();
 
-  constructor(private readonly rates: Readonly<Record<Host, number>>) {}
+  readonly #rates: Readonly<Record<Host, number>>;
+  constructor(rates: ClockRates) {
+    this.#rates = { ...rates, 'db-c': rates['db-c'] ?? 1 };
+  }
 
   /** What host h's monotonic clock reads now. */
   local(h: Host): number {
-    return this.t * this.rates[h];
+    return this.t * this.#rates[h];
   }
   /** Real delay for a duration measured on host h's clock. */
   realDelay(h: Host, localMs: number): number {
-    return localMs / this.rates[h];
+    return localMs / this.#rates[h];
   }
   at(t: number, fn: () => void): void {
     this.#q.push({ at: Math.max(t, this.t), seq: this.#seq++, fn });
@@ -30,11 +33,18 @@ export class SimClock {
   after(ms: number, fn: () => void): void {
     this.at(this.t + ms, fn);
   }
-  /** Run events in time order (ties in the order they were scheduled) up to endMs. */
+  /**
+   * Run events in time order (ties in the order they were scheduled) up to endMs; later events stay
+   * queued, so a test may run a model in steps.
+   */
   runUntil(endMs: number): void {
     for (;;) {
       const e = this.#q.pop();
-      if (e === undefined || e.at > endMs) break;
+      if (e === undefined) break;
+      if (e.at > endMs) {
+        this.#q.push(e);
+        break;
+      }
       this.t = e.at;
       e.fn();
     }
@@ -68,6 +78,7 @@ export class Hosts {
   readonly state: Record<Host, HostState> = {
     'db-a': { crashed: false, paused: false, backlog: [] },
     'db-b': { crashed: false, paused: false, backlog: [] },
+    'db-c': { crashed: false, paused: false, backlog: [] },
     witness: { crashed: false, paused: false, backlog: [] },
   };
 

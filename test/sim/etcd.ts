@@ -100,8 +100,8 @@ export class EtcdCluster {
   readonly #m: Record<Host, Member>;
   /** etcd-only cuts (nftables on etcd's ports): between members, and from an agent to every member. */
   readonly #peerCut = new Map<string, number>();
-  readonly #clientCut: Record<DbNode, number> = { 'db-a': 0, 'db-b': 0 };
-  readonly #slowReplies: Record<DbNode, number> = { 'db-a': 0, 'db-b': 0 };
+  readonly #clientCut: Record<DbNode, number> = { 'db-a': 0, 'db-b': 0, 'db-c': 0 };
+  readonly #slowReplies: Record<DbNode, number> = { 'db-a': 0, 'db-b': 0, 'db-c': 0 };
   readonly #isolatedFromClients = new Set<Host>();
   #termSeen = 0;
 
@@ -112,7 +112,8 @@ export class EtcdCluster {
       leader: first, lastHeardAt: 0, electionTimeout: 0, expiry: new Map(), nextSweepLocal: SWEEP_MS,
       rng: d.rngs.get(`etcd ${host}`),
     });
-    this.#m = { 'db-a': member('db-a'), 'db-b': member('db-b'), witness: member('witness') };
+    // Members on db-a, db-b and the witness host (HOSTS), as in the lab; db-c runs none.
+    this.#m = { 'db-a': member('db-a'), 'db-b': member('db-b'), witness: member('witness') } as Record<Host, Member>;
     for (const m of Object.values(this.#m)) m.electionTimeout = this.#randomTimeout(m);
     if (!d.bootstrap) this.#seed();
   }
@@ -155,7 +156,7 @@ export class EtcdCluster {
   /** The member's process dies (kill -9); its raft log and term stay on disk. */
   crash(h: Host): void {
     const m = this.#m[h];
-    if (!m.running) return;
+    if (m === undefined || !m.running) return;
     m.running = false;
     m.inc++;
     m.backlog = [];
@@ -165,7 +166,7 @@ export class EtcdCluster {
   /** systemd starts the member again (if its host is up). */
   restart(h: Host): void {
     const m = this.#m[h];
-    if (m.running || this.d.hosts.crashed(h)) return;
+    if (m === undefined || m.running || this.d.hosts.crashed(h)) return;
     m.running = true;
     m.leader = null;
     m.lastHeardAt = this.d.clock.t;
@@ -239,6 +240,10 @@ export class EtcdCluster {
       }
     };
     attempt();
+  }
+  /** The sync record's bytes as stored (null: none): the checker's I3 over the record (n-sim). */
+  syncRecordBytes(): Buffer | null {
+    return this.#store.read([this.keys.sync])[0]?.value ?? null;
   }
   /** The term record's primary, as an observer reads it (null: none). */
   termRecordPrimary(): DbNode | null {

@@ -74,6 +74,12 @@ export function applyFault(w: FaultTargets, f: Fault): void {
       });
       return;
     }
+    case 'az-loss':
+      // The AZ's network first, then its host (the host boots into a network still cut).
+      net.isolate(f.node, f.durMs);
+      return applyFault(w, { kind: 'crash-host', at: f.at, node: f.node, downMs: f.downMs });
+    case 'lag':
+      return pg.lag(f.node, f.bytesPerRound, f.durMs);
     case 'veto-promote':
       pg.pg[f.node].vetoUntil = Math.max(pg.pg[f.node].vetoUntil, clock.t + f.durMs);
       return;
@@ -98,6 +104,7 @@ export function applyFault(w: FaultTargets, f: Fault): void {
     case 'etcd-slow':
       return w.log('FAULT', 'no etcd in this run: nothing happens');
     case 'planned-restart': {
+      // The witness backend: two nodes.
       const primary = nodes.witnessPrimary();
       if (primary === null) return;
       const node: DbNode = f.node === 'primary' ? primary : primary === 'db-a' ? 'db-b' : 'db-a';
@@ -158,7 +165,7 @@ function applyOnEtcd(w: FaultTargets, etcd: EtcdCluster, f: Fault): boolean {
       // the agent's start closes (docs/etcd.md, "The agent's start"). A stream of its own.
       const rng = w.rngs.get('handover crash');
       const crash = rng.chance(0.5) ? { downMs: rng.int(0, 3_000) } : null;
-      w.nodes.etcdSwitchover(10, crash);
+      w.nodes.etcdSwitchover(10, crash, f.to ?? null);
       return true;
     }
     case 'maintenance':

@@ -6,7 +6,7 @@
 // packets before it on its own stream only, not on what else the sender did in the same step.
 import type { Hosts, SimClock } from './clock.js';
 import type { Rng, RngStreams } from './rng.js';
-import { HOSTS, type Host, type Schedule } from './schedule.js';
+import { hostsOf, type Host, type Schedule } from './schedule.js';
 
 type End = Host | 'client';
 /** What a packet carries: each kind has its own random stream per link direction. */
@@ -91,7 +91,7 @@ export class Network {
   }
   /** Cut n from every other host and from the client. */
   isolate(n: Host, durMs: number): void {
-    for (const h of HOSTS) if (h !== n) this.cut(n, h, false, durMs);
+    for (const h of hostsOf(this.sched)) if (h !== n) this.cut(n, h, false, durMs);
     this.block('client', n, 1);
     this.clock.after(durMs, () => this.block('client', n, -1));
   }

@@ -1,4 +1,5 @@
-// The processes of the simulated cluster: the agents of db-a and db-b and the witness, each the
+// The processes of the simulated cluster: the agents of the database nodes (db-a, db-b, and db-c in
+// three-node runs on etcd) and the witness (two nodes only), each the
 // real decision core (or a variant of it) driven by ticks, requests, replies and finished effects,
 // and the executor of what the core returns (persist first and durably, then replies, sends,
 // effects and notifications; see core/actions.ts). Durable state survives crashes; a restarted
@@ -40,11 +41,10 @@ import { EtcdAgentShell } from './etcd-shell.js';
 import type { Network } from './network.js';
 import type { Postgres } from './postgres.js';
 import type { RngStreams } from './rng.js';
-import { DB_NODES, type DbNode, type Host, type Schedule } from './schedule.js';
+import { dbNodesOf, type DbNode, type Host, type Schedule } from './schedule.js';
 import type { Transcript } from './transcript.js';
 import type { Cores } from './world.js';
 
-const other = (n: DbNode): DbNode => (n === 'db-a' ? 'db-b' : 'db-a');
 type Durable = AgentDurable | WitnessDurable;
 /** The simulator adopts a step's state before it executes the output (see Nodes.#execute). */
 const noAdopt = (): void => undefined;
@@ -87,21 +87,25 @@ export type EtcdBug = 'validity-from-keepalive-reply' | 'no-term-read-at-start' 
 
 export class Nodes {
   readonly agents: Record<DbNode, AgentProc>;
+  /** The database nodes, config order (db-a starts as primary). */
+  readonly #nodes: readonly DbNode[];
   readonly witness: WitnessProc;
   readonly notifications: { t: number; host: Host; event: string; detail: string }[] = [];
   readonly #agentSettings: Record<DbNode, AgentSettings>;
   readonly #witnessSettings: WitnessSettings;
   /** On etcd: each agent process's shell (a new one per process), null while none runs. */
-  readonly #shells: Record<DbNode, EtcdAgentShell | null> = { 'db-a': null, 'db-b': null };
+  readonly #shells: Record<DbNode, EtcdAgentShell | null> = { 'db-a': null, 'db-b': null, 'db-c': null };
   /** On etcd: until when (its own clock) each agent counts the validity etcd's latest grant gave it, per term. */
-  readonly #etcdValid: Record<DbNode, { term: number; untilMs: number } | null> = { 'db-a': null, 'db-b': null };
+  readonly #etcdValid: Record<DbNode, { term: number; untilMs: number } | null> = {
+    'db-a': null, 'db-b': null, 'db-c': null,
+  };
   /**
    * On etcd: whether each agent process read etcd's term record since it started (runner.ts,
    * #startAfterQuorumTerm); until then it asks its standby for no lease. Always true on the witness.
    */
-  readonly #quorumTermKnown: Record<DbNode, boolean> = { 'db-a': true, 'db-b': true };
+  readonly #quorumTermKnown: Record<DbNode, boolean> = { 'db-a': true, 'db-b': true, 'db-c': true };
   /** On etcd: the targeted crash armed by a switchover fault, for the primary it went to (faults.ts). */
-  readonly #crashAfterHandover: Record<DbNode, { downMs: number } | null> = { 'db-a': null, 'db-b': null };
+  readonly #crashAfterHandover: Record<DbNode, { downMs: number } | null> = { 'db-a': null, 'db-b': null, 'db-c': null };
   /**
    * Every sim node runs the same timings, so the grantors' lease-length check always passes; it
    * is exercised on every request.
@@ -110,21 +114,29 @@ export class Nodes {
 
   constructor(private readonly d: NodesDeps, readonly lagBytesMax: bigint) {
     const { sched, timings: t } = d;
+    const nodes = dbNodesOf(sched);
+    this.#nodes = nodes;
     this.#senderLeaseValidMs = leaseValidMs(t);
+    // Two nodes: exactly the settings of before (nodes defaults to the pair). Three: every node,
+    // config order, no priority, none noFailover, ANY 1.
     const settings = (self: DbNode): AgentSettings =>
       defaultAgentSettings({
-        cluster: 'sim', self, peer: other(self), witness: 'witness', timings: t, replication: sched.replication,
+        cluster: 'sim', self, peer: nodes.find((m) => m !== self)!, witness: 'witness', timings: t,
+        replication: sched.replication,
         ...(d.etcd === null ? {} : { quorum: quorumOf('etcd', 'witness') }),
+        ...(nodes.length > 2 ? { nodes: nodes.map((id) => ({ id, priority: 0, noFailover: false })) } : {}),
       });
-    this.#agentSettings = { 'db-a': settings('db-a'), 'db-b': settings('db-b') };
+    const perNode = <T>(f: (n: DbNode) => T): Record<DbNode, T> => {
+      const r: Partial<Record<DbNode, T>> = {};
+      for (const n of nodes) r[n] = f(n);
+      return r as Record<DbNode, T>;
+    };
+    this.#agentSettings = perNode(settings);
     this.#witnessSettings = {
       cluster: 'sim', self: 'witness', nodes: ['db-a', 'db-b'], timings: t, replication: sched.replication, lagBytesMax,
     };
     const disk: AgentDurable = { term: 1, primaryOfTerm: 'db-a' };
-    this.agents = {
-      'db-a': { state: null, inc: 0, disk },
-      'db-b': { state: null, inc: 0, disk },
-    };
+    this.agents = perNode(() => ({ state: null, inc: 0, disk }));
     this.witness = {
       state: null,
       inc: 0,
@@ -135,14 +147,13 @@ export class Nodes {
     };
     if (sched.bootstrap === true) {
       const fresh: AgentDurable = { term: 0, primaryOfTerm: null };
-      this.agents['db-a'].disk = fresh;
-      this.agents['db-b'].disk = fresh;
+      for (const n of nodes) this.agents[n].disk = fresh;
       this.witness.disk = { ...initialWitnessDurable, syncEligible: null };
     }
   }
 
   start(): void {
-    for (const n of DB_NODES) this.#startAgent(n);
+    for (const n of this.#nodes) this.#startAgent(n);
     // On etcd the witness host runs only its etcd member: the witness daemon observes, and the
     // simulator leaves it out (nothing it does there bears on safety).
     if (this.d.etcd === null) this.#startWitness();
@@ -213,8 +224,36 @@ export class Nodes {
   }
   #agentTick(n: DbNode, inc: number): void {
     if (!this.#agentAlive(n, inc)) return;
-    const { clock, hosts, net, pg } = this.d;
-    const peer = other(n);
+    const { clock, hosts, pg } = this.d;
+    const peer = this.#agentSettings[n].peer as DbNode;
+    const tick = (peers: Record<DbNode, AgentStatus | null> | null, status: AgentStatus | null) => {
+      if (!this.#agentAlive(n, inc)) return;
+      const snapshot = pg.snapshot(n);
+      const probe = pg.writeProbe(n);
+      this.#stepAgent(n, inc, {
+        kind: 'tick', nowMs: clock.local(n), pg: snapshot, writeProbe: probe, peer: status,
+        ...(peers === null ? {} : { peers }),
+      });
+    };
+    if (this.#nodes.length === 2) {
+      this.#poll(n, peer, (status) => tick(null, status));
+    } else {
+      // The runner polls every other node at once and steps when every check ended (answer or timeout).
+      const others = this.#nodes.filter((m) => m !== n);
+      const peers: Partial<Record<DbNode, AgentStatus | null>> = {};
+      let left = others.length;
+      for (const m of others) {
+        this.#poll(n, m, (status) => {
+          peers[m] = status;
+          if (--left === 0) tick(peers as Record<DbNode, AgentStatus | null>, peers[peer] ?? null);
+        });
+      }
+    }
+    clock.after(clock.realDelay(n, this.d.timings.heartbeatMs), () => hosts.run(n, () => this.#agentTick(n, inc)));
+  }
+  /** n's check of peer's agent (its status, or null when it did not answer in time). */
+  #poll(n: DbNode, peer: DbNode, done: (status: AgentStatus | null) => void): void {
+    const { clock, net } = this.d;
     net.exchange<AgentStatus | null>(
       n,
       peer,
@@ -222,14 +261,8 @@ export class Nodes {
         const ps = this.agents[peer].state;
         if (ps !== null) answer(agentStatus({ ...ps, nowMs: clock.local(peer) }));
       },
-      (status) => {
-        if (!this.#agentAlive(n, inc)) return;
-        const snapshot = pg.snapshot(n);
-        const probe = pg.writeProbe(n);
-        this.#stepAgent(n, inc, { kind: 'tick', nowMs: clock.local(n), pg: snapshot, writeProbe: probe, peer: status });
-      },
+      done,
     );
-    clock.after(clock.realDelay(n, this.d.timings.heartbeatMs), () => hosts.run(n, () => this.#agentTick(n, inc)));
   }
   #stepAgent(n: DbNode, inc: number, input: Parameters<typeof stepAgent>[1], respond?: (r: PeerReply) => void): void {
     const proc = this.agents[n];
@@ -258,7 +291,7 @@ export class Nodes {
   #witnessTick(inc: number): void {
     if (this.witness.inc !== inc || this.witness.state === null) return;
     const { clock, hosts, net, pg } = this.d;
-    for (const n of DB_NODES) {
+    for (const n of this.#nodes) {
       net.exchange<AgentStatus | null>(
         'witness',
         n,
@@ -295,7 +328,7 @@ export class Nodes {
   /** The primary the witness knows, as the CLI would read it from its status (null while none, or down). */
   witnessPrimary(): DbNode | null {
     const p = this.witness.state?.durable.primaryOfTerm ?? null;
-    return p === 'db-a' || p === 'db-b' ? p : null;
+    return this.#nodes.find((n) => n === p) ?? null;
   }
   /** An operator command, given to the witness (as the CLI does). */
   operator(command: OperatorCommand): void {
@@ -479,8 +512,9 @@ export class Nodes {
    * I1 on etcd (docs/design.md, Quorum on etcd): a holder's validity from etcd's grant ends before
    * etcd deletes its key. The key of `node` for `term` went with its lease's expiry now.
    */
-  etcdKeyExpired(node: string, term: number): void {
-    if (node !== 'db-a' && node !== 'db-b') return;
+  etcdKeyExpired(key: string, term: number): void {
+    const node = this.#nodes.find((n) => n === key);
+    if (node === undefined) return;
     const valid = this.#etcdValid[node];
     if (this.agents[node].state === null || valid === null || valid.term !== term) return;
     const leftMs = valid.untilMs - this.d.clock.local(node);
@@ -503,14 +537,16 @@ export class Nodes {
    * core after taking the switchover key (agent-quorum.ts; the key and its watch are not modelled).
    * The shell looks every four heartbeats, on the node that is primary by its own state.
    */
-  etcdSwitchover(triesLeft = 10, crashAfterHandover: { downMs: number } | null = null): void {
+  etcdSwitchover(triesLeft = 10, crashAfterHandover: { downMs: number } | null = null, to: DbNode | null = null): void {
     const { clock, hosts, timings } = this.d;
-    for (const n of DB_NODES) {
+    for (const n of this.#nodes) {
       const s = this.agents[n].state;
       if (s === null || hosts.crashed(n) || hosts.paused(n) || s.durable.primaryOfTerm !== n) continue;
       if (agentStatus({ ...s, nowMs: clock.local(n) }).role !== 'primary') continue;
+      // Two nodes: the other node. Three: the fault's target, else the first other node.
+      const target = to !== null && to !== n ? to : this.#nodes.find((m) => m !== n)!;
       const msg: PeerRequest = {
-        v: 1, cluster: 'sim', term: s.durable.term, from: ETCD_QUORUM_ID, kind: 'switchover-request', to: other(n),
+        v: 1, cluster: 'sim', term: s.durable.term, from: ETCD_QUORUM_ID, kind: 'switchover-request', to: target,
       };
       this.#crashAfterHandover[n] = crashAfterHandover;
       return this.serve(n, msg, (r) => {
@@ -519,7 +555,7 @@ export class Nodes {
       });
     }
     if (triesLeft > 0) {
-      clock.after(4 * timings.heartbeatMs, () => this.etcdSwitchover(triesLeft - 1, crashAfterHandover));
+      clock.after(4 * timings.heartbeatMs, () => this.etcdSwitchover(triesLeft - 1, crashAfterHandover, to));
     }
   }
 

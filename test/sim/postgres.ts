@@ -1,13 +1,17 @@
-// The PostgreSQL model of db-a and db-b: LSNs, a client writing through the VIP, streaming and
-// synchronous-commit acks, the WAL receiver, promotion onto a new timeline (with its history),
-// fencing, disk stalls and rewind. It reports what happened to the checker (acks, promotions).
-import type { Effect, EffectResult, PgSnapshot, WriteProbe } from '@pgvip/shared/core';
+// The PostgreSQL model of every database node: LSNs, a client writing through the VIP, streaming
+// from the node primary_conninfo names (following a new timeline when the standby has not passed its
+// fork), synchronous commit under `ANY k (…)` (a commit is acknowledged once k of the named standbys
+// reported a flush past it: pg_stat_replication's flush_lsn, kept per standby), the WAL receiver,
+// promotion onto a new timeline (with its history), fencing, disk stalls and rewind. It reports
+// what happened to the checker (acks, promotions).
+import type { Effect, EffectResult, PgSnapshot, ReplicaState, WriteProbe } from '@pgvip/shared/core';
+import { NO_CLAIM, normalClaim, type SyncClaim } from '../../packages/shared/src/core/nodes/index.js';
 import type { Checker } from './checker.js';
 import type { Hosts, SimClock } from './clock.js';
 import type { Finish } from './ec2.js';
 import type { Network } from './network.js';
 import type { RngStreams } from './rng.js';
-import { DB_NODES, type DbNode } from './schedule.js';
+import type { DbNode } from './schedule.js';
 
 const WRITE_EVERY_MS = 100;
 const PUMP_EVERY_MS = 25;
@@ -16,7 +20,6 @@ const COMMIT_TIMEOUT_MS = 2000;
 /** How long the agent's shell lets pg_ctl restart run before it reports a failure. */
 const RESTART_BOUND_MS = 30_000;
 export const WRITE_BYTES = 100n;
-const other = (n: DbNode): DbNode => (n === 'db-a' ? 'db-b' : 'db-a');
 
 export interface AckRecord {
   readonly t: number;
@@ -43,7 +46,17 @@ export interface PgModel {
   receiverOn: boolean;
   lastStreamAt: number;
   caughtUpAt: number;
-  ssn: DbNode | null;
+  /** synchronous_standby_names in force, as a claim (NO_CLAIM: async). */
+  claim: SyncClaim;
+  /** The claim came from the two-node `set-sync-standby` (pg_stat_replication says 'sync', not 'quorum'). */
+  claimFirst: boolean;
+  /** Standby: the node primary_conninfo names (null: none). */
+  upstream: DbNode | null;
+  /** Primary: each standby's last reported flush (pg_stat_replication.flush_lsn), when, on which timeline. */
+  replicaFlush: Map<DbNode, { lsn: bigint; at: number; timeline: number }>;
+  /** The lag fault: until when the standby receives at most lagBytes a round. */
+  lagUntil: number;
+  lagBytes: bigint;
   stalledUntil: number;
   /** Until when the node's before-promote hook vetoes promotions (the veto-promote fault). */
   vetoUntil: number;
@@ -64,21 +77,43 @@ export interface PostgresDeps {
   readonly routed: () => DbNode | null;
   readonly replication: 'sync' | 'async';
   readonly writeProbeTimeoutMs: number;
+  /** The database nodes, config order; the first starts as primary, the others as its standbys. */
+  readonly nodes: readonly DbNode[];
+  /** A bug planted in the agent's PostgreSQL shell (variants.ts). */
+  readonly bug?: PgBug;
 }
+
+/**
+ * Bugs planted in the agent's PostgreSQL shell (variants.ts): 'late-receiver-stop' reports the final
+ * position of stop-wal-receiver before the WAL receiver has exited (it flushes, and its flushes
+ * acknowledge commits, for 300–1000 ms more): a published position that is not final.
+ */
+export type PgBug = 'late-receiver-stop';
 
 export class Postgres {
   readonly pg: Record<DbNode, PgModel>;
+  readonly #nodes: readonly DbNode[];
+  /** Three or more nodes: snapshots carry syncClaim, replicas and upstream (a two-node agent leaves them out). */
+  readonly #nNode: boolean;
   readonly acks: AckRecord[] = [];
   readonly promotions: PromotionRecord[] = [];
   writesAttempted = 0;
 
   constructor(private readonly d: PostgresDeps) {
+    const [first, ...standbys] = d.nodes as [DbNode, ...DbNode[]];
+    this.#nodes = d.nodes;
+    this.#nNode = d.nodes.length >= 3;
+    // Sync mode starts as the config wants it: ANY 1 of the standbys (the two-node form with one).
+    const claim = d.replication === 'sync' ? normalClaim({ members: standbys, k: 1 }) : NO_CLAIM;
     const mkPg = (primary: boolean): PgModel => ({
       running: true, inRecovery: !primary, readOnly: false, timeline: 1, history: new Map(), lsn: 1000n,
-      receiverOn: !primary, lastStreamAt: 0, caughtUpAt: 0, ssn: primary && d.replication === 'sync' ? 'db-b' : null,
+      receiverOn: !primary, lastStreamAt: 0, caughtUpAt: 0, claim: primary ? claim : NO_CLAIM,
+      claimFirst: !this.#nNode, upstream: primary ? null : first, replicaFlush: new Map(), lagUntil: 0, lagBytes: 0n,
       stalledUntil: 0, vetoUntil: 0, pending: [], plannedRestart: null,
     });
-    this.pg = { 'db-a': mkPg(true), 'db-b': mkPg(false) };
+    const pg: Partial<Record<DbNode, PgModel>> = {};
+    for (const n of d.nodes) pg[n] = mkPg(n === first);
+    this.pg = pg as Record<DbNode, PgModel>;
   }
 
   /** Start the client's writes and the replication pump. */
@@ -102,15 +137,19 @@ export class Postgres {
   snapshot(n: DbNode): PgSnapshot {
     const p = this.pg[n];
     if (!p.running) {
-      return {
+      const down = {
         running: false, inRecovery: false, writable: false, timeline: 0, lsn: 0n, replayLsn: 0n,
         streaming: false, syncStandby: null, standbyInSync: false,
       };
+      return this.#nNode ? { ...down, syncClaim: NO_CLAIM, replicas: [], upstream: null } : down;
     }
-    const s = other(n);
-    const standbyInSync = !p.inRecovery && p.ssn === s && this.streaming(s) &&
-      this.d.clock.t - this.pg[s].caughtUpAt <= 2 * PUMP_EVERY_MS;
-    return {
+    // In sync: k members stream from n and caught up lately (two nodes: the one sync standby).
+    const inSync = (m: DbNode) => this.pg[m].upstream === n && this.streaming(m) &&
+      this.d.clock.t - this.pg[m].caughtUpAt <= 2 * PUMP_EVERY_MS;
+    const claim = p.claim;
+    const standbyInSync = !p.inRecovery && claim.k > 0 &&
+      claim.members.filter((m) => inSync(m as DbNode)).length >= claim.k;
+    const snap: PgSnapshot = {
       running: true,
       inRecovery: p.inRecovery,
       writable: !p.inRecovery && !p.readOnly,
@@ -118,9 +157,42 @@ export class Postgres {
       lsn: p.lsn,
       replayLsn: p.lsn,
       streaming: this.streaming(n),
-      syncStandby: p.inRecovery ? null : p.ssn,
+      syncStandby: p.inRecovery || claim.k === 0 ? null : claim.members[0] ?? null,
       standbyInSync,
     };
+    if (!this.#nNode) return snap;
+    return {
+      ...snap,
+      syncClaim: p.inRecovery ? NO_CLAIM : claim,
+      replicas: p.inRecovery ? [] : this.#replicas(n),
+      // A stopped receiver is an emptied primary_conninfo (the agent's way to stop it): no upstream.
+      upstream: p.inRecovery && p.receiverOn ? p.upstream : null,
+    };
+  }
+  /** The primary's pg_stat_replication: a row for each standby whose walsender heard from it lately. */
+  #replicas(n: DbNode): ReplicaState[] {
+    const p = this.pg[n];
+    const rows: ReplicaState[] = [];
+    for (const [m, f] of p.replicaFlush) {
+      if (!this.#fresh(p, f)) continue;
+      const member = p.claim.k > 0 && p.claim.members.includes(m);
+      const syncState = !member ? 'async' : p.claimFirst ? 'sync' : 'quorum';
+      rows.push({ node: m, flushLsn: f.lsn, streaming: true, syncState });
+    }
+    return rows;
+  }
+  /** A standby's flush report the primary still holds: its walsender heard from it lately, on this timeline. */
+  #fresh(p: PgModel, f: { readonly at: number; readonly timeline: number }): boolean {
+    return f.timeline === p.timeline && this.d.clock.t - f.at <= STREAM_FRESH_MS;
+  }
+  /** How many members of p's claim reported a flush at or past lsn. */
+  #flushedBy(p: PgModel, lsn: bigint): number {
+    let count = 0;
+    for (const m of p.claim.members) {
+      const f = p.replicaFlush.get(m as DbNode);
+      if (f !== undefined && f.lsn >= lsn && this.#fresh(p, f)) count++;
+    }
+    return count;
   }
   /** The agent's write probe on n. */
   writeProbe(n: DbNode): WriteProbe {
@@ -134,6 +206,12 @@ export class Postgres {
     p.lsn += 10n;
     return 'ok';
   }
+  /** The lag fault: n receives at most `bytes` a round for durMs. */
+  lag(n: DbNode, bytes: number, durMs: number): void {
+    const p = this.pg[n];
+    p.lagUntil = Math.max(p.lagUntil, this.d.clock.t + durMs);
+    p.lagBytes = BigInt(bytes);
+  }
   /** PostgreSQL stops (crash, kill -9): its waiting commits are gone. */
   down(n: DbNode): void {
     const p = this.pg[n];
@@ -141,41 +219,62 @@ export class Postgres {
     p.pending = [];
   }
 
-  /** Streaming replication, every PUMP_EVERY_MS: standbys catch up, sync commits get acknowledged. */
+  /**
+   * Streaming replication, every PUMP_EVERY_MS: each standby receives from its upstream and flushes
+   * (one round: the flush and its report to the primary are one event, so nothing is ever reported
+   * flushed before it is), then each primary acknowledges the commits k members flushed.
+   */
   #pump(): void {
     const { clock, net } = this.d;
-    for (const s of DB_NODES) {
+    for (const s of this.#nodes) {
       const sp = this.pg[s];
-      const u = other(s);
+      const u = sp.upstream;
+      if (u === null || !sp.running || !sp.inRecovery || !sp.receiverOn || !this.usable(s) || this.stalled(s)) continue;
       const up = this.pg[u];
-      if (!sp.running || !sp.inRecovery || !sp.receiverOn || !this.usable(s) || this.stalled(s)) continue;
-      if (!this.usable(u) || up.inRecovery || up.timeline !== sp.timeline) continue;
+      if (!this.usable(u) || up.inRecovery || !this.#canFollow(sp, up)) continue;
       if (!net.linkUp(u, s) || !net.linkUp(s, u)) continue;
       if (net.lost(u, s)) continue;
-      if (up.lsn > sp.lsn) sp.lsn = up.lsn;
+      if (up.timeline !== sp.timeline) {
+        // recovery_target_timeline = 'latest': the standby follows the new timeline at its fork.
+        sp.timeline = up.timeline;
+        sp.history = new Map(up.history);
+        this.d.log(s, `postgresql follows ${u} onto timeline ${up.timeline}`);
+      }
+      const lagging = clock.t < sp.lagUntil;
+      if (up.lsn > sp.lsn) sp.lsn = lagging && up.lsn - sp.lsn > sp.lagBytes ? sp.lsn + sp.lagBytes : up.lsn;
       sp.lastStreamAt = clock.t;
       if (sp.lsn >= up.lsn) sp.caughtUpAt = clock.t;
-      if (up.ssn === s && up.pending.length > 0) {
-        const keep: PgModel['pending'] = [];
-        for (const c of up.pending) {
-          if (c.lsn <= sp.lsn) this.#ack(u, c.lsn);
-          else keep.push(c);
-        }
-        up.pending = keep;
-      }
+      up.replicaFlush.set(s, { lsn: sp.lsn, at: clock.t, timeline: up.timeline });
     }
-    for (const n of DB_NODES) {
+    for (const n of this.#nodes) {
       const p = this.pg[n];
+      if (p.pending.length > 0 && p.claim.k > 0 && this.usable(n)) this.#release(n);
       if (p.pending.length > 0 && clock.t - p.pending[0]!.issuedAt > COMMIT_TIMEOUT_MS) {
         p.pending = p.pending.filter((c) => clock.t - c.issuedAt <= COMMIT_TIMEOUT_MS);
       }
     }
     clock.after(PUMP_EVERY_MS, () => this.#pump());
   }
+  /** A standby can stream from up: the same timeline, or a newer one that forked at or after its position. */
+  #canFollow(sp: PgModel, up: PgModel): boolean {
+    if (up.timeline === sp.timeline) return true;
+    const fork = up.history.get(sp.timeline);
+    return up.timeline > sp.timeline && fork !== undefined && sp.lsn <= fork;
+  }
+  /** The commits waiting on n that k members of its claim flushed are acknowledged. */
+  #release(n: DbNode): void {
+    const p = this.pg[n];
+    const keep: PgModel['pending'] = [];
+    for (const c of p.pending) {
+      if (this.#flushedBy(p, c.lsn) >= p.claim.k) this.#ack(n, c.lsn);
+      else keep.push(c);
+    }
+    p.pending = keep;
+  }
   #ack(n: DbNode, lsn: bigint): void {
     const tl = this.pg[n].timeline;
     this.acks.push({ t: this.d.clock.t, node: n, timeline: tl, lsn });
-    this.d.check.acked(n, tl);
+    this.d.check.acked(n, tl, lsn);
   }
   /** The client writes through the VIP every WRITE_EVERY_MS. */
   #clientWrite(): void {
@@ -185,17 +284,21 @@ export class Postgres {
       const p = this.pg[n];
       if (!p.inRecovery && !p.readOnly) {
         p.lsn += WRITE_BYTES;
-        if (p.ssn !== null) p.pending.push({ lsn: p.lsn, issuedAt: this.d.clock.t });
+        if (p.claim.k > 0) p.pending.push({ lsn: p.lsn, issuedAt: this.d.clock.t });
         else this.#ack(n, p.lsn);
       }
     }
     this.d.clock.after(WRITE_EVERY_MS, () => this.#clientWrite());
   }
-  #preserved(n: DbNode, a: AckRecord): boolean {
+  #preserved(n: DbNode, a: Pick<AckRecord, 'timeline' | 'lsn'>): boolean {
     const p = this.pg[n];
     if (a.timeline === p.timeline) return a.lsn <= p.lsn;
     const end = p.history.get(a.timeline);
     return end !== undefined && a.lsn <= end;
+  }
+  /** Whether n's WAL (its timeline history included) holds the write at `lsn` on `timeline`. */
+  holds(n: DbNode, timeline: number, lsn: bigint): boolean {
+    return Object.hasOwn(this.pg, n) && this.#preserved(n, { timeline, lsn });
   }
   /** pg_promote() on n, asked for by the agent in `term`. */
   #promote(n: DbNode, term: number): Omit<EffectResult, 'id'> {
@@ -204,13 +307,15 @@ export class Postgres {
     if (this.d.clock.t < p.vetoUntil) return { ok: false, detail: 'vetoed by the before-promote hook (exited 1)' };
     if (!p.running) return { ok: false, detail: 'postgresql not running' };
     if (!p.inRecovery) return { ok: true, detail: 'already primary' };
-    const maxTl = Math.max(this.pg['db-a'].timeline, this.pg['db-b'].timeline);
+    const maxTl = Math.max(...this.#nodes.map((m) => this.pg[m].timeline));
     this.d.check.promoting(n, p.receiverOn, p.timeline, maxTl);
     p.history.set(p.timeline, p.lsn);
     p.timeline = maxTl + 1;
     p.inRecovery = false;
     p.receiverOn = false;
-    p.ssn = null;
+    p.claim = NO_CLAIM;
+    p.upstream = null;
+    p.replicaFlush.clear();
     let lost = 0;
     let lostBytes = 0n;
     for (const a of this.acks) {
@@ -264,19 +369,40 @@ export class Postgres {
       case 'stop-wal-receiver':
         finish(rng.int(20, 100), () => {
           if (!p.running) return fail('postgresql not running');
-          p.receiverOn = false;
+          if (this.d.bug === 'late-receiver-stop') {
+            this.d.clock.after(this.d.rngs.get(`pg bug ${n}`).int(300, 1000), () => (p.receiverOn = false));
+          } else {
+            p.receiverOn = false;
+          }
           return { ok: true, detail: 'receiver stopped', finalLsn: p.lsn };
         });
         return true;
       case 'set-sync-standby':
         finish(rng.int(10, 30), () => {
           if (!p.running || this.stalled(n)) return fail('postgresql not available');
-          p.ssn = e.standby as DbNode | null;
-          if (p.ssn === null) {
-            for (const c of p.pending) this.#ack(n, c.lsn);
-            p.pending = [];
-          }
+          this.#setClaim(n, e.standby === null ? NO_CLAIM : { members: [e.standby], k: 1 }, true);
           return { ok: true, detail: `synchronous_standby_names=${e.standby ?? ''}` };
+        });
+        return true;
+      case 'set-sync':
+        // A reload reaches every walsender within the effect's time: done means in force everywhere.
+        finish(rng.int(10, 30), () => {
+          if (!p.running || this.stalled(n)) return fail('postgresql not available');
+          this.#setClaim(n, e.claim, false);
+          return { ok: true, detail: `synchronous_standby_names=${describeClaim(p.claim)}` };
+        });
+        return true;
+      case 'sync-catch-up':
+        this.#catchUp(n, e.members as readonly DbNode[], e.count, e.timeoutMs, finish);
+        return true;
+      case 'follow':
+        finish(rng.int(50, 200), () => this.#follow(n, e.primary as DbNode));
+        return true;
+      case 'resume-wal-receiver':
+        finish(rng.int(20, 100), () => {
+          if (!p.running) return fail('postgresql not running');
+          p.receiverOn = true;
+          return { ok: true, detail: `receiver resumed (upstream ${p.upstream ?? 'none'})` };
         });
         return true;
       case 'promote':
@@ -313,6 +439,66 @@ export class Postgres {
         return false;
     }
   }
+  /** synchronous_standby_names = claim (reloaded): '' acknowledges every waiting commit at once. */
+  #setClaim(n: DbNode, claim: SyncClaim, first: boolean): void {
+    const p = this.pg[n];
+    p.claim = normalClaim(claim);
+    p.claimFirst = first;
+    if (p.claim.k === 0) {
+      for (const c of p.pending) this.#ack(n, c.lsn);
+      p.pending = [];
+    }
+  }
+  /**
+   * R2's catch-up: L is the WAL position when it starts (the setting is in force); done once `count`
+   * of `members` reported a flush ≥ L, failed after timeoutMs (on the agent's clock) naming who lagged.
+   */
+  #catchUp(n: DbNode, members: readonly DbNode[], count: number, timeoutMs: number, finish: Finish): void {
+    const { clock } = this.d;
+    const p = this.pg[n];
+    const fail = (detail: string) => ({ ok: false, detail });
+    if (!p.running || p.inRecovery) return finish(5, () => fail('not a running primary'));
+    const L = p.lsn;
+    const endAt = clock.t + clock.realDelay(n, timeoutMs);
+    const caughtUp = () => members.filter((m) => {
+      const f = p.replicaFlush.get(m);
+      return f !== undefined && f.lsn >= L && this.#fresh(p, f);
+    });
+    const look = (): void => {
+      if (!p.running) return finish(0, () => fail('postgresql not running'));
+      const done = caughtUp();
+      if (done.length >= count) return finish(0, () => ({ ok: true, detail: `${done.join(', ')} flushed ${L}` }));
+      if (clock.t >= endAt) {
+        const lagged = members.filter((m) => !done.includes(m));
+        return finish(0, () => fail(`${count} of ${members.join(', ')} did not flush ${L} in ${timeoutMs} ms (lagged: ${lagged.join(', ')})`));
+      }
+      clock.after(PUMP_EVERY_MS, look);
+    };
+    clock.after(PUMP_EVERY_MS, look);
+  }
+  /**
+   * A standby re-points primary_conninfo at `to` and reloads (the WAL receiver restarts, also one
+   * stopped for an election); ok when it can stream from it now, `diverged:` when it flushed WAL on
+   * its timeline past the fork of `to`'s (PostgreSQL refuses that timeline: a rewind is needed).
+   */
+  #follow(n: DbNode, to: DbNode): Omit<EffectResult, 'id'> {
+    const p = this.pg[n];
+    const fail = (detail: string) => ({ ok: false, detail });
+    if (!p.running || this.stalled(n)) return fail('postgresql not available');
+    if (!p.inRecovery) return fail('not a standby');
+    p.upstream = to;
+    p.receiverOn = true;
+    const tp = this.pg[to];
+    if (!this.usable(to) || tp.inRecovery || !this.d.net.linkUp(n, to) || !this.d.net.linkUp(to, n)) {
+      return fail(`primary_conninfo names ${to}, not streaming from it yet`);
+    }
+    if (!this.#canFollow(p, tp)) {
+      const fork = tp.history.get(p.timeline);
+      return fail(`diverged: ${n} is at ${p.lsn} on timeline ${p.timeline}, ${to} is on timeline ${tp.timeline}` +
+        (fork === undefined ? '' : ` forked at ${fork}`));
+    }
+    return { ok: true, detail: `streaming from ${to}` };
+  }
   /** pg_rewind from src and restart as its standby. */
   #rejoin(n: DbNode, src: DbNode, finish: Finish): void {
     const p = this.pg[n];
@@ -329,10 +515,17 @@ export class Postgres {
       p.history = new Map(sp.history);
       p.lsn = sp.lsn;
       p.receiverOn = true;
+      p.upstream = src;
+      p.claim = NO_CLAIM;
+      p.replicaFlush.clear();
       p.lastStreamAt = 0;
       p.pending = [];
       this.d.log(n, `rewound and restarted as a standby of ${src} on timeline ${sp.timeline}`);
       return { ok: true, detail: 'pg_rewind' };
     });
   }
+}
+
+function describeClaim(c: SyncClaim): string {
+  return c.k === 0 ? "''" : `ANY ${c.k} (${c.members.join(', ')})`;
 }

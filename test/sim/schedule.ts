@@ -2,10 +2,27 @@
 // after its duration, and everything is healed at `healAtMs` so convergence can be checked.
 import type { Timings } from '@pgvip/shared/core';
 
-export type Host = 'db-a' | 'db-b' | 'witness';
+export type DbNode = 'db-a' | 'db-b' | 'db-c';
+export type Host = DbNode | 'witness';
+/**
+ * The hosts of a two-node cluster, and on etcd the hosts of etcd's three members whatever the node
+ * count (as in the lab: db-c, the third database host, runs no member).
+ */
 export const HOSTS: readonly Host[] = ['db-a', 'db-b', 'witness'];
-export const DB_NODES = ['db-a', 'db-b'] as const;
-export type DbNode = (typeof DB_NODES)[number];
+/** The database nodes of a two-node cluster (the witness backend's only shape). */
+export const DB_NODES: readonly DbNode[] = ['db-a', 'db-b'];
+/** The database nodes of a three-node cluster (etcd only: docs/design.md, "More than one standby"). */
+export const DB_NODES_3: readonly DbNode[] = ['db-a', 'db-b', 'db-c'];
+const HOSTS_3: readonly Host[] = ['db-a', 'db-b', 'db-c', 'witness'];
+
+/** The database nodes of `s`, in config order (db-a starts as primary). */
+export function dbNodesOf(s: Pick<Schedule, 'nodes'>): readonly DbNode[] {
+  return s.nodes === 3 ? DB_NODES_3 : DB_NODES;
+}
+/** Every host of `s`: its database nodes and the witness host (on etcd it runs only etcd's member). */
+export function hostsOf(s: Pick<Schedule, 'nodes'>): readonly Host[] {
+  return s.nodes === 3 ? HOSTS_3 : HOSTS;
+}
 
 export type Ec2FaultKind = 'throttle' | '5xx' | 'hang' | 'lost' | 'stale' | 'slow-remap';
 
@@ -42,7 +59,8 @@ export type Fault =
   /** Writes and write probes hang for durMs. */
   | { readonly kind: 'stall-disk'; readonly at: number; readonly node: DbNode; readonly durMs: number }
   | { readonly kind: 'ec2'; readonly at: number; readonly fault: Ec2FaultKind; readonly durMs: number }
-  | { readonly kind: 'switchover'; readonly at: number }
+  /** An operator's switchover; three nodes: to `to` (else to the first other node). */
+  | { readonly kind: 'switchover'; readonly at: number; readonly to?: DbNode }
   | { readonly kind: 'maintenance'; readonly at: number; readonly durMs: number }
   /**
    * `pgvip restart` of the node that is primary (or standby) when it comes: its PostgreSQL stops and
@@ -67,6 +85,16 @@ export type Fault =
     readonly kind: 'forge-lease-request'; readonly at: number; readonly to: Host; readonly from: DbNode;
     readonly ahead: number | 'max-safe-integer';
   }
+  /**
+   * An availability zone is lost: its database host crashes and its network is cut (from every host
+   * and the client) for durMs; the host boots again after downMs (≤ durMs), still cut off until then.
+   */
+  | { readonly kind: 'az-loss'; readonly at: number; readonly node: DbNode; readonly downMs: number; readonly durMs: number }
+  /**
+   * A standby falls behind: for durMs it receives at most bytesPerRound of WAL per replication round
+   * (the client writes 25 bytes a round), so its flush position trails its primary's.
+   */
+  | { readonly kind: 'lag'; readonly at: number; readonly node: DbNode; readonly bytesPerRound: number; readonly durMs: number }
   // --- etcd's own faults (schedules on the etcd backend; etcd.ts) ---
   /** The etcd member on `node` is killed (kill -9) and started again after downMs, its data kept. */
   | { readonly kind: 'etcd-crash'; readonly at: number; readonly node: Host; readonly downMs: number }
@@ -87,10 +115,17 @@ export type Fault =
 /** Where the agents' quorum lives: the witness daemon (default) or a three-member etcd. */
 export type Backend = 'witness' | 'etcd';
 
+/** Clock rate of each host, within 1 ± ρ (db-c's is 1 when a schedule names none). */
+export type ClockRates = Readonly<Record<Exclude<Host, 'db-c'>, number>> & { readonly 'db-c'?: number };
+
 export interface Schedule {
   readonly seed: number;
-  /** Clock rate of each host, within 1 ± ρ. */
-  readonly clockRates: Readonly<Record<Host, number>>;
+  readonly clockRates: ClockRates;
+  /**
+   * How many database nodes (default 2). Three run only on etcd: db-a, db-b and db-c, one per AZ,
+   * with etcd's members on db-a, db-b and the witness host as in the lab.
+   */
+  readonly nodes?: 2 | 3;
   readonly replication: 'sync' | 'async';
   /** Base one-way network delay range. */
   readonly delayMs: readonly [number, number];
@@ -151,6 +186,10 @@ export function describeFault(f: Fault): string {
       return `operator: maintenance on for ${f.durMs} ms`;
     case 'planned-restart':
       return `operator: restart the ${f.node} (takes ${f.restartMs} ms${f.fails ? ', then fails to start' : ''}; hold at most ${f.timeoutMs} ms)`;
+    case 'az-loss':
+      return `lose the AZ of ${f.node} (host down ${f.downMs} ms, network cut ${f.durMs} ms)`;
+    case 'lag':
+      return `${f.node} receives at most ${f.bytesPerRound} bytes a round for ${f.durMs} ms`;
     case 'veto-promote':
       return `the before-promote hook on ${f.node} vetoes every promotion for ${f.durMs} ms`;
     case 'etcd-crash':

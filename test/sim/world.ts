@@ -1,4 +1,5 @@
-// The deterministic simulator: the real decision core of db-a, db-b and the witness (nodes.ts),
+// The deterministic simulator: the real decision core of the database nodes (db-a, db-b, and db-c
+// in three-node runs on etcd) and the witness (nodes.ts),
 // driven by models of PostgreSQL (postgres.ts: LSNs, sync acks, promotion, timelines), of EC2
 // (ec2.ts: asynchronous remap, faults) and of the network (network.ts: partitions, loss, delay,
 // duplication, reordering), with crashes and restarts that keep durable state, pauses, and clocks
@@ -13,9 +14,9 @@ import { EtcdCluster } from './etcd.js';
 import { applyFault } from './faults.js';
 import { Network } from './network.js';
 import { Nodes, type EtcdBug } from './nodes.js';
-import { Postgres, type AckRecord, type PromotionRecord } from './postgres.js';
+import { Postgres, type AckRecord, type PgBug, type PromotionRecord } from './postgres.js';
 import { RngStreams } from './rng.js';
-import type { DbNode, Host, Schedule } from './schedule.js';
+import { dbNodesOf, type DbNode, type Host, type Schedule } from './schedule.js';
 import { Transcript } from './transcript.js';
 
 export type { AckRecord, PromotionRecord } from './postgres.js';
@@ -44,6 +45,8 @@ export interface RunOptions {
   readonly digestEveryMs?: number;
   /** A bug planted in the simulated etcd shell (variants.ts); only etcd runs have one. */
   readonly etcdBug?: EtcdBug;
+  /** A bug planted in the agent's PostgreSQL shell (variants.ts). */
+  readonly pgBug?: PgBug;
 }
 
 export interface RunResult {
@@ -87,8 +90,12 @@ class World implements ClusterView {
     this.clock = new SimClock(sched.clockRates);
     this.rngs = new RngStreams(sched.seed);
     this.transcript = new Transcript(this.clock, opts.transcript ?? false, opts.digestEveryMs);
+    if (sched.nodes === 3 && sched.backend !== 'etcd') {
+      throw new Error('three database nodes run only on etcd (the witness backend keeps two)');
+    }
+    const nodes = dbNodesOf(sched);
     const check = new Checker(() => this.clock.t, this.log, {
-      replication: sched.replication, lagBytesMax: LAG_BYTES_MAX, bootstrap,
+      replication: sched.replication, lagBytesMax: LAG_BYTES_MAX, bootstrap, nodes,
     });
     this.check = check;
     this.net = new Network(this.clock, this.hosts, this.rngs, sched, timings.requestTimeoutMs);
@@ -96,6 +103,7 @@ class World implements ClusterView {
     this.pg = new Postgres({
       clock: this.clock, hosts: this.hosts, rngs: this.rngs, net: this.net, check, log: this.log,
       routed: () => this.ec2.routed, replication: sched.replication, writeProbeTimeoutMs: timings.writeProbeTimeoutMs,
+      nodes, ...(opts.pgBug === undefined ? {} : { bug: opts.pgBug }),
     });
     this.etcd = sched.backend === 'etcd'
       ? new EtcdCluster({
@@ -104,6 +112,8 @@ class World implements ClusterView {
         leaderKeyExpired: (node, term) => this.nodes.etcdKeyExpired(node, term),
       })
       : null;
+    const etcd = this.etcd;
+    if (etcd !== null) check.watchSyncRecord(() => etcd.syncRecordBytes(), (n, tl, lsn) => this.pg.holds(n, tl, lsn));
     this.nodes = new Nodes({
       sched, timings, cores: opts.cores ?? realCores, clock: this.clock, hosts: this.hosts, rngs: this.rngs,
       net: this.net, pg: this.pg, ec2: this.ec2, check, view: this, transcript: this.transcript, etcd: this.etcd,
@@ -127,6 +137,10 @@ class World implements ClusterView {
   }
   streaming(n: DbNode): boolean {
     return this.pg.streaming(n);
+  }
+  upstream(n: DbNode): DbNode | null {
+    const p = this.pg.pg[n];
+    return p.inRecovery ? p.upstream : null;
   }
 
   run(): RunResult {
