@@ -135,7 +135,8 @@ pgvip reads one YAML file per daemon:
 The cluster block has the same shape everywhere, so one block can be pasted into the three files of
 a cluster (the two agent files differ only in \`self\`). It must describe the same cluster in all
 three files. Commented examples: \`deploy/examples/agent-db-a.yaml\`, \`agent-db-b.yaml\`,
-\`witness.yaml\` and \`cluster-route-table.yaml\` (cross-AZ).
+\`witness.yaml\`, \`cluster-route-table.yaml\` (cross-AZ) and \`cluster-three-az.yaml\` (three nodes
+in three AZs on etcd).
 
 Unknown keys are errors (a misspelt key would otherwise silently leave the real one at its default),
 and the loader reports every problem at once, one per line, as
