@@ -107,8 +107,9 @@ const t0 = performance.now();
 const bulk = await runParallel(1_000_000, THROUGHPUT_SCHEDULES);
 const seconds = (performance.now() - t0) / 1000;
 const witnessRuns = bulk.runs - bulk.etcdRuns;
+const twoNodeEtcdRuns = bulk.etcdRuns - bulk.threeNodeRuns;
 console.log(`throughput: ${bulk.runs} schedules in ${seconds.toFixed(1)} s (${bulk.failures.length} violations; ` +
-  `${witnessRuns} on the witness, ${bulk.etcdRuns} on etcd)`);
+  `${witnessRuns} on the witness, ${bulk.etcdRuns} on etcd, ${bulk.threeNodeRuns} of them with three nodes)`);
 const hostLossFault = (at: number): Fault[] => [{ kind: 'crash-host', at, node: 'db-a', downMs: 25_000 }];
 const pgCrashFault = (at: number): Fault[] => [{ kind: 'kill-pg', at, node: 'db-a', downMs: 25_000 }];
 const hostLoss = statsOf(await failoverTimes(hostLossFault));
@@ -136,9 +137,12 @@ const result = {
   throughput_random_timings_runs: bulk.randomTimingsRuns,
   // About half of them on etcd; CPU per run on each backend.
   throughput_etcd_runs: bulk.etcdRuns,
+  // Of those, THREE_NODE_SHARE with three database nodes.
+  throughput_three_node_runs: bulk.threeNodeRuns,
   cpu_ms_per_run: {
     witness: Number((bulk.cpuMs.witness / Math.max(1, witnessRuns)).toFixed(1)),
-    etcd: Number((bulk.cpuMs.etcd / Math.max(1, bulk.etcdRuns)).toFixed(1)),
+    etcd: Number((bulk.cpuMs.etcd / Math.max(1, twoNodeEtcdRuns)).toFixed(1)),
+    etcd_three_nodes: Number((bulk.cpuMs.etcd3 / Math.max(1, bulk.threeNodeRuns)).toFixed(1)),
   },
   host_loss_failover_ms: hostLoss,
   pg_crash_failover_ms: pgCrash,

@@ -31,9 +31,11 @@ export async function runParallel(
     failures: results.flatMap((r) => r.failures),
     randomTimingsRuns: results.reduce((a, r) => a + r.randomTimingsRuns, 0),
     etcdRuns: results.reduce((a, r) => a + r.etcdRuns, 0),
+    threeNodeRuns: results.reduce((a, r) => a + r.threeNodeRuns, 0),
     cpuMs: {
       witness: results.reduce((a, r) => a + r.cpuMs.witness, 0),
       etcd: results.reduce((a, r) => a + r.cpuMs.etcd, 0),
+      etcd3: results.reduce((a, r) => a + r.cpuMs.etcd3, 0),
     },
   };
 }
