@@ -112,6 +112,18 @@ describe('the CLI with more than two nodes', { concurrency: true, timeout: 120_0
     assert.deepEqual(posts(api), []);
   });
 
+  it('pgvip restart --pending-restart --switchover hands over to the best live standby, then restarts the old primary', async (t) => {
+    const base = fourNodes();
+    const api = await fakeApi(t, fourNodes({ nodes: base.nodes.map((n) => ({ ...n, pendingRestart: n.node === 'db-a' })) }));
+    const r = await runPgvip(['--witness', api.url, 'restart', '--pending-restart', '--switchover', '--yes']);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /^… switching over to db-c, the best live standby \(timeline 3, WAL received 0\/3000100, priority 5\)$/m);
+    assert.deepEqual(posts(api), [
+      { url: '/api/v1/clusters/main/switchover', body: { to: 'db-c' } },
+      { url: '/api/v1/clusters/main/restart', body: { node: 'db-a', timeoutMs: 60_000 } },
+    ]);
+  });
+
   it('a forced failover must name its node with more than two, with the best live standby as the hint', async (t) => {
     const api = await fakeApi(t);
     const r = await runPgvip(['--witness', api.url, 'failover', '--force', '--accept-data-loss']);

@@ -191,7 +191,13 @@ export function buildFakeOperatorApi(options: FakeApiOptions = {}): FakeOperator
     if (to === view.primary) return refuseCommand(reply, `${to} is already the primary`);
     if (target.promotionBlocker !== null) return refuseCommand(reply, `${to} is not ready: ${target.promotionBlocker}`);
     if (req.body?.at !== undefined) return { ok: true, message: `switchover to ${to} scheduled at ${req.body.at}` };
-    api.clusters[i] = { ...view, term: view.term + 1, primary: to!, nodes: view.nodes.map((n) => ({ ...n, role: n.node === to ? 'primary' : 'standby', term: view.term + 1 })) };
+    // The old primary rejoins and streams from the new one.
+    api.clusters[i] = {
+      ...view,
+      term: view.term + 1,
+      primary: to!,
+      nodes: view.nodes.map((n) => ({ ...n, role: n.node === to ? 'primary' : 'standby', streaming: n.node === to ? null : true, term: view.term + 1 })),
+    };
     record(i, 'switchover', to!, `switchover to ${to} completed`);
     return { ok: true, message: `switchover to ${to} completed: term ${view.term + 1}` };
   });
@@ -212,6 +218,15 @@ export function buildFakeOperatorApi(options: FakeApiOptions = {}): FakeOperator
     api.clusters[i] = { ...view, term: view.term + 1, primary: to! };
     record(i, 'manual-override', to!, `manual failover to ${to}, accepting data loss`);
     return { ok: true, message: `${to} promoted at term ${view.term + 1}; writes it had not received are lost` };
+  });
+  // A planned restart the node takes and is back from at once (the CLI then sees it back in its role).
+  app.post<{ Params: { name: string }; Body: { node?: string } }>('/api/v1/clusters/:name/restart', async (req, reply) => {
+    const i = find(req.params.name);
+    if (i < 0) return unknownCluster(reply, req.params.name);
+    const view = api.clusters[i]!;
+    if (!view.nodes.some((n) => n.node === req.body?.node)) return refuse(reply, 'PGVIP_OPERATOR_BAD_REQUEST', `node: ${JSON.stringify(req.body?.node)} is not a node of ${view.cluster}`);
+    record(i, 'planned-restart', req.body!.node!, `${req.body!.node!} is restarting postgresql`);
+    return { ok: true, message: `planned restart of ${req.body!.node!} asked of its agent in term ${view.term}` };
   });
   app.post<{ Params: { name: string }; Body: { on?: unknown } }>('/api/v1/clusters/:name/maintenance', async (req, reply) => {
     const i = find(req.params.name);

@@ -7,6 +7,8 @@ import { confirm } from '../confirm.js';
 import { CliError, exitCodes, usageError } from '../errors.js';
 import type { RunAction, Session } from '../session.js';
 import { report } from './operate.js';
+import { cleanText } from '@pgvip/shared/text';
+import { bestStandby, describeCandidate } from '../../switchover-target.js';
 
 interface RestartOptions {
   pendingRestart?: boolean;
@@ -125,7 +127,9 @@ async function restartPending(s: Session, opts: RestartOptions): Promise<void> {
   if (primary === null) return;
   if (!opts.switchover) return restartOne(s, await s.cluster(), primary, { ...opts, wait: true });
   const before = await s.cluster();
-  const to = before.nodes.find((n) => n.node !== primary)?.node;
+  const to = before.nodes.length > 2
+    ? await bestAfterRestarts(s, primary)
+    : before.nodes.find((n) => n.node !== primary)?.node;
   if (to === undefined) throw new CliError(exitCodes.failed, 'no standby to switch over to', 'refused');
   // Right after its restart the standby is back by its own report, but the primary may still judge it
   // by an older look ("standby not ready: not streaming") and refuse: ask again until the term moves.
@@ -143,4 +147,16 @@ async function restartPending(s: Session, opts: RestartOptions): Promise<void> {
     throw new CliError(exitCodes.failed, `the switchover to ${to} did not finish within 60 s; ${primary} was not restarted`, 'restart-timeout');
   }
   await restartOne(s, switched, primary, { ...opts, wait: true });
+}
+
+/**
+ * More than two nodes: the standby a switchover goes to is the best live one (as `pgvip switchover`
+ * without --to picks it), once one is ready again after the standbys' restarts (60 s at most).
+ */
+async function bestAfterRestarts(s: Session, primary: string): Promise<string> {
+  const ready = await waitFor(s, 60_000, (v) => bestStandby(v.nodes, primary).ok);
+  const best = ready === null ? bestStandby((await s.cluster()).nodes, primary) : bestStandby(ready.nodes, primary);
+  if (!best.ok) throw new CliError(exitCodes.failed, `${cleanText(best.why)}; ${primary} was not restarted`, 'refused');
+  if (!s.json) s.print(`… switching over to ${best.node}, the best live standby (${cleanText(describeCandidate(best.view))})`);
+  return best.node;
 }
