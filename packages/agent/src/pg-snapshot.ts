@@ -1,8 +1,13 @@
 // Translates the PostgreSQL port's observations into the core's PgSnapshot and WriteProbe values.
-import type { PgSnapshot, WriteProbe } from '@pgvip/shared/core';
+import type { NodeId, PgSnapshot, ReplicaState, WriteProbe } from '@pgvip/shared/core';
 import type { Lsn } from './postgres/lsn.js';
-import type { PgObservation, WriteProbeResult } from './postgres/port.js';
+import type { PgObservation, PgReachableObservation, ReplicaView, WriteProbeResult } from './postgres/port.js';
 import { synchronousStandbyNamesFor } from './postgres/port.js';
+import { claimOfSetting, parseSynchronousStandbyNames } from './postgres/sync-names.js';
+
+type SyncClaim = NonNullable<PgSnapshot['syncClaim']>;
+/** The claim of '' (core/nodes' NO_CLAIM). */
+const NO_CLAIM: SyncClaim = { members: [], k: 0 };
 
 export const downSnapshot: PgSnapshot = {
   running: false, inRecovery: false, writable: false, timeline: 0, lsn: 0n, replayLsn: 0n,
@@ -23,6 +28,20 @@ export interface SnapshotContext {
   readonly catchUp: SyncCatchUp;
   /** This agent's monotonic clock, ms. */
   readonly nowMs: number;
+  /**
+   * Every database node, for the N-node fields (syncClaim, replicas, upstream); absent: they are left
+   * out (the two-node core reads syncStandby and standbyInSync).
+   */
+  readonly nodes?: SnapshotNodes;
+}
+
+export interface SnapshotNodes {
+  /** Node id → application_name (what pg_stat_replication and synchronous_standby_names carry). */
+  readonly names: Readonly<Record<NodeId, string>>;
+  /** Node id → where its PostgreSQL listens (what a standby's primary_conninfo names). */
+  readonly endpoints: Readonly<Record<NodeId, { readonly host: string; readonly port: number }>>;
+  /** Each standby's replies, for the silence rule; absent: state 'streaming' alone counts. */
+  readonly replies?: ReplicaReplies;
 }
 
 /**
@@ -54,6 +73,22 @@ export class ReplyWatch {
       this.#changedAtMs = nowMs;
     }
     return nowMs - this.#changedAtMs;
+  }
+}
+
+/** A ReplyWatch per standby node (the primary's view of each), for ReplicaState.streaming. */
+export class ReplicaReplies {
+  readonly #watches = new Map<NodeId, ReplyWatch>();
+
+  /** Whether `node` replied within standbyReplySilenceMs; false when it never replied. */
+  replying(node: NodeId, replyTime: string | null, nowMs: number): boolean {
+    let watch = this.#watches.get(node);
+    if (watch === undefined) {
+      watch = new ReplyWatch();
+      this.#watches.set(node, watch);
+    }
+    const silentMs = watch.silentMs(replyTime, nowMs);
+    return silentMs !== null && silentMs <= standbyReplySilenceMs;
   }
 }
 
@@ -116,7 +151,75 @@ export function toSnapshot(obs: PgObservation, ctx: SnapshotContext): PgSnapshot
     streaming,
     syncStandby,
     standbyInSync: ctx.catchUp.holdsAcknowledged(looksSynchronous, replica?.flushLsn ?? null, lsn),
+    ...(ctx.nodes === undefined ? {} : nodeFields(obs, ctx.nodes, ctx.nowMs)),
   };
+}
+
+/** The N-node fields of a snapshot (docs/design.md, "More than one standby"). */
+export function nodeFields(
+  obs: PgReachableObservation,
+  nodes: SnapshotNodes,
+  nowMs: number,
+): { syncClaim: SyncClaim; replicas: ReplicaState[]; upstream: NodeId | null } {
+  const byName = new Map(Object.entries(nodes.names).map(([node, name]) => [name.toLowerCase(), node]));
+  const nodeOf = (name: string): NodeId | undefined => byName.get(name.toLowerCase());
+  return {
+    syncClaim: obs.inRecovery ? NO_CLAIM : syncClaimOf(obs.synchronousStandbyNames, nodeOf),
+    replicas: obs.inRecovery ? [] : replicaStates(obs.replicas, nodeOf, nodes.replies, nowMs),
+    upstream: obs.inRecovery ? upstreamOf(obs.upstream ?? null, nodes.endpoints) : null,
+  };
+}
+
+/** The claim synchronous_standby_names makes; NO_CLAIM for '' and for a value that cannot be read. */
+export function syncClaimOf(value: string, nodeOf: (name: string) => NodeId | undefined): SyncClaim {
+  try {
+    return claimOfSetting(parseSynchronousStandbyNames(value), nodeOf);
+  } catch {
+    return NO_CLAIM; // PostgreSQL refuses such a value: it cannot be the one in force
+  }
+}
+
+const syncStates = new Set(['sync', 'quorum', 'potential', 'async']);
+
+/**
+ * pg_stat_replication by node: walsenders of names no node uses (a base backup, a tool) are left out;
+ * when a node has several (a reconnect), the streaming one that flushed most. streaming: state
+ * 'streaming' and, with `replies`, a reply within standbyReplySilenceMs.
+ */
+function replicaStates(
+  rows: readonly ReplicaView[],
+  nodeOf: (name: string) => NodeId | undefined,
+  replies: ReplicaReplies | undefined,
+  nowMs: number,
+): ReplicaState[] {
+  const best = new Map<NodeId, ReplicaView>();
+  const rank = (r: ReplicaView): [number, bigint] => [r.state === 'streaming' ? 1 : 0, r.flushLsn ?? -1n];
+  for (const r of rows) {
+    const node = nodeOf(r.applicationName);
+    if (node === undefined) continue;
+    const have = best.get(node);
+    const [a, b] = [rank(r), have === undefined ? null : rank(have)];
+    if (b === null || a[0] > b[0] || (a[0] === b[0] && a[1] > b[1])) best.set(node, r);
+  }
+  return [...best.entries()]
+    .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))
+    .map(([node, r]) => ({
+      node,
+      flushLsn: r.flushLsn ?? 0n,
+      streaming: r.state === 'streaming' && (replies === undefined || replies.replying(node, r.replyTime, nowMs)),
+      syncState: (syncStates.has(r.syncState) ? r.syncState : 'async') as ReplicaState['syncState'],
+    }));
+}
+
+/** The node whose PostgreSQL listens where primary_conninfo points; null for none. */
+function upstreamOf(
+  target: { readonly host: string; readonly port: number } | null,
+  endpoints: SnapshotNodes['endpoints'],
+): NodeId | null {
+  if (target === null) return null;
+  const host = target.host.toLowerCase();
+  const hit = Object.entries(endpoints).find(([, e]) => e.host.toLowerCase() === host && e.port === target.port);
+  return hit === undefined ? null : hit[0];
 }
 
 export function toWriteProbe(r: WriteProbeResult | null): WriteProbe {

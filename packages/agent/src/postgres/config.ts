@@ -15,6 +15,13 @@ export interface PostgresTimeouts {
   readonly stopMs: number;
   readonly rewindMs: number;
   readonly baseBackupMs: number;
+  /**
+   * A change of synchronous_standby_names until it is in force in every walsender, two CHECKPOINTs
+   * included when it leaves '' (sync-setting.ts).
+   */
+  readonly syncSettingMs: number;
+  /** A standby re-pointed at a new primary until its WAL receiver streams from it. */
+  readonly followMs: number;
 }
 
 export interface LocalPostgresConfig extends PgEndpoint {
@@ -73,6 +80,8 @@ export const defaultPostgresTimeouts: PostgresTimeouts = {
   stopMs: 30_000,
   rewindMs: 10 * 60_000,
   baseBackupMs: 60 * 60_000,
+  syncSettingMs: 30_000,
+  followMs: 10_000,
 };
 
 export function resolvePostgresConfig(config: LocalPostgresConfig): ResolvedPostgresConfig {

@@ -7,7 +7,8 @@ import { PgvipError, type ErrorCode } from '@pgvip/shared';
 import { endpointKey } from './fake-network.js';
 import { FakeSlots } from './fake-slots.js';
 import type { Lsn } from './lsn.js';
-import { synchronousStandbyNamesFor, type PgEndpoint, type ReplicaView } from './port.js';
+import type { PgEndpoint, ReplicaView } from './port.js';
+import { parseSynchronousStandbyNames, standbyPriority } from './sync-names.js';
 
 export const firstLsn: Lsn = 0x3000000n;
 
@@ -134,7 +135,7 @@ export class FakeServer {
         applicationName: n.nodeName,
         clientAddress: n.endpoint.host,
         state: 'streaming',
-        syncState: syncNames !== '' && syncNames === synchronousStandbyNamesFor(n.nodeName) ? 'sync' : 'async',
+        syncState: syncStateOf(syncNames, n.nodeName),
         flushLsn: n.receiveLsn,
         replayLsn: n.walLsn,
         // A streaming standby replies all the time: a new reply at every look.
@@ -142,4 +143,17 @@ export class FakeServer {
       }))
       .sort((x, y) => x.applicationName.localeCompare(y.applicationName));
   }
+}
+
+/**
+ * pg_stat_replication.sync_state for a streaming standby: 'quorum' for a listed one under ANY k,
+ * 'sync' for one of the first k listed under FIRST k, 'potential' for the rest listed, else 'async'
+ * (the fake has every listed standby connected).
+ */
+function syncStateOf(synchronousStandbyNames: string, name: string): string {
+  const setting = parseSynchronousStandbyNames(synchronousStandbyNames);
+  const priority = standbyPriority(setting, name);
+  if (setting === null || priority === 0) return 'async';
+  if (setting.method === 'any') return 'quorum';
+  return priority <= setting.count ? 'sync' : 'potential';
 }

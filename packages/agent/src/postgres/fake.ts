@@ -16,6 +16,7 @@ import { FakeCommitGuard } from './fake-commit-guard.js';
 import { endpointKey, type FakePgNetwork } from './fake-network.js';
 import { FakeServer } from './fake-server.js';
 import { FakeSettings } from './fake-settings.js';
+import { parseSynchronousStandbyNames } from './sync-names.js';
 import { checkSlotName } from './fake-slots.js';
 import {
   isValidStandbyName,
@@ -24,6 +25,8 @@ import {
   type FenceMode,
   type FenceResult,
   type FinalWalPosition,
+  type FollowOptions,
+  type FollowReport,
   type ManagedSettingsReport,
   type PgEndpoint,
   type PgObservation,
@@ -34,6 +37,8 @@ import {
   type ReplicationSlotView,
   type SlotFollowResult,
   type StopMode,
+  type SyncCatchUpReport,
+  type SyncSettingReport,
   type WriteProbeOptions,
   type WriteProbeResult,
 } from './port.js';
@@ -70,6 +75,8 @@ export class FakePostgres implements PostgresPort {
   /** The fence's pg_hba.conf block: application roles are refused; kept across restarts, as the file is. */
   #clientsRefused = false;
   readonly #guard: FakeCommitGuard;
+  /** The upstream stopWalReceiverAndReadFinalLsn switched off, for resumeWalReceiver(). */
+  #stoppedUpstream: PgEndpoint | null = null;
 
   constructor(options: FakePostgresOptions) {
     this.network = options.network;
@@ -185,6 +192,9 @@ export class FakePostgres implements PostgresPort {
             }
           : null,
       replicas: this.#m.replicas(),
+      upstream: this.#m.inRecovery && this.#m.upstream !== null
+        ? { host: this.#m.upstream.host, port: this.#m.upstream.port }
+        : null,
       synchronousStandbyNames: this.#m.setting('synchronous_standby_names'),
       defaultTransactionReadOnly: this.#m.setting('default_transaction_read_only') === 'on',
     };
@@ -236,14 +246,68 @@ export class FakePostgres implements PostgresPort {
     this.#m.requireSql();
     this.#m.requireStandby('stopping the WAL receiver');
     this.#m.settle();
+    if (this.#m.upstream !== null) this.#stoppedUpstream = this.#m.upstream;
     this.#m.upstream = null;
     return { receiveLsn: this.#m.receiveLsn, replayLsn: this.#m.walLsn, timelineId: this.#m.timelineId };
   }
 
-  async resumeWalReceiver(primary: PgEndpoint): Promise<void> {
+  async resumeWalReceiver(primary?: PgEndpoint): Promise<void> {
     this.#m.requireSql();
     this.#m.requireStandby('resuming the WAL receiver');
+    const to = primary ?? this.#stoppedUpstream;
+    if (to === null) throw new PgvipError('PGVIP_PG_QUERY_FAILED', 'no primary to resume the WAL receiver from: this agent did not stop it (restarted since?)');
+    this.#m.upstream = to;
+    this.#stoppedUpstream = null;
+  }
+
+  async applySynchronousStandbyNames(value: string): Promise<SyncSettingReport> {
+    try {
+      parseSynchronousStandbyNames(value);
+    } catch (err) {
+      throw new PgvipError('PGVIP_CONFIG_INVALID', (err as Error).message);
+    }
+    this.#m.requireSql();
+    const unchanged = this.#m.setting('synchronous_standby_names') === value;
+    // Reloads are instant here: every walsender has the value at once.
+    this.settings.set('synchronous_standby_names', value);
+    this.#m.settle();
+    const walsenders = this.#m.replicas().map((r) => r.applicationName);
+    return { unchanged, checkpointer: false, walsenders, durationMs: 0 };
+  }
+
+  async syncCatchUp(members: readonly string[], count: number, timeoutMs: number): Promise<SyncCatchUpReport> {
+    this.#m.requireSql();
+    this.#m.settle();
+    const targetLsn = this.#m.walLsn;
+    const replicas = this.#m.replicas();
+    const positions = members.map((m) => {
+      const r = replicas.find((x) => x.applicationName.toLowerCase() === m.toLowerCase());
+      return { applicationName: m, flushLsn: r?.flushLsn ?? null, state: r?.state ?? null };
+    });
+    const caughtUp = positions.filter((p) => p.flushLsn !== null && p.flushLsn >= targetLsn).length >= count;
+    // The fake never sleeps: a wait that cannot end ends at once with the bound as its duration.
+    return { caughtUp, targetLsn, positions, durationMs: caughtUp ? 0 : timeoutMs };
+  }
+
+  async followPrimary(primary: PgEndpoint, options: FollowOptions): Promise<FollowReport> {
+    this.#m.requireSql();
+    this.#m.requireStandby('following a new primary');
+    const upstream = this.#resolve(primary);
+    upstream.#m.requireSql();
+    if (options.slotName !== null) upstream.#m.createSlot(options.slotName);
+    const reconfigured = this.#m.upstream === null || endpointKey(this.#m.upstream) !== endpointKey(primary) ||
+      this.#m.slotName !== options.slotName;
     this.#m.upstream = primary;
+    this.#m.slotName = options.slotName;
+    this.#m.settle();
+    if (this.#m.isStreaming()) return { outcome: 'streaming', reconfigured, durationMs: 0 };
+    const u = upstream.#m;
+    const end = u.timelineEnds.get(this.#m.timelineId);
+    if (u.timelineId !== this.#m.timelineId && (end === undefined || this.#m.walLsn > end)) {
+      return { outcome: 'diverged', detail: `this standby's timeline ${this.#m.timelineId} forked from ${options.name}'s timeline ${u.timelineId} before its position`, durationMs: 0 };
+    }
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    return { outcome: 'timeout', detail: `not streaming from ${options.name} after ${timeoutMs} ms`, durationMs: timeoutMs };
   }
 
   async setSynchronousStandby(name: string | null): Promise<void> {

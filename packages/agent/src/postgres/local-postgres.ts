@@ -22,6 +22,8 @@ import {
   type FenceMode,
   type FenceResult,
   type FinalWalPosition,
+  type FollowOptions,
+  type FollowReport,
   type ManagedSettingsReport,
   type PgEndpoint,
   type PgObservation,
@@ -32,6 +34,8 @@ import {
   type ReplicationSlotView,
   type SlotFollowResult,
   type StopMode,
+  type SyncCatchUpReport,
+  type SyncSettingReport,
   type WriteProbeOptions,
   type WriteProbeResult,
 } from './port.js';
@@ -40,6 +44,9 @@ import { reseedFrom } from './reseed.js';
 import { alterSystem, reloadAndWait } from './server-config.js';
 import { failoverSlotSettings, logicalSlotCopySettings, logicalSlotsLostAtFailover, logicalSlotsSql, type LogicalSlotRow } from './failover-slots.js';
 import { createSlotIfMissing, dropSlotIfIdle, listSlots, renewSlotForRebuild, slotWalStatus } from './slots.js';
+import { readPrimaryTimeline, repointAndWait } from './follow.js';
+import { parseSynchronousStandbyNames } from './sync-names.js';
+import { applySyncSetting, catchUpTo } from './sync-setting.js';
 import { KeptSession, cancelLeadMs, sqlLiteral, withSession, type SqlSession } from './sql-session.js';
 
 /** PostgreSQL's warning when a statement timeout ends the wait for the synchronous standby: a local commit only. */
@@ -61,6 +68,13 @@ export class LocalPostgres implements PostgresPort {
   #fenceTargets: FenceTargets | null = null;
   /** The tail of the operations run through exclusive(). */
   #exclusive: Promise<void> = Promise.resolve();
+  /**
+   * synchronous_standby_names as last made in force by applySynchronousStandbyNames (its wait done);
+   * undefined: not known (another change since, or none yet in this process).
+   */
+  #syncInForce: string | undefined;
+  /** primary_conninfo as it was before stopWalReceiverAndReadFinalLsn emptied it. */
+  #stoppedConninfo: string | undefined;
 
   constructor(config: LocalPostgresConfig) {
     this.#config = resolvePostgresConfig(config);
@@ -188,19 +202,74 @@ export class LocalPostgres implements PostgresPort {
   }
 
   async stopWalReceiverAndReadFinalLsn(): Promise<FinalWalPosition> {
-    return this.#session(this.#config.timeouts.walReceiverStopMs, stopReceiverAndReadFinalLsn);
+    return this.#session(this.#config.timeouts.walReceiverStopMs, async (s) => {
+      // Kept for resumeWalReceiver(): stopping empties primary_conninfo.
+      const conninfo = await currentSetting(s, 'primary_conninfo');
+      if (conninfo !== '') this.#stoppedConninfo = conninfo;
+      return stopReceiverAndReadFinalLsn(s);
+    });
   }
 
-  async resumeWalReceiver(primary: PgEndpoint): Promise<void> {
+  async resumeWalReceiver(primary?: PgEndpoint): Promise<void> {
     await this.#session(this.#config.timeouts.queryMs, async (s) => {
       await requireStandby(s, 'resuming the WAL receiver');
-      const conninfo = conninfoFor(primary, {
-        applicationName: this.#config.nodeName,
-        includePassword: true,
-        streaming: true,
-      });
-      await alterSystem(s, { primary_conninfo: conninfo });
+      const conninfo = primary === undefined
+        ? this.#stoppedConninfo
+        : conninfoFor(primary, { applicationName: this.#config.nodeName, includePassword: true, streaming: true });
+      if (conninfo === undefined || conninfo === '') {
+        throw new PgvipError('PGVIP_PG_QUERY_FAILED', 'no primary to resume the WAL receiver from: this agent did not stop it (restarted since?)');
+      }
+      if ((await currentSetting(s, 'primary_conninfo')) !== conninfo) await alterSystem(s, { primary_conninfo: conninfo });
+      this.#stoppedConninfo = undefined;
     });
+  }
+
+  async applySynchronousStandbyNames(value: string): Promise<SyncSettingReport> {
+    try {
+      parseSynchronousStandbyNames(value);
+    } catch (err) {
+      throw new PgvipError('PGVIP_CONFIG_INVALID', (err as Error).message);
+    }
+    return this.#session(this.#config.timeouts.syncSettingMs, async (s) => {
+      const inForce = this.#syncInForce;
+      this.#syncInForce = undefined; // until this call's wait is over
+      const report = await applySyncSetting(s, value, inForce);
+      this.#syncInForce = value;
+      return report;
+    });
+  }
+
+  async syncCatchUp(members: readonly string[], count: number, timeoutMs: number): Promise<SyncCatchUpReport> {
+    return this.#session(this.#config.timeouts.syncSettingMs + timeoutMs, async (s) => {
+      // L only once the setting is in force: a walsender still on the old list could release a
+      // commit past L that the new members do not have.
+      const value = await currentSetting(s, 'synchronous_standby_names');
+      if (this.#syncInForce !== value) {
+        this.#syncInForce = undefined;
+        await applySyncSetting(s, value, undefined);
+        this.#syncInForce = value;
+      }
+      return catchUpTo(s, members, count, timeoutMs);
+    });
+  }
+
+  async followPrimary(primary: PgEndpoint, options: FollowOptions): Promise<FollowReport> {
+    const timeoutMs = options.timeoutMs ?? this.#config.timeouts.followMs;
+    const bounds = { timeoutMs: this.#config.timeouts.queryMs, connectTimeoutMs: this.#config.timeouts.connectMs };
+    await this.#session(this.#config.timeouts.queryMs, (s) => requireStandby(s, 'following a new primary'));
+    // The slot first, as followSlot does: a receiver told to use a missing slot never streams.
+    const timeline = await withSession(primary, bounds, async (s) => {
+      if (options.slotName !== null) await createSlotIfMissing(s, options.slotName);
+      return readPrimaryTimeline(s);
+    });
+    return this.#session(timeoutMs + this.#config.timeouts.queryMs, (s) =>
+      repointAndWait(
+        s,
+        { endpoint: primary, name: options.name, timeline },
+        { applicationName: this.#config.nodeName, slotName: options.slotName },
+        timeoutMs,
+      ),
+    );
   }
 
   async setSynchronousStandby(name: string | null): Promise<void> {
@@ -211,13 +280,17 @@ export class LocalPostgres implements PostgresPort {
     await this.#session(this.#config.timeouts.queryMs, async (s) => {
       // Commits waiting for a standby are released by the checkpointer once it has reloaded, a moment
       // after this returns; new commits already use the new value.
-      if ((await currentSetting(s, 'synchronous_standby_names')) !== wanted) await alterSystem(s, { synchronous_standby_names: wanted });
+      if ((await currentSetting(s, 'synchronous_standby_names')) !== wanted) {
+        this.#syncInForce = undefined;
+        await alterSystem(s, { synchronous_standby_names: wanted });
+      }
     });
   }
 
   async promote(waitSeconds: number): Promise<PromoteResult> {
     return this.#session(waitSeconds * 1000 + this.#config.timeouts.queryMs, async (s) => {
       if (await isInRecovery(s)) {
+        this.#syncInForce = undefined;
         if ((await currentSetting(s, 'synchronous_standby_names')) !== '') await alterSystem(s, { synchronous_standby_names: '' });
         // The new primary must admit its clients: a fence block left from this node's past (one a
         // rejoin could not find, or copied by hand) would refuse them all.

@@ -1,5 +1,6 @@
 // The one query behind observe(): everything the decision loop needs about this server, in one
 // round trip, so the snapshot is consistent and cheap.
+import { conninfoTarget } from './conninfo-target.js';
 import { parseLsnOrNull } from './lsn.js';
 import type { PgReachableObservation, ReplicaView, WalReceiverView } from './port.js';
 
@@ -46,7 +47,8 @@ SELECT
       'reply_time', reply_time::text)
       ORDER BY application_name), '[]'::json)
      FROM pg_stat_replication) AS replicas,
-  (SELECT coalesce(bool_or(pending_restart), false) FROM pg_settings) AS pending_restart
+  (SELECT coalesce(bool_or(pending_restart), false) FROM pg_settings) AS pending_restart,
+  CASE WHEN pg_is_in_recovery() THEN current_setting('primary_conninfo') END AS primary_conninfo
 `;
 
 export interface ObserveRow {
@@ -75,6 +77,8 @@ export interface ObserveRow {
     reply_time: string | null;
   }>;
   pending_restart: boolean;
+  /** Read only for its host and port (conninfoTarget): it may carry a password. */
+  primary_conninfo: string | null;
 }
 
 function numberOrNull(value: number | string | null | undefined): number | null {
@@ -109,6 +113,7 @@ export function observationFromRow(row: ObserveRow): PgReachableObservation {
     replayLsn: inRecovery ? parseLsnOrNull(row.replay_lsn) : null,
     walReceiver,
     replicas,
+    upstream: inRecovery ? conninfoTarget(row.primary_conninfo ?? '') : null,
     synchronousStandbyNames: row.synchronous_standby_names,
     defaultTransactionReadOnly: row.default_transaction_read_only === 'on',
     pendingRestart: row.pending_restart,

@@ -72,6 +72,11 @@ export interface PgReachableObservation {
   readonly walReceiver: WalReceiverView | null;
   /** Standbys connected to this server; empty on a standby without cascading replicas. */
   readonly replicas: readonly ReplicaView[];
+  /**
+   * Standby: host and port of the server its primary_conninfo names (nothing else of it: it may carry
+   * a password); null when it names none (an empty one: the receiver stopped). Absent: not read.
+   */
+  readonly upstream?: { readonly host: string; readonly port: number } | null;
   /** The raw setting; compare with synchronousStandbyNamesFor(name) to know whether it names a standby. */
   readonly synchronousStandbyNames: string;
   /** true while the server is fenced read-only (or configured so by someone else). */
@@ -237,6 +242,46 @@ export interface CommitGuardStatus {
   readonly remainingMs: number | null;
 }
 
+/** applySynchronousStandbyNames's account of what it waited for. */
+export interface SyncSettingReport {
+  /** Already in force by an earlier call: nothing done. */
+  readonly unchanged: boolean;
+  /** The checkpointer was waited for (the value was '' before, or not known to be in force). */
+  readonly checkpointer: boolean;
+  /** The walsenders that showed the new value: `name(pid)`. */
+  readonly walsenders: readonly string[];
+  readonly durationMs: number;
+}
+
+export interface SyncCatchUpReport {
+  readonly caughtUp: boolean;
+  /** L, read once the setting was in force. */
+  readonly targetLsn: Lsn;
+  /** Each member's flush position (null: not connected, or nothing confirmed) and walsender state. */
+  readonly positions: readonly MemberFlush[];
+  readonly durationMs: number;
+}
+
+/** A member's flush position as the primary's walsenders report it. */
+export interface MemberFlush {
+  readonly applicationName: string;
+  readonly flushLsn: Lsn | null;
+  readonly state: string | null;
+}
+
+export interface FollowOptions {
+  /** The primary's node id, for details. */
+  readonly name: string;
+  /** This node's slot on the primary (created there when missing); null: stream without a slot. */
+  readonly slotName: string | null;
+  /** Default: the port's follow timeout. */
+  readonly timeoutMs?: number;
+}
+
+export type FollowReport =
+  | { readonly outcome: 'streaming'; readonly reconfigured: boolean; readonly durationMs: number }
+  | { readonly outcome: 'diverged' | 'timeout'; readonly detail: string; readonly durationMs: number };
+
 export interface PostgresPort {
   /** Releases connections kept between calls (daemon shutdown); later calls still work. */
   close(): void;
@@ -267,10 +312,36 @@ export interface PostgresPort {
   stopWalReceiverAndReadFinalLsn(): Promise<FinalWalPosition>;
 
   /**
-   * Undoes stopWalReceiverAndReadFinalLsn (an aborted promotion): streams from `primary` again.
-   * Idempotent. Throws PGVIP_PG_NOT_STANDBY on a primary.
+   * Undoes stopWalReceiverAndReadFinalLsn (an aborted promotion, a withdrawn standby resuming):
+   * streams from `primary` again; without it, from the primary_conninfo this port cleared when it
+   * stopped the receiver (kept in memory: PGVIP_PG_QUERY_FAILED when there is none). Idempotent.
+   * Throws PGVIP_PG_NOT_STANDBY on a primary.
    */
-  resumeWalReceiver(primary: PgEndpoint): Promise<void>;
+  resumeWalReceiver(primary?: PgEndpoint): Promise<void>;
+
+  /**
+   * Sets synchronous_standby_names to `value` (any form PostgreSQL accepts; pgvip sets '' or
+   * ANY k (…)) and returns once it is in force: every walsender releases commits by it and shows its
+   * sync_priority, and a commit waits whenever the value is not '' (sync-setting.ts says how this is
+   * known). Idempotent. Throws PGVIP_PG_TIMEOUT when a walsender does not show it in time.
+   */
+  applySynchronousStandbyNames(value: string): Promise<SyncSettingReport>;
+
+  /**
+   * R2's catch-up on a primary: makes sure the setting is in force (as applySynchronousStandbyNames
+   * would), reads L = pg_current_wal_lsn(), then waits up to `timeoutMs` until `count` of `members`
+   * (application names) report flush_lsn ≥ L. Resolves with caughtUp false when the time runs out.
+   */
+  syncCatchUp(members: readonly string[], count: number, timeoutMs: number): Promise<SyncCatchUpReport>;
+
+  /**
+   * On a standby: streams from `primary` (primary_conninfo, application_name = this node, and
+   * primary_slot_name = `slotName`, created on the primary first; null: none) by ALTER SYSTEM and a
+   * reload, no restart. Resolves 'streaming' once the WAL receiver streams from it, 'diverged' when
+   * PostgreSQL refuses the primary's timeline (this node must be rewound), 'timeout' otherwise.
+   * Throws PGVIP_PG_NOT_STANDBY on a primary, PGVIP_PG_* when the primary cannot be read.
+   */
+  followPrimary(primary: PgEndpoint, options: FollowOptions): Promise<FollowReport>;
 
   /**
    * Names the one synchronous standby (by application_name), or null for asynchronous replication;

@@ -1,0 +1,136 @@
+// Changing synchronous_standby_names so that the new value is in force in every process that acts on
+// it, and the catch-up that reads L only then (docs/design.md, "More than one standby", "When a sync
+// setting is in force").
+//
+// Who acts on the setting (PostgreSQL 15, syncrep.c):
+// - each walsender releases waiting commits (SyncRepReleaseWaiters, on every standby reply) by ITS
+//   OWN copy of the parsed setting (method and k), counting the walsenders whose shared
+//   sync_standby_priority is > 0, a value each walsender writes for itself when it reloads;
+// - the checkpointer keeps the shared flag sync_standbys_defined (set on its reload): while it is
+//   false, a commit does not wait at all;
+// - a backend's own copy is not used for the wait.
+// A reload reaches each process at its own pace, so "ALTER SYSTEM; SELECT pg_reload_conf()" is not
+// enough. What this module waits for:
+// 1. Two reload rounds of our own session: the postmaster handles one SIGHUP at a time and signals
+//    every child inside that handling, so once our session has seen the second reload, every
+//    walsender and the checkpointer have been signalled (their reload flag and latch are set).
+// 2. Each walsender seen waiting at its loop's latch (wait_event WalSenderMain, WalSenderWaitForWAL
+//    or WalSenderWriteData) after step 1: in each of those loops the reload check comes after the
+//    wait and before the next reading of replies, so every release it makes from then on uses the
+//    new value. And its sync_priority as the new value gives it (a stale priority would make the
+//    other walsenders count it, or not, by the old list). Walsenders of base backups never release
+//    or count, and are skipped.
+// 3. Only when the value was '' before (or unknown, after a restart of the agent): two CHECKPOINTs.
+//    The checkpointer reloads at the top of its loop, before it takes up a checkpoint request; the
+//    second checkpoint starts in a loop round that began after the first ended, so after the
+//    signal: sync_standbys_defined is then true. Its idle wait cannot stand in for this (case 2's
+//    argument does not hold for a flag that a sleeping checkpointer has simply not set yet), and a
+//    checkpointer inside a long checkpoint's sync phase reloads only at its end.
+import { PgvipError } from '@pgvip/shared';
+import { formatLsn, parseLsn, parseLsnOrNull } from './lsn.js';
+import { reloadAndWait, alterSystem } from './server-config.js';
+import { currentSetting } from './server-queries.js';
+import type { SyncCatchUpReport, SyncSettingReport } from './port.js';
+import { pollInSession, type SqlSession } from './sql-session.js';
+import { parseSynchronousStandbyNames, standbyPriority } from './sync-names.js';
+
+/** The waits of a walsender's loops; each is followed by a reload check before replies are read again. */
+export const walsenderLoopWaits = ['WalSenderMain', 'WalSenderWaitForWAL', 'WalSenderWriteData'] as const;
+
+interface WalsenderRow {
+  pid: number;
+  application_name: string;
+  state: string;
+  sync_priority: number;
+  wait_event: string | null;
+}
+
+/**
+ * Sets synchronous_standby_names to `wanted` and returns once it is in force for every walsender and,
+ * where the value was '' before, for the checkpointer. `inForce`: the value this process last saw in
+ * force (undefined: not known, e.g. after the agent's restart); it decides whether the checkpointer
+ * must be waited for.
+ */
+export async function applySyncSetting(
+  s: SqlSession,
+  wanted: string,
+  inForce: string | undefined,
+): Promise<SyncSettingReport> {
+  const startedAt = performance.now();
+  const setting = parseSynchronousStandbyNames(wanted); // throws for a value PostgreSQL would refuse
+  const before = await currentSetting(s, 'synchronous_standby_names');
+  // In force already, by this process's own wait: every walsender started since forked with it.
+  if (before === wanted && inForce === wanted) {
+    return { unchanged: true, checkpointer: false, walsenders: [], durationMs: 0 };
+  }
+  if (before !== wanted) await alterSystem(s, { synchronous_standby_names: wanted });
+  else await reloadAndWait(s);
+  // Step 1's second round: the postmaster has finished signalling every child for the first.
+  await reloadAndWait(s);
+  const checkpointer = setting !== null && (inForce === undefined || inForce === '');
+  if (checkpointer) {
+    await s.query('CHECKPOINT');
+    await s.query('CHECKPOINT');
+  }
+  const seenWaiting = new Set<number>();
+  const walsenders = await pollInSession(s, `every walsender to apply synchronous_standby_names = ${wanted || "''"}`, async () => {
+    const rows = await s.query<WalsenderRow>(
+      `SELECT r.pid, r.application_name, r.state, r.sync_priority, a.wait_event
+         FROM pg_stat_replication r LEFT JOIN pg_stat_activity a ON a.pid = r.pid
+        WHERE r.state <> 'backup'`,
+    );
+    let pending = false;
+    for (const r of rows) {
+      const atLoopWait = r.wait_event !== null && (walsenderLoopWaits as readonly string[]).includes(r.wait_event);
+      if (atLoopWait) seenWaiting.add(r.pid);
+      if (!seenWaiting.has(r.pid) || r.sync_priority !== standbyPriority(setting, r.application_name)) pending = true;
+    }
+    return pending ? undefined : rows.map((r) => `${r.application_name}(${r.pid})`);
+  }, 5);
+  return { unchanged: false, checkpointer, walsenders, durationMs: Math.round(performance.now() - startedAt) };
+}
+
+/**
+ * Reads L = pg_current_wal_lsn() now (the caller has the setting in force) and waits until `count`
+ * of `members` (application names) report flush_lsn ≥ L, at most `timeoutMs`; never throws for the
+ * wait running out (caughtUp false, with every member's position).
+ */
+export async function catchUpTo(
+  s: SqlSession,
+  members: readonly string[],
+  count: number,
+  timeoutMs: number,
+): Promise<SyncCatchUpReport> {
+  const startedAt = performance.now();
+  const [row] = await s.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+  if (row === undefined) throw new PgvipError('PGVIP_PG_QUERY_FAILED', 'pg_current_wal_lsn() returned no row');
+  const target = parseLsn(row.lsn);
+  const read = async (): Promise<SyncCatchUpReport['positions']> => {
+    const rows = await s.query<{ application_name: string; flush_lsn: string | null; state: string }>(
+      'SELECT application_name, flush_lsn::text AS flush_lsn, state FROM pg_stat_replication',
+    );
+    return members.map((m) => {
+      // Several walsenders may carry one name for a moment (a reconnect): the furthest counts.
+      const mine = rows.filter((r) => r.application_name.toLowerCase() === m.toLowerCase());
+      const best = mine.map((r) => ({ flush: parseLsnOrNull(r.flush_lsn), state: r.state }))
+        .sort((a, b) => (a.flush ?? -1n) > (b.flush ?? -1n) ? -1 : 1)[0];
+      return { applicationName: m, flushLsn: best?.flush ?? null, state: best?.state ?? null };
+    });
+  };
+  const done = (p: SyncCatchUpReport['positions']): boolean => p.filter((x) => x.flushLsn !== null && x.flushLsn >= target).length >= count;
+  let positions = await read();
+  while (!done(positions) && performance.now() - startedAt < timeoutMs) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    positions = await read();
+  }
+  const durationMs = Math.round(performance.now() - startedAt);
+  return { caughtUp: done(positions), targetLsn: target, positions, durationMs };
+}
+
+/** "db-c at 0/3000060 (streaming), db-d not connected" for the members below L. */
+export function describeLaggards(r: SyncCatchUpReport): string {
+  return r.positions
+    .filter((p) => p.flushLsn === null || p.flushLsn < r.targetLsn)
+    .map((p) => (p.state === null ? `${p.applicationName} not connected` : `${p.applicationName} at ${p.flushLsn === null ? 'nothing flushed' : formatLsn(p.flushLsn)} (${p.state})`))
+    .join(', ');
+}
