@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { dashboardPage, defaultDashboardPollMs, registerDashboard } from '../src/dashboard/index.js';
-import { billingCluster, buildFakeOperatorApi, mainCluster, type FakeApiOptions, type FakeOperatorApi } from './fake-operator-api.js';
+import { billingCluster, buildFakeOperatorApi, fourNodes, mainCluster, type FakeApiOptions, type FakeOperatorApi } from './fake-operator-api.js';
 import { repoRoot } from './cli-helpers.js';
 
 const chromiumPath = '/usr/bin/chromium';
@@ -144,6 +144,29 @@ describe('witness dashboard in a browser', { timeout: 120_000 }, () => {
     assert.ok(requests.length > 3);
     for (const url of requests) assert.ok(url.startsWith(`${api.url}/`), `external request: ${url}`);
     assert.ok(requests.some((u) => u === `${api.url}/api/v1/clusters`));
+    await page.close();
+  });
+
+  it('with more than two nodes shows each node\'s LSN, sync membership and priority, the record as ANY k, and an election', async () => {
+    const api = await serve({ clusters: [fourNodes()] });
+    const { page } = await open(api);
+    await page.getByRole('heading', { name: 'main', exact: true }).waitFor();
+    // (the style sheet shows the headers in capitals)
+    const head = (await page.locator('section[data-cluster="main"] th').allTextContents()).map((t) => t.trim());
+    assert.deepEqual(head, ['VIP', 'Node', 'Role', 'Term', 'Lease', 'LSN', 'Lag', 'Timeline', 'Sync', 'Priority', 'State', 'Promotion', 'Last seen']);
+    assert.deepEqual(await cells(page, 'main', 'db-c'), ['', 'db-c', 'standby', '7', '-', '0/3000100', '256 B', '3', 'member', '5', 'streaming', 'eligible', '0.2 s ago']);
+    assert.deepEqual((await cells(page, 'main', 'db-r')).slice(8, 12), ['async', '0', 'streaming', 'never (noFailover)']);
+    const facts = page.locator('section[data-cluster="main"] .facts');
+    assert.match(await facts.innerText(), /sync record ANY 1 \(db-b, db-c\)/);
+    // An election: the positions, and the standbys that withdrew.
+    const base = fourNodes();
+    api.clusters[0] = fourNodes({
+      nodes: base.nodes.map((n) => (n.node === 'db-b' ? { ...n, withdrawn: true } : n)),
+      quorum: { ...base.quorum!, positions: [{ node: 'db-b', term: 7, timeline: 3, flushLsn: '0/3000100', eligible: true }] },
+    });
+    await facts.getByText('db-b 0/3000100 (timeline 3)').waitFor();
+    assert.match(await facts.innerText(), /election under way: final positions db-b 0\/3000100 \(timeline 3\)/);
+    assert.equal((await cells(page, 'main', 'db-b'))[10], 'withdrawn (election)');
     await page.close();
   });
 

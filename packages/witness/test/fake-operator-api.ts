@@ -81,6 +81,29 @@ export function mainCluster(): ClusterView {
   };
 }
 
+/** main with four nodes on etcd: db-a primary, db-b and db-c standbys (db-c priority 5), db-r noFailover. */
+export function fourNodes(over: Partial<ClusterView> = {}): ClusterView {
+  const base = mainCluster();
+  return {
+    ...base,
+    syncEligible: null,
+    promiseRemainingMs: 0,
+    nodes: [
+      node({ node: 'db-a', role: 'primary', leaseRemainingMs: 2_400, lagBytes: null, streaming: null, lsn: '0/3000200', priority: 0, noFailover: false, syncMember: null, withdrawn: false }),
+      node({ node: 'db-b', lagBytes: 256, lsn: '0/3000100', priority: 0, noFailover: false, syncMember: true, withdrawn: false }),
+      node({ node: 'db-c', lagBytes: 256, lsn: '0/3000100', priority: 5, noFailover: false, syncMember: true, withdrawn: false }),
+      node({ node: 'db-r', lagBytes: 512, lsn: '0/3000000', priority: 0, noFailover: true, syncMember: false, withdrawn: false, promotionBlocker: 'db-r has noFailover' }),
+    ],
+    quorum: {
+      backend: 'etcd', reachable: true, why: null, lastReadMsAgo: 300,
+      leaderKey: { node: 'db-a', term: 7, leaseTtlS: 3 }, members: [], badKeys: [],
+      sync: { members: ['db-b', 'db-c'], k: 1, term: 7 },
+      positions: [],
+    },
+    ...over,
+  };
+}
+
 export function billingCluster(): ClusterView {
   return {
     cluster: 'billing',
