@@ -84,7 +84,7 @@ function status(from: string, role: string, term: number, extra: Partial<AgentSt
 describe('the final-state check', () => {
   it('accepts one primary with the newest term, a lease and the VIP, and an eligible streaming standby', () => {
     const r = clusterProblems({ statuses: { 'db-a': status('db-a', 'primary', 3), 'db-b': status('db-b', 'standby', 3) }, vipNode: 'db-a', witness: { term: 3, primary: 'db-a', syncEligible: 'db-b' } }, { sync: true });
-    assert.deepEqual(r, { problems: [], healthy: { primary: 'db-a', standby: 'db-b', term: 3 } });
+    assert.deepEqual(r, { problems: [], healthy: { primary: 'db-a', standby: 'db-b', standbys: ['db-b'], term: 3 } });
   });
 
   it('names every problem: the VIP elsewhere, a writable standby, a lagging term, a witness that disagrees', () => {
@@ -102,6 +102,26 @@ describe('the final-state check', () => {
   it('in sync mode the standby must be sync-eligible at the witness, or a failover would be refused', () => {
     const r = clusterProblems({ statuses: { 'db-a': status('db-a', 'primary', 3), 'db-b': status('db-b', 'standby', 3) }, vipNode: 'db-a', witness: { term: 3, primary: 'db-a', syncEligible: 'db-a' } }, { sync: true });
     assert.deepEqual(r.problems, ['the witness does not hold db-b sync-eligible yet (it holds db-a)']);
+  });
+
+  it('three nodes: both standbys stream from the primary and are members of its claim; a noFailover node never is', () => {
+    const claim = { members: ['db-b', 'db-c'], k: 1 };
+    const sb = (n: string, extra: Partial<AgentStatusView> = {}): AgentStatusView => ({ ...status(n, 'standby', 3, { upstream: 'db-a' }), syncMember: true, ...extra });
+    const snap = (statuses: Record<string, AgentStatusView>) => ({ statuses, vipNode: 'db-a', witness: { term: 3, primary: 'db-a', syncEligible: null } });
+    const primary = status('db-a', 'primary', 3, { syncClaim: claim });
+    const ok = clusterProblems(snap({ 'db-a': primary, 'db-b': sb('db-b'), 'db-c': sb('db-c') }), { sync: true });
+    assert.deepEqual(ok, { problems: [], healthy: { primary: 'db-a', standby: 'db-b', standbys: ['db-b', 'db-c'], term: 3 } });
+    const lagging = clusterProblems(snap({ 'db-a': status('db-a', 'primary', 3, { syncClaim: { members: ['db-b'], k: 1 } }), 'db-b': sb('db-b'), 'db-c': sb('db-c', { syncMember: false, pg: { ...sb('db-c').pg, upstream: 'db-b' } }) }), { sync: true });
+    assert.deepEqual(lagging.problems, [
+      'db-c follows db-b, not the primary db-a',
+      'db-c is not a member of db-a\'s synchronous claim yet (claim ANY 1 (db-b), syncMember false)',
+    ]);
+    // db-c noFailover: not a member, and not eligible (its blocker says so), and that is healthy.
+    const reporting = sb('db-c', { syncMember: false, promotionBlocker: 'noFailover' });
+    const withNoFailover = clusterProblems(snap({ 'db-a': status('db-a', 'primary', 3, { syncClaim: { members: ['db-b'], k: 1 } }), 'db-b': sb('db-b'), 'db-c': reporting }), { sync: true, noFailover: ['db-c'] });
+    assert.deepEqual(withNoFailover.problems, []);
+    const named = clusterProblems(snap({ 'db-a': primary, 'db-b': sb('db-b'), 'db-c': reporting }), { sync: true, noFailover: ['db-c'] });
+    assert.deepEqual(named.problems, ['db-c is noFailover but db-a\'s synchronous claim names it']);
   });
 
   it('two primaries are never healthy', () => {

@@ -128,6 +128,10 @@ export interface AgentStatusView {
   readonly primaryOfTerm: string | null;
   readonly leaseRemainingMs: number;
   readonly promotionBlocker: string | null;
+  /** Three or more nodes: this standby is a member of the primary's claim in force. */
+  readonly syncMember?: boolean;
+  /** Three or more nodes: this standby stopped its receiver for an election. */
+  readonly withdrawn?: boolean;
   readonly pg: {
     readonly running: boolean;
     readonly inRecovery: boolean;
@@ -136,6 +140,10 @@ export interface AgentStatusView {
     readonly streaming: boolean;
     readonly syncStandby: string | null;
     readonly standbyInSync: boolean;
+    /** The primary's synchronous_standby_names in force, parsed (three or more nodes). */
+    readonly syncClaim?: { readonly members: readonly string[]; readonly k: number };
+    /** A standby: the node its primary_conninfo names (three or more nodes). */
+    readonly upstream?: string | null;
   };
 }
 
@@ -153,7 +161,10 @@ export interface ClusterSnapshot {
 
 export interface HealthyCluster {
   readonly primary: string;
+  /** The standby (two nodes); with more, the first of `standbys` in config order. */
   readonly standby: string;
+  /** Every node other than the primary, in config order. */
+  readonly standbys: readonly string[];
   readonly term: number;
 }
 
@@ -164,10 +175,11 @@ export interface HealthyCluster {
  */
 export function clusterProblems(
   s: ClusterSnapshot,
-  options: { sync: boolean },
+  options: { sync: boolean; noFailover?: readonly string[] },
 ): { problems: string[]; healthy: HealthyCluster | null } {
-  const problems: string[] = [];
   const nodes = Object.keys(s.statuses);
+  if (nodes.length > 2) return nodesProblems(s, { sync: options.sync, noFailover: options.noFailover ?? [] });
+  const problems: string[] = [];
   for (const n of nodes) if (s.statuses[n] === null) problems.push(`${n}'s agent does not answer /status`);
   const known = nodes.flatMap((n) => (s.statuses[n] ? [s.statuses[n]] : []));
   if (known.length < nodes.length) return { problems, healthy: null };
@@ -191,7 +203,55 @@ export function clusterProblems(
   // In sync mode the witness votes only for the standby it recorded as holding every acknowledged
   // write; until it has re-marked the standby, a failover is (rightly) refused.
   else if (options.sync && s.witness.syncEligible !== sb.from) problems.push(`the witness does not hold ${sb.from} sync-eligible yet (it holds ${s.witness.syncEligible ?? 'nobody'})`);
-  return { problems, healthy: problems.length === 0 ? { primary: p.from, standby: sb.from, term } : null };
+  const healthy = { primary: p.from, standby: sb.from, standbys: [sb.from], term };
+  return { problems, healthy: problems.length === 0 ? healthy : null };
+}
+
+/**
+ * Three or more nodes (etcd): one primary as with two; every other node a streaming standby on the
+ * term that follows the primary (its primary_conninfo names it); the eligible ones (not noFailover)
+ * eligible for promotion and, in sync mode, members of the primary's claim in force (ANY k, k ≥ 1);
+ * a noFailover node never a member. The witness, an observer on etcd, agrees on the term and primary.
+ */
+function nodesProblems(
+  s: ClusterSnapshot,
+  options: { sync: boolean; noFailover: readonly string[] },
+): { problems: string[]; healthy: HealthyCluster | null } {
+  const problems: string[] = [];
+  const nodes = Object.keys(s.statuses);
+  for (const n of nodes) if (s.statuses[n] === null) problems.push(`${n}'s agent does not answer /status`);
+  const known = nodes.flatMap((n) => (s.statuses[n] ? [s.statuses[n]] : []));
+  if (known.length < nodes.length) return { problems, healthy: null };
+  const term = Math.max(...known.map((x) => x.term));
+  const primaries = known.filter((x) => x.role === 'primary');
+  if (primaries.length !== 1) return { problems: [`${primaries.length} nodes report role primary (${known.map((x) => `${x.from}: ${x.role}`).join(', ')})`], healthy: null };
+  const p = primaries[0]!;
+  if (p.term !== term) problems.push(`primary ${p.from} is on term ${p.term}, the newest is ${term}`);
+  if (!p.pg.writable) problems.push(`primary ${p.from}'s PostgreSQL is not writable`);
+  if (p.leaseRemainingMs <= 0) problems.push(`primary ${p.from} holds no lease`);
+  const standbys = known.filter((x) => x !== p);
+  const claim = p.pg.syncClaim;
+  for (const sb of standbys) {
+    const eligible = !options.noFailover.includes(sb.from);
+    if (sb.pg.writable) problems.push(`${sb.from} is not the primary but its PostgreSQL accepts writes`);
+    if (sb.term !== term) problems.push(`standby ${sb.from} is on term ${sb.term}, not ${term}`);
+    if (sb.role !== 'standby') problems.push(`${sb.from} is ${sb.role}, not standby`);
+    if (!sb.pg.inRecovery || !sb.pg.streaming) problems.push(`${sb.from} is not streaming (${sb.pg.inRecovery ? 'in recovery' : 'not in recovery'}, streaming ${sb.pg.streaming})`);
+    if (sb.pg.upstream !== undefined && sb.pg.upstream !== p.from) problems.push(`${sb.from} follows ${sb.pg.upstream ?? 'nobody'}, not the primary ${p.from}`);
+    if (sb.withdrawn === true) problems.push(`${sb.from} is withdrawn (its receiver stopped for an election)`);
+    if (eligible && sb.promotionBlocker !== null) problems.push(`${sb.from} is not eligible: ${sb.promotionBlocker}`);
+    const member = sb.syncMember === true && claim !== undefined && claim.k >= 1 && claim.members.includes(sb.from);
+    if (options.sync && eligible && !member) {
+      problems.push(`${sb.from} is not a member of ${p.from}'s synchronous claim yet (claim ${claim === undefined ? 'not reported' : `ANY ${claim.k} (${claim.members.join(', ')})`}, syncMember ${String(sb.syncMember)})`);
+    }
+    if (!eligible && claim?.members.includes(sb.from) === true) problems.push(`${sb.from} is noFailover but ${p.from}'s synchronous claim names it`);
+  }
+  if (s.vipNode !== p.from) problems.push(`the VIP routes to ${s.vipNode ?? 'nowhere'}, not to the primary ${p.from}`);
+  if (s.witness === null) problems.push('the witness does not answer');
+  else if (s.witness.term !== term || s.witness.primary !== p.from) problems.push(`the witness sees term ${s.witness.term} primary ${s.witness.primary ?? 'none'}, not term ${term} primary ${p.from}`);
+  const names = standbys.map((x) => x.from);
+  const healthy = { primary: p.from, standby: names[0]!, standbys: names, term };
+  return { problems, healthy: problems.length === 0 ? healthy : null };
 }
 
 // --- summaries --------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import { stringify } from 'yaml';
 import { issueCertificates, type IssuedSet } from '../../packages/witness/src/cli/tls-certs.js';
 import { osUser } from './exec.js';
 import { pgBinDir, type PgServer } from './postgres.js';
-import { clusterName, dbNodes, type DbNode, type Topology } from './topology.js';
+import { clusterName, type DbNode, type Topology } from './topology.js';
 
 /**
  * The OS users of the daemons: the agent runs as PostgreSQL's user (with CAP_NET_ADMIN), the witness as an
@@ -51,11 +51,24 @@ export interface LabQuorum {
   readonly prefix: string;
 }
 
+export interface LabNodeTraits {
+  readonly priority?: number;
+  readonly noFailover?: boolean;
+}
+
+/** What a lab sets in the cluster block beyond its defaults: node traits and replication settings. */
+export interface LabClusterExtra {
+  /** `priority` and `noFailover` of a node's entry in cluster.nodes (docs/configuration.md). */
+  readonly nodeTraits?: Readonly<Partial<Record<DbNode, LabNodeTraits>>>;
+  /** More keys of the replication block (synchronousCount, degrade), beside mode. */
+  readonly replication?: Readonly<Record<string, unknown>>;
+}
+
 /** The lab's CA and certificates: one per host, naming its address, and one for the lab's own client. */
 export function labCertificates(t: Topology): Promise<IssuedSet> {
   return issueCertificates(
     [
-      ...dbNodes.map((n) => ({ name: n, addresses: [t.hosts[n].address] })),
+      ...t.dbNodes.map((n) => ({ name: n, addresses: [t.hosts[n].address] })),
       { name: 'witness', addresses: [t.hosts.witness.address, '127.0.0.1'] },
       { name: 'lab', addresses: [] },
     ],
@@ -95,6 +108,7 @@ export function writeLabConfigs(
   tls: { readonly certs: IssuedSet; readonly peer: boolean },
   agentExtra: (node: DbNode) => Readonly<Record<string, unknown>> = () => ({}),
   quorum?: LabQuorum,
+  extra: LabClusterExtra = {},
 ): LabConfigs {
   const key = `${randomBytes(32).toString('hex')}\n`;
   const operatorToken = randomBytes(24).toString('hex');
@@ -106,8 +120,9 @@ export function writeLabConfigs(
 
   const cluster = (keyFile: string, withNotifications: boolean) => ({
     name: clusterName,
-    nodes: dbNodes.map((n) => ({
+    nodes: t.dbNodes.map((n) => ({
       id: n,
+      ...(extra.nodeTraits?.[n] ?? {}),
       agent: { host: t.hosts[n].address, port: t.ports.agent },
       postgres: { host: t.hosts[n].address, port: t.ports.postgres, user: 'postgres', database: 'postgres', dataDir: pg[n].dataDir, binDir: pgBinDir, osUser: 'postgres' },
     })),
@@ -116,7 +131,7 @@ export function writeLabConfigs(
       t.vipMode === 'secondary-ip'
         ? { mode: 'secondary-ip', address: t.vip.address, interface: 'eth0', discovery: 'imds' }
         : { mode: 'route-table', address: t.vip.address, interface: 'eth0', routeTableIds: [t.routeTableId], discovery: 'imds' },
-    replication: { mode: replication },
+    replication: { mode: replication, ...(extra.replication ?? {}) },
     ...(Object.keys(timings).length > 0 ? { timings } : {}),
     auth: { keyFile },
     // The etcd backend (docs/etcd.md): the same block in all three files; the witness then only observes.
@@ -126,7 +141,7 @@ export function writeLabConfigs(
   });
 
   const agents = {} as Record<DbNode, string>;
-  for (const n of dbNodes) {
+  for (const n of t.dbNodes) {
     const dir = hostDir(n);
     const keyFile = path.join(dir, 'cluster.key');
     writeSecret(keyFile, key, agentUser);

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { policyTemplatePath, renderAgentPolicy } from '../../deploy/cdk/lib/iam-policies.js';
 import type { Ec2EmulatorConfig, FaultRule, LoggedRequest, Ec2Snapshot } from '../ec2-emulator/index.js';
 import { Helper } from './ipc.js';
-import { clusterName, dbNodes, nodeOfEni, type DbNode, type Topology } from './topology.js';
+import { clusterName, nodeOfEni, type DbNode, type Topology } from './topology.js';
 
 export interface FabricConfig {
   readonly emulator: Ec2EmulatorConfig;
@@ -44,7 +44,10 @@ export const agentRoleName = 'pgvip-agent';
 export function emulatorConfigFor(t: Topology): { config: Ec2EmulatorConfig; iamEnforced: boolean } {
   const vpcId = 'vpc-0ab000001';
   const subnets = [{ id: 'subnet-0db00001', vpcId, cidrBlock: t.hosts['db-a'].subnetCidr, availabilityZone: `${t.region}a` }];
-  if (t.ec2['db-b'].subnetId !== t.ec2['db-a'].subnetId) subnets.push({ id: t.ec2['db-b'].subnetId, vpcId, cidrBlock: t.hosts['db-b'].subnetCidr, availabilityZone: `${t.region}b` });
+  // One subnet per AZ in route-table mode: db-b in the second, db-c (three nodes) in the third.
+  for (const [n, az] of [['db-b', 'b'], ['db-c', 'c']] as const) {
+    if (t.dbNodes.includes(n) && !subnets.some((s) => s.id === t.ec2[n].subnetId)) subnets.push({ id: t.ec2[n].subnetId, vpcId, cidrBlock: t.hosts[n].subnetCidr, availabilityZone: `${t.region}${az}` });
+  }
   const routeTableMode = t.vipMode === 'route-table';
   const policyFile = policyTemplatePath(t.vipMode);
   const iamEnforced = existsSync(policyFile);
@@ -65,7 +68,7 @@ export function emulatorConfigFor(t: Topology): { config: Ec2EmulatorConfig; iam
       port: t.ports.ec2,
       vpcs: [{ id: vpcId, cidrBlock: t.vpcCidr }],
       subnets,
-      networkInterfaces: dbNodes.map((n) => ({
+      networkInterfaces: t.dbNodes.map((n) => ({
         id: t.ec2[n].eniId,
         subnetId: t.ec2[n].subnetId,
         instanceId: t.ec2[n].instanceId,
@@ -82,7 +85,7 @@ export function emulatorConfigFor(t: Topology): { config: Ec2EmulatorConfig; iam
       ...(policy === undefined ? {} : {
         iam: {
           roles: {
-            [agentRoleName]: { instances: dbNodes.map((n) => t.ec2[n].instanceId), policy: policy as never },
+            [agentRoleName]: { instances: t.dbNodes.map((n) => t.ec2[n].instanceId), policy: policy as never },
           },
         },
       }),
@@ -118,12 +121,12 @@ export class LabEmulator {
     const { config, iamEnforced } = emulatorConfigFor(t);
     const fabric: FabricConfig = {
       emulator: config,
-      imds: dbNodes.map((n) => ({ instanceId: t.ec2[n].instanceId, port: t.ports.imds[n] })),
+      imds: t.dbNodes.map((n) => ({ instanceId: t.ec2[n].instanceId, port: t.ports.imds[n] })),
       serviceAddress: t.router.serviceAddress,
       vipMode: t.vipMode,
       vip: t.vip.address,
       routeTableId: t.routeTableId,
-      devices: Object.fromEntries(dbNodes.map((n) => [t.ec2[n].eniId, t.hosts[n].routerDevice])),
+      devices: Object.fromEntries(t.dbNodes.map((n) => [t.ec2[n].eniId, t.hosts[n].routerDevice])),
       postgresPort: t.ports.postgres,
     };
     const file = path.join(dir, 'vpc-fabric.json');

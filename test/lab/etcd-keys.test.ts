@@ -32,13 +32,23 @@ describe('pgvip\'s keys in the lab\'s etcd', () => {
     assert.deepEqual(keys, {
       leader: { node: 'db-a', term: 3, lease: '2324035870762485765' },
       term: { term: 3, primary: 'db-a' },
-      sync: { standby: 'db-b', term: 3 },
+      sync: { standby: 'db-b', term: 3, members: ['db-b'], k: 1 },
       maintenance: false,
       switchover: false,
       members: ['db-a', 'db-b'],
+      positions: {},
     });
     // No keys at all (a fresh etcd): nothing is invented.
-    assert.deepEqual(parseRangeReply('{"header":{"revision":"1"}}', base), { leader: null, term: null, sync: null, maintenance: false, switchover: false, members: [] });
+    assert.deepEqual(parseRangeReply('{"header":{"revision":"1"}}', base), { leader: null, term: null, sync: null, maintenance: false, switchover: false, members: [], positions: {} });
+    // Three nodes: the term record's grantors, the claim form of the sync record, the published positions.
+    const three = parseRangeReply(rangeReply([
+      { key: '/pgvip/lab/term', value: '{"term":4,"primary":"db-b","grantors":["db-a","db-c"]}' },
+      { key: '/pgvip/lab/sync', value: '{"members":["db-a","db-c"],"k":1,"term":4}' },
+      { key: '/pgvip/lab/position/db-c', value: '{"term":3,"timeline":1,"flushLsn":"0/3000148"}' },
+    ]), base);
+    assert.deepEqual(three.term, { term: 4, primary: 'db-b', grantors: ['db-a', 'db-c'] });
+    assert.deepEqual(three.sync, { standby: null, term: 4, members: ['db-a', 'db-c'], k: 1 });
+    assert.deepEqual(three.positions, { 'db-c': { term: 3, timeline: 1, flushLsn: '0/3000148' } });
     // A degraded sync record names nobody.
     assert.equal(parseRangeReply(rangeReply([{ key: '/pgvip/lab/sync', value: '{"standby":null,"term":3}' }]), base).sync?.standby, null);
   });
@@ -70,6 +80,15 @@ describe('pgvip\'s keys in the lab\'s etcd', () => {
     assert.match(etcdKeyProblems({ ...good, leader: { node: 'db-b', term: 4, lease: '2' } }, expected).join(), /names db-b in term 4/);
     assert.match(etcdKeyProblems({ ...good, term: { term: 2, primary: 'db-a' } }, expected).join(), /term record is term 2/);
     assert.match(etcdKeyProblems({ ...good, sync: { standby: null, term: 3 } }, expected).join(), /sync record names nobody/);
+    // The claim form (n-core may move two nodes to it) reads the same for one member and k = 1.
+    assert.deepEqual(etcdKeyProblems({ ...good, sync: { standby: 'db-b', term: 3, members: ['db-b'], k: 1 } }, expected), []);
+    // Three nodes: ANY k ≥ 1 of exactly the eligible standbys.
+    const three = { ...expected, standbys: ['db-b', 'db-c'] };
+    const claim = (members: string[], k: number) => ({ ...good, sync: { standby: null, term: 3, members, k } });
+    assert.deepEqual(etcdKeyProblems(claim(['db-c', 'db-b'], 1), three), []);
+    assert.match(etcdKeyProblems(claim(['db-b'], 1), three).join(), /claims ANY 1 \(db-b\), not ANY k ≥ 1 of the eligible standbys \(db-b, db-c\)/);
+    assert.match(etcdKeyProblems(claim(['db-b', 'db-c'], 0), three).join(), /claims ANY 0/);
+    assert.deepEqual(etcdKeyProblems(claim(['db-b'], 1), { ...three, noFailover: ['db-c'] }), []);
     // In async mode the sync record is not asked for.
     assert.deepEqual(etcdKeyProblems({ ...good, sync: null }, { ...expected, sync: false }), []);
   });

@@ -22,11 +22,32 @@ export interface LeaderKey {
   readonly lease: string;
 }
 
+/** A standby's final position, published when it withdrew for an election (three or more nodes). */
+export interface PositionKey {
+  readonly term: number;
+  readonly timeline: number;
+  readonly flushLsn: string;
+}
+
+export interface SyncRecord {
+  readonly standby: string | null;
+  readonly term: number;
+  readonly members?: readonly string[];
+  readonly k?: number;
+}
+
 export interface PgvipEtcdKeys {
   readonly leader: LeaderKey | null;
-  readonly term: { readonly term: number; readonly primary: string } | null;
-  /** In sync mode, the standby etcd names as the one that may be promoted (null: degraded, or no record). */
-  readonly sync: { readonly standby: string | null; readonly term: number } | null;
+  /** The term record; `grantors` (three or more nodes) when the record names them. */
+  readonly term: { readonly term: number; readonly primary: string; readonly grantors?: readonly string[] } | null;
+  /**
+   * In sync mode, the standby etcd names as the one that may be promoted (null: degraded, or no record).
+   * The claim form `{members, k, term}` is read as `members` and `k`; its `standby` is the one member
+   * of an `ANY 1` claim of one (a two-node cluster), the old form `{standby, term}` as ANY 1 (standby).
+   */
+  readonly sync: SyncRecord | null;
+  /** Published positions under position/ (three or more nodes), by node. */
+  readonly positions?: Readonly<Record<string, PositionKey>>;
   readonly maintenance: boolean;
   readonly switchover: boolean;
   /** Nodes with a status under members/ (each on its own lease). */
@@ -81,12 +102,33 @@ export function parseRangeReply(body: string, base: string): PgvipEtcdKeys {
     leader: leader?.value == null
       ? null
       : { node: String(leader.value.node), term: Number(leader.value.term), lease: leader.lease },
-    term: term == null ? null : { term: Number(term.term), primary: String(term.primary) },
-    sync: sync == null ? null : { standby: typeof sync.standby === 'string' ? sync.standby : null, term: Number(sync.term) },
+    term: term == null
+      ? null
+      : {
+        term: Number(term.term),
+        primary: String(term.primary),
+        ...(Array.isArray(term.grantors) ? { grantors: term.grantors.map(String) } : {}),
+      },
+    sync: sync == null ? null : syncOf(sync),
+    positions: Object.fromEntries([...byKey.entries()].filter(([k, v]) => k.startsWith('position/') && v.value !== null).map(([k, v]) => [
+      k.slice('position/'.length),
+      { term: Number(v.value!.term), timeline: Number(v.value!.timeline), flushLsn: String(v.value!.flushLsn) },
+    ])),
     maintenance: byKey.has('maintenance'),
     switchover: byKey.has('switchover'),
     members: [...byKey.keys()].filter((k) => k.startsWith('members/')).map((k) => k.slice('members/'.length)).sort(),
   };
+}
+
+/** The sync record in either form: the claim `{members, k, term}` or the old `{standby, term}`. */
+function syncOf(v: Record<string, unknown>): SyncRecord {
+  if (Array.isArray(v.members)) {
+    const members = v.members.map(String);
+    const k = Number(v.k);
+    return { standby: members.length === 1 && k >= 1 ? members[0]! : null, term: Number(v.term), members, k };
+  }
+  const standby = typeof v.standby === 'string' ? v.standby : null;
+  return { standby, term: Number(v.term), members: standby === null ? [] : [standby], k: standby === null ? 0 : 1 };
 }
 
 /** An HTTP client from inside the VPC (the lab's emulator.http). */
@@ -124,7 +166,14 @@ export async function readPgvipKeys(
  */
 export function etcdKeyProblems(
   keys: PgvipEtcdKeys | null,
-  expected: { primary: string; standby: string; term: number; sync: boolean },
+  expected: {
+    primary: string;
+    standby: string;
+    term: number;
+    sync: boolean;
+    standbys?: readonly string[];
+    noFailover?: readonly string[];
+  },
 ): string[] {
   if (keys === null) return ['etcd does not answer a read of pgvip\'s keys (no member with quorum)'];
   const problems: string[] = [];
@@ -133,7 +182,15 @@ export function etcdKeyProblems(
   else if (keys.leader.node !== primary || keys.leader.term !== term) problems.push(`etcd's leader key names ${keys.leader.node} in term ${keys.leader.term}, not ${primary} in term ${term}`);
   if (keys.term === null) problems.push('etcd holds no term record');
   else if (keys.term.term !== term || keys.term.primary !== primary) problems.push(`etcd's term record is term ${keys.term.term} for ${keys.term.primary}, not term ${term} for ${primary}`);
-  if (expected.sync && keys.sync?.standby !== standby) problems.push(`etcd's sync record names ${keys.sync?.standby ?? 'nobody'}, not the synchronous standby ${standby}`);
+  const standbys = expected.standbys ?? [standby];
+  if (expected.sync && standbys.length > 1) {
+    // Three or more nodes: the record claims ANY k (k ≥ 1) of exactly the eligible standbys (all stream).
+    const eligible = standbys.filter((n) => !(expected.noFailover ?? []).includes(n)).sort();
+    const members = [...(keys.sync?.members ?? [])].sort();
+    if ((keys.sync?.k ?? 0) < 1 || members.join() !== eligible.join()) {
+      problems.push(`etcd's sync record claims ANY ${keys.sync?.k ?? 0} (${members.join(', ')}), not ANY k ≥ 1 of the eligible standbys (${eligible.join(', ')})`);
+    }
+  } else if (expected.sync && keys.sync?.standby !== standby) problems.push(`etcd's sync record names ${keys.sync?.standby ?? 'nobody'}, not the synchronous standby ${standby}`);
   return problems;
 }
 

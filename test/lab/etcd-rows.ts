@@ -14,6 +14,7 @@
 //
 // Host loss of the primary on etcd is row 3 of the suite on this backend.
 import assert from 'node:assert/strict';
+import { memberOn } from './etcd.js';
 import type { CheckReport, Lab } from './lab.js';
 import type { DbNode } from './topology.js';
 import { hold, waitFor } from './wait.js';
@@ -72,13 +73,13 @@ export function etcdRows(kit: EtcdRowKit): void {
     const lab = kit.lab();
     const before = await lab.etcdKeys();
     assert.equal(before?.leader?.node, r.primary, 'the primary holds the leader key');
-    const stoppedAt = await lab.etcd!.stopMember(r.primary);
+    const stoppedAt = await lab.etcd!.stopMember(memberOn(r.primary));
     await lab.etcd!.waitLeader(15_000);
     await hold(10_000);
     // Still renewed on the two members left: the same key, on the same lease.
     const during = await lab.etcdKeys();
     assert.deepEqual(during?.leader, before?.leader, 'the leader key stays, on the same lease, while a member is down');
-    lab.etcd!.startMember(r.primary);
+    lab.etcd!.startMember(memberOn(r.primary));
     const report = await crossChecks(stoppedAt);
     assertNoFailover(r, report);
     assert.ok(report.gap.gapMs < 2_000, `write gap ${report.gap.gapMs} ms`);

@@ -29,6 +29,12 @@ const here = path.dirname(new URL(import.meta.url).pathname);
 
 export const etcdHosts = ['db-a', 'db-b', 'witness'] as const;
 export type EtcdHost = (typeof etcdHosts)[number];
+
+/** The member on `host`; a three-node lab's db-c runs none (the members stay on db-a, db-b and the witness host). */
+export function memberOn(host: HostName): EtcdHost {
+  if (!(etcdHosts as readonly string[]).includes(host)) throw new Error(`no etcd member runs on ${host} (members: ${etcdHosts.join(', ')})`);
+  return host as EtcdHost;
+}
 export const etcdClientPort = 2379;
 export const etcdPeerPort = 2380;
 const etcdctl = '/usr/bin/etcdctl';

@@ -17,7 +17,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { freezerCgroupOf, mustRun } from './exec.js';
 import { signalServer, type PgServer } from './postgres.js';
-import { hostNames, type HostName, type Topology } from './topology.js';
+import type { HostName, Topology } from './topology.js';
 
 export type NetworkFault =
   /** Nothing in or out of the host's eth0 (loopback keeps working). */
@@ -125,8 +125,8 @@ export class Faults {
 
   /** Creates the (empty) table in every host namespace. */
   async init(): Promise<void> {
-    await this.#apply(hostNames);
-    for (const h of hostNames) writeFileSync(this.clockFile(h), '+0\n');
+    await this.#apply(this.#t.hostNames);
+    for (const h of this.#t.hostNames) writeFileSync(this.clockFile(h), '+0\n');
   }
 
   async #apply(hosts: readonly HostName[]): Promise<void> {
@@ -138,7 +138,7 @@ export class Faults {
       case 'isolate':
         return [f.host];
       case 'dark':
-        return [...hostNames];
+        return [...this.#t.hostNames];
       case 'cut':
         return [f.from];
       case 'loss':

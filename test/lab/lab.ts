@@ -15,7 +15,7 @@ import { anchorOf } from './anchors/registry.js';
 import type { AnchorInstance } from './anchors/system.js';
 import { startBaselineLoop, baselineProblems } from './baseline/baseline.js';
 import { acknowledged, clusterProblems, lostAckedWrites, overlappingWriters, writeGap, type AgentStatusView, type ClusterSnapshot, type HealthyCluster, type Overlap, type WriteGap } from './checkers.js';
-import { agentUser, labCertificates, witnessUser, writeLabConfigs, type LabConfigs } from './configs.js';
+import { agentUser, labCertificates, witnessUser, writeLabConfigs, type LabClusterExtra, type LabConfigs } from './configs.js';
 import { LabEmulator } from './emulator.js';
 import { LabEtcd } from './etcd.js';
 import { EtcdKeyWatch, etcdKeyProblems, readPgvipKeys, type PgvipEtcdKeys } from './etcd-keys.js';
@@ -25,11 +25,11 @@ import { nodeArgv, repoRoot } from './ipc.js';
 import { LogFollower, firstLine, readLog, recentSummary, type LogLine, type Milestone } from './logs.js';
 import { acquireLabLock, createNetwork, releaseLabLock, removeLabResourcesSync, removeNetwork } from './netns.js';
 import { daemonUnitEnvironment, daemonUnitNodeFlags } from '../deploy/systemd-unit.js';
-import { chownTree, createPgCluster, labSchemaSql, pgServerFor, psql, type PgServer } from './postgres.js';
+import { chownTree, createPgCluster, labSchemaSql, pgServersFor, psql, type PgServer } from './postgres.js';
 import { Reaper } from './reaper.js';
 import { prepareLabRuntime, type LabRuntime } from './runtime.js';
 import { Service } from './supervisor.js';
-import { clusterName, dbNodes, ec2Endpoint, hostNames, imdsEndpoint, otherNode, topologyFor, type DbNode, type Topology, type VipMode } from './topology.js';
+import { clusterName, ec2Endpoint, imdsEndpoint, otherNode, topologyFor, type DbNode, type LabNodeCount, type Topology, type VipMode } from './topology.js';
 import { waitFor } from './wait.js';
 import { WriterProbe, type WriteRecord, type WriterOptions } from './writer.js';
 
@@ -85,6 +85,19 @@ export interface LabOptions {
   readonly backend?: LabBackend;
   /** More top-level blocks of each agent's file (e.g. `hooks`, `rejoin`), per node. */
   readonly agentConfig?: (node: DbNode) => Readonly<Record<string, unknown>>;
+  /**
+   * Database hosts (default 2). 3 adds db-c (its namespace, its PostgreSQL standby cloned from db-a, its
+   * agent): pgvip on the etcd backend only, as pgvip runs three nodes only there (docs/design.md, "More
+   * than one standby").
+   */
+  readonly nodes?: LabNodeCount;
+  /** `priority` and `noFailover` of the nodes' entries in cluster.nodes, and more replication keys. */
+  readonly cluster?: LabClusterExtra;
+  /**
+   * Wait for a healthy cluster before start() resolves (default true). false: the daemons are started and
+   * start() resolves at once, without the writer (a check of the topology itself, `lab.waitHealthy()` later).
+   */
+  readonly awaitHealthy?: boolean;
 }
 
 export interface WitnessView {
@@ -203,7 +216,11 @@ export class Lab {
     }
     this.backend = options.backend ?? 'witness';
     if (this.backend === 'etcd' && this.system !== 'pgvip') throw new Error(`backend etcd is pgvip's quorum: it needs system pgvip, not ${this.system}`);
-    this.topology = topologyFor(options.vipMode ?? 'secondary-ip');
+    const nodes = options.nodes ?? 2;
+    if (nodes === 3 && (this.system !== 'pgvip' || this.backend !== 'etcd')) {
+      throw new Error(`a three-node lab runs pgvip on the etcd backend (the witness backend and the other systems run two nodes): got system ${this.system}, backend ${this.backend}`);
+    }
+    this.topology = topologyFor(options.vipMode ?? 'secondary-ip', nodes);
     this.dir = mkdtempSync(path.join(labRoot, `${labDirPrefix}${process.pid}-`));
     this.faults = new Faults(this.topology, this.dir);
   }
@@ -234,13 +251,13 @@ export class Lab {
     // Readable by the postgres and nobody users, who run the daemons; each host dir is owned by its user.
     chmodSync(this.dir, 0o755);
     mkdirSync(path.join(this.dir, 'logs'));
-    for (const h of hostNames) mkdirSync(path.join(this.dir, 'hosts', h), { recursive: true, mode: 0o755 });
+    for (const h of t.hostNames) mkdirSync(path.join(this.dir, 'hosts', h), { recursive: true, mode: 0o755 });
     // The daemons run as postgres and nobody, who may not be able to enter the checkout (a clone in
     // /root or in `mktemp -d`): they run from a copy in the lab directory instead.
     this.runtime = prepareLabRuntime(repoRoot, path.join(this.dir, 'runtime'), { compiled: this.options.compiled === true });
     this.progress(`daemons' code copied to ${this.runtime.root} (${this.runtime.packages.length} npm packages, ${(this.runtime.bytes / 1e6).toFixed(0)} MB), readable by their users`);
 
-    this.progress(`network: namespaces ${hostNames.map((h) => t.hosts[h].ns).join(', ')} and ${t.router.ns} (router)`);
+    this.progress(`network: namespaces ${t.hostNames.map((h) => t.hosts[h].ns).join(', ')} and ${t.router.ns} (router)`);
     await createNetwork(t);
     await this.faults.init();
 
@@ -263,8 +280,8 @@ export class Lab {
     const anchor = anchorOf(this.system);
     if (anchor?.postgres === 'tool') {
       // The tool runs initdb and the base backup itself: only the hosts' directories, owned by postgres.
-      this.pg = { 'db-a': pgServerFor(t, this.dir, 'db-a'), 'db-b': pgServerFor(t, this.dir, 'db-b') };
-      for (const n of dbNodes) await chownTree(this.pg[n].hostDir);
+      this.pg = pgServersFor(t, this.dir);
+      for (const n of t.dbNodes) await chownTree(this.pg[n].hostDir);
     } else {
       const pgLog = (l: string) => this.progress(l);
       this.pg = await createPgCluster(t, this.dir, { reaper: this.reaper, synchronousStandby: this.system === 'baseline', log: pgLog });
@@ -286,8 +303,9 @@ export class Lab {
       const tls = { certs, peer: this.options.tls === true };
       const { timings, replication, agentConfig } = this.options;
       const quorum = this.backend === 'etcd' ? { endpoints: this.etcd!.endpoints, prefix: labEtcdPrefix } : undefined;
-      this.configs = writeLabConfigs(t, this.dir, this.pg, timings, replication, tls, agentConfig, quorum);
-      for (const n of dbNodes) {
+      const { cluster } = this.options;
+      this.configs = writeLabConfigs(t, this.dir, this.pg, timings, replication, tls, agentConfig, quorum, cluster);
+      for (const n of t.dbNodes) {
         this.agents[n] = new Service({
           reaper: this.reaper,
           name: `agent ${n}`,
@@ -310,9 +328,11 @@ export class Lab {
         cwd: this.runtime.root,
         logFile: path.join(this.dir, 'logs', 'witness.log'),
       });
-      this.progress(this.backend === 'etcd' ? 'starting the witness (an observer on etcd) and the agents on db-a and db-b, quorum on etcd' : 'starting the witness and the agents on db-a and db-b');
+      const on = t.dbNodes.join(', ').replace(/, ([^,]*)$/, ' and $1');
+      this.progress(this.backend === 'etcd' ? `starting the witness (an observer on etcd) and the agents on ${on}, quorum on etcd` : `starting the witness and the agents on ${on}`);
       this.witness.start();
-      for (const n of dbNodes) this.agents[n].start();
+      for (const n of t.dbNodes) this.agents[n].start();
+      if (this.options.awaitHealthy === false) return;
       this.progress('waiting for the cluster to elect db-a and route the VIP to it');
       await this.waitHealthy(180_000);
     } else {
@@ -380,6 +400,9 @@ export class Lab {
         AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
       });
     }
+    // Three nodes: the daemons refuse them (PGVIP_NODES_UNAVAILABLE) until the coordinator lifts that;
+    // the test-only bypass lets the lab run them meanwhile (docs/design.md, "More than one standby").
+    if (t.dbNodes.length > 2) env.PGVIP_ALLOW_NODES_PREVIEW = '1';
     return env;
   }
 
@@ -431,8 +454,19 @@ export class Lab {
   }
 
   async snapshot(): Promise<ClusterSnapshot> {
-    const [a, b, vipNode, witness] = await Promise.all([this.agentStatus('db-a'), this.agentStatus('db-b'), this.emulator.vipNode(), this.witnessView()]);
-    return { statuses: { 'db-a': a, 'db-b': b }, vipNode, witness: witness === null ? null : { term: witness.term, primary: witness.primary, syncEligible: witness.syncEligible } };
+    const nodes = this.topology.dbNodes;
+    const [statuses, vipNode, witness] = await Promise.all([
+      Promise.all(nodes.map((n) => this.agentStatus(n))),
+      this.emulator.vipNode(),
+      this.witnessView(),
+    ]);
+    return {
+      statuses: Object.fromEntries(nodes.map((n, i) => [n, statuses[i]!])),
+      vipNode,
+      witness: witness === null
+        ? null
+        : { term: witness.term, primary: witness.primary, syncEligible: witness.syncEligible },
+    };
   }
 
   /**
@@ -442,10 +476,11 @@ export class Lab {
    */
   async health(): Promise<{ problems: string[]; healthy: HealthyCluster | null }> {
     const sync = this.options.replication !== 'async';
-    let h = this.anchor !== null ? await this.anchor.health() : this.system === 'baseline' ? await baselineProblems(this) : clusterProblems(await this.snapshot(), { sync });
+    const noFailover = this.topology.dbNodes.filter((n) => this.options.cluster?.nodeTraits?.[n]?.noFailover === true);
+    let h = this.anchor !== null ? await this.anchor.health() : this.system === 'baseline' ? await baselineProblems(this) : clusterProblems(await this.snapshot(), { sync, noFailover });
     if (h.healthy !== null && this.backend === 'etcd') {
-      // etcd is the quorum: it must name the same primary, term and synchronous standby as the agents.
-      const problems = etcdKeyProblems(await this.etcdKeys(), { ...h.healthy, sync });
+      // etcd is the quorum: it must name the same primary, term and synchronous standby (or claim) as the agents.
+      const problems = etcdKeyProblems(await this.etcdKeys(), { ...h.healthy, sync, noFailover });
       if (problems.length > 0) h = { problems, healthy: null };
     }
     if (h.healthy === null || this.writer === null) return h;
@@ -467,7 +502,7 @@ export class Lab {
   /** The database hosts that have the VIP configured on their own interface (the agents' `ip addr add`). */
   async vipOnInterfaces(): Promise<DbNode[]> {
     const holders: DbNode[] = [];
-    for (const n of dbNodes) {
+    for (const n of this.topology.dbNodes) {
       const out = await mustRun('ip', ['-n', this.topology.hosts[n].ns, '-j', '-4', 'addr', 'show', 'dev', 'eth0']);
       const links = JSON.parse(out) as Array<{ addr_info?: Array<{ local?: string }> }>;
       if (links.some((l) => l.addr_info?.some((a) => a.local === this.topology.vip.address))) holders.push(n);
@@ -495,7 +530,7 @@ export class Lab {
 
   /** What the agents and the witness said last: printed with a failure, so that CI's output shows why. */
   #recentLogs(): string {
-    const sources = [...dbNodes, ...(this.witness === null ? [] : ['witness' as const])];
+    const sources = [...this.topology.dbNodes, ...(this.witness === null ? [] : ['witness' as const])];
     return sources.map((s) => `\n  ${s} said last:\n    ${recentSummary(this.logOf(s)).join('\n    ')}`).join('');
   }
 
@@ -536,7 +571,7 @@ export class Lab {
    */
   promotionsSince(fromMs: number): Array<{ node: DbNode; timeline: number; atMs: number }> {
     const out: Array<{ node: DbNode; timeline: number; atMs: number }> = [];
-    for (const n of dbNodes) {
+    for (const n of this.topology.dbNodes) {
       let text = '';
       try {
         text = readFileSync(this.pg[n].logFile, 'utf8');

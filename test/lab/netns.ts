@@ -16,7 +16,7 @@
 import { existsSync, readFileSync, readdirSync, rmdirSync, unlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { freezerCgroupOf, mustRun, run, runSync } from './exec.js';
 import { isAlive } from '../fixtures/owned-dirs.js';
-import { hostNames, labPrefix, nsOf, type HostName, type Topology } from './topology.js';
+import { labPrefix, nsOf, type HostName, type Topology } from './topology.js';
 
 const lockFile = '/run/pgvip-lab.lock';
 const freezerRoot = '/sys/fs/cgroup/freezer';
@@ -154,7 +154,7 @@ export async function createNetwork(t: Topology): Promise<void> {
   await addNamespace(vpc);
   await sysctl(vpc, { 'net.ipv4.ip_forward': 1 });
   await ip(['-n', vpc, 'addr', 'add', `${t.router.serviceAddress}/32`, 'dev', 'lo']);
-  for (const name of hostNames) {
+  for (const name of t.hostNames) {
     const h = t.hosts[name];
     await addNamespace(h.ns);
     // Both ends are created in their namespaces at once: nothing of the lab ever exists in the

@@ -1,6 +1,7 @@
 // Real PostgreSQL 15 on the lab's database hosts: a primary on db-a and a streaming standby on
-// db-b, each inside its host's namespace and freezer cgroup, run as the postgres OS user (never
-// root), listening on the host's own address (and the VIP when the host holds it).
+// db-b (and, in a three-node lab, a second one on db-c, cloned from db-a too), each inside its
+// host's namespace and freezer cgroup, run as the postgres OS user (never root), listening on the
+// host's own address (and the VIP when the host holds it).
 //
 // Node-specific settings live OUTSIDE the data directory, in <host dir>/node.conf, included with a
 // relative path: pg_basebackup and pg_rewind copy postgresql.conf between the nodes, but the
@@ -11,7 +12,7 @@ import { appendFileSync, chownSync, existsSync, mkdirSync, readFileSync, readdir
 import path from 'node:path';
 import { CommandError, mustRun, mustRunOnHost, onHost, osUser, runOnHost, type RunResult } from './exec.js';
 import type { Reaper } from './reaper.js';
-import { dbNodes, type DbNode, type HostName, type Topology } from './topology.js';
+import { allDbNodes, type DbNode, type HostName, type Topology } from './topology.js';
 
 export const pgBinDir = '/usr/lib/postgresql/15/bin';
 const bin = (tool: string): string => path.join(pgBinDir, tool);
@@ -105,15 +106,23 @@ export interface PgClusterOptions {
   readonly log?: (line: string) => void;
 }
 
-/** Creates and starts db-a (primary) and db-b (streaming standby of db-a). */
+/**
+ * Where every database host's server lives (paths only): a record over every node the lab knows, so
+ * that it is total; only the topology's own nodes are ever created.
+ */
+export function pgServersFor(t: Topology, labDir: string): Record<DbNode, PgServer> {
+  return Object.fromEntries(allDbNodes.map((n) => [n, pgServerFor(t, labDir, n)])) as Record<DbNode, PgServer>;
+}
+
+/** Creates and starts db-a (primary) and db-b (and db-c in a three-node lab), streaming standbys of db-a. */
 export async function createPgCluster(
   t: Topology,
   labDir: string,
   options: PgClusterOptions,
 ): Promise<Record<DbNode, PgServer>> {
   const log = options.log ?? (() => undefined);
-  const servers = { 'db-a': pgServerFor(t, labDir, 'db-a'), 'db-b': pgServerFor(t, labDir, 'db-b') };
-  for (const n of dbNodes) {
+  const servers = pgServersFor(t, labDir);
+  for (const n of t.dbNodes) {
     const s = servers[n];
     mkdirSync(s.hostDir, { recursive: true });
     chownToPostgres(s.hostDir);
@@ -121,7 +130,7 @@ export async function createPgCluster(
     chownToPostgres(path.join(s.hostDir, 'node.conf'));
   }
   const primary = servers['db-a'];
-  const standby = servers['db-b'];
+  const standbys = t.dbNodes.filter((n) => n !== 'db-a');
   log('initdb on db-a');
   await mustRunOnHost('db-a', [bin('initdb'), '-D', primary.dataDir, '--data-checksums', '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync'], { user: 'postgres', cgroup: false, timeoutMs: 120_000 });
   appendFileSync(path.join(primary.dataDir, 'postgresql.conf'), serverSettings + commitGuardSettings());
@@ -129,21 +138,26 @@ export async function createPgCluster(
   log('starting PostgreSQL on db-a');
   await startServer(primary, options.reaper);
   await psql('db-a', labSchemaSql);
-  log('base backup of db-a onto db-b');
-  await mustRunOnHost('db-b', [bin('pg_basebackup'), '-D', standby.dataDir, '-d', `host=${primary.address} port=${primary.port} user=postgres application_name=db-b`, '-X', 'stream', '-c', 'fast', '-R', '--no-sync'], {
-    user: 'postgres',
-    cgroup: false,
-    timeoutMs: 120_000,
-  });
+  // One after the other: a base backup copies the whole data directory (on 2 shared cores).
+  for (const n of standbys) {
+    log(`base backup of db-a onto ${n}`);
+    await mustRunOnHost(n, [bin('pg_basebackup'), '-D', servers[n].dataDir, '-d', `host=${primary.address} port=${primary.port} user=postgres application_name=${n}`, '-X', 'stream', '-c', 'fast', '-R', '--no-sync'], {
+      user: 'postgres',
+      cgroup: false,
+      timeoutMs: 120_000,
+    });
+  }
   if (options.synchronousStandby) {
     // Set on db-a only, after the copy: the baseline never touches it, and a standby that inherited
     // it would wait for itself after promotion.
     await psql('db-a', `ALTER SYSTEM SET synchronous_standby_names = '"db-b"'`);
     await psql('db-a', 'SELECT pg_reload_conf()');
   }
-  log('starting PostgreSQL on db-b');
-  await startServer(standby, options.reaper);
-  await waitForStreaming('db-a', 'db-b', 60_000);
+  for (const n of standbys) {
+    log(`starting PostgreSQL on ${n}`);
+    await startServer(servers[n], options.reaper);
+  }
+  for (const n of standbys) await waitForStreaming('db-a', n, 60_000);
   return servers;
 }
 

@@ -9,21 +9,34 @@
 //     secondary address of whichever ENI holds it.
 //   route-table mode: db-b lives in another subnet (another AZ); the VIP 198.19.0.10 lies outside
 //     every subnet and reaches the ENI its /32 route in the route table points at.
+//
+// A three-node lab (`topologyFor(mode, 3)`, etcd backend only) adds db-c: 198.18.1.13 in secondary-ip
+// mode, 198.18.5.13 in a third subnet (a third AZ) in route-table mode. A two-node lab builds nothing of
+// db-c; its addresses and EC2 identity are only reserved, so that every record keyed by node stays total.
 
 export const labPrefix = 'pgvip-lab-';
 export const clusterName = 'lab';
 
+/** Every database host the lab knows; a lab builds the first `nodes` of them (Topology.dbNodes). */
+export const allDbNodes = ['db-a', 'db-b', 'db-c'] as const;
+export type DbNode = (typeof allDbNodes)[number];
+/** The database hosts of a two-node lab (the default, the baseline's and every anchor's). */
 export const dbNodes = ['db-a', 'db-b'] as const;
-export type DbNode = (typeof dbNodes)[number];
+export type TwoNodeDb = (typeof dbNodes)[number];
+/** The hosts of a two-node lab. */
 export const hostNames = ['db-a', 'db-b', 'witness', 'client'] as const;
-export type HostName = (typeof hostNames)[number];
+export type HostName = DbNode | 'witness' | 'client';
 export type VipMode = 'secondary-ip' | 'route-table';
+/** How many database hosts a lab runs: two (either backend), or three (etcd only). */
+export type LabNodeCount = 2 | 3;
 
 export function isDbNode(name: string): name is DbNode {
-  return (dbNodes as readonly string[]).includes(name);
+  return (allDbNodes as readonly string[]).includes(name);
 }
 
-export function otherNode(node: DbNode): DbNode {
+/** The other node of a two-node lab. */
+export function otherNode(node: DbNode): TwoNodeDb {
+  if (node === 'db-c') throw new Error('otherNode() is for two-node labs: db-c has two other nodes (use Topology.dbNodes)');
   return node === 'db-a' ? 'db-b' : 'db-a';
 }
 
@@ -54,6 +67,10 @@ export interface Ec2Identity {
 
 export interface Topology {
   readonly vipMode: VipMode;
+  /** The database hosts this lab builds, in config order (db-a, db-b[, db-c]). */
+  readonly dbNodes: readonly DbNode[];
+  /** Every host this lab builds (its database hosts, the witness host and the client). */
+  readonly hostNames: readonly HostName[];
   readonly hosts: Readonly<Record<HostName, HostNet>>;
   readonly router: { readonly ns: string; readonly serviceAddress: string };
   readonly vip: { readonly address: string; readonly prefixLength: number };
@@ -76,13 +93,18 @@ function host(name: HostName, address: string, subnet: number, routerDevice = na
   return { name, ns: nsOf(name), address, prefixLength: 24, subnetCidr: `198.18.${subnet}.0/24`, gateway: `198.18.${subnet}.1`, routerDevice };
 }
 
-export function topologyFor(vipMode: VipMode = 'secondary-ip'): Topology {
+export function topologyFor(vipMode: VipMode = 'secondary-ip', nodes: LabNodeCount = 2): Topology {
   const dbBSubnet = vipMode === 'secondary-ip' ? 1 : 4;
+  const dbCSubnet = vipMode === 'secondary-ip' ? 1 : 5;
+  const built: readonly DbNode[] = nodes === 3 ? allDbNodes : dbNodes;
   return {
     vipMode,
+    dbNodes: built,
+    hostNames: [...built, 'witness', 'client'],
     hosts: {
       'db-a': host('db-a', '198.18.1.11', 1),
       'db-b': host('db-b', `198.18.${dbBSubnet}.12`, dbBSubnet),
+      'db-c': host('db-c', `198.18.${dbCSubnet}.13`, dbCSubnet),
       witness: host('witness', '198.18.2.20', 2),
       client: host('client', '198.18.3.30', 3),
     },
@@ -95,9 +117,10 @@ export function topologyFor(vipMode: VipMode = 'secondary-ip'): Topology {
     ec2: {
       'db-a': { instanceId: 'i-0db0a0001', eniId: 'eni-0db0a0001', subnetId: 'subnet-0db00001' },
       'db-b': { instanceId: 'i-0db0b0002', eniId: 'eni-0db0b0002', subnetId: vipMode === 'secondary-ip' ? 'subnet-0db00001' : 'subnet-0db00004' },
+      'db-c': { instanceId: 'i-0db0c0003', eniId: 'eni-0db0c0003', subnetId: vipMode === 'secondary-ip' ? 'subnet-0db00001' : 'subnet-0db00005' },
     },
     routeTableId: 'rtb-0ab000001',
-    ports: { ec2: 80, imds: { 'db-a': 8101, 'db-b': 8102 }, agent: 8008, witness: 8009, operator: 8010, postgres: 5432 },
+    ports: { ec2: 80, imds: { 'db-a': 8101, 'db-b': 8102, 'db-c': 8103 }, agent: 8008, witness: 8009, operator: 8010, postgres: 5432 },
   };
 }
 
@@ -111,5 +134,5 @@ export function imdsEndpoint(t: Topology, node: DbNode): string {
 
 /** The node whose ENI is `eniId`, if it is one of the database nodes. */
 export function nodeOfEni(t: Topology, eniId: string | undefined): DbNode | null {
-  return dbNodes.find((n) => t.ec2[n].eniId === eniId) ?? null;
+  return t.dbNodes.find((n) => t.ec2[n].eniId === eniId) ?? null;
 }

@@ -34,6 +34,13 @@ describe('writable probe on the servers\' clocks', () => {
     assert.deepEqual(writableStretches(writes, 'db-a', 1_000), [{ fromMs: 0, toMs: 950 }, { fromMs: 5_020, toMs: 5_020 }]);
   });
 
+  it('three servers: every pair is compared, a standby that wrongly wrote beside the new primary counts', () => {
+    const writes = [...every50('db-a', 0, 1_000), ...every50('db-b', 2_000, 4_000), ...every50('db-c', 3_000, 3_500)];
+    assert.equal(dualWritable(writes, 1_000).windows.length, 0, 'the two-node pair alone misses db-c');
+    const dual = dualWritable(writes, 1_000, ['db-a', 'db-b', 'db-c']);
+    assert.deepEqual(dual.windows, [{ fromMs: 3_000, toMs: 3_450 }]);
+  });
+
   it('host loss with the commit guard: the thawed primary acknowledges nothing, so no window', () => {
     // db-a frozen at 1000, thawed at 5000; db-b promoted at 4000. db-a's write held over the freeze is
     // refused by the guard at the thaw, and db-a is read-only from then on.

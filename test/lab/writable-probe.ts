@@ -119,15 +119,26 @@ export function writableStretches(writes: readonly DirectWrite[], node: string, 
   return out;
 }
 
-/** The windows in which both database servers acknowledged the probe's writes, on the servers' clock. */
-export function dualWritable(writes: readonly DirectWrite[], maxStepMs: number): ServerClockDual {
-  const [a, b] = dbNodes.map((n) => writableStretches(writes, n, maxStepMs));
+/**
+ * The windows in which two database servers acknowledged the probe's writes, on the servers' clock: for
+ * every pair of servers (one pair with two nodes, three with three).
+ */
+export function dualWritable(
+  writes: readonly DirectWrite[],
+  maxStepMs: number,
+  nodes: readonly string[] = dbNodes,
+): ServerClockDual {
+  const stretches = nodes.map((n) => writableStretches(writes, n, maxStepMs));
   const windows: Window[] = [];
-  for (const x of a!) {
-    for (const y of b!) {
-      const fromMs = Math.max(x.fromMs, y.fromMs);
-      const toMs = Math.min(x.toMs, y.toMs);
-      if (fromMs <= toMs) windows.push({ fromMs, toMs });
+  for (let i = 0; i < stretches.length; i++) {
+    for (let j = i + 1; j < stretches.length; j++) {
+      for (const x of stretches[i]!) {
+        for (const y of stretches[j]!) {
+          const fromMs = Math.max(x.fromMs, y.fromMs);
+          const toMs = Math.min(x.toMs, y.toMs);
+          if (fromMs <= toMs) windows.push({ fromMs, toMs });
+        }
+      }
     }
   }
   windows.sort((p, q) => p.fromMs - q.fromMs);
@@ -144,9 +155,11 @@ export function dualWritable(writes: readonly DirectWrite[], maxStepMs: number):
 export class ServerClockWritableProbe {
   static readonly intervalMs = 50;
   readonly #writers: readonly DirectWriter[];
+  readonly #nodes: readonly DbNode[];
 
-  private constructor(writers: readonly DirectWriter[]) {
+  private constructor(writers: readonly DirectWriter[], nodes: readonly DbNode[]) {
     this.#writers = writers;
+    this.#nodes = nodes;
   }
 
   /**
@@ -162,7 +175,7 @@ export class ServerClockWritableProbe {
     // Ids unique across labs and hosts: rows replicate, and a rejoined server keeps the other's.
     const base = Date.now() * 1_000;
     const writers = await Promise.all(
-      dbNodes.map((node, i) =>
+      lab.topology.dbNodes.map((node, i) =>
         DirectWriter.start(lab.topology, lab.dir, {
           host: node,
           targets: [{ node, address: '127.0.0.1' }],
@@ -174,7 +187,7 @@ export class ServerClockWritableProbe {
         }),
       ),
     );
-    return new ServerClockWritableProbe(writers);
+    return new ServerClockWritableProbe(writers, lab.topology.dbNodes);
   }
 
   /** The probe's writes sent in [fromMs, toMs]. */
@@ -182,9 +195,9 @@ export class ServerClockWritableProbe {
     return this.#writers.flatMap((w) => w.records.filter((r) => r.sentAt >= fromMs && r.sentAt <= toMs));
   }
 
-  /** Both servers writable in [fromMs, toMs], by their own clocks; a gap of 1 s splits a stretch. */
+  /** Two servers writable in [fromMs, toMs], by their own clocks; a gap of 1 s splits a stretch. */
   since(fromMs: number, toMs: number): ServerClockDual {
-    return dualWritable(this.writes(fromMs, toMs), 1_000);
+    return dualWritable(this.writes(fromMs, toMs), 1_000, this.#nodes);
   }
 
   async stop(): Promise<void> {

@@ -138,5 +138,5 @@ export async function pairProblems(
   } catch (err) {
     problems.push(`cannot ask ${primary}: ${(err as Error).message}`);
   }
-  return { problems, healthy: problems.length === 0 ? { primary, standby, term: 0 } : null };
+  return { problems, healthy: problems.length === 0 ? { primary, standby, standbys: [standby], term: 0 } : null };
 }

@@ -117,7 +117,7 @@ export async function baselineProblems(lab: Lab): Promise<{ problems: string[]; 
     problems.push(`cannot ask ${primary}: ${(err as Error).message}`);
   }
   if (!lab.baseline?.running) problems.push('the baseline loop is not running');
-  return { problems, healthy: problems.length === 0 ? { primary, standby, term: 0 } : null };
+  return { problems, healthy: problems.length === 0 ? { primary, standby, standbys: [standby], term: 0 } : null };
 }
 
 /**

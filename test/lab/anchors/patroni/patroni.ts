@@ -17,7 +17,7 @@ import { mustRun, mustRunOnHost } from '../../exec.js';
 import type { Lab } from '../../lab.js';
 import type { Milestone } from '../../logs.js';
 import { Service } from '../../supervisor.js';
-import { dbNodes, ec2Endpoint, imdsEndpoint, otherNode, type DbNode } from '../../topology.js';
+import { dbNodes, ec2Endpoint, imdsEndpoint, otherNode, type TwoNodeDb as DbNode } from '../../topology.js';
 import { waitFor } from '../../wait.js';
 import { pairProblems, type AnchorInstance, type AnchorSystem } from '../system.js';
 import {

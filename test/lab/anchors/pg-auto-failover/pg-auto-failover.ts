@@ -263,7 +263,7 @@ class PgAutoFailoverInstance implements AnchorInstance {
         problems.push(`the monitor has ${standby} ${s?.current_group_state ?? '?'} → ${s?.assigned_group_state ?? '?'}, not secondary`);
       }
     }
-    return { problems, healthy: problems.length === 0 ? { primary, standby, term: 0 } : null };
+    return { problems, healthy: problems.length === 0 ? { primary, standby, standbys: [standby], term: 0 } : null };
   }
 
   /** `pg_autoctl perform switchover` on the monitor: with two nodes, the standby becomes the primary. */

@@ -23,7 +23,7 @@ import type { Lab } from '../../lab.js';
 import type { Milestone } from '../../logs.js';
 import { pgBinDir, postmasterPid, psql, stopServer, waitForStreaming } from '../../postgres.js';
 import { Service } from '../../supervisor.js';
-import { ec2Endpoint, imdsEndpoint, otherNode, type DbNode } from '../../topology.js';
+import { ec2Endpoint, imdsEndpoint, otherNode, type TwoNodeDb as DbNode } from '../../topology.js';
 import { pairProblems, serverState, type AnchorInstance, type AnchorSystem } from '../system.js';
 import { labPostgresqlConf, renderRepmgrConf, repmgrDefaults, repmgrFast, type RepmgrSettings } from './config.js';
 
@@ -245,8 +245,9 @@ class RepmgrInstance implements AnchorInstance {
   async repair(): Promise<HealthyCluster> {
     const lab = this.#lab;
     const t = lab.topology;
-    const primary: DbNode = (await lab.emulator.vipNode()) ?? 'db-a';
-    const old = otherNode(primary);
+    // A two-node lab: the VIP routes to db-a or db-b (otherNode refuses anything else).
+    const old = otherNode((await lab.emulator.vipNode()) ?? 'db-a');
+    const primary = otherNode(old);
     const p = await serverState(lab, primary);
     if (!p.up && postmasterPid(lab.pg[primary]) === null) await this.#startPostgres(primary);
     else if (p.up && p.inRecovery) throw new Error(`the VIP routes to ${primary}, which is still a standby: repmgr left no primary`);
