@@ -14,6 +14,7 @@
 //   the sync record              named nobody after a standby: 'sync-degraded'; a standby: 'sync-restored'.
 //                                With more members (ANY k): a member left or k went down:
 //                                'sync-degraded'; a member joined or k went up: 'sync-restored'.
+import { formatLsn } from '@pgvip/shared';
 import type { ClusterView as EtcdKeys } from '@pgvip/agent/quorum/etcd';
 import type { SyncRecordView } from './view.js';
 
@@ -49,7 +50,7 @@ export function etcdEvents(prev: EtcdKeys, next: EtcdKeys, x: EventContext): Obs
         node: now.primary,
         detail: was === null
           ? `${now.primary} won term ${now.term} on etcd: the cluster's first leader key`
-          : `${now.primary} won term ${now.term} on etcd (its campaign txn created the leader key)${from}`,
+          : `${now.primary} won term ${now.term} on etcd (its campaign txn created the leader key)${from}${electionPositions(prev, next, was.term)}`,
         ...(failover ? { failover: 'automatic' as const } : {}),
       });
     } else if (x.forcedHere !== null && x.forcedHere.term === now.term && x.forcedHere.to === now.primary) {
@@ -79,6 +80,27 @@ export function etcdEvents(prev: EtcdKeys, next: EtcdKeys, x: EventContext): Obs
   if (m0 !== null && m1 === null) out.push({ type: 'maintenance', node: null, detail: 'maintenance off (the etcd key was deleted)' });
   if (x.replication === 'sync') out.push(...syncEvents(prev, next));
   return out;
+}
+
+/** A final position as the etcd shell reads it (absent from shells that read none). */
+interface PublishedPosition {
+  readonly node: string;
+  readonly value: { readonly term: number; readonly flushLsn: bigint };
+}
+
+/**
+ * More than two nodes: the final positions the standbys published in `term`, the election's
+ * evidence, as seen in either read (the winner's own goes with its campaign txn); '' when none.
+ */
+function electionPositions(prev: EtcdKeys, next: EtcdKeys, term: number): string {
+  const seen = new Map<string, bigint>();
+  for (const keys of [prev, next]) {
+    const positions = (keys as EtcdKeys & { readonly positions?: readonly PublishedPosition[] }).positions ?? [];
+    for (const p of positions) if (p.value.term === term) seen.set(p.node, p.value.flushLsn);
+  }
+  if (seen.size === 0) return '';
+  const list = [...seen].sort(([a], [b]) => (a < b ? -1 : 1)).map(([node, lsn]) => `${node} ${formatLsn(lsn)}`);
+  return `; final positions published: ${list.join(', ')}`;
 }
 
 /**

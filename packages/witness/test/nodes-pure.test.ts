@@ -118,3 +118,22 @@ test('the switchover\'s order is the failover\'s ranking (compareCandidates) for
     for (const b of all) assert.equal(Math.sign(rankOrder(a, b)), Math.sign(compareCandidates(a, b)), JSON.stringify([a, b], (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)));
   }
 });
+
+test('an automatic failover with more nodes names the final positions the election saw', () => {
+  const position = (node: string, term: number, flushLsn: bigint) =>
+    ({ node, value: { term, timeline: 1, flushLsn, eligible: true }, modRevision: '8', lease: '0' });
+  const during = { ...keys(null), leader: null, positions: [position('db-b', 4, 0x3000100n), position('db-c', 4, 0x3000180n)] } as EtcdKeys;
+  const won = {
+    ...keys(null, 5),
+    leader: { value: { node: 'db-c', term: 5 }, modRevision: '11', lease: '9' },
+    term: { value: { term: 5, primary: 'db-c' }, modRevision: '11', lease: '0' },
+    // The winner's own position went with its campaign; an older term's is not this election's.
+    positions: [position('db-b', 4, 0x3000100n), position('db-r', 3, 0x2000000n)],
+  } as EtcdKeys;
+  const [e] = etcdEvents(during, won, ctx);
+  assert.equal(e?.type, 'vote-granted');
+  assert.equal(e?.detail, 'db-c won term 5 on etcd (its campaign txn created the leader key) (term 4 was db-a\'s); final positions published: db-b 0/3000100, db-c 0/3000180');
+  // Two nodes publish none: the words stay as they were.
+  const [two] = etcdEvents({ ...during, positions: [] } as EtcdKeys, { ...won, positions: [] } as EtcdKeys, ctx);
+  assert.equal(two?.detail, 'db-c won term 5 on etcd (its campaign txn created the leader key) (term 4 was db-a\'s)');
+});
