@@ -76,6 +76,17 @@ describe('the CLI with more than two nodes', { concurrency: true, timeout: 120_0
     assert.deepEqual(posts(api), []);
   });
 
+  it('what agents said is printed as plain text: a hostile blocker clears no screen', async (t) => {
+    const base = fourNodes();
+    const hostile = '\u001b]0;pwned\u0007\u001b[2Jlagging';
+    const api = await fakeApi(t, fourNodes({
+      nodes: base.nodes.map((n) => (n.node === 'db-b' || n.node === 'db-c' ? { ...n, promotionBlocker: hostile } : n)),
+    }));
+    const r = await runPgvip(['--witness', api.url, 'switchover', '--yes']);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, 'pgvip: switchover main: no standby can take a switchover now (db-b: lagging; db-c: lagging; db-r has noFailover)\n');
+  });
+
   it('a noFailover node is refused before anything is sent, with PGVIP_OPERATOR_NO_FAILOVER', async (t) => {
     const api = await fakeApi(t);
     const r = await runPgvip(['--witness', api.url, '--json', 'switchover', '--to', 'db-r', '--yes']);
