@@ -5,6 +5,7 @@ import { isPgvipError } from '@pgvip/shared';
 import { formatLsn } from './postgres/lsn.js';
 import type { PgEndpoint, PostgresPort } from './postgres/port.js';
 import type { VipPort } from './vip/port.js';
+import { runFollow, runResumeWalReceiver, runSetSync, runSyncCatchUp } from './effects-nodes.js';
 
 export interface EffectPorts {
   readonly pg: PostgresPort;
@@ -31,6 +32,11 @@ export interface SlotNames {
   readonly self: string;
   /** The peer's slot: kept on this node while it is primary. */
   readonly peer: string;
+  /**
+   * Every other node's slot, all kept on this node while it is primary (three or more nodes);
+   * absent: the peer's alone.
+   */
+  readonly others?: readonly string[];
 }
 
 export async function runEffect(id: number, effect: Effect, p: EffectPorts): Promise<EffectResult> {
@@ -67,10 +73,13 @@ export async function runEffect(id: number, effect: Effect, p: EffectPorts): Pro
         return ok(`synchronous_standby_names = ${name ?? "''"}`);
       }
       case 'promote': {
-        // The peer's slot before the promotion: the old primary can rejoin only once this node is a
-        // primary, and then finds the WAL since the fork kept for it (a slot made on a standby
-        // survives its promotion). Best effort: a promotion is never held up by a slot.
-        const slot = p.slots === undefined ? '' : await ensureSlotBeforePromotion(p.pg, p.slots.peer);
+        // Every other node's slot before the promotion: the old primary can rejoin only once this node
+        // is a primary, and then finds the WAL since the fork kept for it, as do the standbys that
+        // follow it (a slot made on a standby survives its promotion). Best effort: a promotion is
+        // never held up by a slot.
+        let slot = '';
+        const kept = p.slots === undefined ? [] : p.slots.others ?? [p.slots.peer];
+        for (const name of kept) slot += await ensureSlotBeforePromotion(p.pg, name);
         const r = await p.pg.promote(p.promoteWaitSeconds);
         return ok(`${r.alreadyPrimary ? 'already primary' : `promoted to timeline ${r.timelineId}`}${slot}`);
       }
@@ -111,20 +120,23 @@ export async function runEffect(id: number, effect: Effect, p: EffectPorts): Pro
         if (r.path !== 'rewind') p.onReseed?.(`rejoined as a standby of ${effect.primary} by ${summary}`);
         return ok(summary);
       }
-      // N nodes (docs/design.md, "More than one standby"): the core asks for these only with three or
-      // more nodes, or on etcd's claim path; until their PostgreSQL work lands they fail, and the core retries.
+      // N nodes (docs/design.md, "More than one standby"): the core asks for these with three or more
+      // nodes, or on etcd's claim path (effects-nodes.ts).
       case 'set-sync':
+        return await runSetSync(id, effect.claim, p);
       case 'sync-catch-up':
+        return await runSyncCatchUp(id, effect, p);
       case 'follow':
+        return await runFollow(id, effect.primary, p);
       case 'resume-wal-receiver':
-        return { id, ok: false, detail: `${effect.kind} is not implemented yet` };
+        return await runResumeWalReceiver(id, effect, p);
     }
   } catch (e) {
     return { id, ok: false, detail: isPgvipError(e) ? e.message : `${(e as Error).name}: ${(e as Error).message}` };
   }
 }
 
-/** Creates the peer's slot; returns a note for the effect's detail (a failure is noted, not thrown). */
+/** Creates another node's slot; returns a note for the effect's detail (a failure is noted, not thrown). */
 async function ensureSlotBeforePromotion(pg: PostgresPort, name: string): Promise<string> {
   try {
     return (await pg.ensureReplicationSlot(name)) ? `; slot ${name} created for the peer` : '';

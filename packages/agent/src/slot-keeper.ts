@@ -21,10 +21,7 @@ import type { LogicalSlotCopier } from './logical-slot-copy.js';
 import type { PgEndpoint, PostgresPort, ReplicationSlotView } from './postgres/port.js';
 
 /** Every node's slot: `others` (default: the peer's alone) is kept on this node while it is primary. */
-export type KeptSlotNames = SlotNames & {
-  /** The slot of every other node of the config (slotNameFor of its application_name). */
-  readonly others?: readonly string[];
-};
+export type KeptSlotNames = SlotNames;
 
 export interface SlotKeeperDeps {
   readonly pg: PostgresPort;

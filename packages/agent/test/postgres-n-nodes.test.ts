@@ -5,7 +5,8 @@
 // history, the WAL receiver resumed, and the snapshot's claim, replicas and upstream.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LocalPostgres, slotNameFor, type PgEndpoint } from '@pgvip/agent';
+import { FakeVipCloud, FakeVipPort, LocalPostgres, slotNameFor, type PgEndpoint } from '@pgvip/agent';
+import { runEffect, type EffectPorts } from '../src/effects.js';
 import { nodeFields, ReplicaReplies } from '../src/pg-snapshot.js';
 import { addPgStandby, startPgCluster, type PgNode } from '../../../test/fixtures/pg-cluster.js';
 import { waitUntil } from '../../../test/fixtures/wait-until.js';
@@ -206,4 +207,55 @@ test('Given db-c withdrew (its WAL receiver stopped), When it resumes, Then it s
   t.after(() => other.close());
   await assert.rejects(other.resumeWalReceiver(), /no primary to resume the WAL receiver from/);
   await other.resumeWalReceiver(n.endpoints['db-a']);
+});
+
+test('Given node ids other than the application names, When the core\'s N-node effects run, Then PostgreSQL gets the names and the details name the nodes', async (t) => {
+  const n = await threeNodes(t);
+  const ids = { a: 'db-a', b: 'db-b', c: 'db-c' };
+  const endpoints = { a: n.endpoints['db-a']!, b: n.endpoints['db-b']!, c: n.endpoints['db-c']! };
+  const ports = (pg: LocalPostgres, self: 'a' | 'b' | 'c'): EffectPorts => ({
+    pg,
+    vip: new FakeVipPort(new FakeVipCloud(), self),
+    endpoints,
+    names: ids,
+    promoteWaitSeconds: 30,
+    slots: {
+      self: slotNameFor(ids[self]),
+      peer: slotNameFor(self === 'a' ? 'db-b' : 'db-a'),
+      others: (['a', 'b', 'c'] as const).filter((x) => x !== self).map((x) => slotNameFor(ids[x])),
+    },
+  });
+  const set = await runEffect(1, { kind: 'set-sync', claim: { members: ['c', 'b'], k: 2 } }, ports(n.pg.a, 'a'));
+  assert.ok(set.ok, set.detail);
+  assert.match(set.detail, /^synchronous_standby_names = ANY 2 \("db-b", "db-c"\) in force for 2 walsender\(s\) and the checkpointer in \d+ ms$/);
+  assert.equal(await walsenders(n.a), 'db-b:quorum:1 db-c:quorum:1');
+  const caught = await runEffect(2, { kind: 'sync-catch-up', members: ['b', 'c'], count: 2, timeoutMs: 5_000 }, ports(n.pg.a, 'a'));
+  assert.ok(caught.ok, caught.detail);
+
+  assert.ok((await runEffect(3, { kind: 'set-sync', claim: { members: ['b', 'c'], k: 1 } }, ports(n.pg.a, 'a'))).ok);
+  await n.a.psql('CREATE TABLE t1 (x int)');
+  n.c.freeze();
+  t.after(() => n.c.thaw());
+  await n.a.psql('INSERT INTO t1 VALUES (1)');
+  const short = await runEffect(4, { kind: 'sync-catch-up', members: ['b', 'c'], count: 2, timeoutMs: 500 }, ports(n.pg.a, 'a'));
+  assert.equal(short.ok, false);
+  assert.match(short.detail, /^2 of \(b, c\) not flushed to \S+ within 500 ms: c at \S+ \(streaming\)$/);
+  n.c.thaw();
+
+  // db-a is lost; b is promoted with a slot for a and for c; c follows b.
+  await n.pg.a.stop('immediate');
+  assert.ok((await runEffect(5, { kind: 'stop-wal-receiver' }, ports(n.pg.b, 'b'))).ok);
+  const promoted = await runEffect(6, { kind: 'promote' }, ports(n.pg.b, 'b'));
+  assert.ok(promoted.ok, promoted.detail);
+  assert.equal(await n.b.psql("SELECT string_agg(slot_name, ' ' ORDER BY slot_name) FROM pg_replication_slots"), 'pgvip_db_a pgvip_db_c');
+  const followed = await runEffect(7, { kind: 'follow', primary: 'b' }, ports(n.pg.c, 'c'));
+  assert.ok(followed.ok, followed.detail);
+  assert.match(followed.detail, /^streaming from b, re-pointed by a reload in \d+ ms$/);
+  assert.equal(await n.b.psql("SELECT active FROM pg_replication_slots WHERE slot_name = 'pgvip_db_c'"), 't');
+
+  // c withdraws and resumes.
+  assert.ok((await runEffect(8, { kind: 'stop-wal-receiver' }, ports(n.pg.c, 'c'))).ok);
+  const resumed = await runEffect(9, { kind: 'resume-wal-receiver' }, ports(n.pg.c, 'c'));
+  assert.ok(resumed.ok, resumed.detail);
+  await waitUntil('c to stream from b again', 10_000, async () => (await n.c.psql("SELECT coalesce((SELECT sender_port::text FROM pg_stat_wal_receiver WHERE status = 'streaming'), 'none')")) === String(n.b.port));
 });
