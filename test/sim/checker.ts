@@ -10,8 +10,8 @@
 //       and on etcd, whenever a write is acknowledged the sync record's claim holds: k of its
 //       members hold every acknowledged write (R1 and R2: what every failover the record allows
 //       rests on, checked whether or not a failover comes);
-//   I4  promotion only after the WAL receiver stopped, from the newest timeline, and no vote is
-//       recorded during maintenance;
+//   I4  promotion only after the WAL receiver stopped, from the newest timeline, never of a
+//       noFailover node, and no vote is recorded during maintenance;
 //   I5  EC2 never accepts a move for a lower term than an earlier one, nor for a stale term, and
 //       after healing the VIP routes to the primary of the newest term;
 //   I6  a restarted grantor keeps the promise it may have made before (a core rule: seen through I1);
@@ -97,6 +97,8 @@ export class Checker {
       readonly bootstrap: boolean;
       /** The database nodes (2 or 3). */
       readonly nodes: readonly DbNode[];
+      /** Nodes never promoted automatically (config noFailover). */
+      readonly noFailover?: readonly DbNode[];
     },
   ) {
     if (opts.bootstrap) {
@@ -251,6 +253,9 @@ export class Checker {
   }
   /** I3, once n promoted for `term`: how many acknowledged writes (and bytes) its history lacks. */
   promoted(n: DbNode, term: number, lostWrites: number, lostBytes: bigint): void {
+    if (this.opts.noFailover?.includes(n) === true && !this.#manualTerms.has(term)) {
+      this.violation(`I4: ${n} is noFailover but was promoted (term ${term})`);
+    }
     if (lostWrites === 0 || this.#manualTerms.has(term)) return;
     if (this.opts.replication === 'sync') {
       this.violation(`I3: promoting ${n} (term ${term}) loses ${lostWrites} acknowledged writes`);

@@ -78,6 +78,12 @@ if (values.backend !== undefined) schedule = { ...schedule, backend: values.back
 const rates = JSON.stringify(schedule.clockRates);
 console.log(`seed ${seed} on ${schedule.backend ?? 'witness'} with ${schedule.nodes ?? 2} nodes, ${schedule.replication} replication, clock rates ${rates}`);
 if (schedule.timings !== undefined) console.log(describeTimings(schedule.timings));
+const config = [
+  ...(schedule.noFailover === undefined ? [] : [`noFailover ${schedule.noFailover.join(', ')}`]),
+  ...(schedule.priority === undefined ? [] : [`priority ${JSON.stringify(schedule.priority)}`]),
+  ...(schedule.degrade === undefined ? [] : [`degrade ${schedule.degrade}`]),
+];
+if (config.length > 0) console.log(config.join('; '));
 for (const f of schedule.faults) console.log(`  at ${(f.at / 1000).toFixed(3)} s: ${describeFault(f)}`);
 const r = await runScheduleAsync(schedule, { transcript: !values.quiet });
 if (!values.quiet) for (const line of r.transcript) console.log(line);

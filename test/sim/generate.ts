@@ -244,6 +244,8 @@ const faultArb3: fc.Arbitrary<Fault[]> = fc.oneof(
   },
 );
 
+const prio = fc.integer({ min: 0, max: 2 });
+
 export const scheduleArb3: fc.Arbitrary<Schedule> = fc.record({
   seed: fc.integer({ min: 1, max: 0x7fffffff }),
   clockRates: fc.record({ 'db-a': rate, 'db-b': rate, 'db-c': rate, witness: rate }),
@@ -257,7 +259,25 @@ export const scheduleArb3: fc.Arbitrary<Schedule> = fc.record({
     .map((fs) => fs.flat().map(clip).sort((x, y) => x.at - y.at)),
   healAtMs: fc.constant(HEAL_AT),
   endMs: fc.constant(END),
-}).map((s) => ({ ...s, nodes: 3 as const, backend: 'etcd' as const }));
+  // Config: sometimes a noFailover standby (a reporting replica), priorities, writes that block.
+  noFailover: fc.oneof(
+    { weight: 4, arbitrary: fc.constant<DbNode[]>([]) },
+    { weight: 1, arbitrary: fc.constantFrom<DbNode[]>(['db-b'], ['db-c']) },
+  ),
+  priority: fc.oneof(
+    { weight: 3, arbitrary: fc.constant({}) },
+    { weight: 1, arbitrary: fc.record({ 'db-a': prio, 'db-b': prio, 'db-c': prio }) },
+  ),
+  degrade: fc.oneof(
+    { weight: 4, arbitrary: fc.constant('async' as const) },
+    { weight: 1, arbitrary: fc.constant('block' as const) },
+  ),
+}).map(({ noFailover, priority, degrade, ...s }): Schedule => ({
+  ...s, nodes: 3, backend: 'etcd',
+  ...(noFailover.length > 0 ? { noFailover } : {}),
+  ...(Object.keys(priority).length > 0 ? { priority } : {}),
+  ...(degrade === 'block' && s.replication === 'sync' ? { degrade } : {}),
+}));
 
 /**
  * A three-node schedule on etcd for `seed`: its faults (scheduleArb3), on the default timings or, for

@@ -118,13 +118,18 @@ export class Nodes {
     this.#nodes = nodes;
     this.#senderLeaseValidMs = leaseValidMs(t);
     // Two nodes: exactly the settings of before (nodes defaults to the pair). Three: every node,
-    // config order, no priority, none noFailover, ANY 1.
+    // config order, with the schedule's priorities, noFailover nodes and degrade; ANY 1.
     const settings = (self: DbNode): AgentSettings =>
       defaultAgentSettings({
         cluster: 'sim', self, peer: nodes.find((m) => m !== self)!, witness: 'witness', timings: t,
         replication: sched.replication,
         ...(d.etcd === null ? {} : { quorum: quorumOf('etcd', 'witness') }),
-        ...(nodes.length > 2 ? { nodes: nodes.map((id) => ({ id, priority: 0, noFailover: false })) } : {}),
+        ...(nodes.length > 2 ? {
+          nodes: nodes.map((id) => ({
+            id, priority: sched.priority?.[id] ?? 0, noFailover: (sched.noFailover ?? []).includes(id),
+          })),
+          degrade: sched.degrade ?? 'async',
+        } : {}),
       });
     const perNode = <T>(f: (n: DbNode) => T): Record<DbNode, T> => {
       const r: Partial<Record<DbNode, T>> = {};

@@ -79,6 +79,8 @@ export interface PostgresDeps {
   readonly writeProbeTimeoutMs: number;
   /** The database nodes, config order; the first starts as primary, the others as its standbys. */
   readonly nodes: readonly DbNode[];
+  /** In sync mode the first primary's standbys in `ANY 1 (…)` (default: every standby; never a noFailover one). */
+  readonly syncStandbys?: readonly DbNode[];
   /** A bug planted in the agent's PostgreSQL shell (variants.ts). */
   readonly bug?: PgBug;
 }
@@ -104,7 +106,7 @@ export class Postgres {
     this.#nodes = d.nodes;
     this.#nNode = d.nodes.length >= 3;
     // Sync mode starts as the config wants it: ANY 1 of the standbys (the two-node form with one).
-    const claim = d.replication === 'sync' ? normalClaim({ members: standbys, k: 1 }) : NO_CLAIM;
+    const claim = d.replication === 'sync' ? normalClaim({ members: d.syncStandbys ?? standbys, k: 1 }) : NO_CLAIM;
     const mkPg = (primary: boolean): PgModel => ({
       running: true, inRecovery: !primary, readOnly: false, timeline: 1, history: new Map(), lsn: 1000n,
       receiverOn: !primary, lastStreamAt: 0, caughtUpAt: 0, claim: primary ? claim : NO_CLAIM,

@@ -19,6 +19,10 @@ const HOSTS_3: readonly Host[] = ['db-a', 'db-b', 'db-c', 'witness'];
 export function dbNodesOf(s: Pick<Schedule, 'nodes'>): readonly DbNode[] {
   return s.nodes === 3 ? DB_NODES_3 : DB_NODES;
 }
+/** The database nodes of `s` that may be promoted (not noFailover). */
+export function eligibleOf(s: Pick<Schedule, 'nodes' | 'noFailover'>): readonly DbNode[] {
+  return dbNodesOf(s).filter((n) => !(s.noFailover ?? []).includes(n));
+}
 /** Every host of `s`: its database nodes and the witness host (on etcd it runs only etcd's member). */
 export function hostsOf(s: Pick<Schedule, 'nodes'>): readonly Host[] {
   return s.nodes === 3 ? HOSTS_3 : HOSTS;
@@ -126,6 +130,12 @@ export interface Schedule {
    * with etcd's members on db-a, db-b and the witness host as in the lab.
    */
   readonly nodes?: 2 | 3;
+  /** Three nodes: nodes that are never promoted (never db-a, which starts as primary). */
+  readonly noFailover?: readonly DbNode[];
+  /** Three nodes: each node's priority (default 0). */
+  readonly priority?: Readonly<Partial<Record<DbNode, number>>>;
+  /** Three nodes: replication.degrade (default 'async': too few standbys lower k with etcd's agreement). */
+  readonly degrade?: 'async' | 'block';
   readonly replication: 'sync' | 'async';
   /** Base one-way network delay range. */
   readonly delayMs: readonly [number, number];
