@@ -9,9 +9,12 @@
 
 import type { EffectResult } from './actions.js';
 import { assumedPromise } from './grantor.js';
-import type { AgentStatus, PeerReply, PgSnapshot } from './messages.js';
+import type { AgentStatus, NodeId, PeerReply, PgSnapshot } from './messages.js';
 import { bootstrap, maybeCampaign, onVoteReply } from './agent/campaign.js';
-import { isPrimaryOfTerm, leaseRemainingMs, releasedOwnLease, restartHeld, showsHealthyPrimary } from './agent/facts.js';
+import {
+  isOtherNode, isPrimaryOfTerm, leaseRemainingMs, manyNodes, primaryStatus, releasedOwnLease, restartHeld,
+  showsHealthyPrimary,
+} from './agent/facts.js';
 import { initialFence, onFenceDone, unfenced } from './agent/fence.js';
 import {
   checkLease, initialLease, onLeaseReply, releaseIfPgFailed, renewLease, restartFencedPostgres,
@@ -27,6 +30,8 @@ import { Step } from './agent/step.js';
 import { fenceDoneForSwitchover, onQuorumHandoverDone, progressSwitchover } from './agent/switchover.js';
 import { initialSync, manageSync, onSyncReply, onSyncStandbySet } from './agent/sync.js';
 import { adoptTerm } from './agent/term.js';
+import { manageClaimSync, onCatchUpDone, onClaimRecordReply, onSyncSet, unknownClaimSync } from './agent/claim-sync.js';
+import { nodesStandby, onPositionCleared, onReceiverBack, onWithdrawStopped } from './agent/withdrawal.js';
 import { checkVip, initialVip, isVipEffect, onVipEffectDone, vipAfterUnfenced, vipPipeline } from './agent/vip.js';
 
 export type {
@@ -80,6 +85,10 @@ export function bootAgent(settings: AgentSettings, durable: AgentDurable, nowMs:
     rejoin: initialRejoin,
     campaign: null,
     restart: null,
+    claimSync: unknownClaimSync,
+    withdrawal: null,
+    receiverStopped: false,
+    follow: null,
   };
 }
 
@@ -90,7 +99,7 @@ export function stepAgent(state: AgentState, input: AgentInput): AgentOutput {
   const st = new Step({ ...state, nowMs: Math.max(state.nowMs, input.nowMs) });
   switch (input.kind) {
     case 'tick':
-      observe(st, input.pg, input.writeProbe, input.peer);
+      observe(st, input.pg, input.writeProbe, input.peer, input.peers);
       evaluate(st);
       renewLeaseIfPrimary(st);
       return st.output('nothing to do');
@@ -140,7 +149,10 @@ function actAsPrimary(st: Step): void {
     return;
   }
   if (fencedOrReadOnly || s.inFlight !== null) return;
-  if (!vipPipeline(st)) manageSync(st);
+  if (vipPipeline(st)) return;
+  // Three or more nodes: quorum commit by the plan (etcd only); two nodes keep the standby's standing.
+  if (manyNodes(s)) manageClaimSync(st);
+  else manageSync(st);
 }
 
 function actAsNonPrimary(st: Step): void {
@@ -151,6 +163,9 @@ function actAsNonPrimary(st: Step): void {
   if (progressRestart(st)) return;
   if (!pg.inRecovery) return rejoinIfPossible(st);
   if (s.inFlight !== null && s.inFlight.kind === 'rejoin') return;
+  // Three or more nodes: withdraw, then ask (docs/design.md, "More than one standby"); a term whose
+  // primary is unknown is asked for again as with two.
+  if (manyNodes(s) && !(s.durable.primaryOfTerm === null && s.durable.term > 0)) return nodesStandby(st);
   maybeCampaign(st);
 }
 
@@ -161,13 +176,20 @@ function renewLeaseIfPrimary(st: Step): void {
 // ---------------------------------------------------------------------------------------------
 // What each input teaches.
 
-function observe(st: Step, pg: PgSnapshot, writeProbe: WriteProbe, peer: AgentStatus | null): void {
+function observe(
+  st: Step, pg: PgSnapshot, writeProbe: WriteProbe, peer: AgentStatus | null,
+  polled: Readonly<Record<NodeId, AgentStatus | null>> | undefined,
+): void {
+  const peers = polled ?? { [st.s.settings.peer]: peer };
+  st.set({ peers });
   const s = st.s;
-  const peerFailed = peerCheckFailed(s, pg, peer);
+  // The term's primary as this heartbeat saw it (with two nodes: the peer's status).
+  const primary = primaryStatus(s);
+  const peerFailed = peerCheckFailed(s, pg, primary);
   // A standby that streamed until its primary's planned restart began counts as streaming through it:
   // the primary writes nothing meanwhile (it restarts behind its fence), and its renewals report the
   // final LSN. So a restart that outlasts its deadline meets an eligible standby, as a failure would.
-  const streamedThrough = peerRestarting(s, peer) && s.lastStreamingAtMs !== null
+  const streamedThrough = peerRestarting(s, primary) && s.lastStreamingAtMs !== null
     && s.nowMs - s.lastStreamingAtMs <= s.settings.timings.streamingGraceMs;
   // A planned restart's down server is no failure while its hold lasts (agent/restart.ts).
   const probeFailed = !restartHeld(s)
@@ -184,14 +206,20 @@ function observe(st: Step, pg: PgSnapshot, writeProbe: WriteProbe, peer: AgentSt
   });
   restartObserved(st);
   if (peerFailed && st.s.peerFailedChecks === s.settings.timings.failureChecks) {
-    st.notify('failure-detected', `${s.settings.peer} failed ${st.s.peerFailedChecks} consecutive checks`);
+    st.notify('failure-detected', `${s.durable.primaryOfTerm ?? s.settings.peer} failed ${st.s.peerFailedChecks} consecutive checks`);
   }
-  if (peer !== null) {
+  // Terms are learned from every node's status (with two: the peer's), the highest first.
+  const statuses = Object.values(peers).filter((p): p is AgentStatus => p !== null).sort((a, b) => b.term - a.term);
+  for (const other of statuses) {
     const d = st.s.durable;
-    if (peer.term > d.term || (peer.term === d.term && d.primaryOfTerm === null)) {
-      adoptTerm(st, peer.term, peer.primaryOfTerm, peer.from);
+    if (other.term > d.term || (other.term === d.term && d.primaryOfTerm === null)) {
+      adoptTerm(st, other.term, other.primaryOfTerm, other.from);
     }
-    if (!isPrimaryOfTerm(st.s) && peer.term === st.s.durable.term) st.set({ maintenance: peer.maintenance });
+  }
+  // Maintenance as the primary's agent reports it (with two nodes: the peer's, in our term).
+  const teller = manyNodes(st.s) ? primaryStatus(st.s) : peer;
+  if (teller !== null && !isPrimaryOfTerm(st.s) && teller.term === st.s.durable.term) {
+    st.set({ maintenance: teller.maintenance });
   }
 }
 
@@ -200,14 +228,18 @@ function observe(st: Step, pg: PgSnapshot, writeProbe: WriteProbe, peer: AgentSt
  * own deadline bounds the claim, and while the lease lasts no failover could follow anyway).
  */
 function peerRestarting(s: AgentState, peer: AgentStatus | null): boolean {
+  const primary = s.durable.primaryOfTerm;
   return peer !== null && peer.restarting === true && peer.term === s.durable.term
-    && peer.primaryOfTerm === s.settings.peer && s.durable.primaryOfTerm === s.settings.peer
+    && isOtherNode(s, primary) && peer.from === primary && peer.primaryOfTerm === primary
     && peer.leaseRemainingMs > 0;
 }
 
-/** One check of the peer as a primary failed: judged on two signals, never on the agent alone. */
+/**
+ * One check of the term's primary (another node: with two, the peer) failed: judged on two signals,
+ * never on the agent alone.
+ */
 function peerCheckFailed(s: AgentState, pg: PgSnapshot, peer: AgentStatus | null): boolean {
-  if (isPrimaryOfTerm(s) || s.durable.primaryOfTerm !== s.settings.peer) return false;
+  if (isPrimaryOfTerm(s) || !isOtherNode(s, s.durable.primaryOfTerm)) return false;
   if (peerRestarting(s, peer)) return false;
   // A reachable agent is believed about its primary, unless WAL still streams from a writable server.
   if (peer !== null) return !(showsHealthyPrimary(peer) || (pg.streaming && peer.pg.running && peer.pg.writable));
@@ -231,8 +263,10 @@ function onReply(st: Step, msg: PeerReply): void {
     case 'vote-reply':
       return onVoteReply(st, msg);
     case 'sync-update-reply':
-      return onSyncReply(st, msg);
+      return manyNodes(s) ? onClaimRecordReply(st, msg) : onSyncReply(st, msg);
     case 'ack':
+      // The quorum's only Ack to a standby: its position-clear (three or more nodes).
+      if (msg.from === s.settings.quorum.id) onPositionCleared(st, msg.accepted, msg.reason);
       return;
   }
 }
@@ -253,6 +287,9 @@ function onEffectDone(st: Step, r: EffectResult): void {
   if (f.kind === 'restart-postgres') onRestartDone(st, r);
   if (isVipEffect(f.kind)) onVipEffectDone(st, f.kind, r);
   if (f.kind === 'quorum-handover') return onQuorumHandoverDone(st, r);
+  if (f.kind === 'stop-wal-receiver' && !isPrimaryOfTerm(s) && onWithdrawStopped(st, r)) return;
+  if (f.kind === 'follow' || f.kind === 'resume-wal-receiver') return onReceiverBack(st, f.kind, r);
+  if (f.kind === 'sync-catch-up') onCatchUpDone(st, r.ok);
   if (!r.ok) {
     st.because(`${f.kind} failed: ${r.detail}; will retry`);
     return;
@@ -263,6 +300,11 @@ function onEffectDone(st: Step, r: EffectResult): void {
     case 'set-sync-standby': {
       const standby = f.effect.kind === 'set-sync-standby' ? f.effect.standby : null;
       if (onSyncStandbySet(st, standby)) onPromotionSyncCleared(st);
+      return;
+    }
+    case 'set-sync': {
+      if (isPrimaryOfTerm(s) && s.pg?.inRecovery) return onPromotionSyncCleared(st);
+      if (f.effect.kind === 'set-sync') onSyncSet(st, f.effect.claim);
       return;
     }
     case 'promote':
@@ -280,6 +322,7 @@ function onEffectDone(st: Step, r: EffectResult): void {
     case 'move-vip-cloud':
     case 'add-vip-local':
     case 'drop-vip-local':
+    case 'sync-catch-up':
       return;
   }
 }

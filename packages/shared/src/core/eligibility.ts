@@ -27,6 +27,8 @@ export interface EligibilityInput {
   readonly lastStreamingAtMs: number | null;
   readonly primaryReport: PrimaryReport | null;
   readonly maintenance: boolean;
+  /** Three or more nodes: sync eligibility is the record's (etcd's electionDecision), not checked here. */
+  readonly recordDecides?: boolean;
 }
 
 export function promotionBlocker(e: EligibilityInput): string | null {
@@ -42,6 +44,7 @@ export function promotionBlocker(e: EligibilityInput): string | null {
   if (report === null) return 'no report from the primary yet';
   if (report.timeline !== e.pg.timeline) return `on timeline ${e.pg.timeline} but the primary is on ${report.timeline}`;
   if (e.replication === 'sync') {
+    if (e.recordDecides === true) return null;
     if (report.syncStandby !== e.self) return 'not the synchronous standby (replication degraded to async or not yet caught up)';
   } else {
     const lag = report.lsn > e.pg.lsn ? report.lsn - e.pg.lsn : 0n;

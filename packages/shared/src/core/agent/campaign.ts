@@ -7,7 +7,7 @@ import { quorumName } from '../quorum.js';
 import type { VoteReply } from '../messages.js';
 import { termAfter } from '../terms.js';
 import { leaseValidMs } from '../timings.js';
-import { blocker } from './facts.js';
+import { blocker, isOtherNode } from './facts.js';
 import { promotionReset } from './promotion.js';
 import type { Step } from './step.js';
 import { enterTerm } from './term.js';
@@ -56,7 +56,7 @@ export function maybeCampaign(st: Step): void {
   const askingAgain = nextTerm === d.term;
   const primaryFailed = primaryReleased || s.peerFailedChecks >= t.failureChecks;
   if (!primaryFailed && !askingAgain) return;
-  if (d.primaryOfTerm !== s.settings.peer && d.primaryOfTerm !== null) return;
+  if (!isOtherNode(s, d.primaryOfTerm) && d.primaryOfTerm !== null) return;
   if (promiseLive(s)) return; // includes the promise a restarted node assumes it made (bootAgent)
   const why = askingAgain ? null : blocker(s);
   if (why !== null) {
@@ -73,13 +73,21 @@ export function maybeCampaign(st: Step): void {
     timeline: s.pg?.timeline ?? 0,
   });
   st.notify('vote-requested', `asked ${s.settings.quorum.id} for term ${nextTerm}`);
-  const cause = primaryReleased ? 'primary released its lease' : `${s.settings.peer} failed ${s.peerFailedChecks} checks`;
+  const cause = primaryReleased ? 'primary released its lease' : `${d.primaryOfTerm ?? s.settings.peer} failed ${s.peerFailedChecks} checks`;
   st.because(`asking for the vote for term ${nextTerm}: ${cause}`);
 }
 
 export function onVoteReply(st: Step, msg: VoteReply): void {
   const s = st.s;
   const c = s.campaign;
+  // A withdrawn standby (three or more nodes) is refused in etcd's current term, not the one it asked
+  // for: it asks again at the next heartbeat rather than after requestTimeoutMs (a refusal can only
+  // make it ask again, never count as a vote).
+  if (c !== null && !msg.granted && s.withdrawal !== null && msg.from === s.settings.quorum.id && msg.term < c.term) {
+    st.set({ campaign: null });
+    st.because(`vote for term ${c.term} denied: ${msg.reason}`);
+    return;
+  }
   if (c === null || msg.term !== c.term) return;
   st.set({ campaign: null });
   if (!msg.granted) {
@@ -90,8 +98,11 @@ export function onVoteReply(st: Step, msg: VoteReply): void {
   // The vote is also the witness's first lease grant for the new term, counted from the request.
   const held = { term: c.term, validUntilMs: c.sentAtMs + leaseValidMs(s.settings.timings) };
   const release = st.s.lease.release.phase === 'released' ? { phase: 'none' as const } : st.s.lease.release;
-  st.set({ lease: { ...st.s.lease, held, release }, releasedTerm: null });
+  const grants = { [msg.from]: { term: c.term, untilMs: held.validUntilMs } };
+  st.set({ lease: { ...st.s.lease, held, grants, release }, releasedTerm: null });
   promotionReset(st);
+  // A withdrawn standby already stopped its receiver (its final position won the election).
+  if (st.s.receiverStopped) st.set({ promotion: { ...st.s.promotion, next: 'clear-sync' } });
   vipAfterVoteWon(st);
   st.notify('vote-granted', `won term ${c.term}`);
   st.because(`won term ${c.term} with the vote of ${msg.from}`);

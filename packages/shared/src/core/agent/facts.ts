@@ -7,7 +7,7 @@
 //   primaryOfTerm ≠ self, PG in recovery        → standby (grant leases, watch the primary, campaign)
 
 import { promotionBlocker } from '../eligibility.js';
-import { PROTOCOL_VERSION, type AgentRole, type AgentStatus, type PgSnapshot } from '../messages.js';
+import { PROTOCOL_VERSION, type AgentRole, type AgentStatus, type NodeId, type PgSnapshot } from '../messages.js';
 import type { AgentState } from './state.js';
 
 export function isPrimaryOfTerm(s: AgentState): boolean {
@@ -69,7 +69,7 @@ export function agentRole(s: AgentState): AgentRole {
   }
   if (s.inFlight?.kind === 'rejoin') return 'rejoining';
   if (!pg.inRecovery && pg.running) return 'demoted';
-  if (s.campaign !== null) return 'candidate';
+  if (s.campaign !== null || s.withdrawal !== null) return 'candidate';
   return 'standby';
 }
 
@@ -85,6 +85,9 @@ export function blocker(s: AgentState): string | null {
     lastStreamingAtMs: s.lastStreamingAtMs,
     primaryReport: s.primaryReport,
     maintenance: s.maintenance,
+    // With three or more nodes the sync record in etcd says who may win (electionDecision), not the
+    // standby the primary names.
+    recordDecides: manyNodes(s),
   });
 }
 
@@ -96,6 +99,38 @@ const downPg: PgSnapshot = {
 /** Three or more database nodes: the N-node paths and fields are on (docs/design.md, "More than one standby"). */
 export function manyNodes(s: AgentState): boolean {
   return s.settings.nodes.length > 2;
+}
+
+/** A database node of the config other than this one (with two nodes: the peer). */
+export function isOtherNode(s: AgentState, node: NodeId | null): node is NodeId {
+  if (node === null || node === s.settings.self) return false;
+  return node === s.settings.peer || s.settings.nodes.some((n) => n.id === node);
+}
+
+/** The last status of another node: from the tick's `peers`, or the peer's (two nodes). */
+export function statusOf(s: AgentState, node: NodeId): AgentStatus | null {
+  if (Object.hasOwn(s.peers, node)) return s.peers[node] ?? null;
+  return node === s.settings.peer ? s.peer : null;
+}
+
+/** The status of the term's primary when it is another node (null: unknown, unreachable or self). */
+export function primaryStatus(s: AgentState): AgentStatus | null {
+  const primary = s.durable.primaryOfTerm;
+  return isOtherNode(s, primary) ? statusOf(s, primary) : null;
+}
+
+/**
+ * Who grants this node's lease besides its quorum: the peer with two nodes; with more, every other
+ * node that may be promoted (noFailover nodes never campaign, so the primary does not wait for them).
+ */
+export function standbyGrantors(s: AgentState): readonly NodeId[] {
+  if (!manyNodes(s)) return [s.settings.peer];
+  return s.settings.nodes.filter((n) => n.id !== s.settings.self && !n.noFailover).map((n) => n.id);
+}
+
+/** This node may never be promoted (cluster.nodes[].noFailover). */
+export function isNoFailover(s: AgentState): boolean {
+  return s.settings.nodes.some((n) => n.id === s.settings.self && n.noFailover);
 }
 
 /** This standby is a member of the claim its primary reported in force for the current term. */
@@ -126,7 +161,7 @@ export function agentStatus(s: AgentState): AgentStatus {
     promotionBlocker: blocker(s),
     maintenance: s.maintenance,
     ...(restartHeld(s) ? { restarting: true } : {}),
-    ...(many ? { syncMember: syncMember(s), withdrawn: false } : {}),
+    ...(many ? { syncMember: syncMember(s), withdrawn: s.withdrawal !== null } : {}),
   };
 }
 

@@ -4,7 +4,10 @@
 
 import type { LeaseReply, LeaseRequest, NodeId } from '../messages.js';
 import { leaseValidMs, promiseMs } from '../timings.js';
-import { inBootGrace, isPrimaryOfTerm, leaseRemainingMs, manyNodes, releasedOwnLease, restartHeld } from './facts.js';
+import {
+  inBootGrace, isPrimaryOfTerm, leaseRemainingMs, manyNodes, releasedOwnLease, restartHeld, standbyGrantors,
+} from './facts.js';
+import type { AgentState } from './state.js';
 import { fence } from './fence.js';
 import type { Step } from './step.js';
 
@@ -27,6 +30,12 @@ export type HolderRelease =
 export interface HolderLease {
   /** Lease validity on this node's clock, counted from when the granted request was sent. */
   readonly held: { readonly term: number; readonly validUntilMs: number } | null;
+  /**
+   * Three or more nodes: each grantor's grant for `held`'s term, valid until (counted from the send).
+   * The lease is valid on etcd's grant OR on every eligible standby's (docs/design.md, "More than one
+   * standby"); with two nodes any one grant is enough, as the rule then reads.
+   */
+  readonly grants: Readonly<Record<NodeId, { readonly term: number; readonly untilMs: number }>>;
   /** The last lease requests sent (the grant names its request's seq). */
   readonly sends: readonly LeaseSend[];
   readonly nextSeq: number;
@@ -37,7 +46,7 @@ export interface HolderLease {
 
 /** `seqBase` exceeds every seq an earlier process of this node sent (see bootAgent). */
 export function initialLease(seqBase: number): HolderLease {
-  return { held: null, sends: [], nextSeq: Math.max(1, seqBase), release: { phase: 'none' }, refusals: {} };
+  return { held: null, grants: {}, sends: [], nextSeq: Math.max(1, seqBase), release: { phase: 'none' }, refusals: {} };
 }
 
 /** Rule one of the primary: a lapsed lease fences before anything else (docs/design.md, Terms, leases, votes). */
@@ -79,7 +88,25 @@ export function renewLease(st: Step): void {
   const sends = [...s.lease.sends, { seq, sentAtMs: s.nowMs, term: s.durable.term }];
   st.set({ lease: { ...s.lease, nextSeq: seq + 1, sends: sends.length > 16 ? sends.slice(-16) : sends } });
   st.send(s.settings.quorum.id, msg);
-  st.send(s.settings.peer, msg);
+  for (const grantor of standbyGrantors(s)) st.send(grantor, msg);
+}
+
+/**
+ * Three or more nodes: the lease's end from each grantor's grant in `term`, or null when none counts:
+ * etcd's grant, or the earliest of every eligible standby's (a standby that granted nothing yet
+ * counts as none).
+ */
+export function leaseFromGrants(
+  s: AgentState, grants: HolderLease['grants'], term: number,
+): number | null {
+  const until = (node: NodeId): number => {
+    const g = grants[node];
+    return g !== undefined && g.term === term ? g.untilMs : -Infinity;
+  };
+  const grantors = standbyGrantors(s);
+  const standbys = grantors.length === 0 ? -Infinity : Math.min(...grantors.map(until));
+  const best = Math.max(until(s.settings.quorum.id), standbys);
+  return best === -Infinity ? null : best;
 }
 
 export function onLeaseReply(st: Step, msg: LeaseReply): void {
@@ -99,6 +126,16 @@ export function onLeaseReply(st: Step, msg: LeaseReply): void {
   // Counted from when the request was SENT: the grantor's promise started later than that.
   const validUntilMs = sent.sentAtMs + leaseValidMs(s.settings.timings);
   const held = st.s.lease.held;
+  if (manyNodes(s)) {
+    const term = s.durable.term;
+    const prev = st.s.lease.grants[msg.from];
+    const mine = prev !== undefined && prev.term === term ? Math.max(prev.untilMs, validUntilMs) : validUntilMs;
+    const grants = { ...st.s.lease.grants, [msg.from]: { term, untilMs: mine } };
+    const until = leaseFromGrants(s, grants, term);
+    const grown = until !== null && (held === null || held.term !== term || until > held.validUntilMs);
+    st.set({ lease: { ...st.s.lease, grants, ...(grown ? { held: { term, validUntilMs: until } } : {}) } });
+    return;
+  }
   if (held === null || held.term !== s.durable.term || validUntilMs > held.validUntilMs) {
     st.set({ lease: { ...st.s.lease, held: { term: s.durable.term, validUntilMs } } });
   }
@@ -149,8 +186,8 @@ function maybeRelease(st: Step): void {
   const reason = s.fence.reason ?? 'fenced';
   const msg = { ...st.envelope(), kind: 'lease-release' as const, reason, leaseSeq: s.lease.nextSeq - 1 };
   st.send(s.settings.quorum.id, msg);
-  st.send(s.settings.peer, msg);
-  st.set({ lease: { ...s.lease, held: null, release: { phase: 'released', term: s.durable.term, atMs: s.nowMs } } });
+  for (const grantor of standbyGrantors(s)) st.send(grantor, msg);
+  st.set({ lease: { ...s.lease, held: null, grants: {}, release: { phase: 'released', term: s.durable.term, atMs: s.nowMs } } });
   st.notify('lease-released', `released lease for term ${s.durable.term}: ${msg.reason}`);
   st.because(`released the lease for term ${s.durable.term} after fencing`);
 }

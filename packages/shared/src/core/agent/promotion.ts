@@ -4,6 +4,8 @@
 //   stop-receiver ──► clear-sync ──► promote ──(promoted)──► the VIP moves here (vip.ts)
 
 import { promiseLive } from '../grantor.js';
+import { NO_CLAIM } from '../nodes/quorum-commit.js';
+import { manyNodes } from './facts.js';
 import { unfencedByPromotion } from './fence.js';
 import type { Step } from './step.js';
 import { moveVip, vipAfterPromoted } from './vip.js';
@@ -36,7 +38,8 @@ export function promotionPipeline(st: Step): void {
       st.because(`promoting for term ${s.durable.term}: stopping the WAL receiver`);
       return;
     case 'clear-sync':
-      st.effect({ kind: 'set-sync-standby', standby: null });
+      // Three or more nodes: the claim form (etcd's record was reset by the txn that made the term).
+      st.effect(manyNodes(s) ? { kind: 'set-sync', claim: NO_CLAIM } : { kind: 'set-sync-standby', standby: null });
       return;
     case 'promote':
       st.effect({ kind: 'promote' });
@@ -58,7 +61,10 @@ export function onPromoted(st: Step): void {
   const s = st.s;
   st.notify('promoted', `promoted for term ${s.durable.term}`);
   st.because(`promoted for term ${s.durable.term}`);
-  st.set({ pg: s.pg === null ? null : { ...s.pg, inRecovery: false, writable: true, streaming: false } });
+  st.set({
+    pg: s.pg === null ? null : { ...s.pg, inRecovery: false, writable: true, streaming: false },
+    receiverStopped: false,
+  });
   vipAfterPromoted(st);
   unfencedByPromotion(st);
   // A standby never held the VIP: move it at once instead of asking EC2 first.

@@ -3,6 +3,7 @@
 // Failures in a row back off, and each is reported.
 
 import type { EffectResult } from '../actions.js';
+import { isOtherNode, statusOf } from './facts.js';
 import { unfenced } from './fence.js';
 import { promotionReset } from './promotion.js';
 import type { Step } from './step.js';
@@ -30,8 +31,9 @@ export function rejoinIfPossible(st: Step): void {
   if (s.fenceInFlight !== null || s.inFlight !== null) return;
   if (s.pg?.running && s.pg.writable && !s.fence.fenced) return; // checkLease is fencing it
   const primary = s.durable.primaryOfTerm;
-  const peer = s.peer;
-  if (primary === null || primary !== s.settings.peer || peer === null) return;
+  if (!isOtherNode(s, primary)) return;
+  const peer = statusOf(s, primary);
+  if (peer === null) return;
   // Rewind only from a primary that has finished promoting in our term.
   if (peer.term !== s.durable.term || peer.pg.inRecovery || !peer.pg.running) return;
   if (s.nowMs - s.rejoin.lastFailedAtMs < rejoinBackoffMs(s.rejoin.failures)) return;
@@ -48,7 +50,7 @@ export function onRejoinDone(st: Step, r: EffectResult): void {
     st.notify('rejoin-failed', `rejoin as a standby of ${s.durable.primaryOfTerm} failed (${failures} in a row; next try in ${next} s): ${r.detail}`);
     return;
   }
-  st.set({ rejoin: initialRejoin });
+  st.set({ rejoin: initialRejoin, follow: null, receiverStopped: false });
   unfenced(st);
   vipAfterRejoined(st);
   promotionReset(st);

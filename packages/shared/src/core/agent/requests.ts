@@ -5,7 +5,7 @@ import { decideLeaseRequest, decideRelease, grantLease } from '../grantor.js';
 import type { LeaseReply, PeerRequest } from '../messages.js';
 import { quorumName } from '../quorum.js';
 import { termAfter } from '../terms.js';
-import { isPrimaryOfTerm } from './facts.js';
+import { isOtherNode, isPrimaryOfTerm } from './facts.js';
 import { forcePromotion } from './promotion.js';
 import type { Step } from './step.js';
 import { onRestartRequest } from './restart.js';
@@ -63,7 +63,7 @@ function onLeaseRequest(st: Step, msg: Req<'lease-request'>, peerLeaseValidMs: n
     };
     st.reply(msg.from, r);
   };
-  if (msg.from !== s.settings.peer) {
+  if (!isOtherNode(s, msg.from)) {
     deny(st, msg, 'not the peer');
     return reply(false, `${msg.from} is not the peer of ${s.settings.self}; only the peer may hold a lease from it`);
   }
@@ -74,6 +74,8 @@ function onLeaseRequest(st: Step, msg: Req<'lease-request'>, peerLeaseValidMs: n
     durable: () => st.s.durable,
     quorum: quorumName(s.settings.quorum.backend),
     localProblem: () => {
+      // Its position is final and published: a grant would let the primary write past it.
+      if (st.s.withdrawal !== null) return 'withdrawn for an election (WAL receiver stopped)';
       if (st.s.campaign !== null) return 'campaigning for the next term';
       if (st.s.pg !== null && !st.s.pg.inRecovery && st.s.pg.writable) return 'this node is not a standby';
       return null;

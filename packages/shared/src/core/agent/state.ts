@@ -19,6 +19,8 @@ import type { RestartState } from './restart.js';
 import type { SwitchoverState } from './switchover.js';
 import type { SyncState } from './sync.js';
 import type { VipState } from './vip.js';
+import type { ClaimSyncState } from './claim-sync.js';
+import type { FollowState, WithdrawalState } from './withdrawal.js';
 
 export interface AgentDurable {
   /** The highest term this node has seen (I2). */
@@ -154,6 +156,16 @@ export interface AgentState {
   readonly campaign: CampaignState | null;
   /** A planned restart of PostgreSQL asked for by the witness (`pgvip restart`), or null. */
   readonly restart: RestartState | null;
+
+  // Three or more nodes (docs/design.md, "More than one standby").
+  /** The primary's quorum commit: the sync record it knows, and the step of its plan in flight. */
+  readonly claimSync: ClaimSyncState;
+  /** A standby that stopped its receiver for an election, or null. */
+  readonly withdrawal: WithdrawalState | null;
+  /** This standby's WAL receiver is stopped (a withdrawal) and nothing restarted it yet. */
+  readonly receiverStopped: boolean;
+  /** The last failed `follow` of this standby, or null. */
+  readonly follow: FollowState | null;
 }
 
 export type WriteProbe = 'ok' | 'stalled' | 'failed' | 'read-only' | 'not-run';

@@ -15,7 +15,7 @@ import type { EffectResult } from '../actions.js';
 import type { Handover, Lsn, NodeId, PeerRequest } from '../messages.js';
 import { quorumName } from '../quorum.js';
 import { termAfter, termBoundReached } from '../terms.js';
-import { agentRole, isPrimaryOfTerm } from './facts.js';
+import { agentRole, isOtherNode, isPrimaryOfTerm, manyNodes, statusOf } from './facts.js';
 import { fence } from './fence.js';
 import type { AgentState } from './state.js';
 import type { Step } from './step.js';
@@ -35,25 +35,31 @@ export function onSwitchoverRequest(st: Step, msg: SwitchoverRequest): void {
   if (msg.term < s.durable.term) return reject('stale term');
   if (!isPrimaryOfTerm(s) || agentRole(s) !== 'primary') return reject('this node is not the primary');
   if (termAfter(s.durable.term) === null) return reject(termBoundReached);
-  if (msg.to !== s.settings.peer) return reject(`${msg.to} is not the standby`);
+  if (!isOtherNode(s, msg.to)) return reject(`${msg.to} is not the standby`);
+  if (s.settings.nodes.some((n) => n.id === msg.to && n.noFailover)) return reject(`${msg.to} has noFailover: it is never promoted`);
   if (s.switchover !== null) return reject('a switchover is already running');
   // The primary judges readiness from its own replication view, which is authoritative for sync.
-  const notReady = switchoverBlocker(s);
+  const notReady = switchoverBlocker(s, msg.to);
   if (notReady !== null) return reject(`standby not ready: ${notReady}`);
   st.set({ switchover: { step: 'fencing', to: msg.to, startedAtMs: s.nowMs } });
   fence(st, `switchover to ${msg.to}`);
   st.reply(msg.from, { ...st.envelope(), kind: 'ack', accepted: true, reason: 'switchover started' });
 }
 
-/** Why the peer cannot take over in a planned switchover right now, or null. */
-function switchoverBlocker(s: AgentState): string | null {
-  const peer = s.peer;
+/** Why `to` cannot take over in a planned switchover right now, or null. */
+function switchoverBlocker(s: AgentState, to: NodeId): string | null {
+  const peer = statusOf(s, to);
   const pg = s.pg;
   if (peer === null) return 'unreachable';
   if (pg === null) return 'local postgresql not observed yet';
   if (!peer.pg.inRecovery || !peer.pg.streaming) return 'not streaming';
   if (peer.pg.timeline !== pg.timeline) return `on timeline ${peer.pg.timeline}, primary on ${pg.timeline}`;
-  if (s.settings.replication === 'sync') {
+  if (s.settings.replication === 'sync' && manyNodes(s)) {
+    // Three or more nodes: a member of the claim in force, streaming from here.
+    const claim = pg.syncClaim;
+    if (claim === undefined || claim.k === 0 || !claim.members.includes(to)) return 'not a synchronous standby yet';
+    if (!(pg.replicas ?? []).some((r) => r.node === to && r.streaming)) return 'not streaming from this primary';
+  } else if (s.settings.replication === 'sync') {
     if (pg.syncStandby !== s.settings.peer || !pg.standbyInSync) return 'not the synchronous standby yet';
   } else {
     const lag = pg.lsn > peer.pg.lsn ? pg.lsn - peer.pg.lsn : 0n;
@@ -82,7 +88,7 @@ export function progressSwitchover(st: Step): void {
     return;
   }
   if (sw.step !== 'catching-up') return;
-  const peer = s.peer;
+  const peer = statusOf(s, sw.to);
   if (peer === null || peer.term !== s.durable.term || !peer.pg.inRecovery || peer.pg.replayLsn < sw.finalLsn) return;
   // The pipeline slot is free once the effect before (a VIP check, a sync setting) finished.
   if (s.inFlight !== null) return;

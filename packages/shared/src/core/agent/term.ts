@@ -3,6 +3,7 @@
 import { isTermInRange } from '../terms.js';
 import type { NodeId } from '../messages.js';
 import { initialSync } from './sync.js';
+import { newTermClaimSync } from './claim-sync.js';
 import type { AgentDurable, AgentState } from './state.js';
 import type { Step } from './step.js';
 
@@ -25,7 +26,10 @@ export function enterTerm(st: Step, durable: AgentDurable): void {
   if (durable.term > st.s.durable.term) {
     st.set({
       sync: initialSync,
-      lease: { ...st.s.lease, held: null, release: { phase: 'none' } },
+      // The txn that made the term reset etcd's sync record (three or more nodes).
+      claimSync: newTermClaimSync,
+      withdrawal: null,
+      lease: { ...st.s.lease, held: null, grants: {}, release: { phase: 'none' } },
       releasedTerm: null,
       writeProbeFailures: 0,
       campaign: null,

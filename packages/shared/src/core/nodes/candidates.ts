@@ -4,7 +4,8 @@
 // yield; the campaign txn compares every eligible member's position key, so one that saw fewer
 // positions than were published cannot win (its txn fails and it ranks again).
 //
-// Not wired into stepAgent yet (docs/design.md, "More than one standby", What is left).
+// Wired into stepAgent by core/agent/withdrawal.ts and core/agent/claim-sync.ts; etcd's bridge runs
+// electionDecision (docs/design.md, "More than one standby").
 import type { Lsn, NodeId } from '../messages.js';
 import { promotionSafety, type FinalPosition, type SyncClaim } from './quorum-commit.js';
 
@@ -138,4 +139,35 @@ export function electionDecision(
     return { campaign: true, reason: `${self} ranks first and holds every acknowledged commit (final positions of ${safety.heard.join(', ')})` };
   }
   return { campaign: true, reason: `${self} ranks first among the eligible standbys` };
+}
+
+/** What the switchover's ranking reads of a live standby (its agent's status). */
+export interface LiveStandby {
+  readonly node: NodeId;
+  readonly term: number;
+  /** Running, in recovery and streaming from the primary. */
+  readonly streaming: boolean;
+  readonly timeline: number;
+  /** Received (flushed) WAL. */
+  readonly lsn: Lsn;
+}
+
+/**
+ * The best target of a switchover to "the best node": among the live standbys of the primary's term
+ * that stream and may be promoted (not noFailover, not the primary), the first by the failover's
+ * ranking (timeline, LSN, priority, id); null when there is none. `term` is the primary's.
+ */
+export function bestSwitchoverTarget(
+  nodes: readonly NodeTraits[], primary: NodeId, term: number, standbys: readonly LiveStandby[],
+): NodeId | null {
+  const traits = new Map(nodes.map((n) => [n.id, n] as const));
+  const ranked = standbys
+    .filter((s) => s.node !== primary && s.term === term && s.streaming && traits.get(s.node)?.noFailover === false)
+    .map((s) => ({
+      node: s.node,
+      position: { node: s.node, timeline: s.timeline, flushLsn: s.lsn },
+      priority: traits.get(s.node)?.priority ?? 0,
+    }))
+    .sort(compareCandidates);
+  return ranked[0]?.node ?? null;
 }

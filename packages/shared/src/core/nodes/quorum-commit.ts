@@ -14,7 +14,8 @@
 // least as advanced as every one of them holds every acknowledged commit: any k members and any
 // n − k + 1 members of the same n share at least one.
 //
-// Not wired into stepAgent yet (docs/design.md, "More than one standby", What is left).
+// Wired into stepAgent by core/agent/withdrawal.ts and core/agent/claim-sync.ts; etcd's bridge runs
+// electionDecision (docs/design.md, "More than one standby").
 import type { Lsn, NodeId } from '../messages.js';
 
 /** "Every acknowledged commit is flushed on at least `k` of `members`"; k = 0 claims nothing. */

@@ -1,0 +1,218 @@
+// A standby among three or more nodes (docs/design.md, "More than one standby"): it withdraws when
+// its primary failed and its own promise is gone (stops its WAL receiver, so its position is final),
+// asks etcd for the vote with that final position every heartbeat while it is denied, and resumes
+// (position-clear, then resume-wal-receiver) when the primary turns out healthy or the term did not
+// move for long enough. Once a term names another node it follows that node (`follow`), and rewinds
+// (`rejoin`) when PostgreSQL refuses the new timeline.
+//
+//   none ──(primary failed, promise gone)──► stopping ──(receiver stopped)──► withdrawn
+//   withdrawn ──(vote granted)──► primary of the next term (promotion skips the stopped receiver)
+//   withdrawn ──(primary healthy, or no new term for resumeAfterMs)──► clearing ──(Ack accepted)──►
+//     resuming ──(resume-wal-receiver done)──► none
+//   any ──(a new term)──► none, and the standby follows the new primary
+
+import type { EffectResult } from '../actions.js';
+import { promiseLive } from '../grantor.js';
+import type { Lsn } from '../messages.js';
+import { termAfter } from '../terms.js';
+import { blocker, isNoFailover, primaryStatus, showsHealthyPrimary, statusOf } from './facts.js';
+import type { AgentState } from './state.js';
+import type { Step } from './step.js';
+
+export type WithdrawalState =
+  | { readonly phase: 'stopping'; readonly term: number; readonly sinceMs: number }
+  | {
+    readonly phase: 'withdrawn' | 'clearing' | 'resuming';
+    readonly term: number;
+    /** When the receiver stopped: the election window and the resume bound count from here. */
+    readonly sinceMs: number;
+    readonly flushLsn: Lsn;
+    readonly timeline: number;
+    /** When the last vote request or position-clear went out (re-asked every heartbeat). */
+    readonly askedAtMs: number | null;
+  };
+
+/** How `follow` went in this term: a refused timeline asks for a rewind; other failures back off. */
+export interface FollowState {
+  readonly term: number;
+  readonly diverged: boolean;
+  readonly failedAtMs: number;
+}
+
+/**
+ * How long a withdrawn standby waits, without a new term, before it resumes streaming anyway. The
+ * primary may be alive for etcd and the other standbys while this one cannot see it; a standby that
+ * still sees it failed afterwards withdraws again.
+ */
+export function resumeAfterMs(s: AgentState): number {
+  return 20 * s.settings.timings.heartbeatMs + s.settings.electionWindowMs;
+}
+
+/** The standby's step with three or more nodes (instead of the two-node campaign). */
+export function nodesStandby(st: Step): void {
+  const s = st.s;
+  const w = s.withdrawal;
+  if (w !== null && w.term !== s.durable.term) st.set({ withdrawal: null });
+  if (st.s.withdrawal === null) {
+    if (followIfNeeded(st)) return;
+    maybeWithdraw(st);
+    return;
+  }
+  askOrResume(st);
+}
+
+function maybeWithdraw(st: Step): void {
+  const s = st.s;
+  const t = s.settings.timings;
+  const d = s.durable;
+  if (s.inFlight !== null || s.fenceInFlight !== null || isNoFailover(s) || s.campaign !== null) return;
+  if (d.primaryOfTerm === null || d.primaryOfTerm === s.settings.self || termAfter(d.term) === null) return;
+  const primaryFailed = s.releasedTerm === d.term || s.peerFailedChecks >= t.failureChecks;
+  if (!primaryFailed || promiseLive(s)) return;
+  const why = blocker(s);
+  if (why !== null) {
+    if (s.peerFailedChecks === t.failureChecks) st.because(`primary failed but this node may not promote: ${why}`);
+    return;
+  }
+  st.set({ withdrawal: { phase: 'stopping', term: d.term, sinceMs: s.nowMs } });
+  st.effect({ kind: 'stop-wal-receiver' });
+  st.because(`withdrawing for an election: ${d.primaryOfTerm} failed and no promise binds this node; stopping the WAL receiver`);
+}
+
+/** stop-wal-receiver finished on a standby that withdraws; false when it was not for a withdrawal. */
+export function onWithdrawStopped(st: Step, r: EffectResult): boolean {
+  const s = st.s;
+  const w = s.withdrawal;
+  if (w === null || w.phase !== 'stopping') return false;
+  if (!r.ok) {
+    st.set({ withdrawal: null });
+    st.because(`could not withdraw: stopping the WAL receiver failed: ${r.detail}`);
+    return true;
+  }
+  const flushLsn = r.finalLsn ?? s.pg?.lsn ?? 0n;
+  const timeline = s.pg?.timeline ?? 0;
+  st.set({
+    withdrawal: { phase: 'withdrawn', term: w.term, sinceMs: s.nowMs, flushLsn, timeline, askedAtMs: null },
+    receiverStopped: true,
+  });
+  st.because(`withdrawn for term ${w.term + 1}: final position ${flushLsn} on timeline ${timeline}`);
+  return true;
+}
+
+function askOrResume(st: Step): void {
+  const s = st.s;
+  const w = s.withdrawal;
+  if (w === null || w.phase === 'stopping' || w.phase === 'resuming') return;
+  const t = s.settings.timings;
+  const waitMs = t.requestTimeoutMs + t.heartbeatMs;
+  if (w.phase === 'clearing') {
+    // No answer to the position-clear: withdrawn again, and decide anew.
+    if (w.askedAtMs !== null && s.nowMs - w.askedAtMs >= waitMs) st.set({ withdrawal: { ...w, phase: 'withdrawn', askedAtMs: null } });
+    return;
+  }
+  if (s.campaign !== null) {
+    if (s.nowMs - s.campaign.sentAtMs < waitMs) return;
+    st.set({ campaign: null });
+  }
+  const ps = primaryStatus(s);
+  const healthy = ps !== null && ps.term === s.durable.term && ps.primaryOfTerm === s.durable.primaryOfTerm
+    && showsHealthyPrimary(ps);
+  const long = s.nowMs - w.sinceMs >= resumeAfterMs(s);
+  // One request to the quorum per heartbeat: a vote request or a position-clear.
+  if (w.askedAtMs !== null && s.nowMs - w.askedAtMs < t.heartbeatMs) return;
+  if (healthy || long) {
+    st.set({ withdrawal: { ...w, phase: 'clearing', askedAtMs: s.nowMs } });
+    st.send(s.settings.quorum.id, { ...st.envelope(), kind: 'position-clear' });
+    const why = healthy ? `${s.durable.primaryOfTerm} is a healthy primary` : `term ${s.durable.term} did not move for ${Math.round(s.nowMs - w.sinceMs)} ms`;
+    st.because(`resuming: ${why}; taking back the published position first`);
+    return;
+  }
+  const next = termAfter(s.durable.term);
+  if (next === null) return;
+  const windowOpen = s.nowMs - w.sinceMs < s.settings.electionWindowMs;
+  st.set({ campaign: { term: next, sentAtMs: s.nowMs }, withdrawal: { ...w, askedAtMs: s.nowMs } });
+  st.send(s.settings.quorum.id, {
+    ...st.envelope(),
+    term: next,
+    kind: 'vote-request',
+    lastTerm: s.durable.term,
+    lsn: w.flushLsn,
+    timeline: w.timeline,
+    withdrawn: { flushLsn: w.flushLsn, timeline: w.timeline, windowOpen },
+  });
+  if (w.askedAtMs === null) st.notify('vote-requested', `asked ${s.settings.quorum.id} for term ${next} (withdrawn at ${w.flushLsn})`);
+}
+
+/** The quorum's Ack of a position-clear: accepted, the receiver resumes; refused, still withdrawn. */
+export function onPositionCleared(st: Step, accepted: boolean, reason: string): void {
+  const s = st.s;
+  const w = s.withdrawal;
+  if (w === null || w.phase !== 'clearing') return;
+  if (!accepted) {
+    st.set({ withdrawal: { ...w, phase: 'withdrawn' } });
+    st.because(`position not taken back: ${reason}`);
+    return;
+  }
+  st.set({ withdrawal: { ...w, phase: 'resuming' } });
+  if (s.inFlight === null) st.effect({ kind: 'resume-wal-receiver' });
+}
+
+/** resume-wal-receiver or follow finished. */
+export function onReceiverBack(st: Step, kind: 'resume-wal-receiver' | 'follow', r: EffectResult): void {
+  const s = st.s;
+  if (kind === 'resume-wal-receiver' && s.withdrawal?.phase === 'resuming') {
+    if (!r.ok) {
+      st.because(`resume-wal-receiver failed: ${r.detail}; will retry`);
+      return;
+    }
+    st.set({ withdrawal: null, receiverStopped: false, peerFailedChecks: 0 });
+    st.because('resumed the WAL receiver');
+    return;
+  }
+  if (r.ok) {
+    st.set({ receiverStopped: false, follow: null });
+    st.because(kind === 'follow' ? `following ${s.durable.primaryOfTerm}: ${r.detail}` : 'resumed the WAL receiver');
+    return;
+  }
+  const diverged = kind === 'follow' && r.detail.startsWith('diverged:');
+  st.set({ follow: { term: s.durable.term, diverged, failedAtMs: s.nowMs } });
+  st.because(`${kind} failed: ${r.detail}${diverged ? '; rewinding' : '; will retry'}`);
+}
+
+/**
+ * A standby whose receiver is stopped, or whose upstream is not the term's primary, once that
+ * primary has finished promoting: follow it (a rewind when PostgreSQL refused its timeline). True
+ * when this step started something.
+ */
+function followIfNeeded(st: Step): boolean {
+  const s = st.s;
+  const pg = s.pg;
+  const primary = s.durable.primaryOfTerm;
+  if (pg === null || !pg.running || !pg.inRecovery || primary === null || primary === s.settings.self) return false;
+  if (s.withdrawal !== null) return false;
+  if (s.inFlight !== null) return s.inFlight.kind === 'follow' || s.inFlight.kind === 'rejoin' || s.inFlight.kind === 'resume-wal-receiver';
+  if (s.fenceInFlight !== null) return false;
+  const ps = statusOf(s, primary);
+  const promoted = ps !== null && ps.term === s.durable.term && ps.primaryOfTerm === primary
+    && !ps.pg.inRecovery && ps.pg.running;
+  if (!promoted) return false;
+  const elsewhere = pg.upstream !== undefined && pg.upstream !== primary;
+  if (!elsewhere && !s.receiverStopped) return false;
+  const f = s.follow;
+  if (f !== null && f.term === s.durable.term) {
+    if (f.diverged) {
+      st.effect({ kind: 'rejoin', primary });
+      st.because(`rewinding to follow ${primary}: its timeline forked before this node's position`);
+      return true;
+    }
+    if (s.nowMs - f.failedAtMs < 2 * s.settings.timings.heartbeatMs) return false;
+  }
+  if (elsewhere || pg.upstream === undefined) {
+    st.effect({ kind: 'follow', primary });
+    st.because(`following ${primary}, primary of term ${s.durable.term}${elsewhere ? ` (streaming from ${pg.upstream ?? 'nowhere'})` : ''}`);
+  } else {
+    st.effect({ kind: 'resume-wal-receiver' });
+    st.because(`resuming the WAL receiver from ${primary}`);
+  }
+  return true;
+}
