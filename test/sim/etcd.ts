@@ -90,6 +90,11 @@ export interface EtcdDeps {
   readonly bootstrap: boolean;
   /** The leader key of `node` for `term` went with its lease's expiry (not a revoke or a txn). */
   readonly leaderKeyExpired: (node: string, term: number) => void;
+  /**
+   * The database nodes that may be promoted (not noFailover; default db-a and db-b): db-a starts as
+   * primary, the others as its grantors and sync members (n-sim).
+   */
+  readonly nodes?: readonly DbNode[];
 }
 
 export class EtcdCluster {
@@ -122,12 +127,16 @@ export class EtcdCluster {
   #seed(): void {
     const k = this.keys;
     const lease = this.#grant(this.ttlFor(this.d.leaseMs));
+    // Three nodes: the term names its grantors, and sync starts as ANY 1 of both standbys (the setting
+    // the simulated PostgreSQL starts with). Two nodes: the records as before.
+    const standbys = (this.d.nodes ?? ['db-a', 'db-b']).filter((n) => n !== 'db-a');
+    const grantors = standbys.length > 1 ? { grantors: standbys } : {};
     const ops: Op[] = [
-      { kind: 'put', key: k.term, value: encodeRecord(termRecordSchema, { term: 1, primary: 'db-a' }) },
+      { kind: 'put', key: k.term, value: encodeRecord(termRecordSchema, { term: 1, primary: 'db-a', ...grantors }) },
       { kind: 'put', key: k.leader, value: encodeRecord(leaderRecordSchema, { node: 'db-a', term: 1 }), lease },
     ];
     if (this.d.replication === 'sync') {
-      ops.push({ kind: 'put', key: k.sync, value: encodeRecord(syncRecordSchema, { standby: 'db-b', term: 1 }) });
+      ops.push({ kind: 'put', key: k.sync, value: encodeRecord(syncRecordSchema, { members: standbys, k: 1, term: 1 }) });
     }
     this.#store.txn([], ops);
     this.#termSeen = 1;
@@ -250,7 +259,7 @@ export class EtcdCluster {
     const raw = this.#store.read([this.keys.term])[0];
     if (raw === undefined) return null;
     const p = (JSON.parse(raw.value.toString('utf8')) as { primary: string }).primary;
-    return p === 'db-a' || p === 'db-b' ? p : null;
+    return p === 'db-a' || p === 'db-b' || p === 'db-c' ? p : null;
   }
 
   // --- client calls ------------------------------------------------------------------------------
@@ -328,7 +337,8 @@ export class EtcdCluster {
     const revision = String(s.revision);
     const last = this.#lastView;
     if (last !== null && last.raftTerm === raftTerm && last.revision === revision) return last;
-    return (this.#lastView = viewOf(this.keys, raftTerm, revision, s.read(viewKeys(this.keys))));
+    const positions = s.range(this.keys.positionsPrefix);
+    return (this.#lastView = viewOf(this.keys, raftTerm, revision, s.read(viewKeys(this.keys)), positions));
   }
 
   // --- the store ---------------------------------------------------------------------------------

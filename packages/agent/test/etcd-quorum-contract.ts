@@ -126,9 +126,10 @@ export function etcdQuorumContract(name: string, world: () => ContractWorld): vo
       assert.ok(won.ok && won.term === 2, JSON.stringify(won));
       const stale = await a.setSync(holderA, null);
       assert.ok(!stale.ok && /leader key names db-b for term 2/.test(stale.why), `a stale term is refused: ${JSON.stringify(stale)}`);
-      assert.equal((await view(a)).sync?.value.standby, 'db-b', 'the refused change changed nothing');
+      const reset = { members: [], k: 0, term: 2, standby: null };
+      assert.deepEqual((await view(a)).sync?.value, reset, 'the campaign reset the record; the refused change changed nothing');
       assert.ok((await b.setSync({ node: 'db-b', term: 2, lease: lb }, 'db-a')).ok);
-      assert.deepEqual((await view(a)).sync?.value, { standby: 'db-a', term: 2 });
+      assert.deepEqual((await view(a)).sync?.value, { members: ['db-a'], k: 1, term: 2, standby: 'db-a' });
       await Promise.all([a.close(), b.close(), c.close()]);
     });
 
@@ -226,8 +227,9 @@ export function etcdQuorumContract(name: string, world: () => ContractWorld): vo
       const holder = await bootstrap(a, 'db-a');
       await a.revokeLease(holder.lease);
       const deadline = performance.now() + 5000;
-      while (seen.length < 3 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      assert.deepEqual(seen, ['term', 'leader', 'leader']);
+      while (seen.length < 4 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      // The campaign's txn writes the term record, the leader key and the reset sync record.
+      assert.deepEqual(seen, ['term', 'leader', 'sync', 'leader']);
       await w.handle.close();
       await Promise.all([a.close(), elsewhere.close()]);
     });

@@ -115,6 +115,7 @@ describe('etcd quorum on the fake', () => {
     await p.revokeLease(holder.lease);
     await watch.handle.close();
     await holderOf(w.port('other'));
-    assert.deepEqual(seen, ['term', 'leader', 'leader']);
+    // The campaign's txn: the term record, the leader key, the reset sync record; then the revoke.
+    assert.deepEqual(seen, ['term', 'leader', 'sync', 'leader']);
   });
 });

@@ -6,7 +6,8 @@
 // core counts from its own send time is never longer than what etcd granted.
 import { PROTOCOL_VERSION, type LeaseReply, type NodeId, type PeerReply, type PeerRequest, type VoteReply } from '@pgvip/shared';
 import { holderProblem } from './view.js';
-import type { ClusterView, EtcdQuorumPort, Holder, LeaseId } from './port.js';
+import type { Claim, ClusterView, EtcdQuorumPort, Holder, LeaseId } from './port.js';
+import { grantorsOf, type TermRecord } from './records.js';
 
 export interface EtcdBridgeOptions {
   readonly cluster: string;
@@ -15,6 +16,11 @@ export interface EtcdBridgeOptions {
   readonly quorumId: NodeId;
   readonly leaseMs: number;
   readonly replication: 'sync' | 'async';
+  /**
+   * Every database node of the config (self included): the grantors a new term's record names.
+   * Absent: old-form term records, whose grantor is "the other node" (two nodes only).
+   */
+  readonly nodes?: readonly { readonly id: NodeId; readonly noFailover: boolean; readonly priority: number }[];
 }
 
 /** Our leader key's holder for a term; or none, with the view that shows it; or etcd did not answer. */
@@ -26,8 +32,8 @@ type KnownHolder =
 export class EtcdQuorumBridge {
   readonly #port: EtcdQuorumPort;
   readonly #o: EtcdBridgeOptions;
-  /** The lease our leader key is on, once we hold (or found) one: {term, lease}. */
-  #held: { term: number; lease: LeaseId } | null = null;
+  /** The lease our leader key is on, once we hold (or found) one, and the grantors of its term record. */
+  #held: { term: number; lease: LeaseId; grantors: readonly NodeId[] | null } | null = null;
 
   constructor(port: EtcdQuorumPort, opts: EtcdBridgeOptions) {
     this.#port = port;
@@ -44,7 +50,7 @@ export class EtcdQuorumBridge {
       case 'lease-release':
         return this.#release(msg.term);
       case 'sync-update':
-        return this.#sync(msg.term, msg.change === 'restore' ? msg.standby : null);
+        return this.#sync(msg.term, msg.change === 'restore' ? { members: [msg.standby], k: 1 } : { members: [], k: 0 });
       case 'switchover-request':
       case 'handover':
       case 'manual-promote':
@@ -64,7 +70,7 @@ export class EtcdQuorumBridge {
     const known = await this.#knownHolder(term);
     if ('why' in known) return { ok: false, detail: `handover txn not run: ${known.why}` };
     if (known.holder === null) return { ok: false, detail: `handover txn not run: no leader key of ${this.#o.self} for term ${term}` };
-    const r = await this.#port.handover(known.holder, to);
+    const r = await this.#port.handover(known.holder, to, this.#grantors(to));
     if (!r.ok && r.view === null) {
       // No answer (a deadline, a lost reply): the txn may have committed. Read before reporting, since
       // a handover reported failed while etcd names the successor would leave two nodes in doubt.
@@ -133,14 +139,14 @@ export class EtcdQuorumBridge {
         : `the term record is ${record === undefined ? 'missing' : `term ${record.term} for ${record.primary}`}`;
       return refuse(why, view);
     }
-    const fresh = await this.#holderOnFreshLease(term);
+    const fresh = await this.#holderOnFreshLease(term, record);
     if ('why' in fresh) return refuse(fresh.why, view);
     const took = await this.#port.takeLeaderKey(fresh.holder);
     if (!took.ok) {
       await this.#port.revokeLease(fresh.holder.lease);
       return refuse(took.why, took.view ?? view);
     }
-    this.#held = { term, lease: fresh.holder.lease };
+    this.#held = { term, lease: fresh.holder.lease, grantors: fresh.holder.grantors ?? null };
     const after = await this.#port.read();
     return this.#leaseReply(seq, true, 'took the leader key again', after.ok ? after.view : view, term);
   }
@@ -172,12 +178,13 @@ export class EtcdQuorumBridge {
     }
     if (!grant.ok) return this.#voteReply(false, grant.why, view, term);
     const sync = this.#o.replication === 'sync' && term > 1 ? view.sync : 'async';
-    const won = await this.#port.campaign({ node: this.#o.self, after: view.term, lease: grant.lease, sync });
+    const grantors = this.#grantors(this.#o.self);
+    const won = await this.#port.campaign({ node: this.#o.self, after: view.term, lease: grant.lease, sync, grantors });
     if (!won.ok) {
       unused();
       return this.#voteReply(false, won.why, won.view ?? view, term);
     }
-    this.#held = { term, lease: grant.lease };
+    this.#held = { term, lease: grant.lease, grantors };
     // The txn wrote the term record {term, self}: what a read after it would show.
     return { ...this.#envelope(term), kind: 'vote-reply', granted: true, reason: `won term ${term}`, primaryOfTerm: this.#o.self };
   }
@@ -192,11 +199,11 @@ export class EtcdQuorumBridge {
     return { ...this.#envelope(term), kind: 'ack', accepted: ok, reason: ok ? 'released' : 'etcd did not take the release' };
   }
 
-  async #sync(term: number, standby: NodeId | null): Promise<PeerReply> {
+  async #sync(term: number, claim: Claim): Promise<PeerReply> {
     const known = await this.#knownHolder(term);
     const r = 'why' in known ? { ok: false as const, why: known.why }
       : known.holder === null ? { ok: false as const, why: `no leader key of ${this.#o.self} for term ${term}` }
-        : await this.#port.setSync(known.holder, standby);
+        : await this.#port.setSync(known.holder, claim);
     return { ...this.#envelope(term), kind: 'sync-update-reply', granted: r.ok, reason: r.ok ? 'sync record written' : r.why };
   }
 
@@ -206,20 +213,30 @@ export class EtcdQuorumBridge {
    */
   async #knownHolder(term: number): Promise<KnownHolder> {
     const held = this.#held;
-    if (held !== null && held.term === term) return { holder: { node: this.#o.self, term, lease: held.lease } };
+    if (held !== null && held.term === term) {
+      return { holder: { node: this.#o.self, term, lease: held.lease, grantors: held.grantors } };
+    }
     const seen = await this.#port.read();
     if (!seen.ok) return { why: seen.why };
     const key = seen.view.leader;
-    if (key !== null && holderProblem(seen.view, { node: this.#o.self, term, lease: key.lease }) === null) {
-      this.#held = { term, lease: key.lease };
-      return { holder: { node: this.#o.self, term, lease: key.lease } };
+    const grantors = seen.view.term?.value.grantors ?? null;
+    const holder: Holder | null = key === null ? null : { node: this.#o.self, term, lease: key.lease, grantors };
+    if (holder !== null && holderProblem(seen.view, holder) === null) {
+      this.#held = { term, lease: holder.lease, grantors };
+      return { holder };
     }
     return { holder: null, view: seen.view };
   }
 
-  async #holderOnFreshLease(term: number): Promise<{ holder: Holder } | { why: string }> {
+  async #holderOnFreshLease(term: number, record: TermRecord): Promise<{ holder: Holder } | { why: string }> {
     const g = await this.#port.grantLease(this.#o.leaseMs);
-    return g.ok ? { holder: { node: this.#o.self, term, lease: g.lease } } : { why: g.why };
+    if (!g.ok) return { why: g.why };
+    return { holder: { node: this.#o.self, term, lease: g.lease, grantors: record.grantors ?? null } };
+  }
+
+  /** The grantors of a term whose primary is `primary`; null without the node list (old-form records). */
+  #grantors(primary: NodeId): readonly NodeId[] | null {
+    return this.#o.nodes === undefined ? null : grantorsOf(this.#o.nodes, primary);
   }
 
   #envelope(term: number) {

@@ -25,7 +25,7 @@ import { MemberChoice, onMembers, REPEATABLE_TXNS, type TryEnd } from './members
 import type { ClusterView, KeepAlive, LeaseGrant, LeaseId, Members, Result, WatchHandle } from './port.js';
 import { decodeRecord, encodeRecord, memberStatusSchema, type BadValue, type MemberStatus, type Versioned } from './records.js';
 import { TxnQuorum, type Cmp, type Op, type Outcome, type TxnOutcome } from './txn-quorum.js';
-import { viewKeys, viewOf, type RawKv } from './view.js';
+import { maxPositions, viewKeys, viewOf, type KeyedRawKv, type RawKv } from './view.js';
 
 export interface EtcdQuorumOptions {
   /** etcd client URLs (the config's quorum.etcd.endpoints, already normalised). */
@@ -166,7 +166,7 @@ export class EtcdQuorum extends TxnQuorum {
   }
 
   protected async readViewBy(deadlineAt: number): Promise<Outcome<ClusterView>> {
-    // A txn of ranges only is one linearizable read of all five keys at one revision.
+    // A txn of ranges only is one linearizable read of all five keys and the positions at one revision.
     const r = await this.onMembers('read', deadlineAt, (member, deadline) =>
       member.kv.txn({ compare: [], success: this.#rangeOps() }, { deadline }));
     return r.ok ? { ok: true, value: this.#view(r.value) } : r;
@@ -184,15 +184,26 @@ export class EtcdQuorum extends TxnQuorum {
   }
 
   #rangeOps(): IRequestOp[] {
-    return viewKeys(this.keys).map((key) => ({ request_range: { key: Buffer.from(key) } }));
+    const prefix = this.keys.positionsPrefix;
+    return [
+      ...viewKeys(this.keys).map((key) => ({ request_range: { key: Buffer.from(key) } })),
+      // One more than are read, so that too many keys are seen and reported (viewOf).
+      {
+        request_range: { key: Buffer.from(prefix), range_end: prefixRangeEnd(prefix), limit: String(maxPositions + 1) },
+      },
+    ];
   }
 
   #view(res: ITxnResponse): ClusterView {
-    const values = res.responses.map((op): RawKv | undefined => {
+    const n = viewKeys(this.keys).length;
+    const values = res.responses.slice(0, n).map((op): RawKv | undefined => {
       const kv = op.response_range?.kvs[0];
       return kv === undefined ? undefined : { value: kv.value, modRevision: kv.mod_revision, lease: kv.lease };
     });
-    return viewOf(this.keys, res.header.raft_term, res.header.revision, values);
+    const positions = (res.responses[n]?.response_range?.kvs ?? []).map((kv): KeyedRawKv => ({
+      key: kv.key.toString('utf8'), value: kv.value, modRevision: kv.mod_revision, lease: kv.lease,
+    }));
+    return viewOf(this.keys, res.header.raft_term, res.header.revision, values, positions);
   }
 
   /**

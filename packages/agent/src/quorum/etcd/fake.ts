@@ -264,7 +264,8 @@ export class FakeEtcdQuorum extends TxnQuorum {
 
   #view(): ClusterView {
     const e = this.#etcd;
-    return viewOf(this.keys, String(e.raftTerm), String(e.revision), e.read(viewKeys(this.keys)));
+    const positions = e.range(this.keys.positionsPrefix);
+    return viewOf(this.keys, String(e.raftTerm), String(e.revision), e.read(viewKeys(this.keys)), positions);
   }
 
   #up(what: string): { ok: false; why: string } | null {

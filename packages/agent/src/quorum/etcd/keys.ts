@@ -14,9 +14,9 @@ export interface ClusterKeys {
   readonly clusterPrefix: string;
   /** {node, term} on the holder's etcd lease: present while the primary of `term` renews it. */
   readonly leader: string;
-  /** {term, primary}: the term counter, moved only by a campaign, a handover or a forced failover. */
+  /** {term, primary, grantors}: the term counter, moved only by a campaign, a handover or a forced failover. */
   readonly term: string;
-  /** {standby, term}: in sync mode the one standby that may be promoted automatically. */
+  /** {members, k, term}: the claim a failover relies on (an older agent's {standby, term} is read too). */
   readonly sync: string;
   /** Present while the cluster is in maintenance: nobody wins a campaign. */
   readonly maintenance: string;
@@ -25,6 +25,9 @@ export interface ClusterKeys {
   /** Prefix of the members' status keys. */
   readonly membersPrefix: string;
   member(node: string): string;
+  /** Prefix of the withdrawn standbys' final positions ({term, timeline, flushLsn}, no lease). */
+  readonly positionsPrefix: string;
+  position(node: string): string;
 }
 
 /** Why a prefix or name cannot make a key, or null. */
@@ -41,6 +44,11 @@ export function clusterKeys(prefix: string, cluster: string): ClusterKeys {
   if (problem !== null) throw new RangeError(problem);
   const base = `${prefix}/${cluster}/`;
   const membersPrefix = `${base}members/`;
+  const positionsPrefix = `${base}position/`;
+  const named = (node: string): string => {
+    if (!nodeIdSchema.safeParse(node).success) throw new RangeError(`node name ${JSON.stringify(node.slice(0, 80))} cannot be part of an etcd key`);
+    return node;
+  };
   return {
     clusterPrefix: base,
     leader: `${base}leader`,
@@ -50,8 +58,11 @@ export function clusterKeys(prefix: string, cluster: string): ClusterKeys {
     switchover: `${base}switchover`,
     membersPrefix,
     member(node: string): string {
-      if (!nodeIdSchema.safeParse(node).success) throw new RangeError(`node name ${JSON.stringify(node.slice(0, 80))} cannot be part of an etcd key`);
-      return `${membersPrefix}${node}`;
+      return `${membersPrefix}${named(node)}`;
+    },
+    positionsPrefix,
+    position(node: string): string {
+      return `${positionsPrefix}${named(node)}`;
     },
   };
 }

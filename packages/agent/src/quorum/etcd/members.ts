@@ -17,11 +17,14 @@ export const MEMBER_AVOID_MS = 10_000;
 /**
  * The txns (by their TxnQuorum name) that a try on a second member may repeat while the first may still
  * commit: each one's outcome reads its own earlier commit as done (a campaign or same-term take that
- * finds its key, a handover that finds its successor named) or writes what is already there (the
- * sync record). Others (taking the switchover key, the operator's txns) would report a commit of
- * their first try as a refusal: they move to the next member only when a member refused, as etcd3 did.
+ * finds its key, a handover that finds its successor named, a position's delete whose term record
+ * still holds) or writes what is already there (the sync record, a position). Others (taking the
+ * switchover key, the operator's txns) would report a commit of their first try as a refusal: they
+ * move to the next member only when a member refused, as etcd3 did.
  */
-export const REPEATABLE_TXNS: ReadonlySet<string> = new Set(['campaign', 'leader key', 'sync record', 'handover']);
+export const REPEATABLE_TXNS: ReadonlySet<string> = new Set([
+  'campaign', 'leader key', 'sync record', 'handover', 'position', 'position clear',
+]);
 
 /** Where a call's members stand: the one that answered last, and those to try last until when. */
 export class MemberChoice {

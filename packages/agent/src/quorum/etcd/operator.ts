@@ -8,24 +8,24 @@
 //                primary's agent takes the key and runs the switchover (handover txn, then the message);
 //   maintenance  put or delete, no condition: while the key exists no campaign succeeds;
 //   forced       the operator's forced failover: only if the term record is exactly as read (absent:
-//                none yet), write {T+1, node} and delete the leader key (and a pending switchover) in
-//                one revision. The node then takes the leader key in T+1, since the term record names it.
+//                none yet), write {T+1, node, grantors} and the reset sync record {members: [], k: 0,
+//                T+1}, and delete the leader key (and a pending switchover) in one revision. The node
+//                then takes the leader key in T+1, since the term record names it.
 //   seed         moving a cluster from the witness to etcd (docs/etcd.md, Moving a cluster between the
 //                witness and etcd): only if there is no leader key and the term record is exactly as
 //                read (absent, or a lower term left from an earlier time on etcd), write the term
 //                record {T, primary} of the witness's current term, the maintenance key, and a sync
-//                record naming nobody (sync mode; deleted in async mode), and delete a stale switchover
+//                record claiming nothing (sync mode; deleted in async mode), and delete a stale switchover
 //                key, in one revision. The primary's agent then takes the leader key in T (the bridge's
 //                same-term take); no term is created and none goes back.
 import { MAX_TERM } from '@pgvip/shared';
 import type { ClusterKeys } from './keys.js';
 import type { ClusterView, Conditional, LeaseId, Members, Result, WatchHandle } from './port.js';
 import {
-  encodeRecord, maintenanceRecordSchema, switchoverRecordSchema, syncRecordSchema, termRecordSchema,
-  type MaintenanceRecord,
-  type TermRecord, type Versioned,
+  encodeRecord, maintenanceRecordSchema, resetSyncRecord, switchoverRecordSchema, syncRecordSchema, termRecordSchema,
+  type MaintenanceRecord, type TermRecord, type Versioned,
 } from './records.js';
-import type { Cmp, Op, Outcome, TxnOutcome } from './txn-quorum.js';
+import { termRecord, type Cmp, type Op, type Outcome, type TxnOutcome } from './txn-quorum.js';
 import { describeTerm } from './view.js';
 
 /** One etcd member as an observer sees it: answering or not, and whether it is the raft leader. */
@@ -60,6 +60,11 @@ export interface SeedRequest {
 
 export interface ForcedFailover {
   readonly to: string;
+  /**
+   * The new term's grantors (grantorsOf(nodes, to): the nodes other than `to` without noFailover).
+   * Absent: an old-form record, whose grantor is "the other node" (two nodes only).
+   */
+  readonly grantors?: readonly string[];
   /** The term record as read; null when etcd has none yet. */
   readonly after: Versioned<TermRecord> | null;
 }
@@ -133,8 +138,10 @@ export async function forceFailover(
   const term = (req.after?.value.term ?? 0) + 1;
   if (term > MAX_TERM) return { ok: false, why: `term ${term} is above 2^48`, view: null };
   const success: Op[] = [
-    { kind: 'put', key: k.term, value: encodeRecord(termRecordSchema, { term, primary: req.to }) },
+    { kind: 'put', key: k.term, value: encodeRecord(termRecordSchema, termRecord(term, req.to, req.grantors)) },
     { kind: 'delete', key: k.leader },
+    // The forced node may lack acknowledged commits: nothing is claimed until it restores.
+    { kind: 'put', key: k.sync, value: encodeRecord(syncRecordSchema, resetSyncRecord(term)) },
     // A switchover asked in the old term can no longer happen; the agent would only refuse it.
     { kind: 'delete', key: k.switchover },
   ];
@@ -167,7 +174,7 @@ export async function seedTerm(k: ClusterKeys, txn: RunTxn, req: SeedRequest): P
     { kind: 'put', key: k.maintenance, value: encodeRecord(maintenanceRecordSchema, req.maintenance) },
     // Nobody is known in sync on etcd yet: the primary names its standby once it sees it caught up.
     req.replication === 'sync'
-      ? { kind: 'put', key: k.sync, value: encodeRecord(syncRecordSchema, { standby: null, term: req.term }) }
+      ? { kind: 'put', key: k.sync, value: encodeRecord(syncRecordSchema, resetSyncRecord(req.term)) }
       : { kind: 'delete', key: k.sync },
     // A switchover asked during an earlier time on etcd must not be taken now.
     { kind: 'delete', key: k.switchover },

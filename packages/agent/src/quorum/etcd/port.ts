@@ -10,7 +10,10 @@
 //  * Every value read is size-bounded and schema-checked (records.ts); keys come only from keys.ts.
 //  * Times are on the agent's monotonic clock. `sentAtMs` is read before the request leaves, so it is
 //    never later than the moment etcd acted on it: validity counted from it is never too long.
-import type { MaintenanceRecord, LeaderRecord, MemberStatus, SwitchoverRecord, SyncRecord, TermRecord, Versioned, BadValue } from './records.js';
+import type {
+  MaintenanceRecord, LeaderRecord, MemberStatus, PositionRecord, SwitchoverRecord, SyncRecordRead, TermRecord,
+  Versioned, BadValue,
+} from './records.js';
 
 /** An etcd lease id (int64, as decimal text). */
 export type LeaseId = string;
@@ -22,11 +25,28 @@ export interface ClusterView {
   readonly revision: string;
   readonly leader: Versioned<LeaderRecord> | null;
   readonly term: Versioned<TermRecord> | null;
-  readonly sync: Versioned<SyncRecord> | null;
+  readonly sync: Versioned<SyncRecordRead> | null;
   readonly maintenance: Versioned<MaintenanceRecord> | null;
   readonly switchover: Versioned<SwitchoverRecord> | null;
+  /** The final positions published under position/<node>, in key order (old terms' included). */
+  readonly positions: readonly NodePosition[];
   /** Keys whose values are not pgvip's (too large, not JSON, not the schema): never believed. */
   readonly bad: readonly BadValue[];
+}
+
+/** A withdrawn standby's final position, with the node its key names. */
+export type NodePosition = Versioned<PositionRecord> & { readonly node: string };
+
+/** "Every acknowledged commit is flushed on at least k of these members" (the core's SyncClaim). */
+export interface Claim {
+  readonly members: readonly string[];
+  readonly k: number;
+}
+
+/** A position key as the candidate read it: its mod revision, or null when it was absent. */
+export interface PositionSeen {
+  readonly node: string;
+  readonly modRevision: string | null;
 }
 
 export type Failed = { readonly ok: false; readonly why: string };
@@ -52,6 +72,11 @@ export interface Holder {
   readonly node: string;
   readonly term: number;
   readonly lease: LeaseId;
+  /**
+   * The grantors the term record of `term` names (null: an old record without them). The holder's
+   * txns compare the term record's bytes, which include them.
+   */
+  readonly grantors?: readonly string[] | null;
 }
 
 export interface CampaignRequest {
@@ -61,10 +86,20 @@ export interface CampaignRequest {
   /** A lease granted (or renewed) after the decision to campaign: the new leader key goes on it. */
   readonly lease: LeaseId;
   /**
-   * Sync mode: the sync record as read; the campaign needs it to name the candidate and to be
-   * unchanged when the txn runs. 'async': no such condition.
+   * Sync mode: the sync record as read; the campaign needs it to claim something (k ≥ 1) with the
+   * candidate among its members, and to be unchanged when the txn runs. 'async': no such condition.
    */
-  readonly sync: Versioned<SyncRecord> | null | 'async';
+  readonly sync: Versioned<SyncRecordRead> | null | 'async';
+  /**
+   * The new term's grantors: the nodes other than the candidate that may be promoted (not
+   * noFailover); null or absent writes an old-form record, whose grantor is "the other node" (two nodes).
+   */
+  readonly grantors?: readonly string[] | null;
+  /**
+   * Nodes ≥ 3: every eligible node's position key as read, absent included; the txn fails when one
+   * changed, so the candidate ranked first among all the positions published when it committed.
+   */
+  readonly positions?: readonly PositionSeen[];
 }
 
 /** The outcome of a txn that needs conditions: done, or refused with why and what etcd held. */
@@ -95,9 +130,12 @@ export interface EtcdQuorumPort {
   renew(holder: Holder): Promise<Renewal>;
   /**
    * The vote: ONE txn that, only if there is no leader key, the term record is the one the candidate
-   * read (none for term 1), the cluster is not in maintenance and (sync mode) the sync record names the
-   * candidate unchanged, writes the term record {term + 1, node} and the leader key {node, term + 1} on
-   * `lease`. A retry that finds its own earlier txn committed counts as won.
+   * read (none for term 1) and names it among its grantors (an old record without them: anyone), the
+   * cluster is not in maintenance, (sync mode) the sync record claims the candidate unchanged, and
+   * every position key in `positions` is as read, writes the term record {term + 1, node, grantors},
+   * the leader key {node, term + 1} on `lease`, and the reset sync record {members: [], k: 0,
+   * term + 1}, and deletes the candidate's own position. A retry that finds its own earlier txn
+   * committed counts as won.
    */
   campaign(req: CampaignRequest): Promise<Conditional<{ readonly term: number }>>;
   /**
@@ -106,13 +144,31 @@ export interface EtcdQuorumPort {
    * and the term record names exactly this node and term. Moves no term.
    */
   takeLeaderKey(holder: Holder): Promise<Conditional<object>>;
-  /** The current leader changes the sync record: only if its leader key (on its lease) and the term record name it. */
-  setSync(holder: Holder, standby: string | null): Promise<Conditional<object>>;
+  /**
+   * The current leader writes the sync record {members, k, term}: only if its leader key (on its
+   * lease) and the term record name it. A node's name (or null) is the two-node form: ANY 1 of it
+   * (or nothing claimed).
+   */
+  setSync(holder: Holder, claim: Claim | string | null): Promise<Conditional<object>>;
   /**
    * A switchover's handover: only the current leader, in one txn, writes the term record
-   * {term + 1, to} and deletes its leader key. The successor then takes the key (takeLeaderKey).
+   * {term + 1, to, grantors} and the reset sync record, and deletes its leader key. The successor
+   * then takes the key (takeLeaderKey).
    */
-  handover(holder: Holder, to: string): Promise<Conditional<{ readonly term: number }>>;
+  handover(
+    holder: Holder, to: string, grantors?: readonly string[] | null,
+  ): Promise<Conditional<{ readonly term: number }>>;
+  /**
+   * A withdrawn standby publishes its final position under position/<node>, on no lease (it stays
+   * true when the node dies). No compare: each node writes only its own key.
+   */
+  publishPosition(node: string, position: PositionRecord): Promise<Result<object>>;
+  /**
+   * A withdrawn standby takes its position back before it resumes its WAL receiver: deletes
+   * position/<node> only if the term record is exactly as read (`after`), so either this comes
+   * before a campaign (which then fails on the changed key) or the term moved and it follows.
+   */
+  clearPosition(node: string, after: Versioned<TermRecord> | null): Promise<Conditional<object>>;
   /**
    * The primary takes the operator's switchover request: deletes the switchover key only if it is
    * still the one read (same mod revision), so a request written again meanwhile is not lost unseen.

@@ -14,13 +14,91 @@ const positiveTerm = termSchema.min(1, { error: 'a term in etcd is at least 1' }
 export const leaderRecordSchema = z.strictObject({ node: nodeIdSchema, term: positiveTerm });
 export type LeaderRecord = z.output<typeof leaderRecordSchema>;
 
-/** The durable term record of the cluster: the newest term and the node it was created for. */
-export const termRecordSchema = z.strictObject({ term: positiveTerm, primary: nodeIdSchema });
+/**
+ * No cluster has more nodes than this (the config allows 9): a longer list in a record is not
+ * pgvip's.
+ */
+export const maxNodes = 16;
+
+/** Node ids, each once: a list in a record that names a node twice is not one pgvip wrote. */
+const nodeListSchema = z.array(nodeIdSchema).max(maxNodes).refine(
+  (ids) => new Set(ids).size === ids.length,
+  { error: 'names a node more than once' },
+);
+
+/**
+ * The durable term record of the cluster: the newest term, the node it was created for, and the
+ * term's grantors (docs/design.md, "More than one standby"): the nodes other than the primary that
+ * could be promoted when the term was made (not noFailover), whose grants the primary counts. A
+ * record without `grantors` was written before there were more than two nodes: its grantor is
+ * "the other node". The order of the fields is the order of the bytes (encodeRecord), and an old
+ * record's bytes stay what they were.
+ */
+export const termRecordSchema = z.strictObject({
+  term: positiveTerm,
+  primary: nodeIdSchema,
+  grantors: nodeListSchema.optional(),
+}).refine((r) => r.grantors?.includes(r.primary) !== true, { error: 'names its primary among its grantors', path: ['grantors'] });
 export type TermRecord = z.output<typeof termRecordSchema>;
 
-/** In sync mode: the standby that holds every acknowledged write (null: none, degraded to async). */
-export const syncRecordSchema = z.strictObject({ standby: nodeIdSchema.nullable(), term: positiveTerm });
+/**
+ * The sync record (docs/design.md, "More than one standby", Quorum commit): the claim a failover
+ * relies on, "every acknowledged commit is flushed on at least k of these members", written by the
+ * primary of `term` in the safe order with synchronous_standby_names, and reset to
+ * {members: [], k: 0} by every txn that creates a term. k = 0 claims nothing (degraded, or async).
+ */
+export const syncRecordSchema = z.strictObject({
+  members: nodeListSchema,
+  k: z.int().min(0).max(maxNodes),
+  term: positiveTerm,
+}).refine((r) => r.k <= r.members.length, { error: 'claims more members (k) than it lists', path: ['k'] });
 export type SyncRecord = z.output<typeof syncRecordSchema>;
+
+/**
+ * The sync record as pgvip wrote it before there were more than two nodes: the one standby that
+ * holds every acknowledged write, or null (degraded to async). Still read, as ANY 1 (standby) or as
+ * no claim.
+ */
+export const legacySyncRecordSchema = z.strictObject({ standby: nodeIdSchema.nullable(), term: positiveTerm });
+
+/** The sync record as read, in either form. */
+export interface SyncRecordRead extends SyncRecord {
+  /**
+   * The two-node reading, for observers written before N nodes: the one member of ANY 1 of one
+   * member, else null (also for ANY 1 of several, which is not "degraded"). Decisions read members
+   * and k.
+   */
+  readonly standby: string | null;
+}
+
+/** Reads either form of the sync record as a claim. */
+export const syncRecordReadSchema = z.union([syncRecordSchema, legacySyncRecordSchema]).transform(
+  (r): SyncRecordRead => {
+    const claim = 'standby' in r
+      ? { members: r.standby === null ? [] : [r.standby], k: r.standby === null ? 0 : 1, term: r.term }
+      : r;
+    const one = claim.k === 1 && claim.members.length === 1 ? claim.members[0] ?? null : null;
+    return { ...claim, standby: one };
+  },
+);
+
+/**
+ * A withdrawn standby's final position in `term` (the term whose primary failed): it stopped its WAL
+ * receiver, so nothing more reaches it in that term. Under position/<node>, on no lease: a final
+ * position stays true when its node dies. The campaign of the term after compares every one.
+ */
+export const positionRecordSchema = z.strictObject({
+  term: positiveTerm,
+  timeline: timelineSchema,
+  flushLsn: lsnSchema,
+  /**
+   * Its node's own checks found nothing that keeps it from promotion (streamed within the grace,
+   * within the lag bound). A node that may not win still publishes: its position counts toward the
+   * n − k + 1 final positions a winner needs, and nobody waits for it to campaign.
+   */
+  eligible: z.boolean(),
+});
+export type PositionRecord = z.output<typeof positionRecordSchema>;
 
 export const maintenanceRecordSchema = z.strictObject({ requestedBy: z.string().max(128), reason: reasonSchema });
 export type MaintenanceRecord = z.output<typeof maintenanceRecordSchema>;
@@ -45,6 +123,22 @@ export const memberStatusSchema = z.strictObject({
   promotionBlocker: reasonSchema.nullable(),
 });
 export type MemberStatus = z.output<typeof memberStatusSchema>;
+
+/**
+ * The grantors of a term whose primary is `primary`: every node of the config other than it that may
+ * be promoted (not noFailover), sorted, so that the term record's bytes do not depend on the order
+ * of the config.
+ */
+export function grantorsOf(
+  nodes: readonly { readonly id: string; readonly noFailover: boolean }[], primary: string,
+): string[] {
+  return nodes.filter((n) => n.id !== primary && !n.noFailover).map((n) => n.id).sort();
+}
+
+/** The reset sync record of a new term: nothing claimed until its primary restores it. */
+export function resetSyncRecord(term: number): SyncRecord {
+  return { members: [], k: 0, term };
+}
 
 /** A value that was read and believed, with the etcd facts a later compare names. */
 export interface Versioned<T> {

@@ -4,15 +4,15 @@
 // in-memory fake (fake.ts) run the very same conditions, and the contract tests check both.
 import { MAX_TERM } from '@pgvip/shared';
 import type { MonotonicClock } from '../../clock.js';
-import { campaignRefusal, describeTerm, holderProblem } from './view.js';
+import { campaignRefusal, describeMembers, describeTerm, holderProblem } from './view.js';
 import type { ClusterKeys } from './keys.js';
 import type {
-  CampaignRequest, ClusterView, Conditional, EtcdQuorumPort, Holder, KeepAlive, LeaseGrant, LeaseId, Members, Renewal,
-  Result, WatchHandle,
+  CampaignRequest, Claim, ClusterView, Conditional, EtcdQuorumPort, Holder, KeepAlive, LeaseGrant, LeaseId, Members,
+  Renewal, Result, WatchHandle,
 } from './port.js';
 import {
-  encodeRecord, leaderRecordSchema, syncRecordSchema, termRecordSchema,
-  type MemberStatus, type SwitchoverRecord, type Versioned,
+  encodeRecord, leaderRecordSchema, positionRecordSchema, resetSyncRecord, syncRecordSchema, termRecordSchema,
+  type MemberStatus, type PositionRecord, type SwitchoverRecord, type TermRecord, type Versioned,
 } from './records.js';
 
 /** A txn condition, as etcd's Compare: the key absent, or its mod revision, value or lease equal. */
@@ -95,31 +95,40 @@ export abstract class TxnQuorum implements EtcdQuorumPort {
     const k = this.keys;
     const term = (req.after?.value.term ?? 0) + 1;
     if (term > MAX_TERM) return { ok: false, why: `term ${term} is above 2^48`, view: null };
-    if (req.sync !== 'async' && req.sync?.value.standby !== req.node) {
-      const named = req.sync === null ? 'there is no sync record' : `the sync record names ${req.sync.value.standby ?? 'no standby'}`;
+    if (req.sync !== 'async' && (req.sync === null || req.sync.value.k === 0 || !req.sync.value.members.includes(req.node))) {
+      const named = req.sync === null ? 'there is no sync record' : `the sync record names ${describeMembers(req.sync.value)}`;
       return { ok: false, why: `${req.node} may not be promoted: ${named}`, view: null };
+    }
+    // The grantors of the term the candidate read: the primary of that term counted only their
+    // grants, so a node outside them may hold a lease it never gave (a config change half rolled out).
+    const grantors = req.after?.value.grantors;
+    if (grantors !== undefined && !grantors.includes(req.node)) {
+      return { ok: false, why: `${req.node} is not a grantor of term ${req.after?.value.term ?? 0} (${grantors.join(', ') || 'none'}): a change of nodes takes effect at the next term`, view: null };
     }
     const compares: Cmp[] = [
       { kind: 'absent', key: k.leader },
       { kind: 'absent', key: k.maintenance },
-      ...(req.after === null
-        ? [{ kind: 'absent' as const, key: k.term }]
-        : [
-          { kind: 'mod' as const, key: k.term, modRevision: req.after.modRevision },
-          { kind: 'value' as const, key: k.term, value: encodeRecord(termRecordSchema, req.after.value) },
-        ]),
+      ...termAsRead(k.term, req.after),
       ...(req.sync === 'async' || req.sync === null ? [] : [{ kind: 'mod' as const, key: k.sync, modRevision: req.sync.modRevision }]),
+      ...(req.positions ?? []).map((p): Cmp => (p.modRevision === null
+        ? { kind: 'absent', key: k.position(p.node) }
+        : { kind: 'mod', key: k.position(p.node), modRevision: p.modRevision })),
     ];
     const success: Op[] = [
-      { kind: 'put', key: k.term, value: encodeRecord(termRecordSchema, { term, primary: req.node }) },
+      { kind: 'put', key: k.term, value: encodeRecord(termRecordSchema, termRecord(term, req.node, req.grantors)) },
       { kind: 'put', key: k.leader, value: encodeRecord(leaderRecordSchema, { node: req.node, term }), lease: req.lease },
+      { kind: 'put', key: k.sync, value: encodeRecord(syncRecordSchema, resetSyncRecord(term)) },
+      // The winner is no longer withdrawn: its position of the old term would only mislead observers.
+      { kind: 'delete', key: k.position(req.node) },
     ];
     const r = await this.txnBy('campaign', compares, success, this.deadline());
     if (!r.ok) return { ok: false, why: r.why, view: null };
     if (r.value.succeeded) return { ok: true, term };
     const view = r.value.view;
     // The client may have sent the txn again after an answer was lost: finding our own commit is a win.
-    if (holderProblem(view, { node: req.node, term, lease: req.lease }) === null) return { ok: true, term };
+    if (holderProblem(view, { node: req.node, term, lease: req.lease, grantors: req.grantors }) === null) {
+      return { ok: true, term };
+    }
     return { ok: false, why: campaignRefusal(view, req), view };
   }
 
@@ -127,7 +136,7 @@ export abstract class TxnQuorum implements EtcdQuorumPort {
     const k = this.keys;
     const compares: Cmp[] = [
       { kind: 'absent', key: k.leader },
-      { kind: 'value', key: k.term, value: encodeRecord(termRecordSchema, { term: holder.term, primary: holder.node }) },
+      { kind: 'value', key: k.term, value: termRecordOf(holder) },
     ];
     const value = encodeRecord(leaderRecordSchema, { node: holder.node, term: holder.term });
     const r = await this.txnBy('leader key', compares, [{ kind: 'put', key: k.leader, value, lease: holder.lease }], this.deadline());
@@ -140,21 +149,31 @@ export abstract class TxnQuorum implements EtcdQuorumPort {
     return { ok: false, why, view: v };
   }
 
-  async setSync(holder: Holder, standby: string | null): Promise<Conditional<object>> {
-    const value = encodeRecord(syncRecordSchema, { standby, term: holder.term });
+  async setSync(holder: Holder, wanted: Claim | string | null): Promise<Conditional<object>> {
+    const claim: Claim = typeof wanted === 'string' ? { members: [wanted], k: 1 } : wanted ?? { members: [], k: 0 };
+    const members = [...new Set(claim.members)].sort();
+    const record = claim.k === 0 ? resetSyncRecord(holder.term) : { members, k: claim.k, term: holder.term };
+    if (!syncRecordSchema.safeParse(record).success) {
+      return { ok: false, why: `ANY ${claim.k} of ${members.join(', ') || 'no member'} is not a sync record pgvip writes`, view: null };
+    }
+    const value = encodeRecord(syncRecordSchema, record);
     const r = await this.txnBy('sync record', this.holderCompares(holder), [{ kind: 'put', key: this.keys.sync, value }], this.deadline());
     if (!r.ok) return { ok: false, why: r.why, view: null };
     if (r.value.succeeded) return { ok: true };
     return { ok: false, why: holderProblem(r.value.view, holder) ?? 'the leader key changed meanwhile', view: r.value.view };
   }
 
-  async handover(holder: Holder, to: string): Promise<Conditional<{ readonly term: number }>> {
+  async handover(
+    holder: Holder, to: string, grantors?: readonly string[] | null,
+  ): Promise<Conditional<{ readonly term: number }>> {
     const k = this.keys;
     const term = holder.term + 1;
     if (term > MAX_TERM) return { ok: false, why: `term ${term} is above 2^48`, view: null };
     const success: Op[] = [
-      { kind: 'put', key: k.term, value: encodeRecord(termRecordSchema, { term, primary: to }) },
+      { kind: 'put', key: k.term, value: encodeRecord(termRecordSchema, termRecord(term, to, grantors)) },
       { kind: 'delete', key: k.leader },
+      // The successor acknowledges commits no standby has yet: nothing is claimed until it restores.
+      { kind: 'put', key: k.sync, value: encodeRecord(syncRecordSchema, resetSyncRecord(term)) },
     ];
     const r = await this.txnBy('handover', this.holderCompares(holder), success, this.deadline());
     if (!r.ok) return { ok: false, why: r.why, view: null };
@@ -163,6 +182,21 @@ export abstract class TxnQuorum implements EtcdQuorumPort {
     // A retry after a lost answer: the term record already names the successor in the next term.
     if (v.term?.value.term === term && v.term.value.primary === to && v.leader === null) return { ok: true, term };
     return { ok: false, why: holderProblem(v, holder) ?? 'the leader key changed meanwhile', view: v };
+  }
+
+  async publishPosition(node: string, position: PositionRecord): Promise<Result<object>> {
+    const op: Op = { kind: 'put', key: this.keys.position(node), value: encodeRecord(positionRecordSchema, position) };
+    const r = await this.txnBy('position', [], [op], this.deadline());
+    return r.ok ? { ok: true } : r;
+  }
+
+  async clearPosition(node: string, after: Versioned<TermRecord> | null): Promise<Conditional<object>> {
+    const k = this.keys;
+    const r = await this.txnBy('position clear', termAsRead(k.term, after), [{ kind: 'delete', key: k.position(node) }], this.deadline());
+    if (!r.ok) return { ok: false, why: r.why, view: null };
+    if (r.value.succeeded) return { ok: true };
+    const was = after === null ? 'none' : `term ${after.value.term} for ${after.value.primary}`;
+    return { ok: false, why: `the term record moved since it was read (was ${was}, now ${describeTerm(r.value.view)})`, view: r.value.view };
   }
 
   async takeSwitchover(request: Versioned<SwitchoverRecord>): Promise<Conditional<object>> {
@@ -181,7 +215,26 @@ export abstract class TxnQuorum implements EtcdQuorumPort {
     return [
       { kind: 'lease', key: k.leader, lease: holder.lease },
       { kind: 'value', key: k.leader, value: encodeRecord(leaderRecordSchema, { node: holder.node, term: holder.term }) },
-      { kind: 'value', key: k.term, value: encodeRecord(termRecordSchema, { term: holder.term, primary: holder.node }) },
+      { kind: 'value', key: k.term, value: termRecordOf(holder) },
     ];
   }
+}
+
+/** The bytes of the term record that names `holder`: an old record's when it had no grantors. */
+function termRecordOf(holder: Holder): Buffer {
+  return encodeRecord(termRecordSchema, termRecord(holder.term, holder.node, holder.grantors));
+}
+
+/** A term record; without grantors (null) in the old form, whose grantor is "the other node". */
+export function termRecord(term: number, primary: string, grantors: readonly string[] | null | undefined): TermRecord {
+  return grantors === null || grantors === undefined ? { term, primary } : { term, primary, grantors: [...grantors] };
+}
+
+/** The term record exactly as read: its mod revision and its bytes (absent when none was read). */
+export function termAsRead(key: string, after: Versioned<TermRecord> | null): Cmp[] {
+  if (after === null) return [{ kind: 'absent', key }];
+  return [
+    { kind: 'mod', key, modRevision: after.modRevision },
+    { kind: 'value', key, value: encodeRecord(termRecordSchema, after.value) },
+  ];
 }
