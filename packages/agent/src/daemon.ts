@@ -241,7 +241,12 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
 
   const metrics = createAgentMetrics({ cluster: cluster.name, node: me.id });
   const slots = cluster.replication.slots.enabled
-    ? { self: slotNameFor(me.postgres.applicationName), peer: slotNameFor(peer.postgres.applicationName) }
+    ? {
+      self: slotNameFor(me.postgres.applicationName),
+      peer: slotNameFor(peer.postgres.applicationName),
+      // A primary keeps one for every other node (with two: the peer's).
+      others: others.map((n) => slotNameFor(n.postgres.applicationName)),
+    }
     : undefined;
   const peerEndpoint = remoteEndpoint(peer, peerPassword);
   // Any other node: this node's password when it names no file of its own, as for the peer.
@@ -311,6 +316,8 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
       pg,
       slots,
       peerEndpoint,
+      // A standby streams from the term's primary, whichever node that is.
+      endpoints: Object.fromEntries(others.map((n) => [n.id, n.id === peer.id ? peerEndpoint : otherEndpoint(n)])),
       state: () => runner.state,
       logger,
       registry: metrics.registry,

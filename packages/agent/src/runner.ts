@@ -26,7 +26,7 @@ import { runEffect, type EffectPorts } from './effects.js';
 import { AgentEventLog } from './event-log.js';
 import type { AsyncHookEvent, HookContext, HookPort } from './hooks/hooks.js';
 import { ROLES, type AgentMetrics, type LeaseRenewalResult } from './metrics.js';
-import { ReplyWatch, SyncCatchUp, toSnapshot, toWriteProbe } from './pg-snapshot.js';
+import { ReplicaReplies, ReplyWatch, SyncCatchUp, toSnapshot, toWriteProbe } from './pg-snapshot.js';
 import type { WriteProbeResult } from './postgres/port.js';
 import type { QuorumRoute } from './quorum/route.js';
 import type { LoopKeepAlive } from './watchdog.js';
@@ -78,6 +78,8 @@ export class AgentRunner {
   /** PostgreSQL's pending_restart (any setting), as last observed; null until known. */
   #pendingRestart: boolean | null = null;
   readonly #replies = new ReplyWatch();
+  /** Every standby's replies, for the snapshot's replicas (N nodes). */
+  readonly #replicaReplies = new ReplicaReplies();
   readonly #catchUp = new SyncCatchUp();
   /** Effects on PostgreSQL finished so far: a look begun before one finished may be out of date. */
   #pgChanges = 0;
@@ -282,6 +284,8 @@ export class AgentRunner {
       replies: this.#replies,
       catchUp: this.#catchUp,
       nowMs: this.#d.clock(),
+      // syncClaim, replicas and upstream, read for every node count (the core uses them with N nodes).
+      nodes: { names: this.#d.ports.names, endpoints: this.#d.ports.endpoints, replies: this.#replicaReplies },
     });
     if (!obs.reachable) this.#d.metrics.checksFailed.inc({ check: 'postgres' });
     // Kept from the last answer while the server is down (a restart is what would clear it).

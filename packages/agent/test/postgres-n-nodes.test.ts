@@ -81,6 +81,7 @@ test('Given three nodes, When the primary sets ANY 2 then ANY 1 of (db-b, db-c),
   assert.equal(await commitWaits(n.a), true, 'ANY 2 with db-c frozen: the commit waits for it');
   const any1 = await n.pg.a.applySynchronousStandbyNames('ANY 1 ("db-b", "db-c")');
   assert.equal(any1.checkpointer, false);
+  t.diagnostic(`in force: ANY 2 from '' in ${any2.durationMs} ms (two CHECKPOINTs), ANY 1 from ANY 2 in ${any1.durationMs} ms`);
   assert.equal(await commitWaits(n.a), false, 'ANY 1: db-b alone acknowledges');
   n.c.thaw();
   // Once in force, the same value again does nothing.
