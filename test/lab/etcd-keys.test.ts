@@ -62,6 +62,15 @@ describe('pgvip\'s keys in the lab\'s etcd', () => {
     const member = JSON.stringify({ Events: [{ kv: { key: b64('/pgvip/lab/members/db-a'), value: b64('{}') } }] });
     assert.deepEqual(parseWatchLine(member, base, 300), []);
     assert.deepEqual(parseWatchLine('not json', base, 400), []);
+    // A withdrawn standby's final position (three nodes), and its clearing.
+    const position = JSON.stringify({ Events: [
+      { kv: { key: b64('/pgvip/lab/position/db-c'), value: b64('{"term":2,"timeline":2,"flushLsn":"0/5000060","eligible":true}') } },
+      { type: 1, kv: { key: b64('/pgvip/lab/position/db-c') } },
+    ] });
+    assert.deepEqual(parseWatchLine(position, base, 500), [
+      { atMs: 500, type: 'put', key: 'position', node: 'db-c', value: { term: 2, timeline: 2, flushLsn: '0/5000060', eligible: true } },
+      { atMs: 500, type: 'delete', key: 'position', node: 'db-c', value: null },
+    ]);
   });
 
   it('the healthy check names each way etcd disagrees with the agents', () => {

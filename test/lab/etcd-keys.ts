@@ -54,8 +54,11 @@ export interface PgvipEtcdKeys {
   readonly members: readonly string[];
 }
 
-/** The keys a watch reports, relative to `<prefix>/<cluster>/` (members/ are left out: one put per heartbeat). */
-export const watchedKeys = ['leader', 'term', 'sync', 'maintenance', 'switchover'] as const;
+/**
+ * The keys a watch reports, relative to `<prefix>/<cluster>/` (members/ are left out: one put per
+ * heartbeat); "position" stands for every key under position/ (three or more nodes), with its node.
+ */
+export const watchedKeys = ['leader', 'term', 'sync', 'maintenance', 'switchover', 'position'] as const;
 export type WatchedKey = (typeof watchedKeys)[number];
 
 /** `<prefix>/<cluster>/`, as packages/agent/src/quorum/etcd/keys.ts builds it. */
@@ -201,6 +204,8 @@ export interface KeyEvent {
   readonly key: WatchedKey;
   /** The value put (parsed JSON), null for a delete. */
   readonly value: Record<string, unknown> | null;
+  /** The node of a position/<node> key. */
+  readonly node?: string;
 }
 
 /** One line of `etcdctl watch -w json` (one watch response) as the events on the watched keys. */
@@ -215,10 +220,12 @@ export function parseWatchLine(line: string, base: string, atMs: number): KeyEve
     const key = unb64(kv.key);
     if (!key.startsWith(base)) continue;
     const rel = key.slice(base.length);
-    if (!(watchedKeys as readonly string[]).includes(rel)) continue;
+    const position = rel.startsWith('position/') ? rel.slice('position/'.length) : null;
+    if (position === null && (rel === 'position' || !(watchedKeys as readonly string[]).includes(rel))) continue;
     // etcd's mvccpb.Event: type 0 (PUT, left out of the JSON as a default) or 1 (DELETE).
     const type = e.type === 1 || e.type === 'DELETE' ? 'delete' : 'put';
-    out.push({ atMs, type, key: rel as WatchedKey, value: type === 'put' ? json(unb64(kv.value)) : null });
+    const value = type === 'put' ? json(unb64(kv.value)) : null;
+    out.push(position === null ? { atMs, type, key: rel as WatchedKey, value } : { atMs, type, key: 'position', value, node: position });
   }
   return out;
 }

@@ -95,7 +95,8 @@ export interface LabOptions {
   readonly cluster?: LabClusterExtra;
   /**
    * Wait for a healthy cluster before start() resolves (default true). false: the daemons are started and
-   * start() resolves at once, without the writer (a check of the topology itself, `lab.waitHealthy()` later).
+   * start() resolves at once, without the writer (a check of the topology itself; `lab.waitHealthy()` and
+   * `lab.startWriter()` later).
    */
   readonly awaitHealthy?: boolean;
 }
@@ -341,11 +342,19 @@ export class Lab {
       await this.waitHealthy(60_000);
     }
 
-    if (this.options.writer !== false) {
-      this.progress(`writer probe in the client namespace, writing through the VIP ${t.vip.address}`);
-      this.writer = await WriterProbe.start(t, this.dir, typeof this.options.writer === 'object' ? this.options.writer : {});
-      await this.writer.waitForAcks(0, 5, 60_000);
-    }
+    if (this.options.writer !== false) await this.startWriter();
+  }
+
+  /**
+   * Starts the writer probe (start() does, unless `writer: false` or `awaitHealthy: false`): writes
+   * through the VIP, resolving once five are acknowledged.
+   */
+  async startWriter(): Promise<WriterProbe> {
+    if (this.writer !== null) return this.writer;
+    this.progress(`writer probe in the client namespace, writing through the VIP ${this.topology.vip.address}`);
+    this.writer = await WriterProbe.start(this.topology, this.dir, typeof this.options.writer === 'object' ? this.options.writer : {});
+    await this.writer.waitForAcks(0, 5, 60_000);
+    return this.writer;
   }
 
   /**
