@@ -133,14 +133,14 @@ export function toSnapshot(obs: PgObservation, ctx: SnapshotContext): PgSnapshot
   const lsn = obs.currentLsn ?? obs.receiveLsn ?? obs.replayLsn ?? 0n;
   const receiver = obs.walReceiver;
   const streaming = obs.inRecovery && receiver !== null && receiver.status === 'streaming' && (receiver.lastMessageAgeMs ?? Infinity) <= ctx.streamFreshMs;
-  const syncStandby = !obs.inRecovery && obs.synchronousStandbyNames.trim() === synchronousStandbyNamesFor(ctx.peerName)
-    ? ctx.peerNode
-    : null;
+  const namesPeer = !obs.inRecovery && namesPeerAlone(obs.synchronousStandbyNames, ctx.peerName);
+  const syncStandby = namesPeer ? ctx.peerNode : null;
   const replica = obs.replicas.find((r) => r.applicationName === ctx.peerName);
   const silentMs = ctx.replies.silentMs(replica?.replyTime ?? null, ctx.nowMs);
   const replying = silentMs !== null && silentMs <= standbyReplySilenceMs;
+  // 'quorum' is what PostgreSQL shows under ANY 1 ("db-b") (etcd's claim path), 'sync' under "db-b".
   const looksSynchronous = syncStandby !== null && replica !== undefined && replica.state === 'streaming' &&
-    replica.syncState === 'sync' && replying;
+    (replica.syncState === 'sync' || replica.syncState === 'quorum') && replying;
   return {
     running: true,
     inRecovery: obs.inRecovery,
@@ -153,6 +153,16 @@ export function toSnapshot(obs: PgObservation, ctx: SnapshotContext): PgSnapshot
     standbyInSync: ctx.catchUp.holdsAcknowledged(looksSynchronous, replica?.flushLsn ?? null, lsn),
     ...(ctx.nodes === undefined ? {} : nodeFields(obs, ctx.nodes, ctx.nowMs)),
   };
+}
+
+/**
+ * Whether the setting makes the peer the one synchronous standby: "db-b" (set-sync-standby) or the
+ * same claim written another way, ANY 1 ("db-b") (set-sync) or FIRST 1 (…).
+ */
+function namesPeerAlone(value: string, peerName: string): boolean {
+  if (value.trim() === synchronousStandbyNamesFor(peerName)) return true;
+  const claim = syncClaimOf(value, (name) => (name.toLowerCase() === peerName.toLowerCase() ? peerName : undefined));
+  return claim.k === 1 && claim.members.length === 1 && claim.members[0] === peerName;
 }
 
 /** The N-node fields of a snapshot (docs/design.md, "More than one standby"). */

@@ -79,3 +79,24 @@ test('Given a synchronous standby that stops looking synchronous, Then it must c
   assert.equal(inSyncAt(catchUp, 800n, 600n), false, 'named again, but commits up to 800 were acknowledged without it');
   assert.equal(inSyncAt(catchUp, 900n, 800n), true);
 });
+
+test('Given the peer named as ANY 1 ("db-b") (etcd\'s claim path), Then it is the sync standby and in sync with sync_state quorum', () => {
+  const base = primaryWithSyncStandby('t1');
+  assert.ok(base.reachable);
+  for (const [names, syncState, expected] of [
+    ['ANY 1 ("db-b")', 'quorum', true],
+    ['FIRST 1 ("db-b")', 'sync', true],
+    ['ANY 1 ("db-b", "db-c")', 'quorum', false],
+    ['"db-c"', 'async', false],
+  ] as const) {
+    const replicas = base.replicas.map((r) => ({ ...r, syncState }));
+    const obs: PgObservation = { ...base, synchronousStandbyNames: names, replicas };
+    const ctx = {
+      peerName: 'db-b', peerNode: 'db-b', streamFreshMs: 2_000, previous: null,
+      replies: new ReplyWatch(), catchUp: new SyncCatchUp(), nowMs: 0,
+    };
+    const snap = toSnapshot(obs, ctx);
+    assert.equal(snap.syncStandby, expected ? 'db-b' : null, names);
+    assert.equal(snap.standbyInSync, expected, names);
+  }
+});
