@@ -7,9 +7,9 @@
 //   I2  persisted terms never go down, and grants never go to a lower term;
 //   I3  a promotion never drops an acknowledged write in sync mode (async: at most lagBytesMax),
 //       whichever node it promotes: with three nodes under ANY k, any failover the system allows;
-//       and on etcd, whenever a write is acknowledged the sync record's claim holds: k of its
-//       members hold every acknowledged write (R1 and R2: what every failover the record allows
-//       rests on, checked whether or not a failover comes);
+//       and on etcd, whenever a write is acknowledged or the sync record changes, the record's claim
+//       holds: k of its members hold every acknowledged write (R1 and R2: what every failover the
+//       record allows rests on, checked whether or not a failover comes);
 //   I4  promotion only after the WAL receiver stopped, from the newest timeline, never of a
 //       noFailover node, and no vote is recorded during maintenance;
 //   I5  EC2 never accepts a move for a lower term than an earlier one, nor for a stale term, and
@@ -132,6 +132,9 @@ export class Checker {
   }
   /** I1 after every step: never two writers at once. */
   writers(view: ClusterView): void {
+    // A step may follow a change of etcd's sync record (the bridge's txn): check the new claim at once.
+    const r = this.#record;
+    if (r !== null && this.opts.replication === 'sync' && r.bytes() !== this.#recordCache?.bytes) this.#recordHolds(r);
     const nodes = this.opts.nodes;
     let holder: DbNode | null = null;
     for (const n of nodes) {

@@ -36,7 +36,7 @@ import {
 import type { Checker, ClusterView } from './checker.js';
 import type { Hosts, SimClock } from './clock.js';
 import type { Ec2 } from './ec2.js';
-import type { EtcdCluster } from './etcd.js';
+import type { EtcdAnswer, EtcdCluster } from './etcd.js';
 import { EtcdAgentShell } from './etcd-shell.js';
 import type { Network } from './network.js';
 import type { Postgres } from './postgres.js';
@@ -83,7 +83,11 @@ export interface NodesDeps {
 }
 
 /** Bugs planted in the simulated etcd shell (variants.ts). */
-export type EtcdBug = 'validity-from-keepalive-reply' | 'no-term-read-at-start' | 'answer-after-request-timeout';
+export type EtcdBug =
+  | 'validity-from-keepalive-reply'
+  | 'no-term-read-at-start'
+  | 'answer-after-request-timeout'
+  | 'candidate-in-record';
 
 export class Nodes {
   readonly agents: Record<DbNode, AgentProc>;
@@ -476,10 +480,34 @@ export class Nodes {
 
   #newShell(n: DbNode, inc: number, etcd: EtcdCluster): EtcdAgentShell {
     return new EtcdAgentShell({
-      etcd, clock: this.d.clock, hosts: this.d.hosts, node: n, alive: () => this.#agentAlive(n, inc), wake: this.d.wake,
+      etcd: this.d.etcdBug === 'candidate-in-record' ? this.#readsItselfIntoRecord(n, etcd) : etcd, clock: this.d.clock, hosts: this.d.hosts, node: n, alive: () => this.#agentAlive(n, inc), wake: this.d.wake,
       timings: this.d.timings, replication: this.d.sched.replication, rng: this.d.rngs.get(`etcd client ${n}`),
       failed: (what, err) => this.d.check.violation(`etcd shell of ${n}: ${what} threw ${String(err)}`),
       unboundedAnswers: this.d.etcdBug === 'answer-after-request-timeout',
+    });
+  }
+  /**
+   * The planted bug 'candidate-in-record' (variants.ts): every view etcd gives n's shell while n is
+   * not the primary of its term names n in the sync record in place of its first other member, so a
+   * standby outside the synchronous quorum counts itself in it (as a misread member list would).
+   */
+  #readsItselfIntoRecord(n: DbNode, etcd: EtcdCluster): EtcdCluster {
+    const lie = (a: EtcdAnswer): EtcdAnswer => {
+      if (a.kind !== 'read' && a.kind !== 'txn') return a;
+      const sync = a.view.sync;
+      const primary = this.agents[n].state?.durable.primaryOfTerm === n;
+      if (sync === null || sync.value.members.includes(n) || primary) return a;
+      const [, ...rest] = sync.value.members;
+      const members = [n, ...rest];
+      return { ...a, view: { ...a.view, sync: { ...sync, value: { ...sync.value, members } } } };
+    };
+    const call: EtcdCluster['call'] = (node, to, op, answer) => etcd.call(node, to, op, (a) => answer(lie(a)));
+    return new Proxy(etcd, {
+      get: (target, key) => {
+        if (key === 'call') return call;
+        const v: unknown = Reflect.get(target, key, target);
+        return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(target) : v;
+      },
     });
   }
   /** On etcd: the core's message to its quorum goes through this process's shell (the bridge). */

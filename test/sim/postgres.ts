@@ -86,11 +86,11 @@ export interface PostgresDeps {
 }
 
 /**
- * Bugs planted in the agent's PostgreSQL shell (variants.ts): 'late-receiver-stop' reports the final
- * position of stop-wal-receiver before the WAL receiver has exited (it flushes, and its flushes
- * acknowledge commits, for 300–1000 ms more): a published position that is not final.
+ * Bugs planted in the agent's PostgreSQL shell (variants.ts): 'catch-up-at-once' reads the catch-up's
+ * L from what the members already flushed instead of pg_current_wal_lsn(), so it is done at once,
+ * and a stronger sync record is written before its members hold what was acknowledged (R2 broken).
  */
-export type PgBug = 'late-receiver-stop';
+export type PgBug = 'catch-up-at-once';
 
 export class Postgres {
   readonly pg: Record<DbNode, PgModel>;
@@ -371,11 +371,7 @@ export class Postgres {
       case 'stop-wal-receiver':
         finish(rng.int(20, 100), () => {
           if (!p.running) return fail('postgresql not running');
-          if (this.d.bug === 'late-receiver-stop') {
-            this.d.clock.after(this.d.rngs.get(`pg bug ${n}`).int(300, 1000), () => (p.receiverOn = false));
-          } else {
-            p.receiverOn = false;
-          }
+          p.receiverOn = false;
           return { ok: true, detail: 'receiver stopped', finalLsn: p.lsn };
         });
         return true;
@@ -460,6 +456,7 @@ export class Postgres {
     const p = this.pg[n];
     const fail = (detail: string) => ({ ok: false, detail });
     if (!p.running || p.inRecovery) return finish(5, () => fail('not a running primary'));
+    if (this.d.bug === 'catch-up-at-once') return finish(5, () => ({ ok: true, detail: 'members flushed what they have' }));
     const L = p.lsn;
     const endAt = clock.t + clock.realDelay(n, timeoutMs);
     const caughtUp = () => members.filter((m) => {

@@ -115,3 +115,20 @@ export const etcdNoTermReadAtStart: RunOptions = { etcdBug: 'no-term-read-at-sta
  * runs from the earlier one.
  */
 export const etcdAnswerAfterRequestTimeout: RunOptions = { etcdBug: 'answer-after-request-timeout' };
+
+/**
+ * Bug (three nodes, etcd): a standby outside the synchronous quorum is promoted. The election reads
+ * the candidate into the sync record in place of a member (nodes.ts, #readsItselfIntoRecord), so a
+ * standby the primary dropped from the record (it stopped streaming) counts its own final position
+ * as the n − k + 1 it needs, and wins while the member that holds the acknowledged writes is silent
+ * (docs/design.md, "More than one standby": the planted bug issue 17 asks the simulator to catch).
+ */
+export const etcdCandidateOutsideRecord: RunOptions = { etcdBug: 'candidate-in-record' };
+
+/**
+ * Bug (etcd): the agent's PostgreSQL shell ends R2's catch-up at once (its L is what the members
+ * already flushed, not pg_current_wal_lsn()), so the primary writes a stronger sync record, e.g. ANY 1
+ * of the one standby left after another was lost, before that standby holds what the lost one
+ * acknowledged (docs/design.md, "More than one standby": R2).
+ */
+export const pgCatchUpAtOnce: RunOptions = { pgBug: 'catch-up-at-once' };

@@ -16,7 +16,7 @@ import { Network } from './network.js';
 import { Nodes, type EtcdBug } from './nodes.js';
 import { Postgres, type AckRecord, type PgBug, type PromotionRecord } from './postgres.js';
 import { RngStreams } from './rng.js';
-import { dbNodesOf, type DbNode, type Host, type Schedule } from './schedule.js';
+import { dbNodesOf, eligibleOf, type DbNode, type Host, type Schedule } from './schedule.js';
 import { Transcript } from './transcript.js';
 
 export type { AckRecord, PromotionRecord } from './postgres.js';
@@ -94,8 +94,11 @@ class World implements ClusterView {
       throw new Error('three database nodes run only on etcd (the witness backend keeps two)');
     }
     const nodes = dbNodesOf(sched);
+    // Who may be promoted: the sync record's and the grantors' candidates (noFailover nodes never are).
+    const eligible = eligibleOf(sched);
     const check = new Checker(() => this.clock.t, this.log, {
       replication: sched.replication, lagBytesMax: LAG_BYTES_MAX, bootstrap, nodes,
+      noFailover: sched.noFailover ?? [],
     });
     this.check = check;
     this.net = new Network(this.clock, this.hosts, this.rngs, sched, timings.requestTimeoutMs);
@@ -103,13 +106,13 @@ class World implements ClusterView {
     this.pg = new Postgres({
       clock: this.clock, hosts: this.hosts, rngs: this.rngs, net: this.net, check, log: this.log,
       routed: () => this.ec2.routed, replication: sched.replication, writeProbeTimeoutMs: timings.writeProbeTimeoutMs,
-      nodes, ...(opts.pgBug === undefined ? {} : { bug: opts.pgBug }),
+      nodes, syncStandbys: eligible.slice(1), ...(opts.pgBug === undefined ? {} : { bug: opts.pgBug }),
     });
     this.etcd = sched.backend === 'etcd'
       ? new EtcdCluster({
         clock: this.clock, hosts: this.hosts, net: this.net, rngs: this.rngs, check, log: this.log,
         replication: sched.replication, leaseMs: timings.leaseMs, bootstrap,
-        leaderKeyExpired: (node, term) => this.nodes.etcdKeyExpired(node, term),
+        leaderKeyExpired: (node, term) => this.nodes.etcdKeyExpired(node, term), nodes: eligible,
       })
       : null;
     const etcd = this.etcd;
