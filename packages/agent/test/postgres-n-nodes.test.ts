@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FakeVipCloud, FakeVipPort, LocalPostgres, slotNameFor, type PgEndpoint } from '@pgvip/agent';
 import { runEffect, type EffectPorts } from '../src/effects.js';
+import { parseSynchronousStandbyNames } from '../src/postgres/sync-names.js';
 import { nodeFields, ReplicaReplies } from '../src/pg-snapshot.js';
 import { addPgStandby, startPgCluster, type PgNode } from '../../../test/fixtures/pg-cluster.js';
 import { waitUntil } from '../../../test/fixtures/wait-until.js';
@@ -260,3 +261,28 @@ test('Given node ids other than the application names, When the core\'s N-node e
   assert.ok(resumed.ok, resumed.detail);
   await waitUntil('c to stream from b again', 10_000, async () => (await n.c.psql("SELECT coalesce((SELECT sender_port::text FROM pg_stat_wal_receiver WHERE status = 'streaming'), 'none')")) === String(n.b.port));
 });
+
+test('Given every form the parser is tested with, Then PostgreSQL 15 accepts exactly those the parser accepts', async (t) => {
+  const cluster = await startPgCluster(t);
+  const forms = [
+    '', 'db_b', 'db_b, db_c', '2 (a, b, c)', 'FIRST 2 (a,b,c)', 'any 1 ("db-b", "db-c")', 'ANY 2 ("we""ird", "db-c")', '*',
+    'ANY 1 ("*")', '"first"', '""', 'db-b', 'ANY (a)', 'ANY 0 (a)', 'ANY 1 (a', 'a,', ',a', 'a b', '"unterminated', 'first', 'ANY 1 ()',
+  ];
+  for (const form of forms) {
+    const ours = (() => {
+      try {
+        parseSynchronousStandbyNames(form);
+        return 'accepted';
+      } catch {
+        return 'refused';
+      }
+    })();
+    const theirs = await cluster.primary.psql(`ALTER SYSTEM SET synchronous_standby_names = ${sqlQuote(form)}`).then(() => 'accepted', () => 'refused');
+    assert.equal(ours, theirs, `${JSON.stringify(form)}: pgvip ${ours}, PostgreSQL ${theirs}`);
+  }
+  await cluster.primary.psql('ALTER SYSTEM RESET synchronous_standby_names');
+});
+
+function sqlQuote(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
