@@ -233,6 +233,16 @@ test('three nodes: without a lease request of this term\'s primary within a leas
   assert.deepEqual([code('sync', standbyOfThree(undefined, { primaryReport: null })), code('replica', standbyOfThree(undefined))], [503, 200]);
 });
 
+test('three nodes: a standby withdrawn for an election is /replica but not /sync, even while the claim names it', () => {
+  const withdrawal = { phase: 'withdrawn' as const, term: 3, sinceMs: nowMs - 100, flushLsn: 0x4000n, timeline: 2, askedAtMs: null };
+  const s = standbyOfThree({ members: ['db-a', 'db-b'], k: 1 }, { withdrawal });
+  assert.equal(lbView(s, nowMs).role, 'candidate');
+  assert.deepEqual(['replica', 'sync', 'read-only-sync', 'async'].map((c) => code(c as LbCheck, s)), [200, 503, 503, 503]);
+  assert.equal(why('sync', s), 'withdrawn for an election: its WAL receiver is stopped');
+  const leftOut = standbyOfThree({ members: ['db-b'], k: 1 }, { withdrawal });
+  assert.equal(code('async', leftOut), 200, 'left out of the claim, it is asynchronous whatever it does');
+});
+
 test('three nodes: a noFailover standby is always /async; async replication makes every standby /async', () => {
   const reporting = { ...three, nodes: three.nodes.map((n) => (n.id === 'db-a' ? { ...n, noFailover: true } : n)) };
   const s = standbyOfThree(undefined, { settings: reporting, primaryReport: null });
