@@ -50,6 +50,11 @@ export interface PgModel {
   claim: SyncClaim;
   /** The claim came from the two-node `set-sync-standby` (pg_stat_replication says 'sync', not 'quorum'). */
   claimFirst: boolean;
+  /**
+   * While a `set-sync` reload spreads (until its effect is done), some walsenders still release
+   * commits by the claim before it: a commit is acknowledged when either claim is met.
+   */
+  claimBefore: SyncClaim | null;
   /** Standby: the node primary_conninfo names (null: none). */
   upstream: DbNode | null;
   /** Primary: each standby's last reported flush (pg_stat_replication.flush_lsn), when, on which timeline. */
@@ -110,7 +115,8 @@ export class Postgres {
     const mkPg = (primary: boolean): PgModel => ({
       running: true, inRecovery: !primary, readOnly: false, timeline: 1, history: new Map(), lsn: 1000n,
       receiverOn: !primary, lastStreamAt: 0, caughtUpAt: 0, claim: primary ? claim : NO_CLAIM,
-      claimFirst: !this.#nNode, upstream: primary ? null : first, replicaFlush: new Map(), lagUntil: 0, lagBytes: 0n,
+      claimFirst: !this.#nNode, claimBefore: null, upstream: primary ? null : first, replicaFlush: new Map(),
+      lagUntil: 0, lagBytes: 0n,
       stalledUntil: 0, vetoUntil: 0, pending: [], plannedRestart: null,
     });
     const pg: Partial<Record<DbNode, PgModel>> = {};
@@ -187,10 +193,10 @@ export class Postgres {
   #fresh(p: PgModel, f: { readonly at: number; readonly timeline: number }): boolean {
     return f.timeline === p.timeline && this.d.clock.t - f.at <= STREAM_FRESH_MS;
   }
-  /** How many members of p's claim reported a flush at or past lsn. */
-  #flushedBy(p: PgModel, lsn: bigint): number {
+  /** How many members of `claim` reported a flush at or past lsn to p. */
+  #flushedBy(claim: SyncClaim, p: PgModel, lsn: bigint): number {
     let count = 0;
-    for (const m of p.claim.members) {
+    for (const m of claim.members) {
       const f = p.replicaFlush.get(m as DbNode);
       if (f !== undefined && f.lsn >= lsn && this.#fresh(p, f)) count++;
     }
@@ -219,6 +225,8 @@ export class Postgres {
     const p = this.pg[n];
     p.running = false;
     p.pending = [];
+    // It starts again with the setting it was reloading, in force from the start.
+    p.claimBefore = null;
   }
 
   /**
@@ -250,7 +258,7 @@ export class Postgres {
     }
     for (const n of this.#nodes) {
       const p = this.pg[n];
-      if (p.pending.length > 0 && p.claim.k > 0 && this.usable(n)) this.#release(n);
+      if (p.pending.length > 0 && (p.claim.k > 0 || p.claimBefore !== null) && this.usable(n)) this.#release(n);
       if (p.pending.length > 0 && clock.t - p.pending[0]!.issuedAt > COMMIT_TIMEOUT_MS) {
         p.pending = p.pending.filter((c) => clock.t - c.issuedAt <= COMMIT_TIMEOUT_MS);
       }
@@ -263,12 +271,15 @@ export class Postgres {
     const fork = up.history.get(sp.timeline);
     return up.timeline > sp.timeline && fork !== undefined && sp.lsn <= fork;
   }
-  /** The commits waiting on n that k members of its claim flushed are acknowledged. */
+  /** Acknowledge the commits on n that k members of its claim (or of the one before, mid-reload) flushed. */
   #release(n: DbNode): void {
     const p = this.pg[n];
+    const before = p.claimBefore;
     const keep: PgModel['pending'] = [];
     for (const c of p.pending) {
-      if (this.#flushedBy(p, c.lsn) >= p.claim.k) this.#ack(n, c.lsn);
+      const met = this.#flushedBy(p.claim, p, c.lsn) >= p.claim.k ||
+        (before !== null && this.#flushedBy(before, p, c.lsn) >= before.k);
+      if (met) this.#ack(n, c.lsn);
       else keep.push(c);
     }
     p.pending = keep;
@@ -382,14 +393,22 @@ export class Postgres {
           return { ok: true, detail: `synchronous_standby_names=${e.standby ?? ''}` };
         });
         return true;
-      case 'set-sync':
-        // A reload reaches every walsender within the effect's time: done means in force everywhere.
+      case 'set-sync': {
+        // A reload reaches each walsender at its own pace: until the effect is done (in force in
+        // every walsender), a commit may be released by the old claim or by the new one.
+        const next = normalClaim(e.claim);
+        if (p.running && !this.stalled(n)) {
+          p.claimBefore = p.claim;
+          p.claim = next;
+        }
         finish(rng.int(10, 30), () => {
+          p.claimBefore = null;
           if (!p.running || this.stalled(n)) return fail('postgresql not available');
-          this.#setClaim(n, e.claim, false);
+          this.#setClaim(n, next, false);
           return { ok: true, detail: `synchronous_standby_names=${describeClaim(p.claim)}` };
         });
         return true;
+      }
       case 'sync-catch-up':
         this.#catchUp(n, e.members as readonly DbNode[], e.count, e.timeoutMs, finish);
         return true;
