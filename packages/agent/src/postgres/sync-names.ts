@@ -61,7 +61,6 @@ function tokenize(text: string): Token[] | null {
         name += text[i];
         i += 1;
       }
-      if (name === '') return null; // PostgreSQL: zero-length delimited identifier
       out.push({ t: 'word', text: name, quoted: true });
     } else if (/[0-9]/.test(c)) {
       let j = i;
