@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   bestSwitchoverTarget, bootAgent, defaultAgentSettings, defaultTimings, electionDecision, ETCD_QUORUM_ID,
-  leaseValidMs, NO_CLAIM, promiseMs, quorumOf, stepAgent, PROTOCOL_VERSION,
+  leaseValidMs, NO_CLAIM, promiseMs, quorumOf, resumeAfterMs, stepAgent, PROTOCOL_VERSION,
   type AgentInput, type AgentOutput, type AgentState, type AgentStatus, type CandidatePosition, type Effect,
   type NodeTraits,
   type PgSnapshot, type ReplicaState, type SyncClaim,
@@ -230,8 +230,24 @@ test('three nodes: a withdrawn standby that sees the primary healthy takes back 
   assert.deepEqual(effectsOf([refused]), []);
 });
 
+test('three nodes: a withdrawn standby resumes after resumeAfterMs while the primary\'s agent claims the term; not while it is unseen', () => {
+  const { s } = withdraw('db-b', 900n);
+  const fenced = { ...statusOf('db-a', 3, 'db-a', { ...primaryPg(NO_CLAIM, []), writable: false }, 'fenced'), leaseRemainingMs: 0 };
+  const at = (nowMs: number, primary: AgentStatus | null): AgentInput => ({
+    kind: 'tick', nowMs, pg: standbyPg(900n, null, false), writeProbe: 'not-run', peer: primary, peers: { 'db-a': primary },
+  });
+  const late = s.withdrawal!.sinceMs + resumeAfterMs(s);
+  const early = stepAgent(s, at(late - 600, fenced));
+  assert.equal(early.sends.some((x) => x.msg.kind === 'position-clear'), false);
+  const claimed = stepAgent(s, at(late + 1, fenced));
+  assert.deepEqual(claimed.sends.map((x) => x.msg.kind), ['position-clear'], claimed.reason);
+  const unseen = stepAgent(s, at(late + 10 * t.heartbeatMs, null));
+  assert.equal(unseen.sends.some((x) => x.msg.kind === 'position-clear'), false, 'an unseen primary keeps it withdrawn');
+});
+
 test('three nodes: a standby streaming from another node follows the term\'s primary; a refused timeline rewinds', () => {
-  const s = agent('db-c', 4, 'db-b');
+  // Term 4 learned while running (a restart would first take back any position: the next test).
+  const s = { ...agent('db-c', 4, 'db-b'), positionClearTerm: 4 };
   const newPrimary = statusOf('db-b', 4, 'db-b', primaryPg(NO_CLAIM, []), 'primary');
   const tick = (nowMs: number): AgentInput => ({
     kind: 'tick', nowMs, pg: standbyPg(900n, 'db-a', false), writeProbe: 'not-run', peer: null, peers: { 'db-a': null, 'db-b': newPrimary },
@@ -251,6 +267,22 @@ test('three nodes: a standby streaming from another node follows the term\'s pri
   const settled = run(s, [{ ...tick(0), pg: standbyPg(900n, 'db-b') } as AgentInput, { ...tick(500), pg: standbyPg(900n, 'db-b') } as AgentInput]);
   assert.equal(settled.s.inFlight, null);
   assert.deepEqual(effectsOf(settled.outs), []);
+});
+
+test('three nodes: a restarted standby that may have left its position published takes it back before streaming', () => {
+  // Restarted in term 3 with its receiver stopped by a withdrawal before (primary_conninfo empty).
+  const s = agent('db-c', 3, 'db-a');
+  const healthy = statusOf('db-a', 3, 'db-a', primaryPg({ members: ['db-b', 'db-c'], k: 1 }, []), 'primary');
+  const tick = (nowMs: number): AgentInput => ({
+    kind: 'tick', nowMs, pg: standbyPg(900n, null, false), writeProbe: 'not-run', peer: healthy, peers: { 'db-a': healthy, 'db-b': null },
+  });
+  const { s: asked, outs } = run(s, [tick(0), tick(500)]);
+  const clears = outs.flatMap((o) => o.sends).filter((x) => x.msg.kind === 'position-clear');
+  assert.equal(clears.length + (asked.positionClearSentAtMs === null ? 0 : 1) > 0, true);
+  assert.equal(asked.inFlight, null, 'no follow before the position is taken back');
+  const ack = stepAgent(asked, { kind: 'reply', nowMs: 600, msg: { ...env(3, etcd), kind: 'ack', accepted: true, reason: 'cleared' } });
+  assert.equal(ack.state.positionClearTerm, 3);
+  assert.deepEqual(ack.state.inFlight?.effect, { kind: 'follow', primary: 'db-a' });
 });
 
 // ---- quorum commit ---------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ export type { RestartState } from './agent/restart.js';
 export type { SwitchoverState } from './agent/switchover.js';
 export type { SyncState } from './agent/sync.js';
 export { vipErrorAfterFailures, type VipPhase, type VipState } from './agent/vip.js';
+export { resumeAfterMs, type FollowState, type WithdrawalState } from './agent/withdrawal.js';
+export type { ClaimSyncState } from './agent/claim-sync.js';
 
 /**
  * A fresh agent after (re)start: volatile knowledge is empty, and promises it may have made are
@@ -89,6 +91,8 @@ export function bootAgent(settings: AgentSettings, durable: AgentDurable, nowMs:
     withdrawal: null,
     receiverStopped: false,
     follow: null,
+    positionClearTerm: null,
+    positionClearSentAtMs: null,
   };
 }
 

@@ -166,6 +166,15 @@ export interface AgentState {
   readonly receiverStopped: boolean;
   /** The last failed `follow` of this standby, or null. */
   readonly follow: FollowState | null;
+  /**
+   * The term in which this node knows it has no published position (etcd's `position/<self>`): set by
+   * an accepted position-clear and at every new term (a position of an older term counts for nothing).
+   * Null after a restart: a withdrawal before it may have left its position published, so the receiver
+   * starts streaming again in this term only after a position-clear (docs/design.md, I6).
+   */
+  readonly positionClearTerm: number | null;
+  /** When the last position-clear outside a withdrawal went out (one per heartbeat), or null. */
+  readonly positionClearSentAtMs: number | null;
 }
 
 export type WriteProbe = 'ok' | 'stalled' | 'failed' | 'read-only' | 'not-run';

@@ -29,6 +29,9 @@ export function enterTerm(st: Step, durable: AgentDurable): void {
       // The txn that made the term reset etcd's sync record (three or more nodes).
       claimSync: newTermClaimSync,
       withdrawal: null,
+      // Positions are published per term: none of this node's counts in the new one.
+      positionClearTerm: durable.term,
+      positionClearSentAtMs: null,
       lease: { ...st.s.lease, held: null, grants: {}, release: { phase: 'none' } },
       releasedTerm: null,
       writeProbeFailures: 0,

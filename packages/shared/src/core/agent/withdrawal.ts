@@ -1,13 +1,13 @@
 // A standby among three or more nodes (docs/design.md, "More than one standby"): it withdraws when
 // its primary failed and its own promise is gone (stops its WAL receiver, so its position is final),
 // asks etcd for the vote with that final position every heartbeat while it is denied, and resumes
-// (position-clear, then resume-wal-receiver) when the primary turns out healthy or the term did not
-// move for long enough. Once a term names another node it follows that node (`follow`), and rewinds
-// (`rejoin`) when PostgreSQL refuses the new timeline.
+// (position-clear, then resume-wal-receiver) when the primary turns out healthy, or the term did not
+// move for long enough while the primary's agent still claims it. Once a term names another node it
+// follows that node (`follow`), and rewinds (`rejoin`) when PostgreSQL refuses the new timeline.
 //
 //   none ──(primary failed, promise gone)──► stopping ──(receiver stopped)──► withdrawn
 //   withdrawn ──(vote granted)──► primary of the next term (promotion skips the stopped receiver)
-//   withdrawn ──(primary healthy, or no new term for resumeAfterMs)──► clearing ──(Ack accepted)──►
+//   withdrawn ──(primary healthy, or still claiming the term after resumeAfterMs)──► clearing ──(Ack)──►
 //     resuming ──(resume-wal-receiver done)──► none
 //   any ──(a new term)──► none, and the standby follows the new primary
 
@@ -40,9 +40,9 @@ export interface FollowState {
 }
 
 /**
- * How long a withdrawn standby waits, without a new term, before it resumes streaming anyway. The
- * primary may be alive for etcd and the other standbys while this one cannot see it; a standby that
- * still sees it failed afterwards withdraws again.
+ * How long a withdrawn standby waits, without a new term, before it resumes while the primary's agent
+ * answers as primary of the term but is not healthy (fenced: its lease may rest on this standby's
+ * grant while etcd is out of reach). A standby that still sees it failed afterwards withdraws again.
  */
 export function resumeAfterMs(s: AgentState): number {
   return 20 * s.settings.timings.heartbeatMs + s.settings.electionWindowMs;
@@ -115,9 +115,13 @@ function askOrResume(st: Step): void {
     st.set({ campaign: null });
   }
   const ps = primaryStatus(s);
-  const healthy = ps !== null && ps.term === s.durable.term && ps.primaryOfTerm === s.durable.primaryOfTerm
-    && showsHealthyPrimary(ps);
-  const long = s.nowMs - w.sinceMs >= resumeAfterMs(s);
+  const claims = ps !== null && ps.term === s.durable.term && ps.primaryOfTerm === s.durable.primaryOfTerm;
+  const healthy = claims && showsHealthyPrimary(ps);
+  // The term did not move for long enough while the primary's agent still answers as its primary (and
+  // did not give the lease back): no election is coming, and that primary may be fenced only for want
+  // of this standby's grant (etcd out of reach). A primary that cannot be seen keeps it withdrawn:
+  // its final position stays published for the others' election.
+  const long = claims && s.releasedTerm !== s.durable.term && s.nowMs - w.sinceMs >= resumeAfterMs(s);
   // One request to the quorum per heartbeat: a vote request or a position-clear.
   if (w.askedAtMs !== null && s.nowMs - w.askedAtMs < t.heartbeatMs) return;
   if (healthy || long) {
@@ -147,13 +151,19 @@ function askOrResume(st: Step): void {
 export function onPositionCleared(st: Step, accepted: boolean, reason: string): void {
   const s = st.s;
   const w = s.withdrawal;
+  if (w === null && s.positionClearSentAtMs !== null) {
+    // The clear before streaming again after a restart (followIfNeeded).
+    st.set({ positionClearSentAtMs: null, ...(accepted ? { positionClearTerm: s.durable.term } : {}) });
+    if (!accepted) st.because(`position not taken back: ${reason}`);
+    return;
+  }
   if (w === null || w.phase !== 'clearing') return;
   if (!accepted) {
     st.set({ withdrawal: { ...w, phase: 'withdrawn' } });
     st.because(`position not taken back: ${reason}`);
     return;
   }
-  st.set({ withdrawal: { ...w, phase: 'resuming' } });
+  st.set({ withdrawal: { ...w, phase: 'resuming' }, positionClearTerm: s.durable.term });
   if (s.inFlight === null) st.effect({ kind: 'resume-wal-receiver' });
 }
 
@@ -198,6 +208,18 @@ function followIfNeeded(st: Step): boolean {
   if (!promoted) return false;
   const elsewhere = pg.upstream !== undefined && pg.upstream !== primary;
   if (!elsewhere && !s.receiverStopped) return false;
+  // After a restart this node may have left a position of this term published (it had withdrawn):
+  // streaming again would make it no longer final, so it is taken back first.
+  if (s.positionClearTerm !== s.durable.term) {
+    const t = s.settings.timings;
+    const sent = s.positionClearSentAtMs;
+    const waiting = sent !== null && s.nowMs - sent < t.requestTimeoutMs + t.heartbeatMs;
+    if (waiting) return true;
+    st.set({ positionClearSentAtMs: s.nowMs });
+    st.send(s.settings.quorum.id, { ...st.envelope(), kind: 'position-clear' });
+    st.because(`taking back any position published in term ${s.durable.term} before streaming from ${primary} again`);
+    return true;
+  }
   const f = s.follow;
   if (f !== null && f.term === s.durable.term) {
     if (f.diverged) {
