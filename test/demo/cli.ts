@@ -5,25 +5,31 @@
 // everything down. `npm run demo -- --simulated` runs the simulator's version instead (no root).
 // `--backend etcd` runs the same story with the cluster's quorum on the lab's three-member etcd
 // (docs/etcd.md): the timeline then shows etcd's own steps, the old leader key gone and the new one taken.
+// `--backend etcd --nodes 3` adds a third database host, db-c (docs/design.md, "More than one standby"):
+// the two standbys publish their final positions in etcd and the one that ranks first takes over.
 import { parseCommandLine, usageError } from '../../scripts/cli-args.mjs';
 import { ensureSystemDeps } from '../../scripts/system-deps.mjs';
 import { acknowledged, firstAckAfter } from '../lab/checkers.js';
 import { isRoot, labBackends, startLab, type Lab, type LabBackend } from '../lab/lab.js';
 import { renderMilestones } from '../lab/logs.js';
-import type { DbNode } from '../lab/topology.js';
+import type { DbNode, LabNodeCount } from '../lab/topology.js';
 import { hold, waitFor } from '../lab/wait.js';
 
-const usage = `usage: npm run demo [-- --simulated | --backend witness|etcd]
+const usage = `usage: npm run demo [-- --simulated | --backend witness|etcd [--nodes 2|3]]
   (as root) a real three-host cluster in network namespaces loses its primary: the failover timeline,
   then checks that no acknowledged write was lost. Works from any clone (the daemons run from a copy).
   --backend     the cluster's quorum: witness (default) or etcd (a three-member etcd on the same hosts)
+  --nodes       database nodes: 2 (default) or 3 (db-a, db-b, db-c; needs --backend etcd)
   --simulated   the simulator's version of the same story (no root needed)`;
 const { values } = parseCommandLine({
   usage,
-  options: { simulated: { type: 'boolean' }, backend: { type: 'string', default: 'witness' } },
+  options: { simulated: { type: 'boolean' }, backend: { type: 'string', default: 'witness' }, nodes: { type: 'string', default: '2' } },
 });
 const backend = values.backend as LabBackend;
 if (!labBackends.includes(backend)) usageError(usage, `--backend must be ${labBackends.join(' or ')} (got ${values.backend})`);
+const nodes = Number(values.nodes) as LabNodeCount;
+if (nodes !== 2 && nodes !== 3) usageError(usage, `--nodes must be 2 or 3 (got ${values.nodes})`);
+if (nodes === 3 && backend !== 'etcd') usageError(usage, '--nodes 3 needs --backend etcd: the witness backend runs two database nodes (docs/design.md, "More than one standby")');
 
 if (values.simulated === true) {
   await import('./simulated.js');
@@ -51,13 +57,19 @@ async function etcdLine(lab: Lab): Promise<string> {
   const k = await lab.etcdKeys();
   if (k === null) return 'etcd: no answer (no member with quorum)';
   const leader = k.leader === null ? 'no leader key' : `leader key ${k.leader.node} (term ${k.leader.term})`;
-  return `etcd: ${leader} · term record ${k.term === null ? 'none' : `${k.term.term} for ${k.term.primary}`} · sync standby ${k.sync?.standby ?? 'none'}`;
+  const sync = nodes === 3
+    ? `sync claim ${k.sync === null ? 'none' : `ANY ${k.sync.k ?? 0} (${(k.sync.members ?? []).join(', ')})`}`
+    : `sync standby ${k.sync?.standby ?? 'none'}`;
+  return `etcd: ${leader} · term record ${k.term === null ? 'none' : `${k.term.term} for ${k.term.primary}`} · ${sync}`;
 }
 
 async function rolesLine(lab: Lab): Promise<string> {
-  const [a, b, vip] = await Promise.all([lab.agentStatus('db-a', 800), lab.agentStatus('db-b', 800), lab.emulator.vipNode()]);
-  const show = (n: DbNode, s: Awaited<ReturnType<Lab['agentStatus']>>) => `${n}: ${s === null ? 'no answer' : `${s.role} (term ${s.term})`}`;
-  return `${show('db-a', a)} · ${show('db-b', b)} · VIP → ${vip ?? 'nowhere'}`;
+  const all = lab.topology.dbNodes;
+  const statusesOf = Promise.all(all.map((n) => lab.agentStatus(n, 800)));
+  const [statuses, vip] = await Promise.all([statusesOf, lab.emulator.vipNode()]);
+  const show = (n: DbNode, s: Awaited<ReturnType<Lab['agentStatus']>>) =>
+    `${n}: ${s === null ? 'no answer' : `${s.role}${s.withdrawn === true ? ', withdrawn' : ''} (term ${s.term})`}`;
+  return `${all.map((n, i) => show(n, statuses[i]!)).join(' · ')} · VIP → ${vip ?? 'nowhere'}`;
 }
 
 async function watch(lab: Lab, t0: number, until: () => boolean, maxMs: number): Promise<void> {
@@ -88,15 +100,16 @@ async function realDemo(): Promise<void> {
   console.log(`pgvip demo — real PostgreSQL 15, ${daemons}, an EC2 emulator, and a VPC made`);
   console.log('of network namespaces (198.18.0.0/15 only; nothing leaves this machine).\n');
   console.log('== building the lab');
-  const lab = await startLab({ backend, progress: (l) => console.log(`  [${secondsSince(t0)}] ${l}`), keepDir: true });
+  const lab = await startLab({ backend, nodes, progress: (l) => console.log(`  [${secondsSince(t0)}] ${l}`), keepDir: true });
   let failed = false;
   try {
     const t = lab.topology;
-    const { primary, standby, term } = lab.roles!;
+    const { primary, standby, standbys, term } = lab.roles!;
     const p = primary as DbNode;
-    const s = standby as DbNode;
-    console.log(`\n  db-a ${t.hosts['db-a'].address} · db-b ${t.hosts['db-b'].address} · witness ${t.hosts.witness.address} · client ${t.hosts.client.address}`);
-    console.log(`  VIP ${t.vip.address}: primary ${p} (term ${term}), synchronous standby ${s}; logs and configs in ${lab.dir}`);
+    const hosts = [...t.dbNodes, 'witness', 'client'] as const;
+    console.log(`\n  ${hosts.map((h) => `${h} ${t.hosts[h].address}`).join(' · ')}`);
+    const syncLine = nodes === 3 ? `standbys ${standbys.join(' and ')} (synchronous: ANY 1 of them)` : `synchronous standby ${standby}`;
+    console.log(`  VIP ${t.vip.address}: primary ${p} (term ${term}), ${syncLine}; logs and configs in ${lab.dir}`);
     if (onEtcd) console.log(`  etcd members on db-a, db-b and the witness host (${lab.etcd!.endpoints.join(', ')}); ${await etcdLine(lab)}`);
     console.log('');
 
@@ -106,9 +119,17 @@ async function realDemo(): Promise<void> {
     console.log(`\n== 2. the primary host ${p} dies: all its processes frozen, all its traffic dropped`);
     const faultAt = await lab.faults.isolate(p);
     await lab.faults.freeze(p);
-    await watch(lab, t0, () => firstAckAfter(lab.writer!.records, faultAt, { server: s }) !== undefined, 60_000);
-    await lab.writer!.waitForAcks(faultAt, 1, 60_000, s);
+    // Two nodes: the standby takes over. Three: whichever standby ranks first by its final position.
+    const takeover = () => firstAckAfter(lab.writer!.records, faultAt, { notServer: p });
+    await watch(lab, t0, () => takeover() !== undefined, 60_000);
+    const s = (await waitFor('a standby to take over', 60_000, async () => takeover())).server as DbNode;
     await watch(lab, t0, () => false, 2_000);
+    if (nodes === 3) {
+      const positions = lab.etcdWatch!.since(faultAt, 'position').filter((e) => e.type === 'put');
+      console.log(`\n  final positions the standbys published in etcd (the election ranks them: timeline, WAL, priority):`);
+      for (const e of positions) console.log(`  +${String(e.atMs - faultAt).padStart(6)} ms  ${e.node}: timeline ${String(e.value?.timeline)}, WAL flushed to ${String(e.value?.flushLsn)}`);
+      console.log(`  ${s} took over`);
+    }
     const sources = onEtcd ? 'the agents\' logs, etcd\'s own key changes (a watch)' : 'the agents\' and witness\'s logs';
     console.log(`\n  failover timeline (ms after the fault; from ${sources}, the router and the writer):`);
     // The old primary's fence and rejoin come when it is back (part 3): it is frozen until then.
@@ -130,7 +151,8 @@ async function realDemo(): Promise<void> {
     console.log(`  acknowledged writes missing from the new primary: ${report.lost.length}`);
     console.log(`  overlapping writers (two servers acknowledging at once): ${report.overlap.writes}`);
     console.log(`  writes acknowledged by ${p} after the fault: ${lateAcks.length}`);
-    console.log(`  final state: ${report.final.primary} primary (term ${report.final.term}) with the VIP, ${report.final.standby} a streaming synchronous standby`);
+    const others = report.final.standbys.join(' and ');
+    console.log(`  final state: ${report.final.primary} primary (term ${report.final.term}) with the VIP, ${others} streaming synchronous ${report.final.standbys.length > 1 ? 'standbys' : 'standby'}`);
     console.log(`  ${await rolesLine(lab)}`);
     if (onEtcd) console.log(`  ${await etcdLine(lab)}`);
     failed = report.lost.length > 0 || report.overlap.writes > 0;

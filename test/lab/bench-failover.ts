@@ -24,6 +24,9 @@
 //
 //   npm run bench:failover -- [--runs 20] [--systems pgvip,baseline] [--ec2-profile instant,typical,slow]
 //                             [--scenarios host-loss,pg-crash,switchover,isolation,standby-loss]
+//                             [--backend etcd [--nodes 3]]
+// `--backend etcd --nodes 3` runs pgvip with db-a, db-b and db-c (rows "pgvip-etcd-3"): the new primary
+// is whichever standby wins the election; a switchover names the first standby in config order.
 //   npm run bench:failover -- --render      (rewrite failover.md from failover.json, no lab)
 import { spawnSync } from 'node:child_process';
 import { cpus, release } from 'node:os';
@@ -37,7 +40,7 @@ import { repairBaseline } from './baseline/baseline.js';
 import { acknowledged, firstAckAfter, lostAckedWrites, overlappingWriters, percentile, writeGap } from './checkers.js';
 import { repoRoot } from './ipc.js';
 import { isRoot, labBackends, startLab, type Lab, type LabBackend, type LabSystem } from './lab.js';
-import { otherNode, type DbNode } from './topology.js';
+import { otherNode, type DbNode, type LabNodeCount } from './topology.js';
 import { psql } from './postgres.js';
 import { hold, waitFor } from './wait.js';
 import { ServerClockWritableProbe } from './writable-probe.js';
@@ -118,10 +121,12 @@ interface ScenarioSummary {
 const profileOf = (s: ScenarioSummary): Ec2Profile => s.profile ?? 'instant';
 
 const usage = `usage: npm run bench:failover -- [--runs N] [--systems pgvip,baseline,${Object.keys(anchors).join(',')}]
-         [--scenarios ${scenarioNames.join(',')}] [--ec2-profile ${profileNames.join(',')}] [--backend witness|etcd] [--out DIR]
+         [--scenarios ${scenarioNames.join(',')}] [--ec2-profile ${profileNames.join(',')}] [--backend witness|etcd]
+         [--nodes 2|3] [--out DIR]
        npm run bench:failover -- --render   (rewrite failover.md from failover.json, no lab)
   (as root) N runs (default 20) of each scenario for each system in the lab (default systems: pgvip,baseline);
   --backend etcd runs pgvip with its quorum on the lab's three-member etcd, in rows of their own (pgvip-etcd);
+  --nodes 3 (with --backend etcd, pgvip only) adds db-c: rows pgvip-etcd-3;
   merges the results into failover.json and failover.md in DIR (default bench/results): the systems run
   replace their own rows, the other systems' rows stay`;
 const { values: args } = parseCommandLine({
@@ -134,6 +139,8 @@ const { values: args } = parseCommandLine({
     'ec2-profile': { type: 'string', default: 'instant' },
     /** pgvip's quorum: its witness, or the lab's etcd (rows "pgvip-etcd", beside pgvip's). */
     backend: { type: 'string', default: 'witness' },
+    /** Database nodes: 2, or 3 with --backend etcd (db-c; rows "pgvip-etcd-3"). */
+    nodes: { type: 'string', default: '2' },
     out: { type: 'string', default: path.join(repoRoot, 'bench', 'results') },
     /** Only rewrite failover.md (and the notes in failover.json) from an earlier run's failover.json. */
     render: { type: 'boolean', default: false },
@@ -151,9 +158,18 @@ for (const s of systems) {
 for (const s of scenarios) if (!scenarioNames.includes(s)) usageError(usage, `--scenarios: unknown scenario ${s}`);
 const backend = args.backend as LabBackend;
 if (!labBackends.includes(backend)) usageError(usage, `--backend must be ${labBackends.join(' or ')} (got ${args.backend})`);
-/** The rows a system's runs go to: pgvip on etcd has its own, beside the witness's. */
-const rowsOf = (system: LabSystem): string => (system === 'pgvip' && backend === 'etcd' ? 'pgvip-etcd' : system);
+const nodes = Number(args.nodes) as LabNodeCount;
+if (nodes !== 2 && nodes !== 3) usageError(usage, `--nodes must be 2 or 3 (got ${args.nodes})`);
+if (nodes === 3 && (backend !== 'etcd' || systems.some((s) => s !== 'pgvip'))) {
+  usageError(usage, '--nodes 3 runs pgvip on etcd only: add --backend etcd --systems pgvip (the witness backend and the other systems run two nodes)');
+}
+/** The rows a system's runs go to: pgvip on etcd has its own, beside the witness's; three nodes have theirs. */
+const rowsOf = (system: LabSystem): string => {
+  if (system !== 'pgvip' || backend !== 'etcd') return system;
+  return nodes === 3 ? 'pgvip-etcd-3' : 'pgvip-etcd';
+};
 const etcdDescribe = 'pgvip with quorum.backend: etcd, on the lab\'s three-member etcd 3.4 (Debian\'s etcd-server; a member on db-a, db-b and the witness host, etcd\'s default 100 ms heartbeat and 1 s election timeout), the witness daemon only observing; the same default timings (leader key TTL 3 s). When the lost host also held etcd\'s leader, the key outlives it by an etcd election, since a new etcd leader gives every lease its full TTL again (docs/design.md, "Quorum on etcd").';
+const etcd3Describe = 'pgvip on etcd (as pgvip-etcd) with three database nodes, db-a, db-b and db-c (docs/design.md, "More than one standby"): synchronous ANY 1 of the two standbys, no priorities; a failover elects the standby whose final position ranks first; a switchover names the first standby in config order. The etcd members stay on db-a, db-b and the witness host.';
 const profiles = args['ec2-profile']!.split(',') as Ec2Profile[];
 for (const p of profiles) {
   if (!profileNames.includes(p)) usageError(usage, `--ec2-profile: unknown profile ${p} (${profileNames.join(', ')})`);
@@ -284,7 +300,10 @@ async function oneRun(
 ): Promise<RunResult> {
   const before = await lab.waitHealthy(180_000);
   const primary = before.primary as DbNode;
-  const standby = otherNode(primary);
+  // Three nodes: the switchover's target and the standby-loss victim are the first standby in config
+  // order; a failover's new primary is whoever wins, known from the first write it acknowledges.
+  const threeNodes = lab.topology.dbNodes.length > 2;
+  let standby = threeNodes ? (before.standbys[0] as DbNode) : otherNode(primary);
   await hold(1_500); // steady writes before the fault, so the gap has a start
   // On etcd, whether the fault also takes etcd's leader decides how long the lost primary's key lives.
   const etcdLeader = lab.backend === 'etcd' ? await lab.etcd!.leader() : null;
@@ -304,6 +323,11 @@ async function oneRun(
         return outage === undefined ? null : firstAckAfter(records, outage.sentAt);
       });
       recoveryMs = back.doneAt - faultAt;
+    } else if (threeNodes) {
+      const first = await waitFor('a standby to take over', recoveryDeadlineMs(lab.system, scenario), async () =>
+        firstAckAfter(lab.writer!.records, faultAt, { notServer: primary }) ?? null, 50);
+      standby = first.server as DbNode;
+      recoveryMs = first.doneAt - faultAt;
     } else {
       await lab.writer!.waitForAcks(faultAt, 1, recoveryDeadlineMs(lab.system, scenario), standby);
       recoveryMs = firstAckAfter(lab.writer!.records, faultAt, { server: standby })!.doneAt - faultAt;
@@ -417,7 +441,7 @@ function summarize(scenario: ScenarioName, samples: RunResult[], profile: Ec2Pro
 
 async function benchSystem(system: LabSystem, done: (summary: ScenarioSummary) => void): Promise<void> {
   log(`${rowsOf(system)}: building the lab`);
-  const lab = await startLab({ system, compiled, ...(system === 'pgvip' ? { backend } : {}), progress: (l) => log(`${rowsOf(system)}: ${l}`) });
+  const lab = await startLab({ system, compiled, ...(system === 'pgvip' ? { backend, nodes } : {}), progress: (l) => log(`${rowsOf(system)}: ${l}`) });
   let probe: ServerClockWritableProbe | null = null;
   try {
     const { primary } = await lab.waitHealthy(180_000);
@@ -682,7 +706,7 @@ async function main(): Promise<void> {
     const rows = rowsOf(system);
     const rerun = (x: ScenarioSummary) => scenarios.includes(x.scenario) && profiles.includes(profileOf(x));
     results[rows] = (results[rows] ?? []).filter((x) => !rerun(x));
-    const describe = rows === 'pgvip-etcd' ? etcdDescribe : anchorOf(system)?.describe;
+    const describe = rows === 'pgvip-etcd' ? etcdDescribe : rows === 'pgvip-etcd-3' ? etcd3Describe : anchorOf(system)?.describe;
     systemInfo[rows] = { date, runsPerScenario: runs, ...(describe === undefined ? {} : { describe }) };
     await benchSystem(system, (summary) => {
       const order = (x: ScenarioSummary) => scenarioNames.indexOf(x.scenario) * 10 + profileNames.indexOf(profileOf(x));
