@@ -19,7 +19,10 @@
 //    wait and before the next reading of replies, so every release it makes from then on uses the
 //    new value. And its sync_priority as the new value gives it (a stale priority would make the
 //    other walsenders count it, or not, by the old list). Walsenders of base backups never release
-//    or count, and are skipped.
+//    or count, and are skipped. A walsender still starting or catching up releases nothing and is not
+//    counted; it turns streaming at the end of a loop round (after that round's replies), so its
+//    next round reloads before it releases: for it the priority alone is checked, and a standby
+//    catching up a long way does not hold the change up.
 // 3. Only when the value was '' before (or unknown, after a restart of the agent): two CHECKPOINTs.
 //    The checkpointer reloads at the top of its loop, before it takes up a checkpoint request; the
 //    second checkpoint starts in a loop round that began after the first ended, so after the
@@ -83,7 +86,11 @@ export async function applySyncSetting(
     for (const r of rows) {
       const atLoopWait = r.wait_event !== null && (walsenderLoopWaits as readonly string[]).includes(r.wait_event);
       if (atLoopWait) seenWaiting.add(r.pid);
-      if (!seenWaiting.has(r.pid) || r.sync_priority !== standbyPriority(setting, r.application_name)) pending = true;
+      // Only a streaming (or stopping) walsender releases commits or is counted; one still starting or
+      // catching up turns streaming at the end of a loop round, and the next round reloads first.
+      const releases = r.state === 'streaming' || r.state === 'stopping';
+      const stalePriority = r.sync_priority !== standbyPriority(setting, r.application_name);
+      if ((releases && !seenWaiting.has(r.pid)) || stalePriority) pending = true;
     }
     return pending ? undefined : rows.map((r) => `${r.application_name}(${r.pid})`);
   }, 5);
