@@ -12,7 +12,9 @@
 // (an answer or a deadline), and the world runs the continuations it wakes (world.ts, runAsync)
 // before the next event, at the same simulated instant: a seed still replays the same run.
 import { pino } from 'pino';
-import { ETCD_QUORUM_ID, type NodeId, type PeerReply, type PeerRequest, type Timings } from '@pgvip/shared/core';
+import {
+  ETCD_QUORUM_ID, type NodeId, type NodeTraits, type PeerReply, type PeerRequest, type Timings,
+} from '@pgvip/shared/core';
 import { EtcdAgentQuorum } from '../../packages/agent/src/quorum/etcd/agent-quorum.js';
 import type { QuorumTermAtStart } from '../../packages/agent/src/quorum/route.js';
 import type { Hosts, SimClock } from './clock.js';
@@ -30,6 +32,8 @@ export interface EtcdShellDeps {
   readonly wake: () => void;
   readonly timings: Timings;
   readonly replication: 'sync' | 'async';
+  /** Every database node (the agent's settings.nodes): the grantors of new terms, and elections. */
+  readonly nodes?: readonly NodeTraits[];
   /** The agent's draws of etcd members. */
   readonly rng: Rng;
   /** A bridge call threw (a bug in the bridge or the port): the checker reports it. */
@@ -55,6 +59,7 @@ export class EtcdAgentShell {
     });
     this.#route = new EtcdAgentQuorum(this.port, {
       cluster: 'sim', self: d.node, quorumId: ETCD_QUORUM_ID, timings: d.timings, replication: d.replication,
+      ...(d.nodes === undefined ? {} : { nodes: d.nodes }),
       logger: silent, clock: d.unboundedAnswers === true ? () => 0 : () => d.clock.local(d.node),
     });
   }

@@ -42,7 +42,9 @@ async function view(port: EtcdQuorumPort) {
   return r.view;
 }
 
-const position = (term: number, flushLsn: bigint, eligible = true): PositionRecord => ({ term, timeline: 1, flushLsn, eligible });
+const position = (term: number, flushLsn: bigint, eligible = true): PositionRecord => ({
+  term, timeline: 1, flushLsn, eligible,
+});
 
 /** db-a holds term 1 of a three-node cluster, its grantors db-b and db-c. */
 async function bootstrap(port: EtcdQuorumPort): Promise<Holder> {
@@ -163,7 +165,9 @@ export function etcdNodesContract(name: string, world: () => NodesWorld): void {
       assert.ok((await a.publishPosition('db-b', position(1, 0x3000000n))).ok);
       const v = await view(a);
       assert.deepEqual(v.positions.map((p) => [p.node, p.value, p.lease]), [['db-b', position(1, 0x3000000n), '0']]);
-      const seen = (node: string) => ({ node, modRevision: v.positions.find((p) => p.node === node)?.modRevision ?? null });
+      const seen = (node: string) => ({
+        node, modRevision: v.positions.find((p) => p.node === node)?.modRevision ?? null,
+      });
       const req = {
         node: 'db-b', after: v.term, sync: v.sync, grantors: ['db-a', 'db-c'], positions: [seen('db-b'), seen('db-c')],
       } as const;

@@ -5,7 +5,9 @@
 // request the witness sent before. Nothing here imports etcd3: the daemon opens the real client in
 // open.ts, and tests run this on the fake.
 import type { Logger } from 'pino';
-import { PROTOCOL_VERSION, type AgentStatus, type NodeId, type PeerReply, type PeerRequest, type Timings } from '@pgvip/shared/core';
+import {
+  PROTOCOL_VERSION, type AgentStatus, type NodeId, type NodeTraits, type PeerReply, type PeerRequest, type Timings,
+} from '@pgvip/shared/core';
 import type { MonotonicClock } from '../../clock.js';
 import type { QuorumRoute, QuorumTermAtStart } from '../route.js';
 import { EtcdQuorumBridge } from './bridge.js';
@@ -25,6 +27,8 @@ export interface EtcdAgentQuorumOptions {
   readonly quorumId: NodeId;
   readonly timings: Timings;
   readonly replication: 'sync' | 'async';
+  /** Every database node (settings.nodes): the grantors of the terms it creates, and its elections. */
+  readonly nodes?: readonly NodeTraits[];
   readonly logger: Logger;
   readonly clock: MonotonicClock;
   /** The member status is published every this many heartbeats (default 4). */
@@ -67,6 +71,7 @@ export class EtcdAgentQuorum implements QuorumRoute {
       quorumId: opts.quorumId,
       leaseMs: opts.timings.leaseMs,
       replication: opts.replication,
+      ...(opts.nodes === undefined ? {} : { nodes: opts.nodes }),
     });
   }
 

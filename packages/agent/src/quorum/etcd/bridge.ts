@@ -5,9 +5,12 @@
 // too, because every etcd call here is sent after the core's step that asked for it, so validity the
 // core counts from its own send time is never longer than what etcd granted.
 import { PROTOCOL_VERSION, type LeaseReply, type NodeId, type PeerReply, type PeerRequest, type VoteReply } from '@pgvip/shared';
+import {
+  electionDecision, NO_CLAIM, type CandidatePosition, type NodeTraits, type VoteRequest, type WithdrawnPosition,
+} from '@pgvip/shared/core';
 import { holderProblem } from './view.js';
-import type { Claim, ClusterView, EtcdQuorumPort, Holder, LeaseId } from './port.js';
-import { grantorsOf, type TermRecord } from './records.js';
+import type { Claim, ClusterView, EtcdQuorumPort, Holder, LeaseId, PositionSeen } from './port.js';
+import { grantorsOf, type PositionRecord, type TermRecord } from './records.js';
 
 export interface EtcdBridgeOptions {
   readonly cluster: string;
@@ -20,7 +23,7 @@ export interface EtcdBridgeOptions {
    * Every database node of the config (self included): the grantors a new term's record names.
    * Absent: old-form term records, whose grantor is "the other node" (two nodes only).
    */
-  readonly nodes?: readonly { readonly id: NodeId; readonly noFailover: boolean; readonly priority: number }[];
+  readonly nodes?: readonly NodeTraits[];
 }
 
 /** Our leader key's holder for a term; or none, with the view that shows it; or etcd did not answer. */
@@ -34,6 +37,8 @@ export class EtcdQuorumBridge {
   readonly #o: EtcdBridgeOptions;
   /** The lease our leader key is on, once we hold (or found) one, and the grantors of its term record. */
   #held: { term: number; lease: LeaseId; grantors: readonly NodeId[] | null } | null = null;
+  /** The final position this bridge last published (its bytes' meaning), so a re-ask writes nothing. */
+  #published: string | null = null;
 
   constructor(port: EtcdQuorumPort, opts: EtcdBridgeOptions) {
     this.#port = port;
@@ -46,11 +51,14 @@ export class EtcdQuorumBridge {
       case 'lease-request':
         return this.#lease(msg.term, msg.seq);
       case 'vote-request':
-        return this.#vote(msg.term);
+        return msg.withdrawn === undefined ? this.#vote(msg.term) : this.#withdrawnVote(msg, msg.withdrawn);
       case 'lease-release':
         return this.#release(msg.term);
       case 'sync-update':
+        if (msg.change === 'record') return this.#sync(msg.term, msg.claim);
         return this.#sync(msg.term, msg.change === 'restore' ? { members: [msg.standby], k: 1 } : { members: [], k: 0 });
+      case 'position-clear':
+        return this.#clearPosition(msg.term);
       case 'switchover-request':
       case 'handover':
       case 'manual-promote':
@@ -189,6 +197,115 @@ export class EtcdQuorumBridge {
     return { ...this.#envelope(term), kind: 'vote-reply', granted: true, reason: `won term ${term}`, primaryOfTerm: this.#o.self };
   }
 
+  /**
+   * The vote of a withdrawn standby, nodes ≥ 3 (docs/design.md, "More than one standby", Candidate
+   * choice): publish its final position (once; a re-ask writes nothing, or its new revision would
+   * fail the campaigns of the others), read every position with the term and sync records, and
+   * campaign only when electionDecision says so, in a txn that compares every eligible node's
+   * position key as read. Otherwise denied with the decision's reason; the core asks again every
+   * heartbeat while withdrawn.
+   */
+  async #withdrawnVote(msg: VoteRequest, w: WithdrawnPosition): Promise<VoteReply> {
+    const term = msg.term;
+    const nodes = this.#o.nodes;
+    if (nodes === undefined || term < 2) return this.#voteReply(false, 'no election among N nodes without the node list', null, term);
+    // The core withdraws only when its own checks find nothing that keeps it from promotion.
+    const mine: PositionRecord = { term: term - 1, timeline: w.timeline, flushLsn: w.flushLsn, eligible: true };
+    const published = await this.#publish(mine);
+    if (published !== null) return this.#voteReply(false, published, null, term);
+    const [first, grant] = await Promise.all([this.#port.read(), this.#port.grantLease(this.#o.leaseMs)]);
+    const unused = (): void => {
+      if (grant.ok) void this.#port.revokeLease(grant.lease);
+    };
+    let seen = first;
+    if (seen.ok && !samePosition(seen.view.positions.find((p) => p.node === this.#o.self)?.value, mine)) {
+      // Our key is not what we published (deleted, or this bridge is new after a restart): again.
+      this.#published = null;
+      const again = await this.#publish(mine);
+      seen = again === null ? await this.#port.read() : { ok: false, why: again };
+    }
+    if (!seen.ok) {
+      unused();
+      return this.#voteReply(false, seen.why, null, term);
+    }
+    const view = seen.view;
+    const record = view.term?.value ?? null;
+    if (record !== null && record.term === term && record.primary === this.#o.self) {
+      unused();
+      const lease = await this.#lease(term, 0);
+      return this.#voteReply(lease.granted, lease.granted ? `won term ${term}` : lease.reason, view, term);
+    }
+    if (record === null || record.term !== term - 1) {
+      unused();
+      return this.#voteReply(false, `the term record is at ${record?.term ?? 0}`, view, term);
+    }
+    const candidates: CandidatePosition[] = view.positions
+      .filter((p) => p.value.term === term - 1)
+      .map((p) => ({
+        node: p.node, timeline: p.value.timeline, flushLsn: p.value.flushLsn,
+        streamedRecently: p.value.eligible, primaryLsn: null,
+      }));
+    const claim = view.sync === null ? NO_CLAIM : { members: view.sync.value.members, k: view.sync.value.k };
+    const decision = electionDecision(this.#o.self, nodes, candidates, {
+      mode: this.#o.replication,
+      // The lag bound was each standby's own check before it withdrew (eligible); not known here.
+      lagBytesMax: 0n,
+      timeline: Math.max(...candidates.map((c) => c.timeline)),
+      record: claim,
+      primaryOfTerm: record.primary,
+    }, w.windowOpen);
+    if (!decision.campaign) {
+      unused();
+      return this.#voteReply(false, decision.reason, view, term);
+    }
+    if (!grant.ok) return this.#voteReply(false, grant.why, view, term);
+    // Every node that may be promoted, the failed primary aside: a position published after this read
+    // fails the txn, and the next ask decides on it.
+    const positions: PositionSeen[] = nodes
+      .filter((n) => !n.noFailover && n.id !== record.primary)
+      .map((n) => ({ node: n.id, modRevision: view.positions.find((p) => p.node === n.id)?.modRevision ?? null }));
+    const grantors = this.#grantors(this.#o.self);
+    const sync = this.#o.replication === 'sync' ? view.sync : 'async';
+    const won = await this.#port.campaign({
+      node: this.#o.self, after: view.term, lease: grant.lease, sync, grantors, positions,
+    });
+    if (!won.ok) {
+      unused();
+      return this.#voteReply(false, won.why, won.view ?? view, term);
+    }
+    this.#held = { term, lease: grant.lease, grantors };
+    this.#published = null;
+    return { ...this.#envelope(term), kind: 'vote-reply', granted: true, reason: `won term ${term}: ${decision.reason}`, primaryOfTerm: this.#o.self };
+  }
+
+  /** Writes our final position unless this bridge already did; why it failed, or null. */
+  async #publish(position: PositionRecord): Promise<string | null> {
+    const text = positionText(position);
+    if (this.#published === text) return null;
+    const r = await this.#port.publishPosition(this.#o.self, position);
+    if (!r.ok) return `final position not published: ${r.why}`;
+    this.#published = text;
+    return null;
+  }
+
+  /**
+   * A withdrawn standby takes back its position before it resumes its WAL receiver: deleted only
+   * while the term record is the one of `term` as read, so either this comes before a campaign
+   * (which then fails on the changed key) or the term moved, and the core learns it from the Ack.
+   */
+  async #clearPosition(term: number): Promise<PeerReply> {
+    const ack = (accepted: boolean, reason: string, atTerm: number): PeerReply => ({ ...this.#envelope(atTerm), kind: 'ack', accepted, reason });
+    const seen = await this.#port.read();
+    if (!seen.ok) return ack(false, seen.why, term);
+    const record = seen.view.term;
+    const at = record?.value.term ?? 0;
+    if (at !== term) return ack(false, `the term record is at ${at}, not ${term}`, Math.max(at, term));
+    const r = await this.#port.clearPosition(this.#o.self, record);
+    if (!r.ok) return ack(false, r.why, r.view?.term?.value.term ?? term);
+    this.#published = null;
+    return ack(true, `position/${this.#o.self} deleted in term ${term}`, term);
+  }
+
   async #release(term: number): Promise<PeerReply> {
     // Our key for the term, also one found on etcd (a restarted agent that releases before it renewed):
     // left alone, it would keep the standby's campaign waiting for its TTL, where a release is meant
@@ -260,4 +377,12 @@ export class EtcdQuorumBridge {
     const primaryOfTerm = view?.term?.value.primary ?? null;
     return { ...this.#envelope(term), kind: 'vote-reply', granted, reason, primaryOfTerm };
   }
+}
+
+function positionText(p: PositionRecord): string {
+  return `${p.term}/${p.timeline}/${p.flushLsn}/${p.eligible}`;
+}
+
+function samePosition(a: PositionRecord | undefined, b: PositionRecord): boolean {
+  return a !== undefined && positionText(a) === positionText(b);
 }

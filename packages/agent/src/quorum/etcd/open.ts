@@ -33,6 +33,7 @@ export async function openEtcdAgentQuorum(
     quorumId,
     timings: settings.timings,
     replication: settings.replication,
+    nodes: settings.nodes,
     logger,
     clock,
   });
