@@ -82,12 +82,6 @@ export function etcdEvents(prev: EtcdKeys, next: EtcdKeys, x: EventContext): Obs
   return out;
 }
 
-/** A final position as the etcd shell reads it (absent from shells that read none). */
-interface PublishedPosition {
-  readonly node: string;
-  readonly value: { readonly term: number; readonly flushLsn: bigint };
-}
-
 /**
  * More than two nodes: the final positions the standbys published in `term`, the election's
  * evidence, as seen in either read (the winner's own goes with its campaign txn); '' when none.
@@ -95,8 +89,7 @@ interface PublishedPosition {
 function electionPositions(prev: EtcdKeys, next: EtcdKeys, term: number): string {
   const seen = new Map<string, bigint>();
   for (const keys of [prev, next]) {
-    const positions = (keys as EtcdKeys & { readonly positions?: readonly PublishedPosition[] }).positions ?? [];
-    for (const p of positions) if (p.value.term === term) seen.set(p.node, p.value.flushLsn);
+    for (const p of keys.positions) if (p.value.term === term) seen.set(p.node, p.value.flushLsn);
   }
   if (seen.size === 0) return '';
   const list = [...seen].sort(([a], [b]) => (a < b ? -1 : 1)).map(([node, lsn]) => `${node} ${formatLsn(lsn)}`);

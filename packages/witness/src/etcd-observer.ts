@@ -392,9 +392,7 @@ export class EtcdClusterObserver implements ClusterService {
    */
   #positions(): PositionView[] {
     const term = this.term;
-    // Read as optional: an etcd shell that reads no positions yet shows none.
-    const keys = this.#keys as (EtcdKeys & { readonly positions?: readonly PublishedPosition[] }) | null;
-    return (keys?.positions ?? [])
+    return (this.#keys?.positions ?? [])
       .filter((p) => p.value.term === term && this.nodes.includes(p.node))
       .sort((a, b) => this.nodes.indexOf(a.node) - this.nodes.indexOf(b.node))
       .map((p) => ({
@@ -745,14 +743,6 @@ export class EtcdClusterObserver implements ClusterService {
       return { to, kind: msg.kind, ok: false, detail: `${to} did not answer: ${why}` };
     }
   }
-}
-
-/** A final position as the etcd shell reads it under position/<node>. */
-interface PublishedPosition {
-  readonly node: NodeId;
-  readonly value: {
-    readonly term: number; readonly timeline: number; readonly flushLsn: bigint; readonly eligible: boolean;
-  };
 }
 
 /** The standby known to hold every acknowledged write: a member of a claim every member keeps (k = n). */
