@@ -225,7 +225,8 @@ describe('the witness observes a cluster on etcd (real etcd)', { skip: etcdMissi
     assert.ok(pending !== null && pending.to === 'db-b' && pending.dueInMs > 0, JSON.stringify(pending));
     assert.equal(await key('switchover'), null);
     await until(async () => (await key('switchover')) !== null, 10_000, 'the scheduled switchover written when due');
-    assert.ok(w.notified.some((e) => e.type === 'operator-command' && /^scheduled switchover to db-b by .*: switchover to db-b requested/.test(e.detail)));
+    // Recorded once the witness has read etcd again after its write: the key may show first.
+    await until(() => w.notified.some((e) => e.type === 'operator-command' && /^scheduled switchover to db-b by .*: switchover to db-b requested/.test(e.detail)), 10_000, 'the scheduled switchover recorded');
     await raw.delete().key(`${prefix}/c1/switchover`);
     await until(async () => (await w.view()).switchover === null, 10_000, 'the witness sees the key gone');
 
