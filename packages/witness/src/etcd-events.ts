@@ -32,6 +32,8 @@ export interface EventContext {
   readonly switchoverSeen: { readonly to: string; readonly term: number } | null;
   /** A forced failover this witness wrote: {term, to}. */
   readonly forcedHere: { readonly to: string; readonly term: number } | null;
+  /** The cluster's database nodes (default 2): with more, the primary writes on every eligible standby's grant. */
+  readonly nodes?: number;
 }
 
 export function etcdEvents(prev: EtcdKeys, next: EtcdKeys, x: EventContext): ObservedEvent[] {
@@ -69,7 +71,8 @@ export function etcdEvents(prev: EtcdKeys, next: EtcdKeys, x: EventContext): Obs
     const a = prev.leader?.value ?? null;
     const b = next.leader?.value ?? null;
     if (a !== null && b === null) {
-      out.push({ type: 'failure-detected', node: a.node, detail: `the leader key of ${a.node} (term ${a.term}) is gone from etcd: its lease ran out or was released; ${a.node} keeps its writes only through its standby's grant` });
+      const grants = (x.nodes ?? 2) > 2 ? 'the grants of every eligible standby' : 'its standby\'s grant';
+      out.push({ type: 'failure-detected', node: a.node, detail: `the leader key of ${a.node} (term ${a.term}) is gone from etcd: its lease ran out or was released; ${a.node} keeps its writes only through ${grants}` });
     } else if (a === null && b !== null && b.term === now.term) {
       out.push({ type: 'node-recovered', node: b.node, detail: `${b.node} holds the leader key of term ${b.term} on etcd again` });
     }

@@ -496,6 +496,7 @@ export class EtcdClusterObserver implements ClusterService {
         replication: this.#d.cluster.replication.mode,
         switchoverSeen: this.#switchoverSeen,
         forcedHere: this.#forcedHere,
+        nodes: this.nodes.length,
       })) {
         this.#log.info({ term: this.term, event: e.type, node: e.node }, e.detail);
         this.record(e.type, e.node, e.detail);

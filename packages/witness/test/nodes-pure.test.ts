@@ -137,3 +137,11 @@ test('an automatic failover with more nodes names the final positions the electi
   const [two] = etcdEvents({ ...during, positions: [] } as EtcdKeys, { ...won, positions: [] } as EtcdKeys, ctx);
   assert.equal(two?.detail, 'db-c won term 5 on etcd (its campaign txn created the leader key) (term 4 was db-a\'s)');
 });
+
+test('the leader key gone: with more nodes the primary writes on only through every eligible standby\'s grant', () => {
+  const gone = { ...keys(null), leader: null } as EtcdKeys;
+  const detail = (nodes?: number) =>
+    etcdEvents(keys(null), gone, { ...ctx, ...(nodes === undefined ? {} : { nodes }) })[0]?.detail;
+  assert.equal(detail(3), 'the leader key of db-a (term 4) is gone from etcd: its lease ran out or was released; db-a keeps its writes only through the grants of every eligible standby');
+  assert.equal(detail(), 'the leader key of db-a (term 4) is gone from etcd: its lease ran out or was released; db-a keeps its writes only through its standby\'s grant');
+});
