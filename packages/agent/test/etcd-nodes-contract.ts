@@ -5,8 +5,10 @@
 // campaign's compares on them. Each case works in a cluster name of its own.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { PROTOCOL_VERSION, type PeerReply } from '@pgvip/shared';
 import {
-  clusterKeys, type EtcdObserverPort, type EtcdQuorumPort, type Holder, type LeaseId, type PositionRecord,
+  clusterKeys, EtcdQuorumBridge, type EtcdObserverPort, type EtcdQuorumPort, type Holder, type LeaseId,
+  type PositionRecord,
 } from '../src/quorum/etcd/index.js';
 
 export const prefix = '/pgvip-nodes-test';
@@ -226,6 +228,52 @@ export function etcdNodesContract(name: string, world: () => NodesWorld): void {
       const lc = await lease(a);
       assert.ok((await a.takeLeaderKey({ node: 'db-c', term: 2, lease: lc, grantors: ['db-a', 'db-b'] })).ok);
       await a.close();
+    });
+
+    it('an election among three bridges: the most advanced member wins, comparing the positions it read', async () => {
+      const cluster = freshCluster();
+      const nodes = ['db-a', 'db-b', 'db-c'].map((id) => ({ id, priority: 0, noFailover: false }));
+      const ports: EtcdQuorumPort[] = [];
+      const bridge = (self: string): EtcdQuorumBridge => {
+        const p = world().port(cluster);
+        ports.push(p);
+        return new EtcdQuorumBridge(p, { cluster, self, quorumId: 'etcd', leaseMs, replication: 'sync', nodes });
+      };
+      const env = (from: string, term: number) => ({ v: PROTOCOL_VERSION, cluster, term, from });
+      const ask = async (b: EtcdQuorumBridge, m: Parameters<EtcdQuorumBridge['ask']>[0]): Promise<PeerReply> => {
+        const r = await b.ask(m);
+        assert.ok(r !== null);
+        return r;
+      };
+      const vote = (from: string, flushLsn: bigint) => ({
+        ...env(from, 2), kind: 'vote-request' as const, lastTerm: 1, lsn: flushLsn, timeline: 1,
+        withdrawn: { flushLsn, timeline: 1, windowOpen: true },
+      });
+      const a = bridge('db-a');
+      const b = bridge('db-b');
+      const c = bridge('db-c');
+      const first = await ask(a, { ...env('db-a', 1), kind: 'vote-request', lastTerm: 0, lsn: 0n, timeline: 1 });
+      assert.ok(first.kind === 'vote-reply' && first.granted, show(first));
+      const claim = await ask(a, {
+        ...env('db-a', 1), kind: 'sync-update', change: 'record', claim: { members: ['db-b', 'db-c'], k: 1 },
+      });
+      assert.ok(claim.kind === 'sync-update-reply' && claim.granted, show(claim));
+      const released = await ask(a, { ...env('db-a', 1), kind: 'lease-release', reason: 'gone', leaseSeq: 1 });
+      assert.ok(released.kind === 'ack' && released.accepted, show(released));
+      const early = await ask(b, vote('db-b', 0x500n));
+      const waiting = /waiting for the final positions of db-c/;
+      assert.ok(early.kind === 'vote-reply' && !early.granted && waiting.test(early.reason), show(early));
+      const yields = await ask(c, vote('db-c', 0x400n));
+      assert.ok(yields.kind === 'vote-reply' && !yields.granted && /db-b ranks first/.test(yields.reason), show(yields));
+      const won = await ask(b, vote('db-b', 0x500n));
+      assert.ok(won.kind === 'vote-reply' && won.granted && won.term === 2, show(won));
+      const v = await view(ports[0]!);
+      assert.deepEqual(v.term?.value, { term: 2, primary: 'db-b', grantors: ['db-a', 'db-c'] });
+      assert.deepEqual(v.positions.map((p) => [p.node, p.value.flushLsn]), [['db-c', 0x400n]]);
+      const cleared = await ask(c, { ...env('db-c', 2), kind: 'position-clear' });
+      assert.ok(cleared.kind === 'ack' && cleared.accepted, show(cleared));
+      assert.deepEqual((await view(ports[0]!)).positions, []);
+      await Promise.all(ports.map((p) => p.close()));
     });
 
     it('the operator\'s forced failover writes grantors and the reset record; seed claims nothing', async () => {
