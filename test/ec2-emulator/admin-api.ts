@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { faultPlanSchema, type FaultInjector, type FaultPlan } from './faults.js';
 import { timingUpdateSchema } from './config.js';
 import type { CredentialStore } from './credentials.js';
+import { deliveryOf } from './model.js';
 import type { RequestLog } from './request-log.js';
 import type { Ec2Store } from './store.js';
 
@@ -74,6 +75,23 @@ export async function handleAdmin(deps: AdminDeps, request: AdminRequest): Promi
     }
     case 'GET /__admin/imds-view':
       return ok(store.imdsView());
+    case 'GET /__admin/delivery': {
+      // Where a client in each named subnet reaches `address` now (the truth): the lab and people
+      // checking a three-AZ layout by hand ask this rather than re-deriving VPC routing.
+      const address = request.query.get('address');
+      const from = request.query.getAll('from');
+      if (address === null || from.length === 0) {
+        return { httpStatus: 400, json: { error: 'give address=<IPv4> and one or more from=<subnet id>' } };
+      }
+      const truth = store.truth;
+      const deliveries = from.map((subnetId) => {
+        const d = deliveryOf(truth, address, subnetId);
+        return 'to' in d
+          ? { from: subnetId, eniId: d.to.id, instanceId: d.to.instanceId ?? null, via: d.via }
+          : { from: subnetId, dropped: d.dropped };
+      });
+      return ok({ version: store.truthVersion, address, deliveries });
+    }
     case 'GET /__admin/faults':
       return ok(faults.status());
     case 'POST /__admin/faults': {

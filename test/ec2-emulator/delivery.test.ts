@@ -3,9 +3,10 @@
 // three-AZ layout delivers from every subnet to the ENI its table names; a forgotten AZ route table,
 // an ENI with source/destination check on, and a detached ENI each drop or misdeliver, named.
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ReplaceRouteCommand } from '@aws-sdk/client-ec2';
-import { deliveryOf, type Delivery, type Ec2Snapshot } from './index.js';
+import { deliveryOf, startEc2EmulatorFromFile, type Delivery, type Ec2Snapshot } from './index.js';
 import { ec2Client, emulatorForTest, overlayVip, suiteTimeout, threeAz, threeAzConfig, threeNodeSubnetConfig, vip } from './fixtures.js';
 
 const to = (d: Delivery) => ('to' in d ? d.to.id : `dropped: ${d.dropped}`);
@@ -58,5 +59,31 @@ describe('the data plane: where a packet for the VIP goes (deliveryOf)', suiteTi
     assert.equal(to(deliveryOf(moved, vip, 'subnet-0a1')), 'eni-0ccc');
     const detached = { ...ec2.truth(), networkInterfaces: ec2.truth().networkInterfaces.map((e) => (e.id === 'eni-0aaa' ? { ...e, instanceId: undefined } : e)) };
     assert.match(to(deliveryOf(detached, vip, 'subnet-0a1')), /nobody in vpc-0a1 holds/);
+  });
+
+  it('the admin API answers the same per subnet, on the example three-AZ config the standalone emulator runs', async (t) => {
+    const ec2 = await startEc2EmulatorFromFile(path.join(import.meta.dirname, 'examples/three-az.yaml'), { port: 0 });
+    t.after(() => ec2.close());
+    const subnets = threeAz.map((n) => n.subnetId);
+    const ask = async (query: string) => {
+      const res = await fetch(`${ec2.url}/__admin/delivery?${query}`, { signal: AbortSignal.timeout(5_000) });
+      type Delivered = { from: string; eniId?: string; via?: string; dropped?: string };
+      type Answer = { deliveries?: Delivered[]; error?: string };
+      return { status: res.status, body: (await res.json()) as Answer };
+    };
+    const query = `address=${overlayVip}&${subnets.map((id) => `from=${id}`).join('&')}`;
+    const first = await ask(query);
+    assert.equal(first.status, 200);
+    assert.deepEqual(first.body.deliveries!.map((d) => [d.from, d.eniId, d.via]), threeAz.map((n) => [n.subnetId, threeAz[0].eni, `${overlayVip}/32 in ${n.routeTableId}`]));
+    const client = ec2Client(ec2.url);
+    for (const n of threeAz.slice(0, 2)) {
+      await client.send(new ReplaceRouteCommand({ RouteTableId: n.routeTableId, DestinationCidrBlock: `${overlayVip}/32`, NetworkInterfaceId: threeAz[2].eni }));
+    }
+    const moved = await ask(query);
+    assert.deepEqual(moved.body.deliveries!.map((d) => d.eniId), [threeAz[2].eni, threeAz[2].eni, threeAz[0].eni], 'one table left behind');
+    assert.equal((await ask(`address=${overlayVip}&from=subnet-0ff`)).body.deliveries![0]!.dropped, 'no subnet subnet-0ff');
+    const bad = await ask(`address=${overlayVip}`);
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.error!, /one or more from=<subnet id>/);
   });
 });
