@@ -480,8 +480,11 @@ export class Nodes {
 
   #newShell(n: DbNode, inc: number, etcd: EtcdCluster): EtcdAgentShell {
     return new EtcdAgentShell({
-      etcd: this.d.etcdBug === 'candidate-in-record' ? this.#readsItselfIntoRecord(n, etcd) : etcd, clock: this.d.clock, hosts: this.d.hosts, node: n, alive: () => this.#agentAlive(n, inc), wake: this.d.wake,
+      etcd: this.d.etcdBug === 'candidate-in-record' ? this.#readsItselfIntoRecord(n, etcd) : etcd,
+      clock: this.d.clock, hosts: this.d.hosts, node: n, alive: () => this.#agentAlive(n, inc), wake: this.d.wake,
       timings: this.d.timings, replication: this.d.sched.replication, rng: this.d.rngs.get(`etcd client ${n}`),
+      // As the daemon gives its route (open.ts): every node, for the grantors of new terms and elections.
+      nodes: this.#agentSettings[n].nodes,
       failed: (what, err) => this.d.check.violation(`etcd shell of ${n}: ${what} threw ${String(err)}`),
       unboundedAnswers: this.d.etcdBug === 'answer-after-request-timeout',
     });
