@@ -54,7 +54,8 @@ export function onRejoinDone(st: Step, r: EffectResult): void {
   unfenced(st);
   vipAfterRejoined(st);
   promotionReset(st);
-  st.set({ pg: s.pg === null ? null : { ...s.pg, inRecovery: true, writable: false } });
+  const upstream = s.settings.nodes.length > 2 ? { upstream: s.durable.primaryOfTerm } : {};
+  st.set({ pg: s.pg === null ? null : { ...s.pg, inRecovery: true, writable: false, ...upstream } });
   st.notify('rejoined', `rejoined as a standby of ${s.durable.primaryOfTerm}: ${r.detail}`);
   st.because(`rejoined as a standby of ${s.durable.primaryOfTerm}`);
 }

@@ -32,6 +32,9 @@ export function enterTerm(st: Step, durable: AgentDurable): void {
       // Positions are published per term: none of this node's counts in the new one.
       positionClearTerm: durable.term,
       positionClearSentAtMs: null,
+      // Three or more nodes: the failed checks were of the old term's primary, not of the new one
+      // (with two nodes the peer is the primary of either term, as before).
+      ...(st.s.settings.nodes.length > 2 ? { peerFailedChecks: 0 } : {}),
       lease: { ...st.s.lease, held: null, grants: {}, release: { phase: 'none' } },
       releasedTerm: null,
       writeProbeFailures: 0,

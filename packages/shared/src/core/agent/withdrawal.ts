@@ -180,7 +180,9 @@ export function onReceiverBack(st: Step, kind: 'resume-wal-receiver' | 'follow',
     return;
   }
   if (r.ok) {
-    st.set({ receiverStopped: false, follow: null });
+    // Until the next observation shows it: the receiver streams from the term's primary now.
+    const pg = s.pg === null ? null : { ...s.pg, upstream: s.durable.primaryOfTerm };
+    st.set({ receiverStopped: false, follow: null, pg });
     st.because(kind === 'follow' ? `following ${s.durable.primaryOfTerm}: ${r.detail}` : 'resumed the WAL receiver');
     return;
   }
