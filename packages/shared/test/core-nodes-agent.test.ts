@@ -230,6 +230,21 @@ test('three nodes: a withdrawn standby that sees the primary healthy takes back 
   assert.deepEqual(effectsOf([refused]), []);
 });
 
+test('three nodes: the standby that lost the election does not withdraw against the new primary', () => {
+  const { s } = withdraw('db-c', 700n);
+  assert.ok(s.peerFailedChecks >= t.failureChecks);
+  // db-b won term 4 and is promoting: db-c learns it from db-b's status.
+  const winner = statusOf('db-b', 4, 'db-b', { ...standbyPg(900n, null, false), upstream: null }, 'promoting');
+  const learned = run(s, [{
+    kind: 'tick', nowMs: s.nowMs + 500, pg: standbyPg(700n, null, false), writeProbe: 'not-run', peer: null,
+    peers: { 'db-a': null, 'db-b': winner },
+  }]);
+  assert.equal(learned.s.durable.term, 4);
+  assert.equal(learned.s.withdrawal, null);
+  assert.equal(learned.s.peerFailedChecks, 0);
+  assert.deepEqual(effectsOf(learned.outs), []);
+});
+
 test('three nodes: a withdrawn standby resumes after resumeAfterMs while the primary\'s agent claims the term; not while it is unseen', () => {
   const { s } = withdraw('db-b', 900n);
   const fenced = { ...statusOf('db-a', 3, 'db-a', { ...primaryPg(NO_CLAIM, []), writable: false }, 'fenced'), leaseRemainingMs: 0 };
