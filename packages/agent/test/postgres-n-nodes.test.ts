@@ -5,7 +5,7 @@
 // history, the WAL receiver resumed, and the snapshot's claim, replicas and upstream.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FakeVipCloud, FakeVipPort, LocalPostgres, slotNameFor, type PgEndpoint } from '@pgvip/agent';
+import { FakeVipCloud, FakeVipPort, LocalPostgres, slotNameFor, type PgEndpoint, type PgReachableObservation } from '@pgvip/agent';
 import { runEffect, type EffectPorts } from '../src/effects.js';
 import { parseSynchronousStandbyNames } from '../src/postgres/sync-names.js';
 import { nodeFields, ReplicaReplies } from '../src/pg-snapshot.js';
@@ -134,6 +134,12 @@ test('Given ANY 1 of (db-b, db-c) with db-c frozen, Then a catch-up of one membe
   assert.ok(after.targetLsn >= both.targetLsn);
 });
 
+async function reachableObs(pg: LocalPostgres): Promise<PgReachableObservation> {
+  const obs = await pg.observe();
+  assert.ok(obs.reachable);
+  return obs;
+}
+
 /** Stops db-a (as a failover finds it) once both standbys replayed all of it, and promotes db-b. */
 async function failOverToB(n: Three): Promise<void> {
   await n.a.psql('CREATE TABLE before_failover AS SELECT 1 AS x');
@@ -149,6 +155,7 @@ async function failOverToB(n: Three): Promise<void> {
 test('Given db-b promoted after db-a was lost, When db-c follows db-b, Then it streams from db-b through its slot after a reload, without a restart', async (t) => {
   const n = await threeNodes(t);
   await failOverToB(n);
+  await n.pg.c.stopWalReceiverAndReadFinalLsn(); // db-c withdrew, as for the election
   const pidBefore = n.c.postmasterPid();
   const r = await n.pg.c.followPrimary(n.endpoints['db-b']!, { name: 'db-b', slotName: slotNameFor('db-c') });
   assert.equal(r.outcome, 'streaming', JSON.stringify(r));
@@ -161,9 +168,11 @@ test('Given db-b promoted after db-a was lost, When db-c follows db-b, Then it s
   const obs = await n.pg.c.observe();
   assert.ok(obs.reachable);
   assert.equal(nodeFields(obs, { names, endpoints: n.endpoints }, 0).upstream, 'db-b');
-  // Again: nothing to change.
+  // Again: nothing to change. A resume now must not take db-c back to db-a, where it stopped.
   const again = await n.pg.c.followPrimary(n.endpoints['db-b']!, { name: 'db-b', slotName: slotNameFor('db-c') });
   assert.deepEqual(again.outcome === 'streaming' && again.reconfigured, false);
+  await n.pg.c.resumeWalReceiver();
+  assert.equal(nodeFields(await reachableObs(n.pg.c), { names, endpoints: n.endpoints }, 0).upstream, 'db-b');
 });
 
 test('Given db-c replayed WAL db-b never had, When db-c follows db-b, Then it reports diverged: (PostgreSQL refuses the timeline) well before the timeout', async (t) => {

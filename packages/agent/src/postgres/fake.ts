@@ -254,6 +254,7 @@ export class FakePostgres implements PostgresPort {
   async resumeWalReceiver(primary?: PgEndpoint): Promise<void> {
     this.#m.requireSql();
     this.#m.requireStandby('resuming the WAL receiver');
+    if (primary === undefined && this.#m.upstream !== null) return; // not stopped: streaming already
     const to = primary ?? this.#stoppedUpstream;
     if (to === null) throw new PgvipError('PGVIP_PG_QUERY_FAILED', 'no primary to resume the WAL receiver from: this agent did not stop it (restarted since?)');
     this.#m.upstream = to;
@@ -295,6 +296,7 @@ export class FakePostgres implements PostgresPort {
     const upstream = this.#resolve(primary);
     upstream.#m.requireSql();
     if (options.slotName !== null) upstream.#m.createSlot(options.slotName);
+    this.#stoppedUpstream = null;
     const reconfigured = this.#m.upstream === null || endpointKey(this.#m.upstream) !== endpointKey(primary) ||
       this.#m.slotName !== options.slotName;
     this.#m.upstream = primary;
@@ -355,6 +357,7 @@ export class FakePostgres implements PostgresPort {
   }
 
   async rejoinAsStandby(options: RejoinOptions): Promise<RejoinResult> {
+    this.#stoppedUpstream = null;
     await this.stop('fast');
     const primary = this.#resolve(options.primary);
     if (!primary.#m.running) throw new PgvipError('PGVIP_PG_UNREACHABLE', `${endpointKey(options.primary)}: connection refused`);

@@ -213,13 +213,16 @@ export class LocalPostgres implements PostgresPort {
   async resumeWalReceiver(primary?: PgEndpoint): Promise<void> {
     await this.#session(this.#config.timeouts.queryMs, async (s) => {
       await requireStandby(s, 'resuming the WAL receiver');
+      const current = await currentSetting(s, 'primary_conninfo');
+      // Not stopped (a follow or a rejoin since): streaming already, from where the core last said.
+      if (primary === undefined && current !== '') return;
       const conninfo = primary === undefined
         ? this.#stoppedConninfo
         : conninfoFor(primary, { applicationName: this.#config.nodeName, includePassword: true, streaming: true });
       if (conninfo === undefined || conninfo === '') {
         throw new PgvipError('PGVIP_PG_QUERY_FAILED', 'no primary to resume the WAL receiver from: this agent did not stop it (restarted since?)');
       }
-      if ((await currentSetting(s, 'primary_conninfo')) !== conninfo) await alterSystem(s, { primary_conninfo: conninfo });
+      if (current !== conninfo) await alterSystem(s, { primary_conninfo: conninfo });
       this.#stoppedConninfo = undefined;
     });
   }
@@ -257,6 +260,7 @@ export class LocalPostgres implements PostgresPort {
     const timeoutMs = options.timeoutMs ?? this.#config.timeouts.followMs;
     const bounds = { timeoutMs: this.#config.timeouts.queryMs, connectTimeoutMs: this.#config.timeouts.connectMs };
     await this.#session(this.#config.timeouts.queryMs, (s) => requireStandby(s, 'following a new primary'));
+    this.#stoppedConninfo = undefined; // a later resume must not go back to the primary of before
     // The slot first, as followSlot does: a receiver told to use a missing slot never streams.
     const timeline = await withSession(primary, bounds, async (s) => {
       if (options.slotName !== null) await createSlotIfMissing(s, options.slotName);
@@ -391,6 +395,7 @@ export class LocalPostgres implements PostgresPort {
 
   async #rejoinAsStandby(options: RejoinOptions): Promise<RejoinResult> {
     const startedAt = performance.now();
+    this.#stoppedConninfo = undefined;
     const ctx = await this.#processContext();
     await stopPostmasterEscalating(ctx);
     // pg_rewind reads the source's timeline from its control file, which shows a promotion only after

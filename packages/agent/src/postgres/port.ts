@@ -314,8 +314,9 @@ export interface PostgresPort {
   /**
    * Undoes stopWalReceiverAndReadFinalLsn (an aborted promotion, a withdrawn standby resuming):
    * streams from `primary` again; without it, from the primary_conninfo this port cleared when it
-   * stopped the receiver (kept in memory: PGVIP_PG_QUERY_FAILED when there is none). Idempotent.
-   * Throws PGVIP_PG_NOT_STANDBY on a primary.
+   * stopped the receiver (kept in memory; forgotten by a follow or a rejoin since, which set their
+   * own; PGVIP_PG_QUERY_FAILED when there is none), and nothing when the receiver is not stopped.
+   * Idempotent. Throws PGVIP_PG_NOT_STANDBY on a primary.
    */
   resumeWalReceiver(primary?: PgEndpoint): Promise<void>;
 
