@@ -176,6 +176,22 @@ describe('the election among N nodes on etcd', () => {
     assert.equal(position(w, 'db-b'), null);
   });
 
+  it('two nodes: the records keep the forms an earlier release reads (no grantors, {standby, term})', async () => {
+    const w = world({ nodes: [traits('db-a'), traits('db-b')] });
+    const a = w.bridge('db-a');
+    const won = await ask(a, { ...envelope('db-a', 1), kind: 'vote-request', lastTerm: 0, lsn: 0n, timeline: 1 });
+    assert.ok(won.kind === 'vote-reply' && won.granted);
+    assert.equal(w.etcd.get(keys.term)?.toString(), '{"term":1,"primary":"db-a"}');
+    assert.equal(w.etcd.get(keys.sync)?.toString(), '{"standby":null,"term":1}');
+    const restore = await ask(a, { ...envelope('db-a', 1), kind: 'sync-update', change: 'restore', standby: 'db-b' });
+    assert.ok(restore.kind === 'sync-update-reply' && restore.granted);
+    assert.equal(w.etcd.get(keys.sync)?.toString(), '{"standby":"db-b","term":1}');
+    const h = await a.handover(1, 'db-b');
+    assert.ok(h.ok, h.detail);
+    assert.equal(w.etcd.get(keys.term)?.toString(), '{"term":2,"primary":"db-b"}');
+    assert.equal(w.etcd.get(keys.sync)?.toString(), '{"standby":null,"term":2}');
+  });
+
   it('sync-update record: written by the holder of the term only', async () => {
     const w = world();
     const a = w.bridge('db-a');

@@ -56,7 +56,7 @@ export class EtcdQuorumBridge {
         return this.#release(msg.term);
       case 'sync-update':
         if (msg.change === 'record') return this.#sync(msg.term, msg.claim);
-        return this.#sync(msg.term, msg.change === 'restore' ? { members: [msg.standby], k: 1 } : { members: [], k: 0 });
+        return this.#sync(msg.term, msg.change === 'restore' ? msg.standby : null);
       case 'position-clear':
         return this.#clearPosition(msg.term);
       case 'switchover-request':
@@ -316,7 +316,7 @@ export class EtcdQuorumBridge {
     return { ...this.#envelope(term), kind: 'ack', accepted: ok, reason: ok ? 'released' : 'etcd did not take the release' };
   }
 
-  async #sync(term: number, claim: Claim): Promise<PeerReply> {
+  async #sync(term: number, claim: Claim | NodeId | null): Promise<PeerReply> {
     const known = await this.#knownHolder(term);
     const r = 'why' in known ? { ok: false as const, why: known.why }
       : known.holder === null ? { ok: false as const, why: `no leader key of ${this.#o.self} for term ${term}` }
@@ -351,9 +351,14 @@ export class EtcdQuorumBridge {
     return { holder: { node: this.#o.self, term, lease: g.lease, grantors: record.grantors ?? null } };
   }
 
-  /** The grantors of a term whose primary is `primary`; null without the node list (old-form records). */
+  /**
+   * The grantors of a term whose primary is `primary`. Null with two nodes (or no node list): the
+   * two-node record forms, which an agent of an earlier release reads, and whose grantor is "the
+   * other node" all the same.
+   */
   #grantors(primary: NodeId): readonly NodeId[] | null {
-    return this.#o.nodes === undefined ? null : grantorsOf(this.#o.nodes, primary);
+    const nodes = this.#o.nodes;
+    return nodes === undefined || nodes.length <= 2 ? null : grantorsOf(nodes, primary);
   }
 
   #envelope(term: number) {

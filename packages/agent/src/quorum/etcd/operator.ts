@@ -22,7 +22,7 @@ import { MAX_TERM } from '@pgvip/shared';
 import type { ClusterKeys } from './keys.js';
 import type { ClusterView, Conditional, LeaseId, Members, Result, WatchHandle } from './port.js';
 import {
-  encodeRecord, maintenanceRecordSchema, resetSyncRecord, switchoverRecordSchema, syncRecordSchema, termRecordSchema,
+  encodeRecord, maintenanceRecordSchema, resetSyncBytes, switchoverRecordSchema, termRecordSchema,
   type MaintenanceRecord, type TermRecord, type Versioned,
 } from './records.js';
 import { termRecord, type Cmp, type Op, type Outcome, type TxnOutcome } from './txn-quorum.js';
@@ -141,7 +141,7 @@ export async function forceFailover(
     { kind: 'put', key: k.term, value: encodeRecord(termRecordSchema, termRecord(term, req.to, req.grantors)) },
     { kind: 'delete', key: k.leader },
     // The forced node may lack acknowledged commits: nothing is claimed until it restores.
-    { kind: 'put', key: k.sync, value: encodeRecord(syncRecordSchema, resetSyncRecord(term)) },
+    { kind: 'put', key: k.sync, value: resetSyncBytes(term, req.grantors) },
     // A switchover asked in the old term can no longer happen; the agent would only refuse it.
     { kind: 'delete', key: k.switchover },
   ];
@@ -174,7 +174,7 @@ export async function seedTerm(k: ClusterKeys, txn: RunTxn, req: SeedRequest): P
     { kind: 'put', key: k.maintenance, value: encodeRecord(maintenanceRecordSchema, req.maintenance) },
     // Nobody is known in sync on etcd yet: the primary names its standby once it sees it caught up.
     req.replication === 'sync'
-      ? { kind: 'put', key: k.sync, value: encodeRecord(syncRecordSchema, resetSyncRecord(req.term)) }
+      ? { kind: 'put', key: k.sync, value: resetSyncBytes(req.term, null) }
       : { kind: 'delete', key: k.sync },
     // A switchover asked during an earlier time on etcd must not be taken now.
     { kind: 'delete', key: k.switchover },

@@ -140,6 +140,17 @@ export function resetSyncRecord(term: number): SyncRecord {
   return { members: [], k: 0, term };
 }
 
+/**
+ * The bytes of a new term's reset sync record. A term with grantors is an N-node term: the claim
+ * form. Without (two nodes): the two-node form {standby: null, term}, so a two-node cluster's keys
+ * keep the forms an agent of an earlier release reads, whatever the order of an upgrade.
+ */
+export function resetSyncBytes(term: number, grantors: readonly string[] | null | undefined): Buffer {
+  return grantors === null || grantors === undefined
+    ? encodeRecord(legacySyncRecordSchema, { standby: null, term })
+    : encodeRecord(syncRecordSchema, resetSyncRecord(term));
+}
+
 /** A value that was read and believed, with the etcd facts a later compare names. */
 export interface Versioned<T> {
   readonly value: T;

@@ -11,7 +11,8 @@ import type {
   Renewal, Result, WatchHandle,
 } from './port.js';
 import {
-  encodeRecord, leaderRecordSchema, positionRecordSchema, resetSyncRecord, syncRecordSchema, termRecordSchema,
+  encodeRecord, leaderRecordSchema, legacySyncRecordSchema, positionRecordSchema, resetSyncBytes, resetSyncRecord,
+  syncRecordSchema, termRecordSchema,
   type MemberStatus, type PositionRecord, type SwitchoverRecord, type TermRecord, type Versioned,
 } from './records.js';
 
@@ -117,7 +118,7 @@ export abstract class TxnQuorum implements EtcdQuorumPort {
     const success: Op[] = [
       { kind: 'put', key: k.term, value: encodeRecord(termRecordSchema, termRecord(term, req.node, req.grantors)) },
       { kind: 'put', key: k.leader, value: encodeRecord(leaderRecordSchema, { node: req.node, term }), lease: req.lease },
-      { kind: 'put', key: k.sync, value: encodeRecord(syncRecordSchema, resetSyncRecord(term)) },
+      { kind: 'put', key: k.sync, value: resetSyncBytes(term, req.grantors) },
       // The winner is no longer withdrawn: its position of the old term would only mislead observers.
       { kind: 'delete', key: k.position(req.node) },
     ];
@@ -150,13 +151,18 @@ export abstract class TxnQuorum implements EtcdQuorumPort {
   }
 
   async setSync(holder: Holder, wanted: Claim | string | null): Promise<Conditional<object>> {
-    const claim: Claim = typeof wanted === 'string' ? { members: [wanted], k: 1 } : wanted ?? { members: [], k: 0 };
-    const members = [...new Set(claim.members)].sort();
-    const record = claim.k === 0 ? resetSyncRecord(holder.term) : { members, k: claim.k, term: holder.term };
-    if (!syncRecordSchema.safeParse(record).success) {
-      return { ok: false, why: `ANY ${claim.k} of ${members.join(', ') || 'no member'} is not a sync record pgvip writes`, view: null };
+    let value: Buffer;
+    if (typeof wanted === 'string' || wanted === null) {
+      // The two-node form, in the bytes every release reads.
+      value = encodeRecord(legacySyncRecordSchema, { standby: wanted, term: holder.term });
+    } else {
+      const members = [...new Set(wanted.members)].sort();
+      const record = wanted.k === 0 ? resetSyncRecord(holder.term) : { members, k: wanted.k, term: holder.term };
+      if (!syncRecordSchema.safeParse(record).success) {
+        return { ok: false, why: `ANY ${wanted.k} of ${members.join(', ') || 'no member'} is not a sync record pgvip writes`, view: null };
+      }
+      value = encodeRecord(syncRecordSchema, record);
     }
-    const value = encodeRecord(syncRecordSchema, record);
     const r = await this.txnBy('sync record', this.holderCompares(holder), [{ kind: 'put', key: this.keys.sync, value }], this.deadline());
     if (!r.ok) return { ok: false, why: r.why, view: null };
     if (r.value.succeeded) return { ok: true };
@@ -173,7 +179,7 @@ export abstract class TxnQuorum implements EtcdQuorumPort {
       { kind: 'put', key: k.term, value: encodeRecord(termRecordSchema, termRecord(term, to, grantors)) },
       { kind: 'delete', key: k.leader },
       // The successor acknowledges commits no standby has yet: nothing is claimed until it restores.
-      { kind: 'put', key: k.sync, value: encodeRecord(syncRecordSchema, resetSyncRecord(term)) },
+      { kind: 'put', key: k.sync, value: resetSyncBytes(term, grantors) },
     ];
     const r = await this.txnBy('handover', this.holderCompares(holder), success, this.deadline());
     if (!r.ok) return { ok: false, why: r.why, view: null };
