@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  bestSwitchoverTarget, bootAgent, defaultAgentSettings, defaultTimings, electionDecision, ETCD_QUORUM_ID,
-  leaseValidMs, NO_CLAIM, promiseMs, quorumOf, resumeAfterMs, stepAgent, PROTOCOL_VERSION,
+  agentStepViolations, bestSwitchoverTarget, bootAgent, defaultAgentSettings, defaultTimings, electionDecision,
+  ETCD_QUORUM_ID, leaseValidMs, NO_CLAIM, promiseMs, quorumOf, resumeAfterMs, stepAgent, PROTOCOL_VERSION,
   type AgentInput, type AgentOutput, type AgentState, type AgentStatus, type CandidatePosition, type Effect,
   type NodeTraits,
   type PgSnapshot, type ReplicaState, type SyncClaim,
@@ -49,6 +49,7 @@ function run(s: AgentState, inputs: readonly AgentInput[]): { s: AgentState; out
   const outs: AgentOutput[] = [];
   for (const input of inputs) {
     const out = stepAgent(s, input);
+    assert.deepEqual(agentStepViolations(s, out), [], out.reason);
     outs.push(out);
     s = settleVip(out);
   }

@@ -50,6 +50,10 @@ export function agentInvariantViolations(s: AgentState): string[] {
   if (forced !== null && forced > d.term) out.push(`forced promotion for term ${forced}, above its durable term ${d.term}`);
   if (s.fenceInFlight !== null && s.fenceInFlight.kind !== 'fence') out.push(`a ${s.fenceInFlight.kind} runs in the fence slot`);
   if (s.inFlight !== null && s.inFlight.kind === 'fence') out.push('a fence runs in the pipeline slot');
+  // Three or more nodes (agent/withdrawal.ts): a withdrawal belongs to a standby of its own term.
+  const w = s.withdrawal;
+  if (w !== null && d.primaryOfTerm === self) out.push(`withdrawn for an election while primary of term ${d.term}`);
+  if (w !== null && w.term > d.term) out.push(`withdrawn in term ${w.term}, above its durable term ${d.term}`);
   return out;
 }
 
@@ -61,6 +65,19 @@ export function agentStepViolations(before: AgentState, out: AgentOutput): strin
   const persisted = out.persist !== null;
   if (changed && !persisted) v.push('changed its durable state without persisting it');
   // The handover message only after the quorum recorded it (agent/switchover.ts).
+  // A withdrawn standby's position is final and published: it grants no lease (docs/design.md, "More
+  // than one standby"), and streams again only once no position of its term can be published.
+  if (before.withdrawal !== null && out.state.durable.term === before.durable.term) {
+    for (const r of out.replies) {
+      if (r.msg.kind === 'lease-reply' && r.msg.granted) v.push(`granted ${r.to} a lease while withdrawn`);
+    }
+  }
+  for (const e of out.effects) {
+    const streams = e.effect.kind === 'follow' || e.effect.kind === 'resume-wal-receiver';
+    if (streams && out.state.positionClearTerm !== out.state.durable.term) {
+      v.push(`started ${e.effect.kind} in term ${out.state.durable.term} with a position of it perhaps still published`);
+    }
+  }
   const handover = out.sends.find((x) => x.msg.kind === 'handover');
   if (handover !== undefined && before.switchover?.step !== 'handing-over') {
     v.push(`sent a handover of term ${handover.msg.term} to ${handover.to} that its quorum had not recorded`);
