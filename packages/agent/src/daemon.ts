@@ -214,6 +214,12 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
         ? {
           maxSlotWalKeepSizeMb: cluster.replication.slots.maxWalKeepSizeMb,
           peerSlotName: slotNameFor(peer.postgres.applicationName),
+          // Three or more nodes: logical decoding (PostgreSQL 17+) waits for every promotable standby.
+          ...(others.length > 1
+            ? {
+              standbySlotNames: others.filter((n) => !n.noFailover).map((n) => slotNameFor(n.postgres.applicationName)),
+            }
+            : {}),
           ...(cluster.replication.logicalSlots.copy
             ? { logicalSlotCopy: { names: cluster.replication.logicalSlots.names } }
             : {}),

@@ -11,6 +11,11 @@ test('Given PostgreSQL 17 or later, Then both nodes get sync_replication_slots, 
   assert.deepEqual(failoverSlotSettings(180002, 'pgvip_db_b'), expected);
 });
 
+test('Given three nodes on PostgreSQL 17, Then synchronized_standby_slots names every promotable standby\'s slot, sorted', () => {
+  assert.equal(failoverSlotSettings(170000, ['pgvip_db_c', 'pgvip_db_b']).synchronized_standby_slots, 'pgvip_db_b, pgvip_db_c');
+  assert.deepEqual(failoverSlotSettings(150010, ['pgvip_db_c', 'pgvip_db_b']), {});
+});
+
 test('Given PostgreSQL 15 or 16, Then no failover-slot setting is made (the server would refuse the unknown names)', () => {
   assert.deepEqual(failoverSlotSettings(150010, 'pgvip_db_b'), {});
   assert.deepEqual(failoverSlotSettings(169999, 'pgvip_db_b'), {});

@@ -55,6 +55,11 @@ export interface LocalPostgresConfig extends PgEndpoint {
    */
   readonly peerSlotName?: string;
   /**
+   * With three or more nodes: the slots of every standby that may be promoted (not noFailover),
+   * which PostgreSQL 17+'s synchronized_standby_slots names instead of the peer's alone.
+   */
+  readonly standbySlotNames?: readonly string[];
+  /**
    * replication.logicalSlots when copy is on: the logical slots the standby keeps copies of (empty:
    * all); before PostgreSQL 17 ensureManagedSettings then sets hot_standby_feedback. Absent: no copies.
    */
@@ -64,11 +69,12 @@ export interface LocalPostgresConfig extends PgEndpoint {
 }
 
 export interface ResolvedPostgresConfig
-  extends Required<Omit<LocalPostgresConfig, 'password' | 'timeouts' | 'maxSlotWalKeepSizeMb' | 'peerSlotName' | 'logicalSlotCopy'>> {
+  extends Required<Omit<LocalPostgresConfig, 'password' | 'timeouts' | 'maxSlotWalKeepSizeMb' | 'peerSlotName' | 'standbySlotNames' | 'logicalSlotCopy'>> {
   readonly logicalSlotCopy: { readonly names: readonly string[] } | undefined;
   readonly password: string | undefined;
   readonly maxSlotWalKeepSizeMb: number | undefined;
   readonly peerSlotName: string | undefined;
+  readonly standbySlotNames: readonly string[] | undefined;
   readonly timeouts: PostgresTimeouts;
 }
 
@@ -114,6 +120,7 @@ export function resolvePostgresConfig(config: LocalPostgresConfig): ResolvedPost
     timeouts: { ...defaultPostgresTimeouts, ...config.timeouts },
     maxSlotWalKeepSizeMb: config.maxSlotWalKeepSizeMb,
     peerSlotName: config.peerSlotName,
+    standbySlotNames: config.standbySlotNames,
     logicalSlotCopy: config.logicalSlotCopy,
     reseedMethods: config.reseedMethods ?? defaultReseedMethods,
   };

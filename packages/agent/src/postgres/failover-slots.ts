@@ -16,13 +16,19 @@
 export const failoverSlotsSinceVersionNum = 170000;
 
 /**
- * The settings that carry logical slots over a failover on this server version, the same on both
- * nodes (a setting that only acts on a standby, or only on a primary, is inert in the other role):
- * `peerSlot` is the physical slot this node keeps for its standby while primary. Empty before 17.
+ * The settings that carry logical slots over a failover on this server version, the same on every
+ * node (a setting that only acts on a standby, or only on a primary, is inert in the other role):
+ * `standbySlots` are the physical slots this node keeps while primary for the standbys that may be
+ * promoted (with two nodes: the peer's). Logical decoding then waits for all of them, so no
+ * consumer gets ahead of any standby a failover may pick. Empty before 17.
  */
-export function failoverSlotSettings(serverVersionNum: number, peerSlot: string): Record<string, string> {
+export function failoverSlotSettings(
+  serverVersionNum: number,
+  standbySlots: string | readonly string[],
+): Record<string, string> {
   if (serverVersionNum < failoverSlotsSinceVersionNum) return {};
-  return { sync_replication_slots: 'on', hot_standby_feedback: 'on', synchronized_standby_slots: peerSlot };
+  const slots = typeof standbySlots === 'string' ? standbySlots : [...standbySlots].sort().join(', ');
+  return { sync_replication_slots: 'on', hot_standby_feedback: 'on', synchronized_standby_slots: slots };
 }
 
 export interface LogicalSlotRow {

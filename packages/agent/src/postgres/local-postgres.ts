@@ -190,7 +190,7 @@ export class LocalPostgres implements PostgresPort {
     if (this.#config.peerSlotName !== undefined) {
       const [version] = await s.query<{ v: number }>("SELECT current_setting('server_version_num')::int AS v");
       const wanted = {
-        ...failoverSlotSettings(Number(version?.v), this.#config.peerSlotName),
+        ...failoverSlotSettings(Number(version?.v), this.#config.standbySlotNames ?? this.#config.peerSlotName),
         ...(this.#config.logicalSlotCopy === undefined ? {} : logicalSlotCopySettings(Number(version?.v))),
       };
       for (const [name, value] of Object.entries(wanted)) {
