@@ -6,7 +6,6 @@
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Lab } from '../lab.js';
-import { dbNodes } from '../topology.js';
 import type { WriteRecord } from '../writer.js';
 
 /** Where the benches keep such runs (outside /tmp/pgvip-lab-*, which the next lab clears). */
@@ -25,9 +24,9 @@ export function keepRunEvidence(
   const files: Record<string, string> = {
     ...(lab.anchor?.logFiles() ?? {}),
     // pgvip's own daemons (a pgvip run is kept when it did not recover), and etcd's members when it ran.
-    ...(lab.system === 'pgvip' ? Object.fromEntries([...dbNodes, 'witness' as const].map((s) => [`pgvip ${s}`, lab.logFile(s)])) : {}),
+    ...(lab.system === 'pgvip' ? Object.fromEntries([...lab.topology.dbNodes, 'witness' as const].map((s) => [`pgvip ${s}`, lab.logFile(s)])) : {}),
     ...(lab.etcd?.logFiles() ?? {}),
-    ...Object.fromEntries(dbNodes.map((n) => [`postgresql ${n}`, lab.pg[n].logFile])),
+    ...Object.fromEntries(lab.topology.dbNodes.map((n) => [`postgresql ${n}`, lab.pg[n].logFile])),
   };
   for (const [name, file] of Object.entries(files)) {
     if (existsSync(file)) copyFileSync(file, path.join(dir, `${name.replace(/\s+/g, '-')}.log`));
