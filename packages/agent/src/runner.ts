@@ -377,13 +377,15 @@ export class AgentRunner {
   #send(to: string, msg: PeerRequest): void {
     // Lease renewals are counted per grantor, so an operator sees a failing quorum or peer while the
     // other still keeps the lease alive (deploy/prometheus alerts on it). The quorum counts as
-    // "witness" whether it is the witness or etcd, so the alerts hold on both backends.
-    const grantor = to === this.#s.settings.peer ? 'peer' : 'witness';
+    // "witness" whether it is the witness or etcd, so the alerts hold on both backends; every standby
+    // (one with two nodes) counts as "peer".
+    const toQuorum = to === this.#s.settings.quorum.id;
+    const grantor = toQuorum ? 'witness' : 'peer';
     const renewal = msg.kind === 'lease-request' ? (result: LeaseRenewalResult) => this.#d.metrics.leaseRenewals.inc({ grantor, result }) : null;
     const quorum = this.#d.quorum;
     // Until the quorum's term record was read at start, the standby's grant could be for a term the
-    // quorum moved past (#startAfterQuorumTerm): not asked, as if lost on the way.
-    if (msg.kind === 'lease-request' && to === this.#s.settings.peer && !this.#quorumTermKnown) {
+    // quorum moved past (#startAfterQuorumTerm): not asked, as if lost on the way (every standby's).
+    if (msg.kind === 'lease-request' && !toQuorum && !this.#quorumTermKnown) {
       this.#d.logger.debug({ to }, 'lease request to the standby held back: the quorum\'s term record is still unread');
       return;
     }
