@@ -1,0 +1,153 @@
+// An adversarial review of the three-node core (issue 17; docs/design.md, "More than one standby"):
+// schedules that an attacker of the design would try against I3 (no acknowledged commit lost) and
+// against the election's liveness. A test marked `todo` fails on the current code and shows a
+// problem; each is written up, with a proposed fix, in the session's review notes.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  bootAgent, claimImplies, defaultAgentSettings, defaultTimings, ETCD_QUORUM_ID, NO_CLAIM, PROTOCOL_VERSION, quorumOf,
+  stepAgent,
+  type AgentInput, type AgentOutput, type AgentState, type NodeTraits, type PgSnapshot, type ReplicaState,
+  type SyncClaim,
+} from '../src/core/index.js';
+
+const t = defaultTimings;
+const etcd = ETCD_QUORUM_ID;
+const env = (term: number, from: string) => ({ v: PROTOCOL_VERSION, cluster: 'c1', term, from });
+const trait = (id: string): NodeTraits => ({ id, priority: 0, noFailover: false });
+const three = [trait('db-a'), trait('db-b'), trait('db-c')];
+
+function agent(self: string, term: number, primary: string, bootAtMs: number, extra = {}): AgentState {
+  const settings = {
+    ...defaultAgentSettings({
+      cluster: 'c1', self, peer: three.find((n) => n.id !== self)!.id, witness: 'witness',
+      quorum: quorumOf('etcd', 'witness'), timings: t,
+    }),
+    nodes: three,
+    ...extra,
+  };
+  return bootAgent(settings, { term, primaryOfTerm: primary }, bootAtMs);
+}
+
+const replica = (node: string, streaming = true): ReplicaState => ({ node, flushLsn: 1000n, streaming, syncState: 'quorum' });
+const primaryPg = (syncClaim: SyncClaim, replicas: readonly ReplicaState[]): PgSnapshot => ({
+  running: true, inRecovery: false, writable: true, timeline: 1, lsn: 1000n, replayLsn: 1000n, streaming: false,
+  syncStandby: null, standbyInSync: false, syncClaim, replicas, upstream: null,
+});
+const standbyPg = (lsn: bigint, upstream: string | null, streaming: boolean): PgSnapshot => ({
+  running: true, inRecovery: true, writable: false, timeline: 1, lsn, replayLsn: lsn, streaming,
+  syncStandby: null, standbyInSync: false, syncClaim: NO_CLAIM, replicas: [], upstream,
+});
+
+const vipEffects = new Set(['verify-vip', 'move-vip-cloud', 'add-vip-local', 'drop-vip-local']);
+
+/** The VIP's effects finish at once: the tests look past them. */
+function settleVip(out: AgentOutput): AgentState {
+  let s = out.state;
+  let pending = out.effects.filter((e) => vipEffects.has(e.effect.kind));
+  while (pending.length > 0) {
+    const e = pending[0]!;
+    const placement = s.durable.primaryOfTerm === s.settings.self ? 'here' : 'elsewhere';
+    const next = stepAgent(s, { kind: 'effect-done', nowMs: s.nowMs, result: { id: e.id, ok: true, detail: 'ok', vipPlacement: placement } });
+    s = next.state;
+    pending = [...pending.slice(1), ...next.effects.filter((x) => vipEffects.has(x.effect.kind))];
+  }
+  return s;
+}
+
+// ---- I3: the primary's belief about the sync record ------------------------------------------------
+
+test(
+  'quorum commit: a record write whose answer never came may have committed; no setting may break R1 against it',
+  { todo: 'n-review: claim-sync forgets an unanswered (or denied-after-deadline) record write and plans from the old record, so a setting that does not imply what etcd may hold goes in force (R1 broken, I3)' },
+  () => {
+    // db-a, primary of term 3, ANY 2 wanted: the setting ANY 2 (b, c) is in force and caught up, the
+    // record still says ANY 1 (b, c). The plan's next step is to raise the record to ANY 2 (b, c).
+    // db-c was last seen streaming a little less than syncDegradeAfterMs ago.
+    const any2: SyncClaim = { members: ['db-b', 'db-c'], k: 2 };
+    const any1: SyncClaim = { members: ['db-b', 'db-c'], k: 1 };
+    let s = agent('db-a', 3, 'db-a', -100_000, { synchronousCount: 2 });
+    s = {
+      ...s,
+      lease: { ...s.lease, held: { term: 3, validUntilMs: 1e12 } },
+      vip: { phase: 'held', checkedAtMs: 0, failures: 0 },
+      claimSync: { record: any1, asked: null, caughtUpFor: any2, seenAtMs: { 'db-b': 0, 'db-c': 800 - t.syncDegradeAfterMs } },
+    };
+    let setting = any2;
+    const tick = (nowMs: number, replicas: readonly ReplicaState[]): AgentInput => ({
+      kind: 'tick', nowMs, pg: primaryPg(setting, replicas), writeProbe: 'ok', peer: null, peers: {},
+    });
+    const first = stepAgent(s, tick(1, [replica('db-b'), replica('db-c', false)]));
+    const asked = first.sends.find((x) => x.msg.kind === 'sync-update');
+    assert.ok(asked?.msg.kind === 'sync-update' && asked.msg.change === 'record', first.reason);
+    assert.deepEqual(asked.msg.claim, any2);
+    s = settleVip(first);
+    // The answer is lost (etcd slow past requestTimeoutMs: the agent's quorum drops it), but etcd's txn
+    // ran: etcd's record may now be ANY 2 (b, c). db-c's syncDegradeAfterMs then runs out. Every later
+    // record write is answered: once one is granted, etcd's record is known again.
+    let possible: SyncClaim[] = [any1, any2];
+    const checked: { claim: SyncClaim; possible: SyncClaim[] }[] = [];
+    for (let nowMs = 500; nowMs <= 5000; nowMs += 500) {
+      let out = stepAgent(s, tick(nowMs, [replica('db-b'), replica('db-c', false)]));
+      for (let i = 0; i < 4; i++) {
+        s = settleVip(out);
+        const set = out.effects.find((e) => e.effect.kind === 'set-sync' || e.effect.kind === 'sync-catch-up');
+        const write = out.sends.find((x) => x.msg.kind === 'sync-update');
+        if (set !== undefined) {
+          if (set.effect.kind === 'set-sync') {
+            checked.push({ claim: set.effect.claim, possible });
+            setting = set.effect.claim;
+          }
+          out = stepAgent(s, { kind: 'effect-done', nowMs, result: { id: set.id, ok: true, detail: 'ok' } });
+        } else if (write !== undefined && write.msg.kind === 'sync-update' && write.msg.change === 'record') {
+          possible = [write.msg.claim];
+          out = stepAgent(s, { kind: 'reply', nowMs, msg: { ...env(3, etcd), kind: 'sync-update-reply', granted: true, reason: 'ok' } });
+        } else {
+          break;
+        }
+      }
+      s = settleVip(out);
+    }
+    const started = checked.map((c) => c.claim);
+    for (const { claim, possible: records } of checked) {
+      for (const record of records) {
+        assert.ok(
+          claimImplies(claim, record),
+          `set-sync ${JSON.stringify(claim)} was put in force while etcd's record may be ${JSON.stringify(record)}: a commit acknowledged by db-b alone is then lost by a failover to db-c, which ANY 2 (b, c) lets win on its own position`,
+        );
+      }
+    }
+    assert.ok(started.length > 0, 'the degrade was planned');
+  },
+);
+
+// ---- liveness: a withdrawn standby whose agent restarts ---------------------------------------------
+
+test(
+  'withdrawal: a standby that published its final position and restarted either asks again or takes the position back',
+  { todo: 'n-review: after an agent restart a withdrawn standby (receiver stopped, position in etcd) has lastStreamingAtMs null, so blocker() keeps it from withdrawing again and nothing clears its position: the others yield to it (it ranks first) or need its position, and the election never finishes' },
+  () => {
+    // db-b had withdrawn in term 3 (its receiver stopped: primary_conninfo empty, persisted) and
+    // published its position; its agent then restarted. db-a is gone for good.
+    let s = agent('db-b', 3, 'db-a', 0);
+    const sent: string[] = [];
+    for (let nowMs = 0; nowMs <= 30_000; nowMs += t.heartbeatMs) {
+      const out = stepAgent(s, {
+        kind: 'tick', nowMs, pg: standbyPg(900n, null, false), writeProbe: 'not-run', peer: null, peers: { 'db-a': null, 'db-c': null },
+      });
+      s = settleVip(out);
+      for (const x of out.sends) if (x.to === etcd) sent.push(x.msg.kind);
+      // stop-wal-receiver again is a no-op that reports the same final position.
+      const stop = out.effects.find((e) => e.effect.kind === 'stop-wal-receiver');
+      if (stop !== undefined) {
+        const done = stepAgent(s, { kind: 'effect-done', nowMs, result: { id: stop.id, ok: true, detail: 'stopped', finalLsn: 900n } });
+        s = settleVip(done);
+        for (const x of done.sends) if (x.to === etcd) sent.push(x.msg.kind);
+      }
+    }
+    assert.ok(
+      sent.includes('vote-request') || sent.includes('position-clear'),
+      `in 30 s db-b neither asked for the vote with its published position nor took it back (sent to etcd: ${sent.join(', ') || 'nothing'}); last reason: ${s.withdrawal === null ? 'not withdrawn' : s.withdrawal.phase}`,
+    );
+  },
+);
