@@ -61,25 +61,14 @@ export type SyncRecord = z.output<typeof syncRecordSchema>;
  */
 export const legacySyncRecordSchema = z.strictObject({ standby: nodeIdSchema.nullable(), term: positiveTerm });
 
-/** The sync record as read, in either form. */
-export interface SyncRecordRead extends SyncRecord {
-  /**
-   * The two-node reading, for observers written before N nodes: the one member of ANY 1 of one
-   * member, else null (also for ANY 1 of several, which is not "degraded"). Decisions read members
-   * and k.
-   */
-  readonly standby: string | null;
-}
+/** The sync record as read, in either form: a claim. */
+export type SyncRecordRead = SyncRecord;
 
 /** Reads either form of the sync record as a claim. */
 export const syncRecordReadSchema = z.union([syncRecordSchema, legacySyncRecordSchema]).transform(
-  (r): SyncRecordRead => {
-    const claim = 'standby' in r
-      ? { members: r.standby === null ? [] : [r.standby], k: r.standby === null ? 0 : 1, term: r.term }
-      : r;
-    const one = claim.k === 1 && claim.members.length === 1 ? claim.members[0] ?? null : null;
-    return { ...claim, standby: one };
-  },
+  (r): SyncRecordRead => ('standby' in r
+    ? { members: r.standby === null ? [] : [r.standby], k: r.standby === null ? 0 : 1, term: r.term }
+    : r),
 );
 
 /**
