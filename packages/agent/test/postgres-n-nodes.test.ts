@@ -101,6 +101,14 @@ test('Given a walsender that has not applied a reload (SIGSTOPped), When a set a
       // gone
     }
   });
+  // With a short bound the set fails, naming the walsender that has not applied it.
+  const timeouts = { ...n.a.agentConfig.timeouts, syncSettingMs: 1_000 };
+  const short = new LocalPostgres({ ...n.a.agentConfig, timeouts });
+  t.after(() => short.close());
+  await assert.rejects(
+    short.applySynchronousStandbyNames('ANY 1 ("db-b", "db-c")'),
+    /is set but not yet in force: db-c\(\d+\) shows sync_priority 0, not 1$/,
+  );
   const startedAt = performance.now();
   let done = false;
   const set = n.pg.a.applySynchronousStandbyNames('ANY 1 ("db-b", "db-c")').finally(() => (done = true));

@@ -29,7 +29,7 @@
 //    signal: sync_standbys_defined is then true. Its idle wait cannot stand in for this (case 2's
 //    argument does not hold for a flag that a sleeping checkpointer has simply not set yet), and a
 //    checkpointer inside a long checkpoint's sync phase reloads only at its end.
-import { PgvipError } from '@pgvip/shared';
+import { PgvipError, isPgvipError } from '@pgvip/shared';
 import { formatLsn, parseLsn, parseLsnOrNull } from './lsn.js';
 import { reloadAndWait, alterSystem } from './server-config.js';
 import { currentSetting } from './server-queries.js';
@@ -76,25 +76,33 @@ export async function applySyncSetting(
     await s.query('CHECKPOINT');
   }
   const seenWaiting = new Set<number>();
-  const walsenders = await pollInSession(s, `every walsender to apply synchronous_standby_names = ${wanted || "''"}`, async () => {
-    const rows = await s.query<WalsenderRow>(
-      `SELECT r.pid, r.application_name, r.state, r.sync_priority, a.wait_event
-         FROM pg_stat_replication r LEFT JOIN pg_stat_activity a ON a.pid = r.pid
-        WHERE r.state <> 'backup'`,
-    );
-    let pending = false;
-    for (const r of rows) {
-      const atLoopWait = r.wait_event !== null && (walsenderLoopWaits as readonly string[]).includes(r.wait_event);
-      if (atLoopWait) seenWaiting.add(r.pid);
-      // Only a streaming (or stopping) walsender releases commits or is counted; one still starting or
-      // catching up turns streaming at the end of a loop round, and the next round reloads first.
-      const releases = r.state === 'streaming' || r.state === 'stopping';
-      const stalePriority = r.sync_priority !== standbyPriority(setting, r.application_name);
-      if ((releases && !seenWaiting.has(r.pid)) || stalePriority) pending = true;
-    }
-    return pending ? undefined : rows.map((r) => `${r.application_name}(${r.pid})`);
-  }, 5);
-  return { unchanged: false, checkpointer, walsenders, durationMs: Math.round(performance.now() - startedAt) };
+  let pending: string[] = [];
+  const shown = wanted === '' ? "''" : wanted;
+  try {
+    const walsenders = await pollInSession(s, `every walsender to apply synchronous_standby_names = ${shown}`, async () => {
+      const rows = await s.query<WalsenderRow>(
+        `SELECT r.pid, r.application_name, r.state, r.sync_priority, a.wait_event
+           FROM pg_stat_replication r LEFT JOIN pg_stat_activity a ON a.pid = r.pid
+          WHERE r.state <> 'backup'`,
+      );
+      pending = [];
+      for (const r of rows) {
+        const atLoopWait = r.wait_event !== null && (walsenderLoopWaits as readonly string[]).includes(r.wait_event);
+        if (atLoopWait) seenWaiting.add(r.pid);
+        // Only a streaming (or stopping) walsender releases commits or is counted; one still starting
+        // or catching up turns streaming at the end of a loop round, and the next round reloads first.
+        const releases = r.state === 'streaming' || r.state === 'stopping';
+        const wanted = standbyPriority(setting, r.application_name);
+        if (r.sync_priority !== wanted) pending.push(`${r.application_name}(${r.pid}) shows sync_priority ${r.sync_priority}, not ${wanted}`);
+        else if (releases && !seenWaiting.has(r.pid)) pending.push(`${r.application_name}(${r.pid}) not yet seen at its loop's wait`);
+      }
+      return pending.length > 0 ? undefined : rows.map((r) => `${r.application_name}(${r.pid})`);
+    }, 5);
+    return { unchanged: false, checkpointer, walsenders, durationMs: Math.round(performance.now() - startedAt) };
+  } catch (err) {
+    if (!isPgvipError(err, 'PGVIP_PG_TIMEOUT') || pending.length === 0) throw err;
+    throw new PgvipError('PGVIP_PG_TIMEOUT', `synchronous_standby_names = ${shown} is set but not yet in force: ${pending.join('; ')}`, { cause: err });
+  }
 }
 
 /**
