@@ -1,9 +1,9 @@
 // Which node a switchover without `--to` goes to, with more than two database nodes (docs/design.md,
 // "More than one standby", Candidate choice): the first of the live standbys by the failover's own
-// ranking (timeline, then WAL received, then priority, then the node id: rankOrder). Pure
+// ranking (timeline, then WAL received, then priority, then the node id: compareCandidates). Pure
 // over the nodes as the operator API shows them, so the witness that asks and the CLI that shows the
 // choice before confirmation pick the same node from the same view.
-import { parseLsn, type NodeId } from '@pgvip/shared';
+import { compareCandidates, parseLsn, type NodeId } from '@pgvip/shared';
 import type { NodeView } from './view.js';
 
 export type Target =
@@ -20,12 +20,6 @@ export function standbyProblem(n: NodeView, primary: NodeId | null): string | nu
   if (n.promotionBlocker !== null) return `${n.node}: ${n.promotionBlocker}`;
   if (n.timeline === null || n.lsn === undefined || n.lsn === null) return `${n.node} has not said its WAL position`;
   return null;
-}
-
-interface Ranked {
-  readonly node: NodeId;
-  readonly position: { readonly timeline: number; readonly flushLsn: bigint };
-  readonly priority: number;
 }
 
 interface Ready {
@@ -50,7 +44,7 @@ export function bestStandby(nodes: readonly NodeView[], primary: NodeId | null):
     const position = { node: n.node, timeline: n.timeline ?? 0, flushLsn: lsn };
     ready.push({ node: n.node, view: n, position, priority: n.priority ?? 0 });
   }
-  ready.sort(rankOrder);
+  ready.sort(compareCandidates);
   const best = ready[0];
   if (best === undefined) return { ok: false, why: `no standby can take a switchover now (${why.join('; ') || 'the cluster has no other node'})` };
   return { ok: true, node: best.node, view: best.view };
@@ -59,18 +53,6 @@ export function bestStandby(nodes: readonly NodeView[], primary: NodeId | null):
 /** What made `n` the choice, for the confirmation and the answer: timeline, WAL position, priority. */
 export function describeCandidate(n: NodeView): string {
   return `timeline ${n.timeline ?? '?'}, WAL received ${n.lsn ?? '?'}, priority ${n.priority ?? 0}`;
-}
-
-/**
- * The order of the failover's ranking, compareCandidates in @pgvip/shared's core/nodes/candidates.ts
- * (which the package does not export): timeline, then flushed LSN, then priority, then the node id.
- * nodes-pure.test.ts checks that both order every pair alike.
- */
-export function rankOrder(a: Ranked, b: Ranked): number {
-  if (a.position.timeline !== b.position.timeline) return b.position.timeline - a.position.timeline;
-  if (a.position.flushLsn !== b.position.flushLsn) return a.position.flushLsn > b.position.flushLsn ? -1 : 1;
-  if (a.priority !== b.priority) return b.priority - a.priority;
-  return a.node < b.node ? -1 : a.node > b.node ? 1 : 0;
 }
 
 function lsnOf(text: string | null | undefined): bigint | null {

@@ -8,9 +8,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ClusterView as EtcdKeys } from '@pgvip/agent/quorum/etcd';
 import { describeClaim, etcdEvents, syncRecordOf } from '../src/etcd-events.js';
-import { bestStandby, rankOrder } from '../src/switchover-target.js';
+import { bestStandby } from '../src/switchover-target.js';
 // The core's ranking, which @pgvip/shared does not export: read from its source, for the check below.
-import { compareCandidates } from '../../shared/src/core/nodes/candidates.js';
 import type { NodeView } from '../src/view.js';
 import { node } from './fake-operator-api.js';
 
@@ -103,20 +102,6 @@ test('two nodes: the sync record events keep the words of the witness backend, i
   assert.deepEqual(events({ members: [], k: 0, term: 4 }, { members: ['db-b'], k: 1, term: 4 }), [restored]);
   assert.deepEqual(events(null, { standby: 'db-b', term: 4 }), [restored]);
   assert.deepEqual(events({ standby: 'db-b', term: 4 }, null), []);
-});
-
-test('the switchover\'s order is the failover\'s ranking (compareCandidates) for every pair', () => {
-  const all = [];
-  for (const timeline of [1, 2]) {
-    for (const flushLsn of [0x100n, 0x200n]) {
-      for (const priority of [0, 5]) {
-        for (const id of ['db-b', 'db-c']) all.push({ node: id, position: { node: id, timeline, flushLsn }, priority });
-      }
-    }
-  }
-  for (const a of all) {
-    for (const b of all) assert.equal(Math.sign(rankOrder(a, b)), Math.sign(compareCandidates(a, b)), JSON.stringify([a, b], (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)));
-  }
 });
 
 test('an automatic failover with more nodes names the final positions the election saw', () => {
