@@ -138,4 +138,21 @@ describe('n-review: the election among N nodes on etcd', () => {
       );
     },
   );
+
+  it(
+    'with three nodes a vote request without a final position never campaigns past the published positions',
+    { todo: 'n-review (defense in depth): #vote (no `withdrawn`) campaigns with N nodes on sync membership alone, with no electionDecision and no position compares; the core sends it today only to ask again for a term it may have won, but nothing in the bridge holds it to that' },
+    async () => {
+      const w = world();
+      await primaryLost(w, { members: ['db-b', 'db-c'], k: 1 });
+      // db-c withdrew at 0x900 and published; db-b, far behind, asks for term 2 without a position.
+      const c = await askVote(w.bridge('db-c'), 'db-c', 2, 0x900n, true);
+      assert.ok(!c.granted, c.reason);
+      const plain = await ask(w.bridge('db-b'), {
+        ...envelope('db-b', 2), kind: 'vote-request', lastTerm: 1, lsn: 0x100n, timeline: 1,
+      });
+      assert.ok(plain.kind === 'vote-reply');
+      assert.ok(!plain.granted, `db-b won term 2 at 0x100 while db-c published 0x900: ${plain.reason}`);
+    },
+  );
 });
