@@ -392,6 +392,31 @@ test('quorum commit: ANY 2 with one standby lost lowers k record first; "block" 
   );
 });
 
+test('quorum commit: a standby seen streaming while the primary was busy is not dropped early', () => {
+  const abc = { members: ['db-b', 'db-c'], k: 1 };
+  let s = agent('db-a', 3, 'db-a');
+  const catchUp = { kind: 'sync-catch-up' as const, members: ['db-b', 'db-c'], count: 1, timeoutMs: 5000 };
+  const busy = { id: 99, kind: catchUp.kind, effect: catchUp, startedAtMs: 0 };
+  s = {
+    ...s, lease: { ...s.lease, held: { term: 3, validUntilMs: 1e12 } }, inFlight: busy,
+    vip: { phase: 'held', checkedAtMs: 2 * t.syncDegradeAfterMs, failures: 0 },
+    claimSync: { ...s.claimSync, record: abc, seenAtMs: { 'db-b': 0, 'db-c': 0 } },
+  };
+  const at = (nowMs: number, cStreams: boolean): AgentInput => ({
+    kind: 'tick', nowMs, pg: primaryPg(abc, [replica('db-b'), replica('db-c', cStreams)]), writeProbe: 'ok', peer: null, peers: {},
+  });
+  // db-c streams until late in syncDegradeAfterMs, then stops, all while the primary is busy.
+  s = stepAgent(s, at(t.syncDegradeAfterMs - 100, true)).state;
+  s = stepAgent(s, at(t.syncDegradeAfterMs + 100, false)).state;
+  const out = stepAgent(s, {
+    kind: 'effect-done', nowMs: t.syncDegradeAfterMs + 200, result: { id: 99, ok: true, detail: 'ok' },
+  });
+  assert.deepEqual(out.effects.map((e) => e.effect.kind).filter((k) => k === 'set-sync'), [], out.reason);
+  // Once syncDegradeAfterMs has passed since it was last seen, it goes.
+  const later = stepAgent(out.state, at(2 * t.syncDegradeAfterMs, false));
+  assert.deepEqual(later.effects.map((e) => e.effect), [{ kind: 'set-sync', claim: { members: ['db-b'], k: 1 } }], later.reason);
+});
+
 test('quorum commit: after an agent restart the record is unknown: catch-up under the setting, then record it', () => {
   const abc = { members: ['db-b', 'db-c'], k: 1 };
   const { kinds } = planSteps({ setting: abc, record: null }, [replica('db-b'), replica('db-c')], 0);

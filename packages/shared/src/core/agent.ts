@@ -30,7 +30,9 @@ import { Step } from './agent/step.js';
 import { fenceDoneForSwitchover, onQuorumHandoverDone, progressSwitchover } from './agent/switchover.js';
 import { initialSync, manageSync, onSyncReply, onSyncStandbySet } from './agent/sync.js';
 import { adoptTerm } from './agent/term.js';
-import { manageClaimSync, onCatchUpDone, onClaimRecordReply, onSyncSet, unknownClaimSync } from './agent/claim-sync.js';
+import {
+  manageClaimSync, noteStreamingReplicas, onCatchUpDone, onClaimRecordReply, onSyncSet, unknownClaimSync,
+} from './agent/claim-sync.js';
 import { nodesStandby, onPositionCleared, onReceiverBack, onWithdrawStopped } from './agent/withdrawal.js';
 import { checkVip, initialVip, isVipEffect, onVipEffectDone, vipAfterUnfenced, vipPipeline } from './agent/vip.js';
 
@@ -209,6 +211,8 @@ function observe(
       : writeProbe === 'not-run' && pg.running ? s.writeProbeFailures : 0,
   });
   restartObserved(st);
+  // Three or more nodes: when each standby last streamed from here, at every look (the degrade counts from it).
+  if (manyNodes(s) && pg.replicas !== undefined) noteStreamingReplicas(st, pg.replicas);
   if (peerFailed && st.s.peerFailedChecks === s.settings.timings.failureChecks) {
     st.notify('failure-detected', `${s.durable.primaryOfTerm ?? s.settings.peer} failed ${st.s.peerFailedChecks} consecutive checks`);
   }

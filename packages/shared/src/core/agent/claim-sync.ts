@@ -10,7 +10,7 @@
 // under that setting followed by writing the setting as the record makes it known again.
 
 import { normalClaim, sameClaim, syncPlan, NO_CLAIM, type SyncClaim, type SyncStep } from '../nodes/quorum-commit.js';
-import type { NodeId, SyncUpdateReply } from '../messages.js';
+import type { NodeId, ReplicaState, SyncUpdateReply } from '../messages.js';
 import { quorumName } from '../quorum.js';
 import type { Step } from './step.js';
 import type { AgentState } from './state.js';
@@ -75,10 +75,9 @@ export function manageClaimSync(st: Step): void {
   const pg = s.pg;
   if (pg === null || pg.syncClaim === undefined) return;
   const t = s.settings.timings;
-  const cs = s.claimSync;
-  const seenAtMs = { ...cs.seenAtMs };
-  for (const r of pg.replicas ?? []) if (r.streaming) seenAtMs[r.node] = s.nowMs;
-  st.set({ claimSync: { ...cs, seenAtMs } });
+  noteStreamingReplicas(st, pg.replicas ?? []);
+  const cs = st.s.claimSync;
+  const seenAtMs = cs.seenAtMs;
   if (cs.asked !== null) {
     // The bridge drops answers later than requestTimeoutMs, so after that none can still come.
     if (s.nowMs - cs.asked.sentAtMs < t.requestTimeoutMs + t.heartbeatMs) return;
@@ -107,6 +106,15 @@ export function manageClaimSync(st: Step): void {
 
 function catchUpTimeoutMs(s: AgentState): number {
   return Math.max(s.settings.timings.syncDegradeAfterMs, 4 * s.settings.timings.heartbeatMs);
+}
+
+/** When each standby was last seen streaming from this primary: at every look, busy or not. */
+export function noteStreamingReplicas(st: Step, replicas: readonly ReplicaState[]): void {
+  const streaming = replicas.filter((r) => r.streaming);
+  if (streaming.length === 0) return;
+  const seenAtMs = { ...st.s.claimSync.seenAtMs };
+  for (const r of streaming) seenAtMs[r.node] = st.s.nowMs;
+  st.set({ claimSync: { ...st.s.claimSync, seenAtMs } });
 }
 
 /** The answer to a record write: granted, the record is what was asked. */
