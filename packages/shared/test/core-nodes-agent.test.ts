@@ -167,6 +167,29 @@ test('three nodes: a standby whose primary failed withdraws, then asks etcd with
   assert.ok(reply?.kind === 'lease-reply' && !reply.granted && /withdrawn/.test(reply.reason));
 });
 
+test('three nodes: a standby that sees its primary failed and another standby withdrawn grants no more', () => {
+  // db-a is cut from etcd and from db-b (which withdrew) but still reaches db-c, fenced: db-c's grants
+  // alone cannot give it a lease, and kept db-c's promise live so that it never withdrew.
+  const fenced = { ...statusOf('db-a', 3, 'db-a', { ...primaryPg(NO_CLAIM, []), writable: false }, 'fenced'), leaseRemainingMs: 0 };
+  const withdrawnB = { ...statusOf('db-b', 3, 'db-a', standbyPg(900n, null, false), 'candidate'), withdrawn: true };
+  const ticks = (b: AgentStatus): AgentInput[] => [0, 1, 2, 3, 4].map((i) => ({
+    kind: 'tick', nowMs: i * 500, pg: standbyPg(900n, 'db-a', false), writeProbe: 'not-run', peer: fenced,
+    peers: { 'db-a': fenced, 'db-b': b },
+  }));
+  const req = { ...env(3, 'db-a'), kind: 'lease-request' as const, seq: 9, lsn: 1000n, timeline: 1, syncStandby: null };
+  const ask = (b: AgentStatus) => {
+    const { s } = run(agent('db-c', 3, 'db-a'), ticks(b));
+    assert.ok(s.peerFailedChecks >= t.failureChecks);
+    const reply = stepAgent(s, { kind: 'request', nowMs: s.nowMs, msg: req }).replies[0]?.msg;
+    assert.ok(reply?.kind === 'lease-reply');
+    return reply;
+  };
+  const refused = ask(withdrawnB);
+  assert.ok(!refused.granted && /another standby withdrew/.test(refused.reason), refused.reason);
+  // Nobody withdrew: a fenced primary asking again is granted, as with two nodes.
+  assert.equal(ask({ ...withdrawnB, withdrawn: false, role: 'standby' }).granted, true);
+});
+
 test('three nodes: the more advanced standby wins the election, the lagging one never does', () => {
   const b = withdraw('db-b', 900n).vote.sends.find((x) => x.msg.kind === 'vote-request')!.msg;
   const c = withdraw('db-c', 700n).vote.sends.find((x) => x.msg.kind === 'vote-request')!.msg;

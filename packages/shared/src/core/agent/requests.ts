@@ -5,7 +5,8 @@ import { decideLeaseRequest, decideRelease, grantLease } from '../grantor.js';
 import type { LeaseReply, PeerRequest } from '../messages.js';
 import { quorumName } from '../quorum.js';
 import { termAfter } from '../terms.js';
-import { isOtherNode, isPrimaryOfTerm } from './facts.js';
+import { isOtherNode, isPrimaryOfTerm, manyNodes } from './facts.js';
+import type { AgentState } from './state.js';
 import { forcePromotion } from './promotion.js';
 import type { Step } from './step.js';
 import { onRestartRequest } from './restart.js';
@@ -76,6 +77,9 @@ function onLeaseRequest(st: Step, msg: Req<'lease-request'>, peerLeaseValidMs: n
     localProblem: () => {
       // Its position is final and published: a grant would let the primary write past it.
       if (st.s.withdrawal !== null) return 'withdrawn for an election (WAL receiver stopped)';
+      if (othersElecting(st.s)) {
+        return 'the primary failed this node\'s checks and another standby withdrew for an election';
+      }
       if (st.s.campaign !== null) return 'campaigning for the next term';
       if (st.s.pg !== null && !st.s.pg.inRecovery && st.s.pg.writable) return 'this node is not a standby';
       return null;
@@ -89,6 +93,19 @@ function onLeaseRequest(st: Step, msg: Req<'lease-request'>, peerLeaseValidMs: n
   }
   st.set({ ...grantLease(st.s, st.s.durable.term, msg, s.settings.timings), peerFailedChecks: 0 });
   return reply(true, 'granted');
+}
+
+/**
+ * Three or more nodes: this standby sees its primary failed, and another eligible standby has
+ * withdrawn (it grants the primary nothing, so the primary's lease can rest on etcd alone). Granting
+ * on would keep this node's promise live, so it could never withdraw, and an election that needs its
+ * final position would wait for as long as the primary keeps asking. Refusing is always safe: it can
+ * only fence the primary.
+ */
+function othersElecting(s: AgentState): boolean {
+  if (!manyNodes(s) || s.peerFailedChecks < s.settings.timings.failureChecks) return false;
+  return Object.values(s.peers).some((p) => p !== null && p.withdrawn === true && p.term === s.durable.term
+    && p.from !== s.durable.primaryOfTerm);
 }
 
 function onLeaseRelease(st: Step, msg: Req<'lease-release'>): void {
