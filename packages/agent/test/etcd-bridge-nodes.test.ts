@@ -19,13 +19,13 @@ const traits = (id: string, o: Partial<NodeTraits> = {}): NodeTraits => ({ id, p
 const three = [traits('db-a'), traits('db-b'), traits('db-c')];
 
 function world(opts: { replication?: 'sync' | 'async'; nodes?: readonly NodeTraits[] } = {}) {
-  const clock = (): number => 1000;
+  let nowMs = 1000;
+  const clock = (): number => nowMs;
   const etcd = new FakeEtcd(clock);
   const port = (): EtcdQuorumPort => new FakeEtcdQuorum(etcd, { prefix, cluster, timeoutMs: 400, clock });
-  const bridge = (self: string, p: EtcdQuorumPort = port()) => new EtcdQuorumBridge(p, {
-    cluster, self, quorumId: 'etcd', leaseMs: 3000, replication: opts.replication ?? 'sync', nodes: opts.nodes ?? three,
-  });
-  return { etcd, port, bridge };
+  const bridge = (self: string, p: EtcdQuorumPort = port(), nodes: readonly NodeTraits[] = opts.nodes ?? three) =>
+    new EtcdQuorumBridge(p, { cluster, self, quorumId: 'etcd', leaseMs: 3000, replication: opts.replication ?? 'sync', nodes });
+  return { etcd, port, bridge, clock, advance: (ms: number) => (nowMs += ms) };
 }
 
 const envelope = (from: string, term: number) => ({ v: PROTOCOL_VERSION, cluster, term, from });
@@ -134,7 +134,7 @@ describe('the election among N nodes on etcd', () => {
         return super.campaign(req);
       }
     }
-    const b = w.bridge('db-b', new Racing(w.etcd, { prefix, cluster, timeoutMs: 400, clock: () => 1000 }));
+    const b = w.bridge('db-b', new Racing(w.etcd, { prefix, cluster, timeoutMs: 400, clock: w.clock }));
     const r = await askVote(b, 'db-b', 2, 0x100n, false);
     assert.ok(!r.granted && /final position of db-c changed since it was read/.test(r.reason), r.reason);
     const next = await askVote(w.bridge('db-b'), 'db-b', 2, 0x100n, false);
@@ -190,6 +190,79 @@ describe('the election among N nodes on etcd', () => {
     assert.ok(h.ok, h.detail);
     assert.equal(w.etcd.get(keys.term)?.toString(), '{"term":2,"primary":"db-b"}');
     assert.equal(w.etcd.get(keys.sync)?.toString(), '{"standby":null,"term":2}');
+  });
+
+  it('a standby ranked first that does not win within passOverAfterMs is passed over when safety allows', async () => {
+    const w = world();
+    await primaryLost(w, { members: ['db-b', 'db-c'], k: 1 });
+    const b = w.bridge('db-b');
+    const c = w.bridge('db-c');
+    // Both withdrew at the same position; db-b ranks first by its id, then its host dies.
+    await askVote(b, 'db-b', 2, 0x300n, true);
+    const first = await askVote(c, 'db-c', 2, 0x300n, true);
+    assert.ok(!first.granted && /db-b ranks first/.test(first.reason), first.reason);
+    w.advance(2900);
+    const still = await askVote(c, 'db-c', 2, 0x300n, false);
+    assert.ok(!still.granted && /db-b ranks first/.test(still.reason), `not before leaseMs: ${still.reason}`);
+    w.advance(200);
+    const won = await askVote(c, 'db-c', 2, 0x300n, false);
+    assert.ok(won.granted && /db-b ranked first but did not win/.test(won.reason), won.reason);
+  });
+
+  it('a more advanced standby that falls silent is passed over only where no acknowledged commit can be lost', async () => {
+    const w = world();
+    await primaryLost(w, { members: ['db-b', 'db-c'], k: 1 });
+    await askVote(w.bridge('db-b'), 'db-b', 2, 0x400n, true);
+    const c = w.bridge('db-c');
+    await askVote(c, 'db-c', 2, 0x300n, true);
+    w.advance(10_000);
+    const r = await askVote(c, 'db-c', 2, 0x300n, false);
+    assert.ok(!r.granted && /db-b flushed more/.test(r.reason), `sync: db-b may hold acknowledged commits db-c lacks: ${r.reason}`);
+  });
+
+  it('a node outside the term record\'s grantors is neither ranked nor waited for, and cannot campaign', async () => {
+    const w = world({ replication: 'async' });
+    await primaryLost(w, { members: [], k: 0 });
+    const four = [...three, traits('db-d')];
+    const d = await askVote(w.bridge('db-d', w.port(), four), 'db-d', 2, 0x900n, false);
+    assert.ok(!d.granted && /db-d is not a grantor of term 1 \(db-b, db-c\)/.test(d.reason), d.reason);
+    const b = await askVote(w.bridge('db-b', w.port(), four), 'db-b', 2, 0x300n, false);
+    assert.ok(b.granted, `db-d, which can never win term 2, does not rank first: ${b.reason}`);
+  });
+
+  it('a claim write whose answer was lost is read back: granted when etcd holds it, no answer otherwise', async () => {
+    const w = world();
+    let lose = false;
+    let apply = true;
+    class LostAnswer extends FakeEtcdQuorum {
+      override async setSync(holder: Parameters<EtcdQuorumPort['setSync']>[0], claim: Parameters<EtcdQuorumPort['setSync']>[1]) {
+        if (!lose) return super.setSync(holder, claim);
+        if (apply) await super.setSync(holder, claim);
+        return { ok: false as const, why: 'sync record: etcd did not answer within 400 ms', view: null };
+      }
+    }
+    const a = w.bridge('db-a', new LostAnswer(w.etcd, { prefix, cluster, timeoutMs: 400, clock: w.clock }));
+    const won = await ask(a, { ...envelope('db-a', 1), kind: 'vote-request', lastTerm: 0, lsn: 0n, timeline: 1 });
+    assert.ok(won.kind === 'vote-reply' && won.granted);
+    lose = true;
+    const committed = await a.ask(recordUpdate('db-a', 1, { members: ['db-c', 'db-b'], k: 2 }));
+    assert.ok(committed?.kind === 'sync-update-reply' && committed.granted, JSON.stringify(committed));
+    apply = false;
+    const unknown = await a.ask(recordUpdate('db-a', 1, { members: ['db-b'], k: 1 }));
+    assert.equal(unknown, null, 'not seen in etcd: it may still commit, so no answer rather than a refusal');
+  });
+
+  it('with three nodes a vote without a final position creates no term (only a won term is asked again)', async () => {
+    const w = world();
+    await primaryLost(w, { members: ['db-b', 'db-c'], k: 1 });
+    const plain = await ask(w.bridge('db-b'), { ...envelope('db-b', 2), kind: 'vote-request', lastTerm: 1, lsn: 0x100n, timeline: 1 });
+    assert.ok(plain.kind === 'vote-reply' && !plain.granted && /needs the candidate's final position/.test(plain.reason), JSON.stringify(plain));
+    const b = w.bridge('db-b');
+    await askVote(b, 'db-b', 2, 0x300n, true);
+    await askVote(w.bridge('db-c'), 'db-c', 2, 0x200n, true);
+    assert.ok((await askVote(b, 'db-b', 2, 0x300n, true)).granted);
+    const again = await ask(b, { ...envelope('db-b', 2), kind: 'vote-request', lastTerm: 1, lsn: 0x300n, timeline: 1 });
+    assert.ok(again.kind === 'vote-reply' && again.granted, `asking again for the term it won: ${JSON.stringify(again)}`);
   });
 
   it('sync-update record: written by the holder of the term only', async () => {

@@ -72,6 +72,7 @@ export class EtcdAgentQuorum implements QuorumRoute {
       leaseMs: opts.timings.leaseMs,
       replication: opts.replication,
       ...(opts.nodes === undefined ? {} : { nodes: opts.nodes }),
+      clock: opts.clock,
     });
   }
 

@@ -6,7 +6,8 @@
 // core counts from its own send time is never longer than what etcd granted.
 import { PROTOCOL_VERSION, type LeaseReply, type NodeId, type PeerReply, type PeerRequest, type VoteReply } from '@pgvip/shared';
 import {
-  electionDecision, NO_CLAIM, type CandidatePosition, type NodeTraits, type VoteRequest, type WithdrawnPosition,
+  electionDecision, NO_CLAIM, rankCandidates, type CandidatePosition, type NodeTraits, type RankingRules,
+  type VoteRequest, type WithdrawnPosition,
 } from '@pgvip/shared/core';
 import { holderProblem } from './view.js';
 import type { Claim, ClusterView, EtcdQuorumPort, Holder, LeaseId, PositionSeen } from './port.js';
@@ -24,6 +25,14 @@ export interface EtcdBridgeOptions {
    * Absent: old-form term records, whose grantor is "the other node" (two nodes only).
    */
   readonly nodes?: readonly NodeTraits[];
+  /** The agent's monotonic clock (default: the port's, else performance.now). */
+  readonly clock?: () => number;
+  /**
+   * How long a standby that ranks ahead of this one may hold its published position without winning
+   * before this one decides without it (default leaseMs). An alive candidate that ranks first wins at
+   * its next ask; one that died after publishing would otherwise be yielded to for ever.
+   */
+  readonly passOverAfterMs?: number;
 }
 
 /** Our leader key's holder for a term; or none, with the view that shows it; or etcd did not answer. */
@@ -39,6 +48,8 @@ export class EtcdQuorumBridge {
   #held: { term: number; lease: LeaseId; grantors: readonly NodeId[] | null } | null = null;
   /** The final position this bridge last published (its bytes' meaning), so a re-ask writes nothing. */
   #published: string | null = null;
+  /** When each position of the election (term) was first seen at its mod revision: who has had time to win. */
+  #seen: { term: number; at: Map<string, { modRevision: string; sinceMs: number }> } = { term: 0, at: new Map() };
 
   constructor(port: EtcdQuorumPort, opts: EtcdBridgeOptions) {
     this.#port = port;
@@ -184,6 +195,12 @@ export class EtcdQuorumBridge {
       unused();
       return this.#voteReply(false, `the term record is at ${record?.term ?? 0}`, view, term);
     }
+    if (term > 1 && (this.#o.nodes?.length ?? 2) > 2) {
+      // Among three or more nodes only an election decides, on the final positions it compares; a
+      // vote without one (the core sends it only to ask again for a term it won) creates no term.
+      unused();
+      return this.#voteReply(false, 'with three or more nodes a vote needs the candidate\'s final position (withdrawn)', view, term);
+    }
     if (!grant.ok) return this.#voteReply(false, grant.why, view, term);
     const sync = this.#o.replication === 'sync' && term > 1 ? view.sync : 'async';
     const grantors = this.#grantors(this.#o.self);
@@ -239,21 +256,46 @@ export class EtcdQuorumBridge {
       unused();
       return this.#voteReply(false, `the term record is at ${record?.term ?? 0}`, view, term);
     }
+    const bad = view.bad[0];
+    if (bad !== undefined) {
+      unused();
+      return this.#voteReply(false, `${bad.key} holds a value pgvip did not write (${bad.problem}): an operator must look`, view, term);
+    }
+    // Only the term's grantors can win its successor (the campaign txn refuses others): a node added
+    // to the config since, which takes effect at the next term, is neither ranked nor waited for.
+    const termGrantors = record.grantors;
+    if (termGrantors !== undefined && !termGrantors.includes(this.#o.self)) {
+      unused();
+      const why = `${this.#o.self} is not a grantor of term ${record.term} (${termGrantors.join(', ') || 'none'})`;
+      return this.#voteReply(false, `${why}: a change of nodes takes effect at the next term`, view, term);
+    }
+    const ranked = termGrantors === undefined
+      ? nodes
+      : nodes.filter((n) => n.id === record.primary || termGrantors.includes(n.id));
     const candidates: CandidatePosition[] = view.positions
       .filter((p) => p.value.term === term - 1)
       .map((p) => ({
         node: p.node, timeline: p.value.timeline, flushLsn: p.value.flushLsn,
         streamedRecently: p.value.eligible, primaryLsn: null,
       }));
-    const claim = view.sync === null ? NO_CLAIM : { members: view.sync.value.members, k: view.sync.value.k };
-    const decision = electionDecision(this.#o.self, nodes, candidates, {
+    const rules: RankingRules = {
       mode: this.#o.replication,
       // The lag bound was each standby's own check before it withdrew (eligible); not known here.
       lagBytesMax: 0n,
       timeline: Math.max(...candidates.map((c) => c.timeline)),
-      record: claim,
+      record: view.sync === null ? NO_CLAIM : { members: view.sync.value.members, k: view.sync.value.k },
       primaryOfTerm: record.primary,
-    }, w.windowOpen);
+    };
+    let decision = electionDecision(this.#o.self, ranked, candidates, rules, w.windowOpen);
+    const passedOver = this.#passedOver(term, view.positions, ranked, candidates, rules);
+    if (!decision.campaign && passedOver.length > 0) {
+      // Ranking is a preference; promotionSafety, which still counts their final positions, is the
+      // rule. Those ranked ahead that had the time to win and did not are no longer waited for.
+      const without = candidates.map((c) => (passedOver.includes(c.node) ? { ...c, streamedRecently: false } : c));
+      const again = electionDecision(this.#o.self, ranked, without, rules, w.windowOpen);
+      const who = `${passedOver.join(', ')} ranked first but did not win`;
+      decision = again.campaign ? { campaign: true, reason: `${who}: ${again.reason}` } : { ...again, reason: `${who}; ${again.reason}` };
+    }
     if (!decision.campaign) {
       unused();
       return this.#voteReply(false, decision.reason, view, term);
@@ -276,6 +318,34 @@ export class EtcdQuorumBridge {
     this.#held = { term, lease: grant.lease, grantors };
     this.#published = null;
     return { ...this.#envelope(term), kind: 'vote-reply', granted: true, reason: `won term ${term}: ${decision.reason}`, primaryOfTerm: this.#o.self };
+  }
+
+  /**
+   * The nodes ranked ahead of this one whose published position has stood unchanged for
+   * passOverAfterMs without their winning (a win ends the election: the term moves).
+   */
+  #passedOver(
+    term: number, positions: ClusterView['positions'], ranked: readonly NodeTraits[],
+    candidates: readonly CandidatePosition[], rules: RankingRules,
+  ): string[] {
+    if (this.#seen.term !== term) this.#seen = { term, at: new Map() };
+    const now = this.#now();
+    const at = this.#seen.at;
+    for (const p of positions) {
+      const was = at.get(p.node);
+      if (was?.modRevision !== p.modRevision) at.set(p.node, { modRevision: p.modRevision, sinceMs: now });
+    }
+    const ahead: string[] = [];
+    for (const r of rankCandidates(ranked, candidates, rules)) {
+      if (!r.eligible || r.node === this.#o.self) break;
+      ahead.push(r.node);
+    }
+    const bound = this.#o.passOverAfterMs ?? this.#o.leaseMs;
+    return ahead.filter((node) => now - (at.get(node)?.sinceMs ?? now) >= bound);
+  }
+
+  #now(): number {
+    return (this.#o.clock ?? this.#port.now ?? (() => performance.now()))();
   }
 
   /** Writes our final position unless this bridge already did; why it failed, or null. */
@@ -316,11 +386,20 @@ export class EtcdQuorumBridge {
     return { ...this.#envelope(term), kind: 'ack', accepted: ok, reason: ok ? 'released' : 'etcd did not take the release' };
   }
 
-  async #sync(term: number, claim: Claim | NodeId | null): Promise<PeerReply> {
+  async #sync(term: number, claim: Claim | NodeId | null): Promise<PeerReply | null> {
     const known = await this.#knownHolder(term);
-    const r = 'why' in known ? { ok: false as const, why: known.why }
-      : known.holder === null ? { ok: false as const, why: `no leader key of ${this.#o.self} for term ${term}` }
+    const r = 'why' in known ? { ok: false as const, why: known.why, view: null }
+      : known.holder === null ? { ok: false as const, why: `no leader key of ${this.#o.self} for term ${term}`, view: null }
         : await this.#port.setSync(known.holder, claim);
+    if (!r.ok && r.view === null && 'holder' in known && known.holder !== null && typeof claim === 'object' && claim !== null) {
+      // No answer: etcd may have committed the claim, and a primary that planned from the old record
+      // could lower its setting below what etcd holds (R1). Read back: the claim there is granted;
+      // otherwise the outcome is unknown, and no answer is what the core gets (it asks again).
+      const seen = await this.#port.read();
+      const held = seen.ok ? seen.view.sync?.value : undefined;
+      if (held === undefined || !sameRecord(held, claim, term)) return null;
+      return { ...this.#envelope(term), kind: 'sync-update-reply', granted: true, reason: `sync record written (read back: ${r.why})` };
+    }
     return { ...this.#envelope(term), kind: 'sync-update-reply', granted: r.ok, reason: r.ok ? 'sync record written' : r.why };
   }
 
@@ -390,4 +469,13 @@ function positionText(p: PositionRecord): string {
 
 function samePosition(a: PositionRecord | undefined, b: PositionRecord): boolean {
   return a !== undefined && positionText(a) === positionText(b);
+}
+
+/** The sync record etcd holds is the claim asked for in `term`. */
+function sameRecord(
+  held: { readonly members: readonly string[]; readonly k: number; readonly term: number }, claim: Claim, term: number,
+): boolean {
+  const want = claim.k === 0 ? [] : [...new Set(claim.members)].sort();
+  return held.term === term && held.k === claim.k && held.members.length === want.length
+    && held.members.every((m, i) => m === want[i]);
 }

@@ -118,6 +118,8 @@ export interface WatchHandle {
 }
 
 export interface EtcdQuorumPort {
+  /** The clock of the port's deadlines (the agent's monotonic clock), when it has one. */
+  readonly now?: () => number;
   /** A new lease of ceil(leaseMs / 1000) seconds (etcd may raise it to its minimum TTL). */
   grantLease(leaseMs: number): Promise<LeaseGrant>;
   /** One keepalive of `lease`. A lease etcd no longer has answers ok: false ("lease expired or revoked"). */

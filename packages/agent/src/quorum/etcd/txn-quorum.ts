@@ -35,7 +35,8 @@ export type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly o
 export abstract class TxnQuorum implements EtcdQuorumPort {
   protected readonly keys: ClusterKeys;
   protected readonly timeoutMs: number;
-  protected readonly now: MonotonicClock;
+  /** The agent's monotonic clock, on which every deadline is kept (the bridge times its election by it). */
+  readonly now: MonotonicClock;
 
   protected constructor(keys: ClusterKeys, timeoutMs: number, now: MonotonicClock) {
     if (!(timeoutMs > 0 && timeoutMs <= 60_000)) throw new RangeError(`timeoutMs ${timeoutMs} must be from 1 to 60000`);
