@@ -1,7 +1,7 @@
 // An adversarial review of the election among N nodes on etcd (issue 17; docs/design.md, "More than
 // one standby"): schedules that an attacker of the design would try against the bridge, on the fake
-// etcd (which runs the protocol code of the real client). A test marked `todo` fails on the current
-// code and shows a problem; each is written up, with a proposed fix, in the session's review notes.
+// etcd (which runs the protocol code of the real client). Each failed on the bridge of 468f51e
+// (n-review's findings F1, F3, F4, F6) and passes since 7b5e657.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PROTOCOL_VERSION, type PeerReply, type PeerRequest, type VoteReply } from '@pgvip/shared';
@@ -71,7 +71,6 @@ async function primaryLost(w: World, claim: SyncClaim, nodes: readonly NodeTrait
 describe('n-review: the election among N nodes on etcd', () => {
   it(
     'a standby that published, ranks first on a tie and then falls silent does not block the equally advanced one forever',
-    { todo: 'n-review: electionDecision yields to the first-ranked published position for ever; when that node dies (or its agent restarts) after publishing, an equally advanced standby that promotionSafety allows never campaigns' },
     async () => {
       const w = world();
       await primaryLost(w, { members: ['db-b', 'db-c'], k: 1 });
@@ -95,7 +94,6 @@ describe('n-review: the election among N nodes on etcd', () => {
 
   it(
     'a node outside the term record\'s grantors, which can never win, is not waited for',
-    { todo: 'n-review: the bridge ranks nodes by its own config, the campaign txn refuses a node outside the term record\'s grantors: after a node is added (config rolled out, no switchover yet) it ranks first and nobody can win' },
     async () => {
       const w = world({ replication: 'async' });
       // Term 1 was made with three nodes: grantors db-b, db-c.
@@ -112,7 +110,6 @@ describe('n-review: the election among N nodes on etcd', () => {
 
   it(
     'a sync record write that etcd committed is never answered "not granted"',
-    { todo: 'n-review: setSync reports a txn that failed by deadline as refused (view null) without reading back; etcd may have committed it, and the core then plans from a record weaker than etcd\'s (R1 broken, I3)' },
     async () => {
       const w = world();
       // etcd takes the txn, but the answer comes after the client's deadline (an etcd leader change).
@@ -141,7 +138,6 @@ describe('n-review: the election among N nodes on etcd', () => {
 
   it(
     'with three nodes a vote request without a final position never campaigns past the published positions',
-    { todo: 'n-review (defense in depth): #vote (no `withdrawn`) campaigns with N nodes on sync membership alone, with no electionDecision and no position compares; the core sends it today only to ask again for a term it may have won, but nothing in the bridge holds it to that' },
     async () => {
       const w = world();
       await primaryLost(w, { members: ['db-b', 'db-c'], k: 1 });
