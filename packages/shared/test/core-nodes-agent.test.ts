@@ -244,10 +244,23 @@ test('three nodes: a withdrawn standby that sees the primary healthy takes back 
   assert.deepEqual(seen.sends.map((x) => [x.to, x.msg.kind]), [[etcd, 'position-clear']], seen.reason);
   assert.deepEqual(effectsOf([seen]), []);
   const ack = stepAgent(seen.state, { kind: 'reply', nowMs: s.nowMs + 510, msg: { ...env(3, etcd), kind: 'ack', accepted: true, reason: 'cleared' } });
-  assert.deepEqual(effectsOf([ack]), [{ kind: 'resume-wal-receiver' }]);
-  const back = stepAgent(ack.state, done(ack));
+  assert.deepEqual(effectsOf([ack]), [{ kind: 'resume-wal-receiver', primary: 'db-a' }]);
+  // A failed resume is tried again; one finished ends the withdrawal.
+  const failed = stepAgent(ack.state, done(ack, false));
+  assert.deepEqual(effectsOf([failed]), [{ kind: 'resume-wal-receiver', primary: 'db-a' }], failed.reason);
+  const back = stepAgent(failed.state, done(failed));
   assert.equal(back.state.withdrawal, null);
   assert.equal(back.state.receiverStopped, false);
+  // Accepted while another effect runs: the receiver resumes once that one is done.
+  const busy = { id: 77, kind: 'verify-vip' as const, effect: { kind: 'verify-vip' as const }, startedAtMs: 0 };
+  const later = stepAgent({ ...seen.state, inFlight: busy }, {
+    kind: 'reply', nowMs: s.nowMs + 510, msg: { ...env(3, etcd), kind: 'ack', accepted: true, reason: 'cleared' },
+  });
+  assert.deepEqual(effectsOf([later]), []);
+  const free = stepAgent(later.state, {
+    kind: 'effect-done', nowMs: s.nowMs + 520, result: { id: 77, ok: true, detail: 'ok', vipPlacement: 'elsewhere' },
+  });
+  assert.deepEqual(effectsOf([free]), [{ kind: 'resume-wal-receiver', primary: 'db-a' }], free.reason);
   // Refused (the term moved): still withdrawn, no receiver restarted.
   const refused = stepAgent(seen.state, { kind: 'reply', nowMs: s.nowMs + 510, msg: { ...env(3, etcd), kind: 'ack', accepted: false, reason: 'term moved' } });
   assert.equal(refused.state.withdrawal?.phase, 'withdrawn');

@@ -86,8 +86,11 @@ export type Effect =
    * starts `diverged:` when PostgreSQL refuses the new timeline (the core then asks `rejoin`).
    */
   | { readonly kind: 'follow'; readonly primary: NodeId }
-  /** Undo `stop-wal-receiver`: stream from `upstream` again (a withdrawn standby resuming). */
-  | { readonly kind: 'resume-wal-receiver' };
+  /**
+   * Undo `stop-wal-receiver`: stream again (a withdrawn standby resuming), from `primary`, the term's
+   * primary, when the core names it (it always does); absent: from where it streamed before the stop.
+   */
+  | { readonly kind: 'resume-wal-receiver'; readonly primary?: NodeId };
 
 export type EffectKind = Effect['kind'];
 

@@ -11,7 +11,7 @@
 //     resuming ──(resume-wal-receiver done)──► none
 //   any ──(a new term)──► none, and the standby follows the new primary
 
-import type { EffectResult } from '../actions.js';
+import type { Effect, EffectResult } from '../actions.js';
 import { promiseLive } from '../grantor.js';
 import type { Lsn } from '../messages.js';
 import { termAfter } from '../terms.js';
@@ -102,7 +102,12 @@ export function onWithdrawStopped(st: Step, r: EffectResult): boolean {
 function askOrResume(st: Step): void {
   const s = st.s;
   const w = s.withdrawal;
-  if (w === null || w.phase === 'stopping' || w.phase === 'resuming') return;
+  if (w === null || w.phase === 'stopping') return;
+  if (w.phase === 'resuming') {
+    // Its position is taken back: the receiver starts once the pipeline is free (again after a failure).
+    if (s.inFlight === null) st.effect(resumeEffect(s));
+    return;
+  }
   const t = s.settings.timings;
   const waitMs = t.requestTimeoutMs + t.heartbeatMs;
   if (w.phase === 'clearing') {
@@ -147,6 +152,12 @@ function askOrResume(st: Step): void {
   if (w.askedAtMs === null) st.notify('vote-requested', `asked ${s.settings.quorum.id} for term ${next} (withdrawn at ${w.flushLsn})`);
 }
 
+/** resume-wal-receiver from the term's primary (a restarted agent's port no longer knows the old upstream). */
+function resumeEffect(s: AgentState): Effect {
+  const primary = s.durable.primaryOfTerm;
+  return primary === null || primary === s.settings.self ? { kind: 'resume-wal-receiver' } : { kind: 'resume-wal-receiver', primary };
+}
+
 /** The quorum's Ack of a position-clear: accepted, the receiver resumes; refused, still withdrawn. */
 export function onPositionCleared(st: Step, accepted: boolean, reason: string): void {
   const s = st.s;
@@ -164,7 +175,7 @@ export function onPositionCleared(st: Step, accepted: boolean, reason: string): 
     return;
   }
   st.set({ withdrawal: { ...w, phase: 'resuming' }, positionClearTerm: s.durable.term });
-  if (s.inFlight === null) st.effect({ kind: 'resume-wal-receiver' });
+  if (s.inFlight === null) st.effect(resumeEffect(s));
 }
 
 /** resume-wal-receiver or follow finished. */
@@ -235,7 +246,7 @@ function followIfNeeded(st: Step): boolean {
     st.effect({ kind: 'follow', primary });
     st.because(`following ${primary}, primary of term ${s.durable.term}${elsewhere ? ` (streaming from ${pg.upstream ?? 'nowhere'})` : ''}`);
   } else {
-    st.effect({ kind: 'resume-wal-receiver' });
+    st.effect(resumeEffect(s));
     st.because(`resuming the WAL receiver from ${primary}`);
   }
   return true;
