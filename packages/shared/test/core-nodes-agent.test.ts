@@ -267,6 +267,21 @@ test('three nodes: a withdrawn standby that sees the primary healthy takes back 
   assert.deepEqual(effectsOf([refused]), []);
 });
 
+test('three nodes: a withdrawal\'s stop that ends after a new term leaves the receiver to follow the new primary', () => {
+  const { outs } = failedPrimary('db-b', 900n);
+  const stopping = outs.find((o) => o.effects.some((e) => e.effect.kind === 'stop-wal-receiver'))!;
+  const winner = statusOf('db-c', 4, 'db-c', primaryPg(NO_CLAIM, []), 'primary');
+  const learned = stepAgent(stopping.state, {
+    kind: 'tick', nowMs: stopping.state.nowMs + 10, pg: standbyPg(900n, 'db-a', false), writeProbe: 'not-run', peer: null,
+    peers: { 'db-a': null, 'db-c': winner },
+  });
+  assert.equal(learned.state.durable.term, 4);
+  assert.equal(learned.state.withdrawal, null);
+  const stopped = stepAgent(learned.state, done(stopping, true, { finalLsn: 900n }));
+  assert.equal(stopped.state.receiverStopped, true);
+  assert.equal(stopped.state.promotion.next, 'stop-receiver', 'a later promotion still stops the receiver first');
+});
+
 test('three nodes: the standby that lost the election does not withdraw against the new primary', () => {
   const { s } = withdraw('db-c', 700n);
   assert.ok(s.peerFailedChecks >= t.failureChecks);

@@ -304,6 +304,9 @@ function onEffectDone(st: Step, r: EffectResult): void {
   }
   switch (f.kind) {
     case 'stop-wal-receiver':
+      // A withdrawal's stop that ended after a new term (three or more nodes): the receiver stays
+      // stopped until this standby follows the new primary.
+      if (manyNodes(s) && !isPrimaryOfTerm(s)) return st.set({ receiverStopped: true });
       return onReceiverStopped(st);
     case 'set-sync-standby': {
       const standby = f.effect.kind === 'set-sync-standby' ? f.effect.standby : null;
