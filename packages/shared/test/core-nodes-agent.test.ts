@@ -121,6 +121,21 @@ test('two nodes on etcd: any one grant is the lease, as before', () => {
   assert.equal(s.lease.held?.validUntilMs, leaseValidMs(t));
 });
 
+test('two nodes with degrade "block": the primary never asks to drop to async; with "async" it does', () => {
+  const two = [trait('db-a'), trait('db-b')];
+  const lost = { ...primaryPg(NO_CLAIM, []), syncStandby: 'db-b', standbyInSync: false };
+  const asks = (degrade: 'async' | 'block') => {
+    let s = agent('db-a', 3, 'db-a', two, { degrade });
+    s = { ...s, lease: { ...s.lease, held: { term: 3, validUntilMs: 1e12 } }, vip: { phase: 'held', checkedAtMs: 1e9, failures: 0 } };
+    const { outs } = run(s, [0, t.syncDegradeAfterMs + 1].map((nowMs) => ({
+      kind: 'tick' as const, nowMs, pg: lost, writeProbe: 'ok' as const, peer: null,
+    })));
+    return outs.flatMap((o) => o.sends).filter((x) => x.msg.kind === 'sync-update').length;
+  };
+  assert.equal(asks('async'), 1);
+  assert.equal(asks('block'), 0);
+});
+
 // ---- withdrawal and the vote ---------------------------------------------------------------------
 
 /** A standby of db-a in term 3 that saw db-a fail `failureChecks` times with its promise gone. */
