@@ -205,6 +205,24 @@ test('three nodes: a standby that sees its primary failed and another standby wi
   assert.equal(ask({ ...withdrawnB, withdrawn: false, role: 'standby' }).granted, true);
 });
 
+test('three nodes: a release is no reason to withdraw once the primary is seen healthy again', () => {
+  // db-a released its lease (its PostgreSQL failed), then took it back through etcd: db-b, which
+  // refused it while withdrawn, still holds the release.
+  const healthy = statusOf('db-a', 3, 'db-a', primaryPg({ members: ['db-b', 'db-c'], k: 1 }, []), 'primary');
+  let s = agent('db-b', 3, 'db-a');
+  const report = { term: 3, lsn: 1000n, timeline: 1, syncStandby: null, atMs: 0 };
+  s = { ...s, promise: null, releasedTerm: 3, primaryReport: report };
+  const tick = (nowMs: number, primary: AgentStatus | null): AgentInput => ({
+    kind: 'tick', nowMs, pg: standbyPg(900n, 'db-a', true), writeProbe: 'not-run', peer: primary, peers: { 'db-a': primary },
+  });
+  const seen = run(s, [tick(0, healthy), tick(500, healthy)]);
+  assert.equal(seen.s.withdrawal, null);
+  assert.deepEqual(effectsOf(seen.outs), []);
+  // Unseen, the release still counts: it withdraws.
+  const unseen = run(s, [tick(0, null)]);
+  assert.equal(unseen.s.withdrawal?.phase, 'stopping');
+});
+
 test('three nodes: the more advanced standby wins the election, the lagging one never does', () => {
   const b = withdraw('db-b', 900n).vote.sends.find((x) => x.msg.kind === 'vote-request')!.msg;
   const c = withdraw('db-c', 700n).vote.sends.find((x) => x.msg.kind === 'vote-request')!.msg;

@@ -67,7 +67,11 @@ function maybeWithdraw(st: Step): void {
   const d = s.durable;
   if (s.inFlight !== null || s.fenceInFlight !== null || isNoFailover(s) || s.campaign !== null) return;
   if (d.primaryOfTerm === null || d.primaryOfTerm === s.settings.self || termAfter(d.term) === null) return;
-  const primaryFailed = s.releasedTerm === d.term || s.peerFailedChecks >= t.failureChecks;
+  // A release is news only while the primary has not been seen healthy since: one that took its lease
+  // back through etcd (it asks this standby again only after it resumed) must not be withdrawn from
+  // again and again.
+  const released = s.releasedTerm === d.term && !primaryHealthy(s);
+  const primaryFailed = released || s.peerFailedChecks >= t.failureChecks;
   if (!primaryFailed || promiseLive(s)) return;
   const why = blocker(s);
   if (why !== null) {
@@ -121,7 +125,7 @@ function askOrResume(st: Step): void {
   }
   const ps = primaryStatus(s);
   const claims = ps !== null && ps.term === s.durable.term && ps.primaryOfTerm === s.durable.primaryOfTerm;
-  const healthy = claims && showsHealthyPrimary(ps);
+  const healthy = primaryHealthy(s);
   // The term did not move for long enough while the primary's agent still answers as its primary (and
   // did not give the lease back): no election is coming, and that primary may be fenced only for want
   // of this standby's grant (etcd out of reach). A primary that cannot be seen keeps it withdrawn:
@@ -156,6 +160,13 @@ function askOrResume(st: Step): void {
 function resumeEffect(s: AgentState): Effect {
   const primary = s.durable.primaryOfTerm;
   return primary === null || primary === s.settings.self ? { kind: 'resume-wal-receiver' } : { kind: 'resume-wal-receiver', primary };
+}
+
+/** The term's primary, as its agent reported this heartbeat, is a healthy primary of our term. */
+function primaryHealthy(s: AgentState): boolean {
+  const ps = primaryStatus(s);
+  return ps !== null && ps.term === s.durable.term && ps.primaryOfTerm === s.durable.primaryOfTerm
+    && showsHealthyPrimary(ps);
 }
 
 /** The quorum's Ack of a position-clear: accepted, the receiver resumes; refused, still withdrawn. */
