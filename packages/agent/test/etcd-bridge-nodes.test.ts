@@ -252,6 +252,34 @@ describe('the election among N nodes on etcd', () => {
     assert.equal(unknown, null, 'not seen in etcd: it may still commit, so no answer rather than a refusal');
   });
 
+  it('a claim write etcd applies late, after a newer record was written, fails instead of landing over it', async () => {
+    const w = world();
+    let late: (() => Promise<unknown>) | null = null;
+    class Delayed extends FakeEtcdQuorum {
+      override setSync(...args: Parameters<EtcdQuorumPort['setSync']>): ReturnType<EtcdQuorumPort['setSync']> {
+        if (late !== null || typeof args[1] !== 'object' || args[1]?.k !== 1 || args[1].members.length !== 1) {
+          return super.setSync(...args);
+        }
+        // etcd holds the proposal (its leader frozen): the client's deadline passes, etcd applies it later.
+        late = () => super.setSync(...args);
+        return Promise.resolve({ ok: false as const, why: 'sync record: etcd did not answer within 400 ms', view: null });
+      }
+    }
+    const a = w.bridge('db-a', new Delayed(w.etcd, { prefix, cluster, timeoutMs: 400, clock: w.clock }));
+    const won = await ask(a, { ...envelope('db-a', 1), kind: 'vote-request', lastTerm: 0, lsn: 0n, timeline: 1 });
+    assert.ok(won.kind === 'vote-reply' && won.granted);
+    const both = await a.ask(recordUpdate('db-a', 1, { members: ['db-b', 'db-c'], k: 1 }));
+    assert.ok(both?.kind === 'sync-update-reply' && both.granted);
+    assert.equal(await a.ask(recordUpdate('db-a', 1, { members: ['db-c'], k: 1 })), null, 'no answer: unknown');
+    // The primary writes a record again (as the core must before a setting that does not imply both).
+    const again = await a.ask(recordUpdate('db-a', 1, { members: ['db-b', 'db-c'], k: 1 }));
+    assert.ok(again?.kind === 'sync-update-reply' && again.granted, JSON.stringify(again));
+    assert.ok(late !== null);
+    const landed = (await (late as () => Promise<{ ok: boolean }>)()).ok;
+    assert.equal(landed, false, 'the late txn compared the record it read, which is gone');
+    assert.equal(w.etcd.get(keys.sync)?.toString(), '{"members":["db-b","db-c"],"k":1,"term":1}');
+  });
+
   it('with three nodes a vote without a final position creates no term (only a won term is asked again)', async () => {
     const w = world();
     await primaryLost(w, { members: ['db-b', 'db-c'], k: 1 });

@@ -81,6 +81,24 @@ export function etcdNodesContract(name: string, world: () => NodesWorld): void {
       await a.close();
     });
 
+    it('a sync record write compared with the record as read lands only over that record', async () => {
+      const cluster = freshCluster();
+      const a = world().port(cluster);
+      const holder = await bootstrap(a);
+      const r0 = (await view(a)).sync?.modRevision ?? null;
+      assert.notEqual(r0, null);
+      const first = await a.setSync(holder, { members: ['db-b', 'db-c'], k: 1 }, { modRevision: r0 });
+      assert.ok(first.ok, show(first));
+      const again = await a.setSync(holder, { members: ['db-b', 'db-c'], k: 1 }, { modRevision: r0 });
+      assert.ok(again.ok, `a try repeated after its first committed reads its own record as done: ${show(again)}`);
+      const stale = await a.setSync(holder, { members: ['db-c'], k: 1 }, { modRevision: r0 });
+      assert.ok(!stale.ok && /sync record changed since it was read/.test(stale.why), show(stale));
+      assert.deepEqual((await view(a)).sync?.value, { members: ['db-b', 'db-c'], k: 1, term: 1 });
+      const absent = await a.setSync(holder, { members: ['db-c'], k: 1 }, { modRevision: null });
+      assert.ok(!absent.ok, 'absent as read: refused once a record exists');
+      await a.close();
+    });
+
     it('a campaign is refused to a node outside the term record\'s grantors; an old record allows anyone', async () => {
       const cluster = freshCluster();
       const a = world().port(cluster);

@@ -388,10 +388,16 @@ export class EtcdQuorumBridge {
 
   async #sync(term: number, claim: Claim | NodeId | null): Promise<PeerReply | null> {
     const known = await this.#knownHolder(term);
+    const isClaim = typeof claim === 'object' && claim !== null;
+    // The claim form writes only over the record as read now: a txn of this primary whose answer was
+    // lost, and which etcd applies late, then fails once this one (or any) has written after it.
+    const seen = isClaim && 'holder' in known && known.holder !== null ? await this.#port.read() : null;
+    const after = seen?.ok === true ? { modRevision: seen.view.sync?.modRevision ?? null } : undefined;
     const r = 'why' in known ? { ok: false as const, why: known.why, view: null }
       : known.holder === null ? { ok: false as const, why: `no leader key of ${this.#o.self} for term ${term}`, view: null }
-        : await this.#port.setSync(known.holder, claim);
-    if (!r.ok && r.view === null && 'holder' in known && known.holder !== null && typeof claim === 'object' && claim !== null) {
+        : seen !== null && !seen.ok ? { ok: false as const, why: seen.why, view: null }
+          : await this.#port.setSync(known.holder, claim, after);
+    if (!r.ok && r.view === null && 'holder' in known && known.holder !== null && isClaim) {
       // No answer: etcd may have committed the claim, and a primary that planned from the old record
       // could lower its setting below what etcd holds (R1). Read back: the claim there is granted;
       // otherwise the outcome is unknown, and no answer is what the core gets (it asks again).

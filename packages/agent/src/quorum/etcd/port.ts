@@ -149,9 +149,12 @@ export interface EtcdQuorumPort {
   /**
    * The current leader writes the sync record {members, k, term}: only if its leader key (on its
    * lease) and the term record name it. A node's name (or null) is the two-node form: ANY 1 of it
-   * (or nothing claimed).
+   * (or nothing claimed). With `after` (the sync record's mod revision as read, null: absent) it
+   * writes only over that record: a txn whose answer was lost cannot land over a newer record.
    */
-  setSync(holder: Holder, claim: Claim | string | null): Promise<Conditional<object>>;
+  setSync(
+    holder: Holder, claim: Claim | string | null, after?: { readonly modRevision: string | null },
+  ): Promise<Conditional<object>>;
   /**
    * A switchover's handover: only the current leader, in one txn, writes the term record
    * {term + 1, to, grantors} and the reset sync record, and deletes its leader key. The successor

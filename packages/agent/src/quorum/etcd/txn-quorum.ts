@@ -151,7 +151,7 @@ export abstract class TxnQuorum implements EtcdQuorumPort {
     return { ok: false, why, view: v };
   }
 
-  async setSync(holder: Holder, wanted: Claim | string | null): Promise<Conditional<object>> {
+  async setSync(holder: Holder, wanted: Claim | string | null, after?: SyncAsRead): Promise<Conditional<object>> {
     let value: Buffer;
     if (typeof wanted === 'string' || wanted === null) {
       // The two-node form, in the bytes every release reads.
@@ -164,10 +164,24 @@ export abstract class TxnQuorum implements EtcdQuorumPort {
       }
       value = encodeRecord(syncRecordSchema, record);
     }
-    const r = await this.txnBy('sync record', this.holderCompares(holder), [{ kind: 'put', key: this.keys.sync, value }], this.deadline());
+    const k = this.keys;
+    const compares = [
+      ...this.holderCompares(holder),
+      // A txn whose answer was lost may still commit, arbitrarily late: compared with the record as
+      // read, it commits only while no record was written since, never over a newer one.
+      ...(after === undefined ? [] : [after.modRevision === null
+        ? { kind: 'absent' as const, key: k.sync }
+        : { kind: 'mod' as const, key: k.sync, modRevision: after.modRevision }]),
+    ];
+    const r = await this.txnBy('sync record', compares, [{ kind: 'put', key: k.sync, value }], this.deadline());
     if (!r.ok) return { ok: false, why: r.why, view: null };
     if (r.value.succeeded) return { ok: true };
-    return { ok: false, why: holderProblem(r.value.view, holder) ?? 'the leader key changed meanwhile', view: r.value.view };
+    const v = r.value.view;
+    const why = holderProblem(v, holder);
+    // Tried again on another member after the first try committed: the record is what was asked.
+    const asked = why === null && after !== undefined && v.sync !== null;
+    if (asked && encodeRecord(syncRecordSchema, v.sync.value).equals(value)) return { ok: true };
+    return { ok: false, why: why ?? (after === undefined ? 'the leader key changed meanwhile' : 'the sync record changed since it was read'), view: v };
   }
 
   async handover(
@@ -225,6 +239,11 @@ export abstract class TxnQuorum implements EtcdQuorumPort {
       { kind: 'value', key: k.term, value: termRecordOf(holder) },
     ];
   }
+}
+
+/** The sync record as the writer read it: its mod revision, or null when it was absent. */
+export interface SyncAsRead {
+  readonly modRevision: string | null;
 }
 
 /** The bytes of the term record that names `holder`: an old record's when it had no grantors. */
