@@ -293,6 +293,23 @@ describe('the election among N nodes on etcd', () => {
     assert.ok(again.kind === 'vote-reply' && again.granted, `asking again for the term it won: ${JSON.stringify(again)}`);
   });
 
+  it('replies carry the term record\'s grantors (N nodes), so the primary counts the term\'s grantors', async () => {
+    const grantorsOf = (r: PeerReply): unknown => (r as { grantorsOfTerm?: unknown }).grantorsOfTerm;
+    const w = world();
+    const a = w.bridge('db-a');
+    const won = await ask(a, { ...envelope('db-a', 1), kind: 'vote-request', lastTerm: 0, lsn: 0n, timeline: 1 });
+    assert.deepEqual(grantorsOf(won), ['db-b', 'db-c']);
+    const lease = await ask(a, { ...envelope('db-a', 1), kind: 'lease-request', seq: 1, lsn: 0n, timeline: 1, syncStandby: null });
+    assert.ok(lease.kind === 'lease-reply' && lease.granted);
+    assert.deepEqual(grantorsOf(lease), ['db-b', 'db-c']);
+    const refused = await askVote(w.bridge('db-b'), 'db-b', 2, 0x100n, true);
+    assert.ok(!refused.granted && refused.term === 1);
+    assert.deepEqual(grantorsOf(refused), ['db-b', 'db-c'], 'a refusal names the grantors of the term it carries');
+    const two = world({ nodes: [traits('db-a'), traits('db-b')] });
+    const twoWon = await ask(two.bridge('db-a'), { ...envelope('db-a', 1), kind: 'vote-request', lastTerm: 0, lsn: 0n, timeline: 1 });
+    assert.equal(grantorsOf(twoWon), undefined, 'two nodes: the reply as before');
+  });
+
   it('sync-update record: written by the holder of the term only', async () => {
     const w = world();
     const a = w.bridge('db-a');

@@ -211,7 +211,8 @@ export class EtcdQuorumBridge {
     }
     this.#held = { term, lease: grant.lease, grantors };
     // The txn wrote the term record {term, self}: what a read after it would show.
-    return { ...this.#envelope(term), kind: 'vote-reply', granted: true, reason: `won term ${term}`, primaryOfTerm: this.#o.self };
+    const reply: VoteReply = { ...this.#envelope(term), kind: 'vote-reply', granted: true, reason: `won term ${term}`, primaryOfTerm: this.#o.self };
+    return withGrantors(reply, grantors);
   }
 
   /**
@@ -317,7 +318,10 @@ export class EtcdQuorumBridge {
     }
     this.#held = { term, lease: grant.lease, grantors };
     this.#published = null;
-    return { ...this.#envelope(term), kind: 'vote-reply', granted: true, reason: `won term ${term}: ${decision.reason}`, primaryOfTerm: this.#o.self };
+    const reply: VoteReply = {
+      ...this.#envelope(term), kind: 'vote-reply', granted: true, reason: `won term ${term}: ${decision.reason}`, primaryOfTerm: this.#o.self,
+    };
+    return withGrantors(reply, grantors);
   }
 
   /**
@@ -451,7 +455,7 @@ export class EtcdQuorumBridge {
   }
 
   #leaseReply(seq: number, granted: boolean, reason: string, view: ClusterView | null, askedTerm: number): LeaseReply {
-    return {
+    const reply: LeaseReply = {
       ...this.#envelope(view?.term?.value.term ?? askedTerm),
       kind: 'lease-reply',
       seq,
@@ -460,13 +464,25 @@ export class EtcdQuorumBridge {
       primaryOfTerm: view?.term?.value.primary ?? null,
       maintenance: view?.maintenance !== null && view?.maintenance !== undefined,
     };
+    return withGrantors(reply, view?.term?.value.grantors);
   }
 
   #voteReply(granted: boolean, reason: string, view: ClusterView | null, askedTerm: number): VoteReply {
     const term = granted ? askedTerm : view?.term?.value.term ?? 0;
     const primaryOfTerm = view?.term?.value.primary ?? null;
-    return { ...this.#envelope(term), kind: 'vote-reply', granted, reason, primaryOfTerm };
+    const reply: VoteReply = { ...this.#envelope(term), kind: 'vote-reply', granted, reason, primaryOfTerm };
+    return withGrantors(reply, view?.term?.value.term === term ? view.term.value.grantors : undefined);
   }
+}
+
+/**
+ * A reply of the quorum with `grantorsOfTerm`: the grantors etcd's term record names for the reply's
+ * term (review-17 F5: the primary counts the grants of the term's grantors, not only its config's).
+ * Left out for a record without them (two nodes: "the other node"), so two-node replies are as before.
+ */
+function withGrantors<T extends LeaseReply | VoteReply>(reply: T, grantors: readonly NodeId[] | null | undefined): T {
+  if (grantors === null || grantors === undefined) return reply;
+  return Object.assign({}, reply, { grantorsOfTerm: [...grantors] });
 }
 
 function positionText(p: PositionRecord): string {
