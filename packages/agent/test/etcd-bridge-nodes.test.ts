@@ -293,6 +293,25 @@ describe('the election among N nodes on etcd', () => {
     assert.ok(again.kind === 'vote-reply' && again.granted, `asking again for the term it won: ${JSON.stringify(again)}`);
   });
 
+  it('a member that may not win publishes its final position, is never yielded to, and never campaigns', async () => {
+    const w = world();
+    await primaryLost(w, { members: ['db-b', 'db-c'], k: 1 });
+    // db-c is ahead but its own checks found a blocker (say, it had not streamed within the grace).
+    const blocked = { ...withdrawnVote('db-c', 2, 0x900n, false), withdrawn: { flushLsn: 0x900n, timeline: 1, windowOpen: false, eligible: false } };
+    const c = await ask(w.bridge('db-c'), blocked as PeerRequest);
+    assert.ok(c.kind === 'vote-reply' && !c.granted && /db-c had not streamed recently/.test(c.reason), JSON.stringify(c));
+    assert.deepEqual(position(w, 'db-c'), { term: 1, flushLsn: 0x900n });
+    // db-b needs db-c's final position (ANY 1 of 2) and has it, but db-c flushed more: db-b may not win.
+    const b = await askVote(w.bridge('db-b'), 'db-b', 2, 0x300n, false);
+    assert.ok(!b.granted && /db-c flushed more/.test(b.reason), b.reason);
+    // At the same position, db-b wins without waiting for db-c, which ranks nowhere.
+    const w2 = world();
+    await primaryLost(w2, { members: ['db-b', 'db-c'], k: 1 });
+    await ask(w2.bridge('db-c'), { ...blocked, withdrawn: { ...blocked.withdrawn, flushLsn: 0x300n } } as PeerRequest);
+    const b2 = await askVote(w2.bridge('db-b'), 'db-b', 2, 0x300n, true);
+    assert.ok(b2.granted, b2.reason);
+  });
+
   it('replies carry the term record\'s grantors (N nodes), so the primary counts the term\'s grantors', async () => {
     const grantorsOf = (r: PeerReply): unknown => (r as { grantorsOfTerm?: unknown }).grantorsOfTerm;
     const w = world();

@@ -227,8 +227,10 @@ export class EtcdQuorumBridge {
     const term = msg.term;
     const nodes = this.#o.nodes;
     if (nodes === undefined || term < 2) return this.#voteReply(false, 'no election among N nodes without the node list', null, term);
-    // The core withdraws only when its own checks find nothing that keeps it from promotion.
-    const mine: PositionRecord = { term: term - 1, timeline: w.timeline, flushLsn: w.flushLsn, eligible: true };
+    // A member that may not win (its own checks found a blocker) still publishes: its final position
+    // counts toward the n − k + 1 a winner needs, and nobody yields to it. Absent: eligible.
+    const eligible = (w as { readonly eligible?: boolean }).eligible !== false;
+    const mine: PositionRecord = { term: term - 1, timeline: w.timeline, flushLsn: w.flushLsn, eligible };
     const published = await this.#publish(mine);
     if (published !== null) return this.#voteReply(false, published, null, term);
     const [first, grant] = await Promise.all([this.#port.read(), this.#port.grantLease(this.#o.leaseMs)]);
