@@ -24,7 +24,7 @@
 //        db-c, never promoted, follows it.
 //
 // Rows whose pieces have not landed yet are skipped, each naming what it waits for (`waitsFor`).
-// Needs root; about 4 minutes (two lab starts of 30–45 s, rows of 10–20 s).
+// Needs root; about 2.5 minutes (two lab starts of 20–25 s, rows of 5–20 s).
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
