@@ -3,8 +3,7 @@
 // seconds each, a quarter of them on random valid timings (random-timings.ts), about half of them on
 // etcd (etcd.ts, with etcd's own faults added; the agents' real EtcdQuorumBridge answers their quorum
 // messages; THREE_NODE_SHARE of those with three database nodes, faults drawn for three) and the rest
-// on the witness. The three-node runs are off by default for now (generate.ts, threeNodesOn);
-// PGVIP_SIM_THREE_NODES=1 turns them on.
+// on the witness. PGVIP_SIM_THREE_NODES=0 leaves the three-node runs out.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';

@@ -146,12 +146,8 @@ export function withForgedLeaseRequests(seed: number): Schedule {
 export const ETCD_SHARE = 0.5;
 /** The share of the etcd schedules that run three database nodes (the rest two). */
 export const THREE_NODE_SHARE = 0.25;
-/**
- * Three-node schedules in the bulk run, or not: off by default until a late sync-record txn can no
- * longer land after the primary moved on (seed 8752: I3 over the record; docs/design.md, "The
- * simulator"); PGVIP_SIM_THREE_NODES=1 turns them on.
- */
-export const threeNodesOn = (): boolean => process.env.PGVIP_SIM_THREE_NODES === '1';
+/** Three-node schedules in the bulk run, or not: PGVIP_SIM_THREE_NODES=0 leaves them out. */
+export const threeNodesOn = (): boolean => process.env.PGVIP_SIM_THREE_NODES !== '0';
 
 /**
  * The schedule of `seed` in the bulk run: randomSchedule(seed) (its faults unchanged), on the witness
