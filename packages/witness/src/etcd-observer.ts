@@ -722,7 +722,14 @@ export class EtcdClusterObserver implements ClusterService {
     if ('why' in plan) return refuse(plan.why);
     const { to, keys } = plan;
     const record = keys.term;
-    const r = await this.#d.port.forceFailover({ to, after: record });
+    // More than two nodes: the new term names its grantors, the standbys whose grants its primary
+    // counts and which alone may campaign in it (two nodes keep the old record form).
+    // Loaded as etcd-connect.ts loads the observer: the witness loads etcd's code only on etcd.
+    const { grantorsOf } = await import('@pgvip/agent/quorum/etcd');
+    const grantors = this.nodes.length > 2
+      ? grantorsOf(this.nodes.map((id) => ({ id, noFailover: this.noFailover.has(id) })), to)
+      : undefined;
+    const r = await this.#d.port.forceFailover({ to, after: record, ...(grantors === undefined ? {} : { grantors }) });
     if (!r.ok) return refuse(`the forced failover txn was refused: ${r.why}`);
     this.#forcedHere = { to, term: r.term };
     const held = keys.leader === null ? '' : `, the leader key of ${keys.leader.value.node} deleted`;

@@ -186,3 +186,11 @@ test('pgvip etcd hand-back is refused with PGVIP_QUORUM_MOVE_NODES: the witness 
   assert.equal(direct.ok, false);
   assert.match(direct.message, /^not handed back: c1 has 4 database nodes/);
 });
+
+test('a forced failover among more than two nodes writes the new term\'s grantors, never a noFailover node', async (t) => {
+  const s = await setup(t);
+  const res = await s.api('/api/v1/clusters/c1/failover', { to: 'db-c', acceptDataLoss: true });
+  assert.equal(res.statusCode, 200, res.body);
+  const term = JSON.parse(s.etcd.get('/pgvip/c1/term')!.toString()) as { term: number; primary: string; grantors?: string[] };
+  assert.deepEqual(term, { term: 3, primary: 'db-c', grantors: ['db-a', 'db-b'] });
+});
