@@ -59,7 +59,6 @@ function settleVip(out: AgentOutput): AgentState {
 
 test(
   'quorum commit: a record write whose answer never came may have committed; no setting may break R1 against it',
-  { todo: 'n-review: claim-sync forgets an unanswered (or denied-after-deadline) record write and plans from the old record, so a setting that does not imply what etcd may hold goes in force (R1 broken, I3)' },
   () => {
     // db-a, primary of term 3, ANY 2 wanted: the setting ANY 2 (b, c) is in force and caught up, the
     // record still says ANY 1 (b, c). The plan's next step is to raise the record to ANY 2 (b, c).
@@ -257,7 +256,6 @@ function resumesWithin(s: AgentState, heartbeats: number, ok: boolean): { resume
 
 test(
   'resume: an accepted position-clear that arrives while another effect runs still resumes the receiver',
-  { todo: 'n-review: onPositionCleared starts resume-wal-receiver only when no effect is in flight, and askOrResume does nothing in phase "resuming": a clear Ack that meets a VIP check in flight leaves the standby withdrawn for ever (receiver stopped, leases refused)' },
   () => {
     let s = clearingB();
     // A VIP check of the standby is in flight when etcd's Ack comes.
@@ -272,7 +270,6 @@ test(
 
 test(
   'resume: a resume-wal-receiver that failed is tried again',
-  { todo: 'n-review: onReceiverBack logs "will retry" for a failed resume-wal-receiver, but in phase "resuming" nothing starts it again: the standby stays withdrawn for ever' },
   () => {
     let s = clearingB();
     const acked = stepAgent(s, { kind: 'reply', nowMs: s.nowMs + 5, msg: { ...env(3, etcd), kind: 'ack', accepted: true, reason: 'cleared' } });

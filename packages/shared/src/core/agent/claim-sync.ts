@@ -18,8 +18,17 @@ import type { AgentState } from './state.js';
 export interface ClaimSyncState {
   /** The sync record of this term as far as this primary knows; null: unknown (a restart mid-term). */
   readonly record: SyncClaim | null;
-  /** The record write in flight (one at a time; re-sent only after its answer could no longer come). */
-  readonly asked: { readonly claim: SyncClaim; readonly sentAtMs: number } | null;
+  /**
+   * The record write in flight (one at a time). `sentAtMs` null: send it (again) at the next look.
+   * `mayHaveCommitted`: an earlier send of this claim got no definite answer (none came, or etcd's
+   * txn may still land late), so etcd's record is either `record` or `claim`; the same claim is then
+   * sent again until it is granted, and no other sync step is taken meanwhile (R1 against both).
+   */
+  readonly asked: {
+    readonly claim: SyncClaim;
+    readonly sentAtMs: number | null;
+    readonly mayHaveCommitted?: boolean;
+  } | null;
   /** The setting under which the last catch-up succeeded (valid while that setting stays in force). */
   readonly caughtUpFor: SyncClaim | null;
   /** When each standby was last seen streaming from this primary (pg_stat_replication). */
@@ -79,9 +88,19 @@ export function manageClaimSync(st: Step): void {
   const cs = st.s.claimSync;
   const seenAtMs = cs.seenAtMs;
   if (cs.asked !== null) {
-    // The bridge drops answers later than requestTimeoutMs, so after that none can still come.
-    if (s.nowMs - cs.asked.sentAtMs < t.requestTimeoutMs + t.heartbeatMs) return;
-    st.set({ claimSync: { ...st.s.claimSync, asked: null } });
+    // The bridge drops answers later than requestTimeoutMs, so after that none can still come; but
+    // the txn may have committed (docs/design.md, "More than one standby": a lost record write). The
+    // record is then one of two, and only the same claim, granted, makes it known again.
+    const a = cs.asked;
+    if (a.sentAtMs !== null && s.nowMs - a.sentAtMs < t.requestTimeoutMs + t.heartbeatMs) return;
+    const asked = { claim: a.claim, sentAtMs: s.nowMs, mayHaveCommitted: true };
+    st.set({ claimSync: { ...st.s.claimSync, asked } });
+    st.send(s.settings.quorum.id, { ...st.envelope(), kind: 'sync-update', change: 'record', claim: a.claim });
+    st.because(
+      `asking ${quorumName(s.settings.quorum.backend)} again to record ${describeClaim(a.claim)}: an earlier write got no ` +
+      `definite answer and may have committed, so no sync step until it is granted`,
+    );
+    return;
   }
   const setting = normalClaim(pg.syncClaim);
   const want = wantedNow(st.s, setting, seenAtMs);
@@ -123,6 +142,13 @@ export function onClaimRecordReply(st: Step, msg: SyncUpdateReply): void {
   const asked = s.claimSync.asked;
   if (asked === null) return;
   if (!msg.granted) {
+    // A refusal says this send did not commit. When no earlier send of the claim is unanswered the
+    // record is still the old one; otherwise that earlier txn may yet land: ask again next look.
+    if (asked.mayHaveCommitted === true) {
+      st.set({ claimSync: { ...s.claimSync, asked: { ...asked, sentAtMs: null } } });
+      st.because(`${quorumName(s.settings.quorum.backend)} did not record ${describeClaim(asked.claim)} (${msg.reason}); an earlier write may have, so it is asked again`);
+      return;
+    }
     st.set({ claimSync: { ...s.claimSync, asked: null } });
     st.because(`${quorumName(s.settings.quorum.backend)} did not record ${describeClaim(asked.claim)}: ${msg.reason}`);
     return;
