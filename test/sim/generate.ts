@@ -182,7 +182,8 @@ const one = (a: fc.Arbitrary<Fault>): fc.Arbitrary<Fault[]> => a.map((f) => [f])
 /**
  * Faults for three nodes: those of two nodes over four hosts, and the three-node ones: an AZ lost
  * (host and links), a standby that lags, two database hosts lost together (both standbys, or the
- * primary and one), a switchover to a named node.
+ * primary and one), a switchover to a named node, a standby dropped from the sync record before
+ * the primary is lost while the other standby is cut from etcd.
  */
 const faultArb3: fc.Arbitrary<Fault[]> = fc.oneof(
   {
@@ -238,6 +239,19 @@ const faultArb3: fc.Arbitrary<Fault[]> = fc.oneof(
         { kind: 'crash-host', at: t, node: a, downMs },
         { kind: 'crash-host', at: t + gap, node: b, downMs },
       ]),
+  },
+  {
+    // A standby cut from the first primary long enough to leave the sync record, then that primary
+    // lost while the other standby, the member holding what was acknowledged since, is cut from etcd:
+    // only a standby outside the record could be elected (the planted bug's ground).
+    weight: 2,
+    arbitrary: fc.record({
+      cut: fc.constantFrom<DbNode>('db-b', 'db-c'), at, lossAfter: fc.integer({ min: 8_000, max: 18_000 }), downMs: dur,
+    }).map(({ cut, at: t, lossAfter, downMs }): Fault[] => [
+      { kind: 'partition', at: t, a: 'db-a', b: cut, oneWay: false, durMs: lossAfter + downMs },
+      { kind: 'crash-host', at: t + lossAfter, node: 'db-a', downMs },
+      { kind: 'etcd-cut-agent', at: t + lossAfter, node: cut === 'db-b' ? 'db-c' : 'db-b', durMs: downMs },
+    ]),
   },
 );
 
