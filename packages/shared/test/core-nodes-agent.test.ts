@@ -167,7 +167,7 @@ test('three nodes: a standby whose primary failed withdraws, then asks etcd with
   const ask = vote.sends.find((x) => x.msg.kind === 'vote-request');
   assert.ok(ask !== undefined && ask.msg.kind === 'vote-request', vote.reason);
   assert.equal(ask.to, etcd);
-  assert.deepEqual(ask.msg.withdrawn, { flushLsn: 900n, timeline: 1, windowOpen: true });
+  assert.deepEqual(ask.msg.withdrawn, { flushLsn: 900n, timeline: 1, windowOpen: true, eligible: true });
   assert.equal(ask.msg.term, 4);
   // Denied: asked again one heartbeat later (not before).
   const denied = stepAgent(s, { kind: 'reply', nowMs: s.nowMs + 5, msg: { ...env(3, etcd), kind: 'vote-reply', granted: false, reason: 'waiting for db-c', primaryOfTerm: 'db-a' } });
@@ -193,7 +193,9 @@ test('three nodes: a standby that sees its primary failed and another standby wi
   }));
   const req = { ...env(3, 'db-a'), kind: 'lease-request' as const, seq: 9, lsn: 1000n, timeline: 1, syncStandby: null };
   const ask = (b: AgentStatus) => {
-    const { s } = run(agent('db-c', 3, 'db-a'), ticks(b));
+    // db-c's promise to db-a still runs (a grant made just before db-a was cut from etcd).
+    const promised = { ...agent('db-c', 3, 'db-a'), promise: { term: 3, holder: 'db-a', untilMs: 1e9, seq: 8 } };
+    const { s } = run(promised, ticks(b));
     assert.ok(s.peerFailedChecks >= t.failureChecks);
     const reply = stepAgent(s, { kind: 'request', nowMs: s.nowMs, msg: req }).replies[0]?.msg;
     assert.ok(reply?.kind === 'lease-reply');

@@ -124,7 +124,6 @@ test(
 
 test(
   'withdrawal: a standby that published its final position and restarted either asks again or takes the position back',
-  { todo: 'n-review: after an agent restart a withdrawn standby (receiver stopped, position in etcd) has lastStreamingAtMs null, so blocker() keeps it from withdrawing again and nothing clears its position: the others yield to it (it ranks first) or need its position, and the election never finishes' },
   () => {
     // db-b had withdrawn in term 3 (its receiver stopped: primary_conninfo empty, persisted) and
     // published its position; its agent then restarted. db-a is gone for good.
@@ -190,7 +189,6 @@ test('withdrawal (control): a member that streamed within the grace stops its re
 
 test(
   'withdrawal: a member that may not win still stops its receiver and publishes its final position',
-  { todo: 'n-review: maybeWithdraw runs only when blocker() is null, so a member that may not win (streamed too long ago, lagging, restarted) never publishes a final position; with ANY 1 (b, c) the other member, even far ahead, then never has the n - k + 1 positions it needs (records.ts meant such nodes to publish with eligible: false)' },
   () => {
     // db-b lost its stream to db-a 11 s ago (past streamingGraceMs); db-a then died before its degrade
     // plan had dropped db-b from the record ANY 1 (b, c). db-c is eligible and far ahead, but needs
@@ -199,6 +197,35 @@ test(
     assert.deepEqual(r, { stopped: true, published: true }, 'db-b never made its position final and published it: db-c can never win');
   },
 );
+
+test('withdrawal: a member that may not win says so in its withdrawn vote (eligible false); one that may, true', () => {
+  const eligibleSent = (lastStreamingAtMs: number): boolean | undefined => {
+    let s = agent('db-b', 3, 'db-a', -100_000);
+    s = {
+      ...s,
+      promise: null,
+      lastStreamingAtMs,
+      primaryReport: { term: 3, lsn: 1000n, timeline: 1, syncStandby: null, atMs: lastStreamingAtMs, syncClaim: { members: ['db-b', 'db-c'], k: 1 } },
+    };
+    for (let nowMs = 0; nowMs <= 10 * t.heartbeatMs; nowMs += t.heartbeatMs) {
+      const outs = [stepAgent(s, {
+        kind: 'tick', nowMs, pg: standbyPg(700n, 'db-a', false), writeProbe: 'not-run', peer: null, peers: { 'db-a': null, 'db-c': null },
+      })];
+      s = settleVip(outs[0]!);
+      const stop = s.inFlight?.kind === 'stop-wal-receiver' ? s.inFlight : null;
+      if (stop !== null) {
+        outs.push(stepAgent(s, { kind: 'effect-done', nowMs, result: { id: stop.id, ok: true, detail: 'stopped', finalLsn: 700n } }));
+        s = settleVip(outs[1]!);
+      }
+      for (const out of outs) {
+        for (const x of out.sends) if (x.msg.kind === 'vote-request' && x.msg.withdrawn !== undefined) return x.msg.withdrawn.eligible;
+      }
+    }
+    return undefined;
+  };
+  assert.equal(eligibleSent(-t.streamingGraceMs - 1000), false);
+  assert.equal(eligibleSent(-1000), true);
+});
 
 // ---- liveness: a standby that resumes ------------------------------------------------------------------
 

@@ -159,6 +159,12 @@ export interface WithdrawnPosition {
   readonly flushLsn: Lsn;
   readonly timeline: number;
   readonly windowOpen: boolean;
+  /**
+   * The candidate may win (its promotion blocker is null). false: a member that may not win (streamed
+   * too long ago, lagging, restarted) publishes its final position for the others' election; the
+   * quorum never ranks it nor campaigns for it. Absent: true (the earlier form).
+   */
+  readonly eligible?: boolean;
 }
 
 export interface VoteReply extends Envelope {

@@ -160,7 +160,9 @@ export const voteRequestSchema = z
     lsn: lsnSchema,
     timeline: timelineSchema,
     withdrawn: z
-      .strictObject({ flushLsn: lsnSchema, timeline: timelineSchema, windowOpen: z.boolean() })
+      .strictObject({
+        flushLsn: lsnSchema, timeline: timelineSchema, windowOpen: z.boolean(), eligible: z.boolean().optional(),
+      })
       .readonly()
       .optional(),
   })

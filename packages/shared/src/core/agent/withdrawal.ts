@@ -20,10 +20,16 @@ import type { AgentState } from './state.js';
 import type { Step } from './step.js';
 
 export type WithdrawalState =
-  | { readonly phase: 'stopping'; readonly term: number; readonly sinceMs: number }
+  | { readonly phase: 'stopping'; readonly term: number; readonly sinceMs: number; readonly blockedBy?: string | null }
   | {
     readonly phase: 'withdrawn' | 'clearing' | 'resuming';
     readonly term: number;
+    /**
+     * Why this node may not win (its promotion blocker when it withdrew); null or absent: it may.
+     * A blocked member still publishes its final position (eligible: false): the others' election
+     * may need it (n - k + 1 positions of the record's members), and stopping its receiver costs nothing.
+     */
+    readonly blockedBy?: string | null;
     /** When the receiver stopped: the election window and the resume bound count from here. */
     readonly sinceMs: number;
     readonly flushLsn: Lsn;
@@ -73,14 +79,22 @@ function maybeWithdraw(st: Step): void {
   const released = s.releasedTerm === d.term && !primaryHealthy(s);
   const primaryFailed = released || s.peerFailedChecks >= t.failureChecks;
   if (!primaryFailed || promiseLive(s)) return;
+  const pg = s.pg;
+  const hard = pg === null || !pg.running || !pg.inRecovery || s.maintenance;
   const why = blocker(s);
-  if (why !== null) {
-    if (s.peerFailedChecks === t.failureChecks) st.because(`primary failed but this node may not promote: ${why}`);
+  if (hard) {
+    if (s.peerFailedChecks === t.failureChecks) st.because(`primary failed but this node does not withdraw: ${why ?? 'not a running standby'}`);
     return;
   }
-  st.set({ withdrawal: { phase: 'stopping', term: d.term, sinceMs: s.nowMs } });
+  // A member that may not win (streamed too long ago, lagging, or restarted: its agent no longer
+  // knows when it last streamed) still makes its position final and publishes it, marked not
+  // eligible: the others' election may need it, and a restarted withdrawn standby asks again so.
+  st.set({ withdrawal: { phase: 'stopping', term: d.term, sinceMs: s.nowMs, blockedBy: why } });
   st.effect({ kind: 'stop-wal-receiver' });
-  st.because(`withdrawing for an election: ${d.primaryOfTerm} failed and no promise binds this node; stopping the WAL receiver`);
+  st.because(
+    `withdrawing for an election: ${d.primaryOfTerm} failed and no promise binds this node; stopping the WAL receiver` +
+    (why === null ? '' : ` (to publish its position; it may not win: ${why})`),
+  );
 }
 
 /** stop-wal-receiver finished on a standby that withdraws; false when it was not for a withdrawal. */
@@ -96,7 +110,9 @@ export function onWithdrawStopped(st: Step, r: EffectResult): boolean {
   const flushLsn = r.finalLsn ?? s.pg?.lsn ?? 0n;
   const timeline = s.pg?.timeline ?? 0;
   st.set({
-    withdrawal: { phase: 'withdrawn', term: w.term, sinceMs: s.nowMs, flushLsn, timeline, askedAtMs: null },
+    withdrawal: {
+      phase: 'withdrawn', term: w.term, sinceMs: s.nowMs, flushLsn, timeline, askedAtMs: null, blockedBy: w.blockedBy ?? null,
+    },
     receiverStopped: true,
   });
   st.because(`withdrawn for term ${w.term + 1}: final position ${flushLsn} on timeline ${timeline}`);
@@ -151,7 +167,7 @@ function askOrResume(st: Step): void {
     lastTerm: s.durable.term,
     lsn: w.flushLsn,
     timeline: w.timeline,
-    withdrawn: { flushLsn: w.flushLsn, timeline: w.timeline, windowOpen },
+    withdrawn: { flushLsn: w.flushLsn, timeline: w.timeline, windowOpen, eligible: (w.blockedBy ?? null) === null },
   });
   if (w.askedAtMs === null) st.notify('vote-requested', `asked ${s.settings.quorum.id} for term ${next} (withdrawn at ${w.flushLsn})`);
 }
