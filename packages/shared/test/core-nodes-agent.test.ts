@@ -98,6 +98,9 @@ test('three nodes: the lease holds on etcd\'s grant, or on every eligible standb
   let s = first.s;
   // Renewals go to etcd and to both eligible standbys.
   assert.deepEqual(outs[0]!.sends.filter((x) => x.msg.kind === 'lease-request').map((x) => x.to).sort(), ['db-b', 'db-c', etcd]);
+  // etcd's first answer (refused here) names the term record's grantors: after a restart, standby
+  // grants count only once they are known.
+  s = run(s, [grantorsReply(s, false, 5, ['db-b', 'db-c'])]).s;
   // db-b grants, db-c is lost, etcd does not answer: with three nodes no lease (with two, db-b alone would do).
   s = run(s, [leaseReply(s, 'db-b', true, 10)]).s;
   assert.equal(s.lease.held, null);
@@ -111,6 +114,39 @@ test('three nodes: the lease holds on etcd\'s grant, or on every eligible standb
   const withReporting = agent('db-a', 3, 'db-a', [trait('db-a'), trait('db-b'), trait('db-c'), trait('db-r', { noFailover: true })]);
   const out = stepAgent(withReporting, tick(0));
   assert.deepEqual(out.sends.filter((x) => x.msg.kind === 'lease-request').map((x) => x.to).sort(), ['db-b', 'db-c', etcd]);
+});
+
+/** etcd's lease reply naming the term record's grantors. */
+function grantorsReply(s: AgentState, granted: boolean, nowMs: number, grantorsOfTerm: readonly string[]): AgentInput {
+  const r = leaseReply(s, etcd, granted, nowMs);
+  return r.kind === 'reply' ? { ...r, msg: { ...r.msg, grantorsOfTerm } as typeof r.msg } : r;
+}
+
+test('three nodes: the lease counts the grants of the term record\'s grantors, not the config\'s (config skew)', () => {
+  // The term record names db-b and db-c; db-a restarted with db-c marked noFailover (a rolling
+  // change): its config alone would make db-b's grant the lease, although db-c may win an election.
+  const skewed = [trait('db-a'), trait('db-b'), trait('db-c', { noFailover: true })];
+  const pg = primaryPg({ members: ['db-b'], k: 1 }, [replica('db-b'), replica('db-c')]);
+  const tick = (nowMs: number): AgentInput => ({ kind: 'tick', nowMs, pg, writeProbe: 'ok', peer: null, peers: {} });
+  let s = run(agent('db-a', 3, 'db-a', skewed), [tick(0)]).s;
+  // Before etcd answered in this term, no standby grant makes a lease.
+  s = run(s, [leaseReply(s, 'db-b', true, 10)]).s;
+  assert.equal(s.lease.held, null);
+  // etcd names the record's grantors (and cannot grant): db-b's grant is not enough, db-c is asked too.
+  s = run(s, [grantorsReply(s, false, 20, ['db-b', 'db-c'])]).s;
+  s = run(s, [tick(500)]).s;
+  assert.deepEqual(s.lease.held, null);
+  const asked = stepAgent(s, tick(1000)).sends.filter((x) => x.msg.kind === 'lease-request').map((x) => x.to).sort();
+  assert.deepEqual(asked, ['db-b', 'db-c', etcd]);
+  s = run(s, [leaseReply(s, 'db-b', true, 510)]).s;
+  assert.equal(s.lease.held, null, 'a lease on db-b alone while db-c, a grantor of the term, was never asked');
+  s = run(s, [leaseReply(s, 'db-c', true, 520)]).s;
+  assert.equal(s.lease.held?.validUntilMs, 500 + leaseValidMs(t));
+  // etcd's record names no grantors: the config's eligible standbys count (db-b alone here).
+  let plain = run(agent('db-a', 3, 'db-a', skewed), [tick(0)]).s;
+  plain = run(plain, [leaseReply(plain, etcd, false, 5)]).s;
+  plain = run(plain, [leaseReply(plain, 'db-b', true, 10)]).s;
+  assert.equal(plain.lease.held?.validUntilMs, leaseValidMs(t));
 });
 
 test('two nodes on etcd: any one grant is the lease, as before', () => {

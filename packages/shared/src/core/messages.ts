@@ -125,6 +125,12 @@ export interface LeaseReply extends Envelope {
   readonly primaryOfTerm: NodeId | null;
   /** The witness's per-cluster maintenance flag (agents adopt it). */
   readonly maintenance: boolean;
+  /**
+   * etcd only: the grantors its term record names for the envelope's `term` (the eligible nodes other
+   * than the primary when the term was made). Absent: a two-node record (its grantor is the other
+   * node), or not known. The primary counts standby grants from these, not from its own config.
+   */
+  readonly grantorsOfTerm?: readonly NodeId[];
 }
 
 /** The primary gives up its lease early after fencing itself (fast path). */
@@ -173,6 +179,8 @@ export interface VoteReply extends Envelope {
   readonly reason: string;
   /** The witness's primary for its `term`: a candidate whose earlier grant was lost learns it won. */
   readonly primaryOfTerm: NodeId | null;
+  /** etcd only: the grantors its term record names for `term` (as LeaseReply.grantorsOfTerm). */
+  readonly grantorsOfTerm?: readonly NodeId[];
 }
 
 /**

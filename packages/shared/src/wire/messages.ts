@@ -140,6 +140,7 @@ export const leaseReplySchema = z
     reason: reasonSchema,
     primaryOfTerm: nodeIdSchema.nullable(),
     maintenance: z.boolean(),
+    grantorsOfTerm: z.array(nodeIdSchema).readonly().optional(),
   })
   .readonly();
 
@@ -175,6 +176,7 @@ export const voteReplySchema = z
     granted: z.boolean(),
     reason: reasonSchema,
     primaryOfTerm: nodeIdSchema.nullable(),
+    grantorsOfTerm: z.array(nodeIdSchema).readonly().optional(),
   })
   .readonly();
 

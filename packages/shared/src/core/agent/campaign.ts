@@ -7,6 +7,7 @@ import { quorumName } from '../quorum.js';
 import type { VoteReply } from '../messages.js';
 import { termAfter } from '../terms.js';
 import { leaseValidMs } from '../timings.js';
+import { noteTermGrantors } from './lease.js';
 import { blocker, isOtherNode } from './facts.js';
 import { promotionReset } from './promotion.js';
 import type { Step } from './step.js';
@@ -100,6 +101,9 @@ export function onVoteReply(st: Step, msg: VoteReply): void {
   const release = st.s.lease.release.phase === 'released' ? { phase: 'none' as const } : st.s.lease.release;
   const grants = { [msg.from]: { term: c.term, untilMs: held.validUntilMs } };
   st.set({ lease: { ...st.s.lease, held, grants, release }, releasedTerm: null });
+  // Three or more nodes: the won term's record names its grantors (absent: the config's, which the
+  // campaign wrote).
+  noteTermGrantors(st, msg);
   promotionReset(st);
   // A withdrawn standby already stopped its receiver (its final position won the election).
   if (st.s.receiverStopped) st.set({ promotion: { ...st.s.promotion, next: 'clear-sync' } });

@@ -2,10 +2,11 @@
 // sent the request, fences when it lapses, and gives it back after fencing when its own PostgreSQL
 // cannot write (the fast path). docs/design.md, Terms, leases, votes.
 
-import type { LeaseReply, LeaseRequest, NodeId } from '../messages.js';
+import type { LeaseReply, LeaseRequest, NodeId, VoteReply } from '../messages.js';
 import { leaseValidMs, promiseMs } from '../timings.js';
 import {
-  inBootGrace, isPrimaryOfTerm, leaseRemainingMs, manyNodes, releasedOwnLease, restartHeld, standbyGrantors,
+  inBootGrace, isOtherNode, isPrimaryOfTerm, leaseRemainingMs, manyNodes, releasedOwnLease, restartHeld,
+  standbyGrantors,
 } from './facts.js';
 import type { AgentState } from './state.js';
 import { fence } from './fence.js';
@@ -42,6 +43,13 @@ export interface HolderLease {
   readonly release: HolderRelease;
   /** The last reason each grantor gave for refusing our lease, until it grants again: said once. */
   readonly refusals: Readonly<Record<NodeId, string>>;
+  /**
+   * Three or more nodes: the grantors etcd's term record names for `term` (from its replies), or
+   * `nodes` null when etcd's record names none (the config's eligible standbys count then). Not known
+   * for the current term (an agent restart, before etcd's first reply): only etcd's grant counts, so a
+   * config that differs from the term record's (a rolling change) never makes a lease on too few grants.
+   */
+  readonly termGrantors?: { readonly term: number; readonly nodes: readonly NodeId[] | null };
 }
 
 /** `seqBase` exceeds every seq an earlier process of this node sent (see bootAgent). */
@@ -88,7 +96,48 @@ export function renewLease(st: Step): void {
   const sends = [...s.lease.sends, { seq, sentAtMs: s.nowMs, term: s.durable.term }];
   st.set({ lease: { ...s.lease, nextSeq: seq + 1, sends: sends.length > 16 ? sends.slice(-16) : sends } });
   st.send(s.settings.quorum.id, msg);
-  for (const grantor of standbyGrantors(s)) st.send(grantor, msg);
+  for (const grantor of askedGrantors(s)) st.send(grantor, msg);
+}
+
+/**
+ * The standbys whose grants make a lease together (with three or more nodes): the term record's
+ * grantors as etcd named them; the config's eligible standbys when etcd's record names none; none
+ * while etcd has not answered in this term (docs/design.md, "More than one standby").
+ */
+export function countedGrantors(s: AgentState, term: number): readonly NodeId[] {
+  if (!manyNodes(s)) return standbyGrantors(s);
+  const known = s.lease.termGrantors;
+  if (known === undefined || known.term !== term) return [];
+  return known.nodes === null ? standbyGrantors(s) : known.nodes.filter((n) => n !== s.settings.self);
+}
+
+/** Who is asked for the lease and told of its release: the config's standbys and the term's grantors we can reach. */
+export function askedGrantors(s: AgentState): readonly NodeId[] {
+  const known = s.lease.termGrantors;
+  const record = known !== undefined && known.term === s.durable.term && known.nodes !== null ? known.nodes : [];
+  return [...new Set([...standbyGrantors(s), ...record.filter((n) => isOtherNode(s, n))])];
+}
+
+/** etcd named the grantors of our term in a reply: kept for counting grants (countedGrantors). */
+export function noteTermGrantors(st: Step, msg: LeaseReply | VoteReply): void {
+  const s = st.s;
+  if (!manyNodes(s) || msg.from !== s.settings.quorum.id || msg.term !== s.durable.term) return;
+  const nodes = msg.grantorsOfTerm ?? null;
+  const known = s.lease.termGrantors;
+  if (known !== undefined && known.term === msg.term && sameNodes(known.nodes, nodes)) return;
+  const termGrantors = { term: msg.term, nodes: nodes === null ? null : [...nodes].sort() };
+  st.set({ lease: { ...st.s.lease, termGrantors } });
+  if (nodes !== null && !sameNodes([...nodes], standbyGrantors(s))) {
+    const config = standbyGrantors(s).join(', ');
+    st.because(`term ${msg.term}'s record names grantors ${nodes.join(', ') || 'none'}, the config ${config}: the lease counts the record's`);
+  }
+}
+
+function sameNodes(a: readonly NodeId[] | null, b: readonly NodeId[] | null): boolean {
+  if (a === null || b === null) return a === b;
+  const x = [...a].sort();
+  const y = [...b].sort();
+  return x.length === y.length && x.every((n, i) => n === y[i]);
 }
 
 /**
@@ -103,15 +152,16 @@ export function leaseFromGrants(
     const g = grants[node];
     return g !== undefined && g.term === term ? g.untilMs : -Infinity;
   };
-  const grantors = standbyGrantors(s);
+  const grantors = countedGrantors(s, term);
   const standbys = grantors.length === 0 ? -Infinity : Math.min(...grantors.map(until));
   const best = Math.max(until(s.settings.quorum.id), standbys);
   return best === -Infinity ? null : best;
 }
 
 export function onLeaseReply(st: Step, msg: LeaseReply): void {
+  if (msg.from === st.s.settings.quorum.id) st.set({ maintenance: msg.maintenance });
+  noteTermGrantors(st, msg);
   const s = st.s;
-  if (msg.from === s.settings.quorum.id) st.set({ maintenance: msg.maintenance });
   const lease = st.s.lease;
   const sent = lease.sends.find((x) => x.seq === msg.seq);
   const lastRefusal = lease.refusals[msg.from];
@@ -186,7 +236,7 @@ function maybeRelease(st: Step): void {
   const reason = s.fence.reason ?? 'fenced';
   const msg = { ...st.envelope(), kind: 'lease-release' as const, reason, leaseSeq: s.lease.nextSeq - 1 };
   st.send(s.settings.quorum.id, msg);
-  for (const grantor of standbyGrantors(s)) st.send(grantor, msg);
+  for (const grantor of askedGrantors(s)) st.send(grantor, msg);
   st.set({ lease: { ...s.lease, held: null, grants: {}, release: { phase: 'released', term: s.durable.term, atMs: s.nowMs } } });
   st.notify('lease-released', `released lease for term ${s.durable.term}: ${msg.reason}`);
   st.because(`released the lease for term ${s.durable.term} after fencing`);
