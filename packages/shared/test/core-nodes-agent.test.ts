@@ -407,6 +407,26 @@ test('three nodes: a standby streaming from another node follows the term\'s pri
   assert.deepEqual(effectsOf(settled.outs), []);
 });
 
+test('three nodes: a follow that failed with primary_conninfo already naming the primary is tried again', () => {
+  // db-c re-pointed at db-b, which crashed before db-c streamed: the snapshot then shows upstream
+  // db-b but no stream (sim seed 1313 with three nodes). Once db-b is back, db-c follows again.
+  const s = { ...agent('db-c', 4, 'db-b'), positionClearTerm: 4 };
+  const newPrimary = statusOf('db-b', 4, 'db-b', primaryPg(NO_CLAIM, []), 'primary');
+  const tick = (nowMs: number, upstream: string, streaming: boolean): AgentInput => ({
+    kind: 'tick', nowMs, pg: standbyPg(900n, upstream, streaming), writeProbe: 'not-run', peer: null, peers: { 'db-a': null, 'db-b': newPrimary },
+  });
+  const { s: ready } = run(s, [tick(0, 'db-a', false)]);
+  assert.deepEqual(ready.inFlight?.effect, { kind: 'follow', primary: 'db-b' });
+  const failed = stepAgent(ready, {
+    kind: 'effect-done', nowMs: 10, result: { id: ready.inFlight!.id, ok: false, detail: 'primary_conninfo names db-b, not streaming from it yet' },
+  }).state;
+  const again = stepAgent(failed, tick(10 + 2 * t.heartbeatMs, 'db-b', false)).state;
+  assert.deepEqual(again.inFlight?.effect, { kind: 'follow', primary: 'db-b' });
+  // Streaming from it (the receiver reconnected by itself): nothing to do.
+  const streaming = stepAgent(failed, tick(10 + 2 * t.heartbeatMs, 'db-b', true)).state;
+  assert.equal(streaming.inFlight, null);
+});
+
 test('three nodes: a restarted standby that may have left its position published takes it back before streaming', () => {
   // Restarted in term 3 with its receiver stopped by a withdrawal before (primary_conninfo empty).
   const s = agent('db-c', 3, 'db-a');

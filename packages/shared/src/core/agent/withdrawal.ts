@@ -247,7 +247,10 @@ function followIfNeeded(st: Step): boolean {
     && !ps.pg.inRecovery && ps.pg.running;
   if (!promoted) return false;
   const elsewhere = pg.upstream !== undefined && pg.upstream !== primary;
-  if (!elsewhere && !s.receiverStopped) return false;
+  // A follow that failed in this term (the primary went down again before we streamed) leaves
+  // primary_conninfo naming it without a stream: it is tried again, not taken as done.
+  const failed = s.follow !== null && s.follow.term === s.durable.term && !pg.streaming;
+  if (!elsewhere && !s.receiverStopped && !failed) return false;
   // After a restart this node may have left a position of this term published (it had withdrawn):
   // streaming again would make it no longer final, so it is taken back first.
   if (s.positionClearTerm !== s.durable.term) {
@@ -269,7 +272,7 @@ function followIfNeeded(st: Step): boolean {
     }
     if (s.nowMs - f.failedAtMs < 2 * s.settings.timings.heartbeatMs) return false;
   }
-  if (elsewhere || pg.upstream === undefined) {
+  if (elsewhere || pg.upstream === undefined || failed) {
     st.effect({ kind: 'follow', primary });
     st.because(`following ${primary}, primary of term ${s.durable.term}${elsewhere ? ` (streaming from ${pg.upstream ?? 'nowhere'})` : ''}`);
   } else {
