@@ -491,6 +491,8 @@ async function benchScenario(
       // not hidden; after three in a row the scenario is abandoned with what it has.
       errors.push(`run ${i}: ${(err as Error).message}`);
       log(`${rowsOf(system)} ${scenario} ${profile} ${i}/${runs}: FAILED: ${(err as Error).message}`);
+      // Its logs (PostgreSQL's too) outlive the lab only if copied out now: the next lab clears them.
+      if (lab.system === 'pgvip') log(`logs kept in ${keepRunEvidence(lab, `failover-${lab.system}-${scenario}-run${i}-failed`, Date.now(), [], [])}`);
       await lab.restoreAll().catch(() => undefined);
       // restoreAll resets EC2 to no delays: the profile again.
       await lab.emulator.setTiming(ec2Profiles[profile]).catch(() => undefined);

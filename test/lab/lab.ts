@@ -136,7 +136,9 @@ function clearStaleLabDirs(): void {
     } catch (err) {
       alive = (err as NodeJS.ErrnoException).code === 'EPERM';
     }
-    if (!alive || owner === process.pid) rmSync(path.join(labRoot, name), { recursive: true, force: true });
+    // Only a dead owner's: this process's own directory is here only when a failed lab kept it (down()
+    // removes the others), and a suite that starts a second lab must not lose the first one's logs.
+    if (!alive) rmSync(path.join(labRoot, name), { recursive: true, force: true });
   }
 }
 
