@@ -198,6 +198,17 @@ function withdraw(self: string, lsn: bigint): { s: AgentState; vote: AgentOutput
   return { s: after, vote: vote! };
 }
 
+test('three nodes: a receiver stop that reports no final position publishes nothing (never a guess)', () => {
+  const { outs } = failedPrimary('db-b', 900n);
+  const stopping = outs.find((o) => o.effects.some((e) => e.effect.kind === 'stop-wal-receiver'));
+  assert.ok(stopping !== undefined);
+  const after = stepAgent(stopping.state, done(stopping, true));
+  assert.equal(after.sends.filter((x) => x.msg.kind === 'vote-request').length, 0, after.reason);
+  // Not withdrawn: at most the stop is tried again (which must report the position this time).
+  assert.notEqual(after.state.withdrawal?.phase, 'withdrawn');
+  assert.equal(after.state.receiverStopped, true);
+});
+
 test('three nodes: a standby whose primary failed withdraws, then asks etcd with its final position; it grants no lease', () => {
   const { s, vote } = withdraw('db-b', 900n);
   const ask = vote.sends.find((x) => x.msg.kind === 'vote-request');

@@ -107,7 +107,14 @@ export function onWithdrawStopped(st: Step, r: EffectResult): boolean {
     st.because(`could not withdraw: stopping the WAL receiver failed: ${r.detail}`);
     return true;
   }
-  const flushLsn = r.finalLsn ?? s.pg?.lsn ?? 0n;
+  // An under-reported final position would let a less advanced candidate pass promotionSafety: with
+  // none reported, nothing is published (the stop is tried again while the primary stays failed).
+  if (r.finalLsn === undefined) {
+    st.set({ withdrawal: null, receiverStopped: true });
+    st.because('could not withdraw: the WAL receiver stopped without reporting its final position');
+    return true;
+  }
+  const flushLsn = r.finalLsn;
   const timeline = s.pg?.timeline ?? 0;
   st.set({
     withdrawal: {
