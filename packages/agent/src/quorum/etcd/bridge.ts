@@ -184,17 +184,8 @@ export class EtcdQuorumBridge {
       return this.#voteReply(false, seen.why, null, term);
     }
     const view = seen.view;
-    const record = view.term?.value ?? null;
-    if (record !== null && record.term === term && record.primary === this.#o.self) {
-      // Asking again for a term we won (the answer was lost): it is ours if our key lives or can be taken.
-      unused();
-      const lease = await this.#lease(term, 0);
-      return this.#voteReply(lease.granted, lease.granted ? `won term ${term}` : lease.reason, view, term);
-    }
-    if ((record?.term ?? 0) !== term - 1) {
-      unused();
-      return this.#voteReply(false, `the term record is at ${record?.term ?? 0}`, view, term);
-    }
+    const answered = await this.#notNextTerm(view, term, unused);
+    if (answered !== null) return answered;
     if (term > 1 && (this.#o.nodes?.length ?? 2) > 2) {
       // Among three or more nodes only an election decides, on the final positions it compares; a
       // vote without one (the core sends it only to ask again for a term it won) creates no term.
@@ -213,6 +204,25 @@ export class EtcdQuorumBridge {
     // The txn wrote the term record {term, self}: what a read after it would show.
     const reply: VoteReply = { ...this.#envelope(term), kind: 'vote-reply', granted: true, reason: `won term ${term}`, primaryOfTerm: this.#o.self };
     return withGrantors(reply, grantors);
+  }
+
+  /**
+   * The answer when `term` is not the next term etcd can make: asked again for a term we won (the
+   * answer was lost), it is ours if our key lives or can be taken; any other term record refuses.
+   * Null when the record is at `term − 1` (term 1: none yet), so a campaign may go on.
+   */
+  async #notNextTerm(view: ClusterView, term: number, unused: () => void): Promise<VoteReply | null> {
+    const record = view.term?.value ?? null;
+    if (record !== null && record.term === term && record.primary === this.#o.self) {
+      unused();
+      const lease = await this.#lease(term, 0);
+      return this.#voteReply(lease.granted, lease.granted ? `won term ${term}` : lease.reason, view, term);
+    }
+    if ((record?.term ?? 0) !== term - 1) {
+      unused();
+      return this.#voteReply(false, `the term record is at ${record?.term ?? 0}`, view, term);
+    }
+    return null;
   }
 
   /**
@@ -249,16 +259,10 @@ export class EtcdQuorumBridge {
       return this.#voteReply(false, seen.why, null, term);
     }
     const view = seen.view;
-    const record = view.term?.value ?? null;
-    if (record !== null && record.term === term && record.primary === this.#o.self) {
-      unused();
-      const lease = await this.#lease(term, 0);
-      return this.#voteReply(lease.granted, lease.granted ? `won term ${term}` : lease.reason, view, term);
-    }
-    if (record === null || record.term !== term - 1) {
-      unused();
-      return this.#voteReply(false, `the term record is at ${record?.term ?? 0}`, view, term);
-    }
+    const answered = await this.#notNextTerm(view, term, unused);
+    if (answered !== null) return answered;
+    const record = view.term?.value;
+    if (record === undefined) return this.#voteReply(false, 'the term record is at 0', view, term);
     const bad = view.bad[0];
     if (bad !== undefined) {
       unused();
