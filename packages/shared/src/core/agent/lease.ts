@@ -121,7 +121,8 @@ export function askedGrantors(s: AgentState): readonly NodeId[] {
 /** etcd named the grantors of our term in a reply: kept for counting grants (countedGrantors). */
 export function noteTermGrantors(st: Step, msg: LeaseReply | VoteReply): void {
   const s = st.s;
-  if (!manyNodes(s) || msg.from !== s.settings.quorum.id || msg.term !== s.durable.term) return;
+  // Only the primary of that term counts grants (a standby learning the term from the reply does not).
+  if (!manyNodes(s) || msg.from !== s.settings.quorum.id || msg.term !== s.durable.term || !isPrimaryOfTerm(s)) return;
   const nodes = msg.grantorsOfTerm ?? null;
   const known = s.lease.termGrantors;
   if (known !== undefined && known.term === msg.term && sameNodes(known.nodes, nodes)) return;
