@@ -474,7 +474,10 @@ export class EtcdCluster {
     for (const h of HOSTS) {
       const g = this.#m[h];
       if (g === c || !this.#active(h) || !this.#peerLink(c.host, h)) continue;
-      if (g.term > c.term) {
+      // A member already in this raft term voted in it (or followed its leader): raft's votedFor,
+      // kept on disk, refuses a second candidate of the same term. Two leaders of one raft term
+      // would let a deposed one's lease sweep pass for the real leader's.
+      if (g.term >= c.term) {
         c.term = g.term;
         continue;
       }
