@@ -149,10 +149,10 @@ async function reachableObs(pg: LocalPostgres): Promise<PgReachableObservation> 
 }
 
 /** Stops db-a (as a failover finds it) once both standbys replayed all of it, and promotes db-b. */
-async function failOverToB(n: Three): Promise<void> {
+async function failOverToB(n: Three, replayedBy: PgNode[] = [n.b, n.c]): Promise<void> {
   await n.a.psql('CREATE TABLE before_failover AS SELECT 1 AS x');
   const lsn = await n.a.psql('SELECT pg_current_wal_lsn()');
-  for (const s of [n.b, n.c]) {
+  for (const s of replayedBy) {
     await waitUntil(`${s.name} to replay ${lsn}`, 30_000, async () => (await s.psql(`SELECT pg_last_wal_replay_lsn() >= '${lsn}'`)) === 't');
   }
   await n.pg.a.stop('immediate');
@@ -201,6 +201,19 @@ test('Given db-c replayed WAL db-b never had, When db-c follows db-b, Then it re
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   assert.notEqual(await n.c.psql("SELECT coalesce((SELECT status FROM pg_stat_wal_receiver WHERE pid IS NOT NULL), 'none')"), 'streaming');
   assert.equal(await n.c.psql("SELECT count(*) FROM pg_class WHERE relname = 'only_on_c'"), '1');
+});
+
+test('Given db-c far behind when db-b was promoted, When db-c follows db-b, Then done only once it streams db-b\'s timeline 2, not the old one', async (t) => {
+  const n = await threeNodes(t);
+  // db-c stops receiving; db-a writes some 48 MB that db-b has and db-c must first fetch on timeline 1.
+  await n.pg.c.stopWalReceiverAndReadFinalLsn();
+  await n.a.psql('CREATE TABLE bulk AS SELECT g, repeat(\'x\', 200) AS pad FROM generate_series(1, 200000) g', 60_000);
+  await failOverToB(n, [n.b]);
+  const r = await n.pg.c.followPrimary(n.endpoints['db-b']!, { name: 'db-b', slotName: slotNameFor('db-c'), timeoutMs: 20_000 });
+  assert.equal(r.outcome, 'streaming', JSON.stringify(r));
+  t.diagnostic(`db-c streaming db-b's timeline in ${r.durationMs} ms`);
+  // Read at once: "ok" means the receiver streams timeline 2, not timeline 1 up to the fork point.
+  assert.equal(await n.c.psql('SELECT received_tli FROM pg_stat_wal_receiver'), '2');
 });
 
 test('Given db-c withdrew (its WAL receiver stopped), When it resumes, Then it streams from db-a again and its upstream reads db-a', async (t) => {

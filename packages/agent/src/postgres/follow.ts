@@ -82,6 +82,7 @@ export async function readPrimaryTimeline(s: SqlSession): Promise<PrimaryTimelin
 
 interface ReceiverRow {
   status: string | null;
+  received_tli: number | null;
   sender_host: string | null;
   sender_port: number | null;
   tli: number;
@@ -113,22 +114,29 @@ export async function repointAndWait(
   let last: ReceiverRow | undefined;
   for (;;) {
     [last] = await s.query<ReceiverRow>(
-      `SELECT w.status, w.sender_host, w.sender_port, ${standbyTimelineSql} AS tli, pg_last_wal_replay_lsn()::text AS replay_lsn
+      `SELECT w.status, w.received_tli, w.sender_host, w.sender_port, ${standbyTimelineSql} AS tli,
+              pg_last_wal_replay_lsn()::text AS replay_lsn
          FROM (SELECT 1) one LEFT JOIN pg_stat_wal_receiver w ON w.pid IS NOT NULL`,
     );
     const durationMs = Math.round(performance.now() - startedAt);
-    if (last?.status === 'streaming' && last.sender_host === target.endpoint.host && Number(last.sender_port) === target.endpoint.port) {
-      return { outcome: 'streaming', reconfigured, durationMs };
-    }
+    // The refusal first: the receiver streams the old timeline from the new primary (up to the fork
+    // point) before the startup process asks for the new one and refuses it, so a 'streaming' seen
+    // then says nothing.
     const replayLsn = parseLsnOrNull(last?.replay_lsn);
     const why = replayLsn === null
       ? null
       : divergence(target.timeline, { tli: Number(last?.tli), replayLsn }, target.name);
     if (why !== null) return { outcome: 'diverged', detail: why, durationMs };
+    // Streaming on the new primary's timeline: past the fork point, so PostgreSQL took the timeline.
+    if (last?.status === 'streaming' && last.sender_host === target.endpoint.host
+      && Number(last.sender_port) === target.endpoint.port && Number(last.received_tli) >= target.timeline.tli) {
+      return { outcome: 'streaming', reconfigured, durationMs };
+    }
     if (durationMs >= timeoutMs) {
       const receiver = last?.status === null || last?.status === undefined
         ? 'no WAL receiver runs'
-        : `the WAL receiver is ${last.status} from ${last.sender_host ?? '?'}:${last.sender_port ?? '?'}`;
+        : `the WAL receiver is ${last.status} on timeline ${last.received_tli ?? '?'} from ${last.sender_host ?? '?'}:${last.sender_port ?? '?'}`
+          + ` (${target.name} is on timeline ${target.timeline.tli})`;
       return { outcome: 'timeout', detail: `not streaming from ${target.name} after ${durationMs} ms: ${receiver}`, durationMs };
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
