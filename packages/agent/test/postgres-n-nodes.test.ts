@@ -216,6 +216,21 @@ test('Given db-c far behind when db-b was promoted, When db-c follows db-b, Then
   assert.equal(await n.c.psql('SELECT received_tli FROM pg_stat_wal_receiver'), '2');
 });
 
+test('Given db-c followed db-b onto timeline 2, When its WAL receiver is gone, Then it reports timeline 2, not its last restartpoint\'s', async (t) => {
+  const n = await threeNodes(t);
+  await failOverToB(n);
+  const r = await n.pg.c.followPrimary(n.endpoints['db-b']!, { name: 'db-b', slotName: slotNameFor('db-c') });
+  assert.equal(r.outcome, 'streaming', JSON.stringify(r));
+  await n.b.psql('CREATE TABLE on_two AS SELECT 1 AS x');
+  const lsn = await n.b.psql('SELECT pg_current_wal_lsn()');
+  await waitUntil('db-c to replay db-b\'s table', 30_000, async () => (await n.c.psql(`SELECT pg_last_wal_replay_lsn() >= '${lsn}'`)) === 't');
+  // No restartpoint since the switch: the control file still names timeline 1.
+  assert.equal(await n.c.psql('SELECT timeline_id FROM pg_control_checkpoint()'), '1');
+  const final = await n.pg.c.stopWalReceiverAndReadFinalLsn();
+  assert.equal((await reachableObs(n.pg.c)).timelineId, 2);
+  assert.equal(final.timelineId, 2);
+});
+
 test('Given db-c withdrew (its WAL receiver stopped), When it resumes, Then it streams from db-a again and its upstream reads db-a', async (t) => {
   const n = await threeNodes(t);
   const upstream = async (): Promise<string | null> => {

@@ -10,14 +10,22 @@ import type { PgReachableObservation, ReplicaView, WalReceiverView } from './por
 // - The primary's timeline comes from the current WAL file name (its first 8 hex digits):
 //   pg_control_checkpoint() only shows a promotion's new timeline after the next checkpoint, which
 //   PostgreSQL spreads out over minutes.
-// - A standby has no exact "current timeline" function in PostgreSQL 15; the highest of the received,
-//   last restartpoint and min-recovery-point timelines is the one it follows.
+// - A standby has no exact "current timeline" function in PostgreSQL 15. Its WAL reached the highest
+//   of: the last restartpoint's and the min-recovery-point's timelines (both lag a timeline switch by
+//   up to a checkpoint_timeout), and the WAL receiver's received_tli, or, with no receiver (stopped
+//   for an election, or its primary lost), the highest timeline of a WAL segment in pg_wal: a segment
+//   is named by the timeline it was received or replayed on, so none is newer than the WAL this
+//   standby has (history files, fetched before a timeline is streamed, are not counted). Without that
+//   fallback a standby that followed a promotion and then lost its receiver reported the timeline
+//   before the promotion, and an election waited on it (docs/design.md, "More than one standby").
 // - Ages are computed on the server (clock_timestamp() minus the server's own timestamps), so the
 //   agent's clock plays no part.
 export const standbyTimelineSql = `greatest(
     (SELECT timeline_id FROM pg_control_checkpoint()),
     (SELECT min_recovery_end_timeline FROM pg_control_recovery()),
-    (SELECT received_tli FROM pg_stat_wal_receiver))`;
+    coalesce(
+      (SELECT received_tli FROM pg_stat_wal_receiver),
+      (SELECT max(('x' || substr(name, 1, 8))::bit(32)::int) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$')))`;
 
 export const observeSql = `
 SELECT
