@@ -60,7 +60,8 @@ export interface PgReachableObservation {
   readonly inRecovery: boolean;
   /**
    * The timeline this server writes (primary: from the current WAL file name, exact right after a
-   * promotion) or follows (standby: the highest of the received, restartpoint and min-recovery timelines).
+   * promotion) or its WAL reached (standby: the highest of the restartpoint and min-recovery timelines and
+   * the receiver's received_tli, or with no receiver the newest timeline of a WAL segment in pg_wal).
    */
   readonly timelineId: number;
   /** Primary: pg_current_wal_lsn(); null on a standby. */
