@@ -101,8 +101,10 @@ test('Given a walsender that has not applied a reload (SIGSTOPped), When a set a
       // gone
     }
   });
-  // With a short bound the set fails, naming the walsender that has not applied it.
-  const timeouts = { ...n.a.agentConfig.timeouts, syncSettingMs: 1_000 };
+  // With a short bound the set fails, naming the walsender that has not applied it. Short, but long
+  // enough for the two reload rounds on a loaded machine: a bound that ends before them ends with a
+  // plain timeout, with no walsender to name yet.
+  const timeouts = { ...n.a.agentConfig.timeouts, syncSettingMs: 4_000 };
   const short = new LocalPostgres({ ...n.a.agentConfig, timeouts });
   t.after(() => short.close());
   await assert.rejects(
