@@ -64,3 +64,12 @@ test('the claim form of sync-update, a withdrawn vote request and position-clear
   const lease = { ...fixtures.leaseRequest, syncClaim: { members: ['db-b'], k: 1 } };
   assert.deepEqual(decodeMessage(schemasByKind['lease-request'], JSON.parse(JSON.stringify(encodeMessage(lease)))), lease);
 });
+
+test('the term\'s grantors in a reply are node ids, at most as many as a claim can name', () => {
+  const reply = { ...fixtures.leaseReply, grantorsOfTerm: ['db-b', 'db-c'] };
+  assert.deepEqual(decodeMessage(schemasByKind['lease-reply'], encodeMessage(reply)), reply);
+  const many = Array.from({ length: 17 }, (_, i) => `db-${i}`);
+  assert.throws(() => decodeMessage(schemasByKind['lease-reply'], encodeMessage({ ...reply, grantorsOfTerm: many })));
+  assert.throws(() => decodeMessage(schemasByKind['vote-reply'], encodeMessage({ ...fixtures.voteReply, grantorsOfTerm: many })));
+  assert.throws(() => decodeMessage(schemasByKind['lease-reply'], encodeMessage({ ...reply, grantorsOfTerm: ['db b'] })));
+});

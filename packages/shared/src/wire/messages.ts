@@ -140,7 +140,7 @@ export const leaseReplySchema = z
     reason: reasonSchema,
     primaryOfTerm: nodeIdSchema.nullable(),
     maintenance: z.boolean(),
-    grantorsOfTerm: z.array(nodeIdSchema).readonly().optional(),
+    grantorsOfTerm: z.array(nodeIdSchema).max(claimMembersMax).readonly().optional(),
   })
   .readonly();
 
@@ -176,7 +176,7 @@ export const voteReplySchema = z
     granted: z.boolean(),
     reason: reasonSchema,
     primaryOfTerm: nodeIdSchema.nullable(),
-    grantorsOfTerm: z.array(nodeIdSchema).readonly().optional(),
+    grantorsOfTerm: z.array(nodeIdSchema).max(claimMembersMax).readonly().optional(),
   })
   .readonly();
 
