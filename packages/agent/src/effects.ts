@@ -45,9 +45,12 @@ export async function runEffect(id: number, effect: Effect, p: EffectPorts): Pro
     switch (effect.kind) {
       case 'fence': {
         const r = await p.pg.fence(effect.mode);
-        const obs = await p.pg.observe();
-        const finalLsn = obs.reachable ? obs.currentLsn ?? obs.receiveLsn ?? undefined : undefined;
-        return ok(`fenced (${r.mode}, ${r.terminatedBackends} backends terminated)`, finalLsn === undefined ? {} : { finalLsn });
+        // A clean stop knows its last record (the shutdown checkpoint); a running server says where it is.
+        const obs = r.finalLsn === undefined ? await p.pg.observe() : null;
+        const observed = obs?.reachable === true ? obs.currentLsn ?? obs.receiveLsn ?? undefined : undefined;
+        const finalLsn = r.finalLsn ?? observed;
+        const end = r.finalLsn !== undefined ? `, WAL ends at ${formatLsn(r.finalLsn)}` : r.finalLsnUnknown !== undefined ? `, WAL end unknown: ${r.finalLsnUnknown}` : '';
+        return ok(`fenced (${r.mode}, ${r.terminatedBackends} backends terminated${end})`, finalLsn === undefined ? {} : { finalLsn });
       }
       case 'unfence':
         await p.pg.unfence();

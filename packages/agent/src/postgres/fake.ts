@@ -341,7 +341,8 @@ export class FakePostgres implements PostgresPort {
       this.settings.set('default_transaction_read_only', 'on');
       this.#guard.clear();
       this.#clientsRefused = true;
-      return { mode, terminatedBackends: 0 };
+      // A clean stop of a primary: its WAL ends where it stopped (the real one reads its shutdown checkpoint).
+      return { mode, terminatedBackends: 0, ...(this.#m.inRecovery ? {} : { finalLsn: this.#m.walLsn }) };
     }
     if (this.#m.stalled) throw new PgvipError('PGVIP_PG_FENCE_FAILED', `${endpointKey(this.endpoint)} did not answer within the bound`);
     this.settings.set('default_transaction_read_only', 'on');

@@ -11,6 +11,7 @@ import { applyManagedSettings } from './managed-settings.js';
 import { ensureReplicationTransport } from './replication-transport.js';
 import { observationFromRow, observeSql, type ObserveRow } from './observe-query.js';
 import { stopReceiverAndReadFinalLsn } from './final-lsn.js';
+import { readShutdownEnd } from './shutdown-lsn.js';
 import { fenceRunningServer, readFenceTargets, type FenceTargets } from './fence-running.js';
 import { currentSetting, describeError, isInRecovery, primaryTimeline, requireStandby } from './server-queries.js';
 import { lookUpOsUser, type OsUser } from './os-command.js';
@@ -317,7 +318,8 @@ export class LocalPostgres implements PostgresPort {
         throw new PgvipError('PGVIP_PG_FENCE_FAILED', `cannot stop the server: ${describeError(err)}`, { cause: err });
       }
       await this.#persistFence();
-      return { mode, terminatedBackends: 0 };
+      const end = await readShutdownEnd(this.#config, ctx.osUser);
+      return { mode, terminatedBackends: 0, ...('lsn' in end ? { finalLsn: end.lsn } : { finalLsnUnknown: end.unknown }) };
     }
     try {
       const terminatedBackends = await this.#session(this.#config.timeouts.queryMs, (s) => this.#fenceRunning(s));

@@ -140,6 +140,14 @@ export interface FenceResult {
   readonly mode: FenceMode;
   /** Client backends terminated (read-only mode); 0 for fast-stop. */
   readonly terminatedBackends: number;
+  /**
+   * fast-stop of a primary that shut down cleanly: the end of its shutdown checkpoint, the last
+   * record it will ever write (shutdown-lsn.ts); absent when not known (the stop escalated to
+   * immediate, a standby, a tool failed). A switchover's final LSN.
+   */
+  readonly finalLsn?: bigint;
+  /** Why finalLsn is absent after a fast-stop. */
+  readonly finalLsnUnknown?: string;
 }
 
 export type StopMode = 'smart' | 'fast' | 'immediate';
