@@ -608,3 +608,34 @@ test('three nodes: the status says withdrawn and syncMember; two nodes leave bot
     assert.equal(st.role, 'candidate');
   });
 });
+
+test('three nodes: a switchover fences by a clean stop whatever fencing says, waits out the stopped server, and hands over at the stop\'s final LSN', () => {
+  let s = agent('db-a', 3, 'db-a', three, { fencing: 'read-only' });
+  const pg = primaryPg({ members: ['db-b', 'db-c'], k: 1 }, [replica('db-b'), replica('db-c')]);
+  const sb = (id: string, lsn: bigint) => statusOf(id, 3, 'db-a', standbyPg(lsn), 'standby');
+  s = { ...s, pg, lease: { ...s.lease, held: { term: 3, validUntilMs: 1e12 } }, peers: { 'db-b': sb('db-b', 1000n), 'db-c': sb('db-c', 1000n) } };
+  const asked = stepAgent(s, { kind: 'request', nowMs: 0, msg: { ...env(3, 'witness'), kind: 'switchover-request', to: 'db-b' } });
+  assert.ok(asked.replies[0]?.msg.kind === 'ack' && asked.replies[0].msg.accepted, `${asked.reason} ${JSON.stringify(asked.replies[0]?.msg)}`);
+  assert.deepEqual(asked.fence?.effect, { kind: 'fence', mode: 'fast-stop' });
+  // The stop reports where the shutdown checkpoint ends: that, not the last observed LSN, is final.
+  const fenceDone = (ok: boolean, extra = {}): AgentInput =>
+    ({ kind: 'effect-done', nowMs: 0, result: { id: asked.fence!.id, ok, detail: 'fenced', ...extra } });
+  const fenced = stepAgent(asked.state, fenceDone(true, { finalLsn: 1120n }));
+  assert.equal(fenced.state.switchover?.step, 'catching-up');
+  assert.ok(fenced.state.switchover?.step === 'catching-up' && fenced.state.switchover.finalLsn === 1120n);
+  // The stopped server and its failed write probe are the switchover's own doing: no lease release.
+  const stopped: PgSnapshot = { ...pg, running: false, writable: false, replicas: [] };
+  const tick = (nowMs: number, bLsn: bigint): AgentInput =>
+    ({ kind: 'tick', nowMs, pg: stopped, writeProbe: 'failed', peer: null, peers: { 'db-b': sb('db-b', bLsn), 'db-c': sb('db-c', bLsn) } });
+  const waiting = run(fenced.state, [tick(500, 1000n), tick(1000, 1000n)]);
+  assert.deepEqual(waiting.outs.flatMap((o) => o.sends.filter((x) => x.msg.kind === 'lease-release')), []);
+  assert.equal(waiting.s.lease.release.phase, 'none');
+  assert.equal(waiting.s.switchover?.step, 'catching-up');
+  // db-b replayed the shutdown checkpoint: the handover is recorded first.
+  const caught = stepAgent(waiting.s, tick(1500, 1120n));
+  assert.deepEqual(caught.effects.map((e) => e.effect.kind).filter((k) => !vipEffects.has(k)), ['quorum-handover']);
+  // A stop that cannot say where its WAL ends (escalated to immediate) aborts the switchover.
+  const unknown = stepAgent(asked.state, fenceDone(true));
+  assert.equal(unknown.state.switchover, null);
+  assert.match(unknown.reason, /last WAL position is not known/);
+});

@@ -27,7 +27,7 @@ import { onRequest } from './agent/requests.js';
 import { onRestartDone, progressRestart, restartFenced, restartObserved } from './agent/restart.js';
 import type { AgentDurable, AgentInput, AgentOutput, AgentSettings, AgentState, WriteProbe } from './agent/state.js';
 import { Step } from './agent/step.js';
-import { fenceDoneForSwitchover, onQuorumHandoverDone, progressSwitchover } from './agent/switchover.js';
+import { fenceDoneForSwitchover, onQuorumHandoverDone, progressSwitchover, switchoverStops } from './agent/switchover.js';
 import { initialSync, manageSync, onSyncReply, onSyncStandbySet } from './agent/sync.js';
 import { adoptTerm } from './agent/term.js';
 import {
@@ -141,6 +141,8 @@ function actAsPrimary(st: Step): void {
   const pg = st.s.pg;
   if (pg === null) return;
   if (progressRestart(st)) return;
+  // Three or more nodes: a switchover stops the server on purpose (its fence); not a failure.
+  if (st.s.switchover !== null && switchoverStops(st.s)) return progressSwitchover(st);
   if (releaseIfPgFailed(st)) return;
   if (pg.inRecovery) return promotionPipeline(st);
   if (!pg.running) return restartFencedPostgres(st);
@@ -284,7 +286,7 @@ function onEffectDone(st: Step, r: EffectResult): void {
   const s = st.s;
   if (s.fenceInFlight !== null && s.fenceInFlight.id === r.id) {
     onFenceDone(st, r);
-    if (r.ok) fenceDoneForSwitchover(st, r.finalLsn ?? s.pg?.lsn ?? 0n);
+    if (r.ok) fenceDoneForSwitchover(st, r.finalLsn);
     if (r.ok) restartFenced(st, r.finalLsn ?? s.pg?.lsn ?? 0n);
     return;
   }

@@ -1,7 +1,7 @@
 // The fence: this incarnation made its PostgreSQL refuse writes (read-only or stopped). It runs in
 // its own effect slot, so a fence is never queued behind a VIP step or a rejoin.
 
-import type { EffectResult } from '../actions.js';
+import type { EffectResult, FenceMode } from '../actions.js';
 import type { Step } from './step.js';
 import { vipAfterFenceStarted } from './vip.js';
 
@@ -16,9 +16,10 @@ export interface FenceState {
 
 export const initialFence: FenceState = { fenced: false, reason: null, restartedAtMs: -Infinity };
 
-export function fence(st: Step, why: string): void {
+/** Fences as configured (`fencing`), or by `mode` when the caller needs that one (a switchover's clean stop). */
+export function fence(st: Step, why: string, mode: FenceMode = st.s.settings.fencing): void {
   if (st.s.fenceInFlight !== null) return;
-  st.effect({ kind: 'fence', mode: st.s.settings.fencing }, 'fence');
+  st.effect({ kind: 'fence', mode }, 'fence');
   st.set({ fence: { ...st.s.fence, reason: why }, vip: vipAfterFenceStarted(st.s.vip) });
   st.because(`fencing: ${why}`);
 }

@@ -42,7 +42,8 @@ export function onSwitchoverRequest(st: Step, msg: SwitchoverRequest): void {
   const notReady = switchoverBlocker(s, msg.to);
   if (notReady !== null) return reject(`standby not ready: ${notReady}`);
   st.set({ switchover: { step: 'fencing', to: msg.to, startedAtMs: s.nowMs } });
-  fence(st, `switchover to ${msg.to}`);
+  // Three or more nodes: a clean stop (switchoverStops).
+  fence(st, `switchover to ${msg.to}`, switchoverStops(s) ? 'fast-stop' : s.settings.fencing);
   st.reply(msg.from, { ...st.envelope(), kind: 'ack', accepted: true, reason: 'switchover started' });
 }
 
@@ -68,11 +69,35 @@ function switchoverBlocker(s: AgentState, to: NodeId): string | null {
   return null;
 }
 
-/** The fence of a switchover took: everything this primary will ever write is below `finalLsn`. */
-export function fenceDoneForSwitchover(st: Step, finalLsn: Lsn): void {
-  const sw = st.s.switchover;
+/**
+ * Whether this node's switchovers fence by a clean stop: with three or more nodes. The old primary is
+ * stopped after the handover anyway (to rejoin), and a clean stop writes one last record, the shutdown
+ * checkpoint, which its walsenders send to every standby still connected. Stopped after the final LSN
+ * was read, that record reached the other standbys past the successor's fork, and they could not
+ * follow it without a rewind. Stopped as the fence, the record is in the final LSN: the successor
+ * replays it before it promotes, and every standby's WAL ends where the new timeline forks. With two
+ * nodes the only standby is the successor; the fence stays as configured.
+ */
+export function switchoverStops(s: AgentState): boolean {
+  return manyNodes(s);
+}
+
+/**
+ * The fence of a switchover took: everything this primary will ever write is below `finalLsn`. A
+ * stop that could not say where its WAL ends (it escalated to an immediate stop) aborts the
+ * switchover: a position read before the stop is not final.
+ */
+export function fenceDoneForSwitchover(st: Step, finalLsn: Lsn | undefined): void {
+  const s = st.s;
+  const sw = s.switchover;
   if (sw === null || sw.step !== 'fencing') return;
-  st.set({ switchover: { step: 'catching-up', to: sw.to, startedAtMs: sw.startedAtMs, finalLsn } });
+  if (finalLsn === undefined && switchoverStops(s)) {
+    st.set({ switchover: null });
+    st.because(`switchover to ${sw.to} aborted: the stopped server's last WAL position is not known; resuming as primary`);
+    st.notify('switchover', `switchover to ${sw.to} aborted: the stopped server's last WAL position is not known`);
+    return;
+  }
+  st.set({ switchover: { step: 'catching-up', to: sw.to, startedAtMs: sw.startedAtMs, finalLsn: finalLsn ?? s.pg?.lsn ?? 0n } });
 }
 
 export function progressSwitchover(st: Step): void {
