@@ -149,12 +149,15 @@ describe('agent: rejoin-failed and vip-error', () => {
    */
   function tick(s: AgentState, nowMs: number): { state: AgentState; rejoin: Effected | undefined } {
     let out = stepAgent(s, { kind: 'tick', nowMs, pg: demotedPg, writeProbe: 'not-run', peer: newPrimary });
+    // The rejoin may start beside a VIP check (its own slot), in any of these outputs.
+    let rejoin = effectsOf(actionsOf(out)).find((e) => e.effect.kind === 'rejoin');
     for (let i = 0; i < 5; i++) {
       const other = effectsOf(actionsOf(out)).find((e) => e.effect.kind !== 'rejoin');
       if (other === undefined) break;
       out = stepAgent(out.state, { kind: 'effect-done', nowMs, result: { id: other.id, ok: true, detail: 'done', vipPlacement: 'elsewhere' } });
+      rejoin ??= effectsOf(actionsOf(out)).find((e) => e.effect.kind === 'rejoin');
     }
-    return { state: out.state, rejoin: effectsOf(actionsOf(out)).find((e) => e.effect.kind === 'rejoin') };
+    return { state: out.state, rejoin };
   }
 
   test('a failed rejoin is reported, and the next attempt waits 1 s, then 2 s, …', () => {
@@ -180,7 +183,7 @@ describe('agent: rejoin-failed and vip-error', () => {
 
   test('vip-error is reported once when VIP steps keep failing, and again only after one succeeded', () => {
     let s: AgentState = { ...bootAgent(settings, { term: 4, primaryOfTerm: 'db-a' }, -100_000), pg: primaryPg };
-    const fail = (id: number, nowMs: number) => stepAgent({ ...s, inFlight: { id, kind: 'verify-vip', effect: { kind: 'verify-vip' }, startedAtMs: nowMs - 100 } }, { kind: 'effect-done', nowMs, result: { id, ok: false, detail: 'DescribeNetworkInterfaces: RequestLimitExceeded' } });
+    const fail = (id: number, nowMs: number) => stepAgent({ ...s, vipInFlight: { id, kind: 'verify-vip', effect: { kind: 'verify-vip' }, startedAtMs: nowMs - 100 } }, { kind: 'effect-done', nowMs, result: { id, ok: false, detail: 'DescribeNetworkInterfaces: RequestLimitExceeded' } });
     const events: Notified[] = [];
     for (let i = 1; i <= vipErrorAfterFailures + 2; i++) {
       const out = fail(i, i * 500);
@@ -189,7 +192,7 @@ describe('agent: rejoin-failed and vip-error', () => {
     }
     assert.deepEqual(events.map((e) => e.event), ['vip-error']);
     assert.match(events[0]!.detail, /3 VIP steps in a row failed, the last \(verify-vip\): DescribeNetworkInterfaces: RequestLimitExceeded/);
-    s = stepAgent({ ...s, inFlight: { id: 99, kind: 'verify-vip', effect: { kind: 'verify-vip' }, startedAtMs: 9_900 } }, { kind: 'effect-done', nowMs: 10_000, result: { id: 99, ok: true, detail: 'here', vipPlacement: 'here' } }).state;
+    s = stepAgent({ ...s, vipInFlight: { id: 99, kind: 'verify-vip', effect: { kind: 'verify-vip' }, startedAtMs: 9_900 } }, { kind: 'effect-done', nowMs: 10_000, result: { id: 99, ok: true, detail: 'here', vipPlacement: 'here' } }).state;
     assert.equal(s.vip.failures, 0);
   });
 });

@@ -43,7 +43,7 @@ test('the fast path fences first and releases the lease only after the fence is 
   assert.equal(releases.length, 2, 'released to the witness and the standby');
 });
 
-test('a won vote is persisted first, then the WAL receiver stops before promotion', () => {
+test('a won vote is persisted first, then the WAL receiver stops before promotion (the VIP moves beside it)', () => {
   let s = bootAgent(settings('db-b'), { term: 3, primaryOfTerm: 'db-a' }, -10_000);
   s = { ...s, campaign: { term: 4, sentAtMs: 0 }, promise: null };
   const out = stepAgent(s, { kind: 'reply', nowMs: 10, msg: { ...env(4, 'witness'), kind: 'vote-reply', granted: true, reason: 'ok', primaryOfTerm: 'db-b' } });
@@ -53,7 +53,9 @@ test('a won vote is persisted first, then the WAL receiver stops before promotio
   };
   const next = stepAgent({ ...out.state, pg: standbyPg }, { kind: 'tick', nowMs: 20, pg: standbyPg, writeProbe: 'not-run', peer: null });
   const effects = actionsOf(next).filter((a) => a.kind === 'effect').map((a) => a.kind === 'effect' && a.effect.kind);
-  assert.deepEqual(effects, ['stop-wal-receiver']);
+  // The EC2 call goes out beside the promotion, in the VIP's own slot (agent/vip.ts).
+  assert.deepEqual(effects, ['move-vip-cloud', 'stop-wal-receiver']);
+  assert.equal(next.state.inFlight?.kind, 'stop-wal-receiver');
 });
 
 test('the witness persists its vote before it answers, and refuses a second candidate in the same term', () => {

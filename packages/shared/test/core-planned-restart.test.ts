@@ -33,7 +33,7 @@ function healthyPrimary(): AgentState {
   s = stepAgent(s, { kind: 'tick', nowMs: 0, pg: primaryPg, writeProbe: 'ok', peer: null }).state;
   const seq = s.lease.sends.at(-1)!.seq;
   s = stepAgent(s, { kind: 'reply', nowMs: 5, msg: { ...env(3, 'witness'), kind: 'lease-reply', seq, granted: true, reason: 'granted', maintenance: false, primaryOfTerm: 'db-a' } }).state;
-  if (s.inFlight !== null) s = stepAgent(s, { kind: 'effect-done', nowMs: 8, result: { id: s.inFlight.id, ok: true, detail: 'here', vipPlacement: 'here' } }).state;
+  if (s.vipInFlight !== null) s = stepAgent(s, { kind: 'effect-done', nowMs: 8, result: { id: s.vipInFlight.id, ok: true, detail: 'here', vipPlacement: 'here' } }).state;
   assert.equal(s.vip.phase, 'held');
   return s;
 }

@@ -11,8 +11,11 @@ const promotingPg: PgSnapshot = {
   syncStandby: null, standbyInSync: false,
 };
 
-/** db-a, just promoted for term 3 with `leaseLeftMs` of lease: what it does with the VIP. */
-function afterPromotion(timings: Timings, leaseLeftMs: number): string[] {
+/**
+ * db-a, primary of term 3 with `leaseLeftMs` of lease, its promotion under way: what it does with the
+ * VIP (it moves it beside the promotion, agent/vip.ts vipWhilePromoting).
+ */
+function whilePromoting(timings: Timings, leaseLeftMs: number): string[] {
   const settings = defaultAgentSettings({ cluster: 'c1', self: 'db-a', peer: 'db-b', witness: 'witness', timings });
   const booted = bootAgent(settings, { term: 3, primaryOfTerm: 'db-a' }, 0);
   const s: AgentState = {
@@ -23,15 +26,15 @@ function afterPromotion(timings: Timings, leaseLeftMs: number): string[] {
     lease: { ...booted.lease, held: { term: 3, validUntilMs: 1000 + leaseLeftMs } },
     inFlight: { id: 7, kind: 'promote', effect: { kind: 'promote' }, startedAtMs: 990 },
   };
-  const out = stepAgent(s, { kind: 'effect-done', nowMs: 1000, result: { id: 7, ok: true, detail: 'promoted' } });
+  const out = stepAgent(s, { kind: 'wake', nowMs: 1000, pausedMs: 0 });
   return actionsOf(out).flatMap((a) => (a.kind === 'effect' ? [`${a.effect.kind}${'budgetMs' in a.effect ? ` ${a.effect.budgetMs}` : ''}`] : []));
 }
 
-test('a promoted node moves the VIP with the budget of its timings, only while its lease outlives it', () => {
+test('a promoting node moves the VIP with the budget of its timings, only while its lease outlives it', () => {
   const t: Timings = { ...defaultTimings, vipCallBudgetMs: 400 };
   const room = 400 + t.leaseMarginMs;
-  assert.deepEqual(afterPromotion(t, room), ['move-vip-cloud 400']);
+  assert.deepEqual(whilePromoting(t, room), ['move-vip-cloud 400']);
   const moves = (effects: string[]) => effects.filter((e) => e.startsWith('move-vip-cloud'));
-  assert.deepEqual(moves(afterPromotion(t, room - 1)), [], 'not with less lease than the budget and the margin');
-  assert.deepEqual(moves(afterPromotion({ ...t, vipCallBudgetMs: 1500 }, room)), [], 'a longer budget needs more lease');
+  assert.deepEqual(moves(whilePromoting(t, room - 1)), [], 'not with less lease than the budget and the margin');
+  assert.deepEqual(moves(whilePromoting({ ...t, vipCallBudgetMs: 1500 }, room)), [], 'a longer budget needs more lease');
 });

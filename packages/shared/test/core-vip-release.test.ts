@@ -24,7 +24,7 @@ function fencedAfterCrash(): { s: AgentOutput; nowMs: number } {
   const seq = s.lease.sends.at(-1)!.seq;
   s = stepAgent(s, { kind: 'reply', nowMs: 5, msg: { ...env(3, 'witness'), kind: 'lease-reply', seq, granted: true, reason: 'granted', maintenance: false, primaryOfTerm: 'db-a' } }).state;
   // The primary's first VIP check: EC2 routes the VIP here and it is on the interface.
-  if (s.inFlight !== null) s = stepAgent(s, { kind: 'effect-done', nowMs: 8, result: { id: s.inFlight.id, ok: true, detail: 'here', vipPlacement: 'here' } }).state;
+  if (s.vipInFlight !== null) s = stepAgent(s, { kind: 'effect-done', nowMs: 8, result: { id: s.vipInFlight.id, ok: true, detail: 'here', vipPlacement: 'here' } }).state;
   assert.equal(s.vip.phase, 'held');
   const out = stepAgent(s, { kind: 'tick', nowMs: 500, pg: deadPg, writeProbe: 'failed', peer: null });
   const fence = effects(out).find((e) => e.kind === 'fence')!;

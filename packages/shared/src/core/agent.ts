@@ -20,7 +20,7 @@ import {
   checkLease, initialLease, onLeaseReply, releaseIfPgFailed, renewLease, restartFencedPostgres,
 } from './agent/lease.js';
 import {
-  initialPromotion, onPromoted, onPromotionSyncCleared, onReceiverStopped, promotionPipeline,
+  initialPromotion, onPromoted, onPromotionSyncCleared, onReceiverStopped, promoting,
 } from './agent/promotion.js';
 import { initialRejoin, onRejoinDone, rejoinIfPossible } from './agent/rejoin.js';
 import { onRequest } from './agent/requests.js';
@@ -34,7 +34,7 @@ import {
   manageClaimSync, noteStreamingReplicas, onCatchUpDone, onClaimRecordReply, onSyncSet, unknownClaimSync,
 } from './agent/claim-sync.js';
 import { nodesStandby, onPositionCleared, onReceiverBack, onWithdrawStopped } from './agent/withdrawal.js';
-import { checkVip, initialVip, isVipEffect, onVipEffectDone, vipAfterUnfenced, vipPipeline } from './agent/vip.js';
+import { checkVip, initialVip, onVipEffectDone, vipAfterUnfenced, vipPipeline } from './agent/vip.js';
 
 export type {
   AgentDurable, AgentInput, AgentOutput, AgentSettings, AgentState, InFlight, WriteProbe,
@@ -80,6 +80,7 @@ export function bootAgent(settings: AgentSettings, durable: AgentDurable, nowMs:
     nextEffectId: 1,
     inFlight: null,
     fenceInFlight: null,
+    vipInFlight: null,
     lease: initialLease(seqBase),
     fence: initialFence,
     vip: initialVip,
@@ -144,7 +145,7 @@ function actAsPrimary(st: Step): void {
   // Three or more nodes: a switchover stops the server on purpose (its fence); not a failure.
   if (st.s.switchover !== null && switchoverStops(st.s)) return progressSwitchover(st);
   if (releaseIfPgFailed(st)) return;
-  if (pg.inRecovery) return promotionPipeline(st);
+  if (pg.inRecovery) return promoting(st);
   if (!pg.running) return restartFencedPostgres(st);
   if (st.s.switchover !== null) return progressSwitchover(st);
   const s = st.s;
@@ -156,8 +157,10 @@ function actAsPrimary(st: Step): void {
     st.because(`lease regained for term ${s.durable.term}: unfencing`);
     return;
   }
-  if (fencedOrReadOnly || s.inFlight !== null) return;
-  if (vipPipeline(st)) return;
+  if (fencedOrReadOnly) return;
+  // The VIP's next step runs in its own slot, beside the pipeline's (agent/vip.ts).
+  vipPipeline(st);
+  if (st.s.inFlight !== null) return;
   // Three or more nodes: quorum commit by the plan (etcd only); two nodes keep the standby's standing.
   if (manyNodes(s)) manageClaimSync(st);
   else manageSync(st);
@@ -290,12 +293,15 @@ function onEffectDone(st: Step, r: EffectResult): void {
     if (r.ok) restartFenced(st, r.finalLsn ?? s.pg?.lsn ?? 0n);
     return;
   }
+  if (s.vipInFlight !== null && s.vipInFlight.id === r.id) {
+    st.set({ vipInFlight: null });
+    return onVipEffectDone(st, s.vipInFlight.kind, r);
+  }
   const f = s.inFlight;
   if (f === null || f.id !== r.id) return; // a result from an earlier incarnation or a stale effect
   st.set({ inFlight: null });
   if (f.kind === 'rejoin') onRejoinDone(st, r);
   if (f.kind === 'restart-postgres') onRestartDone(st, r);
-  if (isVipEffect(f.kind)) onVipEffectDone(st, f.kind, r);
   if (f.kind === 'quorum-handover') return onQuorumHandoverDone(st, r);
   if (f.kind === 'stop-wal-receiver' && !isPrimaryOfTerm(s) && onWithdrawStopped(st, r)) return;
   if (f.kind === 'follow' || f.kind === 'resume-wal-receiver') return onReceiverBack(st, f.kind, r);

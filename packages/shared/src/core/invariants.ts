@@ -7,6 +7,7 @@
 
 import type { AgentOutput, AgentState } from './agent.js';
 import { isTermInRange } from './terms.js';
+import { isVipEffect } from './agent/vip.js';
 import type { WitnessOutput, WitnessState } from './witness.js';
 
 export function agentInvariantViolations(s: AgentState): string[] {
@@ -50,6 +51,9 @@ export function agentInvariantViolations(s: AgentState): string[] {
   if (forced !== null && forced > d.term) out.push(`forced promotion for term ${forced}, above its durable term ${d.term}`);
   if (s.fenceInFlight !== null && s.fenceInFlight.kind !== 'fence') out.push(`a ${s.fenceInFlight.kind} runs in the fence slot`);
   if (s.inFlight !== null && s.inFlight.kind === 'fence') out.push('a fence runs in the pipeline slot');
+  // VIP effects run in their own slot, so no promotion, rejoin or sync step waits for one (agent/vip.ts).
+  if (s.inFlight !== null && isVipEffect(s.inFlight.kind)) out.push(`a ${s.inFlight.kind} runs in the pipeline slot`);
+  if (s.vipInFlight !== null && !isVipEffect(s.vipInFlight.kind)) out.push(`a ${s.vipInFlight.kind} runs in the VIP slot`);
   // Three or more nodes (agent/withdrawal.ts): a withdrawal belongs to a standby of its own term.
   const w = s.withdrawal;
   if (w !== null && d.primaryOfTerm === self) out.push(`withdrawn for an election while primary of term ${d.term}`);

@@ -1,14 +1,15 @@
 // Promotion: standby → primary in the current term, one effect at a time (docs/design.md, The
-// decision loop: stop the WAL receiver before promoting; promote before moving the VIP):
+// decision loop: stop the WAL receiver before promoting):
 //
-//   stop-receiver ──► clear-sync ──► promote ──(promoted)──► the VIP moves here (vip.ts)
+//   stop-receiver ──► clear-sync ──► promote ──(promoted)──► writable
+//   beside it, in the VIP slot: EC2 call ──► OS address ──► verify (vip.ts, vipWhilePromoting)
 
 import { promiseLive } from '../grantor.js';
 import { NO_CLAIM } from '../nodes/quorum-commit.js';
 import { manyNodes } from './facts.js';
 import { unfencedByPromotion } from './fence.js';
 import type { Step } from './step.js';
-import { moveVip, vipAfterPromoted } from './vip.js';
+import { vipWhilePromoting } from './vip.js';
 
 export interface PromotionState {
   /** The pipeline's next step; a vote won or a rejoin starts it again from `stop-receiver`. */
@@ -24,14 +25,26 @@ export function promotionReset(st: Step): void {
   st.set({ promotion: { ...st.s.promotion, next: 'stop-receiver' } });
 }
 
-export function promotionPipeline(st: Step): void {
+/**
+ * The primary of the term, its PostgreSQL in recovery: the promotion's next step, and beside it the
+ * VIP's (its own slot). Both wait out this node's promise to the old primary (a forced promotion
+ * does not), so neither starts while the old primary may still count on our grant.
+ */
+export function promoting(st: Step): void {
   const s = st.s;
-  if (s.inFlight !== null || s.fenceInFlight !== null) return;
+  if (s.fenceInFlight !== null) return;
   if (promiseLive(s) && s.promotion.forcedTerm !== s.durable.term) {
     const left = Math.round((s.promise?.untilMs ?? 0) - s.nowMs);
     st.because(`won term ${s.durable.term} but waiting out the promise to ${s.promise?.holder} (${left} ms left)`);
     return;
   }
+  vipWhilePromoting(st);
+  promotionPipeline(st);
+}
+
+function promotionPipeline(st: Step): void {
+  const s = st.s;
+  if (s.inFlight !== null) return;
   switch (s.promotion.next) {
     case 'stop-receiver':
       st.effect({ kind: 'stop-wal-receiver' });
@@ -65,10 +78,8 @@ export function onPromoted(st: Step): void {
     pg: s.pg === null ? null : { ...s.pg, inRecovery: false, writable: true, streaming: false },
     receiverStopped: false,
   });
-  vipAfterPromoted(st);
+  // The VIP moved beside the promotion (vip.ts, vipWhilePromoting) and goes on from where it is.
   unfencedByPromotion(st);
-  // A standby never held the VIP: move it at once instead of asking EC2 first.
-  moveVip(st);
 }
 
 export function forcePromotion(st: Step, term: number): void {

@@ -135,10 +135,12 @@ export interface AgentState {
   /** The primary of this term released its lease to us (fast path) or handed the term over. */
   readonly releasedTerm: number | null;
 
-  // The effects in flight: one pipeline slot (promotion, VIP, rejoin, sync, unfence) and the fence's.
+  // The effects in flight: one pipeline slot (promotion, rejoin, sync, unfence, ...), the fence's, and
+  // the VIP's (agent/vip.ts), so that a slow EC2 remap holds up no promotion, rejoin or sync step.
   readonly nextEffectId: number;
   readonly inFlight: InFlight | null;
   readonly fenceInFlight: InFlight | null;
+  readonly vipInFlight: InFlight | null;
 
   // The sub-machines.
   /** The primary's lease: its validity, the requests behind it, and its release (fast path). */

@@ -1,12 +1,16 @@
 // The VIP: where EC2 routes it, as far as this node knows, and whether it is leaving this node.
 //
-//   unknown ──verify: here──► held ◄──verify: here── moving (add-local → verify)
-//      │  ▲                    │                        ▲
-//      │  └─verify: elsewhere──┘ (a primary moves it) ──┘ move-vip-cloud
+//   unknown ──verify: here──► held ◄──verify: here── moving (cloud → add-local → verify)
+//      │  ▲                    │                        ▲          │ elsewhere: the remap is
+//      │  └─verify: elsewhere──┘ (a primary moves it) ──┘          ▼ still running
+//      │                                                       confirming ──verify: here──► held
 //      ▼ (may no longer hold it)
 //   leaving ──EC2 routes it elsewhere, or vipKeepWhileRoutedMs──► drop-vip-local ──► dropped
 //
-// A primary (or a node just promoted) may hold it; any other node lets it leave its interface.
+// A primary (or a node promoting in its term) may hold it; any other node lets it leave its
+// interface. VIP effects run in their own slot (state.ts `vipInFlight`): a slow remap holds up no
+// promotion, rejoin or sync step, and the new primary's EC2 call goes out beside its promotion, as
+// soon as it holds the term and a lease that outlives the call (docs/vip.md, "When the VIP moves").
 
 import type { EffectKind, EffectResult } from '../actions.js';
 import { leaseRemainingMs, mayHoldVip } from './facts.js';
@@ -15,8 +19,14 @@ import type { Step } from './step.js';
 export type VipPhase =
   /** Not known whether EC2 routes the VIP here: verify before acting. */
   | { readonly phase: 'unknown' }
-  /** Being moved here: EC2 routes it here, then the OS address is added, then both are verified. */
-  | { readonly phase: 'moving'; readonly next: 'add-local' | 'verify' }
+  /** Being moved here: the EC2 call, then the OS address, then both are verified. */
+  | { readonly phase: 'moving'; readonly next: 'cloud' | 'add-local' | 'verify' }
+  /**
+   * EC2 accepted our move and the address is on the interface, but EC2 does not route it here yet
+   * (its remap is asynchronous, its Describe eventually consistent): verified again on the next input,
+   * at most every vipConfirmEveryMs, and moved again at most once a heartbeat.
+   */
+  | { readonly phase: 'confirming' }
   /** Verified here, in EC2 and on the interface; re-verified every vipVerifyEveryMs. */
   | { readonly phase: 'held' }
   /** This node may no longer hold it but keeps it on its interface while EC2 may still route it here. */
@@ -29,15 +39,30 @@ export type VipState = VipPhase & {
   readonly checkedAtMs: number;
   /** VIP steps (EC2 move, OS address, verification) that failed in a row. */
   readonly failures: number;
+  /** When this node last sent the EC2 call (move-vip-cloud); a new move waits a heartbeat after it. */
+  readonly movedAtMs: number;
+  /** The newest term in which this node, promoting, started moving the VIP here (vipWhilePromoting). */
+  readonly moveTerm: number;
 };
 
 /** Consecutive failures of VIP steps after which the agent reports `vip-error`. */
 export const vipErrorAfterFailures = 3;
 
-export const initialVip: VipState = { phase: 'unknown', checkedAtMs: -Infinity, failures: 0 };
+export const initialVip: VipState = {
+  phase: 'unknown', checkedAtMs: -Infinity, failures: 0, movedAtMs: -Infinity, moveTerm: 0,
+};
 
 function withPhase(v: VipState, p: VipPhase): VipState {
-  return { ...p, checkedAtMs: v.checkedAtMs, failures: v.failures };
+  return { ...p, checkedAtMs: v.checkedAtMs, failures: v.failures, movedAtMs: v.movedAtMs, moveTerm: v.moveTerm };
+}
+
+/**
+ * How often a primary whose move EC2 accepted asks again whether EC2 routes the VIP here yet: a
+ * fifth of a heartbeat (it asks on the next input after that). Each ask is a Describe call, and
+ * EC2 throttles them per account (docs/vip.md).
+ */
+export function vipConfirmEveryMs(heartbeatMs: number): number {
+  return heartbeatMs / 5;
 }
 
 /** A fence starts: a VIP dropped before may be on the interface again by the time it ends. */
@@ -55,8 +80,21 @@ export function vipAfterVoteWon(st: Step): void {
   st.set({ vip: vipForgotten(st.s.vip) });
 }
 
-export function vipAfterPromoted(st: Step): void {
-  st.set({ vip: vipForgotten(st.s.vip) });
+/**
+ * The primary of the term is promoting (its PostgreSQL still in recovery, its promise to the old
+ * primary over): once per term it starts moving the VIP here in EC2, beside the promotion rather
+ * than after it. A standby never held the VIP, so it moves at once instead of asking EC2 first.
+ * Safe while PostgreSQL still promotes: the node holds the term and a lease (moveVip checks it
+ * outlives the call), the old primary's lease is over, and clients the VIP reaches meanwhile meet a
+ * server in recovery, which refuses every write (docs/vip.md, "When the VIP moves").
+ */
+export function vipWhilePromoting(st: Step): void {
+  const v = st.s.vip;
+  const term = st.s.durable.term;
+  if (v.moveTerm < term) {
+    st.set({ vip: { ...withPhase(v, { phase: 'moving', next: 'cloud' }), moveTerm: term } });
+  }
+  vipPipeline(st);
 }
 
 export function vipAfterUnfenced(st: Step): void {
@@ -77,7 +115,7 @@ export function checkVip(st: Step): void {
   if (s.pg === null || s.durable.term === 0) return;
   if (mayHoldVip(s)) {
     if (s.vip.phase === 'leaving') st.set({ vip: withPhase(s.vip, { phase: 'unknown' }) });
-  } else if (s.vip.phase !== 'dropped' && s.fenceInFlight === null && s.inFlight === null && s.switchover === null) {
+  } else if (s.vip.phase !== 'dropped' && s.fenceInFlight === null && s.vipInFlight === null && s.switchover === null) {
     releaseLocalVip(st);
   }
 }
@@ -97,23 +135,24 @@ function releaseLocalVip(st: Step): void {
     ? s.vip
     : { ...s.vip, phase: 'leaving' as const, sinceMs: s.nowMs, routedElsewhere: false };
   if (v.routedElsewhere || s.nowMs - v.sinceMs >= s.settings.vipKeepWhileRoutedMs) {
-    st.effect({ kind: 'drop-vip-local' });
+    st.effect({ kind: 'drop-vip-local' }, 'vip');
     st.set({ vip: withPhase(v, { phase: 'unknown' }) });
     return;
   }
   st.set({ vip: v });
   if (s.nowMs - v.checkedAtMs >= s.settings.timings.heartbeatMs) {
-    st.effect({ kind: 'verify-vip' });
+    st.effect({ kind: 'verify-vip' }, 'vip');
     st.set({ vip: { ...v, checkedAtMs: s.nowMs } });
   }
 }
 
-/** The primary's next VIP step, if one is due. Returns true when it started one. */
+/** The primary's next VIP step, if one is due and the VIP slot is free. Returns true when it started one. */
 export function vipPipeline(st: Step): boolean {
   const s = st.s;
   const v = s.vip;
+  if (s.vipInFlight !== null) return false;
   const verify = (): true => {
-    st.effect({ kind: 'verify-vip' });
+    st.effect({ kind: 'verify-vip' }, 'vip');
     st.set({ vip: { ...v, checkedAtMs: s.nowMs } });
     return true;
   };
@@ -123,9 +162,12 @@ export function vipPipeline(st: Step): boolean {
     case 'leaving':
       return s.nowMs - v.checkedAtMs >= s.settings.timings.heartbeatMs && verify();
     case 'moving':
+      if (v.next === 'cloud') return moveVip(st);
       if (v.next === 'verify') return verify();
-      st.effect({ kind: 'add-vip-local' });
+      st.effect({ kind: 'add-vip-local' }, 'vip');
       return true;
+    case 'confirming':
+      return s.nowMs - v.checkedAtMs >= vipConfirmEveryMs(s.settings.timings.heartbeatMs) && verify();
     case 'held':
       return s.nowMs - v.checkedAtMs >= s.settings.vipVerifyEveryMs && verify();
   }
@@ -133,17 +175,23 @@ export function vipPipeline(st: Step): boolean {
 
 /**
  * Move the VIP here in EC2, if the lease outlives the EC2 call's budget (timings.vipCallBudgetMs,
- * validated against the lease with the other timings: vipMoveRoomMs).
+ * validated against the lease with the other timings: vipMoveRoomMs). Until then the move stays
+ * due (`moving` → `cloud`) and goes out on the input that brings the lease. Returns true when the
+ * call went out.
  */
-export function moveVip(st: Step): void {
+export function moveVip(st: Step): boolean {
   const s = st.s;
   const t = s.settings.timings;
+  if (s.vipInFlight !== null) return false;
   if (leaseRemainingMs(s) - t.leaseMarginMs < t.vipCallBudgetMs) {
+    st.set({ vip: withPhase(s.vip, { phase: 'moving', next: 'cloud' }) });
     st.because('VIP move waits for a fresher lease');
-    return;
+    return false;
   }
-  st.effect({ kind: 'move-vip-cloud', term: s.durable.term, budgetMs: t.vipCallBudgetMs });
+  st.effect({ kind: 'move-vip-cloud', term: s.durable.term, budgetMs: t.vipCallBudgetMs }, 'vip');
+  st.set({ vip: { ...withPhase(s.vip, { phase: 'moving', next: 'cloud' }), movedAtMs: s.nowMs } });
   st.because(`moving the VIP to ${s.settings.self} for term ${s.durable.term}`);
+  return true;
 }
 
 export function isVipEffect(kind: EffectKind): boolean {
@@ -157,7 +205,7 @@ export function onVipEffectDone(st: Step, kind: EffectKind, r: EffectResult): vo
   if (kind !== 'drop-vip-local') countVipFailure(st, kind, r);
   const set = (p: VipPhase): void => st.set({ vip: withPhase(st.s.vip, p) });
   if (!r.ok) {
-    if (kind === 'verify-vip' && (v.phase === 'held' || (v.phase === 'moving' && v.next === 'verify'))) {
+    if (kind === 'verify-vip' && (v.phase === 'held' || v.phase === 'confirming' || (v.phase === 'moving' && v.next === 'verify'))) {
       set({ phase: 'unknown' });
     }
     if (kind === 'move-vip-cloud') set({ phase: 'unknown' });
@@ -171,6 +219,10 @@ export function onVipEffectDone(st: Step, kind: EffectKind, r: EffectResult): vo
         return;
       }
       if (r.vipPlacement === 'elsewhere') {
+        // Our own move of this term is under way (EC2 remaps asynchronously, Describe lags): ask
+        // again shortly, and send the call again only once a heartbeat has passed since the last.
+        const moved = v.phase === 'confirming' || (v.phase === 'moving' && v.next === 'verify');
+        if (moved && s.nowMs - v.movedAtMs < s.settings.timings.heartbeatMs) return set({ phase: 'confirming' });
         set({ phase: 'unknown' });
         moveVip(st);
       } else if (r.vipPlacement === 'cloud-only') {
@@ -185,6 +237,8 @@ export function onVipEffectDone(st: Step, kind: EffectKind, r: EffectResult): vo
     case 'add-vip-local':
       return set({ phase: 'moving', next: 'verify' });
     case 'drop-vip-local':
+      // A term won while the drop ran: the move that started meanwhile adds the address back.
+      if (v.phase === 'moving') return;
       return set({ phase: 'dropped' });
   }
 }
