@@ -600,7 +600,10 @@ function markdown(results: Record<string, ScenarioSummary[]>, meta: Record<strin
     if (withMilestones.length === 0) continue;
     lines.push('', `## Where ${system} spends the time (median ms after the fault)`, '');
     for (const s of withMilestones) {
-      const steps = Object.entries(s.milestonesP50!).filter(([k]) => k !== 'fault injected');
+      const listed = Object.entries(s.milestonesP50!).filter(([k]) => k !== 'fault injected');
+      // In time order (pgvip's EC2 call goes out before its promotion ends); unknown steps keep their place.
+      const known = listed.filter(([, v]) => v !== null).sort((a, b) => a[1]! - b[1]!);
+      const steps = listed.map((e) => (e[1] === null ? e : known.shift()!));
       lines.push(`**${s.title}**, EC2 ${profileOf(s)}: ${steps.map(([k, v]) => `${k} ${v === null ? '—' : v}`).join(' → ')}`, '');
     }
   }
