@@ -54,15 +54,11 @@ const note = (line: string): void => {
 };
 
 /**
- * Rows that cannot pass until a piece of issue 17 lands, and which: the row is skipped with this
- * message (PGVIP_LAB_RUN_WAITING=1 runs them anyway). Keyed by the row's title up to its colon.
+ * Rows that cannot pass until a fix lands, and what each waits for: the row is skipped with this
+ * message (PGVIP_LAB_RUN_WAITING=1 runs them anyway). Keyed by the row's title up to its colon. Empty:
+ * every row runs.
  */
-const divergedFollow = 'n-postgres: `follow` reporting `diverged:` when PostgreSQL says "new timeline N forked off current database system timeline before current recovery point" (it reports done and the standby loops for minutes), and n-core: a switchover\'s final LSN read after the old primary\'s last WAL (the third node received WAL past it; seen 13:05–13:24)';
-export const waitsFor: Readonly<Record<string, string>> = {
-  // It moves the primary off db-c by a switchover when it starts there, after several failovers: the
-  // third node then diverged (the switchover row, first from a fresh cluster, passed in every run).
-  '3 nodes, both standbys lost (degrade async)': divergedFollow,
-};
+export const waitsFor: Readonly<Record<string, string>> = {};
 
 /** An LSN "X/Y" as a number that orders like the WAL. */
 function lsn(text: string): bigint {
