@@ -10,6 +10,10 @@
 //   isolation   the primary fully isolated, its processes alive, healed after the takeover (row 7)
 //   standby-loss  the synchronous standby's link dark for 15 s, then healed (row 9's sync degrade):
 //               how long writes block, and how long after the heal the standby streams again
+//   flap-loss   (pgvip; only when named) --flap-minutes of 30 % loss on every path between the hosts and
+//               each path flapping on a seeded schedule, writes flowing: failovers (must be 0), the
+//               longest write block against the lease, lost and overlapping writes, the daemons' CPU
+//               (bench-flap-loss.ts; its own table)
 //
 // Each runs under an EC2 profile (--ec2-profile): the emulator's remap delay, describe staleness and
 // IMDS lag (docs/lab.md, EC2 profiles). `instant` is the emulator's default (no delay).
@@ -25,6 +29,7 @@
 //   npm run bench:failover -- [--runs 20] [--systems pgvip,baseline] [--ec2-profile instant,typical,slow]
 //                             [--scenarios host-loss,pg-crash,switchover,isolation,standby-loss]
 //                             [--backend etcd [--nodes 3]]
+//   npm run bench:failover -- --runs 1 --systems pgvip --scenarios flap-loss [--flap-minutes 10] [--flap-seed 18]
 // `--backend etcd --nodes 3` runs pgvip with db-a, db-b and db-c (rows "pgvip-etcd-3"): the new primary
 // is whichever standby wins the election; a switchover names the first standby in config order.
 //   npm run bench:failover -- --render      (rewrite failover.md from failover.json, no lab)
@@ -37,6 +42,7 @@ import { ensureSystemDeps } from '../../scripts/system-deps.mjs';
 import { keepRunEvidence } from './anchors/evidence.js';
 import { anchorOf, anchors } from './anchors/registry.js';
 import { repairBaseline } from './baseline/baseline.js';
+import { cpuLine, flapLossRun, type FlapLossResult } from './bench-flap-loss.js';
 import { acknowledged, firstAckAfter, lostAckedWrites, overlappingWriters, percentile, writeGap } from './checkers.js';
 import { repoRoot } from './ipc.js';
 import { isRoot, labBackends, startLab, type Lab, type LabBackend, type LabSystem } from './lab.js';
@@ -45,8 +51,10 @@ import { psql } from './postgres.js';
 import { hold, waitFor } from './wait.js';
 import { ServerClockWritableProbe } from './writable-probe.js';
 
-const scenarioNames = ['host-loss', 'pg-crash', 'switchover', 'isolation', 'standby-loss'] as const;
+const scenarioNames = ['host-loss', 'pg-crash', 'switchover', 'isolation', 'standby-loss', 'flap-loss'] as const;
 type ScenarioName = (typeof scenarioNames)[number];
+/** Run only when named: flap-loss holds the lab for --flap-minutes per run. */
+const defaultScenarios = scenarioNames.filter((n) => n !== 'flap-loss');
 
 /**
  * EC2's timing as the emulator plays it (docs/lab.md, EC2 profiles): how long after an accepted call
@@ -70,6 +78,7 @@ const scenarioInfo: Record<ScenarioName, { row: number; title: string }> = {
   switchover: { row: 1, title: 'planned switchover' },
   isolation: { row: 7, title: 'primary fully isolated, processes alive' },
   'standby-loss': { row: 9, title: 'synchronous standby\'s link dark 15 s, then healed' },
+  'flap-loss': { row: 16, title: 'every path flapping, 30 % loss on every path, writes flowing' },
 };
 
 interface RunResult {
@@ -89,6 +98,8 @@ interface RunResult {
   readonly writes: { readonly ok: number; readonly failed: number; readonly unknown: number };
   /** pgvip: milestones in ms after the fault, from the daemons' logs and the router. */
   readonly milestones?: Readonly<Record<string, number | null>>;
+  /** flap-loss: what the run measured (bench-flap-loss.ts). */
+  readonly flap?: FlapLossResult;
   readonly note?: string;
 }
 
@@ -122,11 +133,13 @@ const profileOf = (s: ScenarioSummary): Ec2Profile => s.profile ?? 'instant';
 
 const usage = `usage: npm run bench:failover -- [--runs N] [--systems pgvip,baseline,${Object.keys(anchors).join(',')}]
          [--scenarios ${scenarioNames.join(',')}] [--ec2-profile ${profileNames.join(',')}] [--backend witness|etcd]
-         [--nodes 2|3] [--out DIR]
+         [--nodes 2|3] [--flap-minutes M] [--flap-seed S] [--flap-replication sync|async] [--out DIR]
        npm run bench:failover -- --render   (rewrite failover.md from failover.json, no lab)
   (as root) N runs (default 20) of each scenario for each system in the lab (default systems: pgvip,baseline);
   --backend etcd runs pgvip with its quorum on the lab's three-member etcd, in rows of their own (pgvip-etcd);
   --nodes 3 (with --backend etcd, pgvip only) adds db-c: rows pgvip-etcd-3;
+  flap-loss (pgvip; run only when named): M minutes (default 10) of flapping paths and 30 % loss, seed S + run − 1;
+  --flap-replication async: the same with replication.mode async (rows pgvip-async), without the sync wait;
   merges the results into failover.json and failover.md in DIR (default bench/results): the systems run
   replace their own rows, the other systems' rows stay`;
 const { values: args } = parseCommandLine({
@@ -134,13 +147,19 @@ const { values: args } = parseCommandLine({
   options: {
     runs: { type: 'string', default: '20' },
     systems: { type: 'string', default: 'pgvip,baseline' },
-    scenarios: { type: 'string', default: scenarioNames.join(',') },
+    scenarios: { type: 'string', default: defaultScenarios.join(',') },
     /** EC2 profiles to run each scenario under (comma-separated). */
     'ec2-profile': { type: 'string', default: 'instant' },
     /** pgvip's quorum: its witness, or the lab's etcd (rows "pgvip-etcd", beside pgvip's). */
     backend: { type: 'string', default: 'witness' },
     /** Database nodes: 2, or 3 with --backend etcd (db-c; rows "pgvip-etcd-3"). */
     nodes: { type: 'string', default: '2' },
+    /** flap-loss: minutes of faults per run (1 while developing, 10 for the recorded row). */
+    'flap-minutes': { type: 'string', default: '10' },
+    /** flap-loss: the schedule's seed of run 1 (run N: seed + N − 1). */
+    'flap-seed': { type: 'string', default: '18' },
+    /** flap-loss: pgvip's replication.mode; async (rows "pgvip-async"): the lease's own cost, without the sync wait. */
+    'flap-replication': { type: 'string', default: 'sync' },
     out: { type: 'string', default: path.join(repoRoot, 'bench', 'results') },
     /** Only rewrite failover.md (and the notes in failover.json) from an earlier run's failover.json. */
     render: { type: 'boolean', default: false },
@@ -156,6 +175,15 @@ for (const s of systems) {
   }
 }
 for (const s of scenarios) if (!scenarioNames.includes(s)) usageError(usage, `--scenarios: unknown scenario ${s}`);
+const flapMinutes = Number(args['flap-minutes']);
+const flapSeed = Number(args['flap-seed']);
+if (!(flapMinutes > 0)) usageError(usage, `--flap-minutes must be a positive number (got ${args['flap-minutes']})`);
+if (!Number.isInteger(flapSeed)) usageError(usage, `--flap-seed must be a whole number (got ${args['flap-seed']})`);
+const flapReplication = args['flap-replication'] as 'sync' | 'async';
+if (flapReplication !== 'sync' && flapReplication !== 'async') usageError(usage, `--flap-replication must be sync or async (got ${args['flap-replication']})`);
+if (flapReplication === 'async' && (scenarios.some((s) => s !== 'flap-loss') || systems.some((s) => s !== 'pgvip'))) {
+  usageError(usage, '--flap-replication async runs flap-loss only, pgvip only: add --scenarios flap-loss --systems pgvip');
+}
 const backend = args.backend as LabBackend;
 if (!labBackends.includes(backend)) usageError(usage, `--backend must be ${labBackends.join(' or ')} (got ${args.backend})`);
 const nodes = Number(args.nodes) as LabNodeCount;
@@ -165,8 +193,9 @@ if (nodes === 3 && (backend !== 'etcd' || systems.some((s) => s !== 'pgvip'))) {
 }
 /** The rows a system's runs go to: pgvip on etcd has its own, beside the witness's; three nodes have theirs. */
 const rowsOf = (system: LabSystem): string => {
-  if (system !== 'pgvip' || backend !== 'etcd') return system;
-  return nodes === 3 ? 'pgvip-etcd-3' : 'pgvip-etcd';
+  const async = flapReplication === 'async' ? '-async' : '';
+  if (system !== 'pgvip' || backend !== 'etcd') return `${system}${async}`;
+  return `${nodes === 3 ? 'pgvip-etcd-3' : 'pgvip-etcd'}${async}`;
 };
 const etcdDescribe = 'pgvip with quorum.backend: etcd, on the lab\'s three-member etcd 3.4 (Debian\'s etcd-server; a member on db-a, db-b and the witness host, etcd\'s default 100 ms heartbeat and 1 s election timeout), the witness daemon only observing; the same default timings (leader key TTL 3 s). When the lost host also held etcd\'s leader, the key outlives it by an etcd election, since a new etcd leader gives every lease its full TTL again (docs/design.md, "Quorum on etcd").';
 const etcd3Describe = 'pgvip on etcd (as pgvip-etcd) with three database nodes, db-a, db-b and db-c (docs/design.md, "More than one standby"): synchronous ANY 1 of the two standbys, no priorities; a failover elects the standby whose final position ranks first; a switchover names the first standby in config order. The etcd members stay on db-a, db-b and the witness host.';
@@ -181,7 +210,7 @@ const log = (line: string): void => console.log(`[${((Date.now() - t0) / 60_000)
 
 /** How long a run waits for writes to resume before it counts as "no failover". */
 function recoveryDeadlineMs(system: LabSystem, scenario: ScenarioName): number {
-  const anchorDeadline = anchorOf(system)?.recoveryDeadlineMs?.[scenario];
+  const anchorDeadline = scenario === 'flap-loss' ? undefined : anchorOf(system)?.recoveryDeadlineMs?.[scenario];
   if (anchorDeadline !== undefined) return anchorDeadline;
   // The baseline never notices a dead PostgreSQL on a live host: 25 s (5× pgvip's worst) shows that.
   return system === 'baseline' && scenario === 'pg-crash' ? 25_000 : 60_000;
@@ -213,6 +242,8 @@ async function inject(lab: Lab, scenario: ScenarioName, primary: DbNode, standby
     case 'standby-loss':
       // Dark in the network, not dropped at its own output: TCP backs off as it would on EC2 (faults.ts).
       return lab.faults.network({ kind: 'dark', host: standby });
+    case 'flap-loss':
+      throw new Error('flap-loss runs its own loop (flapRun)');
   }
 }
 
@@ -292,12 +323,45 @@ async function streamingAgain(
   }
 }
 
+/** flap-loss: minutes of faults, then the same checks as every run; no failover is expected. */
+async function flapRun(lab: Lab, run: number, probe: ServerClockWritableProbe): Promise<RunResult> {
+  const seed = flapSeed + run - 1;
+  const flap = await flapLossRun(lab, {
+    durationMs: flapMinutes * 60_000,
+    seed,
+    log,
+    label: `failover-${rowsOf('pgvip')}-flap-loss-run${run}`,
+  });
+  const dual = probe.since(flap.faultAt - 2_000, Date.now());
+  const found = [
+    ...(flap.failovers > 0 ? [`${flap.failovers} failover(s)`] : []),
+    ...(flap.longestWriteBlockMs > flap.leaseMs ? [`writes blocked ${flap.longestWriteBlockMs} ms, longer than the lease (${flap.leaseMs} ms)`] : []),
+    ...(flap.restarted.length > 0 ? [`restarted: ${flap.restarted.join(', ')}`] : []),
+    ...(flap.unhealthy !== null ? [`not healthy again after the heal: ${flap.unhealthy}`] : []),
+  ];
+  if (found.length > 0) log(`flap-loss ${run}: ${found.join('; ')}: logs kept in ${flap.evidence}`);
+  return {
+    run,
+    oldPrimary: flap.primary,
+    recoveryMs: null,
+    writeGapMs: flap.longestWriteBlockMs,
+    lostAckedWrites: flap.lost,
+    overlappingWrites: flap.overlapping,
+    dualWritableMs: dual.longestMs,
+    dualWritable: dual.windows.length > 0,
+    writes: flap.writes,
+    flap,
+    ...(found.length > 0 ? { note: found.join('; ') } : {}),
+  };
+}
+
 async function oneRun(
   lab: Lab,
   scenario: ScenarioName,
   run: number,
   probe: ServerClockWritableProbe,
 ): Promise<RunResult> {
+  if (scenario === 'flap-loss') return flapRun(lab, run, probe);
   const before = await lab.waitHealthy(180_000);
   const primary = before.primary as DbNode;
   // Three nodes: the switchover's target and the standby-loss victim are the first standby in config
@@ -441,7 +505,8 @@ function summarize(scenario: ScenarioName, samples: RunResult[], profile: Ec2Pro
 
 async function benchSystem(system: LabSystem, done: (summary: ScenarioSummary) => void): Promise<void> {
   log(`${rowsOf(system)}: building the lab`);
-  const lab = await startLab({ system, compiled, ...(system === 'pgvip' ? { backend, nodes } : {}), progress: (l) => log(`${rowsOf(system)}: ${l}`) });
+  const pgvipOptions = { backend, nodes, ...(flapReplication === 'async' ? { replication: 'async' as const } : {}) };
+  const lab = await startLab({ system, compiled, ...(system === 'pgvip' ? pgvipOptions : {}), progress: (l) => log(`${rowsOf(system)}: ${l}`) });
   let probe: ServerClockWritableProbe | null = null;
   try {
     const { primary } = await lab.waitHealthy(180_000);
@@ -468,9 +533,13 @@ async function benchScenario(
   probe: ServerClockWritableProbe,
   done: (summary: ScenarioSummary) => void,
 ): Promise<void> {
-  const unsupported = anchorOf(system)?.unsupported?.[scenario];
+  const unsupported = scenario === 'flap-loss' ? undefined : anchorOf(system)?.unsupported?.[scenario];
   if (unsupported !== undefined) {
     done({ ...summarize(scenario, [], profile), supported: false, note: unsupported });
+    return;
+  }
+  if (system !== 'pgvip' && scenario === 'flap-loss') {
+    done({ ...summarize(scenario, [], profile), supported: false, note: 'flap-loss measures pgvip\'s price for its timings: pgvip only' });
     return;
   }
   if (system === 'baseline' && scenario === 'switchover') {
@@ -485,7 +554,10 @@ async function benchScenario(
       const r = await oneRun(lab, scenario, i, probe);
       samples.push(r);
       const streaming = r.streamingAgainMs === undefined ? '' : `, streaming again ${r.streamingAgainMs ?? 'never'} ms after the heal`;
-      log(`${rowsOf(system)} ${scenario} ${profile} ${i}/${runs}: ${r.recoveryMs === null ? 'no failover' : `writes back after ${r.recoveryMs} ms`}, gap ${r.writeGapMs} ms, lost ${r.lostAckedWrites}, overlapping ${r.overlappingWrites}, two writable ${r.dualWritable === true ? `${r.dualWritableMs} ms` : 'never'}${streaming}`);
+      const f = r.flap;
+      if (f !== undefined) {
+        log(`${rowsOf(system)} flap-loss ${i}/${runs}: ${f.minutes} min, ${f.cuts} cuts, ${f.failovers} failovers, longest write block ${f.longestWriteBlockMs} ms (lease ${f.leaseMs} ms), lost ${f.lost}, overlapping ${f.overlapping}; CPU ${cpuLine(f.cpuFlapping)} (quiet: ${cpuLine(f.cpuQuiet)})`);
+      } else log(`${rowsOf(system)} ${scenario} ${profile} ${i}/${runs}: ${r.recoveryMs === null ? 'no failover' : `writes back after ${r.recoveryMs} ms`}, gap ${r.writeGapMs} ms, lost ${r.lostAckedWrites}, overlapping ${r.overlappingWrites}, two writable ${r.dualWritable === true ? `${r.dualWritableMs} ms` : 'never'}${streaming}`);
     } catch (err) {
       // A run that could not be completed (the cluster did not become healthy again) is reported,
       // not hidden; after three in a row the scenario is abandoned with what it has.
@@ -558,7 +630,7 @@ function markdown(results: Record<string, ScenarioSummary[]>, meta: Record<strin
     (results[system] ?? [])
       .filter((x) => x.scenario === scenario)
       .sort((a, b) => profileNames.indexOf(profileOf(a)) - profileNames.indexOf(profileOf(b)));
-  for (const scenario of scenarios) {
+  for (const scenario of scenarios.filter((n) => n !== 'flap-loss')) {
     for (const system of systems) {
       for (const s of rowsOf(system, scenario)) {
         const label = `${s.title} (row ${s.designRow})`;
@@ -595,6 +667,7 @@ function markdown(results: Record<string, ScenarioSummary[]>, meta: Record<strin
       lines.push(`| ${sys} | ${profileOf(s)} | ${s.runs} | ${ms(s.maxWriteGapMs)} | ${ms(s.recoveryMs.p50)} | ${ms(st.p50)} | ${ms(st.max)} | ${st.never} |`);
     }
   }
+  lines.push(...flapSection(systems.flatMap((sys) => rowsOf(sys, 'flap-loss').filter((s) => s.supported).map((s) => ({ sys, s })))));
   for (const system of systems.filter((sys) => sys !== 'baseline')) {
     const withMilestones = scenarios.flatMap((sc) => rowsOf(system, sc)).filter((s) => s.milestonesP50 !== undefined);
     if (withMilestones.length === 0) continue;
@@ -624,6 +697,69 @@ function markdown(results: Record<string, ScenarioSummary[]>, meta: Record<strin
   }
   lines.push('');
   return lines.join('\n');
+}
+
+/** The flap-loss rows' own table (one line per system), and how the flaps were scheduled. */
+function flapSection(rows: ReadonlyArray<{ sys: string; s: ScenarioSummary }>): string[] {
+  const runsOf = (s: ScenarioSummary) => s.samples.flatMap((r) => (r.flap === undefined ? [] : [r.flap]));
+  const withRuns = rows.filter(({ s }) => runsOf(s).length > 0);
+  if (withRuns.length === 0) return [];
+  const first = runsOf(withRuns[0]!.s)[0]!;
+  const lines = [
+    '',
+    '## The price: flapping paths and 30 % loss, writes flowing',
+    '',
+    `Every path between two of the lab's hosts (db-a, db-b, the witness, the client: ${first.lossPercent} % loss each way) drops packets in the`,
+    'VPC router\'s forward path (nftables `numgen random mod 100 < 30 drop`: neither end sees a local drop, so TCP backs off as across a',
+    'real network), and each path also flaps: it goes down (all its packets dropped) for 0.5–2 s, uniformly drawn, then up for 3–6 s, on',
+    'its own schedule from a seeded generator (the seed below; test/lab/faults.ts, `flapSchedule`; the design\'s flapping link, docs/design.md,',
+    'Failure scenarios, row 16). Paths start out of step, so cuts of several paths overlap, the primary\'s two grantors\' paths included.',
+    'The router\'s own services (EC2 API, IMDS) are not on these paths. Writes go through the VIP every 20 ms all along. **Failovers**:',
+    'promotions in PostgreSQL\'s own logs, from the first fault until the cluster was healthy again (must be 0). **Longest write block**: the',
+    'longest time without an acknowledged write over the run; it must stay within the lease (timings.leaseMs). **CPU**: utime + stime of',
+    'each daemon from /proc/<pid>/stat over the faults, as % of one core (in brackets: 15 s before them, writes flowing, no fault).',
+    '',
+    '| system | runs | minutes | seeds | cuts | heartbeat / lease | failovers | longest write block | blocks > lease | lost | overlapping | CPU under faults (quiet) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const { sys, s } of withRuns) {
+    const fs = runsOf(s);
+    const sum = (f: (x: FlapLossResult) => number) => fs.reduce((a, x) => a + f(x), 0);
+    const worst = fs.reduce((a, x) => (x.longestWriteBlockMs > a.longestWriteBlockMs ? x : a));
+    const cpu = fs.map((x) => `${cpuLine(x.cpuFlapping)} (${cpuLine(x.cpuQuiet)})`).join('; ');
+    lines.push(
+      `| ${sys} | ${fs.length} | ${sum((x) => x.minutes).toFixed(1)} | ${fs.map((x) => x.seed).join(', ')} | ${sum((x) => x.cuts)} | ` +
+      `${first.heartbeatMs} ms / ${worst.leaseMs} ms | ${sum((x) => x.failovers)} | ${worst.longestWriteBlockMs} ms | ${sum((x) => x.writeBlocksOverLease)} | ` +
+      `${sum((x) => x.lost)}${fs.every((x) => x.lostChecked) ? '' : ' (unchecked)'} | ${sum((x) => x.overlapping)} | ${cpu} |`,
+    );
+  }
+  for (const { sys, s } of withRuns) {
+    for (const x of runsOf(s)) {
+      const down = x.longestWriteBlock.pathsDown;
+      const events = Object.entries(x.events).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k} ${v}`).join(', ');
+      lines.push(
+        '',
+        `${sys}, seed ${x.seed}: ${x.cuts} cuts, at most ${x.maxPathsDownAtOnce} paths down at once; the longest write block ` +
+        `(${x.longestWriteBlockMs} ms) came while ${down.length === 0 ? 'no path was down (loss only)' : `${down.join(', ')} ${down.length === 1 ? 'was' : 'were'} down`}; ` +
+        `term ${x.termBefore ?? '?'} → ${x.termAfter ?? '?'}, primary ${x.primary} → ${x.finalPrimary}; the daemons' events: ${events === '' ? 'none' : events}` +
+        `${x.restarted.length > 0 ? `; restarted: ${x.restarted.join(', ')}` : ''}` +
+        `${x.unhealthy !== null ? `; **not healthy again after the heal**: ${x.unhealthy}` : ''}.`,
+      );
+      const blocks = x.blocksOverLease ?? [];
+      if (blocks.length === 0) continue;
+      const count = (what: string) => blocks.filter((b) => b.events.some((e) => e.endsWith(what))).length;
+      lines.push(
+        '',
+        `Writes blocked longer than the lease ${blocks.length} times; ${count('sync-degraded')} of them ended with the primary degrading` +
+        ` to async (it waited for the synchronous standby), ${blocks.filter((b) => b.primaryPathsDown.length === 0).length} came with none` +
+        ` of the primary's paths cut (loss only). At (s after the first fault): ` +
+        blocks.slice(0, 12).map((b) => `${b.atS} s, ${b.ms} ms${b.primaryPathsDown.length > 0 ? ` (cut: ${b.primaryPathsDown.join(', ')})` : ''}` +
+          `${b.events.length > 0 ? ` [${[...new Set(b.events)].join(', ')}]` : ''}`).join('; ') +
+        `${blocks.length > 12 ? `; and ${blocks.length - 12} more (failover.json)` : ''}.`,
+      );
+    }
+  }
+  return lines;
 }
 
 type ResultsFile = Record<string, unknown> & {
@@ -711,7 +847,9 @@ async function main(): Promise<void> {
     const rows = rowsOf(system);
     const rerun = (x: ScenarioSummary) => scenarios.includes(x.scenario) && profiles.includes(profileOf(x));
     results[rows] = (results[rows] ?? []).filter((x) => !rerun(x));
-    const describe = rows === 'pgvip-etcd' ? etcdDescribe : rows === 'pgvip-etcd-3' ? etcd3Describe : anchorOf(system)?.describe;
+    const describe = rows.endsWith('-async')
+      ? `${rows.slice(0, -'-async'.length)} with replication.mode async (flap-loss only): no commit waits for the standby, so its write blocks are the lease's and the network's own`
+      : rows === 'pgvip-etcd' ? etcdDescribe : rows === 'pgvip-etcd-3' ? etcd3Describe : anchorOf(system)?.describe;
     systemInfo[rows] = { date, runsPerScenario: runs, ...(describe === undefined ? {} : { describe }) };
     await benchSystem(system, (summary) => {
       const order = (x: ScenarioSummary) => scenarioNames.indexOf(x.scenario) * 10 + profileNames.indexOf(profileOf(x));

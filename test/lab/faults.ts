@@ -3,7 +3,9 @@
 //   network  nftables, one table `inet pgvip_lab` per host namespace, rebuilt atomically from the list
 //            of active faults on every change: full isolation, one-way cuts (asymmetric drops),
 //            partitions (both directions), random loss with `numgen random mod 100 < P`, one service's
-//            ports (an etcd member), one user's connections to a port (an agent cut from etcd). There is no
+//            ports (an etcd member), one user's connections to a port (an agent cut from etcd); and in the
+//            router's own table, loss or a cut on the path between two hosts (`path-loss`, the flapping
+//            links of bench:failover's flap-loss, on a seeded schedule: `flapSchedule`). There is no
 //            netem on this kernel, and none is needed: a drop is what a partition looks like.
 //   hosts    the cgroup v1 freezer stops every process of a host at once (agent, PostgreSQL, baseline
 //            loop) without them noticing; SIGSTOP/SIGCONT as the alternative for a single tree.
@@ -36,7 +38,14 @@ export type NetworkFault =
   /** TCP to and from these ports on the host's eth0 is dropped: one service (an etcd member) cut off, the host not. */
   | { readonly kind: 'isolate-ports'; readonly host: HostName; readonly ports: readonly number[] }
   /** TCP that processes of this uid on the host send to this port is dropped on every interface, loopback too. */
-  | { readonly kind: 'cut-port'; readonly host: HostName; readonly port: number; readonly uid: number };
+  | { readonly kind: 'cut-port'; readonly host: HostName; readonly port: number; readonly uid: number }
+  /**
+   * The path between hosts a and b through the VPC loses percent % of its packets, each direction on its
+   * own; 100: the path is down. Dropped in the router's forward path (the router-side links are named
+   * after the hosts), so neither end sees a local drop and TCP backs off as across EC2's network, and
+   * what a host sends from the VIP is caught as well as what it sends from its own address.
+   */
+  | { readonly kind: 'path-loss'; readonly a: HostName; readonly b: HostName; readonly percent: number };
 
 export const nftTable = 'pgvip_lab';
 
@@ -54,6 +63,8 @@ export function describeNetworkFault(f: NetworkFault): string {
       return `${f.host}: tcp ports ${f.ports.join(', ')} isolated`;
     case 'cut-port':
       return `${f.host}: uid ${f.uid} → tcp port ${f.port} dropped`;
+    case 'path-loss':
+      return f.percent >= 100 ? `path ${f.a} ↔ ${f.b} down` : `${f.percent}% loss on the path ${f.a} ↔ ${f.b}`;
   }
 }
 
@@ -88,9 +99,82 @@ export function nftScript(t: Topology, host: HostName, faults: readonly NetworkF
       output.push(`meta skuid ${f.uid} tcp dport ${f.port} drop`);
     }
   }
-  const chain = (name: string, hook: string, rules: string[]) =>
-    `  chain ${name} {\n    type filter hook ${hook} priority 0; policy accept;\n${rules.map((r) => `    ${r}\n`).join('')}  }\n`;
-  return `table inet ${nftTable} {}\nflush table inet ${nftTable}\ntable inet ${nftTable} {\n${chain('input', 'input', input)}${chain('output', 'output', output)}}\n`;
+  return tableScript([chain('input', 'input', input), chain('output', 'output', output)]);
+}
+
+const chain = (name: string, hook: string, rules: readonly string[]) =>
+  `  chain ${name} {\n    type filter hook ${hook} priority 0; policy accept;\n${rules.map((r) => `    ${r}\n`).join('')}  }\n`;
+
+/** One transaction: make sure the table exists (a stale one of a dead run included), flush it, declare it. */
+const tableScript = (chains: readonly string[]) =>
+  `table inet ${nftTable} {}\nflush table inet ${nftTable}\ntable inet ${nftTable} {\n${chains.join('')}}\n`;
+
+/**
+ * The nftables script of the router's table (pure, unit-tested): the `path-loss` faults, in its forward
+ * chain, by the links a packet comes in on and goes out on. `numgen random` draws per packet, so the two
+ * directions lose independently.
+ */
+export function routerNftScript(t: Topology, faults: readonly NetworkFault[]): string {
+  const forward: string[] = [];
+  for (const f of faults) {
+    if (f.kind !== 'path-loss') continue;
+    const pct = Math.max(0, Math.min(100, Math.round(f.percent)));
+    const [a, b] = [t.hosts[f.a].routerDevice, t.hosts[f.b].routerDevice];
+    for (const [from, to] of [[a, b], [b, a]] as const) {
+      forward.push(`iifname "${from}" oifname "${to}" ${pct >= 100 ? '' : `numgen random mod 100 < ${pct} `}drop`);
+    }
+  }
+  return tableScript([chain('forward', 'forward', forward)]);
+}
+
+/** One step of a flap schedule: the path between a and b goes down, or comes back, atMs after the start. */
+export interface FlapEvent {
+  readonly atMs: number;
+  readonly a: HostName;
+  readonly b: HostName;
+  readonly down: boolean;
+}
+
+export interface FlapPlan {
+  /** The same seed gives the same schedule (the bench logs it, so a run can be replayed). */
+  readonly seed: number;
+  readonly durationMs: number;
+  /** How long each cut lasts, drawn uniformly from [min, max] ms. */
+  readonly downMs: readonly [number, number];
+  /** How long the path stays up between two cuts, drawn uniformly from [min, max] ms. */
+  readonly upMs: readonly [number, number];
+}
+
+/** mulberry32: a small seeded generator, so a schedule is a pure function of its seed. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(a ^ (a >>> 15), 1 | a);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/**
+ * Every path of `pairs` flapping on its own (pure, unit-tested): each starts up for a random part of one
+ * up period, so the paths do not move in step, then alternates a cut of `downMs` and an up stretch of
+ * `upMs`. Every cut ends by `durationMs`. Sorted by time, a path's own events in order.
+ */
+export function flapSchedule(pairs: ReadonlyArray<readonly [HostName, HostName]>, plan: FlapPlan): FlapEvent[] {
+  const random = seededRandom(plan.seed);
+  const between = ([min, max]: readonly [number, number]) => Math.round(min + random() * (max - min));
+  const events: FlapEvent[] = [];
+  for (const [a, b] of pairs) {
+    let t = Math.round(random() * plan.upMs[1]);
+    while (t < plan.durationMs) {
+      const up = Math.min(plan.durationMs, t + between(plan.downMs));
+      events.push({ atMs: t, a, b, down: true }, { atMs: up, a, b, down: false });
+      t = up + between(plan.upMs);
+    }
+  }
+  // Stable: a path's cut and its end keep their order even when both land on the same millisecond.
+  return events.sort((x, y) => x.atMs - y.atMs);
 }
 
 export interface FaultRecord {
@@ -123,17 +207,25 @@ export class Faults {
     return this.#network;
   }
 
-  /** Creates the (empty) table in every host namespace. */
+  /**
+   * Creates the (empty) table in every host namespace and in the router's. They go with the namespaces
+   * (down(), or the next start's clean-up of a dead run's); each script flushes what a table held before.
+   */
   async init(): Promise<void> {
-    await this.#apply(this.#t.hostNames);
+    await this.#apply([...this.#t.hostNames, 'router']);
     for (const h of this.#t.hostNames) writeFileSync(this.clockFile(h), '+0\n');
   }
 
-  async #apply(hosts: readonly HostName[]): Promise<void> {
-    await Promise.all(hosts.map((h) => mustRun('ip', ['netns', 'exec', this.#t.hosts[h].ns, 'nft', '-f', '-'], { input: nftScript(this.#t, h, this.#network), timeoutMs: 10_000 })));
+  async #apply(where: ReadonlyArray<HostName | 'router'>): Promise<void> {
+    await Promise.all(where.map((h) => {
+      const [ns, script] = h === 'router'
+        ? [this.#t.router.ns, routerNftScript(this.#t, this.#network)]
+        : [this.#t.hosts[h].ns, nftScript(this.#t, h, this.#network)];
+      return mustRun('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: script, timeoutMs: 10_000 });
+    }));
   }
 
-  #touched(f: NetworkFault): HostName[] {
+  #touched(f: NetworkFault): Array<HostName | 'router'> {
     switch (f.kind) {
       case 'isolate':
         return [f.host];
@@ -146,6 +238,8 @@ export class Faults {
       case 'isolate-ports':
       case 'cut-port':
         return [f.host];
+      case 'path-loss':
+        return ['router'];
     }
   }
 
