@@ -13,6 +13,7 @@
 // soon as it holds the term and a lease that outlives the call (docs/vip.md, "When the VIP moves").
 
 import type { EffectKind, EffectResult } from '../actions.js';
+import type { Timings } from '../timings.js';
 import { leaseRemainingMs, mayHoldVip } from './facts.js';
 import type { Step } from './step.js';
 
@@ -23,8 +24,8 @@ export type VipPhase =
   | { readonly phase: 'moving'; readonly next: 'cloud' | 'add-local' | 'verify' }
   /**
    * EC2 accepted our move and the address is on the interface, but EC2 does not route it here yet
-   * (its remap is asynchronous, its Describe eventually consistent): verified again on the next input,
-   * at most every vipConfirmEveryMs, and moved again at most once a heartbeat.
+   * (its remap is asynchronous, its Describe eventually consistent): verified again on the next input
+   * at most every vipConfirmEveryMs, and moved again at most once per vipCallBudgetMs.
    */
   | { readonly phase: 'confirming' }
   /** Verified here, in EC2 and on the interface; re-verified every vipVerifyEveryMs. */
@@ -39,7 +40,7 @@ export type VipState = VipPhase & {
   readonly checkedAtMs: number;
   /** VIP steps (EC2 move, OS address, verification) that failed in a row. */
   readonly failures: number;
-  /** When this node last sent the EC2 call (move-vip-cloud); a new move waits a heartbeat after it. */
+  /** When this node last sent the EC2 call (move-vip-cloud); confirming, it calls again vipCallBudgetMs later. */
   readonly movedAtMs: number;
   /** The newest term in which this node, promoting, started moving the VIP here (vipWhilePromoting). */
   readonly moveTerm: number;
@@ -57,12 +58,13 @@ function withPhase(v: VipState, p: VipPhase): VipState {
 }
 
 /**
- * How often a primary whose move EC2 accepted asks again whether EC2 routes the VIP here yet: a
- * fifth of a heartbeat (it asks on the next input after that). Each ask is a Describe call, and
- * EC2 throttles them per account (docs/vip.md).
+ * How often a primary whose move EC2 accepted asks again whether EC2 routes the VIP here yet (on
+ * its next input after that): a tenth of the EC2 call's budget, 100 ms at the default. It scales
+ * with the EC2 budget, not the heartbeat: each ask is a Describe call, EC2 throttles them per
+ * account and Region, and a faster heartbeat must not spend more of that (docs/vip.md).
  */
-export function vipConfirmEveryMs(heartbeatMs: number): number {
-  return heartbeatMs / 5;
+export function vipConfirmEveryMs(t: Timings): number {
+  return t.vipCallBudgetMs / 10;
 }
 
 /** A fence starts: a VIP dropped before may be on the interface again by the time it ends. */
@@ -167,7 +169,7 @@ export function vipPipeline(st: Step): boolean {
       st.effect({ kind: 'add-vip-local' }, 'vip');
       return true;
     case 'confirming':
-      return s.nowMs - v.checkedAtMs >= vipConfirmEveryMs(s.settings.timings.heartbeatMs) && verify();
+      return s.nowMs - v.checkedAtMs >= vipConfirmEveryMs(s.settings.timings) && verify();
     case 'held':
       return s.nowMs - v.checkedAtMs >= s.settings.vipVerifyEveryMs && verify();
   }
@@ -220,9 +222,9 @@ export function onVipEffectDone(st: Step, kind: EffectKind, r: EffectResult): vo
       }
       if (r.vipPlacement === 'elsewhere') {
         // Our own move of this term is under way (EC2 remaps asynchronously, Describe lags): ask
-        // again shortly, and send the call again only once a heartbeat has passed since the last.
+        // again shortly, and send the call again only once its budget has passed since the last.
         const moved = v.phase === 'confirming' || (v.phase === 'moving' && v.next === 'verify');
-        if (moved && s.nowMs - v.movedAtMs < s.settings.timings.heartbeatMs) return set({ phase: 'confirming' });
+        if (moved && s.nowMs - v.movedAtMs < s.settings.timings.vipCallBudgetMs) return set({ phase: 'confirming' });
         set({ phase: 'unknown' });
         moveVip(st);
       } else if (r.vipPlacement === 'cloud-only') {
