@@ -301,8 +301,15 @@ export class LocalPostgres implements PostgresPort {
         // rejoin could not find, or copied by hand) would refuse them all.
         this.#fenceTargets = await readFenceTargets(s);
         if (await setHbaFence(this.#fenceTargets.hbaFile, null)) await reloadAndWait(s);
-        const [row] = await s.query<{ promoted: boolean }>('SELECT pg_promote(true, $1) AS promoted', [waitSeconds]);
-        if (!row?.promoted) throw new PgvipError('PGVIP_PG_PROMOTE_FAILED', `still in recovery ${waitSeconds} s after pg_promote`);
+        // pg_promote(true) looks every 100 ms whether the promotion ended; this wait looks every 10 ms,
+        // since whatever it waits longer than needed goes into the write gap of a switchover or failover.
+        const [row] = await s.query<{ signalled: boolean }>('SELECT pg_promote(false) AS signalled');
+        if (!row?.signalled) throw new PgvipError('PGVIP_PG_PROMOTE_FAILED', 'pg_promote could not signal the postmaster');
+        const deadline = performance.now() + waitSeconds * 1000;
+        while (await isInRecovery(s)) {
+          if (performance.now() > deadline) throw new PgvipError('PGVIP_PG_PROMOTE_FAILED', `still in recovery ${waitSeconds} s after pg_promote`);
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
         return { alreadyPrimary: false, timelineId: await primaryTimeline(s) };
       }
       return { alreadyPrimary: true, timelineId: await primaryTimeline(s) };
