@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { FakeVipCloud, FakeVipPort, LocalPostgres, slotNameFor, type PgEndpoint } from '@pgvip/agent';
 import { runEffect, type EffectPorts } from '../src/effects.js';
 import { formatLsn, parseLsn } from '../src/postgres/lsn.js';
-import { readShutdownEnd, recordEnd } from '../src/postgres/shutdown-lsn.js';
+import { readShutdownEnd, recordEnd, walFileName } from '../src/postgres/shutdown-lsn.js';
 import { lookUpOsUser } from '../src/postgres/os-command.js';
 import { resolvePostgresConfig } from '../src/postgres/config.js';
 import { addPgStandby, startPgCluster, type PgNode } from '../../../test/fixtures/pg-cluster.js';
@@ -51,7 +51,9 @@ test('Given three nodes, When db-a switches over to db-b with the fence the core
   const c = n.nodes['db-c']!;
   await a.psql('CREATE TABLE w AS SELECT g FROM generate_series(1, 1000) g');
   // The switchover's fence (core/agent/switchover.ts asks for a clean stop with three nodes).
+  const startedAt = performance.now();
   const fenced = await runEffect(1, { kind: 'fence', mode: 'fast-stop' }, n.ports('db-a'));
+  const fencedAt = performance.now();
   assert.ok(fenced.ok, fenced.detail);
   assert.notEqual(fenced.finalLsn, undefined, `the fence reports a final LSN: ${fenced.detail}`);
   const finalLsn = fenced.finalLsn!;
@@ -59,7 +61,16 @@ test('Given three nodes, When db-a switches over to db-b with the fence the core
   await waitUntil(`db-b to replay ${formatLsn(finalLsn)}`, 30_000, async () => (await lsnOf(b, 'pg_last_wal_replay_lsn()')) >= finalLsn);
   const forkAt = await lsnOf(b, 'pg_last_wal_replay_lsn()');
   assert.equal(forkAt, finalLsn, 'the old primary wrote nothing past its final LSN');
+  // The successor's promotion pipeline: its WAL receiver stopped, then the promotion.
+  const caughtUpAt = performance.now();
+  const stopped = await runEffect(5, { kind: 'stop-wal-receiver' }, n.ports('db-b'));
+  assert.ok(stopped.ok, stopped.detail);
+  assert.equal(stopped.finalLsn, finalLsn);
+  const receiverStoppedAt = performance.now();
   assert.ok((await runEffect(2, { kind: 'promote' }, n.ports('db-b'))).ok);
+  const ms = (a: number, b: number) => Math.round(b - a);
+  t.diagnostic(`fence (clean stop) ${ms(startedAt, fencedAt)} ms, db-b replayed it ${ms(fencedAt, caughtUpAt)} ms later, ` +
+    `its receiver stopped in ${ms(caughtUpAt, receiverStoppedAt)} ms, promoted in ${ms(receiverStoppedAt, performance.now())} ms`);
   // The old primary is stopped to rejoin (as rejoinAsStandby does): nothing more reaches db-c.
   await n.pg['db-a']!.stop('fast');
   const received = await lsnOf(c, 'pg_last_wal_receive_lsn()');
@@ -104,4 +115,11 @@ test('Given a record that crosses a page or a segment boundary, Then its end cou
   assert.equal(recordEnd(2n * block - 16n, 114, block, segment), 2n * block + 24n + 104n);
   // At a segment's end the next page has the 40-byte long header.
   assert.equal(recordEnd(segment - 16n, 114, block, segment), segment + 40n + 104n);
+});
+
+test('Given an LSN and a timeline, Then the WAL file named is PostgreSQL\'s (XLogFileName)', () => {
+  const segment = 16n * 1024n * 1024n;
+  assert.equal(walFileName(1, 0x4027B38n, segment), '000000010000000000000004');
+  assert.equal(walFileName(2, 0x1_0300_0028n, segment), '000000020000000100000003');
+  assert.equal(walFileName(3, 0x1_0300_0028n, 64n * 1024n * 1024n), '000000030000000100000000');
 });

@@ -324,8 +324,8 @@ export class LocalPostgres implements PostgresPort {
       } catch (err) {
         throw new PgvipError('PGVIP_PG_FENCE_FAILED', `cannot stop the server: ${describeError(err)}`, { cause: err });
       }
-      await this.#persistFence();
-      const end = await readShutdownEnd(this.#config, ctx.osUser);
+      // Both only read or write files of the stopped server, and both are in a switchover's write gap.
+      const [, end] = await Promise.all([this.#persistFence(), readShutdownEnd(this.#config, ctx.osUser)]);
       return { mode, terminatedBackends: 0, ...('lsn' in end ? { finalLsn: end.lsn } : { finalLsnUnknown: end.unknown }) };
     }
     try {

@@ -6,9 +6,11 @@
 // before the stop, a standby that stayed connected would get the shutdown checkpoint past the
 // successor's fork.
 //
-// pg_controldata names where the record starts; pg_waldump reads its length from the WAL (both run
-// as the data directory's OS user, who can read it); the end is computed as PostgreSQL's WAL reader
-// does: the record continues after each page header it crosses, and the end is MAXALIGNed.
+// pg_controldata names where the record starts (run as the data directory's OS user); its length is
+// read from the record's header in the WAL file (pg_waldump, as that user, when the agent cannot read
+// it); the end is computed as PostgreSQL's WAL reader does: the record continues after each page
+// header it crosses, and the end is MAXALIGNed.
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import type { ResolvedPostgresConfig } from './config.js';
 import { outputTail, runAsOsUser, type OsUser } from './os-command.js';
@@ -81,6 +83,12 @@ export async function readShutdownEnd(config: ResolvedPostgresConfig, osUser: Os
   const data = control.exitCode === 0 ? parseControlData(control.stdout) : null;
   if (data === null) return { unknown: `pg_controldata failed: ${outputTail(control)}` };
   if (data.state !== 'shut down') return { unknown: `the server was not shut down cleanly (${data.state})` };
+  // The record's header from the WAL file itself (a read, no process to start: this runs inside a
+  // switchover's write gap); pg_waldump when the file cannot be read or the header crosses a page.
+  const header = await readRecordHeader(config.dataDir, data);
+  if (header !== null && header.rmid === rmXlog && (header.info & 0xf0) === xlogCheckpointShutdown) {
+    return { lsn: recordEnd(data.checkpointLsn, header.totalLength, data.blockBytes, data.segmentBytes) };
+  }
   const at = formatLsn(data.checkpointLsn);
   const dump = await run('pg_waldump', [
     '--path', path.join(config.dataDir, 'pg_wal'), '--timeline', String(data.timeline), '--start', at, '--limit', '1',
@@ -88,4 +96,47 @@ export async function readShutdownEnd(config: ResolvedPostgresConfig, osUser: Os
   const m = /len \(rec\/tot\):\s*\d+\/\s*(\d+),.*desc: CHECKPOINT_SHUTDOWN/.exec(dump.stdout);
   if (dump.exitCode !== 0 || m === null) return { unknown: `no shutdown checkpoint read at ${at}: ${outputTail(dump)}` };
   return { lsn: recordEnd(data.checkpointLsn, Number(m[1]), data.blockBytes, data.segmentBytes) };
+}
+
+interface RecordHeader {
+  readonly totalLength: number;
+  readonly rmid: number;
+  readonly info: number;
+}
+
+/** The rmgr id of XLOG records and the info bits of a shutdown checkpoint (PostgreSQL's rmgrlist.h, pg_control.h). */
+const rmXlog = 0;
+const xlogCheckpointShutdown = 0x00;
+/** sizeof(XLogRecord): xl_tot_len 4, xl_xid 4, xl_prev 8, xl_info 1, xl_rmid 1, padding 2, xl_crc 4. */
+const recordHeaderBytes = 24n;
+
+/** The WAL segment file holding `lsn` on `timeline` (XLogFileName). */
+export function walFileName(timeline: number, lsn: Lsn, segmentBytes: bigint): string {
+  const segno = lsn / segmentBytes;
+  const perId = 0x100000000n / segmentBytes;
+  const hex = (v: bigint | number) => v.toString(16).toUpperCase().padStart(8, '0');
+  return `${hex(timeline)}${hex(segno / perId)}${hex(segno % perId)}`;
+}
+
+/**
+ * The total length, rmgr and info of the record at the checkpoint location, read from its WAL file;
+ * null when the file cannot be read or the header crosses a page boundary.
+ */
+async function readRecordHeader(dataDir: string, data: ControlData): Promise<RecordHeader | null> {
+  const inPage = data.checkpointLsn % data.blockBytes;
+  if (inPage + recordHeaderBytes > data.blockBytes) return null;
+  const file = path.join(dataDir, 'pg_wal', walFileName(data.timeline, data.checkpointLsn, data.segmentBytes));
+  try {
+    const handle = await open(file, 'r');
+    try {
+      const buffer = Buffer.alloc(Number(recordHeaderBytes));
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, Number(data.checkpointLsn % data.segmentBytes));
+      if (bytesRead < buffer.length) return null;
+      return { totalLength: buffer.readUInt32LE(0), info: buffer.readUInt8(16), rmid: buffer.readUInt8(17) };
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return null;
+  }
 }
