@@ -56,6 +56,21 @@ export class SimEtcdPort extends TxnQuorum {
     return r.ok ? { ok: true } : r;
   }
 
+  /**
+   * The bridge's wait for positions, in simulated time on the agent's clock; it ends on its host (a
+   * paused host resumes it late), and never for an agent process that died.
+   */
+  override pause(ms: number): Promise<void> {
+    const { clock, hosts, node } = this.p;
+    return new Promise((resolve) => {
+      clock.after(clock.realDelay(node, Math.max(0, ms)), () => hosts.run(node, () => {
+        if (!this.p.alive()) return;
+        this.p.wake();
+        resolve();
+      }));
+    });
+  }
+
   publishMember(): Promise<Result<object>> {
     return Promise.resolve(notModelled);
   }

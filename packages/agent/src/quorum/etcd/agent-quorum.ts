@@ -144,7 +144,9 @@ export class EtcdAgentQuorum implements QuorumRoute {
     const withinMs = this.#o.timings.requestTimeoutMs;
     const askedAt = this.#o.clock();
     const inTime = (): boolean => this.#o.clock() - askedAt <= withinMs;
-    const run = this.#serial(() => (inTime() ? this.#bridge.ask(msg) : Promise.resolve(null))).finally(done);
+    // The bridge may spend the time left on a withdrawn vote's wait for positions (bridge.ts).
+    const answerBy = askedAt + withinMs;
+    const run = this.#serial(() => (inTime() ? this.#bridge.ask(msg, answerBy) : Promise.resolve(null))).finally(done);
     return new Promise((resolve) => {
       const late = setTimeout(() => resolve(null), withinMs);
       run.then(

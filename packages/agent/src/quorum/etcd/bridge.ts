@@ -6,8 +6,8 @@
 // core counts from its own send time is never longer than what etcd granted.
 import { PROTOCOL_VERSION, type LeaseReply, type NodeId, type PeerReply, type PeerRequest, type VoteReply } from '@pgvip/shared';
 import {
-  electionDecision, NO_CLAIM, rankCandidates, type CandidatePosition, type NodeTraits, type RankingRules,
-  type VoteRequest, type WithdrawnPosition,
+  electionDecision, NO_CLAIM, rankCandidates, type CandidatePosition, type ElectionDecision, type NodeTraits,
+  type RankingRules, type VoteRequest, type WithdrawnPosition,
 } from '@pgvip/shared/core';
 import { holderProblem } from './view.js';
 import type { Claim, ClusterView, EtcdQuorumPort, Holder, LeaseId, PositionSeen } from './port.js';
@@ -56,13 +56,18 @@ export class EtcdQuorumBridge {
     this.#o = opts;
   }
 
-  /** What the quorum answers to `msg`; null for messages that have no answer from it. */
-  async ask(msg: PeerRequest): Promise<PeerReply | null> {
+  /**
+   * What the quorum answers to `msg`; null for messages that have no answer from it. `answerBy` (the
+   * bridge's clock): when the caller stops waiting for the answer; a withdrawn vote may use the time
+   * left to wait for positions (absent: it never waits).
+   */
+  async ask(msg: PeerRequest, answerBy?: number): Promise<PeerReply | null> {
     switch (msg.kind) {
       case 'lease-request':
         return this.#lease(msg.term, msg.seq);
       case 'vote-request':
-        return msg.withdrawn === undefined ? this.#vote(msg.term) : this.#withdrawnVote(msg, msg.withdrawn);
+        if (msg.withdrawn === undefined) return this.#vote(msg.term);
+        return this.#withdrawnVote(msg, msg.withdrawn, answerBy ?? null);
       case 'lease-release':
         return this.#release(msg.term);
       case 'sync-update':
@@ -230,20 +235,27 @@ export class EtcdQuorumBridge {
    * choice): publish its final position (once; a re-ask writes nothing, or its new revision would
    * fail the campaigns of the others), read every position with the term and sync records, and
    * campaign only when electionDecision says so, in a txn that compares every eligible node's
-   * position key as read. Otherwise denied with the decision's reason; the core asks again every
-   * heartbeat while withdrawn.
+   * position key as read. When the decision waits for positions not yet published (or a campaign
+   * failed on a position published after the read), and `answerBy` leaves the time, it reads again
+   * after a short pause and decides anew on that read: the others withdraw within moments of each
+   * other, and a refusal costs the core a heartbeat. Otherwise denied with the decision's reason;
+   * the core asks again every heartbeat while withdrawn.
    */
-  async #withdrawnVote(msg: VoteRequest, w: WithdrawnPosition): Promise<VoteReply> {
+  async #withdrawnVote(msg: VoteRequest, w: WithdrawnPosition, answerBy: number | null): Promise<VoteReply> {
     const term = msg.term;
     const nodes = this.#o.nodes;
     if (nodes === undefined || term < 2) return this.#voteReply(false, 'no election among N nodes without the node list', null, term);
+    const startedAt = this.#now();
     // A member that may not win (its own checks found a blocker) still publishes: its final position
     // counts toward the n − k + 1 a winner needs, and nobody yields to it. Absent: eligible.
     const eligible = (w as { readonly eligible?: boolean }).eligible !== false;
     const mine: PositionRecord = { term: term - 1, timeline: w.timeline, flushLsn: w.flushLsn, eligible };
     const published = await this.#publish(mine);
     if (published !== null) return this.#voteReply(false, published, null, term);
+    const readAt = this.#now();
     const [first, grant] = await Promise.all([this.#port.read(), this.#port.grantLease(this.#o.leaseMs)]);
+    // What one more read and a campaign txn cost, as this round trip showed: kept free of any wait.
+    const reserveMs = 3 * Math.max(0, this.#now() - readAt);
     const unused = (): void => {
       if (grant.ok) void this.#port.revokeLease(grant.lease);
     };
@@ -254,27 +266,85 @@ export class EtcdQuorumBridge {
       const again = await this.#publish(mine);
       seen = again === null ? await this.#port.read() : { ok: false, why: again };
     }
-    if (!seen.ok) {
-      unused();
-      return this.#voteReply(false, seen.why, null, term);
+    const wait = answerBy === null ? null : new PositionWait(startedAt, answerBy, reserveMs);
+    for (;;) {
+      if (!seen.ok) {
+        unused();
+        return this.#voteReply(false, seen.why, null, term);
+      }
+      const view = seen.view;
+      const answered = await this.#notNextTerm(view, term, unused);
+      if (answered !== null) return answered;
+      const decided = this.#decide(term, view, nodes, w);
+      if ('refused' in decided) {
+        unused();
+        return this.#voteReply(false, decided.refused, view, term);
+      }
+      const { decision, record } = decided;
+      if (decision.campaign) {
+        if (!grant.ok) return this.#voteReply(false, grant.why, view, term);
+        // Every position the decision read or could have read, the failed primary's aside: the nodes
+        // of this config that may be promoted, the term record's grantors and the sync record's
+        // members (a config rolled out halfway may name fewer than the record relies on: review-17b
+        // G3). A position published after this read fails the txn.
+        const compared = new Set([
+          ...nodes.filter((n) => !n.noFailover).map((n) => n.id),
+          ...(record.grantors ?? []),
+          ...(view.sync?.value.members ?? []),
+        ]);
+        compared.delete(record.primary);
+        const positions: PositionSeen[] = [...compared].sort()
+          .map((node) => ({ node, modRevision: view.positions.find((p) => p.node === node)?.modRevision ?? null }));
+        const grantors = this.#grantors(this.#o.self);
+        const sync = this.#o.replication === 'sync' ? view.sync : 'async';
+        const won = await this.#port.campaign({
+          node: this.#o.self, after: view.term, lease: grant.lease, sync, grantors, positions,
+        });
+        if (won.ok) {
+          this.#held = { term, lease: grant.lease, grantors };
+          this.#published = null;
+          const reply: VoteReply = {
+            ...this.#envelope(term), kind: 'vote-reply', granted: true, reason: `won term ${term}: ${decision.reason}`,
+            primaryOfTerm: this.#o.self,
+          };
+          return withGrantors(reply, grantors);
+        }
+        // Refused on its compares (a position published after the read, say): decide again on a
+        // new read while time is left. No answer at all: the txn may have landed; the core asks again.
+        if (won.view === null || !(await this.#pauseFor(wait))) {
+          unused();
+          return this.#voteReply(false, won.why, won.view ?? view, term);
+        }
+      } else if (!decision.wait || !(await this.#pauseFor(wait))) {
+        unused();
+        return this.#voteReply(false, decision.reason, view, term);
+      }
+      seen = await this.#port.read();
     }
-    const view = seen.view;
-    const answered = await this.#notNextTerm(view, term, unused);
-    if (answered !== null) return answered;
+  }
+
+  /** One pause of a withdrawn vote's wait; false (at once) when there is none or no time is left. */
+  async #pauseFor(wait: PositionWait | null): Promise<boolean> {
+    return wait === null ? false : wait.pause(this.#port, () => this.#now());
+  }
+
+  /**
+   * electionDecision on one read, with the pass-over of those ranked ahead that had the time to win;
+   * or a refusal that no wait can change (a bad value, not a grantor of the term).
+   */
+  #decide(
+    term: number, view: ClusterView, nodes: readonly NodeTraits[], w: WithdrawnPosition,
+  ): { readonly decision: ElectionDecision; readonly record: TermRecord } | { readonly refused: string } {
     const record = view.term?.value;
-    if (record === undefined) return this.#voteReply(false, 'the term record is at 0', view, term);
+    if (record === undefined) return { refused: 'the term record is at 0' };
     const bad = view.bad[0];
-    if (bad !== undefined) {
-      unused();
-      return this.#voteReply(false, `${bad.key} holds a value pgvip did not write (${bad.problem}): an operator must look`, view, term);
-    }
+    if (bad !== undefined) return { refused: `${bad.key} holds a value pgvip did not write (${bad.problem}): an operator must look` };
     // Only the term's grantors can win its successor (the campaign txn refuses others): a node added
     // to the config since, which takes effect at the next term, is neither ranked nor waited for.
     const termGrantors = record.grantors;
     if (termGrantors !== undefined && !termGrantors.includes(this.#o.self)) {
-      unused();
       const why = `${this.#o.self} is not a grantor of term ${record.term} (${termGrantors.join(', ') || 'none'})`;
-      return this.#voteReply(false, `${why}: a change of nodes takes effect at the next term`, view, term);
+      return { refused: `${why}: a change of nodes takes effect at the next term` };
     }
     const ranked = termGrantors === undefined
       ? nodes
@@ -303,31 +373,7 @@ export class EtcdQuorumBridge {
       const who = `${passedOver.join(', ')} ranked first but did not win`;
       decision = again.campaign ? { campaign: true, reason: `${who}: ${again.reason}` } : { ...again, reason: `${who}; ${again.reason}` };
     }
-    if (!decision.campaign) {
-      unused();
-      return this.#voteReply(false, decision.reason, view, term);
-    }
-    if (!grant.ok) return this.#voteReply(false, grant.why, view, term);
-    // Every node that may be promoted, the failed primary aside: a position published after this read
-    // fails the txn, and the next ask decides on it.
-    const positions: PositionSeen[] = nodes
-      .filter((n) => !n.noFailover && n.id !== record.primary)
-      .map((n) => ({ node: n.id, modRevision: view.positions.find((p) => p.node === n.id)?.modRevision ?? null }));
-    const grantors = this.#grantors(this.#o.self);
-    const sync = this.#o.replication === 'sync' ? view.sync : 'async';
-    const won = await this.#port.campaign({
-      node: this.#o.self, after: view.term, lease: grant.lease, sync, grantors, positions,
-    });
-    if (!won.ok) {
-      unused();
-      return this.#voteReply(false, won.why, won.view ?? view, term);
-    }
-    this.#held = { term, lease: grant.lease, grantors };
-    this.#published = null;
-    const reply: VoteReply = {
-      ...this.#envelope(term), kind: 'vote-reply', granted: true, reason: `won term ${term}: ${decision.reason}`, primaryOfTerm: this.#o.self,
-    };
-    return withGrantors(reply, grantors);
+    return { decision, record };
   }
 
   /**
@@ -506,4 +552,33 @@ function sameRecord(
   const want = claim.k === 0 ? [] : [...new Set(claim.members)].sort();
   return held.term === term && held.k === claim.k && held.members.length === want.length
     && held.members.every((m, i) => m === want[i]);
+}
+
+/**
+ * The time a withdrawn vote may spend waiting for positions: pauses of an eighth of its budget,
+ * while one more read and a campaign (`reserveMs`) still fit before `answerBy`; at most as many as
+ * the budget holds, whatever the clock says (a clock that stands still ends them too).
+ */
+class PositionWait {
+  readonly #answerBy: number;
+  readonly #reserveMs: number;
+  readonly #pauseMs: number;
+  #left: number;
+
+  constructor(startedAt: number, answerBy: number, reserveMs: number) {
+    const budget = Math.max(0, answerBy - startedAt);
+    this.#answerBy = answerBy;
+    this.#reserveMs = reserveMs;
+    this.#pauseMs = Math.max(5, Math.min(50, budget / 8));
+    this.#left = Math.floor(budget / this.#pauseMs);
+  }
+
+  /** Pauses once and returns true, or returns false at once when no pause fits any more. */
+  async pause(port: Pick<EtcdQuorumPort, 'pause'>, now: () => number): Promise<boolean> {
+    if (port.pause === undefined || this.#left <= 0) return false;
+    if (now() + this.#pauseMs + this.#reserveMs > this.#answerBy) return false;
+    this.#left -= 1;
+    await port.pause(this.#pauseMs);
+    return true;
+  }
 }

@@ -184,6 +184,12 @@ export interface EtcdQuorumPort {
   /** Every member's status (at most 16 keys), linearizable; bad values listed, never believed. */
   readMembers(): Promise<Members>;
   /**
+   * Resolves after `ms` on the port's clock (the simulator's port: in simulated time). The bridge
+   * waits by it, within a request's budget, for the final positions an election still lacks; a port
+   * without it never waits.
+   */
+  pause?(ms: number): Promise<void>;
+  /**
    * Calls `onChange` with the key (relative to the cluster: 'leader', 'term', 'sync', 'members/db-a',
    * …) whenever one changes. Only a hint to read again sooner: decisions come from reads.
    */

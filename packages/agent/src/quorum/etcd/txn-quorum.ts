@@ -61,6 +61,11 @@ export abstract class TxnQuorum implements EtcdQuorumPort {
     what: string, compares: readonly Cmp[], success: readonly Op[], deadlineAt: number,
   ): Promise<Outcome<TxnOutcome>>;
 
+  /** A timer of the process (the simulator's port overrides it with simulated time). */
+  pause(ms: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+  }
+
   protected deadline(): number {
     return this.now() + this.timeoutMs;
   }

@@ -154,8 +154,10 @@ function askOrResume(st: Step): void {
   // of this standby's grant (etcd out of reach). A primary that cannot be seen keeps it withdrawn:
   // its final position stays published for the others' election.
   const long = claims && s.releasedTerm !== s.durable.term && s.nowMs - w.sinceMs >= resumeAfterMs(s);
-  // One request to the quorum per heartbeat: a vote request or a position-clear.
-  if (w.askedAtMs !== null && s.nowMs - w.askedAtMs < t.heartbeatMs) return;
+  // About one request to the quorum per heartbeat (a vote request or a position-clear), paced by
+  // half a heartbeat: the first ask goes out when the receiver stopped, between two ticks, and a pace
+  // of a whole heartbeat would make the next tick skip it, so a refusal cost two heartbeats.
+  if (w.askedAtMs !== null && s.nowMs - w.askedAtMs < t.heartbeatMs / 2) return;
   if (healthy || long) {
     st.set({ withdrawal: { ...w, phase: 'clearing', askedAtMs: s.nowMs } });
     st.send(s.settings.quorum.id, { ...st.envelope(), kind: 'position-clear' });
