@@ -61,18 +61,35 @@ export const standbyReplySilenceMs = 3_000;
 export class ReplyWatch {
   #value: string | null = null;
   #changedAtMs = 0;
+  /** The last sign of life: a new reply_time, or a walsender that has not replied yet (a new connection). */
+  #lastSignAtMs: number | null = null;
 
-  /** ms since the standby's reply_time last changed; null when there is no reply to watch. */
-  silentMs(replyTime: string | null, nowMs: number): number | null {
+  /**
+   * ms since the standby's reply_time last changed; null when there is no reply to watch. `row`: a
+   * walsender row is there (its reply_time may still be null); by default, when reply_time is not null.
+   */
+  silentMs(replyTime: string | null, nowMs: number, row = replyTime !== null): number | null {
     if (replyTime === null) {
       this.#value = null;
+      if (row) this.#lastSignAtMs = nowMs;
       return null;
     }
     if (replyTime !== this.#value) {
       this.#value = replyTime;
       this.#changedAtMs = nowMs;
+      this.#lastSignAtMs = nowMs;
     }
     return nowMs - this.#changedAtMs;
+  }
+
+  /**
+   * ms since the standby's last sign of life as the looks so far saw it, null before any. Unlike
+   * silentMs it keeps counting once the walsender is gone: a lost standby's walsender ends (the link's
+   * tcp_user_timeout, wal_sender_timeout) about when the silence rule counts it lost, and the loss
+   * still began at its last reply.
+   */
+  lastSilentMs(nowMs: number): number | null {
+    return this.#lastSignAtMs === null ? null : nowMs - this.#lastSignAtMs;
   }
 }
 
@@ -87,8 +104,13 @@ export class ReplicaReplies {
       watch = new ReplyWatch();
       this.#watches.set(node, watch);
     }
-    const silentMs = watch.silentMs(replyTime, nowMs);
+    const silentMs = watch.silentMs(replyTime, nowMs, true);
     return silentMs !== null && silentMs <= standbyReplySilenceMs;
+  }
+
+  /** ms since `node`'s last sign of life as `replying` saw it (ReplyWatch.lastSilentMs); null: none seen. */
+  silentMs(node: NodeId, nowMs: number): number | null {
+    return this.#watches.get(node)?.lastSilentMs(nowMs) ?? null;
   }
 }
 
@@ -136,7 +158,7 @@ export function toSnapshot(obs: PgObservation, ctx: SnapshotContext): PgSnapshot
   const namesPeer = !obs.inRecovery && namesPeerAlone(obs.synchronousStandbyNames, ctx.peerName);
   const syncStandby = namesPeer ? ctx.peerNode : null;
   const replica = obs.replicas.find((r) => r.applicationName === ctx.peerName);
-  const silentMs = ctx.replies.silentMs(replica?.replyTime ?? null, ctx.nowMs);
+  const silentMs = ctx.replies.silentMs(replica?.replyTime ?? null, ctx.nowMs, replica !== undefined);
   const replying = silentMs !== null && silentMs <= standbyReplySilenceMs;
   // 'quorum' is what PostgreSQL shows under ANY 1 ("db-b") (etcd's claim path), 'sync' under "db-b".
   const looksSynchronous = syncStandby !== null && replica !== undefined && replica.state === 'streaming' &&
@@ -153,6 +175,28 @@ export function toSnapshot(obs: PgObservation, ctx: SnapshotContext): PgSnapshot
     standbyInSync: ctx.catchUp.holdsAcknowledged(looksSynchronous, replica?.flushLsn ?? null, lsn),
     ...(ctx.nodes === undefined ? {} : nodeFields(obs, ctx.nodes, ctx.nowMs)),
   };
+}
+
+/**
+ * The primary's view of each standby's silence, for the tick (AgentInput's `replyAgeMs`): ms since
+ * its last sign of life (ReplyWatch.lastSilentMs), by the watches `toSnapshot` just updated with
+ * `obs` (the peer's, and with `nodes` every other node's); a standby never seen replying has none.
+ * Undefined on a standby or an unreachable server. The core starts a lost standby's degrade clock at
+ * its last reply, since the silence rule above counts it lost only standbyReplySilenceMs later.
+ */
+export function replyAges(obs: PgObservation, ctx: SnapshotContext): Record<NodeId, number> | undefined {
+  if (!obs.reachable || obs.inRecovery) return undefined;
+  const ages: Record<NodeId, number> = {};
+  const nodes = ctx.nodes;
+  if (nodes?.replies !== undefined) {
+    for (const node of Object.keys(nodes.names)) {
+      const age = nodes.replies.silentMs(node, ctx.nowMs);
+      if (age !== null) ages[node] = age;
+    }
+  }
+  const peerAge = ctx.replies.lastSilentMs(ctx.nowMs);
+  if (peerAge !== null) ages[ctx.peerNode] = peerAge;
+  return ages;
 }
 
 /**

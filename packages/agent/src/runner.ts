@@ -26,7 +26,7 @@ import { runEffect, type EffectPorts } from './effects.js';
 import { AgentEventLog } from './event-log.js';
 import type { AsyncHookEvent, HookContext, HookPort } from './hooks/hooks.js';
 import { ROLES, type AgentMetrics, type LeaseRenewalResult } from './metrics.js';
-import { ReplicaReplies, ReplyWatch, SyncCatchUp, toSnapshot, toWriteProbe } from './pg-snapshot.js';
+import { replyAges, ReplicaReplies, ReplyWatch, SyncCatchUp, toSnapshot, toWriteProbe } from './pg-snapshot.js';
 import type { WriteProbeResult } from './postgres/port.js';
 import type { QuorumRoute } from './quorum/route.js';
 import type { LoopKeepAlive } from './watchdog.js';
@@ -276,7 +276,7 @@ export class AgentRunner {
     // already been stepped; the look may have read the server from before it (still in recovery) and
     // would then walk the role back: promoting again, its hooks run twice. Look once more.
     const obs = this.#pgChanges === pgChangesBefore ? firstLook : await this.#d.ports.pg.observe();
-    const pg = toSnapshot(obs, {
+    const snapshotContext = {
       peerName: this.#d.ports.names[settings.peer] ?? settings.peer,
       peerNode: settings.peer,
       streamFreshMs: Math.max(2000, 4 * settings.timings.heartbeatMs),
@@ -286,7 +286,9 @@ export class AgentRunner {
       nowMs: this.#d.clock(),
       // syncClaim, replicas and upstream, read for every node count (the core uses them with N nodes).
       nodes: { names: this.#d.ports.names, endpoints: this.#d.ports.endpoints, replies: this.#replicaReplies },
-    });
+    };
+    const pg = toSnapshot(obs, snapshotContext);
+    const replyAgeMs = replyAges(obs, snapshotContext);
     if (!obs.reachable) this.#d.metrics.checksFailed.inc({ check: 'postgres' });
     // Kept from the last answer while the server is down (a restart is what would clear it).
     if (obs.reachable) this.#pendingRestart = obs.pendingRestart ?? null;
@@ -295,7 +297,10 @@ export class AgentRunner {
     const probe = this.#probeResult;
     this.#probeResult = null;
     if (probe !== null && probe.outcome !== 'ok') this.#d.metrics.checksFailed.inc({ check: 'write-probe' });
-    this.#step({ kind: 'tick', nowMs: this.#d.clock(), pg, writeProbe: toWriteProbe(probe), peer, peers });
+    this.#step({
+      kind: 'tick', nowMs: this.#d.clock(), pg, writeProbe: toWriteProbe(probe), peer, peers,
+      ...(replyAgeMs === undefined ? {} : { replyAgeMs }),
+    });
   }
 
   /** The write probe runs beside the ticks: a stalled one may outlive several heartbeats. */

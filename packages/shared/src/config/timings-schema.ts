@@ -21,7 +21,7 @@ const timingFields = {
   writeProbeTimeoutMs: durationMs(1, 600_000).default(d.writeProbeTimeoutMs).describe('Timeout of the primary\'s real write probe; a slower probe counts as a stall.'),
   writeProbeFailures: integer(1, 100).default(d.writeProbeFailures).describe('Consecutive stalled or failed write probes before the primary fences itself and releases its lease.'),
   streamingGraceMs: durationMs(1, 3_600_000).default(d.streamingGraceMs).describe('A standby is eligible for promotion only if it was streaming within this window before the election.'),
-  syncDegradeAfterMs: durationMs(1, 3_600_000).default(d.syncDegradeAfterMs).describe('How long the primary waits for a lost synchronous standby (gone from pg_stat_replication, or silent for 3 s) before asking the witness to let it drop to async; commits wait meanwhile.'),
+  syncDegradeAfterMs: durationMs(1, 3_600_000).default(d.syncDegradeAfterMs).describe('How long the primary waits for a lost synchronous standby (gone from pg_stat_replication, or silent for 3 s), counted from its last reply, before asking the quorum (the witness, or etcd) to let it drop to async; commits wait meanwhile. Writes block about this long plus a heartbeat when the sync standby is lost.'),
   vipCallBudgetMs: durationMs(50, 60_000).default(d.vipCallBudgetMs).describe('The longest one EC2 call (moving the VIP) may take. A new primary moves the VIP only while its lease outlives the call, so leaseMs must leave room for it (see the inequalities).'),
 } satisfies { [K in keyof Timings]: z.ZodType<Timings[K]> };
 

@@ -28,7 +28,7 @@ import { onRestartDone, progressRestart, restartFenced, restartObserved } from '
 import type { AgentDurable, AgentInput, AgentOutput, AgentSettings, AgentState, WriteProbe } from './agent/state.js';
 import { Step } from './agent/step.js';
 import { fenceDoneForSwitchover, onQuorumHandoverDone, progressSwitchover, switchoverStops } from './agent/switchover.js';
-import { initialSync, manageSync, onSyncReply, onSyncStandbySet } from './agent/sync.js';
+import { initialSync, manageSync, noteReplyAges, onSyncReply, onSyncStandbySet } from './agent/sync.js';
 import { adoptTerm } from './agent/term.js';
 import {
   manageClaimSync, noteStreamingReplicas, onCatchUpDone, onClaimRecordReply, onSyncSet, unknownClaimSync,
@@ -106,6 +106,7 @@ export function stepAgent(state: AgentState, input: AgentInput): AgentOutput {
   const st = new Step({ ...state, nowMs: Math.max(state.nowMs, input.nowMs) });
   switch (input.kind) {
     case 'tick':
+      noteReplyAges(st, input.replyAgeMs);
       observe(st, input.pg, input.writeProbe, input.peer, input.peers);
       evaluate(st);
       renewLeaseIfPrimary(st);

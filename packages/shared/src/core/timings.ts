@@ -46,7 +46,7 @@ export const defaultTimings: Timings = {
   writeProbeTimeoutMs: 2000,
   writeProbeFailures: 2,
   streamingGraceMs: 10000,
-  syncDegradeAfterMs: 5000,
+  syncDegradeAfterMs: 3500,
   vipCallBudgetMs: 1000,
 };
 

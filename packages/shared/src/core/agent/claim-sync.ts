@@ -13,6 +13,7 @@ import { normalClaim, sameClaim, syncPlan, NO_CLAIM, type SyncClaim, type SyncSt
 import type { NodeId, ReplicaState, SyncUpdateReply } from '../messages.js';
 import { quorumName } from '../quorum.js';
 import type { Step } from './step.js';
+import { lossBeganAtMs } from './sync.js';
 import type { AgentState } from './state.js';
 
 export interface ClaimSyncState {
@@ -127,12 +128,16 @@ function catchUpTimeoutMs(s: AgentState): number {
   return Math.max(s.settings.timings.syncDegradeAfterMs, 4 * s.settings.timings.heartbeatMs);
 }
 
-/** When each standby was last seen streaming from this primary: at every look, busy or not. */
+/**
+ * When each standby was last seen streaming from this primary: at every look, busy or not. A standby
+ * streams until it has been silent for a while (pg-snapshot.ts), so the time is its last reply when
+ * the shell reported it (the tick's `replyAgeMs`): the degrade counts from the loss, not its detection.
+ */
 export function noteStreamingReplicas(st: Step, replicas: readonly ReplicaState[]): void {
   const streaming = replicas.filter((r) => r.streaming);
   if (streaming.length === 0) return;
   const seenAtMs = { ...st.s.claimSync.seenAtMs };
-  for (const r of streaming) seenAtMs[r.node] = st.s.nowMs;
+  for (const r of streaming) seenAtMs[r.node] = Math.max(seenAtMs[r.node] ?? -Infinity, lossBeganAtMs(st.s, r.node));
   st.set({ claimSync: { ...st.s.claimSync, seenAtMs } });
 }
 

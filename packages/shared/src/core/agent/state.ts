@@ -191,6 +191,12 @@ export type AgentInput =
      * `peer` was polled (a two-node shell), read as `{ [settings.peer]: peer }`.
      */
     readonly peers?: Readonly<Record<NodeId, AgentStatus | null>>;
+    /**
+     * Primary: for each standby with a walsender, ms since its reply_time last changed (on the agent's
+     * monotonic clock). The shell counts a standby lost only after 3 s of silence; the sync degrade
+     * counts from its last reply (agent/sync.ts). Absent: not known (the clock starts at the detection).
+     */
+    readonly replyAgeMs?: Readonly<Record<NodeId, number>>;
   }
   /** `peerLeaseValidMs`: how long the sender counts a lease valid by its own timings (leaseLengthConflict). */
   | {

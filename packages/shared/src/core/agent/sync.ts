@@ -2,9 +2,10 @@
 // once the standby streams; the witness must confirm the standby in sync before it counts as
 // eligible, and must agree before commits stop waiting for a standby that fell behind.
 
-import type { SyncUpdateReply } from '../messages.js';
+import type { NodeId, SyncUpdateReply } from '../messages.js';
 import { quorumName } from '../quorum.js';
 import { isPrimaryOfTerm } from './facts.js';
+import type { AgentState } from './state.js';
 import type { Step } from './step.js';
 
 export interface SyncState {
@@ -14,9 +15,26 @@ export interface SyncState {
   readonly lostSinceMs: number | null;
   /** When our unanswered sync-update went to the witness (one per heartbeat at most), or null. */
   readonly requestSentAtMs: number | null;
+  /**
+   * Primary: when each standby last replied, by the last tick's `replyAgeMs` (this agent's clock); a
+   * standby is absent when that tick had no walsender row for it, or no ages at all.
+   */
+  readonly lastReplyAtMs: Readonly<Record<NodeId, number>>;
 }
 
-export const initialSync: SyncState = { confirmedAtWitness: false, lostSinceMs: null, requestSentAtMs: null };
+export const initialSync: SyncState = {
+  confirmedAtWitness: false, lostSinceMs: null, requestSentAtMs: null, lastReplyAtMs: {},
+};
+
+/** The tick's reply ages as times (a step that is no tick may come later: the ages would be stale). */
+export function noteReplyAges(st: Step, replyAgeMs: Readonly<Record<NodeId, number>> | undefined): void {
+  const lastReplyAtMs: Record<NodeId, number> = {};
+  for (const [node, age] of Object.entries(replyAgeMs ?? {})) {
+    if (age >= 0) lastReplyAtMs[node] = st.s.nowMs - age;
+  }
+  if (Object.keys(lastReplyAtMs).length === 0 && Object.keys(st.s.sync.lastReplyAtMs).length === 0) return;
+  st.set({ sync: { ...st.s.sync, lastReplyAtMs } });
+}
 
 /** The primary's sync step, when no effect is in flight and no VIP step was due. */
 export function manageSync(st: Step): void {
@@ -41,7 +59,7 @@ export function manageSync(st: Step): void {
     }
     return;
   }
-  const lostSince = s.sync.lostSinceMs ?? s.nowMs;
+  const lostSince = s.sync.lostSinceMs ?? lossBeganAtMs(s, peer);
   st.set({ sync: { ...s.sync, lostSinceMs: lostSince } });
   // degrade 'block': commits wait for the standby rather than run without it.
   if (s.nowMs - lostSince >= t.syncDegradeAfterMs && askDue && s.settings.degrade !== 'block') {
@@ -49,6 +67,16 @@ export function manageSync(st: Step): void {
     st.set({ sync: { ...st.s.sync, requestSentAtMs: s.nowMs } });
     st.because(`asking ${quorumName(s.settings.quorum.backend)} to degrade to async: ${peer} not in sync for ${Math.round(s.nowMs - lostSince)} ms`);
   }
+}
+
+/**
+ * When a standby's loss began, as known now: its last reply when the shell reported it, else now.
+ * The shell counts a standby lost only after some silence (3 s: a slow standby is no lost one), while
+ * commits have waited since its last reply; syncDegradeAfterMs counts from there, not from the
+ * detection, so writes block for the longer of the two, not for their sum.
+ */
+export function lossBeganAtMs(s: AgentState, node: NodeId): number {
+  return Math.min(s.nowMs, s.sync.lastReplyAtMs[node] ?? s.nowMs);
 }
 
 export function onSyncReply(st: Step, msg: SyncUpdateReply): void {
@@ -67,9 +95,9 @@ export function onSyncReply(st: Step, msg: SyncUpdateReply): void {
       st.notify('sync-degraded', `${s.settings.peer} lost; replication degraded to async with ${etcd ? 'etcd\'s' : 'witness'} agreement`);
       st.because(`degrading to async with ${etcd ? 'etcd' : 'the witness'}'s agreement`);
     }
-    st.set({ sync: initialSync });
+    st.set({ sync: { ...initialSync, lastReplyAtMs: s.sync.lastReplyAtMs } });
   } else if (pg.standbyInSync) {
-    st.set({ sync: { confirmedAtWitness: true, lostSinceMs: null, requestSentAtMs: null } });
+    st.set({ sync: { ...s.sync, confirmedAtWitness: true, lostSinceMs: null, requestSentAtMs: null } });
     st.notify('sync-restored', `${s.settings.peer} is the synchronous standby again`);
   }
 }
