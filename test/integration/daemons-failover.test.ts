@@ -185,7 +185,7 @@ test('operators hear through a real webhook that a failover is blocked, that it 
 test('agents whose timings give a longer lease than the witness\'s promise covers are refused, and the logs say why', { timeout: 60_000 }, async (t) => {
   const lines: string[] = [];
   const { primaryCode, clusterView } = await startCluster(t, { agentExtra: '\n  timings: { leaseMs: 6000 }', logLines: lines });
-  const reason = /longer than the 2870 ms this node's promise covers: give every node the same timings/;
+  const reason = /longer than the 2276 ms this node's promise covers: give every node the same timings/;
   await until('the witness to refuse db-a', () => lines.some((l) => reason.test(l)), 20_000);
   assert.equal((await clusterView()).term, 0, 'no election: the bootstrap vote is a lease too');
   assert.equal(await primaryCode('db-a'), 503);

@@ -36,9 +36,10 @@ export interface WriterConfig {
 export interface WriterOptions {
   readonly intervalMs?: number;
   /**
-   * Connections writing independently (default 6). While the VIP leads nowhere every attempt waits
-   * out its connect timeout; with several lanes one is always free to try again within ~1/lanes of
-   * it, so the probe notices the moment writes work again instead of adding its own timeout.
+   * Connections writing independently (default 12). While the VIP leads nowhere every attempt waits
+   * out its connect timeout; the probe spaces such attempts over the lanes (in-netns/writer-probe.ts),
+   * so one is tried every timeout/lanes (83 ms) and the probe notices the moment writes work again
+   * instead of adding its own timeout.
    */
   readonly lanes?: number;
   /**
@@ -72,7 +73,7 @@ export class WriterProbe {
       user: appUser,
       port: t.ports.postgres,
       intervalMs: options.intervalMs ?? 20,
-      lanes: options.lanes ?? 6,
+      lanes: options.lanes ?? 12,
       writeTimeoutMs: options.writeTimeoutMs ?? 1_000,
       connectTimeoutMs: options.connectTimeoutMs ?? 1_000,
       firstId: 1,

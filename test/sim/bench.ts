@@ -5,10 +5,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { defaultTimings } from '@pgvip/shared/core';
 import { parseCommandLine } from '../../scripts/cli-args.mjs';
+import { flakyCases } from './flaky.js';
 import { runParallel } from './parallel.js';
 import { Rng } from './rng.js';
-import { baseSchedule, type Backend, type Fault, type Host, type Schedule } from './schedule.js';
-import { runSchedule, runScheduleAsync } from './world.js';
+import { baseSchedule, type Backend, type Fault, type Schedule } from './schedule.js';
+import { runScheduleAsync } from './world.js';
 
 parseCommandLine({
   usage: `usage: npm run bench:sim
@@ -75,32 +76,28 @@ async function failoverTimes(
 }
 const statsOf = (r: { times: number[]; noFailover: number[] }) => stats(r.times, r.noFailover);
 
-function falseFailovers(): { runs: number; false_failovers: number } {
-  const links: [Host, Host][] = [['db-a', 'witness'], ['db-a', 'db-b'], ['db-b', 'witness']];
+/**
+ * The flaky schedules of flaky.ts (flapping links, 30 % loss, pauses shorter than the lease), on the
+ * witness for max(5, RUNS / 20) seeds and on etcd for a third of them: every promotion is a false
+ * failover.
+ */
+async function falseFailovers(): Promise<{ runs: number; false_failovers: number; etcd_runs: number }> {
   let runs = 0;
+  let etcdRuns = 0;
   let promotions = 0;
-  for (let seed = 1; seed <= Math.max(5, Math.round(RUNS / 20)); seed++) {
-    for (const [a, b] of links) {
-      const flaky: ((at: number) => Fault[])[] = [
-        (at) => [{ kind: 'flap', at, a, b, cutMs: 2000, periodMs: 5000, durMs: 120_000 }],
-        (at) => [{ kind: 'loss', at, a, b, p: 0.3, durMs: 60_000 }],
-      ];
-      for (const f of flaky) {
-        const { schedule } = variedSchedule(seed, f, { healAtMs: 135_000, endMs: 150_000 });
-        const r = runSchedule(schedule);
+  const seeds = Math.max(5, Math.round(RUNS / 20));
+  for (const [backend, count] of [['witness', seeds], ['etcd', Math.ceil(seeds / 3)]] as const) {
+    for (let seed = 1; seed <= count; seed++) {
+      for (const c of flakyCases(seed, backend)) {
+        const r = await runScheduleAsync(c.schedule);
+        if (r.violations.length > 0) throw new Error(`seed ${seed}, ${c.name} on ${backend}: ${r.violations[0]}`);
         runs++;
+        if (backend === 'etcd') etcdRuns++;
         promotions += r.promotions.length;
       }
     }
-    // The whole primary flapping: 2 s cuts of both its links every 5 s.
-    const { schedule } = variedSchedule(seed, (at) => [
-      { kind: 'flap', at, a: 'db-a', b: 'witness', cutMs: 2000, periodMs: 5000, durMs: 120_000 },
-      { kind: 'flap', at, a: 'db-a', b: 'db-b', cutMs: 2000, periodMs: 5000, durMs: 120_000 },
-    ], { healAtMs: 135_000, endMs: 150_000 });
-    runs++;
-    promotions += runSchedule(schedule).promotions.length;
   }
-  return { runs, false_failovers: promotions };
+  return { runs, false_failovers: promotions, etcd_runs: etcdRuns };
 }
 
 const t0 = performance.now();
@@ -124,7 +121,7 @@ const etcdHostLossFollower = stats(etcdHostLossRuns.keptEtcdLeader);
 console.log('  the lost host\'s member led etcd', etcdHostLossLeader, 'it did not', etcdHostLossFollower);
 const etcdPgCrash = statsOf(await failoverTimes(pgCrashFault, 'etcd'));
 console.log('postgresql crash on etcd', etcdPgCrash);
-const flaky = falseFailovers();
+const flaky = await falseFailovers();
 console.log('flaky networks', flaky);
 const result = {
   generated_at: new Date().toISOString(),
@@ -158,7 +155,9 @@ const result = {
     pg_crash_failover_ms: etcdPgCrash,
   },
   false_failovers: flaky.false_failovers,
+  // The flaky schedules of flaky.ts: flapping links, 30 % loss, pauses shorter than the lease.
   flaky_runs: flaky.runs,
+  flaky_runs_etcd: flaky.etcd_runs,
   targets: { host_loss_p50_ms: 5000, host_loss_max_ms: 8000, pg_crash_p50_ms: 2000, false_failovers: 0 },
 };
 const out = path.resolve('bench/results/sim.json');

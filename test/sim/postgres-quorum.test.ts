@@ -25,7 +25,7 @@ function world() {
   const vip: { routed: DbNode } = { routed: 'db-a' };
   const pg = new Postgres({
     clock, hosts, rngs, net, check, log: () => undefined, routed: () => vip.routed, replication: 'sync',
-    writeProbeTimeoutMs: 2000, nodes: DB_NODES_3,
+    writeProbeTimeoutMs: 2000, receiverSilenceMs: 1000, nodes: DB_NODES_3,
   });
   pg.start();
   /** Run an effect on n; its result once it finished. */

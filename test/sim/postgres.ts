@@ -82,6 +82,11 @@ export interface PostgresDeps {
   readonly routed: () => DbNode | null;
   readonly replication: 'sync' | 'async';
   readonly writeProbeTimeoutMs: number;
+  /**
+   * How long a standby's receiver may go without a message before it stops counting as streaming:
+   * the agent's receiverSilenceMs (core/timings.ts), as its shell reads pg_stat_wal_receiver.
+   */
+  readonly receiverSilenceMs: number;
   /** The database nodes, config order; the first starts as primary, the others as its standbys. */
   readonly nodes: readonly DbNode[];
   /** In sync mode the first primary's standbys in `ANY 1 (…)` (default: every standby; never a noFailover one). */
@@ -138,7 +143,7 @@ export class Postgres {
   }
   streaming(n: DbNode): boolean {
     const p = this.pg[n];
-    const fresh = this.d.clock.t - p.lastStreamAt <= STREAM_FRESH_MS && p.lastStreamAt > 0;
+    const fresh = this.d.clock.t - p.lastStreamAt <= this.d.receiverSilenceMs && p.lastStreamAt > 0;
     return p.running && p.inRecovery && p.receiverOn && fresh;
   }
   /** What the agent's check of its PostgreSQL sees. */

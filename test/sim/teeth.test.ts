@@ -21,10 +21,13 @@ function firstViolation(arb: fc.Arbitrary<Schedule>, cores: Cores, runs: number,
   return runSchedule(out.counterexample[0], { cores, timings }).violations[0] ?? 'failed';
 }
 
-// A legal configuration with a long request timeout, so slow grants still count (and an EC2
-// budget that fits in what its lease leaves between renewals: 2969 − 100 − 1000 − 950 = 919 ms).
+// A legal configuration with a long request timeout, so slow grants still count, and one failed check
+// enough: the standby's receiver counts as silent only after 4 s (receiverSilenceMs of a 1 s
+// heartbeat), so the lease is long enough that the standby sees the primary fail before a lease
+// counted from the reply would run out (6000·1.01 + 100 = 6160 ms of promise; the broken lease lasts
+// up to the 900 ms of a slow reply longer than the 5840 ms counted from the send).
 const patientTimings: Timings = {
-  ...defaultTimings, heartbeatMs: 1000, requestTimeoutMs: 950, leaseMs: 3100, vipCallBudgetMs: 900,
+  ...defaultTimings, heartbeatMs: 1000, requestTimeoutMs: 950, leaseMs: 6000, failureChecks: 1, vipCallBudgetMs: 900,
 };
 assert.deepEqual(timingViolations(patientTimings), []);
 
@@ -109,9 +112,11 @@ async function firstViolationAsync(
   return (await runScheduleAsync(out.counterexample[0], { ...opts, timings })).violations[0] ?? 'failed';
 }
 
-// etcd: the default lease on a slow heartbeat, so a renewal may take most of a second (a whole
-// number of seconds of lease leaves etcd's TTL no rounding to hide in).
-const etcdTimings: Timings = { ...defaultTimings, heartbeatMs: 950, requestTimeoutMs: 900, vipCallBudgetMs: 900 };
+// etcd: a 3 s lease on a slow heartbeat, so a renewal may take most of a second (a whole number of
+// seconds of lease leaves etcd's TTL no rounding to hide in).
+const etcdTimings: Timings = {
+  ...defaultTimings, leaseMs: 3000, heartbeatMs: 950, requestTimeoutMs: 900, vipCallBudgetMs: 900,
+};
 assert.deepEqual(timingViolations(etcdTimings, { backend: 'etcd', electionTimeoutMs: 1000 }), []);
 const rate = fc.double({ min: 1 - defaultTimings.maxDriftRatio, max: 1 + defaultTimings.maxDriftRatio, noNaN: true });
 
@@ -176,9 +181,13 @@ const etcdVoteAnswerLate = fc.record({
     { kind: 'etcd-cut-agent', at: pauseAt + pauseFor, node: 'db-b', durMs: 8_000 },
   ], { backend: 'etcd', replication: 'async', endMs: 60_000, healAtMs: 40_000 }));
 
+// The schedule's windows (the pause, etcd's 330 ms delay against a 400 ms request timeout) are set for
+// a 500 ms heartbeat and a 3 s lease: they are kept here, whatever the defaults.
+const lateAnswerTimings: Timings = { ...defaultTimings, heartbeatMs: 500, requestTimeoutMs: 400, leaseMs: 3000 };
+
 test('the simulator catches an etcd route that gives the core answers later than requestTimeoutMs', async () => {
-  const broken = await firstViolationAsync(etcdVoteAnswerLate, etcdAnswerAfterRequestTimeout, 100, defaultTimings);
+  const broken = await firstViolationAsync(etcdVoteAnswerLate, etcdAnswerAfterRequestTimeout, 100, lateAnswerTimings);
   assert.ok(broken !== null, 'the route without its bound on an answer went unnoticed');
   assert.match(broken, /I1: etcd's lease of db-b's leader key for term 2 ran out while db-b counts etcd's grant valid/);
-  assert.equal(await firstViolationAsync(etcdVoteAnswerLate, {}, 100, defaultTimings), null, 'the real route must pass the same schedules');
+  assert.equal(await firstViolationAsync(etcdVoteAnswerLate, {}, 100, lateAnswerTimings), null, 'the real route must pass the same schedules');
 });

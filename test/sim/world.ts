@@ -6,7 +6,7 @@
 // drifting within ρ (clock.ts). The checker (checker.ts) holds every invariant (docs/design.md,
 // "The simulator") and checks them after every event; faults.ts says what each fault does.
 // A run is a pure function of its schedule and timings: the seed replays it.
-import { bootAgent, bootWitness, defaultTimings, stepAgent, stepWitness, type Timings } from '@pgvip/shared/core';
+import { bootAgent, bootWitness, defaultTimings, receiverSilenceMs, stepAgent, stepWitness, type Timings } from '@pgvip/shared/core';
 import { Checker, holdsWriteAuthority, type ClusterView } from './checker.js';
 import { Hosts, SimClock } from './clock.js';
 import { Ec2 } from './ec2.js';
@@ -106,7 +106,8 @@ class World implements ClusterView {
     this.pg = new Postgres({
       clock: this.clock, hosts: this.hosts, rngs: this.rngs, net: this.net, check, log: this.log,
       routed: () => this.ec2.routed, replication: sched.replication, writeProbeTimeoutMs: timings.writeProbeTimeoutMs,
-      nodes, syncStandbys: eligible.slice(1), ...(opts.pgBug === undefined ? {} : { bug: opts.pgBug }),
+      receiverSilenceMs: receiverSilenceMs(timings), nodes, syncStandbys: eligible.slice(1),
+      ...(opts.pgBug === undefined ? {} : { bug: opts.pgBug }),
     });
     this.etcd = sched.backend === 'etcd'
       ? new EtcdCluster({

@@ -9,6 +9,7 @@ import {
   leaseRemainingMs,
   leaseValidUntilMs,
   executeStep,
+  receiverSilenceMs,
   stepAgent,
   type AgentDurable,
   type AgentInput,
@@ -67,6 +68,8 @@ export class AgentRunner {
   #s: AgentState;
   readonly #d: RunnerDeps;
   #timer: NodeJS.Timeout | null = null;
+  /** When #timer fires (this agent's clock). */
+  #timerDueAtMs = Infinity;
   /** Notices that this process did not run for a while (see #watchPauses). */
   #pauseWatch: NodeJS.Timeout | null = null;
   #pauseWatchAtMs = 0;
@@ -231,7 +234,21 @@ export class AgentRunner {
 
   #schedule(delayMs: number): void {
     if (this.#stopped) return;
+    this.#timerDueAtMs = this.#d.clock() + delayMs;
     this.#timer = setTimeout(() => void this.#tick(), delayMs);
+  }
+
+  /**
+   * A switchover that starts catching up (its fence took) looks at the standby within
+   * switchoverCatchUpPollMs, not at the tick planned a heartbeat ahead before it began: writes are
+   * down from the fence on, so up to a heartbeat of waiting would go straight into the write gap.
+   */
+  #hurryForSwitchover(): void {
+    if (this.#ticking || this.#s.switchover?.step !== 'catching-up') return;
+    const soonMs = Math.min(switchoverCatchUpPollMs, this.#s.settings.timings.heartbeatMs);
+    if (this.#timerDueAtMs - this.#d.clock() <= soonMs) return;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#schedule(soonMs);
   }
 
   async #tick(): Promise<void> {
@@ -279,7 +296,7 @@ export class AgentRunner {
     const snapshotContext = {
       peerName: this.#d.ports.names[settings.peer] ?? settings.peer,
       peerNode: settings.peer,
-      streamFreshMs: Math.max(2000, 4 * settings.timings.heartbeatMs),
+      streamFreshMs: receiverSilenceMs(settings.timings),
       previous: this.#lastSnapshot,
       replies: this.#replies,
       catchUp: this.#catchUp,
@@ -368,6 +385,7 @@ export class AgentRunner {
     }
     this.#lastReason = out.reason;
     this.#updateGauges();
+    this.#hurryForSwitchover();
   }
 
   /**

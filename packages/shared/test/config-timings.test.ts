@@ -29,16 +29,16 @@ test('maxDriftRatio of 10 % or more is refused', async () => {
 
 test('requestTimeoutMs must be shorter than heartbeatMs', async () => {
   const line = only(await timingProblems({ requestTimeoutMs: 600 }), 'requestTimeoutMs');
-  assert.match(line, /requestTimeoutMs 600 must be < heartbeatMs 500/);
+  assert.match(line, /requestTimeoutMs 600 must be < heartbeatMs 200/);
 });
 
 test('a lease that would not survive two lost renewals names the leaseMs that would', async () => {
   // A lease this short also leaves no room for the VIP move (next test); each bound says its own.
-  const lines = await timingProblems({ leaseMs: 1000 });
+  const lines = await timingProblems({ leaseMs: 500 });
   assert.equal(lines.length, 2, lines.join('\n'));
   const line = only(lines.filter((l) => l.includes('2·heartbeatMs + requestTimeoutMs')), 'leaseMs');
-  assert.match(line, /= 890 must be ≥ 2·heartbeatMs \+ requestTimeoutMs = 1400/);
-  assert.match(line, /raise leaseMs to at least 1516/);
+  assert.match(line, /= 395 must be ≥ 2·heartbeatMs \+ requestTimeoutMs = 550/);
+  assert.match(line, /raise leaseMs to at least 657/);
 });
 
 test('a lease too short for the VIP move is refused, though every other inequality holds', async () => {
@@ -55,24 +55,24 @@ test('a lease too short for the VIP move is refused, though every other inequali
 
 test('vipCallBudgetMs is a validated setting: a longer EC2 budget needs a longer lease', async () => {
   const line = only(await timingProblems({ vipCallBudgetMs: 2000 }), 'leaseMs');
-  assert.match(line, /= 1870 must be ≥ vipCallBudgetMs = 2000/);
-  assert.match(line, /raise leaseMs to at least 3132, or lower vipCallBudgetMs to at most 1870$/);
-  assert.equal((accepted({ vipCallBudgetMs: 1870 })).vipCallBudgetMs, 1870);
+  assert.match(line, /= 1826 must be ≥ vipCallBudgetMs = 2000/);
+  assert.match(line, /raise leaseMs to at least 2576, or lower vipCallBudgetMs to at most 1826$/);
+  assert.equal((accepted({ vipCallBudgetMs: 1826 })).vipCallBudgetMs, 1826);
 });
 
 test('streamingGraceMs must outlast the wait before a standby may ask for a vote', async () => {
-  const line = only(await timingProblems({ streamingGraceMs: 4000 }), 'streamingGraceMs');
-  assert.match(line, /streamingGraceMs 4000 must be > .* = 4630/);
+  const line = only(await timingProblems({ streamingGraceMs: 3000 }), 'streamingGraceMs');
+  assert.match(line, /streamingGraceMs 3000 must be > .* = 3124/);
 });
 
 test('writeProbeTimeoutMs may not be shorter than requestTimeoutMs', async () => {
-  const line = only(await timingProblems({ writeProbeTimeoutMs: 300 }), 'writeProbeTimeoutMs');
-  assert.match(line, /writeProbeTimeoutMs 300 must be ≥ requestTimeoutMs 400/);
+  const line = only(await timingProblems({ writeProbeTimeoutMs: 100 }), 'writeProbeTimeoutMs');
+  assert.match(line, /writeProbeTimeoutMs 100 must be ≥ requestTimeoutMs 150/);
 });
 
 test('syncDegradeAfterMs may not drop sync replication on a single missed check', async () => {
-  const line = only(await timingProblems({ syncDegradeAfterMs: 1000 }), 'syncDegradeAfterMs');
-  assert.match(line, /syncDegradeAfterMs 1000 must be ≥ failureChecks·heartbeatMs = 1500/);
+  const line = only(await timingProblems({ syncDegradeAfterMs: 500 }), 'syncDegradeAfterMs');
+  assert.match(line, /syncDegradeAfterMs 500 must be ≥ failureChecks·heartbeatMs = 600/);
 });
 
 test('a malformed timing field is PGVIP_CONFIG_INVALID, and the inequalities wait until it is fixed', async () => {

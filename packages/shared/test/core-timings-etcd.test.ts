@@ -17,18 +17,18 @@ const thinMargin: Timings = { ...defaultTimings, leaseMarginMs: 20 };
 
 test('Given a margin below ρ·L·(1−ρ)/(1+ρ), Then etcd refuses it and the witness does not', () => {
   const min = etcdMinLeaseMarginMs(defaultTimings);
-  assert.ok(Math.abs(min - (0.01 * 3000 * 0.99) / 1.01) < 1e-9);
+  assert.ok(Math.abs(min - (0.01 * 2400 * 0.99) / 1.01) < 1e-9);
   assert.deepEqual(timingViolations(thinMargin), []);
   const v = timingViolations(thinMargin, etcd);
   assert.deepEqual(v.map((x) => x.field), ['leaseMarginMs']);
-  assert.match(v[0]!.message, /leaseMarginMs 20 must be ≥ ρ·L·\(1−ρ\)\/\(1\+ρ\) = 29\.4 on etcd.*at least 30/);
-  assert.deepEqual(timingViolations({ ...defaultTimings, leaseMarginMs: 30 }, etcd), []);
+  assert.match(v[0]!.message, /leaseMarginMs 20 must be ≥ ρ·L·\(1−ρ\)\/\(1\+ρ\) = 23\.5 on etcd.*at least 24/);
+  assert.deepEqual(timingViolations({ ...defaultTimings, leaseMarginMs: 24 }, etcd), []);
   assert.deepEqual(timingViolations(defaultTimings, etcd), []);
 });
 
 test('Given etcd, Then a takeover after host loss waits for the key\'s TTL plus the expiry sweep', () => {
   assert.equal(takeoverAfterMs(defaultTimings), promiseMs(defaultTimings));
-  // TTL ⌈3000 ms⌉ = 3 s on etcd's clock (1 + ρ) plus the sweep: 3530 ms against the witness's 3130.
+  // TTL ⌈2400 ms⌉ = 3 s on etcd's clock (1 + ρ) plus the sweep: 3530 ms against the witness's 2524.
   assert.equal(takeoverAfterMs(defaultTimings, etcd), 3000 * 1.01 + etcdExpirySweepMs);
   assert.ok(takeoverAfterMs(defaultTimings, etcd) > promiseMs(defaultTimings));
   // etcd raises a TTL below 1.5 election timeouts to that.
@@ -41,10 +41,10 @@ test('Given an etcd election longer than the validity minus a heartbeat, Then it
   const slow = { backend: 'etcd' as const, electionTimeoutMs: 1200 };
   assert.ok(2 * 1200 > leaseValidMs(defaultTimings) - defaultTimings.heartbeatMs);
   const [w] = timingWarnings(defaultTimings, slow);
-  assert.match(w ?? '', /two election timeouts \(2·1200 = 2400 ms\), longer than the lease validity minus a heartbeat \(2370 ms\).*raise leaseMs \(to at least 3031\)/);
+  assert.match(w ?? '', /two election timeouts \(2·1200 = 2400 ms\), longer than the lease validity minus a heartbeat \(2076 ms\).*raise leaseMs \(to at least 2728\)/);
   assert.deepEqual(timingViolations(defaultTimings, slow), []);
   // The leaseMs it names is enough.
-  assert.deepEqual(timingWarnings({ ...defaultTimings, leaseMs: 3031 }, slow), []);
+  assert.deepEqual(timingWarnings({ ...defaultTimings, leaseMs: 2728 }, slow), []);
 });
 
 test('Given quorum.backend etcd and too thin a margin, Then the loader names timings.leaseMarginMs; on the witness it loads', async () => {
@@ -53,8 +53,8 @@ test('Given quorum.backend etcd and too thin a margin, Then the loader names tim
     d.cluster.timings = { leaseMarginMs: margin };
   });
   const lines = await problemsOf(() => parseConfigText(onEtcd(20), 'agent', 'agent.yaml'), 'PGVIP_CONFIG_TIMING');
-  lineAbout(lines, 'agent.yaml', 'cluster.timings.leaseMarginMs', 'on etcd', 'at least 30');
-  const ok = parseConfigText(onEtcd(30), 'agent', 'agent.yaml');
+  lineAbout(lines, 'agent.yaml', 'cluster.timings.leaseMarginMs', 'on etcd', 'at least 24');
+  const ok = parseConfigText(onEtcd(24), 'agent', 'agent.yaml');
   assert.deepEqual(quorumTimingsOf(ok.cluster.quorum), { backend: 'etcd', electionTimeoutMs: 1000 });
   const witness = parseConfigText(agentYaml((d) => (d.cluster.timings = { leaseMarginMs: 20 })), 'agent', 'agent.yaml');
   assert.deepEqual(quorumTimingsOf(witness.cluster.quorum), { backend: 'witness' });

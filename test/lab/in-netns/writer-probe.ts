@@ -77,13 +77,26 @@ async function write(lane: Lane): Promise<void> {
   }
 }
 
+// While writes hang (the VIP leads to a frozen or vanished server), every attempt waits out its
+// timeout. Started every intervalMs, the attempts would take every lane within a few ticks, time out
+// together and try again together: the probe would look once per timeout, and a failover would seem
+// to end at the next whole timeout (writes back "4033 ms" with the new primary writable at 3.5 s).
+// So while two or more writes are outstanding a new one starts only every timeout/lanes: a lane frees
+// up, and a write is tried, that often. A server that refuses at once (no hang) is tried every tick.
+const longestWaitMs = Math.max(config.connectTimeoutMs, config.writeTimeoutMs);
+const hangingSpacingMs = Math.max(config.intervalMs, Math.ceil(longestWaitMs / config.lanes));
+let lastStartAt = 0;
+
 const ticker = setInterval(() => {
+  const outstanding = lanes.filter((l) => l.busy).length;
+  if (outstanding >= 2 && Date.now() - lastStartAt < hangingSpacingMs) return;
   const lane = lanes.find((l) => !l.busy);
   if (lane === undefined) {
     skipped += 1;
     return;
   }
   lane.busy = true;
+  lastStartAt = Date.now();
   void write(lane);
 }, config.intervalMs);
 

@@ -2,8 +2,8 @@
 // the loader accepts: field tables come from walking the zod schemas, the timing figures from the
 // core's own defaults and derivations. A test compares the file with this output.
 import {
-  defaultTimings, etcdDefaultElectionTimeoutMs, etcdExpirySweepMs, etcdMinLeaseMarginMs, leaseValidMs, promiseMs,
-  takeoverAfterMs, vipMoveRoomMs,
+  defaultTimings, earliestFailureSeenMs, etcdDefaultElectionTimeoutMs, etcdExpirySweepMs, etcdMinLeaseMarginMs,
+  leaseValidMs, promiseMs, receiverSilenceMs, takeoverAfterMs, vipMoveRoomMs,
 } from '../core/timings.js';
 import { notificationEvents } from './events.js';
 import { AgentConfigSchema, ClusterConfigSchema, WitnessConfigSchema } from './schema.js';
@@ -40,7 +40,10 @@ function timingSection(): string {
   const promise = promiseMs(t);
   const detection = t.failureChecks * t.heartbeatMs;
   const renewalBudget = 2 * t.heartbeatMs + t.requestTimeoutMs;
-  const cutSlack = valid - flappingCutMs - t.heartbeatMs;
+  // A cut of both of the primary's links: the last renewal to get through may have left up to a
+  // heartbeat before it, the first after it up to a heartbeat after it.
+  const cutGap = flappingCutMs + 2 * t.heartbeatMs;
+  const seen = earliestFailureSeenMs(t);
   const etcdTakeover = Math.round(takeoverAfterMs(t, { backend: 'etcd', electionTimeoutMs: etcdDefaultElectionTimeoutMs }));
   return `## Timings: the inequalities and why the defaults are what they are
 
@@ -67,19 +70,24 @@ and a value that would work:
 | writeProbeTimeoutMs ≥ requestTimeoutMs | a write probe gets at least as long as a peer check | ${t.writeProbeTimeoutMs} ≥ ${t.requestTimeoutMs} |
 | syncDegradeAfterMs ≥ failureChecks·heartbeatMs | synchronous replication is not dropped on a single missed check | ${t.syncDegradeAfterMs} ≥ ${detection} |
 
-**Fast enough.** When the primary's host is lost, its last renewal reached the standby and the
-witness at about the same moment. Both see the primary fail after failureChecks·heartbeatMs =
-${detection} ms, but may vote only once their promise has run out, after L·(1+ρ)+m = ${promise} ms. The
-standby then asks for the vote, persists the new term, promotes PostgreSQL (a few hundred ms) and
-moves the VIP (an EC2 call and \`ip addr add\`, a few hundred ms): about ${(promise / 1000).toFixed(1)} s + promote + VIP
-≈ 4 s from host loss to the first write through the VIP, against a target of 5 s (median).
-When only PostgreSQL dies, its own agent notices within writeProbeFailures (${t.writeProbeFailures}) probes, fences
-and releases its lease, so the vote does not wait for the promise at all. On etcd
-(\`quorum.backend: etcd\`) the campaign also waits for the leader key to go: its TTL, ⌈L / 1 s⌉ on the
-etcd leader's clock, plus etcd's ${etcdExpirySweepMs} ms expiry sweep, ${etcdTakeover} ms in all, about
-${((etcdTakeover - promise) / 1000).toFixed(1)} s more. There the margin m must also be ≥ ρ·L·(1−ρ)/(1+ρ) (${etcdMinLeaseMarginMs(t).toFixed(1)} ms),
+**Fast enough.** When the primary's host is lost (or paused, or cut off), its renewals and its WAL
+stop together. The witness sees it fail within failureChecks·heartbeatMs (${detection} ms). The standby
+counts a check as failed only when the primary's agent does not answer (requestTimeoutMs) **and** its
+WAL receiver has heard nothing for ${receiverSilenceMs(t)} ms (four heartbeats, at least 2 s: a primary
+writes WAL at least every heartbeat, its write probe); failureChecks such checks in a row take
+${seen} ms after the last WAL, plus up to a heartbeat to the next check. By then the grantors'
+promise, L·(1+ρ)+m = ${promise} ms after the last renewal, has run out, so the vote follows at once;
+then the new primary promotes PostgreSQL (about 0.15 s) and moves the VIP (an EC2 call and \`ip addr
+add\`): about ${(seen / 1000).toFixed(2)}–${((seen + t.heartbeatMs) / 1000).toFixed(2)} s + promote + VIP ≈ 2.8–3 s from host loss to the
+first write through the VIP, against a target of 3 s (median). When only PostgreSQL dies, its own agent
+notices at its next heartbeat (a refused connection is definitive; a stall takes writeProbeFailures
+(${t.writeProbeFailures}) probes), fences and releases its lease, so the vote waits for neither the promise nor
+the checks. On etcd (\`quorum.backend: etcd\`) the campaign also waits for the leader key to go: its
+TTL, ⌈L / 1 s⌉ on the etcd leader's clock, plus etcd's ${etcdExpirySweepMs} ms expiry sweep, ${etcdTakeover} ms in all,
+about ${((etcdTakeover - seen) / 1000).toFixed(1)} s more. There the margin m must also be ≥ ρ·L·(1−ρ)/(1+ρ) (${etcdMinLeaseMarginMs(t).toFixed(1)} ms),
 since etcd keeps no margin of its own, and the agents warn at start when two etcd election timeouts
-(\`quorum.etcd.electionTimeoutMs\`) exceed the lease validity minus a heartbeat (docs/design.md, "Quorum on etcd").
+(\`quorum.etcd.electionTimeoutMs\`) exceed the lease validity minus a heartbeat (${valid - t.heartbeatMs} ms at the
+defaults against 2·${etcdDefaultElectionTimeoutMs}; docs/design.md, "Quorum on etcd").
 
 **No false failover.**
 
@@ -88,10 +96,17 @@ since etcd keeps no margin of its own, and the agents warn at start when two etc
   standby.
 - Cutting one link never fails over: the primary keeps its lease through the other grantor, and
   a vote needs both the standby and the witness to have lost the primary by their own checks.
-- A flapping link (${flappingCutMs / 1000} s cuts every 5 s) therefore never touches the lease; even a ${flappingCutMs / 1000} s cut of both
-  of the primary's links at once is ridden out, since the cut plus one heartbeat until the next
-  renewal (${flappingCutMs} + ${t.heartbeatMs} ms) stays below the lease validity of ${valid} ms, with ${cutSlack} ms to spare for
-  the round trip.
+- A flapping link (${flappingCutMs / 1000} s cuts every 5 s) therefore never touches the lease. Even a ${flappingCutMs / 1000} s cut of
+  both of the primary's links at once never lets a promise run out: the renewals that reach a grantor
+  are at most the cut plus two heartbeats apart (${cutGap} ms), ${promise - cutGap} ms inside the promise; and the
+  standby could not count the primary failed in it anyway (that takes ${seen} ms after the last WAL). In the worst
+  phase the primary's own lease (${valid} ms) lapses for up to ${cutGap - valid} ms before the first grant after
+  the cut: it fences and unfences in the same term, no failover.
+- A whole primary host paused for less than the lease (${t.leaseMs} ms) does not fail over when WAL reached
+  the standby within ${seen - t.leaseMs} ms before the pause (a write load of a few commits a second): the standby
+  needs ${seen} ms after the last WAL to count the primary failed. An idle primary's last WAL (its write
+  probe's) may be up to a heartbeat older, so there the bound is the promise minus a heartbeat:
+  pauses under ${promise - t.heartbeatMs} ms never fail over.
 - A standby that lost its stream is ineligible only after streamingGraceMs (${t.streamingGraceMs} ms), well after
   it could ask for a vote (${promise + detection} ms).
 

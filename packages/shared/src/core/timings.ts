@@ -5,7 +5,8 @@
 // Every duration the core depends on is either here, checked with the others by timingViolations(),
 // or derived from these (so it scales with them): the VIP re-verification (10·heartbeatMs), how long
 // a fenced node keeps the VIP while EC2 may still route it (2·leaseMs), the switchover timeout
-// (4·leaseMs), a restarted primary's boot grace (heartbeatMs + requestTimeoutMs). The rejoin backoff
+// (4·leaseMs), a restarted primary's boot grace (heartbeatMs + requestTimeoutMs), how long a standby's
+// WAL receiver may be silent before it stops counting as streaming (receiverSilenceMs). The rejoin backoff
 // (1 s doubling to 60 s, rejoinBackoffMs) is a retry policy no inequality involves, so it is no setting.
 
 export interface Timings {
@@ -36,10 +37,12 @@ export interface Timings {
   readonly vipCallBudgetMs: number;
 }
 
+// Why these values, with the margin each inequality keeps at them and the failover time they give:
+// docs/design.md, "Default timings and why they are both fast and calm".
 export const defaultTimings: Timings = {
-  heartbeatMs: 500,
-  requestTimeoutMs: 400,
-  leaseMs: 3000,
+  heartbeatMs: 200,
+  requestTimeoutMs: 150,
+  leaseMs: 2400,
   maxDriftRatio: 0.01,
   leaseMarginMs: 100,
   failureChecks: 3,
@@ -49,6 +52,30 @@ export const defaultTimings: Timings = {
   syncDegradeAfterMs: 3500,
   vipCallBudgetMs: 1000,
 };
+
+/**
+ * How long a standby's WAL receiver may go without a message from its primary before the standby
+ * stops counting itself as streaming (the WAL half of its check of the primary: docs/design.md,
+ * "Terms, leases, votes", Two signals). A healthy primary sends WAL at least every heartbeat (its
+ * write probe), so four heartbeats of silence, and never less than 2 s, mean the stream stopped. It
+ * also sets how soon a standby can see a silent primary fail: receiverSilenceMs + requestTimeoutMs +
+ * (failureChecks − 1)·heartbeatMs after the last WAL, which at the defaults exceeds the lease, so a
+ * whole-host pause shorter than the lease never ends in a failover (earliestFailureSeenMs).
+ */
+export function receiverSilenceMs(t: Timings): number {
+  return Math.max(2000, 4 * t.heartbeatMs);
+}
+
+/**
+ * The earliest a standby can count a silent primary (host lost, paused or cut off) as failed, after
+ * the primary's last WAL message reached it: its receiver silent for receiverSilenceMs, then
+ * failureChecks checks a heartbeat apart, each of which waits requestTimeoutMs for the primary's
+ * agent. (The last WAL before a silence may be up to a heartbeat older when the primary is idle and
+ * only its write probe writes.)
+ */
+export function earliestFailureSeenMs(t: Timings): number {
+  return receiverSilenceMs(t) + t.requestTimeoutMs + (t.failureChecks - 1) * t.heartbeatMs;
+}
 
 /** How long the primary may trust a lease, counted from when it SENT the renewal: L(1−ρ)−margin. */
 export function leaseValidMs(t: Timings): number {
