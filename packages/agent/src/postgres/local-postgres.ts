@@ -74,6 +74,12 @@ export class LocalPostgres implements PostgresPort {
    * undefined: not known (another change since, or none yet in this process).
    */
   #syncInForce: string | undefined;
+  /**
+   * A value setSynchronousStandby set whose wait has not ended (running, or failed): observe()
+   * reports '' instead while the server's setting is this one, since commits may not wait for the
+   * standby yet (docs/design.md, "When a sync setting is in force").
+   */
+  #syncUnconfirmed: string | null = null;
   /** primary_conninfo as it was before stopWalReceiverAndReadFinalLsn emptied it. */
   #stoppedConninfo: string | undefined;
 
@@ -112,7 +118,11 @@ export class LocalPostgres implements PostgresPort {
     try {
       const [row] = await this.#observeSession.run(this.#queryBounds(), (s) => s.query<ObserveRow>(observeSql));
       if (!row) throw new PgvipError('PGVIP_PG_QUERY_FAILED', 'the observation query returned no row');
-      return observationFromRow(row);
+      const obs = observationFromRow(row);
+      // Named but not yet in force: the snapshot must not count the standby as synchronous (its
+      // catch-up target would be read while commits still go without waiting for it).
+      const pending = this.#syncUnconfirmed;
+      return pending !== null && obs.reachable && obs.synchronousStandbyNames === pending ? { ...obs, synchronousStandbyNames: '' } : obs;
     } catch (err) {
       if (!isPgvipError(err)) throw err;
       return { reachable: false, errorCode: err.code, detail: err.detail };
@@ -282,13 +292,16 @@ export class LocalPostgres implements PostgresPort {
       throw new PgvipError('PGVIP_CONFIG_INVALID', `standby name ${JSON.stringify(name)} must match [A-Za-z0-9_.-]{1,63}`);
     }
     const wanted = synchronousStandbyNamesFor(name);
-    await this.#session(this.#config.timeouts.queryMs, async (s) => {
-      // Commits waiting for a standby are released by the checkpointer once it has reloaded, a moment
-      // after this returns; new commits already use the new value.
-      if ((await currentSetting(s, 'synchronous_standby_names')) !== wanted) {
-        this.#syncInForce = undefined;
-        await alterSystem(s, { synchronous_standby_names: wanted });
-      }
+    await this.#session(this.#config.timeouts.syncSettingMs, async (s) => {
+      if (this.#syncInForce === wanted && (await currentSetting(s, 'synchronous_standby_names')) === wanted) return;
+      // In force only once every walsender and (leaving '') the checkpointer have reloaded: until the
+      // checkpointer has, a commit does not wait at all, though the standby already shows 'sync'.
+      const inForce = this.#syncInForce;
+      this.#syncInForce = undefined;
+      if (wanted !== '') this.#syncUnconfirmed = wanted;
+      await applySyncSetting(s, wanted, inForce);
+      this.#syncInForce = wanted;
+      this.#syncUnconfirmed = null;
     });
   }
 

@@ -1,0 +1,55 @@
+// Goal: with two nodes, the synchronous standby named by setSynchronousStandby counts only once the
+// setting is in force, on real PostgreSQL 15 (docs/design.md, "When a sync setting is in force").
+// A commit waits for a standby only once the checkpointer has reloaded (it sets the shared flag
+// sync_standbys_defined), while pg_stat_replication shows the standby 'sync' as soon as its own
+// walsender has. The snapshot's catch-up (pg-snapshot.ts SyncCatchUp) reads its target the first
+// time the standby looks synchronous: read before the checkpointer reloaded, commits acknowledged
+// after it never waited for the standby, which would count as holding every acknowledged write.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { LocalPostgres } from '@pgvip/agent';
+import { startPgCluster } from '../../../test/fixtures/pg-cluster.js';
+import { waitUntil } from '../../../test/fixtures/wait-until.js';
+
+test('Given a stalled checkpointer, When the primary names its standby, Then the setting is not reported (nor the set done) until it is in force', async (t) => {
+  const cluster = await startPgCluster(t);
+  const a = cluster.primary;
+  const pg = new LocalPostgres(a.agentConfig);
+  t.after(() => pg.close());
+  await a.psql('CREATE TABLE w (x int)');
+  const checkpointer = Number(await a.psql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'"));
+  process.kill(checkpointer, 'SIGSTOP');
+  const resume = (): void => {
+    try {
+      process.kill(checkpointer, 'SIGCONT');
+    } catch {
+      // gone
+    }
+  };
+  t.after(resume);
+  let done = false;
+  const set = pg.setSynchronousStandby('db-b').finally(() => (done = true));
+  set.catch(() => undefined);
+  // The walsender has reloaded: PostgreSQL shows the standby synchronous.
+  await waitUntil('db-b shown sync', 10_000, async () =>
+    (await a.psql("SELECT sync_state FROM pg_stat_replication WHERE application_name = 'db-b'")) === 'sync');
+  // Yet a commit does not wait for it: the standby, stopped, never gets this row, and it is acknowledged.
+  cluster.standby.freeze();
+  t.after(() => cluster.standby.thaw());
+  await a.psql('INSERT INTO w VALUES (1)', 5_000);
+  cluster.standby.thaw();
+  const obs = await pg.observe();
+  assert.ok(obs.reachable);
+  assert.equal(obs.synchronousStandbyNames, '', 'not in force: the snapshot must not see db-b named yet');
+  assert.equal(done, false, 'the set waits for the checkpointer');
+  resume();
+  await set;
+  const after = await pg.observe();
+  assert.ok(after.reachable);
+  assert.equal(after.synchronousStandbyNames, '"db-b"');
+  // Back to asynchronous needs no checkpointer: reported at once, as set.
+  await pg.setSynchronousStandby(null);
+  const async = await pg.observe();
+  assert.ok(async.reachable);
+  assert.equal(async.synchronousStandbyNames, '');
+});
