@@ -735,12 +735,11 @@ function flapSection(rows: ReadonlyArray<{ sys: string; s: ScenarioSummary }>): 
   }
   for (const { sys, s } of withRuns) {
     for (const x of runsOf(s)) {
-      const down = x.longestWriteBlock.pathsDown;
       const events = Object.entries(x.events).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k} ${v}`).join(', ');
       lines.push(
         '',
         `${sys}, seed ${x.seed}: ${x.cuts} cuts, at most ${x.maxPathsDownAtOnce} paths down at once; the longest write block ` +
-        `(${x.longestWriteBlockMs} ms) came while ${down.length === 0 ? 'no path was down (loss only)' : `${down.join(', ')} ${down.length === 1 ? 'was' : 'were'} down`}; ` +
+        `(${x.longestWriteBlockMs} ms) began ${Math.round((x.longestWriteBlock.fromMs - x.faultAt) / 100) / 10} s after the first fault; ` +
         `term ${x.termBefore ?? '?'} → ${x.termAfter ?? '?'}, primary ${x.primary} → ${x.finalPrimary}; the daemons' events: ${events === '' ? 'none' : events}` +
         `${x.restarted.length > 0 ? `; restarted: ${x.restarted.join(', ')}` : ''}` +
         `${x.unhealthy !== null ? `; **not healthy again after the heal**: ${x.unhealthy}` : ''}.`,
@@ -759,6 +758,7 @@ function flapSection(rows: ReadonlyArray<{ sys: string; s: ScenarioSummary }>): 
       );
     }
   }
+  lines.push('');
   return lines;
 }
 
