@@ -331,6 +331,8 @@ async function flapRun(lab: Lab, run: number, probe: ServerClockWritableProbe): 
     seed,
     log,
     label: `failover-${rowsOf('pgvip')}-flap-loss-run${run}`,
+    // A minute is plenty for a cluster that recovers (seconds); one that does not is diagnosed, not waited for.
+    healthyWithinMs: 60_000,
   });
   const dual = probe.since(flap.faultAt - 2_000, Date.now());
   const found = [
