@@ -162,7 +162,7 @@ test('two nodes with degrade "block": the primary never asks to drop to async; w
   const lost = { ...primaryPg(NO_CLAIM, []), syncStandby: 'db-b', standbyInSync: false };
   const asks = (degrade: 'async' | 'block') => {
     let s = agent('db-a', 3, 'db-a', two, { degrade });
-    s = { ...s, lease: { ...s.lease, held: { term: 3, validUntilMs: 1e12 } }, vip: { phase: 'held', checkedAtMs: 1e9, failures: 0 } };
+    s = { ...s, lease: { ...s.lease, held: { term: 3, validUntilMs: 1e12 } }, vip: { phase: 'held', checkedAtMs: 1e9, failures: 0, movedAtMs: -Infinity, moveTerm: 0 } };
     const { outs } = run(s, [0, t.syncDegradeAfterMs + 1].map((nowMs) => ({
       kind: 'tick' as const, nowMs, pg: lost, writeProbe: 'ok' as const, peer: null,
     })));
@@ -465,7 +465,7 @@ function planSteps(
   s = {
     ...s,
     lease: { ...s.lease, held: { term: 3, validUntilMs: 1e12 } },
-    vip: { phase: 'held', checkedAtMs: startMs, failures: 0 },
+    vip: { phase: 'held', checkedAtMs: startMs, failures: 0, movedAtMs: -Infinity, moveTerm: 0 },
     claimSync: { ...s.claimSync, record: start.record, seenAtMs: { 'db-b': 0, 'db-c': 0 } },
   };
   let setting = start.setting;
@@ -552,7 +552,7 @@ test('quorum commit: a standby seen streaming while the primary was busy is not 
   const busy = { id: 99, kind: catchUp.kind, effect: catchUp, startedAtMs: 0 };
   s = {
     ...s, lease: { ...s.lease, held: { term: 3, validUntilMs: 1e12 } }, inFlight: busy,
-    vip: { phase: 'held', checkedAtMs: 2 * t.syncDegradeAfterMs, failures: 0 },
+    vip: { phase: 'held', checkedAtMs: 2 * t.syncDegradeAfterMs, failures: 0, movedAtMs: -Infinity, moveTerm: 0 },
     claimSync: { ...s.claimSync, record: abc, seenAtMs: { 'db-b': 0, 'db-c': 0 } },
   };
   const at = (nowMs: number, cStreams: boolean): AgentInput => ({

@@ -69,7 +69,7 @@ test(
     s = {
       ...s,
       lease: { ...s.lease, held: { term: 3, validUntilMs: 1e12 } },
-      vip: { phase: 'held', checkedAtMs: 0, failures: 0 },
+      vip: { phase: 'held', checkedAtMs: 0, failures: 0, movedAtMs: -Infinity, moveTerm: 0 },
       claimSync: { record: any1, asked: null, caughtUpFor: any2, seenAtMs: { 'db-b': 0, 'db-c': 800 - t.syncDegradeAfterMs } },
     };
     let setting = any2;
