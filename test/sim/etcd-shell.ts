@@ -43,6 +43,12 @@ export interface EtcdShellDeps {
    * its bound on an answer (within requestTimeoutMs of the ask, agent-quorum.ts #inTime) never cuts.
    */
   readonly unboundedAnswers?: boolean;
+  /**
+   * The planted bug 'withdraw-without-asking' (variants.ts): the question a standby asks before it
+   * withdraws (a vote request without a final position, three or more nodes) is answered "the leader
+   * key is gone" at once, without etcd: the behaviour before review-17 F9's fix.
+   */
+  readonly withdrawUnasked?: boolean;
 }
 
 /** The route logs nothing in the simulator (its messages are the transcript's business). */
@@ -66,6 +72,15 @@ export class EtcdAgentShell {
 
   /** The core sent `msg` to its quorum; `deliver` gets etcd's answer as the reply the core takes. */
   ask(msg: PeerRequest, deliver: (reply: PeerReply) => void): void {
+    const question = msg.kind === 'vote-request' && msg.withdrawn === undefined && msg.term > 1 && (this.d.nodes?.length ?? 2) > 2;
+    if (question && this.d.withdrawUnasked === true) {
+      const reply: PeerReply = {
+        v: msg.v, cluster: msg.cluster, term: msg.term - 1, from: ETCD_QUORUM_ID, kind: 'vote-reply', granted: false,
+        reason: 'withdrawing without asking etcd (planted bug)', primaryOfTerm: null, leaderKeyGone: true,
+      };
+      this.#run(msg.kind, Promise.resolve(reply), deliver);
+      return;
+    }
     this.#run(msg.kind, this.#route.ask(msg), (r) => {
       if (r !== null) deliver(r);
     });

@@ -87,7 +87,8 @@ export type EtcdBug =
   | 'validity-from-keepalive-reply'
   | 'no-term-read-at-start'
   | 'answer-after-request-timeout'
-  | 'candidate-in-record';
+  | 'candidate-in-record'
+  | 'withdraw-without-asking';
 
 export class Nodes {
   readonly agents: Record<DbNode, AgentProc>;
@@ -487,6 +488,7 @@ export class Nodes {
       nodes: this.#agentSettings[n].nodes,
       failed: (what, err) => this.d.check.violation(`etcd shell of ${n}: ${what} threw ${String(err)}`),
       unboundedAnswers: this.d.etcdBug === 'answer-after-request-timeout',
+      withdrawUnasked: this.d.etcdBug === 'withdraw-without-asking',
     });
   }
   /**

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { defaultTimings } from '@pgvip/shared/core';
 import { baseSchedule, type Fault, type Schedule } from './schedule.js';
 import { etcdCandidateOutsideRecord, pgCatchUpAtOnce } from './variants.js';
 import { runScheduleAsync, type RunOptions } from './world.js';
@@ -36,12 +37,18 @@ async function catches(
 
 // db-c stops streaming (cut from the primary) long enough to be dropped from the sync record; then the
 // primary's host is lost while db-b, the member that holds what was acknowledged since, is cut from etcd.
+// A standby withdraws only once etcd says the leader key is gone (review-17 F9), some 20 s after db-c
+// last streamed here: a streamingGraceMs of a minute keeps db-c eligible by its own checks, so that
+// only the sync record stands between it and the promotion.
 const outsideRecord = fc.record({ seed, lossAfter: fc.integer({ min: 12_000, max: 18_000 }) })
-  .map(({ seed: s, lossAfter }) => three(s, [
-    { kind: 'partition', at: 5_000, a: 'db-a', b: 'db-c', oneWay: false, durMs: 40_000 },
-    { kind: 'crash-host', at: 5_000 + lossAfter, node: 'db-a', downMs: 20_000 },
-    { kind: 'etcd-cut-agent', at: 5_000 + lossAfter, node: 'db-b', durMs: 20_000 },
-  ]));
+  .map(({ seed: s, lossAfter }) => ({
+    ...three(s, [
+      { kind: 'partition', at: 5_000, a: 'db-a', b: 'db-c', oneWay: false, durMs: 40_000 },
+      { kind: 'crash-host', at: 5_000 + lossAfter, node: 'db-a', downMs: 20_000 },
+      { kind: 'etcd-cut-agent', at: 5_000 + lossAfter, node: 'db-b', durMs: 20_000 },
+    ]),
+    timings: { ...defaultTimings, streamingGraceMs: 60_000 },
+  }));
 
 // db-b falls behind (its disk takes a few bytes a round) while db-c acknowledges; then db-c is lost,
 // and the primary moves the record to db-b alone.

@@ -126,6 +126,15 @@ export const etcdAnswerAfterRequestTimeout: RunOptions = { etcdBug: 'answer-afte
 export const etcdCandidateOutsideRecord: RunOptions = { etcdBug: 'candidate-in-record' };
 
 /**
+ * Bug (three nodes, etcd): a standby withdraws without asking etcd first, as before review-17 F9's
+ * fix: its shell answers the question before withdrawing (is the leader key gone?) with yes at once
+ * (etcd-shell.ts). During an etcd outage a short cut between the primary and a standby then fences
+ * the primary until etcd answers again: the withdrawn standby grants nothing and cannot take its
+ * position back.
+ */
+export const etcdWithdrawWithoutAsking: RunOptions = { etcdBug: 'withdraw-without-asking' };
+
+/**
  * Bug (etcd): the agent's PostgreSQL shell ends R2's catch-up at once (its L is what the members
  * already flushed, not pg_current_wal_lsn()), so the primary writes a stronger sync record, e.g. ANY 1
  * of the one standby left after another was lost, before that standby holds what the lost one

@@ -128,3 +128,37 @@ describe('a withdrawn vote waits for the positions it lacks, within its answer\'
     assert.equal(r.primaryOfTerm, 'db-c');
   });
 });
+
+describe('the question before withdrawing (review-17 F9): a vote request without a final position', () => {
+  const question = (from: string): PeerRequest => ({ ...envelope(from, 2), kind: 'vote-request', lastTerm: 1, lsn: 0x200n, timeline: 1 });
+
+  it('answers leaderKeyGone from one read: false while the key stands, true once it is gone; never a term', async () => {
+    const w = world();
+    const a = w.bridge('db-a');
+    const won = await a.ask({ ...envelope('db-a', 1), kind: 'vote-request', lastTerm: 0, lsn: 0n, timeline: 1 });
+    assert.ok(won?.kind === 'vote-reply' && won.granted);
+    const held = await w.bridge('db-b').ask(question('db-b'));
+    assert.ok(held?.kind === 'vote-reply' && !held.granted, JSON.stringify(held));
+    assert.equal(held.leaderKeyGone, false);
+    assert.match(held.reason, /the leader key names db-a for term 1/);
+    const seen = await w.port().read();
+    assert.ok(seen.ok && seen.view.leader !== null);
+    w.etcd.revoke(seen.view.leader.lease);
+    const gone = await w.bridge('db-b').ask(question('db-b'));
+    assert.ok(gone?.kind === 'vote-reply' && !gone.granted, JSON.stringify(gone));
+    assert.equal(gone.leaderKeyGone, true);
+    assert.equal(gone.term, 1);
+    const after = await w.port().read();
+    assert.ok(after.ok && after.view.term?.value.term === 1 && after.view.leader === null, 'the question made a term');
+  });
+
+  it('etcd out of reach: refused without leaderKeyGone (the standby does not withdraw)', async () => {
+    const w = world();
+    const a = w.bridge('db-a');
+    await a.ask({ ...envelope('db-a', 1), kind: 'vote-request', lastTerm: 0, lsn: 0n, timeline: 1 });
+    w.etcd.available = false;
+    const r = await w.bridge('db-b').ask(question('db-b'));
+    assert.ok(r?.kind === 'vote-reply' && !r.granted, JSON.stringify(r));
+    assert.equal(r.leaderKeyGone, undefined);
+  });
+});

@@ -44,16 +44,33 @@ const statusOf = (from: string, term: number, primaryOfTerm: string, pg: PgSnaps
   ...env(term, from), primaryOfTerm, role, pg, leaseRemainingMs: role === 'primary' ? 2000 : 0, promotionBlocker: null, maintenance: false,
 });
 
-/** Steps in order; returns the last output and every output. */
+/**
+ * Steps in order; returns the last output and every output. etcd answers a standby's question before
+ * it withdraws (a vote request without a final position) at once: no leader key (review-17 F9).
+ */
 function run(s: AgentState, inputs: readonly AgentInput[]): { s: AgentState; outs: AgentOutput[] } {
   const outs: AgentOutput[] = [];
-  for (const input of inputs) {
+  const queue = [...inputs];
+  for (let input = queue.shift(); input !== undefined; input = queue.shift()) {
     const out = stepAgent(s, input);
     assert.deepEqual(agentStepViolations(s, out), [], out.reason);
     outs.push(out);
     s = settleVip(out);
+    const check = out.sends.find((x) => x.to === etcd && x.msg.kind === 'vote-request' && x.msg.withdrawn === undefined);
+    if (check !== undefined && s.settings.nodes.length > 2) queue.unshift(keyGone(s.nowMs, check.msg.term));
   }
   return { s, outs };
+}
+
+/** etcd's answer to the question before withdrawing: the leader key of the term before `asked` is gone. */
+function keyGone(nowMs: number, asked: number): AgentInput {
+  return {
+    kind: 'reply', nowMs,
+    msg: {
+      ...env(asked - 1, etcd), kind: 'vote-reply', granted: false, reason: `no leader key in term ${asked - 1}`,
+      primaryOfTerm: 'db-a', leaderKeyGone: true,
+    },
+  };
 }
 
 const vipEffects = new Set(['verify-vip', 'move-vip-cloud', 'add-vip-local', 'drop-vip-local']);
@@ -216,9 +233,9 @@ test('three nodes: a standby whose primary failed withdraws, then asks etcd with
   assert.equal(ask.to, etcd);
   assert.deepEqual(ask.msg.withdrawn, { flushLsn: 900n, timeline: 1, windowOpen: true, eligible: true });
   assert.equal(ask.msg.term, 4);
-  // Denied: asked again one heartbeat later (not before).
+  // Denied: asked again at the next heartbeat (paced by half a heartbeat), not before.
   const denied = stepAgent(s, { kind: 'reply', nowMs: s.nowMs + 5, msg: { ...env(3, etcd), kind: 'vote-reply', granted: false, reason: 'waiting for db-c', primaryOfTerm: 'db-a' } });
-  const soon = stepAgent(denied.state, { kind: 'tick', nowMs: s.nowMs + 100, pg: standbyPg(900n, 'db-a', false), writeProbe: 'not-run', peer: null, peers: { 'db-a': null } });
+  const soon = stepAgent(denied.state, { kind: 'tick', nowMs: s.nowMs + t.heartbeatMs / 4, pg: standbyPg(900n, 'db-a', false), writeProbe: 'not-run', peer: null, peers: { 'db-a': null } });
   assert.equal(soon.sends.length, 0);
   const again = stepAgent(soon.state, { kind: 'tick', nowMs: s.nowMs + t.heartbeatMs, pg: standbyPg(900n, 'db-a', false), writeProbe: 'not-run', peer: null, peers: { 'db-a': null } });
   assert.equal(again.sends.find((x) => x.msg.kind === 'vote-request')?.to, etcd, again.reason);

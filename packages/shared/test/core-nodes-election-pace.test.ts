@@ -36,16 +36,28 @@ function standby(): AgentState {
   };
 }
 
+/** etcd's answer to the question before withdrawing: no leader key in term 3. */
+const keyGone = (nowMs: number, asked: number): AgentInput => ({
+  kind: 'reply', nowMs,
+  msg: {
+    v: PROTOCOL_VERSION, cluster: 'c1', term: asked - 1, from: ETCD_QUORUM_ID, kind: 'vote-reply', granted: false,
+    reason: 'no leader key in term 3', primaryOfTerm: 'db-a', leaderKeyGone: true,
+  },
+});
+
 const votes = (out: ReturnType<typeof stepAgent>) => out.sends.filter((x) => x.msg.kind === 'vote-request');
 
 test('three nodes: a refused withdrawn vote is asked again at the next tick, not a heartbeat after it', () => {
   let s = standby();
   let tickAt = 0;
   let stopId: number | null = null;
-  // The primary fails its checks; the standby withdraws at one of these ticks.
+  // The primary fails its checks; the standby asks etcd whether its leader key is gone at one of
+  // these ticks, and withdraws on etcd's answer (review-17 F9).
   for (let i = 0; i <= t.failureChecks && stopId === null; i++) {
     tickAt = i * t.heartbeatMs;
-    const out = stepAgent(s, tick(tickAt, i === 0));
+    let out = stepAgent(s, tick(tickAt, i === 0));
+    const check = out.sends.find((x) => x.msg.kind === 'vote-request' && x.msg.withdrawn === undefined);
+    if (check !== undefined) out = stepAgent(out.state, keyGone(tickAt + 10, check.msg.term));
     s = out.state;
     stopId = out.effects.find((e) => e.effect.kind === 'stop-wal-receiver')?.id ?? null;
   }

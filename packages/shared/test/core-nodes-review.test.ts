@@ -52,7 +52,17 @@ function settleVip(out: AgentOutput): AgentState {
     s = next.state;
     pending = [...pending.slice(1), ...next.effects.filter((x) => vipEffects.has(x.effect.kind))];
   }
-  return s;
+  // etcd answers a standby's question before it withdraws at once: no leader key (review-17 F9).
+  const check = out.sends.find((x) => x.to === etcd && x.msg.kind === 'vote-request' && x.msg.withdrawn === undefined);
+  if (check === undefined || s.durable.primaryOfTerm === s.settings.self) return s;
+  const asked = check.msg.term;
+  return settleVip(stepAgent(s, {
+    kind: 'reply', nowMs: s.nowMs,
+    msg: {
+      ...env(asked - 1, etcd), kind: 'vote-reply', granted: false, reason: `no leader key in term ${asked - 1}`,
+      primaryOfTerm: s.durable.primaryOfTerm, leaderKeyGone: true,
+    },
+  }));
 }
 
 // ---- I3: the primary's belief about the sync record ------------------------------------------------

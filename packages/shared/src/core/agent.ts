@@ -92,6 +92,7 @@ export function bootAgent(settings: AgentSettings, durable: AgentDurable, nowMs:
     restart: null,
     claimSync: unknownClaimSync,
     withdrawal: null,
+    withdrawCheck: null,
     receiverStopped: false,
     follow: null,
     positionClearTerm: null,

@@ -181,6 +181,12 @@ export interface VoteReply extends Envelope {
   readonly primaryOfTerm: NodeId | null;
   /** etcd only: the grantors its term record names for `term` (as LeaseReply.grantorsOfTerm). */
   readonly grantorsOfTerm?: readonly NodeId[];
+  /**
+   * etcd only, three or more nodes: the answer to a standby's question before it withdraws (a vote
+   * request without a final position): true when no leader key stands and the term record is the
+   * standby's term, false while a leader key stands. Absent: not that question, or etcd did not read.
+   */
+  readonly leaderKeyGone?: boolean;
 }
 
 /**

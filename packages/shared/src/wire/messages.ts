@@ -177,6 +177,7 @@ export const voteReplySchema = z
     reason: reasonSchema,
     primaryOfTerm: nodeIdSchema.nullable(),
     grantorsOfTerm: z.array(nodeIdSchema).max(claimMembersMax).readonly().optional(),
+    leaderKeyGone: z.boolean().optional(),
   })
   .readonly();
 

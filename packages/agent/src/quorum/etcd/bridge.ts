@@ -176,6 +176,7 @@ export class EtcdQuorumBridge {
   }
 
   async #vote(term: number): Promise<VoteReply> {
+    if (term > 1 && (this.#o.nodes?.length ?? 2) > 2) return this.#withdrawCheck(term);
     // Two round trips, not four: the read and the fresh lease's grant go out together (both after the
     // core's decision to campaign, which this message is, so the lease still starts after it), and a
     // won txn is its own answer, with no read after it. A lease the campaign does not use is revoked
@@ -191,12 +192,6 @@ export class EtcdQuorumBridge {
     const view = seen.view;
     const answered = await this.#notNextTerm(view, term, unused);
     if (answered !== null) return answered;
-    if (term > 1 && (this.#o.nodes?.length ?? 2) > 2) {
-      // Among three or more nodes only an election decides, on the final positions it compares; a
-      // vote without one (the core sends it only to ask again for a term it won) creates no term.
-      unused();
-      return this.#voteReply(false, 'with three or more nodes a vote needs the candidate\'s final position (withdrawn)', view, term);
-    }
     if (!grant.ok) return this.#voteReply(false, grant.why, view, term);
     const sync = this.#o.replication === 'sync' && term > 1 ? view.sync : 'async';
     const grantors = this.#grantors(this.#o.self);
@@ -209,6 +204,32 @@ export class EtcdQuorumBridge {
     // The txn wrote the term record {term, self}: what a read after it would show.
     const reply: VoteReply = { ...this.#envelope(term), kind: 'vote-reply', granted: true, reason: `won term ${term}`, primaryOfTerm: this.#o.self };
     return withGrantors(reply, grantors);
+  }
+
+  /**
+   * A vote request without a final position among three or more nodes (term > 1) creates no term:
+   * only an election decides, on the final positions it compares. The core sends it to ask again for
+   * a term it may have won (its answer was lost), and as a standby's question before it withdraws
+   * (review-17 F9): withdrawing stops its WAL receiver and its grants, which only an election can make
+   * worth it, and none can happen while etcd cannot be reached or the primary's leader key stands.
+   * One read answers it, refused, with `leaderKeyGone`: true when no leader key stands and the term
+   * record is at `term − 1`, false when a key stands; without it when etcd did not read.
+   */
+  async #withdrawCheck(term: number): Promise<VoteReply> {
+    const seen = await this.#port.read();
+    if (!seen.ok) return this.#voteReply(false, seen.why, null, term);
+    const view = seen.view;
+    const answered = await this.#notNextTerm(view, term, () => undefined);
+    if (answered !== null) return answered;
+    const key = view.leader?.value;
+    const reply = this.#voteReply(
+      false,
+      key === undefined
+        ? `no leader key in term ${term - 1}: a withdrawn standby may be elected (a vote needs the candidate's final position)`
+        : `the leader key names ${key.node} for term ${key.term}: no election while it stands`,
+      view, term,
+    );
+    return { ...reply, leaderKeyGone: key === undefined };
   }
 
   /**

@@ -13,6 +13,7 @@ import { promotionReset } from './promotion.js';
 import type { Step } from './step.js';
 import { enterTerm } from './term.js';
 import { vipAfterVoteWon } from './vip.js';
+import { onWithdrawCheckReply } from './withdrawal.js';
 
 /** The vote request in flight: for which term, and when it was sent. */
 export interface CampaignState {
@@ -79,6 +80,8 @@ export function maybeCampaign(st: Step): void {
 }
 
 export function onVoteReply(st: Step, msg: VoteReply): void {
+  // Three or more nodes: etcd's answer to a standby's question before it withdraws.
+  if (onWithdrawCheckReply(st, msg)) return;
   const s = st.s;
   const c = s.campaign;
   // A withdrawn standby (three or more nodes) is refused in etcd's current term, not the one it asked

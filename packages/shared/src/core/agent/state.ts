@@ -20,7 +20,7 @@ import type { SwitchoverState } from './switchover.js';
 import type { SyncState } from './sync.js';
 import type { VipState } from './vip.js';
 import type { ClaimSyncState } from './claim-sync.js';
-import type { FollowState, WithdrawalState } from './withdrawal.js';
+import type { FollowState, WithdrawalState, WithdrawCheck } from './withdrawal.js';
 
 export interface AgentDurable {
   /** The highest term this node has seen (I2). */
@@ -164,6 +164,8 @@ export interface AgentState {
   readonly claimSync: ClaimSyncState;
   /** A standby that stopped its receiver for an election, or null. */
   readonly withdrawal: WithdrawalState | null;
+  /** The question to etcd before withdrawing (is the leader key gone?), or null (review-17 F9). */
+  readonly withdrawCheck: WithdrawCheck | null;
   /** This standby's WAL receiver is stopped (a withdrawal) and nothing restarted it yet. */
   readonly receiverStopped: boolean;
   /** The last failed `follow` of this standby, or null. */

@@ -13,7 +13,7 @@
 
 import type { Effect, EffectResult } from '../actions.js';
 import { promiseLive } from '../grantor.js';
-import type { Lsn } from '../messages.js';
+import type { Lsn, VoteReply } from '../messages.js';
 import { termAfter } from '../terms.js';
 import { blocker, isNoFailover, primaryStatus, showsHealthyPrimary, statusOf } from './facts.js';
 import type { AgentState } from './state.js';
@@ -37,6 +37,18 @@ export type WithdrawalState =
     /** When the last vote request or position-clear went out (re-asked every heartbeat). */
     readonly askedAtMs: number | null;
   };
+
+/**
+ * The question a standby asks etcd before it withdraws (review-17 F9): is the primary's leader key
+ * gone? Only then can an election follow, and only then is stopping the receiver and every grant
+ * worth it. `answer` null while unanswered; the reason of the last refusal, for the log.
+ */
+export interface WithdrawCheck {
+  readonly term: number;
+  readonly sentAtMs: number;
+  readonly answer: 'gone' | 'held' | null;
+  readonly reason: string | null;
+}
 
 /** How `follow` went in this term: a refused timeline asks for a rewind; other failures back off. */
 export interface FollowState {
@@ -86,6 +98,7 @@ function maybeWithdraw(st: Step): void {
     if (s.peerFailedChecks === t.failureChecks) st.because(`primary failed but this node does not withdraw: ${why ?? 'not a running standby'}`);
     return;
   }
+  if (!etcdSaysKeyGone(st)) return;
   // A member that may not win (streamed too long ago, lagging, or restarted: its agent no longer
   // knows when it last streamed) still makes its position final and publishes it, marked not
   // eligible: the others' election may need it, and a restarted withdrawn standby asks again so.
@@ -95,6 +108,50 @@ function maybeWithdraw(st: Step): void {
     `withdrawing for an election: ${d.primaryOfTerm} failed and no promise binds this node; stopping the WAL receiver` +
     (why === null ? '' : ` (to publish its position; it may not win: ${why})`),
   );
+}
+
+/**
+ * Whether etcd said, a moment ago, that the leader key of this term is gone; otherwise asks it (once
+ * per half heartbeat; an unanswered question is asked again after requestTimeoutMs). Withdrawing
+ * stops the receiver and every grant, so during an etcd outage a short cut between the primary and
+ * this standby would fence the primary until etcd answers again, for no election can happen then.
+ * The question is a vote request without a final position: etcd creates no term for it.
+ */
+function etcdSaysKeyGone(st: Step): boolean {
+  const s = st.s;
+  const t = s.settings.timings;
+  const c = s.withdrawCheck !== null && s.withdrawCheck.term === s.durable.term ? s.withdrawCheck : null;
+  if (c !== null) {
+    const ageMs = s.nowMs - c.sentAtMs;
+    // A fresh "gone" (a key gone stays gone in its term, unless its own primary takes it again).
+    if (c.answer === 'gone' && ageMs < t.heartbeatMs) return true;
+    if (c.answer === null && ageMs < t.requestTimeoutMs) return false;
+    if (ageMs < t.heartbeatMs / 2) return false;
+  }
+  const next = termAfter(s.durable.term);
+  const pg = s.pg;
+  if (next === null || pg === null) return false;
+  st.set({ withdrawCheck: { term: s.durable.term, sentAtMs: s.nowMs, answer: null, reason: c?.reason ?? null } });
+  st.send(s.settings.quorum.id, {
+    ...st.envelope(), term: next, kind: 'vote-request', lastTerm: s.durable.term, lsn: pg.lsn, timeline: pg.timeline,
+  });
+  if (c === null) st.because(`${s.durable.primaryOfTerm} failed and no promise binds this node: asking etcd whether its leader key is gone`);
+  return false;
+}
+
+/**
+ * etcd's answer to the question before withdrawing; false when `msg` is not that answer. A "gone"
+ * withdraws in this very step (the standby's checks are made again first).
+ */
+export function onWithdrawCheckReply(st: Step, msg: VoteReply): boolean {
+  const s = st.s;
+  const c = s.withdrawCheck;
+  if (c === null || c.answer !== null || s.withdrawal !== null || msg.granted) return false;
+  if (msg.from !== s.settings.quorum.id || s.nowMs - c.sentAtMs > s.settings.timings.requestTimeoutMs) return false;
+  const answer = msg.leaderKeyGone === true ? 'gone' : 'held';
+  st.set({ withdrawCheck: { ...c, answer, reason: msg.reason } });
+  if (answer === 'held' && c.reason !== msg.reason) st.because(`not withdrawing: ${msg.reason}`);
+  return true;
 }
 
 /** stop-wal-receiver finished on a standby that withdraws; false when it was not for a withdrawal. */
