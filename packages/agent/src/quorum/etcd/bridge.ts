@@ -270,7 +270,8 @@ export class EtcdQuorumBridge {
     // A member that may not win (its own checks found a blocker) still publishes: its final position
     // counts toward the n − k + 1 a winner needs, and nobody yields to it. Absent: eligible.
     const eligible = (w as { readonly eligible?: boolean }).eligible !== false;
-    const mine: PositionRecord = { term: term - 1, timeline: w.timeline, flushLsn: w.flushLsn, eligible };
+    const asked: PositionRecord = { term: term - 1, timeline: w.timeline, flushLsn: w.flushLsn, eligible };
+    const mine = await this.#positionToPublish(asked);
     const published = await this.#publish(mine);
     if (published !== null) return this.#voteReply(false, published, null, term);
     const readAt = this.#now();
@@ -342,6 +343,22 @@ export class EtcdQuorumBridge {
       }
       seen = await this.#port.read();
     }
+  }
+
+  /**
+   * The position a withdrawn vote publishes. A restarted agent no longer knows when its standby last
+   * streamed, so it asks with eligible false; the position its earlier run published in this
+   * election (the same term, timeline and final LSN: the same withdrawal, its receiver stopped ever
+   * since) says what that run knew, and is kept rather than overwritten. Read only then: an eligible
+   * ask publishes first, as before.
+   */
+  async #positionToPublish(mine: PositionRecord): Promise<PositionRecord> {
+    if (mine.eligible || this.#published !== null) return mine;
+    const seen = await this.#port.read();
+    const ours = seen.ok ? seen.view.positions.find((p) => p.node === this.#o.self)?.value : undefined;
+    if (ours === undefined || !ours.eligible || !samePosition(ours, { ...mine, eligible: true })) return mine;
+    this.#published = positionText(ours);
+    return ours;
   }
 
   /** One pause of a withdrawn vote's wait; false (at once) when there is none or no time is left. */
