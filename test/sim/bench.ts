@@ -158,7 +158,9 @@ const result = {
   // The flaky schedules of flaky.ts: flapping links, 30 % loss, pauses shorter than the lease.
   flaky_runs: flaky.runs,
   flaky_runs_etcd: flaky.etcd_runs,
-  targets: { host_loss_p50_ms: 5000, host_loss_max_ms: 8000, pg_crash_p50_ms: 2000, false_failovers: 0 },
+  // docs/design.md, Targets (two nodes; the lab's EC2 `instant` profile). The model's promotion and EC2
+  // remap (above) are slower than that profile's, so these runs sit above the lab's figures.
+  targets: { host_loss_p50_ms: 3000, host_loss_max_ms: 4000, pg_crash_p50_ms: 400, false_failovers: 0 },
 };
 const out = path.resolve('bench/results/sim.json');
 mkdirSync(path.dirname(out), { recursive: true });
