@@ -1,5 +1,5 @@
 // Starting and stopping the server with pg_ctl, as the data directory's OS user, with timeouts.
-import { open, readFile } from 'node:fs/promises';
+import { open, readFile, readlink, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { PgvipError } from '@pgvip/shared';
 import type { ResolvedPostgresConfig } from './config.js';
@@ -47,17 +47,23 @@ export async function stopPostmaster(
   mode: StopMode,
   timeoutMs = ctx.config.timeouts.stopMs,
 ): Promise<void> {
-  if (!(await isPostmasterRunning(ctx))) return;
-  const pid = await postmasterPid(ctx.config.dataDir);
-  const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
-  // pg_ctl -w looks every 100 ms whether the server is gone; with the postmaster's pid known the
-  // signal is sent without waiting and the process is watched every 10 ms instead: a stop is in the
-  // write gap of a switchover (its fence) and of a rejoin.
-  const args = pid === null ? ['stop', '-m', mode, '-w', '-t', String(seconds)] : ['stop', '-m', mode, '-W'];
   const startedAt = performance.now();
-  const result = await pgCtl(ctx, args, timeoutMs);
-  if (result.exitCode !== 0 && (await isPostmasterRunning(ctx))) {
-    throw new PgvipError('PGVIP_PG_CTL_FAILED', `pg_ctl stop -m ${mode} -D ${ctx.config.dataDir} failed (${describeExit(result)}): ${outputTail(result)}`);
+  // A stop is in the write gap of a switchover (its fence) and of a rejoin. pg_ctl costs a process
+  // start (tens of ms on a busy host) and looks every 100 ms whether the server is gone. With the
+  // postmaster's pid known (postmaster.pid, a live process working in the data directory) the
+  // agent, which runs as the server's OS user or root, sends pg_ctl's signal itself and watches
+  // every 10 ms.
+  const pid = await postmasterPid(ctx.config.dataDir);
+  const ours = pid !== null && (await isPostmaster(pid, ctx.config.dataDir));
+  const signalled = ours && signalPostmaster(pid, stopSignals[mode]);
+  if (!signalled) {
+    if (!(await isPostmasterRunning(ctx))) return;
+    const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
+    const args = pid === null ? ['stop', '-m', mode, '-w', '-t', String(seconds)] : ['stop', '-m', mode, '-W'];
+    const result = await pgCtl(ctx, args, timeoutMs);
+    if (result.exitCode !== 0 && (await isPostmasterRunning(ctx))) {
+      throw new PgvipError('PGVIP_PG_CTL_FAILED', `pg_ctl stop -m ${mode} -D ${ctx.config.dataDir} failed (${describeExit(result)}): ${outputTail(result)}`);
+    }
   }
   if (pid === null) return;
   // Gone once postmaster.pid is (the postmaster removes it as it exits, which is what pg_ctl -w waits
@@ -78,6 +84,32 @@ async function postmasterPid(dataDir: string): Promise<number | null> {
     return Number.isInteger(pid) && pid > 1 ? pid : null;
   } catch {
     return null;
+  }
+}
+
+/** The signal of each shutdown mode, as pg_ctl sends it. */
+const stopSignals: Readonly<Record<StopMode, NodeJS.Signals>> = { smart: 'SIGTERM', fast: 'SIGINT', immediate: 'SIGQUIT' };
+
+/**
+ * Whether `pid` is this data directory's postmaster, not a stale postmaster.pid's pid reused by
+ * another process: a postmaster's working directory is its data directory (it changes to it at start).
+ */
+async function isPostmaster(pid: number, dataDir: string): Promise<boolean> {
+  try {
+    const [cwd, dir] = await Promise.all([readlink(`/proc/${pid}/cwd`), realpath(dataDir)]);
+    return cwd === dir;
+  } catch {
+    return false;
+  }
+}
+
+/** Sends `signal` to the postmaster; false when it may not (another user) or is gone. */
+function signalPostmaster(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
   }
 }
 
