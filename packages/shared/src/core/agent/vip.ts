@@ -1,6 +1,6 @@
 // The VIP: where EC2 routes it, as far as this node knows, and whether it is leaving this node.
 //
-//   unknown ──verify: here──► held ◄──verify: here── moving (cloud → add-local → verify)
+//   unknown ──verify: here──► held ◄──verify: here── moving (add-local → cloud → verify)
 //      │  ▲                    │                        ▲          │ elsewhere: the remap is
 //      │  └─verify: elsewhere──┘ (a primary moves it) ──┘          ▼ still running
 //      │                                                       confirming ──verify: here──► held
@@ -11,6 +11,9 @@
 // interface. VIP effects run in their own slot (state.ts `vipInFlight`): a slow remap holds up no
 // promotion, rejoin or sync step, and the new primary's EC2 call goes out beside its promotion, as
 // soon as it holds the term and a lease that outlives the call (docs/vip.md, "When the VIP moves").
+// The address goes on the interface BEFORE the EC2 call: EC2 sends the VIP's packets here from the
+// moment it remaps, and an address not yet on the OS drops them (AWS), or leaves the router's ARP
+// unanswered (the lab): each lost SYN costs its client a 1 s retransmission.
 
 import type { EffectKind, EffectResult } from '../actions.js';
 import type { Timings } from '../timings.js';
@@ -20,8 +23,13 @@ import type { Step } from './step.js';
 export type VipPhase =
   /** Not known whether EC2 routes the VIP here: verify before acting. */
   | { readonly phase: 'unknown' }
-  /** Being moved here: the EC2 call, then the OS address, then both are verified. */
-  | { readonly phase: 'moving'; readonly next: 'cloud' | 'add-local' | 'verify' }
+  /**
+   * Being moved here: the OS address, then the EC2 call, then both are verified. The address first:
+   * nothing reaches it before EC2 routes the VIP here, and once EC2 does, every packet finds it.
+   * `add-local` then `verify` (no call): EC2 routes the VIP here already, the address was missing.
+   */
+  | { readonly phase: 'moving'; readonly next: 'add-local'; readonly then: 'cloud' | 'verify' }
+  | { readonly phase: 'moving'; readonly next: 'cloud' | 'verify' }
   /**
    * EC2 accepted our move and the address is on the interface, but EC2 does not route it here yet
    * (its remap is asynchronous, its Describe eventually consistent): verified again on the next input
@@ -84,8 +92,11 @@ export function vipAfterVoteWon(st: Step): void {
 
 /**
  * The primary of the term is promoting (its PostgreSQL still in recovery, its promise to the old
- * primary over): once per term it starts moving the VIP here in EC2, beside the promotion rather
- * than after it. A standby never held the VIP, so it moves at once instead of asking EC2 first.
+ * primary over): once per term it starts moving the VIP here, beside the promotion rather than after
+ * it: the OS address, then the EC2 call (vipPipeline). A standby never held the VIP, so it moves at
+ * once instead of asking EC2 first. Should it lose the term with the address on its interface, it
+ * lets the address leave like any node that may not hold it (checkVip: EC2 routes it elsewhere, so
+ * it drops it on its next check).
  * Safe while PostgreSQL still promotes: the node holds the term and a lease (moveVip checks it
  * outlives the call), the old primary's lease is over, and clients the VIP reaches meanwhile meet a
  * server in recovery, which refuses every write (docs/vip.md, "When the VIP moves").
@@ -94,7 +105,7 @@ export function vipWhilePromoting(st: Step): void {
   const v = st.s.vip;
   const term = st.s.durable.term;
   if (v.moveTerm < term) {
-    st.set({ vip: { ...withPhase(v, { phase: 'moving', next: 'cloud' }), moveTerm: term } });
+    st.set({ vip: { ...withPhase(v, { phase: 'moving', next: 'add-local', then: 'cloud' }), moveTerm: term } });
   }
   vipPipeline(st);
 }
@@ -223,20 +234,28 @@ export function onVipEffectDone(st: Step, kind: EffectKind, r: EffectResult): vo
       if (r.vipPlacement === 'elsewhere') {
         // Our own move of this term is under way (EC2 remaps asynchronously, Describe lags): ask
         // again shortly, and send the call again only once its budget has passed since the last.
+        // Its address is on the interface already; any other move adds it first (vipPipeline).
         const moved = v.phase === 'confirming' || (v.phase === 'moving' && v.next === 'verify');
         if (moved && s.nowMs - v.movedAtMs < s.settings.timings.vipCallBudgetMs) return set({ phase: 'confirming' });
-        set({ phase: 'unknown' });
-        moveVip(st);
+        if (moved) {
+          set({ phase: 'unknown' });
+          moveVip(st);
+          return;
+        }
+        set({ phase: 'moving', next: 'add-local', then: 'cloud' });
+        vipPipeline(st);
       } else if (r.vipPlacement === 'cloud-only') {
-        set({ phase: 'moving', next: 'add-local' });
+        set({ phase: 'moving', next: 'add-local', then: 'verify' });
       } else {
         if (v.phase !== 'held') st.notify('vip-moved', `VIP verified on ${s.settings.self} for term ${s.durable.term}`);
         set({ phase: 'held' });
       }
       return;
     case 'move-vip-cloud':
-      return set({ phase: 'moving', next: 'add-local' });
+      return set({ phase: 'moving', next: 'verify' });
     case 'add-vip-local':
+      // The address is on the interface: now the EC2 call, if it is still to be made (vipPipeline).
+      if (v.phase === 'moving' && v.next === 'add-local' && v.then === 'cloud') return set({ phase: 'moving', next: 'cloud' });
       return set({ phase: 'moving', next: 'verify' });
     case 'drop-vip-local':
       // A term won while the drop ran: the move that started meanwhile adds the address back.
