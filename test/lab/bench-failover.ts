@@ -746,6 +746,7 @@ function flapSection(rows: ReadonlyArray<{ sys: string; s: ScenarioSummary }>): 
         `${x.restarted.length > 0 ? `; restarted: ${x.restarted.join(', ')}` : ''}` +
         `${x.unhealthy !== null ? `; **not healthy again after the heal**: ${x.unhealthy}` : ''}.`,
       );
+      if (x.finding !== undefined) lines.push('', `**What the logs show** (${sys}, seed ${x.seed}): ${x.finding}`);
       const blocks = x.blocksOverLease ?? [];
       if (blocks.length === 0) continue;
       const count = (what: string) => blocks.filter((b) => b.events.some((e) => e.endsWith(what))).length;

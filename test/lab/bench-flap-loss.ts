@@ -90,6 +90,8 @@ export interface FlapLossResult {
   /** Daemons whose process changed during the run (a crash and restart). */
   readonly restarted: readonly string[];
   readonly evidence: string;
+  /** What the evidence showed, added to failover.json by whoever read it (rendered under the table). */
+  readonly finding?: string;
 }
 
 const clockTicks = (() => {
