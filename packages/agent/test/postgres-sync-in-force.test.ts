@@ -53,3 +53,40 @@ test('Given a stalled checkpointer, When the primary names its standby, Then the
   assert.ok(async.reachable);
   assert.equal(async.synchronousStandbyNames, '');
 });
+
+test('Given a standby whose walsender never applies the name, When the set fails, Then the old value is back in force and commits do not wait', async (t) => {
+  // The lab's case (flap-loss): the walsender of db-b never takes its sync priority within the bound,
+  // while the checkpointer has the name and makes every commit wait. observe() reports '' for an
+  // unconfirmed name, so the core would never degrade it: the failed set must not leave it set.
+  const cluster = await startPgCluster(t);
+  const a = cluster.primary;
+  const pg = new LocalPostgres({ ...a.agentConfig, timeouts: { syncSettingMs: 2_000 } });
+  t.after(() => pg.close());
+  await a.psql('CREATE TABLE w (x int)');
+  const walsender = Number(await a.psql("SELECT pid FROM pg_stat_replication WHERE application_name = 'db-b'"));
+  process.kill(walsender, 'SIGSTOP');
+  const resume = (): void => {
+    try {
+      process.kill(walsender, 'SIGCONT');
+    } catch {
+      // gone
+    }
+  };
+  t.after(resume);
+  await assert.rejects(pg.setSynchronousStandby('db-b'), (err: Error) => {
+    assert.match(err.message, /synchronous_standby_names = '' is back in force/);
+    return true;
+  });
+  assert.equal(await a.psql('SHOW synchronous_standby_names'), '', 'the value before the set is back');
+  // Nothing releases commits while the walsender is stopped: this one completes only if no commit waits.
+  await a.psql('INSERT INTO w VALUES (1)', 5_000);
+  const obs = await pg.observe();
+  assert.ok(obs.reachable);
+  assert.equal(obs.synchronousStandbyNames, '');
+  // The core asks again once the standby answers: then the set is done and reported.
+  resume();
+  await pg.setSynchronousStandby('db-b');
+  const named = await pg.observe();
+  assert.ok(named.reachable);
+  assert.equal(named.synchronousStandbyNames, '"db-b"');
+});

@@ -292,17 +292,59 @@ export class LocalPostgres implements PostgresPort {
       throw new PgvipError('PGVIP_CONFIG_INVALID', `standby name ${JSON.stringify(name)} must match [A-Za-z0-9_.-]{1,63}`);
     }
     const wanted = synchronousStandbyNamesFor(name);
-    await this.#session(this.#config.timeouts.syncSettingMs, async (s) => {
-      if (this.#syncInForce === wanted && (await currentSetting(s, 'synchronous_standby_names')) === wanted) return;
-      // In force only once every walsender and (leaving '') the checkpointer have reloaded: until the
-      // checkpointer has, a commit does not wait at all, though the standby already shows 'sync'.
-      const inForce = this.#syncInForce;
-      this.#syncInForce = undefined;
-      if (wanted !== '') this.#syncUnconfirmed = wanted;
-      await applySyncSetting(s, wanted, inForce);
-      this.#syncInForce = wanted;
-      this.#syncUnconfirmed = null;
-    });
+    let before: string | undefined;
+    let inForce: string | undefined;
+    try {
+      await this.#session(this.#config.timeouts.syncSettingMs, async (s) => {
+        const current = await currentSetting(s, 'synchronous_standby_names');
+        if (this.#syncInForce === wanted && current === wanted) return;
+        before = current;
+        // In force only once every walsender and (leaving '') the checkpointer have reloaded: until the
+        // checkpointer has, a commit does not wait at all, though the standby already shows 'sync'.
+        inForce = this.#syncInForce;
+        this.#syncInForce = undefined;
+        if (wanted !== '') this.#syncUnconfirmed = wanted;
+        await applySyncSetting(s, wanted, inForce);
+        this.#syncInForce = wanted;
+        this.#syncUnconfirmed = null;
+      });
+    } catch (err) {
+      if (!isPgvipError(err) || wanted === '' || before === undefined || before === wanted) throw err;
+      throw await this.#putSyncBack(wanted, before, inForce, err);
+    }
+  }
+
+  /**
+   * After a failed set of `failed`: observe() reports '' for it, so the core sees no synchronous
+   * standby and never degrades, while the checkpointer may already enforce it and every commit waits
+   * for a standby that does not answer. So `before` goes back, waited in force as any set
+   * (for '': every walsender; the checkpointer then wakes the waiting commits on its reload). The
+   * core asks again later. Returns the error to report: the set's, saying what was put back.
+   */
+  async #putSyncBack(
+    failed: string,
+    before: string,
+    inForce: string | undefined,
+    err: PgvipError,
+  ): Promise<PgvipError> {
+    const shown = before === '' ? "''" : before;
+    let restored = false;
+    try {
+      await this.#session(this.#config.timeouts.syncSettingMs, async (s) => {
+        // Someone else changed it since (an operator, another call): theirs stands.
+        if ((await currentSetting(s, 'synchronous_standby_names')) !== failed) return;
+        await applySyncSetting(s, before, inForce);
+        this.#syncInForce = before;
+        this.#syncUnconfirmed = null;
+        restored = true;
+      });
+    } catch (again) {
+      // Still unconfirmed: observe() keeps reporting '' (the safe side for the catch-up).
+      const why = isPgvipError(again) ? again.detail : String(again);
+      return new PgvipError(err.code, `${err.detail}; putting synchronous_standby_names = ${shown} back failed too: ${why}`, { cause: err });
+    }
+    if (!restored) return new PgvipError(err.code, `${err.detail}; synchronous_standby_names was changed since, left as it is`, { cause: err });
+    return new PgvipError(err.code, `${err.detail}; synchronous_standby_names = ${shown} is back in force`, { cause: err });
   }
 
   async promote(waitSeconds: number): Promise<PromoteResult> {
