@@ -280,6 +280,29 @@ describe('the election among N nodes on etcd', () => {
     assert.equal(w.etcd.get(keys.sync)?.toString(), '{"members":["db-b","db-c"],"k":1,"term":1}');
   });
 
+  it('two nodes: a restore etcd applies late, after the degrade that followed it, fails (sim seed 6199)', async () => {
+    const w = world({ nodes: [traits('db-a'), traits('db-b')] });
+    let late: (() => Promise<unknown>) | null = null;
+    class Delayed extends FakeEtcdQuorum {
+      override setSync(...args: Parameters<EtcdQuorumPort['setSync']>): ReturnType<EtcdQuorumPort['setSync']> {
+        if (late !== null || args[1] !== 'db-b') return super.setSync(...args);
+        late = () => super.setSync(...args);
+        return Promise.resolve({ ok: false as const, why: 'sync record: etcd did not answer within 400 ms', view: null });
+      }
+    }
+    const a = w.bridge('db-a', new Delayed(w.etcd, { prefix, cluster, timeoutMs: 400, clock: w.clock }));
+    const won = await ask(a, { ...envelope('db-a', 1), kind: 'vote-request', lastTerm: 0, lsn: 0n, timeline: 1 });
+    assert.ok(won.kind === 'vote-reply' && won.granted);
+    const restore = await a.ask({ ...envelope('db-a', 1), kind: 'sync-update', change: 'restore', standby: 'db-b' });
+    assert.ok(restore?.kind === 'sync-update-reply' && !restore.granted, JSON.stringify(restore));
+    const degrade = await a.ask({ ...envelope('db-a', 1), kind: 'sync-update', change: 'degrade', standby: 'db-b' });
+    assert.ok(degrade?.kind === 'sync-update-reply' && degrade.granted, JSON.stringify(degrade));
+    assert.ok(late !== null);
+    const landed = (await (late as () => Promise<{ ok: boolean }>)()).ok;
+    assert.equal(landed, false, 'the late restore compared the record it read, which the degrade replaced');
+    assert.equal(w.etcd.get(keys.sync)?.toString(), '{"standby":null,"term":1}');
+  });
+
   it('with three nodes a vote without a final position creates no term (only a won term is asked again)', async () => {
     const w = world();
     await primaryLost(w, { members: ['db-b', 'db-c'], k: 1 });

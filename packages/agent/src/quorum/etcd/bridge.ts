@@ -483,9 +483,11 @@ export class EtcdQuorumBridge {
   async #sync(term: number, claim: Claim | NodeId | null): Promise<PeerReply | null> {
     const known = await this.#knownHolder(term);
     const isClaim = typeof claim === 'object' && claim !== null;
-    // The claim form writes only over the record as read now: a txn of this primary whose answer was
-    // lost, and which etcd applies late, then fails once this one (or any) has written after it.
-    const seen = isClaim && 'holder' in known && known.holder !== null ? await this.#port.read() : null;
+    // Both forms write only over the record as read now: a txn of this primary whose answer was lost,
+    // and which etcd applies late, then fails once this one (or any) has written after it. Two nodes
+    // too: a lost restore landing after the degrade that followed it would claim a standby that lacks
+    // every write acknowledged since (sim seed 6199).
+    const seen = 'holder' in known && known.holder !== null ? await this.#port.read() : null;
     const after = seen?.ok === true ? { modRevision: seen.view.sync?.modRevision ?? null } : undefined;
     const r = 'why' in known ? { ok: false as const, why: known.why, view: null }
       : known.holder === null ? { ok: false as const, why: `no leader key of ${this.#o.self} for term ${term}`, view: null }
