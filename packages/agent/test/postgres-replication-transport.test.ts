@@ -4,6 +4,7 @@
 // the agent adds them at start to a primary_conninfo that lacks them (pg_basebackup -R's), and the
 // primary's walsender honours them: silenced, it ends after 5 s, not 60 s.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { LocalPostgres } from '@pgvip/agent';
 import { conninfoFor } from '../src/postgres/rejoin.js';
@@ -16,6 +17,7 @@ test('Given a WAL receiver\'s conninfo, Then it carries the transport settings, 
   assert.equal(
     conninfoFor(endpoint, { applicationName: 'db-b', streaming: true }),
     'host=10.0.0.5 port=5432 user=pgvip dbname=postgres application_name=db-b connect_timeout=2 tcp_user_timeout=3000 ' +
+      'keepalives=1 keepalives_idle=1 keepalives_interval=1 keepalives_count=3 ' +
       "options='-c wal_sender_timeout=5000 -c tcp_user_timeout=3000'",
   );
   assert.doesNotMatch(conninfoFor(endpoint), /tcp_user_timeout/, 'pg_rewind and pg_basebackup need none');
@@ -26,7 +28,12 @@ test('Given a primary_conninfo without them, Then they are appended once; an emp
   assert.equal(withReplicationTransport(written), `${written} ${replicationTransportConninfo()}`);
   assert.equal(withReplicationTransport(withReplicationTransport(written)!), null);
   assert.equal(withReplicationTransport(''), null);
-  assert.equal(withReplicationTransport(`${written} tcp_user_timeout=10000`), null);
+  assert.equal(withReplicationTransport(`${written} tcp_user_timeout=10000 keepalives=0`), null);
+  // An older agent's (or an operator's) without keepalives gets them: tcp_user_timeout never ends a
+  // connection that has nothing unacknowledged (a WAL receiver waiting for a walsender that is gone).
+  const older = `${written} connect_timeout=2 tcp_user_timeout=3000`;
+  assert.equal(withReplicationTransport(older), `${older} keepalives=1 keepalives_idle=1 keepalives_interval=1 keepalives_count=3`);
+  assert.equal(withReplicationTransport(withReplicationTransport(older)!), null);
 });
 
 test('Given a standby set up by pg_basebackup -R, When the agent starts, Then its walsender ends 5 s after the standby goes silent', async (t) => {
@@ -36,7 +43,7 @@ test('Given a standby set up by pg_basebackup -R, When the agent starts, Then it
   assert.doesNotMatch(await conninfo(), /tcp_user_timeout/);
   const first = await standby.ensureManagedSettings();
   assert.ok(first.changed.includes('primary_conninfo'), `changed: ${first.changed.join(', ')}`);
-  assert.match(await conninfo(), /tcp_user_timeout=3000 options='-c wal_sender_timeout=5000/);
+  assert.match(await conninfo(), /tcp_user_timeout=3000 keepalives=1 keepalives_idle=1 keepalives_interval=1 keepalives_count=3 options='-c wal_sender_timeout=5000/);
   assert.ok(!(await standby.ensureManagedSettings()).changed.includes('primary_conninfo'), 'added once');
   // The reload restarts the WAL receiver with the new conninfo: wait for its walsender.
   const walsender = async () => cluster.primary.psql(`SELECT pid FROM pg_stat_replication WHERE application_name = '${cluster.standby.name}' AND state = 'streaming'`);
@@ -45,6 +52,12 @@ test('Given a standby set up by pg_basebackup -R, When the agent starts, Then it
   await waitUntil('the walsender of the new connection', 30_000, async () => {
     const pids = (await walsender()).split('\n').filter((p) => p !== '');
     return pids.length === 1;
+  });
+  // libpq applied the keepalives: the WAL receiver's socket probes after 1 s idle, not the kernel's 2 h.
+  const port = cluster.primary.agentConfig.port;
+  await waitUntil('a keepalive timer of at most 1 s on the replication socket', 10_000, async () => {
+    const timers = execFileSync('ss', ['-tnoH', 'state', 'established', '( dport = :' + String(port) + ' )'], { encoding: 'utf8' });
+    return [...timers.matchAll(/timer:\(keepalive,(\d+)ms/g)].some((m) => Number(m[1]) <= 1_000);
   });
   const sender = await walsender();
   // The WAL receiver stops replying (its kernel still acknowledges TCP): only wal_sender_timeout ends it.

@@ -21,14 +21,29 @@
 //   both are user-settable GUCs, so they apply to the walsender it starts and nothing else): the
 //   walsender ends after 5 s without a reply (the standby replies every wal_receiver_status_interval,
 //   1 s, a managed setting) or 3 s of unacknowledged WAL, releasing the slot before the link is back.
+// - keepalives (standby side: a probe after 1 s idle, every 1 s, 3 unanswered end it): a connection
+//   with nothing unacknowledged is one tcp_user_timeout never ends. The lab saw a WAL receiver wait
+//   117 min in START_REPLICATION (no timeout of PostgreSQL's own runs there) on a connection whose
+//   walsender had gone and whose RST was lost: the kernel's default keepalive comes after 2 h. A
+//   probe to a vanished peer gets an RST, or goes unanswered and tcp_user_timeout ends it within
+//   3 s; the startup process then connects afresh.
 
 import { alterSystem } from './server-config.js';
 import type { SqlSession } from './sql-session.js';
+
+/** libpq's TCP keepalives, the part of the transport settings a conninfo of older agents lacks. */
+const keepalives: ReadonlyArray<readonly [string, string]> = [
+  ['keepalives', '1'],
+  ['keepalives_idle', '1'],
+  ['keepalives_interval', '1'],
+  ['keepalives_count', '3'],
+];
 
 /** The transport settings, as libpq keyword/value pairs, in the order they are appended. */
 export const replicationTransport: ReadonlyArray<readonly [string, string]> = [
   ['connect_timeout', '2'],
   ['tcp_user_timeout', '3000'],
+  ...keepalives,
   ['options', '-c wal_sender_timeout=5000 -c tcp_user_timeout=3000'],
 ];
 
@@ -46,11 +61,18 @@ export function replicationTransportConninfo(): string {
  * `conninfo` with the transport settings, or null when it has them already (its tcp_user_timeout
  * keyword: an operator who set their own keeps them) or is empty (no WAL receiver wanted). Appended:
  * libpq takes the last value of a repeated keyword, and the rest of the string stays as written.
+ * One with tcp_user_timeout but no keepalives keyword (written by an older agent) gets the keepalives.
  */
 export function withReplicationTransport(conninfo: string): string | null {
   const trimmed = conninfo.trim();
-  if (trimmed === '' || /(^|\s)tcp_user_timeout\s*=/.test(trimmed)) return null;
-  return `${trimmed} ${replicationTransportConninfo()}`;
+  if (trimmed === '') return null;
+  if (!hasKeyword(trimmed, 'tcp_user_timeout')) return `${trimmed} ${replicationTransportConninfo()}`;
+  if (!hasKeyword(trimmed, 'keepalives')) return `${trimmed} ${keepalives.map(([k, v]) => `${k}=${v}`).join(' ')}`;
+  return null;
+}
+
+function hasKeyword(conninfo: string, keyword: string): boolean {
+  return new RegExp(`(^|\\s)${keyword}\\s*=`).test(conninfo);
 }
 
 /**
