@@ -33,7 +33,7 @@ import {
 import { systemClock, type Clock } from './clock.js';
 import { ClusterRunner } from './cluster-runner.js';
 import type { ClusterService } from './cluster-service.js';
-import { connectEtcdObserver } from './etcd-connect.js';
+import { connectEtcdObserver, observerCallBoundMs } from './etcd-connect.js';
 import { EtcdClusterObserver } from './etcd-observer.js';
 import type { Notifier, PgvipEvent } from './events.js';
 import { openHistory, type History } from './history.js';
@@ -218,13 +218,13 @@ export async function createWitnessDaemon(config: WitnessConfig, deps: WitnessDa
     let runner: ClusterRunner | EtcdClusterObserver;
     if (c.quorum.backend === 'etcd') {
       // etcd holds this cluster's quorum: the witness observes it and writes only the operators' keys.
-      const port = await connectEtcdObserver(c, { field: `clusters[${index}].quorum.etcd`, timeoutMs: c.timings.requestTimeoutMs });
+      const port = await connectEtcdObserver(c, { field: `clusters[${index}].quorum.etcd`, timeoutMs: observerCallBoundMs(c.timings) });
       runner = new EtcdClusterObserver({ cluster: c, self: config.id, port, peers, history, notifier, metrics, clock, store, log: clusterLog.child({ component: 'etcd-observer' }) });
       observers.set(c.name, runner);
     } else {
       // An etcd block beside backend witness: the etcd a move would go to (pgvip etcd seed), opened per command.
       const etcd = c.quorum.etcd === undefined ? {} : {
-        etcd: () => connectEtcdObserver(c, { field: `clusters[${index}].quorum.etcd`, timeoutMs: c.timings.requestTimeoutMs, seed: true }),
+        etcd: () => connectEtcdObserver(c, { field: `clusters[${index}].quorum.etcd`, timeoutMs: observerCallBoundMs(c.timings), seed: true }),
       };
       runner = new ClusterRunner({ cluster: c, self: config.id, store, peers, history, notifier, metrics, clock, ...etcd, log: clusterLog.child({ component: 'runner' }) });
       runners.set(c.name, runner);

@@ -8,10 +8,20 @@ import type { EtcdObserverPort } from '@pgvip/agent/quorum/etcd';
 export interface EtcdConnectOptions {
   /** Config field of the block, for messages: clusters[i].quorum.etcd. */
   readonly field: string;
-  /** The bound on every etcd call (the cluster's requestTimeoutMs). */
+  /** The bound on every etcd call (observerCallBoundMs of the cluster's timings). */
   readonly timeoutMs: number;
   /** For `pgvip etcd seed`: the cluster's block while its backend is still the witness. */
   readonly seed?: boolean;
+}
+
+/**
+ * The witness's bound on one etcd call: the cluster's requestTimeoutMs, but at least a second. The
+ * observer decides no failover (etcd and the agents do): its reads show the cluster and carry the
+ * operators' commands, whose txns compare what they read. Bounded by the peers' 150 ms default, a read
+ * under load on a busy host failed an operator's switchover for nothing.
+ */
+export function observerCallBoundMs(timings: { readonly requestTimeoutMs: number }): number {
+  return Math.max(timings.requestTimeoutMs, 1000);
 }
 
 /** Throws PgvipError (config category) for an unreadable CA, certificate, key or password file. */
