@@ -92,6 +92,36 @@ test('Given three nodes where the third repeats the second\'s id, Then nodes[2].
   lineAbout(lines, 'agent.yaml', 'cluster.nodes[2].id', 'duplicates nodes[1].id', 'every node needs its own id');
 });
 
+// review-17b G6: the primary names, counts and slots its standbys by application_name; two nodes
+// under one name would make ANY 2 hold with one standby caught up.
+test('Given two nodes under one application_name, Then the field that was set is refused with the fix', async () => {
+  const set = await problems((d) => {
+    withNodes(d, 2);
+    d.cluster.nodes.push(third({ postgres: { host: '10.0.3.13', dataDir: '/var/lib/postgresql/15/main', applicationName: 'db-b' } }));
+    d.cluster.replication = { mode: 'sync', synchronousCount: 2 };
+  });
+  assert.deepEqual(set, [
+    'agent.yaml: cluster.nodes[2].postgres.applicationName: duplicates nodes[1].id (its application_name by default): two nodes would stream under one application_name (got "db-b"); every node needs its own application_name: remove postgres.applicationName to use the node id, or set one no other node uses',
+  ]);
+  // An earlier node that took a later node's id as its name is the one named.
+  const earlier = await problems((d) => {
+    withNodes(d, 3);
+    d.cluster.nodes[0].postgres.applicationName = 'db-c';
+  });
+  lineAbout(earlier, 'agent.yaml', 'cluster.nodes[0].postgres.applicationName', 'duplicates nodes[2].id (its application_name by default)', '(got "db-c")');
+  // Two nodes both set to one name, with two nodes as well.
+  const both = await problems((d) => {
+    d.cluster.nodes[0].postgres.applicationName = 'pg';
+    d.cluster.nodes[1].postgres.applicationName = 'pg';
+  });
+  lineAbout(both, 'agent.yaml', 'cluster.nodes[1].postgres.applicationName', 'duplicates nodes[0].postgres.applicationName', '(got "pg")');
+  // Distinct names, set or not, parse.
+  assert.deepEqual(parse((d) => {
+    withNodes(d, 3);
+    d.cluster.nodes[0].postgres.applicationName = 'pg-a';
+  }).cluster.nodes.map((n) => n.postgres.applicationName), ['pg-a', 'db-b', 'db-c']);
+});
+
 function stateDirs(t: TestContext): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'pgvip-nodes-preflight-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -74,7 +74,7 @@ const NodeSchema = closedObject({
     dataDir: shellSafePath('/var/lib/postgresql/15/main').describe('PostgreSQL data directory (PGDATA) on this node; used for pg_rewind and base backups on rejoin.'),
     binDir: shellSafePath('/usr/lib/postgresql/15/bin').default('/usr/lib/postgresql/15/bin').describe('Directory of pg_ctl, pg_rewind and pg_basebackup.'),
     osUser: nonEmptyText('postgres').default('postgres').describe('Operating-system user that owns dataDir and runs PostgreSQL; the agent runs PostgreSQL tools as this user.'),
-    applicationName: dnsLabel('db-a').optional().meta({ defaultLabel: 'the node id' }).describe('application_name this node uses when it streams as a standby; the primary names it in synchronous_standby_names.'),
+    applicationName: dnsLabel('db-a').optional().meta({ defaultLabel: 'the node id' }).describe('application_name this node uses when it streams as a standby; the primary names it in synchronous_standby_names. Must differ from every other node\'s (its applicationName, or its id).'),
   }).describe('This node\'s PostgreSQL.'),
   priority: integer(0, nodePriorityMax)
     .default(0)
@@ -149,6 +149,26 @@ function checkDistinctNodeIds(nodes: readonly NodeOutput[], ctx: z.RefinementCtx
     if (earlier < i) {
       addComposedIssue(ctx, ['nodes', i, 'id'], problem(`duplicates nodes[${earlier}].id`, node.id, 'every node needs its own id, e.g. db-a, db-b and db-c'));
     }
+  });
+}
+
+/**
+ * The effective application names (postgres.applicationName, or the id) must differ too: the primary
+ * names standbys by them in synchronous_standby_names, maps its walsenders and slots back to nodes by
+ * them, and two nodes under one name would count as one (or one standby as two in ANY k).
+ */
+function checkDistinctApplicationNames(nodes: readonly NodeOutput[], ctx: z.RefinementCtx): void {
+  nodes.forEach((node, i) => {
+    const name = node.postgres.applicationName;
+    const earlier = nodes.findIndex((other) => other.postgres.applicationName === name);
+    if (earlier >= i) return;
+    const other = nodes[earlier]!;
+    const of = (n: NodeOutput, at: number) => n.postgres.applicationName === n.id ? `nodes[${at}].id (its application_name by default)` : `nodes[${at}].postgres.applicationName`;
+    // Name the field someone set: this node's applicationName, or the earlier node's when it took this id.
+    const mine = node.postgres.applicationName !== node.id;
+    const at = mine ? i : earlier;
+    const against = mine ? of(other, earlier) : of(node, i);
+    addComposedIssue(ctx, ['nodes', at, 'postgres', 'applicationName'], problem(`duplicates ${against}: two nodes would stream under one application_name`, name, 'every node needs its own application_name: remove postgres.applicationName to use the node id, or set one no other node uses'));
   });
 }
 
@@ -261,6 +281,7 @@ const ClusterObjectSchema = closedObject({
   quorum: QuorumSchema,
 })
   .superRefine((cluster, ctx) => checkDistinctNodeIds(cluster.nodes, ctx), whenValidAt(['nodes', '*', 'id']))
+  .superRefine((cluster, ctx) => checkDistinctApplicationNames(cluster.nodes, ctx), whenValidAt(['nodes', '*', 'id'], ['nodes', '*', 'postgres', 'applicationName']))
   .superRefine((cluster, ctx) => checkNodeMix(cluster, ctx), whenValidAt(['nodes', '*', 'noFailover'], ['quorum', 'backend'], ['replication', 'mode'], ['replication', 'synchronousCount']))
   .superRefine((cluster, ctx) => {
     const clash = cluster.nodes.findIndex((node) => node.id === cluster.witness.id);
