@@ -53,8 +53,8 @@ test('a won vote is persisted first, then the WAL receiver stops before promotio
   };
   const next = stepAgent({ ...out.state, pg: standbyPg }, { kind: 'tick', nowMs: 20, pg: standbyPg, writeProbe: 'not-run', peer: null });
   const effects = actionsOf(next).filter((a) => a.kind === 'effect').map((a) => a.kind === 'effect' && a.effect.kind);
-  // The VIP's move starts beside the promotion, in its own slot, with the OS address (agent/vip.ts).
-  assert.deepEqual(effects, ['add-vip-local', 'stop-wal-receiver']);
+  // The EC2 call goes out beside the promotion, in the VIP's own slot (agent/vip.ts).
+  assert.deepEqual(effects, ['move-vip-cloud', 'stop-wal-receiver']);
   assert.equal(next.state.inFlight?.kind, 'stop-wal-receiver');
 });
 

@@ -26,12 +26,7 @@ function whilePromoting(timings: Timings, leaseLeftMs: number): string[] {
     lease: { ...booted.lease, held: { term: 3, validUntilMs: 1000 + leaseLeftMs } },
     inFlight: { id: 7, kind: 'promote', effect: { kind: 'promote' }, startedAtMs: 990 },
   };
-  let out = stepAgent(s, { kind: 'wake', nowMs: 1000, pausedMs: 0 });
-  // The OS address goes on first (docs/vip.md, "When the VIP moves"); the EC2 call follows it.
-  const add = out.state.vipInFlight;
-  if (add?.kind === 'add-vip-local') {
-    out = stepAgent(out.state, { kind: 'effect-done', nowMs: 1000, result: { id: add.id, ok: true, detail: 'added' } });
-  }
+  const out = stepAgent(s, { kind: 'wake', nowMs: 1000, pausedMs: 0 });
   return actionsOf(out).flatMap((a) => (a.kind === 'effect' ? [`${a.effect.kind}${'budgetMs' in a.effect ? ` ${a.effect.budgetMs}` : ''}`] : []));
 }
 

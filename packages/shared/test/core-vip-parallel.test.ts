@@ -1,8 +1,6 @@
 // Goal: with a slow EC2 remap nothing that can run in parallel waits for it (issue 18). The new
-// primary's VIP move starts in the step that wins the term, beside the promotion's first effect,
-// never before the term is won nor while its promise to the old primary lasts; the OS address goes
-// on before the EC2 call (issues 17, 18: the write gap after a switchover), and a node that loses
-// the term with the address on its interface drops it; a VIP check in flight
+// primary's EC2 call goes out in the step that wins the term, beside the promotion's first effect,
+// never before the term is won nor while its promise to the old primary lasts; a VIP check in flight
 // holds up no rejoin; and while EC2 has not remapped yet the agent asks again without re-sending the
 // call more than once per vipCallBudgetMs (EC2 throttles both per account).
 import { test } from 'node:test';
@@ -41,65 +39,15 @@ function voteAnswered(granted: boolean, promiseUntilMs: number | null): AgentOut
   });
 }
 
-test('the VIP move starts in the step that wins the term, beside the promotion', () => {
+test('the EC2 call goes out in the step that wins the term, beside the promotion', () => {
   const out = voteAnswered(true, null);
   const kinds = effects(out).map((e) => e.kind);
   assert.ok(kinds.includes('stop-wal-receiver'), `the promotion starts (effects: ${kinds.join(', ')})`);
-  assert.ok(kinds.includes('add-vip-local'), `and the VIP's move with it, not after the promotion (effects: ${kinds.join(', ')})`);
-  assert.equal(out.state.vipInFlight?.kind, 'add-vip-local', 'in the VIP slot');
+  assert.ok(kinds.includes('move-vip-cloud'), `and the EC2 call with it, not after the promotion (effects: ${kinds.join(', ')})`);
+  assert.equal(out.state.vipInFlight?.kind, 'move-vip-cloud', 'in the VIP slot');
   assert.equal(out.state.inFlight?.kind, 'stop-wal-receiver', 'the promotion keeps the pipeline slot');
-});
-
-test('the new primary puts the address on its interface before EC2 routes the VIP to it', () => {
-  // EC2 sends the VIP's packets to the new primary from the moment it remaps: an address not on the
-  // OS yet drops them (AWS), or leaves the router's ARP unanswered (the lab), and each lost SYN costs
-  // its client a 1 s retransmission. Nothing reaches the address before the remap, so it goes first.
-  let out = voteAnswered(true, null);
-  const first = effects(out).filter((e) => e.kind.includes('vip'));
-  assert.deepEqual(first.map((e) => e.kind), ['add-vip-local'], 'the address first, no EC2 call yet');
-  out = stepAgent(out.state, { kind: 'effect-done', nowMs: 1005, result: { id: first[0]!.id, ok: true, detail: 'added' } });
   const move = actionsOf(out).find((a) => a.kind === 'effect' && a.effect.kind === 'move-vip-cloud');
-  assert.deepEqual(move?.kind === 'effect' ? move.effect : null, { kind: 'move-vip-cloud', term: 4, budgetMs: t.vipCallBudgetMs },
-    'the EC2 call as soon as the address is there');
-  const moveId = move?.kind === 'effect' ? move.id : -1;
-  out = stepAgent(out.state, { kind: 'effect-done', nowMs: 1010, result: { id: moveId, ok: true, detail: 'assigned' } });
-  assert.deepEqual(effects(out).map((e) => e.kind).filter((k) => k.includes('vip')), ['verify-vip'],
-    'then the check, without adding the address again');
-});
-
-test('a node that put the address on its interface and then loses the term drops it, and calls EC2 not at all', () => {
-  let out = voteAnswered(true, null);
-  const add = out.state.vipInFlight!;
-  assert.equal(add.kind, 'add-vip-local');
-  // While the address is being added, db-b learns from the witness that db-a won term 5.
-  out = stepAgent(out.state, {
-    kind: 'reply', nowMs: 1002,
-    msg: { ...env(5, 'witness'), kind: 'lease-reply', seq: 1, granted: false, reason: 'refused', maintenance: false, primaryOfTerm: 'db-a' },
-  });
-  assert.equal(out.state.durable.term, 5);
-  const seen: string[] = [];
-  let pending: Array<{ id: number; kind: string }> = [{ id: add.id, kind: add.kind }];
-  let now = 1005;
-  for (let i = 0; i < 50 && !seen.includes('drop-vip-local'); i++) {
-    const e = pending.shift();
-    if (e === undefined) {
-      now += t.heartbeatMs;
-      out = stepAgent(out.state, { kind: 'wake', nowMs: now, pausedMs: 0 });
-      pending = effects(out).filter((p) => p.kind.includes('vip'));
-      continue;
-    }
-    seen.push(e.kind);
-    // EC2 routes the VIP to db-a (term 5's primary), never here.
-    const result = e.kind === 'verify-vip'
-      ? { id: e.id, ok: true, detail: 'elsewhere', vipPlacement: 'elsewhere' } as const
-      : { id: e.id, ok: true, detail: 'done' };
-    now += 5;
-    out = stepAgent(out.state, { kind: 'effect-done', nowMs: now, result });
-    pending = [...pending, ...effects(out).filter((p) => p.kind.includes('vip'))];
-  }
-  assert.ok(!seen.includes('move-vip-cloud'), `no EC2 call for a term it no longer holds (VIP steps: ${seen.join(', ')})`);
-  assert.ok(seen.includes('drop-vip-local'), `the address leaves its interface (VIP steps: ${seen.join(', ')})`);
-  assert.ok(now - 1005 <= 2 * t.heartbeatMs + 20, `within a check of EC2 (${now - 1005} ms)`);
+  assert.deepEqual(move?.kind === 'effect' ? move.effect : null, { kind: 'move-vip-cloud', term: 4, budgetMs: t.vipCallBudgetMs });
 });
 
 test('no EC2 call before the term is won, nor while the promise to the old primary lasts', () => {
@@ -116,17 +64,17 @@ test('no EC2 call before the term is won, nor while the promise to the old prima
   });
   assert.deepEqual(moves(checked), [], 'nor once EC2 said where the VIP is');
   const later = stepAgent(checked.state, { kind: 'wake', nowMs: 1501, pausedMs: 0 });
-  assert.deepEqual(moves(later).sort(), ['add-vip-local', 'stop-wal-receiver']);
+  assert.deepEqual(moves(later).sort(), ['move-vip-cloud', 'stop-wal-receiver']);
 });
 
 test('the promoted node goes on with the VIP from where the parallel move is, without a second call', () => {
   let out = voteAnswered(true, null);
   const pending = new Map(effects(out).map((e) => [e.kind, e.id]));
-  // The address is added and the EC2 call answered while PostgreSQL still promotes.
-  out = stepAgent(out.state, { kind: 'effect-done', nowMs: 1010, result: { id: pending.get('add-vip-local')!, ok: true, detail: 'added' } });
-  const move = effects(out).find((e) => e.kind === 'move-vip-cloud')!;
-  assert.ok(move !== undefined, 'the EC2 call follows the OS address at once');
-  out = stepAgent(out.state, { kind: 'effect-done', nowMs: 1015, result: { id: move.id, ok: true, detail: 'assigned' } });
+  // The EC2 call is answered and the address added while PostgreSQL still promotes.
+  out = stepAgent(out.state, { kind: 'effect-done', nowMs: 1010, result: { id: pending.get('move-vip-cloud')!, ok: true, detail: 'assigned' } });
+  const add = effects(out).find((e) => e.kind === 'add-vip-local')!;
+  assert.ok(add !== undefined, 'the OS address follows the EC2 call at once');
+  out = stepAgent(out.state, { kind: 'effect-done', nowMs: 1015, result: { id: add.id, ok: true, detail: 'added' } });
   const verify = effects(out).find((e) => e.kind === 'verify-vip')!;
   assert.ok(verify !== undefined, 'then the check');
   // The promotion's steps finish meanwhile.

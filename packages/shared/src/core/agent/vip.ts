@@ -11,22 +11,22 @@
 // interface. VIP effects run in their own slot (state.ts `vipInFlight`): a slow remap holds up no
 // promotion, rejoin or sync step, and the new primary's EC2 call goes out beside its promotion, as
 // soon as it holds the term and a lease that outlives the call (docs/vip.md, "When the VIP moves").
-// The address goes on the interface BEFORE the EC2 call: EC2 sends the VIP's packets here from the
-// moment it remaps, and an address not yet on the OS drops them (AWS), or leaves the router's ARP
-// unanswered (the lab): each lost SYN costs its client a 1 s retransmission.
+// With three or more nodes the address goes on the interface BEFORE the EC2 call: EC2 sends the
+// VIP's packets here from the moment it remaps, and an address not yet on the OS drops them (AWS),
+// or leaves the router's ARP unanswered (the lab): each lost SYN costs its client a 1 s
+// retransmission. Two nodes keep the call first (moveFirst: the lab measured them slower the other way).
 
 import type { EffectKind, EffectResult } from '../actions.js';
 import type { Timings } from '../timings.js';
-import { leaseRemainingMs, mayHoldVip } from './facts.js';
+import { leaseRemainingMs, manyNodes, mayHoldVip } from './facts.js';
 import type { Step } from './step.js';
 
 export type VipPhase =
   /** Not known whether EC2 routes the VIP here: verify before acting. */
   | { readonly phase: 'unknown' }
   /**
-   * Being moved here: the OS address, then the EC2 call, then both are verified. The address first:
-   * nothing reaches it before EC2 routes the VIP here, and once EC2 does, every packet finds it.
-   * `add-local` then `verify` (no call): EC2 routes the VIP here already, the address was missing.
+   * Being moved here: the OS address, the EC2 call, then both are verified (moveFirst: which goes
+   * first). `add-local` then `verify` (no call): EC2 routes the VIP here already, or was just called.
    */
   | { readonly phase: 'moving'; readonly next: 'add-local'; readonly then: 'cloud' | 'verify' }
   | { readonly phase: 'moving'; readonly next: 'cloud' | 'verify' }
@@ -86,6 +86,17 @@ function vipForgotten(v: VipState): VipState {
   return { ...withPhase(v, p), checkedAtMs: -Infinity };
 }
 
+/**
+ * A move's first step. Three or more nodes: the OS address, then the EC2 call — nothing reaches the
+ * address before EC2 routes the VIP here, and once EC2 does, every packet finds it (the lab's
+ * three-node switchover gap: 0.83–1.49 s with the call first, 0.62–0.70 s with the address first).
+ * Two nodes: the call, then the address, as before — in the lab the address first made their
+ * switchover gap longer (0.26–0.38 s → 0.25–0.65 s, cause not found yet; docs/vip.md).
+ */
+function moveFirst(st: Step): VipPhase {
+  return manyNodes(st.s) ? { phase: 'moving', next: 'add-local', then: 'cloud' } : { phase: 'moving', next: 'cloud' };
+}
+
 export function vipAfterVoteWon(st: Step): void {
   st.set({ vip: vipForgotten(st.s.vip) });
 }
@@ -105,7 +116,7 @@ export function vipWhilePromoting(st: Step): void {
   const v = st.s.vip;
   const term = st.s.durable.term;
   if (v.moveTerm < term) {
-    st.set({ vip: { ...withPhase(v, { phase: 'moving', next: 'add-local', then: 'cloud' }), moveTerm: term } });
+    st.set({ vip: { ...withPhase(v, moveFirst(st)), moveTerm: term } });
   }
   vipPipeline(st);
 }
@@ -237,12 +248,12 @@ export function onVipEffectDone(st: Step, kind: EffectKind, r: EffectResult): vo
         // Its address is on the interface already; any other move adds it first (vipPipeline).
         const moved = v.phase === 'confirming' || (v.phase === 'moving' && v.next === 'verify');
         if (moved && s.nowMs - v.movedAtMs < s.settings.timings.vipCallBudgetMs) return set({ phase: 'confirming' });
-        if (moved) {
+        if (moved || !manyNodes(s)) {
           set({ phase: 'unknown' });
           moveVip(st);
           return;
         }
-        set({ phase: 'moving', next: 'add-local', then: 'cloud' });
+        set(moveFirst(st));
         vipPipeline(st);
       } else if (r.vipPlacement === 'cloud-only') {
         set({ phase: 'moving', next: 'add-local', then: 'verify' });
@@ -252,7 +263,8 @@ export function onVipEffectDone(st: Step, kind: EffectKind, r: EffectResult): vo
       }
       return;
     case 'move-vip-cloud':
-      return set({ phase: 'moving', next: 'verify' });
+      // Three or more nodes added the address before the call; two add it now.
+      return set(manyNodes(s) ? { phase: 'moving', next: 'verify' } : { phase: 'moving', next: 'add-local', then: 'verify' });
     case 'add-vip-local':
       // The address is on the interface: now the EC2 call, if it is still to be made (vipPipeline).
       if (v.phase === 'moving' && v.next === 'add-local' && v.then === 'cloud') return set({ phase: 'moving', next: 'cloud' });
