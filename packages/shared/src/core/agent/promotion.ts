@@ -2,7 +2,7 @@
 // decision loop: stop the WAL receiver before promoting):
 //
 //   stop-receiver ──► clear-sync ──► promote ──(promoted)──► writable
-//   beside it, in the VIP slot: OS address ──► EC2 call ──► verify (vip.ts, vipWhilePromoting)
+//   beside it, in the VIP slot: OS address + EC2 call (vip.ts moveFirst: which first) ──► verify
 
 import { promiseLive } from '../grantor.js';
 import { NO_CLAIM } from '../nodes/quorum-commit.js';
