@@ -347,7 +347,12 @@ function toPgvipError(err: unknown, abortedBy: 'connect' | 'deadline' | null, wh
   return new PgvipError('PGVIP_PG_QUERY_FAILED', `${where}: ${message}`, { cause: err });
 }
 
-/** Re-runs `check` until it returns a value, within the session's deadline; then PGVIP_PG_TIMEOUT naming `what`. */
+/**
+ * Re-runs `check` until it returns a value, within the session's deadline; then PGVIP_PG_TIMEOUT naming `what`.
+ * The last check must end before the session cancels its statement (cancelLeadMs before the deadline):
+ * one cut off there ends in a plain "did not answer", which says nothing of what was waited for. So
+ * it gives up once the next round would not leave that lead plus twice the last check's time.
+ */
 export async function pollInSession<T>(
   session: SqlSession,
   what: string,
@@ -355,12 +360,17 @@ export async function pollInSession<T>(
   intervalMs = 20,
 ): Promise<T> {
   for (;;) {
+    const checkStartedAt = performance.now();
     const value = await check();
     if (value !== undefined) return value;
-    if (session.remainingMs() < intervalMs) throw new PgvipError('PGVIP_PG_TIMEOUT', `gave up waiting for ${what}`);
+    const reserveMs = pollCancelReserveMs + 2 * (performance.now() - checkStartedAt);
+    if (session.remainingMs() < intervalMs + reserveMs) throw new PgvipError('PGVIP_PG_TIMEOUT', `gave up waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
+
+/** cancelLeadMs's largest value: a check started later than this before the deadline may be cancelled. */
+const pollCancelReserveMs = 100;
 
 /** A string literal for SQL text where parameters are not allowed (ALTER SYSTEM, multi-statement queries). */
 export function sqlLiteral(value: string): string {
