@@ -215,6 +215,8 @@ test('withdrawal: a member that may not win says so in its withdrawn vote (eligi
       ...s,
       promise: null,
       lastStreamingAtMs,
+      // It streamed from db-a, the primary of term 3 (a standby that never did may not win either).
+      streamedTerm: 3,
       primaryReport: { term: 3, lsn: 1000n, timeline: 1, syncStandby: null, atMs: lastStreamingAtMs, syncClaim: { members: ['db-b', 'db-c'], k: 1 } },
     };
     for (let nowMs = 0; nowMs <= 10 * t.heartbeatMs; nowMs += t.heartbeatMs) {

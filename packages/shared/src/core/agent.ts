@@ -212,6 +212,9 @@ function observe(
     peer,
     peerFailedChecks: peerFailed ? s.peerFailedChecks + 1 : 0,
     lastStreamingAtMs: pg.streaming || streamedThrough ? s.nowMs : s.lastStreamingAtMs,
+    // Three or more nodes: streaming from the term's primary itself (its timeline, its writes).
+    ...(manyNodes(s) && pg.streaming && pg.upstream === s.durable.primaryOfTerm && !isPrimaryOfTerm(s)
+      ? { streamedTerm: s.durable.term } : {}),
     // A probe still in flight ('not-run') neither counts nor clears: a stalled probe outlives ticks.
     writeProbeFailures: probeFailed
       ? s.writeProbeFailures + 1

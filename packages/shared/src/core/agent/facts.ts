@@ -75,7 +75,7 @@ export function agentRole(s: AgentState): AgentRole {
 
 /** Why this node may not be promoted now, or null. */
 export function blocker(s: AgentState): string | null {
-  return promotionBlocker({
+  const why = promotionBlocker({
     self: s.settings.self,
     nowMs: s.nowMs,
     timings: s.settings.timings,
@@ -89,6 +89,15 @@ export function blocker(s: AgentState): string | null {
     // standby the primary names.
     recordDecides: manyNodes(s),
   });
+  if (why !== null || !manyNodes(s)) return why;
+  // Three or more nodes: a standby that learned its term from etcd but never streamed from that term's
+  // primary (it failed right after promoting) holds an older primary's WAL on an older timeline, and
+  // its report and streaming grace are that older primary's: it may not win (review-17b G9).
+  const d = s.durable;
+  if (d.primaryOfTerm !== null && d.primaryOfTerm !== s.settings.self && s.streamedTerm !== d.term) {
+    return `has not streamed from ${d.primaryOfTerm}, primary of term ${d.term}`;
+  }
+  return null;
 }
 
 const downPg: PgSnapshot = {

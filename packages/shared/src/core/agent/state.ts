@@ -179,6 +179,12 @@ export interface AgentState {
   readonly positionClearTerm: number | null;
   /** When the last position-clear outside a withdrawal went out (one per heartbeat), or null. */
   readonly positionClearSentAtMs: number | null;
+  /**
+   * The last term in which this standby was seen streaming from that term's primary (three or more
+   * nodes), or null. One that never streamed from its term's primary may not win the next term: its
+   * WAL stops at an older primary's, on an older timeline (review-17b G9).
+   */
+  readonly streamedTerm?: number | null;
 }
 
 export type WriteProbe = 'ok' | 'stalled' | 'failed' | 'read-only' | 'not-run';
