@@ -159,11 +159,43 @@ test('three nodes: the lease counts the grants of the term record\'s grantors, n
   assert.equal(s.lease.held, null, 'a lease on db-b alone while db-c, a grantor of the term, was never asked');
   s = run(s, [leaseReply(s, 'db-c', true, 520)]).s;
   assert.equal(s.lease.held?.validUntilMs, 500 + leaseValidMs(t));
-  // etcd's record names no grantors: the config's eligible standbys count (db-b alone here).
+  // etcd grants from a record that names no grantors: the config's eligible standbys count (db-b
+  // alone here), also once etcd refuses later.
   let plain = run(agent('db-a', 3, 'db-a', skewed), [tick(0)]).s;
-  plain = run(plain, [leaseReply(plain, etcd, false, 5)]).s;
-  plain = run(plain, [leaseReply(plain, 'db-b', true, 10)]).s;
-  assert.equal(plain.lease.held?.validUntilMs, leaseValidMs(t));
+  plain = run(plain, [leaseReply(plain, etcd, true, 5)]).s;
+  plain = run(plain, [tick(500)]).s;
+  plain = run(plain, [leaseReply(plain, etcd, false, 505)]).s;
+  plain = run(plain, [leaseReply(plain, 'db-b', true, 510)]).s;
+  assert.equal(plain.lease.held?.validUntilMs, 500 + leaseValidMs(t));
+});
+
+// review-17b G1: the bridge's refusal when etcd cannot be read (members down: a fast "connection
+// refused") carries no grantorsOfTerm. Read as "the record names none", it made the config's
+// grantors count again exactly while etcd is out of reach, when the lease rests on standby grants.
+test('three nodes: a refusal from an unreachable etcd keeps the term record\'s grantors (config skew)', () => {
+  const skewed = [trait('db-a'), trait('db-b'), trait('db-c', { noFailover: true })];
+  const pg = primaryPg({ members: ['db-b'], k: 1 }, [replica('db-b'), replica('db-c')]);
+  const tick = (nowMs: number): AgentInput => ({ kind: 'tick', nowMs, pg, writeProbe: 'ok', peer: null, peers: {} });
+  let s = run(agent('db-a', 3, 'db-a', skewed), [tick(0)]).s;
+  // etcd grants once: the record's grantors are db-b and db-c.
+  s = run(s, [grantorsReply(s, true, 10, ['db-b', 'db-c'])]).s;
+  assert.deepEqual(s.lease.termGrantors?.nodes, ['db-b', 'db-c']);
+  // etcd becomes unreachable: the bridge refuses with nothing read, hence no grantorsOfTerm.
+  s = run(s, [tick(500)]).s;
+  s = run(s, [leaseReply(s, etcd, false, 505)]).s;
+  assert.deepEqual(s.lease.termGrantors?.nodes, ['db-b', 'db-c'], 'the term record\'s grantors were forgotten');
+  // db-c, a grantor of the term although noFailover in this config, is still asked.
+  const asked = stepAgent(s, tick(1000)).sends.filter((x) => x.msg.kind === 'lease-request').map((x) => x.to).sort();
+  assert.deepEqual(asked, ['db-b', 'db-c', etcd]);
+  s = run(s, [tick(1000)]).s;
+  s = run(s, [leaseReply(s, 'db-b', true, 1010)]).s;
+  // etcd's grant (sent at 0) and db-b's alone: the lease must not outlive etcd's grant.
+  assert.equal(s.lease.held?.validUntilMs, leaseValidMs(t), 'the lease grew on db-b\'s grant alone');
+  // After a restart with etcd unreachable from the start, no standby grant counts (nothing is known).
+  let restarted = run(agent('db-a', 3, 'db-a', skewed), [tick(0)]).s;
+  restarted = run(restarted, [leaseReply(restarted, etcd, false, 5)]).s;
+  restarted = run(restarted, [leaseReply(restarted, 'db-b', true, 10)]).s;
+  assert.equal(restarted.lease.held, null, 'a lease on the config\'s grantors before etcd read the record');
 });
 
 test('two nodes on etcd: any one grant is the lease, as before', () => {

@@ -45,9 +45,9 @@ export interface HolderLease {
   readonly refusals: Readonly<Record<NodeId, string>>;
   /**
    * Three or more nodes: the grantors etcd's term record names for `term` (from its replies), or
-   * `nodes` null when etcd's record names none (the config's eligible standbys count then). Not known
-   * for the current term (an agent restart, before etcd's first reply): only etcd's grant counts, so a
-   * config that differs from the term record's (a rolling change) never makes a lease on too few grants.
+   * `nodes` null when etcd granted naming none (the config's eligible standbys count then). Not known
+   * for the current term (an agent restart, before an etcd reply that read the record): only etcd's grant
+   * counts, so a config that differs from the term record's (a rolling change) never makes a lease on too few grants.
    */
   readonly termGrantors?: { readonly term: number; readonly nodes: readonly NodeId[] | null };
 }
@@ -123,6 +123,10 @@ export function noteTermGrantors(st: Step, msg: LeaseReply | VoteReply): void {
   const s = st.s;
   // Only the primary of that term counts grants (a standby learning the term from the reply does not).
   if (!manyNodes(s) || msg.from !== s.settings.quorum.id || msg.term !== s.durable.term || !isPrimaryOfTerm(s)) return;
+  // A refusal without grantors may have read nothing (etcd unreachable): it says nothing of the record,
+  // so what is known stays (a term's grantors never change within it), and with nothing known no standby
+  // grant counts. Only a grant (always from a read of the term record) without them means "names none".
+  if (msg.grantorsOfTerm === undefined && !msg.granted) return;
   const nodes = msg.grantorsOfTerm ?? null;
   const known = s.lease.termGrantors;
   if (known !== undefined && known.term === msg.term && sameNodes(known.nodes, nodes)) return;
