@@ -67,6 +67,7 @@ export class EtcdAgentShell {
       cluster: 'sim', self: d.node, quorumId: ETCD_QUORUM_ID, timings: d.timings, replication: d.replication,
       ...(d.nodes === undefined ? {} : { nodes: d.nodes }),
       logger: silent, clock: d.unboundedAnswers === true ? () => 0 : () => d.clock.local(d.node),
+      timer: d.unboundedAnswers === true ? () => () => undefined : (ms, fire) => this.#after(ms, fire),
     });
   }
 
@@ -97,6 +98,17 @@ export class EtcdAgentShell {
   /** The quorum-handover effect: the handover txn, as the holder of `term`, naming `to` for term + 1. */
   handover(term: number, to: NodeId, done: (r: { readonly ok: boolean; readonly detail: string }) => void): void {
     this.#run('handover', this.#route.handover(term, to), done);
+  }
+
+  /** The route's bound on an answer, in simulated time on this agent's clock (review-17b G8). */
+  #after(ms: number, fire: () => void): () => void {
+    let cancelled = false;
+    this.d.clock.after(this.d.clock.realDelay(this.d.node, ms), () => {
+      if (cancelled) return;
+      this.d.wake();
+      fire();
+    });
+    return () => { cancelled = true; };
   }
 
   #run<T>(what: string, run: Promise<T>, then: (r: T) => void): void {

@@ -33,6 +33,16 @@ export interface EtcdAgentQuorumOptions {
   readonly clock: MonotonicClock;
   /** The member status is published every this many heartbeats (default 4). */
   readonly memberEveryHeartbeats?: number;
+  /**
+   * Calls `fire` after `ms` on `clock`'s time; returns its cancel. Default: a real timer. The
+   * simulator passes one on simulated time, so a loaded host cannot cut an answer a seed replays.
+   */
+  readonly timer?: (ms: number, fire: () => void) => () => void;
+}
+
+function realTimer(ms: number, fire: () => void): () => void {
+  const t = setTimeout(fire, ms);
+  return () => clearTimeout(t);
 }
 
 /** A member status's reason fits the record (reasonSchema: 1000 characters). */
@@ -148,14 +158,14 @@ export class EtcdAgentQuorum implements QuorumRoute {
     const answerBy = askedAt + withinMs;
     const run = this.#serial(() => (inTime() ? this.#bridge.ask(msg, answerBy) : Promise.resolve(null))).finally(done);
     return new Promise((resolve) => {
-      const late = setTimeout(() => resolve(null), withinMs);
+      const cancelLate = (this.#o.timer ?? realTimer)(withinMs, () => resolve(null));
       run.then(
         (reply) => resolve(inTime() ? reply : null),
         (err: unknown) => {
           this.#log.warn({ err }, 'the etcd quorum call failed');
           resolve(null);
         },
-      ).finally(() => clearTimeout(late));
+      ).finally(cancelLate);
     });
   }
 
