@@ -185,6 +185,8 @@ export interface AgentState {
    * WAL stops at an older primary's, on an older timeline (review-17b G9).
    */
   readonly streamedTerm?: number | null;
+  /** When a follow or resume last (re)started the WAL receiver toward the term's primary, or null. */
+  readonly receiverStartedAtMs?: number | null;
 }
 
 export type WriteProbe = 'ok' | 'stalled' | 'failed' | 'read-only' | 'not-run';

@@ -15,6 +15,7 @@ import type { Effect, EffectResult } from '../actions.js';
 import { promiseLive } from '../grantor.js';
 import type { Lsn, VoteReply } from '../messages.js';
 import { termAfter } from '../terms.js';
+import { receiverSilenceMs } from '../timings.js';
 import { blocker, isNoFailover, primaryStatus, showsHealthyPrimary, statusOf } from './facts.js';
 import type { AgentState } from './state.js';
 import type { Step } from './step.js';
@@ -238,6 +239,15 @@ function askOrResume(st: Step): void {
   if (w.askedAtMs === null) st.notify('vote-requested', `asked ${s.settings.quorum.id} for term ${next} (withdrawn at ${w.flushLsn})`);
 }
 
+/**
+ * How long a standby whose primary_conninfo names the term's (promoted, healthy) primary may go
+ * without streaming before it asks `follow` again: longer than a receiver's reconnect takes.
+ */
+function stallMs(s: AgentState): number {
+  const t = s.settings.timings;
+  return receiverSilenceMs(t) + 2 * t.heartbeatMs;
+}
+
 /** resume-wal-receiver from the term's primary (a restarted agent's port no longer knows the old upstream). */
 function resumeEffect(s: AgentState): Effect {
   const primary = s.durable.primaryOfTerm;
@@ -279,14 +289,14 @@ export function onReceiverBack(st: Step, kind: 'resume-wal-receiver' | 'follow',
       st.because(`resume-wal-receiver failed: ${r.detail}; will retry`);
       return;
     }
-    st.set({ withdrawal: null, receiverStopped: false, peerFailedChecks: 0 });
+    st.set({ withdrawal: null, receiverStopped: false, peerFailedChecks: 0, receiverStartedAtMs: s.nowMs });
     st.because('resumed the WAL receiver');
     return;
   }
   if (r.ok) {
     // Until the next observation shows it: the receiver streams from the term's primary now.
     const pg = s.pg === null ? null : { ...s.pg, upstream: s.durable.primaryOfTerm };
-    st.set({ receiverStopped: false, follow: null, pg });
+    st.set({ receiverStopped: false, follow: null, pg, receiverStartedAtMs: s.nowMs });
     st.because(kind === 'follow' ? `following ${s.durable.primaryOfTerm}: ${r.detail}` : 'resumed the WAL receiver');
     return;
   }
@@ -316,7 +326,13 @@ function followIfNeeded(st: Step): boolean {
   // A follow that failed in this term (the primary went down again before we streamed) leaves
   // primary_conninfo naming it without a stream: it is tried again, not taken as done.
   const failed = s.follow !== null && s.follow.term === s.durable.term && !pg.streaming;
-  if (!elsewhere && !s.receiverStopped && !failed) return false;
+  // Named in primary_conninfo but not streaming for long (since the agent started, the last stream
+  // or the last follow): after an agent restart during a rewind, or between a diverged follow and
+  // it, nothing else remembers the fork. Asking `follow` again finds it (review-17b G5).
+  const stalled = !pg.streaming && pg.upstream === primary && !s.receiverStopped
+    && s.nowMs - Math.max(s.bootAtMs, s.lastStreamingAtMs ?? s.bootAtMs, s.receiverStartedAtMs ?? s.bootAtMs)
+      >= stallMs(s);
+  if (!elsewhere && !s.receiverStopped && !failed && !stalled) return false;
   // After a restart this node may have left a position of this term published (it had withdrawn):
   // streaming again would make it no longer final, so it is taken back first.
   if (s.positionClearTerm !== s.durable.term) {
@@ -338,7 +354,7 @@ function followIfNeeded(st: Step): boolean {
     }
     if (s.nowMs - f.failedAtMs < 2 * s.settings.timings.heartbeatMs) return false;
   }
-  if (elsewhere || pg.upstream === undefined || failed) {
+  if (elsewhere || pg.upstream === undefined || failed || stalled) {
     st.effect({ kind: 'follow', primary });
     st.because(`following ${primary}, primary of term ${s.durable.term}${elsewhere ? ` (streaming from ${pg.upstream ?? 'nowhere'})` : ''}`);
   } else {
