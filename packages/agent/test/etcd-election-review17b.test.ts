@@ -1,7 +1,7 @@
 // Goal (review-17b G3): the election among N nodes on etcd under a config rolled out halfway. The
 // campaign txn compares the position of every node the decision relied on: the sync record's members
 // and the term record's grantors, not only the candidate's own config's eligible nodes. On the fake
-// etcd. It failed on the bridge as reviewed (HEAD 22dbc28: "compared only db-b, db-c").
+// etcd. It failed on the bridge as reviewed (HEAD 8e7363a: "compared only db-b, db-c").
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PROTOCOL_VERSION, type PeerReply, type PeerRequest, type VoteReply } from '@pgvip/shared';
