@@ -6,6 +6,7 @@
 // time the standby looks synchronous: read before the checkpointer reloaded, commits acknowledged
 // after it never waited for the standby, which would count as holding every acknowledged write.
 import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { LocalPostgres } from '@pgvip/agent';
 import { startPgCluster } from '../../../test/fixtures/pg-cluster.js';
@@ -89,4 +90,72 @@ test('Given a standby whose walsender never applies the name, When the set fails
   const named = await pg.observe();
   assert.ok(named.reachable);
   assert.equal(named.synchronousStandbyNames, '"db-b"');
+});
+
+/**
+ * A replication connection that sends only its startup packet and then idles: on the server a
+ * walsender in state 'startup' (ClientRead) named `applicationName`, as a standby end that vanished
+ * after authenticating leaves behind (trust authentication in the fixture's pg_hba.conf).
+ */
+async function idleReplicationConnection(host: string, port: number, applicationName: string): Promise<Socket> {
+  const params = ['user', 'postgres', 'database', 'replication', 'replication', 'true', 'application_name', applicationName];
+  const body = Buffer.concat([...params.map((p) => Buffer.from(`${p}\0`)), Buffer.from([0])]);
+  const head = Buffer.alloc(8);
+  head.writeInt32BE(8 + body.length, 0);
+  head.writeInt32BE(196608, 4); // protocol 3.0
+  const socket = connect({ host, port });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  socket.on('error', () => undefined);
+  socket.on('data', () => undefined); // AuthenticationOk, ParameterStatus…, ReadyForQuery: read and ignored
+  socket.write(Buffer.concat([head, body]));
+  return socket;
+}
+
+test('Given a stale walsender of the standby still in startup, When the primary names the standby, Then the set is in force without it and commits wait for the standby', async (t) => {
+  // The lab's flap-loss run: three walsenders named db-b sat in 'startup' beside the streaming one
+  // (their standby ends gone, the primary's TCP keepalive 2 h away); the set waited for each to show
+  // sync_priority 1, which one in startup never does, failed after its bound and was rolled back.
+  const cluster = await startPgCluster(t);
+  const a = cluster.primary;
+  const pg = new LocalPostgres({ ...a.agentConfig, timeouts: { syncSettingMs: 5_000 } });
+  t.after(() => pg.close());
+  await a.psql('CREATE TABLE w (x int)');
+  const stale = await idleReplicationConnection(a.host, a.port, 'db-b');
+  t.after(() => stale.destroy());
+  const stalePid = async (): Promise<string> =>
+    a.psql("SELECT pid FROM pg_stat_replication WHERE application_name = 'db-b' AND state = 'startup'");
+  await waitUntil('a walsender of db-b in startup', 10_000, async () => (await stalePid()) !== '');
+  const pid = await stalePid();
+  await pg.setSynchronousStandby('db-b');
+  const obs = await pg.observe();
+  assert.ok(obs.reachable);
+  assert.equal(obs.synchronousStandbyNames, '"db-b"');
+  assert.equal(await stalePid(), pid, 'the stale walsender idled through the set');
+  assert.equal(
+    await a.psql(`SELECT sync_priority || '/' || sync_state FROM pg_stat_replication WHERE pid = ${pid}`),
+    '0/async',
+    'PostgreSQL does not count it: its priority is still 0',
+  );
+  // In force: a commit waits for db-b's flush. With db-b stopped it is not acknowledged…
+  cluster.standby.freeze();
+  t.after(() => cluster.standby.thaw());
+  let acknowledged = false;
+  const insert = a.psql('INSERT INTO w VALUES (1)', 20_000).then(() => (acknowledged = true));
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  assert.equal(acknowledged, false, 'a commit must wait for the synchronous standby');
+  // …and is once db-b flushes it.
+  cluster.standby.thaw();
+  await insert;
+  // Back to asynchronous with the stale walsender still there: not held up either.
+  await pg.setSynchronousStandby(null);
+  const after = await pg.observe();
+  assert.ok(after.reachable);
+  assert.equal(after.synchronousStandbyNames, '');
+  // The N-node set shares the check (ANY k).
+  const quorum = await pg.applySynchronousStandbyNames('ANY 1 ("db-b")');
+  assert.equal(quorum.unchanged, false);
+  assert.equal(await stalePid(), pid);
 });

@@ -18,11 +18,24 @@
 //    or WalSenderWriteData) after step 1: in each of those loops the reload check comes after the
 //    wait and before the next reading of replies, so every release it makes from then on uses the
 //    new value. And its sync_priority as the new value gives it (a stale priority would make the
-//    other walsenders count it, or not, by the old list). Walsenders of base backups never release
-//    or count, and are skipped. A walsender still starting or catching up releases nothing and is not
-//    counted; it turns streaming at the end of a loop round (after that round's replies), so its
-//    next round reloads before it releases: for it the priority alone is checked, and a standby
-//    catching up a long way does not hold the change up.
+//    other walsenders count it, or not, by the old list). Which walsenders are checked, by state
+//    (WalSndState; PostgreSQL chooses synchronous standbys only among walsenders streaming or
+//    stopping with a priority above 0 and a valid flush position, SyncRepGetCandidateStandbys, and
+//    SyncRepReleaseWaiters returns at once in any other state):
+//    - streaming, stopping: they release and are counted: both tests.
+//    - catchup: it releases nothing and is not counted, but it runs the walsender loop (which
+//      reloads on every round) and turns streaming at the end of a round, after that round's replies:
+//      its next round reloads before it releases, yet the others may count it by its shared priority
+//      in between, so the priority alone is checked; a standby catching up a long way does not hold
+//      the change up.
+//    - startup, backup: skipped. Such a walsender sits in the command loop (the lab's flap-loss run
+//      left three of db-b's idle in ClientRead for the 2 h of TCP keepalive, their standby ends gone;
+//      waiting on them failed every set). It neither releases nor is counted, and its priority is
+//      stale (0 until its first START_REPLICATION). It can leave only by START_REPLICATION: that
+//      command is read, then the pending reload is taken (PostgresMain), then StartReplication sets
+//      catchup and the priority (SyncRepInitConfig), and the loop's first round reloads again before
+//      it can turn streaming. So it enters the candidates with the new value's priority, like a
+//      walsender that connects after the change.
 // 3. Only when the value was '' before (or unknown, after a restart of the agent): two CHECKPOINTs.
 //    The checkpointer reloads at the top of its loop, before it takes up a checkpoint request; the
 //    second checkpoint starts in a loop round that began after the first ended, so after the
@@ -83,7 +96,7 @@ export async function applySyncSetting(
       const rows = await s.query<WalsenderRow>(
         `SELECT r.pid, r.application_name, r.state, r.sync_priority, a.wait_event
            FROM pg_stat_replication r LEFT JOIN pg_stat_activity a ON a.pid = r.pid
-          WHERE r.state <> 'backup'`,
+          WHERE r.state NOT IN ('startup', 'backup')`,
       );
       pending = [];
       for (const r of rows) {
