@@ -27,11 +27,6 @@
 //   walsender had gone and whose RST was lost: the kernel's default keepalive comes after 2 h. A
 //   probe to a vanished peer gets an RST, or goes unanswered and tcp_user_timeout ends it within
 //   3 s; the startup process then connects afresh.
-// - options -c tcp_keepalives_idle/interval/count (the primary's side, the same probes): the other
-//   way round, a walsender whose standby end is gone and that has nothing unacknowledged waits as
-//   long. The lab's flap-loss run left three walsenders of db-b in 'startup' (authenticated, waiting
-//   for IDENTIFY_SYSTEM; no wal_sender_timeout runs there) with the server's default keepalive 109
-//   min away. Set per connection, not server-wide: client keepalives are the site's policy.
 
 import { alterSystem } from './server-config.js';
 import type { SqlSession } from './sql-session.js';
@@ -49,11 +44,8 @@ export const replicationTransport: ReadonlyArray<readonly [string, string]> = [
   ['connect_timeout', '2'],
   ['tcp_user_timeout', '3000'],
   ...keepalives,
-  ['options', '-c wal_sender_timeout=5000 -c tcp_user_timeout=3000 -c tcp_keepalives_idle=1 -c tcp_keepalives_interval=1 -c tcp_keepalives_count=3'],
+  ['options', '-c wal_sender_timeout=5000 -c tcp_user_timeout=3000'],
 ];
-
-/** The options an agent before the server-side keepalives wrote, as it wrote them. */
-const olderOptions = "options='-c wal_sender_timeout=5000 -c tcp_user_timeout=3000'";
 
 /** Quotes a conninfo value as libpq reads it (single quotes, backslash escapes), when it needs it. */
 export function quoteConninfoValue(value: string): string {
@@ -69,19 +61,14 @@ export function replicationTransportConninfo(): string {
  * `conninfo` with the transport settings, or null when it has them already (its tcp_user_timeout
  * keyword: an operator who set their own keeps them) or is empty (no WAL receiver wanted). Appended:
  * libpq takes the last value of a repeated keyword, and the rest of the string stays as written.
- * One written by an older agent gets what it lacks: the keepalives when it has tcp_user_timeout but
- * no keepalives keyword, the server-side keepalives when its options are exactly that agent's.
+ * One with tcp_user_timeout but no keepalives keyword (written by an older agent) gets the keepalives.
  */
 export function withReplicationTransport(conninfo: string): string | null {
   const trimmed = conninfo.trim();
   if (trimmed === '') return null;
   if (!hasKeyword(trimmed, 'tcp_user_timeout')) return `${trimmed} ${replicationTransportConninfo()}`;
-  const missing: string[] = [];
-  if (!hasKeyword(trimmed, 'keepalives')) missing.push(...keepalives.map(([k, v]) => `${k}=${v}`));
-  if (trimmed.includes(olderOptions) && !trimmed.includes('tcp_keepalives_idle')) {
-    missing.push(...replicationTransport.filter(([k]) => k === 'options').map(([k, v]) => `${k}=${quoteConninfoValue(v)}`));
-  }
-  return missing.length === 0 ? null : `${trimmed} ${missing.join(' ')}`;
+  if (!hasKeyword(trimmed, 'keepalives')) return `${trimmed} ${keepalives.map(([k, v]) => `${k}=${v}`).join(' ')}`;
+  return null;
 }
 
 function hasKeyword(conninfo: string, keyword: string): boolean {
