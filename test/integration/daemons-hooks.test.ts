@@ -129,7 +129,7 @@ test('a before-promote veto keeps the standby from promoting after the primary d
   }
   assert.ok(lines.some((l) => /"effect":"promote".*vetoed by the before-promote hook \(exited 1 after \d+ ms: pgbouncer on db-b not drained\)/.test(l)), 'the veto is in the log with the hook\'s words');
   const vetoes = await agents['db-b']!.app.inject({ url: '/metrics' });
-  assert.match(vetoes.body, /pgvip_agent_hook_vetoes_total\{[^}]*\} [2-9]/);
+  assert.match(vetoes.body, /pgvip_agent_hook_vetoes_total\{[^}]*\} ([2-9]|[1-9]\d+)\n/, 'one veto per retry, a heartbeat apart');
 
   // When the hook allows it, Then the same failover completes: db-b is primary for term 2 with the VIP.
   allow('db-b');

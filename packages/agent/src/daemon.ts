@@ -137,6 +137,8 @@ export async function startAgentDaemon(cfg: AgentConfig, opts: AgentDaemonOption
     replication: cluster.replication.mode,
     lagBytesMax: BigInt(cluster.replication.lagBytesMax),
     fencing: cluster.fencing.mode,
+    // A before-promote hook may veto the promotion: the VIP then waits for it (docs/hooks.md).
+    ...(cfg.hooks?.beforePromote === undefined ? {} : { vipAfterPromotion: true }),
     ...nodeSettingsOf(cluster),
   });
   // Safe timings that work against the cluster (on etcd: a leader change longer than the lease allows).

@@ -38,7 +38,8 @@ export function promoting(st: Step): void {
     st.because(`won term ${s.durable.term} but waiting out the promise to ${s.promise?.holder} (${left} ms left)`);
     return;
   }
-  vipWhilePromoting(st);
+  // With a before-promote hook the VIP waits for the promotion (the primary's pipeline moves it then).
+  if (s.settings.vipAfterPromotion !== true) vipWhilePromoting(st);
   promotionPipeline(st);
 }
 

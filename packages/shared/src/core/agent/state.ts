@@ -75,6 +75,11 @@ export interface AgentSettings {
   readonly vipKeepWhileRoutedMs: number;
   /** A switchover that has not handed over within this time is aborted and the primary resumes. */
   readonly switchoverTimeoutMs: number;
+  /**
+   * The VIP moves only once PostgreSQL is promoted, not beside the promotion: set when a before-promote
+   * hook may veto the promotion (docs/hooks.md), so no client is sent to a node its hook refused.
+   */
+  readonly vipAfterPromotion?: boolean;
 }
 
 type BaseSettings = Pick<AgentSettings, 'cluster' | 'self' | 'peer' | 'witness' | 'timings'>;
