@@ -65,7 +65,11 @@ async function startCluster(t: TestContext, roots: { agents: string; witness: st
 
   const ports = await clusterPorts();
   const { pw, po, qa, qb } = ports;
-  const cluster = clusterYaml(ports, `{ disabled: true }`);
+  // Mixed releases: the v1 release's default timings (docs/runbook.md, "Upgrading pgvip": the defaults
+  // changed since, and every daemon of a cluster must use the same timings, so an upgrade from v1 writes
+  // them into the config first).
+  const v1Timings = roots.agents === roots.witness ? '' : '\n  timings: { heartbeatMs: 500, requestTimeoutMs: 400, leaseMs: 3000 }';
+  const cluster = clusterYaml(ports, `{ disabled: true }`) + v1Timings;
   const a = await tree(roots.agents);
   const w = await tree(roots.witness);
   const hooks = `hooks:\n  beforePromote: { path: ${gate}, timeoutMs: 2000 }\n`;
