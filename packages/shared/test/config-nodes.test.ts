@@ -122,6 +122,31 @@ test('Given two nodes under one application_name, Then the field that was set is
   }).cluster.nodes.map((n) => n.postgres.applicationName), ['pg-a', 'db-b', 'db-c']);
 });
 
+// review-17b G4: PostgreSQL counts every streaming walsender of a listed name toward ANY k; without
+// slots a reconnected standby beside its old walsender counts twice (the real-PostgreSQL proof:
+// packages/agent/test/postgres-sync-any-k-walsenders.test.ts). A slot admits one walsender at a time.
+test('Given synchronousCount 2 without replication slots, Then it is refused naming slots.enabled; with slots, or k = 1, it parses', async () => {
+  const noSlots = await problems((d) => {
+    withNodes(d, 3);
+    d.cluster.replication = { synchronousCount: 2, slots: { enabled: false } };
+  });
+  assert.deepEqual(noSlots, [
+    'agent.yaml: cluster.replication.synchronousCount: needs replication.slots.enabled: without slots PostgreSQL may count one standby twice toward ANY k (a reconnected standby beside its old walsender), so a commit could be acknowledged by fewer standbys than k (got 2); enable replication.slots.enabled (a slot admits one walsender at a time), or set synchronousCount: 1',
+  ]);
+  assert.equal(parse((d) => {
+    withNodes(d, 3);
+    d.cluster.replication = { synchronousCount: 2 };
+  }).cluster.replication.slots.enabled, true);
+  assert.equal(parse((d) => {
+    withNodes(d, 3);
+    d.cluster.replication = { synchronousCount: 1, slots: { enabled: false } };
+  }).cluster.replication.synchronousCount, 1);
+  assert.equal(parse((d) => {
+    withNodes(d, 3);
+    d.cluster.replication = { mode: 'async', slots: { enabled: false } };
+  }).cluster.replication.mode, 'async');
+});
+
 function stateDirs(t: TestContext): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'pgvip-nodes-preflight-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));

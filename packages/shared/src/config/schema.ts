@@ -221,7 +221,7 @@ const ClusterObjectSchema = closedObject({
     synchronousCount: integer(1, clusterNodesMax - 1)
       .optional()
       .meta({ defaultLabel: '1' })
-      .describe('Sync mode: how many standbys must have flushed a commit before it is acknowledged (synchronous_standby_names = \'ANY k (…)\' naming every standby without noFailover that streams). At most the number of nodes without noFailover, less one. Losing standbys until fewer than k stream makes commits wait; after timings.syncDegradeAfterMs, with replication.degrade "async", the primary lowers k with the quorum\'s agreement (etcd, or the witness with two nodes), down to async, and raises it again as they catch up; "block" keeps k. With two nodes it is 1; more takes three or more nodes, which the daemons of this release refuse to run (PGVIP_NODES_UNAVAILABLE).'),
+      .describe('Sync mode: how many standbys must have flushed a commit before it is acknowledged (synchronous_standby_names = \'ANY k (…)\' naming every standby without noFailover that streams). At most the number of nodes without noFailover, less one. Losing standbys until fewer than k stream makes commits wait; after timings.syncDegradeAfterMs, with replication.degrade "async", the primary lowers k with the quorum\'s agreement (etcd, or the witness with two nodes), down to async, and raises it again as they catch up; "block" keeps k. 2 or more needs replication.slots.enabled (PostgreSQL would count a reconnected standby beside its old walsender twice; docs/design.md, "More than one standby"). With two nodes it is 1; more takes three or more nodes, which the daemons of this release refuse to run (PGVIP_NODES_UNAVAILABLE).'),
     degrade: oneOf(['async', 'block'])
       .default('async')
       .describe('Sync mode, when fewer standbys stream than synchronousCount asks for, for timings.syncDegradeAfterMs: "async" lowers k with the quorum\'s agreement (on etcd the sync record first), down to async, and raises it again as they catch up; "block" never lowers k once the record holds it (a lost member is dropped only while enough others stream), so commits wait until enough standbys stream again (no acknowledged commit ever rests on fewer). With two nodes "block" means the primary never asks to drop to async: its commits wait for the standby.'),
@@ -323,6 +323,14 @@ const ClusterObjectSchema = closedObject({
       }
     });
   }, whenValidAt(['vip'], ['nodes', '*', 'vip'], ['nodes', '*', 'id']))
+  .superRefine((cluster, ctx) => {
+    // review-17b G4: PostgreSQL's ANY k counts walsenders, not names; a standby that reconnects while its
+    // old walsender still streams would count twice. Its slot admits one walsender at a time.
+    const k = cluster.replication.synchronousCount ?? 1;
+    if (cluster.replication.mode === 'sync' && k >= 2 && !cluster.replication.slots.enabled) {
+      addComposedIssue(ctx, ['replication', 'synchronousCount'], problem('needs replication.slots.enabled: without slots PostgreSQL may count one standby twice toward ANY k (a reconnected standby beside its old walsender), so a commit could be acknowledged by fewer standbys than k', k, 'enable replication.slots.enabled (a slot admits one walsender at a time), or set synchronousCount: 1'));
+    }
+  }, whenValidAt(['replication']))
   .superRefine((cluster, ctx) => {
     if (cluster.replication.logicalSlots.copy && !cluster.replication.slots.enabled) {
       addComposedIssue(ctx, ['replication', 'logicalSlots', 'copy'], problem('needs replication.slots.enabled', true, 'the copies reach the primary through the standby\'s physical slot (hot_standby_feedback): enable slots, or set copy: false'));
