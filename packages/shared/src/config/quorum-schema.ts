@@ -109,6 +109,11 @@ const EtcdSchema = closedObject({
   electionTimeoutMs: durationMs(100, 60_000)
     .default(etcdDefaultElectionTimeoutMs)
     .describe('The etcd members\' --election-timeout (etcd\'s default 1000); pgvip does not set it, it checks the timings against it. A leader change costs up to two of it without renewals: when that is longer than the lease validity minus a heartbeat, the agents warn at start (the primary then keeps its lease through the standby alone). etcd also raises a lease TTL to 1.5 of it, which slows a failover after host loss.'),
+  keepLeaderOffPrimary: z
+    .boolean({ error: 'must be true or false' })
+    .optional()
+    .meta({ defaultLabel: 'true with three or more nodes, false with two' })
+    .describe('The primary\'s agent asks etcd (MoveLeader) to move its raft leadership to a member on another host while etcd\'s leader runs on the primary\'s host. A lost primary host then costs no etcd election: its leader key goes a TTL after its last renewal instead of about 2 s later (docs/design.md, Quorum on etcd). It changes no key; a leader change only lengthens leases. With etcd auth on, MoveLeader needs the root role: refused, the agent logs it once and stops asking.'),
 })
   .superRefine((etcd, ctx) => {
     const seen = new Map<string, number>();

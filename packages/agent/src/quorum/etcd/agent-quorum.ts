@@ -11,6 +11,7 @@ import {
 import type { MonotonicClock } from '../../clock.js';
 import type { QuorumRoute, QuorumTermAtStart } from '../route.js';
 import { EtcdQuorumBridge } from './bridge.js';
+import type { KeepLeaderAway } from './leadership.js';
 import type { EtcdQuorumPort, LeaseId, WatchHandle } from './port.js';
 import type { MemberStatus } from './records.js';
 
@@ -38,6 +39,11 @@ export interface EtcdAgentQuorumOptions {
    * simulator passes one on simulated time, so a loaded host cannot cut an answer a seed replays.
    */
   readonly timer?: (ms: number, fire: () => void) => () => void;
+  /**
+   * Keeps etcd's leader off this host while this node is primary (quorum.etcd.keepLeaderOffPrimary):
+   * looked at every status round, beside it.
+   */
+  readonly keepLeaderAway?: KeepLeaderAway;
 }
 
 function realTimer(ms: number, fire: () => void): () => void {
@@ -69,6 +75,8 @@ export class EtcdAgentQuorum implements QuorumRoute {
   /** The switchover check under way (a round's or the watch's): stopLoops() waits for it. */
   #switchoverDone: Promise<void> = Promise.resolve();
   #closed = false;
+  /** The leadership look under way (or the last): stopLoops() waits for it. */
+  #leadershipDone: Promise<void> = Promise.resolve();
 
   constructor(port: EtcdQuorumPort, opts: EtcdAgentQuorumOptions) {
     this.#port = port;
@@ -130,6 +138,7 @@ export class EtcdAgentQuorum implements QuorumRoute {
     // A round under way may still grant the status its lease: the revoke in close() must come after it.
     await this.#roundDone;
     await this.#switchoverDone.catch(() => undefined);
+    await this.#leadershipDone;
     await this.#watch?.close();
     this.#watch = null;
   }
@@ -176,8 +185,20 @@ export class EtcdAgentQuorum implements QuorumRoute {
   }
 
   #startRound(): void {
-    if (this.#roundRunning || this.#closed) return;
+    if (this.#closed) return;
+    this.#lookAtLeadership();
+    if (this.#roundRunning) return;
     this.#roundDone = this.#round();
+  }
+
+  /** While primary, beside the round (a MoveLeader takes up to an etcd election): etcd's leader off this host. */
+  #lookAtLeadership(): void {
+    const keep = this.#o.keepLeaderAway;
+    const st = this.#runner?.status();
+    if (keep === undefined || st === undefined || st.role !== 'primary' || st.primaryOfTerm !== this.#o.self) return;
+    // step() returns at once while a look runs: the one under way stays awaited.
+    const look = keep.step().catch((e: unknown) => this.#log.warn({ err: e }, 'etcd leadership look failed'));
+    this.#leadershipDone = Promise.all([this.#leadershipDone, look]).then(() => undefined);
   }
 
   async #round(): Promise<void> {

@@ -21,6 +21,7 @@ import {
 } from 'etcd3';
 import { monotonicNow, type MonotonicClock } from '../../clock.js';
 import { clusterKeys, prefixRangeEnd } from './keys.js';
+import type { EtcdLeadershipPort, EtcdMemberSeen } from './leadership.js';
 import { MemberChoice, onMembers, REPEATABLE_TXNS, type TryEnd } from './members.js';
 import type { ClusterView, KeepAlive, LeaseGrant, LeaseId, Members, Result, WatchHandle } from './port.js';
 import { decodeRecord, encodeRecord, memberStatusSchema, type BadValue, type MemberStatus, type Versioned } from './records.js';
@@ -45,13 +46,19 @@ const maxMembers = 16;
 /** No etcd answer pgvip asks for comes near this; a larger one is refused by gRPC. */
 const maxMessageBytes = 1024 * 1024;
 
-export class EtcdQuorum extends TxnQuorum {
+/** Status and MoveLeader run beside the decision loop (leadership.ts): bounds of their own, not a request's. */
+const statusCallMs = 1000;
+/** etcd answers MoveLeader once the transferee leads: an election's time at most, etcd's default 1 s. */
+const moveLeaderCallMs = 3000;
+
+export class EtcdQuorum extends TxnQuorum implements EtcdLeadershipPort {
   /** All endpoints: the watch (its manager moves to another member by itself) and subclasses' calls. */
   readonly #client: Etcd3;
   /** One client per endpoint: the protocol's calls, each on the member members.ts chooses. */
   readonly #members: readonly Etcd3[];
   readonly #choice: MemberChoice;
   readonly #watchers = new Set<Watcher>();
+  readonly #endpoints: readonly string[];
 
   constructor(opts: EtcdQuorumOptions) {
     super(clusterKeys(opts.prefix, opts.cluster), opts.timeoutMs, opts.clock ?? monotonicNow);
@@ -59,6 +66,29 @@ export class EtcdQuorum extends TxnQuorum {
     this.#client = new Etcd3(etcd3Options(opts, opts.endpoints));
     this.#members = opts.endpoints.map((endpoint) => new Etcd3(etcd3Options(opts, [endpoint])));
     this.#choice = new MemberChoice(opts.endpoints.length);
+    this.#endpoints = [...opts.endpoints];
+  }
+
+  /** Each endpoint's own Status (not onMembers': every member is asked, in parallel, each once). */
+  async memberStatuses(): Promise<readonly (EtcdMemberSeen | null)[]> {
+    const deadlineAt = this.now() + statusCallMs;
+    return Promise.all(this.#members.map(async (member, i) => {
+      const endpoint = this.#endpoints[i]!;
+      const r = await this.bounded('status', deadlineAt, (deadline) => member.maintenance.status({ deadline }));
+      if (!r.ok) return null;
+      const s = r.value;
+      return { endpoint, memberId: s.header.member_id, leaderId: s.leader, appliedIndex: s.raftAppliedIndex || s.raftIndex || '0', isLearner: s.isLearner };
+    }));
+  }
+
+  /** MoveLeader on the member at `endpoint` (etcd takes it only from its leader). */
+  async moveLeader(endpoint: string, targetId: string): Promise<Result<object>> {
+    const i = this.#endpoints.indexOf(endpoint);
+    const member = this.#members[i];
+    if (member === undefined) return { ok: false, why: `move leader: ${endpoint} is not one of the endpoints` };
+    const r = await this.bounded('move leader', this.now() + moveLeaderCallMs, (deadline) =>
+      member.maintenance.moveLeader({ targetID: targetId }, { deadline }));
+    return r.ok ? { ok: true } : r;
   }
 
   /** The etcd3 client, for subclasses that add operations of their own (observer.ts). */
@@ -244,7 +274,7 @@ export class EtcdQuorum extends TxnQuorum {
     if (leftMs <= 0) return { ok: false, why: `${what}: no time left of ${this.timeoutMs} ms` };
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<Outcome<T>>((resolve) => {
-      timer = setTimeout(() => resolve({ ok: false, why: `${what}: etcd did not answer within ${this.timeoutMs} ms` }), leftMs);
+      timer = setTimeout(() => resolve({ ok: false, why: `${what}: etcd did not answer within ${Math.round(leftMs)} ms` }), leftMs);
     });
     const done = (async (): Promise<Outcome<T>> => {
       try {

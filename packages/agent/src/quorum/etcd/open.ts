@@ -8,6 +8,7 @@ import type { AgentSettings } from '@pgvip/shared/core';
 import type { MonotonicClock } from '../../clock.js';
 import { EtcdAgentQuorum } from './agent-quorum.js';
 import { EtcdQuorum } from './client.js';
+import { KeepLeaderAway } from './leadership.js';
 
 const field = 'cluster.quorum.etcd';
 
@@ -27,6 +28,10 @@ export async function openEtcdAgentQuorum(
     clock,
   });
   logger.info({ endpoints: etcd.endpoints, prefix: etcd.prefix }, 'the cluster\'s quorum is etcd');
+  // Two-node clusters keep their behaviour unless asked (the default is on from three nodes).
+  const keepLeaderAway = keepLeaderOffPrimary(etcd.keepLeaderOffPrimary, settings.nodes?.length ?? 2)
+    ? new KeepLeaderAway({ port, endpoints: etcd.endpoints, logger: logger.child({ component: 'etcd' }), clock })
+    : undefined;
   return new EtcdAgentQuorum(port, {
     cluster: cluster.name,
     self: settings.self,
@@ -36,5 +41,11 @@ export async function openEtcdAgentQuorum(
     nodes: settings.nodes,
     logger,
     clock,
+    ...(keepLeaderAway === undefined ? {} : { keepLeaderAway }),
   });
+}
+
+/** quorum.etcd.keepLeaderOffPrimary, its default by the number of database nodes. */
+export function keepLeaderOffPrimary(configured: boolean | undefined, nodeCount: number): boolean {
+  return configured ?? nodeCount >= 3;
 }
