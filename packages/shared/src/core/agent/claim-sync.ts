@@ -7,7 +7,9 @@
 //   catch-up  → sync-catch-up (k members flushed up to L, read after the setting took effect)
 // The record is NO_CLAIM at a new term (the campaign, handover and forced txns reset it). After an
 // agent restart in the same term it is unknown: the setting in force implies it (R1), so a catch-up
-// under that setting followed by writing the setting as the record makes it known again.
+// under that setting followed by writing the setting as the record makes it known again. When the
+// members the setting names are lost that catch-up can never succeed (review-17b G2), so the record
+// is written to NO_CLAIM first: every record implies it and it is true, and the plan goes on from it.
 
 import { normalClaim, sameClaim, syncPlan, NO_CLAIM, type SyncClaim, type SyncStep } from '../nodes/quorum-commit.js';
 import type { NodeId, ReplicaState, SyncUpdateReply } from '../messages.js';
@@ -42,9 +44,11 @@ export const newTermClaimSync: ClaimSyncState = { ...unknownClaimSync, record: N
 
 /**
  * What the setting should be now: every eligible standby streaming from this primary, and those
- * that stopped less than syncDegradeAfterMs ago, with k = min(synchronousCount, their number). With
- * degrade 'block', k never drops below what the record reached (capped at synchronousCount): the lost
- * members stay named, and commits wait for them.
+ * that stopped less than syncDegradeAfterMs ago, with k = min(synchronousCount, their number). A
+ * member this agent has not seen streaming since it started counts as seen at its start: after a
+ * restart the degrade waits as long as after a loss it saw. With degrade 'block', k never drops below
+ * what the record reached (capped at synchronousCount; the setting in force while the record is
+ * unknown, as it implies the record): the lost members stay named, and commits wait for them.
  */
 export function wantedNow(s: AgentState, setting: SyncClaim, seenAtMs: Readonly<Record<NodeId, number>>): SyncClaim {
   if (s.settings.replication !== 'sync') return NO_CLAIM;
@@ -52,13 +56,14 @@ export function wantedNow(s: AgentState, setting: SyncClaim, seenAtMs: Readonly<
   const eligible = new Set(s.settings.nodes.filter((n) => !n.noFailover && n.id !== s.settings.self).map((n) => n.id));
   const streaming = (s.pg?.replicas ?? []).filter((r) => r.streaming && eligible.has(r.node)).map((r) => r.node);
   const recent = setting.members
-    .filter((m) => eligible.has(m) && s.nowMs - (seenAtMs[m] ?? -Infinity) < t.syncDegradeAfterMs);
+    .filter((m) => eligible.has(m) && s.nowMs - (seenAtMs[m] ?? s.bootAtMs) < t.syncDegradeAfterMs);
   let members = [...new Set([...streaming, ...recent])];
   const k = s.settings.synchronousCount;
   if (s.settings.degrade === 'block') {
-    const floor = Math.min(k, s.claimSync.record?.k ?? 0);
+    const known = s.claimSync.record ?? setting;
+    const floor = Math.min(k, known.k);
     if (Math.min(k, members.length) < floor) {
-      const named = [...setting.members, ...(s.claimSync.record?.members ?? [])].filter((m) => eligible.has(m));
+      const named = [...setting.members, ...known.members].filter((m) => eligible.has(m));
       members = [...new Set([...members, ...named])];
     }
   }
@@ -68,10 +73,17 @@ export function wantedNow(s: AgentState, setting: SyncClaim, seenAtMs: Readonly<
 /** The next step toward the wanted claim, or null when setting and record are as wanted. */
 export function nextClaimStep(s: AgentState, setting: SyncClaim, want: SyncClaim): SyncStep | null {
   const cs = s.claimSync;
+  const inForce = normalClaim(setting);
+  // Record unknown and fewer than k of the setting's members still wanted: the catch-up under the
+  // setting cannot succeed, so the record is made known by the one claim every record implies.
+  const keptOfSetting = inForce.members.filter((m) => want.members.includes(m)).length;
+  if (cs.record === null && inForce.k > 0 && keptOfSetting < inForce.k) {
+    return { kind: 'record', claim: NO_CLAIM };
+  }
   const steps: SyncStep[] = cs.record === null
     ? [
-      ...(normalClaim(setting).k === 0 ? [] : [{ kind: 'catch-up' as const, members: setting.members, count: setting.k }]),
-      { kind: 'record' as const, claim: normalClaim(setting) },
+      ...(inForce.k === 0 ? [] : [{ kind: 'catch-up' as const, members: setting.members, count: setting.k }]),
+      { kind: 'record' as const, claim: inForce },
     ]
     : syncPlan({ record: cs.record, postgres: setting }, want);
   const [first, second] = steps;
@@ -160,7 +172,8 @@ export function onClaimRecordReply(st: Step, msg: SyncUpdateReply): void {
   }
   const before = s.claimSync.record;
   st.set({ claimSync: { ...s.claimSync, record: asked.claim, asked: null } });
-  const was = before?.k ?? 0;
+  // Unknown before (a restart): lowered when the setting in force claimed more.
+  const was = before?.k ?? normalClaim(s.pg?.syncClaim ?? NO_CLAIM).k;
   if (asked.claim.k < was) st.notify('sync-degraded', `sync record lowered to ${describeClaim(asked.claim)} with etcd's agreement`);
   if (asked.claim.k > was && before !== null) st.notify('sync-restored', `sync record raised to ${describeClaim(asked.claim)}`);
   st.because(`sync record is ${describeClaim(asked.claim)}`);
