@@ -9,6 +9,7 @@ import {
   leaseRemainingMs,
   leaseValidUntilMs,
   executeStep,
+  observeBoundMs,
   receiverSilenceMs,
   stepAgent,
   type AgentDurable,
@@ -86,6 +87,8 @@ export class AgentRunner {
   readonly #catchUp = new SyncCatchUp();
   /** Effects on PostgreSQL finished so far: a look begun before one finished may be out of date. */
   #pgChanges = 0;
+  /** #pgChanges as of the last look PostgreSQL answered (#lastSnapshot shows the server from then). */
+  #viewChanges = 0;
   #lastReason = '';
   #lastTickAtMs: number;
   #schemaReady = false;
@@ -278,8 +281,10 @@ export class AgentRunner {
     const pgChangesBefore = this.#pgChanges;
     // Every other database node, polled together (with two nodes: the peer alone).
     const others = settings.nodes.map((n) => n.id).filter((id) => id !== settings.self);
+    // A look at a stalled server must not hold the heartbeat (and the lease's renewal) past its bound.
+    const lookMs = observeBoundMs(settings.timings);
     const [firstLook, ...statuses] = await Promise.all([
-      this.#d.ports.pg.observe(),
+      this.#d.ports.pg.observe(lookMs),
       ...others.map((id) => this.#d.peers.status(id).catch((e: unknown) => {
         this.#d.metrics.checksFailed.inc({ check: 'peer' });
         this.#d.logger.debug({ err: e, node: id }, 'peer status failed');
@@ -292,7 +297,16 @@ export class AgentRunner {
     // An effect on PostgreSQL (a promotion above all) that finished while this look was under way has
     // already been stepped; the look may have read the server from before it (still in recovery) and
     // would then walk the role back: promoting again, its hooks run twice. Look once more.
-    const obs = this.#pgChanges === pgChangesBefore ? firstLook : await this.#d.ports.pg.observe();
+    const changesSeen = this.#pgChanges;
+    const obs = changesSeen === pgChangesBefore ? firstLook : await this.#d.ports.pg.observe(lookMs);
+    if (obs.reachable) {
+      this.#viewChanges = changesSeen;
+    } else if (obs.errorCode === 'PGVIP_PG_TIMEOUT' && this.#viewChanges !== this.#pgChanges) {
+      // A look that timed out stands in for the last view (toSnapshot), but not for one from before an
+      // effect changed the server (a promotion, a fence): deciding on it would walk that change back.
+      this.#d.logger.debug('PostgreSQL did not answer since it was last changed; deciding at the next look');
+      return;
+    }
     const snapshotContext = {
       peerName: this.#d.ports.names[settings.peer] ?? settings.peer,
       peerNode: settings.peer,

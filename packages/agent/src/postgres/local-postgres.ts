@@ -114,9 +114,10 @@ export class LocalPostgres implements PostgresPort {
     return lookUpOsUser(this.#config.osUser);
   }
 
-  async observe(): Promise<PgObservation> {
+  async observe(timeoutMs?: number): Promise<PgObservation> {
     try {
-      const [row] = await this.#observeSession.run(this.#queryBounds(), (s) => s.query<ObserveRow>(observeSql));
+      const bounds = this.#queryBounds(timeoutMs);
+      const [row] = await this.#observeSession.run(bounds, (s) => s.query<ObserveRow>(observeSql));
       if (!row) throw new PgvipError('PGVIP_PG_QUERY_FAILED', 'the observation query returned no row');
       const obs = observationFromRow(row);
       // Named but not yet in force: the snapshot must not count the standby as synchronous (its
@@ -569,7 +570,10 @@ export class LocalPostgres implements PostgresPort {
     return this.#guardArmed;
   }
 
-  #queryBounds(): { timeoutMs: number; connectTimeoutMs: number } {
-    return { timeoutMs: this.#config.timeouts.queryMs, connectTimeoutMs: this.#config.timeouts.connectMs };
+  /** The port's SQL bounds, or shorter ones when the caller's `timeoutMs` is (a heartbeat's look). */
+  #queryBounds(timeoutMs?: number): { timeoutMs: number; connectTimeoutMs: number } {
+    const { queryMs, connectMs } = this.#config.timeouts;
+    const bound = Math.min(queryMs, timeoutMs ?? queryMs);
+    return { timeoutMs: bound, connectTimeoutMs: Math.min(connectMs, bound) };
   }
 }

@@ -295,8 +295,11 @@ export interface PostgresPort {
   /** Releases connections kept between calls (daemon shutdown); later calls still work. */
   close(): void;
 
-  /** One snapshot in one round trip. Never rejects for PostgreSQL faults. */
-  observe(): Promise<PgObservation>;
+  /**
+   * One snapshot in one round trip, within `timeoutMs` when given (never longer than the port's
+   * queryMs). Never rejects for PostgreSQL faults; a timeout is PGVIP_PG_TIMEOUT.
+   */
+  observe(timeoutMs?: number): Promise<PgObservation>;
 
   /**
    * A real write (upsert of this node's heartbeat row, committed, synchronously replicated when

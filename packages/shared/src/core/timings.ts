@@ -105,6 +105,18 @@ export function vipMoveRoomMs(t: Timings): number {
   return leaseValidMs(t) - t.leaseMarginMs - t.heartbeatMs - t.requestTimeoutMs;
 }
 
+/**
+ * How long one look at the local PostgreSQL may hold up a heartbeat. The primary renews its lease from
+ * its heartbeat, after the look, so a look bounded only by the SQL timeout (queryMs, 3 s) would let
+ * the lease lapse while the agent waits on a stalled server: the standby would take over before the
+ * primary decided anything, fenced only by its commit guard. A quarter of the lease's validity leaves
+ * room for the renewal that follows and for a second slow look. A look that times out keeps the last
+ * view (a stall is not a crash) and the write probe decides (writeProbeTimeoutMs, writeProbeFailures).
+ */
+export function observeBoundMs(t: Timings): number {
+  return Math.max(t.requestTimeoutMs, Math.round(leaseValidMs(t) / 4));
+}
+
 /** How long a grantor keeps its promise, counted from when it RECEIVED the request: L(1+ρ)+margin. */
 export function promiseMs(t: Timings): number {
   return t.leaseMs * (1 + t.maxDriftRatio) + t.leaseMarginMs;

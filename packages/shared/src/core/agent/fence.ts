@@ -12,6 +12,8 @@ export interface FenceState {
   readonly reason: string | null;
   /** When we last started a PostgreSQL that we had fenced (restartFencedPostgres). */
   readonly restartedAtMs: number;
+  /** When the last fence failed: the next try waits a heartbeat (see fence). Absent: none failed. */
+  readonly failedAtMs?: number;
 }
 
 export const initialFence: FenceState = { fenced: false, reason: null, restartedAtMs: -Infinity };
@@ -19,6 +21,11 @@ export const initialFence: FenceState = { fenced: false, reason: null, restarted
 /** Fences as configured (`fencing`), or by `mode` when the caller needs that one (a switchover's clean stop). */
 export function fence(st: Step, why: string, mode: FenceMode = st.s.settings.fencing): void {
   if (st.s.fenceInFlight !== null) return;
+  // A fence that failed is tried again at the next heartbeat, not in the step its failure arrives in:
+  // one that fails at once (a refused session, a missing binary) would otherwise be retried in a loop
+  // that starves the agent's own event loop (its renewals, its answers). The commit guard holds meanwhile.
+  const failedAtMs = st.s.fence.failedAtMs;
+  if (failedAtMs !== undefined && st.s.nowMs - failedAtMs < st.s.settings.timings.heartbeatMs) return;
   st.effect({ kind: 'fence', mode }, 'fence');
   st.set({ fence: { ...st.s.fence, reason: why }, vip: vipAfterFenceStarted(st.s.vip) });
   st.because(`fencing: ${why}`);
@@ -27,15 +34,16 @@ export function fence(st: Step, why: string, mode: FenceMode = st.s.settings.fen
 /** The fence slot's effect finished. */
 export function onFenceDone(st: Step, r: EffectResult): void {
   const s = st.s;
+  const { failedAtMs: _earlier, ...fenceState } = s.fence;
   st.set({
     fenceInFlight: null,
-    fence: { ...s.fence, fenced: r.ok ? true : s.fence.fenced },
+    fence: r.ok ? { ...fenceState, fenced: true } : { ...s.fence, failedAtMs: s.nowMs },
     pg: r.ok && s.pg !== null ? { ...s.pg, writable: false } : s.pg,
   });
   if (r.ok) {
     st.notify('fenced', `fenced (${s.settings.fencing}): ${s.fence.reason ?? ''}`);
   } else {
-    st.because(`fence failed (${r.detail}); retrying`);
+    st.because(`fence failed (${r.detail}); trying again at the next heartbeat`);
   }
 }
 
