@@ -157,7 +157,7 @@ export function toSnapshot(obs: PgObservation, ctx: SnapshotContext): PgSnapshot
   const streaming = obs.inRecovery && receiver !== null && receiver.status === 'streaming' && (receiver.lastMessageAgeMs ?? Infinity) <= ctx.streamFreshMs;
   const namesPeer = !obs.inRecovery && namesPeerAlone(obs.synchronousStandbyNames, ctx.peerName);
   const syncStandby = namesPeer ? ctx.peerNode : null;
-  const replica = obs.replicas.find((r) => r.applicationName === ctx.peerName);
+  const replica = bestReplica(obs.replicas.filter((r) => r.applicationName === ctx.peerName));
   const silentMs = ctx.replies.silentMs(replica?.replyTime ?? null, ctx.nowMs, replica !== undefined);
   const replying = silentMs !== null && silentMs <= standbyReplySilenceMs;
   // 'quorum' is what PostgreSQL shows under ANY 1 ("db-b") (etcd's claim path), 'sync' under "db-b".
@@ -236,6 +236,22 @@ export function syncClaimOf(value: string, nodeOf: (name: string) => NodeId | un
 const syncStates = new Set(['sync', 'quorum', 'potential', 'async']);
 
 /**
+ * Of one standby's walsenders, the one that says most about it: streaming first, then the most flushed.
+ * A standby that reconnected can leave others behind: the lab's flap-loss run left three of db-b in
+ * `startup` (no reply, no position; their standby ends gone, their TCP still open) beside the streaming
+ * one, in any order; reading the first made the primary see db-b out of sync for ever.
+ */
+export function bestReplica(rows: readonly ReplicaView[]): ReplicaView | undefined {
+  const rank = (r: ReplicaView): [number, bigint] => [r.state === 'streaming' ? 1 : 0, r.flushLsn ?? -1n];
+  let best: ReplicaView | undefined;
+  for (const r of rows) {
+    const [a, b] = [rank(r), best === undefined ? null : rank(best)];
+    if (b === null || a[0] > b[0] || (a[0] === b[0] && a[1] > b[1])) best = r;
+  }
+  return best;
+}
+
+/**
  * pg_stat_replication by node: walsenders of names no node uses (a base backup, a tool) are left out;
  * when a node has several (a reconnect), the streaming one that flushed most. streaming: state
  * 'streaming' and, with `replies`, a reply within standbyReplySilenceMs.
@@ -246,15 +262,12 @@ function replicaStates(
   replies: ReplicaReplies | undefined,
   nowMs: number,
 ): ReplicaState[] {
-  const best = new Map<NodeId, ReplicaView>();
-  const rank = (r: ReplicaView): [number, bigint] => [r.state === 'streaming' ? 1 : 0, r.flushLsn ?? -1n];
+  const byNode = new Map<NodeId, ReplicaView[]>();
   for (const r of rows) {
     const node = nodeOf(r.applicationName);
-    if (node === undefined) continue;
-    const have = best.get(node);
-    const [a, b] = [rank(r), have === undefined ? null : rank(have)];
-    if (b === null || a[0] > b[0] || (a[0] === b[0] && a[1] > b[1])) best.set(node, r);
+    if (node !== undefined) byNode.set(node, [...(byNode.get(node) ?? []), r]);
   }
+  const best = new Map([...byNode].map(([node, of]) => [node, bestReplica(of)!] as const));
   return [...best.entries()]
     .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))
     .map(([node, r]) => ({

@@ -100,3 +100,19 @@ test('Given the peer named as ANY 1 ("db-b") (etcd\'s claim path), Then it is th
     assert.equal(snap.standbyInSync, expected, names);
   }
 });
+
+test('Given stale walsenders of the standby in startup listed before its streaming one, Then the streaming one counts and the standby is in sync', () => {
+  // The 10-minute flap-loss lab run: after the heal db-a's pg_stat_replication held three walsenders of
+  // db-b in `startup` (no reply, no position; their standby ends gone) beside the streaming one.
+  const stale = { applicationName: 'db-b', clientAddress: '198.18.1.12', state: 'startup', syncState: 'async',
+    flushLsn: null, replayLsn: null, replyTime: null };
+  const replies = new ReplyWatch();
+  const catchUp = new SyncCatchUp();
+  for (let i = 0; i < 5; i++) {
+    const obs = primaryWithSyncStandby(`2026-12-07 19:10:0${i}+00`);
+    const streamingRow = obs.reachable ? obs.replicas : [];
+    const withStale = { ...obs, replicas: [stale, stale, ...streamingRow, stale] } as PgObservation;
+    const ctx = { peerName: 'db-b', peerNode: 'db-b', streamFreshMs: 2_000, previous: null, replies, catchUp };
+    assert.equal(toSnapshot(withStale, { ...ctx, nowMs: i * 1_000 }).standbyInSync, true, `look ${i}`);
+  }
+});
