@@ -3,7 +3,8 @@
 // seconds each, a quarter of them on random valid timings (random-timings.ts), about half of them on
 // etcd (etcd.ts, with etcd's own faults added; the agents' real EtcdQuorumBridge answers their quorum
 // messages; THREE_NODE_SHARE of those with three database nodes, faults drawn for three) and the rest
-// on the witness. PGVIP_SIM_THREE_NODES=0 leaves the three-node runs out.
+// on the witness (K2_SHARE of the three-node sync ones with synchronousCount 2: ANY 2 of both
+// standbys). PGVIP_SIM_THREE_NODES=0 leaves the three-node runs out.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -24,7 +25,8 @@ test(`the simulator finds no violation in ${SCHEDULES} random schedules`, { time
   console.log(`simulation: ${r.runs} schedules (${r.randomTimingsRuns} on random valid timings; ` +
     `${witnessRuns} on the witness, ${perRun(r.cpuMs.witness, witnessRuns)}; ` +
     `${twoNodeEtcd} on etcd with two nodes, ${perRun(r.cpuMs.etcd, twoNodeEtcd)}; ` +
-    `${r.threeNodeRuns} on etcd with three nodes, ${perRun(r.cpuMs.etcd3, r.threeNodeRuns)}), ` +
+    `${r.threeNodeRuns} on etcd with three nodes, ${perRun(r.cpuMs.etcd3, r.threeNodeRuns)}, ` +
+    `${r.k2Runs} of them with synchronousCount 2), ` +
     `${r.failures.length} violations (${Math.round(r.simulatedMs / 1000)} simulated seconds)`);
   if (r.failures.length > 0) {
     // Shrink the first failure on the witness with fast-check (on its timings) to the shortest
@@ -52,5 +54,7 @@ test(`the simulator finds no violation in ${SCHEDULES} random schedules`, { time
     const three = r.threeNodeRuns / r.etcdRuns;
     const want = threeNodesOn() ? THREE_NODE_SHARE : 0;
     assert.ok(Math.abs(three - want) < 0.1, `${r.threeNodeRuns} of ${r.etcdRuns} etcd runs with three nodes`);
+    // Some of those with synchronousCount 2 (K2_SHARE of the sync ones without a noFailover node).
+    if (threeNodesOn()) assert.ok(r.k2Runs >= 0.1 * r.threeNodeRuns, `${r.k2Runs} of ${r.threeNodeRuns} three-node runs with k = 2`);
   }
 });

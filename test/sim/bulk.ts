@@ -16,6 +16,8 @@ export interface BulkResult {
   readonly etcdRuns: number;
   /** How many of the etcd runs had three database nodes. */
   readonly threeNodeRuns: number;
+  /** How many of the three-node runs had synchronousCount 2. */
+  readonly k2Runs: number;
   /** CPU time of the runs on each backend, ms (etcd: two-node runs; etcd3: three-node runs). */
   readonly cpuMs: Readonly<Record<RunKind, number>>;
 }
@@ -28,6 +30,7 @@ export async function runRange(firstSeed: number, count: number): Promise<BulkRe
   let randomTimingsRuns = 0;
   let etcdRuns = 0;
   let threeNodeRuns = 0;
+  let k2Runs = 0;
   const cpuMs = { witness: 0, etcd: 0, etcd3: 0 };
   for (let seed = firstSeed; seed < firstSeed + count; seed++) {
     const schedule = randomBackendSchedule(seed);
@@ -41,12 +44,13 @@ export async function runRange(firstSeed: number, count: number): Promise<BulkRe
     if (schedule.timings !== undefined) randomTimingsRuns++;
     if (backend === 'etcd') etcdRuns++;
     if (kind === 'etcd3') threeNodeRuns++;
+    if (schedule.synchronousCount === 2) k2Runs++;
     if (r.violations.length > 0) {
       const timings = schedule.timings ? { timings: schedule.timings } : {};
       failures.push({ seed, backend, nodes: schedule.nodes ?? 2, violations: r.violations, ...timings });
     }
   }
-  return { runs: count, simulatedMs, failures, randomTimingsRuns, etcdRuns, threeNodeRuns, cpuMs };
+  return { runs: count, simulatedMs, failures, randomTimingsRuns, etcdRuns, threeNodeRuns, k2Runs, cpuMs };
 }
 
 if (parentPort !== null && workerData !== null && typeof workerData === 'object' && 'firstSeed' in workerData) {

@@ -123,7 +123,7 @@ export class Nodes {
     this.#nodes = nodes;
     this.#senderLeaseValidMs = leaseValidMs(t);
     // Two nodes: exactly the settings of before (nodes defaults to the pair). Three: every node,
-    // config order, with the schedule's priorities, noFailover nodes and degrade; ANY 1.
+    // config order, with the schedule's priorities, noFailover nodes, degrade and synchronousCount.
     const settings = (self: DbNode): AgentSettings =>
       defaultAgentSettings({
         cluster: 'sim', self, peer: nodes.find((m) => m !== self)!, witness: 'witness', timings: t,
@@ -134,6 +134,7 @@ export class Nodes {
             id, priority: sched.priority?.[id] ?? 0, noFailover: (sched.noFailover ?? []).includes(id),
           })),
           degrade: sched.degrade ?? 'async',
+          ...(sched.synchronousCount === undefined ? {} : { synchronousCount: sched.synchronousCount }),
         } : {}),
       });
     const perNode = <T>(f: (n: DbNode) => T): Record<DbNode, T> => {

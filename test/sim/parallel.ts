@@ -32,6 +32,7 @@ export async function runParallel(
     randomTimingsRuns: results.reduce((a, r) => a + r.randomTimingsRuns, 0),
     etcdRuns: results.reduce((a, r) => a + r.etcdRuns, 0),
     threeNodeRuns: results.reduce((a, r) => a + r.threeNodeRuns, 0),
+    k2Runs: results.reduce((a, r) => a + r.k2Runs, 0),
     cpuMs: {
       witness: results.reduce((a, r) => a + r.cpuMs.witness, 0),
       etcd: results.reduce((a, r) => a + r.cpuMs.etcd, 0),

@@ -136,6 +136,8 @@ export interface Schedule {
   readonly priority?: Readonly<Partial<Record<DbNode, number>>>;
   /** Three nodes: replication.degrade (default 'async': too few standbys lower k with etcd's agreement). */
   readonly degrade?: 'async' | 'block';
+  /** Three nodes, sync, no noFailover node: replication.synchronousCount (default 1: ANY 1). */
+  readonly synchronousCount?: 1 | 2;
   readonly replication: 'sync' | 'async';
   /** Base one-way network delay range. */
   readonly delayMs: readonly [number, number];
