@@ -43,6 +43,7 @@ import { keepRunEvidence } from './anchors/evidence.js';
 import { anchorOf, anchors } from './anchors/registry.js';
 import { repairBaseline } from './baseline/baseline.js';
 import { cpuLine, flapLossRun, type FlapLossResult } from './bench-flap-loss.js';
+import { ratioSection } from './bench-ratios.js';
 import { acknowledged, firstAckAfter, lostAckedWrites, overlappingWriters, percentile, writeGap } from './checkers.js';
 import { repoRoot } from './ipc.js';
 import { isRoot, labBackends, startLab, type Lab, type LabBackend, type LabSystem } from './lab.js';
@@ -670,6 +671,7 @@ function markdown(results: Record<string, ScenarioSummary[]>, meta: Record<strin
     }
   }
   lines.push(...flapSection(systems.flatMap((sys) => rowsOf(sys, 'flap-loss').filter((s) => s.supported).map((s) => ({ sys, s })))));
+  lines.push(...ratioSection(results, ms));
   for (const system of systems.filter((sys) => sys !== 'baseline')) {
     const withMilestones = scenarios.flatMap((sc) => rowsOf(system, sc)).filter((s) => s.milestonesP50 !== undefined);
     if (withMilestones.length === 0) continue;
