@@ -6,7 +6,8 @@
 // open.ts, and tests run this on the fake.
 import type { Logger } from 'pino';
 import {
-  PROTOCOL_VERSION, type AgentStatus, type NodeId, type NodeTraits, type PeerReply, type PeerRequest, type Timings,
+  PROTOCOL_VERSION, leaseValidMs, type AgentStatus, type NodeId, type NodeTraits, type PeerReply, type PeerRequest,
+  type Timings,
 } from '@pgvip/shared/core';
 import type { MonotonicClock } from '../../clock.js';
 import type { QuorumRoute, QuorumTermAtStart } from '../route.js';
@@ -46,6 +47,20 @@ export interface EtcdAgentQuorumOptions {
   readonly keepLeaderAway?: KeepLeaderAway;
 }
 
+/**
+ * How long the route waits for etcd's answer to a lease request: a quarter of the lease's validity (569 ms
+ * at the defaults), never less than requestTimeoutMs. A renewal is a keepalive and a linearizable read,
+ * each through etcd's leader; within requestTimeoutMs (150 ms, under TCP's 200 ms minimum retransmission
+ * timeout) one lost packet on the way failed it. A late grant is safe: the core matches a lease reply to
+ * its request by seq and counts the lease from that request's send, which came before the keepalive, so
+ * the validity it counts never outlasts the leader key's etcd lease. Votes keep requestTimeoutMs (#inTime:
+ * a vote reply names no request). A quarter: a pending renewal drops the newer ones (ask), so four tries
+ * still fit in one validity.
+ */
+export function leaseAnswerBoundMs(t: Timings): number {
+  return Math.max(t.requestTimeoutMs, Math.round(leaseValidMs(t) / 4));
+}
+
 function realTimer(ms: number, fire: () => void): () => void {
   const t = setTimeout(fire, ms);
   return () => clearTimeout(t);
@@ -62,6 +77,13 @@ export class EtcdAgentQuorum implements QuorumRoute {
   readonly #log: Logger;
   /** The bridge's calls, one at a time: each reads what the one before wrote. */
   #chain: Promise<unknown> = Promise.resolve();
+  /**
+   * Sync updates, one at a time, beside #chain. While its standby is lost a primary asks for the degrade
+   * every heartbeat, each ask up to two etcd calls: in #chain they left its lease requests no turn in
+   * time (the etcd flap row's lapses). Beside a renewal is safe: a sync txn compares the leader key's
+   * lease and the sync record as read, so it fails rather than writes over what the renewal changed.
+   */
+  #syncChain: Promise<unknown> = Promise.resolve();
   /** A lease request waits or runs: a newer one is dropped rather than queued behind it. */
   #leasePending = false;
   #runner: RunnerView | null = null;
@@ -101,11 +123,11 @@ export class EtcdAgentQuorum implements QuorumRoute {
       if (this.#leasePending) return Promise.resolve(null);
       this.#leasePending = true;
       // Pending until etcd is done with it, even when its answer came too late to count.
-      return this.#inTime(msg, () => {
+      return this.#inTime(msg, leaseAnswerBoundMs(this.#o.timings), () => {
         this.#leasePending = false;
       });
     }
-    return this.#inTime(msg);
+    return this.#inTime(msg, this.#o.timings.requestTimeoutMs);
   }
 
   handover(term: number, to: NodeId): Promise<{ readonly ok: boolean; readonly detail: string }> {
@@ -146,26 +168,28 @@ export class EtcdAgentQuorum implements QuorumRoute {
   async close(): Promise<void> {
     await this.stopLoops();
     await this.#chain.catch(() => undefined);
+    await this.#syncChain.catch(() => undefined);
     // The status goes with the member; the leader key stays: a restarted agent renews it (I6).
     if (this.#memberLease !== null) await this.#port.revokeLease(this.#memberLease);
     await this.#port.close();
   }
 
   /**
-   * The answer if it comes within requestTimeoutMs of the ask, as a witness's reply over HTTP does;
-   * later it is lost (null), and a call still waiting its turn then is not made. The core takes a
-   * vote reply as the answer to its latest vote request for that term and counts the won lease from
-   * that request's send: a reply to an earlier request, arriving after the core asked again, would
-   * be counted from the later send while etcd's lease ran from the earlier one. The core asks again
-   * only requestTimeoutMs + heartbeatMs after a request, so an answer in time is always its own.
+   * The answer if it comes within `withinMs` of the ask (requestTimeoutMs, as a witness's reply over
+   * HTTP; a lease request's longer bound, leaseAnswerBoundMs); later it is lost (null), and a call still
+   * waiting its turn then is not made. The core takes a vote reply as the answer to its latest vote
+   * request for that term and counts the won lease from that request's send: a reply to an earlier
+   * request, arriving after the core asked again, would be counted from the later send while etcd's
+   * lease ran from the earlier one. The core asks again only requestTimeoutMs + heartbeatMs after a
+   * request, so an answer in time is always its own.
    */
-  #inTime(msg: PeerRequest, done?: () => void): Promise<PeerReply | null> {
-    const withinMs = this.#o.timings.requestTimeoutMs;
+  #inTime(msg: PeerRequest, withinMs: number, done?: () => void): Promise<PeerReply | null> {
     const askedAt = this.#o.clock();
     const inTime = (): boolean => this.#o.clock() - askedAt <= withinMs;
     // The bridge may spend the time left on a withdrawn vote's wait for positions (bridge.ts).
     const answerBy = askedAt + withinMs;
-    const run = this.#serial(() => (inTime() ? this.#bridge.ask(msg, answerBy) : Promise.resolve(null))).finally(done);
+    const call = (): Promise<PeerReply | null> => (inTime() ? this.#bridge.ask(msg, answerBy) : Promise.resolve(null));
+    const run = (msg.kind === 'sync-update' ? this.#serialSync(call) : this.#serial(call)).finally(done);
     return new Promise((resolve) => {
       const cancelLate = (this.#o.timer ?? realTimer)(withinMs, () => resolve(null));
       run.then(
@@ -181,6 +205,12 @@ export class EtcdAgentQuorum implements QuorumRoute {
   #serial<T>(call: () => Promise<T>): Promise<T> {
     const run = this.#chain.then(call, call);
     this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  #serialSync<T>(call: () => Promise<T>): Promise<T> {
+    const run = this.#syncChain.then(call, call);
+    this.#syncChain = run.catch(() => undefined);
     return run;
   }
 

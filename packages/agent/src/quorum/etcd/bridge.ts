@@ -64,7 +64,7 @@ export class EtcdQuorumBridge {
   async ask(msg: PeerRequest, answerBy?: number): Promise<PeerReply | null> {
     switch (msg.kind) {
       case 'lease-request':
-        return this.#lease(msg.term, msg.seq);
+        return this.#lease(msg.term, msg.seq, answerBy);
       case 'vote-request':
         if (msg.withdrawn === undefined) return this.#vote(msg.term);
         return this.#withdrawnVote(msg, msg.withdrawn, answerBy ?? null);
@@ -129,7 +129,8 @@ export class EtcdQuorumBridge {
     return { reply: this.#leaseReply(0, false, `etcd's term record at the agent's start: ${detail}`, seen.view, 0), detail };
   }
 
-  async #lease(term: number, seq: number): Promise<LeaseReply> {
+  /** `answerBy`: the renewal may take until then (the caller's bound on a lease request's answer). */
+  async #lease(term: number, seq: number, answerBy?: number | null): Promise<LeaseReply> {
     const refuse = (reason: string, v: ClusterView | null): LeaseReply => this.#leaseReply(seq, false, reason, v, term);
     const known = await this.#knownHolder(term);
     if ('why' in known) return refuse(known.why, null);
@@ -137,7 +138,8 @@ export class EtcdQuorumBridge {
     if (known.holder === null) {
       view = known.view;
     } else {
-      const r = await this.#port.renew(known.holder);
+      const withinMs = answerBy === undefined || answerBy === null ? undefined : Math.max(1, answerBy - this.#now());
+      const r = await this.#port.renew(known.holder, withinMs);
       if (r.renewed && r.ttlS * 1000 >= this.#o.leaseMs) return this.#leaseReply(seq, true, 'renewed', r.view, term);
       if (r.renewed) {
         // A lease shorter than the lease the core counts (granted by an earlier run of this agent with

@@ -128,8 +128,11 @@ export interface EtcdQuorumPort {
   revokeLease(lease: LeaseId): Promise<Result<object>>;
   /** One linearizable read of the cluster's keys. */
   read(): Promise<Result<{ readonly view: ClusterView }>>;
-  /** Renews the holder's leader key (keepalive, then a linearizable read in the same raft term). */
-  renew(holder: Holder): Promise<Renewal>;
+  /**
+   * Renews the holder's leader key (keepalive, then a linearizable read in the same raft term), both
+   * within `withinMs` (default: the port's bound on every operation).
+   */
+  renew(holder: Holder, withinMs?: number): Promise<Renewal>;
   /**
    * The vote: ONE txn that, only if there is no leader key, the term record is the one the candidate
    * read (none for term 1) and names it among its grantors (an old record without them: anyone), the

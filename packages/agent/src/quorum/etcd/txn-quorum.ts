@@ -79,8 +79,8 @@ export abstract class TxnQuorum implements EtcdQuorumPort {
     return r.ok ? { ok: true, view: r.value } : r;
   }
 
-  async renew(holder: Holder): Promise<Renewal> {
-    const deadlineAt = this.deadline();
+  async renew(holder: Holder, withinMs?: number): Promise<Renewal> {
+    const deadlineAt = withinMs === undefined ? this.deadline() : this.now() + withinMs;
     const sentAtMs = this.now();
     const ka = await this.keepAliveBy(holder.lease, deadlineAt);
     if (!ka.ok) return { renewed: false, sentAtMs, why: ka.why, view: null };
