@@ -42,7 +42,7 @@ import { ensureSystemDeps } from '../../scripts/system-deps.mjs';
 import { keepRunEvidence } from './anchors/evidence.js';
 import { anchorOf, anchors } from './anchors/registry.js';
 import { repairBaseline } from './baseline/baseline.js';
-import { cpuLine, flapLossRun, type FlapLossResult } from './bench-flap-loss.js';
+import { cpuLine, flapLossRun, syncLossGoalMs, type FlapLossResult } from './bench-flap-loss.js';
 import { ratioSection } from './bench-ratios.js';
 import { acknowledged, firstAckAfter, lostAckedWrites, overlappingWriters, percentile, writeGap } from './checkers.js';
 import { repoRoot } from './ipc.js';
@@ -720,11 +720,14 @@ function flapSection(rows: ReadonlyArray<{ sys: string; s: ScenarioSummary }>): 
     'Failure scenarios, row 16). Paths start out of step, so cuts of several paths overlap, the primary\'s two grantors\' paths included.',
     'The router\'s own services (EC2 API, IMDS) are not on these paths. Writes go through the VIP every 20 ms all along. **Failovers**:',
     'promotions in PostgreSQL\'s own logs, from the first fault until the cluster was healthy again (must be 0). **Longest write block**: the',
-    'longest time without an acknowledged write over the run; it must stay within the lease (timings.leaseMs). **CPU**: utime + stime of',
+    'longest time without an acknowledged write over the run. **Blocks > bound**: blocks longer than what they are held to: in sync mode',
+    `a block while the primary ↔ standby path was cut waits for a lost synchronous standby and is held to the sync-loss goal (${syncLossGoalMs} ms:`,
+    'silence, degrade, agreement), every other block to the lease (timings.leaseMs). **Healthy after heal**: from the heal to the first',
+    'look at one primary with its lease and the VIP and the standby streaming and synchronous again. **CPU**: utime + stime of',
     'each daemon from /proc/<pid>/stat over the faults, as % of one core (in brackets: 15 s before them, writes flowing, no fault).',
     '',
-    '| system | runs | minutes | seeds | cuts | heartbeat / lease | failovers | longest write block | blocks > lease | lost | overlapping | CPU under faults (quiet) |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| system | runs | minutes | seeds | cuts | heartbeat / lease | failovers | longest write block | blocks > lease | blocks > bound | healthy after heal | lost | overlapping | CPU under faults (quiet) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const { sys, s } of withRuns) {
     const fs = runsOf(s);
@@ -734,6 +737,7 @@ function flapSection(rows: ReadonlyArray<{ sys: string; s: ScenarioSummary }>): 
     lines.push(
       `| ${sys} | ${fs.length} | ${sum((x) => x.minutes).toFixed(1)} | ${fs.map((x) => x.seed).join(', ')} | ${sum((x) => x.cuts)} | ` +
       `${first.heartbeatMs} ms / ${worst.leaseMs} ms | ${sum((x) => x.failovers)} | ${worst.longestWriteBlockMs} ms | ${sum((x) => x.writeBlocksOverLease)} | ` +
+      `${fs.every((x) => x.blocksOverBound !== undefined) ? sum((x) => x.blocksOverBound ?? 0) : '—'} | ${fs.map(healthyText).join(', ')} | ` +
       `${sum((x) => x.lost)}${fs.every((x) => x.lostChecked) ? '' : ' (unchecked)'} | ${sum((x) => x.overlapping)} | ${cpu} |`,
     );
   }
@@ -756,7 +760,7 @@ function flapSection(rows: ReadonlyArray<{ sys: string; s: ScenarioSummary }>): 
         '',
         `Writes blocked longer than the lease ${blocks.length} times; ${count('sync-degraded')} of them ended with the primary degrading` +
         ` to async (it waited for the synchronous standby), ${blocks.filter((b) => b.primaryPathsDown.length === 0).length} came with none` +
-        ` of the primary's paths cut (loss only). At (s after the first fault): ` +
+        ` of the primary's paths cut (loss only)${boundsText(blocks)}. At (s after the first fault): ` +
         blocks.slice(0, 12).map((b) => `${b.atS} s, ${b.ms} ms${b.primaryPathsDown.length > 0 ? ` (cut: ${b.primaryPathsDown.join(', ')})` : ''}` +
           `${b.events.length > 0 ? ` [${[...new Set(b.events)].join(', ')}]` : ''}`).join('; ') +
         `${blocks.length > 12 ? `; and ${blocks.length - 12} more (failover.json)` : ''}.`,
@@ -765,6 +769,21 @@ function flapSection(rows: ReadonlyArray<{ sys: string; s: ScenarioSummary }>): 
   }
   lines.push('');
   return lines;
+}
+
+/** "; 30 waited for the cut synchronous standby (held to 5000 ms: 4 over), 19 held to the lease". */
+function boundsText(blocks: FlapLossResult['blocksOverLease']): string {
+  if (blocks.some((b) => b.boundMs === undefined)) return '';
+  const sync = blocks.filter((b) => b.boundMs === syncLossGoalMs);
+  const over = sync.filter((b) => b.ms > syncLossGoalMs).length;
+  return `; ${sync.length} waited for the cut synchronous standby (held to ${syncLossGoalMs} ms: ${over} over),` +
+    ` ${blocks.length - sync.length} held to the lease`;
+}
+
+/** From the heal to healthy again: "2.1 s", "no" (not within the run's bound), "—" (before it was measured). */
+function healthyText(x: FlapLossResult): string {
+  if (x.healthyAfterHealMs === undefined) return x.unhealthy === null ? '—' : 'no';
+  return x.healthyAfterHealMs === null ? 'no' : `${(x.healthyAfterHealMs / 1000).toFixed(1)} s`;
 }
 
 type ResultsFile = Record<string, unknown> & {

@@ -46,7 +46,19 @@ export interface WriteBlock {
   readonly primaryPathsDown: readonly string[];
   /** The primary's and the witness's notifications meanwhile (e.g. "db-a sync-degraded"). */
   readonly events: readonly string[];
+  /**
+   * The bound it is held to: in sync mode a block while the primary ↔ standby path was cut waits for a
+   * lost synchronous standby, held to the sync-loss goal (syncLossGoalMs); every other to the lease.
+   */
+  readonly boundMs?: number;
 }
+
+/**
+ * Issue 18's goal for writes when the synchronous standby is lost (silence, degrade, the grantor's
+ * agreement): a cut of the primary ↔ standby path is such a loss, so writes waiting for it are held to
+ * this, not to the lease (the decision of the session note of 2026-12-07, "Left" 2).
+ */
+export const syncLossGoalMs = 5_000;
 
 /** CPU of one daemon over a stretch, as % of one core; null when it was not running at both ends. */
 export type CpuShares = Readonly<Record<string, number | null>>;
@@ -78,6 +90,10 @@ export interface FlapLossResult {
   readonly longestWriteBlockMs: number;
   readonly longestWriteBlock: { readonly fromMs: number; readonly toMs: number; readonly pathsDown: readonly string[] };
   readonly writeBlocksOverLease: number;
+  /** Blocks longer than their bound (WriteBlock.boundMs); absent in results from before it was counted. */
+  readonly blocksOverBound?: number;
+  /** From the heal to the first healthy look (null: not within healthyWithinMs); absent in older results. */
+  readonly healthyAfterHealMs?: number | null;
   /** Each stretch without an acknowledged write longer than the lease, while the faults were on. */
   readonly blocksOverLease: readonly WriteBlock[];
   readonly lost: number;
@@ -194,11 +210,14 @@ export async function flapLossRun(lab: Lab, o: FlapLossOptions): Promise<FlapLos
   }
   const healedAt = Date.now();
   const flapTo = cpuMark(lab, daemons);
-  await hold(3_000);
   // Healthy again, or what is not: a run whose cluster does not recover still reports what it measured.
+  const healthyWithinMs = o.healthyWithinMs ?? 120_000;
+  const healthyAfterHealMs = await lab.waitHealthy(healthyWithinMs).then(() => Date.now() - healedAt, () => null);
   let unhealthy: string | null = null;
   let diagnostics = '';
-  const report = await lab.checkSince(faultAt, o.healthyWithinMs ?? 120_000).catch(async (err: unknown) => {
+  // Not healthy within the bound: checkSince fails at once with what is wrong (no second wait).
+  const checkWithinMs = healthyAfterHealMs === null ? 1_000 : healthyWithinMs;
+  const report = await lab.checkSince(faultAt, checkWithinMs).catch(async (err: unknown) => {
     unhealthy = (err as Error).message.split('\n')[0]!;
     diagnostics = await diagnose(lab);
     o.log(`flap-loss: not healthy again: ${unhealthy}`);
@@ -234,13 +253,21 @@ export async function flapLossRun(lab: Lab, o: FlapLossOptions): Promise<FlapLos
     return out;
   };
   const primaryPaths = paths.filter(([a, b]) => a === primary || b === primary).map(([a, b]) => pathKey(a, b));
+  const sync = lab.options.replication !== 'async';
+  const isStandby = (h: HostName) => h !== primary && (lab.topology.dbNodes as readonly HostName[]).includes(h);
+  const standbyPaths = paths.filter(([a, b]) => (a === primary && isStandby(b)) || (b === primary && isStandby(a)))
+    .map(([a, b]) => pathKey(a, b));
   const noted = [...lab.logOf(primary), ...lab.logOf('witness')].filter((l) => l.event !== undefined && l.atMs >= faultAt);
-  const blocksOverLease: WriteBlock[] = gapsOver(acked.map((r) => r.doneAt), faultAt, healedAt, t.leaseMs).map((g) => ({
-    atS: Math.round((g.fromMs - faultAt) / 100) / 10,
-    ms: g.toMs - g.fromMs,
-    primaryPathsDown: primaryPaths.filter((k) => cutsOf(k).some(([x, y]) => x < g.toMs && y > g.fromMs)),
-    events: noted.filter((l) => l.atMs >= g.fromMs && l.atMs <= g.toMs + 200).map((l) => `${l.source} ${l.event}`),
-  }));
+  const blocksOverLease: WriteBlock[] = gapsOver(acked.map((r) => r.doneAt), faultAt, healedAt, t.leaseMs).map((g) => {
+    const primaryPathsDown = primaryPaths.filter((k) => cutsOf(k).some(([x, y]) => x < g.toMs && y > g.fromMs));
+    return {
+      atS: Math.round((g.fromMs - faultAt) / 100) / 10,
+      ms: g.toMs - g.fromMs,
+      primaryPathsDown,
+      events: noted.filter((l) => l.atMs >= g.fromMs && l.atMs <= g.toMs + 200).map((l) => `${l.source} ${l.event}`),
+      boundMs: sync && primaryPathsDown.some((k) => standbyPaths.includes(k)) ? syncLossGoalMs : t.leaseMs,
+    };
+  });
   const events: Record<string, number> = {};
   for (const source of [...lab.topology.dbNodes, 'witness' as const]) {
     for (const l of lab.logOf(source)) {
@@ -278,6 +305,8 @@ export async function flapLossRun(lab: Lab, o: FlapLossOptions): Promise<FlapLos
     longestWriteBlockMs: gap.gapMs,
     longestWriteBlock: { fromMs: gap.fromMs, toMs: gap.toMs, pathsDown: [...downDuring].sort() },
     writeBlocksOverLease: blocksOverLease.length,
+    blocksOverBound: blocksOverLease.filter((b) => b.ms > (b.boundMs ?? t.leaseMs)).length,
+    healthyAfterHealMs,
     blocksOverLease,
     lost: lost.length,
     lostChecked: report !== null || present !== null || acked.length === 0,
