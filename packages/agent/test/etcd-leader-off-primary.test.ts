@@ -11,7 +11,9 @@ import pino from 'pino';
 import { PROTOCOL_VERSION, defaultTimings, type AgentStatus } from '@pgvip/shared';
 import { EtcdAgentQuorum } from '../src/quorum/etcd/agent-quorum.js';
 import { EtcdQuorum } from '../src/quorum/etcd/client.js';
-import { hostIsLocal, KeepLeaderAway, leaderMove, type EtcdMemberSeen } from '../src/quorum/etcd/leadership.js';
+import {
+  hostIsLocal, KeepLeaderAway, leaderMove, type EtcdLeadershipPort, type EtcdMemberSeen,
+} from '../src/quorum/etcd/leadership.js';
 import { keepLeaderOffPrimary } from '../src/quorum/etcd/open.js';
 import { etcdMissing, startEtcdCluster } from '../../../test/fixtures/etcd-cluster.js';
 
@@ -51,6 +53,44 @@ describe('etcd\'s leader off the primary\'s host: the rule', () => {
     assert.equal(await hostIsLocal(b, mine), false);
     assert.equal(await hostIsLocal('http://[::1]:2379', mine), true);
     assert.equal(await hostIsLocal('http://localhost:2379', mine), true);
+  });
+});
+
+describe('etcd\'s leader off the primary\'s host: asking etcd', () => {
+  const a = 'http://10.0.1.11:2379';
+  const b = 'http://10.0.2.12:2379';
+  function world(answer: string | null) {
+    let nowMs = 0;
+    const calls: string[] = [];
+    const port: EtcdLeadershipPort = {
+      memberStatuses: () => Promise.resolve([seen(a, '1', '1'), seen(b, '2', '1')]),
+      moveLeader: (from, to) => {
+        calls.push(`${from}→${to}`);
+        return Promise.resolve(answer === null ? { ok: true } : { ok: false, why: answer });
+      },
+    };
+    const keep = new KeepLeaderAway({
+      port, endpoints: [a, b], logger: pino({ level: 'silent' }), clock: () => nowMs,
+      isLocal: (e) => Promise.resolve(e === a),
+    });
+    return { keep, calls, advance: (ms: number) => (nowMs += ms) };
+  }
+
+  it('asks again only after its pause, and never after etcd refused it the permission', async () => {
+    const failing = world('move leader: etcdserver: leader changed');
+    await failing.keep.step();
+    failing.advance(29_000);
+    await failing.keep.step();
+    assert.equal(failing.calls.length, 1, 'a second move inside the 30 s pause');
+    failing.advance(1_000);
+    await failing.keep.step();
+    assert.deepEqual(failing.calls, [`${a}→2`, `${a}→2`]);
+
+    const denied = world('move leader: etcdserver: permission denied');
+    await denied.keep.step();
+    denied.advance(600_000);
+    await denied.keep.step();
+    assert.equal(denied.calls.length, 1, 'asked again after etcd refused the permission');
   });
 });
 
