@@ -59,11 +59,14 @@ describe('etcd\'s leader off the primary\'s host: the rule', () => {
 describe('etcd\'s leader off the primary\'s host: asking etcd', () => {
   const a = 'http://10.0.1.11:2379';
   const b = 'http://10.0.2.12:2379';
-  function world(answer: string | null) {
+  function world(answer: string | null, localEndpoint = a) {
     let nowMs = 0;
     const calls: string[] = [];
     const port: EtcdLeadershipPort = {
-      memberStatuses: () => Promise.resolve([seen(a, '1', '1'), seen(b, '2', '1')]),
+      memberStatuses: () => {
+        calls.push('status');
+        return Promise.resolve([seen(a, '1', '1'), seen(b, '2', '1')]);
+      },
       moveLeader: (from, to) => {
         calls.push(`${from}→${to}`);
         return Promise.resolve(answer === null ? { ok: true } : { ok: false, why: answer });
@@ -71,7 +74,7 @@ describe('etcd\'s leader off the primary\'s host: asking etcd', () => {
     };
     const keep = new KeepLeaderAway({
       port, endpoints: [a, b], logger: pino({ level: 'silent' }), clock: () => nowMs,
-      isLocal: (e) => Promise.resolve(e === a),
+      isLocal: (e) => Promise.resolve(e === localEndpoint),
     });
     return { keep, calls, advance: (ms: number) => (nowMs += ms) };
   }
@@ -81,16 +84,22 @@ describe('etcd\'s leader off the primary\'s host: asking etcd', () => {
     await failing.keep.step();
     failing.advance(29_000);
     await failing.keep.step();
-    assert.equal(failing.calls.length, 1, 'a second move inside the 30 s pause');
+    assert.deepEqual(failing.calls, ['status', `${a}→2`], 'a second move inside the 30 s pause');
     failing.advance(1_000);
     await failing.keep.step();
-    assert.deepEqual(failing.calls, [`${a}→2`, `${a}→2`]);
+    assert.deepEqual(failing.calls, ['status', `${a}→2`, 'status', `${a}→2`]);
 
     const denied = world('move leader: etcdserver: permission denied');
     await denied.keep.step();
     denied.advance(600_000);
     await denied.keep.step();
-    assert.equal(denied.calls.length, 1, 'asked again after etcd refused the permission');
+    assert.deepEqual(denied.calls, ['status', `${a}→2`], 'asked again after etcd refused the permission');
+  });
+
+  it('asks etcd nothing when no endpoint is on this host', async () => {
+    const apart = world(null, 'http://10.9.9.9:2379');
+    await apart.keep.step();
+    assert.deepEqual(apart.calls, []);
   });
 });
 

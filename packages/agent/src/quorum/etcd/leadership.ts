@@ -130,8 +130,10 @@ export class KeepLeaderAway {
     if (this.#running || this.#refusedForGood || this.#o.clock() < this.#quietUntil) return;
     this.#running = true;
     try {
-      const seen = await this.#o.port.memberStatuses();
       const local = await this.#localEndpoints();
+      // No member on this host (etcd on hosts of its own): nothing to ask etcd.
+      if (local.size === 0) return;
+      const seen = await this.#o.port.memberStatuses();
       const m = leaderMove(seen, (e) => local.has(e));
       if (!m.move) return;
       this.#quietUntil = this.#o.clock() + (this.#o.pauseAfterMoveMs ?? 30_000);
