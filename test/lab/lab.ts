@@ -411,9 +411,6 @@ export class Lab {
         AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
       });
     }
-    // Three nodes: the daemons refuse them (PGVIP_NODES_UNAVAILABLE) until the coordinator lifts that;
-    // the test-only bypass lets the lab run them meanwhile (docs/design.md, "More than one standby").
-    if (t.dbNodes.length > 2) env.PGVIP_ALLOW_NODES_PREVIEW = '1';
     return env;
   }
 

@@ -16,7 +16,6 @@ export const errorCatalogue = {
   PGVIP_CONFIG_SYNTAX: { category: 'config', message: 'the config file is not valid YAML' },
   PGVIP_CONFIG_INVALID: { category: 'config', message: 'the config file has invalid fields' },
   PGVIP_CONFIG_TIMING: { category: 'config', message: 'the configured timings break a safety inequality' },
-  PGVIP_NODES_UNAVAILABLE: { category: 'config', message: 'the cluster lists more than two database nodes (cluster.nodes), which this release of the daemons cannot run yet' },
   // authentication (node-to-node)
   PGVIP_AUTH_MISSING: { category: 'auth', httpStatus: 401, message: 'the request carries no pgvip authentication header' },
   PGVIP_AUTH_BAD_MAC: { category: 'auth', httpStatus: 401, message: 'the request MAC does not verify' },

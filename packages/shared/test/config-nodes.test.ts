@@ -1,8 +1,7 @@
 // Goal: `cluster.nodes` takes 2 to 9 database nodes on etcd, each with priority and noFailover, and
 // replication.synchronousCount (k of ANY k); mixes that cannot work are refused naming the field and
-// the fix; and until the daemons run more than two nodes, both refuse such a cluster with their own
-// code, while a two-node cluster with the new fields starts as before (docs/design.md, "More than
-// one standby").
+// the fix; both daemons' preflights pass three nodes on etcd, and a two-node cluster with the new
+// fields starts as before (docs/design.md, "More than one standby").
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -153,7 +152,7 @@ function stateDirs(t: TestContext): string {
   return dir;
 }
 
-test('Given three nodes on etcd, Then both daemons refuse to start with PGVIP_NODES_UNAVAILABLE; two nodes with the new fields start', async (t) => {
+test('Given three nodes on etcd, Then both daemons\' preflights pass them; two nodes with the new fields start too', async (t) => {
   const dir = stateDirs(t);
   const agent = (count: number) => parse((d) => {
     withNodes(d, count);
@@ -162,9 +161,7 @@ test('Given three nodes on etcd, Then both daemons refuse to start with PGVIP_NO
     d.cluster.nodes[1].priority = 5;
     d.cluster.replication = { synchronousCount: 1 };
   });
-  const [first] = await agentPreflight(agent(3));
-  assert.equal(first?.code, 'PGVIP_NODES_UNAVAILABLE');
-  assert.match(first!.detail, /^cluster\.nodes: 3 database nodes \(db-a, db-b, db-c\) are not available yet in this release: .*list two nodes/);
+  assert.deepEqual(await agentPreflight(agent(3)), []);
   assert.deepEqual(await agentPreflight(agent(2)), []);
 
   const witness = parseConfigText(witnessYaml((d) => {
@@ -174,24 +171,5 @@ test('Given three nodes on etcd, Then both daemons refuse to start with PGVIP_NO
     d.clusters[0].quorum = onEtcd;
     d.clusters[0].nodes.push(third());
   }), 'witness', 'witness.yaml');
-  const w = await witnessPreflight(witness);
-  assert.deepEqual(w.map((p) => [p.code, p.detail.slice(0, p.detail.indexOf(':'))]), [['PGVIP_NODES_UNAVAILABLE', 'clusters[0].nodes']]);
-});
-
-test('Given PGVIP_ALLOW_NODES_PREVIEW=1 (tests only), Then three nodes pass the preflight; any other value does not', async (t) => {
-  const dir = stateDirs(t);
-  const agent = parse((d) => {
-    withNodes(d, 3);
-    d.stateDir = path.join(dir, 'agent');
-    d.cluster.auth = { disabled: true };
-  });
-  const saved = process.env.PGVIP_ALLOW_NODES_PREVIEW;
-  t.after(() => {
-    if (saved === undefined) delete process.env.PGVIP_ALLOW_NODES_PREVIEW;
-    else process.env.PGVIP_ALLOW_NODES_PREVIEW = saved;
-  });
-  process.env.PGVIP_ALLOW_NODES_PREVIEW = 'yes';
-  assert.equal((await agentPreflight(agent))[0]?.code, 'PGVIP_NODES_UNAVAILABLE');
-  process.env.PGVIP_ALLOW_NODES_PREVIEW = '1';
-  assert.deepEqual(await agentPreflight(agent), []);
+  assert.deepEqual(await witnessPreflight(witness), []);
 });

@@ -3,8 +3,7 @@
 // `pgvip status` and the metrics show each with its WAL position and sync membership; a switchover
 // without a node writes the switchover key for the most advanced standby. The agents' own N-node
 // behaviour is not here (emulated agents answer scripted statuses; the keys are written as the
-// agents write them). Three-node daemons run under the unsupported preview switch
-// (PGVIP_ALLOW_NODES_PREVIEW=1) until the release supports them.
+// agents write them).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
@@ -17,19 +16,11 @@ import { runPgvip, writeFile600 } from './cli-helpers.js';
 import { agentStatus, emulatedAgent, startDaemon, tempDir, witnessDocument } from './witness-helpers.js';
 
 const TOKEN = 'etcd-nodes-token-0123456789';
-/** The unsupported preview switch (packages/shared/src/config/preflight.ts). */
-const nodesPreviewEnv = 'PGVIP_ALLOW_NODES_PREVIEW';
 const NODES = ['db-a', 'db-b', 'db-c'] as const;
 const LSN = { 'db-a': 0x3000200n, 'db-b': 0x3000100n, 'db-c': 0x3000180n } as const;
 
 describe('a witness daemon observes three nodes on etcd (real etcd)', { skip: etcdMissing(), timeout: 180_000 }, () => {
   test('Given three agents and the keys on etcd, Then the API, pgvip status and the metrics show every node', async (t) => {
-    const preview = process.env[nodesPreviewEnv];
-    process.env[nodesPreviewEnv] = '1';
-    t.after(() => {
-      if (preview === undefined) delete process.env[nodesPreviewEnv];
-      else process.env[nodesPreviewEnv] = preview;
-    });
     const etcd = await startEtcdCluster(t);
     const prefix = `/pgvip-wn-${randomBytes(3).toString('hex')}`;
     // The keys as the agents leave them in term 1: db-a's leader key and term record, the sync record.

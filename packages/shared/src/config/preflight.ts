@@ -97,30 +97,6 @@ function quorumChecks(quorum: QuorumConfig, field: string, user: ServiceUser | u
   return checks;
 }
 
-/**
- * More than two database nodes: the config accepts 2 to 9 on etcd (docs/design.md, "More than one
- * standby"), but the decision core and the daemons still run a primary and one standby (they would
- * take the first other node as "the peer" and ignore the rest). Refused first, with its own code,
- * until they run N nodes; check-config lists it with every other problem.
- *
- * UNSUPPORTED PREVIEW, for tests only: PGVIP_ALLOW_NODES_PREVIEW=1 in the environment skips this
- * check, so the tests of the N-node work in progress can start three-node daemons before the
- * release supports them (docs/design.md, "More than one standby"). It goes when the check goes.
- */
-export const nodesPreviewEnv = 'PGVIP_ALLOW_NODES_PREVIEW';
-
-function nodeCountCheck(nodes: readonly { id: string }[], field: string): Check {
-  return () => {
-    if (nodes.length <= 2 || process.env[nodesPreviewEnv] === '1') return;
-    throw new PgvipError(
-      'PGVIP_NODES_UNAVAILABLE',
-      `${field}: ${nodes.length} database nodes (${nodes.map((n) => n.id).join(', ')}) are not available yet in this release: ` +
-        'the daemons run a primary and one standby; list two nodes to run the cluster now (priority, noFailover and ' +
-        'replication.synchronousCount may stay; docs/design.md, "More than one standby", says what three or more will do)',
-    );
-  };
-}
-
 /** Checks that depend on each other: the first problem ends them (an unwritable directory is one problem). */
 function inOrder(...checks: Check[]): Check {
   return async () => {
@@ -187,7 +163,7 @@ export function agentPreflight(config: AgentConfig, options: PreflightOptions = 
   const { asUser } = options;
   const cluster = config.cluster;
   const me = cluster.nodes.find((n) => n.id === config.self);
-  const checks: Check[] = [nodeCountCheck(cluster.nodes, 'cluster.nodes'), ...quorumChecks(cluster.quorum, 'cluster.quorum', asUser)];
+  const checks: Check[] = [...quorumChecks(cluster.quorum, 'cluster.quorum', asUser)];
   if (!cluster.auth.disabled && cluster.auth.keyFile !== undefined) checks.push(secretCheck(cluster.auth.keyFile, 'cluster.auth.keyFile', asUser, loadKey));
   if (me?.postgres.passwordFile !== undefined) checks.push(secretCheck(me.postgres.passwordFile, `nodes[${me.id}].postgres.passwordFile`, asUser, readSecretFile));
   if (config.tls !== undefined) checks.push(tlsCheck(config.tls, 'tls', asUser));
@@ -215,7 +191,6 @@ export function witnessPreflight(config: WitnessConfig, options: PreflightOption
   const { asUser } = options;
   const checks: Check[] = [];
   for (const [i, c] of config.clusters.entries()) {
-    checks.push(nodeCountCheck(c.nodes, `clusters[${i}].nodes`));
     checks.push(...quorumChecks(c.quorum, `clusters[${i}].quorum`, asUser));
     if (!c.auth.disabled && c.auth.keyFile !== undefined) checks.push(secretCheck(c.auth.keyFile, `clusters[${i}].auth.keyFile`, asUser, loadKey));
     for (const [j, hook] of c.notifications.webhooks.entries()) {
