@@ -81,10 +81,10 @@ export function lossBeganAtMs(s: AgentState, node: NodeId): number {
 
 export function onSyncReply(st: Step, msg: SyncUpdateReply): void {
   const s = st.s;
-  if (!msg.granted) {
-    st.set({ sync: { ...s.sync, requestSentAtMs: null } });
-    return;
-  }
+  // A refusal is asked again a heartbeat after the request, as an unanswered one is: asking at once
+  // (in the step the refusal arrives in) made a ping-pong as fast as the round trip, 33 a second in
+  // the flap row, while the quorum's view stays what it was.
+  if (!msg.granted) return;
   const pg = s.pg;
   if (pg === null) return;
   if (pg.syncStandby !== null && !pg.standbyInSync) {
