@@ -6,27 +6,18 @@
 // a stall is not a crash. The real runner and core at the default timings, a fake PostgreSQL whose
 // stalled calls take their whole time bound, and a scripted witness and standby.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { it, type TestContext } from 'node:test';
-import pino from 'pino';
 import {
-  PROTOCOL_VERSION, agentDurableSchema, createDurableFile, defaultTimings,
-  type AgentStatus, type PeerClient, type PeerReply, type PeerRequest,
+  PROTOCOL_VERSION, defaultTimings, type AgentStatus, type PeerClient, type PeerReply, type PeerRequest,
 } from '@pgvip/shared';
-import { bootAgent, defaultAgentSettings, leaseValidMs, observeBoundMs, quorumOf } from '@pgvip/shared/core';
+import { leaseValidMs, observeBoundMs } from '@pgvip/shared/core';
 import { monotonicNow } from '../src/clock.js';
-import { createAgentMetrics } from '../src/metrics.js';
-import { FakePgNetwork, FakePostgres } from '../src/postgres/fake.js';
+import { FakePostgres } from '../src/postgres/fake.js';
 import type { PgObservation, WriteProbeOptions, WriteProbeResult } from '../src/postgres/port.js';
 import { defaultPostgresTimeouts } from '../src/postgres/config.js';
-import { AgentRunner } from '../src/runner.js';
-import { FakeVipCloud, FakeVipPort } from '../src/vip/fake.js';
+import { cluster, startScriptedPrimary } from './runner-harness.js';
 
-const cluster = 'c1';
 const timings = defaultTimings;
-const endpoint = (port: number) => ({ host: '127.0.0.1', port, user: 'pgvip', database: 'postgres' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A stalled call takes its whole bound, as on a SIGSTOPped server (the fake answers at once). */
@@ -77,44 +68,17 @@ function scriptedPeers(clock: () => number) {
   return { client, renewalsAt };
 }
 
-async function startPrimary(t: TestContext) {
-  const dir = mkdtempSync(path.join(tmpdir(), 'pgvip-runner-stall-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const clock = monotonicNow;
-  const network = new FakePgNetwork();
-  const pg = new SlowStallPostgres({ network, nodeName: 'db-a', endpoint: endpoint(5432) });
-  new FakePostgres({ network, nodeName: 'db-b', endpoint: endpoint(5433), standbyOf: endpoint(5432) });
-  const stateFile = createDurableFile(path.join(dir, 'agent.json'), agentDurableSchema, { term: 0, primaryOfTerm: null });
-  stateFile.save({ term: 1, primaryOfTerm: 'db-a' });
-  const settings = defaultAgentSettings({
-    cluster, self: 'db-a', peer: 'db-b', witness: 'witness', quorum: quorumOf('witness', 'witness'), timings,
-    replication: 'async',
+function startPrimary(t: TestContext) {
+  const peers = scriptedPeers(monotonicNow);
+  const { runner, pg, clock } = startScriptedPrimary(t, {
+    timings, peers: peers.client, makePg: (network, at) => new SlowStallPostgres({ network, nodeName: 'db-a', endpoint: at }),
   });
-  const peers = scriptedPeers(clock);
-  const runner = new AgentRunner({
-    initial: bootAgent(settings, stateFile.load(), clock(), 2 * 2 ** 32),
-    ports: {
-      pg,
-      vip: new FakeVipPort(new FakeVipCloud({ holder: 'db-a' }), 'db-a'),
-      endpoints: { 'db-a': endpoint(5432), 'db-b': endpoint(5433) },
-      names: { 'db-a': 'db-a', 'db-b': 'db-b' },
-      promoteWaitSeconds: 1,
-    },
-    peers: peers.client,
-    stateFile,
-    logger: pino({ level: 'silent' }),
-    metrics: createAgentMetrics({ cluster, node: 'db-a' }),
-    clock,
-    onFatal: (e) => assert.fail(e),
-  });
-  runner.start();
-  t.after(() => runner.stop());
   return { runner, pg, peers, clock };
 }
 
 it('a stalled PostgreSQL holds no heartbeat past observeBoundMs: the lease is renewed while the write probe decides', { timeout: 30_000 }, async (t) => {
   assert.ok(observeBoundMs(timings) < defaultPostgresTimeouts.queryMs, 'the bound is shorter than the SQL timeout');
-  const { runner, pg, peers, clock } = await startPrimary(t);
+  const { runner, pg, peers, clock } = startPrimary(t);
   const deadline = clock() + 20 * timings.heartbeatMs;
   while (!(runner.state.lease.held !== null && runner.status().role === 'primary')) {
     assert.ok(clock() < deadline, `no writable primary with a lease: ${runner.status().role}`);

@@ -4,25 +4,16 @@
 // (docs/design.md, "Default timings and why they are both fast and calm"). The real runner and core,
 // fake PostgreSQL servers, and a scripted witness and standby; a 2 s heartbeat makes the wait plain.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { it, type TestContext } from 'node:test';
-import pino from 'pino';
 import {
-  PROTOCOL_VERSION, agentDurableSchema, createDurableFile, defaultTimings,
-  type AgentStatus, type PeerClient, type PeerReply, type PeerRequest,
+  PROTOCOL_VERSION, defaultTimings, type AgentStatus, type PeerClient, type PeerReply, type PeerRequest,
 } from '@pgvip/shared';
-import { bootAgent, defaultAgentSettings, quorumOf } from '@pgvip/shared/core';
 import { monotonicNow } from '../src/clock.js';
-import { createAgentMetrics } from '../src/metrics.js';
-import { FakePgNetwork, FakePostgres } from '../src/postgres/fake.js';
-import { AgentRunner, switchoverCatchUpPollMs } from '../src/runner.js';
-import { FakeVipCloud, FakeVipPort } from '../src/vip/fake.js';
+import { FakePostgres } from '../src/postgres/fake.js';
+import { switchoverCatchUpPollMs } from '../src/runner.js';
+import { cluster, startScriptedPrimary } from './runner-harness.js';
 
-const cluster = 'c1';
 const timings = { ...defaultTimings, heartbeatMs: 2000, requestTimeoutMs: 150, leaseMs: 6000 };
-const endpoint = (port: number) => ({ host: '127.0.0.1', port, user: 'pgvip', database: 'postgres' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -55,43 +46,16 @@ function scriptedPeers(clock: () => number) {
   return { client, statusAt, replayed: () => (replayLsn = 0xffffffffn) };
 }
 
-async function startPrimary(t: TestContext) {
-  const dir = mkdtempSync(path.join(tmpdir(), 'pgvip-runner-switchover-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const clock = monotonicNow;
-  const network = new FakePgNetwork();
-  const pg = new FakePostgres({ network, nodeName: 'db-a', endpoint: endpoint(5432) });
-  new FakePostgres({ network, nodeName: 'db-b', endpoint: endpoint(5433), standbyOf: endpoint(5432) });
-  const stateFile = createDurableFile(path.join(dir, 'agent.json'), agentDurableSchema, { term: 0, primaryOfTerm: null });
-  stateFile.save({ term: 1, primaryOfTerm: 'db-a' });
-  const settings = defaultAgentSettings({
-    cluster, self: 'db-a', peer: 'db-b', witness: 'witness', quorum: quorumOf('witness', 'witness'), timings,
-    replication: 'async',
+function startPrimary(t: TestContext) {
+  const peers = scriptedPeers(monotonicNow);
+  const { runner, clock } = startScriptedPrimary(t, {
+    timings, peers: peers.client, makePg: (network, at) => new FakePostgres({ network, nodeName: 'db-a', endpoint: at }),
   });
-  const peers = scriptedPeers(clock);
-  const runner = new AgentRunner({
-    initial: bootAgent(settings, stateFile.load(), clock(), 2 * 2 ** 32),
-    ports: {
-      pg,
-      vip: new FakeVipPort(new FakeVipCloud({ holder: 'db-a' }), 'db-a'),
-      endpoints: { 'db-a': endpoint(5432), 'db-b': endpoint(5433) },
-      names: { 'db-a': 'db-a', 'db-b': 'db-b' },
-      promoteWaitSeconds: 1,
-    },
-    peers: peers.client,
-    stateFile,
-    logger: pino({ level: 'silent' }),
-    metrics: createAgentMetrics({ cluster, node: 'db-a' }),
-    clock,
-    onFatal: (e) => assert.fail(e),
-  });
-  runner.start();
-  t.after(() => runner.stop());
   return { runner, peers, clock };
 }
 
 it('a switchover whose fence took looks at the standby within switchoverCatchUpPollMs, not a heartbeat later', { timeout: 30_000 }, async (t) => {
-  const { runner, peers, clock } = await startPrimary(t);
+  const { runner, peers, clock } = startPrimary(t);
   // A primary with its lease and the standby's status from a first look; the next tick is up to 2 s away.
   const deadline = clock() + 4 * timings.heartbeatMs;
   while (!(runner.state.lease.held !== null && runner.state.peer !== null && runner.status().role === 'primary')) {
