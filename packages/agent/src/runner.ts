@@ -9,7 +9,7 @@ import {
   leaseRemainingMs,
   leaseValidUntilMs,
   executeStep,
-  observeBoundMs,
+  renewalWaitBoundMs,
   receiverSilenceMs,
   stepAgent,
   type AgentDurable,
@@ -282,7 +282,7 @@ export class AgentRunner {
     // Every other database node, polled together (with two nodes: the peer alone).
     const others = settings.nodes.map((n) => n.id).filter((id) => id !== settings.self);
     // A look at a stalled server must not hold the heartbeat (and the lease's renewal) past its bound.
-    const lookMs = observeBoundMs(settings.timings);
+    const lookMs = renewalWaitBoundMs(settings.timings);
     const [firstLook, ...statuses] = await Promise.all([
       this.#d.ports.pg.observe(lookMs),
       ...others.map((id) => this.#d.peers.status(id).catch((e: unknown) => {

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import pino from 'pino';
 import { PROTOCOL_VERSION, defaultTimings, leaseValidMs, type PeerRequest } from '@pgvip/shared';
-import { EtcdAgentQuorum, leaseAnswerBoundMs } from '../src/quorum/etcd/agent-quorum.js';
+import { renewalWaitBoundMs } from '@pgvip/shared/core';
+import { EtcdAgentQuorum } from '../src/quorum/etcd/agent-quorum.js';
 import { FakeEtcd, FakeEtcdQuorum, type EtcdQuorumPort } from '../src/quorum/etcd/index.js';
 import type { Holder, KeepAlive, LeaseId } from '../src/quorum/etcd/port.js';
 
@@ -60,10 +61,10 @@ async function primary(t: TestContext): Promise<{ q: EtcdAgentQuorum; port: Slow
 
 describe('lease renewals on a lossy etcd', () => {
   it('the bound is a quarter of the lease validity, never below requestTimeoutMs', () => {
-    assert.equal(leaseAnswerBoundMs(defaultTimings), Math.round(leaseValidMs(defaultTimings) / 4));
-    assert.ok(leaseAnswerBoundMs(defaultTimings) > 2 * defaultTimings.requestTimeoutMs + 200);
+    assert.equal(renewalWaitBoundMs(defaultTimings), Math.round(leaseValidMs(defaultTimings) / 4));
+    assert.ok(renewalWaitBoundMs(defaultTimings) > 2 * defaultTimings.requestTimeoutMs + 200);
     const slowRequests = { ...defaultTimings, requestTimeoutMs: 900 };
-    assert.equal(leaseAnswerBoundMs(slowRequests), 900);
+    assert.equal(renewalWaitBoundMs(slowRequests), 900);
   });
 
   it('a renewal etcd answers after requestTimeoutMs (a retransmitted packet) still reaches the core as a grant', async (t) => {
@@ -80,14 +81,14 @@ describe('lease renewals on a lossy etcd', () => {
     assert.ok(reply?.kind === 'lease-reply' && reply.granted);
     const left = port.keepAliveLeftMs.at(-1)!;
     assert.ok(left > defaultTimings.requestTimeoutMs + 200, `the keepalive had ${left} ms`);
-    assert.ok(left <= leaseAnswerBoundMs(defaultTimings), `the keepalive had ${left} ms, more than the bound`);
+    assert.ok(left <= renewalWaitBoundMs(defaultTimings), `the keepalive had ${left} ms, more than the bound`);
   });
 
   it('a lease request asked while a sync update waits on etcd is answered in time, not queued behind it', async (t) => {
     const { q, port } = await primary(t);
     // The degrade's txn takes longer than a lease request may wait: queued behind it, the renewal's
     // turn came after its bound and it was never sent (null), heartbeat after heartbeat.
-    port.syncMs = leaseAnswerBoundMs(defaultTimings) + 200;
+    port.syncMs = renewalWaitBoundMs(defaultTimings) + 200;
     const sync = q.ask(degrade);
     const reply = await q.ask(lease(1));
     assert.ok(reply?.kind === 'lease-reply' && reply.granted && reply.seq === 1, `renewal behind the sync update: ${JSON.stringify(reply)}`);

@@ -1,5 +1,5 @@
 // Goal: a look at a stalled PostgreSQL (a disk stall: the server accepts nothing and answers
-// nothing) never holds the primary's heartbeat, and so its lease renewals, past observeBoundMs. The
+// nothing) never holds the primary's heartbeat, and so its lease renewals, past renewalWaitBoundMs. The
 // SQL timeout (queryMs, 3 s) exceeds the lease at the default timings: a look bounded only by it let
 // the lease lapse during a stall, and the standby took over before the primary had decided anything
 // (lab row 15b). With the bound, renewals go on while the write probe decides, as the design says:
@@ -10,7 +10,7 @@ import { it, type TestContext } from 'node:test';
 import {
   PROTOCOL_VERSION, defaultTimings, type AgentStatus, type PeerClient, type PeerReply, type PeerRequest,
 } from '@pgvip/shared';
-import { leaseValidMs, observeBoundMs } from '@pgvip/shared/core';
+import { leaseValidMs, renewalWaitBoundMs } from '@pgvip/shared/core';
 import { monotonicNow } from '../src/clock.js';
 import { FakePostgres } from '../src/postgres/fake.js';
 import type { PgObservation, WriteProbeOptions, WriteProbeResult } from '../src/postgres/port.js';
@@ -76,8 +76,8 @@ function startPrimary(t: TestContext) {
   return { runner, pg, peers, clock };
 }
 
-it('a stalled PostgreSQL holds no heartbeat past observeBoundMs: the lease is renewed while the write probe decides', { timeout: 30_000 }, async (t) => {
-  assert.ok(observeBoundMs(timings) < defaultPostgresTimeouts.queryMs, 'the bound is shorter than the SQL timeout');
+it('a stalled PostgreSQL holds no heartbeat past renewalWaitBoundMs: the lease is renewed while the write probe decides', { timeout: 30_000 }, async (t) => {
+  assert.ok(renewalWaitBoundMs(timings) < defaultPostgresTimeouts.queryMs, 'the bound is shorter than the SQL timeout');
   const { runner, pg, peers, clock } = startPrimary(t);
   const deadline = clock() + 20 * timings.heartbeatMs;
   while (!(runner.state.lease.held !== null && runner.status().role === 'primary')) {

@@ -106,14 +106,18 @@ export function vipMoveRoomMs(t: Timings): number {
 }
 
 /**
- * How long one look at the local PostgreSQL may hold up a heartbeat. The primary renews its lease from
- * its heartbeat, after the look, so a look bounded only by the SQL timeout (queryMs, 3 s) would let
- * the lease lapse while the agent waits on a stalled server: the standby would take over before the
- * primary decided anything, fenced only by its commit guard. A quarter of the lease's validity leaves
- * room for the renewal that follows and for a second slow look. A look that times out keeps the last
- * view (a stall is not a crash) and the write probe decides (writeProbeTimeoutMs, writeProbeFailures).
+ * How long one wait on the primary's renewal path may last: a quarter of the lease's validity (569 ms
+ * at the defaults), never less than requestTimeoutMs, so four such waits still fit in one validity.
+ * Two waits use it:
+ * - a heartbeat's look at the local PostgreSQL (runner.ts), which comes before the renewal: bounded
+ *   only by the SQL timeout (3 s) it let the lease lapse while the agent waited on a stalled server, and
+ *   the standby took over before the primary had decided anything. A look that times out keeps the last
+ *   view (a stall is not a crash) and the write probe decides (writeProbeTimeoutMs, writeProbeFailures);
+ * - etcd's answer to a lease request (the etcd route): within requestTimeoutMs, under TCP's 200 ms
+ *   minimum retransmission timeout, one lost packet failed the renewal; a late grant is safe since the
+ *   lease counts from the request's send.
  */
-export function observeBoundMs(t: Timings): number {
+export function renewalWaitBoundMs(t: Timings): number {
   return Math.max(t.requestTimeoutMs, Math.round(leaseValidMs(t) / 4));
 }
 

@@ -6,8 +6,8 @@
 // open.ts, and tests run this on the fake.
 import type { Logger } from 'pino';
 import {
-  PROTOCOL_VERSION, leaseValidMs, type AgentStatus, type NodeId, type NodeTraits, type PeerReply, type PeerRequest,
-  type Timings,
+  PROTOCOL_VERSION, renewalWaitBoundMs, type AgentStatus, type NodeId, type NodeTraits, type PeerReply,
+  type PeerRequest, type Timings,
 } from '@pgvip/shared/core';
 import type { MonotonicClock } from '../../clock.js';
 import type { QuorumRoute, QuorumTermAtStart } from '../route.js';
@@ -45,20 +45,6 @@ export interface EtcdAgentQuorumOptions {
    * looked at every status round, beside it.
    */
   readonly keepLeaderAway?: KeepLeaderAway;
-}
-
-/**
- * How long the route waits for etcd's answer to a lease request: a quarter of the lease's validity (569 ms
- * at the defaults), never less than requestTimeoutMs. A renewal is a keepalive and a linearizable read,
- * each through etcd's leader; within requestTimeoutMs (150 ms, under TCP's 200 ms minimum retransmission
- * timeout) one lost packet on the way failed it. A late grant is safe: the core matches a lease reply to
- * its request by seq and counts the lease from that request's send, which came before the keepalive, so
- * the validity it counts never outlasts the leader key's etcd lease. Votes keep requestTimeoutMs (#inTime:
- * a vote reply names no request). A quarter: a pending renewal drops the newer ones (ask), so four tries
- * still fit in one validity.
- */
-export function leaseAnswerBoundMs(t: Timings): number {
-  return Math.max(t.requestTimeoutMs, Math.round(leaseValidMs(t) / 4));
 }
 
 function realTimer(ms: number, fire: () => void): () => void {
@@ -122,8 +108,13 @@ export class EtcdAgentQuorum implements QuorumRoute {
       // for less (the core counts from its own send), and a queue of them would only grow.
       if (this.#leasePending) return Promise.resolve(null);
       this.#leasePending = true;
-      // Pending until etcd is done with it, even when its answer came too late to count.
-      return this.#inTime(msg, leaseAnswerBoundMs(this.#o.timings), () => {
+      // A renewal (a keepalive and a linearizable read, each through etcd's leader) waits
+      // renewalWaitBoundMs, not requestTimeoutMs: a late grant is safe, since the core matches a lease
+      // reply to its request by seq and counts the lease from that request's send, before the keepalive,
+      // so the validity it counts never outlasts the leader key's etcd lease. Votes keep requestTimeoutMs
+      // (#inTime: a vote reply names no request). Pending until etcd is done with it, even when its
+      // answer came too late to count.
+      return this.#inTime(msg, renewalWaitBoundMs(this.#o.timings), () => {
         this.#leasePending = false;
       });
     }
@@ -176,7 +167,7 @@ export class EtcdAgentQuorum implements QuorumRoute {
 
   /**
    * The answer if it comes within `withinMs` of the ask (requestTimeoutMs, as a witness's reply over
-   * HTTP; a lease request's longer bound, leaseAnswerBoundMs); later it is lost (null), and a call still
+   * HTTP; a lease request's longer bound, renewalWaitBoundMs); later it is lost (null), and a call still
    * waiting its turn then is not made. The core takes a vote reply as the answer to its latest vote
    * request for that term and counts the won lease from that request's send: a reply to an earlier
    * request, arriving after the core asked again, would be counted from the later send while etcd's
