@@ -9,6 +9,7 @@
 //     a forced failover's txn into the manual-promote message to the node, as today;
 //   - refuses every lease, vote or sync request an agent may still send it: etcd holds the quorum.
 // Several witnesses may observe one cluster: none of this needs a single observer.
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import {
   PROTOCOL_VERSION,
@@ -36,6 +37,11 @@ import { freshMs, handBackState, trackEtcdTerm, type MoveVerdict } from './quoru
 import type { WitnessStateStore } from './state-store.js';
 import { bestStandby, describeCandidate } from './switchover-target.js';
 import type { ClusterView, EtcdQuorumView, NodeView, PositionView } from './view.js';
+
+/** Reads an operator command makes before it is refused for want of etcd's answer (#fresh). */
+export const OPERATOR_READ_ATTEMPTS = 3;
+/** The pause between them: long enough for an etcd leader election to settle more often than not. */
+const OPERATOR_READ_PAUSE_MS = 250;
 
 export interface EtcdObserverDeps {
   readonly cluster: ClusterConfig;
@@ -556,10 +562,24 @@ export class EtcdClusterObserver implements ClusterService {
     else this.#log.debug({ why: w.why }, 'etcd watch not started; reading every heartbeat meanwhile');
   }
 
-  /** A fresh linearizable read, for a command's conditions (the periodic one may be a heartbeat old). */
+  /**
+   * A fresh linearizable read, for a command's conditions (the periodic one may be a heartbeat old).
+   * An operator is not on the failover's clock, so a read that etcd does not answer in time (a leader
+   * election, a loaded member) is tried again, OPERATOR_READ_ATTEMPTS times in all, before the command
+   * is refused: a read changes nothing, and each try is bounded by the port's timeout.
+   */
   async #fresh(): Promise<{ keys: EtcdKeys } | { why: string }> {
-    const r = await this.#d.port.read();
-    return r.ok ? { keys: r.view } : { why: `etcd did not answer: ${r.why}` };
+    let why = '';
+    for (let attempt = 1; attempt <= OPERATOR_READ_ATTEMPTS; attempt++) {
+      const r = await this.#d.port.read();
+      if (r.ok) return { keys: r.view };
+      why = r.why;
+      if (attempt < OPERATOR_READ_ATTEMPTS) {
+        this.#log.info({ attempt, why }, 'etcd did not answer an operator command\'s read; reading again');
+        await delay(OPERATOR_READ_PAUSE_MS);
+      }
+    }
+    return { why: `etcd did not answer ${OPERATOR_READ_ATTEMPTS} reads: ${why}` };
   }
 
   async #switchover(want: NodeId | null, delayMs: number, by: string): Promise<OperatorResult> {

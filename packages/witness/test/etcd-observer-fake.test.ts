@@ -152,5 +152,5 @@ test('a forced failover\'s check (before --stop-old-primary stops the instance) 
   s.etcd.available = false;
   const refused = await s.observer.checkFailover('db-b', 'op');
   assert.equal(refused.ok, false);
-  assert.match(refused.message, /^etcd did not answer: /);
+  assert.match(refused.message, /^etcd did not answer 3 reads: /);
 });

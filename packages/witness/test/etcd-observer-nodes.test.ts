@@ -68,7 +68,7 @@ async function setup(t: TestContext) {
   await observer.refresh();
   const api = (url: string, payload: object) =>
     operator.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload) });
-  return { etcd, observer, put, poll, metrics, api, clock };
+  return { etcd, port, observer, put, poll, metrics, api, clock };
 }
 
 test('every node shows with its priority, noFailover, WAL position and sync membership; the record as ANY k', async (t) => {
@@ -135,6 +135,21 @@ test('a switchover without a node goes to the best live standby: equally advance
   assert.equal(r.verdict.message, 'switchover to db-c (the best live standby: timeline 1, WAL received 0/3000100, priority 5) requested: the switchover key names term 2 on etcd; db-a takes it and hands over');
   assert.equal(JSON.parse(s.etcd.get('/pgvip/c1/switchover')!.toString()).to, 'db-c');
   assert.equal(s.observer.view().switchover?.to, 'db-c');
+});
+
+test('an operator command reads etcd again when a read goes unanswered, and names the reads when none is', async (t) => {
+  const s = await setup(t);
+  const read = s.port.read.bind(s.port);
+  let unanswered = 0;
+  s.port.read = () => (++unanswered <= 2 ? Promise.resolve({ ok: false, why: 'read: 4 DEADLINE_EXCEEDED' }) : read());
+  const r = await s.observer.operator({ kind: 'switchover', to: 'db-b', delayMs: 0, by: 'op' });
+  assert.ok(r.verdict.ok, r.verdict.message);
+  const s2 = await setup(t);
+  s2.port.read = () => Promise.resolve({ ok: false, why: 'read: 4 DEADLINE_EXCEEDED' });
+  const none = await s2.observer.operator({ kind: 'switchover', to: 'db-b', delayMs: 0, by: 'op' });
+  assert.equal(none.verdict.ok, false);
+  assert.equal(none.verdict.message, 'etcd did not answer 3 reads: read: 4 DEADLINE_EXCEEDED');
+  assert.equal(s2.etcd.get('/pgvip/c1/switchover'), null, 'nothing was written');
 });
 
 test('the more advanced standby wins over priority; none ready is refused with each node\'s reason', async (t) => {
