@@ -48,7 +48,7 @@ import { createSlotIfMissing, dropSlotIfIdle, listSlots, renewSlotForRebuild, sl
 import { readPrimaryTimeline, repointAndWait } from './follow.js';
 import { parseSynchronousStandbyNames } from './sync-names.js';
 import { applySyncSetting, catchUpTo } from './sync-setting.js';
-import { KeptSession, cancelLeadMs, sqlLiteral, withSession, type SqlSession } from './sql-session.js';
+import { KeptSession, SpareSessions, cancelLeadMs, sqlLiteral, withSession, type SqlSession } from './sql-session.js';
 
 /** PostgreSQL's warning when a statement timeout ends the wait for the synchronous standby: a local commit only. */
 const syncWaitCancelled = /canceling (the )?wait for synchronous replication/i;
@@ -60,6 +60,8 @@ export class LocalPostgres implements PostgresPort {
   readonly #probeSession: KeptSession;
   /** The commit guard is armed at every lease renewal (see commit-guard.ts). */
   readonly #guardSession: KeptSession;
+  /** The effects' sessions, connected ahead of each call (see SpareSessions). */
+  readonly #effectSessions: SpareSessions;
   /** The last arm found the extension and set the deadline. */
   #guardArmed = false;
   /**
@@ -89,6 +91,7 @@ export class LocalPostgres implements PostgresPort {
     // The probe bounds its transaction with SET LOCAL; the session's own timeout only backs that up.
     this.#probeSession = new KeptSession(this.#config, this.#config.timeouts.queryMs);
     this.#guardSession = new KeptSession(this.#config, this.#config.timeouts.queryMs);
+    this.#effectSessions = new SpareSessions(this.#config, this.#config.timeouts.connectMs);
   }
 
   /** Closes the kept connections (daemon shutdown). */
@@ -96,6 +99,7 @@ export class LocalPostgres implements PostgresPort {
     this.#observeSession.close();
     this.#probeSession.close();
     this.#guardSession.close();
+    this.#effectSessions.close();
   }
 
   get config(): ResolvedPostgresConfig {
@@ -103,7 +107,7 @@ export class LocalPostgres implements PostgresPort {
   }
 
   #session<T>(timeoutMs: number, work: (session: SqlSession) => Promise<T>): Promise<T> {
-    return withSession(this.#config, { timeoutMs, connectTimeoutMs: this.#config.timeouts.connectMs }, work);
+    return this.#effectSessions.run({ timeoutMs, connectTimeoutMs: this.#config.timeouts.connectMs }, work);
   }
 
   async #processContext(): Promise<PgCtlContext> {
@@ -120,6 +124,7 @@ export class LocalPostgres implements PostgresPort {
       const [row] = await this.#observeSession.run(bounds, (s) => s.query<ObserveRow>(observeSql));
       if (!row) throw new PgvipError('PGVIP_PG_QUERY_FAILED', 'the observation query returned no row');
       const obs = observationFromRow(row);
+      this.#effectSessions.prepare();
       // Named but not yet in force: the snapshot must not count the standby as synchronous (its
       // catch-up target would be read while commits still go without waiting for it).
       const pending = this.#syncUnconfirmed;

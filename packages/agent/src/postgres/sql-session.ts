@@ -139,6 +139,102 @@ export class KeptSession {
   }
 }
 
+/**
+ * Sessions connected ahead of the call that uses them, for the agent's effects (a promotion's steps,
+ * a fence, a sync setting). A fresh session costs a TCP connect, authentication and a backend fork:
+ * 15 to 120 ms on a loaded two-core host, and each step of a failover's promotion (stop the WAL
+ * receiver, clear the sync setting, create the peer's slot, promote) opened one inside the write gap.
+ *
+ * Nothing else changes: each call still gets a session no call used before, so nothing survives a
+ * call (withSession's properties); it was only connected earlier. The next spare starts connecting
+ * when one is taken, beside the call's work, so a pipeline of steps finds one ready at each step; a
+ * spare not connected yet is left to finish and the call opens its own. statement_timeout, which a
+ * fresh session sends in its startup packet, is SET as the call's first statement. A spare the
+ * server dropped while it waited (a restart, our own fence's sweep, idle_session_timeout) fails that
+ * first statement; the call then runs on a fresh session within the same deadline. Its work never
+ * runs twice: a failure once the work has started is the call's answer.
+ */
+export class SpareSessions {
+  readonly #endpoint: PgEndpoint;
+  readonly #connectTimeoutMs: number;
+  #spare: Connection | null = null;
+  #closed = false;
+
+  constructor(endpoint: PgEndpoint, connectTimeoutMs: number) {
+    this.#endpoint = endpoint;
+    this.#connectTimeoutMs = connectTimeoutMs;
+  }
+
+  async run<T>(bounds: SessionBounds, work: (session: SqlSession) => Promise<T>): Promise<T> {
+    const startedAt = performance.now();
+    const spare = this.#take();
+    this.prepare();
+    if (spare !== null) {
+      let workStarted = false;
+      const timeoutMs = Math.max(1, Math.floor(bounds.timeoutMs));
+      try {
+        // The SET stands where a fresh session's connect would: under the connect bound, so a stalled
+        // server fails the call as soon as it would have without the spare.
+        return await runBounded(spare, bounds, (s) => {
+          workStarted = true;
+          return work(s);
+        }, `SET statement_timeout = ${timeoutMs}`);
+      } catch (err) {
+        const leftMs = bounds.timeoutMs - (performance.now() - startedAt);
+        if (workStarted || !(isPgvipError(err) && err.code === 'PGVIP_PG_UNREACHABLE') || leftMs < 1) throw err;
+        bounds = { timeoutMs: leftMs, connectTimeoutMs: Math.min(bounds.connectTimeoutMs, leftMs) };
+      } finally {
+        spare.close();
+      }
+    }
+    return withSession(this.#endpoint, bounds, work);
+  }
+
+  /** Closes the spare (daemon shutdown); later calls each get a fresh session. */
+  close(): void {
+    this.#closed = true;
+    this.#spare?.close();
+    this.#spare = null;
+  }
+
+  /** The spare when it is connected and not dropped; null otherwise (one still connecting stays). */
+  #take(): Connection | null {
+    const spare = this.#spare;
+    if (spare === null || !spare.connected) return null;
+    this.#spare = null;
+    if (!spare.gone) return spare;
+    spare.close();
+    return null;
+  }
+
+  /**
+   * Starts connecting the next spare unless one is there or connecting; a failure leaves none. Each
+   * call takes one and starts the next; the agent also asks after each look that reached the server,
+   * so the first effect after a start or a restart of PostgreSQL finds one too.
+   */
+  prepare(): void {
+    if (this.#closed || this.#spare !== null) return;
+    // The startup packet's statement_timeout only stands until the call's SET.
+    const connection = openConnection(this.#endpoint, this.#connectTimeoutMs);
+    this.#spare = connection;
+    const giveUp = setTimeout(() => connection.destroy(), this.#connectTimeoutMs);
+    giveUp.unref();
+    connection.client.connect().then(
+      () => {
+        clearTimeout(giveUp);
+        (connection.client.connection.stream as Socket).unref();
+        connection.connected = true;
+        if (this.#closed || this.#spare !== connection) connection.close();
+      },
+      () => {
+        clearTimeout(giveUp);
+        connection.close();
+        if (this.#spare === connection) this.#spare = null;
+      },
+    );
+  }
+}
+
 /** A pg.Client with what the bounds need around it. */
 interface Connection {
   readonly client: pg.Client;
@@ -203,6 +299,8 @@ async function runBounded<T>(
   connection: Connection,
   bounds: SessionBounds,
   work: (session: SqlSession) => Promise<T>,
+  /** Run before `work` under the connect bound, as the connect itself is (a spare's SET). */
+  prelude?: string,
 ): Promise<T> {
   const { client, endpoint } = connection;
   const startedAt = performance.now();
@@ -240,13 +338,16 @@ async function runBounded<T>(
   };
 
   try {
-    if (!connection.connected) {
+    if (!connection.connected || prelude !== undefined) {
       const connectTimer = setTimeout(() => abort('connect'), Math.min(bounds.connectTimeoutMs, timeoutMs));
       try {
-        await client.connect();
-        connection.connected = true;
-        // A kept connection must not hold the process open when the daemon exits.
-        (client.connection.stream as Socket).unref();
+        if (!connection.connected) {
+          await client.connect();
+          connection.connected = true;
+          // A kept connection must not hold the process open when the daemon exits.
+          (client.connection.stream as Socket).unref();
+        }
+        if (prelude !== undefined) await client.query(prelude);
       } finally {
         clearTimeout(connectTimer);
       }
