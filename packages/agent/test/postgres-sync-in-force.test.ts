@@ -159,3 +159,21 @@ test('Given a stale walsender of the standby still in startup, When the primary 
   assert.equal(quorum.unchanged, false);
   assert.equal(await stalePid(), pid);
 });
+
+test('Given a standby with no synchronous standby named, When a promotion clears the setting, Then nothing is reloaded or waited for', async (t) => {
+  const cluster = await startPgCluster(t);
+  const b = cluster.standby;
+  const pg = new LocalPostgres(b.agentConfig);
+  t.after(() => pg.close());
+  const loaded = await b.psql('SELECT pg_conf_load_time()');
+  const report = await pg.applySynchronousStandbyNames('');
+  assert.equal(report.unchanged, true, JSON.stringify(report));
+  assert.equal(await b.psql('SELECT pg_conf_load_time()'), loaded, 'no reload');
+  // A value to clear on a standby is cleared, as before.
+  await b.psql("ALTER SYSTEM SET synchronous_standby_names = '\"db-a\"'");
+  await b.psql('SELECT pg_reload_conf()');
+  await waitUntil('db-a named on the standby', 5_000, async () => (await b.psql('SHOW synchronous_standby_names')) === '"db-a"');
+  const cleared = await pg.applySynchronousStandbyNames('');
+  assert.equal(cleared.unchanged, false);
+  assert.equal(await b.psql('SHOW synchronous_standby_names'), '');
+});

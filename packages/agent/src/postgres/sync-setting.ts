@@ -45,7 +45,7 @@
 import { PgvipError, isPgvipError } from '@pgvip/shared';
 import { formatLsn, parseLsn, parseLsnOrNull } from './lsn.js';
 import { reloadAndWait, alterSystem } from './server-config.js';
-import { currentSetting } from './server-queries.js';
+import { currentSetting, isInRecovery } from './server-queries.js';
 import type { SyncCatchUpReport, SyncSettingReport } from './port.js';
 import { pollInSession, type SqlSession } from './sql-session.js';
 import { parseSynchronousStandbyNames, standbyPriority } from './sync-names.js';
@@ -78,6 +78,15 @@ export async function applySyncSetting(
   // In force already, by this process's own wait: every walsender started since forked with it.
   if (before === wanted && inForce === wanted) {
     return { unchanged: true, checkpointer: false, walsenders: [], durationMs: 0 };
+  }
+  // '' already, on a server in recovery: nothing there commits or releases a commit (a standby's
+  // walsenders are never synchronous), so there is nothing to wait for. This is the promotion's
+  // clear-sync step on a standby that never named one, inside the write gap. (A checkpointer that
+  // still held an older non-empty flag could only make the first commits after the promotion wait
+  // until it reloads: no commit is acknowledged on the strength of a standby that way.)
+  if (before === '' && wanted === '' && (await isInRecovery(s))) {
+    const durationMs = Math.round(performance.now() - startedAt);
+    return { unchanged: true, checkpointer: false, walsenders: [], durationMs };
   }
   if (before !== wanted) await alterSystem(s, { synchronous_standby_names: wanted });
   else await reloadAndWait(s);
