@@ -33,6 +33,7 @@
 // `--backend etcd --nodes 3` runs pgvip with db-a, db-b and db-c (rows "pgvip-etcd-3"): the new primary
 // is whichever standby wins the election; a switchover names the first standby in config order.
 //   npm run bench:failover -- --render      (rewrite failover.md from failover.json, no lab)
+// --keep-logs keeps every run's logs in /var/tmp/pgvip-bench-evidence/ (to read where its time went).
 import { spawnSync } from 'node:child_process';
 import { cpus, release } from 'node:os';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -134,13 +135,15 @@ const profileOf = (s: ScenarioSummary): Ec2Profile => s.profile ?? 'instant';
 
 const usage = `usage: npm run bench:failover -- [--runs N] [--systems pgvip,baseline,${Object.keys(anchors).join(',')}]
          [--scenarios ${scenarioNames.join(',')}] [--ec2-profile ${profileNames.join(',')}] [--backend witness|etcd]
-         [--nodes 2|3] [--flap-minutes M] [--flap-seed S] [--flap-replication sync|async] [--out DIR]
+         [--nodes 2|3] [--flap-minutes M] [--flap-seed S] [--flap-replication sync|async] [--keep-logs] [--out DIR]
        npm run bench:failover -- --render   (rewrite failover.md from failover.json, no lab)
   (as root) N runs (default 20) of each scenario for each system in the lab (default systems: pgvip,baseline);
   --backend etcd runs pgvip with its quorum on the lab's three-member etcd, in rows of their own (pgvip-etcd);
   --nodes 3 (with --backend etcd, pgvip only) adds db-c: rows pgvip-etcd-3;
   flap-loss (pgvip; run only when named): M minutes (default 10) of flapping paths and 30 % loss, seed S + run − 1;
   --flap-replication async: the same with replication.mode async (rows pgvip-async), without the sync wait;
+  --keep-logs keeps every run's daemon and PostgreSQL logs in /var/tmp/pgvip-bench-evidence/ (by default
+  only pgvip runs that did not recover or lost writes, and every anchor run, keep theirs);
   merges the results into failover.json and failover.md in DIR (default bench/results): the systems run
   replace their own rows, the other systems' rows stay`;
 const { values: args } = parseCommandLine({
@@ -161,12 +164,15 @@ const { values: args } = parseCommandLine({
     'flap-seed': { type: 'string', default: '18' },
     /** flap-loss: pgvip's replication.mode; async (rows "pgvip-async"): the lease's own cost, without the sync wait. */
     'flap-replication': { type: 'string', default: 'sync' },
+    /** Keep every run's logs, to read where a run's time went (the agents' effects, PostgreSQL's log). */
+    'keep-logs': { type: 'boolean', default: false },
     out: { type: 'string', default: path.join(repoRoot, 'bench', 'results') },
     /** Only rewrite failover.md (and the notes in failover.json) from an earlier run's failover.json. */
     render: { type: 'boolean', default: false },
   },
 });
 const runs = Number(args.runs);
+const keepLogs = args['keep-logs'] === true;
 const systems = args.systems!.split(',') as LabSystem[];
 const scenarios = args.scenarios!.split(',') as ScenarioName[];
 if (!Number.isInteger(runs) || runs < 1) usageError(usage, `--runs must be a positive whole number (got ${args.runs})`);
@@ -447,7 +453,7 @@ async function oneRun(
   const lost = lostAckedWrites(records, present);
   // An anchor's behaviour is read from its logs (the lab directory goes at down()): every run keeps them;
   // pgvip's runs that did not recover or lost writes keep theirs too.
-  if (lab.anchor !== null || (lab.system === 'pgvip' && (recoveryMs === null || lost.length > 0))) {
+  if (lab.anchor !== null || keepLogs || (lab.system === 'pgvip' && (recoveryMs === null || lost.length > 0))) {
     const kept = keepRunEvidence(lab, `failover-${lab.system}-${scenario}-run${run}`, faultAt, lost, records);
     log(`${lab.system} ${scenario} ${run}: ${lost.length} acknowledged writes lost; logs and writes kept in ${kept}`);
   }
