@@ -90,7 +90,9 @@ describe('EC2 faults on the move', suiteTimeout, () => {
   it('keeps throttled retries inside the budget and then fails with PGVIP_VIP_TIMEOUT naming the last error', async (t) => {
     const ec2 = await emulatorForTest(t, faulty({ action: 'AssignPrivateIpAddresses', kind: 'throttle' }));
     const b = emulatedPort(t, ec2, { vip: secondaryIpVip(), self: nodeB });
-    const budgetMs = 400;
+    // Long enough for a second attempt even when the first one is slow (the SDK's first call loads
+    // and signs on a busy host); the assertion is that none starts after the budget.
+    const budgetMs = 1_500;
     const startedWall = Date.now();
     await assert.rejects(b.port.moveInCloud({ term: 2, budgetMs }), (err) => isPgvipError(err, 'PGVIP_VIP_TIMEOUT') && /RequestLimitExceeded/.test(err.detail));
     const attempts = ec2.requests();
