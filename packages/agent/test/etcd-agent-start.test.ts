@@ -25,13 +25,11 @@ import { FakePgNetwork, FakePostgres } from '../src/postgres/fake.js';
 import { EtcdAgentQuorum } from '../src/quorum/etcd/agent-quorum.js';
 import { clusterKeys, FakeEtcd, FakeEtcdQuorum, type EtcdQuorumPort } from '../src/quorum/etcd/index.js';
 import { AgentRunner } from '../src/runner.js';
-import { FakeVipCloud, FakeVipPort } from '../src/vip/fake.js';
+import { cluster, endpoint, primaryPorts } from './runner-harness.js';
 
-const cluster = 'c1';
 const prefix = '/pgvip';
 const keys = clusterKeys(prefix, cluster);
 const timings = { ...defaultTimings, heartbeatMs: 100, requestTimeoutMs: 150 };
-const endpoint = (port: number) => ({ host: '127.0.0.1', port, user: 'pgvip', database: 'postgres' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A PostgreSQL server that counts the agent's unfences. */
@@ -118,14 +116,7 @@ async function startDbA(t: TestContext, o: Start) {
   const peers = grantingStandby(o.durable.term);
   const runner = new AgentRunner({
     initial: bootAgent(settings, stateFile.load(), clock(), 2 * 2 ** 32),
-    ports: {
-      pg,
-      vip: new FakeVipPort(new FakeVipCloud({ holder: 'db-a' }), 'db-a'),
-      endpoints: { 'db-a': endpoint(5432), 'db-b': endpoint(5433) },
-      names: { 'db-a': 'db-a', 'db-b': 'db-b' },
-      promoteWaitSeconds: 1,
-      quorumHandover: (term, to) => quorum.handover(term, to),
-    },
+    ports: { ...primaryPorts(pg), quorumHandover: (term, to) => quorum.handover(term, to) },
     peers,
     stateFile,
     logger,

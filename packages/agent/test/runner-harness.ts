@@ -12,11 +12,22 @@ import { bootAgent, defaultAgentSettings, quorumOf } from '@pgvip/shared/core';
 import { monotonicNow } from '../src/clock.js';
 import { createAgentMetrics } from '../src/metrics.js';
 import { FakePgNetwork, FakePostgres } from '../src/postgres/fake.js';
-import { AgentRunner } from '../src/runner.js';
+import { AgentRunner, type RunnerDeps } from '../src/runner.js';
 import { FakeVipCloud, FakeVipPort } from '../src/vip/fake.js';
 
 export const cluster = 'c1';
 export const endpoint = (port: number) => ({ host: '127.0.0.1', port, user: 'pgvip', database: 'postgres' });
+
+/** db-a's ports beside its fake server `pg`: the VIP held by db-a, both nodes' endpoints and names. */
+export function primaryPorts(pg: FakePostgres): RunnerDeps['ports'] {
+  return {
+    pg,
+    vip: new FakeVipPort(new FakeVipCloud({ holder: 'db-a' }), 'db-a'),
+    endpoints: { 'db-a': endpoint(5432), 'db-b': endpoint(5433) },
+    names: { 'db-a': 'db-a', 'db-b': 'db-b' },
+    promoteWaitSeconds: 1,
+  };
+}
 
 export interface ScriptedPrimary<P extends FakePostgres> {
   readonly runner: AgentRunner;
@@ -51,13 +62,7 @@ export function startScriptedPrimary<P extends FakePostgres>(
   });
   const runner = new AgentRunner({
     initial: bootAgent(settings, stateFile.load(), clock(), 2 * 2 ** 32),
-    ports: {
-      pg,
-      vip: new FakeVipPort(new FakeVipCloud({ holder: 'db-a' }), 'db-a'),
-      endpoints: { 'db-a': endpoint(5432), 'db-b': endpoint(5433) },
-      names: { 'db-a': 'db-a', 'db-b': 'db-b' },
-      promoteWaitSeconds: 1,
-    },
+    ports: primaryPorts(pg),
     peers: o.peers,
     stateFile,
     logger: pino({ level: 'silent' }),

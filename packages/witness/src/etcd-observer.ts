@@ -39,7 +39,7 @@ import { bestStandby, describeCandidate } from './switchover-target.js';
 import type { ClusterView, EtcdQuorumView, NodeView, PositionView } from './view.js';
 
 /** Reads an operator command makes before it is refused for want of etcd's answer (#fresh). */
-export const OPERATOR_READ_ATTEMPTS = 3;
+const OPERATOR_READ_ATTEMPTS = 3;
 /** The pause between them: long enough for an etcd leader election to settle more often than not. */
 const OPERATOR_READ_PAUSE_MS = 250;
 

@@ -103,9 +103,9 @@ export class KeptSession {
         try {
           return await this.#runAndKeep(reused, bounds, work);
         } catch (err) {
-          const leftMs = bounds.timeoutMs - (performance.now() - startedAt);
-          if (!(isPgvipError(err) && err.code === 'PGVIP_PG_UNREACHABLE' && leftMs >= 1)) throw err;
-          bounds = { timeoutMs: leftMs, connectTimeoutMs: Math.min(bounds.connectTimeoutMs, leftMs) };
+          const again = freshAttemptBounds(err, bounds, startedAt);
+          if (again === null) throw err;
+          bounds = again;
         }
       }
       return await this.#runAndKeep(openConnection(this.#endpoint, this.#statementTimeoutMs), bounds, work);
@@ -180,9 +180,9 @@ export class SpareSessions {
           return work(s);
         }, `SET statement_timeout = ${timeoutMs}`);
       } catch (err) {
-        const leftMs = bounds.timeoutMs - (performance.now() - startedAt);
-        if (workStarted || !(isPgvipError(err) && err.code === 'PGVIP_PG_UNREACHABLE') || leftMs < 1) throw err;
-        bounds = { timeoutMs: leftMs, connectTimeoutMs: Math.min(bounds.connectTimeoutMs, leftMs) };
+        const again = workStarted ? null : freshAttemptBounds(err, bounds, startedAt);
+        if (again === null) throw err;
+        bounds = again;
       } finally {
         spare.close();
       }
@@ -233,6 +233,17 @@ export class SpareSessions {
       },
     );
   }
+}
+
+/**
+ * After a call on an open connection failed because that connection is gone (the server dropped it
+ * while it sat idle): the bounds for running it once more on a fresh session, within what is left of
+ * the same deadline; null when the failure was another or no time is left.
+ */
+function freshAttemptBounds(err: unknown, bounds: SessionBounds, startedAt: number): SessionBounds | null {
+  const leftMs = bounds.timeoutMs - (performance.now() - startedAt);
+  if (!(isPgvipError(err) && err.code === 'PGVIP_PG_UNREACHABLE') || leftMs < 1) return null;
+  return { timeoutMs: leftMs, connectTimeoutMs: Math.min(bounds.connectTimeoutMs, leftMs) };
 }
 
 /** A pg.Client with what the bounds need around it. */
